@@ -1,0 +1,570 @@
+//! Lock-order graph algorithms for lockgraph.
+//!
+//! A [`Graph`] holds lock-order edges "holding A, then asked for B". Each edge
+//! remembers which of lockdep's four dependency kinds it was seen with
+//! ([`EdgeKinds`]) and the *gate locks* that were held exclusively every time it
+//! was recorded. [`Graph::record`] adds or widens an edge and, when that changed
+//! anything, looks for the shortest cycle through it that can really deadlock:
+//!
+//! * **strong paths** (lockdep's rule for read locks): a cycle is only a deadlock
+//!   when no edge that ends in a *recursive read* is followed by an edge that
+//!   starts from a *shared* hold, since a recursive reader never waits for
+//!   another reader;
+//! * **gate locks** (the GoodLock idea): if every edge of the cycle was recorded
+//!   while one and the same lock was held exclusively, the paths are serialised
+//!   by that lock and cannot deadlock.
+//!
+//! The crate is pure: no globals, no threads, no unsafe code. Callers decide what
+//! a node is (a lock instance, a lock class, a CUDA stream) and what metadata an
+//! edge carries.
+//!
+//! ```
+//! use lockgraph_graph::{Graph, Hold, Request};
+//!
+//! let mut g: Graph<&str, ()> = Graph::new();
+//! let a = g.add_node("a");
+//! let b = g.add_node("b");
+//! // One thread takes a then b ...
+//! assert!(g.record(a, b, Hold::Exclusive, Request::Exclusive, &[], || ()).cycle.is_none());
+//! // ... another takes b then a: the new edge closes a cycle.
+//! let rec = g.record(b, a, Hold::Exclusive, Request::Exclusive, &[], || ());
+//! let cycle = rec.cycle.expect("ABBA is a cycle");
+//! assert_eq!(cycle.nodes, vec![b, a]);
+//! ```
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
+use petgraph::Direction;
+
+/// A node of the graph.
+pub type NodeId = NodeIndex<u32>;
+
+/// How the lock at the start of an edge was held when the edge was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hold {
+    /// Held exclusively: a mutex, a write lock, a reentrant mutex.
+    Exclusive,
+    /// Held shared: a read lock, a recursive read lock, an upgradable read lock.
+    Shared,
+}
+
+/// How the lock at the end of an edge was requested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// An exclusive request: `lock`, `write`, `upgradable_read`, `upgrade`.
+    Exclusive,
+    /// A non-recursive read (`read`): it can queue behind a waiting writer.
+    Read,
+    /// A recursive read (`read_recursive`): it never waits for another reader.
+    RecursiveRead,
+}
+
+/// A set of lockdep's four dependency kinds: {exclusive, shared} hold times
+/// {non-recursive, recursive-read} request.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct EdgeKinds(u8);
+
+impl EdgeKinds {
+    /// Exclusive hold, non-recursive request.
+    pub const EN: EdgeKinds = EdgeKinds(1);
+    /// Exclusive hold, recursive-read request.
+    pub const ER: EdgeKinds = EdgeKinds(2);
+    /// Shared hold, non-recursive request.
+    pub const SN: EdgeKinds = EdgeKinds(4);
+    /// Shared hold, recursive-read request.
+    pub const SR: EdgeKinds = EdgeKinds(8);
+    const FROM_EXCLUSIVE: u8 = 1 | 2;
+    const TO_NON_RECURSIVE: u8 = 1 | 4;
+
+    /// The single kind of one acquisition.
+    pub fn of(hold: Hold, request: Request) -> EdgeKinds {
+        match (hold, request) {
+            (Hold::Exclusive, Request::RecursiveRead) => Self::ER,
+            (Hold::Exclusive, _) => Self::EN,
+            (Hold::Shared, Request::RecursiveRead) => Self::SR,
+            (Hold::Shared, _) => Self::SN,
+        }
+    }
+
+    /// The union of two sets.
+    pub fn union(self, other: EdgeKinds) -> EdgeKinds {
+        EdgeKinds(self.0 | other.0)
+    }
+
+    /// Whether every kind of `other` is in `self`.
+    pub fn contains(self, other: EdgeKinds) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The single kinds in this set, strongest first (EN, ER, SN, SR).
+    pub fn iter(self) -> impl Iterator<Item = EdgeKinds> {
+        [Self::EN, Self::ER, Self::SN, Self::SR]
+            .into_iter()
+            .filter(move |k| self.contains(*k))
+    }
+
+    /// Whether some kind in the set starts from an exclusive hold.
+    pub fn starts_exclusive(self) -> bool {
+        self.0 & Self::FROM_EXCLUSIVE != 0
+    }
+
+    /// Whether some kind in the set ends in a non-recursive request.
+    pub fn ends_non_recursive(self) -> bool {
+        self.0 & Self::TO_NON_RECURSIVE != 0
+    }
+
+    /// The kinds usable after arriving with a recursive read: only those that
+    /// start from an exclusive hold.
+    fn after_recursive_read(self) -> EdgeKinds {
+        EdgeKinds(self.0 & Self::FROM_EXCLUSIVE)
+    }
+}
+
+impl fmt::Debug for EdgeKinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [(Self::EN, "EN"), (Self::ER, "ER"), (Self::SN, "SN"), (Self::SR, "SR")];
+        let mut set = f.debug_set();
+        for (k, name) in names {
+            if self.contains(k) {
+                set.entry(&format_args!("{name}"));
+            }
+        }
+        set.finish()
+    }
+}
+
+/// One edge of the graph.
+#[derive(Clone, Debug)]
+pub struct Edge<M> {
+    kinds: EdgeKinds,
+    gates: Vec<u64>,
+    /// The caller's data, made when the edge was first recorded.
+    pub meta: M,
+}
+
+impl<M> Edge<M> {
+    /// Every kind this edge was recorded with.
+    pub fn kinds(&self) -> EdgeKinds {
+        self.kinds
+    }
+
+    /// The gate locks held exclusively at every recording of this edge (sorted).
+    pub fn gates(&self) -> &[u64] {
+        &self.gates
+    }
+}
+
+/// What [`Graph::record`] did to the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The edge already had this kind and no gate was lost: nothing to check.
+    None,
+    /// A new edge.
+    Added,
+    /// An existing edge gained a kind or lost a gate.
+    Widened,
+}
+
+/// The result of [`Graph::record`].
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// What happened to the edge.
+    pub change: Change,
+    /// The shortest deadlock-capable cycle through the edge, if one exists.
+    pub cycle: Option<Cycle>,
+}
+
+/// A cycle through a recorded edge `from -> to`.
+///
+/// `nodes[0]` is `from`, `nodes[1]` is `to`; edge `i` runs from `nodes[i]` to
+/// `nodes[(i + 1) % len]`, so the last edge returns to `from`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cycle {
+    /// The nodes in cycle order, starting at the new edge.
+    pub nodes: Vec<NodeId>,
+    /// For every edge, the kind that makes the cycle a strong path.
+    pub kinds: Vec<EdgeKinds>,
+    /// `false` when the constrained search ran out of its state budget and the
+    /// cycle was found ignoring the read-lock and gate rules (reported to be safe).
+    pub exact: bool,
+}
+
+impl Cycle {
+    /// The number of edges (and nodes) in the cycle.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Always false: a cycle has at least one edge.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// At most this many search states are explored for one cycle check before the
+/// search falls back to ignoring the read and gate rules.
+pub const STATE_BUDGET: usize = 1 << 20;
+
+/// Only the first this many gates of the new edge are tracked exactly; a gate
+/// past them is treated as absent, which can only add reports, never hide one.
+pub const MAX_TRACKED_GATES: usize = 32;
+
+/// A directed lock-order graph with lockdep's edge kinds and gate locks.
+pub struct Graph<N, M> {
+    g: StableDiGraph<N, Edge<M>, u32>,
+    fwd: Vec<u32>,
+    bwd: Vec<u32>,
+    epoch: u32,
+}
+
+impl<N, M> Default for Graph<N, M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<N, M> Graph<N, M> {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Graph {
+            g: StableDiGraph::default(),
+            fwd: Vec::new(),
+            bwd: Vec::new(),
+            epoch: 0,
+        }
+    }
+
+    /// Adds a node.
+    pub fn add_node(&mut self, weight: N) -> NodeId {
+        self.g.add_node(weight)
+    }
+
+    /// Removes a node and every edge touching it.
+    pub fn remove_node(&mut self, node: NodeId) -> Option<N> {
+        self.g.remove_node(node)
+    }
+
+    /// The weight of a node.
+    pub fn node(&self, node: NodeId) -> Option<&N> {
+        self.g.node_weight(node)
+    }
+
+    /// The number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.g.node_count()
+    }
+
+    /// The number of edges.
+    pub fn edge_count(&self) -> usize {
+        self.g.edge_count()
+    }
+
+    /// The edge `from -> to`, if recorded.
+    pub fn edge(&self, from: NodeId, to: NodeId) -> Option<&Edge<M>> {
+        self.g.find_edge(from, to).and_then(|e| self.g.edge_weight(e))
+    }
+
+    /// Every edge as `(from, to, edge)`.
+    pub fn edges(&self) -> impl Iterator<Item = (NodeId, NodeId, &Edge<M>)> {
+        self.g
+            .edge_references()
+            .map(|e| (e.source(), e.target(), e.weight()))
+    }
+
+    /// Records one acquisition "holding `from` (held as `hold`), request `to` (as
+    /// `request`)" made while the locks in `gates` were held exclusively.
+    ///
+    /// The edge is created on first sight with `meta()`; later recordings add
+    /// their kind and intersect the gate set. When the edge changed, the
+    /// shortest cycle through it that can deadlock is returned. A self edge
+    /// (`from == to`) is never stored: re-acquiring a held lock is the caller's
+    /// check, not a graph property.
+    pub fn record(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        hold: Hold,
+        request: Request,
+        gates: &[u64],
+        meta: impl FnOnce() -> M,
+    ) -> Recorded {
+        if from == to || self.g.node_weight(from).is_none() || self.g.node_weight(to).is_none() {
+            return Recorded {
+                change: Change::None,
+                cycle: None,
+            };
+        }
+        let kind = EdgeKinds::of(hold, request);
+        let change = match self.g.find_edge(from, to) {
+            None => {
+                let mut gates = gates.to_vec();
+                gates.sort_unstable();
+                gates.dedup();
+                self.g.add_edge(
+                    from,
+                    to,
+                    Edge {
+                        kinds: kind,
+                        gates,
+                        meta: meta(),
+                    },
+                );
+                Change::Added
+            }
+            Some(e) => {
+                let edge = &mut self.g[e];
+                let before = (edge.kinds, edge.gates.len());
+                edge.kinds = edge.kinds.union(kind);
+                edge.gates.retain(|g| gates.contains(g));
+                if before == (edge.kinds, edge.gates.len()) {
+                    Change::None
+                } else {
+                    Change::Widened
+                }
+            }
+        };
+        let cycle = match change {
+            Change::None => None,
+            _ => self.cycle_through(from, to),
+        };
+        Recorded { change, cycle }
+    }
+
+    /// The shortest deadlock-capable cycle through the existing edge `from -> to`.
+    pub fn cycle_through(&mut self, from: NodeId, to: NodeId) -> Option<Cycle> {
+        let edge = self.edge(from, to)?;
+        let (kinds, gates) = (edge.kinds, edge.gates.clone());
+        if !self.reachable(to, from) {
+            return None;
+        }
+        let mut best: Option<Cycle> = None;
+        for k0 in kinds.iter() {
+            match self.constrained_path(from, to, k0, &gates) {
+                Search::Found(c) => {
+                    if best.as_ref().is_none_or(|b| c.len() < b.len()) {
+                        best = Some(c);
+                    }
+                }
+                Search::NotFound => {}
+                Search::OverBudget => return self.unconstrained_cycle(from, to, kinds),
+            }
+        }
+        best
+    }
+
+    fn next_epoch(&mut self) -> u32 {
+        let bound = self.g.node_bound();
+        if self.fwd.len() < bound {
+            self.fwd.resize(bound, 0);
+            self.bwd.resize(bound, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.fwd.iter_mut().for_each(|m| *m = 0);
+            self.bwd.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+        self.epoch
+    }
+
+    /// Whether `target` is reachable from `start`, ignoring kinds and gates.
+    ///
+    /// A bidirectional breadth-first search that always grows the smaller
+    /// frontier, so an edge that merely points "against" a long chain (a new
+    /// lock in front of it, say) costs what the short side costs.
+    pub fn reachable(&mut self, start: NodeId, target: NodeId) -> bool {
+        if start == target {
+            return true;
+        }
+        let epoch = self.next_epoch();
+        let mut fq = vec![start];
+        let mut bq = vec![target];
+        self.fwd[start.index()] = epoch;
+        self.bwd[target.index()] = epoch;
+        let mut next = Vec::new();
+        while !fq.is_empty() && !bq.is_empty() {
+            let forward = fq.len() <= bq.len();
+            let (queue, dir) = if forward {
+                (&mut fq, Direction::Outgoing)
+            } else {
+                (&mut bq, Direction::Incoming)
+            };
+            next.clear();
+            for &n in queue.iter() {
+                for m in self.g.neighbors_directed(n, dir) {
+                    let i = m.index();
+                    let (mine, other) = if forward {
+                        (&mut self.fwd, &self.bwd)
+                    } else {
+                        (&mut self.bwd, &self.fwd)
+                    };
+                    if other[i] == epoch {
+                        return true;
+                    }
+                    if mine[i] != epoch {
+                        mine[i] = epoch;
+                        next.push(m);
+                    }
+                }
+            }
+            std::mem::swap(queue, &mut next);
+        }
+        false
+    }
+
+    /// Breadth-first search from `to` back to `from` over (node, arrived by a
+    /// recursive read, gates still common) states, the first edge having kind `k0`.
+    fn constrained_path(&self, from: NodeId, to: NodeId, k0: EdgeKinds, gates: &[u64]) -> Search {
+        let tracked = &gates[..gates.len().min(MAX_TRACKED_GATES)];
+        let full: u32 = if tracked.len() == 32 {
+            u32::MAX
+        } else {
+            (1u32 << tracked.len()) - 1
+        };
+        let start = State {
+            node: to,
+            recursive: !k0.ends_non_recursive(),
+            mask: full,
+        };
+        let accept = |s: &State| s.mask == 0 && (!s.recursive || k0.starts_exclusive());
+        let mut parent: HashMap<State, (State, EdgeKinds)> = HashMap::new();
+        let mut queue = VecDeque::from([start]);
+        parent.insert(start, (start, k0));
+        while let Some(s) = queue.pop_front() {
+            if s.node == from {
+                if accept(&s) {
+                    return Search::Found(Self::unwind(&parent, start, s, from, k0));
+                }
+                continue;
+            }
+            for e in self.g.edges_directed(s.node, Direction::Outgoing) {
+                let w = e.weight();
+                let allowed = if s.recursive {
+                    w.kinds.after_recursive_read()
+                } else {
+                    w.kinds
+                };
+                if allowed.is_empty() {
+                    continue;
+                }
+                let mut mask = s.mask;
+                if mask != 0 {
+                    for (i, g) in tracked.iter().enumerate() {
+                        if mask & (1 << i) != 0 && w.gates.binary_search(g).is_err() {
+                            mask &= !(1 << i);
+                        }
+                    }
+                }
+                // Prefer a kind that ends non-recursively: it leaves every
+                // choice open for the next edge.
+                let used = allowed
+                    .iter()
+                    .find(|k| k.ends_non_recursive())
+                    .or_else(|| allowed.iter().next())
+                    .unwrap_or(allowed);
+                let next = State {
+                    node: e.target(),
+                    recursive: !used.ends_non_recursive(),
+                    mask,
+                };
+                if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
+                    v.insert((s, used));
+                    queue.push_back(next);
+                }
+            }
+            if parent.len() > STATE_BUDGET {
+                return Search::OverBudget;
+            }
+        }
+        Search::NotFound
+    }
+
+    fn unwind(
+        parent: &HashMap<State, (State, EdgeKinds)>,
+        start: State,
+        end: State,
+        from: NodeId,
+        k0: EdgeKinds,
+    ) -> Cycle {
+        // Walk back from `from` to `to`, collecting nodes and the kinds used.
+        let mut rev_nodes = Vec::new();
+        let mut rev_kinds = Vec::new();
+        let mut s = end;
+        while s != start {
+            let (p, k) = parent[&s];
+            rev_kinds.push(k);
+            rev_nodes.push(p.node);
+            s = p;
+        }
+        let mut nodes = vec![from];
+        nodes.extend(rev_nodes.into_iter().rev());
+        let mut kinds = vec![k0];
+        kinds.extend(rev_kinds.into_iter().rev());
+        Cycle {
+            nodes,
+            kinds,
+            exact: true,
+        }
+    }
+
+    /// The plain shortest cycle through `from -> to`, ignoring kinds and gates.
+    fn unconstrained_cycle(&self, from: NodeId, to: NodeId, k0s: EdgeKinds) -> Option<Cycle> {
+        let mut parent: HashMap<NodeId, NodeId> = HashMap::new();
+        let mut queue = VecDeque::from([to]);
+        parent.insert(to, to);
+        while let Some(n) = queue.pop_front() {
+            if n == from {
+                let mut rev = Vec::new();
+                let mut cur = from;
+                while cur != to {
+                    cur = parent[&cur];
+                    rev.push(cur);
+                }
+                let mut nodes = vec![from];
+                nodes.extend(rev.into_iter().rev());
+                let mut kinds = vec![k0s];
+                for (i, &a) in nodes.iter().enumerate().skip(1) {
+                    let b = nodes[(i + 1) % nodes.len()];
+                    kinds.push(self.edge(a, b).map_or(EdgeKinds::EN, |e| e.kinds));
+                }
+                return Some(Cycle {
+                    nodes,
+                    kinds,
+                    exact: false,
+                });
+            }
+            for m in self.g.neighbors_directed(n, Direction::Outgoing) {
+                parent.entry(m).or_insert_with(|| {
+                    queue.push_back(m);
+                    n
+                });
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct State {
+    node: NodeId,
+    recursive: bool,
+    mask: u32,
+}
+
+enum Search {
+    Found(Cycle),
+    NotFound,
+    OverBudget,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,297 @@
+use super::*;
+use proptest::prelude::*;
+
+const E: Hold = Hold::Exclusive;
+const S: Hold = Hold::Shared;
+const X: Request = Request::Exclusive;
+const RD: Request = Request::Read;
+const RR: Request = Request::RecursiveRead;
+
+fn graph(n: usize) -> (Graph<usize, ()>, Vec<NodeId>) {
+    let mut g = Graph::new();
+    let ids = (0..n).map(|i| g.add_node(i)).collect();
+    (g, ids)
+}
+
+#[test]
+fn abba_is_a_cycle_and_repeats_change_nothing() {
+    let (mut g, n) = graph(2);
+    let r = g.record(n[0], n[1], E, X, &[], || ());
+    assert_eq!(r.change, Change::Added);
+    assert!(r.cycle.is_none());
+    assert_eq!(g.record(n[0], n[1], E, X, &[], || ()).change, Change::None);
+    let r = g.record(n[1], n[0], E, X, &[], || ());
+    let c = r.cycle.unwrap();
+    assert_eq!(c.nodes, vec![n[1], n[0]]);
+    assert!(c.exact);
+    assert_eq!(g.edge_count(), 2);
+}
+
+#[test]
+fn the_shortest_cycle_through_the_new_edge_is_chosen() {
+    // 0 -> 1 -> 2 -> 3 -> 4 and 1 -> 4: closing 4 -> 0 gives 4,0,1 (len 3).
+    let (mut g, n) = graph(5);
+    for (a, b) in [(0, 1), (1, 2), (2, 3), (3, 4), (1, 4)] {
+        assert!(g.record(n[a], n[b], E, X, &[], || ()).cycle.is_none());
+    }
+    let c = g.record(n[4], n[0], E, X, &[], || ()).cycle.unwrap();
+    assert_eq!(c.nodes, vec![n[4], n[0], n[1]]);
+}
+
+#[test]
+fn self_edges_are_never_stored() {
+    let (mut g, n) = graph(1);
+    let r = g.record(n[0], n[0], E, X, &[], || ());
+    assert_eq!(r.change, Change::None);
+    assert_eq!(g.edge_count(), 0);
+}
+
+#[test]
+fn recursive_reads_from_shared_holds_do_not_deadlock() {
+    // T1: read(A) then read_recursive(B); T2: read(B) then read_recursive(A).
+    let (mut g, n) = graph(2);
+    g.record(n[0], n[1], S, RR, &[], || ());
+    assert!(g.record(n[1], n[0], S, RR, &[], || ()).cycle.is_none());
+}
+
+#[test]
+fn a_recursive_read_followed_by_a_shared_hold_breaks_the_cycle() {
+    // T1: write(A) then read_recursive(B); T2: read(B) then write(A).
+    let (mut g, n) = graph(2);
+    g.record(n[0], n[1], E, RR, &[], || ());
+    assert!(g.record(n[1], n[0], S, X, &[], || ()).cycle.is_none());
+    // Once T2 holds B exclusively instead, the path is strong.
+    let c = g.record(n[1], n[0], E, X, &[], || ()).cycle.unwrap();
+    assert_eq!(c.kinds, vec![EdgeKinds::EN, EdgeKinds::ER]);
+}
+
+#[test]
+fn plain_reads_can_deadlock_behind_writers() {
+    let (mut g, n) = graph(2);
+    g.record(n[0], n[1], S, RD, &[], || ());
+    assert!(g.record(n[1], n[0], S, RD, &[], || ()).cycle.is_some());
+}
+
+#[test]
+fn a_common_gate_lock_serialises_the_cycle() {
+    let (mut g, n) = graph(2);
+    g.record(n[0], n[1], E, X, &[7], || ());
+    assert!(g.record(n[1], n[0], E, X, &[7, 9], || ()).cycle.is_none());
+    // A later recording of 0 -> 1 without the gate widens the edge: now a cycle.
+    let r = g.record(n[0], n[1], E, X, &[], || ());
+    assert_eq!(r.change, Change::Widened);
+    assert!(r.cycle.is_some());
+}
+
+#[test]
+fn different_gates_do_not_serialise() {
+    let (mut g, n) = graph(3);
+    g.record(n[0], n[1], E, X, &[7], || ());
+    g.record(n[1], n[2], E, X, &[7], || ());
+    assert!(g.record(n[2], n[0], E, X, &[8], || ()).cycle.is_some());
+}
+
+#[test]
+fn removed_nodes_take_their_edges_along() {
+    let (mut g, n) = graph(3);
+    g.record(n[0], n[1], E, X, &[], || ());
+    g.record(n[1], n[2], E, X, &[], || ());
+    assert_eq!(g.remove_node(n[1]), Some(1));
+    assert_eq!(g.edge_count(), 0);
+    assert!(g.record(n[2], n[0], E, X, &[], || ()).cycle.is_none());
+    assert!(!g.reachable(n[0], n[2]));
+}
+
+#[test]
+fn reachability_meets_in_the_middle() {
+    let (mut g, n) = graph(1000);
+    for w in n.windows(2) {
+        g.record(w[0], w[1], E, X, &[], || ());
+    }
+    assert!(g.reachable(n[0], n[999]));
+    assert!(!g.reachable(n[999], n[0]));
+    let fresh = g.add_node(1000);
+    assert!(g.record(fresh, n[0], E, X, &[], || ()).cycle.is_none());
+    let c = g.record(n[999], n[0], E, X, &[], || ()).cycle.unwrap();
+    assert_eq!(c.len(), 1000);
+}
+
+// ---- property test against a brute-force reference -------------------------
+
+#[derive(Clone, Debug)]
+struct Rec {
+    from: usize,
+    to: usize,
+    hold: Hold,
+    request: Request,
+    gates: Vec<u64>,
+}
+
+fn rec() -> impl Strategy<Value = Rec> {
+    (
+        0..5usize,
+        0..5usize,
+        prop_oneof![Just(E), Just(S)],
+        prop_oneof![Just(X), Just(RD), Just(RR)],
+        proptest::collection::vec(prop_oneof![Just(100u64), Just(101u64)], 0..2),
+    )
+        .prop_map(|(from, to, hold, request, gates)| Rec {
+            from,
+            to,
+            hold,
+            request,
+            gates,
+        })
+}
+
+/// The reference model: every edge as (kinds, gates), kept by brute force.
+#[derive(Default)]
+struct Naive {
+    edges: HashMap<(usize, usize), (EdgeKinds, Vec<u64>)>,
+}
+
+impl Naive {
+    fn record(&mut self, r: &Rec) {
+        if r.from == r.to {
+            return;
+        }
+        let kind = EdgeKinds::of(r.hold, r.request);
+        let e = self
+            .edges
+            .entry((r.from, r.to))
+            .or_insert_with(|| (kind, r.gates.clone()));
+        e.0 = e.0.union(kind);
+        e.1.retain(|g| r.gates.contains(g));
+    }
+
+    /// Whether the closed walk `nodes` (edge i from nodes[i] to nodes[i+1],
+    /// wrapping) can deadlock: every edge exists, some choice of kinds is a
+    /// strong path all the way round, and no gate is common to all edges.
+    fn valid(&self, nodes: &[usize]) -> bool {
+        let len = nodes.len();
+        let mut edges = Vec::new();
+        for i in 0..len {
+            match self.edges.get(&(nodes[i], nodes[(i + 1) % len])) {
+                Some(e) => edges.push(e),
+                None => return false,
+            }
+        }
+        let mut common = edges[0].1.clone();
+        for e in &edges {
+            common.retain(|g| e.1.contains(g));
+        }
+        if !common.is_empty() {
+            return false;
+        }
+        let choices: Vec<Vec<EdgeKinds>> = edges.iter().map(|e| e.0.iter().collect()).collect();
+        let mut idx = vec![0usize; len];
+        loop {
+            let pick: Vec<EdgeKinds> = (0..len).map(|i| choices[i][idx[i]]).collect();
+            let strong = (0..len).all(|i| {
+                let (a, b) = (pick[i], pick[(i + 1) % len]);
+                a.ends_non_recursive() || b.starts_exclusive()
+            });
+            if strong {
+                return true;
+            }
+            let mut i = 0;
+            loop {
+                if i == len {
+                    return false;
+                }
+                idx[i] += 1;
+                if idx[i] < choices[i].len() {
+                    break;
+                }
+                idx[i] = 0;
+                i += 1;
+            }
+        }
+    }
+
+    /// The length of the shortest valid *simple* cycle through `from -> to`.
+    fn shortest_simple(&self, from: usize, to: usize) -> Option<usize> {
+        fn dfs(n: &Naive, path: &mut Vec<usize>, from: usize, best: &mut Option<usize>) {
+            let last = *path.last().unwrap();
+            if last == from {
+                let cycle: Vec<usize> = std::iter::once(from)
+                    .chain(path[..path.len() - 1].iter().copied())
+                    .collect();
+                if n.valid(&cycle) && best.is_none_or(|b| cycle.len() < b) {
+                    *best = Some(cycle.len());
+                }
+                return;
+            }
+            let nexts: Vec<usize> = n
+                .edges
+                .keys()
+                .filter(|(a, _)| *a == last)
+                .map(|(_, b)| *b)
+                .collect();
+            for b in nexts {
+                if !path.contains(&b) {
+                    path.push(b);
+                    dfs(n, path, from, best);
+                    path.pop();
+                }
+            }
+        }
+        let mut best = None;
+        dfs(self, &mut vec![to], from, &mut best);
+        best
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn cycle_search_matches_brute_force(recs in proptest::collection::vec(rec(), 1..14)) {
+        let (mut g, n) = graph(5);
+        let mut naive = Naive::default();
+        for r in &recs {
+            naive.record(r);
+            let got = g.record(n[r.from], n[r.to], r.hold, r.request, &r.gates, || ());
+            if got.change == Change::None {
+                continue;
+            }
+            let want = naive.shortest_simple(r.from, r.to);
+            match (&got.cycle, want) {
+                (None, None) => {}
+                (Some(c), want) => {
+                    let walk: Vec<usize> = c.nodes.iter().map(|x| x.index()).collect();
+                    prop_assert!(naive.valid(&walk), "reported walk {walk:?} cannot deadlock");
+                    prop_assert_eq!(walk[0], r.from);
+                    prop_assert_eq!(walk[1], r.to);
+                    // The search finds the shortest valid closed walk, so it is
+                    // never longer than the shortest simple cycle, and when
+                    // the walk is simple it is that cycle's length.
+                    if let Some(m) = want {
+                        prop_assert!(c.len() <= m);
+                    }
+                    let mut sorted = walk.clone();
+                    sorted.sort_unstable();
+                    sorted.dedup();
+                    if sorted.len() == walk.len() {
+                        prop_assert_eq!(Some(c.len()), want);
+                    }
+                }
+                (None, Some(m)) => prop_assert!(false, "missed a cycle of length {m}"),
+            }
+        }
+    }
+
+    #[test]
+    fn plain_graphs_get_the_exact_shortest_cycle(edges in proptest::collection::vec((0..6usize, 0..6usize), 1..20)) {
+        let (mut g, n) = graph(6);
+        let mut naive = Naive::default();
+        for (a, b) in edges {
+            let r = Rec { from: a, to: b, hold: E, request: X, gates: vec![] };
+            naive.record(&r);
+            let got = g.record(n[a], n[b], E, X, &[], || ());
+            if got.change != Change::None {
+                prop_assert_eq!(got.cycle.map(|c| c.len()), naive.shortest_simple(a, b));
+            }
+        }
+    }
+}
