@@ -1,1 +1,117 @@
-//! x
+//! Drop-in `parking_lot` locks that find deadlocks before they hang.
+//!
+//! Replace `use parking_lot::{Mutex, RwLock, ...}` with
+//! `use lockgraph::{Mutex, RwLock, ...}`. Nothing else changes. In debug builds
+//! every blocking acquisition made while other locks are held records an edge
+//! "held lock -> requested lock" in a process-wide lock-order graph, and the
+//! acquisition that closes a cycle is reported *before* it blocks, with both
+//! (or all) threads, every site and the stacks that recorded each edge. The
+//! deadlock does not have to happen: the two orders only have to occur, in any
+//! threads, at any time.
+//!
+//! ```
+//! use lockgraph::Mutex;
+//!
+//! let accounts = Mutex::named("accounts", ());
+//! let audit = Mutex::named("audit", ());
+//!
+//! let reports = lockgraph::capture(|| {
+//!     {
+//!         let _a = accounts.lock();
+//!         let _b = audit.lock(); // records accounts -> audit
+//!     }
+//!     {
+//!         let _b = audit.lock();
+//!         let _a = accounts.lock(); // closes the cycle: reported, then taken
+//!     }
+//! });
+//! if lockgraph::TRACKING {
+//!     assert_eq!(reports.len(), 1);
+//!     println!("{}", reports[0]); // names both locks, sites, threads, stacks
+//! }
+//! ```
+//!
+//! # What is detected
+//!
+//! * **Lock-order cycles** of any length, on lock *instances* (these very locks
+//!   were taken in both orders) and on lock *classes* (all locks created at one
+//!   site, or with one name), so an inversion between two different pairs of
+//!   accounts is caught too. The report gives the shortest cycle through the
+//!   new edge and says which level it is.
+//! * **Self-deadlocks**: locking a `Mutex` the thread holds, `write` after
+//!   `read` on one `RwLock`, a second `read()` of a read-held lock (it blocks
+//!   behind a queued writer; `read_recursive()` does not).
+//! * **Condvar cycles**: waiting on a condvar while holding `A`, when the
+//!   notifier takes `A` before notifying.
+//!
+//! And what is not reported, because it cannot deadlock: `try_lock` (it never
+//! waits: no edge into the tried lock), cycles made only of recursive reads
+//! of shared holds (lockdep's strong-path rule), cycles whose every edge was
+//! recorded under one common lock held exclusively (a *gate lock*), re-entry
+//! of a `ReentrantMutex`, and upgrading an upgradable read.
+//!
+//! # Reports and policy
+//!
+//! A report is a [`CycleReport`] (`Display` prints it for a terminal). What
+//! happens to it is the [`OnCycle`] policy: environment variable
+//! `LOCKGRAPH_ON_CYCLE` = `warn` (default: one `tracing` WARN event per distinct
+//! cycle, or a block on stderr when no subscriber is installed), `panic`,
+//! `abort` or `off`, or [`set_on_cycle`] in code. Tests use [`capture`], which
+//! sees only the reports raised on the calling thread. `LOCKGRAPH_BACKTRACE=0`
+//! turns off the stack captured when an edge is first recorded.
+//!
+//! # The release switch
+//!
+//! Tracking is compiled in when `debug_assertions` is on. Without it the types
+//! are parking_lot's own underneath (the guards *are* parking_lot's guards,
+//! `Condvar` *is* `parking_lot::Condvar`): same size, same speed, nothing
+//! recorded. [`TRACKING`] says which build this is.
+//!
+//! # Crate feature flags
+//!
+//! * `track-in-release`: keep tracking in release builds (benchmarks, staging).
+//!
+//! # Costs (tracking on)
+//!
+//! A chain of held locks a thread has seen before costs one lookup in a
+//! thread-local cache and touches no shared state. Only a new chain takes the
+//! global graph lock. See the README for measured ratios against parking_lot.
+//!
+//! # Supported Rust versions
+//!
+//! Rust 1.80 or newer.
+
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+#[path = "raw_tracked.rs"]
+pub mod raw;
+
+#[cfg(not(any(debug_assertions, feature = "track-in-release")))]
+#[path = "raw_plain.rs"]
+pub mod raw;
+
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod condvar;
+mod mutex;
+mod remutex;
+mod rwlock;
+pub mod stdsync;
+
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+pub use condvar::{Condvar, WaitTimeoutResult};
+#[cfg(not(any(debug_assertions, feature = "track-in-release")))]
+pub use parking_lot::{Condvar, WaitTimeoutResult};
+
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard};
+pub use remutex::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
+pub use rwlock::{
+    MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
+
+pub use lockgraph_core::{
+    capture, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold,
+    Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
+};
+
+/// Whether lock tracking is compiled into this build.
+pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release"));

@@ -273,6 +273,11 @@ impl<N, M> Graph<N, M> {
         self.g.find_edge(from, to).and_then(|e| self.g.edge_weight(e))
     }
 
+    /// The edge `from -> to`, mutably (to update its metadata).
+    pub fn edge_mut(&mut self, from: NodeId, to: NodeId) -> Option<&mut Edge<M>> {
+        self.g.find_edge(from, to).and_then(|e| self.g.edge_weight_mut(e))
+    }
+
     /// Every edge as `(from, to, edge)`.
     pub fn edges(&self) -> impl Iterator<Item = (NodeId, NodeId, &Edge<M>)> {
         self.g

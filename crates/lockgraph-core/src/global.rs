@@ -1,0 +1,524 @@
+//! The process-wide lock-order graphs: reached only when a thread sees a chain
+//! of held locks it has not recorded before.
+//!
+//! Two graphs:
+//! * the **class graph** (nodes: lock classes) holds every edge between locks
+//!   of different classes. Classes live for the whole process, within
+//!   [`Limits`]. Each edge keeps a few sample instance pairs, so a cycle can be
+//!   labelled instance-level when the very same locks closed it.
+//! * the **instance graph** (nodes: live lock instances) holds edges between
+//!   two locks of the *same* class, where only instance order can tell a
+//!   consistent order (account 3 before account 7) from an inversion. A lock
+//!   leaves it when dropped, so lock churn does not grow it.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, OnceLock};
+
+use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
+use parking_lot::Mutex;
+
+use crate::class::{Class, ClassKey, LockKind, Site};
+use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
+use crate::state::{Held, LockMeta, Op};
+
+/// Size limits of the process-wide tables. When one is reached lockgraph says
+/// so loudly (stderr and a `tracing` ERROR event) and stops recording new
+/// edges; it never grows without bound and never drops edges silently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Distinct lock classes (`LOCKGRAPH_MAX_CLASSES`, default 65,536).
+    pub classes: usize,
+    /// Edges between classes (`LOCKGRAPH_MAX_EDGES`, default 1,048,576).
+    pub class_edges: usize,
+    /// Live lock instances in the same-class instance graph
+    /// (`LOCKGRAPH_MAX_INSTANCES`, default 1,048,576).
+    pub instances: usize,
+}
+
+impl Limits {
+    /// The limits in force: the defaults, overridden by the environment.
+    pub fn current() -> Limits {
+        *LIMITS.get_or_init(|| Limits {
+            classes: env_limit("LOCKGRAPH_MAX_CLASSES", 65_536),
+            class_edges: env_limit("LOCKGRAPH_MAX_EDGES", 1 << 20),
+            instances: env_limit("LOCKGRAPH_MAX_INSTANCES", 1 << 20),
+        })
+    }
+}
+
+static LIMITS: OnceLock<Limits> = OnceLock::new();
+
+fn env_limit(var: &str, default: usize) -> usize {
+    match std::env::var(var) {
+        Err(_) => default,
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("lockgraph: {var}={v:?} is not a positive integer; using {default}");
+                default
+            }
+        },
+    }
+}
+
+/// Sizes of the process-wide graphs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GraphStats {
+    /// Lock classes seen.
+    pub classes: usize,
+    /// Edges between classes.
+    pub class_edges: usize,
+    /// Live lock instances in the same-class instance graph.
+    pub instances: usize,
+    /// Edges between same-class instances.
+    pub instance_edges: usize,
+    /// Whether recording stopped because a limit was reached.
+    pub full: bool,
+}
+
+/// The sizes of the process-wide graphs now.
+pub fn stats() -> GraphStats {
+    let g = GLOBAL.lock();
+    GraphStats {
+        classes: g.classes.node_count(),
+        class_edges: g.classes.edge_count(),
+        instances: g.instances.node_count(),
+        instance_edges: g.instances.edge_count(),
+        full: g.full,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct NodeInfo {
+    kind: LockKind,
+    class: Class,
+    instance: Option<u64>,
+}
+
+/// The first recording of one edge kind.
+#[derive(Clone)]
+struct Origin {
+    thread: String,
+    hold: Hold,
+    request: Request,
+    held_at: Option<Site>,
+    requested_at: Option<Site>,
+    backtrace: Option<Backtrace>,
+}
+
+/// Per edge: the first origin of each of the four kinds, and sample pairs.
+#[derive(Clone, Default)]
+struct EdgeMeta {
+    origins: [Option<Origin>; 4],
+    pairs: Vec<(u64, u64)>,
+}
+
+const MAX_PAIRS: usize = 4;
+
+fn kind_index(k: EdgeKinds) -> usize {
+    [EdgeKinds::EN, EdgeKinds::ER, EdgeKinds::SN, EdgeKinds::SR]
+        .iter()
+        .position(|x| *x == k)
+        .unwrap_or(0)
+}
+
+struct Global {
+    classes: Graph<NodeInfo, EdgeMeta>,
+    class_index: HashMap<ClassKey, NodeId>,
+    instances: Graph<NodeInfo, EdgeMeta>,
+    instance_index: HashMap<u64, NodeId>,
+    reported: HashSet<u64>,
+    full: bool,
+}
+
+/// The graphs, behind a plain parking_lot mutex: lockgraph's own bookkeeping
+/// never goes through a tracked lock, so it cannot re-enter itself.
+static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
+    Mutex::new(Global {
+        classes: Graph::new(),
+        class_index: HashMap::new(),
+        instances: Graph::new(),
+        instance_index: HashMap::new(),
+        reported: HashSet::new(),
+        full: false,
+    })
+});
+
+/// What one record call produced.
+pub(crate) struct Recorded {
+    pub(crate) reports: Vec<CycleReport>,
+    /// Indices of held entries now in the instance graph.
+    pub(crate) marked: Vec<usize>,
+}
+
+static BACKTRACES: OnceLock<bool> = OnceLock::new();
+
+fn backtraces_on() -> bool {
+    *BACKTRACES.get_or_init(|| {
+        !matches!(
+            std::env::var("LOCKGRAPH_BACKTRACE").as_deref(),
+            Ok("0") | Ok("off") | Ok("false")
+        )
+    })
+}
+
+fn thread_label() -> String {
+    let t = std::thread::current();
+    match t.name() {
+        Some(n) => n.to_string(),
+        None => format!("{:?}", t.id()),
+    }
+}
+
+/// Records the edges of one acquisition-like event; returns the reports.
+pub(crate) fn record(
+    held: &[Held],
+    target: &LockMeta,
+    id: u64,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+    op: Op,
+) -> Recorded {
+    let mut out = Recorded {
+        reports: Vec::new(),
+        marked: Vec::new(),
+    };
+    let thread = thread_label();
+    let site = site.map(Site::from);
+    let exclude = match op {
+        Op::CondvarWait(m) => Some(m),
+        Op::Upgrade => Some(id),
+        _ => None,
+    };
+
+    // Re-acquiring a lock this thread holds: the graph has no self edges.
+    if op == Op::Acquire {
+        for e in held.iter().filter(|e| e.id == id) {
+            if request == Request::RecursiveRead && e.hold == Hold::Shared {
+                continue;
+            }
+            let certain = e.hold == Hold::Exclusive || request == Request::Exclusive;
+            out.reports.push(CycleReport {
+                kind: ReportKind::SelfDeadlock { certain },
+                level: Level::Instance,
+                locks: vec![LockInfo {
+                    kind: target.kind(),
+                    name: name_of(target.class()),
+                    created: target.class().site(),
+                    instance: Some(id),
+                }],
+                edges: vec![EdgeInfo {
+                    from: 0,
+                    to: 0,
+                    thread: thread.clone(),
+                    hold: e.hold,
+                    request,
+                    held_at: e.site.map(Site::from),
+                    requested_at: site,
+                    backtrace: backtraces_on().then(Backtrace::capture),
+                    closing: true,
+                }],
+            });
+            // The self-deadlock is the news; edges to it add nothing.
+            return out;
+        }
+    }
+
+    let mut g = GLOBAL.lock();
+    if g.full {
+        return out;
+    }
+    let limits = Limits::current();
+    let target_info = NodeInfo {
+        kind: target.kind(),
+        class: target.class(),
+        instance: None,
+    };
+    let Some(to_class) = g.class_node(target.class().key(id), target_info, &limits) else {
+        return out;
+    };
+
+    for (i, e) in held.iter().enumerate() {
+        if e.id == id || Some(e.id) == exclude {
+            continue;
+        }
+        let gates: Vec<u64> = held
+            .iter()
+            .enumerate()
+            .filter(|(j, o)| {
+                *j != i && o.hold == Hold::Exclusive && o.id != id && Some(o.id) != exclude
+            })
+            .map(|(_, o)| o.id)
+            .collect();
+        // A notification runs "condvar -> held lock"; everything else "held -> target".
+        let notify = op == Op::Notify;
+        let (hold, req) = if notify {
+            (Hold::Exclusive, Request::Exclusive)
+        } else {
+            (e.hold, request)
+        };
+        let origin = || Origin {
+            thread: thread.clone(),
+            hold,
+            request: req,
+            held_at: e.site.map(Site::from),
+            requested_at: site,
+            backtrace: backtraces_on().then(Backtrace::capture),
+        };
+        let e_info = NodeInfo {
+            kind: e.kind,
+            class: e.class,
+            instance: None,
+        };
+        let Some(e_class) = g.class_node(e.class.key(e.id), e_info, &limits) else {
+            return out;
+        };
+        let (from_c, to_c, from_id, to_id) = if notify {
+            (to_class, e_class, id, e.id)
+        } else {
+            (e_class, to_class, e.id, id)
+        };
+        let kind = EdgeKinds::of(hold, req);
+
+        if from_c == to_c {
+            // Same class: instance order decides.
+            let info = e_info_for(&g.classes, from_c);
+            let Some(a) = g.instance_node(from_id, info, &limits) else {
+                return out;
+            };
+            let Some(b) = g.instance_node(to_id, info, &limits) else {
+                return out;
+            };
+            out.marked.push(i);
+            target.mark_in_graph();
+            let rec = g.instances.record(a, b, hold, req, &gates, || EdgeMeta::default());
+            if rec.change != Change::None {
+                fill_origin(&mut g.instances, a, b, kind, &origin);
+            }
+            if let Some(cycle) = rec.cycle {
+                if let Some(r) = g.report(true, &cycle, Level::Instance, &origin) {
+                    out.reports.push(r);
+                }
+            }
+        } else {
+            if g.classes.edge(from_c, to_c).is_none() && g.classes.edge_count() >= limits.class_edges {
+                g.set_full(&format!(
+                    "the class edge table is full ({} edges; raise LOCKGRAPH_MAX_EDGES)",
+                    limits.class_edges
+                ));
+                return out;
+            }
+            let rec = g.classes.record(from_c, to_c, hold, req, &gates, || EdgeMeta::default());
+            fill_origin(&mut g.classes, from_c, to_c, kind, &origin);
+            if let Some(edge) = g.classes.edge_mut(from_c, to_c) {
+                let pair = (from_id, to_id);
+                if edge.meta.pairs.len() < MAX_PAIRS && !edge.meta.pairs.contains(&pair) {
+                    edge.meta.pairs.push(pair);
+                }
+            }
+            if let Some(cycle) = rec.cycle {
+                let level = if g.instances_close(&cycle, from_id, to_id) {
+                    Level::Instance
+                } else {
+                    Level::Class
+                };
+                if let Some(r) = g.report(false, &cycle, level, &origin) {
+                    out.reports.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn e_info_for(classes: &Graph<NodeInfo, EdgeMeta>, c: NodeId) -> NodeInfo {
+    classes.node(c).copied().unwrap_or(NodeInfo {
+        kind: LockKind::Other,
+        class: Class::Anonymous,
+        instance: None,
+    })
+}
+
+fn fill_origin(
+    g: &mut Graph<NodeInfo, EdgeMeta>,
+    a: NodeId,
+    b: NodeId,
+    kind: EdgeKinds,
+    origin: &dyn Fn() -> Origin,
+) {
+    if let Some(edge) = g.edge_mut(a, b) {
+        let slot = &mut edge.meta.origins[kind_index(kind)];
+        if slot.is_none() {
+            *slot = Some(origin());
+        }
+    }
+}
+
+fn name_of(c: Class) -> Option<&'static str> {
+    match c {
+        Class::Named(n) => Some(n),
+        _ => None,
+    }
+}
+
+impl Global {
+    fn set_full(&mut self, why: &str) {
+        if !self.full {
+            self.full = true;
+            eprintln!("lockgraph: {why}; lock-order tracking is OFF from here on");
+            tracing::error!(target: "lockgraph", "{why}; lock-order tracking is OFF from here on");
+        }
+    }
+
+    fn class_node(&mut self, key: ClassKey, info: NodeInfo, limits: &Limits) -> Option<NodeId> {
+        if let Some(&n) = self.class_index.get(&key) {
+            return Some(n);
+        }
+        if self.classes.node_count() >= limits.classes {
+            self.set_full(&format!(
+                "the lock class table is full ({} classes; raise LOCKGRAPH_MAX_CLASSES)",
+                limits.classes
+            ));
+            return None;
+        }
+        let n = self.classes.add_node(info);
+        self.class_index.insert(key, n);
+        Some(n)
+    }
+
+    fn instance_node(&mut self, id: u64, class: NodeInfo, limits: &Limits) -> Option<NodeId> {
+        if let Some(&n) = self.instance_index.get(&id) {
+            return Some(n);
+        }
+        if self.instances.node_count() >= limits.instances {
+            self.set_full(&format!(
+                "the lock instance table is full ({} live instances; raise LOCKGRAPH_MAX_INSTANCES)",
+                limits.instances
+            ));
+            return None;
+        }
+        let n = self.instances.add_node(NodeInfo {
+            instance: Some(id),
+            ..class
+        });
+        self.instance_index.insert(id, n);
+        Some(n)
+    }
+
+    /// Whether the sample instance pairs on the class cycle's edges chain from
+    /// the new edge's target back to its source: the very same locks.
+    fn instances_close(&self, cycle: &Cycle, from_id: u64, to_id: u64) -> bool {
+        let n = cycle.nodes.len();
+        let mut current: HashSet<u64> = HashSet::from([to_id]);
+        for i in 1..n {
+            let (a, b) = (cycle.nodes[i], cycle.nodes[(i + 1) % n]);
+            let Some(edge) = self.classes.edge(a, b) else {
+                return false;
+            };
+            current = edge
+                .meta
+                .pairs
+                .iter()
+                .filter(|(x, _)| current.contains(x))
+                .map(|&(_, y)| y)
+                .collect();
+            if current.is_empty() {
+                return false;
+            }
+        }
+        current.contains(&from_id)
+    }
+
+    fn report(
+        &mut self,
+        instance_graph: bool,
+        cycle: &Cycle,
+        level: Level,
+        closing: &dyn Fn() -> Origin,
+    ) -> Option<CycleReport> {
+        let mut nodes: Vec<u32> = cycle.nodes.iter().map(|n| n.index() as u32).collect();
+        nodes.sort_unstable();
+        let mut h = std::hash::DefaultHasher::new();
+        (instance_graph, &nodes).hash(&mut h);
+        if !self.reported.insert(h.finish()) {
+            return None;
+        }
+        let g = if instance_graph {
+            &self.instances
+        } else {
+            &self.classes
+        };
+        let n = cycle.nodes.len();
+        let locks = cycle
+            .nodes
+            .iter()
+            .map(|&node| {
+                let info = e_info_for(g, node);
+                LockInfo {
+                    kind: info.kind,
+                    name: name_of(info.class),
+                    created: info.class.site(),
+                    instance: info.instance,
+                }
+            })
+            .collect();
+        let edges = (0..n)
+            .map(|i| {
+                let (a, b) = (cycle.nodes[i], cycle.nodes[(i + 1) % n]);
+                let kind = cycle.kinds[i];
+                let stored = g.edge(a, b).and_then(|e| {
+                    let wanted = kind_index(kind.iter().next().unwrap_or(kind));
+                    e.meta.origins[wanted]
+                        .clone()
+                        .or_else(|| e.meta.origins.iter().flatten().next().cloned())
+                });
+                let o = if i == 0 {
+                    closing()
+                } else {
+                    stored.unwrap_or_else(closing)
+                };
+                EdgeInfo {
+                    from: i,
+                    to: (i + 1) % n,
+                    thread: o.thread,
+                    hold: o.hold,
+                    request: o.request,
+                    held_at: o.held_at,
+                    requested_at: o.requested_at,
+                    backtrace: o.backtrace,
+                    closing: i == 0,
+                }
+            })
+            .collect();
+        Some(CycleReport {
+            kind: ReportKind::LockOrderCycle,
+            level,
+            locks,
+            edges,
+        })
+    }
+}
+
+/// Removes a dropped lock from the instance graph.
+pub(crate) fn forget_instance(id: u64) {
+    let mut g = GLOBAL.lock();
+    if let Some(n) = g.instance_index.remove(&id) {
+        g.instances.remove_node(n);
+    }
+}
+
+static OVERFLOW_WARNED: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn warn_once_overflow() {
+    if !OVERFLOW_WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "lockgraph: a thread holds more than {} locks at once; deeper locks are not tracked",
+            crate::state::MAX_HELD
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! The engine behind [lockgraph](https://docs.rs/lockgraph): lock identity and
+//! classes, per-thread held-lock stacks, the process-wide lock-order graphs,
+//! reports and the reporting policy.
+//!
+//! Lock types (in the `lockgraph` facade) embed a [`LockMeta`] and call its
+//! hooks: [`LockMeta::before_wait`] before a blocking acquisition,
+//! [`LockMeta::acquired`] after any successful one, [`LockMeta::released`] on
+//! unlock. Everything else happens here:
+//!
+//! * the steady state (a chain of held locks this thread has seen before) is a
+//!   thread-local hash lookup; no shared state is touched;
+//! * a new chain records its edges in the process-wide graphs
+//!   ([`lockgraph_graph`]) and, when an edge closes a cycle that can deadlock,
+//!   raises a [`CycleReport`] *before* the caller blocks;
+//! * the report goes to the innermost [`capture`] on this thread, or follows
+//!   the [`OnCycle`] policy.
+//!
+//! ```
+//! use lockgraph_core::{capture, Class, Hold, LockKind, LockMeta, Request};
+//!
+//! // Two lock identities, as a lock type would embed them.
+//! let a = LockMeta::new(LockKind::Mutex, Class::Named("doc-a"));
+//! let b = LockMeta::new(LockKind::Mutex, Class::Named("doc-b"));
+//! let reports = capture(|| {
+//!     // a then b ...
+//!     a.before_wait(Request::Exclusive, None);
+//!     a.acquired(Hold::Exclusive, None);
+//!     b.before_wait(Request::Exclusive, None);
+//!     b.acquired(Hold::Exclusive, None);
+//!     b.released();
+//!     a.released();
+//!     // ... then b then a: reported before "blocking" on a.
+//!     b.before_wait(Request::Exclusive, None);
+//!     b.acquired(Hold::Exclusive, None);
+//!     a.before_wait(Request::Exclusive, None);
+//!     b.released();
+//! });
+//! assert_eq!(reports.len(), 1);
+//! assert_eq!(reports[0].locks.len(), 2);
+//! ```
+
+mod class;
+mod global;
+mod policy;
+mod report;
+mod state;
+
+pub use class::{Class, LockKind, Site};
+pub use global::{stats, GraphStats, Limits};
+pub use policy::{capture, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
+pub use report::{
+    Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request,
+};
+pub use state::{clear_pending_site, held_locks, set_pending_site, LockMeta, MAX_HELD};
+
+/// Whether lock tracking is compiled into this build of the core: with
+/// `debug_assertions`, or with the `track-in-release` feature.
+pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release"));

@@ -1,0 +1,172 @@
+//! What happens to a report: the policy, and scoped capture for tests.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::report::CycleReport;
+
+/// What lockgraph does when it finds a potential deadlock.
+///
+/// The default comes from the environment variable `LOCKGRAPH_ON_CYCLE`
+/// (`warn`, `panic`, `abort` or `off`; `warn` when unset); [`set_on_cycle`]
+/// overrides it in code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnCycle {
+    /// Emit one `tracing` WARN event per distinct report (target `lockgraph`),
+    /// or print a block on stderr when no subscriber is installed. Then carry on.
+    Warn,
+    /// Panic in the thread whose acquisition closed the cycle, before it
+    /// blocks. The lock is not taken; the held-lock stack stays consistent.
+    Panic,
+    /// Print the report on stderr and abort the process.
+    Abort,
+    /// Record edges but report nothing.
+    Off,
+}
+
+/// An unknown value of `LOCKGRAPH_ON_CYCLE` (or of a string parsed as [`OnCycle`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseOnCycleError(pub String);
+
+impl fmt::Display for ParseOnCycleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown lockgraph policy {:?}: expected warn, panic, abort or off",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseOnCycleError {}
+
+impl FromStr for OnCycle {
+    type Err = ParseOnCycleError;
+
+    fn from_str(s: &str) -> Result<OnCycle, ParseOnCycleError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "warn" => Ok(OnCycle::Warn),
+            "panic" => Ok(OnCycle::Panic),
+            "abort" => Ok(OnCycle::Abort),
+            "off" => Ok(OnCycle::Off),
+            _ => Err(ParseOnCycleError(s.to_string())),
+        }
+    }
+}
+
+const UNSET: u8 = 0;
+
+static POLICY: AtomicU8 = AtomicU8::new(UNSET);
+
+fn encode(p: OnCycle) -> u8 {
+    match p {
+        OnCycle::Warn => 1,
+        OnCycle::Panic => 2,
+        OnCycle::Abort => 3,
+        OnCycle::Off => 4,
+    }
+}
+
+/// Sets the reporting policy for the whole process, overriding `LOCKGRAPH_ON_CYCLE`.
+pub fn set_on_cycle(policy: OnCycle) {
+    POLICY.store(encode(policy), Ordering::Relaxed);
+}
+
+/// The reporting policy in force.
+pub fn on_cycle() -> OnCycle {
+    match POLICY.load(Ordering::Relaxed) {
+        1 => OnCycle::Warn,
+        2 => OnCycle::Panic,
+        3 => OnCycle::Abort,
+        4 => OnCycle::Off,
+        _ => {
+            let p = match std::env::var("LOCKGRAPH_ON_CYCLE") {
+                Ok(v) => v.parse().unwrap_or_else(|e: ParseOnCycleError| {
+                    eprintln!("lockgraph: LOCKGRAPH_ON_CYCLE: {e}; using warn");
+                    OnCycle::Warn
+                }),
+                Err(_) => OnCycle::Warn,
+            };
+            // Another thread may have set a policy meanwhile: keep theirs.
+            let _ = POLICY.compare_exchange(UNSET, encode(p), Ordering::Relaxed, Ordering::Relaxed);
+            on_cycle()
+        }
+    }
+}
+
+thread_local! {
+    static CAPTURES: RefCell<Vec<Vec<CycleReport>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` and returns the reports raised on this thread while it ran,
+/// instead of applying the policy to them.
+///
+/// Reports raised on other threads are not seen (they follow the policy), so
+/// tests running in parallel each see their own. Captures nest; the innermost
+/// one gets the reports. The capture ends even when `f` panics.
+///
+/// ```
+/// let reports = lockgraph_core::capture(|| {
+///     // code under test
+/// });
+/// assert!(reports.is_empty());
+/// ```
+pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            let _ = CAPTURES.try_with(|c| c.borrow_mut().pop());
+        }
+    }
+    CAPTURES.with(|c| c.borrow_mut().push(Vec::new()));
+    let pop = Pop;
+    f();
+    std::mem::forget(pop);
+    CAPTURES.with(|c| c.borrow_mut().pop().unwrap_or_default())
+}
+
+/// Hands a report to the innermost capture on this thread, or applies the policy.
+pub(crate) fn emit(report: CycleReport) {
+    let captured = CAPTURES
+        .try_with(|c| match c.borrow_mut().last_mut() {
+            Some(v) => {
+                v.push(report.clone());
+                true
+            }
+            None => false,
+        })
+        .unwrap_or(false);
+    if captured {
+        return;
+    }
+    match on_cycle() {
+        OnCycle::Off => {}
+        OnCycle::Warn => warn(&report),
+        OnCycle::Panic => panic!("{report}"),
+        OnCycle::Abort => {
+            eprintln!("{report}");
+            eprintln!("lockgraph: aborting (LOCKGRAPH_ON_CYCLE=abort)");
+            std::process::abort();
+        }
+    }
+}
+
+fn warn(report: &CycleReport) {
+    let has_subscriber = tracing::dispatcher::get_default(|d| {
+        !d.is::<tracing::subscriber::NoSubscriber>()
+    });
+    if has_subscriber {
+        tracing::warn!(
+            target: "lockgraph",
+            locks = report.locks.len(),
+            kind = ?report.kind,
+            level = ?report.level,
+            "{report}"
+        );
+    } else {
+        eprintln!("{report}");
+    }
+}

@@ -1,0 +1,423 @@
+//! Reports: typed, cloneable, and readable in a terminal.
+
+use std::fmt::{self, Write as _};
+
+pub use lockgraph_graph::{Hold, Request};
+
+use crate::class::{LockKind, Site};
+
+/// What a report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportKind {
+    /// Locks taken in an order that closes a cycle: threads running these
+    /// paths at the same time can deadlock.
+    LockOrderCycle,
+    /// A thread requests a lock it already holds in a way that can block on
+    /// itself. `certain` is false for a second `read()` on a held read lock,
+    /// which only blocks when a writer queued in between.
+    SelfDeadlock {
+        /// Whether the thread deadlocks every time, not only when a writer queues.
+        certain: bool,
+    },
+}
+
+/// Whether a cycle was seen on the very same locks or on their classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Level {
+    /// These very lock instances were taken in both orders: a certain inversion.
+    Instance,
+    /// Locks of these classes (same creation site or name) were taken in both
+    /// orders, possibly different instances: any pair of them can deadlock.
+    Class,
+}
+
+/// One lock of a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LockInfo {
+    /// The kind of primitive.
+    pub kind: LockKind,
+    /// The name given with `named`, if any.
+    pub name: Option<&'static str>,
+    /// Where the lock (or its class) was created, if known.
+    pub created: Option<Site>,
+    /// The lock instance, for instance-level reports.
+    pub instance: Option<u64>,
+}
+
+impl LockInfo {
+    /// A short label: the name if any, else the creation site.
+    pub fn label(&self) -> String {
+        match (self.name, self.created) {
+            (Some(n), _) => format!("`{n}`"),
+            (None, Some(s)) => format!("created at {s}"),
+            (None, None) => match self.instance {
+                Some(i) => format!("#{i}"),
+                None => "(unnamed)".to_string(),
+            },
+        }
+    }
+}
+
+/// One edge of a cycle: a thread held `from` and then requested `to`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EdgeInfo {
+    /// Index into [`CycleReport::locks`] of the held lock.
+    pub from: usize,
+    /// Index into [`CycleReport::locks`] of the requested lock.
+    pub to: usize,
+    /// The thread that first recorded the edge (its name, else its id).
+    pub thread: String,
+    /// How the held lock was held.
+    pub hold: Hold,
+    /// How the next lock was requested.
+    pub request: Request,
+    /// Where the held lock was taken, when the call site is known.
+    pub held_at: Option<Site>,
+    /// Where the next lock was requested, when the call site is known.
+    pub requested_at: Option<Site>,
+    /// The stack when the edge was first recorded (captured unresolved;
+    /// symbols are resolved only when the report is printed).
+    pub backtrace: Option<Backtrace>,
+    /// Whether this is the acquisition that closed the cycle just now.
+    pub closing: bool,
+}
+
+/// A potential (or certain) deadlock found before anything blocked.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CycleReport {
+    /// What was found.
+    pub kind: ReportKind,
+    /// Instance or class level.
+    pub level: Level,
+    /// The locks in cycle order.
+    pub locks: Vec<LockInfo>,
+    /// The edges: `edges[i]` runs from `locks[i]` to `locks[(i + 1) % len]`.
+    pub edges: Vec<EdgeInfo>,
+}
+
+impl CycleReport {
+    /// The edge whose recording raised this report.
+    pub fn closing_edge(&self) -> Option<&EdgeInfo> {
+        self.edges.iter().find(|e| e.closing)
+    }
+
+    /// The threads of the cycle, one per edge, in cycle order.
+    pub fn threads(&self) -> Vec<&str> {
+        self.edges.iter().map(|e| e.thread.as_str()).collect()
+    }
+}
+
+/// A stack captured without symbols; printing resolves a copy.
+#[derive(Clone)]
+pub struct Backtrace(pub(crate) backtrace::Backtrace);
+
+impl Backtrace {
+    /// Captures the current stack without resolving symbols (a few microseconds).
+    pub fn capture() -> Backtrace {
+        Backtrace(backtrace::Backtrace::new_unresolved())
+    }
+
+    /// The resolved frames that belong to the program rather than to lockgraph,
+    /// lock_api, parking_lot or the standard library, as "function (file:line)".
+    pub fn user_frames(&self, max: usize) -> Vec<String> {
+        let mut bt = self.0.clone();
+        bt.resolve();
+        let mut out = Vec::new();
+        for frame in bt.frames() {
+            for sym in frame.symbols() {
+                let Some(name) = sym.name().map(|n| format!("{n:#}")) else {
+                    continue;
+                };
+                if is_internal(&name) {
+                    continue;
+                }
+                let loc = match (sym.filename(), sym.lineno()) {
+                    (Some(f), Some(l)) => format!(" ({}:{l})", f.display()),
+                    _ => String::new(),
+                };
+                out.push(format!("{name}{loc}"));
+                if out.len() == max {
+                    return out;
+                }
+            }
+        }
+        out
+    }
+}
+
+fn is_internal(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "lockgraph::",
+        "lockgraph_core::",
+        "lockgraph_graph::",
+        "backtrace::",
+        "std::",
+        "core::",
+        "alloc::",
+        "lock_api::",
+        "parking_lot::",
+        "parking_lot_core::",
+        "test::",
+        "__rust",
+    ];
+    const EXACT: &[&str] = &[
+        "main",
+        "_start",
+        "__libc_start_main",
+        "__libc_start_call_main",
+        "start_thread",
+        "clone",
+        "__clone",
+        "__clone3",
+        "clone3",
+    ];
+    let bare = name.trim_start_matches('<');
+    PREFIXES.iter().any(|p| bare.starts_with(p)) || EXACT.contains(&name)
+}
+
+impl fmt::Debug for Backtrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Backtrace(unresolved)")
+    }
+}
+
+impl fmt::Display for Backtrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.user_frames(8) {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+fn hold_word(h: Hold) -> &'static str {
+    match h {
+        Hold::Exclusive => "exclusively",
+        Hold::Shared => "shared",
+    }
+}
+
+fn request_word(r: Request) -> &'static str {
+    match r {
+        Request::Exclusive => "exclusively",
+        Request::Read => "for read",
+        Request::RecursiveRead => "for recursive read",
+    }
+}
+
+fn site_or_unknown(s: Option<Site>) -> String {
+    s.map_or_else(|| "an unknown site".to_string(), |s| s.to_string())
+}
+
+/// Cycles longer than this print their first and last edges only; the
+/// `edges` field keeps all of them.
+const SHOWN_EDGES: usize = 12;
+/// At most this many thread columns in the scenario table.
+const SHOWN_COLUMNS: usize = 6;
+
+impl fmt::Display for CycleReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ReportKind::SelfDeadlock { certain } => self.fmt_self(f, certain),
+            ReportKind::LockOrderCycle => self.fmt_cycle(f),
+        }
+    }
+}
+
+impl CycleReport {
+    fn fmt_self(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
+        let lock = &self.locks[0];
+        let Some(e) = self.edges.first() else {
+            return Ok(());
+        };
+        let what = if certain {
+            "deadlock: a thread requests a lock it already holds"
+        } else {
+            "potential deadlock: a thread read-locks a lock it already read-holds"
+        };
+        writeln!(f, "lockgraph: {what}")?;
+        writeln!(f, "  lock:      {} {}", lock.kind.name(), lock.label())?;
+        if let (Some(_), Some(site)) = (lock.name, lock.created) {
+            writeln!(f, "             created at {site}")?;
+        }
+        writeln!(f, "  thread:    `{}`", e.thread)?;
+        writeln!(
+            f,
+            "  holds it   {} since {}",
+            hold_word(e.hold),
+            site_or_unknown(e.held_at)
+        )?;
+        writeln!(
+            f,
+            "  requests   it {} at {}",
+            request_word(e.request),
+            site_or_unknown(e.requested_at)
+        )?;
+        if certain {
+            writeln!(
+                f,
+                "  The thread waits for itself and never wakes. Drop the first guard \
+                 before taking the lock again, or use a ReentrantMutex."
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  parking_lot's RwLock is fair: a writer that queues between the two reads \
+                 blocks the second read, and the writer waits for the first. Use \
+                 read_recursive() or keep one guard."
+            )?;
+        }
+        self.fmt_stacks(f)
+    }
+
+    fn fmt_cycle(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.locks.len();
+        writeln!(
+            f,
+            "lockgraph: potential deadlock: lock-order cycle through {n} locks"
+        )?;
+        match self.level {
+            Level::Instance => writeln!(
+                f,
+                "  level: instance (these very locks were taken in opposite orders)"
+            )?,
+            Level::Class => writeln!(
+                f,
+                "  level: class (locks made at these sites were taken in opposite orders, \
+                 maybe different instances; any pair of them can deadlock)"
+            )?,
+        }
+        writeln!(f)?;
+        writeln!(f, "  locks in the cycle:")?;
+        let width = n.to_string().len() + 1;
+        for (i, lock) in self.locks.iter().enumerate() {
+            if !shown(i, n) {
+                if i == SHOWN_EDGES / 2 {
+                    writeln!(f, "    ... {} more locks ...", n - SHOWN_EDGES)?;
+                }
+                continue;
+            }
+            write!(f, "    {:<width$} {} {}", tag(i), lock.kind.name(), lock.label())?;
+            if let (Some(_), Some(site)) = (lock.name, lock.created) {
+                write!(f, " (created at {site})")?;
+            }
+            if let Some(inst) = lock.instance {
+                write!(f, " #{inst}")?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  how each edge was recorded:")?;
+        for (i, e) in self.edges.iter().enumerate() {
+            if !shown(i, n) {
+                if i == SHOWN_EDGES / 2 {
+                    writeln!(f, "    ... {} more edges ...", n - SHOWN_EDGES)?;
+                }
+                continue;
+            }
+            writeln!(
+                f,
+                "    {} -> {}  thread `{}` held {} {} (taken at {}),",
+                tag(e.from),
+                tag(e.to),
+                e.thread,
+                tag(e.from),
+                hold_word(e.hold),
+                site_or_unknown(e.held_at),
+            )?;
+            writeln!(
+                f,
+                "    {:pad$}then requested {} {} at {}{}",
+                "",
+                tag(e.to),
+                request_word(e.request),
+                site_or_unknown(e.requested_at),
+                if e.closing {
+                    "   <- this request closed the cycle"
+                } else {
+                    ""
+                },
+                pad = tag(e.from).len() + tag(e.to).len() + 6,
+            )?;
+        }
+        writeln!(f)?;
+        self.fmt_scenario(f)?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "  fix: take these locks in one global order everywhere (for example always {} before {}),\n       \
+             or stop holding one while requesting the next.",
+            tag(0),
+            tag(1 % n)
+        )?;
+        self.fmt_stacks(f)
+    }
+
+    fn fmt_scenario(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  how it deadlocks (each column a thread, all at once):")?;
+        let cols: Vec<&EdgeInfo> = self.edges.iter().take(SHOWN_COLUMNS).collect();
+        let cells: Vec<[String; 3]> = cols
+            .iter()
+            .map(|e| {
+                [
+                    format!("thread `{}`", e.thread),
+                    format!("holds {}", tag(e.from)),
+                    format!("waits for {}", tag(e.to)),
+                ]
+            })
+            .collect();
+        let widths: Vec<usize> = cells
+            .iter()
+            .map(|c| c.iter().map(|s| s.len()).max().unwrap_or(0))
+            .collect();
+        for row in 0..3 {
+            let mut line = String::from("    ");
+            for (c, w) in cells.iter().zip(&widths) {
+                let _ = write!(line, "{:<w$}   ", c[row], w = *w);
+            }
+            if row == 0 && self.edges.len() > SHOWN_COLUMNS {
+                let _ = write!(line, "... {} more", self.edges.len() - SHOWN_COLUMNS);
+            }
+            writeln!(f, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+
+    fn fmt_stacks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.edges.len();
+        let mut header = false;
+        for (i, e) in self.edges.iter().enumerate() {
+            if !shown(i, n) {
+                continue;
+            }
+            let Some(bt) = &e.backtrace else { continue };
+            let frames = bt.user_frames(6);
+            if frames.is_empty() {
+                continue;
+            }
+            if !header {
+                writeln!(f)?;
+                writeln!(f, "  stacks when each edge was first recorded:")?;
+                header = true;
+            }
+            writeln!(f, "    {} -> {} (thread `{}`):", tag(e.from), tag(e.to), e.thread)?;
+            for frame in frames {
+                writeln!(f, "      {frame}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn shown(i: usize, n: usize) -> bool {
+    n <= SHOWN_EDGES || i < SHOWN_EDGES / 2 || i >= n - SHOWN_EDGES / 2
+}
+
+fn tag(i: usize) -> String {
+    format!("L{}", i + 1)
+}

@@ -1,0 +1,231 @@
+//! A condition variable for tracked mutexes (tracking builds only; release
+//! builds use `parking_lot::Condvar` itself).
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use lockgraph_core::{Class, LockKind, LockMeta};
+use parking_lot_core::{ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+
+use crate::raw::RawMutex;
+use crate::MutexGuard;
+
+/// Whether a timed wait returned because the time ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// Whether the wait timed out.
+    #[inline]
+    pub fn timed_out(self) -> bool {
+        self.0
+    }
+}
+
+/// A condition variable: `parking_lot::Condvar`'s API, tracked as a
+/// pseudo-lock.
+///
+/// Waiting while holding locks other than the guard's own mutex records
+/// "held -> condvar"; notifying while holding a lock L records
+/// "condvar -> L" (the waiter needs the notifier to get that far). So
+/// "wait on cv holding A" plus "take A, then notify cv" is reported.
+///
+/// ```
+/// use std::sync::Arc;
+/// use lockgraph::{Condvar, Mutex};
+///
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let pair2 = Arc::clone(&pair);
+/// let t = std::thread::spawn(move || {
+///     let (lock, cv) = &*pair2;
+///     *lock.lock() = true;
+///     cv.notify_one();
+/// });
+/// let (lock, cv) = &*pair;
+/// let mut ready = lock.lock();
+/// cv.wait_while(&mut ready, |ready| !*ready);
+/// drop(ready);
+/// t.join().unwrap();
+/// ```
+pub struct Condvar {
+    waiters: AtomicUsize,
+    meta: LockMeta,
+}
+
+impl Condvar {
+    /// A new condition variable whose class is the caller's location.
+    #[track_caller]
+    #[inline]
+    pub const fn new() -> Condvar {
+        Condvar {
+            waiters: AtomicUsize::new(0),
+            meta: LockMeta::new(LockKind::Condvar, Class::here()),
+        }
+    }
+
+    /// A new condition variable whose class is `name`.
+    #[inline]
+    pub const fn named(name: &'static str) -> Condvar {
+        Condvar {
+            waiters: AtomicUsize::new(0),
+            meta: LockMeta::new(LockKind::Condvar, Class::Named(name)),
+        }
+    }
+
+    /// Wakes one waiting thread; returns whether one was woken.
+    #[track_caller]
+    #[inline]
+    pub fn notify_one(&self) -> bool {
+        self.meta.notified(Some(Location::caller()));
+        if self.waiters.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        // SAFETY: the callback neither panics nor calls into parking_lot.
+        let r = unsafe { parking_lot_core::unpark_one(self.key(), |_| DEFAULT_UNPARK_TOKEN) };
+        r.unparked_threads != 0
+    }
+
+    /// Wakes every waiting thread; returns how many were woken.
+    #[track_caller]
+    #[inline]
+    pub fn notify_all(&self) -> usize {
+        self.meta.notified(Some(Location::caller()));
+        if self.waiters.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
+        // SAFETY: `key` is this condvar's address, used only as a parking key.
+        unsafe { parking_lot_core::unpark_all(self.key(), DEFAULT_UNPARK_TOKEN) }
+    }
+
+    /// Blocks until notified, releasing the guard's mutex meanwhile.
+    #[track_caller]
+    pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
+        self.wait_at(guard, None, Location::caller());
+    }
+
+    /// Blocks until notified or `deadline` passes.
+    #[track_caller]
+    pub fn wait_until<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
+        WaitTimeoutResult(self.wait_at(guard, Some(deadline), Location::caller()))
+    }
+
+    /// Blocks until notified or `timeout` elapses.
+    #[track_caller]
+    pub fn wait_for<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
+        let deadline = Instant::now().checked_add(timeout);
+        WaitTimeoutResult(self.wait_at(guard, deadline, Location::caller()))
+    }
+
+    /// Blocks while `condition` returns true.
+    #[track_caller]
+    pub fn wait_while<T, F>(&self, guard: &mut MutexGuard<'_, T>, mut condition: F)
+    where
+        T: ?Sized,
+        F: FnMut(&mut T) -> bool,
+    {
+        let site = Location::caller();
+        while condition(&mut *guard) {
+            self.wait_at(guard, None, site);
+        }
+    }
+
+    /// Blocks while `condition` returns true, until `deadline` at most.
+    #[track_caller]
+    pub fn wait_while_until<T, F>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        mut condition: F,
+        deadline: Instant,
+    ) -> WaitTimeoutResult
+    where
+        T: ?Sized,
+        F: FnMut(&mut T) -> bool,
+    {
+        let site = Location::caller();
+        while condition(&mut *guard) {
+            if self.wait_at(guard, Some(deadline), site) {
+                return WaitTimeoutResult(condition(&mut *guard));
+            }
+        }
+        WaitTimeoutResult(false)
+    }
+
+    /// Blocks while `condition` returns true, for `timeout` at most.
+    #[track_caller]
+    pub fn wait_while_for<T, F>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        condition: F,
+        timeout: Duration,
+    ) -> WaitTimeoutResult
+    where
+        T: ?Sized,
+        F: FnMut(&mut T) -> bool,
+    {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_while_until(guard, condition, deadline),
+            None => {
+                self.wait_while(guard, condition);
+                WaitTimeoutResult(false)
+            }
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const Condvar as usize
+    }
+
+    /// Waits; returns whether the deadline passed.
+    fn wait_at<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Option<Instant>,
+        site: &'static Location<'static>,
+    ) -> bool {
+        // SAFETY: we only use the raw lock to unlock and re-lock it around the
+        // wait, and the guard proves this thread holds it.
+        let raw: &RawMutex = unsafe { MutexGuard::mutex(guard).raw() };
+        self.meta.before_condvar_wait(raw.meta(), Some(site));
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: `validate` and `timed_out` neither panic nor call into
+        // parking_lot; `before_sleep` only unlocks the mutex (which may unpark
+        // its waiters, as allowed) and pops our held-lock stack.
+        let result = unsafe {
+            parking_lot_core::park(
+                self.key(),
+                || true,
+                // SAFETY: the guard proves the mutex is held by this thread.
+                || raw.unlock_for_wait(),
+                |_, _| {},
+                DEFAULT_PARK_TOKEN,
+                deadline,
+            )
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        raw.lock_at(Some(site));
+        matches!(result, ParkResult::TimedOut)
+    }
+}
+
+impl Default for Condvar {
+    #[track_caller]
+    fn default() -> Condvar {
+        Condvar::new()
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Condvar { .. }")
+    }
+}

@@ -1,0 +1,470 @@
+//! Tracking raw locks: parking_lot's raw locks plus a [`LockMeta`], calling
+//! the core's hooks around every lock_api operation. Compiled when tracking is
+//! on (debug builds, or the `track-in-release` feature).
+
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use lock_api::{GuardNoSend, RawMutex as _, RawRwLock as _};
+use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
+
+/// Records the caller's site for the raw operation that follows on this thread.
+#[inline(always)]
+pub(crate) fn set_site(site: &'static Location<'static>) {
+    lockgraph_core::set_pending_site(site);
+}
+
+/// Forgets a site that no raw operation used (a reentrant re-lock).
+#[inline(always)]
+pub(crate) fn clear_site() {
+    lockgraph_core::clear_pending_site();
+}
+
+/// A tracked mutex of `kind` in `class`.
+pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
+    RawMutex {
+        inner: parking_lot::RawMutex::INIT,
+        meta: LockMeta::new(kind, class),
+    }
+}
+
+/// A tracked read-write lock in `class`.
+pub(crate) const fn rwlock(class: Class) -> RawRwLock {
+    RawRwLock {
+        inner: parking_lot::RawRwLock::INIT,
+        meta: LockMeta::new(LockKind::RwLock, class),
+    }
+}
+
+/// `parking_lot::RawMutex` with lock-order tracking.
+///
+/// Implements exactly the raw traits its inner lock implements, so every
+/// lock_api feature works on top of it.
+pub struct RawMutex {
+    inner: parking_lot::RawMutex,
+    meta: LockMeta,
+}
+
+impl std::fmt::Debug for RawMutex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawMutex").field("meta", &self.meta).finish()
+    }
+}
+
+impl std::fmt::Debug for RawRwLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRwLock").field("meta", &self.meta).finish()
+    }
+}
+
+impl RawMutex {
+    /// The tracking metadata of this lock.
+    pub fn meta(&self) -> &LockMeta {
+        &self.meta
+    }
+
+    /// Locks, blocking, recording `site` (used by the condvar to re-lock).
+    #[inline]
+    pub(crate) fn lock_at(&self, site: Option<&'static Location<'static>>) {
+        self.meta.before_wait(Request::Exclusive, site);
+        self.inner.lock();
+        self.meta.acquired(Hold::Exclusive, site);
+    }
+
+    /// Unlocks for a condvar wait.
+    ///
+    /// # Safety
+    /// The lock must be held by the current thread.
+    #[inline]
+    pub(crate) unsafe fn unlock_for_wait(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees the lock is held by this thread.
+        unsafe { self.inner.unlock() }
+    }
+}
+
+// SAFETY: every operation is forwarded to `parking_lot::RawMutex`, which upholds
+// the trait's contract; the bookkeeping around it never locks or unlocks it.
+unsafe impl lock_api::RawMutex for RawMutex {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: RawMutex = mutex(LockKind::Other, Class::Anonymous);
+    // The held-lock stack is per thread: a guard must be released where taken.
+    type GuardMarker = GuardNoSend;
+
+    #[inline]
+    fn lock(&self) {
+        self.lock_at(None);
+    }
+
+    #[inline]
+    fn try_lock(&self) -> bool {
+        let ok = self.inner.try_lock();
+        if ok {
+            self.meta.acquired(Hold::Exclusive, None);
+        }
+        ok
+    }
+
+    #[inline]
+    unsafe fn unlock(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees the lock is held (lock_api's contract).
+        unsafe { self.inner.unlock() }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        self.inner.is_locked()
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawMutexFair for RawMutex {
+    #[inline]
+    unsafe fn unlock_fair(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees the lock is held.
+        unsafe { self.inner.unlock_fair() }
+    }
+
+    #[inline]
+    unsafe fn bump(&self) {
+        // The lock is handed over and re-taken; for lock order it stays held.
+        // SAFETY: the caller guarantees the lock is held.
+        unsafe { self.inner.bump() }
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawMutexTimed for RawMutex {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    #[inline]
+    fn try_lock_for(&self, timeout: Duration) -> bool {
+        self.meta.before_wait(Request::Exclusive, None);
+        let ok = self.inner.try_lock_for(timeout);
+        if ok {
+            self.meta.acquired(Hold::Exclusive, None);
+        }
+        ok
+    }
+
+    #[inline]
+    fn try_lock_until(&self, timeout: Instant) -> bool {
+        self.meta.before_wait(Request::Exclusive, None);
+        let ok = self.inner.try_lock_until(timeout);
+        if ok {
+            self.meta.acquired(Hold::Exclusive, None);
+        }
+        ok
+    }
+}
+
+/// `parking_lot::RawRwLock` with lock-order tracking.
+///
+/// Read holds are *shared*, write holds *exclusive*; an upgradable read is a
+/// shared hold requested exclusively (it excludes writers and other upgraders).
+pub struct RawRwLock {
+    inner: parking_lot::RawRwLock,
+    meta: LockMeta,
+}
+
+impl RawRwLock {
+    /// The tracking metadata of this lock.
+    pub fn meta(&self) -> &LockMeta {
+        &self.meta
+    }
+
+    #[inline]
+    fn blocking(&self, request: Request, hold: Hold, lock: impl FnOnce()) {
+        self.meta.before_wait(request, None);
+        lock();
+        self.meta.acquired(hold, None);
+    }
+
+    #[inline]
+    fn timed(&self, request: Request, hold: Hold, try_lock: impl FnOnce() -> bool) -> bool {
+        self.meta.before_wait(request, None);
+        self.tried(hold, try_lock())
+    }
+
+    #[inline]
+    fn tried(&self, hold: Hold, ok: bool) -> bool {
+        if ok {
+            self.meta.acquired(hold, None);
+        }
+        ok
+    }
+}
+
+// SAFETY: every operation is forwarded to `parking_lot::RawRwLock`, which upholds
+// the trait's contract; the bookkeeping around it never locks or unlocks it.
+unsafe impl lock_api::RawRwLock for RawRwLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: RawRwLock = rwlock(Class::Anonymous);
+    type GuardMarker = GuardNoSend;
+
+    #[inline]
+    fn lock_shared(&self) {
+        self.blocking(Request::Read, Hold::Shared, || self.inner.lock_shared());
+    }
+
+    #[inline]
+    fn try_lock_shared(&self) -> bool {
+        self.tried(Hold::Shared, self.inner.try_lock_shared())
+    }
+
+    #[inline]
+    unsafe fn unlock_shared(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees a shared lock is held.
+        unsafe { self.inner.unlock_shared() }
+    }
+
+    #[inline]
+    fn lock_exclusive(&self) {
+        self.blocking(Request::Exclusive, Hold::Exclusive, || {
+            self.inner.lock_exclusive()
+        });
+    }
+
+    #[inline]
+    fn try_lock_exclusive(&self) -> bool {
+        self.tried(Hold::Exclusive, self.inner.try_lock_exclusive())
+    }
+
+    #[inline]
+    unsafe fn unlock_exclusive(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees an exclusive lock is held.
+        unsafe { self.inner.unlock_exclusive() }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        self.inner.is_locked()
+    }
+
+    #[inline]
+    fn is_locked_exclusive(&self) -> bool {
+        self.inner.is_locked_exclusive()
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockFair for RawRwLock {
+    #[inline]
+    unsafe fn unlock_shared_fair(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees a shared lock is held.
+        unsafe { self.inner.unlock_shared_fair() }
+    }
+
+    #[inline]
+    unsafe fn unlock_exclusive_fair(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees an exclusive lock is held.
+        unsafe { self.inner.unlock_exclusive_fair() }
+    }
+
+    #[inline]
+    unsafe fn bump_shared(&self) {
+        // SAFETY: the caller guarantees a shared lock is held.
+        unsafe { self.inner.bump_shared() }
+    }
+
+    #[inline]
+    unsafe fn bump_exclusive(&self) {
+        // SAFETY: the caller guarantees an exclusive lock is held.
+        unsafe { self.inner.bump_exclusive() }
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockDowngrade for RawRwLock {
+    #[inline]
+    unsafe fn downgrade(&self) {
+        // SAFETY: the caller guarantees an exclusive lock is held.
+        unsafe { self.inner.downgrade() };
+        self.meta.rehold(Hold::Shared);
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockTimed for RawRwLock {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    #[inline]
+    fn try_lock_shared_for(&self, timeout: Duration) -> bool {
+        self.timed(Request::Read, Hold::Shared, || {
+            self.inner.try_lock_shared_for(timeout)
+        })
+    }
+
+    #[inline]
+    fn try_lock_shared_until(&self, timeout: Instant) -> bool {
+        self.timed(Request::Read, Hold::Shared, || {
+            self.inner.try_lock_shared_until(timeout)
+        })
+    }
+
+    #[inline]
+    fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
+        self.timed(Request::Exclusive, Hold::Exclusive, || {
+            self.inner.try_lock_exclusive_for(timeout)
+        })
+    }
+
+    #[inline]
+    fn try_lock_exclusive_until(&self, timeout: Instant) -> bool {
+        self.timed(Request::Exclusive, Hold::Exclusive, || {
+            self.inner.try_lock_exclusive_until(timeout)
+        })
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
+    #[inline]
+    fn lock_shared_recursive(&self) {
+        self.blocking(Request::RecursiveRead, Hold::Shared, || {
+            self.inner.lock_shared_recursive()
+        });
+    }
+
+    #[inline]
+    fn try_lock_shared_recursive(&self) -> bool {
+        self.tried(Hold::Shared, self.inner.try_lock_shared_recursive())
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
+    #[inline]
+    fn try_lock_shared_recursive_for(&self, timeout: Duration) -> bool {
+        self.timed(Request::RecursiveRead, Hold::Shared, || {
+            self.inner.try_lock_shared_recursive_for(timeout)
+        })
+    }
+
+    #[inline]
+    fn try_lock_shared_recursive_until(&self, timeout: Instant) -> bool {
+        self.timed(Request::RecursiveRead, Hold::Shared, || {
+            self.inner.try_lock_shared_recursive_until(timeout)
+        })
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
+    #[inline]
+    fn lock_upgradable(&self) {
+        self.blocking(Request::Exclusive, Hold::Shared, || {
+            self.inner.lock_upgradable()
+        });
+    }
+
+    #[inline]
+    fn try_lock_upgradable(&self) -> bool {
+        self.tried(Hold::Shared, self.inner.try_lock_upgradable())
+    }
+
+    #[inline]
+    unsafe fn unlock_upgradable(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        unsafe { self.inner.unlock_upgradable() }
+    }
+
+    #[inline]
+    unsafe fn upgrade(&self) {
+        self.meta.before_upgrade(None);
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        unsafe { self.inner.upgrade() };
+        self.meta.rehold(Hold::Exclusive);
+    }
+
+    #[inline]
+    unsafe fn try_upgrade(&self) -> bool {
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        let ok = unsafe { self.inner.try_upgrade() };
+        if ok {
+            self.meta.rehold(Hold::Exclusive);
+        }
+        ok
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
+    #[inline]
+    unsafe fn unlock_upgradable_fair(&self) {
+        self.meta.released();
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        unsafe { self.inner.unlock_upgradable_fair() }
+    }
+
+    #[inline]
+    unsafe fn bump_upgradable(&self) {
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        unsafe { self.inner.bump_upgradable() }
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
+    #[inline]
+    unsafe fn downgrade_upgradable(&self) {
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        unsafe { self.inner.downgrade_upgradable() };
+        self.meta.rehold(Hold::Shared);
+    }
+
+    #[inline]
+    unsafe fn downgrade_to_upgradable(&self) {
+        // SAFETY: the caller guarantees an exclusive lock is held.
+        unsafe { self.inner.downgrade_to_upgradable() };
+        self.meta.rehold(Hold::Shared);
+    }
+}
+
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawRwLockUpgradeTimed for RawRwLock {
+    #[inline]
+    fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
+        self.timed(Request::Exclusive, Hold::Shared, || {
+            self.inner.try_lock_upgradable_for(timeout)
+        })
+    }
+
+    #[inline]
+    fn try_lock_upgradable_until(&self, timeout: Instant) -> bool {
+        self.timed(Request::Exclusive, Hold::Shared, || {
+            self.inner.try_lock_upgradable_until(timeout)
+        })
+    }
+
+    #[inline]
+    unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
+        self.meta.before_upgrade(None);
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        let ok = unsafe { self.inner.try_upgrade_for(timeout) };
+        if ok {
+            self.meta.rehold(Hold::Exclusive);
+        }
+        ok
+    }
+
+    #[inline]
+    unsafe fn try_upgrade_until(&self, timeout: Instant) -> bool {
+        self.meta.before_upgrade(None);
+        // SAFETY: the caller guarantees an upgradable lock is held.
+        let ok = unsafe { self.inner.try_upgrade_until(timeout) };
+        if ok {
+            self.meta.rehold(Hold::Exclusive);
+        }
+        ok
+    }
+}

@@ -1,0 +1,195 @@
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use lockgraph_core::Class;
+
+use crate::raw::{self, RawRwLock};
+
+/// A reader-writer lock: `parking_lot::RwLock` with lock-order tracking.
+///
+/// Reads follow lockdep's rules: `read()` can queue behind a waiting writer
+/// (parking_lot's lock is fair), so a cycle through it is reported;
+/// `read_recursive()` never waits for another reader, so a cycle made only of
+/// recursive reads of shared holds is not. A second `read()` of a lock this
+/// thread already read-holds is reported; `read_recursive()` is not.
+///
+/// ```
+/// use lockgraph::{RwLock, RwLockUpgradableReadGuard};
+///
+/// let model = RwLock::named("model", vec![1, 2, 3]);
+/// assert_eq!(model.read().len(), 3);
+/// let up = model.upgradable_read();
+/// if up.len() < 4 {
+///     let mut w = RwLockUpgradableReadGuard::upgrade(up);
+///     w.push(4);
+/// }
+/// assert_eq!(model.read().len(), 4);
+/// ```
+#[repr(transparent)]
+pub struct RwLock<T: ?Sized>(lock_api::RwLock<RawRwLock, T>);
+
+/// Shared read access to an [`RwLock`].
+pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, RawRwLock, T>;
+/// Exclusive write access to an [`RwLock`].
+pub type RwLockWriteGuard<'a, T> = lock_api::RwLockWriteGuard<'a, RawRwLock, T>;
+/// Upgradable read access to an [`RwLock`].
+pub type RwLockUpgradableReadGuard<'a, T> = lock_api::RwLockUpgradableReadGuard<'a, RawRwLock, T>;
+/// A read guard narrowed by `map`.
+pub type MappedRwLockReadGuard<'a, T> = lock_api::MappedRwLockReadGuard<'a, RawRwLock, T>;
+/// A write guard narrowed by `map`.
+pub type MappedRwLockWriteGuard<'a, T> = lock_api::MappedRwLockWriteGuard<'a, RawRwLock, T>;
+
+macro_rules! with_site {
+    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $inner:ident, blocking) => {
+        $(#[$m])*
+        #[track_caller]
+        #[inline]
+        pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+            raw::set_site(Location::caller());
+            self.0.$inner($($arg),*)
+        }
+    };
+    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $inner:ident, fallible) => {
+        $(#[$m])*
+        #[track_caller]
+        #[inline]
+        pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+            raw::set_site(Location::caller());
+            let g = self.0.$inner($($arg),*);
+            if g.is_none() {
+                raw::clear_site();
+            }
+            g
+        }
+    };
+}
+
+impl<T> RwLock<T> {
+    /// A new unlocked lock whose class is the caller's source location.
+    #[track_caller]
+    #[inline]
+    pub const fn new(value: T) -> RwLock<T> {
+        RwLock(lock_api::RwLock::from_raw(raw::rwlock(Class::here()), value))
+    }
+
+    /// A new unlocked lock whose class is `name`.
+    #[inline]
+    pub const fn named(name: &'static str, value: T) -> RwLock<T> {
+        RwLock(lock_api::RwLock::from_raw(
+            raw::rwlock(Class::Named(name)),
+            value,
+        ))
+    }
+
+    /// Consumes the lock and returns its data.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    with_site!(
+        /// Locks for shared reading, blocking; may queue behind a waiting writer.
+        read() -> RwLockReadGuard<'_, T> => read, blocking);
+    with_site!(
+        /// Tries to lock for reading without blocking (records no edge).
+        try_read() -> Option<RwLockReadGuard<'_, T>> => try_read, fallible);
+    with_site!(
+        /// Tries to lock for reading, waiting at most `timeout`.
+        try_read_for(timeout: Duration) -> Option<RwLockReadGuard<'_, T>> => try_read_for, fallible);
+    with_site!(
+        /// Tries to lock for reading, waiting until `deadline` at most.
+        try_read_until(deadline: Instant) -> Option<RwLockReadGuard<'_, T>> => try_read_until, fallible);
+    with_site!(
+        /// Locks for reading even when a writer waits: safe to nest in one thread.
+        read_recursive() -> RwLockReadGuard<'_, T> => read_recursive, blocking);
+    with_site!(
+        /// Tries a recursive read without blocking.
+        try_read_recursive() -> Option<RwLockReadGuard<'_, T>> => try_read_recursive, fallible);
+    with_site!(
+        /// Tries a recursive read, waiting at most `timeout`.
+        try_read_recursive_for(timeout: Duration) -> Option<RwLockReadGuard<'_, T>> => try_read_recursive_for, fallible);
+    with_site!(
+        /// Tries a recursive read, waiting until `deadline` at most.
+        try_read_recursive_until(deadline: Instant) -> Option<RwLockReadGuard<'_, T>> => try_read_recursive_until, fallible);
+    with_site!(
+        /// Locks for exclusive writing, blocking.
+        write() -> RwLockWriteGuard<'_, T> => write, blocking);
+    with_site!(
+        /// Tries to lock for writing without blocking (records no edge).
+        try_write() -> Option<RwLockWriteGuard<'_, T>> => try_write, fallible);
+    with_site!(
+        /// Tries to lock for writing, waiting at most `timeout`.
+        try_write_for(timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> => try_write_for, fallible);
+    with_site!(
+        /// Tries to lock for writing, waiting until `deadline` at most.
+        try_write_until(deadline: Instant) -> Option<RwLockWriteGuard<'_, T>> => try_write_until, fallible);
+    with_site!(
+        /// Locks for upgradable reading: shared with readers, exclusive against
+        /// writers and other upgradable readers.
+        upgradable_read() -> RwLockUpgradableReadGuard<'_, T> => upgradable_read, blocking);
+    with_site!(
+        /// Tries an upgradable read without blocking.
+        try_upgradable_read() -> Option<RwLockUpgradableReadGuard<'_, T>> => try_upgradable_read, fallible);
+    with_site!(
+        /// Tries an upgradable read, waiting at most `timeout`.
+        try_upgradable_read_for(timeout: Duration) -> Option<RwLockUpgradableReadGuard<'_, T>> => try_upgradable_read_for, fallible);
+    with_site!(
+        /// Tries an upgradable read, waiting until `deadline` at most.
+        try_upgradable_read_until(deadline: Instant) -> Option<RwLockUpgradableReadGuard<'_, T>> => try_upgradable_read_until, fallible);
+
+    /// A mutable reference to the data; no locking needed.
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+
+    /// Whether the lock is held in any mode.
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.0.is_locked()
+    }
+
+    /// Whether the lock is held exclusively.
+    #[inline]
+    pub fn is_locked_exclusive(&self) -> bool {
+        self.0.is_locked_exclusive()
+    }
+}
+
+impl<T: ?Sized> Deref for RwLock<T> {
+    type Target = lock_api::RwLock<RawRwLock, T>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLock<T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    #[track_caller]
+    fn default() -> RwLock<T> {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    #[track_caller]
+    fn from(value: T) -> RwLock<T> {
+        RwLock::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

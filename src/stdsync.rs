@@ -1,0 +1,432 @@
+//! `std::sync`-compatible locks (poisoning, `LockResult`) with the same
+//! tracking, for code migrating from the standard library.
+//!
+//! Replace `use std::sync::{Mutex, RwLock, Condvar};` with
+//! `use lockgraph::stdsync::{Mutex, RwLock, Condvar};`. A guard dropped while
+//! its thread panics poisons the lock, as in std. `Condvar`'s timed waits
+//! return this module's [`WaitTimeoutResult`] (std's cannot be built outside
+//! std); it has the same `timed_out()`.
+//!
+//! ```
+//! use lockgraph::stdsync::Mutex;
+//!
+//! let m = Mutex::new(1);
+//! *m.lock().unwrap() += 1;
+//! assert_eq!(m.into_inner().unwrap(), 2);
+//! ```
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+use std::thread;
+use std::time::Duration;
+
+struct Poison(AtomicBool);
+
+impl Poison {
+    const fn new() -> Poison {
+        Poison(AtomicBool::new(false))
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn result<G>(&self, guard: G) -> LockResult<G> {
+        if self.get() {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    /// Poisons if the thread started panicking while the guard was held.
+    fn done(&self, panicking_at_start: bool) {
+        if !panicking_at_start && thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `std::sync::Mutex`'s API over a tracked [`crate::Mutex`].
+pub struct Mutex<T: ?Sized> {
+    poison: Poison,
+    inner: crate::Mutex<T>,
+}
+
+/// A guard of a [`stdsync::Mutex`](Mutex).
+pub struct MutexGuard<'a, T: ?Sized> {
+    poison: &'a Poison,
+    panicking: bool,
+    guard: crate::MutexGuard<'a, T>,
+}
+
+impl<T> Mutex<T> {
+    /// A new mutex whose class is the caller's location.
+    #[track_caller]
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex {
+            poison: Poison::new(),
+            inner: crate::Mutex::new(value),
+        }
+    }
+
+    /// A new mutex whose class is `name`.
+    pub const fn named(name: &'static str, value: T) -> Mutex<T> {
+        Mutex {
+            poison: Poison::new(),
+            inner: crate::Mutex::named(name, value),
+        }
+    }
+
+    /// Consumes the mutex; `Err` carries the data when it is poisoned.
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.get();
+        let value = self.inner.into_inner();
+        if poisoned {
+            Err(PoisonError::new(value))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    fn guard<'a>(&'a self, guard: crate::MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        MutexGuard {
+            poison: &self.poison,
+            panicking: thread::panicking(),
+            guard,
+        }
+    }
+
+    /// Acquires the mutex; `Err` (still holding it) when poisoned.
+    #[track_caller]
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        let g = self.inner.lock();
+        self.poison.result(self.guard(g))
+    }
+
+    /// Attempts to acquire the mutex without blocking.
+    #[track_caller]
+    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        match self.inner.try_lock() {
+            Some(g) => self.poison.result(self.guard(g)).map_err(TryLockError::from),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// Whether a thread panicked while holding the lock.
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.get()
+    }
+
+    /// Clears the poisoned state.
+    pub fn clear_poison(&self) {
+        self.poison.0.store(false, Ordering::Relaxed);
+    }
+
+    /// A mutable reference to the data; `Err` when poisoned.
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poison.get();
+        let data = self.inner.get_mut();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.poison.done(self.panicking);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex")
+            .field("poisoned", &self.poison.get())
+            .field("inner", &&self.inner)
+            .finish()
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    #[track_caller]
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+/// `std::sync::RwLock`'s API over a tracked [`crate::RwLock`].
+pub struct RwLock<T: ?Sized> {
+    poison: Poison,
+    inner: crate::RwLock<T>,
+}
+
+/// Read access to a [`stdsync::RwLock`](RwLock).
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    guard: crate::RwLockReadGuard<'a, T>,
+}
+
+/// Write access to a [`stdsync::RwLock`](RwLock); poisons on panic.
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    poison: &'a Poison,
+    panicking: bool,
+    guard: crate::RwLockWriteGuard<'a, T>,
+}
+
+impl<T> RwLock<T> {
+    /// A new lock whose class is the caller's location.
+    #[track_caller]
+    pub const fn new(value: T) -> RwLock<T> {
+        RwLock {
+            poison: Poison::new(),
+            inner: crate::RwLock::new(value),
+        }
+    }
+
+    /// A new lock whose class is `name`.
+    pub const fn named(name: &'static str, value: T) -> RwLock<T> {
+        RwLock {
+            poison: Poison::new(),
+            inner: crate::RwLock::named(name, value),
+        }
+    }
+
+    /// Consumes the lock; `Err` carries the data when it is poisoned.
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.get();
+        let value = self.inner.into_inner();
+        if poisoned {
+            Err(PoisonError::new(value))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Locks for reading. Like std's, this read can wait for a queued writer.
+    #[track_caller]
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        let guard = self.inner.read();
+        self.poison.result(RwLockReadGuard { guard })
+    }
+
+    /// Attempts to lock for reading without blocking.
+    #[track_caller]
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        match self.inner.try_read() {
+            Some(guard) => self
+                .poison
+                .result(RwLockReadGuard { guard })
+                .map_err(TryLockError::from),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// Locks for writing.
+    #[track_caller]
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        let guard = self.inner.write();
+        self.poison.result(self.write_guard(guard))
+    }
+
+    /// Attempts to lock for writing without blocking.
+    #[track_caller]
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        match self.inner.try_write() {
+            Some(g) => self
+                .poison
+                .result(self.write_guard(g))
+                .map_err(TryLockError::from),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    fn write_guard<'a>(&'a self, guard: crate::RwLockWriteGuard<'a, T>) -> RwLockWriteGuard<'a, T> {
+        RwLockWriteGuard {
+            poison: &self.poison,
+            panicking: thread::panicking(),
+            guard,
+        }
+    }
+
+    /// Whether a writer panicked while holding the lock.
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.get()
+    }
+
+    /// Clears the poisoned state.
+    pub fn clear_poison(&self) {
+        self.poison.0.store(false, Ordering::Relaxed);
+    }
+
+    /// A mutable reference to the data; `Err` when poisoned.
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poison.get();
+        let data = self.inner.get_mut();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.poison.done(self.panicking);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLock")
+            .field("poisoned", &self.poison.get())
+            .field("inner", &&self.inner)
+            .finish()
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    #[track_caller]
+    fn default() -> RwLock<T> {
+        RwLock::new(T::default())
+    }
+}
+
+/// Whether a timed wait returned because the time ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// Whether the wait timed out.
+    pub fn timed_out(&self) -> bool {
+        self.0
+    }
+}
+
+/// `std::sync::Condvar`'s API over a tracked [`crate::Condvar`].
+pub struct Condvar(crate::Condvar);
+
+impl Condvar {
+    /// A new condition variable whose class is the caller's location.
+    #[track_caller]
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Condvar {
+        Condvar(crate::Condvar::new())
+    }
+
+    /// Blocks until notified; `Err` when the mutex was poisoned meanwhile.
+    #[track_caller]
+    pub fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        self.0.wait(&mut guard.guard);
+        let poison = guard.poison;
+        poison.result(guard)
+    }
+
+    /// Blocks while `condition` returns true.
+    #[track_caller]
+    pub fn wait_while<'a, T, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        condition: F,
+    ) -> LockResult<MutexGuard<'a, T>>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        self.0.wait_while(&mut guard.guard, condition);
+        let poison = guard.poison;
+        poison.result(guard)
+    }
+
+    /// Blocks until notified or `dur` elapses.
+    #[track_caller]
+    pub fn wait_timeout<'a, T>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        dur: Duration,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        let r = self.0.wait_for(&mut guard.guard, dur);
+        let poison = guard.poison;
+        poison.result((guard, WaitTimeoutResult(r.timed_out())))
+    }
+
+    /// Blocks while `condition` returns true, for `dur` at most.
+    #[track_caller]
+    pub fn wait_timeout_while<'a, T, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        dur: Duration,
+        condition: F,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        let r = self.0.wait_while_for(&mut guard.guard, condition, dur);
+        let poison = guard.poison;
+        poison.result((guard, WaitTimeoutResult(r.timed_out())))
+    }
+
+    /// Wakes one waiter.
+    #[track_caller]
+    pub fn notify_one(&self) {
+        self.0.notify_one();
+    }
+
+    /// Wakes every waiter.
+    #[track_caller]
+    pub fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Condvar { .. }")
+    }
+}
