@@ -1,0 +1,548 @@
+//! One test (or a few) per detection rule of the lock-order graph.
+//!
+//! Every test creates its own locks at its own source lines (so its own lock
+//! classes) and reads reports through `lockgraph::capture`, so the tests run in
+//! parallel in one process without a global test lock. Acquisitions that would
+//! really self-deadlock use a timed `try_*_for`, which records edges like a
+//! blocking call but cannot hang.
+#![cfg(debug_assertions)]
+
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use lockgraph::{
+    capture, Condvar, CycleReport, Level, LockKind, Mutex, ReentrantMutex, ReportKind, RwLock,
+    RwLockUpgradableReadGuard,
+};
+
+const SHORT: Duration = Duration::from_millis(20);
+
+fn cycles(reports: &[CycleReport]) -> Vec<&CycleReport> {
+    reports
+        .iter()
+        .filter(|r| r.kind == ReportKind::LockOrderCycle)
+        .collect()
+}
+
+// ---- rule 1: blocking acquisitions record edges; cycles are reported -------
+
+#[test]
+fn abba_in_one_thread_is_reported_at_the_closing_acquisition() {
+    let a = Mutex::new(0);
+    let b = Mutex::new(0);
+    let (held_line, closing_line) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        held_line.set(line!() + 1);
+        let _b = b.lock();
+        closing_line.set(line!() + 1);
+        let _a = a.lock(); // closes the cycle
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let r = &reports[0];
+    assert_eq!(r.kind, ReportKind::LockOrderCycle);
+    assert_eq!(r.locks.len(), 2);
+    let closing = r.closing_edge().unwrap();
+    assert_eq!(closing.requested_at.unwrap().line, closing_line.get());
+    assert_eq!(closing.held_at.unwrap().line, held_line.get());
+    assert_eq!(closing.requested_at.unwrap().file, file!());
+    // Doing it again reports nothing new.
+    assert!(capture(|| {
+        let _b = b.lock();
+        let _a = a.lock();
+    })
+    .is_empty());
+}
+
+#[test]
+fn a_real_two_thread_abba_is_reported_before_anything_blocks() {
+    let a = Arc::new(Mutex::new(()));
+    let b = Arc::new(Mutex::new(()));
+    // Thread `first` records a -> b and keeps holding a.
+    let (hold_tx, hold_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
+    let first = thread::Builder::new()
+        .name("first".into())
+        .spawn(move || {
+            let ga = a2.lock();
+            drop(b2.lock());
+            hold_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+            drop(ga);
+        })
+        .unwrap();
+    hold_rx.recv().unwrap();
+    let reports = capture(|| {
+        let _gb = b.lock();
+        // `a` is held by `first`: this would deadlock-wait. The report is
+        // raised before waiting; the timed attempt then gives up.
+        assert!(a.try_lock_for(SHORT).is_none());
+    });
+    done_tx.send(()).unwrap();
+    first.join().unwrap();
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].threads().contains(&"first"), "{:?}", r[0].threads());
+    assert_eq!(r[0].level, Level::Instance);
+}
+
+#[test]
+fn the_report_names_the_shortest_cycle_through_the_new_edge() {
+    let l: Vec<Mutex<usize>> = vec![
+        Mutex::named("short-0", 0),
+        Mutex::named("short-1", 1),
+        Mutex::named("short-2", 2),
+        Mutex::named("short-3", 3),
+        Mutex::named("short-4", 4),
+    ];
+    let nest = |x: usize, y: usize| {
+        let _x = l[x].lock();
+        let _y = l[y].lock();
+    };
+    let reports = capture(|| {
+        nest(0, 1);
+        nest(1, 2);
+        nest(2, 3);
+        nest(3, 4);
+        nest(1, 4); // a shortcut
+        nest(4, 0); // closes 4,0,1,2,3 and the shorter 4,0,1
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1);
+    let names: Vec<_> = r[0].locks.iter().map(|l| l.name.unwrap()).collect();
+    assert_eq!(names, ["short-4", "short-0", "short-1"]);
+}
+
+#[test]
+fn a_three_thread_cycle_has_one_scenario_column_per_thread() {
+    let a = Arc::new(Mutex::new(()));
+    let b = Arc::new(Mutex::new(()));
+    let c = Arc::new(Mutex::new(()));
+    let spawn = |name: &str, x: Arc<Mutex<()>>, y: Arc<Mutex<()>>| {
+        thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let _x = x.lock();
+                let _y = y.lock();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    };
+    spawn("t-ab", a.clone(), b.clone());
+    spawn("t-bc", b.clone(), c.clone());
+    let reports = capture(|| {
+        let _c = c.lock();
+        let _a = a.lock();
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].locks.len(), 3);
+    let text = r[0].to_string();
+    for needle in ["thread `t-ab`", "thread `t-bc`", "L1 -> L2", "L3 -> L1", "waits for L1"] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+// ---- rule 2: try_lock ---------------------------------------------------------
+
+#[test]
+fn a_successful_try_lock_adds_no_edge_into_the_tried_lock() {
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.try_lock().unwrap(); // no a -> b
+        }
+        let _b = b.lock();
+        let _a = a.lock(); // b -> a: no cycle
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn a_try_locked_lock_is_an_ordinary_held_lock_afterwards() {
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        {
+            let _a = a.try_lock().unwrap();
+            let _b = b.lock(); // a -> b recorded: a is held
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(cycles(&reports).len(), 1);
+}
+
+#[test]
+fn timed_try_locks_wait_so_they_add_edges() {
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.try_lock_for(SHORT).unwrap();
+        }
+        let _b = b.lock();
+        let _a = a
+            .try_lock_until(std::time::Instant::now() + SHORT)
+            .unwrap();
+    });
+    assert_eq!(cycles(&reports).len(), 1);
+}
+
+// ---- rule 3: read locks and the strong-path rule ----------------------------
+
+#[test]
+fn recursive_reads_of_shared_holds_are_not_a_cycle() {
+    let a = RwLock::new(());
+    let b = RwLock::new(());
+    let reports = capture(|| {
+        {
+            let _a = a.read();
+            let _b = b.read_recursive();
+        }
+        let _b = b.read();
+        let _a = a.read_recursive();
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn plain_reads_in_opposite_orders_are_a_cycle() {
+    let a = RwLock::new(());
+    let b = RwLock::new(());
+    let reports = capture(|| {
+        {
+            let _a = a.read();
+            let _b = b.read();
+        }
+        let _b = b.read();
+        let _a = a.read();
+    });
+    assert_eq!(cycles(&reports).len(), 1);
+}
+
+#[test]
+fn a_recursive_read_into_a_lock_that_is_then_only_read_held_breaks_the_cycle() {
+    // T1: write(a) then read_recursive(b); T2: read(b) then write(a).
+    // T1's recursive read never waits for T2's read: no deadlock.
+    let a = RwLock::new(());
+    let b = RwLock::new(());
+    let reports = capture(|| {
+        {
+            let _a = a.write();
+            let _b = b.read_recursive();
+        }
+        let _b = b.read();
+        let _a = a.write();
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    // With a write of b instead, it is a cycle.
+    let reports = capture(|| {
+        let _b = b.write();
+        let _a = a.write();
+    });
+    assert_eq!(cycles(&reports).len(), 1);
+}
+
+#[test]
+fn a_second_read_of_a_read_held_lock_is_reported_but_read_recursive_is_not() {
+    let l = RwLock::new(());
+    let reports = capture(|| {
+        let _r1 = l.read();
+        let _r2 = l.read_recursive();
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    let reports = capture(|| {
+        let _r1 = l.read();
+        let _r2 = l.try_read_for(SHORT).unwrap();
+    });
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: false });
+    assert!(reports[0].to_string().contains("read_recursive"));
+}
+
+// ---- rule 4: re-locking a held lock -------------------------------------------
+
+#[test]
+fn locking_a_held_mutex_again_is_reported_before_it_self_deadlocks() {
+    let m = Mutex::new(());
+    let reports = capture(|| {
+        let _g = m.lock();
+        assert!(m.try_lock_for(SHORT).is_none());
+    });
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(r.kind, ReportKind::SelfDeadlock { certain: true });
+    assert_eq!(r.locks[0].kind, LockKind::Mutex);
+    assert_eq!(r.edges[0].held_at.unwrap().line, line!() - 7);
+}
+
+#[test]
+fn write_after_read_on_one_rwlock_is_reported() {
+    let l = RwLock::new(());
+    let reports = capture(|| {
+        let _r = l.read();
+        assert!(l.try_write_for(SHORT).is_none());
+    });
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: true });
+}
+
+#[test]
+fn reentrant_mutex_reentry_and_upgrades_are_fine() {
+    let r = ReentrantMutex::new(());
+    let l = RwLock::new(0);
+    let other = Mutex::new(());
+    let reports = capture(|| {
+        let _a = r.lock();
+        let _b = r.lock();
+        let _c = r.try_lock().unwrap();
+        let up = l.upgradable_read();
+        let _r = l.read_recursive();
+        drop(_r);
+        let mut w = RwLockUpgradableReadGuard::upgrade(up);
+        *w += 1;
+        let _o = other.lock();
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn an_upgrade_waits_so_it_records_edges_from_other_held_locks() {
+    let m = Mutex::new(());
+    let l = RwLock::new(());
+    let reports = capture(|| {
+        {
+            let up = l.upgradable_read();
+            let _m = m.lock(); // l (shared) -> m
+            drop(up);
+        }
+        let up = l.upgradable_read();
+        let _m = m.lock();
+        drop(_m);
+        let _m = m.lock();
+        let _w = RwLockUpgradableReadGuard::upgrade(up); // m -> l
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+// ---- rule 5: gate locks ---------------------------------------------------------
+
+#[test]
+fn a_cycle_under_one_exclusive_gate_lock_is_not_reported() {
+    let gate = Mutex::new(());
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        {
+            let _g = gate.lock();
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _g = gate.lock();
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn a_read_held_gate_is_no_gate() {
+    let gate = RwLock::new(());
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        {
+            let _g = gate.read();
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _g = gate.read();
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(cycles(&reports).len(), 1);
+}
+
+#[test]
+fn one_ungated_recording_makes_the_cycle_real() {
+    let gate = Mutex::new(());
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        {
+            let _g = gate.lock();
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        {
+            let _a = a.lock();
+            let _b = b.lock(); // a -> b, now without the gate
+        }
+        let _g = gate.lock();
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(cycles(&reports).len(), 1);
+}
+
+// ---- rule 6: instances and classes -------------------------------------------
+
+fn account() -> Mutex<i64> {
+    Mutex::new(0)
+}
+fn ledger() -> Mutex<i64> {
+    Mutex::new(0)
+}
+
+#[test]
+fn an_inversion_between_different_instances_is_caught_at_class_level() {
+    let (a1, b1) = (account(), ledger());
+    let (a2, b2) = (account(), ledger());
+    let reports = capture(|| {
+        {
+            let _a = a1.lock();
+            let _b = b1.lock();
+        }
+        let _b = b2.lock();
+        let _a = a2.lock();
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].level, Level::Class);
+    assert!(r[0].to_string().contains("level: class"));
+}
+
+#[test]
+fn the_same_instances_in_both_orders_are_an_instance_level_cycle() {
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(cycles(&reports)[0].level, Level::Instance);
+}
+
+#[test]
+fn nesting_locks_of_one_class_is_fine_until_two_instances_invert() {
+    let accounts: Vec<Mutex<i64>> = (0..4).map(|_| Mutex::new(100)).collect();
+    let transfer = |from: usize, to: usize| {
+        let mut a = accounts[from].lock();
+        let mut b = accounts[to].lock();
+        *a -= 1;
+        *b += 1;
+    };
+    let reports = capture(|| {
+        // Always lower index first: consistent, whatever the pairs.
+        transfer(0, 1);
+        transfer(1, 2);
+        transfer(0, 3);
+        transfer(2, 3);
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    let reports = capture(|| transfer(3, 0));
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].level, Level::Instance);
+    assert_eq!(r[0].locks.len(), 2);
+    assert!(r[0].locks.iter().all(|l| l.instance.is_some()));
+}
+
+// ---- rule 7: condvars ---------------------------------------------------------
+
+#[test]
+fn waiting_on_a_condvar_holding_a_lock_the_notifier_needs_is_reported() {
+    let a = Mutex::new(());
+    let m = Mutex::new(false);
+    let cv = Condvar::new();
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let mut g = m.lock();
+            let _ = cv.wait_for(&mut g, Duration::from_millis(1)); // a -> cv
+        }
+        let _a = a.lock();
+        cv.notify_one(); // cv -> a
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1, "{reports:#?}");
+    let kinds: Vec<_> = r[0].locks.iter().map(|l| l.kind).collect();
+    assert!(kinds.contains(&LockKind::Condvar) && kinds.contains(&LockKind::Mutex));
+}
+
+#[test]
+fn the_condvars_own_mutex_is_not_part_of_the_order() {
+    let m = Mutex::new(0);
+    let cv = Arc::new(Condvar::new());
+    let reports = capture(|| {
+        let mut g = m.lock();
+        let _ = cv.wait_for(&mut g, Duration::from_millis(1));
+        *g += 1;
+        cv.notify_all(); // notifying under the condvar's own mutex is normal
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn condvar_wait_and_notify_work_across_threads() {
+    let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+    let barrier = Arc::new(Barrier::new(2));
+    let (p2, b2) = (Arc::clone(&pair), Arc::clone(&barrier));
+    let t = thread::spawn(move || {
+        b2.wait();
+        for _ in 0..100 {
+            let (m, cv) = &*p2;
+            *m.lock() += 1;
+            cv.notify_all();
+        }
+    });
+    barrier.wait();
+    let (m, cv) = &*pair;
+    let mut g = m.lock();
+    let r = cv.wait_while_for(&mut g, |n| *n < 100, Duration::from_secs(10));
+    assert!(!r.timed_out());
+    assert_eq!(*g, 100);
+    drop(g);
+    t.join().unwrap();
+}
+
+// ---- rule 8: dropped locks leave the graph; memory stays bounded -----------------
+
+#[test]
+fn lock_churn_does_not_grow_the_graphs() {
+    let churn = |n: usize| {
+        for _ in 0..n {
+            // Two locks of one class (same site), nested: instance graph.
+            let pair: Vec<Mutex<()>> = (0..2).map(|_| Mutex::new(())).collect();
+            let _a = pair[0].lock();
+            let _b = pair[1].lock();
+            // And two of different classes: class graph.
+            let x = Mutex::new(());
+            let y = Mutex::new(());
+            let _x = x.lock();
+            let _y = y.lock();
+        }
+    };
+    churn(1_000);
+    let before = lockgraph::stats();
+    churn(200_000);
+    let after = lockgraph::stats();
+    // Other tests run in parallel and add their own locks: allow them a margin.
+    assert!(after.classes <= before.classes + 200, "{before:?} -> {after:?}");
+    assert!(after.instances <= before.instances + 200, "{before:?} -> {after:?}");
+    assert!(after.instance_edges <= before.instance_edges + 200, "{before:?} -> {after:?}");
+}
