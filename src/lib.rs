@@ -109,7 +109,7 @@ pub use rwlock::{
 };
 
 pub use lockgraph_core::{
-    capture, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold,
+    capture, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold,
     Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
 };
 

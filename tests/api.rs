@@ -1,0 +1,303 @@
+//! The drop-in contract: parking_lot's API and semantics, the std-compatible
+//! variants, and the release switch. Runs in debug and in release builds.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lockgraph::{
+    Condvar, MappedMutexGuard, MappedRwLockReadGuard, MappedRwLockWriteGuard, Mutex, MutexGuard,
+    ReentrantMutex, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
+
+static GLOBAL: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static NAMED: RwLock<u32> = RwLock::named("api-static", 7);
+static REENTRANT: ReentrantMutex<()> = ReentrantMutex::new(());
+
+#[test]
+fn statics_work_with_const_constructors() {
+    GLOBAL.lock().push(1);
+    assert_eq!(*NAMED.read(), 7);
+    let _a = REENTRANT.lock();
+    let _b = REENTRANT.lock();
+    assert!(REENTRANT.is_owned_by_current_thread());
+}
+
+#[test]
+fn mutex_has_parking_lots_methods() {
+    let mut m = Mutex::new(vec![1, 2, 3]);
+    m.get_mut().push(4);
+    {
+        let g: MutexGuard<'_, Vec<i32>> = m.lock();
+        assert!(m.is_locked());
+        assert!(m.try_lock().is_none());
+        assert!(m.try_lock_for(Duration::from_millis(1)).is_none());
+        let mapped: MappedMutexGuard<'_, i32> = MutexGuard::map(g, |v| &mut v[0]);
+        assert_eq!(*mapped, 1);
+    }
+    assert!(m
+        .try_lock_until(Instant::now() + Duration::from_millis(1))
+        .is_some());
+    {
+        let g = m.lock();
+        let g = MutexGuard::unlocked(&mut { g }, || 5);
+        assert_eq!(g, 5);
+    }
+    // lock_api's own methods through Deref.
+    let g = m.lock();
+    MutexGuard::unlock_fair(g);
+    assert_eq!(m.into_inner(), vec![1, 2, 3, 4]);
+    let d: Mutex<u8> = Mutex::default();
+    let f: Mutex<u8> = Mutex::from(3);
+    assert_eq!(*d.lock() + *f.lock(), 3);
+    assert!(format!("{:?}", f).contains('3'));
+}
+
+#[test]
+fn rwlock_has_parking_lots_methods() {
+    let l = RwLock::new(String::from("a"));
+    {
+        let r1: RwLockReadGuard<'_, String> = l.read();
+        let r2 = l.read_recursive();
+        assert_eq!(*r1, *r2);
+        assert!(l.try_write().is_none());
+        let m: MappedRwLockReadGuard<'_, str> = RwLockReadGuard::map(r1, |s| s.as_str());
+        assert_eq!(&*m, "a");
+    }
+    {
+        let mut w: RwLockWriteGuard<'_, String> = l.write();
+        w.push('b');
+        assert!(l.is_locked_exclusive());
+        let r = RwLockWriteGuard::downgrade(w);
+        assert_eq!(*r, "ab");
+    }
+    {
+        let up = l.upgradable_read();
+        assert!(l.try_upgradable_read().is_none());
+        let r = l.try_read().unwrap();
+        drop(r);
+        let mut w = RwLockUpgradableReadGuard::upgrade(up);
+        w.push('c');
+        let up = RwLockWriteGuard::downgrade_to_upgradable(w);
+        let r = RwLockUpgradableReadGuard::downgrade(up);
+        assert_eq!(*r, "abc");
+    }
+    {
+        let up = l.try_upgradable_read_for(Duration::from_millis(1)).unwrap();
+        let w = RwLockUpgradableReadGuard::try_upgrade(up).ok().unwrap();
+        let mapped: MappedRwLockWriteGuard<'_, String> = RwLockWriteGuard::map(w, |s| s);
+        assert_eq!(mapped.len(), 3);
+    }
+    assert!(l.try_read_for(Duration::from_millis(1)).is_some());
+    assert!(l.try_write_for(Duration::from_millis(1)).is_some());
+    assert!(l.try_read_recursive().is_some());
+    assert_eq!(l.into_inner(), "abc");
+}
+
+#[test]
+fn reentrant_mutex_is_reentrant_and_exclusive_across_threads() {
+    let m = Arc::new(ReentrantMutex::named("api-reentrant", 0));
+    let g1 = m.lock();
+    let g2 = m.lock();
+    let m2 = Arc::clone(&m);
+    let other = thread::spawn(move || m2.try_lock_for(Duration::from_millis(10)).is_none());
+    assert!(other.join().unwrap());
+    drop((g1, g2));
+    assert!(!m.is_locked());
+}
+
+#[test]
+fn condvar_times_out_and_notifies() {
+    let m = Mutex::new(false);
+    let cv = Condvar::new();
+    let mut g = m.lock();
+    assert!(cv.wait_for(&mut g, Duration::from_millis(5)).timed_out());
+    assert!(cv
+        .wait_until(&mut g, Instant::now() + Duration::from_millis(5))
+        .timed_out());
+    assert!(cv
+        .wait_while_until(&mut g, |ready| !*ready, Instant::now() + Duration::from_millis(5))
+        .timed_out());
+    assert!(!cv.notify_one());
+    assert_eq!(cv.notify_all(), 0);
+    drop(g);
+
+    let shared = Arc::new((Mutex::new(false), Condvar::new()));
+    let s2 = Arc::clone(&shared);
+    let t = thread::spawn(move || {
+        let (m, cv) = &*s2;
+        let mut g = m.lock();
+        cv.wait_while(&mut g, |ready| !*ready);
+    });
+    loop {
+        let (m, cv) = &*shared;
+        *m.lock() = true;
+        if cv.notify_one() || t.is_finished() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    t.join().unwrap();
+}
+
+#[test]
+fn many_threads_contending_stay_correct() {
+    let counter = Arc::new(Mutex::new(0u64));
+    let rw = Arc::new(RwLock::new(0u64));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, rw) = (Arc::clone(&counter), Arc::clone(&rw));
+            thread::spawn(move || {
+                for i in 0..5_000 {
+                    *c.lock() += 1;
+                    if i % 10 == 0 {
+                        *rw.write() += 1;
+                    } else {
+                        let _ = *rw.read();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(*counter.lock(), 20_000);
+    assert_eq!(*rw.read(), 2_000);
+}
+
+mod stdsync {
+    use std::sync::{Arc, TryLockError};
+    use std::thread;
+    use std::time::Duration;
+
+    use lockgraph::stdsync::{Condvar, Mutex, RwLock};
+
+    #[test]
+    fn a_panic_under_the_guard_poisons_like_std() {
+        let m = Arc::new(Mutex::new(1));
+        let m2 = Arc::clone(&m);
+        let r = thread::spawn(move || {
+            let _g = m2.lock().unwrap();
+            panic!("boom");
+        })
+        .join();
+        assert!(r.is_err());
+        assert!(m.is_poisoned());
+        let g = m.lock().unwrap_err().into_inner();
+        assert_eq!(*g, 1);
+        drop(g);
+        assert!(matches!(m.try_lock(), Err(TryLockError::Poisoned(_))));
+        m.clear_poison();
+        assert_eq!(*m.lock().unwrap(), 1);
+        let m = Arc::try_unwrap(m).ok().unwrap();
+        assert_eq!(m.into_inner().unwrap(), 1);
+    }
+
+    #[test]
+    fn rwlock_poisons_on_write_panic_only() {
+        let l = Arc::new(RwLock::new(0));
+        let l2 = Arc::clone(&l);
+        let _ = thread::spawn(move || {
+            let _r = l2.read().unwrap();
+            panic!("reader");
+        })
+        .join();
+        assert!(!l.is_poisoned());
+        let l2 = Arc::clone(&l);
+        let _ = thread::spawn(move || {
+            let _w = l2.write().unwrap();
+            panic!("writer");
+        })
+        .join();
+        assert!(l.is_poisoned());
+        assert!(l.read().is_err());
+        let w = l.try_write();
+        assert!(matches!(w, Err(TryLockError::Poisoned(_))));
+    }
+
+    #[test]
+    fn condvar_waits_like_std() {
+        let pair = Arc::new((Mutex::new(false), Condvar::new()));
+        let p2 = Arc::clone(&pair);
+        let t = thread::spawn(move || {
+            let (m, cv) = &*p2;
+            *m.lock().unwrap() = true;
+            cv.notify_all();
+        });
+        let (m, cv) = &*pair;
+        let g = cv
+            .wait_timeout_while(m.lock().unwrap(), Duration::from_secs(10), |r| !*r)
+            .unwrap();
+        assert!(!g.1.timed_out());
+        drop(g);
+        t.join().unwrap();
+        let (g, r) = cv
+            .wait_timeout(m.lock().unwrap(), Duration::from_millis(2))
+            .unwrap();
+        assert!(r.timed_out());
+        assert!(*g);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn std_flavoured_locks_are_tracked_the_same_way() {
+        let a = Mutex::new(());
+        let b = RwLock::new(());
+        let reports = lockgraph::capture(|| {
+            {
+                let _a = a.lock().unwrap();
+                let _b = b.write().unwrap();
+            }
+            let _b = b.read().unwrap();
+            let _a = a.lock().unwrap();
+        });
+        assert_eq!(reports.len(), 1, "{reports:#?}");
+        let site = reports[0].closing_edge().unwrap().requested_at.unwrap();
+        assert_eq!(site.file, file!());
+    }
+}
+
+mod release_switch {
+    use std::mem::size_of;
+
+    #[test]
+    #[cfg(not(any(debug_assertions, feature = "track-in-release")))]
+    fn release_types_are_parking_lots_own() {
+        assert!(!lockgraph::TRACKING);
+        assert_eq!(size_of::<lockgraph::Mutex<u64>>(), size_of::<parking_lot::Mutex<u64>>());
+        assert_eq!(size_of::<lockgraph::RwLock<u64>>(), size_of::<parking_lot::RwLock<u64>>());
+        assert_eq!(
+            size_of::<lockgraph::ReentrantMutex<u64>>(),
+            size_of::<parking_lot::ReentrantMutex<u64>>()
+        );
+        assert_eq!(size_of::<lockgraph::Condvar>(), size_of::<parking_lot::Condvar>());
+        // The guards are parking_lot's guards: this only compiles if the types are equal.
+        fn same<'a>(g: parking_lot::MutexGuard<'a, u8>) -> lockgraph::MutexGuard<'a, u8> {
+            g
+        }
+        let m = lockgraph::Mutex::new(1u8);
+        let g: parking_lot::MutexGuard<'_, u8> = m.lock();
+        assert_eq!(*same(g), 1);
+        // Nothing is recorded.
+        let a = lockgraph::Mutex::new(());
+        let b = lockgraph::Mutex::new(());
+        let reports = lockgraph::capture(|| {
+            {
+                let _a = a.lock();
+                let _b = b.lock();
+            }
+            let _b = b.lock();
+            let _a = a.lock();
+        });
+        assert!(reports.is_empty());
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn debug_builds_track() {
+        assert!(lockgraph::TRACKING);
+        // The tracked lock carries its class and instance id.
+        assert!(size_of::<lockgraph::Mutex<u64>>() > size_of::<parking_lot::Mutex<u64>>());
+    }
+}

@@ -1,0 +1,252 @@
+//! The reporting policy, the limits, and lockgraph's own safety: each case
+//! that needs process-wide settings runs in a child process (this test binary
+//! re-run with one `child_*` test selected), so the parent tests stay parallel.
+#![cfg(debug_assertions)]
+
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use lockgraph::Mutex;
+
+const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
+
+fn run_child(test: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env_remove("LOCKGRAPH_ON_CYCLE")
+        .env("LOCKGRAPH_BACKTRACE", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Takes `a` then `b`, then `b` then `a`.
+fn abba(a: &Mutex<()>, b: &Mutex<()>) {
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let _b = b.lock();
+    let _a = a.lock();
+}
+
+#[test]
+fn child_panic_policy() {
+    if !is_child() {
+        return;
+    }
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let gb = b.lock();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _a = a.lock();
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("lock-order cycle"), "{msg}");
+    // The panic came before blocking: `a` was never taken, and the held-lock
+    // stack still knows only `b`.
+    assert!(!a.is_locked());
+    assert_eq!(lockgraph_core_held(), 1);
+    drop(gb);
+    assert_eq!(lockgraph_core_held(), 0);
+    // Tracking carries on: the known cycle is not raised again.
+    abba(&a, &b);
+    println!("CHILD-OK");
+}
+
+fn lockgraph_core_held() -> usize {
+    lockgraph::held_locks().len()
+}
+
+#[test]
+fn panic_policy_panics_before_blocking_and_leaves_state_consistent() {
+    let out = run_child("child_panic_policy", &[("LOCKGRAPH_ON_CYCLE", "panic")]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn child_set_in_code() {
+    if !is_child() {
+        return;
+    }
+    lockgraph::set_on_cycle(lockgraph::OnCycle::Panic);
+    assert_eq!(lockgraph::on_cycle(), lockgraph::OnCycle::Panic);
+    let (a, b) = (Mutex::new(()), Mutex::new(()));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| abba(&a, &b)));
+    assert!(r.is_err());
+    println!("CHILD-OK");
+}
+
+#[test]
+fn the_policy_set_in_code_overrides_the_environment() {
+    let out = run_child("child_set_in_code", &[("LOCKGRAPH_ON_CYCLE", "off")]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn child_abba() {
+    if !is_child() {
+        return;
+    }
+    let (a, b) = (Mutex::new(()), Mutex::new(()));
+    abba(&a, &b);
+    // The same cycle again: not reported twice.
+    abba(&a, &b);
+    println!("CHILD-OK");
+}
+
+#[test]
+fn abort_policy_prints_the_report_and_aborts() {
+    let out = run_child("child_abba", &[("LOCKGRAPH_ON_CYCLE", "abort")]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "{stderr}");
+    }
+    assert!(!stdout.contains("CHILD-OK"));
+    assert!(stderr.contains("lock-order cycle"), "{stderr}");
+    assert!(stderr.contains("aborting"), "{stderr}");
+}
+
+#[test]
+fn warn_policy_prints_each_cycle_once_on_stderr_without_a_subscriber() {
+    let out = run_child("child_abba", &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+    assert_eq!(stderr.matches("lock-order cycle").count(), 1, "{stderr}");
+    assert!(stderr.contains("thread `child_abba`"), "{stderr}");
+}
+
+#[test]
+fn off_policy_is_silent() {
+    let out = run_child("child_abba", &[("LOCKGRAPH_ON_CYCLE", "off")]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("CHILD-OK"));
+    assert!(!stderr.contains("lockgraph"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_policy_is_named_and_warn_is_used() {
+    let out = run_child("child_abba", &[("LOCKGRAPH_ON_CYCLE", "explode")]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("CHILD-OK"));
+    assert!(
+        stderr.contains("LOCKGRAPH_ON_CYCLE: unknown lockgraph policy \"explode\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lock-order cycle"), "{stderr}");
+}
+
+#[test]
+fn child_class_limit() {
+    if !is_child() {
+        return;
+    }
+    let locks: Vec<Mutex<()>> = (0..20)
+        .map(|i| Mutex::named(Box::leak(format!("limit-{i}").into_boxed_str()), ()))
+        .collect();
+    for w in locks.windows(2) {
+        let _a = w[0].lock();
+        let _b = w[1].lock();
+    }
+    let stats = lockgraph::stats();
+    assert!(stats.full);
+    assert!(stats.classes <= 8, "{stats:?}");
+    // Locking still works; only recording stopped.
+    for w in locks.windows(2).rev() {
+        let _b = w[1].lock();
+        let _a = w[0].lock();
+    }
+    println!("CHILD-OK");
+}
+
+#[test]
+fn a_full_class_table_says_so_once_and_stops_recording() {
+    let out = run_child("child_class_limit", &[("LOCKGRAPH_MAX_CLASSES", "8")]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.matches("the lock class table is full (8 classes").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("LOCKGRAPH_MAX_CLASSES"));
+}
+
+// ---- a tracing subscriber that itself uses lockgraph locks ------------------------
+
+struct LockingSubscriber {
+    outer: Mutex<()>,
+    messages: Mutex<Vec<String>>,
+    seen: Arc<StdMutex<Vec<String>>>,
+}
+
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for LockingSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        // Nested lockgraph locks inside the reporter: must not re-enter it.
+        let _outer = self.outer.lock();
+        let mut msgs = self.messages.lock();
+        let mut m = String::new();
+        event.record(&mut Message(&mut m));
+        msgs.push(m.clone());
+        self.seen.lock().unwrap().push(m);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_subscriber_that_takes_lockgraph_locks_while_reporting_works() {
+    let seen = Arc::new(StdMutex::new(Vec::new()));
+    let sub = LockingSubscriber {
+        outer: Mutex::new(()),
+        messages: Mutex::new(Vec::new()),
+        seen: Arc::clone(&seen),
+    };
+    let (a, b) = (Mutex::new(()), Mutex::new(()));
+    tracing::subscriber::with_default(sub, || abba(&a, &b));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("lock-order cycle"), "{}", seen[0]);
+}
