@@ -27,8 +27,14 @@ fn main() {
     if !lockgraph::TRACKING {
         eprintln!("note: tracking is off in this build (release without track-in-release)");
     }
-    let alice = Arc::new(Account { id: 1, balance: Mutex::new(100) });
-    let bob = Arc::new(Account { id: 2, balance: Mutex::new(50) });
+    let alice = Arc::new(Account {
+        id: 1,
+        balance: Mutex::new(100),
+    });
+    let bob = Arc::new(Account {
+        id: 2,
+        balance: Mutex::new(50),
+    });
 
     let (a, b) = (Arc::clone(&alice), Arc::clone(&bob));
     thread::Builder::new()

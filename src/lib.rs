@@ -79,7 +79,7 @@
 //!
 //! # Supported Rust versions
 //!
-//! Rust 1.80 or newer.
+//! Rust 1.82 or newer.
 
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
 #[path = "raw_tracked.rs"]
@@ -109,8 +109,9 @@ pub use rwlock::{
 };
 
 pub use lockgraph_core::{
-    capture, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold,
-    Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
+    capture, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo,
+    GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind,
+    Request, Site,
 };
 
 /// Whether lock tracking is compiled into this build.

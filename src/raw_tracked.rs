@@ -47,13 +47,17 @@ pub struct RawMutex {
 
 impl std::fmt::Debug for RawMutex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawMutex").field("meta", &self.meta).finish()
+        f.debug_struct("RawMutex")
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 
 impl std::fmt::Debug for RawRwLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawRwLock").field("meta", &self.meta).finish()
+        f.debug_struct("RawRwLock")
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 

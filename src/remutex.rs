@@ -3,8 +3,8 @@ use std::ops::Deref;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use lockgraph_core::{Class, LockKind};
 use lock_api::GetThreadId as _;
+use lockgraph_core::{Class, LockKind};
 use parking_lot::RawThreadId;
 
 use crate::raw::{self, RawMutex};

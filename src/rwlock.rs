@@ -71,7 +71,10 @@ impl<T> RwLock<T> {
     #[track_caller]
     #[inline]
     pub const fn new(value: T) -> RwLock<T> {
-        RwLock(lock_api::RwLock::from_raw(raw::rwlock(Class::here()), value))
+        RwLock(lock_api::RwLock::from_raw(
+            raw::rwlock(Class::here()),
+            value,
+        ))
     }
 
     /// A new unlocked lock whose class is `name`.

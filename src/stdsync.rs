@@ -112,7 +112,10 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
         match self.inner.try_lock() {
-            Some(g) => self.poison.result(self.guard(g)).map_err(TryLockError::from),
+            Some(g) => self
+                .poison
+                .result(self.guard(g))
+                .map_err(TryLockError::from),
             None => Err(TryLockError::WouldBlock),
         }
     }

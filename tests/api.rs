@@ -116,7 +116,11 @@ fn condvar_times_out_and_notifies() {
         .wait_until(&mut g, Instant::now() + Duration::from_millis(5))
         .timed_out());
     assert!(cv
-        .wait_while_until(&mut g, |ready| !*ready, Instant::now() + Duration::from_millis(5))
+        .wait_while_until(
+            &mut g,
+            |ready| !*ready,
+            Instant::now() + Duration::from_millis(5)
+        )
         .timed_out());
     assert!(!cv.notify_one());
     assert_eq!(cv.notify_all(), 0);
@@ -264,14 +268,23 @@ mod release_switch {
     #[test]
     #[cfg(not(any(debug_assertions, feature = "track-in-release")))]
     fn release_types_are_parking_lots_own() {
-        assert!(!lockgraph::TRACKING);
-        assert_eq!(size_of::<lockgraph::Mutex<u64>>(), size_of::<parking_lot::Mutex<u64>>());
-        assert_eq!(size_of::<lockgraph::RwLock<u64>>(), size_of::<parking_lot::RwLock<u64>>());
+        const { assert!(!lockgraph::TRACKING) };
+        assert_eq!(
+            size_of::<lockgraph::Mutex<u64>>(),
+            size_of::<parking_lot::Mutex<u64>>()
+        );
+        assert_eq!(
+            size_of::<lockgraph::RwLock<u64>>(),
+            size_of::<parking_lot::RwLock<u64>>()
+        );
         assert_eq!(
             size_of::<lockgraph::ReentrantMutex<u64>>(),
             size_of::<parking_lot::ReentrantMutex<u64>>()
         );
-        assert_eq!(size_of::<lockgraph::Condvar>(), size_of::<parking_lot::Condvar>());
+        assert_eq!(
+            size_of::<lockgraph::Condvar>(),
+            size_of::<parking_lot::Condvar>()
+        );
         // The guards are parking_lot's guards: this only compiles if the types are equal.
         fn same<'a>(g: parking_lot::MutexGuard<'a, u8>) -> lockgraph::MutexGuard<'a, u8> {
             g
@@ -296,7 +309,7 @@ mod release_switch {
     #[test]
     #[cfg(debug_assertions)]
     fn debug_builds_track() {
-        assert!(lockgraph::TRACKING);
+        const { assert!(lockgraph::TRACKING) };
         // The tracked lock carries its class and instance id.
         assert!(size_of::<lockgraph::Mutex<u64>>() > size_of::<parking_lot::Mutex<u64>>());
     }

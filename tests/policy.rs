@@ -189,7 +189,9 @@ fn a_full_class_table_says_so_once_and_stops_recording() {
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
     assert_eq!(
-        stderr.matches("the lock class table is full (8 classes").count(),
+        stderr
+            .matches("the lock class table is full (8 classes")
+            .count(),
         1,
         "{stderr}"
     );

@@ -144,7 +144,13 @@ fn a_three_thread_cycle_has_one_scenario_column_per_thread() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].locks.len(), 3);
     let text = r[0].to_string();
-    for needle in ["thread `t-ab`", "thread `t-bc`", "L1 -> L2", "L3 -> L1", "waits for L1"] {
+    for needle in [
+        "thread `t-ab`",
+        "thread `t-bc`",
+        "L1 -> L2",
+        "L3 -> L1",
+        "waits for L1",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }
@@ -191,9 +197,7 @@ fn timed_try_locks_wait_so_they_add_edges() {
             let _b = b.try_lock_for(SHORT).unwrap();
         }
         let _b = b.lock();
-        let _a = a
-            .try_lock_until(std::time::Instant::now() + SHORT)
-            .unwrap();
+        let _a = a.try_lock_until(std::time::Instant::now() + SHORT).unwrap();
     });
     assert_eq!(cycles(&reports).len(), 1);
 }
@@ -542,7 +546,16 @@ fn lock_churn_does_not_grow_the_graphs() {
     churn(200_000);
     let after = lockgraph::stats();
     // Other tests run in parallel and add their own locks: allow them a margin.
-    assert!(after.classes <= before.classes + 200, "{before:?} -> {after:?}");
-    assert!(after.instances <= before.instances + 200, "{before:?} -> {after:?}");
-    assert!(after.instance_edges <= before.instance_edges + 200, "{before:?} -> {after:?}");
+    assert!(
+        after.classes <= before.classes + 200,
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        after.instances <= before.instances + 200,
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        after.instance_edges <= before.instance_edges + 200,
+        "{before:?} -> {after:?}"
+    );
 }

@@ -296,7 +296,9 @@ pub(crate) fn record(
             };
             out.marked.push(i);
             target.mark_in_graph();
-            let rec = g.instances.record(a, b, hold, req, &gates, || EdgeMeta::default());
+            let rec = g
+                .instances
+                .record(a, b, hold, req, &gates, EdgeMeta::default);
             if rec.change != Change::None {
                 fill_origin(&mut g.instances, a, b, kind, &origin);
             }
@@ -306,14 +308,18 @@ pub(crate) fn record(
                 }
             }
         } else {
-            if g.classes.edge(from_c, to_c).is_none() && g.classes.edge_count() >= limits.class_edges {
+            if g.classes.edge(from_c, to_c).is_none()
+                && g.classes.edge_count() >= limits.class_edges
+            {
                 g.set_full(&format!(
                     "the class edge table is full ({} edges; raise LOCKGRAPH_MAX_EDGES)",
                     limits.class_edges
                 ));
                 return out;
             }
-            let rec = g.classes.record(from_c, to_c, hold, req, &gates, || EdgeMeta::default());
+            let rec = g
+                .classes
+                .record(from_c, to_c, hold, req, &gates, EdgeMeta::default);
             fill_origin(&mut g.classes, from_c, to_c, kind, &origin);
             if let Some(edge) = g.classes.edge_mut(from_c, to_c) {
                 let pair = (from_id, to_id);

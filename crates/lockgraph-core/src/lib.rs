@@ -48,9 +48,7 @@ mod state;
 pub use class::{Class, LockKind, Site};
 pub use global::{stats, GraphStats, Limits};
 pub use policy::{capture, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
-pub use report::{
-    Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request,
-};
+pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 pub use state::{clear_pending_site, held_locks, set_pending_site, LockMeta, MAX_HELD};
 
 /// Whether lock tracking is compiled into this build of the core: with

@@ -155,9 +155,8 @@ pub(crate) fn emit(report: CycleReport) {
 }
 
 fn warn(report: &CycleReport) {
-    let has_subscriber = tracing::dispatcher::get_default(|d| {
-        !d.is::<tracing::subscriber::NoSubscriber>()
-    });
+    let has_subscriber =
+        tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
     if has_subscriber {
         tracing::warn!(
             target: "lockgraph",

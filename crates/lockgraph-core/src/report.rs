@@ -302,7 +302,13 @@ impl CycleReport {
                 }
                 continue;
             }
-            write!(f, "    {:<width$} {} {}", tag(i), lock.kind.name(), lock.label())?;
+            write!(
+                f,
+                "    {:<width$} {} {}",
+                tag(i),
+                lock.kind.name(),
+                lock.label()
+            )?;
             if let (Some(_), Some(site)) = (lock.name, lock.created) {
                 write!(f, " (created at {site})")?;
             }
@@ -405,7 +411,13 @@ impl CycleReport {
                 writeln!(f, "  stacks when each edge was first recorded:")?;
                 header = true;
             }
-            writeln!(f, "    {} -> {} (thread `{}`):", tag(e.from), tag(e.to), e.thread)?;
+            writeln!(
+                f,
+                "    {} -> {} (thread `{}`):",
+                tag(e.from),
+                tag(e.to),
+                e.thread
+            )?;
             for frame in frames {
                 writeln!(f, "      {frame}")?;
             }

@@ -131,7 +131,12 @@ impl EdgeKinds {
 
 impl fmt::Debug for EdgeKinds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = [(Self::EN, "EN"), (Self::ER, "ER"), (Self::SN, "SN"), (Self::SR, "SR")];
+        let names = [
+            (Self::EN, "EN"),
+            (Self::ER, "ER"),
+            (Self::SN, "SN"),
+            (Self::SR, "SR"),
+        ];
         let mut set = f.debug_set();
         for (k, name) in names {
             if self.contains(k) {
@@ -270,12 +275,16 @@ impl<N, M> Graph<N, M> {
 
     /// The edge `from -> to`, if recorded.
     pub fn edge(&self, from: NodeId, to: NodeId) -> Option<&Edge<M>> {
-        self.g.find_edge(from, to).and_then(|e| self.g.edge_weight(e))
+        self.g
+            .find_edge(from, to)
+            .and_then(|e| self.g.edge_weight(e))
     }
 
     /// The edge `from -> to`, mutably (to update its metadata).
     pub fn edge_mut(&mut self, from: NodeId, to: NodeId) -> Option<&mut Edge<M>> {
-        self.g.find_edge(from, to).and_then(|e| self.g.edge_weight_mut(e))
+        self.g
+            .find_edge(from, to)
+            .and_then(|e| self.g.edge_weight_mut(e))
     }
 
     /// Every edge as `(from, to, edge)`.
