@@ -210,6 +210,29 @@ fn request_word(r: Request) -> &'static str {
     }
 }
 
+/// How a lock of `kind` was held, for an edge line ("" where only one mode exists).
+fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
+    match (kind, h) {
+        (LockKind::RwLock, Hold::Exclusive) => " for write",
+        (LockKind::RwLock, Hold::Shared) => " for read",
+        (LockKind::Other, Hold::Exclusive) => " exclusively",
+        (LockKind::Other, Hold::Shared) => " shared",
+        _ => "",
+    }
+}
+
+/// How a lock of `kind` was requested, for an edge line.
+fn request_mode(kind: LockKind, r: Request) -> &'static str {
+    match (kind, r) {
+        (LockKind::RwLock, Request::Exclusive) => " for write",
+        (LockKind::RwLock, Request::Read) => " for read",
+        (_, Request::RecursiveRead) => " for recursive read",
+        (LockKind::Other, Request::Exclusive) => " exclusively",
+        (LockKind::Other, Request::Read) => " for read",
+        _ => "",
+    }
+}
+
 fn site_or_unknown(s: Option<Site>) -> String {
     s.map_or_else(|| "an unknown site".to_string(), |s| s.to_string())
 }
@@ -326,29 +349,18 @@ impl CycleReport {
                 }
                 continue;
             }
+            let (first, second) = self.edge_lines(e);
+            let pad = tag(e.from).len() + tag(e.to).len() + 6;
+            writeln!(f, "    {} -> {}  {first}", tag(e.from), tag(e.to))?;
             writeln!(
                 f,
-                "    {} -> {}  thread `{}` held {} {} (taken at {}),",
-                tag(e.from),
-                tag(e.to),
-                e.thread,
-                tag(e.from),
-                hold_word(e.hold),
-                site_or_unknown(e.held_at),
-            )?;
-            writeln!(
-                f,
-                "    {:pad$}then requested {} {} at {}{}",
+                "    {:pad$}{second}{}",
                 "",
-                tag(e.to),
-                request_word(e.request),
-                site_or_unknown(e.requested_at),
                 if e.closing {
                     "   <- this request closed the cycle"
                 } else {
                     ""
                 },
-                pad = tag(e.from).len() + tag(e.to).len() + 6,
             )?;
         }
         writeln!(f)?;
@@ -364,6 +376,39 @@ impl CycleReport {
         self.fmt_stacks(f)
     }
 
+    /// The two lines describing how edge `e` was recorded.
+    fn edge_lines(&self, e: &EdgeInfo) -> (String, String) {
+        let (from, to) = (&self.locks[e.from], &self.locks[e.to]);
+        let held_at = site_or_unknown(e.held_at);
+        let requested_at = site_or_unknown(e.requested_at);
+        if from.kind == LockKind::Condvar {
+            return (
+                format!(
+                    "thread `{}` notified {} at {requested_at}",
+                    e.thread,
+                    tag(e.from)
+                ),
+                format!("while holding {} (taken at {held_at})", tag(e.to)),
+            );
+        }
+        let first = format!(
+            "thread `{}` held {}{} (taken at {held_at}),",
+            e.thread,
+            tag(e.from),
+            hold_mode(from.kind, e.hold)
+        );
+        let second = if to.kind == LockKind::Condvar {
+            format!("then waited on {} at {requested_at}", tag(e.to))
+        } else {
+            format!(
+                "then requested {}{} at {requested_at}",
+                tag(e.to),
+                request_mode(to.kind, e.request)
+            )
+        };
+        (first, second)
+    }
+
     fn fmt_scenario(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  how it deadlocks (each column a thread, all at once):")?;
         let cols: Vec<&EdgeInfo> = self.edges.iter().take(SHOWN_COLUMNS).collect();
@@ -372,8 +417,16 @@ impl CycleReport {
             .map(|e| {
                 [
                     format!("thread `{}`", e.thread),
-                    format!("holds {}", tag(e.from)),
-                    format!("waits for {}", tag(e.to)),
+                    if self.locks[e.from].kind == LockKind::Condvar {
+                        format!("will notify {}", tag(e.from))
+                    } else {
+                        format!("holds {}", tag(e.from))
+                    },
+                    if self.locks[e.to].kind == LockKind::Condvar {
+                        format!("waits on {}", tag(e.to))
+                    } else {
+                        format!("waits for {}", tag(e.to))
+                    },
                 ]
             })
             .collect();
