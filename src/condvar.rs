@@ -212,7 +212,7 @@ impl Condvar {
             )
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
-        raw.lock_at(Some(site));
+        raw.relock_after_wait(site);
         matches!(result, ParkResult::TimedOut)
     }
 }

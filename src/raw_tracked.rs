@@ -69,10 +69,24 @@ impl RawMutex {
 
     /// Locks, blocking, recording `site` (used by the condvar to re-lock).
     #[inline]
-    pub(crate) fn lock_at(&self, site: Option<&'static Location<'static>>) {
+    fn lock_at(&self, site: Option<&'static Location<'static>>) {
         self.meta.before_wait(Request::Exclusive, site);
         self.inner.lock();
         self.meta.acquired(Hold::Exclusive, site);
+    }
+
+    /// Re-locks after a condvar wait. The caller's guard still exists, so the
+    /// lock is taken even when the policy panics on a report: the panic is
+    /// resumed once the guard is valid again.
+    pub(crate) fn relock_after_wait(&self, site: &'static Location<'static>) {
+        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.meta.before_wait(Request::Exclusive, Some(site));
+        }));
+        self.inner.lock();
+        self.meta.acquired(Hold::Exclusive, Some(site));
+        if let Err(panic) = report {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     /// Unlocks for a condvar wait.

@@ -85,6 +85,38 @@ fn panic_policy_panics_before_blocking_and_leaves_state_consistent() {
 }
 
 #[test]
+fn child_condvar_relock_panic() {
+    if !is_child() {
+        return;
+    }
+    let m = Mutex::new(());
+    let x = Mutex::new(());
+    let cv = lockgraph::Condvar::new();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut g = m.lock();
+        let _x = x.lock(); // m -> x
+                           // Waking up re-locks m while x is held: x -> m closes a cycle. The
+                           // policy panics, but only after m is locked again for the guard.
+        let _ = cv.wait_for(&mut g, std::time::Duration::from_millis(1));
+    }));
+    assert!(r.is_err());
+    assert!(!m.is_locked() && !x.is_locked());
+    assert_eq!(lockgraph::held_locks().len(), 0);
+    println!("CHILD-OK");
+}
+
+#[test]
+fn a_policy_panic_while_a_condvar_relocks_leaves_the_guard_valid() {
+    let out = run_child(
+        "child_condvar_relock_panic",
+        &[("LOCKGRAPH_ON_CYCLE", "panic")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("lock-order cycle"), "{stderr}");
+}
+
+#[test]
 fn child_set_in_code() {
     if !is_child() {
         return;
