@@ -169,3 +169,32 @@ fn warn(report: &CycleReport) {
         eprintln!("{report}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_case_insensitively_and_errors_name_the_value() {
+        assert_eq!(" Panic ".parse(), Ok(OnCycle::Panic));
+        assert_eq!("off".parse(), Ok(OnCycle::Off));
+        let e = "loud".parse::<OnCycle>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown lockgraph policy \"loud\": expected warn, panic, abort or off"
+        );
+    }
+
+    #[test]
+    fn captures_nest_and_end_on_panic() {
+        let outer = capture(|| {
+            let inner = capture(|| {});
+            assert!(inner.is_empty());
+            let r = std::panic::catch_unwind(|| capture(|| panic!("inside")));
+            assert!(r.is_err());
+            CAPTURES.with(|c| assert_eq!(c.borrow().len(), 1));
+        });
+        assert!(outer.is_empty());
+        CAPTURES.with(|c| assert!(c.borrow().is_empty()));
+    }
+}

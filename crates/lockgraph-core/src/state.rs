@@ -498,3 +498,79 @@ pub fn held_locks() -> Vec<(LockKind, Class, Option<crate::Site>)> {
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-a"));
+    static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-b"));
+    static C: LockMeta = LockMeta::new(LockKind::RwLock, Class::Named("state-test-c"));
+
+    fn top_chain() -> (u64, u64, u64) {
+        STATE.with(|t| {
+            let top = t.top(t.len.get());
+            (top.chain, top.inst, top.bloom)
+        })
+    }
+
+    #[test]
+    fn out_of_order_release_relinks_the_running_hashes() {
+        A.acquired(Hold::Exclusive, None);
+        C.acquired(Hold::Shared, None);
+        let direct = top_chain();
+        C.released();
+        A.released();
+
+        A.acquired(Hold::Exclusive, None);
+        B.acquired(Hold::Exclusive, None);
+        C.acquired(Hold::Shared, None);
+        B.released(); // not the top: removed from the middle
+        assert_eq!(top_chain(), direct);
+        assert_eq!(held_locks().len(), 2);
+        C.released();
+        A.released();
+        assert!(held_locks().is_empty());
+    }
+
+    #[test]
+    fn a_mode_change_in_place_is_seen_by_the_chain() {
+        C.acquired(Hold::Shared, None);
+        let shared = top_chain();
+        C.rehold(Hold::Exclusive);
+        let exclusive = top_chain();
+        assert_ne!(shared, exclusive);
+        C.rehold(Hold::Shared);
+        assert_eq!(top_chain(), shared);
+        C.released();
+    }
+
+    #[test]
+    fn ids_are_assigned_once_and_never_reused() {
+        let a = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        let b = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        let (ia, ib) = (a.id(), b.id());
+        assert_ne!(ia, ib);
+        assert_eq!(a.id(), ia);
+        drop(a);
+        let c = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        assert!(c.id() != ia && c.id() != ib);
+    }
+
+    #[test]
+    fn the_held_stack_is_bounded_and_counts_what_it_cannot_hold() {
+        let metas: Vec<LockMeta> = (0..MAX_HELD + 3)
+            .map(|_| LockMeta::new(LockKind::Mutex, Class::Anonymous))
+            .collect();
+        for m in &metas {
+            m.acquired(Hold::Exclusive, None);
+        }
+        assert_eq!(held_locks().len(), MAX_HELD);
+        STATE.with(|t| assert_eq!(t.untracked.get(), 3));
+        for m in metas.iter().rev() {
+            m.released();
+        }
+        assert!(held_locks().is_empty());
+        STATE.with(|t| assert_eq!(t.untracked.get(), 0));
+    }
+}
