@@ -40,6 +40,15 @@ const CYCLE_SAMPLES: usize = 5;
 /// one class, so lockgraph orders them in its instance graph.
 const CHAIN_CLASS: &str = "bench-chain";
 
+const W1: &str = "one lock, lock+unlock";
+const W2: &str = "nested pair A then B, steady state";
+const W3: &str = "chain of 8";
+const W4: &str = "two threads, each its own pair";
+const W5: &str = "churn: make 2 locks, nest once, drop";
+const W6: &str = "one new edge against the order in a 10,000-lock graph";
+const W7: &str = "edge closing a cycle in a 10,000-lock chain, report included";
+const ORDER: [&str; 7] = [W1, W2, W3, W4, W5, W6, W7];
+
 const IMPLS: [&str; 3] = ["parking_lot", "lockgraph", "tracing-mutex"];
 
 /// One timed loop: runs `n` iterations and returns how long they took.
@@ -230,22 +239,19 @@ fn chain_tm() -> Vec<TmMutex<()>> {
 /// What the capturing panic hook saw: when it ran and the message.
 static PANIC_SEEN: std::sync::Mutex<Option<(Instant, String)>> = std::sync::Mutex::new(None);
 
-fn panic_text(info: &panic::PanicHookInfo<'_>) -> String {
-    if let Some(s) = info.payload().downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = info.payload().downcast_ref::<&str>() {
-        (*s).to_string()
-    } else {
-        info.to_string()
-    }
-}
-
 /// Runs `f` with a panic hook that records the panic silently.
 fn with_capturing_hook<R>(f: impl FnOnce() -> R) -> R {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(|info| {
         let at = Instant::now();
-        let text = panic_text(info);
+        let payload = info.payload();
+        let text = if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else {
+            info.to_string()
+        };
         *PANIC_SEEN.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, text));
     }));
     let r = f();
@@ -333,152 +339,14 @@ fn main() {
 
     let mut rows: Vec<Row> = Vec::new();
 
-    // 1. one lock
-    let w1 = "one lock, lock+unlock";
-    let ns = bench_interleaved(vec![
-        looped(PlMutex::new(0u64), |m| *m.lock() += 1),
-        looped(LgMutex::new(0u64), |m| *m.lock() += 1),
-        looped(TmMutex::new(0u64), |m| *m.lock().unwrap() += 1),
-    ]);
-    print_steady(w1, &ns);
-    rows.push(steady_row(w1, &ns, 1.15));
-
-    // 2. nested pair
-    let w2 = "nested pair A then B, steady state";
-    let ns = bench_interleaved(vec![
-        looped((PlMutex::new(0u64), PlMutex::new(0u64)), pair_pl),
-        looped((LgMutex::new(0u64), LgMutex::new(0u64)), pair_lg),
-        looped((TmMutex::new(0u64), TmMutex::new(0u64)), pair_tm),
-    ]);
-    print_steady(w2, &ns);
-    rows.push(steady_row(w2, &ns, 1.30));
-
-    // 3. chain of 8
-    let w3 = "chain of 8";
-    let ns = bench_interleaved(vec![
-        looped(
-            std::array::from_fn::<_, 8, _>(|_| PlMutex::new(0u64)),
-            |l| lock8!(l, |m| m.lock()),
-        ),
-        looped(
-            std::array::from_fn::<_, 8, _>(|_| LgMutex::new(0u64)),
-            |l| lock8!(l, |m| m.lock()),
-        ),
-        looped(
-            std::array::from_fn::<_, 8, _>(|_| TmMutex::new(0u64)),
-            |l| lock8!(l, |m| m.lock().unwrap()),
-        ),
-    ]);
-    print_steady(w3, &ns);
-    rows.push(steady_row(w3, &ns, 1.40));
-
-    // 4. two threads, each its own pair
-    let w4 = "two threads, each its own pair";
-    {
-        let pl_pairs = [0, 1].map(|_| (PlMutex::new(0u64), PlMutex::new(0u64)));
-        let lg_pairs = [0, 1].map(|_| (LgMutex::new(0u64), LgMutex::new(0u64)));
-        let tm_pairs = [0, 1].map(|_| (TmMutex::new(0u64), TmMutex::new(0u64)));
-        // Calibrate on one thread (workload 2); single-thread figures are
-        // re-measured in the same rounds as the two-thread ones.
-        let mut single: Vec<Sampler<'_>> = vec![
-            looped(&pl_pairs[0], |p| pair_pl(p)),
-            looped(&lg_pairs[0], |p| pair_lg(p)),
-            looped(&tm_pairs[0], |p| pair_tm(p)),
-        ];
-        let iters: Vec<u64> = single.iter_mut().map(|f| calibrate(f)).collect();
-        let mut one: Vec<Vec<f64>> = vec![Vec::new(); 3];
-        let mut two: Vec<Vec<f64>> = vec![Vec::new(); 3];
-        for _ in 0..SAMPLES {
-            for i in 0..3 {
-                let n = iters[i];
-                one[i].push(single[i](n).as_nanos() as f64 / n as f64);
-                let t = match i {
-                    0 => two_threads(&pl_pairs, n, pair_pl),
-                    1 => two_threads(&lg_pairs, n, pair_lg),
-                    _ => two_threads(&tm_pairs, n, pair_tm),
-                };
-                two[i].push(t.as_nanos() as f64 / n as f64);
-            }
-        }
-        let one: Vec<f64> = one.iter_mut().map(|v| median(v)).collect();
-        let two: Vec<f64> = two.iter_mut().map(|v| median(v)).collect();
-        println!("{w4}");
-        for (i, imp) in IMPLS.iter().enumerate() {
-            println!(
-                "  {imp:<14} {:>12} /iter per thread   {:>6.2}x parking_lot   \
-                 {:>5.2}x its own single-thread pair ({})",
-                fmt_ns(two[i]),
-                two[i] / two[0],
-                two[i] / one[i],
-                fmt_ns(one[i])
-            );
-        }
-        let scale = two[1] / one[1];
-        rows.push(Row {
-            workload: w4,
-            cells: [
-                format!("{} (scale {:.2})", fmt_ns(two[0]), two[0] / one[0]),
-                format!(
-                    "{} ({:.2}x, scale {:.2})",
-                    fmt_ns(two[1]),
-                    two[1] / two[0],
-                    scale
-                ),
-                format!(
-                    "{} ({:.2}x, scale {:.2})",
-                    fmt_ns(two[2]),
-                    two[2] / two[0],
-                    two[2] / one[2]
-                ),
-            ],
-            target: "scale <= 1.10".to_string(),
-            measured: format!("scale {scale:.2}"),
-            pass: scale <= 1.10,
-        });
-    }
-
-    // 5. churn
-    let w5 = "churn: make 2 locks, nest once, drop";
-    let ns = bench_interleaved(vec![
-        Box::new(|n| {
-            let t = Instant::now();
-            for _ in 0..n {
-                let a = PlMutex::new(0u64);
-                let b = PlMutex::new(0u64);
-                let ga = black_box(&a).lock();
-                let gb = black_box(&b).lock();
-                black_box((&*ga, &*gb));
-            }
-            t.elapsed()
-        }),
-        Box::new(|n| {
-            let t = Instant::now();
-            for _ in 0..n {
-                let a = LgMutex::new(0u64);
-                let b = LgMutex::new(0u64);
-                let ga = black_box(&a).lock();
-                let gb = black_box(&b).lock();
-                black_box((&*ga, &*gb));
-            }
-            t.elapsed()
-        }),
-        Box::new(|n| {
-            let t = Instant::now();
-            for _ in 0..n {
-                let a = TmMutex::new(0u64);
-                let b = TmMutex::new(0u64);
-                let ga = black_box(&a).lock().unwrap();
-                let gb = black_box(&b).lock().unwrap();
-                black_box((&*ga, &*gb));
-            }
-            t.elapsed()
-        }),
-    ]);
-    print_steady(w5, &ns);
-    rows.push(steady_row(w5, &ns, 3.0));
+    // The graph workloads run first, while this process's tracing-mutex graph
+    // is empty: it recycles the topological-order slots of dropped locks, and
+    // after millions of dropped locks a fresh lock would get a low slot and
+    // its edge would no longer point against the order.
+    println!("graph workloads first (fresh process-wide graphs), then the steady-state ones");
+    println!();
 
     // 6. one new edge against the order in a 10,000-lock chain
-    let w6 = "one new edge against the order in a 10,000-lock graph";
     {
         let t = Instant::now();
         let pl = chain_pl();
@@ -529,7 +397,7 @@ fn main() {
             }
         }
         let ns: Vec<f64> = ns.iter_mut().map(|v| median(v)).collect();
-        println!("{w6}");
+        println!("{W6}");
         println!(
             "  chains built (outside the timing) in: parking_lot {:.1} ms, lockgraph {:.1} ms, \
              tracing-mutex {:.1} ms",
@@ -558,7 +426,7 @@ fn main() {
         }
         let us = ns[1] / 1e3;
         rows.push(Row {
-            workload: w6,
+            workload: W6,
             cells: [
                 fmt_ns(ns[0]),
                 format!("{} ({:.0}x)", fmt_ns(ns[1]), ns[1] / ns[0]),
@@ -571,7 +439,6 @@ fn main() {
     }
 
     // 7. edge closing a cycle in a 10,000-lock chain
-    let w7 = "edge closing a cycle in a 10,000-lock chain, report included";
     {
         let mut pl_ns = Vec::new();
         let mut lg_ns = Vec::new();
@@ -637,7 +504,7 @@ fn main() {
                 // The chain is dropped here; its tail mutex is poisoned, harmlessly.
             }
         }
-        println!("{w7}");
+        println!("{W7}");
         println!(
             "  {CYCLE_SAMPLES} fresh chains per implementation, each timing \
              \"lock L[{}], then lock L[0]\" (median):",
@@ -690,7 +557,7 @@ fn main() {
         let all_full = !lg_len.is_empty() && lg_len.iter().all(|&l| l == CHAIN);
         let ms = lg_med / 1e6;
         rows.push(Row {
-            workload: w7,
+            workload: W7,
             cells: [
                 fmt_ns(median(&mut pl_ns)),
                 format!("{} (len {})", fmt_ns(lg_med), lg_len.first().unwrap_or(&0)),
@@ -702,7 +569,147 @@ fn main() {
         });
     }
 
-    // Summary
+    // 1. one lock
+    let ns = bench_interleaved(vec![
+        looped(PlMutex::new(0u64), |m| *m.lock() += 1),
+        looped(LgMutex::new(0u64), |m| *m.lock() += 1),
+        looped(TmMutex::new(0u64), |m| *m.lock().unwrap() += 1),
+    ]);
+    print_steady(W1, &ns);
+    rows.push(steady_row(W1, &ns, 1.15));
+
+    // 2. nested pair
+    let ns = bench_interleaved(vec![
+        looped((PlMutex::new(0u64), PlMutex::new(0u64)), pair_pl),
+        looped((LgMutex::new(0u64), LgMutex::new(0u64)), pair_lg),
+        looped((TmMutex::new(0u64), TmMutex::new(0u64)), pair_tm),
+    ]);
+    print_steady(W2, &ns);
+    rows.push(steady_row(W2, &ns, 1.30));
+
+    // 3. chain of 8
+    let ns = bench_interleaved(vec![
+        looped(
+            std::array::from_fn::<_, 8, _>(|_| PlMutex::new(0u64)),
+            |l| lock8!(l, |m| m.lock()),
+        ),
+        looped(
+            std::array::from_fn::<_, 8, _>(|_| LgMutex::new(0u64)),
+            |l| lock8!(l, |m| m.lock()),
+        ),
+        looped(
+            std::array::from_fn::<_, 8, _>(|_| TmMutex::new(0u64)),
+            |l| lock8!(l, |m| m.lock().unwrap()),
+        ),
+    ]);
+    print_steady(W3, &ns);
+    rows.push(steady_row(W3, &ns, 1.40));
+
+    // 4. two threads, each its own pair
+    {
+        let pl_pairs = [0, 1].map(|_| (PlMutex::new(0u64), PlMutex::new(0u64)));
+        let lg_pairs = [0, 1].map(|_| (LgMutex::new(0u64), LgMutex::new(0u64)));
+        let tm_pairs = [0, 1].map(|_| (TmMutex::new(0u64), TmMutex::new(0u64)));
+        // Calibrate on one thread (workload 2); single-thread figures are
+        // re-measured in the same rounds as the two-thread ones.
+        let mut single: Vec<Sampler<'_>> = vec![
+            looped(&pl_pairs[0], |p| pair_pl(p)),
+            looped(&lg_pairs[0], |p| pair_lg(p)),
+            looped(&tm_pairs[0], |p| pair_tm(p)),
+        ];
+        let iters: Vec<u64> = single.iter_mut().map(|f| calibrate(f)).collect();
+        let mut one: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        let mut two: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        for _ in 0..SAMPLES {
+            for i in 0..3 {
+                let n = iters[i];
+                one[i].push(single[i](n).as_nanos() as f64 / n as f64);
+                let t = match i {
+                    0 => two_threads(&pl_pairs, n, pair_pl),
+                    1 => two_threads(&lg_pairs, n, pair_lg),
+                    _ => two_threads(&tm_pairs, n, pair_tm),
+                };
+                two[i].push(t.as_nanos() as f64 / n as f64);
+            }
+        }
+        let one: Vec<f64> = one.iter_mut().map(|v| median(v)).collect();
+        let two: Vec<f64> = two.iter_mut().map(|v| median(v)).collect();
+        println!("{W4}");
+        for (i, imp) in IMPLS.iter().enumerate() {
+            println!(
+                "  {imp:<14} {:>12} /iter per thread   {:>6.2}x parking_lot   \
+                 {:>5.2}x its own single-thread pair ({})",
+                fmt_ns(two[i]),
+                two[i] / two[0],
+                two[i] / one[i],
+                fmt_ns(one[i])
+            );
+        }
+        let scale = two[1] / one[1];
+        rows.push(Row {
+            workload: W4,
+            cells: [
+                format!("{} (scale {:.2})", fmt_ns(two[0]), two[0] / one[0]),
+                format!(
+                    "{} ({:.2}x, scale {:.2})",
+                    fmt_ns(two[1]),
+                    two[1] / two[0],
+                    scale
+                ),
+                format!(
+                    "{} ({:.2}x, scale {:.2})",
+                    fmt_ns(two[2]),
+                    two[2] / two[0],
+                    two[2] / one[2]
+                ),
+            ],
+            target: "scale <= 1.10".to_string(),
+            measured: format!("scale {scale:.2}"),
+            pass: scale <= 1.10,
+        });
+    }
+
+    // 5. churn
+    let ns = bench_interleaved(vec![
+        Box::new(|n| {
+            let t = Instant::now();
+            for _ in 0..n {
+                let a = PlMutex::new(0u64);
+                let b = PlMutex::new(0u64);
+                let ga = black_box(&a).lock();
+                let gb = black_box(&b).lock();
+                black_box((&*ga, &*gb));
+            }
+            t.elapsed()
+        }),
+        Box::new(|n| {
+            let t = Instant::now();
+            for _ in 0..n {
+                let a = LgMutex::new(0u64);
+                let b = LgMutex::new(0u64);
+                let ga = black_box(&a).lock();
+                let gb = black_box(&b).lock();
+                black_box((&*ga, &*gb));
+            }
+            t.elapsed()
+        }),
+        Box::new(|n| {
+            let t = Instant::now();
+            for _ in 0..n {
+                let a = TmMutex::new(0u64);
+                let b = TmMutex::new(0u64);
+                let ga = black_box(&a).lock().unwrap();
+                let gb = black_box(&b).lock().unwrap();
+                black_box((&*ga, &*gb));
+            }
+            t.elapsed()
+        }),
+    ]);
+    print_steady(W5, &ns);
+    rows.push(steady_row(W5, &ns, 3.0));
+
+    // Summary, in workload order
+    rows.sort_by_key(|r| ORDER.iter().position(|w| *w == r.workload));
     println!();
     println!(
         "summary (lockgraph judged against its target; ratios are to parking_lot in the same run)"

@@ -112,20 +112,21 @@ impl CycleReport {
     }
 }
 
-/// A stack captured without symbols; printing resolves a copy.
+/// A stack captured without symbols; printing resolves a copy. Cloning is cheap
+/// (the frames are shared).
 #[derive(Clone)]
-pub struct Backtrace(pub(crate) backtrace::Backtrace);
+pub struct Backtrace(std::sync::Arc<backtrace::Backtrace>);
 
 impl Backtrace {
     /// Captures the current stack without resolving symbols (a few microseconds).
     pub fn capture() -> Backtrace {
-        Backtrace(backtrace::Backtrace::new_unresolved())
+        Backtrace(std::sync::Arc::new(backtrace::Backtrace::new_unresolved()))
     }
 
     /// The resolved frames that belong to the program rather than to lockgraph,
     /// lock_api, parking_lot or the standard library, as "function (file:line)".
     pub fn user_frames(&self, max: usize) -> Vec<String> {
-        let mut bt = self.0.clone();
+        let mut bt = (*self.0).clone();
         bt.resolve();
         let mut out = Vec::new();
         for frame in bt.frames() {
