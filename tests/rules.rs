@@ -559,3 +559,21 @@ fn lock_churn_does_not_grow_the_graphs() {
         "{before:?} -> {after:?}"
     );
 }
+
+#[test]
+fn a_new_cycle_through_new_locks_is_reported_after_an_old_one_was_dropped() {
+    // Instance-graph slots are reused once locks are dropped; each round's
+    // cycle is new and must be reported.
+    for round in 0..3 {
+        let pair: Vec<Mutex<()>> = (0..2).map(|_| Mutex::new(())).collect();
+        let reports = capture(|| {
+            {
+                let _a = pair[0].lock();
+                let _b = pair[1].lock();
+            }
+            let _b = pair[1].lock();
+            let _a = pair[0].lock();
+        });
+        assert_eq!(cycles(&reports).len(), 1, "round {round}: {reports:#?}");
+    }
+}

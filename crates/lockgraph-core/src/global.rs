@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
 use parking_lot::Mutex;
@@ -103,7 +103,7 @@ struct NodeInfo {
 /// The first recording of one edge kind.
 #[derive(Clone)]
 struct Origin {
-    thread: String,
+    thread: Arc<str>,
     hold: Hold,
     request: Request,
     held_at: Option<Site>,
@@ -167,11 +167,11 @@ fn backtraces_on() -> bool {
     })
 }
 
-fn thread_label() -> String {
+fn thread_label() -> Arc<str> {
     let t = std::thread::current();
     match t.name() {
-        Some(n) => n.to_string(),
-        None => format!("{:?}", t.id()),
+        Some(n) => n.into(),
+        None => format!("{:?}", t.id()).into(),
     }
 }
 
@@ -447,18 +447,28 @@ impl Global {
         level: Level,
         closing: &dyn Fn() -> Origin,
     ) -> Option<CycleReport> {
-        let mut nodes: Vec<u32> = cycle.nodes.iter().map(|n| n.index() as u32).collect();
-        nodes.sort_unstable();
-        let mut h = std::hash::DefaultHasher::new();
-        (instance_graph, &nodes).hash(&mut h);
-        if !self.reported.insert(h.finish()) {
-            return None;
-        }
         let g = if instance_graph {
             &self.instances
         } else {
             &self.classes
         };
+        // Dedup by identities that are never reused: instance ids in the
+        // instance graph (its node slots are reused after a lock is dropped),
+        // node indices in the class graph (classes are never removed).
+        let mut ids: Vec<u64> = cycle
+            .nodes
+            .iter()
+            .map(|&n| match g.node(n).and_then(|i| i.instance) {
+                Some(id) => id,
+                None => n.index() as u64,
+            })
+            .collect();
+        ids.sort_unstable();
+        let mut h = std::hash::DefaultHasher::new();
+        (instance_graph, &ids).hash(&mut h);
+        if !self.reported.insert(h.finish()) {
+            return None;
+        }
         let n = cycle.nodes.len();
         let locks = cycle
             .nodes

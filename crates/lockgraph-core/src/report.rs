@@ -70,7 +70,7 @@ pub struct EdgeInfo {
     /// Index into [`CycleReport::locks`] of the requested lock.
     pub to: usize,
     /// The thread that first recorded the edge (its name, else its id).
-    pub thread: String,
+    pub thread: std::sync::Arc<str>,
     /// How the held lock was held.
     pub hold: Hold,
     /// How the next lock was requested.
@@ -108,7 +108,7 @@ impl CycleReport {
 
     /// The threads of the cycle, one per edge, in cycle order.
     pub fn threads(&self) -> Vec<&str> {
-        self.edges.iter().map(|e| e.thread.as_str()).collect()
+        self.edges.iter().map(|e| &*e.thread).collect()
     }
 }
 
@@ -513,7 +513,7 @@ mod tests {
                 .map(|i| EdgeInfo {
                     from: i,
                     to: (i + 1) % n,
-                    thread: format!("t{i}"),
+                    thread: format!("t{i}").into(),
                     hold: Hold::Exclusive,
                     request: Request::Exclusive,
                     held_at: Some(site(100 + i as u32)),

@@ -21,7 +21,8 @@ use crate::report::{Hold, Request};
 pub const MAX_HELD: usize = 48;
 
 /// Slots of the per-thread cache of chains already recorded.
-const CACHE_SLOTS: usize = 1024;
+const CACHE_BITS: u32 = 10;
+const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 
 /// Instance ids are handed to threads in blocks, so that making locks does not
 /// contend on one counter.
@@ -197,46 +198,34 @@ pub(crate) enum Op {
     Notify,
 }
 
-/// One held lock.
+/// One held lock, as handed to the recorder (a copy of one stack slot).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
     pub(crate) id: u64,
-    pub(crate) key: u64,
     pub(crate) class: Class,
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
     pub(crate) site: Option<&'static Location<'static>>,
-    chain: u64,
-    inst: u64,
-    bloom: u64,
-    pub(crate) in_graph: bool,
 }
 
-impl Held {
-    const ROOT: Held = Held {
-        id: 0,
-        key: 0,
-        class: Class::Anonymous,
-        kind: LockKind::Other,
-        hold: Hold::Shared,
-        site: None,
-        chain: 0x243f_6a88_85a3_08d3,
-        inst: 0x1319_8a2e_0370_7344,
-        bloom: 0,
-        in_graph: false,
-    };
-
-    /// Fills the running hashes from the entry below.
-    #[inline]
-    fn link(&mut self, below: &Held) {
-        self.chain = mix(mix(below.chain, self.key), self.hold as u64);
-        self.inst = match self.hold {
-            Hold::Exclusive => mix(below.inst, self.id),
-            Hold::Shared => below.inst,
-        };
-        self.bloom = below.bloom | bloom_bit(self.key);
-    }
+/// The cold part of a stack slot: read only by the recorder and reports.
+#[derive(Clone, Copy)]
+struct SlotInfo {
+    class: Class,
+    kind: LockKind,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
 }
+
+const EMPTY_INFO: SlotInfo = SlotInfo {
+    class: Class::Anonymous,
+    kind: LockKind::Other,
+    hold: Hold::Shared,
+    site: None,
+};
+
+const ROOT_CHAIN: u64 = 0x243f_6a88_85a3_08d3;
+const ROOT_INST: u64 = 0x1319_8a2e_0370_7344;
 
 #[inline]
 fn mix(a: u64, b: u64) -> u64 {
@@ -248,8 +237,21 @@ fn bloom_bit(key: u64) -> u64 {
     1 << (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
+/// A thread's held-lock stack, as parallel arrays so the fast paths touch
+/// only the words they need. Slot `i` holds the `i`-th lock taken and still
+/// held; `chains[i]`, `insts[i]` and `blooms[i]` summarise slots `0..=i`.
 pub(crate) struct ThreadState {
-    held: [Cell<Held>; MAX_HELD],
+    /// Lock id, with [`IN_GRAPH`] set when the recorder put it in the
+    /// instance graph while held.
+    ids: [Cell<u64>; MAX_HELD],
+    keys: [Cell<u64>; MAX_HELD],
+    /// Hash of (class key, hold mode) of slots `0..=i`.
+    chains: [Cell<u64>; MAX_HELD],
+    /// Hash of the ids of the exclusive holds among slots `0..=i`.
+    insts: [Cell<u64>; MAX_HELD],
+    /// Bloom filter of the class keys of slots `0..=i`.
+    blooms: [Cell<u64>; MAX_HELD],
+    info: [Cell<SlotInfo>; MAX_HELD],
     len: Cell<usize>,
     untracked: Cell<usize>,
     busy: Cell<bool>,
@@ -262,7 +264,12 @@ pub(crate) struct ThreadState {
 thread_local! {
     static STATE: ThreadState = const {
         ThreadState {
-            held: [const { Cell::new(Held::ROOT) }; MAX_HELD],
+            ids: [const { Cell::new(0) }; MAX_HELD],
+            keys: [const { Cell::new(0) }; MAX_HELD],
+            chains: [const { Cell::new(0) }; MAX_HELD],
+            insts: [const { Cell::new(0) }; MAX_HELD],
+            blooms: [const { Cell::new(0) }; MAX_HELD],
+            info: [const { Cell::new(EMPTY_INFO) }; MAX_HELD],
             len: Cell::new(0),
             untracked: Cell::new(0),
             busy: Cell::new(false),
@@ -287,15 +294,6 @@ impl Drop for Busy<'_> {
 
 impl ThreadState {
     #[inline]
-    fn top(&self, len: usize) -> Held {
-        if len == 0 {
-            Held::ROOT
-        } else {
-            self.held[len - 1].get()
-        }
-    }
-
-    #[inline]
     fn before_wait(
         &self,
         meta: &LockMeta,
@@ -303,30 +301,20 @@ impl ThreadState {
         site: Option<&'static Location<'static>>,
         op: Op,
     ) {
-        if self.busy.get() {
-            return;
-        }
         let len = self.len.get();
-        if len == 0 {
+        if len == 0 || self.busy.get() || len > MAX_HELD {
             return;
         }
+        let top = len - 1;
         let id = meta.id();
         let key = meta.hot_key(id);
-        let top = self.held[len - 1].get();
-        let mut h = mix(mix(top.chain, key), request as u64 + 1);
+        let mut h = mix(mix(self.chains[top].get(), key), request as u64 + 1);
         if len >= 2 {
             // Every held exclusive lock gates some edge: instance identity matters.
-            h = mix(h, top.inst);
+            h = mix(h, self.insts[top].get());
         }
-        if top.bloom & bloom_bit(key) != 0 {
-            // A lock of the same class may be held: the order of instances decides.
-            for e in &self.held[..len] {
-                let e = e.get();
-                if e.key == key {
-                    h = mix(h, e.id);
-                }
-            }
-            h = mix(h, id);
+        if self.blooms[top].get() & bloom_bit(key) != 0 {
+            h = self.same_class_key(h, key, id, len);
         }
         match op {
             Op::Acquire => {}
@@ -335,12 +323,42 @@ impl ThreadState {
             Op::Notify => h = mix(h, 0x7e),
         }
         let h = h | 1;
-        let slot = &self.cache[(h as usize) & (CACHE_SLOTS - 1)];
-        if slot.get() == h {
+        let slot = (h >> (64 - CACHE_BITS)) as usize;
+        // Two-way: the pair of slots `slot & !1` and `slot | 1`.
+        let (a, b) = (&self.cache[slot & !1], &self.cache[slot | 1]);
+        if a.get() == h || b.get() == h {
             return;
         }
         self.slow_record(meta, id, request, site, op);
-        slot.set(h);
+        b.set(a.get());
+        a.set(h);
+    }
+
+    /// A lock of the same class may be held: the order of instances decides,
+    /// so their ids go into the key.
+    #[cold]
+    fn same_class_key(&self, mut h: u64, key: u64, id: u64, len: usize) -> u64 {
+        for i in 0..len {
+            if self.keys[i].get() == key {
+                h = mix(h, self.ids[i].get() & ID_MASK);
+            }
+        }
+        mix(h, id)
+    }
+
+    fn snapshot(&self) -> Vec<Held> {
+        (0..self.len.get())
+            .map(|i| {
+                let info = self.info[i].get();
+                Held {
+                    id: self.ids[i].get() & ID_MASK,
+                    class: info.class,
+                    kind: info.kind,
+                    hold: info.hold,
+                    site: info.site,
+                }
+            })
+            .collect()
     }
 
     #[cold]
@@ -356,44 +374,59 @@ impl ThreadState {
         self.busy.set(true);
         let _busy = Busy(self);
         let site = site.or(self.pending_site.get());
-        let len = self.len.get();
-        let held: Vec<Held> = self.held[..len].iter().map(Cell::get).collect();
+        let held = self.snapshot();
         let out = global::record(&held, meta, id, request, site, op);
         for i in out.marked {
-            let mut e = self.held[i].get();
-            e.in_graph = true;
-            self.held[i].set(e);
+            self.ids[i].set(self.ids[i].get() | IN_GRAPH);
         }
         for report in out.reports {
             crate::policy::emit(report);
         }
     }
 
+    /// Fills slot `i`'s running summaries from slot `i - 1`.
+    #[inline]
+    fn link(&self, i: usize, id: u64, key: u64, hold: Hold) {
+        let (chain, inst, bloom) = if i == 0 {
+            (ROOT_CHAIN, ROOT_INST, 0)
+        } else {
+            (
+                self.chains[i - 1].get(),
+                self.insts[i - 1].get(),
+                self.blooms[i - 1].get(),
+            )
+        };
+        self.chains[i].set(mix(mix(chain, key), hold as u64));
+        self.insts[i].set(match hold {
+            Hold::Exclusive => mix(inst, id),
+            Hold::Shared => inst,
+        });
+        self.blooms[i].set(bloom | bloom_bit(key));
+    }
+
     #[inline]
     fn push(&self, meta: &LockMeta, hold: Hold, site: Option<&'static Location<'static>>) {
-        if self.busy.get() {
-            return;
-        }
         let len = self.len.get();
-        if len == MAX_HELD {
-            self.overflow();
+        if len >= MAX_HELD || self.busy.get() {
+            if !self.busy.get() {
+                self.overflow();
+            }
             return;
         }
         let id = meta.id();
-        let mut e = Held {
-            id,
-            key: meta.hot_key(id),
+        let key = meta.hot_key(id);
+        self.ids[len].set(id);
+        self.keys[len].set(key);
+        self.link(len, id, key, hold);
+        self.info[len].set(SlotInfo {
             class: meta.class,
             kind: meta.kind,
             hold,
-            site: site.or_else(|| self.pending_site.take()),
-            chain: 0,
-            inst: 0,
-            bloom: 0,
-            in_graph: false,
-        };
-        e.link(&self.top(len));
-        self.held[len].set(e);
+            site: match site {
+                Some(s) => Some(s),
+                None => self.pending_site.take(),
+            },
+        });
         self.len.set(len + 1);
     }
 
@@ -407,11 +440,11 @@ impl ThreadState {
     fn pop(&self, meta: &LockMeta) {
         let len = self.len.get();
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-        if len > 0 {
-            let top = self.held[len - 1].get();
-            if top.id == id {
+        if len > 0 && len <= MAX_HELD {
+            let top = self.ids[len - 1].get();
+            if top & ID_MASK == id {
                 self.len.set(len - 1);
-                if top.in_graph {
+                if top & IN_GRAPH != 0 {
                     meta.mark_in_graph();
                 }
                 return;
@@ -423,7 +456,7 @@ impl ThreadState {
     #[cold]
     fn pop_slow(&self, meta: &LockMeta, id: u64) {
         if let Some(i) = self.find(id) {
-            if self.held[i].get().in_graph {
+            if self.ids[i].get() & IN_GRAPH != 0 {
                 meta.mark_in_graph();
             }
             self.remove_at(i);
@@ -435,14 +468,16 @@ impl ThreadState {
     fn find(&self, id: u64) -> Option<usize> {
         (0..self.len.get())
             .rev()
-            .find(|&i| self.held[i].get().id == id)
+            .find(|&i| self.ids[i].get() & ID_MASK == id)
     }
 
-    /// Removes entry `i` and relinks the running hashes above it.
+    /// Removes slot `i` and relinks the summaries above it.
     fn remove_at(&self, i: usize) {
         let len = self.len.get();
         for j in i..len - 1 {
-            self.held[j].set(self.held[j + 1].get());
+            self.ids[j].set(self.ids[j + 1].get());
+            self.keys[j].set(self.keys[j + 1].get());
+            self.info[j].set(self.info[j + 1].get());
         }
         self.len.set(len - 1);
         self.relink_from(i);
@@ -450,17 +485,16 @@ impl ThreadState {
 
     fn relink_from(&self, i: usize) {
         for j in i..self.len.get() {
-            let mut e = self.held[j].get();
-            e.link(&self.top(j));
-            self.held[j].set(e);
+            let id = self.ids[j].get() & ID_MASK;
+            self.link(j, id, self.keys[j].get(), self.info[j].get().hold);
         }
     }
 
     fn rehold(&self, meta: &LockMeta, hold: Hold) {
         if let Some(i) = self.find(meta.id()) {
-            let mut e = self.held[i].get();
-            e.hold = hold;
-            self.held[i].set(e);
+            let mut info = self.info[i].get();
+            info.hold = hold;
+            self.info[i].set(info);
             self.relink_from(i);
         }
     }
@@ -489,12 +523,9 @@ pub fn clear_pending_site() {
 /// The locks this thread holds, outermost first, as (kind, class, site taken).
 pub fn held_locks() -> Vec<(LockKind, Class, Option<crate::Site>)> {
     STATE.with(|t| {
-        t.held[..t.len.get()]
-            .iter()
-            .map(|c| {
-                let e = c.get();
-                (e.kind, e.class, e.site.map(crate::Site::from))
-            })
+        t.snapshot()
+            .into_iter()
+            .map(|e| (e.kind, e.class, e.site.map(crate::Site::from)))
             .collect()
     })
 }
@@ -509,8 +540,8 @@ mod tests {
 
     fn top_chain() -> (u64, u64, u64) {
         STATE.with(|t| {
-            let top = t.top(t.len.get());
-            (top.chain, top.inst, top.bloom)
+            let top = t.len.get() - 1;
+            (t.chains[top].get(), t.insts[top].get(), t.blooms[top].get())
         })
     }
 

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -405,8 +406,16 @@ impl<N, M> Graph<N, M> {
         self.fwd[start.index()] = epoch;
         self.bwd[target.index()] = epoch;
         let mut next = Vec::new();
+        // Grow the side that has done less work so far: a side that cannot
+        // grow (a new lock with no predecessors) ends the search at once.
+        let (mut fwork, mut bwork) = (0usize, 0usize);
         while !fq.is_empty() && !bq.is_empty() {
-            let forward = fq.len() <= bq.len();
+            let forward = fwork <= bwork;
+            if forward {
+                fwork += fq.len();
+            } else {
+                bwork += bq.len();
+            }
             let (queue, dir) = if forward {
                 (&mut fq, Direction::Outgoing)
             } else {
@@ -450,7 +459,7 @@ impl<N, M> Graph<N, M> {
             mask: full,
         };
         let accept = |s: &State| s.mask == 0 && (!s.recursive || k0.starts_exclusive());
-        let mut parent: HashMap<State, (State, EdgeKinds)> = HashMap::new();
+        let mut parent: FastMap<State, (State, EdgeKinds)> = FastMap::default();
         let mut queue = VecDeque::from([start]);
         parent.insert(start, (start, k0));
         while let Some(s) = queue.pop_front() {
@@ -503,7 +512,7 @@ impl<N, M> Graph<N, M> {
     }
 
     fn unwind(
-        parent: &HashMap<State, (State, EdgeKinds)>,
+        parent: &FastMap<State, (State, EdgeKinds)>,
         start: State,
         end: State,
         from: NodeId,
@@ -532,7 +541,7 @@ impl<N, M> Graph<N, M> {
 
     /// The plain shortest cycle through `from -> to`, ignoring kinds and gates.
     fn unconstrained_cycle(&self, from: NodeId, to: NodeId, k0s: EdgeKinds) -> Option<Cycle> {
-        let mut parent: HashMap<NodeId, NodeId> = HashMap::new();
+        let mut parent: FastMap<NodeId, NodeId> = FastMap::default();
         let mut queue = VecDeque::from([to]);
         parent.insert(to, to);
         while let Some(n) = queue.pop_front() {
@@ -566,6 +575,41 @@ impl<N, M> Graph<N, M> {
         None
     }
 }
+
+/// A multiply-rotate hasher for the search's small integer keys (the std
+/// hasher's DoS resistance is not needed for node indices).
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct State {
