@@ -70,8 +70,7 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        raw::set_site(Location::caller());
-        self.0.lock()
+        raw::lock(&self.0, Location::caller())
     }
 
     /// Attempts to acquire the mutex without blocking. A successful `try_lock`

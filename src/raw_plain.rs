@@ -14,6 +14,30 @@ pub(crate) fn set_site(_site: &'static Location<'static>) {}
 #[inline(always)]
 pub(crate) fn clear_site() {}
 
+#[inline(always)]
+pub(crate) fn lock<'a, T: ?Sized>(
+    mutex: &'a lock_api::Mutex<RawMutex, T>,
+    _site: &'static Location<'static>,
+) -> lock_api::MutexGuard<'a, RawMutex, T> {
+    mutex.lock()
+}
+
+#[inline(always)]
+pub(crate) fn read<'a, T: ?Sized>(
+    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
+    _site: &'static Location<'static>,
+) -> lock_api::RwLockReadGuard<'a, RawRwLock, T> {
+    rwlock.read()
+}
+
+#[inline(always)]
+pub(crate) fn write<'a, T: ?Sized>(
+    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
+    _site: &'static Location<'static>,
+) -> lock_api::RwLockWriteGuard<'a, RawRwLock, T> {
+    rwlock.write()
+}
+
 pub(crate) const fn mutex(_kind: LockKind, _class: Class) -> RawMutex {
     RawMutex::INIT
 }

@@ -20,6 +20,49 @@ pub(crate) fn clear_site() {
     lockgraph_core::clear_pending_site();
 }
 
+/// `mutex.lock()`, recording `site` directly (no pending-site round trip).
+#[inline]
+pub(crate) fn lock<'a, T: ?Sized>(
+    mutex: &'a lock_api::Mutex<RawMutex, T>,
+    site: &'static Location<'static>,
+) -> lock_api::MutexGuard<'a, RawMutex, T> {
+    // SAFETY: the raw lock is only locked here; the guard made below owns it.
+    let raw = unsafe { mutex.raw() };
+    raw.lock_at(Some(site));
+    // SAFETY: this thread has just acquired the lock.
+    unsafe { mutex.make_guard_unchecked() }
+}
+
+/// `rwlock.read()`, recording `site` directly.
+#[inline]
+pub(crate) fn read<'a, T: ?Sized>(
+    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
+    site: &'static Location<'static>,
+) -> lock_api::RwLockReadGuard<'a, RawRwLock, T> {
+    // SAFETY: the raw lock is only locked here; the guard made below owns it.
+    let raw = unsafe { rwlock.raw() };
+    raw.blocking(Request::Read, Hold::Shared, Some(site), || {
+        raw.inner.lock_shared()
+    });
+    // SAFETY: this thread has just acquired a shared lock.
+    unsafe { rwlock.make_read_guard_unchecked() }
+}
+
+/// `rwlock.write()`, recording `site` directly.
+#[inline]
+pub(crate) fn write<'a, T: ?Sized>(
+    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
+    site: &'static Location<'static>,
+) -> lock_api::RwLockWriteGuard<'a, RawRwLock, T> {
+    // SAFETY: the raw lock is only locked here; the guard made below owns it.
+    let raw = unsafe { rwlock.raw() };
+    raw.blocking(Request::Exclusive, Hold::Exclusive, Some(site), || {
+        raw.inner.lock_exclusive()
+    });
+    // SAFETY: this thread has just acquired an exclusive lock.
+    unsafe { rwlock.make_write_guard_unchecked() }
+}
+
 /// A tracked mutex of `kind` in `class`.
 pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
     RawMutex {
@@ -195,10 +238,16 @@ impl RawRwLock {
     }
 
     #[inline]
-    fn blocking(&self, request: Request, hold: Hold, lock: impl FnOnce()) {
-        self.meta.before_wait(request, None);
+    fn blocking(
+        &self,
+        request: Request,
+        hold: Hold,
+        site: Option<&'static Location<'static>>,
+        lock: impl FnOnce(),
+    ) {
+        self.meta.before_wait(request, site);
         lock();
-        self.meta.acquired(hold, None);
+        self.meta.acquired(hold, site);
     }
 
     #[inline]
@@ -225,7 +274,9 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn lock_shared(&self) {
-        self.blocking(Request::Read, Hold::Shared, || self.inner.lock_shared());
+        self.blocking(Request::Read, Hold::Shared, None, || {
+            self.inner.lock_shared()
+        });
     }
 
     #[inline]
@@ -242,7 +293,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn lock_exclusive(&self) {
-        self.blocking(Request::Exclusive, Hold::Exclusive, || {
+        self.blocking(Request::Exclusive, Hold::Exclusive, None, || {
             self.inner.lock_exclusive()
         });
     }
@@ -347,7 +398,7 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     #[inline]
     fn lock_shared_recursive(&self) {
-        self.blocking(Request::RecursiveRead, Hold::Shared, || {
+        self.blocking(Request::RecursiveRead, Hold::Shared, None, || {
             self.inner.lock_shared_recursive()
         });
     }
@@ -379,7 +430,7 @@ unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
     #[inline]
     fn lock_upgradable(&self) {
-        self.blocking(Request::Exclusive, Hold::Shared, || {
+        self.blocking(Request::Exclusive, Hold::Shared, None, || {
             self.inner.lock_upgradable()
         });
     }

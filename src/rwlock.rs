@@ -94,9 +94,12 @@ impl<T> RwLock<T> {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    with_site!(
-        /// Locks for shared reading, blocking; may queue behind a waiting writer.
-        read() -> RwLockReadGuard<'_, T> => read, blocking);
+    /// Locks for shared reading, blocking; may queue behind a waiting writer.
+    #[track_caller]
+    #[inline]
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        raw::read(&self.0, Location::caller())
+    }
     with_site!(
         /// Tries to lock for reading without blocking (records no edge).
         try_read() -> Option<RwLockReadGuard<'_, T>> => try_read, fallible);
@@ -118,9 +121,12 @@ impl<T: ?Sized> RwLock<T> {
     with_site!(
         /// Tries a recursive read, waiting until `deadline` at most.
         try_read_recursive_until(deadline: Instant) -> Option<RwLockReadGuard<'_, T>> => try_read_recursive_until, fallible);
-    with_site!(
-        /// Locks for exclusive writing, blocking.
-        write() -> RwLockWriteGuard<'_, T> => write, blocking);
+    /// Locks for exclusive writing, blocking.
+    #[track_caller]
+    #[inline]
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        raw::write(&self.0, Location::caller())
+    }
     with_site!(
         /// Tries to lock for writing without blocking (records no edge).
         try_write() -> Option<RwLockWriteGuard<'_, T>> => try_write, fallible);

@@ -208,20 +208,17 @@ pub(crate) struct Held {
     pub(crate) site: Option<&'static Location<'static>>,
 }
 
-/// The cold part of a stack slot: read only by the recorder and reports.
+/// The class part of a stack slot, a function of the slot's key: rewritten
+/// only when a lock of another class lands in the slot.
 #[derive(Clone, Copy)]
-struct SlotInfo {
+struct SlotClass {
     class: Class,
     kind: LockKind,
-    hold: Hold,
-    site: Option<&'static Location<'static>>,
 }
 
-const EMPTY_INFO: SlotInfo = SlotInfo {
+const EMPTY_CLASS: SlotClass = SlotClass {
     class: Class::Anonymous,
     kind: LockKind::Other,
-    hold: Hold::Shared,
-    site: None,
 };
 
 const ROOT_CHAIN: u64 = 0x243f_6a88_85a3_08d3;
@@ -237,24 +234,33 @@ fn bloom_bit(key: u64) -> u64 {
     1 << (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
+/// Set in `len` while the thread is inside lockgraph's own bookkeeping: every
+/// fast path then sees an out-of-range length and does nothing.
+const BUSY: usize = 1 << 31;
+
 /// A thread's held-lock stack, as parallel arrays so the fast paths touch
 /// only the words they need. Slot `i` holds the `i`-th lock taken and still
-/// held; `chains[i]`, `insts[i]` and `blooms[i]` summarise slots `0..=i`.
+/// held. `chains[i]`, `insts[i]` and `blooms[i]` summarise slots `0..=i`; they
+/// are filled lazily (only a nested acquisition needs them) and are valid for
+/// slots below `linked`.
 pub(crate) struct ThreadState {
     /// Lock id, with [`IN_GRAPH`] set when the recorder put it in the
     /// instance graph while held.
     ids: [Cell<u64>; MAX_HELD],
     keys: [Cell<u64>; MAX_HELD],
+    classes: [Cell<SlotClass>; MAX_HELD],
+    holds: [Cell<Hold>; MAX_HELD],
+    sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
     /// Hash of (class key, hold mode) of slots `0..=i`.
     chains: [Cell<u64>; MAX_HELD],
     /// Hash of the ids of the exclusive holds among slots `0..=i`.
     insts: [Cell<u64>; MAX_HELD],
     /// Bloom filter of the class keys of slots `0..=i`.
     blooms: [Cell<u64>; MAX_HELD],
-    info: [Cell<SlotInfo>; MAX_HELD],
+    /// The number of slots, or'ed with [`BUSY`] during bookkeeping.
     len: Cell<usize>,
+    linked: Cell<usize>,
     untracked: Cell<usize>,
-    busy: Cell<bool>,
     cache: [Cell<u64>; CACHE_SLOTS],
     next_id: Cell<u64>,
     end_id: Cell<u64>,
@@ -266,13 +272,15 @@ thread_local! {
         ThreadState {
             ids: [const { Cell::new(0) }; MAX_HELD],
             keys: [const { Cell::new(0) }; MAX_HELD],
+            classes: [const { Cell::new(EMPTY_CLASS) }; MAX_HELD],
+            holds: [const { Cell::new(Hold::Shared) }; MAX_HELD],
+            sites: [const { Cell::new(None) }; MAX_HELD],
             chains: [const { Cell::new(0) }; MAX_HELD],
             insts: [const { Cell::new(0) }; MAX_HELD],
             blooms: [const { Cell::new(0) }; MAX_HELD],
-            info: [const { Cell::new(EMPTY_INFO) }; MAX_HELD],
             len: Cell::new(0),
+            linked: Cell::new(0),
             untracked: Cell::new(0),
-            busy: Cell::new(false),
             cache: [const { Cell::new(0) }; CACHE_SLOTS],
             next_id: Cell::new(0),
             end_id: Cell::new(0),
@@ -286,9 +294,16 @@ thread_local! {
 /// not tracked and cannot re-enter the recorder. Cleared on unwind too.
 struct Busy<'a>(&'a ThreadState);
 
+impl<'a> Busy<'a> {
+    fn enter(t: &'a ThreadState) -> Busy<'a> {
+        t.len.set(t.len.get() | BUSY);
+        Busy(t)
+    }
+}
+
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.busy.set(false);
+        self.0.len.set(self.0.len.get() & !BUSY);
     }
 }
 
@@ -302,10 +317,31 @@ impl ThreadState {
         op: Op,
     ) {
         let len = self.len.get();
-        if len == 0 || self.busy.get() || len > MAX_HELD {
+        // Nothing held (no edge to record), or busy: nothing to do.
+        if len.wrapping_sub(1) >= MAX_HELD {
+            return;
+        }
+        self.before_wait_nested(meta, request, site, op, len);
+    }
+
+    /// The chain-cache lookup, out of line so the common "nothing held" path
+    /// stays small where it is inlined.
+    #[inline(never)]
+    fn before_wait_nested(
+        &self,
+        meta: &LockMeta,
+        request: Request,
+        site: Option<&'static Location<'static>>,
+        op: Op,
+        len: usize,
+    ) {
+        if len.wrapping_sub(1) >= MAX_HELD {
             return;
         }
         let top = len - 1;
+        if self.linked.get() < len {
+            self.link_up_to(len);
+        }
         let id = meta.id();
         let key = meta.hot_key(id);
         let mut h = mix(mix(self.chains[top].get(), key), request as u64 + 1);
@@ -337,6 +373,7 @@ impl ThreadState {
     /// A lock of the same class may be held: the order of instances decides,
     /// so their ids go into the key.
     #[cold]
+    #[inline(never)]
     fn same_class_key(&self, mut h: u64, key: u64, id: u64, len: usize) -> u64 {
         for i in 0..len {
             if self.keys[i].get() == key {
@@ -347,15 +384,15 @@ impl ThreadState {
     }
 
     fn snapshot(&self) -> Vec<Held> {
-        (0..self.len.get())
+        (0..self.len.get() & !BUSY)
             .map(|i| {
-                let info = self.info[i].get();
+                let class = self.classes[i].get();
                 Held {
                     id: self.ids[i].get() & ID_MASK,
-                    class: info.class,
-                    kind: info.kind,
-                    hold: info.hold,
-                    site: info.site,
+                    class: class.class,
+                    kind: class.kind,
+                    hold: self.holds[i].get(),
+                    site: self.sites[i].get(),
                 }
             })
             .collect()
@@ -371,10 +408,9 @@ impl ThreadState {
         site: Option<&'static Location<'static>>,
         op: Op,
     ) {
-        self.busy.set(true);
-        let _busy = Busy(self);
         let site = site.or(self.pending_site.get());
         let held = self.snapshot();
+        let _busy = Busy::enter(self);
         let out = global::record(&held, meta, id, request, site, op);
         for i in out.marked {
             self.ids[i].set(self.ids[i].get() | IN_GRAPH);
@@ -384,50 +420,73 @@ impl ThreadState {
         }
     }
 
-    /// Fills slot `i`'s running summaries from slot `i - 1`.
-    #[inline]
-    fn link(&self, i: usize, id: u64, key: u64, hold: Hold) {
-        let (chain, inst, bloom) = if i == 0 {
-            (ROOT_CHAIN, ROOT_INST, 0)
-        } else {
-            (
-                self.chains[i - 1].get(),
-                self.insts[i - 1].get(),
-                self.blooms[i - 1].get(),
-            )
-        };
-        self.chains[i].set(mix(mix(chain, key), hold as u64));
-        self.insts[i].set(match hold {
-            Hold::Exclusive => mix(inst, id),
-            Hold::Shared => inst,
-        });
-        self.blooms[i].set(bloom | bloom_bit(key));
+    /// Fills the running summaries of slots `linked..len`.
+    #[cold]
+    #[inline(never)]
+    fn link_up_to(&self, len: usize) {
+        for i in self.linked.get()..len {
+            let (chain, inst, bloom) = if i == 0 {
+                (ROOT_CHAIN, ROOT_INST, 0)
+            } else {
+                (
+                    self.chains[i - 1].get(),
+                    self.insts[i - 1].get(),
+                    self.blooms[i - 1].get(),
+                )
+            };
+            let (id, key, hold) = (
+                self.ids[i].get() & ID_MASK,
+                self.keys[i].get(),
+                self.holds[i].get(),
+            );
+            self.chains[i].set(mix(mix(chain, key), hold as u64));
+            self.insts[i].set(match hold {
+                Hold::Exclusive => mix(inst, id),
+                Hold::Shared => inst,
+            });
+            self.blooms[i].set(bloom | bloom_bit(key));
+        }
+        self.linked.set(len);
     }
 
     #[inline]
     fn push(&self, meta: &LockMeta, hold: Hold, site: Option<&'static Location<'static>>) {
         let len = self.len.get();
-        if len >= MAX_HELD || self.busy.get() {
-            if !self.busy.get() {
+        if len >= MAX_HELD {
+            // Full, or busy (then `len` has the BUSY bit): not tracked.
+            if len & BUSY == 0 {
                 self.overflow();
             }
             return;
         }
         let id = meta.id();
         let key = meta.hot_key(id);
+        // The summary of a slot depends on the slots below it and on its own
+        // (id, hold): re-pushing the same lock the same way keeps it valid.
+        let same = self.ids[len].get() & ID_MASK == id && self.holds[len].get() == hold;
+        let keep = if same { len + 1 } else { len };
+        if self.linked.get() > keep {
+            self.linked.set(keep);
+        }
         self.ids[len].set(id);
-        self.keys[len].set(key);
-        self.link(len, id, key, hold);
-        self.info[len].set(SlotInfo {
-            class: meta.class,
-            kind: meta.kind,
-            hold,
-            site: match site {
-                Some(s) => Some(s),
-                None => self.pending_site.take(),
-            },
+        if self.keys[len].get() != key {
+            self.set_class(len, key, meta);
+        }
+        self.holds[len].set(hold);
+        self.sites[len].set(match site {
+            Some(s) => Some(s),
+            None => self.pending_site.take(),
         });
         self.len.set(len + 1);
+    }
+
+    #[cold]
+    fn set_class(&self, i: usize, key: u64, meta: &LockMeta) {
+        self.keys[i].set(key);
+        self.classes[i].set(SlotClass {
+            class: meta.class,
+            kind: meta.kind,
+        });
     }
 
     #[cold]
@@ -440,7 +499,7 @@ impl ThreadState {
     fn pop(&self, meta: &LockMeta) {
         let len = self.len.get();
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-        if len > 0 && len <= MAX_HELD {
+        if len.wrapping_sub(1) < MAX_HELD {
             let top = self.ids[len - 1].get();
             if top & ID_MASK == id {
                 self.len.set(len - 1);
@@ -455,6 +514,10 @@ impl ThreadState {
 
     #[cold]
     fn pop_slow(&self, meta: &LockMeta, id: u64) {
+        if self.len.get() & BUSY != 0 {
+            // Only locks taken while busy (never pushed) are released now.
+            return;
+        }
         if let Some(i) = self.find(id) {
             if self.ids[i].get() & IN_GRAPH != 0 {
                 meta.mark_in_graph();
@@ -466,40 +529,39 @@ impl ThreadState {
     }
 
     fn find(&self, id: u64) -> Option<usize> {
-        (0..self.len.get())
+        (0..self.len.get() & !BUSY)
             .rev()
             .find(|&i| self.ids[i].get() & ID_MASK == id)
     }
 
-    /// Removes slot `i` and relinks the summaries above it.
+    /// Removes slot `i`; the summaries above it become stale.
     fn remove_at(&self, i: usize) {
         let len = self.len.get();
         for j in i..len - 1 {
             self.ids[j].set(self.ids[j + 1].get());
             self.keys[j].set(self.keys[j + 1].get());
-            self.info[j].set(self.info[j + 1].get());
+            self.classes[j].set(self.classes[j + 1].get());
+            self.holds[j].set(self.holds[j + 1].get());
+            self.sites[j].set(self.sites[j + 1].get());
         }
         self.len.set(len - 1);
-        self.relink_from(i);
-    }
-
-    fn relink_from(&self, i: usize) {
-        for j in i..self.len.get() {
-            let id = self.ids[j].get() & ID_MASK;
-            self.link(j, id, self.keys[j].get(), self.info[j].get().hold);
-        }
+        self.linked.set(self.linked.get().min(i));
     }
 
     fn rehold(&self, meta: &LockMeta, hold: Hold) {
+        if self.len.get() & BUSY != 0 {
+            return;
+        }
         if let Some(i) = self.find(meta.id()) {
-            let mut info = self.info[i].get();
-            info.hold = hold;
-            self.info[i].set(info);
-            self.relink_from(i);
+            self.holds[i].set(hold);
+            self.linked.set(self.linked.get().min(i));
         }
     }
 
     fn forget(&self, id: u64) {
+        if self.len.get() & BUSY != 0 {
+            return;
+        }
         if let Some(i) = self.find(id) {
             self.remove_at(i);
         }
@@ -540,8 +602,13 @@ mod tests {
 
     fn top_chain() -> (u64, u64, u64) {
         STATE.with(|t| {
-            let top = t.len.get() - 1;
-            (t.chains[top].get(), t.insts[top].get(), t.blooms[top].get())
+            let len = t.len.get();
+            t.link_up_to(len);
+            (
+                t.chains[len - 1].get(),
+                t.insts[len - 1].get(),
+                t.blooms[len - 1].get(),
+            )
         })
     }
 
