@@ -207,6 +207,8 @@ unsafe impl lock_api::RawMutexTimed for RawMutex {
         let ok = self.inner.try_lock_for(timeout);
         if ok {
             self.meta.acquired(Hold::Exclusive, None);
+        } else {
+            self.meta.abandoned();
         }
         ok
     }
@@ -217,6 +219,8 @@ unsafe impl lock_api::RawMutexTimed for RawMutex {
         let ok = self.inner.try_lock_until(timeout);
         if ok {
             self.meta.acquired(Hold::Exclusive, None);
+        } else {
+            self.meta.abandoned();
         }
         ok
     }
@@ -253,7 +257,11 @@ impl RawRwLock {
     #[inline]
     fn timed(&self, request: Request, hold: Hold, try_lock: impl FnOnce() -> bool) -> bool {
         self.meta.before_wait(request, None);
-        self.tried(hold, try_lock())
+        let ok = self.tried(hold, try_lock());
+        if !ok {
+            self.meta.abandoned();
+        }
+        ok
     }
 
     #[inline]

@@ -577,3 +577,55 @@ fn a_new_cycle_through_new_locks_is_reported_after_an_old_one_was_dropped() {
         assert_eq!(cycles(&reports).len(), 1, "round {round}: {reports:#?}");
     }
 }
+
+#[test]
+fn a_failed_timed_lock_does_not_vouch_for_a_later_acquisition() {
+    // A timed attempt on `l` under `a` fails; later `l` is try-locked under
+    // `b` (no edge), then locked under `b` for real: b -> l must be recorded.
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let l = Arc::new(Mutex::new(()));
+    let reports = capture(|| {
+        let l2 = Arc::clone(&l);
+        let (tx, rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let holder = thread::spawn(move || {
+            let _g = l2.lock();
+            tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        rx.recv().unwrap();
+        {
+            let _a = a.lock();
+            assert!(l.try_lock_for(Duration::from_millis(1)).is_none());
+        }
+        done_tx.send(()).unwrap();
+        holder.join().unwrap();
+        {
+            let _b = b.lock();
+            let _l = l.try_lock().unwrap();
+        }
+        for _ in 0..2 {
+            let _b = b.lock();
+            let _l = l.lock(); // b -> l
+        }
+        let _l = l.lock();
+        let _b = b.lock(); // l -> b: closes b -> l -> b
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+#[test]
+fn repeated_identical_nesting_is_recorded_once_and_still_checked() {
+    let locks: Vec<Mutex<()>> = (0..8).map(|_| Mutex::new(())).collect();
+    let reports = capture(|| {
+        for _ in 0..100 {
+            let _g: Vec<_> = locks.iter().map(|l| l.lock()).collect();
+        }
+        // A different top lock on the same stack is still checked.
+        let _g: Vec<_> = locks[..4].iter().map(|l| l.lock()).collect();
+        let _x = locks[0].try_lock_for(SHORT);
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: true });
+}

@@ -142,6 +142,12 @@ impl LockMeta {
         STATE.with(|t| t.push(self, hold, site));
     }
 
+    /// Call when a timed acquisition checked with [`before_wait`](Self::before_wait)
+    /// gave up without the lock.
+    pub fn abandoned(&self) {
+        STATE.with(|t| t.checked_id.set(0));
+    }
+
     /// Call when the lock is released (before the raw unlock).
     #[inline]
     pub fn released(&self) {
@@ -250,6 +256,9 @@ pub(crate) struct ThreadState {
     keys: [Cell<u64>; MAX_HELD],
     classes: [Cell<SlotClass>; MAX_HELD],
     holds: [Cell<Hold>; MAX_HELD],
+    /// How the slot's lock was requested, as `1 + Request`; 0 when its edges
+    /// were not checked (a `try_lock`).
+    reqs: [Cell<u8>; MAX_HELD],
     sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
     /// Hash of (class key, hold mode) of slots `0..=i`.
     chains: [Cell<u64>; MAX_HELD],
@@ -260,6 +269,14 @@ pub(crate) struct ThreadState {
     /// The number of slots, or'ed with [`BUSY`] during bookkeeping.
     len: Cell<usize>,
     linked: Cell<usize>,
+    /// Slots below this were pushed by acquisitions whose edges are recorded,
+    /// and have not changed since: re-acquiring the same lock the same way on
+    /// top of them has nothing new to record.
+    verified: Cell<usize>,
+    /// The lock of the last acquisition checked by `before_wait` (0: none),
+    /// and its depth and request as `depth << 8 | (1 + request)`.
+    checked_id: Cell<u64>,
+    checked_tag: Cell<usize>,
     untracked: Cell<usize>,
     cache: [Cell<u64>; CACHE_SLOTS],
     next_id: Cell<u64>,
@@ -274,12 +291,16 @@ thread_local! {
             keys: [const { Cell::new(0) }; MAX_HELD],
             classes: [const { Cell::new(EMPTY_CLASS) }; MAX_HELD],
             holds: [const { Cell::new(Hold::Shared) }; MAX_HELD],
+            reqs: [const { Cell::new(0) }; MAX_HELD],
             sites: [const { Cell::new(None) }; MAX_HELD],
             chains: [const { Cell::new(0) }; MAX_HELD],
             insts: [const { Cell::new(0) }; MAX_HELD],
             blooms: [const { Cell::new(0) }; MAX_HELD],
             len: Cell::new(0),
             linked: Cell::new(0),
+            verified: Cell::new(0),
+            checked_id: Cell::new(0),
+            checked_tag: Cell::new(0),
             untracked: Cell::new(0),
             cache: [const { Cell::new(0) }; CACHE_SLOTS],
             next_id: Cell::new(0),
@@ -321,7 +342,26 @@ impl ThreadState {
         if len.wrapping_sub(1) >= MAX_HELD {
             return;
         }
-        self.before_wait_nested(meta, request, site, op, len);
+        if op == Op::Acquire {
+            let id = meta.id();
+            let req = request as u8 + 1;
+            if len < MAX_HELD
+                && self.verified.get() > len
+                && self.ids[len].get() & ID_MASK == id
+                && self.reqs[len].get() == req
+            {
+                // The same lock, requested the same way, on the same stack as
+                // last time at this depth: its edges are recorded.
+                self.checked_id.set(id);
+                self.checked_tag.set(len << 8 | req as usize);
+                return;
+            }
+            self.before_wait_nested(meta, request, site, op, len);
+            self.checked_id.set(id);
+            self.checked_tag.set(len << 8 | req as usize);
+        } else {
+            self.before_wait_nested(meta, request, site, op, len);
+        }
     }
 
     /// The chain-cache lookup, out of line so the common "nothing held" path
@@ -461,18 +501,40 @@ impl ThreadState {
         }
         let id = meta.id();
         let key = meta.hot_key(id);
-        // The summary of a slot depends on the slots below it and on its own
-        // (id, hold): re-pushing the same lock the same way keeps it valid.
-        let same = self.ids[len].get() & ID_MASK == id && self.holds[len].get() == hold;
-        let keep = if same { len + 1 } else { len };
-        if self.linked.get() > keep {
-            self.linked.set(keep);
+        let req = if self.checked_id.get() == id {
+            self.checked_id.set(0);
+            let tag = self.checked_tag.get();
+            if tag >> 8 == len {
+                tag as u8
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        // A slot's summaries depend on the slots below it and on its own
+        // content: re-pushing the same lock the same way keeps them valid.
+        let same = self.ids[len].get() & ID_MASK == id
+            && self.holds[len].get() == hold
+            && self.reqs[len].get() == req;
+        if !same {
+            if self.linked.get() > len {
+                self.linked.set(len);
+            }
+            if self.verified.get() > len {
+                self.verified.set(len);
+            }
+            self.ids[len].set(id);
+            self.holds[len].set(hold);
+            self.reqs[len].set(req);
         }
-        self.ids[len].set(id);
+        // Nothing below slot 0: its acquisition never has edges to record.
+        if (req != 0 || len == 0) && self.verified.get() == len {
+            self.verified.set(len + 1);
+        }
         if self.keys[len].get() != key {
             self.set_class(len, key, meta);
         }
-        self.holds[len].set(hold);
         self.sites[len].set(match site {
             Some(s) => Some(s),
             None => self.pending_site.take(),
@@ -504,6 +566,7 @@ impl ThreadState {
             if top & ID_MASK == id {
                 self.len.set(len - 1);
                 if top & IN_GRAPH != 0 {
+                    self.ids[len - 1].set(id);
                     meta.mark_in_graph();
                 }
                 return;
@@ -542,10 +605,12 @@ impl ThreadState {
             self.keys[j].set(self.keys[j + 1].get());
             self.classes[j].set(self.classes[j + 1].get());
             self.holds[j].set(self.holds[j + 1].get());
+            self.reqs[j].set(self.reqs[j + 1].get());
             self.sites[j].set(self.sites[j + 1].get());
         }
         self.len.set(len - 1);
         self.linked.set(self.linked.get().min(i));
+        self.verified.set(self.verified.get().min(i));
     }
 
     fn rehold(&self, meta: &LockMeta, hold: Hold) {
@@ -555,6 +620,7 @@ impl ThreadState {
         if let Some(i) = self.find(meta.id()) {
             self.holds[i].set(hold);
             self.linked.set(self.linked.get().min(i));
+            self.verified.set(self.verified.get().min(i));
         }
     }
 
