@@ -21,6 +21,7 @@ use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
 use parking_lot::Mutex;
 
 use crate::class::{Class, ClassKey, LockKind, Site};
+use crate::record;
 use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 use crate::state::{Held, LockMeta, Op};
 
@@ -154,6 +155,8 @@ pub(crate) struct Recorded {
     pub(crate) reports: Vec<CycleReport>,
     /// Indices of held entries now in the instance graph.
     pub(crate) marked: Vec<usize>,
+    /// New class edges for the `LOCKGRAPH_RECORD` file.
+    pub(crate) lines: Vec<record::EdgeLine>,
 }
 
 static BACKTRACES: OnceLock<bool> = OnceLock::new();
@@ -187,7 +190,9 @@ pub(crate) fn record(
     let mut out = Recorded {
         reports: Vec::new(),
         marked: Vec::new(),
+        lines: Vec::new(),
     };
+    let recording = record::enabled();
     let thread = thread_label();
     let site = site.map(Site::from);
     let exclude = match op {
@@ -320,7 +325,39 @@ pub(crate) fn record(
             let rec = g
                 .classes
                 .record(from_c, to_c, hold, req, &gates, EdgeMeta::default);
-            fill_origin(&mut g.classes, from_c, to_c, kind, &origin);
+            let filled = fill_origin(&mut g.classes, from_c, to_c, kind, &origin);
+            if recording && filled {
+                let (from_meta, to_meta) = if notify {
+                    ((target.class(), target.kind()), (e.class, e.kind))
+                } else {
+                    ((e.class, e.kind), (target.class(), target.kind()))
+                };
+                let o = g
+                    .classes
+                    .edge(from_c, to_c)
+                    .and_then(|edge| edge.meta.origins[kind_index(kind)].clone());
+                if let Some(o) = o {
+                    out.lines.push(record::EdgeLine {
+                        from: record::ClassDesc {
+                            class: from_meta.0,
+                            kind: from_meta.1,
+                            instance: from_id,
+                        },
+                        to: record::ClassDesc {
+                            class: to_meta.0,
+                            kind: to_meta.1,
+                            instance: to_id,
+                        },
+                        hold,
+                        request: req,
+                        gates: gates.clone(),
+                        thread: o.thread,
+                        held_at: o.held_at,
+                        requested_at: o.requested_at,
+                        backtrace: o.backtrace,
+                    });
+                }
+            }
             if let Some(edge) = g.classes.edge_mut(from_c, to_c) {
                 let pair = (from_id, to_id);
                 if edge.meta.pairs.len() < MAX_PAIRS && !edge.meta.pairs.contains(&pair) {
@@ -356,13 +393,15 @@ fn fill_origin(
     b: NodeId,
     kind: EdgeKinds,
     origin: &dyn Fn() -> Origin,
-) {
+) -> bool {
     if let Some(edge) = g.edge_mut(a, b) {
         let slot = &mut edge.meta.origins[kind_index(kind)];
         if slot.is_none() {
             *slot = Some(origin());
+            return true;
         }
     }
+    false
 }
 
 fn name_of(c: Class) -> Option<&'static str> {

@@ -42,12 +42,14 @@
 mod class;
 mod global;
 mod policy;
+mod record;
 mod report;
 mod state;
 
 pub use class::{Class, LockKind, Site};
 pub use global::{stats, GraphStats, Limits};
 pub use policy::{capture, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
+pub use record::{record_file, RECORD_VERSION};
 pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 pub use state::{clear_pending_site, held_locks, set_pending_site, LockMeta, MAX_HELD};
 

@@ -455,6 +455,7 @@ impl ThreadState {
         for i in out.marked {
             self.ids[i].set(self.ids[i].get() | IN_GRAPH);
         }
+        crate::record::write(out.lines);
         for report in out.reports {
             crate::policy::emit(report);
         }

@@ -1,0 +1,271 @@
+//! `LOCKGRAPH_RECORD=<dir>`: append every new class-level edge to a per-process
+//! JSON-lines file, for `lockgraph check` to merge across processes. The format
+//! is documented in `docs/record-format.md` (version 1).
+
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::class::{Class, LockKind, Site};
+use crate::report::{Backtrace, Hold, Request};
+
+/// The record format version written.
+pub const RECORD_VERSION: u32 = 1;
+
+struct Recorder {
+    file: Mutex<File>,
+    exe: String,
+    pid: u32,
+}
+
+static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
+
+fn recorder() -> Option<&'static Recorder> {
+    RECORDER
+        .get_or_init(|| {
+            let dir = std::env::var_os("LOCKGRAPH_RECORD")?;
+            if dir.is_empty() {
+                return None;
+            }
+            match open(PathBuf::from(&dir)) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!(
+                        "lockgraph: LOCKGRAPH_RECORD={}: {e}; not recording",
+                        PathBuf::from(dir).display()
+                    );
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The file this process records into, when recording is on.
+pub fn record_file() -> Option<PathBuf> {
+    recorder().map(|_| PATH.get().cloned().unwrap_or_default())
+}
+
+static PATH: OnceLock<PathBuf> = OnceLock::new();
+
+fn open(dir: PathBuf) -> std::io::Result<Recorder> {
+    fs::create_dir_all(&dir)?;
+    let pid = std::process::id();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let path = dir.join(format!("lockgraph-{pid}-{}.jsonl", now.as_nanos()));
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(&path)?;
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let mut line = String::new();
+    let _ = write!(
+        line,
+        "{{\"lockgraph_record\":{RECORD_VERSION},\"pid\":{pid},\"exe\":"
+    );
+    json_str(&mut line, &exe);
+    line.push_str(",\"args\":[");
+    for (i, a) in std::env::args().skip(1).enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        json_str(&mut line, &a);
+    }
+    let _ = writeln!(line, "],\"started_unix_ms\":{}}}", now.as_millis());
+    file.write_all(line.as_bytes())?;
+    let _ = PATH.set(path);
+    Ok(Recorder {
+        file: Mutex::new(file),
+        exe,
+        pid,
+    })
+}
+
+/// Whether this process records edges (cheap after the first call).
+pub(crate) fn enabled() -> bool {
+    recorder().is_some()
+}
+
+/// One lock class as written in a record.
+#[derive(Clone, Copy)]
+pub(crate) struct ClassDesc {
+    pub(crate) class: Class,
+    pub(crate) kind: LockKind,
+    pub(crate) instance: u64,
+}
+
+/// One new edge to write, gathered under the graph lock and written after it.
+pub(crate) struct EdgeLine {
+    pub(crate) from: ClassDesc,
+    pub(crate) to: ClassDesc,
+    pub(crate) hold: Hold,
+    pub(crate) request: Request,
+    pub(crate) gates: Vec<u64>,
+    pub(crate) thread: Arc<str>,
+    pub(crate) held_at: Option<Site>,
+    pub(crate) requested_at: Option<Site>,
+    pub(crate) backtrace: Option<Backtrace>,
+}
+
+/// Writes edges, one `write` per line (the file is opened for appending), so
+/// a process killed at any point leaves complete lines behind.
+pub(crate) fn write(lines: Vec<EdgeLine>) {
+    let Some(r) = recorder() else { return };
+    for e in lines {
+        let line = format_line(&e, r.pid, &r.exe);
+        let mut f = r.file.lock();
+        if let Err(err) = f.write_all(line.as_bytes()) {
+            eprintln!("lockgraph: cannot write the lock-order record: {err}");
+            return;
+        }
+    }
+}
+
+fn format_line(e: &EdgeLine, pid: u32, exe: &str) -> String {
+    let mut s = String::with_capacity(512);
+    s.push_str("{\"type\":\"edge\",\"from\":");
+    class_json(&mut s, &e.from, pid);
+    s.push_str(",\"to\":");
+    class_json(&mut s, &e.to, pid);
+    let hold = match e.hold {
+        Hold::Exclusive => "exclusive",
+        Hold::Shared => "shared",
+    };
+    let request = match e.request {
+        Request::Exclusive => "exclusive",
+        Request::Read => "read",
+        Request::RecursiveRead => "recursive_read",
+    };
+    let _ = write!(
+        s,
+        ",\"hold\":\"{hold}\",\"request\":\"{request}\",\"gates\":["
+    );
+    for (i, g) in e.gates.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "\"{pid}:{g}\"");
+    }
+    s.push_str("],\"thread\":");
+    json_str(&mut s, &e.thread);
+    let _ = write!(s, ",\"pid\":{pid},\"exe\":");
+    json_str(&mut s, exe);
+    s.push_str(",\"held_at\":");
+    site_json(&mut s, e.held_at);
+    s.push_str(",\"requested_at\":");
+    site_json(&mut s, e.requested_at);
+    s.push_str(",\"backtrace\":[");
+    if let Some(bt) = &e.backtrace {
+        for (i, frame) in bt.user_frames(16).iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_str(&mut s, frame);
+        }
+    }
+    s.push_str("]}\n");
+    s
+}
+
+fn class_json(s: &mut String, c: &ClassDesc, pid: u32) {
+    s.push_str("{\"class\":");
+    match c.class {
+        Class::Named(n) => json_str(s, &format!("name:{n}")),
+        Class::Site(l) => json_str(s, &format!("site:{}", Site::from(l))),
+        Class::Anonymous => json_str(s, &format!("anon:{pid}:{}", c.instance)),
+    }
+    s.push_str(",\"name\":");
+    match c.class {
+        Class::Named(n) => json_str(s, n),
+        _ => s.push_str("null"),
+    }
+    let _ = write!(s, ",\"kind\":\"{}\",\"site\":", c.kind.name());
+    site_json(s, c.class.site());
+    s.push('}');
+}
+
+fn site_json(s: &mut String, site: Option<Site>) {
+    match site {
+        Some(site) => json_str(s, &site.to_string()),
+        None => s.push_str("null"),
+    }
+}
+
+/// Appends `v` as a JSON string literal.
+fn json_str(s: &mut String, v: &str) {
+    s.push('"');
+    for ch in v.chars() {
+        match ch {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(s, "\\u{:04x}", c as u32);
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        let mut s = String::new();
+        json_str(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
+    }
+
+    #[test]
+    fn an_edge_line_has_every_documented_field() {
+        let line = format_line(
+            &EdgeLine {
+                from: ClassDesc {
+                    class: Class::Named("metrics"),
+                    kind: LockKind::Mutex,
+                    instance: 3,
+                },
+                to: ClassDesc {
+                    class: Class::Anonymous,
+                    kind: LockKind::RwLock,
+                    instance: 9,
+                },
+                hold: Hold::Shared,
+                request: Request::RecursiveRead,
+                gates: vec![17],
+                thread: "worker-1".into(),
+                held_at: Some(Site {
+                    file: "src/a.rs",
+                    line: 1,
+                    column: 2,
+                }),
+                requested_at: None,
+                backtrace: None,
+            },
+            42,
+            "/bin/x",
+        );
+        assert_eq!(
+            line,
+            "{\"type\":\"edge\",\"from\":{\"class\":\"name:metrics\",\"name\":\"metrics\",\
+             \"kind\":\"Mutex\",\"site\":null},\"to\":{\"class\":\"anon:42:9\",\"name\":null,\
+             \"kind\":\"RwLock\",\"site\":null},\"hold\":\"shared\",\"request\":\"recursive_read\",\
+             \"gates\":[\"42:17\"],\"thread\":\"worker-1\",\"pid\":42,\"exe\":\"/bin/x\",\
+             \"held_at\":\"src/a.rs:1:2\",\"requested_at\":null,\"backtrace\":[]}\n"
+        );
+    }
+}
