@@ -12,7 +12,6 @@
 //!   leaves it when dropped, so lock churn does not grow it.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
@@ -493,19 +492,19 @@ impl Global {
         };
         // Dedup by identities that are never reused: instance ids in the
         // instance graph (its node slots are reused after a lock is dropped),
-        // node indices in the class graph (classes are never removed).
-        let mut ids: Vec<u64> = cycle
+        // node indices in the class graph (classes are never removed). The
+        // key is order-independent: a sum of mixed ids.
+        let key = cycle
             .nodes
             .iter()
             .map(|&n| match g.node(n).and_then(|i| i.instance) {
                 Some(id) => id,
                 None => n.index() as u64,
             })
-            .collect();
-        ids.sort_unstable();
-        let mut h = std::hash::DefaultHasher::new();
-        (instance_graph, &ids).hash(&mut h);
-        if !self.reported.insert(h.finish()) {
+            .fold(u64::from(instance_graph), |acc, id| {
+                acc.wrapping_add((id ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xff51_afd7_ed55_8ccd))
+            });
+        if !self.reported.insert(key ^ cycle.nodes.len() as u64) {
             return None;
         }
         let n = cycle.nodes.len();

@@ -130,18 +130,13 @@ pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
 
 /// Hands a report to the innermost capture on this thread, or applies the policy.
 pub(crate) fn emit(report: CycleReport) {
-    let captured = CAPTURES
-        .try_with(|c| match c.borrow_mut().last_mut() {
-            Some(v) => {
-                v.push(report.clone());
-                true
-            }
-            None => false,
-        })
-        .unwrap_or(false);
-    if captured {
-        return;
-    }
+    let mut report = Some(report);
+    let _ = CAPTURES.try_with(|c| {
+        if let Some(v) = c.borrow_mut().last_mut() {
+            v.extend(report.take());
+        }
+    });
+    let Some(report) = report else { return };
     match on_cycle() {
         OnCycle::Off => {}
         OnCycle::Warn => warn(&report),

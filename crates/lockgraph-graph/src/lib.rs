@@ -229,6 +229,7 @@ pub struct Graph<N, M> {
     g: StableDiGraph<N, Edge<M>, u32>,
     fwd: Vec<u32>,
     bwd: Vec<u32>,
+    parent: Vec<u32>,
     epoch: u32,
 }
 
@@ -245,6 +246,7 @@ impl<N, M> Graph<N, M> {
             g: StableDiGraph::default(),
             fwd: Vec::new(),
             bwd: Vec::new(),
+            parent: Vec::new(),
             epoch: 0,
         }
     }
@@ -361,6 +363,11 @@ impl<N, M> Graph<N, M> {
         if !self.reachable(to, from) {
             return None;
         }
+        // The plain shortest walk is the answer whenever it obeys the rules
+        // (no valid cycle can be shorter); only otherwise search the states.
+        if let Some(c) = self.plain_cycle_if_valid(from, to, kinds, &gates) {
+            return Some(c);
+        }
         let mut best: Option<Cycle> = None;
         for k0 in kinds.iter() {
             match self.constrained_path(from, to, k0, &gates) {
@@ -374,6 +381,87 @@ impl<N, M> Graph<N, M> {
             }
         }
         best
+    }
+
+    /// Breadth-first search `to ->* from` ignoring kinds and gates, then the
+    /// rules checked along that one walk.
+    fn plain_cycle_if_valid(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        kinds: EdgeKinds,
+        gates: &[u64],
+    ) -> Option<Cycle> {
+        let epoch = self.next_epoch();
+        if self.parent.len() < self.fwd.len() {
+            self.parent.resize(self.fwd.len(), 0);
+        }
+        let mut queue = VecDeque::from([to]);
+        self.fwd[to.index()] = epoch;
+        let mut found = false;
+        while let Some(n) = queue.pop_front() {
+            if n == from {
+                found = true;
+                break;
+            }
+            for m in self.g.neighbors_directed(n, Direction::Outgoing) {
+                if self.fwd[m.index()] != epoch {
+                    self.fwd[m.index()] = epoch;
+                    self.parent[m.index()] = n.index() as u32;
+                    queue.push_back(m);
+                }
+            }
+        }
+        if !found {
+            return None;
+        }
+        let mut rev = Vec::new();
+        let mut cur = from;
+        while cur != to {
+            cur = NodeIndex::new(self.parent[cur.index()] as usize);
+            rev.push(cur);
+        }
+        let mut nodes = vec![from];
+        nodes.extend(rev.into_iter().rev());
+        let tracked = &gates[..gates.len().min(MAX_TRACKED_GATES)];
+        'k0: for k0 in kinds.iter() {
+            let mut recursive = !k0.ends_non_recursive();
+            let mut mask: u64 = (1u64 << tracked.len()) - 1;
+            let mut used_kinds = vec![k0];
+            for i in 1..nodes.len() {
+                let (a, b) = (nodes[i], nodes[(i + 1) % nodes.len()]);
+                let w = self.edge(a, b)?;
+                let allowed = if recursive {
+                    w.kinds.after_recursive_read()
+                } else {
+                    w.kinds
+                };
+                let Some(used) = allowed
+                    .iter()
+                    .find(|k| k.ends_non_recursive())
+                    .or_else(|| allowed.iter().next())
+                else {
+                    continue 'k0;
+                };
+                if mask != 0 {
+                    for (j, g) in tracked.iter().enumerate() {
+                        if mask & (1 << j) != 0 && w.gates.binary_search(g).is_err() {
+                            mask &= !(1 << j);
+                        }
+                    }
+                }
+                recursive = !used.ends_non_recursive();
+                used_kinds.push(used);
+            }
+            if mask == 0 && (!recursive || k0.starts_exclusive()) {
+                return Some(Cycle {
+                    nodes,
+                    kinds: used_kinds,
+                    exact: true,
+                });
+            }
+        }
+        None
     }
 
     fn next_epoch(&mut self) -> u32 {
