@@ -712,5 +712,7 @@ enum Search {
     OverBudget,
 }
 
+mod components;
+
 #[cfg(test)]
 mod tests;

@@ -295,3 +295,145 @@ proptest! {
         }
     }
 }
+
+// ---- whole-graph analysis: insert, components, bounded search ---------------
+
+#[test]
+fn insert_merges_kinds_and_gates_without_searching() {
+    let (mut g, n) = graph(2);
+    assert_eq!(
+        g.insert(n[0], n[1], EdgeKinds::EN, &[2, 1, 2], || ()),
+        Change::Added
+    );
+    assert_eq!(g.edge(n[0], n[1]).unwrap().gates(), &[1, 2]);
+    assert_eq!(
+        g.insert(n[0], n[1], EdgeKinds::SN, &[2], || ()),
+        Change::Widened
+    );
+    let e = g.edge(n[0], n[1]).unwrap();
+    assert_eq!(e.kinds(), EdgeKinds::EN.union(EdgeKinds::SN));
+    assert_eq!(e.gates(), &[2]);
+    assert_eq!(
+        g.insert(n[0], n[1], EdgeKinds::EN, &[2, 5], || ()),
+        Change::None
+    );
+    // The reverse edge closes a cycle, but insert only stores it.
+    assert_eq!(
+        g.insert(n[1], n[0], EdgeKinds::EN, &[], || ()),
+        Change::Added
+    );
+    assert_eq!(
+        g.insert(n[1], n[1], EdgeKinds::EN, &[], || ()),
+        Change::None
+    );
+    assert_eq!(
+        g.insert(n[1], n[0], EdgeKinds::default(), &[], || ()),
+        Change::None
+    );
+    assert_eq!(g.edge_count(), 2);
+    assert_eq!(g.cycle_through(n[1], n[0]).unwrap().nodes, vec![n[1], n[0]]);
+}
+
+#[test]
+fn cyclic_components_are_the_sccs_with_a_cycle() {
+    let (mut g, n) = graph(6);
+    for (a, b) in [(0, 1), (1, 2), (2, 0), (2, 3), (3, 4), (4, 3)] {
+        g.insert(n[a], n[b], EdgeKinds::EN, &[], || ());
+    }
+    assert_eq!(
+        g.cyclic_components(),
+        vec![vec![n[0], n[1], n[2]], vec![n[3], n[4]]]
+    );
+    let (g, _) = graph(3);
+    assert!(g.cyclic_components().is_empty());
+}
+
+#[test]
+fn the_shortest_valid_cycle_of_a_component_is_found() {
+    // 0 -> 1 -> 2 -> 0 and 1 <-> 2: the two-lock cycle wins.
+    let (mut g, n) = graph(3);
+    for (a, b) in [(0, 1), (1, 2), (2, 0), (2, 1)] {
+        g.insert(n[a], n[b], EdgeKinds::EN, &[], || ());
+    }
+    let comp = g.cyclic_components().remove(0);
+    let c = g.shortest_cycle_in(&comp).unwrap();
+    assert_eq!(c.nodes, vec![n[1], n[2]]);
+    assert!(c.exact);
+
+    // Gate the two-lock cycle: the three-lock one is what can deadlock.
+    let (mut g, n) = graph(3);
+    g.insert(n[0], n[1], EdgeKinds::EN, &[], || ());
+    g.insert(n[1], n[2], EdgeKinds::EN, &[9], || ());
+    g.insert(n[2], n[0], EdgeKinds::EN, &[], || ());
+    g.insert(n[2], n[1], EdgeKinds::EN, &[9], || ());
+    let comp = g.cyclic_components().remove(0);
+    let c = g.shortest_cycle_in(&comp).unwrap();
+    assert_eq!(c.len(), 3);
+    assert_eq!(c.nodes, vec![n[0], n[1], n[2]]);
+}
+
+#[test]
+fn a_component_of_recursive_reads_has_no_deadlock() {
+    let (mut g, n) = graph(2);
+    g.insert(n[0], n[1], EdgeKinds::SR, &[], || ());
+    g.insert(n[1], n[0], EdgeKinds::SR, &[], || ());
+    let comps = g.cyclic_components();
+    assert_eq!(comps.len(), 1);
+    assert!(g.shortest_cycle_in(&comps[0]).is_none());
+    // Nodes outside the graph are ignored.
+    assert!(g.shortest_cycle_in(&[NodeId::new(40)]).is_none());
+}
+
+#[test]
+fn bounded_search_stops_at_the_bound() {
+    let (mut g, n) = graph(4);
+    for (a, b) in [(0, 1), (1, 2), (2, 3), (3, 0)] {
+        g.insert(n[a], n[b], EdgeKinds::EN, &[], || ());
+    }
+    assert!(g.cycle_through_within(n[0], n[1], 3).is_none());
+    assert!(g.cycle_through_within(n[0], n[1], 1).is_none());
+    let c = g.cycle_through_within(n[0], n[1], 4).unwrap();
+    assert_eq!(c.nodes, vec![n[0], n[1], n[2], n[3]]);
+    assert!(g.cycle_through_within(n[1], n[0], usize::MAX).is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn component_search_agrees_with_per_edge_search(recs in proptest::collection::vec(rec(), 1..16)) {
+        let (mut g, n) = graph(5);
+        let (mut inserted, _) = graph(5);
+        let mut naive = Naive::default();
+        for r in &recs {
+            naive.record(r);
+            g.record(n[r.from], n[r.to], r.hold, r.request, &r.gates, || ());
+            inserted.insert(n[r.from], n[r.to], EdgeKinds::of(r.hold, r.request), &r.gates, || ());
+        }
+        prop_assert_eq!(g.edge_count(), inserted.edge_count());
+        let edges: Vec<(NodeId, NodeId)> = g.edges().map(|(a, b, _)| (a, b)).collect();
+        for &(a, b) in &edges {
+            let full = g.cycle_through(a, b);
+            let bounded = inserted.cycle_through_within(a, b, usize::MAX);
+            prop_assert_eq!(full.as_ref().map(|c| c.len()), bounded.as_ref().map(|c| c.len()));
+            if let Some(c) = &full {
+                prop_assert!(inserted.cycle_through_within(a, b, c.len()).is_some());
+                prop_assert!(inserted.cycle_through_within(a, b, c.len() - 1).is_none());
+            }
+        }
+        for comp in inserted.cyclic_components() {
+            let want = edges
+                .iter()
+                .filter(|(a, b)| comp.contains(a) && comp.contains(b))
+                .filter_map(|&(a, b)| g.cycle_through(a, b).map(|c| c.len()))
+                .min();
+            let got = inserted.shortest_cycle_in(&comp);
+            prop_assert_eq!(got.as_ref().map(|c| c.len()), want);
+            if let Some(c) = got {
+                let walk: Vec<usize> = c.nodes.iter().map(|x| x.index()).collect();
+                prop_assert!(naive.valid(&walk), "reported walk {walk:?} cannot deadlock");
+                prop_assert!(c.nodes.iter().all(|x| comp.contains(x)));
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Whole-graph analysis for offline checkers: insertion without the cycle
+//! search, strongly connected components, and the shortest deadlock-capable
+//! cycle inside a component.
+//!
+//! The runtime searches for a cycle each time an edge is added. A checker that
+//! merges many recordings first builds the whole graph with [`Graph::insert`]
+//! and then looks at each cyclic component once, with the same strong-path and
+//! gate-lock rules as [`Graph::cycle_through`].
+
+use std::collections::VecDeque;
+
+use petgraph::visit::{EdgeRef, NodeIndexable};
+use petgraph::Direction;
+
+use crate::{Change, Cycle, Edge, EdgeKinds, FastMap, Graph, NodeId, Search, State, STATE_BUDGET};
+
+impl<N, M> Graph<N, M> {
+    /// Adds or widens the edge `from -> to` with every kind in `kinds` and the
+    /// gate locks `gates`, without looking for a cycle.
+    ///
+    /// Like [`Graph::record`], a new edge gets `meta()` and a sorted copy of
+    /// `gates`; an existing edge gains the kinds and keeps only the gates also
+    /// in `gates`. Self edges, unknown nodes and an empty `kinds` change nothing.
+    pub fn insert(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        kinds: EdgeKinds,
+        gates: &[u64],
+        meta: impl FnOnce() -> M,
+    ) -> Change {
+        if from == to
+            || kinds.is_empty()
+            || self.g.node_weight(from).is_none()
+            || self.g.node_weight(to).is_none()
+        {
+            return Change::None;
+        }
+        match self.g.find_edge(from, to) {
+            None => {
+                let mut gates = gates.to_vec();
+                gates.sort_unstable();
+                gates.dedup();
+                self.g.add_edge(
+                    from,
+                    to,
+                    Edge {
+                        kinds,
+                        gates,
+                        meta: meta(),
+                    },
+                );
+                Change::Added
+            }
+            Some(e) => {
+                let edge = &mut self.g[e];
+                let before = (edge.kinds, edge.gates.len());
+                edge.kinds = edge.kinds.union(kinds);
+                edge.gates.retain(|g| gates.contains(g));
+                if before == (edge.kinds, edge.gates.len()) {
+                    Change::None
+                } else {
+                    Change::Widened
+                }
+            }
+        }
+    }
+
+    /// The strongly connected components that contain a cycle (ignoring kinds
+    /// and gates), each sorted by node index, ordered by their first node.
+    ///
+    /// Since self edges are never stored, these are the components of two or
+    /// more nodes. Every cycle of the graph lies inside one of them.
+    pub fn cyclic_components(&self) -> Vec<Vec<NodeId>> {
+        let mut comps: Vec<Vec<NodeId>> = petgraph::algo::tarjan_scc(&self.g)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .map(|mut c| {
+                c.sort_unstable();
+                c
+            })
+            .collect();
+        comps.sort_unstable_by_key(|c| c[0]);
+        comps
+    }
+
+    /// The shortest deadlock-capable cycle through the existing edge
+    /// `from -> to` that has at most `max_len` edges.
+    ///
+    /// With `max_len == usize::MAX` this finds the cycle
+    /// [`Graph::cycle_through`] finds, up to ties between equally short ones.
+    pub fn cycle_through_within(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        max_len: usize,
+    ) -> Option<Cycle> {
+        self.bounded_cycle(from, to, max_len, None)
+    }
+
+    /// The shortest deadlock-capable cycle made of edges between the nodes of
+    /// `component` (normally one of [`Graph::cyclic_components`]).
+    ///
+    /// `nodes[0]` of the result is the start of the first edge, in node-index
+    /// order, through which a cycle of that length exists. `None` when every
+    /// cycle there is broken by the read-lock rule or by a gate lock.
+    pub fn shortest_cycle_in(&mut self, component: &[NodeId]) -> Option<Cycle> {
+        let bound = self.g.node_bound();
+        let mut inside = vec![false; bound];
+        for n in component {
+            if let Some(slot) = inside.get_mut(n.index()) {
+                *slot = self.g.node_weight(*n).is_some();
+            }
+        }
+        let mut edges: Vec<(NodeId, NodeId)> = Vec::new();
+        for &n in component {
+            if !inside.get(n.index()).copied().unwrap_or(false) {
+                continue;
+            }
+            for e in self.g.edges_directed(n, Direction::Outgoing) {
+                if inside[e.target().index()] {
+                    edges.push((n, e.target()));
+                }
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        // Two locks taken in both orders are the common case and the
+        // shortest possible cycle: look for those first, cheaply.
+        for &(a, b) in &edges {
+            if self.g.find_edge(b, a).is_some() {
+                if let Some(c) = self.bounded_cycle(a, b, 2, Some(&inside)) {
+                    return Some(c);
+                }
+            }
+        }
+        let mut best: Option<Cycle> = None;
+        for &(a, b) in &edges {
+            let limit = best.as_ref().map_or(usize::MAX, |c| c.len() - 1);
+            if limit < 3 {
+                break;
+            }
+            if let Some(c) = self.bounded_cycle(a, b, limit, Some(&inside)) {
+                best = Some(c);
+            }
+        }
+        best
+    }
+
+    /// [`Graph::cycle_through`] with a length bound and an optional node filter.
+    fn bounded_cycle(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        max_len: usize,
+        inside: Option<&[bool]>,
+    ) -> Option<Cycle> {
+        if max_len < 2 {
+            return None;
+        }
+        let edge = self.edge(from, to)?;
+        let (kinds, gates) = (edge.kinds, edge.gates.clone());
+        let mut best: Option<Cycle> = None;
+        for k0 in kinds.iter() {
+            let limit = best.as_ref().map_or(max_len, |b| b.len() - 1);
+            if limit < 2 {
+                break;
+            }
+            match self.bounded_path(from, to, k0, &gates, limit, inside) {
+                Search::Found(c) => best = Some(c),
+                Search::NotFound => {}
+                Search::OverBudget => {
+                    return self
+                        .unconstrained_cycle(from, to, kinds)
+                        .filter(|c| c.len() <= max_len);
+                }
+            }
+        }
+        best
+    }
+
+    /// The constrained breadth-first search of `cycle_through`, stopping at
+    /// paths that would make the cycle longer than `max_len` edges and never
+    /// leaving the nodes marked in `inside`.
+    fn bounded_path(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        k0: EdgeKinds,
+        gates: &[u64],
+        max_len: usize,
+        inside: Option<&[bool]>,
+    ) -> Search {
+        let tracked = &gates[..gates.len().min(crate::MAX_TRACKED_GATES)];
+        let full: u32 = if tracked.len() == 32 {
+            u32::MAX
+        } else {
+            (1u32 << tracked.len()) - 1
+        };
+        let start = State {
+            node: to,
+            recursive: !k0.ends_non_recursive(),
+            mask: full,
+        };
+        let accept = |s: &State| s.mask == 0 && (!s.recursive || k0.starts_exclusive());
+        let mut parent: FastMap<State, (State, EdgeKinds)> = FastMap::default();
+        // (state, edges from `to` to the state's node)
+        let mut queue = VecDeque::from([(start, 0usize)]);
+        parent.insert(start, (start, k0));
+        while let Some((s, depth)) = queue.pop_front() {
+            if s.node == from {
+                if accept(&s) {
+                    return Search::Found(Self::unwind(&parent, start, s, from, k0));
+                }
+                continue;
+            }
+            // Another edge makes a cycle of at least depth + 2 edges.
+            if depth + 2 > max_len {
+                continue;
+            }
+            for e in self.g.edges_directed(s.node, Direction::Outgoing) {
+                let target = e.target();
+                if let Some(inside) = inside {
+                    if !inside.get(target.index()).copied().unwrap_or(false) {
+                        continue;
+                    }
+                }
+                let w = e.weight();
+                let allowed = if s.recursive {
+                    w.kinds.after_recursive_read()
+                } else {
+                    w.kinds
+                };
+                if allowed.is_empty() {
+                    continue;
+                }
+                let mut mask = s.mask;
+                if mask != 0 {
+                    for (i, g) in tracked.iter().enumerate() {
+                        if mask & (1 << i) != 0 && w.gates.binary_search(g).is_err() {
+                            mask &= !(1 << i);
+                        }
+                    }
+                }
+                let used = allowed
+                    .iter()
+                    .find(|k| k.ends_non_recursive())
+                    .or_else(|| allowed.iter().next())
+                    .unwrap_or(allowed);
+                let next = State {
+                    node: target,
+                    recursive: !used.ends_non_recursive(),
+                    mask,
+                };
+                if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
+                    v.insert((s, used));
+                    queue.push_back((next, depth + 1));
+                }
+            }
+            if parent.len() > STATE_BUDGET {
+                return Search::OverBudget;
+            }
+        }
+        Search::NotFound
+    }
+}
