@@ -21,7 +21,7 @@ pub(crate) fn clear_site() {
 }
 
 /// `mutex.lock()`, recording `site` directly (no pending-site round trip).
-#[inline]
+#[inline(always)]
 pub(crate) fn lock<'a, T: ?Sized>(
     mutex: &'a lock_api::Mutex<RawMutex, T>,
     site: &'static Location<'static>,
@@ -111,7 +111,7 @@ impl RawMutex {
     }
 
     /// Locks, blocking, recording `site` (used by the condvar to re-lock).
-    #[inline]
+    #[inline(always)]
     fn lock_at(&self, site: Option<&'static Location<'static>>) {
         self.meta.before_wait(Request::Exclusive, site);
         self.inner.lock();

@@ -131,15 +131,15 @@ impl LockMeta {
     /// Call before a blocking or timed acquisition (not before `try_lock`):
     /// records "every held lock -> this one" and reports a cycle it closes,
     /// before the caller blocks.
-    #[inline]
+    #[inline(always)]
     pub fn before_wait(&self, request: Request, site: Option<&'static Location<'static>>) {
-        STATE.with(|t| t.before_wait(self, request, site, Op::Acquire));
+        state().before_wait(self, request, site, Op::Acquire);
     }
 
     /// Call after the lock was taken (by any method, `try_lock` included).
-    #[inline]
+    #[inline(always)]
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
-        STATE.with(|t| t.push(self, hold, site));
+        state().push(self, hold, site);
     }
 
     /// Call when a timed acquisition checked with [`before_wait`](Self::before_wait)
@@ -149,9 +149,9 @@ impl LockMeta {
     }
 
     /// Call when the lock is released (before the raw unlock).
-    #[inline]
+    #[inline(always)]
     pub fn released(&self) {
-        STATE.with(|t| t.pop(self));
+        state().pop(self);
     }
 
     /// Call when a held lock changes mode in place (downgrade, finished upgrade).
@@ -308,6 +308,19 @@ thread_local! {
             pending_site: Cell::new(None),
         }
     };
+}
+
+/// This thread's state.
+///
+/// `LocalKey::with` is not always inlined, and an out-of-line `with` costs an
+/// indirect call on every lock operation; a plain reference does not.
+#[inline(always)]
+fn state() -> &'static ThreadState {
+    // SAFETY: `STATE` is `const`-initialised and has no destructor, so its
+    // storage stays valid until the thread exits. `ThreadState` is `!Sync`
+    // (it is made of `Cell`s), so the reference cannot reach another thread,
+    // and it is only used for the duration of one hook call.
+    STATE.with(|t| unsafe { &*(t as *const ThreadState) })
 }
 
 /// Marks the thread as inside lockgraph's own bookkeeping for its lifetime, so
@@ -501,7 +514,6 @@ impl ThreadState {
             return;
         }
         let id = meta.id();
-        let key = meta.hot_key(id);
         let req = if self.checked_id.get() == id {
             self.checked_id.set(0);
             let tag = self.checked_tag.get();
@@ -528,13 +540,15 @@ impl ThreadState {
             self.ids[len].set(id);
             self.holds[len].set(hold);
             self.reqs[len].set(req);
+            // Same lock, same key: only a different lock can change the class.
+            let key = meta.hot_key(id);
+            if self.keys[len].get() != key {
+                self.set_class(len, key, meta);
+            }
         }
         // Nothing below slot 0: its acquisition never has edges to record.
         if (req != 0 || len == 0) && self.verified.get() == len {
             self.verified.set(len + 1);
-        }
-        if self.keys[len].get() != key {
-            self.set_class(len, key, meta);
         }
         self.sites[len].set(match site {
             Some(s) => Some(s),
