@@ -112,13 +112,23 @@ struct Origin {
 }
 
 /// Per edge: the first origin of each of the four kinds, and sample pairs.
+/// Boxed, so the graph's edge array stays small and cycle searches walk it
+/// with few cache misses.
 #[derive(Clone, Default)]
-struct EdgeMeta {
+struct EdgeMeta(Box<EdgeMetaInner>);
+
+#[derive(Clone, Default)]
+struct EdgeMetaInner {
     origins: [Option<Origin>; 4],
     pairs: Vec<(u64, u64)>,
 }
 
 const MAX_PAIRS: usize = 4;
+
+/// Cycles longer than this keep the stacks of their first and last
+/// [`SHOWN_STACKS`] edges only (the ones a printed report shows).
+const LONG_CYCLE: usize = 64;
+const SHOWN_STACKS: usize = 6;
 
 fn kind_index(k: EdgeKinds) -> usize {
     [EdgeKinds::EN, EdgeKinds::ER, EdgeKinds::SN, EdgeKinds::SR]
@@ -169,12 +179,22 @@ fn backtraces_on() -> bool {
     })
 }
 
+/// This thread's name (else its id), made once per thread and shared by every
+/// edge it records, so a long report does not touch one allocation per edge.
 fn thread_label() -> Arc<str> {
-    let t = std::thread::current();
-    match t.name() {
-        Some(n) => n.into(),
-        None => format!("{:?}", t.id()).into(),
+    thread_local! {
+        static LABEL: std::cell::OnceCell<Arc<str>> = const { std::cell::OnceCell::new() };
     }
+    let make = || -> Arc<str> {
+        let t = std::thread::current();
+        match t.name() {
+            Some(n) => n.into(),
+            None => format!("{:?}", t.id()).into(),
+        }
+    };
+    LABEL
+        .try_with(|l| l.get_or_init(make).clone())
+        .unwrap_or_else(|_| make())
 }
 
 /// Records the edges of one acquisition-like event; returns the reports.
@@ -334,7 +354,7 @@ pub(crate) fn record(
                 let o = g
                     .classes
                     .edge(from_c, to_c)
-                    .and_then(|edge| edge.meta.origins[kind_index(kind)].clone());
+                    .and_then(|edge| edge.meta.0.origins[kind_index(kind)].clone());
                 if let Some(o) = o {
                     out.lines.push(record::EdgeLine {
                         from: record::ClassDesc {
@@ -359,8 +379,8 @@ pub(crate) fn record(
             }
             if let Some(edge) = g.classes.edge_mut(from_c, to_c) {
                 let pair = (from_id, to_id);
-                if edge.meta.pairs.len() < MAX_PAIRS && !edge.meta.pairs.contains(&pair) {
-                    edge.meta.pairs.push(pair);
+                if edge.meta.0.pairs.len() < MAX_PAIRS && !edge.meta.0.pairs.contains(&pair) {
+                    edge.meta.0.pairs.push(pair);
                 }
             }
             if let Some(cycle) = rec.cycle {
@@ -394,7 +414,7 @@ fn fill_origin(
     origin: &dyn Fn() -> Origin,
 ) -> bool {
     if let Some(edge) = g.edge_mut(a, b) {
-        let slot = &mut edge.meta.origins[kind_index(kind)];
+        let slot = &mut edge.meta.0.origins[kind_index(kind)];
         if slot.is_none() {
             *slot = Some(origin());
             return true;
@@ -466,6 +486,7 @@ impl Global {
             };
             current = edge
                 .meta
+                .0
                 .pairs
                 .iter()
                 .filter(|(x, _)| current.contains(x))
@@ -527,15 +548,20 @@ impl Global {
                 let kind = cycle.kinds[i];
                 let stored = g.edge(a, b).and_then(|e| {
                     let wanted = kind_index(kind.iter().next().unwrap_or(kind));
-                    e.meta.origins[wanted]
+                    e.meta.0.origins[wanted]
                         .clone()
-                        .or_else(|| e.meta.origins.iter().flatten().next().cloned())
+                        .or_else(|| e.meta.0.origins.iter().flatten().next().cloned())
                 });
-                let o = if i == 0 {
+                let mut o = if i == 0 {
                     closing()
                 } else {
                     stored.unwrap_or_else(closing)
                 };
+                if n > LONG_CYCLE && i >= SHOWN_STACKS && i < n - SHOWN_STACKS {
+                    // Stacks of the middle of a very long cycle are not printed;
+                    // not copying them keeps the report cheap (see the field doc).
+                    o.backtrace = None;
+                }
                 EdgeInfo {
                     from: i,
                     to: (i + 1) % n,

@@ -80,7 +80,10 @@ pub struct EdgeInfo {
     /// Where the next lock was requested, when the call site is known.
     pub requested_at: Option<Site>,
     /// The stack when the edge was first recorded (captured unresolved;
-    /// symbols are resolved only when the report is printed).
+    /// symbols are resolved only when the report is printed). `None` when
+    /// capture is off (`LOCKGRAPH_BACKTRACE=0`), and for the middle edges of
+    /// a cycle longer than 64 edges (the printed report shows the first and
+    /// last six).
     pub backtrace: Option<Backtrace>,
     /// Whether this is the acquisition that closed the cycle just now.
     pub closing: bool,

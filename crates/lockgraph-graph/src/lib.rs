@@ -229,7 +229,10 @@ pub struct Graph<N, M> {
     g: StableDiGraph<N, Edge<M>, u32>,
     fwd: Vec<u32>,
     bwd: Vec<u32>,
-    parent: Vec<u32>,
+    fpar: Vec<u32>,
+    bpar: Vec<u32>,
+    fdep: Vec<u32>,
+    bdep: Vec<u32>,
     epoch: u32,
 }
 
@@ -246,7 +249,10 @@ impl<N, M> Graph<N, M> {
             g: StableDiGraph::default(),
             fwd: Vec::new(),
             bwd: Vec::new(),
-            parent: Vec::new(),
+            fpar: Vec::new(),
+            bpar: Vec::new(),
+            fdep: Vec::new(),
+            bdep: Vec::new(),
             epoch: 0,
         }
     }
@@ -360,12 +366,13 @@ impl<N, M> Graph<N, M> {
     pub fn cycle_through(&mut self, from: NodeId, to: NodeId) -> Option<Cycle> {
         let edge = self.edge(from, to)?;
         let (kinds, gates) = (edge.kinds, edge.gates.clone());
-        if !self.reachable(to, from) {
-            return None;
-        }
+        let path = self.shortest_path(to, from)?;
         // The plain shortest walk is the answer whenever it obeys the rules
         // (no valid cycle can be shorter); only otherwise search the states.
-        if let Some(c) = self.plain_cycle_if_valid(from, to, kinds, &gates) {
+        let mut nodes = Vec::with_capacity(path.len());
+        nodes.push(from);
+        nodes.extend_from_slice(&path[..path.len() - 1]);
+        if let Some(c) = self.check_walk(nodes, kinds, &gates) {
             return Some(c);
         }
         let mut best: Option<Cycle> = None;
@@ -383,46 +390,10 @@ impl<N, M> Graph<N, M> {
         best
     }
 
-    /// Breadth-first search `to ->* from` ignoring kinds and gates, then the
-    /// rules checked along that one walk.
-    fn plain_cycle_if_valid(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        kinds: EdgeKinds,
-        gates: &[u64],
-    ) -> Option<Cycle> {
-        let epoch = self.next_epoch();
-        if self.parent.len() < self.fwd.len() {
-            self.parent.resize(self.fwd.len(), 0);
-        }
-        let mut queue = VecDeque::from([to]);
-        self.fwd[to.index()] = epoch;
-        let mut found = false;
-        while let Some(n) = queue.pop_front() {
-            if n == from {
-                found = true;
-                break;
-            }
-            for m in self.g.neighbors_directed(n, Direction::Outgoing) {
-                if self.fwd[m.index()] != epoch {
-                    self.fwd[m.index()] = epoch;
-                    self.parent[m.index()] = n.index() as u32;
-                    queue.push_back(m);
-                }
-            }
-        }
-        if !found {
-            return None;
-        }
-        let mut rev = Vec::new();
-        let mut cur = from;
-        while cur != to {
-            cur = NodeIndex::new(self.parent[cur.index()] as usize);
-            rev.push(cur);
-        }
-        let mut nodes = vec![from];
-        nodes.extend(rev.into_iter().rev());
+    /// The cycle `nodes` (edge i from `nodes[i]` to the next, wrapping) with
+    /// kinds chosen to obey the strong-path rule, if it does and no gate is
+    /// common to all its edges.
+    fn check_walk(&self, nodes: Vec<NodeId>, kinds: EdgeKinds, gates: &[u64]) -> Option<Cycle> {
         let tracked = &gates[..gates.len().min(MAX_TRACKED_GATES)];
         'k0: for k0 in kinds.iter() {
             let mut recursive = !k0.ends_non_recursive();
@@ -480,22 +451,40 @@ impl<N, M> Graph<N, M> {
     }
 
     /// Whether `target` is reachable from `start`, ignoring kinds and gates.
-    ///
-    /// A bidirectional breadth-first search that always grows the smaller
-    /// frontier, so an edge that merely points "against" a long chain (a new
-    /// lock in front of it, say) costs what the short side costs.
     pub fn reachable(&mut self, start: NodeId, target: NodeId) -> bool {
+        self.shortest_path(start, target).is_some()
+    }
+
+    /// The shortest path `start ->* target` ignoring kinds and gates, as the
+    /// nodes from `start` to `target` inclusive.
+    ///
+    /// A bidirectional breadth-first search that grows, a whole layer at a
+    /// time, the side that has done less work so far: an edge that merely
+    /// points "against" a long chain (a new lock in front of it, say) costs
+    /// what the short side costs.
+    pub fn shortest_path(&mut self, start: NodeId, target: NodeId) -> Option<Vec<NodeId>> {
         if start == target {
-            return true;
+            return Some(vec![start]);
         }
         let epoch = self.next_epoch();
+        let bound = self.fwd.len();
+        for v in [
+            &mut self.fpar,
+            &mut self.bpar,
+            &mut self.fdep,
+            &mut self.bdep,
+        ] {
+            if v.len() < bound {
+                v.resize(bound, 0);
+            }
+        }
         let mut fq = vec![start];
         let mut bq = vec![target];
         self.fwd[start.index()] = epoch;
+        self.fdep[start.index()] = 0;
         self.bwd[target.index()] = epoch;
+        self.bdep[target.index()] = 0;
         let mut next = Vec::new();
-        // Grow the side that has done less work so far: a side that cannot
-        // grow (a new lock with no predecessors) ends the search at once.
         let (mut fwork, mut bwork) = (0usize, 0usize);
         while !fq.is_empty() && !bq.is_empty() {
             let forward = fwork <= bwork;
@@ -510,26 +499,69 @@ impl<N, M> Graph<N, M> {
                 (&mut bq, Direction::Incoming)
             };
             next.clear();
+            // (length, node on this side, node on the other side)
+            let mut best: Option<(u32, usize, usize)> = None;
             for &n in queue.iter() {
+                let ni = n.index();
                 for m in self.g.neighbors_directed(n, dir) {
-                    let i = m.index();
-                    let (mine, other) = if forward {
-                        (&mut self.fwd, &self.bwd)
+                    let mi = m.index();
+                    let (mine, other, par, dep, odep) = if forward {
+                        (
+                            &mut self.fwd,
+                            &self.bwd,
+                            &mut self.fpar,
+                            &mut self.fdep,
+                            &self.bdep,
+                        )
                     } else {
-                        (&mut self.bwd, &self.fwd)
+                        (
+                            &mut self.bwd,
+                            &self.fwd,
+                            &mut self.bpar,
+                            &mut self.bdep,
+                            &self.fdep,
+                        )
                     };
-                    if other[i] == epoch {
-                        return true;
+                    if other[mi] == epoch {
+                        let len = dep[ni] + 1 + odep[mi];
+                        if best.is_none_or(|b| len < b.0) {
+                            best = Some((len, ni, mi));
+                        }
                     }
-                    if mine[i] != epoch {
-                        mine[i] = epoch;
+                    if mine[mi] != epoch {
+                        mine[mi] = epoch;
+                        par[mi] = ni as u32;
+                        dep[mi] = dep[ni] + 1;
                         next.push(m);
                     }
                 }
             }
+            if let Some((_, here, there)) = best {
+                // Forward: start..here -> there..target; backward: the mirror.
+                let (f_end, b_start) = if forward {
+                    (here, there)
+                } else {
+                    (there, here)
+                };
+                let mut path = Vec::new();
+                let mut cur = f_end;
+                path.push(NodeIndex::new(cur));
+                while cur != start.index() {
+                    cur = self.fpar[cur] as usize;
+                    path.push(NodeIndex::new(cur));
+                }
+                path.reverse();
+                let mut cur = b_start;
+                path.push(NodeIndex::new(cur));
+                while cur != target.index() {
+                    cur = self.bpar[cur] as usize;
+                    path.push(NodeIndex::new(cur));
+                }
+                return Some(path);
+            }
             std::mem::swap(queue, &mut next);
         }
-        false
+        None
     }
 
     /// Breadth-first search from `to` back to `from` over (node, arrived by a
