@@ -244,7 +244,7 @@ mod stdsync {
     }
 
     #[test]
-    #[cfg(debug_assertions)]
+    #[cfg(any(debug_assertions, feature = "track-in-release"))]
     fn std_flavoured_locks_are_tracked_the_same_way() {
         let a = Mutex::new(());
         let b = RwLock::new(());
@@ -307,8 +307,8 @@ mod release_switch {
     }
 
     #[test]
-    #[cfg(debug_assertions)]
-    fn debug_builds_track() {
+    #[cfg(any(debug_assertions, feature = "track-in-release"))]
+    fn tracking_builds_track() {
         const { assert!(lockgraph::TRACKING) };
         // The tracked lock carries its class and instance id.
         assert!(size_of::<lockgraph::Mutex<u64>>() > size_of::<parking_lot::Mutex<u64>>());

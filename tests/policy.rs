@@ -1,7 +1,7 @@
 //! The reporting policy, the limits, and lockgraph's own safety: each case
 //! that needs process-wide settings runs in a child process (this test binary
 //! re-run with one `child_*` test selected), so the parent tests stay parallel.
-#![cfg(debug_assertions)]
+#![cfg(any(debug_assertions, feature = "track-in-release"))]
 
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex as StdMutex};

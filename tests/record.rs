@@ -1,5 +1,5 @@
 //! `LOCKGRAPH_RECORD`: per-process record files, crash-safe (docs/record-format.md).
-#![cfg(debug_assertions)]
+#![cfg(any(debug_assertions, feature = "track-in-release"))]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
