@@ -81,6 +81,46 @@
 //!
 //! Rust 1.82 or newer.
 
+/// `Deref` to the lock_api type, `Default`, `From` and `Debug` for a lock newtype.
+macro_rules! wrapper_impls {
+    ($name:ident, $inner:ty) => {
+        impl<T: ?Sized> std::ops::Deref for $name<T> {
+            type Target = $inner;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl<T: ?Sized> std::ops::DerefMut for $name<T> {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.0
+            }
+        }
+
+        impl<T: Default> Default for $name<T> {
+            #[track_caller]
+            fn default() -> $name<T> {
+                $name::new(T::default())
+            }
+        }
+
+        impl<T> From<T> for $name<T> {
+            #[track_caller]
+            fn from(value: T) -> $name<T> {
+                $name::new(value)
+            }
+        }
+
+        impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+pub(crate) use wrapper_impls;
+
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
 #[path = "raw_tracked.rs"]
 pub mod raw;

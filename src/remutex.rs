@@ -1,5 +1,3 @@
-use std::fmt;
-use std::ops::Deref;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
@@ -122,30 +120,4 @@ impl<T: ?Sized> ReentrantMutex<T> {
     }
 }
 
-impl<T: ?Sized> Deref for ReentrantMutex<T> {
-    type Target = lock_api::ReentrantMutex<RawMutex, RawThreadId, T>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl<T: Default> Default for ReentrantMutex<T> {
-    #[track_caller]
-    fn default() -> ReentrantMutex<T> {
-        ReentrantMutex::new(T::default())
-    }
-}
-
-impl<T> From<T> for ReentrantMutex<T> {
-    #[track_caller]
-    fn from(value: T) -> ReentrantMutex<T> {
-        ReentrantMutex::new(value)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for ReentrantMutex<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::wrapper_impls!(ReentrantMutex, lock_api::ReentrantMutex<RawMutex, RawThreadId, T>);

@@ -82,13 +82,8 @@ impl<T> Mutex<T> {
 
     /// Consumes the mutex; `Err` carries the data when it is poisoned.
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        let value = self.inner.into_inner();
-        if poisoned {
-            Err(PoisonError::new(value))
-        } else {
-            Ok(value)
-        }
+        let Mutex { poison, inner } = self;
+        poison.result(inner.into_inner())
     }
 }
 
@@ -132,13 +127,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// A mutable reference to the data; `Err` when poisoned.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.inner.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.result(self.inner.get_mut())
     }
 }
 
@@ -221,13 +210,8 @@ impl<T> RwLock<T> {
 
     /// Consumes the lock; `Err` carries the data when it is poisoned.
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        let value = self.inner.into_inner();
-        if poisoned {
-            Err(PoisonError::new(value))
-        } else {
-            Ok(value)
-        }
+        let RwLock { poison, inner } = self;
+        poison.result(inner.into_inner())
     }
 }
 
@@ -290,13 +274,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// A mutable reference to the data; `Err` when poisoned.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.inner.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.result(self.inner.get_mut())
     }
 }
 
