@@ -1,0 +1,218 @@
+//! `lockgraph`: checks lock-order records for cycles and order violations.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lockgraph_cli::{run, CheckOptions, Format, Report};
+
+const AFTER_HELP: &str = "\
+Exit status: 0 no cycle or violation, 1 cycles or order violations found,
+2 usage or input error. `lockgraph test` exits with the command's own status
+when the command fails (after printing the check), else with the check's.
+
+Record files come from running programs built with lockgraph (debug builds,
+or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set.";
+
+#[derive(Parser)]
+#[command(
+    name = "lockgraph",
+    version,
+    about = "Finds lock-order cycles and order violations in lockgraph's records",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Merges record files and reports cycles that can deadlock
+    Check {
+        #[command(flatten)]
+        report: ReportArgs,
+        /// Record files, or directories whose *.jsonl files are read (not recursively)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Writes the current cycles and order violations to a baseline file
+    Baseline {
+        /// The baseline file to write
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The intended lock order (TOML), so that its violations are baselined too
+        #[arg(long, value_name = "FILE")]
+        order: Option<PathBuf>,
+        /// Record files, or directories whose *.jsonl files are read
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Runs a command with LOCKGRAPH_RECORD set to a fresh directory, then checks it
+    Test {
+        #[command(flatten)]
+        report: ReportArgs,
+        /// The command and its arguments, after `--`
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    format: FormatArg,
+    /// Write the report to FILE instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The intended lock order (TOML): edges against it fail the check
+    #[arg(long, value_name = "FILE")]
+    order: Option<PathBuf>,
+    /// Tolerate the cycles and violations listed in this baseline
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// Readable in a terminal
+    Text,
+    /// A stable JSON structure
+    Json,
+    /// SARIF 2.1.0 for code scanning
+    Sarif,
+    /// A Graphviz digraph of the offending edges
+    Dot,
+}
+
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Sarif => Format::Sarif,
+            FormatArg::Dot => Format::Dot,
+        }
+    }
+}
+
+fn warn(msg: &str) {
+    eprintln!("lockgraph: warning: {msg}");
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
+    let format = args.format.format();
+    match &args.output {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = BufWriter::new(file);
+            format
+                .write(report, &mut w)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{} ({} report written to {})",
+                report.summary_line(),
+                format,
+                path.display()
+            );
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            format.write(report, &mut w).and_then(|()| w.flush())?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a check and prints it; the check's exit code.
+fn check_and_print(opts: &CheckOptions, args: &ReportArgs) -> anyhow::Result<u8> {
+    let report = lockgraph_cli::check(opts)?;
+    for w in &report.warnings {
+        warn(w);
+    }
+    write_report(&report, args)?;
+    Ok(report.exit_code())
+}
+
+fn options(paths: Vec<PathBuf>, args: &ReportArgs) -> CheckOptions {
+    CheckOptions::new(paths)
+        .order(args.order.clone())
+        .baseline(args.baseline.clone())
+}
+
+fn write_baseline(path: &Path, opts: &CheckOptions) -> anyhow::Result<u8> {
+    let (baseline, warnings) = lockgraph_cli::make_baseline(opts)?;
+    for w in &warnings {
+        warn(w);
+    }
+    std::fs::write(path, baseline.to_json())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "lockgraph: wrote {} cycles and {} order violations to {}",
+        baseline.cycles.len(),
+        baseline.violations.len(),
+        path.display()
+    );
+    Ok(0)
+}
+
+fn run_test(report: &ReportArgs, command: &[OsString]) -> anyhow::Result<u8> {
+    let recorded = run::run_recorded(command)?;
+    let failure = run::command_failure(&recorded.status);
+    if let Some(code) = failure {
+        eprintln!(
+            "lockgraph: the command failed ({}); checking what it recorded, then exiting with {code}",
+            recorded.status
+        );
+    }
+    let opts = options(vec![recorded.dir.path().to_path_buf()], report);
+    let check = match check_and_print(&opts, report) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => return Ok(0),
+        Err(e) => {
+            eprintln!("lockgraph: error: {e:#}");
+            2
+        }
+    };
+    Ok(run::final_exit_code(failure, check))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Check { report, paths } => check_and_print(&options(paths, &report), &report),
+        Command::Baseline {
+            output,
+            order,
+            paths,
+        } => write_baseline(&output, &CheckOptions::new(paths).order(order)),
+        Command::Test { report, command } => run_test(&report, &command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lockgraph: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The intended lock order (`--order lockorder.toml`) and its violations.
+//!
+//! ```toml
+//! # earlier entries are taken before later ones
+//! order = ["model_lock", "cache_lock", "metrics_lock"]
+//!
+//! # more independent chains
+//! [[chain]]
+//! order = ["name:db_*", "site:src/log.rs:*"]
+//! ```
+//!
+//! An entry matches a lock class by its name (named classes), by its class id
+//! (`name:model_lock`, `site:src/model.rs:41:17`), or as a glob (`*` any run of
+//! characters, `?` one character) over either. Within a chain, a class takes
+//! the position of the first entry it matches. A recorded edge from a class at
+//! a later position to one at an earlier position of the same chain is a
+//! violation.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{line_col, Error};
+use crate::merge::{ClassInfo, Merged};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderToml {
+    order: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    chain: Vec<ChainToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainToml {
+    order: Spanned<Vec<Spanned<String>>>,
+}
+
+/// One chain of the order: entries earlier in the list come first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Chain {
+    /// The patterns, in order.
+    pub entries: Vec<String>,
+    /// The 1-based line of each entry in the order file.
+    pub lines: Vec<usize>,
+}
+
+/// A parsed order file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OrderSpec {
+    /// The file it was read from (for messages).
+    pub path: PathBuf,
+    /// The top-level `order` first (if present), then every `[[chain]]`.
+    pub chains: Vec<Chain>,
+}
+
+/// A recorded edge that goes against the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Violation {
+    /// The stable identity: `order:` and the two classes' stable keys.
+    pub key: String,
+    /// Index into [`OrderSpec::chains`].
+    pub chain: usize,
+    /// Index into [`Merged::edges`] of the offending edge.
+    pub edge: usize,
+    /// The entry the held lock matched (later in the chain).
+    pub from_entry: usize,
+    /// The entry the requested lock matched (earlier in the chain).
+    pub to_entry: usize,
+}
+
+/// Reads and checks an order file.
+pub fn load(path: &Path) -> Result<OrderSpec, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Order {
+        path: path.to_path_buf(),
+        position: None,
+        message: format!("cannot read it: {}", crate::error::lower(&e)),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses an order file's text; `path` names it in messages.
+pub fn parse(path: &Path, text: &str) -> Result<OrderSpec, Error> {
+    let err = |offset: Option<usize>, message: String| Error::Order {
+        path: path.to_path_buf(),
+        position: offset.map(|o| line_col(text, o)),
+        message,
+    };
+    let doc: OrderToml = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        err(e.span().map(|s| s.start), message)
+    })?;
+    let mut lists = Vec::new();
+    if let Some(order) = doc.order {
+        lists.push(order);
+    }
+    lists.extend(doc.chain.into_iter().map(|c| c.order));
+    if lists.is_empty() {
+        return Err(err(
+            None,
+            "no order given: expected `order = [\"first\", \"second\", ...]` or `[[chain]]` tables with an `order`"
+                .into(),
+        ));
+    }
+    let mut chains = Vec::new();
+    for list in lists {
+        let span = list.span();
+        let items = list.into_inner();
+        if items.len() < 2 {
+            return Err(err(
+                Some(span.start),
+                format!(
+                    "an order needs at least two entries, this one has {}",
+                    items.len()
+                ),
+            ));
+        }
+        let mut entries: Vec<String> = Vec::new();
+        let mut lines = Vec::new();
+        for item in items {
+            let start = item.span().start;
+            let entry = item.into_inner();
+            if entry.trim().is_empty() {
+                return Err(err(Some(start), "empty entry".into()));
+            }
+            if entries.contains(&entry) {
+                return Err(err(
+                    Some(start),
+                    format!("`{entry}` appears twice in the same order"),
+                ));
+            }
+            lines.push(line_col(text, start).0);
+            entries.push(entry);
+        }
+        chains.push(Chain { entries, lines });
+    }
+    Ok(OrderSpec {
+        path: path.to_path_buf(),
+        chains,
+    })
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of
+/// characters and `?` for exactly one.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+impl Chain {
+    /// Whether entry `i` matches `class` (by name or class id).
+    pub fn entry_matches(&self, i: usize, class: &ClassInfo) -> bool {
+        let pat = &self.entries[i];
+        glob_match(pat, &class.class) || class.name.as_deref().is_some_and(|n| glob_match(pat, n))
+    }
+
+    /// The position of `class` in this chain: the first entry it matches.
+    pub fn position(&self, class: &ClassInfo) -> Option<usize> {
+        (0..self.entries.len()).find(|&i| self.entry_matches(i, class))
+    }
+}
+
+impl OrderSpec {
+    /// Every recorded edge that goes from a later entry to an earlier one of
+    /// some chain (each edge once, for the first chain it violates), sorted by
+    /// key.
+    pub fn violations(&self, merged: &Merged) -> Vec<Violation> {
+        let positions: Vec<Vec<Option<usize>>> = self
+            .chains
+            .iter()
+            .map(|c| merged.classes.iter().map(|cl| c.position(cl)).collect())
+            .collect();
+        let mut out = Vec::new();
+        for (i, e) in merged.edges.iter().enumerate() {
+            for (ci, pos) in positions.iter().enumerate() {
+                if let (Some(f), Some(t)) = (pos[e.from], pos[e.to]) {
+                    if f > t {
+                        out.push(Violation {
+                            key: format!(
+                                "order:{} -> {}",
+                                merged.classes[e.from].stable_key(),
+                                merged.classes[e.to].stable_key()
+                            ),
+                            chain: ci,
+                            edge: i,
+                            from_entry: f,
+                            to_entry: t,
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key).then(a.edge.cmp(&b.edge)));
+        out
+    }
+
+    /// Entries that match no recorded lock class (often a typo), as
+    /// `(chain, entry)` pairs.
+    pub fn unmatched(&self, merged: &Merged) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (ci, c) in self.chains.iter().enumerate() {
+            for i in 0..c.entries.len() {
+                if !merged.classes.iter().any(|cl| c.entry_matches(i, cl)) {
+                    out.push((ci, i));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("model_lock", "model_lock"));
+        assert!(!glob_match("model_lock", "model_lock2"));
+        assert!(glob_match("model_*", "model_lock"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("site:src/*.rs:*", "site:src/a.rs:1:2"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("*a*b*", "xxaxxbxx"));
+        assert!(!glob_match("*a*b", "xxbxxa"));
+        assert!(glob_match("é*", "élan"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let p = Path::new("lockorder.toml");
+        let cases = [
+            (
+                "order = [\"a\", \"b\"]\nbogus = 1\n",
+                (2, 1),
+                "unknown field `bogus`",
+            ),
+            ("order = [\"a\", \"b\"\n", (1, 18), "unclosed array"),
+            ("order = [\"a\"]\n", (1, 9), "at least two entries"),
+            ("order = [\"a\",\n  \"\"]\n", (2, 3), "empty entry"),
+            (
+                "[[chain]]\norder = [\"a\", \"b\", \"a\"]\n",
+                (2, 20),
+                "appears twice",
+            ),
+            (
+                "[[chain]]\nordre = [\"a\"]\n",
+                (2, 1),
+                "unknown field `ordre`",
+            ),
+            ("order = \"a\"\n", (1, 9), "invalid type"),
+        ];
+        for (text, pos, want) in cases {
+            match parse(p, text) {
+                Err(Error::Order {
+                    position, message, ..
+                }) => {
+                    assert_eq!(position, Some(pos), "{text:?}: {message}");
+                    assert!(message.contains(want), "{text:?}: {message}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let e = parse(p, "# nothing\n").unwrap_err();
+        assert!(e.to_string().contains("no order given"), "{e}");
+    }
+
+    #[test]
+    fn chains_are_read_in_order() {
+        let spec = parse(
+            Path::new("o.toml"),
+            "order = [\"a\", \"b\"]\n[[chain]]\norder = [\"c\", \"d\", \"e\"]\n",
+        )
+        .unwrap();
+        assert_eq!(spec.chains.len(), 2);
+        assert_eq!(spec.chains[1].entries, vec!["c", "d", "e"]);
+        assert_eq!(spec.chains[1].lines, vec![3, 3, 3]);
+    }
+}

@@ -1,0 +1,303 @@
+//! SARIF 2.1.0, as GitHub code scanning accepts it.
+//!
+//! One run; `tool.driver` is `lockgraph` with two rules, `lock-order-cycle`
+//! and `lock-order-violation`. Each finding is one result at level `error`:
+//! its location is the acquisition site (`requested_at`) of the edge that
+//! closes the cycle (for a violation, of the offending edge), its related
+//! locations are the other edges' sites, and `partialFingerprints` holds a
+//! hash of the finding's stable key, so alerts survive unrelated changes.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::split_site;
+use super::text::lock_label;
+use crate::report::{CycleReport, EdgeReport, OriginReport, Report, ViolationReport};
+
+/// The schema URI written to `$schema`.
+pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// The rule id of cycles.
+pub const RULE_CYCLE: &str = "lock-order-cycle";
+
+/// The rule id of order violations.
+pub const RULE_VIOLATION: &str = "lock-order-violation";
+
+/// The key under `partialFingerprints`.
+pub const FINGERPRINT_KEY: &str = "lockgraphKey/v1";
+
+fn rules() -> Value {
+    json!([
+        {
+            "id": RULE_CYCLE,
+            "name": "LockOrderCycle",
+            "shortDescription": { "text": "Lock-order cycle: a potential deadlock" },
+            "fullDescription": {
+                "text": "Locks were taken in orders that form a cycle (across threads, tests or processes). \
+                         If the threads involved run at the same time, each can hold one lock and wait \
+                         for the next: a deadlock."
+            },
+            "help": {
+                "text": "Take these locks in one global order everywhere, or stop holding one lock while \
+                         requesting the next.",
+                "markdown": "Take these locks in **one global order** everywhere, or stop holding one lock \
+                             while requesting the next. A `lockorder.toml` passed with `--order` makes the \
+                             intended order explicit."
+            },
+            "defaultConfiguration": { "level": "error" },
+            "properties": { "tags": ["concurrency", "deadlock", "reliability"], "precision": "high" }
+        },
+        {
+            "id": RULE_VIOLATION,
+            "name": "LockOrderViolation",
+            "shortDescription": { "text": "A lock was taken against the declared lock order" },
+            "fullDescription": {
+                "text": "A thread requested a lock that the order file puts earlier than a lock it \
+                         already held."
+            },
+            "help": {
+                "text": "Take the locks in the order the order file declares, or change the order file."
+            },
+            "defaultConfiguration": { "level": "error" },
+            "properties": { "tags": ["concurrency", "deadlock", "reliability"], "precision": "high" }
+        }
+    ])
+}
+
+/// Percent-encodes what a URI path may not hold as it is.
+fn encode(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A SARIF `physicalLocation` for a `file:line:column` site. Relative paths
+/// (and absolute ones under `root`) become `%SRCROOT%`-relative URIs; others
+/// become `file://` URIs.
+pub fn physical_location(site: &str, root: Option<&Path>) -> Value {
+    let (file, region) = match split_site(site) {
+        Some((file, line, col)) if line > 0 => {
+            let mut region = json!({ "startLine": line });
+            if col > 0 {
+                region["startColumn"] = json!(col);
+            }
+            (file, Some(region))
+        }
+        _ => (site, None),
+    };
+    let file = file.replace('\\', "/");
+    let relative = if Path::new(&file).is_absolute() || file.starts_with('/') {
+        root.and_then(|r| Path::new(&file).strip_prefix(r).ok())
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+    } else {
+        Some(file.trim_start_matches("./").to_string())
+    };
+    let artifact = match relative {
+        Some(rel) => json!({ "uri": encode(&rel), "uriBaseId": "%SRCROOT%" }),
+        None => {
+            let abs = if file.starts_with('/') {
+                file.clone()
+            } else {
+                format!("/{file}")
+            };
+            json!({ "uri": format!("file://{}", encode(&abs)) })
+        }
+    };
+    let mut loc = json!({ "artifactLocation": artifact });
+    if let Some(region) = region {
+        loc["region"] = region;
+    }
+    loc
+}
+
+fn describe_origin(e: &EdgeReport, o: &OriginReport) -> String {
+    format!(
+        "{} -> {}: thread `{}` (pid {}) held {} (taken at {}) and requested {} here",
+        e.from,
+        e.to,
+        o.thread,
+        o.pid,
+        e.from,
+        o.held_at.as_deref().unwrap_or("an unknown site"),
+        e.to
+    )
+}
+
+/// The primary site of an edge: where its first origin requested the lock,
+/// else where it held the other.
+fn edge_site(e: &EdgeReport) -> Option<&str> {
+    e.origins
+        .iter()
+        .find_map(|o| o.requested_at.as_deref())
+        .or_else(|| e.origins.iter().find_map(|o| o.held_at.as_deref()))
+}
+
+fn related(edges: &[&EdgeReport], root: Option<&Path>) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in edges {
+        for o in &e.origins {
+            if let Some(site) = o.requested_at.as_deref() {
+                out.push(json!({
+                    "id": out.len() + 1,
+                    "physicalLocation": physical_location(site, root),
+                    "message": { "text": describe_origin(e, o) }
+                }));
+            }
+            if let Some(site) = o.held_at.as_deref() {
+                out.push(json!({
+                    "id": out.len() + 1,
+                    "physicalLocation": physical_location(site, root),
+                    "message": { "text": format!("{}: thread `{}` took {} here", e.from, o.thread, e.from) }
+                }));
+            }
+        }
+    }
+    out
+}
+
+fn cycle_result(c: &CycleReport, root: Option<&Path>) -> Value {
+    let names: Vec<String> = c
+        .locks
+        .iter()
+        .map(|l| format!("{} {}", l.id, lock_label(l)))
+        .collect();
+    let closing = c.edges.iter().find(|e| e.closes_cycle).or(c.edges.last());
+    let mut text = format!(
+        "Potential deadlock: lock-order cycle through {} locks: {}, then back to L1.",
+        c.locks.len(),
+        names.join(" -> ")
+    );
+    for e in &c.edges {
+        if let Some(o) = e.origins.first() {
+            text.push_str(&format!(
+                " {} -> {}: thread `{}` (pid {}) held {} at {} and requested {} at {}.",
+                e.from,
+                e.to,
+                o.thread,
+                o.pid,
+                e.from,
+                o.held_at.as_deref().unwrap_or("an unknown site"),
+                e.to,
+                o.requested_at.as_deref().unwrap_or("an unknown site")
+            ));
+        }
+    }
+    if !c.exact {
+        text.push_str(" (Found ignoring the read-lock and gate rules: may be safe.)");
+    }
+    let locations: Vec<Value> = closing
+        .and_then(edge_site)
+        .map(|s| vec![json!({ "physicalLocation": physical_location(s, root) })])
+        .unwrap_or_default();
+    let others: Vec<&EdgeReport> = c.edges.iter().collect();
+    json!({
+        "ruleId": RULE_CYCLE,
+        "ruleIndex": 0,
+        "level": "error",
+        "message": { "text": text },
+        "locations": locations,
+        "relatedLocations": related(&others, root),
+        "partialFingerprints": { FINGERPRINT_KEY: c.fingerprint },
+        "properties": { "key": c.key, "exact": c.exact }
+    })
+}
+
+fn violation_result(v: &ViolationReport, root: Option<&Path>) -> Value {
+    let mut text = format!(
+        "Lock-order violation: {} was held while {} was requested, but {} (chain {}) puts `{}` before `{}`.",
+        lock_label(&v.from),
+        lock_label(&v.to),
+        v.order_file,
+        v.chain,
+        v.to_entry,
+        v.from_entry
+    );
+    if let Some(o) = v.edge.origins.first() {
+        text.push_str(&format!(
+            " Thread `{}` (pid {}) took it at {}.",
+            o.thread,
+            o.pid,
+            o.held_at.as_deref().unwrap_or("an unknown site")
+        ));
+    }
+    let locations: Vec<Value> = edge_site(&v.edge)
+        .map(|s| vec![json!({ "physicalLocation": physical_location(s, root) })])
+        .unwrap_or_default();
+    json!({
+        "ruleId": RULE_VIOLATION,
+        "ruleIndex": 1,
+        "level": "error",
+        "message": { "text": text },
+        "locations": locations,
+        "relatedLocations": related(&[&v.edge], root),
+        "partialFingerprints": { FINGERPRINT_KEY: v.fingerprint },
+        "properties": { "key": v.key }
+    })
+}
+
+/// The SARIF log of a report. `root` is the source root that absolute paths
+/// are made relative to.
+pub fn to_value(report: &Report, root: Option<&Path>) -> Value {
+    let mut results: Vec<Value> = report
+        .cycles
+        .iter()
+        .map(|c| cycle_result(c, root))
+        .collect();
+    results.extend(report.violations.iter().map(|v| violation_result(v, root)));
+    let mut run = json!({
+        "tool": {
+            "driver": {
+                "name": "lockgraph",
+                "version": env!("CARGO_PKG_VERSION"),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "rules": rules()
+            }
+        },
+        "columnKind": "unicodeCodePoints",
+        "results": results
+    });
+    if let Some(root) = root {
+        let mut uri = root.to_string_lossy().replace('\\', "/");
+        if !uri.ends_with('/') {
+            uri.push('/');
+        }
+        if !uri.starts_with('/') {
+            uri.insert(0, '/');
+        }
+        run["originalUriBaseIds"] =
+            json!({ "%SRCROOT%": { "uri": format!("file://{}", encode(&uri)) } });
+    }
+    json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [run]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_relative_with_a_region() {
+        let v = physical_location("src/a b.rs:3:7", None);
+        assert_eq!(v["artifactLocation"]["uri"], "src/a%20b.rs");
+        assert_eq!(v["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+        assert_eq!(v["region"]["startLine"], 3);
+        assert_eq!(v["region"]["startColumn"], 7);
+        let v = physical_location("/work/repo/src/a.rs:3:7", Some(Path::new("/work/repo")));
+        assert_eq!(v["artifactLocation"]["uri"], "src/a.rs");
+        let v = physical_location("/elsewhere/a.rs:3:7", Some(Path::new("/work/repo")));
+        assert_eq!(v["artifactLocation"]["uri"], "file:///elsewhere/a.rs");
+        assert!(v["artifactLocation"].get("uriBaseId").is_none());
+        let v = physical_location("weird", None);
+        assert!(v.get("region").is_none());
+    }
+}

@@ -1,0 +1,660 @@
+//! Reading lock-order record files (JSON Lines, format version 1).
+//!
+//! `docs/record-format.md` is the contract. The reader follows its reading
+//! rules: the first line must be a header of a known version; every later line
+//! must be a JSON object; lines whose `type` is not `"edge"` are ignored; a
+//! malformed line is an error naming the file, the line and what is wrong,
+//! except a torn *last* line (no trailing newline and not valid JSON), which is
+//! skipped with a [`Warning`]. Blank lines are skipped.
+//!
+//! Limits keep a broken or hostile file from exhausting memory: a line may be
+//! at most [`MAX_LINE_BYTES`], a file at most [`MAX_FILE_BYTES`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::error::RecordError;
+
+/// The record format version this reader understands.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The longest line accepted, newline excluded (1 MiB).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The largest record file accepted (1 GiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// The header on line 1 of every record file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Header {
+    /// The format version (always [`FORMAT_VERSION`] once accepted).
+    pub lockgraph_record: u64,
+    /// The process id.
+    #[serde(default)]
+    pub pid: u64,
+    /// The executable's path, or `""`.
+    #[serde(default)]
+    pub exe: String,
+    /// The command-line arguments after the executable.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// When the file was created, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub started_unix_ms: u64,
+}
+
+/// How the lock at the start of an edge was held.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldMode {
+    /// Write lock, mutex, reentrant mutex.
+    Exclusive,
+    /// Read, recursive read or upgradable read.
+    Shared,
+}
+
+/// How the lock at the end of an edge was requested.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestMode {
+    /// `lock`, `write`, `upgradable_read`, `upgrade`.
+    Exclusive,
+    /// `read`: can queue behind a waiting writer.
+    Read,
+    /// `read_recursive`: never waits for another reader.
+    RecursiveRead,
+}
+
+impl HoldMode {
+    /// The word used in the format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldMode::Exclusive => "exclusive",
+            HoldMode::Shared => "shared",
+        }
+    }
+
+    /// The graph crate's view of it.
+    pub fn to_graph(self) -> lockgraph_graph::Hold {
+        match self {
+            HoldMode::Exclusive => lockgraph_graph::Hold::Exclusive,
+            HoldMode::Shared => lockgraph_graph::Hold::Shared,
+        }
+    }
+}
+
+impl RequestMode {
+    /// The word used in the format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestMode::Exclusive => "exclusive",
+            RequestMode::Read => "read",
+            RequestMode::RecursiveRead => "recursive_read",
+        }
+    }
+
+    /// The graph crate's view of it.
+    pub fn to_graph(self) -> lockgraph_graph::Request {
+        match self {
+            RequestMode::Exclusive => lockgraph_graph::Request::Exclusive,
+            RequestMode::Read => lockgraph_graph::Request::Read,
+            RequestMode::RecursiveRead => lockgraph_graph::Request::RecursiveRead,
+        }
+    }
+}
+
+/// A string borrowed from the line when it has no escapes, owned otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A lock class as written in an edge line.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename = "lock class")]
+#[non_exhaustive]
+pub struct ClassRef<'a> {
+    /// The class identity compared across processes.
+    #[serde(borrow)]
+    pub class: Str<'a>,
+    /// The name, for named classes.
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    /// `Mutex`, `RwLock`, `ReentrantMutex`, `Condvar` or `lock`.
+    #[serde(borrow)]
+    pub kind: Str<'a>,
+    /// The creation site, for site classes.
+    #[serde(borrow, default)]
+    pub site: Option<Str<'a>>,
+}
+
+/// One `"type":"edge"` line: holding `from`, thread `thread` requested `to`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename = "edge record")]
+#[non_exhaustive]
+pub struct EdgeLine<'a> {
+    /// The record kind (`"edge"` for every value handed out by the reader).
+    #[serde(rename = "type", borrow)]
+    pub ty: Str<'a>,
+    /// The held lock.
+    #[serde(borrow)]
+    pub from: ClassRef<'a>,
+    /// The requested lock.
+    #[serde(borrow)]
+    pub to: ClassRef<'a>,
+    /// How `from` was held.
+    pub hold: HoldMode,
+    /// How `to` was requested.
+    pub request: RequestMode,
+    /// Locks held exclusively at the time, as `"<pid>:<lock id>"`.
+    #[serde(borrow)]
+    pub gates: Vec<Str<'a>>,
+    /// The recording thread's name or id.
+    #[serde(borrow)]
+    pub thread: Str<'a>,
+    /// The process id.
+    pub pid: u64,
+    /// The executable's path.
+    #[serde(borrow)]
+    pub exe: Str<'a>,
+    /// Where `from` was taken.
+    #[serde(borrow, default)]
+    pub held_at: Option<Str<'a>>,
+    /// Where `to` was requested.
+    #[serde(borrow, default)]
+    pub requested_at: Option<Str<'a>>,
+    /// Program frames of the first occurrence, innermost first.
+    #[serde(borrow)]
+    pub backtrace: Vec<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TypeOnly<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<Str<'a>>,
+}
+
+/// A line that was skipped but that the user should hear about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Warning {
+    /// The record file.
+    pub path: PathBuf,
+    /// The 1-based line.
+    pub line: u64,
+    /// What was skipped and why.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+    }
+}
+
+/// What [`parse_reader`] saw in one file.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct FileSummary {
+    /// The header.
+    pub header: Header,
+    /// Lines read, the header and any torn last line included.
+    pub lines: u64,
+    /// Edge lines handed to the sink.
+    pub edges: u64,
+    /// Lines of an unknown `type`, ignored.
+    pub ignored: u64,
+    /// The torn last line that was skipped, if any.
+    pub torn: Option<Warning>,
+}
+
+/// Why one line could not be used.
+struct LineError {
+    message: String,
+    /// Whether the line is not even valid JSON (what a torn write leaves).
+    invalid_json: bool,
+}
+
+/// Describes a serde_json error without its "at line 1 column N" suffix.
+fn describe(e: &serde_json::Error, what: &str) -> LineError {
+    let full = e.to_string();
+    let msg = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => &full,
+    };
+    let col = e.column();
+    let (message, invalid_json) = match e.classify() {
+        serde_json::error::Category::Eof => (format!("truncated JSON: {msg}"), true),
+        serde_json::error::Category::Syntax => (format!("invalid JSON: {msg}"), true),
+        serde_json::error::Category::Data | serde_json::error::Category::Io => {
+            (format!("invalid {what}: {msg}"), false)
+        }
+    };
+    let message = if col > 0 {
+        format!("{message} at column {col}")
+    } else {
+        message
+    };
+    LineError {
+        message,
+        invalid_json,
+    }
+}
+
+/// Names the JSON value a non-object line holds, or says why it is not JSON.
+fn not_an_object(line: &[u8]) -> LineError {
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(v) => {
+            let found = match v {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+            };
+            LineError {
+                message: format!("expected a JSON object, found {found}"),
+                invalid_json: false,
+            }
+        }
+        Err(e) => describe(&e, "line"),
+    }
+}
+
+fn starts_with_brace(line: &[u8]) -> bool {
+    line.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+}
+
+/// Parses one non-header line: `Ok(Some)` for an edge, `Ok(None)` for a line
+/// of another type.
+fn parse_line(line: &[u8]) -> Result<Option<EdgeLine<'_>>, LineError> {
+    match serde_json::from_slice::<EdgeLine<'_>>(line) {
+        Ok(edge) if &*edge.ty == "edge" => {
+            if edge.from.class.is_empty() || edge.to.class.is_empty() {
+                return Err(LineError {
+                    message: "invalid edge record: empty lock class".into(),
+                    invalid_json: false,
+                });
+            }
+            Ok(Some(edge))
+        }
+        Ok(_) => Ok(None),
+        Err(edge_err) => {
+            if !starts_with_brace(line) {
+                return Err(not_an_object(line));
+            }
+            match serde_json::from_slice::<TypeOnly<'_>>(line) {
+                Err(e) => Err(describe(&e, "record")),
+                Ok(TypeOnly { ty: Some(t) }) if &*t != "edge" => Ok(None),
+                Ok(TypeOnly { ty: None }) => Err(LineError {
+                    message: "invalid record: missing field `type`".into(),
+                    invalid_json: false,
+                }),
+                Ok(_) => Err(describe(&edge_err, "edge record")),
+            }
+        }
+    }
+}
+
+fn parse_header(line: &[u8]) -> Result<Header, String> {
+    if !starts_with_brace(line) {
+        let e = not_an_object(line);
+        return Err(format!(
+            "missing header: the first line is not a lockgraph record header ({})",
+            e.message
+        ));
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(line).map_err(|e| {
+            format!(
+                "missing header: the first line is not a lockgraph record header ({})",
+                describe(&e, "header").message
+            )
+        })?;
+    let version = match map.get("lockgraph_record") {
+        None => {
+            return Err(
+                "missing header: the first line has no `lockgraph_record` field, so this is not a lockgraph record file"
+                    .into(),
+            )
+        }
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| format!("invalid header: `lockgraph_record` must be a version number, found {v}"))?,
+    };
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "unsupported record format version {version} (this lockgraph reads version {FORMAT_VERSION})"
+        ));
+    }
+    let mut header: Header = serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| format!("invalid header: {e}"))?;
+    header.lockgraph_record = version;
+    Ok(header)
+}
+
+/// Reads one record file from `reader`, handing every edge line and its line
+/// number to `sink`. `path` is only used in messages.
+///
+/// Errors always carry the line number.
+pub fn parse_reader<R: BufRead>(
+    path: &Path,
+    mut reader: R,
+    mut sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut summary = FileSummary::default();
+    let mut total: u64 = 0;
+    let mut have_header = false;
+    loop {
+        buf.clear();
+        let line_no = summary.lines + 1;
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| {
+                RecordError::at(
+                    path,
+                    line_no,
+                    format!("read failed: {}", crate::error::lower(&e)),
+                )
+            })?;
+        if n == 0 {
+            break;
+        }
+        summary.lines = line_no;
+        total += n as u64;
+        if total > MAX_FILE_BYTES {
+            return Err(RecordError::at(
+                path,
+                line_no,
+                format!(
+                    "the file is larger than {} MiB, the limit for one record file",
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        let terminated = buf.last() == Some(&b'\n');
+        let mut content: &[u8] = &buf;
+        if terminated {
+            content = &content[..content.len() - 1];
+        } else if buf.len() > MAX_LINE_BYTES {
+            return Err(RecordError::at(
+                path,
+                line_no,
+                format!(
+                    "line is longer than {} KiB, the limit for one record line",
+                    MAX_LINE_BYTES >> 10
+                ),
+            ));
+        }
+        if content.last() == Some(&b'\r') {
+            content = &content[..content.len() - 1];
+        }
+        if !have_header {
+            summary.header =
+                parse_header(content).map_err(|m| RecordError::at(path, line_no, m))?;
+            have_header = true;
+            continue;
+        }
+        if content.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_line(content) {
+            Ok(Some(edge)) => {
+                summary.edges += 1;
+                sink(line_no, edge);
+            }
+            Ok(None) => summary.ignored += 1,
+            Err(e) if !terminated && e.invalid_json => {
+                summary.torn = Some(Warning {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    message: format!(
+                        "skipped a torn last line (no trailing newline, {}); the writing process was probably killed",
+                        e.message
+                    ),
+                });
+            }
+            Err(e) => return Err(RecordError::at(path, line_no, e.message)),
+        }
+    }
+    if !have_header {
+        return Err(RecordError::at(
+            path,
+            1,
+            "missing header: the file is empty",
+        ));
+    }
+    Ok(summary)
+}
+
+/// Opens and reads one record file (see [`parse_reader`]).
+pub fn parse_file(
+    path: &Path,
+    sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    let file = File::open(path).map_err(|e| {
+        RecordError::file(path, format!("cannot open: {}", crate::error::lower(&e)))
+    })?;
+    if let Ok(meta) = file.metadata() {
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(RecordError::file(
+                path,
+                format!(
+                    "the file is {} MiB, over the {} MiB limit for one record file",
+                    meta.len() >> 20,
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+    }
+    parse_reader(path, BufReader::with_capacity(1 << 16, file), sink)
+}
+
+/// Expands the command line's paths into record files: a directory gives its
+/// `*.jsonl` files (not recursively), a file is taken as it is. The result is
+/// sorted and free of duplicates.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, crate::Error> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|source| crate::Error::Path {
+            path: p.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let entries = std::fs::read_dir(p).map_err(|source| crate::Error::Path {
+                path: p.clone(),
+                source,
+            })?;
+            for entry in entries {
+                let entry = entry.map_err(|source| crate::Error::Path {
+                    path: p.clone(),
+                    source,
+                })?;
+                let path = entry.path();
+                let is_jsonl = path.extension().is_some_and(|e| e == "jsonl");
+                if is_jsonl && entry.file_type().map(|t| !t.is_dir()).unwrap_or(false) {
+                    files.push(path);
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        r#"{"lockgraph_record":1,"pid":7,"exe":"/bin/t","args":["a"],"started_unix_ms":5}"#;
+    const EDGE: &str = r#"{"type":"edge","from":{"class":"name:a","name":"a","kind":"Mutex","site":null},"to":{"class":"name:b","name":"b","kind":"Mutex","site":null},"hold":"exclusive","request":"exclusive","gates":["7:3"],"thread":"main","pid":7,"exe":"/bin/t","held_at":"src/a.rs:1:2","requested_at":"src/a.rs:3:4","backtrace":["t::main (src/a.rs:3)"]}"#;
+
+    fn parse(text: &str) -> Result<(FileSummary, Vec<String>), RecordError> {
+        let mut seen = Vec::new();
+        let s = parse_reader(Path::new("f.jsonl"), text.as_bytes(), |line, e| {
+            seen.push(format!("{line}:{}->{}", &*e.from.class, &*e.to.class));
+        })?;
+        Ok((s, seen))
+    }
+
+    #[test]
+    fn a_valid_file_yields_its_edges() {
+        let (s, seen) = parse(&format!("{HEADER}\n{EDGE}\n\n{EDGE}\n")).unwrap();
+        assert_eq!(s.header.pid, 7);
+        assert_eq!(s.header.args, vec!["a".to_string()]);
+        assert_eq!(seen, vec!["2:name:a->name:b", "4:name:a->name:b"]);
+        assert!(s.torn.is_none());
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        let mut borrowed = false;
+        parse_reader(
+            Path::new("f"),
+            format!("{HEADER}\n{EDGE}\n").as_bytes(),
+            |_, e| {
+                borrowed = matches!(e.thread.0, Cow::Borrowed(_))
+                    && matches!(e.backtrace[0].0, Cow::Borrowed(_));
+            },
+        )
+        .unwrap();
+        assert!(borrowed);
+        let escaped = EDGE.replace("\"main\"", "\"ma\\u0069n\"");
+        parse_reader(
+            Path::new("f"),
+            format!("{HEADER}\n{escaped}\n").as_bytes(),
+            |_, e| {
+                assert_eq!(&*e.thread, "main");
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn unknown_types_are_ignored_even_with_other_fields() {
+        let text =
+            format!("{HEADER}\n{{\"type\":\"note\",\"from\":5}}\n{{\"type\":\"x\"}}\n{EDGE}\n");
+        let (s, seen) = parse(&text).unwrap();
+        assert_eq!(s.ignored, 2);
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_a_warning() {
+        let torn = &EDGE[..EDGE.len() - 20];
+        let (s, seen) = parse(&format!("{HEADER}\n{EDGE}\n{torn}")).unwrap();
+        assert_eq!(seen.len(), 1);
+        let w = s.torn.unwrap();
+        assert_eq!(w.line, 3);
+        assert!(w.message.contains("torn last line"), "{w}");
+        // The same line with its newline is an error.
+        let e = parse(&format!("{HEADER}\n{torn}\n{EDGE}\n")).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("truncated JSON"), "{e}");
+    }
+
+    #[test]
+    fn header_problems_are_errors_on_line_1() {
+        for (text, want) in [
+            ("", "missing header: the file is empty"),
+            (EDGE, "no `lockgraph_record` field"),
+            (
+                "{\"lockgraph_record\":2,\"pid\":1}\n",
+                "unsupported record format version 2",
+            ),
+            ("{\"lockgraph_record\":\"1\"}\n", "must be a version number"),
+            ("[1]\n", "found an array"),
+            ("\u{1}\u{2}garbage\n", "not a lockgraph record header"),
+            ("{\"lockgraph_record\":1,\"pid\":\"x\"}\n", "invalid header"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, Some(1), "{text:?}");
+            assert!(e.message.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_lines_name_the_line_and_the_problem() {
+        for (line, want) in [
+            ("{\"type\":\"edge\"}", "missing field `from`"),
+            ("{\"from\":1}", "missing field `type`"),
+            ("not json", "invalid JSON: "),
+            ("\"edge\"", "expected a JSON object, found a string"),
+            (
+                &EDGE.replace("\"exclusive\",\"request\"", "\"sometimes\",\"request\""),
+                "unknown variant `sometimes`",
+            ),
+            (
+                &EDGE.replace("\"pid\":7,\"exe\"", "\"pid\":-7,\"exe\""),
+                "invalid edge record",
+            ),
+            (&EDGE.replace("name:a", ""), "empty lock class"),
+            ("{\"type\":\"edge\",", "truncated JSON"),
+        ] {
+            let e = parse(&format!("{HEADER}\n{EDGE}\n{line}\n")).unwrap_err();
+            assert_eq!(e.line, Some(3), "{line}");
+            assert!(e.message.contains(want), "{line}: {e}");
+            assert!(e.to_string().starts_with("f.jsonl:3: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn oversized_lines_are_errors() {
+        let long = format!("{HEADER}\n{}\n", "x".repeat(MAX_LINE_BYTES + 10));
+        let e = parse(&long).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("longer than 1024 KiB"), "{e}");
+        // Exactly at the limit is only malformed, not oversized.
+        let at = format!("{HEADER}\n{}\n", "y".repeat(MAX_LINE_BYTES));
+        let e = parse(&at).unwrap_err();
+        assert!(e.message.contains("invalid JSON"), "{e}");
+    }
+}
