@@ -60,6 +60,16 @@
 //! sees only the reports raised on the calling thread. `LOCKGRAPH_BACKTRACE=0`
 //! turns off the stack captured when an edge is first recorded.
 //!
+//! # Contention profile
+//!
+//! With `LOCKGRAPH_PROFILE=1` (or [`profile::enable`]) lockgraph also counts,
+//! per lock class, acquisitions, contended acquisitions, wait time (read only
+//! when the first attempt failed), sampled hold times, the read share of
+//! `RwLock`s, the threads that waited, and [`blocking`] calls made while
+//! holding the lock. [`profile::report`] ranks the classes and says what to do
+//! (shard, shrink the critical section, move the blocking call out), naming the
+//! numbers behind each piece of advice.
+//!
 //! # The release switch
 //!
 //! Tracking is compiled in when `debug_assertions` is on. Without it the types
@@ -148,8 +158,9 @@ pub use rwlock::{
     RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 
+pub use lockgraph_core::profile;
 pub use lockgraph_core::{
-    capture, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo,
+    blocking, capture, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo,
     GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind,
     Request, Site,
 };

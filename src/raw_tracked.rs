@@ -6,7 +6,17 @@ use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use lock_api::{GuardNoSend, RawMutex as _, RawRwLock as _};
+use lockgraph_core::profile::{self, Access};
 use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
+
+/// The profile's read/write split for a hold mode.
+#[inline]
+fn access(hold: Hold) -> Access {
+    match hold {
+        Hold::Exclusive => Access::Write,
+        Hold::Shared => Access::Read,
+    }
+}
 
 /// Records the caller's site for the raw operation that follows on this thread.
 #[inline(always)]
@@ -41,9 +51,13 @@ pub(crate) fn read<'a, T: ?Sized>(
 ) -> lock_api::RwLockReadGuard<'a, RawRwLock, T> {
     // SAFETY: the raw lock is only locked here; the guard made below owns it.
     let raw = unsafe { rwlock.raw() };
-    raw.blocking(Request::Read, Hold::Shared, Some(site), || {
-        raw.inner.lock_shared()
-    });
+    raw.blocking(
+        Request::Read,
+        Hold::Shared,
+        Some(site),
+        || raw.inner.try_lock_shared(),
+        || raw.inner.lock_shared(),
+    );
     // SAFETY: this thread has just acquired a shared lock.
     unsafe { rwlock.make_read_guard_unchecked() }
 }
@@ -56,9 +70,13 @@ pub(crate) fn write<'a, T: ?Sized>(
 ) -> lock_api::RwLockWriteGuard<'a, RawRwLock, T> {
     // SAFETY: the raw lock is only locked here; the guard made below owns it.
     let raw = unsafe { rwlock.raw() };
-    raw.blocking(Request::Exclusive, Hold::Exclusive, Some(site), || {
-        raw.inner.lock_exclusive()
-    });
+    raw.blocking(
+        Request::Exclusive,
+        Hold::Exclusive,
+        Some(site),
+        || raw.inner.try_lock_exclusive(),
+        || raw.inner.lock_exclusive(),
+    );
     // SAFETY: this thread has just acquired an exclusive lock.
     unsafe { rwlock.make_write_guard_unchecked() }
 }
@@ -114,7 +132,16 @@ impl RawMutex {
     #[inline(always)]
     fn lock_at(&self, site: Option<&'static Location<'static>>) {
         self.meta.before_wait(Request::Exclusive, site);
-        self.inner.lock();
+        if profile::on() {
+            profile::take(
+                &self.meta,
+                Access::Write,
+                || self.inner.try_lock(),
+                || self.inner.lock(),
+            );
+        } else {
+            self.inner.lock();
+        }
         self.meta.acquired(Hold::Exclusive, site);
     }
 
@@ -161,6 +188,9 @@ unsafe impl lock_api::RawMutex for RawMutex {
     fn try_lock(&self) -> bool {
         let ok = self.inner.try_lock();
         if ok {
+            if profile::on() {
+                profile::took(&self.meta, Access::Write);
+            }
             self.meta.acquired(Hold::Exclusive, None);
         }
         ok
@@ -247,10 +277,15 @@ impl RawRwLock {
         request: Request,
         hold: Hold,
         site: Option<&'static Location<'static>>,
+        fast: impl FnOnce() -> bool,
         lock: impl FnOnce(),
     ) {
         self.meta.before_wait(request, site);
-        lock();
+        if profile::on() {
+            profile::take(&self.meta, access(hold), fast, lock);
+        } else {
+            lock();
+        }
         self.meta.acquired(hold, site);
     }
 
@@ -267,6 +302,9 @@ impl RawRwLock {
     #[inline]
     fn tried(&self, hold: Hold, ok: bool) -> bool {
         if ok {
+            if profile::on() {
+                profile::took(&self.meta, access(hold));
+            }
             self.meta.acquired(hold, None);
         }
         ok
@@ -282,9 +320,13 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn lock_shared(&self) {
-        self.blocking(Request::Read, Hold::Shared, None, || {
-            self.inner.lock_shared()
-        });
+        self.blocking(
+            Request::Read,
+            Hold::Shared,
+            None,
+            || self.inner.try_lock_shared(),
+            || self.inner.lock_shared(),
+        );
     }
 
     #[inline]
@@ -301,9 +343,13 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn lock_exclusive(&self) {
-        self.blocking(Request::Exclusive, Hold::Exclusive, None, || {
-            self.inner.lock_exclusive()
-        });
+        self.blocking(
+            Request::Exclusive,
+            Hold::Exclusive,
+            None,
+            || self.inner.try_lock_exclusive(),
+            || self.inner.lock_exclusive(),
+        );
     }
 
     #[inline]
@@ -406,9 +452,13 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     #[inline]
     fn lock_shared_recursive(&self) {
-        self.blocking(Request::RecursiveRead, Hold::Shared, None, || {
-            self.inner.lock_shared_recursive()
-        });
+        self.blocking(
+            Request::RecursiveRead,
+            Hold::Shared,
+            None,
+            || self.inner.try_lock_shared_recursive(),
+            || self.inner.lock_shared_recursive(),
+        );
     }
 
     #[inline]
@@ -438,9 +488,13 @@ unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
     #[inline]
     fn lock_upgradable(&self) {
-        self.blocking(Request::Exclusive, Hold::Shared, None, || {
-            self.inner.lock_upgradable()
-        });
+        self.blocking(
+            Request::Exclusive,
+            Hold::Shared,
+            None,
+            || self.inner.try_lock_upgradable(),
+            || self.inner.lock_upgradable(),
+        );
     }
 
     #[inline]

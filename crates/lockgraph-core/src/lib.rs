@@ -42,6 +42,7 @@
 mod class;
 mod global;
 mod policy;
+pub mod profile;
 mod record;
 mod report;
 mod state;
@@ -51,7 +52,7 @@ pub use global::{stats, GraphStats, Limits};
 pub use policy::{capture, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
 pub use record::{record_file, RECORD_VERSION};
 pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
-pub use state::{clear_pending_site, held_locks, set_pending_site, LockMeta, MAX_HELD};
+pub use state::{blocking, clear_pending_site, held_locks, set_pending_site, LockMeta, MAX_HELD};
 
 /// Whether lock tracking is compiled into this build of the core: with
 /// `debug_assertions`, or with the `track-in-release` feature.

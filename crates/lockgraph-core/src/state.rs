@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use crate::class::{fnv, Class, LockKind};
 use crate::global;
@@ -113,6 +114,11 @@ impl LockMeta {
         }
     }
 
+    /// The per-thread key of this lock's class in the contention profile.
+    pub(crate) fn profile_key(&self) -> u64 {
+        self.hot_key(self.id())
+    }
+
     /// The key hashed into chains: the class's address or name hash, or the
     /// instance for anonymous classes.
     #[inline]
@@ -208,6 +214,7 @@ pub(crate) enum Op {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
     pub(crate) id: u64,
+    pub(crate) key: u64,
     pub(crate) class: Class,
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
@@ -260,6 +267,8 @@ pub(crate) struct ThreadState {
     /// were not checked (a `try_lock`).
     reqs: [Cell<u8>; MAX_HELD],
     sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
+    /// When the slot's lock was taken, for sampled hold times (profiling).
+    since: [Cell<Option<Instant>>; MAX_HELD],
     /// Hash of (class key, hold mode) of slots `0..=i`.
     chains: [Cell<u64>; MAX_HELD],
     /// Hash of the ids of the exclusive holds among slots `0..=i`.
@@ -293,6 +302,7 @@ thread_local! {
             holds: [const { Cell::new(Hold::Shared) }; MAX_HELD],
             reqs: [const { Cell::new(0) }; MAX_HELD],
             sites: [const { Cell::new(None) }; MAX_HELD],
+            since: [const { Cell::new(None) }; MAX_HELD],
             chains: [const { Cell::new(0) }; MAX_HELD],
             insts: [const { Cell::new(0) }; MAX_HELD],
             blooms: [const { Cell::new(0) }; MAX_HELD],
@@ -442,6 +452,7 @@ impl ThreadState {
                 let class = self.classes[i].get();
                 Held {
                     id: self.ids[i].get() & ID_MASK,
+                    key: self.keys[i].get(),
                     class: class.class,
                     kind: class.kind,
                     hold: self.holds[i].get(),
@@ -550,11 +561,27 @@ impl ThreadState {
         if (req != 0 || len == 0) && self.verified.get() == len {
             self.verified.set(len + 1);
         }
+        if crate::profile::on() {
+            self.sample_since(len);
+        }
         self.sites[len].set(match site {
             Some(s) => Some(s),
             None => self.pending_site.take(),
         });
         self.len.set(len + 1);
+    }
+
+    #[cold]
+    fn sample_since(&self, i: usize) {
+        let t = crate::profile::sample_hold().then(Instant::now);
+        self.since[i].set(t);
+    }
+
+    #[cold]
+    fn hold_sampled(&self, i: usize, meta: &LockMeta) {
+        if let Some(t) = self.since[i].take() {
+            crate::profile::held_for(meta, t.elapsed());
+        }
     }
 
     #[cold]
@@ -580,6 +607,9 @@ impl ThreadState {
             let top = self.ids[len - 1].get();
             if top & ID_MASK == id {
                 self.len.set(len - 1);
+                if crate::profile::on() {
+                    self.hold_sampled(len - 1, meta);
+                }
                 if top & IN_GRAPH != 0 {
                     self.ids[len - 1].set(id);
                     meta.mark_in_graph();
@@ -599,6 +629,9 @@ impl ThreadState {
         if let Some(i) = self.find(id) {
             if self.ids[i].get() & IN_GRAPH != 0 {
                 meta.mark_in_graph();
+            }
+            if crate::profile::on() {
+                self.hold_sampled(i, meta);
             }
             self.remove_at(i);
         } else if self.untracked.get() > 0 {
@@ -622,6 +655,7 @@ impl ThreadState {
             self.holds[j].set(self.holds[j + 1].get());
             self.reqs[j].set(self.reqs[j + 1].get());
             self.sites[j].set(self.sites[j + 1].get());
+            self.since[j].set(self.since[j + 1].get());
         }
         self.len.set(len - 1);
         self.linked.set(self.linked.get().min(i));
@@ -647,6 +681,35 @@ impl ThreadState {
             self.remove_at(i);
         }
     }
+}
+
+/// Runs `f`, a call that blocks (a channel receive, a join, a stream
+/// synchronize), naming it `what`. With profiling on, every lock class this
+/// thread holds meanwhile is charged with the call and its duration, and the
+/// profile advises moving the call out of the critical section.
+///
+/// ```
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// tx.send(42).unwrap();
+/// let n = lockgraph_core::blocking("channel recv", || rx.recv().unwrap());
+/// assert_eq!(n, 42);
+/// ```
+pub fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
+    if !crate::profile::on() {
+        return f();
+    }
+    let held: Vec<(Class, LockKind, u64)> = STATE.with(|t| {
+        t.snapshot()
+            .into_iter()
+            .map(|h| (h.class, h.kind, h.key))
+            .collect()
+    });
+    let start = Instant::now();
+    let r = f();
+    if !held.is_empty() {
+        crate::profile::blocked_holding(&held, what, start.elapsed());
+    }
+    r
 }
 
 /// Records `site` as the call site of the next untracked-site acquisition on

@@ -1,0 +1,614 @@
+//! Contention profile: which lock classes are hot, and what to do about it.
+//!
+//! Off by default; `LOCKGRAPH_PROFILE=1` or [`enable`] turns it on. Per lock
+//! class it counts acquisitions and contended acquisitions, sums and maxes the
+//! time spent waiting (measured only when the first, non-blocking attempt
+//! failed, so an uncontended acquisition reads no clock), samples hold times
+//! (one acquisition in [`HOLD_SAMPLE`] per thread), splits reads from writes,
+//! counts the threads that waited, and the blocking calls made while the lock
+//! was held ([`crate::blocking`]).
+//!
+//! Each thread writes its own counters (no shared cache line is written on the
+//! lock path); [`report`] adds them up.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::class::{Class, LockKind, Site};
+use crate::state::LockMeta;
+
+/// One acquisition in this many (per thread) has its hold time measured.
+pub const HOLD_SAMPLE: u64 = 8;
+
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Whether profiling is on (`LOCKGRAPH_PROFILE=1`, or [`enable`]).
+#[inline]
+pub fn on() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        2 => true,
+        1 => false,
+        _ => init(),
+    }
+}
+
+#[cold]
+fn init() -> bool {
+    let on = matches!(
+        std::env::var("LOCKGRAPH_PROFILE").as_deref(),
+        Ok("1") | Ok("true") | Ok("on")
+    );
+    let _ = ENABLED.compare_exchange(
+        0,
+        if on { 2 } else { 1 },
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    ENABLED.load(Ordering::Relaxed) == 2
+}
+
+/// Turns profiling on for the rest of the process.
+pub fn enable() {
+    ENABLED.store(2, Ordering::Relaxed);
+}
+
+/// Turns profiling off (counters gathered so far are kept).
+pub fn disable() {
+    ENABLED.store(1, Ordering::Relaxed);
+}
+
+/// How a lock was taken, for the read/write split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A shared (read or upgradable) acquisition.
+    Read,
+    /// An exclusive acquisition (mutex, write).
+    Write,
+}
+
+/// One thread's counters for one class. Only that thread writes them.
+#[derive(Default)]
+struct Stats {
+    acquisitions: AtomicU64,
+    contended: AtomicU64,
+    wait_ns: AtomicU64,
+    max_wait_ns: AtomicU64,
+    reads: AtomicU64,
+    hold_samples: AtomicU64,
+    hold_ns: AtomicU64,
+    max_hold_ns: AtomicU64,
+    blocking_calls: AtomicU64,
+    blocking_ns: AtomicU64,
+    /// What the last blocking call under this class was.
+    blocking_what: Mutex<Option<&'static str>>,
+}
+
+/// Adds to a counter only this thread writes (no read-modify-write needed).
+fn bump(c: &AtomicU64, by: u64) {
+    c.store(
+        c.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+fn raise(c: &AtomicU64, to: u64) {
+    if to > c.load(Ordering::Relaxed) {
+        c.store(to, Ordering::Relaxed);
+    }
+}
+
+struct Entry {
+    key: (Class, LockKind),
+    stats: Arc<Stats>,
+}
+
+/// Every thread's counters, for [`report`].
+static ALL: LazyLock<Mutex<Vec<Entry>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+thread_local! {
+    static MINE: RefCell<HashMap<u64, Arc<Stats>>> = RefCell::new(HashMap::new());
+    static TICK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn class_id(meta: &LockMeta) -> u64 {
+    meta.profile_key()
+}
+
+fn with_stats(meta: &LockMeta, f: impl FnOnce(&Stats)) {
+    let key = class_id(meta);
+    let _ = MINE.try_with(|m| {
+        let mut m = m.borrow_mut();
+        let stats = m.entry(key).or_insert_with(|| {
+            let stats = Arc::new(Stats::default());
+            ALL.lock().push(Entry {
+                key: (meta.class(), meta.kind()),
+                stats: Arc::clone(&stats),
+            });
+            stats
+        });
+        f(stats);
+    });
+}
+
+/// Records an acquisition; `waited` is the wait when the first attempt failed.
+pub(crate) fn acquired(meta: &LockMeta, access: Access, waited: Option<Duration>) {
+    with_stats(meta, |s| {
+        bump(&s.acquisitions, 1);
+        if access == Access::Read {
+            bump(&s.reads, 1);
+        }
+        if let Some(w) = waited {
+            let ns = w.as_nanos() as u64;
+            bump(&s.contended, 1);
+            bump(&s.wait_ns, ns);
+            raise(&s.max_wait_ns, ns);
+        }
+    });
+}
+
+/// Whether this acquisition's hold time is sampled.
+#[inline]
+pub(crate) fn sample_hold() -> bool {
+    TICK.try_with(|t| {
+        let n = t.get().wrapping_add(1);
+        t.set(n);
+        n % HOLD_SAMPLE == 0
+    })
+    .unwrap_or(false)
+}
+
+pub(crate) fn held_for(meta: &LockMeta, d: Duration) {
+    with_stats(meta, |s| {
+        let ns = d.as_nanos() as u64;
+        bump(&s.hold_samples, 1);
+        bump(&s.hold_ns, ns);
+        raise(&s.max_hold_ns, ns);
+    });
+}
+
+pub(crate) fn blocked_holding(metas: &[(Class, LockKind, u64)], what: &'static str, d: Duration) {
+    let _ = MINE.try_with(|m| {
+        let mut m = m.borrow_mut();
+        for &(class, kind, key) in metas {
+            let stats = m.entry(key).or_insert_with(|| {
+                let stats = Arc::new(Stats::default());
+                ALL.lock().push(Entry {
+                    key: (class, kind),
+                    stats: Arc::clone(&stats),
+                });
+                stats
+            });
+            bump(&stats.blocking_calls, 1);
+            bump(&stats.blocking_ns, d.as_nanos() as u64);
+            *stats.blocking_what.lock() = Some(what);
+        }
+    });
+}
+
+/// Takes a lock with `fast` (non-blocking) then `slow` (blocking), measuring
+/// the wait only when `fast` failed. Used by lock types when [`on`] is true.
+pub fn take(meta: &LockMeta, access: Access, fast: impl FnOnce() -> bool, slow: impl FnOnce()) {
+    if fast() {
+        acquired(meta, access, None);
+    } else {
+        let t = Instant::now();
+        slow();
+        acquired(meta, access, Some(t.elapsed()));
+    }
+}
+
+/// Records a successful non-blocking acquisition (`try_lock`).
+pub fn took(meta: &LockMeta, access: Access) {
+    acquired(meta, access, None);
+}
+
+/// The profile of one lock class, summed over threads.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClassProfile {
+    /// The lock's kind.
+    pub kind: LockKind,
+    /// The name, for named classes.
+    pub name: Option<&'static str>,
+    /// The creation site, for site classes.
+    pub created: Option<Site>,
+    /// Acquisitions.
+    pub acquisitions: u64,
+    /// Acquisitions whose first, non-blocking attempt failed.
+    pub contended: u64,
+    /// Total time spent waiting in contended acquisitions.
+    pub total_wait: Duration,
+    /// The longest single wait.
+    pub max_wait: Duration,
+    /// Shared (read) acquisitions, for read-write locks.
+    pub reads: u64,
+    /// Hold times measured (one acquisition in [`HOLD_SAMPLE`]).
+    pub hold_samples: u64,
+    /// Mean of the sampled hold times.
+    pub mean_hold: Duration,
+    /// Longest sampled hold time.
+    pub max_hold: Duration,
+    /// Distinct threads that waited for this class.
+    pub waiting_threads: u64,
+    /// Blocking calls (see [`crate::blocking`]) made while holding this class.
+    pub blocking_calls: u64,
+    /// Time spent in those calls.
+    pub blocking_time: Duration,
+    /// What one of those calls was (as named to [`crate::blocking`]).
+    pub blocking_what: Option<&'static str>,
+    /// What to do about it, with the evidence.
+    pub advice: Vec<Advice>,
+}
+
+impl ClassProfile {
+    /// The label used in tables: the name, else the creation site.
+    pub fn label(&self) -> String {
+        match (self.name, self.created) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(s)) => s.to_string(),
+            _ => "(anonymous)".to_string(),
+        }
+    }
+
+    /// Contended acquisitions as a share of all acquisitions.
+    pub fn contention(&self) -> f64 {
+        if self.acquisitions == 0 {
+            0.0
+        } else {
+            self.contended as f64 / self.acquisitions as f64
+        }
+    }
+}
+
+/// A suggestion derived from the numbers, naming the evidence.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Advice {
+    /// Many threads wait on one class: split it into shards.
+    Shard {
+        /// Threads that waited.
+        waiting_threads: u64,
+        /// Share of acquisitions that waited.
+        contention: f64,
+    },
+    /// Holds are long while others wait: do less under the lock.
+    ShrinkCriticalSection {
+        /// Mean sampled hold time.
+        mean_hold: Duration,
+        /// Longest sampled hold time.
+        max_hold: Duration,
+    },
+    /// Mostly reads on a read-write lock that still waits: readers are
+    /// queued behind writers; batch or shorten the writes.
+    WritersBlockReaders {
+        /// Share of reads.
+        read_share: f64,
+        /// Total wait.
+        total_wait: Duration,
+    },
+    /// The lock was held across blocking calls: move the call out.
+    MoveBlockingCallOut {
+        /// Blocking calls made under the lock.
+        calls: u64,
+        /// Time spent in them.
+        time: Duration,
+        /// What one of them was.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for Advice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Advice::Shard {
+                waiting_threads,
+                contention,
+            } => write!(
+                f,
+                "shard it: {waiting_threads} threads waited and {:.0}% of acquisitions were \
+                 contended; split the data over several locks (by key hash)",
+                contention * 100.0
+            ),
+            Advice::ShrinkCriticalSection {
+                mean_hold,
+                max_hold,
+            } => write!(
+                f,
+                "shrink the critical section: held {mean_hold:.1?} on average (max {max_hold:.1?}) \
+                 while other threads waited; compute outside the lock, hold it only to publish"
+            ),
+            Advice::WritersBlockReaders {
+                read_share,
+                total_wait,
+            } => write!(
+                f,
+                "{:.0}% reads, yet {total_wait:.1?} spent waiting: readers queue behind writers; \
+                 make writes rarer or shorter (prepare the new value, then swap it in)",
+                read_share * 100.0
+            ),
+            Advice::MoveBlockingCallOut { calls, time, what } => write!(
+                f,
+                "held across {calls} blocking calls such as `{what}` ({time:.1?} in total): \
+                 move the call out of the critical section"
+            ),
+        }
+    }
+}
+
+/// The advice rules, exposed for tests and tools.
+pub fn advise(p: &ClassProfile) -> Vec<Advice> {
+    let mut out = Vec::new();
+    let contention = p.contention();
+    if p.waiting_threads >= 3 && contention >= 0.2 && p.contended >= 10 {
+        out.push(Advice::Shard {
+            waiting_threads: p.waiting_threads,
+            contention,
+        });
+    }
+    if p.contended > 0 && p.hold_samples > 0 && p.mean_hold >= Duration::from_micros(100) {
+        out.push(Advice::ShrinkCriticalSection {
+            mean_hold: p.mean_hold,
+            max_hold: p.max_hold,
+        });
+    }
+    if p.kind == LockKind::RwLock && p.acquisitions > 0 {
+        let read_share = p.reads as f64 / p.acquisitions as f64;
+        if read_share >= 0.9 && p.total_wait >= Duration::from_millis(1) {
+            out.push(Advice::WritersBlockReaders {
+                read_share,
+                total_wait: p.total_wait,
+            });
+        }
+    }
+    if p.blocking_calls > 0 {
+        out.push(Advice::MoveBlockingCallOut {
+            calls: p.blocking_calls,
+            time: p.blocking_time,
+            what: p.blocking_what.unwrap_or("a blocking call"),
+        });
+    }
+    out
+}
+
+/// The profile of every class seen, hottest (most total wait) first.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ProfileReport {
+    /// One entry per class.
+    pub classes: Vec<ClassProfile>,
+}
+
+impl ProfileReport {
+    /// The entry of a named class.
+    pub fn named(&self, name: &str) -> Option<&ClassProfile> {
+        self.classes.iter().find(|c| c.name == Some(name))
+    }
+}
+
+/// Sums every thread's counters into a report.
+pub fn report() -> ProfileReport {
+    let all = ALL.lock();
+    let mut by_class: HashMap<crate::class::ClassKey, ClassProfile> = HashMap::new();
+    for e in all.iter() {
+        let (class, kind) = e.key;
+        let s = &e.stats;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let p = by_class
+            .entry(class.key(0))
+            .or_insert_with(|| ClassProfile {
+                kind,
+                name: match class {
+                    Class::Named(n) => Some(n),
+                    _ => None,
+                },
+                created: class.site(),
+                acquisitions: 0,
+                contended: 0,
+                total_wait: Duration::ZERO,
+                max_wait: Duration::ZERO,
+                reads: 0,
+                hold_samples: 0,
+                mean_hold: Duration::ZERO,
+                max_hold: Duration::ZERO,
+                waiting_threads: 0,
+                blocking_calls: 0,
+                blocking_time: Duration::ZERO,
+                blocking_what: None,
+                advice: Vec::new(),
+            });
+        p.acquisitions += load(&s.acquisitions);
+        p.contended += load(&s.contended);
+        if load(&s.contended) > 0 {
+            p.waiting_threads += 1;
+        }
+        p.total_wait += Duration::from_nanos(load(&s.wait_ns));
+        p.max_wait = p.max_wait.max(Duration::from_nanos(load(&s.max_wait_ns)));
+        p.reads += load(&s.reads);
+        // Keep the sum of hold times in `mean_hold` until the division below.
+        p.hold_samples += load(&s.hold_samples);
+        p.mean_hold += Duration::from_nanos(load(&s.hold_ns));
+        p.max_hold = p.max_hold.max(Duration::from_nanos(load(&s.max_hold_ns)));
+        p.blocking_calls += load(&s.blocking_calls);
+        p.blocking_time += Duration::from_nanos(load(&s.blocking_ns));
+        if let Some(w) = *s.blocking_what.lock() {
+            p.blocking_what = Some(w);
+        }
+    }
+    drop(all);
+    let mut classes: Vec<ClassProfile> = by_class
+        .into_values()
+        .map(|mut p| {
+            if p.hold_samples > 0 {
+                p.mean_hold /= p.hold_samples as u32;
+            }
+            p.advice = advise(&p);
+            p
+        })
+        .collect();
+    classes.sort_by(|a, b| {
+        b.total_wait
+            .cmp(&a.total_wait)
+            .then(b.acquisitions.cmp(&a.acquisitions))
+    });
+    ProfileReport { classes }
+}
+
+impl fmt::Display for ProfileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "lockgraph contention profile (hottest first)")?;
+        if self.classes.is_empty() {
+            return writeln!(
+                f,
+                "  no lock acquisitions recorded (is LOCKGRAPH_PROFILE=1 set?)"
+            );
+        }
+        let labels: Vec<String> = self
+            .classes
+            .iter()
+            .map(|c| format!("{} {}", c.kind.name(), c.label()))
+            .collect();
+        let w = labels.iter().map(|l| l.len()).max().unwrap_or(4).max(4);
+        writeln!(
+            f,
+            "  {:<w$}  {:>10}  {:>9}  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
+            "lock",
+            "acquired",
+            "contended",
+            "total wait",
+            "max wait",
+            "mean hold",
+            "reads",
+            "waiters"
+        )?;
+        for (c, label) in self.classes.iter().zip(&labels) {
+            let reads = if c.kind == LockKind::RwLock && c.acquisitions > 0 {
+                format!("{:.0}%", 100.0 * c.reads as f64 / c.acquisitions as f64)
+            } else {
+                "-".to_string()
+            };
+            writeln!(
+                f,
+                "  {:<w$}  {:>10}  {:>8.1}%  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
+                label,
+                c.acquisitions,
+                100.0 * c.contention(),
+                format!("{:.1?}", c.total_wait),
+                format!("{:.1?}", c.max_wait),
+                format!("{:.1?}", c.mean_hold),
+                reads,
+                c.waiting_threads,
+            )?;
+        }
+        let advised: Vec<_> = self
+            .classes
+            .iter()
+            .filter(|c| !c.advice.is_empty())
+            .collect();
+        if !advised.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "  advice:")?;
+            for c in advised {
+                for a in &c.advice {
+                    writeln!(f, "    {} {}: {a}", c.kind.name(), c.label())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(kind: LockKind) -> ClassProfile {
+        ClassProfile {
+            kind,
+            name: Some("t"),
+            created: None,
+            acquisitions: 1000,
+            contended: 0,
+            total_wait: Duration::ZERO,
+            max_wait: Duration::ZERO,
+            reads: 0,
+            hold_samples: 100,
+            mean_hold: Duration::from_micros(1),
+            max_hold: Duration::from_micros(5),
+            waiting_threads: 0,
+            blocking_calls: 0,
+            blocking_time: Duration::ZERO,
+            blocking_what: None,
+            advice: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_quiet_lock_gets_no_advice() {
+        assert!(advise(&profile(LockKind::Mutex)).is_empty());
+    }
+
+    #[test]
+    fn many_waiters_on_a_contended_class_means_shard() {
+        let mut p = profile(LockKind::Mutex);
+        p.contended = 400;
+        p.waiting_threads = 6;
+        assert_eq!(
+            advise(&p),
+            vec![Advice::Shard {
+                waiting_threads: 6,
+                contention: 0.4
+            }]
+        );
+        // Two waiters are not "many".
+        p.waiting_threads = 2;
+        assert!(advise(&p).is_empty());
+    }
+
+    #[test]
+    fn long_holds_under_contention_mean_shrink() {
+        let mut p = profile(LockKind::Mutex);
+        p.contended = 1;
+        p.mean_hold = Duration::from_millis(2);
+        assert!(matches!(
+            advise(&p)[..],
+            [Advice::ShrinkCriticalSection { .. }]
+        ));
+        // Long holds nobody waited for are fine.
+        p.contended = 0;
+        assert!(advise(&p).is_empty());
+    }
+
+    #[test]
+    fn read_mostly_rwlocks_that_wait_blame_the_writers() {
+        let mut p = profile(LockKind::RwLock);
+        p.reads = 950;
+        p.total_wait = Duration::from_millis(5);
+        let a = advise(&p);
+        assert!(
+            matches!(a[..], [Advice::WritersBlockReaders { .. }]),
+            "{a:?}"
+        );
+        assert!(a[0].to_string().contains("95% reads"));
+    }
+
+    #[test]
+    fn a_blocking_call_under_the_lock_names_the_call() {
+        let mut p = profile(LockKind::Mutex);
+        p.blocking_calls = 3;
+        p.blocking_time = Duration::from_millis(30);
+        p.blocking_what = Some("cudaStreamSynchronize");
+        let a = advise(&p);
+        assert_eq!(a.len(), 1);
+        assert!(
+            a[0].to_string().contains("`cudaStreamSynchronize`"),
+            "{}",
+            a[0]
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The contention profile on controlled workloads: known waits and holds.
+#![cfg(any(debug_assertions, feature = "track-in-release"))]
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use lockgraph::profile::{self, Advice};
+use lockgraph::{Mutex, RwLock};
+
+#[test]
+fn a_known_wait_is_measured_and_attributed() {
+    profile::enable();
+    let lock = Arc::new(Mutex::named("prof-wait", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let (l2, b2) = (Arc::clone(&lock), Arc::clone(&barrier));
+    let holder = thread::spawn(move || {
+        let _g = l2.lock();
+        b2.wait();
+        thread::sleep(Duration::from_millis(60));
+    });
+    barrier.wait();
+    drop(lock.lock()); // waits ~60 ms for the holder
+    holder.join().unwrap();
+    let r = profile::report();
+    let p = r.named("prof-wait").unwrap();
+    assert_eq!(p.acquisitions, 2);
+    assert_eq!(p.contended, 1);
+    assert_eq!(p.waiting_threads, 1);
+    assert!(p.total_wait >= Duration::from_millis(40), "{p:?}");
+    assert!(p.max_wait >= Duration::from_millis(40), "{p:?}");
+    assert!(p.total_wait < Duration::from_secs(5), "{p:?}");
+}
+
+#[test]
+fn hold_times_are_sampled_one_in_eight() {
+    profile::enable();
+    let lock = Mutex::named("prof-hold", ());
+    // A fresh thread: its sampling tick starts at zero.
+    thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..16 {
+                let _g = lock.lock();
+                thread::sleep(Duration::from_millis(2));
+            }
+        });
+    });
+    let r = profile::report();
+    let p = r.named("prof-hold").unwrap();
+    assert_eq!(p.acquisitions, 16);
+    assert_eq!(p.hold_samples, 16 / profile::HOLD_SAMPLE);
+    assert!(p.mean_hold >= Duration::from_millis(1), "{p:?}");
+    assert!(p.max_hold >= p.mean_hold);
+}
+
+#[test]
+fn rwlock_reads_and_writes_are_split() {
+    profile::enable();
+    let lock = RwLock::named("prof-rw", 0);
+    for i in 0..100 {
+        if i % 10 == 0 {
+            *lock.write() += 1;
+        } else {
+            let _ = *lock.read();
+        }
+    }
+    drop(lock.try_read());
+    let r = profile::report();
+    let p = r.named("prof-rw").unwrap();
+    assert_eq!(p.acquisitions, 101);
+    assert_eq!(p.reads, 91);
+}
+
+#[test]
+fn hammering_one_lock_from_many_threads_advises_sharding() {
+    profile::enable();
+    let lock = Arc::new(Mutex::named("prof-hot", 0u64));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let l = Arc::clone(&lock);
+            thread::spawn(move || {
+                for _ in 0..200 {
+                    let mut g = l.lock();
+                    *g += 1;
+                    thread::sleep(Duration::from_micros(200));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let r = profile::report();
+    let p = r.named("prof-hot").unwrap();
+    assert_eq!(p.acquisitions, 800);
+    assert!(p.waiting_threads >= 3, "{p:?}");
+    assert!(
+        p.advice.iter().any(|a| matches!(a, Advice::Shard { .. })),
+        "{p:?}"
+    );
+    let text = r.to_string();
+    assert!(text.contains("Mutex prof-hot"), "{text}");
+    assert!(text.contains("shard it:"), "{text}");
+}
+
+#[test]
+fn a_blocking_call_under_a_lock_is_charged_to_it() {
+    profile::enable();
+    let lock = Mutex::named("prof-blocking", ());
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        tx.send(7).unwrap();
+    });
+    let g = lock.lock();
+    let v = lockgraph::blocking("channel recv", || rx.recv().unwrap());
+    drop(g);
+    assert_eq!(v, 7);
+    let r = profile::report();
+    let p = r.named("prof-blocking").unwrap();
+    assert_eq!(p.blocking_calls, 1);
+    assert!(p.blocking_time >= Duration::from_millis(10));
+    assert!(p
+        .advice
+        .iter()
+        .any(|a| a.to_string().contains("`channel recv`")));
+}
