@@ -48,7 +48,8 @@ fn hold_times_are_sampled_one_in_eight() {
     let r = profile::report();
     let p = r.named("prof-hold").unwrap();
     assert_eq!(p.acquisitions, 16);
-    assert_eq!(p.hold_samples, 16 / profile::HOLD_SAMPLE);
+    // One in eight, spread out: about two of sixteen.
+    assert!((1..=4).contains(&p.hold_samples), "{p:?}");
     assert!(p.mean_hold >= Duration::from_millis(1), "{p:?}");
     assert!(p.max_hold >= p.mean_hold);
 }

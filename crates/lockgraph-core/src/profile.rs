@@ -152,13 +152,15 @@ pub(crate) fn acquired(meta: &LockMeta, access: Access, waited: Option<Duration>
     });
 }
 
-/// Whether this acquisition's hold time is sampled.
+/// Whether this acquisition's hold time is sampled: one in [`HOLD_SAMPLE`],
+/// picked by a golden-ratio sequence rather than every n-th acquisition, so
+/// code that alternates between locks does not always sample the same one.
 #[inline]
 pub(crate) fn sample_hold() -> bool {
     TICK.try_with(|t| {
         let n = t.get().wrapping_add(1);
         t.set(n);
-        n % HOLD_SAMPLE == 0
+        n.wrapping_mul(0x9e37_79b9_7f4a_7c15) < u64::MAX / HOLD_SAMPLE
     })
     .unwrap_or(false)
 }
@@ -351,7 +353,9 @@ pub fn advise(p: &ClassProfile) -> Vec<Advice> {
             contention,
         });
     }
-    if p.contended > 0 && p.hold_samples > 0 && p.mean_hold >= Duration::from_micros(100) {
+    let long = p.mean_hold >= Duration::from_micros(100)
+        || (contention >= 0.1 && p.mean_hold >= Duration::from_micros(10));
+    if p.contended > 0 && p.hold_samples > 0 && long {
         out.push(Advice::ShrinkCriticalSection {
             mean_hold: p.mean_hold,
             max_hold: p.max_hold,

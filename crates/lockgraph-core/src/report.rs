@@ -137,7 +137,8 @@ impl Backtrace {
                 let Some(name) = sym.name().map(|n| format!("{n:#}")) else {
                     continue;
                 };
-                if is_internal(&name) {
+                let file = sym.filename().map(|f| f.to_string_lossy().into_owned());
+                if is_internal(&name) || file.as_deref().is_some_and(is_runtime_file) {
                     continue;
                 }
                 let loc = match (sym.filename(), sym.lineno()) {
@@ -152,6 +153,11 @@ impl Backtrace {
         }
         out
     }
+}
+
+/// Sources of the standard library and the C runtime.
+fn is_runtime_file(file: &str) -> bool {
+    file.starts_with("/rustc/") || file.starts_with("./csu/") || file.contains("/sysdeps/")
 }
 
 fn is_internal(name: &str) -> bool {

@@ -1,0 +1,335 @@
+//! The data loader that ate the GPU: the situation that opens the brief.
+//!
+//! A training input pipeline: a loader thread reads sample ids, eight
+//! preprocessing workers turn them into features through a shared
+//! preprocessing cache, a batcher packs batches of 32, and a "GPU" consumer
+//! runs them against a model that a reloader thread hot-swaps under an
+//! `RwLock`. Queues between the stages are bounded.
+//!
+//! The cache is one `Mutex<HashMap>`, and a miss computes the features while
+//! holding it, so the workers queue on the cache and the GPU starves. The run
+//! shows what lockgraph finds:
+//!
+//! 1. the contention profile ranks the cache first and says to shard it (and
+//!    the sharded variant, run second, shows the speed-up);
+//! 2. a lock-order inversion: workers take the cache, then the metrics; the
+//!    epoch summary takes the metrics, then the cache. The run does not hang,
+//!    because the summary happens after the workers stop, and lockgraph reports
+//!    it anyway, with both stacks.
+//!
+//! Run: `cargo run --release --example data_loader --features track-in-release`
+//! or simply `cargo run --example data_loader`. `--single` or `--sharded` runs
+//! one variant only.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lockgraph::{profile, Mutex, RwLock};
+
+const SAMPLES: u32 = 6_000;
+const DISTINCT: u32 = 4_000;
+const WORKERS: usize = 8;
+const BATCH: usize = 32;
+const SHARDS: usize = 16;
+
+/// Decoding and augmenting one sample: CPU work.
+fn preprocess(id: u32) -> Vec<f32> {
+    let mut x = id as f32;
+    let mut out = Vec::with_capacity(16);
+    for i in 0..16 {
+        for _ in 0..200 {
+            x = black_box(x * 1.000_1 + 0.5).sqrt() + i as f32;
+        }
+        out.push(x);
+    }
+    out
+}
+
+#[derive(Default)]
+struct Metrics {
+    hits: u64,
+    misses: u64,
+}
+
+/// The preprocessing cache, in the two shapes the run compares.
+enum Cache {
+    /// One lock for everything; misses are computed under it.
+    Single(Mutex<HashMap<u32, Vec<f32>>>),
+    /// Sixteen locks by key; misses are computed outside any lock.
+    Sharded(Vec<Mutex<HashMap<u32, Vec<f32>>>>),
+}
+
+impl Cache {
+    fn single() -> Cache {
+        Cache::Single(Mutex::named("preprocess_cache", HashMap::new()))
+    }
+
+    fn sharded() -> Cache {
+        Cache::Sharded(
+            (0..SHARDS)
+                .map(|_| Mutex::named("preprocess_cache_shard", HashMap::new()))
+                .collect(),
+        )
+    }
+
+    fn features(&self, id: u32, metrics: &Mutex<Metrics>) -> Vec<f32> {
+        let key = id % DISTINCT;
+        match self {
+            Cache::Single(map) => {
+                let mut map = map.lock();
+                let hit = map.contains_key(&key);
+                let v = map.entry(key).or_insert_with(|| preprocess(key)).clone();
+                // BUG: the metrics lock is taken while the cache is held.
+                let mut m = metrics.lock();
+                if hit {
+                    m.hits += 1;
+                } else {
+                    m.misses += 1;
+                }
+                v
+            }
+            Cache::Sharded(shards) => {
+                let shard = &shards[key as usize % SHARDS];
+                if let Some(v) = shard.lock().get(&key) {
+                    metrics.lock().hits += 1;
+                    return v.clone();
+                }
+                let v = preprocess(key);
+                shard.lock().insert(key, v.clone());
+                metrics.lock().misses += 1;
+                v
+            }
+        }
+    }
+
+    /// The epoch summary: entries cached per miss.
+    fn summary(&self, metrics: &Mutex<Metrics>) -> (usize, u64, u64) {
+        match self {
+            Cache::Single(map) => {
+                // BUG: the cache is taken while the metrics are held.
+                let m = metrics.lock();
+                let len = map.lock().len();
+                (len, m.hits, m.misses)
+            }
+            Cache::Sharded(shards) => {
+                let len = shards.iter().map(|s| s.lock().len()).sum();
+                let m = metrics.lock();
+                (len, m.hits, m.misses)
+            }
+        }
+    }
+}
+
+struct Model {
+    version: u32,
+    weights: Vec<f32>,
+}
+
+struct RunStats {
+    wall: Duration,
+    gpu_busy: Duration,
+    batches: usize,
+    cached: usize,
+    hits: u64,
+    misses: u64,
+    reloads: u32,
+}
+
+fn run(cache: Cache) -> RunStats {
+    let cache = Arc::new(cache);
+    let metrics = Arc::new(Mutex::named("metrics", Metrics::default()));
+    let model = Arc::new(RwLock::named(
+        "model",
+        Model {
+            version: 1,
+            weights: vec![1.0; 16],
+        },
+    ));
+    let start = Instant::now();
+
+    // loader -> workers
+    let (id_tx, id_rx) = sync_channel::<u32>(256);
+    let id_rx = Arc::new(std::sync::Mutex::new(id_rx));
+    let loader = thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || {
+            for i in 0..SAMPLES {
+                id_tx
+                    .send(i.wrapping_mul(2_654_435_761) % (DISTINCT * 2))
+                    .unwrap();
+            }
+        })
+        .unwrap();
+
+    // workers -> batcher
+    let (feat_tx, feat_rx) = sync_channel::<Vec<f32>>(256);
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (rx, tx) = (Arc::clone(&id_rx), feat_tx.clone());
+            let (cache, metrics) = (Arc::clone(&cache), Arc::clone(&metrics));
+            thread::Builder::new()
+                .name(format!("preprocess-{w}"))
+                .spawn(move || loop {
+                    let next = rx.lock().unwrap().recv();
+                    let Ok(id) = next else { break };
+                    if tx.send(cache.features(id, &metrics)).is_err() {
+                        break;
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    drop(feat_tx);
+
+    // batcher -> GPU
+    let (batch_tx, batch_rx): (SyncSender<Vec<Vec<f32>>>, Receiver<_>) = sync_channel(4);
+    let batcher = thread::Builder::new()
+        .name("batcher".into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for f in feat_rx {
+                batch.push(f);
+                if batch.len() == BATCH {
+                    batch_tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .unwrap();
+                }
+            }
+            if !batch.is_empty() {
+                batch_tx.send(batch).unwrap();
+            }
+        })
+        .unwrap();
+
+    // hot reload: prepare the new weights outside the lock, swap under it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reloader = {
+        let (model, stop) = (Arc::clone(&model), Arc::clone(&stop));
+        thread::Builder::new()
+            .name("reloader".into())
+            .spawn(move || {
+                let mut reloads = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    thread::sleep(Duration::from_millis(20));
+                    let next = model.read().version + 1;
+                    let weights = vec![1.0 + next as f32 / 100.0; 16];
+                    *model.write() = Model {
+                        version: next,
+                        weights,
+                    };
+                    reloads += 1;
+                }
+                reloads
+            })
+            .unwrap()
+    };
+
+    // the "GPU": a fixed cost per batch, against the current model.
+    let mut gpu_busy = Duration::ZERO;
+    let mut batches = 0;
+    for batch in batch_rx {
+        let t = Instant::now();
+        let model = model.read();
+        let mut acc = 0.0f32;
+        for f in &batch {
+            acc += f
+                .iter()
+                .zip(&model.weights)
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+        }
+        drop(model);
+        while t.elapsed() < Duration::from_micros(300) {
+            std::hint::spin_loop();
+        }
+        black_box(acc);
+        gpu_busy += t.elapsed();
+        batches += 1;
+    }
+    let wall = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    loader.join().unwrap();
+    for w in workers {
+        w.join().unwrap();
+    }
+    batcher.join().unwrap();
+    let reloads = reloader.join().unwrap();
+    let (cached, hits, misses) = cache.summary(&metrics);
+    RunStats {
+        wall,
+        gpu_busy,
+        batches,
+        cached,
+        hits,
+        misses,
+        reloads,
+    }
+}
+
+fn print_run(name: &str, s: &RunStats) {
+    println!(
+        "  {name:<22} {:>8.0} samples/s   GPU busy {:>3.0}%   {} batches, {} reloads, \
+         cache {} entries ({} hits / {} misses)",
+        f64::from(SAMPLES) / s.wall.as_secs_f64(),
+        100.0 * s.gpu_busy.as_secs_f64() / s.wall.as_secs_f64(),
+        s.batches,
+        s.reloads,
+        s.cached,
+        s.hits,
+        s.misses
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let single = !args.iter().any(|a| a == "--sharded");
+    let sharded = !args.iter().any(|a| a == "--single");
+    if !lockgraph::TRACKING {
+        println!("note: lockgraph tracking is off in this build; add --features track-in-release");
+    }
+    profile::enable();
+    println!("data loader: {SAMPLES} samples, {WORKERS} preprocessing workers, batches of {BATCH}");
+
+    let mut reports = Vec::new();
+    let mut single_stats = None;
+    if single {
+        reports.extend(lockgraph::capture(|| {
+            single_stats = Some(run(Cache::single()));
+        }));
+    }
+    let sharded_stats = sharded.then(|| run(Cache::sharded()));
+
+    println!();
+    println!("throughput:");
+    if let Some(s) = &single_stats {
+        print_run("one cache lock", s);
+    }
+    if let Some(s) = &sharded_stats {
+        print_run("16 cache shards", s);
+    }
+    if let (Some(a), Some(b)) = (&single_stats, &sharded_stats) {
+        println!(
+            "  sharding the cache: {:.2}x the samples per second",
+            a.wall.as_secs_f64() / b.wall.as_secs_f64()
+        );
+    }
+
+    println!();
+    print!("{}", profile::report());
+
+    println!();
+    if reports.is_empty() {
+        println!("lockgraph: no potential deadlock found");
+    } else {
+        println!("lockgraph: {} potential deadlock(s) found:", reports.len());
+        for r in &reports {
+            println!();
+            print!("{r}");
+        }
+    }
+}
