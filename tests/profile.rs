@@ -126,3 +126,47 @@ fn a_blocking_call_under_a_lock_is_charged_to_it() {
         .iter()
         .any(|a| a.to_string().contains("`channel recv`")));
 }
+
+const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
+
+#[test]
+fn child_profiles_and_exits() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let lock = Mutex::named("prof-file", ());
+    for _ in 0..10 {
+        drop(lock.lock());
+    }
+}
+
+#[test]
+fn with_recording_on_the_profile_is_written_beside_the_records_at_exit() {
+    let dir = std::env::temp_dir().join(format!("lockgraph-prof-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_profiles_and_exits", "--exact", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("LOCKGRAPH_RECORD", &dir)
+        .env("LOCKGRAPH_PROFILE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("lockgraph-profile-")
+        })
+        .expect("no profile file");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("{\"lockgraph_profile\":1,"), "{text}");
+    assert!(
+        text.contains("{\"class\":\"name:prof-file\",\"name\":\"prof-file\",\"kind\":\"Mutex\",\"site\":null,\"acquisitions\":10,"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -21,6 +21,17 @@ pub enum LockKind {
 }
 
 impl LockKind {
+    /// The kind named `name` (as [`LockKind::name`] writes it); `Other` if unknown.
+    pub fn from_name(name: &str) -> LockKind {
+        match name {
+            "Mutex" => LockKind::Mutex,
+            "RwLock" => LockKind::RwLock,
+            "ReentrantMutex" => LockKind::ReentrantMutex,
+            "Condvar" => LockKind::Condvar,
+            _ => LockKind::Other,
+        }
+    }
+
     /// The type name used in reports.
     pub fn name(self) -> &'static str {
         match self {

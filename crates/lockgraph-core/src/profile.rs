@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::class::{Class, LockKind, Site};
+use crate::class::{Class, LockKind};
 use crate::state::LockMeta;
 
 /// One acquisition in this many (per thread) has its hold time measured.
@@ -50,12 +50,119 @@ fn init() -> bool {
         Ordering::Relaxed,
         Ordering::Relaxed,
     );
-    ENABLED.load(Ordering::Relaxed) == 2
+    let on = ENABLED.load(Ordering::Relaxed) == 2;
+    if on {
+        write_at_exit();
+    }
+    on
 }
 
 /// Turns profiling on for the rest of the process.
+///
+/// With `LOCKGRAPH_RECORD=<dir>` set, the profile is also written to
+/// `<dir>/lockgraph-profile-<pid>.json` when the process exits normally (and
+/// by [`write_to_record_dir`]), for `lockgraph profile <dir>`.
 pub fn enable() {
     ENABLED.store(2, Ordering::Relaxed);
+    write_at_exit();
+}
+
+/// The profile format version written by [`write_to_record_dir`].
+pub const PROFILE_VERSION: u32 = 1;
+
+/// Writes this process's profile beside its lock-order records
+/// (`<LOCKGRAPH_RECORD>/lockgraph-profile-<pid>.json`, replaced atomically).
+/// Returns the path, or `None` when recording is off or the write failed
+/// (which is said on stderr).
+pub fn write_to_record_dir() -> Option<std::path::PathBuf> {
+    let dir = crate::record::record_dir()?;
+    let pid = std::process::id();
+    let path = dir.join(format!("lockgraph-profile-{pid}.json"));
+    let tmp = dir.join(format!(".lockgraph-profile-{pid}.json.tmp"));
+    let text = profile_json(pid);
+    match std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            eprintln!(
+                "lockgraph: cannot write the profile to {}: {e}",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+fn opt_str(s: &mut String, v: &Option<String>) {
+    match v {
+        Some(v) => crate::record::json_str(s, v),
+        None => s.push_str("null"),
+    }
+}
+
+fn profile_json(pid: u32) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{{\"lockgraph_profile\":{PROFILE_VERSION},\"pid\":{pid},\"exe\":"
+    );
+    crate::record::json_str(&mut s, &crate::record::exe());
+    s.push_str(",\"classes\":[");
+    for (i, c) in counters().iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"class\":");
+        crate::record::json_str(&mut s, &c.class);
+        s.push_str(",\"name\":");
+        opt_str(&mut s, &c.name);
+        s.push_str(",\"kind\":");
+        crate::record::json_str(&mut s, &c.kind);
+        s.push_str(",\"site\":");
+        opt_str(&mut s, &c.site);
+        let _ = write!(
+            s,
+            ",\"acquisitions\":{},\"contended\":{},\"wait_ns\":{},\"max_wait_ns\":{},\
+             \"reads\":{},\"hold_samples\":{},\"hold_ns\":{},\"max_hold_ns\":{},\
+             \"waiting_threads\":{},\"blocking_calls\":{},\"blocking_ns\":{},\"blocking_what\":",
+            c.acquisitions,
+            c.contended,
+            c.wait_ns,
+            c.max_wait_ns,
+            c.reads,
+            c.hold_samples,
+            c.hold_ns,
+            c.max_hold_ns,
+            c.waiting_threads,
+            c.blocking_calls,
+            c.blocking_ns
+        );
+        opt_str(&mut s, &c.blocking_what);
+        s.push('}');
+    }
+    s.push_str("]}\n");
+    s
+}
+
+/// Registers (once) a process-exit hook that writes the profile beside the
+/// records, when `LOCKGRAPH_RECORD` is set.
+fn write_at_exit() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("LOCKGRAPH_RECORD").is_none() {
+        return;
+    }
+    REGISTERED.call_once(|| {
+        extern "C" fn at_exit() {
+            // Never unwind into the C runtime.
+            let _ = std::panic::catch_unwind(write_to_record_dir);
+        }
+        extern "C" {
+            fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+        }
+        // SAFETY: `atexit` is the C library's; `at_exit` is a plain
+        // `extern "C"` function without arguments that never unwinds.
+        let _ = unsafe { atexit(at_exit) };
+    });
 }
 
 /// Turns profiling off (counters gathered so far are kept).
@@ -214,12 +321,14 @@ pub fn took(meta: &LockMeta, access: Access) {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClassProfile {
+    /// The class identity (`name:..`, `site:..`, `anon:..`, as in record files).
+    pub class: String,
     /// The lock's kind.
     pub kind: LockKind,
     /// The name, for named classes.
-    pub name: Option<&'static str>,
-    /// The creation site, for site classes.
-    pub created: Option<Site>,
+    pub name: Option<String>,
+    /// The creation site (`file:line:column`), for site classes.
+    pub created: Option<String>,
     /// Acquisitions.
     pub acquisitions: u64,
     /// Acquisitions whose first, non-blocking attempt failed.
@@ -243,7 +352,7 @@ pub struct ClassProfile {
     /// Time spent in those calls.
     pub blocking_time: Duration,
     /// What one of those calls was (as named to [`crate::blocking`]).
-    pub blocking_what: Option<&'static str>,
+    pub blocking_what: Option<String>,
     /// What to do about it, with the evidence.
     pub advice: Vec<Advice>,
 }
@@ -251,10 +360,10 @@ pub struct ClassProfile {
 impl ClassProfile {
     /// The label used in tables: the name, else the creation site.
     pub fn label(&self) -> String {
-        match (self.name, self.created) {
-            (Some(n), _) => n.to_string(),
-            (None, Some(s)) => s.to_string(),
-            _ => "(anonymous)".to_string(),
+        match (&self.name, &self.created) {
+            (Some(n), _) => n.clone(),
+            (None, Some(s)) => s.clone(),
+            _ => self.class.clone(),
         }
     }
 
@@ -301,7 +410,7 @@ pub enum Advice {
         /// Time spent in them.
         time: Duration,
         /// What one of them was.
-        what: &'static str,
+        what: String,
     },
 }
 
@@ -374,7 +483,10 @@ pub fn advise(p: &ClassProfile) -> Vec<Advice> {
         out.push(Advice::MoveBlockingCallOut {
             calls: p.blocking_calls,
             time: p.blocking_time,
-            what: p.blocking_what.unwrap_or("a blocking call"),
+            what: p
+                .blocking_what
+                .clone()
+                .unwrap_or_else(|| "a blocking call".to_string()),
         });
     }
     out
@@ -391,76 +503,165 @@ pub struct ProfileReport {
 impl ProfileReport {
     /// The entry of a named class.
     pub fn named(&self, name: &str) -> Option<&ClassProfile> {
-        self.classes.iter().find(|c| c.name == Some(name))
+        self.classes
+            .iter()
+            .find(|c| c.name.as_deref() == Some(name))
     }
 }
 
-/// Sums every thread's counters into a report.
-pub fn report() -> ProfileReport {
+/// Raw counters of one lock class: summed over this process's threads by
+/// [`counters`], or read back from a profile file (`lockgraph profile`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// The class identity, as in record files: `name:<name>`,
+    /// `site:<file>:<line>:<column>` or `anon:<pid>:<id>`.
+    pub class: String,
+    /// The name, for named classes.
+    pub name: Option<String>,
+    /// `Mutex`, `RwLock`, `ReentrantMutex`, `Condvar` or `lock`.
+    pub kind: String,
+    /// The creation site, for site classes.
+    pub site: Option<String>,
+    /// Acquisitions.
+    pub acquisitions: u64,
+    /// Contended acquisitions.
+    pub contended: u64,
+    /// Total wait, nanoseconds.
+    pub wait_ns: u64,
+    /// Longest wait, nanoseconds.
+    pub max_wait_ns: u64,
+    /// Shared acquisitions.
+    pub reads: u64,
+    /// Sampled holds.
+    pub hold_samples: u64,
+    /// Sum of sampled hold times, nanoseconds.
+    pub hold_ns: u64,
+    /// Longest sampled hold, nanoseconds.
+    pub max_hold_ns: u64,
+    /// Threads that waited.
+    pub waiting_threads: u64,
+    /// Blocking calls made while holding the class.
+    pub blocking_calls: u64,
+    /// Time in those calls, nanoseconds.
+    pub blocking_ns: u64,
+    /// What one of those calls was.
+    pub blocking_what: Option<String>,
+}
+
+impl Counters {
+    /// Adds `other` (the same class, from another thread or process).
+    pub fn merge(&mut self, other: &Counters) {
+        self.acquisitions += other.acquisitions;
+        self.contended += other.contended;
+        self.wait_ns += other.wait_ns;
+        self.max_wait_ns = self.max_wait_ns.max(other.max_wait_ns);
+        self.reads += other.reads;
+        self.hold_samples += other.hold_samples;
+        self.hold_ns += other.hold_ns;
+        self.max_hold_ns = self.max_hold_ns.max(other.max_hold_ns);
+        self.waiting_threads += other.waiting_threads;
+        self.blocking_calls += other.blocking_calls;
+        self.blocking_ns += other.blocking_ns;
+        if self.blocking_what.is_none() {
+            self.blocking_what.clone_from(&other.blocking_what);
+        }
+    }
+}
+
+/// This process's counters, one entry per class, summed over threads.
+pub fn counters() -> Vec<Counters> {
+    let pid = std::process::id();
     let all = ALL.lock();
-    let mut by_class: HashMap<crate::class::ClassKey, ClassProfile> = HashMap::new();
+    let mut by_class: HashMap<String, Counters> = HashMap::new();
     for e in all.iter() {
         let (class, kind) = e.key;
         let s = &e.stats;
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let p = by_class
-            .entry(class.key(0))
-            .or_insert_with(|| ClassProfile {
-                kind,
-                name: match class {
-                    Class::Named(n) => Some(n),
-                    _ => None,
-                },
-                created: class.site(),
-                acquisitions: 0,
-                contended: 0,
-                total_wait: Duration::ZERO,
-                max_wait: Duration::ZERO,
-                reads: 0,
-                hold_samples: 0,
-                mean_hold: Duration::ZERO,
-                max_hold: Duration::ZERO,
-                waiting_threads: 0,
-                blocking_calls: 0,
-                blocking_time: Duration::ZERO,
-                blocking_what: None,
-                advice: Vec::new(),
-            });
-        p.acquisitions += load(&s.acquisitions);
-        p.contended += load(&s.contended);
-        if load(&s.contended) > 0 {
-            p.waiting_threads += 1;
-        }
-        p.total_wait += Duration::from_nanos(load(&s.wait_ns));
-        p.max_wait = p.max_wait.max(Duration::from_nanos(load(&s.max_wait_ns)));
-        p.reads += load(&s.reads);
-        // Keep the sum of hold times in `mean_hold` until the division below.
-        p.hold_samples += load(&s.hold_samples);
-        p.mean_hold += Duration::from_nanos(load(&s.hold_ns));
-        p.max_hold = p.max_hold.max(Duration::from_nanos(load(&s.max_hold_ns)));
-        p.blocking_calls += load(&s.blocking_calls);
-        p.blocking_time += Duration::from_nanos(load(&s.blocking_ns));
-        if let Some(w) = *s.blocking_what.lock() {
-            p.blocking_what = Some(w);
+        let id = crate::record::class_id(class, pid, 0);
+        let mine = Counters {
+            class: id.clone(),
+            name: match class {
+                Class::Named(n) => Some(n.to_string()),
+                _ => None,
+            },
+            kind: kind.name().to_string(),
+            site: class.site().map(|s| s.to_string()),
+            acquisitions: load(&s.acquisitions),
+            contended: load(&s.contended),
+            wait_ns: load(&s.wait_ns),
+            max_wait_ns: load(&s.max_wait_ns),
+            reads: load(&s.reads),
+            hold_samples: load(&s.hold_samples),
+            hold_ns: load(&s.hold_ns),
+            max_hold_ns: load(&s.max_hold_ns),
+            waiting_threads: u64::from(load(&s.contended) > 0),
+            blocking_calls: load(&s.blocking_calls),
+            blocking_ns: load(&s.blocking_ns),
+            blocking_what: s.blocking_what.lock().map(str::to_string),
+        };
+        match by_class.get_mut(&id) {
+            Some(c) => c.merge(&mine),
+            None => {
+                by_class.insert(id, mine);
+            }
         }
     }
-    drop(all);
-    let mut classes: Vec<ClassProfile> = by_class
-        .into_values()
-        .map(|mut p| {
-            if p.hold_samples > 0 {
-                p.mean_hold /= p.hold_samples as u32;
+    let mut out: Vec<Counters> = by_class.into_values().collect();
+    out.sort_by(|a, b| a.class.cmp(&b.class));
+    out
+}
+
+/// This process's profile, hottest class (most total wait) first.
+pub fn report() -> ProfileReport {
+    ProfileReport::from_counters(counters())
+}
+
+impl ProfileReport {
+    /// A report from counters (classes of equal id are merged first).
+    pub fn from_counters(counters: Vec<Counters>) -> ProfileReport {
+        let mut by_class: HashMap<String, Counters> = HashMap::new();
+        for c in counters {
+            match by_class.get_mut(&c.class) {
+                Some(have) => have.merge(&c),
+                None => {
+                    by_class.insert(c.class.clone(), c);
+                }
             }
-            p.advice = advise(&p);
-            p
-        })
-        .collect();
-    classes.sort_by(|a, b| {
-        b.total_wait
-            .cmp(&a.total_wait)
-            .then(b.acquisitions.cmp(&a.acquisitions))
-    });
-    ProfileReport { classes }
+        }
+        let mut classes: Vec<ClassProfile> = by_class
+            .into_values()
+            .map(|c| {
+                let mut p = ClassProfile {
+                    kind: LockKind::from_name(&c.kind),
+                    name: c.name,
+                    created: c.site,
+                    acquisitions: c.acquisitions,
+                    contended: c.contended,
+                    total_wait: Duration::from_nanos(c.wait_ns),
+                    max_wait: Duration::from_nanos(c.max_wait_ns),
+                    reads: c.reads,
+                    hold_samples: c.hold_samples,
+                    mean_hold: Duration::from_nanos(c.hold_ns / c.hold_samples.max(1)),
+                    max_hold: Duration::from_nanos(c.max_hold_ns),
+                    waiting_threads: c.waiting_threads,
+                    blocking_calls: c.blocking_calls,
+                    blocking_time: Duration::from_nanos(c.blocking_ns),
+                    blocking_what: c.blocking_what,
+                    class: c.class,
+                    advice: Vec::new(),
+                };
+                p.advice = advise(&p);
+                p
+            })
+            .collect();
+        classes.sort_by(|a, b| {
+            b.total_wait
+                .cmp(&a.total_wait)
+                .then(b.acquisitions.cmp(&a.acquisitions))
+                .then(a.class.cmp(&b.class))
+        });
+        ProfileReport { classes }
+    }
 }
 
 impl fmt::Display for ProfileReport {
@@ -533,8 +734,9 @@ mod tests {
 
     fn profile(kind: LockKind) -> ClassProfile {
         ClassProfile {
+            class: "name:t".to_string(),
             kind,
-            name: Some("t"),
+            name: Some("t".to_string()),
             created: None,
             acquisitions: 1000,
             contended: 0,
@@ -606,7 +808,7 @@ mod tests {
         let mut p = profile(LockKind::Mutex);
         p.blocking_calls = 3;
         p.blocking_time = Duration::from_millis(30);
-        p.blocking_what = Some("cudaStreamSynchronize");
+        p.blocking_what = Some("cudaStreamSynchronize".to_string());
         let a = advise(&p);
         assert_eq!(a.len(), 1);
         assert!(

@@ -46,6 +46,21 @@ fn recorder() -> Option<&'static Recorder> {
         .as_ref()
 }
 
+/// The directory of `LOCKGRAPH_RECORD`, when recording is on.
+pub(crate) fn record_dir() -> Option<PathBuf> {
+    recorder()?;
+    PATH.get().and_then(|p| p.parent().map(PathBuf::from))
+}
+
+/// The executable's path, as written in records.
+pub(crate) fn exe() -> String {
+    recorder().map(|r| r.exe.clone()).unwrap_or_else(|| {
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    })
+}
+
 /// The file this process records into, when recording is on.
 pub fn record_file() -> Option<PathBuf> {
     recorder().map(|_| PATH.get().cloned().unwrap_or_default())
@@ -176,13 +191,18 @@ fn format_line(e: &EdgeLine, pid: u32, exe: &str) -> String {
     s
 }
 
+/// A class's identity across processes, as written in records and profiles.
+pub(crate) fn class_id(class: Class, pid: u32, instance: u64) -> String {
+    match class {
+        Class::Named(n) => format!("name:{n}"),
+        Class::Site(l) => format!("site:{}", Site::from(l)),
+        Class::Anonymous => format!("anon:{pid}:{instance}"),
+    }
+}
+
 fn class_json(s: &mut String, c: &ClassDesc, pid: u32) {
     s.push_str("{\"class\":");
-    match c.class {
-        Class::Named(n) => json_str(s, &format!("name:{n}")),
-        Class::Site(l) => json_str(s, &format!("site:{}", Site::from(l))),
-        Class::Anonymous => json_str(s, &format!("anon:{pid}:{}", c.instance)),
-    }
+    json_str(s, &class_id(c.class, pid, c.instance));
     s.push_str(",\"name\":");
     match c.class {
         Class::Named(n) => json_str(s, n),
@@ -201,7 +221,7 @@ fn site_json(s: &mut String, site: Option<Site>) {
 }
 
 /// Appends `v` as a JSON string literal.
-fn json_str(s: &mut String, v: &str) {
+pub(crate) fn json_str(s: &mut String, v: &str) {
     s.push('"');
     for ch in v.chars() {
         match ch {
