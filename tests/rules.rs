@@ -545,7 +545,11 @@ fn lock_churn_does_not_grow_the_graphs() {
     let before = lockgraph::stats();
     // A million rounds where it is fast enough (optimised builds with
     // `track-in-release`, run by CI); a fifth of that in debug builds.
-    churn(if cfg!(debug_assertions) { 200_000 } else { 1_000_000 });
+    churn(if cfg!(debug_assertions) {
+        200_000
+    } else {
+        1_000_000
+    });
     let after = lockgraph::stats();
     // Other tests run in parallel and add their own locks: allow them a margin.
     assert!(
