@@ -84,7 +84,7 @@ fn classes() -> Vec<Class> {
 /// per module), and group locks taking leaf locks (metrics, logging).
 fn pool(rng: &mut Rng) -> Vec<PoolEdge> {
     let mut out = Vec::new();
-    let mut site = |rng: &mut Rng, from: usize, to: usize, hold, request| {
+    let site = |rng: &mut Rng, from: usize, to: usize, hold, request| {
         let m = from / GROUP_SIZE;
         let line = 20 + rng.below(400);
         PoolEdge {

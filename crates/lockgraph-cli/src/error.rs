@@ -125,17 +125,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Record(e) => Some(e),
-            Error::Path { source, .. } | Error::Spawn { source, .. } | Error::TempDir(source) => {
-                Some(source)
-            }
-            Error::Order { .. } | Error::Baseline { .. } => None,
-        }
-    }
-}
+// The messages above already include their causes, so `source` stays empty:
+// printing the chain would repeat them.
+impl std::error::Error for Error {}
 
 impl From<RecordError> for Error {
     fn from(e: RecordError) -> Error {

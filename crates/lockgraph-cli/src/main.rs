@@ -156,6 +156,14 @@ fn options(paths: Vec<PathBuf>, args: &ReportArgs) -> CheckOptions {
         .baseline(args.baseline.clone())
 }
 
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 fn write_baseline(path: &Path, opts: &CheckOptions) -> anyhow::Result<u8> {
     let (baseline, warnings) = lockgraph_cli::make_baseline(opts)?;
     for w in &warnings {
@@ -164,9 +172,13 @@ fn write_baseline(path: &Path, opts: &CheckOptions) -> anyhow::Result<u8> {
     std::fs::write(path, baseline.to_json())
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
-        "lockgraph: wrote {} cycles and {} order violations to {}",
-        baseline.cycles.len(),
-        baseline.violations.len(),
+        "lockgraph: wrote {} and {} to {}",
+        plural(baseline.cycles.len(), "cycle", "cycles"),
+        plural(
+            baseline.violations.len(),
+            "order violation",
+            "order violations"
+        ),
         path.display()
     );
     Ok(0)

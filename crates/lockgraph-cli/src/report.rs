@@ -205,13 +205,17 @@ impl Report {
         } else {
             "no lock-order cycles or order violations".to_string()
         };
+        let recordings = if s.recordings == 1 {
+            "1 recording".to_string()
+        } else {
+            format!("{} recordings", s.recordings)
+        };
         let mut line = format!(
-            "lockgraph: {found} in {} ({}, {}, {} from {} recordings)",
+            "lockgraph: {found} in {} ({}, {}, {} from {recordings})",
             plural(s.files, "record file", "record files"),
             plural(s.processes, "process", "processes"),
             plural(s.classes, "lock class", "lock classes"),
             plural(s.edges, "edge", "edges"),
-            s.recordings
         );
         if let Some(b) = &self.baseline {
             line.push_str(&format!(

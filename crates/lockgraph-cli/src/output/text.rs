@@ -42,9 +42,9 @@ fn site(s: &Option<String>) -> &str {
 
 fn process(o: &OriginReport) -> String {
     if o.exe.is_empty() {
-        format!("pid {}", o.pid)
+        format!("process {}", o.pid)
     } else {
-        format!("pid {}, {}", o.pid, o.exe)
+        format!("process {} ({})", o.pid, o.exe)
     }
 }
 
@@ -58,9 +58,8 @@ fn origin_lines(
     if from.kind == "Condvar" {
         return [
             format!(
-                "thread `{}` ({}) notified {} at {},",
+                "thread `{}` notified {} at {},",
                 o.thread,
-                process(o),
                 e.from,
                 site(&o.requested_at)
             ),
@@ -68,9 +67,8 @@ fn origin_lines(
         ];
     }
     let first = format!(
-        "thread `{}` ({}) held {}{} (taken at {}),",
+        "thread `{}` held {}{} (taken at {}),",
         o.thread,
-        process(o),
         e.from,
         hold_mode(&from.kind, o.hold),
         site(&o.held_at)
@@ -109,6 +107,7 @@ fn write_edge(
         writeln!(w, "    {lead}{first}")?;
         let note = if i == 0 { closing_note } else { "" };
         writeln!(w, "    {pad}{second}{note}")?;
+        writeln!(w, "    {pad}in {}", process(o))?;
         for frame in o.backtrace.iter().take(SHOWN_FRAMES) {
             writeln!(w, "    {pad}    {frame}")?;
         }
@@ -160,8 +159,9 @@ fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
     }
     writeln!(w)?;
     writeln!(w, "  locks in the cycle:")?;
+    let width = c.locks.iter().map(|l| l.id.len()).max().unwrap_or(2);
     for l in &c.locks {
-        writeln!(w, "    {:<4} {}", l.id, lock_label(l))?;
+        writeln!(w, "    {:<width$} {}", l.id, lock_label(l))?;
     }
     writeln!(w)?;
     writeln!(w, "  how each edge was recorded:")?;
@@ -181,9 +181,13 @@ fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
         .iter()
         .take(6)
         .map(|e| {
-            let thread = e.origins.first().map_or("?", |o| o.thread.as_str());
+            let who = match e.origins.first() {
+                Some(o) if pids.len() > 1 => format!("thread `{}` (pid {})", o.thread, o.pid),
+                Some(o) => format!("thread `{}`", o.thread),
+                None => "thread ?".to_string(),
+            };
             [
-                format!("thread `{thread}`"),
+                who,
                 format!("holds {}", e.from),
                 format!("waits for {}", e.to),
             ]
@@ -224,20 +228,20 @@ fn write_violation(w: &mut dyn Write, v: &ViolationReport) -> io::Result<()> {
         "  {} (chain {}) puts `{}` before `{}`:",
         v.order_file, v.chain, v.to_entry, v.from_entry
     )?;
-    writeln!(w, "    {}", v.order.join(" -> "))?;
+    writeln!(w, "    order: {}", v.order.join(", "))?;
     writeln!(w, "  key: {} (fingerprint {})", v.key, v.fingerprint)?;
     writeln!(w)?;
     writeln!(w, "  locks:")?;
     writeln!(
         w,
-        "    {:<4} {} (matches `{}`)",
+        "    {} {} (matches `{}`)",
         v.from.id,
         lock_label(&v.from),
         v.from_entry
     )?;
     writeln!(
         w,
-        "    {:<4} {} (matches `{}`)",
+        "    {} {} (matches `{}`)",
         v.to.id,
         lock_label(&v.to),
         v.to_entry

@@ -1,0 +1,483 @@
+//! The built `lockgraph` binary: exit codes, bad inputs, formats, options.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn cycle_dir() -> tempfile::TempDir {
+    let d = tempdir();
+    write_file(d.path(), 21, &[edge("a", "b").thread("tests::ab")]);
+    write_file(d.path(), 22, &[edge("b", "a").thread("tests::ba")]);
+    d
+}
+
+#[test]
+fn exit_0_when_clean_1_on_a_cycle_2_on_bad_input() {
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("a", "b"), edge("b", "c")]);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("lockgraph: no lock-order cycles or order violations in 1 record file"),
+        "{}",
+        stdout(&o)
+    );
+
+    let d = cycle_dir();
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    for needle in [
+        "lockgraph: potential deadlock: lock-order cycle through 2 locks, recorded by 2 processes",
+        "L1 Mutex `a`",
+        "L2 Mutex `b`",
+        "L1 -> L2  thread `tests::ab` held L1 (taken at src/name_a.rs:10:5),",
+        "then requested L2 at src/name_a.rs:11:9",
+        "in process 21 (/bin/app)",
+        "then requested L1 at src/name_b.rs:11:9   <- this edge closes the cycle",
+        "app::work (src/app.rs:11)",
+        "1 lock-order cycle and 0 order violations in 2 record files",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+
+    let o = run_in(d.path(), &["check", "no-such-dir"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("lockgraph: error: no-such-dir: no such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn explicit_files_and_directories_mix_and_only_jsonl_is_listed() {
+    let d = tempdir();
+    let sub = d.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    write_file(&sub, 1, &[edge("a", "b")]);
+    write_raw(&sub, "notes.txt", "not a record");
+    let nested = sub.join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    write_file(&nested, 3, &[edge("b", "a")]);
+    let o = run_in(d.path(), &["check", "sub"]);
+    assert_code(&o, 0);
+    let other = write_raw(d.path(), "other.rec", file_text(2, &[edge("b", "a")]));
+    let o = run_in(d.path(), &["check", "sub", other.to_str().unwrap()]);
+    assert_code(&o, 1);
+}
+
+#[test]
+fn an_empty_directory_warns_and_passes() {
+    let d = tempdir();
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("lockgraph: warning: no record files (*.jsonl) in ."),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let d = tempdir();
+    for args in [
+        &["check"][..],
+        &["check", "--format", "svg", "."],
+        &["check", "--bogus", "."],
+        &["frobnicate"],
+        &["test"],
+        &["baseline", "."],
+    ] {
+        let o = run_in(d.path(), args);
+        assert_code(&o, 2);
+        assert!(!stderr(&o).is_empty());
+    }
+    let o = run_in(d.path(), &["--help"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Exit status: 0 no cycle or violation"));
+}
+
+/// Every bad input: exit 2, and stderr names the file, the line and the problem.
+#[test]
+fn bad_record_files_name_file_line_and_reason() {
+    let good = edge("a", "b").line();
+    let long = format!(
+        "{{\"type\":\"edge\",\"thread\":\"{}\"}}",
+        "x".repeat(1 << 20)
+    );
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "malformed line",
+            format!("{}\n{{\"type\":\"edge\" \"from\"}}\n{good}\n", header(1)).into_bytes(),
+            "bad.jsonl:2: invalid JSON: expected `,` or `}` at column 16",
+        ),
+        (
+            "truncated JSON in the middle",
+            format!("{}\n{}\n{good}\n", header(1), &good[..good.len() / 2]).into_bytes(),
+            "bad.jsonl:2: truncated JSON: EOF while parsing",
+        ),
+        (
+            "binary garbage",
+            [
+                format!("{}\n{good}\n", header(1)).into_bytes(),
+                vec![0, 0xff, 0xfe, 7, b'\n'],
+            ]
+            .concat(),
+            "bad.jsonl:3: invalid JSON: expected value at column 1",
+        ),
+        (
+            "invalid UTF-8 inside a string",
+            [
+                format!("{}\n", header(1)).into_bytes(),
+                good.replace("\"main\"", "\"ma\u{7f}in\"")
+                    .into_bytes()
+                    .into_iter()
+                    .map(|b| if b == 0x7f { 0xff } else { b })
+                    .collect(),
+                b"\n".to_vec(),
+            ]
+            .concat(),
+            "bad.jsonl:2: invalid JSON: invalid unicode code point",
+        ),
+        (
+            "oversized line",
+            format!("{}\n{good}\n{long}\n", header(1)).into_bytes(),
+            "bad.jsonl:3: line is longer than 1024 KiB, the limit for one record line",
+        ),
+        (
+            "missing header",
+            format!("{good}\n{good}\n").into_bytes(),
+            "bad.jsonl:1: missing header: the first line has no `lockgraph_record` field",
+        ),
+        (
+            "empty file",
+            Vec::new(),
+            "bad.jsonl:1: missing header: the file is empty",
+        ),
+        (
+            "unknown version",
+            format!("{{\"lockgraph_record\":7,\"pid\":1}}\n{good}\n").into_bytes(),
+            "bad.jsonl:1: unsupported record format version 7 (this lockgraph reads version 1)",
+        ),
+        (
+            "missing field",
+            format!(
+                "{}\n{good}\n{}\n",
+                header(1),
+                good.replace("\"hold\":\"exclusive\",", "")
+            )
+            .into_bytes(),
+            "bad.jsonl:3: invalid edge record: missing field `hold`",
+        ),
+        (
+            "unknown enum value",
+            format!(
+                "{}\n{}\n",
+                header(1),
+                good.replace("\"request\":\"exclusive\"", "\"request\":\"maybe\"")
+            )
+            .into_bytes(),
+            "bad.jsonl:2: invalid edge record: unknown variant `maybe`",
+        ),
+        (
+            "a JSON array",
+            format!("{}\n[1,2]\n", header(1)).into_bytes(),
+            "bad.jsonl:2: expected a JSON object, found an array",
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let d = tempdir();
+        write_raw(d.path(), "bad.jsonl", &bytes);
+        let o = run_in(d.path(), &["check", "bad.jsonl"]);
+        assert_code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("lockgraph: error: {want}")),
+            "{what}: want {want:?}, got:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(stdout(&o).is_empty(), "{what}: no report on an input error");
+    }
+}
+
+#[test]
+fn a_torn_last_line_warns_and_unknown_types_pass() {
+    let d = tempdir();
+    let torn = edge("b", "a").line();
+    let text = format!(
+        "{}\n{}\n{{\"type\":\"heartbeat\",\"at\":1}}\n{}",
+        header(1),
+        edge("a", "b").line(),
+        &torn[..40]
+    );
+    write_raw(d.path(), "r.jsonl", text);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains("lockgraph: warning: ./r.jsonl:4: skipped a torn last line (no trailing newline, truncated JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_order_files_name_file_line_and_reason() {
+    let d = cycle_dir();
+    for (text, want) in [
+        ("order = [\"a\", \"b\"]\nunknown_key = 1\n", "o.toml:2:1: invalid order file: unknown field `unknown_key`, expected `order` or `chain`"),
+        ("order = [\"a\", \"b\"\n", "o.toml:1:18: invalid order file: unclosed array"),
+        ("order = [\"a\"]\n", "o.toml:1:9: invalid order file: an order needs at least two entries"),
+        ("[[chain]]\norder = [\"a\", 3]\n", "o.toml:2:15: invalid order file: invalid type: integer `3`, expected a string"),
+        ("", "o.toml: invalid order file: no order given"),
+    ] {
+        write_raw(d.path(), "o.toml", text);
+        let o = run_in(d.path(), &["check", "--order", "o.toml", "."]);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(&format!("lockgraph: error: {want}")), "{text:?}:\n{}", stderr(&o));
+    }
+    let o = run_in(d.path(), &["check", "--order", "missing.toml", "."]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("missing.toml: invalid order file: cannot read it: no such file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_order_violation_fails_and_is_printed() {
+    let d = tempdir();
+    write_file(d.path(), 5, &[edge("metrics", "model").thread("reloader")]);
+    write_raw(
+        d.path(),
+        "lockorder.toml",
+        "# the order\norder = [\"model\", \"cache\", \"metrics\"]\n",
+    );
+    let o = run_in(d.path(), &["check", "--order", "lockorder.toml", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    for needle in [
+        "lockgraph: lock-order violation: Mutex `metrics` was held while Mutex `model` was requested",
+        "lockorder.toml (chain 1) puts `model` before `metrics`:",
+        "order: model, cache, metrics",
+        "key: order:name:metrics -> name:model",
+        "thread `reloader` held L1",
+        "0 lock-order cycles and 1 order violation",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    assert!(
+        stderr(&o).contains("lockorder.toml:2: order entry `cache` matches no recorded lock class")
+    );
+}
+
+#[test]
+fn baseline_then_check_with_it() {
+    let d = cycle_dir();
+    let o = run_in(d.path(), &["baseline", ".", "-o", "baseline.json"]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("wrote 1 cycle and 0 order violations to baseline.json"),
+        "{}",
+        stderr(&o)
+    );
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("baseline.json")).unwrap())
+            .unwrap();
+    assert_eq!(b["lockgraph_baseline"], 1);
+    assert_eq!(b["cycles"][0]["key"], "cycle:name:a -> name:b");
+    let o = run_in(d.path(), &["check", "--baseline", "baseline.json", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("1 cycle and 0 violations baselined in baseline.json"),
+        "{}",
+        stdout(&o)
+    );
+    // A new cycle fails.
+    write_file(d.path(), 23, &[edge("c", "d"), edge("d", "c")]);
+    let o = run_in(d.path(), &["check", "--baseline", "baseline.json", "."]);
+    assert_code(&o, 1);
+    assert!(stdout(&o).contains("cycle:name:c -> name:d"));
+    assert!(!stdout(&o).contains("key: cycle:name:a -> name:b"));
+    // A broken baseline is an input error.
+    write_raw(
+        d.path(),
+        "bad.json",
+        "{\"lockgraph_baseline\": 1, \"cycles\": [{\"key\": 5}]}",
+    );
+    let o = run_in(d.path(), &["check", "--baseline", "bad.json", "."]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("bad.json:1:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid baseline: invalid type: integer `5`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn json_output_has_the_documented_structure() {
+    let d = cycle_dir();
+    let o = run_in(d.path(), &["check", "--format", "json", "."]);
+    assert_code(&o, 1);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["lockgraph_check"], 1);
+    assert_eq!(v["summary"]["files"], 2);
+    assert_eq!(v["summary"]["cycles"], 1);
+    assert!(v["baseline"].is_null());
+    let c = &v["cycles"][0];
+    assert_eq!(c["key"], "cycle:name:a -> name:b");
+    assert_eq!(c["fingerprint"].as_str().unwrap().len(), 16);
+    assert_eq!(c["locks"][0]["id"], "L1");
+    assert_eq!(c["locks"][0]["class"], "name:a");
+    assert_eq!(c["locks"][0]["name"], "a");
+    assert_eq!(c["locks"][0]["kind"], "Mutex");
+    let e = &c["edges"][1];
+    assert_eq!(
+        (e["from"].as_str(), e["to"].as_str()),
+        (Some("L2"), Some("L1"))
+    );
+    assert_eq!(e["closes_cycle"], true);
+    assert_eq!(e["kinds"], serde_json::json!(["EN"]));
+    let origin = &e["origins"][0];
+    assert_eq!(origin["thread"], "tests::ba");
+    assert_eq!(origin["pid"], 22);
+    assert_eq!(origin["hold"], "exclusive");
+    assert_eq!(origin["requested_at"], "src/name_b.rs:11:9");
+    assert_eq!(origin["args"], serde_json::json!(["--test-threads=1"]));
+    assert!(origin["record"]
+        .as_str()
+        .unwrap()
+        .ends_with("lockgraph-22-1000.jsonl"));
+    assert_eq!(origin["line"], 2);
+}
+
+#[test]
+fn dot_output_is_the_offending_subgraph() {
+    let d = cycle_dir();
+    write_file(d.path(), 30, &[edge("x", "y")]);
+    let o = run_in(d.path(), &["check", "--format", "dot", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(out.starts_with("digraph lockgraph {"), "{out}");
+    assert!(out.trim_end().ends_with('}'));
+    assert!(out.contains("\"name:a\" -> \"name:b\" [label=\"thread `tests::ab` (pid 21)\\nheld at src/name_a.rs:10:5\\nrequested at src/name_a.rs:11:9\", color=red];"), "{out}");
+    assert!(out.contains("\"name:b\" -> \"name:a\""));
+    assert!(out.contains("penwidth=2"));
+    assert!(
+        !out.contains("name:x"),
+        "only the offending subgraph: {out}"
+    );
+}
+
+#[test]
+fn output_goes_to_a_file_when_asked() {
+    let d = cycle_dir();
+    let o = run_in(
+        d.path(),
+        &["check", "--format", "sarif", "--output", "out.sarif", "."],
+    );
+    assert_code(&o, 1);
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("(sarif report written to out.sarif)"),
+        "{}",
+        stderr(&o)
+    );
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("out.sarif")).unwrap())
+            .unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let o = run_in(d.path(), &["check", "-o", "no-such-dir/out.txt", "."]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("cannot create no-such-dir/out.txt"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_broken_pipe_exits_0() {
+    let d = tempdir();
+    let edges: Vec<Edge> = (0..2000)
+        .flat_map(|i| {
+            [
+                edge(&format!("a{i}"), &format!("b{i}")),
+                edge(&format!("b{i}"), &format!("a{i}")),
+            ]
+        })
+        .collect();
+    write_file(d.path(), 1, &edges);
+    let mut child = bin()
+        .current_dir(d.path())
+        .args(["check", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    out.read_exact(&mut first).unwrap();
+    drop(out);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn test_runs_the_command_with_a_fresh_record_dir() {
+    let d = cycle_dir();
+    let src = d.path().display().to_string();
+    let copy = format!("test -d \"$LOCKGRAPH_RECORD\" && test -z \"$(ls -A \"$LOCKGRAPH_RECORD\")\" && cp '{src}'/*.jsonl \"$LOCKGRAPH_RECORD\"/");
+    // The command passes: the check decides (1, a cycle).
+    let o = run_in(d.path(), &["test", "--", "sh", "-c", &copy]);
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains("cycle through 2 locks"),
+        "{}",
+        stdout(&o)
+    );
+    // The command fails: its status wins, and the check is still printed.
+    let failing = format!("{copy}; exit 7");
+    let o = run_in(
+        d.path(),
+        &["test", "--format", "json", "--", "sh", "-c", &failing],
+    );
+    assert_code(&o, 7);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["cycles"], 1);
+    assert!(
+        stderr(&o).contains("the command failed (exit status: 7)"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing recorded and success: 0, with a warning.
+    let o = run_in(d.path(), &["test", "--", "true"]);
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("no record files"));
+    // A command killed by a signal: 128 + the signal.
+    let o = run_in(d.path(), &["test", "--", "sh", "-c", "kill -9 $$"]);
+    assert_code(&o, 137);
+    // A command that does not exist: a usage error.
+    let o = run_in(d.path(), &["test", "--", "./no-such-program"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("could not run `./no-such-program`: no such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,177 @@
+//! End to end with real processes: `lockgraph-demo-edge` takes two named
+//! lockgraph mutexes in order, and the runtime writes what it saw to
+//! `LOCKGRAPH_RECORD`. A cycle that no single process closed must be found.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+/// Tracking is compiled out of release builds without `track-in-release`:
+/// nothing is recorded then, so there is nothing to test.
+fn tracking() -> bool {
+    if !lockgraph::TRACKING {
+        eprintln!("lock tracking is compiled out of this build: skipping the end-to-end test");
+    }
+    lockgraph::TRACKING
+}
+
+/// Runs the demo with recording into `dir`; its pid.
+fn demo_run(dir: &Path, first: &str, second: &str) -> u32 {
+    let child = Command::new(demo())
+        .args([first, second])
+        .env("LOCKGRAPH_RECORD", dir)
+        .env_remove("LOCKGRAPH_ON_CYCLE")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "demo {first} {second}: {:?}",
+        out.status
+    );
+    pid
+}
+
+#[test]
+fn three_processes_make_one_cycle() {
+    if !tracking() {
+        return;
+    }
+    let d = tempdir();
+    let pids = [
+        demo_run(d.path(), "A", "B"),
+        demo_run(d.path(), "B", "C"),
+        demo_run(d.path(), "C", "A"),
+    ];
+    let files = std::fs::read_dir(d.path()).unwrap().count();
+    assert_eq!(files, 3, "one record file per process");
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    for needle in [
+        "lockgraph: potential deadlock: lock-order cycle through 3 locks, recorded by 3 processes",
+        "key: cycle:name:A -> name:B -> name:C",
+        "L1 Mutex `A`",
+        "L3 -> L1  thread `main` held L3 (taken at crates/lockgraph-cli/src/bin/demo_edge.rs:",
+        "then requested L1 at crates/lockgraph-cli/src/bin/demo_edge.rs:",
+        "<- this edge closes the cycle",
+        "lockgraph_demo_edge::main",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    for pid in pids {
+        assert!(
+            out.contains(&format!("in process {pid} (")),
+            "pid {pid} in\n{out}"
+        );
+    }
+    // The JSON names the three origins too: each edge's process and sites.
+    let o = run_in(d.path(), &["check", "--format", "json", "."]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let edges = v["cycles"][0]["edges"].as_array().unwrap();
+    let got: Vec<(u64, &str)> = edges
+        .iter()
+        .map(|e| {
+            let o = &e["origins"][0];
+            (o["pid"].as_u64().unwrap(), o["thread"].as_str().unwrap())
+        })
+        .collect();
+    let want: Vec<(u64, &str)> = pids.iter().map(|&p| (u64::from(p), "main")).collect();
+    assert_eq!(got, want);
+    for e in edges {
+        let o = &e["origins"][0];
+        assert!(o["held_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("crates/lockgraph-cli/src/bin/demo_edge.rs:"));
+        assert!(o["requested_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("crates/lockgraph-cli/src/bin/demo_edge.rs:"));
+        assert!(o["exe"].as_str().unwrap().contains("lockgraph-demo-edge"));
+    }
+}
+
+#[test]
+fn processes_that_agree_on_the_order_are_clean() {
+    if !tracking() {
+        return;
+    }
+    let d = tempdir();
+    demo_run(d.path(), "A", "B");
+    demo_run(d.path(), "B", "C");
+    demo_run(d.path(), "A", "C");
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("no lock-order cycles or order violations in 3 record files (3 processes, 3 lock classes, 3 edges"), "{}", stdout(&o));
+    // The same records against an order that says C comes first.
+    write_raw(
+        d.path(),
+        "lockorder.toml",
+        "order = [\"C\", \"A\", \"B\"]\n",
+    );
+    let o = run_in(d.path(), &["check", "--order", "lockorder.toml", "."]);
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains("key: order:name:A -> name:C"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("key: order:name:B -> name:C"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn lockgraph_test_records_the_command() {
+    if !tracking() {
+        return;
+    }
+    let d = tempdir();
+    let o = run_in(d.path(), &["test", "--", demo(), "A", "B"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("took `A` then `B`"),
+        "the command's output is inherited"
+    );
+    assert!(
+        stdout(&o)
+            .contains("in 1 record file (1 process, 2 lock classes, 1 edge from 1 recording)"),
+        "{}",
+        stdout(&o)
+    );
+    // The command's failure wins over a clean check.
+    let o = run_in(d.path(), &["test", "--", demo(), "A", "B", "--exit", "5"]);
+    assert_code(&o, 5);
+    assert!(stdout(&o).contains("no lock-order cycles"));
+}
+
+#[cfg(unix)]
+#[test]
+fn lockgraph_test_sees_every_process_the_command_starts() {
+    if !tracking() {
+        return;
+    }
+    let d = tempdir();
+    let script = format!("'{0}' A B && '{0}' B A", demo());
+    let o = run_in(
+        d.path(),
+        &[
+            "test", "--format", "json", "-o", "r.json", "--", "sh", "-c", &script,
+        ],
+    );
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains("took `B` then `A`"),
+        "the command's output is inherited"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(v["summary"]["processes"], 2);
+    assert_eq!(v["cycles"][0]["key"], "cycle:name:A -> name:B");
+}

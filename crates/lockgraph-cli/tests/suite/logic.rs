@@ -1,0 +1,391 @@
+//! Merge, cycle, order and baseline logic on synthetic records, through the
+//! library.
+
+use std::path::Path;
+
+use lockgraph_cli::merge::{Merger, ORIGIN_CAP};
+use lockgraph_cli::{check, make_baseline, CheckOptions, Report};
+
+use crate::util::*;
+
+fn check_dir(dir: &Path) -> Report {
+    check(&CheckOptions::new(vec![dir.to_path_buf()])).unwrap()
+}
+
+fn keys(r: &Report) -> Vec<&str> {
+    r.cycles.iter().map(|c| c.key.as_str()).collect()
+}
+
+#[test]
+fn a_cycle_split_over_processes_is_found_with_every_origin() {
+    let d = tempdir();
+    write_file(d.path(), 11, &[edge("a", "b").thread("t_ab")]);
+    write_file(d.path(), 12, &[edge("b", "c").thread("t_bc")]);
+    write_file(d.path(), 13, &[edge("c", "a").thread("t_ca")]);
+    let r = check_dir(d.path());
+    assert_eq!(keys(&r), vec!["cycle:name:a -> name:b -> name:c"]);
+    assert_eq!(r.exit_code(), 1);
+    let c = &r.cycles[0];
+    assert!(c.exact);
+    let ids: Vec<&str> = c.locks.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["L1", "L2", "L3"]);
+    let threads: Vec<(&str, u64)> = c
+        .edges
+        .iter()
+        .map(|e| (e.origins[0].thread.as_str(), e.origins[0].pid))
+        .collect();
+    assert_eq!(threads, [("t_ab", 11), ("t_bc", 12), ("t_ca", 13)]);
+    // The last edge, back to L1, closes the cycle.
+    let closing: Vec<bool> = c.edges.iter().map(|e| e.closes_cycle).collect();
+    assert_eq!(closing, [false, false, true]);
+    assert_eq!(c.edges[2].from, "L3");
+    assert_eq!(c.edges[2].to, "L1");
+    assert_eq!(
+        c.edges[0].origins[0].held_at.as_deref(),
+        Some("src/name_a.rs:10:5")
+    );
+    assert_eq!(r.summary.files, 3);
+    assert_eq!(r.summary.processes, 3);
+    assert_eq!(r.summary.recordings, 3);
+}
+
+#[test]
+fn an_acyclic_graph_is_clean() {
+    let d = tempdir();
+    write_file(
+        d.path(),
+        1,
+        &[edge("a", "b"), edge("b", "c"), edge("a", "c")],
+    );
+    write_file(d.path(), 2, &[edge("a", "b"), edge("c", "d")]);
+    let r = check_dir(d.path());
+    assert!(r.cycles.is_empty());
+    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.summary.edges, 4);
+    assert_eq!(r.summary.recordings, 5);
+}
+
+#[test]
+fn a_common_gate_inside_one_process_suppresses_the_cycle() {
+    let d = tempdir();
+    write_file(
+        d.path(),
+        7,
+        &[
+            edge("a", "b").gates(&["7:1", "7:2"]),
+            edge("b", "a").gates(&["7:1"]),
+        ],
+    );
+    assert!(check_dir(d.path()).cycles.is_empty());
+    // The same gate id in another process is another lock: a cycle.
+    let d = tempdir();
+    write_file(d.path(), 7, &[edge("a", "b").gates(&["7:1"])]);
+    write_file(d.path(), 8, &[edge("b", "a").gates(&["8:1"])]);
+    assert_eq!(check_dir(d.path()).cycles.len(), 1);
+    // One recording without the gate is enough to lose it (gates intersect).
+    let d = tempdir();
+    write_file(
+        d.path(),
+        7,
+        &[
+            edge("a", "b").gates(&["7:1"]),
+            edge("b", "a").gates(&["7:1"]),
+        ],
+    );
+    write_file(d.path(), 9, &[edge("a", "b")]);
+    assert_eq!(check_dir(d.path()).cycles.len(), 1);
+}
+
+#[test]
+fn read_locks_follow_the_strong_path_rule() {
+    // Recursive reads from shared holds never wait for each other.
+    let d = tempdir();
+    write_file(
+        d.path(),
+        1,
+        &[edge("a", "b").modes("shared", "recursive_read")],
+    );
+    write_file(
+        d.path(),
+        2,
+        &[edge("b", "a").modes("shared", "recursive_read")],
+    );
+    assert!(check_dir(d.path()).cycles.is_empty());
+    // Holding b exclusively, the reader of b waits on a writer: a deadlock.
+    write_file(d.path(), 3, &[edge("b", "a").modes("exclusive", "read")]);
+    let r = check_dir(d.path());
+    assert_eq!(r.cycles.len(), 1);
+    // The kinds accumulated on the merged edge.
+    let back = r.cycles[0].edges.iter().find(|e| e.from == "L2").unwrap();
+    assert_eq!(back.kinds, ["EN", "SR"]);
+    assert_eq!(back.recordings, 2);
+}
+
+#[test]
+fn each_component_reports_its_shortest_cycle() {
+    let d = tempdir();
+    // {a, b, c}: a -> b -> c -> a and b -> a; the shortest is a <-> b.
+    write_file(
+        d.path(),
+        1,
+        &[
+            edge("a", "b"),
+            edge("b", "c"),
+            edge("c", "a"),
+            edge("b", "a"),
+        ],
+    );
+    // {x, y} on its own.
+    write_file(d.path(), 2, &[edge("x", "y"), edge("y", "x")]);
+    let r = check_dir(d.path());
+    assert_eq!(
+        keys(&r),
+        vec!["cycle:name:a -> name:b", "cycle:name:x -> name:y"]
+    );
+}
+
+#[test]
+fn same_class_edges_and_unknown_types_are_ignored() {
+    let d = tempdir();
+    let mut text = file_text(1, &[edge("a", "a"), edge("a", "b")]);
+    text.push_str("{\"type\":\"future_kind\",\"payload\":[1,2,3]}\n");
+    write_raw(d.path(), "x.jsonl", text);
+    let r = check_dir(d.path());
+    assert_eq!(r.summary.edges, 1);
+    assert_eq!(r.summary.recordings, 1);
+}
+
+#[test]
+fn origins_are_capped_but_every_recording_counts() {
+    let d = tempdir();
+    for pid in 0..20 {
+        write_file(
+            d.path(),
+            100 + pid,
+            &[edge("a", "b").thread(&format!("t{pid}"))],
+        );
+    }
+    // The same origin twice in one process counts twice but shows once.
+    write_file(d.path(), 200, &[edge("b", "a"), edge("b", "a")]);
+    let r = check_dir(d.path());
+    let c = &r.cycles[0];
+    assert_eq!(c.edges[0].origins.len(), ORIGIN_CAP);
+    assert_eq!(c.edges[0].recordings, 20);
+    assert_eq!(c.edges[1].origins.len(), 1);
+    assert_eq!(c.edges[1].recordings, 2);
+}
+
+#[test]
+fn the_number_of_threads_does_not_change_the_report() {
+    let d = tempdir();
+    for pid in 0..9u64 {
+        let n = |i: u64| format!("l{}", (pid + i) % 6);
+        write_file(
+            d.path(),
+            pid + 1,
+            &[
+                edge(&n(0), &n(1)).thread(&format!("t{pid}")),
+                edge(&n(1), &n(2)).gates(&[&format!("{}:1", pid + 1)]),
+            ],
+        );
+    }
+    let one = check(&CheckOptions::new(vec![d.path().to_path_buf()]).threads(1)).unwrap();
+    let two = check(&CheckOptions::new(vec![d.path().to_path_buf()]).threads(2)).unwrap();
+    let four = check(&CheckOptions::new(vec![d.path().to_path_buf()]).threads(4)).unwrap();
+    let v = |r: &Report| serde_json::to_value(r).unwrap();
+    assert!(!one.cycles.is_empty());
+    assert_eq!(v(&one), v(&two));
+    assert_eq!(v(&one), v(&four));
+}
+
+#[test]
+fn keys_come_from_class_ids_not_from_runs() {
+    let run = |pid_base: u64| {
+        let d = tempdir();
+        write_file(d.path(), pid_base, &[edge("site:src/m.rs:3:9", "name:z")]);
+        write_file(
+            d.path(),
+            pid_base + 1,
+            &[edge("name:z", "site:src/m.rs:3:9").thread(&format!("t{pid_base}"))],
+        );
+        let r = check_dir(d.path());
+        (r.cycles[0].key.clone(), r.cycles[0].fingerprint.clone())
+    };
+    let (k1, f1) = run(100);
+    let (k2, f2) = run(5000);
+    assert_eq!(k1, "cycle:name:z -> site:src/m.rs:3:9");
+    assert_eq!((k1, f1), (k2, f2));
+    // Anonymous classes, which embed a pid, read `anon`.
+    let d = tempdir();
+    write_file(d.path(), 4, &[edge("anon:4:1", "a"), edge("a", "anon:4:1")]);
+    assert_eq!(keys(&check_dir(d.path())), vec!["cycle:anon -> name:a"]);
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_with_a_warning() {
+    let d = tempdir();
+    let full = file_text(1, &[edge("a", "b")]);
+    let torn = edge("b", "a").line();
+    write_raw(
+        d.path(),
+        "t.jsonl",
+        format!("{full}{}", &torn[..torn.len() / 2]),
+    );
+    let r = check_dir(d.path());
+    assert!(r.cycles.is_empty(), "the torn b -> a must not count");
+    assert_eq!(r.warnings.len(), 1);
+    assert!(
+        r.warnings[0].contains("t.jsonl:3: skipped a torn last line"),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn order_violations_fail_without_a_cycle() {
+    let d = tempdir();
+    write_file(
+        d.path(),
+        1,
+        &[
+            edge("model_lock", "cache_lock"),
+            edge("metrics_lock", "model_lock").thread("reloader"),
+            edge("site:src/db/pool.rs:4:1", "cache_lock"),
+        ],
+    );
+    let order = d.path().join("lockorder.toml");
+    std::fs::write(
+        &order,
+        "order = [\"model_lock\", \"cache_lock\", \"metrics_lock\"]\n\
+         [[chain]]\norder = [\"cache_*\", \"site:src/db/*\"]\n",
+    )
+    .unwrap();
+    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()]).order(Some(order))).unwrap();
+    assert!(r.cycles.is_empty());
+    assert_eq!(r.exit_code(), 1);
+    let keys: Vec<&str> = r.violations.iter().map(|v| v.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "order:name:metrics_lock -> name:model_lock",
+            "order:site:src/db/pool.rs:4:1 -> name:cache_lock"
+        ]
+    );
+    let v = &r.violations[0];
+    assert_eq!(
+        (v.chain, v.from_entry.as_str(), v.to_entry.as_str()),
+        (1, "metrics_lock", "model_lock")
+    );
+    assert_eq!(v.edge.origins[0].thread, "reloader");
+    let v = &r.violations[1];
+    assert_eq!(
+        (v.chain, v.from_entry.as_str(), v.to_entry.as_str()),
+        (2, "site:src/db/*", "cache_*")
+    );
+}
+
+#[test]
+fn order_entries_match_names_ids_and_globs_and_warn_when_unused() {
+    let d = tempdir();
+    write_file(
+        d.path(),
+        1,
+        &[
+            edge("b_lock", "a_lock"),
+            edge("site:src/x.rs:1:1", "a_lock"),
+        ],
+    );
+    let order = d.path().join("o.toml");
+    for (text, violations) in [
+        ("order = [\"a_lock\", \"b_lock\"]", 1),
+        ("order = [\"name:a_lock\", \"name:b_lock\"]", 1),
+        ("order = [\"a_?ock\", \"b*\"]", 1),
+        ("order = [\"a_lock\", \"site:src/*\"]", 1),
+        ("order = [\"*\", \"a_lock\"]", 0),
+        ("order = [\"b_lock\", \"a_lock\"]", 0),
+    ] {
+        std::fs::write(&order, text).unwrap();
+        let r = check(
+            &CheckOptions::new(vec![d.path().join("lockgraph-1-1000.jsonl")])
+                .order(Some(order.clone())),
+        )
+        .unwrap();
+        assert_eq!(r.violations.len(), violations, "{text}");
+    }
+    std::fs::write(&order, "order = [\"a_lock\", \"nothing_like_this\"]\n").unwrap();
+    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()]).order(Some(order))).unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w
+            .contains("o.toml:1: order entry `nothing_like_this` matches no recorded lock class")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn a_baseline_tolerates_known_findings_only() {
+    let d = tempdir();
+    let records = d.path().join("records");
+    std::fs::create_dir(&records).unwrap();
+    write_file(&records, 1, &[edge("a", "b"), edge("c", "d")]);
+    write_file(&records, 2, &[edge("b", "a"), edge("d", "c")]);
+    let order = d.path().join("o.toml");
+    std::fs::write(&order, "order = [\"a\", \"b\"]").unwrap();
+    let opts = CheckOptions::new(vec![records.clone()]).order(Some(order.clone()));
+    let (baseline, _) = make_baseline(&opts).unwrap();
+    assert_eq!(baseline.cycles.len(), 2);
+    assert_eq!(baseline.violations.len(), 1);
+    let path = d.path().join("baseline.json");
+    std::fs::write(&path, baseline.to_json()).unwrap();
+    let with = opts.clone().baseline(Some(path.clone()));
+    let r = check(&with).unwrap();
+    assert_eq!(r.exit_code(), 0);
+    let b = r.baseline.as_ref().unwrap();
+    assert_eq!((b.cycles, b.violations), (2, 1));
+    assert!(b.stale.is_empty());
+    // A new cycle fails, alone; the fixed c <-> d becomes a stale entry.
+    std::fs::remove_file(records.join("lockgraph-2-1000.jsonl")).unwrap();
+    write_file(
+        &records,
+        3,
+        &[edge("b", "a"), edge("x", "y"), edge("y", "x")],
+    );
+    let r = check(&with).unwrap();
+    assert_eq!(r.exit_code(), 1);
+    let keys: Vec<&str> = r.cycles.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["cycle:name:x -> name:y"]);
+    assert_eq!(
+        r.baseline.as_ref().unwrap().stale,
+        ["cycle:name:c -> name:d"]
+    );
+    assert!(
+        r.summary_line()
+            .contains("1 cycle and 1 violation baselined"),
+        "{}",
+        r.summary_line()
+    );
+}
+
+#[test]
+fn the_merger_reads_from_memory_too() {
+    let mut m = Merger::new();
+    m.add_reader(Path::new("one"), file_text(1, &[edge("a", "b")]).as_bytes())
+        .unwrap();
+    let mut other = Merger::new();
+    other
+        .add_reader(
+            Path::new("two"),
+            file_text(2, &[edge("a", "b").gates(&["2:1"]), edge("b", "c")]).as_bytes(),
+        )
+        .unwrap();
+    m.absorb(other);
+    let merged = m.finish();
+    assert_eq!(merged.files.len(), 2);
+    let classes: Vec<&str> = merged.classes.iter().map(|c| c.class.as_str()).collect();
+    assert_eq!(classes, ["name:a", "name:b", "name:c"]);
+    let ab = merged.edge(0, 1).unwrap();
+    assert_eq!(ab.recordings, 2);
+    assert!(ab.gates.is_empty());
+    assert_eq!(ab.origins.len(), 2);
+    assert_eq!(merged.files[ab.origins[1].file].path, Path::new("two"));
+}
