@@ -25,7 +25,7 @@
 //! # Ok::<(), lockgraph_cli::Error>(())
 //! ```
 //!
-//! Modules: [`record`] reads files, [`merge`] merges them, [`check`] finds
+//! Modules: [`record`] reads files, [`merge`] merges them, [`mod@check`] finds
 //! cycles, [`order`] and [`baseline`] handle the two optional inputs,
 //! [`report`] is the result, [`output`] renders it, [`run`] is
 //! `lockgraph test`.

@@ -186,6 +186,7 @@ pub struct Merger {
     warnings: Vec<Warning>,
     recordings: u64,
     gate_buf: Vec<u64>,
+    read_buf: Vec<u8>,
 }
 
 impl Merger {
@@ -197,7 +198,11 @@ impl Merger {
     /// Reads and merges one record file.
     pub fn add_file(&mut self, path: &Path) -> Result<(), RecordError> {
         let file = self.start_file(path);
-        let summary = record::parse_file(path, |line, e| self.add_edge(file, line, e))?;
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let summary =
+            record::parse_file_with(path, &mut buf, |line, e| self.add_edge(file, line, e));
+        self.read_buf = buf;
+        let summary = summary?;
         self.end_file(file, summary);
         Ok(())
     }

@@ -375,40 +375,36 @@ fn parse_header(line: &[u8]) -> Result<Header, String> {
     Ok(header)
 }
 
-/// Reads one record file from `reader`, handing every edge line and its line
-/// number to `sink`. `path` is only used in messages.
-///
-/// Errors always carry the line number.
-pub fn parse_reader<R: BufRead>(
-    path: &Path,
-    mut reader: R,
-    mut sink: impl FnMut(u64, EdgeLine<'_>),
-) -> Result<FileSummary, RecordError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    let mut summary = FileSummary::default();
-    let mut total: u64 = 0;
-    let mut have_header = false;
-    loop {
-        buf.clear();
-        let line_no = summary.lines + 1;
-        let n = (&mut reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| {
-                RecordError::at(
-                    path,
-                    line_no,
-                    format!("read failed: {}", crate::error::lower(&e)),
-                )
-            })?;
-        if n == 0 {
-            break;
+/// The state of one file being read, line by line.
+struct FileParser<'p> {
+    path: &'p Path,
+    summary: FileSummary,
+    total: u64,
+    have_header: bool,
+}
+
+impl<'p> FileParser<'p> {
+    fn new(path: &'p Path) -> FileParser<'p> {
+        FileParser {
+            path,
+            summary: FileSummary::default(),
+            total: 0,
+            have_header: false,
         }
-        summary.lines = line_no;
-        total += n as u64;
-        if total > MAX_FILE_BYTES {
+    }
+
+    /// Handles one line as read: `raw` ends in `\n` unless it is the last.
+    fn line(
+        &mut self,
+        raw: &[u8],
+        sink: &mut impl FnMut(u64, EdgeLine<'_>),
+    ) -> Result<(), RecordError> {
+        let line_no = self.summary.lines + 1;
+        self.summary.lines = line_no;
+        self.total += raw.len() as u64;
+        if self.total > MAX_FILE_BYTES {
             return Err(RecordError::at(
-                path,
+                self.path,
                 line_no,
                 format!(
                     "the file is larger than {} MiB, the limit for one record file",
@@ -416,13 +412,15 @@ pub fn parse_reader<R: BufRead>(
                 ),
             ));
         }
-        let terminated = buf.last() == Some(&b'\n');
-        let mut content: &[u8] = &buf;
-        if terminated {
-            content = &content[..content.len() - 1];
-        } else if buf.len() > MAX_LINE_BYTES {
+        let terminated = raw.last() == Some(&b'\n');
+        let mut content = if terminated {
+            &raw[..raw.len() - 1]
+        } else {
+            raw
+        };
+        if content.len() > MAX_LINE_BYTES {
             return Err(RecordError::at(
-                path,
+                self.path,
                 line_no,
                 format!(
                     "line is longer than {} KiB, the limit for one record line",
@@ -433,24 +431,24 @@ pub fn parse_reader<R: BufRead>(
         if content.last() == Some(&b'\r') {
             content = &content[..content.len() - 1];
         }
-        if !have_header {
-            summary.header =
-                parse_header(content).map_err(|m| RecordError::at(path, line_no, m))?;
-            have_header = true;
-            continue;
+        if !self.have_header {
+            self.summary.header =
+                parse_header(content).map_err(|m| RecordError::at(self.path, line_no, m))?;
+            self.have_header = true;
+            return Ok(());
         }
         if content.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return Ok(());
         }
         match parse_line(content) {
             Ok(Some(edge)) => {
-                summary.edges += 1;
+                self.summary.edges += 1;
                 sink(line_no, edge);
             }
-            Ok(None) => summary.ignored += 1,
+            Ok(None) => self.summary.ignored += 1,
             Err(e) if !terminated && e.invalid_json => {
-                summary.torn = Some(Warning {
-                    path: path.to_path_buf(),
+                self.summary.torn = Some(Warning {
+                    path: self.path.to_path_buf(),
                     line: line_no,
                     message: format!(
                         "skipped a torn last line (no trailing newline, {}); the writing process was probably killed",
@@ -458,40 +456,118 @@ pub fn parse_reader<R: BufRead>(
                     ),
                 });
             }
-            Err(e) => return Err(RecordError::at(path, line_no, e.message)),
+            Err(e) => return Err(RecordError::at(self.path, line_no, e.message)),
         }
+        Ok(())
     }
-    if !have_header {
-        return Err(RecordError::at(
-            path,
-            1,
-            "missing header: the file is empty",
-        ));
+
+    fn finish(self) -> Result<FileSummary, RecordError> {
+        if !self.have_header {
+            return Err(RecordError::at(
+                self.path,
+                1,
+                "missing header: the file is empty",
+            ));
+        }
+        Ok(self.summary)
     }
-    Ok(summary)
 }
+
+/// Reads one record file from `reader`, handing every edge line and its line
+/// number to `sink`. `path` is only used in messages. At most
+/// [`MAX_LINE_BYTES`] + 1 bytes of a line are buffered.
+///
+/// Errors always carry the line number.
+pub fn parse_reader<R: BufRead>(
+    path: &Path,
+    mut reader: R,
+    mut sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    let mut p = FileParser::new(path);
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| {
+                RecordError::at(
+                    path,
+                    p.summary.lines + 1,
+                    format!("read failed: {}", crate::error::lower(&e)),
+                )
+            })?;
+        if n == 0 {
+            break;
+        }
+        p.line(&buf, &mut sink)?;
+    }
+    p.finish()
+}
+
+/// Reads one record file held in memory (see [`parse_reader`]).
+pub fn parse_bytes(
+    path: &Path,
+    bytes: &[u8],
+    mut sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    let mut p = FileParser::new(path);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        p.line(&rest[..end], &mut sink)?;
+        rest = &rest[end..];
+    }
+    p.finish()
+}
+
+/// Files up to this size are read whole into a reused buffer; larger ones are
+/// streamed.
+const SLURP_BYTES: u64 = 64 << 20;
 
 /// Opens and reads one record file (see [`parse_reader`]).
 pub fn parse_file(
     path: &Path,
     sink: impl FnMut(u64, EdgeLine<'_>),
 ) -> Result<FileSummary, RecordError> {
-    let file = File::open(path).map_err(|e| {
+    parse_file_with(path, &mut Vec::new(), sink)
+}
+
+/// [`parse_file`], reading small files into `buf` (kept for the next call).
+pub fn parse_file_with(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    let mut file = File::open(path).map_err(|e| {
         RecordError::file(path, format!("cannot open: {}", crate::error::lower(&e)))
     })?;
-    if let Ok(meta) = file.metadata() {
-        if meta.len() > MAX_FILE_BYTES {
+    let len = file.metadata().map(|m| m.len()).ok();
+    if let Some(len) = len {
+        if len > MAX_FILE_BYTES {
             return Err(RecordError::file(
                 path,
                 format!(
                     "the file is {} MiB, over the {} MiB limit for one record file",
-                    meta.len() >> 20,
+                    len >> 20,
                     MAX_FILE_BYTES >> 20
                 ),
             ));
         }
     }
-    parse_reader(path, BufReader::with_capacity(1 << 16, file), sink)
+    match len {
+        Some(len) if len <= SLURP_BYTES => {
+            buf.clear();
+            (&mut file)
+                .take(SLURP_BYTES + 1)
+                .read_to_end(buf)
+                .map_err(|e| {
+                    RecordError::file(path, format!("read failed: {}", crate::error::lower(&e)))
+                })?;
+            parse_bytes(path, buf, sink)
+        }
+        _ => parse_reader(path, BufReader::with_capacity(1 << 16, file), sink),
+    }
 }
 
 /// Expands the command line's paths into record files: a directory gives its

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use lockgraph_cli::merge::Merger;
-use lockgraph_cli::record::{parse_reader, FileSummary};
+use lockgraph_cli::record::{parse_bytes, parse_reader, FileSummary};
 use lockgraph_cli::RecordError;
 use proptest::prelude::*;
 
@@ -26,6 +26,17 @@ fn line_count(bytes: &[u8]) -> u64 {
 /// Every error names a line that exists, and everything before that line
 /// parses: the line named is the first bad one.
 fn check_error_names_the_line(bytes: &[u8]) -> Result<(), TestCaseError> {
+    // The in-memory reader (used for files up to 64 MiB) and the streaming
+    // one agree.
+    let whole = parse_bytes(Path::new("fuzz.jsonl"), bytes, |_, _| {});
+    match (&whole, &parse(bytes)) {
+        (Ok(a), Ok(b)) => {
+            prop_assert_eq!((a.lines, a.edges, a.ignored), (b.lines, b.edges, b.ignored));
+            prop_assert_eq!(&a.torn, &b.torn);
+        }
+        (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => prop_assert!(false, "in memory: {:?}, streamed: {:?}", a, b),
+    }
     match parse(bytes) {
         Ok(summary) => {
             prop_assert!(summary.lines <= line_count(bytes));
