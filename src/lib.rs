@@ -159,10 +159,11 @@ pub use rwlock::{
 };
 
 pub use lockgraph_core::profile;
+pub use lockgraph_core::watchdog;
 pub use lockgraph_core::{
-    blocking, capture, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo,
-    GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind,
-    Request, Site,
+    blocking, capture, dump, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport,
+    EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError,
+    ReportKind, Request, Site,
 };
 
 /// Whether lock tracking is compiled into this build.
