@@ -396,8 +396,12 @@ struct Slot {
     wait_state: AtomicU8,
     wait_serial: AtomicU64,
     wait: Entry,
-    /// The waiter's own stack, captured once its wait exceeded the timeout.
+    /// The waiter's own stack, captured once its wait exceeded the timeout
+    /// or the watchdog asked for it.
     stack: Mutex<Option<(u64, Backtrace)>>,
+    /// The wait serial whose stack the watchdog wants now (a thread seen in
+    /// a cycle): the waiter captures it after its current slice.
+    want_stack: AtomicU64,
 }
 
 impl Slot {
@@ -474,6 +478,7 @@ fn with_slot(f: impl FnOnce(&Slot)) {
                 wait_serial: AtomicU64::new(0),
                 wait: Entry::default(),
                 stack: Mutex::new(None),
+                want_stack: AtomicU64::new(0),
             });
             SLOTS.lock().push(Arc::clone(&slot));
             slot
@@ -560,10 +565,15 @@ fn register(state: u8, e: RawEntry) -> WaitGuard {
 impl WaitGuard {
     /// Called between slices: captures the waiter's stack once it is late.
     fn check(&mut self, timeout: Duration) {
-        if !self.captured && self.start.elapsed() >= timeout {
+        if self.captured {
+            return;
+        }
+        let serial = self.serial;
+        let mut wanted = self.start.elapsed() >= timeout;
+        with_slot(|s| wanted |= s.want_stack.load(Ordering::Relaxed) == serial);
+        if wanted {
             self.captured = true;
             let bt = Backtrace::capture();
-            let serial = self.serial;
             with_slot(|s| *s.stack.lock() = Some((serial, bt)));
         }
     }
@@ -1332,6 +1342,8 @@ struct Watchdog {
     /// Cycles (as (thread key, wait serial) lists) seen in the last scan.
     last_cycles: HashSet<Vec<(u64, u64)>>,
     reported_cycles: HashSet<Vec<(u64, u64)>>,
+    /// Stable cycles held back one scan for the waiters' stacks.
+    deferred: HashSet<Vec<(u64, u64)>>,
     /// Waits (thread key, serial) already reported, or part of a reported deadlock.
     reported_waits: HashSet<(u64, u64)>,
     window_start: Instant,
@@ -1347,6 +1359,7 @@ impl Watchdog {
             dispatch,
             last_cycles: HashSet::new(),
             reported_cycles: HashSet::new(),
+            deferred: HashSet::new(),
             reported_waits: HashSet::new(),
             window_start: Instant::now(),
             in_window: 0,
@@ -1372,8 +1385,31 @@ impl Watchdog {
         let edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         let mut cycles_now = HashSet::new();
-        for cycle in find_cycles(&edges) {
+        for mut cycle in find_cycles(&edges) {
+            // Start at the smallest thread name, so that output is stable.
+            let first = (0..cycle.len())
+                .min_by_key(|&k| (&snaps[cycle[k]].slot.name, snaps[cycle[k]].slot.key))
+                .unwrap_or(0);
+            cycle.rotate_left(first);
             let key: Vec<(u64, u64)> = cycle.iter().map(|&i| key_of(i)).collect();
+            // Ask the waiters for their own stacks before the next scan.
+            for &i in &cycle {
+                if let Some(w) = snaps[i].wait {
+                    snaps[i].slot.want_stack.store(w.serial, Ordering::Relaxed);
+                }
+            }
+            let stacks_missing = cycle.iter().any(|&i| {
+                let serial = snaps[i].wait.map_or(0, |w| w.serial);
+                !matches!(&*snaps[i].slot.stack.lock(), Some((s, _)) if *s == serial)
+            });
+            if stacks_missing
+                && self.last_cycles.contains(&key)
+                && self.deferred.insert(key.clone())
+            {
+                // Stable, but a waiter has not captured its stack yet: one more scan.
+                cycles_now.insert(key);
+                continue;
+            }
             if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
                 self.reported_cycles.insert(key.clone());
                 self.reported_waits.extend(key.iter().copied());
@@ -1424,6 +1460,7 @@ impl Watchdog {
         self.reported_waits.retain(|k| live.contains(k));
         self.reported_cycles
             .retain(|c| c.iter().all(|k| live.contains(k)));
+        self.deferred.retain(|c| c.iter().all(|k| live.contains(k)));
     }
 
     fn deadlock_report(&self, snaps: &[Snap], cycle: &[usize], now: u64) -> WatchdogReport {
