@@ -70,6 +70,14 @@
 //! (shard, shrink the critical section, move the blocking call out), naming the
 //! numbers behind each piece of advice.
 //!
+//! # Watchdog
+//!
+//! With `LOCKGRAPH_WATCHDOG=5s` (or [`watchdog::start`]) a watchdog thread
+//! reports *real* deadlocks (a cycle of threads waiting for each other's locks)
+//! and waits longer than the timeout, with every thread's locks, sites, stack
+//! and kernel state; [`dump()`] shows every thread's locks on demand. See
+//! `docs/watchdog.md`.
+//!
 //! # The release switch
 //!
 //! Tracking is compiled in when `debug_assertions` is on. Without it the types
