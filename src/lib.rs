@@ -70,6 +70,14 @@
 //! (shard, shrink the critical section, move the blocking call out), naming the
 //! numbers behind each piece of advice.
 //!
+//! # Watchdog
+//!
+//! With `LOCKGRAPH_WATCHDOG=5s` (or [`watchdog::start`]) a watchdog thread
+//! reports *real* deadlocks (a cycle of threads waiting for each other's locks)
+//! and waits longer than the timeout, with every thread's locks, sites, stack
+//! and kernel state; [`dump()`] shows every thread's locks on demand. See
+//! `docs/watchdog.md`.
+//!
 //! # The release switch
 //!
 //! Tracking is compiled in when `debug_assertions` is on. Without it the types
@@ -159,10 +167,11 @@ pub use rwlock::{
 };
 
 pub use lockgraph_core::profile;
+pub use lockgraph_core::watchdog;
 pub use lockgraph_core::{
-    blocking, capture, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport, EdgeInfo,
-    GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind,
-    Request, Site,
+    blocking, capture, dump, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport,
+    EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError,
+    ReportKind, Request, Site,
 };
 
 /// Whether lock tracking is compiled into this build.

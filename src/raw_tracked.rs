@@ -5,8 +5,12 @@
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use lock_api::{GuardNoSend, RawMutex as _, RawRwLock as _};
+use lock_api::{
+    GuardNoSend, RawMutex as _, RawMutexTimed as _, RawRwLock as _, RawRwLockRecursiveTimed as _,
+    RawRwLockTimed as _, RawRwLockUpgradeTimed as _,
+};
 use lockgraph_core::profile::{self, Access};
+use lockgraph_core::watchdog;
 use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
 
 /// The profile's read/write split for a hold mode.
@@ -57,6 +61,7 @@ pub(crate) fn read<'a, T: ?Sized>(
         Some(site),
         || raw.inner.try_lock_shared(),
         || raw.inner.lock_shared(),
+        |d| raw.inner.try_lock_shared_for(d),
     );
     // SAFETY: this thread has just acquired a shared lock.
     unsafe { rwlock.make_read_guard_unchecked() }
@@ -76,6 +81,7 @@ pub(crate) fn write<'a, T: ?Sized>(
         Some(site),
         || raw.inner.try_lock_exclusive(),
         || raw.inner.lock_exclusive(),
+        |d| raw.inner.try_lock_exclusive_for(d),
     );
     // SAFETY: this thread has just acquired an exclusive lock.
     unsafe { rwlock.make_write_guard_unchecked() }
@@ -132,7 +138,16 @@ impl RawMutex {
     #[inline(always)]
     fn lock_at(&self, site: Option<&'static Location<'static>>) {
         self.meta.before_wait(Request::Exclusive, site);
-        if profile::on() {
+        if watchdog::on() {
+            watchdog::take(
+                &self.meta,
+                Access::Write,
+                Request::Exclusive,
+                site,
+                || self.inner.try_lock(),
+                |slice| self.inner.try_lock_for(slice),
+            );
+        } else if profile::on() {
             profile::take(
                 &self.meta,
                 Access::Write,
@@ -279,9 +294,12 @@ impl RawRwLock {
         site: Option<&'static Location<'static>>,
         fast: impl FnOnce() -> bool,
         lock: impl FnOnce(),
+        timed: impl FnMut(Duration) -> bool,
     ) {
         self.meta.before_wait(request, site);
-        if profile::on() {
+        if watchdog::on() {
+            watchdog::take(&self.meta, access(hold), request, site, fast, timed);
+        } else if profile::on() {
             profile::take(&self.meta, access(hold), fast, lock);
         } else {
             lock();
@@ -326,6 +344,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
             None,
             || self.inner.try_lock_shared(),
             || self.inner.lock_shared(),
+            |d| self.inner.try_lock_shared_for(d),
         );
     }
 
@@ -349,6 +368,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
             None,
             || self.inner.try_lock_exclusive(),
             || self.inner.lock_exclusive(),
+            |d| self.inner.try_lock_exclusive_for(d),
         );
     }
 
@@ -458,6 +478,7 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
             None,
             || self.inner.try_lock_shared_recursive(),
             || self.inner.lock_shared_recursive(),
+            |d| self.inner.try_lock_shared_recursive_for(d),
         );
     }
 
@@ -494,6 +515,7 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
             None,
             || self.inner.try_lock_upgradable(),
             || self.inner.lock_upgradable(),
+            |d| self.inner.try_lock_upgradable_for(d),
         );
     }
 

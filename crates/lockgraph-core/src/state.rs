@@ -269,6 +269,8 @@ pub(crate) struct ThreadState {
     sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
     /// When the slot's lock was taken, for sampled hold times (profiling).
     since: [Cell<Option<Instant>>; MAX_HELD],
+    /// When the slot's lock was taken, in the watchdog's coarse clock.
+    wd_since: [Cell<u64>; MAX_HELD],
     /// Hash of (class key, hold mode) of slots `0..=i`.
     chains: [Cell<u64>; MAX_HELD],
     /// Hash of the ids of the exclusive holds among slots `0..=i`.
@@ -303,6 +305,7 @@ thread_local! {
             reqs: [const { Cell::new(0) }; MAX_HELD],
             sites: [const { Cell::new(None) }; MAX_HELD],
             since: [const { Cell::new(None) }; MAX_HELD],
+            wd_since: [const { Cell::new(0) }; MAX_HELD],
             chains: [const { Cell::new(0) }; MAX_HELD],
             insts: [const { Cell::new(0) }; MAX_HELD],
             blooms: [const { Cell::new(0) }; MAX_HELD],
@@ -569,6 +572,28 @@ impl ThreadState {
             None => self.pending_site.take(),
         });
         self.len.set(len + 1);
+        if crate::watchdog::on() {
+            self.wd_since[len].set(crate::watchdog::tick());
+            self.publish(len);
+        }
+    }
+
+    /// Publishes slots `from..len` and the length for the watchdog.
+    #[cold]
+    #[inline(never)]
+    fn publish(&self, from: usize) {
+        let len = self.len.get() & !BUSY;
+        crate::watchdog::publish(from, len, |i| {
+            let class = self.classes[i].get();
+            crate::watchdog::Published {
+                id: self.ids[i].get() & ID_MASK,
+                class: class.class,
+                kind: class.kind,
+                hold: self.holds[i].get(),
+                site: self.sites[i].get(),
+                since: self.wd_since[i].get(),
+            }
+        });
     }
 
     #[cold]
@@ -609,6 +634,9 @@ impl ThreadState {
                 self.len.set(len - 1);
                 if crate::profile::on() {
                     self.hold_sampled(len - 1, meta);
+                }
+                if crate::watchdog::on() {
+                    self.publish(len - 1);
                 }
                 if top & IN_GRAPH != 0 {
                     self.ids[len - 1].set(id);
@@ -656,10 +684,14 @@ impl ThreadState {
             self.reqs[j].set(self.reqs[j + 1].get());
             self.sites[j].set(self.sites[j + 1].get());
             self.since[j].set(self.since[j + 1].get());
+            self.wd_since[j].set(self.wd_since[j + 1].get());
         }
         self.len.set(len - 1);
         self.linked.set(self.linked.get().min(i));
         self.verified.set(self.verified.get().min(i));
+        if crate::watchdog::on() {
+            self.publish(i);
+        }
     }
 
     fn rehold(&self, meta: &LockMeta, hold: Hold) {
@@ -670,6 +702,9 @@ impl ThreadState {
             self.holds[i].set(hold);
             self.linked.set(self.linked.get().min(i));
             self.verified.set(self.verified.get().min(i));
+            if crate::watchdog::on() {
+                self.publish(i);
+            }
         }
     }
 
@@ -686,7 +721,9 @@ impl ThreadState {
 /// Runs `f`, a call that blocks (a channel receive, a join, a stream
 /// synchronize), naming it `what`. With profiling on, every lock class this
 /// thread holds meanwhile is charged with the call and its duration, and the
-/// profile advises moving the call out of the critical section.
+/// profile advises moving the call out of the critical section. With the
+/// [`watchdog`](crate::watchdog) on, the call is registered as a wait on the
+/// resource `what`: a long one is reported, and it shows in [`crate::dump`].
 ///
 /// ```
 /// let (tx, rx) = std::sync::mpsc::channel();
@@ -694,7 +731,15 @@ impl ThreadState {
 /// let n = lockgraph_core::blocking("channel recv", || rx.recv().unwrap());
 /// assert_eq!(n, 42);
 /// ```
+#[track_caller]
 pub fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
+    if crate::watchdog::on() {
+        return crate::watchdog::blocking(what, || profiled_blocking(what, f));
+    }
+    profiled_blocking(what, f)
+}
+
+fn profiled_blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
     if !crate::profile::on() {
         return f();
     }
@@ -718,6 +763,11 @@ pub fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
 #[inline]
 pub fn set_pending_site(site: &'static Location<'static>) {
     STATE.with(|t| t.pending_site.set(Some(site)));
+}
+
+/// The site set by [`set_pending_site`], if any (left in place).
+pub(crate) fn pending_site() -> Option<&'static Location<'static>> {
+    STATE.with(|t| t.pending_site.get())
 }
 
 /// Clears a site set by [`set_pending_site`] that no acquisition used.

@@ -1,0 +1,1664 @@
+//! Run-time watchdog: real deadlocks (a cycle in the wait-for graph) and long
+//! waits, found while the program runs.
+//!
+//! Off by default. [`start`] turns it on in code; `LOCKGRAPH_WATCHDOG=<duration>`
+//! (`5s`, `750ms`) turns it on at the first lock use, with
+//! `LOCKGRAPH_WATCHDOG_ACTION=report|abort` and `LOCKGRAPH_DUMP_DIR=<dir>`.
+//!
+//! While it is on, each thread publishes the locks it holds in a per-thread
+//! slot (allocated once per thread) with plain atomic stores under a sequence
+//! counter, and registers a wait only after the first non-blocking attempt
+//! failed; it then blocks in timed slices. The watchdog thread scans the slots
+//! every scan period. An uncontended acquisition reads no clock, allocates
+//! nothing and does no atomic read-modify-write.
+//!
+//! Not done: capturing the *current* stack of another thread (that needs a
+//! signal per thread); the report shows `/proc/self/task/<tid>/{stat,wchan,syscall}`
+//! for the threads involved instead, and each waiter's own stack, which it
+//! captures itself once its wait exceeds the timeout.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt::{self, Write as _};
+use std::panic::Location;
+use std::path::PathBuf;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::class::{Class, LockKind, Site};
+use crate::profile::{self, Access};
+use crate::report::{Backtrace, Hold, Request};
+use crate::state::{LockMeta, MAX_HELD};
+
+/// 0: not decided yet, 1: off, 2: on.
+static ON: AtomicU8 = AtomicU8::new(0);
+static ENV_ONCE: Once = Once::new();
+static CONFIG: OnceLock<Config> = OnceLock::new();
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+/// Nanoseconds since [`EPOCH`], advanced by the watchdog on each scan: the
+/// coarse clock holders read (a plain load) instead of reading the clock.
+static TICK: AtomicU64 = AtomicU64::new(0);
+static DUMP_REQUESTED: AtomicBool = AtomicBool::new(false);
+static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+/// What the watchdog does with a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// A `tracing` WARN event (target `lockgraph`), or stderr without a subscriber.
+    Report,
+    /// Print the report on stderr and abort the process.
+    Abort,
+}
+
+/// Watchdog settings: `Config::default().timeout(..).action(..)`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// A wait longer than this is reported (default 5 s).
+    pub timeout: Duration,
+    /// How often the watchdog scans the threads (default 100 ms).
+    pub scan_period: Duration,
+    /// What to do with a report (default [`Action::Report`]).
+    pub action: Action,
+    /// Where each report is also written as JSON (default `LOCKGRAPH_DUMP_DIR`).
+    pub dump_dir: Option<PathBuf>,
+    /// Print [`dump`] on stderr when the process receives SIGUSR2 (default off).
+    pub dump_on_sigusr2: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            timeout: Duration::from_secs(5),
+            scan_period: Duration::from_millis(100),
+            action: Action::Report,
+            dump_dir: None,
+            dump_on_sigusr2: false,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the wait timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Config {
+        self.timeout = timeout;
+        self
+    }
+    /// Sets the scan period.
+    pub fn scan_period(mut self, period: Duration) -> Config {
+        self.scan_period = period;
+        self
+    }
+    /// Sets the action.
+    pub fn action(mut self, action: Action) -> Config {
+        self.action = action;
+        self
+    }
+    /// Sets the JSON dump directory.
+    pub fn dump_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.dump_dir = Some(dir.into());
+        self
+    }
+    /// Prints [`dump`] on SIGUSR2 (Unix only).
+    pub fn dump_on_sigusr2(mut self, on: bool) -> Config {
+        self.dump_on_sigusr2 = on;
+        self
+    }
+
+    /// The slice a waiter blocks for between checks.
+    fn slice(&self) -> Duration {
+        (self.scan_period.min(self.timeout) / 2).max(Duration::from_millis(1))
+    }
+}
+
+/// A duration that did not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseDurationError(pub String);
+
+impl fmt::Display for ParseDurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid duration {:?}: expected a number with a unit (ns, us, ms, s, m), e.g. 5s or 750ms",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseDurationError {}
+
+/// Parses `5s`, `750ms`, `1.5s`, `2m`, `100us`, `10ns`.
+pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
+    let err = || ParseDurationError(text.to_string());
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(err)?;
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| err())?;
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        _ => return Err(err()),
+    };
+    Duration::try_from_secs_f64(n * scale).map_err(|_| err())
+}
+
+/// Whether the watchdog is on. The first call reads `LOCKGRAPH_WATCHDOG`.
+#[inline]
+pub fn on() -> bool {
+    match ON.load(Ordering::Relaxed) {
+        2 => true,
+        1 => false,
+        _ => init_from_env(),
+    }
+}
+
+#[cold]
+fn init_from_env() -> bool {
+    ENV_ONCE.call_once(|| {
+        let Some(v) = std::env::var_os("LOCKGRAPH_WATCHDOG") else {
+            return;
+        };
+        let v = v.to_string_lossy();
+        let timeout = match parse_duration(&v) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("lockgraph: LOCKGRAPH_WATCHDOG={v}: {e}; the watchdog stays off");
+                return;
+            }
+        };
+        let mut config = Config::default().timeout(timeout);
+        if let Ok(a) = std::env::var("LOCKGRAPH_WATCHDOG_ACTION") {
+            match a.trim().to_ascii_lowercase().as_str() {
+                "report" | "warn" => config.action = Action::Report,
+                "abort" => config.action = Action::Abort,
+                _ => eprintln!(
+                    "lockgraph: LOCKGRAPH_WATCHDOG_ACTION={a}: expected report or abort; using report"
+                ),
+            }
+        }
+        start(config);
+    });
+    let _ = ON.compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+    ON.load(Ordering::Relaxed) == 2
+}
+
+/// Starts the watchdog thread. Returns false (and changes nothing) when it is
+/// already running. `dump_dir` defaults to `LOCKGRAPH_DUMP_DIR`.
+pub fn start(mut config: Config) -> bool {
+    if config.dump_dir.is_none() {
+        config.dump_dir = std::env::var_os("LOCKGRAPH_DUMP_DIR").map(PathBuf::from);
+    }
+    if config.scan_period.is_zero() {
+        config.scan_period = Duration::from_millis(1);
+    }
+    if CONFIG.set(config.clone()).is_err() {
+        return false;
+    }
+    EPOCH.get_or_init(Instant::now);
+    // Capture the caller's subscriber: a scoped default is invisible elsewhere.
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    if config.dump_on_sigusr2 {
+        install_sigusr2();
+    }
+    let spawned = std::thread::Builder::new()
+        .name("lockgraph-watchdog".into())
+        .spawn(move || Watchdog::new(config, dispatch).run());
+    if let Err(e) = spawned {
+        eprintln!("lockgraph: cannot start the watchdog thread: {e}");
+        return false;
+    }
+    ON.store(2, Ordering::Relaxed);
+    true
+}
+
+fn config() -> &'static Config {
+    CONFIG
+        .get()
+        .expect("the watchdog is on only once configured")
+}
+
+fn now_ns() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+#[cfg(unix)]
+fn install_sigusr2() {
+    extern "C" fn on_sigusr2(_: libc::c_int) {
+        // Only an atomic store: async-signal-safe. The watchdog prints.
+        DUMP_REQUESTED.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: a zeroed `sigaction` is a valid empty one; the handler only
+    // stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigusr2 as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()) != 0 {
+            eprintln!("lockgraph: cannot install the SIGUSR2 handler");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn install_sigusr2() {}
+
+#[cfg(target_os = "linux")]
+fn os_tid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    (unsafe { libc::gettid() }) as u64
+}
+
+#[cfg(not(target_os = "linux"))]
+fn os_tid() -> u64 {
+    0
+}
+
+// ---------------------------------------------------------------------------
+// Per-thread slots.
+
+/// A lock (held or waited for) as plain words, written by the owner thread.
+#[derive(Default)]
+struct Entry {
+    id: AtomicU64,
+    /// 0 anonymous, 1 site (`a` = `&Location`), 2 name (`a`, `b` = ptr, len).
+    class_tag: AtomicU8,
+    class_a: AtomicUsize,
+    class_b: AtomicUsize,
+    kind: AtomicU8,
+    /// Hold (held entries) or request (the wait).
+    mode: AtomicU8,
+    site: AtomicUsize,
+    since: AtomicU64,
+}
+
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct RawEntry {
+    id: u64,
+    class_tag: u8,
+    class_a: usize,
+    class_b: usize,
+    kind: u8,
+    mode: u8,
+    site: usize,
+    since: u64,
+}
+
+impl Entry {
+    fn store(&self, e: RawEntry) {
+        self.id.store(e.id, Ordering::Relaxed);
+        self.class_tag.store(e.class_tag, Ordering::Relaxed);
+        self.class_a.store(e.class_a, Ordering::Relaxed);
+        self.class_b.store(e.class_b, Ordering::Relaxed);
+        self.kind.store(e.kind, Ordering::Relaxed);
+        self.mode.store(e.mode, Ordering::Relaxed);
+        self.site.store(e.site, Ordering::Relaxed);
+        self.since.store(e.since, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> RawEntry {
+        RawEntry {
+            id: self.id.load(Ordering::Relaxed),
+            class_tag: self.class_tag.load(Ordering::Relaxed),
+            class_a: self.class_a.load(Ordering::Relaxed),
+            class_b: self.class_b.load(Ordering::Relaxed),
+            kind: self.kind.load(Ordering::Relaxed),
+            mode: self.mode.load(Ordering::Relaxed),
+            site: self.site.load(Ordering::Relaxed),
+            since: self.since.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn encode_class(class: Class) -> (u8, usize, usize) {
+    match class {
+        Class::Anonymous => (0, 0, 0),
+        Class::Site(l) => (1, l as *const Location<'static> as usize, 0),
+        Class::Named(n) => (2, n.as_ptr() as usize, n.len()),
+    }
+}
+
+fn encode_kind(k: LockKind) -> u8 {
+    match k {
+        LockKind::Mutex => 0,
+        LockKind::RwLock => 1,
+        LockKind::ReentrantMutex => 2,
+        LockKind::Condvar => 3,
+        LockKind::Other => 4,
+    }
+}
+
+fn decode_kind(k: u8) -> LockKind {
+    match k {
+        0 => LockKind::Mutex,
+        1 => LockKind::RwLock,
+        2 => LockKind::ReentrantMutex,
+        3 => LockKind::Condvar,
+        _ => LockKind::Other,
+    }
+}
+
+fn site_word(s: Option<&'static Location<'static>>) -> usize {
+    s.map_or(0, |l| l as *const Location<'static> as usize)
+}
+
+/// Decodes words read under a validated sequence count.
+///
+/// # Safety
+/// The words must have been stored by [`encode_class`] / [`site_word`] (the
+/// sequence count proves they were not torn), so the pointers are `'static`.
+unsafe fn decode(e: &RawEntry) -> (Class, Option<&'static Location<'static>>) {
+    let class = match e.class_tag {
+        // SAFETY: the word is a `&'static Location` (caller's contract).
+        1 => Class::Site(unsafe { &*(e.class_a as *const Location<'static>) }),
+        2 => {
+            // SAFETY: ptr and len of a `&'static str` (caller's contract).
+            let bytes = unsafe { std::slice::from_raw_parts(e.class_a as *const u8, e.class_b) };
+            // SAFETY: the bytes were a `str`.
+            Class::Named(unsafe { std::str::from_utf8_unchecked(bytes) })
+        }
+        _ => Class::Anonymous,
+    };
+    let site = if e.site == 0 {
+        None
+    } else {
+        // SAFETY: a `&'static Location` (caller's contract).
+        Some(unsafe { &*(e.site as *const Location<'static>) })
+    };
+    (class, site)
+}
+
+/// What a thread waits for.
+const WAIT_NONE: u8 = 0;
+const WAIT_LOCK: u8 = 1;
+const WAIT_RESOURCE: u8 = 2;
+
+/// One thread's published state. Only the owner writes; the watchdog reads a
+/// consistent copy through the sequence count.
+struct Slot {
+    key: u64,
+    name: String,
+    tid: u64,
+    seq: AtomicU64,
+    alive: AtomicBool,
+    len: AtomicUsize,
+    held: [Entry; MAX_HELD],
+    wait_state: AtomicU8,
+    wait_serial: AtomicU64,
+    wait: Entry,
+    /// The waiter's own stack, captured once its wait exceeded the timeout
+    /// or the watchdog asked for it.
+    stack: Mutex<Option<(u64, Backtrace)>>,
+    /// The wait serial whose stack the watchdog wants now (a thread seen in
+    /// a cycle): the waiter captures it after its current slice.
+    want_stack: AtomicU64,
+}
+
+impl Slot {
+    fn begin(&self) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+    }
+
+    fn end(&self) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Release);
+    }
+
+    /// A consistent copy: (held, wait state, wait serial, wait).
+    fn read(&self) -> (Vec<RawEntry>, u8, u64, RawEntry) {
+        let mut spins = 0u32;
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let len = self.len.load(Ordering::Relaxed).min(MAX_HELD);
+                let held: Vec<RawEntry> = self.held[..len].iter().map(Entry::load).collect();
+                let ws = self.wait_state.load(Ordering::Relaxed);
+                let serial = self.wait_serial.load(Ordering::Relaxed);
+                let wait = self.wait.load();
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == s1 {
+                    return (held, ws, serial, wait);
+                }
+            }
+            spins += 1;
+            if spins > 64 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+struct Mine(Option<Arc<Slot>>);
+
+impl Drop for Mine {
+    fn drop(&mut self) {
+        if let Some(s) = &self.0 {
+            s.alive.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+thread_local! {
+    static MINE: RefCell<Mine> = const { RefCell::new(Mine(None)) };
+}
+
+/// Runs `f` on this thread's slot, registering it (once) first.
+fn with_slot(f: impl FnOnce(&Slot)) {
+    let _ = MINE.try_with(|m| {
+        let Ok(mut m) = m.try_borrow_mut() else {
+            return;
+        };
+        let slot = m.0.get_or_insert_with(|| {
+            let slot = Arc::new(Slot {
+                key: NEXT_THREAD.fetch_add(1, Ordering::Relaxed),
+                name: std::thread::current()
+                    .name()
+                    .unwrap_or("<unnamed>")
+                    .to_string(),
+                tid: os_tid(),
+                seq: AtomicU64::new(0),
+                alive: AtomicBool::new(true),
+                len: AtomicUsize::new(0),
+                held: std::array::from_fn(|_| Entry::default()),
+                wait_state: AtomicU8::new(WAIT_NONE),
+                wait_serial: AtomicU64::new(0),
+                wait: Entry::default(),
+                stack: Mutex::new(None),
+                want_stack: AtomicU64::new(0),
+            });
+            SLOTS.lock().push(Arc::clone(&slot));
+            slot
+        });
+        f(slot);
+    });
+}
+
+/// One held lock, as the held-lock stack hands it over for publication.
+pub(crate) struct Published {
+    pub(crate) id: u64,
+    pub(crate) class: Class,
+    pub(crate) kind: LockKind,
+    pub(crate) hold: Hold,
+    pub(crate) site: Option<&'static Location<'static>>,
+    pub(crate) since: u64,
+}
+
+/// The coarse time (advanced by the watchdog) for a new hold.
+pub(crate) fn tick() -> u64 {
+    TICK.load(Ordering::Relaxed)
+}
+
+/// Publishes held slots `from..len` and the new length.
+pub(crate) fn publish(from: usize, len: usize, get: impl Fn(usize) -> Published) {
+    with_slot(|s| {
+        s.begin();
+        for i in from..len.min(MAX_HELD) {
+            let p = get(i);
+            let (class_tag, class_a, class_b) = encode_class(p.class);
+            s.held[i].store(RawEntry {
+                id: p.id,
+                class_tag,
+                class_a,
+                class_b,
+                kind: encode_kind(p.kind),
+                mode: p.hold as u8,
+                site: site_word(p.site),
+                since: p.since,
+            });
+        }
+        s.len.store(len, Ordering::Relaxed);
+        s.end();
+    });
+}
+
+/// A registered wait; unregisters (restoring an outer wait) when dropped.
+struct WaitGuard {
+    prev: Option<(u8, u64, RawEntry)>,
+    serial: u64,
+    start: Instant,
+    captured: bool,
+}
+
+fn register(state: u8, e: RawEntry) -> WaitGuard {
+    let mut g = WaitGuard {
+        prev: None,
+        serial: 0,
+        start: Instant::now(),
+        captured: false,
+    };
+    with_slot(|s| {
+        let prev_state = s.wait_state.load(Ordering::Relaxed);
+        if prev_state != WAIT_NONE {
+            g.prev = Some((
+                prev_state,
+                s.wait_serial.load(Ordering::Relaxed),
+                s.wait.load(),
+            ));
+        }
+        g.serial = s.wait_serial.load(Ordering::Relaxed).wrapping_add(1);
+        s.begin();
+        s.wait.store(RawEntry {
+            since: now_ns(),
+            ..e
+        });
+        s.wait_serial.store(g.serial, Ordering::Relaxed);
+        s.wait_state.store(state, Ordering::Relaxed);
+        s.end();
+    });
+    g
+}
+
+impl WaitGuard {
+    /// Called between slices: captures the waiter's stack once it is late.
+    fn check(&mut self, timeout: Duration) {
+        if self.captured {
+            return;
+        }
+        let serial = self.serial;
+        let mut wanted = self.start.elapsed() >= timeout;
+        with_slot(|s| wanted |= s.want_stack.load(Ordering::Relaxed) == serial);
+        if wanted {
+            self.captured = true;
+            let bt = Backtrace::capture();
+            with_slot(|s| *s.stack.lock() = Some((serial, bt)));
+        }
+    }
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        with_slot(|s| {
+            s.begin();
+            match prev {
+                Some((state, serial, e)) => {
+                    s.wait.store(e);
+                    s.wait_serial
+                        .store(serial.max(self.serial), Ordering::Relaxed);
+                    s.wait_state.store(state, Ordering::Relaxed);
+                }
+                None => s.wait_state.store(WAIT_NONE, Ordering::Relaxed),
+            }
+            s.end();
+            if self.captured {
+                *s.stack.lock() = None;
+            }
+        });
+    }
+}
+
+/// Takes a lock with the watchdog on: `fast` (non-blocking) first; if it
+/// fails, registers the wait and blocks with `timed` in slices until it
+/// succeeds. Composes with the contention profile.
+pub fn take(
+    meta: &LockMeta,
+    access: Access,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+    fast: impl FnOnce() -> bool,
+    timed: impl FnMut(Duration) -> bool,
+) {
+    let slow = || wait_lock(meta, request, site, timed);
+    if profile::on() {
+        profile::take(meta, access, fast, slow);
+    } else if !fast() {
+        slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wait_lock(
+    meta: &LockMeta,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+    mut timed: impl FnMut(Duration) -> bool,
+) {
+    let cfg = config();
+    let site = site.or_else(crate::state::pending_site);
+    let (class_tag, class_a, class_b) = encode_class(meta.class());
+    let mut g = register(
+        WAIT_LOCK,
+        RawEntry {
+            id: meta.id(),
+            class_tag,
+            class_a,
+            class_b,
+            kind: encode_kind(meta.kind()),
+            mode: request as u8,
+            site: site_word(site),
+            since: 0,
+        },
+    );
+    let slice = cfg.slice();
+    while !timed(slice) {
+        g.check(cfg.timeout);
+    }
+}
+
+/// Runs a blocking call registered as a wait on the resource `what`.
+#[track_caller]
+pub(crate) fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
+    let _g = register(
+        WAIT_RESOURCE,
+        RawEntry {
+            id: 0,
+            class_tag: 2,
+            class_a: what.as_ptr() as usize,
+            class_b: what.len(),
+            kind: encode_kind(LockKind::Other),
+            mode: 0,
+            site: site_word(Some(Location::caller())),
+            since: 0,
+        },
+    );
+    f()
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots.
+
+#[derive(Clone, Copy)]
+struct HeldView {
+    id: u64,
+    class: Class,
+    kind: LockKind,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+    since: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Lock {
+        id: u64,
+        class: Class,
+        kind: LockKind,
+        request: Request,
+    },
+    Resource(&'static str),
+}
+
+#[derive(Clone, Copy)]
+struct WaitView {
+    serial: u64,
+    target: Target,
+    site: Option<&'static Location<'static>>,
+    since: u64,
+}
+
+struct Snap {
+    slot: Arc<Slot>,
+    held: Vec<HeldView>,
+    wait: Option<WaitView>,
+}
+
+fn decode_hold(m: u8) -> Hold {
+    if m == Hold::Shared as u8 {
+        Hold::Shared
+    } else {
+        Hold::Exclusive
+    }
+}
+
+fn decode_request(m: u8) -> Request {
+    if m == Request::Read as u8 {
+        Request::Read
+    } else if m == Request::RecursiveRead as u8 {
+        Request::RecursiveRead
+    } else {
+        Request::Exclusive
+    }
+}
+
+/// Every live thread's published state.
+fn snapshot() -> Vec<Snap> {
+    let slots: Vec<Arc<Slot>> = {
+        let mut all = SLOTS.lock();
+        all.retain(|s| s.alive.load(Ordering::Relaxed));
+        all.clone()
+    };
+    slots
+        .into_iter()
+        .map(|slot| {
+            let (held, ws, serial, w) = slot.read();
+            let held = held
+                .iter()
+                .map(|e| {
+                    // SAFETY: read under a validated sequence count.
+                    let (class, site) = unsafe { decode(e) };
+                    HeldView {
+                        id: e.id,
+                        class,
+                        kind: decode_kind(e.kind),
+                        hold: decode_hold(e.mode),
+                        site,
+                        since: e.since,
+                    }
+                })
+                .collect();
+            // SAFETY: read under a validated sequence count.
+            let (class, site) = unsafe { decode(&w) };
+            let target = match (ws, class) {
+                (WAIT_LOCK, _) => Some(Target::Lock {
+                    id: w.id,
+                    class,
+                    kind: decode_kind(w.kind),
+                    request: decode_request(w.mode),
+                }),
+                (WAIT_RESOURCE, Class::Named(what)) => Some(Target::Resource(what)),
+                _ => None,
+            };
+            let wait = target.map(|target| WaitView {
+                serial,
+                target,
+                site,
+                since: w.since,
+            });
+            Snap { slot, held, wait }
+        })
+        .collect()
+}
+
+/// Wait-for edges: thread `i` waits for the threads in `edges[i]`.
+fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
+    snaps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let Some(WaitView {
+                target: Target::Lock { id, request, .. },
+                ..
+            }) = s.wait
+            else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            let mut exclusive_holder = false;
+            for (j, o) in snaps.iter().enumerate() {
+                for h in o.held.iter().filter(|h| h.id == id) {
+                    // Holding it shared and asking again does not wait on itself
+                    // unless a writer queues (covered below).
+                    if j != i || h.hold == Hold::Exclusive {
+                        out.push(j);
+                    }
+                    exclusive_holder |= h.hold == Hold::Exclusive;
+                }
+            }
+            if request == Request::Read && !exclusive_holder {
+                // Only readers hold it: a read waits behind a queued writer.
+                for (j, o) in snaps.iter().enumerate() {
+                    if let Some(WaitView {
+                        target:
+                            Target::Lock {
+                                id: oid,
+                                request: Request::Exclusive,
+                                ..
+                            },
+                        ..
+                    }) = o.wait
+                    {
+                        if oid == id && j != i {
+                            out.push(j);
+                        }
+                    }
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            out
+        })
+        .collect()
+}
+
+/// Elementary cycles found by a depth-first search over `edges` (at least one
+/// per strongly connected component that has a cycle), each rotated so that
+/// its smallest node comes first.
+pub(crate) fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    // 0 unvisited, 1 on the stack, 2 done.
+    let mut color = vec![0u8; n];
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for root in 0..n {
+        if color[root] != 0 {
+            continue;
+        }
+        let mut path: Vec<usize> = vec![root];
+        let mut next: Vec<usize> = vec![0];
+        color[root] = 1;
+        while let Some(&v) = path.last() {
+            let k = next.last_mut().expect("one cursor per path node");
+            if let Some(&w) = edges[v].get(*k) {
+                *k += 1;
+                match color.get(w) {
+                    Some(0) => {
+                        color[w] = 1;
+                        path.push(w);
+                        next.push(0);
+                    }
+                    Some(1) => {
+                        let at = path.iter().position(|&p| p == w).expect("on the path");
+                        let mut c = path[at..].to_vec();
+                        let min = c.iter().enumerate().min_by_key(|(_, &x)| x).map(|(i, _)| i);
+                        c.rotate_left(min.unwrap_or(0));
+                        if !out.contains(&c) {
+                            out.push(c);
+                        }
+                    }
+                    _ => {}
+                }
+            } else {
+                color[v] = 2;
+                path.pop();
+                next.pop();
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Reports.
+
+/// What a [`WatchdogReport`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchdogKind {
+    /// Threads wait for each other in a cycle: none can go on.
+    Deadlock,
+    /// A thread has waited longer than the timeout (no cycle seen).
+    LongWait,
+}
+
+/// A lock or resource in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LockRef {
+    /// The kind of lock (`Other` for a [`crate::blocking`] resource).
+    pub kind: LockKind,
+    /// The lock instance id (0 for a resource).
+    pub id: u64,
+    /// The name (`named` locks, or the resource's `what`).
+    pub name: Option<&'static str>,
+    /// Where the lock (its class) was created.
+    pub created: Option<Site>,
+    /// Whether this is a [`crate::blocking`] resource rather than a lock.
+    pub resource: bool,
+}
+
+impl LockRef {
+    fn of(id: u64, class: Class, kind: LockKind) -> LockRef {
+        LockRef {
+            kind,
+            id,
+            name: match class {
+                Class::Named(n) => Some(n),
+                _ => None,
+            },
+            created: class.site(),
+            resource: false,
+        }
+    }
+}
+
+impl fmt::Display for LockRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.resource {
+            return write!(f, "blocking call `{}`", self.name.unwrap_or("?"));
+        }
+        write!(f, "{} ", self.kind.name())?;
+        match (self.name, self.created) {
+            (Some(n), _) => write!(f, "`{n}`"),
+            (None, Some(s)) => write!(f, "created at {s}"),
+            (None, None) => write!(f, "#{}", self.id),
+        }
+    }
+}
+
+/// A thread's wait, in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WaitInfo {
+    /// What it waits for.
+    pub lock: LockRef,
+    /// How it asked (`None` for a resource).
+    pub request: Option<Request>,
+    /// Where it asked.
+    pub site: Option<Site>,
+    /// How long it has waited.
+    pub waited: Duration,
+    /// Its own stack, captured once the wait exceeded the timeout (resolved,
+    /// program frames only).
+    pub stack: Vec<String>,
+}
+
+/// A held lock, in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HeldInfo {
+    /// The lock.
+    pub lock: LockRef,
+    /// Exclusive or shared.
+    pub hold: Hold,
+    /// Where it was taken.
+    pub site: Option<Site>,
+    /// For about how long (scan-period resolution).
+    pub held_for: Duration,
+}
+
+/// What a thread is doing now, from `/proc/self/task/<tid>` (Linux).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ProcState {
+    /// The scheduler state letter (`S` sleeping, `R` running, `D` disk wait...).
+    pub state: String,
+    /// The kernel function it sleeps in.
+    pub wchan: String,
+    /// The system call it is in (number and arguments, as the kernel writes it).
+    pub syscall: String,
+}
+
+/// One thread of a report or dump.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ThreadInfo {
+    /// The thread's name (`<unnamed>` without one).
+    pub name: String,
+    /// The OS thread id (0 where unknown).
+    pub tid: u64,
+    /// What it waits for, if anything.
+    pub waiting: Option<WaitInfo>,
+    /// Every lock it holds, outermost first.
+    pub held: Vec<HeldInfo>,
+    /// Where it is now, per the kernel.
+    pub now: Option<ProcState>,
+}
+
+/// A real deadlock or a long wait, found by the watchdog.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WatchdogReport {
+    /// Deadlock or long wait.
+    pub kind: WatchdogKind,
+    /// The wait-for cycle as text (deadlocks):
+    /// `thread a -> Mutex x -> thread b -> Mutex y -> thread a`.
+    pub cycle: Option<String>,
+    /// The threads involved: the waiters, then the holders they wait for.
+    pub threads: Vec<ThreadInfo>,
+    /// The process id.
+    pub pid: u32,
+}
+
+/// Every thread's held locks and waits (see [`dump`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Dump {
+    /// Whether the watchdog was on (threads publish their locks only then).
+    pub watching: bool,
+    /// Every thread that has published state.
+    pub threads: Vec<ThreadInfo>,
+}
+
+fn ago(since: u64, now: u64) -> Duration {
+    Duration::from_nanos(now.saturating_sub(since))
+}
+
+fn proc_state(tid: u64) -> Option<ProcState> {
+    if !cfg!(target_os = "linux") || tid == 0 {
+        return None;
+    }
+    let dir = format!("/proc/self/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string();
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{dir}/{f}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| format!("({e})"))
+    };
+    Some(ProcState {
+        state,
+        wchan: read("wchan"),
+        syscall: read("syscall"),
+    })
+}
+
+fn thread_info(s: &Snap, now: u64, with_stack: bool) -> ThreadInfo {
+    let waiting = s.wait.map(|w| {
+        let (lock, request) = match w.target {
+            Target::Lock {
+                id,
+                class,
+                kind,
+                request,
+            } => (LockRef::of(id, class, kind), Some(request)),
+            Target::Resource(what) => (
+                LockRef {
+                    kind: LockKind::Other,
+                    id: 0,
+                    name: Some(what),
+                    created: None,
+                    resource: true,
+                },
+                None,
+            ),
+        };
+        let stack = if with_stack {
+            let bt = s.slot.stack.lock().clone();
+            match bt {
+                Some((serial, bt)) if serial == w.serial => bt.user_frames(12),
+                _ => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        WaitInfo {
+            lock,
+            request,
+            site: w.site.map(Site::from),
+            waited: ago(w.since, now),
+            stack,
+        }
+    });
+    ThreadInfo {
+        name: s.slot.name.clone(),
+        tid: s.slot.tid,
+        waiting,
+        held: s
+            .held
+            .iter()
+            .map(|h| HeldInfo {
+                lock: LockRef::of(h.id, h.class, h.kind),
+                hold: h.hold,
+                site: h.site.map(Site::from),
+                held_for: ago(h.since, TICK.load(Ordering::Relaxed).max(now)),
+            })
+            .collect(),
+        now: proc_state(s.slot.tid),
+    }
+}
+
+fn request_name(r: Request) -> &'static str {
+    match r {
+        Request::Exclusive => "exclusive",
+        Request::Read => "read",
+        Request::RecursiveRead => "recursive read",
+    }
+}
+
+fn hold_name(h: Hold) -> &'static str {
+    match h {
+        Hold::Exclusive => "exclusive",
+        Hold::Shared => "shared",
+    }
+}
+
+fn opt_site(s: &Option<Site>) -> String {
+    s.map_or_else(|| "an unknown site".to_string(), |s| s.to_string())
+}
+
+impl fmt::Display for ThreadInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  thread `{}` (tid {})", self.name, self.tid)?;
+        if let Some(w) = &self.waiting {
+            let req = w
+                .request
+                .map(|r| format!(" ({})", request_name(r)))
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "    waits for {}{req} for {:.3?}, requested at {}",
+                w.lock,
+                w.waited,
+                opt_site(&w.site)
+            )?;
+        }
+        if self.held.is_empty() {
+            writeln!(f, "    holds no lock")?;
+        } else {
+            writeln!(f, "    holds:")?;
+            for h in &self.held {
+                writeln!(
+                    f,
+                    "      {} ({}), taken at {}, held ~{:.1?}",
+                    h.lock,
+                    hold_name(h.hold),
+                    opt_site(&h.site),
+                    h.held_for
+                )?;
+            }
+        }
+        if let Some(p) = &self.now {
+            writeln!(
+                f,
+                "    now: state {}, wchan {}, syscall {}",
+                p.state, p.wchan, p.syscall
+            )?;
+        }
+        if let Some(w) = &self.waiting {
+            if !w.stack.is_empty() {
+                writeln!(f, "    its stack while waiting:")?;
+                for fr in &w.stack {
+                    writeln!(f, "      {fr}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for WatchdogReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            WatchdogKind::Deadlock => writeln!(
+                f,
+                "lockgraph watchdog: DEADLOCK: {} threads wait for each other (pid {})",
+                self.threads.len(),
+                self.pid
+            )?,
+            WatchdogKind::LongWait => {
+                let w = self.threads.first().and_then(|t| t.waiting.as_ref());
+                writeln!(
+                    f,
+                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {} (pid {})",
+                    self.threads.first().map_or("?", |t| t.name.as_str()),
+                    w.map_or(Duration::ZERO, |w| w.waited),
+                    w.map_or_else(|| "?".to_string(), |w| w.lock.to_string()),
+                    self.pid
+                )?;
+            }
+        }
+        if let Some(c) = &self.cycle {
+            writeln!(f, "  cycle: {c}")?;
+        }
+        for t in &self.threads {
+            t.fmt(f)?;
+        }
+        writeln!(f, "-- end of lockgraph watchdog report --")
+    }
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "lockgraph dump (pid {}): {} threads",
+            std::process::id(),
+            self.threads.len()
+        )?;
+        if !self.watching {
+            writeln!(
+                f,
+                "  (the watchdog is off: threads publish their locks only while it is on)"
+            )?;
+        }
+        for t in &self.threads {
+            t.fmt(f)?;
+        }
+        writeln!(f, "-- end of lockgraph dump --")
+    }
+}
+
+fn json_opt(s: &mut String, v: Option<&str>) {
+    match v {
+        Some(v) => crate::record::json_str(s, v),
+        None => s.push_str("null"),
+    }
+}
+
+fn json_lock(s: &mut String, l: &LockRef) {
+    s.push_str("{\"label\":");
+    crate::record::json_str(s, &l.to_string());
+    let _ = write!(
+        s,
+        ",\"kind\":\"{}\",\"id\":{},\"name\":",
+        l.kind.name(),
+        l.id
+    );
+    json_opt(s, l.name);
+    s.push_str(",\"created\":");
+    json_opt(s, l.created.map(|c| c.to_string()).as_deref());
+    let _ = write!(s, ",\"resource\":{}}}", l.resource);
+}
+
+fn json_thread(s: &mut String, t: &ThreadInfo) {
+    s.push_str("{\"name\":");
+    crate::record::json_str(s, &t.name);
+    let _ = write!(s, ",\"tid\":{},\"waiting\":", t.tid);
+    match &t.waiting {
+        None => s.push_str("null"),
+        Some(w) => {
+            s.push_str("{\"lock\":");
+            json_lock(s, &w.lock);
+            s.push_str(",\"request\":");
+            json_opt(s, w.request.map(request_name));
+            s.push_str(",\"site\":");
+            json_opt(s, w.site.map(|c| c.to_string()).as_deref());
+            let _ = write!(s, ",\"waited_ms\":{},\"stack\":[", w.waited.as_millis());
+            for (i, fr) in w.stack.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                crate::record::json_str(s, fr);
+            }
+            s.push_str("]}");
+        }
+    }
+    s.push_str(",\"held\":[");
+    for (i, h) in t.held.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"lock\":");
+        json_lock(s, &h.lock);
+        let _ = write!(s, ",\"hold\":\"{}\",\"site\":", hold_name(h.hold));
+        json_opt(s, h.site.map(|c| c.to_string()).as_deref());
+        let _ = write!(s, ",\"held_ms\":{}}}", h.held_for.as_millis());
+    }
+    s.push_str("],\"now\":");
+    match &t.now {
+        None => s.push_str("null"),
+        Some(p) => {
+            s.push_str("{\"state\":");
+            crate::record::json_str(s, &p.state);
+            s.push_str(",\"wchan\":");
+            crate::record::json_str(s, &p.wchan);
+            s.push_str(",\"syscall\":");
+            crate::record::json_str(s, &p.syscall);
+            s.push('}');
+        }
+    }
+    s.push('}');
+}
+
+impl WatchdogReport {
+    /// The report as one JSON object (the format of the files in the dump dir).
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"lockgraph_watchdog\":1,\"kind\":");
+        crate::record::json_str(
+            &mut s,
+            match self.kind {
+                WatchdogKind::Deadlock => "deadlock",
+                WatchdogKind::LongWait => "long_wait",
+            },
+        );
+        let _ = write!(s, ",\"pid\":{},\"cycle\":", self.pid);
+        json_opt(&mut s, self.cycle.as_deref());
+        s.push_str(",\"threads\":[");
+        for (i, t) in self.threads.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_thread(&mut s, t);
+        }
+        s.push_str("],\"text\":");
+        crate::record::json_str(&mut s, &self.to_string());
+        s.push_str("}\n");
+        s
+    }
+}
+
+/// Every thread's held locks and waits, like `jstack` for lockgraph's locks.
+/// Threads publish their state only while the watchdog is on.
+pub fn dump() -> Dump {
+    let now = now_ns();
+    Dump {
+        watching: ON.load(Ordering::Relaxed) == 2,
+        threads: snapshot()
+            .iter()
+            .filter(|s| !s.held.is_empty() || s.wait.is_some())
+            .map(|s| thread_info(s, now, false))
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The watchdog thread.
+
+/// Reports per rate-limit window.
+const RATE_LIMIT: u32 = 16;
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+struct Watchdog {
+    config: Config,
+    dispatch: tracing::Dispatch,
+    /// Cycles (as (thread key, wait serial) lists) seen in the last scan.
+    last_cycles: HashSet<Vec<(u64, u64)>>,
+    reported_cycles: HashSet<Vec<(u64, u64)>>,
+    /// Stable cycles held back one scan for the waiters' stacks.
+    deferred: HashSet<Vec<(u64, u64)>>,
+    /// Waits (thread key, serial) already reported, or part of a reported deadlock.
+    reported_waits: HashSet<(u64, u64)>,
+    window_start: Instant,
+    in_window: u32,
+    suppressed: u32,
+    written: u64,
+}
+
+impl Watchdog {
+    fn new(config: Config, dispatch: tracing::Dispatch) -> Watchdog {
+        Watchdog {
+            config,
+            dispatch,
+            last_cycles: HashSet::new(),
+            reported_cycles: HashSet::new(),
+            deferred: HashSet::new(),
+            reported_waits: HashSet::new(),
+            window_start: Instant::now(),
+            in_window: 0,
+            suppressed: 0,
+            written: 0,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            std::thread::sleep(self.config.scan_period);
+            TICK.store(now_ns(), Ordering::Relaxed);
+            if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
+                eprint!("{}", dump());
+            }
+            self.scan();
+        }
+    }
+
+    fn scan(&mut self) {
+        let snaps = snapshot();
+        let now = now_ns();
+        let edges = wait_for_edges(&snaps);
+        let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
+        let mut cycles_now = HashSet::new();
+        for mut cycle in find_cycles(&edges) {
+            // Start at the smallest thread name, so that output is stable.
+            let first = (0..cycle.len())
+                .min_by_key(|&k| (&snaps[cycle[k]].slot.name, snaps[cycle[k]].slot.key))
+                .unwrap_or(0);
+            cycle.rotate_left(first);
+            let key: Vec<(u64, u64)> = cycle.iter().map(|&i| key_of(i)).collect();
+            // Ask the waiters for their own stacks before the next scan.
+            for &i in &cycle {
+                if let Some(w) = snaps[i].wait {
+                    snaps[i].slot.want_stack.store(w.serial, Ordering::Relaxed);
+                }
+            }
+            let stacks_missing = cycle.iter().any(|&i| {
+                let serial = snaps[i].wait.map_or(0, |w| w.serial);
+                !matches!(&*snaps[i].slot.stack.lock(), Some((s, _)) if *s == serial)
+            });
+            if stacks_missing
+                && self.last_cycles.contains(&key)
+                && self.deferred.insert(key.clone())
+            {
+                // Stable, but a waiter has not captured its stack yet: one more scan.
+                cycles_now.insert(key);
+                continue;
+            }
+            if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
+                self.reported_cycles.insert(key.clone());
+                self.reported_waits.extend(key.iter().copied());
+                let report = self.deadlock_report(&snaps, &cycle, now);
+                self.emit(report);
+            }
+            cycles_now.insert(key);
+        }
+        self.last_cycles = cycles_now;
+
+        let timeout = self.config.timeout.as_nanos() as u64;
+        let grace = 3 * self.config.scan_period.as_nanos() as u64;
+        let mut live = HashSet::new();
+        for (i, s) in snaps.iter().enumerate() {
+            let Some(w) = s.wait else { continue };
+            let key = key_of(i);
+            live.insert(key);
+            let waited = now.saturating_sub(w.since);
+            if waited <= timeout || self.reported_waits.contains(&key) {
+                continue;
+            }
+            let has_stack = s
+                .slot
+                .stack
+                .lock()
+                .as_ref()
+                .is_some_and(|(serial, _)| *serial == w.serial);
+            let is_lock = matches!(w.target, Target::Lock { .. });
+            if is_lock && !has_stack && waited <= timeout + grace {
+                // Give the waiter a slice to capture its own stack.
+                continue;
+            }
+            self.reported_waits.insert(key);
+            let mut threads = vec![thread_info(s, now, true)];
+            for &j in &edges[i] {
+                if j != i {
+                    threads.push(thread_info(&snaps[j], now, true));
+                }
+            }
+            self.emit(WatchdogReport {
+                kind: WatchdogKind::LongWait,
+                cycle: None,
+                threads,
+                pid: std::process::id(),
+            });
+        }
+        // Forget waits that ended, and cycles made of them.
+        self.reported_waits.retain(|k| live.contains(k));
+        self.reported_cycles
+            .retain(|c| c.iter().all(|k| live.contains(k)));
+        self.deferred.retain(|c| c.iter().all(|k| live.contains(k)));
+    }
+
+    fn deadlock_report(&self, snaps: &[Snap], cycle: &[usize], now: u64) -> WatchdogReport {
+        let mut text = String::new();
+        for &i in cycle {
+            let _ = write!(text, "thread `{}` -> ", snaps[i].slot.name);
+            if let Some(WaitView {
+                target: Target::Lock {
+                    id, class, kind, ..
+                },
+                ..
+            }) = snaps[i].wait
+            {
+                let _ = write!(text, "{} -> ", LockRef::of(id, class, kind));
+            }
+        }
+        let _ = write!(text, "thread `{}`", snaps[cycle[0]].slot.name);
+        WatchdogReport {
+            kind: WatchdogKind::Deadlock,
+            cycle: Some(text),
+            threads: cycle
+                .iter()
+                .map(|&i| thread_info(&snaps[i], now, true))
+                .collect(),
+            pid: std::process::id(),
+        }
+    }
+
+    fn emit(&mut self, report: WatchdogReport) {
+        if self.window_start.elapsed() >= RATE_WINDOW {
+            if self.suppressed > 0 {
+                eprintln!(
+                    "lockgraph watchdog: {} reports suppressed in the last minute (rate limit)",
+                    self.suppressed
+                );
+            }
+            self.window_start = Instant::now();
+            self.in_window = 0;
+            self.suppressed = 0;
+        }
+        if self.in_window >= RATE_LIMIT {
+            self.suppressed += 1;
+            return;
+        }
+        self.in_window += 1;
+        if let Some(dir) = &self.config.dump_dir {
+            self.written += 1;
+            let pid = std::process::id();
+            let path = dir.join(format!("lockgraph-watchdog-{pid}-{}.json", self.written));
+            let tmp = dir.join(format!(".lockgraph-watchdog-{pid}-{}.tmp", self.written));
+            let r = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&tmp, report.to_json()))
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = r {
+                eprintln!("lockgraph: cannot write {}: {e}", path.display());
+            }
+        }
+        match self.config.action {
+            Action::Abort => {
+                eprint!("{report}");
+                eprintln!("lockgraph: aborting (watchdog action abort)");
+                std::process::abort();
+            }
+            Action::Report => tracing::dispatcher::with_default(&self.dispatch, || {
+                let has_subscriber = tracing::dispatcher::get_default(|d| {
+                    !d.is::<tracing::subscriber::NoSubscriber>()
+                });
+                if has_subscriber {
+                    tracing::warn!(target: "lockgraph", kind = ?report.kind, "{report}");
+                } else {
+                    eprint!("{report}");
+                }
+            }),
+        }
+    }
+}
+
+/// For tests: a snapshot's wait-for cycles as lists of thread names.
+#[cfg(test)]
+fn cycles_by_name() -> Vec<Vec<String>> {
+    let snaps = snapshot();
+    find_cycles(&wait_for_edges(&snaps))
+        .into_iter()
+        .map(|c| c.into_iter().map(|i| snaps[i].slot.name.clone()).collect())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_errors_name_the_value() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("750ms"), Ok(Duration::from_millis(750)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration(" 100us "), Ok(Duration::from_micros(100)));
+        for bad in ["", "5", "s", "5 parsecs", "-1s", "1..2s"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    fn sorted(mut v: Vec<Vec<usize>>) -> Vec<Vec<usize>> {
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_cycle_finder_finds_two_and_three_thread_cycles_and_self_waits() {
+        assert_eq!(find_cycles(&[vec![1], vec![0]]), vec![vec![0, 1]]);
+        assert_eq!(
+            find_cycles(&[vec![2], vec![0], vec![1], vec![]]),
+            vec![vec![0, 2, 1]]
+        );
+        assert_eq!(find_cycles(&[vec![0]]), vec![vec![0]]);
+        // A chain that ends is no cycle.
+        assert!(find_cycles(&[vec![1], vec![2], vec![]]).is_empty());
+        // Two separate cycles, and a thread waiting on one of them.
+        assert_eq!(
+            sorted(find_cycles(&[vec![1], vec![0], vec![3], vec![2], vec![0]])),
+            vec![vec![0, 1], vec![2, 3]]
+        );
+        // Shared holders: several out-edges, one closes the cycle.
+        assert_eq!(
+            find_cycles(&[vec![1, 2], vec![], vec![0]]),
+            vec![vec![0, 2]]
+        );
+    }
+
+    #[test]
+    fn published_holds_and_waits_form_the_wait_for_graph() {
+        static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-a"));
+        static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-b"));
+        let (a, b) = (A.id(), B.id());
+        let hold = |id: u64, name: &'static str| {
+            publish(0, 1, |_| Published {
+                id,
+                class: Class::Named(name),
+                kind: LockKind::Mutex,
+                hold: Hold::Exclusive,
+                site: None,
+                since: 0,
+            })
+        };
+        let wait = |id: u64, name: &'static str| {
+            let (class_tag, class_a, class_b) = encode_class(Class::Named(name));
+            register(
+                WAIT_LOCK,
+                RawEntry {
+                    id,
+                    class_tag,
+                    class_a,
+                    class_b,
+                    kind: 0,
+                    mode: Request::Exclusive as u8,
+                    site: 0,
+                    since: 0,
+                },
+            )
+        };
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        let done = Arc::new(std::sync::Barrier::new(3));
+        let spawn = |name: &str, held: (u64, &'static str), wanted: (u64, &'static str)| {
+            let (barrier, done) = (Arc::clone(&barrier), Arc::clone(&done));
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || {
+                    hold(held.0, held.1);
+                    let g = wait(wanted.0, wanted.1);
+                    barrier.wait();
+                    done.wait();
+                    drop(g);
+                    publish(0, 0, |_| unreachable!());
+                })
+                .unwrap()
+        };
+        let t1 = spawn("wd-unit-t1", (a, "wd-unit-a"), (b, "wd-unit-b"));
+        let t2 = spawn("wd-unit-t2", (b, "wd-unit-b"), (a, "wd-unit-a"));
+        barrier.wait();
+        let cycles: Vec<Vec<String>> = cycles_by_name()
+            .into_iter()
+            .filter(|c| c.iter().any(|n| n.starts_with("wd-unit")))
+            .collect();
+        assert_eq!(cycles.len(), 1, "{cycles:?}");
+        let mut names = cycles[0].clone();
+        names.sort();
+        assert_eq!(names, ["wd-unit-t1", "wd-unit-t2"]);
+        let d = dump();
+        let text = d.to_string();
+        assert!(text.contains("waits for Mutex `wd-unit-b`"), "{text}");
+        assert!(text.contains("Mutex `wd-unit-a` (exclusive)"), "{text}");
+        done.wait();
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert!(cycles_by_name()
+            .iter()
+            .all(|c| c.iter().all(|n| !n.starts_with("wd-unit"))));
+    }
+}
