@@ -251,6 +251,18 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// User + system CPU seconds of this process so far (Linux), to tell the
+/// check's own cost from time lost to other load on the machine.
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, in clock ticks (100 per second on Linux).
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// Resets the peak RSS counter (Linux 4.0+); false where unsupported.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -282,17 +294,20 @@ fn main() {
         let gen = t.elapsed();
         let exact_peak = reset_peak();
         let before = status_kib("VmRSS:").unwrap_or(0);
+        let cpu0 = cpu_seconds();
         let t = Instant::now();
         let report = check(&CheckOptions::new(vec![dir.path().to_path_buf()])).expect("check");
         let took = t.elapsed();
+        let cpu = cpu0.and_then(|a| cpu_seconds().map(|b| b - a));
         let peak = status_kib("VmHWM:");
         assert_eq!(report.summary.recordings as usize, edges / FILES * FILES);
         assert_eq!(report.cycles.len(), 3, "the three injected deadlocks");
         println!(
-            "  {edges:>9} edges ({:.0} MiB, generated in {:.1} s): check {:.3} s, {} lock classes, {} distinct edges, {} cycles, peak RSS {}",
+            "  {edges:>9} edges ({:.0} MiB, generated in {:.1} s): check {:.3} s wall, {} CPU, {} lock classes, {} distinct edges, {} cycles, peak RSS {}",
             bytes as f64 / (1 << 20) as f64,
             gen.as_secs_f64(),
             took.as_secs_f64(),
+            cpu.map_or_else(|| "?".to_string(), |c| format!("{c:.2} s")),
             report.summary.classes,
             report.summary.edges,
             report.cycles.len(),

@@ -10,9 +10,11 @@
 //! sorted file list; the partial results are combined in file order, so the
 //! outcome does not depend on the number of threads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use lockgraph_graph::EdgeKinds;
 
@@ -54,21 +56,21 @@ impl ClassInfo {
 #[non_exhaustive]
 pub struct Origin {
     /// The thread's name (under `cargo test`, the test's name) or id.
-    pub thread: String,
+    pub thread: Arc<str>,
     /// The process id.
     pub pid: u64,
     /// The executable's path.
-    pub exe: String,
+    pub exe: Arc<str>,
     /// How the first lock was held.
     pub hold: HoldMode,
     /// How the second lock was requested.
     pub request: RequestMode,
     /// Where the first lock was taken.
-    pub held_at: Option<String>,
+    pub held_at: Option<Arc<str>>,
     /// Where the second lock was requested.
-    pub requested_at: Option<String>,
+    pub requested_at: Option<Arc<str>>,
     /// Program frames, innermost first.
-    pub backtrace: Vec<String>,
+    pub backtrace: Arc<[Arc<str>]>,
     /// Index into [`Merged::files`] of the file this came from.
     pub file: usize,
     /// The line in that file.
@@ -80,7 +82,7 @@ impl Origin {
         self.pid == e.pid
             && self.hold == e.hold
             && self.request == e.request
-            && self.thread == *e.thread
+            && *self.thread == *e.thread
             && self.held_at.as_deref() == e.held_at.as_deref()
             && self.requested_at.as_deref() == e.requested_at.as_deref()
     }
@@ -177,16 +179,79 @@ impl Merged {
 #[derive(Default)]
 pub struct Merger {
     files: Vec<RecordFile>,
-    class_ids: HashMap<String, usize>,
+    class_ids: FastMap<String, usize>,
     classes: Vec<ClassInfo>,
-    gate_ids: HashMap<String, u64>,
+    gate_ids: FastMap<String, u64>,
     gates: Vec<String>,
-    edge_ids: HashMap<(usize, usize), usize>,
+    edge_ids: FastMap<(usize, usize), usize>,
     edges: Vec<MergedEdge>,
     warnings: Vec<Warning>,
     recordings: u64,
     gate_buf: Vec<u64>,
     read_buf: Vec<u8>,
+    strings: Strings,
+}
+
+/// Shares the strings of kept origins: threads, executables, sites and
+/// frames repeat across edges and processes.
+#[derive(Default)]
+struct Strings(HashSet<Arc<str>, BuildHasherDefault<FastHasher>>);
+
+/// A multiply-rotate hasher over 8-byte words: the std hasher's resistance to
+/// crafted collisions is not worth its cost on one's own record files.
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+impl Strings {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(Arc::clone(&a));
+        a
+    }
 }
 
 impl Merger {
@@ -294,18 +359,20 @@ impl Merger {
         }
         edge.recordings += 1;
         if edge.origins.len() < ORIGIN_CAP && !edge.origins.iter().any(|o| o.same_as(&e)) {
-            edge.origins.push(Origin {
-                thread: e.thread.to_string(),
+            let strings = &mut self.strings;
+            let origin = Origin {
+                thread: strings.get(&e.thread),
                 pid: e.pid,
-                exe: e.exe.to_string(),
+                exe: strings.get(&e.exe),
                 hold: e.hold,
                 request: e.request,
-                held_at: e.held_at.as_ref().map(|s| s.to_string()),
-                requested_at: e.requested_at.as_ref().map(|s| s.to_string()),
-                backtrace: e.backtrace.iter().map(|s| s.to_string()).collect(),
+                held_at: e.held_at.as_ref().map(|s| strings.get(s)),
+                requested_at: e.requested_at.as_ref().map(|s| strings.get(s)),
+                backtrace: e.backtrace.iter().map(|s| strings.get(s)).collect(),
                 file,
                 line,
-            });
+            };
+            self.edges[idx].origins.push(origin);
         }
         self.gate_buf = gates;
     }
@@ -462,4 +529,58 @@ pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordEr
         }
     }
     Ok(merged.unwrap_or_default().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "{\"lockgraph_record\":1,\"pid\":1}\n";
+
+    fn line(from: &str, to: &str, pid: u64) -> String {
+        format!(
+            "{{\"type\":\"edge\",\"from\":{{\"class\":\"name:{from}\",\"kind\":\"Mutex\"}},\"to\":{{\"class\":\"name:{to}\",\"kind\":\"Mutex\"}},\"hold\":\"exclusive\",\"request\":\"exclusive\",\"gates\":[],\"thread\":\"worker\",\"pid\":{pid},\"exe\":\"/bin/x\",\"held_at\":\"src/a.rs:1:1\",\"requested_at\":\"src/a.rs:2:2\",\"backtrace\":[\"x::f (src/a.rs:2)\"]}}\n"
+        )
+    }
+
+    #[test]
+    fn kept_origins_share_their_strings() {
+        let mut m = Merger::new();
+        let text = format!(
+            "{HEADER}{}{}{}",
+            line("a", "b", 1),
+            line("a", "b", 2),
+            line("c", "d", 3)
+        );
+        m.add_reader(Path::new("f"), text.as_bytes()).unwrap();
+        let merged = m.finish();
+        let (ab, cd) = (&merged.edges[0], &merged.edges[1]);
+        assert_eq!(ab.origins.len(), 2, "two processes: two origins");
+        assert!(Arc::ptr_eq(&ab.origins[0].thread, &cd.origins[0].thread));
+        assert!(Arc::ptr_eq(&ab.origins[0].exe, &ab.origins[1].exe));
+        assert!(Arc::ptr_eq(
+            &ab.origins[0].backtrace[0],
+            &cd.origins[0].backtrace[0]
+        ));
+    }
+
+    #[test]
+    fn the_fast_hasher_tells_short_strings_apart() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let b = BuildHasherDefault::<FastHasher>::default();
+        let words = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgi",
+        ];
+        let mut hashes: Vec<u64> = words.iter().map(|w| b.hash_one(w)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), words.len());
+    }
 }

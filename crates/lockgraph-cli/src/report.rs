@@ -258,15 +258,15 @@ fn lock(merged: &Merged, class: usize, id: String) -> LockReport {
 fn origin(merged: &Merged, o: &Origin) -> OriginReport {
     let file = merged.files.get(o.file);
     OriginReport {
-        thread: o.thread.clone(),
+        thread: o.thread.to_string(),
         pid: o.pid,
-        exe: o.exe.clone(),
+        exe: o.exe.to_string(),
         args: file.map(|f| f.header.args.clone()).unwrap_or_default(),
         hold: o.hold.as_str(),
         request: o.request.as_str(),
-        held_at: o.held_at.clone(),
-        requested_at: o.requested_at.clone(),
-        backtrace: o.backtrace.clone(),
+        held_at: o.held_at.as_deref().map(str::to_string),
+        requested_at: o.requested_at.as_deref().map(str::to_string),
+        backtrace: o.backtrace.iter().map(|f| f.to_string()).collect(),
         record: file
             .map(|f| f.path.display().to_string())
             .unwrap_or_default(),
