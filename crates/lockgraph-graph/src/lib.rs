@@ -745,6 +745,7 @@ enum Search {
 }
 
 mod components;
+pub mod vclock;
 
 #[cfg(test)]
 mod tests;
