@@ -78,6 +78,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A profile file is unreadable or not a profile.
+    Profile {
+        /// The profile file.
+        path: PathBuf,
+        /// The 1-based line and column of the problem, when known.
+        position: Option<(usize, usize)>,
+        /// What is wrong.
+        message: String,
+    },
     /// The command given to `lockgraph test` could not be started.
     Spawn {
         /// The program.
@@ -116,6 +125,14 @@ impl fmt::Display for Error {
             } => {
                 position(f, path, *pos)?;
                 write!(f, ": invalid baseline: {message}")
+            }
+            Error::Profile {
+                path,
+                position: pos,
+                message,
+            } => {
+                position(f, path, *pos)?;
+                write!(f, ": invalid profile: {message}")
             }
             Error::Spawn { program, source } => {
                 write!(f, "could not run `{program}`: {}", lower(source))

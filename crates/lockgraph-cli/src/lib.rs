@@ -28,7 +28,8 @@
 //! Modules: [`record`] reads files, [`merge`] merges them, [`mod@check`] finds
 //! cycles, [`order`] and [`baseline`] handle the two optional inputs,
 //! [`report`] is the result, [`output`] renders it, [`run`] is
-//! `lockgraph test`.
+//! `lockgraph test`, [`mod@profile`] is `lockgraph profile` (contention
+//! profiles, merged with the runtime's own types).
 #![forbid(unsafe_code)]
 
 pub mod baseline;
@@ -37,6 +38,7 @@ pub mod error;
 pub mod merge;
 pub mod order;
 pub mod output;
+pub mod profile;
 pub mod record;
 pub mod report;
 pub mod run;

@@ -9,15 +9,19 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lockgraph_cli::profile::{Profile, ProfileFormat};
 use lockgraph_cli::{run, CheckOptions, Format, Report};
 
 const AFTER_HELP: &str = "\
 Exit status: 0 no cycle or violation, 1 cycles or order violations found,
 2 usage or input error. `lockgraph test` exits with the command's own status
 when the command fails (after printing the check), else with the check's.
+`lockgraph profile` exits 0 (a profile is information), or 2 on bad input.
 
 Record files come from running programs built with lockgraph (debug builds,
-or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set.";
+or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set; with
+LOCKGRAPH_PROFILE=1 as well, each process also writes its contention profile
+there at exit.";
 
 #[derive(Parser)]
 #[command(
@@ -57,10 +61,42 @@ enum Command {
     Test {
         #[command(flatten)]
         report: ReportArgs,
+        /// Also set LOCKGRAPH_PROFILE=1 and print the run's merged contention profile
+        #[arg(long)]
+        profile: bool,
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
+    /// Merges contention profiles (lockgraph-profile-*.json) and shows the hottest locks
+    Profile {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
+        format: ProfileFormatArg,
+        /// Write the profile to FILE instead of standard output
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Profile files, or directories whose lockgraph-profile-*.json files are read (not recursively)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileFormatArg {
+    /// The table and advice, readable in a terminal
+    Text,
+    /// A JSON array of the merged classes, hottest first
+    Json,
+}
+
+impl ProfileFormatArg {
+    fn format(self) -> ProfileFormat {
+        match self {
+            ProfileFormatArg::Text => ProfileFormat::Text,
+            ProfileFormatArg::Json => ProfileFormat::Json,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -140,6 +176,59 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn write_profile(
+    profile: &Profile,
+    format: ProfileFormat,
+    output: Option<&Path>,
+    to_stderr: bool,
+    blank_line_first: bool,
+) -> anyhow::Result<()> {
+    let lead = if blank_line_first { "\n" } else { "" };
+    match output {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = BufWriter::new(file);
+            profile
+                .write(format, &mut w)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{} ({format} profile written to {})",
+                profile.summary_line(),
+                path.display()
+            );
+        }
+        None if to_stderr => {
+            let mut w = BufWriter::new(io::stderr().lock());
+            w.write_all(lead.as_bytes())
+                .and_then(|()| profile.write(format, &mut w))
+                .and_then(|()| w.flush())?;
+        }
+        None => {
+            let mut w = BufWriter::new(io::stdout().lock());
+            w.write_all(lead.as_bytes())
+                .and_then(|()| profile.write(format, &mut w))
+                .and_then(|()| w.flush())?;
+        }
+    }
+    Ok(())
+}
+
+/// `lockgraph profile`: 0 unless the input is bad.
+fn profile_and_print(
+    paths: &[PathBuf],
+    format: ProfileFormat,
+    output: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let profile = lockgraph_cli::profile::load(paths)?;
+    for w in &profile.warnings {
+        warn(w);
+    }
+    write_profile(&profile, format, output, false, false)?;
+    Ok(0)
+}
+
 /// Runs a check and prints it; the check's exit code.
 fn check_and_print(opts: &CheckOptions, args: &ReportArgs) -> anyhow::Result<u8> {
     let report = lockgraph_cli::check(opts)?;
@@ -184,8 +273,13 @@ fn write_baseline(path: &Path, opts: &CheckOptions) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn run_test(report: &ReportArgs, command: &[OsString]) -> anyhow::Result<u8> {
-    let recorded = run::run_recorded(command)?;
+fn run_test(report: &ReportArgs, profile: bool, command: &[OsString]) -> anyhow::Result<u8> {
+    let env: &[(&str, &str)] = if profile {
+        &[(run::PROFILE_ENV, "1")]
+    } else {
+        &[]
+    };
+    let recorded = run::run_recorded_with(command, env)?;
     let failure = run::command_failure(&recorded.status);
     if let Some(code) = failure {
         eprintln!(
@@ -194,7 +288,7 @@ fn run_test(report: &ReportArgs, command: &[OsString]) -> anyhow::Result<u8> {
         );
     }
     let opts = options(vec![recorded.dir.path().to_path_buf()], report);
-    let check = match check_and_print(&opts, report) {
+    let mut check = match check_and_print(&opts, report) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => return Ok(0),
         Err(e) => {
@@ -202,6 +296,29 @@ fn run_test(report: &ReportArgs, command: &[OsString]) -> anyhow::Result<u8> {
             2
         }
     };
+    if profile {
+        // The profile is text, after the check; when the check itself is a
+        // JSON, SARIF or DOT document on standard output, the profile goes to
+        // standard error so that standard output stays one document.
+        let to_stderr = report.output.is_none() && !matches!(report.format, FormatArg::Text);
+        let dir = [recorded.dir.path().to_path_buf()];
+        let shown = lockgraph_cli::profile::load(&dir)
+            .map_err(anyhow::Error::from)
+            .and_then(|p| {
+                for w in &p.warnings {
+                    warn(w);
+                }
+                write_profile(&p, ProfileFormat::Text, None, to_stderr, true)
+            });
+        match shown {
+            Ok(()) => {}
+            Err(e) if is_broken_pipe(&e) => return Ok(0),
+            Err(e) => {
+                eprintln!("lockgraph: error: {e:#}");
+                check = check.max(2);
+            }
+        }
+    }
     Ok(run::final_exit_code(failure, check))
 }
 
@@ -217,7 +334,16 @@ fn main() -> ExitCode {
             order,
             paths,
         } => write_baseline(&output, &CheckOptions::new(paths).order(order)),
-        Command::Test { report, command } => run_test(&report, &command),
+        Command::Test {
+            report,
+            profile,
+            command,
+        } => run_test(&report, profile, &command),
+        Command::Profile {
+            format,
+            output,
+            paths,
+        } => profile_and_print(&paths, format.format(), output.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

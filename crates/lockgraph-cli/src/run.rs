@@ -15,6 +15,10 @@ use crate::error::Error;
 /// The environment variable that turns recording on.
 pub const RECORD_ENV: &str = "LOCKGRAPH_RECORD";
 
+/// The environment variable that turns the contention profile on
+/// (`lockgraph test --profile` sets it to `1`).
+pub const PROFILE_ENV: &str = "LOCKGRAPH_PROFILE";
+
 /// A finished command and the directory it recorded into (deleted on drop).
 #[derive(Debug)]
 #[non_exhaustive]
@@ -29,6 +33,12 @@ pub struct Recorded {
 /// fresh temporary directory and the standard streams inherited, and waits
 /// for it.
 pub fn run_recorded(command: &[OsString]) -> Result<Recorded, Error> {
+    run_recorded_with(command, &[])
+}
+
+/// [`run_recorded`] with more environment variables set for the command
+/// (`lockgraph test --profile` adds `LOCKGRAPH_PROFILE=1`).
+pub fn run_recorded_with(command: &[OsString], env: &[(&str, &str)]) -> Result<Recorded, Error> {
     let Some((program, args)) = command.split_first() else {
         return Err(Error::Spawn {
             program: String::new(),
@@ -42,6 +52,7 @@ pub fn run_recorded(command: &[OsString]) -> Result<Recorded, Error> {
     let status = Command::new(program)
         .args(args)
         .env(RECORD_ENV, dir.path())
+        .envs(env.iter().copied())
         .status()
         .map_err(|source| Error::Spawn {
             program: program.to_string_lossy().into_owned(),
