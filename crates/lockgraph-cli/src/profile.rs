@@ -307,13 +307,15 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ProfileFile, Error> {
             ))
         }
         Some(Some(PROFILE_VERSION)) => {}
-        Some(Some(v)) => return Err(invalid(
-            path,
-            None,
-            format!(
+        Some(Some(v)) => {
+            return Err(invalid(
+                path,
+                None,
+                format!(
                 "unsupported profile version {v} (this lockgraph reads version {PROFILE_VERSION})"
             ),
-        )),
+            ))
+        }
         Some(None) => {
             return Err(invalid(
                 path,

@@ -5,5 +5,6 @@ mod cli;
 mod e2e;
 mod fuzz;
 mod logic;
+mod profile;
 mod sarif;
 mod util;
