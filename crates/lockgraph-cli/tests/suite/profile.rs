@@ -291,7 +291,7 @@ fn bad_profiles_name_the_file_and_the_problem() {
         ),
         (
             "truncated",
-            profile_text(1, &[good.clone()]).as_bytes()[..60].to_vec(),
+            profile_text(1, std::slice::from_ref(&good)).as_bytes()[..60].to_vec(),
             "bad.json:1:60: invalid profile: not JSON: EOF while parsing",
         ),
         (
@@ -376,7 +376,7 @@ fn bad_profiles_name_the_file_and_the_problem() {
         ),
         (
             "a counter beyond u64",
-            profile_text(1, &[good.clone()])
+            profile_text(1, std::slice::from_ref(&good))
                 .replace("\"acquisitions\":5", "\"acquisitions\":18446744073709551616")
                 .into_bytes(),
             "invalid profile: class entry 0: invalid type: floating point",
@@ -393,7 +393,7 @@ fn bad_profiles_name_the_file_and_the_problem() {
         ),
         (
             "a duplicate field",
-            profile_text(1, &[good.clone()])
+            profile_text(1, std::slice::from_ref(&good))
                 .replace("\"reads\":0", "\"reads\":0,\"reads\":1")
                 .into_bytes(),
             "invalid profile: class entry 0: duplicate field `reads`",
