@@ -549,19 +549,21 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Adds `other` (the same class, from another thread or process).
+    /// Adds `other` (the same class, from another thread or process);
+    /// sums saturate rather than overflow.
     pub fn merge(&mut self, other: &Counters) {
-        self.acquisitions += other.acquisitions;
-        self.contended += other.contended;
-        self.wait_ns += other.wait_ns;
+        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        add(&mut self.acquisitions, other.acquisitions);
+        add(&mut self.contended, other.contended);
+        add(&mut self.wait_ns, other.wait_ns);
         self.max_wait_ns = self.max_wait_ns.max(other.max_wait_ns);
-        self.reads += other.reads;
-        self.hold_samples += other.hold_samples;
-        self.hold_ns += other.hold_ns;
+        add(&mut self.reads, other.reads);
+        add(&mut self.hold_samples, other.hold_samples);
+        add(&mut self.hold_ns, other.hold_ns);
         self.max_hold_ns = self.max_hold_ns.max(other.max_hold_ns);
-        self.waiting_threads += other.waiting_threads;
-        self.blocking_calls += other.blocking_calls;
-        self.blocking_ns += other.blocking_ns;
+        add(&mut self.waiting_threads, other.waiting_threads);
+        add(&mut self.blocking_calls, other.blocking_calls);
+        add(&mut self.blocking_ns, other.blocking_ns);
         if self.blocking_what.is_none() {
             self.blocking_what.clone_from(&other.blocking_what);
         }
