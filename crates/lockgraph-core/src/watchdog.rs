@@ -18,7 +18,7 @@
 //! captures itself once its wait exceeds the timeout.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::panic::Location;
 use std::path::PathBuf;
@@ -1315,6 +1315,10 @@ impl WatchdogReport {
     }
 }
 
+/// How many scans a report waits for its waiters to capture their own stacks
+/// before it goes out without them.
+const STACK_GRACE_SCANS: u32 = 10;
+
 /// Every thread's held locks and waits, like `jstack` for lockgraph's locks.
 /// Threads publish their state only while the watchdog is on.
 pub fn dump() -> Dump {
@@ -1343,7 +1347,9 @@ struct Watchdog {
     last_cycles: HashSet<Vec<(u64, u64)>>,
     reported_cycles: HashSet<Vec<(u64, u64)>>,
     /// Stable cycles held back one scan for the waiters' stacks.
-    deferred: HashSet<Vec<(u64, u64)>>,
+    /// Stable cycles held back while their waiters capture their stacks,
+    /// with the number of scans they were held back.
+    deferred: HashMap<Vec<(u64, u64)>, u32>,
     /// Waits (thread key, serial) already reported, or part of a reported deadlock.
     reported_waits: HashSet<(u64, u64)>,
     window_start: Instant,
@@ -1359,7 +1365,7 @@ impl Watchdog {
             dispatch,
             last_cycles: HashSet::new(),
             reported_cycles: HashSet::new(),
-            deferred: HashSet::new(),
+            deferred: HashMap::new(),
             reported_waits: HashSet::new(),
             window_start: Instant::now(),
             in_window: 0,
@@ -1402,13 +1408,15 @@ impl Watchdog {
                 let serial = snaps[i].wait.map_or(0, |w| w.serial);
                 !matches!(&*snaps[i].slot.stack.lock(), Some((s, _)) if *s == serial)
             });
-            if stacks_missing
-                && self.last_cycles.contains(&key)
-                && self.deferred.insert(key.clone())
-            {
-                // Stable, but a waiter has not captured its stack yet: one more scan.
-                cycles_now.insert(key);
-                continue;
+            if stacks_missing && self.last_cycles.contains(&key) {
+                // Stable, but a waiter has not captured its stack yet (a loaded
+                // machine can delay its wake-up): a few more scans at most.
+                let held = self.deferred.entry(key.clone()).or_insert(0);
+                *held += 1;
+                if *held <= STACK_GRACE_SCANS {
+                    cycles_now.insert(key);
+                    continue;
+                }
             }
             if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
                 self.reported_cycles.insert(key.clone());
@@ -1421,7 +1429,7 @@ impl Watchdog {
         self.last_cycles = cycles_now;
 
         let timeout = self.config.timeout.as_nanos() as u64;
-        let grace = 3 * self.config.scan_period.as_nanos() as u64;
+        let grace = u64::from(STACK_GRACE_SCANS) * self.config.scan_period.as_nanos() as u64;
         let mut live = HashSet::new();
         for (i, s) in snaps.iter().enumerate() {
             let Some(w) = s.wait else { continue };
@@ -1460,7 +1468,7 @@ impl Watchdog {
         self.reported_waits.retain(|k| live.contains(k));
         self.reported_cycles
             .retain(|c| c.iter().all(|k| live.contains(k)));
-        self.deferred.retain(|c| c.iter().all(|k| live.contains(k)));
+        self.deferred.retain(|c, _| c.iter().all(|k| live.contains(k)));
     }
 
     fn deadlock_report(&self, snaps: &[Snap], cycle: &[usize], now: u64) -> WatchdogReport {
