@@ -660,9 +660,11 @@ impl Model {
         if !lockgraph::TRACKING {
             return None;
         }
-        for forced_only in [true, false] {
+        // Forced edges only (certain), then without the shared executor
+        // (a cycle naming only streams, host fns and locks), then all.
+        for tier in 0..3 {
             for &s in starts {
-                if let Some(cycle) = self.cycle_from(s, forced_only) {
+                if let Some(cycle) = self.cycle_from(s, tier) {
                     let mut key: Vec<Node> = cycle.iter().map(|(n, _)| *n).collect();
                     key.sort();
                     key.dedup();
@@ -677,13 +679,13 @@ impl Model {
         None
     }
 
-    fn cycle_from(&self, start: Node, forced_only: bool) -> Option<Vec<(Node, Edge)>> {
+    fn cycle_from(&self, start: Node, tier: u8) -> Option<Vec<(Node, Edge)>> {
         let mut prev: HashMap<Node, (Node, Edge)> = HashMap::new();
         let mut queue = VecDeque::from([start]);
         let mut seen = HashSet::from([start]);
         while let Some(n) = queue.pop_front() {
             for e in self.edges(n) {
-                if forced_only && !e.forced {
+                if (tier == 0 && !e.forced) || (tier == 1 && matches!(e.to, Node::Exec(_))) {
                     continue;
                 }
                 let to = e.to;
