@@ -115,12 +115,16 @@ pub struct Stream {
     progress: Arc<Progress>,
 }
 
+/// An event's last record: the stream's progress, the generation to reach,
+/// the model's stream and position.
+type Recorded = (Arc<Progress>, u64, usize, u64);
+
 /// A simulated event.
 pub struct Event {
     id: usize,
     name: &'static str,
     /// (stream progress, generation, model stream, model position)
-    recorded: Mutex<Option<(Arc<Progress>, u64, usize, u64)>>,
+    recorded: Mutex<Option<Recorded>>,
 }
 
 impl Event {

@@ -94,8 +94,13 @@ fn s3_host_fn_waiting_for_a_later_one() {
     let open = gate(&s);
     let reports = capture(|| {
         let c1 = c.clone();
-        s.launch_host_fn(HostFn::new(move || drop(c1.wait_timeout(SHORT))).waits(&c))
-            .unwrap();
+        s.launch_host_fn(
+            HostFn::new(move || {
+                let _ = c1.wait_timeout(SHORT);
+            })
+            .waits(&c),
+        )
+        .unwrap();
         let c2 = c.clone();
         s.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
             .unwrap();
@@ -111,8 +116,13 @@ fn s3_host_fn_waiting_for_a_later_one() {
     let open = gate(&s);
     let reports = capture(|| {
         let c1 = c.clone();
-        s.launch_host_fn(HostFn::new(move || drop(c1.wait_timeout(SHORT))).waits(&c))
-            .unwrap();
+        s.launch_host_fn(
+            HostFn::new(move || {
+                let _ = c1.wait_timeout(SHORT);
+            })
+            .waits(&c),
+        )
+        .unwrap();
         let c2 = c.clone();
         s2.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
             .unwrap();
@@ -150,7 +160,10 @@ fn s4_event_chain_back_to_the_flag_setter() {
     let reports = capture(|| {
         let f = flag.clone();
         s2.launch_host_fn(
-            HostFn::new(move || drop(f.wait_timeout(Duration::from_secs(5)))).waits(&flag),
+            HostFn::new(move || {
+                let _ = f.wait_timeout(Duration::from_secs(5));
+            })
+            .waits(&flag),
         )
         .unwrap();
         s2.record_event(&e).unwrap();
