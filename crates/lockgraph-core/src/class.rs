@@ -18,6 +18,18 @@ pub enum LockKind {
     Condvar,
     /// Anything else (a raw lock used through lock_api directly).
     Other,
+    /// A CUDA stream (or a stream's wait on an event), a node of the CUDA model
+    /// (`lockgraph-cuda`).
+    Stream,
+    /// A CUDA event, a node of the CUDA model.
+    Event,
+    /// The host-function executor of a CUDA context, which host functions of
+    /// different streams may share.
+    HostExecutor,
+    /// A host function enqueued on a stream.
+    HostFn,
+    /// A signal (flag, channel, condition) a host function waits on.
+    Signal,
 }
 
 impl LockKind {
@@ -28,6 +40,11 @@ impl LockKind {
             "RwLock" => LockKind::RwLock,
             "ReentrantMutex" => LockKind::ReentrantMutex,
             "Condvar" => LockKind::Condvar,
+            "Stream" => LockKind::Stream,
+            "Event" => LockKind::Event,
+            "HostExecutor" => LockKind::HostExecutor,
+            "HostFn" => LockKind::HostFn,
+            "Signal" => LockKind::Signal,
             _ => LockKind::Other,
         }
     }
@@ -40,6 +57,11 @@ impl LockKind {
             LockKind::ReentrantMutex => "ReentrantMutex",
             LockKind::Condvar => "Condvar",
             LockKind::Other => "lock",
+            LockKind::Stream => "Stream",
+            LockKind::Event => "Event",
+            LockKind::HostExecutor => "HostExecutor",
+            LockKind::HostFn => "HostFn",
+            LockKind::Signal => "Signal",
         }
     }
 }

@@ -50,10 +50,12 @@ pub mod watchdog;
 
 pub use class::{Class, LockKind, Site};
 pub use global::{stats, GraphStats, Limits};
-pub use policy::{capture, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
+pub use policy::{capture, emit_report, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
 pub use record::{record_file, RECORD_VERSION};
 pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
-pub use state::{blocking, clear_pending_site, held_locks, set_pending_site, LockMeta, MAX_HELD};
+pub use state::{
+    blocking, clear_pending_site, held_lock_ids, held_locks, set_pending_site, LockMeta, MAX_HELD,
+};
 pub use watchdog::dump;
 
 /// Whether lock tracking is compiled into this build of the core: with

@@ -128,6 +128,13 @@ pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
     CAPTURES.with(|c| c.borrow_mut().pop().unwrap_or_default())
 }
 
+/// Hands a report built outside the core (by the CUDA model) to the innermost
+/// [`capture`] on this thread, or applies the [`OnCycle`] policy, exactly as
+/// the core does with its own reports. The caller deduplicates.
+pub fn emit_report(report: CycleReport) {
+    emit(report);
+}
+
 /// Hands a report to the innermost capture on this thread, or applies the policy.
 pub(crate) fn emit(report: CycleReport) {
     let mut report = Some(report);

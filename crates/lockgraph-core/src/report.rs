@@ -20,6 +20,17 @@ pub enum ReportKind {
         /// Whether the thread deadlocks every time, not only when a writer queues.
         certain: bool,
     },
+    /// A cycle through CUDA streams, host functions, events, the shared
+    /// host-function executor, signals and locks (raised by `lockgraph-cuda`).
+    /// `certain` when every edge is forced by ordering (same-stream FIFO, a
+    /// lock held from before the host function was enqueued until the
+    /// synchronize); otherwise the cycle needs the shared executor or depends
+    /// on timing. Each edge's `thread` names the actor (a thread, or a host
+    /// function with the site that enqueued it) and says what it waits for.
+    DeviceCycle {
+        /// Whether the cycle deadlocks every time the code runs.
+        certain: bool,
+    },
 }
 
 /// Whether a cycle was seen on the very same locks or on their classes.
@@ -103,7 +114,60 @@ pub struct CycleReport {
     pub edges: Vec<EdgeInfo>,
 }
 
+impl LockInfo {
+    /// A node of a report built outside the core (the CUDA model).
+    pub fn new(
+        kind: LockKind,
+        name: Option<&'static str>,
+        created: Option<Site>,
+        instance: Option<u64>,
+    ) -> LockInfo {
+        LockInfo {
+            kind,
+            name,
+            created,
+            instance,
+        }
+    }
+}
+
+impl EdgeInfo {
+    /// An edge of a report built outside the core: `actor` (a thread, or a
+    /// host function) holds or is node `from` and waits for node `to`.
+    pub fn new(
+        from: usize,
+        to: usize,
+        actor: std::sync::Arc<str>,
+        held_at: Option<Site>,
+        requested_at: Option<Site>,
+        closing: bool,
+    ) -> EdgeInfo {
+        EdgeInfo {
+            from,
+            to,
+            thread: actor,
+            hold: Hold::Exclusive,
+            request: Request::Exclusive,
+            held_at,
+            requested_at,
+            backtrace: None,
+            closing,
+        }
+    }
+}
+
 impl CycleReport {
+    /// A report built outside the core: `edges[i]` runs from `locks[i]` to
+    /// `locks[(i + 1) % len]`.
+    pub fn new(kind: ReportKind, level: Level, locks: Vec<LockInfo>, edges: Vec<EdgeInfo>) -> Self {
+        CycleReport {
+            kind,
+            level,
+            locks,
+            edges,
+        }
+    }
+
     /// The edge whose recording raised this report.
     pub fn closing_edge(&self) -> Option<&EdgeInfo> {
         self.edges.iter().find(|e| e.closing)
@@ -258,6 +322,7 @@ impl fmt::Display for CycleReport {
         match self.kind {
             ReportKind::SelfDeadlock { certain } => self.fmt_self(f, certain),
             ReportKind::LockOrderCycle => self.fmt_cycle(f),
+            ReportKind::DeviceCycle { certain } => self.fmt_device(f, certain),
         }
     }
 }
@@ -384,6 +449,52 @@ impl CycleReport {
             tag(1 % n)
         )?;
         self.fmt_stacks(f)
+    }
+
+    fn fmt_device(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
+        let n = self.locks.len();
+        let what = if certain {
+            "deadlock (certain)"
+        } else {
+            "potential deadlock"
+        };
+        writeln!(
+            f,
+            "lockgraph: {what}: cycle through {n} CUDA streams, host functions and locks"
+        )?;
+        if certain {
+            writeln!(
+                f,
+                "  verdict: certain (every edge is forced by stream order or a lock held since before the enqueue)"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  verdict: potential (the cycle needs the shared host-function executor or depends on timing)"
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  nodes in the cycle:")?;
+        for (i, node) in self.locks.iter().enumerate() {
+            write!(f, "    {:<4} {} {}", tag(i), node.kind.name(), node.label())?;
+            if let (Some(_), Some(site)) = (node.name, node.created) {
+                write!(f, " (at {site})")?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  who waits for whom:")?;
+        for e in &self.edges {
+            write!(f, "    {} -> {}  {}", tag(e.from), tag(e.to), e.thread)?;
+            if let Some(s) = e.requested_at {
+                write!(f, " (at {s})")?;
+            }
+            if e.closing {
+                write!(f, "   <- this call closed the cycle")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
     }
 
     /// The two lines describing how edge `e` was recorded.

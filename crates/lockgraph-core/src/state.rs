@@ -786,6 +786,12 @@ pub fn held_locks() -> Vec<(LockKind, Class, Option<crate::Site>)> {
     })
 }
 
+/// The instance ids of the locks this thread holds, outermost first, in the
+/// order of [`held_locks`].
+pub fn held_lock_ids() -> Vec<u64> {
+    STATE.with(|t| t.snapshot().into_iter().map(|e| e.id).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

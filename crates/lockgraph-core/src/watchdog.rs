@@ -335,6 +335,11 @@ fn encode_kind(k: LockKind) -> u8 {
         LockKind::ReentrantMutex => 2,
         LockKind::Condvar => 3,
         LockKind::Other => 4,
+        LockKind::Stream => 5,
+        LockKind::Event => 6,
+        LockKind::HostExecutor => 7,
+        LockKind::HostFn => 8,
+        LockKind::Signal => 9,
     }
 }
 
@@ -344,6 +349,11 @@ fn decode_kind(k: u8) -> LockKind {
         1 => LockKind::RwLock,
         2 => LockKind::ReentrantMutex,
         3 => LockKind::Condvar,
+        5 => LockKind::Stream,
+        6 => LockKind::Event,
+        7 => LockKind::HostExecutor,
+        8 => LockKind::HostFn,
+        9 => LockKind::Signal,
         _ => LockKind::Other,
     }
 }

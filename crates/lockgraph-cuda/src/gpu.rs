@@ -1,0 +1,184 @@
+//! The real back end over cudarc 0.19 (dynamic loading): the same checks as
+//! [`crate::sim`] before each synchronize, and a safe `launch_host_fn`.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::sync::Arc;
+
+use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaStream, DriverError};
+
+use crate::model::{self, Target};
+use crate::{Error, HostFn};
+
+fn driver(e: DriverError) -> Error {
+    // Display/Debug of DriverError call into the driver: print the code.
+    Error::Driver(format!("{:?}", e.0))
+}
+
+/// Whether the CUDA driver library can be loaded.
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to open the driver library with libloading.
+    unsafe { sys::is_culib_present() }
+}
+
+/// A CUDA context (device `ordinal`).
+pub struct Context {
+    id: usize,
+    ctx: Arc<CudaContext>,
+}
+
+impl Context {
+    /// Opens device `ordinal`; [`Error::NoDriver`] without a driver.
+    pub fn new(ordinal: usize) -> Result<Context, Error> {
+        if !driver_present() {
+            return Err(Error::NoDriver);
+        }
+        let ctx = CudaContext::new(ordinal).map_err(driver)?;
+        Ok(Context {
+            id: 1_000_000 + ordinal,
+            ctx,
+        })
+    }
+
+    /// A new stream named `name`.
+    pub fn new_stream(&self, name: &'static str) -> Result<Stream, Error> {
+        let stream = self.ctx.new_stream().map_err(driver)?;
+        Ok(Stream {
+            id: model::new_stream(name, self.id),
+            stream,
+        })
+    }
+
+    /// Waits for every stream of the context (checked first).
+    #[track_caller]
+    pub fn synchronize(&self) -> Result<(), Error> {
+        let site = Location::caller();
+        if model::cuda_call_in_host_fn("context synchronize", site) {
+            return Err(Error::CudaCallInHostFn("context synchronize"));
+        }
+        let (_g, what) = model::begin_wait(Target::Context(self.id), site);
+        lockgraph::blocking(what, || self.ctx.synchronize()).map_err(driver)
+    }
+}
+
+/// A CUDA stream.
+pub struct Stream {
+    id: usize,
+    stream: Arc<CudaStream>,
+}
+
+/// A CUDA event with the model's record position.
+pub struct Event {
+    event: CudaEvent,
+    name: &'static str,
+    recorded: (usize, u64),
+}
+
+impl Event {
+    /// Waits on the host for the recorded work (checked first).
+    #[track_caller]
+    pub fn synchronize(&self) -> Result<(), Error> {
+        let site = Location::caller();
+        if model::cuda_call_in_host_fn("event synchronize", site) {
+            return Err(Error::CudaCallInHostFn("event synchronize"));
+        }
+        let (s, pos) = self.recorded;
+        let (_g, what) = model::begin_wait(Target::Upto(s, pos), site);
+        lockgraph::blocking(what, || self.event.synchronize()).map_err(driver)
+    }
+}
+
+struct Pending {
+    f: Box<dyn FnOnce() + Send>,
+    item: model::ItemId,
+}
+
+unsafe extern "C" fn trampoline(data: *mut c_void) {
+    // SAFETY: `data` is the `Box<Pending>` leaked by `launch_host_fn`; the
+    // driver calls each host function once, so the box is reclaimed once.
+    let p = unsafe { Box::from_raw(data as *mut Pending) };
+    let item = p.item;
+    let _running = model::Running::enter(item);
+    if catch_unwind(AssertUnwindSafe(p.f)).is_err() {
+        eprintln!("lockgraph-cuda: a host function panicked (caught)");
+    }
+    model::item_done(item);
+}
+
+impl Stream {
+    /// The cudarc stream, for launches and copies.
+    pub fn cuda(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    fn guard(call: &'static str, site: &'static Location<'static>) -> Result<(), Error> {
+        if model::cuda_call_in_host_fn(call, site) {
+            return Err(Error::CudaCallInHostFn(call));
+        }
+        Ok(())
+    }
+
+    /// Enqueues a host function (`cuLaunchHostFunc`); panics in it are caught.
+    #[track_caller]
+    pub fn launch_host_fn<F: FnOnce() + Send + 'static>(&self, f: HostFn<F>) -> Result<(), Error> {
+        let site = Location::caller();
+        Self::guard("launch host fn", site)?;
+        self.stream.context().bind_to_thread().map_err(driver)?;
+        let item = model::enqueue_host_fn(self.id, f.needs, site);
+        let data = Box::into_raw(Box::new(Pending {
+            f: Box::new(f.f),
+            item,
+        }));
+        // SAFETY: the stream is live; `trampoline` takes ownership of `data`
+        // when the driver runs it, and on failure we reclaim it below.
+        let r = unsafe {
+            result::stream::launch_host_function(
+                self.stream.cu_stream(),
+                trampoline,
+                data as *mut c_void,
+            )
+        };
+        if let Err(e) = r {
+            // SAFETY: the launch failed, so the driver never saw `data`.
+            drop(unsafe { Box::from_raw(data) });
+            model::item_done(item);
+            return Err(driver(e));
+        }
+        Ok(())
+    }
+
+    /// Records a new event on this stream.
+    #[track_caller]
+    pub fn record_event(&self, name: &'static str) -> Result<Event, Error> {
+        Self::guard("event record", Location::caller())?;
+        let pos = model::position(self.id);
+        let event = self.stream.record_event(None).map_err(driver)?;
+        Ok(Event {
+            event,
+            name,
+            recorded: (self.id, pos),
+        })
+    }
+
+    /// Makes this stream wait for `event`.
+    #[track_caller]
+    pub fn wait(&self, event: &Event) -> Result<(), Error> {
+        let site = Location::caller();
+        Self::guard("stream wait event", site)?;
+        self.stream.wait(&event.event).map_err(driver)?;
+        let (s, pos) = event.recorded;
+        let item = model::enqueue_wait(self.id, event.name, Some((s, pos + 1)), site);
+        // The wait item is done when the stream gets past it.
+        let done = HostFn::new(move || model::item_done(item));
+        self.launch_host_fn(done)
+    }
+
+    /// Waits for the stream (checked first).
+    #[track_caller]
+    pub fn synchronize(&self) -> Result<(), Error> {
+        let site = Location::caller();
+        Self::guard("stream synchronize", site)?;
+        let (_g, what) = model::begin_wait(Target::Stream(self.id), site);
+        lockgraph::blocking(what, || self.stream.synchronize()).map_err(driver)
+    }
+}

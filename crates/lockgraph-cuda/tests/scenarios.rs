@@ -1,0 +1,316 @@
+//! The scenarios on the simulated back end. Deadlocking waits are
+//! timed, so a missed report fails instead of hanging.
+#![cfg(debug_assertions)]
+
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lockgraph::{capture, CycleReport, Mutex, ReportKind};
+use lockgraph_cuda::sim::Context;
+use lockgraph_cuda::{race, Buffer, HostFn, Signal};
+
+const SHORT: Duration = Duration::from_millis(300);
+
+fn certain(r: &CycleReport) -> bool {
+    match r.kind {
+        ReportKind::DeviceCycle { certain } => certain,
+        k => panic!("not a device cycle: {k:?}"),
+    }
+}
+
+/// A host fn that holds the stream until `rx` fires (or 5 s pass).
+fn gate(ctx_stream: &lockgraph_cuda::sim::Stream) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = channel::<()>();
+    ctx_stream
+        .launch_host_fn(HostFn::new(move || {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }))
+        .unwrap();
+    tx
+}
+
+#[test]
+fn s1_lock_held_across_enqueue_and_sync_is_a_certain_cycle() {
+    let ctx = Context::new();
+    let s = ctx.new_stream("s1-stream");
+    let m = Arc::new(Mutex::named("s1-m", ()));
+    let reports = capture(|| {
+        let g = m.lock();
+        let m2 = m.clone();
+        s.launch_host_fn(HostFn::new(move || drop(m2.lock())).locks(&m))
+            .unwrap();
+        assert!(s.synchronize_timeout(SHORT).is_err(), "it really deadlocks");
+        drop(g);
+    });
+    s.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(certain(&reports[0]));
+    let text = reports[0].to_string();
+    for needle in [
+        "s1-stream",
+        "Mutex `s1-m`",
+        "host fn enqueued at",
+        "scenarios.rs",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn s2_lock_taken_after_enqueue_is_potential_and_released_is_none() {
+    let ctx = Context::new();
+    let s = ctx.new_stream("s2-stream");
+    let m = Arc::new(Mutex::named("s2-m", ()));
+    let open = gate(&s);
+    let m2 = m.clone();
+    s.launch_host_fn(HostFn::new(move || drop(m2.lock())).locks(&m))
+        .unwrap();
+    let reports = capture(|| {
+        let g = m.lock();
+        assert!(s.synchronize_timeout(Duration::from_millis(50)).is_err());
+        drop(g);
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(!certain(&reports[0]), "{}", reports[0]);
+    // Released before the sync: nothing.
+    let m3 = m.clone();
+    s.launch_host_fn(HostFn::new(move || drop(m3.lock())).locks(&m))
+        .unwrap();
+    let none = capture(|| {
+        drop(m.lock());
+        open.send(()).unwrap();
+        s.synchronize().unwrap();
+    });
+    assert!(none.is_empty(), "{none:?}");
+}
+
+#[test]
+fn s3_host_fn_waiting_for_a_later_one() {
+    // B on the same stream: certain.
+    let ctx = Context::new();
+    let s = ctx.new_stream("s3-stream");
+    let c = Arc::new(Signal::named("s3-chan"));
+    let open = gate(&s);
+    let reports = capture(|| {
+        let c1 = c.clone();
+        s.launch_host_fn(
+            HostFn::new(move || {
+                let _ = c1.wait_timeout(SHORT);
+            })
+            .waits(&c),
+        )
+        .unwrap();
+        let c2 = c.clone();
+        s.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
+            .unwrap();
+    });
+    open.send(()).unwrap();
+    s.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(certain(&reports[0]), "{}", reports[0]);
+
+    // B on another stream: through the shared executor, potential.
+    let s2 = ctx.new_stream("s3-other");
+    let c = Arc::new(Signal::named("s3-chan-b"));
+    let open = gate(&s);
+    let reports = capture(|| {
+        let c1 = c.clone();
+        s.launch_host_fn(
+            HostFn::new(move || {
+                let _ = c1.wait_timeout(SHORT);
+            })
+            .waits(&c),
+        )
+        .unwrap();
+        let c2 = c.clone();
+        s2.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
+            .unwrap();
+    });
+    open.send(()).unwrap();
+    s.synchronize().unwrap();
+    s2.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(!certain(&reports[0]));
+    assert!(
+        reports[0].to_string().contains("executor"),
+        "{}",
+        reports[0]
+    );
+
+    // A free host thread feeds it: nothing.
+    let c = Arc::new(Signal::named("s3-chan-free"));
+    let none = capture(|| {
+        let c1 = c.clone();
+        s.launch_host_fn(HostFn::new(move || c1.wait()).waits(&c))
+            .unwrap();
+        let c2 = c.clone();
+        std::thread::spawn(move || c2.set());
+        s.synchronize().unwrap();
+    });
+    assert!(none.is_empty(), "{none:?}");
+}
+
+#[test]
+fn s4_event_chain_back_to_the_flag_setter() {
+    let ctx = Context::new();
+    let (s1, s2) = (ctx.new_stream("s4-s1"), ctx.new_stream("s4-s2"));
+    let flag = Arc::new(Signal::named("s4-flag"));
+    let e = ctx.new_event("s4-e");
+    let reports = capture(|| {
+        let f = flag.clone();
+        s2.launch_host_fn(
+            HostFn::new(move || {
+                let _ = f.wait_timeout(Duration::from_secs(5));
+            })
+            .waits(&flag),
+        )
+        .unwrap();
+        s2.record_event(&e).unwrap();
+        s1.wait(&e).unwrap();
+        let p = flag.will_set();
+        assert!(s1.synchronize_timeout(Duration::from_millis(50)).is_err());
+        flag.set();
+        drop(p);
+    });
+    s1.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(certain(&reports[0]), "{}", reports[0]);
+    let text = reports[0].to_string();
+    assert!(text.contains("s4-e") && text.contains("s4-flag"), "{text}");
+
+    // E recorded before F: nothing.
+    let flag = Arc::new(Signal::named("s4-flag-ok"));
+    let none = capture(|| {
+        s2.record_event(&e).unwrap();
+        let f = flag.clone();
+        s2.launch_host_fn(HostFn::new(move || f.wait()).waits(&flag))
+            .unwrap();
+        s1.wait(&e).unwrap();
+        let p = flag.will_set();
+        s1.synchronize().unwrap();
+        flag.set();
+        drop(p);
+    });
+    s2.synchronize().unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}
+
+#[test]
+fn s5_two_threads_two_streams_crossed_locks_is_potential() {
+    let ctx = Context::new();
+    let (s1, s2) = (ctx.new_stream("s5-s1"), ctx.new_stream("s5-s2"));
+    let a = Arc::new(Mutex::named("s5-a", ()));
+    let b = Arc::new(Mutex::named("s5-b", ()));
+    let (ready_tx, ready_rx) = channel();
+    let (a1, b1) = (a.clone(), b.clone());
+    let open = gate(&s1);
+    let t1 = std::thread::spawn(move || {
+        let g = a1.lock();
+        let b2 = b1.clone();
+        s1.launch_host_fn(HostFn::new(move || drop(b2.lock())).locks(&b1))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let _ = s1.synchronize_timeout(Duration::from_millis(600));
+        drop(g);
+        s1
+    });
+    ready_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let reports = capture(|| {
+        let g = b.lock();
+        let a2 = a.clone();
+        s2.launch_host_fn(HostFn::new(move || drop(a2.lock())).locks(&a))
+            .unwrap();
+        let _ = s2.synchronize_timeout(Duration::from_millis(100));
+        drop(g);
+    });
+    open.send(()).unwrap();
+    let s1 = t1.join().unwrap();
+    s1.synchronize().unwrap();
+    s2.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(!certain(&reports[0]), "{}", reports[0]);
+    let text = reports[0].to_string();
+    for needle in ["s5-s1", "s5-s2", "Mutex `s5-a`", "Mutex `s5-b`"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn a_host_fn_that_synchronizes_its_stream_is_reported_at_once() {
+    let ctx = Context::new();
+    let s = Arc::new(ctx.new_stream("self-sync"));
+    let (tx, rx) = channel();
+    let s2 = s.clone();
+    s.launch_host_fn(HostFn::new(move || {
+        let reports = capture(|| tx.send(s2.synchronize()).unwrap());
+        assert_eq!(reports.len(), 1);
+        assert!(certain(&reports[0]));
+    }))
+    .unwrap();
+    let r = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(matches!(r, Err(lockgraph_cuda::Error::CudaCallInHostFn(_))));
+}
+
+#[test]
+fn races_between_streams_and_the_host() {
+    let ctx = Context::new();
+    let (a, b) = (ctx.new_stream("race-a"), ctx.new_stream("race-b"));
+    // Host reads before the copy into it was synchronized.
+    let (dev, host) = (Buffer::named("dev"), Buffer::named("host-out"));
+    let r = race::capture(|| {
+        a.copy(&host, &dev).unwrap();
+        host.host_read();
+    });
+    assert_eq!(r.len(), 1);
+    let text = r[0].to_string();
+    assert!(
+        text.contains("host-out") && text.contains("race-a") && text.contains("host read"),
+        "{text}"
+    );
+    let r = race::capture(|| {
+        a.copy(&host, &dev).unwrap();
+        a.synchronize().unwrap();
+        host.host_read();
+    });
+    assert!(r.is_empty(), "{r:?}");
+
+    // Host refills a staging buffer while a copy from it is in flight.
+    let (staging, dev2) = (Buffer::named("staging"), Buffer::named("dev2"));
+    let r = race::capture(|| {
+        staging.host_write();
+        a.copy(&dev2, &staging).unwrap();
+        staging.host_write();
+    });
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].later.write && r[0].earlier.op.contains("staging"));
+    let e = ctx.new_event("staged");
+    let r = race::capture(|| {
+        a.copy(&dev2, &staging).unwrap();
+        a.record_event(&e).unwrap();
+        e.synchronize().unwrap();
+        staging.host_write();
+    });
+    assert!(r.is_empty(), "{r:?}");
+
+    // Stream B reads what stream A wrote without an event wait.
+    let x = Buffer::named("x");
+    let r = race::capture(|| {
+        a.launch("produce", &[], &[&x], || {}).unwrap();
+        b.launch("consume", &[&x], &[], || {}).unwrap();
+    });
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].to_string().contains("kernel `produce`"));
+    let e = ctx.new_event("produced");
+    let x = Buffer::named("x-ordered");
+    let r = race::capture(|| {
+        a.launch("produce", &[], &[&x], || {}).unwrap();
+        a.record_event(&e).unwrap();
+        b.wait(&e).unwrap();
+        b.launch("consume", &[&x], &[], || {}).unwrap();
+    });
+    assert!(r.is_empty(), "{r:?}");
+    a.synchronize().unwrap();
+    b.synchronize().unwrap();
+}
