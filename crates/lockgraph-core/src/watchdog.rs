@@ -1478,7 +1478,8 @@ impl Watchdog {
         self.reported_waits.retain(|k| live.contains(k));
         self.reported_cycles
             .retain(|c| c.iter().all(|k| live.contains(k)));
-        self.deferred.retain(|c, _| c.iter().all(|k| live.contains(k)));
+        self.deferred
+            .retain(|c, _| c.iter().all(|k| live.contains(k)));
     }
 
     fn deadlock_report(&self, snaps: &[Snap], cycle: &[usize], now: u64) -> WatchdogReport {
