@@ -106,21 +106,70 @@ struct Origin {
     thread: Arc<str>,
     hold: Hold,
     request: Request,
-    held_at: Option<Site>,
-    requested_at: Option<Site>,
+    held_at: Option<&'static Location<'static>>,
+    requested_at: Option<&'static Location<'static>>,
     backtrace: Option<Backtrace>,
 }
 
-/// Per edge: the first origin of each of the four kinds, and sample pairs.
-/// Boxed, so the graph's edge array stays small and cycle searches walk it
-/// with few cache misses.
+/// Per edge: the first recording inline (most edges only ever have one kind,
+/// and a long cycle's report reads every edge's, so they sit in the graph's
+/// edge array in creation order), and boxed, only when needed, the first
+/// recording of each other kind and sample instance pairs.
 #[derive(Clone, Default)]
-struct EdgeMeta(Box<EdgeMetaInner>);
+struct EdgeMeta {
+    first: Option<(usize, Origin)>,
+    more: Option<Box<EdgeMore>>,
+}
 
 #[derive(Clone, Default)]
-struct EdgeMetaInner {
+struct EdgeMore {
     origins: [Option<Origin>; 4],
     pairs: Vec<(u64, u64)>,
+}
+
+impl EdgeMeta {
+    /// The first recording of kind `k` (an index from `kind_index`).
+    fn origin(&self, k: usize) -> Option<&Origin> {
+        match &self.first {
+            Some((fk, o)) if *fk == k => Some(o),
+            _ => self.more.as_ref().and_then(|m| m.origins[k].as_ref()),
+        }
+    }
+
+    /// The first recording of any kind.
+    fn any_origin(&self) -> Option<&Origin> {
+        self.first.as_ref().map(|(_, o)| o)
+    }
+
+    /// Stores `origin()` as kind `k`'s first recording; whether it was new.
+    fn fill(&mut self, k: usize, origin: &dyn Fn() -> Origin) -> bool {
+        match &self.first {
+            None => {
+                self.first = Some((k, origin()));
+                true
+            }
+            Some((fk, _)) if *fk == k => false,
+            Some(_) => {
+                let more = self.more.get_or_insert_with(Default::default);
+                if more.origins[k].is_some() {
+                    return false;
+                }
+                more.origins[k] = Some(origin());
+                true
+            }
+        }
+    }
+
+    fn pairs(&self) -> &[(u64, u64)] {
+        self.more.as_ref().map_or(&[], |m| &m.pairs)
+    }
+
+    fn add_pair(&mut self, pair: (u64, u64)) {
+        let more = self.more.get_or_insert_with(Default::default);
+        if more.pairs.len() < MAX_PAIRS && !more.pairs.contains(&pair) {
+            more.pairs.push(pair);
+        }
+    }
 }
 
 const MAX_PAIRS: usize = 4;
@@ -213,6 +262,7 @@ pub(crate) fn record(
     };
     let recording = record::enabled();
     let thread = thread_label();
+    let site_loc = site;
     let site = site.map(Site::from);
     let exclude = match op {
         Op::CondvarWait(m) => Some(m),
@@ -290,8 +340,8 @@ pub(crate) fn record(
             thread: thread.clone(),
             hold,
             request: req,
-            held_at: e.site.map(Site::from),
-            requested_at: site,
+            held_at: e.site,
+            requested_at: site_loc,
             backtrace: backtraces_on().then(Backtrace::capture),
         };
         let e_info = NodeInfo {
@@ -354,7 +404,7 @@ pub(crate) fn record(
                 let o = g
                     .classes
                     .edge(from_c, to_c)
-                    .and_then(|edge| edge.meta.0.origins[kind_index(kind)].clone());
+                    .and_then(|edge| edge.meta.origin(kind_index(kind)).cloned());
                 if let Some(o) = o {
                     out.lines.push(record::EdgeLine {
                         from: record::ClassDesc {
@@ -371,17 +421,14 @@ pub(crate) fn record(
                         request: req,
                         gates: gates.clone(),
                         thread: o.thread,
-                        held_at: o.held_at,
-                        requested_at: o.requested_at,
+                        held_at: o.held_at.map(Site::from),
+                        requested_at: o.requested_at.map(Site::from),
                         backtrace: o.backtrace,
                     });
                 }
             }
             if let Some(edge) = g.classes.edge_mut(from_c, to_c) {
-                let pair = (from_id, to_id);
-                if edge.meta.0.pairs.len() < MAX_PAIRS && !edge.meta.0.pairs.contains(&pair) {
-                    edge.meta.0.pairs.push(pair);
-                }
+                edge.meta.add_pair((from_id, to_id));
             }
             if let Some(cycle) = rec.cycle {
                 let level = if g.instances_close(&cycle, from_id, to_id) {
@@ -413,14 +460,8 @@ fn fill_origin(
     kind: EdgeKinds,
     origin: &dyn Fn() -> Origin,
 ) -> bool {
-    if let Some(edge) = g.edge_mut(a, b) {
-        let slot = &mut edge.meta.0.origins[kind_index(kind)];
-        if slot.is_none() {
-            *slot = Some(origin());
-            return true;
-        }
-    }
-    false
+    g.edge_mut(a, b)
+        .is_some_and(|edge| edge.meta.fill(kind_index(kind), origin))
 }
 
 fn name_of(c: Class) -> Option<&'static str> {
@@ -486,8 +527,7 @@ impl Global {
             };
             current = edge
                 .meta
-                .0
-                .pairs
+                .pairs()
                 .iter()
                 .filter(|(x, _)| current.contains(x))
                 .map(|&(_, y)| y)
@@ -544,34 +584,32 @@ impl Global {
             .collect();
         let edges = (0..n)
             .map(|i| {
+                // Stacks of the middle of a very long cycle are not printed;
+                // not touching them keeps the report cheap (see the field doc).
+                let keep_stack = n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
+                let info = |o: &Origin, stack: bool| EdgeInfo {
+                    from: i,
+                    to: (i + 1) % n,
+                    thread: o.thread.clone(),
+                    hold: o.hold,
+                    request: o.request,
+                    held_at: o.held_at.map(Site::from),
+                    requested_at: o.requested_at.map(Site::from),
+                    backtrace: if stack { o.backtrace.clone() } else { None },
+                    closing: i == 0,
+                };
+                if i == 0 {
+                    return info(&closing(), true);
+                }
                 let (a, b) = (cycle.nodes[i], cycle.nodes[(i + 1) % n]);
                 let kind = cycle.kinds[i];
                 let stored = g.edge(a, b).and_then(|e| {
                     let wanted = kind_index(kind.iter().next().unwrap_or(kind));
-                    e.meta.0.origins[wanted]
-                        .clone()
-                        .or_else(|| e.meta.0.origins.iter().flatten().next().cloned())
+                    e.meta.origin(wanted).or_else(|| e.meta.any_origin())
                 });
-                let mut o = if i == 0 {
-                    closing()
-                } else {
-                    stored.unwrap_or_else(closing)
-                };
-                if n > LONG_CYCLE && i >= SHOWN_STACKS && i < n - SHOWN_STACKS {
-                    // Stacks of the middle of a very long cycle are not printed;
-                    // not copying them keeps the report cheap (see the field doc).
-                    o.backtrace = None;
-                }
-                EdgeInfo {
-                    from: i,
-                    to: (i + 1) % n,
-                    thread: o.thread,
-                    hold: o.hold,
-                    request: o.request,
-                    held_at: o.held_at,
-                    requested_at: o.requested_at,
-                    backtrace: o.backtrace,
-                    closing: i == 0,
+                match stored {
+                    Some(o) => info(o, keep_stack),
+                    None => info(&closing(), keep_stack),
                 }
             })
             .collect();
