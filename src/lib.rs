@@ -169,6 +169,10 @@ pub use rwlock::{
 pub use lockgraph_core::profile;
 pub use lockgraph_core::watchdog;
 pub use lockgraph_core::{
+    atomic_region, atomicity, capture_atomicity, set_atomicity, Atomicity, AtomicityReport,
+    Interleaving, Severity,
+};
+pub use lockgraph_core::{
     blocking, capture, dump, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport,
     EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError,
     ReportKind, Request, Site,

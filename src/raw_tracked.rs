@@ -428,6 +428,7 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
 unsafe impl lock_api::RawRwLockDowngrade for RawRwLock {
     #[inline]
     unsafe fn downgrade(&self) {
+        self.meta.downgrading();
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.downgrade() };
         self.meta.rehold(Hold::Shared);
@@ -577,6 +578,7 @@ unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
 
     #[inline]
     unsafe fn downgrade_to_upgradable(&self) {
+        self.meta.downgrading();
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.downgrade_to_upgradable() };
         self.meta.rehold(Hold::Shared);
