@@ -172,10 +172,12 @@ static BACKTRACES: OnceLock<bool> = OnceLock::new();
 
 fn backtraces_on() -> bool {
     *BACKTRACES.get_or_init(|| {
-        !matches!(
-            std::env::var("LOCKGRAPH_BACKTRACE").as_deref(),
-            Ok("0") | Ok("off") | Ok("false")
-        )
+        // Under loom, threads are coroutines on small stacks: no unwinding.
+        !cfg!(loom)
+            && !matches!(
+                std::env::var("LOCKGRAPH_BACKTRACE").as_deref(),
+                Ok("0") | Ok("off") | Ok("false")
+            )
     })
 }
 

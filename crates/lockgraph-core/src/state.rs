@@ -21,8 +21,9 @@ use crate::report::{Hold, Request};
 /// acquisitions work but are not tracked (and a one-time warning says so).
 pub const MAX_HELD: usize = 48;
 
-/// Slots of the per-thread cache of chains already recorded.
-const CACHE_BITS: u32 = 10;
+/// Slots of the per-thread cache of chains already recorded (fewer under
+/// loom, whose threads run on small coroutine stacks).
+const CACHE_BITS: u32 = if cfg!(loom) { 6 } else { 10 };
 const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 
 /// Instance ids are handed to threads in blocks, so that making locks does not
