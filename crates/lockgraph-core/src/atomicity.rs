@@ -282,8 +282,9 @@ static NEXT_ACTOR: AtomicUsize = AtomicUsize::new(0);
 static NAMES: LazyLock<Mutex<Vec<String>>> = LazyLock::new(|| Mutex::new(Vec::new()));
 
 /// Reports already made (severity, check site, act site): each once.
-static REPORTED: LazyLock<Mutex<HashSet<(Severity, Option<Site>, Option<Site>)>>> =
-    LazyLock::new(|| Mutex::new(HashSet::new()));
+type ReportKey = (Severity, Option<Site>, Option<Site>);
+
+static REPORTED: LazyLock<Mutex<HashSet<ReportKey>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 crate::sync::thread_local_const! {
     static ACTOR: RefCell<Option<Actor>> = const { RefCell::new(None) };
