@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lockgraph_core::{Class, LockKind, LockMeta};
-use parking_lot_core::{ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
 use crate::raw::RawMutex;
+use crate::sync::WaitQueue;
 use crate::MutexGuard;
 
 /// Whether a timed wait returned because the time ran out.
@@ -52,6 +52,7 @@ impl WaitTimeoutResult {
 pub struct Condvar {
     waiters: AtomicUsize,
     meta: LockMeta,
+    queue: WaitQueue,
 }
 
 impl Condvar {
@@ -62,6 +63,7 @@ impl Condvar {
         Condvar {
             waiters: AtomicUsize::new(0),
             meta: LockMeta::new(LockKind::Condvar, Class::here()),
+            queue: WaitQueue::new(),
         }
     }
 
@@ -71,6 +73,7 @@ impl Condvar {
         Condvar {
             waiters: AtomicUsize::new(0),
             meta: LockMeta::new(LockKind::Condvar, Class::Named(name)),
+            queue: WaitQueue::new(),
         }
     }
 
@@ -82,9 +85,7 @@ impl Condvar {
         if self.waiters.load(Ordering::SeqCst) == 0 {
             return false;
         }
-        // SAFETY: the callback neither panics nor calls into parking_lot.
-        let r = unsafe { parking_lot_core::unpark_one(self.key(), |_| DEFAULT_UNPARK_TOKEN) };
-        r.unparked_threads != 0
+        self.queue.unpark_one(self.key())
     }
 
     /// Wakes every waiting thread; returns how many were woken.
@@ -95,8 +96,7 @@ impl Condvar {
         if self.waiters.load(Ordering::SeqCst) == 0 {
             return 0;
         }
-        // SAFETY: `key` is this condvar's address, used only as a parking key.
-        unsafe { parking_lot_core::unpark_all(self.key(), DEFAULT_UNPARK_TOKEN) }
+        self.queue.unpark_all(self.key())
     }
 
     /// Blocks until notified, releasing the guard's mutex meanwhile.
@@ -197,23 +197,19 @@ impl Condvar {
         let raw: &RawMutex = unsafe { MutexGuard::mutex(guard).raw() };
         self.meta.before_condvar_wait(raw.meta(), Some(site));
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: `validate` and `timed_out` neither panic nor call into
-        // parking_lot; `before_sleep` only unlocks the mutex (which may unpark
+        // SAFETY: `before_sleep` only unlocks the mutex (which may unpark
         // its waiters, as allowed) and pops our held-lock stack.
-        let result = unsafe {
-            parking_lot_core::park(
+        let timed_out = unsafe {
+            self.queue.park(
                 self.key(),
-                || true,
                 // SAFETY: the guard proves the mutex is held by this thread.
                 || raw.unlock_for_wait(),
-                |_, _| {},
-                DEFAULT_PARK_TOKEN,
                 deadline,
             )
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         raw.relock_after_wait(site);
-        matches!(result, ParkResult::TimedOut)
+        timed_out
     }
 }
 

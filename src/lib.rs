@@ -139,24 +139,25 @@ macro_rules! wrapper_impls {
 }
 pub(crate) use wrapper_impls;
 
-#[cfg(any(debug_assertions, feature = "track-in-release"))]
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 #[path = "raw_tracked.rs"]
 pub mod raw;
 
-#[cfg(not(any(debug_assertions, feature = "track-in-release")))]
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 #[path = "raw_plain.rs"]
 pub mod raw;
 
-#[cfg(any(debug_assertions, feature = "track-in-release"))]
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod condvar;
 mod mutex;
 mod remutex;
 mod rwlock;
 pub mod stdsync;
+mod sync;
 
-#[cfg(any(debug_assertions, feature = "track-in-release"))]
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use condvar::{Condvar, WaitTimeoutResult};
-#[cfg(not(any(debug_assertions, feature = "track-in-release")))]
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 pub use parking_lot::{Condvar, WaitTimeoutResult};
 
 pub use mutex::{MappedMutexGuard, Mutex, MutexGuard};
@@ -169,10 +170,14 @@ pub use rwlock::{
 pub use lockgraph_core::profile;
 pub use lockgraph_core::watchdog;
 pub use lockgraph_core::{
+    atomic_region, atomicity, capture_atomicity, set_atomicity, Atomicity, AtomicityReport,
+    Interleaving, Severity,
+};
+pub use lockgraph_core::{
     blocking, capture, dump, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport,
     EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError,
     ReportKind, Request, Site,
 };
 
 /// Whether lock tracking is compiled into this build.
-pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release"));
+pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release", loom));

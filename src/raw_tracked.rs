@@ -90,7 +90,7 @@ pub(crate) fn write<'a, T: ?Sized>(
 /// A tracked mutex of `kind` in `class`.
 pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
     RawMutex {
-        inner: parking_lot::RawMutex::INIT,
+        inner: crate::sync::RawMutex::INIT,
         meta: LockMeta::new(kind, class),
     }
 }
@@ -98,7 +98,7 @@ pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
 /// A tracked read-write lock in `class`.
 pub(crate) const fn rwlock(class: Class) -> RawRwLock {
     RawRwLock {
-        inner: parking_lot::RawRwLock::INIT,
+        inner: crate::sync::RawRwLock::INIT,
         meta: LockMeta::new(LockKind::RwLock, class),
     }
 }
@@ -108,7 +108,7 @@ pub(crate) const fn rwlock(class: Class) -> RawRwLock {
 /// Implements exactly the raw traits its inner lock implements, so every
 /// lock_api feature works on top of it.
 pub struct RawMutex {
-    inner: parking_lot::RawMutex,
+    inner: crate::sync::RawMutex,
     meta: LockMeta,
 }
 
@@ -276,7 +276,7 @@ unsafe impl lock_api::RawMutexTimed for RawMutex {
 /// Read holds are *shared*, write holds *exclusive*; an upgradable read is a
 /// shared hold requested exclusively (it excludes writers and other upgraders).
 pub struct RawRwLock {
-    inner: parking_lot::RawRwLock,
+    inner: crate::sync::RawRwLock,
     meta: LockMeta,
 }
 
@@ -428,6 +428,7 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
 unsafe impl lock_api::RawRwLockDowngrade for RawRwLock {
     #[inline]
     unsafe fn downgrade(&self) {
+        self.meta.downgrading();
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.downgrade() };
         self.meta.rehold(Hold::Shared);
@@ -577,6 +578,7 @@ unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
 
     #[inline]
     unsafe fn downgrade_to_upgradable(&self) {
+        self.meta.downgrading();
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.downgrade_to_upgradable() };
         self.meta.rehold(Hold::Shared);

@@ -1,9 +1,9 @@
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
+use crate::sync::RawThreadId;
 use lock_api::GetThreadId as _;
 use lockgraph_core::{Class, LockKind};
-use parking_lot::RawThreadId;
 
 use crate::raw::{self, RawMutex};
 

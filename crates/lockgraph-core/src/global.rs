@@ -221,26 +221,22 @@ static BACKTRACES: OnceLock<bool> = OnceLock::new();
 
 fn backtraces_on() -> bool {
     *BACKTRACES.get_or_init(|| {
-        !matches!(
-            std::env::var("LOCKGRAPH_BACKTRACE").as_deref(),
-            Ok("0") | Ok("off") | Ok("false")
-        )
+        // Under loom, threads are coroutines on small stacks: no unwinding.
+        !cfg!(loom)
+            && !matches!(
+                std::env::var("LOCKGRAPH_BACKTRACE").as_deref(),
+                Ok("0") | Ok("off") | Ok("false")
+            )
     })
 }
 
 /// This thread's name (else its id), made once per thread and shared by every
 /// edge it records, so a long report does not touch one allocation per edge.
 fn thread_label() -> Arc<str> {
-    thread_local! {
+    crate::sync::thread_local_const! {
         static LABEL: std::cell::OnceCell<Arc<str>> = const { std::cell::OnceCell::new() };
     }
-    let make = || -> Arc<str> {
-        let t = std::thread::current();
-        match t.name() {
-            Some(n) => n.into(),
-            None => format!("{:?}", t.id()).into(),
-        }
-    };
+    let make = || -> Arc<str> { crate::sync::thread_name().into() };
     LABEL
         .try_with(|l| l.get_or_init(make).clone())
         .unwrap_or_else(|_| make())
@@ -255,6 +251,7 @@ pub(crate) fn record(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) -> Recorded {
+    crate::sync::enter_iteration();
     let mut out = Recorded {
         reports: Vec::new(),
         marked: Vec::new(),
@@ -620,6 +617,18 @@ impl Global {
             edges,
         })
     }
+}
+
+/// Empties the graphs and the set of cycles reported (a new loom iteration).
+#[cfg(loom)]
+pub(crate) fn reset() {
+    let mut g = GLOBAL.lock();
+    g.classes = Graph::new();
+    g.class_index.clear();
+    g.instances = Graph::new();
+    g.instance_index.clear();
+    g.reported.clear();
+    g.full = false;
 }
 
 /// Removes a dropped lock from the instance graph.

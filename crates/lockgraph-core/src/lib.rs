@@ -39,6 +39,7 @@
 //! assert_eq!(reports[0].locks.len(), 2);
 //! ```
 
+mod atomicity;
 mod class;
 mod global;
 mod policy;
@@ -46,8 +47,13 @@ pub mod profile;
 mod record;
 mod report;
 mod state;
+mod sync;
 pub mod watchdog;
 
+pub use atomicity::{
+    atomic_region, atomicity, capture_atomicity, set_atomicity, Atomicity, AtomicityReport,
+    Interleaving, Severity,
+};
 pub use class::{Class, LockKind, Site};
 pub use global::{stats, GraphStats, Limits};
 pub use policy::{capture, emit_report, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
@@ -59,5 +65,5 @@ pub use state::{
 pub use watchdog::dump;
 
 /// Whether lock tracking is compiled into this build of the core: with
-/// `debug_assertions`, or with the `track-in-release` feature.
-pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release"));
+/// `debug_assertions`, with the `track-in-release` feature, or under `--cfg loom`.
+pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release", loom));

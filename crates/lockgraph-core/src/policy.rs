@@ -97,7 +97,7 @@ pub fn on_cycle() -> OnCycle {
     }
 }
 
-thread_local! {
+crate::sync::thread_local_const! {
     static CAPTURES: RefCell<Vec<Vec<CycleReport>>> = const { RefCell::new(Vec::new()) };
 }
 

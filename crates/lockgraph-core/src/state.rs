@@ -10,7 +10,7 @@
 
 use std::cell::Cell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::class::{fnv, Class, LockKind};
@@ -21,8 +21,9 @@ use crate::report::{Hold, Request};
 /// acquisitions work but are not tracked (and a one-time warning says so).
 pub const MAX_HELD: usize = 48;
 
-/// Slots of the per-thread cache of chains already recorded.
-const CACHE_BITS: u32 = 10;
+/// Slots of the per-thread cache of chains already recorded (fewer under
+/// loom, whose threads run on small coroutine stacks).
+const CACHE_BITS: u32 = if cfg!(loom) { 6 } else { 10 };
 const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 
 /// Instance ids are handed to threads in blocks, so that making locks does not
@@ -44,6 +45,9 @@ pub struct LockMeta {
     kind: LockKind,
     named_key: u64,
     id: AtomicU64,
+    /// The atomicity checker's state for this lock, allocated on first use
+    /// while the checker is on.
+    atom: AtomicPtr<crate::atomicity::LockAtom>,
 }
 
 impl std::fmt::Debug for LockMeta {
@@ -68,6 +72,7 @@ impl LockMeta {
             kind,
             named_key,
             id: AtomicU64::new(0),
+            atom: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -114,6 +119,29 @@ impl LockMeta {
         }
     }
 
+    /// The atomicity checker's state for this lock, allocated on first use.
+    pub(crate) fn atom(&self) -> &crate::atomicity::LockAtom {
+        let mut p = self.atom.load(Ordering::Acquire);
+        if p.is_null() {
+            let fresh = crate::atomicity::alloc();
+            p = match self.atom.compare_exchange(
+                std::ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => fresh,
+                Err(winner) => {
+                    crate::atomicity::free(fresh);
+                    winner
+                }
+            };
+        }
+        // SAFETY: `p` is a live block from `Box::into_raw`, freed only when
+        // the lock is dropped, which cannot happen while `self` is borrowed.
+        unsafe { &*p }
+    }
+
     /// The per-thread key of this lock's class in the contention profile.
     pub(crate) fn profile_key(&self) -> u64 {
         self.hot_key(self.id())
@@ -146,6 +174,9 @@ impl LockMeta {
     #[inline(always)]
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
         state().push(self, hold, site);
+        if crate::atomicity::on() {
+            crate::atomicity::acquired(self);
+        }
     }
 
     /// Call when a timed acquisition checked with [`before_wait`](Self::before_wait)
@@ -157,7 +188,18 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
+        if crate::atomicity::on() {
+            crate::atomicity::released(self);
+        }
         state().pop(self);
+    }
+
+    /// Call before an exclusive hold is downgraded to a shared one (before
+    /// the raw downgrade): for the atomicity checker, the exclusive hold wrote.
+    pub fn downgrading(&self) {
+        if crate::atomicity::on() {
+            crate::atomicity::downgrading(self);
+        }
     }
 
     /// Call when a held lock changes mode in place (downgrade, finished upgrade).
@@ -187,6 +229,10 @@ impl LockMeta {
 
 impl Drop for LockMeta {
     fn drop(&mut self) {
+        let atom = *self.atom.get_mut();
+        if !atom.is_null() {
+            crate::atomicity::free(atom);
+        }
         let v = *self.id.get_mut();
         if v == 0 {
             return;
@@ -295,7 +341,7 @@ pub(crate) struct ThreadState {
     pending_site: Cell<Option<&'static Location<'static>>>,
 }
 
-thread_local! {
+crate::sync::thread_local_const! {
     static STATE: ThreadState = const {
         ThreadState {
             ids: [const { Cell::new(0) }; MAX_HELD],
@@ -330,7 +376,8 @@ thread_local! {
 #[inline(always)]
 fn state() -> &'static ThreadState {
     // SAFETY: `STATE` is `const`-initialised and has no destructor, so its
-    // storage stays valid until the thread exits. `ThreadState` is `!Sync`
+    // storage stays valid until the thread exits (under loom: a boxed value
+    // that lives as long as the loom thread). `ThreadState` is `!Sync`
     // (it is made of `Cell`s), so the reference cannot reach another thread,
     // and it is only used for the duration of one hook call.
     STATE.with(|t| unsafe { &*(t as *const ThreadState) })
@@ -755,6 +802,26 @@ fn profiled_blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
         crate::profile::blocked_holding(&held, what, start.elapsed());
     }
     r
+}
+
+/// This thread's held entry of `meta` (its id, hold and site), if the lock is
+/// tracked as held and the thread is not inside lockgraph's bookkeeping.
+pub(crate) fn tracked_entry(
+    meta: &LockMeta,
+) -> Option<(u64, Hold, Option<&'static Location<'static>>)> {
+    let t = state();
+    if t.len.get() & BUSY != 0 {
+        return None;
+    }
+    let id = meta.id();
+    let i = t.find(id)?;
+    Some((id, t.holds[i].get(), t.sites[i].get()))
+}
+
+/// Runs `f` with this thread marked busy: locks it takes are not tracked.
+pub(crate) fn while_busy<R>(f: impl FnOnce() -> R) -> R {
+    let _busy = Busy::enter(state());
+    f()
 }
 
 /// Records `site` as the call site of the next untracked-site acquisition on

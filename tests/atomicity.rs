@@ -1,0 +1,168 @@
+//! The atomicity checker (check-then-act), normal builds with tracking on.
+
+use std::collections::HashSet;
+use std::thread;
+
+use lockgraph::{
+    atomic_region, capture_atomicity, set_atomicity, Atomicity, Mutex, RwLock,
+    RwLockUpgradableReadGuard, Severity,
+};
+
+/// Every test asks for warnings too; each test checks the severity it expects.
+fn enable() {
+    set_atomicity(Atomicity::Warn);
+}
+
+/// Another thread writes `map` (and is joined before this returns).
+fn writer_inserts(map: &RwLock<HashSet<u32>>, k: u32) {
+    thread::scope(|s| {
+        thread::Builder::new()
+            .name("writer".into())
+            .spawn_scoped(s, || {
+                map.write().insert(k);
+            })
+            .unwrap();
+    });
+}
+
+#[test]
+fn check_then_act_with_an_interleaving_writer_is_a_violation() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let map = RwLock::named("atom-cache", HashSet::new());
+    let reports = capture_atomicity(|| {
+        let missing = !map.read().contains(&1);
+        writer_inserts(&map, 1); // in between: the decision is stale
+        if missing {
+            map.write().insert(1);
+        }
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let r = &reports[0];
+    assert_eq!(r.severity, Severity::Violation);
+    assert_eq!(r.lock.name, Some("atom-cache"));
+    assert!(!r.explicit_region);
+    let w = r.interleaving.as_ref().expect("the interleaving write");
+    assert_eq!(w.thread, "writer");
+    assert!(w.site.unwrap().file.ends_with("atomicity.rs"));
+    let (check, act) = (r.check_site.unwrap(), r.act_site.unwrap());
+    assert!(check.line < act.line);
+    let text = r.to_string();
+    assert!(
+        text.contains("atomicity violation (check-then-act) on RwLock `atom-cache`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("thread `writer` wrote the lock in between"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_then_act_without_a_writer_is_only_a_warning() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let map = RwLock::named("atom-quiet", HashSet::new());
+    let reports = capture_atomicity(|| {
+        if !map.read().contains(&2) {
+            map.write().insert(2);
+        }
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].severity, Severity::Warning);
+    assert!(reports[0].interleaving.is_none());
+    assert!(reports[0]
+        .to_string()
+        .contains("possible atomicity violation"));
+}
+
+#[test]
+fn the_writer_seen_before_the_check_is_not_in_between() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let map = RwLock::named("atom-before", HashSet::new());
+    let reports = capture_atomicity(|| {
+        writer_inserts(&map, 3); // before the check: the read sees it
+        if !map.read().contains(&4) {
+            map.write().insert(4);
+        }
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].severity, Severity::Warning);
+}
+
+#[test]
+fn upgradable_read_then_upgrade_is_silent() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let map = RwLock::named("atom-fixed", HashSet::new());
+    let reports = capture_atomicity(|| {
+        writer_inserts(&map, 5);
+        let up = map.upgradable_read();
+        if !up.contains(&6) {
+            RwLockUpgradableReadGuard::upgrade(up).insert(6);
+        }
+        writer_inserts(&map, 7);
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn other_lock_work_ends_an_implicit_region() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let map = RwLock::named("atom-ended", HashSet::new());
+    let other = Mutex::named("atom-other", ());
+    let reports = capture_atomicity(|| {
+        let missing = !map.read().contains(&8);
+        drop(other.lock());
+        writer_inserts(&map, 8);
+        if missing {
+            map.write().insert(8);
+        }
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn a_mutex_taken_twice_is_checked_only_in_an_atomic_region() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let balance = Mutex::named("atom-balance", 1000u32);
+    let withdraw = |amount: u32| {
+        let enough = *balance.lock() >= amount;
+        let other = Mutex::named("atom-audit", ());
+        drop(other.lock()); // other lock work: allowed in an explicit region
+        thread::scope(|s| {
+            s.spawn(|| *balance.lock() -= 60);
+        });
+        if enough {
+            *balance.lock() -= amount;
+        }
+    };
+    let implicit = capture_atomicity(|| withdraw(10));
+    assert!(implicit.is_empty(), "{implicit:#?}");
+    let explicit = capture_atomicity(|| atomic_region(|| withdraw(10)));
+    assert_eq!(explicit.len(), 1, "{explicit:#?}");
+    assert_eq!(explicit[0].severity, Severity::Violation);
+    assert!(explicit[0].explicit_region);
+    assert!(explicit[0].to_string().contains("an atomic_region"));
+}
+
+#[test]
+fn the_checker_can_be_read_back() {
+    enable();
+    assert_eq!(lockgraph::atomicity(), Atomicity::Warn);
+}
