@@ -82,6 +82,9 @@ pub fn set_atomicity(mode: Atomicity) {
         Atomicity::Warn => WARN,
     };
     MODE.store(v, Ordering::Relaxed);
+    if v != OFF {
+        crate::features::noisy();
+    }
 }
 
 /// The atomicity checker's mode in force.

@@ -41,6 +41,9 @@
 
 mod atomicity;
 mod class;
+mod features;
+#[doc(hidden)]
+pub use features::quiet as features_off;
 mod global;
 mod policy;
 pub mod profile;

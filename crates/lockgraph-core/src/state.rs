@@ -173,9 +173,10 @@ impl LockMeta {
     /// Call after the lock was taken (by any method, `try_lock` included).
     #[inline(always)]
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
-        state().push(self, hold, site);
-        if crate::atomicity::on() {
-            crate::atomicity::acquired(self);
+        let t = state();
+        let slot = t.push(self, hold, site);
+        if !crate::features::quiet() {
+            t.acquired_with_features(self, slot);
         }
     }
 
@@ -188,10 +189,11 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
-        if crate::atomicity::on() {
-            crate::atomicity::released(self);
+        if crate::features::quiet() {
+            let _ = state().pop(self);
+        } else {
+            state().released_with_features(self);
         }
-        state().pop(self);
     }
 
     /// Call before an exclusive hold is downgraded to a shared one (before
@@ -564,15 +566,20 @@ impl ThreadState {
         self.linked.set(len);
     }
 
-    #[inline]
-    fn push(&self, meta: &LockMeta, hold: Hold, site: Option<&'static Location<'static>>) {
+    #[inline(always)]
+    fn push(
+        &self,
+        meta: &LockMeta,
+        hold: Hold,
+        site: Option<&'static Location<'static>>,
+    ) -> Option<usize> {
         let len = self.len.get();
         if len >= MAX_HELD {
             // Full, or busy (then `len` has the BUSY bit): not tracked.
             if len & BUSY == 0 {
                 self.overflow();
             }
-            return;
+            return None;
         }
         let id = meta.id();
         let req = if self.checked_id.get() == id {
@@ -611,17 +618,60 @@ impl ThreadState {
         if (req != 0 || len == 0) && self.verified.get() == len {
             self.verified.set(len + 1);
         }
-        if crate::profile::on() {
-            self.sample_since(len);
-        }
         self.sites[len].set(match site {
             Some(s) => Some(s),
             None => self.pending_site.take(),
         });
         self.len.set(len + 1);
+        Some(len)
+    }
+
+    /// The optional features' part of an acquisition pushed to `slot`.
+    #[cold]
+    #[inline(never)]
+    fn acquired_with_features(&self, meta: &LockMeta, slot: Option<usize>) {
+        if let Some(i) = slot {
+            self.pushed_with_features(i);
+        }
+        if crate::atomicity::on() {
+            crate::atomicity::acquired(meta);
+        }
+    }
+
+    /// The optional features' part of a release.
+    #[cold]
+    #[inline(never)]
+    fn released_with_features(&self, meta: &LockMeta) {
+        if crate::atomicity::on() {
+            crate::atomicity::released(meta);
+        }
+        if let Some(i) = self.pop(meta) {
+            self.popped_with_features(i, meta);
+        }
+    }
+
+    /// The profile's and the watchdog's part of a push.
+    #[cold]
+    #[inline(never)]
+    fn pushed_with_features(&self, i: usize) {
+        if crate::profile::on() {
+            self.sample_since(i);
+        }
         if crate::watchdog::on() {
-            self.wd_since[len].set(crate::watchdog::tick());
-            self.publish(len);
+            self.wd_since[i].set(crate::watchdog::tick());
+            self.publish(i);
+        }
+    }
+
+    /// The profile's and the watchdog's part of a pop of slot `i`.
+    #[cold]
+    #[inline(never)]
+    fn popped_with_features(&self, i: usize, meta: &LockMeta) {
+        if crate::profile::on() {
+            self.hold_sampled(i, meta);
+        }
+        if crate::watchdog::on() {
+            self.publish(i);
         }
     }
 
@@ -671,28 +721,25 @@ impl ThreadState {
         global::warn_once_overflow();
     }
 
-    #[inline]
-    fn pop(&self, meta: &LockMeta) {
+    #[inline(always)]
+    /// Pops `meta`'s slot; returns it when it was the top one (the optional
+    /// features' part of a pop from the middle is done here).
+    fn pop(&self, meta: &LockMeta) -> Option<usize> {
         let len = self.len.get();
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
         if len.wrapping_sub(1) < MAX_HELD {
             let top = self.ids[len - 1].get();
             if top & ID_MASK == id {
                 self.len.set(len - 1);
-                if crate::profile::on() {
-                    self.hold_sampled(len - 1, meta);
-                }
-                if crate::watchdog::on() {
-                    self.publish(len - 1);
-                }
                 if top & IN_GRAPH != 0 {
                     self.ids[len - 1].set(id);
                     meta.mark_in_graph();
                 }
-                return;
+                return Some(len - 1);
             }
         }
         self.pop_slow(meta, id);
+        None
     }
 
     #[cold]
