@@ -153,6 +153,12 @@ mod mutex;
 mod remutex;
 mod rwlock;
 pub mod stdsync;
+// Release builds without tracking use parking_lot's raw locks directly and
+// only need the thread id from here.
+#[cfg_attr(
+    not(any(debug_assertions, feature = "track-in-release", loom)),
+    allow(dead_code, unused_imports)
+)]
 mod sync;
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
