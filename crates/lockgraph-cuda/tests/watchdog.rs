@@ -17,13 +17,23 @@ fn is_child() -> bool {
     std::env::var_os(CHILD).is_some()
 }
 
+/// Starts the watchdog before the child takes any lock, so every hold is
+/// published from the start.
+fn start_watchdog() {
+    use lockgraph::watchdog::{self, Config};
+    watchdog::start(
+        Config::default()
+            .timeout(Duration::from_millis(300))
+            .scan_period(Duration::from_millis(50)),
+    );
+}
+
 /// Runs one child test with the watchdog on and returns its stderr once a
 /// watchdog report containing every needle appeared (or the deadline passed).
 fn watch(test: &str, needles: &[&str]) -> String {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
-        .env("LOCKGRAPH_WATCHDOG", "300ms")
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_BACKTRACE", "0")
         .stdout(Stdio::null())
@@ -60,6 +70,7 @@ fn child_scenario_1() {
     if !is_child() {
         return;
     }
+    start_watchdog();
     let ctx = Context::new();
     let stream = ctx.new_stream("s1-loader");
     let m = Arc::new(Mutex::named("s1-arena", ()));
@@ -96,6 +107,7 @@ fn child_scenario_5() {
     if !is_child() {
         return;
     }
+    start_watchdog();
     let ctx = Context::new();
     let s1 = ctx.new_stream("s5-first");
     let s2 = ctx.new_stream("s5-second");
