@@ -161,13 +161,17 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
     let ab = "thread `wd-a` -> Mutex `lock-y` -> thread `wd-b` -> Mutex `lock-x` -> thread `wd-a`";
     assert!(cycle.ends_with(ab), "{cycle}");
-    // Each waiter's own stack, resolved by the watchdog.
-    assert_eq!(
-        report.matches("its stack while waiting:").count(),
-        2,
-        "{report}"
-    );
-    assert!(report.contains("watchdog::crossing"), "{report}");
+    // Each waiter's own stack, resolved by the watchdog. Optimised builds
+    // without debug info inline the test's frames away: only debug builds
+    // can name them.
+    if cfg!(debug_assertions) {
+        assert_eq!(
+            report.matches("its stack while waiting:").count(),
+            2,
+            "{report}"
+        );
+        assert!(report.contains("watchdog::crossing"), "{report}");
+    }
     for name in ["wd-a", "wd-b"] {
         let site = format!("requested at tests/watchdog.rs:{}:", site_line(&text, name));
         assert!(report.contains(&site), "{site} missing:\n{report}");
@@ -391,8 +395,10 @@ fn a_long_hold_is_a_long_wait_not_a_deadlock() {
     );
     assert!(report.contains("now: state S"), "{report}");
     // The waiter's own stack, resolved by the watchdog.
-    assert!(report.contains("its stack while waiting:"), "{report}");
-    assert!(report.contains("child_long_hold"), "{report}");
+    if cfg!(debug_assertions) {
+        assert!(report.contains("its stack while waiting:"), "{report}");
+        assert!(report.contains("child_long_hold"), "{report}");
+    }
     // Reported once per wait.
     assert_eq!(text.matches("LONG WAIT").count(), 1, "{text}");
 }
