@@ -225,32 +225,14 @@ impl<N, M> Graph<N, M> {
                         continue;
                     }
                 }
-                let w = e.weight();
-                let allowed = if s.recursive {
-                    w.kinds.after_recursive_read()
-                } else {
-                    w.kinds
-                };
-                if allowed.is_empty() {
+                let Some((used, mask)) = e.weight().step(s.recursive, u64::from(s.mask), tracked)
+                else {
                     continue;
-                }
-                let mut mask = s.mask;
-                if mask != 0 {
-                    for (i, g) in tracked.iter().enumerate() {
-                        if mask & (1 << i) != 0 && w.gates.binary_search(g).is_err() {
-                            mask &= !(1 << i);
-                        }
-                    }
-                }
-                let used = allowed
-                    .iter()
-                    .find(|k| k.ends_non_recursive())
-                    .or_else(|| allowed.iter().next())
-                    .unwrap_or(allowed);
+                };
                 let next = State {
                     node: target,
                     recursive: !used.ends_non_recursive(),
-                    mask,
+                    mask: mask as u32,
                 };
                 if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
                     v.insert((s, used));

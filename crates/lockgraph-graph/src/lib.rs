@@ -167,6 +167,31 @@ impl<M> Edge<M> {
     pub fn gates(&self) -> &[u64] {
         &self.gates
     }
+
+    /// One step of a strong-path walk along this edge, from a node reached by
+    /// a recursive read (`recursive`) with the gates `mask` (bits over
+    /// `tracked`) still common to every edge so far: the kind used (one that
+    /// ends non-recursively when it can: it leaves every choice open for the
+    /// next edge) and the gates still common after it, or `None` when the
+    /// read rule forbids the edge.
+    fn step(&self, recursive: bool, mask: u64, tracked: &[u64]) -> Option<(EdgeKinds, u64)> {
+        let allowed = if recursive {
+            self.kinds.after_recursive_read()
+        } else {
+            self.kinds
+        };
+        let used = allowed
+            .iter()
+            .find(|k| k.ends_non_recursive())
+            .or_else(|| allowed.iter().next())?;
+        let mut mask = mask;
+        for (i, g) in tracked.iter().enumerate() {
+            if mask & (1 << i) != 0 && self.gates.binary_search(g).is_err() {
+                mask &= !(1 << i);
+            }
+        }
+        Some((used, mask))
+    }
 }
 
 /// What [`Graph::record`] did to the edge.
@@ -402,25 +427,10 @@ impl<N, M> Graph<N, M> {
             for i in 1..nodes.len() {
                 let (a, b) = (nodes[i], nodes[(i + 1) % nodes.len()]);
                 let w = self.edge(a, b)?;
-                let allowed = if recursive {
-                    w.kinds.after_recursive_read()
-                } else {
-                    w.kinds
-                };
-                let Some(used) = allowed
-                    .iter()
-                    .find(|k| k.ends_non_recursive())
-                    .or_else(|| allowed.iter().next())
-                else {
+                let Some((used, next_mask)) = w.step(recursive, mask, tracked) else {
                     continue 'k0;
                 };
-                if mask != 0 {
-                    for (j, g) in tracked.iter().enumerate() {
-                        if mask & (1 << j) != 0 && w.gates.binary_search(g).is_err() {
-                            mask &= !(1 << j);
-                        }
-                    }
-                }
+                mask = next_mask;
                 recursive = !used.ends_non_recursive();
                 used_kinds.push(used);
             }
@@ -590,34 +600,14 @@ impl<N, M> Graph<N, M> {
                 continue;
             }
             for e in self.g.edges_directed(s.node, Direction::Outgoing) {
-                let w = e.weight();
-                let allowed = if s.recursive {
-                    w.kinds.after_recursive_read()
-                } else {
-                    w.kinds
-                };
-                if allowed.is_empty() {
+                let Some((used, mask)) = e.weight().step(s.recursive, u64::from(s.mask), tracked)
+                else {
                     continue;
-                }
-                let mut mask = s.mask;
-                if mask != 0 {
-                    for (i, g) in tracked.iter().enumerate() {
-                        if mask & (1 << i) != 0 && w.gates.binary_search(g).is_err() {
-                            mask &= !(1 << i);
-                        }
-                    }
-                }
-                // Prefer a kind that ends non-recursively: it leaves every
-                // choice open for the next edge.
-                let used = allowed
-                    .iter()
-                    .find(|k| k.ends_non_recursive())
-                    .or_else(|| allowed.iter().next())
-                    .unwrap_or(allowed);
+                };
                 let next = State {
                     node: e.target(),
                     recursive: !used.ends_non_recursive(),
-                    mask,
+                    mask: mask as u32,
                 };
                 if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
                     v.insert((s, used));
