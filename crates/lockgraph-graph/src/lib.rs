@@ -345,41 +345,7 @@ impl<N, M> Graph<N, M> {
         gates: &[u64],
         meta: impl FnOnce() -> M,
     ) -> Recorded {
-        if from == to || self.g.node_weight(from).is_none() || self.g.node_weight(to).is_none() {
-            return Recorded {
-                change: Change::None,
-                cycle: None,
-            };
-        }
-        let kind = EdgeKinds::of(hold, request);
-        let change = match self.g.find_edge(from, to) {
-            None => {
-                let mut gates = gates.to_vec();
-                gates.sort_unstable();
-                gates.dedup();
-                self.g.add_edge(
-                    from,
-                    to,
-                    Edge {
-                        kinds: kind,
-                        gates,
-                        meta: meta(),
-                    },
-                );
-                Change::Added
-            }
-            Some(e) => {
-                let edge = &mut self.g[e];
-                let before = (edge.kinds, edge.gates.len());
-                edge.kinds = edge.kinds.union(kind);
-                edge.gates.retain(|g| gates.contains(g));
-                if before == (edge.kinds, edge.gates.len()) {
-                    Change::None
-                } else {
-                    Change::Widened
-                }
-            }
-        };
+        let change = self.insert(from, to, EdgeKinds::of(hold, request), gates, meta);
         let cycle = match change {
             Change::None => None,
             _ => self.cycle_through(from, to),
