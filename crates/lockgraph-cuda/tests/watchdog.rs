@@ -56,7 +56,12 @@ fn watch(test: &str, needles: &[&str]) -> String {
         if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
             text.push_str(&String::from_utf8_lossy(&chunk));
         }
-        if needles.iter().all(|n| text.contains(n)) {
+        // Stop once every needle is in and the last report is complete.
+        let complete = text.matches("lockgraph watchdog: ").count()
+            == text
+                .matches("-- end of lockgraph watchdog report --")
+                .count();
+        if complete && needles.iter().all(|n| text.contains(n)) {
             break;
         }
     }
