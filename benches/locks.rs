@@ -6,7 +6,9 @@
 //! `SAMPLE_TIME`, interleaved per round (parking_lot, lockgraph, tracing-mutex,
 //! parking_lot, ...) so machine noise hits them alike, and report the median
 //! ns per iteration. Graph workloads (10,000-lock chains) time single
-//! acquisitions. Every figure printed is measured in this run.
+//! acquisitions. Every figure printed is measured in this run. The last
+//! rows turn on the optional features in code (the atomicity checker, then
+//! the watchdog) and compare with parking_lot only.
 //!
 //! Run with
 //! `cargo bench --features track-in-release --bench locks`
@@ -47,7 +49,11 @@ const W4: &str = "two threads, each its own pair";
 const W5: &str = "churn: make 2 locks, nest once, drop";
 const W6: &str = "one new edge against the order in a 10,000-lock graph";
 const W7: &str = "edge closing a cycle in a 10,000-lock chain, report included";
-const ORDER: [&str; 7] = [W1, W2, W3, W4, W5, W6, W7];
+const W8: &str = "nested pair, atomicity checker on";
+const W9: &str = "one lock, watchdog on";
+const W10: &str = "nested pair, watchdog on";
+const W11: &str = "two threads, each its own pair, watchdog on";
+const ORDER: [&str; 11] = [W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11];
 
 const IMPLS: [&str; 3] = ["parking_lot", "lockgraph", "tracing-mutex"];
 
@@ -292,6 +298,33 @@ fn print_steady(name: &str, ns: &[f64]) {
             fmt_ns(ns[i]),
             ns[i] / ns[0]
         );
+    }
+}
+
+fn print_feature(name: &str, ns: &[f64]) {
+    println!("{name}");
+    for (i, imp) in IMPLS.iter().take(2).enumerate() {
+        println!(
+            "  {imp:<14} {:>12} /iter   {:>6.2}x parking_lot",
+            fmt_ns(ns[i]),
+            ns[i] / ns[0]
+        );
+    }
+}
+
+/// A row measured against parking_lot only (tracing-mutex has no such feature).
+fn feature_row(workload: &'static str, ns: &[f64], limit: f64) -> Row {
+    let r = ns[1] / ns[0];
+    Row {
+        workload,
+        cells: [
+            fmt_ns(ns[0]),
+            format!("{} ({:.2}x)", fmt_ns(ns[1]), r),
+            "-".to_string(),
+        ],
+        target: format!("<= {limit:.2}x pl"),
+        measured: format!("{r:.2}x"),
+        pass: r <= limit,
     }
 }
 
@@ -758,6 +791,88 @@ fn main() {
     ]);
     print_steady(W5, &ns);
     rows.push(steady_row(W5, &ns, 3.0));
+
+    // Optional features, last: they stay on for the rest of the process.
+    // tracing-mutex has neither, so these rows compare with parking_lot only.
+    println!();
+    println!("optional features (turned on in code from here on; lockgraph vs parking_lot)");
+    println!();
+
+    // 8. nested pair with the atomicity checker on
+    lockgraph::set_atomicity(lockgraph::Atomicity::On);
+    let ns = bench_interleaved(vec![
+        looped((PlMutex::new(0u64), PlMutex::new(0u64)), pair_pl),
+        looped((LgMutex::new(0u64), LgMutex::new(0u64)), pair_lg),
+    ]);
+    print_feature(W8, &ns);
+    rows.push(feature_row(W8, &ns, 1.5));
+    lockgraph::set_atomicity(lockgraph::Atomicity::Off);
+
+    // 9-11. the watchdog on: the uncontended path must stay as it was.
+    lockgraph::watchdog::start(lockgraph::watchdog::Config::default());
+    let ns = bench_interleaved(vec![
+        looped(PlMutex::new(0u64), |m| *m.lock() += 1),
+        looped(LgMutex::new(0u64), |m| *m.lock() += 1),
+    ]);
+    print_feature(W9, &ns);
+    rows.push(feature_row(W9, &ns, 1.15));
+    let ns = bench_interleaved(vec![
+        looped((PlMutex::new(0u64), PlMutex::new(0u64)), pair_pl),
+        looped((LgMutex::new(0u64), LgMutex::new(0u64)), pair_lg),
+    ]);
+    print_feature(W10, &ns);
+    rows.push(feature_row(W10, &ns, 1.30));
+    {
+        let pl_pairs = [0, 1].map(|_| Padded((PlMutex::new(0u64), PlMutex::new(0u64))));
+        let lg_pairs = [0, 1].map(|_| Padded((LgMutex::new(0u64), LgMutex::new(0u64))));
+        let mut single: Vec<Sampler<'_>> = vec![
+            looped(&pl_pairs[0], |p| pair_pl(&p.0)),
+            looped(&lg_pairs[0], |p| pair_lg(&p.0)),
+        ];
+        let iters: Vec<u64> = single.iter_mut().map(|f| calibrate(f)).collect();
+        let mut one: Vec<Vec<f64>> = vec![Vec::new(); 2];
+        let mut two: Vec<Vec<f64>> = vec![Vec::new(); 2];
+        for _ in 0..SAMPLES {
+            for i in 0..2 {
+                let n = iters[i];
+                one[i].push(single[i](n).as_nanos() as f64 / n as f64);
+                let t = match i {
+                    0 => two_threads(&pl_pairs, n, |p| pair_pl(&p.0)),
+                    _ => two_threads(&lg_pairs, n, |p| pair_lg(&p.0)),
+                };
+                two[i].push(t.as_nanos() as f64 / n as f64);
+            }
+        }
+        let one: Vec<f64> = one.iter_mut().map(|v| median(v)).collect();
+        let two: Vec<f64> = two.iter_mut().map(|v| median(v)).collect();
+        let scale = two[1] / one[1];
+        println!("{W11}");
+        println!(
+            "  parking_lot    {:>12} /iter per thread   scale {:.2}",
+            fmt_ns(two[0]),
+            two[0] / one[0]
+        );
+        println!(
+            "  lockgraph      {:>12} /iter per thread   {:.2}x parking_lot   scale {scale:.2}",
+            fmt_ns(two[1]),
+            two[1] / two[0]
+        );
+        rows.push(Row {
+            workload: W11,
+            cells: [
+                format!("{} (scale {:.2})", fmt_ns(two[0]), two[0] / one[0]),
+                format!(
+                    "{} ({:.2}x, scale {scale:.2})",
+                    fmt_ns(two[1]),
+                    two[1] / two[0]
+                ),
+                "-".to_string(),
+            ],
+            target: "scale <= 1.10".to_string(),
+            measured: format!("scale {scale:.2}"),
+            pass: scale <= 1.10,
+        });
+    }
 
     // Summary, in workload order
     rows.sort_by_key(|r| ORDER.iter().position(|w| *w == r.workload));

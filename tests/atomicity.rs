@@ -166,3 +166,58 @@ fn the_checker_can_be_read_back() {
     enable();
     assert_eq!(lockgraph::atomicity(), Atomicity::Warn);
 }
+
+/// Writes are recorded only while some region could check them (the lock was
+/// released from a shared guard, or an `atomic_region` is open). Writes made
+/// while nobody watched leave the lock's last recorded write and its clock
+/// as they were, and that older write must still be seen as ordered before a
+/// later check: no false violation.
+#[test]
+fn unrecorded_writes_do_not_make_an_older_write_look_interleaving() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let m = Mutex::named("atom-stale", 0u32);
+    let write_on_thread = |name: &str, in_region: bool| {
+        thread::scope(|s| {
+            thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, || {
+                    if in_region {
+                        atomic_region(|| *m.lock() += 1);
+                    } else {
+                        *m.lock() += 1;
+                    }
+                })
+                .unwrap();
+        });
+    };
+    // Recorded: a region is open while it writes.
+    write_on_thread("recorded", true);
+    // Not recorded: no region is open anywhere and the mutex is not watched.
+    write_on_thread("unrecorded-1", false);
+    write_on_thread("unrecorded-2", false);
+    let reports = capture_atomicity(|| {
+        atomic_region(|| {
+            let v = *m.lock();
+            *m.lock() = v + 1;
+        })
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].severity, Severity::Warning, "{reports:#?}");
+    // A write made while the region is open is recorded and reported.
+    let reports = capture_atomicity(|| {
+        atomic_region(|| {
+            let v = *m.lock();
+            write_on_thread("in-between", false);
+            *m.lock() = v + 1;
+        })
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].severity, Severity::Violation);
+    assert_eq!(
+        reports[0].interleaving.as_ref().unwrap().thread,
+        "in-between"
+    );
+}

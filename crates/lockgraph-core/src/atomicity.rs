@@ -4,18 +4,25 @@
 //!
 //! Off unless `LOCKGRAPH_ATOMICITY` is `on` (report violations) or `warn`
 //! (also report the pattern without an interleaving write, as a warning), or
-//! [`set_atomicity`] turns it on. Off, it costs one relaxed load of a flag on
-//! acquisition and release.
+//! [`set_atomicity`] turns it on. Off, it costs one relaxed load (of the word
+//! that says which optional features are on) per acquisition and release.
 //!
 //! "In between" is decided with vector clocks ([`lockgraph_graph::vclock`]):
 //! each thread is an actor with its own clock; an acquisition joins the clock
-//! left by the lock's last exclusive release; an exclusive release (a write)
-//! ticks the thread's clock and stamps the lock with the write's epoch. When a
-//! thread re-acquires a lock for writing, the lock's last write is an
+//! left by the lock's last recorded exclusive release; an exclusive release (a
+//! write) ticks the thread's clock and stamps the lock with the write's epoch.
+//! When a thread re-acquires a lock for writing, the lock's last write is an
 //! interleaving write if another thread made it and it does not happen before
 //! the re-acquiring thread's clock at the release that opened the region.
 //! lockgraph does not see thread spawn and join (it does not wrap
-//! `std::thread`), so clocks move only through lockgraph's locks.
+//! `std::thread`), and they could not change a verdict: every write before the
+//! check is ordered before it through the lock itself, and no later spawn or
+//! join can order a write made after the check's release before it.
+//!
+//! Cost with the checker on: see [`released`] (writes are recorded only for
+//! locks some region could check) and [`AtomThread`] (the per-thread part
+//! lives in the held-lock state; clocks are copied only when a thread learnt
+//! something from another since its last release of that lock).
 //!
 //! # Regions
 //!
@@ -38,7 +45,7 @@
 //! use while detection is on; it is read and written only by threads that
 //! hold the lock, and written only under an exclusive hold.
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::HashSet;
 use std::fmt;
 use std::panic::Location;
@@ -82,9 +89,7 @@ pub fn set_atomicity(mode: Atomicity) {
         Atomicity::Warn => WARN,
     };
     MODE.store(v, Ordering::Relaxed);
-    if v != OFF {
-        crate::features::noisy();
-    }
+    crate::features::changed();
 }
 
 /// The atomicity checker's mode in force.
@@ -236,50 +241,118 @@ struct Write {
     site: Option<&'static Location<'static>>,
 }
 
+/// No actor (a lock nobody released exclusively yet).
+const NO_ACTOR: usize = usize::MAX;
+
 /// Per-lock state, allocated on first use while detection is on.
+///
+/// The clock of the last exclusive release is kept as the releaser's id and
+/// time plus a copy of the releaser's clock of the *other* actors, stamped
+/// with the releaser's generation of that clock: a thread that releases a
+/// lock it released last, without having learnt anything from other threads
+/// since, only stores its time (no clock copy).
 pub(crate) struct LockAtom {
-    /// The clock of the last exclusive release.
-    clock: UnsafeCell<VectorClock>,
-    last_write: UnsafeCell<Option<Write>>,
-    /// The actor of the last exclusive release (usize::MAX: none): an
-    /// acquisition by that same actor has nothing to join.
     releaser: UnsafeCell<usize>,
+    released_at: UnsafeCell<u64>,
+    /// The releaser's [`AtomThread::generation`] when `others` was copied.
+    generation: UnsafeCell<u64>,
+    others: UnsafeCell<VectorClock>,
+    last_write: UnsafeCell<Option<Write>>,
 }
 
 impl LockAtom {
     fn new() -> LockAtom {
         LockAtom {
-            clock: UnsafeCell::new(VectorClock::new()),
+            releaser: UnsafeCell::new(NO_ACTOR),
+            released_at: UnsafeCell::new(0),
+            generation: UnsafeCell::new(0),
+            others: UnsafeCell::new(VectorClock::new()),
             last_write: UnsafeCell::new(None),
-            releaser: UnsafeCell::new(usize::MAX),
         }
     }
 }
 
-/// A check waiting for its act.
+/// One thread's side of the checker that every lock operation touches: kept
+/// in the thread's held-lock state (a `const` thread-local, no lazy
+/// initialisation), as plain cells.
+///
+/// The thread's vector clock is split: its own component is `time`; the
+/// components of the other actors live in [`Slow::others`], which only
+/// changes when an acquisition joins another thread's release (and then
+/// `generation` moves on).
+pub(crate) struct AtomThread {
+    /// 1 + the actor id (0: not assigned yet).
+    actor: Cell<usize>,
+    time: Cell<u64>,
+    generation: Cell<u64>,
+    /// The lock whose shared release opened the implicit region (0: none),
+    /// and where that guard was taken.
+    pending: Cell<u64>,
+    pending_site: Cell<Option<&'static Location<'static>>>,
+    /// Nesting depth of `atomic_region`.
+    depth: Cell<usize>,
+}
+
+impl AtomThread {
+    pub(crate) const fn new() -> AtomThread {
+        AtomThread {
+            actor: Cell::new(0),
+            time: Cell::new(0),
+            generation: Cell::new(0),
+            pending: Cell::new(0),
+            pending_site: Cell::new(None),
+            depth: Cell::new(0),
+        }
+    }
+
+    #[inline]
+    fn actor(&self) -> usize {
+        match self.actor.get() {
+            0 => self.assign_actor(),
+            a => a - 1,
+        }
+    }
+
+    #[cold]
+    fn assign_actor(&self) -> usize {
+        crate::sync::enter_iteration();
+        let id = NEXT_ACTOR.fetch_add(1, Ordering::Relaxed);
+        let mut names = NAMES.lock();
+        if names.len() <= id {
+            names.resize(id + 1, String::new());
+        }
+        names[id] = crate::sync::thread_name();
+        drop(names);
+        self.actor.set(id + 1);
+        id
+    }
+}
+
+/// An explicit check waiting for its act.
 struct Region {
     lock: u64,
     site: Option<&'static Location<'static>>,
     hold: Hold,
-    /// The thread's clock when the check guard was released.
-    clock: VectorClock,
+    /// The thread's clock of the other actors when the check guard was released.
+    others: VectorClock,
 }
 
-/// One thread's side: its actor id and clock, and the open regions.
-struct Actor {
-    id: usize,
-    clock: VectorClock,
-    /// The implicit region (at most one: any other lock operation ends it).
-    pending: Option<Region>,
-    /// Nesting depth of `atomic_region`.
-    depth: usize,
+/// The parts of a thread's side touched only when threads interact (a join,
+/// a clock copy) or inside `atomic_region`.
+#[derive(Default)]
+struct Slow {
+    /// The thread's clock, without its own component.
+    others: VectorClock,
     /// Checks opened inside `atomic_region`, one per lock.
     explicit: Vec<Region>,
-    /// A spare clock allocation, reused for regions.
-    spare: Option<VectorClock>,
+    /// Spare clock allocations, reused for regions.
+    spare: Vec<VectorClock>,
 }
 
 static NEXT_ACTOR: AtomicUsize = AtomicUsize::new(0);
+
+/// Threads inside an `atomic_region` now.
+static REGIONS: AtomicUsize = AtomicUsize::new(0);
 
 /// Actor names, by id, for reports.
 static NAMES: LazyLock<Mutex<Vec<String>>> = LazyLock::new(|| Mutex::new(Vec::new()));
@@ -290,7 +363,9 @@ type ReportKey = (Severity, Option<Site>, Option<Site>);
 static REPORTED: LazyLock<Mutex<HashSet<ReportKey>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 crate::sync::thread_local_const! {
-    static ACTOR: RefCell<Option<Actor>> = const { RefCell::new(None) };
+    static SLOW: RefCell<Slow> = const {
+        RefCell::new(Slow { others: VectorClock::new(), explicit: Vec::new(), spare: Vec::new() })
+    };
 }
 
 crate::sync::thread_local_const! {
@@ -305,135 +380,162 @@ pub(crate) fn reset() {
     REPORTED.lock().clear();
 }
 
-fn new_actor() -> Actor {
-    crate::sync::enter_iteration();
-    let id = NEXT_ACTOR.fetch_add(1, Ordering::Relaxed);
-    let mut names = NAMES.lock();
-    if names.len() <= id {
-        names.resize(id + 1, String::new());
-    }
-    names[id] = crate::sync::thread_name();
-    drop(names);
-    let mut clock = VectorClock::new();
-    clock.tick(id);
-    Actor {
-        id,
-        clock,
-        pending: None,
-        depth: 0,
-        explicit: Vec::new(),
-        spare: None,
-    }
-}
-
-fn with_actor<R>(f: impl FnOnce(&mut Actor) -> R) -> Option<R> {
-    ACTOR
-        .try_with(|a| {
-            let mut a = a.try_borrow_mut().ok()?;
-            Some(f(a.get_or_insert_with(new_actor)))
-        })
+fn with_slow<R>(f: impl FnOnce(&mut Slow) -> R) -> Option<R> {
+    SLOW.try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
         .ok()
         .flatten()
 }
 
-impl Actor {
-    fn region(
-        &mut self,
-        lock: u64,
-        site: Option<&'static Location<'static>>,
-        hold: Hold,
-    ) -> Region {
-        let mut clock = self.spare.take().unwrap_or_default();
-        // Clocks only grow, so joining an older snapshot of this thread's
-        // clock yields the current one without allocating.
-        clock.join(&self.clock);
-        Region {
-            lock,
-            site,
-            hold,
-            clock,
-        }
-    }
-
-    fn recycle(&mut self, r: Option<Region>) {
-        if let Some(r) = r {
-            self.spare = Some(r.clock);
-        }
+impl Slow {
+    fn snapshot(&mut self) -> VectorClock {
+        let mut c = self.spare.pop().unwrap_or_default();
+        c.clone_from(&self.others);
+        c
     }
 }
 
-/// Called after `meta` was acquired in mode `hold` (the lock is held).
-#[cold]
-#[inline(never)]
-pub(crate) fn acquired(meta: &LockMeta) {
-    let Some((id, hold, site)) = crate::state::tracked_entry(meta) else {
-        return;
-    };
-    let atom = meta.atom();
-    let found = with_actor(|a| {
+/// Called after `meta` (instance `id`) was acquired in mode `hold` and pushed
+/// on this thread's held stack.
+#[inline]
+pub(crate) fn acquired(
+    t: &AtomThread,
+    meta: &LockMeta,
+    id: u64,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) {
+    let pending = t.pending.replace(0);
+    if hold == Hold::Exclusive && (pending == id || t.depth.get() > 0) {
+        // Checked before the join below: the implicit region's clock is the
+        // thread's clock as it was when the check guard was released.
+        check(t, meta, id, pending == id, site);
+    }
+    // A lock without a block has no recorded release to join.
+    if let Some(atom) = meta.atom_if_any() {
         // SAFETY: the lock is held by this thread; the block is written only
         // under an exclusive hold, so nothing writes it concurrently.
-        let (releaser, clock, last) = unsafe {
-            (
-                *atom.releaser.get(),
-                &*atom.clock.get(),
-                *atom.last_write.get(),
-            )
-        };
-        if releaser != a.id && releaser != usize::MAX {
-            a.clock.join(clock);
-        }
-        let mut found = Vec::new();
-        let pending = a.pending.take();
-        if hold == Hold::Exclusive {
-            if let Some(r) = pending
-                .as_ref()
-                .filter(|r| r.lock == id && r.hold == Hold::Shared)
-            {
-                found.extend(finding(a, r, last, site, false));
-            }
-            if let Some(i) = a.explicit.iter().position(|r| r.lock == id) {
-                let r = a.explicit.swap_remove(i);
-                found.extend(finding(a, &r, last, site, true));
-                a.recycle(Some(r));
-            }
-        }
-        a.recycle(pending);
-        found
-    });
-    if let Some(found) = found {
-        for f in found {
-            f.emit(meta);
+        let releaser = unsafe { *atom.releaser.get() };
+        if releaser != NO_ACTOR && releaser != t.actor() {
+            join(t, atom, releaser);
         }
     }
 }
 
-/// Called before `meta` is released (the lock is still held).
+/// Joins the clock of `atom`'s last exclusive release into this thread's.
 #[cold]
 #[inline(never)]
-pub(crate) fn released(meta: &LockMeta) {
-    let Some((id, hold, site)) = crate::state::tracked_entry(meta) else {
-        return;
-    };
-    let atom = meta.atom();
-    with_actor(|a| {
-        if hold == Hold::Exclusive {
-            write(a, atom, site);
+fn join(t: &AtomThread, atom: &LockAtom, releaser: usize) {
+    with_slow(|s| {
+        // SAFETY: as in `acquired`: read under a hold, written only under an
+        // exclusive one.
+        let (others, at) = unsafe { (&*atom.others.get(), *atom.released_at.get()) };
+        s.others.join(others);
+        if s.others.get(releaser) < at {
+            s.others.set(releaser, at);
         }
-        let old = a.pending.take();
-        a.recycle(old);
-        if hold == Hold::Shared {
-            a.pending = Some(a.region(id, site, hold));
+    });
+    t.generation.set(t.generation.get() + 1);
+}
+
+/// An exclusive acquisition closing a region: reports what it finds.
+#[cold]
+#[inline(never)]
+fn check(
+    t: &AtomThread,
+    meta: &LockMeta,
+    id: u64,
+    implicit: bool,
+    act_site: Option<&'static Location<'static>>,
+) {
+    let me = t.actor();
+    // SAFETY: read under this thread's hold; written only under an exclusive one.
+    let last = meta
+        .atom_if_any()
+        .and_then(|atom| unsafe { *atom.last_write.get() });
+    let pending_site = t.pending_site.get();
+    let explicit = t.depth.get() > 0;
+    let found = with_slow(|s| {
+        let mut found = Vec::new();
+        if implicit {
+            found.extend(finding(
+                me,
+                &s.others,
+                last,
+                pending_site,
+                Hold::Shared,
+                act_site,
+                false,
+            ));
         }
-        if a.depth > 0 {
-            let r = a.region(id, site, hold);
-            match a.explicit.iter().position(|r| r.lock == id) {
-                Some(i) => {
-                    let old = std::mem::replace(&mut a.explicit[i], r);
-                    a.recycle(Some(old));
-                }
-                None => a.explicit.push(r),
+        if explicit {
+            if let Some(i) = s.explicit.iter().position(|r| r.lock == id) {
+                let r = s.explicit.swap_remove(i);
+                found.extend(finding(me, &r.others, last, r.site, r.hold, act_site, true));
+                s.spare.push(r.others);
             }
+        }
+        found
+    });
+    for f in found.into_iter().flatten() {
+        f.emit(meta);
+    }
+}
+
+/// Called before `meta` (instance `id`, held in mode `hold`, taken at `site`)
+/// is released.
+///
+/// A write (an exclusive release) is recorded only when some region could
+/// check it: the lock is *watched* (a shared guard of it was released, which
+/// opens implicit regions) or an `atomic_region` is open somewhere. A write
+/// that matters comes after the release that opened its region, and that
+/// release happens before the writer's acquisition, so the writer sees the
+/// mark or the count. Unrecorded writes leave the block as it was: its last
+/// write and its clock always come from the same recorded release, so an
+/// acquisition that joined that clock never mistakes that write for an
+/// interleaving one. Locks only ever held exclusively outside regions (most
+/// mutexes) thus cost no clock work at all.
+#[inline]
+pub(crate) fn released(
+    t: &AtomThread,
+    meta: &LockMeta,
+    id: u64,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) {
+    if hold == Hold::Exclusive {
+        t.pending.set(0);
+        if meta.watched() || REGIONS.load(Ordering::Relaxed) != 0 {
+            write(t, t.actor(), meta.atom(), site);
+        }
+    } else {
+        if !meta.watched() {
+            meta.mark_watched();
+        }
+        t.pending.set(id);
+        t.pending_site.set(site);
+    }
+    if t.depth.get() > 0 {
+        open_explicit(id, hold, site);
+    }
+}
+
+/// A release inside `atomic_region`: opens (or reopens) the check of `id`.
+#[cold]
+#[inline(never)]
+fn open_explicit(id: u64, hold: Hold, site: Option<&'static Location<'static>>) {
+    with_slow(|s| {
+        let r = Region {
+            lock: id,
+            site,
+            hold,
+            others: s.snapshot(),
+        };
+        match s.explicit.iter().position(|r| r.lock == id) {
+            Some(i) => {
+                let old = std::mem::replace(&mut s.explicit[i], r);
+                s.spare.push(old.others);
+            }
+            None => s.explicit.push(r),
         }
     });
 }
@@ -442,28 +544,44 @@ pub(crate) fn released(meta: &LockMeta) {
 /// exclusive hold wrote the lock.
 #[cold]
 #[inline(never)]
-pub(crate) fn downgrading(meta: &LockMeta) {
+pub(crate) fn downgrading(t: &AtomThread, meta: &LockMeta) {
     let Some((_, _, site)) = crate::state::tracked_entry(meta) else {
         return;
     };
-    let atom = meta.atom();
-    with_actor(|a| write(a, atom, site));
+    write(t, t.actor(), meta.atom(), site);
 }
 
-fn write(a: &mut Actor, atom: &LockAtom, site: Option<&'static Location<'static>>) {
-    let time = a.clock.tick(a.id);
+/// An exclusive hold of the lock of `atom` ends (or is downgraded): a write.
+#[inline]
+fn write(t: &AtomThread, me: usize, atom: &LockAtom, site: Option<&'static Location<'static>>) {
+    let time = t.time.get() + 1;
+    t.time.set(time);
     // SAFETY: the caller holds the lock exclusively: no other thread reads or
     // writes the block until it is released.
     unsafe {
         *atom.last_write.get() = Some(Write {
-            epoch: Epoch::new(a.id, time),
+            epoch: Epoch::new(me, time),
             site,
         });
-        // The releaser joined the lock's clock when it acquired it, so the
-        // join is a copy (and reuses the allocation).
-        (*atom.clock.get()).join(&a.clock);
-        *atom.releaser.get() = a.id;
+        if *atom.releaser.get() != me || *atom.generation.get() != t.generation.get() {
+            copy_clock(t, atom);
+            *atom.releaser.get() = me;
+        }
+        *atom.released_at.get() = time;
     }
+}
+
+/// Stores this thread's clock of the other actors in the lock's block.
+#[cold]
+#[inline(never)]
+fn copy_clock(t: &AtomThread, atom: &LockAtom) {
+    with_slow(|s| {
+        // SAFETY: called by `write`, whose caller holds the lock exclusively.
+        unsafe {
+            (*atom.others.get()).clone_from(&s.others);
+            *atom.generation.get() = t.generation.get();
+        }
+    });
 }
 
 /// A check-then-act found at an exclusive acquisition, to be reported.
@@ -477,13 +595,15 @@ struct Finding {
 }
 
 fn finding(
-    a: &Actor,
-    r: &Region,
+    me: usize,
+    others: &VectorClock,
     last: Option<Write>,
+    check_site: Option<&'static Location<'static>>,
+    check_hold: Hold,
     act_site: Option<&'static Location<'static>>,
     explicit: bool,
 ) -> Option<Finding> {
-    let writer = last.filter(|w| w.epoch.actor != a.id && !w.epoch.happens_before(&r.clock));
+    let writer = last.filter(|w| w.epoch.actor != me && !w.epoch.happens_before(others));
     let severity = match writer {
         Some(_) => Severity::Violation,
         None if MODE.load(Ordering::Relaxed) == WARN => Severity::Warning,
@@ -491,8 +611,8 @@ fn finding(
     };
     Some(Finding {
         severity,
-        check_site: r.site,
-        check_hold: r.hold,
+        check_site,
+        check_hold,
         act_site,
         writer,
         explicit,
@@ -612,19 +732,29 @@ pub fn atomic_region<R>(f: impl FnOnce() -> R) -> R {
     struct Exit;
     impl Drop for Exit {
         fn drop(&mut self) {
-            with_actor(|a| {
-                a.depth -= 1;
-                if a.depth == 0 {
-                    while let Some(r) = a.explicit.pop() {
-                        a.recycle(Some(r));
+            let t = crate::state::atom_thread();
+            let depth = t.depth.get() - 1;
+            t.depth.set(depth);
+            if depth == 0 {
+                REGIONS.fetch_sub(1, Ordering::Relaxed);
+                with_slow(|s| {
+                    while let Some(r) = s.explicit.pop() {
+                        s.spare.push(r.others);
                     }
-                }
-            });
+                });
+            }
         }
     }
-    if !on() || with_actor(|a| a.depth += 1).is_none() {
+    if !on() {
         return f();
     }
+    let t = crate::state::atom_thread();
+    if t.depth.get() == 0 {
+        // Before any release inside the region: writers that acquire the lock
+        // after such a release see the count.
+        REGIONS.fetch_add(1, Ordering::Relaxed);
+    }
+    t.depth.set(t.depth.get() + 1);
     let _exit = Exit;
     f()
 }

@@ -1,31 +1,67 @@
-//! One flag for "every optional feature is off", so the lock path checks one
-//! relaxed load instead of one per feature (profile, watchdog, atomicity).
+//! One word for "which optional features are on", so the lock path checks one
+//! relaxed load instead of one per feature (profile, watchdog, atomicity),
+//! and the features' slow paths test bits of the value already loaded.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-/// Set once the environment was read and every optional feature is off;
-/// cleared by anything that turns a feature on.
-static QUIET: AtomicBool = AtomicBool::new(false);
+/// The contention profile is on.
+pub(crate) const PROFILE: u8 = 1;
+/// The watchdog is on.
+pub(crate) const WATCHDOG: u8 = 2;
+/// The atomicity checker is on.
+pub(crate) const ATOMICITY: u8 = 4;
+/// The features have not been looked at since the last change.
+const UNSETTLED: u8 = 0x80;
+
+static ACTIVE: AtomicU8 = AtomicU8::new(UNSETTLED);
+/// Moved on by every change of a feature, so that a settle racing with a
+/// change does not keep a stale value.
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// The optional features that are on, as a mask of [`PROFILE`], [`WATCHDOG`]
+/// and [`ATOMICITY`]: one relaxed load once settled.
+#[inline(always)]
+pub(crate) fn active() -> u8 {
+    let m = ACTIVE.load(Ordering::Relaxed);
+    if m & UNSETTLED == 0 {
+        m
+    } else {
+        settle()
+    }
+}
 
 /// Whether every optional feature (profile, watchdog, atomicity checks) is
 /// off, the common case: lock types check this one flag before looking at
 /// each feature.
 #[inline(always)]
 pub fn quiet() -> bool {
-    QUIET.load(Ordering::Relaxed) || settle()
+    active() == 0
 }
 
 #[cold]
-fn settle() -> bool {
-    // Each `on()` reads its environment variable the first time.
-    let any = crate::profile::on() | crate::watchdog::on() | crate::atomicity::on();
-    if !any {
-        QUIET.store(true, Ordering::Relaxed);
+fn settle() -> u8 {
+    loop {
+        let before = CHANGES.load(Ordering::SeqCst);
+        // Each `on()` reads its environment variable the first time.
+        let mut m = 0;
+        if crate::profile::on() {
+            m |= PROFILE;
+        }
+        if crate::watchdog::on() {
+            m |= WATCHDOG;
+        }
+        if crate::atomicity::on() {
+            m |= ATOMICITY;
+        }
+        ACTIVE.store(m, Ordering::SeqCst);
+        if CHANGES.load(Ordering::SeqCst) == before {
+            return m;
+        }
     }
-    !any
 }
 
-/// Called by whatever turns a feature on.
-pub(crate) fn noisy() {
-    QUIET.store(false, Ordering::Relaxed);
+/// Called by whatever turns a feature on or off (after the change).
+pub(crate) fn changed() {
+    CHANGES.fetch_add(1, Ordering::SeqCst);
+    ACTIVE.store(UNSETTLED, Ordering::SeqCst);
 }

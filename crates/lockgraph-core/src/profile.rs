@@ -64,7 +64,7 @@ fn init() -> bool {
 /// by [`write_to_record_dir`]), for `lockgraph profile <dir>`.
 pub fn enable() {
     ENABLED.store(2, Ordering::Relaxed);
-    crate::features::noisy();
+    crate::features::changed();
     write_at_exit();
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::class::{fnv, Class, LockKind};
+use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
 use crate::report::{Hold, Request};
 
@@ -31,7 +32,10 @@ const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 const ID_BLOCK: u64 = 1024;
 
 const IN_GRAPH: u64 = 1 << 63;
-const ID_MASK: u64 = !IN_GRAPH;
+/// Set once a shared guard of the lock was released: the atomicity checker
+/// records this lock's writes from then on (see `atomicity::released`).
+const WATCHED: u64 = 1 << 62;
+const ID_MASK: u64 = !(IN_GRAPH | WATCHED);
 
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
@@ -119,27 +123,55 @@ impl LockMeta {
         }
     }
 
+    /// Whether a shared guard of this lock was ever released while the
+    /// atomicity checker was on.
+    #[inline]
+    pub(crate) fn watched(&self) -> bool {
+        self.id.load(Ordering::Relaxed) & WATCHED != 0
+    }
+
+    pub(crate) fn mark_watched(&self) {
+        self.id.fetch_or(WATCHED, Ordering::Relaxed);
+    }
+
+    /// The atomicity checker's state for this lock, if it has any yet.
+    #[inline]
+    pub(crate) fn atom_if_any(&self) -> Option<&crate::atomicity::LockAtom> {
+        let p = self.atom.load(Ordering::Acquire);
+        // SAFETY: a non-null `p` is a live block from `Box::into_raw`, freed
+        // only when the lock is dropped, which cannot happen while `self` is
+        // borrowed.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
     /// The atomicity checker's state for this lock, allocated on first use.
+    #[inline]
     pub(crate) fn atom(&self) -> &crate::atomicity::LockAtom {
         let mut p = self.atom.load(Ordering::Acquire);
         if p.is_null() {
-            let fresh = crate::atomicity::alloc();
-            p = match self.atom.compare_exchange(
-                std::ptr::null_mut(),
-                fresh,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => fresh,
-                Err(winner) => {
-                    crate::atomicity::free(fresh);
-                    winner
-                }
-            };
+            p = self.alloc_atom();
         }
         // SAFETY: `p` is a live block from `Box::into_raw`, freed only when
         // the lock is dropped, which cannot happen while `self` is borrowed.
         unsafe { &*p }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_atom(&self) -> *mut crate::atomicity::LockAtom {
+        let fresh = crate::atomicity::alloc();
+        match self.atom.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                crate::atomicity::free(fresh);
+                winner
+            }
+        }
     }
 
     /// The per-thread key of this lock's class in the contention profile.
@@ -175,8 +207,9 @@ impl LockMeta {
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
         let t = state();
         let slot = t.push(self, hold, site);
-        if !crate::features::quiet() {
-            t.acquired_with_features(self, slot);
+        let features = crate::features::active();
+        if features != 0 {
+            t.acquired_with_features(self, slot, features);
         }
     }
 
@@ -189,10 +222,11 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
-        if crate::features::quiet() {
+        let features = crate::features::active();
+        if features == 0 {
             let _ = state().pop(self);
         } else {
-            state().released_with_features(self);
+            state().released_with_features(self, features);
         }
     }
 
@@ -200,7 +234,7 @@ impl LockMeta {
     /// the raw downgrade): for the atomicity checker, the exclusive hold wrote.
     pub fn downgrading(&self) {
         if crate::atomicity::on() {
-            crate::atomicity::downgrading(self);
+            crate::atomicity::downgrading(&state().atom, self);
         }
     }
 
@@ -341,6 +375,8 @@ pub(crate) struct ThreadState {
     next_id: Cell<u64>,
     end_id: Cell<u64>,
     pending_site: Cell<Option<&'static Location<'static>>>,
+    /// The atomicity checker's per-thread part.
+    atom: crate::atomicity::AtomThread,
 }
 
 crate::sync::thread_local_const! {
@@ -367,6 +403,7 @@ crate::sync::thread_local_const! {
             next_id: Cell::new(0),
             end_id: Cell::new(0),
             pending_site: Cell::new(None),
+            atom: crate::atomicity::AtomThread::new(),
         }
     };
 }
@@ -629,35 +666,52 @@ impl ThreadState {
     /// The optional features' part of an acquisition pushed to `slot`.
     #[cold]
     #[inline(never)]
-    fn acquired_with_features(&self, meta: &LockMeta, slot: Option<usize>) {
+    fn acquired_with_features(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
         if let Some(i) = slot {
-            self.pushed_with_features(i);
-        }
-        if crate::atomicity::on() {
-            crate::atomicity::acquired(meta);
+            if features & (PROFILE | WATCHDOG) != 0 {
+                self.pushed_with_features(i, features);
+            }
+            if features & ATOMICITY != 0 {
+                let id = self.ids[i].get() & ID_MASK;
+                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                crate::atomicity::acquired(&self.atom, meta, id, hold, site);
+            }
         }
     }
 
     /// The optional features' part of a release.
     #[cold]
     #[inline(never)]
-    fn released_with_features(&self, meta: &LockMeta) {
-        if crate::atomicity::on() {
-            crate::atomicity::released(meta);
+    fn released_with_features(&self, meta: &LockMeta, features: u8) {
+        let len = self.len.get();
+        // Not busy, and something held.
+        if features & ATOMICITY != 0 && len.wrapping_sub(1) < MAX_HELD {
+            let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+            let i = if self.ids[len - 1].get() & ID_MASK == id {
+                Some(len - 1)
+            } else {
+                self.find(id)
+            };
+            if let Some(i) = i {
+                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                crate::atomicity::released(&self.atom, meta, id, hold, site);
+            }
         }
         if let Some(i) = self.pop(meta) {
-            self.popped_with_features(i, meta);
+            if features & (PROFILE | WATCHDOG) != 0 {
+                self.popped_with_features(i, meta, features);
+            }
         }
     }
 
     /// The profile's and the watchdog's part of a push.
     #[cold]
     #[inline(never)]
-    fn pushed_with_features(&self, i: usize) {
-        if crate::profile::on() {
+    fn pushed_with_features(&self, i: usize, features: u8) {
+        if features & PROFILE != 0 {
             self.sample_since(i);
         }
-        if crate::watchdog::on() {
+        if features & WATCHDOG != 0 {
             self.wd_since[i].set(crate::watchdog::tick());
             self.publish(i);
         }
@@ -666,11 +720,11 @@ impl ThreadState {
     /// The profile's and the watchdog's part of a pop of slot `i`.
     #[cold]
     #[inline(never)]
-    fn popped_with_features(&self, i: usize, meta: &LockMeta) {
-        if crate::profile::on() {
+    fn popped_with_features(&self, i: usize, meta: &LockMeta, features: u8) {
+        if features & PROFILE != 0 {
             self.hold_sampled(i, meta);
         }
-        if crate::watchdog::on() {
+        if features & WATCHDOG != 0 {
             self.publish(i);
         }
     }
@@ -863,6 +917,11 @@ pub(crate) fn tracked_entry(
     let id = meta.id();
     let i = t.find(id)?;
     Some((id, t.holds[i].get(), t.sites[i].get()))
+}
+
+/// This thread's part of the atomicity checker.
+pub(crate) fn atom_thread() -> &'static crate::atomicity::AtomThread {
+    &state().atom
 }
 
 /// Runs `f` with this thread marked busy: locks it takes are not tracked.

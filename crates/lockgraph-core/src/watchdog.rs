@@ -218,7 +218,7 @@ pub fn start(mut config: Config) -> bool {
         return false;
     }
     ON.store(2, Ordering::Relaxed);
-    crate::features::noisy();
+    crate::features::changed();
     true
 }
 

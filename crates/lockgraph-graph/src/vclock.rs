@@ -37,8 +37,8 @@ pub struct VectorClock {
 
 impl VectorClock {
     /// The zero clock.
-    pub fn new() -> VectorClock {
-        VectorClock::default()
+    pub const fn new() -> VectorClock {
+        VectorClock { times: Vec::new() }
     }
 
     /// The time of `actor` in this clock.
