@@ -83,6 +83,9 @@ static REQUESTS: Mutex<u64> = Mutex::new(0);
 /// The signal number once the handler is installed, or why it is not.
 static INSTALLED: OnceLock<Result<c_int, String>> = OnceLock::new();
 static SUPPORT: OnceLock<Result<(), String>> = OnceLock::new();
+/// Handler runs, for tests.
+#[cfg(test)]
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
 
 /// A captured stack: raw addresses, innermost first, each flagged `exact`
 /// when it is the interrupted instruction rather than a return address.
@@ -359,6 +362,8 @@ unsafe fn interrupted_pc(ctx: *mut c_void) -> usize {
 extern "C" fn on_signal(_sig: c_int, _info: *mut libc::siginfo_t, ctx: *mut c_void) {
     // SAFETY: __errno_location returns this thread's errno slot.
     let errno = unsafe { *libc::__errno_location() };
+    #[cfg(test)]
+    HANDLED.fetch_add(1, Ordering::Relaxed);
     let state = STATE.load(Ordering::Acquire);
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::gettid() };
@@ -534,11 +539,13 @@ mod tests {
         libc::pid_t,
         std::sync::Arc<AtomicBool>,
         std::sync::mpsc::Sender<()>,
+        std::sync::mpsc::Receiver<()>,
         std::thread::JoinHandle<()>,
     ) {
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         let (unblock_tx, unblock_rx) = std::sync::mpsc::channel::<()>();
+        let (unblocked_tx, unblocked_rx) = std::sync::mpsc::channel::<()>();
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -561,11 +568,18 @@ mod tests {
                     // A pending signal runs its handler here, late.
                     // SAFETY: as above.
                     unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+                    unblocked_tx.send(()).unwrap();
                 }
                 sleeps_in_here(&stop);
             })
         };
-        (tid_rx.recv().unwrap(), stop, unblock_tx, thread)
+        (
+            tid_rx.recv().unwrap(),
+            stop,
+            unblock_tx,
+            unblocked_rx,
+            thread,
+        )
     }
 
     #[test]
@@ -577,7 +591,7 @@ mod tests {
         // A thread asleep in `sleeps_in_here`: its stack starts at the
         // interrupted instruction (the handler's frames left out) and
         // names the function.
-        let (tid, stop, _unblock, thread) = spawn_sleeper(false);
+        let (tid, stop, _unblock, _unblocked, thread) = spawn_sleeper(false);
         std::thread::sleep(Duration::from_millis(20));
         let c = capture(tid as u64).unwrap();
         assert!(!c.frames.is_empty());
@@ -593,7 +607,12 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         thread.join().unwrap();
-        // Gone: tgkill says so.
+        // Gone (once the kernel has reaped it): tgkill says so.
+        let task = format!("/proc/self/task/{tid}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::path::Path::new(&task).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(
             capture(tid as u64).err().as_deref(),
             Some("the thread has exited")
@@ -601,7 +620,7 @@ mod tests {
 
         // A thread that blocks the signal does not answer: the request is
         // cancelled; when it unblocks, its handler finds no request.
-        let (tid, stop, unblock, thread) = spawn_sleeper(true);
+        let (tid, stop, unblock, unblocked, thread) = spawn_sleeper(true);
         let started = Instant::now();
         let err = capture(tid as u64).err().unwrap();
         assert!(err.starts_with("no answer"), "{err}");
@@ -610,8 +629,15 @@ mod tests {
         assert_eq!(cancelled & PHASE, IDLE);
         let count = COUNT.load(Ordering::Relaxed);
         IPS[0].store(usize::MAX, Ordering::Relaxed);
+        let handled = HANDLED.load(Ordering::Relaxed);
         unblock.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        // The pending signal is delivered before the unblocking call returns.
+        unblocked.recv().unwrap();
+        assert_eq!(
+            HANDLED.load(Ordering::Relaxed),
+            handled + 1,
+            "the late handler ran"
+        );
         assert_eq!(STATE.load(Ordering::Acquire), cancelled);
         assert_eq!(COUNT.load(Ordering::Relaxed), count);
         assert_eq!(IPS[0].load(Ordering::Relaxed), usize::MAX);
