@@ -525,11 +525,23 @@ mod tests {
         out
     }
 
-    /// Sleeps in short slices until `stop`; the frame a capture must show.
+    const PARKED: usize = 1;
+    const STOP: usize = 2;
+
+    /// Says it is here (`PARKED`), then sleeps in short slices until
+    /// `STOP`: the frame a capture must show.
     #[inline(never)]
-    fn sleeps_in_here(stop: &AtomicBool) {
-        while !stop.load(Ordering::Relaxed) {
+    fn sleeps_in_here(flag: &AtomicUsize) {
+        let _ = flag.compare_exchange(0, PARKED, Ordering::Relaxed, Ordering::Relaxed);
+        while flag.load(Ordering::Relaxed) != STOP {
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until the sleeper is inside `sleeps_in_here`.
+    fn until_parked(flag: &AtomicUsize) {
+        while flag.load(Ordering::Relaxed) != PARKED {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -537,12 +549,12 @@ mod tests {
         block_signal: bool,
     ) -> (
         libc::pid_t,
-        std::sync::Arc<AtomicBool>,
+        std::sync::Arc<AtomicUsize>,
         std::sync::mpsc::Sender<()>,
         std::sync::mpsc::Receiver<()>,
         std::thread::JoinHandle<()>,
     ) {
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop = std::sync::Arc::new(AtomicUsize::new(0));
         let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         let (unblock_tx, unblock_rx) = std::sync::mpsc::channel::<()>();
         let (unblocked_tx, unblocked_rx) = std::sync::mpsc::channel::<()>();
@@ -592,7 +604,7 @@ mod tests {
         // interrupted instruction (the handler's frames left out) and
         // names the function.
         let (tid, stop, _unblock, _unblocked, thread) = spawn_sleeper(false);
-        std::thread::sleep(Duration::from_millis(20));
+        until_parked(&stop);
         let c = capture(tid as u64).unwrap();
         assert!(!c.frames.is_empty());
         if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
@@ -605,7 +617,7 @@ mod tests {
         for inner in ["on_signal", "trace_unsynchronized", "__restore_rt"] {
             assert!(!all.iter().any(|f| f.contains(inner)), "{all:#?}");
         }
-        stop.store(true, Ordering::Relaxed);
+        stop.store(STOP, Ordering::Relaxed);
         thread.join().unwrap();
         // Gone (once the kernel has reaped it): tgkill says so.
         let task = format!("/proc/self/task/{tid}");
@@ -642,10 +654,11 @@ mod tests {
         assert_eq!(COUNT.load(Ordering::Relaxed), count);
         assert_eq!(IPS[0].load(Ordering::Relaxed), usize::MAX);
         // The next request works.
+        until_parked(&stop);
         let c = capture(tid as u64).unwrap();
         let all = names(&c.frames);
         assert!(all.iter().any(|f| f.contains("sleeps_in_here")), "{all:#?}");
-        stop.store(true, Ordering::Relaxed);
+        stop.store(STOP, Ordering::Relaxed);
         thread.join().unwrap();
     }
 
