@@ -198,25 +198,60 @@ impl Backtrace {
         let mut out = Vec::new();
         for frame in bt.frames() {
             for sym in frame.symbols() {
-                let Some(name) = sym.name().map(|n| format!("{n:#}")) else {
-                    continue;
-                };
-                let file = sym.filename().map(|f| f.to_string_lossy().into_owned());
-                if is_internal(&name) || file.as_deref().is_some_and(is_runtime_file) {
-                    continue;
-                }
-                let loc = match (sym.filename(), sym.lineno()) {
-                    (Some(f), Some(l)) => format!(" ({}:{l})", f.display()),
-                    _ => String::new(),
-                };
-                out.push(format!("{name}{loc}"));
-                if out.len() == max {
-                    return out;
+                if let Some(line) = user_frame(sym.name(), sym.filename(), sym.lineno()) {
+                    out.push(line);
+                    if out.len() == max {
+                        return out;
+                    }
                 }
             }
         }
         out
     }
+}
+
+/// Resolves raw frame addresses, innermost first, as a stack walk gives them
+/// (return addresses, except `exact` ones: the interrupted instruction of a
+/// signal frame), and keeps the program frames like [`Backtrace::user_frames`].
+/// Resolving takes the `backtrace` crate's lock: never call it in a signal
+/// handler.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for &(ip, exact) in ips {
+        // `resolve` looks up `addr - 1` (the call instruction before a return
+        // address); an exact address is looked up as it is.
+        let addr = if exact { ip.wrapping_add(1) } else { ip };
+        backtrace::resolve(addr as *mut std::ffi::c_void, |sym| {
+            if out.len() < max {
+                if let Some(line) = user_frame(sym.name(), sym.filename(), sym.lineno()) {
+                    out.push(line);
+                }
+            }
+        });
+        if out.len() == max {
+            break;
+        }
+    }
+    out
+}
+
+/// One resolved symbol as "function (file:line)", or `None` when it belongs
+/// to lockgraph, its dependencies, the standard library or the C runtime.
+fn user_frame(
+    name: Option<backtrace::SymbolName<'_>>,
+    file: Option<&std::path::Path>,
+    line: Option<u32>,
+) -> Option<String> {
+    let name = format!("{:#}", name?);
+    if is_internal(&name) || file.is_some_and(|f| is_runtime_file(&f.to_string_lossy())) {
+        return None;
+    }
+    let loc = match (file, line) {
+        (Some(f), Some(l)) => format!(" ({}:{l})", f.display()),
+        _ => String::new(),
+    };
+    Some(format!("{name}{loc}"))
 }
 
 /// Sources of the standard library and the C runtime.
@@ -249,6 +284,8 @@ fn is_internal(name: &str) -> bool {
         "__clone",
         "__clone3",
         "clone3",
+        // The signal trampoline under a signal handler's frames.
+        "__restore_rt",
     ];
     let bare = name.trim_start_matches('<');
     PREFIXES.iter().any(|p| bare.starts_with(p)) || EXACT.contains(&name)

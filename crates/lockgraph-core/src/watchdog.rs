@@ -12,10 +12,23 @@
 //! every scan period. An uncontended acquisition reads no clock, allocates
 //! nothing and does no atomic read-modify-write.
 //!
-//! Not done: capturing the *current* stack of another thread (that needs a
-//! signal per thread); the report shows `/proc/self/task/<tid>/{stat,wchan,syscall}`
-//! for the threads involved instead, and each waiter's own stack, which it
-//! captures itself once its wait exceeds the timeout.
+//! A report shows, for each thread involved, the kernel's view of it
+//! (`/proc/self/task/<tid>/{stat,wchan,syscall}`, Linux) and each waiter's
+//! own stack, which the waiter captures itself once its wait exceeds the
+//! timeout. A holder that is not waiting for a lock (a long hold, and the
+//! threads of a [`dump`]) has no stack of its own to give: on Linux with
+//! glibc >= 2.35 and a libgcc unwinder that uses `_dl_find_object` (libgcc >=
+//! 12), the watchdog sends it the real-time signal `SIGRTMIN()+4`, whose
+//! handler walks the thread's stack into a preallocated buffer; the watchdog
+//! resolves it ([`StackNow::Captured`], "now at"). Elsewhere, when
+//! `LOCKGRAPH_REMOTE_STACKS=off`, when another handler owns that signal, or
+//! when the thread does not answer within 200 ms, the report says so and why
+//! ([`StackNow::Unavailable`]) and shows only the `/proc` state.
+//! `LOCKGRAPH_REMOTE_STACKS=on` forces the capture where the check fails (at
+//! your own risk). Only those holders are signalled, one at a time: a signal
+//! makes some blocking calls (`poll`, `epoll_wait`, `nanosleep`) return
+//! `EINTR` even with `SA_RESTART`. Waiters (every thread of a deadlock cycle)
+//! are not signalled: their own stacks are already in the report.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -32,6 +45,9 @@ use crate::class::{Class, LockKind, Site};
 use crate::profile::{self, Access};
 use crate::report::{Backtrace, Hold, Request};
 use crate::state::{LockMeta, MAX_HELD};
+
+#[cfg(target_os = "linux")]
+mod remote_stack;
 
 /// 0: not decided yet, 1: off, 2: on.
 static ON: AtomicU8 = AtomicU8::new(0);
@@ -210,6 +226,10 @@ pub fn start(mut config: Config) -> bool {
     if config.dump_on_sigusr2 {
         install_sigusr2();
     }
+    // Decide once whether holders' current stacks can be captured, and
+    // install the signal handler if so (reports say why not otherwise).
+    #[cfg(target_os = "linux")]
+    let _ = remote_stack::install();
     let spawned = std::thread::Builder::new()
         .name("lockgraph-watchdog".into())
         .spawn(move || Watchdog::new(config, dispatch).run());
@@ -263,6 +283,22 @@ fn os_tid() -> u64 {
 #[cfg(not(target_os = "linux"))]
 fn os_tid() -> u64 {
     0
+}
+
+/// Whether reports can show a holder's current stack in this process (see
+/// the module docs): `Ok` on Linux with glibc >= 2.35 and an unwinder that
+/// uses `_dl_find_object`, or with `LOCKGRAPH_REMOTE_STACKS=on`; otherwise
+/// why not. Decided once per process. It says nothing about the signal being
+/// free: a report also falls back when another handler owns `SIGRTMIN()+4`.
+pub fn current_stack_support() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        remote_stack::support()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err("another thread's current stack is captured on Linux only".to_string())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -983,6 +1019,25 @@ pub struct ProcState {
     pub syscall: String,
 }
 
+/// A holder's current stack, in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum StackNow {
+    /// Captured now: the thread's program frames, innermost first, resolved
+    /// and filtered like a waiter's stack (lockgraph, lock_api, parking_lot,
+    /// std and C runtime frames left out). On Linux by a signal to the
+    /// thread; for the thread that asks for a [`dump`], directly.
+    Captured {
+        /// The frames, as "function (file:line)".
+        frames: Vec<String>,
+        /// Whether the walk stopped at its frame limit (outer frames lost).
+        truncated: bool,
+    },
+    /// Not captured, and why; the report shows only the `/proc` state
+    /// ([`ThreadInfo::now`]).
+    Unavailable(String),
+}
+
 /// One thread of a report or dump.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -997,6 +1052,10 @@ pub struct ThreadInfo {
     pub held: Vec<HeldInfo>,
     /// Where it is now, per the kernel.
     pub now: Option<ProcState>,
+    /// Where it is now, as a stack: asked for holders that do not wait for a
+    /// lock (a waiter's own stack is in [`WaitInfo::stack`]); `None` for
+    /// the others.
+    pub stack_now: Option<StackNow>,
 }
 
 /// A real deadlock or a long wait, found by the watchdog.
@@ -1051,7 +1110,50 @@ fn proc_state(tid: u64) -> Option<ProcState> {
     })
 }
 
-fn thread_info(s: &Snap, now: u64, with_stack: bool) -> ThreadInfo {
+/// Frames shown of a holder's current stack.
+const STACK_NOW_FRAMES: usize = 12;
+
+/// Whether a report shows `s`'s current stack: it holds a lock and does not
+/// wait (a waiter of a lock gives its own stack; one in a [`crate::blocking`]
+/// call is in a call a signal could interrupt with `EINTR`, and its site is
+/// already in the report).
+fn wants_stack_now(s: &Snap) -> bool {
+    !s.held.is_empty() && s.wait.is_none()
+}
+
+/// `s`'s current stack: captured directly for the calling thread, by a
+/// signal for another one (Linux).
+fn stack_now(s: &Snap) -> StackNow {
+    let tid = s.slot.tid;
+    if tid != 0 && tid == os_tid() {
+        return StackNow::Captured {
+            frames: Backtrace::capture().user_frames(STACK_NOW_FRAMES),
+            truncated: false,
+        };
+    }
+    if !s.slot.alive.load(Ordering::Relaxed) {
+        return StackNow::Unavailable("the thread has exited".into());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        match remote_stack::capture(tid) {
+            Ok(c) => StackNow::Captured {
+                frames: crate::report::user_frames_of(&c.frames, STACK_NOW_FRAMES),
+                truncated: c.truncated,
+            },
+            Err(why) => StackNow::Unavailable(why),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        StackNow::Unavailable("another thread's current stack is captured on Linux only".into())
+    }
+}
+
+/// A thread of a report. `with_stack`: include a waiter's own stack;
+/// `with_stack_now`: capture the current stack of a holder that does not
+/// wait ([`wants_stack_now`]).
+fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> ThreadInfo {
     let waiting = s.wait.map(|w| {
         let (lock, request) = match w.target {
             Target::Lock {
@@ -1103,6 +1205,7 @@ fn thread_info(s: &Snap, now: u64, with_stack: bool) -> ThreadInfo {
             })
             .collect(),
         now: proc_state(s.slot.tid),
+        stack_now: (with_stack_now && wants_stack_now(s)).then(|| stack_now(s)),
     }
 }
 
@@ -1162,6 +1265,30 @@ impl fmt::Display for ThreadInfo {
                 "    now: state {}, wchan {}, syscall {}",
                 p.state, p.wchan, p.syscall
             )?;
+        }
+        match &self.stack_now {
+            None => {}
+            Some(StackNow::Captured { frames, truncated }) => {
+                writeln!(f, "    now at (its current stack):")?;
+                if frames.is_empty() {
+                    writeln!(f, "      (no program frames could be resolved)")?;
+                }
+                for fr in frames {
+                    writeln!(f, "      {fr}")?;
+                }
+                if *truncated {
+                    writeln!(f, "      ... (outer frames cut)")?;
+                }
+            }
+            Some(StackNow::Unavailable(why)) => writeln!(
+                f,
+                "    now at: current stack not captured ({why}){}",
+                if self.now.is_some() {
+                    "; showing the /proc state (`now:`) only"
+                } else {
+                    ""
+                }
+            )?,
         }
         if let Some(w) = &self.waiting {
             if !w.stack.is_empty() {
@@ -1296,6 +1423,25 @@ fn json_thread(s: &mut String, t: &ThreadInfo) {
             s.push('}');
         }
     }
+    s.push_str(",\"stack_now\":");
+    match &t.stack_now {
+        None => s.push_str("null"),
+        Some(StackNow::Captured { frames, truncated }) => {
+            s.push_str("{\"source\":\"stack\",\"frames\":[");
+            for (i, fr) in frames.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                crate::record::json_str(s, fr);
+            }
+            let _ = write!(s, "],\"truncated\":{truncated}}}");
+        }
+        Some(StackNow::Unavailable(why)) => {
+            s.push_str("{\"source\":\"proc\",\"reason\":");
+            crate::record::json_str(s, why);
+            s.push('}');
+        }
+    }
     s.push('}');
 }
 
@@ -1331,7 +1477,10 @@ impl WatchdogReport {
 const STACK_GRACE_SCANS: u32 = 10;
 
 /// Every thread's held locks and waits, like `jstack` for lockgraph's locks.
-/// Threads publish their state only while the watchdog is on.
+/// Threads publish their state only while the watchdog is on. Each thread
+/// that holds a lock without waiting also gets its current stack
+/// ([`ThreadInfo::stack_now`]): on Linux that signals it (one at a time, up
+/// to 200 ms each), so do not call this in a tight loop.
 pub fn dump() -> Dump {
     let now = now_ns();
     Dump {
@@ -1339,7 +1488,7 @@ pub fn dump() -> Dump {
         threads: snapshot()
             .iter()
             .filter(|s| !s.held.is_empty() || s.wait.is_some())
-            .map(|s| thread_info(s, now, false))
+            .map(|s| thread_info(s, now, false, true))
             .collect(),
     }
 }
@@ -1462,10 +1611,12 @@ impl Watchdog {
                 continue;
             }
             self.reported_waits.insert(key);
-            let mut threads = vec![thread_info(s, now, true)];
+            // Signal holders only for a report that goes out.
+            let stacks_now = self.may_emit();
+            let mut threads = vec![thread_info(s, now, true, stacks_now)];
             for &j in &edges[i] {
                 if j != i {
-                    threads.push(thread_info(&snaps[j], now, true));
+                    threads.push(thread_info(&snaps[j], now, true, stacks_now));
                 }
             }
             self.emit(WatchdogReport {
@@ -1503,10 +1654,15 @@ impl Watchdog {
             cycle: Some(text),
             threads: cycle
                 .iter()
-                .map(|&i| thread_info(&snaps[i], now, true))
+                .map(|&i| thread_info(&snaps[i], now, true, self.may_emit()))
                 .collect(),
             pid: std::process::id(),
         }
+    }
+
+    /// Whether the rate limit lets a report out now.
+    fn may_emit(&self) -> bool {
+        self.in_window < RATE_LIMIT || self.window_start.elapsed() >= RATE_WINDOW
     }
 
     fn emit(&mut self, report: WatchdogReport) {
