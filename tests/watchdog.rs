@@ -309,7 +309,7 @@ fn a_writer_blocked_behind_a_reader_that_waits_for_it_is_a_deadlock() {
     assert!(ok, "no deadlock report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
     assert!(
-        report.contains("waits for RwLock `table` (exclusive)"),
+        report.contains("waits for RwLock `table` (write)"),
         "{report}"
     );
     assert!(
