@@ -347,7 +347,6 @@ impl RawRwLock {
     /// unless the watchdog is on, which registers the wait once `fast`
     /// failed and blocks in `timed` slices until `deadline`.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     fn timed(
         &self,
         mode: WaitMode,
