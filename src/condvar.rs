@@ -6,6 +6,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use lockgraph_core::watchdog;
 use lockgraph_core::{Class, LockKind, LockMeta};
 
 use crate::raw::RawMutex;
@@ -197,15 +198,24 @@ impl Condvar {
         let raw: &RawMutex = unsafe { MutexGuard::mutex(guard).raw() };
         self.meta.before_condvar_wait(raw.meta(), Some(site));
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: `before_sleep` only unlocks the mutex (which may unpark
-        // its waiters, as allowed) and pops our held-lock stack.
-        let timed_out = unsafe {
-            self.queue.park(
-                self.key(),
-                // SAFETY: the guard proves the mutex is held by this thread.
-                || raw.unlock_for_wait(),
-                deadline,
-            )
+        let park = || {
+            // SAFETY: `before_sleep` only unlocks the mutex (which may unpark
+            // its waiters, as allowed) and pops our held-lock stack.
+            unsafe {
+                self.queue.park(
+                    self.key(),
+                    // SAFETY: the guard proves the mutex is held by this thread.
+                    || raw.unlock_for_wait(),
+                    deadline,
+                )
+            }
+        };
+        let timed_out = if !lockgraph_core::features_off() && watchdog::on() {
+            // Registered as a wait on the condvar (one park, not slices: a
+            // notification between two parks would be lost).
+            watchdog::condvar_wait(&self.meta, Some(site), deadline, park)
+        } else {
+            park()
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         raw.relock_after_wait(site);

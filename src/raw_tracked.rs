@@ -6,11 +6,12 @@ use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use lock_api::{
-    GuardNoSend, RawMutex as _, RawMutexTimed as _, RawRwLock as _, RawRwLockRecursiveTimed as _,
-    RawRwLockTimed as _, RawRwLockUpgradeTimed as _,
+    GuardNoSend, RawMutex as _, RawMutexTimed as _, RawRwLock as _, RawRwLockRecursive as _,
+    RawRwLockRecursiveTimed as _, RawRwLockTimed as _, RawRwLockUpgrade as _,
+    RawRwLockUpgradeTimed as _,
 };
 use lockgraph_core::profile::{self, Access};
-use lockgraph_core::watchdog;
+use lockgraph_core::watchdog::{self, WaitMode};
 use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
 
 /// The profile's read/write split for a hold mode.
@@ -56,7 +57,7 @@ pub(crate) fn read<'a, T: ?Sized>(
     // SAFETY: the raw lock is only locked here; the guard made below owns it.
     let raw = unsafe { rwlock.raw() };
     raw.blocking(
-        Request::Read,
+        WaitMode::Read,
         Hold::Shared,
         Some(site),
         || raw.inner.try_lock_shared(),
@@ -76,7 +77,7 @@ pub(crate) fn write<'a, T: ?Sized>(
     // SAFETY: the raw lock is only locked here; the guard made below owns it.
     let raw = unsafe { rwlock.raw() };
     raw.blocking(
-        Request::Exclusive,
+        WaitMode::Write,
         Hold::Exclusive,
         Some(site),
         || raw.inner.try_lock_exclusive(),
@@ -144,7 +145,7 @@ impl RawMutex {
             watchdog::take(
                 &self.meta,
                 Access::Write,
-                Request::Exclusive,
+                WaitMode::Lock,
                 site,
                 || self.inner.try_lock(),
                 |slice| self.inner.try_lock_for(slice),
@@ -169,11 +170,53 @@ impl RawMutex {
         let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.meta.before_wait(Request::Exclusive, Some(site));
         }));
-        self.inner.lock();
+        if !lockgraph_core::features_off() && watchdog::on() {
+            // A registered wait, like `lock` (not counted in the profile).
+            watchdog::take_until(
+                &self.meta,
+                WaitMode::Lock,
+                Some(site),
+                || None,
+                || self.inner.try_lock(),
+                |slice| self.inner.try_lock_for(slice),
+            );
+        } else {
+            self.inner.lock();
+        }
         self.meta.acquired(Hold::Exclusive, Some(site));
         if let Err(panic) = report {
             std::panic::resume_unwind(panic);
         }
+    }
+
+    /// A timed acquisition: `untracked` (the inner lock's own timed call)
+    /// unless the watchdog is on, which registers the wait once a first
+    /// non-blocking attempt failed and gives up at `deadline`.
+    #[inline]
+    fn timed(
+        &self,
+        deadline: impl FnOnce() -> Option<Instant>,
+        untracked: impl FnOnce(&crate::sync::RawMutex) -> bool,
+    ) -> bool {
+        self.meta.before_wait(Request::Exclusive, None);
+        let ok = if !lockgraph_core::features_off() && watchdog::on() {
+            watchdog::take_until(
+                &self.meta,
+                WaitMode::Lock,
+                None,
+                deadline,
+                || self.inner.try_lock(),
+                |slice| self.inner.try_lock_for(slice),
+            )
+        } else {
+            untracked(&self.inner)
+        };
+        if ok {
+            self.meta.acquired(Hold::Exclusive, None);
+        } else {
+            self.meta.abandoned();
+        }
+        ok
     }
 
     /// Unlocks for a condvar wait.
@@ -250,26 +293,15 @@ unsafe impl lock_api::RawMutexTimed for RawMutex {
 
     #[inline]
     fn try_lock_for(&self, timeout: Duration) -> bool {
-        self.meta.before_wait(Request::Exclusive, None);
-        let ok = self.inner.try_lock_for(timeout);
-        if ok {
-            self.meta.acquired(Hold::Exclusive, None);
-        } else {
-            self.meta.abandoned();
-        }
-        ok
+        self.timed(
+            || Instant::now().checked_add(timeout),
+            |inner| inner.try_lock_for(timeout),
+        )
     }
 
     #[inline]
     fn try_lock_until(&self, timeout: Instant) -> bool {
-        self.meta.before_wait(Request::Exclusive, None);
-        let ok = self.inner.try_lock_until(timeout);
-        if ok {
-            self.meta.acquired(Hold::Exclusive, None);
-        } else {
-            self.meta.abandoned();
-        }
-        ok
+        self.timed(|| Some(timeout), |inner| inner.try_lock_until(timeout))
     }
 }
 
@@ -291,18 +323,18 @@ impl RawRwLock {
     #[inline]
     fn blocking(
         &self,
-        request: Request,
+        mode: WaitMode,
         hold: Hold,
         site: Option<&'static Location<'static>>,
         fast: impl FnOnce() -> bool,
         lock: impl FnOnce(),
         timed: impl FnMut(Duration) -> bool,
     ) {
-        self.meta.before_wait(request, site);
+        self.meta.before_wait(mode.request(), site);
         if lockgraph_core::features_off() {
             lock();
         } else if watchdog::on() {
-            watchdog::take(&self.meta, access(hold), request, site, fast, timed);
+            watchdog::take(&self.meta, access(hold), mode, site, fast, timed);
         } else if profile::on() {
             profile::take(&self.meta, access(hold), fast, lock);
         } else {
@@ -311,12 +343,63 @@ impl RawRwLock {
         self.meta.acquired(hold, site);
     }
 
+    /// A timed acquisition: `untracked` (the inner lock's own timed call)
+    /// unless the watchdog is on, which registers the wait once `fast`
+    /// failed and blocks in `timed` slices until `deadline`.
     #[inline]
-    fn timed(&self, request: Request, hold: Hold, try_lock: impl FnOnce() -> bool) -> bool {
-        self.meta.before_wait(request, None);
-        let ok = self.tried(hold, try_lock());
+    fn timed(
+        &self,
+        mode: WaitMode,
+        hold: Hold,
+        deadline: impl FnOnce() -> Option<Instant>,
+        fast: impl FnOnce() -> bool,
+        timed: impl FnMut(Duration) -> bool,
+        untracked: impl FnOnce() -> bool,
+    ) -> bool {
+        self.meta.before_wait(mode.request(), None);
+        let ok = if !lockgraph_core::features_off() && watchdog::on() {
+            watchdog::take_until(&self.meta, mode, None, deadline, fast, timed)
+        } else {
+            untracked()
+        };
+        let ok = self.tried(hold, ok);
         if !ok {
             self.meta.abandoned();
+        }
+        ok
+    }
+
+    /// Upgrades the held upgradable read: `untracked` (the inner lock's own
+    /// call) unless the watchdog is on, which registers the wait once a
+    /// first `try_upgrade` failed and blocks in timed slices until
+    /// `deadline` (`None`: no limit). Returns whether it upgraded.
+    ///
+    /// # Safety
+    /// This thread must hold an upgradable read of this lock.
+    #[inline]
+    unsafe fn upgrading(
+        &self,
+        deadline: impl FnOnce() -> Option<Instant>,
+        untracked: impl FnOnce() -> bool,
+    ) -> bool {
+        self.meta.before_upgrade(None);
+        let ok = if !lockgraph_core::features_off() && watchdog::on() {
+            watchdog::take_until(
+                &self.meta,
+                WaitMode::Upgrade,
+                None,
+                deadline,
+                // SAFETY: the caller guarantees an upgradable read is held.
+                || unsafe { self.inner.try_upgrade() },
+                // SAFETY: as above; a slice that times out leaves the lock
+                // upgradable-read held, as before it.
+                |slice| unsafe { self.inner.try_upgrade_for(slice) },
+            )
+        } else {
+            untracked()
+        };
+        if ok {
+            self.meta.rehold(Hold::Exclusive);
         }
         ok
     }
@@ -343,7 +426,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
     #[inline]
     fn lock_shared(&self) {
         self.blocking(
-            Request::Read,
+            WaitMode::Read,
             Hold::Shared,
             None,
             || self.inner.try_lock_shared(),
@@ -367,7 +450,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
     #[inline]
     fn lock_exclusive(&self) {
         self.blocking(
-            Request::Exclusive,
+            WaitMode::Write,
             Hold::Exclusive,
             None,
             || self.inner.try_lock_exclusive(),
@@ -446,30 +529,50 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
 
     #[inline]
     fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        self.timed(Request::Read, Hold::Shared, || {
-            self.inner.try_lock_shared_for(timeout)
-        })
+        self.timed(
+            WaitMode::Read,
+            Hold::Shared,
+            || Instant::now().checked_add(timeout),
+            || self.inner.try_lock_shared(),
+            |slice| self.inner.try_lock_shared_for(slice),
+            || self.inner.try_lock_shared_for(timeout),
+        )
     }
 
     #[inline]
     fn try_lock_shared_until(&self, timeout: Instant) -> bool {
-        self.timed(Request::Read, Hold::Shared, || {
-            self.inner.try_lock_shared_until(timeout)
-        })
+        self.timed(
+            WaitMode::Read,
+            Hold::Shared,
+            || Some(timeout),
+            || self.inner.try_lock_shared(),
+            |slice| self.inner.try_lock_shared_for(slice),
+            || self.inner.try_lock_shared_until(timeout),
+        )
     }
 
     #[inline]
     fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
-        self.timed(Request::Exclusive, Hold::Exclusive, || {
-            self.inner.try_lock_exclusive_for(timeout)
-        })
+        self.timed(
+            WaitMode::Write,
+            Hold::Exclusive,
+            || Instant::now().checked_add(timeout),
+            || self.inner.try_lock_exclusive(),
+            |slice| self.inner.try_lock_exclusive_for(slice),
+            || self.inner.try_lock_exclusive_for(timeout),
+        )
     }
 
     #[inline]
     fn try_lock_exclusive_until(&self, timeout: Instant) -> bool {
-        self.timed(Request::Exclusive, Hold::Exclusive, || {
-            self.inner.try_lock_exclusive_until(timeout)
-        })
+        self.timed(
+            WaitMode::Write,
+            Hold::Exclusive,
+            || Some(timeout),
+            || self.inner.try_lock_exclusive(),
+            |slice| self.inner.try_lock_exclusive_for(slice),
+            || self.inner.try_lock_exclusive_until(timeout),
+        )
     }
 }
 
@@ -478,7 +581,7 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     #[inline]
     fn lock_shared_recursive(&self) {
         self.blocking(
-            Request::RecursiveRead,
+            WaitMode::RecursiveRead,
             Hold::Shared,
             None,
             || self.inner.try_lock_shared_recursive(),
@@ -497,16 +600,26 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
 unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
     #[inline]
     fn try_lock_shared_recursive_for(&self, timeout: Duration) -> bool {
-        self.timed(Request::RecursiveRead, Hold::Shared, || {
-            self.inner.try_lock_shared_recursive_for(timeout)
-        })
+        self.timed(
+            WaitMode::RecursiveRead,
+            Hold::Shared,
+            || Instant::now().checked_add(timeout),
+            || self.inner.try_lock_shared_recursive(),
+            |slice| self.inner.try_lock_shared_recursive_for(slice),
+            || self.inner.try_lock_shared_recursive_for(timeout),
+        )
     }
 
     #[inline]
     fn try_lock_shared_recursive_until(&self, timeout: Instant) -> bool {
-        self.timed(Request::RecursiveRead, Hold::Shared, || {
-            self.inner.try_lock_shared_recursive_until(timeout)
-        })
+        self.timed(
+            WaitMode::RecursiveRead,
+            Hold::Shared,
+            || Some(timeout),
+            || self.inner.try_lock_shared_recursive(),
+            |slice| self.inner.try_lock_shared_recursive_for(slice),
+            || self.inner.try_lock_shared_recursive_until(timeout),
+        )
     }
 }
 
@@ -515,7 +628,7 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
     #[inline]
     fn lock_upgradable(&self) {
         self.blocking(
-            Request::Exclusive,
+            WaitMode::UpgradableRead,
             Hold::Shared,
             None,
             || self.inner.try_lock_upgradable(),
@@ -538,10 +651,17 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
 
     #[inline]
     unsafe fn upgrade(&self) {
-        self.meta.before_upgrade(None);
         // SAFETY: the caller guarantees an upgradable lock is held.
-        unsafe { self.inner.upgrade() };
-        self.meta.rehold(Hold::Exclusive);
+        let ok = unsafe {
+            self.upgrading(
+                || None,
+                || {
+                    self.inner.upgrade();
+                    true
+                },
+            )
+        };
+        debug_assert!(ok, "an upgrade without a deadline always upgrades");
     }
 
     #[inline]
@@ -593,37 +713,42 @@ unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgradeTimed for RawRwLock {
     #[inline]
     fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
-        self.timed(Request::Exclusive, Hold::Shared, || {
-            self.inner.try_lock_upgradable_for(timeout)
-        })
+        self.timed(
+            WaitMode::UpgradableRead,
+            Hold::Shared,
+            || Instant::now().checked_add(timeout),
+            || self.inner.try_lock_upgradable(),
+            |slice| self.inner.try_lock_upgradable_for(slice),
+            || self.inner.try_lock_upgradable_for(timeout),
+        )
     }
 
     #[inline]
     fn try_lock_upgradable_until(&self, timeout: Instant) -> bool {
-        self.timed(Request::Exclusive, Hold::Shared, || {
-            self.inner.try_lock_upgradable_until(timeout)
-        })
+        self.timed(
+            WaitMode::UpgradableRead,
+            Hold::Shared,
+            || Some(timeout),
+            || self.inner.try_lock_upgradable(),
+            |slice| self.inner.try_lock_upgradable_for(slice),
+            || self.inner.try_lock_upgradable_until(timeout),
+        )
     }
 
     #[inline]
     unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
-        self.meta.before_upgrade(None);
         // SAFETY: the caller guarantees an upgradable lock is held.
-        let ok = unsafe { self.inner.try_upgrade_for(timeout) };
-        if ok {
-            self.meta.rehold(Hold::Exclusive);
+        unsafe {
+            self.upgrading(
+                || Instant::now().checked_add(timeout),
+                || self.inner.try_upgrade_for(timeout),
+            )
         }
-        ok
     }
 
     #[inline]
     unsafe fn try_upgrade_until(&self, timeout: Instant) -> bool {
-        self.meta.before_upgrade(None);
         // SAFETY: the caller guarantees an upgradable lock is held.
-        let ok = unsafe { self.inner.try_upgrade_until(timeout) };
-        if ok {
-            self.meta.rehold(Hold::Exclusive);
-        }
-        ok
+        unsafe { self.upgrading(|| Some(timeout), || self.inner.try_upgrade_until(timeout)) }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use lockgraph::watchdog::{self, Config};
-use lockgraph::{Mutex, RwLock};
+use lockgraph::{Condvar, Mutex, ReentrantMutex, RwLock, RwLockUpgradableReadGuard};
 
 const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
 const END: &str = "-- end of lockgraph watchdog report --";
@@ -97,21 +97,43 @@ fn start(timeout_ms: u64) {
     ));
 }
 
+/// A lock `crossing` can take: its blocking `lock`, at the caller's site.
+trait Lock: Send + Sync + 'static {
+    #[track_caller]
+    fn take(&self) -> impl Sized + '_;
+}
+
+impl Lock for Mutex<()> {
+    #[track_caller]
+    fn take(&self) -> impl Sized + '_ {
+        self.lock()
+    }
+}
+
+impl Lock for ReentrantMutex<()> {
+    /// Takes it twice: the re-entry must not hide the hold.
+    #[track_caller]
+    fn take(&self) -> impl Sized + '_ {
+        let first = self.lock();
+        (first, self.lock())
+    }
+}
+
 /// Spawns a named thread that takes `first`, meets the others at `barrier`,
 /// then takes `second` (printing the request's line first).
-fn crossing(
+fn crossing<L: Lock>(
     name: &'static str,
-    first: Arc<Mutex<()>>,
-    second: Arc<Mutex<()>>,
+    first: Arc<L>,
+    second: Arc<L>,
     barrier: Arc<Barrier>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
-            let _f = first.lock();
+            let _f = first.take();
             barrier.wait();
             eprintln!("SITE {name}={}", line!() + 1);
-            let _s = second.lock();
+            let _s = second.take();
         })
         .unwrap()
 }
@@ -309,7 +331,7 @@ fn a_writer_blocked_behind_a_reader_that_waits_for_it_is_a_deadlock() {
     assert!(ok, "no deadlock report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
     assert!(
-        report.contains("waits for RwLock `table` (exclusive)"),
+        report.contains("waits for RwLock `table` (write)"),
         "{report}"
     );
     assert!(
@@ -688,4 +710,379 @@ fn sigusr2_prints_a_dump_of_every_threads_locks() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn child_reentrant_abba() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let x = Arc::new(ReentrantMutex::named("re-x", ()));
+    let y = Arc::new(ReentrantMutex::named("re-y", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let a = crossing("wd-re-a", x.clone(), y.clone(), barrier.clone());
+    let b = crossing("wd-re-b", y, x, barrier);
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+#[test]
+fn a_reentrant_mutex_abba_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child("child_reentrant_abba", &[], Duration::from_secs(20), |t| {
+        t.contains("DEADLOCK") && t.contains(END)
+    });
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("2 threads wait for each other"), "{report}");
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-re-a` -> ReentrantMutex `re-y` -> thread `wd-re-b` -> \
+             ReentrantMutex `re-x` -> thread `wd-re-a`"
+        ),
+        "{cycle}"
+    );
+    assert!(
+        report.contains("waits for ReentrantMutex `re-y` (exclusive)"),
+        "{report}"
+    );
+    for name in ["wd-re-a", "wd-re-b"] {
+        let site = format!("requested at tests/watchdog.rs:{}:", site_line(&text, name));
+        assert!(report.contains(&site), "{site} missing:\n{report}");
+    }
+}
+
+#[test]
+fn child_upgrade_cycle() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = Arc::new(RwLock::named("up-table", ()));
+    let m = Arc::new(Mutex::named("up-index", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let upgrader = {
+        let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
+        std::thread::Builder::new()
+            .name("wd-upgrader".into())
+            .spawn(move || {
+                let _m = m.lock();
+                let up = r.upgradable_read();
+                barrier.wait();
+                // Waits for the reader's read, which waits for `up-index`.
+                let _w = RwLockUpgradableReadGuard::upgrade(up);
+            })
+            .unwrap()
+    };
+    let reader = std::thread::Builder::new()
+        .name("wd-up-reader".into())
+        .spawn(move || {
+            let _r = r.read();
+            barrier.wait();
+            eprintln!("SITE wd-up-reader={}", line!() + 1);
+            let _m = m.lock();
+        })
+        .unwrap();
+    upgrader.join().unwrap();
+    reader.join().unwrap();
+}
+
+#[test]
+fn an_upgrade_waiting_for_a_reader_that_waits_for_it_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child("child_upgrade_cycle", &[], Duration::from_secs(20), |t| {
+        t.contains("DEADLOCK") && t.contains(END)
+    });
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("2 threads wait for each other"), "{report}");
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-up-reader` -> Mutex `up-index` -> thread `wd-upgrader` -> \
+             upgrade of RwLock `up-table` -> thread `wd-up-reader`"
+        ),
+        "{cycle}"
+    );
+    assert!(
+        report.contains("waits for upgrade of RwLock `up-table` for"),
+        "{report}"
+    );
+    assert!(
+        report.contains("waits for Mutex `up-index` (exclusive)"),
+        "{report}"
+    );
+    // Both hold the table shared (the upgradable read and the read); the
+    // upgrader holds the index.
+    assert_eq!(
+        report
+            .matches("RwLock `up-table` (shared), taken at")
+            .count(),
+        2,
+        "{report}"
+    );
+    assert!(
+        report.contains("Mutex `up-index` (exclusive), taken at"),
+        "{report}"
+    );
+    let site = format!(
+        "requested at tests/watchdog.rs:{}:",
+        site_line(&text, "wd-up-reader")
+    );
+    assert!(report.contains(&site), "{site} missing:\n{report}");
+    if cfg!(debug_assertions) {
+        assert!(report.contains("child_upgrade_cycle"), "{report}");
+    }
+    assert!(!report.contains("LONG WAIT"), "{report}");
+}
+
+#[test]
+fn child_timed_waits() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let m = Arc::new(Mutex::named("timed-lock", ()));
+    let r = Arc::new(RwLock::named("timed-table", ()));
+    let held = Arc::new(Barrier::new(2));
+    let _holder = {
+        let (m, r, held) = (m.clone(), r.clone(), held.clone());
+        std::thread::Builder::new()
+            .name("wd-timed-holder".into())
+            .spawn(move || {
+                let _g = m.lock();
+                let _r = r.read();
+                held.wait();
+                std::thread::sleep(Duration::from_secs(30));
+            })
+            .unwrap()
+    };
+    held.wait();
+    // Longer than the watchdog's timeout: reported, and still false at its deadline.
+    let t = Instant::now();
+    eprintln!("SITE wd-timed={}", line!() + 1);
+    let got = m.try_lock_for(Duration::from_millis(1500)).is_some();
+    eprintln!("TIMED lock {got} {}", t.elapsed().as_millis());
+    // An upgrade that times out leaves the upgradable read held (its limit
+    // is below the timeout: never reported).
+    let up = r.upgradable_read();
+    let t = Instant::now();
+    let up = match RwLockUpgradableReadGuard::try_upgrade_for(up, Duration::from_millis(200)) {
+        Ok(_) => panic!("upgraded past a reader"),
+        Err(up) => up,
+    };
+    eprintln!("TIMED upgrade false {}", t.elapsed().as_millis());
+    assert!(r.try_write().is_none() && r.try_upgradable_read().is_none());
+    drop(up);
+    assert!(r.try_upgradable_read().is_some());
+    // A timed write that gets the lock when its holder lets go.
+    let w = Arc::new(RwLock::named("timed-handoff", ()));
+    let g = w.read();
+    let t = Instant::now();
+    let got = std::thread::scope(|s| {
+        let waiter = s.spawn(|| w.try_write_for(Duration::from_secs(10)).is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        drop(g);
+        waiter.join().unwrap()
+    });
+    eprintln!("TIMED handoff {got} {}", t.elapsed().as_millis());
+    // Until killed: the report may still be on its way.
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+#[test]
+fn a_long_timed_wait_is_reported_and_still_gives_up_at_its_deadline() {
+    if is_child() {
+        return;
+    }
+    // The report can come after the child's last line (resolving the
+    // waiter's stack the first time is slow on a loaded machine): the child
+    // sleeps until killed.
+    let (text, ok) = run_child("child_timed_waits", &[], Duration::from_secs(20), |t| {
+        t.contains("TIMED handoff") && t.contains(END)
+    });
+    assert!(ok, "the timed child did not finish:\n{text}");
+    let ms = |what: &str| -> (bool, u64) {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("TIMED {what} ")))
+            .unwrap();
+        let mut words = line.split_whitespace().skip(2);
+        let got = words.next().unwrap().parse().unwrap();
+        (got, words.next().unwrap().parse().unwrap())
+    };
+    // try_lock_for keeps its meaning: false after about its timeout.
+    let (got, took) = ms("lock");
+    assert!(!got && (1500..2500).contains(&took), "{got} {took}\n{text}");
+    let (_, took) = ms("upgrade");
+    assert!((200..1200).contains(&took), "{took}\n{text}");
+    let (got, took) = ms("handoff");
+    assert!(got && (200..2000).contains(&took), "{got} {took}\n{text}");
+    // The long timed wait is reported once, as a timed wait, with its holder.
+    assert_eq!(text.matches("LONG WAIT").count(), 1, "{text}");
+    let report = &text[text.find("lockgraph watchdog: LONG WAIT").unwrap()..];
+    assert!(
+        report.contains("has waited") && report.contains("for Mutex `timed-lock`"),
+        "{report}"
+    );
+    assert!(
+        report.contains("waits for Mutex `timed-lock` (exclusive, timed: gives up after 1.5s)"),
+        "{report}"
+    );
+    let site = format!(
+        "requested at tests/watchdog.rs:{}:",
+        site_line(&text, "wd-timed")
+    );
+    assert!(report.contains(&site), "{site} missing:\n{report}");
+    assert!(report.contains("thread `wd-timed-holder`"), "{report}");
+    assert!(
+        report.contains("Mutex `timed-lock` (exclusive), taken at"),
+        "{report}"
+    );
+}
+
+#[test]
+fn child_condvar_wait() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let outer = Arc::new(Mutex::named("cv-outer", ()));
+    let state = Arc::new(Mutex::named("cv-state", false));
+    let cv = Arc::new(Condvar::named("cv-ready"));
+    let waiter = {
+        let (outer, state, cv) = (outer.clone(), state.clone(), cv.clone());
+        std::thread::Builder::new()
+            .name("wd-cv".into())
+            .spawn(move || {
+                let _o = outer.lock();
+                let mut ready = state.lock();
+                // Short timed waits (below the timeout) are never reported.
+                for _ in 0..3 {
+                    let _ = cv.wait_for(&mut ready, Duration::from_millis(150));
+                }
+                while !*ready {
+                    eprintln!("SITE wd-cv={}", line!() + 1);
+                    cv.wait(&mut ready);
+                }
+            })
+            .unwrap()
+    };
+    // Notify well after the timeout, then keep the mutex: the waiter's
+    // re-lock is a long wait too.
+    std::thread::sleep(Duration::from_millis(2000));
+    let mut ready = state.lock();
+    *ready = true;
+    cv.notify_one();
+    eprintln!("NOTIFIED");
+    std::thread::sleep(Duration::from_secs(30));
+    drop(ready);
+    waiter.join().unwrap();
+}
+
+#[test]
+fn a_long_condvar_wait_holding_another_lock_is_reported_and_so_is_the_relock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child("child_condvar_wait", &[], Duration::from_secs(20), |t| {
+        t.contains("NOTIFIED") && t.matches(END).count() >= 2
+    });
+    assert!(ok, "no two long-wait reports in time:\n{text}");
+    assert!(!text.contains("DEADLOCK"), "{text}");
+    let at = text.find("lockgraph watchdog: LONG WAIT").unwrap();
+    let first = &text[at..at + text[at..].find(END).unwrap()];
+    // The condvar wait: named as such, with the other lock still held.
+    assert!(
+        first.contains("thread `wd-cv` has waited")
+            && first.contains("for notification on Condvar `cv-ready`"),
+        "{first}"
+    );
+    assert!(
+        first.contains("waits for notification on Condvar `cv-ready` for"),
+        "{first}"
+    );
+    let site = format!(
+        "requested at tests/watchdog.rs:{}:",
+        site_line(&text, "wd-cv")
+    );
+    assert!(first.contains(&site), "{site} missing:\n{first}");
+    assert!(
+        first.contains("Mutex `cv-outer` (exclusive), taken at"),
+        "{first}"
+    );
+    // The mutex it waits with is released meanwhile; the short timed waits
+    // before were never reported.
+    assert!(!first.contains("Mutex `cv-state`"), "{first}");
+    assert!(!first.contains("timed"), "{first}");
+    // After the notification: the re-lock of `cv-state`, held by the notifier.
+    let second = &text[text.find("NOTIFIED").unwrap()..];
+    let at = second.find("lockgraph watchdog: LONG WAIT").unwrap();
+    let second = &second[at..];
+    assert!(
+        second.contains("thread `wd-cv` has waited") && second.contains("for Mutex `cv-state`"),
+        "{second}"
+    );
+    assert!(
+        second.contains("waits for Mutex `cv-state` (exclusive)"),
+        "{second}"
+    );
+    assert!(second.contains(&site), "{site} missing:\n{second}");
+    assert!(
+        second.contains("thread `child_condvar_wait`")
+            && second.contains("Mutex `cv-state` (exclusive), taken at"),
+        "{second}"
+    );
+    assert_eq!(text.matches("LONG WAIT").count(), 2, "{text}");
+}
+
+#[test]
+fn child_condvar_timed_wait() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let state = Mutex::named("cvt-state", ());
+    let cv = Condvar::named("cvt-ready");
+    let mut g = state.lock();
+    let t = Instant::now();
+    let r = cv.wait_for(&mut g, Duration::from_millis(1200));
+    eprintln!(
+        "CVT timed_out={} {}",
+        r.timed_out(),
+        t.elapsed().as_millis()
+    );
+    // Until killed: the report may still be on its way.
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+#[test]
+fn a_condvar_timed_wait_longer_than_the_timeout_is_reported_as_timed() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        "child_condvar_timed_wait",
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("CVT timed_out=") && t.contains(END),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    let line = text.lines().find(|l| l.starts_with("CVT ")).unwrap();
+    let took: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        line.contains("timed_out=true") && (1200..2200).contains(&took),
+        "{line}"
+    );
+    assert_eq!(text.matches("LONG WAIT").count(), 1, "{text}");
+    assert!(
+        text.contains("waits for notification on Condvar `cvt-ready` (timed: gives up after 1.2s)"),
+        "{text}"
+    );
 }

@@ -429,6 +429,8 @@ unsafe fn decode(e: &RawEntry) -> (Class, Option<&'static Location<'static>>) {
 const WAIT_NONE: u8 = 0;
 const WAIT_LOCK: u8 = 1;
 const WAIT_RESOURCE: u8 = 2;
+/// A wait without a time limit (the slot's `wait_limit`).
+const NO_LIMIT: u64 = u64::MAX;
 
 /// One thread's published state. Only the owner writes; the watchdog reads a
 /// consistent copy through the sequence count.
@@ -443,6 +445,8 @@ struct Slot {
     wait_state: AtomicU8,
     wait_serial: AtomicU64,
     wait: Entry,
+    /// The limit of a timed wait in nanoseconds ([`NO_LIMIT`] for none).
+    wait_limit: AtomicU64,
     /// The waiter's own stack, captured once its wait exceeded the timeout
     /// or the watchdog asked for it.
     stack: Mutex<Option<(u64, Backtrace)>>,
@@ -452,6 +456,24 @@ struct Slot {
 }
 
 impl Slot {
+    fn new(name: &str, tid: u64) -> Slot {
+        Slot {
+            key: NEXT_THREAD.fetch_add(1, Ordering::Relaxed),
+            name: name.to_string(),
+            tid,
+            seq: AtomicU64::new(0),
+            alive: AtomicBool::new(true),
+            len: AtomicUsize::new(0),
+            held: std::array::from_fn(|_| Entry::default()),
+            wait_state: AtomicU8::new(WAIT_NONE),
+            wait_serial: AtomicU64::new(0),
+            wait: Entry::default(),
+            wait_limit: AtomicU64::new(NO_LIMIT),
+            stack: Mutex::new(None),
+            want_stack: AtomicU64::new(0),
+        }
+    }
+
     fn begin(&self) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
@@ -463,8 +485,8 @@ impl Slot {
         self.seq.store(s.wrapping_add(1), Ordering::Release);
     }
 
-    /// A consistent copy: (held, wait state, wait serial, wait).
-    fn read(&self) -> (Vec<RawEntry>, u8, u64, RawEntry) {
+    /// A consistent copy: (held, wait state, wait serial, wait, wait limit).
+    fn read(&self) -> (Vec<RawEntry>, u8, u64, RawEntry, u64) {
         let mut spins = 0u32;
         loop {
             let s1 = self.seq.load(Ordering::Acquire);
@@ -474,9 +496,10 @@ impl Slot {
                 let ws = self.wait_state.load(Ordering::Relaxed);
                 let serial = self.wait_serial.load(Ordering::Relaxed);
                 let wait = self.wait.load();
+                let limit = self.wait_limit.load(Ordering::Relaxed);
                 fence(Ordering::Acquire);
                 if self.seq.load(Ordering::Relaxed) == s1 {
-                    return (held, ws, serial, wait);
+                    return (held, ws, serial, wait, limit);
                 }
             }
             spins += 1;
@@ -510,23 +533,10 @@ fn with_slot(f: impl FnOnce(&Slot)) {
             return;
         };
         let slot = m.0.get_or_insert_with(|| {
-            let slot = Arc::new(Slot {
-                key: NEXT_THREAD.fetch_add(1, Ordering::Relaxed),
-                name: std::thread::current()
-                    .name()
-                    .unwrap_or("<unnamed>")
-                    .to_string(),
-                tid: os_tid(),
-                seq: AtomicU64::new(0),
-                alive: AtomicBool::new(true),
-                len: AtomicUsize::new(0),
-                held: std::array::from_fn(|_| Entry::default()),
-                wait_state: AtomicU8::new(WAIT_NONE),
-                wait_serial: AtomicU64::new(0),
-                wait: Entry::default(),
-                stack: Mutex::new(None),
-                want_stack: AtomicU64::new(0),
-            });
+            let slot = Arc::new(Slot::new(
+                std::thread::current().name().unwrap_or("<unnamed>"),
+                os_tid(),
+            ));
             SLOTS.lock().push(Arc::clone(&slot));
             slot
         });
@@ -574,19 +584,21 @@ pub(crate) fn publish(from: usize, len: usize, get: impl Fn(usize) -> Published)
 
 /// A registered wait; unregisters (restoring an outer wait) when dropped.
 struct WaitGuard {
-    prev: Option<(u8, u64, RawEntry)>,
+    prev: Option<(u8, u64, RawEntry, u64)>,
     serial: u64,
     start: Instant,
     captured: bool,
 }
 
-fn register(state: u8, e: RawEntry) -> WaitGuard {
+/// Registers a wait; `limit` is a timed wait's limit (`None`: no limit).
+fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitGuard {
     let mut g = WaitGuard {
         prev: None,
         serial: 0,
         start: Instant::now(),
         captured: false,
     };
+    let limit = limit.map_or(NO_LIMIT, |l| (l.as_nanos() as u64).min(NO_LIMIT - 1));
     with_slot(|s| {
         let prev_state = s.wait_state.load(Ordering::Relaxed);
         if prev_state != WAIT_NONE {
@@ -594,6 +606,7 @@ fn register(state: u8, e: RawEntry) -> WaitGuard {
                 prev_state,
                 s.wait_serial.load(Ordering::Relaxed),
                 s.wait.load(),
+                s.wait_limit.load(Ordering::Relaxed),
             ));
         }
         g.serial = s.wait_serial.load(Ordering::Relaxed).wrapping_add(1);
@@ -602,6 +615,7 @@ fn register(state: u8, e: RawEntry) -> WaitGuard {
             since: now_ns(),
             ..e
         });
+        s.wait_limit.store(limit, Ordering::Relaxed);
         s.wait_serial.store(g.serial, Ordering::Relaxed);
         s.wait_state.store(state, Ordering::Relaxed);
         s.end();
@@ -632,8 +646,9 @@ impl Drop for WaitGuard {
         with_slot(|s| {
             s.begin();
             match prev {
-                Some((state, serial, e)) => {
+                Some((state, serial, e, limit)) => {
                     s.wait.store(e);
+                    s.wait_limit.store(limit, Ordering::Relaxed);
                     s.wait_serial
                         .store(serial.max(self.serial), Ordering::Relaxed);
                     s.wait_state.store(state, Ordering::Relaxed);
@@ -648,18 +663,83 @@ impl Drop for WaitGuard {
     }
 }
 
+/// What a waiting thread asked for: the operation that blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitMode {
+    /// `lock` of a mutex or a reentrant mutex (and their timed variants).
+    Lock,
+    /// `read` of an `RwLock`: it can queue behind a waiting writer.
+    Read,
+    /// `read_recursive` of an `RwLock`.
+    RecursiveRead,
+    /// `write` of an `RwLock`.
+    Write,
+    /// `upgradable_read` of an `RwLock`.
+    UpgradableRead,
+    /// `upgrade` of an upgradable read: waits for every other reader.
+    Upgrade,
+    /// A condvar wait: waits for a notification, not for a holder.
+    Condvar,
+}
+
+impl WaitMode {
+    const ALL: [WaitMode; 7] = [
+        WaitMode::Lock,
+        WaitMode::Read,
+        WaitMode::RecursiveRead,
+        WaitMode::Write,
+        WaitMode::UpgradableRead,
+        WaitMode::Upgrade,
+        WaitMode::Condvar,
+    ];
+
+    /// The request the lock-order graph records for it (a condvar wait is
+    /// recorded as an exclusive request of the condvar).
+    pub fn request(self) -> Request {
+        match self {
+            WaitMode::Read => Request::Read,
+            WaitMode::RecursiveRead => Request::RecursiveRead,
+            _ => Request::Exclusive,
+        }
+    }
+
+    /// Its name in reports: `exclusive`, `read`, `recursive read`, `write`,
+    /// `upgradable read`, `upgrade`, `condvar`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitMode::Lock => "exclusive",
+            WaitMode::Read => "read",
+            WaitMode::RecursiveRead => "recursive read",
+            WaitMode::Write => "write",
+            WaitMode::UpgradableRead => "upgradable read",
+            WaitMode::Upgrade => "upgrade",
+            WaitMode::Condvar => "condvar",
+        }
+    }
+
+    fn decode(m: u8) -> WaitMode {
+        WaitMode::ALL
+            .get(usize::from(m))
+            .copied()
+            .unwrap_or(WaitMode::Lock)
+    }
+}
+
 /// Takes a lock with the watchdog on: `fast` (non-blocking) first; if it
 /// fails, registers the wait and blocks with `timed` in slices until it
 /// succeeds. Composes with the contention profile.
 pub fn take(
     meta: &LockMeta,
     access: Access,
-    request: Request,
+    mode: WaitMode,
     site: Option<&'static Location<'static>>,
     fast: impl FnOnce() -> bool,
     timed: impl FnMut(Duration) -> bool,
 ) {
-    let slow = || wait_lock(meta, request, site, timed);
+    let slow = || {
+        wait_lock(meta, mode, site, None, timed);
+    };
     if profile::on() {
         profile::take(meta, access, fast, slow);
     } else if !fast() {
@@ -667,14 +747,34 @@ pub fn take(
     }
 }
 
+/// Takes a lock (or upgrades one) with the watchdog on, giving up at a
+/// deadline: `fast` (non-blocking) first; if it fails, asks `deadline` for
+/// the deadline (`None`: no limit), registers the wait and blocks with
+/// `timed` in slices, none longer than the time left. Returns whether the
+/// lock was taken: false once the deadline passed, as `try_lock_until`.
+/// Not counted in the contention profile.
+pub fn take_until(
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    deadline: impl FnOnce() -> Option<Instant>,
+    fast: impl FnOnce() -> bool,
+    timed: impl FnMut(Duration) -> bool,
+) -> bool {
+    fast() || wait_lock(meta, mode, site, deadline(), timed)
+}
+
+/// Blocks in `timed` slices until it succeeds, registered as a wait on
+/// `meta`; returns false once `deadline` (if any) passed.
 #[cold]
 #[inline(never)]
 fn wait_lock(
     meta: &LockMeta,
-    request: Request,
+    mode: WaitMode,
     site: Option<&'static Location<'static>>,
+    deadline: Option<Instant>,
     mut timed: impl FnMut(Duration) -> bool,
-) {
+) -> bool {
     let cfg = config();
     let site = site.or_else(crate::state::pending_site);
     let (class_tag, class_a, class_b) = encode_class(meta.class());
@@ -686,15 +786,58 @@ fn wait_lock(
             class_a,
             class_b,
             kind: encode_kind(meta.kind()),
-            mode: request as u8,
+            mode: mode as u8,
             site: site_word(site),
             since: 0,
         },
+        deadline.map(|d| d.saturating_duration_since(Instant::now())),
     );
     let slice = cfg.slice();
-    while !timed(slice) {
+    loop {
+        let step = match deadline {
+            None => slice,
+            Some(d) => slice.min(d.saturating_duration_since(Instant::now())),
+        };
+        if timed(step) {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
         g.check(cfg.timeout);
     }
+}
+
+/// Runs `park`, a condvar wait that ends by `deadline` at the latest
+/// (`None`: no limit), registered as a wait on the condvar `meta` requested
+/// at `site`. A wait whose deadline is closer than the timeout could never
+/// be reported, so it is not registered.
+pub fn condvar_wait<R>(
+    meta: &LockMeta,
+    site: Option<&'static Location<'static>>,
+    deadline: Option<Instant>,
+    park: impl FnOnce() -> R,
+) -> R {
+    let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    if limit.is_some_and(|l| l <= config().timeout) {
+        return park();
+    }
+    let (class_tag, class_a, class_b) = encode_class(meta.class());
+    let _g = register(
+        WAIT_LOCK,
+        RawEntry {
+            id: meta.id(),
+            class_tag,
+            class_a,
+            class_b,
+            kind: encode_kind(meta.kind()),
+            mode: WaitMode::Condvar as u8,
+            site: site_word(site),
+            since: 0,
+        },
+        limit,
+    );
+    park()
 }
 
 /// Runs a blocking call registered as a wait on the resource `what`.
@@ -712,6 +855,7 @@ pub(crate) fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
             site: site_word(Some(Location::caller())),
             since: 0,
         },
+        None,
     );
     f()
 }
@@ -735,7 +879,7 @@ enum Target {
         id: u64,
         class: Class,
         kind: LockKind,
-        request: Request,
+        mode: WaitMode,
     },
     Resource(&'static str),
 }
@@ -746,6 +890,8 @@ struct WaitView {
     target: Target,
     site: Option<&'static Location<'static>>,
     since: u64,
+    /// A timed wait's limit.
+    limit: Option<Duration>,
 }
 
 struct Snap {
@@ -762,16 +908,6 @@ fn decode_hold(m: u8) -> Hold {
     }
 }
 
-fn decode_request(m: u8) -> Request {
-    if m == Request::Read as u8 {
-        Request::Read
-    } else if m == Request::RecursiveRead as u8 {
-        Request::RecursiveRead
-    } else {
-        Request::Exclusive
-    }
-}
-
 /// Every live thread's published state.
 fn snapshot() -> Vec<Snap> {
     let slots: Vec<Arc<Slot>> = {
@@ -782,7 +918,7 @@ fn snapshot() -> Vec<Snap> {
     slots
         .into_iter()
         .map(|slot| {
-            let (held, ws, serial, w) = slot.read();
+            let (held, ws, serial, w, limit) = slot.read();
             let held = held
                 .iter()
                 .map(|e| {
@@ -805,7 +941,7 @@ fn snapshot() -> Vec<Snap> {
                     id: w.id,
                     class,
                     kind: decode_kind(w.kind),
-                    request: decode_request(w.mode),
+                    mode: WaitMode::decode(w.mode),
                 }),
                 (WAIT_RESOURCE, Class::Named(what)) => Some(Target::Resource(what)),
                 _ => None,
@@ -815,6 +951,7 @@ fn snapshot() -> Vec<Snap> {
                 target,
                 site,
                 since: w.since,
+                limit: (limit != NO_LIMIT).then(|| Duration::from_nanos(limit)),
             });
             Snap { slot, held, wait }
         })
@@ -828,32 +965,40 @@ fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
         .enumerate()
         .map(|(i, s)| {
             let Some(WaitView {
-                target: Target::Lock { id, request, .. },
+                target: Target::Lock { id, mode, .. },
                 ..
             }) = s.wait
             else {
                 return Vec::new();
             };
+            if mode == WaitMode::Condvar {
+                // A condvar has no holder: who will notify it is unknown.
+                return Vec::new();
+            }
             let mut out = Vec::new();
             let mut exclusive_holder = false;
             for (j, o) in snaps.iter().enumerate() {
                 for h in o.held.iter().filter(|h| h.id == id) {
                     // Holding it shared and asking again does not wait on itself
-                    // unless a writer queues (covered below).
-                    if j != i || h.hold == Hold::Exclusive {
+                    // unless a writer queues (covered below) or it is a write
+                    // (it waits for every reader). An upgrade waits for the
+                    // other readers only.
+                    if j != i || h.hold == Hold::Exclusive || mode == WaitMode::Write {
                         out.push(j);
                     }
                     exclusive_holder |= h.hold == Hold::Exclusive;
                 }
             }
-            if request == Request::Read && !exclusive_holder {
-                // Only readers hold it: a read waits behind a queued writer.
+            if mode == WaitMode::Read && !exclusive_holder {
+                // Only readers hold it: a read waits behind a write or an
+                // upgrade that waits for them (parking_lot lets no new reader
+                // in meanwhile).
                 for (j, o) in snaps.iter().enumerate() {
                     if let Some(WaitView {
                         target:
                             Target::Lock {
                                 id: oid,
-                                request: Request::Exclusive,
+                                mode: WaitMode::Write | WaitMode::Upgrade,
                                 ..
                             },
                         ..
@@ -982,8 +1127,13 @@ impl fmt::Display for LockRef {
 pub struct WaitInfo {
     /// What it waits for.
     pub lock: LockRef,
-    /// How it asked (`None` for a resource).
+    /// How it asked (`None` for a resource or a condvar wait).
     pub request: Option<Request>,
+    /// What operation waits (`None` for a resource): names upgrades and
+    /// condvar waits, which `request` does not.
+    pub mode: Option<WaitMode>,
+    /// The limit of a timed wait (`try_lock_for`, `wait_for`, ...).
+    pub limit: Option<Duration>,
     /// Where it asked.
     pub site: Option<Site>,
     /// How long it has waited.
@@ -991,6 +1141,37 @@ pub struct WaitInfo {
     /// Its own stack, captured once the wait exceeded the timeout (resolved,
     /// program frames only).
     pub stack: Vec<String>,
+}
+
+impl WaitInfo {
+    /// What it waits for: `Mutex `m``, `upgrade of RwLock `r``,
+    /// `notification on Condvar `cv``, `blocking call `recv``.
+    pub fn what(&self) -> String {
+        match self.mode {
+            Some(WaitMode::Upgrade) => format!("upgrade of {}", self.lock),
+            Some(WaitMode::Condvar) => format!("notification on {}", self.lock),
+            _ => self.lock.to_string(),
+        }
+    }
+
+    /// ` (write, timed: gives up after 10.0s)`: the mode where
+    /// [`what`](Self::what) does not say it, and a timed wait's limit.
+    fn notes(&self) -> String {
+        let mut notes: Vec<String> = Vec::new();
+        if let Some(m) = self.mode {
+            if !matches!(m, WaitMode::Upgrade | WaitMode::Condvar) {
+                notes.push(m.name().to_string());
+            }
+        }
+        if let Some(l) = self.limit {
+            notes.push(format!("timed: gives up after {l:.1?}"));
+        }
+        if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        }
+    }
 }
 
 /// A held lock, in a report.
@@ -1155,13 +1336,13 @@ fn stack_now(s: &Snap) -> StackNow {
 /// wait ([`wants_stack_now`]).
 fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> ThreadInfo {
     let waiting = s.wait.map(|w| {
-        let (lock, request) = match w.target {
+        let (lock, mode) = match w.target {
             Target::Lock {
                 id,
                 class,
                 kind,
-                request,
-            } => (LockRef::of(id, class, kind), Some(request)),
+                mode,
+            } => (LockRef::of(id, class, kind), Some(mode)),
             Target::Resource(what) => (
                 LockRef {
                     kind: LockKind::Other,
@@ -1184,7 +1365,11 @@ fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> Th
         };
         WaitInfo {
             lock,
-            request,
+            request: mode
+                .filter(|&m| m != WaitMode::Condvar)
+                .map(WaitMode::request),
+            mode,
+            limit: w.limit,
             site: w.site.map(Site::from),
             waited: ago(w.since, now),
             stack,
@@ -1209,14 +1394,6 @@ fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> Th
     }
 }
 
-fn request_name(r: Request) -> &'static str {
-    match r {
-        Request::Exclusive => "exclusive",
-        Request::Read => "read",
-        Request::RecursiveRead => "recursive read",
-    }
-}
-
 fn hold_name(h: Hold) -> &'static str {
     match h {
         Hold::Exclusive => "exclusive",
@@ -1232,14 +1409,11 @@ impl fmt::Display for ThreadInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  thread `{}` (tid {})", self.name, self.tid)?;
         if let Some(w) = &self.waiting {
-            let req = w
-                .request
-                .map(|r| format!(" ({})", request_name(r)))
-                .unwrap_or_default();
             writeln!(
                 f,
-                "    waits for {}{req} for {:.3?}, requested at {}",
-                w.lock,
+                "    waits for {}{} for {:.3?}, requested at {}",
+                w.what(),
+                w.notes(),
                 w.waited,
                 opt_site(&w.site)
             )?;
@@ -1318,7 +1492,7 @@ impl fmt::Display for WatchdogReport {
                     "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {} (pid {})",
                     self.threads.first().map_or("?", |t| t.name.as_str()),
                     w.map_or(Duration::ZERO, |w| w.waited),
-                    w.map_or_else(|| "?".to_string(), |w| w.lock.to_string()),
+                    w.map_or_else(|| "?".to_string(), WaitInfo::what),
                     self.pid
                 )?;
             }
@@ -1386,7 +1560,14 @@ fn json_thread(s: &mut String, t: &ThreadInfo) {
             s.push_str("{\"lock\":");
             json_lock(s, &w.lock);
             s.push_str(",\"request\":");
-            json_opt(s, w.request.map(request_name));
+            json_opt(s, w.mode.map(WaitMode::name));
+            s.push_str(",\"limit_ms\":");
+            match w.limit {
+                Some(l) => {
+                    let _ = write!(s, "{}", l.as_millis());
+                }
+                None => s.push_str("null"),
+            }
             s.push_str(",\"site\":");
             json_opt(s, w.site.map(|c| c.to_string()).as_deref());
             let _ = write!(s, ",\"waited_ms\":{},\"stack\":[", w.waited.as_millis());
@@ -1605,8 +1786,10 @@ impl Watchdog {
                 .lock()
                 .as_ref()
                 .is_some_and(|(serial, _)| *serial == w.serial);
-            let is_lock = matches!(w.target, Target::Lock { .. });
-            if is_lock && !has_stack && waited <= timeout + grace {
+            // Lock waits block in slices and capture their stacks between
+            // them; condvar waits and blocking calls do not.
+            let sliced = matches!(w.target, Target::Lock { mode, .. } if mode != WaitMode::Condvar);
+            if sliced && !has_stack && waited <= timeout + grace {
                 // Give the waiter a slice to capture its own stack.
                 continue;
             }
@@ -1639,13 +1822,22 @@ impl Watchdog {
         for &i in cycle {
             let _ = write!(text, "thread `{}` -> ", snaps[i].slot.name);
             if let Some(WaitView {
-                target: Target::Lock {
-                    id, class, kind, ..
-                },
+                target:
+                    Target::Lock {
+                        id,
+                        class,
+                        kind,
+                        mode,
+                    },
                 ..
             }) = snaps[i].wait
             {
-                let _ = write!(text, "{} -> ", LockRef::of(id, class, kind));
+                let upgrade = if mode == WaitMode::Upgrade {
+                    "upgrade of "
+                } else {
+                    ""
+                };
+                let _ = write!(text, "{upgrade}{} -> ", LockRef::of(id, class, kind));
             }
         }
         let _ = write!(text, "thread `{}`", snaps[cycle[0]].slot.name);
@@ -1768,6 +1960,80 @@ mod tests {
         );
     }
 
+    /// A thread's state as a snapshot shows it: held (lock id, hold) and
+    /// the wait (lock id, mode).
+    fn snap(held: &[(u64, Hold)], wait: Option<(u64, WaitMode)>) -> Snap {
+        Snap {
+            slot: Arc::new(Slot::new("wd-unit-snap", 0)),
+            held: held
+                .iter()
+                .map(|&(id, hold)| HeldView {
+                    id,
+                    class: Class::Anonymous,
+                    kind: LockKind::RwLock,
+                    hold,
+                    site: None,
+                    since: 0,
+                })
+                .collect(),
+            wait: wait.map(|(id, mode)| WaitView {
+                serial: 1,
+                target: Target::Lock {
+                    id,
+                    class: Class::Anonymous,
+                    kind: if mode == WaitMode::Condvar {
+                        LockKind::Condvar
+                    } else {
+                        LockKind::RwLock
+                    },
+                    mode,
+                },
+                site: None,
+                since: 0,
+                limit: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn upgrades_writes_reads_and_condvar_waits_point_to_the_right_threads() {
+        use Hold::{Exclusive, Shared};
+        const R: u64 = 1;
+        const M: u64 = 2;
+        const CV: u64 = 3;
+        // 0 upgrades R (holding it upgradable and M); 1 reads R and waits
+        // for M; 2 reads R; 3 waits on a condvar holding R shared.
+        let snaps = [
+            snap(&[(M, Exclusive), (R, Shared)], Some((R, WaitMode::Upgrade))),
+            snap(&[(R, Shared)], Some((M, WaitMode::Lock))),
+            snap(&[(R, Shared)], None),
+            snap(&[(R, Shared)], Some((CV, WaitMode::Condvar))),
+        ];
+        let edges = wait_for_edges(&snaps);
+        // The upgrade waits for every other reader, not for itself.
+        assert_eq!(edges[0], vec![1, 2, 3]);
+        assert_eq!(edges[1], vec![0]);
+        // A condvar has no holder.
+        assert!(edges[3].is_empty());
+        assert_eq!(find_cycles(&edges), vec![vec![0, 1]]);
+
+        // A read of a read-held lock waits behind a write (it keeps new
+        // readers out), not behind a waiting upgradable read (which does not).
+        let behind = |mode| {
+            let snaps = [
+                snap(&[(R, Shared)], None),
+                snap(&[], Some((R, mode))),
+                snap(&[], Some((R, WaitMode::Read))),
+            ];
+            wait_for_edges(&snaps)[2].clone()
+        };
+        assert_eq!(behind(WaitMode::Write), vec![0, 1]);
+        assert_eq!(behind(WaitMode::UpgradableRead), vec![0]);
+        // A write after a read on one thread waits for itself.
+        let snaps = [snap(&[(R, Shared)], Some((R, WaitMode::Write)))];
+        assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
+    }
+
     #[test]
     fn published_holds_and_waits_form_the_wait_for_graph() {
         static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-a"));
@@ -1793,10 +2059,11 @@ mod tests {
                     class_a,
                     class_b,
                     kind: 0,
-                    mode: Request::Exclusive as u8,
+                    mode: WaitMode::Lock as u8,
                     site: 0,
                     since: 0,
                 },
+                None,
             )
         };
         let barrier = Arc::new(std::sync::Barrier::new(3));
