@@ -377,6 +377,8 @@ pub(crate) struct ThreadState {
     pending_site: Cell<Option<&'static Location<'static>>>,
     /// The atomicity checker's per-thread part.
     atom: crate::atomicity::AtomThread,
+    /// This thread's watchdog slot, once registered (see `watchdog_slot`).
+    wd_slot: Cell<*const crate::watchdog::Slot>,
 }
 
 crate::sync::thread_local_const! {
@@ -404,6 +406,7 @@ crate::sync::thread_local_const! {
             end_id: Cell::new(0),
             pending_site: Cell::new(None),
             atom: crate::atomicity::AtomThread::new(),
+            wd_slot: Cell::new(std::ptr::null()),
         }
     };
 }
@@ -705,27 +708,59 @@ impl ThreadState {
     }
 
     /// The profile's and the watchdog's part of a push.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn pushed_with_features(&self, i: usize, features: u8) {
         if features & PROFILE != 0 {
             self.sample_since(i);
         }
         if features & WATCHDOG != 0 {
             self.wd_since[i].set(crate::watchdog::tick());
-            self.publish(i);
+            if let Some(s) = self.watchdog_slot() {
+                crate::watchdog::publish_push(s, i, self.published(i));
+            }
         }
     }
 
     /// The profile's and the watchdog's part of a pop of slot `i`.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn popped_with_features(&self, i: usize, meta: &LockMeta, features: u8) {
         if features & PROFILE != 0 {
             self.hold_sampled(i, meta);
         }
         if features & WATCHDOG != 0 {
-            self.publish(i);
+            if let Some(s) = self.watchdog_slot() {
+                crate::watchdog::publish_len(s, i);
+            }
+        }
+    }
+
+    /// This thread's watchdog slot (registered on first use), or `None` when
+    /// the thread is exiting and its slot is gone.
+    #[inline]
+    fn watchdog_slot(&self) -> Option<&crate::watchdog::Slot> {
+        let mut p = self.wd_slot.get();
+        if p.is_null() {
+            p = crate::watchdog::this_thread_slot();
+            self.wd_slot.set(p);
+        }
+        // SAFETY: a non-null pointer came from `this_thread_slot`: the slot
+        // is kept alive by this thread's `MINE` thread-local, whose drop
+        // clears `wd_slot` (`clear_watchdog_slot`) before releasing it. The
+        // reference does not outlive this hook call, on this thread.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Slot `i` as the watchdog publishes it.
+    #[inline]
+    fn published(&self, i: usize) -> crate::watchdog::Published {
+        let class = self.classes[i].get();
+        crate::watchdog::Published {
+            id: self.ids[i].get() & ID_MASK,
+            class: class.class,
+            kind: class.kind,
+            hold: self.holds[i].get(),
+            site: self.sites[i].get(),
+            since: self.wd_since[i].get(),
         }
     }
 
@@ -734,17 +769,9 @@ impl ThreadState {
     #[inline(never)]
     fn publish(&self, from: usize) {
         let len = self.len.get() & !BUSY;
-        crate::watchdog::publish(from, len, |i| {
-            let class = self.classes[i].get();
-            crate::watchdog::Published {
-                id: self.ids[i].get() & ID_MASK,
-                class: class.class,
-                kind: class.kind,
-                hold: self.holds[i].get(),
-                site: self.sites[i].get(),
-                since: self.wd_since[i].get(),
-            }
-        });
+        if let Some(s) = self.watchdog_slot() {
+            crate::watchdog::publish(s, from, len, |i| self.published(i));
+        }
     }
 
     #[cold]
@@ -917,6 +944,11 @@ pub(crate) fn tracked_entry(
     let id = meta.id();
     let i = t.find(id)?;
     Some((id, t.holds[i].get(), t.sites[i].get()))
+}
+
+/// Forgets this thread's watchdog slot (its owner is being dropped).
+pub(crate) fn clear_watchdog_slot() {
+    state().wd_slot.set(std::ptr::null());
 }
 
 /// This thread's part of the atomicity checker.

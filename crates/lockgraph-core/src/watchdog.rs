@@ -434,7 +434,7 @@ const NO_LIMIT: u64 = u64::MAX;
 
 /// One thread's published state. Only the owner writes; the watchdog reads a
 /// consistent copy through the sequence count.
-struct Slot {
+pub(crate) struct Slot {
     key: u64,
     name: String,
     tid: u64,
@@ -517,6 +517,9 @@ struct Mine(Option<Arc<Slot>>);
 impl Drop for Mine {
     fn drop(&mut self) {
         if let Some(s) = &self.0 {
+            // The held-lock state keeps a plain pointer to the slot: drop it
+            // before this `Arc` goes (later publications find no slot).
+            crate::state::clear_watchdog_slot();
             s.alive.store(false, Ordering::Relaxed);
         }
     }
@@ -559,27 +562,71 @@ pub(crate) fn tick() -> u64 {
     TICK.load(Ordering::Relaxed)
 }
 
+/// This thread's slot, registered on first use, for the held-lock state to
+/// keep (null when the thread's slot is already gone: it is exiting). The
+/// slot stays alive until the thread's `MINE` is dropped, which first clears
+/// the pointer kept by the held-lock state
+/// ([`crate::state::clear_watchdog_slot`]).
+pub(crate) fn this_thread_slot() -> *const Slot {
+    let mut p = std::ptr::null();
+    with_slot(|s| p = s as *const Slot);
+    p
+}
+
 /// Publishes held slots `from..len` and the new length.
-pub(crate) fn publish(from: usize, len: usize, get: impl Fn(usize) -> Published) {
-    with_slot(|s| {
-        s.begin();
-        for i in from..len.min(MAX_HELD) {
-            let p = get(i);
-            let (class_tag, class_a, class_b) = encode_class(p.class);
-            s.held[i].store(RawEntry {
-                id: p.id,
-                class_tag,
-                class_a,
-                class_b,
-                kind: encode_kind(p.kind),
-                mode: p.hold as u8,
-                site: site_word(p.site),
-                since: p.since,
-            });
+pub(crate) fn publish(s: &Slot, from: usize, len: usize, get: impl Fn(usize) -> Published) {
+    s.begin();
+    for i in from..len.min(MAX_HELD) {
+        s.held[i].store(get(i).raw());
+    }
+    s.len.store(len, Ordering::Relaxed);
+    s.end();
+}
+
+/// Publishes the lock just pushed at `i` (the new length is `i + 1`). When
+/// the entry already published there is the same lock in the same mode from
+/// the same site (a lock taken again and again), only its start is stored.
+#[inline]
+pub(crate) fn publish_push(s: &Slot, i: usize, p: Published) {
+    if i >= MAX_HELD {
+        return;
+    }
+    let e = &s.held[i];
+    s.begin();
+    if e.id.load(Ordering::Relaxed) == p.id
+        && e.mode.load(Ordering::Relaxed) == p.hold as u8
+        && e.site.load(Ordering::Relaxed) == site_word(p.site)
+    {
+        e.since.store(p.since, Ordering::Relaxed);
+    } else {
+        e.store(p.raw());
+    }
+    s.len.store(i + 1, Ordering::Relaxed);
+    s.end();
+}
+
+/// Publishes a new length (a pop from the top).
+#[inline]
+pub(crate) fn publish_len(s: &Slot, len: usize) {
+    s.begin();
+    s.len.store(len, Ordering::Relaxed);
+    s.end();
+}
+
+impl Published {
+    fn raw(&self) -> RawEntry {
+        let (class_tag, class_a, class_b) = encode_class(self.class);
+        RawEntry {
+            id: self.id,
+            class_tag,
+            class_a,
+            class_b,
+            kind: encode_kind(self.kind),
+            mode: self.hold as u8,
+            site: site_word(self.site),
+            since: self.since,
         }
-        s.len.store(len, Ordering::Relaxed);
-        s.end();
-    });
+    }
 }
 
 /// A registered wait; unregisters (restoring an outer wait) when dropped.
@@ -2040,14 +2087,21 @@ mod tests {
         static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-b"));
         let (a, b) = (A.id(), B.id());
         let hold = |id: u64, name: &'static str| {
-            publish(0, 1, |_| Published {
-                id,
-                class: Class::Named(name),
-                kind: LockKind::Mutex,
-                hold: Hold::Exclusive,
-                site: None,
-                since: 0,
-            })
+            let slot = this_thread_slot();
+            // SAFETY: this thread's slot, alive while the thread runs.
+            let slot = unsafe { &*slot };
+            publish_push(
+                slot,
+                0,
+                Published {
+                    id,
+                    class: Class::Named(name),
+                    kind: LockKind::Mutex,
+                    hold: Hold::Exclusive,
+                    site: None,
+                    since: 0,
+                },
+            )
         };
         let wait = |id: u64, name: &'static str| {
             let (class_tag, class_a, class_b) = encode_class(Class::Named(name));
@@ -2078,7 +2132,8 @@ mod tests {
                     barrier.wait();
                     done.wait();
                     drop(g);
-                    publish(0, 0, |_| unreachable!());
+                    // SAFETY: this thread's slot, alive while the thread runs.
+                    publish_len(unsafe { &*this_thread_slot() }, 0);
                 })
                 .unwrap()
         };
