@@ -205,6 +205,25 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     );
     assert!(report.contains("now: state "), "{report}");
     assert!(!report.contains("LONG WAIT"), "{report}");
+    // The lock-order graph saw both edges before the threads blocked (each
+    // records its edge before it waits), and reported the cycle.
+    assert!(
+        report.contains(
+            "lock-order graph: it knew this cycle and reported it as a potential deadlock"
+        ),
+        "{report}"
+    );
+    for (from, to, name) in [("lock-y", "lock-x", "wd-b"), ("lock-x", "lock-y", "wd-a")] {
+        let step = format!(
+            "Mutex `{from}` -> Mutex `{to}`: first by thread `{name}`, holding since tests/watchdog.rs:"
+        );
+        let line = report
+            .lines()
+            .find(|l| l.contains(&step))
+            .unwrap_or_else(|| panic!("{step} missing:\n{report}"));
+        let site = format!("requested at tests/watchdog.rs:{}:", site_line(&text, name));
+        assert!(line.contains(&site), "{site} missing: {line}");
+    }
     // The same report as JSON in the dump dir.
     let deadline = Instant::now() + Duration::from_secs(5);
     let json = loop {
@@ -229,9 +248,36 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
         "\"name\":\"wd-b\"",
         "\"name\":\"lock-x\"",
         "\"cycle\":",
+        "\"order\":{\"reported\":true,\"edges\":[{\"from\":",
+        "\"first\":{\"thread\":\"wd-a\",\"held_at\":\"tests/watchdog.rs:",
     ] {
         assert!(json.contains(needle), "{needle} missing: {json}");
     }
+}
+
+#[test]
+fn a_deadlock_the_order_graph_could_not_record_says_which_edge_is_missing() {
+    if is_child() {
+        return;
+    }
+    // One class edge at most: the second thread's edge is never recorded.
+    let (text, ok) = run_child(
+        "child_abba",
+        &[
+            ("LOCKGRAPH_WATCHDOG", "300ms"),
+            ("LOCKGRAPH_MAX_EDGES", "1"),
+        ],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(
+        report.contains("lock-order graph: 1 of the cycle's 2 edges were never recorded"),
+        "{report}"
+    );
+    assert_eq!(report.matches(": never recorded").count(), 1, "{report}");
+    assert_eq!(report.matches(": first by thread `").count(), 1, "{report}");
 }
 
 #[test]

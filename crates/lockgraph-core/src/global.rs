@@ -619,6 +619,80 @@ impl Global {
     }
 }
 
+/// The first recording of one lock-order edge, as the watchdog shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OrderOrigin {
+    /// The thread that first recorded the edge.
+    pub thread: String,
+    /// Where that thread took the held lock.
+    pub held_at: Option<Site>,
+    /// Where it asked for the other one.
+    pub requested_at: Option<Site>,
+}
+
+/// What the lock-order graph knows of a cycle of locks `locks[0] -> locks[1]
+/// -> ... -> locks[0]` (each given as instance id and class): the first
+/// recording of each edge (`None`: never recorded), and whether the graph
+/// reported that cycle as a potential deadlock.
+pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>, bool) {
+    let g = GLOBAL.lock();
+    let n = locks.len();
+    let origin = |o: &Origin| OrderOrigin {
+        thread: o.thread.to_string(),
+        held_at: o.held_at.map(Site::from),
+        requested_at: o.requested_at.map(Site::from),
+    };
+    let class_of = |&(id, class): &(u64, Class)| g.class_index.get(&class.key(id)).copied();
+    let mut edges = Vec::with_capacity(n);
+    // The cycle's nodes, in the class graph or (all one class) the instance
+    // graph, for the reported-cycle key.
+    let mut class_nodes = Vec::new();
+    let mut instance_ids = Vec::new();
+    for i in 0..n {
+        let (a, b) = (&locks[i], &locks[(i + 1) % n]);
+        let (ca, cb) = (class_of(a), class_of(b));
+        let found = match (ca, cb) {
+            (Some(x), Some(y)) if x == y => {
+                instance_ids.push(a.0);
+                let ia = g.instance_index.get(&a.0);
+                let ib = g.instance_index.get(&b.0);
+                ia.zip(ib)
+                    .and_then(|(&ia, &ib)| g.instances.edge(ia, ib))
+                    .and_then(|e| e.meta.any_origin().map(origin))
+            }
+            (Some(x), Some(y)) => {
+                class_nodes.push(x);
+                g.classes
+                    .edge(x, y)
+                    .and_then(|e| e.meta.any_origin().map(origin))
+            }
+            _ => None,
+        };
+        edges.push(found);
+    }
+    let complete = edges.iter().all(Option::is_some);
+    // The key `Global::report` remembers reported cycles by.
+    let key = |graph: bool, ids: &mut dyn Iterator<Item = u64>| {
+        ids.fold(u64::from(graph), |acc, id| {
+            acc.wrapping_add((id ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xff51_afd7_ed55_8ccd))
+        }) ^ n as u64
+    };
+    let reported = complete
+        && if class_nodes.len() == n {
+            g.reported.contains(&key(
+                false,
+                &mut class_nodes.iter().map(|c| c.index() as u64),
+            ))
+        } else if instance_ids.len() == n {
+            g.reported
+                .contains(&key(true, &mut instance_ids.iter().copied()))
+        } else {
+            false
+        };
+    (edges, reported)
+}
+
 /// Empties the graphs and the set of cycles reported (a new loom iteration).
 #[cfg(loom)]
 pub(crate) fn reset() {

@@ -1299,6 +1299,95 @@ pub struct WatchdogReport {
     pub threads: Vec<ThreadInfo>,
     /// The process id.
     pub pid: u32,
+    /// What the lock-order graph knew of the cycle (deadlocks of two or more
+    /// threads waiting for locks).
+    pub order: Option<OrderContext>,
+}
+
+pub use crate::global::OrderOrigin;
+
+/// One edge of a deadlock's cycle in the lock-order graph: a thread held
+/// `from` and waits for `to`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OrderStep {
+    /// The lock held.
+    pub from: LockRef,
+    /// The lock waited for.
+    pub to: LockRef,
+    /// Who recorded `from -> to` first, and where (`None`: never recorded,
+    /// e.g. the lock was taken with `try_lock`).
+    pub first: Option<OrderOrigin>,
+}
+
+/// What the lock-order graph knew of a deadlock's cycle before it hung.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OrderContext {
+    /// The cycle's edges, in the order of the wait-for cycle.
+    pub steps: Vec<OrderStep>,
+    /// Whether the lock-order graph reported this very cycle as a potential
+    /// deadlock (when its last edge was recorded).
+    pub reported: bool,
+}
+
+impl OrderContext {
+    /// The context of the lock cycle `locks[0] -> locks[1] -> ... -> locks[0]`.
+    fn of(locks: &[(u64, Class, LockKind)]) -> OrderContext {
+        let keys: Vec<(u64, Class)> = locks.iter().map(|&(id, c, _)| (id, c)).collect();
+        let (firsts, reported) = crate::global::order_context(&keys);
+        let n = locks.len();
+        let steps = firsts
+            .into_iter()
+            .enumerate()
+            .map(|(i, first)| {
+                let (a, b) = (locks[i], locks[(i + 1) % n]);
+                OrderStep {
+                    from: LockRef::of(a.0, a.1, a.2),
+                    to: LockRef::of(b.0, b.1, b.2),
+                    first,
+                }
+            })
+            .collect();
+        OrderContext { steps, reported }
+    }
+}
+
+impl fmt::Display for OrderContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let missing = self.steps.iter().filter(|s| s.first.is_none()).count();
+        if self.reported {
+            writeln!(
+                f,
+                "  lock-order graph: it knew this cycle and reported it as a potential deadlock when its last edge was recorded:"
+            )?;
+        } else if missing == 0 {
+            writeln!(
+                f,
+                "  lock-order graph: every edge of this cycle was recorded (this exact cycle was not reported: another cycle through the same edge was, or the order graph had stopped):"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  lock-order graph: {missing} of the cycle's {} edges were never recorded (taken with try_lock, in untracked code, or after the graph filled up):",
+                self.steps.len()
+            )?;
+        }
+        for st in &self.steps {
+            write!(f, "    {} -> {}: ", st.from, st.to)?;
+            match &st.first {
+                Some(o) => writeln!(
+                    f,
+                    "first by thread `{}`, holding since {}, requested at {}",
+                    o.thread,
+                    opt_site(&o.held_at),
+                    opt_site(&o.requested_at)
+                )?,
+                None => writeln!(f, "never recorded")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every thread's held locks and waits (see [`dump`]).
@@ -1547,6 +1636,9 @@ impl fmt::Display for WatchdogReport {
         if let Some(c) = &self.cycle {
             writeln!(f, "  cycle: {c}")?;
         }
+        if let Some(o) = &self.order {
+            o.fmt(f)?;
+        }
         for t in &self.threads {
             t.fmt(f)?;
         }
@@ -1693,7 +1785,38 @@ impl WatchdogReport {
             }
             json_thread(&mut s, t);
         }
-        s.push_str("],\"text\":");
+        s.push_str("],\"order\":");
+        match &self.order {
+            None => s.push_str("null"),
+            Some(o) => {
+                let _ = write!(s, "{{\"reported\":{},\"edges\":[", o.reported);
+                for (i, st) in o.steps.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    s.push_str("{\"from\":");
+                    json_lock(&mut s, &st.from);
+                    s.push_str(",\"to\":");
+                    json_lock(&mut s, &st.to);
+                    s.push_str(",\"first\":");
+                    match &st.first {
+                        None => s.push_str("null"),
+                        Some(o) => {
+                            s.push_str("{\"thread\":");
+                            crate::record::json_str(&mut s, &o.thread);
+                            s.push_str(",\"held_at\":");
+                            json_opt(&mut s, o.held_at.map(|x| x.to_string()).as_deref());
+                            s.push_str(",\"requested_at\":");
+                            json_opt(&mut s, o.requested_at.map(|x| x.to_string()).as_deref());
+                            s.push('}');
+                        }
+                    }
+                    s.push('}');
+                }
+                s.push_str("]}");
+            }
+        }
+        s.push_str(",\"text\":");
         crate::record::json_str(&mut s, &self.to_string());
         s.push_str("}\n");
         s
@@ -1854,6 +1977,7 @@ impl Watchdog {
                 cycle: None,
                 threads,
                 pid: std::process::id(),
+                order: None,
             });
         }
         // Forget waits that ended, and cycles made of them.
@@ -1888,7 +2012,25 @@ impl Watchdog {
             }
         }
         let _ = write!(text, "thread `{}`", snaps[cycle[0]].slot.name);
+        // The locks waited for, in cycle order: the thread after each waiter
+        // holds the lock that waiter wants and asks for the next one, so the
+        // lock-order graph has "lock k -> lock k+1" if it saw it.
+        let locks: Option<Vec<(u64, Class, LockKind)>> = cycle
+            .iter()
+            .map(|&i| match snaps[i].wait {
+                Some(WaitView {
+                    target:
+                        Target::Lock {
+                            id, class, kind, ..
+                        },
+                    ..
+                }) => Some((id, class, kind)),
+                _ => None,
+            })
+            .collect();
+        let order = locks.filter(|l| l.len() >= 2).map(|l| OrderContext::of(&l));
         WatchdogReport {
+            order,
             kind: WatchdogKind::Deadlock,
             cycle: Some(text),
             threads: cycle
