@@ -299,12 +299,14 @@ pub(crate) fn begin_wait(
     (WaitGuard(key), what)
 }
 
-/// A host function waits on a signal: checked before it blocks.
-pub(crate) fn host_fn_waits(signal: usize) {
+/// This thread is about to wait on a signal. Inside a host function the wait
+/// is attributed to it and checked before it blocks. Returns the label of the
+/// wait for the watchdog (naming the host function and its stream).
+pub(crate) fn host_fn_waits(signal: usize) -> &'static str {
     let Some(item) = current_host_fn() else {
-        return;
+        return with(|m| intern(format!("wait on {}", m.describe(Node::Signal(signal)))));
     };
-    let report = with(|m| {
+    let (what, report) = with(|m| {
         if let Some(Item {
             kind: ItemKind::HostFn { needs, .. },
             ..
@@ -314,9 +316,15 @@ pub(crate) fn host_fn_waits(signal: usize) {
                 needs.waits.push(signal);
             }
         }
-        m.check(&[Node::Item(item)])
+        let what = intern(format!(
+            "{} waits on {}",
+            m.describe(Node::Item(item)),
+            m.describe(Node::Signal(signal))
+        ));
+        (what, m.check(&[Node::Item(item)]))
     });
     deliver(report);
+    what
 }
 
 /// This thread says it will set `signal` (until the guard drops).

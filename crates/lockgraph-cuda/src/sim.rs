@@ -309,6 +309,7 @@ impl Stream {
         self.sync(Some(Instant::now() + timeout), Location::caller())
     }
 
+    #[track_caller] // the watchdog names the caller of `synchronize`
     fn sync(
         &self,
         deadline: Option<Instant>,
