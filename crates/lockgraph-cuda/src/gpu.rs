@@ -98,10 +98,11 @@ unsafe extern "C" fn trampoline(data: *mut c_void) {
     // driver calls each host function once, so the box is reclaimed once.
     let p = unsafe { Box::from_raw(data as *mut Pending) };
     let item = p.item;
-    let _running = model::Running::enter(item);
+    let running = model::Running::enter(item);
     if catch_unwind(AssertUnwindSafe(p.f)).is_err() {
         eprintln!("lockgraph-cuda: a host function panicked (caught)");
     }
+    drop(running);
     model::item_done(item);
 }
 

@@ -247,10 +247,11 @@ impl Stream {
         self.push(Box::new(move || {
             let (tx, rx) = channel::<()>();
             let job: Job = Box::new(move || {
-                let _running = model::Running::enter(item);
+                let running = model::Running::enter(item);
                 if catch_unwind(AssertUnwindSafe(body)).is_err() {
                     eprintln!("lockgraph-cuda: a host function panicked (caught)");
                 }
+                drop(running);
                 model::item_done(item);
                 let _ = tx.send(());
             });

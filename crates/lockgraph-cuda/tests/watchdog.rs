@@ -140,7 +140,13 @@ fn child_scenario_1() {
 fn scenario_1_hangs_for_real_and_the_watchdog_names_the_stream_and_callback() {
     expect_report(
         "child_scenario_1",
-        &["stream `s1-loader`", "Mutex `s1-arena`"],
+        &[
+            "stream `s1-loader`",
+            "Mutex `s1-arena`",
+            // The executor runs the host function: it holds the stream's
+            // pseudo-lock while it waits for the arena.
+            "Stream `s1-loader (CUDA stream)` (exclusive)",
+        ],
     );
 }
 
@@ -171,7 +177,11 @@ fn child_scenario_2() {
 fn scenario_2_hangs_when_the_lock_wins_and_the_watchdog_names_the_stream_and_callback() {
     expect_report(
         "child_scenario_2",
-        &["stream `s2-worker`", "Mutex `s2-cache`"],
+        &[
+            "stream `s2-worker`",
+            "Mutex `s2-cache`",
+            "Stream `s2-worker (CUDA stream)` (exclusive)",
+        ],
     );
 }
 
