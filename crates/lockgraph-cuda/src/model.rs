@@ -4,11 +4,12 @@
 //!
 //! Locks taken inside host functions are observed through lockgraph's own
 //! lock-order graph: while a host function runs, its thread holds two
-//! pseudo-locks, one for its stream and one for the site that enqueued it, so
-//! every lock it takes records "stream -> lock" and "site -> lock" edges.
-//! The site's edges are the locks later host functions from that site are
-//! taken to need; a thread that holds a lock and synchronizes a stream records
-//! "lock -> stream", and a cycle through it is a lock-order cycle.
+//! pseudo-locks, one for its stream and one for the site that enqueued it on
+//! that stream, so every lock it takes records "stream -> lock" and
+//! "site -> lock" edges. The site's edges are the locks later host functions
+//! enqueued there (on a stream of that name) are taken to need; a thread that
+//! holds a lock and synchronizes a stream records "lock -> stream", and a
+//! cycle through it is a lock-order cycle.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -176,10 +177,16 @@ fn pseudo_lock(kind: LockKind, name: String, scope: usize) -> &'static LockMeta 
         .or_insert_with(|| Box::leak(Box::new(LockMeta::new(kind, Class::Named(name)))))
 }
 
-fn site_lock(site: &'static Location<'static>) -> &'static LockMeta {
+/// The pseudo-lock of the host functions enqueued at `site` on streams named
+/// `stream`: per stream too, because one site in a helper often enqueues
+/// different work on different streams.
+fn site_lock(site: &'static Location<'static>, stream: &str) -> &'static LockMeta {
     pseudo_lock(
         LockKind::HostFn,
-        format!("host fn enqueued at {}", Site::from(site)),
+        format!(
+            "host fn enqueued at {} on stream `{stream}`",
+            Site::from(site)
+        ),
         0,
     )
 }
@@ -200,10 +207,11 @@ impl Running {
             with(|m| {
                 m.items
                     .get(&item)
-                    .map(|it| (m.streams[it.stream].lock, it.site))
+                    .map(|it| (&m.streams[it.stream], it.site))
+                    .map(|(s, site)| (s.lock, s.name, site))
             })
-            .map(|(stream, site)| {
-                let at = site_lock(site);
+            .map(|(stream, name, site)| {
+                let at = site_lock(site, name);
                 stream.acquired(Hold::Exclusive, Some(site));
                 at.acquired(Hold::Exclusive, Some(site));
                 (stream, at)
@@ -244,6 +252,16 @@ pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
     })
 }
 
+/// The model's streams of context `ctx`.
+#[cfg(feature = "cudarc")]
+pub(crate) fn context_streams(ctx: usize) -> Vec<usize> {
+    with(|m| {
+        (0..m.streams.len())
+            .filter(|&s| m.streams[s].ctx == ctx)
+            .collect()
+    })
+}
+
 pub(crate) fn new_signal(name: &'static str) -> usize {
     with(|m| {
         m.signals.push(name);
@@ -276,16 +294,28 @@ fn held_now() -> Vec<LockRef> {
         .collect()
 }
 
+/// A report to deliver once the caller has queued the work: under the
+/// `panic` policy delivering unwinds, and the queue must match the model.
+#[must_use]
+pub(crate) struct Deferred(Option<CycleReport>);
+
+impl Deferred {
+    pub(crate) fn deliver(self) {
+        deliver(self.0);
+    }
+}
+
 pub(crate) fn enqueue_host_fn(
     stream: usize,
     mut needs: Needs,
     site: &'static Location<'static>,
-) -> ItemId {
+) -> (ItemId, Deferred) {
     let enqueuer = thread_key();
     let enqueuer_held: Vec<u64> = held_now().iter().map(|l| l.id).collect();
     if lockgraph::TRACKING {
         // What host functions enqueued here before were seen to lock.
-        needs.learned = lockgraph_core::taken_while_holding(site_lock(site));
+        let name = with(|m| m.streams[stream].name);
+        needs.learned = lockgraph_core::taken_while_holding(site_lock(site, name));
     }
     let (id, report) = with(|m| {
         for l in &needs.locks {
@@ -304,8 +334,7 @@ pub(crate) fn enqueue_host_fn(
         starts.extend(needs.feeds.iter().map(|&c| Node::Signal(c)));
         (id, m.check(&starts))
     });
-    deliver(report);
-    id
+    (id, Deferred(report))
 }
 
 pub(crate) fn enqueue_wait(
@@ -313,7 +342,7 @@ pub(crate) fn enqueue_wait(
     event: &'static str,
     recorded: Option<(usize, u64)>,
     site: &'static Location<'static>,
-) -> ItemId {
+) -> (ItemId, Deferred) {
     let (id, report) = with(|m| {
         let dep = recorded.and_then(|(s2, k)| {
             m.streams[s2]
@@ -325,8 +354,7 @@ pub(crate) fn enqueue_wait(
         let id = m.add_item(stream, site, ItemKind::Wait { event, dep });
         (id, m.check(&[Node::Item(id)]))
     });
-    deliver(report);
-    id
+    (id, Deferred(report))
 }
 
 pub(crate) fn item_done(id: ItemId) {
@@ -413,6 +441,9 @@ pub(crate) fn begin_wait(
         };
         (what, found, streams)
     });
+    // Made before delivering: under the `panic` policy the report unwinds,
+    // and the guard then unregisters the wait.
+    let guard = WaitGuard(key);
     deliver(report);
     if !found && !held.is_empty() {
         // "Holding L, waits for stream S": L -> S in lockgraph's graph,
@@ -423,7 +454,7 @@ pub(crate) fn begin_wait(
             s.abandoned();
         }
     }
-    (WaitGuard(key), what)
+    (guard, what)
 }
 
 /// This thread is about to wait on a signal. Inside a host function the wait
