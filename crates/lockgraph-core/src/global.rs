@@ -24,6 +24,9 @@ use crate::record;
 use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 use crate::state::{Held, LockMeta, Op};
 
+mod taken;
+pub use taken::taken_while_holding;
+
 /// Size limits of the process-wide tables. When one is reached lockgraph says
 /// so loudly (stderr and a `tracing` ERROR event) and stops recording new
 /// edges; it never grows without bound and never drops edges silently.

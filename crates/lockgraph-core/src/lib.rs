@@ -58,7 +58,7 @@ pub use atomicity::{
     Interleaving, Severity,
 };
 pub use class::{Class, LockKind, Site};
-pub use global::{stats, GraphStats, Limits};
+pub use global::{stats, taken_while_holding, GraphStats, Limits};
 pub use policy::{capture, emit_report, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
 pub use record::{record_file, RECORD_VERSION};
 pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};

@@ -137,26 +137,35 @@ impl Signal {
     }
 
     /// Waits until set, at most `timeout`; true when set. Inside a host
-    /// function the wait is checked against the model before it blocks.
+    /// function the wait is checked against the model before it blocks. The
+    /// wait is a [`lockgraph::blocking`] call: the watchdog names it (and the
+    /// host function it is in).
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
-        model::host_fn_waits(self.id);
+        let what = model::host_fn_waits(self.id);
         let deadline = std::time::Instant::now() + timeout;
-        let mut g = self.state.lock();
-        while !*g {
-            if self.cv.wait_until(&mut g, deadline).timed_out() {
-                return *g;
+        lockgraph::blocking(what, || {
+            let mut g = self.state.lock();
+            while !*g {
+                if self.cv.wait_until(&mut g, deadline).timed_out() {
+                    return *g;
+                }
             }
-        }
-        true
+            true
+        })
     }
 
-    /// Waits until set.
+    /// Waits until set (checked and named like
+    /// [`wait_timeout`](Self::wait_timeout)).
+    #[track_caller]
     pub fn wait(&self) {
-        model::host_fn_waits(self.id);
-        let mut g = self.state.lock();
-        while !*g {
-            self.cv.wait(&mut g);
-        }
+        let what = model::host_fn_waits(self.id);
+        lockgraph::blocking(what, || {
+            let mut g = self.state.lock();
+            while !*g {
+                self.cv.wait(&mut g);
+            }
+        })
     }
 }
 

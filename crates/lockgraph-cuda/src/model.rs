@@ -1,6 +1,15 @@
 //! The deadlock model: streams' pending host functions and event waits,
 //! the shared host-function executor, signals and locks, as one wait-for
 //! graph checked at every call that adds an edge, before anything blocks.
+//!
+//! Locks taken inside host functions are observed through lockgraph's own
+//! lock-order graph: while a host function runs, its thread holds two
+//! pseudo-locks, one for its stream and one for the site that enqueued it on
+//! that stream, so every lock it takes records "stream -> lock" and
+//! "site -> lock" edges. The site's edges are the locks later host functions
+//! enqueued there (on a stream of that name) are taken to need; a thread that
+//! holds a lock and synchronizes a stream records "lock -> stream", and a
+//! cycle through it is a lock-order cycle.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -8,7 +17,10 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use lockgraph_core::{CycleReport, EdgeInfo, Level, LockInfo, LockKind, ReportKind, Site};
+use lockgraph_core::{
+    Class, CycleReport, EdgeInfo, Hold, Level, LockInfo, LockKind, LockMeta, ReportKind, Request,
+    Site,
+};
 use parking_lot::Mutex;
 
 pub(crate) type ItemId = u64;
@@ -22,9 +34,38 @@ pub(crate) struct LockRef {
     pub(crate) created: Option<Site>,
 }
 
+impl LockRef {
+    /// The lock of class `class` with instance `id`.
+    pub(crate) fn of(id: u64, kind: LockKind, class: Class) -> LockRef {
+        LockRef {
+            id,
+            kind,
+            name: match class {
+                Class::Named(n) => Some(n),
+                _ => None,
+            },
+            created: class.site(),
+        }
+    }
+
+    /// Whether this lock is of the class `c` describes (an anonymous class
+    /// is one lock instance).
+    fn is_of(&self, c: &LockInfo) -> bool {
+        self.kind == c.kind
+            && match (c.name, c.created) {
+                (Some(n), _) => self.name == Some(n),
+                (None, Some(s)) => self.name.is_none() && self.created == Some(s),
+                (None, None) => c.instance == Some(self.id),
+            }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Needs {
+    /// Declared with `HostFn::locks`.
     pub(crate) locks: Vec<LockRef>,
+    /// Lock classes host functions from the same site were seen to take.
+    pub(crate) learned: Vec<LockInfo>,
     pub(crate) waits: Vec<usize>,
     pub(crate) feeds: Vec<usize>,
 }
@@ -51,13 +92,15 @@ struct Item {
 struct StreamRec {
     name: &'static str,
     ctx: usize,
+    /// Held by the thread running one of the stream's host functions.
+    lock: &'static LockMeta,
     next_pos: u64,
     pending: BTreeMap<u64, ItemId>,
 }
 
 struct Waiter {
     thread: Arc<str>,
-    held: Vec<u64>,
+    held: Vec<LockRef>,
     targets: Vec<ItemId>,
     site: &'static Location<'static>,
     what: &'static str,
@@ -120,19 +163,73 @@ pub(crate) fn intern(s: String) -> &'static str {
     n
 }
 
+/// The pseudo-lock of class `name` for `scope` (a context): one per stream
+/// name and context, and one per host-function enqueue site, made once and
+/// kept for the process (they are bounded by the program's streams and call
+/// sites). Streams of one name are one lock class, as named locks are.
+fn pseudo_lock(kind: LockKind, name: String, scope: usize) -> &'static LockMeta {
+    type Key = (usize, &'static str, usize);
+    static LOCKS: Mutex<Option<HashMap<Key, &'static LockMeta>>> = Mutex::new(None);
+    let name = intern(name);
+    let mut g = LOCKS.lock();
+    g.get_or_insert_with(HashMap::new)
+        .entry((kind as usize, name, scope))
+        .or_insert_with(|| Box::leak(Box::new(LockMeta::new(kind, Class::Named(name)))))
+}
+
+/// The pseudo-lock of the host functions enqueued at `site` on streams named
+/// `stream`: per stream too, because one site in a helper often enqueues
+/// different work on different streams.
+fn site_lock(site: &'static Location<'static>, stream: &str) -> &'static LockMeta {
+    pseudo_lock(
+        LockKind::HostFn,
+        format!(
+            "host fn enqueued at {} on stream `{stream}`",
+            Site::from(site)
+        ),
+        0,
+    )
+}
+
 /// Marks the host function running on this thread (the executor), so that
-/// CUDA calls and signal waits inside it are attributed to it.
-pub(crate) struct Running(Option<ItemId>);
+/// CUDA calls and signal waits inside it are attributed to it, and holds its
+/// stream's and its site's pseudo-locks, so that the locks it takes are
+/// recorded in lockgraph's graph as taken by it.
+pub(crate) struct Running {
+    prev: Option<ItemId>,
+    held: Option<(&'static LockMeta, &'static LockMeta)>,
+}
 
 impl Running {
     pub(crate) fn enter(item: ItemId) -> Running {
-        Running(CURRENT.with(|c| c.replace(Some(item))))
+        let prev = CURRENT.with(|c| c.replace(Some(item)));
+        let held = if lockgraph::TRACKING {
+            with(|m| {
+                m.items
+                    .get(&item)
+                    .map(|it| (&m.streams[it.stream], it.site))
+                    .map(|(s, site)| (s.lock, s.name, site))
+            })
+            .map(|(stream, name, site)| {
+                let at = site_lock(site, name);
+                stream.acquired(Hold::Exclusive, Some(site));
+                at.acquired(Hold::Exclusive, Some(site));
+                (stream, at)
+            })
+        } else {
+            None
+        };
+        Running { prev, held }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.0));
+        if let Some((stream, at)) = self.held {
+            at.released();
+            stream.released();
+        }
+        CURRENT.with(|c| c.set(self.prev));
     }
 }
 
@@ -141,14 +238,27 @@ pub(crate) fn current_host_fn() -> Option<ItemId> {
 }
 
 pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
+    // Suffixed: a lock named like the stream must not share its class.
+    let lock = pseudo_lock(LockKind::Stream, format!("{name} (CUDA stream)"), ctx);
     with(|m| {
         m.streams.push(StreamRec {
             name,
             ctx,
+            lock,
             next_pos: 0,
             pending: BTreeMap::new(),
         });
         m.streams.len() - 1
+    })
+}
+
+/// The model's streams of context `ctx`.
+#[cfg(feature = "cudarc")]
+pub(crate) fn context_streams(ctx: usize) -> Vec<usize> {
+    with(|m| {
+        (0..m.streams.len())
+            .filter(|&s| m.streams[s].ctx == ctx)
+            .collect()
     })
 }
 
@@ -174,17 +284,39 @@ pub(crate) fn position(stream: usize) -> u64 {
     with(|m| m.streams[stream].next_pos)
 }
 
-fn held_now() -> Vec<u64> {
-    lockgraph_core::held_lock_ids()
+/// The locks this thread holds, outermost first.
+fn held_now() -> Vec<LockRef> {
+    let ids = lockgraph_core::held_lock_ids();
+    let locks = lockgraph_core::held_locks();
+    ids.into_iter()
+        .zip(locks)
+        .map(|(id, (kind, class, _))| LockRef::of(id, kind, class))
+        .collect()
+}
+
+/// A report to deliver once the caller has queued the work: under the
+/// `panic` policy delivering unwinds, and the queue must match the model.
+#[must_use]
+pub(crate) struct Deferred(Option<CycleReport>);
+
+impl Deferred {
+    pub(crate) fn deliver(self) {
+        deliver(self.0);
+    }
 }
 
 pub(crate) fn enqueue_host_fn(
     stream: usize,
-    needs: Needs,
+    mut needs: Needs,
     site: &'static Location<'static>,
-) -> ItemId {
+) -> (ItemId, Deferred) {
     let enqueuer = thread_key();
-    let enqueuer_held = held_now();
+    let enqueuer_held: Vec<u64> = held_now().iter().map(|l| l.id).collect();
+    if lockgraph::TRACKING {
+        // What host functions enqueued here before were seen to lock.
+        let name = with(|m| m.streams[stream].name);
+        needs.learned = lockgraph_core::taken_while_holding(site_lock(site, name));
+    }
     let (id, report) = with(|m| {
         for l in &needs.locks {
             m.locks.insert(l.id, *l);
@@ -202,8 +334,7 @@ pub(crate) fn enqueue_host_fn(
         starts.extend(needs.feeds.iter().map(|&c| Node::Signal(c)));
         (id, m.check(&starts))
     });
-    deliver(report);
-    id
+    (id, Deferred(report))
 }
 
 pub(crate) fn enqueue_wait(
@@ -211,7 +342,7 @@ pub(crate) fn enqueue_wait(
     event: &'static str,
     recorded: Option<(usize, u64)>,
     site: &'static Location<'static>,
-) -> ItemId {
+) -> (ItemId, Deferred) {
     let (id, report) = with(|m| {
         let dep = recorded.and_then(|(s2, k)| {
             m.streams[s2]
@@ -223,8 +354,7 @@ pub(crate) fn enqueue_wait(
         let id = m.add_item(stream, site, ItemKind::Wait { event, dep });
         (id, m.check(&[Node::Item(id)]))
     });
-    deliver(report);
-    id
+    (id, Deferred(report))
 }
 
 pub(crate) fn item_done(id: ItemId) {
@@ -267,7 +397,10 @@ pub(crate) fn begin_wait(
 ) -> (WaitGuard, &'static str) {
     let key = thread_key();
     let held = held_now();
-    let (what, report) = with(|m| {
+    let (what, (found, report), streams) = with(|m| {
+        for l in &held {
+            m.locks.insert(l.id, *l);
+        }
         let targets: Vec<ItemId> = match target {
             Target::Stream(s) => m.last_pending(s, u64::MAX).into_iter().collect(),
             Target::Upto(s, k) => m.last_pending(s, k + 1).into_iter().collect(),
@@ -287,24 +420,51 @@ pub(crate) fn begin_wait(
                 what,
             },
         );
-        let mut starts: Vec<Node> = held.iter().map(|&l| Node::Lock(l)).collect();
+        let mut starts: Vec<Node> = held.iter().map(|l| Node::Lock(l.id)).collect();
         for (&c, ts) in &m.producers {
             if ts.contains(&key) {
                 starts.push(Node::Signal(c));
             }
         }
-        (what, m.check(&starts))
+        let found = m.check_found(&starts);
+        // No cycle in the model: the wait is still an order edge for every
+        // lock held. A cycle says more about this wait than its order
+        // edges would (and they would report it again when the host
+        // function takes the lock).
+        let streams: Vec<&'static LockMeta> = if found.0 || !lockgraph::TRACKING {
+            Vec::new()
+        } else {
+            m.target_streams(target)
+                .into_iter()
+                .map(|s| m.streams[s].lock)
+                .collect()
+        };
+        (what, found, streams)
     });
+    // Made before delivering: under the `panic` policy the report unwinds,
+    // and the guard then unregisters the wait.
+    let guard = WaitGuard(key);
     deliver(report);
-    (WaitGuard(key), what)
+    if !found && !held.is_empty() {
+        // "Holding L, waits for stream S": L -> S in lockgraph's graph,
+        // where a host function on S that took L recorded S -> L: a
+        // lock-order cycle (potential) even when the two never coincide.
+        for s in streams {
+            s.before_wait(Request::Exclusive, Some(site));
+            s.abandoned();
+        }
+    }
+    (guard, what)
 }
 
-/// A host function waits on a signal: checked before it blocks.
-pub(crate) fn host_fn_waits(signal: usize) {
+/// This thread is about to wait on a signal. Inside a host function the wait
+/// is attributed to it and checked before it blocks. Returns the label of the
+/// wait for the watchdog (naming the host function and its stream).
+pub(crate) fn host_fn_waits(signal: usize) -> &'static str {
     let Some(item) = current_host_fn() else {
-        return;
+        return with(|m| intern(format!("wait on {}", m.describe(Node::Signal(signal)))));
     };
-    let report = with(|m| {
+    let (what, report) = with(|m| {
         if let Some(Item {
             kind: ItemKind::HostFn { needs, .. },
             ..
@@ -314,9 +474,15 @@ pub(crate) fn host_fn_waits(signal: usize) {
                 needs.waits.push(signal);
             }
         }
-        m.check(&[Node::Item(item)])
+        let what = intern(format!(
+            "{} waits on {}",
+            m.describe(Node::Item(item)),
+            m.describe(Node::Signal(signal))
+        ));
+        (what, m.check(&[Node::Item(item)]))
     });
     deliver(report);
+    what
 }
 
 /// This thread says it will set `signal` (until the guard drops).
@@ -495,7 +661,37 @@ impl Model {
     fn lock_holders(&self, l: u64) -> impl Iterator<Item = (&u64, &Waiter)> {
         self.waiters
             .iter()
-            .filter(move |(_, w)| w.held.contains(&l))
+            .filter(move |(_, w)| w.held.iter().any(|h| h.id == l))
+    }
+
+    /// The streams a wait for `target` waits for.
+    fn target_streams(&self, target: Target) -> Vec<usize> {
+        match target {
+            Target::Stream(s) | Target::Upto(s, _) => vec![s],
+            Target::Context(c) => (0..self.streams.len())
+                .filter(|&s| self.streams[s].ctx == c)
+                .collect(),
+        }
+    }
+
+    /// The locks a host function needs: the declared ones, then the locks
+    /// waiting threads hold of the classes its site was seen to take
+    /// (`true`: learned).
+    fn needed_locks(&self, needs: &Needs) -> Vec<(LockRef, bool)> {
+        let mut out: Vec<(LockRef, bool)> = needs.locks.iter().map(|l| (*l, false)).collect();
+        if needs.learned.is_empty() {
+            return out;
+        }
+        for w in self.waiters.values() {
+            for h in &w.held {
+                if !out.iter().any(|(l, _)| l.id == h.id)
+                    && needs.learned.iter().any(|c| h.is_of(c))
+                {
+                    out.push((*h, true));
+                }
+            }
+        }
+        out
     }
 
     fn edges(&self, n: Node) -> Vec<Edge> {
@@ -523,7 +719,7 @@ impl Model {
                         enqueuer,
                         enqueuer_held,
                     } => {
-                        for l in &needs.locks {
+                        for (l, learned) in self.needed_locks(needs) {
                             // Forced: the enqueuer held the lock when it
                             // enqueued and holds it in its wait now, so the
                             // host fn cannot have taken it first.
@@ -532,7 +728,11 @@ impl Model {
                             out.push(Edge {
                                 to: Node::Lock(l.id),
                                 forced,
-                                actor: format!("{me} locks {}", label_lock(l)),
+                                actor: format!(
+                                    "{me} locks {}{}",
+                                    label_lock(&l),
+                                    learned_note(learned)
+                                ),
                                 site: Some(it.site),
                             });
                         }
@@ -625,13 +825,14 @@ impl Model {
                     }
                     if let ItemKind::HostFn { needs, .. } = &it.kind {
                         let who = self.describe(Node::Item(id));
-                        for l in &needs.locks {
+                        for (l, learned) in self.needed_locks(needs) {
                             out.push(Edge {
                                 to: Node::Lock(l.id),
                                 forced: false,
                                 actor: format!(
-                                    "the executor may be running {who}, which locks {}",
-                                    label_lock(l)
+                                    "the executor may be running {who}, which locks {}{}",
+                                    label_lock(&l),
+                                    learned_note(learned)
                                 ),
                                 site: Some(it.site),
                             });
@@ -657,8 +858,14 @@ impl Model {
     /// The shortest cycle through one of `starts`, over forced edges first
     /// (a certain deadlock), then over all edges (a potential one).
     fn check(&mut self, starts: &[Node]) -> Option<CycleReport> {
+        self.check_found(starts).1
+    }
+
+    /// [`check`](Self::check), also saying whether a cycle was found (it is
+    /// reported once: later finds return no report).
+    fn check_found(&mut self, starts: &[Node]) -> (bool, Option<CycleReport>) {
         if !lockgraph::TRACKING {
-            return None;
+            return (false, None);
         }
         // Forced edges only (certain), then without the shared executor
         // (a cycle naming only streams, host fns and locks), then all.
@@ -669,14 +876,14 @@ impl Model {
                     key.sort();
                     key.dedup();
                     if !self.reported.insert(key) {
-                        return None;
+                        return (true, None);
                     }
                     let certain = cycle.iter().all(|(_, e)| e.forced);
-                    return Some(self.report(&cycle, certain));
+                    return (true, Some(self.report(&cycle, certain)));
                 }
             }
         }
-        None
+        (false, None)
     }
 
     fn cycle_from(&self, start: Node, tier: u8) -> Option<Vec<(Node, Edge)>> {
@@ -739,6 +946,14 @@ fn kind_word(k: &ItemKind) -> &'static str {
     match k {
         ItemKind::HostFn { .. } => "host fn",
         ItemKind::Wait { .. } => "event wait",
+    }
+}
+
+fn learned_note(learned: bool) -> &'static str {
+    if learned {
+        " (seen in host functions enqueued at the same site)"
+    } else {
+        ""
     }
 }
 

@@ -164,6 +164,12 @@ fn emit(r: RaceReport) {
     }
 }
 
+/// A fresh event identity (both back ends).
+pub(crate) fn new_event() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The host enqueues work on stream `actor`: the stream's next work is
 /// ordered after everything the host did so far.
 pub(crate) fn enqueue(actor: usize) {

@@ -16,7 +16,6 @@ use crate::{race, Buffer, Error, HostFn};
 type Job = Box<dyn FnOnce() + Send>;
 
 static NEXT_CTX: AtomicUsize = AtomicUsize::new(0);
-static NEXT_EVENT: AtomicUsize = AtomicUsize::new(0);
 
 /// A simulated context: streams and one host-function executor thread.
 #[derive(Clone)]
@@ -69,7 +68,7 @@ impl Context {
     /// A new event, recorded nowhere yet.
     pub fn new_event(&self, name: &'static str) -> Event {
         Event {
-            id: NEXT_EVENT.fetch_add(1, Ordering::Relaxed),
+            id: race::new_event(),
             name,
             recorded: Mutex::new(None),
         }
@@ -241,16 +240,17 @@ impl Stream {
         let site = Location::caller();
         self.guard("launch host fn", site)?;
         race::enqueue(self.actor());
-        let item = model::enqueue_host_fn(self.model_id, f.needs, site);
+        let (item, report) = model::enqueue_host_fn(self.model_id, f.needs, site);
         let exec = self.ctx.exec.clone();
         let body = f.f;
         self.push(Box::new(move || {
             let (tx, rx) = channel::<()>();
             let job: Job = Box::new(move || {
-                let _running = model::Running::enter(item);
+                let running = model::Running::enter(item);
                 if catch_unwind(AssertUnwindSafe(body)).is_err() {
                     eprintln!("lockgraph-cuda: a host function panicked (caught)");
                 }
+                drop(running);
                 model::item_done(item);
                 let _ = tx.send(());
             });
@@ -260,6 +260,7 @@ impl Stream {
                 model::item_done(item);
             }
         }));
+        report.deliver();
         Ok(())
     }
 
@@ -284,7 +285,8 @@ impl Stream {
         let Some((p, upto, s, pos)) = rec else {
             return Ok(());
         };
-        let item = model::enqueue_wait(self.model_id, event.name, Some((s, pos + 1)), site);
+        let (item, report) =
+            model::enqueue_wait(self.model_id, event.name, Some((s, pos + 1)), site);
         self.push(Box::new(move || {
             let mut d = p.done.lock();
             while *d < upto {
@@ -293,6 +295,7 @@ impl Stream {
             drop(d);
             model::item_done(item);
         }));
+        report.deliver();
         Ok(())
     }
 
@@ -309,6 +312,7 @@ impl Stream {
         self.sync(Some(Instant::now() + timeout), Location::caller())
     }
 
+    #[track_caller] // the watchdog names the caller of `synchronize`
     fn sync(
         &self,
         deadline: Option<Instant>,

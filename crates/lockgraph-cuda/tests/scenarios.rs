@@ -58,6 +58,123 @@ fn s1_lock_held_across_enqueue_and_sync_is_a_certain_cycle() {
 }
 
 #[test]
+fn s1_undeclared_lock_is_learned_and_the_second_run_is_a_certain_cycle() {
+    let ctx = Context::new();
+    let s = ctx.new_stream("learn-stream");
+    let m = Arc::new(Mutex::named("learn-arena", ()));
+    let (inside_tx, inside_rx) = channel();
+    // One code path, run twice: hold the lock, enqueue a host fn that takes
+    // it (not declared), synchronize. Returns what the synchronizing thread
+    // and the host fn's own lock call reported.
+    let run = || {
+        let (m2, tx) = (m.clone(), inside_tx.clone());
+        let reports = capture(|| {
+            let g = m.lock();
+            s.launch_host_fn(HostFn::new(move || {
+                tx.send(capture(|| drop(m2.lock()))).unwrap();
+            }))
+            .unwrap();
+            assert!(s.synchronize_timeout(SHORT).is_err(), "it really deadlocks");
+            drop(g);
+        });
+        s.synchronize().unwrap();
+        (reports, inside_rx.recv().unwrap())
+    };
+
+    // First run: the model knows nothing of the host fn's lock, but the
+    // order edges "arena -> stream" (the synchronize) and "stream -> arena"
+    // (the host fn's lock) close a lock-order cycle, reported by whichever
+    // came second (the host fn may start before or after the synchronize).
+    let (sync, inside) = run();
+    let first: Vec<CycleReport> = sync.into_iter().chain(inside).collect();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].kind, ReportKind::LockOrderCycle, "{}", first[0]);
+    let text = first[0].to_string();
+    for needle in ["Stream `learn-stream (CUDA stream)`", "Mutex `learn-arena`"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+
+    // Second run: host fns from that site take the arena: certain.
+    let (sync, inside) = run();
+    assert!(inside.is_empty(), "{inside:?}");
+    assert_eq!(sync.len(), 1, "{sync:?}");
+    assert!(certain(&sync[0]), "{}", sync[0]);
+    let text = sync[0].to_string();
+    for needle in [
+        "learn-stream",
+        "Mutex `learn-arena`",
+        "host fn enqueued at crates/lockgraph-cuda/tests/scenarios.rs:",
+        "seen in host functions enqueued at the same site",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn a_lock_a_host_fn_took_held_across_a_synchronize_is_a_potential_order_cycle() {
+    let ctx = Context::new();
+
+    // The host fn first, the thread later: reported at the synchronize,
+    // although nothing is pending and nothing blocks.
+    let s = ctx.new_stream("order-stream");
+    let m = Arc::new(Mutex::named("order-m", ()));
+    let m2 = m.clone();
+    s.launch_host_fn(HostFn::new(move || drop(m2.lock())))
+        .unwrap();
+    s.synchronize().unwrap();
+    let reports = capture(|| {
+        let _g = m.lock();
+        s.synchronize().unwrap();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, ReportKind::LockOrderCycle);
+    let text = reports[0].to_string();
+    for needle in [
+        "Stream `order-stream (CUDA stream)`",
+        "Mutex `order-m`",
+        "cuda host-fn executor",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+
+    // The thread first, the host fn later: reported at the host fn's lock,
+    // on the executor thread, before it would block.
+    let s = ctx.new_stream("order-stream-2");
+    let n = Arc::new(Mutex::named("order-n", ()));
+    let none = capture(|| {
+        let _g = n.lock();
+        s.synchronize().unwrap();
+    });
+    assert!(none.is_empty(), "{none:?}");
+    let (tx, rx) = channel();
+    let n2 = n.clone();
+    s.launch_host_fn(HostFn::new(move || {
+        tx.send(capture(|| drop(n2.lock()))).unwrap();
+    }))
+    .unwrap();
+    s.synchronize().unwrap();
+    let inside = rx.recv().unwrap();
+    assert_eq!(inside.len(), 1, "{inside:?}");
+    assert_eq!(inside[0].kind, ReportKind::LockOrderCycle);
+    let text = inside[0].to_string();
+    for needle in ["Stream `order-stream-2 (CUDA stream)`", "Mutex `order-n`"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+
+    // Released before the synchronize: no order edge, nothing.
+    let s = ctx.new_stream("order-stream-3");
+    let k = Arc::new(Mutex::named("order-k", ()));
+    let k2 = k.clone();
+    s.launch_host_fn(HostFn::new(move || drop(k2.lock())))
+        .unwrap();
+    let none = capture(|| {
+        drop(k.lock());
+        s.synchronize().unwrap();
+    });
+    assert!(none.is_empty(), "{none:?}");
+}
+
+#[test]
 fn s2_lock_taken_after_enqueue_is_potential_and_released_is_none() {
     let ctx = Context::new();
     let s = ctx.new_stream("s2-stream");

@@ -1,35 +1,65 @@
-//! Scenarios 1 and 5 deadlocking for real on the simulated back end, in a
-//! child process with the watchdog on: the dump names the streams and the
-//! host functions (with the sites that enqueued them).
+//! The deadlock scenarios (1 to 5) hanging for real on the simulated
+//! back end, each in a child process with the watchdog on: the parent checks
+//! that the watchdog's report names the streams and the host functions (by
+//! the sites that enqueued them), then kills the child.
 
 use std::io::Read;
+use std::panic::Location;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use lockgraph::Mutex;
-use lockgraph_cuda::sim::Context;
-use lockgraph_cuda::HostFn;
+use lockgraph::{Mutex, Site};
+use lockgraph_cuda::sim::{Context, Stream};
+use lockgraph_cuda::{HostFn, Signal};
 
 const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
 
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
+/// How a child says where it enqueued a host function the report must name.
+const SITE_TAG: &str = "child enqueued a host fn at ";
 
-/// Starts the watchdog before the child takes any lock, so every hold is
-/// published from the start.
-fn start_watchdog() {
+/// Whether this is the child run; if so the watchdog is started before the
+/// child takes any lock, so every hold is published from the start.
+fn enter_child() -> bool {
+    if std::env::var_os(CHILD).is_none() {
+        return false;
+    }
     use lockgraph::watchdog::{self, Config};
     watchdog::start(
         Config::default()
             .timeout(Duration::from_millis(300))
             .scan_period(Duration::from_millis(50)),
     );
+    true
 }
 
-/// Runs one child test with the watchdog on and returns its stderr once a
-/// watchdog report containing every needle appeared (or the deadline passed).
+/// Enqueues `f` on `s` and tells the parent the site (the caller's location,
+/// which is also the site the model records for the host function).
+#[track_caller]
+fn enqueue<F: FnOnce() + Send + 'static>(s: &Stream, f: HostFn<F>) {
+    eprintln!("{SITE_TAG}{}", Site::from(Location::caller()));
+    s.launch_host_fn(f).unwrap();
+}
+
+/// What the report must contain: `needles`, and each host function site the
+/// child tagged, as the model labels it.
+fn wanted(text: &str, needles: &[&str]) -> Vec<String> {
+    let sites = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(SITE_TAG))
+        .map(|s| format!("host fn enqueued at {}", s.trim()));
+    needles.iter().map(|n| n.to_string()).chain(sites).collect()
+}
+
+/// The child's stderr from the first watchdog report on.
+fn reports(text: &str) -> &str {
+    text.find("lockgraph watchdog").map_or("", |i| &text[i..])
+}
+
+/// Runs child test `test` with the watchdog on and returns its stderr once a
+/// complete watchdog report contains everything [`wanted`] (or 20 s passed),
+/// then kills the child.
 fn watch(test: &str, needles: &[&str]) -> String {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -41,7 +71,7 @@ fn watch(test: &str, needles: &[&str]) -> String {
         .spawn()
         .unwrap();
     let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = err.read(&mut buf) {
@@ -56,12 +86,15 @@ fn watch(test: &str, needles: &[&str]) -> String {
         if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
             text.push_str(&String::from_utf8_lossy(&chunk));
         }
-        // Stop once every needle is in and the last report is complete.
+        // Stop once everything is in and the last report is complete.
         let complete = text.matches("lockgraph watchdog: ").count()
             == text
                 .matches("-- end of lockgraph watchdog report --")
                 .count();
-        if complete && needles.iter().all(|n| text.contains(n)) {
+        let all = wanted(&text, needles)
+            .iter()
+            .all(|n| reports(&text).contains(n.as_str()));
+        if complete && all {
             break;
         }
     }
@@ -70,52 +103,188 @@ fn watch(test: &str, needles: &[&str]) -> String {
     text
 }
 
+/// The parent's side: child `test` hangs, and the watchdog's report names
+/// `needles` and every host function the child tagged.
+fn expect_report(test: &str, needles: &[&str]) {
+    if !lockgraph::TRACKING {
+        return; // release builds without tracking publish no held locks
+    }
+    let text = watch(test, needles);
+    let report = reports(&text);
+    assert!(!report.is_empty(), "no watchdog report:\n{text}");
+    let wanted = wanted(&text, needles);
+    assert!(
+        wanted.len() > needles.len(),
+        "the child tagged no host fn:\n{text}"
+    );
+    for n in &wanted {
+        assert!(report.contains(n.as_str()), "`{n}` missing:\n{text}");
+    }
+}
+
 #[test]
 fn child_scenario_1() {
-    if !is_child() {
+    if !enter_child() {
         return;
     }
-    start_watchdog();
     let ctx = Context::new();
     let stream = ctx.new_stream("s1-loader");
     let m = Arc::new(Mutex::named("s1-arena", ()));
     let _held = m.lock();
     let m2 = Arc::clone(&m);
-    stream
-        .launch_host_fn(HostFn::new(move || drop(m2.lock())).locks(&m))
-        .unwrap();
+    enqueue(&stream, HostFn::new(move || drop(m2.lock())).locks(&m));
     let _ = stream.synchronize(); // hangs: the host function needs the lock
 }
 
 #[test]
 fn scenario_1_hangs_for_real_and_the_watchdog_names_the_stream_and_callback() {
-    if !lockgraph::TRACKING {
-        return; // release builds without tracking publish no held locks
-    }
-    let text = watch(
+    expect_report(
         "child_scenario_1",
         &[
-            "lockgraph watchdog",
-            "s1-loader",
-            "host fn enqueued at",
-            "s1-arena",
+            "stream `s1-loader`",
+            "Mutex `s1-arena`",
+            // The executor runs the host function: it holds the stream's
+            // pseudo-lock while it waits for the arena.
+            "Stream `s1-loader (CUDA stream)` (exclusive)",
         ],
     );
-    assert!(text.contains("lockgraph watchdog"), "no report:\n{text}");
-    assert!(text.contains("stream `s1-loader`"), "{text}");
-    assert!(
-        text.contains("host fn enqueued at crates/lockgraph-cuda/tests/watchdog.rs:"),
-        "{text}"
+}
+
+#[test]
+fn child_scenario_2() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new();
+    let stream = ctx.new_stream("s2-worker");
+    let m = Arc::new(Mutex::named("s2-cache", ()));
+    // A first host function holds the stream until the thread has the lock:
+    // the bad timing of the potential cycle, forced.
+    let (open, gate) = channel::<()>();
+    stream
+        .launch_host_fn(HostFn::new(move || {
+            let _ = gate.recv();
+        }))
+        .unwrap();
+    let m2 = Arc::clone(&m);
+    enqueue(&stream, HostFn::new(move || drop(m2.lock())).locks(&m));
+    let _held = m.lock(); // taken after the enqueue
+    open.send(()).unwrap(); // the host function now runs and blocks on `m`
+    let _ = stream.synchronize(); // hangs
+}
+
+#[test]
+fn scenario_2_hangs_when_the_lock_wins_and_the_watchdog_names_the_stream_and_callback() {
+    expect_report(
+        "child_scenario_2",
+        &[
+            "stream `s2-worker`",
+            "Mutex `s2-cache`",
+            "Stream `s2-worker (CUDA stream)` (exclusive)",
+        ],
     );
-    assert!(text.contains("Mutex `s1-arena`"), "{text}");
+}
+
+#[test]
+fn child_scenario_3() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new();
+    let stream = ctx.new_stream("s3-queue");
+    let ready = Arc::new(Signal::named("s3-ready"));
+    let r = Arc::clone(&ready);
+    // A waits for what B, behind it on the same stream, would set.
+    enqueue(&stream, HostFn::new(move || r.wait()).waits(&ready));
+    let r = Arc::clone(&ready);
+    enqueue(&stream, HostFn::new(move || r.set()).feeds(&ready));
+    let _ = stream.synchronize(); // hangs
+}
+
+#[test]
+fn scenario_3_hangs_for_real_and_the_watchdog_names_the_stream_and_both_callbacks() {
+    expect_report(
+        "child_scenario_3",
+        &[
+            "synchronize stream `s3-queue`",
+            "on stream `s3-queue` waits on signal `s3-ready`",
+        ],
+    );
+}
+
+#[test]
+fn child_scenario_3_cross_stream() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new();
+    let (first, second) = (ctx.new_stream("s3x-first"), ctx.new_stream("s3x-second"));
+    let ready = Arc::new(Signal::named("s3x-ready"));
+    let (started, running) = channel::<()>();
+    let r = Arc::clone(&ready);
+    enqueue(
+        &first,
+        HostFn::new(move || {
+            started.send(()).unwrap();
+            r.wait();
+        })
+        .waits(&ready),
+    );
+    // A occupies the context's one executor; B, on another stream, queues
+    // behind it there.
+    running.recv().unwrap();
+    let r = Arc::clone(&ready);
+    enqueue(&second, HostFn::new(move || r.set()).feeds(&ready));
+    let _ = second.synchronize(); // hangs
+}
+
+#[test]
+fn scenario_3_across_streams_hangs_on_the_shared_executor_and_the_watchdog_names_both() {
+    expect_report(
+        "child_scenario_3_cross_stream",
+        &[
+            "synchronize stream `s3x-second`",
+            "on stream `s3x-first` waits on signal `s3x-ready`",
+            "thread `cuda host-fn executor",
+        ],
+    );
+}
+
+#[test]
+fn child_scenario_4() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new();
+    let (consumer, producer) = (ctx.new_stream("s4-consumer"), ctx.new_stream("s4-producer"));
+    let flag = Arc::new(Signal::named("s4-flag"));
+    let done = ctx.new_event("s4-done");
+    let f = Arc::clone(&flag);
+    enqueue(&producer, HostFn::new(move || f.wait()).waits(&flag));
+    producer.record_event(&done).unwrap(); // after the host function
+    consumer.wait(&done).unwrap();
+    let promise = flag.will_set();
+    let _ = consumer.synchronize(); // hangs: the flag is set only after it
+    flag.set();
+    drop(promise);
+}
+
+#[test]
+fn scenario_4_hangs_through_the_event_and_the_watchdog_names_both_streams_and_the_callback() {
+    expect_report(
+        "child_scenario_4",
+        &[
+            "synchronize stream `s4-consumer` (pending: event wait enqueued at",
+            "on stream `s4-producer` waits on signal `s4-flag`",
+        ],
+    );
 }
 
 #[test]
 fn child_scenario_5() {
-    if !is_child() {
+    if !enter_child() {
         return;
     }
-    start_watchdog();
     let ctx = Context::new();
     let s1 = ctx.new_stream("s5-first");
     let s2 = ctx.new_stream("s5-second");
@@ -128,40 +297,31 @@ fn child_scenario_5() {
         .spawn(move || {
             let _b = b2.lock();
             let a3 = Arc::clone(&a2);
-            s2.launch_host_fn(HostFn::new(move || drop(a3.lock())).locks(&a2))
-                .unwrap();
+            enqueue(&s2, HostFn::new(move || drop(a3.lock())).locks(&a2));
             both2.wait();
             let _ = s2.synchronize();
         })
         .unwrap();
     let _a = a.lock();
     let b3 = Arc::clone(&b);
-    s1.launch_host_fn(HostFn::new(move || drop(b3.lock())).locks(&b))
-        .unwrap();
+    enqueue(&s1, HostFn::new(move || drop(b3.lock())).locks(&b));
     both.wait();
     let _ = s1.synchronize();
     let _ = t2.join();
 }
 
 #[test]
-fn scenario_5_hangs_for_real_and_the_watchdog_names_the_stream_callback_and_locks() {
-    if !lockgraph::TRACKING {
-        return; // release builds without tracking publish no held locks
-    }
-    // The shared executor runs the second stream's host function, which waits
-    // for `a`; the first stream's host function is queued behind it.
-    let text = watch(
+fn scenario_5_hangs_for_real_and_the_watchdog_names_the_streams_callbacks_and_locks() {
+    // The shared executor runs one stream's host function, which waits for
+    // the lock the other thread holds; the other is queued behind it.
+    expect_report(
         "child_scenario_5",
-        &["s5-second", "s5-a", "s5-b", "host-fn executor"],
+        &[
+            "stream `s5-first`",
+            "stream `s5-second`",
+            "Mutex `s5-a`",
+            "Mutex `s5-b`",
+            "thread `cuda host-fn executor",
+        ],
     );
-    assert!(text.contains("lockgraph watchdog"), "no report:\n{text}");
-    for needle in [
-        "stream `s5-second`",
-        "Mutex `s5-a`",
-        "Mutex `s5-b`",
-        "thread `cuda host-fn executor",
-    ] {
-        assert!(text.contains(needle), "{needle} missing:\n{text}");
-    }
-    assert!(text.contains("host fn enqueued at"), "{text}");
 }

@@ -328,6 +328,13 @@ impl<N, M> Graph<N, M> {
             .map(|e| (e.source(), e.target(), e.weight()))
     }
 
+    /// The edges leaving `node`, as `(to, edge)`.
+    pub fn successors(&self, node: NodeId) -> impl Iterator<Item = (NodeId, &Edge<M>)> {
+        self.g
+            .edges_directed(node, Direction::Outgoing)
+            .map(|e| (e.target(), e.weight()))
+    }
+
     /// Records one acquisition "holding `from` (held as `hold`), request `to` (as
     /// `request`)" made while the locks in `gates` were held exclusively.
     ///

@@ -28,6 +28,18 @@ fn abba_is_a_cycle_and_repeats_change_nothing() {
 }
 
 #[test]
+fn successors_are_the_edges_leaving_a_node() {
+    let (mut g, n) = graph(3);
+    g.record(n[0], n[1], E, X, &[], || ());
+    g.record(n[0], n[2], S, RD, &[], || ());
+    g.record(n[1], n[0], E, X, &[], || ());
+    let mut out: Vec<NodeId> = g.successors(n[0]).map(|(to, _)| to).collect();
+    out.sort();
+    assert_eq!(out, vec![n[1], n[2]]);
+    assert_eq!(g.successors(n[2]).count(), 0);
+}
+
+#[test]
 fn the_shortest_cycle_through_the_new_edge_is_chosen() {
     // 0 -> 1 -> 2 -> 3 -> 4 and 1 -> 4: closing 4 -> 0 gives 4,0,1 (len 3).
     let (mut g, n) = graph(5);

@@ -1,6 +1,8 @@
 //! A thread holds a lock and synchronizes a stream whose host function needs
 //! that lock: reported (certain) before the synchronize blocks. Runs on the
 //! simulated back end; the real wait is timed so the example ends.
+//!
+//! `cargo run --example cuda_callback_deadlock` (from the workspace root).
 
 use std::sync::Arc;
 use std::time::Duration;
