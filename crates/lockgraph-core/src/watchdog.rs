@@ -313,7 +313,8 @@ struct Entry {
     class_a: AtomicUsize,
     class_b: AtomicUsize,
     kind: AtomicU8,
-    /// Hold (held entries) or request (the wait).
+    /// Hold (held entries: `Hold as u8` or [`HOLD_UPGRADABLE`]) or request
+    /// (the wait: `WaitMode as u8`).
     mode: AtomicU8,
     site: AtomicUsize,
     since: AtomicU64,
@@ -553,9 +554,18 @@ pub(crate) struct Published {
     pub(crate) class: Class,
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
+    /// An upgradable read (`hold` is then shared).
+    pub(crate) upgradable: bool,
     pub(crate) site: Option<&'static Location<'static>>,
     pub(crate) since: u64,
 }
+
+/// The published mode of an upgradable read hold: shared for the lock-order
+/// graph, but only an upgradable or exclusive holder keeps another
+/// upgradable read out.
+const HOLD_UPGRADABLE: u8 = 2;
+const _: () =
+    assert!(HOLD_UPGRADABLE != Hold::Exclusive as u8 && HOLD_UPGRADABLE != Hold::Shared as u8);
 
 /// The coarse time (advanced by the watchdog) for a new hold.
 pub(crate) fn tick() -> u64 {
@@ -594,7 +604,7 @@ pub(crate) fn publish_push(s: &Slot, i: usize, p: Published) {
     let e = &s.held[i];
     s.begin();
     if e.id.load(Ordering::Relaxed) == p.id
-        && e.mode.load(Ordering::Relaxed) == p.hold as u8
+        && e.mode.load(Ordering::Relaxed) == p.mode()
         && e.site.load(Ordering::Relaxed) == site_word(p.site)
     {
         e.since.store(p.since, Ordering::Relaxed);
@@ -614,6 +624,16 @@ pub(crate) fn publish_len(s: &Slot, len: usize) {
 }
 
 impl Published {
+    /// The published mode byte.
+    #[inline]
+    fn mode(&self) -> u8 {
+        if self.upgradable {
+            HOLD_UPGRADABLE
+        } else {
+            self.hold as u8
+        }
+    }
+
     fn raw(&self) -> RawEntry {
         let (class_tag, class_a, class_b) = encode_class(self.class);
         RawEntry {
@@ -622,7 +642,7 @@ impl Published {
             class_a,
             class_b,
             kind: encode_kind(self.kind),
-            mode: self.hold as u8,
+            mode: self.mode(),
             site: site_word(self.site),
             since: self.since,
         }
@@ -916,6 +936,8 @@ struct HeldView {
     class: Class,
     kind: LockKind,
     hold: Hold,
+    /// An upgradable read (`hold` is then shared).
+    upgradable: bool,
     site: Option<&'static Location<'static>>,
     since: u64,
 }
@@ -947,11 +969,14 @@ struct Snap {
     wait: Option<WaitView>,
 }
 
-fn decode_hold(m: u8) -> Hold {
-    if m == Hold::Shared as u8 {
-        Hold::Shared
+/// A published hold mode: the hold, and whether it is an upgradable read.
+fn decode_hold(m: u8) -> (Hold, bool) {
+    if m == HOLD_UPGRADABLE {
+        (Hold::Shared, true)
+    } else if m == Hold::Shared as u8 {
+        (Hold::Shared, false)
     } else {
-        Hold::Exclusive
+        (Hold::Exclusive, false)
     }
 }
 
@@ -971,11 +996,13 @@ fn snapshot() -> Vec<Snap> {
                 .map(|e| {
                     // SAFETY: read under a validated sequence count.
                     let (class, site) = unsafe { decode(e) };
+                    let (hold, upgradable) = decode_hold(e.mode);
                     HeldView {
                         id: e.id,
                         class,
                         kind: decode_kind(e.kind),
-                        hold: decode_hold(e.mode),
+                        hold,
+                        upgradable,
                         site,
                         since: e.since,
                     }
@@ -1229,6 +1256,8 @@ pub struct HeldInfo {
     pub lock: LockRef,
     /// Exclusive or shared.
     pub hold: Hold,
+    /// Whether it is an upgradable read (`hold` is then shared).
+    pub upgradable: bool,
     /// Where it was taken.
     pub site: Option<Site>,
     /// For about how long (scan-period resolution).
@@ -1432,6 +1461,7 @@ fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> Th
             .map(|h| HeldInfo {
                 lock: LockRef::of(h.id, h.class, h.kind),
                 hold: h.hold,
+                upgradable: h.upgradable,
                 site: h.site.map(Site::from),
                 held_for: ago(h.since, TICK.load(Ordering::Relaxed).max(now)),
             })
@@ -1441,8 +1471,10 @@ fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> Th
     }
 }
 
-fn hold_name(h: Hold) -> &'static str {
-    match h {
+/// `exclusive`, `shared` or `upgradable read`.
+fn hold_name(h: &HeldInfo) -> &'static str {
+    match h.hold {
+        Hold::Shared if h.upgradable => "upgradable read",
         Hold::Exclusive => "exclusive",
         Hold::Shared => "shared",
     }
@@ -1474,7 +1506,7 @@ impl fmt::Display for ThreadInfo {
                     f,
                     "      {} ({}), taken at {}, held ~{:.1?}",
                     h.lock,
-                    hold_name(h.hold),
+                    hold_name(h),
                     opt_site(&h.site),
                     h.held_for
                 )?;
@@ -1634,7 +1666,7 @@ fn json_thread(s: &mut String, t: &ThreadInfo) {
         }
         s.push_str("{\"lock\":");
         json_lock(s, &h.lock);
-        let _ = write!(s, ",\"hold\":\"{}\",\"site\":", hold_name(h.hold));
+        let _ = write!(s, ",\"hold\":\"{}\",\"site\":", hold_name(h));
         json_opt(s, h.site.map(|c| c.to_string()).as_deref());
         let _ = write!(s, ",\"held_ms\":{}}}", h.held_for.as_millis());
     }
@@ -2007,18 +2039,31 @@ mod tests {
         );
     }
 
+    /// How a unit snapshot holds a lock: exclusive, shared (a read), or an
+    /// upgradable read.
+    #[derive(Clone, Copy)]
+    enum H {
+        Ex,
+        Sh,
+        Up,
+    }
+
     /// A thread's state as a snapshot shows it: held (lock id, hold) and
     /// the wait (lock id, mode).
-    fn snap(held: &[(u64, Hold)], wait: Option<(u64, WaitMode)>) -> Snap {
+    fn snap(held: &[(u64, H)], wait: Option<(u64, WaitMode)>) -> Snap {
         Snap {
             slot: Arc::new(Slot::new("wd-unit-snap", 0)),
             held: held
                 .iter()
-                .map(|&(id, hold)| HeldView {
+                .map(|&(id, h)| HeldView {
                     id,
                     class: Class::Anonymous,
                     kind: LockKind::RwLock,
-                    hold,
+                    hold: match h {
+                        H::Ex => Hold::Exclusive,
+                        H::Sh | H::Up => Hold::Shared,
+                    },
+                    upgradable: matches!(h, H::Up),
                     site: None,
                     since: 0,
                 })
@@ -2044,17 +2089,17 @@ mod tests {
 
     #[test]
     fn upgrades_writes_reads_and_condvar_waits_point_to_the_right_threads() {
-        use Hold::{Exclusive, Shared};
+        use H::{Ex, Sh, Up};
         const R: u64 = 1;
         const M: u64 = 2;
         const CV: u64 = 3;
         // 0 upgrades R (holding it upgradable and M); 1 reads R and waits
         // for M; 2 reads R; 3 waits on a condvar holding R shared.
         let snaps = [
-            snap(&[(M, Exclusive), (R, Shared)], Some((R, WaitMode::Upgrade))),
-            snap(&[(R, Shared)], Some((M, WaitMode::Lock))),
-            snap(&[(R, Shared)], None),
-            snap(&[(R, Shared)], Some((CV, WaitMode::Condvar))),
+            snap(&[(M, Ex), (R, Up)], Some((R, WaitMode::Upgrade))),
+            snap(&[(R, Sh)], Some((M, WaitMode::Lock))),
+            snap(&[(R, Sh)], None),
+            snap(&[(R, Sh)], Some((CV, WaitMode::Condvar))),
         ];
         let edges = wait_for_edges(&snaps);
         // The upgrade waits for every other reader, not for itself.
@@ -2068,7 +2113,7 @@ mod tests {
         // readers out), not behind a waiting upgradable read (which does not).
         let behind = |mode| {
             let snaps = [
-                snap(&[(R, Shared)], None),
+                snap(&[(R, Sh)], None),
                 snap(&[], Some((R, mode))),
                 snap(&[], Some((R, WaitMode::Read))),
             ];
@@ -2077,7 +2122,7 @@ mod tests {
         assert_eq!(behind(WaitMode::Write), vec![0, 1]);
         assert_eq!(behind(WaitMode::UpgradableRead), vec![0]);
         // A write after a read on one thread waits for itself.
-        let snaps = [snap(&[(R, Shared)], Some((R, WaitMode::Write)))];
+        let snaps = [snap(&[(R, Sh)], Some((R, WaitMode::Write)))];
         assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
     }
 
@@ -2098,6 +2143,7 @@ mod tests {
                     class: Class::Named(name),
                     kind: LockKind::Mutex,
                     hold: Hold::Exclusive,
+                    upgradable: false,
                     site: None,
                     since: 0,
                 },
