@@ -1033,6 +1033,19 @@ fn snapshot() -> Vec<Snap> {
 }
 
 /// Wait-for edges: thread `i` waits for the threads in `edges[i]`.
+///
+/// Who keeps a waiter out follows parking_lot's `RwLock`: a `lock()`,
+/// `write()` waits for every holder (itself included: a write after a read on
+/// one thread never ends); an `upgrade()` for every *other* holder; an
+/// `upgradable_read()` for the exclusive and upgradable holders (readers do
+/// not keep it out); a `read()` or `read_recursive()` for the exclusive
+/// holders. A writer that waits for readers only, and an upgrade, keep new
+/// readers and upgradable readers out meanwhile: a `read()` or
+/// `upgradable_read()` of a lock no one holds exclusively also waits for the
+/// threads waiting to `upgrade()` it, and for those waiting to `write()` it
+/// when no one holds it upgradable either (a writer kept out by an
+/// upgradable holder does not stop readers). A `read_recursive()` passes a
+/// waiting writer while readers hold the lock.
 fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
     snaps
         .iter()
@@ -1051,34 +1064,43 @@ fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
             }
             let mut out = Vec::new();
             let mut exclusive_holder = false;
+            let mut upgradable_holder = false;
             for (j, o) in snaps.iter().enumerate() {
                 for h in o.held.iter().filter(|h| h.id == id) {
-                    // Holding it shared and asking again does not wait on itself
-                    // unless a writer queues (covered below) or it is a write
-                    // (it waits for every reader). An upgrade waits for the
-                    // other readers only.
-                    if j != i || h.hold == Hold::Exclusive || mode == WaitMode::Write {
+                    let exclusive = h.hold == Hold::Exclusive;
+                    let keeps_out = match mode {
+                        WaitMode::Upgrade => j != i,
+                        WaitMode::UpgradableRead => exclusive || h.upgradable,
+                        WaitMode::Read | WaitMode::RecursiveRead => exclusive,
+                        _ => true,
+                    };
+                    if keeps_out {
                         out.push(j);
                     }
-                    exclusive_holder |= h.hold == Hold::Exclusive;
+                    exclusive_holder |= exclusive;
+                    upgradable_holder |= h.upgradable;
                 }
             }
-            if mode == WaitMode::Read && !exclusive_holder {
-                // Only readers hold it: a read waits behind a write or an
-                // upgrade that waits for them (parking_lot lets no new reader
-                // in meanwhile).
+            if matches!(mode, WaitMode::Read | WaitMode::UpgradableRead) && !exclusive_holder {
+                // A waiting upgrade, or a write that waits for readers only,
+                // lets no new reader or upgradable reader in.
                 for (j, o) in snaps.iter().enumerate() {
                     if let Some(WaitView {
                         target:
                             Target::Lock {
                                 id: oid,
-                                mode: WaitMode::Write | WaitMode::Upgrade,
+                                mode: omode,
                                 ..
                             },
                         ..
                     }) = o.wait
                     {
-                        if oid == id && j != i {
+                        let queued = match omode {
+                            WaitMode::Upgrade => true,
+                            WaitMode::Write => !upgradable_holder,
+                            _ => false,
+                        };
+                        if queued && oid == id && j != i {
                             out.push(j);
                         }
                     }
@@ -2110,7 +2132,8 @@ mod tests {
         assert_eq!(find_cycles(&edges), vec![vec![0, 1]]);
 
         // A read of a read-held lock waits behind a write (it keeps new
-        // readers out), not behind a waiting upgradable read (which does not).
+        // readers out), not behind the readers, nor behind a waiting
+        // upgradable read (which does not keep readers out).
         let behind = |mode| {
             let snaps = [
                 snap(&[(R, Sh)], None),
@@ -2119,11 +2142,96 @@ mod tests {
             ];
             wait_for_edges(&snaps)[2].clone()
         };
-        assert_eq!(behind(WaitMode::Write), vec![0, 1]);
-        assert_eq!(behind(WaitMode::UpgradableRead), vec![0]);
+        assert_eq!(behind(WaitMode::Write), vec![1]);
+        assert!(behind(WaitMode::UpgradableRead).is_empty());
         // A write after a read on one thread waits for itself.
         let snaps = [snap(&[(R, Sh)], Some((R, WaitMode::Write)))];
         assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
+    }
+
+    #[test]
+    fn upgradable_holds_keep_out_upgradable_reads_writes_and_upgrades_not_reads() {
+        use H::{Ex, Sh, Up};
+        const R: u64 = 1;
+        const M: u64 = 2;
+        let edges_of = |snaps: &[Snap], i: usize| wait_for_edges(snaps)[i].clone();
+
+        // An upgradable read waits for the upgradable and exclusive holders,
+        // not for the readers.
+        let waiter = || snap(&[], Some((R, WaitMode::UpgradableRead)));
+        let readers_and_up = [snap(&[(R, Sh)], None), snap(&[(R, Up)], None), waiter()];
+        assert_eq!(edges_of(&readers_and_up, 2), vec![1]);
+        let readers_only = [snap(&[(R, Sh)], None), snap(&[(R, Sh)], None), waiter()];
+        assert!(edges_of(&readers_only, 2).is_empty());
+        let writer = [snap(&[(R, Ex)], None), waiter()];
+        assert_eq!(edges_of(&writer, 1), vec![0]);
+
+        // A write waits for every holder, an upgrade for every other one.
+        let w = [
+            snap(&[(R, Sh)], None),
+            snap(&[(R, Up)], None),
+            snap(&[], Some((R, WaitMode::Write))),
+        ];
+        assert_eq!(edges_of(&w, 2), vec![0, 1]);
+        let up = [
+            snap(&[(R, Up)], Some((R, WaitMode::Upgrade))),
+            snap(&[(R, Sh)], None),
+        ];
+        assert_eq!(edges_of(&up, 0), vec![1]);
+
+        // A read or a recursive read waits for exclusive holders only.
+        for mode in [WaitMode::Read, WaitMode::RecursiveRead] {
+            let r = [snap(&[(R, Up)], None), snap(&[], Some((R, mode)))];
+            assert!(edges_of(&r, 1).is_empty(), "{mode:?}");
+            let r = [snap(&[(R, Ex)], None), snap(&[], Some((R, mode)))];
+            assert_eq!(edges_of(&r, 1), vec![0], "{mode:?}");
+        }
+
+        // A write that waits for readers only keeps new reads and
+        // upgradable reads out; one kept out by an upgradable holder does not.
+        let queued = [
+            snap(&[(R, Sh)], None),
+            snap(&[], Some((R, WaitMode::Write))),
+            snap(&[], Some((R, WaitMode::UpgradableRead))),
+            snap(&[], Some((R, WaitMode::Read))),
+        ];
+        assert_eq!(edges_of(&queued, 2), vec![1]);
+        assert_eq!(edges_of(&queued, 3), vec![1]);
+        let behind_up = [
+            snap(&[(R, Up)], None),
+            snap(&[], Some((R, WaitMode::Write))),
+            snap(&[], Some((R, WaitMode::UpgradableRead))),
+            snap(&[], Some((R, WaitMode::Read))),
+        ];
+        assert_eq!(edges_of(&behind_up, 1), vec![0]);
+        assert_eq!(edges_of(&behind_up, 2), vec![0]);
+        assert!(edges_of(&behind_up, 3).is_empty());
+
+        // Asking again for an upgradable read while holding one (or the
+        // write) waits for itself; while holding a plain read it does not.
+        for (held, cycles) in [(Up, vec![vec![0]]), (Ex, vec![vec![0]]), (Sh, vec![])] {
+            let s = [snap(&[(R, held)], Some((R, WaitMode::UpgradableRead)))];
+            assert_eq!(find_cycles(&wait_for_edges(&s)), cycles);
+        }
+
+        // 0 reads R and waits for M; 1 holds M and waits for an upgradable
+        // read of R, which 2 holds. 1 waits for 2, 0 for 1: no cycle (the
+        // read-held R drawn as keeping 1 out made one).
+        let chain = [
+            snap(&[(R, Sh)], Some((M, WaitMode::Lock))),
+            snap(&[(M, Ex)], Some((R, WaitMode::UpgradableRead))),
+            snap(&[(R, Up)], None),
+        ];
+        let edges = wait_for_edges(&chain);
+        assert_eq!(edges, vec![vec![1], vec![2], vec![]]);
+        assert!(find_cycles(&edges).is_empty());
+        // The same with the upgradable holder waiting for M: a cycle.
+        let cycle = [
+            snap(&[(R, Sh)], None),
+            snap(&[(M, Ex)], Some((R, WaitMode::UpgradableRead))),
+            snap(&[(R, Up)], Some((M, WaitMode::Lock))),
+        ];
+        assert_eq!(find_cycles(&wait_for_edges(&cycle)), vec![vec![1, 2]]);
     }
 
     #[test]
