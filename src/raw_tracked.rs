@@ -308,7 +308,8 @@ unsafe impl lock_api::RawMutexTimed for RawMutex {
 /// `parking_lot::RawRwLock` with lock-order tracking.
 ///
 /// Read holds are *shared*, write holds *exclusive*; an upgradable read is a
-/// shared hold requested exclusively (it excludes writers and other upgraders).
+/// shared hold requested exclusively (it excludes writers and other upgraders),
+/// which the watchdog tells apart from a plain read.
 pub struct RawRwLock {
     inner: crate::sync::RawRwLock,
     meta: LockMeta,
@@ -318,6 +319,27 @@ impl RawRwLock {
     /// The tracking metadata of this lock.
     pub fn meta(&self) -> &LockMeta {
         &self.meta
+    }
+
+    /// The order graph's check before a blocking or timed acquisition in
+    /// `mode`.
+    #[inline(always)]
+    fn before_wait(&self, mode: WaitMode, site: Option<&'static Location<'static>>) {
+        if mode == WaitMode::UpgradableRead {
+            self.meta.before_wait_upgradable(site);
+        } else {
+            self.meta.before_wait(mode.request(), site);
+        }
+    }
+
+    /// Records the hold taken in `mode` (an upgradable read as such).
+    #[inline(always)]
+    fn acquired(&self, mode: WaitMode, hold: Hold, site: Option<&'static Location<'static>>) {
+        if mode == WaitMode::UpgradableRead {
+            self.meta.acquired_upgradable(site);
+        } else {
+            self.meta.acquired(hold, site);
+        }
     }
 
     #[inline]
@@ -330,7 +352,7 @@ impl RawRwLock {
         lock: impl FnOnce(),
         timed: impl FnMut(Duration) -> bool,
     ) {
-        self.meta.before_wait(mode.request(), site);
+        self.before_wait(mode, site);
         if lockgraph_core::features_off() {
             lock();
         } else if watchdog::on() {
@@ -340,7 +362,7 @@ impl RawRwLock {
         } else {
             lock();
         }
-        self.meta.acquired(hold, site);
+        self.acquired(mode, hold, site);
     }
 
     /// A timed acquisition: `untracked` (the inner lock's own timed call)
@@ -356,13 +378,13 @@ impl RawRwLock {
         timed: impl FnMut(Duration) -> bool,
         untracked: impl FnOnce() -> bool,
     ) -> bool {
-        self.meta.before_wait(mode.request(), None);
+        self.before_wait(mode, None);
         let ok = if !lockgraph_core::features_off() && watchdog::on() {
             watchdog::take_until(&self.meta, mode, None, deadline, fast, timed)
         } else {
             untracked()
         };
-        let ok = self.tried(hold, ok);
+        let ok = self.tried(mode, hold, ok);
         if !ok {
             self.meta.abandoned();
         }
@@ -404,13 +426,14 @@ impl RawRwLock {
         ok
     }
 
+    /// Records an acquisition in `mode` that succeeded (`ok`).
     #[inline]
-    fn tried(&self, hold: Hold, ok: bool) -> bool {
+    fn tried(&self, mode: WaitMode, hold: Hold, ok: bool) -> bool {
         if ok {
             if !lockgraph_core::features_off() && profile::on() {
                 profile::took(&self.meta, access(hold));
             }
-            self.meta.acquired(hold, None);
+            self.acquired(mode, hold, None);
         }
         ok
     }
@@ -437,7 +460,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn try_lock_shared(&self) -> bool {
-        self.tried(Hold::Shared, self.inner.try_lock_shared())
+        self.tried(WaitMode::Read, Hold::Shared, self.inner.try_lock_shared())
     }
 
     #[inline]
@@ -461,7 +484,11 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn try_lock_exclusive(&self) -> bool {
-        self.tried(Hold::Exclusive, self.inner.try_lock_exclusive())
+        self.tried(
+            WaitMode::Write,
+            Hold::Exclusive,
+            self.inner.try_lock_exclusive(),
+        )
     }
 
     #[inline]
@@ -592,7 +619,11 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
 
     #[inline]
     fn try_lock_shared_recursive(&self) -> bool {
-        self.tried(Hold::Shared, self.inner.try_lock_shared_recursive())
+        self.tried(
+            WaitMode::RecursiveRead,
+            Hold::Shared,
+            self.inner.try_lock_shared_recursive(),
+        )
     }
 }
 
@@ -639,12 +670,16 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
 
     #[inline]
     fn try_lock_upgradable(&self) -> bool {
-        self.tried(Hold::Shared, self.inner.try_lock_upgradable())
+        self.tried(
+            WaitMode::UpgradableRead,
+            Hold::Shared,
+            self.inner.try_lock_upgradable(),
+        )
     }
 
     #[inline]
     unsafe fn unlock_upgradable(&self) {
-        self.meta.released();
+        self.meta.released_upgradable();
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.unlock_upgradable() }
     }
@@ -679,7 +714,7 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
     #[inline]
     unsafe fn unlock_upgradable_fair(&self) {
-        self.meta.released();
+        self.meta.released_upgradable();
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.unlock_upgradable_fair() }
     }
@@ -705,7 +740,7 @@ unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
         self.meta.downgrading();
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.downgrade_to_upgradable() };
-        self.meta.rehold(Hold::Shared);
+        self.meta.rehold_upgradable();
     }
 }
 

@@ -37,6 +37,14 @@ const IN_GRAPH: u64 = 1 << 63;
 const WATCHED: u64 = 1 << 62;
 const ID_MASK: u64 = !(IN_GRAPH | WATCHED);
 
+/// Or'ed into a slot's `reqs` entry when the slot holds an upgradable read:
+/// a shared hold for the lock-order graph, which the watchdog tells apart
+/// from a plain read (only an upgradable or exclusive holder keeps another
+/// upgradable read out). Being part of the slot's request, it is rewritten by
+/// any push of another kind into the slot: the common path stores nothing
+/// more for it.
+const UPGRADABLE: u8 = 0x80;
+
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
 /// Tracking state embedded in every tracked lock: its class and its instance id.
@@ -199,14 +207,35 @@ impl LockMeta {
     /// before the caller blocks.
     #[inline(always)]
     pub fn before_wait(&self, request: Request, site: Option<&'static Location<'static>>) {
-        state().before_wait(self, request, site, Op::Acquire);
+        state().before_wait(self, request, 0, site, Op::Acquire);
+    }
+
+    /// [`before_wait`](Self::before_wait) for a blocking or timed upgradable
+    /// read (an exclusive request), to be followed by
+    /// [`acquired_upgradable`](Self::acquired_upgradable).
+    #[inline]
+    pub fn before_wait_upgradable(&self, site: Option<&'static Location<'static>>) {
+        state().before_wait(self, Request::Exclusive, UPGRADABLE, site, Op::Acquire);
     }
 
     /// Call after the lock was taken (by any method, `try_lock` included).
     #[inline(always)]
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
         let t = state();
-        let slot = t.push(self, hold, site);
+        let slot = t.push(self, hold, 0, site);
+        let features = crate::features::active();
+        if features != 0 {
+            t.acquired_with_features(self, slot, features);
+        }
+    }
+
+    /// Call after an upgradable read was taken (by any method), instead of
+    /// [`acquired`](Self::acquired): a shared hold for the lock-order graph,
+    /// shown to the [`watchdog`](crate::watchdog) as an upgradable one.
+    #[inline]
+    pub fn acquired_upgradable(&self, site: Option<&'static Location<'static>>) {
+        let t = state();
+        let slot = t.push(self, Hold::Shared, UPGRADABLE, site);
         let features = crate::features::active();
         if features != 0 {
             t.acquired_with_features(self, slot, features);
@@ -230,6 +259,15 @@ impl LockMeta {
         }
     }
 
+    /// Call when an upgradable read is released (before the raw unlock),
+    /// instead of [`released`](Self::released): when the thread also holds
+    /// a plain read of the lock taken later, that one stays (as a read).
+    #[inline]
+    pub fn released_upgradable(&self) {
+        state().before_upgradable_release(self);
+        self.released();
+    }
+
     /// Call before an exclusive hold is downgraded to a shared one (before
     /// the raw downgrade): for the atomicity checker, the exclusive hold wrote.
     pub fn downgrading(&self) {
@@ -239,27 +277,34 @@ impl LockMeta {
     }
 
     /// Call when a held lock changes mode in place (downgrade, finished upgrade).
+    /// The hold is no longer an upgradable read, if it was one.
     pub fn rehold(&self, hold: Hold) {
-        STATE.with(|t| t.rehold(self, hold));
+        STATE.with(|t| t.rehold(self, hold, 0));
+    }
+
+    /// Call when a held write lock is downgraded to an upgradable read in
+    /// place: a shared hold, which the watchdog shows as upgradable.
+    pub fn rehold_upgradable(&self) {
+        STATE.with(|t| t.rehold(self, Hold::Shared, UPGRADABLE));
     }
 
     /// Call before upgrading a held upgradable read lock: records the other
     /// held locks -> this one as an exclusive request.
     pub fn before_upgrade(&self, site: Option<&'static Location<'static>>) {
-        STATE.with(|t| t.before_wait(self, Request::Exclusive, site, Op::Upgrade));
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Upgrade));
     }
 
     /// Call on a condvar's metadata before waiting on it with `mutex`'s guard:
     /// every other held lock -> the condvar.
     pub fn before_condvar_wait(&self, mutex: &LockMeta, site: Option<&'static Location<'static>>) {
         let m = mutex.id();
-        STATE.with(|t| t.before_wait(self, Request::Exclusive, site, Op::CondvarWait(m)));
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::CondvarWait(m)));
     }
 
     /// Call on a condvar's metadata when notifying it: the condvar -> every
     /// lock the notifier holds (a waiter needs the notifier to get that far).
     pub fn notified(&self, site: Option<&'static Location<'static>>) {
-        STATE.with(|t| t.before_wait(self, Request::Exclusive, site, Op::Notify));
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Notify));
     }
 }
 
@@ -346,7 +391,8 @@ pub(crate) struct ThreadState {
     classes: [Cell<SlotClass>; MAX_HELD],
     holds: [Cell<Hold>; MAX_HELD],
     /// How the slot's lock was requested, as `1 + Request`; 0 when its edges
-    /// were not checked (a `try_lock`).
+    /// were not checked (a `try_lock`). Or'ed with [`UPGRADABLE`] for an
+    /// upgradable read.
     reqs: [Cell<u8>; MAX_HELD],
     sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
     /// When the slot's lock was taken, for sampled hold times (profiling).
@@ -444,11 +490,14 @@ impl Drop for Busy<'_> {
 }
 
 impl ThreadState {
+    /// `flags`: [`UPGRADABLE`] for an upgradable read, else 0 (acquisitions
+    /// only).
     #[inline]
     fn before_wait(
         &self,
         meta: &LockMeta,
         request: Request,
+        flags: u8,
         site: Option<&'static Location<'static>>,
         op: Op,
     ) {
@@ -463,7 +512,7 @@ impl ThreadState {
             if len < MAX_HELD
                 && self.verified.get() > len
                 && self.ids[len].get() & ID_MASK == id
-                && self.reqs[len].get() == req
+                && self.reqs[len].get() == req | flags
             {
                 // The same lock, requested the same way, on the same stack as
                 // last time at this depth: its edges are recorded.
@@ -606,11 +655,14 @@ impl ThreadState {
         self.linked.set(len);
     }
 
+    /// Pushes `meta` held as `hold`; `flags`: [`UPGRADABLE`] for an
+    /// upgradable read, else 0.
     #[inline(always)]
     fn push(
         &self,
         meta: &LockMeta,
         hold: Hold,
+        flags: u8,
         site: Option<&'static Location<'static>>,
     ) -> Option<usize> {
         let len = self.len.get();
@@ -637,7 +689,7 @@ impl ThreadState {
         // content: re-pushing the same lock the same way keeps them valid.
         let same = self.ids[len].get() & ID_MASK == id
             && self.holds[len].get() == hold
-            && self.reqs[len].get() == req;
+            && self.reqs[len].get() == req | flags;
         if !same {
             if self.linked.get() > len {
                 self.linked.set(len);
@@ -647,7 +699,7 @@ impl ThreadState {
             }
             self.ids[len].set(id);
             self.holds[len].set(hold);
-            self.reqs[len].set(req);
+            self.reqs[len].set(req | flags);
             // Same lock, same key: only a different lock can change the class.
             let key = meta.hot_key(id);
             if self.keys[len].get() != key {
@@ -759,6 +811,7 @@ impl ThreadState {
             class: class.class,
             kind: class.kind,
             hold: self.holds[i].get(),
+            upgradable: self.reqs[i].get() & UPGRADABLE != 0,
             site: self.sites[i].get(),
             since: self.wd_since[i].get(),
         }
@@ -869,17 +922,52 @@ impl ThreadState {
         }
     }
 
-    fn rehold(&self, meta: &LockMeta, hold: Hold) {
+    /// Changes the mode of `meta`'s slot in place; `flags`: [`UPGRADABLE`]
+    /// for an upgradable read, else 0.
+    fn rehold(&self, meta: &LockMeta, hold: Hold, flags: u8) {
         if self.len.get() & BUSY != 0 {
             return;
         }
         if let Some(i) = self.find(meta.id()) {
             self.holds[i].set(hold);
+            self.reqs[i].set(self.reqs[i].get() & !UPGRADABLE | flags);
             self.linked.set(self.linked.get().min(i));
             self.verified.set(self.verified.get().min(i));
             if crate::watchdog::on() {
                 self.publish(i);
             }
+        }
+    }
+
+    /// Before an upgradable read of `meta` is released: a release takes the
+    /// latest entry of the lock, so when that is a plain read taken after
+    /// the upgradable one, the two entries trade how and where they were
+    /// taken (same lock, same hold: the running summaries stay valid), and
+    /// the read stays.
+    fn before_upgradable_release(&self, meta: &LockMeta) {
+        if self.len.get() & BUSY != 0 {
+            return;
+        }
+        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        let Some(j) = self.find(id) else {
+            return;
+        };
+        if self.reqs[j].get() & UPGRADABLE != 0 {
+            return;
+        }
+        let Some(k) = (0..j)
+            .rev()
+            .find(|&k| self.ids[k].get() & ID_MASK == id && self.reqs[k].get() & UPGRADABLE != 0)
+        else {
+            return;
+        };
+        self.reqs[k].swap(&self.reqs[j]);
+        self.sites[k].swap(&self.sites[j]);
+        self.since[k].swap(&self.since[j]);
+        self.wd_since[k].swap(&self.wd_since[j]);
+        self.verified.set(self.verified.get().min(k));
+        if crate::watchdog::on() {
+            self.publish(k);
         }
     }
 
@@ -1046,6 +1134,87 @@ mod tests {
         C.rehold(Hold::Shared);
         assert_eq!(top_chain(), shared);
         C.released();
+    }
+
+    /// Whether each held slot is published as an upgradable read.
+    fn upgradable_slots() -> Vec<bool> {
+        STATE.with(|t| {
+            (0..t.len.get())
+                .map(|i| t.published(i).upgradable)
+                .collect()
+        })
+    }
+
+    #[test]
+    fn an_upgradable_read_is_a_shared_hold_that_the_watchdog_sees_as_upgradable() {
+        // The order graph sees the same chain as for a read.
+        C.acquired(Hold::Shared, None);
+        let read = top_chain();
+        C.released();
+        C.acquired_upgradable(None);
+        assert_eq!(top_chain(), read);
+        assert_eq!(upgradable_slots(), [true]);
+        assert_eq!(
+            tracked_entry(&C).map(|(_, hold, _)| hold),
+            Some(Hold::Shared)
+        );
+        C.released();
+        // A read pushed where an upgradable read was is not upgradable.
+        C.acquired(Hold::Shared, None);
+        assert_eq!(upgradable_slots(), [false]);
+        C.released();
+        // Upgraded, it is exclusive; downgraded to upgradable, upgradable
+        // again; downgraded to a read, a plain read.
+        C.acquired_upgradable(None);
+        C.rehold(Hold::Exclusive);
+        assert_eq!(upgradable_slots(), [false]);
+        assert_ne!(top_chain(), read);
+        C.rehold_upgradable();
+        assert_eq!(upgradable_slots(), [true]);
+        assert_eq!(top_chain(), read);
+        C.rehold(Hold::Shared);
+        assert_eq!(upgradable_slots(), [false]);
+        C.released();
+        // A removal from the middle moves the mark along with its slot.
+        A.acquired(Hold::Exclusive, None);
+        C.acquired_upgradable(None);
+        B.acquired(Hold::Exclusive, None);
+        assert_eq!(upgradable_slots(), [false, true, false]);
+        A.released();
+        assert_eq!(upgradable_slots(), [true, false]);
+        B.released();
+        C.released();
+        A.acquired(Hold::Exclusive, None);
+        B.acquired(Hold::Exclusive, None);
+        assert_eq!(upgradable_slots(), [false, false]);
+        B.released();
+        A.released();
+    }
+
+    #[test]
+    fn releasing_an_upgradable_read_keeps_a_later_read_of_the_same_lock() {
+        let (up_site, read_site) = (Location::caller(), Location::caller());
+        C.acquired_upgradable(Some(up_site));
+        C.acquired(Hold::Shared, Some(read_site));
+        assert_eq!(upgradable_slots(), [true, false]);
+        C.released_upgradable();
+        assert_eq!(upgradable_slots(), [false]);
+        assert_eq!(
+            tracked_entry(&C).map(|(_, _, site)| site),
+            Some(Some(read_site))
+        );
+        C.released();
+        // In the order taken, nothing moves.
+        C.acquired(Hold::Shared, Some(read_site));
+        C.acquired_upgradable(Some(up_site));
+        C.released_upgradable();
+        assert_eq!(upgradable_slots(), [false]);
+        assert_eq!(
+            tracked_entry(&C).map(|(_, _, site)| site),
+            Some(Some(read_site))
+        );
+        C.released();
+        assert!(held_locks().is_empty());
     }
 
     #[test]

@@ -313,7 +313,8 @@ struct Entry {
     class_a: AtomicUsize,
     class_b: AtomicUsize,
     kind: AtomicU8,
-    /// Hold (held entries) or request (the wait).
+    /// Hold (held entries: `Hold as u8` or [`HOLD_UPGRADABLE`]) or request
+    /// (the wait: `WaitMode as u8`).
     mode: AtomicU8,
     site: AtomicUsize,
     since: AtomicU64,
@@ -553,9 +554,18 @@ pub(crate) struct Published {
     pub(crate) class: Class,
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
+    /// An upgradable read (`hold` is then shared).
+    pub(crate) upgradable: bool,
     pub(crate) site: Option<&'static Location<'static>>,
     pub(crate) since: u64,
 }
+
+/// The published mode of an upgradable read hold: shared for the lock-order
+/// graph, but only an upgradable or exclusive holder keeps another
+/// upgradable read out.
+const HOLD_UPGRADABLE: u8 = 2;
+const _: () =
+    assert!(HOLD_UPGRADABLE != Hold::Exclusive as u8 && HOLD_UPGRADABLE != Hold::Shared as u8);
 
 /// The coarse time (advanced by the watchdog) for a new hold.
 pub(crate) fn tick() -> u64 {
@@ -594,7 +604,7 @@ pub(crate) fn publish_push(s: &Slot, i: usize, p: Published) {
     let e = &s.held[i];
     s.begin();
     if e.id.load(Ordering::Relaxed) == p.id
-        && e.mode.load(Ordering::Relaxed) == p.hold as u8
+        && e.mode.load(Ordering::Relaxed) == p.mode()
         && e.site.load(Ordering::Relaxed) == site_word(p.site)
     {
         e.since.store(p.since, Ordering::Relaxed);
@@ -614,6 +624,16 @@ pub(crate) fn publish_len(s: &Slot, len: usize) {
 }
 
 impl Published {
+    /// The published mode byte.
+    #[inline]
+    fn mode(&self) -> u8 {
+        if self.upgradable {
+            HOLD_UPGRADABLE
+        } else {
+            self.hold as u8
+        }
+    }
+
     fn raw(&self) -> RawEntry {
         let (class_tag, class_a, class_b) = encode_class(self.class);
         RawEntry {
@@ -622,7 +642,7 @@ impl Published {
             class_a,
             class_b,
             kind: encode_kind(self.kind),
-            mode: self.hold as u8,
+            mode: self.mode(),
             site: site_word(self.site),
             since: self.since,
         }
@@ -916,6 +936,8 @@ struct HeldView {
     class: Class,
     kind: LockKind,
     hold: Hold,
+    /// An upgradable read (`hold` is then shared).
+    upgradable: bool,
     site: Option<&'static Location<'static>>,
     since: u64,
 }
@@ -947,11 +969,14 @@ struct Snap {
     wait: Option<WaitView>,
 }
 
-fn decode_hold(m: u8) -> Hold {
-    if m == Hold::Shared as u8 {
-        Hold::Shared
+/// A published hold mode: the hold, and whether it is an upgradable read.
+fn decode_hold(m: u8) -> (Hold, bool) {
+    if m == HOLD_UPGRADABLE {
+        (Hold::Shared, true)
+    } else if m == Hold::Shared as u8 {
+        (Hold::Shared, false)
     } else {
-        Hold::Exclusive
+        (Hold::Exclusive, false)
     }
 }
 
@@ -971,11 +996,13 @@ fn snapshot() -> Vec<Snap> {
                 .map(|e| {
                     // SAFETY: read under a validated sequence count.
                     let (class, site) = unsafe { decode(e) };
+                    let (hold, upgradable) = decode_hold(e.mode);
                     HeldView {
                         id: e.id,
                         class,
                         kind: decode_kind(e.kind),
-                        hold: decode_hold(e.mode),
+                        hold,
+                        upgradable,
                         site,
                         since: e.since,
                     }
@@ -1006,6 +1033,19 @@ fn snapshot() -> Vec<Snap> {
 }
 
 /// Wait-for edges: thread `i` waits for the threads in `edges[i]`.
+///
+/// Who keeps a waiter out follows parking_lot's `RwLock`: a `lock()`,
+/// `write()` waits for every holder (itself included: a write after a read on
+/// one thread never ends); an `upgrade()` for every *other* holder; an
+/// `upgradable_read()` for the exclusive and upgradable holders (readers do
+/// not keep it out); a `read()` or `read_recursive()` for the exclusive
+/// holders. A writer that waits for readers only, and an upgrade, keep new
+/// readers and upgradable readers out meanwhile: a `read()` or
+/// `upgradable_read()` of a lock no one holds exclusively also waits for the
+/// threads waiting to `upgrade()` it, and for those waiting to `write()` it
+/// when no one holds it upgradable either (a writer kept out by an
+/// upgradable holder does not stop readers). A `read_recursive()` passes a
+/// waiting writer while readers hold the lock.
 fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
     snaps
         .iter()
@@ -1024,34 +1064,43 @@ fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
             }
             let mut out = Vec::new();
             let mut exclusive_holder = false;
+            let mut upgradable_holder = false;
             for (j, o) in snaps.iter().enumerate() {
                 for h in o.held.iter().filter(|h| h.id == id) {
-                    // Holding it shared and asking again does not wait on itself
-                    // unless a writer queues (covered below) or it is a write
-                    // (it waits for every reader). An upgrade waits for the
-                    // other readers only.
-                    if j != i || h.hold == Hold::Exclusive || mode == WaitMode::Write {
+                    let exclusive = h.hold == Hold::Exclusive;
+                    let keeps_out = match mode {
+                        WaitMode::Upgrade => j != i,
+                        WaitMode::UpgradableRead => exclusive || h.upgradable,
+                        WaitMode::Read | WaitMode::RecursiveRead => exclusive,
+                        _ => true,
+                    };
+                    if keeps_out {
                         out.push(j);
                     }
-                    exclusive_holder |= h.hold == Hold::Exclusive;
+                    exclusive_holder |= exclusive;
+                    upgradable_holder |= h.upgradable;
                 }
             }
-            if mode == WaitMode::Read && !exclusive_holder {
-                // Only readers hold it: a read waits behind a write or an
-                // upgrade that waits for them (parking_lot lets no new reader
-                // in meanwhile).
+            if matches!(mode, WaitMode::Read | WaitMode::UpgradableRead) && !exclusive_holder {
+                // A waiting upgrade, or a write that waits for readers only,
+                // lets no new reader or upgradable reader in.
                 for (j, o) in snaps.iter().enumerate() {
                     if let Some(WaitView {
                         target:
                             Target::Lock {
                                 id: oid,
-                                mode: WaitMode::Write | WaitMode::Upgrade,
+                                mode: omode,
                                 ..
                             },
                         ..
                     }) = o.wait
                     {
-                        if oid == id && j != i {
+                        let queued = match omode {
+                            WaitMode::Upgrade => true,
+                            WaitMode::Write => !upgradable_holder,
+                            _ => false,
+                        };
+                        if queued && oid == id && j != i {
                             out.push(j);
                         }
                     }
@@ -1229,6 +1278,8 @@ pub struct HeldInfo {
     pub lock: LockRef,
     /// Exclusive or shared.
     pub hold: Hold,
+    /// Whether it is an upgradable read (`hold` is then shared).
+    pub upgradable: bool,
     /// Where it was taken.
     pub site: Option<Site>,
     /// For about how long (scan-period resolution).
@@ -1521,6 +1572,7 @@ fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> Th
             .map(|h| HeldInfo {
                 lock: LockRef::of(h.id, h.class, h.kind),
                 hold: h.hold,
+                upgradable: h.upgradable,
                 site: h.site.map(Site::from),
                 held_for: ago(h.since, TICK.load(Ordering::Relaxed).max(now)),
             })
@@ -1530,8 +1582,10 @@ fn thread_info(s: &Snap, now: u64, with_stack: bool, with_stack_now: bool) -> Th
     }
 }
 
-fn hold_name(h: Hold) -> &'static str {
-    match h {
+/// `exclusive`, `shared` or `upgradable read`.
+fn hold_name(h: &HeldInfo) -> &'static str {
+    match h.hold {
+        Hold::Shared if h.upgradable => "upgradable read",
         Hold::Exclusive => "exclusive",
         Hold::Shared => "shared",
     }
@@ -1563,7 +1617,7 @@ impl fmt::Display for ThreadInfo {
                     f,
                     "      {} ({}), taken at {}, held ~{:.1?}",
                     h.lock,
-                    hold_name(h.hold),
+                    hold_name(h),
                     opt_site(&h.site),
                     h.held_for
                 )?;
@@ -1726,7 +1780,7 @@ fn json_thread(s: &mut String, t: &ThreadInfo) {
         }
         s.push_str("{\"lock\":");
         json_lock(s, &h.lock);
-        let _ = write!(s, ",\"hold\":\"{}\",\"site\":", hold_name(h.hold));
+        let _ = write!(s, ",\"hold\":\"{}\",\"site\":", hold_name(h));
         json_opt(s, h.site.map(|c| c.to_string()).as_deref());
         let _ = write!(s, ",\"held_ms\":{}}}", h.held_for.as_millis());
     }
@@ -2149,18 +2203,31 @@ mod tests {
         );
     }
 
+    /// How a unit snapshot holds a lock: exclusive, shared (a read), or an
+    /// upgradable read.
+    #[derive(Clone, Copy)]
+    enum H {
+        Ex,
+        Sh,
+        Up,
+    }
+
     /// A thread's state as a snapshot shows it: held (lock id, hold) and
     /// the wait (lock id, mode).
-    fn snap(held: &[(u64, Hold)], wait: Option<(u64, WaitMode)>) -> Snap {
+    fn snap(held: &[(u64, H)], wait: Option<(u64, WaitMode)>) -> Snap {
         Snap {
             slot: Arc::new(Slot::new("wd-unit-snap", 0)),
             held: held
                 .iter()
-                .map(|&(id, hold)| HeldView {
+                .map(|&(id, h)| HeldView {
                     id,
                     class: Class::Anonymous,
                     kind: LockKind::RwLock,
-                    hold,
+                    hold: match h {
+                        H::Ex => Hold::Exclusive,
+                        H::Sh | H::Up => Hold::Shared,
+                    },
+                    upgradable: matches!(h, H::Up),
                     site: None,
                     since: 0,
                 })
@@ -2186,17 +2253,17 @@ mod tests {
 
     #[test]
     fn upgrades_writes_reads_and_condvar_waits_point_to_the_right_threads() {
-        use Hold::{Exclusive, Shared};
+        use H::{Ex, Sh, Up};
         const R: u64 = 1;
         const M: u64 = 2;
         const CV: u64 = 3;
         // 0 upgrades R (holding it upgradable and M); 1 reads R and waits
         // for M; 2 reads R; 3 waits on a condvar holding R shared.
         let snaps = [
-            snap(&[(M, Exclusive), (R, Shared)], Some((R, WaitMode::Upgrade))),
-            snap(&[(R, Shared)], Some((M, WaitMode::Lock))),
-            snap(&[(R, Shared)], None),
-            snap(&[(R, Shared)], Some((CV, WaitMode::Condvar))),
+            snap(&[(M, Ex), (R, Up)], Some((R, WaitMode::Upgrade))),
+            snap(&[(R, Sh)], Some((M, WaitMode::Lock))),
+            snap(&[(R, Sh)], None),
+            snap(&[(R, Sh)], Some((CV, WaitMode::Condvar))),
         ];
         let edges = wait_for_edges(&snaps);
         // The upgrade waits for every other reader, not for itself.
@@ -2207,20 +2274,106 @@ mod tests {
         assert_eq!(find_cycles(&edges), vec![vec![0, 1]]);
 
         // A read of a read-held lock waits behind a write (it keeps new
-        // readers out), not behind a waiting upgradable read (which does not).
+        // readers out), not behind the readers, nor behind a waiting
+        // upgradable read (which does not keep readers out).
         let behind = |mode| {
             let snaps = [
-                snap(&[(R, Shared)], None),
+                snap(&[(R, Sh)], None),
                 snap(&[], Some((R, mode))),
                 snap(&[], Some((R, WaitMode::Read))),
             ];
             wait_for_edges(&snaps)[2].clone()
         };
-        assert_eq!(behind(WaitMode::Write), vec![0, 1]);
-        assert_eq!(behind(WaitMode::UpgradableRead), vec![0]);
+        assert_eq!(behind(WaitMode::Write), vec![1]);
+        assert!(behind(WaitMode::UpgradableRead).is_empty());
         // A write after a read on one thread waits for itself.
-        let snaps = [snap(&[(R, Shared)], Some((R, WaitMode::Write)))];
+        let snaps = [snap(&[(R, Sh)], Some((R, WaitMode::Write)))];
         assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
+    }
+
+    #[test]
+    fn upgradable_holds_keep_out_upgradable_reads_writes_and_upgrades_not_reads() {
+        use H::{Ex, Sh, Up};
+        const R: u64 = 1;
+        const M: u64 = 2;
+        let edges_of = |snaps: &[Snap], i: usize| wait_for_edges(snaps)[i].clone();
+
+        // An upgradable read waits for the upgradable and exclusive holders,
+        // not for the readers.
+        let waiter = || snap(&[], Some((R, WaitMode::UpgradableRead)));
+        let readers_and_up = [snap(&[(R, Sh)], None), snap(&[(R, Up)], None), waiter()];
+        assert_eq!(edges_of(&readers_and_up, 2), vec![1]);
+        let readers_only = [snap(&[(R, Sh)], None), snap(&[(R, Sh)], None), waiter()];
+        assert!(edges_of(&readers_only, 2).is_empty());
+        let writer = [snap(&[(R, Ex)], None), waiter()];
+        assert_eq!(edges_of(&writer, 1), vec![0]);
+
+        // A write waits for every holder, an upgrade for every other one.
+        let w = [
+            snap(&[(R, Sh)], None),
+            snap(&[(R, Up)], None),
+            snap(&[], Some((R, WaitMode::Write))),
+        ];
+        assert_eq!(edges_of(&w, 2), vec![0, 1]);
+        let up = [
+            snap(&[(R, Up)], Some((R, WaitMode::Upgrade))),
+            snap(&[(R, Sh)], None),
+        ];
+        assert_eq!(edges_of(&up, 0), vec![1]);
+
+        // A read or a recursive read waits for exclusive holders only.
+        for mode in [WaitMode::Read, WaitMode::RecursiveRead] {
+            let r = [snap(&[(R, Up)], None), snap(&[], Some((R, mode)))];
+            assert!(edges_of(&r, 1).is_empty(), "{mode:?}");
+            let r = [snap(&[(R, Ex)], None), snap(&[], Some((R, mode)))];
+            assert_eq!(edges_of(&r, 1), vec![0], "{mode:?}");
+        }
+
+        // A write that waits for readers only keeps new reads and
+        // upgradable reads out; one kept out by an upgradable holder does not.
+        let queued = [
+            snap(&[(R, Sh)], None),
+            snap(&[], Some((R, WaitMode::Write))),
+            snap(&[], Some((R, WaitMode::UpgradableRead))),
+            snap(&[], Some((R, WaitMode::Read))),
+        ];
+        assert_eq!(edges_of(&queued, 2), vec![1]);
+        assert_eq!(edges_of(&queued, 3), vec![1]);
+        let behind_up = [
+            snap(&[(R, Up)], None),
+            snap(&[], Some((R, WaitMode::Write))),
+            snap(&[], Some((R, WaitMode::UpgradableRead))),
+            snap(&[], Some((R, WaitMode::Read))),
+        ];
+        assert_eq!(edges_of(&behind_up, 1), vec![0]);
+        assert_eq!(edges_of(&behind_up, 2), vec![0]);
+        assert!(edges_of(&behind_up, 3).is_empty());
+
+        // Asking again for an upgradable read while holding one (or the
+        // write) waits for itself; while holding a plain read it does not.
+        for (held, cycles) in [(Up, vec![vec![0]]), (Ex, vec![vec![0]]), (Sh, vec![])] {
+            let s = [snap(&[(R, held)], Some((R, WaitMode::UpgradableRead)))];
+            assert_eq!(find_cycles(&wait_for_edges(&s)), cycles);
+        }
+
+        // 0 reads R and waits for M; 1 holds M and waits for an upgradable
+        // read of R, which 2 holds. 1 waits for 2, 0 for 1: no cycle (the
+        // read-held R drawn as keeping 1 out made one).
+        let chain = [
+            snap(&[(R, Sh)], Some((M, WaitMode::Lock))),
+            snap(&[(M, Ex)], Some((R, WaitMode::UpgradableRead))),
+            snap(&[(R, Up)], None),
+        ];
+        let edges = wait_for_edges(&chain);
+        assert_eq!(edges, vec![vec![1], vec![2], vec![]]);
+        assert!(find_cycles(&edges).is_empty());
+        // The same with the upgradable holder waiting for M: a cycle.
+        let cycle = [
+            snap(&[(R, Sh)], None),
+            snap(&[(M, Ex)], Some((R, WaitMode::UpgradableRead))),
+            snap(&[(R, Up)], Some((M, WaitMode::Lock))),
+        ];
+        assert_eq!(find_cycles(&wait_for_edges(&cycle)), vec![vec![1, 2]]);
     }
 
     #[test]
@@ -2240,6 +2393,7 @@ mod tests {
                     class: Class::Named(name),
                     kind: LockKind::Mutex,
                     hold: Hold::Exclusive,
+                    upgradable: false,
                     site: None,
                     since: 0,
                 },
