@@ -278,6 +278,8 @@ struct Row {
     target: String,
     measured: String,
     pass: bool,
+    /// Whether the row has a target (rows without one are reported only).
+    counted: bool,
 }
 
 fn fmt_ns(ns: f64) -> String {
@@ -312,8 +314,9 @@ fn print_feature(name: &str, ns: &[f64]) {
     }
 }
 
-/// A row measured against parking_lot only (tracing-mutex has no such feature).
-fn feature_row(workload: &'static str, ns: &[f64], limit: f64) -> Row {
+/// A row measured against parking_lot only (tracing-mutex has no such
+/// feature); `limit: None` when no target is set (the row is not counted).
+fn feature_row(workload: &'static str, ns: &[f64], limit: Option<f64>) -> Row {
     let r = ns[1] / ns[0];
     Row {
         workload,
@@ -322,9 +325,10 @@ fn feature_row(workload: &'static str, ns: &[f64], limit: f64) -> Row {
             format!("{} ({:.2}x)", fmt_ns(ns[1]), r),
             "-".to_string(),
         ],
-        target: format!("<= {limit:.2}x pl"),
+        target: limit.map_or_else(|| "none set".to_string(), |l| format!("<= {l:.2}x pl")),
         measured: format!("{r:.2}x"),
-        pass: r <= limit,
+        pass: limit.is_none_or(|l| r <= l),
+        counted: limit.is_some(),
     }
 }
 
@@ -340,6 +344,7 @@ fn steady_row(workload: &'static str, ns: &[f64], limit: f64) -> Row {
         target: format!("<= {limit:.2}x pl"),
         measured: format!("{r:.2}x"),
         pass: r <= limit,
+        counted: true,
     }
 }
 
@@ -483,6 +488,7 @@ fn main() {
             target: "<= 20 us".to_string(),
             measured: format!("{us:.2} us"),
             pass: us <= 20.0 && lg_reports == 0,
+            counted: true,
         });
     }
 
@@ -638,6 +644,7 @@ fn main() {
             target: format!("<= 1 ms, len {CHAIN}"),
             measured: format!("{ms:.3} ms, re-check len {recheck_len}"),
             pass: ms <= 1.0 && all_full && recheck_len == CHAIN,
+            counted: true,
         });
     }
 
@@ -750,6 +757,7 @@ fn main() {
             target: "scale <= 1.10".to_string(),
             measured: format!("scale {scale:.2}"),
             pass: scale <= 1.10,
+            counted: true,
         });
     }
 
@@ -805,23 +813,25 @@ fn main() {
         looped((LgMutex::new(0u64), LgMutex::new(0u64)), pair_lg),
     ]);
     print_feature(W8, &ns);
-    rows.push(feature_row(W8, &ns, 1.5));
+    rows.push(feature_row(W8, &ns, Some(1.5)));
     lockgraph::set_atomicity(lockgraph::Atomicity::Off);
 
-    // 9-11. the watchdog on: the uncontended path must stay as it was.
+    // 9-11. the watchdog on. Issue 4 sets no ratio: the uncontended path must
+    // gain no read-modify-write, clock read or allocation (it publishes the
+    // held lock with plain stores); these rows show what that costs.
     lockgraph::watchdog::start(lockgraph::watchdog::Config::default());
     let ns = bench_interleaved(vec![
         looped(PlMutex::new(0u64), |m| *m.lock() += 1),
         looped(LgMutex::new(0u64), |m| *m.lock() += 1),
     ]);
     print_feature(W9, &ns);
-    rows.push(feature_row(W9, &ns, 1.15));
+    rows.push(feature_row(W9, &ns, None));
     let ns = bench_interleaved(vec![
         looped((PlMutex::new(0u64), PlMutex::new(0u64)), pair_pl),
         looped((LgMutex::new(0u64), LgMutex::new(0u64)), pair_lg),
     ]);
     print_feature(W10, &ns);
-    rows.push(feature_row(W10, &ns, 1.30));
+    rows.push(feature_row(W10, &ns, None));
     {
         let pl_pairs = [0, 1].map(|_| Padded((PlMutex::new(0u64), PlMutex::new(0u64))));
         let lg_pairs = [0, 1].map(|_| Padded((LgMutex::new(0u64), LgMutex::new(0u64))));
@@ -868,9 +878,10 @@ fn main() {
                 ),
                 "-".to_string(),
             ],
-            target: "scale <= 1.10".to_string(),
+            target: "none set".to_string(),
             measured: format!("scale {scale:.2}"),
-            pass: scale <= 1.10,
+            pass: true,
+            counted: false,
         });
     }
 
@@ -899,7 +910,12 @@ fn main() {
                 r.cells[2].clone(),
                 r.target.clone(),
                 r.measured.clone(),
-                if r.pass { "PASS" } else { "FAIL" }.to_string(),
+                match (r.counted, r.pass) {
+                    (false, _) => "",
+                    (true, true) => "PASS",
+                    (true, false) => "FAIL",
+                }
+                .to_string(),
             ]
         })
         .collect();
@@ -928,12 +944,13 @@ fn main() {
     for r in &table {
         line(r);
     }
-    let failed = rows.iter().filter(|r| !r.pass).count();
+    let counted = rows.iter().filter(|r| r.counted).count();
+    let failed = rows.iter().filter(|r| r.counted && !r.pass).count();
     println!();
     println!(
         "{} of {} lockgraph targets met{}",
-        rows.len() - failed,
-        rows.len(),
+        counted - failed,
+        counted,
         if lockgraph::TRACKING {
             ""
         } else {

@@ -139,9 +139,22 @@ impl RawMutex {
     #[inline(always)]
     fn lock_at(&self, site: Option<&'static Location<'static>>) {
         self.meta.before_wait(Request::Exclusive, site);
+        // With a feature on, an uncontended acquisition is still one
+        // `try_lock` (the profile counts every acquisition, so it goes the
+        // long way).
         if lockgraph_core::features_off() {
             self.inner.lock();
-        } else if watchdog::on() {
+        } else if profile::on() || !self.inner.try_lock() {
+            self.lock_with_features(site);
+        }
+        self.meta.acquired(Hold::Exclusive, site);
+    }
+
+    /// The watchdog's and the profile's part of a blocking acquisition.
+    #[cold]
+    #[inline(never)]
+    fn lock_with_features(&self, site: Option<&'static Location<'static>>) {
+        if watchdog::on() {
             watchdog::take(
                 &self.meta,
                 Access::Write,
@@ -160,7 +173,6 @@ impl RawMutex {
         } else {
             self.inner.lock();
         }
-        self.meta.acquired(Hold::Exclusive, site);
     }
 
     /// Re-locks after a condvar wait. The caller's guard still exists, so the
@@ -348,21 +360,41 @@ impl RawRwLock {
         mode: WaitMode,
         hold: Hold,
         site: Option<&'static Location<'static>>,
-        fast: impl FnOnce() -> bool,
+        fast: impl Fn() -> bool + Copy,
         lock: impl FnOnce(),
         timed: impl FnMut(Duration) -> bool,
     ) {
         self.before_wait(mode, site);
+        // With a feature on, an uncontended acquisition is still one
+        // non-blocking attempt (the profile counts every acquisition, so it
+        // goes the long way).
         if lockgraph_core::features_off() {
             lock();
-        } else if watchdog::on() {
+        } else if profile::on() || !fast() {
+            self.blocking_with_features(mode, hold, site, fast, lock, timed);
+        }
+        self.acquired(mode, hold, site);
+    }
+
+    /// The watchdog's and the profile's part of a blocking acquisition.
+    #[cold]
+    #[inline(never)]
+    fn blocking_with_features(
+        &self,
+        mode: WaitMode,
+        hold: Hold,
+        site: Option<&'static Location<'static>>,
+        fast: impl Fn() -> bool + Copy,
+        lock: impl FnOnce(),
+        timed: impl FnMut(Duration) -> bool,
+    ) {
+        if watchdog::on() {
             watchdog::take(&self.meta, access(hold), mode, site, fast, timed);
         } else if profile::on() {
             profile::take(&self.meta, access(hold), fast, lock);
         } else {
             lock();
         }
-        self.acquired(mode, hold, site);
     }
 
     /// A timed acquisition: `untracked` (the inner lock's own timed call)

@@ -719,7 +719,6 @@ impl ThreadState {
     }
 
     /// The optional features' part of an acquisition pushed to `slot`.
-    #[cold]
     #[inline(never)]
     fn acquired_with_features(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
         if let Some(i) = slot {
@@ -735,7 +734,6 @@ impl ThreadState {
     }
 
     /// The optional features' part of a release.
-    #[cold]
     #[inline(never)]
     fn released_with_features(&self, meta: &LockMeta, features: u8) {
         let len = self.len.get();
