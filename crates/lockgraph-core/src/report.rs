@@ -179,34 +179,33 @@ impl CycleReport {
     }
 }
 
-/// A stack captured without symbols; printing resolves a copy. Cloning is cheap
+/// A stack captured without symbols (the return addresses of its innermost
+/// [`Backtrace::MAX_FRAMES`] frames); printing resolves them. Cloning is cheap
 /// (the frames are shared).
 #[derive(Clone)]
-pub struct Backtrace(std::sync::Arc<backtrace::Backtrace>);
+pub struct Backtrace(std::sync::Arc<[usize]>);
 
 impl Backtrace {
-    /// Captures the current stack without resolving symbols (a few microseconds).
+    /// The most frames a capture keeps, innermost first. Deeper stacks are
+    /// cut: the frames near the lock call are the ones a report prints.
+    pub const MAX_FRAMES: usize = 48;
+
+    /// Captures the current stack without resolving symbols (a few
+    /// microseconds; the walk stops after [`Backtrace::MAX_FRAMES`] frames).
     pub fn capture() -> Backtrace {
-        Backtrace(std::sync::Arc::new(backtrace::Backtrace::new_unresolved()))
+        let mut ips = Vec::with_capacity(Self::MAX_FRAMES);
+        backtrace::trace(|frame| {
+            ips.push(frame.ip() as usize);
+            ips.len() < Self::MAX_FRAMES
+        });
+        Backtrace(ips.into())
     }
 
     /// The resolved frames that belong to the program rather than to lockgraph,
     /// lock_api, parking_lot or the standard library, as "function (file:line)".
     pub fn user_frames(&self, max: usize) -> Vec<String> {
-        let mut bt = (*self.0).clone();
-        bt.resolve();
-        let mut out = Vec::new();
-        for frame in bt.frames() {
-            for sym in frame.symbols() {
-                if let Some(line) = user_frame(sym.name(), sym.filename(), sym.lineno()) {
-                    out.push(line);
-                    if out.len() == max {
-                        return out;
-                    }
-                }
-            }
-        }
-        out
+        let ips: Vec<(usize, bool)> = self.0.iter().map(|&ip| (ip, false)).collect();
+        user_frames_of(&ips, max)
     }
 }
 
@@ -215,7 +214,6 @@ impl Backtrace {
 /// signal frame), and keeps the program frames like [`Backtrace::user_frames`].
 /// Resolving takes the `backtrace` crate's lock: never call it in a signal
 /// handler.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
     let mut out = Vec::new();
     for &(ip, exact) in ips {
