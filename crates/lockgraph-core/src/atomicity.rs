@@ -404,12 +404,33 @@ pub(crate) fn acquired(
     hold: Hold,
     site: Option<&'static Location<'static>>,
 ) {
+    if t.pending.get() != 0 || t.depth.get() != 0 {
+        return acquired_in_region(t, meta, id, hold, site);
+    }
+    join_release(t, meta);
+}
+
+/// An acquisition while a region is open: closes the implicit one, checks.
+#[inline(never)]
+fn acquired_in_region(
+    t: &AtomThread,
+    meta: &LockMeta,
+    id: u64,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) {
     let pending = t.pending.replace(0);
     if hold == Hold::Exclusive && (pending == id || t.depth.get() > 0) {
         // Checked before the join below: the implicit region's clock is the
         // thread's clock as it was when the check guard was released.
         check(t, meta, id, pending == id, site);
     }
+    join_release(t, meta);
+}
+
+/// Joins the lock's last recorded exclusive release, if another thread made it.
+#[inline]
+fn join_release(t: &AtomThread, meta: &LockMeta) {
     // A lock without a block has no recorded release to join.
     if let Some(atom) = meta.atom_if_any() {
         // SAFETY: the lock is held by this thread; the block is written only
@@ -496,6 +517,27 @@ fn check(
 /// mutexes) thus cost no clock work at all.
 #[inline]
 pub(crate) fn released(
+    t: &AtomThread,
+    meta: &LockMeta,
+    id: u64,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) {
+    // The common case, kept small: an exclusive release of an unwatched lock
+    // outside any region, with no implicit region open, records nothing.
+    if hold == Hold::Exclusive
+        && t.pending.get() == 0
+        && t.depth.get() == 0
+        && !meta.watched()
+        && REGIONS.load(Ordering::Relaxed) == 0
+    {
+        return;
+    }
+    released_recording(t, meta, id, hold, site);
+}
+
+#[inline(never)]
+fn released_recording(
     t: &AtomThread,
     meta: &LockMeta,
     id: u64,

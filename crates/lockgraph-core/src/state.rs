@@ -721,6 +721,27 @@ impl ThreadState {
     /// The optional features' part of an acquisition pushed to `slot`.
     #[inline(never)]
     fn acquired_with_features(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
+        if features == ATOMICITY {
+            // The checker alone: a small path without the other features'.
+            if let Some(i) = slot {
+                let id = self.ids[i].get() & ID_MASK;
+                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                crate::atomicity::acquired(&self.atom, meta, id, hold, site);
+            }
+            return;
+        }
+        if features == WATCHDOG {
+            // The watchdog alone: publish the new slot.
+            if let Some(i) = slot {
+                self.pushed_with_features(i, WATCHDOG);
+            }
+            return;
+        }
+        self.acquired_with_any_features(meta, slot, features);
+    }
+
+    #[inline(never)]
+    fn acquired_with_any_features(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
         if let Some(i) = slot {
             if features & (PROFILE | WATCHDOG) != 0 {
                 self.pushed_with_features(i, features);
@@ -736,6 +757,29 @@ impl ThreadState {
     /// The optional features' part of a release.
     #[inline(never)]
     fn released_with_features(&self, meta: &LockMeta, features: u8) {
+        if features == ATOMICITY {
+            // The checker alone, on the top slot: a small path.
+            let len = self.len.get();
+            let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+            if len.wrapping_sub(1) < MAX_HELD && self.ids[len - 1].get() & ID_MASK == id {
+                let i = len - 1;
+                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                crate::atomicity::released(&self.atom, meta, id, hold, site);
+                let _ = self.pop(meta);
+                return;
+            }
+        } else if features == WATCHDOG {
+            // The watchdog alone: publish the new length.
+            if let Some(i) = self.pop(meta) {
+                self.popped_with_features(i, meta, WATCHDOG);
+            }
+            return;
+        }
+        self.released_with_any_features(meta, features);
+    }
+
+    #[inline(never)]
+    fn released_with_any_features(&self, meta: &LockMeta, features: u8) {
         let len = self.len.get();
         // Not busy, and something held.
         if features & ATOMICITY != 0 && len.wrapping_sub(1) < MAX_HELD {
@@ -766,7 +810,19 @@ impl ThreadState {
         if features & WATCHDOG != 0 {
             self.wd_since[i].set(crate::watchdog::tick());
             if let Some(s) = self.watchdog_slot() {
-                crate::watchdog::publish_push(s, i, self.published(i));
+                let mode = crate::watchdog::hold_mode(
+                    self.holds[i].get(),
+                    self.reqs[i].get() & UPGRADABLE != 0,
+                );
+                crate::watchdog::publish_push(
+                    s,
+                    i,
+                    self.ids[i].get() & ID_MASK,
+                    mode,
+                    self.sites[i].get(),
+                    self.wd_since[i].get(),
+                    || self.published(i),
+                );
             }
         }
     }

@@ -593,23 +593,43 @@ pub(crate) fn publish(s: &Slot, from: usize, len: usize, get: impl Fn(usize) -> 
     s.end();
 }
 
-/// Publishes the lock just pushed at `i` (the new length is `i + 1`). When
-/// the entry already published there is the same lock in the same mode from
-/// the same site (a lock taken again and again), only its start is stored.
+/// The published mode of a hold.
 #[inline]
-pub(crate) fn publish_push(s: &Slot, i: usize, p: Published) {
+pub(crate) fn hold_mode(hold: Hold, upgradable: bool) -> u8 {
+    if upgradable {
+        HOLD_UPGRADABLE
+    } else {
+        hold as u8
+    }
+}
+
+/// Publishes the lock just pushed at `i` (the new length is `i + 1`): lock
+/// `id` in mode `hold`, taken at `site` at coarse time `since`. When the
+/// entry already published there is the same lock in the same mode from the
+/// same site (a lock taken again and again), only its start is stored;
+/// otherwise `full` gives the whole entry.
+#[inline]
+pub(crate) fn publish_push(
+    s: &Slot,
+    i: usize,
+    id: u64,
+    hold: u8,
+    site: Option<&'static Location<'static>>,
+    since: u64,
+    full: impl FnOnce() -> Published,
+) {
     if i >= MAX_HELD {
         return;
     }
     let e = &s.held[i];
     s.begin();
-    if e.id.load(Ordering::Relaxed) == p.id
-        && e.mode.load(Ordering::Relaxed) == p.mode()
-        && e.site.load(Ordering::Relaxed) == site_word(p.site)
+    if e.id.load(Ordering::Relaxed) == id
+        && e.mode.load(Ordering::Relaxed) == hold
+        && e.site.load(Ordering::Relaxed) == site_word(site)
     {
-        e.since.store(p.since, Ordering::Relaxed);
+        e.since.store(since, Ordering::Relaxed);
     } else {
-        e.store(p.raw());
+        e.store(full().raw());
     }
     s.len.store(i + 1, Ordering::Relaxed);
     s.end();
@@ -627,11 +647,7 @@ impl Published {
     /// The published mode byte.
     #[inline]
     fn mode(&self) -> u8 {
-        if self.upgradable {
-            HOLD_UPGRADABLE
-        } else {
-            self.hold as u8
-        }
+        hold_mode(self.hold, self.upgradable)
     }
 
     fn raw(&self) -> RawEntry {
@@ -2385,19 +2401,15 @@ mod tests {
             let slot = this_thread_slot();
             // SAFETY: this thread's slot, alive while the thread runs.
             let slot = unsafe { &*slot };
-            publish_push(
-                slot,
-                0,
-                Published {
-                    id,
-                    class: Class::Named(name),
-                    kind: LockKind::Mutex,
-                    hold: Hold::Exclusive,
-                    upgradable: false,
-                    site: None,
-                    since: 0,
-                },
-            )
+            publish_push(slot, 0, id, Hold::Exclusive as u8, None, 0, || Published {
+                id,
+                class: Class::Named(name),
+                kind: LockKind::Mutex,
+                hold: Hold::Exclusive,
+                upgradable: false,
+                site: None,
+                since: 0,
+            })
         };
         let wait = |id: u64, name: &'static str| {
             let (class_tag, class_a, class_b) = encode_class(Class::Named(name));
