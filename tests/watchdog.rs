@@ -261,11 +261,13 @@ fn a_deadlock_the_order_graph_could_not_record_says_which_edge_is_missing() {
         return;
     }
     // One class edge at most: the second thread's edge is never recorded.
+    // Stacks on: the recorded edge shows the stack it was recorded with.
     let (text, ok) = run_child(
         "child_abba",
         &[
             ("LOCKGRAPH_WATCHDOG", "300ms"),
             ("LOCKGRAPH_MAX_EDGES", "1"),
+            ("LOCKGRAPH_BACKTRACE", "1"),
         ],
         Duration::from_secs(20),
         |t| t.contains("DEADLOCK") && t.contains(END),
@@ -278,6 +280,15 @@ fn a_deadlock_the_order_graph_could_not_record_says_which_edge_is_missing() {
     );
     assert_eq!(report.matches(": never recorded").count(), 1, "{report}");
     assert_eq!(report.matches(": first by thread `").count(), 1, "{report}");
+    // Optimised builds without debug info inline the test's frames away
+    // (nothing of the program's own is left to show).
+    if cfg!(debug_assertions) {
+        let then = report
+            .find("its stack then:")
+            .unwrap_or_else(|| panic!("no stack for the recorded edge:\n{report}"));
+        let frame = report[then..].lines().nth(1).unwrap_or("");
+        assert!(frame.contains("watchdog::crossing"), "{report}");
+    }
 }
 
 #[test]

@@ -632,6 +632,9 @@ pub struct OrderOrigin {
     pub held_at: Option<Site>,
     /// Where it asked for the other one.
     pub requested_at: Option<Site>,
+    /// That thread's stack then (program frames, resolved; empty when stacks
+    /// were off, `LOCKGRAPH_BACKTRACE=0`).
+    pub stack: Vec<String>,
 }
 
 /// What the lock-order graph knows of a cycle of locks `locks[0] -> locks[1]
@@ -641,10 +644,17 @@ pub struct OrderOrigin {
 pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>, bool) {
     let g = GLOBAL.lock();
     let n = locks.len();
-    let origin = |o: &Origin| OrderOrigin {
-        thread: o.thread.to_string(),
-        held_at: o.held_at.map(Site::from),
-        requested_at: o.requested_at.map(Site::from),
+    // Stacks are resolved after the graph lock is released.
+    let origin = |o: &Origin| {
+        (
+            OrderOrigin {
+                thread: o.thread.to_string(),
+                held_at: o.held_at.map(Site::from),
+                requested_at: o.requested_at.map(Site::from),
+                stack: Vec::new(),
+            },
+            o.backtrace.clone(),
+        )
     };
     let class_of = |&(id, class): &(u64, Class)| g.class_index.get(&class.key(id)).copied();
     let mut edges = Vec::with_capacity(n);
@@ -693,6 +703,18 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
         } else {
             false
         };
+    drop(g);
+    let edges = edges
+        .into_iter()
+        .map(|e| {
+            e.map(|(mut o, bt)| {
+                if let Some(bt) = bt {
+                    o.stack = bt.user_frames(8);
+                }
+                o
+            })
+        })
+        .collect();
     (edges, reported)
 }
 

@@ -1443,13 +1443,21 @@ impl fmt::Display for OrderContext {
         for st in &self.steps {
             write!(f, "    {} -> {}: ", st.from, st.to)?;
             match &st.first {
-                Some(o) => writeln!(
-                    f,
-                    "first by thread `{}`, holding since {}, requested at {}",
-                    o.thread,
-                    opt_site(&o.held_at),
-                    opt_site(&o.requested_at)
-                )?,
+                Some(o) => {
+                    writeln!(
+                        f,
+                        "first by thread `{}`, holding since {}, requested at {}",
+                        o.thread,
+                        opt_site(&o.held_at),
+                        opt_site(&o.requested_at)
+                    )?;
+                    if !o.stack.is_empty() {
+                        writeln!(f, "      its stack then:")?;
+                        for fr in &o.stack {
+                            writeln!(f, "        {fr}")?;
+                        }
+                    }
+                }
                 None => writeln!(f, "never recorded")?,
             }
         }
@@ -1878,7 +1886,14 @@ impl WatchdogReport {
                             json_opt(&mut s, o.held_at.map(|x| x.to_string()).as_deref());
                             s.push_str(",\"requested_at\":");
                             json_opt(&mut s, o.requested_at.map(|x| x.to_string()).as_deref());
-                            s.push('}');
+                            s.push_str(",\"stack\":[");
+                            for (k, fr) in o.stack.iter().enumerate() {
+                                if k > 0 {
+                                    s.push(',');
+                                }
+                                crate::record::json_str(&mut s, fr);
+                            }
+                            s.push_str("]}");
                         }
                     }
                     s.push('}');
