@@ -178,6 +178,26 @@ fn looped<'a, P: 'a>(locks: P, body: impl Fn(&P) + 'a) -> Sampler<'a> {
     })
 }
 
+/// Per implementation, the median ns per iteration on one thread (`single`)
+/// and per thread with two threads (`double`, given the iteration count),
+/// sampled in the same rounds; iteration counts are calibrated on one thread.
+fn one_and_two_threads(
+    mut single: Vec<Sampler<'_>>,
+    mut double: Vec<Sampler<'_>>,
+) -> (Vec<f64>, Vec<f64>) {
+    let iters: Vec<u64> = single.iter_mut().map(|f| calibrate(f)).collect();
+    let mut one: Vec<Vec<f64>> = vec![Vec::new(); single.len()];
+    let mut two: Vec<Vec<f64>> = vec![Vec::new(); single.len()];
+    for _ in 0..SAMPLES {
+        for (i, &n) in iters.iter().enumerate() {
+            one[i].push(single[i](n).as_nanos() as f64 / n as f64);
+            two[i].push(double[i](n).as_nanos() as f64 / n as f64);
+        }
+    }
+    let medians = |v: &mut Vec<Vec<f64>>| v.iter_mut().map(|s| median(s)).collect();
+    (medians(&mut one), medians(&mut two))
+}
+
 /// Two threads, each running `n` iterations of `body` on its own pair, started
 /// together; returns the mean per-thread elapsed time.
 fn two_threads<P: Sync>(pairs: &[P; 2], n: u64, body: impl Fn(&P) + Copy + Send) -> Duration {
@@ -703,28 +723,18 @@ fn main() {
         let tm_pairs = [0, 1].map(|_| Padded((TmMutex::new(0u64), TmMutex::new(0u64))));
         // Calibrate on one thread (workload 2); single-thread figures are
         // re-measured in the same rounds as the two-thread ones.
-        let mut single: Vec<Sampler<'_>> = vec![
-            looped(&pl_pairs[0], |p| pair_pl(&p.0)),
-            looped(&lg_pairs[0], |p| pair_lg(&p.0)),
-            looped(&tm_pairs[0], |p| pair_tm(&p.0)),
-        ];
-        let iters: Vec<u64> = single.iter_mut().map(|f| calibrate(f)).collect();
-        let mut one: Vec<Vec<f64>> = vec![Vec::new(); 3];
-        let mut two: Vec<Vec<f64>> = vec![Vec::new(); 3];
-        for _ in 0..SAMPLES {
-            for i in 0..3 {
-                let n = iters[i];
-                one[i].push(single[i](n).as_nanos() as f64 / n as f64);
-                let t = match i {
-                    0 => two_threads(&pl_pairs, n, |p| pair_pl(&p.0)),
-                    1 => two_threads(&lg_pairs, n, |p| pair_lg(&p.0)),
-                    _ => two_threads(&tm_pairs, n, |p| pair_tm(&p.0)),
-                };
-                two[i].push(t.as_nanos() as f64 / n as f64);
-            }
-        }
-        let one: Vec<f64> = one.iter_mut().map(|v| median(v)).collect();
-        let two: Vec<f64> = two.iter_mut().map(|v| median(v)).collect();
+        let (one, two) = one_and_two_threads(
+            vec![
+                looped(&pl_pairs[0], |p| pair_pl(&p.0)),
+                looped(&lg_pairs[0], |p| pair_lg(&p.0)),
+                looped(&tm_pairs[0], |p| pair_tm(&p.0)),
+            ],
+            vec![
+                Box::new(|n| two_threads(&pl_pairs, n, |p| pair_pl(&p.0))),
+                Box::new(|n| two_threads(&lg_pairs, n, |p| pair_lg(&p.0))),
+                Box::new(|n| two_threads(&tm_pairs, n, |p| pair_tm(&p.0))),
+            ],
+        );
         println!("{W4}");
         for (i, imp) in IMPLS.iter().enumerate() {
             println!(
@@ -835,26 +845,16 @@ fn main() {
     {
         let pl_pairs = [0, 1].map(|_| Padded((PlMutex::new(0u64), PlMutex::new(0u64))));
         let lg_pairs = [0, 1].map(|_| Padded((LgMutex::new(0u64), LgMutex::new(0u64))));
-        let mut single: Vec<Sampler<'_>> = vec![
-            looped(&pl_pairs[0], |p| pair_pl(&p.0)),
-            looped(&lg_pairs[0], |p| pair_lg(&p.0)),
-        ];
-        let iters: Vec<u64> = single.iter_mut().map(|f| calibrate(f)).collect();
-        let mut one: Vec<Vec<f64>> = vec![Vec::new(); 2];
-        let mut two: Vec<Vec<f64>> = vec![Vec::new(); 2];
-        for _ in 0..SAMPLES {
-            for i in 0..2 {
-                let n = iters[i];
-                one[i].push(single[i](n).as_nanos() as f64 / n as f64);
-                let t = match i {
-                    0 => two_threads(&pl_pairs, n, |p| pair_pl(&p.0)),
-                    _ => two_threads(&lg_pairs, n, |p| pair_lg(&p.0)),
-                };
-                two[i].push(t.as_nanos() as f64 / n as f64);
-            }
-        }
-        let one: Vec<f64> = one.iter_mut().map(|v| median(v)).collect();
-        let two: Vec<f64> = two.iter_mut().map(|v| median(v)).collect();
+        let (one, two) = one_and_two_threads(
+            vec![
+                looped(&pl_pairs[0], |p| pair_pl(&p.0)),
+                looped(&lg_pairs[0], |p| pair_lg(&p.0)),
+            ],
+            vec![
+                Box::new(|n| two_threads(&pl_pairs, n, |p| pair_pl(&p.0))),
+                Box::new(|n| two_threads(&lg_pairs, n, |p| pair_lg(&p.0))),
+            ],
+        );
         let scale = two[1] / one[1];
         println!("{W11}");
         println!(

@@ -129,6 +129,49 @@ impl std::fmt::Debug for RawRwLock {
     }
 }
 
+/// Takes a lock that blocks: `lock` (the inner lock's own call) when every
+/// optional feature is off. With a feature on, an uncontended acquisition is
+/// still one `fast` (non-blocking) attempt; the watchdog and the profile
+/// (which counts every acquisition, so it always goes the long way) take
+/// over from there.
+#[inline(always)]
+fn take(
+    meta: &LockMeta,
+    access: Access,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    fast: impl Fn() -> bool + Copy,
+    lock: impl FnOnce(),
+    timed: impl FnMut(Duration) -> bool,
+) {
+    if lockgraph_core::features_off() {
+        lock();
+    } else if profile::on() || !fast() {
+        take_with_features(meta, access, mode, site, fast, lock, timed);
+    }
+}
+
+/// The watchdog's and the profile's part of [`take`].
+#[cold]
+#[inline(never)]
+fn take_with_features(
+    meta: &LockMeta,
+    access: Access,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    fast: impl Fn() -> bool + Copy,
+    lock: impl FnOnce(),
+    timed: impl FnMut(Duration) -> bool,
+) {
+    if watchdog::on() {
+        watchdog::take(meta, access, mode, site, fast, timed);
+    } else if profile::on() {
+        profile::take(meta, access, fast, lock);
+    } else {
+        lock();
+    }
+}
+
 impl RawMutex {
     /// The tracking metadata of this lock.
     pub fn meta(&self) -> &LockMeta {
@@ -139,40 +182,16 @@ impl RawMutex {
     #[inline(always)]
     fn lock_at(&self, site: Option<&'static Location<'static>>) {
         self.meta.before_wait(Request::Exclusive, site);
-        // With a feature on, an uncontended acquisition is still one
-        // `try_lock` (the profile counts every acquisition, so it goes the
-        // long way).
-        if lockgraph_core::features_off() {
-            self.inner.lock();
-        } else if profile::on() || !self.inner.try_lock() {
-            self.lock_with_features(site);
-        }
+        take(
+            &self.meta,
+            Access::Write,
+            WaitMode::Lock,
+            site,
+            || self.inner.try_lock(),
+            || self.inner.lock(),
+            |slice| self.inner.try_lock_for(slice),
+        );
         self.meta.acquired(Hold::Exclusive, site);
-    }
-
-    /// The watchdog's and the profile's part of a blocking acquisition.
-    #[cold]
-    #[inline(never)]
-    fn lock_with_features(&self, site: Option<&'static Location<'static>>) {
-        if watchdog::on() {
-            watchdog::take(
-                &self.meta,
-                Access::Write,
-                WaitMode::Lock,
-                site,
-                || self.inner.try_lock(),
-                |slice| self.inner.try_lock_for(slice),
-            );
-        } else if profile::on() {
-            profile::take(
-                &self.meta,
-                Access::Write,
-                || self.inner.try_lock(),
-                || self.inner.lock(),
-            );
-        } else {
-            self.inner.lock();
-        }
     }
 
     /// Re-locks after a condvar wait. The caller's guard still exists, so the
@@ -365,36 +384,8 @@ impl RawRwLock {
         timed: impl FnMut(Duration) -> bool,
     ) {
         self.before_wait(mode, site);
-        // With a feature on, an uncontended acquisition is still one
-        // non-blocking attempt (the profile counts every acquisition, so it
-        // goes the long way).
-        if lockgraph_core::features_off() {
-            lock();
-        } else if profile::on() || !fast() {
-            self.blocking_with_features(mode, hold, site, fast, lock, timed);
-        }
+        take(&self.meta, access(hold), mode, site, fast, lock, timed);
         self.acquired(mode, hold, site);
-    }
-
-    /// The watchdog's and the profile's part of a blocking acquisition.
-    #[cold]
-    #[inline(never)]
-    fn blocking_with_features(
-        &self,
-        mode: WaitMode,
-        hold: Hold,
-        site: Option<&'static Location<'static>>,
-        fast: impl Fn() -> bool + Copy,
-        lock: impl FnOnce(),
-        timed: impl FnMut(Duration) -> bool,
-    ) {
-        if watchdog::on() {
-            watchdog::take(&self.meta, access(hold), mode, site, fast, timed);
-        } else if profile::on() {
-            profile::take(&self.meta, access(hold), fast, lock);
-        } else {
-            lock();
-        }
     }
 
     /// A timed acquisition: `untracked` (the inner lock's own timed call)

@@ -19,6 +19,17 @@ fn is_child() -> bool {
     std::env::var_os(CHILD).is_some()
 }
 
+/// Spawns a thread named `name` (reports name threads) running `f`.
+fn spawn_named<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .unwrap()
+}
+
 /// Runs the child test `test` and collects its stderr until `done` says the
 /// text is complete or `deadline` passes; the child is killed either way.
 /// Returns the text and whether `done` was reached.
@@ -127,15 +138,12 @@ fn crossing<L: Lock>(
     second: Arc<L>,
     barrier: Arc<Barrier>,
 ) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _f = first.take();
-            barrier.wait();
-            eprintln!("SITE {name}={}", line!() + 1);
-            let _s = second.take();
-        })
-        .unwrap()
+    spawn_named(name, move || {
+        let _f = first.take();
+        barrier.wait();
+        eprintln!("SITE {name}={}", line!() + 1);
+        let _s = second.take();
+    })
 }
 
 #[test]
@@ -354,25 +362,19 @@ fn child_rwlock_cycle() {
     let barrier = Arc::new(Barrier::new(2));
     let reader = {
         let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
-        std::thread::Builder::new()
-            .name("wd-reader".into())
-            .spawn(move || {
-                let _r = r.read();
-                barrier.wait();
-                eprintln!("SITE wd-reader={}", line!() + 1);
-                let _m = m.lock();
-            })
-            .unwrap()
-    };
-    let writer = std::thread::Builder::new()
-        .name("wd-writer".into())
-        .spawn(move || {
-            let _m = m.lock();
+        spawn_named("wd-reader", move || {
+            let _r = r.read();
             barrier.wait();
-            eprintln!("SITE wd-writer={}", line!() + 1);
-            let _w = r.write();
+            eprintln!("SITE wd-reader={}", line!() + 1);
+            let _m = m.lock();
         })
-        .unwrap();
+    };
+    let writer = spawn_named("wd-writer", move || {
+        let _m = m.lock();
+        barrier.wait();
+        eprintln!("SITE wd-writer={}", line!() + 1);
+        let _w = r.write();
+    });
     reader.join().unwrap();
     writer.join().unwrap();
 }
@@ -424,23 +426,17 @@ fn child_long_hold() {
     let held = Arc::new(Barrier::new(2));
     let holder = {
         let (m, held) = (m.clone(), held.clone());
-        std::thread::Builder::new()
-            .name("wd-holder".into())
-            .spawn(move || {
-                let _g = m.lock();
-                held.wait();
-                std::thread::sleep(Duration::from_secs(30));
-            })
-            .unwrap()
+        spawn_named("wd-holder", move || {
+            let _g = m.lock();
+            held.wait();
+            std::thread::sleep(Duration::from_secs(30));
+        })
     };
     held.wait();
-    let waiter = std::thread::Builder::new()
-        .name("wd-waiter".into())
-        .spawn(move || {
-            eprintln!("SITE wd-waiter={}", line!() + 1);
-            let _g = m.lock();
-        })
-        .unwrap();
+    let waiter = spawn_named("wd-waiter", move || {
+        eprintln!("SITE wd-waiter={}", line!() + 1);
+        let _g = m.lock();
+    });
     waiter.join().unwrap();
     holder.join().unwrap();
 }
@@ -519,22 +515,16 @@ fn child_holder_now() {
     let held = Arc::new(Barrier::new(2));
     {
         let (m, held) = (m.clone(), held.clone());
-        std::thread::Builder::new()
-            .name("wd-parked".into())
-            .spawn(move || {
-                let _g = m.lock();
-                held.wait();
-                holder_parks_here_forever()
-            })
-            .unwrap();
+        spawn_named("wd-parked", move || {
+            let _g = m.lock();
+            held.wait();
+            holder_parks_here_forever()
+        });
     }
     held.wait();
-    let waiter = std::thread::Builder::new()
-        .name("wd-stuck".into())
-        .spawn(move || {
-            let _g = m.lock();
-        })
-        .unwrap();
+    let waiter = spawn_named("wd-stuck", move || {
+        let _g = m.lock();
+    });
     waiter.join().unwrap();
 }
 
@@ -690,19 +680,16 @@ fn child_busy() {
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let m = m.clone();
-            std::thread::Builder::new()
-                .name(format!("wd-busy-{i}"))
-                .spawn(move || {
-                    let mut n = 0u64;
-                    while Instant::now() < stop {
-                        let mut g = m.lock();
-                        *g += 1;
-                        n += 1;
-                        std::hint::black_box(&mut *g);
-                    }
-                    n
-                })
-                .unwrap()
+            spawn_named(&format!("wd-busy-{i}"), move || {
+                let mut n = 0u64;
+                while Instant::now() < stop {
+                    let mut g = m.lock();
+                    *g += 1;
+                    n += 1;
+                    std::hint::black_box(&mut *g);
+                }
+                n
+            })
         })
         .collect();
     let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
@@ -824,26 +811,20 @@ fn child_upgrade_cycle() {
     let barrier = Arc::new(Barrier::new(2));
     let upgrader = {
         let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
-        std::thread::Builder::new()
-            .name("wd-upgrader".into())
-            .spawn(move || {
-                let _m = m.lock();
-                let up = r.upgradable_read();
-                barrier.wait();
-                // Waits for the reader's read, which waits for `up-index`.
-                let _w = RwLockUpgradableReadGuard::upgrade(up);
-            })
-            .unwrap()
-    };
-    let reader = std::thread::Builder::new()
-        .name("wd-up-reader".into())
-        .spawn(move || {
-            let _r = r.read();
-            barrier.wait();
-            eprintln!("SITE wd-up-reader={}", line!() + 1);
+        spawn_named("wd-upgrader", move || {
             let _m = m.lock();
+            let up = r.upgradable_read();
+            barrier.wait();
+            // Waits for the reader's read, which waits for `up-index`.
+            let _w = RwLockUpgradableReadGuard::upgrade(up);
         })
-        .unwrap();
+    };
+    let reader = spawn_named("wd-up-reader", move || {
+        let _r = r.read();
+        barrier.wait();
+        eprintln!("SITE wd-up-reader={}", line!() + 1);
+        let _m = m.lock();
+    });
     upgrader.join().unwrap();
     reader.join().unwrap();
 }
@@ -940,40 +921,31 @@ fn child_upgradable_read_behind_an_upgradable_holder() {
     // Holds the upgradable read and sleeps: it waits for nobody.
     let holder = {
         let (r, held) = (r.clone(), held.clone());
-        std::thread::Builder::new()
-            .name("wd-upg-holder".into())
-            .spawn(move || {
-                let _u = r.upgradable_read();
-                held.wait();
-                std::thread::sleep(Duration::from_secs(30));
-            })
-            .unwrap()
+        spawn_named("wd-upg-holder", move || {
+            let _u = r.upgradable_read();
+            held.wait();
+            std::thread::sleep(Duration::from_secs(30));
+        })
     };
     held.wait();
     let barrier = Arc::new(Barrier::new(2));
     // Reads the table, then waits for the index.
     let reader = {
         let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
-        std::thread::Builder::new()
-            .name("wd-upg-reader".into())
-            .spawn(move || {
-                let _r = r.read();
-                barrier.wait();
-                let _m = m.lock();
-            })
-            .unwrap()
+        spawn_named("wd-upg-reader", move || {
+            let _r = r.read();
+            barrier.wait();
+            let _m = m.lock();
+        })
     };
     // Holds the index, then waits for an upgradable read of the table: the
     // upgradable holder keeps it out, the reader does not.
-    let waiter = std::thread::Builder::new()
-        .name("wd-upg-waiter".into())
-        .spawn(move || {
-            let _m = m.lock();
-            barrier.wait();
-            eprintln!("SITE wd-upg-waiter={}", line!() + 1);
-            let _u = r.upgradable_read();
-        })
-        .unwrap();
+    let waiter = spawn_named("wd-upg-waiter", move || {
+        let _m = m.lock();
+        barrier.wait();
+        eprintln!("SITE wd-upg-waiter={}", line!() + 1);
+        let _u = r.upgradable_read();
+    });
     reader.join().unwrap();
     waiter.join().unwrap();
     holder.join().unwrap();
@@ -1055,36 +1027,27 @@ fn child_upgradable_cycle() {
     // A plain reader of the table that sleeps: not part of the cycle.
     let plain = {
         let (r, held) = (r.clone(), held.clone());
-        std::thread::Builder::new()
-            .name("wd-upg-plain".into())
-            .spawn(move || {
-                let _r = r.read();
-                held.wait();
-                std::thread::sleep(Duration::from_secs(30));
-            })
-            .unwrap()
+        spawn_named("wd-upg-plain", move || {
+            let _r = r.read();
+            held.wait();
+            std::thread::sleep(Duration::from_secs(30));
+        })
     };
     held.wait();
     let barrier = Arc::new(Barrier::new(2));
     let owner = {
         let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
-        std::thread::Builder::new()
-            .name("wd-upg-owner".into())
-            .spawn(move || {
-                let _u = r.upgradable_read();
-                barrier.wait();
-                let _m = m.lock();
-            })
-            .unwrap()
-    };
-    let asker = std::thread::Builder::new()
-        .name("wd-upg-asker".into())
-        .spawn(move || {
-            let _m = m.lock();
-            barrier.wait();
+        spawn_named("wd-upg-owner", move || {
             let _u = r.upgradable_read();
+            barrier.wait();
+            let _m = m.lock();
         })
-        .unwrap();
+    };
+    let asker = spawn_named("wd-upg-asker", move || {
+        let _m = m.lock();
+        barrier.wait();
+        let _u = r.upgradable_read();
+    });
     owner.join().unwrap();
     asker.join().unwrap();
     plain.join().unwrap();
@@ -1136,15 +1099,12 @@ fn child_timed_waits() {
     let held = Arc::new(Barrier::new(2));
     let _holder = {
         let (m, r, held) = (m.clone(), r.clone(), held.clone());
-        std::thread::Builder::new()
-            .name("wd-timed-holder".into())
-            .spawn(move || {
-                let _g = m.lock();
-                let _r = r.read();
-                held.wait();
-                std::thread::sleep(Duration::from_secs(30));
-            })
-            .unwrap()
+        spawn_named("wd-timed-holder", move || {
+            let _g = m.lock();
+            let _r = r.read();
+            held.wait();
+            std::thread::sleep(Duration::from_secs(30));
+        })
     };
     held.wait();
     // Longer than the watchdog's timeout: reported, and still false at its deadline.
@@ -1241,21 +1201,18 @@ fn child_condvar_wait() {
     let cv = Arc::new(Condvar::named("cv-ready"));
     let waiter = {
         let (outer, state, cv) = (outer.clone(), state.clone(), cv.clone());
-        std::thread::Builder::new()
-            .name("wd-cv".into())
-            .spawn(move || {
-                let _o = outer.lock();
-                let mut ready = state.lock();
-                // Short timed waits (below the timeout) are never reported.
-                for _ in 0..3 {
-                    let _ = cv.wait_for(&mut ready, Duration::from_millis(150));
-                }
-                while !*ready {
-                    eprintln!("SITE wd-cv={}", line!() + 1);
-                    cv.wait(&mut ready);
-                }
-            })
-            .unwrap()
+        spawn_named("wd-cv", move || {
+            let _o = outer.lock();
+            let mut ready = state.lock();
+            // Short timed waits (below the timeout) are never reported.
+            for _ in 0..3 {
+                let _ = cv.wait_for(&mut ready, Duration::from_millis(150));
+            }
+            while !*ready {
+                eprintln!("SITE wd-cv={}", line!() + 1);
+                cv.wait(&mut ready);
+            }
+        })
     };
     // Notify well after the timeout, then keep the mutex: the waiter's
     // re-lock is a long wait too.

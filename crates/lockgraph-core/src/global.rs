@@ -551,21 +551,18 @@ impl Global {
         } else {
             &self.classes
         };
-        // Dedup by identities that are never reused: instance ids in the
-        // instance graph (its node slots are reused after a lock is dropped),
-        // node indices in the class graph (classes are never removed). The
-        // key is order-independent: a sum of mixed ids.
-        let key = cycle
-            .nodes
-            .iter()
-            .map(|&n| match g.node(n).and_then(|i| i.instance) {
-                Some(id) => id,
-                None => n.index() as u64,
-            })
-            .fold(u64::from(instance_graph), |acc, id| {
-                acc.wrapping_add((id ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xff51_afd7_ed55_8ccd))
-            });
-        if !self.reported.insert(key ^ cycle.nodes.len() as u64) {
+        // Each cycle is reported once.
+        let key = cycle_key(
+            instance_graph,
+            cycle
+                .nodes
+                .iter()
+                .map(|&n| match g.node(n).and_then(|i| i.instance) {
+                    Some(id) => id,
+                    None => n.index() as u64,
+                }),
+        );
+        if !self.reported.insert(key) {
             return None;
         }
         let n = cycle.nodes.len();
@@ -620,6 +617,17 @@ impl Global {
             edges,
         })
     }
+}
+
+/// The key reported cycles are remembered by: order-independent (a sum of
+/// mixed ids) over identities that are never reused (instance ids in the
+/// instance graph, whose node slots are reused after a lock is dropped; node
+/// indices in the class graph, whose classes are never removed).
+fn cycle_key(instance_graph: bool, ids: impl ExactSizeIterator<Item = u64>) -> u64 {
+    let n = ids.len() as u64;
+    ids.fold(u64::from(instance_graph), |acc, id| {
+        acc.wrapping_add((id ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xff51_afd7_ed55_8ccd))
+    }) ^ n
 }
 
 /// The first recording of one lock-order edge, as the watchdog shows it.
@@ -685,21 +693,15 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
         edges.push(found);
     }
     let complete = edges.iter().all(Option::is_some);
-    // The key `Global::report` remembers reported cycles by.
-    let key = |graph: bool, ids: &mut dyn Iterator<Item = u64>| {
-        ids.fold(u64::from(graph), |acc, id| {
-            acc.wrapping_add((id ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xff51_afd7_ed55_8ccd))
-        }) ^ n as u64
-    };
     let reported = complete
         && if class_nodes.len() == n {
-            g.reported.contains(&key(
+            g.reported.contains(&cycle_key(
                 false,
-                &mut class_nodes.iter().map(|c| c.index() as u64),
+                class_nodes.iter().map(|c| c.index() as u64),
             ))
         } else if instance_ids.len() == n {
             g.reported
-                .contains(&key(true, &mut instance_ids.iter().copied()))
+                .contains(&cycle_key(true, instance_ids.iter().copied()))
         } else {
             false
         };

@@ -718,30 +718,25 @@ impl ThreadState {
         Some(len)
     }
 
-    /// The optional features' part of an acquisition pushed to `slot`.
+    /// The optional features' part of an acquisition pushed to `slot`. The
+    /// common single-feature cases get their own copy of the body, with the
+    /// other features' code folded away.
     #[inline(never)]
     fn acquired_with_features(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
-        if features == ATOMICITY {
-            // The checker alone: a small path without the other features'.
-            if let Some(i) = slot {
-                let id = self.ids[i].get() & ID_MASK;
-                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
-                crate::atomicity::acquired(&self.atom, meta, id, hold, site);
-            }
-            return;
+        match features {
+            ATOMICITY => self.features_acquired(meta, slot, ATOMICITY),
+            WATCHDOG => self.features_acquired(meta, slot, WATCHDOG),
+            _ => self.features_acquired_any(meta, slot, features),
         }
-        if features == WATCHDOG {
-            // The watchdog alone: publish the new slot.
-            if let Some(i) = slot {
-                self.pushed_with_features(i, WATCHDOG);
-            }
-            return;
-        }
-        self.acquired_with_any_features(meta, slot, features);
     }
 
     #[inline(never)]
-    fn acquired_with_any_features(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
+    fn features_acquired_any(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
+        self.features_acquired(meta, slot, features);
+    }
+
+    #[inline(always)]
+    fn features_acquired(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
         if let Some(i) = slot {
             if features & (PROFILE | WATCHDOG) != 0 {
                 self.pushed_with_features(i, features);
@@ -754,32 +749,24 @@ impl ThreadState {
         }
     }
 
-    /// The optional features' part of a release.
+    /// The optional features' part of a release, specialised like
+    /// [`acquired_with_features`](Self::acquired_with_features).
     #[inline(never)]
     fn released_with_features(&self, meta: &LockMeta, features: u8) {
-        if features == ATOMICITY {
-            // The checker alone, on the top slot: a small path.
-            let len = self.len.get();
-            let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-            if len.wrapping_sub(1) < MAX_HELD && self.ids[len - 1].get() & ID_MASK == id {
-                let i = len - 1;
-                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
-                crate::atomicity::released(&self.atom, meta, id, hold, site);
-                let _ = self.pop(meta);
-                return;
-            }
-        } else if features == WATCHDOG {
-            // The watchdog alone: publish the new length.
-            if let Some(i) = self.pop(meta) {
-                self.popped_with_features(i, meta, WATCHDOG);
-            }
-            return;
+        match features {
+            ATOMICITY => self.features_released(meta, ATOMICITY),
+            WATCHDOG => self.features_released(meta, WATCHDOG),
+            _ => self.features_released_any(meta, features),
         }
-        self.released_with_any_features(meta, features);
     }
 
     #[inline(never)]
-    fn released_with_any_features(&self, meta: &LockMeta, features: u8) {
+    fn features_released_any(&self, meta: &LockMeta, features: u8) {
+        self.features_released(meta, features);
+    }
+
+    #[inline(always)]
+    fn features_released(&self, meta: &LockMeta, features: u8) {
         let len = self.len.get();
         // Not busy, and something held.
         if features & ATOMICITY != 0 && len.wrapping_sub(1) < MAX_HELD {
