@@ -296,16 +296,19 @@ fn child_scenario_5() {
         .name("t2".into())
         .spawn(move || {
             let _b = b2.lock();
+            both2.wait();
             let a3 = Arc::clone(&a2);
             enqueue(&s2, HostFn::new(move || drop(a3.lock())).locks(&a2));
-            both2.wait();
             let _ = s2.synchronize();
         })
         .unwrap();
+    // Both locks are held before either host function is enqueued. Without
+    // the barrier the executor could run the host function on `s5-first`
+    // before `t2` took `b`, drain that stream, and only one would hang.
     let _a = a.lock();
+    both.wait();
     let b3 = Arc::clone(&b);
     enqueue(&s1, HostFn::new(move || drop(b3.lock())).locks(&b));
-    both.wait();
     let _ = s1.synchronize();
     let _ = t2.join();
 }
