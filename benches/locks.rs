@@ -8,7 +8,8 @@
 //! ns per iteration. Graph workloads (10,000-lock chains) time single
 //! acquisitions. Every figure printed is measured in this run. The last
 //! rows turn on the optional features in code (the atomicity checker, then
-//! the watchdog) and compare with parking_lot only.
+//! the watchdog, then the watchdog with the lock-order graph off: what the
+//! `watchdog-in-release` feature runs) and compare with parking_lot only.
 //!
 //! Run with
 //! `cargo bench --features track-in-release --bench locks`
@@ -53,7 +54,8 @@ const W8: &str = "nested pair, atomicity checker on";
 const W9: &str = "one lock, watchdog on";
 const W10: &str = "nested pair, watchdog on";
 const W11: &str = "two threads, each its own pair, watchdog on";
-const ORDER: [&str; 11] = [W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11];
+const W12: &str = "nested pair, watchdog on, order graph off";
+const ORDER: [&str; 12] = [W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12];
 
 const IMPLS: [&str; 3] = ["parking_lot", "lockgraph", "tracing-mutex"];
 
@@ -884,6 +886,18 @@ fn main() {
             counted: false,
         });
     }
+
+    // 12. the watchdog with the lock-order graph off: the minimal wait
+    // tracking of the `watchdog-in-release` feature (held-lock stacks and
+    // their publication only).
+    lockgraph::set_order_graph(false);
+    let ns = bench_interleaved(vec![
+        looped((PlMutex::new(0u64), PlMutex::new(0u64)), pair_pl),
+        looped((LgMutex::new(0u64), LgMutex::new(0u64)), pair_lg),
+    ]);
+    print_feature(W12, &ns);
+    rows.push(feature_row(W12, &ns, None));
+    lockgraph::set_order_graph(true);
 
     // Summary, in workload order
     rows.sort_by_key(|r| ORDER.iter().position(|w| *w == r.workload));

@@ -180,9 +180,9 @@ pub use lockgraph_core::{
     Interleaving, Severity,
 };
 pub use lockgraph_core::{
-    blocking, capture, dump, held_locks, on_cycle, set_on_cycle, stats, Backtrace, CycleReport,
-    EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError,
-    ReportKind, Request, Site,
+    blocking, capture, dump, held_locks, on_cycle, order_graph, set_on_cycle, set_order_graph,
+    stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind,
+    OnCycle, ParseOnCycleError, ReportKind, Request, Site,
 };
 
 /// Whether lock tracking is compiled into this build.

@@ -488,7 +488,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     unsafe fn unlock_shared(&self) {
-        self.meta.released();
+        self.meta.released_read();
         // SAFETY: the caller guarantees a shared lock is held.
         unsafe { self.inner.unlock_shared() }
     }
@@ -536,7 +536,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 unsafe impl lock_api::RawRwLockFair for RawRwLock {
     #[inline]
     unsafe fn unlock_shared_fair(&self) {
-        self.meta.released();
+        self.meta.released_read();
         // SAFETY: the caller guarantees a shared lock is held.
         unsafe { self.inner.unlock_shared_fair() }
     }

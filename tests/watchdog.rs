@@ -213,15 +213,24 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     );
     assert!(report.contains("now: state "), "{report}");
     assert!(!report.contains("LONG WAIT"), "{report}");
-    // The lock-order graph saw both edges before the threads blocked (each
-    // records its edge before it waits), and reported the cycle.
-    assert!(
+    // With the lock-order graph on (the default unless the build has
+    // `watchdog-in-release`), the graph saw both edges before the threads
+    // blocked (each records its edge before it waits), and reported the cycle.
+    let graph = lockgraph::order_graph();
+    if !graph {
+        assert!(report.contains("lock-order graph: off ("), "{report}");
+    }
+    assert_eq!(
         report.contains(
             "lock-order graph: it knew this cycle and reported it as a potential deadlock"
         ),
+        graph,
         "{report}"
     );
     for (from, to, name) in [("lock-y", "lock-x", "wd-b"), ("lock-x", "lock-y", "wd-a")] {
+        if !graph {
+            break;
+        }
         let step = format!(
             "Mutex `{from}` -> Mutex `{to}`: first by thread `{name}`, holding since tests/watchdog.rs:"
         );
@@ -256,10 +265,45 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
         "\"name\":\"wd-b\"",
         "\"name\":\"lock-x\"",
         "\"cycle\":",
-        "\"order\":{\"reported\":true,\"edges\":[{\"from\":",
-        "\"first\":{\"thread\":\"wd-a\",\"held_at\":\"tests/watchdog.rs:",
     ] {
         assert!(json.contains(needle), "{needle} missing: {json}");
+    }
+    let order: &[&str] = if graph {
+        &[
+            "\"order\":{\"graph_on\":true,\"reported\":true,\"edges\":[{\"from\":",
+            "\"first\":{\"thread\":\"wd-a\",\"held_at\":\"tests/watchdog.rs:",
+        ]
+    } else {
+        &["\"order\":{\"graph_on\":false,\"reported\":false,\"edges\":[{\"from\":"]
+    };
+    for needle in order {
+        assert!(json.contains(needle), "{needle} missing: {json}");
+    }
+}
+
+#[test]
+fn with_the_order_graph_off_a_deadlock_is_still_found_and_says_the_graph_was_off() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        "child_abba",
+        &[("LOCKGRAPH_WATCHDOG", "300ms"), ("LOCKGRAPH_ORDER", "off")],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let ab = "cycle: thread `wd-a` -> Mutex `lock-y` -> thread `wd-b` -> Mutex `lock-x` -> thread `wd-a`";
+    assert!(report.contains(ab), "{report}");
+    assert!(
+        report.contains("lock-order graph: off (LOCKGRAPH_ORDER=off"),
+        "{report}"
+    );
+    assert!(!report.contains("first by thread"), "{report}");
+    for name in ["wd-a", "wd-b"] {
+        let site = format!("requested at tests/watchdog.rs:{}:", site_line(&text, name));
+        assert!(report.contains(&site), "{site} missing:\n{report}");
     }
 }
 
@@ -276,6 +320,7 @@ fn a_deadlock_the_order_graph_could_not_record_says_which_edge_is_missing() {
             ("LOCKGRAPH_WATCHDOG", "300ms"),
             ("LOCKGRAPH_MAX_EDGES", "1"),
             ("LOCKGRAPH_BACKTRACE", "1"),
+            ("LOCKGRAPH_ORDER", "on"),
         ],
         Duration::from_secs(20),
         |t| t.contains("DEADLOCK") && t.contains(END),
@@ -1086,6 +1131,114 @@ fn an_upgradable_read_waiting_for_an_upgradable_holder_that_waits_for_it_is_a_de
     );
     // The plain reader keeps no upgradable read out.
     assert!(!report.contains("wd-upg-plain"), "{report}");
+}
+
+#[test]
+fn child_read_then_upgradable_cycle() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = Arc::new(RwLock::named("rtu-table", ()));
+    let m = Arc::new(Mutex::named("rtu-lock", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let owner = {
+        let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
+        spawn_named("wd-rtu-owner", move || {
+            // A read, then an upgradable read of the same lock; the read is
+            // released first: the thread still holds the upgradable read.
+            let read = r.read();
+            let _u = r.upgradable_read();
+            drop(read);
+            barrier.wait();
+            let _m = m.lock();
+        })
+    };
+    let asker = spawn_named("wd-rtu-asker", move || {
+        let _m = m.lock();
+        barrier.wait();
+        let _u = r.upgradable_read();
+    });
+    owner.join().unwrap();
+    asker.join().unwrap();
+}
+
+#[test]
+fn an_upgradable_read_kept_after_an_earlier_read_was_released_still_keeps_others_out() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        "child_read_then_upgradable_cycle",
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-rtu-asker` -> RwLock `rtu-table` -> thread `wd-rtu-owner` -> \
+             Mutex `rtu-lock` -> thread `wd-rtu-asker`"
+        ),
+        "{cycle}"
+    );
+    assert!(
+        thread_section(report, "wd-rtu-owner")
+            .contains("RwLock `rtu-table` (upgradable read), taken at"),
+        "{report}"
+    );
+}
+
+#[test]
+fn child_upgrade_holding_a_read() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = RwLock::named("self-upg", ());
+    let t = spawn_named("wd-self-upg", move || {
+        let _read = r.read();
+        let u = r.upgradable_read();
+        let _w = RwLockUpgradableReadGuard::upgrade(u); // waits for its own read
+    });
+    t.join().unwrap();
+}
+
+#[test]
+fn an_upgrade_by_a_thread_that_also_reads_the_lock_is_a_deadlock_with_itself() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        "child_upgrade_holding_a_read",
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-self-upg` -> upgrade of RwLock `self-upg` -> thread `wd-self-upg`"
+        ),
+        "{cycle}"
+    );
+    let me = thread_section(report, "wd-self-upg");
+    assert!(
+        me.contains("waits for upgrade of RwLock `self-upg`"),
+        "{report}"
+    );
+    assert!(
+        me.contains("RwLock `self-upg` (shared), taken at"),
+        "{report}"
+    );
+    assert!(
+        me.contains("RwLock `self-upg` (upgradable read), taken at"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! One word for "which optional features are on", so the lock path checks one
 //! relaxed load instead of one per feature (profile, watchdog, atomicity),
-//! and the features' slow paths test bits of the value already loaded.
+//! and the features' slow paths test bits of the value already loaded. The
+//! same word says whether the lock-order graph is off.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -10,6 +11,10 @@ pub(crate) const PROFILE: u8 = 1;
 pub(crate) const WATCHDOG: u8 = 2;
 /// The atomicity checker is on.
 pub(crate) const ATOMICITY: u8 = 4;
+/// The lock-order graph is off ([`crate::order`]): not a hook of its own.
+pub(crate) const NO_ORDER: u8 = 8;
+/// The features with acquisition and release hooks.
+pub(crate) const HOOKS: u8 = PROFILE | WATCHDOG | ATOMICITY;
 /// The features have not been looked at since the last change.
 const UNSETTLED: u8 = 0x80;
 
@@ -19,7 +24,7 @@ static ACTIVE: AtomicU8 = AtomicU8::new(UNSETTLED);
 static CHANGES: AtomicU64 = AtomicU64::new(0);
 
 /// The optional features that are on, as a mask of [`PROFILE`], [`WATCHDOG`]
-/// and [`ATOMICITY`]: one relaxed load once settled.
+/// and [`ATOMICITY`], plus [`NO_ORDER`]: one relaxed load once settled.
 #[inline(always)]
 pub(crate) fn active() -> u8 {
     let m = ACTIVE.load(Ordering::Relaxed);
@@ -35,7 +40,19 @@ pub(crate) fn active() -> u8 {
 /// each feature.
 #[inline(always)]
 pub fn quiet() -> bool {
-    active() == 0
+    active() & HOOKS == 0
+}
+
+/// The features with hooks that are on ([`active`] without [`NO_ORDER`]).
+#[inline(always)]
+pub(crate) fn hooks() -> u8 {
+    active() & HOOKS
+}
+
+/// Whether acquisitions are recorded into the lock-order graph.
+#[inline(always)]
+pub(crate) fn order() -> bool {
+    active() & NO_ORDER == 0
 }
 
 #[cold]
@@ -52,6 +69,9 @@ fn settle() -> u8 {
         }
         if crate::atomicity::on() {
             m |= ATOMICITY;
+        }
+        if !crate::order::order_graph() {
+            m |= NO_ORDER;
         }
         ACTIVE.store(m, Ordering::SeqCst);
         if CHANGES.load(Ordering::SeqCst) == before {

@@ -45,6 +45,7 @@ mod features;
 #[doc(hidden)]
 pub use features::quiet as features_off;
 mod global;
+mod order;
 mod policy;
 pub mod profile;
 mod record;
@@ -59,6 +60,7 @@ pub use atomicity::{
 };
 pub use class::{Class, LockKind, Site};
 pub use global::{stats, taken_while_holding, GraphStats, Limits};
+pub use order::{order_graph, set_order_graph};
 pub use policy::{capture, emit_report, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
 pub use record::{record_file, RECORD_VERSION};
 pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};

@@ -223,7 +223,7 @@ impl LockMeta {
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
         let t = state();
         let slot = t.push(self, hold, 0, site);
-        let features = crate::features::active();
+        let features = crate::features::hooks();
         if features != 0 {
             t.acquired_with_features(self, slot, features);
         }
@@ -236,7 +236,7 @@ impl LockMeta {
     pub fn acquired_upgradable(&self, site: Option<&'static Location<'static>>) {
         let t = state();
         let slot = t.push(self, Hold::Shared, UPGRADABLE, site);
-        let features = crate::features::active();
+        let features = crate::features::hooks();
         if features != 0 {
             t.acquired_with_features(self, slot, features);
         }
@@ -251,7 +251,7 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
-        let features = crate::features::active();
+        let features = crate::features::hooks();
         if features == 0 {
             let _ = state().pop(self);
         } else {
@@ -265,6 +265,16 @@ impl LockMeta {
     #[inline]
     pub fn released_upgradable(&self) {
         state().before_upgradable_release(self);
+        self.released();
+    }
+
+    /// Call when a read guard (shared, not upgradable) is released (before
+    /// the raw unlock), instead of [`released`](Self::released): when the
+    /// thread also holds an upgradable read of the lock taken later, that
+    /// one stays (as an upgradable read).
+    #[inline]
+    pub fn released_read(&self) {
+        state().before_read_release(self);
         self.released();
     }
 
@@ -502,8 +512,9 @@ impl ThreadState {
         op: Op,
     ) {
         let len = self.len.get();
-        // Nothing held (no edge to record), or busy: nothing to do.
-        if len.wrapping_sub(1) >= MAX_HELD {
+        // Nothing held (no edge to record), or busy, or the lock-order graph
+        // is off: nothing to do.
+        if len.wrapping_sub(1) >= MAX_HELD || !crate::features::order() {
             return;
         }
         if op == Op::Acquire {
@@ -1002,6 +1013,51 @@ impl ThreadState {
         else {
             return;
         };
+        self.trade(k, j);
+    }
+
+    /// Before a read of `meta` is released: a release takes the latest entry
+    /// of the lock, so when that is an upgradable read taken after the read,
+    /// the two entries trade how and where they were taken, and the
+    /// upgradable read stays. The common case (the top entry is this lock,
+    /// not upgradable) is one comparison.
+    #[inline(always)]
+    fn before_read_release(&self, meta: &LockMeta) {
+        let len = self.len.get();
+        if len.wrapping_sub(1) < MAX_HELD
+            && self.reqs[len - 1].get() & UPGRADABLE == 0
+            && self.ids[len - 1].get() & ID_MASK == meta.id.load(Ordering::Relaxed) & ID_MASK
+        {
+            return;
+        }
+        self.before_read_release_slow(meta);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn before_read_release_slow(&self, meta: &LockMeta) {
+        if self.len.get() & BUSY != 0 {
+            return;
+        }
+        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        let Some(j) = self.find(id) else {
+            return;
+        };
+        if self.reqs[j].get() & UPGRADABLE == 0 {
+            return;
+        }
+        let Some(k) = (0..j)
+            .rev()
+            .find(|&k| self.ids[k].get() & ID_MASK == id && self.reqs[k].get() & UPGRADABLE == 0)
+        else {
+            return;
+        };
+        self.trade(k, j);
+    }
+
+    /// Slots `k < j` hold the same lock, shared: they trade how and where
+    /// they were taken (the running summaries stay valid).
+    fn trade(&self, k: usize, j: usize) {
         self.reqs[k].swap(&self.reqs[j]);
         self.sites[k].swap(&self.sites[j]);
         self.since[k].swap(&self.since[j]);
@@ -1255,6 +1311,36 @@ mod tests {
             Some(Some(read_site))
         );
         C.released();
+        assert!(held_locks().is_empty());
+    }
+
+    #[test]
+    fn releasing_a_read_keeps_a_later_upgradable_read_of_the_same_lock() {
+        let (up_site, read_site) = (Location::caller(), Location::caller());
+        C.acquired(Hold::Shared, Some(read_site));
+        C.acquired_upgradable(Some(up_site));
+        assert_eq!(upgradable_slots(), [false, true]);
+        C.released_read();
+        assert_eq!(upgradable_slots(), [true]);
+        assert_eq!(
+            tracked_entry(&C).map(|(_, _, site)| site),
+            Some(Some(up_site))
+        );
+        C.released_upgradable();
+        // In the order taken, and with another lock on top, nothing moves.
+        A.acquired(Hold::Exclusive, None);
+        C.acquired_upgradable(Some(up_site));
+        C.acquired(Hold::Shared, Some(read_site));
+        B.acquired(Hold::Exclusive, None);
+        C.released_read();
+        assert_eq!(upgradable_slots(), [false, true, false]);
+        assert_eq!(
+            tracked_entry(&C).map(|(_, _, site)| site),
+            Some(Some(up_site))
+        );
+        B.released();
+        C.released_upgradable();
+        A.released();
         assert!(held_locks().is_empty());
     }
 

@@ -1052,7 +1052,8 @@ fn snapshot() -> Vec<Snap> {
 ///
 /// Who keeps a waiter out follows parking_lot's `RwLock`: a `lock()`,
 /// `write()` waits for every holder (itself included: a write after a read on
-/// one thread never ends); an `upgrade()` for every *other* holder; an
+/// one thread never ends); an `upgrade()` for every *other* holder and for
+/// the waiter's own plain reads of the lock (a self-deadlock too); an
 /// `upgradable_read()` for the exclusive and upgradable holders (readers do
 /// not keep it out); a `read()` or `read_recursive()` for the exclusive
 /// holders. A writer that waits for readers only, and an upgrade, keep new
@@ -1085,7 +1086,9 @@ fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
                 for h in o.held.iter().filter(|h| h.id == id) {
                     let exclusive = h.hold == Hold::Exclusive;
                     let keeps_out = match mode {
-                        WaitMode::Upgrade => j != i,
+                        // Every other holder, and the waiter's own plain
+                        // reads (it waits for itself then).
+                        WaitMode::Upgrade => j != i || !h.upgradable,
                         WaitMode::UpgradableRead => exclusive || h.upgradable,
                         WaitMode::Read | WaitMode::RecursiveRead => exclusive,
                         _ => true,
@@ -1396,13 +1399,21 @@ pub struct OrderContext {
     /// Whether the lock-order graph reported this very cycle as a potential
     /// deadlock (when its last edge was recorded).
     pub reported: bool,
+    /// Whether the lock-order graph was recording when the deadlock was
+    /// found ([`crate::order_graph`]); off, the steps have no `first`.
+    pub graph_on: bool,
 }
 
 impl OrderContext {
     /// The context of the lock cycle `locks[0] -> locks[1] -> ... -> locks[0]`.
     fn of(locks: &[(u64, Class, LockKind)]) -> OrderContext {
         let keys: Vec<(u64, Class)> = locks.iter().map(|&(id, c, _)| (id, c)).collect();
-        let (firsts, reported) = crate::global::order_context(&keys);
+        let graph_on = crate::order::order_graph();
+        let (firsts, reported) = if graph_on {
+            crate::global::order_context(&keys)
+        } else {
+            (vec![None; keys.len()], false)
+        };
         let n = locks.len();
         let steps = firsts
             .into_iter()
@@ -1416,13 +1427,23 @@ impl OrderContext {
                 }
             })
             .collect();
-        OrderContext { steps, reported }
+        OrderContext {
+            steps,
+            reported,
+            graph_on,
+        }
     }
 }
 
 impl fmt::Display for OrderContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let missing = self.steps.iter().filter(|s| s.first.is_none()).count();
+        if !self.graph_on {
+            return writeln!(
+                f,
+                "  lock-order graph: off (LOCKGRAPH_ORDER=off, set_order_graph(false), or the watchdog-in-release feature): no order context"
+            );
+        }
         if self.reported {
             writeln!(
                 f,
@@ -1867,7 +1888,11 @@ impl WatchdogReport {
         match &self.order {
             None => s.push_str("null"),
             Some(o) => {
-                let _ = write!(s, "{{\"reported\":{},\"edges\":[", o.reported);
+                let _ = write!(
+                    s,
+                    "{{\"graph_on\":{},\"reported\":{},\"edges\":[",
+                    o.graph_on, o.reported
+                );
                 for (i, st) in o.steps.iter().enumerate() {
                     if i > 0 {
                         s.push(',');
@@ -2319,6 +2344,9 @@ mod tests {
         assert!(behind(WaitMode::UpgradableRead).is_empty());
         // A write after a read on one thread waits for itself.
         let snaps = [snap(&[(R, Sh)], Some((R, WaitMode::Write)))];
+        assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
+        // So does an upgrade by a thread that also holds a plain read.
+        let snaps = [snap(&[(R, Sh), (R, Up)], Some((R, WaitMode::Upgrade)))];
         assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
     }
 

@@ -1,0 +1,128 @@
+//! The lock-order graph's switch (`LOCKGRAPH_ORDER`, `set_order_graph`):
+//! off, locks keep their held-lock stacks but record no order edges. One
+//! in-process test flips the process-wide switch; the environment cases run
+//! in child processes (this binary re-run with one `child_*` test selected).
+#![cfg(any(debug_assertions, feature = "track-in-release"))]
+
+use std::process::Command;
+
+use lockgraph::{capture, held_locks, order_graph, set_order_graph, stats, Mutex};
+
+const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
+
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Takes `a` then `b`, then `b` then `a`; returns the cycle reports.
+fn abba(a: &Mutex<()>, b: &Mutex<()>) -> usize {
+    capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    })
+    .len()
+}
+
+/// The default when `LOCKGRAPH_ORDER` is unset.
+const DEFAULT_ON: bool = !(cfg!(feature = "watchdog-in-release") && !cfg!(debug_assertions));
+
+#[test]
+fn off_records_nothing_but_keeps_the_held_locks_and_on_records_again() {
+    if is_child() {
+        return;
+    }
+    if std::env::var_os("LOCKGRAPH_ORDER").is_none() {
+        assert_eq!(order_graph(), DEFAULT_ON);
+    }
+    set_order_graph(false);
+    assert!(!order_graph());
+    let (a, b) = (Mutex::named("order-a", ()), Mutex::named("order-b", ()));
+    let before = stats().class_edges;
+    assert_eq!(abba(&a, &b), 0, "the graph is off: no report");
+    assert_eq!(stats().class_edges, before, "the graph is off: no edge");
+    {
+        // The held-lock stack (which the watchdog publishes) is still kept.
+        let _a = a.lock();
+        let _b = b.lock();
+        let names: Vec<String> = held_locks()
+            .iter()
+            .map(|(_, class, _)| format!("{class:?}"))
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names[0].contains("order-a") && names[1].contains("order-b"));
+    }
+
+    set_order_graph(true);
+    assert!(order_graph());
+    // What was taken while off was not recorded: b -> a alone closes nothing.
+    let reports = capture(|| {
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(stats().class_edges, before + 1);
+    // From now on every acquisition is recorded: a -> b closes the cycle.
+    let reports = capture(|| {
+        let _a = a.lock();
+        let _b = b.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+}
+
+#[test]
+fn child_abba_count() {
+    if !is_child() {
+        return;
+    }
+    let (a, b) = (Mutex::named("env-a", ()), Mutex::named("env-b", ()));
+    println!("REPORTS {} ORDER {}", abba(&a, &b), order_graph());
+}
+
+/// Runs `child_abba_count` with `LOCKGRAPH_ORDER=value`: (stdout, stderr).
+fn child_with(value: &str) -> (String, String) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["child_abba_count", "--exact", "--nocapture"])
+        .env(CHILD, "1")
+        .env("LOCKGRAPH_ORDER", value)
+        .env("LOCKGRAPH_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_environment_turns_the_graph_off_and_on() {
+    if is_child() {
+        return;
+    }
+    let (out, _) = child_with("off");
+    assert!(out.contains("REPORTS 0 ORDER false"), "{out}");
+    let (out, _) = child_with("on");
+    assert!(out.contains("REPORTS 1 ORDER true"), "{out}");
+}
+
+#[test]
+fn an_unknown_value_is_named_and_the_default_kept() {
+    if is_child() {
+        return;
+    }
+    let (out, err) = child_with("sometimes");
+    assert!(
+        err.contains("LOCKGRAPH_ORDER: unknown value \"sometimes\" (expected on or off)"),
+        "{err}"
+    );
+    let want = if DEFAULT_ON {
+        "REPORTS 1 ORDER true"
+    } else {
+        "REPORTS 0 ORDER false"
+    };
+    assert!(out.contains(want), "{out}");
+}
