@@ -50,7 +50,7 @@ pub(crate) fn hooks() -> u8 {
 }
 
 /// Whether acquisitions are recorded into the lock-order graph.
-#[inline(always)]
+#[inline]
 pub(crate) fn order() -> bool {
     active() & NO_ORDER == 0
 }

@@ -512,9 +512,8 @@ impl ThreadState {
         op: Op,
     ) {
         let len = self.len.get();
-        // Nothing held (no edge to record), or busy, or the lock-order graph
-        // is off: nothing to do.
-        if len.wrapping_sub(1) >= MAX_HELD || !crate::features::order() {
+        // Nothing held (no edge to record), or busy: nothing to do.
+        if len.wrapping_sub(1) >= MAX_HELD {
             return;
         }
         if op == Op::Acquire {
@@ -531,16 +530,17 @@ impl ThreadState {
                 self.checked_tag.set(len << 8 | req as usize);
                 return;
             }
-            self.before_wait_nested(meta, request, site, op, len);
-            self.checked_id.set(id);
-            self.checked_tag.set(len << 8 | req as usize);
-        } else {
+        }
+        // Past the steady state: the lock-order graph's switch. Off, nothing
+        // is looked up, recorded, cached or marked checked.
+        if crate::features::order() {
             self.before_wait_nested(meta, request, site, op, len);
         }
     }
 
     /// The chain-cache lookup, out of line so the common "nothing held" path
-    /// stays small where it is inlined.
+    /// stays small where it is inlined. An acquisition whose chain's edges
+    /// are recorded is marked checked for the push that follows.
     #[inline(never)]
     fn before_wait_nested(
         &self,
@@ -577,12 +577,15 @@ impl ThreadState {
         let slot = (h >> (64 - CACHE_BITS)) as usize;
         // Two-way: the pair of slots `slot & !1` and `slot | 1`.
         let (a, b) = (&self.cache[slot & !1], &self.cache[slot | 1]);
-        if a.get() == h || b.get() == h {
-            return;
+        if a.get() != h && b.get() != h {
+            self.slow_record(meta, id, request, site, op);
+            b.set(a.get());
+            a.set(h);
         }
-        self.slow_record(meta, id, request, site, op);
-        b.set(a.get());
-        a.set(h);
+        if op == Op::Acquire {
+            self.checked_id.set(id);
+            self.checked_tag.set(len << 8 | (request as usize + 1));
+        }
     }
 
     /// A lock of the same class may be held: the order of instances decides,
