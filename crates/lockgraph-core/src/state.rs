@@ -785,12 +785,20 @@ impl ThreadState {
         // Not busy, and something held.
         if features & ATOMICITY != 0 && len.wrapping_sub(1) < MAX_HELD {
             let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-            let i = if self.ids[len - 1].get() & ID_MASK == id {
-                Some(len - 1)
-            } else {
-                self.find(id)
-            };
-            if let Some(i) = i {
+            let top = len - 1;
+            let word = self.ids[top].get();
+            if word & ID_MASK == id {
+                // The common case, the top slot: checked, then popped here
+                // without looking it up again (the checker changes no slot).
+                let (hold, site) = (self.holds[top].get(), self.sites[top].get());
+                crate::atomicity::released(&self.atom, meta, id, hold, site);
+                self.pop_top(top, word, meta);
+                if features & (PROFILE | WATCHDOG) != 0 {
+                    self.popped_with_features(top, meta, features);
+                }
+                return;
+            }
+            if let Some(i) = self.find(id) {
                 let (hold, site) = (self.holds[i].get(), self.sites[i].get());
                 crate::atomicity::released(&self.atom, meta, id, hold, site);
             }
@@ -917,18 +925,24 @@ impl ThreadState {
         let len = self.len.get();
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
         if len.wrapping_sub(1) < MAX_HELD {
-            let top = self.ids[len - 1].get();
-            if top & ID_MASK == id {
-                self.len.set(len - 1);
-                if top & IN_GRAPH != 0 {
-                    self.ids[len - 1].set(id);
-                    meta.mark_in_graph();
-                }
+            let word = self.ids[len - 1].get();
+            if word & ID_MASK == id {
+                self.pop_top(len - 1, word, meta);
                 return Some(len - 1);
             }
         }
         self.pop_slow(meta, id);
         None
+    }
+
+    /// Pops the top slot `top`, whose id word is `word`, holding `meta`.
+    #[inline(always)]
+    fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
+        self.len.set(top);
+        if word & IN_GRAPH != 0 {
+            self.ids[top].set(word & ID_MASK);
+            meta.mark_in_graph();
+        }
     }
 
     #[cold]
