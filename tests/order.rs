@@ -4,7 +4,8 @@
 //! in child processes (this binary re-run with one `child_*` test selected).
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use lockgraph::{capture, held_locks, order_graph, set_order_graph, stats, Mutex};
 
@@ -30,6 +31,9 @@ fn abba(a: &Mutex<()>, b: &Mutex<()>) -> usize {
 /// The default when `LOCKGRAPH_ORDER` is unset.
 const DEFAULT_ON: bool = !(cfg!(feature = "watchdog-in-release") && !cfg!(debug_assertions));
 
+/// Flips the process-wide switch: safe beside the other tests of this binary
+/// because, in the parent process, none of them takes a tracked lock (their
+/// locks are taken in child processes).
 #[test]
 fn off_records_nothing_but_keeps_the_held_locks_and_on_records_again() {
     if is_child() {
@@ -83,14 +87,26 @@ fn child_abba_count() {
 }
 
 /// Runs `child_abba_count` with `LOCKGRAPH_ORDER=value`: (stdout, stderr).
+/// A child that does not finish within a minute is killed and fails the test.
 fn child_with(value: &str) -> (String, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["child_abba_count", "--exact", "--nocapture"])
         .env(CHILD, "1")
         .env("LOCKGRAPH_ORDER", value)
         .env("LOCKGRAPH_BACKTRACE", "0")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child with LOCKGRAPH_ORDER={value} did not finish in a minute");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -282,6 +282,63 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
 }
 
 #[test]
+fn child_abba_then_graph_off() {
+    if !is_child() {
+        return;
+    }
+    // Two scans (the least a deadlock needs) take a second: the graph is
+    // turned off long before, once both threads recorded their edges.
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_millis(300))
+            .scan_period(Duration::from_millis(500))
+    ));
+    let before = lockgraph::stats().class_edges;
+    let x = Arc::new(Mutex::named("off-x", ()));
+    let y = Arc::new(Mutex::named("off-y", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let a = crossing("wd-a", x.clone(), y.clone(), barrier.clone());
+    let b = crossing("wd-b", y, x, barrier);
+    while lockgraph::stats().class_edges < before + 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    lockgraph::set_order_graph(false);
+    eprintln!("GRAPH OFF");
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+#[test]
+fn edges_recorded_before_the_graph_was_turned_off_still_give_the_order_context() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        "child_abba_then_graph_off",
+        &[("LOCKGRAPH_ORDER", "on")],
+        Duration::from_secs(20),
+        // Long waits are reported at the first scan: wait for the end of
+        // the deadlock report itself.
+        |t| t.find("DEADLOCK").is_some_and(|i| t[i..].contains(END)),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let off = text
+        .find("GRAPH OFF")
+        .expect("the child did not turn the graph off");
+    let at = text.find("lockgraph watchdog: DEADLOCK").unwrap();
+    assert!(off < at, "{text}");
+    let report = &text[at..];
+    assert!(report.contains("lock-order graph: off ("), "{report}");
+    assert!(
+        report.contains(
+            "lock-order graph: it knew this cycle and reported it as a potential deadlock"
+        ),
+        "{report}"
+    );
+    assert_eq!(report.matches(": first by thread `").count(), 2, "{report}");
+}
+
+#[test]
 fn with_the_order_graph_off_a_deadlock_is_still_found_and_says_the_graph_was_off() {
     if is_child() {
         return;
@@ -298,6 +355,10 @@ fn with_the_order_graph_off_a_deadlock_is_still_found_and_says_the_graph_was_off
     assert!(report.contains(ab), "{report}");
     assert!(
         report.contains("lock-order graph: off (LOCKGRAPH_ORDER=off"),
+        "{report}"
+    );
+    assert!(
+        report.contains("no edge of this cycle was recorded"),
         "{report}"
     );
     assert!(!report.contains("first by thread"), "{report}");

@@ -538,7 +538,7 @@ impl ThreadState {
             }
         }
         // Past the steady state: the lock-order graph's switch. Off, nothing
-        // is looked up, recorded, cached or marked checked.
+        // is looked up, recorded or cached, and nothing new marked checked.
         if crate::features::order() {
             self.before_wait_nested(meta, request, site, op, len);
         }
@@ -998,12 +998,19 @@ impl ThreadState {
     }
 
     /// Changes the mode of `meta`'s slot in place; `flags`: [`UPGRADABLE`]
-    /// for an upgradable read, else 0.
+    /// for an upgradable read, else 0. The slot changed is the thread's
+    /// exclusive or upgradable hold of the lock (there is at most one: every
+    /// mode change starts from one), not a plain read taken after it.
     fn rehold(&self, meta: &LockMeta, hold: Hold, flags: u8) {
         if self.len.get() & BUSY != 0 {
             return;
         }
-        if let Some(i) = self.find(meta.id()) {
+        let id = meta.id();
+        let strong = (0..self.len.get()).rev().find(|&i| {
+            self.ids[i].get() & ID_MASK == id
+                && (self.holds[i].get() == Hold::Exclusive || self.reqs[i].get() & UPGRADABLE != 0)
+        });
+        if let Some(i) = strong.or_else(|| self.find(id)) {
             self.holds[i].set(hold);
             self.reqs[i].set(self.reqs[i].get() & !UPGRADABLE | flags);
             self.linked.set(self.linked.get().min(i));
@@ -1333,6 +1340,27 @@ mod tests {
             tracked_entry(&C).map(|(_, _, site)| site),
             Some(Some(read_site))
         );
+        C.released();
+        assert!(held_locks().is_empty());
+    }
+
+    #[test]
+    fn a_mode_change_applies_to_the_upgradable_hold_not_to_a_later_read() {
+        let (up_site, read_site) = (Location::caller(), Location::caller());
+        C.acquired_upgradable(Some(up_site));
+        C.acquired(Hold::Shared, Some(read_site));
+        // Downgraded: two plain reads.
+        C.rehold(Hold::Shared);
+        assert_eq!(upgradable_slots(), [false, false]);
+        C.released_read();
+        C.released_read();
+        // Upgraded (try_upgrade): the upgradable slot becomes exclusive.
+        C.acquired_upgradable(Some(up_site));
+        C.acquired(Hold::Shared, Some(read_site));
+        C.rehold(Hold::Exclusive);
+        let holds: Vec<Hold> = STATE.with(|t| (0..t.len.get()).map(|i| t.holds[i].get()).collect());
+        assert_eq!(holds, [Hold::Exclusive, Hold::Shared]);
+        C.released_read();
         C.released();
         assert!(held_locks().is_empty());
     }

@@ -1400,7 +1400,8 @@ pub struct OrderContext {
     /// deadlock (when its last edge was recorded).
     pub reported: bool,
     /// Whether the lock-order graph was recording when the deadlock was
-    /// found ([`crate::order_graph`]); off, the steps have no `first`.
+    /// found ([`crate::order_graph`]). Edges recorded while it was on are
+    /// still shown when it is off.
     pub graph_on: bool,
 }
 
@@ -1409,11 +1410,7 @@ impl OrderContext {
     fn of(locks: &[(u64, Class, LockKind)]) -> OrderContext {
         let keys: Vec<(u64, Class)> = locks.iter().map(|&(id, c, _)| (id, c)).collect();
         let graph_on = crate::order::order_graph();
-        let (firsts, reported) = if graph_on {
-            crate::global::order_context(&keys)
-        } else {
-            (vec![None; keys.len()], false)
-        };
+        let (firsts, reported) = crate::global::order_context(&keys);
         let n = locks.len();
         let steps = firsts
             .into_iter()
@@ -1439,10 +1436,13 @@ impl fmt::Display for OrderContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let missing = self.steps.iter().filter(|s| s.first.is_none()).count();
         if !self.graph_on {
-            return writeln!(
+            writeln!(
                 f,
-                "  lock-order graph: off (LOCKGRAPH_ORDER=off, set_order_graph(false), or the watchdog-in-release feature): no order context"
-            );
+                "  lock-order graph: off (LOCKGRAPH_ORDER=off, set_order_graph(false), or the watchdog-in-release feature)"
+            )?;
+            if missing == self.steps.len() {
+                return writeln!(f, "    no edge of this cycle was recorded");
+            }
         }
         if self.reported {
             writeln!(
