@@ -40,7 +40,7 @@ pub(crate) fn active() -> u8 {
 /// each feature.
 #[inline(always)]
 pub fn quiet() -> bool {
-    active() & HOOKS == 0
+    hooks() == 0
 }
 
 /// The features with hooks that are on ([`active`] without [`NO_ORDER`]).

@@ -1021,36 +1021,17 @@ impl ThreadState {
         }
     }
 
-    /// Before an upgradable read of `meta` is released: a release takes the
-    /// latest entry of the lock, so when that is a plain read taken after
-    /// the upgradable one, the two entries trade how and where they were
-    /// taken (same lock, same hold: the running summaries stay valid), and
-    /// the read stays.
+    /// Before an upgradable read of `meta` is released: see [`keep_other`].
+    ///
+    /// [`keep_other`]: Self::keep_other
     fn before_upgradable_release(&self, meta: &LockMeta) {
-        if self.len.get() & BUSY != 0 {
-            return;
-        }
-        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-        let Some(j) = self.find(id) else {
-            return;
-        };
-        if self.reqs[j].get() & UPGRADABLE != 0 {
-            return;
-        }
-        let Some(k) = (0..j)
-            .rev()
-            .find(|&k| self.ids[k].get() & ID_MASK == id && self.reqs[k].get() & UPGRADABLE != 0)
-        else {
-            return;
-        };
-        self.trade(k, j);
+        self.keep_other(meta, true);
     }
 
-    /// Before a read of `meta` is released: a release takes the latest entry
-    /// of the lock, so when that is an upgradable read taken after the read,
-    /// the two entries trade how and where they were taken, and the
-    /// upgradable read stays. The common case (the top entry is this lock,
-    /// not upgradable) is one comparison.
+    /// Before a read of `meta` is released: see [`keep_other`]. The common
+    /// case (the top entry is this lock, not upgradable) is one comparison.
+    ///
+    /// [`keep_other`]: Self::keep_other
     #[inline(always)]
     fn before_read_release(&self, meta: &LockMeta) {
         let len = self.len.get();
@@ -1060,25 +1041,32 @@ impl ThreadState {
         {
             return;
         }
-        self.before_read_release_slow(meta);
+        self.keep_other(meta, false);
     }
 
+    /// Before a shared hold of `meta` is released (`upgradable`: an
+    /// upgradable read, else a plain read): a release takes the latest entry
+    /// of the lock, so when that is the other kind of shared hold, it trades
+    /// how and where it was taken with the latest entry of the released kind
+    /// below it (same lock, same hold: the running summaries stay valid), and
+    /// the other hold stays.
     #[cold]
     #[inline(never)]
-    fn before_read_release_slow(&self, meta: &LockMeta) {
+    fn keep_other(&self, meta: &LockMeta, upgradable: bool) {
         if self.len.get() & BUSY != 0 {
             return;
         }
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        let released_kind = |i: usize| (self.reqs[i].get() & UPGRADABLE != 0) == upgradable;
         let Some(j) = self.find(id) else {
             return;
         };
-        if self.reqs[j].get() & UPGRADABLE == 0 {
+        if released_kind(j) {
             return;
         }
         let Some(k) = (0..j)
             .rev()
-            .find(|&k| self.ids[k].get() & ID_MASK == id && self.reqs[k].get() & UPGRADABLE == 0)
+            .find(|&k| self.ids[k].get() & ID_MASK == id && released_kind(k))
         else {
             return;
         };

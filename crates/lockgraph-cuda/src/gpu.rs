@@ -61,9 +61,7 @@ impl Context {
     #[track_caller]
     pub fn synchronize(&self) -> Result<(), Error> {
         let site = Location::caller();
-        if model::cuda_call_in_host_fn("context synchronize", site) {
-            return Err(Error::CudaCallInHostFn("context synchronize"));
-        }
+        model::refuse_in_host_fn("context synchronize", site)?;
         let (_g, what) = model::begin_wait(Target::Context(self.id), site);
         lockgraph::blocking(what, || self.ctx.synchronize()).map_err(driver)?;
         for s in model::context_streams(self.id) {
@@ -93,9 +91,7 @@ impl Event {
     #[track_caller]
     pub fn synchronize(&self) -> Result<(), Error> {
         let site = Location::caller();
-        if model::cuda_call_in_host_fn("event synchronize", site) {
-            return Err(Error::CudaCallInHostFn("event synchronize"));
-        }
+        model::refuse_in_host_fn("event synchronize", site)?;
         let (s, pos) = self.recorded;
         let (_g, what) = model::begin_wait(Target::Upto(s, pos), site);
         lockgraph::blocking(what, || self.event.synchronize()).map_err(driver)?;
@@ -139,13 +135,6 @@ impl Stream {
         self.id + 1
     }
 
-    fn guard(call: &'static str, site: &'static Location<'static>) -> Result<(), Error> {
-        if model::cuda_call_in_host_fn(call, site) {
-            return Err(Error::CudaCallInHostFn(call));
-        }
-        Ok(())
-    }
-
     /// Enqueues work named `name` (a kernel launch, a copy) with `enqueue`,
     /// which gets the cudarc stream and must only enqueue on it; the race
     /// sanitizer records that the work reads `reads` and writes `writes`.
@@ -158,7 +147,7 @@ impl Stream {
         enqueue: impl FnOnce(&Arc<CudaStream>) -> Result<(), DriverError>,
     ) -> Result<(), Error> {
         let site = Location::caller();
-        Self::guard("kernel launch", site)?;
+        model::refuse_in_host_fn("kernel launch", site)?;
         enqueue(&self.stream).map_err(driver)?;
         model::enqueue_work(self.id);
         race::enqueue(self.actor());
@@ -170,7 +159,7 @@ impl Stream {
     #[track_caller]
     pub fn launch_host_fn<F: FnOnce() + Send + 'static>(&self, f: HostFn<F>) -> Result<(), Error> {
         let site = Location::caller();
-        Self::guard("launch host fn", site)?;
+        model::refuse_in_host_fn("launch host fn", site)?;
         self.stream.context().bind_to_thread().map_err(driver)?;
         race::enqueue(self.actor());
         let (item, report) = model::enqueue_host_fn(self.id, f.needs, site);
@@ -201,7 +190,7 @@ impl Stream {
     /// Records a new event on this stream.
     #[track_caller]
     pub fn record_event(&self, name: &'static str) -> Result<Event, Error> {
-        Self::guard("event record", Location::caller())?;
+        model::refuse_in_host_fn("event record", Location::caller())?;
         let pos = model::position(self.id);
         let event = self.stream.record_event(None).map_err(driver)?;
         let id = race::new_event();
@@ -218,7 +207,7 @@ impl Stream {
     #[track_caller]
     pub fn wait(&self, event: &Event) -> Result<(), Error> {
         let site = Location::caller();
-        Self::guard("stream wait event", site)?;
+        model::refuse_in_host_fn("stream wait event", site)?;
         self.stream.wait(&event.event).map_err(driver)?;
         race::stream_wait(self.actor(), event.id);
         let (s, pos) = event.recorded;
@@ -238,7 +227,7 @@ impl Stream {
     #[track_caller]
     pub fn synchronize(&self) -> Result<(), Error> {
         let site = Location::caller();
-        Self::guard("stream synchronize", site)?;
+        model::refuse_in_host_fn("stream synchronize", site)?;
         let (_g, what) = model::begin_wait(Target::Stream(self.id), site);
         lockgraph::blocking(what, || self.stream.synchronize()).map_err(driver)?;
         race::host_sync_stream(self.actor());
@@ -252,7 +241,7 @@ impl Stream {
     #[track_caller]
     pub fn synchronize_timeout(&self, timeout: Duration) -> Result<(), Error> {
         let site = Location::caller();
-        Self::guard("stream synchronize", site)?;
+        model::refuse_in_host_fn("stream synchronize", site)?;
         let (_g, what) = model::begin_wait(Target::Stream(self.id), site);
         let deadline = Instant::now() + timeout;
         let done = self.stream.record_event(None).map_err(driver)?;

@@ -23,6 +23,8 @@ use lockgraph_core::{
 };
 use parking_lot::Mutex;
 
+use crate::Error;
+
 pub(crate) type ItemId = u64;
 
 /// A lock a host function takes: its lockgraph id and how to name it.
@@ -500,11 +502,15 @@ pub(crate) fn produced(signal: usize, key: u64) {
     });
 }
 
-/// A host function called a CUDA API (`call`): reported at once, as a
-/// certain one-node cycle on its stream.
-pub(crate) fn cuda_call_in_host_fn(call: &'static str, site: &'static Location<'static>) -> bool {
+/// Refuses a CUDA API call (`call`, made at `site`) inside a host function:
+/// reported at once, as a certain one-node cycle on its stream, and
+/// returned as [`Error::CudaCallInHostFn`]. Outside host functions: `Ok`.
+pub(crate) fn refuse_in_host_fn(
+    call: &'static str,
+    site: &'static Location<'static>,
+) -> Result<(), Error> {
     let Some(item) = current_host_fn() else {
-        return false;
+        return Ok(());
     };
     let report = with(|m| {
         let node = Node::Item(item);
@@ -531,7 +537,7 @@ pub(crate) fn cuda_call_in_host_fn(call: &'static str, site: &'static Location<'
         ))
     });
     deliver(report);
-    true
+    Err(Error::CudaCallInHostFn(call))
 }
 
 fn deliver(report: Option<CycleReport>) {

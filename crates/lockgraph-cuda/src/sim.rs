@@ -78,9 +78,7 @@ impl Context {
     #[track_caller]
     pub fn synchronize(&self, streams: &[&Stream]) -> Result<(), Error> {
         let site = Location::caller();
-        if model::cuda_call_in_host_fn("context synchronize", site) {
-            return Err(Error::CudaCallInHostFn("context synchronize"));
-        }
+        model::refuse_in_host_fn("context synchronize", site)?;
         let (_g, what) = model::begin_wait(Target::Context(self.id), site);
         lockgraph::blocking(what, || {
             for s in streams {
@@ -131,9 +129,7 @@ impl Event {
     #[track_caller]
     pub fn synchronize(&self) -> Result<(), Error> {
         let site = Location::caller();
-        if model::cuda_call_in_host_fn("event synchronize", site) {
-            return Err(Error::CudaCallInHostFn("event synchronize"));
-        }
+        model::refuse_in_host_fn("event synchronize", site)?;
         let rec = self.recorded.lock().clone();
         let Some((p, upto, s, pos)) = rec else {
             return Ok(());
@@ -187,13 +183,6 @@ impl Stream {
         true
     }
 
-    fn guard(&self, call: &'static str, site: &'static Location<'static>) -> Result<(), Error> {
-        if model::cuda_call_in_host_fn(call, site) {
-            return Err(Error::CudaCallInHostFn(call));
-        }
-        Ok(())
-    }
-
     /// Enqueues a kernel named `name` that reads and writes these buffers and
     /// runs `work` in order on the stream.
     #[track_caller]
@@ -205,7 +194,7 @@ impl Stream {
         work: impl FnOnce() + Send + 'static,
     ) -> Result<(), Error> {
         let site = Location::caller();
-        self.guard("kernel launch", site)?;
+        model::refuse_in_host_fn("kernel launch", site)?;
         model::enqueue_work(self.model_id);
         race::enqueue(self.actor());
         race::access(
@@ -224,7 +213,7 @@ impl Stream {
     #[track_caller]
     pub fn copy(&self, dst: &Buffer, src: &Buffer) -> Result<(), Error> {
         let site = Location::caller();
-        self.guard("memcpy async", site)?;
+        model::refuse_in_host_fn("memcpy async", site)?;
         model::enqueue_work(self.model_id);
         race::enqueue(self.actor());
         let op = format!("async copy `{}` -> `{}`", src.name(), dst.name());
@@ -238,7 +227,7 @@ impl Stream {
     #[track_caller]
     pub fn launch_host_fn<F: FnOnce() + Send + 'static>(&self, f: HostFn<F>) -> Result<(), Error> {
         let site = Location::caller();
-        self.guard("launch host fn", site)?;
+        model::refuse_in_host_fn("launch host fn", site)?;
         race::enqueue(self.actor());
         let (item, report) = model::enqueue_host_fn(self.model_id, f.needs, site);
         let exec = self.ctx.exec.clone();
@@ -267,7 +256,7 @@ impl Stream {
     /// Records `event` here: it completes when the work enqueued so far does.
     #[track_caller]
     pub fn record_event(&self, event: &Event) -> Result<(), Error> {
-        self.guard("event record", Location::caller())?;
+        model::refuse_in_host_fn("event record", Location::caller())?;
         let pos = model::position(self.model_id);
         race::record(event.id, self.actor());
         let g = self.push(Box::new(|| {}));
@@ -279,7 +268,7 @@ impl Stream {
     #[track_caller]
     pub fn wait(&self, event: &Event) -> Result<(), Error> {
         let site = Location::caller();
-        self.guard("stream wait event", site)?;
+        model::refuse_in_host_fn("stream wait event", site)?;
         let rec = event.recorded.lock().clone();
         race::stream_wait(self.actor(), event.id);
         let Some((p, upto, s, pos)) = rec else {
@@ -318,7 +307,7 @@ impl Stream {
         deadline: Option<Instant>,
         site: &'static Location<'static>,
     ) -> Result<(), Error> {
-        self.guard("stream synchronize", site)?;
+        model::refuse_in_host_fn("stream synchronize", site)?;
         let (_g, what) = model::begin_wait(Target::Stream(self.model_id), site);
         let n = self.enqueued();
         let ok = lockgraph::blocking(what, || self.wait_done(n, deadline));
