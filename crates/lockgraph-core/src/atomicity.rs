@@ -716,15 +716,9 @@ impl Finding {
 }
 
 fn deliver(report: AtomicityReport) {
-    let mut report = Some(report);
-    let _ = CAPTURES.try_with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            if let Some(v) = c.last_mut() {
-                v.extend(report.take());
-            }
-        }
-    });
-    let Some(report) = report else { return };
+    let Some(report) = crate::sync::offer(&CAPTURES, report) else {
+        return;
+    };
     match crate::policy::on_cycle() {
         OnCycle::Off => {}
         OnCycle::Abort if report.severity == Severity::Violation => {
@@ -753,17 +747,7 @@ fn warn(report: &AtomicityReport) {
 /// which collects lock-order reports). Captures nest; the innermost one gets
 /// the reports; the capture ends even when `f` panics.
 pub fn capture_atomicity(f: impl FnOnce()) -> Vec<AtomicityReport> {
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            let _ = CAPTURES.try_with(|c| c.borrow_mut().pop());
-        }
-    }
-    CAPTURES.with(|c| c.borrow_mut().push(Vec::new()));
-    let pop = Pop;
-    f();
-    std::mem::forget(pop);
-    CAPTURES.with(|c| c.borrow_mut().pop().unwrap_or_default())
+    crate::sync::capture(&CAPTURES, f)
 }
 
 /// Runs `f` as one atomic region for the atomicity checker: inside it, a

@@ -115,17 +115,7 @@ crate::sync::thread_local_const! {
 /// assert!(reports.is_empty());
 /// ```
 pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            let _ = CAPTURES.try_with(|c| c.borrow_mut().pop());
-        }
-    }
-    CAPTURES.with(|c| c.borrow_mut().push(Vec::new()));
-    let pop = Pop;
-    f();
-    std::mem::forget(pop);
-    CAPTURES.with(|c| c.borrow_mut().pop().unwrap_or_default())
+    crate::sync::capture(&CAPTURES, f)
 }
 
 /// Hands a report built outside the core (by the CUDA model) to the innermost
@@ -137,13 +127,9 @@ pub fn emit_report(report: CycleReport) {
 
 /// Hands a report to the innermost capture on this thread, or applies the policy.
 pub(crate) fn emit(report: CycleReport) {
-    let mut report = Some(report);
-    let _ = CAPTURES.try_with(|c| {
-        if let Some(v) = c.borrow_mut().last_mut() {
-            v.extend(report.take());
-        }
-    });
-    let Some(report) = report else { return };
+    let Some(report) = crate::sync::offer(&CAPTURES, report) else {
+        return;
+    };
     match on_cycle() {
         OnCycle::Off => {}
         OnCycle::Warn => warn(&report),

@@ -24,6 +24,47 @@ macro_rules! thread_local_const {
 }
 pub(crate) use thread_local_const;
 
+#[cfg(loom)]
+use loom::thread::LocalKey;
+#[cfg(not(loom))]
+use std::thread::LocalKey;
+
+/// A per-thread stack of report collectors (declared with
+/// [`thread_local_const`]): [`capture`] pushes one for the length of a call,
+/// [`offer`] hands a report to the innermost one.
+pub(crate) type CaptureStack<T> = LocalKey<std::cell::RefCell<Vec<Vec<T>>>>;
+
+/// Runs `f` and returns what was [`offer`]ed to `stack` on this thread
+/// meanwhile. Captures nest; the innermost one gets the reports; the capture
+/// ends even when `f` panics.
+pub(crate) fn capture<T>(stack: &'static CaptureStack<T>, f: impl FnOnce()) -> Vec<T> {
+    struct Pop<T: 'static>(&'static CaptureStack<T>);
+    impl<T> Drop for Pop<T> {
+        fn drop(&mut self) {
+            let _ = self.0.try_with(|c| c.borrow_mut().pop());
+        }
+    }
+    stack.with(|c| c.borrow_mut().push(Vec::new()));
+    let pop = Pop(stack);
+    f();
+    std::mem::forget(pop);
+    stack.with(|c| c.borrow_mut().pop().unwrap_or_default())
+}
+
+/// Hands `report` to the innermost [`capture`] of `stack` on this thread;
+/// gives it back when there is none (or the thread is exiting).
+pub(crate) fn offer<T>(stack: &'static CaptureStack<T>, report: T) -> Option<T> {
+    let mut report = Some(report);
+    let _ = stack.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if let Some(v) = c.last_mut() {
+                v.extend(report.take());
+            }
+        }
+    });
+    report
+}
+
 /// Marks the start of a graph operation. Under loom, the first one of each
 /// model iteration resets the process-wide state (graphs, reported cycles,
 /// atomicity reports), so every iteration is checked on its own; in normal
