@@ -97,7 +97,8 @@
 //!
 //! # Supported Rust versions
 //!
-//! Rust 1.82 or newer.
+//! Rust 1.88 or newer (the `rust-version` the dependencies need; see the
+//! README for how it is checked).
 
 /// `Deref` to the lock_api type, `Default`, `From` and `Debug` for a lock newtype.
 macro_rules! wrapper_impls {
