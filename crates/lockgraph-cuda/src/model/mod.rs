@@ -21,6 +21,7 @@ mod host;
 mod names;
 mod state;
 
+use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::panic::Location;
 
@@ -35,6 +36,19 @@ use host::{current_host_fn, held_now, pseudo_lock, site_lock, thread_name};
 use names::intern;
 use state::{with, Item, ItemKind, Node, StreamRec, Waiter};
 
+/// The model's context for the back end `backend`'s context `key` (see
+/// `Backend::key`): one per key, made at its first use.
+pub(crate) fn new_context(backend: TypeId, key: u64) -> usize {
+    with(|m| {
+        if let Some(c) = m.contexts.iter().position(|&c| c == (backend, key)) {
+            return c;
+        }
+        m.contexts.push((backend, key));
+        m.contexts.len() - 1
+    })
+}
+
+/// A new stream of the model's context `ctx`.
 pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
     // Suffixed: a lock named like the stream must not share its class.
     let lock = pseudo_lock(LockKind::Stream, format!("{name} (CUDA stream)"), ctx);
@@ -51,7 +65,6 @@ pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
 }
 
 /// The model's streams of context `ctx`.
-#[cfg(feature = "cudarc")]
 pub(crate) fn context_streams(ctx: usize) -> Vec<usize> {
     with(|m| {
         (0..m.streams.len())
@@ -93,11 +106,34 @@ impl Deferred {
     }
 }
 
+/// An item (host function, event wait) pending on its stream: done, and out
+/// of the model, when dropped (when it ran, or when it never will).
+pub(crate) struct Pending(ItemId);
+
+impl Pending {
+    pub(crate) fn id(&self) -> ItemId {
+        self.0
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let id = self.0;
+        with(|m| {
+            if let Some(it) = m.items.remove(&id) {
+                m.streams[it.stream].pending.remove(&it.pos);
+            }
+        });
+    }
+}
+
+/// A host function enqueued at `site` on `stream`, needing `needs`: checked
+/// for a cycle through it (or a signal it feeds).
 pub(crate) fn enqueue_host_fn(
     stream: usize,
     mut needs: Needs,
     site: &'static Location<'static>,
-) -> (ItemId, Deferred) {
+) -> (Pending, Deferred) {
     let enqueuer = thread_key();
     let enqueuer_held: Vec<u64> = held_now().iter().map(|l| l.id).collect();
     if lockgraph::TRACKING {
@@ -122,35 +158,24 @@ pub(crate) fn enqueue_host_fn(
         starts.extend(needs.feeds.iter().map(|&c| Node::Signal(c)));
         (id, m.check(&starts))
     });
-    (id, Deferred(report))
+    (Pending(id), Deferred(report))
 }
 
+/// `stream` waits (from `site`) for event `event`, recorded on stream
+/// `recorded.0` at position `recorded.1`: checked for a cycle through it.
 pub(crate) fn enqueue_wait(
     stream: usize,
     event: &'static str,
-    recorded: Option<(usize, u64)>,
+    recorded: (usize, u64),
     site: &'static Location<'static>,
-) -> (ItemId, Deferred) {
+) -> (Pending, Deferred) {
     let (id, report) = with(|m| {
-        let dep = recorded.and_then(|(s2, k)| {
-            m.streams[s2]
-                .pending
-                .range(..k)
-                .next_back()
-                .map(|(_, &i)| i)
-        });
+        let (s2, pos) = recorded;
+        let dep = m.last_pending(s2, pos + 1);
         let id = m.add_item(stream, site, ItemKind::Wait { event, dep });
         (id, m.check(&[Node::Item(id)]))
     });
-    (id, Deferred(report))
-}
-
-pub(crate) fn item_done(id: ItemId) {
-    with(|m| {
-        if let Some(it) = m.items.remove(&id) {
-            m.streams[it.stream].pending.remove(&it.pos);
-        }
-    });
+    (Pending(id), Deferred(report))
 }
 
 /// A registered wait; unregistered when dropped.

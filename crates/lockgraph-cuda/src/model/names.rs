@@ -29,7 +29,7 @@ impl Model {
             Target::Upto(s, _) => {
                 format!("synchronize an event on stream `{}`", self.streams[s].name)
             }
-            Target::Context(c) => format!("synchronize context {c}"),
+            Target::Context(c) => format!("synchronize context {}", self.contexts[c].1),
         };
         let first = targets
             .iter()
@@ -63,7 +63,7 @@ impl Model {
                 },
                 None => format!("item #{i}"),
             },
-            Node::Exec(c) => format!("host-function executor of context {c}"),
+            Node::Exec(c) => format!("host-function executor of context {}", self.contexts[c].1),
             Node::Signal(c) => format!("signal `{}`", self.signals[c]),
         }
     }

@@ -2,6 +2,7 @@
 //! signals and the locks seen, in one process-wide table. The ground floor
 //! of the model: it imports no other part of it.
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::Location;
 use std::sync::Arc;
@@ -94,6 +95,8 @@ pub(super) struct Waiter {
 
 #[derive(Default)]
 pub(super) struct Model {
+    /// Per context: its back end and the back end's key (named by the key).
+    pub(super) contexts: Vec<(TypeId, u64)>,
     pub(super) streams: Vec<StreamRec>,
     pub(super) items: HashMap<ItemId, Item>,
     pub(super) next_item: ItemId,
