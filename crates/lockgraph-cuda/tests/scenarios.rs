@@ -440,3 +440,31 @@ fn races_between_streams_and_the_host() {
     a.synchronize().unwrap();
     b.synchronize().unwrap();
 }
+
+#[test]
+fn a_context_synchronize_waits_for_every_stream_of_the_context() {
+    let ctx = Context::new(0).unwrap();
+    let (a, b) = (
+        ctx.new_stream("ctx-a").unwrap(),
+        ctx.new_stream("ctx-b").unwrap(),
+    );
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (xa, xb) = (Buffer::named("ctx-xa"), Buffer::named("ctx-xb"));
+    for (s, x) in [(&a, &xa), (&b, &xb)] {
+        let d = done.clone();
+        s.launch("slow", &[], &[x], move || {
+            std::thread::sleep(Duration::from_millis(50));
+            d.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    // Both streams' work is done after it, and the host is ordered after
+    // their writes.
+    let r = race::capture(|| {
+        ctx.synchronize().unwrap();
+        xa.host_read();
+        xb.host_read();
+    });
+    assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(r.is_empty(), "{r:?}");
+}
