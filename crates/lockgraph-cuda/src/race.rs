@@ -1,7 +1,10 @@
 //! The stream race sanitizer: vector clocks per stream and for the host
 //! (PyTorch's CSAN, with the host as an accessor). Tracked buffers keep their
 //! last write and the reads since; an access not ordered after a conflicting
-//! one is reported with both accesses.
+//! one is reported with both accesses, delivered like lockgraph's own
+//! reports: to [`capture`] in tests, else by the `OnCycle` policy (a
+//! `tracing` WARN event with target `lockgraph` under `warn`, stderr when no
+//! subscriber is installed).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
