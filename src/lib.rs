@@ -85,9 +85,30 @@
 //! `Condvar` *is* `parking_lot::Condvar`): same size, same speed, nothing
 //! recorded. [`TRACKING`] says which build this is.
 //!
+//! # Races
+//!
+//! With `LOCKGRAPH_ATOMICITY=on` (or [`set_atomicity`]) lockgraph reports
+//! check-then-act races: a decision taken under a read guard and acted on
+//! under a later write guard of the same lock while another thread wrote in
+//! between ([`atomic_region`] marks a region by hand). Built with
+//! `RUSTFLAGS="--cfg loom"`, the lock types run on loom's primitives, so a
+//! `loom::model` test explores every interleaving and still gets the
+//! lock-order reports. See `docs/loom.md`.
+//!
 //! # Crate feature flags
 //!
-//! * `track-in-release`: keep tracking in release builds (benchmarks, staging).
+//! None is on by default.
+//!
+//! * `track-in-release`: keep tracking in release builds (benchmarks,
+//!   staging): everything above, at the cost the README measures.
+//! * `watchdog-in-release`: what the [`watchdog`] needs in production:
+//!   tracking compiled into release builds, with the lock-order graph off
+//!   unless `LOCKGRAPH_ORDER=on` (held-lock stacks and wait registration
+//!   only; no potential-deadlock reports). Implies `track-in-release`.
+//!
+//! `--cfg loom` is not a feature but a compiler flag (above). The
+//! std-compatible locks (poisoning, `LockResult`) are in [`stdsync`], always
+//! built.
 //!
 //! # Costs (tracking on)
 //!
@@ -97,7 +118,8 @@
 //!
 //! # Supported Rust versions
 //!
-//! Rust 1.82 or newer.
+//! Rust 1.88 or newer (the `rust-version` the dependencies need; see the
+//! README for how it is checked).
 
 /// `Deref` to the lock_api type, `Default`, `From` and `Debug` for a lock newtype.
 macro_rules! wrapper_impls {

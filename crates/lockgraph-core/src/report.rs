@@ -566,8 +566,30 @@ impl CycleReport {
     }
 
     fn fmt_scenario(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  how it deadlocks (each column a thread, all at once):")?;
         let cols: Vec<&EdgeInfo> = self.edges.iter().take(SHOWN_COLUMNS).collect();
+        // When one thread recorded several sides of the cycle, the columns
+        // are not different threads: say what the table shows instead.
+        let mut repeated: Vec<(&str, usize)> = Vec::new();
+        for (i, e) in cols.iter().enumerate() {
+            let n = cols.iter().filter(|c| c.thread == e.thread).count();
+            if n > 1 && !cols[..i].iter().any(|c| c.thread == e.thread) {
+                repeated.push((&e.thread, n));
+            }
+        }
+        if repeated.is_empty() {
+            writeln!(f, "  how it deadlocks (each column a thread, all at once):")?;
+        } else {
+            let who: Vec<String> = repeated
+                .iter()
+                .map(|(t, n)| format!("thread `{t}` recorded {n} of these columns itself"))
+                .collect();
+            writeln!(
+                f,
+                "  how it deadlocks when each column runs in a thread of its own, all at once\n  \
+                 ({}):",
+                who.join(", ")
+            )?;
+        }
         let cells: Vec<[String; 3]> = cols
             .iter()
             .map(|e| {
