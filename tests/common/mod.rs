@@ -73,12 +73,16 @@ impl Output {
 
 impl Child {
     /// The child test `test` (selected with `--exact`), run with
-    /// `--nocapture`, `LOCKGRAPH_BACKTRACE=0` and no other lockgraph
-    /// variable from the parent, for at most 30 seconds.
+    /// `--nocapture`, `LOCKGRAPH_BACKTRACE=0`, the lock-order graph on
+    /// (`LOCKGRAPH_ORDER=on`, also in a `watchdog-in-release` build) and no
+    /// other lockgraph variable from the parent, for at most 30 seconds.
     pub fn new(test: &str) -> Child {
         Child {
             test: test.to_string(),
-            env: vec![("LOCKGRAPH_BACKTRACE".into(), "0".into())],
+            env: vec![
+                ("LOCKGRAPH_BACKTRACE".into(), "0".into()),
+                ("LOCKGRAPH_ORDER".into(), "on".into()),
+            ],
             capture: false,
             deadline: Duration::from_secs(30),
         }
