@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
-use parking_lot::Mutex;
 
 use crate::class::{Class, ClassKey, LockKind, Site};
+use crate::fork::Mutex;
 use crate::record;
 use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 use crate::state::{Held, LockMeta, Op};
@@ -28,8 +28,9 @@ mod taken;
 pub use taken::taken_while_holding;
 
 /// Size limits of the process-wide tables. When one is reached lockgraph says
-/// so loudly (stderr and a `tracing` ERROR event) and stops recording new
-/// edges; it never grows without bound and never drops edges silently.
+/// so once (a `tracing` ERROR event, or stderr when the subscriber does not
+/// enable it) and stops recording new edges; it never grows without bound
+/// and never drops edges silently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -61,7 +62,9 @@ fn env_limit(var: &str, default: usize) -> usize {
         Ok(v) => match v.trim().parse::<usize>() {
             Ok(n) if n > 0 => n,
             _ => {
-                eprintln!("lockgraph: {var}={v:?} is not a positive integer; using {default}");
+                crate::stderr::line(&format!(
+                    "lockgraph: {var}={v:?} is not a positive integer; using {default}"
+                ));
                 default
             }
         },
@@ -196,11 +199,18 @@ struct Global {
     instance_index: HashMap<u64, NodeId>,
     reported: HashSet<u64>,
     full: bool,
+    /// Why the tables became full, to be said once the graph lock is
+    /// released (saying it goes to the user's subscriber).
+    full_notice: Option<String>,
 }
 
-/// The graphs, behind a plain parking_lot mutex: lockgraph's own bookkeeping
-/// never goes through a tracked lock, so it cannot re-enter itself.
+/// The graphs, behind a plain mutex of lockgraph's own ([`Mutex`]): lockgraph's
+/// bookkeeping never goes through a tracked lock, so it cannot re-enter
+/// itself, and no user code (a subscriber, a lock of the standard error) runs
+/// while it is held.
 static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
     Mutex::new(Global {
         classes: Graph::new(),
         class_index: HashMap::new(),
@@ -208,8 +218,54 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
         instance_index: HashMap::new(),
         reported: HashSet::new(),
         full: false,
+        full_notice: None,
     })
 });
+
+/// The graph lock, held by [`record`]. A table limit reached meanwhile is
+/// said when it goes, after the unlock: saying it reaches the user's
+/// subscriber, which must not run under the graph lock.
+struct Locked(std::mem::ManuallyDrop<crate::fork::MutexGuard<'static, Global>>);
+
+impl Locked {
+    fn new() -> Locked {
+        Locked(std::mem::ManuallyDrop::new(GLOBAL.lock()))
+    }
+}
+
+impl std::ops::Deref for Locked {
+    type Target = Global;
+    fn deref(&self) -> &Global {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Locked {
+    fn deref_mut(&mut self) -> &mut Global {
+        &mut self.0
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let notice = self.0.full_notice.take();
+        // SAFETY: the guard is dropped here only, once; `self.0` is not
+        // used after.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.0) };
+        if let Some(why) = notice {
+            crate::delivery::warn(crate::delivery::Notice::error(format!(
+                "lockgraph: {why}; lock-order tracking is OFF from here on"
+            )));
+        }
+    }
+}
+
+/// The graph lock across `fork()` (see `fork.rs`): a thread recording an
+/// edge when another forks would otherwise leave it held in the child.
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(GLOBAL.lock()),
+    child: crate::fork::nothing,
+};
 
 /// What one record call produced.
 pub(crate) struct Recorded {
@@ -303,11 +359,12 @@ pub(crate) fn record(
         }
     }
 
-    let mut g = GLOBAL.lock();
+    // Read before the graph lock: a bad variable is said on stderr.
+    let limits = Limits::current();
+    let mut g = Locked::new();
     if g.full {
         return out;
     }
-    let limits = Limits::current();
     let target_info = NodeInfo {
         kind: target.kind(),
         class: target.class(),
@@ -472,11 +529,11 @@ fn name_of(c: Class) -> Option<&'static str> {
 }
 
 impl Global {
+    /// Stops recording; the reason is said once the graph lock is released.
     fn set_full(&mut self, why: &str) {
         if !self.full {
             self.full = true;
-            eprintln!("lockgraph: {why}; lock-order tracking is OFF from here on");
-            tracing::error!(target: "lockgraph", "{why}; lock-order tracking is OFF from here on");
+            self.full_notice = Some(why.to_string());
         }
     }
 
@@ -730,6 +787,7 @@ pub(crate) fn reset() {
     g.instance_index.clear();
     g.reported.clear();
     g.full = false;
+    g.full_notice = None;
 }
 
 /// Removes a dropped lock from the instance graph.
@@ -744,9 +802,9 @@ static OVERFLOW_WARNED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn warn_once_overflow() {
     if !OVERFLOW_WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        crate::stderr::line(&format!(
             "lockgraph: a thread holds more than {} locks at once; deeper locks are not tracked",
             crate::state::MAX_HELD
-        );
+        ));
     }
 }

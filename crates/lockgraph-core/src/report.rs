@@ -194,10 +194,22 @@ impl Backtrace {
     /// microseconds; the walk stops after [`Backtrace::MAX_FRAMES`] frames).
     pub fn capture() -> Backtrace {
         let mut ips = Vec::with_capacity(Self::MAX_FRAMES);
-        backtrace::trace(|frame| {
+        let mut frame = |frame: &backtrace::Frame| {
             ips.push(frame.ip() as usize);
             ips.len() < Self::MAX_FRAMES
-        });
+        };
+        // Without the `backtrace` crate's global lock on Unix: another
+        // thread may hold it when this one forks, and the child's first new
+        // edge would wait for it forever.
+        #[cfg(unix)]
+        // SAFETY: the lock serialises the Windows debug-help library; on Unix
+        // the unwinder (libgcc's or libunwind's) walks the calling thread's
+        // own stack and is safe to call from several threads at once.
+        unsafe {
+            backtrace::trace_unsynchronized(&mut frame)
+        };
+        #[cfg(not(unix))]
+        backtrace::trace(&mut frame);
         Backtrace(ips.into())
     }
 
@@ -215,6 +227,7 @@ impl Backtrace {
 /// Resolving takes the `backtrace` crate's lock: never call it in a signal
 /// handler.
 pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
+    let _resolving = Resolving::enter();
     let mut out = Vec::new();
     for &(ip, exact) in ips {
         // `resolve` looks up `addr - 1` (the call instruction before a return
@@ -233,6 +246,27 @@ pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
     }
     out
 }
+
+/// Held while lockgraph resolves symbols (the `backtrace` crate takes its
+/// global lock meanwhile): `fork()` waits for it (see `fork.rs`), so that no
+/// thread of lockgraph's leaves that lock held in the child.
+static RESOLVING: crate::fork::Mutex<()> = crate::fork::Mutex::new(());
+
+struct Resolving(#[allow(dead_code)] crate::fork::MutexGuard<'static, ()>);
+
+impl Resolving {
+    fn enter() -> Resolving {
+        static REGISTERED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        crate::fork::register(&REGISTERED, &FORK_HOOKS);
+        Resolving(RESOLVING.lock())
+    }
+}
+
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(RESOLVING.lock()),
+    child: crate::fork::nothing,
+};
 
 /// One resolved symbol as "function (file:line)", or `None` when it belongs
 /// to lockgraph, its dependencies, the standard library or the C runtime.

@@ -488,8 +488,9 @@ fn state() -> &'static ThreadState {
 }
 
 /// Marks the thread as inside lockgraph's own bookkeeping for its lifetime, so
-/// locks taken meanwhile (by a tracing subscriber printing a report, say) are
-/// not tracked and cannot re-enter the recorder. Cleared on unwind too.
+/// locks taken meanwhile (by a panic hook printing a report of the `panic`
+/// policy, say) are not tracked and cannot re-enter the recorder. Cleared on
+/// unwind too.
 struct Busy<'a>(&'a ThreadState);
 
 impl<'a> Busy<'a> {
@@ -1152,6 +1153,15 @@ pub(crate) fn tracked_entry(
 /// Forgets this thread's watchdog slot (its owner is being dropped).
 pub(crate) fn clear_watchdog_slot() {
     state().wd_slot.set(std::ptr::null());
+}
+
+/// Publishes this thread's held locks into a new watchdog slot (in a forked
+/// child, for the thread that forked: its slot was the parent's).
+pub(crate) fn republish_for_watchdog() {
+    let t = state();
+    if t.len.get() & BUSY == 0 {
+        t.publish(0);
+    }
 }
 
 /// This thread's part of the atomicity checker.
