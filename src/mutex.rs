@@ -38,7 +38,7 @@ impl<T> Mutex<T> {
     #[inline]
     pub const fn new(value: T) -> Mutex<T> {
         Mutex(lock_api::Mutex::from_raw(
-            raw::mutex(LockKind::Mutex, Class::here()),
+            raw::mutex(LockKind::Mutex, Class::here_of::<T>()),
             value,
         ))
     }

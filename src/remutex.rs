@@ -37,7 +37,7 @@ impl<T> ReentrantMutex<T> {
     #[inline]
     pub const fn new(value: T) -> ReentrantMutex<T> {
         ReentrantMutex(lock_api::ReentrantMutex::from_raw(
-            raw::mutex(LockKind::ReentrantMutex, Class::here()),
+            raw::mutex(LockKind::ReentrantMutex, Class::here_of::<T>()),
             RawThreadId::INIT,
             value,
         ))

@@ -70,7 +70,7 @@ impl<T> RwLock<T> {
     #[inline]
     pub const fn new(value: T) -> RwLock<T> {
         RwLock(lock_api::RwLock::from_raw(
-            raw::rwlock(Class::here()),
+            raw::rwlock(Class::here_of::<T>()),
             value,
         ))
     }

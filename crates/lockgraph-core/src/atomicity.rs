@@ -55,7 +55,7 @@ use std::sync::LazyLock;
 use lockgraph_graph::vclock::{Epoch, VectorClock};
 use parking_lot::Mutex;
 
-use crate::class::{Class, Site};
+use crate::class::Site;
 use crate::policy::OnCycle;
 use crate::report::{Hold, LockInfo};
 use crate::state::LockMeta;
@@ -692,15 +692,7 @@ impl Finding {
         let class = meta.class();
         let report = AtomicityReport {
             severity: self.severity,
-            lock: LockInfo {
-                kind: meta.kind(),
-                name: match class {
-                    Class::Named(n) => Some(n),
-                    _ => None,
-                },
-                created: class.site(),
-                instance: Some(meta.id()),
-            },
+            lock: LockInfo::of_class(meta.kind(), class, Some(meta.id())),
             thread: crate::sync::thread_name(),
             check_site,
             check_hold: self.check_hold,

@@ -192,7 +192,7 @@ impl LockMeta {
     #[inline]
     fn hot_key(&self, id: u64) -> u64 {
         match self.class {
-            Class::Site(l) => l as *const Location<'static> as usize as u64,
+            Class::Site(l, t) => Class::site_hot_key(l, t),
             Class::Named(_) => self.named_key,
             Class::Anonymous => (id << 2) | 2,
         }
