@@ -145,6 +145,71 @@ fn condvar_times_out_and_notifies() {
 }
 
 #[test]
+fn a_timed_out_wait_while_does_not_check_the_condition_again() {
+    let m = Mutex::new(());
+    let cv = Condvar::new();
+    let mut g = m.lock();
+    let mut checks = 0;
+    let r = cv.wait_while_for(
+        &mut g,
+        |_| {
+            checks += 1;
+            true
+        },
+        Duration::from_millis(5),
+    );
+    assert!(r.timed_out());
+    // Checked once before the wait; not after it timed out (parking_lot's rule).
+    assert_eq!(checks, 1);
+    // A condition that is false at once returns without waiting or timing out.
+    let r = cv.wait_while_until(&mut g, |_| false, Instant::now());
+    assert!(!r.timed_out());
+}
+
+#[test]
+fn a_condvar_waited_on_with_two_mutexes_at_once_panics() {
+    let first = Arc::new(Mutex::new(()));
+    let other = Mutex::new(());
+    let cv = Arc::new(Condvar::new());
+    let (f2, cv2) = (Arc::clone(&first), Arc::clone(&cv));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = thread::spawn(move || {
+        let mut g = f2.lock();
+        tx.send(()).unwrap();
+        // Times out eventually even if the notify below were lost.
+        cv2.wait_for(&mut g, Duration::from_secs(30));
+    });
+    rx.recv().unwrap();
+    // The waiter releases `first` only once it is queued on the condvar.
+    drop(first.lock());
+    let mut g = other.lock();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cv.wait_for(&mut g, Duration::from_secs(30));
+    }))
+    .expect_err("waiting with a second mutex must panic");
+    let msg = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or(panic.downcast_ref::<String>().map(|s| s.as_str()))
+        .unwrap_or("");
+    assert_eq!(
+        msg,
+        "attempted to use a condition variable with more than one mutex"
+    );
+    // The guard was never released: this thread still holds `other`.
+    assert!(other.is_locked());
+    drop(g);
+    while !waiter.is_finished() {
+        cv.notify_all();
+        thread::sleep(Duration::from_millis(1));
+    }
+    waiter.join().unwrap();
+    // With nobody waiting, another mutex is fine.
+    let mut g = other.lock();
+    assert!(cv.wait_for(&mut g, Duration::from_millis(1)).timed_out());
+}
+
+#[test]
 fn many_threads_contending_stay_correct() {
     let counter = Arc::new(Mutex::new(0u64));
     let rw = Arc::new(RwLock::new(0u64));
