@@ -99,9 +99,11 @@
 //!
 //! Rust 1.82 or newer.
 
-/// `Deref` to the lock_api type, `Default`, `From` and `Debug` for a lock newtype.
+/// `Deref` to the lock_api type, `Default`, `From`, `Debug` and (with the
+/// `serde` feature) `Serialize` (under the `$lock` method's guard) and
+/// `Deserialize` for a lock newtype.
 macro_rules! wrapper_impls {
-    ($name:ident, $inner:ty) => {
+    ($name:ident, $inner:ty, $lock:ident) => {
         impl<T: ?Sized> std::ops::Deref for $name<T> {
             type Target = $inner;
 
@@ -135,6 +137,26 @@ macro_rules! wrapper_impls {
                 self.0.fmt(f)
             }
         }
+
+        #[cfg(feature = "serde")]
+        impl<T: ?Sized + serde::Serialize> serde::Serialize for $name<T> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.$lock().serialize(serializer)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for $name<T> {
+            /// A new lock around the deserialized value; its class is the
+            /// caller's site (serde's code for the field) and `T`.
+            #[track_caller]
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                match T::deserialize(deserializer) {
+                    Ok(value) => Ok($name::new(value)),
+                    Err(e) => Err(e),
+                }
+            }
+        }
     };
 }
 pub(crate) use wrapper_impls;
@@ -150,6 +172,8 @@ pub mod raw;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod condvar;
 mod mutex;
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+mod once;
 mod remutex;
 mod rwlock;
 pub mod stdsync;
@@ -166,11 +190,36 @@ pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 pub use parking_lot::{Condvar, WaitTimeoutResult};
 
-pub use mutex::{MappedMutexGuard, Mutex, MutexGuard};
-pub use remutex::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+pub use once::{Once, OnceState};
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+pub use parking_lot::{Once, OnceState};
+
+pub use mutex::{
+    const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard,
+    MappedMutexGuard, Mutex, MutexGuard,
+};
+pub use remutex::{
+    const_reentrant_mutex, MappedReentrantMutexGuard, RawThreadId, ReentrantMutex,
+    ReentrantMutexGuard,
+};
 pub use rwlock::{
-    MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
+    const_rwlock, MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
     RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
+
+/// The raw locks under the lock types: lockgraph's tracking raw locks (see
+/// [`raw`]), or parking_lot's own in release builds without tracking.
+pub use raw::{RawFairMutex, RawMutex, RawRwLock};
+
+/// lock_api, as parking_lot re-exports it: the generic lock types and
+/// traits the guards come from.
+pub use lock_api;
+
+#[cfg(feature = "arc_lock")]
+pub use lock_api::{
+    ArcMutexGuard, ArcReentrantMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard,
+    ArcRwLockWriteGuard,
 };
 
 pub use lockgraph_core::profile;

@@ -5,10 +5,14 @@
 //! against lockgraph's locks (loom has no parking_lot).
 
 #[cfg(not(loom))]
-pub(crate) use parking_lot::{RawMutex, RawRwLock, RawThreadId};
+pub use parking_lot::RawThreadId;
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{RawMutex, RawRwLock};
 
 #[cfg(loom)]
-pub(crate) use self::loom_impl::{RawMutex, RawRwLock, RawThreadId};
+pub use self::loom_impl::RawThreadId;
+#[cfg(loom)]
+pub(crate) use self::loom_impl::{RawMutex, RawRwLock};
 
 /// How a park on a [`WaitQueue`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -445,7 +445,9 @@ impl CycleReport {
         let Some(e) = self.edges.first() else {
             return Ok(());
         };
-        let what = if certain {
+        let what = if lock.kind == LockKind::Once {
+            "deadlock: call_once on a Once from inside its own closure"
+        } else if certain {
             "deadlock: a thread requests a lock it already holds"
         } else {
             "potential deadlock: a thread read-locks a lock it already read-holds"
@@ -471,7 +473,13 @@ impl CycleReport {
             request_word(e.request),
             site_or_unknown(e.requested_at)
         )?;
-        if certain {
+        if lock.kind == LockKind::Once {
+            writeln!(
+                f,
+                "  The closure waits for itself to finish and never wakes. Do not reach \
+                 the same Once from its own initialization."
+            )?;
+        } else if certain {
             writeln!(
                 f,
                 "  The thread waits for itself and never wakes. Drop the first guard \
