@@ -8,26 +8,6 @@ use lockgraph_core::{Class, LockKind};
 
 pub use parking_lot::{RawFairMutex, RawMutex, RawRwLock};
 
-/// A raw mutex that can lock "at a site" (which release builds ignore).
-pub(crate) trait LockAt: lock_api::RawMutex {
-    /// Locks, blocking.
-    fn lock_at(&self, site: Option<&'static Location<'static>>);
-}
-
-impl LockAt for RawMutex {
-    #[inline(always)]
-    fn lock_at(&self, _site: Option<&'static Location<'static>>) {
-        self.lock();
-    }
-}
-
-impl LockAt for RawFairMutex {
-    #[inline(always)]
-    fn lock_at(&self, _site: Option<&'static Location<'static>>) {
-        self.lock();
-    }
-}
-
 #[inline(always)]
 pub(crate) fn set_site(_site: &'static Location<'static>) {}
 
@@ -35,7 +15,7 @@ pub(crate) fn set_site(_site: &'static Location<'static>) {}
 pub(crate) fn clear_site() {}
 
 #[inline(always)]
-pub(crate) fn lock<'a, R: LockAt, T: ?Sized>(
+pub(crate) fn lock<'a, R: lock_api::RawMutex, T: ?Sized>(
     mutex: &'a lock_api::Mutex<R, T>,
     _site: &'static Location<'static>,
 ) -> lock_api::MutexGuard<'a, R, T> {
