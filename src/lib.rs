@@ -171,6 +171,9 @@ pub mod raw;
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod condvar;
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+#[path = "condvar_plain.rs"]
+mod condvar;
 mod mutex;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod once;
@@ -185,10 +188,12 @@ pub mod stdsync;
 )]
 mod sync;
 
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+pub use condvar::Condvar;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
-pub use parking_lot::{Condvar, WaitTimeoutResult};
+pub use parking_lot::WaitTimeoutResult;
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use once::{Once, OnceState};

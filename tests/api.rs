@@ -126,7 +126,8 @@ fn condvar_times_out_and_notifies() {
     assert_eq!(cv.notify_all(), 0);
     drop(g);
 
-    let shared = Arc::new((Mutex::new(false), Condvar::new()));
+    // `named` exists in every build (in release builds the name is unused).
+    let shared = Arc::new((Mutex::new(false), Condvar::named("api-ready")));
     let s2 = Arc::clone(&shared);
     let t = thread::spawn(move || {
         let (m, cv) = &*s2;
@@ -357,6 +358,20 @@ mod release_switch {
         let m = lockgraph::Mutex::new(1u8);
         let g: parking_lot::MutexGuard<'_, u8> = m.lock();
         assert_eq!(*same(g), 1);
+        // The lock types are newtypes: parking_lot's lock is one `Deref` away,
+        // and a guard's lock leads back to the newtype.
+        let inner: &parking_lot::Mutex<u8> = &m;
+        let mut g = inner.lock();
+        assert!(std::ptr::eq(
+            lockgraph::Mutex::from_lock_api(parking_lot::MutexGuard::mutex(&g)),
+            &m
+        ));
+        // lockgraph's Condvar waits with parking_lot's guards.
+        let cv = lockgraph::Condvar::named("release-cv");
+        assert!(cv
+            .wait_for(&mut g, std::time::Duration::from_millis(1))
+            .timed_out());
+        drop(g);
         // Nothing is recorded.
         let a = lockgraph::Mutex::new(());
         let b = lockgraph::Mutex::new(());
