@@ -18,7 +18,8 @@
 //! `call_once` inside its own closure (a self-deadlock), and a closure that
 //! waits for a lock held by a thread that calls the same `Once` (a cycle
 //! "once -> lock -> once"). The watchdog does not see a thread blocked in
-//! `call_once` (parking_lot parks it).
+//! `call_once` (parking_lot parks it), and under `--cfg loom` it is still
+//! parking_lot's `Once` underneath, which loom does not model.
 
 use std::fmt;
 use std::panic::Location;
