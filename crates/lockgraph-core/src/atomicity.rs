@@ -54,7 +54,7 @@ use std::sync::LazyLock;
 
 use lockgraph_graph::vclock::{Epoch, VectorClock};
 
-use crate::class::{Class, Site};
+use crate::class::Site;
 use crate::fork::Mutex;
 use crate::policy::OnCycle;
 use crate::report::{Hold, LockInfo};
@@ -715,15 +715,7 @@ impl Finding {
         let class = meta.class();
         let report = AtomicityReport {
             severity: self.severity,
-            lock: LockInfo {
-                kind: meta.kind(),
-                name: match class {
-                    Class::Named(n) => Some(n),
-                    _ => None,
-                },
-                created: class.site(),
-                instance: Some(meta.id()),
-            },
+            lock: LockInfo::of_class(meta.kind(), class, Some(meta.id())),
             thread: crate::sync::thread_name(),
             check_site,
             check_hold: self.check_hold,

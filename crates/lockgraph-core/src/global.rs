@@ -195,6 +195,8 @@ fn kind_index(k: EdgeKinds) -> usize {
 struct Global {
     classes: Graph<NodeInfo, EdgeMeta>,
     class_index: HashMap<ClassKey, NodeId>,
+    /// Per creation site, how many classes (value types) were made there.
+    site_classes: HashMap<Site, usize>,
     instances: Graph<NodeInfo, EdgeMeta>,
     instance_index: HashMap<u64, NodeId>,
     reported: HashSet<u64>,
@@ -214,6 +216,7 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
     Mutex::new(Global {
         classes: Graph::new(),
         class_index: HashMap::new(),
+        site_classes: HashMap::new(),
         instances: Graph::new(),
         instance_index: HashMap::new(),
         reported: HashSet::new(),
@@ -336,12 +339,7 @@ pub(crate) fn record(
             out.reports.push(CycleReport {
                 kind: ReportKind::SelfDeadlock { certain },
                 level: Level::Instance,
-                locks: vec![LockInfo {
-                    kind: target.kind(),
-                    name: name_of(target.class()),
-                    created: target.class().site(),
-                    instance: Some(id),
-                }],
+                locks: vec![LockInfo::of_class(target.kind(), target.class(), Some(id))],
                 edges: vec![EdgeInfo {
                     from: 0,
                     to: 0,
@@ -521,13 +519,6 @@ fn fill_origin(
         .is_some_and(|edge| edge.meta.fill(kind_index(kind), origin))
 }
 
-fn name_of(c: Class) -> Option<&'static str> {
-    match c {
-        Class::Named(n) => Some(n),
-        _ => None,
-    }
-}
-
 impl Global {
     /// Stops recording; the reason is said once the graph lock is released.
     fn set_full(&mut self, why: &str) {
@@ -550,6 +541,9 @@ impl Global {
         }
         let n = self.classes.add_node(info);
         self.class_index.insert(key, n);
+        if let ClassKey::Site(site, _) = key {
+            *self.site_classes.entry(site).or_default() += 1;
+        }
         Some(n)
     }
 
@@ -628,12 +622,11 @@ impl Global {
             .iter()
             .map(|&node| {
                 let info = e_info_for(g, node);
-                LockInfo {
-                    kind: info.kind,
-                    name: name_of(info.class),
-                    created: info.class.site(),
-                    instance: info.instance,
-                }
+                let mut lock = LockInfo::of_class(info.kind, info.class, info.instance);
+                lock.site_classes = lock
+                    .created
+                    .map_or(0, |s| self.site_classes.get(&s).copied().unwrap_or(0));
+                lock
             })
             .collect();
         let edges = (0..n)

@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 pub use lockgraph_graph::{Hold, Request};
 
-use crate::class::{LockKind, Site};
+use crate::class::{short_type_name, Class, LockKind, Site};
 
 /// What a report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,9 +56,41 @@ pub struct LockInfo {
     pub created: Option<Site>,
     /// The lock instance, for instance-level reports.
     pub instance: Option<u64>,
+    /// The type of the value the lock protects (`std::any::type_name`), when
+    /// it is part of the lock's class (locks made by `new`, `Default`, ...).
+    pub value_type: Option<&'static str>,
+    /// How many lock classes the lock-order graph has seen created at
+    /// [`created`](Self::created): more than one when one site makes locks
+    /// of several types (a `#[derive(Default)]`, a generic constructor), told
+    /// apart by [`value_type`](Self::value_type). 0 when not known.
+    pub site_classes: usize,
 }
 
 impl LockInfo {
+    /// The lock of `class` and `kind` (the site count left at 0).
+    pub(crate) fn of_class(kind: LockKind, class: Class, instance: Option<u64>) -> LockInfo {
+        LockInfo {
+            kind,
+            name: match class {
+                Class::Named(n) => Some(n),
+                _ => None,
+            },
+            created: class.site(),
+            instance,
+            value_type: class.value_type(),
+            site_classes: 0,
+        }
+    }
+
+    /// The kind, with the protected type when it is part of the class:
+    /// `Mutex<Vec<u8>>` (paths shortened), else `Mutex`.
+    pub fn kind_label(&self) -> String {
+        match self.value_type {
+            Some(t) => format!("{}<{}>", self.kind.name(), short_type_name(t)),
+            None => self.kind.name().to_string(),
+        }
+    }
+
     /// A short label: the name if any, else the creation site.
     pub fn label(&self) -> String {
         match (self.name, self.created) {
@@ -127,6 +159,8 @@ impl LockInfo {
             name,
             created,
             instance,
+            value_type: None,
+            site_classes: 0,
         }
     }
 }
@@ -397,20 +431,68 @@ impl fmt::Display for CycleReport {
 }
 
 impl CycleReport {
+    /// "One site, many fields": notes on the report's locks made at a site
+    /// that makes more than one lock, where the class alone does not say
+    /// which field a lock is. One note per site, in lock order.
+    fn site_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut seen: Vec<Site> = Vec::new();
+        for (i, lock) in self.locks.iter().enumerate() {
+            let Some(site) = lock.created.filter(|_| lock.name.is_none()) else {
+                continue;
+            };
+            if seen.contains(&site) {
+                continue;
+            }
+            seen.push(site);
+            let same_site: Vec<usize> = (i..self.locks.len())
+                .filter(|&j| self.locks[j].name.is_none() && self.locks[j].created == Some(site))
+                .collect();
+            // Locks of this report of one class: same site, same type.
+            let twins: Vec<usize> = same_site
+                .iter()
+                .copied()
+                .filter(|&j| self.locks[j].value_type == lock.value_type)
+                .collect();
+            let tags = |v: &[usize]| v.iter().map(|&j| tag(j)).collect::<Vec<_>>().join(", ");
+            if twins.len() > 1 {
+                notes.push(format!(
+                    "one site, many fields: {} are one class (made at {site} with one type: \
+                     fields of one #[derive(Default)], or a generic constructor); only their \
+                     instances tell them apart: name them (`named`) or create them on separate lines",
+                    tags(&twins)
+                ));
+            } else if lock.site_classes > 1 {
+                notes.push(format!(
+                    "one site, many fields: {site} makes locks of {} types ({}; a \
+                     #[derive(Default)] or a generic constructor): each type is its own class",
+                    lock.site_classes,
+                    tags(&same_site)
+                ));
+            }
+        }
+        notes
+    }
+
     fn fmt_self(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
         let lock = &self.locks[0];
         let Some(e) = self.edges.first() else {
             return Ok(());
         };
-        let what = if certain {
+        let what = if lock.kind == LockKind::Once {
+            "deadlock: call_once on a Once from inside its own closure"
+        } else if certain {
             "deadlock: a thread requests a lock it already holds"
         } else {
             "potential deadlock: a thread read-locks a lock it already read-holds"
         };
         writeln!(f, "lockgraph: {what}")?;
-        writeln!(f, "  lock:      {} {}", lock.kind.name(), lock.label())?;
+        writeln!(f, "  lock:      {} {}", lock.kind_label(), lock.label())?;
         if let (Some(_), Some(site)) = (lock.name, lock.created) {
             writeln!(f, "             created at {site}")?;
+        }
+        for note in self.site_notes() {
+            writeln!(f, "             ({note})")?;
         }
         writeln!(f, "  thread:    `{}`", e.thread)?;
         writeln!(
@@ -425,7 +507,13 @@ impl CycleReport {
             request_word(e.request),
             site_or_unknown(e.requested_at)
         )?;
-        if certain {
+        if lock.kind == LockKind::Once {
+            writeln!(
+                f,
+                "  The closure waits for itself to finish and never wakes. Do not reach \
+                 the same Once from its own initialization."
+            )?;
+        } else if certain {
             writeln!(
                 f,
                 "  The thread waits for itself and never wakes. Drop the first guard \
@@ -473,7 +561,7 @@ impl CycleReport {
                 f,
                 "    {:<width$} {} {}",
                 tag(i),
-                lock.kind.name(),
+                lock.kind_label(),
                 lock.label()
             )?;
             if let (Some(_), Some(site)) = (lock.name, lock.created) {
@@ -483,6 +571,9 @@ impl CycleReport {
                 write!(f, " #{inst}")?;
             }
             writeln!(f)?;
+        }
+        for note in self.site_notes() {
+            writeln!(f, "  {note}")?;
         }
         writeln!(f)?;
         writeln!(f, "  how each edge was recorded:")?;
@@ -713,12 +804,7 @@ mod tests {
             kind: ReportKind::LockOrderCycle,
             level: Level::Class,
             locks: (0..n)
-                .map(|i| LockInfo {
-                    kind: LockKind::Mutex,
-                    name: None,
-                    created: Some(site(i as u32 + 1)),
-                    instance: None,
-                })
+                .map(|i| LockInfo::new(LockKind::Mutex, None, Some(site(i as u32 + 1)), None))
                 .collect(),
             edges: (0..n)
                 .map(|i| EdgeInfo {

@@ -405,7 +405,7 @@ impl Entry {
 fn encode_class(class: Class) -> (u8, usize, usize) {
     match class {
         Class::Anonymous => (0, 0, 0),
-        Class::Site(l) => (1, l as *const Location<'static> as usize, 0),
+        Class::Site(l, t) => (1, l as *const Location<'static> as usize, t as usize),
         Class::Named(n) => (2, n.as_ptr() as usize, n.len()),
     }
 }
@@ -422,6 +422,8 @@ fn encode_kind(k: LockKind) -> u8 {
         LockKind::HostExecutor => 7,
         LockKind::HostFn => 8,
         LockKind::Signal => 9,
+        LockKind::Once => 10,
+        LockKind::FairMutex => 11,
     }
 }
 
@@ -436,6 +438,8 @@ fn decode_kind(k: u8) -> LockKind {
         7 => LockKind::HostExecutor,
         8 => LockKind::HostFn,
         9 => LockKind::Signal,
+        10 => LockKind::Once,
+        11 => LockKind::FairMutex,
         _ => LockKind::Other,
     }
 }
@@ -451,8 +455,12 @@ fn site_word(s: Option<&'static Location<'static>>) -> usize {
 /// sequence count proves they were not torn), so the pointers are `'static`.
 unsafe fn decode(e: &RawEntry) -> (Class, Option<&'static Location<'static>>) {
     let class = match e.class_tag {
-        // SAFETY: the word is a `&'static Location` (caller's contract).
-        1 => Class::Site(unsafe { &*(e.class_a as *const Location<'static>) }),
+        1 => Class::Site(
+            // SAFETY: the word is a `&'static Location` (caller's contract).
+            unsafe { &*(e.class_a as *const Location<'static>) },
+            // SAFETY: the word is a `fn() -> &'static str` (caller's contract).
+            unsafe { std::mem::transmute::<usize, crate::class::TypeNameFn>(e.class_b) },
+        ),
         2 => {
             // SAFETY: ptr and len of a `&'static str` (caller's contract).
             let bytes = unsafe { std::slice::from_raw_parts(e.class_a as *const u8, e.class_b) };
