@@ -70,7 +70,7 @@
 //! A report is a [`CycleReport`] (`Display` prints it for a terminal). What
 //! happens to it is the [`OnCycle`] policy: environment variable
 //! `LOCKGRAPH_ON_CYCLE` = `warn` (default: one `tracing` WARN event per distinct
-//! cycle, or a block on stderr when no subscriber is installed), `panic`,
+//! cycle, or a block on stderr when no subscriber enables it), `panic`,
 //! `abort` or `off`, or [`set_on_cycle`] in code. Tests use [`capture`], which
 //! sees only the reports raised on the calling thread. `LOCKGRAPH_BACKTRACE=0`
 //! turns off the stack captured when an edge is first recorded.
@@ -300,9 +300,9 @@ pub use lockgraph_core::{
     Interleaving, Severity,
 };
 pub use lockgraph_core::{
-    blocking, capture, dump, held_locks, on_cycle, order_graph, set_on_cycle, set_order_graph,
-    stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind,
-    OnCycle, ParseOnCycleError, ReportKind, Request, Site,
+    blocking, capture, dump, flush_reports, held_locks, on_cycle, order_graph, set_on_cycle,
+    set_order_graph, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold, Level, Limits,
+    LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
 };
 
 /// Whether lock tracking is compiled into this build.
