@@ -55,7 +55,30 @@ fn self_edges_are_never_stored() {
     let (mut g, n) = graph(1);
     let r = g.record(n[0], n[0], E, X, &[], || ());
     assert_eq!(r.change, Change::None);
+    assert!(r.edge.is_none());
     assert_eq!(g.edge_count(), 0);
+}
+
+#[test]
+fn record_hands_back_the_edge_it_touched() {
+    let (mut g, n) = graph(3);
+    let mut g2: Graph<usize, u32> = Graph::new();
+    let m: Vec<NodeId> = (0..3).map(|i| g2.add_node(i)).collect();
+    let first = g2.record(m[0], m[1], E, X, &[7], || 1).edge.unwrap();
+    g2.record(m[1], m[2], E, X, &[], || 2);
+    // Recording again (a new kind, a gate lost) touches the same edge.
+    let again = g2.record(m[0], m[1], S, RR, &[], || 99);
+    assert_eq!(again.change, Change::Widened);
+    assert_eq!(again.edge, Some(first));
+    let e = g2.edge_at(first).unwrap();
+    assert_eq!(e.meta, 1);
+    assert!(e.gates().is_empty());
+    assert!(e.kinds().contains(EdgeKinds::SR));
+    g2.edge_at_mut(first).unwrap().meta = 5;
+    assert_eq!(g2.edge(m[0], m[1]).unwrap().meta, 5);
+    // An unknown node is no edge.
+    let r = g.record(n[0], NodeId::new(40), E, X, &[], || ());
+    assert!(r.edge.is_none() && r.change == Change::None);
 }
 
 #[test]
