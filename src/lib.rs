@@ -305,5 +305,12 @@ pub use lockgraph_core::{
     LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
 };
 
+/// Plumbing for lockgraph's own crates (the CUDA crate, the facade's
+/// macros): not a stable API, not for use elsewhere.
+#[doc(hidden)]
+pub mod __private {
+    pub use lockgraph_core::__private::*;
+}
+
 /// Whether lock tracking is compiled into this build.
 pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release", loom));

@@ -130,15 +130,24 @@ impl ThreadState {
     /// the thread is exiting and its slot is gone.
     #[inline]
     pub(super) fn watchdog_slot(&self) -> Option<&crate::watchdog::Slot> {
-        let mut p = self.wd_slot.get();
+        let p = self.wd_slot.get();
         if p.is_null() {
-            p = crate::watchdog::this_thread_slot();
-            self.wd_slot.set(p);
+            return self.register_watchdog_slot();
         }
         // SAFETY: a non-null pointer came from `this_thread_slot`: the slot
         // is kept alive by this thread's `MINE` thread-local, whose drop
-        // clears `wd_slot` (`clear_watchdog_slot`) before releasing it. The
+        // clears `wd_slot` (`SLOT_OWNER.forget_slot`) before releasing it. The
         // reference does not outlive this hook call, on this thread.
+        Some(unsafe { &*p })
+    }
+
+    /// [`watchdog_slot`](Self::watchdog_slot)'s first call on this thread.
+    #[cold]
+    #[inline(never)]
+    fn register_watchdog_slot(&self) -> Option<&crate::watchdog::Slot> {
+        let p = crate::watchdog::this_thread_slot(&query::SLOT_OWNER);
+        self.wd_slot.set(p);
+        // SAFETY: as in `watchdog_slot`: the slot outlives this call.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 

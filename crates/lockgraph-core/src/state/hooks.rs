@@ -3,161 +3,7 @@
 
 use super::*;
 
-/// Tracking state embedded in every tracked lock: its class and its instance id.
-///
-/// The id is assigned lazily on first tracked use (one relaxed load afterwards)
-/// and is never reused, so a moved lock keeps its identity and a dropped lock's
-/// id never aliases a new one.
-pub struct LockMeta {
-    pub(super) class: Class,
-    pub(super) kind: LockKind,
-    pub(super) named_key: u64,
-    pub(super) id: AtomicU64,
-    /// The atomicity checker's state for this lock, allocated on first use
-    /// while the checker is on.
-    pub(super) atom: AtomicPtr<crate::atomicity::LockAtom>,
-}
-
-impl std::fmt::Debug for LockMeta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockMeta")
-            .field("class", &self.class)
-            .field("kind", &self.kind)
-            .field("id", &(self.id.load(Ordering::Relaxed) & ID_MASK))
-            .finish()
-    }
-}
-
 impl LockMeta {
-    /// Metadata for a lock of `kind` in `class`.
-    pub const fn new(kind: LockKind, class: Class) -> LockMeta {
-        let named_key = match class {
-            Class::Named(n) => fnv(n) | 1,
-            _ => 0,
-        };
-        LockMeta {
-            class,
-            kind,
-            named_key,
-            id: AtomicU64::new(0),
-            atom: AtomicPtr::new(std::ptr::null_mut()),
-        }
-    }
-
-    /// The lock's class.
-    pub fn class(&self) -> Class {
-        self.class
-    }
-
-    /// The lock's kind.
-    pub fn kind(&self) -> LockKind {
-        self.kind
-    }
-
-    /// The instance id, assigning one on first use.
-    #[inline]
-    pub fn id(&self) -> u64 {
-        let v = self.id.load(Ordering::Relaxed);
-        if v != 0 {
-            return v & ID_MASK;
-        }
-        self.assign_id()
-    }
-
-    #[cold]
-    pub(super) fn assign_id(&self) -> u64 {
-        let fresh = STATE.with(|t| {
-            let next = t.next_id.get();
-            if next < t.end_id.get() {
-                t.next_id.set(next + 1);
-                next
-            } else {
-                let start = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
-                t.next_id.set(start + 1);
-                t.end_id.set(start + ID_BLOCK);
-                start
-            }
-        });
-        match self
-            .id
-            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            Ok(_) => fresh,
-            Err(winner) => winner & ID_MASK,
-        }
-    }
-
-    /// Whether a shared guard of this lock was ever released while the
-    /// atomicity checker was on.
-    #[inline]
-    pub(crate) fn watched(&self) -> bool {
-        self.id.load(Ordering::Relaxed) & WATCHED != 0
-    }
-
-    pub(crate) fn mark_watched(&self) {
-        self.id.fetch_or(WATCHED, Ordering::Relaxed);
-    }
-
-    /// The atomicity checker's state for this lock, if it has any yet.
-    #[inline]
-    pub(crate) fn atom_if_any(&self) -> Option<&crate::atomicity::LockAtom> {
-        let p = self.atom.load(Ordering::Acquire);
-        // SAFETY: a non-null `p` is a live block from `Box::into_raw`, freed
-        // only when the lock is dropped, which cannot happen while `self` is
-        // borrowed.
-        (!p.is_null()).then(|| unsafe { &*p })
-    }
-
-    /// The atomicity checker's state for this lock, allocated on first use.
-    #[inline]
-    pub(crate) fn atom(&self) -> &crate::atomicity::LockAtom {
-        let mut p = self.atom.load(Ordering::Acquire);
-        if p.is_null() {
-            p = self.alloc_atom();
-        }
-        // SAFETY: `p` is a live block from `Box::into_raw`, freed only when
-        // the lock is dropped, which cannot happen while `self` is borrowed.
-        unsafe { &*p }
-    }
-
-    #[cold]
-    #[inline(never)]
-    pub(super) fn alloc_atom(&self) -> *mut crate::atomicity::LockAtom {
-        let fresh = crate::atomicity::alloc();
-        match self.atom.compare_exchange(
-            std::ptr::null_mut(),
-            fresh,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => fresh,
-            Err(winner) => {
-                crate::atomicity::free(fresh);
-                winner
-            }
-        }
-    }
-
-    /// The per-thread key of this lock's class in the contention profile.
-    pub(crate) fn profile_key(&self) -> u64 {
-        self.hot_key(self.id())
-    }
-
-    /// The key hashed into chains: the class's address or name hash, or the
-    /// instance for anonymous classes.
-    #[inline]
-    pub(super) fn hot_key(&self, id: u64) -> u64 {
-        match self.class {
-            Class::Site(l, t) => Class::site_hot_key(l, t),
-            Class::Named(_) => self.named_key,
-            Class::Anonymous => (id << 2) | 2,
-        }
-    }
-
-    pub(crate) fn mark_in_graph(&self) {
-        self.id.fetch_or(IN_GRAPH, Ordering::Relaxed);
-    }
-
     /// Call before a blocking or timed acquisition (not before `try_lock`):
     /// records "every held lock -> this one" and reports a cycle it closes,
     /// before the caller blocks.
@@ -244,7 +90,9 @@ impl LockMeta {
     /// the raw downgrade): for the atomicity checker, the exclusive hold wrote.
     pub fn downgrading(&self) {
         if crate::atomicity::on() {
-            crate::atomicity::downgrading(&state().atom, self);
+            if let Some((_, _, site)) = tracked_entry(self) {
+                crate::atomicity::downgrading(&state().atom, self, site);
+            }
         }
     }
 
@@ -280,12 +128,11 @@ impl LockMeta {
     }
 }
 
+/// A lock going away leaves every layer that knows it: the atomicity
+/// checker's block, this thread's stack, the instance graph.
 impl Drop for LockMeta {
     fn drop(&mut self) {
-        let atom = *self.atom.get_mut();
-        if !atom.is_null() {
-            crate::atomicity::free(atom);
-        }
+        crate::atomicity::free(self);
         let v = *self.id.get_mut();
         if v == 0 {
             return;

@@ -1,6 +1,7 @@
-//! Lock identity and the per-thread held-lock stack: the steady-state path.
+//! The per-thread held-lock stack: the steady-state path.
 //!
-//! Every tracked lock embeds a [`LockMeta`]. A thread keeps the locks it holds
+//! Every tracked lock embeds a [`LockMeta`] (`crate::meta`) and calls its
+//! hooks, implemented here. A thread keeps the locks it holds
 //! in a fixed-size stack in a `const`-initialised thread-local (no destructor,
 //! no lazy-init check). Each entry carries running hashes of the stack below it,
 //! like lockdep's chain hash, so an acquisition whose "held locks + requested
@@ -10,12 +11,13 @@
 
 use std::cell::Cell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::class::{fnv, Class, LockKind};
+use crate::class::{Class, LockKind};
 use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
+use crate::meta::{Held, LockMeta, Op, ID_MASK, IN_GRAPH, MAX_HELD};
 use crate::report::{Hold, Request};
 
 mod chain;
@@ -28,31 +30,15 @@ mod stack;
 #[cfg(test)]
 mod tests;
 
-pub use hooks::LockMeta;
-pub(crate) use query::{
-    atom_thread, clear_watchdog_slot, pending_site, republish_for_watchdog, tracked_entry,
-    while_busy,
-};
-pub use query::{blocking, clear_pending_site, held_lock_ids, held_locks, set_pending_site};
-
-/// The most locks one thread can hold and still have them tracked. Deeper
-/// acquisitions work but are not tracked (and a one-time warning says so).
-pub const MAX_HELD: usize = 48;
+#[cfg(test)]
+pub(crate) use query::SLOT_OWNER;
+pub(crate) use query::{atom_thread, pending_site, snapshot, tracked_entry};
+pub use query::{clear_pending_site, held_lock_ids, held_locks, set_pending_site};
 
 /// Slots of the per-thread cache of chains already recorded (fewer under
 /// loom, whose threads run on small coroutine stacks).
 const CACHE_BITS: u32 = if cfg!(loom) { 6 } else { 10 };
 const CACHE_SLOTS: usize = 1 << CACHE_BITS;
-
-/// Instance ids are handed to threads in blocks, so that making locks does not
-/// contend on one counter.
-const ID_BLOCK: u64 = 1024;
-
-const IN_GRAPH: u64 = 1 << 63;
-/// Set once a shared guard of the lock was released: the atomicity checker
-/// records this lock's writes from then on (see `atomicity::released`).
-const WATCHED: u64 = 1 << 62;
-const ID_MASK: u64 = !(IN_GRAPH | WATCHED);
 
 /// Or'ed into a slot's `reqs` entry when the slot holds an upgradable read:
 /// a shared hold for the lock-order graph, which the watchdog tells apart
@@ -61,28 +47,6 @@ const ID_MASK: u64 = !(IN_GRAPH | WATCHED);
 /// any push of another kind into the slot: the common path stores nothing
 /// more for it.
 const UPGRADABLE: u8 = 0x80;
-
-static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
-
-/// What an acquisition-like event is, for the chain key and the recorder.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Op {
-    Acquire,
-    Upgrade,
-    CondvarWait(u64),
-    Notify,
-}
-
-/// One held lock, as handed to the recorder (a copy of one stack slot).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Held {
-    pub(crate) id: u64,
-    pub(crate) key: u64,
-    pub(crate) class: Class,
-    pub(crate) kind: LockKind,
-    pub(crate) hold: Hold,
-    pub(crate) site: Option<&'static Location<'static>>,
-}
 
 /// The class part of a stack slot, a function of the slot's key: rewritten
 /// only when a lock of another class lands in the slot.
@@ -157,8 +121,6 @@ pub(crate) struct ThreadState {
     checked_tag: Cell<usize>,
     untracked: Cell<usize>,
     cache: [Cell<u64>; CACHE_SLOTS],
-    next_id: Cell<u64>,
-    end_id: Cell<u64>,
     pending_site: Cell<Option<&'static Location<'static>>>,
     /// The atomicity checker's per-thread part.
     atom: crate::atomicity::AtomThread,
@@ -189,8 +151,6 @@ crate::sync::thread_local_const! {
             checked_tag: Cell::new(0),
             untracked: Cell::new(0),
             cache: [const { Cell::new(0) }; CACHE_SLOTS],
-            next_id: Cell::new(0),
-            end_id: Cell::new(0),
             pending_site: Cell::new(None),
             atom: crate::atomicity::AtomThread::new(),
             wd_slot: Cell::new(std::ptr::null()),

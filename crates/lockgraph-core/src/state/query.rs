@@ -1,44 +1,17 @@
-//! Queries of this thread's state and the blocking-call wrapper.
+//! Queries of this thread's state, the pending site, and what the
+//! watchdog's slots need from the state.
 
 use super::*;
 
-/// Runs `f`, a call that blocks (a channel receive, a join, a stream
-/// synchronize), naming it `what`. With profiling on, every lock class this
-/// thread holds meanwhile is charged with the call and its duration, and the
-/// profile advises moving the call out of the critical section. With the
-/// [`watchdog`](crate::watchdog) on, the call is registered as a wait on the
-/// resource `what`: a long one is reported, and it shows in [`crate::dump`].
-///
-/// ```
-/// let (tx, rx) = std::sync::mpsc::channel();
-/// tx.send(42).unwrap();
-/// let n = lockgraph_core::blocking("channel recv", || rx.recv().unwrap());
-/// assert_eq!(n, 42);
-/// ```
-#[track_caller]
-pub fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
-    if crate::watchdog::on() {
-        return crate::watchdog::blocking(what, || profiled_blocking(what, f));
-    }
-    profiled_blocking(what, f)
-}
-
-fn profiled_blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
-    if !crate::profile::on() {
-        return f();
-    }
-    let held: Vec<(Class, LockKind, u64)> = STATE.with(|t| {
+/// The class, kind and per-thread key of every lock this thread holds
+/// (for the profile's charge of a blocking call).
+pub(crate) fn snapshot() -> Vec<(Class, LockKind, u64)> {
+    STATE.with(|t| {
         t.snapshot()
             .into_iter()
             .map(|h| (h.class, h.kind, h.key))
             .collect()
-    });
-    let start = Instant::now();
-    let r = f();
-    if !held.is_empty() {
-        crate::profile::blocked_holding(&held, what, start.elapsed());
-    }
-    r
+    })
 }
 
 /// This thread's held entry of `meta` (its id, hold and site), if the lock is
@@ -55,14 +28,20 @@ pub(crate) fn tracked_entry(
     Some((id, t.holds[i].get(), t.sites[i].get()))
 }
 
+/// What the held-lock state does for the watchdog's slots it points to.
+pub(crate) static SLOT_OWNER: crate::watchdog::SlotOwner = crate::watchdog::SlotOwner {
+    forget_slot: clear_watchdog_slot,
+    republish: republish_for_watchdog,
+};
+
 /// Forgets this thread's watchdog slot (its owner is being dropped).
-pub(crate) fn clear_watchdog_slot() {
-    state().wd_slot.set(std::ptr::null());
+fn clear_watchdog_slot() {
+    let _ = STATE.try_with(|t| t.wd_slot.set(std::ptr::null()));
 }
 
 /// Publishes this thread's held locks into a new watchdog slot (in a forked
 /// child, for the thread that forked: its slot was the parent's).
-pub(crate) fn republish_for_watchdog() {
+fn republish_for_watchdog() {
     let t = state();
     if t.len.get() & BUSY == 0 {
         t.publish(0);
@@ -72,12 +51,6 @@ pub(crate) fn republish_for_watchdog() {
 /// This thread's part of the atomicity checker.
 pub(crate) fn atom_thread() -> &'static crate::atomicity::AtomThread {
     &state().atom
-}
-
-/// Runs `f` with this thread marked busy: locks it takes are not tracked.
-pub(crate) fn while_busy<R>(f: impl FnOnce() -> R) -> R {
-    let _busy = Busy::enter(state());
-    f()
 }
 
 /// Records `site` as the call site of the next untracked-site acquisition on

@@ -36,14 +36,14 @@ use std::fmt::{self, Write as _};
 use std::panic::Location;
 use std::path::PathBuf;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Once, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::class::{Class, LockKind, Site};
+use crate::features::{self, WATCHDOG};
 use crate::fork::Mutex;
-use crate::profile::{self, Access};
+use crate::meta::{LockMeta, MAX_HELD};
 use crate::report::{Backtrace, Hold, Request};
-use crate::state::{LockMeta, MAX_HELD};
 
 mod after_fork;
 mod json;
@@ -58,6 +58,7 @@ mod tests;
 mod wait;
 mod wait_for;
 
+pub use crate::env::{parse_duration, ParseDurationError};
 #[allow(unused_imports)]
 use json::*;
 use report::*;
@@ -68,15 +69,19 @@ pub use report::{
 pub use scan::dump;
 use scan::*;
 pub(crate) use slot::*;
+pub use wait::WaitMode;
 pub(crate) use wait::*;
-pub use wait::{condvar_wait, take, take_until, WaitMode};
 use wait_for::*;
 
 use rate_limit::RATE;
 
-/// 0: not decided yet, 1: off, 2: on.
-static ON: AtomicU8 = AtomicU8::new(0);
-static ENV_ONCE: Once = Once::new();
+/// Whether the watchdog thread runs. The switch ("publish held locks and
+/// register waits") is the `WATCHDOG` bit of `crate::features`; the thread
+/// is started by [`start`], or, when the environment turned the switch on,
+/// by the first thread that publishes or waits ([`ensure_running`]).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+/// Held while the thread is being started.
+static STARTING: Mutex<()> = Mutex::new(());
 static CONFIG: OnceLock<Config> = OnceLock::new();
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 /// Nanoseconds since [`EPOCH`], advanced by the watchdog on each scan: the
@@ -87,9 +92,9 @@ static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 /// The subscriber current when [`start`] was called.
 static DISPATCH: OnceLock<tracing::Dispatch> = OnceLock::new();
-/// Set in a forked child of a process whose watchdog ran: the next [`on`]
-/// starts one for the child.
-static RESPAWN: AtomicBool = AtomicBool::new(false);
+/// Set in a forked child while its fork hook runs: no thread is started
+/// from there (the next wait or new thread of the child starts one).
+static IN_FORK_CHILD: AtomicBool = AtomicBool::new(false);
 
 /// What the watchdog does with a report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,92 +172,64 @@ impl Config {
     }
 }
 
-/// A duration that did not parse.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseDurationError(pub String);
-
-impl fmt::Display for ParseDurationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid duration {:?}: expected a number with a unit (ns, us, ms, s, m), e.g. 5s or 750ms",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for ParseDurationError {}
-
-/// Parses `5s`, `750ms`, `1.5s`, `2m`, `100us`, `10ns`.
-pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
-    let err = || ParseDurationError(text.to_string());
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(err)?;
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| err())?;
-    let scale = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        _ => return Err(err()),
-    };
-    Duration::try_from_secs_f64(n * scale).map_err(|_| err())
-}
-
-/// Whether the watchdog is on. The first call reads `LOCKGRAPH_WATCHDOG`.
+/// Whether the watchdog is on: started by [`start`], or by
+/// `LOCKGRAPH_WATCHDOG` (read at the first lock operation; its thread
+/// starts when the first thread takes a lock or waits).
 #[inline]
 pub fn on() -> bool {
-    match ON.load(Ordering::Relaxed) {
-        2 => true,
-        1 => false,
-        _ => init_from_env(),
+    features::is_on(WATCHDOG)
+}
+
+/// Starts the watchdog thread when the switch is on and it does not run
+/// (the environment turned it on, or this is a forked child): with the
+/// configuration of [`start`], or the environment's. Cheap once it runs.
+#[inline]
+pub(crate) fn ensure_running() {
+    if !RUNNING.load(Ordering::Relaxed) {
+        start_when_on();
     }
 }
 
 #[cold]
-fn init_from_env() -> bool {
-    if RESPAWN.swap(false, Ordering::AcqRel) {
-        respawn();
+#[inline(never)]
+fn start_when_on() {
+    if IN_FORK_CHILD.load(Ordering::Relaxed) || !on() {
+        return;
     }
-    ENV_ONCE.call_once(|| {
-        let Some(v) = std::env::var_os("LOCKGRAPH_WATCHDOG") else {
-            return;
-        };
-        let v = v.to_string_lossy();
-        let timeout = match parse_duration(&v) {
-            Ok(d) => d,
-            Err(e) => {
-                crate::stderr::line(&format!(
-                    "lockgraph: LOCKGRAPH_WATCHDOG={v}: {e}; the watchdog stays off"
-                ));
-                return;
-            }
-        };
-        let mut config = Config::default().timeout(timeout);
-        if let Ok(a) = std::env::var("LOCKGRAPH_WATCHDOG_ACTION") {
-            match a.trim().to_ascii_lowercase().as_str() {
-                "report" | "warn" => config.action = Action::Report,
-                "abort" => config.action = Action::Abort,
-                _ => crate::stderr::line(&format!(
-                    "lockgraph: LOCKGRAPH_WATCHDOG_ACTION={a}: expected report or abort; using report"
-                )),
-            }
+    let _starting = STARTING.lock();
+    if RUNNING.load(Ordering::Relaxed) {
+        return;
+    }
+    if CONFIG.get().is_some() {
+        // A forked child of a watching process: a thread of its own.
+        if !spawn_thread() {
+            features::set(WATCHDOG, false);
         }
-        start(config);
-    });
-    let _ = ON.compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
-    ON.load(Ordering::Relaxed) == 2
+        return;
+    }
+    let mut config = Config::default();
+    if let Some(timeout) = crate::env::WATCHDOG.duration() {
+        config.timeout = timeout;
+    }
+    if crate::env::WATCHDOG_ACTION.word() == "abort" {
+        config.action = Action::Abort;
+    }
+    if !configure_and_spawn(config) {
+        features::set(WATCHDOG, false);
+    }
 }
 
 /// Starts the watchdog thread. Returns false (and changes nothing) when it is
 /// already running. `dump_dir` defaults to `LOCKGRAPH_DUMP_DIR`.
-pub fn start(mut config: Config) -> bool {
+pub fn start(config: Config) -> bool {
+    let _starting = STARTING.lock();
+    configure_and_spawn(config)
+}
+
+/// [`start`], with [`STARTING`] held.
+fn configure_and_spawn(mut config: Config) -> bool {
     if config.dump_dir.is_none() {
-        config.dump_dir = std::env::var_os("LOCKGRAPH_DUMP_DIR").map(PathBuf::from);
+        config.dump_dir = crate::env::DUMP_DIR.path();
     }
     if config.scan_period.is_zero() {
         config.scan_period = Duration::from_millis(1);
@@ -286,18 +263,9 @@ fn spawn_thread() -> bool {
         crate::stderr::line(&format!("lockgraph: cannot start the watchdog thread: {e}"));
         return false;
     }
-    ON.store(2, Ordering::Relaxed);
-    crate::features::changed();
+    RUNNING.store(true, Ordering::Relaxed);
+    features::set(WATCHDOG, true);
     true
-}
-
-/// In a forked child, the first look at [`on`]: the watchdog thread did
-/// not follow the fork; a new one watches the child's threads.
-fn respawn() {
-    if !spawn_thread() {
-        ON.store(1, Ordering::Relaxed);
-        crate::features::changed();
-    }
 }
 
 /// The subscriber current when the watchdog started, which gets its reports.
@@ -308,10 +276,12 @@ fn dispatch() -> tracing::Dispatch {
         .unwrap_or_else(tracing::Dispatch::none)
 }
 
+/// The configuration in force (the defaults until one is set).
 fn config() -> &'static Config {
+    static DEFAULT: OnceLock<Config> = OnceLock::new();
     CONFIG
         .get()
-        .expect("the watchdog is on only once configured")
+        .unwrap_or_else(|| DEFAULT.get_or_init(Config::default))
 }
 
 fn now_ns() -> u64 {

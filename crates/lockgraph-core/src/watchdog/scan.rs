@@ -15,7 +15,7 @@ pub(super) const STACK_GRACE_SCANS: u32 = 10;
 pub fn dump() -> Dump {
     let now = now_ns();
     Dump {
-        watching: ON.load(Ordering::Relaxed) == 2,
+        watching: on(),
         threads: snapshot()
             .iter()
             .filter(|s| !s.held.is_empty() || s.wait.is_some())
@@ -255,15 +255,28 @@ impl Watchdog {
                 crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
             }
         }
-        match self.config.action {
-            Action::Abort => crate::delivery::abort(&report, "watchdog action abort"),
-            Action::Report => crate::delivery::send_to(report, dispatch()),
-        }
+        crate::policy::emit(report);
     }
 }
 
-impl crate::delivery::Deliver for WatchdogReport {
+impl crate::policy::Report for WatchdogReport {
     fn event(&self, text: &str) -> bool {
         crate::delivery::event!(tracing::Level::WARN, kind = ?self.kind, "{text}")
+    }
+
+    /// The watchdog's own action decides (`LOCKGRAPH_WATCHDOG_ACTION`,
+    /// [`Config::action`]), not the lock-order policy: a hang found is
+    /// reported or aborted on, never dropped or panicked on (a panic on the
+    /// watchdog thread would help no one).
+    fn disposal(&self, _policy: crate::policy::OnCycle) -> crate::policy::Disposal {
+        match config().action {
+            Action::Abort => crate::policy::Disposal::Abort("watchdog action abort"),
+            Action::Report => crate::policy::Disposal::Deliver,
+        }
+    }
+
+    /// The subscriber current when the watchdog started.
+    fn dispatch(&self) -> tracing::Dispatch {
+        dispatch()
     }
 }

@@ -227,7 +227,9 @@ impl Drop for Mine {
         if let Some(s) = &self.0 {
             // The held-lock state keeps a plain pointer to the slot: drop it
             // before this `Arc` goes (later publications find no slot).
-            crate::state::clear_watchdog_slot();
+            if let Some(o) = OWNER.get() {
+                (o.forget_slot)();
+            }
             s.alive.store(false, Ordering::Relaxed);
         }
     }
@@ -244,6 +246,10 @@ pub(super) fn with_slot(f: impl FnOnce(&Slot)) {
             return;
         };
         let slot = m.0.get_or_insert_with(|| {
+            // A thread's first publication or wait: the watchdog thread
+            // may not run yet (turned on by the environment, or a forked
+            // child).
+            ensure_running();
             let slot = Arc::new(Slot::new(
                 std::thread::current().name().unwrap_or("<unnamed>"),
                 os_tid(),
@@ -279,12 +285,28 @@ pub(crate) fn tick() -> u64 {
     TICK.load(Ordering::Relaxed)
 }
 
-/// This thread's slot, registered on first use, for the held-lock state to
-/// keep (null when the thread's slot is already gone: it is exiting). The
-/// slot stays alive until the thread's `MINE` is dropped, which first clears
-/// the pointer kept by the held-lock state
-/// ([`crate::state::clear_watchdog_slot`]).
-pub(crate) fn this_thread_slot() -> *const Slot {
+/// What the owner of the held-lock stacks (the held-lock state, a layer
+/// above) does for the slots it keeps pointers to.
+pub(crate) struct SlotOwner {
+    /// Forgets this thread's pointer to its slot (the slot is going: the
+    /// thread exits, or a forked child drops the parent's slots).
+    pub(crate) forget_slot: fn(),
+    /// Publishes this thread's held locks in a new slot (the thread that
+    /// forked, in the child).
+    pub(crate) republish: fn(),
+}
+
+/// The owner of the held-lock stacks, told by its first [`this_thread_slot`].
+pub(super) static OWNER: OnceLock<&'static SlotOwner> = OnceLock::new();
+
+/// This thread's slot, registered on first use, for the held-lock state
+/// (`owner`) to keep (null when the thread's slot is already gone: it is
+/// exiting). The slot stays alive until the thread's `MINE` is dropped,
+/// which first calls `owner.forget_slot`.
+#[cold]
+#[inline(never)]
+pub(crate) fn this_thread_slot(owner: &'static SlotOwner) -> *const Slot {
+    let _ = OWNER.set(owner);
     let mut p = std::ptr::null();
     with_slot(|s| p = s as *const Slot);
     p

@@ -231,7 +231,7 @@ fn published_holds_and_waits_form_the_wait_for_graph() {
     static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-b"));
     let (a, b) = (A.id(), B.id());
     let hold = |id: u64, name: &'static str| {
-        let slot = this_thread_slot();
+        let slot = this_thread_slot(&crate::state::SLOT_OWNER);
         // SAFETY: this thread's slot, alive while the thread runs.
         let slot = unsafe { &*slot };
         publish_push(slot, 0, id, Hold::Exclusive as u8, None, 0, || Published {
@@ -274,7 +274,7 @@ fn published_holds_and_waits_form_the_wait_for_graph() {
                 done.wait();
                 drop(g);
                 // SAFETY: this thread's slot, alive while the thread runs.
-                publish_len(unsafe { &*this_thread_slot() }, 0);
+                publish_len(unsafe { &*this_thread_slot(&crate::state::SLOT_OWNER) }, 0);
             })
             .unwrap()
     };

@@ -14,6 +14,9 @@ pub(super) struct WaitGuard {
 
 /// Registers a wait; `limit` is a timed wait's limit (`None`: no limit).
 pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitGuard {
+    // Someone must look at the wait (the thread may not run yet, in a
+    // forked child).
+    ensure_running();
     let mut g = WaitGuard {
         prev: None,
         serial: 0,
@@ -126,6 +129,16 @@ impl WaitMode {
         }
     }
 
+    /// The hold a successful wait in this mode takes (an upgrade ends
+    /// exclusive; a condvar wait takes nothing: its mutex is re-taken as
+    /// `Lock`).
+    pub fn hold(self) -> Hold {
+        match self {
+            WaitMode::Read | WaitMode::RecursiveRead | WaitMode::UpgradableRead => Hold::Shared,
+            _ => Hold::Exclusive,
+        }
+    }
+
     /// Its name in reports: `exclusive`, `read`, `recursive read`, `write`,
     /// `upgradable read`, `upgrade`, `condvar`.
     pub fn name(self) -> &'static str {
@@ -148,49 +161,13 @@ impl WaitMode {
     }
 }
 
-/// Takes a lock with the watchdog on: `fast` (non-blocking) first; if it
-/// fails, registers the wait and blocks with `timed` in slices until it
-/// succeeds. Composes with the contention profile.
-pub fn take(
-    meta: &LockMeta,
-    access: Access,
-    mode: WaitMode,
-    site: Option<&'static Location<'static>>,
-    fast: impl FnOnce() -> bool,
-    timed: impl FnMut(Duration) -> bool,
-) {
-    let slow = || {
-        wait_lock(meta, mode, site, None, timed);
-    };
-    if profile::on() {
-        profile::take(meta, access, fast, slow);
-    } else if !fast() {
-        slow();
-    }
-}
-
-/// Takes a lock (or upgrades one) with the watchdog on, giving up at a
-/// deadline: `fast` (non-blocking) first; if it fails, asks `deadline` for
-/// the deadline (`None`: no limit), registers the wait and blocks with
-/// `timed` in slices, none longer than the time left. Returns whether the
-/// lock was taken: false once the deadline passed, as `try_lock_until`.
-/// Not counted in the contention profile.
-pub fn take_until(
-    meta: &LockMeta,
-    mode: WaitMode,
-    site: Option<&'static Location<'static>>,
-    deadline: impl FnOnce() -> Option<Instant>,
-    fast: impl FnOnce() -> bool,
-    timed: impl FnMut(Duration) -> bool,
-) -> bool {
-    fast() || wait_lock(meta, mode, site, deadline(), timed)
-}
-
 /// Blocks in `timed` slices until it succeeds, registered as a wait on
-/// `meta`; returns false once `deadline` (if any) passed.
+/// `meta` in `mode`, asked at `site`; returns false once `deadline` (if
+/// any) passed. Between slices, the waiter captures its own stack once it
+/// is late (or a scan asked for it).
 #[cold]
 #[inline(never)]
-pub(super) fn wait_lock(
+pub(crate) fn wait_lock(
     meta: &LockMeta,
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
@@ -198,7 +175,6 @@ pub(super) fn wait_lock(
     mut timed: impl FnMut(Duration) -> bool,
 ) -> bool {
     let cfg = config();
-    let site = site.or_else(crate::state::pending_site);
     let (class_tag, class_a, class_b) = encode_class(meta.class());
     let mut g = register(
         WAIT_LOCK,
@@ -234,7 +210,7 @@ pub(super) fn wait_lock(
 /// (`None`: no limit), registered as a wait on the condvar `meta` requested
 /// at `site`. A wait whose deadline is closer than the timeout could never
 /// be reported, so it is not registered.
-pub fn condvar_wait<R>(
+pub(crate) fn condvar_wait<R>(
     meta: &LockMeta,
     site: Option<&'static Location<'static>>,
     deadline: Option<Instant>,
@@ -262,9 +238,13 @@ pub fn condvar_wait<R>(
     park()
 }
 
-/// Runs a blocking call registered as a wait on the resource `what`.
-#[track_caller]
-pub(crate) fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
+/// Runs a blocking call registered as a wait on the resource `what`, made
+/// at `site`.
+pub(crate) fn blocking<R>(
+    what: &'static str,
+    site: &'static Location<'static>,
+    f: impl FnOnce() -> R,
+) -> R {
     let _g = register(
         WAIT_RESOURCE,
         RawEntry {
@@ -274,7 +254,7 @@ pub(crate) fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
             class_b: what.len(),
             kind: encode_kind(LockKind::Other),
             mode: 0,
-            site: site_word(Some(Location::caller())),
+            site: site_word(Some(site)),
             since: 0,
         },
         None,

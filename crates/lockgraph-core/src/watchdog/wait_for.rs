@@ -105,6 +105,26 @@ pub(super) fn snapshot() -> Vec<Snap> {
         .collect()
 }
 
+impl WaitMode {
+    /// Whether a wait in this mode waits for a hold `hold` (`upgradable`:
+    /// an upgradable read) of the same resource, held by the waiting
+    /// thread itself (`own`) or another. The rule of each mode, in one
+    /// place: a new kind of wait says here whom it waits for.
+    pub(super) fn kept_out_by(self, hold: Hold, upgradable: bool, own: bool) -> bool {
+        let exclusive = hold == Hold::Exclusive;
+        match self {
+            // Every other holder, and the waiter's own plain reads (it
+            // waits for itself then).
+            WaitMode::Upgrade => !own || !upgradable,
+            WaitMode::UpgradableRead => exclusive || upgradable,
+            WaitMode::Read | WaitMode::RecursiveRead => exclusive,
+            // A notification: who will send it is unknown.
+            WaitMode::Condvar => false,
+            WaitMode::Lock | WaitMode::Write => true,
+        }
+    }
+}
+
 /// Wait-for edges: thread `i` waits for the threads in `edges[i]`.
 ///
 /// Who keeps a waiter out follows parking_lot's `RwLock`: a `lock()`,
@@ -142,15 +162,7 @@ pub(super) fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
             for (j, o) in snaps.iter().enumerate() {
                 for h in o.held.iter().filter(|h| h.id == id) {
                     let exclusive = h.hold == Hold::Exclusive;
-                    let keeps_out = match mode {
-                        // Every other holder, and the waiter's own plain
-                        // reads (it waits for itself then).
-                        WaitMode::Upgrade => j != i || !h.upgradable,
-                        WaitMode::UpgradableRead => exclusive || h.upgradable,
-                        WaitMode::Read | WaitMode::RecursiveRead => exclusive,
-                        _ => true,
-                    };
-                    if keeps_out {
+                    if mode.kept_out_by(h.hold, h.upgradable, j == i) {
                         out.push(j);
                     }
                     exclusive_holder |= exclusive;
@@ -189,48 +201,10 @@ pub(super) fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Elementary cycles found by a depth-first search over `edges` (at least one
-/// per strongly connected component that has a cycle), each rotated so that
-/// its smallest node comes first.
-pub(crate) fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let n = edges.len();
-    // 0 unvisited, 1 on the stack, 2 done.
-    let mut color = vec![0u8; n];
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    for root in 0..n {
-        if color[root] != 0 {
-            continue;
-        }
-        let mut path: Vec<usize> = vec![root];
-        let mut next: Vec<usize> = vec![0];
-        color[root] = 1;
-        while let Some(&v) = path.last() {
-            let k = next.last_mut().expect("one cursor per path node");
-            if let Some(&w) = edges[v].get(*k) {
-                *k += 1;
-                match color.get(w) {
-                    Some(0) => {
-                        color[w] = 1;
-                        path.push(w);
-                        next.push(0);
-                    }
-                    Some(1) => {
-                        let at = path.iter().position(|&p| p == w).expect("on the path");
-                        let mut c = path[at..].to_vec();
-                        let min = c.iter().enumerate().min_by_key(|(_, &x)| x).map(|(i, _)| i);
-                        c.rotate_left(min.unwrap_or(0));
-                        if !out.contains(&c) {
-                            out.push(c);
-                        }
-                    }
-                    _ => {}
-                }
-            } else {
-                color[v] = 2;
-                path.pop();
-                next.pop();
-            }
-        }
-    }
-    out
+/// The cycles of the wait-for graph `edges` (thread `i` waits for the
+/// threads in `edges[i]`): the shortest one through each thread on a cycle
+/// (`lockgraph_graph::waitfor`), each rotated so that its smallest node
+/// comes first.
+pub(super) fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    lockgraph_graph::waitfor::cycles(0..edges.len(), |n| edges[n].iter().map(|&m| (m, ())))
 }

@@ -342,6 +342,6 @@ pub(crate) fn refuse_in_host_fn(
 
 fn deliver(report: Option<CycleReport>) {
     if let Some(r) = report {
-        lockgraph_core::emit_report(r);
+        lockgraph_core::emit(r);
     }
 }
