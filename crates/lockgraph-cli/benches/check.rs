@@ -301,7 +301,7 @@ fn main() {
         let cpu = cpu0.and_then(|a| cpu_seconds().map(|b| b - a));
         let peak = status_kib("VmHWM:");
         assert_eq!(report.summary.recordings as usize, edges / FILES * FILES);
-        assert_eq!(report.cycles.len(), 3, "the three injected deadlocks");
+        assert_eq!(report.cycles().len(), 3, "the three injected deadlocks");
         println!(
             "  {edges:>9} edges ({:.0} MiB, generated in {:.1} s): check {:.3} s wall, {} CPU, {} lock classes, {} distinct edges, {} cycles, peak RSS {}",
             bytes as f64 / (1 << 20) as f64,
@@ -310,7 +310,7 @@ fn main() {
             cpu.map_or_else(|| "?".to_string(), |c| format!("{c:.2} s")),
             report.summary.classes,
             report.summary.edges,
-            report.cycles.len(),
+            report.cycles().len(),
             match peak {
                 Some(p) if exact_peak => format!(
                     "{:.0} MiB (RSS was {:.0} MiB before the check)",

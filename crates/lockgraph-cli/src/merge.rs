@@ -12,14 +12,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lockgraph_graph::EdgeKinds;
 
 use crate::error::RecordError;
-use crate::record::{self, EdgeLine, Header, HoldMode, RequestMode, Warning};
+use crate::reader::{self as record, EdgeLine, Header, HoldMode, RequestMode, Warning};
 
 /// At most this many distinct origins are kept per edge.
 pub const ORIGIN_CAP: usize = 8;
@@ -139,8 +138,6 @@ pub struct Merged {
     pub classes: Vec<ClassInfo>,
     /// The edges, sorted by (from, to).
     pub edges: Vec<MergedEdge>,
-    /// The gate strings, by gate index.
-    pub gates: Vec<String>,
     /// Lines that were skipped with a warning.
     pub warnings: Vec<Warning>,
     /// Edge lines merged in all.
@@ -157,18 +154,44 @@ impl Merged {
     }
 
     /// The edge `from -> to`, by class indices.
+    #[cfg(test)]
     pub fn edge(&self, from: usize, to: usize) -> Option<&MergedEdge> {
         self.edges
             .binary_search_by(|e| (e.from, e.to).cmp(&(from, to)))
             .ok()
             .map(|i| &self.edges[i])
     }
+}
 
-    /// The index of the edge `from -> to` in [`Merged::edges`].
-    pub fn edge_index(&self, from: usize, to: usize) -> Option<usize> {
-        self.edges
-            .binary_search_by(|e| (e.from, e.to).cmp(&(from, to)))
-            .ok()
+/// A merged graph over `n` classes `name:0000000`, `name:0000001`, ... with
+/// the given edges (exclusive, no gates, no origins): for the algorithms'
+/// tests.
+#[cfg(test)]
+pub(crate) fn synthetic(n: usize, edges: &[(usize, usize)]) -> Merged {
+    let classes = (0..n)
+        .map(|i| ClassInfo {
+            class: format!("name:{i:07}"),
+            name: Some(format!("{i:07}")),
+            kind: "Mutex".into(),
+            site: None,
+        })
+        .collect();
+    let mut edges: Vec<MergedEdge> = edges
+        .iter()
+        .map(|&(from, to)| MergedEdge {
+            from,
+            to,
+            kinds: EdgeKinds::EN,
+            gates: Vec::new(),
+            origins: Vec::new(),
+            recordings: 1,
+        })
+        .collect();
+    edges.sort_by_key(|e| (e.from, e.to));
+    Merged {
+        classes,
+        edges,
+        ..Merged::default()
     }
 }
 
@@ -273,7 +296,12 @@ impl Merger {
     }
 
     /// Merges one record file read from `reader`; `path` names it in messages.
-    pub fn add_reader(&mut self, path: &Path, reader: impl BufRead) -> Result<(), RecordError> {
+    #[cfg(test)]
+    pub fn add_reader(
+        &mut self,
+        path: &Path,
+        reader: impl std::io::BufRead,
+    ) -> Result<(), RecordError> {
         let file = self.start_file(path);
         let summary = record::parse_reader(path, reader, |line, e| self.add_edge(file, line, e))?;
         self.end_file(file, summary);
@@ -291,11 +319,19 @@ impl Merger {
     }
 
     fn end_file(&mut self, file: usize, summary: record::FileSummary) {
-        let f = &mut self.files[file];
-        f.header = summary.header;
-        f.edges = summary.edges;
-        f.ignored = summary.ignored;
-        self.warnings.extend(summary.torn);
+        self.warnings.extend(summary.warning);
+        match summary.header {
+            Some(header) => {
+                let f = &mut self.files[file];
+                f.header = header;
+                f.edges = summary.edges;
+                f.ignored = summary.ignored;
+            }
+            // Skipped (empty): it has no edges, so no origin refers to it.
+            None => {
+                self.files.pop();
+            }
+        }
     }
 
     fn class_id(&mut self, c: &record::ClassRef<'_>) -> usize {
@@ -462,7 +498,6 @@ impl Merger {
             files: self.files,
             classes,
             edges,
-            gates: self.gates,
             warnings: self.warnings,
             recordings: self.recordings,
         }
@@ -562,6 +597,50 @@ mod tests {
             &ab.origins[0].backtrace[0],
             &cd.origins[0].backtrace[0]
         ));
+    }
+
+    #[test]
+    fn the_merger_reads_from_memory_too() {
+        let mut m = Merger::new();
+        m.add_reader(
+            Path::new("one"),
+            format!("{HEADER}{}", line("a", "b", 1)).as_bytes(),
+        )
+        .unwrap();
+        let mut other = Merger::new();
+        let gated = line("a", "b", 2).replace("\"gates\":[]", "\"gates\":[\"2:1\"]");
+        other
+            .add_reader(
+                Path::new("two"),
+                format!("{HEADER}{gated}{}", line("b", "c", 2)).as_bytes(),
+            )
+            .unwrap();
+        m.absorb(other);
+        let merged = m.finish();
+        assert_eq!(merged.files.len(), 2);
+        let classes: Vec<&str> = merged.classes.iter().map(|c| c.class.as_str()).collect();
+        assert_eq!(classes, ["name:a", "name:b", "name:c"]);
+        let ab = merged.edge(0, 1).unwrap();
+        assert_eq!(ab.recordings, 2);
+        assert!(ab.gates.is_empty());
+        assert_eq!(ab.origins.len(), 2);
+        assert_eq!(merged.files[ab.origins[1].file].path, Path::new("two"));
+    }
+
+    #[test]
+    fn an_empty_file_is_left_out_of_the_files() {
+        let mut m = Merger::new();
+        m.add_reader(Path::new("empty"), &b""[..]).unwrap();
+        m.add_reader(
+            Path::new("one"),
+            format!("{HEADER}{}", line("a", "b", 1)).as_bytes(),
+        )
+        .unwrap();
+        let merged = m.finish();
+        assert_eq!(merged.files.len(), 1);
+        assert_eq!(merged.files[0].path, Path::new("one"));
+        assert_eq!(merged.edges[0].origins[0].file, 0);
+        assert_eq!(merged.warnings.len(), 1);
     }
 
     #[test]

@@ -155,11 +155,6 @@ fn bad_record_files_name_file_line_and_reason() {
             "bad.jsonl:1: missing header: the first line has no `lockgraph_record` field",
         ),
         (
-            "empty file",
-            Vec::new(),
-            "bad.jsonl:1: missing header: the file is empty",
-        ),
-        (
             "unknown version",
             format!("{{\"lockgraph_record\":7,\"pid\":1}}\n{good}\n").into_bytes(),
             "bad.jsonl:1: unsupported record format version 7 (this lockgraph reads version 1)",
@@ -465,8 +460,8 @@ fn test_runs_the_command_with_a_fresh_record_dir() {
         "{}",
         stderr(&o)
     );
-    // Nothing recorded and success: 0, with a warning.
-    let o = run_in(d.path(), &["test", "--", "true"]);
+    // Nothing recorded and success: 0, with a warning, when that is allowed.
+    let o = run_in(d.path(), &["test", "--allow-empty", "--", "true"]);
     assert_code(&o, 0);
     assert!(stderr(&o).contains("no record files"));
     // A command killed by a signal: 128 + the signal.
@@ -480,4 +475,31 @@ fn test_runs_the_command_with_a_fresh_record_dir() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The corpus through the binary, in one directory per file: exit 2 for
+/// errors (with file and line on stderr), never a crash.
+#[test]
+fn corpus_through_the_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let o = bin().arg("check").arg(&path).output().unwrap();
+        let code = o.status.code();
+        let err = String::from_utf8_lossy(&o.stderr);
+        if name.starts_with("err-") {
+            assert_eq!(code, Some(2), "{name}: {err}");
+            assert!(
+                err.contains(&format!("{}:", path.display())),
+                "{name}: {err}"
+            );
+        } else {
+            assert!(matches!(code, Some(0 | 1)), "{name}: {err}");
+        }
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
 }

@@ -1,20 +1,13 @@
-//! End to end with real processes: `lockgraph-demo-edge` takes two named
+//! End to end with real processes: the `demo_edge` example takes two named
 //! lockgraph mutexes in order, and the runtime writes what it saw to
 //! `LOCKGRAPH_RECORD`. A cycle that no single process closed must be found.
+//! The demo is built in the debug profile, so lock tracking is on in it
+//! whatever profile the tests were built in.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::util::*;
-
-/// Tracking is compiled out of release builds without `track-in-release`:
-/// nothing is recorded then, so there is nothing to test.
-fn tracking() -> bool {
-    if !lockgraph::TRACKING {
-        eprintln!("lock tracking is compiled out of this build: skipping the end-to-end test");
-    }
-    lockgraph::TRACKING
-}
 
 /// Runs the demo with recording into `dir`; its pid.
 fn demo_run(dir: &Path, first: &str, second: &str) -> u32 {
@@ -37,9 +30,6 @@ fn demo_run(dir: &Path, first: &str, second: &str) -> u32 {
 
 #[test]
 fn three_processes_make_one_cycle() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     let pids = [
         demo_run(d.path(), "A", "B"),
@@ -55,10 +45,10 @@ fn three_processes_make_one_cycle() {
         "lockgraph: potential deadlock: lock-order cycle through 3 locks, recorded by 3 processes",
         "key: cycle:name:A -> name:B -> name:C",
         "L1 Mutex `A`",
-        "L3 -> L1  thread `main` held L3 (taken at crates/lockgraph-cli/src/bin/demo_edge.rs:",
-        "then requested L1 at crates/lockgraph-cli/src/bin/demo_edge.rs:",
+        "L3 -> L1  thread `main` held L3 (taken at crates/lockgraph-cli/examples/demo_edge.rs:",
+        "then requested L1 at crates/lockgraph-cli/examples/demo_edge.rs:",
         "<- this edge closes the cycle",
-        "lockgraph_demo_edge::main",
+        "demo_edge::main",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
@@ -86,20 +76,17 @@ fn three_processes_make_one_cycle() {
         assert!(o["held_at"]
             .as_str()
             .unwrap()
-            .starts_with("crates/lockgraph-cli/src/bin/demo_edge.rs:"));
+            .starts_with("crates/lockgraph-cli/examples/demo_edge.rs:"));
         assert!(o["requested_at"]
             .as_str()
             .unwrap()
-            .starts_with("crates/lockgraph-cli/src/bin/demo_edge.rs:"));
-        assert!(o["exe"].as_str().unwrap().contains("lockgraph-demo-edge"));
+            .starts_with("crates/lockgraph-cli/examples/demo_edge.rs:"));
+        assert!(o["exe"].as_str().unwrap().contains("demo_edge"));
     }
 }
 
 #[test]
 fn processes_that_agree_on_the_order_are_clean() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     demo_run(d.path(), "A", "B");
     demo_run(d.path(), "B", "C");
@@ -129,9 +116,6 @@ fn processes_that_agree_on_the_order_are_clean() {
 
 #[test]
 fn lockgraph_test_records_the_command() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     let o = run_in(d.path(), &["test", "--", demo(), "A", "B"]);
     assert_code(&o, 0);
@@ -154,9 +138,6 @@ fn lockgraph_test_records_the_command() {
 #[cfg(unix)]
 #[test]
 fn lockgraph_test_sees_every_process_the_command_starts() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     let script = format!("'{0}' A B && '{0}' B A", demo());
     let o = run_in(
