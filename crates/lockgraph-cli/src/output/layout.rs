@@ -107,6 +107,7 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
     };
     let mut body = String::new();
     let violation = f.rule == Rule::OrderViolation;
+    let several_processes = f.pids().len() > 1;
     // Edges first, so that nodes are drawn over their ends.
     for (i, e) in f.edges.iter().enumerate() {
         // Past the drawn locks, the cycle goes through the "more" node.
@@ -154,15 +155,17 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
         );
         b.add(cx, cy);
         // The label at the arc's middle, just outside it.
+        // Text hangs 12px above its baseline: below an arc it needs more room.
         let (lx, ly) = (
             0.25 * p.0 + 0.5 * cx + 0.25 * q.0 + nx * 12.0,
-            0.25 * p.1 + 0.5 * cy + 0.25 * q.1 + ny * 12.0 + 4.0,
+            0.25 * p.1 + 0.5 * cy + 0.25 * q.1 + ny * 12.0 + 4.0 + ny.max(0.0) * 10.0,
         );
-        let thread = e
-            .origins
-            .first()
-            .map_or_else(|| "?".to_string(), |o| format!("thread `{}`", o.thread));
-        let mut label = cut(&escape::t(&thread), 36);
+        let thread = match e.origins.first() {
+            Some(o) if several_processes => format!("thread `{}` (pid {})", o.thread, o.pid),
+            Some(o) => format!("thread `{}`", o.thread),
+            None => "?".to_string(),
+        };
+        let mut label = cut(&escape::t(&thread), 44);
         if e.closes_cycle {
             label.push_str(" (closes)");
         }
@@ -236,7 +239,7 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
     ] {
         let _ = writeln!(
             out,
-            r#"<marker id="m{m}{id}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path class="{class}" d="M0,0 L10,5 L0,10 z"/></marker>"#
+            r#"<marker id="m{m}{id}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="13" markerHeight="13" orient="auto"><path class="{class}" d="M0,0 L10,5 L0,10 z"/></marker>"#
         );
     }
     let _ = writeln!(out, "</defs>");

@@ -503,3 +503,79 @@ fn corpus_through_the_binary() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+/// Issue 12, item 7: `--format html` is one self-contained page, each
+/// finding drawn as an SVG graph beside its report. (.ci/run renders it in
+/// headless Chromium and checks the drawing.)
+#[test]
+fn html_output_is_one_self_contained_page() {
+    let d = cycle_dir();
+    write_file(
+        d.path(),
+        23,
+        &[
+            edge("p", "q"),
+            edge("q", "r"),
+            edge("r", "p").thread("t<&>"),
+        ],
+    );
+    let o = run_in(d.path(), &["check", "--format", "html", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(out.starts_with("<!DOCTYPE html>"), "{out}");
+    assert!(out.trim_end().ends_with("</html>"));
+    assert_eq!(out.matches("<svg ").count(), 2, "one graph per finding");
+    assert_eq!(out.matches("<g class=\"lock\">").count(), 5);
+    assert_eq!(out.matches("class=\"edge closing\"").count(), 2);
+    for needle in [
+        "lockgraph: 2 lock-order cycles and 0 order violations in 3 record files",
+        "Potential deadlock: lock-order cycle through 3 locks: L1 Mutex `p` -&gt; L2 Mutex `q` -&gt; L3 Mutex `r`, then back to L1.",
+        ">Mutex `a`</text>",
+        "thread `t&lt;&amp;&gt;` (closes)",
+        "key: cycle:name:a -&gt; name:b (fingerprint",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    // Nothing to fetch, nothing to run.
+    for bad in ["<script", " src=", " href=", "@import", "url(http"] {
+        assert!(!out.contains(bad), "{bad} in\n{out}");
+    }
+    // No findings: a page that says so.
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("a", "b")]);
+    let o = run_in(d.path(), &["check", "--format", "html", "."]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("No lock-order cycle that can deadlock"));
+    assert!(!stdout(&o).contains("<svg"));
+}
+
+/// Issue 12, item 7: the DOT names each lock once, labels every recording
+/// of an edge, and explains the styles in a legend.
+#[test]
+fn dot_output_labels_every_recording_and_has_a_legend() {
+    let d = cycle_dir();
+    write_file(
+        d.path(),
+        24,
+        &[edge("a", "b")
+            .thread("tests::other")
+            .sites("src/o.rs:1:1", "src/o.rs:2:2")],
+    );
+    let o = run_in(d.path(), &["check", "--format", "dot", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("  \"name:a\" [label=\"Mutex `a`\"];"), "{out}");
+    assert!(
+        out.contains("thread `tests::ab` (pid 21)\\nheld at src/name_a.rs:10:5\\nrequested at src/name_a.rs:11:9\\nthread `tests::other` (pid 24)\\nheld at src/o.rs:1:1\\nrequested at src/o.rs:2:2\\n(2 recordings)"),
+        "{out}"
+    );
+    assert!(out.contains("subgraph cluster_legend"), "{out}");
+    assert!(
+        out.contains("bold red: the edge reported as closing the cycle"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("orange dashed"),
+        "only the styles in use: {out}"
+    );
+}

@@ -192,7 +192,11 @@ fn arguments_that_are_not_utf8_are_recorded_lossily() {
     );
     let o = run_in(d.path(), &["check", "."]);
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("2 lock classes, 1 edge"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("2 lock classes, 1 edge"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// A process that takes a lock but nests none still writes its record
@@ -231,7 +235,14 @@ fn lockgraph_test_keeps_its_records_for_lockgraph_check() {
     // The second run started from an empty directory: no cycle.
     let o = run_in(
         d.path(),
-        &["check", "--format", "sarif", "-o", "l.sarif", "target/lockgraph"],
+        &[
+            "check",
+            "--format",
+            "sarif",
+            "-o",
+            "l.sarif",
+            "target/lockgraph",
+        ],
     );
     assert_code(&o, 0);
     assert!(
@@ -250,7 +261,10 @@ fn lockgraph_test_keeps_its_records_for_lockgraph_check() {
         stdout(&o)
     );
     // Another directory, named; $CARGO_TARGET_DIR moves the default.
-    let o = run_in(d.path(), &["test", "--record-dir", "rec", "--", demo(), "C", "D"]);
+    let o = run_in(
+        d.path(),
+        &["test", "--record-dir", "rec", "--", demo(), "C", "D"],
+    );
     assert_code(&o, 0);
     assert!(d.path().join("rec").read_dir().unwrap().count() == 1);
     let o = bin()
@@ -260,7 +274,14 @@ fn lockgraph_test_keeps_its_records_for_lockgraph_check() {
         .output()
         .unwrap();
     assert_code(&o, 0);
-    assert!(d.path().join("elsewhere/lockgraph").read_dir().unwrap().count() == 1);
+    assert!(
+        d.path()
+            .join("elsewhere/lockgraph")
+            .read_dir()
+            .unwrap()
+            .count()
+            == 1
+    );
     // --help says where the records go.
     let o = run_in(d.path(), &["test", "--help"]);
     assert!(stdout(&o).contains("--record-dir <DIR>"), "{}", stdout(&o));
@@ -279,12 +300,19 @@ fn lockgraph_test_fails_when_nothing_was_recorded() {
         err.contains("lockgraph: error: nothing was recorded in "),
         "{err}"
     );
-    assert!(err.contains("Tracking is compiled out of release builds"), "{err}");
+    assert!(
+        err.contains("Tracking is compiled out of release builds"),
+        "{err}"
+    );
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
     let o = run_in(d.path(), &["test", "--allow-empty", "--", "true"]);
     assert_code(&o, 0);
     // The command's own failure still wins.
     let o = run_in(d.path(), &["test", "--", "false"]);
     assert_code(&o, 1);
-    assert!(stderr(&o).contains("nothing was recorded"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nothing was recorded"),
+        "{}",
+        stderr(&o)
+    );
 }
