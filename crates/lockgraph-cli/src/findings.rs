@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::baseline::{Baseline, BaselineEntry};
 use crate::cycles::{CycleSearch, FoundCycle, Tolerance};
@@ -11,8 +12,8 @@ use crate::graph::ClassGraph;
 use crate::merge::{Merged, MergedEdge, Origin};
 use crate::order::{OrderSpec, Violation};
 use crate::report::{
-    BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, OrderDetail, Report,
-    Rule, Summary,
+    BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, Kinds, LockId,
+    OrderDetail, Report, Rule, Summary,
 };
 
 /// A short, stable, hexadecimal fingerprint of a key (64-bit FNV-1a), for
@@ -26,57 +27,47 @@ pub(crate) fn fingerprint(key: &str) -> String {
     format!("{h:016x}")
 }
 
-fn kind_names(k: lockgraph_graph::EdgeKinds) -> Vec<&'static str> {
-    use lockgraph_graph::EdgeKinds as K;
-    [(K::EN, "EN"), (K::ER, "ER"), (K::SN, "SN"), (K::SR, "SR")]
-        .into_iter()
-        .filter(|(x, _)| k.contains(*x))
-        .map(|(_, n)| n)
-        .collect()
-}
-
-fn tag(i: usize) -> String {
-    format!("L{}", i + 1)
-}
-
-fn lock(merged: &Merged, class: usize, id: String) -> FindingLock {
+fn lock(merged: &Merged, class: usize, i: usize) -> FindingLock {
     let c = &merged.classes[class];
     FindingLock {
-        id,
-        class: c.class.clone(),
-        name: c.name.clone(),
-        kind: c.kind.clone(),
-        site: c.site.clone(),
+        id: LockId::of_index(i),
+        class: Arc::clone(&c.class),
+        name: c.name().map(Arc::from),
+        kind: Arc::clone(&c.kind),
+        site: c.site().map(Arc::from),
     }
 }
 
 fn origin(merged: &Merged, o: &Origin) -> EdgeOrigin {
-    let file = merged.files.get(o.file);
+    let file = merged.files.get(o.file as usize);
+    let text = |id| merged.str(id).cloned();
     EdgeOrigin {
-        thread: o.thread.to_string(),
+        thread: text(o.thread).unwrap_or_else(|| Arc::from("")),
         pid: o.pid,
-        exe: o.exe.to_string(),
-        args: file.map(|f| f.header.args.clone()).unwrap_or_default(),
+        exe: text(o.exe).unwrap_or_else(|| Arc::from("")),
+        args: file.map_or_else(|| Arc::from(Vec::new()), |f| Arc::clone(&f.args)),
         hold: o.hold.as_str(),
         request: o.request.as_str(),
-        held_at: o.held_at.as_deref().map(str::to_string),
-        requested_at: o.requested_at.as_deref().map(str::to_string),
-        backtrace: o.backtrace.iter().map(|f| f.to_string()).collect(),
-        record: file
-            .map(|f| f.path.display().to_string())
-            .unwrap_or_default(),
-        line: o.line,
+        held_at: text(o.held_at),
+        requested_at: text(o.requested_at),
+        backtrace: merged
+            .stacks
+            .get(o.backtrace as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new())),
+        record: file.map_or_else(|| Arc::from(""), |f| Arc::clone(&f.shown)),
+        line: u64::from(o.line),
     }
 }
 
-fn edge(merged: &Merged, e: &MergedEdge, from: String, to: String, closes: bool) -> FindingEdge {
+fn edge(merged: &Merged, e: &MergedEdge, from: usize, to: usize, closes: bool) -> FindingEdge {
     FindingEdge {
-        from,
-        to,
-        kinds: kind_names(e.kinds),
+        from: LockId::of_index(from),
+        to: LockId::of_index(to),
+        kinds: Kinds(e.kinds),
         closes_cycle: closes,
         recordings: e.recordings,
-        origins: e.origins.iter().map(|o| origin(merged, o)).collect(),
+        origins: e.origins().map(|o| origin(merged, o)).collect(),
     }
 }
 
@@ -87,7 +78,7 @@ fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
         .locks
         .iter()
         .enumerate()
-        .map(|(i, &l)| lock(merged, l, tag(i)))
+        .map(|(i, &l)| lock(merged, l, i))
         .collect();
     let names: Vec<String> = locks
         .iter()
@@ -106,15 +97,7 @@ fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
             .edges
             .iter()
             .enumerate()
-            .map(|(i, &e)| {
-                edge(
-                    merged,
-                    &merged.edges[e],
-                    tag(i),
-                    tag((i + 1) % n),
-                    i + 1 == n,
-                )
-            })
+            .map(|(i, &e)| edge(merged, &merged.edges[e], i, (i + 1) % n, i + 1 == n))
             .collect(),
         notes: c.notes.clone(),
         detail: Detail::Cycle { exact: c.exact },
@@ -132,7 +115,7 @@ fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation) -> Findin
         from_entry: chain.entries[v.from_entry].clone(),
         to_entry: chain.entries[v.to_entry].clone(),
     };
-    let (from, to) = (lock(merged, e.from, tag(0)), lock(merged, e.to, tag(1)));
+    let (from, to) = (lock(merged, e.from, 0), lock(merged, e.to, 1));
     Finding {
         rule: Rule::OrderViolation,
         key: v.key.clone(),
@@ -147,7 +130,7 @@ fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation) -> Findin
             detail.from_entry
         ),
         locks: vec![from, to],
-        edges: vec![edge(merged, e, tag(0), tag(1), false)],
+        edges: vec![edge(merged, e, 0, 1, false)],
         notes: Vec::new(),
         detail: Detail::OrderViolation(detail),
     }

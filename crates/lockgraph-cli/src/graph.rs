@@ -239,7 +239,11 @@ mod tests {
         let g = ClassGraph::new(&m);
         let comps = g.components();
         assert_eq!(names(&m, &comps), [vec!["a", "b", "c"], vec!["d", "e"]]);
-        let f = m.classes.iter().position(|c| c.class == "name:f").unwrap();
+        let f = m
+            .classes
+            .iter()
+            .position(|c| &*c.class == "name:f")
+            .unwrap();
         assert_eq!(comps.of[f], u32::MAX);
         let a = 0;
         let b = 1;

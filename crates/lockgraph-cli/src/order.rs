@@ -200,16 +200,13 @@ impl Chain {
     /// Whether entry `i` matches `class` (by name or class id).
     pub fn entry_matches(&self, i: usize, class: &ClassInfo) -> bool {
         let pat = &self.entries[i];
-        glob_match(pat, &class.class) || class.name.as_deref().is_some_and(|n| glob_match(pat, n))
+        glob_match(pat, &class.class) || class.name().is_some_and(|n| glob_match(pat, n))
     }
 
     /// The position of `class` in this chain: the first entry it matches.
     pub fn position(&self, class: &ClassInfo) -> Option<usize> {
-        let by_id = self.exact.get(&class.class).copied();
-        let by_name = class
-            .name
-            .as_deref()
-            .and_then(|n| self.exact.get(n).copied());
+        let by_id = self.exact.get(&*class.class).copied();
+        let by_name = class.name().and_then(|n| self.exact.get(n).copied());
         let best = match (by_id, by_name) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -287,7 +284,7 @@ impl OrderSpec {
         let mut known: HashSet<&str> = HashSet::with_capacity(merged.classes.len() * 2);
         for c in &merged.classes {
             known.insert(&c.class);
-            if let Some(n) = &c.name {
+            if let Some(n) = c.name() {
                 known.insert(n);
             }
         }

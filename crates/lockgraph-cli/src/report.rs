@@ -6,6 +6,9 @@
 //! (`lockgraph_check` is its version): the findings of each rule in their
 //! own array (`cycles`, `violations`), each with the rule's own fields.
 
+use std::fmt;
+use std::sync::Arc;
+
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 
@@ -144,34 +147,90 @@ pub struct OrderDetail {
     pub to_entry: String,
 }
 
+/// A lock's id within one finding: `L1`, `L2`, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LockId(pub u32);
+
+impl LockId {
+    /// The id of `locks[i]`.
+    pub fn of_index(i: usize) -> LockId {
+        LockId(u32::try_from(i + 1).unwrap_or(u32::MAX))
+    }
+
+    /// The index in [`Finding::locks`] of the lock with this id.
+    pub fn index(self) -> usize {
+        (self.0 as usize).saturating_sub(1)
+    }
+}
+
+impl fmt::Display for LockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "L{}", self.0)
+    }
+}
+
+impl PartialEq<&str> for LockId {
+    fn eq(&self, other: &&str) -> bool {
+        other.strip_prefix('L').and_then(|n| n.parse().ok()) == Some(self.0)
+    }
+}
+
+impl Serialize for LockId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The dependency kinds an edge was recorded with: `EN` exclusive hold,
+/// normal request; `ER` exclusive hold, recursive read; `SN` shared hold,
+/// normal request; `SR` shared hold, recursive read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kinds(pub lockgraph_graph::EdgeKinds);
+
+impl Kinds {
+    /// The kinds' names, in the order EN, ER, SN, SR.
+    pub fn names(self) -> Vec<&'static str> {
+        use lockgraph_graph::EdgeKinds as K;
+        [(K::EN, "EN"), (K::ER, "ER"), (K::SN, "SN"), (K::SR, "SR")]
+            .into_iter()
+            .filter(|(x, _)| self.0.contains(*x))
+            .map(|(_, n)| n)
+            .collect()
+    }
+}
+
+impl Serialize for Kinds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
 /// A lock class as it appears in one finding.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FindingLock {
     /// `L1`, `L2`, ... within the finding.
-    pub id: String,
+    pub id: LockId,
     /// The class id.
-    pub class: String,
+    pub class: Arc<str>,
     /// The name, for named classes.
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// The lock kind.
-    pub kind: String,
+    pub kind: Arc<str>,
     /// The creation site, for site classes.
-    pub site: Option<String>,
+    pub site: Option<Arc<str>>,
 }
 
 /// One edge of a finding.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FindingEdge {
-    /// The held lock's id (`L1`, ...).
-    pub from: String,
-    /// The requested lock's id.
-    pub to: String,
-    /// Every dependency kind recorded: `EN` exclusive hold, normal request;
-    /// `ER` exclusive hold, recursive read; `SN` shared hold, normal request;
-    /// `SR` shared hold, recursive read.
-    pub kinds: Vec<&'static str>,
+    /// The held lock.
+    pub from: LockId,
+    /// The requested lock.
+    pub to: LockId,
+    /// Every dependency kind recorded.
+    pub kinds: Kinds,
     /// Whether this edge is the one reported as closing the cycle.
     pub closes_cycle: bool,
     /// How many times it was recorded, over all files.
@@ -181,30 +240,31 @@ pub struct FindingEdge {
 }
 
 /// One recording of an edge: which thread of which process took the two
-/// locks, and where.
+/// locks, and where. (Strings are shared with the merged records, so a
+/// report of a cycle through a million locks stays small.)
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EdgeOrigin {
     /// The thread (under `cargo test`, the test).
-    pub thread: String,
+    pub thread: Arc<str>,
     /// The process id.
     pub pid: u64,
     /// The executable.
-    pub exe: String,
+    pub exe: Arc<str>,
     /// The executable's arguments, from the record file's header.
-    pub args: Vec<String>,
+    pub args: Arc<[String]>,
     /// `exclusive` or `shared`.
     pub hold: &'static str,
     /// `exclusive`, `read` or `recursive_read`.
     pub request: &'static str,
     /// `file:line:column` where the held lock was taken.
-    pub held_at: Option<String>,
+    pub held_at: Option<Arc<str>>,
     /// `file:line:column` where the other lock was requested.
-    pub requested_at: Option<String>,
+    pub requested_at: Option<Arc<str>>,
     /// Program frames, innermost first.
-    pub backtrace: Vec<String>,
+    pub backtrace: Arc<[Arc<str>]>,
     /// The record file this came from.
-    pub record: String,
+    pub record: Arc<str>,
     /// The line in the record file.
     pub line: u64,
 }
@@ -254,15 +314,8 @@ impl Finding {
     }
 
     /// The lock with this id (`L1`, ...).
-    pub fn lock(&self, id: &str) -> Option<&FindingLock> {
-        // `Ln` is `locks[n - 1]`: found without a search through a long cycle.
-        let at = id
-            .strip_prefix('L')
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| self.locks.get(i))
-            .filter(|l| l.id == id);
-        at.or_else(|| self.locks.iter().find(|l| l.id == id))
+    pub fn lock(&self, id: LockId) -> Option<&FindingLock> {
+        self.locks.get(id.index()).filter(|l| l.id == id)
     }
 
     /// The distinct process ids among the edges' origins, sorted.

@@ -72,12 +72,12 @@ pub(crate) fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     for f in &report.findings {
         for l in &f.locks {
             nodes
-                .entry(l.class.clone())
+                .entry(l.class.to_string())
                 .or_insert_with(|| escape::t(&l.label()));
         }
-        let class = |id: &str| f.lock(id).map_or_else(String::new, |l| l.class.clone());
+        let class = |id| f.lock(id).map_or_else(String::new, |l| l.class.to_string());
         for e in &f.edges {
-            let d = edges.entry((class(&e.from), class(&e.to))).or_default();
+            let d = edges.entry((class(e.from), class(e.to))).or_default();
             if !d.cycle && !d.violation {
                 d.labels.push(edge_label(e));
             }

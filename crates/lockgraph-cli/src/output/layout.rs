@@ -90,7 +90,7 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
         let (x, y) = (radius * angle.cos(), radius * angle.sin());
         let (tag, label) = if i < drawn {
             let l = &f.locks[i];
-            (l.id.clone(), cut(&escape::t(&l.label()), MAX_LABEL))
+            (l.id.to_string(), cut(&escape::t(&l.label()), MAX_LABEL))
         } else {
             (
                 "…".to_string(),

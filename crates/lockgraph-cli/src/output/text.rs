@@ -35,7 +35,7 @@ fn request_mode(kind: &str, request: &str) -> &'static str {
     }
 }
 
-fn site(s: &Option<String>) -> String {
+fn site(s: &Option<std::sync::Arc<str>>) -> String {
     t(s.as_deref().unwrap_or("an unknown site"))
 }
 
@@ -54,7 +54,7 @@ fn origin_lines(
     e: &FindingEdge,
     o: &EdgeOrigin,
 ) -> [String; 2] {
-    if from.kind == "Condvar" {
+    if &*from.kind == "Condvar" {
         return [
             format!(
                 "thread `{}` notified {} at {},",
@@ -72,7 +72,7 @@ fn origin_lines(
         hold_mode(&from.kind, o.hold),
         site(&o.held_at)
     );
-    let second = if to.kind == "Condvar" {
+    let second = if &*to.kind == "Condvar" {
         format!("then waited on {} at {}", e.to, site(&o.requested_at))
     } else {
         format!(
@@ -91,7 +91,7 @@ fn write_edge(
     e: &FindingEdge,
     closing_note: &str,
 ) -> io::Result<()> {
-    let (Some(from), Some(to)) = (f.lock(&e.from), f.lock(&e.to)) else {
+    let (Some(from), Some(to)) = (f.lock(e.from), f.lock(e.to)) else {
         return Ok(());
     };
     let head = format!("{} -> {}  ", e.from, e.to);
@@ -164,9 +164,9 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
     }
     writeln!(w)?;
     writeln!(w, "  locks in the cycle:")?;
-    let width = c.locks.iter().map(|l| l.id.len()).max().unwrap_or(2);
+    let width = c.locks.last().map_or(2, |l| l.id.to_string().len());
     for l in &c.locks {
-        writeln!(w, "    {:<width$} {}", l.id, lock_label(l))?;
+        writeln!(w, "    {:<width$} {}", l.id.to_string(), lock_label(l))?;
     }
     writeln!(w)?;
     writeln!(w, "  how each edge was recorded:")?;
