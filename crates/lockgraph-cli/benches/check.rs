@@ -9,8 +9,9 @@
 //!   random edges, a hub every class is taken with in both orders, and a
 //!   dense graph over 1,000 classes.
 //!
-//! Each check runs `LOCKGRAPH_BENCH_RUNS` times (default 3); the median time
-//! and the largest peak are printed.
+//! Each check runs `LOCKGRAPH_BENCH_RUNS` times (default 3), each in a fresh
+//! child process so that its peak resident size is its own; the medians are
+//! printed, with the range over the runs.
 //!
 //! `cargo bench -p lockgraph-cli --bench check` (LOCKGRAPH_BENCH_EDGES: a
 //! comma-separated list of realistic sizes; LOCKGRAPH_BENCH_SHAPES: a
@@ -273,11 +274,6 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
-/// Resets the peak RSS counter (Linux 4.0+); false where unsupported.
-fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 /// Writes `edges` (class index pairs, distinct) as record files of
 /// 10,000 lines each, classes named `name:c<index>`; the bytes written.
 fn generate_shape(dir: &Path, edges: &[(usize, usize)]) -> u64 {
@@ -350,36 +346,103 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Checks `dir` `runs` times: the median wall time, the median CPU time,
-/// the largest peak RSS (MiB, when it could be reset before each run), and
-/// the last report.
-fn time_check(dir: &Path, runs: usize) -> (f64, Option<f64>, Option<f64>, lockgraph_cli::Report) {
-    let mut walls = Vec::new();
-    let mut cpus = Vec::new();
-    let mut peak: Option<f64> = None;
-    let mut last = None;
-    for _ in 0..runs {
-        let exact = reset_peak();
-        let cpu0 = cpu_seconds();
-        let t = Instant::now();
-        let report = check(&CheckOptions::new(vec![dir.to_path_buf()])).expect("check");
-        walls.push(t.elapsed().as_secs_f64());
-        if let (Some(a), Some(b)) = (cpu0, cpu_seconds()) {
-            cpus.push(b - a);
-        }
-        if exact {
-            if let Some(p) = status_kib("VmHWM:") {
-                let p = p as f64 / 1024.0;
-                peak = Some(peak.map_or(p, |q: f64| q.max(p)));
+/// One check, as the child process measured it.
+struct Run {
+    wall: f64,
+    cpu: Option<f64>,
+    peak_mib: Option<f64>,
+    recordings: u64,
+    classes: usize,
+    edges: usize,
+    cycles: usize,
+    first_cycle_locks: usize,
+    notes: usize,
+}
+
+/// The child's side: checks `dir` once and prints the measurements.
+fn child(dir: &Path) {
+    let cpu0 = cpu_seconds();
+    let t = Instant::now();
+    let report = check(&CheckOptions::new(vec![dir.to_path_buf()])).expect("check");
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu0.and_then(|a| cpu_seconds().map(|b| b - a));
+    let peak = status_kib("VmHWM:");
+    println!(
+        "RESULT {wall} {} {} {} {} {} {} {} {}",
+        cpu.map_or(-1.0, |c| c),
+        peak.map_or(-1.0, |p| p as f64 / 1024.0),
+        report.summary.recordings,
+        report.summary.classes,
+        report.summary.edges,
+        report.cycles().len(),
+        report.cycles().first().map_or(0, |c| c.locks.len()),
+        report.findings.iter().map(|f| f.notes.len()).sum::<usize>(),
+    );
+}
+
+/// Checks `dir` `runs` times, each in a fresh process (so that each peak
+/// RSS is that check's alone): the runs, sorted by wall time.
+fn time_check(dir: &Path, runs: usize) -> Vec<Run> {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let mut out: Vec<Run> = (0..runs)
+        .map(|_| {
+            let o = std::process::Command::new(&exe)
+                .env("LOCKGRAPH_BENCH_CHILD", dir)
+                .output()
+                .expect("run the bench as a child");
+            let text = String::from_utf8_lossy(&o.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .unwrap_or_else(|| {
+                    panic!("child failed: {text}{}", String::from_utf8_lossy(&o.stderr))
+                });
+            let f: Vec<f64> = line
+                .split_whitespace()
+                .map(|x| x.parse().expect("a number"))
+                .collect();
+            let known = |x: f64| (x >= 0.0).then_some(x);
+            Run {
+                wall: f[0],
+                cpu: known(f[1]),
+                peak_mib: known(f[2]),
+                recordings: f[3] as u64,
+                classes: f[4] as usize,
+                edges: f[5] as usize,
+                cycles: f[6] as usize,
+                first_cycle_locks: f[7] as usize,
+                notes: f[8] as usize,
             }
-        }
-        last = Some(report);
+        })
+        .collect();
+    out.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+    out
+}
+
+/// "median (min-max)" of one measurement over the runs.
+fn spread(runs: &[Run], f: impl Fn(&Run) -> Option<f64>, unit: &str, digits: usize) -> String {
+    let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
+    if v.is_empty() {
+        return "?".into();
     }
-    let cpu = (!cpus.is_empty()).then(|| median(cpus));
-    (median(walls), cpu, peak, last.expect("at least one run"))
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = median(v.clone());
+    if v.len() == 1 {
+        format!("{m:.digits$} {unit}")
+    } else {
+        format!(
+            "{m:.digits$} {unit} ({:.digits$}-{:.digits$})",
+            v[0],
+            v[v.len() - 1]
+        )
+    }
 }
 
 fn main() {
+    if let Some(dir) = std::env::var_os("LOCKGRAPH_BENCH_CHILD") {
+        child(Path::new(&dir));
+        return;
+    }
     // `cargo bench` passes `--bench`; a filter that excludes us means skip.
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -399,7 +462,7 @@ fn main() {
         .max(1);
     let threads = lockgraph_cli::default_threads();
     println!(
-        "lockgraph check bench: {threads} reading threads, median of {runs} runs, peak RSS over the runs"
+        "lockgraph check bench: {threads} reading threads, median (range) of {runs} runs, each in its own process"
     );
     println!("realistic records ({FILES} record files):");
     let mut times = Vec::new();
@@ -411,18 +474,21 @@ fn main() {
         let t = Instant::now();
         let bytes = generate(dir.path(), edges);
         let gen = t.elapsed();
-        let (wall, cpu, peak, report) = time_check(dir.path(), runs);
-        assert_eq!(report.summary.recordings as usize, edges / FILES * FILES);
-        assert_eq!(report.cycles().len(), 3, "the three injected deadlocks");
+        let r = time_check(dir.path(), runs);
+        let last = &r[0];
+        assert_eq!(last.recordings as usize, edges / FILES * FILES);
+        assert_eq!(last.cycles, 3, "the three injected deadlocks");
+        let wall = median(r.iter().map(|x| x.wall).collect());
         println!(
-            "  {edges:>9} edge lines ({:.0} MiB, generated in {:.1} s): check {wall:.3} s wall, {} CPU, {} lock classes, {} distinct edges, {} cycles, peak RSS {}",
+            "  {edges:>9} edge lines ({:.0} MiB, generated in {:.1} s): check {} wall, {} CPU, peak RSS {}; {} lock classes, {} distinct edges, {} cycles",
             bytes as f64 / (1 << 20) as f64,
             gen.as_secs_f64(),
-            cpu.map_or_else(|| "?".to_string(), |c| format!("{c:.2} s")),
-            report.summary.classes,
-            report.summary.edges,
-            report.cycles().len(),
-            peak.map_or_else(|| "unavailable".to_string(), |p| format!("{p:.0} MiB")),
+            spread(&r, |x| Some(x.wall), "s", 2),
+            spread(&r, |x| x.cpu, "s", 2),
+            spread(&r, |x| x.peak_mib, "MiB", 0),
+            last.classes,
+            last.edges,
+            last.cycles,
         );
         times.push((edges, wall));
     }
@@ -456,24 +522,26 @@ fn main() {
             .expect("temp dir");
         let bytes = generate_shape(dir.path(), &edges);
         drop(edges);
-        let (wall, cpu, peak, report) = time_check(dir.path(), runs);
-        assert_eq!(report.summary.edges, 1_000_000, "{name}");
+        let r = time_check(dir.path(), runs);
+        let last = &r[0];
+        assert_eq!(last.edges, 1_000_000, "{name}");
         if let Some(cycles) = cycles {
-            assert_eq!(report.cycles().len(), cycles, "{name}");
+            assert_eq!(last.cycles, cycles, "{name}");
         }
-        let notes: usize = report.findings.iter().map(|f| f.notes.len()).sum();
         println!(
-            "  {name:>7}: {} lock classes ({:.0} MiB of records): check {wall:.2} s wall, {} CPU, peak RSS {}; {} cycle(s){}{}",
-            report.summary.classes,
+            "  {name:>7}: {} lock classes ({:.0} MiB of records): check {} wall, {} CPU, peak RSS {}; {} cycle(s){}{}",
+            last.classes,
             bytes as f64 / (1 << 20) as f64,
-            cpu.map_or_else(|| "?".to_string(), |c| format!("{c:.2} s")),
-            peak.map_or_else(|| "unavailable".to_string(), |p| format!("{p:.0} MiB")),
-            report.cycles().len(),
-            report
-                .cycles()
-                .first()
-                .map_or_else(String::new, |c| format!(", the first through {} locks", c.locks.len())),
-            if notes > 0 {
+            spread(&r, |x| Some(x.wall), "s", 2),
+            spread(&r, |x| x.cpu, "s", 2),
+            spread(&r, |x| x.peak_mib, "MiB", 0),
+            last.cycles,
+            if last.cycles > 0 {
+                format!(", the first through {} locks", last.first_cycle_locks)
+            } else {
+                String::new()
+            },
+            if last.notes > 0 {
                 " (search budget reached: a shorter cycle may exist)"
             } else {
                 ""

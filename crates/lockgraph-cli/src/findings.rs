@@ -46,8 +46,8 @@ fn origin(merged: &Merged, o: &Origin) -> EdgeOrigin {
         pid: o.pid,
         exe: text(o.exe).unwrap_or_else(|| Arc::from("")),
         args: file.map_or_else(|| Arc::from(Vec::new()), |f| Arc::clone(&f.args)),
-        hold: o.hold.as_str(),
-        request: o.request.as_str(),
+        hold: o.hold,
+        request: o.request,
         held_at: text(o.held_at),
         requested_at: text(o.requested_at),
         backtrace: merged
@@ -242,76 +242,78 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         baseline,
         mut warnings,
     } = inputs;
-    let g = ClassGraph::new(merged);
-    let mut search = CycleSearch::new(&g);
-    let shortest = search.shortest_cycles();
-    let violations = order.map(|o| o.violations(merged)).unwrap_or_default();
-
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut summary_baseline = None;
-    match baseline {
-        None => {
-            findings.extend(shortest.iter().map(|c| cycle_finding(merged, c)));
-            if let Some(spec) = order {
-                findings.extend(
-                    violations
-                        .iter()
-                        .map(|v| violation_finding(merged, spec, v)),
-                );
-            }
-        }
-        Some((path, b)) => {
-            let present = present_cycles(&g, &search, b);
-            let mut per_component: HashMap<usize, usize> = HashMap::new();
-            for p in &present {
-                if let Some(c) = p.component {
-                    *per_component.entry(c).or_default() += 1;
-                }
-            }
-            let tolerated = Tolerated {
-                covered: b.covered_edges(),
-                per_component,
-            };
-            let mut new_cycles = Vec::new();
-            for c in &shortest {
-                if !b.contains(&c.key) {
-                    new_cycles.push(c.clone());
-                } else if let Some(n) = search.new_in_baselined(c.component, &tolerated) {
-                    new_cycles.push(n);
-                }
-            }
-            new_cycles.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.locks.cmp(&b.locks)));
-            findings.extend(new_cycles.iter().map(|c| cycle_finding(merged, c)));
-            let mut tolerated_violations = 0;
-            if let Some(spec) = order {
-                for v in &violations {
-                    if b.contains(&v.key) {
-                        tolerated_violations += 1;
-                    } else {
-                        findings.push(violation_finding(merged, spec, v));
+    // Every search first: its graph and buffers are gone before the
+    // findings (for a cycle through a million locks, as big as the records)
+    // are built.
+    let (cycles, present) = {
+        let g = ClassGraph::new(merged);
+        let mut search = CycleSearch::new(&g);
+        let shortest = search.shortest_cycles();
+        match baseline {
+            None => (shortest, Vec::new()),
+            Some((_, b)) => {
+                let present = present_cycles(&g, &search, b);
+                let mut per_component: HashMap<usize, usize> = HashMap::new();
+                for p in &present {
+                    if let Some(c) = p.component {
+                        *per_component.entry(c).or_default() += 1;
                     }
                 }
+                let tolerated = Tolerated {
+                    covered: b.covered_edges(),
+                    per_component,
+                };
+                let mut new_cycles = Vec::new();
+                for c in shortest {
+                    if !b.contains(&c.key) {
+                        new_cycles.push(c);
+                    } else if let Some(n) = search.new_in_baselined(c.component, &tolerated) {
+                        new_cycles.push(n);
+                    }
+                }
+                new_cycles.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.locks.cmp(&b.locks)));
+                let present = present
+                    .iter()
+                    .map(|p| (p.entry.key.clone(), p.present))
+                    .collect();
+                (new_cycles, present)
             }
-            let found: HashSet<&str> = violations.iter().map(|v| v.key.as_str()).collect();
-            let mut stale: Vec<String> = present
-                .iter()
-                .filter(|p| !p.present)
-                .map(|p| p.entry.key.clone())
-                .chain(
-                    b.of_rule(Rule::OrderViolation)
-                        .filter(|e| !found.contains(e.key.as_str()))
-                        .map(|e| e.key.clone()),
-                )
-                .collect();
-            stale.sort();
-            summary_baseline = Some(BaselineSummary {
-                file: path.display().to_string(),
-                cycles: present.iter().filter(|p| p.present).count(),
-                violations: tolerated_violations,
-                stale,
-            });
+        }
+    };
+    let violations = order.map(|o| o.violations(merged)).unwrap_or_default();
+    let mut findings: Vec<Finding> = cycles.iter().map(|c| cycle_finding(merged, c)).collect();
+    drop(cycles);
+    let tolerated = |key: &str| baseline.is_some_and(|(_, b)| b.contains(key));
+    let mut tolerated_violations = 0;
+    if let Some(spec) = order {
+        for v in &violations {
+            if tolerated(&v.key) {
+                tolerated_violations += 1;
+            } else {
+                findings.push(violation_finding(merged, spec, v));
+            }
         }
     }
+    let summary_baseline = baseline.map(|(path, b)| {
+        let found: HashSet<&str> = violations.iter().map(|v| v.key.as_str()).collect();
+        let mut stale: Vec<String> = present
+            .iter()
+            .filter(|(_, present)| !present)
+            .map(|(key, _)| key.clone())
+            .chain(
+                b.of_rule(Rule::OrderViolation)
+                    .filter(|e| !found.contains(e.key.as_str()))
+                    .map(|e| e.key.clone()),
+            )
+            .collect();
+        stale.sort();
+        BaselineSummary {
+            file: path.display().to_string(),
+            cycles: present.iter().filter(|(_, present)| *present).count(),
+            violations: tolerated_violations,
+            stale,
+        }
+    });
     if let Some(spec) = order {
         for (ci, i) in spec.unmatched(merged) {
             let chain = &spec.chains[ci];

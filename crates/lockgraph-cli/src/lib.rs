@@ -62,8 +62,8 @@ pub use error::{Error, RecordError};
 pub use output::Format;
 pub use reader::FORMAT_VERSION;
 pub use report::{
-    BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, Kinds, LockId,
-    OrderDetail, Report, Rule, Summary, REPORT_VERSION,
+    BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, HoldMode, Kinds,
+    LockId, OrderDetail, Report, RequestMode, Rule, Summary, REPORT_VERSION,
 };
 
 /// What to check and how.

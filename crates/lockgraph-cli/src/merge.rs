@@ -331,6 +331,22 @@ impl Strings {
         id
     }
 
+    /// Whether `edge` already keeps the origin of the edge line `e`.
+    fn seen(&self, edge: &MergedEdge, e: &EdgeLine<'_>) -> bool {
+        let same = |id: StrId, s: &Option<record::Str<'_>>| match s {
+            None => id == NO_STR,
+            Some(s) => id != NO_STR && *self.list[id as usize] == **s,
+        };
+        edge.origins().any(|o| {
+            o.pid == e.pid
+                && o.hold == e.hold
+                && o.request == e.request
+                && *self.list[o.thread as usize] == *e.thread
+                && same(o.held_at, &e.held_at)
+                && same(o.requested_at, &e.requested_at)
+        })
+    }
+
     fn arc(&mut self, s: &str) -> Arc<str> {
         let id = self.id(s);
         Arc::clone(&self.list[id as usize])
@@ -587,9 +603,10 @@ impl Merger {
             edge.kinds = edge.kinds.union(kind);
             edge.gates.retain(|g| gates.binary_search(g).is_ok());
             edge.recordings += 1;
-            if edge.origin_count() < ORIGIN_CAP {
+            // Compare before interning: most recordings repeat an origin.
+            if edge.origin_count() < ORIGIN_CAP && !self.strings.seen(edge, &e) {
                 let o = self.origin(file, line, &e);
-                self.edges[idx as usize].add_origin(o);
+                self.edges[idx as usize].more.push(o);
             }
         }
         self.gate_buf = gates;

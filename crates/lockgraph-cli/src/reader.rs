@@ -23,7 +23,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::RecordError;
 
@@ -57,7 +57,7 @@ pub struct Header {
 }
 
 /// How the lock at the start of an edge was held.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldMode {
     /// Write lock, mutex, reentrant mutex.
@@ -67,7 +67,7 @@ pub enum HoldMode {
 }
 
 /// How the lock at the end of an edge was requested.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestMode {
     /// `lock`, `write`, `upgradable_read`, `upgrade`.

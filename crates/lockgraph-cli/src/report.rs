@@ -12,6 +12,8 @@ use std::sync::Arc;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 
+pub use crate::reader::{HoldMode, RequestMode};
+
 /// The version of the JSON structure.
 pub const REPORT_VERSION: u32 = 1;
 
@@ -253,10 +255,10 @@ pub struct EdgeOrigin {
     pub exe: Arc<str>,
     /// The executable's arguments, from the record file's header.
     pub args: Arc<[String]>,
-    /// `exclusive` or `shared`.
-    pub hold: &'static str,
-    /// `exclusive`, `read` or `recursive_read`.
-    pub request: &'static str,
+    /// How the first lock was held (`exclusive` or `shared`).
+    pub hold: HoldMode,
+    /// How the second was requested (`exclusive`, `read` or `recursive_read`).
+    pub request: RequestMode,
     /// `file:line:column` where the held lock was taken.
     pub held_at: Option<Arc<str>>,
     /// `file:line:column` where the other lock was requested.

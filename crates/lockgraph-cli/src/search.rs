@@ -43,20 +43,10 @@ pub(crate) enum Found {
     OverBudget,
 }
 
-/// The kind used on an edge of kinds `kinds` reached by a recursive read
-/// (`recursive`): one that ends non-recursively when it can, since that
-/// leaves every choice open for the next edge; `None` when the read rule
-/// forbids the edge.
+/// The runtime's strong-path rule for one edge (see
+/// [`EdgeKinds::strong_step`]).
 fn step_kind(kinds: EdgeKinds, recursive: bool) -> Option<EdgeKinds> {
-    let allowed = kinds.iter().filter(|k| !recursive || k.starts_exclusive());
-    let mut first = None;
-    for k in allowed {
-        if k.ends_non_recursive() {
-            return Some(k);
-        }
-        first = first.or(Some(k));
-    }
-    first
+    kinds.strong_step(recursive)
 }
 
 /// The bits of `mask` (over `tracked`) whose gate `gates` also holds.

@@ -69,7 +69,7 @@ fn origin_lines(
         "thread `{}` held {}{} (taken at {}),",
         t(&o.thread),
         e.from,
-        hold_mode(&from.kind, o.hold),
+        hold_mode(&from.kind, o.hold.as_str()),
         site(&o.held_at)
     );
     let second = if &*to.kind == "Condvar" {
@@ -78,7 +78,7 @@ fn origin_lines(
         format!(
             "then requested {}{} at {}",
             e.to,
-            request_mode(&to.kind, o.request),
+            request_mode(&to.kind, o.request.as_str()),
             site(&o.requested_at)
         )
     };
