@@ -15,7 +15,8 @@
 //!
 //! `cargo bench -p lockgraph-cli --bench check` (LOCKGRAPH_BENCH_EDGES: a
 //! comma-separated list of realistic sizes; LOCKGRAPH_BENCH_SHAPES: a
-//! comma-separated list of shapes, or `none`).
+//! comma-separated list of shapes, or `none`; LOCKGRAPH_BENCH_GENERATE=
+//! DIR:EDGES only writes the realistic records into DIR).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -441,6 +442,16 @@ fn spread(runs: &[Run], f: impl Fn(&Run) -> Option<f64>, unit: &str, digits: usi
 fn main() {
     if let Some(dir) = std::env::var_os("LOCKGRAPH_BENCH_CHILD") {
         child(Path::new(&dir));
+        return;
+    }
+    // LOCKGRAPH_BENCH_GENERATE=DIR:EDGES writes the realistic records into
+    // DIR and exits, to time the `lockgraph` binary (or another) on them.
+    if let Ok(spec) = std::env::var("LOCKGRAPH_BENCH_GENERATE") {
+        let (dir, edges) = spec.rsplit_once(':').expect("DIR:EDGES");
+        let edges: usize = edges.parse().expect("EDGES is a number");
+        std::fs::create_dir_all(dir).expect("create DIR");
+        let bytes = generate(Path::new(dir), edges);
+        println!("wrote {edges} edge lines ({bytes} bytes) to {dir}");
         return;
     }
     // `cargo bench` passes `--bench`; a filter that excludes us means skip.

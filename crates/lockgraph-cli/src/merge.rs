@@ -452,16 +452,6 @@ impl Merger {
         Merger::default()
     }
 
-    /// An empty merger expecting about `edges` distinct edges and classes.
-    pub fn with_capacity(edges: usize) -> Merger {
-        let mut m = Merger::default();
-        m.edge_ids.reserve(edges);
-        m.edges.reserve(edges);
-        m.class_ids.reserve(edges);
-        m.classes.reserve(edges);
-        m
-    }
-
     /// Reads and merges one record file.
     pub fn add_file(&mut self, path: &Path) -> Result<(), RecordError> {
         let file = self.start_file(path);
@@ -754,11 +744,11 @@ pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordEr
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()).max(1))
         .collect();
     let total: u64 = sizes.iter().sum();
-    // About 300 bytes per edge line: reserving for that many distinct edges
-    // saves rehashing when most are distinct, and little when they are not.
-    let expected = |share: u64| ((share / 300) as usize).min(1 << 24);
+    // (The maps are not sized from the files' lengths: a table sized for a
+    // million edges but holding twenty thousand spreads them over far more
+    // cache lines, which cost more than the rehashing it saves.)
     if threads == 1 {
-        let mut m = Merger::with_capacity(expected(total));
+        let mut m = Merger::default();
         for f in files {
             m.add_file(f)?;
         }
@@ -781,9 +771,8 @@ pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordEr
             .windows(2)
             .map(|w| {
                 let chunk = &files[w[0]..w[1]];
-                let share: u64 = sizes[w[0]..w[1]].iter().sum();
                 s.spawn(move || {
-                    let mut m = Merger::with_capacity(expected(share));
+                    let mut m = Merger::default();
                     for f in chunk {
                         m.add_file(f)?;
                     }
