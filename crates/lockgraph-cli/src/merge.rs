@@ -604,6 +604,12 @@ impl Merger {
 
     /// Merges everything `other` read after everything `self` read.
     pub fn absorb(&mut self, other: Merger) {
+        // At most everything of `other` is new here: room for it up front,
+        // rather than rehashing as it arrives.
+        self.class_ids.reserve(other.classes.len());
+        self.classes.reserve(other.classes.len());
+        self.edge_ids.reserve(other.edges.len());
+        self.edges.reserve(other.edges.len());
         let file_base = self.files.len() as u32;
         self.files.extend(other.files);
         self.warnings.extend(other.warnings);
