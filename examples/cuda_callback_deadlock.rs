@@ -12,8 +12,8 @@ use lockgraph_cuda::sim::Context;
 use lockgraph_cuda::HostFn;
 
 fn main() {
-    let ctx = Context::new();
-    let stream = ctx.new_stream("loader");
+    let ctx = Context::new(0).expect("a simulated context");
+    let stream = ctx.new_stream("loader").expect("a stream");
     let arena = Arc::new(Mutex::named("allocator arena", ()));
     let guard = arena.lock();
     let a = arena.clone();

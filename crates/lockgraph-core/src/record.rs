@@ -9,8 +9,9 @@
 //! took a lock, which `lockgraph test` reports.
 //!
 //! Nothing here may panic: it runs inside `lock()`. Arguments that are not
-//! UTF-8 are written lossily, and messages go to standard error without
-//! `eprintln!` (which panics when standard error cannot be written).
+//! UTF-8 are written lossily, and messages go straight to the standard error
+//! file descriptor (`crate::stderr`), not through `eprintln!`, which panics
+//! when standard error cannot be written.
 
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
@@ -57,9 +58,10 @@ fn recorder() -> Option<&'static Recorder> {
 }
 
 /// Writes one line to standard error, ignoring failure (a closed or full
-/// standard error must not make a lock panic).
+/// standard error must not make a lock panic), without taking the standard
+/// error lock (`crate::stderr`).
 fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+    crate::stderr::line(line);
 }
 
 /// Creates this process's record file, with its header, when
@@ -222,7 +224,10 @@ fn format_line(e: &EdgeLine, pid: u32, exe: &str) -> String {
 pub(crate) fn class_id(class: Class, pid: u32, instance: u64) -> String {
     match class {
         Class::Named(n) => format!("name:{n}"),
-        Class::Site(l) => format!("site:{}", Site::from(l)),
+        Class::Site(l, t) => match t() {
+            "" => format!("site:{}", Site::from(l)),
+            ty => format!("site:{}:{ty}", Site::from(l)),
+        },
         Class::Anonymous => format!("anon:{pid}:{instance}"),
     }
 }

@@ -27,72 +27,14 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use lockgraph::{capture, set_on_cycle, Mutex, OnCycle};
+use lockgraph_cuda::backend::Backend;
 use lockgraph_cuda::gpu::{self, driver_present};
-use lockgraph_cuda::{race, sim, Buffer, Error, HostFn};
+use lockgraph_cuda::{race, sim, Buffer, Context, Error, HostFn, Stream};
 
 /// How long a timed synchronize that really deadlocks waits.
 const HANG: Duration = Duration::from_millis(500);
 
 type Check = Result<(), String>;
-
-/// The calls the deadlock checks make, on either back end.
-trait Backend: Sync {
-    type Stream: Send + Sync + 'static;
-    fn stream(&self, name: &'static str) -> Result<Self::Stream, Error>;
-    #[track_caller]
-    fn launch_host_fn<F: FnOnce() + Send + 'static>(
-        s: &Self::Stream,
-        f: HostFn<F>,
-    ) -> Result<(), Error>;
-    #[track_caller]
-    fn synchronize(s: &Self::Stream) -> Result<(), Error>;
-    #[track_caller]
-    fn synchronize_timeout(s: &Self::Stream, timeout: Duration) -> Result<(), Error>;
-}
-
-impl Backend for gpu::Context {
-    type Stream = gpu::Stream;
-    fn stream(&self, name: &'static str) -> Result<gpu::Stream, Error> {
-        self.new_stream(name)
-    }
-    #[track_caller]
-    fn launch_host_fn<F: FnOnce() + Send + 'static>(
-        s: &gpu::Stream,
-        f: HostFn<F>,
-    ) -> Result<(), Error> {
-        s.launch_host_fn(f)
-    }
-    #[track_caller]
-    fn synchronize(s: &gpu::Stream) -> Result<(), Error> {
-        s.synchronize()
-    }
-    #[track_caller]
-    fn synchronize_timeout(s: &gpu::Stream, timeout: Duration) -> Result<(), Error> {
-        s.synchronize_timeout(timeout)
-    }
-}
-
-impl Backend for sim::Context {
-    type Stream = sim::Stream;
-    fn stream(&self, name: &'static str) -> Result<sim::Stream, Error> {
-        Ok(self.new_stream(name))
-    }
-    #[track_caller]
-    fn launch_host_fn<F: FnOnce() + Send + 'static>(
-        s: &sim::Stream,
-        f: HostFn<F>,
-    ) -> Result<(), Error> {
-        s.launch_host_fn(f)
-    }
-    #[track_caller]
-    fn synchronize(s: &sim::Stream) -> Result<(), Error> {
-        s.synchronize()
-    }
-    #[track_caller]
-    fn synchronize_timeout(s: &sim::Stream, timeout: Duration) -> Result<(), Error> {
-        s.synchronize_timeout(timeout)
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -139,10 +81,10 @@ fn observe(mode: Mode, f: impl FnOnce() -> Result<(), Error>) -> Outcome {
 
 /// The synchronize of `mode`.
 #[track_caller]
-fn sync<B: Backend>(s: &B::Stream, mode: Mode) -> Result<(), Error> {
+fn sync<B: Backend>(s: &Stream<B>, mode: Mode) -> Result<(), Error> {
     match mode {
-        Mode::Timed => B::synchronize_timeout(s, HANG),
-        Mode::Guarded => B::synchronize(s),
+        Mode::Timed => s.synchronize_timeout(HANG),
+        Mode::Guarded => s.synchronize(),
     }
 }
 
@@ -187,16 +129,16 @@ fn cuda<T>(r: Result<T, Error>) -> Result<T, String> {
 
 /// Scenario 1: the lock is held from before the enqueue until the
 /// synchronize; the host function needs it. Certain.
-fn s1<B: Backend>(ctx: &B, mode: Mode) -> Check {
-    let s = cuda(ctx.stream("gpu-s1"))?;
+fn s1<B: Backend>(ctx: &Context<B>, mode: Mode) -> Check {
+    let s = cuda(ctx.new_stream("gpu-s1"))?;
     let arena = Arc::new(Mutex::named("gpu-s1-arena", ()));
     let a = Arc::clone(&arena);
     let out = observe(mode, || {
         let _held = arena.lock();
-        B::launch_host_fn(&s, HostFn::new(move || drop(a.lock())).locks(&arena))?;
-        sync::<B>(&s, mode)
+        s.launch_host_fn(HostFn::new(move || drop(a.lock())).locks(&arena))?;
+        sync(&s, mode)
     });
-    cuda(B::synchronize(&s))?; // the lock is free: the stream drains
+    cuda(s.synchronize())?; // the lock is free: the stream drains
     expect(
         mode,
         &[out],
@@ -208,27 +150,21 @@ fn s1<B: Backend>(ctx: &B, mode: Mode) -> Check {
 /// Scenario 2: the host function is enqueued first, the lock taken after;
 /// a first host function holds the stream until then (the bad timing,
 /// forced). Potential.
-fn s2<B: Backend>(ctx: &B, mode: Mode) -> Check {
-    let s = cuda(ctx.stream("gpu-s2"))?;
+fn s2<B: Backend>(ctx: &Context<B>, mode: Mode) -> Check {
+    let s = cuda(ctx.new_stream("gpu-s2"))?;
     let cache = Arc::new(Mutex::named("gpu-s2-cache", ()));
     let (open, gate) = channel::<()>();
-    cuda(B::launch_host_fn(
-        &s,
-        HostFn::new(move || {
-            let _ = gate.recv_timeout(Duration::from_secs(30));
-        }),
-    ))?;
+    cuda(s.launch_host_fn(HostFn::new(move || {
+        let _ = gate.recv_timeout(Duration::from_secs(30));
+    })))?;
     let c = Arc::clone(&cache);
-    cuda(B::launch_host_fn(
-        &s,
-        HostFn::new(move || drop(c.lock())).locks(&cache),
-    ))?;
+    cuda(s.launch_host_fn(HostFn::new(move || drop(c.lock())).locks(&cache)))?;
     let out = observe(mode, || {
         let _held = cache.lock();
         let _ = open.send(()); // the host function now runs into the lock
-        sync::<B>(&s, mode)
+        sync(&s, mode)
     });
-    cuda(B::synchronize(&s))?;
+    cuda(s.synchronize())?;
     expect(
         mode,
         &[out],
@@ -238,9 +174,9 @@ fn s2<B: Backend>(ctx: &B, mode: Mode) -> Check {
 }
 
 /// Scenario 5: two threads, two streams, crossed locks. Potential.
-fn s5<B: Backend>(ctx: &B, mode: Mode) -> Check {
-    let s1 = Arc::new(cuda(ctx.stream("gpu-s5-first"))?);
-    let s2 = Arc::new(cuda(ctx.stream("gpu-s5-second"))?);
+fn s5<B: Backend>(ctx: &Context<B>, mode: Mode) -> Check {
+    let s1 = Arc::new(cuda(ctx.new_stream("gpu-s5-first"))?);
+    let s2 = Arc::new(cuda(ctx.new_stream("gpu-s5-second"))?);
     let a = Arc::new(Mutex::named("gpu-s5-a", ()));
     let b = Arc::new(Mutex::named("gpu-s5-b", ()));
     let both = Arc::new(Barrier::new(2));
@@ -249,7 +185,7 @@ fn s5<B: Backend>(ctx: &B, mode: Mode) -> Check {
     // Both locks are taken before either host function is enqueued (the bad
     // timing, forced); timed, each thread keeps its lock until both
     // synchronizes returned, so neither stream drains before the deadlines.
-    let side = move |s: Arc<B::Stream>,
+    let side = move |s: Arc<Stream<B>>,
                      mine: Arc<Mutex<()>>,
                      theirs: Arc<Mutex<()>>,
                      both: Arc<Barrier>| {
@@ -257,10 +193,9 @@ fn s5<B: Backend>(ctx: &B, mode: Mode) -> Check {
             let _held = mine.lock();
             both.wait();
             let t = Arc::clone(&theirs);
-            let launched =
-                B::launch_host_fn(&s, HostFn::new(move || drop(t.lock())).locks(&theirs));
+            let launched = s.launch_host_fn(HostFn::new(move || drop(t.lock())).locks(&theirs));
             both.wait();
-            let r = launched.and_then(|()| sync::<B>(&s, mode));
+            let r = launched.and_then(|()| sync(&s, mode));
             if let Mode::Timed = mode {
                 both.wait();
             }
@@ -281,8 +216,8 @@ fn s5<B: Backend>(ctx: &B, mode: Mode) -> Check {
     };
     let first = side(Arc::clone(&s1), Arc::clone(&a), Arc::clone(&b), both);
     let second = t2.join().map_err(|_| "thread t2 panicked".to_string())?;
-    cuda(B::synchronize(&s1))?;
-    cuda(B::synchronize(&s2))?;
+    cuda(s1.synchronize())?;
+    cuda(s2.synchronize())?;
     expect(
         mode,
         &[first, second],
@@ -300,10 +235,10 @@ fn s5<B: Backend>(ctx: &B, mode: Mode) -> Check {
 fn race_check(ctx: &gpu::Context) -> Check {
     let s = cuda(ctx.new_stream("gpu-race"))?;
     let n = 1 << 16;
-    let dev = s.cuda().clone_htod(&vec![7u32; n]).map_err(drv)?;
+    let dev = s.raw().clone_htod(&vec![7u32; n]).map_err(drv)?;
     // SAFETY: the pinned buffer is read only after the copy filled it and
     // the stream was synchronized.
-    let mut pinned = unsafe { ctx.cuda().alloc_pinned::<u32>(n) }.map_err(drv)?;
+    let mut pinned = unsafe { ctx.raw().cuda().alloc_pinned::<u32>(n) }.map_err(drv)?;
     let (dev_b, host_b) = (Buffer::named("gpu-dev"), Buffer::named("gpu-pinned"));
     // A host function holds the stream until the host's read was checked:
     // the copy into pinned memory is really still pending then.
@@ -313,9 +248,7 @@ fn race_check(ctx: &gpu::Context) -> Check {
     })))?;
     let mut res = Ok(());
     let early = race::capture(|| {
-        res = s.launch("copy gpu-dev -> gpu-pinned", &[&dev_b], &[&host_b], |cs| {
-            cs.memcpy_dtoh(&dev, &mut pinned)
-        });
+        res = s.copy(&host_b, &dev_b, |cs| cs.memcpy_dtoh(&dev, &mut pinned));
         host_b.host_read();
     });
     let _ = open.send(());
@@ -328,7 +261,7 @@ fn race_check(ctx: &gpu::Context) -> Check {
         "gpu-pinned",
         "gpu-race",
         "host read",
-        "copy gpu-dev -> gpu-pinned",
+        "async copy `gpu-dev` -> `gpu-pinned`",
     ] {
         if !text.contains(needle) {
             return Err(format!("the race report lacks `{needle}`:\n{text}"));
@@ -356,7 +289,7 @@ fn drv(e: cudarc::driver::DriverError) -> String {
 }
 
 /// Runs deadlock check `which` timed, then guarded.
-fn deadlock_check<B: Backend>(ctx: &B, which: &str) -> Check {
+fn deadlock_check<B: Backend>(ctx: &Context<B>, which: &str) -> Check {
     let run = |mode| match which {
         "s1" => s1(ctx, mode),
         "s2" => s2(ctx, mode),
@@ -402,7 +335,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = if on_sim {
-        deadlock_check(&sim::Context::new(), &which)
+        match sim::Context::new(0) {
+            Ok(ctx) => deadlock_check(&ctx, &which),
+            Err(e) => Err(format!("no simulated context: {e}")),
+        }
     } else {
         if !driver_present() {
             eprintln!("gpu_check {name}: SKIPPED: no CUDA driver (libcuda could not be loaded)");

@@ -1,16 +1,44 @@
-//! The real back end over cudarc 0.19 (dynamic loading): the same checks as
-//! [`crate::sim`] before each synchronize, a safe `launch_host_fn`, a timed
-//! synchronize, and the race sanitizer fed by tracked launches.
+//! The real back end over cudarc 0.19 (dynamic loading: it builds without
+//! CUDA, and [`Context::new`](crate::Context::new) returns
+//! [`Error::NoDriver`] where the driver library cannot be loaded).
+//!
+//! Streams and events are cudarc's own (`Stream::raw` is the
+//! `Arc<CudaStream>`); host functions go through `cuLaunchHostFunc` with a
+//! trampoline; device work is a closure that enqueues on the `CudaStream`:
+//!
+//! ```no_run
+//! use lockgraph_cuda::gpu::Context;
+//! use lockgraph_cuda::Buffer;
+//!
+//! let ctx = Context::new(0)?;
+//! let stream = ctx.new_stream("upload")?;
+//! let (host, dev) = (Buffer::named("host"), Buffer::named("dev"));
+//! let data = vec![1u32; 1024];
+//! let mut slice = None;
+//! stream.copy(&dev, &host, |s| {
+//!     slice = Some(s.clone_htod(&data)?);
+//!     Ok(())
+//! })?;
+//! stream.synchronize()?;
+//! # Ok::<(), lockgraph_cuda::Error>(())
+//! ```
 
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaStream, DriverError};
 
-use crate::model::{self, Target};
-use crate::{race, Buffer, Error, HostFn};
+use crate::backend::{Backend, Job, Launch};
+use crate::Error;
+
+/// A context on [`Cudarc`] (device `ordinal`'s primary context).
+pub type Context = crate::Context<Cudarc>;
+/// A CUDA stream.
+pub type Stream = crate::Stream<Cudarc>;
+/// A CUDA event.
+pub type Event = crate::Event<Cudarc>;
 
 fn driver(e: DriverError) -> Error {
     // Display/Debug of DriverError call into the driver: print the code.
@@ -23,155 +51,83 @@ pub fn driver_present() -> bool {
     unsafe { sys::is_culib_present() }
 }
 
-/// A CUDA context (device `ordinal`).
-pub struct Context {
-    id: usize,
+/// The cudarc back end: one value is one `CudaContext`.
+pub struct Cudarc {
     ctx: Arc<CudaContext>,
 }
 
-impl Context {
-    /// Opens device `ordinal`; [`Error::NoDriver`] without a driver.
-    pub fn new(ordinal: usize) -> Result<Context, Error> {
-        if !driver_present() {
-            return Err(Error::NoDriver);
-        }
-        let ctx = CudaContext::new(ordinal).map_err(driver)?;
-        Ok(Context {
-            id: 1_000_000 + ordinal,
-            ctx,
-        })
-    }
-
-    /// The cudarc context.
+impl Cudarc {
+    /// The cudarc context (for allocations, modules, ...).
     pub fn cuda(&self) -> &Arc<CudaContext> {
         &self.ctx
     }
+}
 
-    /// A new stream named `name`.
-    pub fn new_stream(&self, name: &'static str) -> Result<Stream, Error> {
-        let stream = self.ctx.new_stream().map_err(driver)?;
-        Ok(Stream {
-            id: model::new_stream(name, self.id),
-            name,
-            stream,
-        })
+impl From<Arc<CudaContext>> for Cudarc {
+    /// A context cudarc opened (for [`Context::from_raw`](crate::Context::from_raw)).
+    fn from(ctx: Arc<CudaContext>) -> Cudarc {
+        Cudarc { ctx }
     }
-
-    /// Waits for every stream of the context (checked first).
-    #[track_caller]
-    pub fn synchronize(&self) -> Result<(), Error> {
-        let site = Location::caller();
-        model::refuse_in_host_fn("context synchronize", site)?;
-        let (_g, what) = model::begin_wait(Target::Context(self.id), site);
-        lockgraph::blocking(what, || self.ctx.synchronize()).map_err(driver)?;
-        for s in model::context_streams(self.id) {
-            race::host_sync_stream(s + 1);
-        }
-        Ok(())
-    }
-}
-
-/// A CUDA stream.
-pub struct Stream {
-    id: usize,
-    name: &'static str,
-    stream: Arc<CudaStream>,
-}
-
-/// A CUDA event with the model's record position.
-pub struct Event {
-    event: CudaEvent,
-    id: usize,
-    name: &'static str,
-    recorded: (usize, u64),
-}
-
-impl Event {
-    /// Waits on the host for the recorded work (checked first).
-    #[track_caller]
-    pub fn synchronize(&self) -> Result<(), Error> {
-        let site = Location::caller();
-        model::refuse_in_host_fn("event synchronize", site)?;
-        let (s, pos) = self.recorded;
-        let (_g, what) = model::begin_wait(Target::Upto(s, pos), site);
-        lockgraph::blocking(what, || self.event.synchronize()).map_err(driver)?;
-        race::host_sync_event(self.id);
-        Ok(())
-    }
-}
-
-struct Pending {
-    f: Box<dyn FnOnce() + Send>,
-    item: model::ItemId,
 }
 
 unsafe extern "C" fn trampoline(data: *mut c_void) {
-    // SAFETY: `data` is the `Box<Pending>` leaked by `launch_host_fn`; the
-    // driver calls each host function once, so the box is reclaimed once.
-    let p = unsafe { Box::from_raw(data as *mut Pending) };
-    let item = p.item;
-    // Holds the stream's and the site's pseudo-locks while the host function
-    // runs on the driver's thread: the locks it takes are attributed to it.
-    let running = model::Running::enter(item);
-    if catch_unwind(AssertUnwindSafe(p.f)).is_err() {
+    // SAFETY: `data` is the `Box<Job>` leaked by `launch_host_fn`; the driver
+    // calls each host function once, so the box is reclaimed once.
+    let job = unsafe { Box::from_raw(data as *mut Job) };
+    // The protocol's jobs catch their own panics; this one keeps an unwind
+    // from crossing the driver's frames whatever the job.
+    if catch_unwind(AssertUnwindSafe(*job)).is_err() {
         eprintln!("lockgraph-cuda: a host function panicked (caught)");
     }
-    drop(running);
-    model::item_done(item);
 }
 
-impl Stream {
-    /// The cudarc stream, for launches and copies.
-    pub fn cuda(&self) -> &Arc<CudaStream> {
-        &self.stream
+/// Polls `done` until it says true or `deadline` passes (CUDA has no timed
+/// synchronize).
+fn poll(deadline: Instant, done: impl Fn() -> Result<bool, DriverError>) -> Result<(), Error> {
+    loop {
+        if done().map_err(driver)? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+impl Backend for Cudarc {
+    type Stream = Arc<CudaStream>;
+    type Event = CudaEvent;
+
+    fn open(ordinal: usize) -> Result<Cudarc, Error> {
+        if !driver_present() {
+            return Err(Error::NoDriver);
+        }
+        CudaContext::new(ordinal).map(Cudarc::from).map_err(driver)
     }
 
-    /// The stream's name.
-    pub fn name(&self) -> &'static str {
-        self.name
+    fn key(&self) -> u64 {
+        // The driver's context handle: handles of one device's primary
+        // context share it, and share its host-function executor.
+        self.ctx.cu_ctx() as usize as u64
     }
 
-    fn actor(&self) -> usize {
-        self.id + 1
+    fn new_stream(&self, _name: &'static str) -> Result<Arc<CudaStream>, Error> {
+        self.ctx.new_stream().map_err(driver)
     }
 
-    /// Enqueues work named `name` (a kernel launch, a copy) with `enqueue`,
-    /// which gets the cudarc stream and must only enqueue on it; the race
-    /// sanitizer records that the work reads `reads` and writes `writes`.
-    #[track_caller]
-    pub fn launch(
-        &self,
-        name: &str,
-        reads: &[&Buffer],
-        writes: &[&Buffer],
-        enqueue: impl FnOnce(&Arc<CudaStream>) -> Result<(), DriverError>,
-    ) -> Result<(), Error> {
-        let site = Location::caller();
-        model::refuse_in_host_fn("kernel launch", site)?;
-        enqueue(&self.stream).map_err(driver)?;
-        model::enqueue_work(self.id);
-        race::enqueue(self.actor());
-        race::access(self.actor(), self.name, name, reads, writes, site);
-        Ok(())
+    fn new_event(&self, _name: &'static str) -> Result<CudaEvent, Error> {
+        self.ctx.new_event(None).map_err(driver)
     }
 
-    /// Enqueues a host function (`cuLaunchHostFunc`); panics in it are caught.
-    #[track_caller]
-    pub fn launch_host_fn<F: FnOnce() + Send + 'static>(&self, f: HostFn<F>) -> Result<(), Error> {
-        let site = Location::caller();
-        model::refuse_in_host_fn("launch host fn", site)?;
-        self.stream.context().bind_to_thread().map_err(driver)?;
-        race::enqueue(self.actor());
-        let (item, report) = model::enqueue_host_fn(self.id, f.needs, site);
-        let data = Box::into_raw(Box::new(Pending {
-            f: Box::new(f.f),
-            item,
-        }));
+    fn launch_host_fn(&self, stream: &Arc<CudaStream>, job: Job) -> Result<(), Error> {
+        self.ctx.bind_to_thread().map_err(driver)?;
+        let data = Box::into_raw(Box::new(job));
         // SAFETY: the stream is live; `trampoline` takes ownership of `data`
         // when the driver runs it, and on failure we reclaim it below.
         let r = unsafe {
             result::stream::launch_host_function(
-                self.stream.cu_stream(),
+                stream.cu_stream(),
                 trampoline,
                 data as *mut c_void,
             )
@@ -179,84 +135,52 @@ impl Stream {
         if let Err(e) = r {
             // SAFETY: the launch failed, so the driver never saw `data`.
             drop(unsafe { Box::from_raw(data) });
-            model::item_done(item);
-            drop(report); // about work that was never queued
             return Err(driver(e));
         }
-        report.deliver();
         Ok(())
     }
 
-    /// Records a new event on this stream.
-    #[track_caller]
-    pub fn record_event(&self, name: &'static str) -> Result<Event, Error> {
-        model::refuse_in_host_fn("event record", Location::caller())?;
-        let pos = model::position(self.id);
-        let event = self.stream.record_event(None).map_err(driver)?;
-        let id = race::new_event();
-        race::record(id, self.actor());
-        Ok(Event {
-            event,
-            id,
-            name,
-            recorded: (self.id, pos),
-        })
+    fn record(&self, stream: &Arc<CudaStream>, event: &CudaEvent) -> Result<(), Error> {
+        event.record(stream).map_err(driver)
     }
 
-    /// Makes this stream wait for `event`.
-    #[track_caller]
-    pub fn wait(&self, event: &Event) -> Result<(), Error> {
-        let site = Location::caller();
-        model::refuse_in_host_fn("stream wait event", site)?;
-        self.stream.wait(&event.event).map_err(driver)?;
-        race::stream_wait(self.actor(), event.id);
-        let (s, pos) = event.recorded;
-        let (item, report) = model::enqueue_wait(self.id, event.name, Some((s, pos + 1)), site);
-        // The wait item is done when the stream gets past it.
-        let done = HostFn::new(move || model::item_done(item));
-        if let Err(e) = self.launch_host_fn(done) {
-            model::item_done(item);
-            drop(report);
-            return Err(e);
-        }
-        report.deliver();
-        Ok(())
+    fn wait_event(&self, stream: &Arc<CudaStream>, event: &CudaEvent) -> Result<(), Error> {
+        stream.wait(event).map_err(driver)
     }
 
-    /// Waits for the stream (checked first).
-    #[track_caller]
-    pub fn synchronize(&self) -> Result<(), Error> {
-        let site = Location::caller();
-        model::refuse_in_host_fn("stream synchronize", site)?;
-        let (_g, what) = model::begin_wait(Target::Stream(self.id), site);
-        lockgraph::blocking(what, || self.stream.synchronize()).map_err(driver)?;
-        race::host_sync_stream(self.actor());
-        Ok(())
+    fn synchronize(
+        &self,
+        stream: &Arc<CudaStream>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        let Some(deadline) = deadline else {
+            return stream.synchronize().map_err(driver);
+        };
+        // An event recorded now completes with everything enqueued so far.
+        let done = stream.record_event(None).map_err(driver)?;
+        poll(deadline, || done.try_is_complete())
     }
 
-    /// [`synchronize`](Self::synchronize) giving up after `timeout`
-    /// ([`Error::Timeout`]), so a check of a real deadlock cannot hang. CUDA
-    /// has no timed stream synchronize: an event recorded now completes
-    /// with everything enqueued so far, and is polled until the deadline.
-    #[track_caller]
-    pub fn synchronize_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        let site = Location::caller();
-        model::refuse_in_host_fn("stream synchronize", site)?;
-        let (_g, what) = model::begin_wait(Target::Stream(self.id), site);
-        let deadline = Instant::now() + timeout;
-        let done = self.stream.record_event(None).map_err(driver)?;
-        let finished = lockgraph::blocking(what, || loop {
-            match done.try_is_complete() {
-                Ok(true) => return Ok(true),
-                Ok(false) if Instant::now() >= deadline => return Ok(false),
-                Ok(false) => std::thread::sleep(Duration::from_micros(200)),
-                Err(e) => return Err(driver(e)),
-            }
-        })?;
-        if !finished {
-            return Err(Error::Timeout);
-        }
-        race::host_sync_stream(self.actor());
-        Ok(())
+    fn event_synchronize(&self, event: &CudaEvent, deadline: Option<Instant>) -> Result<(), Error> {
+        let Some(deadline) = deadline else {
+            return event.synchronize().map_err(driver);
+        };
+        self.ctx.bind_to_thread().map_err(driver)?;
+        poll(deadline, || event.try_is_complete())
+    }
+
+    fn context_synchronize(&self) -> Result<(), Error> {
+        self.ctx.synchronize().map_err(driver)
+    }
+}
+
+/// Device work on cudarc: a closure that enqueues on the `CudaStream` (a
+/// kernel launch, a copy) and nothing else.
+impl<F> Launch<F> for Cudarc
+where
+    F: FnOnce(&Arc<CudaStream>) -> Result<(), DriverError>,
+{
+    fn launch(&self, stream: &Arc<CudaStream>, work: F) -> Result<(), Error> {
+        work(stream).map_err(driver)
     }
 }

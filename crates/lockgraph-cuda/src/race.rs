@@ -1,7 +1,10 @@
 //! The stream race sanitizer: vector clocks per stream and for the host
 //! (PyTorch's CSAN, with the host as an accessor). Tracked buffers keep their
 //! last write and the reads since; an access not ordered after a conflicting
-//! one is reported with both accesses.
+//! one is reported with both accesses, delivered like lockgraph's own
+//! reports: to [`capture`] in tests, else by the `OnCycle` policy (a
+//! `tracing` WARN event with target `lockgraph` under `warn`, stderr when no
+//! subscriber is installed).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -130,7 +133,9 @@ thread_local! {
 }
 
 /// Runs `f` and returns the races reported on this thread meanwhile, instead
-/// of applying the policy (lockgraph's `OnCycle`) to them.
+/// of applying the policy (lockgraph's `OnCycle`) to them. Captures nest;
+/// the innermost one gets the reports; the capture ends even when `f`
+/// panics.
 pub fn capture(f: impl FnOnce()) -> Vec<RaceReport> {
     CAPTURES.with(|c| c.borrow_mut().push(Vec::new()));
     struct Pop;
@@ -145,7 +150,15 @@ pub fn capture(f: impl FnOnce()) -> Vec<RaceReport> {
     CAPTURES.with(|c| c.borrow_mut().pop().unwrap_or_default())
 }
 
-fn emit(r: RaceReport) {
+/// Delivers a race report as the core delivers its own: to the innermost
+/// [`capture`] on this thread, else by the policy (`LOCKGRAPH_ON_CYCLE`):
+/// `warn` is one `tracing` WARN event (target `lockgraph`), or a block on
+/// stderr when no subscriber is installed; `panic` panics with the report;
+/// `abort` prints it and aborts; `off` drops it.
+///
+/// The core's `emit_report` takes only its `CycleReport`s, so this is the
+/// crate's one delivery function for its own report type.
+fn deliver(r: RaceReport) {
     let mut r = Some(r);
     CAPTURES.with(|c| {
         if let Some(v) = c.borrow_mut().last_mut() {
@@ -158,9 +171,25 @@ fn emit(r: RaceReport) {
         lockgraph_core::OnCycle::Panic => panic!("{r}"),
         lockgraph_core::OnCycle::Abort => {
             eprintln!("{r}");
+            eprintln!("lockgraph: aborting (LOCKGRAPH_ON_CYCLE=abort)");
             std::process::abort();
         }
-        _ => eprintln!("{r}"),
+        _ => warn(&r),
+    }
+}
+
+fn warn(r: &RaceReport) {
+    let has_subscriber =
+        tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
+    if has_subscriber {
+        tracing::warn!(
+            target: "lockgraph",
+            buffer = r.buffer,
+            kind = "data race",
+            "{r}"
+        );
+    } else {
+        eprintln!("{r}");
     }
 }
 
@@ -276,6 +305,6 @@ pub(crate) fn access(
         races
     });
     for r in races {
-        emit(r);
+        deliver(r);
     }
 }

@@ -32,8 +32,8 @@ fn gate(ctx_stream: &lockgraph_cuda::sim::Stream) -> std::sync::mpsc::Sender<()>
 
 #[test]
 fn s1_lock_held_across_enqueue_and_sync_is_a_certain_cycle() {
-    let ctx = Context::new();
-    let s = ctx.new_stream("s1-stream");
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("s1-stream").unwrap();
     let m = Arc::new(Mutex::named("s1-m", ()));
     let reports = capture(|| {
         let g = m.lock();
@@ -59,8 +59,8 @@ fn s1_lock_held_across_enqueue_and_sync_is_a_certain_cycle() {
 
 #[test]
 fn s1_undeclared_lock_is_learned_and_the_second_run_is_a_certain_cycle() {
-    let ctx = Context::new();
-    let s = ctx.new_stream("learn-stream");
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("learn-stream").unwrap();
     let m = Arc::new(Mutex::named("learn-arena", ()));
     let (inside_tx, inside_rx) = channel();
     // One code path, run twice: hold the lock, enqueue a host fn that takes
@@ -112,11 +112,11 @@ fn s1_undeclared_lock_is_learned_and_the_second_run_is_a_certain_cycle() {
 
 #[test]
 fn a_lock_a_host_fn_took_held_across_a_synchronize_is_a_potential_order_cycle() {
-    let ctx = Context::new();
+    let ctx = Context::new(0).unwrap();
 
     // The host fn first, the thread later: reported at the synchronize,
     // although nothing is pending and nothing blocks.
-    let s = ctx.new_stream("order-stream");
+    let s = ctx.new_stream("order-stream").unwrap();
     let m = Arc::new(Mutex::named("order-m", ()));
     let m2 = m.clone();
     s.launch_host_fn(HostFn::new(move || drop(m2.lock())))
@@ -139,7 +139,7 @@ fn a_lock_a_host_fn_took_held_across_a_synchronize_is_a_potential_order_cycle() 
 
     // The thread first, the host fn later: reported at the host fn's lock,
     // on the executor thread, before it would block.
-    let s = ctx.new_stream("order-stream-2");
+    let s = ctx.new_stream("order-stream-2").unwrap();
     let n = Arc::new(Mutex::named("order-n", ()));
     let none = capture(|| {
         let _g = n.lock();
@@ -162,7 +162,7 @@ fn a_lock_a_host_fn_took_held_across_a_synchronize_is_a_potential_order_cycle() 
     }
 
     // Released before the synchronize: no order edge, nothing.
-    let s = ctx.new_stream("order-stream-3");
+    let s = ctx.new_stream("order-stream-3").unwrap();
     let k = Arc::new(Mutex::named("order-k", ()));
     let k2 = k.clone();
     s.launch_host_fn(HostFn::new(move || drop(k2.lock())))
@@ -176,8 +176,8 @@ fn a_lock_a_host_fn_took_held_across_a_synchronize_is_a_potential_order_cycle() 
 
 #[test]
 fn s2_lock_taken_after_enqueue_is_potential_and_released_is_none() {
-    let ctx = Context::new();
-    let s = ctx.new_stream("s2-stream");
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("s2-stream").unwrap();
     let m = Arc::new(Mutex::named("s2-m", ()));
     let open = gate(&s);
     let m2 = m.clone();
@@ -205,8 +205,8 @@ fn s2_lock_taken_after_enqueue_is_potential_and_released_is_none() {
 #[test]
 fn s3_host_fn_waiting_for_a_later_one() {
     // B on the same stream: certain.
-    let ctx = Context::new();
-    let s = ctx.new_stream("s3-stream");
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("s3-stream").unwrap();
     let c = Arc::new(Signal::named("s3-chan"));
     let open = gate(&s);
     let reports = capture(|| {
@@ -228,7 +228,7 @@ fn s3_host_fn_waiting_for_a_later_one() {
     assert!(certain(&reports[0]), "{}", reports[0]);
 
     // B on another stream: through the shared executor, potential.
-    let s2 = ctx.new_stream("s3-other");
+    let s2 = ctx.new_stream("s3-other").unwrap();
     let c = Arc::new(Signal::named("s3-chan-b"));
     let open = gate(&s);
     let reports = capture(|| {
@@ -270,10 +270,13 @@ fn s3_host_fn_waiting_for_a_later_one() {
 
 #[test]
 fn s4_event_chain_back_to_the_flag_setter() {
-    let ctx = Context::new();
-    let (s1, s2) = (ctx.new_stream("s4-s1"), ctx.new_stream("s4-s2"));
+    let ctx = Context::new(0).unwrap();
+    let (s1, s2) = (
+        ctx.new_stream("s4-s1").unwrap(),
+        ctx.new_stream("s4-s2").unwrap(),
+    );
     let flag = Arc::new(Signal::named("s4-flag"));
-    let e = ctx.new_event("s4-e");
+    let e = ctx.new_event("s4-e").unwrap();
     let reports = capture(|| {
         let f = flag.clone();
         s2.launch_host_fn(
@@ -315,8 +318,11 @@ fn s4_event_chain_back_to_the_flag_setter() {
 
 #[test]
 fn s5_two_threads_two_streams_crossed_locks_is_potential() {
-    let ctx = Context::new();
-    let (s1, s2) = (ctx.new_stream("s5-s1"), ctx.new_stream("s5-s2"));
+    let ctx = Context::new(0).unwrap();
+    let (s1, s2) = (
+        ctx.new_stream("s5-s1").unwrap(),
+        ctx.new_stream("s5-s2").unwrap(),
+    );
     let a = Arc::new(Mutex::named("s5-a", ()));
     let b = Arc::new(Mutex::named("s5-b", ()));
     let (ready_tx, ready_rx) = channel();
@@ -356,8 +362,8 @@ fn s5_two_threads_two_streams_crossed_locks_is_potential() {
 
 #[test]
 fn a_host_fn_that_synchronizes_its_stream_is_reported_at_once() {
-    let ctx = Context::new();
-    let s = Arc::new(ctx.new_stream("self-sync"));
+    let ctx = Context::new(0).unwrap();
+    let s = Arc::new(ctx.new_stream("self-sync").unwrap());
     let (tx, rx) = channel();
     let s2 = s.clone();
     s.launch_host_fn(HostFn::new(move || {
@@ -372,12 +378,15 @@ fn a_host_fn_that_synchronizes_its_stream_is_reported_at_once() {
 
 #[test]
 fn races_between_streams_and_the_host() {
-    let ctx = Context::new();
-    let (a, b) = (ctx.new_stream("race-a"), ctx.new_stream("race-b"));
+    let ctx = Context::new(0).unwrap();
+    let (a, b) = (
+        ctx.new_stream("race-a").unwrap(),
+        ctx.new_stream("race-b").unwrap(),
+    );
     // Host reads before the copy into it was synchronized.
     let (dev, host) = (Buffer::named("dev"), Buffer::named("host-out"));
     let r = race::capture(|| {
-        a.copy(&host, &dev).unwrap();
+        a.copy(&host, &dev, || {}).unwrap();
         host.host_read();
     });
     assert_eq!(r.len(), 1);
@@ -387,7 +396,7 @@ fn races_between_streams_and_the_host() {
         "{text}"
     );
     let r = race::capture(|| {
-        a.copy(&host, &dev).unwrap();
+        a.copy(&host, &dev, || {}).unwrap();
         a.synchronize().unwrap();
         host.host_read();
     });
@@ -397,14 +406,14 @@ fn races_between_streams_and_the_host() {
     let (staging, dev2) = (Buffer::named("staging"), Buffer::named("dev2"));
     let r = race::capture(|| {
         staging.host_write();
-        a.copy(&dev2, &staging).unwrap();
+        a.copy(&dev2, &staging, || {}).unwrap();
         staging.host_write();
     });
     assert_eq!(r.len(), 1, "{r:?}");
     assert!(r[0].later.write && r[0].earlier.op.contains("staging"));
-    let e = ctx.new_event("staged");
+    let e = ctx.new_event("staged").unwrap();
     let r = race::capture(|| {
-        a.copy(&dev2, &staging).unwrap();
+        a.copy(&dev2, &staging, || {}).unwrap();
         a.record_event(&e).unwrap();
         e.synchronize().unwrap();
         staging.host_write();
@@ -419,7 +428,7 @@ fn races_between_streams_and_the_host() {
     });
     assert_eq!(r.len(), 1, "{r:?}");
     assert!(r[0].to_string().contains("kernel `produce`"));
-    let e = ctx.new_event("produced");
+    let e = ctx.new_event("produced").unwrap();
     let x = Buffer::named("x-ordered");
     let r = race::capture(|| {
         a.launch("produce", &[], &[&x], || {}).unwrap();
@@ -430,4 +439,32 @@ fn races_between_streams_and_the_host() {
     assert!(r.is_empty(), "{r:?}");
     a.synchronize().unwrap();
     b.synchronize().unwrap();
+}
+
+#[test]
+fn a_context_synchronize_waits_for_every_stream_of_the_context() {
+    let ctx = Context::new(0).unwrap();
+    let (a, b) = (
+        ctx.new_stream("ctx-a").unwrap(),
+        ctx.new_stream("ctx-b").unwrap(),
+    );
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (xa, xb) = (Buffer::named("ctx-xa"), Buffer::named("ctx-xb"));
+    for (s, x) in [(&a, &xa), (&b, &xb)] {
+        let d = done.clone();
+        s.launch("slow", &[], &[x], move || {
+            std::thread::sleep(Duration::from_millis(50));
+            d.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    // Both streams' work is done after it, and the host is ordered after
+    // their writes.
+    let r = race::capture(|| {
+        ctx.synchronize().unwrap();
+        xa.host_read();
+        xb.host_read();
+    });
+    assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(r.is_empty(), "{r:?}");
 }

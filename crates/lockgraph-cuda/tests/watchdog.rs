@@ -127,8 +127,8 @@ fn child_scenario_1() {
     if !enter_child() {
         return;
     }
-    let ctx = Context::new();
-    let stream = ctx.new_stream("s1-loader");
+    let ctx = Context::new(0).unwrap();
+    let stream = ctx.new_stream("s1-loader").unwrap();
     let m = Arc::new(Mutex::named("s1-arena", ()));
     let _held = m.lock();
     let m2 = Arc::clone(&m);
@@ -155,8 +155,8 @@ fn child_scenario_2() {
     if !enter_child() {
         return;
     }
-    let ctx = Context::new();
-    let stream = ctx.new_stream("s2-worker");
+    let ctx = Context::new(0).unwrap();
+    let stream = ctx.new_stream("s2-worker").unwrap();
     let m = Arc::new(Mutex::named("s2-cache", ()));
     // A first host function holds the stream until the thread has the lock:
     // the bad timing of the potential cycle, forced.
@@ -190,8 +190,8 @@ fn child_scenario_3() {
     if !enter_child() {
         return;
     }
-    let ctx = Context::new();
-    let stream = ctx.new_stream("s3-queue");
+    let ctx = Context::new(0).unwrap();
+    let stream = ctx.new_stream("s3-queue").unwrap();
     let ready = Arc::new(Signal::named("s3-ready"));
     let r = Arc::clone(&ready);
     // A waits for what B, behind it on the same stream, would set.
@@ -217,8 +217,11 @@ fn child_scenario_3_cross_stream() {
     if !enter_child() {
         return;
     }
-    let ctx = Context::new();
-    let (first, second) = (ctx.new_stream("s3x-first"), ctx.new_stream("s3x-second"));
+    let ctx = Context::new(0).unwrap();
+    let (first, second) = (
+        ctx.new_stream("s3x-first").unwrap(),
+        ctx.new_stream("s3x-second").unwrap(),
+    );
     let ready = Arc::new(Signal::named("s3x-ready"));
     let (started, running) = channel::<()>();
     let r = Arc::clone(&ready);
@@ -255,10 +258,13 @@ fn child_scenario_4() {
     if !enter_child() {
         return;
     }
-    let ctx = Context::new();
-    let (consumer, producer) = (ctx.new_stream("s4-consumer"), ctx.new_stream("s4-producer"));
+    let ctx = Context::new(0).unwrap();
+    let (consumer, producer) = (
+        ctx.new_stream("s4-consumer").unwrap(),
+        ctx.new_stream("s4-producer").unwrap(),
+    );
     let flag = Arc::new(Signal::named("s4-flag"));
-    let done = ctx.new_event("s4-done");
+    let done = ctx.new_event("s4-done").unwrap();
     let f = Arc::clone(&flag);
     enqueue(&producer, HostFn::new(move || f.wait()).waits(&flag));
     producer.record_event(&done).unwrap(); // after the host function
@@ -285,9 +291,9 @@ fn child_scenario_5() {
     if !enter_child() {
         return;
     }
-    let ctx = Context::new();
-    let s1 = ctx.new_stream("s5-first");
-    let s2 = ctx.new_stream("s5-second");
+    let ctx = Context::new(0).unwrap();
+    let s1 = ctx.new_stream("s5-first").unwrap();
+    let s2 = ctx.new_stream("s5-second").unwrap();
     let a = Arc::new(Mutex::named("s5-a", ()));
     let b = Arc::new(Mutex::named("s5-b", ()));
     let both = Arc::new(Barrier::new(2));

@@ -1,0 +1,287 @@
+//! The wait-for graph over the model's state: the edges out of each node
+//! ("holding or being X, waits for Y"), the shortest cycle through a node
+//! (forced edges first: certain), and the report of a cycle.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::Location;
+
+use lockgraph_core::{CycleReport, EdgeInfo, Level, ReportKind, Site};
+
+use super::names::{label_lock, learned_note};
+use super::state::{ItemKind, LockRef, Model, Needs, Node};
+
+pub(super) struct Edge {
+    to: Node,
+    forced: bool,
+    actor: String,
+    site: Option<&'static Location<'static>>,
+}
+
+impl Model {
+    /// The locks a host function needs: the declared ones, then the locks
+    /// waiting threads hold of the classes its site was seen to take
+    /// (`true`: learned).
+    pub(super) fn needed_locks(&self, needs: &Needs) -> Vec<(LockRef, bool)> {
+        let mut out: Vec<(LockRef, bool)> = needs.locks.iter().map(|l| (*l, false)).collect();
+        if needs.learned.is_empty() {
+            return out;
+        }
+        for w in self.waiters.values() {
+            for h in &w.held {
+                if !out.iter().any(|(l, _)| l.id == h.id)
+                    && needs.learned.iter().any(|c| h.is_of(c))
+                {
+                    out.push((*h, true));
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn edges(&self, n: Node) -> Vec<Edge> {
+        let mut out = Vec::new();
+        match n {
+            Node::Item(i) => {
+                let Some(it) = self.items.get(&i) else {
+                    return out;
+                };
+                let me = self.describe(n);
+                if let Some(prev) = self.last_pending(it.stream, it.pos) {
+                    out.push(Edge {
+                        to: Node::Item(prev),
+                        forced: true,
+                        actor: format!(
+                            "stream `{}` runs {me} only after earlier work",
+                            self.streams[it.stream].name
+                        ),
+                        site: None,
+                    });
+                }
+                match &it.kind {
+                    ItemKind::HostFn {
+                        needs,
+                        enqueuer,
+                        enqueuer_held,
+                    } => {
+                        for (l, learned) in self.needed_locks(needs) {
+                            // Forced: the enqueuer held the lock when it
+                            // enqueued and holds it in its wait now, so the
+                            // host fn cannot have taken it first.
+                            let forced = enqueuer_held.contains(&l.id)
+                                && self.lock_holders(l.id).any(|(k, _)| k == enqueuer);
+                            out.push(Edge {
+                                to: Node::Lock(l.id),
+                                forced,
+                                actor: format!(
+                                    "{me} locks {}{}",
+                                    label_lock(&l),
+                                    learned_note(learned)
+                                ),
+                                site: Some(it.site),
+                            });
+                        }
+                        for &c in &needs.waits {
+                            out.push(Edge {
+                                to: Node::Signal(c),
+                                forced: true,
+                                actor: format!("{me} waits on signal `{}`", self.signals[c]),
+                                site: Some(it.site),
+                            });
+                        }
+                        out.push(Edge {
+                            to: Node::Exec(self.streams[it.stream].ctx),
+                            forced: false,
+                            actor: format!(
+                                "{me} needs the context's host-function executor, which host functions of other streams may occupy"
+                            ),
+                            site: Some(it.site),
+                        });
+                    }
+                    ItemKind::Wait { dep, .. } => {
+                        if let Some(d) = dep.filter(|d| self.items.contains_key(d)) {
+                            out.push(Edge {
+                                to: Node::Item(d),
+                                forced: true,
+                                actor: format!(
+                                    "{me} waits for the event's record, after {}",
+                                    self.describe(Node::Item(d))
+                                ),
+                                site: Some(it.site),
+                            });
+                        }
+                    }
+                }
+            }
+            Node::Lock(l) => {
+                for (_, w) in self.lock_holders(l) {
+                    for &t in &w.targets {
+                        out.push(Edge {
+                            to: Node::Item(t),
+                            forced: true,
+                            actor: format!(
+                                "thread `{}` holds {} and waits: {}",
+                                w.thread,
+                                self.describe(n),
+                                w.what
+                            ),
+                            site: Some(w.site),
+                        });
+                    }
+                }
+            }
+            Node::Signal(c) => {
+                for (&id, it) in &self.items {
+                    if let ItemKind::HostFn { needs, .. } = &it.kind {
+                        if needs.feeds.contains(&c) {
+                            out.push(Edge {
+                                to: Node::Item(id),
+                                forced: true,
+                                actor: format!(
+                                    "signal `{}` is set by {}",
+                                    self.signals[c],
+                                    self.describe(Node::Item(id))
+                                ),
+                                site: Some(it.site),
+                            });
+                        }
+                    }
+                }
+                for k in self.producers.get(&c).into_iter().flatten() {
+                    if let Some(w) = self.waiters.get(k) {
+                        for &t in &w.targets {
+                            out.push(Edge {
+                                to: Node::Item(t),
+                                forced: true,
+                                actor: format!(
+                                    "signal `{}` is set by thread `{}` only after it waits: {}",
+                                    self.signals[c], w.thread, w.what
+                                ),
+                                site: Some(w.site),
+                            });
+                        }
+                    }
+                }
+            }
+            Node::Exec(ctx) => {
+                for (&id, it) in &self.items {
+                    if self.streams[it.stream].ctx != ctx {
+                        continue;
+                    }
+                    if let ItemKind::HostFn { needs, .. } = &it.kind {
+                        let who = self.describe(Node::Item(id));
+                        for (l, learned) in self.needed_locks(needs) {
+                            out.push(Edge {
+                                to: Node::Lock(l.id),
+                                forced: false,
+                                actor: format!(
+                                    "the executor may be running {who}, which locks {}{}",
+                                    label_lock(&l),
+                                    learned_note(learned)
+                                ),
+                                site: Some(it.site),
+                            });
+                        }
+                        for &c in &needs.waits {
+                            out.push(Edge {
+                                to: Node::Signal(c),
+                                forced: false,
+                                actor: format!(
+                                    "the executor may be running {who}, which waits on signal `{}`",
+                                    self.signals[c]
+                                ),
+                                site: Some(it.site),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The shortest cycle through one of `starts`, over forced edges first
+    /// (a certain deadlock), then over all edges (a potential one).
+    pub(super) fn check(&mut self, starts: &[Node]) -> Option<CycleReport> {
+        self.check_found(starts).1
+    }
+
+    /// [`check`](Self::check), also saying whether a cycle was found (it is
+    /// reported once: later finds return no report).
+    pub(super) fn check_found(&mut self, starts: &[Node]) -> (bool, Option<CycleReport>) {
+        if !lockgraph::TRACKING {
+            return (false, None);
+        }
+        // Forced edges only (certain), then without the shared executor
+        // (a cycle naming only streams, host fns and locks), then all.
+        for tier in 0..3 {
+            for &s in starts {
+                if let Some(cycle) = self.cycle_from(s, tier) {
+                    let mut key: Vec<Node> = cycle.iter().map(|(n, _)| *n).collect();
+                    key.sort();
+                    key.dedup();
+                    if !self.reported.insert(key) {
+                        return (true, None);
+                    }
+                    let certain = cycle.iter().all(|(_, e)| e.forced);
+                    return (true, Some(self.report(&cycle, certain)));
+                }
+            }
+        }
+        (false, None)
+    }
+
+    pub(super) fn cycle_from(&self, start: Node, tier: u8) -> Option<Vec<(Node, Edge)>> {
+        let mut prev: HashMap<Node, (Node, Edge)> = HashMap::new();
+        let mut queue = VecDeque::from([start]);
+        let mut seen = HashSet::from([start]);
+        while let Some(n) = queue.pop_front() {
+            for e in self.edges(n) {
+                if (tier == 0 && !e.forced) || (tier == 1 && matches!(e.to, Node::Exec(_))) {
+                    continue;
+                }
+                let to = e.to;
+                if to == start {
+                    let mut path = vec![(n, e)];
+                    let mut cur = n;
+                    while cur != start {
+                        let (p, pe) = prev.remove(&cur)?;
+                        path.push((p, pe));
+                        cur = p;
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                if seen.insert(to) {
+                    prev.insert(to, (n, e));
+                    queue.push_back(to);
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) fn report(&self, cycle: &[(Node, Edge)], certain: bool) -> CycleReport {
+        let n = cycle.len();
+        let locks = cycle.iter().map(|(node, _)| self.info(*node)).collect();
+        let edges = cycle
+            .iter()
+            .enumerate()
+            .map(|(i, (_, e))| {
+                EdgeInfo::new(
+                    i,
+                    (i + 1) % n,
+                    e.actor.clone().into(),
+                    None,
+                    e.site.map(Site::from),
+                    i == 0,
+                )
+            })
+            .collect();
+        CycleReport::new(
+            ReportKind::DeviceCycle { certain },
+            Level::Instance,
+            locks,
+            edges,
+        )
+    }
+}

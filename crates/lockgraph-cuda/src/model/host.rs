@@ -1,0 +1,123 @@
+//! The host side of the model: a key per thread, the pseudo-locks of
+//! streams and enqueue sites, and the marker of the host function running
+//! on this thread (which holds those pseudo-locks while it runs).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use lockgraph_core::{Class, Hold, LockKind, LockMeta, Site};
+use parking_lot::Mutex;
+
+use super::names::intern;
+use super::state::{with, ItemId, LockRef};
+
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static THREAD_KEY: Cell<u64> = const { Cell::new(0) };
+    static CURRENT: Cell<Option<ItemId>> = const { Cell::new(None) };
+}
+
+pub(crate) fn thread_key() -> u64 {
+    THREAD_KEY.with(|k| {
+        if k.get() == 0 {
+            k.set(NEXT_THREAD.fetch_add(1, Ordering::Relaxed));
+        }
+        k.get()
+    })
+}
+
+pub(super) fn thread_name() -> Arc<str> {
+    let t = std::thread::current();
+    match t.name() {
+        Some(n) => n.into(),
+        None => format!("{:?}", t.id()).into(),
+    }
+}
+
+/// The pseudo-lock of class `name` for `scope` (a context): one per stream
+/// name and context, and one per host-function enqueue site, made once and
+/// kept for the process (they are bounded by the program's streams and call
+/// sites). Streams of one name are one lock class, as named locks are.
+pub(super) fn pseudo_lock(kind: LockKind, name: String, scope: usize) -> &'static LockMeta {
+    type Key = (usize, &'static str, usize);
+    static LOCKS: Mutex<Option<HashMap<Key, &'static LockMeta>>> = Mutex::new(None);
+    let name = intern(name);
+    let mut g = LOCKS.lock();
+    g.get_or_insert_with(HashMap::new)
+        .entry((kind as usize, name, scope))
+        .or_insert_with(|| Box::leak(Box::new(LockMeta::new(kind, Class::Named(name)))))
+}
+
+/// The pseudo-lock of the host functions enqueued at `site` on streams named
+/// `stream`: per stream too, because one site in a helper often enqueues
+/// different work on different streams.
+pub(super) fn site_lock(site: &'static Location<'static>, stream: &str) -> &'static LockMeta {
+    pseudo_lock(
+        LockKind::HostFn,
+        format!(
+            "host fn enqueued at {} on stream `{stream}`",
+            Site::from(site)
+        ),
+        0,
+    )
+}
+
+/// Marks the host function running on this thread (the executor), so that
+/// CUDA calls and signal waits inside it are attributed to it, and holds its
+/// stream's and its site's pseudo-locks, so that the locks it takes are
+/// recorded in lockgraph's graph as taken by it.
+pub(crate) struct Running {
+    prev: Option<ItemId>,
+    held: Option<(&'static LockMeta, &'static LockMeta)>,
+}
+
+impl Running {
+    pub(crate) fn enter(item: ItemId) -> Running {
+        let prev = CURRENT.with(|c| c.replace(Some(item)));
+        let held = if lockgraph::TRACKING {
+            with(|m| {
+                m.items
+                    .get(&item)
+                    .map(|it| (&m.streams[it.stream], it.site))
+                    .map(|(s, site)| (s.lock, s.name, site))
+            })
+            .map(|(stream, name, site)| {
+                let at = site_lock(site, name);
+                stream.acquired(Hold::Exclusive, Some(site));
+                at.acquired(Hold::Exclusive, Some(site));
+                (stream, at)
+            })
+        } else {
+            None
+        };
+        Running { prev, held }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some((stream, at)) = self.held {
+            at.released();
+            stream.released();
+        }
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+pub(crate) fn current_host_fn() -> Option<ItemId> {
+    CURRENT.with(|c| c.get())
+}
+
+/// The locks this thread holds, outermost first.
+pub(super) fn held_now() -> Vec<LockRef> {
+    let ids = lockgraph_core::held_lock_ids();
+    let locks = lockgraph_core::held_locks();
+    ids.into_iter()
+        .zip(locks)
+        .map(|(id, (kind, class, _))| LockRef::of(id, kind, class))
+        .collect()
+}

@@ -1,0 +1,347 @@
+//! The deadlock model: streams' pending host functions and event waits,
+//! the shared host-function executor, signals and locks, as one wait-for
+//! graph checked at every call that adds an edge, before anything blocks.
+//!
+//! Locks taken inside host functions are observed through lockgraph's own
+//! lock-order graph: while a host function runs, its thread holds two
+//! pseudo-locks, one for its stream and one for the site that enqueued it on
+//! that stream, so every lock it takes records "stream -> lock" and
+//! "site -> lock" edges. The site's edges are the locks later host functions
+//! enqueued there (on a stream of that name) are taken to need; a thread that
+//! holds a lock and synchronizes a stream records "lock -> stream", and a
+//! cycle through it is a lock-order cycle.
+//!
+//! The model is cut in layers, each importing only the ones above it in this
+//! list: `state` (the table), `names` (labels), `graph` (edges, cycles,
+//! reports), `host` (thread keys, pseudo-locks, the running host function),
+//! and this module (the entry points the API calls).
+
+mod graph;
+mod host;
+mod names;
+mod state;
+
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::panic::Location;
+
+use lockgraph_core::{CycleReport, EdgeInfo, Level, LockKind, LockMeta, ReportKind, Request};
+
+use crate::Error;
+
+pub(crate) use host::{thread_key, Running};
+pub(crate) use state::{ItemId, LockRef, Needs, Target};
+
+use host::{current_host_fn, held_now, pseudo_lock, site_lock, thread_name};
+use names::intern;
+use state::{with, Item, ItemKind, Node, StreamRec, Waiter};
+
+/// The model's context for the back end `backend`'s context `key` (see
+/// `Backend::key`): one per key, made at its first use.
+pub(crate) fn new_context(backend: TypeId, key: u64) -> usize {
+    with(|m| {
+        if let Some(c) = m.contexts.iter().position(|&c| c == (backend, key)) {
+            return c;
+        }
+        m.contexts.push((backend, key));
+        m.contexts.len() - 1
+    })
+}
+
+/// A new stream of the model's context `ctx`.
+pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
+    // Suffixed: a lock named like the stream must not share its class.
+    let lock = pseudo_lock(LockKind::Stream, format!("{name} (CUDA stream)"), ctx);
+    with(|m| {
+        m.streams.push(StreamRec {
+            name,
+            ctx,
+            lock,
+            next_pos: 0,
+            pending: BTreeMap::new(),
+        });
+        m.streams.len() - 1
+    })
+}
+
+/// The model's streams of context `ctx`.
+pub(crate) fn context_streams(ctx: usize) -> Vec<usize> {
+    with(|m| {
+        (0..m.streams.len())
+            .filter(|&s| m.streams[s].ctx == ctx)
+            .collect()
+    })
+}
+
+pub(crate) fn new_signal(name: &'static str) -> usize {
+    with(|m| {
+        m.signals.push(name);
+        m.signals.len() - 1
+    })
+}
+
+/// Work without a host participant (a kernel, a copy, a record) takes a
+/// position on the stream.
+pub(crate) fn enqueue_work(stream: usize) -> u64 {
+    with(|m| {
+        let s = &mut m.streams[stream];
+        s.next_pos += 1;
+        s.next_pos
+    })
+}
+
+/// The position up to which an event recorded now on `stream` covers.
+pub(crate) fn position(stream: usize) -> u64 {
+    with(|m| m.streams[stream].next_pos)
+}
+
+/// A report to deliver once the caller has queued the work: under the
+/// `panic` policy delivering unwinds, and the queue must match the model.
+#[must_use]
+pub(crate) struct Deferred(Option<CycleReport>);
+
+impl Deferred {
+    pub(crate) fn deliver(self) {
+        deliver(self.0);
+    }
+}
+
+/// An item (host function, event wait) pending on its stream: done, and out
+/// of the model, when dropped (when it ran, or when it never will).
+pub(crate) struct Pending(ItemId);
+
+impl Pending {
+    pub(crate) fn id(&self) -> ItemId {
+        self.0
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let id = self.0;
+        with(|m| {
+            if let Some(it) = m.items.remove(&id) {
+                m.streams[it.stream].pending.remove(&it.pos);
+            }
+        });
+    }
+}
+
+/// A host function enqueued at `site` on `stream`, needing `needs`: checked
+/// for a cycle through it (or a signal it feeds).
+pub(crate) fn enqueue_host_fn(
+    stream: usize,
+    mut needs: Needs,
+    site: &'static Location<'static>,
+) -> (Pending, Deferred) {
+    let enqueuer = thread_key();
+    let enqueuer_held: Vec<u64> = held_now().iter().map(|l| l.id).collect();
+    if lockgraph::TRACKING {
+        // What host functions enqueued here before were seen to lock.
+        let name = with(|m| m.streams[stream].name);
+        needs.learned = lockgraph_core::taken_while_holding(site_lock(site, name));
+    }
+    let (id, report) = with(|m| {
+        for l in &needs.locks {
+            m.locks.insert(l.id, *l);
+        }
+        let id = m.add_item(
+            stream,
+            site,
+            ItemKind::HostFn {
+                needs: needs.clone(),
+                enqueuer,
+                enqueuer_held,
+            },
+        );
+        let mut starts = vec![Node::Item(id)];
+        starts.extend(needs.feeds.iter().map(|&c| Node::Signal(c)));
+        (id, m.check(&starts))
+    });
+    (Pending(id), Deferred(report))
+}
+
+/// `stream` waits (from `site`) for event `event`, recorded on stream
+/// `recorded.0` at position `recorded.1`: checked for a cycle through it.
+pub(crate) fn enqueue_wait(
+    stream: usize,
+    event: &'static str,
+    recorded: (usize, u64),
+    site: &'static Location<'static>,
+) -> (Pending, Deferred) {
+    let (id, report) = with(|m| {
+        let (s2, pos) = recorded;
+        let dep = m.last_pending(s2, pos + 1);
+        let id = m.add_item(stream, site, ItemKind::Wait { event, dep });
+        (id, m.check(&[Node::Item(id)]))
+    });
+    (Pending(id), Deferred(report))
+}
+
+/// A registered wait; unregistered when dropped.
+pub(crate) struct WaitGuard(u64);
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let k = self.0;
+        with(|m| {
+            m.waiters.remove(&k);
+        });
+    }
+}
+
+/// Registers this thread as waiting for `target` and checks for a cycle
+/// before the caller really waits. Returns the label of the wait for the
+/// watchdog ("synchronize stream `s` (host fn enqueued at ...)").
+pub(crate) fn begin_wait(
+    target: Target,
+    site: &'static Location<'static>,
+) -> (WaitGuard, &'static str) {
+    let key = thread_key();
+    let held = held_now();
+    let (what, (found, report), streams) = with(|m| {
+        for l in &held {
+            m.locks.insert(l.id, *l);
+        }
+        let targets: Vec<ItemId> = match target {
+            Target::Stream(s) => m.last_pending(s, u64::MAX).into_iter().collect(),
+            Target::Upto(s, k) => m.last_pending(s, k + 1).into_iter().collect(),
+            Target::Context(c) => (0..m.streams.len())
+                .filter(|&s| m.streams[s].ctx == c)
+                .filter_map(|s| m.last_pending(s, u64::MAX))
+                .collect(),
+        };
+        let what = m.wait_label(target, &targets);
+        m.waiters.insert(
+            key,
+            Waiter {
+                thread: thread_name(),
+                held: held.clone(),
+                targets,
+                site,
+                what,
+            },
+        );
+        let mut starts: Vec<Node> = held.iter().map(|l| Node::Lock(l.id)).collect();
+        for (&c, ts) in &m.producers {
+            if ts.contains(&key) {
+                starts.push(Node::Signal(c));
+            }
+        }
+        let found = m.check_found(&starts);
+        // No cycle in the model: the wait is still an order edge for every
+        // lock held. A cycle says more about this wait than its order
+        // edges would (and they would report it again when the host
+        // function takes the lock).
+        let streams: Vec<&'static LockMeta> = if found.0 || !lockgraph::TRACKING {
+            Vec::new()
+        } else {
+            m.target_streams(target)
+                .into_iter()
+                .map(|s| m.streams[s].lock)
+                .collect()
+        };
+        (what, found, streams)
+    });
+    // Made before delivering: under the `panic` policy the report unwinds,
+    // and the guard then unregisters the wait.
+    let guard = WaitGuard(key);
+    deliver(report);
+    if !found && !held.is_empty() {
+        // "Holding L, waits for stream S": L -> S in lockgraph's graph,
+        // where a host function on S that took L recorded S -> L: a
+        // lock-order cycle (potential) even when the two never coincide.
+        for s in streams {
+            s.before_wait(Request::Exclusive, Some(site));
+            s.abandoned();
+        }
+    }
+    (guard, what)
+}
+
+/// This thread is about to wait on a signal. Inside a host function the wait
+/// is attributed to it and checked before it blocks. Returns the label of the
+/// wait for the watchdog (naming the host function and its stream).
+pub(crate) fn host_fn_waits(signal: usize) -> &'static str {
+    let Some(item) = current_host_fn() else {
+        return with(|m| intern(format!("wait on {}", m.describe(Node::Signal(signal)))));
+    };
+    let (what, report) = with(|m| {
+        if let Some(Item {
+            kind: ItemKind::HostFn { needs, .. },
+            ..
+        }) = m.items.get_mut(&item)
+        {
+            if !needs.waits.contains(&signal) {
+                needs.waits.push(signal);
+            }
+        }
+        let what = intern(format!(
+            "{} waits on {}",
+            m.describe(Node::Item(item)),
+            m.describe(Node::Signal(signal))
+        ));
+        (what, m.check(&[Node::Item(item)]))
+    });
+    deliver(report);
+    what
+}
+
+/// This thread says it will set `signal` (until the guard drops).
+pub(crate) fn will_produce(signal: usize) -> u64 {
+    let key = thread_key();
+    with(|m| m.producers.entry(signal).or_default().push(key));
+    key
+}
+
+pub(crate) fn produced(signal: usize, key: u64) {
+    with(|m| {
+        if let Some(v) = m.producers.get_mut(&signal) {
+            v.retain(|&k| k != key);
+        }
+    });
+}
+
+/// Refuses a CUDA API call (`call`, made at `site`) inside a host function:
+/// reported at once, as a certain one-node cycle on its stream, and
+/// returned as [`Error::CudaCallInHostFn`]. Outside host functions: `Ok`.
+pub(crate) fn refuse_in_host_fn(
+    call: &'static str,
+    site: &'static Location<'static>,
+) -> Result<(), Error> {
+    let Some(item) = current_host_fn() else {
+        return Ok(());
+    };
+    let report = with(|m| {
+        let node = Node::Item(item);
+        if !m.reported.insert(vec![node]) {
+            return None;
+        }
+        let stream = m.items.get(&item).map_or("?", |i| m.streams[i.stream].name);
+        let actor = format!(
+            "{} calls CUDA ({call}) inside the host function: it waits for its own stream `{stream}` or the driver, which waits for it",
+            m.describe(node)
+        );
+        Some(CycleReport::new(
+            ReportKind::DeviceCycle { certain: true },
+            Level::Instance,
+            vec![m.info(node)],
+            vec![EdgeInfo::new(
+                0,
+                0,
+                actor.into(),
+                None,
+                Some(site.into()),
+                true,
+            )],
+        ))
+    });
+    deliver(report);
+    Err(Error::CudaCallInHostFn(call))
+}
+
+fn deliver(report: Option<CycleReport>) {
+    if let Some(r) = report {
+        lockgraph_core::emit_report(r);
+    }
+}

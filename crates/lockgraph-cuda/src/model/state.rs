@@ -1,0 +1,186 @@
+//! The model's state: streams with their pending items, waiting threads,
+//! signals and the locks seen, in one process-wide table. The ground floor
+//! of the model: it imports no other part of it.
+
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::Location;
+use std::sync::Arc;
+
+use lockgraph_core::{Class, LockInfo, LockKind, LockMeta, Site};
+use parking_lot::Mutex;
+
+pub(crate) type ItemId = u64;
+
+/// A lock a host function takes: its lockgraph id and how to name it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LockRef {
+    pub(crate) id: u64,
+    pub(crate) kind: LockKind,
+    pub(crate) name: Option<&'static str>,
+    pub(crate) created: Option<Site>,
+}
+
+impl LockRef {
+    /// The lock of class `class` with instance `id`.
+    pub(crate) fn of(id: u64, kind: LockKind, class: Class) -> LockRef {
+        LockRef {
+            id,
+            kind,
+            name: match class {
+                Class::Named(n) => Some(n),
+                _ => None,
+            },
+            created: class.site(),
+        }
+    }
+
+    /// Whether this lock is of the class `c` describes (an anonymous class
+    /// is one lock instance).
+    pub(super) fn is_of(&self, c: &LockInfo) -> bool {
+        self.kind == c.kind
+            && match (c.name, c.created) {
+                (Some(n), _) => self.name == Some(n),
+                (None, Some(s)) => self.name.is_none() && self.created == Some(s),
+                (None, None) => c.instance == Some(self.id),
+            }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Needs {
+    /// Declared with `HostFn::locks`.
+    pub(crate) locks: Vec<LockRef>,
+    /// Lock classes host functions from the same site were seen to take.
+    pub(crate) learned: Vec<LockInfo>,
+    pub(crate) waits: Vec<usize>,
+    pub(crate) feeds: Vec<usize>,
+}
+
+pub(super) enum ItemKind {
+    HostFn {
+        needs: Needs,
+        enqueuer: u64,
+        enqueuer_held: Vec<u64>,
+    },
+    Wait {
+        event: &'static str,
+        dep: Option<ItemId>,
+    },
+}
+
+pub(super) struct Item {
+    pub(super) stream: usize,
+    pub(super) pos: u64,
+    pub(super) site: &'static Location<'static>,
+    pub(super) kind: ItemKind,
+}
+
+pub(super) struct StreamRec {
+    pub(super) name: &'static str,
+    pub(super) ctx: usize,
+    /// Held by the thread running one of the stream's host functions.
+    pub(super) lock: &'static LockMeta,
+    pub(super) next_pos: u64,
+    pub(super) pending: BTreeMap<u64, ItemId>,
+}
+
+pub(super) struct Waiter {
+    pub(super) thread: Arc<str>,
+    pub(super) held: Vec<LockRef>,
+    pub(super) targets: Vec<ItemId>,
+    pub(super) site: &'static Location<'static>,
+    pub(super) what: &'static str,
+}
+
+#[derive(Default)]
+pub(super) struct Model {
+    /// Per context: its back end and the back end's key (named by the key).
+    pub(super) contexts: Vec<(TypeId, u64)>,
+    pub(super) streams: Vec<StreamRec>,
+    pub(super) items: HashMap<ItemId, Item>,
+    pub(super) next_item: ItemId,
+    pub(super) signals: Vec<&'static str>,
+    /// Per signal, the threads that said they will set it.
+    pub(super) producers: HashMap<usize, Vec<u64>>,
+    pub(super) waiters: HashMap<u64, Waiter>,
+    pub(super) locks: HashMap<u64, LockRef>,
+    pub(super) reported: HashSet<Vec<Node>>,
+}
+
+static MODEL: Mutex<Option<Model>> = Mutex::new(None);
+
+pub(super) fn with<R>(f: impl FnOnce(&mut Model) -> R) -> R {
+    let mut g = MODEL.lock();
+    f(g.get_or_insert_with(Model::default))
+}
+
+/// What a host thread synchronizes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// Everything enqueued on the stream so far.
+    Stream(usize),
+    /// The stream's work before the position.
+    Upto(usize, u64),
+    /// Every stream of the context.
+    Context(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Node {
+    Lock(u64),
+    Item(ItemId),
+    Exec(usize),
+    Signal(usize),
+}
+
+impl Model {
+    pub(super) fn add_item(
+        &mut self,
+        stream: usize,
+        site: &'static Location<'static>,
+        kind: ItemKind,
+    ) -> ItemId {
+        self.next_item += 1;
+        let id = self.next_item;
+        let s = &mut self.streams[stream];
+        s.next_pos += 1;
+        let pos = s.next_pos;
+        s.pending.insert(pos, id);
+        self.items.insert(
+            id,
+            Item {
+                stream,
+                pos,
+                site,
+                kind,
+            },
+        );
+        id
+    }
+
+    /// The last pending item on `stream` before position `upto`.
+    pub(super) fn last_pending(&self, stream: usize, upto: u64) -> Option<ItemId> {
+        self.streams[stream]
+            .pending
+            .range(..upto)
+            .next_back()
+            .map(|(_, &i)| i)
+    }
+
+    pub(super) fn lock_holders(&self, l: u64) -> impl Iterator<Item = (&u64, &Waiter)> {
+        self.waiters
+            .iter()
+            .filter(move |(_, w)| w.held.iter().any(|h| h.id == l))
+    }
+
+    /// The streams a wait for `target` waits for.
+    pub(super) fn target_streams(&self, target: Target) -> Vec<usize> {
+        match target {
+            Target::Stream(s) | Target::Upto(s, _) => vec![s],
+            Target::Context(c) => (0..self.streams.len())
+                .filter(|&s| self.streams[s].ctx == c)
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! [`Signal`]: a flag host functions and threads wait on and set, as a node
+//! of the model (who waits on it, who will set it).
+
+use crate::model;
+
+/// A flag that host functions and threads wait on and set (the model of a
+/// channel, condition or flag).
+pub struct Signal {
+    id: usize,
+    name: &'static str,
+    state: parking_lot::Mutex<bool>,
+    cv: parking_lot::Condvar,
+}
+
+/// A thread's promise to set a [`Signal`]; the promise ends when dropped.
+pub struct Producer<'a> {
+    signal: &'a Signal,
+    key: u64,
+}
+
+impl Drop for Producer<'_> {
+    fn drop(&mut self) {
+        model::produced(self.signal.id, self.key);
+    }
+}
+
+impl Signal {
+    /// A new unset signal.
+    pub fn named(name: &'static str) -> Signal {
+        Signal {
+            id: model::new_signal(name),
+            name,
+            state: parking_lot::Mutex::new(false),
+            cv: parking_lot::Condvar::new(),
+        }
+    }
+
+    /// The signal's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The model's id of the signal.
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Says that this thread will set the signal (after whatever it waits for
+    /// next): the model then knows who a waiter depends on.
+    pub fn will_set(&self) -> Producer<'_> {
+        Producer {
+            signal: self,
+            key: model::will_produce(self.id),
+        }
+    }
+
+    /// Sets the signal and wakes its waiters.
+    pub fn set(&self) {
+        *self.state.lock() = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until set, at most `timeout`; true when set. Inside a host
+    /// function the wait is checked against the model before it blocks. The
+    /// wait is a [`lockgraph::blocking`] call: the watchdog names it (and the
+    /// host function it is in).
+    #[track_caller]
+    pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
+        let what = model::host_fn_waits(self.id);
+        let deadline = std::time::Instant::now() + timeout;
+        lockgraph::blocking(what, || {
+            let mut g = self.state.lock();
+            while !*g {
+                if self.cv.wait_until(&mut g, deadline).timed_out() {
+                    return *g;
+                }
+            }
+            true
+        })
+    }
+
+    /// Waits until set (checked and named like
+    /// [`wait_timeout`](Self::wait_timeout)).
+    #[track_caller]
+    pub fn wait(&self) {
+        let what = model::host_fn_waits(self.id);
+        lockgraph::blocking(what, || {
+            let mut g = self.state.lock();
+            while !*g {
+                self.cv.wait(&mut g);
+            }
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! How a race report is delivered outside `race::capture`: like the core's
+//! reports, one `tracing` WARN event (target `lockgraph`) under the `warn`
+//! policy when a subscriber is installed, and a panic carrying the report
+//! under `panic`. One test: the policy is process-wide.
+
+use std::sync::{Arc, Mutex as StdMutex};
+
+use lockgraph::{set_on_cycle, OnCycle};
+use lockgraph_cuda::sim::Context;
+use lockgraph_cuda::Buffer;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+/// The events a subscriber saw: (target, level, message).
+type Seen = Arc<StdMutex<Vec<(String, Level, String)>>>;
+
+/// A subscriber that keeps every event.
+struct Keep(Seen);
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl Subscriber for Keep {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        let meta = event.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((meta.target().to_string(), *meta.level(), m.0));
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+#[test]
+fn a_race_outside_capture_is_a_tracing_warning_or_a_panic_per_policy() {
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("deliver-stream").unwrap();
+
+    // `warn` with a subscriber: one WARN event with the report's text.
+    set_on_cycle(OnCycle::Warn);
+    let seen = Seen::default();
+    let (dev, host) = (Buffer::named("deliver-dev"), Buffer::named("deliver-host"));
+    tracing::subscriber::with_default(Keep(Arc::clone(&seen)), || {
+        s.copy(&host, &dev, || {}).unwrap();
+        host.host_read(); // before the copy was synchronized
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (target, level, message) = &seen[0];
+    assert_eq!(target, "lockgraph");
+    assert_eq!(*level, Level::WARN);
+    for needle in [
+        "data race on buffer `deliver-host`",
+        "stream `deliver-stream`",
+        "host read",
+    ] {
+        assert!(message.contains(needle), "{needle} missing:\n{message}");
+    }
+
+    // `panic`: the racing access panics with the report.
+    set_on_cycle(OnCycle::Panic);
+    let staging = Buffer::named("deliver-staging");
+    s.copy(&dev, &staging, || {}).unwrap();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| staging.host_write());
+    std::panic::set_hook(hook);
+    set_on_cycle(OnCycle::Warn);
+    let payload = r.expect_err("the race did not panic");
+    let text = payload
+        .downcast_ref::<String>()
+        .expect("the panic carries the report");
+    assert!(
+        text.contains("data race on buffer `deliver-staging`"),
+        "{text}"
+    );
+    s.synchronize().unwrap();
+}
