@@ -20,9 +20,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
-
 use crate::class::{Class, LockKind, Site};
+use crate::fork::Mutex;
 use crate::report::{Backtrace, Hold, Request};
 
 /// The record format version written.
@@ -124,11 +123,33 @@ fn open(dir: PathBuf) -> std::io::Result<Recorder> {
     let _ = writeln!(line, "],\"started_unix_ms\":{}}}", now.as_millis());
     file.write_all(line.as_bytes())?;
     let _ = PATH.set(path);
+    fork_hooks();
     Ok(Recorder {
         file: Mutex::new(file),
         exe,
         pid,
     })
+}
+
+/// The record file's lock across `fork()` (see `fork.rs`): a child forked
+/// while another thread was writing a line would otherwise find it held
+/// forever. The child keeps appending to its parent's file (each line is one
+/// `write(2)`, so lines never interleave); its lines name no process of
+/// their own, and `lockgraph check` merges them like any other.
+fn fork_hooks() {
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
+}
+
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: fork_lock,
+    child: crate::fork::nothing,
+};
+
+fn fork_lock() {
+    if let Some(Some(r)) = RECORDER.get() {
+        crate::fork::hold(r.file.lock());
+    }
 }
 
 /// Whether this process records edges (cheap after the first call).
