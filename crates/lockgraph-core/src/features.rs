@@ -102,6 +102,9 @@ fn from_env(bit: u8) -> bool {
 
 #[cold]
 fn settle() -> u8 {
+    // The first lock use: a recording process writes its record file's
+    // header now, even if it never records an edge (docs/record-format.md).
+    crate::record::start();
     loop {
         let before = CHANGES.load(Ordering::SeqCst);
         let mut m = 0;

@@ -32,7 +32,7 @@ mod taken;
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
 pub(crate) use record_edges::record;
-use report::cycle_key;
+use report::{cycle_key, CycleKey};
 pub use taken::taken_while_holding;
 
 /// Size limits of the process-wide tables. When one is reached lockgraph says
@@ -195,7 +195,7 @@ struct Global {
     site_classes: HashMap<Site, usize>,
     instances: Graph<NodeInfo, EdgeMeta>,
     instance_index: HashMap<u64, NodeId>,
-    reported: HashSet<u64>,
+    reported: HashSet<CycleKey>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
     /// released (saying it goes to the user's subscriber).
