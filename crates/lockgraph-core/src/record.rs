@@ -38,16 +38,13 @@ static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
 fn recorder() -> Option<&'static Recorder> {
     RECORDER
         .get_or_init(|| {
-            let dir = std::env::var_os("LOCKGRAPH_RECORD")?;
-            if dir.is_empty() {
-                return None;
-            }
-            match open(PathBuf::from(&dir)) {
+            let dir = crate::env::RECORD.path()?;
+            match open(dir.clone()) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     say(&format!(
                         "lockgraph: LOCKGRAPH_RECORD={}: {e}; not recording",
-                        PathBuf::from(dir).display()
+                        dir.display()
                     ));
                     None
                 }
