@@ -72,7 +72,7 @@ pub(crate) fn hooks() -> u8 {
 
 /// Whether acquisitions are recorded into the lock-order graph.
 #[inline]
-pub(crate) fn order() -> bool {
+pub(crate) fn order_graph_on() -> bool {
     active() & NO_ORDER == 0
 }
 

@@ -10,7 +10,7 @@
 
 use crate::features::{self, NO_ORDER};
 
-/// Turns recording into the lock-order graph on or off, for every thread,
+/// Turns the lock-order graph on or off, for every thread,
 /// from each thread's next lock operation on.
 ///
 /// What was recorded stays (and the watchdog's reports still use it).
@@ -24,5 +24,5 @@ pub fn set_order_graph(on: bool) {
 /// (`LOCKGRAPH_ORDER`, [`set_order_graph`]; see the module docs for the
 /// default).
 pub fn order_graph() -> bool {
-    features::order()
+    features::order_graph_on()
 }

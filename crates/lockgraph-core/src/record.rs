@@ -149,8 +149,8 @@ fn fork_lock() {
     }
 }
 
-/// Whether this process records edges (cheap after the first call).
-pub(crate) fn enabled() -> bool {
+/// Whether this process writes a record file (cheap after the first call).
+pub(crate) fn on() -> bool {
     recorder().is_some()
 }
 

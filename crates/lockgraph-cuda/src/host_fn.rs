@@ -43,12 +43,12 @@ impl<F: FnOnce() + Send + 'static> HostFn<F> {
 }
 
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
-fn lock_ref<T: ?Sized>(m: &lockgraph::Mutex<T>) -> Option<model::LockRef> {
+fn lock_ref<T: ?Sized>(m: &lockgraph::Mutex<T>) -> Option<model::ModelLock> {
     // SAFETY: the raw lock is only used to read its tracking metadata; it is
     // never locked or unlocked through this reference.
     let meta = unsafe { m.raw() }.meta();
     let class = meta.class();
-    Some(model::LockRef {
+    Some(model::ModelLock {
         id: meta.id(),
         kind: meta.kind(),
         name: match class {
@@ -60,6 +60,6 @@ fn lock_ref<T: ?Sized>(m: &lockgraph::Mutex<T>) -> Option<model::LockRef> {
 }
 
 #[cfg(not(any(debug_assertions, feature = "track-in-release")))]
-fn lock_ref<T: ?Sized>(_m: &lockgraph::Mutex<T>) -> Option<model::LockRef> {
+fn lock_ref<T: ?Sized>(_m: &lockgraph::Mutex<T>) -> Option<model::ModelLock> {
     None
 }

@@ -16,7 +16,7 @@ impl<N, M> Graph<N, M> {
     /// Adds or widens the edge `from -> to` with every kind in `kinds` and the
     /// gate locks `gates`, without looking for a cycle.
     ///
-    /// Like [`Graph::record`], a new edge gets `meta()` and a sorted copy of
+    /// Like [`Graph::add_edge`], a new edge gets `meta()` and a sorted copy of
     /// `gates`; an existing edge gains the kinds and keeps only the gates also
     /// in `gates`. Self edges, unknown nodes and an empty `kinds` change nothing.
     pub fn insert(

@@ -3,7 +3,7 @@
 //! A [`Graph`] holds lock-order edges "holding A, then asked for B". Each edge
 //! remembers which of lockdep's four dependency kinds it was seen with
 //! ([`EdgeKinds`]) and the *gate locks* that were held exclusively every time it
-//! was recorded. [`Graph::record`] adds or widens an edge and, when that changed
+//! was recorded. [`Graph::add_edge`] adds or widens an edge and, when that changed
 //! anything, looks for the shortest cycle through it that can really deadlock:
 //!
 //! * **strong paths** (lockdep's rule for read locks): a cycle is only a deadlock
@@ -25,9 +25,9 @@
 //! let a = g.add_node("a");
 //! let b = g.add_node("b");
 //! // One thread takes a then b ...
-//! assert!(g.record(a, b, Hold::Exclusive, Request::Exclusive, &[], || ()).cycle.is_none());
+//! assert!(g.add_edge(a, b, Hold::Exclusive, Request::Exclusive, &[], || ()).cycle.is_none());
 //! // ... another takes b then a: the new edge closes a cycle.
-//! let rec = g.record(b, a, Hold::Exclusive, Request::Exclusive, &[], || ());
+//! let rec = g.add_edge(b, a, Hold::Exclusive, Request::Exclusive, &[], || ());
 //! let cycle = rec.cycle.expect("ABBA is a cycle");
 //! assert_eq!(cycle.nodes, vec![b, a]);
 //! ```
@@ -44,7 +44,7 @@ use petgraph::Direction;
 /// A node of the graph.
 pub type NodeId = NodeIndex<u32>;
 
-/// An edge of the graph, as [`Graph::record`] hands it back: valid until
+/// An edge of the graph, as [`Graph::add_edge`] hands it back: valid until
 /// the edge or one of its nodes is removed.
 pub type EdgeId = EdgeIndex<u32>;
 
@@ -208,7 +208,7 @@ impl<M> Edge<M> {
     }
 }
 
-/// What [`Graph::record`] did to the edge.
+/// What [`Graph::add_edge`] did to the edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     /// The edge already had this kind and no gate was lost: nothing to check.
@@ -219,10 +219,10 @@ pub enum Change {
     Widened,
 }
 
-/// The result of [`Graph::record`].
+/// The result of [`Graph::add_edge`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct Recorded {
+pub struct EdgeAdded {
     /// What happened to the edge.
     pub change: Change,
     /// The edge recorded (`None` for a self edge or an unknown node, which
@@ -339,7 +339,7 @@ impl<N, M> Graph<N, M> {
             .and_then(|e| self.g.edge_weight_mut(e))
     }
 
-    /// The edge `id` (from [`Recorded::edge`]), without a lookup.
+    /// The edge `id` (from [`EdgeAdded::edge`]), without a lookup.
     pub fn edge_at(&self, id: EdgeId) -> Option<&Edge<M>> {
         self.g.edge_weight(id)
     }
@@ -371,7 +371,7 @@ impl<N, M> Graph<N, M> {
     /// shortest cycle through it that can deadlock is returned. A self edge
     /// (`from == to`) is never stored: re-acquiring a held lock is the caller's
     /// check, not a graph property.
-    pub fn record(
+    pub fn add_edge(
         &mut self,
         from: NodeId,
         to: NodeId,
@@ -379,13 +379,13 @@ impl<N, M> Graph<N, M> {
         request: Request,
         gates: &[u64],
         meta: impl FnOnce() -> M,
-    ) -> Recorded {
+    ) -> EdgeAdded {
         let (change, edge) = self.insert_edge(from, to, EdgeKinds::of(hold, request), gates, meta);
         let cycle = match (change, edge) {
             (Change::None, _) | (_, None) => None,
             (_, Some(e)) => self.cycle_through_edge(e, from, to),
         };
-        Recorded {
+        EdgeAdded {
             change,
             edge,
             cycle,

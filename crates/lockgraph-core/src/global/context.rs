@@ -26,7 +26,7 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
     let g = GLOBAL.lock();
     let n = locks.len();
     // Stacks are resolved after the graph lock is released.
-    let origin = |o: &Origin| {
+    let origin = |o: &FirstSeen| {
         (
             OrderOrigin {
                 thread: o.thread.to_string(),

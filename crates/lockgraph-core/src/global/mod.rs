@@ -24,20 +24,20 @@ use crate::meta::{Held, LockMeta, Op, MAX_HELD};
 use crate::record;
 use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 
+mod add_edges;
 mod context;
-mod record_edges;
 mod report;
 mod taken;
 
+pub(crate) use add_edges::add_edges;
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
-pub(crate) use record_edges::record;
 use report::{cycle_key, CycleKey};
 pub use taken::taken_while_holding;
 
 /// Size limits of the process-wide tables. When one is reached lockgraph says
 /// so once (a `tracing` ERROR event, or stderr when the subscriber does not
-/// enable it) and stops recording new edges; it never grows without bound
+/// enable it) and adds no edge from then on; it never grows without bound
 /// and never drops edges silently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -79,7 +79,7 @@ pub struct GraphStats {
     pub instances: usize,
     /// Edges between same-class instances.
     pub instance_edges: usize,
-    /// Whether recording stopped because a limit was reached.
+    /// Whether the graphs stopped taking edges because a limit was reached.
     pub full: bool,
 }
 
@@ -102,9 +102,10 @@ struct NodeInfo {
     instance: Option<u64>,
 }
 
-/// The first recording of one edge kind.
+/// The first time one kind of an edge was seen: by which thread, where, with
+/// which stack.
 #[derive(Clone)]
-struct Origin {
+struct FirstSeen {
     thread: Arc<str>,
     hold: Hold,
     request: Request,
@@ -119,19 +120,19 @@ struct Origin {
 /// recording of each other kind and sample instance pairs.
 #[derive(Clone, Default)]
 struct EdgeMeta {
-    first: Option<(usize, Origin)>,
+    first: Option<(usize, FirstSeen)>,
     more: Option<Box<EdgeMore>>,
 }
 
 #[derive(Clone, Default)]
 struct EdgeMore {
-    origins: [Option<Origin>; 4],
+    origins: [Option<FirstSeen>; 4],
     pairs: Vec<(u64, u64)>,
 }
 
 impl EdgeMeta {
     /// The first recording of kind `k` (an index from `kind_index`).
-    fn origin(&self, k: usize) -> Option<&Origin> {
+    fn origin(&self, k: usize) -> Option<&FirstSeen> {
         match &self.first {
             Some((fk, o)) if *fk == k => Some(o),
             _ => self.more.as_ref().and_then(|m| m.origins[k].as_ref()),
@@ -139,12 +140,12 @@ impl EdgeMeta {
     }
 
     /// The first recording of any kind.
-    fn any_origin(&self) -> Option<&Origin> {
+    fn any_origin(&self) -> Option<&FirstSeen> {
         self.first.as_ref().map(|(_, o)| o)
     }
 
     /// Stores `origin()` as kind `k`'s first recording; whether it was new.
-    fn fill(&mut self, k: usize, origin: &dyn Fn() -> Origin) -> bool {
+    fn fill(&mut self, k: usize, origin: &dyn Fn() -> FirstSeen) -> bool {
         match &self.first {
             None => {
                 self.first = Some((k, origin()));
@@ -222,7 +223,7 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
     })
 });
 
-/// The graph lock, held by [`record`]. A table limit reached meanwhile is
+/// The graph lock, held by [`add_edges`]. A table limit reached meanwhile is
 /// said when it goes, after the unlock: saying it reaches the user's
 /// subscriber, which must not run under the graph lock.
 struct Locked(std::mem::ManuallyDrop<crate::fork::MutexGuard<'static, Global>>);
@@ -276,7 +277,7 @@ fn e_info_for(classes: &Graph<NodeInfo, EdgeMeta>, c: NodeId) -> NodeInfo {
 }
 
 impl Global {
-    /// Stops recording; the reason is said once the graph lock is released.
+    /// Stops adding edges; the reason is said once the graph lock is released.
     fn set_full(&mut self, why: &str) {
         if !self.full {
             self.full = true;

@@ -33,7 +33,7 @@ impl Global {
         instance_graph: bool,
         cycle: &Cycle,
         level: Level,
-        closing: &dyn Fn() -> Origin,
+        closing: &dyn Fn() -> FirstSeen,
     ) -> Option<CycleReport> {
         let g = if instance_graph {
             &self.instances
@@ -72,7 +72,7 @@ impl Global {
                 // Stacks of the middle of a very long cycle are not printed;
                 // not touching them keeps the report cheap (see the field doc).
                 let keep_stack = n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
-                let info = |o: &Origin, stack: bool| EdgeInfo {
+                let info = |o: &FirstSeen, stack: bool| EdgeInfo {
                     from: i,
                     to: (i + 1) % n,
                     thread: o.thread.clone(),

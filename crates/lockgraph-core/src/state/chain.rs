@@ -37,7 +37,7 @@ impl ThreadState {
         }
         // Past the steady state: the lock-order graph's switch. Off, nothing
         // is looked up, recorded or cached, and nothing new marked checked.
-        if crate::features::order() {
+        if crate::features::order_graph_on() {
             self.before_wait_nested(meta, request, site, op, len);
         }
     }
@@ -82,7 +82,7 @@ impl ThreadState {
         // Two-way: the pair of slots `slot & !1` and `slot | 1`.
         let (a, b) = (&self.cache[slot & !1], &self.cache[slot | 1]);
         if a.get() != h && b.get() != h {
-            self.slow_record(meta, id, request, site, op);
+            self.slow_add_edges(meta, id, request, site, op);
             b.set(a.get());
             a.set(h);
         }
@@ -139,7 +139,7 @@ impl ThreadState {
 
     #[cold]
     #[inline(never)]
-    pub(super) fn slow_record(
+    pub(super) fn slow_add_edges(
         &self,
         meta: &LockMeta,
         id: u64,
@@ -151,7 +151,7 @@ impl ThreadState {
         self.claim_moved();
         let held = self.snapshot();
         let _busy = Busy::enter(self);
-        let out = global::record(&held, meta, id, request, site, op);
+        let out = global::add_edges(&held, meta, id, request, site, op);
         for i in out.marked {
             self.ids[i].set(self.ids[i].get() | IN_GRAPH);
         }

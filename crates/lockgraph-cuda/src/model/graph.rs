@@ -8,7 +8,7 @@ use lockgraph_core::{CycleReport, EdgeInfo, Level, ReportKind, Site};
 use lockgraph_graph::waitfor;
 
 use super::names::{label_lock, learned_note};
-use super::state::{ItemKind, LockRef, Model, Needs, Node};
+use super::state::{ItemKind, Model, ModelLock, Needs, Node};
 
 pub(super) struct Edge {
     to: Node,
@@ -21,8 +21,8 @@ impl Model {
     /// The locks a host function needs: the declared ones, then the locks
     /// waiting threads hold of the classes its site was seen to take
     /// (`true`: learned).
-    pub(super) fn needed_locks(&self, needs: &Needs) -> Vec<(LockRef, bool)> {
-        let mut out: Vec<(LockRef, bool)> = needs.locks.iter().map(|l| (*l, false)).collect();
+    pub(super) fn needed_locks(&self, needs: &Needs) -> Vec<(ModelLock, bool)> {
+        let mut out: Vec<(ModelLock, bool)> = needs.locks.iter().map(|l| (*l, false)).collect();
         if needs.learned.is_empty() {
             return out;
         }

@@ -30,7 +30,7 @@ use lockgraph_core::{CycleReport, EdgeInfo, Level, LockKind, LockMeta, ReportKin
 use crate::Error;
 
 pub(crate) use host::{thread_key, Running};
-pub(crate) use state::{ItemId, LockRef, Needs, Target};
+pub(crate) use state::{ItemId, ModelLock, Needs, Target};
 
 use host::{current_host_fn, held_now, pseudo_lock, site_lock, thread_name};
 use names::intern;

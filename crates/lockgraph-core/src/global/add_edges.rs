@@ -1,15 +1,15 @@
-//! Recording one acquisition's edges: the self-deadlock check, then for each
+//! Adding one acquisition's edges to the graphs: the self-deadlock check, then for each
 //! held lock the class edge (or, between two locks of one class, the
 //! instance edge), its record line and the cycle it closes.
 
 use super::*;
 
-/// What one record call produced.
-pub(crate) struct Recorded {
+/// What one [`add_edges`] call produced.
+pub(crate) struct Added {
     pub(crate) reports: Vec<CycleReport>,
     /// Indices of held entries now in the instance graph.
     pub(crate) marked: Vec<usize>,
-    /// New class edges for the `LOCKGRAPH_RECORD` file.
+    /// New class edges for the record file (`LOCKGRAPH_RECORD`).
     pub(crate) lines: Vec<record::EdgeLine>,
 }
 
@@ -33,20 +33,20 @@ fn thread_label() -> Arc<str> {
         .unwrap_or_else(|_| make())
 }
 
-/// Records the edges of one acquisition-like event `op` of `target`
+/// Adds the edges of one acquisition-like event `op` of `target`
 /// (instance `id`, asked as `request` at `site`) by a thread holding
 /// `held`; returns the reports, the held entries put in the instance graph
 /// and the record lines.
-pub(crate) fn record(
+pub(crate) fn add_edges(
     held: &[Held],
     target: &LockMeta,
     id: u64,
     request: Request,
     site: Option<&'static Location<'static>>,
     op: Op,
-) -> Recorded {
+) -> Added {
     crate::sync::enter_iteration();
-    let mut out = Recorded {
+    let mut out = Added {
         reports: Vec::new(),
         marked: Vec::new(),
         lines: Vec::new(),
@@ -61,7 +61,7 @@ pub(crate) fn record(
     }
     // Read before the graph lock: a bad variable is said on stderr.
     let limits = Limits::current();
-    let recording = record::enabled();
+    let recording = record::on();
     let mut g = Locked::new();
     if g.full {
         return out;
@@ -123,7 +123,7 @@ pub(crate) fn record(
                 .map(|(_, o)| o.id)
                 .collect(),
         };
-        let origin = || Origin {
+        let origin = || FirstSeen {
             thread: thread.clone(),
             hold,
             request: req,
@@ -149,7 +149,7 @@ pub(crate) fn record(
             g.class_edge(&edge, &origin, line, &limits, &mut out)
         };
         if done.is_none() {
-            // A table is full: recording stops.
+            // A table is full: no edge is added from now on.
             return out;
         }
     }
@@ -210,14 +210,14 @@ impl Global {
     fn instance_edge(
         &mut self,
         edge: &NewEdge,
-        origin: &dyn Fn() -> Origin,
+        origin: &dyn Fn() -> FirstSeen,
         limits: &Limits,
-        out: &mut Recorded,
+        out: &mut Added,
     ) -> Option<()> {
         let info = e_info_for(&self.classes, edge.from.0);
         let a = self.instance_node(edge.from.1, info, limits)?;
         let b = self.instance_node(edge.to.1, info, limits)?;
-        let rec = self.instances.record(
+        let rec = self.instances.add_edge(
             a,
             b,
             edge.hold,
@@ -244,10 +244,10 @@ impl Global {
     fn class_edge(
         &mut self,
         edge: &NewEdge,
-        origin: &dyn Fn() -> Origin,
+        origin: &dyn Fn() -> FirstSeen,
         line: Option<((Class, LockKind), (Class, LockKind))>,
         limits: &Limits,
-        out: &mut Recorded,
+        out: &mut Added,
     ) -> Option<()> {
         let ((from_c, from_id), (to_c, to_id)) = (edge.from, edge.to);
         // Only a new edge can overflow the table.
@@ -260,7 +260,7 @@ impl Global {
             ));
             return None;
         }
-        let rec = self.classes.record(
+        let rec = self.classes.add_edge(
             from_c,
             to_c,
             edge.hold,
