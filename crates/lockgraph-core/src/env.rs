@@ -360,7 +360,13 @@ impl Variable {
     /// when it is unset or empty, or when it does not parse (which is said
     /// once).
     pub fn value(&self) -> Value {
-        match self.read() {
+        self.value_of(self.read())
+    }
+
+    /// The value of `text` (the variable's text, `None` when unset or
+    /// empty), saying once when it does not parse.
+    fn value_of(&self, text: Option<String>) -> Value {
+        match text {
             None => self.default_value(),
             Some(text) => match self.kind.parse(&text) {
                 Ok(v) => v,
@@ -612,6 +618,65 @@ mod tests {
         );
         let e = MAX_EDGES.kind.parse("0").unwrap_err();
         assert!(MAX_EDGES.message("0", &e).ends_with("; using 1m"));
+    }
+
+    /// A subscriber that keeps the messages of the events it is given.
+    struct Keep(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl tracing::Subscriber for Keep {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Message(String);
+            impl tracing::field::Visit for Message {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn fmt::Debug) {
+                    if f.name() == "message" {
+                        self.0 = format!("{v:?}");
+                    }
+                }
+            }
+            let mut m = Message(String::new());
+            event.record(&mut m);
+            self.0.lock().unwrap().push(m.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn a_bad_value_is_said_once_as_a_tracing_event_and_the_default_used() {
+        static V: Variable = var("LOCKGRAPH_UNIT_TEST_SWITCH", Kind::Switch, "on", "a test's");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let got = tracing::subscriber::with_default(Keep(seen.clone()), || {
+            (
+                V.value_of(Some("maybe".into())),
+                V.value_of(Some("perhaps".into())),
+                V.value_of(Some(" NO ".into())),
+                V.value_of(None),
+            )
+        });
+        assert_eq!(
+            got,
+            (
+                Value::Switch(true),
+                Value::Switch(true),
+                Value::Switch(false),
+                Value::Switch(true)
+            )
+        );
+        assert!(crate::delivery::flush_reports(std::time::Duration::from_secs(30)));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            ["lockgraph: LOCKGRAPH_UNIT_TEST_SWITCH: unknown value \"maybe\" (expected on or off); using on"],
+            "said once, naming the first bad value"
+        );
     }
 
     /// `docs/environment.md` lists the table: regenerate it from
