@@ -40,7 +40,7 @@
 //!   of `L` opens a new one). A mutex taken twice in a row is *not* checked
 //!   implicitly: `loop { let job = queue.lock().pop(); ... }` is the normal
 //!   use of a mutex, not a decision carried across.
-//! * **Explicit** ([`atomic_region`]): inside the closure every release of a
+//! * **Explicit** ([`atomic_region`](crate::atomic_region)): inside the closure every release of a
 //!   lock `L`, in any mode, opens a check that lasts until the closure
 //!   returns; the next exclusive acquisition of `L` inside the closure (a
 //!   `lock`, a `write`) is checked, whatever other locks were taken meanwhile.
@@ -174,7 +174,7 @@ pub struct AtomicityReport {
     pub act_site: Option<Site>,
     /// The write that came in between (violations only).
     pub interleaving: Option<Interleaving>,
-    /// Whether the region was marked with [`atomic_region`] (else implicit).
+    /// Whether the region was marked with [`atomic_region`](crate::atomic_region) (else implicit).
     pub explicit_region: bool,
 }
 

@@ -670,7 +670,9 @@ mod tests {
                 Value::Switch(true)
             )
         );
-        assert!(crate::delivery::flush_reports(std::time::Duration::from_secs(30)));
+        assert!(crate::delivery::flush_reports(
+            std::time::Duration::from_secs(30)
+        ));
         let seen = seen.lock().unwrap().clone();
         assert_eq!(
             seen,

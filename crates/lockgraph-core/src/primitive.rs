@@ -434,7 +434,7 @@ pub fn requested_only(meta: &LockMeta) {
 /// synchronize), naming it `what`. With profiling on, every lock class this
 /// thread holds meanwhile is charged with the call and its duration, and the
 /// profile advises moving the call out of the critical section. With the
-/// [`watchdog`](crate::watchdog) on, the call is registered as a wait on the
+/// [`watchdog`] on, the call is registered as a wait on the
 /// resource `what`: a long one is reported, and it shows in [`crate::dump`].
 ///
 /// ```
