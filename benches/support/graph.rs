@@ -7,7 +7,9 @@
 //! Run these first in a process, while tracing-mutex's graph is fresh: it
 //! recycles the topological-order slots of dropped locks, and after millions
 //! of dropped locks a fresh lock would get a low slot and its edge would no
-//! longer point against the order.
+//! longer point against the order. For the same reason keep the [`Chains`]
+//! alive while [`ClosingEdge::measure`] builds its own: chains built on
+//! recycled slots take tracing-mutex seconds.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -322,6 +324,11 @@ impl ClosingEdge {
         // lockgraph's chains stay alive until all samples are taken: a dropped
         // chain's graph slots are reused by the next one (see the re-check).
         let mut lg_kept: Vec<Vec<LgMutex<()>>> = Vec::new();
+        // So do tracing-mutex's: it hands a dropped lock's topological-order
+        // slot to the next new lock, last freed first, so a chain built after
+        // one was dropped points against the order at every edge (a reorder
+        // each, about 20 s per chain instead of milliseconds).
+        let mut tm_kept: Vec<Vec<TmMutex<()>>> = Vec::new();
         for _ in 0..CYCLE_SAMPLES {
             {
                 let t = Instant::now();
@@ -382,9 +389,11 @@ impl ClosingEdge {
                         m.tm_lines.push(text.lines().count());
                     }
                 }
-                // The chain is dropped here; its tail mutex is poisoned, harmlessly.
+                // Its tail mutex is poisoned, harmlessly.
+                tm_kept.push(c);
             }
         }
+        drop(tm_kept);
         // Re-check: drop the earlier chains, then close the cycle of a fresh one.
         drop(lg_kept);
         m.recheck_len = {
