@@ -15,6 +15,10 @@
 //! `cargo bench --features track-in-release --bench locks`
 //! (without the feature lockgraph is plain parking_lot in release builds).
 //!
+//! Samples read wall time; `LOCKGRAPH_BENCH_CLOCK=cpu` makes them read the
+//! thread's CPU time, as `benches/plain.rs` does by default, to compare the
+//! two harnesses on one clock.
+//!
 //! tracing-mutex is used through `tracing_mutex::stdsync::tracing::Mutex`
 //! (std's mutex underneath, tracking in every build): its `parkinglot` module
 //! needs a crate feature this workspace does not enable.
@@ -28,12 +32,11 @@ mod graph;
 mod timing;
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use graph::{against_order, Chains, ClosingEdge, LgMutex, PlMutex, TmMutex, CHAIN, IMPLS};
 use timing::{
-    bench_interleaved, fmt_ns, one_and_two_threads, print_table, two_threads, Padded, Sampler,
-    SAMPLES, SAMPLE_TIME,
+    bench_interleaved, fmt_ns, one_and_two_threads, print_table, set_clock, two_threads, Clock,
+    Padded, Sampler, Stopwatch, SAMPLES, SAMPLE_TIME,
 };
 
 const W1: &str = "one lock, lock+unlock";
@@ -117,7 +120,7 @@ macro_rules! lock8 {
 /// A timed loop of `n` runs of `body` on its argument (for [`two_threads`]).
 fn timed<P>(body: impl Fn(&P) + Copy) -> impl Fn(&P, u64) -> std::time::Duration + Copy {
     move |p, n| {
-        let t = Instant::now();
+        let t = Stopwatch::start();
         for _ in 0..n {
             body(black_box(p));
         }
@@ -128,7 +131,7 @@ fn timed<P>(body: impl Fn(&P) + Copy) -> impl Fn(&P, u64) -> std::time::Duration
 /// A steady-state sampler: `n` runs of `body` on `locks`.
 fn looped<'a, P: 'a>(locks: P, body: impl Fn(&P) + 'a) -> Sampler<'a> {
     Box::new(move |n| {
-        let t = Instant::now();
+        let t = Stopwatch::start();
         for _ in 0..n {
             body(black_box(&locks));
         }
@@ -188,6 +191,11 @@ fn steady_row(workload: &'static str, ns: &[f64], limit: f64) -> Row {
 // ---------------------------------------------------------------- main
 
 fn main() {
+    let clock = Clock::from_env(Clock::Wall).unwrap_or_else(|e| {
+        eprintln!("locks: {e}");
+        std::process::exit(2)
+    });
+    set_clock(clock);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("lockgraph benchmark");
     println!(
@@ -212,8 +220,13 @@ fn main() {
         std::env::var("RUST_BACKTRACE").ok()
     );
     println!(
-        "  steady workloads: {SAMPLES} interleaved samples of ~{} ms each, median ns/iter",
-        SAMPLE_TIME.as_millis()
+        "  steady workloads: {SAMPLES} interleaved samples of ~{} ms each, median ns/iter; \
+         clock: {} (LOCKGRAPH_BENCH_CLOCK)",
+        SAMPLE_TIME.as_millis(),
+        match clock {
+            Clock::Wall => "wall time",
+            Clock::ThreadCpu => "thread CPU time",
+        }
     );
     println!();
 
@@ -391,7 +404,7 @@ fn main() {
     // 5. churn
     let ns = bench_interleaved(vec![
         Box::new(|n| {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 let a = PlMutex::new(0u64);
                 let b = PlMutex::new(0u64);
@@ -402,7 +415,7 @@ fn main() {
             t.elapsed()
         }),
         Box::new(|n| {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 let a = LgMutex::new(0u64);
                 let b = LgMutex::new(0u64);
@@ -413,7 +426,7 @@ fn main() {
             t.elapsed()
         }),
         Box::new(|n| {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 let a = TmMutex::new(0u64);
                 let b = TmMutex::new(0u64);

@@ -4,7 +4,10 @@
 //! `benches/support/rows.rs`, expands the same loop bodies for each
 //! implementation). Every figure is measured in this run: samples of each
 //! implementation interleaved per round, medians with their quartiles, and
-//! ratios to parking_lot from the same rounds.
+//! ratios to parking_lot from the same rounds. Samples read the thread's CPU
+//! time by default (`LOCKGRAPH_BENCH_CLOCK=wall` for wall time): on a
+//! machine shared with other work, wall-time samples mostly measure how
+//! long the thread waited for a core.
 //!
 //! Run everything (both builds, and parking_lot's `deadlock_detection`
 //! feature in its separate binary) with `scripts/bench-plain.sh`, or this
@@ -62,8 +65,8 @@ use std::time::Duration;
 use graph::{against_order, forward_edge, Chains, ClosingEdge, CHAIN};
 use rows::{Row, Steady};
 use timing::{
-    fmt_ns, median, print_table, sample_interleaved, sample_one_and_two_threads, Sampler, Spread,
-    SAMPLES, SAMPLE_TIME,
+    fmt_ns, median, print_table, sample_interleaved, sample_one_and_two_threads, set_clock, Clock,
+    Sampler, Spread, SAMPLES, SAMPLE_TIME,
 };
 
 #[global_allocator]
@@ -159,6 +162,7 @@ impl DdClient {
         }
         let mut child = Command::new(&path)
             .arg("--serve")
+            .env("LOCKGRAPH_BENCH_CLOCK", timing::clock().name())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -169,7 +173,7 @@ impl DdClient {
         stdout
             .read_line(&mut line)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let want = format!("ready {DD_HASH:016x}");
+        let want = format!("ready {DD_HASH:016x} {}", timing::clock().name());
         if line.trim_end() != want {
             let _ = child.kill();
             let _ = child.wait();
@@ -720,6 +724,14 @@ fn main() -> ExitCode {
         }
     }
 
+    let clock = match Clock::from_env(Clock::ThreadCpu) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("plain: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    set_clock(clock);
     let lean = cfg!(feature = "watchdog-in-release");
     println!("lockgraph plain-loop benchmark (benches/plain.rs)");
     println!(
@@ -775,6 +787,14 @@ fn main() -> ExitCode {
         "  steady rows: {SAMPLES} interleaved samples of ~{} ms each; median ns/iter [quartiles]; \
          ratios are medians over parking_lot's median",
         SAMPLE_TIME.as_millis()
+    );
+    println!(
+        "  clock: {} (LOCKGRAPH_BENCH_CLOCK=cpu|wall; cpu, the default, leaves out the time a \
+         thread waits descheduled on a busy machine)",
+        match clock {
+            Clock::ThreadCpu => "thread CPU time",
+            Clock::Wall => "wall time",
+        }
     );
     println!();
 

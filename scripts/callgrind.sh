@@ -41,6 +41,7 @@ esac
 
 for v in $(compgen -e); do
   case "$v" in
+    LOCKGRAPH_BENCH_*) ;;
     RUST_BACKTRACE | RUST_LIB_BACKTRACE | LOCKGRAPH_*) unset "$v" ;;
   esac
 done

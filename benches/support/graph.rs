@@ -14,7 +14,9 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::timing::Stopwatch;
 
 use crate::timing::{fmt_ns, median};
 
@@ -107,7 +109,7 @@ impl Chains {
         ) -> (C, Duration, Option<isize>) {
             let mut out = None;
             let heap = measure(&mut || {
-                let t = Instant::now();
+                let t = Stopwatch::start();
                 let c = make();
                 out = Some((c, t.elapsed()));
             });
@@ -150,7 +152,7 @@ pub fn against_order(c: &Chains) -> EdgeTimes {
         {
             let n = PlMutex::new(());
             drop(n.lock());
-            let t = Instant::now();
+            let t = Stopwatch::start();
             {
                 let _n = black_box(&n).lock();
                 let _l0 = black_box(&c.pl[0]).lock();
@@ -163,7 +165,7 @@ pub fn against_order(c: &Chains) -> EdgeTimes {
             drop(n.lock()); // assigns its id; no edge (nothing held)
             let mut el = Duration::ZERO;
             let reports = lockgraph::capture(|| {
-                let t = Instant::now();
+                let t = Stopwatch::start();
                 {
                     let _n = black_box(&n).lock();
                     let _l0 = black_box(&c.lg[0]).lock();
@@ -177,7 +179,7 @@ pub fn against_order(c: &Chains) -> EdgeTimes {
         {
             let n = TmMutex::new(());
             drop(n.lock().unwrap());
-            let t = Instant::now();
+            let t = Stopwatch::start();
             {
                 let _n = black_box(&n).lock().unwrap();
                 let _l0 = black_box(&c.tm[0]).lock().unwrap();
@@ -205,7 +207,7 @@ pub fn forward_edge(c: &Chains) -> EdgeTimes {
     for k in 0..NEW_EDGE_SAMPLES {
         let i = first + 3 * k;
         {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             {
                 let _a = black_box(&c.pl[i]).lock();
                 let _b = black_box(&c.pl[i + 2]).lock();
@@ -215,7 +217,7 @@ pub fn forward_edge(c: &Chains) -> EdgeTimes {
         {
             let mut el = Duration::ZERO;
             let reports = lockgraph::capture(|| {
-                let t = Instant::now();
+                let t = Stopwatch::start();
                 {
                     let _a = black_box(&c.lg[i]).lock();
                     let _b = black_box(&c.lg[i + 2]).lock();
@@ -226,7 +228,7 @@ pub fn forward_edge(c: &Chains) -> EdgeTimes {
             ns[1].push(el.as_nanos() as f64);
         }
         {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             {
                 let _a = black_box(&c.tm[i]).lock().unwrap();
                 let _b = black_box(&c.tm[i + 2]).lock().unwrap();
@@ -265,13 +267,13 @@ impl EdgeTimes {
 // ---------------------------------------------------------------- panic capture
 
 /// What the capturing panic hook saw: when it ran and the message.
-static PANIC_SEEN: std::sync::Mutex<Option<(Instant, String)>> = std::sync::Mutex::new(None);
+static PANIC_SEEN: std::sync::Mutex<Option<(Stopwatch, String)>> = std::sync::Mutex::new(None);
 
 /// Runs `f` with a panic hook that records the panic silently.
 fn with_capturing_hook<R>(f: impl FnOnce() -> R) -> R {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(|info| {
-        let at = Instant::now();
+        let at = Stopwatch::start();
         let payload = info.payload();
         let text = if let Some(s) = payload.downcast_ref::<String>() {
             s.clone()
@@ -331,10 +333,10 @@ impl ClosingEdge {
         let mut tm_kept: Vec<Vec<TmMutex<()>>> = Vec::new();
         for _ in 0..CYCLE_SAMPLES {
             {
-                let t = Instant::now();
+                let t = Stopwatch::start();
                 let c = chain_pl();
                 m.build_ns[0].push(t.elapsed().as_nanos() as f64);
-                let t = Instant::now();
+                let t = Stopwatch::start();
                 {
                     let _a = black_box(&c[CHAIN - 1]).lock();
                     let _b = black_box(&c[0]).lock();
@@ -342,12 +344,12 @@ impl ClosingEdge {
                 m.pl_ns.push(t.elapsed().as_nanos() as f64);
             }
             {
-                let t = Instant::now();
+                let t = Stopwatch::start();
                 let c = chain_lg();
                 m.build_ns[1].push(t.elapsed().as_nanos() as f64);
                 let mut el = Duration::ZERO;
                 let reports = lockgraph::capture(|| {
-                    let t = Instant::now();
+                    let t = Stopwatch::start();
                     {
                         let _a = black_box(&c[CHAIN - 1]).lock();
                         let _b = black_box(&c[0]).lock();
@@ -358,7 +360,7 @@ impl ClosingEdge {
                 match reports.first() {
                     Some(r) => {
                         m.lg_len.push(r.locks.len());
-                        let t = Instant::now();
+                        let t = Stopwatch::start();
                         let text = format!("{r}");
                         m.lg_fmt_ns.push(t.elapsed().as_nanos() as f64);
                         m.lg_lines.push(text.lines().count());
@@ -369,23 +371,23 @@ impl ClosingEdge {
                 lg_kept.push(c);
             }
             {
-                let t = Instant::now();
+                let t = Stopwatch::start();
                 let c = chain_tm();
                 m.build_ns[2].push(t.elapsed().as_nanos() as f64);
                 *PANIC_SEEN.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 let (start, result, end) = with_capturing_hook(|| {
-                    let start = Instant::now();
+                    let start = Stopwatch::start();
                     let result = panic::catch_unwind(AssertUnwindSafe(|| {
                         let _a = black_box(&c[CHAIN - 1]).lock().unwrap();
                         let _b = black_box(&c[0]).lock().unwrap();
                     }));
-                    (start, result, Instant::now())
+                    (start, result, Stopwatch::start())
                 });
                 let seen = PANIC_SEEN.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if result.is_err() {
-                    m.tm_unwind_ns.push((end - start).as_nanos() as f64);
+                    m.tm_unwind_ns.push(end.since(start).as_nanos() as f64);
                     if let Some((at, text)) = seen {
-                        m.tm_panic_ns.push((at - start).as_nanos() as f64);
+                        m.tm_panic_ns.push(at.since(start).as_nanos() as f64);
                         m.tm_lines.push(text.lines().count());
                     }
                 }

@@ -117,10 +117,10 @@ macro_rules! plain_rows {
         churn_one: $churn_one:expr $(,)?
     ) => {
         use std::hint::black_box;
-        use std::time::{Duration, Instant};
+        use std::time::Duration;
 
         use $crate::rows::{Row, Steady};
-        use $crate::timing::Padded;
+        use $crate::timing::{Padded, Stopwatch};
 
         /// The long-lived locks of the steady rows.
         pub struct Locks {
@@ -181,7 +181,7 @@ macro_rules! plain_rows {
         /// Row [`Row::One`].
         #[inline(never)]
         pub fn one(m: &M<u64>, n: u64) -> Duration {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 let $m = black_box(m);
                 *$lock += 1;
@@ -192,7 +192,7 @@ macro_rules! plain_rows {
         /// Row [`Row::Pair`].
         #[inline(never)]
         pub fn pair(p: &(M<u64>, M<u64>), n: u64) -> Duration {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 nest(&p.0, &p.1);
             }
@@ -203,7 +203,7 @@ macro_rules! plain_rows {
         /// first.
         #[inline(never)]
         pub fn chain8(c: &[M<u64>; 8], n: u64) -> Duration {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 let $m = black_box(&c[0]);
                 let mut g0 = $lock;
@@ -236,7 +236,7 @@ macro_rules! plain_rows {
         /// Row [`Row::ChurnTwo`].
         #[inline(never)]
         pub fn churn_two(n: u64) -> Duration {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 let (a, b): (M<u64>, M<u64>) = $churn_two;
                 nest(&a, &b);
@@ -247,7 +247,7 @@ macro_rules! plain_rows {
         /// Row [`Row::ChurnOne`].
         #[inline(never)]
         pub fn churn_one(n: u64) -> Duration {
-            let t = Instant::now();
+            let t = Stopwatch::start();
             for _ in 0..n {
                 let a: M<u64> = $churn_one;
                 let b: M<u64> = $churn_one;
@@ -259,13 +259,14 @@ macro_rules! plain_rows {
 }
 
 /// Serves timed runs to `benches/plain.rs` over stdin/stdout: prints
-/// `ready HASH`, then answers each line `ROW N` (or `single-of-two N`) with
-/// the nanoseconds the run took, until `quit` or the end of input.
+/// `ready HASH CLOCK` (the clock its stopwatches read), then answers each
+/// line `ROW N` (or `single-of-two N`) with the nanoseconds the run took,
+/// until `quit` or the end of input.
 pub fn serve(locks: &dyn Steady, hash: u64) -> Result<(), String> {
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| format!("serve: {e}");
-    writeln!(out, "ready {hash:016x}").map_err(io)?;
+    writeln!(out, "ready {hash:016x} {}", crate::timing::clock().name()).map_err(io)?;
     out.flush().map_err(io)?;
     for line in stdin.lock().lines() {
         let line = line.map_err(io)?;

@@ -6,10 +6,132 @@
 //! sized to run about `SAMPLE_TIME`, taken in interleaved rounds (A, B, C,
 //! A, B, C, ...) so that machine noise hits every implementation alike; the
 //! figure quoted is the median ns per iteration, with the quartiles as its
-//! spread.
+//! spread. Samples read a [`Stopwatch`]: wall time unless the binary sets
+//! the thread-CPU clock ([`set_clock`]).
 
-use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- clocks
+
+/// The clock a [`Stopwatch`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall time (`Instant`): what a user waits, machine load included.
+    Wall,
+    /// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`): what the
+    /// loop costs on its thread, without the time the thread spent
+    /// descheduled while other processes ran. Linux only.
+    ThreadCpu,
+}
+
+impl Clock {
+    /// The name `LOCKGRAPH_BENCH_CLOCK` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall",
+            Clock::ThreadCpu => "cpu",
+        }
+    }
+
+    /// `LOCKGRAPH_BENCH_CLOCK` (`cpu` or `wall`), or `default` when unset.
+    pub fn from_env(default: Clock) -> Result<Clock, String> {
+        match std::env::var("LOCKGRAPH_BENCH_CLOCK").as_deref() {
+            Err(_) | Ok("") => Ok(default),
+            Ok("wall") => Ok(Clock::Wall),
+            Ok("cpu") if cfg!(target_os = "linux") => Ok(Clock::ThreadCpu),
+            Ok("cpu") => {
+                Err("LOCKGRAPH_BENCH_CLOCK=cpu: thread CPU time is read on Linux only".into())
+            }
+            Ok(other) => Err(format!(
+                "LOCKGRAPH_BENCH_CLOCK={other:?}: expected cpu or wall"
+            )),
+        }
+    }
+}
+
+/// Whether stopwatches read thread CPU time (else wall time).
+static THREAD_CPU: AtomicBool = AtomicBool::new(false);
+
+/// Sets the clock every [`Stopwatch`] of this process reads from now on
+/// (wall time until set).
+pub fn set_clock(c: Clock) {
+    THREAD_CPU.store(c == Clock::ThreadCpu, Ordering::Relaxed);
+}
+
+/// The clock stopwatches read.
+pub fn clock() -> Clock {
+    if THREAD_CPU.load(Ordering::Relaxed) {
+        Clock::ThreadCpu
+    } else {
+        Clock::Wall
+    }
+}
+
+/// The calling thread's CPU time.
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> Duration {
+    use std::os::raw::{c_int, c_long};
+    /// `struct timespec` of the Linux C ABI.
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: c_long,
+        tv_nsec: c_long,
+    }
+    extern "C" {
+        fn clock_gettime(clock: c_int, tp: *mut Timespec) -> c_int;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: c_int = 3;
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable `struct timespec` and the clock id is
+    // Linux's CLOCK_THREAD_CPUTIME_ID, which every Linux supports.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> Duration {
+    unreachable!("Clock::from_env refuses the CPU clock off Linux")
+}
+
+/// A reading of the chosen [`clock`], to time a sample.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(Duration);
+
+impl Stopwatch {
+    /// Starts timing.
+    #[inline]
+    pub fn start() -> Stopwatch {
+        Stopwatch(Stopwatch::now())
+    }
+
+    /// The time since [`Stopwatch::start`], on the same thread.
+    #[inline]
+    pub fn elapsed(self) -> Duration {
+        Stopwatch::now().saturating_sub(self.0)
+    }
+
+    /// The time from `earlier` to this reading (both taken on one thread).
+    pub fn since(self, earlier: Stopwatch) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    fn now() -> Duration {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        if THREAD_CPU.load(Ordering::Relaxed) {
+            thread_cpu()
+        } else {
+            EPOCH.get_or_init(Instant::now).elapsed()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- sampling
 
 /// Samples per implementation for the steady-state workloads.
 pub const SAMPLES: usize = 15;
@@ -200,9 +322,10 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Runs `f` once and returns its result with how long it took.
+/// Runs `f` once and returns its result with how long it took (on the
+/// chosen [`clock`]).
 pub fn time<R>(f: impl FnOnce() -> R) -> (R, Duration) {
-    let t = Instant::now();
+    let t = Stopwatch::start();
     let r = f();
     (r, t.elapsed())
 }
