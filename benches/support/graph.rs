@@ -456,6 +456,12 @@ impl ClosingEdge {
             fmt_ns(self.lg_median()),
             lens.trim_end()
         );
+        let samples: Vec<String> = self.lg_ns.iter().map(|&ns| fmt_ns(ns)).collect();
+        println!(
+            "  {:<14} samples in order (the k-th with k - 1 earlier chains alive): {}",
+            "",
+            samples.join(", ")
+        );
         println!(
             "  {:<14} {:>12}   format!(\"{{}}\", report) afterwards ({} lines)",
             "",
