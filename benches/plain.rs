@@ -459,7 +459,11 @@ fn graph_line(
 
 /// The big-graph rows (issue 14 item 3).
 fn big_graphs(lines: &mut Vec<Line>) {
-    println!("big graphs: {CHAIN}-lock chains (single operations timed; lockgraph's locks are one class, ordered per instance)");
+    println!(
+        "big graphs: {CHAIN}-lock chains; lockgraph's are one class, ordered per instance; \
+         single edges timed on the wall clock (a CPU-time read costs more than one), builds and \
+         the closing edge on the bench's clock"
+    );
     println!();
     let chains = Chains::build(|f| Some(alloc::net_bytes(f).1));
     let sizes = [

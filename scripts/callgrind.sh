@@ -25,8 +25,8 @@
 # valgrind is installed with apt-get when missing.
 #
 # Exit status: 0 the counts were printed (and, with --twice or --smoke,
-# repeated: exactly, or within one instruction where randomly seeded hash
-# maps are on the row's path); 1 a build, a run or a comparison failed.
+# repeated: exactly, or within one instruction or 0.1% where randomly seeded
+# hash maps are on the row's path); 1 a build, a run or a comparison failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -137,7 +137,7 @@ rows=(one pair chain8 churn2 churn1)
 titles=("one lock, lock+unlock" "nested pair A then B, steady" "chain of 8 (one class)"
   "churn: 2 new locks of two classes" "churn: 2 new locks of ONE class")
 # N per row: the one-class churn costs tens of thousands of instructions.
-iters=(20000 20000 20000 20000 1000)
+iters=(20000 20000 20000 20000 2000)
 
 declare -A count
 mismatch=0
@@ -150,11 +150,11 @@ for r in "${!rows[@]}"; do
       # shellcheck disable=SC2086
       y=$(per_iter "${iters[$r]}" ${cmds[$c]} "${rows[$r]}")
       if [ "$x" != "$y" ]; then
-        # Randomly seeded hash maps (std's RandomState) on a churn row's path
-        # move a count by a fraction of an instruction, which can flip its
-        # rounding: one instruction, and at most 0.1%, is the same count.
-        if awk -v x="$x" -v y="$y" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= 1 && d <= x / 1000) }'; then
-          echo "repeated within one instruction: ${rows[$r]} / ${names[$c]}: $x then $y"
+        # The churn rows hash every new lock into randomly seeded hash maps
+        # (std's RandomState): their counts move by a few instructions in
+        # tens of thousands. One instruction, or 0.1%, is the same count.
+        if awk -v x="$x" -v y="$y" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= 1 || d <= x / 1000) }'; then
+          echo "repeated within max(1 instruction, 0.1%): ${rows[$r]} / ${names[$c]}: $x then $y"
           near=$((near + 1))
         else
           echo "NOT REPEATED: ${rows[$r]} / ${names[$c]}: $x then $y"
@@ -221,5 +221,5 @@ if [ "$mode" = twice ]; then
   if [ "$mismatch" -ne 0 ]; then
     echo "callgrind.sh: some counts did not repeat"; exit 1
   fi
-  echo "every count repeated on a second measurement: $((${#rows[@]} * ${#names[@]} - near)) exactly, $near within one instruction"
+  echo "every count repeated on a second measurement: $((${#rows[@]} * ${#names[@]} - near)) exactly, $near within max(1 instruction, 0.1%)"
 fi

@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::timing::Stopwatch;
 
@@ -129,7 +129,11 @@ impl Chains {
     }
 }
 
-/// Median times of single new edges, in [`IMPLS`] order.
+/// Median times of single new edges, in [`IMPLS`] order. Single edges are
+/// timed on the wall clock whatever the binary's [`clock`](crate::timing::clock):
+/// reading a thread's CPU time is a system call (about half a microsecond
+/// here), more than parking_lot's whole edge; a median of
+/// [`NEW_EDGE_SAMPLES`] keeps the few preempted samples out.
 pub struct EdgeTimes {
     /// Median ns per edge.
     pub ns: [f64; 3],
@@ -152,7 +156,7 @@ pub fn against_order(c: &Chains) -> EdgeTimes {
         {
             let n = PlMutex::new(());
             drop(n.lock());
-            let t = Stopwatch::start();
+            let t = Instant::now();
             {
                 let _n = black_box(&n).lock();
                 let _l0 = black_box(&c.pl[0]).lock();
@@ -165,7 +169,7 @@ pub fn against_order(c: &Chains) -> EdgeTimes {
             drop(n.lock()); // assigns its id; no edge (nothing held)
             let mut el = Duration::ZERO;
             let reports = lockgraph::capture(|| {
-                let t = Stopwatch::start();
+                let t = Instant::now();
                 {
                     let _n = black_box(&n).lock();
                     let _l0 = black_box(&c.lg[0]).lock();
@@ -179,7 +183,7 @@ pub fn against_order(c: &Chains) -> EdgeTimes {
         {
             let n = TmMutex::new(());
             drop(n.lock().unwrap());
-            let t = Stopwatch::start();
+            let t = Instant::now();
             {
                 let _n = black_box(&n).lock().unwrap();
                 let _l0 = black_box(&c.tm[0]).lock().unwrap();
@@ -207,7 +211,7 @@ pub fn forward_edge(c: &Chains) -> EdgeTimes {
     for k in 0..NEW_EDGE_SAMPLES {
         let i = first + 3 * k;
         {
-            let t = Stopwatch::start();
+            let t = Instant::now();
             {
                 let _a = black_box(&c.pl[i]).lock();
                 let _b = black_box(&c.pl[i + 2]).lock();
@@ -217,7 +221,7 @@ pub fn forward_edge(c: &Chains) -> EdgeTimes {
         {
             let mut el = Duration::ZERO;
             let reports = lockgraph::capture(|| {
-                let t = Stopwatch::start();
+                let t = Instant::now();
                 {
                     let _a = black_box(&c.lg[i]).lock();
                     let _b = black_box(&c.lg[i + 2]).lock();
@@ -228,7 +232,7 @@ pub fn forward_edge(c: &Chains) -> EdgeTimes {
             ns[1].push(el.as_nanos() as f64);
         }
         {
-            let t = Stopwatch::start();
+            let t = Instant::now();
             {
                 let _a = black_box(&c.tm[i]).lock().unwrap();
                 let _b = black_box(&c.tm[i + 2]).lock().unwrap();
