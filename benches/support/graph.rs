@@ -462,7 +462,7 @@ impl ClosingEdge {
         );
         let samples: Vec<String> = self.lg_ns.iter().map(|&ns| fmt_ns(ns)).collect();
         println!(
-            "  {:<14} samples in order (the k-th with k - 1 earlier chains alive): {}",
+            "  {:<14} samples in order (the k-th with the first chain and k - 1 fresh ones alive): {}",
             "",
             samples.join(", ")
         );
