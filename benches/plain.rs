@@ -830,12 +830,15 @@ fn main() -> ExitCode {
 
         println!("steady rows");
         println!();
-        let lg_locks = lg::Locks::new();
-        let tm_locks = tm::Locks::new();
         steady(
             &mut lines,
             "",
-            [Some(&pl_locks), dd_ref, Some(&lg_locks), Some(&tm_locks)],
+            [
+                Some(&pl_locks),
+                dd_ref,
+                Some(&lg::Locks::new()),
+                Some(&tm::Locks::new()),
+            ],
             &[
                 judged(Row::One, 1.15, "#14"),
                 judged(Row::Pair, 1.3, "#14"),
@@ -845,7 +848,6 @@ fn main() -> ExitCode {
                 judged(Row::TwoThreads, 1.10, "README"),
             ],
         );
-        drop((lg_locks, tm_locks));
 
         // Optional features, last: the watchdog stays on for the rest of the
         // process. tracing-mutex has none of them.
@@ -853,11 +855,10 @@ fn main() -> ExitCode {
         println!("optional features (turned on in code from here on)");
         println!();
         lockgraph::set_atomicity(lockgraph::Atomicity::On);
-        let lg_locks = lg::Locks::new();
         steady(
             &mut lines,
             ", atomicity checker on",
-            [Some(&pl_locks), dd_ref, Some(&lg_locks), None],
+            [Some(&pl_locks), dd_ref, Some(&lg::Locks::new()), None],
             &[
                 shown(Row::One),
                 judged(Row::Pair, 1.5, "README"),
@@ -865,14 +866,12 @@ fn main() -> ExitCode {
             ],
         );
         lockgraph::set_atomicity(lockgraph::Atomicity::Off);
-        drop(lg_locks);
 
         lockgraph::watchdog::start(lockgraph::watchdog::Config::default());
-        let lg_locks = lg::Locks::new();
         steady(
             &mut lines,
             ", watchdog on",
-            [Some(&pl_locks), dd_ref, Some(&lg_locks), None],
+            [Some(&pl_locks), dd_ref, Some(&lg::Locks::new()), None],
             &[
                 shown(Row::One),
                 shown(Row::Pair),
@@ -880,17 +879,15 @@ fn main() -> ExitCode {
                 shown(Row::TwoThreads),
             ],
         );
-        drop(lg_locks);
 
         // The watchdog with the lock-order graph off, turned off in code:
         // what watchdog-in-release runs today (scripts/bench-plain.sh also
         // runs the build with that feature).
         lockgraph::set_order_graph(false);
-        let lg_locks = lg::Locks::new();
         steady(
             &mut lines,
             ", watchdog on, graph off",
-            [Some(&pl_locks), dd_ref, Some(&lg_locks), None],
+            [Some(&pl_locks), dd_ref, Some(&lg::Locks::new()), None],
             &LEAN,
         );
         lockgraph::set_order_graph(true);
