@@ -40,7 +40,9 @@
 //! default, off), the rows issue 17 sets targets for.
 //!
 //! `--callgrind IMPL ROW N` runs one row `N` times and nothing else, for
-//! `scripts/callgrind.sh` (instruction counts under valgrind).
+//! `scripts/callgrind.sh` (instruction counts under valgrind). `--check`
+//! checks that each lockgraph row holds the locks and classes it claims
+//! (`scripts/callgrind.sh --smoke` runs it).
 
 #[allow(dead_code)]
 #[path = "support/alloc.rs"]
@@ -700,6 +702,49 @@ fn callgrind(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- check mode
+
+/// `--check`: that each lockgraph row holds the locks it claims to, with the
+/// classes it claims (a class is a creation site: a constructor moved into
+/// the macro would merge them and the rows would measure something else).
+fn check_rows() -> Result<(), String> {
+    if !lockgraph::TRACKING {
+        return Err(
+            "tracking is compiled out in this build: check a track-in-release build".into(),
+        );
+    }
+    // (row, locks held, distinct creation sites among them)
+    let expected = [
+        (Row::One, 1, 1),
+        (Row::Pair, 2, 2),
+        (Row::Chain8, 8, 1),
+        (Row::ChurnTwo, 2, 2),
+        (Row::ChurnOne, 2, 1),
+    ];
+    for (row, locks, classes) in expected {
+        let sites = lg::while_held(row, || {
+            lockgraph::held_locks()
+                .into_iter()
+                .map(|(_, class, _)| class.site())
+                .collect::<Vec<_>>()
+        });
+        let distinct: std::collections::HashSet<_> = sites.iter().flatten().collect();
+        if sites.len() != locks || sites.iter().any(Option::is_none) || distinct.len() != classes {
+            return Err(format!(
+                "row {}: expected {locks} locks held from {classes} creation site(s), \
+                 got {} held from sites {sites:?}",
+                row.name(),
+                sites.len()
+            ));
+        }
+        println!(
+            "row {:<7} {locks} lock(s) held, {classes} class(es) (creation sites): as claimed",
+            row.name()
+        );
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- main
 
 fn main() -> ExitCode {
@@ -710,6 +755,15 @@ fn main() -> ExitCode {
         .collect();
     match args.first().map(String::as_str) {
         None => {}
+        Some("--check") if args.len() == 1 => {
+            return match check_rows() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("plain: --check: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("--callgrind") => {
             return match callgrind(&args[1..]) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -722,7 +776,8 @@ fn main() -> ExitCode {
         Some(other) => {
             eprintln!(
                 "plain: unknown argument {other:?} (no arguments: the timed tables; \
-                 --callgrind IMPL ROW N: one row for scripts/callgrind.sh)"
+                 --callgrind IMPL ROW N: one row for scripts/callgrind.sh; --check: the rows \
+                 hold the locks and classes they claim)"
             );
             return ExitCode::from(2);
         }

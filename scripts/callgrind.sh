@@ -104,6 +104,7 @@ per_iter() {
 
 if [ "$mode" = smoke ]; then
   bin=$(build_plain track-in-release)
+  "$bin" --check || { echo "callgrind.sh: the rows do not hold what they claim"; exit 1; }
   pl1=$(per_iter 200 "$bin" --callgrind parking_lot one)
   pl2=$(per_iter 200 "$bin" --callgrind parking_lot one)
   lg=$(per_iter 200 "$bin" --callgrind lockgraph one)

@@ -167,6 +167,33 @@ macro_rules! plain_rows {
             }
         }
 
+        /// Makes the locks one iteration of `row` takes, the way that row
+        /// makes them, takes them in its order and runs `f` while all are
+        /// held: what `benches/plain.rs --check` inspects.
+        // Only lockgraph's expansion is inspected (its locks know their class).
+        #[allow(dead_code)]
+        pub fn while_held<R>(row: Row, f: impl FnOnce() -> R) -> R {
+            let locks = Locks::new();
+            let (a, b): (M<u64>, M<u64>) = $churn_two;
+            let (c, d): (M<u64>, M<u64>) = ($churn_one, $churn_one);
+            let held: Vec<&M<u64>> = match row {
+                Row::One => vec![&locks.one],
+                Row::Pair | Row::TwoThreads => vec![&locks.pair.0 .0, &locks.pair.0 .1],
+                Row::Chain8 => locks.chain.iter().collect(),
+                Row::ChurnTwo => vec![&a, &b],
+                Row::ChurnOne => vec![&c, &d],
+            };
+            let mut guards = Vec::with_capacity(held.len());
+            for $m in held {
+                guards.push($lock);
+            }
+            let r = f();
+            while let Some(g) = guards.pop() {
+                drop(g);
+            }
+            r
+        }
+
         /// Locks `a` then `b`, increments both, unlocks `b` then `a`.
         #[inline(always)]
         fn nest(a: &M<u64>, b: &M<u64>) {
