@@ -47,6 +47,8 @@
 #[allow(dead_code)]
 #[path = "support/alloc.rs"]
 mod alloc;
+#[path = "support/dd.rs"]
+mod dd;
 #[allow(dead_code)]
 #[path = "support/graph.rs"]
 mod graph;
@@ -58,12 +60,9 @@ mod rows;
 #[path = "support/timing.rs"]
 mod timing;
 
-use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::process::ExitCode;
 
+use dd::DdClient;
 use graph::{against_order, forward_edge, Chains, ClosingEdge, CHAIN};
 use rows::{Row, Steady};
 use timing::{
@@ -121,112 +120,6 @@ mod tm {
         new_chain: std::array::from_fn(|_| M::new(0u64)),
         churn_two: (M::new(0u64), M::new(0u64)),
         churn_one: new_u64(),
-    }
-}
-
-// ---------------------------------------------------------------- the separate binary
-
-/// The hash the separate binary must answer with: the shared sources and
-/// its own `main.rs`.
-const DD_HASH: u64 = rows::fnv(
-    include_str!("pl-deadlock-detection/src/main.rs"),
-    rows::SOURCE_HASH,
-);
-
-/// parking_lot with `deadlock_detection`, in its own process, serving timed
-/// runs over a pipe (`rows::serve`).
-struct DdClient {
-    path: PathBuf,
-    io: RefCell<(Child, ChildStdin, BufReader<ChildStdout>)>,
-}
-
-impl DdClient {
-    /// Where the binary is: `LOCKGRAPH_BENCH_PL_DD`, else where
-    /// `scripts/bench-plain.sh` builds it.
-    fn path() -> PathBuf {
-        match std::env::var_os("LOCKGRAPH_BENCH_PL_DD") {
-            Some(p) => PathBuf::from(p),
-            None => PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/target/pl-deadlock-detection/release/pl-deadlock-detection"
-            )),
-        }
-    }
-
-    /// Starts the binary and checks its handshake.
-    fn start() -> Result<DdClient, String> {
-        let path = DdClient::path();
-        if !path.is_file() {
-            return Err(format!(
-                "{} not found (scripts/bench-plain.sh builds it; LOCKGRAPH_BENCH_PL_DD names another)",
-                path.display()
-            ));
-        }
-        let mut child = Command::new(&path)
-            .arg("--serve")
-            .env("LOCKGRAPH_BENCH_CLOCK", timing::clock().name())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
-        let stdin = child.stdin.take().expect("piped stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let want = format!("ready {DD_HASH:016x} {}", timing::clock().name());
-        if line.trim_end() != want {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{} answered {:?}, expected {want:?}: built from other sources, \
-                 rebuild it (scripts/bench-plain.sh)",
-                path.display(),
-                line.trim_end()
-            ));
-        }
-        Ok(DdClient {
-            path,
-            io: RefCell::new((child, stdin, stdout)),
-        })
-    }
-
-    fn ask(&self, what: &str, n: u64) -> Duration {
-        let mut io = self.io.borrow_mut();
-        let (_, stdin, stdout) = &mut *io;
-        writeln!(stdin, "{what} {n}")
-            .and_then(|()| stdin.flush())
-            .unwrap_or_else(|e| panic!("{}: {e}", self.path.display()));
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.path.display()));
-        let ns: u64 = line.trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "{}: expected nanoseconds, got {line:?}",
-                self.path.display()
-            )
-        });
-        Duration::from_nanos(ns)
-    }
-}
-
-impl Steady for DdClient {
-    fn run(&self, row: Row, n: u64) -> Duration {
-        self.ask(row.name(), n)
-    }
-
-    fn run_single_of_two(&self, n: u64) -> Duration {
-        self.ask("single-of-two", n)
-    }
-}
-
-impl Drop for DdClient {
-    fn drop(&mut self) {
-        let (child, stdin, _) = self.io.get_mut();
-        let _ = writeln!(stdin, "quit").and_then(|()| stdin.flush());
-        let _ = child.wait();
     }
 }
 
