@@ -1,6 +1,9 @@
-//! Hangs on purpose: two threads take two locks in opposite orders, meeting at
-//! a barrier so that the deadlock is certain. The watchdog (1 s timeout,
-//! action abort) prints the deadlock and aborts the process.
+//! Deadlocks on purpose: two threads take two locks in opposite orders,
+//! meeting at a barrier so that the deadlock is certain. The watchdog (1 s
+//! timeout, action abort) prints the deadlock and aborts the process, so the
+//! run ends with SIGABRT (exit status 134 from a shell): that is the example
+//! working. If the watchdog did not fire, the example says so after 10 s and
+//! exits with status 1.
 //!
 //! ```text
 //! cargo run --example watchdog

@@ -10,7 +10,7 @@ use lockgraph_core::watchdog;
 use lockgraph_core::{Class, LockKind, LockMeta};
 
 use crate::raw::RawMutex;
-use crate::sync::WaitQueue;
+use crate::sync::{Parked, WaitQueue};
 use crate::MutexGuard;
 
 /// Whether a timed wait returned because the time ran out.
@@ -50,8 +50,13 @@ impl WaitTimeoutResult {
 /// drop(ready);
 /// t.join().unwrap();
 /// ```
+///
+/// Like parking_lot's, a condvar waits with one mutex at a time: a wait with
+/// another mutex while threads wait with the first panics ("attempted to use
+/// a condition variable with more than one mutex") instead of sleeping.
 pub struct Condvar {
-    waiters: AtomicUsize,
+    /// The address of the raw mutex of the threads waiting now (0: none).
+    mutex: AtomicUsize,
     meta: LockMeta,
     queue: WaitQueue,
 }
@@ -62,7 +67,7 @@ impl Condvar {
     #[inline]
     pub const fn new() -> Condvar {
         Condvar {
-            waiters: AtomicUsize::new(0),
+            mutex: AtomicUsize::new(0),
             meta: LockMeta::new(LockKind::Condvar, Class::here()),
             queue: WaitQueue::new(),
         }
@@ -72,7 +77,7 @@ impl Condvar {
     #[inline]
     pub const fn named(name: &'static str) -> Condvar {
         Condvar {
-            waiters: AtomicUsize::new(0),
+            mutex: AtomicUsize::new(0),
             meta: LockMeta::new(LockKind::Condvar, Class::Named(name)),
             queue: WaitQueue::new(),
         }
@@ -83,10 +88,17 @@ impl Condvar {
     #[inline]
     pub fn notify_one(&self) -> bool {
         self.meta.notified(Some(Location::caller()));
-        if self.waiters.load(Ordering::SeqCst) == 0 {
+        if self.mutex.load(Ordering::Relaxed) == 0 {
             return false;
         }
-        self.queue.unpark_one(self.key())
+        // SAFETY: the callback only stores to an atomic.
+        unsafe {
+            self.queue.unpark_one(self.key(), |more| {
+                if !more {
+                    self.mutex.store(0, Ordering::Relaxed);
+                }
+            })
+        }
     }
 
     /// Wakes every waiting thread; returns how many were woken.
@@ -94,10 +106,14 @@ impl Condvar {
     #[inline]
     pub fn notify_all(&self) -> usize {
         self.meta.notified(Some(Location::caller()));
-        if self.waiters.load(Ordering::SeqCst) == 0 {
+        if self.mutex.load(Ordering::Relaxed) == 0 {
             return 0;
         }
-        self.queue.unpark_all(self.key())
+        // SAFETY: the callback only stores to an atomic.
+        unsafe {
+            self.queue
+                .unpark_all(self.key(), || self.mutex.store(0, Ordering::Relaxed))
+        }
     }
 
     /// Blocks until notified, releasing the guard's mutex meanwhile.
@@ -141,6 +157,8 @@ impl Condvar {
     }
 
     /// Blocks while `condition` returns true, until `deadline` at most.
+    /// As in parking_lot, the condition is not checked again once the time
+    /// ran out: the result says whether it did.
     #[track_caller]
     pub fn wait_while_until<T, F>(
         &self,
@@ -153,12 +171,11 @@ impl Condvar {
         F: FnMut(&mut T) -> bool,
     {
         let site = Location::caller();
-        while condition(&mut *guard) {
-            if self.wait_at(guard, Some(deadline), site) {
-                return WaitTimeoutResult(condition(&mut *guard));
-            }
+        let mut timed_out = false;
+        while !timed_out && condition(&mut *guard) {
+            timed_out = self.wait_at(guard, Some(deadline), site);
         }
-        WaitTimeoutResult(false)
+        WaitTimeoutResult(timed_out)
     }
 
     /// Blocks while `condition` returns true, for `timeout` at most.
@@ -186,7 +203,9 @@ impl Condvar {
         self as *const Condvar as usize
     }
 
-    /// Waits; returns whether the deadline passed.
+    /// Waits; returns whether the deadline passed. Panics, with the guard
+    /// still held, when other threads wait on this condvar with another
+    /// mutex.
     fn wait_at<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T>,
@@ -196,30 +215,49 @@ impl Condvar {
         // SAFETY: we only use the raw lock to unlock and re-lock it around the
         // wait, and the guard proves this thread holds it.
         let raw: &RawMutex = unsafe { MutexGuard::mutex(guard).raw() };
+        let addr = raw as *const RawMutex as usize;
         self.meta.before_condvar_wait(raw.meta(), Some(site));
-        self.waiters.fetch_add(1, Ordering::SeqCst);
         let park = || {
-            // SAFETY: `before_sleep` only unlocks the mutex (which may unpark
-            // its waiters, as allowed) and pops our held-lock stack.
+            // SAFETY: the callbacks neither panic nor park: `validate` and
+            // `timed_out` touch an atomic, `before_sleep` only unlocks the
+            // mutex (which may unpark its waiters, as allowed) and pops our
+            // held-lock stack.
             unsafe {
                 self.queue.park(
                     self.key(),
+                    // Under the queue's lock, so a notifier cannot clear the
+                    // mutex in between: one mutex for all waiters.
+                    || match self.mutex.load(Ordering::Relaxed) {
+                        0 => {
+                            self.mutex.store(addr, Ordering::Relaxed);
+                            true
+                        }
+                        m => m == addr,
+                    },
                     // SAFETY: the guard proves the mutex is held by this thread.
                     || raw.unlock_for_wait(),
+                    |last| {
+                        if last {
+                            self.mutex.store(0, Ordering::Relaxed);
+                        }
+                    },
                     deadline,
                 )
             }
         };
-        let timed_out = if !lockgraph_core::features_off() && watchdog::on() {
+        let parked = if !lockgraph_core::features_off() && watchdog::on() {
             // Registered as a wait on the condvar (one park, not slices: a
             // notification between two parks would be lost).
             watchdog::condvar_wait(&self.meta, Some(site), deadline, park)
         } else {
             park()
         };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        if parked == Parked::Invalid {
+            // The mutex was never released: the guard unlocks it on unwind.
+            panic!("attempted to use a condition variable with more than one mutex");
+        }
         raw.relock_after_wait(site);
-        timed_out
+        parked == Parked::TimedOut
     }
 }
 

@@ -34,15 +34,30 @@
 //! # What is detected
 //!
 //! * **Lock-order cycles** of any length, on lock *instances* (these very locks
-//!   were taken in both orders) and on lock *classes* (all locks created at one
-//!   site, or with one name), so an inversion between two different pairs of
-//!   accounts is caught too. The report gives the shortest cycle through the
-//!   new edge and says which level it is.
+//!   were taken in both orders) and on lock *classes*, so an inversion between
+//!   two different pairs of accounts is caught too. The report gives the
+//!   shortest cycle through the new edge and says which level it is.
 //! * **Self-deadlocks**: locking a `Mutex` the thread holds, `write` after
 //!   `read` on one `RwLock`, a second `read()` of a read-held lock (it blocks
 //!   behind a queued writer; `read_recursive()` does not).
 //! * **Condvar cycles**: waiting on a condvar while holding `A`, when the
 //!   notifier takes `A` before notifying.
+//! * **`Once` deadlocks**: a [`Once`] is a lock held while its closure runs
+//!   and requested by every call made before it completed, so `call_once`
+//!   from its own closure, or a closure that needs a lock held by a caller of
+//!   the same `Once`, is reported (see [`Once`]).
+//!
+//! # Lock classes
+//!
+//! A lock made by `new` (also through `Default`, `From`, `serde`, a
+//! `#[derive(Default)]` or a generic helper) belongs to the class of its
+//! creation site *and* the type it protects: the two `Mutex` fields of a
+//! derived `Default` (one site) are two classes when their types differ. A
+//! lock made by `named` belongs to the class of its name, whatever its type.
+//! Reports show a site class as `Mutex<T> created at file:line:col` and say
+//! "one site, many fields" when one site makes locks of several types, or
+//! when two locks of a report are one class (same site, same type: only
+//! their instances tell them apart; name them to tell them apart).
 //!
 //! And what is not reported, because it cannot deadlock: `try_lock` (it never
 //! waits: no edge into the tried lock), cycles made only of recursive reads
@@ -55,7 +70,7 @@
 //! A report is a [`CycleReport`] (`Display` prints it for a terminal). What
 //! happens to it is the [`OnCycle`] policy: environment variable
 //! `LOCKGRAPH_ON_CYCLE` = `warn` (default: one `tracing` WARN event per distinct
-//! cycle, or a block on stderr when no subscriber is installed), `panic`,
+//! cycle, or a block on stderr when no subscriber enables it), `panic`,
 //! `abort` or `off`, or [`set_on_cycle`] in code. Tests use [`capture`], which
 //! sees only the reports raised on the calling thread. `LOCKGRAPH_BACKTRACE=0`
 //! turns off the stack captured when an edge is first recorded.
@@ -80,14 +95,64 @@
 //!
 //! # The release switch
 //!
-//! Tracking is compiled in when `debug_assertions` is on. Without it the types
-//! are parking_lot's own underneath (the guards *are* parking_lot's guards,
-//! `Condvar` *is* `parking_lot::Condvar`): same size, same speed, nothing
-//! recorded. [`TRACKING`] says which build this is.
+//! Tracking is compiled in when `debug_assertions` is on. Without it (and
+//! without `track-in-release`), "parking_lot itself" means exactly this:
+//!
+//! * every guard *is* parking_lot's guard type (`lockgraph::MutexGuard<'a, T>`
+//!   is `parking_lot::MutexGuard<'a, T>`; likewise the mapped, fair, read,
+//!   write, upgradable, reentrant and `Arc` guards), and [`RawMutex`],
+//!   [`RawFairMutex`], [`RawRwLock`], [`RawThreadId`], [`Once`],
+//!   [`OnceState`], [`WaitTimeoutResult`] and [`lock_api`] are parking_lot's
+//!   own items;
+//! * the lock types ([`Mutex`], [`FairMutex`], [`RwLock`],
+//!   [`ReentrantMutex`], [`Condvar`]) are `#[repr(transparent)]` newtypes of
+//!   parking_lot's (`lock_api::Mutex<parking_lot::RawMutex, T>`, ...): same
+//!   size and layout, same code, parking_lot's methods through `Deref`,
+//!   plus `named`. `&*lock` is a `&parking_lot::Mutex<T>`; a guard's
+//!   `MutexGuard::mutex(&guard)` gives that inner lock, and
+//!   [`Mutex::from_lock_api`] the newtype back.
+//!
+//! Nothing is recorded. [`TRACKING`] says which build this is. In tracking
+//! builds the same holds with lockgraph's raw locks in place of parking_lot's.
+//!
+//! # Races
+//!
+//! With `LOCKGRAPH_ATOMICITY=on` (or [`set_atomicity`]) lockgraph reports
+//! check-then-act races: a decision taken under a read guard and acted on
+//! under a later write guard of the same lock while another thread wrote in
+//! between ([`atomic_region`] marks a region by hand). Built with
+//! `RUSTFLAGS="--cfg loom"`, the lock types run on loom's primitives, so a
+//! `loom::model` test explores every interleaving and still gets the
+//! lock-order reports. See `docs/loom.md`.
 //!
 //! # Crate feature flags
 //!
-//! * `track-in-release`: keep tracking in release builds (benchmarks, staging).
+//! None is on by default.
+//!
+//! * `track-in-release`: keep tracking in release builds (benchmarks,
+//!   staging): everything above, at the cost the README measures.
+//! * `watchdog-in-release`: what the [`watchdog`] needs in production:
+//!   tracking compiled into release builds, with the lock-order graph off
+//!   unless `LOCKGRAPH_ORDER=on` (held-lock stacks and wait registration
+//!   only; no potential-deadlock reports). Implies `track-in-release`.
+//! * `arc_lock`, `send_guard`, `serde`: parking_lot's features of the same
+//!   names. `arc_lock` adds `lock_arc` and friends and the `Arc*Guard`s;
+//!   `serde` serializes a lock's data (a deserialized lock's class is serde's
+//!   site and the type). `send_guard` makes guards `Send`: a guard released on
+//!   another thread than the one that took it leaves the taking thread's
+//!   held-lock stack (applied when that thread next records an edge or asks
+//!   [`held_locks`]), so it records no edge from a lock it no longer holds;
+//!   until the guard is released, the taking thread still counts as holding
+//!   it, and the thread holding the moved guard records no edges from it.
+//!   Exclusive holds have one holder, so the right stack is fixed. A moved
+//!   *read* guard of a lock that other threads also read-hold since before
+//!   may be taken off one of their stacks instead: that thread then misses
+//!   edges from the lock, and the sender keeps its read hold (edges from it
+//!   may be false), until that thread releases its own read guard.
+//!
+//! `--cfg loom` is not a feature but a compiler flag (above). The
+//! std-compatible locks (poisoning, `LockResult`) are in [`stdsync`], always
+//! built.
 //!
 //! # Costs (tracking on)
 //!
@@ -97,11 +162,14 @@
 //!
 //! # Supported Rust versions
 //!
-//! Rust 1.82 or newer.
+//! Rust 1.88 or newer (the `rust-version` the dependencies need; see the
+//! README for how it is checked).
 
-/// `Deref` to the lock_api type, `Default`, `From` and `Debug` for a lock newtype.
+/// `Deref` to the lock_api type, `Default`, `From`, `Debug` and (with the
+/// `serde` feature) `Serialize` (under the `$lock` method's guard) and
+/// `Deserialize` for a lock newtype.
 macro_rules! wrapper_impls {
-    ($name:ident, $inner:ty) => {
+    ($name:ident, $inner:ty, $lock:ident) => {
         impl<T: ?Sized> std::ops::Deref for $name<T> {
             type Target = $inner;
 
@@ -135,6 +203,26 @@ macro_rules! wrapper_impls {
                 self.0.fmt(f)
             }
         }
+
+        #[cfg(feature = "serde")]
+        impl<T: ?Sized + serde::Serialize> serde::Serialize for $name<T> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.$lock().serialize(serializer)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for $name<T> {
+            /// A new lock around the deserialized value; its class is the
+            /// caller's site (serde's code for the field) and `T`.
+            #[track_caller]
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                match T::deserialize(deserializer) {
+                    Ok(value) => Ok($name::new(value)),
+                    Err(e) => Err(e),
+                }
+            }
+        }
     };
 }
 pub(crate) use wrapper_impls;
@@ -149,7 +237,12 @@ pub mod raw;
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod condvar;
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+#[path = "condvar_plain.rs"]
+mod condvar;
 mod mutex;
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+mod once;
 mod remutex;
 mod rwlock;
 pub mod stdsync;
@@ -161,16 +254,43 @@ pub mod stdsync;
 )]
 mod sync;
 
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+pub use condvar::Condvar;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
-pub use parking_lot::{Condvar, WaitTimeoutResult};
+pub use parking_lot::WaitTimeoutResult;
 
-pub use mutex::{MappedMutexGuard, Mutex, MutexGuard};
-pub use remutex::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+pub use once::{Once, OnceState};
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+pub use parking_lot::{Once, OnceState};
+
+pub use mutex::{
+    const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard,
+    MappedMutexGuard, Mutex, MutexGuard,
+};
+pub use remutex::{
+    const_reentrant_mutex, MappedReentrantMutexGuard, RawThreadId, ReentrantMutex,
+    ReentrantMutexGuard,
+};
 pub use rwlock::{
-    MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
+    const_rwlock, MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
     RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
+
+/// The raw locks under the lock types: lockgraph's tracking raw locks (see
+/// [`raw`]), or parking_lot's own in release builds without tracking.
+pub use raw::{RawFairMutex, RawMutex, RawRwLock};
+
+/// lock_api, as parking_lot re-exports it: the generic lock types and
+/// traits the guards come from.
+pub use lock_api;
+
+#[cfg(feature = "arc_lock")]
+pub use lock_api::{
+    ArcMutexGuard, ArcReentrantMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard,
+    ArcRwLockWriteGuard,
 };
 
 pub use lockgraph_core::profile;
@@ -180,9 +300,9 @@ pub use lockgraph_core::{
     Interleaving, Severity,
 };
 pub use lockgraph_core::{
-    blocking, capture, dump, held_locks, on_cycle, order_graph, set_on_cycle, set_order_graph,
-    stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold, Level, Limits, LockInfo, LockKind,
-    OnCycle, ParseOnCycleError, ReportKind, Request, Site,
+    blocking, capture, dump, flush_reports, held_locks, on_cycle, order_graph, set_on_cycle,
+    set_order_graph, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold, Level, Limits,
+    LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
 };
 
 /// Whether lock tracking is compiled into this build.

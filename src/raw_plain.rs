@@ -6,7 +6,7 @@ use std::panic::Location;
 use lock_api::{RawMutex as _, RawRwLock as _};
 use lockgraph_core::{Class, LockKind};
 
-pub use parking_lot::{RawMutex, RawRwLock};
+pub use parking_lot::{RawFairMutex, RawMutex, RawRwLock};
 
 #[inline(always)]
 pub(crate) fn set_site(_site: &'static Location<'static>) {}
@@ -15,10 +15,10 @@ pub(crate) fn set_site(_site: &'static Location<'static>) {}
 pub(crate) fn clear_site() {}
 
 #[inline(always)]
-pub(crate) fn lock<'a, T: ?Sized>(
-    mutex: &'a lock_api::Mutex<RawMutex, T>,
+pub(crate) fn lock<'a, R: lock_api::RawMutex, T: ?Sized>(
+    mutex: &'a lock_api::Mutex<R, T>,
     _site: &'static Location<'static>,
-) -> lock_api::MutexGuard<'a, RawMutex, T> {
+) -> lock_api::MutexGuard<'a, R, T> {
     mutex.lock()
 }
 
@@ -40,6 +40,10 @@ pub(crate) fn write<'a, T: ?Sized>(
 
 pub(crate) const fn mutex(_kind: LockKind, _class: Class) -> RawMutex {
     RawMutex::INIT
+}
+
+pub(crate) const fn fair_mutex(_class: Class) -> RawFairMutex {
+    RawFairMutex::INIT
 }
 
 pub(crate) const fn rwlock(_class: Class) -> RawRwLock {

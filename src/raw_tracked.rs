@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use lock_api::{
-    GuardNoSend, RawMutex as _, RawMutexTimed as _, RawRwLock as _, RawRwLockRecursive as _,
+    RawMutex as _, RawMutexTimed as _, RawRwLock as _, RawRwLockRecursive as _,
     RawRwLockRecursiveTimed as _, RawRwLockTimed as _, RawRwLockUpgrade as _,
     RawRwLockUpgradeTimed as _,
 };
@@ -35,12 +35,28 @@ pub(crate) fn clear_site() {
     lockgraph_core::clear_pending_site();
 }
 
+/// Guards are `Send` with the `send_guard` feature, as parking_lot's are:
+/// a guard released on another thread leaves the held-lock stack of the
+/// thread that took it (see `lockgraph_core::LockMeta::released`).
+#[cfg(feature = "send_guard")]
+type GuardMarker = lock_api::GuardSend;
+/// The held-lock stack is per thread: without `send_guard`, a guard is
+/// released where it was taken.
+#[cfg(not(feature = "send_guard"))]
+type GuardMarker = lock_api::GuardNoSend;
+
+/// A raw mutex that can lock recording the caller's site directly.
+pub(crate) trait LockAt: lock_api::RawMutex {
+    /// Locks, blocking, recording `site`.
+    fn lock_at(&self, site: Option<&'static Location<'static>>);
+}
+
 /// `mutex.lock()`, recording `site` directly (no pending-site round trip).
 #[inline(always)]
-pub(crate) fn lock<'a, T: ?Sized>(
-    mutex: &'a lock_api::Mutex<RawMutex, T>,
+pub(crate) fn lock<'a, R: LockAt, T: ?Sized>(
+    mutex: &'a lock_api::Mutex<R, T>,
     site: &'static Location<'static>,
-) -> lock_api::MutexGuard<'a, RawMutex, T> {
+) -> lock_api::MutexGuard<'a, R, T> {
     // SAFETY: the raw lock is only locked here; the guard made below owns it.
     let raw = unsafe { mutex.raw() };
     raw.lock_at(Some(site));
@@ -94,6 +110,11 @@ pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
         inner: crate::sync::RawMutex::INIT,
         meta: LockMeta::new(kind, class),
     }
+}
+
+/// A tracked fair mutex in `class`.
+pub(crate) const fn fair_mutex(class: Class) -> RawFairMutex {
+    RawFairMutex(mutex(LockKind::FairMutex, class))
 }
 
 /// A tracked read-write lock in `class`.
@@ -178,9 +199,9 @@ impl RawMutex {
         &self.meta
     }
 
-    /// Locks, blocking, recording `site` (used by the condvar to re-lock).
+    /// Locks, blocking, recording `site`.
     #[inline(always)]
-    fn lock_at(&self, site: Option<&'static Location<'static>>) {
+    fn lock_site(&self, site: Option<&'static Location<'static>>) {
         self.meta.before_wait(Request::Exclusive, site);
         take(
             &self.meta,
@@ -267,12 +288,11 @@ impl RawMutex {
 unsafe impl lock_api::RawMutex for RawMutex {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: RawMutex = mutex(LockKind::Other, Class::Anonymous);
-    // The held-lock stack is per thread: a guard must be released where taken.
-    type GuardMarker = GuardNoSend;
+    type GuardMarker = GuardMarker;
 
     #[inline]
     fn lock(&self) {
-        self.lock_at(None);
+        self.lock_site(None);
     }
 
     #[inline]
@@ -311,9 +331,108 @@ unsafe impl lock_api::RawMutexFair for RawMutex {
 
     #[inline]
     unsafe fn bump(&self) {
-        // The lock is handed over and re-taken; for lock order it stays held.
+        // The lock is handed to a waiting thread and taken back: it stays
+        // held (its slot in the held-lock stack stays), and the re-take
+        // waits while every other held lock is still held, so those locks
+        // get their edges to this one, as for an upgrade.
+        self.meta.before_upgrade(None);
         // SAFETY: the caller guarantees the lock is held.
         unsafe { self.inner.bump() }
+    }
+}
+
+impl LockAt for RawMutex {
+    #[inline(always)]
+    fn lock_at(&self, site: Option<&'static Location<'static>>) {
+        self.lock_site(site);
+    }
+}
+
+/// `parking_lot::RawFairMutex` with lock-order tracking: the tracked
+/// [`RawMutex`] whose every unlock is fair (the lock goes straight to a
+/// waiting thread).
+pub struct RawFairMutex(RawMutex);
+
+impl std::fmt::Debug for RawFairMutex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawFairMutex")
+            .field("meta", &self.0.meta)
+            .finish()
+    }
+}
+
+impl RawFairMutex {
+    /// The tracking metadata of this lock.
+    pub fn meta(&self) -> &LockMeta {
+        &self.0.meta
+    }
+}
+
+impl LockAt for RawFairMutex {
+    #[inline(always)]
+    fn lock_at(&self, site: Option<&'static Location<'static>>) {
+        self.0.lock_site(site);
+    }
+}
+
+// SAFETY: forwarded to the tracked `RawMutex` (itself forwarding to
+// parking_lot's), with every unlock made fair, as parking_lot's own
+// `RawFairMutex` does.
+unsafe impl lock_api::RawMutex for RawFairMutex {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: RawFairMutex = fair_mutex(Class::Anonymous);
+    type GuardMarker = GuardMarker;
+
+    #[inline]
+    fn lock(&self) {
+        self.0.lock_site(None);
+    }
+
+    #[inline]
+    fn try_lock(&self) -> bool {
+        self.0.try_lock()
+    }
+
+    #[inline]
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller guarantees the lock is held.
+        unsafe { lock_api::RawMutexFair::unlock_fair(&self.0) }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        self.0.is_locked()
+    }
+}
+
+// SAFETY: forwarded; see above.
+unsafe impl lock_api::RawMutexFair for RawFairMutex {
+    #[inline]
+    unsafe fn unlock_fair(&self) {
+        // SAFETY: the caller guarantees the lock is held.
+        unsafe { lock_api::RawMutexFair::unlock_fair(&self.0) }
+    }
+
+    #[inline]
+    unsafe fn bump(&self) {
+        // SAFETY: the caller guarantees the lock is held.
+        unsafe { lock_api::RawMutexFair::bump(&self.0) }
+    }
+}
+
+// SAFETY: forwarded; see above.
+unsafe impl lock_api::RawMutexTimed for RawFairMutex {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    #[inline]
+    fn try_lock_for(&self, timeout: Duration) -> bool {
+        lock_api::RawMutexTimed::try_lock_for(&self.0, timeout)
+    }
+
+    #[inline]
+    fn try_lock_until(&self, timeout: Instant) -> bool {
+        lock_api::RawMutexTimed::try_lock_until(&self.0, timeout)
     }
 }
 
@@ -467,7 +586,7 @@ impl RawRwLock {
 unsafe impl lock_api::RawRwLock for RawRwLock {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: RawRwLock = rwlock(Class::Anonymous);
-    type GuardMarker = GuardNoSend;
+    type GuardMarker = GuardMarker;
 
     #[inline]
     fn lock_shared(&self) {
@@ -550,12 +669,17 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
 
     #[inline]
     unsafe fn bump_shared(&self) {
+        // parking_lot takes a bumped read back as a recursive read, which no
+        // queued writer can block behind: no edge to record.
         // SAFETY: the caller guarantees a shared lock is held.
         unsafe { self.inner.bump_shared() }
     }
 
     #[inline]
     unsafe fn bump_exclusive(&self) {
+        // Handed over and taken back while every other lock stays held: as
+        // the mutex's `bump`.
+        self.meta.before_upgrade(None);
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.bump_exclusive() }
     }
@@ -744,6 +868,9 @@ unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
 
     #[inline]
     unsafe fn bump_upgradable(&self) {
+        // Taken back as an upgradable read, which excludes writers and other
+        // upgraders: edges from the other held locks, as the mutex's `bump`.
+        self.meta.before_upgrade(None);
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.bump_upgradable() }
     }

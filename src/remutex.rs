@@ -1,9 +1,13 @@
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use crate::sync::RawThreadId;
+pub use crate::sync::RawThreadId;
+#[cfg(feature = "arc_lock")]
+use lock_api::ArcReentrantMutexGuard;
 use lock_api::GetThreadId as _;
 use lockgraph_core::{Class, LockKind};
+#[cfg(feature = "arc_lock")]
+use std::sync::Arc;
 
 use crate::raw::{self, RawMutex};
 
@@ -37,8 +41,25 @@ impl<T> ReentrantMutex<T> {
     #[inline]
     pub const fn new(value: T) -> ReentrantMutex<T> {
         ReentrantMutex(lock_api::ReentrantMutex::from_raw(
-            raw::mutex(LockKind::ReentrantMutex, Class::here()),
+            raw::mutex(LockKind::ReentrantMutex, Class::here_of::<T>()),
             RawThreadId::INIT,
+            value,
+        ))
+    }
+
+    /// A new reentrant mutex from a raw lock and thread-id source, as
+    /// `lock_api::ReentrantMutex::const_new`; the class is the raw lock's own
+    /// (`INIT`: an anonymous class, see
+    /// [`Mutex::const_new`](crate::Mutex::const_new)).
+    #[inline]
+    pub const fn const_new(
+        raw: RawMutex,
+        get_thread_id: RawThreadId,
+        value: T,
+    ) -> ReentrantMutex<T> {
+        ReentrantMutex(lock_api::ReentrantMutex::from_raw(
+            raw,
+            get_thread_id,
             value,
         ))
     }
@@ -118,6 +139,103 @@ impl<T: ?Sized> ReentrantMutex<T> {
     pub fn is_owned_by_current_thread(&self) -> bool {
         self.0.is_owned_by_current_thread()
     }
+
+    /// This crate's lock around lock_api's, as
+    /// [`Mutex::from_lock_api`](crate::Mutex::from_lock_api): what
+    /// `ReentrantMutexGuard::remutex(&guard)` returns is the lock_api lock
+    /// inside.
+    #[inline]
+    pub fn from_lock_api(
+        inner: &lock_api::ReentrantMutex<RawMutex, RawThreadId, T>,
+    ) -> &ReentrantMutex<T> {
+        let p = inner as *const lock_api::ReentrantMutex<RawMutex, RawThreadId, T>
+            as *const ReentrantMutex<T>;
+        // SAFETY: `repr(transparent)` over the lock_api lock: a valid `&Self`
+        // for the same lifetime.
+        unsafe { &*p }
+    }
+
+    /// The `Arc` of lock_api's lock inside this one (the same allocation).
+    #[cfg(feature = "arc_lock")]
+    fn inner_arc(this: &Arc<Self>) -> Arc<lock_api::ReentrantMutex<RawMutex, RawThreadId, T>> {
+        let p = Arc::into_raw(Arc::clone(this));
+        // SAFETY: `repr(transparent)`: the pointee has the layout of the
+        // lock_api lock, as `Arc::from_raw` requires.
+        unsafe { Arc::from_raw(p as *const lock_api::ReentrantMutex<RawMutex, RawThreadId, T>) }
+    }
+
+    /// [`lock`](Self::lock) through an `Arc`; the guard keeps the `Arc`
+    /// alive (`arc_lock`).
+    #[cfg(feature = "arc_lock")]
+    #[track_caller]
+    #[inline]
+    pub fn lock_arc(self: &Arc<Self>) -> ArcReentrantMutexGuard<RawMutex, RawThreadId, T> {
+        raw::set_site(Location::caller());
+        let g = Self::inner_arc(self).lock_arc();
+        raw::clear_site();
+        g
+    }
+
+    /// [`try_lock`](Self::try_lock) through an `Arc` (`arc_lock`).
+    #[cfg(feature = "arc_lock")]
+    #[track_caller]
+    #[inline]
+    pub fn try_lock_arc(
+        self: &Arc<Self>,
+    ) -> Option<ArcReentrantMutexGuard<RawMutex, RawThreadId, T>> {
+        raw::set_site(Location::caller());
+        let g = Self::inner_arc(self).try_lock_arc();
+        raw::clear_site();
+        g
+    }
+
+    /// [`try_lock_for`](Self::try_lock_for) through an `Arc` (`arc_lock`).
+    #[cfg(feature = "arc_lock")]
+    #[track_caller]
+    #[inline]
+    pub fn try_lock_arc_for(
+        self: &Arc<Self>,
+        timeout: Duration,
+    ) -> Option<ArcReentrantMutexGuard<RawMutex, RawThreadId, T>> {
+        raw::set_site(Location::caller());
+        let g = Self::inner_arc(self).try_lock_arc_for(timeout);
+        raw::clear_site();
+        g
+    }
+
+    /// [`try_lock_until`](Self::try_lock_until) through an `Arc` (`arc_lock`).
+    #[cfg(feature = "arc_lock")]
+    #[track_caller]
+    #[inline]
+    pub fn try_lock_arc_until(
+        self: &Arc<Self>,
+        deadline: Instant,
+    ) -> Option<ArcReentrantMutexGuard<RawMutex, RawThreadId, T>> {
+        raw::set_site(Location::caller());
+        let g = Self::inner_arc(self).try_lock_arc_until(deadline);
+        raw::clear_site();
+        g
+    }
 }
 
-crate::wrapper_impls!(ReentrantMutex, lock_api::ReentrantMutex<RawMutex, RawThreadId, T>);
+impl<'a, T: ?Sized> From<&'a lock_api::ReentrantMutex<RawMutex, RawThreadId, T>>
+    for &'a ReentrantMutex<T>
+{
+    /// [`ReentrantMutex::from_lock_api`].
+    fn from(
+        inner: &'a lock_api::ReentrantMutex<RawMutex, RawThreadId, T>,
+    ) -> &'a ReentrantMutex<T> {
+        ReentrantMutex::from_lock_api(inner)
+    }
+}
+
+/// A new [`ReentrantMutex`], as parking_lot's `const_reentrant_mutex`
+/// ([`ReentrantMutex::new`] is `const` too); its class is the caller's
+/// location and `T`.
+#[track_caller]
+#[inline]
+pub const fn const_reentrant_mutex<T>(value: T) -> ReentrantMutex<T> {
+    ReentrantMutex::new(value)
+}
+
+crate::wrapper_impls!(ReentrantMutex, lock_api::ReentrantMutex<RawMutex, RawThreadId, T>, lock);

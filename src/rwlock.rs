@@ -62,7 +62,36 @@ macro_rules! with_site {
             g
         }
     };
+    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $inner:ident, arc_blocking) => {
+        $(#[$m])*
+        #[cfg(feature = "arc_lock")]
+        #[track_caller]
+        #[inline]
+        pub fn $name(self: &Arc<Self> $(, $arg: $ty)*) -> $ret {
+            raw::set_site(Location::caller());
+            Self::inner_arc(self).$inner($($arg),*)
+        }
+    };
+    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $inner:ident, arc_fallible) => {
+        $(#[$m])*
+        #[cfg(feature = "arc_lock")]
+        #[track_caller]
+        #[inline]
+        pub fn $name(self: &Arc<Self> $(, $arg: $ty)*) -> $ret {
+            raw::set_site(Location::caller());
+            let g = Self::inner_arc(self).$inner($($arg),*);
+            if g.is_none() {
+                raw::clear_site();
+            }
+            g
+        }
+    };
 }
+
+#[cfg(feature = "arc_lock")]
+use lock_api::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
+#[cfg(feature = "arc_lock")]
+use std::sync::Arc;
 
 impl<T> RwLock<T> {
     /// A new unlocked lock whose class is the caller's source location.
@@ -70,9 +99,17 @@ impl<T> RwLock<T> {
     #[inline]
     pub const fn new(value: T) -> RwLock<T> {
         RwLock(lock_api::RwLock::from_raw(
-            raw::rwlock(Class::here()),
+            raw::rwlock(Class::here_of::<T>()),
             value,
         ))
+    }
+
+    /// A new lock from a raw lock, as `lock_api::RwLock::const_new`; the
+    /// class is the raw lock's own (`INIT`: an anonymous class, see
+    /// [`Mutex::const_new`](crate::Mutex::const_new)).
+    #[inline]
+    pub const fn const_new(raw: RawRwLock, value: T) -> RwLock<T> {
+        RwLock(lock_api::RwLock::from_raw(raw, value))
     }
 
     /// A new unlocked lock whose class is `name`.
@@ -165,6 +202,91 @@ impl<T: ?Sized> RwLock<T> {
     pub fn is_locked_exclusive(&self) -> bool {
         self.0.is_locked_exclusive()
     }
+
+    /// This crate's lock around lock_api's, as
+    /// [`Mutex::from_lock_api`](crate::Mutex::from_lock_api): what
+    /// `RwLockReadGuard::rwlock(&guard)` returns is the lock_api lock inside.
+    #[inline]
+    pub fn from_lock_api(inner: &lock_api::RwLock<RawRwLock, T>) -> &RwLock<T> {
+        let p = inner as *const lock_api::RwLock<RawRwLock, T> as *const RwLock<T>;
+        // SAFETY: `repr(transparent)` over the lock_api lock: a valid `&Self`
+        // for the same lifetime.
+        unsafe { &*p }
+    }
+
+    /// The `Arc` of lock_api's lock inside this one (the same allocation).
+    #[cfg(feature = "arc_lock")]
+    fn inner_arc(this: &Arc<Self>) -> Arc<lock_api::RwLock<RawRwLock, T>> {
+        let p = Arc::into_raw(Arc::clone(this));
+        // SAFETY: `repr(transparent)`: the pointee has the layout of the
+        // lock_api lock, as `Arc::from_raw` requires.
+        unsafe { Arc::from_raw(p as *const lock_api::RwLock<RawRwLock, T>) }
+    }
+
+    with_site!(
+        /// [`read`](Self::read) through an `Arc`; the guard keeps the `Arc`
+        /// alive (`arc_lock`).
+        read_arc() -> ArcRwLockReadGuard<RawRwLock, T> => read_arc, arc_blocking);
+    with_site!(
+        /// [`try_read`](Self::try_read) through an `Arc` (`arc_lock`).
+        try_read_arc() -> Option<ArcRwLockReadGuard<RawRwLock, T>> => try_read_arc, arc_fallible);
+    with_site!(
+        /// [`try_read_for`](Self::try_read_for) through an `Arc` (`arc_lock`).
+        try_read_arc_for(timeout: Duration) -> Option<ArcRwLockReadGuard<RawRwLock, T>> => try_read_arc_for, arc_fallible);
+    with_site!(
+        /// [`try_read_until`](Self::try_read_until) through an `Arc` (`arc_lock`).
+        try_read_arc_until(deadline: Instant) -> Option<ArcRwLockReadGuard<RawRwLock, T>> => try_read_arc_until, arc_fallible);
+    with_site!(
+        /// [`read_recursive`](Self::read_recursive) through an `Arc` (`arc_lock`).
+        read_arc_recursive() -> ArcRwLockReadGuard<RawRwLock, T> => read_arc_recursive, arc_blocking);
+    with_site!(
+        /// [`try_read_recursive`](Self::try_read_recursive) through an `Arc` (`arc_lock`).
+        try_read_recursive_arc() -> Option<ArcRwLockReadGuard<RawRwLock, T>> => try_read_recursive_arc, arc_fallible);
+    with_site!(
+        /// [`try_read_recursive_for`](Self::try_read_recursive_for) through an `Arc` (`arc_lock`).
+        try_read_arc_recursive_for(timeout: Duration) -> Option<ArcRwLockReadGuard<RawRwLock, T>> => try_read_arc_recursive_for, arc_fallible);
+    with_site!(
+        /// [`try_read_recursive_until`](Self::try_read_recursive_until) through an `Arc` (`arc_lock`).
+        try_read_arc_recursive_until(deadline: Instant) -> Option<ArcRwLockReadGuard<RawRwLock, T>> => try_read_arc_recursive_until, arc_fallible);
+    with_site!(
+        /// [`write`](Self::write) through an `Arc` (`arc_lock`).
+        write_arc() -> ArcRwLockWriteGuard<RawRwLock, T> => write_arc, arc_blocking);
+    with_site!(
+        /// [`try_write`](Self::try_write) through an `Arc` (`arc_lock`).
+        try_write_arc() -> Option<ArcRwLockWriteGuard<RawRwLock, T>> => try_write_arc, arc_fallible);
+    with_site!(
+        /// [`try_write_for`](Self::try_write_for) through an `Arc` (`arc_lock`).
+        try_write_arc_for(timeout: Duration) -> Option<ArcRwLockWriteGuard<RawRwLock, T>> => try_write_arc_for, arc_fallible);
+    with_site!(
+        /// [`try_write_until`](Self::try_write_until) through an `Arc` (`arc_lock`).
+        try_write_arc_until(deadline: Instant) -> Option<ArcRwLockWriteGuard<RawRwLock, T>> => try_write_arc_until, arc_fallible);
+    with_site!(
+        /// [`upgradable_read`](Self::upgradable_read) through an `Arc` (`arc_lock`).
+        upgradable_read_arc() -> ArcRwLockUpgradableReadGuard<RawRwLock, T> => upgradable_read_arc, arc_blocking);
+    with_site!(
+        /// [`try_upgradable_read`](Self::try_upgradable_read) through an `Arc` (`arc_lock`).
+        try_upgradable_read_arc() -> Option<ArcRwLockUpgradableReadGuard<RawRwLock, T>> => try_upgradable_read_arc, arc_fallible);
+    with_site!(
+        /// [`try_upgradable_read_for`](Self::try_upgradable_read_for) through an `Arc` (`arc_lock`).
+        try_upgradable_read_arc_for(timeout: Duration) -> Option<ArcRwLockUpgradableReadGuard<RawRwLock, T>> => try_upgradable_read_arc_for, arc_fallible);
+    with_site!(
+        /// [`try_upgradable_read_until`](Self::try_upgradable_read_until) through an `Arc` (`arc_lock`).
+        try_upgradable_read_arc_until(deadline: Instant) -> Option<ArcRwLockUpgradableReadGuard<RawRwLock, T>> => try_upgradable_read_arc_until, arc_fallible);
 }
 
-crate::wrapper_impls!(RwLock, lock_api::RwLock<RawRwLock, T>);
+impl<'a, T: ?Sized> From<&'a lock_api::RwLock<RawRwLock, T>> for &'a RwLock<T> {
+    /// [`RwLock::from_lock_api`].
+    fn from(inner: &'a lock_api::RwLock<RawRwLock, T>) -> &'a RwLock<T> {
+        RwLock::from_lock_api(inner)
+    }
+}
+
+/// A new [`RwLock`], as parking_lot's `const_rwlock` ([`RwLock::new`] is
+/// `const` too); its class is the caller's location and `T`.
+#[track_caller]
+#[inline]
+pub const fn const_rwlock<T>(value: T) -> RwLock<T> {
+    RwLock::new(value)
+}
+
+crate::wrapper_impls!(RwLock, lock_api::RwLock<RawRwLock, T>, read);

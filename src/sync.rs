@@ -5,10 +5,25 @@
 //! against lockgraph's locks (loom has no parking_lot).
 
 #[cfg(not(loom))]
-pub(crate) use parking_lot::{RawMutex, RawRwLock, RawThreadId};
+pub use parking_lot::RawThreadId;
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{RawMutex, RawRwLock};
 
 #[cfg(loom)]
-pub(crate) use self::loom_impl::{RawMutex, RawRwLock, RawThreadId};
+pub use self::loom_impl::RawThreadId;
+#[cfg(loom)]
+pub(crate) use self::loom_impl::{RawMutex, RawRwLock};
+
+/// How a park on a [`WaitQueue`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Parked {
+    /// Woken by an unpark.
+    Unparked,
+    /// The deadline passed.
+    TimedOut,
+    /// `validate` said no: the thread never slept (nor ran `before_sleep`).
+    Invalid,
+}
 
 /// The queue a tracked condvar parks its waiters on.
 #[cfg(not(loom))]
@@ -20,47 +35,77 @@ impl WaitQueue {
         WaitQueue
     }
 
-    /// Parks the calling thread on `key` after queueing it and calling
-    /// `before_sleep`; returns whether `deadline` passed.
+    /// Parks the calling thread on `key`: under the queue's lock, `validate`
+    /// decides whether to sleep at all; then the thread is queued and
+    /// `before_sleep` runs. `timed_out` runs (under the queue's lock) when
+    /// the deadline passed, told whether this was the last thread queued.
     ///
     /// # Safety
-    /// As `parking_lot_core::park`: `before_sleep` must not panic or call
+    /// As `parking_lot_core::park`: the callbacks must not panic or call
     /// into parking_lot's parking.
     pub(crate) unsafe fn park(
         &self,
         key: usize,
+        validate: impl FnOnce() -> bool,
         before_sleep: impl FnOnce(),
+        timed_out: impl FnOnce(bool),
         deadline: Option<std::time::Instant>,
-    ) -> bool {
+    ) -> Parked {
         use parking_lot_core::{ParkResult, DEFAULT_PARK_TOKEN};
-        // SAFETY: `validate` and `timed_out` neither panic nor call into
-        // parking_lot; the caller vouches for `before_sleep`.
+        // SAFETY: the caller vouches for the callbacks.
         let r = unsafe {
             parking_lot_core::park(
                 key,
-                || true,
+                validate,
                 before_sleep,
-                |_, _| {},
+                |_, last| timed_out(last),
                 DEFAULT_PARK_TOKEN,
                 deadline,
             )
         };
-        matches!(r, ParkResult::TimedOut)
+        match r {
+            ParkResult::Unparked(_) => Parked::Unparked,
+            ParkResult::TimedOut => Parked::TimedOut,
+            ParkResult::Invalid => Parked::Invalid,
+        }
     }
 
     /// Wakes one thread parked on `key`; returns whether there was one.
-    pub(crate) fn unpark_one(&self, key: usize) -> bool {
-        // SAFETY: the callback neither panics nor calls into parking_lot.
+    /// `then` runs under the queue's lock, told whether threads remain.
+    ///
+    /// # Safety
+    /// `then` must not panic or call into parking_lot's parking.
+    pub(crate) unsafe fn unpark_one(&self, key: usize, then: impl FnOnce(bool)) -> bool {
+        // SAFETY: the callback only runs `then` (the caller's contract).
         let r = unsafe {
-            parking_lot_core::unpark_one(key, |_| parking_lot_core::DEFAULT_UNPARK_TOKEN)
+            parking_lot_core::unpark_one(key, |r| {
+                then(r.have_more_threads);
+                parking_lot_core::DEFAULT_UNPARK_TOKEN
+            })
         };
         r.unparked_threads != 0
     }
 
-    /// Wakes every thread parked on `key`; returns how many.
-    pub(crate) fn unpark_all(&self, key: usize) -> usize {
-        // SAFETY: `key` is only used as a parking key.
-        unsafe { parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN) }
+    /// Wakes every thread parked on `key`; returns how many. `then` runs
+    /// under the queue's lock once they are off the queue.
+    ///
+    /// # Safety
+    /// `then` must not panic or call into parking_lot's parking.
+    pub(crate) unsafe fn unpark_all(&self, key: usize, then: impl FnOnce()) -> usize {
+        use parking_lot_core::{FilterOp, DEFAULT_UNPARK_TOKEN};
+        // SAFETY: the filter and the callback neither panic nor park (the
+        // caller's contract for `then`).
+        let r = unsafe {
+            parking_lot_core::unpark_filter(
+                key,
+                |_| FilterOp::Unpark,
+                |_| {
+                    then();
+                    DEFAULT_UNPARK_TOKEN
+                },
+            )
+        };
+        r.unparked_threads
     }
 }
 
@@ -408,43 +453,61 @@ mod loom_impl {
             self.inner.get_or_init(|| (Mutex::new(0), Condvar::new()))
         }
 
-        /// Waits on the queue after `before_sleep`; a timed wait (loom has
-        /// no time) gives other threads one chance to run and times out.
+        /// Waits on the queue after `before_sleep` (unless `validate`
+        /// says no); a timed wait (loom has no time) gives other threads
+        /// one chance to run and times out.
         ///
         /// # Safety
         /// None beyond the normal build's contract; `unsafe` for symmetry.
         pub(crate) unsafe fn park(
             &self,
             _key: usize,
+            validate: impl FnOnce() -> bool,
             before_sleep: impl FnOnce(),
+            timed_out: impl FnOnce(bool),
             deadline: Option<Instant>,
-        ) -> bool {
+        ) -> super::Parked {
             let (m, cv) = self.inner();
             let mut waiting = m.lock().unwrap();
+            if !validate() {
+                return super::Parked::Invalid;
+            }
             before_sleep();
             if deadline.is_some() {
+                timed_out(*waiting == 0);
                 drop(waiting);
                 loom::thread::yield_now();
-                return true;
+                return super::Parked::TimedOut;
             }
             *waiting += 1;
-            let mut waiting = cv.wait(waiting).unwrap();
-            *waiting -= 1;
-            false
+            // The notifier takes this thread off the count.
+            drop(cv.wait(waiting).unwrap());
+            super::Parked::Unparked
         }
 
-        pub(crate) fn unpark_one(&self, _key: usize) -> bool {
+        /// # Safety
+        /// None; `unsafe` for symmetry.
+        pub(crate) unsafe fn unpark_one(&self, _key: usize, then: impl FnOnce(bool)) -> bool {
             let (m, cv) = self.inner();
-            let waiting = m.lock().unwrap();
-            cv.notify_one();
-            *waiting > 0
+            let mut waiting = m.lock().unwrap();
+            let woke = *waiting > 0;
+            if woke {
+                *waiting -= 1;
+                cv.notify_one();
+            }
+            then(*waiting > 0);
+            woke
         }
 
-        pub(crate) fn unpark_all(&self, _key: usize) -> usize {
+        /// # Safety
+        /// None; `unsafe` for symmetry.
+        pub(crate) unsafe fn unpark_all(&self, _key: usize, then: impl FnOnce()) -> usize {
             let (m, cv) = self.inner();
-            let waiting = m.lock().unwrap();
+            let mut waiting = m.lock().unwrap();
+            let n = std::mem::take(&mut *waiting);
             cv.notify_all();
-            *waiting
+            then();
+            n
         }
     }
 }

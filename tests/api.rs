@@ -126,7 +126,8 @@ fn condvar_times_out_and_notifies() {
     assert_eq!(cv.notify_all(), 0);
     drop(g);
 
-    let shared = Arc::new((Mutex::new(false), Condvar::new()));
+    // `named` exists in every build (in release builds the name is unused).
+    let shared = Arc::new((Mutex::new(false), Condvar::named("api-ready")));
     let s2 = Arc::clone(&shared);
     let t = thread::spawn(move || {
         let (m, cv) = &*s2;
@@ -142,6 +143,71 @@ fn condvar_times_out_and_notifies() {
         thread::sleep(Duration::from_millis(1));
     }
     t.join().unwrap();
+}
+
+#[test]
+fn a_timed_out_wait_while_does_not_check_the_condition_again() {
+    let m = Mutex::new(());
+    let cv = Condvar::new();
+    let mut g = m.lock();
+    let mut checks = 0;
+    let r = cv.wait_while_for(
+        &mut g,
+        |_| {
+            checks += 1;
+            true
+        },
+        Duration::from_millis(5),
+    );
+    assert!(r.timed_out());
+    // Checked once before the wait; not after it timed out (parking_lot's rule).
+    assert_eq!(checks, 1);
+    // A condition that is false at once returns without waiting or timing out.
+    let r = cv.wait_while_until(&mut g, |_| false, Instant::now());
+    assert!(!r.timed_out());
+}
+
+#[test]
+fn a_condvar_waited_on_with_two_mutexes_at_once_panics() {
+    let first = Arc::new(Mutex::new(()));
+    let other = Mutex::new(());
+    let cv = Arc::new(Condvar::new());
+    let (f2, cv2) = (Arc::clone(&first), Arc::clone(&cv));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = thread::spawn(move || {
+        let mut g = f2.lock();
+        tx.send(()).unwrap();
+        // Times out eventually even if the notify below were lost.
+        cv2.wait_for(&mut g, Duration::from_secs(30));
+    });
+    rx.recv().unwrap();
+    // The waiter releases `first` only once it is queued on the condvar.
+    drop(first.lock());
+    let mut g = other.lock();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cv.wait_for(&mut g, Duration::from_secs(30));
+    }))
+    .expect_err("waiting with a second mutex must panic");
+    let msg = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or(panic.downcast_ref::<String>().map(|s| s.as_str()))
+        .unwrap_or("");
+    assert_eq!(
+        msg,
+        "attempted to use a condition variable with more than one mutex"
+    );
+    // The guard was never released: this thread still holds `other`.
+    assert!(other.is_locked());
+    drop(g);
+    while !waiter.is_finished() {
+        cv.notify_all();
+        thread::sleep(Duration::from_millis(1));
+    }
+    waiter.join().unwrap();
+    // With nobody waiting, another mutex is fine.
+    let mut g = other.lock();
+    assert!(cv.wait_for(&mut g, Duration::from_millis(1)).timed_out());
 }
 
 #[test]
@@ -292,6 +358,20 @@ mod release_switch {
         let m = lockgraph::Mutex::new(1u8);
         let g: parking_lot::MutexGuard<'_, u8> = m.lock();
         assert_eq!(*same(g), 1);
+        // The lock types are newtypes: parking_lot's lock is one `Deref` away,
+        // and a guard's lock leads back to the newtype.
+        let inner: &parking_lot::Mutex<u8> = &m;
+        let mut g = inner.lock();
+        assert!(std::ptr::eq(
+            lockgraph::Mutex::from_lock_api(parking_lot::MutexGuard::mutex(&g)),
+            &m
+        ));
+        // lockgraph's Condvar waits with parking_lot's guards.
+        let cv = lockgraph::Condvar::named("release-cv");
+        assert!(cv
+            .wait_for(&mut g, std::time::Duration::from_millis(1))
+            .timed_out());
+        drop(g);
         // Nothing is recorded.
         let a = lockgraph::Mutex::new(());
         let b = lockgraph::Mutex::new(());

@@ -280,6 +280,10 @@ fn a_subscriber_that_takes_lockgraph_locks_while_reporting_works() {
     };
     let (a, b) = (Mutex::new(()), Mutex::new(()));
     tracing::subscriber::with_default(sub, || abba(&a, &b));
+    // A lockgraph thread delivers the report, with this thread's subscriber.
+    assert!(lockgraph_core::flush_reports(
+        std::time::Duration::from_secs(10)
+    ));
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(seen[0].contains("lock-order cycle"), "{}", seen[0]);

@@ -155,6 +155,71 @@ fn a_three_thread_cycle_has_one_scenario_column_per_thread() {
     }
 }
 
+#[test]
+fn a_one_thread_inversion_does_not_claim_two_threads_at_once() {
+    let a = Mutex::named("one-thread-a", ());
+    let b = Mutex::named("one-thread-b", ());
+    let reports = thread::Builder::new()
+        .name("alone".into())
+        .spawn(move || {
+            capture(|| {
+                {
+                    let _a = a.lock();
+                    let _b = b.lock();
+                }
+                let _b = b.lock();
+                let _a = a.lock(); // closes the cycle, in the same thread
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1);
+    let text = r[0].to_string();
+    assert!(
+        !text.contains("each column a thread, all at once"),
+        "one thread is not two threads at once:\n{text}"
+    );
+    assert!(
+        text.contains(
+            "how it deadlocks when each column runs in a thread of its own, all at once\n  \
+             (thread `alone` recorded 2 of these columns itself):"
+        ),
+        "{text}"
+    );
+    // The columns still name the thread that recorded each side.
+    assert!(text.contains("thread `alone`   thread `alone`"), "{text}");
+}
+
+#[test]
+fn a_two_thread_inversion_is_two_columns_at_once() {
+    let a = Arc::new(Mutex::named("two-thread-a", ()));
+    let b = Arc::new(Mutex::named("two-thread-b", ()));
+    let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
+    thread::Builder::new()
+        .name("other".into())
+        .spawn(move || {
+            let _a = a2.lock();
+            let _b = b2.lock();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let reports = capture(|| {
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1);
+    let text = r[0].to_string();
+    assert!(
+        text.contains("how it deadlocks (each column a thread, all at once):"),
+        "{text}"
+    );
+    assert!(!text.contains("of these columns itself"), "{text}");
+}
+
 // ---- rule 2: try_lock ---------------------------------------------------------
 
 #[test]

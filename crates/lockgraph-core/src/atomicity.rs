@@ -53,9 +53,9 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 use lockgraph_graph::vclock::{Epoch, VectorClock};
-use parking_lot::Mutex;
 
-use crate::class::{Class, Site};
+use crate::class::Site;
+use crate::fork::Mutex;
 use crate::policy::OnCycle;
 use crate::report::{Hold, LockInfo};
 use crate::state::LockMeta;
@@ -122,7 +122,7 @@ fn init() -> bool {
             "1" | "on" | "true" => ON,
             "warn" => WARN,
             other => {
-                eprintln!("lockgraph: LOCKGRAPH_ATOMICITY: unknown value {other:?} (expected on, warn or off); using on");
+                crate::stderr::line(&format!("lockgraph: LOCKGRAPH_ATOMICITY: unknown value {other:?} (expected on, warn or off); using on"));
                 ON
             }
         },
@@ -355,12 +355,35 @@ static NEXT_ACTOR: AtomicUsize = AtomicUsize::new(0);
 static REGIONS: AtomicUsize = AtomicUsize::new(0);
 
 /// Actor names, by id, for reports.
-static NAMES: LazyLock<Mutex<Vec<String>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+static NAMES: LazyLock<Mutex<Vec<String>>> = LazyLock::new(|| {
+    fork_hooks();
+    Mutex::new(Vec::new())
+});
 
 /// Reports already made (severity, check site, act site): each once.
 type ReportKey = (Severity, Option<Site>, Option<Site>);
 
-static REPORTED: LazyLock<Mutex<HashSet<ReportKey>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+static REPORTED: LazyLock<Mutex<HashSet<ReportKey>>> = LazyLock::new(|| {
+    fork_hooks();
+    Mutex::new(HashSet::new())
+});
+
+/// [`NAMES`] and [`REPORTED`] across `fork()` (see `fork.rs`): never held
+/// together, so one module's hooks take both.
+fn fork_hooks() {
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
+}
+
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: fork_lock,
+    child: crate::fork::nothing,
+};
+
+fn fork_lock() {
+    crate::fork::hold(NAMES.lock());
+    crate::fork::hold(REPORTED.lock());
+}
 
 crate::sync::thread_local_const! {
     static SLOW: RefCell<Slow> = const {
@@ -692,15 +715,7 @@ impl Finding {
         let class = meta.class();
         let report = AtomicityReport {
             severity: self.severity,
-            lock: LockInfo {
-                kind: meta.kind(),
-                name: match class {
-                    Class::Named(n) => Some(n),
-                    _ => None,
-                },
-                created: class.site(),
-                instance: Some(meta.id()),
-            },
+            lock: LockInfo::of_class(meta.kind(), class, Some(meta.id())),
             thread: crate::sync::thread_name(),
             check_site,
             check_hold: self.check_hold,
@@ -722,23 +737,17 @@ fn deliver(report: AtomicityReport) {
     match crate::policy::on_cycle() {
         OnCycle::Off => {}
         OnCycle::Abort if report.severity == Severity::Violation => {
-            eprintln!("{report}");
-            eprintln!("lockgraph: aborting (LOCKGRAPH_ON_CYCLE=abort)");
-            std::process::abort();
+            crate::delivery::abort(&report, "LOCKGRAPH_ON_CYCLE=abort")
         }
         // A violation is found after the write lock was taken: a panic there
         // would leave the lock locked, so `panic` warns like `warn`.
-        _ => warn(&report),
+        _ => crate::delivery::warn(report),
     }
 }
 
-fn warn(report: &AtomicityReport) {
-    let has_subscriber =
-        tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
-    if has_subscriber {
-        tracing::warn!(target: "lockgraph", severity = ?report.severity, "{report}");
-    } else {
-        eprintln!("{report}");
+impl crate::delivery::Deliver for AtomicityReport {
+    fn event(&self, text: &str) -> bool {
+        crate::delivery::event!(tracing::Level::WARN, severity = ?self.severity, "{text}")
     }
 }
 

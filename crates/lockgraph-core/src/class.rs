@@ -30,6 +30,11 @@ pub enum LockKind {
     HostFn,
     /// A signal (flag, channel, condition) a host function waits on.
     Signal,
+    /// A `Once`, tracked as a lock held by the thread running its closure
+    /// and requested by every thread that calls it before it completes.
+    Once,
+    /// A `FairMutex` (parking_lot's eventually fair mutex).
+    FairMutex,
 }
 
 impl LockKind {
@@ -45,6 +50,8 @@ impl LockKind {
             "HostExecutor" => LockKind::HostExecutor,
             "HostFn" => LockKind::HostFn,
             "Signal" => LockKind::Signal,
+            "Once" => LockKind::Once,
+            "FairMutex" => LockKind::FairMutex,
             _ => LockKind::Other,
         }
     }
@@ -62,16 +69,38 @@ impl LockKind {
             LockKind::HostExecutor => "HostExecutor",
             LockKind::HostFn => "HostFn",
             LockKind::Signal => "Signal",
+            LockKind::Once => "Once",
+            LockKind::FairMutex => "FairMutex",
         }
     }
 }
 
+/// The type of the value a lock protects, as a function that names it:
+/// `std::any::type_name::<T>` (not callable in a `const fn` on stable Rust,
+/// but a pointer to it is), or [`no_type`] for a lock without a value.
+pub type TypeNameFn = fn() -> &'static str;
+
+/// The [`TypeNameFn`] of a lock that protects no value (a `Condvar`, a
+/// pseudo-lock): its class is its site alone.
+pub fn no_type() -> &'static str {
+    ""
+}
+
 /// A lock class. Lock-order edges between classes catch an inversion between
 /// two *different* pairs of locks of the same two kinds, as lockdep does.
-#[derive(Clone, Copy, Debug)]
+///
+/// A class made by `Mutex::new` (or `Default`, `From`, a generic helper) is
+/// its creation site *and* the type of the value the lock protects: one
+/// `#[derive(Default)]` or one generic constructor makes locks of several
+/// classes, one per value type, so two fields of different types stay two
+/// classes. Locks of one type made at one site (two `Mutex<u32>` fields of
+/// one derived struct) are still one class; reports say so ("one site, many
+/// fields"). A named class is its name alone.
+#[derive(Clone, Copy)]
 pub enum Class {
-    /// Every lock created at this source location (`Mutex::new`).
-    Site(&'static Location<'static>),
+    /// Every lock created at this source location protecting this type
+    /// (`Mutex::new`).
+    Site(&'static Location<'static>, TypeNameFn),
     /// Every lock created with this name (`Mutex::named`).
     Named(&'static str),
     /// A class of its own per lock: locks made through `lock_api`'s `INIT`
@@ -79,17 +108,47 @@ pub enum Class {
     Anonymous,
 }
 
+impl fmt::Debug for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Class::Site(l, t) => f
+                .debug_tuple("Site")
+                .field(&Site::from(*l))
+                .field(&t())
+                .finish(),
+            Class::Named(n) => f.debug_tuple("Named").field(n).finish(),
+            Class::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
 impl Class {
-    /// The class of the caller's location.
+    /// The class of the caller's location, for a lock without a value (a
+    /// condition variable): the site alone.
     #[track_caller]
     pub const fn here() -> Class {
-        Class::Site(Location::caller())
+        Class::Site(Location::caller(), no_type)
+    }
+
+    /// The class of the caller's location and the protected type `T`.
+    #[track_caller]
+    pub const fn here_of<T: ?Sized>() -> Class {
+        Class::Site(Location::caller(), std::any::type_name::<T>)
     }
 
     /// Where locks of this class are created, when known.
     pub fn site(&self) -> Option<Site> {
         match self {
-            Class::Site(l) => Some(Site::from(*l)),
+            Class::Site(l, _) => Some(Site::from(*l)),
+            _ => None,
+        }
+    }
+
+    /// The type of the value locks of this class protect, when it is part of
+    /// the class (site classes of locks with a value).
+    pub fn value_type(&self) -> Option<&'static str> {
+        match self {
+            Class::Site(_, t) => Some(t()).filter(|t| !t.is_empty()),
             _ => None,
         }
     }
@@ -97,19 +156,51 @@ impl Class {
     /// The content key used to merge classes in the graph.
     pub(crate) fn key(&self, instance: u64) -> ClassKey {
         match self {
-            Class::Site(l) => ClassKey::Site(l.file(), l.line(), l.column()),
+            Class::Site(l, t) => ClassKey::Site(Site::from(*l), t()),
             Class::Named(n) => ClassKey::Named(n),
             Class::Anonymous => ClassKey::Anonymous(instance),
         }
     }
+
+    /// The per-thread key of a site class: its location's address and its
+    /// type function's address, mixed with a rotation (two pointers into
+    /// different sections: distinct pairs do not collide in practice, and a
+    /// collision only costs the chain cache precision). Equal for every lock
+    /// made at one site with one type.
+    #[inline(always)]
+    pub(crate) fn site_hot_key(l: &'static Location<'static>, t: TypeNameFn) -> u64 {
+        (l as *const Location<'static> as usize as u64) ^ (t as usize as u64).rotate_left(32)
+    }
 }
 
-/// Class identity by content (two `Location` statics of one site are one class).
+/// Class identity by content (two `Location` statics of one site, or two
+/// copies of one `type_name` instance, are one class).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum ClassKey {
-    Site(&'static str, u32, u32),
+    Site(Site, &'static str),
     Named(&'static str),
     Anonymous(u64),
+}
+
+/// A type name as reports show it: every path shortened to its last segment
+/// (`alloc::vec::Vec<core::option::Option<u8>>` becomes `Vec<Option<u8>>`).
+pub fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    // Where the identifier being written started in `out`.
+    let mut ident_start = 0;
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            out.truncate(ident_start);
+            continue;
+        }
+        out.push(c);
+        if !(c.is_alphanumeric() || c == '_') {
+            ident_start = out.len();
+        }
+    }
+    out
 }
 
 /// A source location: where a lock was created, taken or requested.
@@ -157,4 +248,39 @@ pub(crate) const fn fnv(s: &str) -> u64 {
         i += 1;
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_type_names_keep_the_last_path_segment_of_every_path() {
+        assert_eq!(short_type_name("u8"), "u8");
+        assert_eq!(
+            short_type_name("alloc::vec::Vec<core::option::Option<u8>>"),
+            "Vec<Option<u8>>"
+        );
+        assert_eq!(
+            short_type_name("std::collections::hash::map::HashMap<u8, alloc::string::String>"),
+            "HashMap<u8, String>"
+        );
+        assert_eq!(
+            short_type_name("(&'static str, [my_crate::Slot; 4], dyn core::fmt::Debug)"),
+            "(&'static str, [Slot; 4], dyn Debug)"
+        );
+    }
+
+    #[test]
+    fn a_site_class_is_its_site_and_type() {
+        let make = |c: Class| c.key(0);
+        let (a, b) = (Class::here_of::<u8>(), Class::here_of::<u16>());
+        assert_ne!(make(a), make(b), "same line, other column, other type");
+        let at = |_: ()| Class::here_of::<u8>();
+        assert_eq!(make(at(())), make(at(())));
+        assert_ne!(make(at(())), make(Class::here_of::<u16>()));
+        assert_eq!(at(()).value_type(), Some("u8"));
+        assert_eq!(Class::here().value_type(), None);
+        assert_eq!(Class::Named("n").value_type(), None);
+    }
 }

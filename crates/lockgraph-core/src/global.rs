@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
-use parking_lot::Mutex;
 
 use crate::class::{Class, ClassKey, LockKind, Site};
+use crate::fork::Mutex;
 use crate::record;
 use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 use crate::state::{Held, LockMeta, Op};
@@ -28,8 +28,9 @@ mod taken;
 pub use taken::taken_while_holding;
 
 /// Size limits of the process-wide tables. When one is reached lockgraph says
-/// so loudly (stderr and a `tracing` ERROR event) and stops recording new
-/// edges; it never grows without bound and never drops edges silently.
+/// so once (a `tracing` ERROR event, or stderr when the subscriber does not
+/// enable it) and stops recording new edges; it never grows without bound
+/// and never drops edges silently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -61,7 +62,9 @@ fn env_limit(var: &str, default: usize) -> usize {
         Ok(v) => match v.trim().parse::<usize>() {
             Ok(n) if n > 0 => n,
             _ => {
-                eprintln!("lockgraph: {var}={v:?} is not a positive integer; using {default}");
+                crate::stderr::line(&format!(
+                    "lockgraph: {var}={v:?} is not a positive integer; using {default}"
+                ));
                 default
             }
         },
@@ -192,24 +195,80 @@ fn kind_index(k: EdgeKinds) -> usize {
 struct Global {
     classes: Graph<NodeInfo, EdgeMeta>,
     class_index: HashMap<ClassKey, NodeId>,
+    /// Per creation site, how many classes (value types) were made there.
+    site_classes: HashMap<Site, usize>,
     instances: Graph<NodeInfo, EdgeMeta>,
     instance_index: HashMap<u64, NodeId>,
     reported: HashSet<u64>,
     full: bool,
+    /// Why the tables became full, to be said once the graph lock is
+    /// released (saying it goes to the user's subscriber).
+    full_notice: Option<String>,
 }
 
-/// The graphs, behind a plain parking_lot mutex: lockgraph's own bookkeeping
-/// never goes through a tracked lock, so it cannot re-enter itself.
+/// The graphs, behind a plain mutex of lockgraph's own ([`Mutex`]): lockgraph's
+/// bookkeeping never goes through a tracked lock, so it cannot re-enter
+/// itself, and no user code (a subscriber, a lock of the standard error) runs
+/// while it is held.
 static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
     Mutex::new(Global {
         classes: Graph::new(),
         class_index: HashMap::new(),
+        site_classes: HashMap::new(),
         instances: Graph::new(),
         instance_index: HashMap::new(),
         reported: HashSet::new(),
         full: false,
+        full_notice: None,
     })
 });
+
+/// The graph lock, held by [`record`]. A table limit reached meanwhile is
+/// said when it goes, after the unlock: saying it reaches the user's
+/// subscriber, which must not run under the graph lock.
+struct Locked(std::mem::ManuallyDrop<crate::fork::MutexGuard<'static, Global>>);
+
+impl Locked {
+    fn new() -> Locked {
+        Locked(std::mem::ManuallyDrop::new(GLOBAL.lock()))
+    }
+}
+
+impl std::ops::Deref for Locked {
+    type Target = Global;
+    fn deref(&self) -> &Global {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Locked {
+    fn deref_mut(&mut self) -> &mut Global {
+        &mut self.0
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let notice = self.0.full_notice.take();
+        // SAFETY: the guard is dropped here only, once; `self.0` is not
+        // used after.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.0) };
+        if let Some(why) = notice {
+            crate::delivery::warn(crate::delivery::Notice::error(format!(
+                "lockgraph: {why}; lock-order tracking is OFF from here on"
+            )));
+        }
+    }
+}
+
+/// The graph lock across `fork()` (see `fork.rs`): a thread recording an
+/// edge when another forks would otherwise leave it held in the child.
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(GLOBAL.lock()),
+    child: crate::fork::nothing,
+};
 
 /// What one record call produced.
 pub(crate) struct Recorded {
@@ -280,12 +339,7 @@ pub(crate) fn record(
             out.reports.push(CycleReport {
                 kind: ReportKind::SelfDeadlock { certain },
                 level: Level::Instance,
-                locks: vec![LockInfo {
-                    kind: target.kind(),
-                    name: name_of(target.class()),
-                    created: target.class().site(),
-                    instance: Some(id),
-                }],
+                locks: vec![LockInfo::of_class(target.kind(), target.class(), Some(id))],
                 edges: vec![EdgeInfo {
                     from: 0,
                     to: 0,
@@ -303,11 +357,12 @@ pub(crate) fn record(
         }
     }
 
-    let mut g = GLOBAL.lock();
+    // Read before the graph lock: a bad variable is said on stderr.
+    let limits = Limits::current();
+    let mut g = Locked::new();
     if g.full {
         return out;
     }
-    let limits = Limits::current();
     let target_info = NodeInfo {
         kind: target.kind(),
         class: target.class(),
@@ -464,19 +519,12 @@ fn fill_origin(
         .is_some_and(|edge| edge.meta.fill(kind_index(kind), origin))
 }
 
-fn name_of(c: Class) -> Option<&'static str> {
-    match c {
-        Class::Named(n) => Some(n),
-        _ => None,
-    }
-}
-
 impl Global {
+    /// Stops recording; the reason is said once the graph lock is released.
     fn set_full(&mut self, why: &str) {
         if !self.full {
             self.full = true;
-            eprintln!("lockgraph: {why}; lock-order tracking is OFF from here on");
-            tracing::error!(target: "lockgraph", "{why}; lock-order tracking is OFF from here on");
+            self.full_notice = Some(why.to_string());
         }
     }
 
@@ -493,6 +541,9 @@ impl Global {
         }
         let n = self.classes.add_node(info);
         self.class_index.insert(key, n);
+        if let ClassKey::Site(site, _) = key {
+            *self.site_classes.entry(site).or_default() += 1;
+        }
         Some(n)
     }
 
@@ -571,12 +622,11 @@ impl Global {
             .iter()
             .map(|&node| {
                 let info = e_info_for(g, node);
-                LockInfo {
-                    kind: info.kind,
-                    name: name_of(info.class),
-                    created: info.class.site(),
-                    instance: info.instance,
-                }
+                let mut lock = LockInfo::of_class(info.kind, info.class, info.instance);
+                lock.site_classes = lock
+                    .created
+                    .map_or(0, |s| self.site_classes.get(&s).copied().unwrap_or(0));
+                lock
             })
             .collect();
         let edges = (0..n)
@@ -730,6 +780,7 @@ pub(crate) fn reset() {
     g.instance_index.clear();
     g.reported.clear();
     g.full = false;
+    g.full_notice = None;
 }
 
 /// Removes a dropped lock from the instance graph.
@@ -744,9 +795,9 @@ static OVERFLOW_WARNED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn warn_once_overflow() {
     if !OVERFLOW_WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        crate::stderr::line(&format!(
             "lockgraph: a thread holds more than {} locks at once; deeper locks are not tracked",
             crate::state::MAX_HELD
-        );
+        ));
     }
 }

@@ -13,7 +13,9 @@
 //!   ([`lockgraph_graph`]) and, when an edge closes a cycle that can deadlock,
 //!   raises a [`CycleReport`] *before* the caller blocks;
 //! * the report goes to the innermost [`capture`] on this thread, or follows
-//!   the [`OnCycle`] policy.
+//!   the [`OnCycle`] policy; under `warn` a lockgraph thread delivers it
+//!   (to the `tracing` subscriber, or stderr), never the lock call itself
+//!   ([`flush_reports`] waits for that).
 //!
 //! ```
 //! use lockgraph_core::{capture, Class, Hold, LockKind, LockMeta, Request};
@@ -41,9 +43,11 @@
 
 mod atomicity;
 mod class;
+mod delivery;
 mod features;
 #[doc(hidden)]
 pub use features::quiet as features_off;
+mod fork;
 mod global;
 mod order;
 mod policy;
@@ -51,6 +55,7 @@ pub mod profile;
 mod record;
 mod report;
 mod state;
+mod stderr;
 mod sync;
 pub mod watchdog;
 
@@ -59,6 +64,7 @@ pub use atomicity::{
     Interleaving, Severity,
 };
 pub use class::{Class, LockKind, Site};
+pub use delivery::flush_reports;
 pub use global::{stats, taken_while_holding, GraphStats, Limits};
 pub use order::{order_graph, set_order_graph};
 pub use policy::{capture, emit_report, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};

@@ -52,7 +52,7 @@ fn init() -> bool {
             "1" | "on" | "true" => ON,
             other => {
                 let name = if DEFAULT_ON { "on" } else { "off" };
-                eprintln!("lockgraph: LOCKGRAPH_ORDER: unknown value {other:?} (expected on or off); using {name}");
+                crate::stderr::line(&format!("lockgraph: LOCKGRAPH_ORDER: unknown value {other:?} (expected on or off); using {name}"));
                 default
             }
         },

@@ -15,13 +15,19 @@ use crate::report::CycleReport;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OnCycle {
-    /// Emit one `tracing` WARN event per distinct report (target `lockgraph`),
-    /// or print a block on stderr when no subscriber is installed. Then carry on.
+    /// Emit one `tracing` WARN event per distinct report (target `lockgraph`,
+    /// fields `locks`, `kind`, `report_level`), or print the report on the
+    /// standard error file descriptor when the subscriber does not enable
+    /// that event (or there is none). Then carry on. The report is
+    /// delivered by a lockgraph thread, with the reporting thread's
+    /// subscriber, not inside the lock call (which holds locks the
+    /// subscriber may need); [`crate::flush_reports`] waits for it.
     Warn,
     /// Panic in the thread whose acquisition closed the cycle, before it
     /// blocks. The lock is not taken; the held-lock stack stays consistent.
     Panic,
-    /// Print the report on stderr and abort the process.
+    /// Print the report on the standard error file descriptor and abort
+    /// the process.
     Abort,
     /// Record edges but report nothing.
     Off,
@@ -85,7 +91,7 @@ pub fn on_cycle() -> OnCycle {
         _ => {
             let p = match std::env::var("LOCKGRAPH_ON_CYCLE") {
                 Ok(v) => v.parse().unwrap_or_else(|e: ParseOnCycleError| {
-                    eprintln!("lockgraph: LOCKGRAPH_ON_CYCLE: {e}; using warn");
+                    crate::stderr::line(&format!("lockgraph: LOCKGRAPH_ON_CYCLE: {e}; using warn"));
                     OnCycle::Warn
                 }),
                 Err(_) => OnCycle::Warn,
@@ -120,7 +126,8 @@ pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
 
 /// Hands a report built outside the core (by the CUDA model) to the innermost
 /// [`capture`] on this thread, or applies the [`OnCycle`] policy, exactly as
-/// the core does with its own reports. The caller deduplicates.
+/// the core does with its own reports (under `warn`, a lockgraph thread
+/// delivers it). The caller deduplicates.
 pub fn emit_report(report: CycleReport) {
     emit(report);
 }
@@ -132,29 +139,23 @@ pub(crate) fn emit(report: CycleReport) {
     };
     match on_cycle() {
         OnCycle::Off => {}
-        OnCycle::Warn => warn(&report),
+        OnCycle::Warn => crate::delivery::warn(report),
+        // On this thread, before it blocks: the lock is not taken.
         OnCycle::Panic => panic!("{report}"),
-        OnCycle::Abort => {
-            eprintln!("{report}");
-            eprintln!("lockgraph: aborting (LOCKGRAPH_ON_CYCLE=abort)");
-            std::process::abort();
-        }
+        OnCycle::Abort => crate::delivery::abort(&report, "LOCKGRAPH_ON_CYCLE=abort"),
     }
 }
 
-fn warn(report: &CycleReport) {
-    let has_subscriber =
-        tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
-    if has_subscriber {
-        tracing::warn!(
-            target: "lockgraph",
-            locks = report.locks.len(),
-            kind = ?report.kind,
-            level = ?report.level,
-            "{report}"
-        );
-    } else {
-        eprintln!("{report}");
+impl crate::delivery::Deliver for CycleReport {
+    fn event(&self, text: &str) -> bool {
+        // `report_level`, not `level`: that name is the event's own level.
+        crate::delivery::event!(
+            tracing::Level::WARN,
+            locks = self.locks.len(),
+            kind = ?self.kind,
+            report_level = ?self.level,
+            "{text}"
+        )
     }
 }
 

@@ -14,11 +14,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use crate::class::{Class, LockKind};
 use crate::state::LockMeta;
@@ -84,10 +82,10 @@ pub fn write_to_record_dir() -> Option<std::path::PathBuf> {
     match std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
         Ok(()) => Some(path),
         Err(e) => {
-            eprintln!(
+            crate::stderr::line(&format!(
                 "lockgraph: cannot write the profile to {}: {e}",
                 path.display()
-            );
+            ));
             None
         }
     }
@@ -194,7 +192,58 @@ struct Stats {
     blocking_calls: AtomicU64,
     blocking_ns: AtomicU64,
     /// What the last blocking call under this class was.
-    blocking_what: Mutex<Option<&'static str>>,
+    blocking_what: What,
+}
+
+/// A `&'static str` written by one thread and read by any, as (address,
+/// length) under a sequence count (odd while it is written): no lock, so
+/// none can be left held across `fork()`.
+#[derive(Default)]
+struct What {
+    seq: AtomicU64,
+    ptr: AtomicUsize,
+    len: AtomicUsize,
+}
+
+impl What {
+    /// Stores `what` (its owner thread only).
+    fn set(&self, what: &'static str) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.ptr.store(what.as_ptr() as usize, Ordering::Relaxed);
+        self.len.store(what.len(), Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The last string stored, if any.
+    fn get(&self) -> Option<&'static str> {
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let (ptr, len) = (
+                    self.ptr.load(Ordering::Relaxed),
+                    self.len.load(Ordering::Relaxed),
+                );
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == s1 {
+                    if ptr == 0 {
+                        return None;
+                    }
+                    // SAFETY: read under an unchanged even sequence count:
+                    // the address and length of one `&'static str` stored
+                    // by `set`.
+                    return Some(unsafe {
+                        std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                            ptr as *const u8,
+                            len,
+                        ))
+                    });
+                }
+            }
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Adds to a counter only this thread writes (no read-modify-write needed).
@@ -217,7 +266,17 @@ struct Entry {
 }
 
 /// Every thread's counters, for [`report`].
-static ALL: LazyLock<Mutex<Vec<Entry>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+static ALL: LazyLock<crate::fork::Mutex<Vec<Entry>>> = LazyLock::new(|| {
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
+    crate::fork::Mutex::new(Vec::new())
+});
+
+/// [`ALL`] across `fork()` (see `fork.rs`).
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(ALL.lock()),
+    child: crate::fork::nothing,
+};
 
 thread_local! {
     static MINE: RefCell<HashMap<u64, Arc<Stats>>> = RefCell::new(HashMap::new());
@@ -296,7 +355,7 @@ pub(crate) fn blocked_holding(metas: &[(Class, LockKind, u64)], what: &'static s
             });
             bump(&stats.blocking_calls, 1);
             bump(&stats.blocking_ns, d.as_nanos() as u64);
-            *stats.blocking_what.lock() = Some(what);
+            stats.blocking_what.set(what);
         }
     });
 }
@@ -600,7 +659,7 @@ pub fn counters() -> Vec<Counters> {
             waiting_threads: u64::from(load(&s.contended) > 0),
             blocking_calls: load(&s.blocking_calls),
             blocking_ns: load(&s.blocking_ns),
-            blocking_what: s.blocking_what.lock().map(str::to_string),
+            blocking_what: s.blocking_what.get().map(str::to_string),
         };
         match by_class.get_mut(&id) {
             Some(c) => c.merge(&mine),

@@ -195,7 +195,10 @@ fn format_line(e: &EdgeLine, pid: u32, exe: &str) -> String {
 pub(crate) fn class_id(class: Class, pid: u32, instance: u64) -> String {
     match class {
         Class::Named(n) => format!("name:{n}"),
-        Class::Site(l) => format!("site:{}", Site::from(l)),
+        Class::Site(l, t) => match t() {
+            "" => format!("site:{}", Site::from(l)),
+            ty => format!("site:{}:{ty}", Site::from(l)),
+        },
         Class::Anonymous => format!("anon:{pid}:{instance}"),
     }
 }

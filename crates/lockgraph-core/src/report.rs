@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 pub use lockgraph_graph::{Hold, Request};
 
-use crate::class::{LockKind, Site};
+use crate::class::{short_type_name, Class, LockKind, Site};
 
 /// What a report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,9 +56,41 @@ pub struct LockInfo {
     pub created: Option<Site>,
     /// The lock instance, for instance-level reports.
     pub instance: Option<u64>,
+    /// The type of the value the lock protects (`std::any::type_name`), when
+    /// it is part of the lock's class (locks made by `new`, `Default`, ...).
+    pub value_type: Option<&'static str>,
+    /// How many lock classes the lock-order graph has seen created at
+    /// [`created`](Self::created): more than one when one site makes locks
+    /// of several types (a `#[derive(Default)]`, a generic constructor), told
+    /// apart by [`value_type`](Self::value_type). 0 when not known.
+    pub site_classes: usize,
 }
 
 impl LockInfo {
+    /// The lock of `class` and `kind` (the site count left at 0).
+    pub(crate) fn of_class(kind: LockKind, class: Class, instance: Option<u64>) -> LockInfo {
+        LockInfo {
+            kind,
+            name: match class {
+                Class::Named(n) => Some(n),
+                _ => None,
+            },
+            created: class.site(),
+            instance,
+            value_type: class.value_type(),
+            site_classes: 0,
+        }
+    }
+
+    /// The kind, with the protected type when it is part of the class:
+    /// `Mutex<Vec<u8>>` (paths shortened), else `Mutex`.
+    pub fn kind_label(&self) -> String {
+        match self.value_type {
+            Some(t) => format!("{}<{}>", self.kind.name(), short_type_name(t)),
+            None => self.kind.name().to_string(),
+        }
+    }
+
     /// A short label: the name if any, else the creation site.
     pub fn label(&self) -> String {
         match (self.name, self.created) {
@@ -127,6 +159,8 @@ impl LockInfo {
             name,
             created,
             instance,
+            value_type: None,
+            site_classes: 0,
         }
     }
 }
@@ -194,10 +228,22 @@ impl Backtrace {
     /// microseconds; the walk stops after [`Backtrace::MAX_FRAMES`] frames).
     pub fn capture() -> Backtrace {
         let mut ips = Vec::with_capacity(Self::MAX_FRAMES);
-        backtrace::trace(|frame| {
+        let mut frame = |frame: &backtrace::Frame| {
             ips.push(frame.ip() as usize);
             ips.len() < Self::MAX_FRAMES
-        });
+        };
+        // Without the `backtrace` crate's global lock on Unix: another
+        // thread may hold it when this one forks, and the child's first new
+        // edge would wait for it forever.
+        #[cfg(unix)]
+        // SAFETY: the lock serialises the Windows debug-help library; on Unix
+        // the unwinder (libgcc's or libunwind's) walks the calling thread's
+        // own stack and is safe to call from several threads at once.
+        unsafe {
+            backtrace::trace_unsynchronized(&mut frame)
+        };
+        #[cfg(not(unix))]
+        backtrace::trace(&mut frame);
         Backtrace(ips.into())
     }
 
@@ -215,6 +261,7 @@ impl Backtrace {
 /// Resolving takes the `backtrace` crate's lock: never call it in a signal
 /// handler.
 pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
+    let _resolving = Resolving::enter();
     let mut out = Vec::new();
     for &(ip, exact) in ips {
         // `resolve` looks up `addr - 1` (the call instruction before a return
@@ -233,6 +280,27 @@ pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
     }
     out
 }
+
+/// Held while lockgraph resolves symbols (the `backtrace` crate takes its
+/// global lock meanwhile): `fork()` waits for it (see `fork.rs`), so that no
+/// thread of lockgraph's leaves that lock held in the child.
+static RESOLVING: crate::fork::Mutex<()> = crate::fork::Mutex::new(());
+
+struct Resolving(#[allow(dead_code)] crate::fork::MutexGuard<'static, ()>);
+
+impl Resolving {
+    fn enter() -> Resolving {
+        static REGISTERED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        crate::fork::register(&REGISTERED, &FORK_HOOKS);
+        Resolving(RESOLVING.lock())
+    }
+}
+
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(RESOLVING.lock()),
+    child: crate::fork::nothing,
+};
 
 /// One resolved symbol as "function (file:line)", or `None` when it belongs
 /// to lockgraph, its dependencies, the standard library or the C runtime.
@@ -363,20 +431,68 @@ impl fmt::Display for CycleReport {
 }
 
 impl CycleReport {
+    /// "One site, many fields": notes on the report's locks made at a site
+    /// that makes more than one lock, where the class alone does not say
+    /// which field a lock is. One note per site, in lock order.
+    fn site_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut seen: Vec<Site> = Vec::new();
+        for (i, lock) in self.locks.iter().enumerate() {
+            let Some(site) = lock.created.filter(|_| lock.name.is_none()) else {
+                continue;
+            };
+            if seen.contains(&site) {
+                continue;
+            }
+            seen.push(site);
+            let same_site: Vec<usize> = (i..self.locks.len())
+                .filter(|&j| self.locks[j].name.is_none() && self.locks[j].created == Some(site))
+                .collect();
+            // Locks of this report of one class: same site, same type.
+            let twins: Vec<usize> = same_site
+                .iter()
+                .copied()
+                .filter(|&j| self.locks[j].value_type == lock.value_type)
+                .collect();
+            let tags = |v: &[usize]| v.iter().map(|&j| tag(j)).collect::<Vec<_>>().join(", ");
+            if twins.len() > 1 {
+                notes.push(format!(
+                    "one site, many fields: {} are one class (made at {site} with one type: \
+                     fields of one #[derive(Default)], or a generic constructor); only their \
+                     instances tell them apart: name them (`named`) or create them on separate lines",
+                    tags(&twins)
+                ));
+            } else if lock.site_classes > 1 {
+                notes.push(format!(
+                    "one site, many fields: {site} makes locks of {} types ({}; a \
+                     #[derive(Default)] or a generic constructor): each type is its own class",
+                    lock.site_classes,
+                    tags(&same_site)
+                ));
+            }
+        }
+        notes
+    }
+
     fn fmt_self(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
         let lock = &self.locks[0];
         let Some(e) = self.edges.first() else {
             return Ok(());
         };
-        let what = if certain {
+        let what = if lock.kind == LockKind::Once {
+            "deadlock: call_once on a Once from inside its own closure"
+        } else if certain {
             "deadlock: a thread requests a lock it already holds"
         } else {
             "potential deadlock: a thread read-locks a lock it already read-holds"
         };
         writeln!(f, "lockgraph: {what}")?;
-        writeln!(f, "  lock:      {} {}", lock.kind.name(), lock.label())?;
+        writeln!(f, "  lock:      {} {}", lock.kind_label(), lock.label())?;
         if let (Some(_), Some(site)) = (lock.name, lock.created) {
             writeln!(f, "             created at {site}")?;
+        }
+        for note in self.site_notes() {
+            writeln!(f, "             ({note})")?;
         }
         writeln!(f, "  thread:    `{}`", e.thread)?;
         writeln!(
@@ -391,7 +507,13 @@ impl CycleReport {
             request_word(e.request),
             site_or_unknown(e.requested_at)
         )?;
-        if certain {
+        if lock.kind == LockKind::Once {
+            writeln!(
+                f,
+                "  The closure waits for itself to finish and never wakes. Do not reach \
+                 the same Once from its own initialization."
+            )?;
+        } else if certain {
             writeln!(
                 f,
                 "  The thread waits for itself and never wakes. Drop the first guard \
@@ -439,7 +561,7 @@ impl CycleReport {
                 f,
                 "    {:<width$} {} {}",
                 tag(i),
-                lock.kind.name(),
+                lock.kind_label(),
                 lock.label()
             )?;
             if let (Some(_), Some(site)) = (lock.name, lock.created) {
@@ -449,6 +571,9 @@ impl CycleReport {
                 write!(f, " #{inst}")?;
             }
             writeln!(f)?;
+        }
+        for note in self.site_notes() {
+            writeln!(f, "  {note}")?;
         }
         writeln!(f)?;
         writeln!(f, "  how each edge was recorded:")?;
@@ -566,8 +691,30 @@ impl CycleReport {
     }
 
     fn fmt_scenario(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  how it deadlocks (each column a thread, all at once):")?;
         let cols: Vec<&EdgeInfo> = self.edges.iter().take(SHOWN_COLUMNS).collect();
+        // When one thread recorded several sides of the cycle, the columns
+        // are not different threads: say what the table shows instead.
+        let mut repeated: Vec<(&str, usize)> = Vec::new();
+        for (i, e) in cols.iter().enumerate() {
+            let n = cols.iter().filter(|c| c.thread == e.thread).count();
+            if n > 1 && !cols[..i].iter().any(|c| c.thread == e.thread) {
+                repeated.push((&e.thread, n));
+            }
+        }
+        if repeated.is_empty() {
+            writeln!(f, "  how it deadlocks (each column a thread, all at once):")?;
+        } else {
+            let who: Vec<String> = repeated
+                .iter()
+                .map(|(t, n)| format!("thread `{t}` recorded {n} of these columns itself"))
+                .collect();
+            writeln!(
+                f,
+                "  how it deadlocks when each column runs in a thread of its own, all at once\n  \
+                 ({}):",
+                who.join(", ")
+            )?;
+        }
         let cells: Vec<[String; 3]> = cols
             .iter()
             .map(|e| {
@@ -657,12 +804,7 @@ mod tests {
             kind: ReportKind::LockOrderCycle,
             level: Level::Class,
             locks: (0..n)
-                .map(|i| LockInfo {
-                    kind: LockKind::Mutex,
-                    name: None,
-                    created: Some(site(i as u32 + 1)),
-                    instance: None,
-                })
+                .map(|i| LockInfo::new(LockKind::Mutex, None, Some(site(i as u32 + 1)), None))
                 .collect(),
             edges: (0..n)
                 .map(|i| EdgeInfo {

@@ -18,6 +18,9 @@ use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
 use crate::report::{Hold, Request};
 
+#[cfg(feature = "send_guard")]
+mod moved;
+
 /// The most locks one thread can hold and still have them tracked. Deeper
 /// acquisitions work but are not tracked (and a one-time warning says so).
 pub const MAX_HELD: usize = 48;
@@ -192,7 +195,7 @@ impl LockMeta {
     #[inline]
     fn hot_key(&self, id: u64) -> u64 {
         match self.class {
-            Class::Site(l) => l as *const Location<'static> as usize as u64,
+            Class::Site(l, t) => Class::site_hot_key(l, t),
             Class::Named(_) => self.named_key,
             Class::Anonymous => (id << 2) | 2,
         }
@@ -415,6 +418,9 @@ pub(crate) struct ThreadState {
     since: [Cell<Option<Instant>>; MAX_HELD],
     /// When the slot's lock was taken, in the watchdog's coarse clock.
     wd_since: [Cell<u64>; MAX_HELD],
+    /// When the slot was pushed, in `moved`'s sequence (`send_guard`).
+    #[cfg(feature = "send_guard")]
+    stamps: [Cell<u64>; MAX_HELD],
     /// Hash of (class key, hold mode) of slots `0..=i`.
     chains: [Cell<u64>; MAX_HELD],
     /// Hash of the ids of the exclusive holds among slots `0..=i`.
@@ -454,6 +460,8 @@ crate::sync::thread_local_const! {
             sites: [const { Cell::new(None) }; MAX_HELD],
             since: [const { Cell::new(None) }; MAX_HELD],
             wd_since: [const { Cell::new(0) }; MAX_HELD],
+            #[cfg(feature = "send_guard")]
+            stamps: [const { Cell::new(0) }; MAX_HELD],
             chains: [const { Cell::new(0) }; MAX_HELD],
             insts: [const { Cell::new(0) }; MAX_HELD],
             blooms: [const { Cell::new(0) }; MAX_HELD],
@@ -488,8 +496,9 @@ fn state() -> &'static ThreadState {
 }
 
 /// Marks the thread as inside lockgraph's own bookkeeping for its lifetime, so
-/// locks taken meanwhile (by a tracing subscriber printing a report, say) are
-/// not tracked and cannot re-enter the recorder. Cleared on unwind too.
+/// locks taken meanwhile (by a panic hook printing a report of the `panic`
+/// policy, say) are not tracked and cannot re-enter the recorder. Cleared on
+/// unwind too.
 struct Busy<'a>(&'a ThreadState);
 
 impl<'a> Busy<'a> {
@@ -607,6 +616,22 @@ impl ThreadState {
         mix(h, id)
     }
 
+    /// Drops the slots of locks whose guards were sent to and released on
+    /// another thread (`send_guard`; see `state/moved.rs`).
+    #[inline]
+    fn claim_moved(&self) {
+        #[cfg(feature = "send_guard")]
+        if self.len.get() & BUSY == 0 {
+            moved::claim(
+                |id, seq| {
+                    (0..self.len.get())
+                        .find(|&i| self.ids[i].get() & ID_MASK == id && self.stamps[i].get() < seq)
+                },
+                |i| self.remove_at(i),
+            );
+        }
+    }
+
     fn snapshot(&self) -> Vec<Held> {
         (0..self.len.get() & !BUSY)
             .map(|i| {
@@ -634,6 +659,7 @@ impl ThreadState {
         op: Op,
     ) {
         let site = site.or(self.pending_site.get());
+        self.claim_moved();
         let held = self.snapshot();
         let _busy = Busy::enter(self);
         let out = global::record(&held, meta, id, request, site, op);
@@ -734,6 +760,8 @@ impl ThreadState {
             Some(s) => Some(s),
             None => self.pending_site.take(),
         });
+        #[cfg(feature = "send_guard")]
+        self.stamps[len].set(moved::stamp());
         self.len.set(len + 1);
         Some(len)
     }
@@ -967,6 +995,14 @@ impl ThreadState {
             self.remove_at(i);
         } else if self.untracked.get() > 0 {
             self.untracked.set(self.untracked.get() - 1);
+        } else {
+            // A guard taken on another thread (`send_guard`): that thread's
+            // stack drops it (and the lock may be in the graph from there).
+            #[cfg(feature = "send_guard")]
+            {
+                meta.mark_in_graph();
+                moved::post(id);
+            }
         }
     }
 
@@ -988,6 +1024,8 @@ impl ThreadState {
             self.sites[j].set(self.sites[j + 1].get());
             self.since[j].set(self.since[j + 1].get());
             self.wd_since[j].set(self.wd_since[j + 1].get());
+            #[cfg(feature = "send_guard")]
+            self.stamps[j].set(self.stamps[j + 1].get());
         }
         self.len.set(len - 1);
         self.linked.set(self.linked.get().min(i));
@@ -1154,6 +1192,15 @@ pub(crate) fn clear_watchdog_slot() {
     state().wd_slot.set(std::ptr::null());
 }
 
+/// Publishes this thread's held locks into a new watchdog slot (in a forked
+/// child, for the thread that forked: its slot was the parent's).
+pub(crate) fn republish_for_watchdog() {
+    let t = state();
+    if t.len.get() & BUSY == 0 {
+        t.publish(0);
+    }
+}
+
 /// This thread's part of the atomicity checker.
 pub(crate) fn atom_thread() -> &'static crate::atomicity::AtomThread {
     &state().atom
@@ -1187,6 +1234,7 @@ pub fn clear_pending_site() {
 /// The locks this thread holds, outermost first, as (kind, class, site taken).
 pub fn held_locks() -> Vec<(LockKind, Class, Option<crate::Site>)> {
     STATE.with(|t| {
+        t.claim_moved();
         t.snapshot()
             .into_iter()
             .map(|e| (e.kind, e.class, e.site.map(crate::Site::from)))
@@ -1197,7 +1245,10 @@ pub fn held_locks() -> Vec<(LockKind, Class, Option<crate::Site>)> {
 /// The instance ids of the locks this thread holds, outermost first, in the
 /// order of [`held_locks`].
 pub fn held_lock_ids() -> Vec<u64> {
-    STATE.with(|t| t.snapshot().into_iter().map(|e| e.id).collect())
+    STATE.with(|t| {
+        t.claim_moved();
+        t.snapshot().into_iter().map(|e| e.id).collect()
+    })
 }
 
 #[cfg(test)]

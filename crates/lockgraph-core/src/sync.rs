@@ -7,7 +7,7 @@
 //! process-wide graphs are reset when a new model iteration starts.
 //!
 //! lockgraph's own bookkeeping (ids, flags, the graph lock) stays on std's
-//! atomics and a plain parking_lot mutex in every build: it is not user
+//! atomics and std's mutex (`fork::Mutex`) in every build: it is not user
 //! synchronisation, loom must not explore its interleavings, and it never
 //! yields to loom's scheduler while it holds that lock.
 

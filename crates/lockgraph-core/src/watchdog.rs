@@ -39,15 +39,18 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ord
 use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use crate::class::{Class, LockKind, Site};
+use crate::fork::Mutex;
 use crate::profile::{self, Access};
 use crate::report::{Backtrace, Hold, Request};
 use crate::state::{LockMeta, MAX_HELD};
 
+mod after_fork;
+mod rate_limit;
 #[cfg(target_os = "linux")]
 mod remote_stack;
+
+use rate_limit::RATE;
 
 /// 0: not decided yet, 1: off, 2: on.
 static ON: AtomicU8 = AtomicU8::new(0);
@@ -60,14 +63,24 @@ static TICK: AtomicU64 = AtomicU64::new(0);
 static DUMP_REQUESTED: AtomicBool = AtomicBool::new(false);
 static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+/// The subscriber current when [`start`] was called.
+static DISPATCH: OnceLock<tracing::Dispatch> = OnceLock::new();
+/// Set in a forked child of a process whose watchdog ran: the next [`on`]
+/// starts one for the child.
+static RESPAWN: AtomicBool = AtomicBool::new(false);
 
 /// What the watchdog does with a report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// A `tracing` WARN event (target `lockgraph`), or stderr without a subscriber.
+    /// A `tracing` WARN event (target `lockgraph`, field `kind`) under the
+    /// subscriber current when the watchdog started, delivered by a
+    /// lockgraph thread (see [`crate::flush_reports`]), or the report on the
+    /// standard error file descriptor when that subscriber does not enable
+    /// the event (or there is none).
     Report,
-    /// Print the report on stderr and abort the process.
+    /// Print the report on the standard error file descriptor and abort the
+    /// process.
     Abort,
 }
 
@@ -180,6 +193,9 @@ pub fn on() -> bool {
 
 #[cold]
 fn init_from_env() -> bool {
+    if RESPAWN.swap(false, Ordering::AcqRel) {
+        respawn();
+    }
     ENV_ONCE.call_once(|| {
         let Some(v) = std::env::var_os("LOCKGRAPH_WATCHDOG") else {
             return;
@@ -188,7 +204,9 @@ fn init_from_env() -> bool {
         let timeout = match parse_duration(&v) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("lockgraph: LOCKGRAPH_WATCHDOG={v}: {e}; the watchdog stays off");
+                crate::stderr::line(&format!(
+                    "lockgraph: LOCKGRAPH_WATCHDOG={v}: {e}; the watchdog stays off"
+                ));
                 return;
             }
         };
@@ -197,9 +215,9 @@ fn init_from_env() -> bool {
             match a.trim().to_ascii_lowercase().as_str() {
                 "report" | "warn" => config.action = Action::Report,
                 "abort" => config.action = Action::Abort,
-                _ => eprintln!(
+                _ => crate::stderr::line(&format!(
                     "lockgraph: LOCKGRAPH_WATCHDOG_ACTION={a}: expected report or abort; using report"
-                ),
+                )),
             }
         }
         start(config);
@@ -222,7 +240,7 @@ pub fn start(mut config: Config) -> bool {
     }
     EPOCH.get_or_init(Instant::now);
     // Capture the caller's subscriber: a scoped default is invisible elsewhere.
-    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    let _ = DISPATCH.set(tracing::dispatcher::get_default(tracing::Dispatch::clone));
     if config.dump_on_sigusr2 {
         install_sigusr2();
     }
@@ -230,16 +248,42 @@ pub fn start(mut config: Config) -> bool {
     // install the signal handler if so (reports say why not otherwise).
     #[cfg(target_os = "linux")]
     let _ = remote_stack::install();
-    let spawned = std::thread::Builder::new()
-        .name("lockgraph-watchdog".into())
-        .spawn(move || Watchdog::new(config, dispatch).run());
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &after_fork::HOOKS);
+    crate::delivery::before_exit(rate_limit::say_suppressed);
+    spawn_thread()
+}
+
+/// Starts the watchdog thread with the configuration set; false when it
+/// cannot be started (said on stderr).
+fn spawn_thread() -> bool {
+    let config = config().clone();
+    // Started so that it inherits no test's output capture (`delivery.rs`).
+    let spawned = crate::delivery::spawn("lockgraph-watchdog", move || Watchdog::new(config).run());
     if let Err(e) = spawned {
-        eprintln!("lockgraph: cannot start the watchdog thread: {e}");
+        crate::stderr::line(&format!("lockgraph: cannot start the watchdog thread: {e}"));
         return false;
     }
     ON.store(2, Ordering::Relaxed);
     crate::features::changed();
     true
+}
+
+/// In a forked child, the first look at [`on`]: the watchdog thread did
+/// not follow the fork; a new one watches the child's threads.
+fn respawn() {
+    if !spawn_thread() {
+        ON.store(1, Ordering::Relaxed);
+        crate::features::changed();
+    }
+}
+
+/// The subscriber current when the watchdog started, which gets its reports.
+fn dispatch() -> tracing::Dispatch {
+    DISPATCH
+        .get()
+        .cloned()
+        .unwrap_or_else(tracing::Dispatch::none)
 }
 
 fn config() -> &'static Config {
@@ -266,7 +310,7 @@ fn install_sigusr2() {
         sa.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut sa.sa_mask);
         if libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()) != 0 {
-            eprintln!("lockgraph: cannot install the SIGUSR2 handler");
+            crate::stderr::line("lockgraph: cannot install the SIGUSR2 handler");
         }
     }
 }
@@ -361,7 +405,7 @@ impl Entry {
 fn encode_class(class: Class) -> (u8, usize, usize) {
     match class {
         Class::Anonymous => (0, 0, 0),
-        Class::Site(l) => (1, l as *const Location<'static> as usize, 0),
+        Class::Site(l, t) => (1, l as *const Location<'static> as usize, t as usize),
         Class::Named(n) => (2, n.as_ptr() as usize, n.len()),
     }
 }
@@ -378,6 +422,8 @@ fn encode_kind(k: LockKind) -> u8 {
         LockKind::HostExecutor => 7,
         LockKind::HostFn => 8,
         LockKind::Signal => 9,
+        LockKind::Once => 10,
+        LockKind::FairMutex => 11,
     }
 }
 
@@ -392,6 +438,8 @@ fn decode_kind(k: u8) -> LockKind {
         7 => LockKind::HostExecutor,
         8 => LockKind::HostFn,
         9 => LockKind::Signal,
+        10 => LockKind::Once,
+        11 => LockKind::FairMutex,
         _ => LockKind::Other,
     }
 }
@@ -407,8 +455,12 @@ fn site_word(s: Option<&'static Location<'static>>) -> usize {
 /// sequence count proves they were not torn), so the pointers are `'static`.
 unsafe fn decode(e: &RawEntry) -> (Class, Option<&'static Location<'static>>) {
     let class = match e.class_tag {
-        // SAFETY: the word is a `&'static Location` (caller's contract).
-        1 => Class::Site(unsafe { &*(e.class_a as *const Location<'static>) }),
+        1 => Class::Site(
+            // SAFETY: the word is a `&'static Location` (caller's contract).
+            unsafe { &*(e.class_a as *const Location<'static>) },
+            // SAFETY: the word is a `fn() -> &'static str` (caller's contract).
+            unsafe { std::mem::transmute::<usize, crate::class::TypeNameFn>(e.class_b) },
+        ),
         2 => {
             // SAFETY: ptr and len of a `&'static str` (caller's contract).
             let bytes = unsafe { std::slice::from_raw_parts(e.class_a as *const u8, e.class_b) };
@@ -1957,56 +2009,62 @@ pub fn dump() -> Dump {
 // ---------------------------------------------------------------------------
 // The watchdog thread.
 
-/// Reports per rate-limit window.
-const RATE_LIMIT: u32 = 16;
-const RATE_WINDOW: Duration = Duration::from_secs(60);
-
 struct Watchdog {
     config: Config,
-    dispatch: tracing::Dispatch,
     /// Cycles (as (thread key, wait serial) lists) seen in the last scan.
     last_cycles: HashSet<Vec<(u64, u64)>>,
     reported_cycles: HashSet<Vec<(u64, u64)>>,
-    /// Stable cycles held back one scan for the waiters' stacks.
     /// Stable cycles held back while their waiters capture their stacks,
     /// with the number of scans they were held back.
     deferred: HashMap<Vec<(u64, u64)>, u32>,
     /// Waits (thread key, serial) already reported, or part of a reported deadlock.
     reported_waits: HashSet<(u64, u64)>,
-    window_start: Instant,
-    in_window: u32,
-    suppressed: u32,
     written: u64,
 }
 
 impl Watchdog {
-    fn new(config: Config, dispatch: tracing::Dispatch) -> Watchdog {
+    fn new(config: Config) -> Watchdog {
         Watchdog {
             config,
-            dispatch,
             last_cycles: HashSet::new(),
             reported_cycles: HashSet::new(),
             deferred: HashMap::new(),
             reported_waits: HashSet::new(),
-            window_start: Instant::now(),
-            in_window: 0,
-            suppressed: 0,
             written: 0,
         }
     }
 
     fn run(mut self) {
+        let mut said = false;
         loop {
             std::thread::sleep(self.config.scan_period);
             TICK.store(now_ns(), Ordering::Relaxed);
             if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
-                eprint!("{}", dump());
+                crate::stderr::write(&dump().to_string());
             }
-            self.scan();
+            // A bug in a scan must not end the watching: say it once, and
+            // scan again.
+            let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scan()));
+            if let Err(p) = scanned {
+                if !said {
+                    said = true;
+                    let why = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    crate::stderr::line(&format!(
+                        "lockgraph watchdog: a scan failed ({why}); the watchdog keeps scanning"
+                    ));
+                }
+            }
         }
     }
 
     fn scan(&mut self) {
+        if let Some(text) = RATE.lock().roll(Instant::now()) {
+            crate::delivery::send_to(crate::delivery::Notice::warn(text), dispatch());
+        }
         let snaps = snapshot();
         let now = now_ns();
         let edges = wait_for_edges(&snaps);
@@ -2040,6 +2098,7 @@ impl Watchdog {
                 }
             }
             if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
+                // A deadlock report always goes out (no rate limit).
                 self.reported_cycles.insert(key.clone());
                 self.reported_waits.extend(key.iter().copied());
                 let report = self.deadlock_report(&snaps, &cycle, now);
@@ -2074,12 +2133,20 @@ impl Watchdog {
                 continue;
             }
             self.reported_waits.insert(key);
-            // Signal holders only for a report that goes out.
-            let stacks_now = self.may_emit();
-            let mut threads = vec![thread_info(s, now, true, stacks_now)];
+            // The rate limit, before anything is signalled for the report.
+            let lock = match w.target {
+                Target::Lock {
+                    id, class, kind, ..
+                } => LockRef::of(id, class, kind).to_string(),
+                Target::Resource(what) => format!("`{what}`"),
+            };
+            if !RATE.lock().admit(Instant::now(), &lock) {
+                continue;
+            }
+            let mut threads = vec![thread_info(s, now, true, true)];
             for &j in &edges[i] {
                 if j != i {
-                    threads.push(thread_info(&snaps[j], now, true, stacks_now));
+                    threads.push(thread_info(&snaps[j], now, true, true));
                 }
             }
             self.emit(WatchdogReport {
@@ -2145,34 +2212,14 @@ impl Watchdog {
             cycle: Some(text),
             threads: cycle
                 .iter()
-                .map(|&i| thread_info(&snaps[i], now, true, self.may_emit()))
+                .map(|&i| thread_info(&snaps[i], now, true, true))
                 .collect(),
             pid: std::process::id(),
         }
     }
 
-    /// Whether the rate limit lets a report out now.
-    fn may_emit(&self) -> bool {
-        self.in_window < RATE_LIMIT || self.window_start.elapsed() >= RATE_WINDOW
-    }
-
+    /// Writes the report to the dump directory, and delivers it (or aborts).
     fn emit(&mut self, report: WatchdogReport) {
-        if self.window_start.elapsed() >= RATE_WINDOW {
-            if self.suppressed > 0 {
-                eprintln!(
-                    "lockgraph watchdog: {} reports suppressed in the last minute (rate limit)",
-                    self.suppressed
-                );
-            }
-            self.window_start = Instant::now();
-            self.in_window = 0;
-            self.suppressed = 0;
-        }
-        if self.in_window >= RATE_LIMIT {
-            self.suppressed += 1;
-            return;
-        }
-        self.in_window += 1;
         if let Some(dir) = &self.config.dump_dir {
             self.written += 1;
             let pid = std::process::id();
@@ -2182,26 +2229,19 @@ impl Watchdog {
                 .and_then(|()| std::fs::write(&tmp, report.to_json()))
                 .and_then(|()| std::fs::rename(&tmp, &path));
             if let Err(e) = r {
-                eprintln!("lockgraph: cannot write {}: {e}", path.display());
+                crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
             }
         }
         match self.config.action {
-            Action::Abort => {
-                eprint!("{report}");
-                eprintln!("lockgraph: aborting (watchdog action abort)");
-                std::process::abort();
-            }
-            Action::Report => tracing::dispatcher::with_default(&self.dispatch, || {
-                let has_subscriber = tracing::dispatcher::get_default(|d| {
-                    !d.is::<tracing::subscriber::NoSubscriber>()
-                });
-                if has_subscriber {
-                    tracing::warn!(target: "lockgraph", kind = ?report.kind, "{report}");
-                } else {
-                    eprint!("{report}");
-                }
-            }),
+            Action::Abort => crate::delivery::abort(&report, "watchdog action abort"),
+            Action::Report => crate::delivery::send_to(report, dispatch()),
         }
+    }
+}
+
+impl crate::delivery::Deliver for WatchdogReport {
+    fn event(&self, text: &str) -> bool {
+        crate::delivery::event!(tracing::Level::WARN, kind = ?self.kind, "{text}")
     }
 }
 

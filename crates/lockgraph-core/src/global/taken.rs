@@ -3,7 +3,7 @@
 //! enqueue site while such a host function runs, and asks this to learn the
 //! locks those host functions take.
 
-use super::{name_of, GLOBAL};
+use super::GLOBAL;
 use crate::class::Class;
 use crate::report::LockInfo;
 use crate::state::LockMeta;
@@ -42,12 +42,7 @@ pub fn taken_while_holding(held: &LockMeta) -> Vec<LockInfo> {
                 Class::Anonymous => edge.meta.pairs().first().map(|&(_, b)| b),
                 _ => None,
             };
-            Some(LockInfo {
-                kind: info.kind,
-                name: name_of(info.class),
-                created: info.class.site(),
-                instance,
-            })
+            Some(LockInfo::of_class(info.kind, info.class, instance))
         })
         .collect()
 }

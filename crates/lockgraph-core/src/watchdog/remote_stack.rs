@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use crate::fork::Mutex;
 
 /// The signal is `SIGRTMIN() + SIGNAL_OFFSET`.
 pub(crate) const SIGNAL_OFFSET: c_int = 4;
@@ -107,9 +107,9 @@ fn decide() -> Result<(), String> {
         }
         "on" | "1" | "true" | "yes" => return Ok(()),
         "" | "auto" => {}
-        other => eprintln!(
+        other => crate::stderr::line(&format!(
             "lockgraph: LOCKGRAPH_REMOTE_STACKS={other}: expected on, off or auto; deciding from the C library"
-        ),
+        )),
     }
     check_platform()
 }
@@ -474,6 +474,20 @@ pub(crate) fn capture(tid: u64) -> Result<Captured, String> {
     let truncated = TRUNCATED.load(Ordering::Relaxed);
     STATE.store(me | IDLE, Ordering::Release);
     Ok(Captured { frames, truncated })
+}
+
+/// Before `fork()`: waits for a capture in progress to end, and keeps the
+/// next one from starting until the fork is over (see the watchdog's fork
+/// hooks).
+pub(crate) fn fork_lock() {
+    crate::fork::hold(REQUESTS.lock());
+}
+
+/// In a forked child: a handler of the parent's that was still writing a
+/// cancelled capture did not follow.
+pub(crate) fn fork_child() {
+    let s = STATE.load(Ordering::Relaxed);
+    STATE.store((s & !PHASE) | IDLE, Ordering::Relaxed);
 }
 
 /// Waits up to [`ANSWER_WAIT`] for `done(STATE)`.

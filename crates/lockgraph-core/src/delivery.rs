@@ -1,0 +1,505 @@
+//! Report delivery: the one way a report (a lock-order cycle, an atomicity
+//! finding, a watchdog report) or a message of lockgraph's own reaches the
+//! user when it is not captured, panicked on or aborted on by the policy.
+//!
+//! Reports are raised inside a lock call, on a thread that holds locks, often
+//! the very locks of the cycle. Calling the user's `tracing` subscriber there
+//! can deadlock (a subscriber that takes one of those locks waits for its own
+//! thread), and so can taking the standard error lock (another thread may
+//! hold it while waiting for one of them). So [`warn`] only queues the report,
+//! with the reporting thread's current subscriber, and returns; a lockgraph
+//! thread delivers it:
+//!
+//! * the *reporter* thread (`lockgraph-reports`) takes reports off the queue
+//!   in order and hands each to a short-lived worker thread
+//!   (`lockgraph-reporter`), which renders it and emits the `tracing` event
+//!   (target `lockgraph`) under that subscriber, or, when the subscriber
+//!   does not enable the event (or there is none), writes it to the standard
+//!   error file descriptor ([`crate::stderr`]);
+//! * a worker that panics (a panicking subscriber) is caught: said once on
+//!   stderr, and the report it panicked on is printed there;
+//! * a worker whose subscriber has not returned after [`STUCK_AFTER`] (a
+//!   subscriber that waits for a lock a deadlocked thread holds; rendering
+//!   the report is not timed) is left behind: its report
+//!   is printed on stderr, saying why, and the next report gets a new
+//!   worker; after [`MAX_STUCK`] such workers, reports go to stderr only;
+//! * at process exit ([`flush_reports`] at `atexit`, at most [`EXIT_WAIT`]),
+//!   what is still queued is delivered, or printed.
+//!
+//! lockgraph's own threads are started from a thread of the C library's, not
+//! from the thread that first needs them, so they do not inherit that
+//! thread's libtest output capture (a test's `print!` buffer): a subscriber
+//! that prints through `print!` prints for everyone to see.
+//!
+//! No lock of lockgraph's is held while user code (a subscriber, a
+//! `Display` of the program's) runs, and the queue's lock is held only to
+//! push or pop.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use crate::fork::{self, Mutex};
+
+/// How long a worker may take to hand a report to the subscriber before the
+/// report is printed on stderr instead.
+pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(2);
+/// Workers left stuck before reports go to stderr only.
+const MAX_STUCK: u32 = 4;
+/// How long the exit hook waits for queued reports to be delivered.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// A report or message that lockgraph hands to the user.
+pub(crate) trait Deliver: fmt::Display + Send + Sync + 'static {
+    /// Emits this report's `tracing` event (target `lockgraph`) with `text`,
+    /// its rendering, when the current subscriber enables it (see
+    /// [`event!`]); returns whether it did.
+    fn event(&self, text: &str) -> bool;
+}
+
+/// Emits a `tracing` event with target `lockgraph` at a constant level when
+/// the current subscriber enables events of that target and level, and
+/// evaluates to whether it did: `event!(tracing::Level::WARN, field = v,
+/// "{text}")`.
+macro_rules! event {
+    ($level:expr, $($rest:tt)+) => {
+        if tracing::enabled!(target: "lockgraph", $level) {
+            tracing::event!(target: "lockgraph", $level, $($rest)+);
+            true
+        } else {
+            false
+        }
+    };
+}
+pub(crate) use event;
+
+/// A message of lockgraph's own: a table limit reached, long waits
+/// suppressed.
+pub(crate) struct Notice {
+    error: bool,
+    text: String,
+}
+
+impl Notice {
+    /// A `tracing` WARN message.
+    pub(crate) fn warn(text: String) -> Notice {
+        Notice { error: false, text }
+    }
+
+    /// A `tracing` ERROR message.
+    pub(crate) fn error(text: String) -> Notice {
+        Notice { error: true, text }
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Deliver for Notice {
+    fn event(&self, text: &str) -> bool {
+        if self.error {
+            event!(tracing::Level::ERROR, "{text}")
+        } else {
+            event!(tracing::Level::WARN, "{text}")
+        }
+    }
+}
+
+struct Item {
+    report: Box<dyn Deliver>,
+    dispatch: tracing::Dispatch,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    NotStarted,
+    Running,
+    /// The reporter thread could not be started: reports go to stderr.
+    Failed,
+}
+
+struct Queue {
+    items: VecDeque<Arc<Item>>,
+    /// Items ever queued, and items delivered (or printed) since.
+    queued: u64,
+    finished: u64,
+    threads: Threads,
+    /// Workers that never returned.
+    stuck: u32,
+    /// Run at exit before the queue is flushed (they may queue more).
+    exit_hooks: Vec<fn()>,
+}
+
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    items: VecDeque::new(),
+    queued: 0,
+    finished: 0,
+    threads: Threads::NotStarted,
+    stuck: 0,
+    exit_hooks: Vec::new(),
+});
+/// An item was queued.
+static WORK: std::sync::Condvar = std::sync::Condvar::new();
+/// An item was delivered or printed.
+static PROGRESS: std::sync::Condvar = std::sync::Condvar::new();
+
+thread_local! {
+    /// Set on lockgraph's reporter threads (real threads, also under loom):
+    /// [`flush_reports`] there would wait for itself.
+    static ON_REPORTER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Queues `report` for delivery under this thread's current `tracing`
+/// subscriber, and returns at once.
+pub(crate) fn warn(report: impl Deliver) {
+    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+    send_to(report, dispatch);
+}
+
+/// Queues `report` for delivery under `dispatch`, and returns at once.
+pub(crate) fn send_to(report: impl Deliver, dispatch: tracing::Dispatch) {
+    setup();
+    let item = Arc::new(Item {
+        report: Box::new(report),
+        dispatch,
+    });
+    let mut q = QUEUE.lock();
+    match q.threads {
+        Threads::Failed => {
+            drop(q);
+            print(&item, "");
+        }
+        Threads::Running => {
+            q.items.push_back(item);
+            q.queued += 1;
+            WORK.notify_one();
+        }
+        Threads::NotStarted => {
+            q.items.push_back(item);
+            q.queued += 1;
+            q.threads = Threads::Running;
+            drop(q);
+            if let Err(e) = spawn("lockgraph-reports", supervise) {
+                let items: Vec<Arc<Item>> = {
+                    let mut q = QUEUE.lock();
+                    q.threads = Threads::Failed;
+                    let items: Vec<_> = q.items.drain(..).collect();
+                    q.finished += items.len() as u64;
+                    PROGRESS.notify_all();
+                    items
+                };
+                crate::stderr::line(&format!(
+                    "lockgraph: cannot start the reporter thread ({e}); reports are printed here"
+                ));
+                for it in &items {
+                    print(it, "");
+                }
+            }
+        }
+    }
+}
+
+/// Waits until every report queued before this call was handed to the
+/// `tracing` subscriber or printed on stderr, or `timeout` passed; returns
+/// whether they all were.
+///
+/// Reports that follow the `warn` policy (and the watchdog's reports) are
+/// delivered by a lockgraph thread, shortly after they are raised, never
+/// from inside the lock call that raised them. The process's exit waits for
+/// them (up to 5 seconds, on Unix); call this where a program (or a test
+/// asserting on a subscriber's output) needs them out now.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert!(lockgraph_core::flush_reports(Duration::from_secs(5)));
+/// ```
+pub fn flush_reports(timeout: Duration) -> bool {
+    if ON_REPORTER.try_with(|c| c.get()).unwrap_or(false) {
+        return QUEUE.lock().items.is_empty();
+    }
+    let end = Instant::now() + timeout;
+    let mut q = QUEUE.lock();
+    let target = q.queued;
+    while q.finished < target {
+        if Instant::now() >= end {
+            return false;
+        }
+        q = fork::wait_until(&PROGRESS, q, end);
+    }
+    true
+}
+
+/// Runs `hook` at process exit (Unix), before the queue is flushed: a
+/// producer says there what it held back.
+pub(crate) fn before_exit(hook: fn()) {
+    setup();
+    QUEUE.lock().exit_hooks.push(hook);
+}
+
+/// Prints `report` and what is still queued on stderr, says why, and aborts
+/// the process (the `abort` policy and watchdog action).
+pub(crate) fn abort(report: &dyn fmt::Display, why: &str) -> ! {
+    // Nothing else will deliver what is still queued.
+    let pending: Vec<Arc<Item>> = match QUEUE.lock_within(Duration::from_millis(100)) {
+        Some(mut q) => q.items.drain(..).collect(),
+        None => Vec::new(),
+    };
+    for it in &pending {
+        print(it, "");
+    }
+    crate::stderr::line(&report.to_string());
+    crate::stderr::line(&format!("lockgraph: aborting ({why})"));
+    std::process::abort()
+}
+
+/// Registers the fork hooks and the exit hook, once.
+fn setup() {
+    static FORK: AtomicBool = AtomicBool::new(false);
+    fork::register(&FORK, &FORK_HOOKS);
+    install_at_exit();
+}
+
+/// The reporter thread: hands queued items to workers, in order.
+fn supervise() {
+    let _ = ON_REPORTER.try_with(|c| c.set(true));
+    loop {
+        let (item, stuck) = {
+            let mut q = QUEUE.lock();
+            loop {
+                if let Some(it) = q.items.pop_front() {
+                    break (it, q.stuck);
+                }
+                q = fork::wait(&WORK, q);
+            }
+        };
+        if stuck >= MAX_STUCK {
+            print(&item, "");
+        } else if !on_worker(&item) {
+            QUEUE.lock().stuck += 1;
+        }
+        let mut q = QUEUE.lock();
+        q.finished += 1;
+        PROGRESS.notify_all();
+    }
+}
+
+/// Delivers `item` on a new worker thread; false when the subscriber did
+/// not return in time (the item is then printed on stderr).
+fn on_worker(item: &Arc<Item>) -> bool {
+    let (tx, rx) = mpsc::sync_channel(2);
+    let it = Arc::clone(item);
+    let spawned = std::thread::Builder::new()
+        .name("lockgraph-reporter".into())
+        .spawn(move || {
+            let _ = ON_REPORTER.try_with(|c| c.set(true));
+            deliver(&it, || {
+                let _ = tx.send(());
+            });
+            let _ = tx.send(());
+        });
+    if let Err(e) = spawned {
+        print(
+            item,
+            &format!("lockgraph: cannot start a reporter thread ({e}); the report follows\n"),
+        );
+        return true;
+    }
+    // Rendering is lockgraph's own work (resolving stacks can take seconds
+    // the first time in a debug build): only the subscriber is timed.
+    if rx.recv().is_err() {
+        return true;
+    }
+    match rx.recv_timeout(STUCK_AFTER) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            print(
+                item,
+                &format!(
+                    "lockgraph: the tracing subscriber has not returned from a lockgraph report \
+                     for {STUCK_AFTER:?} (it may wait for a lock that a deadlocked thread holds); \
+                     the report follows, and later reports go to a new reporter thread\n"
+                ),
+            );
+            false
+        }
+    }
+}
+
+static SAID_PANIC: AtomicBool = AtomicBool::new(false);
+
+/// Renders `item` (then calls `rendered`) and hands it to its subscriber, or
+/// prints it on stderr.
+fn deliver(item: &Item, rendered: impl FnOnce()) {
+    let text = match catch_unwind(AssertUnwindSafe(|| item.report.to_string())) {
+        Ok(t) => t,
+        Err(p) => {
+            crate::stderr::line(&format!(
+                "lockgraph: a report could not be rendered (panic: {})",
+                panic_text(&*p)
+            ));
+            return;
+        }
+    };
+    rendered();
+    let sent = catch_unwind(AssertUnwindSafe(|| {
+        tracing::dispatcher::with_default(&item.dispatch, || item.report.event(&text))
+    }));
+    match sent {
+        Ok(true) => {}
+        Ok(false) => crate::stderr::line(&text),
+        Err(p) => {
+            if !SAID_PANIC.swap(true, Ordering::Relaxed) {
+                crate::stderr::line(&format!(
+                    "lockgraph: the tracing subscriber panicked while receiving a lockgraph \
+                     report ({}); reports it panics on are printed here instead",
+                    panic_text(&*p)
+                ));
+            }
+            crate::stderr::line(&text);
+        }
+    }
+}
+
+/// Prints `item` on stderr after `note`, without a subscriber.
+fn print(item: &Item, note: &str) {
+    let text = catch_unwind(AssertUnwindSafe(|| item.report.to_string()))
+        .unwrap_or_else(|_| "lockgraph: a report could not be rendered".to_string());
+    crate::stderr::line(&format!("{note}{text}"));
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic".to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Threads that inherit nothing from the thread that starts them.
+
+/// Starts a named std thread running `f` that does not inherit the calling
+/// thread's output capture (libtest's, for the test that happened to start
+/// it): on Unix it is started from a short-lived thread of the C library's,
+/// which has none. Returns once it started (or could not).
+pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    let start = move |name: String| std::thread::Builder::new().name(name).spawn(f).map(drop);
+    #[cfg(unix)]
+    {
+        from_c_thread(name.to_string(), start)
+    }
+    #[cfg(not(unix))]
+    {
+        start(name.to_string())
+    }
+}
+
+#[cfg(unix)]
+fn from_c_thread(
+    name: String,
+    start: impl FnOnce(String) -> std::io::Result<()> + Send + 'static,
+) -> std::io::Result<()> {
+    type Job = Box<dyn FnOnce() + Send>;
+    extern "C" fn run(arg: *mut std::ffi::c_void) -> *mut std::ffi::c_void {
+        // SAFETY: `arg` is the `Box<Job>` leaked by `from_c_thread` for this
+        // thread alone.
+        let job = unsafe { Box::from_raw(arg.cast::<Job>()) };
+        let _ = catch_unwind(AssertUnwindSafe(job));
+        std::ptr::null_mut()
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        let _ = tx.send(start(name));
+    });
+    let arg = Box::into_raw(Box::new(job));
+    // SAFETY: an all-zero `pthread_t` is a valid value to be overwritten.
+    let mut tid: libc::pthread_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `run` has the signature pthread_create expects and takes
+    // ownership of `arg`; default attributes.
+    let rc = unsafe { libc::pthread_create(&mut tid, std::ptr::null(), run, arg.cast()) };
+    if rc != 0 {
+        // SAFETY: the thread was not created: `arg` is still ours.
+        drop(unsafe { Box::from_raw(arg) });
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: `tid` is a thread just created and not joined or detached.
+    unsafe { libc::pthread_detach(tid) };
+    rx.recv().unwrap_or_else(|_| {
+        Err(std::io::Error::other(
+            "the starter thread ended without starting the thread",
+        ))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Process exit and fork.
+
+#[cfg(unix)]
+fn install_at_exit() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.load(Ordering::Relaxed) || INSTALLED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    extern "C" fn at_exit() {
+        // Never unwind into the C runtime.
+        let _ = catch_unwind(flush_at_exit);
+    }
+    // SAFETY: `at_exit` is an `extern "C"` function without arguments that
+    // never unwinds, living as long as the program.
+    let _ = unsafe { libc::atexit(at_exit) };
+}
+
+#[cfg(not(unix))]
+fn install_at_exit() {}
+
+/// Runs the exit hooks, waits for the queue, and prints what is left.
+fn flush_at_exit() {
+    let hooks = QUEUE.lock().exit_hooks.clone();
+    for h in hooks {
+        let _ = catch_unwind(h);
+    }
+    if flush_reports(EXIT_WAIT) {
+        return;
+    }
+    let left: Vec<Arc<Item>> = QUEUE.lock().items.drain(..).collect();
+    if !left.is_empty() {
+        crate::stderr::line(&format!(
+            "lockgraph: {} report(s) not delivered to the tracing subscriber before the process \
+             exited; they follow",
+            left.len()
+        ));
+        for it in &left {
+            print(it, "");
+        }
+    }
+}
+
+/// The queue across `fork()` (see `fork.rs`). In the child the reporter
+/// threads did not follow: the parent delivers what it queued, and the
+/// child's first report starts the child's own.
+static FORK_HOOKS: fork::Hooks = fork::Hooks {
+    prepare: || fork::hold(QUEUE.lock()),
+    child: fork_child,
+};
+
+fn fork_child() {
+    let mut q = QUEUE.lock();
+    // Leaked, not dropped: dropping an item could drop the last handle of a
+    // subscriber, which is user code.
+    std::mem::forget(std::mem::take(&mut q.items));
+    q.queued = 0;
+    q.finished = 0;
+    q.stuck = 0;
+    if q.threads == Threads::Running {
+        q.threads = Threads::NotStarted;
+    }
+}

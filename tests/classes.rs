@@ -1,0 +1,153 @@
+//! Lock classes: a class is the creation site *and* the protected type, so
+//! locks made through `Default`, a `#[derive(Default)]` or a generic helper
+//! do not all collapse into one class.
+//!
+//! Each test makes its own types, so its classes are its own, and reads
+//! reports through `lockgraph::capture` (tests run in parallel).
+#![cfg(any(debug_assertions, feature = "track-in-release"))]
+
+use lockgraph::{capture, CycleReport, Level, Mutex, ReportKind, RwLock};
+
+fn cycles(reports: &[CycleReport]) -> Vec<&CycleReport> {
+    reports
+        .iter()
+        .filter(|r| r.kind == ReportKind::LockOrderCycle)
+        .collect()
+}
+
+#[test]
+fn an_inversion_between_two_derived_default_fields_on_two_objects_is_reported() {
+    #[derive(Default)]
+    struct Accounts(#[allow(dead_code)] u64);
+    #[derive(Default)]
+    struct Audit(#[allow(dead_code)] u64);
+    #[derive(Default)]
+    struct Bank {
+        accounts: Mutex<Accounts>,
+        audit: Mutex<Audit>,
+    }
+    let (one, two) = (Bank::default(), Bank::default());
+    let reports = capture(|| {
+        {
+            let _a = one.accounts.lock();
+            let _b = one.audit.lock();
+        }
+        // Another object, the other order: only the classes link the two.
+        let _b = two.audit.lock();
+        let _a = two.accounts.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let r = found[0];
+    assert_eq!(r.level, Level::Class);
+    let mut types: Vec<&str> = r.locks.iter().filter_map(|l| l.value_type).collect();
+    types.sort();
+    assert_eq!(types.len(), 2, "{r:#?}");
+    assert!(types[0].ends_with("Accounts") && types[1].ends_with("Audit"));
+    // Both made at the derive's site, which makes locks of two types.
+    assert_eq!(r.locks[0].created, r.locks[1].created);
+    assert!(r.locks.iter().all(|l| l.site_classes == 2), "{r:#?}");
+    let text = r.to_string();
+    assert!(text.contains("Mutex<Accounts> created at"), "{text}");
+    assert!(text.contains("Mutex<Audit> created at"), "{text}");
+    assert!(
+        text.contains("makes locks of 2 types (L1, L2; a #[derive(Default)]"),
+        "{text}"
+    );
+}
+
+/// A generic constructor: one creation site for every `T`.
+fn make<T: Default>() -> RwLock<T> {
+    RwLock::new(T::default())
+}
+
+#[test]
+fn locks_of_two_types_from_one_generic_helper_are_two_classes() {
+    #[derive(Default)]
+    struct Left;
+    #[derive(Default)]
+    struct Right;
+    let (l1, r1) = (make::<Left>(), make::<Right>());
+    let (l2, r2) = (make::<Left>(), make::<Right>());
+    let reports = capture(|| {
+        {
+            let _l = l1.write();
+            let _r = r1.write();
+        }
+        let _r = r2.write();
+        let _l = l2.write();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    assert_eq!(found[0].level, Level::Class);
+    assert!(found[0].to_string().contains("RwLock<Left> created at"));
+}
+
+#[test]
+fn locks_of_one_type_made_at_one_site_still_share_a_class() {
+    #[derive(Default)]
+    struct Slot(#[allow(dead_code)] u32);
+    fn slot() -> Mutex<Slot> {
+        Mutex::new(Slot(0))
+    }
+    let other = || Mutex::new(0u8);
+    let (a1, a2) = (slot(), slot());
+    let (b1, b2) = (other(), other());
+    let reports = capture(|| {
+        {
+            let _a = a1.lock();
+            let _b = b1.lock();
+        }
+        // Different instances of the same two classes, the other order.
+        let _b = b2.lock();
+        let _a = a2.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    assert_eq!(found[0].level, Level::Class);
+}
+
+#[test]
+fn a_report_says_when_two_of_its_locks_are_fields_of_one_type_from_one_site() {
+    #[derive(Default)]
+    struct Pair {
+        first: Mutex<u16>,
+        second: Mutex<u16>,
+    }
+    let p = Pair::default();
+    let reports = capture(|| {
+        {
+            let _a = p.first.lock();
+            let _b = p.second.lock();
+        }
+        let _b = p.second.lock();
+        let _a = p.first.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let r = found[0];
+    // One class: only the instances tell the fields apart.
+    assert_eq!(r.level, Level::Instance);
+    let text = r.to_string();
+    assert!(
+        text.contains("one site, many fields: L1, L2 are one class"),
+        "{text}"
+    );
+}
+
+#[test]
+fn named_locks_are_one_class_whatever_their_type() {
+    let a1 = Mutex::named("classes-named-a", 0u8);
+    let a2 = Mutex::named("classes-named-a", String::new());
+    let mk = || Mutex::new(());
+    let (b1, b2) = (mk(), mk());
+    let reports = capture(|| {
+        {
+            let _a = a1.lock();
+            let _b = b1.lock();
+        }
+        let _b = b2.lock();
+        let _a = a2.lock();
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
