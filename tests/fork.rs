@@ -220,3 +220,77 @@ fn the_watchdog_and_the_reporter_work_in_a_forked_child() {
     assert!(e.contains("lock-order cycle through 2 locks"), "{e}");
     assert!(e.contains("Mutex `fork-a`"), "{e}");
 }
+
+/// Like [`busy_recorder`], but every pair is of two new classes, so each step
+/// writes a line to the `LOCKGRAPH_RECORD` file (under its lock).
+fn busy_record_writer(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    spawn_named("record-writer", move || {
+        let mut i = 0u32;
+        while !stop.load(Ordering::Relaxed) && i < 20_000 {
+            let a = Mutex::named(Box::leak(format!("fork-file-{i}-a").into_boxed_str()), ());
+            let b = Mutex::named(Box::leak(format!("fork-file-{i}-b").into_boxed_str()), ());
+            let _a = a.lock();
+            let _b = b.lock();
+            i += 1;
+        }
+    })
+}
+
+#[test]
+fn child_fork_while_writing_records() {
+    if !is_child() {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = busy_record_writer(Arc::clone(&stop));
+    std::thread::sleep(Duration::from_millis(20));
+    let mut hung = 0;
+    let tries = 40;
+    for _ in 0..tries {
+        let pid = fork(|| {
+            // A new class edge: the child writes a record line.
+            let a = Mutex::named("fork-file-child-a", ());
+            let b = Mutex::named("fork-file-child-b", ());
+            let _a = a.lock();
+            let _b = b.lock();
+            0
+        });
+        match wait_for(pid, Duration::from_secs(3)) {
+            Some(0) => {}
+            Some(status) => panic!("the forked child failed: status {status}"),
+            None => hung += 1,
+        }
+        if hung > 0 {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    println!("HUNG {hung} of {tries}");
+}
+
+#[test]
+fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-fork-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Child::new("child_fork_while_writing_records")
+        .env("LOCKGRAPH_RECORD", dir.to_str().unwrap())
+        .env("LOCKGRAPH_BACKTRACE", "0")
+        .deadline(Duration::from_secs(60))
+        .run();
+    let records: String = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.success(), "{}", out.both());
+    assert!(out.stdout.contains("HUNG 0 of 40"), "{}", out.both());
+    // The children's edges reached the file.
+    assert!(records.contains("fork-file-child-a"), "no child record");
+}

@@ -53,7 +53,8 @@ impl std::error::Error for RecordError {}
 pub enum Error {
     /// A record file is unreadable or malformed.
     Record(RecordError),
-    /// A path given on the command line does not exist or cannot be listed.
+    /// A path given on the command line does not exist, cannot be listed,
+    /// or is not a regular file or directory.
     Path {
         /// The path as given.
         path: PathBuf,
@@ -87,15 +88,6 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The command given to `lockgraph test` could not be started.
-    Spawn {
-        /// The program.
-        program: String,
-        /// Why it could not start.
-        source: io::Error,
-    },
-    /// A temporary directory for `lockgraph test` could not be made.
-    TempDir(io::Error),
 }
 
 fn position(f: &mut fmt::Formatter<'_>, path: &Path, pos: Option<(usize, usize)>) -> fmt::Result {
@@ -134,10 +126,6 @@ impl fmt::Display for Error {
                 position(f, path, *pos)?;
                 write!(f, ": invalid profile: {message}")
             }
-            Error::Spawn { program, source } => {
-                write!(f, "could not run `{program}`: {}", lower(source))
-            }
-            Error::TempDir(e) => write!(f, "could not create a temporary directory: {}", lower(e)),
         }
     }
 }

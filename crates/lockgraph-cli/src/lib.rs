@@ -5,51 +5,66 @@
 //! to `<dir>/*.jsonl` (format: `docs/record-format.md`). A cycle that no single
 //! process closed, say `A -> B` in one test binary and `B -> A` in another, is
 //! still a deadlock waiting for the right schedule. This crate reads those
-//! files, merges their edges, and reports:
+//! files, merges their edges, and reports, as one list of [`Finding`]s:
 //!
 //! * every strongly connected component's shortest cycle that can deadlock,
-//!   under the runtime's own rules (lockgraph-graph: lockdep's strong paths
-//!   for read locks, common gate locks);
+//!   under the runtime's own rules (lockdep's strong paths for read locks,
+//!   common gate locks);
 //! * every edge against an intended order (`--order lockorder.toml`);
 //!
-//! minus whatever a baseline tolerates, in text, JSON, SARIF 2.1.0 or DOT.
+//! minus whatever a [`Baseline`] tolerates, in text, JSON, SARIF 2.1.0, DOT
+//! or a self-contained HTML page ([`Format`]).
 //!
 //! ```no_run
-//! use lockgraph_cli::{check, CheckOptions};
+//! use lockgraph_cli::{check, CheckOptions, Format};
 //!
 //! let report = check(&CheckOptions::new(vec!["target/lockgraph".into()]))?;
-//! for c in &report.cycles {
-//!     println!("{}", c.key);
+//! for f in &report.findings {
+//!     println!("{} {}", f.rule.id(), f.key);
 //! }
+//! Format::Html.write(&report, &mut std::fs::File::create("lockgraph.html")?)?;
 //! std::process::exit(report.exit_code().into());
-//! # Ok::<(), lockgraph_cli::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Modules: [`record`] reads files, [`merge`] merges them, [`mod@check`] finds
-//! cycles, [`order`] and [`baseline`] handle the two optional inputs,
-//! [`report`] is the result, [`output`] renders it, [`run`] is
-//! `lockgraph test`, [`mod@profile`] is `lockgraph profile` (contention
-//! profiles, merged with the runtime's own types).
+//! [`profile`] is `lockgraph profile`: contention profiles of many processes,
+//! merged with the runtime's own types.
+//!
+//! Inside, one module per step: `files` lists the inputs, `reader` parses
+//! one record file, `merge` merges them into one class graph, `graph`
+//! indexes it and finds its strongly connected components, `search` and
+//! `cycles` find the cycles that can deadlock, `order` reads the intended
+//! order, `baseline` the tolerated findings, `findings` builds the
+//! [`Report`] and `output` renders it.
 #![forbid(unsafe_code)]
 
-pub mod baseline;
-pub mod check;
-pub mod error;
-pub mod merge;
-pub mod order;
-pub mod output;
+mod baseline;
+mod cycles;
+mod error;
+mod files;
+mod findings;
+mod graph;
+mod merge;
+mod order;
+mod output;
 pub mod profile;
-pub mod record;
-pub mod report;
-pub mod run;
+mod reader;
+mod report;
+mod search;
+
+#[cfg(test)]
+mod fuzz_tests;
 
 use std::path::PathBuf;
 
-pub use baseline::Baseline;
+pub use baseline::{Baseline, BaselineEntry, BASELINE_VERSION};
 pub use error::{Error, RecordError};
-pub use merge::Merged;
 pub use output::Format;
-pub use report::Report;
+pub use reader::FORMAT_VERSION;
+pub use report::{
+    BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, HoldMode, Kinds,
+    LockId, OrderDetail, Report, RequestMode, Rule, Summary, REPORT_VERSION,
+};
 
 /// What to check and how.
 #[derive(Clone, Debug)]
@@ -96,6 +111,18 @@ impl CheckOptions {
     }
 }
 
+/// `s` with every control character (and Unicode bidirectional override)
+/// shown as an escape (`\n`, `\u{1b}`), as the text report shows names,
+/// threads and paths from record files: anyone can write those, and raw
+/// escape sequences would drive the terminal.
+///
+/// ```
+/// assert_eq!(lockgraph_cli::terminal_safe("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
+/// ```
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    output::escape::text(s)
+}
+
 /// The machine's parallelism, at most 8.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -103,79 +130,65 @@ pub fn default_threads() -> usize {
         .min(8)
 }
 
-/// The merged records and every finding, before any baseline.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Analysis {
-    /// The merged graph.
-    pub merged: Merged,
-    /// Cycles that can deadlock.
-    pub cycles: Vec<check::CycleFinding>,
-    /// The order, when one was given.
-    pub order: Option<order::OrderSpec>,
-    /// Edges against the order.
-    pub violations: Vec<order::Violation>,
-    /// Warnings about the input as a whole (no record files, ...).
-    pub warnings: Vec<String>,
+/// The merged records, the order, and warnings about the input as a whole.
+struct Input {
+    merged: merge::Merged,
+    order: Option<order::OrderSpec>,
+    warnings: Vec<String>,
 }
 
-/// Reads, merges and analyses the records (the order file is read first, so
-/// a bad one fails fast).
-pub fn analyze(opts: &CheckOptions) -> Result<Analysis, Error> {
+/// Reads the order file (first, so that a bad one fails fast) and merges
+/// the record files.
+fn read_input(opts: &CheckOptions) -> Result<Input, Error> {
     let order = opts.order.as_deref().map(order::load).transpose()?;
-    let files = record::collect_files(&opts.paths)?;
-    let mut warnings = Vec::new();
-    if files.is_empty() {
+    let listed = files::list(&opts.paths, |name| {
+        std::path::Path::new(name)
+            .extension()
+            .is_some_and(|e| e == "jsonl")
+    })?;
+    let mut warnings = listed.warnings;
+    if listed.files.is_empty() {
         let list: Vec<String> = opts.paths.iter().map(|p| p.display().to_string()).collect();
         warnings.push(format!(
             "no record files (*.jsonl) in {}: nothing was recorded; tracking is compiled in \
-             only in debug builds or with lockgraph's `track-in-release` feature, and only \
-             processes that nest locks write records",
+             only in debug builds or with lockgraph's `track-in-release` feature, and a \
+             process writes its file when it first takes a lockgraph lock",
             list.join(", ")
         ));
     }
-    let merged = merge::merge_files(&files, opts.threads)?;
-    let cycles = check::find_cycles(&merged);
-    let violations = order
-        .as_ref()
-        .map(|o| o.violations(&merged))
-        .unwrap_or_default();
-    Ok(Analysis {
+    let merged = merge::merge_files(&listed.files, opts.threads)?;
+    Ok(Input {
         merged,
-        cycles,
         order,
-        violations,
         warnings,
     })
 }
 
-/// `lockgraph check`: analyses the records and applies the baseline.
+/// `lockgraph check`: reads, merges and checks the records, and applies the
+/// baseline.
 pub fn check(opts: &CheckOptions) -> Result<Report, Error> {
     let baseline = opts
         .baseline
         .as_deref()
         .map(|p| Baseline::load(p).map(|b| (p, b)))
         .transpose()?;
-    let a = analyze(opts)?;
-    Ok(report::build(
-        &a.merged,
-        &a.cycles,
-        a.order.as_ref(),
-        &a.violations,
-        baseline.as_ref().map(|(p, b)| (*p, b)),
-        a.warnings,
-    ))
+    let input = read_input(opts)?;
+    Ok(findings::build(findings::Inputs {
+        merged: &input.merged,
+        order: input.order.as_ref(),
+        baseline: baseline.as_ref().map(|(p, b)| (*p, b)),
+        warnings: input.warnings,
+    }))
 }
 
-/// `lockgraph baseline`: every current finding's key, and the analysis's
-/// warnings.
+/// `lockgraph baseline`: a baseline tolerating everything found now (for
+/// each component of the class graph, its reported cycle and the cycles
+/// that cover the rest of it; every order violation), and the warnings
+/// about the input.
 pub fn make_baseline(opts: &CheckOptions) -> Result<(Baseline, Vec<String>), Error> {
-    let a = analyze(opts)?;
-    let mut warnings = a.warnings;
-    warnings.extend(a.merged.warnings.iter().map(|w| w.to_string()));
-    let b = Baseline::new(
-        a.cycles.iter().map(|c| c.key.as_str()),
-        a.violations.iter().map(|v| v.key.as_str()),
-    );
-    Ok((b, warnings))
+    let input = read_input(opts)?;
+    let mut warnings = input.warnings;
+    warnings.extend(input.merged.warnings.iter().map(|w| w.to_string()));
+    let entries = findings::baseline_entries(&input.merged, input.order.as_ref());
+    Ok((Baseline::new(entries), warnings))
 }

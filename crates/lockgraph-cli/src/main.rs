@@ -10,18 +10,35 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lockgraph_cli::profile::{Profile, ProfileFormat};
-use lockgraph_cli::{run, CheckOptions, Format, Report};
+use lockgraph_cli::{CheckOptions, Format, Report, Rule};
+
+mod cli;
+use cli::run;
 
 const AFTER_HELP: &str = "\
 Exit status: 0 no cycle or violation, 1 cycles or order violations found,
 2 usage or input error. `lockgraph test` exits with the command's own status
-when the command fails (after printing the check), else with the check's.
+when the command fails (after printing the check), else with the check's,
+and with 2 when nothing was recorded (unless --allow-empty).
 `lockgraph profile` exits 0 (a profile is information), or 2 on bad input.
 
 Record files come from running programs built with lockgraph (debug builds,
-or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set; with
+or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set: each
+process writes its file when it first takes a lockgraph lock. With
 LOCKGRAPH_PROFILE=1 as well, each process also writes its contention profile
 there at exit.";
+
+const TEST_HELP: &str = "\
+The records are kept in the record directory (--record-dir, by default
+target/lockgraph, or $CARGO_TARGET_DIR/lockgraph), so that
+`lockgraph check target/lockgraph` can check them again, in another format
+or against a baseline. The record and profile files of an earlier run are
+removed from it first, unless --append is given.
+
+Nothing recorded at all means that no process the command started took a
+lockgraph lock with tracking compiled in: tracking is compiled out of release
+builds (`cargo test --release`) unless lockgraph's `track-in-release` feature
+is on. That exits 2 unless --allow-empty is given.";
 
 #[derive(Parser)]
 #[command(
@@ -57,13 +74,23 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
-    /// Runs a command with LOCKGRAPH_RECORD set to a fresh directory, then checks it
+    /// Runs a command with LOCKGRAPH_RECORD set to a record directory that is kept, then checks it
+    #[command(after_help = TEST_HELP)]
     Test {
         #[command(flatten)]
         report: ReportArgs,
         /// Also set LOCKGRAPH_PROFILE=1 and print the run's merged contention profile
         #[arg(long)]
         profile: bool,
+        /// Where the command's processes record (kept afterwards) [default: target/lockgraph]
+        #[arg(long, value_name = "DIR")]
+        record_dir: Option<PathBuf>,
+        /// Keep the record files already in the record directory and check them with the new ones
+        #[arg(long)]
+        append: bool,
+        /// Exit 0 rather than 2 when the command recorded nothing at all
+        #[arg(long)]
+        allow_empty: bool,
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -125,6 +152,8 @@ enum FormatArg {
     Sarif,
     /// A Graphviz digraph of the offending edges
     Dot,
+    /// One self-contained HTML page: each finding as an SVG graph beside its report
+    Html,
 }
 
 impl FormatArg {
@@ -134,12 +163,23 @@ impl FormatArg {
             FormatArg::Json => Format::Json,
             FormatArg::Sarif => Format::Sarif,
             FormatArg::Dot => Format::Dot,
+            FormatArg::Html => Format::Html,
         }
     }
 }
 
+/// Messages quote names and paths from record files, which must not drive
+/// the terminal.
+fn safe(s: &str) -> String {
+    lockgraph_cli::terminal_safe(s).into_owned()
+}
+
 fn warn(msg: &str) {
-    eprintln!("lockgraph: warning: {msg}");
+    eprintln!("lockgraph: warning: {}", safe(msg));
+}
+
+fn error(e: &anyhow::Error) {
+    eprintln!("lockgraph: error: {}", safe(&format!("{e:#}")));
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -161,10 +201,13 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
                 .and_then(|()| w.flush())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
-                "{} ({} report written to {})",
-                report.summary_line(),
-                format,
-                path.display()
+                "{}",
+                safe(&format!(
+                    "{} ({} report written to {})",
+                    report.summary_line(),
+                    format,
+                    path.display()
+                ))
             );
         }
         None => {
@@ -194,9 +237,12 @@ fn write_profile(
                 .and_then(|()| w.flush())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
-                "{} ({format} profile written to {})",
-                profile.summary_line(),
-                path.display()
+                "{}",
+                safe(&format!(
+                    "{} ({format} profile written to {})",
+                    profile.summary_line(),
+                    path.display()
+                ))
             );
         }
         None if to_stderr => {
@@ -262,47 +308,73 @@ fn write_baseline(path: &Path, opts: &CheckOptions) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
         "lockgraph: wrote {} and {} to {}",
-        plural(baseline.cycles.len(), "cycle", "cycles"),
+        plural(baseline.of_rule(Rule::Cycle).count(), "cycle", "cycles"),
         plural(
-            baseline.violations.len(),
+            baseline.of_rule(Rule::OrderViolation).count(),
             "order violation",
             "order violations"
         ),
-        path.display()
+        safe(&path.display().to_string())
     );
     Ok(0)
 }
 
-fn run_test(report: &ReportArgs, profile: bool, command: &[OsString]) -> anyhow::Result<u8> {
-    let env: &[(&str, &str)] = if profile {
+/// What `lockgraph test` was asked to do.
+struct TestArgs<'a> {
+    report: &'a ReportArgs,
+    profile: bool,
+    record_dir: Option<PathBuf>,
+    append: bool,
+    allow_empty: bool,
+    command: &'a [OsString],
+}
+
+fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
+    let env: &[(&str, &str)] = if t.profile {
         &[(run::PROFILE_ENV, "1")]
     } else {
         &[]
     };
-    let recorded = run::run_recorded_with(command, env)?;
-    let failure = run::command_failure(&recorded.status);
+    let dir = t.record_dir.unwrap_or_else(run::default_record_dir);
+    let (dir, _) = run::prepare(&dir, t.append)?;
+    let status = run::run_recorded(t.command, &dir, env)?;
+    let failure = run::command_failure(&status);
     if let Some(code) = failure {
         eprintln!(
-            "lockgraph: the command failed ({}); checking what it recorded, then exiting with {code}",
-            recorded.status
+            "lockgraph: the command failed ({status}); checking what it recorded, then exiting with {code}"
         );
     }
-    let opts = options(vec![recorded.dir.path().to_path_buf()], report);
-    let mut check = match check_and_print(&opts, report) {
+    let recorded = run::recorded_files(&dir)
+        .with_context(|| format!("cannot list the record directory {}", dir.display()))?;
+    if recorded == 0 && !t.allow_empty {
+        let program = t
+            .command
+            .first()
+            .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
+        error(&anyhow::anyhow!(
+            "nothing was recorded in {}: no process that `{program}` started took a lockgraph \
+             lock with lock tracking compiled in. Tracking is compiled out of release builds \
+             (`cargo test --release`) unless lockgraph's `track-in-release` feature is on: run \
+             the tests in a debug build, or pass --allow-empty if recording nothing is expected",
+            dir.display()
+        ));
+        return Ok(run::final_exit_code(failure, 2));
+    }
+    let opts = options(vec![dir.clone()], t.report);
+    let mut check = match check_and_print(&opts, t.report) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => return Ok(0),
         Err(e) => {
-            eprintln!("lockgraph: error: {e:#}");
+            error(&e);
             2
         }
     };
-    if profile {
+    if t.profile {
         // The profile is text, after the check; when the check itself is a
-        // JSON, SARIF or DOT document on standard output, the profile goes to
-        // standard error so that standard output stays one document.
-        let to_stderr = report.output.is_none() && !matches!(report.format, FormatArg::Text);
-        let dir = [recorded.dir.path().to_path_buf()];
-        let shown = lockgraph_cli::profile::load(&dir)
+        // JSON, SARIF, DOT or HTML document on standard output, the profile
+        // goes to standard error so that standard output stays one document.
+        let to_stderr = t.report.output.is_none() && !matches!(t.report.format, FormatArg::Text);
+        let shown = lockgraph_cli::profile::load(std::slice::from_ref(&dir))
             .map_err(anyhow::Error::from)
             .and_then(|p| {
                 for w in &p.warnings {
@@ -314,7 +386,7 @@ fn run_test(report: &ReportArgs, profile: bool, command: &[OsString]) -> anyhow:
             Ok(()) => {}
             Err(e) if is_broken_pipe(&e) => return Ok(0),
             Err(e) => {
-                eprintln!("lockgraph: error: {e:#}");
+                error(&e);
                 check = check.max(2);
             }
         }
@@ -337,8 +409,18 @@ fn main() -> ExitCode {
         Command::Test {
             report,
             profile,
+            record_dir,
+            append,
+            allow_empty,
             command,
-        } => run_test(&report, profile, &command),
+        } => run_test(TestArgs {
+            report: &report,
+            profile,
+            record_dir,
+            append,
+            allow_empty,
+            command: &command,
+        }),
         Command::Profile {
             format,
             output,
@@ -349,7 +431,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lockgraph: error: {e:#}");
+            error(&e);
             ExitCode::from(2)
         }
     }

@@ -10,35 +10,91 @@
 //! sorted file list; the partial results are combined in file order, so the
 //! outcome does not depend on the number of threads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lockgraph_graph::EdgeKinds;
 
 use crate::error::RecordError;
-use crate::record::{self, EdgeLine, Header, HoldMode, RequestMode, Warning};
+use crate::reader::{self as record, EdgeLine, Header, HoldMode, RequestMode, Warning};
 
 /// At most this many distinct origins are kept per edge.
 pub const ORIGIN_CAP: usize = 8;
 
+/// An index into [`Merged::strings`].
+pub type StrId = u32;
+
+/// "No string" (a site that was not recorded).
+pub const NO_STR: StrId = u32::MAX;
+
+/// A name and a site as recorded, when the class id does not give them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Described {
+    name: Option<Arc<str>>,
+    site: Option<Arc<str>>,
+}
+
+/// Where a class's name and site come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Label {
+    /// Named: the name is the class id after `name:`; no site.
+    Name,
+    /// A site class: the site is the class id after `site:`; no name.
+    Site,
+    /// Neither, or not as the class id says.
+    Other(Option<Box<Described>>),
+}
+
 /// A lock class seen in the records (the first description seen wins).
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ClassInfo {
     /// The class identity: `name:...`, `site:...` or `anon:...`.
-    pub class: String,
-    /// The name, for named classes.
-    pub name: Option<String>,
+    pub class: Arc<str>,
     /// The lock kind (`Mutex`, `RwLock`, ...).
-    pub kind: String,
-    /// The creation site, for site classes.
-    pub site: Option<String>,
+    pub kind: Arc<str>,
+    label: Label,
 }
 
 impl ClassInfo {
+    /// A class as an edge line describes it.
+    pub fn new(
+        class: Arc<str>,
+        kind: Arc<str>,
+        name: Option<&str>,
+        site: Option<&str>,
+    ) -> ClassInfo {
+        let label = match (name, site) {
+            (Some(n), None) if class.strip_prefix("name:") == Some(n) => Label::Name,
+            (None, Some(s)) if class.strip_prefix("site:") == Some(s) => Label::Site,
+            (None, None) => Label::Other(None),
+            (n, s) => Label::Other(Some(Box::new(Described {
+                name: n.map(Arc::from),
+                site: s.map(Arc::from),
+            }))),
+        };
+        ClassInfo { class, kind, label }
+    }
+
+    /// The name, for named classes.
+    pub fn name(&self) -> Option<&str> {
+        match &self.label {
+            Label::Name => self.class.strip_prefix("name:"),
+            Label::Site => None,
+            Label::Other(o) => o.as_ref().and_then(|o| o.name.as_deref()),
+        }
+    }
+
+    /// The creation site, for site classes.
+    pub fn site(&self) -> Option<&str> {
+        match &self.label {
+            Label::Site => self.class.strip_prefix("site:"),
+            Label::Name => None,
+            Label::Other(o) => o.as_ref().and_then(|o| o.site.as_deref()),
+        }
+    }
+
     /// The identity used in baselines and fingerprints: the class id, except
     /// that anonymous classes (`anon:<pid>:<id>`, never equal across
     /// processes) all read `anon`.
@@ -52,42 +108,36 @@ impl ClassInfo {
 }
 
 /// One recording of an edge: who took the locks, where, in which process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
+/// Strings are ids into [`Merged::strings`], the stack an id into
+/// [`Merged::stacks`]: a million edges share a few thousand of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
     /// The thread's name (under `cargo test`, the test's name) or id.
-    pub thread: Arc<str>,
+    pub thread: StrId,
+    /// The executable's path.
+    pub exe: StrId,
+    /// Where the first lock was taken, or [`NO_STR`].
+    pub held_at: StrId,
+    /// Where the second lock was requested, or [`NO_STR`].
+    pub requested_at: StrId,
+    /// Program frames, innermost first.
+    pub backtrace: u32,
+    /// Index into [`Merged::files`] of the file this came from.
+    pub file: u32,
+    /// The line in that file.
+    pub line: u32,
     /// The process id.
     pub pid: u64,
-    /// The executable's path.
-    pub exe: Arc<str>,
     /// How the first lock was held.
     pub hold: HoldMode,
     /// How the second lock was requested.
     pub request: RequestMode,
-    /// Where the first lock was taken.
-    pub held_at: Option<Arc<str>>,
-    /// Where the second lock was requested.
-    pub requested_at: Option<Arc<str>>,
-    /// Program frames, innermost first.
-    pub backtrace: Arc<[Arc<str>]>,
-    /// Index into [`Merged::files`] of the file this came from.
-    pub file: usize,
-    /// The line in that file.
-    pub line: u64,
 }
 
 impl Origin {
-    fn same_as(&self, e: &EdgeLine<'_>) -> bool {
-        self.pid == e.pid
-            && self.hold == e.hold
-            && self.request == e.request
-            && *self.thread == *e.thread
-            && self.held_at.as_deref() == e.held_at.as_deref()
-            && self.requested_at.as_deref() == e.requested_at.as_deref()
-    }
-
-    fn same_origin(&self, o: &Origin) -> bool {
+    /// Whether two recordings are the same origin (their files and lines
+    /// aside): same process, thread, modes and sites.
+    fn same(&self, o: &Origin) -> bool {
         self.pid == o.pid
             && self.hold == o.hold
             && self.request == o.request
@@ -95,11 +145,28 @@ impl Origin {
             && self.held_at == o.held_at
             && self.requested_at == o.requested_at
     }
+
+    /// This origin with its ids passed through the maps of an absorbed merger.
+    fn remapped(mut self, strings: &[StrId], stacks: &[u32], file_base: u32) -> Origin {
+        let s = |id: StrId| {
+            if id == NO_STR {
+                NO_STR
+            } else {
+                strings[id as usize]
+            }
+        };
+        self.thread = s(self.thread);
+        self.exe = s(self.exe);
+        self.held_at = s(self.held_at);
+        self.requested_at = s(self.requested_at);
+        self.backtrace = stacks[self.backtrace as usize];
+        self.file += file_base;
+        self
+    }
 }
 
 /// One class-level edge "holding `from`, requested `to`", merged over all files.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct MergedEdge {
     /// Index into [`Merged::classes`] of the held lock's class.
     pub from: usize,
@@ -107,22 +174,43 @@ pub struct MergedEdge {
     pub to: usize,
     /// Every dependency kind it was recorded with.
     pub kinds: EdgeKinds,
-    /// The gates (indices into [`Merged::gates`]) held at every recording, sorted.
+    /// The gates (gate indices) held at every recording, sorted.
     pub gates: Vec<u64>,
-    /// Up to [`ORIGIN_CAP`] distinct origins.
-    pub origins: Vec<Origin>,
+    /// The first distinct origin (every edge has one).
+    first: Origin,
+    /// Up to [`ORIGIN_CAP`] - 1 more.
+    more: Vec<Origin>,
     /// How many edge lines were merged into it.
     pub recordings: u64,
 }
 
+impl MergedEdge {
+    /// Up to [`ORIGIN_CAP`] distinct origins.
+    pub fn origins(&self) -> impl Iterator<Item = &Origin> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    /// How many distinct origins are kept.
+    pub fn origin_count(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn add_origin(&mut self, o: Origin) {
+        if self.origin_count() < ORIGIN_CAP && !self.origins().any(|m| m.same(&o)) {
+            self.more.push(o);
+        }
+    }
+}
+
 /// One record file that was read.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct RecordFile {
-    /// Its path.
-    pub path: PathBuf,
+    /// Its path, as shown in reports.
+    pub shown: Arc<str>,
     /// Its header.
     pub header: Header,
+    /// The header's arguments, shared by every origin from this file.
+    pub args: Arc<[String]>,
     /// Its edge lines.
     pub edges: u64,
     /// Its lines of unknown types.
@@ -131,7 +219,6 @@ pub struct RecordFile {
 
 /// The merged graph of every record file.
 #[derive(Clone, Debug, Default)]
-#[non_exhaustive]
 pub struct Merged {
     /// The files, in the order they were merged.
     pub files: Vec<RecordFile>,
@@ -139,8 +226,10 @@ pub struct Merged {
     pub classes: Vec<ClassInfo>,
     /// The edges, sorted by (from, to).
     pub edges: Vec<MergedEdge>,
-    /// The gate strings, by gate index.
-    pub gates: Vec<String>,
+    /// The strings origins refer to.
+    pub strings: Vec<Arc<str>>,
+    /// The stacks origins refer to (lists of frame strings).
+    pub stacks: Vec<Arc<[Arc<str>]>>,
     /// Lines that were skipped with a warning.
     pub warnings: Vec<Warning>,
     /// Edge lines merged in all.
@@ -156,19 +245,131 @@ impl Merged {
         pids.len()
     }
 
+    /// The string `id`, or `None` for [`NO_STR`].
+    pub fn str(&self, id: StrId) -> Option<&Arc<str>> {
+        self.strings.get(id as usize)
+    }
+
     /// The edge `from -> to`, by class indices.
+    #[cfg(test)]
     pub fn edge(&self, from: usize, to: usize) -> Option<&MergedEdge> {
         self.edges
             .binary_search_by(|e| (e.from, e.to).cmp(&(from, to)))
             .ok()
             .map(|i| &self.edges[i])
     }
+}
 
-    /// The index of the edge `from -> to` in [`Merged::edges`].
-    pub fn edge_index(&self, from: usize, to: usize) -> Option<usize> {
-        self.edges
-            .binary_search_by(|e| (e.from, e.to).cmp(&(from, to)))
-            .ok()
+/// A merged graph over `n` classes `name:0000000`, `name:0000001`, ... with
+/// the given edges (exclusive, no gates, one empty origin each): for the
+/// algorithms' tests.
+#[cfg(test)]
+pub(crate) fn synthetic(n: usize, edges: &[(usize, usize)]) -> Merged {
+    let kind: Arc<str> = Arc::from("Mutex");
+    let classes = (0..n)
+        .map(|i| {
+            let name = format!("{i:07}");
+            ClassInfo::new(
+                Arc::from(format!("name:{name}")),
+                Arc::clone(&kind),
+                Some(&name),
+                None,
+            )
+        })
+        .collect();
+    let origin = Origin {
+        thread: 0,
+        exe: 0,
+        held_at: NO_STR,
+        requested_at: NO_STR,
+        backtrace: 0,
+        file: 0,
+        line: 1,
+        pid: 1,
+        hold: HoldMode::Exclusive,
+        request: RequestMode::Exclusive,
+    };
+    let mut edges: Vec<MergedEdge> = edges
+        .iter()
+        .map(|&(from, to)| MergedEdge {
+            from,
+            to,
+            kinds: EdgeKinds::EN,
+            gates: Vec::new(),
+            first: origin,
+            more: Vec::new(),
+            recordings: 1,
+        })
+        .collect();
+    edges.sort_by_key(|e| (e.from, e.to));
+    Merged {
+        classes,
+        edges,
+        strings: vec![Arc::from("main")],
+        stacks: vec![Arc::from(Vec::new())],
+        ..Merged::default()
+    }
+}
+
+/// Interned strings: threads, executables, sites, frames and kinds repeat
+/// across edges and processes.
+#[derive(Default)]
+struct Strings {
+    ids: FastMap<Arc<str>, StrId>,
+    list: Vec<Arc<str>>,
+}
+
+impl Strings {
+    fn id(&mut self, s: &str) -> StrId {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.list.len() as StrId;
+        let a: Arc<str> = Arc::from(s);
+        self.list.push(Arc::clone(&a));
+        self.ids.insert(a, id);
+        id
+    }
+
+    /// Whether `edge` already keeps the origin of the edge line `e`.
+    fn seen(&self, edge: &MergedEdge, e: &EdgeLine<'_>) -> bool {
+        let same = |id: StrId, s: &Option<record::Str<'_>>| match s {
+            None => id == NO_STR,
+            Some(s) => id != NO_STR && *self.list[id as usize] == **s,
+        };
+        edge.origins().any(|o| {
+            o.pid == e.pid
+                && o.hold == e.hold
+                && o.request == e.request
+                && *self.list[o.thread as usize] == *e.thread
+                && same(o.held_at, &e.held_at)
+                && same(o.requested_at, &e.requested_at)
+        })
+    }
+
+    fn arc(&mut self, s: &str) -> Arc<str> {
+        let id = self.id(s);
+        Arc::clone(&self.list[id as usize])
+    }
+}
+
+/// Interned stacks, as lists of string ids.
+#[derive(Default)]
+struct Stacks {
+    ids: FastMap<Arc<[StrId]>, u32>,
+    list: Vec<Arc<[StrId]>>,
+}
+
+impl Stacks {
+    fn id(&mut self, frames: &[StrId]) -> u32 {
+        if let Some(&id) = self.ids.get(frames) {
+            return id;
+        }
+        let id = self.list.len() as u32;
+        let a: Arc<[StrId]> = Arc::from(frames);
+        self.list.push(Arc::clone(&a));
+        self.ids.insert(a, id);
+        id
     }
 }
 
@@ -179,23 +380,20 @@ impl Merged {
 #[derive(Default)]
 pub struct Merger {
     files: Vec<RecordFile>,
-    class_ids: FastMap<String, usize>,
+    class_ids: FastMap<Arc<str>, usize>,
     classes: Vec<ClassInfo>,
     gate_ids: FastMap<String, u64>,
     gates: Vec<String>,
-    edge_ids: FastMap<(usize, usize), usize>,
+    edge_ids: FastMap<(u32, u32), u32>,
     edges: Vec<MergedEdge>,
     warnings: Vec<Warning>,
     recordings: u64,
     gate_buf: Vec<u64>,
+    frame_buf: Vec<StrId>,
     read_buf: Vec<u8>,
     strings: Strings,
+    stacks: Stacks,
 }
-
-/// Shares the strings of kept origins: threads, executables, sites and
-/// frames repeat across edges and processes.
-#[derive(Default)]
-struct Strings(HashSet<Arc<str>, BuildHasherDefault<FastHasher>>);
 
 /// A multiply-rotate hasher over 8-byte words: the std hasher's resistance to
 /// crafted collisions is not worth its cost on one's own record files.
@@ -232,6 +430,10 @@ impl Hasher for FastHasher {
         self.add(u64::from(n));
     }
 
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
     fn write_u64(&mut self, n: u64) {
         self.add(n);
     }
@@ -243,19 +445,9 @@ impl Hasher for FastHasher {
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
-impl Strings {
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
-            return Arc::clone(a);
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.0.insert(Arc::clone(&a));
-        a
-    }
-}
-
 impl Merger {
     /// An empty merger.
+    #[cfg(test)]
     pub fn new() -> Merger {
         Merger::default()
     }
@@ -273,29 +465,44 @@ impl Merger {
     }
 
     /// Merges one record file read from `reader`; `path` names it in messages.
-    pub fn add_reader(&mut self, path: &Path, reader: impl BufRead) -> Result<(), RecordError> {
+    #[cfg(test)]
+    pub fn add_reader(
+        &mut self,
+        path: &Path,
+        reader: impl std::io::BufRead,
+    ) -> Result<(), RecordError> {
         let file = self.start_file(path);
         let summary = record::parse_reader(path, reader, |line, e| self.add_edge(file, line, e))?;
         self.end_file(file, summary);
         Ok(())
     }
 
-    fn start_file(&mut self, path: &Path) -> usize {
+    fn start_file(&mut self, path: &Path) -> u32 {
         self.files.push(RecordFile {
-            path: path.to_path_buf(),
+            shown: Arc::from(path.display().to_string()),
             header: Header::default(),
+            args: Arc::from(Vec::new()),
             edges: 0,
             ignored: 0,
         });
-        self.files.len() - 1
+        (self.files.len() - 1) as u32
     }
 
-    fn end_file(&mut self, file: usize, summary: record::FileSummary) {
-        let f = &mut self.files[file];
-        f.header = summary.header;
-        f.edges = summary.edges;
-        f.ignored = summary.ignored;
-        self.warnings.extend(summary.torn);
+    fn end_file(&mut self, file: u32, summary: record::FileSummary) {
+        self.warnings.extend(summary.warning);
+        match summary.header {
+            Some(mut header) => {
+                let f = &mut self.files[file as usize];
+                f.args = Arc::from(std::mem::take(&mut header.args));
+                f.header = header;
+                f.edges = summary.edges;
+                f.ignored = summary.ignored;
+            }
+            // Skipped (empty): it has no edges, so no origin refers to it.
+            None => {
+                self.files.pop();
+            }
+        }
     }
 
     fn class_id(&mut self, c: &record::ClassRef<'_>) -> usize {
@@ -303,13 +510,15 @@ impl Merger {
             return id;
         }
         let id = self.classes.len();
-        self.classes.push(ClassInfo {
-            class: c.class.to_string(),
-            name: c.name.as_ref().map(|s| s.to_string()),
-            kind: c.kind.to_string(),
-            site: c.site.as_ref().map(|s| s.to_string()),
-        });
-        self.class_ids.insert(c.class.to_string(), id);
+        let class: Arc<str> = Arc::from(&*c.class);
+        let kind = self.strings.arc(&c.kind);
+        self.classes.push(ClassInfo::new(
+            Arc::clone(&class),
+            kind,
+            c.name.as_deref(),
+            c.site.as_deref(),
+        ));
+        self.class_ids.insert(class, id);
         id
     }
 
@@ -323,7 +532,30 @@ impl Merger {
         id
     }
 
-    fn add_edge(&mut self, file: usize, line: u64, e: EdgeLine<'_>) {
+    fn origin(&mut self, file: u32, line: u64, e: &EdgeLine<'_>) -> Origin {
+        let site = |strings: &mut Strings, s: &Option<record::Str<'_>>| {
+            s.as_ref().map_or(NO_STR, |s| strings.id(s))
+        };
+        let mut frames = std::mem::take(&mut self.frame_buf);
+        frames.clear();
+        frames.extend(e.backtrace.iter().map(|f| self.strings.id(f)));
+        let backtrace = self.stacks.id(&frames);
+        self.frame_buf = frames;
+        Origin {
+            thread: self.strings.id(&e.thread),
+            exe: self.strings.id(&e.exe),
+            held_at: site(&mut self.strings, &e.held_at),
+            requested_at: site(&mut self.strings, &e.requested_at),
+            backtrace,
+            file,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            pid: e.pid,
+            hold: e.hold,
+            request: e.request,
+        }
+    }
+
+    fn add_edge(&mut self, file: u32, line: u64, e: EdgeLine<'_>) {
         let from = self.class_id(&e.from);
         let to = self.class_id(&e.to);
         if from == to {
@@ -340,49 +572,63 @@ impl Merger {
         gates.sort_unstable();
         gates.dedup();
         let kind = EdgeKinds::of(e.hold.to_graph(), e.request.to_graph());
-        let next = self.edges.len();
-        let idx = *self.edge_ids.entry((from, to)).or_insert(next);
+        let next = self.edges.len() as u32;
+        let idx = *self
+            .edge_ids
+            .entry((from as u32, to as u32))
+            .or_insert(next);
         if idx == next {
+            let first = self.origin(file, line, &e);
             self.edges.push(MergedEdge {
                 from,
                 to,
                 kinds: kind,
                 gates: gates.clone(),
-                origins: Vec::new(),
-                recordings: 0,
+                first,
+                more: Vec::new(),
+                recordings: 1,
             });
-        }
-        let edge = &mut self.edges[idx];
-        edge.kinds = edge.kinds.union(kind);
-        if idx != next {
+        } else {
+            let edge = &mut self.edges[idx as usize];
+            edge.kinds = edge.kinds.union(kind);
             edge.gates.retain(|g| gates.binary_search(g).is_ok());
-        }
-        edge.recordings += 1;
-        if edge.origins.len() < ORIGIN_CAP && !edge.origins.iter().any(|o| o.same_as(&e)) {
-            let strings = &mut self.strings;
-            let origin = Origin {
-                thread: strings.get(&e.thread),
-                pid: e.pid,
-                exe: strings.get(&e.exe),
-                hold: e.hold,
-                request: e.request,
-                held_at: e.held_at.as_ref().map(|s| strings.get(s)),
-                requested_at: e.requested_at.as_ref().map(|s| strings.get(s)),
-                backtrace: e.backtrace.iter().map(|s| strings.get(s)).collect(),
-                file,
-                line,
-            };
-            self.edges[idx].origins.push(origin);
+            edge.recordings += 1;
+            // Compare before interning: most recordings repeat an origin.
+            if edge.origin_count() < ORIGIN_CAP && !self.strings.seen(edge, &e) {
+                let o = self.origin(file, line, &e);
+                self.edges[idx as usize].more.push(o);
+            }
         }
         self.gate_buf = gates;
     }
 
     /// Merges everything `other` read after everything `self` read.
     pub fn absorb(&mut self, other: Merger) {
-        let file_base = self.files.len();
+        // At most everything of `other` is new here: room for it up front,
+        // rather than rehashing as it arrives.
+        self.class_ids.reserve(other.classes.len());
+        self.classes.reserve(other.classes.len());
+        self.edge_ids.reserve(other.edges.len());
+        self.edges.reserve(other.edges.len());
+        let file_base = self.files.len() as u32;
         self.files.extend(other.files);
         self.warnings.extend(other.warnings);
         self.recordings += other.recordings;
+        let strings: Vec<StrId> = other
+            .strings
+            .list
+            .iter()
+            .map(|s| self.strings.id(s))
+            .collect();
+        let stacks: Vec<u32> = other
+            .stacks
+            .list
+            .iter()
+            .map(|frames| {
+                let mapped: Vec<StrId> = frames.iter().map(|&f| strings[f as usize]).collect();
+                self.stacks.id(&mapped)
+            })
+            .collect();
         let class_map: Vec<usize> = other
             .classes
             .into_iter()
@@ -390,7 +636,7 @@ impl Merger {
                 Some(&id) => id,
                 None => {
                     let id = self.classes.len();
-                    self.class_ids.insert(c.class.clone(), id);
+                    self.class_ids.insert(Arc::clone(&c.class), id);
                     self.classes.push(c);
                     id
                 }
@@ -401,29 +647,26 @@ impl Merger {
             let (from, to) = (class_map[e.from], class_map[e.to]);
             let mut gates: Vec<u64> = e.gates.iter().map(|&g| gate_map[g as usize]).collect();
             gates.sort_unstable();
-            for o in &mut e.origins {
-                o.file += file_base;
+            e.first = e.first.remapped(&strings, &stacks, file_base);
+            for o in &mut e.more {
+                *o = o.remapped(&strings, &stacks, file_base);
             }
-            match self.edge_ids.get(&(from, to)) {
+            match self.edge_ids.get(&(from as u32, to as u32)) {
                 None => {
-                    self.edge_ids.insert((from, to), self.edges.len());
+                    self.edge_ids
+                        .insert((from as u32, to as u32), self.edges.len() as u32);
                     e.from = from;
                     e.to = to;
                     e.gates = gates;
                     self.edges.push(e);
                 }
                 Some(&idx) => {
-                    let mine = &mut self.edges[idx];
+                    let mine = &mut self.edges[idx as usize];
                     mine.kinds = mine.kinds.union(e.kinds);
                     mine.gates.retain(|g| gates.binary_search(g).is_ok());
                     mine.recordings += e.recordings;
-                    for o in e.origins {
-                        if mine.origins.len() >= ORIGIN_CAP {
-                            break;
-                        }
-                        if !mine.origins.iter().any(|m| m.same_origin(&o)) {
-                            mine.origins.push(o);
-                        }
+                    for o in e.origins() {
+                        mine.add_origin(*o);
                     }
                 }
             }
@@ -438,31 +681,59 @@ impl Merger {
         for (new, &old) in order.iter().enumerate() {
             rank[old] = new;
         }
+        drop(self.class_ids);
         let mut classes: Vec<Option<ClassInfo>> = self.classes.into_iter().map(Some).collect();
         let classes: Vec<ClassInfo> = order
             .iter()
             .filter_map(|&old| classes[old].take())
             .collect();
+        drop(self.edge_ids);
+        let strings = self.strings.list;
+        let stacks: Vec<Arc<[Arc<str>]>> = self
+            .stacks
+            .list
+            .iter()
+            .map(|frames| {
+                frames
+                    .iter()
+                    .map(|&f| Arc::clone(&strings[f as usize]))
+                    .collect()
+            })
+            .collect();
         let mut edges = self.edges;
+        let s = |id: StrId| (id != NO_STR).then(|| &strings[id as usize]);
         for e in &mut edges {
             e.from = rank[e.from];
             e.to = rank[e.to];
-            e.origins.sort_by(|a, b| {
-                (&a.requested_at, &a.held_at, &a.thread, &a.exe, a.pid).cmp(&(
-                    &b.requested_at,
-                    &b.held_at,
-                    &b.thread,
-                    &b.exe,
-                    b.pid,
-                ))
-            });
+            if !e.more.is_empty() {
+                let mut all: Vec<Origin> = e.origins().copied().collect();
+                all.sort_by(|a, b| {
+                    (
+                        s(a.requested_at),
+                        s(a.held_at),
+                        s(a.thread),
+                        s(a.exe),
+                        a.pid,
+                    )
+                        .cmp(&(
+                            s(b.requested_at),
+                            s(b.held_at),
+                            s(b.thread),
+                            s(b.exe),
+                            b.pid,
+                        ))
+                });
+                e.first = all[0];
+                e.more = all[1..].to_vec();
+            }
         }
         edges.sort_unstable_by_key(|e| (e.from, e.to));
         Merged {
             files: self.files,
             classes,
             edges,
-            gates: self.gates,
+            strings,
+            stacks,
             warnings: self.warnings,
             recordings: self.recordings,
         }
@@ -474,8 +745,16 @@ impl Merger {
 /// The first error in file order is returned.
 pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordError> {
     let threads = threads.clamp(1, files.len().max(1));
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()).max(1))
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    // (The maps are not sized from the files' lengths: a table sized for a
+    // million edges but holding twenty thousand spreads them over far more
+    // cache lines, which cost more than the rehashing it saves.)
     if threads == 1 {
-        let mut m = Merger::new();
+        let mut m = Merger::default();
         for f in files {
             m.add_file(f)?;
         }
@@ -483,11 +762,6 @@ pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordEr
     }
     // Contiguous runs of about equal size, so that combining them in order
     // gives what one thread would have.
-    let sizes: Vec<u64> = files
-        .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()).max(1))
-        .collect();
-    let total: u64 = sizes.iter().sum();
     let mut bounds = vec![0usize];
     let mut acc = 0u64;
     for (i, s) in sizes.iter().enumerate() {
@@ -504,7 +778,7 @@ pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordEr
             .map(|w| {
                 let chunk = &files[w[0]..w[1]];
                 s.spawn(move || {
-                    let mut m = Merger::new();
+                    let mut m = Merger::default();
                     for f in chunk {
                         m.add_file(f)?;
                     }
@@ -555,13 +829,62 @@ mod tests {
         m.add_reader(Path::new("f"), text.as_bytes()).unwrap();
         let merged = m.finish();
         let (ab, cd) = (&merged.edges[0], &merged.edges[1]);
-        assert_eq!(ab.origins.len(), 2, "two processes: two origins");
-        assert!(Arc::ptr_eq(&ab.origins[0].thread, &cd.origins[0].thread));
-        assert!(Arc::ptr_eq(&ab.origins[0].exe, &ab.origins[1].exe));
-        assert!(Arc::ptr_eq(
-            &ab.origins[0].backtrace[0],
-            &cd.origins[0].backtrace[0]
-        ));
+        assert_eq!(ab.origin_count(), 2, "two processes: two origins");
+        let o: Vec<&Origin> = ab.origins().chain(cd.origins()).collect();
+        assert_eq!(o[0].thread, o[2].thread);
+        assert_eq!(o[0].exe, o[1].exe);
+        assert_eq!(o[0].backtrace, o[2].backtrace);
+        assert_eq!(
+            &*merged.stacks[o[0].backtrace as usize][0],
+            "x::f (src/a.rs:2)"
+        );
+        // The kind, the frame, the thread, the executable and the two sites.
+        assert_eq!(merged.strings.len(), 6, "{:?}", merged.strings);
+    }
+
+    #[test]
+    fn the_merger_reads_from_memory_too() {
+        let mut m = Merger::new();
+        m.add_reader(
+            Path::new("one"),
+            format!("{HEADER}{}", line("a", "b", 1)).as_bytes(),
+        )
+        .unwrap();
+        let mut other = Merger::new();
+        let gated = line("a", "b", 2).replace("\"gates\":[]", "\"gates\":[\"2:1\"]");
+        other
+            .add_reader(
+                Path::new("two"),
+                format!("{HEADER}{gated}{}", line("b", "c", 2)).as_bytes(),
+            )
+            .unwrap();
+        m.absorb(other);
+        let merged = m.finish();
+        assert_eq!(merged.files.len(), 2);
+        let classes: Vec<&str> = merged.classes.iter().map(|c| &*c.class).collect();
+        assert_eq!(classes, ["name:a", "name:b", "name:c"]);
+        let ab = merged.edge(0, 1).unwrap();
+        assert_eq!(ab.recordings, 2);
+        assert!(ab.gates.is_empty());
+        assert_eq!(ab.origin_count(), 2);
+        let second = ab.origins().nth(1).unwrap();
+        assert_eq!(&*merged.files[second.file as usize].shown, "two");
+    }
+
+    #[test]
+    fn an_empty_file_is_left_out_of_the_files() {
+        let mut m = Merger::new();
+        m.add_reader(Path::new("empty"), &b""[..]).unwrap();
+        m.add_reader(
+            Path::new("one"),
+            format!("{HEADER}{}", line("a", "b", 1)).as_bytes(),
+        )
+        .unwrap();
+        let merged = m.finish();
+        assert_eq!(merged.files.len(), 1);
+        assert_eq!(&*merged.files[0].shown, "one");
+        assert_eq!(merged.edges[0].origins().next().unwrap().file, 0);
+        assert_eq!(merged.warnings.len(), 1);
     }
 
     #[test]

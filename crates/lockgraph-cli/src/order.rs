@@ -16,6 +16,7 @@
 //! a later position to one at an earlier position of the same chain is a
 //! violation.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -46,6 +47,10 @@ pub struct Chain {
     pub entries: Vec<String>,
     /// The 1-based line of each entry in the order file.
     pub lines: Vec<usize>,
+    /// Entries without `*` or `?`, by text: matched by a hash lookup.
+    exact: HashMap<String, usize>,
+    /// The positions of the glob entries, in order.
+    globs: Vec<usize>,
 }
 
 /// A parsed order file.
@@ -107,6 +112,7 @@ pub fn parse(path: &Path, text: &str) -> Result<OrderSpec, Error> {
                 .into(),
         ));
     }
+    let lines = LineIndex::new(text);
     let mut chains = Vec::new();
     for list in lists {
         let span = list.span();
@@ -120,24 +126,25 @@ pub fn parse(path: &Path, text: &str) -> Result<OrderSpec, Error> {
                 ),
             ));
         }
-        let mut entries: Vec<String> = Vec::new();
-        let mut lines = Vec::new();
+        let mut entries: Vec<String> = Vec::with_capacity(items.len());
+        let mut line_of = Vec::with_capacity(items.len());
+        let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
         for item in items {
             let start = item.span().start;
             let entry = item.into_inner();
             if entry.trim().is_empty() {
                 return Err(err(Some(start), "empty entry".into()));
             }
-            if entries.contains(&entry) {
+            if !seen.insert(entry.clone()) {
                 return Err(err(
                     Some(start),
                     format!("`{entry}` appears twice in the same order"),
                 ));
             }
-            lines.push(line_col(text, start).0);
+            line_of.push(lines.line(start));
             entries.push(entry);
         }
-        chains.push(Chain { entries, lines });
+        chains.push(Chain::new(entries, line_of));
     }
     Ok(OrderSpec {
         path: path.to_path_buf(),
@@ -171,15 +178,68 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 impl Chain {
+    /// A chain of these entries (distinct, in order) found on these lines.
+    pub fn new(entries: Vec<String>, lines: Vec<usize>) -> Chain {
+        let mut exact = HashMap::new();
+        let mut globs = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            if is_glob(e) {
+                globs.push(i);
+            } else {
+                exact.entry(e.clone()).or_insert(i);
+            }
+        }
+        Chain {
+            entries,
+            lines,
+            exact,
+            globs,
+        }
+    }
+
     /// Whether entry `i` matches `class` (by name or class id).
     pub fn entry_matches(&self, i: usize, class: &ClassInfo) -> bool {
         let pat = &self.entries[i];
-        glob_match(pat, &class.class) || class.name.as_deref().is_some_and(|n| glob_match(pat, n))
+        glob_match(pat, &class.class) || class.name().is_some_and(|n| glob_match(pat, n))
     }
 
     /// The position of `class` in this chain: the first entry it matches.
     pub fn position(&self, class: &ClassInfo) -> Option<usize> {
-        (0..self.entries.len()).find(|&i| self.entry_matches(i, class))
+        let by_id = self.exact.get(&*class.class).copied();
+        let by_name = class.name().and_then(|n| self.exact.get(n).copied());
+        let best = match (by_id, by_name) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let glob = self
+            .globs
+            .iter()
+            .copied()
+            .take_while(|&g| best.is_none_or(|b| g < b))
+            .find(|&g| self.entry_matches(g, class));
+        glob.or(best)
+    }
+}
+
+/// Whether an entry is a pattern rather than a plain name or class id.
+fn is_glob(entry: &str) -> bool {
+    entry.contains(['*', '?'])
+}
+
+/// The start of every line of a text, to turn byte offsets into line
+/// numbers by binary search.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        LineIndex(starts)
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&s| s <= offset)
     }
 }
 
@@ -221,10 +281,22 @@ impl OrderSpec {
     /// Entries that match no recorded lock class (often a typo), as
     /// `(chain, entry)` pairs.
     pub fn unmatched(&self, merged: &Merged) -> Vec<(usize, usize)> {
+        let mut known: HashSet<&str> = HashSet::with_capacity(merged.classes.len() * 2);
+        for c in &merged.classes {
+            known.insert(&c.class);
+            if let Some(n) = c.name() {
+                known.insert(n);
+            }
+        }
         let mut out = Vec::new();
         for (ci, c) in self.chains.iter().enumerate() {
-            for i in 0..c.entries.len() {
-                if !merged.classes.iter().any(|cl| c.entry_matches(i, cl)) {
+            for (i, entry) in c.entries.iter().enumerate() {
+                let matched = if is_glob(entry) {
+                    merged.classes.iter().any(|cl| c.entry_matches(i, cl))
+                } else {
+                    known.contains(entry.as_str())
+                };
+                if !matched {
                     out.push((ci, i));
                 }
             }

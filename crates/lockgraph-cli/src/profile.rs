@@ -29,7 +29,7 @@ use crate::error::Error;
 pub const PROFILE_VERSION: u64 = 1;
 
 /// The largest profile file accepted (1 GiB, as for record files).
-pub const MAX_FILE_BYTES: u64 = crate::record::MAX_FILE_BYTES;
+pub const MAX_FILE_BYTES: u64 = crate::reader::MAX_FILE_BYTES;
 
 /// The file name prefix of profile files in a directory.
 pub const FILE_PREFIX: &str = "lockgraph-profile-";
@@ -87,36 +87,23 @@ impl fmt::Display for ProfileFormat {
     }
 }
 
+/// Whether a directory entry is named like a profile file.
+fn is_profile_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|name| {
+        name.len() > FILE_PREFIX.len() + FILE_SUFFIX.len()
+            && name.starts_with(FILE_PREFIX)
+            && name.ends_with(FILE_SUFFIX)
+    })
+}
+
 /// Lists the profile files among `paths`: a directory contributes its
-/// `lockgraph-profile-*.json` files (not recursively), any other path is
-/// taken as a profile file. Sorted, without duplicates.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    let path_err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Path { path: p, source }
-    };
-    let mut files = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(path_err(p))?;
-        if !meta.is_dir() {
-            files.push(p.clone());
-            continue;
-        }
-        for entry in std::fs::read_dir(p).map_err(path_err(p))? {
-            let entry = entry.map_err(path_err(p))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let matches = name.len() > FILE_PREFIX.len() + FILE_SUFFIX.len()
-                && name.starts_with(FILE_PREFIX)
-                && name.ends_with(FILE_SUFFIX);
-            if matches && entry.file_type().is_ok_and(|t| !t.is_dir()) {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    files.dedup();
-    Ok(files)
+/// `lockgraph-profile-*.json` regular files (not recursively), any other
+/// path must be a regular file and is taken as a profile file. Sorted,
+/// without duplicates. Matching entries that are not regular files (a FIFO
+/// would block the reader) are skipped with a warning.
+pub fn collect_files(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<String>), Error> {
+    let listed = crate::files::list(paths, is_profile_name)?;
+    Ok((listed.files, listed.warnings))
 }
 
 fn invalid(path: &Path, position: Option<(usize, usize)>, message: impl Into<String>) -> Error {
@@ -147,6 +134,7 @@ pub fn read_file(path: &Path) -> Result<ProfileFile, Error> {
             format!("cannot read it: {}", crate::error::lower(e)),
         )
     };
+    crate::files::check_regular(path)?;
     let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
@@ -386,12 +374,11 @@ pub fn merge(files: &[ProfileFile]) -> Result<Vec<Counters>, Error> {
 /// [`collect_files`]). No files at all is not an error: the profile is empty
 /// and a warning says so.
 pub fn load(paths: &[PathBuf]) -> Result<Profile, Error> {
-    let paths_read = collect_files(paths)?;
+    let (paths_read, mut warnings) = collect_files(paths)?;
     let files = paths_read
         .iter()
         .map(|p| read_file(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut warnings = Vec::new();
     if files.is_empty() {
         let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         warnings.push(format!(

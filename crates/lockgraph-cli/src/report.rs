@@ -1,34 +1,35 @@
 //! The result of a check, as one self-contained value that every output
-//! format renders. `--format json` prints it as it is (see the field docs and
-//! `docs/ci.md`; `lockgraph_check` is the structure's version).
+//! format renders: counts, one list of [`Finding`]s whatever their rule,
+//! what the baseline tolerated, and warnings.
+//!
+//! `--format json` prints it in the structure documented in `docs/ci.md`
+//! (`lockgraph_check` is its version): the findings of each rule in their
+//! own array (`cycles`, `violations`), each with the rule's own fields.
 
-use std::path::Path;
+use std::fmt;
+use std::sync::Arc;
 
+use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 
-use crate::baseline::Baseline;
-use crate::check::{fingerprint, CycleFinding};
-use crate::merge::{Merged, MergedEdge, Origin};
-use crate::order::{OrderSpec, Violation};
+pub use crate::reader::{HoldMode, RequestMode};
 
 /// The version of the JSON structure.
 pub const REPORT_VERSION: u32 = 1;
 
 /// Everything a check found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Report {
-    /// Always [`REPORT_VERSION`].
-    pub lockgraph_check: u32,
     /// Counts.
     pub summary: Summary,
-    /// Cycles that can deadlock (those not in the baseline).
-    pub cycles: Vec<CycleReport>,
-    /// Order violations (those not in the baseline).
-    pub violations: Vec<ViolationReport>,
+    /// The findings not in the baseline: cycles first, then order
+    /// violations, each sorted by key.
+    pub findings: Vec<Finding>,
     /// What the baseline tolerated, when one was given.
     pub baseline: Option<BaselineSummary>,
-    /// Things skipped or worth knowing (torn lines, order entries matching nothing).
+    /// Things skipped or worth knowing (torn lines, order entries matching
+    /// nothing).
     pub warnings: Vec<String>,
 }
 
@@ -52,112 +53,222 @@ pub struct Summary {
     pub violations: usize,
 }
 
-/// A lock class as it appears in one finding.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+/// What a finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
-pub struct LockReport {
-    /// `L1`, `L2`, ... within the finding.
-    pub id: String,
-    /// The class id.
-    pub class: String,
-    /// The name, for named classes.
-    pub name: Option<String>,
-    /// The lock kind.
-    pub kind: String,
-    /// The creation site, for site classes.
-    pub site: Option<String>,
+pub enum Rule {
+    /// Locks taken in orders that form a cycle: a potential deadlock.
+    Cycle,
+    /// An edge against the intended order (`--order`).
+    OrderViolation,
 }
 
-/// One recording of an edge.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct OriginReport {
-    /// The thread (under `cargo test`, the test).
-    pub thread: String,
-    /// The process id.
-    pub pid: u64,
-    /// The executable.
-    pub exe: String,
-    /// The executable's arguments, from the record file's header.
-    pub args: Vec<String>,
-    /// `exclusive` or `shared`.
-    pub hold: &'static str,
-    /// `exclusive`, `read` or `recursive_read`.
-    pub request: &'static str,
-    /// `file:line:column` where the held lock was taken.
-    pub held_at: Option<String>,
-    /// `file:line:column` where the other lock was requested.
-    pub requested_at: Option<String>,
-    /// Program frames, innermost first.
-    pub backtrace: Vec<String>,
-    /// The record file and line this came from.
-    pub record: String,
-    /// The line in the record file.
-    pub line: u64,
+impl Rule {
+    /// Every rule, in report order.
+    pub const ALL: [Rule; 2] = [Rule::Cycle, Rule::OrderViolation];
+
+    /// The rule's id (SARIF's `ruleId`): `lock-order-cycle` or
+    /// `lock-order-violation`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Cycle => "lock-order-cycle",
+            Rule::OrderViolation => "lock-order-violation",
+        }
+    }
+
+    /// The prefix of its findings' keys: `cycle:` or `order:`.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Rule::Cycle => "cycle:",
+            Rule::OrderViolation => "order:",
+        }
+    }
+
+    /// The rule a key belongs to, by its prefix.
+    pub fn of_key(key: &str) -> Option<Rule> {
+        Rule::ALL
+            .into_iter()
+            .find(|r| key.starts_with(r.key_prefix()))
+    }
 }
 
-/// One edge of a finding.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+/// One finding: the locks and recorded edges it is about, in the same shape
+/// whatever the rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct EdgeReport {
-    /// The held lock's id (`L1`, ...).
-    pub from: String,
-    /// The requested lock's id.
-    pub to: String,
-    /// Every dependency kind recorded: `EN` exclusive hold, normal request;
-    /// `ER` exclusive hold, recursive read; `SN` shared hold, normal request;
-    /// `SR` shared hold, recursive read.
-    pub kinds: Vec<&'static str>,
-    /// Whether this edge is the one reported as closing the cycle.
-    pub closes_cycle: bool,
-    /// How many times it was recorded, over all files.
-    pub recordings: u64,
-    /// Up to 8 distinct recordings.
-    pub origins: Vec<OriginReport>,
-}
-
-/// A cycle that can deadlock.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CycleReport {
-    /// The stable key (what baselines hold).
+pub struct Finding {
+    /// What kind of finding it is.
+    pub rule: Rule,
+    /// The stable key (what baselines hold): class ids only.
     pub key: String,
     /// A 16-hex-digit hash of the key.
     pub fingerprint: String,
-    /// `false` when the search ran out of budget and ignored the read-lock and
-    /// gate rules: the cycle exists but may be safe.
-    pub exact: bool,
-    /// The locks in cycle order.
-    pub locks: Vec<LockReport>,
-    /// Edge `i` runs from `locks[i]` to the next lock; the last one returns to
-    /// `locks[0]` and closes the cycle.
-    pub edges: Vec<EdgeReport>,
+    /// One sentence saying what was found.
+    pub message: String,
+    /// The locks, `L1`, `L2`, ...: for a cycle in cycle order; for a
+    /// violation the held lock, then the requested one.
+    pub locks: Vec<FindingLock>,
+    /// The recorded edges: for a cycle, edge `i` runs from `locks[i]` to the
+    /// next lock and the last one returns to `L1`, closing it; for a
+    /// violation, the one offending edge.
+    pub edges: Vec<FindingEdge>,
+    /// What the reader should know about how it was found (a budget that
+    /// ran out, the baselined cycles of the same component).
+    pub notes: Vec<String>,
+    /// What only this rule has.
+    pub detail: Detail,
 }
 
-/// An edge against the intended order.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+/// What only one rule's findings have.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ViolationReport {
-    /// The stable key (what baselines hold).
-    pub key: String,
-    /// A 16-hex-digit hash of the key.
-    pub fingerprint: String,
+pub enum Detail {
+    /// A cycle.
+    Cycle {
+        /// `false` when the search ran out of budget and ignored the
+        /// read-lock and gate rules: the cycle exists but may be safe.
+        exact: bool,
+    },
+    /// An order violation.
+    OrderViolation(OrderDetail),
+}
+
+/// Where the intended order puts the two locks of a violation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct OrderDetail {
     /// The order file.
     pub order_file: String,
     /// The chain violated: 1 is the first order in the file.
     pub chain: usize,
     /// That chain's entries.
     pub order: Vec<String>,
-    /// The held lock (`L1`), which the order puts later.
-    pub from: LockReport,
-    /// The requested lock (`L2`), which the order puts earlier.
-    pub to: LockReport,
-    /// The entry `from` matched.
+    /// The entry the held lock (`L1`) matched, later in the chain.
     pub from_entry: String,
-    /// The entry `to` matched.
+    /// The entry the requested lock (`L2`) matched, earlier in the chain.
     pub to_entry: String,
-    /// The offending edge.
-    pub edge: EdgeReport,
+}
+
+/// A lock's id within one finding: `L1`, `L2`, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LockId(pub u32);
+
+impl LockId {
+    /// The id of `locks[i]`.
+    pub fn of_index(i: usize) -> LockId {
+        LockId(u32::try_from(i + 1).unwrap_or(u32::MAX))
+    }
+
+    /// The index in [`Finding::locks`] of the lock with this id.
+    pub fn index(self) -> usize {
+        (self.0 as usize).saturating_sub(1)
+    }
+}
+
+impl fmt::Display for LockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "L{}", self.0)
+    }
+}
+
+impl PartialEq<&str> for LockId {
+    fn eq(&self, other: &&str) -> bool {
+        other.strip_prefix('L').and_then(|n| n.parse().ok()) == Some(self.0)
+    }
+}
+
+impl Serialize for LockId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The dependency kinds an edge was recorded with: `EN` exclusive hold,
+/// normal request; `ER` exclusive hold, recursive read; `SN` shared hold,
+/// normal request; `SR` shared hold, recursive read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kinds(pub lockgraph_graph::EdgeKinds);
+
+impl Kinds {
+    /// The kinds' names, in the order EN, ER, SN, SR.
+    pub fn names(self) -> Vec<&'static str> {
+        use lockgraph_graph::EdgeKinds as K;
+        [(K::EN, "EN"), (K::ER, "ER"), (K::SN, "SN"), (K::SR, "SR")]
+            .into_iter()
+            .filter(|(x, _)| self.0.contains(*x))
+            .map(|(_, n)| n)
+            .collect()
+    }
+}
+
+impl Serialize for Kinds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+/// A lock class as it appears in one finding.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FindingLock {
+    /// `L1`, `L2`, ... within the finding.
+    pub id: LockId,
+    /// The class id.
+    pub class: Arc<str>,
+    /// The name, for named classes.
+    pub name: Option<Arc<str>>,
+    /// The lock kind.
+    pub kind: Arc<str>,
+    /// The creation site, for site classes.
+    pub site: Option<Arc<str>>,
+}
+
+/// One edge of a finding.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FindingEdge {
+    /// The held lock.
+    pub from: LockId,
+    /// The requested lock.
+    pub to: LockId,
+    /// Every dependency kind recorded.
+    pub kinds: Kinds,
+    /// Whether this edge is the one reported as closing the cycle.
+    pub closes_cycle: bool,
+    /// How many times it was recorded, over all files.
+    pub recordings: u64,
+    /// Up to 8 distinct recordings.
+    pub origins: Vec<EdgeOrigin>,
+}
+
+/// One recording of an edge: which thread of which process took the two
+/// locks, and where. (Strings are shared with the merged records, so a
+/// report of a cycle through a million locks stays small.)
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EdgeOrigin {
+    /// The thread (under `cargo test`, the test).
+    pub thread: Arc<str>,
+    /// The process id.
+    pub pid: u64,
+    /// The executable.
+    pub exe: Arc<str>,
+    /// The executable's arguments, from the record file's header.
+    pub args: Arc<[String]>,
+    /// How the first lock was held (`exclusive` or `shared`).
+    pub hold: HoldMode,
+    /// How the second was requested (`exclusive`, `read` or `recursive_read`).
+    pub request: RequestMode,
+    /// `file:line:column` where the held lock was taken.
+    pub held_at: Option<Arc<str>>,
+    /// `file:line:column` where the other lock was requested.
+    pub requested_at: Option<Arc<str>>,
+    /// Program frames, innermost first.
+    pub backtrace: Arc<[Arc<str>]>,
+    /// The record file this came from.
+    pub record: Arc<str>,
+    /// The line in the record file.
+    pub line: u64,
 }
 
 /// What a baseline tolerated.
@@ -166,19 +277,82 @@ pub struct ViolationReport {
 pub struct BaselineSummary {
     /// The baseline file.
     pub file: String,
-    /// Cycles found and tolerated.
+    /// Baselined cycles that were recorded again (every edge of them).
     pub cycles: usize,
-    /// Violations found and tolerated.
+    /// Baselined violations found again.
     pub violations: usize,
     /// Baseline entries that were not found any more (fixed: remove them).
     pub stale: Vec<String>,
 }
 
+impl FindingLock {
+    /// The lock's kind and label: "Mutex `name`", "RwLock created at
+    /// file:l:c" (names as they are: escape them for a terminal).
+    pub fn label(&self) -> String {
+        match (&self.name, &self.site) {
+            (Some(n), _) => format!("{} `{n}`", self.kind),
+            (None, Some(s)) => format!("{} created at {s}", self.kind),
+            (None, None) => format!("{} {}", self.kind, self.class),
+        }
+    }
+}
+
+impl Finding {
+    /// Whether the finding is exact: always, except a cycle found after the
+    /// search ran out of budget (see [`Detail::Cycle`]).
+    pub fn exact(&self) -> bool {
+        match self.detail {
+            Detail::Cycle { exact } => exact,
+            Detail::OrderViolation(_) => true,
+        }
+    }
+
+    /// The order detail, for an order violation.
+    pub fn order(&self) -> Option<&OrderDetail> {
+        match &self.detail {
+            Detail::OrderViolation(o) => Some(o),
+            Detail::Cycle { .. } => None,
+        }
+    }
+
+    /// The lock with this id (`L1`, ...).
+    pub fn lock(&self, id: LockId) -> Option<&FindingLock> {
+        self.locks.get(id.index()).filter(|l| l.id == id)
+    }
+
+    /// The distinct process ids among the edges' origins, sorted.
+    pub fn pids(&self) -> Vec<u64> {
+        let mut pids: Vec<u64> = self
+            .edges
+            .iter()
+            .flat_map(|e| e.origins.iter().map(|o| o.pid))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+}
+
 impl Report {
-    /// Whether the check fails: a cycle or a violation that the baseline
-    /// does not tolerate.
+    /// The findings of one rule.
+    pub fn of_rule(&self, rule: Rule) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.rule == rule)
+    }
+
+    /// The cycles found (not in the baseline).
+    pub fn cycles(&self) -> Vec<&Finding> {
+        self.of_rule(Rule::Cycle).collect()
+    }
+
+    /// The order violations found (not in the baseline).
+    pub fn violations(&self) -> Vec<&Finding> {
+        self.of_rule(Rule::OrderViolation).collect()
+    }
+
+    /// Whether the check fails: a finding that the baseline does not
+    /// tolerate.
     pub fn failed(&self) -> bool {
-        !self.cycles.is_empty() || !self.violations.is_empty()
+        !self.findings.is_empty()
     }
 
     /// The exit status of `lockgraph check`: 1 when [`Report::failed`], else 0.
@@ -186,16 +360,10 @@ impl Report {
         u8::from(self.failed())
     }
 
-    /// One line for the end of a run.
+    /// One line for the end of a run (names as they are: escape it for a
+    /// terminal).
     pub fn summary_line(&self) -> String {
         let s = &self.summary;
-        let plural = |n: usize, one: &str, many: &str| {
-            if n == 1 {
-                format!("1 {one}")
-            } else {
-                format!("{n} {many}")
-            }
-        };
         let found = if self.failed() {
             format!(
                 "{} and {}",
@@ -235,178 +403,72 @@ impl Report {
     }
 }
 
-fn kind_names(k: lockgraph_graph::EdgeKinds) -> Vec<&'static str> {
-    use lockgraph_graph::EdgeKinds as K;
-    [(K::EN, "EN"), (K::ER, "ER"), (K::SN, "SN"), (K::SR, "SR")]
-        .into_iter()
-        .filter(|(x, _)| k.contains(*x))
-        .map(|(_, n)| n)
-        .collect()
-}
-
-fn lock(merged: &Merged, class: usize, id: String) -> LockReport {
-    let c = &merged.classes[class];
-    LockReport {
-        id,
-        class: c.class.clone(),
-        name: c.name.clone(),
-        kind: c.kind.clone(),
-        site: c.site.clone(),
+/// `1 thing`, `n things`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }
 
-fn origin(merged: &Merged, o: &Origin) -> OriginReport {
-    let file = merged.files.get(o.file);
-    OriginReport {
-        thread: o.thread.to_string(),
-        pid: o.pid,
-        exe: o.exe.to_string(),
-        args: file.map(|f| f.header.args.clone()).unwrap_or_default(),
-        hold: o.hold.as_str(),
-        request: o.request.as_str(),
-        held_at: o.held_at.as_deref().map(str::to_string),
-        requested_at: o.requested_at.as_deref().map(str::to_string),
-        backtrace: o.backtrace.iter().map(|f| f.to_string()).collect(),
-        record: file
-            .map(|f| f.path.display().to_string())
-            .unwrap_or_default(),
-        line: o.line,
-    }
-}
+/// A finding in the JSON's per-rule shape.
+struct JsonFinding<'a>(&'a Finding);
 
-fn edge(merged: &Merged, e: &MergedEdge, from: String, to: String, closes: bool) -> EdgeReport {
-    EdgeReport {
-        from,
-        to,
-        kinds: kind_names(e.kinds),
-        closes_cycle: closes,
-        recordings: e.recordings,
-        origins: e.origins.iter().map(|o| origin(merged, o)).collect(),
-    }
-}
-
-fn tag(i: usize) -> String {
-    format!("L{}", i + 1)
-}
-
-/// The report of one cycle.
-pub fn cycle_report(merged: &Merged, c: &CycleFinding) -> CycleReport {
-    let n = c.locks.len();
-    CycleReport {
-        key: c.key.clone(),
-        fingerprint: fingerprint(&c.key),
-        exact: c.exact,
-        locks: c
-            .locks
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| lock(merged, l, tag(i)))
-            .collect(),
-        edges: c
-            .edges
-            .iter()
-            .enumerate()
-            .map(|(i, &e)| {
-                edge(
-                    merged,
-                    &merged.edges[e],
-                    tag(i),
-                    tag((i + 1) % n),
-                    i + 1 == n,
-                )
-            })
-            .collect(),
-    }
-}
-
-/// The report of one violation.
-pub fn violation_report(merged: &Merged, spec: &OrderSpec, v: &Violation) -> ViolationReport {
-    let e = &merged.edges[v.edge];
-    let chain = &spec.chains[v.chain];
-    ViolationReport {
-        key: v.key.clone(),
-        fingerprint: fingerprint(&v.key),
-        order_file: spec.path.display().to_string(),
-        chain: v.chain + 1,
-        order: chain.entries.clone(),
-        from: lock(merged, e.from, tag(0)),
-        to: lock(merged, e.to, tag(1)),
-        from_entry: chain.entries[v.from_entry].clone(),
-        to_entry: chain.entries[v.to_entry].clone(),
-        edge: edge(merged, e, tag(0), tag(1), false),
-    }
-}
-
-/// Builds the report: every finding not in `baseline`, and the counts.
-pub fn build(
-    merged: &Merged,
-    cycles: &[CycleFinding],
-    order: Option<&OrderSpec>,
-    violations: &[Violation],
-    baseline: Option<(&Path, &Baseline)>,
-    mut warnings: Vec<String>,
-) -> Report {
-    let tolerated_cycle = |k: &str| baseline.is_some_and(|(_, b)| b.has_cycle(k));
-    let tolerated_violation = |k: &str| baseline.is_some_and(|(_, b)| b.has_violation(k));
-    let cycle_reports: Vec<CycleReport> = cycles
-        .iter()
-        .filter(|c| !tolerated_cycle(&c.key))
-        .map(|c| cycle_report(merged, c))
-        .collect();
-    let violation_reports: Vec<ViolationReport> = match order {
-        Some(spec) => violations
-            .iter()
-            .filter(|v| !tolerated_violation(&v.key))
-            .map(|v| violation_report(merged, spec, v))
-            .collect(),
-        None => Vec::new(),
-    };
-    let baseline = baseline.map(|(path, b)| {
-        let mut stale: Vec<String> = b
-            .cycles
-            .iter()
-            .filter(|e| !cycles.iter().any(|c| c.key == e.key))
-            .chain(
-                b.violations
-                    .iter()
-                    .filter(|e| !violations.iter().any(|v| v.key == e.key)),
-            )
-            .map(|e| e.key.clone())
-            .collect();
-        stale.sort();
-        BaselineSummary {
-            file: path.display().to_string(),
-            cycles: cycles.len() - cycle_reports.len(),
-            violations: violations.len() - violation_reports.len(),
-            stale,
-        }
-    });
-    if let Some(spec) = order {
-        for (ci, i) in spec.unmatched(merged) {
-            let chain = &spec.chains[ci];
-            warnings.push(format!(
-                "{}:{}: order entry `{}` matches no recorded lock class",
-                spec.path.display(),
-                chain.lines[i],
-                chain.entries[i]
-            ));
+impl Serialize for JsonFinding<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        match &f.detail {
+            Detail::Cycle { exact } => {
+                let mut st = s.serialize_struct("Cycle", 8)?;
+                st.serialize_field("rule", f.rule.id())?;
+                st.serialize_field("key", &f.key)?;
+                st.serialize_field("fingerprint", &f.fingerprint)?;
+                st.serialize_field("message", &f.message)?;
+                st.serialize_field("exact", exact)?;
+                st.serialize_field("notes", &f.notes)?;
+                st.serialize_field("locks", &f.locks)?;
+                st.serialize_field("edges", &f.edges)?;
+                st.end()
+            }
+            Detail::OrderViolation(o) => {
+                let mut st = s.serialize_struct("Violation", 13)?;
+                st.serialize_field("rule", f.rule.id())?;
+                st.serialize_field("key", &f.key)?;
+                st.serialize_field("fingerprint", &f.fingerprint)?;
+                st.serialize_field("message", &f.message)?;
+                st.serialize_field("notes", &f.notes)?;
+                st.serialize_field("order_file", &o.order_file)?;
+                st.serialize_field("chain", &o.chain)?;
+                st.serialize_field("order", &o.order)?;
+                st.serialize_field("from", &f.locks.first())?;
+                st.serialize_field("to", &f.locks.get(1))?;
+                st.serialize_field("from_entry", &o.from_entry)?;
+                st.serialize_field("to_entry", &o.to_entry)?;
+                st.serialize_field("edge", &f.edges.first())?;
+                st.end()
+            }
         }
     }
-    warnings.extend(merged.warnings.iter().map(|w| w.to_string()));
-    Report {
-        lockgraph_check: REPORT_VERSION,
-        summary: Summary {
-            files: merged.files.len(),
-            processes: merged.processes(),
-            classes: merged.classes.len(),
-            edges: merged.edges.len(),
-            recordings: merged.recordings,
-            cycles: cycle_reports.len(),
-            violations: violation_reports.len(),
-        },
-        cycles: cycle_reports,
-        violations: violation_reports,
-        baseline,
-        warnings,
+}
+
+struct JsonFindings<'a>(&'a Report, Rule);
+
+impl Serialize for JsonFindings<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.of_rule(self.1).map(JsonFinding))
+    }
+}
+
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Report", 6)?;
+        st.serialize_field("lockgraph_check", &REPORT_VERSION)?;
+        st.serialize_field("summary", &self.summary)?;
+        st.serialize_field("cycles", &JsonFindings(self, Rule::Cycle))?;
+        st.serialize_field("violations", &JsonFindings(self, Rule::OrderViolation))?;
+        st.serialize_field("baseline", &self.baseline)?;
+        st.serialize_field("warnings", &self.warnings)?;
+        st.end()
     }
 }

@@ -57,6 +57,9 @@ pub(crate) fn order() -> bool {
 
 #[cold]
 fn settle() -> u8 {
+    // The first lock use: a recording process writes its record file's
+    // header now, even if it never records an edge (docs/record-format.md).
+    crate::record::start();
     loop {
         let before = CHANGES.load(Ordering::SeqCst);
         // Each `on()` reads its environment variable the first time.

@@ -199,7 +199,7 @@ struct Global {
     site_classes: HashMap<Site, usize>,
     instances: Graph<NodeInfo, EdgeMeta>,
     instance_index: HashMap<u64, NodeId>,
-    reported: HashSet<u64>,
+    reported: HashSet<CycleKey>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
     /// released (saying it goes to the user's subscriber).
@@ -669,15 +669,26 @@ impl Global {
     }
 }
 
-/// The key reported cycles are remembered by: order-independent (a sum of
-/// mixed ids) over identities that are never reused (instance ids in the
-/// instance graph, whose node slots are reused after a lock is dropped; node
-/// indices in the class graph, whose classes are never removed).
-fn cycle_key(instance_graph: bool, ids: impl ExactSizeIterator<Item = u64>) -> u64 {
-    let n = ids.len() as u64;
-    ids.fold(u64::from(instance_graph), |acc, id| {
-        acc.wrapping_add((id ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xff51_afd7_ed55_8ccd))
-    }) ^ n
+/// The key reported cycles are remembered by: which graph, and the sorted
+/// identities of the cycle's nodes, which are never reused (instance ids in
+/// the instance graph, whose node slots are reused after a lock is dropped;
+/// node indices in the class graph, whose classes are never removed). The
+/// identities themselves, not a hash of them: two different cycles must
+/// never be taken for one another (an additive hash once made {1, 4} and
+/// {0, 5} the same cycle, and the second was never reported).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CycleKey {
+    instance_graph: bool,
+    ids: Box<[u64]>,
+}
+
+fn cycle_key(instance_graph: bool, ids: impl Iterator<Item = u64>) -> CycleKey {
+    let mut ids: Vec<u64> = ids.collect();
+    ids.sort_unstable();
+    CycleKey {
+        instance_graph,
+        ids: ids.into_boxed_slice(),
+    }
 }
 
 /// The first recording of one lock-order edge, as the watchdog shows it.

@@ -1,6 +1,17 @@
 //! `LOCKGRAPH_RECORD=<dir>`: append every new class-level edge to a per-process
 //! JSON-lines file, for `lockgraph check` to merge across processes. The format
 //! is documented in `docs/record-format.md` (version 1).
+//!
+//! The file is created, with its header, the first time the process takes a
+//! lockgraph lock ([`start`], called when the lock path first looks at which
+//! features are on), even if it never records an edge: a record directory
+//! with no file at all then means that no process with tracking compiled in
+//! took a lock, which `lockgraph test` reports.
+//!
+//! Nothing here may panic: it runs inside `lock()`. Arguments that are not
+//! UTF-8 are written lossily, and messages go straight to the standard error
+//! file descriptor (`crate::stderr`), not through `eprintln!`, which panics
+//! when standard error cannot be written.
 
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
@@ -9,9 +20,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
-
 use crate::class::{Class, LockKind, Site};
+use crate::fork::Mutex;
 use crate::report::{Backtrace, Hold, Request};
 
 /// The record format version written.
@@ -35,15 +45,29 @@ fn recorder() -> Option<&'static Recorder> {
             match open(PathBuf::from(&dir)) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    eprintln!(
+                    say(&format!(
                         "lockgraph: LOCKGRAPH_RECORD={}: {e}; not recording",
                         PathBuf::from(dir).display()
-                    );
+                    ));
                     None
                 }
             }
         })
         .as_ref()
+}
+
+/// Writes one line to standard error, ignoring failure (a closed or full
+/// standard error must not make a lock panic), without taking the standard
+/// error lock (`crate::stderr`).
+fn say(line: &str) {
+    crate::stderr::line(line);
+}
+
+/// Creates this process's record file, with its header, when
+/// `LOCKGRAPH_RECORD` is set and it does not exist yet. Called at the first
+/// lock use (cheap after the first call).
+pub(crate) fn start() {
+    let _ = recorder();
 }
 
 /// The directory of `LOCKGRAPH_RECORD`, when recording is on.
@@ -89,20 +113,43 @@ fn open(dir: PathBuf) -> std::io::Result<Recorder> {
     );
     json_str(&mut line, &exe);
     line.push_str(",\"args\":[");
-    for (i, a) in std::env::args().skip(1).enumerate() {
+    for (i, a) in std::env::args_os().skip(1).enumerate() {
         if i > 0 {
             line.push(',');
         }
-        json_str(&mut line, &a);
+        // `args()` would panic on an argument that is not UTF-8.
+        json_str(&mut line, &a.to_string_lossy());
     }
     let _ = writeln!(line, "],\"started_unix_ms\":{}}}", now.as_millis());
     file.write_all(line.as_bytes())?;
     let _ = PATH.set(path);
+    fork_hooks();
     Ok(Recorder {
         file: Mutex::new(file),
         exe,
         pid,
     })
+}
+
+/// The record file's lock across `fork()` (see `fork.rs`): a child forked
+/// while another thread was writing a line would otherwise find it held
+/// forever. The child keeps appending to its parent's file (each line is one
+/// `write(2)`, so lines never interleave); its lines name no process of
+/// their own, and `lockgraph check` merges them like any other.
+fn fork_hooks() {
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
+}
+
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: fork_lock,
+    child: crate::fork::nothing,
+};
+
+fn fork_lock() {
+    if let Some(Some(r)) = RECORDER.get() {
+        crate::fork::hold(r.file.lock());
+    }
 }
 
 /// Whether this process records edges (cheap after the first call).
@@ -139,7 +186,10 @@ pub(crate) fn write(lines: Vec<EdgeLine>) {
         let line = format_line(&e, r.pid, &r.exe);
         let mut f = r.file.lock();
         if let Err(err) = f.write_all(line.as_bytes()) {
-            eprintln!("lockgraph: cannot write the lock-order record: {err}");
+            drop(f);
+            say(&format!(
+                "lockgraph: cannot write the lock-order record: {err}"
+            ));
             return;
         }
     }

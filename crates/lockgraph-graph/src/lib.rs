@@ -128,6 +128,24 @@ impl EdgeKinds {
     fn after_recursive_read(self) -> EdgeKinds {
         EdgeKinds(self.0 & Self::FROM_EXCLUSIVE)
     }
+
+    /// The strong-path rule for one edge of these kinds, reached by a
+    /// recursive read (`recursive`) or not: the kind a strong path uses on
+    /// it, one that ends non-recursively when it can (that leaves every
+    /// choice open for the next edge), or `None` when the read rule forbids
+    /// the edge. (The offline checker, `lockgraph-cli`, walks its own
+    /// compressed graph with this rule.)
+    pub fn strong_step(self, recursive: bool) -> Option<EdgeKinds> {
+        let allowed = if recursive {
+            self.after_recursive_read()
+        } else {
+            self
+        };
+        allowed
+            .iter()
+            .find(|k| k.ends_non_recursive())
+            .or_else(|| allowed.iter().next())
+    }
 }
 
 impl fmt::Debug for EdgeKinds {
@@ -175,15 +193,7 @@ impl<M> Edge<M> {
     /// next edge) and the gates still common after it, or `None` when the
     /// read rule forbids the edge.
     fn step(&self, recursive: bool, mask: u64, tracked: &[u64]) -> Option<(EdgeKinds, u64)> {
-        let allowed = if recursive {
-            self.kinds.after_recursive_read()
-        } else {
-            self.kinds
-        };
-        let used = allowed
-            .iter()
-            .find(|k| k.ends_non_recursive())
-            .or_else(|| allowed.iter().next())?;
+        let used = self.kinds.strong_step(recursive)?;
         let mut mask = mask;
         for (i, g) in tracked.iter().enumerate() {
             if mask & (1 << i) != 0 && self.gates.binary_search(g).is_err() {

@@ -1,23 +1,28 @@
-//! Graphviz DOT: only the offending subgraph. Nodes are lock classes; edges
-//! of cycles are red (the closing one bold), order violations orange and
-//! dashed; every edge is labelled with its first thread and sites. Render it
-//! with `dot -Tsvg`.
+//! Graphviz DOT: only the offending subgraph. Nodes are lock classes,
+//! labelled once each ("Mutex `metrics`", "RwLock created at src/m.rs:4:9");
+//! edges of cycles are red, the edge that closes a cycle bold, order
+//! violations orange and dashed. Every edge is labelled with each distinct
+//! recording of it (thread, process, where the held lock was taken and
+//! where the other was requested), and a legend says what the styles mean.
+//! Render it with `dot -Tsvg`.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::text::lock_label;
-use crate::report::{EdgeReport, LockReport, Report};
+use super::escape;
+use crate::report::{Detail, FindingEdge, Report};
 
-/// Escapes a string for a double-quoted DOT id or label.
-pub fn escape(s: &str) -> String {
+/// Escapes a string for a double-quoted DOT id or label: quotes and
+/// backslashes, newlines as DOT's `\n` line breaks, and every other control
+/// character shown as an escape.
+fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            '\r' => {}
+            c if c.is_control() => out.push_str(&escape::t(&c.to_string()).replace('\\', "\\\\")),
             c => out.push(c),
         }
     }
@@ -32,17 +37,28 @@ struct DotEdge {
     violation: bool,
 }
 
-fn edge_label(e: &EdgeReport) -> String {
-    let mut s = match e.origins.first() {
-        Some(o) => format!(
-            "thread `{}` (pid {})\nheld at {}\nrequested at {}",
-            o.thread,
-            o.pid,
-            o.held_at.as_deref().unwrap_or("?"),
-            o.requested_at.as_deref().unwrap_or("?")
-        ),
-        None => String::from("?"),
-    };
+/// One block per distinct recording: thread and process, then where the
+/// held lock was taken and where the other was requested. Names are
+/// escaped here, so a newline inside one cannot pass for a line break.
+fn edge_label(e: &FindingEdge) -> String {
+    let t = escape::t;
+    let mut blocks: Vec<String> = e
+        .origins
+        .iter()
+        .map(|o| {
+            format!(
+                "thread `{}` (pid {})\nheld at {}\nrequested at {}",
+                t(&o.thread),
+                o.pid,
+                t(o.held_at.as_deref().unwrap_or("?")),
+                t(o.requested_at.as_deref().unwrap_or("?"))
+            )
+        })
+        .collect();
+    if blocks.is_empty() {
+        blocks.push("?".into());
+    }
+    let mut s = blocks.join("\n");
     if e.recordings > 1 {
         s.push_str(&format!("\n({} recordings)", e.recordings));
     }
@@ -50,53 +66,44 @@ fn edge_label(e: &EdgeReport) -> String {
 }
 
 /// Writes the digraph.
-pub fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     let mut nodes: BTreeMap<String, String> = BTreeMap::new();
     let mut edges: BTreeMap<(String, String), DotEdge> = BTreeMap::new();
-    let mut add_node = |l: &LockReport| {
-        nodes
-            .entry(l.class.clone())
-            .or_insert_with(|| format!("{}\n{}", lock_label(l), l.class));
-    };
-    for c in &report.cycles {
-        for l in &c.locks {
-            add_node(l);
+    for f in &report.findings {
+        for l in &f.locks {
+            nodes
+                .entry(l.class.to_string())
+                .or_insert_with(|| escape::t(&l.label()));
         }
-        let class = |id: &str| {
-            c.locks
-                .iter()
-                .find(|l| l.id == id)
-                .map_or_else(String::new, |l| l.class.clone())
-        };
-        for e in &c.edges {
-            let d = edges.entry((class(&e.from), class(&e.to))).or_default();
+        let class = |id| f.lock(id).map_or_else(String::new, |l| l.class.to_string());
+        for e in &f.edges {
+            let d = edges.entry((class(e.from), class(e.to))).or_default();
             if !d.cycle && !d.violation {
                 d.labels.push(edge_label(e));
             }
-            d.cycle = true;
-            d.closing |= e.closes_cycle;
+            match &f.detail {
+                Detail::Cycle { .. } => {
+                    d.cycle = true;
+                    d.closing |= e.closes_cycle;
+                }
+                Detail::OrderViolation(o) => {
+                    d.labels.push(format!(
+                        "against {} (chain {}): `{}` before `{}`",
+                        escape::t(&o.order_file),
+                        o.chain,
+                        escape::t(&o.to_entry),
+                        escape::t(&o.from_entry)
+                    ));
+                    d.violation = true;
+                }
+            }
         }
-    }
-    for v in &report.violations {
-        add_node(&v.from);
-        add_node(&v.to);
-        let d = edges
-            .entry((v.from.class.clone(), v.to.class.clone()))
-            .or_default();
-        if !d.cycle && !d.violation {
-            d.labels.push(edge_label(&v.edge));
-        }
-        d.labels.push(format!(
-            "against {} (chain {}): `{}` before `{}`",
-            v.order_file, v.chain, v.to_entry, v.from_entry
-        ));
-        d.violation = true;
     }
     writeln!(w, "digraph lockgraph {{")?;
     writeln!(
         w,
         "  graph [rankdir=LR, labelloc=t, label=\"{}\"];",
-        escape(&report.summary_line())
+        escape(&escape::t(&report.summary_line()))
     )?;
     writeln!(w, "  node [shape=box, fontname=\"monospace\"];")?;
     writeln!(w, "  edge [fontname=\"monospace\", fontsize=10];")?;
@@ -124,5 +131,46 @@ pub fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
             attrs.join(", ")
         )?;
     }
+    write_legend(w, &edges)?;
     writeln!(w, "}}")
+}
+
+/// A box explaining the styles that appear in the graph.
+fn write_legend(w: &mut dyn Write, edges: &BTreeMap<(String, String), DotEdge>) -> io::Result<()> {
+    let mut lines = Vec::new();
+    if edges.values().any(|d| d.cycle) {
+        lines.push(
+            "An arrow A -> B: a thread holding A requested B (each recording: thread, \
+             process, where A was taken, where B was requested).",
+        );
+        lines.push("red: an edge of a lock-order cycle (a potential deadlock).");
+    }
+    if edges.values().any(|d| d.closing) {
+        lines.push(
+            "bold red: the edge reported as closing the cycle: the last one, back to the \
+             cycle's first lock (L1 in the text report, the lock whose class id sorts first).",
+        );
+    }
+    if edges.values().any(|d| d.violation) {
+        lines.push("orange dashed: an edge against the order file (--order).");
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "  subgraph cluster_legend {{")?;
+    writeln!(
+        w,
+        "    label=\"legend\"; fontname=\"monospace\"; fontsize=10; color=gray;"
+    )?;
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(l);
+        text.push_str("\\l");
+    }
+    writeln!(
+        w,
+        "    \"lockgraph:legend\" [shape=note, fontsize=10, label=\"{}\"];",
+        text.replace('"', "\\\"")
+    )?;
+    writeln!(w, "  }}")
 }

@@ -1,9 +1,12 @@
 //! Rendering a [`Report`]: text for terminals, JSON, SARIF 2.1.0 for code
-//! scanning, and Graphviz DOT.
+//! scanning, Graphviz DOT, and a self-contained HTML page.
 
-pub mod dot;
-pub mod sarif;
-pub mod text;
+mod dot;
+pub(crate) mod escape;
+mod html;
+mod layout;
+mod sarif;
+mod text;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -24,15 +27,19 @@ pub enum Format {
     Sarif,
     /// A Graphviz digraph of the offending edges only.
     Dot,
+    /// One self-contained HTML page: each finding drawn as an SVG graph
+    /// beside its report (no scripts, nothing fetched).
+    Html,
 }
 
 impl Format {
     /// Every format, with its name.
-    pub const ALL: [(Format, &'static str); 4] = [
+    pub const ALL: [(Format, &'static str); 5] = [
         (Format::Text, "text"),
         (Format::Json, "json"),
         (Format::Sarif, "sarif"),
         (Format::Dot, "dot"),
+        (Format::Html, "html"),
     ];
 
     /// The format's name on the command line.
@@ -59,6 +66,7 @@ impl Format {
                 writeln!(w)
             }
             Format::Dot => dot::write(report, w),
+            Format::Html => html::write(report, w),
         }
     }
 }
@@ -77,13 +85,15 @@ impl FromStr for Format {
             .iter()
             .find(|(_, n)| *n == s)
             .map(|(f, _)| *f)
-            .ok_or_else(|| format!("unknown format `{s}` (expected text, json, sarif or dot)"))
+            .ok_or_else(|| {
+                format!("unknown format `{s}` (expected text, json, sarif, dot or html)")
+            })
     }
 }
 
 /// A `file:line:column` site split into its parts; `None` when it does not
 /// end in two numbers.
-pub fn split_site(site: &str) -> Option<(&str, u64, u64)> {
+pub(crate) fn split_site(site: &str) -> Option<(&str, u64, u64)> {
     let mut parts = site.rsplitn(3, ':');
     let col = parts.next()?.parse().ok()?;
     let line = parts.next()?.parse().ok()?;

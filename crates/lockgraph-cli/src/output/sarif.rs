@@ -12,25 +12,19 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::split_site;
-use super::text::lock_label;
-use crate::report::{CycleReport, EdgeReport, OriginReport, Report, ViolationReport};
+use crate::report::{EdgeOrigin, Finding, FindingEdge, Report, Rule};
 
 /// The schema URI written to `$schema`.
-pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-
-/// The rule id of cycles.
-pub const RULE_CYCLE: &str = "lock-order-cycle";
-
-/// The rule id of order violations.
-pub const RULE_VIOLATION: &str = "lock-order-violation";
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// The key under `partialFingerprints`.
-pub const FINGERPRINT_KEY: &str = "lockgraphKey/v1";
+const FINGERPRINT_KEY: &str = "lockgraphKey/v1";
 
+/// The rules, in the order of [`Rule::ALL`] (`ruleIndex`).
 fn rules() -> Value {
     json!([
         {
-            "id": RULE_CYCLE,
+            "id": Rule::Cycle.id(),
             "name": "LockOrderCycle",
             "shortDescription": { "text": "Lock-order cycle: a potential deadlock" },
             "fullDescription": {
@@ -49,7 +43,7 @@ fn rules() -> Value {
             "properties": { "tags": ["concurrency", "deadlock", "reliability"], "precision": "high" }
         },
         {
-            "id": RULE_VIOLATION,
+            "id": Rule::OrderViolation.id(),
             "name": "LockOrderViolation",
             "shortDescription": { "text": "A lock was taken against the declared lock order" },
             "fullDescription": {
@@ -81,7 +75,7 @@ fn encode(path: &str) -> String {
 /// A SARIF `physicalLocation` for a `file:line:column` site. Relative paths
 /// (and absolute ones under `root`) become `%SRCROOT%`-relative URIs; others
 /// become `file://` URIs.
-pub fn physical_location(site: &str, root: Option<&Path>) -> Value {
+pub(crate) fn physical_location(site: &str, root: Option<&Path>) -> Value {
     let (file, region) = match split_site(site) {
         Some((file, line, col)) if line > 0 => {
             let mut region = json!({ "startLine": line });
@@ -117,7 +111,7 @@ pub fn physical_location(site: &str, root: Option<&Path>) -> Value {
     loc
 }
 
-fn describe_origin(e: &EdgeReport, o: &OriginReport) -> String {
+fn describe_origin(e: &FindingEdge, o: &EdgeOrigin) -> String {
     format!(
         "{} -> {}: thread `{}` (pid {}) held {} (taken at {}) and requested {} here",
         e.from,
@@ -132,14 +126,14 @@ fn describe_origin(e: &EdgeReport, o: &OriginReport) -> String {
 
 /// The primary site of an edge: where its first origin requested the lock,
 /// else where it held the other.
-fn edge_site(e: &EdgeReport) -> Option<&str> {
+fn edge_site(e: &FindingEdge) -> Option<&str> {
     e.origins
         .iter()
         .find_map(|o| o.requested_at.as_deref())
         .or_else(|| e.origins.iter().find_map(|o| o.held_at.as_deref()))
 }
 
-fn related(edges: &[&EdgeReport], root: Option<&Path>) -> Vec<Value> {
+fn related(edges: &[FindingEdge], root: Option<&Path>) -> Vec<Value> {
     let mut out = Vec::new();
     for e in edges {
         for o in &e.origins {
@@ -162,95 +156,70 @@ fn related(edges: &[&EdgeReport], root: Option<&Path>) -> Vec<Value> {
     out
 }
 
-fn cycle_result(c: &CycleReport, root: Option<&Path>) -> Value {
-    let names: Vec<String> = c
-        .locks
-        .iter()
-        .map(|l| format!("{} {}", l.id, lock_label(l)))
-        .collect();
-    let closing = c.edges.iter().find(|e| e.closes_cycle).or(c.edges.last());
-    let mut text = format!(
-        "Potential deadlock: lock-order cycle through {} locks: {}, then back to L1.",
-        c.locks.len(),
-        names.join(" -> ")
-    );
-    for e in &c.edges {
-        if let Some(o) = e.origins.first() {
-            text.push_str(&format!(
-                " {} -> {}: thread `{}` (pid {}) held {} at {} and requested {} at {}.",
-                e.from,
-                e.to,
-                o.thread,
-                o.pid,
-                e.from,
-                o.held_at.as_deref().unwrap_or("an unknown site"),
-                e.to,
-                o.requested_at.as_deref().unwrap_or("an unknown site")
-            ));
+/// The sentences after the finding's message: how each edge was recorded.
+fn details(f: &Finding) -> String {
+    let mut text = String::new();
+    match f.rule {
+        Rule::Cycle => {
+            for e in &f.edges {
+                if let Some(o) = e.origins.first() {
+                    text.push_str(&format!(
+                        " {} -> {}: thread `{}` (pid {}) held {} at {} and requested {} at {}.",
+                        e.from,
+                        e.to,
+                        o.thread,
+                        o.pid,
+                        e.from,
+                        o.held_at.as_deref().unwrap_or("an unknown site"),
+                        e.to,
+                        o.requested_at.as_deref().unwrap_or("an unknown site")
+                    ));
+                }
+            }
+            if !f.exact() {
+                text.push_str(" (Found ignoring the read-lock and gate rules: may be safe.)");
+            }
+        }
+        Rule::OrderViolation => {
+            if let Some(o) = f.edges.first().and_then(|e| e.origins.first()) {
+                text.push_str(&format!(
+                    " Thread `{}` (pid {}) took it at {}.",
+                    o.thread,
+                    o.pid,
+                    o.held_at.as_deref().unwrap_or("an unknown site")
+                ));
+            }
         }
     }
-    if !c.exact {
-        text.push_str(" (Found ignoring the read-lock and gate rules: may be safe.)");
+    for note in &f.notes {
+        text.push_str(&format!(" Note: {note}."));
     }
-    let locations: Vec<Value> = closing
+    text
+}
+
+fn result(f: &Finding, root: Option<&Path>) -> Value {
+    // A cycle is located at the edge that closes it; a violation at its edge.
+    let primary = f.edges.iter().find(|e| e.closes_cycle).or(f.edges.last());
+    let locations: Vec<Value> = primary
         .and_then(edge_site)
         .map(|s| vec![json!({ "physicalLocation": physical_location(s, root) })])
         .unwrap_or_default();
-    let others: Vec<&EdgeReport> = c.edges.iter().collect();
     json!({
-        "ruleId": RULE_CYCLE,
-        "ruleIndex": 0,
+        "ruleId": f.rule.id(),
+        "ruleIndex": Rule::ALL.iter().position(|r| *r == f.rule).unwrap_or(0),
         "level": "error",
-        "message": { "text": text },
+        "message": { "text": format!("{}{}", f.message, details(f)) },
         "locations": locations,
-        "relatedLocations": related(&others, root),
-        "partialFingerprints": { FINGERPRINT_KEY: c.fingerprint },
-        "properties": { "key": c.key, "exact": c.exact }
-    })
-}
-
-fn violation_result(v: &ViolationReport, root: Option<&Path>) -> Value {
-    let mut text = format!(
-        "Lock-order violation: {} was held while {} was requested, but {} (chain {}) puts `{}` before `{}`.",
-        lock_label(&v.from),
-        lock_label(&v.to),
-        v.order_file,
-        v.chain,
-        v.to_entry,
-        v.from_entry
-    );
-    if let Some(o) = v.edge.origins.first() {
-        text.push_str(&format!(
-            " Thread `{}` (pid {}) took it at {}.",
-            o.thread,
-            o.pid,
-            o.held_at.as_deref().unwrap_or("an unknown site")
-        ));
-    }
-    let locations: Vec<Value> = edge_site(&v.edge)
-        .map(|s| vec![json!({ "physicalLocation": physical_location(s, root) })])
-        .unwrap_or_default();
-    json!({
-        "ruleId": RULE_VIOLATION,
-        "ruleIndex": 1,
-        "level": "error",
-        "message": { "text": text },
-        "locations": locations,
-        "relatedLocations": related(&[&v.edge], root),
-        "partialFingerprints": { FINGERPRINT_KEY: v.fingerprint },
-        "properties": { "key": v.key }
+        "relatedLocations": related(&f.edges, root),
+        "partialFingerprints": { FINGERPRINT_KEY: f.fingerprint },
+        "properties": { "key": f.key, "exact": f.exact() }
     })
 }
 
 /// The SARIF log of a report. `root` is the source root that absolute paths
 /// are made relative to.
-pub fn to_value(report: &Report, root: Option<&Path>) -> Value {
-    let mut results: Vec<Value> = report
-        .cycles
-        .iter()
-        .map(|c| cycle_result(c, root))
-        .collect();
-    results.extend(report.violations.iter().map(|v| violation_result(v, root)));
+pub(crate) fn to_value(report: &Report, root: Option<&Path>) -> Value {
+    let results: Vec<Value> = report.findings.iter().map(|f| result(f, root)).collect();
     let mut run = json!({
         "tool": {
             "driver": {

@@ -1,19 +1,18 @@
-//! The terminal format, laid out like the runtime's cycle reports.
+//! The terminal format, laid out like the runtime's cycle reports. Every
+//! string from the records is shown through [`escape::text`]: no control
+//! character reaches the terminal.
 
 use std::io::{self, Write};
 
-use crate::report::{CycleReport, EdgeReport, LockReport, OriginReport, Report, ViolationReport};
+use super::escape::{self, t};
+use crate::report::{Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, OrderDetail, Report};
 
 /// Backtrace frames shown per origin.
-pub const SHOWN_FRAMES: usize = 4;
+pub(crate) const SHOWN_FRAMES: usize = 4;
 
-/// A lock's kind and label: "Mutex `name`", "RwLock created at file:l:c".
-pub fn lock_label(l: &LockReport) -> String {
-    match (&l.name, &l.site) {
-        (Some(n), _) => format!("{} `{n}`", l.kind),
-        (None, Some(s)) => format!("{} created at {s}", l.kind),
-        (None, None) => format!("{} {}", l.kind, l.class),
-    }
+/// A lock's kind and label, escaped: "Mutex `name`".
+fn lock_label(l: &FindingLock) -> String {
+    t(&l.label())
 }
 
 fn hold_mode(kind: &str, hold: &str) -> &'static str {
@@ -36,30 +35,30 @@ fn request_mode(kind: &str, request: &str) -> &'static str {
     }
 }
 
-fn site(s: &Option<String>) -> &str {
-    s.as_deref().unwrap_or("an unknown site")
+fn site(s: &Option<std::sync::Arc<str>>) -> String {
+    t(s.as_deref().unwrap_or("an unknown site"))
 }
 
-fn process(o: &OriginReport) -> String {
+fn process(o: &EdgeOrigin) -> String {
     if o.exe.is_empty() {
         format!("process {}", o.pid)
     } else {
-        format!("process {} ({})", o.pid, o.exe)
+        format!("process {} ({})", o.pid, t(&o.exe))
     }
 }
 
 /// The two lines describing one origin of an edge.
 fn origin_lines(
-    from: &LockReport,
-    to: &LockReport,
-    e: &EdgeReport,
-    o: &OriginReport,
+    from: &FindingLock,
+    to: &FindingLock,
+    e: &FindingEdge,
+    o: &EdgeOrigin,
 ) -> [String; 2] {
-    if from.kind == "Condvar" {
+    if &*from.kind == "Condvar" {
         return [
             format!(
                 "thread `{}` notified {} at {},",
-                o.thread,
+                t(&o.thread),
                 e.from,
                 site(&o.requested_at)
             ),
@@ -68,18 +67,18 @@ fn origin_lines(
     }
     let first = format!(
         "thread `{}` held {}{} (taken at {}),",
-        o.thread,
+        t(&o.thread),
         e.from,
-        hold_mode(&from.kind, o.hold),
+        hold_mode(&from.kind, o.hold.as_str()),
         site(&o.held_at)
     );
-    let second = if to.kind == "Condvar" {
+    let second = if &*to.kind == "Condvar" {
         format!("then waited on {} at {}", e.to, site(&o.requested_at))
     } else {
         format!(
             "then requested {}{} at {}",
             e.to,
-            request_mode(&to.kind, o.request),
+            request_mode(&to.kind, o.request.as_str()),
             site(&o.requested_at)
         )
     };
@@ -88,12 +87,11 @@ fn origin_lines(
 
 fn write_edge(
     w: &mut dyn Write,
-    locks: &[&LockReport],
-    e: &EdgeReport,
+    f: &Finding,
+    e: &FindingEdge,
     closing_note: &str,
 ) -> io::Result<()> {
-    let find = |id: &str| locks.iter().copied().find(|l| l.id == id);
-    let (Some(from), Some(to)) = (find(&e.from), find(&e.to)) else {
+    let (Some(from), Some(to)) = (f.lock(e.from), f.lock(e.to)) else {
         return Ok(());
     };
     let head = format!("{} -> {}  ", e.from, e.to);
@@ -109,7 +107,7 @@ fn write_edge(
         writeln!(w, "    {pad}{second}{note}")?;
         writeln!(w, "    {pad}in {}", process(o))?;
         for frame in o.backtrace.iter().take(SHOWN_FRAMES) {
-            writeln!(w, "    {pad}    {frame}")?;
+            writeln!(w, "    {pad}    {}", escape::text(frame))?;
         }
         if o.backtrace.len() > SHOWN_FRAMES {
             writeln!(
@@ -130,15 +128,16 @@ fn write_edge(
     Ok(())
 }
 
-fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
+fn write_notes(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
+    for note in &f.notes {
+        writeln!(w, "  note: {}", escape::text(note))?;
+    }
+    Ok(())
+}
+
+fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
     let n = c.locks.len();
-    let mut pids: Vec<u64> = c
-        .edges
-        .iter()
-        .flat_map(|e| e.origins.iter().map(|o| o.pid))
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
+    let pids = c.pids();
     writeln!(
         w,
         "lockgraph: potential deadlock: lock-order cycle through {n} locks, recorded by {} {}",
@@ -149,8 +148,14 @@ fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
             "processes"
         }
     )?;
-    writeln!(w, "  key: {} (fingerprint {})", c.key, c.fingerprint)?;
-    if !c.exact {
+    writeln!(
+        w,
+        "  key: {} (fingerprint {})",
+        escape::text(&c.key),
+        c.fingerprint
+    )?;
+    write_notes(w, c)?;
+    if !exact {
         writeln!(
             w,
             "  note: the search ran out of budget, so this cycle ignores the read-lock and\n        \
@@ -159,20 +164,19 @@ fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
     }
     writeln!(w)?;
     writeln!(w, "  locks in the cycle:")?;
-    let width = c.locks.iter().map(|l| l.id.len()).max().unwrap_or(2);
+    let width = c.locks.last().map_or(2, |l| l.id.to_string().len());
     for l in &c.locks {
-        writeln!(w, "    {:<width$} {}", l.id, lock_label(l))?;
+        writeln!(w, "    {:<width$} {}", l.id.to_string(), lock_label(l))?;
     }
     writeln!(w)?;
     writeln!(w, "  how each edge was recorded:")?;
-    let locks: Vec<&LockReport> = c.locks.iter().collect();
     for e in &c.edges {
         let note = if e.closes_cycle {
             "   <- this edge closes the cycle"
         } else {
             ""
         };
-        write_edge(w, &locks, e, note)?;
+        write_edge(w, c, e, note)?;
     }
     writeln!(w)?;
     writeln!(w, "  how it deadlocks (each column a thread, all at once):")?;
@@ -182,8 +186,8 @@ fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
         .take(6)
         .map(|e| {
             let who = match e.origins.first() {
-                Some(o) if pids.len() > 1 => format!("thread `{}` (pid {})", o.thread, o.pid),
-                Some(o) => format!("thread `{}`", o.thread),
+                Some(o) if pids.len() > 1 => format!("thread `{}` (pid {})", t(&o.thread), o.pid),
+                Some(o) => format!("thread `{}`", t(&o.thread)),
                 None => "thread ?".to_string(),
             };
             [
@@ -195,7 +199,7 @@ fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
         .collect();
     let widths: Vec<usize> = cells
         .iter()
-        .map(|c| c.iter().map(|s| s.len()).max().unwrap_or(0))
+        .map(|c| c.iter().map(|s| s.chars().count()).max().unwrap_or(0))
         .collect();
     for row in 0..3 {
         let mut line = String::from("    ");
@@ -216,63 +220,84 @@ fn write_cycle(w: &mut dyn Write, c: &CycleReport) -> io::Result<()> {
     writeln!(w)
 }
 
-fn write_violation(w: &mut dyn Write, v: &ViolationReport) -> io::Result<()> {
+fn write_violation(w: &mut dyn Write, v: &Finding, o: &OrderDetail) -> io::Result<()> {
+    let (Some(from), Some(to)) = (v.locks.first(), v.locks.get(1)) else {
+        return Ok(());
+    };
     writeln!(
         w,
         "lockgraph: lock-order violation: {} was held while {} was requested",
-        lock_label(&v.from),
-        lock_label(&v.to)
+        lock_label(from),
+        lock_label(to)
     )?;
     writeln!(
         w,
         "  {} (chain {}) puts `{}` before `{}`:",
-        v.order_file, v.chain, v.to_entry, v.from_entry
+        t(&o.order_file),
+        o.chain,
+        t(&o.to_entry),
+        t(&o.from_entry)
     )?;
-    writeln!(w, "    order: {}", v.order.join(", "))?;
-    writeln!(w, "  key: {} (fingerprint {})", v.key, v.fingerprint)?;
+    let order: Vec<String> = o.order.iter().map(|e| t(e)).collect();
+    writeln!(w, "    order: {}", order.join(", "))?;
+    writeln!(
+        w,
+        "  key: {} (fingerprint {})",
+        escape::text(&v.key),
+        v.fingerprint
+    )?;
+    write_notes(w, v)?;
     writeln!(w)?;
     writeln!(w, "  locks:")?;
     writeln!(
         w,
         "    {} {} (matches `{}`)",
-        v.from.id,
-        lock_label(&v.from),
-        v.from_entry
+        from.id,
+        lock_label(from),
+        t(&o.from_entry)
     )?;
     writeln!(
         w,
         "    {} {} (matches `{}`)",
-        v.to.id,
-        lock_label(&v.to),
-        v.to_entry
+        to.id,
+        lock_label(to),
+        t(&o.to_entry)
     )?;
     writeln!(w)?;
     writeln!(w, "  how the edge was recorded:")?;
-    write_edge(w, &[&v.from, &v.to], &v.edge, "")?;
+    for e in &v.edges {
+        write_edge(w, v, e, "")?;
+    }
     writeln!(w)?;
     writeln!(
         w,
         "  fix: take {} before {}, as the order says, or change the order file.",
-        v.to.id, v.from.id
+        to.id, from.id
     )?;
     writeln!(w)
 }
 
+/// Writes one finding, as the whole report shows it.
+pub(crate) fn write_finding(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
+    match &f.detail {
+        Detail::Cycle { exact } => write_cycle(w, f, *exact),
+        Detail::OrderViolation(o) => write_violation(w, f, o),
+    }
+}
+
 /// Writes the whole report.
-pub fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    for c in &report.cycles {
-        write_cycle(w, c)?;
+pub(crate) fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    for f in &report.findings {
+        write_finding(w, f)?;
     }
-    for v in &report.violations {
-        write_violation(w, v)?;
-    }
-    writeln!(w, "{}", report.summary_line())?;
+    writeln!(w, "{}", escape::text(&report.summary_line()))?;
     if let Some(b) = &report.baseline {
         for key in &b.stale {
             writeln!(
                 w,
-                "lockgraph: baseline entry no longer found (remove it from {}): {key}",
-                b.file
+                "lockgraph: baseline entry no longer found (remove it from {}): {}",
+                t(&b.file),
+                escape::text(key)
             )?;
         }
     }

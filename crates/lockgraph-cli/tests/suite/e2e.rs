@@ -1,20 +1,13 @@
-//! End to end with real processes: `lockgraph-demo-edge` takes two named
+//! End to end with real processes: the `demo_edge` example takes two named
 //! lockgraph mutexes in order, and the runtime writes what it saw to
 //! `LOCKGRAPH_RECORD`. A cycle that no single process closed must be found.
+//! The demo is built in the debug profile, so lock tracking is on in it
+//! whatever profile the tests were built in.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::util::*;
-
-/// Tracking is compiled out of release builds without `track-in-release`:
-/// nothing is recorded then, so there is nothing to test.
-fn tracking() -> bool {
-    if !lockgraph::TRACKING {
-        eprintln!("lock tracking is compiled out of this build: skipping the end-to-end test");
-    }
-    lockgraph::TRACKING
-}
 
 /// Runs the demo with recording into `dir`; its pid.
 fn demo_run(dir: &Path, first: &str, second: &str) -> u32 {
@@ -37,9 +30,6 @@ fn demo_run(dir: &Path, first: &str, second: &str) -> u32 {
 
 #[test]
 fn three_processes_make_one_cycle() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     let pids = [
         demo_run(d.path(), "A", "B"),
@@ -55,10 +45,10 @@ fn three_processes_make_one_cycle() {
         "lockgraph: potential deadlock: lock-order cycle through 3 locks, recorded by 3 processes",
         "key: cycle:name:A -> name:B -> name:C",
         "L1 Mutex `A`",
-        "L3 -> L1  thread `main` held L3 (taken at crates/lockgraph-cli/src/bin/demo_edge.rs:",
-        "then requested L1 at crates/lockgraph-cli/src/bin/demo_edge.rs:",
+        "L3 -> L1  thread `main` held L3 (taken at crates/lockgraph-cli/examples/demo_edge.rs:",
+        "then requested L1 at crates/lockgraph-cli/examples/demo_edge.rs:",
         "<- this edge closes the cycle",
-        "lockgraph_demo_edge::main",
+        "demo_edge::main",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
@@ -86,20 +76,17 @@ fn three_processes_make_one_cycle() {
         assert!(o["held_at"]
             .as_str()
             .unwrap()
-            .starts_with("crates/lockgraph-cli/src/bin/demo_edge.rs:"));
+            .starts_with("crates/lockgraph-cli/examples/demo_edge.rs:"));
         assert!(o["requested_at"]
             .as_str()
             .unwrap()
-            .starts_with("crates/lockgraph-cli/src/bin/demo_edge.rs:"));
-        assert!(o["exe"].as_str().unwrap().contains("lockgraph-demo-edge"));
+            .starts_with("crates/lockgraph-cli/examples/demo_edge.rs:"));
+        assert!(o["exe"].as_str().unwrap().contains("demo_edge"));
     }
 }
 
 #[test]
 fn processes_that_agree_on_the_order_are_clean() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     demo_run(d.path(), "A", "B");
     demo_run(d.path(), "B", "C");
@@ -129,9 +116,6 @@ fn processes_that_agree_on_the_order_are_clean() {
 
 #[test]
 fn lockgraph_test_records_the_command() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     let o = run_in(d.path(), &["test", "--", demo(), "A", "B"]);
     assert_code(&o, 0);
@@ -154,9 +138,6 @@ fn lockgraph_test_records_the_command() {
 #[cfg(unix)]
 #[test]
 fn lockgraph_test_sees_every_process_the_command_starts() {
-    if !tracking() {
-        return;
-    }
     let d = tempdir();
     let script = format!("'{0}' A B && '{0}' B A", demo());
     let o = run_in(
@@ -174,4 +155,164 @@ fn lockgraph_test_sees_every_process_the_command_starts() {
         serde_json::from_str(&std::fs::read_to_string(d.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(v["summary"]["processes"], 2);
     assert_eq!(v["cycles"][0]["key"], "cycle:name:A -> name:B");
+}
+
+/// Issue 11, item 7: with recording on, a program whose arguments are not
+/// UTF-8 used to panic inside its first nested `lock()` (the record
+/// header read `std::env::args()`), leaving an empty record file.
+#[cfg(unix)]
+#[test]
+fn arguments_that_are_not_utf8_are_recorded_lossily() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempdir();
+    let weird = std::ffi::OsStr::from_bytes(b"caf\xe9 \xff");
+    let out = Command::new(demo())
+        .args(["A", "B", "--"])
+        .arg(weird)
+        .env("LOCKGRAPH_RECORD", d.path())
+        .env_remove("LOCKGRAPH_ON_CYCLE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a record file");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        header["args"],
+        serde_json::json!(["A", "B", "--", "caf\u{fffd} \u{fffd}"])
+    );
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("2 lock classes, 1 edge"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A process that takes a lock but nests none still writes its record
+/// file (the header alone), so that "no file at all" means no process with
+/// tracking compiled in took a lock.
+#[test]
+fn a_process_that_nests_no_locks_writes_its_header() {
+    let d = tempdir();
+    let o = run_in(d.path(), &["test", "--", demo(), "A"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("took `A` (pid"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("in 1 record file (1 process, 0 lock classes, 0 edges"),
+        "{}",
+        stdout(&o)
+    );
+    let files: Vec<_> = std::fs::read_dir(d.path().join("target/lockgraph"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("{\"lockgraph_record\":1,"), "{text}");
+}
+
+/// Issue 12, item 4: the README's recipe: `lockgraph test` keeps its
+/// records in target/lockgraph, where `lockgraph check` finds them again.
+#[test]
+fn lockgraph_test_keeps_its_records_for_lockgraph_check() {
+    let d = tempdir();
+    let o = run_in(d.path(), &["test", "--", demo(), "A", "B"]);
+    assert_code(&o, 0);
+    let o = run_in(d.path(), &["test", "--", demo(), "B", "A"]);
+    assert_code(&o, 0);
+    // The second run started from an empty directory: no cycle.
+    let o = run_in(
+        d.path(),
+        &[
+            "check",
+            "--format",
+            "sarif",
+            "-o",
+            "l.sarif",
+            "target/lockgraph",
+        ],
+    );
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("in 1 record file (1 process, 2 lock classes, 1 edge"),
+        "{}",
+        stderr(&o)
+    );
+    // --append keeps the earlier records: both halves of the inversion.
+    let o = run_in(d.path(), &["test", "--append", "--", demo(), "A", "B"]);
+    assert_code(&o, 1);
+    let o = run_in(d.path(), &["check", "target/lockgraph"]);
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains("key: cycle:name:A -> name:B"),
+        "{}",
+        stdout(&o)
+    );
+    // Another directory, named; $CARGO_TARGET_DIR moves the default.
+    let o = run_in(
+        d.path(),
+        &["test", "--record-dir", "rec", "--", demo(), "C", "D"],
+    );
+    assert_code(&o, 0);
+    assert!(d.path().join("rec").read_dir().unwrap().count() == 1);
+    let o = bin()
+        .current_dir(d.path())
+        .env("CARGO_TARGET_DIR", d.path().join("elsewhere"))
+        .args(["test", "--", demo(), "C", "D"])
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(
+        d.path()
+            .join("elsewhere/lockgraph")
+            .read_dir()
+            .unwrap()
+            .count()
+            == 1
+    );
+    // --help says where the records go.
+    let o = run_in(d.path(), &["test", "--help"]);
+    assert!(stdout(&o).contains("--record-dir <DIR>"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("target/lockgraph"), "{}", stdout(&o));
+}
+
+/// Issue 12, item 4: a command in which no process with tracking compiled
+/// in took a lock (a release build, say) must not pass silently.
+#[test]
+fn lockgraph_test_fails_when_nothing_was_recorded() {
+    let d = tempdir();
+    let o = run_in(d.path(), &["test", "--", "true"]);
+    assert_code(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("lockgraph: error: nothing was recorded in "),
+        "{err}"
+    );
+    assert!(
+        err.contains("Tracking is compiled out of release builds"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    let o = run_in(d.path(), &["test", "--allow-empty", "--", "true"]);
+    assert_code(&o, 0);
+    // The command's own failure still wins.
+    let o = run_in(d.path(), &["test", "--", "false"]);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("nothing was recorded"),
+        "{}",
+        stderr(&o)
+    );
 }

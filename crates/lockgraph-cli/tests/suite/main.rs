@@ -3,8 +3,9 @@
 
 mod cli;
 mod e2e;
-mod fuzz;
 mod logic;
 mod profile;
+mod records;
 mod sarif;
+mod trust;
 mod util;

@@ -1,119 +1,10 @@
-//! Synthetic record files and a runner for the built binary.
+//! A runner for the built binary, and the synthetic records of
+//! `records.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::{json, Value};
-
-/// A lock class as the runtime writes it, from its class id.
-pub fn class(id: &str) -> Value {
-    if let Some(name) = id.strip_prefix("name:") {
-        json!({ "class": id, "name": name, "kind": "Mutex", "site": null })
-    } else if let Some(site) = id.strip_prefix("site:") {
-        json!({ "class": id, "name": null, "kind": "RwLock", "site": site })
-    } else {
-        json!({ "class": id, "name": null, "kind": "Mutex", "site": null })
-    }
-}
-
-/// An edge line with sensible defaults; adjust it with the builder methods.
-#[derive(Clone)]
-pub struct Edge(pub Value);
-
-/// `from -> to` (class ids; a bare word means `name:word`), exclusive,
-/// no gates, thread `main`, pid 1.
-pub fn edge(from: &str, to: &str) -> Edge {
-    let id = |s: &str| {
-        if s.contains(':') {
-            s.to_string()
-        } else {
-            format!("name:{s}")
-        }
-    };
-    let (from, to) = (id(from), id(to));
-    Edge(json!({
-        "type": "edge",
-        "from": class(&from),
-        "to": class(&to),
-        "hold": "exclusive",
-        "request": "exclusive",
-        "gates": [],
-        "thread": "main",
-        "pid": 1,
-        "exe": "/bin/app",
-        "held_at": format!("src/{}.rs:10:5", from.replace([':', '/'], "_")),
-        "requested_at": format!("src/{}.rs:11:9", from.replace([':', '/'], "_")),
-        "backtrace": ["app::work (src/app.rs:11)", "app::main (src/main.rs:3)"],
-    }))
-}
-
-impl Edge {
-    pub fn set(mut self, key: &str, v: Value) -> Edge {
-        self.0[key] = v;
-        self
-    }
-
-    pub fn thread(self, t: &str) -> Edge {
-        self.set("thread", json!(t))
-    }
-
-    pub fn pid(self, pid: u64) -> Edge {
-        self.set("pid", json!(pid))
-    }
-
-    pub fn modes(self, hold: &str, request: &str) -> Edge {
-        self.set("hold", json!(hold)).set("request", json!(request))
-    }
-
-    pub fn gates(self, gates: &[&str]) -> Edge {
-        self.set("gates", json!(gates))
-    }
-
-    pub fn sites(self, held: &str, requested: &str) -> Edge {
-        self.set("held_at", json!(held))
-            .set("requested_at", json!(requested))
-    }
-
-    pub fn line(&self) -> String {
-        self.0.to_string()
-    }
-}
-
-pub fn header(pid: u64) -> String {
-    json!({
-        "lockgraph_record": 1,
-        "pid": pid,
-        "exe": "/bin/app",
-        "args": ["--test-threads=1"],
-        "started_unix_ms": 1_764_240_000_000u64
-    })
-    .to_string()
-}
-
-/// The text of a record file of process `pid` (each edge gets that pid).
-pub fn file_text(pid: u64, edges: &[Edge]) -> String {
-    let mut s = header(pid);
-    s.push('\n');
-    for e in edges {
-        s.push_str(&e.clone().pid(pid).line());
-        s.push('\n');
-    }
-    s
-}
-
-/// Writes a record file for process `pid` into `dir`.
-pub fn write_file(dir: &Path, pid: u64, edges: &[Edge]) -> PathBuf {
-    let path = dir.join(format!("lockgraph-{pid}-1000.jsonl"));
-    std::fs::write(&path, file_text(pid, edges)).unwrap();
-    path
-}
-
-/// Writes raw text as a record file.
-pub fn write_raw(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+pub use crate::records::*;
 
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -126,8 +17,39 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lockgraph"))
 }
 
+/// The `demo_edge` example (`examples/demo_edge.rs`), built once per test
+/// run with `cargo build` in the debug profile, where lock tracking is
+/// compiled in whatever profile the tests themselves were built in. (An
+/// example rather than a binary, so that `cargo install` installs only
+/// `lockgraph`.)
 pub fn demo() -> &'static str {
-    env!("CARGO_BIN_EXE_lockgraph-demo-edge")
+    static DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DEMO.get_or_init(|| {
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--message-format=json",
+                "-p",
+                "lockgraph-cli",
+                "--example",
+                "demo_edge",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run cargo build for the demo_edge example");
+        assert!(
+            out.status.success(),
+            "cargo build --example demo_edge failed"
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "demo_edge")
+            .find_map(|v| v["executable"].as_str().map(str::to_string))
+            .expect("cargo named the demo_edge executable")
+    })
 }
 
 /// Runs `lockgraph ARGS` in `cwd`.
@@ -153,4 +75,45 @@ pub fn assert_code(o: &Output, code: i32) {
         stdout(o),
         stderr(o)
     );
+}
+
+/// Runs `lockgraph ARGS` in `cwd`, killing it after `secs` seconds (a
+/// failure: the command hung or took far too long).
+pub fn run_with_deadline(cwd: &Path, args: &[&str], secs: u64) -> Output {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let mut child = bin()
+        .current_dir(cwd)
+        .args(args)
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`lockgraph {}` still running after {secs} s",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
 }

@@ -5,7 +5,13 @@
 //! must be a JSON object; lines whose `type` is not `"edge"` are ignored; a
 //! malformed line is an error naming the file, the line and what is wrong,
 //! except a torn *last* line (no trailing newline and not valid JSON), which is
-//! skipped with a [`Warning`]. Blank lines are skipped.
+//! skipped with a [`Warning`]. Blank lines are skipped. An empty file, or one
+//! whose only line is a torn header (a process stopped between creating the
+//! file and finishing its header), is skipped with a warning too.
+//!
+//! A file that is still being appended to is read as it was when it was
+//! opened, and never past a line without its newline: the rest of that line
+//! may be arriving, and is not a line of its own.
 //!
 //! Limits keep a broken or hostile file from exhausting memory: a line may be
 //! at most [`MAX_LINE_BYTES`], a file at most [`MAX_FILE_BYTES`].
@@ -17,7 +23,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::RecordError;
 
@@ -51,7 +57,7 @@ pub struct Header {
 }
 
 /// How the lock at the start of an edge was held.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldMode {
     /// Write lock, mutex, reentrant mutex.
@@ -61,7 +67,7 @@ pub enum HoldMode {
 }
 
 /// How the lock at the end of an edge was requested.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestMode {
     /// `lock`, `write`, `upgradable_read`, `upgrade`.
@@ -213,21 +219,24 @@ struct TypeOnly<'a> {
     ty: Option<Str<'a>>,
 }
 
-/// A line that was skipped but that the user should hear about.
+/// A line or a file that was skipped but that the user should hear about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Warning {
     /// The record file.
     pub path: PathBuf,
-    /// The 1-based line.
-    pub line: u64,
+    /// The 1-based line, when the warning is about one.
+    pub line: Option<u64>,
     /// What was skipped and why.
     pub message: String,
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
     }
 }
 
@@ -235,16 +244,17 @@ impl fmt::Display for Warning {
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct FileSummary {
-    /// The header.
-    pub header: Header,
+    /// The header; `None` when the file was skipped (empty, or only a torn
+    /// header), which [`FileSummary::warning`] says.
+    pub header: Option<Header>,
     /// Lines read, the header and any torn last line included.
     pub lines: u64,
     /// Edge lines handed to the sink.
     pub edges: u64,
     /// Lines of an unknown `type`, ignored.
     pub ignored: u64,
-    /// The torn last line that was skipped, if any.
-    pub torn: Option<Warning>,
+    /// The torn last line, or the empty file, that was skipped.
+    pub warning: Option<Warning>,
 }
 
 /// Why one line could not be used.
@@ -305,6 +315,13 @@ fn starts_with_brace(line: &[u8]) -> bool {
     line.iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'{')
+}
+
+/// Whether `line` is the start of a JSON value whose end is missing (what
+/// an interrupted write of a header leaves).
+fn is_truncated(line: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(line)
+        .is_err_and(|e| e.classify() == serde_json::error::Category::Eof)
 }
 
 /// Parses one non-header line: `Ok(Some)` for an edge, `Ok(None)` for a line
@@ -432,8 +449,13 @@ impl<'p> FileParser<'p> {
             content = &content[..content.len() - 1];
         }
         if !self.have_header {
-            self.summary.header =
-                parse_header(content).map_err(|m| RecordError::at(self.path, line_no, m))?;
+            match parse_header(content) {
+                Ok(h) => self.summary.header = Some(h),
+                Err(_) if !terminated && starts_with_brace(content) && is_truncated(content) => {
+                    self.summary.warning = Some(self.torn(line_no, "truncated header"));
+                }
+                Err(m) => return Err(RecordError::at(self.path, line_no, m)),
+            }
             self.have_header = true;
             return Ok(());
         }
@@ -447,29 +469,34 @@ impl<'p> FileParser<'p> {
             }
             Ok(None) => self.summary.ignored += 1,
             Err(e) if !terminated && e.invalid_json => {
-                self.summary.torn = Some(Warning {
-                    path: self.path.to_path_buf(),
-                    line: line_no,
-                    message: format!(
-                        "skipped a torn last line (no trailing newline, {}); the writing process was probably killed",
-                        e.message
-                    ),
-                });
+                self.summary.warning = Some(self.torn(line_no, &e.message));
             }
             Err(e) => return Err(RecordError::at(self.path, line_no, e.message)),
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<FileSummary, RecordError> {
-        if !self.have_header {
-            return Err(RecordError::at(
-                self.path,
-                1,
-                "missing header: the file is empty",
-            ));
+    fn torn(&self, line: u64, why: &str) -> Warning {
+        Warning {
+            path: self.path.to_path_buf(),
+            line: Some(line),
+            message: format!(
+                "skipped a torn last line (no trailing newline, {why}); the writing process was killed or is still writing"
+            ),
         }
-        Ok(self.summary)
+    }
+
+    fn finish(mut self) -> FileSummary {
+        if !self.have_header {
+            self.summary.warning = Some(Warning {
+                path: self.path.to_path_buf(),
+                line: None,
+                message:
+                    "skipped an empty record file (its process stopped before writing the header)"
+                        .into(),
+            });
+        }
+        self.summary
     }
 }
 
@@ -501,8 +528,13 @@ pub fn parse_reader<R: BufRead>(
             break;
         }
         p.line(&buf, &mut sink)?;
+        if buf.last() != Some(&b'\n') {
+            // A line without its newline is the last one read: when the
+            // file is still being written, what follows is the rest of it.
+            break;
+        }
     }
-    p.finish()
+    Ok(p.finish())
 }
 
 /// Reads one record file held in memory (see [`parse_reader`]).
@@ -518,27 +550,21 @@ pub fn parse_bytes(
         p.line(&rest[..end], &mut sink)?;
         rest = &rest[end..];
     }
-    p.finish()
+    Ok(p.finish())
 }
 
 /// Files up to this size are read whole into a reused buffer; larger ones are
 /// streamed.
 const SLURP_BYTES: u64 = 64 << 20;
 
-/// Opens and reads one record file (see [`parse_reader`]).
-pub fn parse_file(
-    path: &Path,
-    sink: impl FnMut(u64, EdgeLine<'_>),
-) -> Result<FileSummary, RecordError> {
-    parse_file_with(path, &mut Vec::new(), sink)
-}
-
-/// [`parse_file`], reading small files into `buf` (kept for the next call).
+/// Opens and reads one record file (see [`parse_reader`]), reading small
+/// files whole into `buf` (kept for the next call).
 pub fn parse_file_with(
     path: &Path,
     buf: &mut Vec<u8>,
     sink: impl FnMut(u64, EdgeLine<'_>),
 ) -> Result<FileSummary, RecordError> {
+    crate::files::check_regular(path).map_err(|_| RecordError::file(path, "not a regular file"))?;
     let mut file = File::open(path).map_err(|e| {
         RecordError::file(path, format!("cannot open: {}", crate::error::lower(&e)))
     })?;
@@ -566,43 +592,15 @@ pub fn parse_file_with(
                 })?;
             parse_bytes(path, buf, sink)
         }
-        _ => parse_reader(path, BufReader::with_capacity(1 << 16, file), sink),
+        // Read what the file held when it was opened: a file still being
+        // appended to ends at a line boundary or in a torn last line.
+        Some(len) => parse_reader(
+            path,
+            BufReader::with_capacity(1 << 16, file.take(len)),
+            sink,
+        ),
+        None => parse_reader(path, BufReader::with_capacity(1 << 16, file), sink),
     }
-}
-
-/// Expands the command line's paths into record files: a directory gives its
-/// `*.jsonl` files (not recursively), a file is taken as it is. The result is
-/// sorted and free of duplicates.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, crate::Error> {
-    let mut files = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|source| crate::Error::Path {
-            path: p.clone(),
-            source,
-        })?;
-        if meta.is_dir() {
-            let entries = std::fs::read_dir(p).map_err(|source| crate::Error::Path {
-                path: p.clone(),
-                source,
-            })?;
-            for entry in entries {
-                let entry = entry.map_err(|source| crate::Error::Path {
-                    path: p.clone(),
-                    source,
-                })?;
-                let path = entry.path();
-                let is_jsonl = path.extension().is_some_and(|e| e == "jsonl");
-                if is_jsonl && entry.file_type().map(|t| !t.is_dir()).unwrap_or(false) {
-                    files.push(path);
-                }
-            }
-        } else {
-            files.push(p.clone());
-        }
-    }
-    files.sort();
-    files.dedup();
-    Ok(files)
 }
 
 #[cfg(test)]
@@ -624,10 +622,10 @@ mod tests {
     #[test]
     fn a_valid_file_yields_its_edges() {
         let (s, seen) = parse(&format!("{HEADER}\n{EDGE}\n\n{EDGE}\n")).unwrap();
-        assert_eq!(s.header.pid, 7);
-        assert_eq!(s.header.args, vec!["a".to_string()]);
+        assert_eq!(s.header.as_ref().unwrap().pid, 7);
+        assert_eq!(s.header.as_ref().unwrap().args, vec!["a".to_string()]);
         assert_eq!(seen, vec!["2:name:a->name:b", "4:name:a->name:b"]);
-        assert!(s.torn.is_none());
+        assert!(s.warning.is_none());
     }
 
     #[test]
@@ -668,8 +666,8 @@ mod tests {
         let torn = &EDGE[..EDGE.len() - 20];
         let (s, seen) = parse(&format!("{HEADER}\n{EDGE}\n{torn}")).unwrap();
         assert_eq!(seen.len(), 1);
-        let w = s.torn.unwrap();
-        assert_eq!(w.line, 3);
+        let w = s.warning.unwrap();
+        assert_eq!(w.line, Some(3));
         assert!(w.message.contains("torn last line"), "{w}");
         // The same line with its newline is an error.
         let e = parse(&format!("{HEADER}\n{torn}\n{EDGE}\n")).unwrap_err();
@@ -678,9 +676,76 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_file_or_a_torn_header_is_skipped_with_a_warning() {
+        let (s, seen) = parse("").unwrap();
+        assert!(s.header.is_none() && seen.is_empty());
+        let w = s.warning.unwrap();
+        assert_eq!(
+            w.to_string(),
+            "f.jsonl: skipped an empty record file (its process stopped before writing the header)"
+        );
+        let (s, _) = parse(&HEADER[..30]).unwrap();
+        assert!(s.header.is_none());
+        let w = s.warning.unwrap();
+        assert_eq!(w.line, Some(1));
+        assert!(w.message.starts_with("skipped a torn last line"), "{w}");
+        // With its newline, or not the start of a header, it is an error.
+        for text in [format!("{}\n", &HEADER[..30]), "garbage".to_string()] {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.line, Some(1), "{text:?}");
+        }
+    }
+
+    /// A reader over chunks, as a file still being appended to looks: the
+    /// end of the file comes in the middle of a line, then the rest of the
+    /// line arrives.
+    struct Growing(Vec<&'static [u8]>);
+
+    impl Read for Growing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let chunk = self.0.remove(0);
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            if n < chunk.len() {
+                self.0.insert(0, &chunk[n..]);
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_being_appended_to_ends_at_its_torn_line() {
+        let header = format!("{HEADER}\n");
+        let edge = format!("{EDGE}\n");
+        let header: &'static str = Box::leak(header.into_boxed_str());
+        let edge: &'static str = Box::leak(edge.into_boxed_str());
+        // header, one edge, the first 40 bytes of the next, end of file for
+        // now ("0 bytes"), then the rest of that line and one more.
+        let chunks: Vec<&'static [u8]> = vec![
+            header.as_bytes(),
+            edge.as_bytes(),
+            &edge.as_bytes()[..40],
+            b"",
+            &edge.as_bytes()[40..],
+            edge.as_bytes(),
+        ];
+        let mut seen = 0;
+        let s = parse_reader(
+            Path::new("f.jsonl"),
+            BufReader::with_capacity(16, Growing(chunks)),
+            |_, _| seen += 1,
+        )
+        .unwrap();
+        assert_eq!(seen, 1);
+        assert_eq!(s.warning.unwrap().line, Some(3));
+    }
+
+    #[test]
     fn header_problems_are_errors_on_line_1() {
         for (text, want) in [
-            ("", "missing header: the file is empty"),
             (EDGE, "no `lockgraph_record` field"),
             (
                 "{\"lockgraph_record\":2,\"pid\":1}\n",

@@ -1,0 +1,3 @@
+//! What only the `lockgraph` binary needs (the library has no use for it).
+
+pub(crate) mod run;

@@ -1,0 +1,74 @@
+//! Listing the input files named on the command line: a directory gives
+//! its files whose names match (not recursively), a file is taken as it is.
+//! Only regular files are read: a FIFO or a device named like a record
+//! would block the reader forever (opening a FIFO waits for a writer).
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// The files to read, sorted and free of duplicates, and what was skipped.
+#[derive(Debug, Default)]
+pub(crate) struct Listed {
+    pub(crate) files: Vec<PathBuf>,
+    /// One line per directory entry that matched but is not a regular file.
+    pub(crate) warnings: Vec<String>,
+}
+
+fn not_regular(path: &Path) -> Error {
+    Error::Path {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+    }
+}
+
+/// Lists `paths`: directories contribute their entries whose file name
+/// `matches` (regular files only; other matching entries are skipped with a
+/// warning, subdirectories silently), other paths must be regular files.
+pub(crate) fn list(paths: &[PathBuf], matches: impl Fn(&OsStr) -> bool) -> Result<Listed, Error> {
+    let path_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| Error::Path { path: p, source }
+    };
+    let mut out = Listed::default();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(path_err(p))?;
+        if meta.is_file() {
+            out.files.push(p.clone());
+            continue;
+        }
+        if !meta.is_dir() {
+            return Err(not_regular(p));
+        }
+        for entry in std::fs::read_dir(p).map_err(path_err(p))? {
+            let entry = entry.map_err(path_err(p))?;
+            if !matches(&entry.file_name()) {
+                continue;
+            }
+            let path = entry.path();
+            // Follows symbolic links: a link to a record file is read.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => out.files.push(path),
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => out
+                    .warnings
+                    .push(format!("{}: skipped: not a regular file", path.display())),
+                // A dangling link: reading it says what is wrong.
+                Err(_) => out.files.push(path),
+            }
+        }
+    }
+    out.files.sort();
+    out.files.dedup();
+    Ok(out)
+}
+
+/// Refuses a path that is not a regular file (checked before opening it).
+pub(crate) fn check_regular(path: &Path) -> Result<(), Error> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(not_regular(path)),
+        _ => Ok(()),
+    }
+}

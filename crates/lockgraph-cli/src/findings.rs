@@ -1,0 +1,374 @@
+//! From the merged records to the [`Report`]: which cycles and violations
+//! are findings (the baseline applied), and each finding's locks, edges and
+//! origins in the one shape every output renders.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::baseline::{Baseline, BaselineEntry};
+use crate::cycles::{CycleSearch, FoundCycle, Tolerance};
+use crate::graph::ClassGraph;
+use crate::merge::{Merged, MergedEdge, Origin};
+use crate::order::{OrderSpec, Violation};
+use crate::report::{
+    BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, Kinds, LockId,
+    OrderDetail, Report, Rule, Summary,
+};
+
+/// A short, stable, hexadecimal fingerprint of a key (64-bit FNV-1a), for
+/// SARIF's `partialFingerprints` and for humans comparing runs.
+pub(crate) fn fingerprint(key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn lock(merged: &Merged, class: usize, i: usize) -> FindingLock {
+    let c = &merged.classes[class];
+    FindingLock {
+        id: LockId::of_index(i),
+        class: Arc::clone(&c.class),
+        name: c.name().map(Arc::from),
+        kind: Arc::clone(&c.kind),
+        site: c.site().map(Arc::from),
+    }
+}
+
+fn origin(merged: &Merged, o: &Origin) -> EdgeOrigin {
+    let file = merged.files.get(o.file as usize);
+    let text = |id| merged.str(id).cloned();
+    EdgeOrigin {
+        thread: text(o.thread).unwrap_or_else(|| Arc::from("")),
+        pid: o.pid,
+        exe: text(o.exe).unwrap_or_else(|| Arc::from("")),
+        args: file.map_or_else(|| Arc::from(Vec::new()), |f| Arc::clone(&f.args)),
+        hold: o.hold,
+        request: o.request,
+        held_at: text(o.held_at),
+        requested_at: text(o.requested_at),
+        backtrace: merged
+            .stacks
+            .get(o.backtrace as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new())),
+        record: file.map_or_else(|| Arc::from(""), |f| Arc::clone(&f.shown)),
+        line: u64::from(o.line),
+    }
+}
+
+fn edge(merged: &Merged, e: &MergedEdge, from: usize, to: usize, closes: bool) -> FindingEdge {
+    FindingEdge {
+        from: LockId::of_index(from),
+        to: LockId::of_index(to),
+        kinds: Kinds(e.kinds),
+        closes_cycle: closes,
+        recordings: e.recordings,
+        origins: e.origins().map(|o| origin(merged, o)).collect(),
+    }
+}
+
+/// The finding of one cycle.
+fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
+    let n = c.locks.len();
+    let locks: Vec<FindingLock> = c
+        .locks
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| lock(merged, l, i))
+        .collect();
+    let names: Vec<String> = locks
+        .iter()
+        .map(|l| format!("{} {}", l.id, l.label()))
+        .collect();
+    Finding {
+        rule: Rule::Cycle,
+        key: c.key.clone(),
+        fingerprint: fingerprint(&c.key),
+        message: format!(
+            "Potential deadlock: lock-order cycle through {n} locks: {}, then back to L1.",
+            names.join(" -> ")
+        ),
+        locks,
+        edges: c
+            .edges
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| edge(merged, &merged.edges[e], i, (i + 1) % n, i + 1 == n))
+            .collect(),
+        notes: c.notes.clone(),
+        detail: Detail::Cycle { exact: c.exact },
+    }
+}
+
+/// The finding of one order violation.
+fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation) -> Finding {
+    let e = &merged.edges[v.edge];
+    let chain = &spec.chains[v.chain];
+    let detail = OrderDetail {
+        order_file: spec.path.display().to_string(),
+        chain: v.chain + 1,
+        order: chain.entries.clone(),
+        from_entry: chain.entries[v.from_entry].clone(),
+        to_entry: chain.entries[v.to_entry].clone(),
+    };
+    let (from, to) = (lock(merged, e.from, 0), lock(merged, e.to, 1));
+    Finding {
+        rule: Rule::OrderViolation,
+        key: v.key.clone(),
+        fingerprint: fingerprint(&v.key),
+        message: format!(
+            "Lock-order violation: {} was held while {} was requested, but {} (chain {}) puts `{}` before `{}`.",
+            from.label(),
+            to.label(),
+            detail.order_file,
+            detail.chain,
+            detail.to_entry,
+            detail.from_entry
+        ),
+        locks: vec![from, to],
+        edges: vec![edge(merged, e, 0, 1, false)],
+        notes: Vec::new(),
+        detail: Detail::OrderViolation(detail),
+    }
+}
+
+/// Stable key -> the classes that have it (every anonymous class has
+/// `anon`), to find baselined cycles in the graph.
+struct ByStableKey<'m> {
+    g: &'m ClassGraph<'m>,
+    classes: HashMap<&'m str, Vec<usize>>,
+}
+
+impl<'m> ByStableKey<'m> {
+    fn new(g: &'m ClassGraph<'m>) -> ByStableKey<'m> {
+        let mut classes: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, c) in g.merged().classes.iter().enumerate() {
+            classes.entry(c.stable_key()).or_default().push(i);
+        }
+        ByStableKey { g, classes }
+    }
+
+    /// A recorded edge `from -> to` (stable keys), if there is one.
+    fn edge(&self, from: &str, to: &str) -> Option<usize> {
+        let (f, t) = (self.classes.get(from)?, self.classes.get(to)?);
+        if let [t] = t.as_slice() {
+            return f.iter().find_map(|&x| self.g.find(x, *t));
+        }
+        let classes = &self.g.merged().classes;
+        f.iter().find_map(|&x| {
+            self.g
+                .out(x)
+                .find(|&e| classes[self.g.target(e)].stable_key() == to)
+        })
+    }
+}
+
+/// The baseline as the cycle search needs it.
+struct Tolerated<'b> {
+    covered: HashSet<(&'b str, &'b str)>,
+    per_component: HashMap<usize, usize>,
+}
+
+impl Tolerance for Tolerated<'_> {
+    fn covers(&self, from: &str, to: &str) -> bool {
+        self.covered.contains(&(from, to))
+    }
+
+    fn in_component(&self, comp: usize) -> usize {
+        self.per_component.get(&comp).copied().unwrap_or(0)
+    }
+}
+
+/// A baselined cycle and whether it was recorded again.
+struct Present<'b> {
+    entry: &'b BaselineEntry,
+    /// Every edge of it was recorded.
+    present: bool,
+    /// The cyclic component its first edge lies in.
+    component: Option<usize>,
+}
+
+/// Which baselined cycles were recorded again (every one of their edges),
+/// and the component each lies in.
+fn present_cycles<'b>(
+    g: &ClassGraph<'_>,
+    search: &CycleSearch<'_, '_>,
+    baseline: &'b Baseline,
+) -> Vec<Present<'b>> {
+    let index = ByStableKey::new(g);
+    baseline
+        .of_rule(Rule::Cycle)
+        .map(|entry| {
+            let mut first = None;
+            let mut present = true;
+            for (from, to) in entry.cycle_edges() {
+                match index.edge(from, to) {
+                    Some(e) => {
+                        first.get_or_insert(e);
+                    }
+                    None => present = false,
+                }
+            }
+            let component = first.filter(|_| present).and_then(|e| {
+                let c = search.components().of[g.source(e)];
+                (c != u32::MAX).then_some(c as usize)
+            });
+            Present {
+                entry,
+                present,
+                component,
+            }
+        })
+        .collect()
+}
+
+/// Everything a report is built from.
+pub(crate) struct Inputs<'a> {
+    pub(crate) merged: &'a Merged,
+    pub(crate) order: Option<&'a OrderSpec>,
+    pub(crate) baseline: Option<(&'a Path, &'a Baseline)>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Builds the report: every finding not in the baseline, and the counts.
+pub(crate) fn build(inputs: Inputs<'_>) -> Report {
+    let Inputs {
+        merged,
+        order,
+        baseline,
+        mut warnings,
+    } = inputs;
+    // Every search first: its graph and buffers are gone before the
+    // findings (for a cycle through a million locks, as big as the records)
+    // are built.
+    let (cycles, present) = {
+        let g = ClassGraph::new(merged);
+        let mut search = CycleSearch::new(&g);
+        let shortest = search.shortest_cycles();
+        match baseline {
+            None => (shortest, Vec::new()),
+            Some((_, b)) => {
+                let present = present_cycles(&g, &search, b);
+                let mut per_component: HashMap<usize, usize> = HashMap::new();
+                for p in &present {
+                    if let Some(c) = p.component {
+                        *per_component.entry(c).or_default() += 1;
+                    }
+                }
+                let tolerated = Tolerated {
+                    covered: b.covered_edges(),
+                    per_component,
+                };
+                let mut new_cycles = Vec::new();
+                for c in shortest {
+                    if !b.contains(&c.key) {
+                        new_cycles.push(c);
+                    } else if let Some(n) = search.new_in_baselined(c.component, &tolerated) {
+                        new_cycles.push(n);
+                    }
+                }
+                new_cycles.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.locks.cmp(&b.locks)));
+                let present = present
+                    .iter()
+                    .map(|p| (p.entry.key.clone(), p.present))
+                    .collect();
+                (new_cycles, present)
+            }
+        }
+    };
+    let violations = order.map(|o| o.violations(merged)).unwrap_or_default();
+    let mut findings: Vec<Finding> = cycles.iter().map(|c| cycle_finding(merged, c)).collect();
+    drop(cycles);
+    let tolerated = |key: &str| baseline.is_some_and(|(_, b)| b.contains(key));
+    let mut tolerated_violations = 0;
+    if let Some(spec) = order {
+        for v in &violations {
+            if tolerated(&v.key) {
+                tolerated_violations += 1;
+            } else {
+                findings.push(violation_finding(merged, spec, v));
+            }
+        }
+    }
+    let summary_baseline = baseline.map(|(path, b)| {
+        let found: HashSet<&str> = violations.iter().map(|v| v.key.as_str()).collect();
+        let mut stale: Vec<String> = present
+            .iter()
+            .filter(|(_, present)| !present)
+            .map(|(key, _)| key.clone())
+            .chain(
+                b.of_rule(Rule::OrderViolation)
+                    .filter(|e| !found.contains(e.key.as_str()))
+                    .map(|e| e.key.clone()),
+            )
+            .collect();
+        stale.sort();
+        BaselineSummary {
+            file: path.display().to_string(),
+            cycles: present.iter().filter(|(_, present)| *present).count(),
+            violations: tolerated_violations,
+            stale,
+        }
+    });
+    if let Some(spec) = order {
+        for (ci, i) in spec.unmatched(merged) {
+            let chain = &spec.chains[ci];
+            warnings.push(format!(
+                "{}:{}: order entry `{}` matches no recorded lock class",
+                spec.path.display(),
+                chain.lines[i],
+                chain.entries[i]
+            ));
+        }
+    }
+    warnings.extend(merged.warnings.iter().map(|w| w.to_string()));
+    let count = |rule| findings.iter().filter(|f| f.rule == rule).count();
+    Report {
+        summary: Summary {
+            files: merged.files.len(),
+            processes: merged.processes(),
+            classes: merged.classes.len(),
+            edges: merged.edges.len(),
+            recordings: merged.recordings,
+            cycles: count(Rule::Cycle),
+            violations: count(Rule::OrderViolation),
+        },
+        findings,
+        baseline: summary_baseline,
+        warnings,
+    }
+}
+
+/// The entries of a baseline tolerating everything found now: per
+/// component, its reported cycle and the cycles covering the rest of it
+/// (see [`CycleSearch::cover`]), and every order violation.
+pub(crate) fn baseline_entries(merged: &Merged, order: Option<&OrderSpec>) -> Vec<BaselineEntry> {
+    let g = ClassGraph::new(merged);
+    let mut search = CycleSearch::new(&g);
+    let mut out = Vec::new();
+    let stable = |locks: &[usize]| -> Vec<String> {
+        locks
+            .iter()
+            .map(|&l| merged.classes[l].stable_key().to_string())
+            .collect()
+    };
+    for c in search.shortest_cycles() {
+        for extra in search.cover(c.component, &c) {
+            out.push(BaselineEntry::cycle(
+                extra.key.clone(),
+                stable(&extra.locks),
+            ));
+        }
+        out.push(BaselineEntry::cycle(c.key.clone(), stable(&c.locks)));
+    }
+    if let Some(spec) = order {
+        for v in spec.violations(merged) {
+            out.extend(BaselineEntry::key(v.key));
+        }
+    }
+    out
+}

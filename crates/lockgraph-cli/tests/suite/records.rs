@@ -1,0 +1,117 @@
+//! Synthetic record files, shared by the integration tests and the
+//! library's unit tests (`src/fuzz_tests.rs` includes this file).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+/// A lock class as the runtime writes it, from its class id.
+pub fn class(id: &str) -> Value {
+    if let Some(name) = id.strip_prefix("name:") {
+        json!({ "class": id, "name": name, "kind": "Mutex", "site": null })
+    } else if let Some(site) = id.strip_prefix("site:") {
+        json!({ "class": id, "name": null, "kind": "RwLock", "site": site })
+    } else {
+        json!({ "class": id, "name": null, "kind": "Mutex", "site": null })
+    }
+}
+
+/// An edge line with sensible defaults; adjust it with the builder methods.
+#[derive(Clone)]
+pub struct Edge(pub Value);
+
+/// `from -> to` (class ids; a bare word means `name:word`), exclusive,
+/// no gates, thread `main`, pid 1.
+pub fn edge(from: &str, to: &str) -> Edge {
+    let id = |s: &str| {
+        if s.contains(':') {
+            s.to_string()
+        } else {
+            format!("name:{s}")
+        }
+    };
+    let (from, to) = (id(from), id(to));
+    Edge(json!({
+        "type": "edge",
+        "from": class(&from),
+        "to": class(&to),
+        "hold": "exclusive",
+        "request": "exclusive",
+        "gates": [],
+        "thread": "main",
+        "pid": 1,
+        "exe": "/bin/app",
+        "held_at": format!("src/{}.rs:10:5", from.replace([':', '/'], "_")),
+        "requested_at": format!("src/{}.rs:11:9", from.replace([':', '/'], "_")),
+        "backtrace": ["app::work (src/app.rs:11)", "app::main (src/main.rs:3)"],
+    }))
+}
+
+impl Edge {
+    pub fn set(mut self, key: &str, v: Value) -> Edge {
+        self.0[key] = v;
+        self
+    }
+
+    pub fn thread(self, t: &str) -> Edge {
+        self.set("thread", json!(t))
+    }
+
+    pub fn pid(self, pid: u64) -> Edge {
+        self.set("pid", json!(pid))
+    }
+
+    pub fn modes(self, hold: &str, request: &str) -> Edge {
+        self.set("hold", json!(hold)).set("request", json!(request))
+    }
+
+    pub fn gates(self, gates: &[&str]) -> Edge {
+        self.set("gates", json!(gates))
+    }
+
+    pub fn sites(self, held: &str, requested: &str) -> Edge {
+        self.set("held_at", json!(held))
+            .set("requested_at", json!(requested))
+    }
+
+    pub fn line(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+pub fn header(pid: u64) -> String {
+    json!({
+        "lockgraph_record": 1,
+        "pid": pid,
+        "exe": "/bin/app",
+        "args": ["--test-threads=1"],
+        "started_unix_ms": 1_764_240_000_000u64
+    })
+    .to_string()
+}
+
+/// The text of a record file of process `pid` (each edge gets that pid).
+pub fn file_text(pid: u64, edges: &[Edge]) -> String {
+    let mut s = header(pid);
+    s.push('\n');
+    for e in edges {
+        s.push_str(&e.clone().pid(pid).line());
+        s.push('\n');
+    }
+    s
+}
+
+/// Writes a record file for process `pid` into `dir`.
+pub fn write_file(dir: &Path, pid: u64, edges: &[Edge]) -> PathBuf {
+    let path = dir.join(format!("lockgraph-{pid}-1000.jsonl"));
+    std::fs::write(&path, file_text(pid, edges)).unwrap();
+    path
+}
+
+/// Writes raw text as a record file.
+pub fn write_raw(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}

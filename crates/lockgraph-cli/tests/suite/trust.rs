@@ -1,0 +1,266 @@
+//! The checker never hangs, crashes or hides a finding (issue 11, items
+//! 9-13): huge graphs of any shape, empty record files, FIFOs named like
+//! records, long order files, baselines next to new cycles, and names that
+//! would drive a terminal.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A record file of `pid` holding the edges `(from, to)` between named
+/// classes, written without building JSON values (fast for 100k lines).
+fn write_named_edges(dir: &Path, pid: u64, edges: impl Iterator<Item = (String, String)>) {
+    let mut text = header(pid);
+    text.push('\n');
+    for (from, to) in edges {
+        let _ = writeln!(
+            text,
+            r#"{{"type":"edge","from":{{"class":"name:{from}","name":"{from}","kind":"Mutex","site":null}},"to":{{"class":"name:{to}","name":"{to}","kind":"Mutex","site":null}},"hold":"exclusive","request":"exclusive","gates":[],"thread":"main","pid":{pid},"exe":"/bin/app","held_at":"src/a.rs:1:1","requested_at":"src/a.rs:2:2","backtrace":[]}}"#
+        );
+    }
+    write_raw(dir, &format!("lockgraph-{pid}-1000.jsonl"), text);
+}
+
+/// Item 9: a 100,000-class chain used to overflow the stack (exit 134) in
+/// the recursive SCC search.
+#[test]
+fn a_100k_class_chain_does_not_overflow_the_stack() {
+    let d = tempdir();
+    let n = 100_000;
+    write_named_edges(
+        d.path(),
+        1,
+        (0..n - 1).map(|i| (format!("c{i}"), format!("c{}", i + 1))),
+    );
+    let o = run_with_deadline(d.path(), &["check", "."], 120);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("no lock-order cycles or order violations"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// Item 10: one cycle through 65,536 classes took 298 s (a breadth-first
+/// search from every edge). The deadline is 30 times what it takes now on
+/// a loaded 2-core machine; the speed itself is measured in
+/// `benches/check.rs`. (The text report used to look each edge's locks up
+/// by a linear search too: 5 minutes for this cycle.)
+#[test]
+fn one_big_cycle_is_found_without_a_search_per_edge() {
+    let d = tempdir();
+    let n = 65_536;
+    write_named_edges(
+        d.path(),
+        1,
+        (0..n).map(|i| (format!("c{i}"), format!("c{}", (i + 1) % n))),
+    );
+    let o = run_with_deadline(d.path(), &["check", "-o", "r.txt", "."], 90);
+    assert_code(&o, 1);
+    let text = std::fs::read_to_string(d.path().join("r.txt")).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "lockgraph: potential deadlock: lock-order cycle through {n} locks"
+        )),
+        "{}",
+        &text[..200]
+    );
+    assert!(
+        stderr(&o).contains("lockgraph: 1 lock-order cycle and 0 order violations"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Item 11: an empty record file (a process killed between creating the
+/// file and writing its header) is skipped with a warning, like a torn line.
+#[test]
+fn an_empty_record_file_is_skipped_with_a_warning() {
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("a", "b")]);
+    write_file(d.path(), 2, &[edge("b", "a")]);
+    write_raw(d.path(), "lockgraph-3-1000.jsonl", "");
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains("cycle:name:a -> name:b"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o)
+            .contains("lockgraph: warning: ./lockgraph-3-1000.jsonl: skipped an empty record file"),
+        "{}",
+        stderr(&o)
+    );
+    // A header torn by a full disk is the file's torn last line: skipped too.
+    write_raw(d.path(), "lockgraph-3-1000.jsonl", &header(3)[..20]);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("./lockgraph-3-1000.jsonl:1: skipped a torn last line"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Item 12: a baseline tolerates the cycles it lists, not every cycle of
+/// their component. A <-> B baselined, then B -> C -> D -> A added.
+#[test]
+fn a_baseline_does_not_hide_a_new_cycle_in_the_same_component() {
+    let d = tempdir();
+    let rec = d.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    write_file(&rec, 1, &[edge("a", "b")]);
+    write_file(&rec, 2, &[edge("b", "a")]);
+    let o = run_in(d.path(), &["baseline", "rec", "-o", "baseline.json"]);
+    assert_code(&o, 0);
+    let o = run_in(d.path(), &["check", "--baseline", "baseline.json", "rec"]);
+    assert_code(&o, 0);
+    write_file(
+        &rec,
+        3,
+        &[
+            edge("b", "c").thread("t_bc"),
+            edge("c", "d"),
+            edge("d", "a"),
+        ],
+    );
+    let o = run_in(d.path(), &["check", "--baseline", "baseline.json", "rec"]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("key: cycle:name:a -> name:b -> name:c -> name:d"),
+        "{out}"
+    );
+    assert!(out.contains("thread `t_bc`"), "{out}");
+    assert!(
+        out.contains("this component also holds 1 baselined cycle; 3 of its 5 edges are in none"),
+        "{out}"
+    );
+    // A baseline written now tolerates the whole component.
+    let o = run_in(d.path(), &["baseline", "rec", "-o", "baseline2.json"]);
+    assert_code(&o, 0);
+    let o = run_in(d.path(), &["check", "--baseline", "baseline2.json", "rec"]);
+    assert_code(&o, 0);
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let st = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Item 13: a FIFO named like a record or a profile used to block `check`
+/// and `profile` forever (opening it waits for a writer).
+#[cfg(unix)]
+#[test]
+fn fifos_named_like_records_are_skipped() {
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("a", "b")]);
+    mkfifo(&d.path().join("lockgraph-9-1000.jsonl"));
+    mkfifo(&d.path().join("lockgraph-profile-9.json"));
+    let o = run_with_deadline(d.path(), &["check", "."], 60);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("./lockgraph-9-1000.jsonl: skipped: not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_with_deadline(d.path(), &["profile", "."], 60);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("./lockgraph-profile-9.json: skipped: not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    // Named on the command line, it is an input error, not a hang.
+    let o = run_with_deadline(d.path(), &["check", "lockgraph-9-1000.jsonl"], 60);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("lockgraph-9-1000.jsonl: not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Item 13: an order file of 100,000 entries used to take over 120 s (each
+/// entry compared with every earlier one, and its line counted from the
+/// start of the file).
+#[test]
+fn a_long_order_file_is_read_in_linear_time() {
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("e5", "e3"), edge("e7", "e90000")]);
+    let mut toml = String::from("order = [\n");
+    for i in 0..100_000 {
+        let _ = writeln!(toml, "  \"e{i}\",");
+    }
+    toml.push_str("]\n");
+    write_raw(d.path(), "lockorder.toml", toml);
+    let o = run_with_deadline(
+        d.path(),
+        &[
+            "check",
+            "--order",
+            "lockorder.toml",
+            "lockgraph-1-1000.jsonl",
+        ],
+        60,
+    );
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains("key: order:name:e5 -> name:e3"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("0 lock-order cycles and 1 order violation"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// Item 13: names and thread names come from files anyone can write; the
+/// text report must not hand their control characters to the terminal.
+#[test]
+fn control_characters_in_names_are_escaped_in_text_output() {
+    let d = tempdir();
+    let evil = "x\u{1b}[2J\u{0}\nFAKE: ok\u{7}";
+    write_file(
+        d.path(),
+        1,
+        &[edge("a", &format!("name:{evil}")).thread("t\u{1b}]0;title\u{7}")],
+    );
+    write_file(d.path(), 2, &[edge(&format!("name:{evil}"), "a")]);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    for bad in ['\u{1b}', '\u{0}', '\u{7}'] {
+        assert!(!out.contains(bad), "raw {bad:?} in\n{out}");
+    }
+    assert!(
+        !out.contains("\nFAKE: ok"),
+        "a raw newline in a name:\n{out}"
+    );
+    assert!(
+        out.contains(r"Mutex `x\u{1b}[2J\u{0}\nFAKE: ok\u{7}`"),
+        "{out}"
+    );
+    assert!(out.contains(r"thread `t\u{1b}]0;title\u{7}`"), "{out}");
+    // JSON keeps the exact strings (escaped as JSON).
+    let o = run_in(d.path(), &["check", "--format", "json", "."]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = v["cycles"][0]["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert!(names.contains(&evil), "{names:?}");
+}
