@@ -1,89 +1,34 @@
 //! The run-time watchdog. Each case deadlocks (or waits) for real in a child
-//! process (this test binary re-run with one `child_*` test selected); the
-//! parent reads the child's stderr (or its JSON dump) until the report is
-//! complete or a deadline passes, then kills the child.
+//! process (this test binary re-run with one `child_*` test selected, by
+//! `lockgraph_testkit`); the parent reads the child's stderr (or its JSON
+//! dump) until the report is complete or a deadline passes, then kills the
+//! child.
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Barrier};
+use std::process::Command;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use lockgraph::watchdog::{self, Config};
 use lockgraph::{Condvar, Mutex, ReentrantMutex, RwLock, RwLockUpgradableReadGuard};
+use lockgraph_testkit::{child, is_child, spawn_named, Child, END};
 
-const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
-const END: &str = "-- end of lockgraph watchdog report --";
-
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
-
-/// Spawns a thread named `name` (reports name threads) running `f`.
-fn spawn_named<T: Send + 'static>(
-    name: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(f)
-        .unwrap()
-}
-
-/// Runs the child test `test` and collects its stderr until `done` says the
-/// text is complete or `deadline` passes; the child is killed either way.
-/// Returns the text and whether `done` was reached.
+/// Runs `child` with `LOCKGRAPH_ON_CYCLE=off` and `env`, and collects its
+/// stderr until `done` says the text is complete or `deadline` passes; the
+/// child is killed either way. Returns the text and whether `done` was
+/// reached.
 fn run_child(
-    test: &str,
+    child: Child,
     env: &[(&str, &str)],
     deadline: Duration,
     done: impl Fn(&str) -> bool,
 ) -> (String, bool) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env("LOCKGRAPH_ON_CYCLE", "off")
-        .env("LOCKGRAPH_BACKTRACE", "0")
-        .env_remove("LOCKGRAPH_WATCHDOG")
-        .env_remove("LOCKGRAPH_DUMP_DIR")
-        .env_remove("LOCKGRAPH_PROFILE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut child = child.env("LOCKGRAPH_ON_CYCLE", "off").deadline(deadline);
     for (k, v) in env {
-        cmd.env(k, v);
+        child = child.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let end = Instant::now() + deadline;
-    let mut text = String::new();
-    let mut ok = false;
-    while let Some(left) = end.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                text.push_str(&line);
-                text.push('\n');
-                if done(&text) {
-                    ok = true;
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    drop(rx);
-    let _ = reader.join();
-    (text, ok)
+    let out = child.run_until(|_, err| done(err));
+    (out.stderr, out.done)
 }
 
 /// Reads `SITE name=line` lines the child printed.
@@ -169,7 +114,7 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     let dir = std::env::temp_dir().join(format!("lockgraph-wd-abba-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (text, ok) = run_child(
-        "child_abba",
+        child!(child_abba),
         &[
             ("LOCKGRAPH_WATCHDOG", "300ms"),
             ("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap()),
@@ -314,7 +259,7 @@ fn edges_recorded_before_the_graph_was_turned_off_still_give_the_order_context()
         return;
     }
     let (text, ok) = run_child(
-        "child_abba_then_graph_off",
+        child!(child_abba_then_graph_off),
         &[("LOCKGRAPH_ORDER", "on")],
         Duration::from_secs(20),
         // Long waits are reported at the first scan: wait for the end of
@@ -344,7 +289,7 @@ fn with_the_order_graph_off_a_deadlock_is_still_found_and_says_the_graph_was_off
         return;
     }
     let (text, ok) = run_child(
-        "child_abba",
+        child!(child_abba),
         &[("LOCKGRAPH_WATCHDOG", "300ms"), ("LOCKGRAPH_ORDER", "off")],
         Duration::from_secs(20),
         |t| t.contains("DEADLOCK") && t.contains(END),
@@ -376,7 +321,7 @@ fn a_deadlock_the_order_graph_could_not_record_says_which_edge_is_missing() {
     // One class edge at most: the second thread's edge is never recorded.
     // Stacks on: the recorded edge shows the stack it was recorded with.
     let (text, ok) = run_child(
-        "child_abba",
+        child!(child_abba),
         &[
             ("LOCKGRAPH_WATCHDOG", "300ms"),
             ("LOCKGRAPH_MAX_EDGES", "1"),
@@ -437,9 +382,12 @@ fn a_three_thread_cycle_is_reported_whole() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_three_cycle", &[], Duration::from_secs(20), |t| {
-        t.contains("DEADLOCK") && t.contains(END)
-    });
+    let (text, ok) = run_child(
+        child!(child_three_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
     assert!(ok, "no deadlock report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
     assert!(report.contains("3 threads wait for each other"), "{report}");
@@ -490,9 +438,12 @@ fn a_writer_blocked_behind_a_reader_that_waits_for_it_is_a_deadlock() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_rwlock_cycle", &[], Duration::from_secs(20), |t| {
-        t.contains("DEADLOCK") && t.contains(END)
-    });
+    let (text, ok) = run_child(
+        child!(child_rwlock_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
     assert!(ok, "no deadlock report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
     assert!(
@@ -552,7 +503,7 @@ fn a_long_hold_is_a_long_wait_not_a_deadlock() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_long_hold", &[], Duration::from_secs(20), |t| {
+    let (text, ok) = run_child(child!(child_long_hold), &[], Duration::from_secs(20), |t| {
         t.contains("LONG WAIT") && t.contains(END)
     });
     assert!(ok, "no long-wait report in time:\n{text}");
@@ -642,7 +593,7 @@ fn a_long_hold_report_shows_where_the_holder_is_now() {
     let dir = std::env::temp_dir().join(format!("lockgraph-wd-now-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (text, ok) = run_child(
-        "child_holder_now",
+        child!(child_holder_now),
         &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
         Duration::from_secs(20),
         |t| t.contains("LONG WAIT") && t.contains(END),
@@ -696,7 +647,7 @@ fn with_remote_stacks_off_a_holder_is_shown_by_its_proc_state_only() {
         return;
     }
     let (text, ok) = run_child(
-        "child_holder_now",
+        child!(child_holder_now),
         &[("LOCKGRAPH_REMOTE_STACKS", "off")],
         Duration::from_secs(20),
         |t| t.contains("LONG WAIT") && t.contains(END),
@@ -758,9 +709,12 @@ fn a_long_blocking_call_is_reported_with_the_locks_held() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_blocking_call", &[], Duration::from_secs(20), |t| {
-        t.contains("LONG WAIT") && t.contains(END)
-    });
+    let (text, ok) = run_child(
+        child!(child_blocking_call),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("LONG WAIT") && t.contains(END),
+    );
     assert!(ok, "no long-wait report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: LONG WAIT").unwrap()..];
     assert!(
@@ -809,7 +763,7 @@ fn a_busy_progressing_workload_gives_no_report() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_busy", &[], Duration::from_secs(30), |t| {
+    let (text, ok) = run_child(child!(child_busy), &[], Duration::from_secs(30), |t| {
         t.contains("BUSY-DONE")
     });
     assert!(ok, "the busy child did not finish:\n{text}");
@@ -839,9 +793,12 @@ fn sigusr2_prints_a_dump_of_every_threads_locks() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_dump_on_sigusr2", &[], Duration::from_secs(20), |t| {
-        t.contains("-- end of lockgraph dump --")
-    });
+    let (text, ok) = run_child(
+        child!(child_dump_on_sigusr2),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("-- end of lockgraph dump --"),
+    );
     assert!(ok, "no dump in time:\n{text}");
     assert!(text.contains("lockgraph dump (pid"), "{text}");
     assert!(
@@ -882,9 +839,12 @@ fn a_reentrant_mutex_abba_is_a_deadlock() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_reentrant_abba", &[], Duration::from_secs(20), |t| {
-        t.contains("DEADLOCK") && t.contains(END)
-    });
+    let (text, ok) = run_child(
+        child!(child_reentrant_abba),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
     assert!(ok, "no deadlock report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
     assert!(report.contains("2 threads wait for each other"), "{report}");
@@ -940,9 +900,12 @@ fn an_upgrade_waiting_for_a_reader_that_waits_for_it_is_a_deadlock() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_upgrade_cycle", &[], Duration::from_secs(20), |t| {
-        t.contains("DEADLOCK") && t.contains(END)
-    });
+    let (text, ok) = run_child(
+        child!(child_upgrade_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
     assert!(ok, "no deadlock report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
     assert!(report.contains("2 threads wait for each other"), "{report}");
@@ -1068,7 +1031,7 @@ fn an_upgradable_read_waits_for_the_upgradable_holder_not_for_readers() {
     // scans or more, by which time a cycle (reported after two) would have
     // been reported.
     let (text, ok) = run_child(
-        "child_upgradable_read_behind_an_upgradable_holder",
+        child!(child_upgradable_read_behind_an_upgradable_holder),
         &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
         Duration::from_secs(20),
         |t| t.contains("DEADLOCK") || reports(t).len() >= 2,
@@ -1165,7 +1128,7 @@ fn an_upgradable_read_waiting_for_an_upgradable_holder_that_waits_for_it_is_a_de
         return;
     }
     let (text, ok) = run_child(
-        "child_upgradable_cycle",
+        child!(child_upgradable_cycle),
         &[],
         Duration::from_secs(20),
         |t| t.contains("DEADLOCK") && t.contains(END),
@@ -1230,7 +1193,7 @@ fn an_upgradable_read_kept_after_an_earlier_read_was_released_still_keeps_others
         return;
     }
     let (text, ok) = run_child(
-        "child_read_then_upgradable_cycle",
+        child!(child_read_then_upgradable_cycle),
         &[],
         Duration::from_secs(20),
         |t| t.contains("DEADLOCK") && t.contains(END),
@@ -1273,7 +1236,7 @@ fn an_upgrade_by_a_thread_that_also_reads_the_lock_is_a_deadlock_with_itself() {
         return;
     }
     let (text, ok) = run_child(
-        "child_upgrade_holding_a_read",
+        child!(child_upgrade_holding_a_read),
         &[],
         Duration::from_secs(20),
         |t| t.contains("DEADLOCK") && t.contains(END),
@@ -1361,9 +1324,12 @@ fn a_long_timed_wait_is_reported_and_still_gives_up_at_its_deadline() {
     // The report can come after the child's last line (resolving the
     // waiter's stack the first time is slow on a loaded machine): the child
     // sleeps until killed.
-    let (text, ok) = run_child("child_timed_waits", &[], Duration::from_secs(20), |t| {
-        t.contains("TIMED handoff") && t.contains(END)
-    });
+    let (text, ok) = run_child(
+        child!(child_timed_waits),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("TIMED handoff") && t.contains(END),
+    );
     assert!(ok, "the timed child did not finish:\n{text}");
     let ms = |what: &str| -> (bool, u64) {
         let line = text
@@ -1445,9 +1411,12 @@ fn a_long_condvar_wait_holding_another_lock_is_reported_and_so_is_the_relock() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child("child_condvar_wait", &[], Duration::from_secs(20), |t| {
-        t.contains("NOTIFIED") && t.matches(END).count() >= 2
-    });
+    let (text, ok) = run_child(
+        child!(child_condvar_wait),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("NOTIFIED") && t.matches(END).count() >= 2,
+    );
     assert!(ok, "no two long-wait reports in time:\n{text}");
     assert!(!text.contains("DEADLOCK"), "{text}");
     let at = text.find("lockgraph watchdog: LONG WAIT").unwrap();
@@ -1522,7 +1491,7 @@ fn a_condvar_timed_wait_longer_than_the_timeout_is_reported_as_timed() {
         return;
     }
     let (text, ok) = run_child(
-        "child_condvar_timed_wait",
+        child!(child_condvar_timed_wait),
         &[],
         Duration::from_secs(20),
         |t| t.contains("CVT timed_out=") && t.contains(END),
