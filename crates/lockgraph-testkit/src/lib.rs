@@ -32,10 +32,10 @@
 //! }
 //! ```
 //!
-//! [`child!`] names the child by its function, so a typo or a child moved to
-//! another module is a compile error rather than a child that runs no test;
-//! [`Child::new`] takes the libtest name as a string, and a name that selects
-//! no test fails the parent.
+//! [`child!`] names the child by its function: a typo is a compile error,
+//! and the libtest name follows the function into whatever module it lives
+//! in. [`Child::new`] takes the libtest name as a string; a name that
+//! selects no test fails the parent rather than passing without a child.
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
@@ -59,27 +59,28 @@ pub fn is_child() -> bool {
     std::env::var_os(CHILD).is_some()
 }
 
-/// A [`Child`] that runs the test function `$test`, which must be a
-/// `#[test]` in the module where the macro is called: the name is checked
-/// by the compiler, and the libtest name (the module path without the
-/// crate's name) is built from the calling module.
+/// A [`Child`] that runs the test function `$test` (a name or a path, as
+/// in a call): the compiler checks that the function exists, and the
+/// libtest name (its path below the crate root) is taken from the
+/// function itself, so it stays right when the child moves to another
+/// module or is imported from one.
 #[macro_export]
 macro_rules! child {
-    ($test:ident) => {{
-        // Fails to compile when `$test` is not a function of this module.
+    ($test:path) => {{
+        // Fails to compile when `$test` is not a `fn()` in scope here.
         let _: fn() = $test;
-        $crate::Child::new(&$crate::test_name(module_path!(), stringify!($test)))
+        $crate::Child::new(&$crate::test_name(::std::any::type_name_of_val(&$test)))
     }};
 }
 
-/// The libtest name of test `function` in module `module_path` (as
-/// `module_path!()` gives it: the crate's name first, which libtest leaves
-/// out).
+/// The libtest name of the test function whose full path (as
+/// `std::any::type_name_of_val` gives it) is `path`: the path without the
+/// crate's name, which libtest leaves out.
 #[doc(hidden)]
-pub fn test_name(module_path: &str, function: &str) -> String {
-    match module_path.split_once("::") {
-        Some((_crate, module)) => format!("{module}::{function}"),
-        None => function.to_string(),
+pub fn test_name(path: &str) -> String {
+    match path.split_once("::") {
+        Some((_crate, name)) => name.to_string(),
+        None => path.to_string(),
     }
 }
 
@@ -338,12 +339,43 @@ mod tests {
 
     #[test]
     fn test_names_leave_the_crate_out() {
-        assert_eq!(test_name("watchdog", "child_abba"), "child_abba");
+        assert_eq!(test_name("watchdog::child_abba"), "child_abba");
         assert_eq!(
-            test_name("watchdog::deadlock", "child_abba"),
+            test_name("watchdog::deadlock::child_abba"),
             "deadlock::child_abba"
         );
-        assert_eq!(test_name("a::b::c", "f"), "b::c::f");
+        assert_eq!(
+            test_name(std::any::type_name_of_val(&child_exits_with_3)),
+            "tests::child_exits_with_3"
+        );
+    }
+
+    mod elsewhere {
+        #[test]
+        pub(in crate::tests) fn child_in_another_module() {
+            if !crate::is_child() {
+                return;
+            }
+            println!("RAN elsewhere");
+        }
+    }
+
+    use elsewhere::child_in_another_module as imported;
+
+    #[test]
+    fn a_child_in_another_module_or_imported_is_run_by_its_own_name() {
+        for out in [
+            child!(elsewhere::child_in_another_module).run(),
+            child!(imported).run(),
+        ] {
+            assert!(out.success(), "{}", out.both());
+            assert!(
+                out.stdout
+                    .contains("test tests::elsewhere::child_in_another_module ... RAN elsewhere"),
+                "{}",
+                out.both()
+            );
+        }
     }
 
     #[test]
