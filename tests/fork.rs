@@ -279,9 +279,9 @@ fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
     }
     let dir = std::env::temp_dir().join(format!("lockgraph-fork-rec-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = Child::new("child_fork_while_writing_records")
+    let out = child!(child_fork_while_writing_records)
+        .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_RECORD", dir.to_str().unwrap())
-        .env("LOCKGRAPH_BACKTRACE", "0")
         .deadline(Duration::from_secs(60))
         .run();
     let records: String = std::fs::read_dir(&dir)
