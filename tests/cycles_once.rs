@@ -2,12 +2,10 @@
 //! other locks is never taken for one already reported.
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{is_child, Child};
 use lockgraph::{capture, Mutex};
+use lockgraph_testkit::{child, is_child};
 
 fn nest(x: &Mutex<()>, y: &Mutex<()>) {
     let _x = x.lock();
@@ -47,7 +45,8 @@ fn a_cycle_of_other_locks_is_never_taken_for_one_already_reported() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_two_cycles_of_other_nodes")
+    let out = child!(child_two_cycles_of_other_nodes)
+        .env("LOCKGRAPH_ORDER", "on")
         .deadline(Duration::from_secs(60))
         .run();
     assert!(out.success(), "{}", out.both());

@@ -2,17 +2,16 @@
 //! a deadlock after many long waits, a subscriber that takes the program's
 //! locks, blocks, panics or filters, stderr locked by another thread, and
 //! libtest's output capture. Each case runs in a child process with a
-//! deadline (`common`).
+//! deadline (`lockgraph_testkit`), with the lock-order graph on
+//! (`LOCKGRAPH_ORDER=on`, also in a `watchdog-in-release` build).
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
-
-mod common;
 
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
 
-use common::{is_child, spawn_named, Child, END};
 use lockgraph::watchdog::{self, Config};
 use lockgraph::Mutex;
+use lockgraph_testkit::{child, is_child, spawn_named, END};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -116,7 +115,8 @@ fn a_deadlock_is_reported_after_the_long_wait_budget_is_spent() {
         return;
     }
     let dir = dump_dir("budget");
-    let out = Child::new("child_deadlock_after_many_long_waits")
+    let out = child!(child_deadlock_after_many_long_waits)
+        .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())
         .deadline(Duration::from_secs(30))
@@ -154,7 +154,8 @@ fn suppressed_long_waits_are_counted_per_lock_by_the_end_of_the_process() {
         return;
     }
     let dir = dump_dir("exit");
-    let out = Child::new("child_many_long_waits_then_exit")
+    let out = child!(child_many_long_waits_then_exit)
+        .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())
         .run();
@@ -232,7 +233,8 @@ fn a_subscriber_that_takes_a_lock_the_reporting_thread_holds_does_not_hang_it() 
     if is_child() {
         return;
     }
-    let out = Child::new("child_subscriber_takes_the_reporting_threads_lock")
+    let out = child!(child_subscriber_takes_the_reporting_threads_lock)
+        .env("LOCKGRAPH_ORDER", "on")
         .deadline(Duration::from_secs(20))
         .run();
     assert!(out.success(), "{}", out.both());
@@ -277,7 +279,8 @@ fn a_report_whose_subscriber_never_returns_is_printed_on_stderr() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_subscriber_blocks_on_a_deadlocked_lock")
+    let out = child!(child_subscriber_blocks_on_a_deadlocked_lock)
+        .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .run_until(|_, e| e.find("DEADLOCK").is_some_and(|i| e[i..].contains(END)));
     assert!(!out.timed_out, "no deadlock report:\n{}", out.both());
@@ -323,7 +326,8 @@ fn a_full_table_while_another_thread_holds_stderr_does_not_deadlock() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_table_full_while_stderr_is_locked")
+    let out = child!(child_table_full_while_stderr_is_locked)
+        .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_MAX_CLASSES", "4")
         .deadline(Duration::from_secs(20))
         .run();
@@ -366,7 +370,8 @@ fn a_panicking_subscriber_does_not_stop_the_watchdog() {
         return;
     }
     let dir = dump_dir("panics");
-    let out = Child::new("child_subscriber_panics_once")
+    let out = child!(child_subscriber_panics_once)
+        .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())
         .run_until(|_, e| e.contains("SUBSCRIBER GOT: lockgraph watchdog: DEADLOCK"));
@@ -406,7 +411,9 @@ fn a_report_filtered_out_by_the_subscriber_goes_to_stderr() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_error_level_subscriber").run();
+    let out = child!(child_error_level_subscriber)
+        .env("LOCKGRAPH_ORDER", "on")
+        .run();
     assert!(out.success(), "{}", out.both());
     assert!(
         out.stderr.contains("lock-order cycle through 2 locks"),
@@ -465,7 +472,9 @@ fn the_report_event_has_no_field_named_like_tracings_own_level() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_event_fields").run();
+    let out = child!(child_event_fields)
+        .env("LOCKGRAPH_ORDER", "on")
+        .run();
     assert!(out.success(), "{}", out.both());
     let line = out
         .stderr
@@ -493,7 +502,10 @@ fn a_cycle_found_in_a_passing_test_is_printed_despite_the_output_capture() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_cycle_in_a_passing_test").captured().run();
+    let out = child!(child_cycle_in_a_passing_test)
+        .env("LOCKGRAPH_ORDER", "on")
+        .captured()
+        .run();
     assert!(out.success(), "{}", out.both());
     assert!(
         out.stdout

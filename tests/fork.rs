@@ -1,19 +1,20 @@
 //! `fork()` while other threads use lockgraph: the child process can lock
 //! (lockgraph's own locks are not left held by threads that do not exist in
 //! the child), and the watchdog and the reporter keep working there.
+//! Each case runs in a child process with a deadline (`lockgraph_testkit`),
+//! with the lock-order graph on (`LOCKGRAPH_ORDER=on`, also in a
+//! `watchdog-in-release` build).
 #![cfg(all(
     target_os = "linux",
     any(debug_assertions, feature = "track-in-release")
 ))]
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{is_child, spawn_named, Child, END};
 use lockgraph::Mutex;
+use lockgraph_testkit::{child, is_child, spawn_named, END};
 
 /// The few C library calls a fork test needs (Linux x86-64 and aarch64
 /// signatures; `pid_t` is `i32`).
@@ -123,7 +124,8 @@ fn a_child_forked_while_another_thread_records_edges_can_lock() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_fork_while_recording")
+    let out = child!(child_fork_while_recording)
+        .env("LOCKGRAPH_ORDER", "on")
         .deadline(Duration::from_secs(60))
         .run();
     assert!(out.success(), "{}", out.both());
@@ -196,7 +198,8 @@ fn the_watchdog_and_the_reporter_work_in_a_forked_child() {
     if is_child() {
         return;
     }
-    let out = Child::new("child_watchdog_after_fork")
+    let out = child!(child_watchdog_after_fork)
+        .env("LOCKGRAPH_ORDER", "on")
         .deadline(Duration::from_secs(90))
         .run();
     assert!(out.success(), "{}", out.both());
@@ -276,9 +279,9 @@ fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
     }
     let dir = std::env::temp_dir().join(format!("lockgraph-fork-rec-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = Child::new("child_fork_while_writing_records")
+    let out = child!(child_fork_while_writing_records)
+        .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_RECORD", dir.to_str().unwrap())
-        .env("LOCKGRAPH_BACKTRACE", "0")
         .deadline(Duration::from_secs(60))
         .run();
     let records: String = std::fs::read_dir(&dir)

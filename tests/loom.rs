@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
@@ -15,6 +16,7 @@ use lockgraph::{
     capture, capture_atomicity, set_atomicity, Atomicity, Condvar, Mutex, ReentrantMutex, RwLock,
     RwLockUpgradableReadGuard, Severity,
 };
+use lockgraph_testkit::{child, is_child};
 
 /// The ABBA model, run in a child process: when loom finds the deadlock it
 /// panics, and unwinding the blocked loom threads aborts the process.
@@ -48,23 +50,17 @@ fn abba_model() {
 
 #[test]
 fn loom_finds_a_real_abba_deadlock() {
-    if std::env::var_os("LOCKGRAPH_LOOM_ABBA_CHILD").is_some() {
+    if is_child() {
         abba_model();
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "loom_finds_a_real_abba_deadlock",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("LOCKGRAPH_LOOM_ABBA_CHILD", "1")
+    let out = child!(loom_finds_a_real_abba_deadlock)
         .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+        .deadline(Duration::from_secs(300))
+        .run();
+    assert!(!out.timed_out, "loom did not finish:\n{}", out.both());
+    let err = &out.stderr;
+    assert!(!out.success(), "{err}");
     assert!(err.contains("deadlock; threads"), "{err}");
     // Iterations that did not hang ran both orders: lockgraph reported them.
     assert!(err.contains("lockgraph reported the cycle: 2"), "{err}");

@@ -1,19 +1,14 @@
 //! The lock-order graph's switch (`LOCKGRAPH_ORDER`, `set_order_graph`):
 //! off, locks keep their held-lock stacks but record no order edges. One
 //! in-process test flips the process-wide switch; the environment cases run
-//! in child processes (this binary re-run with one `child_*` test selected).
+//! in child processes (this binary re-run with one `child_*` test selected,
+//! by `lockgraph_testkit`).
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockgraph::{capture, held_locks, order_graph, set_order_graph, stats, Mutex};
-
-const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
-
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
+use lockgraph_testkit::{child, is_child};
 
 /// Takes `a` then `b`, then `b` then `a`; returns the cycle reports.
 fn abba(a: &Mutex<()>, b: &Mutex<()>) -> usize {
@@ -89,29 +84,16 @@ fn child_abba_count() {
 /// Runs `child_abba_count` with `LOCKGRAPH_ORDER=value`: (stdout, stderr).
 /// A child that does not finish within a minute is killed and fails the test.
 fn child_with(value: &str) -> (String, String) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_abba_count", "--exact", "--nocapture"])
-        .env(CHILD, "1")
+    let out = child!(child_abba_count)
         .env("LOCKGRAPH_ORDER", value)
-        .env("LOCKGRAPH_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the child with LOCKGRAPH_ORDER={value} did not finish in a minute");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        !out.timed_out,
+        "the child with LOCKGRAPH_ORDER={value} did not finish in a minute"
+    );
+    assert!(out.success(), "{out:?}");
+    (out.stdout, out.stderr)
 }
 
 #[test]

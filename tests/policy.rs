@@ -1,36 +1,28 @@
 //! The reporting policy, the limits, and lockgraph's own safety: each case
 //! that needs process-wide settings runs in a child process (this test binary
-//! re-run with one `child_*` test selected), so the parent tests stay parallel.
+//! re-run with one `child_*` test selected, by `lockgraph_testkit`), so the
+//! parent tests stay parallel.
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
 
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use lockgraph::Mutex;
+use lockgraph_testkit::{child, is_child, Child, Output};
 
-const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
-
-fn run_child(test: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env_remove("LOCKGRAPH_ON_CYCLE")
-        .env("LOCKGRAPH_BACKTRACE", "0");
+/// Runs `child` with `env` until it exits (it must, within the harness's
+/// deadline).
+fn run_child(child: Child, env: &[(&str, &str)]) -> Output {
+    let mut child = child;
     for (k, v) in env {
-        cmd.env(k, v);
+        child = child.env(k, v);
     }
-    cmd.output().unwrap()
-}
-
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
+    let out = child.run();
+    assert!(!out.timed_out, "the child did not finish:\n{}", out.both());
+    out
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (o.stdout.clone(), o.stderr.clone())
 }
 
 /// Takes `a` then `b`, then `b` then `a`.
@@ -78,9 +70,12 @@ fn lockgraph_core_held() -> usize {
 
 #[test]
 fn panic_policy_panics_before_blocking_and_leaves_state_consistent() {
-    let out = run_child("child_panic_policy", &[("LOCKGRAPH_ON_CYCLE", "panic")]);
+    let out = run_child(
+        child!(child_panic_policy),
+        &[("LOCKGRAPH_ON_CYCLE", "panic")],
+    );
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(out.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
 }
 
@@ -108,7 +103,7 @@ fn child_condvar_relock_panic() {
 #[test]
 fn a_policy_panic_while_a_condvar_relocks_leaves_the_guard_valid() {
     let out = run_child(
-        "child_condvar_relock_panic",
+        child!(child_condvar_relock_panic),
         &[("LOCKGRAPH_ON_CYCLE", "panic")],
     );
     let (stdout, stderr) = text(&out);
@@ -131,7 +126,7 @@ fn child_set_in_code() {
 
 #[test]
 fn the_policy_set_in_code_overrides_the_environment() {
-    let out = run_child("child_set_in_code", &[("LOCKGRAPH_ON_CYCLE", "off")]);
+    let out = run_child(child!(child_set_in_code), &[("LOCKGRAPH_ON_CYCLE", "off")]);
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
 }
@@ -150,13 +145,13 @@ fn child_abba() {
 
 #[test]
 fn abort_policy_prints_the_report_and_aborts() {
-    let out = run_child("child_abba", &[("LOCKGRAPH_ON_CYCLE", "abort")]);
+    let out = run_child(child!(child_abba), &[("LOCKGRAPH_ON_CYCLE", "abort")]);
     let (stdout, stderr) = text(&out);
-    assert!(!out.status.success());
+    assert!(!out.success());
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(out.status.signal(), Some(6), "{stderr}");
+        assert_eq!(out.status.and_then(|s| s.signal()), Some(6), "{stderr}");
     }
     assert!(!stdout.contains("CHILD-OK"));
     assert!(stderr.contains("lock-order cycle"), "{stderr}");
@@ -165,7 +160,7 @@ fn abort_policy_prints_the_report_and_aborts() {
 
 #[test]
 fn warn_policy_prints_each_cycle_once_on_stderr_without_a_subscriber() {
-    let out = run_child("child_abba", &[]);
+    let out = run_child(child!(child_abba), &[]);
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
     assert_eq!(stderr.matches("lock-order cycle").count(), 1, "{stderr}");
@@ -174,7 +169,7 @@ fn warn_policy_prints_each_cycle_once_on_stderr_without_a_subscriber() {
 
 #[test]
 fn off_policy_is_silent() {
-    let out = run_child("child_abba", &[("LOCKGRAPH_ON_CYCLE", "off")]);
+    let out = run_child(child!(child_abba), &[("LOCKGRAPH_ON_CYCLE", "off")]);
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("CHILD-OK"));
     assert!(!stderr.contains("lockgraph"), "{stderr}");
@@ -182,7 +177,7 @@ fn off_policy_is_silent() {
 
 #[test]
 fn an_unknown_policy_is_named_and_warn_is_used() {
-    let out = run_child("child_abba", &[("LOCKGRAPH_ON_CYCLE", "explode")]);
+    let out = run_child(child!(child_abba), &[("LOCKGRAPH_ON_CYCLE", "explode")]);
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("CHILD-OK"));
     assert!(
@@ -217,7 +212,7 @@ fn child_class_limit() {
 
 #[test]
 fn a_full_class_table_says_so_once_and_stops_recording() {
-    let out = run_child("child_class_limit", &[("LOCKGRAPH_MAX_CLASSES", "8")]);
+    let out = run_child(child!(child_class_limit), &[("LOCKGRAPH_MAX_CLASSES", "8")]);
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
     assert_eq!(

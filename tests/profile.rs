@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lockgraph::profile::{self, Advice};
 use lockgraph::{Mutex, RwLock};
+use lockgraph_testkit::{child, is_child};
 
 #[test]
 fn a_known_wait_is_measured_and_attributed() {
@@ -127,11 +128,9 @@ fn a_blocking_call_under_a_lock_is_charged_to_it() {
         .any(|a| a.to_string().contains("`channel recv`")));
 }
 
-const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
-
 #[test]
 fn child_profiles_and_exits() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     let lock = Mutex::named("prof-file", ());
@@ -144,14 +143,12 @@ fn child_profiles_and_exits() {
 fn with_recording_on_the_profile_is_written_beside_the_records_at_exit() {
     let dir = std::env::temp_dir().join(format!("lockgraph-prof-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_profiles_and_exits", "--exact", "--test-threads=1"])
-        .env(CHILD, "1")
+    let out = child!(child_profiles_and_exits)
+        .captured()
         .env("LOCKGRAPH_RECORD", &dir)
         .env("LOCKGRAPH_PROFILE", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+        .run();
+    assert!(out.success());
     let file = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

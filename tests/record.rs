@@ -1,27 +1,17 @@
 //! `LOCKGRAPH_RECORD`: per-process record files, crash-safe (docs/record-format.md).
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockgraph::Mutex;
+use lockgraph_testkit::{child, is_child, Child};
 
-const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
-
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
-
-fn child(test: &str, dir: &Path, policy: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
+/// `child`, recording into `dir`, with policy `policy`.
+fn recording(child: Child, dir: &Path, policy: &str) -> Child {
+    child
         .env("LOCKGRAPH_RECORD", dir)
         .env("LOCKGRAPH_ON_CYCLE", policy)
-        .env("LOCKGRAPH_BACKTRACE", "0");
-    cmd
 }
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -60,10 +50,8 @@ fn child_records_then_aborts() {
 #[test]
 fn a_process_that_aborts_leaves_every_completed_record() {
     let dir = fresh_dir("abort");
-    let out = child("child_records_then_aborts", &dir, "abort")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = recording(child!(child_records_then_aborts), &dir, "abort").run();
+    assert!(!out.success() && !out.timed_out, "{}", out.both());
     let lines = lines(&dir);
     assert!(
         lines[0].starts_with("{\"lockgraph_record\":1,\"pid\":"),
@@ -101,21 +89,10 @@ fn child_records_then_waits() {
 #[test]
 fn a_process_killed_with_sigkill_leaves_complete_lines() {
     let dir = fresh_dir("kill");
-    let mut c = child("child_records_then_waits", &dir, "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(c.stdout.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut line = String::new();
-    while !line.contains("RECORDED") && Instant::now() < deadline {
-        line.clear();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-    }
-    c.kill().unwrap();
-    c.wait().unwrap();
+    // Killed once it printed RECORDED (or after 20 s).
+    let _ = recording(child!(child_records_then_waits), &dir, "warn")
+        .deadline(Duration::from_secs(20))
+        .run_until(|out, _| out.contains("RECORDED"));
     let lines = lines(&dir);
     assert_eq!(lines.len(), 1 + 49, "{}", lines.len());
     assert!(lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')));
@@ -129,10 +106,8 @@ fn an_unwritable_record_dir_is_reported_and_the_program_runs_on() {
     }
     let file = std::env::temp_dir().join(format!("lockgraph-notadir-{}", std::process::id()));
     std::fs::write(&file, "x").unwrap();
-    let out = child("child_records_then_aborts", &file.join("sub"), "off")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = recording(child!(child_records_then_aborts), &file.join("sub"), "off").run();
+    let stderr = &out.stderr;
     assert!(stderr.contains("LOCKGRAPH_RECORD="), "{stderr}");
     assert!(stderr.contains("not recording"), "{stderr}");
     std::fs::remove_file(&file).unwrap();

@@ -374,6 +374,7 @@ mod release_switch {
 mod tracking {
     use super::*;
     use lockgraph::{capture, Level, LockKind, ReportKind};
+    use lockgraph_testkit::{child, is_child};
 
     #[test]
     fn bumping_a_fair_mutex_under_a_later_lock_is_a_cycle() {
@@ -456,11 +457,9 @@ mod tracking {
         assert!(reports.is_empty(), "{reports:#?}");
     }
 
-    const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
-
     #[test]
     fn child_once_recursion() {
-        if std::env::var_os(CHILD).is_none() {
+        if !is_child() {
             return;
         }
         lockgraph::set_on_cycle(lockgraph::OnCycle::Panic);
@@ -479,34 +478,15 @@ mod tracking {
     #[test]
     fn call_once_from_its_own_closure_is_reported_before_it_hangs() {
         // In a child process: the panic policy is process-wide.
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "tracking::child_once_recursion",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, "1")
-            .env("LOCKGRAPH_BACKTRACE", "0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
         // Unreported, the recursion would hang the child: give it a deadline.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                child.kill().unwrap();
-                break;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let out = child!(child_once_recursion)
+            .deadline(Duration::from_secs(60))
+            .run();
+        let stdout = &out.stdout;
         assert!(
-            out.status.success() && stdout.contains("CHILD-OK"),
+            out.success() && stdout.contains("CHILD-OK"),
             "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+            out.stderr
         );
     }
 }

@@ -1,20 +1,18 @@
 //! The deadlock scenarios (1 to 5) hanging for real on the simulated
-//! back end, each in a child process with the watchdog on: the parent checks
-//! that the watchdog's report names the streams and the host functions (by
-//! the sites that enqueued them), then kills the child.
+//! back end, each in a child process (`lockgraph_testkit`) with the watchdog
+//! on: the parent checks that the watchdog's report names the streams and
+//! the host functions (by the sites that enqueued them), then kills the
+//! child.
 
-use std::io::Read;
 use std::panic::Location;
-use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockgraph::{Mutex, Site};
 use lockgraph_cuda::sim::{Context, Stream};
 use lockgraph_cuda::{HostFn, Signal};
-
-const CHILD: &str = "LOCKGRAPH_TEST_CHILD";
+use lockgraph_testkit::{child, is_child, Child, END};
 
 /// How a child says where it enqueued a host function the report must name.
 const SITE_TAG: &str = "child enqueued a host fn at ";
@@ -22,7 +20,7 @@ const SITE_TAG: &str = "child enqueued a host fn at ";
 /// Whether this is the child run; if so the watchdog is started before the
 /// child takes any lock, so every hold is published from the start.
 fn enter_child() -> bool {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return false;
     }
     use lockgraph::watchdog::{self, Config};
@@ -57,59 +55,32 @@ fn reports(text: &str) -> &str {
     text.find("lockgraph watchdog").map_or("", |i| &text[i..])
 }
 
-/// Runs child test `test` with the watchdog on and returns its stderr once a
-/// complete watchdog report contains everything [`wanted`] (or 20 s passed),
-/// then kills the child.
-fn watch(test: &str, needles: &[&str]) -> String {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
+/// Runs `child` with the watchdog on and returns its stderr once a complete
+/// watchdog report contains everything [`wanted`] (or 20 s passed), then
+/// kills the child.
+fn watch(child: Child, needles: &[&str]) -> String {
+    let out = child
         .env("LOCKGRAPH_ON_CYCLE", "off")
-        .env("LOCKGRAPH_BACKTRACE", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = err.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut text = String::new();
-    while Instant::now() < deadline {
-        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
-        // Stop once everything is in and the last report is complete.
-        let complete = text.matches("lockgraph watchdog: ").count()
-            == text
-                .matches("-- end of lockgraph watchdog report --")
-                .count();
-        let all = wanted(&text, needles)
-            .iter()
-            .all(|n| reports(&text).contains(n.as_str()));
-        if complete && all {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    text
+        .deadline(Duration::from_secs(20))
+        .run_until(|_, text| {
+            // Stop once everything is in and the last report is complete.
+            let complete =
+                text.matches("lockgraph watchdog: ").count() == text.matches(END).count();
+            let all = wanted(text, needles)
+                .iter()
+                .all(|n| reports(text).contains(n.as_str()));
+            complete && all
+        });
+    out.stderr
 }
 
-/// The parent's side: child `test` hangs, and the watchdog's report names
+/// The parent's side: `child` hangs, and the watchdog's report names
 /// `needles` and every host function the child tagged.
-fn expect_report(test: &str, needles: &[&str]) {
+fn expect_report(child: Child, needles: &[&str]) {
     if !lockgraph::TRACKING {
         return; // release builds without tracking publish no held locks
     }
-    let text = watch(test, needles);
+    let text = watch(child, needles);
     let report = reports(&text);
     assert!(!report.is_empty(), "no watchdog report:\n{text}");
     let wanted = wanted(&text, needles);
@@ -139,7 +110,7 @@ fn child_scenario_1() {
 #[test]
 fn scenario_1_hangs_for_real_and_the_watchdog_names_the_stream_and_callback() {
     expect_report(
-        "child_scenario_1",
+        child!(child_scenario_1),
         &[
             "stream `s1-loader`",
             "Mutex `s1-arena`",
@@ -176,7 +147,7 @@ fn child_scenario_2() {
 #[test]
 fn scenario_2_hangs_when_the_lock_wins_and_the_watchdog_names_the_stream_and_callback() {
     expect_report(
-        "child_scenario_2",
+        child!(child_scenario_2),
         &[
             "stream `s2-worker`",
             "Mutex `s2-cache`",
@@ -204,7 +175,7 @@ fn child_scenario_3() {
 #[test]
 fn scenario_3_hangs_for_real_and_the_watchdog_names_the_stream_and_both_callbacks() {
     expect_report(
-        "child_scenario_3",
+        child!(child_scenario_3),
         &[
             "synchronize stream `s3-queue`",
             "on stream `s3-queue` waits on signal `s3-ready`",
@@ -244,7 +215,7 @@ fn child_scenario_3_cross_stream() {
 #[test]
 fn scenario_3_across_streams_hangs_on_the_shared_executor_and_the_watchdog_names_both() {
     expect_report(
-        "child_scenario_3_cross_stream",
+        child!(child_scenario_3_cross_stream),
         &[
             "synchronize stream `s3x-second`",
             "on stream `s3x-first` waits on signal `s3x-ready`",
@@ -278,7 +249,7 @@ fn child_scenario_4() {
 #[test]
 fn scenario_4_hangs_through_the_event_and_the_watchdog_names_both_streams_and_the_callback() {
     expect_report(
-        "child_scenario_4",
+        child!(child_scenario_4),
         &[
             "synchronize stream `s4-consumer` (pending: event wait enqueued at",
             "on stream `s4-producer` waits on signal `s4-flag`",
@@ -324,7 +295,7 @@ fn scenario_5_hangs_for_real_and_the_watchdog_names_the_streams_callbacks_and_lo
     // The shared executor runs one stream's host function, which waits for
     // the lock the other thread holds; the other is queued behind it.
     expect_report(
-        "child_scenario_5",
+        child!(child_scenario_5),
         &[
             "stream `s5-first`",
             "stream `s5-second`",

@@ -1,0 +1,245 @@
+//! Deadlocks of mutexes: two threads (the full report: threads, locks,
+//! sites, cycle, stacks, the lock-order graph's view, the JSON dump), three
+//! threads, and re-entrant mutexes.
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use lockgraph::{Mutex, ReentrantMutex};
+use lockgraph_testkit::{child, is_child, END};
+
+use crate::{child_abba, crossing, run_child, site_line, start};
+
+#[test]
+fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-abba-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (text, ok) = run_child(
+        child!(child_abba),
+        &[
+            ("LOCKGRAPH_WATCHDOG", "300ms"),
+            ("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap()),
+        ],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("2 threads wait for each other"), "{report}");
+    for name in [
+        "thread `wd-a`",
+        "thread `wd-b`",
+        "Mutex `lock-x`",
+        "Mutex `lock-y`",
+    ] {
+        assert!(report.contains(name), "{name} missing:\n{report}");
+    }
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    let ab = "thread `wd-a` -> Mutex `lock-y` -> thread `wd-b` -> Mutex `lock-x` -> thread `wd-a`";
+    assert!(cycle.ends_with(ab), "{cycle}");
+    // Each waiter's own stack, resolved by the watchdog. Optimised builds
+    // without debug info inline the test's frames away: only debug builds
+    // can name them.
+    if cfg!(debug_assertions) {
+        assert_eq!(
+            report.matches("its stack while waiting:").count(),
+            2,
+            "{report}"
+        );
+        assert!(report.contains("watchdog::crossing"), "{report}");
+    }
+    for name in ["wd-a", "wd-b"] {
+        let site = format!(
+            "requested at tests/watchdog/main.rs:{}:",
+            site_line(&text, name)
+        );
+        assert!(report.contains(&site), "{site} missing:\n{report}");
+    }
+    // Each holder: where it took its lock; each thread: where it is now.
+    assert!(
+        report.contains("(exclusive), taken at tests/watchdog/main.rs:"),
+        "{report}"
+    );
+    assert!(report.contains("now: state "), "{report}");
+    assert!(!report.contains("LONG WAIT"), "{report}");
+    // With the lock-order graph on (the default unless the build has
+    // `watchdog-in-release`), the graph saw both edges before the threads
+    // blocked (each records its edge before it waits), and reported the cycle.
+    let graph = lockgraph::order_graph();
+    if !graph {
+        assert!(report.contains("lock-order graph: off ("), "{report}");
+    }
+    assert_eq!(
+        report.contains(
+            "lock-order graph: it knew this cycle and reported it as a potential deadlock"
+        ),
+        graph,
+        "{report}"
+    );
+    for (from, to, name) in [("lock-y", "lock-x", "wd-b"), ("lock-x", "lock-y", "wd-a")] {
+        if !graph {
+            break;
+        }
+        let step = format!(
+            "Mutex `{from}` -> Mutex `{to}`: first by thread `{name}`, holding since tests/watchdog/main.rs:"
+        );
+        let line = report
+            .lines()
+            .find(|l| l.contains(&step))
+            .unwrap_or_else(|| panic!("{step} missing:\n{report}"));
+        let site = format!(
+            "requested at tests/watchdog/main.rs:{}:",
+            site_line(&text, name)
+        );
+        assert!(line.contains(&site), "{site} missing: {line}");
+    }
+    // The same report as JSON in the dump dir.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let json = loop {
+        let found = std::fs::read_dir(&dir).ok().and_then(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "json"))
+        });
+        if let Some(p) = found {
+            break std::fs::read_to_string(p).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no JSON in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        json.starts_with("{\"lockgraph_watchdog\":1,\"kind\":\"deadlock\""),
+        "{json}"
+    );
+    for needle in [
+        "\"name\":\"wd-a\"",
+        "\"name\":\"wd-b\"",
+        "\"name\":\"lock-x\"",
+        "\"cycle\":",
+    ] {
+        assert!(json.contains(needle), "{needle} missing: {json}");
+    }
+    let order: &[&str] = if graph {
+        &[
+            "\"order\":{\"graph_on\":true,\"reported\":true,\"edges\":[{\"from\":",
+            "\"first\":{\"thread\":\"wd-a\",\"held_at\":\"tests/watchdog/main.rs:",
+        ]
+    } else {
+        &["\"order\":{\"graph_on\":false,\"reported\":false,\"edges\":[{\"from\":"]
+    };
+    for needle in order {
+        assert!(json.contains(needle), "{needle} missing: {json}");
+    }
+}
+
+#[test]
+fn child_three_cycle() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let l: Vec<Arc<Mutex<()>>> = ["lock-1", "lock-2", "lock-3"]
+        .into_iter()
+        .map(|n| Arc::new(Mutex::named(n, ())))
+        .collect();
+    let barrier = Arc::new(Barrier::new(3));
+    let names = ["wd-1", "wd-2", "wd-3"];
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            crossing(
+                names[i],
+                l[i].clone(),
+                l[(i + 1) % 3].clone(),
+                barrier.clone(),
+            )
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn a_three_thread_cycle_is_reported_whole() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_three_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("3 threads wait for each other"), "{report}");
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-1` -> Mutex `lock-2` -> thread `wd-2` -> Mutex `lock-3` -> \
+             thread `wd-3` -> Mutex `lock-1` -> thread `wd-1`"
+        ),
+        "{cycle}"
+    );
+    for name in ["wd-1", "wd-2", "wd-3"] {
+        let site = format!(
+            "requested at tests/watchdog/main.rs:{}:",
+            site_line(&text, name)
+        );
+        assert!(report.contains(&site), "{site} missing:\n{report}");
+    }
+}
+
+#[test]
+fn child_reentrant_abba() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let x = Arc::new(ReentrantMutex::named("re-x", ()));
+    let y = Arc::new(ReentrantMutex::named("re-y", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let a = crossing("wd-re-a", x.clone(), y.clone(), barrier.clone());
+    let b = crossing("wd-re-b", y, x, barrier);
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+#[test]
+fn a_reentrant_mutex_abba_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_reentrant_abba),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("2 threads wait for each other"), "{report}");
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-re-a` -> ReentrantMutex `re-y` -> thread `wd-re-b` -> \
+             ReentrantMutex `re-x` -> thread `wd-re-a`"
+        ),
+        "{cycle}"
+    );
+    assert!(
+        report.contains("waits for ReentrantMutex `re-y` (exclusive)"),
+        "{report}"
+    );
+    for name in ["wd-re-a", "wd-re-b"] {
+        let site = format!(
+            "requested at tests/watchdog/main.rs:{}:",
+            site_line(&text, name)
+        );
+        assert!(report.contains(&site), "{site} missing:\n{report}");
+    }
+}

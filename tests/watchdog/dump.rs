@@ -1,0 +1,59 @@
+//! The dump of every thread's locks on SIGUSR2.
+
+use std::process::Command;
+use std::time::Duration;
+
+use lockgraph::watchdog::{self, Config};
+use lockgraph::Mutex;
+use lockgraph_testkit::{child, is_child};
+
+use crate::run_child;
+
+#[test]
+fn child_dump_on_sigusr2() {
+    if !is_child() {
+        return;
+    }
+    assert!(watchdog::start(
+        Config::default()
+            .scan_period(Duration::from_millis(50))
+            .dump_on_sigusr2(true)
+    ));
+    let m = Mutex::named("dumped", ());
+    let _g = m.lock();
+    let pid = std::process::id().to_string();
+    let st = Command::new("kill").args(["-USR2", &pid]).status().unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+#[test]
+fn sigusr2_prints_a_dump_of_every_threads_locks() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_dump_on_sigusr2),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("-- end of lockgraph dump --"),
+    );
+    assert!(ok, "no dump in time:\n{text}");
+    assert!(text.contains("lockgraph dump (pid"), "{text}");
+    assert!(
+        text.contains("Mutex `dumped` (exclusive), taken at tests/watchdog/dump.rs:"),
+        "{text}"
+    );
+    // The holder (the child's test thread, asleep) with its current stack.
+    if watchdog::current_stack_support().is_ok() {
+        assert!(text.contains("now at (its current stack):"), "{text}");
+        if cfg!(debug_assertions) {
+            assert!(text.contains("child_dump_on_sigusr2"), "{text}");
+        }
+    } else {
+        assert!(
+            text.contains("now at: current stack not captured ("),
+            "{text}"
+        );
+    }
+}

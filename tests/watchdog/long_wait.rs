@@ -1,0 +1,151 @@
+//! Long waits that are not deadlocks: a long hold, a long blocking call,
+//! and a busy workload that makes progress (no report at all).
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use lockgraph::Mutex;
+use lockgraph_testkit::{child, is_child, spawn_named, END};
+
+use crate::{run_child, site_line, start};
+
+#[test]
+fn child_long_hold() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let m = Arc::new(Mutex::named("slow-lock", ()));
+    let held = Arc::new(Barrier::new(2));
+    let holder = {
+        let (m, held) = (m.clone(), held.clone());
+        spawn_named("wd-holder", move || {
+            let _g = m.lock();
+            held.wait();
+            std::thread::sleep(Duration::from_secs(30));
+        })
+    };
+    held.wait();
+    let waiter = spawn_named("wd-waiter", move || {
+        eprintln!("SITE wd-waiter={}", line!() + 1);
+        let _g = m.lock();
+    });
+    waiter.join().unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn a_long_hold_is_a_long_wait_not_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(child!(child_long_hold), &[], Duration::from_secs(20), |t| {
+        t.contains("LONG WAIT") && t.contains(END)
+    });
+    assert!(ok, "no long-wait report in time:\n{text}");
+    assert!(!text.contains("DEADLOCK"), "{text}");
+    let report = &text[text.find("lockgraph watchdog: LONG WAIT").unwrap()..];
+    assert!(
+        report.contains("thread `wd-waiter` has waited")
+            && report.contains("for Mutex `slow-lock`"),
+        "{report}"
+    );
+    let site = format!(
+        "requested at tests/watchdog/long_wait.rs:{}:",
+        site_line(&text, "wd-waiter")
+    );
+    assert!(report.contains(&site), "{site} missing:\n{report}");
+    // The holder, where it took the lock, and what it does now (sleeping).
+    assert!(report.contains("thread `wd-holder`"), "{report}");
+    assert!(
+        report.contains("Mutex `slow-lock` (exclusive), taken at tests/watchdog/long_wait.rs:"),
+        "{report}"
+    );
+    assert!(report.contains("now: state S"), "{report}");
+    // The waiter's own stack, resolved by the watchdog.
+    if cfg!(debug_assertions) {
+        assert!(report.contains("its stack while waiting:"), "{report}");
+        assert!(report.contains("child_long_hold"), "{report}");
+    }
+    // Reported once per wait.
+    assert_eq!(text.matches("LONG WAIT").count(), 1, "{text}");
+}
+
+#[test]
+fn child_blocking_call() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let (_tx, rx) = std::sync::mpsc::channel::<()>();
+    let g = Mutex::named("guarded", ());
+    let _g = g.lock();
+    eprintln!("SITE blocking={}", line!() + 1);
+    let _ = lockgraph::blocking("channel recv", || rx.recv_timeout(Duration::from_secs(30)));
+}
+
+#[test]
+fn a_long_blocking_call_is_reported_with_the_locks_held() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_blocking_call),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("LONG WAIT") && t.contains(END),
+    );
+    assert!(ok, "no long-wait report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: LONG WAIT").unwrap()..];
+    assert!(
+        report.contains("for blocking call `channel recv`"),
+        "{report}"
+    );
+    let site = format!(
+        "requested at tests/watchdog/long_wait.rs:{}:",
+        site_line(&text, "blocking")
+    );
+    assert!(report.contains(&site), "{site} missing:\n{report}");
+    assert!(report.contains("Mutex `guarded` (exclusive)"), "{report}");
+}
+
+#[test]
+fn child_busy() {
+    if !is_child() {
+        return;
+    }
+    start(1000);
+    let m = Arc::new(Mutex::named("hot", 0u64));
+    let stop = Instant::now() + Duration::from_secs(2);
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let m = m.clone();
+            spawn_named(&format!("wd-busy-{i}"), move || {
+                let mut n = 0u64;
+                while Instant::now() < stop {
+                    let mut g = m.lock();
+                    *g += 1;
+                    n += 1;
+                    std::hint::black_box(&mut *g);
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    // Let the watchdog scan a few more times after the work.
+    std::thread::sleep(Duration::from_millis(300));
+    eprintln!("BUSY-DONE {total}");
+}
+
+#[test]
+fn a_busy_progressing_workload_gives_no_report() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(child!(child_busy), &[], Duration::from_secs(30), |t| {
+        t.contains("BUSY-DONE")
+    });
+    assert!(ok, "the busy child did not finish:\n{text}");
+    assert!(!text.contains("lockgraph watchdog"), "{text}");
+}

@@ -1,0 +1,137 @@
+//! The run-time watchdog. Each case deadlocks (or waits) for real in a child
+//! process (this test binary re-run with one `child_*` test selected, by
+//! `lockgraph_testkit`); the parent reads the child's stderr (or its JSON
+//! dump) until the report is complete or a deadline passes, then kills the
+//! child.
+//!
+//! One test binary, a module per concern; this file holds what they share
+//! (the harness's settings, the crossing threads of an ABBA and its child,
+//! the readers of a report). Sites that `crossing` takes and requests are
+//! in this file; every other child's sites are in its own module's file.
+#![cfg(any(debug_assertions, feature = "track-in-release"))]
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use lockgraph::watchdog::{self, Config};
+use lockgraph::{Mutex, ReentrantMutex};
+use lockgraph_testkit::{is_child, spawn_named, Child, END};
+
+mod condvar;
+mod deadlock;
+mod dump;
+mod holder_now;
+mod long_wait;
+mod order_graph;
+mod rwlock;
+mod timed;
+
+/// Runs `child` with `LOCKGRAPH_ON_CYCLE=off` and `env`, and collects its
+/// stderr until `done` says the text is complete or `deadline` passes; the
+/// child is killed either way. Returns the text and whether `done` was
+/// reached.
+fn run_child(
+    child: Child,
+    env: &[(&str, &str)],
+    deadline: Duration,
+    done: impl Fn(&str) -> bool,
+) -> (String, bool) {
+    let mut child = child.env("LOCKGRAPH_ON_CYCLE", "off").deadline(deadline);
+    for (k, v) in env {
+        child = child.env(k, v);
+    }
+    let out = child.run_until(|_, err| done(err));
+    (out.stderr, out.done)
+}
+
+/// Reads `SITE name=line` lines the child printed.
+fn site_line(text: &str, name: &str) -> u32 {
+    let key = format!("SITE {name}=");
+    let at = text
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {key} in {text}"));
+    text[at + key.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn start(timeout_ms: u64) {
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_millis(timeout_ms))
+            .scan_period(Duration::from_millis(50))
+    ));
+}
+
+/// A lock `crossing` can take: its blocking `lock`, at the caller's site.
+trait Lock: Send + Sync + 'static {
+    #[track_caller]
+    fn take(&self) -> impl Sized + '_;
+}
+
+impl Lock for Mutex<()> {
+    #[track_caller]
+    fn take(&self) -> impl Sized + '_ {
+        self.lock()
+    }
+}
+
+impl Lock for ReentrantMutex<()> {
+    /// Takes it twice: the re-entry must not hide the hold.
+    #[track_caller]
+    fn take(&self) -> impl Sized + '_ {
+        let first = self.lock();
+        (first, self.lock())
+    }
+}
+
+/// Spawns a named thread that takes `first`, meets the others at `barrier`,
+/// then takes `second` (printing the request's line first).
+fn crossing<L: Lock>(
+    name: &'static str,
+    first: Arc<L>,
+    second: Arc<L>,
+    barrier: Arc<Barrier>,
+) -> std::thread::JoinHandle<()> {
+    spawn_named(name, move || {
+        let _f = first.take();
+        barrier.wait();
+        eprintln!("SITE {name}={}", line!() + 1);
+        let _s = second.take();
+    })
+}
+
+/// The two-thread ABBA that `deadlock` and `order_graph` run.
+#[test]
+fn child_abba() {
+    if !is_child() {
+        return;
+    }
+    // Started by LOCKGRAPH_WATCHDOG at the first lock use.
+    let x = Arc::new(Mutex::named("lock-x", ()));
+    let y = Arc::new(Mutex::named("lock-y", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let a = crossing("wd-a", x.clone(), y.clone(), barrier.clone());
+    let b = crossing("wd-b", y, x, barrier);
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+/// The part of `report` about thread `name`: its header line up to the next
+/// thread or the end of the report.
+fn thread_section<'a>(report: &'a str, name: &str) -> &'a str {
+    let head = format!("  thread `{name}` (tid");
+    let start = report
+        .find(&head)
+        .unwrap_or_else(|| panic!("no {head} in\n{report}"));
+    let rest = &report[start..];
+    let end = rest[1..]
+        .find("\n  thread `")
+        .map(|e| e + 2)
+        .or_else(|| rest.find(END))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}

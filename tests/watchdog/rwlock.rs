@@ -1,0 +1,480 @@
+//! Read-write locks: a writer behind a reader, upgrades, and upgradable
+//! reads (who keeps an upgradable read out, and who does not).
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use lockgraph::{Mutex, RwLock, RwLockUpgradableReadGuard};
+use lockgraph_testkit::{child, is_child, spawn_named, END};
+
+use crate::{run_child, site_line, start, thread_section};
+
+#[test]
+fn child_rwlock_cycle() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = Arc::new(RwLock::named("table", ()));
+    let m = Arc::new(Mutex::named("index", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let reader = {
+        let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
+        spawn_named("wd-reader", move || {
+            let _r = r.read();
+            barrier.wait();
+            eprintln!("SITE wd-reader={}", line!() + 1);
+            let _m = m.lock();
+        })
+    };
+    let writer = spawn_named("wd-writer", move || {
+        let _m = m.lock();
+        barrier.wait();
+        eprintln!("SITE wd-writer={}", line!() + 1);
+        let _w = r.write();
+    });
+    reader.join().unwrap();
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_writer_blocked_behind_a_reader_that_waits_for_it_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_rwlock_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(
+        report.contains("waits for RwLock `table` (write)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("waits for Mutex `index` (exclusive)"),
+        "{report}"
+    );
+    // The reader counts as a holder.
+    assert!(
+        report.contains("RwLock `table` (shared), taken at"),
+        "{report}"
+    );
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-reader` -> Mutex `index` -> thread `wd-writer` -> RwLock `table` -> \
+             thread `wd-reader`"
+        ),
+        "{cycle}"
+    );
+    for name in ["wd-reader", "wd-writer"] {
+        let site = format!(
+            "requested at tests/watchdog/rwlock.rs:{}:",
+            site_line(&text, name)
+        );
+        assert!(report.contains(&site), "{site} missing:\n{report}");
+    }
+}
+
+#[test]
+fn child_upgrade_cycle() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = Arc::new(RwLock::named("up-table", ()));
+    let m = Arc::new(Mutex::named("up-index", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let upgrader = {
+        let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
+        spawn_named("wd-upgrader", move || {
+            let _m = m.lock();
+            let up = r.upgradable_read();
+            barrier.wait();
+            // Waits for the reader's read, which waits for `up-index`.
+            let _w = RwLockUpgradableReadGuard::upgrade(up);
+        })
+    };
+    let reader = spawn_named("wd-up-reader", move || {
+        let _r = r.read();
+        barrier.wait();
+        eprintln!("SITE wd-up-reader={}", line!() + 1);
+        let _m = m.lock();
+    });
+    upgrader.join().unwrap();
+    reader.join().unwrap();
+}
+
+#[test]
+fn an_upgrade_waiting_for_a_reader_that_waits_for_it_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_upgrade_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("2 threads wait for each other"), "{report}");
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-up-reader` -> Mutex `up-index` -> thread `wd-upgrader` -> \
+             upgrade of RwLock `up-table` -> thread `wd-up-reader`"
+        ),
+        "{cycle}"
+    );
+    assert!(
+        report.contains("waits for upgrade of RwLock `up-table` for"),
+        "{report}"
+    );
+    assert!(
+        report.contains("waits for Mutex `up-index` (exclusive)"),
+        "{report}"
+    );
+    // Both hold the table: the upgrader as an upgradable read, the reader
+    // as a read; the upgrader holds the index.
+    assert!(
+        thread_section(report, "wd-upgrader")
+            .contains("RwLock `up-table` (upgradable read), taken at"),
+        "{report}"
+    );
+    assert!(
+        thread_section(report, "wd-up-reader").contains("RwLock `up-table` (shared), taken at"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Mutex `up-index` (exclusive), taken at"),
+        "{report}"
+    );
+    let site = format!(
+        "requested at tests/watchdog/rwlock.rs:{}:",
+        site_line(&text, "wd-up-reader")
+    );
+    assert!(report.contains(&site), "{site} missing:\n{report}");
+    if cfg!(debug_assertions) {
+        assert!(report.contains("child_upgrade_cycle"), "{report}");
+    }
+    assert!(!report.contains("LONG WAIT"), "{report}");
+}
+
+/// The reports in `text`, each from its first line to its end line.
+fn reports(text: &str) -> Vec<&str> {
+    text.match_indices("lockgraph watchdog: ")
+        .filter_map(|(at, _)| {
+            let rest = &text[at..];
+            rest.find(END).map(|end| &rest[..end + END.len()])
+        })
+        .collect()
+}
+
+/// Every JSON report written to `dir`, concatenated.
+fn all_json(dir: &std::path::Path) -> String {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn child_upgradable_read_behind_an_upgradable_holder() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = Arc::new(RwLock::named("upg-table", ()));
+    let m = Arc::new(Mutex::named("upg-index", ()));
+    let held = Arc::new(Barrier::new(2));
+    // Holds the upgradable read and sleeps: it waits for nobody.
+    let holder = {
+        let (r, held) = (r.clone(), held.clone());
+        spawn_named("wd-upg-holder", move || {
+            let _u = r.upgradable_read();
+            held.wait();
+            std::thread::sleep(Duration::from_secs(30));
+        })
+    };
+    held.wait();
+    let barrier = Arc::new(Barrier::new(2));
+    // Reads the table, then waits for the index.
+    let reader = {
+        let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
+        spawn_named("wd-upg-reader", move || {
+            let _r = r.read();
+            barrier.wait();
+            let _m = m.lock();
+        })
+    };
+    // Holds the index, then waits for an upgradable read of the table: the
+    // upgradable holder keeps it out, the reader does not.
+    let waiter = spawn_named("wd-upg-waiter", move || {
+        let _m = m.lock();
+        barrier.wait();
+        eprintln!("SITE wd-upg-waiter={}", line!() + 1);
+        let _u = r.upgradable_read();
+    });
+    reader.join().unwrap();
+    waiter.join().unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn an_upgradable_read_waits_for_the_upgradable_holder_not_for_readers() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-upg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Both waits pass the 300 ms timeout: two long-wait reports, after six
+    // scans or more, by which time a cycle (reported after two) would have
+    // been reported.
+    let (text, ok) = run_child(
+        child!(child_upgradable_read_behind_an_upgradable_holder),
+        &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") || reports(t).len() >= 2,
+    );
+    assert!(ok, "no long-wait reports in time:\n{text}");
+    assert!(!text.contains("DEADLOCK"), "a false deadlock:\n{text}");
+    let all = reports(&text);
+    assert!(all.iter().all(|r| r.contains("LONG WAIT")), "{text}");
+    // The upgradable read waits for the upgradable holder only.
+    let upg = all
+        .iter()
+        .find(|r| r.contains("LONG WAIT: thread `wd-upg-waiter`"))
+        .unwrap_or_else(|| panic!("no long wait of wd-upg-waiter:\n{text}"));
+    assert!(upg.contains("for RwLock `upg-table`"), "{upg}");
+    assert!(
+        thread_section(upg, "wd-upg-waiter").contains("(upgradable read)"),
+        "{upg}"
+    );
+    let site = format!(
+        "requested at tests/watchdog/rwlock.rs:{}:",
+        site_line(&text, "wd-upg-waiter")
+    );
+    assert!(upg.contains(&site), "{site} missing:\n{upg}");
+    assert!(
+        thread_section(upg, "wd-upg-holder")
+            .contains("RwLock `upg-table` (upgradable read), taken at tests/watchdog/rwlock.rs:"),
+        "{upg}"
+    );
+    assert!(!upg.contains("thread `wd-upg-reader`"), "{upg}");
+    // The reader waits for the index's holder.
+    let read = all
+        .iter()
+        .find(|r| r.contains("LONG WAIT: thread `wd-upg-reader`"))
+        .unwrap_or_else(|| panic!("no long wait of wd-upg-reader:\n{text}"));
+    assert!(read.contains("for Mutex `upg-index`"), "{read}");
+    assert!(
+        thread_section(read, "wd-upg-reader").contains("RwLock `upg-table` (shared), taken at"),
+        "{read}"
+    );
+    assert!(
+        thread_section(read, "wd-upg-waiter").contains("Mutex `upg-index` (exclusive)"),
+        "{read}"
+    );
+    // The JSON reports name the upgradable hold too.
+    let json = all_json(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        json.contains("\"hold\":\"upgradable read\""),
+        "no upgradable hold in the JSON: {json}"
+    );
+}
+
+#[test]
+fn child_upgradable_cycle() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = Arc::new(RwLock::named("upg-cycle", ()));
+    let m = Arc::new(Mutex::named("upg-lock", ()));
+    let held = Arc::new(Barrier::new(2));
+    // A plain reader of the table that sleeps: not part of the cycle.
+    let plain = {
+        let (r, held) = (r.clone(), held.clone());
+        spawn_named("wd-upg-plain", move || {
+            let _r = r.read();
+            held.wait();
+            std::thread::sleep(Duration::from_secs(30));
+        })
+    };
+    held.wait();
+    let barrier = Arc::new(Barrier::new(2));
+    let owner = {
+        let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
+        spawn_named("wd-upg-owner", move || {
+            let _u = r.upgradable_read();
+            barrier.wait();
+            let _m = m.lock();
+        })
+    };
+    let asker = spawn_named("wd-upg-asker", move || {
+        let _m = m.lock();
+        barrier.wait();
+        let _u = r.upgradable_read();
+    });
+    owner.join().unwrap();
+    asker.join().unwrap();
+    plain.join().unwrap();
+}
+
+#[test]
+fn an_upgradable_read_waiting_for_an_upgradable_holder_that_waits_for_it_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_upgradable_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("2 threads wait for each other"), "{report}");
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-upg-asker` -> RwLock `upg-cycle` -> thread `wd-upg-owner` -> \
+             Mutex `upg-lock` -> thread `wd-upg-asker`"
+        ),
+        "{cycle}"
+    );
+    assert!(
+        report.contains("waits for RwLock `upg-cycle` (upgradable read)"),
+        "{report}"
+    );
+    assert!(
+        thread_section(report, "wd-upg-owner")
+            .contains("RwLock `upg-cycle` (upgradable read), taken at"),
+        "{report}"
+    );
+    // The plain reader keeps no upgradable read out.
+    assert!(!report.contains("wd-upg-plain"), "{report}");
+}
+
+#[test]
+fn child_read_then_upgradable_cycle() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = Arc::new(RwLock::named("rtu-table", ()));
+    let m = Arc::new(Mutex::named("rtu-lock", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let owner = {
+        let (r, m, barrier) = (r.clone(), m.clone(), barrier.clone());
+        spawn_named("wd-rtu-owner", move || {
+            // A read, then an upgradable read of the same lock; the read is
+            // released first: the thread still holds the upgradable read.
+            let read = r.read();
+            let _u = r.upgradable_read();
+            drop(read);
+            barrier.wait();
+            let _m = m.lock();
+        })
+    };
+    let asker = spawn_named("wd-rtu-asker", move || {
+        let _m = m.lock();
+        barrier.wait();
+        let _u = r.upgradable_read();
+    });
+    owner.join().unwrap();
+    asker.join().unwrap();
+}
+
+#[test]
+fn an_upgradable_read_kept_after_an_earlier_read_was_released_still_keeps_others_out() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_read_then_upgradable_cycle),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-rtu-asker` -> RwLock `rtu-table` -> thread `wd-rtu-owner` -> \
+             Mutex `rtu-lock` -> thread `wd-rtu-asker`"
+        ),
+        "{cycle}"
+    );
+    assert!(
+        thread_section(report, "wd-rtu-owner")
+            .contains("RwLock `rtu-table` (upgradable read), taken at"),
+        "{report}"
+    );
+}
+
+#[test]
+fn child_upgrade_holding_a_read() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let r = RwLock::named("self-upg", ());
+    let t = spawn_named("wd-self-upg", move || {
+        let _read = r.read();
+        let u = r.upgradable_read();
+        let _w = RwLockUpgradableReadGuard::upgrade(u); // waits for its own read
+    });
+    t.join().unwrap();
+}
+
+#[test]
+fn an_upgrade_by_a_thread_that_also_reads_the_lock_is_a_deadlock_with_itself() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_upgrade_holding_a_read),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert!(
+        cycle.ends_with(
+            "thread `wd-self-upg` -> upgrade of RwLock `self-upg` -> thread `wd-self-upg`"
+        ),
+        "{cycle}"
+    );
+    let me = thread_section(report, "wd-self-upg");
+    assert!(
+        me.contains("waits for upgrade of RwLock `self-upg`"),
+        "{report}"
+    );
+    assert!(
+        me.contains("RwLock `self-upg` (shared), taken at"),
+        "{report}"
+    );
+    assert!(
+        me.contains("RwLock `self-upg` (upgradable read), taken at"),
+        "{report}"
+    );
+}
