@@ -266,34 +266,40 @@ impl Kind {
         let bad = || BadValue {
             expected: self.expected(),
         };
-        if let Kind::Path = self {
-            return Ok(Value::Path(PathBuf::from(text)));
-        }
-        let t = text.trim().to_ascii_lowercase();
+        let t = || text.trim().to_ascii_lowercase();
         match self {
-            Kind::Switch => switch(&t).map(Value::Switch).ok_or_else(bad),
-            Kind::SwitchOr(extra) => match switch(&t) {
-                Some(on) => Ok(Value::Word(if on { "on" } else { "off" })),
-                None => extra
+            Kind::Path => Ok(Value::Path(PathBuf::from(text))),
+            Kind::Switch => switch(&t()).map(Value::Switch).ok_or_else(bad),
+            Kind::SwitchOr(extra) => {
+                let t = t();
+                match switch(&t) {
+                    Some(on) => Ok(Value::Word(if on { "on" } else { "off" })),
+                    None => extra
+                        .iter()
+                        .find(|w| **w == t)
+                        .map(|w| Value::Word(w))
+                        .ok_or_else(bad),
+                }
+            }
+            Kind::Choice { words, aliases } => {
+                let t = t();
+                words
                     .iter()
                     .find(|w| **w == t)
-                    .map(|w| Value::Word(w))
-                    .ok_or_else(bad),
-            },
-            Kind::Choice { words, aliases } => words
-                .iter()
-                .find(|w| **w == t)
-                .copied()
-                .or_else(|| aliases.iter().find(|(a, _)| *a == t).map(|(_, w)| *w))
-                .map(Value::Word)
-                .ok_or_else(bad),
-            Kind::DurationOrSwitch { on } => match switch(&t) {
-                Some(true) => Ok(Value::Duration(*on)),
-                Some(false) => Ok(Value::Switch(false)),
-                None => parse_duration(&t).map(Value::Duration).map_err(|_| bad()),
-            },
-            Kind::Size => size(&t).map(Value::Size).ok_or_else(bad),
-            Kind::Path => unreachable!("handled above"),
+                    .copied()
+                    .or_else(|| aliases.iter().find(|(a, _)| *a == t).map(|(_, w)| *w))
+                    .map(Value::Word)
+                    .ok_or_else(bad)
+            }
+            Kind::DurationOrSwitch { on } => {
+                let t = t();
+                match switch(&t) {
+                    Some(true) => Ok(Value::Duration(*on)),
+                    Some(false) => Ok(Value::Switch(false)),
+                    None => parse_duration(&t).map(Value::Duration).map_err(|_| bad()),
+                }
+            }
+            Kind::Size => size(&t()).map(Value::Size).ok_or_else(bad),
         }
     }
 }

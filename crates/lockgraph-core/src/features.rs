@@ -77,6 +77,7 @@ pub(crate) fn order_graph_on() -> bool {
 }
 
 /// Whether `bit` is on (its variable read first when nothing set it yet).
+#[inline]
 pub(crate) fn is_on(bit: u8) -> bool {
     active() & bit != 0
 }

@@ -2,20 +2,25 @@
 //! classes, per-thread held-lock stacks, the process-wide lock-order graphs,
 //! reports and the reporting policy.
 //!
-//! Lock types (in the `lockgraph` facade) embed a [`LockMeta`] and call its
+//! Lock types (in the `lockgraph` facade) embed a [`LockMeta`] and hand
+//! their raw operations to the [`primitive`] protocol, which calls its
 //! hooks: [`LockMeta::before_wait`] before a blocking acquisition,
-//! [`LockMeta::acquired`] after any successful one, [`LockMeta::released`] on
-//! unlock. Everything else happens here:
+//! [`LockMeta::acquired`] after any successful one, [`LockMeta::released`]
+//! on unlock, and the optional features' (watchdog, profile, atomicity
+//! checker) around them. Everything else happens here:
 //!
 //! * the steady state (a chain of held locks this thread has seen before) is a
 //!   thread-local hash lookup; no shared state is touched;
 //! * a new chain records its edges in the process-wide graphs
 //!   ([`lockgraph_graph`]) and, when an edge closes a cycle that can deadlock,
 //!   raises a [`CycleReport`] *before* the caller blocks;
-//! * the report goes to the innermost [`capture`] on this thread, or follows
-//!   the [`OnCycle`] policy; under `warn` a lockgraph thread delivers it
-//!   (to the `tracing` subscriber, or stderr), never the lock call itself
-//!   ([`flush_reports`] waits for that).
+//! * every report (any type implementing [`Report`], this crate's or
+//!   another's) goes through [`emit`]: to the innermost [`capture_reports`]
+//!   of its type on this thread, or per the [`OnCycle`] policy; under `warn`
+//!   a lockgraph thread delivers it (to the `tracing` subscriber, or
+//!   stderr), never the lock call itself ([`flush_reports`] waits for that);
+//! * every `LOCKGRAPH_*` environment variable is in one table
+//!   ([`environment`]), parsed one way.
 //!
 //! ```
 //! use lockgraph_core::{capture, Class, Hold, LockKind, LockMeta, Request};
