@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lockgraph_core::watchdog;
+use lockgraph_core::__private::primitive;
 use lockgraph_core::{Class, LockKind, LockMeta};
 
 use crate::raw::RawMutex;
@@ -216,7 +216,6 @@ impl Condvar {
         // wait, and the guard proves this thread holds it.
         let raw: &RawMutex = unsafe { MutexGuard::mutex(guard).raw() };
         let addr = raw as *const RawMutex as usize;
-        self.meta.before_condvar_wait(raw.meta(), Some(site));
         let park = || {
             // SAFETY: the callbacks neither panic nor park: `validate` and
             // `timed_out` touch an atomic, `before_sleep` only unlocks the
@@ -245,13 +244,10 @@ impl Condvar {
                 )
             }
         };
-        let parked = if !lockgraph_core::features_off() && watchdog::on() {
-            // Registered as a wait on the condvar (one park, not slices: a
-            // notification between two parks would be lost).
-            watchdog::condvar_wait(&self.meta, Some(site), deadline, park)
-        } else {
-            park()
-        };
+        // The core's wait protocol: the edges into the condvar, the
+        // watchdog's registration (one park, not slices: a notification
+        // between two parks would be lost).
+        let parked = primitive::wait(&self.meta, raw.meta(), site, deadline, park);
         if parked == Parked::Invalid {
             // The mutex was never released: the guard unlocks it on unwind.
             panic!("attempted to use a condition variable with more than one mutex");

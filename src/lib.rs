@@ -305,5 +305,30 @@ pub use lockgraph_core::{
     LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
 };
 
+/// Plumbing for lockgraph's own crates (the CUDA crate, the facade's
+/// macros): not a stable API, not for use elsewhere.
+#[doc(hidden)]
+pub mod __private {
+    pub use lockgraph_core::__private::*;
+
+    /// The tracking metadata of `m`, in builds that track (`None` in
+    /// release builds without tracking): for crates built on the lock
+    /// types, whose own features cannot see the facade's.
+    pub fn mutex_meta<T: ?Sized>(m: &crate::Mutex<T>) -> Option<&lockgraph_core::LockMeta> {
+        #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+        {
+            // SAFETY: the raw lock is only used to read its tracking
+            // metadata; it is never locked or unlocked through this
+            // reference.
+            Some(unsafe { m.raw() }.meta())
+        }
+        #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+        {
+            let _ = m;
+            None
+        }
+    }
+}
+
 /// Whether lock tracking is compiled into this build.
 pub const TRACKING: bool = cfg!(any(debug_assertions, feature = "track-in-release", loom));

@@ -24,7 +24,8 @@
 use std::fmt;
 use std::panic::Location;
 
-use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
+use lockgraph_core::__private::primitive;
+use lockgraph_core::{Class, LockKind, LockMeta};
 
 pub use parking_lot::OnceState;
 
@@ -44,15 +45,6 @@ pub use parking_lot::OnceState;
 pub struct Once {
     inner: parking_lot::Once,
     meta: LockMeta,
-}
-
-/// Pops the `Once`'s hold when the closure returns or unwinds.
-struct Running<'a>(&'a LockMeta);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.released();
-    }
 }
 
 impl Once {
@@ -81,14 +73,15 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.requested(site);
+        primitive::request(&self.meta, site);
         let mut ran = false;
         self.inner.call_once(|| {
             ran = true;
-            let _hold = self.running(site);
-            f();
+            primitive::run_holding(&self.meta, site, f);
         });
-        self.waited(ran);
+        if !ran {
+            primitive::requested_only(&self.meta);
+        }
     }
 
     /// Runs `f` once, even if a closure panicked before (then `f`'s state
@@ -99,33 +92,14 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.requested(site);
+        primitive::request(&self.meta, site);
         let mut ran = false;
         self.inner.call_once_force(|state| {
             ran = true;
-            let _hold = self.running(site);
-            f(state);
+            primitive::run_holding(&self.meta, site, || f(state));
         });
-        self.waited(ran);
-    }
-
-    /// A blocking request of the `Once`: every held lock -> the `Once`; a
-    /// request from inside its own closure is a self-deadlock.
-    fn requested(&self, site: &'static Location<'static>) {
-        self.meta.before_wait(Request::Exclusive, Some(site));
-    }
-
-    /// This thread runs the closure: it holds the `Once` until `Running`
-    /// drops.
-    fn running(&self, site: &'static Location<'static>) -> Running<'_> {
-        self.meta.acquired(Hold::Exclusive, Some(site));
-        Running(&self.meta)
-    }
-
-    /// After a call that did not run the closure: it only waited.
-    fn waited(&self, ran: bool) {
         if !ran {
-            self.meta.abandoned();
+            primitive::requested_only(&self.meta);
         }
     }
 }

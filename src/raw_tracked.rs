@@ -1,6 +1,9 @@
-//! Tracking raw locks: parking_lot's raw locks plus a [`LockMeta`], calling
-//! the core's hooks around every lock_api operation. Compiled when tracking is
-//! on (debug builds, or the `track-in-release` feature).
+//! Tracking raw locks: parking_lot's raw locks plus a [`LockMeta`]. Every
+//! lock_api operation forwards to the core's primitive protocol
+//! (`lockgraph_core::primitive`: the order graph's check, the watchdog's
+//! wait registration, the profile's timing, the held-lock stack), handing
+//! it the inner lock's raw operations as a `Blocking` primitive. Compiled
+//! when tracking is on (debug builds, or the `track-in-release` feature).
 
 use std::panic::Location;
 use std::time::{Duration, Instant};
@@ -10,29 +13,19 @@ use lock_api::{
     RawRwLockRecursiveTimed as _, RawRwLockTimed as _, RawRwLockUpgrade as _,
     RawRwLockUpgradeTimed as _,
 };
-use lockgraph_core::profile::{self, Access};
-use lockgraph_core::watchdog::{self, WaitMode};
-use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
-
-/// The profile's read/write split for a hold mode.
-#[inline]
-fn access(hold: Hold) -> Access {
-    match hold {
-        Hold::Exclusive => Access::Write,
-        Hold::Shared => Access::Read,
-    }
-}
+use lockgraph_core::__private::primitive::{self, Blocking, Deadline, WaitMode};
+use lockgraph_core::{Class, Hold, LockKind, LockMeta};
 
 /// Records the caller's site for the raw operation that follows on this thread.
 #[inline(always)]
 pub(crate) fn set_site(site: &'static Location<'static>) {
-    lockgraph_core::set_pending_site(site);
+    lockgraph_core::__private::set_pending_site(site);
 }
 
 /// Forgets a site that no raw operation used (a reentrant re-lock).
 #[inline(always)]
 pub(crate) fn clear_site() {
-    lockgraph_core::clear_pending_site();
+    lockgraph_core::__private::clear_pending_site();
 }
 
 /// Guards are `Send` with the `send_guard` feature, as parking_lot's are:
@@ -44,6 +37,110 @@ type GuardMarker = lock_api::GuardSend;
 /// released where it was taken.
 #[cfg(not(feature = "send_guard"))]
 type GuardMarker = lock_api::GuardNoSend;
+
+// ---------------------------------------------------------------------------
+// The inner locks' raw operations, as `Blocking` primitives (one per way of
+// taking a lock).
+
+/// Defines a `Blocking` adapter `$name` over a tracked raw lock `&$raw`
+/// whose operations are its inner lock's `$try`, `$lock`, `$for` and
+/// `$until`. (The adapter holds the tracked lock, not the inner one: one
+/// pointer serves both the metadata and the inner lock.)
+macro_rules! blocking {
+    ($(#[$m:meta])* $name:ident($raw:ty): $try:ident, $lock:ident, $for:ident, $until:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy)]
+        struct $name<'a>(&'a $raw);
+
+        impl Blocking for $name<'_> {
+            #[inline(always)]
+            fn try_now(&self) -> bool {
+                self.0.inner.$try()
+            }
+
+            #[inline(always)]
+            fn block(&self) {
+                self.0.inner.$lock()
+            }
+
+            #[inline]
+            fn block_until(&self, deadline: Deadline) -> bool {
+                match deadline {
+                    Deadline::After(d) => self.0.inner.$for(d),
+                    Deadline::At(i) => self.0.inner.$until(i),
+                }
+            }
+        }
+    };
+}
+
+blocking!(
+    /// A mutex's `lock`.
+    Exclusive(RawMutex): try_lock, lock, try_lock_for, try_lock_until
+);
+blocking!(
+    /// A read-write lock's `write`.
+    Write(RawRwLock): try_lock_exclusive, lock_exclusive,
+        try_lock_exclusive_for, try_lock_exclusive_until
+);
+blocking!(
+    /// A read-write lock's `read`.
+    Read(RawRwLock): try_lock_shared, lock_shared,
+        try_lock_shared_for, try_lock_shared_until
+);
+blocking!(
+    /// A read-write lock's `read_recursive`.
+    RecursiveRead(RawRwLock): try_lock_shared_recursive,
+        lock_shared_recursive, try_lock_shared_recursive_for, try_lock_shared_recursive_until
+);
+blocking!(
+    /// A read-write lock's `upgradable_read`.
+    UpgradableRead(RawRwLock): try_lock_upgradable, lock_upgradable,
+        try_lock_upgradable_for, try_lock_upgradable_until
+);
+
+/// A read-write lock's `upgrade` of the upgradable read this thread holds
+/// (made only by [`Upgrade::new`], whose caller vouches for the hold).
+struct Upgrade<'a>(&'a crate::sync::RawRwLock);
+
+impl<'a> Upgrade<'a> {
+    /// # Safety
+    /// This thread must hold an upgradable read of `lock` for as long as
+    /// the value lives (or until one of its operations succeeded).
+    #[inline(always)]
+    unsafe fn new(lock: &'a crate::sync::RawRwLock) -> Upgrade<'a> {
+        Upgrade(lock)
+    }
+}
+
+impl Blocking for Upgrade<'_> {
+    #[inline]
+    fn try_now(&self) -> bool {
+        // SAFETY: an upgradable read is held (`Upgrade::new`'s contract).
+        unsafe { self.0.try_upgrade() }
+    }
+
+    #[inline]
+    fn block(&self) {
+        // SAFETY: as above.
+        unsafe { self.0.upgrade() }
+    }
+
+    #[inline]
+    fn block_until(&self, deadline: Deadline) -> bool {
+        // SAFETY: as above; a wait that times out leaves the upgradable
+        // read held, as before it.
+        unsafe {
+            match deadline {
+                Deadline::After(d) => self.0.try_upgrade_for(d),
+                Deadline::At(i) => self.0.try_upgrade_until(i),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Mutex.
 
 /// A raw mutex that can lock recording the caller's site directly.
 pub(crate) trait LockAt: lock_api::RawMutex {
@@ -64,46 +161,6 @@ pub(crate) fn lock<'a, R: LockAt, T: ?Sized>(
     unsafe { mutex.make_guard_unchecked() }
 }
 
-/// `rwlock.read()`, recording `site` directly.
-#[inline]
-pub(crate) fn read<'a, T: ?Sized>(
-    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
-    site: &'static Location<'static>,
-) -> lock_api::RwLockReadGuard<'a, RawRwLock, T> {
-    // SAFETY: the raw lock is only locked here; the guard made below owns it.
-    let raw = unsafe { rwlock.raw() };
-    raw.blocking(
-        WaitMode::Read,
-        Hold::Shared,
-        Some(site),
-        || raw.inner.try_lock_shared(),
-        || raw.inner.lock_shared(),
-        |d| raw.inner.try_lock_shared_for(d),
-    );
-    // SAFETY: this thread has just acquired a shared lock.
-    unsafe { rwlock.make_read_guard_unchecked() }
-}
-
-/// `rwlock.write()`, recording `site` directly.
-#[inline]
-pub(crate) fn write<'a, T: ?Sized>(
-    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
-    site: &'static Location<'static>,
-) -> lock_api::RwLockWriteGuard<'a, RawRwLock, T> {
-    // SAFETY: the raw lock is only locked here; the guard made below owns it.
-    let raw = unsafe { rwlock.raw() };
-    raw.blocking(
-        WaitMode::Write,
-        Hold::Exclusive,
-        Some(site),
-        || raw.inner.try_lock_exclusive(),
-        || raw.inner.lock_exclusive(),
-        |d| raw.inner.try_lock_exclusive_for(d),
-    );
-    // SAFETY: this thread has just acquired an exclusive lock.
-    unsafe { rwlock.make_write_guard_unchecked() }
-}
-
 /// A tracked mutex of `kind` in `class`.
 pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
     RawMutex {
@@ -115,14 +172,6 @@ pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
 /// A tracked fair mutex in `class`.
 pub(crate) const fn fair_mutex(class: Class) -> RawFairMutex {
     RawFairMutex(mutex(LockKind::FairMutex, class))
-}
-
-/// A tracked read-write lock in `class`.
-pub(crate) const fn rwlock(class: Class) -> RawRwLock {
-    RawRwLock {
-        inner: crate::sync::RawRwLock::INIT,
-        meta: LockMeta::new(LockKind::RwLock, class),
-    }
 }
 
 /// `parking_lot::RawMutex` with lock-order tracking.
@@ -142,133 +191,16 @@ impl std::fmt::Debug for RawMutex {
     }
 }
 
-impl std::fmt::Debug for RawRwLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawRwLock")
-            .field("meta", &self.meta)
-            .finish()
-    }
-}
-
-/// Takes a lock that blocks: `lock` (the inner lock's own call) when every
-/// optional feature is off. With a feature on, an uncontended acquisition is
-/// still one `fast` (non-blocking) attempt; the watchdog and the profile
-/// (which counts every acquisition, so it always goes the long way) take
-/// over from there.
-#[inline(always)]
-fn take(
-    meta: &LockMeta,
-    access: Access,
-    mode: WaitMode,
-    site: Option<&'static Location<'static>>,
-    fast: impl Fn() -> bool + Copy,
-    lock: impl FnOnce(),
-    timed: impl FnMut(Duration) -> bool,
-) {
-    if lockgraph_core::features_off() {
-        lock();
-    } else if profile::on() || !fast() {
-        take_with_features(meta, access, mode, site, fast, lock, timed);
-    }
-}
-
-/// The watchdog's and the profile's part of [`take`].
-#[cold]
-#[inline(never)]
-fn take_with_features(
-    meta: &LockMeta,
-    access: Access,
-    mode: WaitMode,
-    site: Option<&'static Location<'static>>,
-    fast: impl Fn() -> bool + Copy,
-    lock: impl FnOnce(),
-    timed: impl FnMut(Duration) -> bool,
-) {
-    if watchdog::on() {
-        watchdog::take(meta, access, mode, site, fast, timed);
-    } else if profile::on() {
-        profile::take(meta, access, fast, lock);
-    } else {
-        lock();
-    }
-}
-
 impl RawMutex {
-    /// The tracking metadata of this lock.
+    /// The tracking metadata of this lock (for lockgraph's own crates).
+    #[doc(hidden)]
     pub fn meta(&self) -> &LockMeta {
         &self.meta
     }
 
-    /// Locks, blocking, recording `site`.
-    #[inline(always)]
-    fn lock_site(&self, site: Option<&'static Location<'static>>) {
-        self.meta.before_wait(Request::Exclusive, site);
-        take(
-            &self.meta,
-            Access::Write,
-            WaitMode::Lock,
-            site,
-            || self.inner.try_lock(),
-            || self.inner.lock(),
-            |slice| self.inner.try_lock_for(slice),
-        );
-        self.meta.acquired(Hold::Exclusive, site);
-    }
-
-    /// Re-locks after a condvar wait. The caller's guard still exists, so the
-    /// lock is taken even when the policy panics on a report: the panic is
-    /// resumed once the guard is valid again.
+    /// Re-locks after a condvar wait, recording `site`.
     pub(crate) fn relock_after_wait(&self, site: &'static Location<'static>) {
-        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.meta.before_wait(Request::Exclusive, Some(site));
-        }));
-        if !lockgraph_core::features_off() && watchdog::on() {
-            // A registered wait, like `lock` (not counted in the profile).
-            watchdog::take_until(
-                &self.meta,
-                WaitMode::Lock,
-                Some(site),
-                || None,
-                || self.inner.try_lock(),
-                |slice| self.inner.try_lock_for(slice),
-            );
-        } else {
-            self.inner.lock();
-        }
-        self.meta.acquired(Hold::Exclusive, Some(site));
-        if let Err(panic) = report {
-            std::panic::resume_unwind(panic);
-        }
-    }
-
-    /// A timed acquisition: `untracked` (the inner lock's own timed call)
-    /// unless the watchdog is on, which registers the wait once a first
-    /// non-blocking attempt failed and gives up at `deadline`.
-    #[inline]
-    fn timed(
-        &self,
-        deadline: impl FnOnce() -> Option<Instant>,
-        untracked: impl FnOnce(&crate::sync::RawMutex) -> bool,
-    ) -> bool {
-        self.meta.before_wait(Request::Exclusive, None);
-        let ok = if !lockgraph_core::features_off() && watchdog::on() {
-            watchdog::take_until(
-                &self.meta,
-                WaitMode::Lock,
-                None,
-                deadline,
-                || self.inner.try_lock(),
-                |slice| self.inner.try_lock_for(slice),
-            )
-        } else {
-            untracked(&self.inner)
-        };
-        if ok {
-            self.meta.acquired(Hold::Exclusive, None);
-        } else {
-            self.meta.abandoned();
-        }
-        ok
+        primitive::relock_after_wait(&self.meta, Exclusive(self), site);
     }
 
     /// Unlocks for a condvar wait.
@@ -277,9 +209,16 @@ impl RawMutex {
     /// The lock must be held by the current thread.
     #[inline]
     pub(crate) unsafe fn unlock_for_wait(&self) {
-        self.meta.released();
+        primitive::release(&self.meta, WaitMode::Lock);
         // SAFETY: the caller guarantees the lock is held by this thread.
         unsafe { self.inner.unlock() }
+    }
+}
+
+impl LockAt for RawMutex {
+    #[inline(always)]
+    fn lock_at(&self, site: Option<&'static Location<'static>>) {
+        primitive::acquire(&self.meta, Exclusive(self), WaitMode::Lock, site);
     }
 }
 
@@ -292,24 +231,17 @@ unsafe impl lock_api::RawMutex for RawMutex {
 
     #[inline]
     fn lock(&self) {
-        self.lock_site(None);
+        self.lock_at(None);
     }
 
     #[inline]
     fn try_lock(&self) -> bool {
-        let ok = self.inner.try_lock();
-        if ok {
-            if !lockgraph_core::features_off() && profile::on() {
-                profile::took(&self.meta, Access::Write);
-            }
-            self.meta.acquired(Hold::Exclusive, None);
-        }
-        ok
+        primitive::try_acquire(&self.meta, Exclusive(self), WaitMode::Lock)
     }
 
     #[inline(always)]
     unsafe fn unlock(&self) {
-        self.meta.released();
+        primitive::release(&self.meta, WaitMode::Lock);
         // SAFETY: the caller guarantees the lock is held (lock_api's contract).
         unsafe { self.inner.unlock() }
     }
@@ -324,7 +256,7 @@ unsafe impl lock_api::RawMutex for RawMutex {
 unsafe impl lock_api::RawMutexFair for RawMutex {
     #[inline]
     unsafe fn unlock_fair(&self) {
-        self.meta.released();
+        primitive::release(&self.meta, WaitMode::Lock);
         // SAFETY: the caller guarantees the lock is held.
         unsafe { self.inner.unlock_fair() }
     }
@@ -341,10 +273,29 @@ unsafe impl lock_api::RawMutexFair for RawMutex {
     }
 }
 
-impl LockAt for RawMutex {
-    #[inline(always)]
-    fn lock_at(&self, site: Option<&'static Location<'static>>) {
-        self.lock_site(site);
+// SAFETY: forwarded to parking_lot's implementation; see above.
+unsafe impl lock_api::RawMutexTimed for RawMutex {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    #[inline]
+    fn try_lock_for(&self, timeout: Duration) -> bool {
+        primitive::acquire_until(
+            &self.meta,
+            Exclusive(self),
+            WaitMode::Lock,
+            Deadline::After(timeout),
+        )
+    }
+
+    #[inline]
+    fn try_lock_until(&self, timeout: Instant) -> bool {
+        primitive::acquire_until(
+            &self.meta,
+            Exclusive(self),
+            WaitMode::Lock,
+            Deadline::At(timeout),
+        )
     }
 }
 
@@ -362,7 +313,8 @@ impl std::fmt::Debug for RawFairMutex {
 }
 
 impl RawFairMutex {
-    /// The tracking metadata of this lock.
+    /// The tracking metadata of this lock (for lockgraph's own crates).
+    #[doc(hidden)]
     pub fn meta(&self) -> &LockMeta {
         &self.0.meta
     }
@@ -371,7 +323,7 @@ impl RawFairMutex {
 impl LockAt for RawFairMutex {
     #[inline(always)]
     fn lock_at(&self, site: Option<&'static Location<'static>>) {
-        self.0.lock_site(site);
+        self.0.lock_at(site);
     }
 }
 
@@ -385,7 +337,7 @@ unsafe impl lock_api::RawMutex for RawFairMutex {
 
     #[inline]
     fn lock(&self) {
-        self.0.lock_site(None);
+        self.0.lock_at(None);
     }
 
     #[inline]
@@ -436,22 +388,40 @@ unsafe impl lock_api::RawMutexTimed for RawFairMutex {
     }
 }
 
-// SAFETY: forwarded to parking_lot's implementation; see above.
-unsafe impl lock_api::RawMutexTimed for RawMutex {
-    type Duration = Duration;
-    type Instant = Instant;
+// ---------------------------------------------------------------------------
+// RwLock.
 
-    #[inline]
-    fn try_lock_for(&self, timeout: Duration) -> bool {
-        self.timed(
-            || Instant::now().checked_add(timeout),
-            |inner| inner.try_lock_for(timeout),
-        )
-    }
+/// `rwlock.read()`, recording `site` directly.
+#[inline]
+pub(crate) fn read<'a, T: ?Sized>(
+    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
+    site: &'static Location<'static>,
+) -> lock_api::RwLockReadGuard<'a, RawRwLock, T> {
+    // SAFETY: the raw lock is only locked here; the guard made below owns it.
+    let raw = unsafe { rwlock.raw() };
+    primitive::acquire(&raw.meta, Read(raw), WaitMode::Read, Some(site));
+    // SAFETY: this thread has just acquired a shared lock.
+    unsafe { rwlock.make_read_guard_unchecked() }
+}
 
-    #[inline]
-    fn try_lock_until(&self, timeout: Instant) -> bool {
-        self.timed(|| Some(timeout), |inner| inner.try_lock_until(timeout))
+/// `rwlock.write()`, recording `site` directly.
+#[inline]
+pub(crate) fn write<'a, T: ?Sized>(
+    rwlock: &'a lock_api::RwLock<RawRwLock, T>,
+    site: &'static Location<'static>,
+) -> lock_api::RwLockWriteGuard<'a, RawRwLock, T> {
+    // SAFETY: the raw lock is only locked here; the guard made below owns it.
+    let raw = unsafe { rwlock.raw() };
+    primitive::acquire(&raw.meta, Write(raw), WaitMode::Write, Some(site));
+    // SAFETY: this thread has just acquired an exclusive lock.
+    unsafe { rwlock.make_write_guard_unchecked() }
+}
+
+/// A tracked read-write lock in `class`.
+pub(crate) const fn rwlock(class: Class) -> RawRwLock {
+    RawRwLock {
+        inner: crate::sync::RawRwLock::INIT,
+        meta: LockMeta::new(LockKind::RwLock, class),
     }
 }
 
@@ -465,119 +435,19 @@ pub struct RawRwLock {
     meta: LockMeta,
 }
 
+impl std::fmt::Debug for RawRwLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRwLock")
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
 impl RawRwLock {
-    /// The tracking metadata of this lock.
+    /// The tracking metadata of this lock (for lockgraph's own crates).
+    #[doc(hidden)]
     pub fn meta(&self) -> &LockMeta {
         &self.meta
-    }
-
-    /// The order graph's check before a blocking or timed acquisition in
-    /// `mode`.
-    #[inline(always)]
-    fn before_wait(&self, mode: WaitMode, site: Option<&'static Location<'static>>) {
-        if mode == WaitMode::UpgradableRead {
-            self.meta.before_wait_upgradable(site);
-        } else {
-            self.meta.before_wait(mode.request(), site);
-        }
-    }
-
-    /// Records the hold taken in `mode` (an upgradable read as such).
-    #[inline(always)]
-    fn acquired(&self, mode: WaitMode, hold: Hold, site: Option<&'static Location<'static>>) {
-        if mode == WaitMode::UpgradableRead {
-            self.meta.acquired_upgradable(site);
-        } else {
-            self.meta.acquired(hold, site);
-        }
-    }
-
-    #[inline]
-    fn blocking(
-        &self,
-        mode: WaitMode,
-        hold: Hold,
-        site: Option<&'static Location<'static>>,
-        fast: impl Fn() -> bool + Copy,
-        lock: impl FnOnce(),
-        timed: impl FnMut(Duration) -> bool,
-    ) {
-        self.before_wait(mode, site);
-        take(&self.meta, access(hold), mode, site, fast, lock, timed);
-        self.acquired(mode, hold, site);
-    }
-
-    /// A timed acquisition: `untracked` (the inner lock's own timed call)
-    /// unless the watchdog is on, which registers the wait once `fast`
-    /// failed and blocks in `timed` slices until `deadline`.
-    #[inline]
-    fn timed(
-        &self,
-        mode: WaitMode,
-        hold: Hold,
-        deadline: impl FnOnce() -> Option<Instant>,
-        fast: impl FnOnce() -> bool,
-        timed: impl FnMut(Duration) -> bool,
-        untracked: impl FnOnce() -> bool,
-    ) -> bool {
-        self.before_wait(mode, None);
-        let ok = if !lockgraph_core::features_off() && watchdog::on() {
-            watchdog::take_until(&self.meta, mode, None, deadline, fast, timed)
-        } else {
-            untracked()
-        };
-        let ok = self.tried(mode, hold, ok);
-        if !ok {
-            self.meta.abandoned();
-        }
-        ok
-    }
-
-    /// Upgrades the held upgradable read: `untracked` (the inner lock's own
-    /// call) unless the watchdog is on, which registers the wait once a
-    /// first `try_upgrade` failed and blocks in timed slices until
-    /// `deadline` (`None`: no limit). Returns whether it upgraded.
-    ///
-    /// # Safety
-    /// This thread must hold an upgradable read of this lock.
-    #[inline]
-    unsafe fn upgrading(
-        &self,
-        deadline: impl FnOnce() -> Option<Instant>,
-        untracked: impl FnOnce() -> bool,
-    ) -> bool {
-        self.meta.before_upgrade(None);
-        let ok = if !lockgraph_core::features_off() && watchdog::on() {
-            watchdog::take_until(
-                &self.meta,
-                WaitMode::Upgrade,
-                None,
-                deadline,
-                // SAFETY: the caller guarantees an upgradable read is held.
-                || unsafe { self.inner.try_upgrade() },
-                // SAFETY: as above; a slice that times out leaves the lock
-                // upgradable-read held, as before it.
-                |slice| unsafe { self.inner.try_upgrade_for(slice) },
-            )
-        } else {
-            untracked()
-        };
-        if ok {
-            self.meta.rehold(Hold::Exclusive);
-        }
-        ok
-    }
-
-    /// Records an acquisition in `mode` that succeeded (`ok`).
-    #[inline]
-    fn tried(&self, mode: WaitMode, hold: Hold, ok: bool) -> bool {
-        if ok {
-            if !lockgraph_core::features_off() && profile::on() {
-                profile::took(&self.meta, access(hold));
-            }
-            self.acquired(mode, hold, None);
-        }
-        ok
     }
 }
 
@@ -590,52 +460,34 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn lock_shared(&self) {
-        self.blocking(
-            WaitMode::Read,
-            Hold::Shared,
-            None,
-            || self.inner.try_lock_shared(),
-            || self.inner.lock_shared(),
-            |d| self.inner.try_lock_shared_for(d),
-        );
+        primitive::acquire(&self.meta, Read(self), WaitMode::Read, None);
     }
 
     #[inline]
     fn try_lock_shared(&self) -> bool {
-        self.tried(WaitMode::Read, Hold::Shared, self.inner.try_lock_shared())
+        primitive::try_acquire(&self.meta, Read(self), WaitMode::Read)
     }
 
     #[inline]
     unsafe fn unlock_shared(&self) {
-        self.meta.released_read();
+        primitive::release(&self.meta, WaitMode::Read);
         // SAFETY: the caller guarantees a shared lock is held.
         unsafe { self.inner.unlock_shared() }
     }
 
     #[inline]
     fn lock_exclusive(&self) {
-        self.blocking(
-            WaitMode::Write,
-            Hold::Exclusive,
-            None,
-            || self.inner.try_lock_exclusive(),
-            || self.inner.lock_exclusive(),
-            |d| self.inner.try_lock_exclusive_for(d),
-        );
+        primitive::acquire(&self.meta, Write(self), WaitMode::Write, None);
     }
 
     #[inline]
     fn try_lock_exclusive(&self) -> bool {
-        self.tried(
-            WaitMode::Write,
-            Hold::Exclusive,
-            self.inner.try_lock_exclusive(),
-        )
+        primitive::try_acquire(&self.meta, Write(self), WaitMode::Write)
     }
 
     #[inline]
     unsafe fn unlock_exclusive(&self) {
-        self.meta.released();
+        primitive::release(&self.meta, WaitMode::Write);
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.unlock_exclusive() }
     }
@@ -655,14 +507,14 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 unsafe impl lock_api::RawRwLockFair for RawRwLock {
     #[inline]
     unsafe fn unlock_shared_fair(&self) {
-        self.meta.released_read();
+        primitive::release(&self.meta, WaitMode::Read);
         // SAFETY: the caller guarantees a shared lock is held.
         unsafe { self.inner.unlock_shared_fair() }
     }
 
     #[inline]
     unsafe fn unlock_exclusive_fair(&self) {
-        self.meta.released();
+        primitive::release(&self.meta, WaitMode::Write);
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.unlock_exclusive_fair() }
     }
@@ -696,6 +548,13 @@ unsafe impl lock_api::RawRwLockDowngrade for RawRwLock {
     }
 }
 
+/// A timed acquisition of `lock` in `mode` through the adapter `$p`.
+macro_rules! timed {
+    ($lock:expr, $p:ident, $mode:expr, $deadline:expr) => {
+        primitive::acquire_until(&$lock.meta, $p($lock), $mode, $deadline)
+    };
+}
+
 // SAFETY: forwarded to parking_lot's implementation; see above.
 unsafe impl lock_api::RawRwLockTimed for RawRwLock {
     type Duration = Duration;
@@ -703,50 +562,22 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
 
     #[inline]
     fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        self.timed(
-            WaitMode::Read,
-            Hold::Shared,
-            || Instant::now().checked_add(timeout),
-            || self.inner.try_lock_shared(),
-            |slice| self.inner.try_lock_shared_for(slice),
-            || self.inner.try_lock_shared_for(timeout),
-        )
+        timed!(self, Read, WaitMode::Read, Deadline::After(timeout))
     }
 
     #[inline]
     fn try_lock_shared_until(&self, timeout: Instant) -> bool {
-        self.timed(
-            WaitMode::Read,
-            Hold::Shared,
-            || Some(timeout),
-            || self.inner.try_lock_shared(),
-            |slice| self.inner.try_lock_shared_for(slice),
-            || self.inner.try_lock_shared_until(timeout),
-        )
+        timed!(self, Read, WaitMode::Read, Deadline::At(timeout))
     }
 
     #[inline]
     fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
-        self.timed(
-            WaitMode::Write,
-            Hold::Exclusive,
-            || Instant::now().checked_add(timeout),
-            || self.inner.try_lock_exclusive(),
-            |slice| self.inner.try_lock_exclusive_for(slice),
-            || self.inner.try_lock_exclusive_for(timeout),
-        )
+        timed!(self, Write, WaitMode::Write, Deadline::After(timeout))
     }
 
     #[inline]
     fn try_lock_exclusive_until(&self, timeout: Instant) -> bool {
-        self.timed(
-            WaitMode::Write,
-            Hold::Exclusive,
-            || Some(timeout),
-            || self.inner.try_lock_exclusive(),
-            |slice| self.inner.try_lock_exclusive_for(slice),
-            || self.inner.try_lock_exclusive_until(timeout),
-        )
+        timed!(self, Write, WaitMode::Write, Deadline::At(timeout))
     }
 }
 
@@ -754,23 +585,17 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     #[inline]
     fn lock_shared_recursive(&self) {
-        self.blocking(
+        primitive::acquire(
+            &self.meta,
+            RecursiveRead(self),
             WaitMode::RecursiveRead,
-            Hold::Shared,
             None,
-            || self.inner.try_lock_shared_recursive(),
-            || self.inner.lock_shared_recursive(),
-            |d| self.inner.try_lock_shared_recursive_for(d),
         );
     }
 
     #[inline]
     fn try_lock_shared_recursive(&self) -> bool {
-        self.tried(
-            WaitMode::RecursiveRead,
-            Hold::Shared,
-            self.inner.try_lock_shared_recursive(),
-        )
+        primitive::try_acquire(&self.meta, RecursiveRead(self), WaitMode::RecursiveRead)
     }
 }
 
@@ -778,25 +603,21 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
 unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
     #[inline]
     fn try_lock_shared_recursive_for(&self, timeout: Duration) -> bool {
-        self.timed(
+        timed!(
+            self,
+            RecursiveRead,
             WaitMode::RecursiveRead,
-            Hold::Shared,
-            || Instant::now().checked_add(timeout),
-            || self.inner.try_lock_shared_recursive(),
-            |slice| self.inner.try_lock_shared_recursive_for(slice),
-            || self.inner.try_lock_shared_recursive_for(timeout),
+            Deadline::After(timeout)
         )
     }
 
     #[inline]
     fn try_lock_shared_recursive_until(&self, timeout: Instant) -> bool {
-        self.timed(
+        timed!(
+            self,
+            RecursiveRead,
             WaitMode::RecursiveRead,
-            Hold::Shared,
-            || Some(timeout),
-            || self.inner.try_lock_shared_recursive(),
-            |slice| self.inner.try_lock_shared_recursive_for(slice),
-            || self.inner.try_lock_shared_recursive_until(timeout),
+            Deadline::At(timeout)
         )
     }
 }
@@ -805,28 +626,22 @@ unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
     #[inline]
     fn lock_upgradable(&self) {
-        self.blocking(
+        primitive::acquire(
+            &self.meta,
+            UpgradableRead(self),
             WaitMode::UpgradableRead,
-            Hold::Shared,
             None,
-            || self.inner.try_lock_upgradable(),
-            || self.inner.lock_upgradable(),
-            |d| self.inner.try_lock_upgradable_for(d),
         );
     }
 
     #[inline]
     fn try_lock_upgradable(&self) -> bool {
-        self.tried(
-            WaitMode::UpgradableRead,
-            Hold::Shared,
-            self.inner.try_lock_upgradable(),
-        )
+        primitive::try_acquire(&self.meta, UpgradableRead(self), WaitMode::UpgradableRead)
     }
 
     #[inline]
     unsafe fn unlock_upgradable(&self) {
-        self.meta.released_upgradable();
+        primitive::release(&self.meta, WaitMode::UpgradableRead);
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.unlock_upgradable() }
     }
@@ -834,26 +649,16 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
     #[inline]
     unsafe fn upgrade(&self) {
         // SAFETY: the caller guarantees an upgradable lock is held.
-        let ok = unsafe {
-            self.upgrading(
-                || None,
-                || {
-                    self.inner.upgrade();
-                    true
-                },
-            )
-        };
+        let up = unsafe { Upgrade::new(&self.inner) };
+        let ok = primitive::upgrade(&self.meta, up, None);
         debug_assert!(ok, "an upgrade without a deadline always upgrades");
     }
 
     #[inline]
     unsafe fn try_upgrade(&self) -> bool {
         // SAFETY: the caller guarantees an upgradable lock is held.
-        let ok = unsafe { self.inner.try_upgrade() };
-        if ok {
-            self.meta.rehold(Hold::Exclusive);
-        }
-        ok
+        let up = unsafe { Upgrade::new(&self.inner) };
+        primitive::try_upgrade(&self.meta, up)
     }
 }
 
@@ -861,7 +666,7 @@ unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
     #[inline]
     unsafe fn unlock_upgradable_fair(&self) {
-        self.meta.released_upgradable();
+        primitive::release(&self.meta, WaitMode::UpgradableRead);
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.unlock_upgradable_fair() }
     }
@@ -898,42 +703,35 @@ unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgradeTimed for RawRwLock {
     #[inline]
     fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
-        self.timed(
+        timed!(
+            self,
+            UpgradableRead,
             WaitMode::UpgradableRead,
-            Hold::Shared,
-            || Instant::now().checked_add(timeout),
-            || self.inner.try_lock_upgradable(),
-            |slice| self.inner.try_lock_upgradable_for(slice),
-            || self.inner.try_lock_upgradable_for(timeout),
+            Deadline::After(timeout)
         )
     }
 
     #[inline]
     fn try_lock_upgradable_until(&self, timeout: Instant) -> bool {
-        self.timed(
+        timed!(
+            self,
+            UpgradableRead,
             WaitMode::UpgradableRead,
-            Hold::Shared,
-            || Some(timeout),
-            || self.inner.try_lock_upgradable(),
-            |slice| self.inner.try_lock_upgradable_for(slice),
-            || self.inner.try_lock_upgradable_until(timeout),
+            Deadline::At(timeout)
         )
     }
 
     #[inline]
     unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
         // SAFETY: the caller guarantees an upgradable lock is held.
-        unsafe {
-            self.upgrading(
-                || Instant::now().checked_add(timeout),
-                || self.inner.try_upgrade_for(timeout),
-            )
-        }
+        let up = unsafe { Upgrade::new(&self.inner) };
+        primitive::upgrade(&self.meta, up, Some(Deadline::After(timeout)))
     }
 
     #[inline]
     unsafe fn try_upgrade_until(&self, timeout: Instant) -> bool {
         // SAFETY: the caller guarantees an upgradable lock is held.
-        unsafe { self.upgrading(|| Some(timeout), || self.inner.try_upgrade_until(timeout)) }
+        let up = unsafe { Upgrade::new(&self.inner) };
+        primitive::upgrade(&self.meta, up, Some(Deadline::At(timeout)))
     }
 }

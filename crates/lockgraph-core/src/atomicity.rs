@@ -7,6 +7,11 @@
 //! [`set_atomicity`] turns it on. Off, it costs one relaxed load (of the word
 //! that says which optional features are on) per acquisition and release.
 //!
+//! This module is the checker's part below the held-lock state: the state
+//! calls [`acquired`] and [`released`] with its per-thread part
+//! ([`AtomThread`]). The one entry point that needs the state,
+//! `atomic_region`, is in `crate::region`, above it.
+//!
 //! "In between" is decided with vector clocks ([`lockgraph_graph::vclock`]):
 //! each thread is an actor with its own clock; an acquisition joins the clock
 //! left by the lock's last recorded exclusive release; an exclusive release (a
@@ -35,7 +40,7 @@
 //!   of `L` opens a new one). A mutex taken twice in a row is *not* checked
 //!   implicitly: `loop { let job = queue.lock().pop(); ... }` is the normal
 //!   use of a mutex, not a decision carried across.
-//! * **Explicit** ([`atomic_region`]): inside the closure every release of a
+//! * **Explicit** ([`atomic_region`](crate::atomic_region)): inside the closure every release of a
 //!   lock `L`, in any mode, opens a check that lasts until the closure
 //!   returns; the next exclusive acquisition of `L` inside the closure (a
 //!   `lock`, a `write`) is checked, whatever other locks were taken meanwhile.
@@ -55,10 +60,11 @@ use std::sync::LazyLock;
 use lockgraph_graph::vclock::{Epoch, VectorClock};
 
 use crate::class::Site;
+use crate::features::{self, ATOMICITY};
 use crate::fork::Mutex;
-use crate::policy::OnCycle;
+use crate::meta::LockMeta;
+use crate::policy::{Disposal, OnCycle, Report};
 use crate::report::{Hold, LockInfo};
-use crate::state::LockMeta;
 
 /// Whether and how the atomicity checker runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,22 +80,22 @@ pub enum Atomicity {
 }
 
 const UNSET: u8 = 0;
-const OFF: u8 = 1;
 const ON: u8 = 2;
 const WARN: u8 = 3;
 
+/// Whether the checker, when on, also reports warnings ([`WARN`]) or only
+/// violations ([`ON`]). Whether it is on at all is the `ATOMICITY` bit of
+/// `crate::features`.
 static MODE: AtomicU8 = AtomicU8::new(UNSET);
 
 /// Sets the atomicity checker's mode for the whole process, overriding
 /// `LOCKGRAPH_ATOMICITY` (`on`, `warn` or `off`).
 pub fn set_atomicity(mode: Atomicity) {
-    let v = match mode {
-        Atomicity::Off => OFF,
-        Atomicity::On => ON,
-        Atomicity::Warn => WARN,
-    };
-    MODE.store(v, Ordering::Relaxed);
-    crate::features::changed();
+    if mode != Atomicity::Off {
+        let v = if mode == Atomicity::Warn { WARN } else { ON };
+        MODE.store(v, Ordering::Relaxed);
+    }
+    features::set(ATOMICITY, mode != Atomicity::Off);
 }
 
 /// The atomicity checker's mode in force.
@@ -97,38 +103,33 @@ pub fn atomicity() -> Atomicity {
     if !on() {
         return Atomicity::Off;
     }
-    match MODE.load(Ordering::Relaxed) {
-        WARN => Atomicity::Warn,
-        _ => Atomicity::On,
+    if warn() {
+        Atomicity::Warn
+    } else {
+        Atomicity::On
     }
 }
 
-/// Whether the checker runs: one relaxed load once the mode is known.
+/// Whether the checker runs: one relaxed load once settled.
 #[inline(always)]
 pub(crate) fn on() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        OFF => false,
-        UNSET => init(),
-        _ => true,
-    }
+    features::is_on(ATOMICITY)
 }
 
-#[cold]
-fn init() -> bool {
-    let v = match std::env::var("LOCKGRAPH_ATOMICITY") {
-        Err(_) => OFF,
-        Ok(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "" | "0" | "off" | "false" => OFF,
-            "1" | "on" | "true" => ON,
-            "warn" => WARN,
-            other => {
-                crate::stderr::line(&format!("lockgraph: LOCKGRAPH_ATOMICITY: unknown value {other:?} (expected on, warn or off); using on"));
+/// Whether warnings are reported too (`warn`).
+fn warn() -> bool {
+    match MODE.load(Ordering::Relaxed) {
+        UNSET => {
+            let v = if crate::env::ATOMICITY.word() == "warn" {
+                WARN
+            } else {
                 ON
-            }
-        },
-    };
-    let _ = MODE.compare_exchange(UNSET, v, Ordering::Relaxed, Ordering::Relaxed);
-    MODE.load(Ordering::Relaxed) != OFF
+            };
+            let _ = MODE.compare_exchange(UNSET, v, Ordering::Relaxed, Ordering::Relaxed);
+            MODE.load(Ordering::Relaxed) == WARN
+        }
+        m => m == WARN,
+    }
 }
 
 /// How bad a check-then-act finding is.
@@ -173,7 +174,7 @@ pub struct AtomicityReport {
     pub act_site: Option<Site>,
     /// The write that came in between (violations only).
     pub interleaving: Option<Interleaving>,
-    /// Whether the region was marked with [`atomic_region`] (else implicit).
+    /// Whether the region was marked with [`atomic_region`](crate::atomic_region) (else implicit).
     pub explicit_region: bool,
 }
 
@@ -369,10 +370,12 @@ static REPORTED: LazyLock<Mutex<HashSet<ReportKey>>> = LazyLock::new(|| {
 });
 
 /// [`NAMES`] and [`REPORTED`] across `fork()` (see `fork.rs`): never held
-/// together, so one module's hooks take both.
+/// together, so one module's hooks take both. Under loom, the checker's
+/// state is emptied at each model iteration.
 fn fork_hooks() {
     static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     crate::fork::register(&REGISTERED, &FORK_HOOKS);
+    crate::sync::on_new_iteration(reset);
 }
 
 static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
@@ -391,13 +394,8 @@ crate::sync::thread_local_const! {
     };
 }
 
-crate::sync::thread_local_const! {
-    static CAPTURES: RefCell<Vec<Vec<AtomicityReport>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Forgets actors and reports (a new loom iteration).
-#[cfg(loom)]
-pub(crate) fn reset() {
+fn reset() {
     NEXT_ACTOR.store(0, Ordering::Relaxed);
     NAMES.lock().clear();
     REPORTED.lock().clear();
@@ -430,6 +428,11 @@ impl AtomThread {
 
 /// Called after `meta` (instance `id`) was acquired in mode `hold` and pushed
 /// on this thread's held stack.
+///
+/// A finding is reported from here, inside the lock call: that runs no user
+/// code and takes no tracked lock (the report is queued for delivery, or
+/// aborted on; its disposal never panics, see [`AtomicityReport`]'s
+/// `Report` impl), so it needs no protection from re-entry.
 #[inline]
 pub(crate) fn acquired(
     t: &AtomThread,
@@ -457,7 +460,9 @@ fn acquired_in_region(
     if hold == Hold::Exclusive && (pending == id || t.depth.get() > 0) {
         // Checked before the join below: the implicit region's clock is the
         // thread's clock as it was when the check guard was released.
-        check(t, meta, id, pending == id, site);
+        for f in check(t, meta, id, pending == id, site) {
+            f.emit(meta);
+        }
     }
     join_release(t, meta);
 }
@@ -492,7 +497,7 @@ fn join(t: &AtomThread, atom: &LockAtom, releaser: usize) {
     t.generation.set(t.generation.get() + 1);
 }
 
-/// An exclusive acquisition closing a region: reports what it finds.
+/// An exclusive acquisition closing a region: what it finds.
 #[cold]
 #[inline(never)]
 fn check(
@@ -501,7 +506,7 @@ fn check(
     id: u64,
     implicit: bool,
     act_site: Option<&'static Location<'static>>,
-) {
+) -> Vec<Finding> {
     let me = t.actor();
     // SAFETY: read under this thread's hold; written only under an exclusive one.
     let last = meta
@@ -531,9 +536,7 @@ fn check(
         }
         found
     });
-    for f in found.into_iter().flatten() {
-        f.emit(meta);
-    }
+    found.into_iter().flatten().collect()
 }
 
 /// Called before `meta` (instance `id`, held in mode `hold`, taken at `site`)
@@ -616,14 +619,15 @@ fn open_explicit(id: u64, hold: Hold, site: Option<&'static Location<'static>>) 
     });
 }
 
-/// Called before an exclusive hold of `meta` is downgraded to shared: the
-/// exclusive hold wrote the lock.
+/// Called before an exclusive hold of `meta`, taken at `site`, is
+/// downgraded to shared: the exclusive hold wrote the lock.
 #[cold]
 #[inline(never)]
-pub(crate) fn downgrading(t: &AtomThread, meta: &LockMeta) {
-    let Some((_, _, site)) = crate::state::tracked_entry(meta) else {
-        return;
-    };
+pub(crate) fn downgrading(
+    t: &AtomThread,
+    meta: &LockMeta,
+    site: Option<&'static Location<'static>>,
+) {
     write(t, t.actor(), meta.atom(), site);
 }
 
@@ -682,7 +686,7 @@ fn finding(
     let writer = last.filter(|w| w.epoch.actor != me && !w.epoch.happens_before(others));
     let severity = match writer {
         Some(_) => Severity::Violation,
-        None if MODE.load(Ordering::Relaxed) == WARN => Severity::Warning,
+        None if warn() => Severity::Warning,
         None => return None,
     };
     Some(Finding {
@@ -726,93 +730,117 @@ impl Finding {
             }),
             explicit_region: self.explicit,
         };
-        crate::state::while_busy(|| deliver(report));
+        crate::policy::emit(report);
     }
 }
 
-fn deliver(report: AtomicityReport) {
-    let Some(report) = crate::sync::offer(&CAPTURES, report) else {
-        return;
-    };
-    match crate::policy::on_cycle() {
-        OnCycle::Off => {}
-        OnCycle::Abort if report.severity == Severity::Violation => {
-            crate::delivery::abort(&report, "LOCKGRAPH_ON_CYCLE=abort")
-        }
-        // A violation is found after the write lock was taken: a panic there
-        // would leave the lock locked, so `panic` warns like `warn`.
-        _ => crate::delivery::warn(report),
-    }
-}
-
-impl crate::delivery::Deliver for AtomicityReport {
+impl Report for AtomicityReport {
     fn event(&self, text: &str) -> bool {
         crate::delivery::event!(tracing::Level::WARN, severity = ?self.severity, "{text}")
+    }
+
+    /// A violation is found after the write lock was taken: a panic there
+    /// would leave the lock locked, so `panic` delivers like `warn`; and
+    /// `abort` aborts on violations only (a warning is delivered).
+    fn disposal(&self, policy: OnCycle) -> Disposal {
+        match policy {
+            OnCycle::Off => Disposal::Drop,
+            OnCycle::Abort if self.severity == Severity::Violation => {
+                Disposal::Abort("LOCKGRAPH_ON_CYCLE=abort")
+            }
+            _ => Disposal::Deliver,
+        }
     }
 }
 
 /// Runs `f` and returns the atomicity reports raised on this thread while it
-/// ran, instead of printing them (the counterpart of [`crate::capture`],
-/// which collects lock-order reports). Captures nest; the innermost one gets
-/// the reports; the capture ends even when `f` panics.
+/// ran, instead of printing them ([`crate::capture_reports`] of
+/// [`AtomicityReport`]; [`crate::capture`] collects lock-order reports).
+/// Captures nest; the innermost one gets the reports; the capture ends even
+/// when `f` panics.
 pub fn capture_atomicity(f: impl FnOnce()) -> Vec<AtomicityReport> {
-    crate::sync::capture(&CAPTURES, f)
+    crate::policy::capture_reports::<AtomicityReport>(f)
 }
 
-/// Runs `f` as one atomic region for the atomicity checker: inside it, a
-/// release of any lock followed by an exclusive acquisition of the same lock
-/// is a check-then-act, whatever else happens in between (see the module
-/// docs of the facade, or `docs/loom.md`). Regions nest; the outermost one
-/// ends them. With the checker off, it only runs `f`.
-///
-/// ```
-/// let counter = lockgraph_core::LockMeta::new(
-///     lockgraph_core::LockKind::Mutex,
-///     lockgraph_core::Class::Named("doc-counter"),
-/// );
-/// let n = lockgraph_core::atomic_region(|| 41 + 1);
-/// assert_eq!(n, 42);
-/// # drop(counter);
-/// ```
-pub fn atomic_region<R>(f: impl FnOnce() -> R) -> R {
-    struct Exit;
-    impl Drop for Exit {
-        fn drop(&mut self) {
-            let t = crate::state::atom_thread();
-            let depth = t.depth.get() - 1;
-            t.depth.set(depth);
-            if depth == 0 {
-                REGIONS.fetch_sub(1, Ordering::Relaxed);
-                with_slow(|s| {
-                    while let Some(r) = s.explicit.pop() {
-                        s.spare.push(r.others);
-                    }
-                });
-            }
-        }
-    }
-    if !on() {
-        return f();
-    }
-    let t = crate::state::atom_thread();
+/// Opens an `atomic_region` on this thread (`crate::region`): the
+/// outermost one counts in [`REGIONS`], before any release inside it, so
+/// writers that acquire the lock after such a release see the count.
+pub(crate) fn enter_region(t: &AtomThread) {
     if t.depth.get() == 0 {
-        // Before any release inside the region: writers that acquire the lock
-        // after such a release see the count.
         REGIONS.fetch_add(1, Ordering::Relaxed);
     }
     t.depth.set(t.depth.get() + 1);
-    let _exit = Exit;
-    f()
 }
 
-/// Frees a lock's block (the lock is being dropped).
-pub(crate) fn free(atom: *mut LockAtom) {
-    // SAFETY: `atom` came from `Box::into_raw` in `LockMeta::atom` and the
-    // lock is being dropped, so no thread holds or uses it.
-    drop(unsafe { Box::from_raw(atom) });
+/// Closes the innermost `atomic_region`; the outermost one ends every check
+/// opened inside it.
+pub(crate) fn exit_region(t: &AtomThread) {
+    let depth = t.depth.get() - 1;
+    t.depth.set(depth);
+    if depth == 0 {
+        REGIONS.fetch_sub(1, Ordering::Relaxed);
+        with_slow(|s| {
+            while let Some(r) = s.explicit.pop() {
+                s.spare.push(r.others);
+            }
+        });
+    }
 }
 
-/// Allocates a block for a lock (on first use while detection is on).
-pub(crate) fn alloc() -> *mut LockAtom {
-    Box::into_raw(Box::new(LockAtom::new()))
+/// Frees a lock's block, if it has one (the lock is being dropped).
+pub(crate) fn free(meta: &mut LockMeta) {
+    let atom = *meta.atom.get_mut();
+    if !atom.is_null() {
+        // SAFETY: a non-null block came from `Box::into_raw` of a `LockAtom`
+        // in `LockMeta::atom`, and the lock is being dropped, so no thread
+        // holds or uses it.
+        drop(unsafe { Box::from_raw(atom.cast::<LockAtom>()) });
+    }
+}
+
+/// The checker's per-lock block, kept in [`LockMeta`] as an untyped pointer
+/// (identity does not depend on the checker): always null or a
+/// `Box<LockAtom>` made by [`LockMeta::atom`].
+impl LockMeta {
+    /// The atomicity checker's state for this lock, if it has any yet.
+    #[inline]
+    pub(crate) fn atom_if_any(&self) -> Option<&LockAtom> {
+        let p = self.atom.load(Ordering::Acquire).cast::<LockAtom>();
+        // SAFETY: a non-null `p` is a live `LockAtom` from `Box::into_raw`,
+        // freed only when the lock is dropped, which cannot happen while
+        // `self` is borrowed.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// The atomicity checker's state for this lock, allocated on first use.
+    #[inline]
+    pub(crate) fn atom(&self) -> &LockAtom {
+        let mut p = self.atom.load(Ordering::Acquire).cast::<LockAtom>();
+        if p.is_null() {
+            p = self.alloc_atom();
+        }
+        // SAFETY: `p` is a live `LockAtom` from `Box::into_raw`, freed only
+        // when the lock is dropped, which cannot happen while `self` is
+        // borrowed.
+        unsafe { &*p }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_atom(&self) -> *mut LockAtom {
+        let fresh = Box::into_raw(Box::new(LockAtom::new()));
+        match self.atom.compare_exchange(
+            std::ptr::null_mut(),
+            fresh.cast::<()>(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: `fresh` was made above and never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                winner.cast::<LockAtom>()
+            }
+        }
+    }
 }

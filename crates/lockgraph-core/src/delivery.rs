@@ -52,12 +52,19 @@ const MAX_STUCK: u32 = 4;
 /// How long the exit hook waits for queued reports to be delivered.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
 
-/// A report or message that lockgraph hands to the user.
+/// What the queue delivers: a report (every [`crate::Report`] is one) or a
+/// message of lockgraph's own ([`Notice`]).
 pub(crate) trait Deliver: fmt::Display + Send + Sync + 'static {
     /// Emits this report's `tracing` event (target `lockgraph`) with `text`,
     /// its rendering, when the current subscriber enables it (see
     /// [`event!`]); returns whether it did.
     fn event(&self, text: &str) -> bool;
+
+    /// Whether it is printed on stderr when the subscriber does not take
+    /// the event (false: it was printed already).
+    fn print_when_unheard(&self) -> bool {
+        true
+    }
 }
 
 /// Emits a `tracing` event with target `lockgraph` at a constant level when
@@ -77,21 +84,40 @@ macro_rules! event {
 pub(crate) use event;
 
 /// A message of lockgraph's own: a table limit reached, long waits
-/// suppressed.
+/// suppressed, a bad environment variable.
 pub(crate) struct Notice {
     error: bool,
+    /// Printed on stderr when no subscriber takes it.
+    print: bool,
     text: String,
 }
 
 impl Notice {
     /// A `tracing` WARN message.
     pub(crate) fn warn(text: String) -> Notice {
-        Notice { error: false, text }
+        Notice {
+            error: false,
+            print: true,
+            text,
+        }
     }
 
     /// A `tracing` ERROR message.
     pub(crate) fn error(text: String) -> Notice {
-        Notice { error: true, text }
+        Notice {
+            error: true,
+            print: true,
+            text,
+        }
+    }
+
+    /// A `tracing` WARN message already printed on stderr: only the event.
+    pub(crate) fn event_only(text: String) -> Notice {
+        Notice {
+            error: false,
+            print: false,
+            text,
+        }
     }
 }
 
@@ -108,6 +134,10 @@ impl Deliver for Notice {
         } else {
             event!(tracing::Level::WARN, "{text}")
         }
+    }
+
+    fn print_when_unheard(&self) -> bool {
+        self.print
     }
 }
 
@@ -353,7 +383,11 @@ fn deliver(item: &Item, rendered: impl FnOnce()) {
     }));
     match sent {
         Ok(true) => {}
-        Ok(false) => crate::stderr::line(&text),
+        Ok(false) => {
+            if item.report.print_when_unheard() {
+                crate::stderr::line(&text);
+            }
+        }
         Err(p) => {
             if !SAID_PANIC.swap(true, Ordering::Relaxed) {
                 crate::stderr::line(&format!(
@@ -369,6 +403,10 @@ fn deliver(item: &Item, rendered: impl FnOnce()) {
 
 /// Prints `item` on stderr after `note`, without a subscriber.
 fn print(item: &Item, note: &str) {
+    if !item.report.print_when_unheard() {
+        // Printed already, when it was raised.
+        return;
+    }
     let text = catch_unwind(AssertUnwindSafe(|| item.report.to_string()))
         .unwrap_or_else(|_| "lockgraph: a report could not be rendered".to_string());
     crate::stderr::line(&format!("{note}{text}"));

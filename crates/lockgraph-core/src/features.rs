@@ -1,9 +1,17 @@
-//! One word for "which optional features are on", so the lock path checks one
+//! Which optional features are on: one byte, so the lock path checks one
 //! relaxed load instead of one per feature (profile, watchdog, atomicity),
 //! and the features' slow paths test bits of the value already loaded. The
-//! same word says whether the lock-order graph is off.
+//! same byte says whether the lock-order graph is off.
+//!
+//! Each feature owns its bit and says when it turns on or off ([`set`]);
+//! this module knows no feature's code. Until a feature was set in code,
+//! its bit comes from its environment variable (read once, at the first
+//! lock operation: the `env` table), so nothing here reaches up into the
+//! features.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use crate::env;
 
 /// The contention profile is on.
 pub(crate) const PROFILE: u8 = 1;
@@ -22,6 +30,19 @@ static ACTIVE: AtomicU8 = AtomicU8::new(UNSETTLED);
 /// Moved on by every change of a feature, so that a settle racing with a
 /// change does not keep a stale value.
 static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// A feature's switch: not decided yet (its variable is read at the next
+/// settle), off, or on.
+const UNSET: u8 = 0;
+const OFF: u8 = 1;
+const ON: u8 = 2;
+
+/// The switches, by bit position (profile, watchdog, atomicity, no-order).
+static SWITCHES: [AtomicU8; 4] = [const { AtomicU8::new(UNSET) }; 4];
+
+fn switch(bit: u8) -> &'static AtomicU8 {
+    &SWITCHES[bit.trailing_zeros() as usize]
+}
 
 /// The optional features that are on, as a mask of [`PROFILE`], [`WATCHDOG`]
 /// and [`ATOMICITY`], plus [`NO_ORDER`]: one relaxed load once settled.
@@ -51,8 +72,33 @@ pub(crate) fn hooks() -> u8 {
 
 /// Whether acquisitions are recorded into the lock-order graph.
 #[inline]
-pub(crate) fn order() -> bool {
+pub(crate) fn order_graph_on() -> bool {
     active() & NO_ORDER == 0
+}
+
+/// Whether `bit` is on (its variable read first when nothing set it yet).
+#[inline]
+pub(crate) fn is_on(bit: u8) -> bool {
+    active() & bit != 0
+}
+
+/// Turns the feature of `bit` on or off for every thread, from each
+/// thread's next lock operation on (for [`NO_ORDER`], `on` means the graph
+/// is off).
+pub(crate) fn set(bit: u8, on: bool) {
+    switch(bit).store(if on { ON } else { OFF }, Ordering::SeqCst);
+    changed();
+}
+
+/// The environment's word for a feature not set in code.
+fn from_env(bit: u8) -> bool {
+    match bit {
+        PROFILE => env::PROFILE.switch(),
+        WATCHDOG => env::WATCHDOG.duration().is_some(),
+        ATOMICITY => env::ATOMICITY.word() != "off",
+        // The variable says whether the graph is on.
+        _ => !env::ORDER.switch(),
+    }
 }
 
 #[cold]
@@ -62,19 +108,16 @@ fn settle() -> u8 {
     crate::record::start();
     loop {
         let before = CHANGES.load(Ordering::SeqCst);
-        // Each `on()` reads its environment variable the first time.
         let mut m = 0;
-        if crate::profile::on() {
-            m |= PROFILE;
-        }
-        if crate::watchdog::on() {
-            m |= WATCHDOG;
-        }
-        if crate::atomicity::on() {
-            m |= ATOMICITY;
-        }
-        if !crate::order::order_graph() {
-            m |= NO_ORDER;
+        for bit in [PROFILE, WATCHDOG, ATOMICITY, NO_ORDER] {
+            let s = switch(bit);
+            if s.load(Ordering::SeqCst) == UNSET {
+                let v = if from_env(bit) { ON } else { OFF };
+                let _ = s.compare_exchange(UNSET, v, Ordering::SeqCst, Ordering::SeqCst);
+            }
+            if s.load(Ordering::SeqCst) == ON {
+                m |= bit;
+            }
         }
         ACTIVE.store(m, Ordering::SeqCst);
         if CHANGES.load(Ordering::SeqCst) == before {
@@ -83,8 +126,8 @@ fn settle() -> u8 {
     }
 }
 
-/// Called by whatever turns a feature on or off (after the change).
-pub(crate) fn changed() {
+/// Marks the byte unsettled: the next lock operation recomputes it.
+fn changed() {
     CHANGES.fetch_add(1, Ordering::SeqCst);
     ACTIVE.store(UNSETTLED, Ordering::SeqCst);
 }

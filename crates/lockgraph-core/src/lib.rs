@@ -2,20 +2,25 @@
 //! classes, per-thread held-lock stacks, the process-wide lock-order graphs,
 //! reports and the reporting policy.
 //!
-//! Lock types (in the `lockgraph` facade) embed a [`LockMeta`] and call its
+//! Lock types (in the `lockgraph` facade) embed a [`LockMeta`] and hand
+//! their raw operations to the [`primitive`] protocol, which calls its
 //! hooks: [`LockMeta::before_wait`] before a blocking acquisition,
-//! [`LockMeta::acquired`] after any successful one, [`LockMeta::released`] on
-//! unlock. Everything else happens here:
+//! [`LockMeta::acquired`] after any successful one, [`LockMeta::released`]
+//! on unlock, and the optional features' (watchdog, profile, atomicity
+//! checker) around them. Everything else happens here:
 //!
 //! * the steady state (a chain of held locks this thread has seen before) is a
 //!   thread-local hash lookup; no shared state is touched;
 //! * a new chain records its edges in the process-wide graphs
 //!   ([`lockgraph_graph`]) and, when an edge closes a cycle that can deadlock,
 //!   raises a [`CycleReport`] *before* the caller blocks;
-//! * the report goes to the innermost [`capture`] on this thread, or follows
-//!   the [`OnCycle`] policy; under `warn` a lockgraph thread delivers it
-//!   (to the `tracing` subscriber, or stderr), never the lock call itself
-//!   ([`flush_reports`] waits for that).
+//! * every report (any type implementing [`Report`], this crate's or
+//!   another's) goes through [`emit`]: to the innermost [`capture_reports`]
+//!   of its type on this thread, or per the [`OnCycle`] policy; under `warn`
+//!   a lockgraph thread delivers it (to the `tracing` subscriber, or
+//!   stderr), never the lock call itself ([`flush_reports`] waits for that);
+//! * every `LOCKGRAPH_*` environment variable is in one table
+//!   ([`environment`]), parsed one way.
 //!
 //! ```
 //! use lockgraph_core::{capture, Class, Hold, LockKind, LockMeta, Request};
@@ -41,18 +46,22 @@
 //! assert_eq!(reports[0].locks.len(), 2);
 //! ```
 
+// The layers, from the ground up (docs/design.md, "Layers"): each module
+// imports only modules listed above it.
 mod atomicity;
 mod class;
 mod delivery;
+mod env;
 mod features;
-#[doc(hidden)]
-pub use features::quiet as features_off;
 mod fork;
 mod global;
+mod meta;
 mod order;
 mod policy;
+pub mod primitive;
 pub mod profile;
 mod record;
+mod region;
 mod report;
 mod state;
 mod stderr;
@@ -60,20 +69,38 @@ mod sync;
 pub mod watchdog;
 
 pub use atomicity::{
-    atomic_region, atomicity, capture_atomicity, set_atomicity, Atomicity, AtomicityReport,
-    Interleaving, Severity,
+    atomicity, capture_atomicity, set_atomicity, Atomicity, AtomicityReport, Interleaving, Severity,
 };
 pub use class::{Class, LockKind, Site};
 pub use delivery::flush_reports;
 pub use global::{stats, taken_while_holding, GraphStats, Limits};
+pub use meta::{LockMeta, MAX_HELD};
 pub use order::{order_graph, set_order_graph};
-pub use policy::{capture, emit_report, on_cycle, set_on_cycle, OnCycle, ParseOnCycleError};
-pub use record::{record_file, RECORD_VERSION};
-pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
-pub use state::{
-    blocking, clear_pending_site, held_lock_ids, held_locks, set_pending_site, LockMeta, MAX_HELD,
+pub use policy::{
+    capture, capture_reports, emit, on_cycle, set_on_cycle, Disposal, OnCycle, ParseOnCycleError,
+    Report,
 };
+pub use primitive::blocking;
+pub use record::{record_file, RECORD_VERSION};
+pub use region::atomic_region;
+pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
+pub use state::{held_lock_ids, held_locks};
 pub use watchdog::dump;
+
+/// Every `LOCKGRAPH_*` environment variable, as one table (name, kind,
+/// default, documentation), for tools and docs: see `docs/environment.md`.
+pub mod environment {
+    pub use crate::env::{markdown_table, Kind, Variable, VARIABLES};
+}
+
+/// Plumbing for lockgraph's own crates (the facade's lock types, the CUDA
+/// crate): not a stable API, not for use elsewhere.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::features::quiet as features_off;
+    pub use crate::primitive::{self, Blocking, Deadline, WaitMode};
+    pub use crate::state::{clear_pending_site, set_pending_site};
+}
 
 /// Whether lock tracking is compiled into this build of the core: with
 /// `debug_assertions`, with the `track-in-release` feature, or under `--cfg loom`.

@@ -1,5 +1,18 @@
-//! What happens to a report: the policy, and scoped capture for tests.
+//! What happens to a report: the one path every producer uses (the
+//! lock-order graph, the atomicity checker, the watchdog, the CUDA model and
+//! its race sanitizer).
+//!
+//! A producer builds a value of a type that implements [`Report`] and calls
+//! [`emit`]. The report goes to the innermost [`capture_reports`] of its type
+//! on this thread (tests), or else the [`OnCycle`] policy decides, through
+//! [`Report::disposal`], what becomes of it: delivered (a `tracing` event off
+//! the calling thread, or stderr: see [`crate::flush_reports`]), a panic on
+//! this thread, an abort, or nothing. What differs between producers on
+//! purpose is said by the report type's own methods (its event's fields,
+//! the subscriber it goes to, how it reads the policy), not by a copy of the
+//! path.
 
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
@@ -89,13 +102,8 @@ pub fn on_cycle() -> OnCycle {
         3 => OnCycle::Abort,
         4 => OnCycle::Off,
         _ => {
-            let p = match std::env::var("LOCKGRAPH_ON_CYCLE") {
-                Ok(v) => v.parse().unwrap_or_else(|e: ParseOnCycleError| {
-                    crate::stderr::line(&format!("lockgraph: LOCKGRAPH_ON_CYCLE: {e}; using warn"));
-                    OnCycle::Warn
-                }),
-                Err(_) => OnCycle::Warn,
-            };
+            // The table's words are exactly the policy's names.
+            let p = crate::env::ON_CYCLE.word().parse().unwrap_or(OnCycle::Warn);
             // Another thread may have set a policy meanwhile: keep theirs.
             let _ = POLICY.compare_exchange(UNSET, encode(p), Ordering::Relaxed, Ordering::Relaxed);
             on_cycle()
@@ -103,50 +111,65 @@ pub fn on_cycle() -> OnCycle {
     }
 }
 
-crate::sync::thread_local_const! {
-    static CAPTURES: RefCell<Vec<Vec<CycleReport>>> = const { RefCell::new(Vec::new()) };
+/// What becomes of one report that no capture took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Disposal {
+    /// Nothing.
+    Drop,
+    /// Delivered by a lockgraph thread: the `tracing` event under
+    /// [`Report::dispatch`], or stderr when that subscriber does not enable
+    /// it.
+    Deliver,
+    /// A panic on the reporting thread, with the report as its message.
+    Panic,
+    /// The report (and whatever is still queued) on stderr, then an abort;
+    /// the text says why (e.g. `LOCKGRAPH_ON_CYCLE=abort`).
+    Abort(&'static str),
 }
 
-/// Runs `f` and returns the reports raised on this thread while it ran,
-/// instead of applying the policy to them.
+/// A report that lockgraph (or a crate built on it) hands to the user
+/// through [`emit`].
 ///
-/// Reports raised on other threads are not seen (they follow the policy), so
-/// tests running in parallel each see their own. Captures nest; the innermost
-/// one gets the reports. The capture ends even when `f` panics.
-///
-/// ```
-/// let reports = lockgraph_core::capture(|| {
-///     // code under test
-/// });
-/// assert!(reports.is_empty());
-/// ```
-pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
-    crate::sync::capture(&CAPTURES, f)
-}
+/// `Display` is the text a terminal shows. The methods say what differs
+/// between reports on purpose; each has a default that suits a lock-order
+/// report.
+pub trait Report: fmt::Display + Send + Sync + 'static {
+    /// Emits the report's `tracing` event (target `lockgraph`) with `text`,
+    /// its rendering, when the current subscriber enables it; returns
+    /// whether it did. The default is a WARN event with the text alone;
+    /// override it to add fields (and check `tracing::enabled!` first).
+    fn event(&self, text: &str) -> bool {
+        crate::delivery::event!(tracing::Level::WARN, "{text}")
+    }
 
-/// Hands a report built outside the core (by the CUDA model) to the innermost
-/// [`capture`] on this thread, or applies the [`OnCycle`] policy, exactly as
-/// the core does with its own reports (under `warn`, a lockgraph thread
-/// delivers it). The caller deduplicates.
-pub fn emit_report(report: CycleReport) {
-    emit(report);
-}
+    /// What the policy in force (`policy`) does with this report. The
+    /// default follows it: `warn` delivers, `panic` panics, `abort`
+    /// aborts, `off` drops.
+    fn disposal(&self, policy: OnCycle) -> Disposal {
+        match policy {
+            OnCycle::Warn => Disposal::Deliver,
+            OnCycle::Panic => Disposal::Panic,
+            OnCycle::Abort => Disposal::Abort("LOCKGRAPH_ON_CYCLE=abort"),
+            OnCycle::Off => Disposal::Drop,
+        }
+    }
 
-/// Hands a report to the innermost capture on this thread, or applies the policy.
-pub(crate) fn emit(report: CycleReport) {
-    let Some(report) = crate::sync::offer(&CAPTURES, report) else {
-        return;
-    };
-    match on_cycle() {
-        OnCycle::Off => {}
-        OnCycle::Warn => crate::delivery::warn(report),
-        // On this thread, before it blocks: the lock is not taken.
-        OnCycle::Panic => panic!("{report}"),
-        OnCycle::Abort => crate::delivery::abort(&report, "LOCKGRAPH_ON_CYCLE=abort"),
+    /// The subscriber a delivered report goes to. The default is the
+    /// reporting thread's current one (a scoped `with_default` subscriber
+    /// included).
+    fn dispatch(&self) -> tracing::Dispatch {
+        tracing::dispatcher::get_default(tracing::Dispatch::clone)
     }
 }
 
-impl crate::delivery::Deliver for CycleReport {
+impl<R: Report> crate::delivery::Deliver for R {
+    fn event(&self, text: &str) -> bool {
+        Report::event(self, text)
+    }
+}
+
+impl Report for CycleReport {
     fn event(&self, text: &str) -> bool {
         // `report_level`, not `level`: that name is the event's own level.
         crate::delivery::event!(
@@ -156,6 +179,109 @@ impl crate::delivery::Deliver for CycleReport {
             report_level = ?self.level,
             "{text}"
         )
+    }
+}
+
+/// Captures open on this thread, innermost last: the report type each takes
+/// and what it took so far.
+type Captures = RefCell<Vec<(TypeId, Vec<Box<dyn Any>>)>>;
+
+crate::sync::thread_local_const! {
+    static CAPTURES: Captures = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` and returns the reports of type `R` raised on this thread while
+/// it ran, instead of applying the policy to them.
+///
+/// Reports raised on other threads are not seen (they follow the policy), so
+/// tests running in parallel each see their own. Captures nest; the
+/// innermost capture of `R` gets the reports (a capture of another type in
+/// between does not hide it). The capture ends even when `f` panics.
+///
+/// ```
+/// use lockgraph_core::{capture_reports, AtomicityReport, CycleReport};
+///
+/// let (order, atomicity) = {
+///     let mut atomicity = Vec::new();
+///     let order = capture_reports::<CycleReport>(|| {
+///         atomicity = capture_reports::<AtomicityReport>(|| {
+///             // code under test
+///         });
+///     });
+///     (order, atomicity)
+/// };
+/// assert!(order.is_empty() && atomicity.is_empty());
+/// ```
+pub fn capture_reports<R: Report>(f: impl FnOnce()) -> Vec<R> {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            let _ = CAPTURES.try_with(|c| c.borrow_mut().pop());
+        }
+    }
+    CAPTURES.with(|c| c.borrow_mut().push((TypeId::of::<R>(), Vec::new())));
+    let pop = Pop;
+    f();
+    std::mem::forget(pop);
+    let taken = CAPTURES
+        .with(|c| c.borrow_mut().pop())
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    taken
+        .into_iter()
+        .filter_map(|b| b.downcast::<R>().ok().map(|b| *b))
+        .collect()
+}
+
+/// Runs `f` and returns the lock-order reports raised on this thread while
+/// it ran ([`capture_reports`] of [`CycleReport`]), instead of applying the
+/// policy to them.
+///
+/// ```
+/// let reports = lockgraph_core::capture(|| {
+///     // code under test
+/// });
+/// assert!(reports.is_empty());
+/// ```
+pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
+    capture_reports::<CycleReport>(f)
+}
+
+/// Hands `report` to the innermost capture of its type on this thread;
+/// gives it back when there is none (or the thread is exiting).
+fn offer<R: Report>(report: R) -> Option<R> {
+    let mut report = Some(report);
+    let want = TypeId::of::<R>();
+    let _ = CAPTURES.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if let Some((_, v)) = c.iter_mut().rev().find(|(t, _)| *t == want) {
+                if let Some(r) = report.take() {
+                    v.push(Box::new(r));
+                }
+            }
+        }
+    });
+    report
+}
+
+/// Hands `report` to the innermost [`capture_reports`] of its type on this
+/// thread, or else does what [`Report::disposal`] says under the policy in
+/// force: the one path of every lockgraph report. A delivered report goes
+/// out on a lockgraph thread; this call returns at once. The caller
+/// deduplicates.
+pub fn emit<R: Report>(report: R) {
+    let Some(report) = offer(report) else {
+        return;
+    };
+    match report.disposal(on_cycle()) {
+        Disposal::Drop => {}
+        Disposal::Deliver => {
+            let dispatch = report.dispatch();
+            crate::delivery::send_to(report, dispatch);
+        }
+        // On this thread, before it blocks: the lock is not taken.
+        Disposal::Panic => panic!("{report}"),
+        Disposal::Abort(why) => crate::delivery::abort(&report, why),
     }
 }
 
@@ -185,5 +311,71 @@ mod tests {
         });
         assert!(outer.is_empty());
         CAPTURES.with(|c| assert!(c.borrow().is_empty()));
+    }
+
+    /// A report type of a test's own.
+    #[derive(Debug, PartialEq)]
+    struct Fake(u32, bool);
+
+    impl fmt::Display for Fake {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "fake report {}", self.0)
+        }
+    }
+
+    impl Report for Fake {
+        fn disposal(&self, policy: OnCycle) -> Disposal {
+            // Like the atomicity checker's: never a panic; and a report of
+            // its own that the type always drops.
+            if !self.1 {
+                return Disposal::Drop;
+            }
+            match policy {
+                OnCycle::Panic | OnCycle::Warn => Disposal::Deliver,
+                OnCycle::Abort => Disposal::Abort("fake abort"),
+                _ => Disposal::Drop,
+            }
+        }
+    }
+
+    #[test]
+    fn a_capture_takes_only_its_own_report_type_innermost_first() {
+        let mut inner = Vec::new();
+        let mut cycles = Vec::new();
+        let outer = capture_reports::<Fake>(|| {
+            emit(Fake(1, true));
+            cycles = capture(|| {
+                // A capture of another type does not hide the outer one.
+                emit(Fake(2, true));
+                inner = capture_reports::<Fake>(|| emit(Fake(3, true)));
+            });
+        });
+        assert_eq!(outer, [Fake(1, true), Fake(2, true)]);
+        assert_eq!(inner, [Fake(3, true)]);
+        assert!(cycles.is_empty());
+    }
+
+    #[test]
+    fn the_report_type_decides_what_the_policy_does_with_it() {
+        assert_eq!(Fake(0, true).disposal(OnCycle::Panic), Disposal::Deliver);
+        assert_eq!(Fake(0, false).disposal(OnCycle::Warn), Disposal::Drop);
+        assert_eq!(
+            Fake(0, true).disposal(OnCycle::Abort),
+            Disposal::Abort("fake abort")
+        );
+        // The default follows the policy.
+        let r = crate::report::CycleReport::new(
+            crate::report::ReportKind::LockOrderCycle,
+            crate::report::Level::Class,
+            Vec::new(),
+            Vec::new(),
+        );
+        assert_eq!(r.disposal(OnCycle::Panic), Disposal::Panic);
+        assert_eq!(r.disposal(OnCycle::Warn), Disposal::Deliver);
+        assert_eq!(r.disposal(OnCycle::Off), Disposal::Drop);
+        assert_eq!(
+            r.disposal(OnCycle::Abort),
+            Disposal::Abort("LOCKGRAPH_ON_CYCLE=abort")
+        );
     }
 }

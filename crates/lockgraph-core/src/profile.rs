@@ -14,45 +14,21 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::class::{Class, LockKind};
-use crate::state::LockMeta;
+use crate::features::{self, PROFILE};
+use crate::meta::LockMeta;
 
 /// One acquisition in this many (per thread) has its hold time measured.
 pub const HOLD_SAMPLE: u64 = 8;
 
-static ENABLED: AtomicU8 = AtomicU8::new(0);
-
-/// Whether profiling is on (`LOCKGRAPH_PROFILE=1`, or [`enable`]).
+/// Whether profiling is on (`LOCKGRAPH_PROFILE`, or [`enable`]).
 #[inline]
 pub fn on() -> bool {
-    match ENABLED.load(Ordering::Relaxed) {
-        2 => true,
-        1 => false,
-        _ => init(),
-    }
-}
-
-#[cold]
-fn init() -> bool {
-    let on = matches!(
-        std::env::var("LOCKGRAPH_PROFILE").as_deref(),
-        Ok("1") | Ok("true") | Ok("on")
-    );
-    let _ = ENABLED.compare_exchange(
-        0,
-        if on { 2 } else { 1 },
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    let on = ENABLED.load(Ordering::Relaxed) == 2;
-    if on {
-        write_at_exit();
-    }
-    on
+    features::is_on(PROFILE)
 }
 
 /// Turns profiling on for the rest of the process.
@@ -61,8 +37,7 @@ fn init() -> bool {
 /// `<dir>/lockgraph-profile-<pid>.json` when the process exits normally (and
 /// by [`write_to_record_dir`]), for `lockgraph profile <dir>`.
 pub fn enable() {
-    ENABLED.store(2, Ordering::Relaxed);
-    crate::features::changed();
+    features::set(PROFILE, true);
     write_at_exit();
 }
 
@@ -147,7 +122,7 @@ fn profile_json(pid: u32) -> String {
 /// records, when `LOCKGRAPH_RECORD` is set.
 fn write_at_exit() {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os("LOCKGRAPH_RECORD").is_none() {
+    if !crate::env::RECORD.is_set() {
         return;
     }
     REGISTERED.call_once(|| {
@@ -166,12 +141,12 @@ fn write_at_exit() {
 
 /// Turns profiling off (counters gathered so far are kept).
 pub fn disable() {
-    ENABLED.store(1, Ordering::Relaxed);
+    features::set(PROFILE, false);
 }
 
 /// How a lock was taken, for the read/write split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// A shared (read or upgradable) acquisition.
     Read,
     /// An exclusive acquisition (mutex, write).
@@ -283,6 +258,21 @@ thread_local! {
     static TICK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// A thread's counters for a class it had none for, listed for [`report`].
+/// The first ones of the process also register the exit hook that writes
+/// the profile beside the records (profiling turned on by the environment
+/// has no [`enable`] call to do it).
+#[cold]
+fn new_stats(class: Class, kind: LockKind) -> Arc<Stats> {
+    write_at_exit();
+    let stats = Arc::new(Stats::default());
+    ALL.lock().push(Entry {
+        key: (class, kind),
+        stats: Arc::clone(&stats),
+    });
+    stats
+}
+
 fn class_id(meta: &LockMeta) -> u64 {
     meta.profile_key()
 }
@@ -291,14 +281,9 @@ fn with_stats(meta: &LockMeta, f: impl FnOnce(&Stats)) {
     let key = class_id(meta);
     let _ = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
-        let stats = m.entry(key).or_insert_with(|| {
-            let stats = Arc::new(Stats::default());
-            ALL.lock().push(Entry {
-                key: (meta.class(), meta.kind()),
-                stats: Arc::clone(&stats),
-            });
-            stats
-        });
+        let stats = m
+            .entry(key)
+            .or_insert_with(|| new_stats(meta.class(), meta.kind()));
         f(stats);
     });
 }
@@ -345,36 +330,12 @@ pub(crate) fn blocked_holding(metas: &[(Class, LockKind, u64)], what: &'static s
     let _ = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
         for &(class, kind, key) in metas {
-            let stats = m.entry(key).or_insert_with(|| {
-                let stats = Arc::new(Stats::default());
-                ALL.lock().push(Entry {
-                    key: (class, kind),
-                    stats: Arc::clone(&stats),
-                });
-                stats
-            });
+            let stats = m.entry(key).or_insert_with(|| new_stats(class, kind));
             bump(&stats.blocking_calls, 1);
             bump(&stats.blocking_ns, d.as_nanos() as u64);
             stats.blocking_what.set(what);
         }
     });
-}
-
-/// Takes a lock with `fast` (non-blocking) then `slow` (blocking), measuring
-/// the wait only when `fast` failed. Used by lock types when [`on`] is true.
-pub fn take(meta: &LockMeta, access: Access, fast: impl FnOnce() -> bool, slow: impl FnOnce()) {
-    if fast() {
-        acquired(meta, access, None);
-    } else {
-        let t = Instant::now();
-        slow();
-        acquired(meta, access, Some(t.elapsed()));
-    }
-}
-
-/// Records a successful non-blocking acquisition (`try_lock`).
-pub fn took(meta: &LockMeta, access: Access) {
-    acquired(meta, access, None);
 }
 
 /// The profile of one lock class, summed over threads.

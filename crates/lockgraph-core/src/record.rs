@@ -38,16 +38,13 @@ static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
 fn recorder() -> Option<&'static Recorder> {
     RECORDER
         .get_or_init(|| {
-            let dir = std::env::var_os("LOCKGRAPH_RECORD")?;
-            if dir.is_empty() {
-                return None;
-            }
-            match open(PathBuf::from(&dir)) {
+            let dir = crate::env::RECORD.path()?;
+            match open(dir.clone()) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     say(&format!(
                         "lockgraph: LOCKGRAPH_RECORD={}: {e}; not recording",
-                        PathBuf::from(dir).display()
+                        dir.display()
                     ));
                     None
                 }
@@ -152,8 +149,8 @@ fn fork_lock() {
     }
 }
 
-/// Whether this process records edges (cheap after the first call).
-pub(crate) fn enabled() -> bool {
+/// Whether this process writes a record file (cheap after the first call).
+pub(crate) fn on() -> bool {
     recorder().is_some()
 }
 

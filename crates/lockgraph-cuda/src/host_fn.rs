@@ -42,13 +42,12 @@ impl<F: FnOnce() + Send + 'static> HostFn<F> {
     }
 }
 
-#[cfg(any(debug_assertions, feature = "track-in-release"))]
-fn lock_ref<T: ?Sized>(m: &lockgraph::Mutex<T>) -> Option<model::LockRef> {
-    // SAFETY: the raw lock is only used to read its tracking metadata; it is
-    // never locked or unlocked through this reference.
-    let meta = unsafe { m.raw() }.meta();
+/// The model's view of `m`, when lockgraph tracks it (the facade says: its
+/// `track-in-release` feature may be on without this crate's).
+fn lock_ref<T: ?Sized>(m: &lockgraph::Mutex<T>) -> Option<model::ModelLock> {
+    let meta = lockgraph::__private::mutex_meta(m)?;
     let class = meta.class();
-    Some(model::LockRef {
+    Some(model::ModelLock {
         id: meta.id(),
         kind: meta.kind(),
         name: match class {
@@ -57,9 +56,4 @@ fn lock_ref<T: ?Sized>(m: &lockgraph::Mutex<T>) -> Option<model::LockRef> {
         },
         created: class.site(),
     })
-}
-
-#[cfg(not(any(debug_assertions, feature = "track-in-release")))]
-fn lock_ref<T: ?Sized>(_m: &lockgraph::Mutex<T>) -> Option<model::LockRef> {
-    None
 }

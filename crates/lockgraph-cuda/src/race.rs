@@ -6,7 +6,6 @@
 //! `tracing` WARN event with target `lockgraph` under `warn`, stderr when no
 //! subscriber is installed).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::Location;
@@ -128,68 +127,33 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
     f(g.get_or_insert_with(State::default))
 }
 
-thread_local! {
-    static CAPTURES: RefCell<Vec<Vec<RaceReport>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Runs `f` and returns the races reported on this thread meanwhile, instead
-/// of applying the policy (lockgraph's `OnCycle`) to them. Captures nest;
-/// the innermost one gets the reports; the capture ends even when `f`
-/// panics.
+/// of applying the policy (lockgraph's `OnCycle`) to them: the core's
+/// [`capture_reports`](lockgraph_core::capture_reports) of [`RaceReport`].
+/// Captures nest; the innermost one gets the reports; the capture ends even
+/// when `f` panics.
 pub fn capture(f: impl FnOnce()) -> Vec<RaceReport> {
-    CAPTURES.with(|c| c.borrow_mut().push(Vec::new()));
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            let _ = CAPTURES.try_with(|c| c.borrow_mut().pop());
-        }
-    }
-    let pop = Pop;
-    f();
-    std::mem::forget(pop);
-    CAPTURES.with(|c| c.borrow_mut().pop().unwrap_or_default())
+    lockgraph_core::capture_reports::<RaceReport>(f)
 }
 
-/// Delivers a race report as the core delivers its own: to the innermost
-/// [`capture`] on this thread, else by the policy (`LOCKGRAPH_ON_CYCLE`):
-/// `warn` is one `tracing` WARN event (target `lockgraph`), or a block on
-/// stderr when no subscriber is installed; `panic` panics with the report;
-/// `abort` prints it and aborts; `off` drops it.
-///
-/// The core's `emit_report` takes only its `CycleReport`s, so this is the
-/// crate's one delivery function for its own report type.
-fn deliver(r: RaceReport) {
-    let mut r = Some(r);
-    CAPTURES.with(|c| {
-        if let Some(v) = c.borrow_mut().last_mut() {
-            v.extend(r.take());
+/// A race report goes the core's one way ([`lockgraph_core::emit`]): to the
+/// innermost [`capture`] on this thread, else by the policy
+/// (`LOCKGRAPH_ON_CYCLE`): `warn` is one `tracing` WARN event (target
+/// `lockgraph`, fields `buffer` and `kind`) delivered off this thread, or a
+/// block on stderr when the subscriber does not enable it; `panic` panics
+/// with the report; `abort` prints it and aborts; `off` drops it.
+impl lockgraph_core::Report for RaceReport {
+    fn event(&self, text: &str) -> bool {
+        if !tracing::enabled!(target: "lockgraph", tracing::Level::WARN) {
+            return false;
         }
-    });
-    let Some(r) = r else { return };
-    match lockgraph_core::on_cycle() {
-        lockgraph_core::OnCycle::Off => {}
-        lockgraph_core::OnCycle::Panic => panic!("{r}"),
-        lockgraph_core::OnCycle::Abort => {
-            eprintln!("{r}");
-            eprintln!("lockgraph: aborting (LOCKGRAPH_ON_CYCLE=abort)");
-            std::process::abort();
-        }
-        _ => warn(&r),
-    }
-}
-
-fn warn(r: &RaceReport) {
-    let has_subscriber =
-        tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
-    if has_subscriber {
         tracing::warn!(
             target: "lockgraph",
-            buffer = r.buffer,
+            buffer = self.buffer,
             kind = "data race",
-            "{r}"
+            "{text}"
         );
-    } else {
-        eprintln!("{r}");
+        true
     }
 }
 
@@ -305,6 +269,6 @@ pub(crate) fn access(
         races
     });
     for r in races {
-        deliver(r);
+        lockgraph_core::emit(r);
     }
 }

@@ -1,7 +1,8 @@
 //! How a race report is delivered outside `race::capture`: like the core's
-//! reports, one `tracing` WARN event (target `lockgraph`) under the `warn`
-//! policy when a subscriber is installed, and a panic carrying the report
-//! under `panic`. One test: the policy is process-wide.
+//! reports (the same path), one `tracing` WARN event (target `lockgraph`)
+//! under the `warn` policy when a subscriber is installed, delivered by a
+//! lockgraph thread, and a panic carrying the report under `panic`. One
+//! test: the policy is process-wide.
 
 use std::sync::{Arc, Mutex as StdMutex};
 
@@ -63,6 +64,9 @@ fn a_race_outside_capture_is_a_tracing_warning_or_a_panic_per_policy() {
         s.copy(&host, &dev, || {}).unwrap();
         host.host_read(); // before the copy was synchronized
     });
+    // Delivered by a lockgraph thread, as every report (with the subscriber
+    // current when it was raised): wait for it.
+    assert!(lockgraph::flush_reports(std::time::Duration::from_secs(30)));
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
     let (target, level, message) = &seen[0];

@@ -7,18 +7,16 @@
 //! and then looks at each cyclic component once, with the same strong-path and
 //! gate-lock rules as [`Graph::cycle_through`].
 
-use std::collections::VecDeque;
-
 use petgraph::visit::{EdgeRef, NodeIndexable};
 use petgraph::Direction;
 
-use crate::{Change, Cycle, Edge, EdgeKinds, FastMap, Graph, NodeId, Search, State, STATE_BUDGET};
+use crate::{Change, Cycle, EdgeKinds, Graph, NodeId, Search};
 
 impl<N, M> Graph<N, M> {
     /// Adds or widens the edge `from -> to` with every kind in `kinds` and the
     /// gate locks `gates`, without looking for a cycle.
     ///
-    /// Like [`Graph::record`], a new edge gets `meta()` and a sorted copy of
+    /// Like [`Graph::add_edge`], a new edge gets `meta()` and a sorted copy of
     /// `gates`; an existing edge gains the kinds and keeps only the gates also
     /// in `gates`. Self edges, unknown nodes and an empty `kinds` change nothing.
     pub fn insert(
@@ -29,41 +27,7 @@ impl<N, M> Graph<N, M> {
         gates: &[u64],
         meta: impl FnOnce() -> M,
     ) -> Change {
-        if from == to
-            || kinds.is_empty()
-            || self.g.node_weight(from).is_none()
-            || self.g.node_weight(to).is_none()
-        {
-            return Change::None;
-        }
-        match self.g.find_edge(from, to) {
-            None => {
-                let mut gates = gates.to_vec();
-                gates.sort_unstable();
-                gates.dedup();
-                self.g.add_edge(
-                    from,
-                    to,
-                    Edge {
-                        kinds,
-                        gates,
-                        meta: meta(),
-                    },
-                );
-                Change::Added
-            }
-            Some(e) => {
-                let edge = &mut self.g[e];
-                let before = (edge.kinds, edge.gates.len());
-                edge.kinds = edge.kinds.union(kinds);
-                edge.gates.retain(|g| gates.contains(g));
-                if before == (edge.kinds, edge.gates.len()) {
-                    Change::None
-                } else {
-                    Change::Widened
-                }
-            }
-        }
+        self.insert_edge(from, to, kinds, gates, meta).0
     }
 
     /// The strongly connected components that contain a cycle (ignoring kinds
@@ -166,7 +130,7 @@ impl<N, M> Graph<N, M> {
             if limit < 2 {
                 break;
             }
-            match self.bounded_path(from, to, k0, &gates, limit, inside) {
+            match self.strong_path(from, to, k0, &gates, limit, inside) {
                 Search::Found(c) => best = Some(c),
                 Search::NotFound => {}
                 Search::OverBudget => {
@@ -177,72 +141,5 @@ impl<N, M> Graph<N, M> {
             }
         }
         best
-    }
-
-    /// The constrained breadth-first search of `cycle_through`, stopping at
-    /// paths that would make the cycle longer than `max_len` edges and never
-    /// leaving the nodes marked in `inside`.
-    fn bounded_path(
-        &self,
-        from: NodeId,
-        to: NodeId,
-        k0: EdgeKinds,
-        gates: &[u64],
-        max_len: usize,
-        inside: Option<&[bool]>,
-    ) -> Search {
-        let tracked = &gates[..gates.len().min(crate::MAX_TRACKED_GATES)];
-        let full: u32 = if tracked.len() == 32 {
-            u32::MAX
-        } else {
-            (1u32 << tracked.len()) - 1
-        };
-        let start = State {
-            node: to,
-            recursive: !k0.ends_non_recursive(),
-            mask: full,
-        };
-        let accept = |s: &State| s.mask == 0 && (!s.recursive || k0.starts_exclusive());
-        let mut parent: FastMap<State, (State, EdgeKinds)> = FastMap::default();
-        // (state, edges from `to` to the state's node)
-        let mut queue = VecDeque::from([(start, 0usize)]);
-        parent.insert(start, (start, k0));
-        while let Some((s, depth)) = queue.pop_front() {
-            if s.node == from {
-                if accept(&s) {
-                    return Search::Found(Self::unwind(&parent, start, s, from, k0));
-                }
-                continue;
-            }
-            // Another edge makes a cycle of at least depth + 2 edges.
-            if depth + 2 > max_len {
-                continue;
-            }
-            for e in self.g.edges_directed(s.node, Direction::Outgoing) {
-                let target = e.target();
-                if let Some(inside) = inside {
-                    if !inside.get(target.index()).copied().unwrap_or(false) {
-                        continue;
-                    }
-                }
-                let Some((used, mask)) = e.weight().step(s.recursive, u64::from(s.mask), tracked)
-                else {
-                    continue;
-                };
-                let next = State {
-                    node: target,
-                    recursive: !used.ends_non_recursive(),
-                    mask: mask as u32,
-                };
-                if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
-                    v.insert((s, used));
-                    queue.push_back((next, depth + 1));
-                }
-            }
-            if parent.len() > STATE_BUDGET {
-                return Search::OverBudget;
-            }
-        }
-        Search::NotFound
     }
 }

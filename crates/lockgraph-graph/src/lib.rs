@@ -3,7 +3,7 @@
 //! A [`Graph`] holds lock-order edges "holding A, then asked for B". Each edge
 //! remembers which of lockdep's four dependency kinds it was seen with
 //! ([`EdgeKinds`]) and the *gate locks* that were held exclusively every time it
-//! was recorded. [`Graph::record`] adds or widens an edge and, when that changed
+//! was recorded. [`Graph::add_edge`] adds or widens an edge and, when that changed
 //! anything, looks for the shortest cycle through it that can really deadlock:
 //!
 //! * **strong paths** (lockdep's rule for read locks): a cycle is only a deadlock
@@ -25,9 +25,9 @@
 //! let a = g.add_node("a");
 //! let b = g.add_node("b");
 //! // One thread takes a then b ...
-//! assert!(g.record(a, b, Hold::Exclusive, Request::Exclusive, &[], || ()).cycle.is_none());
+//! assert!(g.add_edge(a, b, Hold::Exclusive, Request::Exclusive, &[], || ()).cycle.is_none());
 //! // ... another takes b then a: the new edge closes a cycle.
-//! let rec = g.record(b, a, Hold::Exclusive, Request::Exclusive, &[], || ());
+//! let rec = g.add_edge(b, a, Hold::Exclusive, Request::Exclusive, &[], || ());
 //! let cycle = rec.cycle.expect("ABBA is a cycle");
 //! assert_eq!(cycle.nodes, vec![b, a]);
 //! ```
@@ -37,12 +37,16 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
 use petgraph::Direction;
 
 /// A node of the graph.
 pub type NodeId = NodeIndex<u32>;
+
+/// An edge of the graph, as [`Graph::add_edge`] hands it back: valid until
+/// the edge or one of its nodes is removed.
+pub type EdgeId = EdgeIndex<u32>;
 
 /// How the lock at the start of an edge was held when the edge was recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -204,7 +208,7 @@ impl<M> Edge<M> {
     }
 }
 
-/// What [`Graph::record`] did to the edge.
+/// What [`Graph::add_edge`] did to the edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     /// The edge already had this kind and no gate was lost: nothing to check.
@@ -215,11 +219,15 @@ pub enum Change {
     Widened,
 }
 
-/// The result of [`Graph::record`].
+/// The result of [`Graph::add_edge`].
 #[derive(Clone, Debug)]
-pub struct Recorded {
+#[non_exhaustive]
+pub struct EdgeAdded {
     /// What happened to the edge.
     pub change: Change,
+    /// The edge recorded (`None` for a self edge or an unknown node, which
+    /// are never stored): [`Graph::edge_at`] reaches it without a lookup.
+    pub edge: Option<EdgeId>,
     /// The shortest deadlock-capable cycle through the edge, if one exists.
     pub cycle: Option<Cycle>,
 }
@@ -331,6 +339,16 @@ impl<N, M> Graph<N, M> {
             .and_then(|e| self.g.edge_weight_mut(e))
     }
 
+    /// The edge `id` (from [`EdgeAdded::edge`]), without a lookup.
+    pub fn edge_at(&self, id: EdgeId) -> Option<&Edge<M>> {
+        self.g.edge_weight(id)
+    }
+
+    /// The edge `id`, mutably.
+    pub fn edge_at_mut(&mut self, id: EdgeId) -> Option<&mut Edge<M>> {
+        self.g.edge_weight_mut(id)
+    }
+
     /// Every edge as `(from, to, edge)`.
     pub fn edges(&self) -> impl Iterator<Item = (NodeId, NodeId, &Edge<M>)> {
         self.g
@@ -353,7 +371,7 @@ impl<N, M> Graph<N, M> {
     /// shortest cycle through it that can deadlock is returned. A self edge
     /// (`from == to`) is never stored: re-acquiring a held lock is the caller's
     /// check, not a graph property.
-    pub fn record(
+    pub fn add_edge(
         &mut self,
         from: NodeId,
         to: NodeId,
@@ -361,18 +379,76 @@ impl<N, M> Graph<N, M> {
         request: Request,
         gates: &[u64],
         meta: impl FnOnce() -> M,
-    ) -> Recorded {
-        let change = self.insert(from, to, EdgeKinds::of(hold, request), gates, meta);
-        let cycle = match change {
-            Change::None => None,
-            _ => self.cycle_through(from, to),
+    ) -> EdgeAdded {
+        let (change, edge) = self.insert_edge(from, to, EdgeKinds::of(hold, request), gates, meta);
+        let cycle = match (change, edge) {
+            (Change::None, _) | (_, None) => None,
+            (_, Some(e)) => self.cycle_through_edge(e, from, to),
         };
-        Recorded { change, cycle }
+        EdgeAdded {
+            change,
+            edge,
+            cycle,
+        }
+    }
+
+    /// Adds or widens the edge `from -> to` (see [`Graph::insert`]); the
+    /// change and the edge's handle.
+    pub(crate) fn insert_edge(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        kinds: EdgeKinds,
+        gates: &[u64],
+        meta: impl FnOnce() -> M,
+    ) -> (Change, Option<EdgeId>) {
+        if from == to
+            || kinds.is_empty()
+            || self.g.node_weight(from).is_none()
+            || self.g.node_weight(to).is_none()
+        {
+            return (Change::None, None);
+        }
+        match self.g.find_edge(from, to) {
+            None => {
+                let mut gates = gates.to_vec();
+                gates.sort_unstable();
+                gates.dedup();
+                let e = self.g.add_edge(
+                    from,
+                    to,
+                    Edge {
+                        kinds,
+                        gates,
+                        meta: meta(),
+                    },
+                );
+                (Change::Added, Some(e))
+            }
+            Some(e) => {
+                let edge = &mut self.g[e];
+                let before = (edge.kinds, edge.gates.len());
+                edge.kinds = edge.kinds.union(kinds);
+                edge.gates.retain(|g| gates.contains(g));
+                let change = if before == (edge.kinds, edge.gates.len()) {
+                    Change::None
+                } else {
+                    Change::Widened
+                };
+                (change, Some(e))
+            }
+        }
     }
 
     /// The shortest deadlock-capable cycle through the existing edge `from -> to`.
     pub fn cycle_through(&mut self, from: NodeId, to: NodeId) -> Option<Cycle> {
-        let edge = self.edge(from, to)?;
+        let e = self.g.find_edge(from, to)?;
+        self.cycle_through_edge(e, from, to)
+    }
+
+    /// [`cycle_through`](Self::cycle_through) for the edge `e`, `from -> to`.
+    fn cycle_through_edge(&mut self, e: EdgeId, from: NodeId, to: NodeId) -> Option<Cycle> {
+        let edge = self.g.edge_weight(e)?;
         let (kinds, gates) = (edge.kinds, edge.gates.clone());
         let path = self.shortest_path(to, from)?;
         // The plain shortest walk is the answer whenever it obeys the rules
@@ -385,7 +461,7 @@ impl<N, M> Graph<N, M> {
         }
         let mut best: Option<Cycle> = None;
         for k0 in kinds.iter() {
-            match self.constrained_path(from, to, k0, &gates) {
+            match self.strong_path(from, to, k0, &gates, usize::MAX, None) {
                 Search::Found(c) => {
                     if best.as_ref().is_none_or(|b| c.len() < b.len()) {
                         best = Some(c);
@@ -557,9 +633,22 @@ impl<N, M> Graph<N, M> {
         None
     }
 
-    /// Breadth-first search from `to` back to `from` over (node, arrived by a
-    /// recursive read, gates still common) states, the first edge having kind `k0`.
-    fn constrained_path(&self, from: NodeId, to: NodeId, k0: EdgeKinds, gates: &[u64]) -> Search {
+    /// The strong-path search: a breadth-first search from `to` back to
+    /// `from` over (node, arrived by a recursive read, gates still common)
+    /// states, the first edge `from -> to` having kind `k0`. It stops at
+    /// paths that would make the cycle longer than `max_len` edges and never
+    /// leaves the nodes marked in `inside` (when given). The shortest valid
+    /// cycle within the bound is found; past [`STATE_BUDGET`] states it
+    /// gives up (`Search::OverBudget`).
+    pub(crate) fn strong_path(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        k0: EdgeKinds,
+        gates: &[u64],
+        max_len: usize,
+        inside: Option<&[bool]>,
+    ) -> Search {
         let tracked = &gates[..gates.len().min(MAX_TRACKED_GATES)];
         let full: u32 = if tracked.len() == 32 {
             u32::MAX
@@ -573,28 +662,39 @@ impl<N, M> Graph<N, M> {
         };
         let accept = |s: &State| s.mask == 0 && (!s.recursive || k0.starts_exclusive());
         let mut parent: FastMap<State, (State, EdgeKinds)> = FastMap::default();
-        let mut queue = VecDeque::from([start]);
+        // (state, edges from `to` to the state's node)
+        let mut queue = VecDeque::from([(start, 0usize)]);
         parent.insert(start, (start, k0));
-        while let Some(s) = queue.pop_front() {
+        while let Some((s, depth)) = queue.pop_front() {
             if s.node == from {
                 if accept(&s) {
                     return Search::Found(Self::unwind(&parent, start, s, from, k0));
                 }
                 continue;
             }
+            // Another edge makes a cycle of at least depth + 2 edges.
+            if depth + 2 > max_len {
+                continue;
+            }
             for e in self.g.edges_directed(s.node, Direction::Outgoing) {
+                let target = e.target();
+                if let Some(inside) = inside {
+                    if !inside.get(target.index()).copied().unwrap_or(false) {
+                        continue;
+                    }
+                }
                 let Some((used, mask)) = e.weight().step(s.recursive, u64::from(s.mask), tracked)
                 else {
                     continue;
                 };
                 let next = State {
-                    node: e.target(),
+                    node: target,
                     recursive: !used.ends_non_recursive(),
                     mask: mask as u32,
                 };
                 if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
                     v.insert((s, used));
-                    queue.push_back(next);
+                    queue.push_back((next, depth + 1));
                 }
             }
             if parent.len() > STATE_BUDGET {
@@ -719,6 +819,7 @@ enum Search {
 
 mod components;
 pub mod vclock;
+pub mod waitfor;
 
 #[cfg(test)]
 mod tests;

@@ -16,11 +16,14 @@ fn graph(n: usize) -> (Graph<usize, ()>, Vec<NodeId>) {
 #[test]
 fn abba_is_a_cycle_and_repeats_change_nothing() {
     let (mut g, n) = graph(2);
-    let r = g.record(n[0], n[1], E, X, &[], || ());
+    let r = g.add_edge(n[0], n[1], E, X, &[], || ());
     assert_eq!(r.change, Change::Added);
     assert!(r.cycle.is_none());
-    assert_eq!(g.record(n[0], n[1], E, X, &[], || ()).change, Change::None);
-    let r = g.record(n[1], n[0], E, X, &[], || ());
+    assert_eq!(
+        g.add_edge(n[0], n[1], E, X, &[], || ()).change,
+        Change::None
+    );
+    let r = g.add_edge(n[1], n[0], E, X, &[], || ());
     let c = r.cycle.unwrap();
     assert_eq!(c.nodes, vec![n[1], n[0]]);
     assert!(c.exact);
@@ -30,9 +33,9 @@ fn abba_is_a_cycle_and_repeats_change_nothing() {
 #[test]
 fn successors_are_the_edges_leaving_a_node() {
     let (mut g, n) = graph(3);
-    g.record(n[0], n[1], E, X, &[], || ());
-    g.record(n[0], n[2], S, RD, &[], || ());
-    g.record(n[1], n[0], E, X, &[], || ());
+    g.add_edge(n[0], n[1], E, X, &[], || ());
+    g.add_edge(n[0], n[2], S, RD, &[], || ());
+    g.add_edge(n[1], n[0], E, X, &[], || ());
     let mut out: Vec<NodeId> = g.successors(n[0]).map(|(to, _)| to).collect();
     out.sort();
     assert_eq!(out, vec![n[1], n[2]]);
@@ -44,53 +47,76 @@ fn the_shortest_cycle_through_the_new_edge_is_chosen() {
     // 0 -> 1 -> 2 -> 3 -> 4 and 1 -> 4: closing 4 -> 0 gives 4,0,1 (len 3).
     let (mut g, n) = graph(5);
     for (a, b) in [(0, 1), (1, 2), (2, 3), (3, 4), (1, 4)] {
-        assert!(g.record(n[a], n[b], E, X, &[], || ()).cycle.is_none());
+        assert!(g.add_edge(n[a], n[b], E, X, &[], || ()).cycle.is_none());
     }
-    let c = g.record(n[4], n[0], E, X, &[], || ()).cycle.unwrap();
+    let c = g.add_edge(n[4], n[0], E, X, &[], || ()).cycle.unwrap();
     assert_eq!(c.nodes, vec![n[4], n[0], n[1]]);
 }
 
 #[test]
 fn self_edges_are_never_stored() {
     let (mut g, n) = graph(1);
-    let r = g.record(n[0], n[0], E, X, &[], || ());
+    let r = g.add_edge(n[0], n[0], E, X, &[], || ());
     assert_eq!(r.change, Change::None);
+    assert!(r.edge.is_none());
     assert_eq!(g.edge_count(), 0);
+}
+
+#[test]
+fn add_edge_hands_back_the_edge_it_touched() {
+    let (mut g, n) = graph(3);
+    let mut g2: Graph<usize, u32> = Graph::new();
+    let m: Vec<NodeId> = (0..3).map(|i| g2.add_node(i)).collect();
+    let first = g2.add_edge(m[0], m[1], E, X, &[7], || 1).edge.unwrap();
+    g2.add_edge(m[1], m[2], E, X, &[], || 2);
+    // Recording again (a new kind, a gate lost) touches the same edge.
+    let again = g2.add_edge(m[0], m[1], S, RR, &[], || 99);
+    assert_eq!(again.change, Change::Widened);
+    assert_eq!(again.edge, Some(first));
+    let e = g2.edge_at(first).unwrap();
+    assert_eq!(e.meta, 1);
+    assert!(e.gates().is_empty());
+    assert!(e.kinds().contains(EdgeKinds::SR));
+    g2.edge_at_mut(first).unwrap().meta = 5;
+    assert_eq!(g2.edge(m[0], m[1]).unwrap().meta, 5);
+    // An unknown node is no edge.
+    let r = g.add_edge(n[0], NodeId::new(40), E, X, &[], || ());
+    assert!(r.edge.is_none() && r.change == Change::None);
 }
 
 #[test]
 fn recursive_reads_from_shared_holds_do_not_deadlock() {
     // T1: read(A) then read_recursive(B); T2: read(B) then read_recursive(A).
     let (mut g, n) = graph(2);
-    g.record(n[0], n[1], S, RR, &[], || ());
-    assert!(g.record(n[1], n[0], S, RR, &[], || ()).cycle.is_none());
+    g.add_edge(n[0], n[1], S, RR, &[], || ());
+    assert!(g.add_edge(n[1], n[0], S, RR, &[], || ()).cycle.is_none());
 }
 
 #[test]
 fn a_recursive_read_followed_by_a_shared_hold_breaks_the_cycle() {
     // T1: write(A) then read_recursive(B); T2: read(B) then write(A).
     let (mut g, n) = graph(2);
-    g.record(n[0], n[1], E, RR, &[], || ());
-    assert!(g.record(n[1], n[0], S, X, &[], || ()).cycle.is_none());
+    g.add_edge(n[0], n[1], E, RR, &[], || ());
+    assert!(g.add_edge(n[1], n[0], S, X, &[], || ()).cycle.is_none());
     // Once T2 holds B exclusively instead, the path is strong.
-    let c = g.record(n[1], n[0], E, X, &[], || ()).cycle.unwrap();
+    let c = g.add_edge(n[1], n[0], E, X, &[], || ()).cycle.unwrap();
     assert_eq!(c.kinds, vec![EdgeKinds::EN, EdgeKinds::ER]);
 }
 
 #[test]
 fn plain_reads_can_deadlock_behind_writers() {
     let (mut g, n) = graph(2);
-    g.record(n[0], n[1], S, RD, &[], || ());
-    assert!(g.record(n[1], n[0], S, RD, &[], || ()).cycle.is_some());
+    g.add_edge(n[0], n[1], S, RD, &[], || ());
+    assert!(g.add_edge(n[1], n[0], S, RD, &[], || ()).cycle.is_some());
 }
 
 #[test]
 fn a_common_gate_lock_serialises_the_cycle() {
     let (mut g, n) = graph(2);
-    g.record(n[0], n[1], E, X, &[7], || ());
-    assert!(g.record(n[1], n[0], E, X, &[7, 9], || ()).cycle.is_none());
+    g.add_edge(n[0], n[1], E, X, &[7], || ());
+    assert!(g.add_edge(n[1], n[0], E, X, &[7, 9], || ()).cycle.is_none());
     // A later recording of 0 -> 1 without the gate widens the edge: now a cycle.
-    let r = g.record(n[0], n[1], E, X, &[], || ());
+    let r = g.add_edge(n[0], n[1], E, X, &[], || ());
     assert_eq!(r.change, Change::Widened);
     assert!(r.cycle.is_some());
 }
@@ -98,19 +124,19 @@ fn a_common_gate_lock_serialises_the_cycle() {
 #[test]
 fn different_gates_do_not_serialise() {
     let (mut g, n) = graph(3);
-    g.record(n[0], n[1], E, X, &[7], || ());
-    g.record(n[1], n[2], E, X, &[7], || ());
-    assert!(g.record(n[2], n[0], E, X, &[8], || ()).cycle.is_some());
+    g.add_edge(n[0], n[1], E, X, &[7], || ());
+    g.add_edge(n[1], n[2], E, X, &[7], || ());
+    assert!(g.add_edge(n[2], n[0], E, X, &[8], || ()).cycle.is_some());
 }
 
 #[test]
 fn removed_nodes_take_their_edges_along() {
     let (mut g, n) = graph(3);
-    g.record(n[0], n[1], E, X, &[], || ());
-    g.record(n[1], n[2], E, X, &[], || ());
+    g.add_edge(n[0], n[1], E, X, &[], || ());
+    g.add_edge(n[1], n[2], E, X, &[], || ());
     assert_eq!(g.remove_node(n[1]), Some(1));
     assert_eq!(g.edge_count(), 0);
-    assert!(g.record(n[2], n[0], E, X, &[], || ()).cycle.is_none());
+    assert!(g.add_edge(n[2], n[0], E, X, &[], || ()).cycle.is_none());
     assert!(!g.reachable(n[0], n[2]));
 }
 
@@ -118,13 +144,13 @@ fn removed_nodes_take_their_edges_along() {
 fn reachability_meets_in_the_middle() {
     let (mut g, n) = graph(1000);
     for w in n.windows(2) {
-        g.record(w[0], w[1], E, X, &[], || ());
+        g.add_edge(w[0], w[1], E, X, &[], || ());
     }
     assert!(g.reachable(n[0], n[999]));
     assert!(!g.reachable(n[999], n[0]));
     let fresh = g.add_node(1000);
-    assert!(g.record(fresh, n[0], E, X, &[], || ()).cycle.is_none());
-    let c = g.record(n[999], n[0], E, X, &[], || ()).cycle.unwrap();
+    assert!(g.add_edge(fresh, n[0], E, X, &[], || ()).cycle.is_none());
+    let c = g.add_edge(n[999], n[0], E, X, &[], || ()).cycle.unwrap();
     assert_eq!(c.len(), 1000);
 }
 
@@ -263,7 +289,7 @@ proptest! {
         let mut naive = Naive::default();
         for r in &recs {
             naive.record(r);
-            let got = g.record(n[r.from], n[r.to], r.hold, r.request, &r.gates, || ());
+            let got = g.add_edge(n[r.from], n[r.to], r.hold, r.request, &r.gates, || ());
             if got.change == Change::None {
                 continue;
             }
@@ -300,7 +326,7 @@ proptest! {
         for (a, b) in edges {
             let r = Rec { from: a, to: b, hold: E, request: X, gates: vec![] };
             naive.record(&r);
-            let got = g.record(n[a], n[b], E, X, &[], || ());
+            let got = g.add_edge(n[a], n[b], E, X, &[], || ());
             if got.change != Change::None {
                 prop_assert_eq!(got.cycle.map(|c| c.len()), naive.shortest_simple(a, b));
             }
@@ -419,7 +445,7 @@ proptest! {
         let mut naive = Naive::default();
         for r in &recs {
             naive.record(r);
-            g.record(n[r.from], n[r.to], r.hold, r.request, &r.gates, || ());
+            g.add_edge(n[r.from], n[r.to], r.hold, r.request, &r.gates, || ());
             inserted.insert(n[r.from], n[r.to], EdgeKinds::of(r.hold, r.request), &r.gates, || ());
         }
         prop_assert_eq!(g.edge_count(), inserted.edge_count());

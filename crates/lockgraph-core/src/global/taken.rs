@@ -5,8 +5,8 @@
 
 use super::GLOBAL;
 use crate::class::Class;
+use crate::meta::LockMeta;
 use crate::report::LockInfo;
-use crate::state::LockMeta;
 
 /// The locks recorded in the lock-order graph as requested (a blocking or
 /// timed acquisition, a condvar wait) while `held` was held, by any thread,

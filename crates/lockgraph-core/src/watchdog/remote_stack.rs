@@ -25,7 +25,8 @@
 //!
 //! `LOCKGRAPH_REMOTE_STACKS=off` turns the capture off; `=on` forces it even
 //! where the check fails (at your own risk: the handler may deadlock the
-//! thread it interrupts). Anything else (or unset) means "decide".
+//! thread it interrupts). `auto` (or unset) means "decide"; another value is
+//! named once (the `env` table's rule) and means `auto`.
 //!
 //! # The signal
 //!
@@ -100,18 +101,12 @@ pub(crate) fn support() -> Result<(), String> {
 }
 
 fn decide() -> Result<(), String> {
-    let var = std::env::var("LOCKGRAPH_REMOTE_STACKS").unwrap_or_default();
-    match var.trim().to_ascii_lowercase().as_str() {
-        "off" | "0" | "false" | "no" => {
-            return Err("remote stack capture is off (LOCKGRAPH_REMOTE_STACKS=off)".into())
-        }
-        "on" | "1" | "true" | "yes" => return Ok(()),
-        "" | "auto" => {}
-        other => crate::stderr::line(&format!(
-            "lockgraph: LOCKGRAPH_REMOTE_STACKS={other}: expected on, off or auto; deciding from the C library"
-        )),
+    // A bad value is named by the table's parser, which then says `auto`.
+    match crate::env::REMOTE_STACKS.word() {
+        "off" => Err("remote stack capture is off (LOCKGRAPH_REMOTE_STACKS=off)".into()),
+        "on" => Ok(()),
+        _ => check_platform(),
     }
-    check_platform()
 }
 
 #[cfg(target_env = "gnu")]

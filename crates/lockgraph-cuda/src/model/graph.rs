@@ -2,13 +2,13 @@
 //! ("holding or being X, waits for Y"), the shortest cycle through a node
 //! (forced edges first: certain), and the report of a cycle.
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::Location;
 
 use lockgraph_core::{CycleReport, EdgeInfo, Level, ReportKind, Site};
+use lockgraph_graph::waitfor;
 
 use super::names::{label_lock, learned_note};
-use super::state::{ItemKind, LockRef, Model, Needs, Node};
+use super::state::{ItemKind, Model, ModelLock, Needs, Node};
 
 pub(super) struct Edge {
     to: Node,
@@ -21,8 +21,8 @@ impl Model {
     /// The locks a host function needs: the declared ones, then the locks
     /// waiting threads hold of the classes its site was seen to take
     /// (`true`: learned).
-    pub(super) fn needed_locks(&self, needs: &Needs) -> Vec<(LockRef, bool)> {
-        let mut out: Vec<(LockRef, bool)> = needs.locks.iter().map(|l| (*l, false)).collect();
+    pub(super) fn needed_locks(&self, needs: &Needs) -> Vec<(ModelLock, bool)> {
+        let mut out: Vec<(ModelLock, bool)> = needs.locks.iter().map(|l| (*l, false)).collect();
         if needs.learned.is_empty() {
             return out;
         }
@@ -230,34 +230,17 @@ impl Model {
         (false, None)
     }
 
+    /// The shortest cycle through `start` over the edges of `tier`: forced
+    /// ones only (0), all but those into the shared executor (1), all (2).
     pub(super) fn cycle_from(&self, start: Node, tier: u8) -> Option<Vec<(Node, Edge)>> {
-        let mut prev: HashMap<Node, (Node, Edge)> = HashMap::new();
-        let mut queue = VecDeque::from([start]);
-        let mut seen = HashSet::from([start]);
-        while let Some(n) = queue.pop_front() {
-            for e in self.edges(n) {
-                if (tier == 0 && !e.forced) || (tier == 1 && matches!(e.to, Node::Exec(_))) {
-                    continue;
-                }
-                let to = e.to;
-                if to == start {
-                    let mut path = vec![(n, e)];
-                    let mut cur = n;
-                    while cur != start {
-                        let (p, pe) = prev.remove(&cur)?;
-                        path.push((p, pe));
-                        cur = p;
-                    }
-                    path.reverse();
-                    return Some(path);
-                }
-                if seen.insert(to) {
-                    prev.insert(to, (n, e));
-                    queue.push_back(to);
-                }
-            }
-        }
-        None
+        waitfor::shortest_cycle_from(start, |n| {
+            self.edges(n)
+                .into_iter()
+                .filter(move |e| {
+                    !((tier == 0 && !e.forced) || (tier == 1 && matches!(e.to, Node::Exec(_))))
+                })
+                .map(|e| (e.to, e))
+        })
     }
 
     pub(super) fn report(&self, cycle: &[(Node, Edge)], certain: bool) -> CycleReport {

@@ -12,7 +12,7 @@ use lockgraph_core::{Class, Hold, LockKind, LockMeta, Site};
 use parking_lot::Mutex;
 
 use super::names::intern;
-use super::state::{with, ItemId, LockRef};
+use super::state::{with, ItemId, ModelLock};
 
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 
@@ -113,11 +113,11 @@ pub(crate) fn current_host_fn() -> Option<ItemId> {
 }
 
 /// The locks this thread holds, outermost first.
-pub(super) fn held_now() -> Vec<LockRef> {
+pub(super) fn held_now() -> Vec<ModelLock> {
     let ids = lockgraph_core::held_lock_ids();
     let locks = lockgraph_core::held_locks();
     ids.into_iter()
         .zip(locks)
-        .map(|(id, (kind, class, _))| LockRef::of(id, kind, class))
+        .map(|(id, (kind, class, _))| ModelLock::of(id, kind, class))
         .collect()
 }

@@ -30,7 +30,7 @@ use lockgraph_core::{CycleReport, EdgeInfo, Level, LockKind, LockMeta, ReportKin
 use crate::Error;
 
 pub(crate) use host::{thread_key, Running};
-pub(crate) use state::{ItemId, LockRef, Needs, Target};
+pub(crate) use state::{ItemId, ModelLock, Needs, Target};
 
 use host::{current_host_fn, held_now, pseudo_lock, site_lock, thread_name};
 use names::intern;
@@ -342,6 +342,6 @@ pub(crate) fn refuse_in_host_fn(
 
 fn deliver(report: Option<CycleReport>) {
     if let Some(r) = report {
-        lockgraph_core::emit_report(r);
+        lockgraph_core::emit(r);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use lockgraph_core::{LockInfo, LockKind, Site};
 use parking_lot::Mutex;
 
-use super::state::{ItemId, ItemKind, LockRef, Model, Node, Target};
+use super::state::{ItemId, ItemKind, Model, ModelLock, Node, Target};
 
 /// Leaks each distinct label once (labels are bounded by streams and sites).
 pub(crate) fn intern(s: String) -> &'static str {
@@ -108,7 +108,7 @@ pub(super) fn learned_note(learned: bool) -> &'static str {
     }
 }
 
-pub(super) fn label_lock(l: &LockRef) -> String {
+pub(super) fn label_lock(l: &ModelLock) -> String {
     match (l.name, l.created) {
         (Some(n), _) => format!("{} `{n}`", l.kind.name()),
         (None, Some(s)) => format!("{} created at {s}", l.kind.name()),

@@ -14,17 +14,17 @@ pub(crate) type ItemId = u64;
 
 /// A lock a host function takes: its lockgraph id and how to name it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct LockRef {
+pub(crate) struct ModelLock {
     pub(crate) id: u64,
     pub(crate) kind: LockKind,
     pub(crate) name: Option<&'static str>,
     pub(crate) created: Option<Site>,
 }
 
-impl LockRef {
+impl ModelLock {
     /// The lock of class `class` with instance `id`.
-    pub(crate) fn of(id: u64, kind: LockKind, class: Class) -> LockRef {
-        LockRef {
+    pub(crate) fn of(id: u64, kind: LockKind, class: Class) -> ModelLock {
+        ModelLock {
             id,
             kind,
             name: match class {
@@ -50,7 +50,7 @@ impl LockRef {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Needs {
     /// Declared with `HostFn::locks`.
-    pub(crate) locks: Vec<LockRef>,
+    pub(crate) locks: Vec<ModelLock>,
     /// Lock classes host functions from the same site were seen to take.
     pub(crate) learned: Vec<LockInfo>,
     pub(crate) waits: Vec<usize>,
@@ -87,7 +87,7 @@ pub(super) struct StreamRec {
 
 pub(super) struct Waiter {
     pub(super) thread: Arc<str>,
-    pub(super) held: Vec<LockRef>,
+    pub(super) held: Vec<ModelLock>,
     pub(super) targets: Vec<ItemId>,
     pub(super) site: &'static Location<'static>,
     pub(super) what: &'static str,
@@ -104,7 +104,7 @@ pub(super) struct Model {
     /// Per signal, the threads that said they will set it.
     pub(super) producers: HashMap<usize, Vec<u64>>,
     pub(super) waiters: HashMap<u64, Waiter>,
-    pub(super) locks: HashMap<u64, LockRef>,
+    pub(super) locks: HashMap<u64, ModelLock>,
     pub(super) reported: HashSet<Vec<Node>>,
 }
 

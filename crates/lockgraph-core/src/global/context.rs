@@ -1,0 +1,94 @@
+//! What the lock-order graph knew of a cycle the watchdog found: the first
+//! recording of each edge, and whether the cycle was reported.
+
+use super::*;
+
+/// The first recording of one lock-order edge, as the watchdog shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OrderOrigin {
+    /// The thread that first recorded the edge.
+    pub thread: String,
+    /// Where that thread took the held lock.
+    pub held_at: Option<Site>,
+    /// Where it asked for the other one.
+    pub requested_at: Option<Site>,
+    /// That thread's stack then (program frames, resolved; empty when stacks
+    /// were off, `LOCKGRAPH_BACKTRACE=0`).
+    pub stack: Vec<String>,
+}
+
+/// What the lock-order graph knows of a cycle of locks `locks[0] -> locks[1]
+/// -> ... -> locks[0]` (each given as instance id and class): the first
+/// recording of each edge (`None`: never recorded), and whether the graph
+/// reported that cycle as a potential deadlock.
+pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>, bool) {
+    let g = GLOBAL.lock();
+    let n = locks.len();
+    // Stacks are resolved after the graph lock is released.
+    let origin = |o: &FirstSeen| {
+        (
+            OrderOrigin {
+                thread: o.thread.to_string(),
+                held_at: o.held_at.map(Site::from),
+                requested_at: o.requested_at.map(Site::from),
+                stack: Vec::new(),
+            },
+            o.backtrace.clone(),
+        )
+    };
+    let class_of = |&(id, class): &(u64, Class)| g.class_index.get(&class.key(id)).copied();
+    let mut edges = Vec::with_capacity(n);
+    // The cycle's nodes, in the class graph or (all one class) the instance
+    // graph, for the reported-cycle key.
+    let mut class_nodes = Vec::new();
+    let mut instance_ids = Vec::new();
+    for i in 0..n {
+        let (a, b) = (&locks[i], &locks[(i + 1) % n]);
+        let (ca, cb) = (class_of(a), class_of(b));
+        let found = match (ca, cb) {
+            (Some(x), Some(y)) if x == y => {
+                instance_ids.push(a.0);
+                let ia = g.instance_index.get(&a.0);
+                let ib = g.instance_index.get(&b.0);
+                ia.zip(ib)
+                    .and_then(|(&ia, &ib)| g.instances.edge(ia, ib))
+                    .and_then(|e| e.meta.any_origin().map(origin))
+            }
+            (Some(x), Some(y)) => {
+                class_nodes.push(x);
+                g.classes
+                    .edge(x, y)
+                    .and_then(|e| e.meta.any_origin().map(origin))
+            }
+            _ => None,
+        };
+        edges.push(found);
+    }
+    let complete = edges.iter().all(Option::is_some);
+    let reported = complete
+        && if class_nodes.len() == n {
+            g.reported.contains(&cycle_key(
+                false,
+                class_nodes.iter().map(|c| c.index() as u64),
+            ))
+        } else if instance_ids.len() == n {
+            g.reported
+                .contains(&cycle_key(true, instance_ids.iter().copied()))
+        } else {
+            false
+        };
+    drop(g);
+    let edges = edges
+        .into_iter()
+        .map(|e| {
+            e.map(|(mut o, bt)| {
+                if let Some(bt) = bt {
+                    o.stack = bt.user_frames(8);
+                }
+                o
+            })
+        })
+        .collect();
+    (edges, reported)
+}

@@ -1,0 +1,356 @@
+//! The process-wide lock-order graphs: reached only when a thread sees a chain
+//! of held locks it has not recorded before.
+//!
+//! Two graphs:
+//! * the **class graph** (nodes: lock classes) holds every edge between locks
+//!   of different classes. Classes live for the whole process, within
+//!   [`Limits`]. Each edge keeps a few sample instance pairs, so a cycle can be
+//!   labelled instance-level when the very same locks closed it.
+//! * the **instance graph** (nodes: live lock instances) holds edges between
+//!   two locks of the *same* class, where only instance order can tell a
+//!   consistent order (account 3 before account 7) from an inversion. A lock
+//!   leaves it when dropped, so lock churn does not grow it.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
+
+use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
+
+use crate::class::{Class, ClassKey, LockKind, Site};
+use crate::fork::Mutex;
+use crate::meta::{Held, LockMeta, Op, MAX_HELD};
+use crate::record;
+use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
+
+mod add_edges;
+mod context;
+mod report;
+mod taken;
+
+pub(crate) use add_edges::add_edges;
+pub(crate) use context::order_context;
+pub use context::OrderOrigin;
+use report::{cycle_key, CycleKey};
+pub use taken::taken_while_holding;
+
+/// Size limits of the process-wide tables. When one is reached lockgraph says
+/// so once (a `tracing` ERROR event, or stderr when the subscriber does not
+/// enable it) and adds no edge from then on; it never grows without bound
+/// and never drops edges silently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Distinct lock classes (`LOCKGRAPH_MAX_CLASSES`, default 65,536).
+    pub classes: usize,
+    /// Edges between classes (`LOCKGRAPH_MAX_EDGES`, default 1,048,576).
+    pub class_edges: usize,
+    /// Live lock instances in the same-class instance graph
+    /// (`LOCKGRAPH_MAX_INSTANCES`, default 1,048,576).
+    pub instances: usize,
+}
+
+impl Limits {
+    /// The limits in force: the defaults, overridden by the environment.
+    pub fn current() -> Limits {
+        *LIMITS.get_or_init(|| {
+            let size = |v: &crate::env::Variable| usize::try_from(v.size()).unwrap_or(usize::MAX);
+            Limits {
+                classes: size(&crate::env::MAX_CLASSES),
+                class_edges: size(&crate::env::MAX_EDGES),
+                instances: size(&crate::env::MAX_INSTANCES),
+            }
+        })
+    }
+}
+
+static LIMITS: OnceLock<Limits> = OnceLock::new();
+
+/// Sizes of the process-wide graphs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GraphStats {
+    /// Lock classes seen.
+    pub classes: usize,
+    /// Edges between classes.
+    pub class_edges: usize,
+    /// Live lock instances in the same-class instance graph.
+    pub instances: usize,
+    /// Edges between same-class instances.
+    pub instance_edges: usize,
+    /// Whether the graphs stopped taking edges because a limit was reached.
+    pub full: bool,
+}
+
+/// The sizes of the process-wide graphs now.
+pub fn stats() -> GraphStats {
+    let g = GLOBAL.lock();
+    GraphStats {
+        classes: g.classes.node_count(),
+        class_edges: g.classes.edge_count(),
+        instances: g.instances.node_count(),
+        instance_edges: g.instances.edge_count(),
+        full: g.full,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct NodeInfo {
+    kind: LockKind,
+    class: Class,
+    instance: Option<u64>,
+}
+
+/// The first time one kind of an edge was seen: by which thread, where, with
+/// which stack.
+#[derive(Clone)]
+struct FirstSeen {
+    thread: Arc<str>,
+    hold: Hold,
+    request: Request,
+    held_at: Option<&'static Location<'static>>,
+    requested_at: Option<&'static Location<'static>>,
+    backtrace: Option<Backtrace>,
+}
+
+/// Per edge: the first recording inline (most edges only ever have one kind,
+/// and a long cycle's report reads every edge's, so they sit in the graph's
+/// edge array in creation order), and boxed, only when needed, the first
+/// recording of each other kind and sample instance pairs.
+#[derive(Clone, Default)]
+struct EdgeMeta {
+    first: Option<(usize, FirstSeen)>,
+    more: Option<Box<EdgeMore>>,
+}
+
+#[derive(Clone, Default)]
+struct EdgeMore {
+    origins: [Option<FirstSeen>; 4],
+    pairs: Vec<(u64, u64)>,
+}
+
+impl EdgeMeta {
+    /// The first recording of kind `k` (an index from `kind_index`).
+    fn origin(&self, k: usize) -> Option<&FirstSeen> {
+        match &self.first {
+            Some((fk, o)) if *fk == k => Some(o),
+            _ => self.more.as_ref().and_then(|m| m.origins[k].as_ref()),
+        }
+    }
+
+    /// The first recording of any kind.
+    fn any_origin(&self) -> Option<&FirstSeen> {
+        self.first.as_ref().map(|(_, o)| o)
+    }
+
+    /// Stores `origin()` as kind `k`'s first recording; whether it was new.
+    fn fill(&mut self, k: usize, origin: &dyn Fn() -> FirstSeen) -> bool {
+        match &self.first {
+            None => {
+                self.first = Some((k, origin()));
+                true
+            }
+            Some((fk, _)) if *fk == k => false,
+            Some(_) => {
+                let more = self.more.get_or_insert_with(Default::default);
+                if more.origins[k].is_some() {
+                    return false;
+                }
+                more.origins[k] = Some(origin());
+                true
+            }
+        }
+    }
+
+    fn pairs(&self) -> &[(u64, u64)] {
+        self.more.as_ref().map_or(&[], |m| &m.pairs)
+    }
+
+    fn add_pair(&mut self, pair: (u64, u64)) {
+        let more = self.more.get_or_insert_with(Default::default);
+        if more.pairs.len() < MAX_PAIRS && !more.pairs.contains(&pair) {
+            more.pairs.push(pair);
+        }
+    }
+}
+
+const MAX_PAIRS: usize = 4;
+
+/// Cycles longer than this keep the stacks of their first and last
+/// [`SHOWN_STACKS`] edges only (the ones a printed report shows).
+const LONG_CYCLE: usize = 64;
+const SHOWN_STACKS: usize = 6;
+
+fn kind_index(k: EdgeKinds) -> usize {
+    [EdgeKinds::EN, EdgeKinds::ER, EdgeKinds::SN, EdgeKinds::SR]
+        .iter()
+        .position(|x| *x == k)
+        .unwrap_or(0)
+}
+
+struct Global {
+    classes: Graph<NodeInfo, EdgeMeta>,
+    class_index: HashMap<ClassKey, NodeId>,
+    /// Per creation site, how many classes (value types) were made there.
+    site_classes: HashMap<Site, usize>,
+    instances: Graph<NodeInfo, EdgeMeta>,
+    instance_index: HashMap<u64, NodeId>,
+    reported: HashSet<CycleKey>,
+    full: bool,
+    /// Why the tables became full, to be said once the graph lock is
+    /// released (saying it goes to the user's subscriber).
+    full_notice: Option<String>,
+}
+
+/// The graphs, behind a plain mutex of lockgraph's own ([`Mutex`]): lockgraph's
+/// bookkeeping never goes through a tracked lock, so it cannot re-enter
+/// itself, and no user code (a subscriber, a lock of the standard error) runs
+/// while it is held.
+static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
+    crate::sync::on_new_iteration(reset);
+    Mutex::new(Global {
+        classes: Graph::new(),
+        class_index: HashMap::new(),
+        site_classes: HashMap::new(),
+        instances: Graph::new(),
+        instance_index: HashMap::new(),
+        reported: HashSet::new(),
+        full: false,
+        full_notice: None,
+    })
+});
+
+/// The graph lock, held by [`add_edges`]. A table limit reached meanwhile is
+/// said when it goes, after the unlock: saying it reaches the user's
+/// subscriber, which must not run under the graph lock.
+struct Locked(std::mem::ManuallyDrop<crate::fork::MutexGuard<'static, Global>>);
+
+impl Locked {
+    fn new() -> Locked {
+        Locked(std::mem::ManuallyDrop::new(GLOBAL.lock()))
+    }
+}
+
+impl std::ops::Deref for Locked {
+    type Target = Global;
+    fn deref(&self) -> &Global {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Locked {
+    fn deref_mut(&mut self) -> &mut Global {
+        &mut self.0
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let notice = self.0.full_notice.take();
+        // SAFETY: the guard is dropped here only, once; `self.0` is not
+        // used after.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.0) };
+        if let Some(why) = notice {
+            crate::delivery::warn(crate::delivery::Notice::error(format!(
+                "lockgraph: {why}; lock-order tracking is OFF from here on"
+            )));
+        }
+    }
+}
+
+/// The graph lock across `fork()` (see `fork.rs`): a thread recording an
+/// edge when another forks would otherwise leave it held in the child.
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(GLOBAL.lock()),
+    child: crate::fork::nothing,
+};
+
+fn e_info_for(classes: &Graph<NodeInfo, EdgeMeta>, c: NodeId) -> NodeInfo {
+    classes.node(c).copied().unwrap_or(NodeInfo {
+        kind: LockKind::Other,
+        class: Class::Anonymous,
+        instance: None,
+    })
+}
+
+impl Global {
+    /// Stops adding edges; the reason is said once the graph lock is released.
+    fn set_full(&mut self, why: &str) {
+        if !self.full {
+            self.full = true;
+            self.full_notice = Some(why.to_string());
+        }
+    }
+
+    fn class_node(&mut self, key: ClassKey, info: NodeInfo, limits: &Limits) -> Option<NodeId> {
+        if let Some(&n) = self.class_index.get(&key) {
+            return Some(n);
+        }
+        if self.classes.node_count() >= limits.classes {
+            self.set_full(&format!(
+                "the lock class table is full ({} classes; raise LOCKGRAPH_MAX_CLASSES)",
+                limits.classes
+            ));
+            return None;
+        }
+        let n = self.classes.add_node(info);
+        self.class_index.insert(key, n);
+        if let ClassKey::Site(site, _) = key {
+            *self.site_classes.entry(site).or_default() += 1;
+        }
+        Some(n)
+    }
+
+    fn instance_node(&mut self, id: u64, class: NodeInfo, limits: &Limits) -> Option<NodeId> {
+        if let Some(&n) = self.instance_index.get(&id) {
+            return Some(n);
+        }
+        if self.instances.node_count() >= limits.instances {
+            self.set_full(&format!(
+                "the lock instance table is full ({} live instances; raise LOCKGRAPH_MAX_INSTANCES)",
+                limits.instances
+            ));
+            return None;
+        }
+        let n = self.instances.add_node(NodeInfo {
+            instance: Some(id),
+            ..class
+        });
+        self.instance_index.insert(id, n);
+        Some(n)
+    }
+}
+
+/// Empties the graphs and the set of cycles reported (a new loom iteration).
+fn reset() {
+    let mut g = GLOBAL.lock();
+    g.classes = Graph::new();
+    g.class_index.clear();
+    g.instances = Graph::new();
+    g.instance_index.clear();
+    g.reported.clear();
+    g.full = false;
+    g.full_notice = None;
+}
+
+/// Removes a dropped lock from the instance graph.
+pub(crate) fn forget_instance(id: u64) {
+    let mut g = GLOBAL.lock();
+    if let Some(n) = g.instance_index.remove(&id) {
+        g.instances.remove_node(n);
+    }
+}
+
+static OVERFLOW_WARNED: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn warn_once_overflow() {
+    if !OVERFLOW_WARNED.swap(true, Ordering::Relaxed) {
+        crate::stderr::line(&format!(
+            "lockgraph: a thread holds more than {} locks at once; deeper locks are not tracked",
+            MAX_HELD
+        ));
+    }
+}

@@ -1,0 +1,184 @@
+//! Lock identity, the ground floor: the [`LockMeta`] every tracked lock (and
+//! every blocking primitive) embeds, its instance id and the flags kept in
+//! the id's word, and the two small types the held-lock state hands to the
+//! layers that record edges ([`Held`], [`Op`]).
+//!
+//! Nothing here touches per-thread state beyond the blocks of fresh ids;
+//! the hooks a lock calls on its `LockMeta` (before a wait, after an
+//! acquisition, on release) are the held-lock state's (`crate::state`), and
+//! the protocol around a blocking primitive is `crate::primitive`'s.
+
+use std::cell::Cell;
+use std::panic::Location;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use crate::class::{fnv, Class, LockKind};
+use crate::report::Hold;
+
+/// The most locks one thread can hold and still have them tracked. Deeper
+/// acquisitions work but are not tracked (and a one-time warning says so).
+pub const MAX_HELD: usize = 48;
+
+/// Instance ids are handed to threads in blocks, so that making locks does not
+/// contend on one counter.
+const ID_BLOCK: u64 = 1024;
+
+/// In the id word: the lock is a node of the instance graph (its drop must
+/// remove it there).
+pub(crate) const IN_GRAPH: u64 = 1 << 63;
+/// In the id word: a shared guard of the lock was released: the atomicity
+/// checker records this lock's writes from then on (see
+/// `atomicity::released`).
+const WATCHED: u64 = 1 << 62;
+/// The id itself, without the flags.
+pub(crate) const ID_MASK: u64 = !(IN_GRAPH | WATCHED);
+
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+crate::sync::thread_local_const! {
+    /// This thread's block of fresh ids: the next one, and the end.
+    static IDS: (Cell<u64>, Cell<u64>) = const { (Cell::new(0), Cell::new(0)) };
+}
+
+/// Tracking state embedded in every tracked lock: its class and its instance id.
+///
+/// The id is assigned lazily on first tracked use (one relaxed load afterwards)
+/// and is never reused, so a moved lock keeps its identity and a dropped lock's
+/// id never aliases a new one.
+pub struct LockMeta {
+    pub(crate) class: Class,
+    pub(crate) kind: LockKind,
+    named_key: u64,
+    pub(crate) id: AtomicU64,
+    /// The atomicity checker's block for this lock (`atomicity::LockAtom`),
+    /// allocated on first use while the checker is on and freed with the
+    /// lock; typed where it is used, so that identity does not depend on
+    /// the checker.
+    pub(crate) atom: AtomicPtr<()>,
+}
+
+impl std::fmt::Debug for LockMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockMeta")
+            .field("class", &self.class)
+            .field("kind", &self.kind)
+            .field("id", &(self.id.load(Ordering::Relaxed) & ID_MASK))
+            .finish()
+    }
+}
+
+impl LockMeta {
+    /// Metadata for a lock of `kind` in `class`.
+    pub const fn new(kind: LockKind, class: Class) -> LockMeta {
+        let named_key = match class {
+            Class::Named(n) => fnv(n) | 1,
+            _ => 0,
+        };
+        LockMeta {
+            class,
+            kind,
+            named_key,
+            id: AtomicU64::new(0),
+            atom: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The lock's class.
+    pub fn class(&self) -> Class {
+        self.class
+    }
+
+    /// The lock's kind.
+    pub fn kind(&self) -> LockKind {
+        self.kind
+    }
+
+    /// The instance id, assigning one on first use.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        let v = self.id.load(Ordering::Relaxed);
+        if v != 0 {
+            return v & ID_MASK;
+        }
+        self.assign_id()
+    }
+
+    #[cold]
+    fn assign_id(&self) -> u64 {
+        let block = || {
+            let start = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            (start, start + ID_BLOCK)
+        };
+        let fresh = IDS
+            .try_with(|(next, end)| {
+                if next.get() >= end.get() {
+                    let (s, e) = block();
+                    next.set(s);
+                    end.set(e);
+                }
+                let id = next.get();
+                next.set(id + 1);
+                id
+            })
+            // No thread-local left (the thread is exiting): a block of one.
+            .unwrap_or_else(|_| block().0);
+        match self
+            .id
+            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => fresh,
+            Err(winner) => winner & ID_MASK,
+        }
+    }
+
+    /// Whether a shared guard of this lock was ever released while the
+    /// atomicity checker was on.
+    #[inline]
+    pub(crate) fn watched(&self) -> bool {
+        self.id.load(Ordering::Relaxed) & WATCHED != 0
+    }
+
+    pub(crate) fn mark_watched(&self) {
+        self.id.fetch_or(WATCHED, Ordering::Relaxed);
+    }
+
+    pub(crate) fn mark_in_graph(&self) {
+        self.id.fetch_or(IN_GRAPH, Ordering::Relaxed);
+    }
+
+    /// The per-thread key of this lock's class in the contention profile.
+    pub(crate) fn profile_key(&self) -> u64 {
+        self.hot_key(self.id())
+    }
+
+    /// The key hashed into chains: the class's address or name hash, or the
+    /// instance (`id`) for anonymous classes.
+    #[inline]
+    pub(crate) fn hot_key(&self, id: u64) -> u64 {
+        match self.class {
+            Class::Site(l, t) => Class::site_hot_key(l, t),
+            Class::Named(_) => self.named_key,
+            Class::Anonymous => (id << 2) | 2,
+        }
+    }
+}
+
+/// What an acquisition-like event is, for the chain key and the recorder.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Op {
+    Acquire,
+    Upgrade,
+    CondvarWait(u64),
+    Notify,
+}
+
+/// One held lock, as handed to the recorder (a copy of one stack slot).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Held {
+    pub(crate) id: u64,
+    pub(crate) key: u64,
+    pub(crate) class: Class,
+    pub(crate) kind: LockKind,
+    pub(crate) hold: Hold,
+    pub(crate) site: Option<&'static Location<'static>>,
+}

@@ -1,0 +1,615 @@
+//! The one seam for a blocking primitive.
+//!
+//! A primitive (a raw lock of the facade, a condition variable, a `Once`,
+//! and later an async lock, a channel, a semaphore, a join) implements the
+//! small [`Blocking`] trait: what it does *without* lockgraph. The functions
+//! of this module own the whole protocol around it, in one place, so that a
+//! new primitive cannot forget a step and every feature sees every
+//! primitive:
+//!
+//! 1. the lock-order graph's check *before* anything can block (the edges
+//!    "held -> this", a cycle reported before the wait), with the call site
+//!    the caller gave or the pending site (`__private::set_pending_site`);
+//! 2. with every optional feature off: the raw operation, nothing more;
+//! 3. otherwise one non-blocking attempt first; if it fails and the
+//!    watchdog is on, the wait is registered (who waits for what, in which
+//!    mode, since when, until when) and the primitive blocks in slices, so
+//!    a late waiter captures its own stack; with the profile on, the wait is
+//!    timed (only when the first attempt failed: an uncontended acquisition
+//!    reads no clock) and the acquisition counted;
+//! 4. the hold pushed on the thread's held-lock stack (published for the
+//!    watchdog, sampled by the profile, seen by the atomicity checker); a
+//!    timed attempt that gave up is forgotten instead.
+//!
+//! A [`WaitMode`] says what the operation is: the request the graph records,
+//! the hold it takes, and (in the watchdog) which holders keep it out.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use lockgraph_core::primitive::{self, Blocking, Deadline, WaitMode};
+//! use lockgraph_core::{capture, Class, LockKind, LockMeta};
+//!
+//! /// A spin lock: the raw operations, nothing about tracking.
+//! struct Spin(AtomicBool);
+//!
+//! impl Blocking for Spin {
+//!     fn try_now(&self) -> bool {
+//!         !self.0.swap(true, Ordering::Acquire)
+//!     }
+//!     fn block(&self) {
+//!         while !self.try_now() {
+//!             std::hint::spin_loop();
+//!         }
+//!     }
+//!     fn block_until(&self, deadline: Deadline) -> bool {
+//!         let end = deadline.instant();
+//!         loop {
+//!             if self.try_now() {
+//!                 return true;
+//!             }
+//!             if end.is_some_and(|e| std::time::Instant::now() >= e) {
+//!                 return false;
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let (a, b) = (Spin(AtomicBool::new(false)), Spin(AtomicBool::new(false)));
+//! let ma = LockMeta::new(LockKind::Other, Class::Named("spin-doc-a"));
+//! let mb = LockMeta::new(LockKind::Other, Class::Named("spin-doc-b"));
+//! let lock = |m: &LockMeta, s: &Spin| primitive::acquire(m, s, WaitMode::Lock, None);
+//! let unlock = |m: &LockMeta, s: &Spin| {
+//!     primitive::release(m, WaitMode::Lock);
+//!     s.0.store(false, Ordering::Release);
+//! };
+//! let reports = capture(|| {
+//!     lock(&ma, &a);
+//!     lock(&mb, &b);
+//!     unlock(&mb, &b);
+//!     unlock(&ma, &a);
+//!     lock(&mb, &b);
+//!     lock(&ma, &a); // the other order: reported before it spins
+//!     unlock(&ma, &a);
+//!     unlock(&mb, &b);
+//! });
+//! if lockgraph_core::TRACKING {
+//!     assert_eq!(reports.len(), 1);
+//! }
+//! ```
+
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use crate::features::{self, PROFILE, WATCHDOG};
+use crate::meta::LockMeta;
+use crate::profile::{self, Access};
+use crate::report::{Hold, Request};
+use crate::watchdog;
+
+pub use crate::watchdog::WaitMode;
+
+/// When a timed wait gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// After this long from now.
+    After(Duration),
+    /// At this instant.
+    At(Instant),
+}
+
+impl Deadline {
+    /// The instant it names (`None`: too far to represent, i.e. never).
+    pub fn instant(self) -> Option<Instant> {
+        match self {
+            Deadline::After(d) => Instant::now().checked_add(d),
+            Deadline::At(i) => Some(i),
+        }
+    }
+}
+
+/// The raw side of a blocking primitive: its operations without any
+/// tracking. lockgraph calls them from the functions of this module, which
+/// do everything else.
+pub trait Blocking {
+    /// Tries once, without blocking; whether it succeeded.
+    fn try_now(&self) -> bool;
+
+    /// Blocks until it succeeds.
+    fn block(&self);
+
+    /// Blocks until it succeeds or `deadline` passes; whether it succeeded.
+    /// The watchdog calls it with short deadlines (slices) while the wait
+    /// is registered.
+    fn block_until(&self, deadline: Deadline) -> bool;
+}
+
+/// A reference to a primitive is one: the functions of this module take
+/// their primitive by value, so that a small adapter (a reference to the
+/// raw lock, one word) travels in a register, never through memory.
+impl<T: Blocking + ?Sized> Blocking for &T {
+    #[inline(always)]
+    fn try_now(&self) -> bool {
+        (**self).try_now()
+    }
+
+    #[inline(always)]
+    fn block(&self) {
+        (**self).block()
+    }
+
+    #[inline(always)]
+    fn block_until(&self, deadline: Deadline) -> bool {
+        (**self).block_until(deadline)
+    }
+}
+
+/// The site of the operation: the one given, else the pending site the
+/// caller's newtype set (a lock_api path without `#[track_caller]`).
+#[inline]
+fn site_or_pending(site: Option<&'static Location<'static>>) -> Option<&'static Location<'static>> {
+    site.or_else(crate::state::pending_site)
+}
+
+impl WaitMode {
+    /// The profile's read/write split for a hold taken in this mode.
+    fn access(self) -> Access {
+        match self.hold() {
+            Hold::Exclusive => Access::Write,
+            Hold::Shared => Access::Read,
+        }
+    }
+}
+
+/// The lock-order graph's check before a blocking or timed request of
+/// `meta` in `mode`.
+#[inline(always)]
+fn before_wait(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
+    if mode == WaitMode::UpgradableRead {
+        meta.before_wait_upgradable(site);
+    } else {
+        meta.before_wait(mode.request(), site);
+    }
+}
+
+/// The hold taken in `mode` (an upgradable read as such).
+#[inline(always)]
+fn acquired(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
+    if mode == WaitMode::UpgradableRead {
+        meta.acquired_upgradable(site);
+    } else {
+        meta.acquired(mode.hold(), site);
+    }
+}
+
+/// Takes `p` (whose identity is `meta`) in `mode`, blocking, asked at
+/// `site`: the whole protocol (see the module docs).
+#[inline(always)]
+pub fn acquire<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) {
+    before_wait(meta, mode, site);
+    let f = features::hooks();
+    if f == 0 {
+        p.block();
+    } else if f & PROFILE != 0 || !p.try_now() {
+        // The profile counts every acquisition, so it always goes the long
+        // way; otherwise only a contended one does.
+        acquire_with_features(meta, p, mode, site);
+    }
+    acquired(meta, mode, site);
+}
+
+/// The watchdog's and the profile's part of [`acquire`].
+#[cold]
+#[inline(never)]
+fn acquire_with_features<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) {
+    let f = features::hooks();
+    let block = || {
+        if f & WATCHDOG != 0 {
+            watchdog::wait_lock(meta, mode, site_or_pending(site), None, |slice| {
+                p.block_until(Deadline::After(slice))
+            });
+        } else {
+            p.block();
+        }
+    };
+    if f & PROFILE != 0 {
+        if p.try_now() {
+            profile::acquired(meta, mode.access(), None);
+        } else {
+            let t = Instant::now();
+            block();
+            profile::acquired(meta, mode.access(), Some(t.elapsed()));
+        }
+    } else if !p.try_now() {
+        block();
+    }
+}
+
+/// Takes `p` in `mode`, giving up at `deadline`; whether it was taken. A
+/// request that gave up leaves no hold (and no "checked" mark).
+#[inline]
+pub fn acquire_until<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    deadline: Deadline,
+) -> bool {
+    before_wait(meta, mode, None);
+    let ok = if features::hooks() & WATCHDOG != 0 {
+        p.try_now() || wait_until(meta, p, mode, None, deadline)
+    } else {
+        p.block_until(deadline)
+    };
+    if ok {
+        took(meta, mode);
+    } else {
+        meta.abandoned();
+    }
+    ok
+}
+
+/// A wait registered with the watchdog, in slices, until `deadline`.
+#[cold]
+#[inline(never)]
+fn wait_until<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    deadline: Deadline,
+) -> bool {
+    watchdog::wait_lock(
+        meta,
+        mode,
+        site_or_pending(site),
+        deadline.instant(),
+        |slice| p.block_until(Deadline::After(slice)),
+    )
+}
+
+/// Tries to take `p` in `mode` without blocking; whether it did. A try
+/// never waits, so it records no edge into `meta` (its hold records edges
+/// from it later, as any hold).
+#[inline]
+pub fn try_acquire<P: Blocking>(meta: &LockMeta, p: P, mode: WaitMode) -> bool {
+    let ok = p.try_now();
+    if ok {
+        took(meta, mode);
+    }
+    ok
+}
+
+/// A hold taken without a blocking wait in the profile's sense (a try, a
+/// timed attempt): counted, and pushed.
+#[inline]
+fn took(meta: &LockMeta, mode: WaitMode) {
+    if features::hooks() & PROFILE != 0 {
+        profile::acquired(meta, mode.access(), None);
+    }
+    acquired(meta, mode, None);
+}
+
+/// Call before the raw release of a hold taken in `mode`.
+#[inline(always)]
+pub fn release(meta: &LockMeta, mode: WaitMode) {
+    match mode {
+        WaitMode::Read | WaitMode::RecursiveRead => meta.released_read(),
+        WaitMode::UpgradableRead => meta.released_upgradable(),
+        _ => meta.released(),
+    }
+}
+
+/// Upgrades the thread's upgradable read of `meta` to exclusive, `p` being
+/// the upgrade's raw operations; until `deadline` when given. Whether it
+/// upgraded. The other held locks get their edges to `meta` first (an
+/// upgrade waits for every other reader).
+#[inline]
+pub fn upgrade<P: Blocking>(meta: &LockMeta, p: P, deadline: Option<Deadline>) -> bool {
+    meta.before_upgrade(None);
+    let ok = if features::hooks() & WATCHDOG != 0 {
+        p.try_now()
+            || watchdog::wait_lock(
+                meta,
+                WaitMode::Upgrade,
+                site_or_pending(None),
+                deadline.and_then(Deadline::instant),
+                |slice| p.block_until(Deadline::After(slice)),
+            )
+    } else {
+        match deadline {
+            None => {
+                p.block();
+                true
+            }
+            Some(d) => p.block_until(d),
+        }
+    };
+    if ok {
+        meta.rehold(Hold::Exclusive);
+    }
+    ok
+}
+
+/// Tries to upgrade the thread's upgradable read of `meta` without
+/// blocking; whether it did.
+#[inline]
+pub fn try_upgrade<P: Blocking>(meta: &LockMeta, p: P) -> bool {
+    let ok = p.try_now();
+    if ok {
+        meta.rehold(Hold::Exclusive);
+    }
+    ok
+}
+
+/// A condition variable's wait: `cv` is the condvar's identity, `mutex` the
+/// identity of the mutex its guard holds, `park` the raw wait (which
+/// releases the mutex once queued and returns without it), ending by
+/// `deadline` at the latest. The graph records "every other held lock ->
+/// the condvar" before; the watchdog sees the thread waiting for a
+/// notification (one park, never slices: a notification between two parks
+/// would be lost). The caller takes the mutex back with
+/// [`relock_after_wait`].
+pub fn wait<R>(
+    cv: &LockMeta,
+    mutex: &LockMeta,
+    site: &'static Location<'static>,
+    deadline: Option<Instant>,
+    park: impl FnOnce() -> R,
+) -> R {
+    cv.before_condvar_wait(mutex, Some(site));
+    if features::hooks() & WATCHDOG != 0 {
+        watchdog::condvar_wait(cv, Some(site), deadline, park)
+    } else {
+        park()
+    }
+}
+
+/// Takes `mutex` (raw operations `p`) back after a condition variable's
+/// wait, asked at `site`: a blocking exclusive acquisition whose hold is
+/// taken even when the policy panics on a report (the caller's guard still
+/// exists); the panic is resumed once the hold is recorded. Registered with
+/// the watchdog like any lock wait; not counted in the profile (the wait
+/// was the condvar's).
+pub fn relock_after_wait<P: Blocking>(mutex: &LockMeta, p: P, site: &'static Location<'static>) {
+    let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mutex.before_wait(Request::Exclusive, Some(site));
+    }));
+    if features::hooks() & WATCHDOG != 0 {
+        if !p.try_now() {
+            watchdog::wait_lock(mutex, WaitMode::Lock, Some(site), None, |slice| {
+                p.block_until(Deadline::After(slice))
+            });
+        }
+    } else {
+        p.block();
+    }
+    mutex.acquired(Hold::Exclusive, Some(site));
+    if let Err(panic) = report {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A request of a primitive that blocks until another thread *finishes*
+/// with it (a `Once` being initialised): the edges "held -> it" before the
+/// wait, asked at `site`. Call [`run_holding`] for the thread that ends up
+/// doing the work, and [`requested_only`] for one that only waited.
+pub fn request(meta: &LockMeta, site: &'static Location<'static>) {
+    meta.before_wait(Request::Exclusive, Some(site));
+}
+
+/// Runs `f` holding `meta` exclusively (locks taken in `f` get "meta ->
+/// lock" edges); the hold ends when `f` returns or unwinds.
+pub fn run_holding<R>(
+    meta: &LockMeta,
+    site: &'static Location<'static>,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Running<'a>(&'a LockMeta);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.released();
+        }
+    }
+    meta.acquired(Hold::Exclusive, Some(site));
+    let _hold = Running(meta);
+    f()
+}
+
+/// After a [`request`] that did not take the primitive (it only waited, or
+/// a timed wait gave up).
+pub fn requested_only(meta: &LockMeta) {
+    meta.abandoned();
+}
+
+/// Runs `f`, a call that blocks (a channel receive, a join, a stream
+/// synchronize), naming it `what`. With profiling on, every lock class this
+/// thread holds meanwhile is charged with the call and its duration, and the
+/// profile advises moving the call out of the critical section. With the
+/// [`watchdog`] on, the call is registered as a wait on the
+/// resource `what`: a long one is reported, and it shows in [`crate::dump`].
+///
+/// ```
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// tx.send(42).unwrap();
+/// let n = lockgraph_core::blocking("channel recv", || rx.recv().unwrap());
+/// assert_eq!(n, 42);
+/// ```
+#[track_caller]
+pub fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
+    let site = Location::caller();
+    if watchdog::on() {
+        return watchdog::blocking(what, site, || profiled_blocking(what, f));
+    }
+    profiled_blocking(what, f)
+}
+
+fn profiled_blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
+    if !profile::on() {
+        return f();
+    }
+    let held = crate::state::snapshot();
+    let start = Instant::now();
+    let r = f();
+    if !held.is_empty() {
+        profile::blocked_holding(&held, what, start.elapsed());
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    use crate::class::{Class, LockKind};
+
+    /// A fake primitive that records which raw operations the protocol
+    /// called, and answers `try_now` from a script.
+    #[derive(Default)]
+    struct Fake {
+        tries: Cell<u32>,
+        blocks: Cell<u32>,
+        timed: Cell<u32>,
+        /// Whether `try_now` succeeds.
+        free: Cell<bool>,
+        /// Whether `block_until` succeeds.
+        in_time: Cell<bool>,
+    }
+
+    impl Blocking for Fake {
+        fn try_now(&self) -> bool {
+            self.tries.set(self.tries.get() + 1);
+            self.free.get()
+        }
+        fn block(&self) {
+            self.blocks.set(self.blocks.get() + 1);
+        }
+        fn block_until(&self, _: Deadline) -> bool {
+            self.timed.set(self.timed.get() + 1);
+            self.in_time.get()
+        }
+    }
+
+    fn held_ids() -> Vec<u64> {
+        crate::state::held_lock_ids()
+    }
+
+    #[test]
+    fn a_blocking_acquisition_records_before_and_holds_after() {
+        let a = LockMeta::new(LockKind::Mutex, Class::Named("prim-test-a"));
+        let b = LockMeta::new(LockKind::Mutex, Class::Named("prim-test-b"));
+        let (pa, pb) = (Fake::default(), Fake::default());
+        let reports = crate::policy::capture(|| {
+            acquire(&a, &pa, WaitMode::Lock, None);
+            acquire(&b, &pb, WaitMode::Lock, None);
+            assert_eq!(held_ids(), [a.id(), b.id()]);
+            release(&b, WaitMode::Lock);
+            release(&a, WaitMode::Lock);
+            acquire(&b, &pb, WaitMode::Lock, None);
+            // The other order: reported before the raw `block`.
+            acquire(&a, &pa, WaitMode::Lock, None);
+            release(&a, WaitMode::Lock);
+            release(&b, WaitMode::Lock);
+        });
+        assert!(held_ids().is_empty());
+        if crate::TRACKING {
+            assert_eq!(reports.len(), 1, "{reports:?}");
+        }
+        // With the features off, each acquisition is exactly one raw block
+        // (no try first) unless a feature is on in this test process.
+        if features::hooks() == 0 {
+            assert_eq!((pa.blocks.get(), pa.tries.get()), (2, 0));
+        }
+    }
+
+    #[test]
+    fn a_try_records_no_edge_into_the_tried_lock() {
+        let a = LockMeta::new(LockKind::Mutex, Class::Named("prim-try-a"));
+        let b = LockMeta::new(LockKind::Mutex, Class::Named("prim-try-b"));
+        let (pa, pb) = (Fake::default(), Fake::default());
+        pa.free.set(true);
+        pb.free.set(true);
+        let reports = crate::policy::capture(|| {
+            acquire(&a, &pa, WaitMode::Lock, None);
+            assert!(try_acquire(&b, &pb, WaitMode::Lock));
+            release(&b, WaitMode::Lock);
+            release(&a, WaitMode::Lock);
+            acquire(&b, &pb, WaitMode::Lock, None);
+            acquire(&a, &pa, WaitMode::Lock, None);
+            release(&a, WaitMode::Lock);
+            release(&b, WaitMode::Lock);
+        });
+        assert!(reports.is_empty(), "{reports:?}");
+        // A failed try pushes nothing.
+        pb.free.set(false);
+        assert!(!try_acquire(&b, &pb, WaitMode::Lock));
+        assert!(held_ids().is_empty());
+    }
+
+    #[test]
+    fn a_timed_request_that_gives_up_leaves_no_hold() {
+        let a = LockMeta::new(LockKind::RwLock, Class::Named("prim-timed-a"));
+        let p = Fake::default();
+        assert!(!acquire_until(
+            &a,
+            &p,
+            WaitMode::Write,
+            Deadline::After(Duration::from_millis(1))
+        ));
+        assert!(held_ids().is_empty());
+        p.in_time.set(true);
+        assert!(acquire_until(
+            &a,
+            &p,
+            WaitMode::Read,
+            Deadline::At(Instant::now())
+        ));
+        assert_eq!(held_ids(), [a.id()]);
+        release(&a, WaitMode::Read);
+        assert!(held_ids().is_empty());
+    }
+
+    #[test]
+    fn modes_take_their_holds_and_an_upgrade_changes_the_hold_in_place() {
+        let r = LockMeta::new(LockKind::RwLock, Class::Named("prim-up"));
+        let p = Fake::default();
+        p.free.set(true);
+        acquire(&r, &p, WaitMode::UpgradableRead, None);
+        let hold = || crate::state::tracked_entry(&r).map(|(_, h, _)| h);
+        assert_eq!(hold(), Some(Hold::Shared));
+        assert!(upgrade(&r, &p, None));
+        assert_eq!(hold(), Some(Hold::Exclusive));
+        release(&r, WaitMode::Write);
+        assert_eq!(hold(), None);
+        assert_eq!(WaitMode::RecursiveRead.hold(), Hold::Shared);
+        assert_eq!(WaitMode::Upgrade.hold(), Hold::Exclusive);
+    }
+
+    #[test]
+    fn a_request_held_while_running_and_only_requested_otherwise() {
+        let once = LockMeta::new(LockKind::Once, Class::Named("prim-once"));
+        let site = Location::caller();
+        request(&once, site);
+        let inside = run_holding(&once, site, held_ids);
+        assert_eq!(inside, [once.id()]);
+        assert!(held_ids().is_empty());
+        request(&once, site);
+        requested_only(&once);
+        // Calling it again from inside its own run is a self-deadlock.
+        let reports = crate::policy::capture(|| {
+            run_holding(&once, site, || request(&once, site));
+        });
+        if crate::TRACKING {
+            assert_eq!(reports.len(), 1, "{reports:?}");
+        }
+    }
+}

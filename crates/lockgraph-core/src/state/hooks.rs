@@ -1,0 +1,148 @@
+//! The hooks a lock type calls on its [`LockMeta`]: before a wait, after an
+//! acquisition, on release, on a change of mode in place.
+
+use super::*;
+
+impl LockMeta {
+    /// Call before a blocking or timed acquisition (not before `try_lock`):
+    /// records "every held lock -> this one" and reports a cycle it closes,
+    /// before the caller blocks.
+    #[inline(always)]
+    pub fn before_wait(&self, request: Request, site: Option<&'static Location<'static>>) {
+        state().before_wait(self, request, 0, site, Op::Acquire);
+    }
+
+    /// [`before_wait`](Self::before_wait) for a blocking or timed upgradable
+    /// read (an exclusive request), to be followed by
+    /// [`acquired_upgradable`](Self::acquired_upgradable).
+    #[inline]
+    pub fn before_wait_upgradable(&self, site: Option<&'static Location<'static>>) {
+        state().before_wait(self, Request::Exclusive, UPGRADABLE, site, Op::Acquire);
+    }
+
+    /// Call after the lock was taken (by any method, `try_lock` included).
+    #[inline(always)]
+    pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
+        let t = state();
+        let slot = t.push(self, hold, 0, site);
+        let features = crate::features::hooks();
+        // The atomicity checker alone, with nothing to do (the common case
+        // of a test run with it on), is decided here without a call.
+        if features == ATOMICITY {
+            if !t.atom.quiet_acquire(self) {
+                t.acquired_with_features(self, slot, features);
+            }
+        } else if features != 0 {
+            t.acquired_with_features(self, slot, features);
+        }
+    }
+
+    /// Call after an upgradable read was taken (by any method), instead of
+    /// [`acquired`](Self::acquired): a shared hold for the lock-order graph,
+    /// shown to the [`watchdog`](crate::watchdog) as an upgradable one.
+    #[inline]
+    pub fn acquired_upgradable(&self, site: Option<&'static Location<'static>>) {
+        let t = state();
+        let slot = t.push(self, Hold::Shared, UPGRADABLE, site);
+        let features = crate::features::hooks();
+        if features != 0 {
+            t.acquired_with_features(self, slot, features);
+        }
+    }
+
+    /// Call when a timed acquisition checked with [`before_wait`](Self::before_wait)
+    /// gave up without the lock.
+    pub fn abandoned(&self) {
+        STATE.with(|t| t.checked_id.set(0));
+    }
+
+    /// Call when the lock is released (before the raw unlock).
+    #[inline(always)]
+    pub fn released(&self) {
+        let features = crate::features::hooks();
+        if features == 0 {
+            let _ = state().pop(self);
+        } else {
+            state().released_with_features(self, features);
+        }
+    }
+
+    /// Call when an upgradable read is released (before the raw unlock),
+    /// instead of [`released`](Self::released): when the thread also holds
+    /// a plain read of the lock taken later, that one stays (as a read).
+    #[inline]
+    pub fn released_upgradable(&self) {
+        state().before_upgradable_release(self);
+        self.released();
+    }
+
+    /// Call when a read guard (shared, not upgradable) is released (before
+    /// the raw unlock), instead of [`released`](Self::released): when the
+    /// thread also holds an upgradable read of the lock taken later, that
+    /// one stays (as an upgradable read).
+    #[inline]
+    pub fn released_read(&self) {
+        state().before_read_release(self);
+        self.released();
+    }
+
+    /// Call before an exclusive hold is downgraded to a shared one (before
+    /// the raw downgrade): for the atomicity checker, the exclusive hold wrote.
+    pub fn downgrading(&self) {
+        if crate::atomicity::on() {
+            if let Some((_, _, site)) = tracked_entry(self) {
+                crate::atomicity::downgrading(&state().atom, self, site);
+            }
+        }
+    }
+
+    /// Call when a held lock changes mode in place (downgrade, finished upgrade).
+    /// The hold is no longer an upgradable read, if it was one.
+    pub fn rehold(&self, hold: Hold) {
+        STATE.with(|t| t.rehold(self, hold, 0));
+    }
+
+    /// Call when a held write lock is downgraded to an upgradable read in
+    /// place: a shared hold, which the watchdog shows as upgradable.
+    pub fn rehold_upgradable(&self) {
+        STATE.with(|t| t.rehold(self, Hold::Shared, UPGRADABLE));
+    }
+
+    /// Call before upgrading a held upgradable read lock: records the other
+    /// held locks -> this one as an exclusive request.
+    pub fn before_upgrade(&self, site: Option<&'static Location<'static>>) {
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Upgrade));
+    }
+
+    /// Call on a condvar's metadata before waiting on it with `mutex`'s guard:
+    /// every other held lock -> the condvar.
+    pub fn before_condvar_wait(&self, mutex: &LockMeta, site: Option<&'static Location<'static>>) {
+        let m = mutex.id();
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::CondvarWait(m)));
+    }
+
+    /// Call on a condvar's metadata when notifying it: the condvar -> every
+    /// lock the notifier holds (a waiter needs the notifier to get that far).
+    pub fn notified(&self, site: Option<&'static Location<'static>>) {
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Notify));
+    }
+}
+
+/// A lock going away leaves every layer that knows it: the atomicity
+/// checker's block, this thread's stack, the instance graph.
+impl Drop for LockMeta {
+    fn drop(&mut self) {
+        crate::atomicity::free(self);
+        let v = *self.id.get_mut();
+        if v == 0 {
+            return;
+        }
+        // A lock dropped while this thread still holds it (its guard was
+        // forgotten) leaves the held stack too.
+        let id = v & ID_MASK;
+        let _ = STATE.try_with(|t| t.forget(id));
+        if v & IN_GRAPH != 0 {
+            global::forget_instance(id);
+        }
+    }
+}

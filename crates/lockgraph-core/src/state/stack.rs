@@ -1,0 +1,267 @@
+//! The held-lock stack: push, pop (from the top or the middle), changes of
+//! mode in place.
+
+use super::*;
+
+impl ThreadState {
+    /// Pushes `meta` held as `hold`; `flags`: [`UPGRADABLE`] for an
+    /// upgradable read, else 0.
+    #[inline(always)]
+    pub(super) fn push(
+        &self,
+        meta: &LockMeta,
+        hold: Hold,
+        flags: u8,
+        site: Option<&'static Location<'static>>,
+    ) -> Option<usize> {
+        let len = self.len.get();
+        if len >= MAX_HELD {
+            // Full, or busy (then `len` has the BUSY bit): not tracked.
+            if len & BUSY == 0 {
+                self.overflow();
+            }
+            return None;
+        }
+        let id = meta.id();
+        let req = if self.checked_id.get() == id {
+            self.checked_id.set(0);
+            let tag = self.checked_tag.get();
+            if tag >> 8 == len {
+                tag as u8
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        // A slot's summaries depend on the slots below it and on its own
+        // content: re-pushing the same lock the same way keeps them valid.
+        let same = self.ids[len].get() & ID_MASK == id
+            && self.holds[len].get() == hold
+            && self.reqs[len].get() == req | flags;
+        if !same {
+            if self.linked.get() > len {
+                self.linked.set(len);
+            }
+            if self.verified.get() > len {
+                self.verified.set(len);
+            }
+            self.ids[len].set(id);
+            self.holds[len].set(hold);
+            self.reqs[len].set(req | flags);
+            // Same lock, same key: only a different lock can change the class.
+            let key = meta.hot_key(id);
+            if self.keys[len].get() != key {
+                self.set_class(len, key, meta);
+            }
+        }
+        // Nothing below slot 0: its acquisition never has edges to record.
+        if (req != 0 || len == 0) && self.verified.get() == len {
+            self.verified.set(len + 1);
+        }
+        self.sites[len].set(match site {
+            Some(s) => Some(s),
+            None => self.pending_site.take(),
+        });
+        #[cfg(feature = "send_guard")]
+        self.stamps[len].set(moved::stamp());
+        self.len.set(len + 1);
+        Some(len)
+    }
+
+    #[cold]
+    pub(super) fn set_class(&self, i: usize, key: u64, meta: &LockMeta) {
+        self.keys[i].set(key);
+        self.classes[i].set(SlotClass {
+            class: meta.class,
+            kind: meta.kind,
+        });
+    }
+
+    #[cold]
+    pub(super) fn overflow(&self) {
+        self.untracked.set(self.untracked.get() + 1);
+        global::warn_once_overflow();
+    }
+
+    #[inline(always)]
+    /// Pops `meta`'s slot; returns it when it was the top one (the optional
+    /// features' part of a pop from the middle is done here).
+    pub(super) fn pop(&self, meta: &LockMeta) -> Option<usize> {
+        let len = self.len.get();
+        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        if len.wrapping_sub(1) < MAX_HELD {
+            let word = self.ids[len - 1].get();
+            if word & ID_MASK == id {
+                self.pop_top(len - 1, word, meta);
+                return Some(len - 1);
+            }
+        }
+        self.pop_slow(meta, id);
+        None
+    }
+
+    /// Pops the top slot `top`, whose id word is `word`, holding `meta`.
+    #[inline(always)]
+    pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
+        self.len.set(top);
+        if word & IN_GRAPH != 0 {
+            self.ids[top].set(word & ID_MASK);
+            meta.mark_in_graph();
+        }
+    }
+
+    #[cold]
+    pub(super) fn pop_slow(&self, meta: &LockMeta, id: u64) {
+        if self.len.get() & BUSY != 0 {
+            // Only locks taken while busy (never pushed) are released now.
+            return;
+        }
+        if let Some(i) = self.find(id) {
+            if self.ids[i].get() & IN_GRAPH != 0 {
+                meta.mark_in_graph();
+            }
+            if crate::profile::on() {
+                self.hold_sampled(i, meta);
+            }
+            self.remove_at(i);
+        } else if self.untracked.get() > 0 {
+            self.untracked.set(self.untracked.get() - 1);
+        } else {
+            // A guard taken on another thread (`send_guard`): that thread's
+            // stack drops it (and the lock may be in the graph from there).
+            #[cfg(feature = "send_guard")]
+            {
+                meta.mark_in_graph();
+                moved::post(id);
+            }
+        }
+    }
+
+    pub(super) fn find(&self, id: u64) -> Option<usize> {
+        (0..self.len.get() & !BUSY)
+            .rev()
+            .find(|&i| self.ids[i].get() & ID_MASK == id)
+    }
+
+    /// Removes slot `i`; the summaries above it become stale.
+    pub(super) fn remove_at(&self, i: usize) {
+        let len = self.len.get();
+        for j in i..len - 1 {
+            self.ids[j].set(self.ids[j + 1].get());
+            self.keys[j].set(self.keys[j + 1].get());
+            self.classes[j].set(self.classes[j + 1].get());
+            self.holds[j].set(self.holds[j + 1].get());
+            self.reqs[j].set(self.reqs[j + 1].get());
+            self.sites[j].set(self.sites[j + 1].get());
+            self.since[j].set(self.since[j + 1].get());
+            self.wd_since[j].set(self.wd_since[j + 1].get());
+            #[cfg(feature = "send_guard")]
+            self.stamps[j].set(self.stamps[j + 1].get());
+        }
+        self.len.set(len - 1);
+        self.linked.set(self.linked.get().min(i));
+        self.verified.set(self.verified.get().min(i));
+        if crate::watchdog::on() {
+            self.publish(i);
+        }
+    }
+
+    /// Changes the mode of `meta`'s slot in place; `flags`: [`UPGRADABLE`]
+    /// for an upgradable read, else 0. The slot changed is the thread's
+    /// exclusive or upgradable hold of the lock (there is at most one: every
+    /// mode change starts from one), not a plain read taken after it.
+    pub(super) fn rehold(&self, meta: &LockMeta, hold: Hold, flags: u8) {
+        if self.len.get() & BUSY != 0 {
+            return;
+        }
+        let id = meta.id();
+        let strong = (0..self.len.get()).rev().find(|&i| {
+            self.ids[i].get() & ID_MASK == id
+                && (self.holds[i].get() == Hold::Exclusive || self.reqs[i].get() & UPGRADABLE != 0)
+        });
+        if let Some(i) = strong.or_else(|| self.find(id)) {
+            self.holds[i].set(hold);
+            self.reqs[i].set(self.reqs[i].get() & !UPGRADABLE | flags);
+            self.linked.set(self.linked.get().min(i));
+            self.verified.set(self.verified.get().min(i));
+            if crate::watchdog::on() {
+                self.publish(i);
+            }
+        }
+    }
+
+    /// Before an upgradable read of `meta` is released: see [`keep_other`].
+    ///
+    /// [`keep_other`]: Self::keep_other
+    pub(super) fn before_upgradable_release(&self, meta: &LockMeta) {
+        self.keep_other(meta, true);
+    }
+
+    /// Before a read of `meta` is released: see [`keep_other`]. The common
+    /// case (the top entry is this lock, not upgradable) is one comparison.
+    ///
+    /// [`keep_other`]: Self::keep_other
+    #[inline(always)]
+    pub(super) fn before_read_release(&self, meta: &LockMeta) {
+        let len = self.len.get();
+        if len.wrapping_sub(1) < MAX_HELD
+            && self.reqs[len - 1].get() & UPGRADABLE == 0
+            && self.ids[len - 1].get() & ID_MASK == meta.id.load(Ordering::Relaxed) & ID_MASK
+        {
+            return;
+        }
+        self.keep_other(meta, false);
+    }
+
+    /// Before a shared hold of `meta` is released (`upgradable`: an
+    /// upgradable read, else a plain read): a release takes the latest entry
+    /// of the lock, so when that is the other kind of shared hold, it trades
+    /// how and where it was taken with the latest entry of the released kind
+    /// below it (same lock, same hold: the running summaries stay valid), and
+    /// the other hold stays.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn keep_other(&self, meta: &LockMeta, upgradable: bool) {
+        if self.len.get() & BUSY != 0 {
+            return;
+        }
+        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        let released_kind = |i: usize| (self.reqs[i].get() & UPGRADABLE != 0) == upgradable;
+        let Some(j) = self.find(id) else {
+            return;
+        };
+        if released_kind(j) {
+            return;
+        }
+        let Some(k) = (0..j)
+            .rev()
+            .find(|&k| self.ids[k].get() & ID_MASK == id && released_kind(k))
+        else {
+            return;
+        };
+        self.trade(k, j);
+    }
+
+    /// Slots `k < j` hold the same lock, shared: they trade how and where
+    /// they were taken (the running summaries stay valid).
+    pub(super) fn trade(&self, k: usize, j: usize) {
+        self.reqs[k].swap(&self.reqs[j]);
+        self.sites[k].swap(&self.sites[j]);
+        self.since[k].swap(&self.since[j]);
+        self.wd_since[k].swap(&self.wd_since[j]);
+        self.verified.set(self.verified.get().min(k));
+        if crate::watchdog::on() {
+            self.publish(k);
+        }
+    }
+
+    pub(super) fn forget(&self, id: u64) {
+        if self.len.get() & BUSY != 0 {
+            return;
+        }
+        if let Some(i) = self.find(id) {
+            self.remove_at(i);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The reports as JSON (the files of the dump directory).
+
+use super::*;
+
+pub(super) fn json_opt(s: &mut String, v: Option<&str>) {
+    match v {
+        Some(v) => crate::record::json_str(s, v),
+        None => s.push_str("null"),
+    }
+}
+
+pub(super) fn json_lock(s: &mut String, l: &LockRef) {
+    s.push_str("{\"label\":");
+    crate::record::json_str(s, &l.to_string());
+    let _ = write!(
+        s,
+        ",\"kind\":\"{}\",\"id\":{},\"name\":",
+        l.kind.name(),
+        l.id
+    );
+    json_opt(s, l.name);
+    s.push_str(",\"created\":");
+    json_opt(s, l.created.map(|c| c.to_string()).as_deref());
+    let _ = write!(s, ",\"resource\":{}}}", l.resource);
+}
+
+pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
+    s.push_str("{\"name\":");
+    crate::record::json_str(s, &t.name);
+    let _ = write!(s, ",\"tid\":{},\"waiting\":", t.tid);
+    match &t.waiting {
+        None => s.push_str("null"),
+        Some(w) => {
+            s.push_str("{\"lock\":");
+            json_lock(s, &w.lock);
+            s.push_str(",\"request\":");
+            json_opt(s, w.mode.map(WaitMode::name));
+            s.push_str(",\"limit_ms\":");
+            match w.limit {
+                Some(l) => {
+                    let _ = write!(s, "{}", l.as_millis());
+                }
+                None => s.push_str("null"),
+            }
+            s.push_str(",\"site\":");
+            json_opt(s, w.site.map(|c| c.to_string()).as_deref());
+            let _ = write!(s, ",\"waited_ms\":{},\"stack\":[", w.waited.as_millis());
+            for (i, fr) in w.stack.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                crate::record::json_str(s, fr);
+            }
+            s.push_str("]}");
+        }
+    }
+    s.push_str(",\"held\":[");
+    for (i, h) in t.held.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"lock\":");
+        json_lock(s, &h.lock);
+        let _ = write!(s, ",\"hold\":\"{}\",\"site\":", hold_name(h));
+        json_opt(s, h.site.map(|c| c.to_string()).as_deref());
+        let _ = write!(s, ",\"held_ms\":{}}}", h.held_for.as_millis());
+    }
+    s.push_str("],\"now\":");
+    match &t.now {
+        None => s.push_str("null"),
+        Some(p) => {
+            s.push_str("{\"state\":");
+            crate::record::json_str(s, &p.state);
+            s.push_str(",\"wchan\":");
+            crate::record::json_str(s, &p.wchan);
+            s.push_str(",\"syscall\":");
+            crate::record::json_str(s, &p.syscall);
+            s.push('}');
+        }
+    }
+    s.push_str(",\"stack_now\":");
+    match &t.stack_now {
+        None => s.push_str("null"),
+        Some(StackNow::Captured { frames, truncated }) => {
+            s.push_str("{\"source\":\"stack\",\"frames\":[");
+            for (i, fr) in frames.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                crate::record::json_str(s, fr);
+            }
+            let _ = write!(s, "],\"truncated\":{truncated}}}");
+        }
+        Some(StackNow::Unavailable(why)) => {
+            s.push_str("{\"source\":\"proc\",\"reason\":");
+            crate::record::json_str(s, why);
+            s.push('}');
+        }
+    }
+    s.push('}');
+}
+
+impl WatchdogReport {
+    /// The report as one JSON object (the format of the files in the dump dir).
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"lockgraph_watchdog\":1,\"kind\":");
+        crate::record::json_str(
+            &mut s,
+            match self.kind {
+                WatchdogKind::Deadlock => "deadlock",
+                WatchdogKind::LongWait => "long_wait",
+            },
+        );
+        let _ = write!(s, ",\"pid\":{},\"cycle\":", self.pid);
+        json_opt(&mut s, self.cycle.as_deref());
+        s.push_str(",\"threads\":[");
+        for (i, t) in self.threads.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_thread(&mut s, t);
+        }
+        s.push_str("],\"order\":");
+        match &self.order {
+            None => s.push_str("null"),
+            Some(o) => {
+                let _ = write!(
+                    s,
+                    "{{\"graph_on\":{},\"reported\":{},\"edges\":[",
+                    o.graph_on, o.reported
+                );
+                for (i, st) in o.steps.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    s.push_str("{\"from\":");
+                    json_lock(&mut s, &st.from);
+                    s.push_str(",\"to\":");
+                    json_lock(&mut s, &st.to);
+                    s.push_str(",\"first\":");
+                    match &st.first {
+                        None => s.push_str("null"),
+                        Some(o) => {
+                            s.push_str("{\"thread\":");
+                            crate::record::json_str(&mut s, &o.thread);
+                            s.push_str(",\"held_at\":");
+                            json_opt(&mut s, o.held_at.map(|x| x.to_string()).as_deref());
+                            s.push_str(",\"requested_at\":");
+                            json_opt(&mut s, o.requested_at.map(|x| x.to_string()).as_deref());
+                            s.push_str(",\"stack\":[");
+                            for (k, fr) in o.stack.iter().enumerate() {
+                                if k > 0 {
+                                    s.push(',');
+                                }
+                                crate::record::json_str(&mut s, fr);
+                            }
+                            s.push_str("]}");
+                        }
+                    }
+                    s.push('}');
+                }
+                s.push_str("]}");
+            }
+        }
+        s.push_str(",\"text\":");
+        crate::record::json_str(&mut s, &self.to_string());
+        s.push_str("}\n");
+        s
+    }
+}

@@ -1,0 +1,593 @@
+//! The watchdog's reports as data, and how they print.
+
+use super::*;
+
+/// What a [`WatchdogReport`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchdogKind {
+    /// Threads wait for each other in a cycle: none can go on.
+    Deadlock,
+    /// A thread has waited longer than the timeout (no cycle seen).
+    LongWait,
+}
+
+/// A lock or resource in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LockRef {
+    /// The kind of lock (`Other` for a [`crate::blocking`] resource).
+    pub kind: LockKind,
+    /// The lock instance id (0 for a resource).
+    pub id: u64,
+    /// The name (`named` locks, or the resource's `what`).
+    pub name: Option<&'static str>,
+    /// Where the lock (its class) was created.
+    pub created: Option<Site>,
+    /// Whether this is a [`crate::blocking`] resource rather than a lock.
+    pub resource: bool,
+}
+
+impl LockRef {
+    pub(super) fn of(id: u64, class: Class, kind: LockKind) -> LockRef {
+        LockRef {
+            kind,
+            id,
+            name: match class {
+                Class::Named(n) => Some(n),
+                _ => None,
+            },
+            created: class.site(),
+            resource: false,
+        }
+    }
+}
+
+impl fmt::Display for LockRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.resource {
+            return write!(f, "blocking call `{}`", self.name.unwrap_or("?"));
+        }
+        write!(f, "{} ", self.kind.name())?;
+        match (self.name, self.created) {
+            (Some(n), _) => write!(f, "`{n}`"),
+            (None, Some(s)) => write!(f, "created at {s}"),
+            (None, None) => write!(f, "#{}", self.id),
+        }
+    }
+}
+
+/// A thread's wait, in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WaitInfo {
+    /// What it waits for.
+    pub lock: LockRef,
+    /// How it asked (`None` for a resource or a condvar wait).
+    pub request: Option<Request>,
+    /// What operation waits (`None` for a resource): names upgrades and
+    /// condvar waits, which `request` does not.
+    pub mode: Option<WaitMode>,
+    /// The limit of a timed wait (`try_lock_for`, `wait_for`, ...).
+    pub limit: Option<Duration>,
+    /// Where it asked.
+    pub site: Option<Site>,
+    /// How long it has waited.
+    pub waited: Duration,
+    /// Its own stack, captured once the wait exceeded the timeout (resolved,
+    /// program frames only).
+    pub stack: Vec<String>,
+}
+
+impl WaitInfo {
+    /// What it waits for: `Mutex `m``, `upgrade of RwLock `r``,
+    /// `notification on Condvar `cv``, `blocking call `recv``.
+    pub fn what(&self) -> String {
+        match self.mode {
+            Some(WaitMode::Upgrade) => format!("upgrade of {}", self.lock),
+            Some(WaitMode::Condvar) => format!("notification on {}", self.lock),
+            _ => self.lock.to_string(),
+        }
+    }
+
+    /// ` (write, timed: gives up after 10.0s)`: the mode where
+    /// [`what`](Self::what) does not say it, and a timed wait's limit.
+    pub(super) fn notes(&self) -> String {
+        let mut notes: Vec<String> = Vec::new();
+        if let Some(m) = self.mode {
+            if !matches!(m, WaitMode::Upgrade | WaitMode::Condvar) {
+                notes.push(m.name().to_string());
+            }
+        }
+        if let Some(l) = self.limit {
+            notes.push(format!("timed: gives up after {l:.1?}"));
+        }
+        if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        }
+    }
+}
+
+/// A held lock, in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HeldInfo {
+    /// The lock.
+    pub lock: LockRef,
+    /// Exclusive or shared.
+    pub hold: Hold,
+    /// Whether it is an upgradable read (`hold` is then shared).
+    pub upgradable: bool,
+    /// Where it was taken.
+    pub site: Option<Site>,
+    /// For about how long (scan-period resolution).
+    pub held_for: Duration,
+}
+
+/// What a thread is doing now, from `/proc/self/task/<tid>` (Linux).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ProcState {
+    /// The scheduler state letter (`S` sleeping, `R` running, `D` disk wait...).
+    pub state: String,
+    /// The kernel function it sleeps in.
+    pub wchan: String,
+    /// The system call it is in (number and arguments, as the kernel writes it).
+    pub syscall: String,
+}
+
+/// A holder's current stack, in a report.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum StackNow {
+    /// Captured now: the thread's program frames, innermost first, resolved
+    /// and filtered like a waiter's stack (lockgraph, lock_api, parking_lot,
+    /// std and C runtime frames left out). On Linux by a signal to the
+    /// thread; for the thread that asks for a [`dump`], directly.
+    Captured {
+        /// The frames, as "function (file:line)".
+        frames: Vec<String>,
+        /// Whether the walk stopped at its frame limit (outer frames lost).
+        truncated: bool,
+    },
+    /// Not captured, and why; the report shows only the `/proc` state
+    /// ([`ThreadInfo::now`]).
+    Unavailable(String),
+}
+
+/// One thread of a report or dump.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ThreadInfo {
+    /// The thread's name (`<unnamed>` without one).
+    pub name: String,
+    /// The OS thread id (0 where unknown).
+    pub tid: u64,
+    /// What it waits for, if anything.
+    pub waiting: Option<WaitInfo>,
+    /// Every lock it holds, outermost first.
+    pub held: Vec<HeldInfo>,
+    /// Where it is now, per the kernel.
+    pub now: Option<ProcState>,
+    /// Where it is now, as a stack: asked for holders that do not wait for a
+    /// lock (a waiter's own stack is in [`WaitInfo::stack`]); `None` for
+    /// the others.
+    pub stack_now: Option<StackNow>,
+}
+
+/// A real deadlock or a long wait, found by the watchdog.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WatchdogReport {
+    /// Deadlock or long wait.
+    pub kind: WatchdogKind,
+    /// The wait-for cycle as text (deadlocks):
+    /// `thread a -> Mutex x -> thread b -> Mutex y -> thread a`.
+    pub cycle: Option<String>,
+    /// The threads involved: the waiters, then the holders they wait for.
+    pub threads: Vec<ThreadInfo>,
+    /// The process id.
+    pub pid: u32,
+    /// What the lock-order graph knew of the cycle (deadlocks of two or more
+    /// threads waiting for locks).
+    pub order: Option<OrderContext>,
+}
+
+pub use crate::global::OrderOrigin;
+
+/// One edge of a deadlock's cycle in the lock-order graph: a thread held
+/// `from` and waits for `to`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OrderStep {
+    /// The lock held.
+    pub from: LockRef,
+    /// The lock waited for.
+    pub to: LockRef,
+    /// Who recorded `from -> to` first, and where (`None`: never recorded,
+    /// e.g. the lock was taken with `try_lock`).
+    pub first: Option<OrderOrigin>,
+}
+
+/// What the lock-order graph knew of a deadlock's cycle before it hung.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OrderContext {
+    /// The cycle's edges, in the order of the wait-for cycle.
+    pub steps: Vec<OrderStep>,
+    /// Whether the lock-order graph reported this very cycle as a potential
+    /// deadlock (when its last edge was recorded).
+    pub reported: bool,
+    /// Whether the lock-order graph was recording when the deadlock was
+    /// found ([`crate::order_graph`]). Edges recorded while it was on are
+    /// still shown when it is off.
+    pub graph_on: bool,
+}
+
+impl OrderContext {
+    /// The context of the lock cycle `locks[0] -> locks[1] -> ... -> locks[0]`.
+    pub(super) fn of(locks: &[(u64, Class, LockKind)]) -> OrderContext {
+        let keys: Vec<(u64, Class)> = locks.iter().map(|&(id, c, _)| (id, c)).collect();
+        let graph_on = crate::order::order_graph();
+        let (firsts, reported) = crate::global::order_context(&keys);
+        let n = locks.len();
+        let steps = firsts
+            .into_iter()
+            .enumerate()
+            .map(|(i, first)| {
+                let (a, b) = (locks[i], locks[(i + 1) % n]);
+                OrderStep {
+                    from: LockRef::of(a.0, a.1, a.2),
+                    to: LockRef::of(b.0, b.1, b.2),
+                    first,
+                }
+            })
+            .collect();
+        OrderContext {
+            steps,
+            reported,
+            graph_on,
+        }
+    }
+}
+
+impl fmt::Display for OrderContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let missing = self.steps.iter().filter(|s| s.first.is_none()).count();
+        if !self.graph_on {
+            writeln!(
+                f,
+                "  lock-order graph: off (LOCKGRAPH_ORDER=off, set_order_graph(false), or the watchdog-in-release feature)"
+            )?;
+            if missing == self.steps.len() {
+                return writeln!(f, "    no edge of this cycle was recorded");
+            }
+        }
+        if self.reported {
+            writeln!(
+                f,
+                "  lock-order graph: it knew this cycle and reported it as a potential deadlock when its last edge was recorded:"
+            )?;
+        } else if missing == 0 {
+            writeln!(
+                f,
+                "  lock-order graph: every edge of this cycle was recorded (this exact cycle was not reported: another cycle through the same edge was, or the order graph had stopped):"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  lock-order graph: {missing} of the cycle's {} edges were never recorded (taken with try_lock, in untracked code, or after the graph filled up):",
+                self.steps.len()
+            )?;
+        }
+        for st in &self.steps {
+            write!(f, "    {} -> {}: ", st.from, st.to)?;
+            match &st.first {
+                Some(o) => {
+                    writeln!(
+                        f,
+                        "first by thread `{}`, holding since {}, requested at {}",
+                        o.thread,
+                        opt_site(&o.held_at),
+                        opt_site(&o.requested_at)
+                    )?;
+                    if !o.stack.is_empty() {
+                        writeln!(f, "      its stack then:")?;
+                        for fr in &o.stack {
+                            writeln!(f, "        {fr}")?;
+                        }
+                    }
+                }
+                None => writeln!(f, "never recorded")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every thread's held locks and waits (see [`dump`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Dump {
+    /// Whether the watchdog was on (threads publish their locks only then).
+    pub watching: bool,
+    /// Every thread that has published state.
+    pub threads: Vec<ThreadInfo>,
+}
+
+pub(super) fn ago(since: u64, now: u64) -> Duration {
+    Duration::from_nanos(now.saturating_sub(since))
+}
+
+pub(super) fn proc_state(tid: u64) -> Option<ProcState> {
+    if !cfg!(target_os = "linux") || tid == 0 {
+        return None;
+    }
+    let dir = format!("/proc/self/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string();
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{dir}/{f}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| format!("({e})"))
+    };
+    Some(ProcState {
+        state,
+        wchan: read("wchan"),
+        syscall: read("syscall"),
+    })
+}
+
+/// Frames shown of a holder's current stack.
+pub(super) const STACK_NOW_FRAMES: usize = 12;
+
+/// Whether a report shows `s`'s current stack: it holds a lock and does not
+/// wait (a waiter of a lock gives its own stack; one in a [`crate::blocking`]
+/// call is in a call a signal could interrupt with `EINTR`, and its site is
+/// already in the report).
+pub(super) fn wants_stack_now(s: &Snap) -> bool {
+    !s.held.is_empty() && s.wait.is_none()
+}
+
+/// `s`'s current stack: captured directly for the calling thread, by a
+/// signal for another one (Linux).
+pub(super) fn stack_now(s: &Snap) -> StackNow {
+    let tid = s.slot.tid;
+    if tid != 0 && tid == os_tid() {
+        return StackNow::Captured {
+            frames: Backtrace::capture().user_frames(STACK_NOW_FRAMES),
+            truncated: false,
+        };
+    }
+    if !s.slot.alive.load(Ordering::Relaxed) {
+        return StackNow::Unavailable("the thread has exited".into());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        match remote_stack::capture(tid) {
+            Ok(c) => StackNow::Captured {
+                frames: crate::report::user_frames_of(&c.frames, STACK_NOW_FRAMES),
+                truncated: c.truncated,
+            },
+            Err(why) => StackNow::Unavailable(why),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        StackNow::Unavailable("another thread's current stack is captured on Linux only".into())
+    }
+}
+
+/// A thread of a report. `with_stack`: include a waiter's own stack;
+/// `with_stack_now`: capture the current stack of a holder that does not
+/// wait ([`wants_stack_now`]).
+pub(super) fn thread_info(
+    s: &Snap,
+    now: u64,
+    with_stack: bool,
+    with_stack_now: bool,
+) -> ThreadInfo {
+    let waiting = s.wait.map(|w| {
+        let (lock, mode) = match w.target {
+            Target::Lock {
+                id,
+                class,
+                kind,
+                mode,
+            } => (LockRef::of(id, class, kind), Some(mode)),
+            Target::Resource(what) => (
+                LockRef {
+                    kind: LockKind::Other,
+                    id: 0,
+                    name: Some(what),
+                    created: None,
+                    resource: true,
+                },
+                None,
+            ),
+        };
+        let stack = if with_stack {
+            let bt = s.slot.stack.lock().clone();
+            match bt {
+                Some((serial, bt)) if serial == w.serial => bt.user_frames(12),
+                _ => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        WaitInfo {
+            lock,
+            request: mode
+                .filter(|&m| m != WaitMode::Condvar)
+                .map(WaitMode::request),
+            mode,
+            limit: w.limit,
+            site: w.site.map(Site::from),
+            waited: ago(w.since, now),
+            stack,
+        }
+    });
+    ThreadInfo {
+        name: s.slot.name.clone(),
+        tid: s.slot.tid,
+        waiting,
+        held: s
+            .held
+            .iter()
+            .map(|h| HeldInfo {
+                lock: LockRef::of(h.id, h.class, h.kind),
+                hold: h.hold,
+                upgradable: h.upgradable,
+                site: h.site.map(Site::from),
+                held_for: ago(h.since, TICK.load(Ordering::Relaxed).max(now)),
+            })
+            .collect(),
+        now: proc_state(s.slot.tid),
+        stack_now: (with_stack_now && wants_stack_now(s)).then(|| stack_now(s)),
+    }
+}
+
+/// `exclusive`, `shared` or `upgradable read`.
+pub(super) fn hold_name(h: &HeldInfo) -> &'static str {
+    match h.hold {
+        Hold::Shared if h.upgradable => "upgradable read",
+        Hold::Exclusive => "exclusive",
+        Hold::Shared => "shared",
+    }
+}
+
+pub(super) fn opt_site(s: &Option<Site>) -> String {
+    s.map_or_else(|| "an unknown site".to_string(), |s| s.to_string())
+}
+
+impl fmt::Display for ThreadInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  thread `{}` (tid {})", self.name, self.tid)?;
+        if let Some(w) = &self.waiting {
+            writeln!(
+                f,
+                "    waits for {}{} for {:.3?}, requested at {}",
+                w.what(),
+                w.notes(),
+                w.waited,
+                opt_site(&w.site)
+            )?;
+        }
+        if self.held.is_empty() {
+            writeln!(f, "    holds no lock")?;
+        } else {
+            writeln!(f, "    holds:")?;
+            for h in &self.held {
+                writeln!(
+                    f,
+                    "      {} ({}), taken at {}, held ~{:.1?}",
+                    h.lock,
+                    hold_name(h),
+                    opt_site(&h.site),
+                    h.held_for
+                )?;
+            }
+        }
+        if let Some(p) = &self.now {
+            writeln!(
+                f,
+                "    now: state {}, wchan {}, syscall {}",
+                p.state, p.wchan, p.syscall
+            )?;
+        }
+        match &self.stack_now {
+            None => {}
+            Some(StackNow::Captured { frames, truncated }) => {
+                writeln!(f, "    now at (its current stack):")?;
+                if frames.is_empty() {
+                    writeln!(f, "      (no program frames could be resolved)")?;
+                }
+                for fr in frames {
+                    writeln!(f, "      {fr}")?;
+                }
+                if *truncated {
+                    writeln!(f, "      ... (outer frames cut)")?;
+                }
+            }
+            Some(StackNow::Unavailable(why)) => writeln!(
+                f,
+                "    now at: current stack not captured ({why}){}",
+                if self.now.is_some() {
+                    "; showing the /proc state (`now:`) only"
+                } else {
+                    ""
+                }
+            )?,
+        }
+        if let Some(w) = &self.waiting {
+            if !w.stack.is_empty() {
+                writeln!(f, "    its stack while waiting:")?;
+                for fr in &w.stack {
+                    writeln!(f, "      {fr}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for WatchdogReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            WatchdogKind::Deadlock => writeln!(
+                f,
+                "lockgraph watchdog: DEADLOCK: {} threads wait for each other (pid {})",
+                self.threads.len(),
+                self.pid
+            )?,
+            WatchdogKind::LongWait => {
+                let w = self.threads.first().and_then(|t| t.waiting.as_ref());
+                writeln!(
+                    f,
+                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {} (pid {})",
+                    self.threads.first().map_or("?", |t| t.name.as_str()),
+                    w.map_or(Duration::ZERO, |w| w.waited),
+                    w.map_or_else(|| "?".to_string(), WaitInfo::what),
+                    self.pid
+                )?;
+            }
+        }
+        if let Some(c) = &self.cycle {
+            writeln!(f, "  cycle: {c}")?;
+        }
+        if let Some(o) = &self.order {
+            o.fmt(f)?;
+        }
+        for t in &self.threads {
+            t.fmt(f)?;
+        }
+        writeln!(f, "-- end of lockgraph watchdog report --")
+    }
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "lockgraph dump (pid {}): {} threads",
+            std::process::id(),
+            self.threads.len()
+        )?;
+        if !self.watching {
+            writeln!(
+                f,
+                "  (the watchdog is off: threads publish their locks only while it is on)"
+            )?;
+        }
+        for t in &self.threads {
+            t.fmt(f)?;
+        }
+        writeln!(f, "-- end of lockgraph dump --")
+    }
+}

@@ -1,0 +1,282 @@
+//! The watchdog thread: scans, cycles seen twice, long waits, and reports
+//! delivered (or written, or aborted on); and [`dump`].
+
+use super::*;
+
+/// How many scans a report waits for its waiters to capture their own stacks
+/// before it goes out without them.
+pub(super) const STACK_GRACE_SCANS: u32 = 10;
+
+/// Every thread's held locks and waits, like `jstack` for lockgraph's locks.
+/// Threads publish their state only while the watchdog is on. Each thread
+/// that holds a lock without waiting also gets its current stack
+/// ([`ThreadInfo::stack_now`]): on Linux that signals it (one at a time, up
+/// to 200 ms each), so do not call this in a tight loop.
+pub fn dump() -> Dump {
+    let now = now_ns();
+    Dump {
+        watching: on(),
+        threads: snapshot()
+            .iter()
+            .filter(|s| !s.held.is_empty() || s.wait.is_some())
+            .map(|s| thread_info(s, now, false, true))
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The watchdog thread.
+
+pub(super) struct Watchdog {
+    config: Config,
+    /// Cycles (as (thread key, wait serial) lists) seen in the last scan.
+    last_cycles: HashSet<Vec<(u64, u64)>>,
+    reported_cycles: HashSet<Vec<(u64, u64)>>,
+    /// Stable cycles held back while their waiters capture their stacks,
+    /// with the number of scans they were held back.
+    deferred: HashMap<Vec<(u64, u64)>, u32>,
+    /// Waits (thread key, serial) already reported, or part of a reported deadlock.
+    reported_waits: HashSet<(u64, u64)>,
+    written: u64,
+}
+
+impl Watchdog {
+    pub(super) fn new(config: Config) -> Watchdog {
+        Watchdog {
+            config,
+            last_cycles: HashSet::new(),
+            reported_cycles: HashSet::new(),
+            deferred: HashMap::new(),
+            reported_waits: HashSet::new(),
+            written: 0,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        let mut said = false;
+        loop {
+            std::thread::sleep(self.config.scan_period);
+            TICK.store(now_ns(), Ordering::Relaxed);
+            if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
+                crate::stderr::write(&dump().to_string());
+            }
+            // A bug in a scan must not end the watching: say it once, and
+            // scan again.
+            let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scan()));
+            if let Err(p) = scanned {
+                if !said {
+                    said = true;
+                    let why = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    crate::stderr::line(&format!(
+                        "lockgraph watchdog: a scan failed ({why}); the watchdog keeps scanning"
+                    ));
+                }
+            }
+        }
+    }
+
+    pub(super) fn scan(&mut self) {
+        if let Some(text) = RATE.lock().roll(Instant::now()) {
+            crate::delivery::send_to(crate::delivery::Notice::warn(text), dispatch());
+        }
+        let snaps = snapshot();
+        let now = now_ns();
+        let edges = wait_for_edges(&snaps);
+        let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
+        let mut cycles_now = HashSet::new();
+        for mut cycle in find_cycles(&edges) {
+            // Start at the smallest thread name, so that output is stable.
+            let first = (0..cycle.len())
+                .min_by_key(|&k| (&snaps[cycle[k]].slot.name, snaps[cycle[k]].slot.key))
+                .unwrap_or(0);
+            cycle.rotate_left(first);
+            let key: Vec<(u64, u64)> = cycle.iter().map(|&i| key_of(i)).collect();
+            // Ask the waiters for their own stacks before the next scan.
+            for &i in &cycle {
+                if let Some(w) = snaps[i].wait {
+                    snaps[i].slot.want_stack.store(w.serial, Ordering::Relaxed);
+                }
+            }
+            let stacks_missing = cycle.iter().any(|&i| {
+                let serial = snaps[i].wait.map_or(0, |w| w.serial);
+                !matches!(&*snaps[i].slot.stack.lock(), Some((s, _)) if *s == serial)
+            });
+            if stacks_missing && self.last_cycles.contains(&key) {
+                // Stable, but a waiter has not captured its stack yet (a loaded
+                // machine can delay its wake-up): a few more scans at most.
+                let held = self.deferred.entry(key.clone()).or_insert(0);
+                *held += 1;
+                if *held <= STACK_GRACE_SCANS {
+                    cycles_now.insert(key);
+                    continue;
+                }
+            }
+            if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
+                // A deadlock report always goes out (no rate limit).
+                self.reported_cycles.insert(key.clone());
+                self.reported_waits.extend(key.iter().copied());
+                let report = self.deadlock_report(&snaps, &cycle, now);
+                self.emit(report);
+            }
+            cycles_now.insert(key);
+        }
+        self.last_cycles = cycles_now;
+
+        let timeout = self.config.timeout.as_nanos() as u64;
+        let grace = u64::from(STACK_GRACE_SCANS) * self.config.scan_period.as_nanos() as u64;
+        let mut live = HashSet::new();
+        for (i, s) in snaps.iter().enumerate() {
+            let Some(w) = s.wait else { continue };
+            let key = key_of(i);
+            live.insert(key);
+            let waited = now.saturating_sub(w.since);
+            if waited <= timeout || self.reported_waits.contains(&key) {
+                continue;
+            }
+            let has_stack = s
+                .slot
+                .stack
+                .lock()
+                .as_ref()
+                .is_some_and(|(serial, _)| *serial == w.serial);
+            // Lock waits block in slices and capture their stacks between
+            // them; condvar waits and blocking calls do not.
+            let sliced = matches!(w.target, Target::Lock { mode, .. } if mode != WaitMode::Condvar);
+            if sliced && !has_stack && waited <= timeout + grace {
+                // Give the waiter a slice to capture its own stack.
+                continue;
+            }
+            self.reported_waits.insert(key);
+            // The rate limit, before anything is signalled for the report.
+            let lock = match w.target {
+                Target::Lock {
+                    id, class, kind, ..
+                } => LockRef::of(id, class, kind).to_string(),
+                Target::Resource(what) => format!("`{what}`"),
+            };
+            if !RATE.lock().admit(Instant::now(), &lock) {
+                continue;
+            }
+            let mut threads = vec![thread_info(s, now, true, true)];
+            for &j in &edges[i] {
+                if j != i {
+                    threads.push(thread_info(&snaps[j], now, true, true));
+                }
+            }
+            self.emit(WatchdogReport {
+                kind: WatchdogKind::LongWait,
+                cycle: None,
+                threads,
+                pid: std::process::id(),
+                order: None,
+            });
+        }
+        // Forget waits that ended, and cycles made of them.
+        self.reported_waits.retain(|k| live.contains(k));
+        self.reported_cycles
+            .retain(|c| c.iter().all(|k| live.contains(k)));
+        self.deferred
+            .retain(|c, _| c.iter().all(|k| live.contains(k)));
+    }
+
+    pub(super) fn deadlock_report(
+        &self,
+        snaps: &[Snap],
+        cycle: &[usize],
+        now: u64,
+    ) -> WatchdogReport {
+        let mut text = String::new();
+        for &i in cycle {
+            let _ = write!(text, "thread `{}` -> ", snaps[i].slot.name);
+            if let Some(WaitView {
+                target:
+                    Target::Lock {
+                        id,
+                        class,
+                        kind,
+                        mode,
+                    },
+                ..
+            }) = snaps[i].wait
+            {
+                let upgrade = if mode == WaitMode::Upgrade {
+                    "upgrade of "
+                } else {
+                    ""
+                };
+                let _ = write!(text, "{upgrade}{} -> ", LockRef::of(id, class, kind));
+            }
+        }
+        let _ = write!(text, "thread `{}`", snaps[cycle[0]].slot.name);
+        // The locks waited for, in cycle order: the thread after each waiter
+        // holds the lock that waiter wants and asks for the next one, so the
+        // lock-order graph has "lock k -> lock k+1" if it saw it.
+        let locks: Option<Vec<(u64, Class, LockKind)>> = cycle
+            .iter()
+            .map(|&i| match snaps[i].wait {
+                Some(WaitView {
+                    target:
+                        Target::Lock {
+                            id, class, kind, ..
+                        },
+                    ..
+                }) => Some((id, class, kind)),
+                _ => None,
+            })
+            .collect();
+        let order = locks.filter(|l| l.len() >= 2).map(|l| OrderContext::of(&l));
+        WatchdogReport {
+            order,
+            kind: WatchdogKind::Deadlock,
+            cycle: Some(text),
+            threads: cycle
+                .iter()
+                .map(|&i| thread_info(&snaps[i], now, true, true))
+                .collect(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Writes the report to the dump directory, and delivers it (or aborts).
+    pub(super) fn emit(&mut self, report: WatchdogReport) {
+        if let Some(dir) = &self.config.dump_dir {
+            self.written += 1;
+            let pid = std::process::id();
+            let path = dir.join(format!("lockgraph-watchdog-{pid}-{}.json", self.written));
+            let tmp = dir.join(format!(".lockgraph-watchdog-{pid}-{}.tmp", self.written));
+            let r = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&tmp, report.to_json()))
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = r {
+                crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
+            }
+        }
+        crate::policy::emit(report);
+    }
+}
+
+impl crate::policy::Report for WatchdogReport {
+    fn event(&self, text: &str) -> bool {
+        crate::delivery::event!(tracing::Level::WARN, kind = ?self.kind, "{text}")
+    }
+
+    /// The watchdog's own action decides (`LOCKGRAPH_WATCHDOG_ACTION`,
+    /// [`Config::action`]), not the lock-order policy: a hang found is
+    /// reported or aborted on, never dropped or panicked on (a panic on the
+    /// watchdog thread would help no one).
+    fn disposal(&self, _policy: crate::policy::OnCycle) -> crate::policy::Disposal {
+        match config().action {
+            Action::Abort => crate::policy::Disposal::Abort("watchdog action abort"),
+            Action::Report => crate::policy::Disposal::Deliver,
+        }
+    }
+
+    /// The subscriber current when the watchdog started.
+    fn dispatch(&self) -> tracing::Dispatch {
+        dispatch()
+    }
+}

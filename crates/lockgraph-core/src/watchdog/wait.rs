@@ -1,0 +1,263 @@
+//! Waits: registering a thread's wait in its slot, the wait modes, and the
+//! wait protocols of the lock types (a lock taken in timed slices, a condvar
+//! park, a blocking call).
+
+use super::*;
+
+/// A registered wait; unregisters (restoring an outer wait) when dropped.
+pub(super) struct WaitGuard {
+    prev: Option<(u8, u64, RawEntry, u64)>,
+    serial: u64,
+    start: Instant,
+    captured: bool,
+}
+
+/// Registers a wait; `limit` is a timed wait's limit (`None`: no limit).
+pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitGuard {
+    // Someone must look at the wait (the thread may not run yet, in a
+    // forked child).
+    ensure_running();
+    let mut g = WaitGuard {
+        prev: None,
+        serial: 0,
+        start: Instant::now(),
+        captured: false,
+    };
+    let limit = limit.map_or(NO_LIMIT, |l| (l.as_nanos() as u64).min(NO_LIMIT - 1));
+    with_slot(|s| {
+        let prev_state = s.wait_state.load(Ordering::Relaxed);
+        if prev_state != WAIT_NONE {
+            g.prev = Some((
+                prev_state,
+                s.wait_serial.load(Ordering::Relaxed),
+                s.wait.load(),
+                s.wait_limit.load(Ordering::Relaxed),
+            ));
+        }
+        g.serial = s.wait_serial.load(Ordering::Relaxed).wrapping_add(1);
+        s.begin();
+        s.wait.store(RawEntry {
+            since: now_ns(),
+            ..e
+        });
+        s.wait_limit.store(limit, Ordering::Relaxed);
+        s.wait_serial.store(g.serial, Ordering::Relaxed);
+        s.wait_state.store(state, Ordering::Relaxed);
+        s.end();
+    });
+    g
+}
+
+impl WaitGuard {
+    /// Called between slices: captures the waiter's stack once it is late.
+    pub(super) fn check(&mut self, timeout: Duration) {
+        if self.captured {
+            return;
+        }
+        let serial = self.serial;
+        let mut wanted = self.start.elapsed() >= timeout;
+        with_slot(|s| wanted |= s.want_stack.load(Ordering::Relaxed) == serial);
+        if wanted {
+            self.captured = true;
+            let bt = Backtrace::capture();
+            with_slot(|s| *s.stack.lock() = Some((serial, bt)));
+        }
+    }
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        with_slot(|s| {
+            s.begin();
+            match prev {
+                Some((state, serial, e, limit)) => {
+                    s.wait.store(e);
+                    s.wait_limit.store(limit, Ordering::Relaxed);
+                    s.wait_serial
+                        .store(serial.max(self.serial), Ordering::Relaxed);
+                    s.wait_state.store(state, Ordering::Relaxed);
+                }
+                None => s.wait_state.store(WAIT_NONE, Ordering::Relaxed),
+            }
+            s.end();
+            if self.captured {
+                *s.stack.lock() = None;
+            }
+        });
+    }
+}
+
+/// What a waiting thread asked for: the operation that blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitMode {
+    /// `lock` of a mutex or a reentrant mutex (and their timed variants).
+    Lock,
+    /// `read` of an `RwLock`: it can queue behind a waiting writer.
+    Read,
+    /// `read_recursive` of an `RwLock`.
+    RecursiveRead,
+    /// `write` of an `RwLock`.
+    Write,
+    /// `upgradable_read` of an `RwLock`.
+    UpgradableRead,
+    /// `upgrade` of an upgradable read: waits for every other reader.
+    Upgrade,
+    /// A condvar wait: waits for a notification, not for a holder.
+    Condvar,
+}
+
+impl WaitMode {
+    pub(super) const ALL: [WaitMode; 7] = [
+        WaitMode::Lock,
+        WaitMode::Read,
+        WaitMode::RecursiveRead,
+        WaitMode::Write,
+        WaitMode::UpgradableRead,
+        WaitMode::Upgrade,
+        WaitMode::Condvar,
+    ];
+
+    /// The request the lock-order graph records for it (a condvar wait is
+    /// recorded as an exclusive request of the condvar).
+    pub fn request(self) -> Request {
+        match self {
+            WaitMode::Read => Request::Read,
+            WaitMode::RecursiveRead => Request::RecursiveRead,
+            _ => Request::Exclusive,
+        }
+    }
+
+    /// The hold a successful wait in this mode takes (an upgrade ends
+    /// exclusive; a condvar wait takes nothing: its mutex is re-taken as
+    /// `Lock`).
+    pub fn hold(self) -> Hold {
+        match self {
+            WaitMode::Read | WaitMode::RecursiveRead | WaitMode::UpgradableRead => Hold::Shared,
+            _ => Hold::Exclusive,
+        }
+    }
+
+    /// Its name in reports: `exclusive`, `read`, `recursive read`, `write`,
+    /// `upgradable read`, `upgrade`, `condvar`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitMode::Lock => "exclusive",
+            WaitMode::Read => "read",
+            WaitMode::RecursiveRead => "recursive read",
+            WaitMode::Write => "write",
+            WaitMode::UpgradableRead => "upgradable read",
+            WaitMode::Upgrade => "upgrade",
+            WaitMode::Condvar => "condvar",
+        }
+    }
+
+    pub(super) fn decode(m: u8) -> WaitMode {
+        WaitMode::ALL
+            .get(usize::from(m))
+            .copied()
+            .unwrap_or(WaitMode::Lock)
+    }
+}
+
+/// Blocks in `timed` slices until it succeeds, registered as a wait on
+/// `meta` in `mode`, asked at `site`; returns false once `deadline` (if
+/// any) passed. Between slices, the waiter captures its own stack once it
+/// is late (or a scan asked for it).
+#[cold]
+#[inline(never)]
+pub(crate) fn wait_lock(
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    deadline: Option<Instant>,
+    mut timed: impl FnMut(Duration) -> bool,
+) -> bool {
+    let cfg = config();
+    let (class_tag, class_a, class_b) = encode_class(meta.class());
+    let mut g = register(
+        WAIT_LOCK,
+        RawEntry {
+            id: meta.id(),
+            class_tag,
+            class_a,
+            class_b,
+            kind: encode_kind(meta.kind()),
+            mode: mode as u8,
+            site: site_word(site),
+            since: 0,
+        },
+        deadline.map(|d| d.saturating_duration_since(Instant::now())),
+    );
+    let slice = cfg.slice();
+    loop {
+        let step = match deadline {
+            None => slice,
+            Some(d) => slice.min(d.saturating_duration_since(Instant::now())),
+        };
+        if timed(step) {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        g.check(cfg.timeout);
+    }
+}
+
+/// Runs `park`, a condvar wait that ends by `deadline` at the latest
+/// (`None`: no limit), registered as a wait on the condvar `meta` requested
+/// at `site`. A wait whose deadline is closer than the timeout could never
+/// be reported, so it is not registered.
+pub(crate) fn condvar_wait<R>(
+    meta: &LockMeta,
+    site: Option<&'static Location<'static>>,
+    deadline: Option<Instant>,
+    park: impl FnOnce() -> R,
+) -> R {
+    let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    if limit.is_some_and(|l| l <= config().timeout) {
+        return park();
+    }
+    let (class_tag, class_a, class_b) = encode_class(meta.class());
+    let _g = register(
+        WAIT_LOCK,
+        RawEntry {
+            id: meta.id(),
+            class_tag,
+            class_a,
+            class_b,
+            kind: encode_kind(meta.kind()),
+            mode: WaitMode::Condvar as u8,
+            site: site_word(site),
+            since: 0,
+        },
+        limit,
+    );
+    park()
+}
+
+/// Runs a blocking call registered as a wait on the resource `what`, made
+/// at `site`.
+pub(crate) fn blocking<R>(
+    what: &'static str,
+    site: &'static Location<'static>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let _g = register(
+        WAIT_RESOURCE,
+        RawEntry {
+            id: 0,
+            class_tag: 2,
+            class_a: what.as_ptr() as usize,
+            class_b: what.len(),
+            kind: encode_kind(LockKind::Other),
+            mode: 0,
+            site: site_word(Some(site)),
+            since: 0,
+        },
+        None,
+    );
+    f()
+}

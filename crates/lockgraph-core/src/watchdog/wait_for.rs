@@ -1,0 +1,210 @@
+//! Snapshots of every slot, and the wait-for graph built from them: who
+//! keeps each waiter out.
+
+use super::*;
+
+#[derive(Clone, Copy)]
+pub(super) struct HeldView {
+    pub(super) id: u64,
+    pub(super) class: Class,
+    pub(super) kind: LockKind,
+    pub(super) hold: Hold,
+    /// An upgradable read (`hold` is then shared).
+    pub(super) upgradable: bool,
+    pub(super) site: Option<&'static Location<'static>>,
+    pub(super) since: u64,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Target {
+    Lock {
+        id: u64,
+        class: Class,
+        kind: LockKind,
+        mode: WaitMode,
+    },
+    Resource(&'static str),
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct WaitView {
+    pub(super) serial: u64,
+    pub(super) target: Target,
+    pub(super) site: Option<&'static Location<'static>>,
+    pub(super) since: u64,
+    /// A timed wait's limit.
+    pub(super) limit: Option<Duration>,
+}
+
+pub(super) struct Snap {
+    pub(super) slot: Arc<Slot>,
+    pub(super) held: Vec<HeldView>,
+    pub(super) wait: Option<WaitView>,
+}
+
+/// A published hold mode: the hold, and whether it is an upgradable read.
+pub(super) fn decode_hold(m: u8) -> (Hold, bool) {
+    if m == HOLD_UPGRADABLE {
+        (Hold::Shared, true)
+    } else if m == Hold::Shared as u8 {
+        (Hold::Shared, false)
+    } else {
+        (Hold::Exclusive, false)
+    }
+}
+
+/// Every live thread's published state.
+pub(super) fn snapshot() -> Vec<Snap> {
+    let slots: Vec<Arc<Slot>> = {
+        let mut all = SLOTS.lock();
+        all.retain(|s| s.alive.load(Ordering::Relaxed));
+        all.clone()
+    };
+    slots
+        .into_iter()
+        .map(|slot| {
+            let (held, ws, serial, w, limit) = slot.read();
+            let held = held
+                .iter()
+                .map(|e| {
+                    // SAFETY: read under a validated sequence count.
+                    let (class, site) = unsafe { decode(e) };
+                    let (hold, upgradable) = decode_hold(e.mode);
+                    HeldView {
+                        id: e.id,
+                        class,
+                        kind: decode_kind(e.kind),
+                        hold,
+                        upgradable,
+                        site,
+                        since: e.since,
+                    }
+                })
+                .collect();
+            // SAFETY: read under a validated sequence count.
+            let (class, site) = unsafe { decode(&w) };
+            let target = match (ws, class) {
+                (WAIT_LOCK, _) => Some(Target::Lock {
+                    id: w.id,
+                    class,
+                    kind: decode_kind(w.kind),
+                    mode: WaitMode::decode(w.mode),
+                }),
+                (WAIT_RESOURCE, Class::Named(what)) => Some(Target::Resource(what)),
+                _ => None,
+            };
+            let wait = target.map(|target| WaitView {
+                serial,
+                target,
+                site,
+                since: w.since,
+                limit: (limit != NO_LIMIT).then(|| Duration::from_nanos(limit)),
+            });
+            Snap { slot, held, wait }
+        })
+        .collect()
+}
+
+impl WaitMode {
+    /// Whether a wait in this mode waits for a hold `hold` (`upgradable`:
+    /// an upgradable read) of the same resource, held by the waiting
+    /// thread itself (`own`) or another. The rule of each mode, in one
+    /// place: a new kind of wait says here whom it waits for.
+    pub(super) fn kept_out_by(self, hold: Hold, upgradable: bool, own: bool) -> bool {
+        let exclusive = hold == Hold::Exclusive;
+        match self {
+            // Every other holder, and the waiter's own plain reads (it
+            // waits for itself then).
+            WaitMode::Upgrade => !own || !upgradable,
+            WaitMode::UpgradableRead => exclusive || upgradable,
+            WaitMode::Read | WaitMode::RecursiveRead => exclusive,
+            // A notification: who will send it is unknown.
+            WaitMode::Condvar => false,
+            WaitMode::Lock | WaitMode::Write => true,
+        }
+    }
+}
+
+/// Wait-for edges: thread `i` waits for the threads in `edges[i]`.
+///
+/// Who keeps a waiter out follows parking_lot's `RwLock`: a `lock()`,
+/// `write()` waits for every holder (itself included: a write after a read on
+/// one thread never ends); an `upgrade()` for every *other* holder and for
+/// the waiter's own plain reads of the lock (a self-deadlock too); an
+/// `upgradable_read()` for the exclusive and upgradable holders (readers do
+/// not keep it out); a `read()` or `read_recursive()` for the exclusive
+/// holders. A writer that waits for readers only, and an upgrade, keep new
+/// readers and upgradable readers out meanwhile: a `read()` or
+/// `upgradable_read()` of a lock no one holds exclusively also waits for the
+/// threads waiting to `upgrade()` it, and for those waiting to `write()` it
+/// when no one holds it upgradable either (a writer kept out by an
+/// upgradable holder does not stop readers). A `read_recursive()` passes a
+/// waiting writer while readers hold the lock.
+pub(super) fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
+    snaps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let Some(WaitView {
+                target: Target::Lock { id, mode, .. },
+                ..
+            }) = s.wait
+            else {
+                return Vec::new();
+            };
+            if mode == WaitMode::Condvar {
+                // A condvar has no holder: who will notify it is unknown.
+                return Vec::new();
+            }
+            let mut out = Vec::new();
+            let mut exclusive_holder = false;
+            let mut upgradable_holder = false;
+            for (j, o) in snaps.iter().enumerate() {
+                for h in o.held.iter().filter(|h| h.id == id) {
+                    let exclusive = h.hold == Hold::Exclusive;
+                    if mode.kept_out_by(h.hold, h.upgradable, j == i) {
+                        out.push(j);
+                    }
+                    exclusive_holder |= exclusive;
+                    upgradable_holder |= h.upgradable;
+                }
+            }
+            if matches!(mode, WaitMode::Read | WaitMode::UpgradableRead) && !exclusive_holder {
+                // A waiting upgrade, or a write that waits for readers only,
+                // lets no new reader or upgradable reader in.
+                for (j, o) in snaps.iter().enumerate() {
+                    if let Some(WaitView {
+                        target:
+                            Target::Lock {
+                                id: oid,
+                                mode: omode,
+                                ..
+                            },
+                        ..
+                    }) = o.wait
+                    {
+                        let queued = match omode {
+                            WaitMode::Upgrade => true,
+                            WaitMode::Write => !upgradable_holder,
+                            _ => false,
+                        };
+                        if queued && oid == id && j != i {
+                            out.push(j);
+                        }
+                    }
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            out
+        })
+        .collect()
+}
+
+/// The cycles of the wait-for graph `edges` (thread `i` waits for the
+/// threads in `edges[i]`): the shortest one through each thread on a cycle
+/// (`lockgraph_graph::waitfor`), each rotated so that its smallest node
+/// comes first.
+pub(super) fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    lockgraph_graph::waitfor::cycles(0..edges.len(), |n| edges[n].iter().map(|&m| (m, ())))
+}
