@@ -29,13 +29,22 @@
 //! let reports = lockgraph::capture(|| {
 //!     let _held = arena.lock();
 //!     let a = Arc::clone(&arena);
+//!     // (The host function asks for the lock once told to, so that the
+//!     // report is raised here, by the synchronize, and not by the executor
+//!     // thread's own request for the lock, whichever came second.)
+//!     let (go, wait) = std::sync::mpsc::channel::<()>();
 //!     // The host function needs the lock this thread holds ...
+//!     let needs_arena = move || {
+//!         let _ = wait.recv();
+//!         drop(a.lock());
+//!     };
 //!     stream
-//!         .launch_host_fn(HostFn::new(move || drop(a.lock())).locks(&arena))
+//!         .launch_host_fn(HostFn::new(needs_arena).locks(&arena))
 //!         .unwrap();
 //!     // ... so this synchronize would hang: reported before it blocks.
 //!     let r = stream.synchronize_timeout(Duration::from_millis(100));
 //!     assert_eq!(r, Err(lockgraph_cuda::Error::Timeout));
+//!     go.send(()).unwrap();
 //! });
 //! stream.synchronize()?; // the lock is free: the stream drains
 //! if lockgraph::TRACKING {
