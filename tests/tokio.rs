@@ -216,6 +216,7 @@ mod tracked {
     /// A sync guard held across an await of an instrumented task: reported
     /// once the poll returns `Pending`; dropped before the await: silent.
     #[test]
+    #[allow(clippy::await_holding_lock)] // the point of the test
     fn a_sync_lock_held_across_an_await_is_reported() {
         let m = Arc::new(lockgraph::Mutex::named("across-await", 0));
         let m1 = m.clone();
@@ -263,6 +264,7 @@ mod tracked {
     /// An async acquisition that has to wait while its thread holds a sync
     /// lock: reported (no wrapper needed).
     #[test]
+    #[allow(clippy::await_holding_lock)] // the point of the test
     fn an_async_wait_while_holding_a_sync_lock_is_reported() {
         let m = Arc::new(lockgraph::Mutex::named("wait-holding", 0));
         let a = Arc::new(Mutex::named("wait-holding-async", 0));

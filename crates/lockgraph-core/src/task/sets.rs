@@ -216,3 +216,31 @@ fn sweep(sh: &mut Shard) {
 pub(crate) fn registered() -> usize {
     REGISTRY.iter().map(|s| s.lock().sets.len()).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sets of tasks that hold nothing leave the registry (tasks end
+    /// without telling anyone), those that hold something stay.
+    #[test]
+    fn empty_sets_are_swept() {
+        let base = 1 << 40;
+        let n = (SHARDS as u64) * u64::from(SWEEP_EVERY) * 2;
+        let held = Held {
+            id: 1,
+            key: 1,
+            class: crate::class::Class::Named("sweep"),
+            kind: crate::class::LockKind::AsyncMutex,
+            hold: crate::report::Hold::Exclusive,
+            site: None,
+        };
+        with_holds(Owner::Task(base - 1), true, |_, h| HeldSet::push(h, held));
+        for i in 0..n {
+            with_holds(Owner::Task(base + i), true, |_, _| ());
+        }
+        assert!(registered() < n as usize, "{} sets for {n} idle tasks", registered());
+        let kept = with_holds(Owner::Task(base - 1), false, |_, h| h.entries.len());
+        assert_eq!(kept, Some(1));
+    }
+}
