@@ -6,14 +6,7 @@
 //! stderr.
 #![cfg(feature = "tokio")]
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use lockgraph::tokio::{Mutex, RwLock, Semaphore};
-use lockgraph::{capture, capture_reports, CycleReport, HeldAcrossAwait, ReportKind};
-use lockgraph_testkit::{child, is_child};
-use tokio::sync::oneshot;
-use tokio::task::yield_now;
 
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -22,16 +15,24 @@ fn current_thread() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn cycles(reports: &[CycleReport]) -> usize {
-    reports
-        .iter()
-        .filter(|r| matches!(r.kind, ReportKind::LockOrderCycle))
-        .count()
-}
-
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
 mod tracked {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use lockgraph::{capture, capture_reports, CycleReport, HeldAcrossAwait, ReportKind};
+    use lockgraph_testkit::{child, is_child};
+    use tokio::sync::oneshot;
+    use tokio::task::yield_now;
+
     use super::*;
+
+    fn cycles(reports: &[CycleReport]) -> usize {
+        reports
+            .iter()
+            .filter(|r| matches!(r.kind, ReportKind::LockOrderCycle))
+            .count()
+    }
 
     /// ABBA between two tasks on one thread: a cycle between the tasks,
     /// each named on its edge, not a self-deadlock of the thread.
@@ -377,5 +378,4 @@ fn release_types_are_tokios() {
     let m = Mutex::named("release", 1);
     let g = current_thread().block_on(m.lock());
     assert_eq!(*g, 1);
-    let _ = capture;
 }

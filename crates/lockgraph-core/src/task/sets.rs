@@ -239,7 +239,11 @@ mod tests {
         for i in 0..n {
             with_holds(Owner::Task(base + i), true, |_, _| ());
         }
-        assert!(registered() < n as usize, "{} sets for {n} idle tasks", registered());
+        assert!(
+            registered() < n as usize,
+            "{} sets for {n} idle tasks",
+            registered()
+        );
         let kept = with_holds(Owner::Task(base - 1), false, |_, h| h.entries.len());
         assert_eq!(kept, Some(1));
     }
