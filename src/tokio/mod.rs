@@ -21,29 +21,32 @@
 //! `repr(transparent)` newtypes of tokio's whose guards are tokio's own.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
 //! use std::sync::Arc;
 //! use lockgraph::tokio::Mutex;
 //!
+//! let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //! let (a, b) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+//! // Tasks of a current_thread runtime run on this thread: `capture` sees
+//! // their reports.
 //! let reports = lockgraph::capture(|| {
-//!     futures_lite_block_on(async {
-//!         let _ga = a.lock().await;
-//!         let _gb = b.lock().await; // a -> b
-//!     });
-//!     futures_lite_block_on(async {
-//!         let _gb = b.lock().await;
-//!         let _ga = a.lock().await; // b -> a: reported, before it waits
-//!     });
+//!     rt.block_on(async {
+//!         let (a1, b1) = (a.clone(), b.clone());
+//!         tokio::spawn(async move {
+//!             let _ga = a1.lock().await;
+//!             let _gb = b1.lock().await; // a -> b
+//!         })
+//!         .await
+//!         .unwrap();
+//!         let (a2, b2) = (a.clone(), b.clone());
+//!         tokio::spawn(async move {
+//!             let _gb = b2.lock().await;
+//!             let _ga = a2.lock().await; // b -> a: reported before it waits
+//!         })
+//!         .await
+//!         .unwrap();
+//!     })
 //! });
 //! assert_eq!(reports.len(), usize::from(lockgraph::TRACKING));
-//! # }
-//! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     tokio::task::block_in_place(|| ()); // (a runtime is running)
-//! #     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-//! #     std::thread::scope(|s| s.spawn(|| rt.block_on(f)).join().unwrap())
-//! # }
 //! ```
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]

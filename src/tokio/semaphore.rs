@@ -206,7 +206,8 @@ impl<'a> SemaphorePermit<'a> {
     /// Splits `n` permits off into a new permit (a second hold).
     pub fn split(&mut self, n: usize) -> Option<Self> {
         let p = self.g.inner_mut().split(n)?;
-        let hold = self.g.hold().split();
+        // The split-off permits: a hold of the task that splits them.
+        let hold = lockgraph_core::task::acquired(&self.sem.meta, Hold::Shared, None);
         Some(SemaphorePermit {
             g: Tracked::new(&self.sem.meta, (p, hold)),
             sem: self.sem,
@@ -278,7 +279,8 @@ impl OwnedSemaphorePermit {
     /// Splits `n` permits off into a new permit (a second hold).
     pub fn split(&mut self, n: usize) -> Option<Self> {
         let p = self.g.inner_mut().split(n)?;
-        let hold = self.g.hold().split();
+        // The split-off permits: a hold of the task that splits them.
+        let hold = lockgraph_core::task::acquired(&self.sem.meta, Hold::Shared, None);
         // SAFETY: as in `new`: the new permit keeps its own `Arc`.
         let meta: &'static LockMeta = unsafe { &*(&self.sem.meta as *const LockMeta) };
         Some(OwnedSemaphorePermit {

@@ -7,7 +7,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use super::names::task_label;
-use super::sets::{self, Entry, Owner};
+use super::sets::{self, Owner};
 use crate::meta::{Held, LockMeta, Op};
 use crate::report::{Hold, Request};
 
@@ -27,36 +27,61 @@ fn mix(a: u64, b: u64) -> u64 {
 /// and modes; the ids of exclusive holds when two or more are held (each
 /// gates the others' edges), and every id of the target's class (instance
 /// order decides there), as the thread's chain cache keys them.
+struct KeyBuilder {
+    key: u64,
+    id: u64,
+    h: u64,
+    insts: u64,
+    len: usize,
+    same: bool,
+}
+
+impl KeyBuilder {
+    fn new(target: &LockMeta, id: u64) -> KeyBuilder {
+        KeyBuilder {
+            key: target.hot_key(id),
+            id,
+            h: 0x243f_6a88_85a3_08d3,
+            insts: 0x1319_8a2e_0370_7344,
+            len: 0,
+            same: false,
+        }
+    }
+
+    fn add(&mut self, e: &Held) {
+        self.len += 1;
+        self.h = mix(mix(self.h, e.key), e.hold as u64);
+        if e.hold == Hold::Exclusive {
+            self.insts = mix(self.insts, e.id);
+        }
+        if e.key == self.key {
+            self.same = true;
+            self.h = mix(self.h, e.id);
+        }
+    }
+
+    fn finish(self, request: Request, op: u64) -> u64 {
+        let mut h = mix(mix(mix(self.h, self.key), request as u64 + 1), op);
+        if self.len >= 2 {
+            h = mix(h, self.insts);
+        }
+        if self.same {
+            h = mix(h, self.id);
+        }
+        h | 1
+    }
+}
+
 fn chain_key<'a>(
-    held: impl ExactSizeIterator<Item = &'a Held>,
+    held: impl Iterator<Item = &'a Held>,
     target: &LockMeta,
     id: u64,
     request: Request,
     op: u64,
 ) -> u64 {
-    let len = held.len();
-    let key = target.hot_key(id);
-    let mut h = 0x243f_6a88_85a3_08d3;
-    let mut insts = 0x1319_8a2e_0370_7344;
-    let mut same = false;
-    for e in held {
-        h = mix(mix(h, e.key), e.hold as u64);
-        if e.hold == Hold::Exclusive {
-            insts = mix(insts, e.id);
-        }
-        if e.key == key {
-            same = true;
-            h = mix(h, e.id);
-        }
-    }
-    h = mix(mix(mix(h, key), request as u64 + 1), op);
-    if len >= 2 {
-        h = mix(h, insts);
-    }
-    if same {
-        h = mix(h, id);
-    }
-    h | 1
+    let mut k = KeyBuilder::new(target, id);
+    held.for_each(|e| k.add(e));
+    k.finish(request, op)
 }
 
 /// Whether the chain `h` was recorded by this thread; marks it if not.
@@ -87,41 +112,59 @@ fn actor(owner: Owner) -> Arc<str> {
 /// `read()`, `acquire()`, `blocking_lock()`, ...; not the `try_*` ones):
 /// records "every lock the current task holds, and every sync lock its
 /// thread holds -> `meta`" and reports a cycle it closes, before the wait.
+#[inline]
 pub fn before_wait(meta: &LockMeta, request: Request, site: Option<&'static Location<'static>>) {
     let owner = sets::current_owner();
     let thread_held = crate::state::held_entries();
-    let mut own: Vec<Held> = Vec::new();
-    let done = sets::with_holds(owner, false, |_, holds| {
-        if holds.entries.is_empty() {
-            return true;
-        }
-        if thread_held.is_empty() && crate::features::order_graph_on() {
-            // The common case: the task's own holds only, keyed under its
-            // set's lock without copying them.
-            let id = meta.id();
-            let h = chain_key(holds.entries.iter().map(|e| &e.held), meta, id, request, 0);
-            if seen(h) {
-                return true;
-            }
-        }
-        own = holds.entries.iter().map(|e| e.held).collect();
-        false
-    })
-    .unwrap_or(true);
-    if (done && thread_held.is_empty()) || !crate::features::order_graph_on() {
+    if thread_held.is_empty() && sets::surely_empty(owner) {
+        // Nothing held: no edge (the uncontended single lock's path).
         return;
+    }
+    before_wait_held(owner, thread_held, meta, request, site);
+}
+
+#[inline(never)]
+fn before_wait_held(
+    owner: Owner,
+    thread_held: Vec<Held>,
+    meta: &LockMeta,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+) {
+    if !crate::features::order_graph_on() {
+        return;
+    }
+    let id = meta.id();
+    if thread_held.is_empty() {
+        // The task's own holds alone (the common nested case): keyed in
+        // place, nothing copied unless the chain is new.
+        let h = sets::with_set(owner, false, |set| {
+            let mut k = KeyBuilder::new(meta, id);
+            set.for_each(|_, h| k.add(&h));
+            k.finish(request, 0)
+        });
+        if h.is_none_or(seen) {
+            return;
+        }
     }
     // The thread's sync holds were taken before this request, in this
-    // poll: they come first.
+    // poll: they come first; then the task's, with their slots.
     let mut all = thread_held;
     let skip = all.len();
-    let mixed = skip > 0;
-    all.extend(own);
-    let id = meta.id();
-    if mixed && seen(chain_key(all.iter(), meta, id, request, 0)) {
+    let mut slots = Vec::new();
+    sets::with_set(owner, false, |set| {
+        set.for_each(|i, h| {
+            slots.push(i);
+            all.push(h);
+        })
+    });
+    if all.is_empty() {
         return;
     }
-    record(owner, &all, skip, meta, id, request, site, Op::Acquire);
+    if skip > 0 && seen(chain_key(all.iter(), meta, id, request, 0)) {
+        return;
+    }
+    record(owner, &all, skip, &slots, meta, id, request, site, Op::Acquire);
 }
 
 /// Call before a sync acquisition (the primitive protocol does, once any
@@ -132,12 +175,17 @@ pub fn before_wait(meta: &LockMeta, request: Request, site: Option<&'static Loca
 #[inline(never)]
 pub fn sync_request(meta: &LockMeta, request: Request, site: Option<&'static Location<'static>>) {
     let owner = sets::current_owner();
-    let Some(held) = sets::with_holds(owner, false, |_, holds| {
-        holds.entries.iter().map(|e| e.held).collect::<Vec<_>>()
-    }) else {
+    if sets::surely_empty(owner) || !crate::features::order_graph_on() {
         return;
-    };
-    if held.is_empty() || !crate::features::order_graph_on() {
+    }
+    let (mut held, mut slots) = (Vec::new(), Vec::new());
+    sets::with_set(owner, false, |set| {
+        set.for_each(|i, h| {
+            slots.push(i);
+            held.push(h);
+        })
+    });
+    if held.is_empty() {
         return;
     }
     let id = meta.id();
@@ -145,12 +193,12 @@ pub fn sync_request(meta: &LockMeta, request: Request, site: Option<&'static Loc
         return;
     }
     let site = site.or_else(crate::state::pending_site);
-    record(owner, &held, 0, meta, id, request, site, Op::Acquire);
+    record(owner, &held, 0, &slots, meta, id, request, site, Op::Acquire);
 }
 
 /// The slow path: the edges into the process-wide graph, their record
-/// lines, the reports. `held[skip..]` are the owner's async holds (their
-/// instance-graph marks go back to the set's entries).
+/// lines, the reports. `held[skip..]` are the owner's async holds, in
+/// `slots` (their instance-graph marks go back to those slots).
 #[allow(clippy::too_many_arguments)]
 #[cold]
 #[inline(never)]
@@ -158,6 +206,7 @@ fn record(
     owner: Owner,
     held: &[Held],
     skip: usize,
+    slots: &[usize],
     meta: &LockMeta,
     id: u64,
     request: Request,
@@ -165,27 +214,21 @@ fn record(
     op: Op,
 ) {
     let out = crate::global::add_edges_by(actor(owner), held, meta, id, request, site, op);
-    let marked: Vec<u64> = out
+    let marked: Vec<(usize, u64)> = out
         .marked
         .iter()
         .filter(|&&i| i >= skip)
-        .map(|&i| held[i].id)
+        .map(|&i| (slots[i - skip], held[i].id))
         .collect();
     if !marked.is_empty() {
-        sets::with_holds(owner, false, |_, holds| {
-            for e in holds.entries.iter_mut() {
-                mark(e, &marked);
+        sets::with_set(owner, false, |set| {
+            for (slot, id) in marked {
+                set.mark_in_graph(slot, id);
             }
         });
     }
     crate::record::write(out.lines);
     for report in out.reports {
         crate::policy::emit(report);
-    }
-}
-
-fn mark(e: &mut Entry, ids: &[u64]) {
-    if ids.contains(&e.held.id) {
-        e.in_graph = true;
     }
 }

@@ -3,7 +3,6 @@
 
 use std::panic::Location;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::sets::{self, HeldSet, Owner};
 use crate::meta::{Held, LockMeta};
@@ -14,14 +13,23 @@ use crate::report::Hold;
 /// in the taker's set, whichever task or thread runs the release.
 #[must_use = "the hold ends when this is dropped"]
 pub struct AsyncHold {
-    set: Option<Arc<HeldSet>>,
+    /// The taker's set (null: not tracked). Valid while the hold is live:
+    /// a set with a live hold is never swept from the registry.
+    set: *const HeldSet,
+    slot: u32,
     token: u64,
 }
+
+// SAFETY: the set is `Sync` and outlives the hold (see `set`); a hold may
+// be released from any thread (that is its point).
+unsafe impl Send for AsyncHold {}
+// SAFETY: as above; `&AsyncHold` only reads or downgrades atomically.
+unsafe impl Sync for AsyncHold {}
 
 impl std::fmt::Debug for AsyncHold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncHold")
-            .field("owner", &self.set.as_ref().map(|s| s.owner))
+            .field("owner", &self.owner())
             .field("token", &self.token)
             .finish()
     }
@@ -29,11 +37,8 @@ impl std::fmt::Debug for AsyncHold {
 
 /// Records that the current task (else thread) took `meta` as `hold`,
 /// asked at `site` (any acquisition: blocking, `try_*`, owned).
-pub fn acquired(
-    meta: &LockMeta,
-    hold: Hold,
-    site: Option<&'static Location<'static>>,
-) -> AsyncHold {
+#[inline]
+pub fn acquired(meta: &LockMeta, hold: Hold, site: Option<&'static Location<'static>>) -> AsyncHold {
     if !sets::ASYNC_USED.load(Ordering::Relaxed) {
         sets::ASYNC_USED.store(true, Ordering::Relaxed);
     }
@@ -46,84 +51,80 @@ pub fn acquired(
         hold,
         site,
     };
-    let owner = sets::current_owner();
-    sets::with_holds(owner, true, |set, holds| AsyncHold {
-        set: Some(set.clone()),
-        token: HeldSet::push(holds, held),
-    })
-    .unwrap_or(AsyncHold {
-        set: None,
-        token: 0,
-    })
+    match sets::push(sets::current_owner(), held) {
+        Some((set, slot, token)) => AsyncHold {
+            set,
+            slot: slot as u32,
+            token,
+        },
+        None => {
+            full_warning();
+            AsyncHold::none()
+        }
+    }
+}
+
+#[cold]
+fn full_warning() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::stderr::line(&format!(
+            "lockgraph: a task holds more than {} async locks at once; the ones beyond are not tracked",
+            sets::SLOTS
+        ));
+    });
 }
 
 impl AsyncHold {
     /// A hold that tracks nothing (the lock was not tracked).
     pub const fn none() -> AsyncHold {
         AsyncHold {
-            set: None,
+            set: std::ptr::null(),
+            slot: 0,
             token: 0,
         }
     }
 
+    fn set(&self) -> Option<&HeldSet> {
+        // SAFETY: non-null only while the hold is live, during which the
+        // set is kept (see the field).
+        unsafe { self.set.as_ref() }
+    }
+
     /// Who took the lock.
     pub fn owner(&self) -> Option<Owner> {
-        self.set.as_ref().map(|s| s.owner)
+        self.set().map(|s| s.owner)
     }
 
     /// Ends the hold of `meta` (call before the raw release): the entry
     /// leaves the set of the task that took it.
+    #[inline]
     pub fn release(&mut self, meta: &LockMeta) {
-        let Some(set) = self.set.take() else { return };
-        let mut holds = set.holds.lock();
-        if let Some(i) = holds.entries.iter().rposition(|e| e.token == self.token) {
-            let e = holds.entries.remove(i);
-            if e.in_graph {
-                meta.mark_in_graph();
-            }
+        let Some(set) = self.set() else { return };
+        let in_graph = set.release(self.slot as usize, self.token);
+        self.set = std::ptr::null();
+        if in_graph {
+            meta.mark_in_graph();
         }
     }
 
-    /// The hold changes mode in place (a write guard downgraded to a read).
+    /// The hold became shared in place (a write guard downgraded).
     pub fn rehold(&self, hold: Hold) {
-        let Some(set) = &self.set else { return };
-        let mut holds = set.holds.lock();
-        if let Some(e) = holds.entries.iter_mut().find(|e| e.token == self.token) {
-            e.held.hold = hold;
-        }
-    }
-
-    /// A second hold of the same lock, by the same owner, in the same mode
-    /// (a semaphore permit split in two).
-    pub fn split(&self) -> AsyncHold {
-        let Some(set) = &self.set else {
-            return AsyncHold::none();
-        };
-        let mut holds = set.holds.lock();
-        let Some(e) = holds
-            .entries
-            .iter()
-            .find(|e| e.token == self.token)
-            .copied()
-        else {
-            return AsyncHold::none();
-        };
-        AsyncHold {
-            set: Some(set.clone()),
-            token: HeldSet::push(&mut holds, e.held),
+        if hold == Hold::Shared {
+            if let Some(set) = self.set() {
+                set.downgrade(self.slot as usize, self.token);
+            }
         }
     }
 }
 
 impl Drop for AsyncHold {
     fn drop(&mut self) {
-        // A hold dropped without `release` (the lock is being dropped with
-        // its guard forgotten, or a panic): the entry still leaves.
-        if let Some(set) = self.set.take() {
-            let mut holds = set.holds.lock();
-            if let Some(i) = holds.entries.iter().rposition(|e| e.token == self.token) {
-                holds.entries.remove(i);
-            }
+        // A hold dropped without `release` (a panic, a guard taken apart):
+        // the entry still leaves.
+        if let Some(set) = self.set() {
+            set.release(self.slot as usize, self.token);
+            self.set = std::ptr::null();
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The registry of held sets: one per owner (task or thread), sharded, and
 //! a one-entry thread-local cache in front of it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
@@ -80,44 +80,185 @@ fn thread_no() -> u64 {
         .unwrap_or(0)
 }
 
-/// One held async lock.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Entry {
-    pub(crate) held: Held,
-    /// Which hold this is, for its release (holds of one lock may repeat:
-    /// two read guards, two semaphore permits).
-    pub(crate) token: u64,
-    /// The lock went into the instance graph while held: its release marks
-    /// the lock, so that the lock's drop removes it there.
-    pub(crate) in_graph: bool,
+/// Holds one owner can have tracked at once; more are not tracked (a
+/// one-time warning says so), as the sync stack's `MAX_HELD`.
+pub(crate) const SLOTS: usize = 32;
+
+/// In a slot's state: the lock went into the instance graph while held
+/// (its release marks the lock, so that the lock's drop removes it there).
+const IN_GRAPH: u64 = 1;
+/// In a slot's state: the hold was downgraded to a shared one.
+const DOWNGRADED: u64 = 2;
+/// A slot's state is `token << TOKEN_SHIFT | flags`; 0 when free.
+const TOKEN_SHIFT: u32 = 2;
+
+/// One hold: its state word (written by the owner when it takes it, by
+/// whoever releases it) and its lock (written and read by the owner only).
+struct Slot {
+    state: AtomicU64,
+    held: UnsafeCell<Held>,
 }
 
-/// What a set protects.
-#[derive(Default)]
-pub(crate) struct Holds {
-    pub(crate) entries: Vec<Entry>,
-    next_token: u64,
-    /// Left the registry (it was empty): users must look again.
-    retired: bool,
-}
-
-/// The async locks one owner holds.
+/// The async locks one owner holds, in fixed slots: the owner (the task,
+/// which runs on one thread at a time, or the thread) fills a slot and
+/// reads the slots; a release from anywhere only clears the slot's state
+/// word. No lock is taken on either path.
 pub(crate) struct HeldSet {
     pub(crate) owner: Owner,
-    pub(crate) holds: Mutex<Holds>,
+    slots: [Slot; SLOTS],
+    /// Slots at and above this were never filled (owner only).
+    top: AtomicUsize,
+    /// Left the registry: the owner must look its set up again.
+    retired: AtomicBool,
+    /// The last token handed out (owner only).
+    next_token: AtomicU64,
+}
+
+// SAFETY: a slot's `held` is written and read only by the set's owner (one
+// task, polled by one thread at a time with the runtime's synchronisation
+// between polls, or one thread); everything else is atomic.
+unsafe impl Sync for HeldSet {}
+// SAFETY: as above; nothing in it is tied to a thread.
+unsafe impl Send for HeldSet {}
+
+const EMPTY_HELD: Held = Held {
+    id: 0,
+    key: 0,
+    class: crate::class::Class::Anonymous,
+    kind: crate::class::LockKind::Other,
+    hold: crate::report::Hold::Shared,
+    site: None,
+};
+
+/// What a push gave: the slot and token, or why not.
+pub(crate) enum Pushed {
+    At(usize, u64),
+    /// Every slot is taken: the hold is not tracked.
+    Full,
+    /// The set was swept meanwhile: look it up again.
+    Retired,
 }
 
 impl HeldSet {
-    /// Adds `held`; its token.
-    pub(crate) fn push(holds: &mut Holds, held: Held) -> u64 {
-        holds.next_token += 1;
-        let token = holds.next_token;
-        holds.entries.push(Entry {
-            held,
-            token,
-            in_graph: false,
-        });
-        token
+    fn new(owner: Owner) -> HeldSet {
+        HeldSet {
+            owner,
+            slots: std::array::from_fn(|_| Slot {
+                state: AtomicU64::new(0),
+                held: UnsafeCell::new(EMPTY_HELD),
+            }),
+            top: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+            next_token: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds `held` (owner only). The slot's state is published with a
+    /// sequentially consistent swap before `retired` is read, and the
+    /// sweeper marks `retired` before it reads the states: one of the two
+    /// sees the other, so a set is never swept with a hold in it.
+    pub(crate) fn push(&self, held: Held) -> Pushed {
+        let Some(i) = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Relaxed) == 0) else {
+            return Pushed::Full;
+        };
+        let token = self.next_token.load(Ordering::Relaxed) + 1;
+        self.next_token.store(token, Ordering::Relaxed);
+        // SAFETY: the owner alone touches `held` (see `Sync` above), and
+        // the slot is free.
+        unsafe { *self.slots[i].held.get() = held };
+        self.slots[i].state.swap(token << TOKEN_SHIFT, Ordering::SeqCst);
+        if self.retired.load(Ordering::SeqCst) {
+            self.slots[i].state.store(0, Ordering::SeqCst);
+            return Pushed::Retired;
+        }
+        if self.top.load(Ordering::Relaxed) <= i {
+            self.top.store(i + 1, Ordering::Relaxed);
+        }
+        Pushed::At(i, token)
+    }
+
+    /// Whether no slot holds a hold (the sweeper, after marking `retired`).
+    fn no_holds(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| s.state.load(Ordering::SeqCst) == 0)
+    }
+
+    /// The owner's holds now (owner only), with whether each is in the
+    /// instance graph.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(usize, Held)) {
+        for i in 0..self.top.load(Ordering::Relaxed) {
+            let s = self.slots[i].state.load(Ordering::Acquire);
+            if s == 0 {
+                continue;
+            }
+            // SAFETY: the owner alone touches `held`.
+            let mut h = unsafe { *self.slots[i].held.get() };
+            if s & DOWNGRADED != 0 {
+                h.hold = crate::report::Hold::Shared;
+            }
+            f(i, h);
+        }
+    }
+
+    /// Whether the set holds nothing (owner only: its own pushes are
+    /// always seen). Forgets trailing slots released meanwhile.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        let mut top = self.top.load(Ordering::Relaxed);
+        while top > 0 && self.slots[top - 1].state.load(Ordering::Relaxed) == 0 {
+            top -= 1;
+        }
+        self.top.store(top, Ordering::Relaxed);
+        top == 0
+    }
+
+    /// Marks slot `i`'s hold as in the instance graph, if it still is the
+    /// hold whose lock has `id` (owner only).
+    pub(crate) fn mark_in_graph(&self, i: usize, id: u64) {
+        // SAFETY: the owner alone touches `held`.
+        if unsafe { (*self.slots[i].held.get()).id } != id {
+            return;
+        }
+        let st = &self.slots[i].state;
+        let mut s = st.load(Ordering::Acquire);
+        while s != 0 {
+            match st.compare_exchange_weak(s, s | IN_GRAPH, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Hold `token` in slot `i` is now shared (from anywhere).
+    pub(crate) fn downgrade(&self, i: usize, token: u64) {
+        let st = &self.slots[i].state;
+        let mut s = st.load(Ordering::Acquire);
+        while s >> TOKEN_SHIFT == token {
+            match st.compare_exchange_weak(s, s | DOWNGRADED, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Ends hold `token` in slot `i` (from anywhere); whether its lock went
+    /// into the instance graph. The set may be freed once this returns.
+    pub(crate) fn release(&self, i: usize, token: u64) -> bool {
+        let st = &self.slots[i].state;
+        let mut s = st.load(Ordering::Acquire);
+        let mut in_graph = false;
+        while s >> TOKEN_SHIFT == token {
+            match st.compare_exchange_weak(s, 0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    // The set may be swept and freed from here on.
+                    in_graph = s & IN_GRAPH != 0;
+                    break;
+                }
+                Err(now) => s = now,
+            }
+        }
+        in_graph
     }
 }
 
@@ -145,33 +286,65 @@ thread_local! {
     static CACHE: RefCell<Option<Arc<HeldSet>>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` on `owner`'s holds, locked. With `create`, the set is made
-/// when the owner has none; without, `f` is not called then (`None`).
-pub(crate) fn with_holds<R>(
-    owner: Owner,
-    create: bool,
-    f: impl FnOnce(&Arc<HeldSet>, &mut Holds) -> R,
-) -> Option<R> {
-    let cached = CACHE
-        .try_with(|c| c.borrow().as_ref().filter(|s| s.owner == owner).cloned())
+/// Runs `f` on `owner`'s set (owner only). With `create`, the set is made
+/// when the owner has none; without, `f` is not called then (`None`). The
+/// set this thread used last is used in place (no reference count
+/// touched); another owner's goes through the registry.
+#[inline]
+pub(crate) fn with_set<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
+    let mut f = Some(f);
+    let hit = CACHE
+        .try_with(|c| {
+            let c = c.borrow();
+            let set = c
+                .as_ref()
+                .filter(|s| s.owner == owner && !s.retired.load(Ordering::Relaxed))?;
+            Some((f.take().unwrap())(set))
+        })
         .ok()
         .flatten();
-    let mut f = Some(f);
-    if let Some(set) = cached {
-        let mut holds = set.holds.lock();
-        if !holds.retired {
-            return Some((f.take().unwrap())(&set, &mut holds));
-        }
+    if hit.is_some() {
+        return hit;
     }
+    with_set_slow(owner, create, f?)
+}
+
+#[cold]
+fn with_set_slow<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
+    let set = lookup(owner, create)?;
+    let r = f(&set);
+    let _ = CACHE.try_with(|c| *c.borrow_mut() = Some(set));
+    Some(r)
+}
+
+/// Adds `held` to `owner`'s set (owner only): the set and the slot and
+/// token of the hold, or `None` when every slot is taken.
+pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u64)> {
     loop {
-        let set = lookup(owner, create)?;
-        let mut holds = set.holds.lock();
-        if holds.retired {
-            continue;
+        let r = with_set(owner, true, |set| match set.push(held) {
+            Pushed::At(i, t) => Some(Some((set as *const HeldSet, i, t))),
+            Pushed::Full => Some(None),
+            Pushed::Retired => None,
+        })?;
+        if let Some(r) = r {
+            return r;
         }
-        let _ = CACHE.try_with(|c| *c.borrow_mut() = Some(set.clone()));
-        return Some((f.take().unwrap())(&set, &mut holds));
+        // Swept meanwhile: the registry makes a new one.
+        let _ = CACHE.try_with(|c| *c.borrow_mut() = None);
     }
+}
+
+/// Whether `owner` surely holds nothing: its set is this thread's cached
+/// one and is empty (else: unknown, `false`).
+#[inline]
+pub(crate) fn surely_empty(owner: Owner) -> bool {
+    CACHE
+        .try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .is_some_and(|s| s.owner == owner && s.is_empty())
+        })
+        .unwrap_or(false)
 }
 
 /// `owner`'s set in the registry, made when missing if `create`.
@@ -190,24 +363,24 @@ fn lookup(owner: Owner, create: bool) -> Option<Arc<HeldSet>> {
         sh.inserts = 0;
         sweep(&mut sh);
     }
-    let set = Arc::new(HeldSet {
-        owner,
-        holds: Mutex::new(Holds::default()),
-    });
+    let set = Arc::new(HeldSet::new(owner));
     sh.sets.insert(key, set.clone());
     Some(set)
 }
 
 /// Removes the shard's empty sets (their tasks ended, or hold nothing
-/// now): each is marked retired under its own lock, so a user holding it
-/// from a cache looks again.
+/// now): each is marked retired first, so that an owner pushing into it
+/// meanwhile (from its cache) either is seen here (the set stays) or sees
+/// the mark and looks its set up again.
 fn sweep(sh: &mut Shard) {
-    sh.sets.retain(|_, set| match set.holds.try_lock() {
-        Some(mut h) if h.entries.is_empty() => {
-            h.retired = true;
+    sh.sets.retain(|_, set| {
+        set.retired.store(true, Ordering::SeqCst);
+        if set.no_holds() {
             false
+        } else {
+            set.retired.store(false, Ordering::SeqCst);
+            true
         }
-        _ => true,
     });
 }
 
@@ -235,16 +408,15 @@ mod tests {
             hold: crate::report::Hold::Exclusive,
             site: None,
         };
-        with_holds(Owner::Task(base - 1), true, |_, h| HeldSet::push(h, held));
+        let (set, i, token) = push(Owner::Task(base - 1), held).unwrap();
         for i in 0..n {
-            with_holds(Owner::Task(base + i), true, |_, _| ());
+            with_set(Owner::Task(base + i), true, |_| ());
         }
-        assert!(
-            registered() < n as usize,
-            "{} sets for {n} idle tasks",
-            registered()
-        );
-        let kept = with_holds(Owner::Task(base - 1), false, |_, h| h.entries.len());
-        assert_eq!(kept, Some(1));
+        let n_sets = registered();
+        assert!(n_sets < n as usize, "{n_sets} sets for {n} idle tasks");
+        let kept = with_set(Owner::Task(base - 1), false, |s| !s.is_empty());
+        assert_eq!(kept, Some(true));
+        // SAFETY: the set holds a hold, so the registry keeps it.
+        assert!(!unsafe { &*set }.release(i, token));
     }
 }
