@@ -25,7 +25,9 @@ use std::time::Duration;
 use timing::{print_table, sample_interleaved, set_clock, Clock, Sampler, Spread, Stopwatch};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 /// A sampler running `body` `n` times inside one task of `rt`.
@@ -74,7 +76,10 @@ fn main() {
     let tok = Arc::new(tokio::sync::Mutex::new(0u64));
     let lg = Arc::new(lockgraph::tokio::Mutex::new(0u64));
     let tok2 = Arc::new((tokio::sync::Mutex::new(0u64), tokio::sync::Mutex::new(0u64)));
-    let lg2 = Arc::new((lockgraph::tokio::Mutex::new(0u64), lockgraph::tokio::Mutex::new(0u64)));
+    let lg2 = Arc::new((
+        lockgraph::tokio::Mutex::new(0u64),
+        lockgraph::tokio::Mutex::new(0u64),
+    ));
     let tokrw = Arc::new(tokio::sync::RwLock::new(0u64));
     let lgrw = Arc::new(lockgraph::tokio::RwLock::new(0u64));
     let toksem = Arc::new(tokio::sync::Semaphore::new(4));
@@ -97,8 +102,12 @@ fn main() {
         }),
         in_task!(r, tokrw.clone(), |l| black_box(*l.read().await)),
         in_task!(r, lgrw.clone(), |l| black_box(*l.read().await)),
-        in_task!(r, toksem.clone(), |s| drop(black_box(s.acquire().await.unwrap()))),
-        in_task!(r, lgsem.clone(), |s| drop(black_box(s.acquire().await.unwrap()))),
+        in_task!(r, toksem.clone(), |s| drop(black_box(
+            s.acquire().await.unwrap()
+        ))),
+        in_task!(r, lgsem.clone(), |s| drop(black_box(
+            s.acquire().await.unwrap()
+        ))),
     ];
     let mut ns = sample_interleaved(&mut samplers);
     drop(samplers);

@@ -347,6 +347,137 @@ mod tracked {
     }
 }
 
+/// The task watchdog: a real deadlock between two tasks (each holds one
+/// lock and waits for the other's) is reported within two timeouts,
+/// naming both tasks and both locks; a heavily contended workload that
+/// progresses is not.
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod watchdog {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use lockgraph_testkit::{child, is_child};
+    use tokio::sync::Barrier;
+
+    use super::*;
+
+    #[test]
+    fn child_task_deadlock() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a = Arc::new(Mutex::named("wd-task-a", 0));
+            let b = Arc::new(Mutex::named("wd-task-b", 0));
+            let both = Arc::new(Barrier::new(2));
+            let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+            let t1 = lockgraph::tokio::spawn_named("holds-a", async move {
+                let _ga = a1.lock().await;
+                x1.wait().await;
+                let _gb = b1.lock().await;
+            });
+            let t2 = lockgraph::tokio::spawn_named("holds-b", async move {
+                let _gb = b.lock().await;
+                both.wait().await;
+                let _ga = a.lock().await;
+            });
+            eprintln!("DEADLOCKED AT {:?}", Instant::now());
+            let _ = tokio::join!(t1, t2); // never returns
+        });
+    }
+
+    #[test]
+    fn a_task_deadlock_is_reported_naming_tasks_and_locks() {
+        let start = Instant::now();
+        let out = child!(child_task_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| err.contains("async backtraces"));
+        assert!(out.done, "no task watchdog report:\n{}", out.both());
+        let err = &out.stderr;
+        assert!(err.contains("DEADLOCK"), "{err}");
+        for name in ["\"holds-a\"", "\"holds-b\"", "wd-task-a", "wd-task-b"] {
+            assert!(err.contains(name), "{name} missing:\n{err}");
+        }
+        assert!(err.contains("tokio_unstable"), "{err}");
+        // Within two timeouts of the deadlock (plus the child's start-up,
+        // which the parent's clock includes): a generous bound on a shared
+        // machine, far below the child's deadline.
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    /// Many tasks, few locks, oversubscribed workers, nested acquisitions
+    /// in one global order: contended, progressing, never a deadlock. Runs
+    /// `LOCKGRAPH_TEST_SECS` seconds (30 by default).
+    #[test]
+    fn child_contended_workload() {
+        if !is_child() {
+            return;
+        }
+        let secs: u64 = std::env::var("LOCKGRAPH_TEST_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        let rounds = rt.block_on(async move {
+            let locks: Arc<Vec<Mutex<u64>>> = Arc::new((0..3).map(|_| Mutex::new(0)).collect());
+            let sem = Arc::new(Semaphore::new(2));
+            let end = Instant::now() + Duration::from_secs(secs);
+            let mut tasks = Vec::new();
+            for t in 0..64usize {
+                let (locks, sem) = (locks.clone(), sem.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while Instant::now() < end {
+                        let _p = sem.acquire().await.unwrap();
+                        let first = t % 2;
+                        let mut g1 = locks[first].lock().await;
+                        // Held across a long await: others pile up behind.
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        let mut g2 = locks[2].lock().await;
+                        *g1 += 1;
+                        *g2 += 1;
+                        n += 1;
+                    }
+                    n
+                }));
+            }
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            total
+        });
+        eprintln!("WORKLOAD DONE {rounds} rounds");
+    }
+
+    #[test]
+    fn a_contended_progressing_workload_is_not_a_deadlock() {
+        let out = child!(child_contended_workload)
+            .env("LOCKGRAPH_ON_CYCLE", "warn")
+            .env("LOCKGRAPH_WATCHDOG", "1s")
+            .deadline(Duration::from_secs(90))
+            .run_until(|_, err| err.contains("WORKLOAD DONE"));
+        assert!(out.done, "{}", out.both());
+        assert!(!out.stderr.contains("DEADLOCK"), "{}", out.stderr);
+        assert!(!out.stderr.contains("potential deadlock"), "{}", out.stderr);
+    }
+}
+
 /// Release builds without tracking: tokio's own types underneath, of the
 /// same size, with tokio's guards.
 #[cfg(not(any(debug_assertions, feature = "track-in-release")))]

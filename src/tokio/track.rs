@@ -72,6 +72,8 @@ pub(crate) async fn request_then<G, W: Future<Output = G>>(
         Some(g) => g,
         None => {
             waits(meta, site);
+            // Registered with the task watchdog (when on) until it ends.
+            let _wait = task::wait_begins(meta, request, Some(site));
             wait().await
         }
     }
@@ -104,7 +106,10 @@ pub(crate) fn acquire_blocking<G>(
 ) -> (G, AsyncHold) {
     register();
     task::before_wait(meta, request, Some(site));
-    let g = block();
+    let g = {
+        let _wait = task::wait_begins(meta, request, Some(site));
+        block()
+    };
     (g, task::acquired(meta, hold, Some(site)))
 }
 

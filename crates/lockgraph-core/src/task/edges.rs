@@ -164,7 +164,17 @@ fn before_wait_held(
     if skip > 0 && seen(chain_key(all.iter(), meta, id, request, 0)) {
         return;
     }
-    record(owner, &all, skip, &slots, meta, id, request, site, Op::Acquire);
+    record(
+        owner,
+        &all,
+        skip,
+        &slots,
+        meta,
+        id,
+        request,
+        site,
+        Op::Acquire,
+    );
 }
 
 /// Call before a sync acquisition (the primitive protocol does, once any
@@ -193,7 +203,17 @@ pub fn sync_request(meta: &LockMeta, request: Request, site: Option<&'static Loc
         return;
     }
     let site = site.or_else(crate::state::pending_site);
-    record(owner, &held, 0, &slots, meta, id, request, site, Op::Acquire);
+    record(
+        owner,
+        &held,
+        0,
+        &slots,
+        meta,
+        id,
+        request,
+        site,
+        Op::Acquire,
+    );
 }
 
 /// The slow path: the edges into the process-wide graph, their record

@@ -38,7 +38,11 @@ impl std::fmt::Debug for AsyncHold {
 /// Records that the current task (else thread) took `meta` as `hold`,
 /// asked at `site` (any acquisition: blocking, `try_*`, owned).
 #[inline]
-pub fn acquired(meta: &LockMeta, hold: Hold, site: Option<&'static Location<'static>>) -> AsyncHold {
+pub fn acquired(
+    meta: &LockMeta,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) -> AsyncHold {
     if !sets::ASYNC_USED.load(Ordering::Relaxed) {
         sets::ASYNC_USED.store(true, Ordering::Relaxed);
     }

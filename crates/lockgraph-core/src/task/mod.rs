@@ -35,12 +35,14 @@ mod edges;
 mod hold;
 mod names;
 mod sets;
+mod watch;
 mod yielded;
 
 pub use edges::{before_wait, sync_request};
 pub use hold::{acquired, AsyncHold};
 pub use names::{name_task, task_label, unname_task, TaskName};
 pub use sets::{current_owner, set_current_task, Owner};
+pub use watch::{wait_begins, AsyncWait, TaskDeadlock, TaskWait};
 pub use yielded::{check_pending, HeldAcrossAwait};
 
 /// Whether any async lock was ever taken in this process: until then the

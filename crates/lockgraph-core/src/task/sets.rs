@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::HashMap;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
@@ -97,6 +98,11 @@ const TOKEN_SHIFT: u32 = 2;
 struct Slot {
     state: AtomicU64,
     held: UnsafeCell<Held>,
+    /// The lock's id and the site it was taken at (a `Location` pointer),
+    /// for the task watchdog's scans from its own thread: stored before
+    /// the state publishes the hold.
+    pub_id: AtomicU64,
+    pub_site: AtomicUsize,
 }
 
 /// The async locks one owner holds, in fixed slots: the owner (the task,
@@ -146,6 +152,8 @@ impl HeldSet {
             slots: std::array::from_fn(|_| Slot {
                 state: AtomicU64::new(0),
                 held: UnsafeCell::new(EMPTY_HELD),
+                pub_id: AtomicU64::new(0),
+                pub_site: AtomicUsize::new(0),
             }),
             top: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
@@ -166,7 +174,14 @@ impl HeldSet {
         // SAFETY: the owner alone touches `held` (see `Sync` above), and
         // the slot is free.
         unsafe { *self.slots[i].held.get() = held };
-        self.slots[i].state.swap(token << TOKEN_SHIFT, Ordering::SeqCst);
+        self.slots[i].pub_id.store(held.id, Ordering::Relaxed);
+        let site = held
+            .site
+            .map_or(0, |l| l as *const Location<'static> as usize);
+        self.slots[i].pub_site.store(site, Ordering::Relaxed);
+        self.slots[i]
+            .state
+            .swap(token << TOKEN_SHIFT, Ordering::SeqCst);
         if self.retired.load(Ordering::SeqCst) {
             self.slots[i].state.store(0, Ordering::SeqCst);
             return Pushed::Retired;
@@ -382,6 +397,34 @@ fn sweep(sh: &mut Shard) {
             true
         }
     });
+}
+
+/// Every live hold of every owner, as (owner, lock id, site taken), read
+/// from any thread (the task watchdog's scan).
+pub(crate) fn all_holds() -> Vec<(Owner, u64, Option<&'static Location<'static>>)> {
+    let mut out = Vec::new();
+    for shard in REGISTRY.iter() {
+        let sets: Vec<Arc<HeldSet>> = shard.lock().sets.values().cloned().collect();
+        for set in sets {
+            for slot in &set.slots {
+                let s = slot.state.load(Ordering::Acquire);
+                if s == 0 {
+                    continue;
+                }
+                let id = slot.pub_id.load(Ordering::Relaxed);
+                let site = slot.pub_site.load(Ordering::Relaxed);
+                // Still the same hold: the two words belong to it.
+                if slot.state.load(Ordering::Acquire) != s {
+                    continue;
+                }
+                // SAFETY: a non-zero word was stored from a
+                // `&'static Location` in `push`.
+                let site = (site != 0).then(|| unsafe { &*(site as *const Location<'static>) });
+                out.push((set.owner, id, site));
+            }
+        }
+    }
+    out
 }
 
 /// The number of sets in the registry (tests).
