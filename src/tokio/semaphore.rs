@@ -94,15 +94,16 @@ impl Semaphore {
         n: u32,
         site: &'static Location<'static>,
     ) -> Result<SemaphorePermit<'_>, AcquireError> {
-        let p = track::request_then(
+        let (p, owner) = track::request_then(
             &self.meta,
             Request::Exclusive,
             site,
             || self.inner.try_acquire_many(n).ok().map(Ok),
             || self.inner.acquire_many(n),
         )
-        .await?;
-        let hold = lockgraph_core::task::acquired(&self.meta, Hold::Shared, Some(site));
+        .await;
+        let p = p?;
+        let hold = lockgraph_core::task::acquired_by(owner, &self.meta, Hold::Shared, Some(site));
         Ok(SemaphorePermit {
             g: Tracked::new(&self.meta, (p, hold)),
             sem: self,

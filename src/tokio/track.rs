@@ -35,10 +35,13 @@ pub(crate) fn task_id() -> Option<u64> {
     Some(h.finish())
 }
 
-/// Tells the core how to find the running task.
+/// Tells the core how to find the running task (once is enough; the
+/// check is one relaxed load).
 #[inline]
 pub(crate) fn register() {
-    task::set_current_task(task_id);
+    if !task::async_used() {
+        task::set_current_task(task_id);
+    }
 }
 
 /// A request of `meta` that may wait, asked at `site`: the order check,
@@ -53,8 +56,8 @@ pub(crate) async fn acquire<G, W: Future<Output = G>>(
     try_now: impl FnOnce() -> Option<G>,
     wait: impl FnOnce() -> W,
 ) -> (G, AsyncHold) {
-    let g = request_then(meta, request, site, try_now, wait).await;
-    (g, task::acquired(meta, hold, Some(site)))
+    let (g, owner) = request_then(meta, request, site, try_now, wait).await;
+    (g, task::acquired_by(owner, meta, hold, Some(site)))
 }
 
 /// [`acquire`] without the hold (the caller takes it if the request
@@ -65,10 +68,10 @@ pub(crate) async fn request_then<G, W: Future<Output = G>>(
     site: &'static Location<'static>,
     try_now: impl FnOnce() -> Option<G>,
     wait: impl FnOnce() -> W,
-) -> G {
+) -> (G, task::Owner) {
     register();
-    task::before_wait(meta, request, Some(site));
-    match try_now() {
+    let owner = task::before_wait(meta, request, Some(site));
+    let g = match try_now() {
         Some(g) => g,
         None => {
             waits(meta, site);
@@ -76,7 +79,8 @@ pub(crate) async fn request_then<G, W: Future<Output = G>>(
             let _wait = task::wait_begins(meta, request, Some(site));
             wait().await
         }
-    }
+    };
+    (g, owner)
 }
 
 /// The async acquisition of `meta` has to wait: a sync lock the thread
@@ -105,12 +109,12 @@ pub(crate) fn acquire_blocking<G>(
     block: impl FnOnce() -> G,
 ) -> (G, AsyncHold) {
     register();
-    task::before_wait(meta, request, Some(site));
+    let owner = task::before_wait(meta, request, Some(site));
     let g = {
         let _wait = task::wait_begins(meta, request, Some(site));
         block()
     };
-    (g, task::acquired(meta, hold, Some(site)))
+    (g, task::acquired_by(owner, meta, hold, Some(site)))
 }
 
 /// A try: no edge into `meta`; the hold when it succeeded.

@@ -112,15 +112,22 @@ fn actor(owner: Owner) -> Arc<str> {
 /// `read()`, `acquire()`, `blocking_lock()`, ...; not the `try_*` ones):
 /// records "every lock the current task holds, and every sync lock its
 /// thread holds -> `meta`" and reports a cycle it closes, before the wait.
+/// Returns the owner, for [`acquired_by`](super::acquired_by) once the
+/// wait is over (a task stays itself across its awaits).
 #[inline]
-pub fn before_wait(meta: &LockMeta, request: Request, site: Option<&'static Location<'static>>) {
+pub fn before_wait(
+    meta: &LockMeta,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+) -> Owner {
     let owner = sets::current_owner();
     let thread_held = crate::state::held_entries();
     if thread_held.is_empty() && sets::surely_empty(owner) {
         // Nothing held: no edge (the uncontended single lock's path).
-        return;
+        return owner;
     }
     before_wait_held(owner, thread_held, meta, request, site);
+    owner
 }
 
 #[inline(never)]

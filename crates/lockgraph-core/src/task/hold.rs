@@ -43,6 +43,18 @@ pub fn acquired(
     hold: Hold,
     site: Option<&'static Location<'static>>,
 ) -> AsyncHold {
+    acquired_by(sets::current_owner(), meta, hold, site)
+}
+
+/// [`acquired`] by `owner` (as [`before_wait`](super::before_wait) returned
+/// it: the current task or thread).
+#[inline]
+pub fn acquired_by(
+    owner: Owner,
+    meta: &LockMeta,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) -> AsyncHold {
     if !sets::ASYNC_USED.load(Ordering::Relaxed) {
         sets::ASYNC_USED.store(true, Ordering::Relaxed);
     }
@@ -55,7 +67,7 @@ pub fn acquired(
         hold,
         site,
     };
-    match sets::push(sets::current_owner(), held) {
+    match sets::push(owner, held) {
         Some((set, slot, token)) => AsyncHold {
             set,
             slot: slot as u32,

@@ -39,7 +39,7 @@ mod watch;
 mod yielded;
 
 pub use edges::{before_wait, sync_request};
-pub use hold::{acquired, AsyncHold};
+pub use hold::{acquired, acquired_by, AsyncHold};
 pub use names::{name_task, task_label, unname_task, TaskName};
 pub use sets::{current_owner, set_current_task, Owner};
 pub use watch::{wait_begins, AsyncWait, TaskDeadlock, TaskWait};
@@ -47,7 +47,7 @@ pub use yielded::{check_pending, HeldAcrossAwait};
 
 /// Whether any async lock was ever taken in this process: until then the
 /// sync path does not look for a task's holds. Written once.
-pub(crate) fn async_used() -> bool {
+pub fn async_used() -> bool {
     sets::ASYNC_USED.load(std::sync::atomic::Ordering::Relaxed)
 }
 

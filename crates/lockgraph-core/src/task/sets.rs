@@ -296,9 +296,62 @@ fn shard(key: u64) -> &'static Mutex<Shard> {
     &REGISTRY[i]
 }
 
+crate::sync::thread_local_const! {
+    /// The set this thread used last (the running task's, usually), as
+    /// its owner's key and a pointer: a `const` thread-local without a
+    /// destructor, read on every acquisition. The pointer is valid while
+    /// `KEEP` holds the same set (its destructor clears this first).
+    static FAST: (Cell<u64>, Cell<*const HeldSet>) =
+        const { (Cell::new(u64::MAX), Cell::new(std::ptr::null())) };
+}
+
+/// Keeps the set `FAST` points to alive; its drop (thread exit) clears
+/// `FAST` first.
+struct Keep(Option<Arc<HeldSet>>);
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        let _ = FAST.try_with(|(k, p)| {
+            k.set(u64::MAX);
+            p.set(std::ptr::null());
+        });
+    }
+}
+
 thread_local! {
-    /// The set this thread used last (the running task's, usually).
-    static CACHE: RefCell<Option<Arc<HeldSet>>> = const { RefCell::new(None) };
+    static KEEP: RefCell<Keep> = const { RefCell::new(Keep(None)) };
+}
+
+/// The cached set, if it is `owner`'s.
+#[inline]
+fn cached(owner: Owner) -> Option<&'static HeldSet> {
+    let key = owner.key();
+    FAST.try_with(|(k, p)| {
+        if k.get() != key {
+            return None;
+        }
+        // SAFETY: `KEEP` holds an `Arc` of the set `p` points to for as
+        // long as `p` is set (set together in `remember`; cleared before
+        // the `Arc` goes); the reference is used for one call only.
+        unsafe { p.get().as_ref() }
+    })
+    .ok()
+    .flatten()
+}
+
+/// Makes `set` this thread's cached set (or none).
+fn remember(set: Option<Arc<HeldSet>>) {
+    let _ = FAST.try_with(|(k, p)| {
+        k.set(set.as_ref().map_or(u64::MAX, |s| s.owner.key()));
+        p.set(set.as_ref().map_or(std::ptr::null(), Arc::as_ptr));
+    });
+    if KEEP.try_with(|c| c.borrow_mut().0 = set.clone()).is_err() {
+        // The thread is exiting: nothing keeps the set, so nothing is cached.
+        let _ = FAST.try_with(|(k, p)| {
+            k.set(u64::MAX);
+            p.set(std::ptr::null());
+        });
+    }
 }
 
 /// Runs `f` on `owner`'s set (owner only). With `create`, the set is made
@@ -307,33 +360,23 @@ thread_local! {
 /// touched); another owner's goes through the registry.
 #[inline]
 pub(crate) fn with_set<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
-    let mut f = Some(f);
-    let hit = CACHE
-        .try_with(|c| {
-            let c = c.borrow();
-            let set = c
-                .as_ref()
-                .filter(|s| s.owner == owner && !s.retired.load(Ordering::Relaxed))?;
-            Some((f.take().unwrap())(set))
-        })
-        .ok()
-        .flatten();
-    if hit.is_some() {
-        return hit;
+    match cached(owner) {
+        Some(set) if !set.retired.load(Ordering::Relaxed) => Some(f(set)),
+        _ => with_set_slow(owner, create, f),
     }
-    with_set_slow(owner, create, f?)
 }
 
 #[cold]
 fn with_set_slow<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
     let set = lookup(owner, create)?;
     let r = f(&set);
-    let _ = CACHE.try_with(|c| *c.borrow_mut() = Some(set));
+    remember(Some(set));
     Some(r)
 }
 
 /// Adds `held` to `owner`'s set (owner only): the set and the slot and
 /// token of the hold, or `None` when every slot is taken.
+#[inline]
 pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u64)> {
     loop {
         let r = with_set(owner, true, |set| match set.push(held) {
@@ -345,7 +388,7 @@ pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u
             return r;
         }
         // Swept meanwhile: the registry makes a new one.
-        let _ = CACHE.try_with(|c| *c.borrow_mut() = None);
+        remember(None);
     }
 }
 
@@ -353,13 +396,7 @@ pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u
 /// one and is empty (else: unknown, `false`).
 #[inline]
 pub(crate) fn surely_empty(owner: Owner) -> bool {
-    CACHE
-        .try_with(|c| {
-            c.borrow()
-                .as_ref()
-                .is_some_and(|s| s.owner == owner && s.is_empty())
-        })
-        .unwrap_or(false)
+    cached(owner).is_some_and(HeldSet::is_empty)
 }
 
 /// `owner`'s set in the registry, made when missing if `create`.
