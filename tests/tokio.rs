@@ -416,6 +416,59 @@ mod watchdog {
         );
     }
 
+    /// A task and a plain thread: the thread holds async `a` (taken with
+    /// `blocking_lock`) and waits for `b`, which a task holds while it waits
+    /// for `a`.
+    #[test]
+    fn child_task_thread_deadlock() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let a = Arc::new(Mutex::named("wd-mixed-a", 0));
+        let b = Arc::new(Mutex::named("wd-mixed-b", 0));
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+        let thread = std::thread::Builder::new()
+            .name("plain-thread".into())
+            .spawn(move || {
+                let _ga = a1.blocking_lock();
+                x1.wait();
+                let _gb = b1.blocking_lock();
+            })
+            .unwrap();
+        rt.spawn(lockgraph::tokio::instrument_named(
+            "task-side",
+            async move {
+                let _gb = b.lock().await;
+                tokio::task::spawn_blocking(move || both.wait())
+                    .await
+                    .unwrap();
+                let _ga = a.lock().await;
+            },
+        ));
+        let _ = thread.join(); // never returns
+    }
+
+    #[test]
+    fn a_task_thread_deadlock_is_reported() {
+        let out = child!(child_task_thread_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| err.contains("async backtraces"));
+        assert!(out.done, "no task watchdog report:\n{}", out.both());
+        let err = &out.stderr;
+        assert!(err.contains("DEADLOCK"), "{err}");
+        for name in ["\"task-side\"", "plain-thread", "wd-mixed-a", "wd-mixed-b"] {
+            assert!(err.contains(name), "{name} missing:\n{err}");
+        }
+    }
+
     /// Many tasks, few locks, oversubscribed workers, nested acquisitions
     /// in one global order: contended, progressing, never a deadlock. Runs
     /// `LOCKGRAPH_TEST_SECS` seconds (30 by default).

@@ -34,6 +34,13 @@ struct Wait {
     since: Instant,
 }
 
+/// Names of the threads that registered waits (for reports).
+fn thread_names() -> &'static Mutex<HashMap<u64, String>> {
+    static NAMES: LazyLock<Mutex<HashMap<u64, String>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    &NAMES
+}
+
 static WAITS: LazyLock<Mutex<HashMap<u64, Wait>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 static NEXT_WAIT: AtomicU64 = AtomicU64::new(1);
 static SCANNING: AtomicBool = AtomicBool::new(false);
@@ -62,10 +69,17 @@ pub fn wait_begins(
     crate::watchdog::ensure_running();
     start_scanning();
     let n = NEXT_WAIT.fetch_add(1, Ordering::Relaxed);
+    let owner = sets::current_owner();
+    if let Owner::Thread(t) = owner {
+        thread_names()
+            .lock()
+            .entry(t)
+            .or_insert_with(crate::sync::thread_name);
+    }
     WAITS.lock().insert(
         n,
         Wait {
-            owner: sets::current_owner(),
+            owner,
             lock: meta.id(),
             kind: meta.kind(),
             class: meta.class(),
@@ -229,7 +243,10 @@ pub struct TaskDeadlock {
 fn owner_label(o: Owner) -> String {
     match o {
         Owner::Task(id) => task_label(id),
-        Owner::Thread(n) => format!("thread #{n} (outside any task)"),
+        Owner::Thread(n) => match thread_names().lock().get(&n) {
+            Some(name) => format!("thread `{name}` (outside any task)"),
+            None => format!("thread #{n} (outside any task)"),
+        },
     }
 }
 
