@@ -244,7 +244,7 @@ fn owner_label(o: Owner) -> String {
     match o {
         Owner::Task(id) => task_label(id),
         Owner::Thread(n) => match thread_names().lock().get(&n) {
-            Some(name) => format!("thread `{name}` (outside any task)"),
+            Some(name) => format!("thread \"{name}\" (outside any task)"),
             None => format!("thread #{n} (outside any task)"),
         },
     }
