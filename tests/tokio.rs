@@ -292,6 +292,48 @@ mod tracked {
         );
     }
 
+    /// An async edge goes to `LOCKGRAPH_RECORD` like any other, with its
+    /// kinds and the task that recorded it, for `lockgraph check`.
+    #[test]
+    fn child_records_an_async_edge() {
+        if !is_child() {
+            return;
+        }
+        let a = Mutex::named("rec-async-a", 0);
+        let b = lockgraph::Mutex::named("rec-sync-b", 0);
+        current_thread().block_on(async {
+            tokio::spawn(async move {
+                let _ga = a.lock().await;
+                let _gb = b.lock();
+            })
+            .await
+            .unwrap();
+        });
+    }
+
+    #[test]
+    fn an_async_edge_is_recorded_for_lockgraph_check() {
+        let dir = std::env::temp_dir().join(format!("lockgraph-tokio-rec-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = child!(child_records_an_async_edge)
+            .env("LOCKGRAPH_RECORD", &dir)
+            .run();
+        assert!(out.success(), "{}", out.both());
+        let text: String = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        let line = text
+            .lines()
+            .find(|l| l.contains("rec-async-a") && l.contains("rec-sync-b"))
+            .unwrap_or_else(|| panic!("no edge line:\n{text}"));
+        assert!(
+            line.contains("AsyncMutex") && line.contains("task "),
+            "{line}"
+        );
+    }
+
     /// ABBA between two tasks on a multi-thread runtime, with a yield
     /// between the acquisitions (the tasks may resume on other workers):
     /// reported, naming both tasks.
