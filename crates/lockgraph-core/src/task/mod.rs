@@ -47,6 +47,7 @@ pub use yielded::{check_pending, HeldAcrossAwait};
 
 /// Whether any async lock was ever taken in this process: until then the
 /// sync path does not look for a task's holds. Written once.
+#[inline(always)]
 pub fn async_used() -> bool {
     sets::ASYNC_USED.load(std::sync::atomic::Ordering::Relaxed)
 }
