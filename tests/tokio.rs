@@ -334,6 +334,80 @@ mod tracked {
         );
     }
 
+    /// Every kind of guard (mapped, owned, owned mapped, downgraded, split
+    /// and merged permits, forgotten permits) ends its hold when it goes:
+    /// after all of them, the probe taken and then each lock closes no
+    /// cycle with an edge from a leaked hold into the probe.
+    #[test]
+    fn every_guard_kind_ends_its_hold() {
+        let m = Arc::new(Mutex::named("kinds-m", (1u32, 2u32)));
+        let rw = Arc::new(RwLock::named("kinds-rw", (1u32, 2u32)));
+        let sem = Arc::new(Semaphore::named("kinds-sem", 4));
+        let probe = Mutex::named("kinds-probe", 0);
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                {
+                    let g = lockgraph::tokio::MutexGuard::map(m.lock().await, |v| &mut v.0);
+                    let mut g = lockgraph::tokio::MappedMutexGuard::map(g, |v| v);
+                    *g += 1;
+                }
+                {
+                    let g = m.lock().await;
+                    let g =
+                        lockgraph::tokio::MutexGuard::try_map(g, |_| None::<&mut u32>).unwrap_err();
+                    assert_eq!(g.0, 2);
+                }
+                {
+                    let g = m.clone().lock_owned().await;
+                    let g = lockgraph::tokio::OwnedMutexGuard::map(g, |v| &mut v.1);
+                    assert_eq!(*g, 2);
+                }
+                {
+                    let w = rw.write().await;
+                    let r = w.downgrade();
+                    assert_eq!(r.0, 1);
+                    let r = lockgraph::tokio::RwLockReadGuard::map(r, |v| &v.1);
+                    assert_eq!(*r, 2);
+                }
+                {
+                    let w = rw.clone().write_owned().await;
+                    let r = w.downgrade();
+                    let r = lockgraph::tokio::OwnedRwLockReadGuard::map(r, |v| &v.0);
+                    assert_eq!(*r, 1);
+                }
+                {
+                    let w = rw.write().await;
+                    let mut w = lockgraph::tokio::RwLockWriteGuard::map(w, |v| &mut v.0);
+                    *w += 1;
+                    let w = rw.try_write();
+                    assert!(w.is_err());
+                }
+                {
+                    let mut p = sem.acquire_many(3).await.unwrap();
+                    let q = p.split(1).unwrap();
+                    assert_eq!((p.num_permits(), q.num_permits()), (2, 1));
+                    p.merge(q);
+                    assert_eq!(p.num_permits(), 3);
+                    let f = sem.try_acquire().unwrap();
+                    f.forget();
+                    assert_eq!(sem.available_permits(), 0);
+                    drop(p);
+                    sem.add_permits(1);
+                    let o = sem.clone().acquire_owned().await.unwrap();
+                    assert_eq!(o.num_permits(), 1);
+                }
+                // Nothing is held now. A leaked hold would give it an
+                // edge "leaked -> probe" here, and then the probe held
+                // while each lock is taken closes a cycle with it.
+                let _p = probe.lock().await;
+                let _g = m.lock().await;
+                let _r = rw.read().await;
+                let _s = sem.acquire().await.unwrap();
+            })
+        });
+        assert!(reports.is_empty(), "{reports:#?}");
+    }
+
     /// ABBA between two tasks on a multi-thread runtime, with a yield
     /// between the acquisitions (the tasks may resume on other workers):
     /// reported, naming both tasks.
