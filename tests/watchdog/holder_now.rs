@@ -65,7 +65,7 @@ fn a_long_hold_report_shows_where_the_holder_is_now() {
         "{holder}"
     );
     // The kernel's view is always there.
-    assert!(holder.contains("now: state "), "{holder}");
+    assert!(holder.contains("now: sleeping ("), "{holder}");
     // The waiter is not signalled: its own stack is in the report.
     let waiter = thread_section(report, "wd-stuck");
     assert!(!waiter.contains("now at"), "{waiter}");
@@ -124,7 +124,7 @@ fn with_remote_stacks_off_a_holder_is_shown_by_its_proc_state_only() {
             ),
             "{holder}"
         );
-        assert!(holder.contains("now: state S"), "{holder}");
+        assert!(holder.contains("now: sleeping ("), "{holder}");
     } else {
         assert!(
             holder.contains("now at: current stack not captured ("),

@@ -20,6 +20,7 @@ use lockgraph_testkit::{is_child, spawn_named, Child, END};
 mod condvar;
 mod deadlock;
 mod dump;
+mod golden;
 mod holder_now;
 mod long_wait;
 mod order_graph;

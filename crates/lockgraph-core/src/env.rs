@@ -183,6 +183,14 @@ pub static REMOTE_STACKS: Variable = var(
     "Signal a lock holder for its current stack in watchdog reports: `auto` (where the C library makes it safe), on (force), off.",
 );
 
+/// `LOCKGRAPH_WATCHDOG_VERBOSE`: raw kernel fields in watchdog reports.
+pub static WATCHDOG_VERBOSE: Variable = var(
+    "LOCKGRAPH_WATCHDOG_VERBOSE",
+    Kind::Switch,
+    "off",
+    "Add the raw kernel fields (state letter, wchan, system call number and arguments) to the words of a watchdog report's `now:` lines and JSON.",
+);
+
 /// `LOCKGRAPH_RECORD`: the lock-order record directory.
 pub static RECORD: Variable = var(
     "LOCKGRAPH_RECORD",
@@ -217,7 +225,7 @@ pub static MAX_INSTANCES: Variable = var(
 
 /// Every variable lockgraph reads, in the order `docs/environment.md`
 /// lists them.
-pub static VARIABLES: [&Variable; 13] = [
+pub static VARIABLES: [&Variable; 14] = [
     &ON_CYCLE,
     &BACKTRACE,
     &ORDER,
@@ -227,6 +235,7 @@ pub static VARIABLES: [&Variable; 13] = [
     &WATCHDOG_ACTION,
     &DUMP_DIR,
     &REMOTE_STACKS,
+    &WATCHDOG_VERBOSE,
     &RECORD,
     &MAX_CLASSES,
     &MAX_EDGES,

@@ -2,6 +2,11 @@
 
 use super::*;
 
+fn unix_ms(t: std::time::SystemTime) -> u128 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
 pub(super) fn json_opt(s: &mut String, v: Option<&str>) {
     match v {
         Some(v) => crate::record::json_str(s, v),
@@ -69,12 +74,17 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
     match &t.now {
         None => s.push_str("null"),
         Some(p) => {
-            s.push_str("{\"state\":");
+            s.push_str("{\"description\":");
+            crate::record::json_str(s, &p.describe());
+            s.push_str(",\"syscall_name\":");
+            json_opt(s, p.syscall_name().as_deref());
+            s.push_str(",\"state\":");
             crate::record::json_str(s, &p.state);
             s.push_str(",\"wchan\":");
             crate::record::json_str(s, &p.wchan);
+            // The arguments only when asked for (LOCKGRAPH_WATCHDOG_VERBOSE).
             s.push_str(",\"syscall\":");
-            crate::record::json_str(s, &p.syscall);
+            json_opt(s, verbose().then_some(p.syscall.as_str()));
             s.push('}');
         }
     }
@@ -111,7 +121,20 @@ impl WatchdogReport {
                 WatchdogKind::LongWait => "long_wait",
             },
         );
-        let _ = write!(s, ",\"pid\":{},\"cycle\":", self.pid);
+        let _ = write!(s, ",\"pid\":{},\"summary\":", self.pid);
+        crate::record::json_str(&mut s, &self.headline());
+        s.push_str(",\"advice\":");
+        crate::record::json_str(&mut s, &self.advice());
+        let _ = write!(
+            s,
+            ",\"action\":\"{}\",\"reported_at_unix_ms\":{},\"since_unix_ms\":{},\"cycle\":",
+            match self.action {
+                Action::Abort => "abort",
+                Action::Report => "report",
+            },
+            unix_ms(self.reported_at),
+            unix_ms(self.since())
+        );
         json_opt(&mut s, self.cycle.as_deref());
         s.push_str(",\"threads\":[");
         for (i, t) in self.threads.iter().enumerate() {

@@ -57,6 +57,7 @@ mod slot;
 mod tests;
 mod wait;
 mod wait_for;
+mod words;
 
 pub use crate::env::{parse_duration, ParseDurationError};
 #[allow(unused_imports)]
@@ -72,6 +73,7 @@ pub(crate) use slot::*;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;
+use words::*;
 
 use rate_limit::RATE;
 

@@ -134,7 +134,10 @@ pub struct ProcState {
     pub state: String,
     /// The kernel function it sleeps in.
     pub wchan: String,
-    /// The system call it is in (number and arguments, as the kernel writes it).
+    /// The system call it is in (number and arguments, as the kernel writes
+    /// it; `running` when it runs in user space). Reports say it in words
+    /// ([`ProcState::describe`]) and show it only with
+    /// `LOCKGRAPH_WATCHDOG_VERBOSE=1`.
     pub syscall: String,
 }
 
@@ -193,6 +196,10 @@ pub struct WatchdogReport {
     /// What the lock-order graph knew of the cycle (deadlocks of two or more
     /// threads waiting for locks).
     pub order: Option<OrderContext>,
+    /// What the watchdog does with the report (said in its first line).
+    pub action: Action,
+    /// When the report was made (wall clock).
+    pub reported_at: std::time::SystemTime,
 }
 
 pub use crate::global::OrderOrigin;
@@ -495,11 +502,11 @@ impl fmt::Display for ThreadInfo {
             }
         }
         if let Some(p) = &self.now {
-            writeln!(
-                f,
-                "    now: state {}, wchan {}, syscall {}",
-                p.state, p.wchan, p.syscall
-            )?;
+            if verbose() {
+                writeln!(f, "    now: {} [{}]", p.describe(), p.raw())?;
+            } else {
+                writeln!(f, "    now: {}", p.describe())?;
+            }
         }
         match &self.stack_now {
             None => {}
@@ -539,25 +546,7 @@ impl fmt::Display for ThreadInfo {
 
 impl fmt::Display for WatchdogReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            WatchdogKind::Deadlock => writeln!(
-                f,
-                "lockgraph watchdog: DEADLOCK: {} threads wait for each other (pid {})",
-                self.threads.len(),
-                self.pid
-            )?,
-            WatchdogKind::LongWait => {
-                let w = self.threads.first().and_then(|t| t.waiting.as_ref());
-                writeln!(
-                    f,
-                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {} (pid {})",
-                    self.threads.first().map_or("?", |t| t.name.as_str()),
-                    w.map_or(Duration::ZERO, |w| w.waited),
-                    w.map_or_else(|| "?".to_string(), WaitInfo::what),
-                    self.pid
-                )?;
-            }
-        }
+        writeln!(f, "{}", self.headline())?;
         if let Some(c) = &self.cycle {
             writeln!(f, "  cycle: {c}")?;
         }
@@ -567,6 +556,7 @@ impl fmt::Display for WatchdogReport {
         for t in &self.threads {
             t.fmt(f)?;
         }
+        writeln!(f, "{}", self.advice())?;
         writeln!(f, "-- end of lockgraph watchdog report --")
     }
 }

@@ -173,6 +173,8 @@ impl Watchdog {
                 threads,
                 pid: std::process::id(),
                 order: None,
+                action: self.config.action,
+                reported_at: std::time::SystemTime::now(),
             });
         }
         // Forget waits that ended, and cycles made of them.
@@ -238,6 +240,8 @@ impl Watchdog {
                 .map(|&i| thread_info(&snaps[i], now, true, true))
                 .collect(),
             pid: std::process::id(),
+            action: self.config.action,
+            reported_at: std::time::SystemTime::now(),
         }
     }
 
