@@ -295,6 +295,7 @@ pub use lock_api::{
 
 pub use lockgraph_core::profile;
 pub use lockgraph_core::watchdog;
+pub use lockgraph_core::watchdog::progress;
 pub use lockgraph_core::{
     atomic_region, atomicity, capture_atomicity, set_atomicity, Atomicity, AtomicityReport,
     Interleaving, Severity,

@@ -126,19 +126,7 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
         assert!(line.contains(&site), "{site} missing: {line}");
     }
     // The same report as JSON in the dump dir.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let json = loop {
-        let found = std::fs::read_dir(&dir).ok().and_then(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "json"))
-        });
-        if let Some(p) = found {
-            break std::fs::read_to_string(p).unwrap();
-        }
-        assert!(Instant::now() < deadline, "no JSON in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let json = crate::first_report_line(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         json.starts_with("{\"lockgraph_watchdog\":1,\"kind\":\"deadlock\""),

@@ -40,6 +40,17 @@ lockgraph lock with tracking compiled in: tracking is compiled out of release
 builds (`cargo test --release`) unless lockgraph's `track-in-release` feature
 is on. That exits 2 unless --allow-empty is given.";
 
+const HANG_HELP: &str = "\
+Each process of the job writes its watchdog reports, dumps and progress
+markers (lockgraph::progress) to LOCKGRAPH_DUMP_DIR, one file per process
+(lockgraph-watchdog-<host>-<pid>.jsonl); gather them in one directory (a
+shared one, or copied by the launcher) and point this at it. Files or lines
+that cannot be read (a garbage file, a line cut short by a killed process)
+are named and skipped.
+
+Exit status: 0 nothing hangs in the files, 1 deadlocks or long waits
+reported, 2 usage or input error (no usable file at all).";
+
 #[derive(Parser)]
 #[command(
     name = "lockgraph",
@@ -94,6 +105,19 @@ enum Command {
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
+    },
+    /// Lines up the watchdog files of a hung job's processes (LOCKGRAPH_DUMP_DIR): deadlocks, threads grouped by state, who stopped first
+    #[command(after_help = HANG_HELP)]
+    Hang {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
+        format: ProfileFormatArg,
+        /// Write the report to FILE instead of standard output
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Watchdog files, or directories whose lockgraph-watchdog-*.jsonl files are read (not recursively)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
     },
     /// Merges contention profiles (lockgraph-profile-*.json) and shows the hottest locks
     Profile {
@@ -275,6 +299,39 @@ fn profile_and_print(
     Ok(0)
 }
 
+/// `lockgraph hang`: 1 when the files report a hang, 0 when not, 2 on bad
+/// input (skipped files and lines are warnings).
+fn hang_and_print(
+    paths: &[PathBuf],
+    format: ProfileFormatArg,
+    output: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let report = lockgraph_cli::hang::analyse(paths)?;
+    for s in &report.skipped {
+        let line = s.line.map_or_else(String::new, |l| format!(":{l}"));
+        warn(&format!("{}{line}: skipped: {}", s.file.display(), s.why));
+    }
+    let text = match format {
+        ProfileFormatArg::Text => report.to_text(),
+        ProfileFormatArg::Json => report.to_json(),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{}",
+                safe(&format!("{} (written to {})", report.summary, path.display()))
+            );
+        }
+        None => {
+            let mut w = BufWriter::new(io::stdout().lock());
+            w.write_all(text.as_bytes()).and_then(|()| w.flush())?;
+        }
+    }
+    Ok(report.exit_code())
+}
+
 /// Runs a check and prints it; the check's exit code.
 fn check_and_print(opts: &CheckOptions, args: &ReportArgs) -> anyhow::Result<u8> {
     let report = lockgraph_cli::check(opts)?;
@@ -426,6 +483,11 @@ fn main() -> ExitCode {
             output,
             paths,
         } => profile_and_print(&paths, format.format(), output.as_deref()),
+        Command::Hang {
+            format,
+            output,
+            paths,
+        } => hang_and_print(&paths, format, output.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,11 +2,6 @@
 
 use super::*;
 
-fn unix_ms(t: std::time::SystemTime) -> u128 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
 pub(super) fn json_opt(s: &mut String, v: Option<&str>) {
     match v {
         Some(v) => crate::record::json_str(s, v),
@@ -186,6 +181,40 @@ impl WatchdogReport {
             }
         }
         s.push_str(",\"text\":");
+        crate::record::json_str(&mut s, &self.to_string());
+        s.push_str("}\n");
+        s
+    }
+}
+
+impl Dump {
+    /// The dump as one JSON object (a line of the dump directory's file, and
+    /// what `lockgraph dump --pid` reads).
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"lockgraph_watchdog\":1,\"kind\":\"dump\"");
+        let _ = write!(
+            s,
+            ",\"pid\":{},\"at_unix_ms\":{},\"watching\":{},\"progress\":[",
+            self.pid,
+            unix_ms(self.taken_at),
+            self.watching
+        );
+        for (i, (name, value)) in self.progress.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            crate::record::json_str(&mut s, name);
+            let _ = write!(s, ",\"value\":{value}}}");
+        }
+        s.push_str("],\"threads\":[");
+        for (i, t) in self.threads.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_thread(&mut s, t);
+        }
+        s.push_str("],\"text\":");
         crate::record::json_str(&mut s, &self.to_string());
         s.push_str("}\n");
         s

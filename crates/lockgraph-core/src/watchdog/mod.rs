@@ -46,7 +46,9 @@ use crate::meta::{LockMeta, MAX_HELD};
 use crate::report::{Backtrace, Hold, Request};
 
 mod after_fork;
+mod dump_file;
 mod json;
+mod progress;
 mod rate_limit;
 #[cfg(target_os = "linux")]
 mod remote_stack;
@@ -60,8 +62,10 @@ mod wait_for;
 mod words;
 
 pub use crate::env::{parse_duration, ParseDurationError};
+use dump_file::*;
 #[allow(unused_imports)]
 use json::*;
+pub use progress::{markers, progress};
 use report::*;
 pub use report::{
     Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, ProcState, StackNow, ThreadInfo,
@@ -123,9 +127,12 @@ pub struct Config {
     pub scan_period: Duration,
     /// What to do with a report (default [`Action::Report`]).
     pub action: Action,
-    /// Where each report is also written as JSON (default `LOCKGRAPH_DUMP_DIR`).
+    /// Where each report, dump and progress marker is also appended as a
+    /// JSON line, to one file per process (default `LOCKGRAPH_DUMP_DIR`).
     pub dump_dir: Option<PathBuf>,
-    /// Print [`dump`] on stderr when the process receives SIGUSR2 (default off).
+    /// On SIGUSR2, print [`dump`] on stderr, append it to the dump
+    /// directory's file, and leave it where `lockgraph dump --pid` reads it
+    /// (default off; `LOCKGRAPH_DUMP_SIGNAL=1` turns it on).
     pub dump_on_sigusr2: bool,
 }
 
@@ -232,6 +239,9 @@ pub fn start(config: Config) -> bool {
 fn configure_and_spawn(mut config: Config) -> bool {
     if config.dump_dir.is_none() {
         config.dump_dir = crate::env::DUMP_DIR.path();
+    }
+    if !config.dump_on_sigusr2 && crate::env::DUMP_SIGNAL.switch() {
+        config.dump_on_sigusr2 = true;
     }
     if config.scan_period.is_zero() {
         config.scan_period = Duration::from_millis(1);

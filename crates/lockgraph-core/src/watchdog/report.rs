@@ -318,6 +318,12 @@ impl fmt::Display for OrderContext {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Dump {
+    /// The process id.
+    pub pid: u32,
+    /// When it was taken (wall clock).
+    pub taken_at: std::time::SystemTime,
+    /// The progress markers' latest values ([`progress`]).
+    pub progress: Vec<(String, u64)>,
     /// Whether the watchdog was on (threads publish their locks only then).
     pub watching: bool,
     /// Every thread that has published state.
@@ -565,10 +571,19 @@ impl fmt::Display for Dump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "lockgraph dump (pid {}): {} threads",
-            std::process::id(),
+            "lockgraph dump (pid {}) at {}: {} threads",
+            self.pid,
+            utc(self.taken_at),
             self.threads.len()
         )?;
+        if !self.progress.is_empty() {
+            let p: Vec<String> = self
+                .progress
+                .iter()
+                .map(|(n, v)| format!("{n} {v}"))
+                .collect();
+            writeln!(f, "  progress: {}", p.join(", "))?;
+        }
         if !self.watching {
             writeln!(
                 f,

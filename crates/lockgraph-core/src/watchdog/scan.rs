@@ -15,6 +15,9 @@ pub(super) const STACK_GRACE_SCANS: u32 = 10;
 pub fn dump() -> Dump {
     let now = now_ns();
     Dump {
+        pid: std::process::id(),
+        taken_at: std::time::SystemTime::now(),
+        progress: markers(),
         watching: on(),
         threads: snapshot()
             .iter()
@@ -37,7 +40,6 @@ pub(super) struct Watchdog {
     deferred: HashMap<Vec<(u64, u64)>, u32>,
     /// Waits (thread key, serial) already reported, or part of a reported deadlock.
     reported_waits: HashSet<(u64, u64)>,
-    written: u64,
 }
 
 impl Watchdog {
@@ -48,7 +50,6 @@ impl Watchdog {
             reported_cycles: HashSet::new(),
             deferred: HashMap::new(),
             reported_waits: HashSet::new(),
-            written: 0,
         }
     }
 
@@ -58,8 +59,9 @@ impl Watchdog {
             std::thread::sleep(self.config.scan_period);
             TICK.store(now_ns(), Ordering::Relaxed);
             if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
-                crate::stderr::write(&dump().to_string());
+                self.answer_dump_request();
             }
+            progress::flush();
             // A bug in a scan must not end the watching: say it once, and
             // scan again.
             let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scan()));
@@ -76,6 +78,32 @@ impl Watchdog {
                     ));
                 }
             }
+        }
+    }
+
+    /// SIGUSR2: the dump on stderr, in the dump directory's file, and in
+    /// the file `lockgraph dump --pid` waits for ([`dump_answer_path`]).
+    fn answer_dump_request(&self) {
+        let d = dump();
+        crate::stderr::write(&d.to_string());
+        let json = d.to_json();
+        if let Some(dir) = &self.config.dump_dir {
+            append(dir, &json);
+        }
+        let path = dump_answer_path(std::process::id());
+        // Created new (never through a link someone left), then renamed
+        // into place whole: the reader sees all of it or nothing.
+        let tmp = path.with_extension("json.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, json.as_bytes()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
         }
     }
 
@@ -248,16 +276,9 @@ impl Watchdog {
     /// Writes the report to the dump directory, and delivers it (or aborts).
     pub(super) fn emit(&mut self, report: WatchdogReport) {
         if let Some(dir) = &self.config.dump_dir {
-            self.written += 1;
-            let pid = std::process::id();
-            let path = dir.join(format!("lockgraph-watchdog-{pid}-{}.json", self.written));
-            let tmp = dir.join(format!(".lockgraph-watchdog-{pid}-{}.tmp", self.written));
-            let r = std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(&tmp, report.to_json()))
-                .and_then(|()| std::fs::rename(&tmp, &path));
-            if let Err(e) = r {
-                crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
-            }
+            // The markers first: the report then reads after the last step.
+            progress::flush();
+            append(dir, &report.to_json());
         }
         crate::policy::emit(report);
     }
@@ -283,4 +304,10 @@ impl crate::policy::Report for WatchdogReport {
     fn dispatch(&self) -> tracing::Dispatch {
         dispatch()
     }
+}
+
+/// Where a process answers `lockgraph dump --pid <pid>`: its temporary
+/// directory (`TMPDIR`, else `/tmp`), `lockgraph-dump-<pid>.json`.
+pub fn dump_answer_path(pid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("lockgraph-dump-{pid}.json"))
 }
