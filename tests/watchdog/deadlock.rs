@@ -3,7 +3,7 @@
 //! threads, and re-entrant mutexes.
 
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockgraph::{Mutex, ReentrantMutex};
 use lockgraph_testkit::{child, is_child, END};

@@ -321,7 +321,11 @@ fn hang_and_print(
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
                 "{}",
-                safe(&format!("{} (written to {})", report.summary, path.display()))
+                safe(&format!(
+                    "{} (written to {})",
+                    report.summary,
+                    path.display()
+                ))
             );
         }
         None => {

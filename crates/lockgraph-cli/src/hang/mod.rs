@@ -206,16 +206,25 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
         } else {
             let names: Vec<String> = skipped
                 .iter()
-                .map(|s| format!("{}{}: {}", s.file.display(), s.line.map_or(String::new(), |l| format!(":{l}")), s.why))
+                .map(|s| {
+                    format!(
+                        "{}{}: {}",
+                        s.file.display(),
+                        s.line.map_or(String::new(), |l| format!(":{l}")),
+                        s.why
+                    )
+                })
                 .collect();
-            format!("no usable lockgraph watchdog file in {}: {}", list.join(", "), names.join("; "))
+            format!(
+                "no usable lockgraph watchdog file in {}: {}",
+                list.join(", "),
+                names.join("; ")
+            )
         };
         return Err(Error::Hang(why));
     }
-    let hosts: std::collections::BTreeSet<&str> = files
-        .iter()
-        .filter_map(|f| f.host.as_deref())
-        .collect();
+    let hosts: std::collections::BTreeSet<&str> =
+        files.iter().filter_map(|f| f.host.as_deref()).collect();
     let many_hosts = hosts.len() > 1;
 
     let mut processes = Vec::new();
@@ -234,7 +243,11 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
         let mut progress = BTreeMap::new();
         let mut last = None;
         for (_, rec) in &f.records {
-            if let Some(t) = rec.get("at_unix_ms").or_else(|| rec.get("reported_at_unix_ms")).and_then(Value::as_u64) {
+            if let Some(t) = rec
+                .get("at_unix_ms")
+                .or_else(|| rec.get("reported_at_unix_ms"))
+                .and_then(Value::as_u64)
+            {
                 last = Some(last.map_or(t, |l: u64| l.max(t)));
             }
             match rec.get("kind").and_then(Value::as_str) {
@@ -250,7 +263,10 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
                             .map(str::to_string)
                             .or_else(|| first_line(rec))
                             .unwrap_or_else(|| "(no summary)".into()),
-                        advice: rec.get("advice").and_then(Value::as_str).map(str::to_string),
+                        advice: rec
+                            .get("advice")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                     };
                     if dead {
                         n_dead += 1;
@@ -259,7 +275,12 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
                         n_long += 1;
                         long_waits.push(finding);
                     }
-                    for t in rec.get("threads").and_then(Value::as_array).into_iter().flatten() {
+                    for t in rec
+                        .get("threads")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         if let Some(v) = thread_view(t) {
                             threads.insert(v.tid, v);
                         }
@@ -270,12 +291,22 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
                     // A dump lists every thread that holds or waits: it
                     // replaces what earlier records said.
                     threads.clear();
-                    for t in rec.get("threads").and_then(Value::as_array).into_iter().flatten() {
+                    for t in rec
+                        .get("threads")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         if let Some(v) = thread_view(t) {
                             threads.insert(v.tid, v);
                         }
                     }
-                    for p in rec.get("progress").and_then(Value::as_array).into_iter().flatten() {
+                    for p in rec
+                        .get("progress")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         if let (Some(n), Some(v)) = (p["name"].as_str(), p["value"].as_u64()) {
                             progress.insert(n.to_string(), v);
                         }
@@ -328,7 +359,12 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
             }
         })
         .collect();
-    groups.sort_by(|a, b| b.threads.cmp(&a.threads).then(b.processes.cmp(&a.processes)).then(a.state.cmp(&b.state)));
+    groups.sort_by(|a, b| {
+        b.threads
+            .cmp(&a.threads)
+            .then(b.processes.cmp(&a.processes))
+            .then(a.state.cmp(&b.state))
+    });
     let progress = progress_findings(&processes);
     let start_here = start_here(&deadlocks, &progress, &long_waits);
     skipped.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -358,7 +394,11 @@ fn label_of(f: &read::File, many_hosts: bool) -> String {
 }
 
 fn first_line(rec: &Value) -> Option<String> {
-    rec.get("text")?.as_str()?.lines().next().map(str::to_string)
+    rec.get("text")?
+        .as_str()?
+        .lines()
+        .next()
+        .map(str::to_string)
 }
 
 /// `src/loader.rs:88:5` -> `src/loader.rs:88`.
@@ -406,7 +446,11 @@ fn thread_view(t: &Value) -> Option<ThreadView> {
                     _ => format!("waiting on {label}"),
                 }
             };
-            (state, w["site"].as_str().map(without_column), strings(&w["stack"]))
+            (
+                state,
+                w["site"].as_str().map(without_column),
+                strings(&w["stack"]),
+            )
         }
         None => {
             let held: Vec<&str> = t["held"]
@@ -499,7 +543,11 @@ fn progress_findings(processes: &[Process]) -> Vec<ProgressFinding> {
         .collect()
 }
 
-fn start_here(deadlocks: &[Finding], progress: &[ProgressFinding], long_waits: &[Finding]) -> Option<String> {
+fn start_here(
+    deadlocks: &[Finding],
+    progress: &[ProgressFinding],
+    long_waits: &[Finding],
+) -> Option<String> {
     if let Some(d) = deadlocks.first() {
         let more = if deadlocks.len() > 1 {
             format!(" ({} deadlock reports in all)", deadlocks.len())
@@ -529,7 +577,12 @@ fn start_here(deadlocks: &[Finding], progress: &[ProgressFinding], long_waits: &
     })
 }
 
-fn summary(processes: &[Process], deadlocks: &[Finding], long_waits: &[Finding], skipped: &[Skipped]) -> String {
+fn summary(
+    processes: &[Process],
+    deadlocks: &[Finding],
+    long_waits: &[Finding],
+    skipped: &[Skipped],
+) -> String {
     let n = processes.len();
     let dead = processes.iter().filter(|p| p.deadlocks > 0).count();
     let long = processes.iter().filter(|p| p.long_waits > 0).count();
@@ -542,13 +595,95 @@ fn summary(processes: &[Process], deadlocks: &[Finding], long_waits: &[Finding],
     if deadlocks.is_empty() && long_waits.is_empty() {
         s.push_str(" (nothing hangs in these files)");
     }
-    let files: std::collections::BTreeSet<&Path> = skipped.iter().filter(|s| s.line.is_none()).map(|s| s.file.as_path()).collect();
+    let files: std::collections::BTreeSet<&Path> = skipped
+        .iter()
+        .filter(|s| s.line.is_none())
+        .map(|s| s.file.as_path())
+        .collect();
     let lines = skipped.iter().filter(|s| s.line.is_some()).count();
     if !files.is_empty() {
-        s.push_str(&format!("; {} file{} skipped", files.len(), if files.len() == 1 { "" } else { "s" }));
+        s.push_str(&format!(
+            "; {} file{} skipped",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        ));
     }
     if lines > 0 {
-        s.push_str(&format!("; {lines} bad line{} skipped", if lines == 1 { "" } else { "s" }));
+        s.push_str(&format!(
+            "; {lines} bad line{} skipped",
+            if lines == 1 { "" } else { "s" }
+        ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(label: &str, marks: &[(&str, u64)]) -> Process {
+        Process {
+            label: label.into(),
+            file: PathBuf::from("f"),
+            pid: 1,
+            host: None,
+            rank: None,
+            exe: None,
+            deadlocks: 0,
+            long_waits: 0,
+            dumps: 0,
+            progress: marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            last_unix_ms: None,
+        }
+    }
+
+    #[test]
+    fn progress_names_who_stopped_first_and_who_never_said() {
+        let ps = vec![
+            process("rank 0", &[("step", 1201)]),
+            process("rank 1", &[("step", 1199)]),
+            process("rank 2", &[("step", 1202)]),
+            process("rank 3", &[("step", 1201)]),
+            process("rank 4", &[]),
+        ];
+        let f = progress_findings(&ps);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].verdict,
+            "rank 1 stopped first, at step 1199; the other 3: 2 at 1201, 1 at 1202"
+        );
+        assert_eq!(f[0].missing, vec!["rank 4".to_string()]);
+        let two = vec![
+            process("a", &[("step", 3)]),
+            process("b", &[("step", 3)]),
+            process("c", &[("step", 4)]),
+        ];
+        assert_eq!(
+            progress_findings(&two)[0].verdict,
+            "a and b stopped first, at step 3; the other 1 at 4"
+        );
+    }
+
+    #[test]
+    fn threads_read_as_states_and_places() {
+        let waiting = serde_json::json!({
+            "name": "w", "tid": 5,
+            "waiting": {"lock": {"label": "Mutex `q`", "resource": false}, "request": "lock",
+                        "site": "src/loader.rs:88:13", "stack": ["f (/abs/src/loader.rs:88)"]},
+            "held": [], "now": {"description": "blocked in a futex wait"}
+        });
+        let v = thread_view(&waiting).unwrap();
+        assert_eq!(v.state, "waiting on Mutex `q`");
+        assert_eq!(v.at.as_deref(), Some("src/loader.rs:88"));
+        let holding = serde_json::json!({
+            "name": "h", "tid": 6, "waiting": null,
+            "held": [{"lock": {"label": "Mutex `q`"}, "site": null}],
+            "now": {"description": "sleeping (clock_nanosleep)"},
+            "stack_now": {"source": "stack", "frames": ["g (/abs/src/work.rs:12)"]}
+        });
+        let v = thread_view(&holding).unwrap();
+        assert_eq!(v.state, "holding Mutex `q`, sleeping (clock_nanosleep)");
+        assert_eq!(v.at.as_deref(), Some("/abs/src/work.rs:12"));
+        assert!(thread_view(&serde_json::json!({"name": "x"})).is_none());
+    }
 }

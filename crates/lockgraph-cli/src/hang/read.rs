@@ -47,9 +47,8 @@ pub(super) fn read_all(paths: &[PathBuf]) -> Result<(Vec<File>, Vec<Skipped>), E
         .collect();
     let mut files = Vec::new();
     for path in &listed.files {
-        match read_one(path, &mut skipped) {
-            Some(f) => files.push(f),
-            None => {}
+        if let Some(f) = read_one(path, &mut skipped) {
+            files.push(f);
         }
     }
     Ok((files, skipped))
@@ -57,7 +56,10 @@ pub(super) fn read_all(paths: &[PathBuf]) -> Result<(Vec<File>, Vec<Skipped>), E
 
 /// The pid and host in a file name `lockgraph-watchdog-<host>-<pid>.jsonl`.
 fn from_name(path: &Path) -> (Option<String>, Option<u64>) {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let Some(mid) = name
         .strip_prefix("lockgraph-watchdog-")
         .and_then(|n| n.strip_suffix(".jsonl"))
@@ -89,7 +91,11 @@ fn read_one(path: &Path, skipped: &mut Vec<Skipped>) -> Option<File> {
     }) {
         Ok(b) => b,
         Err(e) => {
-            skip(skipped, None, format!("cannot read it: {}", crate::error::lower(&e)));
+            skip(
+                skipped,
+                None,
+                format!("cannot read it: {}", crate::error::lower(&e)),
+            );
             return None;
         }
     };
@@ -132,7 +138,9 @@ fn read_one(path: &Path, skipped: &mut Vec<Skipped>) -> Option<File> {
                 "a watchdog record of an unknown version ({}); this lockgraph reads version 1",
                 v["lockgraph_watchdog"]
             ),
-            Ok(_) => "not a lockgraph watchdog record (no \"lockgraph_watchdog\" field)".to_string(),
+            Ok(_) => {
+                "not a lockgraph watchdog record (no \"lockgraph_watchdog\" field)".to_string()
+            }
             Err(_) if last && !ends_whole => {
                 "cut short (the process was killed while writing it)".to_string()
             }
@@ -152,10 +160,18 @@ fn read_one(path: &Path, skipped: &mut Vec<Skipped>) -> Option<File> {
         );
     }
     if bytes.len() as u64 >= MAX_FILE {
-        skip(skipped, None, format!("read up to its first {} MiB only", MAX_FILE >> 20));
+        skip(
+            skipped,
+            None,
+            format!("read up to its first {} MiB only", MAX_FILE >> 20),
+        );
     }
     if f.records.is_empty() {
-        skip(skipped, None, "no lockgraph watchdog record in it; skipped".to_string());
+        skip(
+            skipped,
+            None,
+            "no lockgraph watchdog record in it; skipped".to_string(),
+        );
         return None;
     }
     if let Some(p) = pid_from_records {

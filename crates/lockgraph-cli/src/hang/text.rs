@@ -47,10 +47,9 @@ pub(super) fn render(r: &HangReport) -> String {
             "\nthreads, grouped by state and stack across processes (largest group first):"
         );
         for g in &r.groups {
-            let at = g
-                .at
-                .as_deref()
-                .map_or_else(String::new, |a| format!(" at {}", t(a)));
+            let at =
+                g.at.as_deref()
+                    .map_or_else(String::new, |a| format!(" at {}", t(a)));
             let _ = writeln!(
                 s,
                 "  {} thread{} in {} process{}: {}{at}",
@@ -81,7 +80,11 @@ pub(super) fn render(r: &HangReport) -> String {
                 let _ = writeln!(s, "        {}", t(fr));
             }
             if g.stack.len() > SHOWN_FRAMES {
-                let _ = writeln!(s, "        ... {} more frames", g.stack.len() - SHOWN_FRAMES);
+                let _ = writeln!(
+                    s,
+                    "        ... {} more frames",
+                    g.stack.len() - SHOWN_FRAMES
+                );
             }
         }
     }
@@ -103,7 +106,12 @@ pub(super) fn render(r: &HangReport) -> String {
         let _ = writeln!(s, "\nskipped:");
         for k in &r.skipped {
             let line = k.line.map_or_else(String::new, |l| format!(":{l}"));
-            let _ = writeln!(s, "  {}{line}: {}", t(&k.file.display().to_string()), t(&k.why));
+            let _ = writeln!(
+                s,
+                "  {}{line}: {}",
+                t(&k.file.display().to_string()),
+                t(&k.why)
+            );
         }
     }
     if let Some(h) = &r.start_here {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod e2e;
+mod hang;
 mod logic;
 mod profile;
 mod records;

@@ -33,10 +33,12 @@ const MAX_MARKERS: usize = 64;
 /// for an inner loop.
 ///
 /// ```
+/// use lockgraph_core::watchdog::{markers, progress};
+///
 /// for step in 0..3u64 {
-///     lockgraph::progress("step", step);
+///     progress("step", step);
 /// }
-/// assert_eq!(lockgraph::watchdog::markers(), vec![("step".to_string(), 2)]);
+/// assert_eq!(markers(), vec![("step".to_string(), 2)]);
 /// ```
 pub fn progress(name: &str, value: u64) {
     let at = SystemTime::now();

@@ -22,7 +22,7 @@ pub fn dump() -> Dump {
         threads: snapshot()
             .iter()
             .filter(|s| !s.held.is_empty() || s.wait.is_some())
-            .map(|s| thread_info(s, now, false, true))
+            .map(|s| thread_info(s, now, true, true))
             .collect(),
     }
 }
