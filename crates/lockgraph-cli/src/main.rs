@@ -51,6 +51,17 @@ are named and skipped.
 Exit status: 0 nothing hangs in the files, 1 deadlocks or long waits
 reported, 2 usage or input error (no usable file at all).";
 
+const DUMP_HELP: &str = "\
+The process must run lockgraph's watchdog with its SIGUSR2 handler
+(LOCKGRAPH_DUMP_SIGNAL=1 with LOCKGRAPH_WATCHDOG, or
+Config::dump_on_sigusr2(true)): it answers in its temporary directory
+(lockgraph-dump-<pid>.json), also prints the dump on its standard error, and
+appends it to LOCKGRAPH_DUMP_DIR when set. A process that does not catch
+SIGUSR2 is not signalled (the signal would kill it). Linux only.
+
+Exit status: 0 the dump was printed, 2 no dump (no such process, another
+user's, no handler, exited, no answer in time).";
+
 #[derive(Parser)]
 #[command(
     name = "lockgraph",
@@ -118,6 +129,19 @@ enum Command {
         /// Watchdog files, or directories whose lockgraph-watchdog-*.jsonl files are read (not recursively)
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+    },
+    /// Asks a running process for a dump of every thread's locks, waits and stacks (like jstack)
+    #[command(after_help = DUMP_HELP)]
+    Dump {
+        /// The process to ask
+        #[arg(long, value_name = "PID")]
+        pid: u32,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
+        format: ProfileFormatArg,
+        /// How long to wait for the answer, e.g. 5s, 750ms
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        timeout: String,
     },
     /// Merges contention profiles (lockgraph-profile-*.json) and shows the hottest locks
     Profile {
@@ -296,6 +320,29 @@ fn profile_and_print(
         warn(w);
     }
     write_profile(&profile, format, output, false, false)?;
+    Ok(0)
+}
+
+/// `lockgraph dump --pid N`: 0 with the dump printed, 2 without.
+fn dump_and_print(pid: u32, format: ProfileFormatArg, timeout: &str) -> anyhow::Result<u8> {
+    let wait = lockgraph_core::watchdog::parse_duration(timeout)
+        .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+    let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)?;
+    let out = match format {
+        ProfileFormatArg::Json => json,
+        ProfileFormatArg::Text => {
+            let v: serde_json::Value = serde_json::from_str(&json)
+                .with_context(|| format!("process {pid} answered with a malformed dump"))?;
+            let text = v["text"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("process {pid} answered a dump without text"))?;
+            // Names come from the process: no control character reaches
+            // the terminal (line by line, so that the lines stay lines).
+            text.lines().map(|l| safe(l) + "\n").collect()
+        }
+    };
+    let mut w = BufWriter::new(io::stdout().lock());
+    w.write_all(out.as_bytes()).and_then(|()| w.flush())?;
     Ok(0)
 }
 
@@ -492,6 +539,11 @@ fn main() -> ExitCode {
             output,
             paths,
         } => hang_and_print(&paths, format, output.as_deref()),
+        Command::Dump {
+            pid,
+            format,
+            timeout,
+        } => dump_and_print(pid, format, &timeout),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 //! lockgraph-cli --test suite`.
 
 mod cli;
+mod dump;
 mod e2e;
 mod hang;
 mod logic;

@@ -46,6 +46,7 @@ use crate::meta::{LockMeta, MAX_HELD};
 use crate::report::{Backtrace, Hold, Request};
 
 mod after_fork;
+mod ask_dump;
 mod dump_file;
 mod json;
 mod progress;
@@ -62,6 +63,7 @@ mod wait_for;
 mod words;
 
 pub use crate::env::{parse_duration, ParseDurationError};
+pub use ask_dump::{ask_for_dump, AskDumpError};
 use dump_file::*;
 #[allow(unused_imports)]
 use json::*;
@@ -71,8 +73,8 @@ pub use report::{
     Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, ProcState, StackNow, ThreadInfo,
     WaitInfo, WatchdogKind, WatchdogReport,
 };
-pub use scan::dump;
 use scan::*;
+pub use scan::{dump, dump_answer_path};
 pub(crate) use slot::*;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
