@@ -27,7 +27,14 @@ pub(super) fn json_lock(s: &mut String, l: &LockRef) {
 pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
     s.push_str("{\"name\":");
     crate::record::json_str(s, &t.name);
-    let _ = write!(s, ",\"tid\":{},\"waiting\":", t.tid);
+    let _ = write!(s, ",\"tid\":{},\"spans\":[", t.tid);
+    for (i, sp) in t.spans.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        crate::record::json_str(s, sp);
+    }
+    s.push_str("],\"waiting\":");
     match &t.waiting {
         None => s.push_str("null"),
         Some(w) => {

@@ -56,6 +56,7 @@ mod remote_stack;
 mod report;
 mod scan;
 mod slot;
+mod spans;
 #[cfg(test)]
 mod tests;
 mod wait;
@@ -76,6 +77,8 @@ pub use report::{
 use scan::*;
 pub use scan::{dump, dump_answer_path};
 pub(crate) use slot::*;
+#[cfg(feature = "tracing-spans")]
+pub use spans::{layer, SpanLayer};
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;

@@ -178,6 +178,10 @@ pub struct ThreadInfo {
     /// lock (a waiter's own stack is in [`WaitInfo::stack`]); `None` for
     /// the others.
     pub stack_now: Option<StackNow>,
+    /// The `tracing` spans open on it, outermost first, as
+    /// `name{field=value}` (with the `tracing-spans` feature's layer in the
+    /// subscriber; empty otherwise).
+    pub spans: Vec<String>,
 }
 
 /// A real deadlock or a long wait, found by the watchdog.
@@ -463,6 +467,7 @@ pub(super) fn thread_info(
             .collect(),
         now: proc_state(s.slot.tid),
         stack_now: (with_stack_now && wants_stack_now(s)).then(|| stack_now(s)),
+        spans: spans::open_spans(s.slot.tid),
     }
 }
 
@@ -482,6 +487,9 @@ pub(super) fn opt_site(s: &Option<Site>) -> String {
 impl fmt::Display for ThreadInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  thread `{}` (tid {})", self.name, self.tid)?;
+        if !self.spans.is_empty() {
+            writeln!(f, "    in spans: {}", self.spans.join(" > "))?;
+        }
         if let Some(w) = &self.waiting {
             writeln!(
                 f,

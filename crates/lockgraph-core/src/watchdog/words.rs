@@ -517,6 +517,7 @@ mod tests {
                 syscall: "running".into(),
             }),
             stack_now: None,
+            spans: Vec::new(),
         }
     }
 
