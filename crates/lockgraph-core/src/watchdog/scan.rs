@@ -113,6 +113,10 @@ impl Watchdog {
         }
         let snaps = snapshot();
         let now = now_ns();
+        // The wall clock of the same instant: a report's "since" is this
+        // minus the waits measured at `now` (building the report, which
+        // resolves stacks, can take long).
+        let wall = std::time::SystemTime::now();
         let edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         let mut cycles_now = HashSet::new();
@@ -147,7 +151,7 @@ impl Watchdog {
                 // A deadlock report always goes out (no rate limit).
                 self.reported_cycles.insert(key.clone());
                 self.reported_waits.extend(key.iter().copied());
-                let report = self.deadlock_report(&snaps, &cycle, now);
+                let report = self.deadlock_report(&snaps, &cycle, now, wall);
                 self.emit(report);
             }
             cycles_now.insert(key);
@@ -202,7 +206,7 @@ impl Watchdog {
                 pid: std::process::id(),
                 order: None,
                 action: self.config.action,
-                reported_at: std::time::SystemTime::now(),
+                reported_at: wall,
             });
         }
         // Forget waits that ended, and cycles made of them.
@@ -218,6 +222,7 @@ impl Watchdog {
         snaps: &[Snap],
         cycle: &[usize],
         now: u64,
+        wall: std::time::SystemTime,
     ) -> WatchdogReport {
         let mut text = String::new();
         for &i in cycle {
@@ -269,7 +274,7 @@ impl Watchdog {
                 .collect(),
             pid: std::process::id(),
             action: self.config.action,
-            reported_at: std::time::SystemTime::now(),
+            reported_at: wall,
         }
     }
 
