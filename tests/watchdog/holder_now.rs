@@ -64,8 +64,12 @@ fn a_long_hold_report_shows_where_the_holder_is_now() {
         holder.contains("Mutex `parked-lock` (exclusive)"),
         "{holder}"
     );
-    // The kernel's view is always there.
-    assert!(holder.contains("now: sleeping ("), "{holder}");
+    // The kernel's view is always there, in words: asleep, or (on a loaded
+    // machine, just woken from one of its one-second sleeps) running.
+    assert!(
+        holder.contains("now: sleeping (") || holder.contains("now: running"),
+        "{holder}"
+    );
     // The waiter is not signalled: its own stack is in the report.
     let waiter = thread_section(report, "wd-stuck");
     assert!(!waiter.contains("now at"), "{waiter}");
