@@ -24,6 +24,7 @@ mod golden;
 mod holder_now;
 mod long_wait;
 mod order_graph;
+mod progress;
 mod rwlock;
 mod timed;
 
