@@ -21,6 +21,9 @@ Exit status: 0 no cycle or violation, 1 cycles or order violations found,
 when the command fails (after printing the check), else with the check's,
 and with 2 when nothing was recorded (unless --allow-empty).
 `lockgraph profile` exits 0 (a profile is information), or 2 on bad input.
+`lockgraph hang` exits 0 when nothing hangs in the watchdog files, 1 on
+deadlocks or long waits, 2 without a usable file; `lockgraph dump` 0 with
+the dump printed, 2 without.
 
 Record files come from running programs built with lockgraph (debug builds,
 or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set: each
