@@ -139,6 +139,8 @@ impl Scan {
                 .collect()
         };
         let waiting: HashMap<Owner, &Wait> = old.iter().map(|(_, w)| (w.owner, w)).collect();
+        let labels: HashMap<u64, String> =
+            waits.iter().map(|(_, w)| (w.lock, lock_name(w))).collect();
         for (_, w) in &old {
             if let Some(cycle) = find_cycle(w.owner, &waiting, &holders_of) {
                 let mut key: Vec<u64> = cycle.iter().map(|w| w.lock ^ owner_key(w.owner)).collect();
@@ -147,7 +149,7 @@ impl Scan {
                     let report = TaskDeadlock {
                         cycle: cycle
                             .iter()
-                            .map(|w| describe(w, &holders_of, &holds, now))
+                            .map(|w| describe(w, &holders_of, &holds, &labels, now))
                             .collect(),
                         deadlock: true,
                     };
@@ -160,7 +162,7 @@ impl Scan {
                 let in_cycle = find_cycle(w.owner, &waiting, &holders_of).is_some();
                 if !in_cycle {
                     emit(TaskDeadlock {
-                        cycle: vec![describe(w, &holders_of, &holds, now)],
+                        cycle: vec![describe(w, &holders_of, &holds, &labels, now)],
                         deadlock: false,
                     });
                 }
@@ -223,8 +225,9 @@ pub struct TaskWait {
     pub asked_at: Option<Site>,
     /// How long it has waited.
     pub waited: Duration,
-    /// What it holds (lock id, where taken).
-    pub holds: Vec<(u64, Option<Site>)>,
+    /// What it holds (the lock, by label when some wait of this scan
+    /// names it, else by id; where taken).
+    pub holds: Vec<(String, Option<Site>)>,
     /// Who holds the lock it waits for, and where they took it.
     pub held_by: Vec<(String, Option<Site>)>,
 }
@@ -251,22 +254,28 @@ fn owner_label(o: Owner) -> String {
 }
 
 fn lock_label(w: &Wait) -> String {
+    let how = match w.request {
+        Request::Exclusive => "",
+        Request::Read | Request::RecursiveRead => " (read)",
+    };
+    format!("{}{how}", lock_name(w))
+}
+
+/// The lock of `w`: its kind, name (or creation site) and id.
+fn lock_name(w: &Wait) -> String {
     let l = match w.class {
         Class::Named(n) => format!("`{n}`"),
         Class::Site(loc, _) => format!("created at {loc}"),
         Class::Anonymous => format!("#{}", w.lock),
     };
-    let how = match w.request {
-        Request::Exclusive => "",
-        Request::Read | Request::RecursiveRead => " (read)",
-    };
-    format!("{} {l} (#{}){how}", w.kind.name(), w.lock)
+    format!("{} {l} (#{})", w.kind.name(), w.lock)
 }
 
 fn describe(
     w: &Wait,
     holders_of: &dyn Fn(u64) -> Vec<(Owner, Option<&'static Location<'static>>)>,
     holds: &[(Owner, u64, Option<&'static Location<'static>>)],
+    labels: &HashMap<u64, String>,
     now: Instant,
 ) -> TaskWait {
     TaskWait {
@@ -277,7 +286,13 @@ fn describe(
         holds: holds
             .iter()
             .filter(|(o, _, _)| *o == w.owner)
-            .map(|(_, id, s)| (*id, s.map(Site::from)))
+            .map(|(_, id, s)| {
+                let l = labels
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("lock #{id}"));
+                (l, s.map(Site::from))
+            })
             .collect(),
         held_by: holders_of(w.lock)
             .into_iter()
@@ -310,10 +325,10 @@ impl fmt::Display for TaskDeadlock {
                 )?,
                 None => writeln!(f, "    waits {:.1?} for {}", w.waited, w.lock)?,
             }
-            for (id, s) in &w.holds {
+            for (l, s) in &w.holds {
                 match s {
-                    Some(s) => writeln!(f, "    holds lock #{id} (taken at {s})")?,
-                    None => writeln!(f, "    holds lock #{id}")?,
+                    Some(s) => writeln!(f, "    holds {l} (taken at {s})")?,
+                    None => writeln!(f, "    holds {l}")?,
                 }
             }
             if w.held_by.is_empty() {
@@ -328,6 +343,19 @@ impl fmt::Display for TaskDeadlock {
                     None => writeln!(f, "    held by `{o}`")?,
                 }
             }
+        }
+        if self.deadlock {
+            writeln!(
+                f,
+                "  what to do: break the cycle: one of these tasks must release what it holds before it \
+                 waits (take the locks in one order everywhere; docs/async.md)"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  what to do: look at what the holder above does while it holds the lock (a long \
+                 await under it, or a wait of its own)"
+            )?;
         }
         write!(
             f,
