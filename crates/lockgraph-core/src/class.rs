@@ -35,6 +35,13 @@ pub enum LockKind {
     Once,
     /// A `FairMutex` (parking_lot's eventually fair mutex).
     FairMutex,
+    /// `lockgraph::tokio::Mutex` (tokio's async mutex), held by a task.
+    AsyncMutex,
+    /// `lockgraph::tokio::RwLock` (tokio's fair async read-write lock).
+    AsyncRwLock,
+    /// `lockgraph::tokio::Semaphore`: a resource of N permits, each permit
+    /// a shared hold, each acquisition an exclusive request.
+    AsyncSemaphore,
 }
 
 impl LockKind {
@@ -52,6 +59,9 @@ impl LockKind {
             "Signal" => LockKind::Signal,
             "Once" => LockKind::Once,
             "FairMutex" => LockKind::FairMutex,
+            "AsyncMutex" => LockKind::AsyncMutex,
+            "AsyncRwLock" => LockKind::AsyncRwLock,
+            "AsyncSemaphore" => LockKind::AsyncSemaphore,
             _ => LockKind::Other,
         }
     }
@@ -71,6 +81,9 @@ impl LockKind {
             LockKind::Signal => "Signal",
             LockKind::Once => "Once",
             LockKind::FairMutex => "FairMutex",
+            LockKind::AsyncMutex => "AsyncMutex",
+            LockKind::AsyncRwLock => "AsyncRwLock",
+            LockKind::AsyncSemaphore => "AsyncSemaphore",
         }
     }
 }

@@ -66,6 +66,7 @@ mod report;
 mod state;
 mod stderr;
 mod sync;
+pub mod task;
 pub mod watchdog;
 
 pub use atomicity::{
@@ -85,6 +86,7 @@ pub use record::{record_file, RECORD_VERSION};
 pub use region::atomic_region;
 pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 pub use state::{held_lock_ids, held_locks};
+pub use task::HeldAcrossAwait;
 pub use watchdog::dump;
 
 /// Every `LOCKGRAPH_*` environment variable, as one table (name, kind,

@@ -164,6 +164,10 @@ impl WaitMode {
 /// `meta` in `mode`.
 #[inline(always)]
 fn before_wait(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
+    if crate::task::async_used() {
+        // A task (or thread) holding async locks: their edges into `meta`.
+        crate::task::sync_request(meta, mode.request(), site);
+    }
     if mode == WaitMode::UpgradableRead {
         meta.before_wait_upgradable(site);
     } else {

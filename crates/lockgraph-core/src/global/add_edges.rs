@@ -45,13 +45,26 @@ pub(crate) fn add_edges(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) -> Added {
+    add_edges_by(thread_label(), held, target, id, request, site, op)
+}
+
+/// [`add_edges`] for an acquisition by `actor` (a task, named by the
+/// caller) rather than by this thread.
+pub(crate) fn add_edges_by(
+    thread: Arc<str>,
+    held: &[Held],
+    target: &LockMeta,
+    id: u64,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+    op: Op,
+) -> Added {
     crate::sync::enter_iteration();
     let mut out = Added {
         reports: Vec::new(),
         marked: Vec::new(),
         lines: Vec::new(),
     };
-    let thread = thread_label();
     if op == Op::Acquire {
         if let Some(r) = self_deadlock(held, target, id, request, site, &thread) {
             // The self-deadlock is the news; edges to it add nothing.

@@ -29,7 +29,7 @@ mod context;
 mod report;
 mod taken;
 
-pub(crate) use add_edges::add_edges;
+pub(crate) use add_edges::{add_edges, add_edges_by};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
 use report::{cycle_key, CycleKey};

@@ -79,6 +79,9 @@ pub(super) fn encode_kind(k: LockKind) -> u8 {
         LockKind::Signal => 9,
         LockKind::Once => 10,
         LockKind::FairMutex => 11,
+        LockKind::AsyncMutex => 20,
+        LockKind::AsyncRwLock => 21,
+        LockKind::AsyncSemaphore => 22,
     }
 }
 
@@ -95,6 +98,9 @@ pub(super) fn decode_kind(k: u8) -> LockKind {
         9 => LockKind::Signal,
         10 => LockKind::Once,
         11 => LockKind::FairMutex,
+        20 => LockKind::AsyncMutex,
+        21 => LockKind::AsyncRwLock,
+        22 => LockKind::AsyncSemaphore,
         _ => LockKind::Other,
     }
 }
