@@ -121,7 +121,9 @@ fn relative_sites(text: &str) -> String {
     let mut rest = text;
     while let Some(at) = rest.find(key) {
         let after = &rest[at + key.len()..];
-        let digits = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+        let digits = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
         out.push_str(&rest[..at + key.len()]);
         match after[..digits].parse::<usize>() {
             Ok(line) if line >= base => out.push_str(&format!("crossing+{}", line - base)),
@@ -136,7 +138,11 @@ fn relative_sites(text: &str) -> String {
 #[test]
 fn sites_in_the_scenario_are_written_relative_to_its_function() {
     let source = std::fs::read_to_string(Path::new(ROOT).join("tests/watchdog/main.rs")).unwrap();
-    let base = source.lines().position(|l| l.starts_with("fn crossing")).unwrap() + 1;
+    let base = source
+        .lines()
+        .position(|l| l.starts_with("fn crossing"))
+        .unwrap()
+        + 1;
     let text = format!(
         "at tests/watchdog/main.rs:{}:25 (<root>/tests/watchdog/main.rs:{}) tests/x.rs:3:1",
         base + 9,
