@@ -535,6 +535,22 @@ impl<N, M> Graph<N, M> {
         if start == target {
             return Some(vec![start]);
         }
+        // No edge leaves `start` or none enters `target` (a lock taken for
+        // the first time, a fresh instance): nothing to search, and nothing
+        // allocated. This is the common case of a new edge.
+        if self
+            .g
+            .neighbors_directed(start, Direction::Outgoing)
+            .next()
+            .is_none()
+            || self
+                .g
+                .neighbors_directed(target, Direction::Incoming)
+                .next()
+                .is_none()
+        {
+            return None;
+        }
         let epoch = self.next_epoch();
         let bound = self.fwd.len();
         for v in [
@@ -769,10 +785,22 @@ impl<N, M> Graph<N, M> {
     }
 }
 
-/// A multiply-rotate hasher for the search's small integer keys (the std
-/// hasher's DoS resistance is not needed for node indices).
-#[derive(Default)]
-struct FastHasher(u64);
+/// A multiply-rotate hasher for small integer and pointer keys (node
+/// indices, lock ids, addresses), where the standard hasher's resistance to
+/// chosen keys is not needed and its cost is: the search's tables here, and
+/// lockgraph's own indexes of lock ids and classes.
+///
+/// ```
+/// use std::collections::HashMap;
+/// let mut ids: HashMap<u64, u32, lockgraph_graph::FastBuildHasher> = HashMap::default();
+/// ids.insert(7, 1);
+/// assert_eq!(ids.get(&7), Some(&1));
+/// ```
+#[derive(Default, Clone, Copy, Debug)]
+pub struct FastHasher(u64);
+
+/// Builds [`FastHasher`]s (for `HashMap::default()`).
+pub type FastBuildHasher = BuildHasherDefault<FastHasher>;
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
@@ -802,7 +830,7 @@ impl Hasher for FastHasher {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+type FastMap<K, V> = HashMap<K, V, FastBuildHasher>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct State {

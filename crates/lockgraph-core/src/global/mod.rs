@@ -16,7 +16,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
-use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
+use lockgraph_graph::{Change, Cycle, EdgeKinds, FastBuildHasher, Graph, NodeId};
 
 use crate::class::{Class, ClassKey, LockKind, Site};
 use crate::fork::Mutex;
@@ -192,10 +192,13 @@ fn kind_index(k: EdgeKinds) -> usize {
 struct Global {
     classes: Graph<NodeInfo, EdgeMeta>,
     class_index: HashMap<ClassKey, NodeId>,
+    /// The same classes by address ([`Class::identity`]), looked up first:
+    /// two words hashed instead of a file name and a type name.
+    class_by_address: HashMap<(usize, usize), NodeId, FastBuildHasher>,
     /// Per creation site, how many classes (value types) were made there.
     site_classes: HashMap<Site, usize>,
     instances: Graph<NodeInfo, EdgeMeta>,
-    instance_index: HashMap<u64, NodeId>,
+    instance_index: HashMap<u64, NodeId, FastBuildHasher>,
     reported: HashSet<CycleKey>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
@@ -214,9 +217,10 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
     Mutex::new(Global {
         classes: Graph::new(),
         class_index: HashMap::new(),
+        class_by_address: HashMap::default(),
         site_classes: HashMap::new(),
         instances: Graph::new(),
-        instance_index: HashMap::new(),
+        instance_index: HashMap::default(),
         reported: HashSet::new(),
         full: false,
         full_notice: None,
@@ -285,7 +289,32 @@ impl Global {
         }
     }
 
-    fn class_node(&mut self, key: ClassKey, info: NodeInfo, limits: &Limits) -> Option<NodeId> {
+    /// The node of `class` (of the lock `id`, for an anonymous class),
+    /// added when new.
+    fn class_node(
+        &mut self,
+        class: Class,
+        id: u64,
+        info: NodeInfo,
+        limits: &Limits,
+    ) -> Option<NodeId> {
+        let address = class.identity();
+        if let Some(n) = address.and_then(|a| self.class_by_address.get(&a)) {
+            return Some(*n);
+        }
+        let n = self.class_node_by_key(class.key(id), info, limits)?;
+        if let Some(a) = address {
+            self.class_by_address.insert(a, n);
+        }
+        Some(n)
+    }
+
+    fn class_node_by_key(
+        &mut self,
+        key: ClassKey,
+        info: NodeInfo,
+        limits: &Limits,
+    ) -> Option<NodeId> {
         if let Some(&n) = self.class_index.get(&key) {
             return Some(n);
         }
@@ -329,6 +358,7 @@ fn reset() {
     let mut g = GLOBAL.lock();
     g.classes = Graph::new();
     g.class_index.clear();
+    g.class_by_address.clear();
     g.instances = Graph::new();
     g.instance_index.clear();
     g.reported.clear();
