@@ -28,13 +28,13 @@ fn backtraces_on() -> bool {
 /// new instance edge per pair of objects; unwinding the stack for each (tens
 /// of thousands of instructions) would make the pair cost what the stack
 /// costs, and the stack of the first pair names the same code.
-fn instance_edge_stack(
-    class: NodeId,
+pub(super) fn instance_edge_stack(
+    class: Class,
     held_at: Option<&'static Location<'static>>,
     requested_at: Option<&'static Location<'static>>,
     kind: EdgeKinds,
 ) -> Option<Backtrace> {
-    type Key = (u32, usize, usize, usize);
+    type Key = ((usize, usize), usize, usize, usize);
     /// More entries than this and the cache starts over (a program taking
     /// same-class pairs at that many distinct sites).
     const MAX_ENTRIES: usize = 4096;
@@ -47,11 +47,23 @@ fn instance_edge_stack(
     }
     let addr = |l: Option<&'static Location<'static>>| l.map_or(0, |l| l as *const _ as usize);
     let key = (
-        class.index() as u32,
+        class.identity().unwrap_or((0, 0)),
         addr(held_at),
         addr(requested_at),
         kind_index(kind),
     );
+    crate::sync::thread_local_const! {
+        /// The last entry used: per-object locks nest at one pair of sites.
+        static LAST: std::cell::RefCell<Option<(Key, Backtrace)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    if let Ok(Some(b)) = LAST.try_with(|l| {
+        l.borrow()
+            .as_ref()
+            .and_then(|(k, b)| (*k == key).then(|| b.clone()))
+    }) {
+        return Some(b);
+    }
     let cached = STACKS.try_with(|c| {
         let mut c = c.borrow_mut();
         let map = c.get_or_insert_with(HashMap::default);
@@ -63,12 +75,14 @@ fn instance_edge_stack(
         }
         map.entry(key).or_insert_with(Backtrace::capture).clone()
     });
-    Some(cached.unwrap_or_else(|_| Backtrace::capture()))
+    let b = cached.unwrap_or_else(|_| Backtrace::capture());
+    let _ = LAST.try_with(|l| *l.borrow_mut() = Some((key, b.clone())));
+    Some(b)
 }
 
 /// This thread's name (else its id), made once per thread and shared by every
 /// edge it records, so a long report does not touch one allocation per edge.
-fn thread_label() -> Arc<str> {
+pub(super) fn thread_label() -> Arc<str> {
     crate::sync::thread_local_const! {
         static LABEL: std::cell::OnceCell<Arc<str>> = const { std::cell::OnceCell::new() };
     }
@@ -108,6 +122,8 @@ pub(crate) fn add_edges(
     let limits = Limits::current();
     let recording = record::on();
     let mut g = Locked::new();
+    // Edges other threads buffered (`young`) before this one's search.
+    young::flush(&mut g);
     if g.full {
         return out;
     }
@@ -176,7 +192,7 @@ pub(crate) fn add_edges(
             held_at: e.site,
             requested_at: site,
             backtrace: if same_class {
-                instance_edge_stack(edge.from.0, e.site, site, edge.kind())
+                instance_edge_stack(e.class, e.site, site, edge.kind())
             } else {
                 backtraces_on().then(Backtrace::capture)
             },

@@ -28,6 +28,7 @@ mod add_edges;
 mod context;
 mod report;
 mod taken;
+pub(crate) mod young;
 
 pub(crate) use add_edges::add_edges;
 pub(crate) use context::order_context;
@@ -85,7 +86,8 @@ pub struct GraphStats {
 
 /// The sizes of the process-wide graphs now.
 pub fn stats() -> GraphStats {
-    let g = GLOBAL.lock();
+    let mut g = Locked::new();
+    young::flush(&mut g);
     GraphStats {
         classes: g.classes.node_count(),
         class_edges: g.classes.edge_count(),
@@ -199,6 +201,11 @@ struct Global {
     site_classes: HashMap<Site, usize>,
     instances: Graph<NodeInfo, EdgeMeta>,
     instance_index: HashMap<u64, NodeId, FastBuildHasher>,
+    /// Instances a flush of buffered edges (`young`) put in the instance
+    /// graph: a dead lock listed by a buffer is looked for there only.
+    from_young: HashSet<u64, FastBuildHasher>,
+    /// The largest id ever put in `from_young`.
+    from_young_max: u64,
     reported: HashSet<CycleKey>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
@@ -221,6 +228,8 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
         site_classes: HashMap::new(),
         instances: Graph::new(),
         instance_index: HashMap::default(),
+        from_young: HashSet::default(),
+        from_young_max: 0,
         reported: HashSet::new(),
         full: false,
         full_notice: None,
@@ -268,7 +277,10 @@ impl Drop for Locked {
 /// The graph lock across `fork()` (see `fork.rs`): a thread recording an
 /// edge when another forks would otherwise leave it held in the child.
 static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
-    prepare: || crate::fork::hold(GLOBAL.lock()),
+    prepare: || {
+        crate::fork::hold(GLOBAL.lock());
+        young::hold_for_fork();
+    },
     child: crate::fork::nothing,
 };
 
@@ -361,6 +373,7 @@ fn reset() {
     g.class_by_address.clear();
     g.instances = Graph::new();
     g.instance_index.clear();
+    g.from_young.clear();
     g.reported.clear();
     g.full = false;
     g.full_notice = None;
@@ -368,10 +381,7 @@ fn reset() {
 
 /// Removes a dropped lock from the instance graph.
 pub(crate) fn forget_instance(id: u64) {
-    let mut g = GLOBAL.lock();
-    if let Some(n) = g.instance_index.remove(&id) {
-        g.instances.remove_node(n);
-    }
+    GLOBAL.lock().forget_instance(id);
 }
 
 static OVERFLOW_WARNED: AtomicBool = AtomicBool::new(false);
