@@ -209,3 +209,65 @@ fn fresh_pairs_leave_no_instances_behind() {
         out.both()
     );
 }
+
+/// Several threads nest fresh pairs while another keeps moving the buffers
+/// into the graph (`stats`): no report, and nothing left behind.
+#[test]
+fn child_fresh_pairs_on_several_threads_while_the_graph_flushes() {
+    if !is_child() {
+        return;
+    }
+    struct Part;
+    fn part() -> Mutex<Part> {
+        Mutex::new(Part)
+    }
+    let before = lockgraph::stats().instances;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reports: Vec<CycleReport> = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = lockgraph::stats();
+                std::thread::yield_now();
+            }
+        });
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    capture(|| {
+                        let kept: Vec<_> = (0..20).map(|_| part()).collect();
+                        for i in 0..3000 {
+                            let (a, b) = (part(), part());
+                            let _ga = a.lock();
+                            let _gb = b.lock();
+                            // A kept lock after a fresh one, always in
+                            // that order: consistent, never a cycle.
+                            let _gk = kept[i % kept.len()].try_lock();
+                        }
+                    })
+                })
+            })
+            .collect();
+        let all = workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        all
+    });
+    assert!(cycles(&reports).is_empty(), "{reports:#?}");
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "{after:?}");
+    println!("no cycle, no instance left");
+}
+
+#[test]
+fn fresh_pairs_on_several_threads_while_the_graph_flushes() {
+    let out = child!(child_fresh_pairs_on_several_threads_while_the_graph_flushes)
+        .deadline(Duration::from_secs(120))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("no cycle, no instance left"),
+        "{}",
+        out.both()
+    );
+}
