@@ -282,7 +282,10 @@ pub struct Graph<N, M> {
     /// `from -> to` with `ord[from] < ord[to]` closes no cycle, so it needs
     /// no search (see [`Graph::add_edge`]).
     ord: Vec<u64>,
+    /// The rank a node put last gets next, and the last rank a node put
+    /// first got (they start in the middle of the range).
     next_ord: u64,
+    first_ord: u64,
     /// Whether `ord` is a topological order: false for good once an edge
     /// closed a cycle (deadlock-capable or not: a gated or read-only cycle
     /// has no order either), and every new edge is searched from then on.
@@ -308,7 +311,8 @@ impl<N, M> Graph<N, M> {
             bdep: Vec::new(),
             epoch: 0,
             ord: Vec::new(),
-            next_ord: 0,
+            next_ord: 1 << 62,
+            first_ord: 1 << 62,
             ordered: true,
         }
     }
@@ -333,6 +337,28 @@ impl<N, M> Graph<N, M> {
     fn keep_order(&mut self, from: NodeId, to: NodeId) {
         let (lb, ub) = (self.ord[to.index()], self.ord[from.index()]);
         if !self.ordered || ub < lb {
+            return;
+        }
+        // A tail with no edge in may go first, a head with no edge out
+        // last: a fresh lock taken before or after the rest costs nothing.
+        if self
+            .g
+            .neighbors_directed(from, Direction::Incoming)
+            .next()
+            .is_none()
+        {
+            self.first_ord -= 1;
+            self.ord[from.index()] = self.first_ord;
+            return;
+        }
+        if self
+            .g
+            .neighbors_directed(to, Direction::Outgoing)
+            .next()
+            .is_none()
+        {
+            self.ord[to.index()] = self.next_ord;
+            self.next_ord += 1;
             return;
         }
         // Forward from `to`, among the nodes before `from` in the order.
