@@ -175,6 +175,20 @@ impl Class {
         }
     }
 
+    /// The class's identity by address (its location and type function, or
+    /// its name's address and length): equal addresses are one class, so the
+    /// graph looks a class up by these two words before it hashes the
+    /// content ([`Class::key`]). `None` for an anonymous class.
+    #[inline]
+    pub(crate) fn identity(&self) -> Option<(usize, usize)> {
+        match self {
+            Class::Site(l, t) => Some((*l as *const Location<'static> as usize, *t as usize)),
+            // The length with the top bit set: never a function's address.
+            Class::Named(n) => Some((n.as_ptr() as usize, n.len() | (1 << (usize::BITS - 1)))),
+            Class::Anonymous => None,
+        }
+    }
+
     /// The per-thread key of a site class: its location's address and its
     /// type function's address, mixed with a rotation (two pointers into
     /// different sections: distinct pairs do not collide in practice, and a
