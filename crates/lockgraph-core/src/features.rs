@@ -21,6 +21,9 @@ pub(crate) const WATCHDOG: u8 = 2;
 pub(crate) const ATOMICITY: u8 = 4;
 /// The lock-order graph is off ([`crate::order`]): not a hook of its own.
 pub(crate) const NO_ORDER: u8 = 8;
+/// The lean production mode (`state::lean`): the watchdog alone, the graph
+/// off, as [`active`] gives it.
+pub(crate) const LEAN: u8 = WATCHDOG | NO_ORDER;
 /// The features with acquisition and release hooks.
 pub(crate) const HOOKS: u8 = PROFILE | WATCHDOG | ATOMICITY;
 /// The features have not been looked at since the last change.

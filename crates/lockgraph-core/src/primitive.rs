@@ -215,6 +215,13 @@ pub fn acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
+    // The lean production mode (the watchdog alone, the graph off): an
+    // uncontended acquisition is the raw attempt and the hold published
+    // (`state::lean`); a contended one goes the usual way below.
+    if LockMeta::lean() && p.try_now() {
+        meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
+        return;
+    }
     if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
         if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
             acquired(meta, mode, site);
@@ -359,6 +366,14 @@ fn took(meta: &LockMeta, mode: WaitMode) {
 /// Call before the raw release of a hold taken in `mode`.
 #[inline(always)]
 pub fn release(meta: &LockMeta, mode: WaitMode) {
+    if LockMeta::lean() {
+        match mode {
+            WaitMode::Read | WaitMode::RecursiveRead => meta.lean_released_read(),
+            WaitMode::UpgradableRead => meta.lean_released_upgradable(),
+            _ => meta.lean_released(),
+        }
+        return;
+    }
     match mode {
         WaitMode::Read | WaitMode::RecursiveRead => meta.released_read(),
         WaitMode::UpgradableRead => meta.released_upgradable(),
