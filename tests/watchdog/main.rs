@@ -22,6 +22,7 @@ mod deadlock;
 mod dump;
 mod golden;
 mod holder_now;
+mod lean;
 mod long_wait;
 mod order_graph;
 mod progress;

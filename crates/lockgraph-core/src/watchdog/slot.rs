@@ -356,9 +356,9 @@ pub(crate) fn hold_mode(hold: Hold, upgradable: bool) -> u8 {
 
 /// Publishes the lock just pushed at `i` (the new length is `i + 1`): lock
 /// `id` in mode `hold`, taken at `site` at coarse time `since`. When the
-/// entry already published there is the same lock in the same mode from the
-/// same site (a lock taken again and again), only its start is stored;
-/// otherwise `full` gives the whole entry.
+/// entry already published there is the same lock (a lock taken again and
+/// again), only its mode, site and start are stored; otherwise `full` gives
+/// the whole entry.
 #[inline]
 pub(crate) fn publish_push(
     s: &Slot,
@@ -374,10 +374,10 @@ pub(crate) fn publish_push(
     }
     let e = &s.held[i];
     s.update(|| {
-        if e.id.load(Ordering::Relaxed) == id
-            && e.mode.load(Ordering::Relaxed) == hold
-            && e.site.load(Ordering::Relaxed) == site_word(site)
-        {
+        if e.id.load(Ordering::Relaxed) == id {
+            // The same lock: the same class and kind.
+            e.mode.store(hold, Ordering::Relaxed);
+            e.site.store(site_word(site), Ordering::Relaxed);
             e.since.store(since, Ordering::Relaxed);
         } else {
             e.store(full().raw());
