@@ -16,13 +16,13 @@
 //! of each chain after the graph comes back on is looked up and recorded.
 
 use super::*;
-use crate::features::{self, LEAN};
+use crate::features;
 
 impl LockMeta {
     /// Whether the lean mode is on: the watchdog alone, the graph off.
     #[inline(always)]
     pub(crate) fn lean() -> bool {
-        features::active() == LEAN
+        features::lean()
     }
 
     /// The lean mode's [`acquired`](Self::acquired): `hold` taken (an
