@@ -59,14 +59,6 @@ pub(crate) fn active() -> u8 {
     }
 }
 
-/// Whether the lean production mode is on ([`LEAN`]): one relaxed load and
-/// a comparison. An unsettled byte is not [`LEAN`]: the caller's usual path
-/// settles it, and the next operation sees the settled value.
-#[inline(always)]
-pub(crate) fn lean() -> bool {
-    ACTIVE.load(Ordering::Relaxed) == LEAN
-}
-
 /// Whether every optional feature (profile, watchdog, atomicity checks) is
 /// off, the common case: lock types check this one flag before looking at
 /// each feature.

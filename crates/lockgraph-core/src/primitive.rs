@@ -215,13 +215,43 @@ pub fn acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
-    // The lean production mode (the watchdog alone, the graph off): an
-    // uncontended acquisition is the raw attempt and the hold published
-    // (`state::lean`); a contended one goes the usual way below.
-    if LockMeta::lean() && p.try_now() {
-        meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
-        return;
+    // One load of the features for the whole acquisition.
+    let active = features::active();
+    if active == features::LEAN {
+        lean_acquire(meta, p, mode, site);
+    } else {
+        acquire_usual(meta, p, mode, site, active & features::HOOKS);
     }
+}
+
+/// [`acquire`] in the lean production mode (the watchdog alone, the graph
+/// off): an uncontended acquisition is the raw attempt and the hold
+/// published (`state::lean`); a contended one goes the usual way. Out of
+/// line, so that the other modes' inlined path stays as small as before.
+#[inline(never)]
+fn lean_acquire<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) {
+    if p.try_now() {
+        meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
+    } else {
+        acquire_usual(meta, p, mode, site, features::hooks());
+    }
+}
+
+/// [`acquire`] in every mode but the lean one; `f`: the features with
+/// hooks that are on.
+#[inline(always)]
+fn acquire_usual<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    f: u8,
+) {
     if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
         if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
             acquired(meta, mode, site);
@@ -230,7 +260,6 @@ pub fn acquire<P: Blocking>(
     } else {
         before_wait(meta, mode, site);
     }
-    let f = features::hooks();
     if f == 0 {
         p.block();
     } else if f & PROFILE != 0 || !p.try_now() {
@@ -366,14 +395,6 @@ fn took(meta: &LockMeta, mode: WaitMode) {
 /// Call before the raw release of a hold taken in `mode`.
 #[inline(always)]
 pub fn release(meta: &LockMeta, mode: WaitMode) {
-    if LockMeta::lean() {
-        match mode {
-            WaitMode::Read | WaitMode::RecursiveRead => meta.lean_released_read(),
-            WaitMode::UpgradableRead => meta.lean_released_upgradable(),
-            _ => meta.lean_released(),
-        }
-        return;
-    }
     match mode {
         WaitMode::Read | WaitMode::RecursiveRead => meta.released_read(),
         WaitMode::UpgradableRead => meta.released_upgradable(),

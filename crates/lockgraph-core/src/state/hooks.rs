@@ -92,9 +92,12 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
-        let features = crate::features::hooks();
+        let active = crate::features::active();
+        let features = active & crate::features::HOOKS;
         if features == 0 {
             let _ = state().pop(self);
+        } else if active == crate::features::LEAN {
+            state().lean_pop(self);
         } else {
             state().released_with_features(self, features);
         }

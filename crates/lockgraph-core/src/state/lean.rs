@@ -16,15 +16,8 @@
 //! of each chain after the graph comes back on is looked up and recorded.
 
 use super::*;
-use crate::features;
 
 impl LockMeta {
-    /// Whether the lean mode is on: the watchdog alone, the graph off.
-    #[inline(always)]
-    pub(crate) fn lean() -> bool {
-        features::lean()
-    }
-
     /// The lean mode's [`acquired`](Self::acquired): `hold` taken (an
     /// upgradable read when `upgradable`) without a wait, at `site`.
     #[inline(always)]
@@ -36,29 +29,6 @@ impl LockMeta {
     ) {
         let flags = if upgradable { UPGRADABLE } else { 0 };
         state().lean_push(self, hold, flags, site);
-    }
-
-    /// The lean mode's [`released`](Self::released) (after the mode's own
-    /// `released_read`/`released_upgradable` bookkeeping, if any).
-    #[inline(always)]
-    pub(crate) fn lean_released(&self) {
-        state().lean_pop(self);
-    }
-
-    /// The lean mode's [`released_read`](Self::released_read).
-    #[inline(always)]
-    pub(crate) fn lean_released_read(&self) {
-        let t = state();
-        t.before_read_release(self);
-        t.lean_pop(self);
-    }
-
-    /// The lean mode's [`released_upgradable`](Self::released_upgradable).
-    #[inline]
-    pub(crate) fn lean_released_upgradable(&self) {
-        let t = state();
-        t.before_upgradable_release(self);
-        t.lean_pop(self);
     }
 }
 
@@ -142,9 +112,11 @@ impl ThreadState {
     }
 
     /// Pops `meta`'s slot and publishes the new length; a release that is
-    /// not of the top slot goes the usual way.
-    #[inline(always)]
-    fn lean_pop(&self, meta: &LockMeta) {
+    /// not of the top slot goes the usual way. (Out of line: `released`
+    /// calls it only in the lean mode, whose check costs the other modes
+    /// nothing there.)
+    #[inline(never)]
+    pub(super) fn lean_pop(&self, meta: &LockMeta) {
         let len = self.len.get();
         if len.wrapping_sub(1) < MAX_HELD {
             let top = len - 1;
