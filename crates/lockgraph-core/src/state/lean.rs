@@ -112,10 +112,8 @@ impl ThreadState {
     }
 
     /// Pops `meta`'s slot and publishes the new length; a release that is
-    /// not of the top slot goes the usual way. (Out of line: `released`
-    /// calls it only in the lean mode, whose check costs the other modes
-    /// nothing there.)
-    #[inline(never)]
+    /// not of the top slot goes the usual way (the watchdog's).
+    #[inline(always)]
     pub(super) fn lean_pop(&self, meta: &LockMeta) {
         let len = self.len.get();
         if len.wrapping_sub(1) < MAX_HELD {
