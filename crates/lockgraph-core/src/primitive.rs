@@ -215,19 +215,46 @@ pub fn acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
-    // One load of the features for the whole acquisition.
-    let active = features::active();
-    if active == features::LEAN {
-        lean_acquire(meta, p, mode, site);
-    } else {
-        acquire_usual(meta, p, mode, site, active & features::HOOKS);
+    if features::LEAN_FIRST && features::active() == features::LEAN {
+        // A `watchdog-in-release` build in its default mode: the lean body
+        // here, inlined (see `lean_acquire`).
+        if p.try_now() {
+            meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
+        } else {
+            acquire_with_features(meta, p, mode, site);
+            acquired(meta, mode, site);
+        }
+        return;
     }
+    if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
+        if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
+            acquired(meta, mode, site);
+            return;
+        }
+    } else {
+        before_wait(meta, mode, site);
+    }
+    // One load of the features for the rest of the acquisition.
+    let active = features::active();
+    let f = active & features::HOOKS;
+    if f == 0 {
+        p.block();
+    } else if active == features::LEAN {
+        lean_acquire(meta, p, mode, site);
+        return;
+    } else if f & PROFILE != 0 || !p.try_now() {
+        // The profile counts every acquisition, so it always goes the long
+        // way; otherwise only a contended one does.
+        acquire_with_features(meta, p, mode, site);
+    }
+    acquired(meta, mode, site);
 }
 
 /// [`acquire`] in the lean production mode (the watchdog alone, the graph
-/// off): an uncontended acquisition is the raw attempt and the hold
-/// published (`state::lean`); a contended one goes the usual way. Out of
-/// line, so that the other modes' inlined path stays as small as before.
+/// off, so the check above recorded nothing): an uncontended acquisition
+/// is the raw attempt and the hold published (`state::lean`); a contended
+/// one registers its wait with the watchdog. Out of line, so that the other
+/// modes' inlined path stays as small as before.
 #[inline(never)]
 fn lean_acquire<P: Blocking>(
     meta: &LockMeta,
@@ -238,36 +265,9 @@ fn lean_acquire<P: Blocking>(
     if p.try_now() {
         meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
     } else {
-        acquire_usual(meta, p, mode, site, features::hooks());
-    }
-}
-
-/// [`acquire`] in every mode but the lean one; `f`: the features with
-/// hooks that are on.
-#[inline(always)]
-fn acquire_usual<P: Blocking>(
-    meta: &LockMeta,
-    p: P,
-    mode: WaitMode,
-    site: Option<&'static Location<'static>>,
-    f: u8,
-) {
-    if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
-        if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
-            acquired(meta, mode, site);
-            return;
-        }
-    } else {
-        before_wait(meta, mode, site);
-    }
-    if f == 0 {
-        p.block();
-    } else if f & PROFILE != 0 || !p.try_now() {
-        // The profile counts every acquisition, so it always goes the long
-        // way; otherwise only a contended one does.
         acquire_with_features(meta, p, mode, site);
+        acquired(meta, mode, site);
     }
-    acquired(meta, mode, site);
 }
 
 /// An exclusive request the held-lock state left unrecorded (it may be an

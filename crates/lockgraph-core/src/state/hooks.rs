@@ -93,7 +93,10 @@ impl LockMeta {
     #[inline(always)]
     pub fn released(&self) {
         let active = crate::features::active();
-        if active & crate::features::HOOKS == 0 {
+        if crate::features::LEAN_FIRST && active == crate::features::LEAN {
+            // See `features::LEAN_FIRST`.
+            state().lean_pop(self);
+        } else if active & crate::features::HOOKS == 0 {
             let _ = state().pop(self);
         } else {
             // The lean mode too (`state::lean`): its check costs the
