@@ -35,6 +35,15 @@ pub enum LockKind {
     Once,
     /// A `FairMutex` (parking_lot's eventually fair mutex).
     FairMutex,
+    /// A bounded queue (a channel), as the resource its senders wait on:
+    /// held by its consumers between two receives (`docs/pipelines.md`).
+    Queue,
+    /// A counting semaphore: held by each permit holder.
+    Semaphore,
+    /// A barrier: held by each party between two waits.
+    Barrier,
+    /// A thread that can be joined: held by the thread while it runs.
+    Thread,
 }
 
 impl LockKind {
@@ -52,6 +61,10 @@ impl LockKind {
             "Signal" => LockKind::Signal,
             "Once" => LockKind::Once,
             "FairMutex" => LockKind::FairMutex,
+            "Queue" => LockKind::Queue,
+            "Semaphore" => LockKind::Semaphore,
+            "Barrier" => LockKind::Barrier,
+            "Thread" => LockKind::Thread,
             _ => LockKind::Other,
         }
     }
@@ -71,7 +84,20 @@ impl LockKind {
             LockKind::Signal => "Signal",
             LockKind::Once => "Once",
             LockKind::FairMutex => "FairMutex",
+            LockKind::Queue => "Queue",
+            LockKind::Semaphore => "Semaphore",
+            LockKind::Barrier => "Barrier",
+            LockKind::Thread => "Thread",
         }
+    }
+
+    /// Whether its holds are *roles* rather than critical sections: a
+    /// queue's consumer between two receives, a barrier's party between two
+    /// waits, a running thread (`docs/pipelines.md`). Such a hold orders the
+    /// locks taken under it like any hold, but the lock profile does not
+    /// time it (it is not a lock held).
+    pub fn is_role(self) -> bool {
+        matches!(self, LockKind::Queue | LockKind::Barrier | LockKind::Thread)
     }
 }
 

@@ -86,6 +86,13 @@ impl WaitInfo {
         match self.mode {
             Some(WaitMode::Upgrade) => format!("upgrade of {}", self.lock),
             Some(WaitMode::Condvar) => format!("notification on {}", self.lock),
+            Some(WaitMode::Send) => format!("space in {} (a send into the full queue)", self.lock),
+            Some(WaitMode::Recv) => {
+                format!("an item from {} (a receive on the empty queue)", self.lock)
+            }
+            Some(WaitMode::Permit) => format!("a permit of {}", self.lock),
+            Some(WaitMode::Join) => format!("{} to finish (a join)", self.lock),
+            Some(WaitMode::Barrier) => format!("the other parties of {}", self.lock),
             _ => self.lock.to_string(),
         }
     }
@@ -95,7 +102,14 @@ impl WaitInfo {
     pub(super) fn notes(&self) -> String {
         let mut notes: Vec<String> = Vec::new();
         if let Some(m) = self.mode {
-            if !matches!(m, WaitMode::Upgrade | WaitMode::Condvar) {
+            if matches!(
+                m,
+                WaitMode::Lock
+                    | WaitMode::Read
+                    | WaitMode::RecursiveRead
+                    | WaitMode::Write
+                    | WaitMode::UpgradableRead
+            ) {
                 notes.push(m.name().to_string());
             }
         }

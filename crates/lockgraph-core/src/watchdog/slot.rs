@@ -79,6 +79,10 @@ pub(super) fn encode_kind(k: LockKind) -> u8 {
         LockKind::Signal => 9,
         LockKind::Once => 10,
         LockKind::FairMutex => 11,
+        LockKind::Queue => 12,
+        LockKind::Semaphore => 13,
+        LockKind::Barrier => 14,
+        LockKind::Thread => 15,
     }
 }
 
@@ -95,6 +99,10 @@ pub(super) fn decode_kind(k: u8) -> LockKind {
         9 => LockKind::Signal,
         10 => LockKind::Once,
         11 => LockKind::FairMutex,
+        12 => LockKind::Queue,
+        13 => LockKind::Semaphore,
+        14 => LockKind::Barrier,
+        15 => LockKind::Thread,
         _ => LockKind::Other,
     }
 }
