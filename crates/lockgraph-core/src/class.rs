@@ -99,6 +99,19 @@ impl LockKind {
     pub fn is_role(self) -> bool {
         matches!(self, LockKind::Queue | LockKind::Barrier | LockKind::Thread)
     }
+
+    /// Whether a hold of this kind, kept while `target` is requested, is
+    /// an order edge "this -> target". Every hold is, except the two roles
+    /// that are a guess about the future (a consumer "between receives", a
+    /// party "on its way to the next wait": after its last receive or wait
+    /// it is neither) held while joining a thread or waiting at a barrier,
+    /// which is how such a thread typically ends its part: counted, they
+    /// make the false cycle "consumer joins the producer it drained"
+    /// (`docs/pipelines.md`).
+    pub fn orders(self, target: LockKind) -> bool {
+        !(matches!(self, LockKind::Queue | LockKind::Barrier)
+            && matches!(target, LockKind::Thread | LockKind::Barrier))
+    }
 }
 
 /// The type of the value a lock protects, as a function that names it:

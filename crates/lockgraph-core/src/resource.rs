@@ -151,7 +151,9 @@ impl Resource {
         if !crate::TRACKING || self.serving() {
             return;
         }
-        self.meta.acquired(Hold::Exclusive, site);
+        // Shared: several threads serve one resource at once (the
+        // parties of a barrier), so a role never gates another edge.
+        self.meta.acquired(Hold::Shared, site);
     }
 
     /// This thread stops serving the resource (a consumer about to receive

@@ -151,7 +151,11 @@ impl WaitMode {
     /// `Lock`).
     pub fn hold(self) -> Hold {
         match self {
-            WaitMode::Read | WaitMode::RecursiveRead | WaitMode::UpgradableRead => Hold::Shared,
+            // A permit is one of several: shared (it gates no edge).
+            WaitMode::Read
+            | WaitMode::RecursiveRead
+            | WaitMode::UpgradableRead
+            | WaitMode::Permit => Hold::Shared,
             _ => Hold::Exclusive,
         }
     }
