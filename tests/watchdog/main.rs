@@ -23,6 +23,7 @@ mod dump;
 mod holder_now;
 mod long_wait;
 mod order_graph;
+mod pipeline;
 mod rwlock;
 mod timed;
 
