@@ -468,6 +468,18 @@ pub(super) fn thread_info(
 }
 
 /// `exclusive`, `shared` or `upgradable read`.
+/// A hold as the text report says it: a role by what it is (a queue's
+/// consumer, a running thread), a lock by its mode.
+fn hold_text(h: &HeldInfo) -> &'static str {
+    match h.lock.kind {
+        LockKind::Queue => "as its consumer, since its last receive",
+        LockKind::Barrier => "as a party on its way to the next wait",
+        LockKind::Thread => "running",
+        LockKind::Semaphore => "a permit",
+        _ => hold_name(h),
+    }
+}
+
 pub(super) fn hold_name(h: &HeldInfo) -> &'static str {
     match h.hold {
         Hold::Shared if h.upgradable => "upgradable read",
@@ -502,7 +514,7 @@ impl fmt::Display for ThreadInfo {
                     f,
                     "      {} ({}), taken at {}, held ~{:.1?}",
                     h.lock,
-                    hold_name(h),
+                    hold_text(h),
                     opt_site(&h.site),
                     h.held_for
                 )?;
