@@ -86,6 +86,20 @@ thread_local! {
 struct MineShared {
     part: Arc<ThreadPart>,
     current: Option<(usize, Side)>,
+    /// The [`reset`] count when the part was made.
+    epoch: u64,
+}
+
+/// How many times [`reset`] ran.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Forgets every queue and thread counted so far: the next [`report`]
+/// covers what happens from now on.
+pub fn reset() {
+    let mut g = GLOBAL.lock();
+    g.queues.clear();
+    g.threads.clear();
+    EPOCH.fetch_add(1, Ordering::Relaxed);
 }
 
 impl Drop for MineShared {
@@ -107,6 +121,10 @@ impl MineShared {
 fn with_mine(f: impl FnOnce(&mut MineShared)) {
     let _ = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
+        let epoch = EPOCH.load(Ordering::Relaxed);
+        if m.as_ref().is_some_and(|m| m.epoch != epoch) {
+            *m = None;
+        }
         let mine = m.get_or_insert_with(|| {
             let part = Arc::new(ThreadPart {
                 stage: stage_of_current(),
@@ -118,6 +136,7 @@ fn with_mine(f: impl FnOnce(&mut MineShared)) {
             MineShared {
                 part,
                 current: None,
+                epoch,
             }
         });
         f(mine)

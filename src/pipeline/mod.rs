@@ -13,9 +13,9 @@ pub use report::{PipelineReport, QueueProfile, StageProfile};
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod counters;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
-pub use counters::report;
-#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub(crate) use counters::{register_queue, using, QueueStats, Side};
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+pub use counters::{report, reset};
 
 /// The backpressure profile (empty: release builds without tracking count
 /// nothing).
@@ -23,3 +23,7 @@ pub(crate) use counters::{register_queue, using, QueueStats, Side};
 pub fn report() -> PipelineReport {
     PipelineReport::default()
 }
+
+/// Nothing to forget (release builds without tracking).
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+pub fn reset() {}
