@@ -410,7 +410,8 @@ fn main() {
     profile::enable();
     println!("data loader: {SAMPLES} samples, {WORKERS} preprocessing workers, batches of {BATCH}");
 
-    let found: Found = Some(Default::default());
+    let collected: Arc<std::sync::Mutex<Vec<lockgraph::CycleReport>>> = Default::default();
+    let found: Found = Some(collected.clone());
     let mut reports = Vec::new();
     let mut single_stats = None;
     if single {
@@ -423,7 +424,7 @@ fn main() {
         pipeline::reset();
     }
     let sharded_stats = sharded.then(|| run(Cache::sharded(), false, found.clone()));
-    reports.extend(found.unwrap().lock().unwrap().drain(..));
+    reports.extend(collected.lock().unwrap().drain(..));
 
     println!();
     println!("throughput:");
