@@ -56,23 +56,23 @@ use lockgraph_core::__private::{Blocking, Deadline, WaitMode};
 use lockgraph_core::resource::Resource;
 use lockgraph_core::{Class, LockKind};
 
-use crate::pipeline::Side;
+use crate::pipeline::{self, QueueStats, Side};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
 /// What the sending and receiving ends share: the queue's identity, its
 /// fill level, and the parking place of senders waiting for space.
-pub(crate) struct Chan {
-    pub(crate) res: Resource,
+struct Chan {
+    res: Resource,
     /// `None`: unbounded.
-    pub(crate) bound: Option<usize>,
+    bound: Option<usize>,
     /// Items sent and not yet received.
-    pub(crate) len: AtomicUsize,
+    len: AtomicUsize,
     /// Senders parked for space.
     waiting: AtomicUsize,
     space: parking_lot::Mutex<()>,
     freed: parking_lot::Condvar,
-    pub(crate) stats: crate::pipeline::QueueStats,
+    stats: Arc<QueueStats>,
 }
 
 impl Chan {
@@ -86,12 +86,12 @@ impl Chan {
             freed: parking_lot::Condvar::new(),
             stats: Default::default(),
         });
-        crate::pipeline::register_queue(&chan);
+        pipeline::register_queue(class, bound, &chan.stats);
         chan
     }
 
     fn key(&self) -> usize {
-        self as *const Chan as usize
+        pipeline::key(&self.stats)
     }
 
     /// Before an attempt to send: counted in, so that a receive, which
@@ -191,7 +191,7 @@ pub struct Sender<T> {
 impl<T> Sender<T> {
     /// Sends `t` (never blocks; fails once the receiver is gone).
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
-        crate::pipeline::using(self.chan.key(), Side::Send);
+        pipeline::using(self.chan.key(), Side::Send);
         self.chan.sending();
         if let Err(e) = self.inner.send(t) {
             self.chan.unsent();
@@ -323,7 +323,7 @@ impl<T> SyncSender<T> {
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         let site = Location::caller();
         let chan = &*self.chan;
-        crate::pipeline::using(chan.key(), Side::Send);
+        pipeline::using(chan.key(), Side::Send);
         chan.res.before_block(Some(site));
         let item = Cell::new(Some(t));
         let gone = Cell::new(false);
@@ -348,7 +348,7 @@ impl<T> SyncSender<T> {
 
     /// Sends `t` if there is room now (never blocks: no edge).
     pub fn try_send(&self, t: T) -> Result<(), TrySendError<T>> {
-        crate::pipeline::using(self.chan.key(), Side::Send);
+        pipeline::using(self.chan.key(), Side::Send);
         self.chan.sending();
         if let Err(e) = self.inner.try_send(t) {
             self.chan.unsent();
@@ -456,7 +456,7 @@ impl<T> Receiver<T> {
         deadline: Option<Deadline>,
     ) -> Result<T, RecvTimeoutError> {
         let chan = &*self.chan;
-        crate::pipeline::using(chan.key(), Side::Recv);
+        pipeline::using(chan.key(), Side::Recv);
         chan.res.stop_serving();
         let got = Cell::new(None);
         let op = RecvOp {
@@ -480,7 +480,7 @@ impl<T> Receiver<T> {
     /// Receives an item if one is there now.
     #[track_caller]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        crate::pipeline::using(self.chan.key(), Side::Recv);
+        pipeline::using(self.chan.key(), Side::Recv);
         let t = self.inner.try_recv()?;
         self.took(Location::caller());
         Ok(t)

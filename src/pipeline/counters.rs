@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lockgraph_core::Class;
@@ -49,15 +49,13 @@ pub(crate) enum Side {
     Recv,
 }
 
-/// A registered queue: its label, bound and counters.
+/// A registered queue: its label, bound and counters (kept after the
+/// channel is gone; their address is the queue's key, unique while they
+/// are registered).
 struct QueueEntry {
     label: String,
     bound: Option<usize>,
-    chan: Weak<crate::mpsc::Chan>,
-    key: usize,
-    /// Kept after the channel is gone.
-    sends: u64,
-    fill_sum: u64,
+    stats: Arc<QueueStats>,
 }
 
 struct Global {
@@ -183,26 +181,21 @@ fn label(class: Class) -> String {
     }
 }
 
-pub(crate) fn register_queue(chan: &Arc<crate::mpsc::Chan>) {
+/// The key of a queue whose counters are `stats`.
+pub(crate) fn key(stats: &Arc<QueueStats>) -> usize {
+    Arc::as_ptr(stats) as usize
+}
+
+/// Registers a queue of class `class` and `bound` counting into `stats`,
+/// while the profile is on.
+pub(crate) fn register_queue(class: Class, bound: Option<usize>, stats: &Arc<QueueStats>) {
     if !lockgraph_core::profile::on() {
         return;
     }
-    let mut g = GLOBAL.lock();
-    // Fold the counters of queues that are gone, and forget them.
-    g.queues.retain_mut(|q| {
-        if let Some(c) = q.chan.upgrade() {
-            q.sends = c.stats.sends.load(Ordering::Relaxed);
-            q.fill_sum = c.stats.fill_sum.load(Ordering::Relaxed);
-        }
-        true
-    });
-    g.queues.push(QueueEntry {
-        label: label(chan.res.meta().class()),
-        bound: chan.bound,
-        chan: Arc::downgrade(chan),
-        key: Arc::as_ptr(chan) as usize,
-        sends: 0,
-        fill_sum: 0,
+    GLOBAL.lock().queues.push(QueueEntry {
+        label: label(class),
+        bound,
+        stats: stats.clone(),
     });
 }
 
@@ -246,15 +239,11 @@ pub fn report() -> PipelineReport {
     };
     let mut queues = Vec::new();
     for q in &g.queues {
-        let (sends, fill_sum) = match q.chan.upgrade() {
-            Some(c) => (
-                c.stats.sends.load(Ordering::Relaxed),
-                c.stats.fill_sum.load(Ordering::Relaxed),
-            ),
-            None => (q.sends, q.fill_sum),
-        };
-        let (sb, sl, producers) = side_time.remove(&(q.key, Side::Send)).unwrap_or_default();
-        let (rb, rl, consumers) = side_time.remove(&(q.key, Side::Recv)).unwrap_or_default();
+        let sends = q.stats.sends.load(Ordering::Relaxed);
+        let fill_sum = q.stats.fill_sum.load(Ordering::Relaxed);
+        let k = key(&q.stats);
+        let (sb, sl, producers) = side_time.remove(&(k, Side::Send)).unwrap_or_default();
+        let (rb, rl, consumers) = side_time.remove(&(k, Side::Recv)).unwrap_or_default();
         queues.push(QueueProfile {
             name: q.label.clone(),
             bound: q.bound,
