@@ -24,32 +24,39 @@ pub fn bin() -> Command {
 /// `lockgraph`.)
 pub fn demo() -> &'static str {
     static DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DEMO.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--message-format=json",
-                "-p",
-                "lockgraph-cli",
-                "--example",
-                "demo_edge",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("run cargo build for the demo_edge example");
-        assert!(
-            out.status.success(),
-            "cargo build --example demo_edge failed"
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "demo_edge")
-            .find_map(|v| v["executable"].as_str().map(str::to_string))
-            .expect("cargo named the demo_edge executable")
-    })
+    DEMO.get_or_init(|| example("demo_edge"))
+}
+
+/// The `demo_queue` example (`examples/demo_queue.rs`), built as
+/// [`demo`] is.
+pub fn demo_queue() -> &'static str {
+    static DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DEMO.get_or_init(|| example("demo_queue"))
+}
+
+/// Builds the example `name` in the debug profile; its executable.
+fn example(name: &str) -> String {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--message-format=json",
+            "-p",
+            "lockgraph-cli",
+            "--example",
+            name,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run cargo build for the {name} example: {e}"));
+    assert!(out.status.success(), "cargo build --example {name} failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == name)
+        .find_map(|v| v["executable"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("cargo named the {name} executable"))
 }
 
 /// Runs `lockgraph ARGS` in `cwd`.
