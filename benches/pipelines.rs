@@ -4,7 +4,11 @@
 //!
 //! - a bounded channel's uncontended `send` + `recv` on one thread:
 //!   `lockgraph::mpsc::sync_channel` against `std::sync::mpsc::sync_channel`,
-//!   with nothing held and while holding one mutex;
+//!   with nothing held and while holding one mutex. Each sample makes a
+//!   channel of `n` slots (untimed), sends `n` items, then receives them:
+//!   a thread that sends into a queue it consumes is a self-deadlock in
+//!   lockgraph's model (`docs/pipelines.md`), so the sends come before the
+//!   thread becomes the consumer;
 //! - a semaphore's uncontended `acquire` + release: `lockgraph::Semaphore`
 //!   against the same algorithm without tracking (an atomic count, a
 //!   parking_lot mutex and condvar to park; std has no semaphore).
@@ -83,8 +87,6 @@ fn main() {
     if !lockgraph::TRACKING {
         println!("note: tracking is off in this build; add --features track-in-release");
     }
-    let (std_tx, std_rx) = std::sync::mpsc::sync_channel::<u64>(16);
-    let (lg_tx, lg_rx) = lockgraph::mpsc::sync_channel_named::<u64>("bench-queue", 16);
     let pl_lock = parking_lot::Mutex::new(0u64);
     let lg_lock = lockgraph::Mutex::named("bench-held", 0u64);
     let plain_sem = PlainSemaphore::new(4);
@@ -92,32 +94,52 @@ fn main() {
 
     let samplers: Vec<Sampler<'_>> = vec![
         Box::new(|n| {
-            timed(n, || {
-                std_tx.send(black_box(1)).unwrap();
-                black_box(std_rx.recv().unwrap());
-            })
+            let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(n as usize);
+            let t = Stopwatch::start();
+            for i in 0..n {
+                tx.send(black_box(i)).unwrap();
+            }
+            for _ in 0..n {
+                black_box(rx.recv().unwrap());
+            }
+            t.elapsed()
         }),
         Box::new(|n| {
-            timed(n, || {
-                lg_tx.send(black_box(1)).unwrap();
-                black_box(lg_rx.recv().unwrap());
-            })
+            let (tx, rx) = lockgraph::mpsc::sync_channel_named::<u64>("bench-queue", n as usize);
+            let t = Stopwatch::start();
+            for i in 0..n {
+                tx.send(black_box(i)).unwrap();
+            }
+            for _ in 0..n {
+                black_box(rx.recv().unwrap());
+            }
+            t.elapsed()
         }),
         Box::new(|n| {
-            timed(n, || {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(n as usize);
+            let t = Stopwatch::start();
+            for _ in 0..n {
                 let g = pl_lock.lock();
-                std_tx.send(black_box(*g)).unwrap();
+                tx.send(black_box(*g)).unwrap();
                 drop(g);
-                black_box(std_rx.recv().unwrap());
-            })
+            }
+            for _ in 0..n {
+                black_box(rx.recv().unwrap());
+            }
+            t.elapsed()
         }),
         Box::new(|n| {
-            timed(n, || {
+            let (tx, rx) = lockgraph::mpsc::sync_channel_named::<u64>("bench-queue", n as usize);
+            let t = Stopwatch::start();
+            for _ in 0..n {
                 let g = lg_lock.lock();
-                lg_tx.send(black_box(*g)).unwrap();
+                tx.send(black_box(*g)).unwrap();
                 drop(g);
-                black_box(lg_rx.recv().unwrap());
-            })
+            }
+            for _ in 0..n {
+                black_box(rx.recv().unwrap());
+            }
+            t.elapsed()
         }),
         Box::new(|n| {
             timed(n, || {

@@ -48,7 +48,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,7 @@ struct Chan {
     /// `None`: unbounded.
     bound: Option<usize>,
     /// Items sent and not yet received.
-    len: AtomicUsize,
+    len: AtomicIsize,
     /// Senders parked for space.
     waiting: AtomicUsize,
     space: parking_lot::Mutex<()>,
@@ -80,7 +80,7 @@ impl Chan {
         let chan = Arc::new(Chan {
             res: Resource::new(LockKind::Queue, class),
             bound,
-            len: AtomicUsize::new(0),
+            len: AtomicIsize::new(0),
             waiting: AtomicUsize::new(0),
             space: parking_lot::Mutex::new(()),
             freed: parking_lot::Condvar::new(),
@@ -95,28 +95,45 @@ impl Chan {
     }
 
     /// Before an attempt to send: counted in, so that a receive, which
-    /// may come before the sender returns, never counts below zero.
+    /// may come before the sender returns, does not count below zero. The
+    /// fill level is for the profile: counted only while it is on (a
+    /// profile turned on mid-run sees a level too low at first, never
+    /// below zero).
+    #[inline]
     fn sending(&self) {
-        self.len.fetch_add(1, Ordering::Relaxed);
+        if lockgraph_core::profile::on() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// After a send: its fill level, for the profile.
+    #[inline]
     fn sent(&self) {
-        self.stats.sent(self.len.load(Ordering::Relaxed));
+        if lockgraph_core::profile::on() {
+            let len = self.len.load(Ordering::Relaxed).max(0) as usize;
+            self.stats.sent(len);
+        }
     }
 
     /// After an attempt that did not send.
+    #[inline]
     fn unsent(&self) {
-        self.len.fetch_sub(1, Ordering::Relaxed);
+        if lockgraph_core::profile::on() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// After an item left the queue: wakes a sender parked for space.
+    #[inline]
     fn received(&self) {
-        self.len.fetch_sub(1, Ordering::Relaxed);
-        // Pairs with the sender's `waiting` increment before its last
-        // attempt: either it sees the space, or this sees it waiting.
-        fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::SeqCst) > 0 {
+        if lockgraph_core::profile::on() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        // Only a sender registered with the watchdog parks here (one
+        // without it blocks in std's own `send`), and it parks in the
+        // watchdog's short slices: a wake-up this misses (no fence: the
+        // uncontended receive stays cheap) costs it one slice at most.
+        if self.waiting.load(Ordering::Relaxed) > 0 {
             let _g = self.space.lock();
             self.freed.notify_all();
         }
@@ -259,23 +276,20 @@ impl<T> Blocking for SendOp<'_, T> {
     }
 
     fn block(&self) {
-        if self.chan.bound == Some(0) {
-            // A rendezvous: std's blocking send meets a receiver blocked in
-            // its receive, which a parked sender would never hear of.
-            if let Some(t) = self.item.take() {
-                self.chan.sending();
-                match self.tx.send(t) {
-                    Ok(()) => self.chan.sent(),
-                    Err(SendError(t)) => {
-                        self.chan.unsent();
-                        self.item.set(Some(t));
-                        self.gone.set(true);
-                    }
+        // Without the watchdog: std's own blocking send (a rendezvous meets
+        // a receiver blocked in its receive, which a parked sender would
+        // never hear of).
+        if let Some(t) = self.item.take() {
+            self.chan.sending();
+            match self.tx.send(t) {
+                Ok(()) => self.chan.sent(),
+                Err(SendError(t)) => {
+                    self.chan.unsent();
+                    self.item.set(Some(t));
+                    self.gone.set(true);
                 }
             }
-            return;
         }
-        while !self.block_until(Deadline::After(Duration::from_secs(3600))) {}
     }
 
     fn block_until(&self, deadline: Deadline) -> bool {
@@ -375,7 +389,8 @@ impl<T> fmt::Debug for SyncSender<T> {
 }
 
 /// The receiving end of a channel. For a bounded channel, the thread that
-/// receives serves the queue from one receive to the next.
+/// receives serves the queue from its first receive until a receive finds
+/// every sender gone or it drops the receiver.
 pub struct Receiver<T> {
     inner: mpsc::Receiver<T>,
     chan: Arc<Chan>,
@@ -457,7 +472,6 @@ impl<T> Receiver<T> {
     ) -> Result<T, RecvTimeoutError> {
         let chan = &*self.chan;
         pipeline::using(chan.key(), Side::Recv);
-        chan.res.stop_serving();
         let got = Cell::new(None);
         let op = RecvOp {
             rx: &self.inner,
@@ -472,7 +486,11 @@ impl<T> Receiver<T> {
                 self.took(site);
                 Ok(t)
             }
-            Some(Err(RecvError)) => Err(RecvTimeoutError::Disconnected),
+            Some(Err(RecvError)) => {
+                // Every sender is gone: nothing waits for this consumer.
+                chan.res.stop_serving();
+                Err(RecvTimeoutError::Disconnected)
+            }
             None => Err(RecvTimeoutError::Timeout),
         }
     }
@@ -481,7 +499,15 @@ impl<T> Receiver<T> {
     #[track_caller]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         pipeline::using(self.chan.key(), Side::Recv);
-        let t = self.inner.try_recv()?;
+        let t = match self.inner.try_recv() {
+            Ok(t) => t,
+            Err(e) => {
+                if e == TryRecvError::Disconnected {
+                    self.chan.res.stop_serving();
+                }
+                return Err(e);
+            }
+        };
         self.took(Location::caller());
         Ok(t)
     }

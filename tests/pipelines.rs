@@ -52,7 +52,7 @@ mod queue {
         for needle in [
             "Queue `pipe-q-raw`",
             "Mutex `pipe-q-stats`",
-            "as its consumer (since its last receive)",
+            "as its consumer (taken at tests/pipelines.rs:",
             "(a send that blocks while it is full)",
             "thread `pipe-q-consumer`",
             "tests/pipelines.rs",

@@ -88,7 +88,7 @@ fn a_stage_sending_into_a_full_queue_holding_the_consumer_s_lock_is_a_deadlock()
         &[
             "space in Queue `wd-raw` (a send into the full queue)",
             "Mutex `wd-stats`",
-            "Queue `wd-raw` (as its consumer, since its last receive), taken at tests/watchdog/pipeline.rs",
+            "Queue `wd-raw` (as its consumer), taken at tests/watchdog/pipeline.rs",
         ],
     );
 }

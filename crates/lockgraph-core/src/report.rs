@@ -394,7 +394,7 @@ fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
         (LockKind::RwLock, Hold::Shared) => " for read",
         (LockKind::Other, Hold::Exclusive) => " exclusively",
         (LockKind::Other, Hold::Shared) => " shared",
-        (LockKind::Queue, _) => " as its consumer (since its last receive)",
+        (LockKind::Queue, _) => " as its consumer",
         (LockKind::Semaphore, _) => " (a permit)",
         (LockKind::Barrier, _) => " as a party on its way to the next wait",
         (LockKind::Thread, _) => " (running in that thread)",

@@ -472,7 +472,7 @@ pub(super) fn thread_info(
 /// consumer, a running thread), a lock by its mode.
 fn hold_text(h: &HeldInfo) -> &'static str {
     match h.lock.kind {
-        LockKind::Queue => "as its consumer, since its last receive",
+        LockKind::Queue => "as its consumer",
         LockKind::Barrier => "as a party on its way to the next wait",
         LockKind::Thread => "running",
         LockKind::Semaphore => "a permit",
