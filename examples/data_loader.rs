@@ -28,7 +28,7 @@
 //!    holding the `stats` lock, which the GPU consumers take between two
 //!    receives. The queue is never full in this run, so it does not hang,
 //!    and lockgraph reports the cycle `stats -> batches -> stats` at the
-//!    first such send. `--hang` lets it hang (the batcher flushes three
+//!    first such send. `--hang` lets it hang (the batcher flushes four
 //!    batches under one `stats` guard into a queue of one) and the watchdog
 //!    names the stage and the queue; the run then exits after 4 s.
 //!
@@ -261,7 +261,10 @@ fn run(cache: Cache, hang: bool, found: Found) -> RunStats {
     let batcher = {
         let stats = Arc::clone(&stats);
         stage("batcher", &found, move || {
-            let flush = if hang { 3 } else { 1 };
+            // Under `--hang`, four: each GPU consumer takes one batch and
+            // then blocks on `stats`, the queue holds one, the fourth send
+            // blocks for good.
+            let flush = if hang { 4 } else { 1 };
             let mut full: Vec<Vec<Vec<f32>>> = Vec::new();
             let mut batch = Vec::with_capacity(BATCH);
             for f in ready_rx {
@@ -378,7 +381,7 @@ fn print_run(name: &str, s: &RunStats) {
     );
 }
 
-/// `--hang`: the batcher flushes three batches under one `stats` guard
+/// `--hang`: the batcher flushes four batches under one `stats` guard
 /// into a `batches` queue of one, the GPU consumers take `stats` after each
 /// receive: the pipeline hangs, the watchdog names the stage and the queue.
 fn hang() {
