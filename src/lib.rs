@@ -313,6 +313,16 @@ pub use lock_api::{
 
 pub use lockgraph_core::profile;
 pub use lockgraph_core::watchdog;
+pub use lockgraph_core::watchdog::progress;
+
+/// `tracing` spans in watchdog reports (the `tracing-spans` feature): add
+/// [`layer`](tracing::layer) to the program's `tracing-subscriber` stack,
+/// and each deadlock report, long-wait report and dump shows the spans open
+/// on each thread (`in spans: request{id=7} > load_model{name="bert"}`).
+#[cfg(feature = "tracing-spans")]
+pub mod tracing {
+    pub use lockgraph_core::watchdog::{layer, SpanLayer};
+}
 pub use lockgraph_core::{
     atomic_region, atomicity, capture_atomicity, set_atomicity, Atomicity, AtomicityReport,
     Interleaving, Severity,

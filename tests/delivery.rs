@@ -59,11 +59,20 @@ fn long_waits(n: usize, reported: usize) {
         })
         .collect();
     let dir = std::env::var_os("LOCKGRAPH_DUMP_DIR").expect("no LOCKGRAPH_DUMP_DIR");
+    // The reports in this process's file (one JSON line each).
     let written = || {
         std::fs::read_dir(&dir).map_or(0, |d| {
             d.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .map(|t| {
+                    t.lines()
+                        .filter(|l| {
+                            l.contains("\"kind\":\"long_wait\"")
+                                || l.contains("\"kind\":\"deadlock\"")
+                        })
+                        .count()
+                })
+                .sum::<usize>()
         })
     };
     let end = std::time::Instant::now() + Duration::from_secs(60);

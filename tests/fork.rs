@@ -179,9 +179,23 @@ fn child_watchdog_after_fork() {
         // The watchdog writes its report to the dump directory before it
         // queues it (resolving its stacks takes seconds the first time in a
         // debug build): wait for the file, then for the queue.
-        let json = dir.join(format!("lockgraph-watchdog-{}-1.json", std::process::id()));
+        // The child's own file (its pid), with a report line in it.
+        let pid = format!("-{}.jsonl", std::process::id());
+        let written = || {
+            std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    e.file_name().to_string_lossy().ends_with(&pid)
+                        && std::fs::read_to_string(e.path()).is_ok_and(|t| {
+                            t.contains("\"kind\":\"long_wait\"")
+                                || t.contains("\"kind\":\"deadlock\"")
+                        })
+                })
+        };
         let end = Instant::now() + Duration::from_secs(30);
-        while !json.exists() && Instant::now() < end {
+        while !written() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));
         }
         i32::from(!lockgraph_core::flush_reports(Duration::from_secs(30)))

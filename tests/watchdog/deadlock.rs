@@ -3,7 +3,7 @@
 //! threads, and re-entrant mutexes.
 
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockgraph::{Mutex, ReentrantMutex};
 use lockgraph_testkit::{child, is_child, END};
@@ -63,7 +63,36 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
         report.contains("(exclusive), taken at tests/watchdog/main.rs:"),
         "{report}"
     );
-    assert!(report.contains("now: state "), "{report}");
+    // Where each thread is now, in words: parked in the kernel, or (on a
+    // loaded machine, between two slices of its wait) runnable.
+    let nows: Vec<&str> = report.lines().filter(|l| l.contains("now: ")).collect();
+    assert_eq!(nows.len(), 2, "{report}");
+    for now in nows {
+        let words = now.trim_start().trim_start_matches("now: ");
+        assert!(
+            words == "blocked in a futex wait" || words.starts_with("running"),
+            "{now}"
+        );
+    }
+    // The first line: what, since when, what the watchdog did; the last:
+    // the order to adopt and the thread that breaks it.
+    let first = report.lines().next().unwrap();
+    assert!(
+        first.contains("on Mutex `lock-y` and Mutex `lock-x`")
+            && first.contains(", since 20")
+            && first.ends_with(
+                "UTC; reported only; the process is still hung (these threads never wake)"
+            ),
+        "{first}"
+    );
+    let advice = report.lines().rev().nth(1).unwrap();
+    assert!(
+        advice.starts_with(
+            "what to do: adopt one lock order everywhere, Mutex `lock-y` before Mutex `lock-x`; \
+             thread `wd-a` breaks it: it asks for Mutex `lock-y` at tests/watchdog/main.rs:"
+        ),
+        "{advice}"
+    );
     assert!(!report.contains("LONG WAIT"), "{report}");
     // With the lock-order graph on (the default unless the build has
     // `watchdog-in-release`), the graph saw both edges before the threads
@@ -97,19 +126,7 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
         assert!(line.contains(&site), "{site} missing: {line}");
     }
     // The same report as JSON in the dump dir.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let json = loop {
-        let found = std::fs::read_dir(&dir).ok().and_then(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "json"))
-        });
-        if let Some(p) = found {
-            break std::fs::read_to_string(p).unwrap();
-        }
-        assert!(Instant::now() < deadline, "no JSON in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let json = crate::first_report_line(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         json.starts_with("{\"lockgraph_watchdog\":1,\"kind\":\"deadlock\""),

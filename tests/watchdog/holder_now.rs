@@ -2,7 +2,7 @@
 //! /proc state only when remote stacks are off.
 
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockgraph::watchdog;
 use lockgraph::Mutex;
@@ -64,12 +64,16 @@ fn a_long_hold_report_shows_where_the_holder_is_now() {
         holder.contains("Mutex `parked-lock` (exclusive)"),
         "{holder}"
     );
-    // The kernel's view is always there.
-    assert!(holder.contains("now: state "), "{holder}");
+    // The kernel's view is always there, in words: asleep, or (on a loaded
+    // machine, just woken from one of its one-second sleeps) running.
+    assert!(
+        holder.contains("now: sleeping (") || holder.contains("now: running"),
+        "{holder}"
+    );
     // The waiter is not signalled: its own stack is in the report.
     let waiter = thread_section(report, "wd-stuck");
     assert!(!waiter.contains("now at"), "{waiter}");
-    let json = read_json(&dir);
+    let json = crate::first_report_line(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     match watchdog::current_stack_support() {
         Ok(()) => {
@@ -124,28 +128,11 @@ fn with_remote_stacks_off_a_holder_is_shown_by_its_proc_state_only() {
             ),
             "{holder}"
         );
-        assert!(holder.contains("now: state S"), "{holder}");
+        assert!(holder.contains("now: sleeping ("), "{holder}");
     } else {
         assert!(
             holder.contains("now at: current stack not captured ("),
             "{holder}"
         );
-    }
-}
-
-/// The first JSON report written to `dir` (waits up to 5 s for it).
-fn read_json(dir: &std::path::Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let found = std::fs::read_dir(dir).ok().and_then(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "json"))
-        });
-        if let Some(p) = found {
-            return std::fs::read_to_string(p).unwrap();
-        }
-        assert!(Instant::now() < deadline, "no JSON in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -20,10 +20,12 @@ use lockgraph_testkit::{is_child, spawn_named, Child, END};
 mod condvar;
 mod deadlock;
 mod dump;
+mod golden;
 mod holder_now;
 mod long_wait;
 mod order_graph;
 mod pipeline;
+mod progress;
 mod rwlock;
 mod timed;
 
@@ -135,4 +137,49 @@ fn thread_section<'a>(report: &'a str, name: &str) -> &'a str {
         .or_else(|| rest.find(END))
         .unwrap_or(rest.len());
     &rest[..end]
+}
+
+/// The watchdog reports (deadlocks and long waits) in the dump directory
+/// `dir`, one JSON object each, in the order written: the lines of the
+/// processes' `lockgraph-watchdog-<host>-<pid>.jsonl` files.
+fn report_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .filter(|l| {
+                    l.starts_with("{\"lockgraph_watchdog\":1,\"kind\":\"deadlock\"")
+                        || l.starts_with("{\"lockgraph_watchdog\":1,\"kind\":\"long_wait\"")
+                })
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The first report in the dump directory `dir` (waits up to 5 s for it).
+fn first_report_line(dir: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(l) = report_lines(dir).into_iter().next() {
+            return l;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no report in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -175,23 +175,6 @@ fn reports(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Every JSON report written to `dir`, concatenated.
-fn all_json(dir: &std::path::Path) -> String {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect()
-        })
-        .unwrap_or_default();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
-}
-
 #[test]
 fn child_upgradable_read_behind_an_upgradable_holder() {
     if !is_child() {
@@ -290,7 +273,7 @@ fn an_upgradable_read_waits_for_the_upgradable_holder_not_for_readers() {
         "{read}"
     );
     // The JSON reports name the upgradable hold too.
-    let json = all_json(&dir);
+    let json = crate::report_lines(&dir).concat();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         json.contains("\"hold\":\"upgradable read\""),

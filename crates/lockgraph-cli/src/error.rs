@@ -79,6 +79,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// `lockgraph hang` found no usable watchdog file (each skipped one is
+    /// named in the message).
+    Hang(String),
     /// A profile file is unreadable or not a profile.
     Profile {
         /// The profile file.
@@ -101,6 +104,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Record(e) => e.fmt(f),
+            Error::Hang(message) => f.write_str(message),
             Error::Path { path, source } => write!(f, "{}: {}", path.display(), lower(source)),
             Error::Order {
                 path,

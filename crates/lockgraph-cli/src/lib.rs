@@ -44,6 +44,7 @@ mod error;
 mod files;
 mod findings;
 mod graph;
+pub mod hang;
 mod merge;
 mod order;
 mod output;
@@ -141,10 +142,12 @@ struct Input {
 /// the record files.
 fn read_input(opts: &CheckOptions) -> Result<Input, Error> {
     let order = opts.order.as_deref().map(order::load).transpose()?;
+    // The watchdog's files (`lockgraph hang`) may share the directory.
     let listed = files::list(&opts.paths, |name| {
         std::path::Path::new(name)
             .extension()
             .is_some_and(|e| e == "jsonl")
+            && !hang::is_watchdog_file(name)
     })?;
     let mut warnings = listed.warnings;
     if listed.files.is_empty() {

@@ -21,6 +21,9 @@ Exit status: 0 no cycle or violation, 1 cycles or order violations found,
 when the command fails (after printing the check), else with the check's,
 and with 2 when nothing was recorded (unless --allow-empty).
 `lockgraph profile` exits 0 (a profile is information), or 2 on bad input.
+`lockgraph hang` exits 0 when nothing hangs in the watchdog files, 1 on
+deadlocks or long waits, 2 without a usable file; `lockgraph dump` 0 with
+the dump printed, 2 without.
 
 Record files come from running programs built with lockgraph (debug builds,
 or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set: each
@@ -39,6 +42,28 @@ Nothing recorded at all means that no process the command started took a
 lockgraph lock with tracking compiled in: tracking is compiled out of release
 builds (`cargo test --release`) unless lockgraph's `track-in-release` feature
 is on. That exits 2 unless --allow-empty is given.";
+
+const HANG_HELP: &str = "\
+Each process of the job writes its watchdog reports, dumps and progress
+markers (lockgraph::progress) to LOCKGRAPH_DUMP_DIR, one file per process
+(lockgraph-watchdog-<host>-<pid>.jsonl); gather them in one directory (a
+shared one, or copied by the launcher) and point this at it. Files or lines
+that cannot be read (a garbage file, a line cut short by a killed process)
+are named and skipped.
+
+Exit status: 0 nothing hangs in the files, 1 deadlocks or long waits
+reported, 2 usage or input error (no usable file at all).";
+
+const DUMP_HELP: &str = "\
+The process must run lockgraph's watchdog with its SIGUSR2 handler
+(LOCKGRAPH_DUMP_SIGNAL=1 with LOCKGRAPH_WATCHDOG, or
+Config::dump_on_sigusr2(true)): it answers in its temporary directory
+(lockgraph-dump-<pid>.json), also prints the dump on its standard error, and
+appends it to LOCKGRAPH_DUMP_DIR when set. A process that does not catch
+SIGUSR2 is not signalled (the signal would kill it). Linux only.
+
+Exit status: 0 the dump was printed, 2 no dump (no such process, another
+user's, no handler, exited, no answer in time).";
 
 #[derive(Parser)]
 #[command(
@@ -94,6 +119,32 @@ enum Command {
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
+    },
+    /// Lines up the watchdog files of a hung job's processes (LOCKGRAPH_DUMP_DIR): deadlocks, threads grouped by state, who stopped first
+    #[command(after_help = HANG_HELP)]
+    Hang {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
+        format: ProfileFormatArg,
+        /// Write the report to FILE instead of standard output
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Watchdog files, or directories whose lockgraph-watchdog-*.jsonl files are read (not recursively)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Asks a running process for a dump of every thread's locks, waits and stacks (like jstack)
+    #[command(after_help = DUMP_HELP)]
+    Dump {
+        /// The process to ask
+        #[arg(long, value_name = "PID")]
+        pid: u32,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
+        format: ProfileFormatArg,
+        /// How long to wait for the answer, e.g. 5s, 750ms
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        timeout: String,
     },
     /// Merges contention profiles (lockgraph-profile-*.json) and shows the hottest locks
     Profile {
@@ -275,6 +326,66 @@ fn profile_and_print(
     Ok(0)
 }
 
+/// `lockgraph dump --pid N`: 0 with the dump printed, 2 without.
+fn dump_and_print(pid: u32, format: ProfileFormatArg, timeout: &str) -> anyhow::Result<u8> {
+    let wait = lockgraph_core::watchdog::parse_duration(timeout)
+        .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+    let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)?;
+    let out = match format {
+        ProfileFormatArg::Json => json,
+        ProfileFormatArg::Text => {
+            let v: serde_json::Value = serde_json::from_str(&json)
+                .with_context(|| format!("process {pid} answered with a malformed dump"))?;
+            let text = v["text"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("process {pid} answered a dump without text"))?;
+            // Names come from the process: no control character reaches
+            // the terminal (line by line, so that the lines stay lines).
+            text.lines().map(|l| safe(l) + "\n").collect()
+        }
+    };
+    let mut w = BufWriter::new(io::stdout().lock());
+    w.write_all(out.as_bytes()).and_then(|()| w.flush())?;
+    Ok(0)
+}
+
+/// `lockgraph hang`: 1 when the files report a hang, 0 when not, 2 on bad
+/// input (skipped files and lines are warnings).
+fn hang_and_print(
+    paths: &[PathBuf],
+    format: ProfileFormatArg,
+    output: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let report = lockgraph_cli::hang::analyse(paths)?;
+    for s in &report.skipped {
+        let line = s.line.map_or_else(String::new, |l| format!(":{l}"));
+        warn(&format!("{}{line}: skipped: {}", s.file.display(), s.why));
+    }
+    let text = match format {
+        ProfileFormatArg::Text => report.to_text(),
+        ProfileFormatArg::Json => report.to_json(),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{}",
+                safe(&format!(
+                    "{} (written to {})",
+                    report.summary,
+                    path.display()
+                ))
+            );
+        }
+        None => {
+            let mut w = BufWriter::new(io::stdout().lock());
+            w.write_all(text.as_bytes()).and_then(|()| w.flush())?;
+        }
+    }
+    Ok(report.exit_code())
+}
+
 /// Runs a check and prints it; the check's exit code.
 fn check_and_print(opts: &CheckOptions, args: &ReportArgs) -> anyhow::Result<u8> {
     let report = lockgraph_cli::check(opts)?;
@@ -426,6 +537,16 @@ fn main() -> ExitCode {
             output,
             paths,
         } => profile_and_print(&paths, format.format(), output.as_deref()),
+        Command::Hang {
+            format,
+            output,
+            paths,
+        } => hang_and_print(&paths, format, output.as_deref()),
+        Command::Dump {
+            pid,
+            format,
+            timeout,
+        } => dump_and_print(pid, format, &timeout),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -172,7 +172,15 @@ pub static DUMP_DIR: Variable = var(
     "LOCKGRAPH_DUMP_DIR",
     Kind::Path,
     "",
-    "A directory where each watchdog report is also written as JSON.",
+    "A directory where each process appends its watchdog reports, dumps and progress markers (JSON lines, one file per process) for `lockgraph hang`.",
+);
+
+/// `LOCKGRAPH_DUMP_SIGNAL`: the dump on SIGUSR2.
+pub static DUMP_SIGNAL: Variable = var(
+    "LOCKGRAPH_DUMP_SIGNAL",
+    Kind::Switch,
+    "off",
+    "Install the watchdog's SIGUSR2 handler: `kill -USR2 <pid>` or `lockgraph dump --pid <pid>` gets a dump of every thread's locks, waits and stacks.",
 );
 
 /// `LOCKGRAPH_REMOTE_STACKS`: another thread's current stack in reports.
@@ -181,6 +189,14 @@ pub static REMOTE_STACKS: Variable = var(
     Kind::SwitchOr(&["auto"]),
     "auto",
     "Signal a lock holder for its current stack in watchdog reports: `auto` (where the C library makes it safe), on (force), off.",
+);
+
+/// `LOCKGRAPH_WATCHDOG_VERBOSE`: raw kernel fields in watchdog reports.
+pub static WATCHDOG_VERBOSE: Variable = var(
+    "LOCKGRAPH_WATCHDOG_VERBOSE",
+    Kind::Switch,
+    "off",
+    "Add the raw kernel fields (state letter, wchan, system call number and arguments) to the words of a watchdog report's `now:` lines and JSON.",
 );
 
 /// `LOCKGRAPH_RECORD`: the lock-order record directory.
@@ -217,7 +233,7 @@ pub static MAX_INSTANCES: Variable = var(
 
 /// Every variable lockgraph reads, in the order `docs/environment.md`
 /// lists them.
-pub static VARIABLES: [&Variable; 13] = [
+pub static VARIABLES: [&Variable; 15] = [
     &ON_CYCLE,
     &BACKTRACE,
     &ORDER,
@@ -226,7 +242,9 @@ pub static VARIABLES: [&Variable; 13] = [
     &WATCHDOG,
     &WATCHDOG_ACTION,
     &DUMP_DIR,
+    &DUMP_SIGNAL,
     &REMOTE_STACKS,
+    &WATCHDOG_VERBOSE,
     &RECORD,
     &MAX_CLASSES,
     &MAX_EDGES,

@@ -613,8 +613,8 @@ impl CycleReport {
             f,
             "  fix: take these locks in one global order everywhere (for example always {} before {}),\n       \
              or stop holding one while requesting the next.",
-            tag(0),
-            tag(1 % n)
+            self.named(0),
+            self.named(1 % n)
         )?;
         self.fmt_stacks(f)
     }
@@ -675,23 +675,23 @@ impl CycleReport {
                 format!(
                     "thread `{}` notified {} at {requested_at}",
                     e.thread,
-                    tag(e.from)
+                    self.named(e.from)
                 ),
-                format!("while holding {} (taken at {held_at})", tag(e.to)),
+                format!("while holding {} (taken at {held_at})", self.named(e.to)),
             );
         }
         let first = format!(
             "thread `{}` held {}{} (taken at {held_at}),",
             e.thread,
-            tag(e.from),
+            self.named(e.from),
             hold_mode(from.kind, e.hold)
         );
         let second = if to.kind == LockKind::Condvar {
-            format!("then waited on {} at {requested_at}", tag(e.to))
+            format!("then waited on {} at {requested_at}", self.named(e.to))
         } else {
             format!(
                 "then requested {}{} at {requested_at}",
-                tag(e.to),
+                self.named(e.to),
                 request_mode(to.kind, e.request)
             )
         };
@@ -729,14 +729,14 @@ impl CycleReport {
                 [
                     format!("thread `{}`", e.thread),
                     if self.locks[e.from].kind == LockKind::Condvar {
-                        format!("will notify {}", tag(e.from))
+                        format!("will notify {}", self.named(e.from))
                     } else {
-                        format!("holds {}", tag(e.from))
+                        format!("holds {}", self.named(e.from))
                     },
                     if self.locks[e.to].kind == LockKind::Condvar {
-                        format!("waits on {}", tag(e.to))
+                        format!("waits on {}", self.named(e.to))
                     } else {
-                        format!("waits for {}", tag(e.to))
+                        format!("waits for {}", self.named(e.to))
                     },
                 ]
             })
@@ -798,6 +798,30 @@ fn tag(i: usize) -> String {
     format!("L{}", i + 1)
 }
 
+impl CycleReport {
+    /// Lock `i` as prose names it: its tag and its name (`L1 `metrics``);
+    /// unnamed, its type when no other lock of the report has it
+    /// (`L2 `RwLock<Model>``), else where it was made (`L3 `src/a.rs:12``).
+    fn named(&self, i: usize) -> String {
+        let Some(lock) = self.locks.get(i) else {
+            return tag(i);
+        };
+        let unique_type = lock.value_type.is_some()
+            && self
+                .locks
+                .iter()
+                .filter(|l| l.kind == lock.kind && l.value_type == lock.value_type)
+                .count()
+                == 1;
+        match (lock.name, lock.created) {
+            (Some(n), _) => format!("{} `{n}`", tag(i)),
+            (None, _) if unique_type => format!("{} `{}`", tag(i), lock.kind_label()),
+            (None, Some(s)) => format!("{} `{}:{}`", tag(i), s.file, s.line),
+            (None, None) => tag(i),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -836,18 +860,19 @@ mod tests {
         for needle in [
             "lock-order cycle through 3 locks",
             "L1 Mutex created at src/x.rs:1:5",
-            "L3 -> L1  thread `t2` held L3 (taken at src/x.rs:102:5),",
-            "then requested L2 at src/x.rs:200:5   <- this request closed the cycle",
+            "L3 -> L1  thread `t2` held L3 `src/x.rs:3` (taken at src/x.rs:102:5),",
+            "then requested L2 `src/x.rs:2` at src/x.rs:200:5   <- this request closed the cycle",
+            "for example always L1 `src/x.rs:1` before L2 `src/x.rs:2`",
             "level: class",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
         // The scenario table: one column per thread, rows "holds", "waits for".
         let row = |first: &str| text.lines().find(|l| l.trim_start().starts_with(first));
-        let holds = row("holds L1").unwrap();
-        assert!(holds.contains("holds L2") && holds.contains("holds L3"));
+        let holds = row("holds L1 `src/x.rs:1`").unwrap();
+        assert!(holds.contains("holds L2 `src/x.rs:2`") && holds.contains("holds L3"));
         let waits = row("waits for L2").unwrap();
-        assert!(waits.trim_end().ends_with("waits for L1"));
+        assert!(waits.trim_end().ends_with("waits for L1 `src/x.rs:1`"));
         assert!(row("thread `t0`").unwrap().contains("thread `t2`"));
     }
 

@@ -15,6 +15,27 @@ fn lock_label(l: &FindingLock) -> String {
     t(&l.label())
 }
 
+/// A lock as prose names it: its id and its name (`L1 `metrics``), or,
+/// unnamed, where it was made (`L2 `src/model.rs:12``), escaped.
+fn named(l: &FindingLock) -> String {
+    match (&l.name, &l.site) {
+        (Some(n), _) => format!("{} `{}`", l.id, t(n)),
+        (None, Some(s)) => {
+            // `file:line:column` without the column.
+            let short = match s.rsplit_once(':') {
+                Some((head, col))
+                    if head.contains(':') && col.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    head
+                }
+                _ => s,
+            };
+            format!("{} `{}`", l.id, t(short))
+        }
+        (None, None) => l.id.to_string(),
+    }
+}
+
 fn hold_mode(kind: &str, hold: &str) -> &'static str {
     match (kind, hold) {
         ("RwLock", "exclusive") => " for write",
@@ -48,36 +69,35 @@ fn process(o: &EdgeOrigin) -> String {
 }
 
 /// The two lines describing one origin of an edge.
-fn origin_lines(
-    from: &FindingLock,
-    to: &FindingLock,
-    e: &FindingEdge,
-    o: &EdgeOrigin,
-) -> [String; 2] {
+fn origin_lines(from: &FindingLock, to: &FindingLock, o: &EdgeOrigin) -> [String; 2] {
     if &*from.kind == "Condvar" {
         return [
             format!(
                 "thread `{}` notified {} at {},",
                 t(&o.thread),
-                e.from,
+                named(from),
                 site(&o.requested_at)
             ),
-            format!("while holding {} (taken at {})", e.to, site(&o.held_at)),
+            format!(
+                "while holding {} (taken at {})",
+                named(to),
+                site(&o.held_at)
+            ),
         ];
     }
     let first = format!(
         "thread `{}` held {}{} (taken at {}),",
         t(&o.thread),
-        e.from,
+        named(from),
         hold_mode(&from.kind, o.hold.as_str()),
         site(&o.held_at)
     );
     let second = if &*to.kind == "Condvar" {
-        format!("then waited on {} at {}", e.to, site(&o.requested_at))
+        format!("then waited on {} at {}", named(to), site(&o.requested_at))
     } else {
         format!(
             "then requested {}{} at {}",
-            e.to,
+            named(to),
             request_mode(&to.kind, o.request.as_str()),
             site(&o.requested_at)
         )
@@ -100,7 +120,7 @@ fn write_edge(
         writeln!(w, "    {head}(no origin recorded){closing_note}")?;
     }
     for (i, o) in e.origins.iter().enumerate() {
-        let [first, second] = origin_lines(from, to, e, o);
+        let [first, second] = origin_lines(from, to, o);
         let lead = if i == 0 { &head } else { &pad };
         writeln!(w, "    {lead}{first}")?;
         let note = if i == 0 { closing_note } else { "" };
@@ -179,11 +199,36 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
         write_edge(w, c, e, note)?;
     }
     writeln!(w)?;
-    writeln!(w, "  how it deadlocks (each column a thread, all at once):")?;
-    let cells: Vec<[String; 3]> = c
-        .edges
+    // When one thread recorded several columns, they are not different
+    // threads: say so, as the runtime's report does.
+    let cols: Vec<&FindingEdge> = c.edges.iter().take(6).collect();
+    let who_of = |e: &FindingEdge| e.origins.first().map(|o| (o.pid, o.thread.clone()));
+    let mut repeated: Vec<String> = Vec::new();
+    for (i, e) in cols.iter().enumerate() {
+        let Some(me) = who_of(e) else { continue };
+        let n = cols
+            .iter()
+            .filter(|x| who_of(x).as_ref() == Some(&me))
+            .count();
+        if n > 1 && !cols[..i].iter().any(|x| who_of(x).as_ref() == Some(&me)) {
+            repeated.push(format!(
+                "thread `{}` recorded {n} of these columns itself",
+                t(&me.1)
+            ));
+        }
+    }
+    if repeated.is_empty() {
+        writeln!(w, "  how it deadlocks (each column a thread, all at once):")?;
+    } else {
+        writeln!(
+            w,
+            "  how it deadlocks when each column runs in a thread of its own, all at once\n  ({}):",
+            repeated.join(", ")
+        )?;
+    }
+    let name_of = |id: crate::report::LockId| c.lock(id).map_or_else(|| id.to_string(), named);
+    let cells: Vec<[String; 3]> = cols
         .iter()
-        .take(6)
         .map(|e| {
             let who = match e.origins.first() {
                 Some(o) if pids.len() > 1 => format!("thread `{}` (pid {})", t(&o.thread), o.pid),
@@ -192,8 +237,8 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
             };
             [
                 who,
-                format!("holds {}", e.from),
-                format!("waits for {}", e.to),
+                format!("holds {}", name_of(e.from)),
+                format!("waits for {}", name_of(e.to)),
             ]
         })
         .collect();
@@ -212,9 +257,13 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
         writeln!(w, "{}", line.trim_end())?;
     }
     writeln!(w)?;
+    let (first, second) = (
+        c.locks.first().map_or_else(|| "L1".to_string(), named),
+        c.locks.get(1).map_or_else(|| "L2".to_string(), named),
+    );
     writeln!(
         w,
-        "  fix: take these locks in one global order everywhere (for example always L1 before L2),\n       \
+        "  fix: take these locks in one global order everywhere (for example always {first} before {second}),\n       \
          or stop holding one while requesting the next."
     )?;
     writeln!(w)

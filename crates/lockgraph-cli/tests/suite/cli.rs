@@ -34,10 +34,13 @@ fn exit_0_when_clean_1_on_a_cycle_2_on_bad_input() {
         "lockgraph: potential deadlock: lock-order cycle through 2 locks, recorded by 2 processes",
         "L1 Mutex `a`",
         "L2 Mutex `b`",
-        "L1 -> L2  thread `tests::ab` held L1 (taken at src/name_a.rs:10:5),",
-        "then requested L2 at src/name_a.rs:11:9",
+        "L1 -> L2  thread `tests::ab` held L1 `a` (taken at src/name_a.rs:10:5),",
+        "then requested L2 `b` at src/name_a.rs:11:9",
         "in process 21 (/bin/app)",
-        "then requested L1 at src/name_b.rs:11:9   <- this edge closes the cycle",
+        "then requested L1 `a` at src/name_b.rs:11:9   <- this edge closes the cycle",
+        "holds L1 `a`",
+        "waits for L2 `b`",
+        "for example always L1 `a` before L2 `b`",
         "app::work (src/app.rs:11)",
         "1 lock-order cycle and 0 order violations in 2 record files",
     ] {
@@ -50,6 +53,37 @@ fn exit_0_when_clean_1_on_a_cycle_2_on_bad_input() {
         stderr(&o).contains("lockgraph: error: no-such-dir: no such file or directory"),
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn a_cycle_one_thread_recorded_both_sides_of_says_so_in_its_scenario() {
+    let d = tempdir();
+    write_file(
+        d.path(),
+        5,
+        &[
+            edge("a", "b").thread("alone"),
+            edge("b", "a").thread("alone"),
+        ],
+    );
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(!out.contains("each column a thread, all at once"), "{out}");
+    assert!(
+        out.contains(
+            "how it deadlocks when each column runs in a thread of its own, all at once\n  \
+             (thread `alone` recorded 2 of these columns itself):"
+        ),
+        "{out}"
+    );
+    // Two processes with a thread of one name are two threads.
+    let o = run_in(cycle_dir().path(), &["check", "."]);
+    assert!(
+        stdout(&o).contains("how it deadlocks (each column a thread, all at once):"),
+        "{}",
+        stdout(&o)
     );
 }
 

@@ -45,8 +45,8 @@ fn three_processes_make_one_cycle() {
         "lockgraph: potential deadlock: lock-order cycle through 3 locks, recorded by 3 processes",
         "key: cycle:name:A -> name:B -> name:C",
         "L1 Mutex `A`",
-        "L3 -> L1  thread `main` held L3 (taken at crates/lockgraph-cli/examples/demo_edge.rs:",
-        "then requested L1 at crates/lockgraph-cli/examples/demo_edge.rs:",
+        "L3 -> L1  thread `main` held L3 `C` (taken at crates/lockgraph-cli/examples/demo_edge.rs:",
+        "then requested L1 `A` at crates/lockgraph-cli/examples/demo_edge.rs:",
         "<- this edge closes the cycle",
         "demo_edge::main",
     ] {

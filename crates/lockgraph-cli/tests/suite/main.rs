@@ -2,7 +2,9 @@
 //! lockgraph-cli --test suite`.
 
 mod cli;
+mod dump;
 mod e2e;
+mod hang;
 mod logic;
 mod profile;
 mod records;

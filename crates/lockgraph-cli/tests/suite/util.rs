@@ -27,14 +27,19 @@ pub fn demo() -> &'static str {
     DEMO.get_or_init(|| example("demo_edge"))
 }
 
-/// The `demo_queue` example (`examples/demo_queue.rs`), built as
-/// [`demo`] is.
+/// The `demo_queue` example (`examples/demo_queue.rs`), built like [`demo`].
 pub fn demo_queue() -> &'static str {
     static DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DEMO.get_or_init(|| example("demo_queue"))
 }
 
-/// Builds the example `name` in the debug profile; its executable.
+/// The `hang_job` example (`examples/hang_job.rs`), built like [`demo`].
+pub fn hang_job() -> &'static str {
+    static JOB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JOB.get_or_init(|| example("hang_job"))
+}
+
+/// Builds the example `name` of this crate (debug profile) and returns its path.
 fn example(name: &str) -> String {
     let out = Command::new(env!("CARGO"))
         .args([

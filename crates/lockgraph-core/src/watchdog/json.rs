@@ -27,7 +27,14 @@ pub(super) fn json_lock(s: &mut String, l: &LockRef) {
 pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
     s.push_str("{\"name\":");
     crate::record::json_str(s, &t.name);
-    let _ = write!(s, ",\"tid\":{},\"waiting\":", t.tid);
+    let _ = write!(s, ",\"tid\":{},\"spans\":[", t.tid);
+    for (i, sp) in t.spans.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        crate::record::json_str(s, sp);
+    }
+    s.push_str("],\"waiting\":");
     match &t.waiting {
         None => s.push_str("null"),
         Some(w) => {
@@ -69,12 +76,17 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
     match &t.now {
         None => s.push_str("null"),
         Some(p) => {
-            s.push_str("{\"state\":");
+            s.push_str("{\"description\":");
+            crate::record::json_str(s, &p.describe());
+            s.push_str(",\"syscall_name\":");
+            json_opt(s, p.syscall_name().as_deref());
+            s.push_str(",\"state\":");
             crate::record::json_str(s, &p.state);
             s.push_str(",\"wchan\":");
             crate::record::json_str(s, &p.wchan);
+            // The arguments only when asked for (LOCKGRAPH_WATCHDOG_VERBOSE).
             s.push_str(",\"syscall\":");
-            crate::record::json_str(s, &p.syscall);
+            json_opt(s, verbose().then_some(p.syscall.as_str()));
             s.push('}');
         }
     }
@@ -111,7 +123,20 @@ impl WatchdogReport {
                 WatchdogKind::LongWait => "long_wait",
             },
         );
-        let _ = write!(s, ",\"pid\":{},\"cycle\":", self.pid);
+        let _ = write!(s, ",\"pid\":{},\"summary\":", self.pid);
+        crate::record::json_str(&mut s, &self.headline());
+        s.push_str(",\"advice\":");
+        crate::record::json_str(&mut s, &self.advice());
+        let _ = write!(
+            s,
+            ",\"action\":\"{}\",\"reported_at_unix_ms\":{},\"since_unix_ms\":{},\"cycle\":",
+            match self.action {
+                Action::Abort => "abort",
+                Action::Report => "report",
+            },
+            unix_ms(self.reported_at),
+            unix_ms(self.since())
+        );
         json_opt(&mut s, self.cycle.as_deref());
         s.push_str(",\"threads\":[");
         for (i, t) in self.threads.iter().enumerate() {
@@ -163,6 +188,40 @@ impl WatchdogReport {
             }
         }
         s.push_str(",\"text\":");
+        crate::record::json_str(&mut s, &self.to_string());
+        s.push_str("}\n");
+        s
+    }
+}
+
+impl Dump {
+    /// The dump as one JSON object (a line of the dump directory's file, and
+    /// what `lockgraph dump --pid` reads).
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"lockgraph_watchdog\":1,\"kind\":\"dump\"");
+        let _ = write!(
+            s,
+            ",\"pid\":{},\"at_unix_ms\":{},\"watching\":{},\"progress\":[",
+            self.pid,
+            unix_ms(self.taken_at),
+            self.watching
+        );
+        for (i, (name, value)) in self.progress.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            crate::record::json_str(&mut s, name);
+            let _ = write!(s, ",\"value\":{value}}}");
+        }
+        s.push_str("],\"threads\":[");
+        for (i, t) in self.threads.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_thread(&mut s, t);
+        }
+        s.push_str("],\"text\":");
         crate::record::json_str(&mut s, &self.to_string());
         s.push_str("}\n");
         s

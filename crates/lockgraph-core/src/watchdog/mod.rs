@@ -46,32 +46,43 @@ use crate::meta::{LockMeta, MAX_HELD};
 use crate::report::{Backtrace, Hold, Request};
 
 mod after_fork;
+mod ask_dump;
+mod dump_file;
 mod json;
+mod progress;
 mod rate_limit;
 #[cfg(target_os = "linux")]
 mod remote_stack;
 mod report;
 mod scan;
 mod slot;
+mod spans;
 #[cfg(test)]
 mod tests;
 mod wait;
 mod wait_for;
+mod words;
 
 pub use crate::env::{parse_duration, ParseDurationError};
+pub use ask_dump::{ask_for_dump, AskDumpError};
+use dump_file::*;
 #[allow(unused_imports)]
 use json::*;
+pub use progress::{markers, progress};
 use report::*;
 pub use report::{
     Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, ProcState, StackNow, ThreadInfo,
     WaitInfo, WatchdogKind, WatchdogReport,
 };
-pub use scan::dump;
 use scan::*;
+pub use scan::{dump, dump_answer_path};
 pub(crate) use slot::*;
+#[cfg(feature = "tracing-spans")]
+pub use spans::{layer, SpanLayer};
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;
+use words::*;
 
 use rate_limit::RATE;
 
@@ -121,9 +132,12 @@ pub struct Config {
     pub scan_period: Duration,
     /// What to do with a report (default [`Action::Report`]).
     pub action: Action,
-    /// Where each report is also written as JSON (default `LOCKGRAPH_DUMP_DIR`).
+    /// Where each report, dump and progress marker is also appended as a
+    /// JSON line, to one file per process (default `LOCKGRAPH_DUMP_DIR`).
     pub dump_dir: Option<PathBuf>,
-    /// Print [`dump`] on stderr when the process receives SIGUSR2 (default off).
+    /// On SIGUSR2, print [`dump`] on stderr, append it to the dump
+    /// directory's file, and leave it where `lockgraph dump --pid` reads it
+    /// (default off; `LOCKGRAPH_DUMP_SIGNAL=1` turns it on).
     pub dump_on_sigusr2: bool,
 }
 
@@ -230,6 +244,9 @@ pub fn start(config: Config) -> bool {
 fn configure_and_spawn(mut config: Config) -> bool {
     if config.dump_dir.is_none() {
         config.dump_dir = crate::env::DUMP_DIR.path();
+    }
+    if !config.dump_on_sigusr2 && crate::env::DUMP_SIGNAL.switch() {
+        config.dump_on_sigusr2 = true;
     }
     if config.scan_period.is_zero() {
         config.scan_period = Duration::from_millis(1);

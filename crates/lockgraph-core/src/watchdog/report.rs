@@ -148,7 +148,10 @@ pub struct ProcState {
     pub state: String,
     /// The kernel function it sleeps in.
     pub wchan: String,
-    /// The system call it is in (number and arguments, as the kernel writes it).
+    /// The system call it is in (number and arguments, as the kernel writes
+    /// it; `running` when it runs in user space). Reports say it in words
+    /// ([`ProcState::describe`]) and show it only with
+    /// `LOCKGRAPH_WATCHDOG_VERBOSE=1`.
     pub syscall: String,
 }
 
@@ -189,6 +192,10 @@ pub struct ThreadInfo {
     /// lock (a waiter's own stack is in [`WaitInfo::stack`]); `None` for
     /// the others.
     pub stack_now: Option<StackNow>,
+    /// The `tracing` spans open on it, outermost first, as
+    /// `name{field=value}` (with the `tracing-spans` feature's layer in the
+    /// subscriber; empty otherwise).
+    pub spans: Vec<String>,
 }
 
 /// A real deadlock or a long wait, found by the watchdog.
@@ -207,6 +214,10 @@ pub struct WatchdogReport {
     /// What the lock-order graph knew of the cycle (deadlocks of two or more
     /// threads waiting for locks).
     pub order: Option<OrderContext>,
+    /// What the watchdog does with the report (said in its first line).
+    pub action: Action,
+    /// When the report was made (wall clock).
+    pub reported_at: std::time::SystemTime,
 }
 
 pub use crate::global::OrderOrigin;
@@ -325,6 +336,12 @@ impl fmt::Display for OrderContext {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Dump {
+    /// The process id.
+    pub pid: u32,
+    /// When it was taken (wall clock).
+    pub taken_at: std::time::SystemTime,
+    /// The progress markers' latest values ([`progress`]).
+    pub progress: Vec<(String, u64)>,
     /// Whether the watchdog was on (threads publish their locks only then).
     pub watching: bool,
     /// Every thread that has published state.
@@ -464,6 +481,7 @@ pub(super) fn thread_info(
             .collect(),
         now: proc_state(s.slot.tid),
         stack_now: (with_stack_now && wants_stack_now(s)).then(|| stack_now(s)),
+        spans: spans::open_spans(s.slot.tid),
     }
 }
 
@@ -495,6 +513,9 @@ pub(super) fn opt_site(s: &Option<Site>) -> String {
 impl fmt::Display for ThreadInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  thread `{}` (tid {})", self.name, self.tid)?;
+        if !self.spans.is_empty() {
+            writeln!(f, "    in spans: {}", self.spans.join(" > "))?;
+        }
         if let Some(w) = &self.waiting {
             writeln!(
                 f,
@@ -521,11 +542,11 @@ impl fmt::Display for ThreadInfo {
             }
         }
         if let Some(p) = &self.now {
-            writeln!(
-                f,
-                "    now: state {}, wchan {}, syscall {}",
-                p.state, p.wchan, p.syscall
-            )?;
+            if verbose() {
+                writeln!(f, "    now: {} [{}]", p.describe(), p.raw())?;
+            } else {
+                writeln!(f, "    now: {}", p.describe())?;
+            }
         }
         match &self.stack_now {
             None => {}
@@ -565,25 +586,7 @@ impl fmt::Display for ThreadInfo {
 
 impl fmt::Display for WatchdogReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            WatchdogKind::Deadlock => writeln!(
-                f,
-                "lockgraph watchdog: DEADLOCK: {} threads wait for each other (pid {})",
-                self.threads.len(),
-                self.pid
-            )?,
-            WatchdogKind::LongWait => {
-                let w = self.threads.first().and_then(|t| t.waiting.as_ref());
-                writeln!(
-                    f,
-                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {} (pid {})",
-                    self.threads.first().map_or("?", |t| t.name.as_str()),
-                    w.map_or(Duration::ZERO, |w| w.waited),
-                    w.map_or_else(|| "?".to_string(), WaitInfo::what),
-                    self.pid
-                )?;
-            }
-        }
+        writeln!(f, "{}", self.headline())?;
         if let Some(c) = &self.cycle {
             writeln!(f, "  cycle: {c}")?;
         }
@@ -593,6 +596,7 @@ impl fmt::Display for WatchdogReport {
         for t in &self.threads {
             t.fmt(f)?;
         }
+        writeln!(f, "{}", self.advice())?;
         writeln!(f, "-- end of lockgraph watchdog report --")
     }
 }
@@ -601,10 +605,19 @@ impl fmt::Display for Dump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "lockgraph dump (pid {}): {} threads",
-            std::process::id(),
+            "lockgraph dump (pid {}) at {}: {} threads",
+            self.pid,
+            utc(self.taken_at),
             self.threads.len()
         )?;
+        if !self.progress.is_empty() {
+            let p: Vec<String> = self
+                .progress
+                .iter()
+                .map(|(n, v)| format!("{n} {v}"))
+                .collect();
+            writeln!(f, "  progress: {}", p.join(", "))?;
+        }
         if !self.watching {
             writeln!(
                 f,

@@ -15,11 +15,14 @@ pub(super) const STACK_GRACE_SCANS: u32 = 10;
 pub fn dump() -> Dump {
     let now = now_ns();
     Dump {
+        pid: std::process::id(),
+        taken_at: std::time::SystemTime::now(),
+        progress: markers(),
         watching: on(),
         threads: snapshot()
             .iter()
             .filter(|s| !s.held.is_empty() || s.wait.is_some())
-            .map(|s| thread_info(s, now, false, true))
+            .map(|s| thread_info(s, now, true, true))
             .collect(),
     }
 }
@@ -37,7 +40,6 @@ pub(super) struct Watchdog {
     deferred: HashMap<Vec<(u64, u64)>, u32>,
     /// Waits (thread key, serial) already reported, or part of a reported deadlock.
     reported_waits: HashSet<(u64, u64)>,
-    written: u64,
 }
 
 impl Watchdog {
@@ -48,7 +50,6 @@ impl Watchdog {
             reported_cycles: HashSet::new(),
             deferred: HashMap::new(),
             reported_waits: HashSet::new(),
-            written: 0,
         }
     }
 
@@ -58,8 +59,9 @@ impl Watchdog {
             std::thread::sleep(self.config.scan_period);
             TICK.store(now_ns(), Ordering::Relaxed);
             if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
-                crate::stderr::write(&dump().to_string());
+                self.answer_dump_request();
             }
+            progress::flush();
             // A bug in a scan must not end the watching: say it once, and
             // scan again.
             let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scan()));
@@ -79,12 +81,42 @@ impl Watchdog {
         }
     }
 
+    /// SIGUSR2: the dump on stderr, in the dump directory's file, and in
+    /// the file `lockgraph dump --pid` waits for ([`dump_answer_path`]).
+    fn answer_dump_request(&self) {
+        let d = dump();
+        crate::stderr::write(&d.to_string());
+        let json = d.to_json();
+        if let Some(dir) = &self.config.dump_dir {
+            append(dir, &json);
+        }
+        let path = dump_answer_path(std::process::id());
+        // Created new (never through a link someone left), then renamed
+        // into place whole: the reader sees all of it or nothing.
+        let tmp = path.with_extension("json.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, json.as_bytes()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
+        }
+    }
+
     pub(super) fn scan(&mut self) {
         if let Some(text) = RATE.lock().roll(Instant::now()) {
             crate::delivery::send_to(crate::delivery::Notice::warn(text), dispatch());
         }
         let snaps = snapshot();
         let now = now_ns();
+        // The wall clock of the same instant: a report's "since" is this
+        // minus the waits measured at `now` (building the report, which
+        // resolves stacks, can take long).
+        let wall = std::time::SystemTime::now();
         let edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         let mut cycles_now = HashSet::new();
@@ -119,7 +151,7 @@ impl Watchdog {
                 // A deadlock report always goes out (no rate limit).
                 self.reported_cycles.insert(key.clone());
                 self.reported_waits.extend(key.iter().copied());
-                let report = self.deadlock_report(&snaps, &cycle, now);
+                let report = self.deadlock_report(&snaps, &cycle, now, wall);
                 self.emit(report);
             }
             cycles_now.insert(key);
@@ -173,6 +205,8 @@ impl Watchdog {
                 threads,
                 pid: std::process::id(),
                 order: None,
+                action: self.config.action,
+                reported_at: wall,
             });
         }
         // Forget waits that ended, and cycles made of them.
@@ -188,6 +222,7 @@ impl Watchdog {
         snaps: &[Snap],
         cycle: &[usize],
         now: u64,
+        wall: std::time::SystemTime,
     ) -> WatchdogReport {
         let mut text = String::new();
         for &i in cycle {
@@ -238,22 +273,17 @@ impl Watchdog {
                 .map(|&i| thread_info(&snaps[i], now, true, true))
                 .collect(),
             pid: std::process::id(),
+            action: self.config.action,
+            reported_at: wall,
         }
     }
 
     /// Writes the report to the dump directory, and delivers it (or aborts).
     pub(super) fn emit(&mut self, report: WatchdogReport) {
         if let Some(dir) = &self.config.dump_dir {
-            self.written += 1;
-            let pid = std::process::id();
-            let path = dir.join(format!("lockgraph-watchdog-{pid}-{}.json", self.written));
-            let tmp = dir.join(format!(".lockgraph-watchdog-{pid}-{}.tmp", self.written));
-            let r = std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(&tmp, report.to_json()))
-                .and_then(|()| std::fs::rename(&tmp, &path));
-            if let Err(e) = r {
-                crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
-            }
+            // The markers first: the report then reads after the last step.
+            progress::flush();
+            append(dir, &report.to_json());
         }
         crate::policy::emit(report);
     }
@@ -279,4 +309,10 @@ impl crate::policy::Report for WatchdogReport {
     fn dispatch(&self) -> tracing::Dispatch {
         dispatch()
     }
+}
+
+/// Where a process answers `lockgraph dump --pid <pid>`: its temporary
+/// directory (`TMPDIR`, else `/tmp`), `lockgraph-dump-<pid>.json`.
+pub fn dump_answer_path(pid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("lockgraph-dump-{pid}.json"))
 }

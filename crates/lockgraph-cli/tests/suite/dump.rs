@@ -1,0 +1,204 @@
+//! `lockgraph dump --pid N` against live processes: a worker of the
+//! `hang_job` example (the watchdog and its SIGUSR2 handler on), a process
+//! without the handler (not signalled: SIGUSR2 would kill it), one that has
+//! exited, and one of another user.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// Kills the child when the test ends, whatever happens.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dump(pid: u32, extra: &[&str]) -> std::process::Output {
+    let pid = pid.to_string();
+    let mut args = vec!["dump", "--pid", pid.as_str()];
+    args.extend_from_slice(extra);
+    run_with_deadline(std::path::Path::new("."), &args, 60)
+}
+
+#[test]
+fn a_live_process_with_the_handler_answers_with_its_threads() {
+    let d = tempdir();
+    std::fs::create_dir_all(d.path().join("barrier")).unwrap();
+    // Rank 0 of a job of four, alone: it reaches its last step and waits in
+    // the allreduce for ever, holding `grads`; its logger waits for `grads`.
+    let worker = Command::new(hang_job())
+        .args(["--worker", "0"])
+        .arg(d.path())
+        .env("LOCKGRAPH_WATCHDOG", "1s")
+        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
+        .env("LOCKGRAPH_DUMP_DIR", d.path())
+        .env("TMPDIR", d.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = worker.id();
+    let _reaped = Reaped(worker);
+    // Until it is in the allreduce (its watchdog reported the long wait).
+    let end = Instant::now() + Duration::from_secs(60);
+    let in_allreduce = || {
+        std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("lockgraph-watchdog-")
+            })
+            .any(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .contains("blocking call `allreduce`")
+            })
+    };
+    while !in_allreduce() {
+        assert!(
+            Instant::now() < end,
+            "the worker never reached its allreduce"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = dump(pid, &[]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(&format!("lockgraph dump (pid {pid}) at ")),
+        "{out}"
+    );
+    for needle in [
+        "  progress: step 1201",
+        "  thread `main` (tid ",
+        "    waits for blocking call `allreduce`",
+        "      Mutex `grads` (exclusive), taken at crates/lockgraph-cli/examples/hang_job.rs:",
+        "  thread `logger` (tid ",
+        "    waits for Mutex `grads` (exclusive)",
+        "-- end of lockgraph dump --",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    // JSON: the dump's object, and the process still runs.
+    let o = dump(pid, &["--format", "json"]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["kind"], "dump");
+    assert_eq!(v["pid"], pid);
+    assert!(v["threads"].as_array().unwrap().len() >= 2, "{v}");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    // Each dump also went to the process's file in the dump directory.
+    let dumps: usize = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("lockgraph-watchdog-")
+        })
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .matches("\"kind\":\"dump\"")
+                .count()
+        })
+        .sum();
+    assert_eq!(dumps, 2);
+}
+
+#[test]
+fn no_handler_exited_and_bad_arguments_are_clear_errors() {
+    // A process that does not catch SIGUSR2 is left alone.
+    let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id();
+    let mut sleeper = Reaped(sleeper);
+    let o = dump(pid, &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: process {pid} has no lockgraph dump handler (it does not catch SIGUSR2; not signalled"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        sleeper.0.try_wait().unwrap().is_none(),
+        "the sleeper was killed"
+    );
+
+    // An exited process.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let o = dump(gone_pid, &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: no process {gone_pid}: it has exited"
+        )),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = dump(pid, &["--timeout", "soon"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--timeout: invalid duration \"soon\""),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn another_users_process_is_named_as_such() {
+    use std::os::unix::process::CommandExt as _;
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        .unwrap();
+    // Not root: pid 1 is root's. Root: ask as `nobody` about this process,
+    // with a copy of the binary that `nobody` may run.
+    let d = tempdir();
+    let (mut cmd, target, owner) = if root {
+        use std::os::unix::fs::PermissionsExt as _;
+        let exe = d.path().join("lockgraph");
+        std::fs::copy(env!("CARGO_BIN_EXE_lockgraph"), &exe).unwrap();
+        for p in [d.path(), exe.as_path()] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut c = Command::new(exe);
+        c.uid(65534).gid(65534);
+        (c, std::process::id(), 0)
+    } else {
+        (bin(), 1, 0)
+    };
+    let o = match cmd
+        .args(["dump", "--pid", &target.to_string()])
+        .current_dir("/")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: cannot run the binary as `nobody` here: {e}");
+            return;
+        }
+    };
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: process {target} belongs to another user (uid {owner})"
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,198 @@
+//! Asking another process for its dump, from outside (`lockgraph dump
+//! --pid N`, like `jstack`): the process must run the watchdog with its
+//! SIGUSR2 handler (`LOCKGRAPH_DUMP_SIGNAL=1`, [`Config::dump_on_sigusr2`]).
+//! The asker checks (Linux, `/proc/<pid>/status`) that the process exists,
+//! is the asker's user's (unless root), and catches SIGUSR2 (whose default
+//! action would kill it), then sends the signal and waits for the answer
+//! file, [`dump_answer_path`] in the process's own temporary directory.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Why [`ask_for_dump`] got no dump.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AskDumpError {
+    /// No process has this pid (it exited, or never was).
+    NoSuchProcess(u32),
+    /// The process belongs to another user (uid), which the asker may not
+    /// signal.
+    OtherUser {
+        /// The process.
+        pid: u32,
+        /// Its owner.
+        uid: u32,
+    },
+    /// The process does not catch SIGUSR2: no lockgraph dump handler (it
+    /// was not signalled: SIGUSR2's default action would kill it).
+    NoHandler(u32),
+    /// The process exited after it was signalled, before it answered.
+    Exited(u32),
+    /// No answer within the time given.
+    NoAnswer {
+        /// The process.
+        pid: u32,
+        /// How long the asker waited.
+        waited: Duration,
+        /// Where the answer was expected.
+        path: PathBuf,
+    },
+    /// Anything else (the platform, an I/O error), said in words.
+    Other(String),
+}
+
+impl fmt::Display for AskDumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskDumpError::NoSuchProcess(pid) => {
+                write!(f, "no process {pid}: it has exited (or never existed)")
+            }
+            AskDumpError::OtherUser { pid, uid } => write!(
+                f,
+                "process {pid} belongs to another user (uid {uid}): run this as that user (or root)"
+            ),
+            AskDumpError::NoHandler(pid) => write!(
+                f,
+                "process {pid} has no lockgraph dump handler (it does not catch SIGUSR2; not signalled, since SIGUSR2 would kill it): run it with LOCKGRAPH_DUMP_SIGNAL=1 and the watchdog on (LOCKGRAPH_WATCHDOG=5s), or start the watchdog with Config::dump_on_sigusr2(true)"
+            ),
+            AskDumpError::Exited(pid) => {
+                write!(f, "process {pid} exited before it answered")
+            }
+            AskDumpError::NoAnswer { pid, waited, path } => write!(
+                f,
+                "process {pid} did not answer within {waited:?} (no {}): its SIGUSR2 handler is not lockgraph's, or its watchdog thread is not running or is stuck",
+                path.display()
+            ),
+            AskDumpError::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for AskDumpError {}
+
+/// The fields of `/proc/<pid>/status` the asker needs.
+struct Status {
+    uid: u32,
+    catches_usr2: bool,
+}
+
+#[cfg(target_os = "linux")]
+fn status(pid: u32) -> Result<Status, AskDumpError> {
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AskDumpError::NoSuchProcess(pid))
+        }
+        Err(e) => {
+            return Err(AskDumpError::Other(format!(
+                "cannot read /proc/{pid}/status: {e}"
+            )))
+        }
+    };
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("")
+    };
+    if field("State:").starts_with('Z') {
+        return Err(AskDumpError::NoSuchProcess(pid));
+    }
+    // `Uid:` real, effective, saved, filesystem.
+    let uid = field("Uid:")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|u| u.parse().ok())
+        .ok_or_else(|| AskDumpError::Other(format!("no Uid in /proc/{pid}/status")))?;
+    let caught = u64::from_str_radix(field("SigCgt:"), 16)
+        .map_err(|_| AskDumpError::Other(format!("no SigCgt in /proc/{pid}/status")))?;
+    Ok(Status {
+        uid,
+        catches_usr2: caught & (1u64 << (libc::SIGUSR2 - 1)) != 0,
+    })
+}
+
+/// The temporary directory of process `pid` (its `TMPDIR`, else `/tmp`),
+/// where it writes its answer.
+#[cfg(target_os = "linux")]
+fn answer_path(pid: u32) -> PathBuf {
+    let tmp = std::fs::read(format!("/proc/{pid}/environ"))
+        .ok()
+        .and_then(|env| {
+            env.split(|&b| b == 0)
+                .find_map(|kv| kv.strip_prefix(b"TMPDIR="))
+                .filter(|v| !v.is_empty())
+                .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
+        })
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    tmp.join(format!("lockgraph-dump-{pid}.json"))
+}
+
+/// Asks process `pid` for its dump and waits up to `wait` for it: the
+/// dump's JSON object (`kind` `dump`, with `text`, the dump as printed).
+#[cfg(target_os = "linux")]
+pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
+    let Ok(target) = libc::pid_t::try_from(pid) else {
+        return Err(AskDumpError::NoSuchProcess(pid));
+    };
+    if target <= 0 {
+        return Err(AskDumpError::NoSuchProcess(pid));
+    }
+    let st = status(pid)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if me != 0 && st.uid != me {
+        return Err(AskDumpError::OtherUser { pid, uid: st.uid });
+    }
+    if !st.catches_usr2 {
+        return Err(AskDumpError::NoHandler(pid));
+    }
+    let path = answer_path(pid);
+    let asked = SystemTime::now();
+    // An answer to an earlier request must not pass for this one.
+    let _ = std::fs::remove_file(&path);
+    // SAFETY: kill with a positive pid signals that one process; SIGUSR2 is
+    // caught there (checked above), so it does not end it.
+    if unsafe { libc::kill(target, libc::SIGUSR2) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::ESRCH) => AskDumpError::NoSuchProcess(pid),
+            Some(libc::EPERM) => AskDumpError::OtherUser { pid, uid: st.uid },
+            _ => AskDumpError::Other(format!("cannot signal process {pid}: {e}")),
+        });
+    }
+    let end = Instant::now() + wait;
+    loop {
+        let fresh = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t + Duration::from_secs(1) >= asked);
+        if fresh {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if text.trim_end().ends_with('}') => return Ok(text),
+                _ => {}
+            }
+        }
+        if status(pid).is_err() {
+            return Err(AskDumpError::Exited(pid));
+        }
+        if Instant::now() >= end {
+            return Err(AskDumpError::NoAnswer {
+                pid,
+                waited: wait,
+                path,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asks process `pid` for its dump: Linux only.
+#[cfg(not(target_os = "linux"))]
+pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
+    let _ = (pid, wait, Instant::now(), SystemTime::now());
+    let _ = |s: Status| (s.uid, s.catches_usr2);
+    Err(AskDumpError::Other(
+        "asking another process for a dump needs Linux's /proc".into(),
+    ))
+}

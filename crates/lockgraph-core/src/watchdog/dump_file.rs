@@ -1,0 +1,139 @@
+//! The dump directory (`LOCKGRAPH_DUMP_DIR`, [`Config::dump_dir`]): one file
+//! per process, `lockgraph-watchdog-<host>-<pid>.jsonl`, of JSON lines: first a
+//! `process` line (pid, host, rank, program), then each watchdog report, each
+//! dump and each progress marker as it comes. `lockgraph hang DIR` reads the
+//! files of every process of a job.
+//!
+//! Crash-safe appends: each record is one complete line written with one
+//! `write` to a file opened with `O_APPEND` (the kernel appends it whole, at
+//! the end, even with other writers), so a process killed at any point
+//! leaves whole lines, plus at most one cut last line (killed inside the
+//! `write`), which readers name and skip. Nothing is buffered in the process:
+//! a line is in the file (the page cache) once its `write` returned, so a
+//! SIGKILL afterwards loses nothing; a machine that loses power may lose what
+//! the kernel had not written back.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU32;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::*;
+
+/// The pid whose `process` line was written (a forked child writes its own).
+static HEADER_FOR: AtomicU32 = AtomicU32::new(0);
+/// Serialises the writes of this process (the header once per pid).
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// The dump directory in force: the watchdog's configuration, else
+/// `LOCKGRAPH_DUMP_DIR`.
+pub(crate) fn dump_dir() -> Option<PathBuf> {
+    match CONFIG.get() {
+        Some(c) => c.dump_dir.clone(),
+        None => crate::env::DUMP_DIR.path(),
+    }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`, else `HOSTNAME`, else
+/// `localhost`), as a file name part.
+pub(crate) fn host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let h = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_default();
+        let h: String = h
+            .trim()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if h.is_empty() {
+            "localhost".into()
+        } else {
+            h
+        }
+    })
+}
+
+/// The process's rank in a job, from the launchers' usual variables
+/// (`RANK`: torchrun, `OMPI_COMM_WORLD_RANK`, `PMI_RANK`, `SLURM_PROCID`).
+fn rank() -> Option<u64> {
+    ["RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
+}
+
+/// The file of this process in `dir`.
+pub(crate) fn file_of(dir: &Path) -> PathBuf {
+    dir.join(format!(
+        "lockgraph-watchdog-{}-{}.jsonl",
+        host(),
+        std::process::id()
+    ))
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+fn process_line() -> String {
+    let mut s = String::from("{\"lockgraph_watchdog\":1,\"kind\":\"process\"");
+    let _ = write!(s, ",\"pid\":{},\"host\":", std::process::id());
+    crate::record::json_str(&mut s, host());
+    s.push_str(",\"rank\":");
+    match rank() {
+        Some(r) => {
+            let _ = write!(s, "{r}");
+        }
+        None => s.push_str("null"),
+    }
+    s.push_str(",\"exe\":");
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    crate::record::json_str(&mut s, &exe);
+    s.push_str(",\"args\":[");
+    for (i, a) in std::env::args_os().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        crate::record::json_str(&mut s, &a.to_string_lossy());
+    }
+    let _ = write!(s, "],\"at_unix_ms\":{}}}", unix_ms(SystemTime::now()));
+    s
+}
+
+/// Appends `record` (one JSON object, without a newline) to this process's
+/// file in `dir`, after the `process` line if this process has none yet.
+/// Failures are said on stderr (the report itself still goes out).
+pub(crate) fn append(dir: &Path, record: &str) {
+    let path = file_of(dir);
+    let _writing = WRITING.lock();
+    let pid = std::process::id();
+    let mut text = String::new();
+    if HEADER_FOR.load(Ordering::Relaxed) != pid {
+        text.push_str(&process_line());
+        text.push('\n');
+    }
+    text.push_str(record.trim_end());
+    text.push('\n');
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        // One write per call: whole lines, appended at the end.
+        f.write_all(text.as_bytes())
+    });
+    match written {
+        Ok(()) => HEADER_FOR.store(pid, Ordering::Relaxed),
+        Err(e) => crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display())),
+    }
+}

@@ -1,0 +1,104 @@
+//! Progress markers: `lockgraph::progress("step", n)` says how far a process
+//! got, so that `lockgraph hang` can tell which process of a hung job stopped
+//! first ("rank 3 at step 1200, the other 7 at 1201").
+//!
+//! A call keeps the marker's latest value in memory (a short lock, no I/O
+//! while the watchdog runs); the watchdog thread appends the markers that
+//! changed to the process's file in the dump directory on each scan, so a
+//! process that hangs right after a call still has that value on disk one
+//! scan later. Without a running watchdog, each call appends its line
+//! itself. Without a dump directory, markers are kept for [`markers`] only.
+
+use std::time::SystemTime;
+
+use super::*;
+
+struct Marker {
+    name: String,
+    value: u64,
+    at: SystemTime,
+    /// Whether `value` is in the file already.
+    written: bool,
+}
+
+static MARKERS: Mutex<Vec<Marker>> = Mutex::new(Vec::new());
+
+/// The most markers kept: past it, a new name is ignored (said once).
+const MAX_MARKERS: usize = 64;
+
+/// Records that this process reached `value` of `name` (a step, an epoch,
+/// a batch): the latest value of each name goes to the dump directory
+/// (`LOCKGRAPH_DUMP_DIR`), where `lockgraph hang` compares the processes of a
+/// job. Cheap enough for once per step (a lock and a clock read); not meant
+/// for an inner loop.
+///
+/// ```
+/// use lockgraph_core::watchdog::{markers, progress};
+///
+/// for step in 0..3u64 {
+///     progress("step", step);
+/// }
+/// assert_eq!(markers(), vec![("step".to_string(), 2)]);
+/// ```
+pub fn progress(name: &str, value: u64) {
+    let at = SystemTime::now();
+    let mut markers = MARKERS.lock();
+    if let Some(m) = markers.iter_mut().find(|m| m.name == name) {
+        m.value = value;
+        m.at = at;
+        m.written = false;
+    } else if markers.len() < MAX_MARKERS {
+        markers.push(Marker {
+            name: name.to_string(),
+            value,
+            at,
+            written: false,
+        });
+    } else {
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            crate::stderr::line(&format!(
+                "lockgraph: more than {MAX_MARKERS} progress marker names; `{name}` and later new names are not kept"
+            ));
+        }
+        return;
+    }
+    if RUNNING.load(Ordering::Relaxed) {
+        return;
+    }
+    drop(markers);
+    flush();
+}
+
+/// Every marker's latest value, in the order first seen.
+pub fn markers() -> Vec<(String, u64)> {
+    MARKERS
+        .lock()
+        .iter()
+        .map(|m| (m.name.clone(), m.value))
+        .collect()
+}
+
+/// Appends the markers that changed since the last flush to the dump file.
+pub(super) fn flush() {
+    let Some(dir) = dump_dir() else { return };
+    let mut lines = Vec::new();
+    {
+        let mut markers = MARKERS.lock();
+        for m in markers.iter_mut().filter(|m| !m.written) {
+            m.written = true;
+            let mut s = String::from("{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":");
+            crate::record::json_str(&mut s, &m.name);
+            let _ = write!(
+                s,
+                ",\"value\":{},\"at_unix_ms\":{}}}",
+                m.value,
+                unix_ms(m.at)
+            );
+            lines.push(s);
+        }
+    }
+    if !lines.is_empty() {
+        append(&dir, &lines.join("\n"));
+    }
+}

@@ -1,0 +1,700 @@
+//! A report in words for the person who reads it at 3 a.m.: the kernel's
+//! view of a thread said plainly ("blocked in a futex wait"), the report's
+//! first line (what happened, since when, what the watchdog did) and its
+//! last (what to do).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::*;
+
+/// Whether reports add the raw kernel fields (`LOCKGRAPH_WATCHDOG_VERBOSE`),
+/// read once.
+pub(super) fn verbose() -> bool {
+    static VERBOSE: OnceLock<bool> = OnceLock::new();
+    *VERBOSE.get_or_init(|| crate::env::WATCHDOG_VERBOSE.switch())
+}
+
+/// The name of system call `nr` on this architecture, for the calls a
+/// blocked thread is usually in; `None` for the others.
+pub(crate) fn syscall_name(nr: i64) -> Option<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    const TABLE: &[(i64, &str)] = &[
+        (0, "read"),
+        (1, "write"),
+        (2, "open"),
+        (3, "close"),
+        (7, "poll"),
+        (16, "ioctl"),
+        (17, "pread64"),
+        (18, "pwrite64"),
+        (19, "readv"),
+        (20, "writev"),
+        (23, "select"),
+        (24, "sched_yield"),
+        (34, "pause"),
+        (35, "nanosleep"),
+        (42, "connect"),
+        (43, "accept"),
+        (44, "sendto"),
+        (45, "recvfrom"),
+        (46, "sendmsg"),
+        (47, "recvmsg"),
+        (61, "wait4"),
+        (72, "fcntl"),
+        (73, "flock"),
+        (74, "fsync"),
+        (75, "fdatasync"),
+        (128, "rt_sigtimedwait"),
+        (130, "rt_sigsuspend"),
+        (202, "futex"),
+        (230, "clock_nanosleep"),
+        (232, "epoll_wait"),
+        (247, "waitid"),
+        (257, "openat"),
+        (270, "pselect6"),
+        (271, "ppoll"),
+        (281, "epoll_pwait"),
+        (288, "accept4"),
+        (299, "recvmmsg"),
+        (307, "sendmmsg"),
+        (426, "io_uring_enter"),
+        (441, "epoll_pwait2"),
+        (449, "futex_waitv"),
+    ];
+    #[cfg(target_arch = "aarch64")]
+    const TABLE: &[(i64, &str)] = &[
+        (22, "epoll_pwait"),
+        (25, "fcntl"),
+        (29, "ioctl"),
+        (32, "flock"),
+        (56, "openat"),
+        (57, "close"),
+        (63, "read"),
+        (64, "write"),
+        (65, "readv"),
+        (66, "writev"),
+        (67, "pread64"),
+        (68, "pwrite64"),
+        (72, "pselect6"),
+        (73, "ppoll"),
+        (82, "fsync"),
+        (83, "fdatasync"),
+        (95, "waitid"),
+        (98, "futex"),
+        (101, "nanosleep"),
+        (115, "clock_nanosleep"),
+        (124, "sched_yield"),
+        (133, "rt_sigsuspend"),
+        (137, "rt_sigtimedwait"),
+        (202, "accept"),
+        (203, "connect"),
+        (206, "sendto"),
+        (207, "recvfrom"),
+        (211, "sendmsg"),
+        (212, "recvmsg"),
+        (242, "accept4"),
+        (243, "recvmmsg"),
+        (260, "wait4"),
+        (269, "sendmmsg"),
+        (426, "io_uring_enter"),
+        (441, "epoll_pwait2"),
+        (449, "futex_waitv"),
+    ];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const TABLE: &[(i64, &str)] = &[];
+    TABLE.iter().find(|&&(n, _)| n == nr).map(|&(_, name)| name)
+}
+
+impl ProcState {
+    /// The system call the thread is in, by name (`futex`, `read`, or
+    /// `#NNN` for one this table does not know); `None` when it is not in
+    /// one (running, or asleep outside a call) or the kernel did not say.
+    pub fn syscall_name(&self) -> Option<String> {
+        let first = self.syscall.split_whitespace().next()?;
+        let nr: i64 = first.parse().ok()?;
+        if nr < 0 {
+            return None;
+        }
+        Some(syscall_name(nr).map_or_else(|| format!("#{nr}"), str::to_string))
+    }
+
+    /// The thread's state in words: "running", "blocked in a futex wait",
+    /// "in a system call: read", "sleeping (nanosleep)", "stopped",
+    /// "asleep in the kernel (wchan ...)" ...
+    pub fn describe(&self) -> String {
+        let call = self.syscall_name();
+        let running_now = self.syscall.trim() == "running" || self.state == "R";
+        match self.state.as_str() {
+            "Z" | "X" => return "exited (a zombie: its process has not reaped it)".into(),
+            "T" => return "stopped (SIGSTOP, or a debugger)".into(),
+            "t" => return "stopped by a debugger (tracing stop)".into(),
+            _ => {}
+        }
+        if running_now {
+            return match call {
+                Some(c) if self.syscall.trim() != "running" => {
+                    format!("running, in a system call: {c}")
+                }
+                _ => "running".into(),
+            };
+        }
+        let uninterruptible = self.state == "D";
+        let words = match call.as_deref() {
+            Some("futex") | Some("futex_waitv") => "blocked in a futex wait".to_string(),
+            Some(c @ ("nanosleep" | "clock_nanosleep")) => format!("sleeping ({c})"),
+            Some(
+                c @ ("poll" | "ppoll" | "select" | "pselect6" | "epoll_wait" | "epoll_pwait"
+                | "epoll_pwait2" | "io_uring_enter"),
+            ) => format!("waiting for I/O ({c})"),
+            Some(c @ ("wait4" | "waitid")) => format!("waiting for a child process ({c})"),
+            Some(c @ ("pause" | "rt_sigsuspend" | "rt_sigtimedwait")) => {
+                format!("waiting for a signal ({c})")
+            }
+            Some(c) => format!("in a system call: {c}"),
+            None if self.syscall.trim_start().starts_with("-1") => {
+                format!(
+                    "asleep in the kernel outside a system call (in {})",
+                    self.wchan
+                )
+            }
+            None if self.wchan.is_empty() || self.wchan == "0" => "asleep".to_string(),
+            None => format!("asleep in the kernel (in {})", self.wchan),
+        };
+        if uninterruptible {
+            format!("{words}, in uninterruptible sleep (disk or network file system I/O)")
+        } else {
+            words
+        }
+    }
+
+    /// The raw fields: `state S, wchan futex_do_wait, syscall 202 0x7f...`.
+    pub fn raw(&self) -> String {
+        format!(
+            "state {}, wchan {}, syscall {}",
+            self.state, self.wchan, self.syscall
+        )
+    }
+}
+
+/// `2026-12-04 19:55:02 UTC`.
+pub(crate) fn utc(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+impl WatchdogReport {
+    /// When what the report is about began: the deadlock formed when the
+    /// last of its threads started to wait; a long wait when it started.
+    pub fn since(&self) -> SystemTime {
+        let waited = match self.kind {
+            WatchdogKind::Deadlock => self
+                .threads
+                .iter()
+                .filter_map(|t| t.waiting.as_ref().map(|w| w.waited))
+                .min(),
+            WatchdogKind::LongWait => self
+                .threads
+                .first()
+                .and_then(|t| t.waiting.as_ref().map(|w| w.waited)),
+        };
+        self.reported_at
+            .checked_sub(waited.unwrap_or_default())
+            .unwrap_or(self.reported_at)
+    }
+
+    /// What the watchdog did: `reported; the process is still hung` ...
+    fn done(&self) -> &'static str {
+        match (self.action, self.kind) {
+            (Action::Abort, _) => "reported; the watchdog aborts the process now (action abort)",
+            (_, WatchdogKind::Deadlock) => {
+                "reported only; the process is still hung (these threads never wake)"
+            }
+            (_, WatchdogKind::LongWait) => "reported only; the thread still waits",
+        }
+    }
+
+    /// The first line: what happened, since when, what the watchdog did.
+    pub fn headline(&self) -> String {
+        let since = utc(self.since());
+        match self.kind {
+            WatchdogKind::Deadlock => {
+                let mut locks: Vec<String> = Vec::new();
+                for t in &self.threads {
+                    if let Some(w) = &t.waiting {
+                        let l = w.lock.to_string();
+                        if !locks.contains(&l) {
+                            locks.push(l);
+                        }
+                    }
+                }
+                format!(
+                    "lockgraph watchdog: DEADLOCK: {} threads wait for each other on {} (pid {}), since {since}; {}",
+                    self.threads.len(),
+                    and_list(&locks),
+                    self.pid,
+                    self.done()
+                )
+            }
+            WatchdogKind::LongWait => {
+                let w = self.threads.first().and_then(|t| t.waiting.as_ref());
+                format!(
+                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {} (pid {}), since {since}; {}",
+                    self.threads.first().map_or("?", |t| t.name.as_str()),
+                    w.map_or(Duration::ZERO, |w| w.waited),
+                    w.map_or_else(|| "?".to_string(), WaitInfo::what),
+                    self.pid,
+                    self.done()
+                )
+            }
+        }
+    }
+
+    /// The last line: what to do about it (the order to adopt, the hold to
+    /// shorten, the call to look at).
+    pub fn advice(&self) -> String {
+        match self.kind {
+            WatchdogKind::Deadlock => self.deadlock_advice(),
+            WatchdogKind::LongWait => self.long_wait_advice(),
+        }
+    }
+
+    fn deadlock_advice(&self) -> String {
+        let ts = &self.threads;
+        let waits: Vec<&WaitInfo> = ts.iter().filter_map(|t| t.waiting.as_ref()).collect();
+        if waits.len() != ts.len() || ts.is_empty() {
+            return "what to do: break the cycle above: one of its threads must release what it holds before it waits".into();
+        }
+        let n = ts.len();
+        // Thread k waits for lock k, which thread k+1 holds; thread k holds
+        // lock k-1. One thread waiting for what it holds itself:
+        if n == 1 {
+            let (t, w) = (&ts[0], waits[0]);
+            let held = t
+                .held
+                .iter()
+                .find(|h| h.lock.id == w.lock.id && w.lock.id != 0);
+            return format!(
+                "what to do: thread `{}` asks for {} at {} while it already holds it{}: drop the first guard before asking again (or use a ReentrantMutex, or read_recursive for a read)",
+                t.name,
+                w.what(),
+                opt_site(&w.site),
+                held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site)))
+            );
+        }
+        let ids: Vec<u64> = waits.iter().map(|w| w.lock.id).collect();
+        let distinct = ids.iter().all(|&id| id != 0)
+            && (0..n).all(|i| ids[i + 1..].iter().all(|&j| j != ids[i]));
+        let upgrade = waits.iter().any(|w| w.mode == Some(WaitMode::Upgrade));
+        let t0 = &ts[0];
+        let last = &waits[n - 1].lock;
+        let held = t0.held.iter().find(|h| h.lock.id == last.id);
+        if !distinct || upgrade {
+            return format!(
+                "what to do: thread `{}` waits for {} at {} while holding {}{}: release that before waiting, or take both in one order everywhere",
+                t0.name,
+                waits[0].what(),
+                opt_site(&waits[0].site),
+                held.map_or_else(|| "its locks".to_string(), |h| h.lock.to_string()),
+                held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site)))
+            );
+        }
+        let order: Vec<String> = waits.iter().map(|w| w.lock.to_string()).collect();
+        format!(
+            "what to do: adopt one lock order everywhere, {}; thread `{}` breaks it: it asks for {} at {} while holding {}{}: release it before that call, or take {} first",
+            order.join(" before "),
+            t0.name,
+            waits[0].lock,
+            opt_site(&waits[0].site),
+            last,
+            held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site))),
+            waits[0].lock,
+        )
+    }
+
+    fn long_wait_advice(&self) -> String {
+        let Some(t) = self.threads.first() else {
+            return "what to do: nothing is known of the waiting thread".into();
+        };
+        let Some(w) = &t.waiting else {
+            return "what to do: nothing is known of the wait".into();
+        };
+        if w.lock.resource {
+            let holds = if t.held.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<String> = t.held.iter().map(|h| h.lock.to_string()).collect();
+                format!(
+                    "; meanwhile it holds {}, which keeps others out: release them before the call",
+                    and_list(&names)
+                )
+            };
+            return format!(
+                "what to do: find why {} (at {}) has not returned in {:.1?}{holds}",
+                w.lock,
+                opt_site(&w.site),
+                w.waited
+            );
+        }
+        if w.mode == Some(WaitMode::Condvar) {
+            return format!(
+                "what to do: nobody has notified {} in {:.1?}: check that the code that changes the condition runs and calls notify after it (with the mutex held), or give the wait a timeout",
+                w.lock, w.waited
+            );
+        }
+        // The holders the waiter waits for follow it in the report.
+        let holder = self.threads[1..].iter().find_map(|h| {
+            h.held
+                .iter()
+                .find(|x| x.lock.id == w.lock.id)
+                .map(|x| (h, x))
+        });
+        match holder {
+            Some((h, _)) if h.waiting.is_some() => {
+                let hw = h.waiting.as_ref().map_or_else(String::new, WaitInfo::what);
+                format!(
+                    "what to do: thread `{}`, which holds {}, itself waits for {hw}: follow that wait (its own report, or `lockgraph::dump()`), and do not wait for it while holding {}",
+                    h.name, w.lock, w.lock
+                )
+            }
+            Some((h, x)) => format!(
+                "what to do: shorten thread `{}`'s hold of {} (taken at {}, held ~{:.1?}, now {}): move the slow work out of the critical section, or find why it does not return",
+                h.name,
+                w.lock,
+                opt_site(&x.site),
+                x.held_for,
+                h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
+            ),
+            None => format!(
+                "what to do: find who holds {}: no thread seen holding it publishes its locks (a thread that started before the watchdog, or untracked code); `lockgraph::dump()` lists every thread's locks",
+                w.lock
+            ),
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub(super) fn and_list(items: &[String]) -> String {
+    match items {
+        [] => "nothing".to_string(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc(state: &str, wchan: &str, syscall: &str) -> ProcState {
+        ProcState {
+            state: state.into(),
+            wchan: wchan.into(),
+            syscall: syscall.into(),
+        }
+    }
+
+    #[test]
+    fn kernel_states_read_as_words() {
+        let futex = if cfg!(target_arch = "aarch64") {
+            "98"
+        } else {
+            "202"
+        };
+        let read = if cfg!(target_arch = "aarch64") {
+            "63"
+        } else {
+            "0"
+        };
+        let sleep = if cfg!(target_arch = "aarch64") {
+            "115"
+        } else {
+            "230"
+        };
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            let f = format!("{futex} 0x7f1a2bcbc658 0x80 0x1 0x0 0x0 0x0 0x7ffd 0x7f1a");
+            assert_eq!(
+                proc("S", "futex_do_wait", &f).describe(),
+                "blocked in a futex wait"
+            );
+            let r = format!("{read} 0x3 0x7ffd 0x1000 0x0 0x0 0x0 0x7ffd 0x7f1a");
+            assert_eq!(
+                proc("S", "pipe_read", &r).describe(),
+                "in a system call: read"
+            );
+            assert_eq!(
+                proc("D", "io_schedule", &r).describe(),
+                "in a system call: read, in uninterruptible sleep (disk or network file system I/O)"
+            );
+            let s = format!("{sleep} 0x1 0x0 0x7ffd 0x7ffd 0x0 0x0 0x7ffd 0x7f1a");
+            assert_eq!(
+                proc("S", "hrtimer_nanosleep", &s).describe(),
+                "sleeping (clock_nanosleep)"
+            );
+            assert_eq!(proc("S", "x", &f).syscall_name().as_deref(), Some("futex"));
+        }
+        assert_eq!(proc("R", "0", "running").describe(), "running");
+        assert_eq!(proc("S", "0", "running").describe(), "running");
+        assert_eq!(
+            proc("S", "do_page_fault", "-1 0x7ffd 0x7f1a").describe(),
+            "asleep in the kernel outside a system call (in do_page_fault)"
+        );
+        assert_eq!(
+            proc("S", "x", "9999 0x1").describe(),
+            "in a system call: #9999"
+        );
+        assert_eq!(
+            proc("T", "do_signal_stop", "running").describe(),
+            "stopped (SIGSTOP, or a debugger)"
+        );
+        assert_eq!(
+            proc("Z", "0", "").describe(),
+            "exited (a zombie: its process has not reaped it)"
+        );
+        // Unreadable syscall file (another user's process): the wchan.
+        assert_eq!(
+            proc("S", "ep_poll", "(Permission denied (os error 13))").describe(),
+            "asleep in the kernel (in ep_poll)"
+        );
+        // The raw fields, for LOCKGRAPH_WATCHDOG_VERBOSE.
+        assert_eq!(
+            proc("S", "futex_do_wait", "202 0x1").raw(),
+            "state S, wchan futex_do_wait, syscall 202 0x1"
+        );
+    }
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_413_102);
+        assert_eq!(utc(t), "2026-12-04 19:38:22 UTC");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(utc(leap), "2000-02-29 00:00:00 UTC");
+    }
+
+    fn lock(name: &'static str, id: u64) -> LockRef {
+        LockRef {
+            kind: LockKind::Mutex,
+            id,
+            name: Some(name),
+            created: None,
+            resource: false,
+        }
+    }
+
+    fn site(line: u32) -> Option<Site> {
+        Some(Site {
+            file: "src/job.rs",
+            line,
+            column: 9,
+        })
+    }
+
+    fn thread(name: &str, waiting: Option<WaitInfo>, held: Vec<HeldInfo>) -> ThreadInfo {
+        ThreadInfo {
+            name: name.into(),
+            tid: 7,
+            waiting,
+            held,
+            now: Some(ProcState {
+                state: "S".into(),
+                wchan: "x".into(),
+                syscall: "running".into(),
+            }),
+            stack_now: None,
+            spans: Vec::new(),
+        }
+    }
+
+    fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
+        WaitInfo {
+            lock: l,
+            request: None,
+            mode,
+            limit: None,
+            site: site(line),
+            waited: Duration::from_secs(secs),
+            stack: Vec::new(),
+        }
+    }
+
+    fn held(l: LockRef, line: u32, secs: u64) -> HeldInfo {
+        HeldInfo {
+            lock: l,
+            hold: Hold::Exclusive,
+            upgradable: false,
+            site: site(line),
+            held_for: Duration::from_secs(secs),
+        }
+    }
+
+    fn report(kind: WatchdogKind, action: Action, threads: Vec<ThreadInfo>) -> WatchdogReport {
+        WatchdogReport {
+            kind,
+            cycle: None,
+            threads,
+            pid: 42,
+            order: None,
+            action,
+            reported_at: UNIX_EPOCH + Duration::from_secs(1_796_413_102),
+        }
+    }
+
+    #[test]
+    fn a_long_hold_says_since_when_and_which_hold_to_shorten() {
+        let r = report(
+            WatchdogKind::LongWait,
+            Action::Report,
+            vec![
+                thread(
+                    "loader",
+                    Some(wait(lock("queue_lock", 1), Some(WaitMode::Lock), 88, 12)),
+                    vec![],
+                ),
+                thread("writer", None, vec![held(lock("queue_lock", 1), 40, 13)]),
+            ],
+        );
+        assert_eq!(
+            r.headline(),
+            "lockgraph watchdog: LONG WAIT: thread `loader` has waited 12.000s for Mutex `queue_lock` (pid 42), since 2026-12-04 19:38:10 UTC; reported only; the thread still waits"
+        );
+        assert_eq!(
+            r.advice(),
+            "what to do: shorten thread `writer`'s hold of Mutex `queue_lock` (taken at src/job.rs:40:9, held ~13.0s, now running): move the slow work out of the critical section, or find why it does not return"
+        );
+        let text = r.to_string();
+        assert!(text.starts_with(&r.headline()), "{text}");
+        assert!(text.ends_with(&format!(
+            "{}\n-- end of lockgraph watchdog report --\n",
+            r.advice()
+        )));
+        assert!(text.contains("    now: running\n"), "{text}");
+        let json = r.to_json();
+        assert!(json.contains("\"action\":\"report\""), "{json}");
+        assert!(json.contains("\"since_unix_ms\":1796413090000"), "{json}");
+        assert!(json.contains("\"description\":\"running\""), "{json}");
+        assert!(json.contains("\"syscall\":null"), "{json}");
+    }
+
+    #[test]
+    fn abort_holders_that_wait_condvars_and_blocking_calls_get_their_own_advice() {
+        let waiter = |l, mode| {
+            thread(
+                "w",
+                Some(wait(l, mode, 5, 6)),
+                vec![held(lock("outer", 9), 4, 7)],
+            )
+        };
+        let mut r = report(
+            WatchdogKind::LongWait,
+            Action::Abort,
+            vec![
+                waiter(lock("m", 1), Some(WaitMode::Lock)),
+                thread(
+                    "h",
+                    Some(wait(lock("n", 2), Some(WaitMode::Lock), 30, 6)),
+                    vec![held(lock("m", 1), 20, 7)],
+                ),
+            ],
+        );
+        assert!(
+            r.headline()
+                .ends_with("; reported; the watchdog aborts the process now (action abort)"),
+            "{}",
+            r.headline()
+        );
+        assert!(
+            r.advice().starts_with(
+                "what to do: thread `h`, which holds Mutex `m`, itself waits for Mutex `n`"
+            ),
+            "{}",
+            r.advice()
+        );
+        let mut cv = lock("cv", 3);
+        cv.kind = LockKind::Condvar;
+        r.threads = vec![waiter(cv, Some(WaitMode::Condvar))];
+        assert!(
+            r.advice()
+                .starts_with("what to do: nobody has notified Condvar `cv` in 6.0s"),
+            "{}",
+            r.advice()
+        );
+        let mut res = lock("channel recv", 0);
+        res.resource = true;
+        r.threads = vec![waiter(res, None)];
+        assert_eq!(
+            r.advice(),
+            "what to do: find why blocking call `channel recv` (at src/job.rs:5:9) has not returned in 6.0s; meanwhile it holds Mutex `outer`, which keeps others out: release them before the call"
+        );
+        r.threads = vec![waiter(lock("gone", 4), Some(WaitMode::Lock))];
+        assert!(
+            r.advice()
+                .starts_with("what to do: find who holds Mutex `gone`"),
+            "{}",
+            r.advice()
+        );
+    }
+
+    #[test]
+    fn a_deadlock_names_the_order_to_adopt_and_the_thread_that_breaks_it() {
+        let (a, b, c) = (lock("a", 1), lock("b", 2), lock("c", 3));
+        let ex = Some(WaitMode::Lock);
+        let r = report(
+            WatchdogKind::Deadlock,
+            Action::Report,
+            vec![
+                thread(
+                    "t0",
+                    Some(wait(a.clone(), ex, 10, 2)),
+                    vec![held(c.clone(), 11, 3)],
+                ),
+                thread(
+                    "t1",
+                    Some(wait(b.clone(), ex, 20, 1)),
+                    vec![held(a.clone(), 21, 3)],
+                ),
+                thread(
+                    "t2",
+                    Some(wait(c.clone(), ex, 30, 2)),
+                    vec![held(b.clone(), 31, 3)],
+                ),
+            ],
+        );
+        assert_eq!(
+            r.headline(),
+            "lockgraph watchdog: DEADLOCK: 3 threads wait for each other on Mutex `a`, Mutex `b` and Mutex `c` (pid 42), since 2026-12-04 19:38:21 UTC; reported only; the process is still hung (these threads never wake)"
+        );
+        assert_eq!(
+            r.advice(),
+            "what to do: adopt one lock order everywhere, Mutex `a` before Mutex `b` before Mutex `c`; thread `t0` breaks it: it asks for Mutex `a` at src/job.rs:10:9 while holding Mutex `c` (taken at src/job.rs:11:9): release it before that call, or take Mutex `a` first"
+        );
+        let selfish = report(
+            WatchdogKind::Deadlock,
+            Action::Report,
+            vec![thread(
+                "t",
+                Some(wait(a.clone(), ex, 10, 2)),
+                vec![held(a, 9, 3)],
+            )],
+        );
+        assert_eq!(
+            selfish.advice(),
+            "what to do: thread `t` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex, or read_recursive for a read)"
+        );
+    }
+}

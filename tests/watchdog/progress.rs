@@ -1,0 +1,72 @@
+//! Progress markers reach the dump directory's file: the watchdog appends
+//! the markers that changed at each scan, so the last value before a hang
+//! is on disk one scan later, without a report or a dump.
+
+use std::time::Duration;
+
+use lockgraph_testkit::{child, is_child};
+
+use crate::run_child;
+
+#[test]
+fn child_steps_then_hangs() {
+    if !is_child() {
+        return;
+    }
+    crate::start(60_000);
+    for step in 1..=1200u64 {
+        lockgraph::progress("step", step);
+    }
+    lockgraph::progress("epoch", 3);
+    eprintln!("STEPPED");
+    // A line now and then, so that the parent looks at the file again.
+    for _ in 0..600 {
+        std::thread::sleep(Duration::from_millis(50));
+        eprintln!("tick");
+    }
+}
+
+#[test]
+fn the_last_step_before_a_hang_is_in_the_file() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-progress-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    };
+    let has = |l: &[String], needle: &str| l.iter().any(|x| x.contains(needle));
+    let (text, _) = run_child(
+        child!(child_steps_then_hangs),
+        &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
+        Duration::from_secs(20),
+        |t| {
+            t.contains("STEPPED") && {
+                let l = lines(&dir);
+                has(&l, "\"name\":\"step\",\"value\":1200,")
+                    && has(&l, "\"name\":\"epoch\",\"value\":3,")
+            }
+        },
+    );
+    let l = lines(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        has(&l, "\"name\":\"step\",\"value\":1200,"),
+        "{text}\n{l:#?}"
+    );
+    assert!(has(&l, "\"name\":\"epoch\",\"value\":3,"), "{l:#?}");
+    // The first line is the process's, then markers only (no report, no
+    // dump); the 1200 calls within a scan are a few lines, not 1200.
+    assert!(
+        l[0].starts_with("{\"lockgraph_watchdog\":1,\"kind\":\"process\","),
+        "{l:#?}"
+    );
+    assert!(l.len() < 20, "{} lines: {l:#?}", l.len());
+}
