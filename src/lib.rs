@@ -261,6 +261,8 @@ pub mod thread {
 mod remutex;
 mod rwlock;
 pub mod stdsync;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 // Release builds without tracking use parking_lot's raw locks directly and
 // only need the thread id from here.
 #[cfg_attr(
@@ -314,6 +316,8 @@ pub use lock_api::{
 pub use lockgraph_core::profile;
 pub use lockgraph_core::watchdog;
 pub use lockgraph_core::watchdog::progress;
+/// The report of a sync lock held across an await (`lockgraph::tokio`).
+pub use lockgraph_core::HeldAcrossAwait;
 
 /// `tracing` spans in watchdog reports (the `tracing-spans` feature): add
 /// [`layer`](tracing::layer) to the program's `tracing-subscriber` stack,
@@ -328,9 +332,9 @@ pub use lockgraph_core::{
     Interleaving, Severity,
 };
 pub use lockgraph_core::{
-    blocking, capture, dump, flush_reports, held_locks, on_cycle, order_graph, set_on_cycle,
-    set_order_graph, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold, Level, Limits,
-    LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
+    blocking, capture, capture_reports, dump, flush_reports, held_locks, on_cycle, order_graph,
+    set_on_cycle, set_order_graph, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold,
+    Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
 };
 
 /// Plumbing for lockgraph's own crates (the CUDA crate, the facade's

@@ -48,6 +48,24 @@ type GuardMarker = lock_api::GuardNoSend;
 /// pointer serves both the metadata and the inner lock.)
 macro_rules! blocking {
     ($(#[$m:meta])* $name:ident($raw:ty): $try:ident, $lock:ident, $for:ident, $until:ident) => {
+        blocking!($(#[$m])* $name($raw): $try, $lock, $for, $until; {});
+    };
+    ($(#[$m:meta])* $name:ident($raw:ty): $try:ident, $lock:ident, $for:ident, $until:ident;
+        undo $unlock:ident) => {
+        blocking!($(#[$m])* $name($raw): $try, $lock, $for, $until; {
+            const UNDO: bool = true;
+
+            #[inline]
+            fn undo_try(&self) {
+                // SAFETY: called only right after this adapter's `try_now`
+                // succeeded (the protocol's contract for `undo_try`): this
+                // thread holds the inner lock in this mode.
+                unsafe { self.0.inner.$unlock() }
+            }
+        });
+    };
+    ($(#[$m:meta])* $name:ident($raw:ty): $try:ident, $lock:ident, $for:ident, $until:ident;
+        { $($undo:tt)* }) => {
         $(#[$m])*
         #[derive(Clone, Copy)]
         struct $name<'a>(&'a $raw);
@@ -70,18 +88,20 @@ macro_rules! blocking {
                     Deadline::At(i) => self.0.inner.$until(i),
                 }
             }
+
+            $($undo)*
         }
     };
 }
 
 blocking!(
     /// A mutex's `lock`.
-    Exclusive(RawMutex): try_lock, lock, try_lock_for, try_lock_until
+    Exclusive(RawMutex): try_lock, lock, try_lock_for, try_lock_until; undo unlock
 );
 blocking!(
     /// A read-write lock's `write`.
     Write(RawRwLock): try_lock_exclusive, lock_exclusive,
-        try_lock_exclusive_for, try_lock_exclusive_until
+        try_lock_exclusive_for, try_lock_exclusive_until; undo unlock_exclusive
 );
 blocking!(
     /// A read-write lock's `read`.

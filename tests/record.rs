@@ -67,6 +67,21 @@ fn a_process_that_aborts_leaves_every_completed_record() {
     assert!(edges[1].contains("\"from\":{\"class\":\"name:rec-b\""));
     assert!(edges[1].contains("\"thread\":\"child_records_then_aborts\""));
     assert!(edges[1].contains("\"requested_at\":\"tests/record.rs:"));
+    // The abort waited for the record's thread: every stack named is there.
+    for e in &edges {
+        if let Some(key) = e
+            .split("\"stack\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+        {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("{\"type\":\"stack\"") && l.contains(key)),
+                "no stack line for {key}: {lines:#?}"
+            );
+        }
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -94,7 +109,17 @@ fn a_process_killed_with_sigkill_leaves_complete_lines() {
         .deadline(Duration::from_secs(20))
         .run_until(|out, _| out.contains("RECORDED"));
     let lines = lines(&dir);
-    assert_eq!(lines.len(), 1 + 49, "{}", lines.len());
+    let edges = lines
+        .iter()
+        .filter(|l| l.contains("\"type\":\"edge\""))
+        .count();
+    assert_eq!(edges, 49, "{lines:#?}");
+    // The header, the edges, and the stack lines written before the kill.
+    let stacks = lines
+        .iter()
+        .filter(|l| l.starts_with("{\"type\":\"stack\""))
+        .count();
+    assert_eq!(lines.len(), 1 + edges + stacks, "{lines:#?}");
     assert!(lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -111,4 +136,98 @@ fn an_unwritable_record_dir_is_reported_and_the_program_runs_on() {
     assert!(stderr.contains("LOCKGRAPH_RECORD="), "{stderr}");
     assert!(stderr.contains("not recording"), "{stderr}");
     std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn child_records_one_edge_then_exits() {
+    if !is_child() {
+        return;
+    }
+    let a = Mutex::named("rec-stack-a", ());
+    let b = Mutex::named("rec-stack-b", ());
+    let _a = a.lock();
+    let _b = b.lock();
+}
+
+#[test]
+fn an_edge_line_is_written_at_once_and_its_stack_resolved_off_the_locking_thread() {
+    let dir = fresh_dir("stack");
+    let out = recording(child!(child_records_one_edge_then_exits), &dir, "warn")
+        .env("LOCKGRAPH_BACKTRACE", "1")
+        .run();
+    assert!(out.success(), "{}", out.both());
+    let lines = lines(&dir);
+    let edge = lines
+        .iter()
+        .find(|l| l.contains("\"type\":\"edge\""))
+        .unwrap_or_else(|| panic!("no edge line: {lines:#?}"));
+    // The edge line names its stack instead of holding it ...
+    assert!(edge.contains("\"backtrace\":[]"), "{edge}");
+    let key = edge
+        .split("\"stack\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no stack key: {edge}"));
+    // ... which the record's thread resolved before the process exited.
+    let stack = lines
+        .iter()
+        .find(|l| l.starts_with("{\"type\":\"stack\",\"stack\":") && l.contains(key))
+        .unwrap_or_else(|| panic!("no stack line for {key}: {lines:#?}"));
+    if cfg!(debug_assertions) {
+        assert!(
+            stack.contains("child_records_one_edge_then_exits"),
+            "{stack}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Times this process's first new edge (fresh classes, stacks on), in
+/// microseconds, on stdout.
+#[test]
+fn child_times_its_first_edge() {
+    if !is_child() {
+        return;
+    }
+    let a = Mutex::named("rec-first-a", ());
+    let b = Mutex::named("rec-first-b", ());
+    let _a = a.lock();
+    let t = std::time::Instant::now();
+    let _b = b.lock();
+    println!("FIRST EDGE {} us", t.elapsed().as_micros());
+}
+
+fn first_edge_us(dir: Option<&Path>) -> u128 {
+    let mut c = child!(child_times_its_first_edge).env("LOCKGRAPH_BACKTRACE", "1");
+    if let Some(dir) = dir {
+        c = c.env("LOCKGRAPH_RECORD", dir);
+    }
+    let out = c.run();
+    assert!(out.success(), "{}", out.both());
+    out.stdout
+        .split("FIRST EDGE ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no time printed: {}", out.both()))
+}
+
+/// Recording must not resolve symbols on the thread that records the edge
+/// (the first resolution reads the debug information: most of a second in
+/// a debug build). Two processes, one recording and one not, time their
+/// first new edge; the generous factor only separates microseconds from a
+/// second.
+#[test]
+fn recording_does_not_make_the_first_new_edge_wait_for_symbols() {
+    if is_child() {
+        return;
+    }
+    let dir = fresh_dir("first-edge");
+    let plain = first_edge_us(None);
+    let recorded = first_edge_us(Some(&dir));
+    assert!(
+        recorded <= 20 * plain.max(1_000),
+        "the first new edge took {recorded} us with LOCKGRAPH_RECORD, {plain} us without"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -393,6 +393,9 @@ pub struct Merger {
     read_buf: Vec<u8>,
     strings: Strings,
     stacks: Stacks,
+    /// Origins of the file being read that wait for a `stack` line: its
+    /// key, the edge, the origin (0: first, else `more[i - 1]`).
+    pending_stacks: Vec<(String, u32, u32)>,
 }
 
 /// A multiply-rotate hasher over 8-byte words: the std hasher's resistance to
@@ -489,6 +492,7 @@ impl Merger {
     }
 
     fn end_file(&mut self, file: u32, summary: record::FileSummary) {
+        self.attach_stacks(&summary.stacks);
         self.warnings.extend(summary.warning);
         match summary.header {
             Some(mut header) => {
@@ -530,6 +534,40 @@ impl Merger {
         self.gates.push(g.to_string());
         self.gate_ids.insert(g.to_string(), id);
         id
+    }
+
+    /// Gives the origins of this file that wait for a `stack` line their
+    /// frames; an origin whose line is missing (a killed writer) keeps an
+    /// empty stack.
+    fn attach_stacks(&mut self, stacks: &[(String, Vec<String>)]) {
+        let pending = std::mem::take(&mut self.pending_stacks);
+        if pending.is_empty() || stacks.is_empty() {
+            return;
+        }
+        let by_key: HashMap<&str, &Vec<String>> =
+            stacks.iter().map(|(k, f)| (k.as_str(), f)).collect();
+        for (key, edge, slot) in pending {
+            let Some(frames) = by_key.get(key.as_str()) else {
+                continue;
+            };
+            let ids: Vec<StrId> = frames.iter().map(|f| self.strings.id(f)).collect();
+            let stack = self.stacks.id(&ids);
+            let e = &mut self.edges[edge as usize];
+            let o = if slot == 0 {
+                &mut e.first
+            } else {
+                &mut e.more[slot as usize - 1]
+            };
+            o.backtrace = stack;
+        }
+    }
+
+    /// Notes that the origin just made for edge `edge` (0: its first, else
+    /// `more[slot - 1]`) waits for the `stack` line of `e`, if it does.
+    fn await_stack(&mut self, e: &EdgeLine<'_>, edge: u32, slot: u32) {
+        if let Some(key) = e.stack.as_ref().filter(|_| e.backtrace.is_empty()) {
+            self.pending_stacks.push((key.to_string(), edge, slot));
+        }
     }
 
     fn origin(&mut self, file: u32, line: u64, e: &EdgeLine<'_>) -> Origin {
@@ -579,6 +617,7 @@ impl Merger {
             .or_insert(next);
         if idx == next {
             let first = self.origin(file, line, &e);
+            self.await_stack(&e, idx, 0);
             self.edges.push(MergedEdge {
                 from,
                 to,
@@ -597,6 +636,8 @@ impl Merger {
             if edge.origin_count() < ORIGIN_CAP && !self.strings.seen(edge, &e) {
                 let o = self.origin(file, line, &e);
                 self.edges[idx as usize].more.push(o);
+                let slot = self.edges[idx as usize].more.len() as u32;
+                self.await_stack(&e, idx, slot);
             }
         }
         self.gate_buf = gates;
@@ -840,6 +881,40 @@ mod tests {
         );
         // The kind, the frame, the thread, the executable and the two sites.
         assert_eq!(merged.strings.len(), 6, "{:?}", merged.strings);
+    }
+
+    #[test]
+    fn stacks_written_after_their_edges_are_attached_to_them() {
+        let named = |from: &str, to: &str, key: &str| {
+            line(from, to, 1).replace(
+                "\"backtrace\":[\"x::f (src/a.rs:2)\"]",
+                &format!("\"backtrace\":[],\"stack\":\"{key}\""),
+            )
+        };
+        let text = format!(
+            "{HEADER}{}{}{}{}",
+            named("a", "b", "1:1"),
+            named("b", "c", "1:2"),
+            // Written by the record's thread, later; the process was killed
+            // before the stack of "1:2" was.
+            "{\"type\":\"stack\",\"stack\":\"1:1\",\"pid\":1,\"backtrace\":[\"x::g (src/a.rs:9)\"]}\n",
+            line("c", "d", 1),
+        );
+        let mut m = Merger::new();
+        m.add_reader(Path::new("f"), text.as_bytes()).unwrap();
+        let merged = m.finish();
+        let frames = |i: usize| -> Vec<String> {
+            let o = merged.edges[i].origins().next().unwrap();
+            merged.stacks[o.backtrace as usize]
+                .iter()
+                .map(|f| f.to_string())
+                .collect()
+        };
+        assert_eq!(frames(0), ["x::g (src/a.rs:9)"]);
+        assert!(frames(1).is_empty());
+        assert_eq!(frames(2), ["x::f (src/a.rs:2)"]);
+        // A stack line is not an unknown line.
+        assert_eq!(merged.files[0].ignored, 0);
     }
 
     #[test]

@@ -211,6 +211,22 @@ pub struct EdgeLine<'a> {
     /// Program frames of the first occurrence, innermost first.
     #[serde(borrow)]
     pub backtrace: Vec<Str<'a>>,
+    /// The key of the `stack` line that holds the frames, when the writer
+    /// resolved them after writing the edge (see [`FileSummary::stacks`]).
+    #[serde(borrow, default)]
+    pub stack: Option<Str<'a>>,
+}
+
+/// One `"type":"stack"` line: the resolved frames of the edges whose
+/// `stack` is `stack`.
+#[derive(Deserialize)]
+struct StackLine<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Str<'a>,
+    #[serde(borrow)]
+    stack: Str<'a>,
+    #[serde(borrow)]
+    backtrace: Vec<Str<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -253,6 +269,10 @@ pub struct FileSummary {
     pub edges: u64,
     /// Lines of an unknown `type`, ignored.
     pub ignored: u64,
+    /// The `stack` lines: each key with its frames, innermost first, for
+    /// the edges of this file whose [`EdgeLine::stack`] is that key (a
+    /// file whose process was killed may lack some).
+    pub stacks: Vec<(String, Vec<String>)>,
     /// The torn last line, or the empty file, that was skipped.
     pub warning: Option<Warning>,
 }
@@ -467,7 +487,13 @@ impl<'p> FileParser<'p> {
                 self.summary.edges += 1;
                 sink(line_no, edge);
             }
-            Ok(None) => self.summary.ignored += 1,
+            Ok(None) => match serde_json::from_slice::<StackLine<'_>>(content) {
+                Ok(st) if &*st.ty == "stack" => self.summary.stacks.push((
+                    st.stack.to_string(),
+                    st.backtrace.iter().map(|f| f.to_string()).collect(),
+                )),
+                _ => self.summary.ignored += 1,
+            },
             Err(e) if !terminated && e.invalid_json => {
                 self.summary.warning = Some(self.torn(line_no, &e.message));
             }

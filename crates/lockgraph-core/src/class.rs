@@ -44,6 +44,13 @@ pub enum LockKind {
     Barrier,
     /// A thread that can be joined: held by the thread while it runs.
     Thread,
+    /// `lockgraph::tokio::Mutex` (tokio's async mutex), held by a task.
+    AsyncMutex,
+    /// `lockgraph::tokio::RwLock` (tokio's fair async read-write lock).
+    AsyncRwLock,
+    /// `lockgraph::tokio::Semaphore`: a resource of N permits, each permit
+    /// a shared hold, each acquisition an exclusive request.
+    AsyncSemaphore,
 }
 
 impl LockKind {
@@ -65,6 +72,9 @@ impl LockKind {
             "Semaphore" => LockKind::Semaphore,
             "Barrier" => LockKind::Barrier,
             "Thread" => LockKind::Thread,
+            "AsyncMutex" => LockKind::AsyncMutex,
+            "AsyncRwLock" => LockKind::AsyncRwLock,
+            "AsyncSemaphore" => LockKind::AsyncSemaphore,
             _ => LockKind::Other,
         }
     }
@@ -88,6 +98,9 @@ impl LockKind {
             LockKind::Semaphore => "Semaphore",
             LockKind::Barrier => "Barrier",
             LockKind::Thread => "Thread",
+            LockKind::AsyncMutex => "AsyncMutex",
+            LockKind::AsyncRwLock => "AsyncRwLock",
+            LockKind::AsyncSemaphore => "AsyncSemaphore",
         }
     }
 
@@ -198,6 +211,20 @@ impl Class {
             Class::Site(l, t) => ClassKey::Site(Site::from(*l), t()),
             Class::Named(n) => ClassKey::Named(n),
             Class::Anonymous => ClassKey::Anonymous(instance),
+        }
+    }
+
+    /// The class's identity by address (its location and type function, or
+    /// its name's address and length): equal addresses are one class, so the
+    /// graph looks a class up by these two words before it hashes the
+    /// content ([`Class::key`]). `None` for an anonymous class.
+    #[inline]
+    pub(crate) fn identity(&self) -> Option<(usize, usize)> {
+        match self {
+            Class::Site(l, t) => Some((*l as *const Location<'static> as usize, *t as usize)),
+            // The length with the top bit set: never a function's address.
+            Class::Named(n) => Some((n.as_ptr() as usize, n.len() | (1 << (usize::BITS - 1)))),
+            Class::Anonymous => None,
         }
     }
 

@@ -67,6 +67,7 @@ pub mod resource;
 mod state;
 mod stderr;
 mod sync;
+pub mod task;
 pub mod watchdog;
 
 pub use atomicity::{
@@ -86,6 +87,7 @@ pub use record::{record_file, RECORD_VERSION};
 pub use region::atomic_region;
 pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
 pub use state::{held_lock_ids, held_locks};
+pub use task::HeldAcrossAwait;
 pub use watchdog::dump;
 
 /// Every `LOCKGRAPH_*` environment variable, as one table (name, kind,

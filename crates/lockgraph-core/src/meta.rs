@@ -30,8 +30,17 @@ pub(crate) const IN_GRAPH: u64 = 1 << 63;
 /// checker records this lock's writes from then on (see
 /// `atomicity::released`).
 const WATCHED: u64 = 1 << 62;
+/// In the id word: an edge into the lock waits in a thread's buffer of
+/// edges into fresh locks (`global::young`): its drop must say so there.
+pub(crate) const YOUNG: u64 = 1 << 61;
+/// In the id word: an edge from the lock was buffered (`global::young`),
+/// maybe by several threads. In a held-lock slot's id word: this thread
+/// buffered one, to be set in the lock's word when it is released.
+pub(crate) const YOUNG_FROM: u64 = 1 << 60;
 /// The id itself, without the flags.
-pub(crate) const ID_MASK: u64 = !(IN_GRAPH | WATCHED);
+pub(crate) const ID_MASK: u64 = !(IN_GRAPH | WATCHED | YOUNG | YOUNG_FROM);
+/// The flags saying the lock has an edge somewhere (the graph or a buffer).
+pub(crate) const HAS_EDGES: u64 = IN_GRAPH | YOUNG | YOUNG_FROM;
 
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
@@ -151,6 +160,17 @@ impl LockMeta {
 
     pub(crate) fn mark_in_graph(&self) {
         self.id.fetch_or(IN_GRAPH, Ordering::Relaxed);
+    }
+
+    /// Sets `flags` (of [`HAS_EDGES`]) in the lock's word.
+    pub(crate) fn mark(&self, flags: u64) {
+        self.id.fetch_or(flags & HAS_EDGES, Ordering::Relaxed);
+    }
+
+    /// The [`HAS_EDGES`] flags of the lock's word.
+    #[inline]
+    pub(crate) fn edge_flags(&self) -> u64 {
+        self.id.load(Ordering::Relaxed) & HAS_EDGES
     }
 
     /// The per-thread key of this lock's class in the contention profile.

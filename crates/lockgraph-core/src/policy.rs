@@ -281,7 +281,12 @@ pub fn emit<R: Report>(report: R) {
         }
         // On this thread, before it blocks: the lock is not taken.
         Disposal::Panic => panic!("{report}"),
-        Disposal::Abort(why) => crate::delivery::abort(&report, why),
+        Disposal::Abort(why) => {
+            // The record's stacks of the edges written so far (resolved on
+            // the record's thread: this one holds locks).
+            crate::record::before_abort();
+            crate::delivery::abort(&report, why)
+        }
     }
 }
 

@@ -121,6 +121,20 @@ pub trait Blocking {
     /// The watchdog calls it with short deadlines (slices) while the wait
     /// is registered.
     fn block_until(&self, deadline: Deadline) -> bool;
+
+    /// Whether [`undo_try`](Self::undo_try) gives back what a successful
+    /// [`try_now`](Self::try_now) took. A primitive that can (a mutex, a
+    /// write lock) lets [`acquire`] try an exclusive request once before
+    /// recording it when the request may be an edge into a fresh lock of
+    /// the held lock's class: such an edge needs no graph lock and no search
+    /// (see `global::young` in the design notes), and the lock's state can
+    /// only be read once it is held. The default: it cannot.
+    const UNDO: bool = false;
+
+    /// Gives back what a successful [`try_now`](Self::try_now) just took,
+    /// before anything else saw it (only called when [`UNDO`](Self::UNDO)
+    /// is `true`; the default does nothing).
+    fn undo_try(&self) {}
 }
 
 /// A reference to a primitive is one: the functions of this module take
@@ -140,6 +154,13 @@ impl<T: Blocking + ?Sized> Blocking for &T {
     #[inline(always)]
     fn block_until(&self, deadline: Deadline) -> bool {
         (**self).block_until(deadline)
+    }
+
+    const UNDO: bool = T::UNDO;
+
+    #[inline(always)]
+    fn undo_try(&self) {
+        (**self).undo_try()
     }
 }
 
@@ -164,6 +185,10 @@ impl WaitMode {
 /// `meta` in `mode`.
 #[inline(always)]
 fn before_wait(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
+    if crate::task::async_used() {
+        // A task (or thread) holding async locks: their edges into `meta`.
+        crate::task::sync_request(meta, mode.request(), site);
+    }
     if mode == WaitMode::UpgradableRead {
         meta.before_wait_upgradable(site);
     } else {
@@ -190,7 +215,14 @@ pub fn acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
-    before_wait(meta, mode, site);
+    if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
+        if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
+            acquired(meta, mode, site);
+            return;
+        }
+    } else {
+        before_wait(meta, mode, site);
+    }
     let f = features::hooks();
     if f == 0 {
         p.block();
@@ -200,6 +232,32 @@ pub fn acquire<P: Blocking>(
         acquire_with_features(meta, p, mode, site);
     }
     acquired(meta, mode, site);
+}
+
+/// An exclusive request the held-lock state left unrecorded (it may be an
+/// edge into a fresh lock of the held lock's class): one attempt; taken and
+/// the lock without an edge anywhere, its edge is buffered (`true`: it is
+/// held); otherwise it is given back and the edges are recorded the usual
+/// way, before [`acquire`] blocks (`false`).
+#[cold]
+#[inline(never)]
+fn fresh<P: Blocking>(
+    meta: &LockMeta,
+    p: &P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) -> bool {
+    if p.try_now() {
+        if meta.commit_fresh(site) {
+            if features::hooks() & PROFILE != 0 {
+                profile::acquired(meta, mode.access(), None);
+            }
+            return true;
+        }
+        p.undo_try();
+    }
+    meta.record_fresh(site);
+    false
 }
 
 /// The watchdog's and the profile's part of [`acquire`].

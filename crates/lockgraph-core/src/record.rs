@@ -24,6 +24,9 @@ use crate::class::{Class, LockKind, Site};
 use crate::fork::Mutex;
 use crate::report::{Backtrace, Hold, Request};
 
+mod stacks;
+pub(crate) use stacks::before_abort;
+
 /// The record format version written.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -64,7 +67,9 @@ fn say(line: &str) {
 /// `LOCKGRAPH_RECORD` is set and it does not exist yet. Called at the first
 /// lock use (cheap after the first call).
 pub(crate) fn start() {
-    let _ = recorder();
+    if recorder().is_some() {
+        stacks::start();
+    }
 }
 
 /// The directory of `LOCKGRAPH_RECORD`, when recording is on.
@@ -177,22 +182,57 @@ pub(crate) struct EdgeLine {
 
 /// Writes edges, one `write` per line (the file is opened for appending), so
 /// a process killed at any point leaves complete lines behind.
+///
+/// Nothing is resolved here (this runs on the thread that took the lock,
+/// with its locks held): an edge with a stack is written with an empty
+/// `backtrace` and a `stack` key, and its stack goes to the record's own
+/// thread, which resolves it and appends a `stack` line with that key
+/// (`stacks.rs`).
 pub(crate) fn write(lines: Vec<EdgeLine>) {
     let Some(r) = recorder() else { return };
     for e in lines {
-        let line = format_line(&e, r.pid, &r.exe);
-        let mut f = r.file.lock();
-        if let Err(err) = f.write_all(line.as_bytes()) {
-            drop(f);
-            say(&format!(
-                "lockgraph: cannot write the lock-order record: {err}"
-            ));
+        let key = e.backtrace.as_ref().map(|_| stacks::next_key());
+        let line = format_line(&e, r.pid, &r.exe, key.as_deref());
+        if !write_line(r, &line) {
             return;
+        }
+        if let (Some(key), Some(bt)) = (key, e.backtrace) {
+            stacks::resolve_later(key, bt);
         }
     }
 }
 
-fn format_line(e: &EdgeLine, pid: u32, exe: &str) -> String {
+/// Appends one line with one `write(2)`; `false` (said once on stderr)
+/// when it failed.
+fn write_line(r: &Recorder, line: &str) -> bool {
+    let mut f = r.file.lock();
+    if let Err(err) = f.write_all(line.as_bytes()) {
+        drop(f);
+        say(&format!(
+            "lockgraph: cannot write the lock-order record: {err}"
+        ));
+        return false;
+    }
+    true
+}
+
+/// The `stack` line of a resolved stack: `{"type":"stack","stack":KEY,"pid":P,"backtrace":[...]}`.
+fn stack_line(key: &str, pid: u32, frames: &[String]) -> String {
+    let mut s = String::with_capacity(256);
+    s.push_str("{\"type\":\"stack\",\"stack\":");
+    json_str(&mut s, key);
+    let _ = write!(s, ",\"pid\":{pid},\"backtrace\":[");
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        json_str(&mut s, frame);
+    }
+    s.push_str("]}\n");
+    s
+}
+
+fn format_line(e: &EdgeLine, pid: u32, exe: &str, stack: Option<&str>) -> String {
     let mut s = String::with_capacity(512);
     s.push_str("{\"type\":\"edge\",\"from\":");
     class_json(&mut s, &e.from, pid);
@@ -225,16 +265,13 @@ fn format_line(e: &EdgeLine, pid: u32, exe: &str) -> String {
     site_json(&mut s, e.held_at);
     s.push_str(",\"requested_at\":");
     site_json(&mut s, e.requested_at);
-    s.push_str(",\"backtrace\":[");
-    if let Some(bt) = &e.backtrace {
-        for (i, frame) in bt.user_frames(16).iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            json_str(&mut s, frame);
-        }
+    // Resolved later, off this thread: see `write`.
+    s.push_str(",\"backtrace\":[]");
+    if let Some(key) = stack {
+        s.push_str(",\"stack\":");
+        json_str(&mut s, key);
     }
-    s.push_str("]}\n");
+    s.push_str("}\n");
     s
 }
 
@@ -301,6 +338,43 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_line_names_its_key_and_frames() {
+        let line = stack_line("42:7", 42, &["x::f (src/a.rs:2)".to_string()]);
+        assert_eq!(
+            line,
+            "{\"type\":\"stack\",\"stack\":\"42:7\",\"pid\":42,\"backtrace\":[\"x::f (src/a.rs:2)\"]}\n"
+        );
+    }
+
+    #[test]
+    fn an_edge_line_with_a_stack_names_it_and_holds_no_frames() {
+        let e = EdgeLine {
+            from: ClassDesc {
+                class: Class::Named("a"),
+                kind: LockKind::Mutex,
+                instance: 1,
+            },
+            to: ClassDesc {
+                class: Class::Named("b"),
+                kind: LockKind::Mutex,
+                instance: 2,
+            },
+            hold: Hold::Exclusive,
+            request: Request::Exclusive,
+            gates: vec![],
+            thread: "t".into(),
+            held_at: None,
+            requested_at: None,
+            backtrace: Some(Backtrace::capture()),
+        };
+        let line = format_line(&e, 42, "/bin/x", Some("42:1"));
+        assert!(
+            line.ends_with("\"backtrace\":[],\"stack\":\"42:1\"}\n"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn an_edge_line_has_every_documented_field() {
         let line = format_line(
             &EdgeLine {
@@ -328,6 +402,7 @@ mod tests {
             },
             42,
             "/bin/x",
+            None,
         );
         assert_eq!(
             line,

@@ -425,6 +425,20 @@ fn site_or_unknown(s: Option<Site>) -> String {
 /// Cycles longer than this print their first and last edges only; the
 /// `edges` field keeps all of them.
 const SHOWN_EDGES: usize = 12;
+/// How a report names an edge's actor: a thread as thread `name`; an
+/// async task's label (`task 7 "name" (spawned at ...)`, made by
+/// `lockgraph::tokio`) as it is.
+fn actor(label: &str) -> String {
+    let task = label
+        .strip_prefix("task ")
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+    if task {
+        label.to_string()
+    } else {
+        format!("thread `{label}`")
+    }
+}
+
 /// At most this many thread columns in the scenario table.
 const SHOWN_COLUMNS: usize = 6;
 
@@ -502,7 +516,7 @@ impl CycleReport {
         for note in self.site_notes() {
             writeln!(f, "             ({note})")?;
         }
-        writeln!(f, "  thread:    `{}`", e.thread)?;
+        writeln!(f, "  thread:    {}", actor(&e.thread))?;
         writeln!(
             f,
             "  holds it   {} since {}",
@@ -673,16 +687,16 @@ impl CycleReport {
         if from.kind == LockKind::Condvar {
             return (
                 format!(
-                    "thread `{}` notified {} at {requested_at}",
-                    e.thread,
+                    "{} notified {} at {requested_at}",
+                    actor(&e.thread),
                     self.named(e.from)
                 ),
                 format!("while holding {} (taken at {held_at})", self.named(e.to)),
             );
         }
         let first = format!(
-            "thread `{}` held {}{} (taken at {held_at}),",
-            e.thread,
+            "{} held {}{} (taken at {held_at}),",
+            actor(&e.thread),
             self.named(e.from),
             hold_mode(from.kind, e.hold)
         );
@@ -714,7 +728,7 @@ impl CycleReport {
         } else {
             let who: Vec<String> = repeated
                 .iter()
-                .map(|(t, n)| format!("thread `{t}` recorded {n} of these columns itself"))
+                .map(|(t, n)| format!("{} recorded {n} of these columns itself", actor(t)))
                 .collect();
             writeln!(
                 f,
@@ -727,7 +741,7 @@ impl CycleReport {
             .iter()
             .map(|e| {
                 [
-                    format!("thread `{}`", e.thread),
+                    actor(&e.thread),
                     if self.locks[e.from].kind == LockKind::Condvar {
                         format!("will notify {}", self.named(e.from))
                     } else {
@@ -777,10 +791,10 @@ impl CycleReport {
             }
             writeln!(
                 f,
-                "    {} -> {} (thread `{}`):",
+                "    {} -> {} ({}):",
                 tag(e.from),
                 tag(e.to),
-                e.thread
+                actor(&e.thread)
             )?;
             for frame in frames {
                 writeln!(f, "      {frame}")?;

@@ -277,6 +277,19 @@ pub struct Graph<N, M> {
     fdep: Vec<u32>,
     bdep: Vec<u32>,
     epoch: u32,
+    /// A topological order of the nodes (by node index), kept while the
+    /// graph has no cycle at all (kinds and gates ignored): a new edge
+    /// `from -> to` with `ord[from] < ord[to]` closes no cycle, so it needs
+    /// no search (see [`Graph::add_edge`]).
+    ord: Vec<u64>,
+    /// The rank a node put last gets next, and the last rank a node put
+    /// first got (they start in the middle of the range).
+    next_ord: u64,
+    first_ord: u64,
+    /// Whether `ord` is a topological order: false for good once an edge
+    /// closed a cycle (deadlock-capable or not: a gated or read-only cycle
+    /// has no order either), and every new edge is searched from then on.
+    ordered: bool,
 }
 
 impl<N, M> Default for Graph<N, M> {
@@ -297,12 +310,106 @@ impl<N, M> Graph<N, M> {
             fdep: Vec::new(),
             bdep: Vec::new(),
             epoch: 0,
+            ord: Vec::new(),
+            next_ord: 1 << 62,
+            first_ord: 1 << 62,
+            ordered: true,
         }
     }
 
     /// Adds a node.
     pub fn add_node(&mut self, weight: N) -> NodeId {
-        self.g.add_node(weight)
+        let n = self.g.add_node(weight);
+        // A node without edges may go anywhere in the order: last.
+        if self.ord.len() <= n.index() {
+            self.ord.resize(n.index() + 1, 0);
+        }
+        self.ord[n.index()] = self.next_ord;
+        self.next_ord += 1;
+        n
+    }
+
+    /// Whether the new edge `from -> to` keeps the order (or the order was
+    /// given up): restores it when it points against it (the dynamic
+    /// topological order of Pearce and Kelly: only the nodes between the two
+    /// ends in the order are visited and renumbered), or gives it up when
+    /// the edge closed a cycle.
+    fn keep_order(&mut self, from: NodeId, to: NodeId) {
+        let (lb, ub) = (self.ord[to.index()], self.ord[from.index()]);
+        if !self.ordered || ub < lb {
+            return;
+        }
+        // A tail with no edge in may go first, a head with no edge out
+        // last: a fresh lock taken before or after the rest costs nothing.
+        if self
+            .g
+            .neighbors_directed(from, Direction::Incoming)
+            .next()
+            .is_none()
+        {
+            self.first_ord -= 1;
+            self.ord[from.index()] = self.first_ord;
+            return;
+        }
+        if self
+            .g
+            .neighbors_directed(to, Direction::Outgoing)
+            .next()
+            .is_none()
+        {
+            self.ord[to.index()] = self.next_ord;
+            self.next_ord += 1;
+            return;
+        }
+        // Forward from `to`, among the nodes before `from` in the order.
+        let mut fwd_set = Vec::new();
+        let mut seen = std::collections::HashSet::<NodeId, FastBuildHasher>::default();
+        let mut stack = vec![to];
+        seen.insert(to);
+        while let Some(n) = stack.pop() {
+            fwd_set.push(n);
+            for m in self.g.neighbors_directed(n, Direction::Outgoing) {
+                if m == from {
+                    // A cycle: no order any more.
+                    self.ordered = false;
+                    return;
+                }
+                if self.ord[m.index()] < ub && seen.insert(m) {
+                    stack.push(m);
+                }
+            }
+        }
+        // Backward from `from`, among the nodes after `to` in the order.
+        let mut bwd_set = Vec::new();
+        stack.push(from);
+        seen.insert(from);
+        while let Some(n) = stack.pop() {
+            bwd_set.push(n);
+            for m in self.g.neighbors_directed(n, Direction::Incoming) {
+                if self.ord[m.index()] > lb && seen.insert(m) {
+                    stack.push(m);
+                }
+            }
+        }
+        // The ranks they held, handed out again: `from`'s side first.
+        let by_ord = |v: &mut Vec<NodeId>, ord: &[u64]| v.sort_unstable_by_key(|n| ord[n.index()]);
+        by_ord(&mut fwd_set, &self.ord);
+        by_ord(&mut bwd_set, &self.ord);
+        let mut ranks: Vec<u64> = bwd_set
+            .iter()
+            .chain(&fwd_set)
+            .map(|n| self.ord[n.index()])
+            .collect();
+        ranks.sort_unstable();
+        for (n, r) in bwd_set.iter().chain(&fwd_set).zip(ranks) {
+            self.ord[n.index()] = r;
+        }
+    }
+
+    /// Whether the graph can tell, without a search, that the edge
+    /// `from -> to` (recorded) lies on no cycle.
+    fn in_order(&self, from: NodeId, to: NodeId) -> bool {
+        self.ordered && self.ord[from.index()] < self.ord[to.index()]
     }
 
     /// Removes a node and every edge touching it.
@@ -423,6 +530,7 @@ impl<N, M> Graph<N, M> {
                         meta: meta(),
                     },
                 );
+                self.keep_order(from, to);
                 (Change::Added, Some(e))
             }
             Some(e) => {
@@ -448,6 +556,11 @@ impl<N, M> Graph<N, M> {
 
     /// [`cycle_through`](Self::cycle_through) for the edge `e`, `from -> to`.
     fn cycle_through_edge(&mut self, e: EdgeId, from: NodeId, to: NodeId) -> Option<Cycle> {
+        if self.in_order(from, to) {
+            // Consistent with a topological order of a graph without a
+            // cycle: none goes through it.
+            return None;
+        }
         let edge = self.g.edge_weight(e)?;
         let (kinds, gates) = (edge.kinds, edge.gates.clone());
         let path = self.shortest_path(to, from)?;
@@ -534,6 +647,22 @@ impl<N, M> Graph<N, M> {
     pub fn shortest_path(&mut self, start: NodeId, target: NodeId) -> Option<Vec<NodeId>> {
         if start == target {
             return Some(vec![start]);
+        }
+        // No edge leaves `start` or none enters `target` (a lock taken for
+        // the first time, a fresh instance): nothing to search, and nothing
+        // allocated. This is the common case of a new edge.
+        if self
+            .g
+            .neighbors_directed(start, Direction::Outgoing)
+            .next()
+            .is_none()
+            || self
+                .g
+                .neighbors_directed(target, Direction::Incoming)
+                .next()
+                .is_none()
+        {
+            return None;
         }
         let epoch = self.next_epoch();
         let bound = self.fwd.len();
@@ -769,10 +898,22 @@ impl<N, M> Graph<N, M> {
     }
 }
 
-/// A multiply-rotate hasher for the search's small integer keys (the std
-/// hasher's DoS resistance is not needed for node indices).
-#[derive(Default)]
-struct FastHasher(u64);
+/// A multiply-rotate hasher for small integer and pointer keys (node
+/// indices, lock ids, addresses), where the standard hasher's resistance to
+/// chosen keys is not needed and its cost is: the search's tables here, and
+/// lockgraph's own indexes of lock ids and classes.
+///
+/// ```
+/// use std::collections::HashMap;
+/// let mut ids: HashMap<u64, u32, lockgraph_graph::FastBuildHasher> = HashMap::default();
+/// ids.insert(7, 1);
+/// assert_eq!(ids.get(&7), Some(&1));
+/// ```
+#[derive(Default, Clone, Copy, Debug)]
+pub struct FastHasher(u64);
+
+/// Builds [`FastHasher`]s (for `HashMap::default()`).
+pub type FastBuildHasher = BuildHasherDefault<FastHasher>;
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
@@ -802,7 +943,7 @@ impl Hasher for FastHasher {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+type FastMap<K, V> = HashMap<K, V, FastBuildHasher>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct State {

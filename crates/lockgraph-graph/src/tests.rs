@@ -475,3 +475,51 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The dynamic topological order: while the graph keeps one, every edge
+    /// follows it; it is given up exactly when an edge closes a cycle (no
+    /// node is removed here); an edge it lets through without a search
+    /// closes no cycle.
+    #[test]
+    fn the_topological_order_follows_every_edge_until_a_cycle(
+        edges in proptest::collection::vec((0..12usize, 0..12usize), 1..40)
+    ) {
+        let (mut g, n) = graph(12);
+        for &(a, b) in &edges {
+            let rec = g.add_edge(n[a], n[b], Hold::Exclusive, Request::Exclusive, &[], || ());
+            let cyclic = !g.cyclic_components().is_empty();
+            prop_assert_eq!(g.ordered, !cyclic);
+            if g.ordered {
+                for (x, y, _) in g.edges() {
+                    prop_assert!(g.ord[x.index()] < g.ord[y.index()]);
+                }
+                prop_assert!(rec.cycle.is_none());
+            }
+        }
+    }
+}
+
+#[test]
+fn removing_nodes_keeps_the_order_and_a_new_node_goes_last() {
+    let (mut g, n) = graph(4);
+    let add = |g: &mut Graph<usize, ()>, a: NodeId, b: NodeId| {
+        g.add_edge(a, b, Hold::Exclusive, Request::Exclusive, &[], || ())
+    };
+    add(&mut g, n[2], n[1]);
+    add(&mut g, n[1], n[0]);
+    assert!(g.ordered);
+    assert!(g.ord[n[2].index()] < g.ord[n[1].index()]);
+    assert!(g.ord[n[1].index()] < g.ord[n[0].index()]);
+    g.remove_node(n[1]);
+    let m = g.add_node(9);
+    assert!(g.ord[m.index()] > g.ord[n[0].index()]);
+    assert!(add(&mut g, n[0], m).cycle.is_none());
+    assert!(add(&mut g, m, n[2]).cycle.is_none());
+    assert!(g.ordered);
+    // n[2] -> n[0] closes n[0] -> m -> n[2].
+    assert!(add(&mut g, n[2], n[0]).cycle.is_some());
+    assert!(!g.ordered);
+}

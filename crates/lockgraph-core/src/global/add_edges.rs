@@ -21,9 +21,68 @@ fn backtraces_on() -> bool {
     *BACKTRACES.get_or_init(|| !cfg!(loom) && crate::env::BACKTRACE.switch())
 }
 
+/// The stack shown for a new edge between two locks of one class (an
+/// instance edge): the one this thread captured for the first instance edge
+/// of that class taken at the same two sites with the same kind. Locks made
+/// and nested by the same code (per-object locks, a generic helper) give a
+/// new instance edge per pair of objects; unwinding the stack for each (tens
+/// of thousands of instructions) would make the pair cost what the stack
+/// costs, and the stack of the first pair names the same code.
+pub(super) fn instance_edge_stack(
+    class: Class,
+    held_at: Option<&'static Location<'static>>,
+    requested_at: Option<&'static Location<'static>>,
+    kind: EdgeKinds,
+) -> Option<Backtrace> {
+    type Key = ((usize, usize), usize, usize, usize);
+    /// More entries than this and the cache starts over (a program taking
+    /// same-class pairs at that many distinct sites).
+    const MAX_ENTRIES: usize = 4096;
+    crate::sync::thread_local_const! {
+        static STACKS: std::cell::RefCell<Option<HashMap<Key, Backtrace, FastBuildHasher>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    if !backtraces_on() {
+        return None;
+    }
+    let addr = |l: Option<&'static Location<'static>>| l.map_or(0, |l| l as *const _ as usize);
+    let key = (
+        class.identity().unwrap_or((0, 0)),
+        addr(held_at),
+        addr(requested_at),
+        kind_index(kind),
+    );
+    crate::sync::thread_local_const! {
+        /// The last entry used: per-object locks nest at one pair of sites.
+        static LAST: std::cell::RefCell<Option<(Key, Backtrace)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    if let Ok(Some(b)) = LAST.try_with(|l| {
+        l.borrow()
+            .as_ref()
+            .and_then(|(k, b)| (*k == key).then(|| b.clone()))
+    }) {
+        return Some(b);
+    }
+    let cached = STACKS.try_with(|c| {
+        let mut c = c.borrow_mut();
+        let map = c.get_or_insert_with(HashMap::default);
+        if let Some(b) = map.get(&key) {
+            return b.clone();
+        }
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.entry(key).or_insert_with(Backtrace::capture).clone()
+    });
+    let b = cached.unwrap_or_else(|_| Backtrace::capture());
+    let _ = LAST.try_with(|l| *l.borrow_mut() = Some((key, b.clone())));
+    Some(b)
+}
+
 /// This thread's name (else its id), made once per thread and shared by every
 /// edge it records, so a long report does not touch one allocation per edge.
-fn thread_label() -> Arc<str> {
+pub(super) fn thread_label() -> Arc<str> {
     crate::sync::thread_local_const! {
         static LABEL: std::cell::OnceCell<Arc<str>> = const { std::cell::OnceCell::new() };
     }
@@ -45,13 +104,26 @@ pub(crate) fn add_edges(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) -> Added {
+    add_edges_by(thread_label(), held, target, id, request, site, op)
+}
+
+/// [`add_edges`] for an acquisition by `actor` (a task, named by the
+/// caller) rather than by this thread.
+pub(crate) fn add_edges_by(
+    thread: Arc<str>,
+    held: &[Held],
+    target: &LockMeta,
+    id: u64,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+    op: Op,
+) -> Added {
     crate::sync::enter_iteration();
     let mut out = Added {
         reports: Vec::new(),
         marked: Vec::new(),
         lines: Vec::new(),
     };
-    let thread = thread_label();
     if op == Op::Acquire {
         if let Some(r) = self_deadlock(held, target, id, request, site, &thread) {
             // The self-deadlock is the news; edges to it add nothing.
@@ -63,6 +135,8 @@ pub(crate) fn add_edges(
     let limits = Limits::current();
     let recording = record::on();
     let mut g = Locked::new();
+    // Edges other threads buffered (`young`) before this one's search.
+    young::flush(&mut g);
     if g.full {
         return out;
     }
@@ -71,7 +145,7 @@ pub(crate) fn add_edges(
         class: target.class(),
         instance: None,
     };
-    let Some(target_class) = g.class_node(target.class().key(id), target_info, &limits) else {
+    let Some(target_class) = g.class_node(target.class(), id, target_info, &limits) else {
         return out;
     };
     // The held lock an edge does not start from: the condvar's own mutex,
@@ -90,7 +164,7 @@ pub(crate) fn add_edges(
             class: e.class,
             instance: None,
         };
-        let Some(e_class) = g.class_node(e.class.key(e.id), e_info, &limits) else {
+        let Some(e_class) = g.class_node(e.class, e.id, e_info, &limits) else {
             return out;
         };
         // A notification runs "condvar -> held lock"; everything else
@@ -123,15 +197,20 @@ pub(crate) fn add_edges(
                 .map(|(_, o)| o.id)
                 .collect(),
         };
+        let same_class = edge.from.0 == edge.to.0;
         let origin = || FirstSeen {
             thread: thread.clone(),
             hold,
             request: req,
             held_at: e.site,
             requested_at: site,
-            backtrace: backtraces_on().then(Backtrace::capture),
+            backtrace: if same_class {
+                instance_edge_stack(e.class, e.site, site, edge.kind())
+            } else {
+                backtraces_on().then(Backtrace::capture)
+            },
         };
-        let done = if edge.from.0 == edge.to.0 {
+        let done = if same_class {
             // Same class: instance order decides.
             let done = g.instance_edge(&edge, &origin, &limits, &mut out);
             if done.is_some() {

@@ -23,7 +23,9 @@ pub struct OrderOrigin {
 /// recording of each edge (`None`: never recorded), and whether the graph
 /// reported that cycle as a potential deadlock.
 pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>, bool) {
-    let g = GLOBAL.lock();
+    let mut locked = Locked::new();
+    super::young::flush(&mut locked);
+    let g = &*locked;
     let n = locks.len();
     // Stacks are resolved after the graph lock is released.
     let origin = |o: &FirstSeen| {
@@ -78,7 +80,7 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
         } else {
             false
         };
-    drop(g);
+    drop(locked);
     let edges = edges
         .into_iter()
         .map(|e| {

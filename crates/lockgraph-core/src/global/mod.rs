@@ -16,7 +16,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
-use lockgraph_graph::{Change, Cycle, EdgeKinds, Graph, NodeId};
+use lockgraph_graph::{Change, Cycle, EdgeKinds, FastBuildHasher, Graph, NodeId};
 
 use crate::class::{Class, ClassKey, LockKind, Site};
 use crate::fork::Mutex;
@@ -28,8 +28,9 @@ mod add_edges;
 mod context;
 mod report;
 mod taken;
+pub(crate) mod young;
 
-pub(crate) use add_edges::add_edges;
+pub(crate) use add_edges::{add_edges, add_edges_by};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
 use report::{cycle_key, CycleKey};
@@ -85,7 +86,8 @@ pub struct GraphStats {
 
 /// The sizes of the process-wide graphs now.
 pub fn stats() -> GraphStats {
-    let g = GLOBAL.lock();
+    let mut g = Locked::new();
+    young::flush(&mut g);
     GraphStats {
         classes: g.classes.node_count(),
         class_edges: g.classes.edge_count(),
@@ -192,10 +194,18 @@ fn kind_index(k: EdgeKinds) -> usize {
 struct Global {
     classes: Graph<NodeInfo, EdgeMeta>,
     class_index: HashMap<ClassKey, NodeId>,
+    /// The same classes by address ([`Class::identity`]), looked up first:
+    /// two words hashed instead of a file name and a type name.
+    class_by_address: HashMap<(usize, usize), NodeId, FastBuildHasher>,
     /// Per creation site, how many classes (value types) were made there.
     site_classes: HashMap<Site, usize>,
     instances: Graph<NodeInfo, EdgeMeta>,
-    instance_index: HashMap<u64, NodeId>,
+    instance_index: HashMap<u64, NodeId, FastBuildHasher>,
+    /// Instances a flush of buffered edges (`young`) put in the instance
+    /// graph: a dead lock listed by a buffer is looked for there only.
+    from_young: HashSet<u64, FastBuildHasher>,
+    /// The largest id ever put in `from_young`.
+    from_young_max: u64,
     reported: HashSet<CycleKey>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
@@ -214,9 +224,12 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
     Mutex::new(Global {
         classes: Graph::new(),
         class_index: HashMap::new(),
+        class_by_address: HashMap::default(),
         site_classes: HashMap::new(),
         instances: Graph::new(),
-        instance_index: HashMap::new(),
+        instance_index: HashMap::default(),
+        from_young: HashSet::default(),
+        from_young_max: 0,
         reported: HashSet::new(),
         full: false,
         full_notice: None,
@@ -264,7 +277,10 @@ impl Drop for Locked {
 /// The graph lock across `fork()` (see `fork.rs`): a thread recording an
 /// edge when another forks would otherwise leave it held in the child.
 static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
-    prepare: || crate::fork::hold(GLOBAL.lock()),
+    prepare: || {
+        crate::fork::hold(GLOBAL.lock());
+        young::hold_for_fork();
+    },
     child: crate::fork::nothing,
 };
 
@@ -285,7 +301,32 @@ impl Global {
         }
     }
 
-    fn class_node(&mut self, key: ClassKey, info: NodeInfo, limits: &Limits) -> Option<NodeId> {
+    /// The node of `class` (of the lock `id`, for an anonymous class),
+    /// added when new.
+    fn class_node(
+        &mut self,
+        class: Class,
+        id: u64,
+        info: NodeInfo,
+        limits: &Limits,
+    ) -> Option<NodeId> {
+        let address = class.identity();
+        if let Some(n) = address.and_then(|a| self.class_by_address.get(&a)) {
+            return Some(*n);
+        }
+        let n = self.class_node_by_key(class.key(id), info, limits)?;
+        if let Some(a) = address {
+            self.class_by_address.insert(a, n);
+        }
+        Some(n)
+    }
+
+    fn class_node_by_key(
+        &mut self,
+        key: ClassKey,
+        info: NodeInfo,
+        limits: &Limits,
+    ) -> Option<NodeId> {
         if let Some(&n) = self.class_index.get(&key) {
             return Some(n);
         }
@@ -329,8 +370,10 @@ fn reset() {
     let mut g = GLOBAL.lock();
     g.classes = Graph::new();
     g.class_index.clear();
+    g.class_by_address.clear();
     g.instances = Graph::new();
     g.instance_index.clear();
+    g.from_young.clear();
     g.reported.clear();
     g.full = false;
     g.full_notice = None;
@@ -338,10 +381,7 @@ fn reset() {
 
 /// Removes a dropped lock from the instance graph.
 pub(crate) fn forget_instance(id: u64) {
-    let mut g = GLOBAL.lock();
-    if let Some(n) = g.instance_index.remove(&id) {
-        g.instances.remove_node(n);
-    }
+    GLOBAL.lock().forget_instance(id);
 }
 
 static OVERFLOW_WARNED: AtomicBool = AtomicBool::new(false);

@@ -14,11 +14,12 @@ impl ThreadState {
         flags: u8,
         site: Option<&'static Location<'static>>,
         op: Op,
-    ) {
+        fresh: bool,
+    ) -> bool {
         let len = self.len.get();
         // Nothing held (no edge to record), or busy: nothing to do.
         if len.wrapping_sub(1) >= MAX_HELD {
-            return;
+            return false;
         }
         if op == Op::Acquire {
             let id = meta.id();
@@ -32,19 +33,33 @@ impl ThreadState {
                 // last time at this depth: its edges are recorded.
                 self.checked_id.set(id);
                 self.checked_tag.set(len << 8 | req as usize);
-                return;
+                return false;
             }
         }
         // Past the steady state: the lock-order graph's switch. Off, nothing
         // is looked up, recorded or cached, and nothing new marked checked.
         if crate::features::order_graph_on() {
-            self.before_wait_nested(meta, request, site, op, len);
+            // Only one lock held can make an edge into a fresh lock
+            // (`fresh_shape`): deeper acquisitions return a constant, which
+            // the caller's test folds away.
+            if fresh && len == 1 {
+                return self.before_wait_nested(meta, request, site, op, len, true);
+            }
+            self.before_wait_nested(meta, request, site, op, len, false);
         }
+        false
     }
 
     /// The chain-cache lookup, out of line so the common "nothing held" path
     /// stays small where it is inlined. An acquisition whose chain's edges
     /// are recorded is marked checked for the push that follows.
+    ///
+    /// With `fresh` (an exclusive request whose primitive can give back a
+    /// successful first attempt), a new chain that may be an edge into a
+    /// fresh lock of the held lock's class is left unrecorded and `true`
+    /// returned: the caller tries the lock, then calls
+    /// [`commit_fresh`](Self::commit_fresh) or
+    /// [`record_fresh`](Self::record_fresh).
     #[inline(never)]
     pub(super) fn before_wait_nested(
         &self,
@@ -53,9 +68,10 @@ impl ThreadState {
         site: Option<&'static Location<'static>>,
         op: Op,
         len: usize,
-    ) {
+        fresh: bool,
+    ) -> bool {
         if len.wrapping_sub(1) >= MAX_HELD {
-            return;
+            return false;
         }
         let top = len - 1;
         if self.linked.get() < len {
@@ -82,14 +98,103 @@ impl ThreadState {
         // Two-way: the pair of slots `slot & !1` and `slot | 1`.
         let (a, b) = (&self.cache[slot & !1], &self.cache[slot | 1]);
         if a.get() != h && b.get() != h {
+            if fresh && self.fresh_shape(meta, id, len) {
+                self.fresh_key.set(h);
+                return true;
+            }
             self.slow_add_edges(meta, id, request, site, op);
-            b.set(a.get());
-            a.set(h);
+            self.remember(h);
         }
         if op == Op::Acquire {
             self.checked_id.set(id);
             self.checked_tag.set(len << 8 | (request as usize + 1));
         }
+        false
+    }
+
+    /// Puts chain key `h` in the cache.
+    fn remember(&self, h: u64) {
+        let slot = (h >> (64 - CACHE_BITS)) as usize;
+        let (a, b) = (&self.cache[slot & !1], &self.cache[slot | 1]);
+        if a.get() != h && b.get() != h {
+            b.set(a.get());
+            a.set(h);
+        }
+    }
+
+    /// Whether requesting `meta` (instance `id`) with `len` locks held may
+    /// make an edge for `global::young`: one lock held, of the same class
+    /// (by address), and the requested lock without an edge as far as its
+    /// word says now (checked again once it is held).
+    #[inline]
+    fn fresh_shape(&self, meta: &LockMeta, id: u64, len: usize) -> bool {
+        !cfg!(loom)
+            && !cfg!(feature = "send_guard")
+            && len == 1
+            && self.keys[0].get() == meta.hot_key(id)
+            && self.ids[0].get() & ID_MASK != id
+            && !matches!(meta.class, Class::Anonymous)
+            && meta.edge_flags() == 0
+    }
+
+    /// After [`before_wait_nested`](Self::before_wait_nested) said `true`
+    /// and the first attempt took `meta` (so this thread holds it
+    /// exclusively, and its word says whether it has an edge anywhere):
+    /// buffers the edge from the held lock, when `meta` has none. `false`:
+    /// nothing was done; the caller gives the lock back and calls
+    /// [`record_fresh`](Self::record_fresh).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn commit_fresh(
+        &self,
+        meta: &LockMeta,
+        site: Option<&'static Location<'static>>,
+    ) -> bool {
+        if self.len.get() != 1 || meta.edge_flags() != 0 {
+            return false;
+        }
+        let id = meta.id();
+        let edge = crate::global::young::Young {
+            from: self.ids[0].get() & ID_MASK,
+            to: id,
+            class: meta.class,
+            kind: meta.kind,
+            hold: self.holds[0].get(),
+            held_at: self.sites[0].get(),
+            requested_at: site.or(self.pending_site.get()),
+        };
+        {
+            let _busy = Busy::enter(self);
+            if !crate::global::young::push(edge) {
+                return false;
+            }
+        }
+        meta.mark(YOUNG);
+        self.ids[0].set(self.ids[0].get() | YOUNG_FROM);
+        self.remember(self.fresh_key.get());
+        self.checked_id.set(id);
+        self.checked_tag
+            .set(1 << 8 | (Request::Exclusive as usize + 1));
+        true
+    }
+
+    /// Records the edges of an acquisition [`before_wait_nested`] left
+    /// unrecorded (`true`), before the caller blocks: the usual slow path.
+    ///
+    /// [`before_wait_nested`]: Self::before_wait_nested
+    #[cold]
+    #[inline(never)]
+    pub(super) fn record_fresh(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) {
+        let len = self.len.get();
+        if len.wrapping_sub(1) >= MAX_HELD {
+            return;
+        }
+        let id = meta.id();
+        self.slow_add_edges(meta, id, Request::Exclusive, site, Op::Acquire);
+        self.remember(self.fresh_key.get());
+        self.checked_id.set(id);
+        self.checked_tag
+            .set(len << 8 | (Request::Exclusive as usize + 1));
     }
 
     /// A lock of the same class may be held: the order of instances decides,

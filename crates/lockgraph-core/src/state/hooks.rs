@@ -9,7 +9,7 @@ impl LockMeta {
     /// before the caller blocks.
     #[inline(always)]
     pub fn before_wait(&self, request: Request, site: Option<&'static Location<'static>>) {
-        state().before_wait(self, request, 0, site, Op::Acquire);
+        state().before_wait(self, request, 0, site, Op::Acquire, false);
     }
 
     /// [`before_wait`](Self::before_wait) for a blocking or timed upgradable
@@ -17,7 +17,40 @@ impl LockMeta {
     /// [`acquired_upgradable`](Self::acquired_upgradable).
     #[inline]
     pub fn before_wait_upgradable(&self, site: Option<&'static Location<'static>>) {
-        state().before_wait(self, Request::Exclusive, UPGRADABLE, site, Op::Acquire);
+        state().before_wait(
+            self,
+            Request::Exclusive,
+            UPGRADABLE,
+            site,
+            Op::Acquire,
+            false,
+        );
+    }
+
+    /// [`before_wait`](Self::before_wait) for an exclusive request of a
+    /// primitive that can give back a first attempt: `true` when the
+    /// request may be an edge into a fresh lock of the held lock's class,
+    /// left unrecorded; the caller then tries once and calls
+    /// [`commit_fresh`](Self::commit_fresh) if it got the lock, else (or
+    /// if that says `false`, after giving the lock back)
+    /// [`record_fresh`](Self::record_fresh) before it blocks.
+    #[inline(always)]
+    pub(crate) fn before_wait_fresh(&self, site: Option<&'static Location<'static>>) -> bool {
+        state().before_wait(self, Request::Exclusive, 0, site, Op::Acquire, true)
+    }
+
+    /// See [`before_wait_fresh`](Self::before_wait_fresh): this thread
+    /// holds the lock now; whether its edge was buffered.
+    #[inline(always)]
+    pub(crate) fn commit_fresh(&self, site: Option<&'static Location<'static>>) -> bool {
+        state().commit_fresh(self, site)
+    }
+
+    /// See [`before_wait_fresh`](Self::before_wait_fresh): records the
+    /// request's edges the usual way.
+    #[inline(always)]
+    pub(crate) fn record_fresh(&self, site: Option<&'static Location<'static>>) {
+        state().record_fresh(self, site)
     }
 
     /// Call after the lock was taken (by any method, `try_lock` included).
@@ -111,20 +144,20 @@ impl LockMeta {
     /// Call before upgrading a held upgradable read lock: records the other
     /// held locks -> this one as an exclusive request.
     pub fn before_upgrade(&self, site: Option<&'static Location<'static>>) {
-        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Upgrade));
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Upgrade, false));
     }
 
     /// Call on a condvar's metadata before waiting on it with `mutex`'s guard:
     /// every other held lock -> the condvar.
     pub fn before_condvar_wait(&self, mutex: &LockMeta, site: Option<&'static Location<'static>>) {
         let m = mutex.id();
-        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::CondvarWait(m)));
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::CondvarWait(m), false));
     }
 
     /// Call on a condvar's metadata when notifying it: the condvar -> every
     /// lock the notifier holds (a waiter needs the notifier to get that far).
     pub fn notified(&self, site: Option<&'static Location<'static>>) {
-        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Notify));
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Notify, false));
     }
 }
 
@@ -143,6 +176,9 @@ impl Drop for LockMeta {
         let _ = STATE.try_with(|t| t.forget(id));
         if v & IN_GRAPH != 0 {
             global::forget_instance(id);
+        }
+        if v & (YOUNG | YOUNG_FROM) != 0 {
+            global::young::forget(id, v & YOUNG_FROM == 0);
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::class::{Class, LockKind};
 use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
-use crate::meta::{Held, LockMeta, Op, ID_MASK, IN_GRAPH, MAX_HELD};
+use crate::meta::{Held, LockMeta, Op, HAS_EDGES, ID_MASK, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
 use crate::report::{Hold, Request};
 
 mod chain;
@@ -32,7 +32,7 @@ mod tests;
 
 #[cfg(test)]
 pub(crate) use query::SLOT_OWNER;
-pub(crate) use query::{atom_thread, pending_site, snapshot, tracked_entry};
+pub(crate) use query::{atom_thread, held_entries, pending_site, snapshot, tracked_entry};
 pub use query::{clear_pending_site, held_lock_ids, held_locks, set_pending_site};
 
 /// Slots of the per-thread cache of chains already recorded (fewer under
@@ -119,6 +119,8 @@ pub(crate) struct ThreadState {
     /// and its depth and request as `depth << 8 | (1 + request)`.
     checked_id: Cell<u64>,
     checked_tag: Cell<usize>,
+    /// The chain key of an acquisition left to `commit_fresh`/`record_fresh`.
+    fresh_key: Cell<u64>,
     untracked: Cell<usize>,
     cache: [Cell<u64>; CACHE_SLOTS],
     pending_site: Cell<Option<&'static Location<'static>>>,
@@ -149,6 +151,7 @@ crate::sync::thread_local_const! {
             verified: Cell::new(0),
             checked_id: Cell::new(0),
             checked_tag: Cell::new(0),
+            fresh_key: Cell::new(0),
             untracked: Cell::new(0),
             cache: [const { Cell::new(0) }; CACHE_SLOTS],
             pending_site: Cell::new(None),

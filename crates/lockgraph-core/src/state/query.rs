@@ -91,3 +91,15 @@ pub fn held_lock_ids() -> Vec<u64> {
         t.snapshot().into_iter().map(|e| e.id).collect()
     })
 }
+
+/// The locks this thread holds, outermost first, as the recorder sees them
+/// (for async acquisitions, which add the thread's sync holds to their
+/// task's). Empty, without allocating, when it holds none.
+pub(crate) fn held_entries() -> Vec<Held> {
+    let t = state();
+    if t.len.get() & !BUSY == 0 || t.len.get() & BUSY != 0 {
+        return Vec::new();
+    }
+    t.claim_moved();
+    t.snapshot()
+}

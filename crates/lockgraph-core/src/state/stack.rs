@@ -105,9 +105,9 @@ impl ThreadState {
     #[inline(always)]
     pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
         self.len.set(top);
-        if word & IN_GRAPH != 0 {
+        if word & HAS_EDGES != 0 {
             self.ids[top].set(word & ID_MASK);
-            meta.mark_in_graph();
+            meta.mark(word);
         }
     }
 
@@ -118,8 +118,8 @@ impl ThreadState {
             return;
         }
         if let Some(i) = self.find(id) {
-            if self.ids[i].get() & IN_GRAPH != 0 {
-                meta.mark_in_graph();
+            if self.ids[i].get() & HAS_EDGES != 0 {
+                meta.mark(self.ids[i].get());
             }
             if crate::profile::on() {
                 self.hold_sampled(i, meta);

@@ -294,7 +294,7 @@ fn dispatch() -> tracing::Dispatch {
 }
 
 /// The configuration in force (the defaults until one is set).
-fn config() -> &'static Config {
+pub(crate) fn config() -> &'static Config {
     static DEFAULT: OnceLock<Config> = OnceLock::new();
     CONFIG
         .get()

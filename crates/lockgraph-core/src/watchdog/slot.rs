@@ -83,6 +83,9 @@ pub(super) fn encode_kind(k: LockKind) -> u8 {
         LockKind::Semaphore => 13,
         LockKind::Barrier => 14,
         LockKind::Thread => 15,
+        LockKind::AsyncMutex => 20,
+        LockKind::AsyncRwLock => 21,
+        LockKind::AsyncSemaphore => 22,
     }
 }
 
@@ -103,6 +106,9 @@ pub(super) fn decode_kind(k: u8) -> LockKind {
         13 => LockKind::Semaphore,
         14 => LockKind::Barrier,
         15 => LockKind::Thread,
+        20 => LockKind::AsyncMutex,
+        21 => LockKind::AsyncRwLock,
+        22 => LockKind::AsyncSemaphore,
         _ => LockKind::Other,
     }
 }

@@ -1,0 +1,372 @@
+//! Edges into fresh locks of the held lock's class, kept by the thread that
+//! recorded them until the graph needs them.
+//!
+//! Locks made and nested by the same code (per-object locks, a generic
+//! helper, `Default`) give a new instance edge for every pair of objects,
+//! and each pair usually dies soon after. Such an edge `u -> v` into a lock
+//! `v` that has no edge at all cannot close a cycle when it is recorded: a
+//! cycle through it needs an edge leaving `v`. So it does not need the graph
+//! lock or a search then; it only has to be in the instance graph before an
+//! edge leaving `v` is, since that edge's search must see it.
+//!
+//! The held-lock state ([`crate::state`]) makes one only when it can tell
+//! that `v` has no edge: the thread holds `v` exclusively (a first
+//! non-blocking attempt succeeded) and `v`'s word has neither
+//! [`IN_GRAPH`](crate::meta::IN_GRAPH) nor [`YOUNG`](crate::meta::YOUNG). Every edge of a lock
+//! sets one of them in its word before another thread can hold it: an edge
+//! into it at once (its requester has its `LockMeta`), an edge out of it
+//! when its holder releases it (the flag travels in the held-lock slot until
+//! then). An edge leaving `v` is therefore recorded by a thread that took `v`
+//! after `v` got [`YOUNG`](crate::meta::YOUNG), so after the edge `u -> v` was pushed here; that
+//! thread records through the graph lock, and every holder of the graph lock
+//! that adds instance edges or reads the instance graph [`flush`]es the
+//! buffers first.
+//!
+//! A buffer is one thread's, behind a lock of its own (taken by its thread to
+//! push and on a drop, and by [`flush`] under the graph lock: uncontended
+//! but for a flush). A dropped lock with [`YOUNG`](crate::meta::YOUNG) leaves its thread's buffer
+//! at once and is listed as dead; [`flush`] skips buffered edges of dead
+//! locks (another thread's buffer may hold one) and removes dead locks that
+//! were already moved into the graph.
+
+use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
+
+use super::*;
+
+/// One buffered edge `from -> to` between two locks of `class`.
+pub(crate) struct Young {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+    pub(crate) class: Class,
+    pub(crate) kind: LockKind,
+    pub(crate) hold: Hold,
+    pub(crate) held_at: Option<&'static Location<'static>>,
+    pub(crate) requested_at: Option<&'static Location<'static>>,
+}
+
+/// The key of an edge's stack: the class (by address), the two sites, the
+/// kind (as `instance_edge_stack` keys its stacks).
+type StackKey = ((usize, usize), usize, usize);
+
+/// A buffered edge; its thread and stack are the buffer's.
+struct Entry {
+    edge: Young,
+    /// The thread that recorded it, when not the buffer's owner now (a
+    /// buffer handed to a new thread keeps its old entries).
+    thread: Option<Arc<str>>,
+}
+
+#[derive(Default)]
+struct Buffer {
+    entries: Vec<Entry>,
+    /// Dropped locks that had [`YOUNG`](crate::meta::YOUNG) in their word.
+    dead: Vec<u64>,
+    /// The owner's name (else id), for its entries.
+    label: Option<Arc<str>>,
+    /// The stacks of the owner's entries: one per class and pair of sites,
+    /// the first one captured (as `add_edges` does for instance edges).
+    stacks: HashMap<StackKey, Option<Backtrace>, FastBuildHasher>,
+    /// The key of the last entry pushed, whose stack is in `stacks`.
+    last: Option<StackKey>,
+}
+
+impl Buffer {
+    /// The thread and stack of `e`, for the graph.
+    fn origin_of(&self, e: &Entry) -> (Arc<str>, Option<Backtrace>) {
+        let thread = e
+            .thread
+            .clone()
+            .or_else(|| self.label.clone())
+            .unwrap_or_else(|| Arc::from("?"));
+        let stack = self.stacks.get(&stack_key(&e.edge)).cloned().flatten();
+        (thread, stack)
+    }
+}
+
+fn stack_key(e: &Young) -> StackKey {
+    let addr = |l: Option<&'static Location<'static>>| l.map_or(0, |l| l as *const _ as usize);
+    (
+        e.class.identity().unwrap_or((0, 0)),
+        addr(e.held_at),
+        addr(e.requested_at),
+    )
+}
+
+/// A buffer and whether a thread owns it (buffers outlive their threads and
+/// are handed to the next new thread).
+struct Slot {
+    buffer: Mutex<Buffer>,
+    owned: AtomicBool,
+}
+
+/// Every buffer ever made (no more than the most threads alive at once).
+static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+/// Set when a buffer gains something, cleared by [`flush`] before it reads
+/// them: a flush with nothing to do reads one word.
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// A dead list this long makes its thread flush.
+const DEAD_FLUSH: usize = 256;
+/// So many buffered edges make their thread flush.
+const ENTRIES_FLUSH: usize = 1024;
+
+/// This thread's slot; gives it back when the thread exits.
+struct Mine(Cell<Option<&'static Slot>>);
+
+impl Drop for Mine {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.get() {
+            s.owned.store(false, Ordering::Release);
+        }
+    }
+}
+
+crate::sync::thread_local_const! {
+    static MINE: Mine = const { Mine(Cell::new(None)) };
+}
+
+/// This thread's slot, taken on first use (`None` while the thread exits).
+fn mine() -> Option<&'static Slot> {
+    MINE.try_with(|m| {
+        if let Some(s) = m.0.get() {
+            return s;
+        }
+        let s = claim_slot();
+        m.0.set(Some(s));
+        s
+    })
+    .ok()
+}
+
+#[cold]
+fn claim_slot() -> &'static Slot {
+    let mut slots = SLOTS.lock();
+    for s in slots.iter() {
+        if !s.owned.load(Ordering::Acquire)
+            && s.owned
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            // The old owner's entries keep its name; its stacks stay
+            // (keys by address: the same code has the same stack).
+            let mut b = s.buffer.lock();
+            let old = b.label.take();
+            for e in b.entries.iter_mut() {
+                if e.thread.is_none() {
+                    e.thread = old.clone();
+                }
+            }
+            b.label = Some(super::add_edges::thread_label());
+            return s;
+        }
+    }
+    let s: &'static Slot = Box::leak(Box::new(Slot {
+        buffer: Mutex::new(Buffer {
+            label: Some(super::add_edges::thread_label()),
+            ..Buffer::default()
+        }),
+        owned: AtomicBool::new(true),
+    }));
+    slots.push(s);
+    s
+}
+
+fn set_pending() {
+    if !PENDING.load(Ordering::Relaxed) {
+        PENDING.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Buffers `edge`; `false` when this thread has no buffer (it is exiting):
+/// the caller records it the usual way. The caller sets [`YOUNG`](crate::meta::YOUNG) on both
+/// locks.
+pub(crate) fn push(edge: Young) -> bool {
+    let Some(slot) = mine() else {
+        return false;
+    };
+    let key = stack_key(&edge);
+    let mut b = slot.buffer.lock();
+    if b.last != Some(key) && !b.stacks.contains_key(&key) {
+        // A first edge at these sites: its stack, captured without the
+        // buffer's lock (a flush may be waiting for it).
+        drop(b);
+        let stack = super::add_edges::instance_edge_stack(
+            edge.class,
+            edge.held_at,
+            edge.requested_at,
+            EdgeKinds::of(edge.hold, Request::Exclusive),
+        );
+        b = slot.buffer.lock();
+        if b.stacks.len() >= MAX_STACKS {
+            b.stacks.clear();
+        }
+        b.stacks.entry(key).or_insert(stack);
+    }
+    b.last = Some(key);
+    b.entries.push(Entry { edge, thread: None });
+    set_pending();
+    let full = b.entries.len() >= ENTRIES_FLUSH;
+    drop(b);
+    if full {
+        flush_now();
+    }
+    true
+}
+
+/// The most stacks a buffer keeps (past it, they are captured again).
+const MAX_STACKS: usize = 4096;
+
+/// A lock with [`YOUNG`](crate::meta::YOUNG) or
+/// [`YOUNG_FROM`](crate::meta::YOUNG_FROM) in its word is dropped: its
+/// buffered edges in this thread's buffer go, and it is listed dead for the
+/// others and the graph, unless `into_only` (no edge from it was buffered:
+/// its one buffered edge is the edge into it) and that edge was here (so no
+/// flush moved it to the graph).
+pub(crate) fn forget(id: u64, into_only: bool) {
+    let Some(slot) = mine() else {
+        // No buffer left on this thread: tell the graph directly.
+        let mut g = Locked::new();
+        flush(&mut g);
+        g.forget_instance(id);
+        return;
+    };
+    let full = {
+        let mut b = slot.buffer.lock();
+        // Newest first, order kept for nothing: usually one entry.
+        let mut i = b.entries.len();
+        let mut found = false;
+        while i > 0 {
+            i -= 1;
+            if b.entries[i].edge.from == id || b.entries[i].edge.to == id {
+                b.entries.swap_remove(i);
+                found = true;
+            }
+        }
+        if into_only && found {
+            return;
+        }
+        b.dead.push(id);
+        set_pending();
+        b.dead.len() >= DEAD_FLUSH
+    };
+    if full {
+        flush_now();
+    }
+}
+
+/// Takes the graph lock to flush (a buffer grew long).
+#[cold]
+fn flush_now() {
+    let mut g = Locked::new();
+    flush(&mut g);
+}
+
+/// Moves every buffered edge of live locks into the instance graph and
+/// removes the dead ones from it. Called with the graph lock held, before
+/// anything that adds instance edges or reads the instance graph.
+pub(super) fn flush(g: &mut Global) {
+    if !PENDING.load(Ordering::Relaxed) {
+        return;
+    }
+    PENDING.store(false, Ordering::Relaxed);
+    let mut entries = Vec::new();
+    let mut dead = Vec::new();
+    for s in SLOTS.lock().iter() {
+        let mut b = s.buffer.lock();
+        for e in std::mem::take(&mut b.entries) {
+            let (thread, stack) = b.origin_of(&e);
+            entries.push((e.edge, thread, stack));
+        }
+        dead.append(&mut b.dead);
+    }
+    if !entries.is_empty() {
+        dead.sort_unstable();
+        dead.dedup();
+        let is_dead = |id: &u64| dead.binary_search(id).is_ok();
+        let limits = Limits::current();
+        for (e, thread, stack) in entries {
+            if is_dead(&e.from) || is_dead(&e.to) || g.full {
+                continue;
+            }
+            g.materialize(e, thread, stack, &limits);
+        }
+    }
+    // Most dead locks never reached the graph (their edges left the buffer
+    // with them): only those a flush put there are looked up.
+    if !g.from_young.is_empty() {
+        for id in dead {
+            // Ids grow: a lock made after the last one a flush put in the
+            // graph is not there.
+            if id <= g.from_young_max && g.from_young.remove(&id) {
+                g.forget_instance(id);
+            }
+        }
+    }
+}
+
+impl Global {
+    /// Adds a buffered edge to the instance graph, as `add_edges` would
+    /// have (it closes no cycle: see the module docs).
+    fn materialize(
+        &mut self,
+        e: Young,
+        thread: Arc<str>,
+        backtrace: Option<Backtrace>,
+        limits: &Limits,
+    ) {
+        let info = NodeInfo {
+            kind: e.kind,
+            class: e.class,
+            instance: None,
+        };
+        if self.class_node(e.class, e.from, info, limits).is_none() {
+            return;
+        }
+        let (Some(a), Some(b)) = (
+            self.instance_node(e.from, info, limits),
+            self.instance_node(e.to, info, limits),
+        ) else {
+            return;
+        };
+        self.from_young.insert(e.from);
+        self.from_young.insert(e.to);
+        self.from_young_max = self.from_young_max.max(e.from).max(e.to);
+        let (hold, request) = (e.hold, Request::Exclusive);
+        let rec = self
+            .instances
+            .add_edge(a, b, hold, request, &[], EdgeMeta::default);
+        if let Some(m) = rec.edge.and_then(|x| self.instances.edge_at_mut(x)) {
+            let origin = FirstSeen {
+                thread,
+                hold,
+                request,
+                held_at: e.held_at,
+                requested_at: e.requested_at,
+                backtrace,
+            };
+            m.meta
+                .fill(kind_index(EdgeKinds::of(hold, request)), &|| origin.clone());
+        }
+        debug_assert!(rec.cycle.is_none(), "a buffered edge closed a cycle");
+    }
+
+    /// Removes a dropped lock from the instance graph.
+    pub(super) fn forget_instance(&mut self, id: u64) {
+        if !self.from_young.is_empty() {
+            self.from_young.remove(&id);
+        }
+        if let Some(n) = self.instance_index.remove(&id) {
+            self.instances.remove_node(n);
+        }
+    }
+}
+
+/// Every buffer's lock across `fork()` (taken after the graph lock, in the
+/// graph's own hook: a flush takes them under it).
+pub(super) fn hold_for_fork() {
+    let slots = SLOTS.lock();
+    for s in slots.iter() {
+        crate::fork::hold(s.buffer.lock());
+    }
+    crate::fork::hold(slots);
+}

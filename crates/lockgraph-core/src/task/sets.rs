@@ -1,0 +1,502 @@
+//! The registry of held sets: one per owner (task or thread), sharded, and
+//! a one-entry thread-local cache in front of it.
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::Mutex;
+
+use crate::meta::Held;
+
+/// Set once an async lock was taken (see [`super::async_used`]).
+pub(crate) static ASYNC_USED: AtomicBool = AtomicBool::new(false);
+
+/// Who holds an async lock: a task (by id) or, outside any task, a thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A task of the async runtime, by its id.
+    Task(u64),
+    /// A thread outside any task, by a number lockgraph gives it.
+    Thread(u64),
+}
+
+impl Owner {
+    /// One word: task ids as they are, thread numbers with the top bit.
+    fn key(self) -> u64 {
+        match self {
+            Owner::Task(id) => id & !THREAD_BIT,
+            Owner::Thread(n) => n | THREAD_BIT,
+        }
+    }
+}
+
+const THREAD_BIT: u64 = 1 << 63;
+
+/// The function that says which task runs on this thread (the facade
+/// registers tokio's `task::try_id`): a `fn() -> Option<u64>` as a pointer.
+static CURRENT_TASK: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Registers `f`, which names the task running on the calling thread
+/// (`None` outside a task). Cheap to call again with the same function.
+pub fn set_current_task(f: fn() -> Option<u64>) {
+    let p = f as *mut ();
+    if CURRENT_TASK.load(Ordering::Relaxed) != p {
+        CURRENT_TASK.store(p, Ordering::Release);
+    }
+}
+
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+crate::sync::thread_local_const! {
+    static THREAD_NO: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The owner of a lock taken now on this thread.
+#[inline]
+pub fn current_owner() -> Owner {
+    let p = CURRENT_TASK.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: only `set_current_task` stores into `CURRENT_TASK`, and
+        // it stores a `fn() -> Option<u64>` cast to a pointer.
+        let f: fn() -> Option<u64> =
+            unsafe { std::mem::transmute::<*mut (), fn() -> Option<u64>>(p) };
+        if let Some(id) = f() {
+            return Owner::Task(id);
+        }
+    }
+    Owner::Thread(thread_no())
+}
+
+fn thread_no() -> u64 {
+    THREAD_NO
+        .try_with(|n| {
+            if n.get() == 0 {
+                n.set(NEXT_THREAD.fetch_add(1, Ordering::Relaxed));
+            }
+            n.get()
+        })
+        .unwrap_or(0)
+}
+
+/// Holds one owner can have tracked at once; more are not tracked (a
+/// one-time warning says so), as the sync stack's `MAX_HELD`.
+pub(crate) const SLOTS: usize = 32;
+
+/// In a slot's state: the lock went into the instance graph while held
+/// (its release marks the lock, so that the lock's drop removes it there).
+const IN_GRAPH: u64 = 1;
+/// In a slot's state: the hold was downgraded to a shared one.
+const DOWNGRADED: u64 = 2;
+/// A slot's state is `token << TOKEN_SHIFT | flags`; 0 when free.
+const TOKEN_SHIFT: u32 = 2;
+
+/// One hold: its state word (written by the owner when it takes it, by
+/// whoever releases it) and its lock (written and read by the owner only).
+struct Slot {
+    state: AtomicU64,
+    held: UnsafeCell<Held>,
+    /// The lock's id and the site it was taken at (a `Location` pointer),
+    /// for the task watchdog's scans from its own thread: stored before
+    /// the state publishes the hold.
+    pub_id: AtomicU64,
+    pub_site: AtomicUsize,
+}
+
+/// The async locks one owner holds, in fixed slots: the owner (the task,
+/// which runs on one thread at a time, or the thread) fills a slot and
+/// reads the slots; a release from anywhere only clears the slot's state
+/// word. No lock is taken on either path.
+pub(crate) struct HeldSet {
+    pub(crate) owner: Owner,
+    slots: [Slot; SLOTS],
+    /// Slots at and above this were never filled (owner only).
+    top: AtomicUsize,
+    /// Left the registry: the owner must look its set up again.
+    retired: AtomicBool,
+    /// The last token handed out (owner only).
+    next_token: AtomicU64,
+}
+
+// SAFETY: a slot's `held` is written and read only by the set's owner (one
+// task, polled by one thread at a time with the runtime's synchronisation
+// between polls, or one thread); everything else is atomic.
+unsafe impl Sync for HeldSet {}
+// SAFETY: as above; nothing in it is tied to a thread.
+unsafe impl Send for HeldSet {}
+
+const EMPTY_HELD: Held = Held {
+    id: 0,
+    key: 0,
+    class: crate::class::Class::Anonymous,
+    kind: crate::class::LockKind::Other,
+    hold: crate::report::Hold::Shared,
+    site: None,
+};
+
+/// What a push gave: the slot and token, or why not.
+pub(crate) enum Pushed {
+    At(usize, u64),
+    /// Every slot is taken: the hold is not tracked.
+    Full,
+    /// The set was swept meanwhile: look it up again.
+    Retired,
+}
+
+impl HeldSet {
+    fn new(owner: Owner) -> HeldSet {
+        HeldSet {
+            owner,
+            slots: std::array::from_fn(|_| Slot {
+                state: AtomicU64::new(0),
+                held: UnsafeCell::new(EMPTY_HELD),
+                pub_id: AtomicU64::new(0),
+                pub_site: AtomicUsize::new(0),
+            }),
+            top: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+            next_token: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds `held` (owner only). The slot's state is published with a
+    /// sequentially consistent swap before `retired` is read, and the
+    /// sweeper marks `retired` before it reads the states: one of the two
+    /// sees the other, so a set is never swept with a hold in it.
+    pub(crate) fn push(&self, held: Held) -> Pushed {
+        let Some(i) = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Relaxed) == 0) else {
+            return Pushed::Full;
+        };
+        let token = self.next_token.load(Ordering::Relaxed) + 1;
+        self.next_token.store(token, Ordering::Relaxed);
+        // SAFETY: the owner alone touches `held` (see `Sync` above), and
+        // the slot is free.
+        unsafe { *self.slots[i].held.get() = held };
+        self.slots[i].pub_id.store(held.id, Ordering::Relaxed);
+        let site = held
+            .site
+            .map_or(0, |l| l as *const Location<'static> as usize);
+        self.slots[i].pub_site.store(site, Ordering::Relaxed);
+        self.slots[i]
+            .state
+            .swap(token << TOKEN_SHIFT, Ordering::SeqCst);
+        if self.retired.load(Ordering::SeqCst) {
+            self.slots[i].state.store(0, Ordering::SeqCst);
+            return Pushed::Retired;
+        }
+        if self.top.load(Ordering::Relaxed) <= i {
+            self.top.store(i + 1, Ordering::Relaxed);
+        }
+        Pushed::At(i, token)
+    }
+
+    /// Whether no slot holds a hold (the sweeper, after marking `retired`).
+    fn no_holds(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| s.state.load(Ordering::SeqCst) == 0)
+    }
+
+    /// The owner's holds now (owner only), with whether each is in the
+    /// instance graph.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(usize, Held)) {
+        for i in 0..self.top.load(Ordering::Relaxed) {
+            let s = self.slots[i].state.load(Ordering::Acquire);
+            if s == 0 {
+                continue;
+            }
+            // SAFETY: the owner alone touches `held`.
+            let mut h = unsafe { *self.slots[i].held.get() };
+            if s & DOWNGRADED != 0 {
+                h.hold = crate::report::Hold::Shared;
+            }
+            f(i, h);
+        }
+    }
+
+    /// Whether the set holds nothing (owner only: its own pushes are
+    /// always seen). Forgets trailing slots released meanwhile.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        let mut top = self.top.load(Ordering::Relaxed);
+        while top > 0 && self.slots[top - 1].state.load(Ordering::Relaxed) == 0 {
+            top -= 1;
+        }
+        self.top.store(top, Ordering::Relaxed);
+        top == 0
+    }
+
+    /// Marks slot `i`'s hold as in the instance graph, if it still is the
+    /// hold whose lock has `id` (owner only).
+    pub(crate) fn mark_in_graph(&self, i: usize, id: u64) {
+        // SAFETY: the owner alone touches `held`.
+        if unsafe { (*self.slots[i].held.get()).id } != id {
+            return;
+        }
+        let st = &self.slots[i].state;
+        let mut s = st.load(Ordering::Acquire);
+        while s != 0 {
+            match st.compare_exchange_weak(s, s | IN_GRAPH, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Hold `token` in slot `i` is now shared (from anywhere).
+    pub(crate) fn downgrade(&self, i: usize, token: u64) {
+        let st = &self.slots[i].state;
+        let mut s = st.load(Ordering::Acquire);
+        while s >> TOKEN_SHIFT == token {
+            match st.compare_exchange_weak(s, s | DOWNGRADED, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Ends hold `token` in slot `i` (from anywhere); whether its lock went
+    /// into the instance graph. The set may be freed once this returns.
+    pub(crate) fn release(&self, i: usize, token: u64) -> bool {
+        let st = &self.slots[i].state;
+        let mut s = st.load(Ordering::Acquire);
+        let mut in_graph = false;
+        while s >> TOKEN_SHIFT == token {
+            match st.compare_exchange_weak(s, 0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    // The set may be swept and freed from here on.
+                    in_graph = s & IN_GRAPH != 0;
+                    break;
+                }
+                Err(now) => s = now,
+            }
+        }
+        in_graph
+    }
+}
+
+const SHARDS: usize = 64;
+
+/// Inserts into one shard between two sweeps of its empty sets.
+const SWEEP_EVERY: u32 = 256;
+
+#[derive(Default)]
+struct Shard {
+    sets: HashMap<u64, Arc<HeldSet>>,
+    inserts: u32,
+}
+
+static REGISTRY: LazyLock<Vec<Mutex<Shard>>> =
+    LazyLock::new(|| (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect());
+
+fn shard(key: u64) -> &'static Mutex<Shard> {
+    let i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % SHARDS;
+    &REGISTRY[i]
+}
+
+crate::sync::thread_local_const! {
+    /// The set this thread used last (the running task's, usually), as
+    /// its owner's key and a pointer: a `const` thread-local without a
+    /// destructor, read on every acquisition. The pointer is valid while
+    /// `KEEP` holds the same set (its destructor clears this first).
+    static FAST: (Cell<u64>, Cell<*const HeldSet>) =
+        const { (Cell::new(u64::MAX), Cell::new(std::ptr::null())) };
+}
+
+/// Keeps the set `FAST` points to alive; its drop (thread exit) clears
+/// `FAST` first.
+struct Keep(Option<Arc<HeldSet>>);
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        let _ = FAST.try_with(|(k, p)| {
+            k.set(u64::MAX);
+            p.set(std::ptr::null());
+        });
+    }
+}
+
+thread_local! {
+    static KEEP: RefCell<Keep> = const { RefCell::new(Keep(None)) };
+}
+
+/// The cached set, if it is `owner`'s.
+#[inline]
+fn cached(owner: Owner) -> Option<&'static HeldSet> {
+    let key = owner.key();
+    FAST.try_with(|(k, p)| {
+        if k.get() != key {
+            return None;
+        }
+        // SAFETY: `KEEP` holds an `Arc` of the set `p` points to for as
+        // long as `p` is set (set together in `remember`; cleared before
+        // the `Arc` goes); the reference is used for one call only.
+        unsafe { p.get().as_ref() }
+    })
+    .ok()
+    .flatten()
+}
+
+/// Makes `set` this thread's cached set (or none).
+fn remember(set: Option<Arc<HeldSet>>) {
+    let _ = FAST.try_with(|(k, p)| {
+        k.set(set.as_ref().map_or(u64::MAX, |s| s.owner.key()));
+        p.set(set.as_ref().map_or(std::ptr::null(), Arc::as_ptr));
+    });
+    if KEEP.try_with(|c| c.borrow_mut().0 = set.clone()).is_err() {
+        // The thread is exiting: nothing keeps the set, so nothing is cached.
+        let _ = FAST.try_with(|(k, p)| {
+            k.set(u64::MAX);
+            p.set(std::ptr::null());
+        });
+    }
+}
+
+/// Runs `f` on `owner`'s set (owner only). With `create`, the set is made
+/// when the owner has none; without, `f` is not called then (`None`). The
+/// set this thread used last is used in place (no reference count
+/// touched); another owner's goes through the registry.
+#[inline]
+pub(crate) fn with_set<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
+    match cached(owner) {
+        Some(set) if !set.retired.load(Ordering::Relaxed) => Some(f(set)),
+        _ => with_set_slow(owner, create, f),
+    }
+}
+
+#[cold]
+fn with_set_slow<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
+    let set = lookup(owner, create)?;
+    let r = f(&set);
+    remember(Some(set));
+    Some(r)
+}
+
+/// Adds `held` to `owner`'s set (owner only): the set and the slot and
+/// token of the hold, or `None` when every slot is taken.
+#[inline]
+pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u64)> {
+    loop {
+        let r = with_set(owner, true, |set| match set.push(held) {
+            Pushed::At(i, t) => Some(Some((set as *const HeldSet, i, t))),
+            Pushed::Full => Some(None),
+            Pushed::Retired => None,
+        })?;
+        if let Some(r) = r {
+            return r;
+        }
+        // Swept meanwhile: the registry makes a new one.
+        remember(None);
+    }
+}
+
+/// Whether `owner` surely holds nothing: its set is this thread's cached
+/// one and is empty (else: unknown, `false`).
+#[inline]
+pub(crate) fn surely_empty(owner: Owner) -> bool {
+    cached(owner).is_some_and(HeldSet::is_empty)
+}
+
+/// `owner`'s set in the registry, made when missing if `create`.
+#[cold]
+fn lookup(owner: Owner, create: bool) -> Option<Arc<HeldSet>> {
+    let key = owner.key();
+    let mut sh = shard(key).lock();
+    if let Some(s) = sh.sets.get(&key) {
+        return Some(s.clone());
+    }
+    if !create {
+        return None;
+    }
+    sh.inserts += 1;
+    if sh.inserts >= SWEEP_EVERY {
+        sh.inserts = 0;
+        sweep(&mut sh);
+    }
+    let set = Arc::new(HeldSet::new(owner));
+    sh.sets.insert(key, set.clone());
+    Some(set)
+}
+
+/// Removes the shard's empty sets (their tasks ended, or hold nothing
+/// now): each is marked retired first, so that an owner pushing into it
+/// meanwhile (from its cache) either is seen here (the set stays) or sees
+/// the mark and looks its set up again.
+fn sweep(sh: &mut Shard) {
+    sh.sets.retain(|_, set| {
+        set.retired.store(true, Ordering::SeqCst);
+        if set.no_holds() {
+            false
+        } else {
+            set.retired.store(false, Ordering::SeqCst);
+            true
+        }
+    });
+}
+
+/// Every live hold of every owner, as (owner, lock id, site taken), read
+/// from any thread (the task watchdog's scan).
+pub(crate) fn all_holds() -> Vec<(Owner, u64, Option<&'static Location<'static>>)> {
+    let mut out = Vec::new();
+    for shard in REGISTRY.iter() {
+        let sets: Vec<Arc<HeldSet>> = shard.lock().sets.values().cloned().collect();
+        for set in sets {
+            for slot in &set.slots {
+                let s = slot.state.load(Ordering::Acquire);
+                if s == 0 {
+                    continue;
+                }
+                let id = slot.pub_id.load(Ordering::Relaxed);
+                let site = slot.pub_site.load(Ordering::Relaxed);
+                // Still the same hold: the two words belong to it.
+                if slot.state.load(Ordering::Acquire) != s {
+                    continue;
+                }
+                // SAFETY: a non-zero word was stored from a
+                // `&'static Location` in `push`.
+                let site = (site != 0).then(|| unsafe { &*(site as *const Location<'static>) });
+                out.push((set.owner, id, site));
+            }
+        }
+    }
+    out
+}
+
+/// The number of sets in the registry (tests).
+#[cfg(test)]
+pub(crate) fn registered() -> usize {
+    REGISTRY.iter().map(|s| s.lock().sets.len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sets of tasks that hold nothing leave the registry (tasks end
+    /// without telling anyone), those that hold something stay.
+    #[test]
+    fn empty_sets_are_swept() {
+        let base = 1 << 40;
+        let n = (SHARDS as u64) * u64::from(SWEEP_EVERY) * 2;
+        let held = Held {
+            id: 1,
+            key: 1,
+            class: crate::class::Class::Named("sweep"),
+            kind: crate::class::LockKind::AsyncMutex,
+            hold: crate::report::Hold::Exclusive,
+            site: None,
+        };
+        let (set, i, token) = push(Owner::Task(base - 1), held).unwrap();
+        for i in 0..n {
+            with_set(Owner::Task(base + i), true, |_| ());
+        }
+        let n_sets = registered();
+        assert!(n_sets < n as usize, "{n_sets} sets for {n} idle tasks");
+        let kept = with_set(Owner::Task(base - 1), false, |s| !s.is_empty());
+        assert_eq!(kept, Some(true));
+        // SAFETY: the set holds a hold, so the registry keeps it.
+        assert!(!unsafe { &*set }.release(i, token));
+    }
+}

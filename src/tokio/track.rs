@@ -1,0 +1,206 @@
+//! What the tracked async locks share: the task id for the core, and the
+//! request protocol around an async wait.
+
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::panic::Location;
+
+use lockgraph_core::task::{self, AsyncHold};
+use lockgraph_core::{Hold, LockMeta, Request};
+
+/// Reads the number out of a `tokio::task::Id` (its `Hash` writes it as one
+/// `u64`; its `Display` prints it).
+#[derive(Default)]
+struct IdNumber(u64);
+
+impl Hasher for IdNumber {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The id of the tokio task running on this thread, if any.
+pub(crate) fn task_id() -> Option<u64> {
+    let id = tokio::task::try_id()?;
+    let mut h = IdNumber::default();
+    id.hash(&mut h);
+    Some(h.finish())
+}
+
+/// Tells the core how to find the running task (once is enough; the
+/// check is one relaxed load).
+#[inline]
+pub(crate) fn register() {
+    if !task::async_used() {
+        task::set_current_task(task_id);
+    }
+}
+
+/// A request of `meta` that may wait, asked at `site`: the order check,
+/// then `try_now`, and only if that fails `wait` (the await), after the
+/// "sync lock held across an await" check. `what` names the lock for that
+/// report.
+pub(crate) async fn acquire<G, W: Future<Output = G>>(
+    meta: &LockMeta,
+    request: Request,
+    hold: Hold,
+    site: &'static Location<'static>,
+    try_now: impl FnOnce() -> Option<G>,
+    wait: impl FnOnce() -> W,
+) -> (G, AsyncHold) {
+    let (g, owner) = request_then(meta, request, site, try_now, wait).await;
+    (g, task::acquired_by(owner, meta, hold, Some(site)))
+}
+
+/// [`acquire`] without the hold (the caller takes it if the request
+/// succeeded: a semaphore can be closed).
+pub(crate) async fn request_then<G, W: Future<Output = G>>(
+    meta: &LockMeta,
+    request: Request,
+    site: &'static Location<'static>,
+    try_now: impl FnOnce() -> Option<G>,
+    wait: impl FnOnce() -> W,
+) -> (G, task::Owner) {
+    register();
+    let owner = task::before_wait(meta, request, Some(site));
+    let g = match try_now() {
+        Some(g) => g,
+        None => {
+            waits(meta, site);
+            // Registered with the task watchdog (when on) until it ends.
+            let _wait = task::wait_begins(meta, request, Some(site));
+            wait().await
+        }
+    };
+    (g, owner)
+}
+
+/// The async acquisition of `meta` has to wait: a sync lock the thread
+/// holds now stays held while the task is suspended.
+#[cold]
+fn waits(meta: &LockMeta, site: &'static Location<'static>) {
+    let what = format!("waiting for {} {}", meta.kind().name(), describe(meta));
+    task::check_pending(0, &what, Some(site));
+}
+
+fn describe(meta: &LockMeta) -> String {
+    match meta.class() {
+        lockgraph_core::Class::Named(n) => format!("`{n}`"),
+        lockgraph_core::Class::Site(l, _) => format!("created at {l}"),
+        lockgraph_core::Class::Anonymous => format!("#{}", meta.id()),
+    }
+}
+
+/// A blocking request (`blocking_lock`, outside the runtime): the order
+/// check, then `block`.
+pub(crate) fn acquire_blocking<G>(
+    meta: &LockMeta,
+    request: Request,
+    hold: Hold,
+    site: &'static Location<'static>,
+    block: impl FnOnce() -> G,
+) -> (G, AsyncHold) {
+    register();
+    let owner = task::before_wait(meta, request, Some(site));
+    let g = {
+        let _wait = task::wait_begins(meta, request, Some(site));
+        block()
+    };
+    (g, task::acquired_by(owner, meta, hold, Some(site)))
+}
+
+/// A try: no edge into `meta`; the hold when it succeeded.
+pub(crate) fn try_acquire<G, E>(
+    meta: &LockMeta,
+    hold: Hold,
+    site: &'static Location<'static>,
+    r: Result<G, E>,
+) -> Result<(G, AsyncHold), E> {
+    match r {
+        Ok(g) => {
+            register();
+            Ok((g, task::acquired(meta, hold, Some(site))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A guard of tokio's (`G`) with the hold it stands for: the hold ends
+/// (in the set of the task that took it) before tokio's guard unlocks.
+pub(crate) struct Tracked<'a, G> {
+    meta: &'a LockMeta,
+    hold: AsyncHold,
+    inner: std::mem::ManuallyDrop<G>,
+}
+
+impl<'a, G> Tracked<'a, G> {
+    pub(crate) fn new(meta: &'a LockMeta, (inner, hold): (G, AsyncHold)) -> Self {
+        Tracked {
+            meta,
+            hold,
+            inner: std::mem::ManuallyDrop::new(inner),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &G {
+        &self.inner
+    }
+
+    pub(crate) fn inner_mut(&mut self) -> &mut G {
+        &mut self.inner
+    }
+
+    pub(crate) fn hold(&self) -> &AsyncHold {
+        &self.hold
+    }
+
+    /// The parts, without running `Drop`.
+    pub(crate) fn into_parts(self) -> (&'a LockMeta, AsyncHold, G) {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; each field is
+        // read exactly once.
+        unsafe {
+            (
+                this.meta,
+                std::ptr::read(&this.hold),
+                std::mem::ManuallyDrop::take(&mut this.inner),
+            )
+        }
+    }
+
+    /// Tokio's guard turned into another (mapped, downgraded); the hold
+    /// goes with it.
+    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> Tracked<'a, H> {
+        let (meta, hold, inner) = self.into_parts();
+        Tracked::new(meta, (f(inner), hold))
+    }
+
+    /// [`map`](Self::map) with a conversion that can fail and give the
+    /// guard back.
+    pub(crate) fn try_map<H>(
+        self,
+        f: impl FnOnce(G) -> Result<H, G>,
+    ) -> Result<Tracked<'a, H>, Tracked<'a, G>> {
+        let (meta, hold, inner) = self.into_parts();
+        match f(inner) {
+            Ok(h) => Ok(Tracked::new(meta, (h, hold))),
+            Err(g) => Err(Tracked::new(meta, (g, hold))),
+        }
+    }
+}
+
+impl<G> Drop for Tracked<'_, G> {
+    fn drop(&mut self) {
+        self.hold.release(self.meta);
+        // SAFETY: dropped once, here; not used afterwards.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) };
+    }
+}

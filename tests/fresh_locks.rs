@@ -1,0 +1,273 @@
+//! Edges into fresh locks of the held lock's class (per-object locks made by
+//! one helper): recorded without the graph lock while they cannot close a
+//! cycle (`global::young` in the core), and still part of every cycle found
+//! later, from this thread or another, with their thread and stack.
+//!
+//! Each test makes its own types, so its classes are its own, and reads
+//! reports through `lockgraph::capture` (tests run in parallel); the test
+//! that counts the graph's instances runs in a child process of its own.
+#![cfg(any(debug_assertions, feature = "track-in-release"))]
+
+use std::time::Duration;
+
+use lockgraph::{capture, CycleReport, Level, Mutex, ReportKind, RwLock};
+use lockgraph_testkit::{child, is_child};
+
+fn cycles(reports: &[CycleReport]) -> Vec<&CycleReport> {
+    reports
+        .iter()
+        .filter(|r| r.kind == ReportKind::LockOrderCycle)
+        .collect()
+}
+
+/// The instance ids of a report's locks, sorted.
+fn instances(r: &CycleReport) -> Vec<u64> {
+    let mut ids: Vec<u64> = r.locks.iter().filter_map(|l| l.instance).collect();
+    ids.sort();
+    ids
+}
+
+/// Whether stacks are captured in this run (`LOCKGRAPH_BACKTRACE`).
+fn stacks_on() -> bool {
+    std::env::var("LOCKGRAPH_BACKTRACE").map_or(true, |v| v != "0")
+}
+
+#[test]
+fn an_inversion_of_two_fresh_locks_of_one_helper_is_reported_with_both_stacks() {
+    struct Account;
+    fn account() -> Mutex<Account> {
+        Mutex::new(Account)
+    }
+    let (a, b) = (account(), account());
+    let reports = capture(|| {
+        {
+            // A fresh pair: the edge a -> b is buffered by this thread.
+            let _ga = a.lock();
+            let _gb = b.lock();
+        }
+        // The other order: must see the buffered edge.
+        let _gb = b.lock();
+        let _ga = a.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let r = found[0];
+    assert_eq!(r.level, Level::Instance, "{r:#?}");
+    assert_eq!(r.edges.len(), 2, "{r:#?}");
+    let ids = instances(r);
+    assert!(ids.len() == 2 && ids[0] != ids[1], "{r:#?}");
+    // The buffered edge keeps where and by whom it was taken, and a stack.
+    let first = r
+        .edges
+        .iter()
+        .find(|e| !e.closing)
+        .expect("a non-closing edge");
+    assert!(
+        first.held_at.is_some() && first.requested_at.is_some(),
+        "{r:#?}"
+    );
+    assert_eq!(&*first.thread, &*r.edges[0].thread);
+    if stacks_on() {
+        assert!(r.edges.iter().all(|e| e.backtrace.is_some()), "{r:#?}");
+    }
+}
+
+#[test]
+fn an_inversion_of_fresh_locks_across_threads_is_reported() {
+    struct Slot;
+    fn slot() -> Mutex<Slot> {
+        Mutex::new(Slot)
+    }
+    let (a, b) = (slot(), slot());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _ga = a.lock();
+            let _gb = b.lock();
+        })
+        .join()
+        .unwrap();
+    });
+    // The other thread's buffered edge a -> b, then b -> a here.
+    let reports = capture(|| {
+        let _gb = b.lock();
+        let _ga = a.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    assert_eq!(found[0].level, Level::Instance);
+    let ids = instances(found[0]);
+    assert!(ids.len() == 2 && ids[0] != ids[1], "{:#?}", found[0]);
+}
+
+#[test]
+fn a_longer_cycle_through_several_buffered_edges_is_reported() {
+    struct Node;
+    fn node() -> Mutex<Node> {
+        Mutex::new(Node)
+    }
+    let (a, b, c) = (node(), node(), node());
+    let reports = capture(|| {
+        for (x, y) in [(&a, &b), (&b, &c)] {
+            let _gx = x.lock();
+            let _gy = y.lock();
+        }
+        let _gc = c.lock();
+        let _ga = a.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    assert_eq!(found[0].edges.len(), 3, "{:#?}", found[0]);
+}
+
+#[test]
+fn fresh_pairs_in_one_order_report_nothing() {
+    struct Item;
+    fn item() -> Mutex<Item> {
+        Mutex::new(Item)
+    }
+    let reports = capture(|| {
+        for _ in 0..500 {
+            let (a, b) = (item(), item());
+            let _ga = a.lock();
+            let _gb = b.lock();
+        }
+        // Kept pairs, each in its own order: no two share a lock.
+        let kept: Vec<_> = (0..50).map(|_| (item(), item())).collect();
+        for (i, (a, b)) in kept.iter().enumerate() {
+            let (x, y) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            let _gx = x.lock();
+            let _gy = y.lock();
+        }
+    });
+    assert!(cycles(&reports).is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn write_locks_of_fresh_objects_take_the_same_path() {
+    struct Page;
+    fn page() -> RwLock<Page> {
+        RwLock::new(Page)
+    }
+    let (a, b) = (page(), page());
+    let reports = capture(|| {
+        {
+            let _ga = a.write();
+            let _gb = b.write();
+        }
+        let _gb = b.write();
+        let _ga = a.write();
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+/// Churn of fresh same-class pairs, some kept and later nested into an
+/// inversion, some dropped: the instance graph ends as it began.
+#[test]
+fn child_fresh_pairs_leave_no_instances_behind() {
+    if !is_child() {
+        return;
+    }
+    struct Cell;
+    fn cell() -> Mutex<Cell> {
+        Mutex::new(Cell)
+    }
+    let before = lockgraph::stats().instances;
+    let reports = capture(|| {
+        for i in 0..3000 {
+            let (a, b) = (cell(), cell());
+            {
+                let _ga = a.lock();
+                let _gb = b.lock();
+            }
+            if i % 500 == 0 {
+                // Now and then an inversion, which moves the buffered edges
+                // into the graph.
+                let _gb = b.lock();
+                let _ga = a.lock();
+            }
+            if i % 7 == 0 {
+                // Now and then a count, which moves them too.
+                let _ = lockgraph::stats();
+            }
+        }
+    });
+    assert_eq!(cycles(&reports).len(), 6, "{reports:#?}");
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "{after:?}");
+    assert_eq!(after.instance_edges, 0, "{after:?}");
+    println!("no instances left");
+}
+
+#[test]
+fn fresh_pairs_leave_no_instances_behind() {
+    let out = child!(child_fresh_pairs_leave_no_instances_behind)
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("no instances left"),
+        "{}",
+        out.both()
+    );
+}
+
+/// Several threads nest fresh pairs while another keeps moving the buffers
+/// into the graph (`stats`): no report, and nothing left behind.
+#[test]
+fn child_fresh_pairs_on_several_threads_while_the_graph_flushes() {
+    if !is_child() {
+        return;
+    }
+    struct Part;
+    fn part() -> Mutex<Part> {
+        Mutex::new(Part)
+    }
+    let before = lockgraph::stats().instances;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reports: Vec<CycleReport> = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = lockgraph::stats();
+                std::thread::yield_now();
+            }
+        });
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    capture(|| {
+                        let kept: Vec<_> = (0..20).map(|_| part()).collect();
+                        for i in 0..3000 {
+                            let (a, b) = (part(), part());
+                            let _ga = a.lock();
+                            let _gb = b.lock();
+                            // A kept lock after a fresh one, always in
+                            // that order: consistent, never a cycle.
+                            let _gk = kept[i % kept.len()].try_lock();
+                        }
+                    })
+                })
+            })
+            .collect();
+        let all = workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        all
+    });
+    assert!(cycles(&reports).is_empty(), "{reports:#?}");
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "{after:?}");
+    println!("no cycle, no instance left");
+}
+
+#[test]
+fn fresh_pairs_on_several_threads_while_the_graph_flushes() {
+    let out = child!(child_fresh_pairs_on_several_threads_while_the_graph_flushes)
+        .deadline(Duration::from_secs(120))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("no cycle, no instance left"),
+        "{}",
+        out.both()
+    );
+}
