@@ -394,6 +394,10 @@ fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
         (LockKind::RwLock, Hold::Shared) => " for read",
         (LockKind::Other, Hold::Exclusive) => " exclusively",
         (LockKind::Other, Hold::Shared) => " shared",
+        (LockKind::Queue, _) => " as its consumer",
+        (LockKind::Semaphore, _) => " (a permit)",
+        (LockKind::Barrier, _) => " as a party on its way to the next wait",
+        (LockKind::Thread, _) => " (running in that thread)",
         _ => "",
     }
 }
@@ -406,6 +410,10 @@ fn request_mode(kind: LockKind, r: Request) -> &'static str {
         (_, Request::RecursiveRead) => " for recursive read",
         (LockKind::Other, Request::Exclusive) => " exclusively",
         (LockKind::Other, Request::Read) => " for read",
+        (LockKind::Queue, _) => " (a send that blocks while it is full)",
+        (LockKind::Semaphore, _) => " (a permit)",
+        (LockKind::Barrier, _) => " (a barrier wait)",
+        (LockKind::Thread, _) => " (a join)",
         _ => "",
     }
 }
