@@ -1,22 +1,36 @@
 //! The data loader that ate the GPU: the situation that opens the brief.
 //!
-//! A training input pipeline: a loader thread reads sample ids, eight
-//! preprocessing workers turn them into features through a shared
-//! preprocessing cache, a batcher packs batches of 32, and a "GPU" consumer
-//! runs them against a model that a reloader thread hot-swaps under an
-//! `RwLock`. Queues between the stages are bounded.
+//! A training input pipeline: a loader thread reads sample ids into a
+//! bounded `raw` queue; eight preprocessing workers turn them into features
+//! through a shared preprocessing cache and send them into a bounded `ready`
+//! queue; a batcher packs batches of 32 into a bounded `batches` queue; two
+//! "GPU" consumers run them, one at a time on the device (a semaphore of
+//! `gpu_slots`), against a model that a reloader thread hot-swaps under an
+//! `RwLock`. The queues, the semaphore and the threads are lockgraph's
+//! (`lockgraph::mpsc`, `lockgraph::Semaphore`, `lockgraph::thread`).
 //!
 //! The cache is one `Mutex<HashMap>`, and a miss reads the sample from disk
 //! and computes its features while holding it, so the workers queue on the
 //! cache and the GPU starves. The run shows what lockgraph finds:
 //!
-//! 1. the contention profile ranks the cache first, says to shard it, and
-//!    names the disk read made under it (the sharded variant, run second,
-//!    reads and computes outside any lock and shows the speed-up);
-//! 2. a lock-order inversion: workers take the cache, then the metrics; the
+//! 1. the pipeline profile: the loader blocked on a full `raw` queue, the
+//!    batcher starved on an empty `ready` queue: `preprocess` is the
+//!    bottleneck stage;
+//! 2. the contention profile says why: it ranks the cache first, says to
+//!    shard it, and names the disk read made under it (the sharded variant,
+//!    run second, reads and computes outside any lock and shows the
+//!    speed-up);
+//! 3. a lock-order inversion: workers take the cache, then the metrics; the
 //!    epoch summary takes the metrics, then the cache. The run does not hang,
 //!    because the summary happens after the workers stop, and lockgraph reports
-//!    it anyway, with both stacks.
+//!    it anyway, with both stacks;
+//! 4. a pipeline deadlock: the batcher sends into the `batches` queue while
+//!    holding the `stats` lock, which the GPU consumers take between two
+//!    receives. The queue is never full in this run, so it does not hang,
+//!    and lockgraph reports the cycle `stats -> batches -> stats` at the
+//!    first such send. `--hang` lets it hang (the batcher flushes four
+//!    batches under one `stats` guard into a queue of one) and the watchdog
+//!    names the stage and the queue; the run then exits after 4 s.
 //!
 //! The findings hold on a busy machine. The disk read is a sleep (a wait, not
 //! CPU work), so while one worker holds the cache for it the others are free
@@ -28,17 +42,16 @@
 //!
 //! Run: `cargo run --release --example data_loader --features track-in-release`
 //! or simply `cargo run --example data_loader`. `--single` or `--sharded` runs
-//! one variant only.
+//! one variant only; `--hang` runs the hanging pipeline under the watchdog.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use lockgraph::{profile, Mutex, RwLock};
+use lockgraph::mpsc::sync_channel_named;
+use lockgraph::{pipeline, profile, thread, Mutex, RwLock, Semaphore};
 
 const SAMPLES: u32 = 6_000;
 const DISTINCT: u32 = 4_000;
@@ -155,6 +168,13 @@ struct Model {
     weights: Vec<f32>,
 }
 
+/// What the stages count as they go: one lock for the whole pipeline.
+#[derive(Default)]
+struct PipelineStats {
+    batches_sent: u64,
+    batches_run: u64,
+}
+
 struct RunStats {
     wall: Duration,
     gpu_busy: Duration,
@@ -165,9 +185,38 @@ struct RunStats {
     reloads: u32,
 }
 
-fn run(cache: Cache) -> RunStats {
+/// Where the stages' lock-order reports go: `capture` sees only its own
+/// thread's, so each stage captures its own (`None`: not captured, the
+/// policy prints them as they are found, as under `--hang`).
+type Found = Option<Arc<std::sync::Mutex<Vec<lockgraph::CycleReport>>>>;
+
+/// Spawns a pipeline stage: a named thread whose lock-order reports go to
+/// `found`.
+fn stage<T: Send + 'static>(
+    name: impl Into<String>,
+    found: &Found,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let found = found.clone();
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || match found {
+            None => f(),
+            Some(found) => {
+                let mut out = None;
+                let reports = lockgraph::capture(|| out = Some(f()));
+                found.lock().unwrap().extend(reports);
+                out.unwrap()
+            }
+        })
+        .unwrap()
+}
+
+fn run(cache: Cache, hang: bool, found: Found) -> RunStats {
     let cache = Arc::new(cache);
     let metrics = Arc::new(Mutex::named("metrics", Metrics::default()));
+    let stats = Arc::new(Mutex::named("stats", PipelineStats::default()));
+    let gpu_slots = Arc::new(Semaphore::named("gpu_slots", 1));
     let model = Arc::new(RwLock::named(
         "model",
         Model {
@@ -177,105 +226,126 @@ fn run(cache: Cache) -> RunStats {
     ));
     let start = Instant::now();
 
-    // loader -> workers
-    let (id_tx, id_rx) = sync_channel::<u32>(256);
-    let id_rx = Arc::new(std::sync::Mutex::new(id_rx));
-    let loader = thread::Builder::new()
-        .name("loader".into())
-        .spawn(move || {
-            for i in 0..SAMPLES {
-                id_tx
-                    .send(i.wrapping_mul(2_654_435_761) % (DISTINCT * 2))
-                    .unwrap();
-            }
-        })
-        .unwrap();
+    // loader -> raw -> workers
+    let (raw_tx, raw_rx) = sync_channel_named::<u32>("raw", 64);
+    // The workers share the receiver (a std mutex: not what is profiled).
+    let raw_rx = Arc::new(std::sync::Mutex::new(raw_rx));
+    let loader = stage("loader", &found, move || {
+        for i in 0..SAMPLES {
+            raw_tx
+                .send(i.wrapping_mul(2_654_435_761) % (DISTINCT * 2))
+                .unwrap();
+        }
+    });
 
-    // workers -> batcher
-    let (feat_tx, feat_rx) = sync_channel::<Vec<f32>>(256);
+    // workers -> ready -> batcher
+    let (ready_tx, ready_rx) = sync_channel_named::<Vec<f32>>("ready", 64);
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
-            let (rx, tx) = (Arc::clone(&id_rx), feat_tx.clone());
+            let (rx, tx) = (Arc::clone(&raw_rx), ready_tx.clone());
             let (cache, metrics) = (Arc::clone(&cache), Arc::clone(&metrics));
-            thread::Builder::new()
-                .name(format!("preprocess-{w}"))
-                .spawn(move || loop {
-                    let next = rx.lock().unwrap().recv();
-                    let Ok(id) = next else { break };
-                    if tx.send(cache.features(id, &metrics)).is_err() {
-                        break;
-                    }
-                })
-                .unwrap()
+            stage(format!("preprocess-{w}"), &found, move || loop {
+                let next = rx.lock().unwrap().recv();
+                let Ok(id) = next else { break };
+                if tx.send(cache.features(id, &metrics)).is_err() {
+                    break;
+                }
+            })
         })
         .collect();
-    drop(feat_tx);
+    drop(ready_tx);
 
-    // batcher -> GPU
-    let (batch_tx, batch_rx): (SyncSender<Vec<Vec<f32>>>, Receiver<_>) = sync_channel(4);
-    let batcher = thread::Builder::new()
-        .name("batcher".into())
-        .spawn(move || {
+    // batcher -> batches -> GPU
+    let (batch_tx, batch_rx) =
+        sync_channel_named::<Vec<Vec<f32>>>("batches", if hang { 1 } else { 16 });
+    let batcher = {
+        let stats = Arc::clone(&stats);
+        stage("batcher", &found, move || {
+            // Under `--hang`, four: each GPU consumer takes one batch and
+            // then blocks on `stats`, the queue holds one, the fourth send
+            // blocks for good.
+            let flush = if hang { 4 } else { 1 };
+            let mut full: Vec<Vec<Vec<f32>>> = Vec::new();
             let mut batch = Vec::with_capacity(BATCH);
-            for f in feat_rx {
+            for f in ready_rx {
                 batch.push(f);
                 if batch.len() == BATCH {
-                    batch_tx
-                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                        .unwrap();
+                    full.push(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                }
+                if full.len() == flush {
+                    // BUG: sends while holding `stats`, which the GPU
+                    // consumers take between two receives.
+                    let mut st = stats.lock();
+                    for b in full.drain(..) {
+                        st.batches_sent += 1;
+                        batch_tx.send(b).unwrap();
+                    }
                 }
             }
-            if !batch.is_empty() {
-                batch_tx.send(batch).unwrap();
+            full.extend((!batch.is_empty()).then_some(batch));
+            for b in full {
+                stats.lock().batches_sent += 1;
+                batch_tx.send(b).unwrap();
             }
         })
-        .unwrap();
+    };
 
     // hot reload: prepare the new weights outside the lock, swap under it.
     let stop = Arc::new(AtomicBool::new(false));
     let reloader = {
         let (model, stop) = (Arc::clone(&model), Arc::clone(&stop));
-        thread::Builder::new()
-            .name("reloader".into())
-            .spawn(move || {
-                let mut reloads = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    thread::sleep(Duration::from_millis(20));
-                    let next = model.read().version + 1;
-                    let weights = vec![1.0 + next as f32 / 100.0; 16];
-                    *model.write() = Model {
-                        version: next,
-                        weights,
-                    };
-                    reloads += 1;
-                }
-                reloads
-            })
-            .unwrap()
+        stage("reloader", &found, move || {
+            let mut reloads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(20));
+                let next = model.read().version + 1;
+                let weights = vec![1.0 + next as f32 / 100.0; 16];
+                *model.write() = Model {
+                    version: next,
+                    weights,
+                };
+                reloads += 1;
+            }
+            reloads
+        })
     };
 
-    // the "GPU": a fixed cost per batch, against the current model.
-    let mut gpu_busy = Duration::ZERO;
-    let mut batches = 0;
-    for batch in batch_rx {
-        let t = Instant::now();
-        let model = model.read();
-        let mut acc = 0.0f32;
-        for f in &batch {
-            acc += f
-                .iter()
-                .zip(&model.weights)
-                .map(|(a, b)| a * b)
-                .sum::<f32>();
-        }
-        drop(model);
-        while t.elapsed() < Duration::from_micros(300) {
-            std::hint::spin_loop();
-        }
-        black_box(acc);
-        gpu_busy += t.elapsed();
-        batches += 1;
-    }
+    // the "GPU": two consumers, one batch on the device at a time, a fixed
+    // cost per batch, against the current model.
+    let batch_rx = Arc::new(std::sync::Mutex::new(batch_rx));
+    let gpus: Vec<_> = (0..2)
+        .map(|g| {
+            let (rx, slots) = (Arc::clone(&batch_rx), Arc::clone(&gpu_slots));
+            let (model, stats) = (Arc::clone(&model), Arc::clone(&stats));
+            stage(format!("gpu-{g}"), &found, move || {
+                let mut busy = Duration::ZERO;
+                loop {
+                    let next = rx.lock().unwrap().recv();
+                    let Ok(batch) = next else { break busy };
+                    let _slot = slots.acquire();
+                    let t = Instant::now();
+                    let model = model.read();
+                    let mut acc = 0.0f32;
+                    for f in &batch {
+                        acc += f
+                            .iter()
+                            .zip(&model.weights)
+                            .map(|(a, b)| a * b)
+                            .sum::<f32>();
+                    }
+                    drop(model);
+                    while t.elapsed() < Duration::from_micros(300) {
+                        std::hint::spin_loop();
+                    }
+                    black_box(acc);
+                    busy += t.elapsed();
+                    drop(_slot);
+                    stats.lock().batches_run += 1;
+                }
+            })
+        })
+        .collect();
+    let gpu_busy: Duration = gpus.into_iter().map(|g| g.join().unwrap()).sum();
     let wall = start.elapsed();
     stop.store(true, Ordering::Relaxed);
     loader.join().unwrap();
@@ -284,6 +354,7 @@ fn run(cache: Cache) -> RunStats {
     }
     batcher.join().unwrap();
     let reloads = reloader.join().unwrap();
+    let batches = stats.lock().batches_run as usize;
     let (cached, hits, misses) = cache.summary(&metrics);
     RunStats {
         wall,
@@ -310,8 +381,30 @@ fn print_run(name: &str, s: &RunStats) {
     );
 }
 
+/// `--hang`: the batcher flushes four batches under one `stats` guard
+/// into a `batches` queue of one, the GPU consumers take `stats` after each
+/// receive: the pipeline hangs, the watchdog names the stage and the queue.
+fn hang() {
+    assert!(lockgraph::watchdog::start(
+        lockgraph::watchdog::Config::default().timeout(Duration::from_millis(500))
+    ));
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(4));
+        println!("data loader: the pipeline is still hung after 4 s; exiting");
+        std::process::exit(2);
+    });
+    println!(
+        "data loader --hang: the batcher holds `stats` while it sends into a full `batches` queue"
+    );
+    run(Cache::sharded(), true, None);
+    println!("data loader: the pipeline did not hang");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--hang") {
+        return hang();
+    }
     let single = !args.iter().any(|a| a == "--sharded");
     let sharded = !args.iter().any(|a| a == "--single");
     if !lockgraph::TRACKING {
@@ -320,14 +413,21 @@ fn main() {
     profile::enable();
     println!("data loader: {SAMPLES} samples, {WORKERS} preprocessing workers, batches of {BATCH}");
 
+    let collected: Arc<std::sync::Mutex<Vec<lockgraph::CycleReport>>> = Default::default();
+    let found: Found = Some(collected.clone());
     let mut reports = Vec::new();
     let mut single_stats = None;
     if single {
         reports.extend(lockgraph::capture(|| {
-            single_stats = Some(run(Cache::single()));
+            single_stats = Some(run(Cache::single(), false, found.clone()));
         }));
+        println!();
+        println!("the pipeline, one cache lock:");
+        print!("{}", pipeline::report());
+        pipeline::reset();
     }
-    let sharded_stats = sharded.then(|| run(Cache::sharded()));
+    let sharded_stats = sharded.then(|| run(Cache::sharded(), false, found.clone()));
+    reports.extend(collected.lock().unwrap().drain(..));
 
     println!();
     println!("throughput:");

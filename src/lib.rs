@@ -235,14 +235,29 @@ pub mod raw;
 #[path = "raw_plain.rs"]
 pub mod raw;
 
+mod barrier;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod condvar;
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 #[path = "condvar_plain.rs"]
 mod condvar;
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+pub mod mpsc;
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+#[path = "mpsc_plain.rs"]
+pub mod mpsc;
 mod mutex;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod once;
+pub mod pipeline;
+mod semaphore;
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+pub mod thread;
+/// `std::thread` (release builds without tracking).
+#[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
+pub mod thread {
+    pub use std::thread::*;
+}
 mod remutex;
 mod rwlock;
 pub mod stdsync;
@@ -267,6 +282,9 @@ pub use parking_lot::WaitTimeoutResult;
 pub use once::{Once, OnceState};
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 pub use parking_lot::{Once, OnceState};
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use semaphore::{Semaphore, SemaphoreGuard};
 
 pub use mutex::{
     const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard,

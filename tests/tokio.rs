@@ -64,6 +64,11 @@ mod tracked {
         let threads = r.threads();
         assert!(threads.iter().any(|t| t.contains("\"ab\"")), "{r}");
         assert!(threads.iter().any(|t| t.contains("\"ba\"")), "{r}");
+        let text = r.to_string();
+        assert!(
+            text.contains("how it deadlocks (each column a task, all at once):"),
+            "{text}"
+        );
     }
 
     /// Two tasks interleaved on one thread, each holding its own lock

@@ -187,3 +187,6 @@ fn first_report_line(dir: &std::path::Path) -> String {
 // Declared here, not in the list above: the golden files name lines of this
 // file (`crossing`'s sites), which a line added above them would move.
 mod recording;
+
+// Last, so that the sites above (which golden files quote) keep their lines.
+mod pipeline;

@@ -35,6 +35,15 @@ pub enum LockKind {
     Once,
     /// A `FairMutex` (parking_lot's eventually fair mutex).
     FairMutex,
+    /// A bounded queue (a channel), as the resource its senders wait on:
+    /// held by its consumers between two receives (`docs/pipelines.md`).
+    Queue,
+    /// A counting semaphore: held by each permit holder.
+    Semaphore,
+    /// A barrier: held by each party between two waits.
+    Barrier,
+    /// A thread that can be joined: held by the thread while it runs.
+    Thread,
     /// `lockgraph::tokio::Mutex` (tokio's async mutex), held by a task.
     AsyncMutex,
     /// `lockgraph::tokio::RwLock` (tokio's fair async read-write lock).
@@ -59,6 +68,10 @@ impl LockKind {
             "Signal" => LockKind::Signal,
             "Once" => LockKind::Once,
             "FairMutex" => LockKind::FairMutex,
+            "Queue" => LockKind::Queue,
+            "Semaphore" => LockKind::Semaphore,
+            "Barrier" => LockKind::Barrier,
+            "Thread" => LockKind::Thread,
             "AsyncMutex" => LockKind::AsyncMutex,
             "AsyncRwLock" => LockKind::AsyncRwLock,
             "AsyncSemaphore" => LockKind::AsyncSemaphore,
@@ -81,10 +94,36 @@ impl LockKind {
             LockKind::Signal => "Signal",
             LockKind::Once => "Once",
             LockKind::FairMutex => "FairMutex",
+            LockKind::Queue => "Queue",
+            LockKind::Semaphore => "Semaphore",
+            LockKind::Barrier => "Barrier",
+            LockKind::Thread => "Thread",
             LockKind::AsyncMutex => "AsyncMutex",
             LockKind::AsyncRwLock => "AsyncRwLock",
             LockKind::AsyncSemaphore => "AsyncSemaphore",
         }
+    }
+
+    /// Whether its holds are *roles* rather than critical sections: a
+    /// queue's consumer between two receives, a barrier's party between two
+    /// waits, a running thread (`docs/pipelines.md`). Such a hold orders the
+    /// locks taken under it like any hold, but the lock profile does not
+    /// time it (it is not a lock held).
+    pub fn is_role(self) -> bool {
+        matches!(self, LockKind::Queue | LockKind::Barrier | LockKind::Thread)
+    }
+
+    /// Whether a hold of this kind, kept while `target` is requested, is
+    /// an order edge "this -> target". Every hold is, except the two roles
+    /// that are a guess about the future (a consumer "between receives", a
+    /// party "on its way to the next wait": after its last receive or wait
+    /// it is neither) held while joining a thread or waiting at a barrier,
+    /// which is how such a thread typically ends its part: counted, they
+    /// make the false cycle "consumer joins the producer it drained"
+    /// (`docs/pipelines.md`).
+    pub fn orders(self, target: LockKind) -> bool {
+        !(matches!(self, LockKind::Queue | LockKind::Barrier)
+            && matches!(target, LockKind::Thread | LockKind::Barrier))
     }
 }
 

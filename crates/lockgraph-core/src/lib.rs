@@ -63,6 +63,7 @@ pub mod profile;
 mod record;
 mod region;
 mod report;
+pub mod resource;
 mod state;
 mod stderr;
 mod sync;

@@ -102,6 +102,13 @@ impl LockMeta {
         self.kind
     }
 
+    /// Whether an instance id was assigned (by a first use): a lock
+    /// without one is held by no thread.
+    #[inline]
+    pub fn has_id(&self) -> bool {
+        self.id.load(Ordering::Relaxed) != 0
+    }
+
     /// The instance id, assigning one on first use.
     #[inline]
     pub fn id(&self) -> u64 {

@@ -185,14 +185,21 @@ impl WaitMode {
 /// `meta` in `mode`.
 #[inline(always)]
 fn before_wait(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
-    if crate::task::async_used() {
-        // A task (or thread) holding async locks: their edges into `meta`.
-        crate::task::sync_request(meta, mode.request(), site);
-    }
+    async_holds_request(meta, mode, site);
     if mode == WaitMode::UpgradableRead {
         meta.before_wait_upgradable(site);
     } else {
         meta.before_wait(mode.request(), site);
+    }
+}
+
+/// A task (or thread) holding async locks: their edges into `meta`. Every
+/// path of [`acquire`] calls it before anything can block, the fresh-lock
+/// path included.
+#[inline(always)]
+fn async_holds_request(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
+    if crate::task::async_used() {
+        crate::task::sync_request(meta, mode.request(), site);
     }
 }
 
@@ -227,6 +234,7 @@ pub fn acquire<P: Blocking>(
         return;
     }
     if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
+        async_holds_request(meta, mode, site);
         if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
             acquired(meta, mode, site);
             return;

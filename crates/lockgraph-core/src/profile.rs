@@ -318,6 +318,10 @@ pub(crate) fn sample_hold() -> bool {
 }
 
 pub(crate) fn held_for(meta: &LockMeta, d: Duration) {
+    if meta.kind().is_role() {
+        // A consumer between receives, a running thread: not a lock held.
+        return;
+    }
     with_stats(meta, |s| {
         let ns = d.as_nanos() as u64;
         bump(&s.hold_samples, 1);
@@ -329,7 +333,7 @@ pub(crate) fn held_for(meta: &LockMeta, d: Duration) {
 pub(crate) fn blocked_holding(metas: &[(Class, LockKind, u64)], what: &'static str, d: Duration) {
     let _ = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
-        for &(class, kind, key) in metas {
+        for &(class, kind, key) in metas.iter().filter(|m| !m.1.is_role()) {
             let stats = m.entry(key).or_insert_with(|| new_stats(class, kind));
             bump(&stats.blocking_calls, 1);
             bump(&stats.blocking_ns, d.as_nanos() as u64);

@@ -394,6 +394,10 @@ fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
         (LockKind::RwLock, Hold::Shared) => " for read",
         (LockKind::Other, Hold::Exclusive) => " exclusively",
         (LockKind::Other, Hold::Shared) => " shared",
+        (LockKind::Queue, _) => " as its consumer",
+        (LockKind::Semaphore, _) => " (a permit)",
+        (LockKind::Barrier, _) => " as a party on its way to the next wait",
+        (LockKind::Thread, _) => " (running in that thread)",
         _ => "",
     }
 }
@@ -406,6 +410,10 @@ fn request_mode(kind: LockKind, r: Request) -> &'static str {
         (_, Request::RecursiveRead) => " for recursive read",
         (LockKind::Other, Request::Exclusive) => " exclusively",
         (LockKind::Other, Request::Read) => " for read",
+        (LockKind::Queue, _) => " (a send that blocks while it is full)",
+        (LockKind::Semaphore, _) => " (a permit)",
+        (LockKind::Barrier, _) => " (a barrier wait)",
+        (LockKind::Thread, _) => " (a join)",
         _ => "",
     }
 }
@@ -420,11 +428,14 @@ const SHOWN_EDGES: usize = 12;
 /// How a report names an edge's actor: a thread as thread `name`; an
 /// async task's label (`task 7 "name" (spawned at ...)`, made by
 /// `lockgraph::tokio`) as it is.
-fn actor(label: &str) -> String {
-    let task = label
+fn is_task(label: &str) -> bool {
+    label
         .strip_prefix("task ")
-        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
-    if task {
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+fn actor(label: &str) -> String {
+    if is_task(label) {
         label.to_string()
     } else {
         format!("thread `{label}`")
@@ -716,7 +727,14 @@ impl CycleReport {
             }
         }
         if repeated.is_empty() {
-            writeln!(f, "  how it deadlocks (each column a thread, all at once):")?;
+            // Columns are tasks of an async runtime, threads, or both.
+            let tasks = cols.iter().filter(|c| is_task(&c.thread)).count();
+            let column = match tasks {
+                0 => "a thread",
+                n if n == cols.len() => "a task",
+                _ => "a thread or a task",
+            };
+            writeln!(f, "  how it deadlocks (each column {column}, all at once):")?;
         } else {
             let who: Vec<String> = repeated
                 .iter()

@@ -316,3 +316,31 @@ fn lockgraph_test_fails_when_nothing_was_recorded() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_queue_cycle_whose_halves_two_processes_recorded_is_found() {
+    let d = tempdir();
+    for half in ["consumer", "producer"] {
+        let out = Command::new(demo_queue())
+            .arg(half)
+            .env("LOCKGRAPH_RECORD", d.path())
+            .env_remove("LOCKGRAPH_ON_CYCLE")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "demo_queue {half}: {:?}", out.status);
+        // Each half alone is no cycle.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("potential deadlock"), "{half}: {err}");
+    }
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    for needle in [
+        "lockgraph: potential deadlock: lock-order cycle through 2 locks, recorded by 2 processes",
+        "Queue `jobs`",
+        "Mutex `stats`",
+        "crates/lockgraph-cli/examples/demo_queue.rs:",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+}

@@ -156,7 +156,7 @@ pub(crate) fn add_edges_by(
         _ => None,
     };
     for (i, e) in held.iter().enumerate() {
-        if e.id == id || Some(e.id) == exclude {
+        if e.id == id || Some(e.id) == exclude || !e.kind.orders(target.kind()) {
             continue;
         }
         let e_info = NodeInfo {

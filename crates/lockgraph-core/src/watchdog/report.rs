@@ -86,6 +86,13 @@ impl WaitInfo {
         match self.mode {
             Some(WaitMode::Upgrade) => format!("upgrade of {}", self.lock),
             Some(WaitMode::Condvar) => format!("notification on {}", self.lock),
+            Some(WaitMode::Send) => format!("space in {} (a send into the full queue)", self.lock),
+            Some(WaitMode::Recv) => {
+                format!("an item from {} (a receive on the empty queue)", self.lock)
+            }
+            Some(WaitMode::Permit) => format!("a permit of {}", self.lock),
+            Some(WaitMode::Join) => format!("{} to finish (a join)", self.lock),
+            Some(WaitMode::Barrier) => format!("the other parties of {}", self.lock),
             _ => self.lock.to_string(),
         }
     }
@@ -95,7 +102,14 @@ impl WaitInfo {
     pub(super) fn notes(&self) -> String {
         let mut notes: Vec<String> = Vec::new();
         if let Some(m) = self.mode {
-            if !matches!(m, WaitMode::Upgrade | WaitMode::Condvar) {
+            if matches!(
+                m,
+                WaitMode::Lock
+                    | WaitMode::Read
+                    | WaitMode::RecursiveRead
+                    | WaitMode::Write
+                    | WaitMode::UpgradableRead
+            ) {
                 notes.push(m.name().to_string());
             }
         }
@@ -472,6 +486,18 @@ pub(super) fn thread_info(
 }
 
 /// `exclusive`, `shared` or `upgradable read`.
+/// A hold as the text report says it: a role by what it is (a queue's
+/// consumer, a running thread), a lock by its mode.
+fn hold_text(h: &HeldInfo) -> &'static str {
+    match h.lock.kind {
+        LockKind::Queue => "as its consumer",
+        LockKind::Barrier => "as a party on its way to the next wait",
+        LockKind::Thread => "running",
+        LockKind::Semaphore => "a permit",
+        _ => hold_name(h),
+    }
+}
+
 pub(super) fn hold_name(h: &HeldInfo) -> &'static str {
     match h.hold {
         Hold::Shared if h.upgradable => "upgradable read",
@@ -509,7 +535,7 @@ impl fmt::Display for ThreadInfo {
                     f,
                     "      {} ({}), taken at {}, held ~{:.1?}",
                     h.lock,
-                    hold_name(h),
+                    hold_text(h),
                     opt_site(&h.site),
                     h.held_for
                 )?;

@@ -106,10 +106,22 @@ pub enum WaitMode {
     Upgrade,
     /// A condvar wait: waits for a notification, not for a holder.
     Condvar,
+    /// A send into a full bounded queue: waits for the queue's consumers
+    /// (the threads holding it as consumers, `docs/pipelines.md`).
+    Send,
+    /// A receive from an empty queue: waits for an item, from whichever
+    /// thread will send it (unknown, as a condvar's notifier).
+    Recv,
+    /// A semaphore's acquire: waits for the permit holders.
+    Permit,
+    /// A join: waits for the joined thread.
+    Join,
+    /// A barrier's wait: waits for the parties that have not arrived.
+    Barrier,
 }
 
 impl WaitMode {
-    pub(super) const ALL: [WaitMode; 7] = [
+    pub(super) const ALL: [WaitMode; 12] = [
         WaitMode::Lock,
         WaitMode::Read,
         WaitMode::RecursiveRead,
@@ -117,6 +129,11 @@ impl WaitMode {
         WaitMode::UpgradableRead,
         WaitMode::Upgrade,
         WaitMode::Condvar,
+        WaitMode::Send,
+        WaitMode::Recv,
+        WaitMode::Permit,
+        WaitMode::Join,
+        WaitMode::Barrier,
     ];
 
     /// The request the lock-order graph records for it (a condvar wait is
@@ -134,13 +151,18 @@ impl WaitMode {
     /// `Lock`).
     pub fn hold(self) -> Hold {
         match self {
-            WaitMode::Read | WaitMode::RecursiveRead | WaitMode::UpgradableRead => Hold::Shared,
+            // A permit is one of several: shared (it gates no edge).
+            WaitMode::Read
+            | WaitMode::RecursiveRead
+            | WaitMode::UpgradableRead
+            | WaitMode::Permit => Hold::Shared,
             _ => Hold::Exclusive,
         }
     }
 
     /// Its name in reports: `exclusive`, `read`, `recursive read`, `write`,
-    /// `upgradable read`, `upgrade`, `condvar`.
+    /// `upgradable read`, `upgrade`, `condvar`, `send`, `receive`, `permit`,
+    /// `join`, `barrier wait`.
     pub fn name(self) -> &'static str {
         match self {
             WaitMode::Lock => "exclusive",
@@ -150,6 +172,11 @@ impl WaitMode {
             WaitMode::UpgradableRead => "upgradable read",
             WaitMode::Upgrade => "upgrade",
             WaitMode::Condvar => "condvar",
+            WaitMode::Send => "send",
+            WaitMode::Recv => "receive",
+            WaitMode::Permit => "permit",
+            WaitMode::Join => "join",
+            WaitMode::Barrier => "barrier wait",
         }
     }
 

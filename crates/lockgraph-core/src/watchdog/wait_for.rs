@@ -119,7 +119,12 @@ impl WaitMode {
             WaitMode::UpgradableRead => exclusive || upgradable,
             WaitMode::Read | WaitMode::RecursiveRead => exclusive,
             // A notification: who will send it is unknown.
-            WaitMode::Condvar => false,
+            WaitMode::Condvar | WaitMode::Recv => false,
+            // The threads serving the resource (consumers, permit holders,
+            // the joined thread, the parties not yet arrived): every one,
+            // the waiter itself included (a consumer sending into its own
+            // full queue waits for itself).
+            WaitMode::Send | WaitMode::Permit | WaitMode::Join | WaitMode::Barrier => true,
             WaitMode::Lock | WaitMode::Write => true,
         }
     }

@@ -1,0 +1,259 @@
+//! Resources whose progress is made by other threads: bounded queues,
+//! semaphores, joins, barriers (`docs/pipelines.md`).
+//!
+//! The model is the one the CUDA crate uses for streams. A thread that
+//! blocks on such a resource waits for the threads that *serve* it: a send
+//! into a full queue for the queue's consumers, an acquire for the permit
+//! holders, a join for the joined thread, a barrier wait for the parties
+//! that have not arrived. So:
+//!
+//! * a blocking operation on the resource is a request of it: the edges
+//!   "every held lock -> the resource" are recorded (and a cycle they close
+//!   reported) *before* the operation, every time, whether or not it would
+//!   block this time — so the cycle is found before any queue is full;
+//! * a thread serving the resource *holds* it (a hold on the thread's
+//!   held-lock stack, of a [`LockMeta`] of a resource kind), so the locks it
+//!   takes meanwhile get the edges "resource -> lock": they are the
+//!   resource's needs. A queue's consumer holds it from each receive to the
+//!   next, a permit holder from acquire to release, a barrier's party from
+//!   one wait to the next, a thread while it runs.
+//!
+//! A cycle `L -> Q -> L` is then an ordinary lock-order cycle, reported by
+//! the ordinary path with both sides' sites and stacks. The watchdog sees
+//! the same holds: a thread blocked on the resource is a registered wait in
+//! one of the [`WaitMode`]s `Send`, `Permit`, `Join`, `Barrier`, which wait
+//! for every holder (`WaitMode::kept_out_by`), and `Recv`, which waits for
+//! no one in particular (who will send is unknown).
+//!
+//! The rules are generic: a semaphore is N permits and their holders,
+//! whatever its flavour (a thread semaphore here, an async one elsewhere).
+//!
+//! ```
+//! use lockgraph_core::resource::Resource;
+//! use lockgraph_core::{capture, Class, Hold, LockKind, LockMeta, Request};
+//!
+//! let queue = Resource::new(LockKind::Queue, Class::Named("resource-doc-queue"));
+//! let stats = LockMeta::new(LockKind::Mutex, Class::Named("resource-doc-stats"));
+//! let reports = capture(|| {
+//!     // The consumer, between two receives, takes `stats`.
+//!     queue.serve(None);
+//!     stats.before_wait(Request::Exclusive, None);
+//!     stats.acquired(Hold::Exclusive, None);
+//!     stats.released();
+//!     queue.stop_serving();
+//!     // A producer sends while holding `stats`: reported now, full or not.
+//!     stats.before_wait(Request::Exclusive, None);
+//!     stats.acquired(Hold::Exclusive, None);
+//!     queue.before_block(None);
+//!     queue.blocked_done();
+//!     stats.released();
+//! });
+//! if lockgraph_core::TRACKING {
+//!     assert_eq!(reports.len(), 1);
+//! }
+//! ```
+
+use std::panic::Location;
+use std::time::Instant;
+
+use crate::class::{Class, LockKind};
+use crate::features::{self, WATCHDOG};
+use crate::meta::LockMeta;
+use crate::primitive::{Blocking, Deadline};
+use crate::report::{Hold, Request};
+use crate::watchdog::{self, WaitMode};
+
+/// The identity of a resource served by other threads: a pseudo-lock of a
+/// resource kind ([`LockKind::Queue`], [`LockKind::Semaphore`],
+/// [`LockKind::Barrier`], [`LockKind::Thread`]) and its class.
+#[derive(Debug)]
+pub struct Resource {
+    meta: LockMeta,
+}
+
+impl Resource {
+    /// A resource of `kind` and `class`.
+    pub const fn new(kind: LockKind, class: Class) -> Resource {
+        Resource {
+            meta: LockMeta::new(kind, class),
+        }
+    }
+
+    /// Its lock-graph identity.
+    pub fn meta(&self) -> &LockMeta {
+        &self.meta
+    }
+
+    /// Before an operation that can block on the resource until a thread
+    /// serving it makes progress (a send into a bounded queue, an acquire,
+    /// a join, a barrier wait), asked at `site`: records "every lock held
+    /// -> the resource" and reports a cycle this closes, now. Call it on
+    /// every such operation, whether it will block or not; end it with
+    /// [`blocked_done`](Self::blocked_done) (or [`serve`](Self::serve)
+    /// for an operation that makes the thread a server: an acquire).
+    #[inline]
+    pub fn before_block(&self, site: Option<&'static Location<'static>>) {
+        self.meta.before_wait(Request::Exclusive, site);
+    }
+
+    /// After an operation checked with [`before_block`](Self::before_block)
+    /// that leaves no hold (it blocked or not, it succeeded or gave up).
+    #[inline]
+    pub fn blocked_done(&self) {
+        self.meta.abandoned();
+    }
+
+    /// Waits on `p` until it succeeds (or `deadline`, when given, passes):
+    /// one non-blocking attempt, then, with the watchdog on, a wait
+    /// registered in `mode` and blocked in slices; otherwise `p`'s own
+    /// blocking call. Records nothing in the order graph (call
+    /// [`before_block`](Self::before_block) first). Whether it succeeded,
+    /// and how long it waited (zero when the first attempt succeeded: no
+    /// clock read).
+    pub fn wait<P: Blocking>(
+        &self,
+        p: P,
+        mode: WaitMode,
+        site: Option<&'static Location<'static>>,
+        deadline: Option<Deadline>,
+    ) -> (bool, std::time::Duration) {
+        if p.try_now() {
+            return (true, std::time::Duration::ZERO);
+        }
+        let start = Instant::now();
+        let ok = if features::hooks() & WATCHDOG != 0 {
+            let site = site.or_else(crate::state::pending_site);
+            watchdog::wait_lock(
+                &self.meta,
+                mode,
+                site,
+                deadline.and_then(Deadline::instant),
+                |slice| p.block_until(Deadline::After(slice)),
+            )
+        } else {
+            match deadline {
+                None => {
+                    p.block();
+                    true
+                }
+                Some(d) => p.block_until(d),
+            }
+        };
+        (ok, start.elapsed())
+    }
+
+    /// This thread starts serving the resource (a consumer after a receive,
+    /// a permit holder, a party leaving a barrier, a thread starting): the
+    /// locks it takes from now on are the resource's needs. Serving twice
+    /// is serving once.
+    #[inline]
+    pub fn serve(&self, site: Option<&'static Location<'static>>) {
+        if !crate::TRACKING || self.serving() {
+            return;
+        }
+        // Shared: several threads serve one resource at once (the
+        // parties of a barrier), so a role never gates another edge.
+        self.meta.acquired(Hold::Shared, site);
+    }
+
+    /// This thread stops serving the resource (a consumer about to receive
+    /// again or dropping its receiver, a permit released, a party arriving,
+    /// a thread ending). Nothing when it was not serving.
+    #[inline]
+    pub fn stop_serving(&self) {
+        if crate::TRACKING && self.serving() {
+            self.meta.released();
+        }
+    }
+
+    /// Whether this thread serves the resource now.
+    pub fn serving(&self) -> bool {
+        self.meta.has_id() && crate::state::tracked_entry(&self.meta).is_some()
+    }
+
+    /// Runs `f` serving the resource (a spawned thread's body): the hold
+    /// ends when `f` returns or unwinds.
+    pub fn serve_while<R>(
+        &self,
+        site: Option<&'static Location<'static>>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        struct Serving<'a>(&'a Resource);
+        impl Drop for Serving<'_> {
+            fn drop(&mut self) {
+                self.0.stop_serving();
+            }
+        }
+        self.serve(site);
+        let _serving = Serving(self);
+        f()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::capture;
+
+    fn lock(m: &LockMeta) {
+        m.before_wait(Request::Exclusive, None);
+        m.acquired(Hold::Exclusive, None);
+    }
+
+    #[test]
+    fn a_send_holding_what_the_consumer_takes_is_a_cycle_before_anything_blocks() {
+        let q = Resource::new(LockKind::Queue, Class::Named("res-test-q"));
+        let l = LockMeta::new(LockKind::Mutex, Class::Named("res-test-l"));
+        let reports = capture(|| {
+            q.serve(None);
+            lock(&l);
+            l.released();
+            q.stop_serving();
+            lock(&l);
+            q.before_block(None);
+            q.blocked_done();
+            l.released();
+        });
+        if crate::TRACKING {
+            assert_eq!(reports.len(), 1, "{reports:?}");
+            let text = reports[0].to_string();
+            assert!(text.contains("Queue `res-test-q`"), "{text}");
+            assert!(text.contains("as its consumer"), "{text}");
+        }
+        assert!(crate::state::held_lock_ids().is_empty());
+    }
+
+    #[test]
+    fn the_same_code_in_a_safe_order_is_silent() {
+        let q = Resource::new(LockKind::Queue, Class::Named("res-safe-q"));
+        let l = LockMeta::new(LockKind::Mutex, Class::Named("res-safe-l"));
+        let reports = capture(|| {
+            q.serve(None);
+            lock(&l);
+            l.released();
+            q.stop_serving();
+            // The send made after the lock is released.
+            q.before_block(None);
+            q.blocked_done();
+        });
+        assert!(reports.is_empty(), "{reports:?}");
+    }
+
+    #[test]
+    fn serving_twice_is_serving_once() {
+        let q = Resource::new(LockKind::Barrier, Class::Named("res-twice"));
+        q.serve(None);
+        q.serve(None);
+        if crate::TRACKING {
+            assert!(q.serving());
+            assert_eq!(crate::state::held_lock_ids().len(), 1);
+        }
+        q.stop_serving();
+        q.stop_serving();
+        assert!(!q.serving());
+        assert!(crate::state::held_lock_ids().is_empty());
+        let r = q.serve_while(None, || crate::state::held_lock_ids().len());
+        assert_eq!(r, usize::from(crate::TRACKING));
+        assert!(!q.serving());
+    }
+}

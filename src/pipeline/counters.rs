@@ -1,0 +1,291 @@
+//! The backpressure profile's counters (builds that track).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lockgraph_core::Class;
+
+use super::report::{self, PipelineReport, QueueProfile, StageProfile};
+
+/// A queue's own counters, kept only while the profile is on.
+#[derive(Default)]
+pub(crate) struct QueueStats {
+    sends: AtomicU64,
+    fill_sum: AtomicU64,
+}
+
+impl QueueStats {
+    /// A send that left `len` items in the queue.
+    #[inline]
+    pub(crate) fn sent(&self, len: usize) {
+        if lockgraph_core::profile::on() {
+            self.sends.fetch_add(1, Ordering::Relaxed);
+            self.fill_sum.fetch_add(len as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn send_blocked(&self, d: Duration) {
+        let _ = self;
+        if lockgraph_core::profile::on() {
+            with_mine(|m| m.blocked(Side::Send, d));
+        }
+    }
+
+    pub(crate) fn recv_blocked(&self, d: Duration) {
+        let _ = self;
+        if lockgraph_core::profile::on() {
+            with_mine(|m| m.blocked(Side::Recv, d));
+        }
+    }
+}
+
+/// Which end of a queue an operation used.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Side {
+    Send,
+    Recv,
+}
+
+/// A registered queue: its label, bound and counters (kept after the
+/// channel is gone; their address is the queue's key, unique while they
+/// are registered).
+struct QueueEntry {
+    label: String,
+    bound: Option<usize>,
+    stats: Arc<QueueStats>,
+}
+
+struct Global {
+    queues: Vec<QueueEntry>,
+    threads: Vec<Arc<ThreadPart>>,
+}
+
+/// One thread's part: its stage, lifetime, and per queue and side it
+/// used, the time it spent blocked there.
+struct ThreadPart {
+    stage: String,
+    start: Instant,
+    end: parking_lot::Mutex<Option<Instant>>,
+    sides: parking_lot::Mutex<HashMap<(usize, Side), Duration>>,
+}
+
+static GLOBAL: parking_lot::Mutex<Global> = parking_lot::Mutex::new(Global {
+    queues: Vec::new(),
+    threads: Vec::new(),
+});
+
+thread_local! {
+    static MINE: RefCell<Option<MineShared>> = const { RefCell::new(None) };
+}
+
+struct MineShared {
+    part: Arc<ThreadPart>,
+    current: Option<(usize, Side)>,
+    /// The [`reset`] count when the part was made.
+    epoch: u64,
+}
+
+/// How many times [`reset`] ran.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Forgets every queue and thread counted so far: the next [`report`]
+/// covers what happens from now on.
+pub fn reset() {
+    let mut g = GLOBAL.lock();
+    g.queues.clear();
+    g.threads.clear();
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Drop for MineShared {
+    fn drop(&mut self) {
+        *self.part.end.lock() = Some(Instant::now());
+    }
+}
+
+impl MineShared {
+    fn blocked(&mut self, side: Side, d: Duration) {
+        if let Some((key, s)) = self.current {
+            if s == side {
+                *self.part.sides.lock().entry((key, side)).or_default() += d;
+            }
+        }
+    }
+}
+
+fn with_mine(f: impl FnOnce(&mut MineShared)) {
+    let _ = MINE.try_with(|m| {
+        let mut m = m.borrow_mut();
+        let epoch = EPOCH.load(Ordering::Relaxed);
+        if m.as_ref().is_some_and(|m| m.epoch != epoch) {
+            *m = None;
+        }
+        let mine = m.get_or_insert_with(|| {
+            let part = Arc::new(ThreadPart {
+                stage: stage_of_current(),
+                start: Instant::now(),
+                end: parking_lot::Mutex::new(None),
+                sides: parking_lot::Mutex::new(HashMap::new()),
+            });
+            GLOBAL.lock().threads.push(part.clone());
+            MineShared {
+                part,
+                current: None,
+                epoch,
+            }
+        });
+        f(mine)
+    });
+}
+
+/// Marks this thread as using queue `key` on `side` (every operation while
+/// the profile is on): the thread belongs to that side of the queue in the
+/// report even if it never blocked.
+#[inline]
+pub(crate) fn using(key: usize, side: Side) {
+    if lockgraph_core::profile::on() {
+        with_mine(|m| {
+            if m.current != Some((key, side)) {
+                m.current = Some((key, side));
+                m.part.sides.lock().entry((key, side)).or_default();
+            }
+        });
+    }
+}
+
+/// The stage of the current thread: its name less a trailing `-<number>`
+/// (`preprocess-3` is stage `preprocess`), `main`, or `unnamed`.
+fn stage_of_current() -> String {
+    let t = std::thread::current();
+    stage_of(t.name().unwrap_or("unnamed"))
+}
+
+fn stage_of(name: &str) -> String {
+    let trimmed = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    match trimmed.strip_suffix(['-', '_', ' ', '#']) {
+        Some(stem) if trimmed.len() < name.len() && !stem.is_empty() => stem.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// A queue's label: its name, or its creation site.
+fn label(class: Class) -> String {
+    match class {
+        Class::Named(n) => n.to_string(),
+        c => c
+            .site()
+            .map_or_else(|| "(anonymous)".to_string(), |s| format!("queue at {s}")),
+    }
+}
+
+/// The key of a queue whose counters are `stats`.
+pub(crate) fn key(stats: &Arc<QueueStats>) -> usize {
+    Arc::as_ptr(stats) as usize
+}
+
+/// Registers a queue of class `class` and `bound` counting into `stats`,
+/// while the profile is on.
+pub(crate) fn register_queue(class: Class, bound: Option<usize>, stats: &Arc<QueueStats>) {
+    if !lockgraph_core::profile::on() {
+        return;
+    }
+    GLOBAL.lock().queues.push(QueueEntry {
+        label: label(class),
+        bound,
+        stats: stats.clone(),
+    });
+}
+
+/// The backpressure profile so far (empty unless the profile was on while
+/// the queues were made and used).
+pub fn report() -> PipelineReport {
+    let g = GLOBAL.lock();
+    let now = Instant::now();
+    // Per thread: lifetime; per (queue, side): blocked time and the threads.
+    let mut side_time: HashMap<(usize, Side), (Duration, Duration, Vec<String>)> = HashMap::new();
+    let mut stages: BTreeMap<String, (usize, Duration, Duration, Duration)> = BTreeMap::new();
+    for t in &g.threads {
+        let life = t
+            .end
+            .lock()
+            .unwrap_or(now)
+            .saturating_duration_since(t.start);
+        let sides = t.sides.lock();
+        let st = stages.entry(t.stage.clone()).or_default();
+        st.0 += 1;
+        st.1 += life;
+        for (&(key, side), &blocked) in sides.iter() {
+            let e = side_time.entry((key, side)).or_default();
+            e.0 += blocked;
+            e.1 += life;
+            if !e.2.contains(&t.stage) {
+                e.2.push(t.stage.clone());
+            }
+            match side {
+                Side::Send => st.2 += blocked,
+                Side::Recv => st.3 += blocked,
+            }
+        }
+    }
+    let share = |a: Duration, b: Duration| {
+        if b.is_zero() {
+            0.0
+        } else {
+            (a.as_secs_f64() / b.as_secs_f64()).min(1.0)
+        }
+    };
+    let mut queues = Vec::new();
+    for q in &g.queues {
+        let sends = q.stats.sends.load(Ordering::Relaxed);
+        let fill_sum = q.stats.fill_sum.load(Ordering::Relaxed);
+        let k = key(&q.stats);
+        let (sb, sl, producers) = side_time.remove(&(k, Side::Send)).unwrap_or_default();
+        let (rb, rl, consumers) = side_time.remove(&(k, Side::Recv)).unwrap_or_default();
+        queues.push(QueueProfile {
+            name: q.label.clone(),
+            bound: q.bound,
+            mean_fill: if sends == 0 {
+                0.0
+            } else {
+                fill_sum as f64 / sends as f64
+            },
+            sends,
+            producers,
+            consumers,
+            full_share: share(sb, sl),
+            empty_share: share(rb, rl),
+        });
+    }
+    let stages: Vec<StageProfile> = stages
+        .into_iter()
+        .map(|(name, (threads, life, full, empty))| StageProfile {
+            name,
+            threads,
+            blocked_on_full: share(full, life),
+            blocked_on_empty: share(empty, life),
+        })
+        .collect();
+    let advice = report::advise(&queues);
+    PipelineReport {
+        queues,
+        stages,
+        advice,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_is_its_thread_name_less_the_number() {
+        assert_eq!(stage_of("preprocess-3"), "preprocess");
+        assert_eq!(stage_of("gpu"), "gpu");
+        assert_eq!(stage_of("worker_12"), "worker");
+        assert_eq!(stage_of("v2"), "v2");
+        assert_eq!(stage_of("-3"), "-3");
+    }
+}

@@ -1,0 +1,164 @@
+//! The backpressure profile's report: what it says, how it prints, and the
+//! bottleneck rule.
+
+use std::fmt;
+
+/// One queue in the [`PipelineReport`].
+#[derive(Clone, Debug)]
+pub struct QueueProfile {
+    /// Its name (or creation site).
+    pub name: String,
+    /// Its bound (`None`: unbounded).
+    pub bound: Option<usize>,
+    /// Mean number of items in it, seen by each send.
+    pub mean_fill: f64,
+    /// Items sent.
+    pub sends: u64,
+    /// The stages that sent into it.
+    pub producers: Vec<String>,
+    /// The stages that received from it.
+    pub consumers: Vec<String>,
+    /// The share of the producers' time spent blocked on it full (0 to 1).
+    pub full_share: f64,
+    /// The share of the consumers' time spent blocked on it empty (0 to 1).
+    pub empty_share: f64,
+}
+
+/// One stage in the [`PipelineReport`]: where its threads' time went.
+#[derive(Clone, Debug)]
+pub struct StageProfile {
+    /// The stage (thread name less a trailing number).
+    pub name: String,
+    /// Its threads.
+    pub threads: usize,
+    /// Share of their time blocked sending into full queues.
+    pub blocked_on_full: f64,
+    /// Share of their time blocked receiving from empty queues.
+    pub blocked_on_empty: f64,
+}
+
+/// The backpressure profile: queues, stages, advice. Prints as a table.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineReport {
+    /// The queues, in creation order.
+    pub queues: Vec<QueueProfile>,
+    /// The stages, by name.
+    pub stages: Vec<StageProfile>,
+    /// What to do, bottleneck first.
+    pub advice: Vec<String>,
+}
+
+/// A share that counts as "most of the time" for the advice.
+#[cfg_attr(
+    not(any(debug_assertions, feature = "track-in-release", loom)),
+    allow(dead_code)
+)]
+const STARVED: f64 = 0.3;
+
+/// The bottleneck rule: a stage whose input queue is often full (its
+/// producers blocked on it) and whose output queue is often empty (its
+/// consumers starved) is the bottleneck; a last stage whose input is often
+/// full, or a first stage whose output is often empty, is one too.
+#[cfg_attr(
+    not(any(debug_assertions, feature = "track-in-release", loom)),
+    allow(dead_code)
+)]
+pub(crate) fn advise(queues: &[QueueProfile]) -> Vec<String> {
+    let pct = |x: f64| (x * 100.0).round() as u32;
+    let names = |v: &[String]| {
+        v.iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    let mut stages: Vec<&String> = queues
+        .iter()
+        .flat_map(|q| q.producers.iter().chain(&q.consumers))
+        .collect();
+    stages.sort();
+    stages.dedup();
+    for s in stages {
+        let inputs: Vec<&QueueProfile> =
+            queues.iter().filter(|q| q.consumers.contains(s)).collect();
+        let outputs: Vec<&QueueProfile> =
+            queues.iter().filter(|q| q.producers.contains(s)).collect();
+        let full_in = inputs
+            .iter()
+            .filter(|q| q.full_share >= STARVED)
+            .max_by(|a, b| a.full_share.total_cmp(&b.full_share));
+        let empty_out = outputs
+            .iter()
+            .filter(|q| q.empty_share >= STARVED)
+            .max_by(|a, b| a.empty_share.total_cmp(&b.empty_share));
+        let line = match (full_in, empty_out, inputs.is_empty(), outputs.is_empty()) {
+            (Some(i), Some(o), _, _) => format!(
+                "`{s}` is the bottleneck: {} waited on an empty `{}` queue {}% of the time, {} on a full `{}` queue {}%; give `{s}` more workers or make it faster",
+                names(&o.consumers), o.name, pct(o.empty_share), names(&i.producers), i.name, pct(i.full_share)
+            ),
+            (Some(i), None, _, true) => format!(
+                "`{s}` (the last stage) is the bottleneck: {} waited on a full `{}` queue {}% of the time",
+                names(&i.producers), i.name, pct(i.full_share)
+            ),
+            (None, Some(o), true, _) => format!(
+                "`{s}` (the first stage) is the bottleneck: {} waited on an empty `{}` queue {}% of the time",
+                names(&o.consumers), o.name, pct(o.empty_share)
+            ),
+            _ => continue,
+        };
+        out.push(line);
+    }
+    out
+}
+
+impl fmt::Display for PipelineReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pct = |x: f64| format!("{:.0}%", x * 100.0);
+        writeln!(f, "lockgraph pipeline profile")?;
+        if self.queues.is_empty() {
+            return writeln!(f, "  no queue was used while the profile was on");
+        }
+        writeln!(
+            f,
+            "  {:<14} {:>7} {:>9} {:>9} {:>9}  producers -> consumers",
+            "queue", "bound", "mean fill", "full", "empty"
+        )?;
+        for q in &self.queues {
+            writeln!(
+                f,
+                "  {:<14} {:>7} {:>9.1} {:>9} {:>9}  {} -> {}",
+                q.name,
+                q.bound.map_or("-".to_string(), |b| b.to_string()),
+                q.mean_fill,
+                pct(q.full_share),
+                pct(q.empty_share),
+                q.producers.join(", "),
+                q.consumers.join(", ")
+            )?;
+        }
+        writeln!(
+            f,
+            "  (full: share of the producers' time blocked on it full; empty: of the consumers' time on it empty)"
+        )?;
+        writeln!(
+            f,
+            "  {:<14} {:>7} {:>14} {:>15} {:>9}",
+            "stage", "threads", "blocked: full", "blocked: empty", "other"
+        )?;
+        for s in &self.stages {
+            writeln!(
+                f,
+                "  {:<14} {:>7} {:>14} {:>15} {:>9}",
+                s.name,
+                s.threads,
+                pct(s.blocked_on_full),
+                pct(s.blocked_on_empty),
+                pct((1.0 - s.blocked_on_full - s.blocked_on_empty).max(0.0))
+            )?;
+        }
+        for a in &self.advice {
+            writeln!(f, "  advice: {a}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! Release builds without tracking: the pipeline primitives are std's own
+//! types (`mpsc`, `thread`) or carry no tracking state (`Semaphore`,
+//! `Barrier`), and record nothing.
+#![cfg(not(any(debug_assertions, feature = "track-in-release")))]
+
+use std::mem::size_of;
+use std::sync::atomic::AtomicUsize;
+
+#[test]
+fn mpsc_and_thread_are_std_s_own_types() {
+    const { assert!(!lockgraph::TRACKING) };
+    // These only compile if the types are equal.
+    fn same_tx(t: std::sync::mpsc::SyncSender<u8>) -> lockgraph::mpsc::SyncSender<u8> {
+        t
+    }
+    fn same_rx(r: std::sync::mpsc::Receiver<u8>) -> lockgraph::mpsc::Receiver<u8> {
+        r
+    }
+    fn same_handle(h: std::thread::JoinHandle<u8>) -> lockgraph::thread::JoinHandle<u8> {
+        h
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    same_tx(tx).send(3).unwrap();
+    assert_eq!(same_rx(rx).recv().unwrap(), 3);
+    assert_eq!(same_handle(std::thread::spawn(|| 4)).join().unwrap(), 4);
+    let (tx, rx) = lockgraph::mpsc::sync_channel_named::<u8>("release-queue", 1);
+    let _: std::sync::mpsc::SyncSender<u8> = tx;
+    let _: std::sync::mpsc::Receiver<u8> = rx;
+}
+
+#[test]
+fn semaphore_and_barrier_carry_no_tracking_state_and_record_nothing() {
+    // Two counters, a parking_lot mutex and condvar: nothing else.
+    #[allow(dead_code)]
+    struct PlainSemaphore(
+        AtomicUsize,
+        AtomicUsize,
+        parking_lot::Mutex<()>,
+        parking_lot::Condvar,
+    );
+    #[allow(dead_code)]
+    struct PlainBarrier(
+        usize,
+        parking_lot::Mutex<(usize, u64)>,
+        parking_lot::Condvar,
+    );
+    assert_eq!(
+        size_of::<lockgraph::Semaphore>(),
+        size_of::<PlainSemaphore>()
+    );
+    assert_eq!(size_of::<lockgraph::Barrier>(), size_of::<PlainBarrier>());
+    let m = lockgraph::Mutex::new(());
+    let s = lockgraph::Semaphore::new(1);
+    let reports = lockgraph::capture(|| {
+        {
+            let _p = s.acquire();
+            drop(m.lock());
+        }
+        let _g = m.lock();
+        let _p = s.acquire();
+    });
+    assert!(reports.is_empty());
+}

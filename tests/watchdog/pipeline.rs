@@ -1,0 +1,334 @@
+//! Real pipeline hangs (`docs/pipelines.md`): a send into a full queue, a
+//! join, a semaphore acquire and a barrier wait, each in a cycle with a
+//! lock, reported by the watchdog within two timeouts with the resource
+//! named; and a busy, oversubscribed pipeline that keeps progressing, with
+//! no deadlock report over 30 s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lockgraph::mpsc::sync_channel_named;
+use lockgraph::{Barrier, Mutex, Semaphore};
+use lockgraph_testkit::{child, is_child, Child, END};
+
+use crate::run_child;
+
+/// The watchdog's timeout in these children.
+const TIMEOUT_MS: u64 = 500;
+
+/// Runs `child` with the watchdog on until its report is complete; the
+/// report. Asserts that it is a deadlock of `threads`, that each waiter
+/// waited less than two timeouts when it was reported, and that `needles`
+/// are in it.
+fn hang_report(child: Child, threads: &[&str], needles: &[&str]) -> String {
+    let (text, ok) = run_child(
+        child,
+        &[("LOCKGRAPH_WATCHDOG", &format!("{TIMEOUT_MS}ms"))],
+        Duration::from_secs(30),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let report = &report[..report.find(END).unwrap()];
+    for t in threads {
+        let name = format!("thread `{t}`");
+        assert!(report.contains(&name), "{name} missing:\n{report}");
+    }
+    for n in needles {
+        assert!(report.contains(n), "{n} missing:\n{report}");
+    }
+    for line in report
+        .lines()
+        .filter(|l| l.trim_start().starts_with("waits for "))
+    {
+        let waited = waited(line);
+        assert!(
+            waited < Duration::from_millis(2 * TIMEOUT_MS),
+            "reported after {waited:?}, more than two timeouts: {line}"
+        );
+    }
+    report.to_string()
+}
+
+/// The duration in "waits for X for 612.345ms, requested at ...".
+fn waited(line: &str) -> Duration {
+    let head = &line[..line.rfind(", requested at").unwrap_or(line.len())];
+    let d = head.rsplit(" for ").next().unwrap();
+    let (num, unit) = d.split_at(d.find(|c: char| c.is_ascii_alphabetic()).unwrap());
+    let x: f64 = num
+        .parse()
+        .unwrap_or_else(|_| panic!("bad duration in {line}"));
+    match unit {
+        "s" => Duration::from_secs_f64(x),
+        "ms" => Duration::from_secs_f64(x / 1e3),
+        "µs" => Duration::from_secs_f64(x / 1e6),
+        "ns" => Duration::from_secs_f64(x / 1e9),
+        _ => panic!("bad unit in {line}"),
+    }
+}
+
+fn named<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> lockgraph::thread::JoinHandle<T> {
+    lockgraph::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .unwrap()
+}
+
+#[test]
+fn a_stage_sending_into_a_full_queue_holding_the_consumer_s_lock_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    hang_report(
+        child!(child_queue_hang),
+        &["wd-loader", "wd-pre"],
+        &[
+            "space in Queue `wd-raw` (a send into the full queue)",
+            "Mutex `wd-stats`",
+            "Queue `wd-raw` (as its consumer), taken at tests/watchdog/pipeline.rs",
+        ],
+    );
+}
+
+#[test]
+fn child_queue_hang() {
+    if !is_child() {
+        return;
+    }
+    let stats = Arc::new(Mutex::named("wd-stats", 0u32));
+    let (tx, rx) = sync_channel_named::<u32>("wd-raw", 1);
+    let (got_tx, got_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let s = stats.clone();
+    let pre = named("wd-pre", move || {
+        let first = rx.recv().unwrap();
+        got_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        *s.lock() += first; // between two receives: blocks on the loader
+        let _ = rx.recv();
+    });
+    let loader = named("wd-loader", move || {
+        tx.send(1).unwrap();
+        got_rx.recv().unwrap();
+        let _g = stats.lock();
+        tx.send(2).unwrap(); // fills the queue
+        go_tx.send(()).unwrap();
+        tx.send(3).unwrap(); // full, holding `stats`: blocks for good
+    });
+    pre.join().unwrap();
+    loader.join().unwrap();
+}
+
+#[test]
+fn a_join_holding_the_lock_the_joined_thread_needs_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    hang_report(
+        child!(child_join_hang),
+        &["wd-joiner", "wd-worker"],
+        &["Thread `wd-worker` to finish (a join)", "Mutex `wd-config`"],
+    );
+}
+
+#[test]
+fn child_join_hang() {
+    if !is_child() {
+        return;
+    }
+    let joiner = named("wd-joiner", || {
+        let config = Arc::new(Mutex::named("wd-config", 0));
+        let _g = config.lock();
+        let c = config.clone();
+        let worker = named("wd-worker", move || *c.lock() += 1);
+        worker.join().unwrap();
+    });
+    joiner.join().unwrap();
+}
+
+#[test]
+fn an_acquire_holding_the_lock_a_permit_holder_needs_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    hang_report(
+        child!(child_semaphore_hang),
+        &["wd-gpu", "wd-batcher"],
+        &["a permit of Semaphore `wd-slots`", "Mutex `wd-model`"],
+    );
+}
+
+#[test]
+fn child_semaphore_hang() {
+    if !is_child() {
+        return;
+    }
+    let model = Arc::new(Mutex::named("wd-model", ()));
+    let slots = Arc::new(Semaphore::named("wd-slots", 1));
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (m, s) = (model.clone(), slots.clone());
+    let gpu = named("wd-gpu", move || {
+        let _permit = s.acquire();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(m.lock()); // blocks on the batcher
+    });
+    let batcher = named("wd-batcher", move || {
+        held_rx.recv().unwrap();
+        let _g = model.lock();
+        let _permit = slots.acquire(); // blocks on the GPU thread
+    });
+    gpu.join().unwrap();
+    batcher.join().unwrap();
+}
+
+#[test]
+fn a_barrier_wait_holding_the_lock_another_party_needs_is_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    hang_report(
+        child!(child_barrier_hang),
+        &["wd-party-a", "wd-party-b"],
+        &[
+            "the other parties of Barrier `wd-step`",
+            "Mutex `wd-weights`",
+        ],
+    );
+}
+
+#[test]
+fn child_barrier_hang() {
+    if !is_child() {
+        return;
+    }
+    let weights = Arc::new(Mutex::named("wd-weights", 0));
+    let step = Arc::new(Barrier::named("wd-step", 2));
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (w, b) = (weights.clone(), step.clone());
+    let a = named("wd-party-a", move || {
+        b.wait();
+        let _g = w.lock();
+        locked_tx.send(()).unwrap();
+        b.wait(); // holding `weights`: blocks on party b
+    });
+    let b = named("wd-party-b", move || {
+        step.wait();
+        locked_rx.recv().unwrap();
+        *weights.lock() += 1; // before arriving: blocks on party a
+        step.wait();
+    });
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+#[test]
+fn a_busy_oversubscribed_pipeline_is_no_deadlock_over_30_seconds() {
+    if is_child() {
+        return;
+    }
+    let secs = std::env::var("LOCKGRAPH_TEST_PIPELINE_SECS").unwrap_or_else(|_| "30".into());
+    let out = child!(child_busy_pipeline)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "200ms")
+        .env("LOCKGRAPH_TEST_PIPELINE_SECS", &secs)
+        .deadline(Duration::from_secs(secs.parse::<u64>().unwrap() + 60))
+        .run_until(|_, err| err.contains("PIPELINE DONE"));
+    let text = out.both();
+    assert!(out.done, "the pipeline did not finish:\n{text}");
+    assert!(!text.contains("DEADLOCK"), "{text}");
+    assert!(!text.contains("potential deadlock"), "{text}");
+    let n: u64 = text
+        .split("PIPELINE DONE ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(n > 1000, "{n} items only:\n{text}");
+}
+
+/// source -> `busy-a` (2) -> 6 workers -> `busy-b` (2) -> 6 workers ->
+/// `busy-c` (1) -> sink limited by a semaphore of 2 slots shared with a
+/// second sink; the workers take a stats lock between receives (never
+/// while sending). 16 busy threads on however few cores: waits on full and
+/// empty queues all the time, none of them a deadlock.
+#[test]
+fn child_busy_pipeline() {
+    if !is_child() {
+        return;
+    }
+    let secs: u64 = std::env::var("LOCKGRAPH_TEST_PIPELINE_SECS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stats = Arc::new(Mutex::named("busy-stats", 0u64));
+    let slots = Arc::new(Semaphore::named("busy-slots", 2));
+    let (a_tx, a_rx) = sync_channel_named::<u64>("busy-a", 2);
+    let (b_tx, b_rx) = sync_channel_named::<u64>("busy-b", 2);
+    let (c_tx, c_rx) = sync_channel_named::<u64>("busy-c", 1);
+    let spin = |n: u64| (0..200u64).fold(n, |x, i| std::hint::black_box(x ^ i).rotate_left(1));
+    let stage = |name: String,
+                 rx: Arc<Mutex<lockgraph::mpsc::Receiver<u64>>>,
+                 tx: lockgraph::mpsc::SyncSender<u64>,
+                 stats: Arc<Mutex<u64>>| {
+        named(&name, move || loop {
+            let item = rx.lock().recv();
+            let Ok(x) = item else { break };
+            *stats.lock() += 1;
+            if tx.send(spin(x)).is_err() {
+                break;
+            }
+        })
+    };
+    let a_rx = Arc::new(Mutex::named("busy-a-rx", a_rx));
+    let b_rx = Arc::new(Mutex::named("busy-b-rx", b_rx));
+    let mut handles = Vec::new();
+    for i in 0..6 {
+        handles.push(stage(
+            format!("busy-decode-{i}"),
+            a_rx.clone(),
+            b_tx.clone(),
+            stats.clone(),
+        ));
+        handles.push(stage(
+            format!("busy-augment-{i}"),
+            b_rx.clone(),
+            c_tx.clone(),
+            stats.clone(),
+        ));
+    }
+    drop((b_tx, c_tx));
+    let c_rx = Arc::new(Mutex::named("busy-c-rx", c_rx));
+    let sinks: Vec<_> = (0..2)
+        .map(|i| {
+            let (rx, slots) = (c_rx.clone(), slots.clone());
+            named(&format!("busy-gpu-{i}"), move || {
+                let mut n = 0u64;
+                loop {
+                    let item = rx.lock().recv();
+                    let Ok(x) = item else { break n };
+                    let _slot = slots.acquire();
+                    std::hint::black_box(spin(x));
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let source = named("busy-source", move || {
+        let end = std::time::Instant::now() + Duration::from_secs(secs);
+        let mut i = 0;
+        while std::time::Instant::now() < end {
+            a_tx.send(i).unwrap();
+            i += 1;
+        }
+    });
+    source.join().unwrap();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let n: u64 = sinks.into_iter().map(|s| s.join().unwrap()).sum();
+    eprintln!("PIPELINE DONE {n}");
+}
