@@ -530,6 +530,9 @@ mod tests {
             site: site(line),
             waited: Duration::from_secs(secs),
             stack: Vec::new(),
+            queue: None,
+            blocked_peers: Vec::new(),
+            no_consumer: false,
         }
     }
 
