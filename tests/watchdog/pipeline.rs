@@ -233,7 +233,7 @@ fn child_barrier_hang() {
 
 /// Runs `child` with the watchdog on until every one of `needles` is in a
 /// LONG WAIT report of `thread`; that report.
-fn long_wait_report(child: Child, thread: &str, needles: &[&str]) -> String {
+fn long_wait_report(child: Child, thread: &str, needles: &[&str], env: &[(&str, &str)]) -> String {
     let head = format!("lockgraph watchdog: LONG WAIT: thread `{thread}`");
     let find = |t: &str| -> Option<String> {
         let at = t.find(&head)?;
@@ -244,12 +244,10 @@ fn long_wait_report(child: Child, thread: &str, needles: &[&str]) -> String {
             .all(|n| report.contains(n))
             .then(|| report.to_string())
     };
-    let (text, ok) = run_child(
-        child,
-        &[("LOCKGRAPH_WATCHDOG", &format!("{TIMEOUT_MS}ms"))],
-        Duration::from_secs(30),
-        |t| find(t).is_some(),
-    );
+    let timeout = format!("{TIMEOUT_MS}ms");
+    let mut all = vec![("LOCKGRAPH_WATCHDOG", timeout.as_str())];
+    all.extend_from_slice(env);
+    let (text, ok) = run_child(child, &all, Duration::from_secs(30), |t| find(t).is_some());
     assert!(
         ok,
         "no LONG WAIT report of `{thread}` with {needles:?} in time:\n{text}"
@@ -268,7 +266,9 @@ fn a_join_on_a_thread_deadlocked_elsewhere_is_named() {
         &[
             "Thread `wd-dl-a` to finish (a join)",
             "joins thread `wd-dl-a`, which is itself deadlocked, waiting for Mutex `wd-dl-",
+            "what to do: thread `wd-dl-a`, which this wait waits for, is deadlocked",
         ],
+        &[],
     );
 }
 
@@ -303,6 +303,8 @@ fn a_send_into_a_full_queue_that_no_thread_consumes_is_named() {
     if is_child() {
         return;
     }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-idle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let report = long_wait_report(
         child!(child_send_no_consumer),
         "wd-boss",
@@ -310,9 +312,25 @@ fn a_send_into_a_full_queue_that_no_thread_consumes_is_named() {
             "joins thread `wd-feeder`, which is itself blocked, waiting for space in Queue `wd-idle`",
             "Queue `wd-idle` full: 1 of 1",
             "no live consumer: the Receiver of Queue `wd-idle` is alive, but no thread is receiving from it",
+            "what to do: thread `wd-feeder`, which this wait waits for, is itself blocked",
         ],
+        &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
     );
     assert!(!report.contains("deadlocked"), "{report}");
+    // The same in the JSON of the dump directory.
+    let json: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    for needle in [
+        r#""queue":{"bound":1,"senders":1,"receiver_alive":true},"no_consumer":true"#,
+        r#""blocked_peers":[{"thread":"wd-feeder","waits_for":"space in Queue `wd-idle`"#,
+        r#""deadlocked":false"#,
+        "Queue `wd-idle` full: 1 of 1",
+    ] {
+        assert!(json.contains(needle), "{needle} missing:\n{json}");
+    }
 }
 
 #[test]
@@ -352,7 +370,9 @@ fn a_receive_whose_sender_is_kept_by_its_joiner_is_named() {
             "joins thread `wd-drain`, which is itself blocked, waiting for an item from Queue `wd-work`",
             "Queue `wd-work` empty: 0 of 4",
             "1 Sender of Queue `wd-work` alive",
+            "what to do: thread `wd-drain`, which this wait waits for, is itself blocked",
         ],
+        &[],
     );
 }
 

@@ -186,3 +186,47 @@ impl WaitInfo {
         out
     }
 }
+
+impl WaitInfo {
+    /// A long wait's advice when its peers say more than its holders: a
+    /// send that nothing consumes, a receive with live senders, a wait on a
+    /// thread that is itself blocked.
+    pub(super) fn peer_advice(&self) -> Option<String> {
+        if self.mode == Some(WaitMode::Send) && self.no_consumer {
+            let q = self.queue?;
+            return Some(if q.receiver_alive {
+                format!(
+                    "what to do: nothing receives from {}: keep a consumer receiving until the senders are done, or drop its Receiver when it stops (a send then fails instead of waiting)",
+                    self.lock
+                )
+            } else {
+                format!(
+                    "what to do: every Receiver of {} was dropped: stop sending once the consumer is gone",
+                    self.lock
+                )
+            });
+        }
+        if self.mode == Some(WaitMode::Recv) {
+            let q = self.queue?;
+            return Some(format!(
+                "what to do: nothing has been sent on {} for {:.1?} and {} Sender{} alive: if the producers are done, drop every Sender (one kept by this thread's joiner, or by this thread itself, too) so that the receive ends",
+                self.lock,
+                self.waited,
+                q.senders,
+                if q.senders == 1 { " is" } else { "s are" }
+            ));
+        }
+        let p = self.blocked_peers.first()?;
+        Some(if p.deadlocked {
+            format!(
+                "what to do: thread `{}`, which this wait waits for, is deadlocked (its DEADLOCK report): break that cycle, and this wait ends with it",
+                p.thread
+            )
+        } else {
+            format!(
+                "what to do: thread `{}`, which this wait waits for, is itself blocked, waiting for {}: follow that wait (its own report, or `lockgraph::dump()`); this one ends when it does",
+                p.thread, p.waits_for
+            )
+        })
+    }
+}
