@@ -236,6 +236,17 @@ pub mod raw;
 pub mod raw;
 
 mod barrier;
+#[cfg(all(
+    feature = "crossbeam",
+    any(debug_assertions, feature = "track-in-release", loom)
+))]
+pub mod channel;
+#[cfg(all(
+    feature = "crossbeam",
+    not(any(debug_assertions, feature = "track-in-release", loom))
+))]
+#[path = "channel_plain.rs"]
+pub mod channel;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod condvar;
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]

@@ -48,11 +48,13 @@
 use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use lockgraph_core::__private::{Blocking, Deadline, WaitMode};
+use lockgraph_core::__private::{
+    watch_queue, Blocking, Deadline, QueueProbe, QueueState, WaitMode,
+};
 use lockgraph_core::resource::Resource;
 use lockgraph_core::{Class, LockKind};
 
@@ -73,6 +75,32 @@ struct Chan {
     space: parking_lot::Mutex<()>,
     freed: parking_lot::Condvar,
     stats: Arc<QueueStats>,
+    /// Sending ends alive, and whether the receiving end is: what the
+    /// watchdog says of a blocked send or receive.
+    senders: AtomicUsize,
+    receiver_alive: AtomicBool,
+    /// Whether the watchdog has this queue's probe (registered on its
+    /// first wait in slices).
+    watched: AtomicBool,
+}
+
+impl QueueProbe for Chan {
+    fn state(&self) -> QueueState {
+        QueueState::new(
+            self.bound,
+            self.senders.load(Ordering::Relaxed),
+            self.receiver_alive.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Called in a blocked send's or receive's slices (the watchdog is on, or
+/// a deadline was given): the watchdog learns the queue's state, once.
+fn watch(chan: &Arc<Chan>) {
+    if !chan.watched.swap(true, Ordering::Relaxed) {
+        let weak = Arc::downgrade(chan);
+        watch_queue(chan.res.meta(), weak);
+    }
 }
 
 impl Chan {
@@ -85,6 +113,9 @@ impl Chan {
             space: parking_lot::Mutex::new(()),
             freed: parking_lot::Condvar::new(),
             stats: Default::default(),
+            senders: AtomicUsize::new(1),
+            receiver_alive: AtomicBool::new(true),
+            watched: AtomicBool::new(false),
         });
         pipeline::register_queue(class, bound, &chan.stats);
         chan
@@ -219,8 +250,15 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.chan.senders.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
             inner: self.inner.clone(),
             chan: self.chan.clone(),
@@ -243,7 +281,7 @@ pub struct SyncSender<T> {
 /// A send's raw operations: one attempt, or parking for space in slices.
 struct SendOp<'a, T> {
     tx: &'a mpsc::SyncSender<T>,
-    chan: &'a Chan,
+    chan: &'a Arc<Chan>,
     /// The item until it is sent.
     item: &'a Cell<Option<T>>,
     /// Set when the receiver is gone (the send is over, failed).
@@ -293,6 +331,7 @@ impl<T> Blocking for SendOp<'_, T> {
     }
 
     fn block_until(&self, deadline: Deadline) -> bool {
+        watch(self.chan);
         let end = deadline.instant();
         if self.chan.bound == Some(0) {
             // A rendezvous with a deadline: std has no timed send, and a
@@ -336,7 +375,7 @@ impl<T> SyncSender<T> {
     #[track_caller]
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         let site = Location::caller();
-        let chan = &*self.chan;
+        let chan = &self.chan;
         pipeline::using(chan.key(), Side::Send);
         chan.res.before_block(Some(site));
         let item = Cell::new(Some(t));
@@ -373,8 +412,15 @@ impl<T> SyncSender<T> {
     }
 }
 
+impl<T> Drop for SyncSender<T> {
+    fn drop(&mut self) {
+        self.chan.senders.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl<T> Clone for SyncSender<T> {
     fn clone(&self) -> Self {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
         SyncSender {
             inner: self.inner.clone(),
             chan: self.chan.clone(),
@@ -399,6 +445,7 @@ pub struct Receiver<T> {
 /// A receive's raw operations.
 struct RecvOp<'a, T> {
     rx: &'a mpsc::Receiver<T>,
+    chan: &'a Arc<Chan>,
     got: &'a Cell<Option<Result<T, RecvError>>>,
 }
 
@@ -417,6 +464,7 @@ impl<T> Blocking for RecvOp<'_, T> {
     }
 
     fn block_until(&self, deadline: Deadline) -> bool {
+        watch(self.chan);
         let r = match deadline {
             Deadline::After(d) => self.rx.recv_timeout(d),
             Deadline::At(i) => self
@@ -470,11 +518,12 @@ impl<T> Receiver<T> {
         site: &'static Location<'static>,
         deadline: Option<Deadline>,
     ) -> Result<T, RecvTimeoutError> {
-        let chan = &*self.chan;
+        let chan = &self.chan;
         pipeline::using(chan.key(), Side::Recv);
         let got = Cell::new(None);
         let op = RecvOp {
             rx: &self.inner,
+            chan,
             got: &got,
         };
         let (_, waited) = chan.res.wait(&op, WaitMode::Recv, Some(site), deadline);
@@ -526,6 +575,7 @@ impl<T> Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.chan.res.stop_serving();
+        self.chan.receiver_alive.store(false, Ordering::Relaxed);
         self.chan.closed();
     }
 }

@@ -89,6 +89,8 @@ fn a_stage_sending_into_a_full_queue_holding_the_consumer_s_lock_is_a_deadlock()
             "space in Queue `wd-raw` (a send into the full queue)",
             "Mutex `wd-stats`",
             "Queue `wd-raw` (as its consumer), taken at tests/watchdog/pipeline.rs",
+            "Queue `wd-raw` full: 1 of 1",
+            "its consumer thread `wd-pre` is itself deadlocked, waiting for Mutex `wd-stats`",
         ],
     );
 }
@@ -130,7 +132,11 @@ fn a_join_holding_the_lock_the_joined_thread_needs_is_a_deadlock() {
     hang_report(
         child!(child_join_hang),
         &["wd-joiner", "wd-worker"],
-        &["Thread `wd-worker` to finish (a join)", "Mutex `wd-config`"],
+        &[
+            "Thread `wd-worker` to finish (a join)",
+            "Mutex `wd-config`",
+            "joins thread `wd-worker`, which is itself deadlocked, waiting for Mutex `wd-config`",
+        ],
     );
 }
 
@@ -223,6 +229,167 @@ fn child_barrier_hang() {
     });
     a.join().unwrap();
     b.join().unwrap();
+}
+
+/// Runs `child` with the watchdog on until every one of `needles` is in a
+/// LONG WAIT report of `thread`; that report.
+fn long_wait_report(child: Child, thread: &str, needles: &[&str], env: &[(&str, &str)]) -> String {
+    let head = format!("lockgraph watchdog: LONG WAIT: thread `{thread}`");
+    let find = |t: &str| -> Option<String> {
+        let at = t.find(&head)?;
+        let report = &t[at..];
+        let report = &report[..report.find(END)?];
+        needles
+            .iter()
+            .all(|n| report.contains(n))
+            .then(|| report.to_string())
+    };
+    let timeout = format!("{TIMEOUT_MS}ms");
+    let mut all = vec![("LOCKGRAPH_WATCHDOG", timeout.as_str())];
+    all.extend_from_slice(env);
+    let (text, ok) = run_child(child, &all, Duration::from_secs(30), |t| find(t).is_some());
+    assert!(
+        ok,
+        "no LONG WAIT report of `{thread}` with {needles:?} in time:\n{text}"
+    );
+    find(&text).unwrap()
+}
+
+#[test]
+fn a_join_on_a_thread_deadlocked_elsewhere_is_named() {
+    if is_child() {
+        return;
+    }
+    long_wait_report(
+        child!(child_join_on_deadlocked),
+        "wd-boss",
+        &[
+            "Thread `wd-dl-a` to finish (a join)",
+            "joins thread `wd-dl-a`, which is itself deadlocked, waiting for Mutex `wd-dl-",
+            "what to do: thread `wd-dl-a`, which this wait waits for, is deadlocked",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn child_join_on_deadlocked() {
+    if !is_child() {
+        return;
+    }
+    let boss = named("wd-boss", || {
+        let x = Arc::new(Mutex::named("wd-dl-x", ()));
+        let y = Arc::new(Mutex::named("wd-dl-y", ()));
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let (x2, y2, both2) = (x.clone(), y.clone(), both.clone());
+        let a = named("wd-dl-a", move || {
+            let _x = x2.lock();
+            both2.wait();
+            drop(y2.lock());
+        });
+        let b = named("wd-dl-b", move || {
+            let _y = y.lock();
+            both.wait();
+            drop(x.lock());
+        });
+        a.join().unwrap(); // a is deadlocked with b: blocks for good
+        b.join().unwrap();
+    });
+    boss.join().unwrap();
+}
+
+#[test]
+fn a_send_into_a_full_queue_that_no_thread_consumes_is_named() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-idle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = long_wait_report(
+        child!(child_send_no_consumer),
+        "wd-boss",
+        &[
+            "joins thread `wd-feeder`, which is itself blocked, waiting for space in Queue `wd-idle`",
+            "Queue `wd-idle` full: 1 of 1",
+            "no live consumer: the Receiver of Queue `wd-idle` is alive, but no thread is receiving from it",
+            "what to do: thread `wd-feeder`, which this wait waits for, is itself blocked",
+        ],
+        &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
+    );
+    assert!(!report.contains("deadlocked"), "{report}");
+    // The same in the JSON of the dump directory.
+    let json: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    for needle in [
+        r#""queue":{"bound":1,"senders":1,"receiver_alive":true},"no_consumer":true"#,
+        r#""blocked_peers":[{"thread":"wd-feeder","waits_for":"space in Queue `wd-idle`"#,
+        r#""deadlocked":false"#,
+        "Queue `wd-idle` full: 1 of 1",
+    ] {
+        assert!(json.contains(needle), "{needle} missing:\n{json}");
+    }
+}
+
+#[test]
+fn child_send_no_consumer() {
+    if !is_child() {
+        return;
+    }
+    let boss = named("wd-boss", || {
+        let (tx, rx) = sync_channel_named::<u32>("wd-idle", 1);
+        tx.send(0).unwrap();
+        // The consumer takes one item and hands the receiver back: the
+        // receiver lives on, but no thread receives from it.
+        let taker = named("wd-taker", move || {
+            rx.recv().unwrap();
+            rx
+        });
+        let rx = taker.join().unwrap();
+        let feeder = named("wd-feeder", move || {
+            tx.send(1).unwrap(); // fills the queue
+            tx.send(2).unwrap(); // full, and no one receives: blocks for good
+        });
+        feeder.join().unwrap();
+        drop(rx);
+    });
+    boss.join().unwrap();
+}
+
+#[test]
+fn a_receive_whose_sender_is_kept_by_its_joiner_is_named() {
+    if is_child() {
+        return;
+    }
+    long_wait_report(
+        child!(child_recv_sender_kept),
+        "wd-boss",
+        &[
+            "joins thread `wd-drain`, which is itself blocked, waiting for an item from Queue `wd-work`",
+            "Queue `wd-work` empty: 0 of 4",
+            "1 Sender of Queue `wd-work` alive",
+            "what to do: thread `wd-drain`, which this wait waits for, is itself blocked",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn child_recv_sender_kept() {
+    if !is_child() {
+        return;
+    }
+    let boss = named("wd-boss", || {
+        let (tx, rx) = sync_channel_named::<u32>("wd-work", 4);
+        let drain = named("wd-drain", move || rx.iter().count());
+        tx.send(1).unwrap();
+        // The classic: `tx` is never dropped, so the drain never ends.
+        drain.join().unwrap();
+        drop(tx);
+    });
+    boss.join().unwrap();
 }
 
 #[test]

@@ -58,6 +58,42 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
                 }
                 crate::record::json_str(s, fr);
             }
+            s.push_str("],\"queue\":");
+            match &w.queue {
+                None => s.push_str("null"),
+                Some(q) => {
+                    s.push_str("{\"bound\":");
+                    match q.bound {
+                        Some(b) => {
+                            let _ = write!(s, "{b}");
+                        }
+                        None => s.push_str("null"),
+                    }
+                    let _ = write!(
+                        s,
+                        ",\"senders\":{},\"receiver_alive\":{}}}",
+                        q.senders, q.receiver_alive
+                    );
+                }
+            }
+            let _ = write!(s, ",\"no_consumer\":{},\"blocked_peers\":[", w.no_consumer);
+            for (i, p) in w.blocked_peers.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str("{\"thread\":");
+                crate::record::json_str(s, &p.thread);
+                s.push_str(",\"waits_for\":");
+                crate::record::json_str(s, &p.waits_for);
+                let _ = write!(s, ",\"deadlocked\":{}}}", p.deadlocked);
+            }
+            s.push_str("],\"notes\":[");
+            for (i, l) in w.peer_lines().iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                crate::record::json_str(s, l);
+            }
             s.push_str("]}");
         }
     }

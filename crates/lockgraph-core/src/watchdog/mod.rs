@@ -49,6 +49,7 @@ mod after_fork;
 mod ask_dump;
 mod dump_file;
 mod json;
+mod peers;
 mod progress;
 mod rate_limit;
 #[cfg(target_os = "linux")]
@@ -68,6 +69,8 @@ pub use ask_dump::{ask_for_dump, AskDumpError};
 use dump_file::*;
 #[allow(unused_imports)]
 use json::*;
+use peers::*;
+pub use peers::{watch_queue, BlockedPeer, QueueProbe, QueueState};
 pub use progress::{markers, progress};
 use report::*;
 pub use report::{

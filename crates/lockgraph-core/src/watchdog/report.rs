@@ -77,6 +77,17 @@ pub struct WaitInfo {
     /// Its own stack, captured once the wait exceeded the timeout (resolved,
     /// program frames only).
     pub stack: Vec<String>,
+    /// For a send into or a receive from a queue of `lockgraph::mpsc`: the
+    /// queue's bound and live ends (its fill level follows from the wait: a
+    /// blocked send finds it full, a blocked receive empty).
+    pub queue: Option<QueueState>,
+    /// For a send, a join, an acquire or a barrier wait: the threads it
+    /// waits for that are themselves blocked (in reports; empty in a
+    /// [`Dump`]).
+    pub blocked_peers: Vec<BlockedPeer>,
+    /// For a send into a full queue, in a report: no thread serves the
+    /// queue as its consumer (nothing will make room).
+    pub no_consumer: bool,
 }
 
 impl WaitInfo {
@@ -452,7 +463,19 @@ pub(super) fn thread_info(
         } else {
             Vec::new()
         };
+        let queue = match w.target {
+            Target::Lock {
+                id,
+                kind: LockKind::Queue,
+                mode: WaitMode::Send | WaitMode::Recv,
+                ..
+            } => queue_state(id),
+            _ => None,
+        };
         WaitInfo {
+            queue,
+            blocked_peers: Vec::new(),
+            no_consumer: false,
             lock,
             request: mode
                 .filter(|&m| m != WaitMode::Condvar)
@@ -525,6 +548,9 @@ impl fmt::Display for ThreadInfo {
                 w.waited,
                 opt_site(&w.site)
             )?;
+            for line in w.peer_lines() {
+                writeln!(f, "      {line}")?;
+            }
         }
         if self.held.is_empty() {
             writeln!(f, "    holds no lock")?;

@@ -120,7 +120,9 @@ impl Watchdog {
         let edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         let mut cycles_now = HashSet::new();
-        for mut cycle in find_cycles(&edges) {
+        let cycles = find_cycles(&edges);
+        let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
+        for mut cycle in cycles {
             // Start at the smallest thread name, so that output is stable.
             let first = (0..cycle.len())
                 .min_by_key(|&k| (&snaps[cycle[k]].slot.name, snaps[cycle[k]].slot.key))
@@ -151,7 +153,8 @@ impl Watchdog {
                 // A deadlock report always goes out (no rate limit).
                 self.reported_cycles.insert(key.clone());
                 self.reported_waits.extend(key.iter().copied());
-                let report = self.deadlock_report(&snaps, &cycle, now, wall);
+                let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
+                add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
                 self.emit(report);
             }
             cycles_now.insert(key);
@@ -194,11 +197,14 @@ impl Watchdog {
                 continue;
             }
             let mut threads = vec![thread_info(s, now, true, true)];
+            let mut idx = vec![i];
             for &j in &edges[i] {
                 if j != i {
                     threads.push(thread_info(&snaps[j], now, true, true));
+                    idx.push(j);
                 }
             }
+            add_blocked_peers(&mut threads, &idx, &snaps, &edges, &on_cycle, now);
             self.emit(WatchdogReport {
                 kind: WatchdogKind::LongWait,
                 cycle: None,

@@ -357,6 +357,9 @@ impl WatchdogReport {
                 w.lock, w.waited
             );
         }
+        if let Some(advice) = w.peer_advice() {
+            return advice;
+        }
         // The holders the waiter waits for follow it in the report.
         let holder = self.threads[1..].iter().find_map(|h| {
             h.held
@@ -530,6 +533,9 @@ mod tests {
             site: site(line),
             waited: Duration::from_secs(secs),
             stack: Vec::new(),
+            queue: None,
+            blocked_peers: Vec::new(),
+            no_consumer: false,
         }
     }
 

@@ -1,0 +1,232 @@
+//! What a report says of a wait's peers: a queue's fill level and its live
+//! ends (from the queue itself, through a [`QueueProbe`] it registers on its
+//! first watched wait), and, for a wait that waits for other threads (a
+//! send into a full queue, a join, an acquire, a barrier wait), which of
+//! those threads are themselves blocked, or deadlocked, and on what.
+
+use std::sync::Weak;
+
+use super::*;
+
+/// A queue's state as the watchdog reports it (`docs/pipelines.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueState {
+    /// Its bound (`None`: unbounded; `Some(0)`: a rendezvous).
+    pub bound: Option<usize>,
+    /// Sending ends alive (clones included).
+    pub senders: usize,
+    /// Whether its receiving end is alive.
+    pub receiver_alive: bool,
+}
+
+impl QueueState {
+    /// A queue's state.
+    pub fn new(bound: Option<usize>, senders: usize, receiver_alive: bool) -> QueueState {
+        QueueState {
+            bound,
+            senders,
+            receiver_alive,
+        }
+    }
+}
+
+/// A queue that can say its state (implemented by the queues of the
+/// facade, `lockgraph::mpsc`).
+pub trait QueueProbe: Send + Sync {
+    /// Its state now.
+    fn state(&self) -> QueueState;
+}
+
+/// The probes of the queues that have had a watched wait, by resource id.
+static PROBES: Mutex<Vec<(u64, Weak<dyn QueueProbe>)>> = Mutex::new(Vec::new());
+
+/// Registers `probe` as the state of the queue `meta` (once per queue, on
+/// its first wait registered with the watchdog: not on any fast path).
+/// Dead probes are dropped here.
+pub fn watch_queue(meta: &LockMeta, probe: Weak<dyn QueueProbe>) {
+    let id = meta.id();
+    let mut all = PROBES.lock();
+    all.retain(|(i, p)| *i != id && p.strong_count() > 0);
+    all.push((id, probe));
+}
+
+/// The state of the queue with resource id `id`, if it registered a probe
+/// and is alive.
+pub(super) fn queue_state(id: u64) -> Option<QueueState> {
+    let probe = PROBES
+        .lock()
+        .iter()
+        .find(|(i, _)| *i == id)
+        .and_then(|(_, p)| p.upgrade())?;
+    Some(probe.state())
+}
+
+/// A thread that a waiter waits for, itself blocked.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BlockedPeer {
+    /// Its name.
+    pub thread: String,
+    /// What it waits for ([`WaitInfo::what`]).
+    pub waits_for: String,
+    /// Whether it is on a wait-for cycle (deadlocked), not only blocked.
+    pub deadlocked: bool,
+}
+
+/// Fills in, for each thread of a report built from `snaps[idx[k]]`, the
+/// threads it waits for that are themselves blocked (`edges`: the
+/// wait-for graph; `on_cycle`: the threads on a wait-for cycle).
+pub(super) fn add_blocked_peers(
+    threads: &mut [ThreadInfo],
+    idx: &[usize],
+    snaps: &[Snap],
+    edges: &[Vec<usize>],
+    on_cycle: &HashSet<usize>,
+    now: u64,
+) {
+    for (t, &i) in threads.iter_mut().zip(idx) {
+        let Some(w) = t.waiting.as_mut() else {
+            continue;
+        };
+        if !matches!(
+            w.mode,
+            Some(WaitMode::Send | WaitMode::Join | WaitMode::Permit | WaitMode::Barrier)
+        ) {
+            continue;
+        }
+        for &j in &edges[i] {
+            if j == i || snaps[j].wait.is_none() {
+                continue;
+            }
+            let peer = thread_info(&snaps[j], now, false, false);
+            if let Some(pw) = &peer.waiting {
+                w.blocked_peers.push(BlockedPeer {
+                    thread: peer.name.clone(),
+                    waits_for: format!("{}{}", pw.what(), pw.notes()),
+                    deadlocked: on_cycle.contains(&j),
+                });
+            }
+        }
+        // Who it waits for: a send with no consumer, said as such.
+        if w.mode == Some(WaitMode::Send) {
+            w.no_consumer = edges[i].is_empty();
+        }
+    }
+}
+
+impl WaitInfo {
+    /// The lines a report adds under "waits for": the queue's fill level
+    /// and live ends, and the threads waited for that are blocked.
+    pub(super) fn peer_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(q) = &self.queue {
+            let fill = match (self.mode, q.bound) {
+                (Some(WaitMode::Send), Some(0)) => {
+                    format!(
+                        "{} is a rendezvous (bound 0): no receive is waiting",
+                        self.lock
+                    )
+                }
+                (Some(WaitMode::Send), Some(b)) => format!("{} full: {b} of {b}", self.lock),
+                (Some(WaitMode::Recv), Some(b)) => format!("{} empty: 0 of {b}", self.lock),
+                (Some(WaitMode::Recv), None) => format!("{} empty (unbounded)", self.lock),
+                _ => String::new(),
+            };
+            if !fill.is_empty() {
+                out.push(fill);
+            }
+            if self.mode == Some(WaitMode::Recv) {
+                out.push(format!(
+                    "{} Sender{} of {} alive (a receive on the empty queue ends when one sends or all are dropped; which threads hold them is not tracked)",
+                    q.senders,
+                    if q.senders == 1 { "" } else { "s" },
+                    self.lock
+                ));
+            }
+            if self.mode == Some(WaitMode::Send) && self.no_consumer {
+                out.push(if q.receiver_alive {
+                    format!(
+                        "no live consumer: the Receiver of {} is alive, but no thread is receiving from it (its consumer has not received yet, or ended or moved on without dropping the Receiver)",
+                        self.lock
+                    )
+                } else {
+                    format!(
+                        "no live receiver: every Receiver of {} was dropped",
+                        self.lock
+                    )
+                });
+            }
+        }
+        for p in &self.blocked_peers {
+            let state = if p.deadlocked {
+                "deadlocked"
+            } else {
+                "blocked"
+            };
+            out.push(match self.mode {
+                Some(WaitMode::Join) => format!(
+                    "joins thread `{}`, which is itself {state}, waiting for {}",
+                    p.thread, p.waits_for
+                ),
+                Some(WaitMode::Send) => format!(
+                    "its consumer thread `{}` is itself {state}, waiting for {}",
+                    p.thread, p.waits_for
+                ),
+                Some(WaitMode::Permit) => format!(
+                    "the permit holder thread `{}` is itself {state}, waiting for {}",
+                    p.thread, p.waits_for
+                ),
+                _ => format!(
+                    "the party thread `{}` is itself {state}, waiting for {}",
+                    p.thread, p.waits_for
+                ),
+            });
+        }
+        out
+    }
+}
+
+impl WaitInfo {
+    /// A long wait's advice when its peers say more than its holders: a
+    /// send that nothing consumes, a receive with live senders, a wait on a
+    /// thread that is itself blocked.
+    pub(super) fn peer_advice(&self) -> Option<String> {
+        if self.mode == Some(WaitMode::Send) && self.no_consumer {
+            let q = self.queue?;
+            return Some(if q.receiver_alive {
+                format!(
+                    "what to do: nothing receives from {}: keep a consumer receiving until the senders are done, or drop its Receiver when it stops (a send then fails instead of waiting)",
+                    self.lock
+                )
+            } else {
+                format!(
+                    "what to do: every Receiver of {} was dropped: stop sending once the consumer is gone",
+                    self.lock
+                )
+            });
+        }
+        if self.mode == Some(WaitMode::Recv) {
+            let q = self.queue?;
+            return Some(format!(
+                "what to do: nothing has been sent on {} for {:.1?} and {} Sender{} alive: if the producers are done, drop every Sender (one kept by this thread's joiner, or by this thread itself, too) so that the receive ends",
+                self.lock,
+                self.waited,
+                q.senders,
+                if q.senders == 1 { " is" } else { "s are" }
+            ));
+        }
+        let p = self.blocked_peers.first()?;
+        Some(if p.deadlocked {
+            format!(
+                "what to do: thread `{}`, which this wait waits for, is deadlocked (its DEADLOCK report): break that cycle, and this wait ends with it",
+                p.thread
+            )
+        } else {
+            format!(
+                "what to do: thread `{}`, which this wait waits for, is itself blocked, waiting for {}: follow that wait (its own report, or `lockgraph::dump()`); this one ends when it does",
+                p.thread, p.waits_for
+            )
+        })
+    }
+}
