@@ -189,3 +189,7 @@ mod recording;
 
 // Last, so that the sites above (which golden files quote) keep their lines.
 mod pipeline;
+
+// The lean production mode's publication (after the modules whose sites the
+// golden files quote).
+mod lean;

@@ -21,6 +21,17 @@ pub(crate) const WATCHDOG: u8 = 2;
 pub(crate) const ATOMICITY: u8 = 4;
 /// The lock-order graph is off ([`crate::order`]): not a hook of its own.
 pub(crate) const NO_ORDER: u8 = 8;
+/// The lean production mode (`state::lean`): the watchdog alone, the graph
+/// off, as [`active`] gives it.
+pub(crate) const LEAN: u8 = WATCHDOG | NO_ORDER;
+/// Whether the lock path tests for [`LEAN`] first, with the lean body
+/// inlined at every lock site: in a release build with
+/// `watchdog-in-release`, whose default it is. Other tracking builds (the
+/// graph on by default) test for it only once the features are known to be
+/// on, and call the lean body out of line, so that their own inlined path
+/// does not grow.
+pub(crate) const LEAN_FIRST: bool =
+    cfg!(all(feature = "watchdog-in-release", not(debug_assertions)));
 /// The features with acquisition and release hooks.
 pub(crate) const HOOKS: u8 = PROFILE | WATCHDOG | ATOMICITY;
 /// The features have not been looked at since the last change.

@@ -222,6 +222,17 @@ pub fn acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
+    if features::LEAN_FIRST && features::active() == features::LEAN {
+        // A `watchdog-in-release` build in its default mode: the lean body
+        // here, inlined (see `lean_acquire`).
+        if p.try_now() {
+            meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
+        } else {
+            acquire_with_features(meta, p, mode, site);
+            acquired(meta, mode, site);
+        }
+        return;
+    }
     if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
         async_holds_request(meta, mode, site);
         if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
@@ -231,15 +242,40 @@ pub fn acquire<P: Blocking>(
     } else {
         before_wait(meta, mode, site);
     }
-    let f = features::hooks();
+    // One load of the features for the rest of the acquisition.
+    let active = features::active();
+    let f = active & features::HOOKS;
     if f == 0 {
         p.block();
+    } else if active == features::LEAN {
+        lean_acquire(meta, p, mode, site);
+        return;
     } else if f & PROFILE != 0 || !p.try_now() {
         // The profile counts every acquisition, so it always goes the long
         // way; otherwise only a contended one does.
         acquire_with_features(meta, p, mode, site);
     }
     acquired(meta, mode, site);
+}
+
+/// [`acquire`] in the lean production mode (the watchdog alone, the graph
+/// off, so the check above recorded nothing): an uncontended acquisition
+/// is the raw attempt and the hold published (`state::lean`); a contended
+/// one registers its wait with the watchdog. Out of line, so that the other
+/// modes' inlined path stays as small as before.
+#[inline(never)]
+fn lean_acquire<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) {
+    if p.try_now() {
+        meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
+    } else {
+        acquire_with_features(meta, p, mode, site);
+        acquired(meta, mode, site);
+    }
 }
 
 /// An exclusive request the held-lock state left unrecorded (it may be an

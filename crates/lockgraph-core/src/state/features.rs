@@ -41,13 +41,18 @@ impl ThreadState {
     }
 
     /// The optional features' part of a release, specialised like
-    /// [`acquired_with_features`](Self::acquired_with_features).
+    /// [`acquired_with_features`](Self::acquired_with_features); `active`:
+    /// [`crate::features::active`]'s value (the lean mode's release is
+    /// `lean_pop`).
     #[inline(never)]
-    pub(super) fn released_with_features(&self, meta: &LockMeta, features: u8) {
-        match features {
+    pub(super) fn released_with_features(&self, meta: &LockMeta, active: u8) {
+        if active == crate::features::LEAN {
+            return self.lean_pop(meta);
+        }
+        match active & crate::features::HOOKS {
             ATOMICITY => self.features_released(meta, ATOMICITY),
             WATCHDOG => self.features_released(meta, WATCHDOG),
-            _ => self.features_released_any(meta, features),
+            features => self.features_released_any(meta, features),
         }
     }
 

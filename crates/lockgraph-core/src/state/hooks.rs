@@ -92,11 +92,16 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
-        let features = crate::features::hooks();
-        if features == 0 {
+        let active = crate::features::active();
+        if crate::features::LEAN_FIRST && active == crate::features::LEAN {
+            // See `features::LEAN_FIRST`.
+            state().lean_pop(self);
+        } else if active & crate::features::HOOKS == 0 {
             let _ = state().pop(self);
         } else {
-            state().released_with_features(self, features);
+            // The lean mode too (`state::lean`): its check costs the
+            // inlined path nothing.
+            state().released_with_features(self, active);
         }
     }
 

@@ -23,6 +23,7 @@ use crate::report::{Hold, Request};
 mod chain;
 mod features;
 mod hooks;
+mod lean;
 #[cfg(feature = "send_guard")]
 mod moved;
 mod query;

@@ -113,6 +113,7 @@ pub(super) fn decode_kind(k: u8) -> LockKind {
     }
 }
 
+#[inline(always)]
 pub(super) fn site_word(s: Option<&'static Location<'static>>) -> usize {
     s.map_or(0, |l| l as *const Location<'static> as usize)
 }
@@ -196,15 +197,29 @@ impl Slot {
         }
     }
 
+    #[inline]
     pub(super) fn begin(&self) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
     }
 
+    #[inline]
     pub(super) fn end(&self) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Runs `f`, the owner's writes to the slot, as one update: the count
+    /// odd while it runs (read once: only the owner writes it).
+    #[inline(always)]
+    fn update<R>(&self, f: impl FnOnce() -> R) -> R {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        let r = f();
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+        r
     }
 
     /// A consistent copy: (held, wait state, wait serial, wait, wait limit).
@@ -295,6 +310,7 @@ const _: () =
     assert!(HOLD_UPGRADABLE != Hold::Exclusive as u8 && HOLD_UPGRADABLE != Hold::Shared as u8);
 
 /// The coarse time (advanced by the watchdog) for a new hold.
+#[inline]
 pub(crate) fn tick() -> u64 {
     TICK.load(Ordering::Relaxed)
 }
@@ -348,9 +364,9 @@ pub(crate) fn hold_mode(hold: Hold, upgradable: bool) -> u8 {
 
 /// Publishes the lock just pushed at `i` (the new length is `i + 1`): lock
 /// `id` in mode `hold`, taken at `site` at coarse time `since`. When the
-/// entry already published there is the same lock in the same mode from the
-/// same site (a lock taken again and again), only its start is stored;
-/// otherwise `full` gives the whole entry.
+/// entry already published there is the same lock (a lock taken again and
+/// again), only its mode, site and start are stored; otherwise `full` gives
+/// the whole entry.
 #[inline]
 pub(crate) fn publish_push(
     s: &Slot,
@@ -365,25 +381,23 @@ pub(crate) fn publish_push(
         return;
     }
     let e = &s.held[i];
-    s.begin();
-    if e.id.load(Ordering::Relaxed) == id
-        && e.mode.load(Ordering::Relaxed) == hold
-        && e.site.load(Ordering::Relaxed) == site_word(site)
-    {
-        e.since.store(since, Ordering::Relaxed);
-    } else {
-        e.store(full().raw());
-    }
-    s.len.store(i + 1, Ordering::Relaxed);
-    s.end();
+    s.update(|| {
+        if e.id.load(Ordering::Relaxed) == id {
+            // The same lock: the same class and kind.
+            e.mode.store(hold, Ordering::Relaxed);
+            e.site.store(site_word(site), Ordering::Relaxed);
+            e.since.store(since, Ordering::Relaxed);
+        } else {
+            e.store(full().raw());
+        }
+        s.len.store(i + 1, Ordering::Relaxed);
+    });
 }
 
 /// Publishes a new length (a pop from the top).
 #[inline]
 pub(crate) fn publish_len(s: &Slot, len: usize) {
-    s.begin();
-    s.len.store(len, Ordering::Relaxed);
-    s.end();
+    s.update(|| s.len.store(len, Ordering::Relaxed));
 }
 
 impl Published {

@@ -1,0 +1,132 @@
+//! The lean production mode (issue 17): the watchdog on, every other
+//! feature off and the lock-order graph off. An acquisition then does only
+//! what the watchdog needs: the hold pushed on this thread's held-lock
+//! stack and published in its own watchdog slot (lock, mode, site, the
+//! coarse tick the watchdog advances), and dropped from both on release. No
+//! chain hash, no graph, no clock read, no read-modify-write on memory
+//! another thread writes: the stack is thread-local and the slot has one
+//! writer, this thread.
+//!
+//! The stack is the same one the full path keeps, filled the same way (a
+//! slot's class and key rewritten only when another lock lands in it), so
+//! a hold taken here is released by the full path and the other way round,
+//! and turning the graph (or another feature) on at run time records from
+//! the next acquisition on. A hold taken here is unchecked for the graph
+//! (its request part is 0, as a `try_lock`'s), so the first acquisition
+//! of each chain after the graph comes back on is looked up and recorded.
+
+use super::*;
+
+impl LockMeta {
+    /// The lean mode's [`acquired`](Self::acquired): `hold` taken (an
+    /// upgradable read when `upgradable`) without a wait, at `site`.
+    #[inline(always)]
+    pub(crate) fn lean_acquired(
+        &self,
+        hold: Hold,
+        upgradable: bool,
+        site: Option<&'static Location<'static>>,
+    ) {
+        let flags = if upgradable { UPGRADABLE } else { 0 };
+        state().lean_push(self, hold, flags, site);
+    }
+}
+
+impl ThreadState {
+    /// Pushes `meta` held as `hold` (`flags`: [`UPGRADABLE`] or 0) and
+    /// publishes it in this thread's watchdog slot.
+    #[inline(always)]
+    fn lean_push(
+        &self,
+        meta: &LockMeta,
+        hold: Hold,
+        flags: u8,
+        site: Option<&'static Location<'static>>,
+    ) {
+        let len = self.len.get();
+        if len >= MAX_HELD {
+            // Full, or busy: the usual way decides.
+            self.lean_overflow(meta, hold, flags, site);
+            return;
+        }
+        let id = meta.id();
+        if self.ids[len].get() & ID_MASK != id
+            || self.holds[len].get() != hold
+            || self.reqs[len].get() != flags
+        {
+            self.lean_rewrite(len, meta, id, hold, flags);
+        }
+        let site = match site {
+            Some(s) => Some(s),
+            None => self.pending_site.take(),
+        };
+        self.sites[len].set(site);
+        #[cfg(feature = "send_guard")]
+        self.stamps[len].set(moved::stamp());
+        self.len.set(len + 1);
+        let since = crate::watchdog::tick();
+        self.wd_since[len].set(since);
+        if let Some(s) = self.watchdog_slot() {
+            let mode = crate::watchdog::hold_mode(hold, flags != 0);
+            crate::watchdog::publish_push(s, len, id, mode, site, since, || self.published(len));
+        }
+    }
+
+    /// Slot `len` gets another lock, or the same one another way: its
+    /// contents and the summaries of the slots from it up are rewritten, as
+    /// in [`push`](Self::push) (a lean hold is unchecked: request 0).
+    #[cold]
+    #[inline(never)]
+    fn lean_rewrite(&self, len: usize, meta: &LockMeta, id: u64, hold: Hold, flags: u8) {
+        if self.linked.get() > len {
+            self.linked.set(len);
+        }
+        if self.verified.get() > len {
+            self.verified.set(len);
+        }
+        self.ids[len].set(id);
+        self.holds[len].set(hold);
+        self.reqs[len].set(flags);
+        let key = meta.hot_key(id);
+        if self.keys[len].get() != key {
+            self.set_class(len, key, meta);
+        }
+        // Nothing below slot 0: its acquisition never has edges to record.
+        if len == 0 && self.verified.get() == 0 {
+            self.verified.set(1);
+        }
+    }
+
+    /// A push onto a full or busy stack: the full path's push and hooks.
+    #[cold]
+    #[inline(never)]
+    fn lean_overflow(
+        &self,
+        meta: &LockMeta,
+        hold: Hold,
+        flags: u8,
+        site: Option<&'static Location<'static>>,
+    ) {
+        let slot = self.push(meta, hold, flags, site);
+        self.acquired_with_features(meta, slot, WATCHDOG);
+    }
+
+    /// Pops `meta`'s slot and publishes the new length; a release that is
+    /// not of the top slot goes the usual way (the watchdog's).
+    #[inline(always)]
+    pub(super) fn lean_pop(&self, meta: &LockMeta) {
+        let len = self.len.get();
+        if len.wrapping_sub(1) < MAX_HELD {
+            let top = len - 1;
+            let word = self.ids[top].get();
+            if word & ID_MASK == meta.id.load(Ordering::Relaxed) & ID_MASK {
+                self.pop_top(top, word, meta);
+                if let Some(s) = self.watchdog_slot() {
+                    crate::watchdog::publish_len(s, top);
+                }
+                return;
+            }
+        }
+        self.released_with_features(meta, WATCHDOG);
+    }
+}

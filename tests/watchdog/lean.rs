@@ -1,0 +1,182 @@
+//! The lean production mode (the watchdog on, the lock-order graph off):
+//! what an acquisition publishes for the watchdog, and the graph turned
+//! back on at run time.
+
+use std::panic::Location;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use lockgraph::watchdog::{self, Config, Dump, HeldInfo};
+use lockgraph::{Mutex, RwLock};
+use lockgraph_testkit::{child, is_child};
+
+use crate::run_child;
+
+/// The locks the thread named `name` holds in `d`, as
+/// `name mode line`, outermost first.
+fn held_by(d: &Dump, name: &str) -> Vec<String> {
+    let Some(t) = d.threads.iter().find(|t| t.name == name) else {
+        return Vec::new();
+    };
+    t.held.iter().map(describe).collect()
+}
+
+fn describe(h: &HeldInfo) -> String {
+    let mode = match (h.hold, h.upgradable) {
+        (_, true) => "upgradable",
+        (lockgraph::Hold::Exclusive, _) => "exclusive",
+        _ => "shared",
+    };
+    let line = h.site.as_ref().map_or(0, |s| s.line);
+    format!("{} {mode} {line}", h.lock.name.unwrap_or("?"))
+}
+
+/// The holder thread's steps: each sends the locks it should hold now and
+/// waits for the main thread's dump.
+#[test]
+fn child_lean_publication() {
+    if !is_child() {
+        return;
+    }
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_secs(60))
+            .scan_period(Duration::from_millis(50))
+    ));
+    assert!(
+        !lockgraph::order_graph(),
+        "LOCKGRAPH_ORDER=off was not honoured"
+    );
+    let (to_main, from_holder) = mpsc::channel::<Vec<String>>();
+    let (to_holder, from_main) = mpsc::channel::<()>();
+    let holder = std::thread::Builder::new()
+        .name("lean-holder".into())
+        .spawn(move || {
+            let step = |expect: Vec<String>| {
+                to_main.send(expect).unwrap();
+                from_main.recv().unwrap();
+            };
+            let line = |l: &Location| l.line();
+            let a = Mutex::named("lean-a", 0u32);
+            let b = RwLock::named("lean-b", 0u32);
+            let c = RwLock::named("lean-c", 0u32);
+            // The same lock taken again and again from one site (the path
+            // that stores only the mode, the site and the start)...
+            for _ in 0..3 {
+                *a.lock() += 1;
+            }
+            let (ga, la) = (a.lock(), line(Location::caller()));
+            let gb = b.read();
+            let lb = line(Location::caller()) - 1;
+            let gc = c.upgradable_read();
+            let lc = line(Location::caller()) - 1;
+            step(vec![
+                format!("lean-a exclusive {la}"),
+                format!("lean-b shared {lb}"),
+                format!("lean-c upgradable {lc}"),
+            ]);
+            // A release from the middle of the stack, then from the top.
+            drop(gb);
+            step(vec![
+                format!("lean-a exclusive {la}"),
+                format!("lean-c upgradable {lc}"),
+            ]);
+            drop(gc);
+            drop(ga);
+            step(vec![]);
+            // ...then the same lock from another site and in another mode:
+            // the published entry follows.
+            let gb = b.write();
+            let lb2 = line(Location::caller()) - 1;
+            step(vec![format!("lean-b exclusive {lb2}")]);
+            drop(gb);
+            let gb = b.read();
+            let lb3 = line(Location::caller()) - 1;
+            step(vec![format!("lean-b shared {lb3}")]);
+            drop(gb);
+            step(vec![]);
+        })
+        .unwrap();
+    while let Ok(expect) = from_holder.recv() {
+        let got = held_by(&watchdog::dump(), "lean-holder");
+        if got != expect {
+            eprintln!("LEAN MISMATCH: expected {expect:?}, dump says {got:?}");
+            std::process::exit(3);
+        }
+        eprintln!("LEAN STEP OK: {got:?}");
+        if to_holder.send(()).is_err() {
+            break;
+        }
+    }
+    holder.join().unwrap();
+    eprintln!("LEAN DONE");
+}
+
+#[test]
+fn the_lean_mode_publishes_every_hold_and_its_release_for_the_watchdog() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_lean_publication),
+        &[("LOCKGRAPH_ORDER", "off")],
+        Duration::from_secs(30),
+        |t| t.contains("LEAN DONE") || t.contains("LEAN MISMATCH"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert!(!text.contains("LEAN MISMATCH"), "{text}");
+    assert_eq!(text.matches("LEAN STEP OK").count(), 6, "{text}");
+}
+
+#[test]
+fn child_graph_back_on() {
+    if !is_child() {
+        return;
+    }
+    assert!(watchdog::start(
+        Config::default().scan_period(Duration::from_millis(50))
+    ));
+    assert!(!lockgraph::order_graph());
+    let a = Mutex::named("lean-on-a", ());
+    let b = Mutex::named("lean-on-b", ());
+    let c = Mutex::named("lean-on-c", ());
+    let before = lockgraph::stats().class_edges;
+    {
+        // Taken in the lean mode, released after the graph came back on.
+        let _ga = a.lock();
+        let _gb = b.lock();
+        lockgraph::set_order_graph(true);
+        let _gc = c.lock();
+    }
+    let after_on = lockgraph::stats().class_edges;
+    // Held locks of the lean mode are the graph's held locks: b -> c and
+    // a -> c recorded.
+    eprintln!("EDGES {}", after_on - before);
+    // Taken with the graph on, released in the lean mode.
+    let ga = a.lock();
+    lockgraph::set_order_graph(false);
+    drop(ga);
+    let held = watchdog::dump()
+        .threads
+        .iter()
+        .filter(|t| !t.held.is_empty())
+        .count();
+    eprintln!("HELD THREADS {held}");
+    eprintln!("LEAN DONE");
+}
+
+#[test]
+fn the_order_graph_turned_back_on_records_edges_from_locks_taken_in_the_lean_mode() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_graph_back_on),
+        &[("LOCKGRAPH_ORDER", "off")],
+        Duration::from_secs(30),
+        |t| t.contains("LEAN DONE"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert!(text.contains("EDGES 2"), "{text}");
+    assert!(text.contains("HELD THREADS 0"), "{text}");
+}
