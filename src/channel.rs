@@ -114,20 +114,11 @@ fn watch(chan: &Arc<Chan>) {
     }
 }
 
-/// The class of a queue made at `site` carrying `T`.
-fn site_class<T>(site: &'static Location<'static>) -> Class {
-    Class::Site(site, std::any::type_name::<T>)
-}
-
 /// A channel of at most `cap` items (0: a rendezvous): its sends block
 /// while it is full.
 #[track_caller]
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    make(
-        cb::bounded(cap),
-        Some(cap),
-        site_class::<T>(Location::caller()),
-    )
+    make(cb::bounded(cap), Some(cap), Class::here_of::<T>())
 }
 
 /// [`bounded`], of the class `name` (the queue's name in reports and in the
@@ -139,7 +130,7 @@ pub fn bounded_named<T>(name: &'static str, cap: usize) -> (Sender<T>, Receiver<
 /// An unbounded channel: its sends never block.
 #[track_caller]
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-    make(cb::unbounded(), None, site_class::<T>(Location::caller()))
+    make(cb::unbounded(), None, Class::here_of::<T>())
 }
 
 /// [`unbounded`], of the class `name`.

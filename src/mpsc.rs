@@ -177,15 +177,10 @@ impl Chan {
     }
 }
 
-/// The class of a queue made at `site` carrying `T`.
-fn site_class<T>(site: &'static Location<'static>) -> Class {
-    Class::Site(site, std::any::type_name::<T>)
-}
-
 /// An unbounded channel (std's `channel`): its sends never block.
 #[track_caller]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    channel_with(site_class::<T>(Location::caller()))
+    channel_with(Class::here_of::<T>())
 }
 
 /// [`channel`], of the class `name`.
@@ -209,7 +204,7 @@ fn channel_with<T>(class: Class) -> (Sender<T>, Receiver<T>) {
 /// rendezvous): its sends block while it is full.
 #[track_caller]
 pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
-    sync_channel_with(bound, site_class::<T>(Location::caller()))
+    sync_channel_with(bound, Class::here_of::<T>())
 }
 
 /// [`sync_channel`], of the class `name` (the queue's name in reports and
