@@ -86,21 +86,23 @@ fn busy_recorder(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     })
 }
 
-#[test]
-fn child_fork_while_recording() {
-    if !is_child() {
-        return;
-    }
+/// Forks up to 40 times while `busy` (started with a stop flag) keeps
+/// lockgraph's own locks busy; each child nests two new locks named
+/// `names` (so it records an edge) and exits 0. Prints `HUNG n of 40` for
+/// the parent test: a child that did not exit within 3 s hung.
+fn fork_while(
+    busy: fn(Arc<AtomicBool>) -> std::thread::JoinHandle<()>,
+    names: (&'static str, &'static str),
+) {
     let stop = Arc::new(AtomicBool::new(false));
-    let recorder = busy_recorder(Arc::clone(&stop));
+    let busy = busy(Arc::clone(&stop));
     std::thread::sleep(Duration::from_millis(20));
     let mut hung = 0;
     let tries = 40;
     for _ in 0..tries {
         let pid = fork(|| {
-            // New locks, nested: the child records edges (the graph lock).
-            let a = Mutex::named("fork-child-a", ());
-            let b = Mutex::named("fork-child-b", ());
+            let a = Mutex::named(names.0, ());
+            let b = Mutex::named(names.1, ());
             let _a = a.lock();
             let _b = b.lock();
             0
@@ -115,8 +117,17 @@ fn child_fork_while_recording() {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    recorder.join().unwrap();
+    busy.join().unwrap();
     println!("HUNG {hung} of {tries}");
+}
+
+#[test]
+fn child_fork_while_recording() {
+    if !is_child() {
+        return;
+    }
+    // New locks, nested: the child records edges (the graph lock).
+    fork_while(busy_recorder, ("fork-child-a", "fork-child-b"));
 }
 
 #[test]
@@ -258,32 +269,11 @@ fn child_fork_while_writing_records() {
     if !is_child() {
         return;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = busy_record_writer(Arc::clone(&stop));
-    std::thread::sleep(Duration::from_millis(20));
-    let mut hung = 0;
-    let tries = 40;
-    for _ in 0..tries {
-        let pid = fork(|| {
-            // A new class edge: the child writes a record line.
-            let a = Mutex::named("fork-file-child-a", ());
-            let b = Mutex::named("fork-file-child-b", ());
-            let _a = a.lock();
-            let _b = b.lock();
-            0
-        });
-        match wait_for(pid, Duration::from_secs(3)) {
-            Some(0) => {}
-            Some(status) => panic!("the forked child failed: status {status}"),
-            None => hung += 1,
-        }
-        if hung > 0 {
-            break;
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    println!("HUNG {hung} of {tries}");
+    // A new class edge: the child writes a record line.
+    fork_while(
+        busy_record_writer,
+        ("fork-file-child-a", "fork-file-child-b"),
+    );
 }
 
 #[test]
