@@ -224,13 +224,8 @@ pub fn acquire<P: Blocking>(
 ) {
     if features::LEAN_FIRST && features::active() == features::LEAN {
         // A `watchdog-in-release` build in its default mode: the lean body
-        // here, inlined (see `lean_acquire`).
-        if p.try_now() {
-            meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
-        } else {
-            acquire_with_features(meta, p, mode, site);
-            acquired(meta, mode, site);
-        }
+        // here, inlined (other builds call it out of line: `lean_acquire`).
+        lean_body(meta, p, mode, site);
         return;
     }
     if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
@@ -265,6 +260,18 @@ pub fn acquire<P: Blocking>(
 /// modes' inlined path stays as small as before.
 #[inline(never)]
 fn lean_acquire<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) {
+    lean_body(meta, p, mode, site);
+}
+
+/// The lean mode's acquisition itself, for [`acquire`] (inlined where the
+/// build puts the lean check first) and [`lean_acquire`].
+#[inline(always)]
+fn lean_body<P: Blocking>(
     meta: &LockMeta,
     p: P,
     mode: WaitMode,
