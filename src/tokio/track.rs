@@ -28,6 +28,7 @@ impl Hasher for IdNumber {
 }
 
 /// The id of the tokio task running on this thread, if any.
+#[inline]
 pub(crate) fn task_id() -> Option<u64> {
     let id = tokio::task::try_id()?;
     let mut h = IdNumber::default();
@@ -48,6 +49,10 @@ pub(crate) fn register() {
 /// then `try_now`, and only if that fails `wait` (the await), after the
 /// "sync lock held across an await" check. `what` names the lock for that
 /// report.
+///
+/// The request that needs no wait runs straight through in the first poll
+/// (one async body, no nested future); only a wait goes through
+/// [`wait_for`].
 pub(crate) async fn acquire<G, W: Future<Output = G>>(
     meta: &LockMeta,
     request: Request,
@@ -56,7 +61,12 @@ pub(crate) async fn acquire<G, W: Future<Output = G>>(
     try_now: impl FnOnce() -> Option<G>,
     wait: impl FnOnce() -> W,
 ) -> (G, AsyncHold) {
-    let (g, owner) = request_then(meta, request, site, try_now, wait).await;
+    register();
+    let owner = task::before_wait(meta, request, Some(site));
+    let g = match try_now() {
+        Some(g) => g,
+        None => wait_for(meta, request, site, wait()).await,
+    };
     (g, task::acquired_by(owner, meta, hold, Some(site)))
 }
 
@@ -73,14 +83,23 @@ pub(crate) async fn request_then<G, W: Future<Output = G>>(
     let owner = task::before_wait(meta, request, Some(site));
     let g = match try_now() {
         Some(g) => g,
-        None => {
-            waits(meta, site);
-            // Registered with the task watchdog (when on) until it ends.
-            let _wait = task::wait_begins(meta, request, Some(site));
-            wait().await
-        }
+        None => wait_for(meta, request, site, wait()).await,
     };
     (g, owner)
+}
+
+/// The wait of a request that could not be granted at once: the "sync
+/// lock held across an await" check, the task watchdog's registration
+/// (when on) for as long as it waits, then `wait`.
+async fn wait_for<G>(
+    meta: &LockMeta,
+    request: Request,
+    site: &'static Location<'static>,
+    wait: impl Future<Output = G>,
+) -> G {
+    waits(meta, site);
+    let _wait = task::wait_begins(meta, request, Some(site));
+    wait.await
 }
 
 /// The async acquisition of `meta` has to wait: a sync lock the thread

@@ -49,14 +49,19 @@ impl KeyBuilder {
     }
 
     fn add(&mut self, e: &Held) {
+        self.add_parts(e.key, e.hold, e.id);
+    }
+
+    #[inline]
+    fn add_parts(&mut self, key: u64, hold: Hold, id: u64) {
         self.len += 1;
-        self.h = mix(mix(self.h, e.key), e.hold as u64);
-        if e.hold == Hold::Exclusive {
-            self.insts = mix(self.insts, e.id);
+        self.h = mix(mix(self.h, key), hold as u64);
+        if hold == Hold::Exclusive {
+            self.insts = mix(self.insts, id);
         }
-        if e.key == self.key {
+        if key == self.key {
             self.same = true;
-            self.h = mix(self.h, e.id);
+            self.h = mix(self.h, id);
         }
     }
 
@@ -147,7 +152,7 @@ fn before_wait_held(
         // place, nothing copied unless the chain is new.
         let h = sets::with_set(owner, false, |set| {
             let mut k = KeyBuilder::new(meta, id);
-            set.for_each(|_, h| k.add(&h));
+            set.for_each_key(|key, hold, id| k.add_parts(key, hold, id));
             k.finish(request, 0)
         });
         if h.is_none_or(seen) {

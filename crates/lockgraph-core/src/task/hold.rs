@@ -117,7 +117,8 @@ impl AsyncHold {
     #[inline]
     pub fn release(&mut self, meta: &LockMeta) {
         let Some(set) = self.set() else { return };
-        let in_graph = set.release(self.slot as usize, self.token);
+        let by_owner = set.owner == sets::current_owner();
+        let in_graph = set.release(self.slot as usize, self.token, by_owner);
         self.set = std::ptr::null();
         if in_graph {
             meta.mark_in_graph();
@@ -139,7 +140,7 @@ impl Drop for AsyncHold {
         // A hold dropped without `release` (a panic, a guard taken apart):
         // the entry still leaves.
         if let Some(set) = self.set() {
-            set.release(self.slot as usize, self.token);
+            set.release(self.slot as usize, self.token, false);
             self.set = std::ptr::null();
         }
     }

@@ -107,15 +107,21 @@ struct Slot {
 
 /// The async locks one owner holds, in fixed slots: the owner (the task,
 /// which runs on one thread at a time, or the thread) fills a slot and
-/// reads the slots; a release from anywhere only clears the slot's state
-/// word. No lock is taken on either path.
+/// reads the slots; a release only clears the slot's state word. No lock
+/// is taken on either path, and the owner's own fill and release are
+/// plain stores (no locked instruction): only a release by another task
+/// or thread (an owned guard that moved) is a compare-and-swap, as the
+/// owner may be setting a flag in the same word meanwhile.
+///
+/// A set leaves the registry (the sweep) only when no thread has it cached
+/// (its `Arc` is the registry's alone) and it holds nothing: an owner
+/// fills a slot only through its thread's cache or a registry look-up
+/// under the shard's lock, so no fill can race the sweep.
 pub(crate) struct HeldSet {
     pub(crate) owner: Owner,
     slots: [Slot; SLOTS],
     /// Slots at and above this were never filled (owner only).
     top: AtomicUsize,
-    /// Left the registry: the owner must look its set up again.
-    retired: AtomicBool,
     /// The last token handed out (owner only).
     next_token: AtomicU64,
 }
@@ -136,15 +142,6 @@ const EMPTY_HELD: Held = Held {
     site: None,
 };
 
-/// What a push gave: the slot and token, or why not.
-pub(crate) enum Pushed {
-    At(usize, u64),
-    /// Every slot is taken: the hold is not tracked.
-    Full,
-    /// The set was swept meanwhile: look it up again.
-    Retired,
-}
-
 impl HeldSet {
     fn new(owner: Owner) -> HeldSet {
         HeldSet {
@@ -156,19 +153,17 @@ impl HeldSet {
                 pub_site: AtomicUsize::new(0),
             }),
             top: AtomicUsize::new(0),
-            retired: AtomicBool::new(false),
             next_token: AtomicU64::new(0),
         }
     }
 
-    /// Adds `held` (owner only). The slot's state is published with a
-    /// sequentially consistent swap before `retired` is read, and the
-    /// sweeper marks `retired` before it reads the states: one of the two
-    /// sees the other, so a set is never swept with a hold in it.
-    pub(crate) fn push(&self, held: Held) -> Pushed {
-        let Some(i) = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Relaxed) == 0) else {
-            return Pushed::Full;
-        };
+    /// Adds `held` (owner only, through its thread's cache or a registry
+    /// look-up: see the type): the slot and token, or `None` when every
+    /// slot is taken. Plain stores: the sweeper reads the states only
+    /// after the owner's thread gave up its reference to the set.
+    #[inline]
+    pub(crate) fn push(&self, held: Held) -> Option<(usize, u64)> {
+        let i = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Relaxed) == 0)?;
         let token = self.next_token.load(Ordering::Relaxed) + 1;
         self.next_token.store(token, Ordering::Relaxed);
         // SAFETY: the owner alone touches `held` (see `Sync` above), and
@@ -179,24 +174,23 @@ impl HeldSet {
             .site
             .map_or(0, |l| l as *const Location<'static> as usize);
         self.slots[i].pub_site.store(site, Ordering::Relaxed);
+        // Release: the watchdog's scan reads `pub_*` after an acquire
+        // load of the state.
         self.slots[i]
             .state
-            .swap(token << TOKEN_SHIFT, Ordering::SeqCst);
-        if self.retired.load(Ordering::SeqCst) {
-            self.slots[i].state.store(0, Ordering::SeqCst);
-            return Pushed::Retired;
-        }
+            .store(token << TOKEN_SHIFT, Ordering::Release);
         if self.top.load(Ordering::Relaxed) <= i {
             self.top.store(i + 1, Ordering::Relaxed);
         }
-        Pushed::At(i, token)
+        Some((i, token))
     }
 
-    /// Whether no slot holds a hold (the sweeper, after marking `retired`).
+    /// Whether no slot holds a hold (the sweeper, once no thread has the
+    /// set cached).
     fn no_holds(&self) -> bool {
         self.slots
             .iter()
-            .all(|s| s.state.load(Ordering::SeqCst) == 0)
+            .all(|s| s.state.load(Ordering::Acquire) == 0)
     }
 
     /// The owner's holds now (owner only), with whether each is in the
@@ -213,6 +207,27 @@ impl HeldSet {
                 h.hold = crate::report::Hold::Shared;
             }
             f(i, h);
+        }
+    }
+
+    /// Feeds each live hold's class key, mode and id to `f` (owner only),
+    /// read in place: the chain key of a nested acquisition, without
+    /// copying the holds.
+    #[inline]
+    pub(crate) fn for_each_key(&self, mut f: impl FnMut(u64, crate::report::Hold, u64)) {
+        for i in 0..self.top.load(Ordering::Relaxed) {
+            let s = self.slots[i].state.load(Ordering::Acquire);
+            if s == 0 {
+                continue;
+            }
+            // SAFETY: the owner alone touches `held`.
+            let h = unsafe { &*self.slots[i].held.get() };
+            let hold = if s & DOWNGRADED != 0 {
+                crate::report::Hold::Shared
+            } else {
+                h.hold
+            };
+            f(h.key, hold, h.id);
         }
     }
 
@@ -257,11 +272,23 @@ impl HeldSet {
         }
     }
 
-    /// Ends hold `token` in slot `i` (from anywhere); whether its lock went
-    /// into the instance graph. The set may be freed once this returns.
-    pub(crate) fn release(&self, i: usize, token: u64) -> bool {
+    /// Ends hold `token` in slot `i`; whether its lock went into the
+    /// instance graph. The set may be freed once this returns. `by_owner`:
+    /// the caller is the set's owner (the task that took the hold, running
+    /// now on this thread), so that nobody else writes the slot's word
+    /// meanwhile (the flags are set by the owner or by the guard's holder,
+    /// which is the caller) and a plain store clears it.
+    #[inline]
+    pub(crate) fn release(&self, i: usize, token: u64, by_owner: bool) -> bool {
         let st = &self.slots[i].state;
         let mut s = st.load(Ordering::Acquire);
+        if by_owner {
+            if s >> TOKEN_SHIFT != token {
+                return false;
+            }
+            st.store(0, Ordering::Release);
+            return s & IN_GRAPH != 0;
+        }
         let mut in_graph = false;
         while s >> TOKEN_SHIFT == token {
             match st.compare_exchange_weak(s, 0, Ordering::AcqRel, Ordering::Acquire) {
@@ -361,8 +388,8 @@ fn remember(set: Option<Arc<HeldSet>>) {
 #[inline]
 pub(crate) fn with_set<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
     match cached(owner) {
-        Some(set) if !set.retired.load(Ordering::Relaxed) => Some(f(set)),
-        _ => with_set_slow(owner, create, f),
+        Some(set) => Some(f(set)),
+        None => with_set_slow(owner, create, f),
     }
 }
 
@@ -378,18 +405,9 @@ fn with_set_slow<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -
 /// token of the hold, or `None` when every slot is taken.
 #[inline]
 pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u64)> {
-    loop {
-        let r = with_set(owner, true, |set| match set.push(held) {
-            Pushed::At(i, t) => Some(Some((set as *const HeldSet, i, t))),
-            Pushed::Full => Some(None),
-            Pushed::Retired => None,
-        })?;
-        if let Some(r) = r {
-            return r;
-        }
-        // Swept meanwhile: the registry makes a new one.
-        remember(None);
-    }
+    with_set(owner, true, |set| {
+        set.push(held).map(|(i, t)| (set as *const HeldSet, i, t))
+    })?
 }
 
 /// Whether `owner` surely holds nothing: its set is this thread's cached
@@ -420,19 +438,19 @@ fn lookup(owner: Owner, create: bool) -> Option<Arc<HeldSet>> {
     Some(set)
 }
 
-/// Removes the shard's empty sets (their tasks ended, or hold nothing
-/// now): each is marked retired first, so that an owner pushing into it
-/// meanwhile (from its cache) either is seen here (the set stays) or sees
-/// the mark and looks its set up again.
+/// Removes the shard's empty sets that no thread has cached (their tasks
+/// ended, or hold nothing now and ran last on no thread's cache). The
+/// registry's `Arc` being the only one means that no thread can fill a
+/// slot without first looking the set up under this shard's lock (held
+/// here); the acquire fence after reading the count makes every fill of
+/// the threads that dropped their references visible to `no_holds`.
 fn sweep(sh: &mut Shard) {
     sh.sets.retain(|_, set| {
-        set.retired.store(true, Ordering::SeqCst);
-        if set.no_holds() {
-            false
-        } else {
-            set.retired.store(false, Ordering::SeqCst);
-            true
+        if Arc::strong_count(set) != 1 {
+            return true;
         }
+        std::sync::atomic::fence(Ordering::Acquire);
+        !set.no_holds()
     });
 }
 
@@ -497,6 +515,38 @@ mod tests {
         let kept = with_set(Owner::Task(base - 1), false, |s| !s.is_empty());
         assert_eq!(kept, Some(true));
         // SAFETY: the set holds a hold, so the registry keeps it.
-        assert!(!unsafe { &*set }.release(i, token));
+        assert!(!unsafe { &*set }.release(i, token, false));
+    }
+
+    /// A set this thread has cached is not swept while empty: its owner
+    /// fills it through the cache, without the registry's lock, so a sweep
+    /// then would lose the hold (the watchdog, and the owner on another
+    /// thread, would not see it).
+    #[test]
+    fn a_cached_set_is_not_swept() {
+        let owner = Owner::Task((1 << 41) + 7);
+        with_set(owner, true, |_| ());
+        // Sweeps of every shard from another thread, whose cache moves on.
+        std::thread::spawn(|| {
+            let base = 1 << 42;
+            for i in 0..(SHARDS as u64) * u64::from(SWEEP_EVERY) * 2 {
+                with_set(Owner::Task(base + i), true, |_| ());
+            }
+        })
+        .join()
+        .unwrap();
+        let held = Held {
+            id: 77,
+            key: 1,
+            class: crate::class::Class::Named("cached"),
+            kind: crate::class::LockKind::AsyncMutex,
+            hold: crate::report::Hold::Exclusive,
+            site: None,
+        };
+        let (set, i, token) = push(owner, held).unwrap();
+        let seen = all_holds().iter().any(|&(o, id, _)| o == owner && id == 77);
+        // SAFETY: the set holds a hold, so it is alive.
+        assert!(!unsafe { &*set }.release(i, token, true));
+        assert!(seen, "a hold pushed through the cache is in the registry");
     }
 }
