@@ -468,6 +468,88 @@ mod tracked {
     }
 }
 
+/// The contention profile counts async acquisitions: the uncontended ones,
+/// the waits of those that waited, sampled hold times.
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod profile {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use lockgraph_testkit::{child, is_child};
+
+    use super::*;
+
+    #[test]
+    fn child_profiled() {
+        if !is_child() {
+            return;
+        }
+        lockgraph::profile::enable();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let m = Arc::new(Mutex::named("prof-a", 0));
+        let rw = Arc::new(RwLock::named("prof-rw", 0));
+        rt.block_on(async {
+            for _ in 0..100 {
+                *m.lock().await += 1;
+                let _r = rw.read().await;
+            }
+            let (m1, m2) = (m.clone(), m.clone());
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let holder = tokio::spawn(async move {
+                let _g = m1.lock().await;
+                tx.send(()).unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            });
+            rx.await.unwrap();
+            tokio::spawn(async move { *m2.lock().await += 1 })
+                .await
+                .unwrap();
+            holder.await.unwrap();
+        });
+        let r = lockgraph::profile::report();
+        let a = r.named("prof-a").expect("prof-a profiled");
+        let b = r.named("prof-rw").expect("prof-rw profiled");
+        println!(
+            "PROFILE acquisitions={} contended={} wait_ms={} hold_samples={} max_hold_ms={} rw_reads={}",
+            a.acquisitions,
+            a.contended,
+            a.total_wait.as_millis(),
+            a.hold_samples,
+            a.max_hold.as_millis(),
+            b.reads
+        );
+    }
+
+    #[test]
+    fn async_acquisitions_are_profiled() {
+        let out = child!(child_profiled)
+            .deadline(Duration::from_secs(30))
+            .run();
+        let line = out
+            .stdout
+            .lines()
+            .find_map(|l| l.find("PROFILE").map(|i| &l[i..]))
+            .unwrap_or_else(|| panic!("no profile:\n{}", out.both()));
+        let field = |name: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing: {line}"))
+        };
+        assert_eq!(field("acquisitions"), 102, "{line}");
+        assert_eq!(field("contended"), 1, "{line}");
+        // The second task waited for most of the holder's 100 ms.
+        assert!(field("wait_ms") >= 50, "{line}");
+        // One acquisition in 8 per thread has its hold measured.
+        assert!(field("hold_samples") >= 5, "{line}");
+        assert_eq!(field("rw_reads"), 100, "{line}");
+    }
+}
+
 /// The task watchdog: a real deadlock between two tasks (each holds one
 /// lock and waits for the other's) is reported within two timeouts,
 /// naming both tasks and both locks; a heavily contended workload that
@@ -588,6 +670,142 @@ mod watchdog {
         for name in ["\"task-side\"", "plain-thread", "wd-mixed-a", "wd-mixed-b"] {
             assert!(err.contains(name), "{name} missing:\n{err}");
         }
+    }
+
+    /// A task and a thread through a sync lock: the task holds async `a`
+    /// and blocks its worker thread in sync `b`'s `lock()`, while a plain
+    /// thread holding `b` waits in `a.blocking_lock()`. No async wait is
+    /// on the task's side: the task watchdog follows the task into its
+    /// thread's sync wait.
+    #[test]
+    fn child_task_sync_lock_deadlock() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("the-worker")
+            .enable_all()
+            .build()
+            .unwrap();
+        let a = Arc::new(Mutex::named("wd-async-a", 0));
+        let b = Arc::new(lockgraph::Mutex::named("wd-sync-b", 0));
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+        let thread = std::thread::Builder::new()
+            .name("holds-sync-b".into())
+            .spawn(move || {
+                let _gb = b1.lock();
+                x1.wait();
+                let _ga = a1.blocking_lock();
+            })
+            .unwrap();
+        rt.spawn(lockgraph::tokio::instrument_named(
+            "holds-async-a",
+            async move {
+                let _ga = a.lock().await;
+                tokio::task::spawn_blocking(move || both.wait())
+                    .await
+                    .unwrap();
+                let _gb = b.lock(); // blocks the worker thread
+            },
+        ));
+        let _ = thread.join(); // never returns
+    }
+
+    #[test]
+    fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
+        let start = Instant::now();
+        let out = child!(child_task_sync_lock_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| {
+                err.find("DEADLOCK between")
+                    .is_some_and(|i| err[i..].contains("async backtraces"))
+            });
+        assert!(
+            out.done,
+            "no task watchdog deadlock report:\n{}",
+            out.both()
+        );
+        let err = &out.stderr;
+        let report = &err[err.find("DEADLOCK between").unwrap()..];
+        for name in [
+            "\"holds-async-a\"",
+            "\"the-worker\"",
+            "\"holds-sync-b\"",
+            "wd-async-a",
+            "wd-sync-b",
+        ] {
+            assert!(report.contains(name), "{name} missing:\n{err}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    /// A dump lists the tasks' async holds and waits beside the threads.
+    #[test]
+    fn child_dump_lists_tasks() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a = Arc::new(Mutex::named("dump-a", 0));
+            let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+            let a1 = a.clone();
+            let holder = lockgraph::tokio::spawn_named("dump-holder", async move {
+                let _g = a1.lock().await;
+                held_tx.send(()).unwrap();
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            held_rx.await.unwrap();
+            let waiter = lockgraph::tokio::spawn_named("dump-waiter", async move {
+                let _g = a.lock().await;
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let d = lockgraph::watchdog::dump();
+            eprintln!("{d}");
+            eprintln!("JSON {}", d.to_json());
+            holder.abort();
+            waiter.abort();
+        });
+    }
+
+    #[test]
+    fn a_dump_lists_the_tasks_async_locks() {
+        let out = child!(child_dump_lists_tasks)
+            .env("LOCKGRAPH_WATCHDOG", "30s")
+            .deadline(Duration::from_secs(30))
+            .run();
+        let err = &out.stderr;
+        let text = &err[..err.find("JSON").unwrap_or(err.len())];
+        let at = text
+            .find("async locks of 2 tasks/threads")
+            .unwrap_or_else(|| panic!("no tasks in the dump:\n{err}"));
+        let tasks = &text[at..];
+        let holder = tasks.find("\"dump-holder\"").expect(err);
+        let waiter = tasks.find("\"dump-waiter\"").expect(err);
+        let (h, w) = if holder < waiter {
+            (&tasks[holder..waiter], &tasks[waiter..])
+        } else {
+            (&tasks[holder..], &tasks[waiter..holder])
+        };
+        assert!(h.contains("holds AsyncMutex `dump-a`"), "{err}");
+        assert!(h.contains("(taken at tests/tokio.rs:"), "{err}");
+        assert!(w.contains("for AsyncMutex `dump-a`"), "{err}");
+        assert!(w.contains("(asked at tests/tokio.rs:"), "{err}");
+        let json = &err[err.find("JSON").expect(err)..];
+        assert!(json.contains("\"tasks\":[{\"owner\":"), "{json}");
+        assert!(json.contains("\"waited_ms\":"), "{json}");
     }
 
     /// Many tasks, few locks, oversubscribed workers, nested acquisitions

@@ -85,6 +85,7 @@ impl<T: ?Sized> Mutex<T> {
             Request::Exclusive,
             Hold::Exclusive,
             Location::caller(),
+            || self.inner.try_lock().ok(),
             || self.inner.blocking_lock(),
         );
         MutexGuard {
@@ -149,6 +150,7 @@ impl<T: ?Sized + 'static> Mutex<T> {
             Request::Exclusive,
             Hold::Exclusive,
             Location::caller(),
+            || self.inner.try_lock().ok(),
             || self.inner.blocking_lock(),
         );
         // SAFETY: `inner` guards the mutex inside `self`, kept beside it.

@@ -95,6 +95,7 @@ impl<T: ?Sized> RwLock<T> {
             Request::Read,
             Hold::Shared,
             Location::caller(),
+            || self.inner.try_read().ok(),
             || self.inner.blocking_read(),
         );
         RwLockReadGuard(Tracked::new(&self.meta, parts))
@@ -138,6 +139,7 @@ impl<T: ?Sized> RwLock<T> {
             Request::Exclusive,
             Hold::Exclusive,
             Location::caller(),
+            || self.inner.try_write().ok(),
             || self.inner.blocking_write(),
         );
         RwLockWriteGuard(Tracked::new(&self.meta, parts))

@@ -94,7 +94,7 @@ impl Semaphore {
         n: u32,
         site: &'static Location<'static>,
     ) -> Result<SemaphorePermit<'_>, AcquireError> {
-        let (p, owner) = track::request_then(
+        let (p, owner, waited) = track::request_then(
             &self.meta,
             Request::Exclusive,
             site,
@@ -103,7 +103,13 @@ impl Semaphore {
         )
         .await;
         let p = p?;
-        let hold = lockgraph_core::task::acquired_by(owner, &self.meta, Hold::Shared, Some(site));
+        let hold = lockgraph_core::task::acquired_after(
+            owner,
+            &self.meta,
+            Hold::Shared,
+            Some(site),
+            waited,
+        );
         Ok(SemaphorePermit {
             g: Tracked::new(&self.meta, (p, hold)),
             sem: self,

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
+use std::time::{Duration, Instant};
 
 use lockgraph_core::task::{self, AsyncHold};
 use lockgraph_core::{Hold, LockMeta, Request};
@@ -63,43 +64,55 @@ pub(crate) async fn acquire<G, W: Future<Output = G>>(
 ) -> (G, AsyncHold) {
     register();
     let owner = task::before_wait(meta, request, Some(site));
-    let g = match try_now() {
-        Some(g) => g,
-        None => wait_for(meta, request, site, wait()).await,
-    };
-    (g, task::acquired_by(owner, meta, hold, Some(site)))
+    match try_now() {
+        Some(g) => (g, task::acquired_by(owner, meta, hold, Some(site))),
+        None => {
+            let (g, waited) = wait_for(meta, request, site, wait()).await;
+            (
+                g,
+                task::acquired_after(owner, meta, hold, Some(site), waited),
+            )
+        }
+    }
 }
 
-/// [`acquire`] without the hold (the caller takes it if the request
-/// succeeded: a semaphore can be closed).
+/// [`acquire`] without the hold (the caller takes it with
+/// `task::acquired_after` if the request succeeded: a semaphore can be
+/// closed): what was granted, the owner, and the wait when there was one
+/// and the contention profile is on.
 pub(crate) async fn request_then<G, W: Future<Output = G>>(
     meta: &LockMeta,
     request: Request,
     site: &'static Location<'static>,
     try_now: impl FnOnce() -> Option<G>,
     wait: impl FnOnce() -> W,
-) -> (G, task::Owner) {
+) -> (G, task::Owner, Option<Duration>) {
     register();
     let owner = task::before_wait(meta, request, Some(site));
-    let g = match try_now() {
-        Some(g) => g,
-        None => wait_for(meta, request, site, wait()).await,
-    };
-    (g, owner)
+    match try_now() {
+        Some(g) => (g, owner, None),
+        None => {
+            let (g, waited) = wait_for(meta, request, site, wait()).await;
+            (g, owner, waited)
+        }
+    }
 }
 
 /// The wait of a request that could not be granted at once: the "sync
 /// lock held across an await" check, the task watchdog's registration
-/// (when on) for as long as it waits, then `wait`.
+/// (when on) for as long as it waits, then `wait`; how long it took when
+/// the contention profile is on.
 async fn wait_for<G>(
     meta: &LockMeta,
     request: Request,
     site: &'static Location<'static>,
     wait: impl Future<Output = G>,
-) -> G {
+) -> (G, Option<Duration>) {
     waits(meta, site);
+    let start = lockgraph_core::profile::on().then(Instant::now);
     let _wait = task::wait_begins(meta, request, Some(site));
-    wait.await
+    let g = wait.await;
+    (g, start.map(|t| t.elapsed()))
 }
 
 /// The async acquisition of `meta` has to wait: a sync lock the thread
@@ -119,21 +132,30 @@ fn describe(meta: &LockMeta) -> String {
 }
 
 /// A blocking request (`blocking_lock`, outside the runtime): the order
-/// check, then `block`.
+/// check, then `try_now`, and only if that fails `block`.
 pub(crate) fn acquire_blocking<G>(
     meta: &LockMeta,
     request: Request,
     hold: Hold,
     site: &'static Location<'static>,
+    try_now: impl FnOnce() -> Option<G>,
     block: impl FnOnce() -> G,
 ) -> (G, AsyncHold) {
     register();
     let owner = task::before_wait(meta, request, Some(site));
+    if let Some(g) = try_now() {
+        return (g, task::acquired_by(owner, meta, hold, Some(site)));
+    }
+    let start = lockgraph_core::profile::on().then(Instant::now);
     let g = {
         let _wait = task::wait_begins(meta, request, Some(site));
         block()
     };
-    (g, task::acquired_by(owner, meta, hold, Some(site)))
+    let waited = start.map(|t| t.elapsed());
+    (
+        g,
+        task::acquired_after(owner, meta, hold, Some(site), waited),
+    )
 }
 
 /// A try: no edge into `meta`; the hold when it succeeded.

@@ -197,6 +197,11 @@ fn before_wait_held(
 #[inline(never)]
 pub fn sync_request(meta: &LockMeta, request: Request, site: Option<&'static Location<'static>>) {
     let owner = sets::current_owner();
+    if crate::watchdog::on() {
+        // If the thread blocks in this request, it blocks `owner` (the
+        // task watchdog follows a task into its thread's sync wait).
+        super::threads::sync_request(owner, meta.id());
+    }
     if sets::surely_empty(owner) || !crate::features::order_graph_on() {
         return;
     }

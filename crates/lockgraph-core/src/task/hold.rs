@@ -47,13 +47,28 @@ pub fn acquired(
 }
 
 /// [`acquired`] by `owner` (as [`before_wait`](super::before_wait) returned
-/// it: the current task or thread).
+/// it: the current task or thread), without a wait.
 #[inline]
 pub fn acquired_by(
     owner: Owner,
     meta: &LockMeta,
     hold: Hold,
     site: Option<&'static Location<'static>>,
+) -> AsyncHold {
+    acquired_after(owner, meta, hold, site, None)
+}
+
+/// [`acquired_by`] after a wait of `waited` (measured by the caller while
+/// the contention profile is on, `crate::profile::on`; `None` when the
+/// request was granted at once): the profile counts the acquisition, its
+/// wait, and samples its hold time.
+#[inline]
+pub fn acquired_after(
+    owner: Owner,
+    meta: &LockMeta,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+    waited: Option<std::time::Duration>,
 ) -> AsyncHold {
     if !sets::ASYNC_USED.load(Ordering::Relaxed) {
         sets::ASYNC_USED.store(true, Ordering::Relaxed);
@@ -67,7 +82,7 @@ pub fn acquired_by(
         hold,
         site,
     };
-    match sets::push(owner, held) {
+    let h = match sets::push(owner, held) {
         Some((set, slot, token)) => AsyncHold {
             set,
             slot: slot as u32,
@@ -76,6 +91,29 @@ pub fn acquired_by(
         None => {
             full_warning();
             AsyncHold::none()
+        }
+    };
+    if crate::profile::on() {
+        profiled(meta, hold, waited, &h);
+    }
+    h
+}
+
+/// The contention profile's share of an acquisition: counted (with its
+/// wait), and one in `profile::HOLD_SAMPLE` per thread has its hold time
+/// measured from now to the release.
+#[cold]
+#[inline(never)]
+fn profiled(meta: &LockMeta, hold: Hold, waited: Option<std::time::Duration>, h: &AsyncHold) {
+    let access = match hold {
+        Hold::Exclusive => crate::profile::Access::Write,
+        Hold::Shared => crate::profile::Access::Read,
+    };
+    crate::profile::acquired(meta, access, waited);
+    if let Some(set) = h.set() {
+        if crate::profile::sample_hold() {
+            let ns = sets::profile_epoch().elapsed().as_nanos() as u64;
+            set.stamp(h.slot as usize, ns);
         }
     }
 }
@@ -117,6 +155,10 @@ impl AsyncHold {
     #[inline]
     pub fn release(&mut self, meta: &LockMeta) {
         let Some(set) = self.set() else { return };
+        let since = set.take_since(self.slot as usize);
+        if since != 0 {
+            held_for(meta, since);
+        }
         let by_owner = set.owner == sets::current_owner();
         let in_graph = set.release(self.slot as usize, self.token, by_owner);
         self.set = std::ptr::null();
@@ -140,8 +182,21 @@ impl Drop for AsyncHold {
         // A hold dropped without `release` (a panic, a guard taken apart):
         // the entry still leaves.
         if let Some(set) = self.set() {
+            set.take_since(self.slot as usize);
             set.release(self.slot as usize, self.token, false);
             self.set = std::ptr::null();
         }
     }
+}
+
+/// A sampled hold of `meta` that began `since` ns after the profile's
+/// epoch ends now.
+#[cold]
+#[inline(never)]
+fn held_for(meta: &LockMeta, since: u64) {
+    let now = sets::profile_epoch().elapsed().as_nanos() as u64;
+    crate::profile::held_for(
+        meta,
+        std::time::Duration::from_nanos(now.saturating_sub(since)),
+    );
 }

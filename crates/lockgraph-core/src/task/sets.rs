@@ -25,10 +25,19 @@ pub enum Owner {
 
 impl Owner {
     /// One word: task ids as they are, thread numbers with the top bit.
-    fn key(self) -> u64 {
+    pub(crate) fn key(self) -> u64 {
         match self {
             Owner::Task(id) => id & !THREAD_BIT,
             Owner::Thread(n) => n | THREAD_BIT,
+        }
+    }
+
+    /// The owner of [`key`](Self::key) `k`.
+    pub(crate) fn from_key(k: u64) -> Owner {
+        if k & THREAD_BIT != 0 {
+            Owner::Thread(k & !THREAD_BIT)
+        } else {
+            Owner::Task(k)
         }
     }
 }
@@ -70,7 +79,8 @@ pub fn current_owner() -> Owner {
     Owner::Thread(thread_no())
 }
 
-fn thread_no() -> u64 {
+/// This thread's owner number (`Owner::Thread`), given on first use.
+pub(crate) fn thread_no() -> u64 {
     THREAD_NO
         .try_with(|n| {
             if n.get() == 0 {
@@ -103,6 +113,77 @@ struct Slot {
     /// the state publishes the hold.
     pub_id: AtomicU64,
     pub_site: AtomicUsize,
+    /// The lock's class and kind, for the scan's labels: a pointer (the
+    /// name's, or the creation site's) and [`class_word`]'s word.
+    pub_class: AtomicUsize,
+    pub_kind: AtomicU64,
+    /// When a hold sampled by the contention profile began (nanoseconds
+    /// since [`profile_epoch`], never 0), else 0: 0 whenever the slot is
+    /// free (the release takes it).
+    since: AtomicU64,
+}
+
+/// The origin of the hold times of [`HeldSet::stamp`].
+pub(crate) fn profile_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// The lock's class and kind as two words the scan decodes
+/// ([`label_of`]): `(pointer, tag | kind << 2 | name length << 8)`.
+#[inline]
+fn class_words(class: crate::class::Class, kind: crate::class::LockKind) -> (usize, u64) {
+    use crate::class::{Class, LockKind};
+    let k: u64 = match kind {
+        LockKind::AsyncMutex => 0,
+        LockKind::AsyncRwLock => 1,
+        LockKind::AsyncSemaphore => 2,
+        _ => 3,
+    };
+    match class {
+        Class::Anonymous => (0, k << 2),
+        Class::Site(l, _) => (l as *const Location<'static> as usize, 1 | k << 2),
+        Class::Named(n) => (n.as_ptr() as usize, 2 | k << 2 | (n.len() as u64) << 8),
+    }
+}
+
+/// The label of lock `id` published as `(a, w)` by [`class_words`]: its
+/// kind, name (or creation site) and id, as the task watchdog prints it.
+///
+/// # Safety
+/// `(a, w)` were stored together by [`class_words`] for one hold (the
+/// pointers are `'static`).
+unsafe fn label_of(id: u64, a: usize, w: u64) -> String {
+    use crate::class::LockKind;
+    let kind = match (w >> 2) & 3 {
+        0 => LockKind::AsyncMutex,
+        1 => LockKind::AsyncRwLock,
+        2 => LockKind::AsyncSemaphore,
+        _ => LockKind::Other,
+    };
+    let class = match w & 3 {
+        // SAFETY: a `&'static Location` (the caller's contract).
+        1 if a != 0 => format!("created at {}", unsafe {
+            &*(a as *const Location<'static>)
+        }),
+        2 if a != 0 => {
+            // SAFETY: the pointer and length of a `&'static str` (the
+            // caller's contract).
+            let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, (w >> 8) as usize) };
+            format!("`{}`", String::from_utf8_lossy(bytes))
+        }
+        _ => format!("#{id}"),
+    };
+    format!("{} {class} (#{id})", kind.name())
+}
+
+/// One live hold as the task watchdog's scan reads it.
+pub(crate) struct PubHold {
+    pub(crate) owner: Owner,
+    pub(crate) id: u64,
+    pub(crate) site: Option<&'static Location<'static>>,
+    /// The lock's kind, name (or creation site) and id.
+    pub(crate) label: String,
 }
 
 /// The async locks one owner holds, in fixed slots: the owner (the task,
@@ -151,6 +232,9 @@ impl HeldSet {
                 held: UnsafeCell::new(EMPTY_HELD),
                 pub_id: AtomicU64::new(0),
                 pub_site: AtomicUsize::new(0),
+                pub_class: AtomicUsize::new(0),
+                pub_kind: AtomicU64::new(0),
+                since: AtomicU64::new(0),
             }),
             top: AtomicUsize::new(0),
             next_token: AtomicU64::new(0),
@@ -163,7 +247,9 @@ impl HeldSet {
     /// after the owner's thread gave up its reference to the set.
     #[inline]
     pub(crate) fn push(&self, held: Held) -> Option<(usize, u64)> {
-        let i = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Relaxed) == 0)?;
+        // Acquire: a release by another thread (its `since` cleared
+        // before) happens before this slot is filled again.
+        let i = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Acquire) == 0)?;
         let token = self.next_token.load(Ordering::Relaxed) + 1;
         self.next_token.store(token, Ordering::Relaxed);
         // SAFETY: the owner alone touches `held` (see `Sync` above), and
@@ -174,6 +260,9 @@ impl HeldSet {
             .site
             .map_or(0, |l| l as *const Location<'static> as usize);
         self.slots[i].pub_site.store(site, Ordering::Relaxed);
+        let (a, w) = class_words(held.class, held.kind);
+        self.slots[i].pub_class.store(a, Ordering::Relaxed);
+        self.slots[i].pub_kind.store(w, Ordering::Relaxed);
         // Release: the watchdog's scan reads `pub_*` after an acquire
         // load of the state.
         self.slots[i]
@@ -258,6 +347,25 @@ impl HeldSet {
                 Err(now) => s = now,
             }
         }
+    }
+
+    /// Slot `i`'s hold, just pushed, is sampled for the contention
+    /// profile: it began `ns` after [`profile_epoch`] (owner only, before
+    /// anyone else can release the hold).
+    pub(crate) fn stamp(&self, i: usize, ns: u64) {
+        self.slots[i].since.store(ns.max(1), Ordering::Relaxed);
+    }
+
+    /// When slot `i`'s hold began if it is sampled (else 0), cleared (the
+    /// releaser, before [`release`](Self::release)).
+    #[inline]
+    pub(crate) fn take_since(&self, i: usize) -> u64 {
+        let since = &self.slots[i].since;
+        let ns = since.load(Ordering::Relaxed);
+        if ns != 0 {
+            since.store(0, Ordering::Relaxed);
+        }
+        ns
     }
 
     /// Hold `token` in slot `i` is now shared (from anywhere).
@@ -454,9 +562,9 @@ fn sweep(sh: &mut Shard) {
     });
 }
 
-/// Every live hold of every owner, as (owner, lock id, site taken), read
-/// from any thread (the task watchdog's scan).
-pub(crate) fn all_holds() -> Vec<(Owner, u64, Option<&'static Location<'static>>)> {
+/// Every live hold of every owner, read from any thread (the task
+/// watchdog's scan, dumps).
+pub(crate) fn all_holds() -> Vec<PubHold> {
     let mut out = Vec::new();
     for shard in REGISTRY.iter() {
         let sets: Vec<Arc<HeldSet>> = shard.lock().sets.values().cloned().collect();
@@ -468,14 +576,24 @@ pub(crate) fn all_holds() -> Vec<(Owner, u64, Option<&'static Location<'static>>
                 }
                 let id = slot.pub_id.load(Ordering::Relaxed);
                 let site = slot.pub_site.load(Ordering::Relaxed);
-                // Still the same hold: the two words belong to it.
-                if slot.state.load(Ordering::Acquire) != s {
+                let a = slot.pub_class.load(Ordering::Relaxed);
+                let w = slot.pub_kind.load(Ordering::Relaxed);
+                // Still the same hold: the words belong to it.
+                std::sync::atomic::fence(Ordering::Acquire);
+                if slot.state.load(Ordering::Relaxed) != s {
                     continue;
                 }
                 // SAFETY: a non-zero word was stored from a
                 // `&'static Location` in `push`.
                 let site = (site != 0).then(|| unsafe { &*(site as *const Location<'static>) });
-                out.push((set.owner, id, site));
+                out.push(PubHold {
+                    owner: set.owner,
+                    id,
+                    site,
+                    // SAFETY: stored together by `class_words` in `push`,
+                    // for this hold (the state did not change).
+                    label: unsafe { label_of(id, a, w) },
+                });
             }
         }
     }
@@ -544,7 +662,7 @@ mod tests {
             site: None,
         };
         let (set, i, token) = push(owner, held).unwrap();
-        let seen = all_holds().iter().any(|&(o, id, _)| o == owner && id == 77);
+        let seen = all_holds().iter().any(|h| h.owner == owner && h.id == 77);
         // SAFETY: the set holds a hold, so it is alive.
         assert!(!unsafe { &*set }.release(i, token, true));
         assert!(seen, "a hold pushed through the cache is in the registry");
