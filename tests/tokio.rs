@@ -141,6 +141,52 @@ mod tracked {
         assert!(reports.is_empty(), "{reports:#?}");
     }
 
+    /// The memo of nested checks (the held set's content, kept by the
+    /// task) is not fooled by a hold released elsewhere: task 1's check of
+    /// "a -> b" runs after its owned guard of `x` was dropped in another
+    /// task, and must not be remembered as the check of "{a, x} -> b",
+    /// which task 2, on the same thread, makes for real: its edge x -> b
+    /// closes the cycle with task 3's b -> x. (`x` is taken with a try:
+    /// no edge between `a` and `x`.)
+    #[test]
+    fn a_hold_released_elsewhere_does_not_skip_a_later_check() {
+        let x = Arc::new(Mutex::named("memo-x", 0));
+        let a = Arc::new(Mutex::named("memo-a", 0));
+        let b = Arc::new(Mutex::named("memo-b", 0));
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                let (x1, a1, b1) = (x.clone(), a.clone(), b.clone());
+                tokio::spawn(async move {
+                    let _ga = a1.lock().await;
+                    let gx = x1.try_lock_owned().unwrap();
+                    // x's guard goes to another task and ends there.
+                    tokio::spawn(async move { drop(gx) }).await.unwrap();
+                    let _gb = b1.lock().await; // a -> b
+                })
+                .await
+                .unwrap();
+                let (x2, a2, b2) = (x.clone(), a.clone(), b.clone());
+                tokio::spawn(async move {
+                    let _ga = a2.lock().await;
+                    let _gx = x2.try_lock().unwrap();
+                    let _gb = b2.lock().await; // a -> b, x -> b
+                })
+                .await
+                .unwrap();
+                let (x3, b3) = (x.clone(), b.clone());
+                tokio::spawn(async move {
+                    let _gb = b3.lock().await;
+                    let _gx = x3.lock().await; // b -> x: a cycle
+                })
+                .await
+                .unwrap();
+            })
+        });
+        assert_eq!(cycles(&reports), 1, "{reports:#?}");
+        let text = reports[0].to_string();
+        assert!(text.contains("memo-x") && text.contains("memo-b"), "{text}");
+    }
+
     /// A try never waits: no edge into the tried lock.
     #[test]
     fn a_try_lock_records_no_edge() {

@@ -94,6 +94,20 @@ impl Semaphore {
         n: u32,
         site: &'static Location<'static>,
     ) -> Result<SemaphorePermit<'_>, AcquireError> {
+        track::register();
+        if let Ok(p) = self.inner.try_acquire_many(n) {
+            // Granted at once: the order check and the hold in one call.
+            let hold = lockgraph_core::task::acquired_now(
+                &self.meta,
+                Request::Exclusive,
+                Hold::Shared,
+                Some(site),
+            );
+            return Ok(SemaphorePermit {
+                g: Tracked::new(&self.meta, (p, hold)),
+                sem: self,
+            });
+        }
         let (p, owner, waited) = track::request_then(
             &self.meta,
             Request::Exclusive,

@@ -46,10 +46,9 @@ pub(crate) fn register() {
     }
 }
 
-/// A request of `meta` that may wait, asked at `site`: the order check,
-/// then `try_now`, and only if that fails `wait` (the await), after the
-/// "sync lock held across an await" check. `what` names the lock for that
-/// report.
+/// A request of `meta` that may wait, asked at `site`: `try_now`, and the
+/// order check with the hold when it succeeded; else the order check, then
+/// `wait` (the await), after the "sync lock held across an await" check.
 ///
 /// The request that needs no wait runs straight through in the first poll
 /// (one async body, no nested future); only a wait goes through
@@ -63,17 +62,16 @@ pub(crate) async fn acquire<G, W: Future<Output = G>>(
     wait: impl FnOnce() -> W,
 ) -> (G, AsyncHold) {
     register();
-    let owner = task::before_wait(meta, request, Some(site));
-    match try_now() {
-        Some(g) => (g, task::acquired_by(owner, meta, hold, Some(site))),
-        None => {
-            let (g, waited) = wait_for(meta, request, site, wait()).await;
-            (
-                g,
-                task::acquired_after(owner, meta, hold, Some(site), waited),
-            )
-        }
+    if let Some(g) = try_now() {
+        // Granted at once: the order check and the hold in one call.
+        return (g, task::acquired_now(meta, request, hold, Some(site)));
     }
+    let owner = task::before_wait(meta, request, Some(site));
+    let (g, waited) = wait_for(meta, request, site, wait()).await;
+    (
+        g,
+        task::acquired_after(owner, meta, hold, Some(site), waited),
+    )
 }
 
 /// [`acquire`] without the hold (the caller takes it with

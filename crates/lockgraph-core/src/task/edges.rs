@@ -89,6 +89,54 @@ fn chain_key<'a>(
     k.finish(request, op)
 }
 
+/// Whether this thread marked `h` (see [`mark`]).
+#[inline]
+fn probe(h: u64) -> bool {
+    CHAINS
+        .try_with(|c| c[(h >> 55) as usize % CACHE_SLOTS].get() == h)
+        .unwrap_or(false)
+}
+
+fn mark(h: u64) {
+    let _ = CHAINS.try_with(|c| c[(h >> 55) as usize % CACHE_SLOTS].set(h));
+}
+
+/// The order check of a nested request granted at once, when the thread
+/// holds no sync lock: "the task's holds -> `meta`", skipped when this
+/// thread already checked these very holds (lock instances and modes, the
+/// set's content) before this lock in this mode. The memo is finer than
+/// the chain cache's key (instances, not classes), so it skips only what
+/// was checked; it is marked only when no release or downgrade from
+/// elsewhere changed the set during the check (the content is then the
+/// holds the check saw).
+pub(super) fn before_wait_nested(
+    owner: Owner,
+    meta: &LockMeta,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+) {
+    if !crate::features::order_graph_on() {
+        return;
+    }
+    let id = meta.id();
+    let memo = sets::with_set(owner, false, |set| {
+        set.content()
+            .map(|c| mix(mix(c, id), request as u64 + 0x6d65_6d6f) | 1)
+    })
+    .flatten();
+    if memo.is_some_and(probe) {
+        return;
+    }
+    before_wait_held(owner, Vec::new(), meta, request, site);
+    sets::with_set(owner, false, |set| {
+        if set.is_dirty() {
+            set.recount();
+        } else if let Some(m) = memo {
+            mark(m);
+        }
+    });
+}
+
 /// Whether the chain `h` was recorded by this thread; marks it if not.
 fn seen(h: u64) -> bool {
     CHAINS
@@ -136,7 +184,7 @@ pub fn before_wait(
 }
 
 #[inline(never)]
-fn before_wait_held(
+pub(super) fn before_wait_held(
     owner: Owner,
     thread_held: Vec<Held>,
     meta: &LockMeta,

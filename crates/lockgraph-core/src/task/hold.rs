@@ -2,7 +2,6 @@
 //! taken, removed from that same set when the guard goes, wherever it goes.
 
 use std::panic::Location;
-use std::sync::atomic::Ordering;
 
 use super::sets::{self, HeldSet, Owner};
 use crate::meta::{Held, LockMeta};
@@ -46,6 +45,71 @@ pub fn acquired(
     acquired_by(sets::current_owner(), meta, hold, site)
 }
 
+/// A request of `meta` as `request` that was granted at once (its first,
+/// non-blocking attempt succeeded): the order check that
+/// [`before_wait`](super::before_wait) makes ("every lock the current task
+/// holds, and every sync lock its thread holds -> `meta`"), then the hold,
+/// with one look-up of the owner and its set for both. The check after the
+/// grant finds the same edges and cycles as before it: nothing waited.
+#[inline]
+pub fn acquired_now(
+    meta: &LockMeta,
+    request: crate::report::Request,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) -> AsyncHold {
+    let owner = sets::current_owner();
+    let thread_held = crate::state::held_entries();
+    let held = held_of(meta, hold, site);
+    if thread_held.is_empty() {
+        // Nothing held by the thread, and (when its set is cached and
+        // empty) nothing by the task: no edge, the hold goes in slot 0.
+        if let Some((set, slot, token)) = sets::push_if_empty(owner, &held) {
+            let h = AsyncHold {
+                set,
+                slot: slot as u32,
+                token,
+            };
+            if crate::profile::on() {
+                profiled(meta, hold, None, &h);
+            }
+            return h;
+        }
+    }
+    acquired_now_held(owner, thread_held, held, meta, request)
+}
+
+/// [`acquired_now`] when something is held (or the set is not cached).
+#[inline(never)]
+fn acquired_now_held(
+    owner: Owner,
+    thread_held: Vec<Held>,
+    held: Held,
+    meta: &LockMeta,
+    request: crate::report::Request,
+) -> AsyncHold {
+    if !thread_held.is_empty() {
+        super::edges::before_wait_held(owner, thread_held, meta, request, held.site);
+    } else if !sets::surely_empty(owner) {
+        super::edges::before_wait_nested(owner, meta, request, held.site);
+    }
+    hold_in(owner, meta, held, None)
+}
+
+/// The hold of `meta` as `hold`, taken at `site`.
+#[inline(always)]
+fn held_of(meta: &LockMeta, hold: Hold, site: Option<&'static Location<'static>>) -> Held {
+    let id = meta.id();
+    Held {
+        id,
+        key: meta.hot_key(id),
+        class: meta.class(),
+        kind: meta.kind(),
+        hold,
+        site,
+    }
+}
+
 /// [`acquired`] by `owner` (as [`before_wait`](super::before_wait) returned
 /// it: the current task or thread), without a wait.
 #[inline]
@@ -70,18 +134,18 @@ pub fn acquired_after(
     site: Option<&'static Location<'static>>,
     waited: Option<std::time::Duration>,
 ) -> AsyncHold {
-    if !sets::ASYNC_USED.load(Ordering::Relaxed) {
-        sets::ASYNC_USED.store(true, Ordering::Relaxed);
-    }
-    let id = meta.id();
-    let held = Held {
-        id,
-        key: meta.hot_key(id),
-        class: meta.class(),
-        kind: meta.kind(),
-        hold,
-        site,
-    };
+    hold_in(owner, meta, held_of(meta, hold, site), waited)
+}
+
+/// `held` pushed into `owner`'s set, counted by the profile when on.
+#[inline]
+fn hold_in(
+    owner: Owner,
+    meta: &LockMeta,
+    held: Held,
+    waited: Option<std::time::Duration>,
+) -> AsyncHold {
+    let hold = held.hold;
     let h = match sets::push(owner, held) {
         Some((set, slot, token)) => AsyncHold {
             set,

@@ -1,15 +1,17 @@
 //! The registry of held sets: one per owner (task or thread), sharded, and
 //! a one-entry thread-local cache in front of it.
 
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 
+use crate::class::{Class, LockKind};
 use crate::meta::Held;
+use crate::report::Hold;
 
 /// Set once an async lock was taken (see [`super::async_used`]).
 pub(crate) static ASYNC_USED: AtomicBool = AtomicBool::new(false);
@@ -100,23 +102,28 @@ pub(crate) const SLOTS: usize = 32;
 const IN_GRAPH: u64 = 1;
 /// In a slot's state: the hold was downgraded to a shared one.
 const DOWNGRADED: u64 = 2;
+/// In a slot's state: the hold is shared (taken so).
+const SHARED: u64 = 4;
 /// A slot's state is `token << TOKEN_SHIFT | flags`; 0 when free.
-const TOKEN_SHIFT: u32 = 2;
+const TOKEN_SHIFT: u32 = 3;
 
-/// One hold: its state word (written by the owner when it takes it, by
-/// whoever releases it) and its lock (written and read by the owner only).
+/// One hold, as plain words: its state (written by the owner when it takes
+/// it, by whoever releases it) and its lock's id, class key, class, kind
+/// and the site it was taken at (written by the owner before the state
+/// publishes the hold; read by the owner, and by the task watchdog's scan
+/// from its own thread, which checks that the state did not change
+/// meanwhile).
 struct Slot {
     state: AtomicU64,
-    held: UnsafeCell<Held>,
-    /// The lock's id and the site it was taken at (a `Location` pointer),
-    /// for the task watchdog's scans from its own thread: stored before
-    /// the state publishes the hold.
-    pub_id: AtomicU64,
-    pub_site: AtomicUsize,
-    /// The lock's class and kind, for the scan's labels: a pointer (the
-    /// name's, or the creation site's) and [`class_word`]'s word.
-    pub_class: AtomicUsize,
-    pub_kind: AtomicU64,
+    id: AtomicU64,
+    key: AtomicU64,
+    /// The class: a site's `Location` and type-name function, or a name's
+    /// pointer and length ([`encode_class`]).
+    class_a: AtomicUsize,
+    class_b: AtomicUsize,
+    /// The class's tag and the kind (`tag | kind << 8`).
+    tag_kind: AtomicU32,
+    site: AtomicUsize,
     /// When a hold sampled by the contention profile began (nanoseconds
     /// since [`profile_epoch`], never 0), else 0: 0 whenever the slot is
     /// free (the release takes it).
@@ -129,52 +136,59 @@ pub(crate) fn profile_epoch() -> std::time::Instant {
     *EPOCH.get_or_init(std::time::Instant::now)
 }
 
-/// The lock's class and kind as two words the scan decodes
-/// ([`label_of`]): `(pointer, tag | kind << 2 | name length << 8)`.
-#[inline]
-fn class_words(class: crate::class::Class, kind: crate::class::LockKind) -> (usize, u64) {
-    use crate::class::{Class, LockKind};
-    let k: u64 = match kind {
-        LockKind::AsyncMutex => 0,
-        LockKind::AsyncRwLock => 1,
-        LockKind::AsyncSemaphore => 2,
-        _ => 3,
-    };
+/// A class and kind as three words: `(a, b, tag | kind << 8)`.
+#[inline(always)]
+fn encode_class(class: Class, kind: LockKind) -> (usize, usize, u32) {
+    let k = (kind as u32) << 8;
     match class {
-        Class::Anonymous => (0, k << 2),
-        Class::Site(l, _) => (l as *const Location<'static> as usize, 1 | k << 2),
-        Class::Named(n) => (n.as_ptr() as usize, 2 | k << 2 | (n.len() as u64) << 8),
+        Class::Anonymous => (0, 0, k),
+        Class::Site(l, t) => (l as *const Location<'static> as usize, t as usize, 1 | k),
+        Class::Named(n) => (n.as_ptr() as usize, n.len(), 2 | k),
     }
 }
 
-/// The label of lock `id` published as `(a, w)` by [`class_words`]: its
-/// kind, name (or creation site) and id, as the task watchdog prints it.
+/// The class and kind [`encode_class`] gave `(a, b, w)`.
 ///
 /// # Safety
-/// `(a, w)` were stored together by [`class_words`] for one hold (the
-/// pointers are `'static`).
-unsafe fn label_of(id: u64, a: usize, w: u64) -> String {
-    use crate::class::LockKind;
-    let kind = match (w >> 2) & 3 {
-        0 => LockKind::AsyncMutex,
-        1 => LockKind::AsyncRwLock,
-        2 => LockKind::AsyncSemaphore,
-        _ => LockKind::Other,
-    };
-    let class = match w & 3 {
-        // SAFETY: a `&'static Location` (the caller's contract).
-        1 if a != 0 => format!("created at {}", unsafe {
-            &*(a as *const Location<'static>)
-        }),
-        2 if a != 0 => {
+/// `(a, b, w)` were given by [`encode_class`] for one class (the pointers
+/// are `'static`, the function a type-name function).
+unsafe fn decode_class(a: usize, b: usize, w: u32) -> (Class, LockKind) {
+    let class = match w & 0xff {
+        1 => Class::Site(
+            // SAFETY: a `&'static Location` (the caller's contract).
+            unsafe { &*(a as *const Location<'static>) },
+            // SAFETY: a type-name function (the caller's contract).
+            unsafe { std::mem::transmute::<usize, crate::class::TypeNameFn>(b) },
+        ),
+        2 => {
             // SAFETY: the pointer and length of a `&'static str` (the
             // caller's contract).
-            let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, (w >> 8) as usize) };
-            format!("`{}`", String::from_utf8_lossy(bytes))
+            let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, b) };
+            // SAFETY: the bytes were a `str`.
+            Class::Named(unsafe { std::str::from_utf8_unchecked(bytes) })
         }
-        _ => format!("#{id}"),
+        _ => Class::Anonymous,
     };
-    format!("{} {class} (#{id})", kind.name())
+    let k = (w >> 8) as u8;
+    let kind = [
+        LockKind::AsyncMutex,
+        LockKind::AsyncRwLock,
+        LockKind::AsyncSemaphore,
+    ]
+    .into_iter()
+    .find(|&x| x as u8 == k)
+    .unwrap_or(LockKind::Other);
+    (class, kind)
+}
+
+/// A lock as reports name it: its kind, name (or creation site) and id.
+pub(crate) fn lock_text(kind: LockKind, class: Class, id: u64) -> String {
+    let l = match class {
+        Class::Named(n) => format!("`{n}`"),
+        Class::Site(loc, _) => format!("created at {loc}"),
+        Class::Anonymous => format!("#{id}"),
+    };
+    format!("{} {l} (#{id})", kind.name())
 }
 
 /// One live hold as the task watchdog's scan reads it.
@@ -205,23 +219,56 @@ pub(crate) struct HeldSet {
     top: AtomicUsize,
     /// The last token handed out (owner only).
     next_token: AtomicU64,
+    /// The sum of [`entry`] over the live holds, kept by the owner as it
+    /// fills and releases slots: the key of a nested acquisition's memo
+    /// (`edges`), read only while `dirty` is clear.
+    content: AtomicU64,
+    /// Set by a release or downgrade from elsewhere (before its state
+    /// changes): `content` must be counted again.
+    dirty: AtomicBool,
 }
 
-// SAFETY: a slot's `held` is written and read only by the set's owner (one
-// task, polled by one thread at a time with the runtime's synchronisation
-// between polls, or one thread); everything else is atomic.
-unsafe impl Sync for HeldSet {}
-// SAFETY: as above; nothing in it is tied to a thread.
-unsafe impl Send for HeldSet {}
+/// One hold's share of [`HeldSet::content`]: the lock instance and mode.
+#[inline(always)]
+fn entry(id: u64, hold: Hold) -> u64 {
+    (id ^ (hold as u64) << 62).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
 
-const EMPTY_HELD: Held = Held {
-    id: 0,
-    key: 0,
-    class: crate::class::Class::Anonymous,
-    kind: crate::class::LockKind::Other,
-    hold: crate::report::Hold::Shared,
-    site: None,
-};
+/// The hold a slot's state `s` stands for.
+#[inline]
+fn hold_of(s: u64) -> Hold {
+    if s & (SHARED | DOWNGRADED) != 0 {
+        Hold::Shared
+    } else {
+        Hold::Exclusive
+    }
+}
+
+impl Slot {
+    /// The hold whose state is `s` (read just before), as the owner reads
+    /// it (owner only: its own writes; the scan reads the words itself).
+    fn held(&self, s: u64) -> Held {
+        let (a, b, w) = (
+            self.class_a.load(Ordering::Relaxed),
+            self.class_b.load(Ordering::Relaxed),
+            self.tag_kind.load(Ordering::Relaxed),
+        );
+        // SAFETY: the words were stored together by `push` for this hold
+        // (the owner's own writes, which no one else makes).
+        let (class, kind) = unsafe { decode_class(a, b, w) };
+        let site = self.site.load(Ordering::Relaxed);
+        Held {
+            id: self.id.load(Ordering::Relaxed),
+            key: self.key.load(Ordering::Relaxed),
+            class,
+            kind,
+            hold: hold_of(s),
+            // SAFETY: a non-zero word was stored from a `&'static
+            // Location` by `push`.
+            site: (site != 0).then(|| unsafe { &*(site as *const Location<'static>) }),
+        }
+    }
+}
 
 impl HeldSet {
     fn new(owner: Owner) -> HeldSet {
@@ -229,15 +276,18 @@ impl HeldSet {
             owner,
             slots: std::array::from_fn(|_| Slot {
                 state: AtomicU64::new(0),
-                held: UnsafeCell::new(EMPTY_HELD),
-                pub_id: AtomicU64::new(0),
-                pub_site: AtomicUsize::new(0),
-                pub_class: AtomicUsize::new(0),
-                pub_kind: AtomicU64::new(0),
+                id: AtomicU64::new(0),
+                key: AtomicU64::new(0),
+                class_a: AtomicUsize::new(0),
+                class_b: AtomicUsize::new(0),
+                tag_kind: AtomicU32::new(0),
+                site: AtomicUsize::new(0),
                 since: AtomicU64::new(0),
             }),
             top: AtomicUsize::new(0),
             next_token: AtomicU64::new(0),
+            content: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
         }
     }
 
@@ -250,28 +300,43 @@ impl HeldSet {
         // Acquire: a release by another thread (its `since` cleared
         // before) happens before this slot is filled again.
         let i = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Acquire) == 0)?;
+        Some((i, self.fill(i, &held)))
+    }
+
+    /// [`push`](Self::push) into an empty set (owner only; slot 0).
+    #[inline]
+    pub(crate) fn push_first(&self, held: &Held) -> (usize, u64) {
+        (0, self.fill(0, held))
+    }
+
+    /// Fills free slot `i` with `held` (owner only); its token.
+    #[inline(always)]
+    fn fill(&self, i: usize, held: &Held) -> u64 {
         let token = self.next_token.load(Ordering::Relaxed) + 1;
         self.next_token.store(token, Ordering::Relaxed);
-        // SAFETY: the owner alone touches `held` (see `Sync` above), and
-        // the slot is free.
-        unsafe { *self.slots[i].held.get() = held };
-        self.slots[i].pub_id.store(held.id, Ordering::Relaxed);
+        let slot = &self.slots[i];
+        slot.id.store(held.id, Ordering::Relaxed);
+        slot.key.store(held.key, Ordering::Relaxed);
+        let (a, b, w) = encode_class(held.class, held.kind);
+        slot.class_a.store(a, Ordering::Relaxed);
+        slot.class_b.store(b, Ordering::Relaxed);
+        slot.tag_kind.store(w, Ordering::Relaxed);
         let site = held
             .site
             .map_or(0, |l| l as *const Location<'static> as usize);
-        self.slots[i].pub_site.store(site, Ordering::Relaxed);
-        let (a, w) = class_words(held.class, held.kind);
-        self.slots[i].pub_class.store(a, Ordering::Relaxed);
-        self.slots[i].pub_kind.store(w, Ordering::Relaxed);
-        // Release: the watchdog's scan reads `pub_*` after an acquire
+        slot.site.store(site, Ordering::Relaxed);
+        let shared = if held.hold == Hold::Shared { SHARED } else { 0 };
+        // Release: the watchdog's scan reads the words after an acquire
         // load of the state.
-        self.slots[i]
-            .state
-            .store(token << TOKEN_SHIFT, Ordering::Release);
+        slot.state
+            .store(token << TOKEN_SHIFT | shared, Ordering::Release);
+        let c = self.content.load(Ordering::Relaxed);
+        self.content
+            .store(c.wrapping_add(entry(held.id, held.hold)), Ordering::Relaxed);
         if self.top.load(Ordering::Relaxed) <= i {
             self.top.store(i + 1, Ordering::Relaxed);
         }
-        Some((i, token))
+        token
     }
 
     /// Whether no slot holds a hold (the sweeper, once no thread has the
@@ -290,12 +355,7 @@ impl HeldSet {
             if s == 0 {
                 continue;
             }
-            // SAFETY: the owner alone touches `held`.
-            let mut h = unsafe { *self.slots[i].held.get() };
-            if s & DOWNGRADED != 0 {
-                h.hold = crate::report::Hold::Shared;
-            }
-            f(i, h);
+            f(i, self.slots[i].held(s));
         }
     }
 
@@ -309,14 +369,12 @@ impl HeldSet {
             if s == 0 {
                 continue;
             }
-            // SAFETY: the owner alone touches `held`.
-            let h = unsafe { &*self.slots[i].held.get() };
-            let hold = if s & DOWNGRADED != 0 {
-                crate::report::Hold::Shared
-            } else {
-                h.hold
-            };
-            f(h.key, hold, h.id);
+            let slot = &self.slots[i];
+            f(
+                slot.key.load(Ordering::Relaxed),
+                hold_of(s),
+                slot.id.load(Ordering::Relaxed),
+            );
         }
     }
 
@@ -335,8 +393,7 @@ impl HeldSet {
     /// Marks slot `i`'s hold as in the instance graph, if it still is the
     /// hold whose lock has `id` (owner only).
     pub(crate) fn mark_in_graph(&self, i: usize, id: u64) {
-        // SAFETY: the owner alone touches `held`.
-        if unsafe { (*self.slots[i].held.get()).id } != id {
+        if self.slots[i].id.load(Ordering::Relaxed) != id {
             return;
         }
         let st = &self.slots[i].state;
@@ -368,8 +425,43 @@ impl HeldSet {
         ns
     }
 
+    /// The sum of the live holds' entries, unless a release or downgrade
+    /// from elsewhere made it stale (owner only).
+    #[inline]
+    pub(crate) fn content(&self) -> Option<u64> {
+        if self.dirty.load(Ordering::Acquire) {
+            None
+        } else {
+            Some(self.content.load(Ordering::Relaxed))
+        }
+    }
+
+    /// Whether a release or downgrade from elsewhere happened since the
+    /// content was last counted (owner only; after a scan whose acquire
+    /// loads saw its state change, this is seen).
+    #[inline]
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Counts the content again from the slots (owner only).
+    pub(crate) fn recount(&self) {
+        self.dirty.store(false, Ordering::Relaxed);
+        let mut c = 0u64;
+        for i in 0..self.top.load(Ordering::Relaxed) {
+            let s = self.slots[i].state.load(Ordering::Acquire);
+            if s != 0 {
+                c = c.wrapping_add(entry(self.slots[i].id.load(Ordering::Relaxed), hold_of(s)));
+            }
+        }
+        self.content.store(c, Ordering::Relaxed);
+    }
+
     /// Hold `token` in slot `i` is now shared (from anywhere).
     pub(crate) fn downgrade(&self, i: usize, token: u64) {
+        // Before the state changes: the owner's scan that sees the change
+        // sees this too.
+        self.dirty.store(true, Ordering::Relaxed);
         let st = &self.slots[i].state;
         let mut s = st.load(Ordering::Acquire);
         while s >> TOKEN_SHIFT == token {
@@ -394,9 +486,14 @@ impl HeldSet {
             if s >> TOKEN_SHIFT != token {
                 return false;
             }
+            let e = entry(self.slots[i].id.load(Ordering::Relaxed), hold_of(s));
+            let c = self.content.load(Ordering::Relaxed);
+            self.content.store(c.wrapping_sub(e), Ordering::Relaxed);
             st.store(0, Ordering::Release);
             return s & IN_GRAPH != 0;
         }
+        // Before the state changes (see `downgrade`).
+        self.dirty.store(true, Ordering::Relaxed);
         let mut in_graph = false;
         while s >> TOKEN_SHIFT == token {
             match st.compare_exchange_weak(s, 0, Ordering::AcqRel, Ordering::Acquire) {
@@ -518,6 +615,20 @@ pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u
     })?
 }
 
+/// When `owner`'s set is this thread's cached one and holds nothing (the
+/// uncontended single lock's case: no edge to record), `held` pushed into
+/// it: the set, slot and token. `None`: not cached, or not empty (nothing
+/// done).
+#[inline]
+pub(crate) fn push_if_empty(owner: Owner, held: &Held) -> Option<(*const HeldSet, usize, u64)> {
+    let set = cached(owner)?;
+    if !set.is_empty() {
+        return None;
+    }
+    let (i, t) = set.push_first(held);
+    Some((set as *const HeldSet, i, t))
+}
+
 /// Whether `owner` surely holds nothing: its set is this thread's cached
 /// one and is empty (else: unknown, `false`).
 #[inline]
@@ -543,6 +654,8 @@ fn lookup(owner: Owner, create: bool) -> Option<Arc<HeldSet>> {
     }
     let set = Arc::new(HeldSet::new(owner));
     sh.sets.insert(key, set.clone());
+    // An async lock is being taken (every owner's first hold comes here).
+    ASYNC_USED.store(true, Ordering::Relaxed);
     Some(set)
 }
 
@@ -574,11 +687,15 @@ pub(crate) fn all_holds() -> Vec<PubHold> {
                 if s == 0 {
                     continue;
                 }
-                let id = slot.pub_id.load(Ordering::Relaxed);
-                let site = slot.pub_site.load(Ordering::Relaxed);
-                let a = slot.pub_class.load(Ordering::Relaxed);
-                let w = slot.pub_kind.load(Ordering::Relaxed);
-                // Still the same hold: the words belong to it.
+                let id = slot.id.load(Ordering::Relaxed);
+                let site = slot.site.load(Ordering::Relaxed);
+                let (a, b, w) = (
+                    slot.class_a.load(Ordering::Relaxed),
+                    slot.class_b.load(Ordering::Relaxed),
+                    slot.tag_kind.load(Ordering::Relaxed),
+                );
+                // Still the same hold: the words belong to it (decoded
+                // only then: torn words are no class).
                 std::sync::atomic::fence(Ordering::Acquire);
                 if slot.state.load(Ordering::Relaxed) != s {
                     continue;
@@ -586,13 +703,14 @@ pub(crate) fn all_holds() -> Vec<PubHold> {
                 // SAFETY: a non-zero word was stored from a
                 // `&'static Location` in `push`.
                 let site = (site != 0).then(|| unsafe { &*(site as *const Location<'static>) });
+                // SAFETY: stored together by `encode_class` in `push`, for
+                // this hold (the state did not change).
+                let (class, kind) = unsafe { decode_class(a, b, w) };
                 out.push(PubHold {
                     owner: set.owner,
                     id,
                     site,
-                    // SAFETY: stored together by `class_words` in `push`,
-                    // for this hold (the state did not change).
-                    label: unsafe { label_of(id, a, w) },
+                    label: lock_text(kind, class, id),
                 });
             }
         }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::names::task_label;
-use super::sets::{self, Owner};
+use super::sets::{self, lock_text, Owner};
 use super::threads;
 use crate::class::{Class, LockKind, Site};
 use crate::meta::LockMeta;
@@ -470,16 +470,6 @@ fn lock_label(w: &Wait) -> String {
 /// The lock of `w`: its kind, name (or creation site) and id.
 fn lock_name(w: &Wait) -> String {
     lock_text(w.kind, w.class, w.lock)
-}
-
-/// A lock as reports name it: its kind, name (or creation site) and id.
-fn lock_text(kind: LockKind, class: Class, id: u64) -> String {
-    let l = match class {
-        Class::Named(n) => format!("`{n}`"),
-        Class::Site(loc, _) => format!("created at {loc}"),
-        Class::Anonymous => format!("#{id}"),
-    };
-    format!("{} {l} (#{id})", kind.name())
 }
 
 impl fmt::Display for TaskDeadlock {
