@@ -101,6 +101,22 @@ fn mark(h: u64) {
     let _ = CHAINS.try_with(|c| c[(h >> 55) as usize % CACHE_SLOTS].set(h));
 }
 
+/// The memo key of "`set`'s holds, then lock `id` requested as
+/// `request`", unless the set's content is stale.
+#[inline]
+fn memo_key(set: &sets::HeldSet, id: u64, request: Request) -> Option<u64> {
+    set.content()
+        .map(|c| mix(mix(c, id), request as u64 + 0x6d65_6d6f) | 1)
+}
+
+/// Whether this thread already checked "`set`'s holds -> lock `id` as
+/// `request`" (a nested request granted at once, with no sync lock held
+/// by the thread: see [`before_wait_nested`]); the order graph on.
+#[inline]
+pub(super) fn checked_before(set: &sets::HeldSet, id: u64, request: Request) -> bool {
+    crate::features::order_graph_on() && memo_key(set, id, request).is_some_and(probe)
+}
+
 /// The order check of a nested request granted at once, when the thread
 /// holds no sync lock: "the task's holds -> `meta`", skipped when this
 /// thread already checked these very holds (lock instances and modes, the
@@ -119,11 +135,7 @@ pub(super) fn before_wait_nested(
         return;
     }
     let id = meta.id();
-    let memo = sets::with_set(owner, false, |set| {
-        set.content()
-            .map(|c| mix(mix(c, id), request as u64 + 0x6d65_6d6f) | 1)
-    })
-    .flatten();
+    let memo = sets::with_set(owner, false, |set| memo_key(set, id, request)).flatten();
     if memo.is_some_and(probe) {
         return;
     }

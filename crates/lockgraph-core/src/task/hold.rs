@@ -62,9 +62,13 @@ pub fn acquired_now(
     let thread_held = crate::state::held_entries();
     let held = held_of(meta, hold, site);
     if thread_held.is_empty() {
-        // Nothing held by the thread, and (when its set is cached and
-        // empty) nothing by the task: no edge, the hold goes in slot 0.
-        if let Some((set, slot, token)) = sets::push_if_empty(owner, &held) {
+        // Nothing held by the thread, and (when its set is cached) nothing
+        // by the task (no edge: the hold goes in slot 0), or holds whose
+        // check before this lock this thread made already.
+        let pushed = sets::push_if(owner, &held, |set| {
+            super::edges::checked_before(set, held.id, request)
+        });
+        if let Some((set, slot, token)) = pushed {
             let h = AsyncHold {
                 set,
                 slot: slot as u32,

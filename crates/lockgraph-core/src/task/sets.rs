@@ -615,17 +615,26 @@ pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u
     })?
 }
 
-/// When `owner`'s set is this thread's cached one and holds nothing (the
-/// uncontended single lock's case: no edge to record), `held` pushed into
-/// it: the set, slot and token. `None`: not cached, or not empty (nothing
-/// done).
+/// When `owner`'s set is this thread's cached one: into an empty set,
+/// `held` pushed in slot 0; into another, `held` pushed when `skip(set)`
+/// says its order check is not needed (a nested request checked before).
+/// The set, slot and token; `None`: nothing done (not cached, not
+/// skipped, or full).
 #[inline]
-pub(crate) fn push_if_empty(owner: Owner, held: &Held) -> Option<(*const HeldSet, usize, u64)> {
+pub(crate) fn push_if(
+    owner: Owner,
+    held: &Held,
+    skip: impl FnOnce(&HeldSet) -> bool,
+) -> Option<(*const HeldSet, usize, u64)> {
     let set = cached(owner)?;
-    if !set.is_empty() {
+    if set.is_empty() {
+        let (i, t) = set.push_first(held);
+        return Some((set as *const HeldSet, i, t));
+    }
+    if !skip(set) {
         return None;
     }
-    let (i, t) = set.push_first(held);
+    let (i, t) = set.push(*held)?;
     Some((set as *const HeldSet, i, t))
 }
 
