@@ -14,13 +14,17 @@
 //!   parking_lot mutex and condvar to park; std has no semaphore).
 //!
 //! - with the `crossbeam` feature, a bounded crossbeam channel's `send` +
-//!   `recv`: `lockgraph::channel::bounded` against `crossbeam_channel::bounded`.
+//!   `recv`: `lockgraph::channel::bounded` against `crossbeam_channel::bounded`;
+//! - with the `tokio` feature, tokio's bounded queue: `send().await` +
+//!   `recv().await` of `lockgraph::tokio::mpsc` against `tokio::sync::mpsc`,
+//!   in a `current_thread` runtime's `block_on`.
 //!
-//! Run: `cargo bench --features track-in-release,crossbeam --bench pipelines`.
+//! Run: `cargo bench --features track-in-release,crossbeam,tokio --bench
+//! pipelines`.
 //! The target (issue 16) is at most 1.3x the uninstrumented primitive.
 //!
 //! `--callgrind ROW IMPL N` runs one row `N` times and nothing else (rows
-//! `mpsc`, `mpsc-held`, `semaphore`, `crossbeam`; implementations `plain`,
+//! `mpsc`, `mpsc-held`, `semaphore`, `crossbeam`, `tokio`; implementations `plain`,
 //! `lockgraph`), for instruction counts under valgrind: run it with `N` and
 //! `2N` and divide the difference by `N` (`scripts/callgrind-pipelines.sh`).
 
@@ -89,6 +93,8 @@ enum Row {
     Semaphore,
     #[cfg(feature = "crossbeam")]
     Crossbeam,
+    #[cfg(feature = "tokio")]
+    Tokio,
 }
 
 impl Row {
@@ -98,7 +104,18 @@ impl Row {
         Row::Semaphore,
         #[cfg(feature = "crossbeam")]
         Row::Crossbeam,
+        #[cfg(feature = "tokio")]
+        Row::Tokio,
     ];
+
+    /// Whether the row takes async holds (tokio's queue).
+    fn is_async(self) -> bool {
+        match self {
+            #[cfg(feature = "tokio")]
+            Row::Tokio => true,
+            _ => false,
+        }
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -107,6 +124,8 @@ impl Row {
             Row::Semaphore => "semaphore",
             #[cfg(feature = "crossbeam")]
             Row::Crossbeam => "crossbeam",
+            #[cfg(feature = "tokio")]
+            Row::Tokio => "tokio",
         }
     }
 
@@ -130,6 +149,12 @@ impl Row {
                 "crossbeam_channel",
                 "lockgraph::channel",
             ),
+            #[cfg(feature = "tokio")]
+            Row::Tokio => (
+                "tokio bounded send().await + recv().await",
+                "tokio::sync::mpsc",
+                "lockgraph::tokio::mpsc",
+            ),
         }
     }
 }
@@ -140,6 +165,10 @@ struct Fixture {
     lg_lock: lockgraph::Mutex<u64>,
     plain_sem: PlainSemaphore,
     lg_sem: lockgraph::Semaphore,
+    /// The tokio row's runtime (one thread: the sends and receives run
+    /// in `block_on`'s own future).
+    #[cfg(feature = "tokio")]
+    rt: tokio::runtime::Runtime,
 }
 
 impl Fixture {
@@ -149,6 +178,8 @@ impl Fixture {
             lg_lock: lockgraph::Mutex::named("bench-held", 0u64),
             plain_sem: PlainSemaphore::new(4),
             lg_sem: lockgraph::Semaphore::named("bench-sem", 4),
+            #[cfg(feature = "tokio")]
+            rt: tokio::runtime::Builder::new_current_thread().build().unwrap(),
         }
     }
 
@@ -240,6 +271,35 @@ impl Fixture {
                 }
                 t.elapsed()
             }
+            #[cfg(feature = "tokio")]
+            (Row::Tokio, false) => {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(n as usize);
+                self.rt.block_on(async {
+                    let t = Stopwatch::start();
+                    for i in 0..n {
+                        tx.send(black_box(i)).await.unwrap();
+                    }
+                    for _ in 0..n {
+                        black_box(rx.recv().await.unwrap());
+                    }
+                    t.elapsed()
+                })
+            }
+            #[cfg(feature = "tokio")]
+            (Row::Tokio, true) => {
+                let (tx, mut rx) =
+                    lockgraph::tokio::mpsc::channel_named::<u64>("bench-tokio", n as usize);
+                self.rt.block_on(async {
+                    let t = Stopwatch::start();
+                    for i in 0..n {
+                        tx.send(black_box(i)).await.unwrap();
+                    }
+                    for _ in 0..n {
+                        black_box(rx.recv().await.unwrap());
+                    }
+                    t.elapsed()
+                })
+            }
         }
     }
 }
@@ -310,16 +370,30 @@ fn main() -> ExitCode {
         println!("note: tracking is off in this build; add --features track-in-release");
     }
     let f = Fixture::new();
-    let mut samplers: Vec<Sampler<'_>> = Vec::new();
-    for &row in Row::ALL {
-        let f = &f;
-        samplers.push(Box::new(move |n| f.run(row, false, n)));
-        samplers.push(Box::new(move |n| f.run(row, true, n)));
+    // The sync rows first, interleaved; then the async row (its receives
+    // take async holds, and once any async hold was taken in a process,
+    // every sync acquisition also looks for its task's async holds: the
+    // sync rows are measured before that).
+    let (sync_rows, async_rows): (Vec<Row>, Vec<Row>) =
+        Row::ALL.iter().partition(|r| !r.is_async());
+    let mut samples = Vec::new();
+    for group in [sync_rows, async_rows] {
+        let mut samplers: Vec<Sampler<'_>> = Vec::new();
+        for row in group {
+            let f = &f;
+            samplers.push(Box::new(move |n| f.run(row, false, n)));
+            samplers.push(Box::new(move |n| f.run(row, true, n)));
+        }
+        samples.extend(timing::sample_interleaved(&mut samplers));
     }
-    let mut samples = timing::sample_interleaved(&mut samplers);
-    drop(samplers);
+    let order: Vec<Row> = Row::ALL
+        .iter()
+        .copied()
+        .filter(|r| !r.is_async())
+        .chain(Row::ALL.iter().copied().filter(|r| r.is_async()))
+        .collect();
     let spreads: Vec<Spread> = samples.iter_mut().map(|v| Spread::of(v)).collect();
-    let rows: Vec<Vec<String>> = Row::ALL
+    let rows: Vec<Vec<String>> = order
         .iter()
         .enumerate()
         .map(|(i, row)| {
@@ -341,6 +415,9 @@ fn main() -> ExitCode {
     print_table(&["row", "uninstrumented", "lockgraph", "ratio"], &rows);
     if !cfg!(feature = "crossbeam") {
         println!("(add --features crossbeam for the crossbeam-channel row)");
+    }
+    if !cfg!(feature = "tokio") {
+        println!("(add --features tokio for the tokio mpsc row)");
     }
     println!("target: at most 1.30x (issue 16)");
     ExitCode::SUCCESS

@@ -7,7 +7,7 @@
 #   bash scripts/callgrind-pipelines.sh [BIN]
 #
 # BIN: an already built pipelines bench binary (else it is built, release,
-# with track-in-release and crossbeam).
+# with track-in-release, crossbeam and tokio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for v in $(compgen -e); do
@@ -16,7 +16,7 @@ done
 command -v valgrind >/dev/null || { echo "callgrind-pipelines.sh: valgrind is missing"; exit 1; }
 bin=${1:-}
 if [ -z "$bin" ]; then
-  bin=$(cargo bench --no-run --bench pipelines --features track-in-release,crossbeam \
+  bin=$(cargo bench --no-run --bench pipelines --features track-in-release,crossbeam,tokio \
     --message-format=json 2>/dev/null | grep '"name":"pipelines"' |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 fi
@@ -31,7 +31,7 @@ ir() {
 }
 n=20000
 printf '%-10s %8s %10s %6s\n' row plain lockgraph ratio
-for row in mpsc mpsc-held semaphore crossbeam; do
+for row in mpsc mpsc-held semaphore crossbeam tokio; do
   declare -A c=()
   for imp in plain lockgraph; do
     a=$(ir "$bin" --callgrind "$row" "$imp" "$n") || exit 1
