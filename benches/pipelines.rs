@@ -179,7 +179,9 @@ impl Fixture {
             plain_sem: PlainSemaphore::new(4),
             lg_sem: lockgraph::Semaphore::named("bench-sem", 4),
             #[cfg(feature = "tokio")]
-            rt: tokio::runtime::Builder::new_current_thread().build().unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
         }
     }
 

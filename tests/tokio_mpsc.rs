@@ -76,6 +76,78 @@ mod tracked {
         assert!(text.matches("tests/tokio_mpsc.rs").count() >= 2, "{text}");
     }
 
+    /// A receiver moved to another task takes the consumer's hold along at
+    /// its next receive: the second task's locks are the queue's needs.
+    #[test]
+    fn a_receiver_moved_to_another_task_moves_the_hold() {
+        let stats = Arc::new(Mutex::named("tmpsc-moved-stats", 0u32));
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                let (tx, mut rx) = mpsc::channel_named::<u32>("tmpsc-moved-queue", 8);
+                tx.send(1).await.unwrap();
+                tx.send(2).await.unwrap();
+                // The first consumer receives once, then hands the receiver on.
+                let first = tokio::spawn(async move {
+                    assert_eq!(rx.recv().await, Some(1));
+                    rx
+                });
+                let mut rx = first.await.unwrap();
+                let s = stats.clone();
+                let second = lockgraph::tokio::spawn_named("second-consumer", async move {
+                    while let Some(item) = rx.recv().await {
+                        *s.lock().await += item;
+                    }
+                });
+                while *stats.lock().await == 0 {
+                    yield_now().await;
+                }
+                let g = stats.lock().await;
+                tx.send(3).await.unwrap();
+                drop(g);
+                drop(tx);
+                second.await.unwrap();
+            })
+        });
+        let found = cycles(&reports);
+        assert_eq!(found.len(), 1, "{reports:#?}");
+        let text = found[0].to_string();
+        assert!(text.contains("\"second-consumer\""), "{text}");
+    }
+
+    /// A plain thread consuming with `blocking_recv` holds the queue as
+    /// the thread: a task that sends while holding the lock the thread
+    /// takes between receives is the same cycle.
+    #[test]
+    fn a_thread_consuming_with_blocking_recv_is_the_consumer() {
+        let stats = Arc::new(lockgraph::Mutex::named("tmpsc-thread-stats", 0u32));
+        let (tx, mut rx) = mpsc::channel_named::<u32>("tmpsc-thread-queue", 8);
+        let s = stats.clone();
+        let consumer = std::thread::spawn(move || {
+            lockgraph::capture(|| {
+                while let Some(item) = rx.blocking_recv() {
+                    *s.lock() += item;
+                }
+            })
+        });
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                tx.send(1).await.unwrap();
+                while *stats.lock() == 0 {
+                    yield_now().await;
+                }
+                let g = stats.lock();
+                tx.send(2).await.unwrap();
+                drop(g);
+            })
+        });
+        drop(tx);
+        let theirs = consumer.join().unwrap();
+        let all: Vec<CycleReport> = reports.into_iter().chain(theirs).collect();
+        let found = cycles(&all);
+        assert_eq!(found.len(), 1, "{all:#?}");
+        assert!(found[0].to_string().contains("tmpsc-thread-queue"));
+    }
+
     /// The same with a sync lock: the producer task holds a lockgraph
     /// `Mutex` while it sends, the consumer takes it between receives.
     #[test]
