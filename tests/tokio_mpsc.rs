@@ -118,6 +118,7 @@ mod tracked {
     /// the thread: a task that sends while holding the lock the thread
     /// takes between receives is the same cycle.
     #[test]
+    #[allow(clippy::await_holding_lock)] // the send has room: it does not yield
     fn a_thread_consuming_with_blocking_recv_is_the_consumer() {
         let stats = Arc::new(lockgraph::Mutex::named("tmpsc-thread-stats", 0u32));
         let (tx, mut rx) = mpsc::channel_named::<u32>("tmpsc-thread-queue", 8);
@@ -151,6 +152,7 @@ mod tracked {
     /// The same with a sync lock: the producer task holds a lockgraph
     /// `Mutex` while it sends, the consumer takes it between receives.
     #[test]
+    #[allow(clippy::await_holding_lock)] // the send has room: it does not yield
     fn a_sync_lock_held_over_a_send_is_the_same_cycle() {
         let stats = Arc::new(lockgraph::Mutex::named("tmpsc-sync-stats", 0u32));
         let reports = capture(|| {
