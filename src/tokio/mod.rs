@@ -61,7 +61,6 @@ mod track;
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 mod plain;
 
-/// tokio's `mpsc`, its bounded queue tracked per task (docs/pipelines.md).
 pub mod mpsc;
 mod spawn;
 
