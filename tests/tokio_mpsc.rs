@@ -298,6 +298,20 @@ mod tracked {
         assert!(reports.is_empty(), "{reports:#?}");
     }
 
+    /// The ends cross threads and tasks as tokio's do, and so do the send
+    /// and receive futures.
+    #[test]
+    fn the_ends_and_their_futures_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let (tx, mut rx) = mpsc::channel_named::<u32>("tmpsc-send-sync", 1);
+        send_sync(&tx);
+        send_sync(&rx);
+        send(&tx.send(1));
+        send(&tx.reserve());
+        send(&rx.recv());
+    }
+
     /// tokio's semantics pass through: capacities, closing, the end of
     /// the stream, `recv_many`, the blocking calls outside the runtime.
     #[test]
