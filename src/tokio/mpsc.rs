@@ -81,7 +81,7 @@ mod tracked {
     use std::fmt;
     use std::future::{poll_fn, Future};
     use std::panic::Location;
-    use std::pin::pin;
+    use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll};
 
@@ -137,28 +137,66 @@ mod tracked {
         )
     }
 
-    /// The wait of `meta` has begun (`fut` returned `Pending` for the first
-    /// time): a sync lock the thread holds now stays held while the task
+    /// `fut` (tokio's operation on the queue), with lockgraph's part
+    /// around it: `before` on the first poll (a send's request), and once
+    /// `fut` returns `Pending` for the first time, the wait on `meta`
+    /// begun: a sync lock the thread holds now stays held while the task
     /// is suspended (reported), and the watchdog sees the wait until `fut`
-    /// is ready or dropped.
-    async fn waiting<R>(
-        meta: &LockMeta,
+    /// is ready or this is dropped. A future of its own rather than an
+    /// `async fn`: one state machine less around tokio's.
+    #[must_use = "futures do nothing unless polled"]
+    struct Waiting<'a, F, B> {
+        fut: F,
+        before: Option<B>,
+        meta: &'a LockMeta,
         what: &'static str,
         site: &'static Location<'static>,
-        fut: impl Future<Output = R>,
-    ) -> R {
-        let mut fut = pin!(fut);
-        let mut wait: Option<Option<AsyncWait>> = None;
-        poll_fn(|cx| match fut.as_mut().poll(cx) {
-            Poll::Ready(r) => Poll::Ready(r),
-            Poll::Pending => {
-                if wait.is_none() {
-                    wait = Some(begins(meta, what, site));
-                }
-                Poll::Pending
+        wait: Option<Option<AsyncWait>>,
+    }
+
+    impl<'a, F, B> Waiting<'a, F, B> {
+        fn new(
+            fut: F,
+            before: Option<B>,
+            meta: &'a LockMeta,
+            what: &'static str,
+            site: &'static Location<'static>,
+        ) -> Self {
+            Waiting {
+                fut,
+                before,
+                meta,
+                what,
+                site,
+                wait: None,
             }
-        })
-        .await
+        }
+    }
+
+    impl<F: Future, B: FnOnce()> Future for Waiting<'_, F, B> {
+        type Output = F::Output;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            // SAFETY: `fut` is pinned structurally: it is never moved out
+            // of `self` (no method takes it by value, `Waiting` has no
+            // `Drop` and is `Unpin` only when `F` is); the other fields
+            // are never pinned.
+            let this = unsafe { self.get_unchecked_mut() };
+            if let Some(before) = this.before.take() {
+                before();
+            }
+            // SAFETY: see above.
+            let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+            match fut.poll(cx) {
+                Poll::Ready(r) => Poll::Ready(r),
+                Poll::Pending => {
+                    if this.wait.is_none() {
+                        this.wait = Some(begins(this.meta, this.what, this.site));
+                    }
+                    Poll::Pending
+                }
+            }
+        }
     }
 
     #[cold]
@@ -197,16 +235,13 @@ mod tracked {
         #[track_caller]
         pub fn send(&self, value: T) -> impl Future<Output = Result<(), SendError<T>>> + '_ {
             let site = Location::caller();
-            async move {
-                self.request(site);
-                waiting(
-                    &self.chan.queue,
-                    "waiting for room in",
-                    site,
-                    self.inner.send(value),
-                )
-                .await
-            }
+            Waiting::new(
+                self.inner.send(value),
+                Some(move || self.request(site)),
+                &self.chan.queue,
+                "waiting for room in",
+                site,
+            )
         }
 
         /// Sends `value` if there is room now (never waits: no edge).
@@ -234,16 +269,13 @@ mod tracked {
         #[track_caller]
         pub fn reserve(&self) -> impl Future<Output = Result<Permit<'_, T>, SendError<()>>> + '_ {
             let site = Location::caller();
-            async move {
-                self.request(site);
-                waiting(
-                    &self.chan.queue,
-                    "waiting for room in",
-                    site,
-                    self.inner.reserve(),
-                )
-                .await
-            }
+            Waiting::new(
+                self.inner.reserve(),
+                Some(move || self.request(site)),
+                &self.chan.queue,
+                "waiting for room in",
+                site,
+            )
         }
 
         /// Reserves room for one item if there is some now (no edge).
@@ -342,15 +374,23 @@ mod tracked {
         #[track_caller]
         pub fn recv(&mut self) -> impl Future<Output = Option<T>> + '_ {
             let site = Location::caller();
-            async move {
-                let r = waiting(
-                    &self.chan.items,
-                    "waiting for an item of",
-                    site,
-                    self.inner.recv(),
-                )
-                .await;
-                self.after(r, Some(site))
+            let mut wait = None;
+            // tokio's `recv` is this `poll_recv` in a `poll_fn` (the same
+            // cooperative budget, the same cancel safety).
+            poll_fn(move |cx| match self.inner.poll_recv(cx) {
+                Poll::Ready(r) => Poll::Ready(self.after(r, Some(site))),
+                Poll::Pending => {
+                    self.waits(&mut wait, site);
+                    Poll::Pending
+                }
+            })
+        }
+
+        /// A receive at `site` got `Pending`: its wait begins, once.
+        #[inline]
+        fn waits(&self, wait: &mut Option<Option<AsyncWait>>, site: &'static Location<'static>) {
+            if wait.is_none() {
+                *wait = Some(begins(&self.chan.items, "waiting for an item of", site));
             }
         }
 
@@ -363,21 +403,23 @@ mod tracked {
             limit: usize,
         ) -> impl Future<Output = usize> + 'a {
             let site = Location::caller();
-            async move {
-                let n = waiting(
-                    &self.chan.items,
-                    "waiting for an item of",
-                    site,
-                    self.inner.recv_many(buffer, limit),
-                )
-                .await;
-                if n > 0 {
-                    self.took(Some(site));
-                } else if limit > 0 {
-                    self.finished();
-                }
-                n
-            }
+            let mut wait = None;
+            poll_fn(
+                move |cx| match self.inner.poll_recv_many(cx, buffer, limit) {
+                    Poll::Ready(n) => {
+                        if n > 0 {
+                            self.took(Some(site));
+                        } else if limit > 0 {
+                            self.finished();
+                        }
+                        Poll::Ready(n)
+                    }
+                    Poll::Pending => {
+                        self.waits(&mut wait, site);
+                        Poll::Pending
+                    }
+                },
+            )
         }
 
         /// Receives an item if one is there now.
