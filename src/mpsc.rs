@@ -533,7 +533,14 @@ impl<T> Receiver<T> {
             // long way.
             match self.inner.try_recv() {
                 Ok(t) => {
-                    self.took(site);
+                    // No profile to count the fill level for, and no
+                    // sender parked for space to wake: only a sender
+                    // registered with the watchdog parks, in the
+                    // watchdog's slices (one that parked while it was on
+                    // retries at the end of its slice).
+                    if self.bounded() {
+                        self.chan.res.serve(Some(site));
+                    }
                     return Ok(t);
                 }
                 Err(TryRecvError::Disconnected) => {
