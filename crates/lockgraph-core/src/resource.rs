@@ -163,7 +163,7 @@ impl Resource {
     /// A consumer calls this after every receive, so the common case, "this
     /// thread already serves the queue", is one thread-local word compared
     /// with the resource's id: the thread's cache of the resource it last
-    /// found itself serving ([`SERVED`]), not a look-up on its held-lock
+    /// found itself serving (`SERVED`), not a look-up on its held-lock
     /// stack.
     #[inline]
     pub fn serve(&self, site: Option<&'static Location<'static>>) {
