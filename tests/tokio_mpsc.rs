@@ -149,6 +149,40 @@ mod tracked {
         assert!(found[0].to_string().contains("tmpsc-thread-queue"));
     }
 
+    /// Without a name, the queue's class is its creation site (and item
+    /// type): the report names the line that made it.
+    #[test]
+    fn an_unnamed_queue_is_named_by_its_creation_site() {
+        let stats = Arc::new(Mutex::named("tmpsc-site-stats", 0u32));
+        let made_at = std::sync::OnceLock::new();
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                let (tx, mut rx) = mpsc::channel::<u32>(8);
+                made_at.set(line!() - 1).unwrap();
+                let s = stats.clone();
+                let consumer = tokio::spawn(async move {
+                    while let Some(item) = rx.recv().await {
+                        *s.lock().await += item;
+                    }
+                });
+                tx.send(1).await.unwrap();
+                while *stats.lock().await == 0 {
+                    yield_now().await;
+                }
+                let g = stats.lock().await;
+                tx.send(2).await.unwrap();
+                drop(g);
+                drop(tx);
+                consumer.await.unwrap();
+            })
+        });
+        let found = cycles(&reports);
+        assert_eq!(found.len(), 1, "{reports:#?}");
+        let text = found[0].to_string();
+        let site = format!("tests/tokio_mpsc.rs:{}", made_at.get().unwrap());
+        assert!(text.contains(&site), "{site} missing:\n{text}");
+    }
+
     /// The same with a sync lock: the producer task holds a lockgraph
     /// `Mutex` while it sends, the consumer takes it between receives.
     #[test]
