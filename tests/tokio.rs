@@ -654,7 +654,11 @@ mod watchdog {
         for name in ["\"holds-a\"", "\"holds-b\"", "wd-task-a", "wd-task-b"] {
             assert!(err.contains(name), "{name} missing:\n{err}");
         }
-        assert!(err.contains("tokio_unstable"), "{err}");
+        // Without tokio's task dumps, the report says what they need.
+        assert!(
+            err.contains("tokio_unstable") || err.contains("async backtraces (tokio's task dump)"),
+            "{err}"
+        );
         // Within two timeouts of the deadlock (plus the child's start-up,
         // which the parent's clock includes): a generous bound on a shared
         // machine, far below the child's deadline.
@@ -663,6 +667,41 @@ mod watchdog {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    /// With tokio's task dumps (`--cfg tokio_unstable`, the
+    /// `tokio-taskdump` feature, Linux), the report of a task deadlock
+    /// shows each stuck task's async backtrace. Not in the default builds:
+    /// run it with `RUSTFLAGS="--cfg tokio_unstable" cargo test --features
+    /// tokio-taskdump --test tokio --target-dir target/taskdump`.
+    #[cfg(all(tokio_unstable, feature = "tokio-taskdump", target_os = "linux"))]
+    #[test]
+    fn a_task_deadlock_report_has_the_async_backtraces() {
+        let out = child!(child_task_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| {
+                err.find("async backtraces").is_some_and(|i| {
+                    let t = &err[i..];
+                    t.contains("not available")
+                        || t.find("\"holds-b\"")
+                            .zip(t.find("\"holds-a\""))
+                            .is_some_and(|(b, a)| {
+                                t[a.max(b)..].matches("Mutex<T>::lock::").count() >= 1
+                            })
+                })
+            });
+        assert!(out.done, "no task watchdog report:\n{}", out.both());
+        let err = &out.stderr;
+        let traces = &err[err.find("async backtraces").unwrap()..];
+        assert!(
+            traces.starts_with("async backtraces (tokio's task dump):"),
+            "{err}"
+        );
+        for name in ["\"holds-a\"", "\"holds-b\"", "child_task_deadlock"] {
+            assert!(traces.contains(name), "{name} missing:\n{err}");
+        }
     }
 
     /// A task and a plain thread: the thread holds async `a` (taken with

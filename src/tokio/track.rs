@@ -31,10 +31,15 @@ impl Hasher for IdNumber {
 /// The id of the tokio task running on this thread, if any.
 #[inline]
 pub(crate) fn task_id() -> Option<u64> {
-    let id = tokio::task::try_id()?;
+    tokio::task::try_id().map(id_number)
+}
+
+/// The number of a tokio task id.
+#[inline]
+pub(crate) fn id_number(id: tokio::task::Id) -> u64 {
     let mut h = IdNumber::default();
     id.hash(&mut h);
-    Some(h.finish())
+    h.finish()
 }
 
 /// Tells the core how to find the running task (once is enough; the
@@ -117,6 +122,8 @@ async fn wait_for<G>(
 /// holds now stays held while the task is suspended.
 #[cold]
 fn waits(meta: &LockMeta, site: &'static Location<'static>) {
+    #[cfg(all(tokio_unstable, feature = "tokio-taskdump", target_os = "linux"))]
+    super::taskdump::note_runtime();
     let what = format!("waiting for {} {}", meta.kind().name(), describe(meta));
     task::check_pending(0, &what, Some(site));
 }

@@ -399,9 +399,17 @@ impl Scan {
                     cycle.iter().map(|(n, s)| (n.key(), s.lock())).collect();
                 key.sort_unstable();
                 if self.cycles.insert(key) {
+                    let tasks: Vec<u64> = cycle
+                        .iter()
+                        .filter_map(|(n, _)| match n {
+                            Node::Task(id) => Some(*id),
+                            _ => None,
+                        })
+                        .collect();
                     emit(TaskDeadlock {
                         cycle: cycle.iter().map(|(n, s)| view.describe(*n, s)).collect(),
                         deadlock: true,
+                        backtraces: backtraces(&tasks),
                     });
                 }
             }
@@ -410,9 +418,14 @@ impl Scan {
             if self.long.insert(*n) {
                 let node = view.node(w.owner);
                 if view.cycle(node).is_none() {
+                    let tasks: Vec<u64> = match w.owner {
+                        Owner::Task(id) => vec![id],
+                        Owner::Thread(_) => Vec::new(),
+                    };
                     emit(TaskDeadlock {
                         cycle: vec![view.describe(node, &Step::Async(w))],
                         deadlock: false,
+                        backtraces: backtraces(&tasks),
                     });
                 }
             }
@@ -447,6 +460,45 @@ pub struct TaskDeadlock {
     pub cycle: Vec<TaskWait>,
     /// A cycle (each waits for the next): it never resolves.
     pub deadlock: bool,
+    /// The tasks' async backtraces from tokio's task dump, as (task,
+    /// trace), or why there are none.
+    pub backtraces: Result<Vec<(String, String)>, String>,
+}
+
+/// What takes tokio's task dump: the async backtraces of the tasks with
+/// the given ids, as (id, trace), or why not. Registered by the facade in
+/// builds that can take one (`--cfg tokio_unstable`, the `tokio-taskdump`
+/// feature, Linux).
+pub type TaskDumper = fn(&[u64]) -> Result<Vec<(u64, String)>, String>;
+
+static DUMPER: std::sync::OnceLock<TaskDumper> = std::sync::OnceLock::new();
+
+/// Registers the function that takes tokio's task dumps for reports.
+pub fn set_task_dumper(f: TaskDumper) {
+    let _ = DUMPER.set(f);
+}
+
+/// The async backtraces of `tasks` for a report.
+fn backtraces(tasks: &[u64]) -> Result<Vec<(String, String)>, String> {
+    let Some(dump) = DUMPER.get() else {
+        return Err(
+            "lockgraph does not take tokio's task dumps in this build; they need tokio \
+                    built with --cfg tokio_unstable, lockgraph's tokio-taskdump feature, and \
+                    Linux"
+                .to_string(),
+        );
+    };
+    if tasks.is_empty() {
+        return Err("no task in this report (threads only)".to_string());
+    }
+    let traces = dump(tasks)?;
+    if traces.is_empty() {
+        return Err("tokio's task dump has none of these tasks".to_string());
+    }
+    Ok(traces
+        .into_iter()
+        .map(|(id, trace)| (task_label(id), trace))
+        .collect())
 }
 
 fn owner_label(o: Owner) -> String {
@@ -528,11 +580,19 @@ impl fmt::Display for TaskDeadlock {
                  await under it, or a wait of its own)"
             )?;
         }
-        write!(
-            f,
-            "  async backtraces: not available (lockgraph does not take tokio's task dumps; \
-             they need tokio built with --cfg tokio_unstable and its taskdump feature, on Linux)"
-        )
+        match &self.backtraces {
+            Err(why) => write!(f, "  async backtraces: not available ({why})"),
+            Ok(traces) => {
+                write!(f, "  async backtraces (tokio's task dump):")?;
+                for (task, trace) in traces {
+                    write!(f, "\n    `{task}`:")?;
+                    for line in trace.lines() {
+                        write!(f, "\n      {line}")?;
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
