@@ -187,6 +187,34 @@ mod tracked {
         assert!(text.contains("memo-x") && text.contains("memo-b"), "{text}");
     }
 
+    /// A `lock()` future dropped while it waits (a timeout) leaves no hold
+    /// and no wait behind: the lock is taken later as if it never was, and
+    /// no edge comes from it.
+    #[test]
+    fn a_cancelled_lock_future_leaves_nothing() {
+        let a = Arc::new(Mutex::named("cancel-a", 0));
+        let b = Arc::new(Mutex::named("cancel-b", 0));
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                let (held_tx, held_rx) = oneshot::channel();
+                let a1 = a.clone();
+                let holder = tokio::spawn(async move {
+                    let _g = a1.lock().await;
+                    held_tx.send(()).unwrap();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                });
+                held_rx.await.unwrap();
+                let r = tokio::time::timeout(Duration::from_millis(20), a.lock()).await;
+                assert!(r.is_err(), "the lock() waited and was cancelled");
+                holder.await.unwrap();
+                // b then a: an edge a -> b would only come from a leaked hold.
+                let _gb = b.lock().await;
+                let _ga = a.lock().await;
+            })
+        });
+        assert!(reports.is_empty(), "{reports:#?}");
+    }
+
     /// A try never waits: no edge into the tried lock.
     #[test]
     fn a_try_lock_records_no_edge() {

@@ -57,24 +57,20 @@ impl<T: ?Sized> Mutex<T> {
     /// the wait.
     #[track_caller]
     pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
-        let site = Location::caller();
-        async move {
-            let (inner, hold) = track::acquire(
-                &self.meta,
-                Request::Exclusive,
-                Hold::Exclusive,
-                site,
-                || self.inner.try_lock().ok(),
-                || self.inner.lock(),
-            )
-            .await;
-            MutexGuard {
+        track::LockFuture::new(
+            &self.meta,
+            Request::Exclusive,
+            Hold::Exclusive,
+            Location::caller(),
+            || self.inner.try_lock().ok(),
+            || self.inner.lock(),
+            move |(inner, hold)| MutexGuard {
                 meta: &self.meta,
                 hold,
                 inner: ManuallyDrop::new(inner),
                 lock: self,
-            }
-        }
+            },
+        )
     }
 
     /// Locks the mutex from outside the runtime, blocking the thread.

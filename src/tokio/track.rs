@@ -250,3 +250,115 @@ impl<G> Drop for Tracked<'_, G> {
         unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) };
     }
 }
+
+/// The future of a borrowed async acquisition (`Mutex::lock`,
+/// `RwLock::read`, `RwLock::write`), written by hand: its first poll tries
+/// the lock and, granted, makes the order check and takes the hold
+/// ([`task::acquired_now`]) and is ready, without the state machines of
+/// nested async bodies; else it makes the order check, the "sync lock held
+/// across an await" check and the watchdog's registration, and polls
+/// tokio's own future (`make()`) until it grants the lock. `finish` makes
+/// the guard. (The owned acquisitions keep [`acquire`]: their future owns
+/// the `Arc` that tokio's future borrows.)
+pub(crate) struct LockFuture<'a, G, T, Mk, W, F> {
+    meta: &'a LockMeta,
+    request: Request,
+    hold: Hold,
+    site: &'static Location<'static>,
+    try_now: Option<T>,
+    make: Option<Mk>,
+    finish: Option<F>,
+    /// Structurally pinned: set once, never moved, dropped in place.
+    waiting: Option<Waiting<W>>,
+    _guard: std::marker::PhantomData<fn() -> G>,
+}
+
+struct Waiting<W> {
+    fut: W,
+    owner: task::Owner,
+    /// The task watchdog's registration, while it waits.
+    _registered: Option<task::AsyncWait>,
+    /// When the wait began, while the contention profile is on.
+    start: Option<Instant>,
+}
+
+impl<'a, G, T, Mk, W, F> LockFuture<'a, G, T, Mk, W, F> {
+    pub(crate) fn new(
+        meta: &'a LockMeta,
+        request: Request,
+        hold: Hold,
+        site: &'static Location<'static>,
+        try_now: T,
+        make: Mk,
+        finish: F,
+    ) -> Self {
+        LockFuture {
+            meta,
+            request,
+            hold,
+            site,
+            try_now: Some(try_now),
+            make: Some(make),
+            finish: Some(finish),
+            waiting: None,
+            _guard: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'a, G, R, T, Mk, W, F> Future for LockFuture<'a, G, T, Mk, W, F>
+where
+    T: FnOnce() -> Option<G>,
+    Mk: FnOnce() -> W,
+    W: Future<Output = G>,
+    F: FnOnce((G, AsyncHold)) -> R,
+{
+    type Output = R;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<R> {
+        use std::task::Poll;
+        // SAFETY: only `waiting.fut` is structurally pinned: it is set
+        // once (below, while `waiting` is `None`), never moved out, and
+        // dropped in place (`waiting = None`, or with `self`); no other
+        // field is pinned, and `LockFuture` is `Unpin` only when `W` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let (meta, site) = (this.meta, this.site);
+        if let Some(try_now) = this.try_now.take() {
+            register();
+            if let Some(g) = try_now() {
+                let hold = task::acquired_now(meta, this.request, this.hold, Some(site));
+                let finish = this.finish.take().expect("a lock future finishes once");
+                return Poll::Ready(finish((g, hold)));
+            }
+            let owner = task::before_wait(meta, this.request, Some(site));
+            waits(meta, site);
+            let start = lockgraph_core::profile::on().then(Instant::now);
+            let registered = task::wait_begins(meta, this.request, Some(site));
+            let make = this.make.take().expect("a lock future waits once");
+            this.waiting = Some(Waiting {
+                fut: make(),
+                owner,
+                _registered: registered,
+                start,
+            });
+        }
+        let w = this
+            .waiting
+            .as_mut()
+            .expect("a lock future polled after it finished");
+        // SAFETY: `w.fut` is pinned in place (see above).
+        let fut = unsafe { std::pin::Pin::new_unchecked(&mut w.fut) };
+        match fut.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(g) => {
+                let (owner, waited) = (w.owner, w.start.map(|t| t.elapsed()));
+                // Dropped in place: tokio's finished future and the
+                // watchdog's registration.
+                this.waiting = None;
+                let hold = task::acquired_after(owner, meta, this.hold, Some(site), waited);
+                let finish = this.finish.take().expect("a lock future finishes once");
+                Poll::Ready(finish((g, hold)))
+            }
+        }
+    }
+}
