@@ -14,8 +14,8 @@
 //!   `blocking_lock` on a plain thread), the thread;
 //! * each owner's set is an entry in a sharded registry, found through a
 //!   one-entry thread-local cache, so that a task's repeated acquisitions
-//!   touch only its own set (an uncontended lock of its own), never a
-//!   process-wide one;
+//!   touch only its own set (plain stores into its slots, no lock), never
+//!   a process-wide one;
 //! * a hold is an [`AsyncHold`] token inside the guard: dropping the guard
 //!   anywhere (another task, another thread) removes the hold from the set
 //!   of the task that took it.
