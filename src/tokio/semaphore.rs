@@ -97,7 +97,8 @@ impl Semaphore {
         track::register();
         if let Ok(p) = self.inner.try_acquire_many(n) {
             // Granted at once: the order check and the hold in one call.
-            let hold = lockgraph_core::task::acquired_now(
+            let hold = lockgraph_core::task::acquired_now_by(
+                track::owner_now(),
                 &self.meta,
                 Request::Exclusive,
                 Hold::Shared,

@@ -34,6 +34,15 @@ pub(crate) fn task_id() -> Option<u64> {
     tokio::task::try_id().map(id_number)
 }
 
+/// The task (else thread) running on this thread, read in place.
+#[inline]
+pub(crate) fn owner_now() -> task::Owner {
+    match tokio::task::try_id() {
+        Some(id) => task::Owner::Task(id_number(id)),
+        None => task::current_owner(),
+    }
+}
+
 /// The number of a tokio task id.
 #[inline]
 pub(crate) fn id_number(id: tokio::task::Id) -> u64 {
@@ -69,7 +78,10 @@ pub(crate) async fn acquire<G, W: Future<Output = G>>(
     register();
     if let Some(g) = try_now() {
         // Granted at once: the order check and the hold in one call.
-        return (g, task::acquired_now(meta, request, hold, Some(site)));
+        return (
+            g,
+            task::acquired_now_by(owner_now(), meta, request, hold, Some(site)),
+        );
     }
     let owner = task::before_wait(meta, request, Some(site));
     let (g, waited) = wait_for(meta, request, site, wait()).await;
@@ -245,7 +257,7 @@ impl<'a, G> Tracked<'a, G> {
 
 impl<G> Drop for Tracked<'_, G> {
     fn drop(&mut self) {
-        self.hold.release(self.meta);
+        self.hold.release_by(self.meta, owner_now);
         // SAFETY: dropped once, here; not used afterwards.
         unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) };
     }
@@ -326,7 +338,8 @@ where
         if let Some(try_now) = this.try_now.take() {
             register();
             if let Some(g) = try_now() {
-                let hold = task::acquired_now(meta, this.request, this.hold, Some(site));
+                let hold =
+                    task::acquired_now_by(owner_now(), meta, this.request, this.hold, Some(site));
                 let finish = this.finish.take().expect("a lock future finishes once");
                 return Poll::Ready(finish((g, hold)));
             }

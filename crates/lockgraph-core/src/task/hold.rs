@@ -58,7 +58,19 @@ pub fn acquired_now(
     hold: Hold,
     site: Option<&'static Location<'static>>,
 ) -> AsyncHold {
-    let owner = sets::current_owner();
+    acquired_now_by(sets::current_owner(), meta, request, hold, site)
+}
+
+/// [`acquired_now`] by `owner`, the current task or thread (the facade
+/// reads tokio's task id in place).
+#[inline]
+pub fn acquired_now_by(
+    owner: Owner,
+    meta: &LockMeta,
+    request: crate::report::Request,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) -> AsyncHold {
     let thread_held = crate::state::held_entries();
     let held = held_of(meta, hold, site);
     if thread_held.is_empty() {
@@ -222,12 +234,20 @@ impl AsyncHold {
     /// leaves the set of the task that took it.
     #[inline]
     pub fn release(&mut self, meta: &LockMeta) {
+        self.release_by(meta, sets::current_owner);
+    }
+
+    /// [`release`](Self::release), the current task or thread given by
+    /// `current` (the facade reads tokio's task id in place: no call
+    /// through the registered function).
+    #[inline]
+    pub fn release_by(&mut self, meta: &LockMeta, current: impl FnOnce() -> Owner) {
         let Some(set) = self.set() else { return };
         let since = set.take_since(self.slot as usize);
         if since != 0 {
             held_for(meta, since);
         }
-        let by_owner = set.owner == sets::current_owner();
+        let by_owner = set.owner == current();
         let in_graph = set.release(self.slot as usize, self.token, by_owner);
         self.set = std::ptr::null();
         if in_graph {

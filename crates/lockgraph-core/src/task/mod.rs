@@ -42,7 +42,7 @@ mod watch;
 mod yielded;
 
 pub use edges::{before_wait, sync_request};
-pub use hold::{acquired, acquired_after, acquired_by, acquired_now, AsyncHold};
+pub use hold::{acquired, acquired_after, acquired_by, acquired_now, acquired_now_by, AsyncHold};
 pub use names::{name_task, task_label, unname_task, TaskName};
 pub use sets::{current_owner, Owner};
 pub use watch::{set_task_dumper, wait_begins, AsyncWait, TaskDeadlock, TaskDumper, TaskWait};
