@@ -174,7 +174,9 @@ impl fmt::Debug for EdgeKinds {
 #[derive(Clone, Debug)]
 pub struct Edge<M> {
     kinds: EdgeKinds,
-    gates: Vec<u64>,
+    /// Sorted; a boxed slice (two words, no spare capacity): most edges
+    /// have none, and a big graph keeps one per edge.
+    gates: Box<[u64]>,
     /// The caller's data, made when the edge was first recorded.
     pub meta: M,
 }
@@ -518,9 +520,14 @@ impl<N, M> Graph<N, M> {
         }
         match self.g.find_edge(from, to) {
             None => {
-                let mut gates = gates.to_vec();
-                gates.sort_unstable();
-                gates.dedup();
+                let gates: Box<[u64]> = if gates.is_empty() {
+                    Box::default()
+                } else {
+                    let mut gates = gates.to_vec();
+                    gates.sort_unstable();
+                    gates.dedup();
+                    gates.into_boxed_slice()
+                };
                 let e = self.g.add_edge(
                     from,
                     to,
@@ -537,7 +544,14 @@ impl<N, M> Graph<N, M> {
                 let edge = &mut self.g[e];
                 let before = (edge.kinds, edge.gates.len());
                 edge.kinds = edge.kinds.union(kinds);
-                edge.gates.retain(|g| gates.contains(g));
+                if edge.gates.iter().any(|g| !gates.contains(g)) {
+                    edge.gates = edge
+                        .gates
+                        .iter()
+                        .copied()
+                        .filter(|g| gates.contains(g))
+                        .collect();
+                }
                 let change = if before == (edge.kinds, edge.gates.len()) {
                     Change::None
                 } else {

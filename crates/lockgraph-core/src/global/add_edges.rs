@@ -284,6 +284,35 @@ impl NewEdge {
 }
 
 impl Global {
+    /// The first recording of `kind` on the edge `x` of the instance graph
+    /// (`instance_graph`) or the class graph, made from `origin` and stored
+    /// when the edge had none of that kind; `None` when it had one.
+    fn first_recording(
+        &mut self,
+        instance_graph: bool,
+        x: lockgraph_graph::EdgeId,
+        kind: EdgeKinds,
+        origin: &dyn Fn() -> FirstSeen,
+    ) -> Option<Origin> {
+        let k = kind_index(kind);
+        let graph = if instance_graph {
+            &mut self.instances
+        } else {
+            &mut self.classes
+        };
+        if !graph.edge_at(x)?.meta.lacks(k) {
+            return None;
+        }
+        let o = self.origins.intern(origin());
+        let graph = if instance_graph {
+            &mut self.instances
+        } else {
+            &mut self.classes
+        };
+        graph.edge_at_mut(x)?.meta.fill(o.clone());
+        Some(o)
+    }
+
     /// Records `edge` between two locks of one class in the instance graph.
     /// `None` when the instance table is full.
     fn instance_edge(
@@ -304,13 +333,15 @@ impl Global {
             &edge.gates,
             EdgeMeta::default,
         );
-        if rec.change != Change::None {
-            if let Some(e) = rec.edge.and_then(|x| self.instances.edge_at_mut(x)) {
-                e.meta.fill(kind_index(edge.kind()), origin);
-            }
-        }
+        let made = if rec.change == Change::None {
+            None
+        } else {
+            rec.edge
+                .and_then(|x| self.first_recording(true, x, edge.kind(), origin))
+        };
         if let Some(cycle) = rec.cycle {
-            if let Some(r) = self.report(true, &cycle, Level::Instance, origin) {
+            let closing = made.unwrap_or_else(|| self.origins.intern(origin()));
+            if let Some(r) = self.report(true, &cycle, Level::Instance, &closing) {
                 out.reports.push(r);
             }
         }
@@ -349,14 +380,13 @@ impl Global {
         );
         // The edge just recorded, through its handle: its first recording of
         // this kind, the record line, a sample instance pair.
-        let k = kind_index(edge.kind());
-        let mut first = None;
+        let made = rec
+            .edge
+            .and_then(|x| self.first_recording(false, x, edge.kind(), origin));
         if let Some(e) = rec.edge.and_then(|x| self.classes.edge_at_mut(x)) {
-            if e.meta.fill(k, origin) && line.is_some() {
-                first = e.meta.origin(k).cloned();
-            }
             e.meta.add_pair((from_id, to_id));
         }
+        let first = made.clone().filter(|_| line.is_some());
         if let (Some(o), Some((from, to))) = (first, line) {
             out.lines.push(record::EdgeLine {
                 from: record::ClassDesc {
@@ -372,10 +402,10 @@ impl Global {
                 hold: edge.hold,
                 request: edge.request,
                 gates: edge.gates.clone(),
-                thread: o.thread,
+                thread: o.thread.clone(),
                 held_at: o.held_at.map(Site::from),
                 requested_at: o.requested_at.map(Site::from),
-                backtrace: o.backtrace,
+                backtrace: o.backtrace.clone(),
             });
         }
         if let Some(cycle) = rec.cycle {
@@ -384,7 +414,8 @@ impl Global {
             } else {
                 Level::Class
             };
-            if let Some(r) = self.report(false, &cycle, level, origin) {
+            let closing = made.unwrap_or_else(|| self.origins.intern(origin()));
+            if let Some(r) = self.report(false, &cycle, level, &closing) {
                 out.reports.push(r);
             }
         }

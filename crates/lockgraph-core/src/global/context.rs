@@ -28,7 +28,7 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
     let g = &*locked;
     let n = locks.len();
     // Stacks are resolved after the graph lock is released.
-    let origin = |o: &FirstSeen| {
+    let origin = |o: &Origin| {
         (
             OrderOrigin {
                 thread: o.thread.to_string(),

@@ -33,7 +33,7 @@ impl Global {
         instance_graph: bool,
         cycle: &Cycle,
         level: Level,
-        closing: &dyn Fn() -> FirstSeen,
+        closing: &Origin,
     ) -> Option<CycleReport> {
         let g = if instance_graph {
             &self.instances
@@ -84,7 +84,7 @@ impl Global {
                     closing: i == 0,
                 };
                 if i == 0 {
-                    return info(&closing(), true);
+                    return info(closing, true);
                 }
                 let (a, b) = (cycle.nodes[i], cycle.nodes[(i + 1) % n]);
                 let kind = cycle.kinds[i];
@@ -94,7 +94,7 @@ impl Global {
                 });
                 match stored {
                     Some(o) => info(o, keep_stack),
-                    None => info(&closing(), keep_stack),
+                    None => info(closing, keep_stack),
                 }
             })
             .collect();

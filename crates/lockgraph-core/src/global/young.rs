@@ -292,14 +292,11 @@ pub(super) fn flush(g: &mut Global) {
         }
     }
     // Most dead locks never reached the graph (their edges left the buffer
-    // with them): only those a flush put there are looked up.
-    if !g.from_young.is_empty() {
-        for id in dead {
-            // Ids grow: a lock made after the last one a flush put in the
-            // graph is not there.
-            if id <= g.from_young_max && g.from_young.remove(&id) {
-                g.forget_instance(id);
-            }
+    // with them). Ids grow: a lock made after the last one a flush put in
+    // the graph is not there, and is not looked up.
+    for id in dead {
+        if id <= g.young_max {
+            g.forget_instance(id);
         }
     }
 }
@@ -328,33 +325,33 @@ impl Global {
         ) else {
             return;
         };
-        self.from_young.insert(e.from);
-        self.from_young.insert(e.to);
-        self.from_young_max = self.from_young_max.max(e.from).max(e.to);
+        self.young_max = self.young_max.max(e.from).max(e.to);
         let (hold, request) = (e.hold, Request::Exclusive);
         let rec = self
             .instances
             .add_edge(a, b, hold, request, &[], EdgeMeta::default);
-        if let Some(m) = rec.edge.and_then(|x| self.instances.edge_at_mut(x)) {
-            let origin = FirstSeen {
+        debug_assert!(rec.cycle.is_none(), "a buffered edge closed a cycle");
+        let k = kind_index(EdgeKinds::of(hold, request));
+        let Some(x) = rec.edge else {
+            return;
+        };
+        if self.instances.edge_at(x).is_some_and(|m| m.meta.lacks(k)) {
+            let origin = self.origins.intern(FirstSeen {
                 thread,
                 hold,
                 request,
                 held_at: e.held_at,
                 requested_at: e.requested_at,
                 backtrace,
-            };
-            m.meta
-                .fill(kind_index(EdgeKinds::of(hold, request)), &|| origin.clone());
+            });
+            if let Some(m) = self.instances.edge_at_mut(x) {
+                m.meta.fill(origin);
+            }
         }
-        debug_assert!(rec.cycle.is_none(), "a buffered edge closed a cycle");
     }
 
     /// Removes a dropped lock from the instance graph.
     pub(super) fn forget_instance(&mut self, id: u64) {
-        if !self.from_young.is_empty() {
-            self.from_young.remove(&id);
-        }
         if let Some(n) = self.instance_index.remove(&id) {
             self.instances.remove_node(n);
         }
