@@ -18,6 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::global::Raised;
 use crate::report::CycleReport;
 
 /// What lockgraph does when it finds a potential deadlock.
@@ -229,7 +230,15 @@ pub fn capture_reports<R: Report>(f: impl FnOnce()) -> Vec<R> {
         .unwrap_or_default();
     taken
         .into_iter()
-        .filter_map(|b| b.downcast::<R>().ok().map(|b| *b))
+        .filter_map(|b| match b.downcast::<Raised>() {
+            // A cycle the graph found, built into its report now (see
+            // `global/found.rs`).
+            Ok(raised) => {
+                let report: Box<dyn Any> = Box::new(raised.into_report());
+                report.downcast::<R>().ok().map(|b| *b)
+            }
+            Err(b) => b.downcast::<R>().ok().map(|b| *b),
+        })
         .collect()
 }
 
@@ -248,10 +257,16 @@ pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
 }
 
 /// Hands `report` to the innermost capture of its type on this thread;
-/// gives it back when there is none (or the thread is exiting).
+/// gives it back when there is none (or the thread is exiting). A cycle the
+/// graph found ([`Raised`]) goes to a capture of [`CycleReport`], which
+/// builds it when it returns.
 fn offer<R: Report>(report: R) -> Option<R> {
     let mut report = Some(report);
-    let want = TypeId::of::<R>();
+    let want = if TypeId::of::<R>() == TypeId::of::<Raised>() {
+        TypeId::of::<CycleReport>()
+    } else {
+        TypeId::of::<R>()
+    };
     let _ = CAPTURES.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if let Some((_, v)) = c.iter_mut().rev().find(|(t, _)| *t == want) {

@@ -363,11 +363,13 @@ impl<N, M> Graph<N, M> {
             self.next_ord += 1;
             return;
         }
-        // Forward from `to`, among the nodes before `from` in the order.
+        // Forward from `to`, among the nodes before `from` in the order;
+        // visited nodes are marked with the search's epoch (`fwd`, `bwd`),
+        // not kept in a set: a long chain visits thousands.
+        let epoch = self.next_epoch();
         let mut fwd_set = Vec::new();
-        let mut seen = std::collections::HashSet::<NodeId, FastBuildHasher>::default();
         let mut stack = vec![to];
-        seen.insert(to);
+        self.fwd[to.index()] = epoch;
         while let Some(n) = stack.pop() {
             fwd_set.push(n);
             for m in self.g.neighbors_directed(n, Direction::Outgoing) {
@@ -376,7 +378,8 @@ impl<N, M> Graph<N, M> {
                     self.ordered = false;
                     return;
                 }
-                if self.ord[m.index()] < ub && seen.insert(m) {
+                if self.ord[m.index()] < ub && self.fwd[m.index()] != epoch {
+                    self.fwd[m.index()] = epoch;
                     stack.push(m);
                 }
             }
@@ -384,11 +387,12 @@ impl<N, M> Graph<N, M> {
         // Backward from `from`, among the nodes after `to` in the order.
         let mut bwd_set = Vec::new();
         stack.push(from);
-        seen.insert(from);
+        self.bwd[from.index()] = epoch;
         while let Some(n) = stack.pop() {
             bwd_set.push(n);
             for m in self.g.neighbors_directed(n, Direction::Incoming) {
-                if self.ord[m.index()] > lb && seen.insert(m) {
+                if self.ord[m.index()] > lb && self.bwd[m.index()] != epoch {
+                    self.bwd[m.index()] = epoch;
                     stack.push(m);
                 }
             }

@@ -6,7 +6,8 @@ use super::*;
 
 /// What one [`add_edges`] call produced.
 pub(crate) struct Added {
-    pub(crate) reports: Vec<CycleReport>,
+    /// Built into [`CycleReport`]s where they are used (see `found`).
+    pub(crate) reports: Vec<Raised>,
     /// Indices of held entries now in the instance graph.
     pub(crate) marked: Vec<usize>,
     /// New class edges for the record file (`LOCKGRAPH_RECORD`).
@@ -127,7 +128,7 @@ pub(crate) fn add_edges_by(
     if op == Op::Acquire {
         if let Some(r) = self_deadlock(held, target, id, request, site, &thread) {
             // The self-deadlock is the news; edges to it add nothing.
-            out.reports.push(r);
+            out.reports.push(Raised::ready(r));
             return out;
         }
     }

@@ -26,6 +26,7 @@ use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, Rep
 
 mod add_edges;
 mod context;
+mod found;
 mod report;
 mod taken;
 pub(crate) mod young;
@@ -33,6 +34,8 @@ pub(crate) mod young;
 pub(crate) use add_edges::{add_edges, add_edges_by};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
+use found::CycleFound;
+pub(crate) use found::Raised;
 use report::{cycle_key, CycleKey};
 pub use taken::taken_while_holding;
 
