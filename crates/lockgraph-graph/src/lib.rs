@@ -292,6 +292,10 @@ pub struct Graph<N, M> {
     /// closed a cycle (deadlock-capable or not: a gated or read-only cycle
     /// has no order either), and every new edge is searched from then on.
     ordered: bool,
+    /// The shortest path `to ->* from` the order's walk found when the new
+    /// edge `from -> to` (the first two) gave the order up: its cycle
+    /// search starts from it instead of searching again.
+    found_path: Option<(NodeId, NodeId, Vec<NodeId>)>,
 }
 
 impl<N, M> Default for Graph<N, M> {
@@ -316,6 +320,7 @@ impl<N, M> Graph<N, M> {
             next_ord: 1 << 62,
             first_ord: 1 << 62,
             ordered: true,
+            found_path: None,
         }
     }
 
@@ -363,27 +368,44 @@ impl<N, M> Graph<N, M> {
             self.next_ord += 1;
             return;
         }
-        // Forward from `to`, among the nodes before `from` in the order;
-        // visited nodes are marked with the search's epoch (`fwd`, `bwd`),
-        // not kept in a set: a long chain visits thousands.
+        // Forward from `to`, among the nodes before `from` in the order,
+        // breadth first; visited nodes are marked with the search's epoch
+        // (`fwd`, `bwd`), not kept in a set: a long chain visits thousands.
         let epoch = self.next_epoch();
-        let mut fwd_set = Vec::new();
-        let mut stack = vec![to];
+        if self.fpar.len() < self.fwd.len() {
+            self.fpar.resize(self.fwd.len(), 0);
+        }
+        let mut fwd_set = vec![to];
         self.fwd[to.index()] = epoch;
-        while let Some(n) = stack.pop() {
-            fwd_set.push(n);
+        let mut next = 0;
+        while let Some(&n) = fwd_set.get(next) {
+            next += 1;
             for m in self.g.neighbors_directed(n, Direction::Outgoing) {
                 if m == from {
-                    // A cycle: no order any more.
+                    // A cycle: no order any more. Every path from `to` to
+                    // `from` runs among the nodes before `from` in the
+                    // order, so this breadth-first walk found a shortest
+                    // one: kept for the cycle search of this edge.
                     self.ordered = false;
+                    let mut path = vec![from];
+                    let mut cur = n;
+                    path.push(cur);
+                    while cur != to {
+                        cur = NodeIndex::new(self.fpar[cur.index()] as usize);
+                        path.push(cur);
+                    }
+                    path.reverse();
+                    self.found_path = Some((from, to, path));
                     return;
                 }
                 if self.ord[m.index()] < ub && self.fwd[m.index()] != epoch {
                     self.fwd[m.index()] = epoch;
-                    stack.push(m);
+                    self.fpar[m.index()] = n.index() as u32;
+                    fwd_set.push(m);
                 }
             }
         }
+        let mut stack = Vec::new();
         // Backward from `from`, among the nodes after `to` in the order.
         let mut bwd_set = Vec::new();
         stack.push(from);
@@ -420,6 +442,7 @@ impl<N, M> Graph<N, M> {
 
     /// Removes a node and every edge touching it.
     pub fn remove_node(&mut self, node: NodeId) -> Option<N> {
+        self.found_path = None;
         self.g.remove_node(node)
     }
 
@@ -515,6 +538,7 @@ impl<N, M> Graph<N, M> {
         gates: &[u64],
         meta: impl FnOnce() -> M,
     ) -> (Change, Option<EdgeId>) {
+        self.found_path = None;
         if from == to
             || kinds.is_empty()
             || self.g.node_weight(from).is_none()
@@ -581,7 +605,10 @@ impl<N, M> Graph<N, M> {
         }
         let edge = self.g.edge_weight(e)?;
         let (kinds, gates) = (edge.kinds, edge.gates.clone());
-        let path = self.shortest_path(to, from)?;
+        let path = match self.found_path.take() {
+            Some((f, t, path)) if (f, t) == (from, to) => path,
+            _ => self.shortest_path(to, from)?,
+        };
         // The plain shortest walk is the answer whenever it obeys the rules
         // (no valid cycle can be shorter); only otherwise search the states.
         let mut nodes = Vec::with_capacity(path.len());

@@ -76,6 +76,8 @@ impl crate::policy::Report for Raised {
 struct LockRun {
     kind: LockKind,
     class: Class,
+    /// The class's [`Class::identity`].
+    identity: Option<(usize, usize)>,
     site_classes: usize,
     len: usize,
 }
@@ -93,22 +95,34 @@ pub(super) struct CycleFound {
 }
 
 impl CycleFound {
-    pub(super) fn new(level: Level, instances: Vec<u64>) -> CycleFound {
+    pub(super) fn new(level: Level) -> CycleFound {
         CycleFound {
             level,
             locks: Vec::new(),
-            instances,
+            instances: Vec::new(),
             edges: Vec::new(),
         }
     }
 
-    /// Appends the next lock.
-    pub(super) fn push_lock(&mut self, kind: LockKind, class: Class, site_classes: usize) {
+    /// The instance of each lock, in cycle order (an instance-graph cycle).
+    pub(super) fn set_instances(&mut self, ids: Vec<u64>) {
+        self.instances = ids;
+    }
+
+    /// Appends the next lock, of `class` (whose [`Class::identity`] is
+    /// `identity`).
+    pub(super) fn push_lock(
+        &mut self,
+        kind: LockKind,
+        class: Class,
+        identity: Option<(usize, usize)>,
+        site_classes: usize,
+    ) {
         if let Some(last) = self.locks.last_mut() {
-            let same = last.kind == kind
-                && last.site_classes == site_classes
-                && class.identity().is_some()
-                && last.class.identity() == class.identity();
+            let same = identity.is_some()
+                && last.identity == identity
+                && last.kind == kind
+                && last.site_classes == site_classes;
             if same {
                 last.len += 1;
                 return;
@@ -117,6 +131,7 @@ impl CycleFound {
         self.locks.push(LockRun {
             kind,
             class,
+            identity,
             site_classes,
             len: 1,
         });
