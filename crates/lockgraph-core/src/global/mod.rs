@@ -198,7 +198,11 @@ impl EdgeMeta {
 /// is reused while it is here). Past [`Origins::MAX`] entries it starts
 /// over; a recording made then is merely not shared with older ones.
 #[derive(Default)]
-struct Origins(HashMap<OriginKey, Origin, FastBuildHasher>);
+struct Origins {
+    map: HashMap<OriginKey, Origin, FastBuildHasher>,
+    /// The last one handed out: a loop's edges come one after another.
+    last: Option<(OriginKey, Origin)>,
+}
 
 type OriginKey = (usize, usize, usize, usize, usize);
 
@@ -215,13 +219,17 @@ impl Origins {
             addr(o.requested_at),
             o.backtrace.as_ref().map_or(0, Backtrace::addr),
         );
-        if let Some(found) = self.0.get(&key) {
-            return found.clone();
+        if let Some((k, found)) = &self.last {
+            if *k == key {
+                return found.clone();
+            }
         }
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
+        if self.map.len() >= Self::MAX {
+            self.map.clear();
         }
-        self.0.entry(key).or_insert_with(|| Arc::new(o)).clone()
+        let found = self.map.entry(key).or_insert_with(|| Arc::new(o)).clone();
+        self.last = Some((key, found.clone()));
+        found
     }
 }
 

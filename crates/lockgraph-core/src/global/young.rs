@@ -273,8 +273,21 @@ pub(super) fn flush(g: &mut Global) {
     let mut dead = Vec::new();
     for s in SLOTS.lock().iter() {
         let mut b = s.buffer.lock();
+        // The previous entry's, when it was recorded by the same thread
+        // at the same sites (a loop's entries): no lookup.
+        let mut last: Option<(StackKey, Arc<str>, Option<Backtrace>)> = None;
         for e in std::mem::take(&mut b.entries) {
-            let (thread, stack) = b.origin_of(&e);
+            let key = stack_key(&e.edge);
+            let (thread, stack) = match &last {
+                Some((k, t, st)) if *k == key && e.thread.is_none() => (t.clone(), st.clone()),
+                _ => {
+                    let (t, st) = b.origin_of(&e);
+                    if e.thread.is_none() {
+                        last = Some((key, t.clone(), st.clone()));
+                    }
+                    (t, st)
+                }
+            };
             entries.push((e.edge, thread, stack));
         }
         dead.append(&mut b.dead);
@@ -284,11 +297,12 @@ pub(super) fn flush(g: &mut Global) {
         dead.dedup();
         let is_dead = |id: &u64| dead.binary_search(id).is_ok();
         let limits = Limits::current();
+        let mut last = Last::default();
         for (e, thread, stack) in entries {
             if is_dead(&e.from) || is_dead(&e.to) || g.full {
                 continue;
             }
-            g.materialize(e, thread, stack, &limits);
+            g.materialize(e, thread, stack, &limits, &mut last);
         }
     }
     // Most dead locks never reached the graph (their edges left the buffer
@@ -301,6 +315,16 @@ pub(super) fn flush(g: &mut Global) {
     }
 }
 
+/// What one flush's previous edge looked up: a chain's edges are one class,
+/// and each starts at the lock the previous one ended at.
+#[derive(Default)]
+struct Last {
+    /// A class (by [`Class::identity`]) and its node.
+    class: Option<((usize, usize), NodeId)>,
+    /// The previous edge's head and its instance node.
+    head: Option<(u64, NodeId)>,
+}
+
 impl Global {
     /// Adds a buffered edge to the instance graph, as `add_edges` would
     /// have (it closes no cycle: see the module docs).
@@ -310,21 +334,28 @@ impl Global {
         thread: Arc<str>,
         backtrace: Option<Backtrace>,
         limits: &Limits,
+        last: &mut Last,
     ) {
         let info = NodeInfo {
             kind: e.kind,
             class: e.class,
             instance: None,
         };
-        if self.class_node(e.class, e.from, info, limits).is_none() {
-            return;
+        let identity = e.class.identity();
+        if identity.is_none() || last.class.map(|(i, _)| i) != identity {
+            let Some(c) = self.class_node(e.class, e.from, info, limits) else {
+                return;
+            };
+            last.class = identity.map(|i| (i, c));
         }
-        let (Some(a), Some(b)) = (
-            self.instance_node(e.from, info, limits),
-            self.instance_node(e.to, info, limits),
-        ) else {
+        let tail = match last.head {
+            Some((id, n)) if id == e.from => Some(n),
+            _ => self.instance_node(e.from, info, limits),
+        };
+        let (Some(a), Some(b)) = (tail, self.instance_node(e.to, info, limits)) else {
             return;
         };
+        last.head = Some((e.to, b));
         self.young_max = self.young_max.max(e.from).max(e.to);
         let (hold, request) = (e.hold, Request::Exclusive);
         let rec = self
