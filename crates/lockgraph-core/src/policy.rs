@@ -35,7 +35,9 @@ pub enum OnCycle {
     /// that event (or there is none). Then carry on. The report is
     /// delivered by a lockgraph thread, with the reporting thread's
     /// subscriber, not inside the lock call (which holds locks the
-    /// subscriber may need); [`crate::flush_reports`] waits for it.
+    /// subscriber may need); [`crate::flush_reports`] waits for it. A
+    /// lock-order report is also built there, from what the lock call kept
+    /// of the cycle, and its stacks resolved there.
     Warn,
     /// Panic in the thread whose acquisition closed the cycle, before it
     /// blocks. The lock is not taken; the held-lock stack stays consistent.
@@ -193,6 +195,11 @@ crate::sync::thread_local_const! {
 
 /// Runs `f` and returns the reports of type `R` raised on this thread while
 /// it ran, instead of applying the policy to them.
+///
+/// A lock-order cycle is kept compactly by the lock call that found it and
+/// built into its whole [`CycleReport`] here, when the capture returns (for
+/// a 10,000-lock cycle, most of the cost); its stacks are resolved when it
+/// is printed ([`crate::Backtrace`]).
 ///
 /// Reports raised on other threads are not seen (they follow the policy), so
 /// tests running in parallel each see their own. Captures nest; the
