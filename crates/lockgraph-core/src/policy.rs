@@ -185,6 +185,13 @@ impl Report for CycleReport {
     }
 }
 
+/// A lock-order cycle found by the graph: its report, built on first use.
+impl Report for Raised {
+    fn event(&self, text: &str) -> bool {
+        Report::event(self.get(), text)
+    }
+}
+
 /// Captures open on this thread, innermost last: the report type each takes
 /// and what it took so far.
 type Captures = RefCell<Vec<(TypeId, Vec<Box<dyn Any>>)>>;

@@ -34,6 +34,8 @@ pub(crate) mod young;
 pub(crate) use add_edges::{add_edges, add_edges_by};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
+#[cfg(test)]
+pub(crate) use found::counters;
 use found::CycleFound;
 pub(crate) use found::Raised;
 use report::{cycle_key, CycleKey};
