@@ -296,22 +296,27 @@ impl Global {
         origin: &dyn Fn() -> FirstSeen,
     ) -> Option<Origin> {
         let k = kind_index(kind);
-        let graph = if instance_graph {
-            &mut self.instances
-        } else {
-            &mut self.classes
-        };
-        if !graph.edge_at(x)?.meta.lacks(k) {
+        if !self.edge_meta(instance_graph, x)?.lacks(k) {
             return None;
         }
         let o = self.origins.intern(origin());
-        let graph = if instance_graph {
-            &mut self.instances
-        } else {
-            &mut self.classes
-        };
-        graph.edge_at_mut(x)?.meta.fill(o.clone());
+        self.edge_meta(instance_graph, x)?.fill(o.clone());
         Some(o)
+    }
+
+    /// The metadata of the edge `x` of the instance graph
+    /// (`instance_graph`) or of the class graph.
+    fn edge_meta(
+        &mut self,
+        instance_graph: bool,
+        x: lockgraph_graph::EdgeId,
+    ) -> Option<&mut EdgeMeta> {
+        let edge = if instance_graph {
+            self.instances.edge_at_mut(x)
+        } else {
+            self.classes.edge_at_mut(x)
+        };
+        edge.map(|e| &mut e.meta)
     }
 
     /// Records `edge` between two locks of one class in the instance graph.
@@ -323,9 +328,9 @@ impl Global {
         limits: &Limits,
         out: &mut Added,
     ) -> Option<()> {
-        let info = e_info_for(&self.classes, edge.from.0);
-        let a = self.instance_node(edge.from.1, info, limits)?;
-        let b = self.instance_node(edge.to.1, info, limits)?;
+        let kind = e_info_for(&self.classes, edge.from.0).kind;
+        let a = self.instance_node(edge.from.1, edge.from.0, kind, limits)?;
+        let b = self.instance_node(edge.to.1, edge.from.0, kind, limits)?;
         let rec = self.instances.add_edge(
             a,
             b,

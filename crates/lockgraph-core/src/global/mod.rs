@@ -102,11 +102,23 @@ pub fn stats() -> GraphStats {
     }
 }
 
+/// A lock as a report describes it; a node of the class graph (without an
+/// instance).
 #[derive(Clone, Copy)]
 struct NodeInfo {
     kind: LockKind,
     class: Class,
     instance: Option<u64>,
+}
+
+/// A node of the instance graph: the lock, its kind, and its class's node
+/// in the class graph (16 bytes, where a [`NodeInfo`] takes 48: a big
+/// graph keeps one per live lock, and its searches walk them).
+#[derive(Clone, Copy)]
+struct Instance {
+    id: u64,
+    class: NodeId,
+    kind: LockKind,
 }
 
 /// The first time one kind of an edge was seen: by which thread, where, with
@@ -257,7 +269,7 @@ struct Global {
     class_by_address: HashMap<(usize, usize), NodeId, FastBuildHasher>,
     /// Per creation site, how many classes (value types) were made there.
     site_classes: HashMap<Site, usize>,
-    instances: Graph<NodeInfo, EdgeMeta>,
+    instances: Graph<Instance, EdgeMeta>,
     instance_index: HashMap<u64, NodeId, FastBuildHasher>,
     /// The largest lock id a flush of buffered edges (`young`) put in the
     /// instance graph: a dead lock listed by a buffer with a larger id was
@@ -404,7 +416,15 @@ impl Global {
         Some(n)
     }
 
-    fn instance_node(&mut self, id: u64, class: NodeInfo, limits: &Limits) -> Option<NodeId> {
+    /// The node of the lock `id`, of `kind` and of the class node `class`,
+    /// added when new.
+    fn instance_node(
+        &mut self,
+        id: u64,
+        class: NodeId,
+        kind: LockKind,
+        limits: &Limits,
+    ) -> Option<NodeId> {
         if let Some(&n) = self.instance_index.get(&id) {
             return Some(n);
         }
@@ -415,12 +435,21 @@ impl Global {
             ));
             return None;
         }
-        let n = self.instances.add_node(NodeInfo {
-            instance: Some(id),
-            ..class
-        });
+        let n = self.instances.add_node(Instance { id, class, kind });
         self.instance_index.insert(id, n);
         Some(n)
+    }
+
+    /// The instance node `node` as a report describes it.
+    fn instance_info(&self, node: NodeId) -> NodeInfo {
+        match self.instances.node(node) {
+            Some(i) => NodeInfo {
+                kind: i.kind,
+                class: e_info_for(&self.classes, i.class).class,
+                instance: Some(i.id),
+            },
+            None => e_info_for(&self.classes, NodeId::end()),
+        }
     }
 }
 

@@ -38,11 +38,6 @@ impl Global {
         level: Level,
         closing: &Origin,
     ) -> Option<Raised> {
-        let g = if instance_graph {
-            &self.instances
-        } else {
-            &self.classes
-        };
         let n = cycle.nodes.len();
         // One pass over the nodes: their identities (for the key) and the
         // report's locks. The site count of the previous lock's class is
@@ -52,7 +47,11 @@ impl Global {
         let mut ids: Vec<u64> = Vec::with_capacity(n);
         let mut last: Option<((usize, usize), usize)> = None;
         for &node in &cycle.nodes {
-            let info = e_info_for(g, node);
+            let info = if instance_graph {
+                self.instance_info(node)
+            } else {
+                e_info_for(&self.classes, node)
+            };
             ids.push(info.instance.unwrap_or(node.index() as u64));
             let identity = info.class.identity();
             let site_classes = match (last, identity) {
@@ -76,7 +75,12 @@ impl Global {
         for i in 1..n {
             let (a, b) = (cycle.nodes[i], cycle.nodes[(i + 1) % n]);
             let kind = cycle.kinds[i];
-            let stored = g.edge(a, b).and_then(|e| {
+            let edge = if instance_graph {
+                self.instances.edge(a, b)
+            } else {
+                self.classes.edge(a, b)
+            };
+            let stored = edge.and_then(|e| {
                 let wanted = kind_index(kind.iter().next().unwrap_or(kind));
                 e.meta.origin(wanted).or_else(|| e.meta.any_origin())
             });

@@ -342,17 +342,21 @@ impl Global {
             instance: None,
         };
         let identity = e.class.identity();
-        if identity.is_none() || last.class.map(|(i, _)| i) != identity {
-            let Some(c) = self.class_node(e.class, e.from, info, limits) else {
-                return;
-            };
-            last.class = identity.map(|i| (i, c));
-        }
+        let class = match last.class {
+            Some((i, c)) if Some(i) == identity => c,
+            _ => {
+                let Some(c) = self.class_node(e.class, e.from, info, limits) else {
+                    return;
+                };
+                last.class = identity.map(|i| (i, c));
+                c
+            }
+        };
         let tail = match last.head {
             Some((id, n)) if id == e.from => Some(n),
-            _ => self.instance_node(e.from, info, limits),
+            _ => self.instance_node(e.from, class, e.kind, limits),
         };
-        let (Some(a), Some(b)) = (tail, self.instance_node(e.to, info, limits)) else {
+        let (Some(a), Some(b)) = (tail, self.instance_node(e.to, class, e.kind, limits)) else {
             return;
         };
         last.head = Some((e.to, b));
