@@ -62,8 +62,9 @@ pub fn acquired_now(
 }
 
 /// [`acquired_now`] by `owner`, the current task or thread (the facade
-/// reads tokio's task id in place).
-#[inline]
+/// reads tokio's task id in place). Inlined into the caller's future:
+/// the call's frame and argument moves are a tenth of its cost.
+#[inline(always)]
 pub fn acquired_now_by(
     owner: Owner,
     meta: &LockMeta,
@@ -239,8 +240,8 @@ impl AsyncHold {
 
     /// [`release`](Self::release), the current task or thread given by
     /// `current` (the facade reads tokio's task id in place: no call
-    /// through the registered function).
-    #[inline]
+    /// through the registered function). Inlined into the guard's drop.
+    #[inline(always)]
     pub fn release_by(&mut self, meta: &LockMeta, current: impl FnOnce() -> Owner) {
         let Some(set) = self.set() else { return };
         let since = set.take_since(self.slot as usize);
@@ -266,7 +267,18 @@ impl AsyncHold {
 }
 
 impl Drop for AsyncHold {
+    #[inline]
     fn drop(&mut self) {
+        if !self.set.is_null() {
+            self.drop_live();
+        }
+    }
+}
+
+impl AsyncHold {
+    #[cold]
+    #[inline(never)]
+    fn drop_live(&mut self) {
         // A hold dropped without `release` (a panic, a guard taken apart):
         // the entry still leaves.
         if let Some(set) = self.set() {

@@ -383,6 +383,9 @@ impl HeldSet {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         let mut top = self.top.load(Ordering::Relaxed);
+        if top == 0 {
+            return true;
+        }
         while top > 0 && self.slots[top - 1].state.load(Ordering::Relaxed) == 0 {
             top -= 1;
         }
@@ -489,6 +492,13 @@ impl HeldSet {
             let e = entry(self.slots[i].id.load(Ordering::Relaxed), hold_of(s));
             let c = self.content.load(Ordering::Relaxed);
             self.content.store(c.wrapping_sub(e), Ordering::Relaxed);
+            // The last slot freed by its owner: the next `is_empty` finds
+            // `top` lower without a scan (a release from elsewhere leaves
+            // `top` to that scan). Before the state: the set may be freed
+            // once the slot is.
+            if self.top.load(Ordering::Relaxed) == i + 1 {
+                self.top.store(i, Ordering::Relaxed);
+            }
             st.store(0, Ordering::Release);
             return s & IN_GRAPH != 0;
         }
@@ -620,7 +630,7 @@ pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u
 /// says its order check is not needed (a nested request checked before).
 /// The set, slot and token; `None`: nothing done (not cached, not
 /// skipped, or full).
-#[inline]
+#[inline(always)]
 pub(crate) fn push_if(
     owner: Owner,
     held: &Held,
@@ -761,6 +771,42 @@ mod tests {
         assert_eq!(kept, Some(true));
         // SAFETY: the set holds a hold, so the registry keeps it.
         assert!(!unsafe { &*set }.release(i, token, false));
+    }
+
+    /// The owner's releases lower `top` past the slots they free, from
+    /// the top only; a release from elsewhere leaves it to `is_empty`'s
+    /// scan; either way the set reads empty once nothing is held, and the
+    /// holds left are still seen.
+    #[test]
+    fn releases_lower_top() {
+        let set = HeldSet::new(Owner::Task(3));
+        let held = |id| Held {
+            id,
+            key: id,
+            class: crate::class::Class::Anonymous,
+            kind: crate::class::LockKind::AsyncMutex,
+            hold: crate::report::Hold::Exclusive,
+            site: None,
+        };
+        let (a, ta) = set.push(held(1)).unwrap();
+        let (b, tb) = set.push(held(2)).unwrap();
+        let (c, tc) = set.push(held(3)).unwrap();
+        assert_eq!((a, b, c), (0, 1, 2));
+        // Not the top slot: `top` stays, the others are still seen.
+        set.release(b, tb, true);
+        assert_eq!(set.top.load(Ordering::Relaxed), 3);
+        let mut ids = Vec::new();
+        set.for_each_key(|_, _, id| ids.push(id));
+        assert_eq!(ids, [1, 3]);
+        // The top slot, by its owner: `top` goes below it at once.
+        set.release(c, tc, true);
+        assert_eq!(set.top.load(Ordering::Relaxed), 2);
+        assert!(!set.is_empty());
+        // The last one from elsewhere: the scan finds the set empty.
+        set.release(a, ta, false);
+        assert!(set.is_empty());
+        assert_eq!(set.top.load(Ordering::Relaxed), 0);
+        assert_eq!(set.push(held(4)).map(|(i, _)| i), Some(0));
     }
 
     /// A set this thread has cached is not swept while empty: its owner
