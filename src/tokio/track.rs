@@ -191,6 +191,29 @@ pub(crate) fn try_acquire<G, E>(
     }
 }
 
+impl<G, T, Mk, W, F> Drop for LockFuture<'_, G, T, Mk, W, F> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.waiting.is_some() {
+            self.drop_waiting();
+        }
+    }
+}
+
+impl<G, T, Mk, W, F> LockFuture<'_, G, T, Mk, W, F> {
+    /// A future dropped while it waits (cancelled): tokio's future and the
+    /// registration go. Out of line: the drop of a future that was granted
+    /// at once is then one inline check.
+    #[cold]
+    #[inline(never)]
+    fn drop_waiting(&mut self) {
+        // SAFETY: dropped once, here (a `poll` that drops it leaves
+        // `None`, and this runs from `drop` only); in place, as it is
+        // pinned.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.waiting) };
+    }
+}
+
 /// A guard of tokio's (`G`) with the hold it stands for: the hold ends
 /// (in the set of the task that took it) before tokio's guard unlocks.
 pub(crate) struct Tracked<'a, G> {
@@ -280,8 +303,10 @@ pub(crate) struct LockFuture<'a, G, T, Mk, W, F> {
     try_now: Option<T>,
     make: Option<Mk>,
     finish: Option<F>,
-    /// Structurally pinned: set once, never moved, dropped in place.
-    waiting: Option<Waiting<W>>,
+    /// Structurally pinned: set once, never moved, dropped in place (by
+    /// `poll` once it is ready, else by `drop`): a `ManuallyDrop`, so that
+    /// the future's drop, after a lock granted at once, is one inline check.
+    waiting: std::mem::ManuallyDrop<Option<Waiting<W>>>,
     _guard: std::marker::PhantomData<fn() -> G>,
 }
 
@@ -312,7 +337,7 @@ impl<'a, G, T, Mk, W, F> LockFuture<'a, G, T, Mk, W, F> {
             try_now: Some(try_now),
             make: Some(make),
             finish: Some(finish),
-            waiting: None,
+            waiting: std::mem::ManuallyDrop::new(None),
             _guard: std::marker::PhantomData,
         }
     }
@@ -331,7 +356,7 @@ where
         use std::task::Poll;
         // SAFETY: only `waiting.fut` is structurally pinned: it is set
         // once (below, while `waiting` is `None`), never moved out, and
-        // dropped in place (`waiting = None`, or with `self`); no other
+        // dropped in place (by `poll` once ready, or by `drop`); no other
         // field is pinned, and `LockFuture` is `Unpin` only when `W` is.
         let this = unsafe { self.get_unchecked_mut() };
         let (meta, site) = (this.meta, this.site);
@@ -348,12 +373,12 @@ where
             let start = lockgraph_core::profile::on().then(Instant::now);
             let registered = task::wait_begins(meta, this.request, Some(site));
             let make = this.make.take().expect("a lock future waits once");
-            this.waiting = Some(Waiting {
+            this.waiting = std::mem::ManuallyDrop::new(Some(Waiting {
                 fut: make(),
                 owner,
                 _registered: registered,
                 start,
-            });
+            }));
         }
         let w = this
             .waiting
@@ -367,7 +392,9 @@ where
                 let (owner, waited) = (w.owner, w.start.map(|t| t.elapsed()));
                 // Dropped in place: tokio's finished future and the
                 // watchdog's registration.
-                this.waiting = None;
+                // SAFETY: dropped once, here; `None` from now on.
+                unsafe { std::mem::ManuallyDrop::drop(&mut this.waiting) };
+                this.waiting = std::mem::ManuallyDrop::new(None);
                 let hold = task::acquired_after(owner, meta, this.hold, Some(site), waited);
                 let finish = this.finish.take().expect("a lock future finishes once");
                 Poll::Ready(finish((g, hold)))

@@ -244,12 +244,14 @@ impl AsyncHold {
     #[inline(always)]
     pub fn release_by(&mut self, meta: &LockMeta, current: impl FnOnce() -> Owner) {
         let Some(set) = self.set() else { return };
-        let since = set.take_since(self.slot as usize);
+        // Below `SLOTS` (`push` gave it): the mask spares the bounds checks.
+        let slot = self.slot as usize % sets::SLOTS;
+        let since = set.take_since(slot);
         if since != 0 {
             held_for(meta, since);
         }
         let by_owner = set.owner == current();
-        let in_graph = set.release(self.slot as usize, self.token, by_owner);
+        let in_graph = set.release(slot, self.token, by_owner);
         self.set = std::ptr::null();
         if in_graph {
             meta.mark_in_graph();

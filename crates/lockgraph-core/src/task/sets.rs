@@ -316,11 +316,20 @@ impl HeldSet {
         self.next_token.store(token, Ordering::Relaxed);
         let slot = &self.slots[i];
         slot.id.store(held.id, Ordering::Relaxed);
-        slot.key.store(held.key, Ordering::Relaxed);
-        let (a, b, w) = encode_class(held.class, held.kind);
-        slot.class_a.store(a, Ordering::Relaxed);
-        slot.class_b.store(b, Ordering::Relaxed);
-        slot.tag_kind.store(w, Ordering::Relaxed);
+        // The class words are a function of the class key and the kind
+        // (as the sync stack's): a slot refilled with a lock of the same
+        // class keeps them (the scan reads them only while the state
+        // stays the same, and they do not change).
+        let kind = (held.kind as u32) << 8;
+        if slot.key.load(Ordering::Relaxed) != held.key
+            || slot.tag_kind.load(Ordering::Relaxed) & !0xff != kind
+        {
+            slot.key.store(held.key, Ordering::Relaxed);
+            let (a, b, w) = encode_class(held.class, held.kind);
+            slot.class_a.store(a, Ordering::Relaxed);
+            slot.class_b.store(b, Ordering::Relaxed);
+            slot.tag_kind.store(w, Ordering::Relaxed);
+        }
         let site = held
             .site
             .map_or(0, |l| l as *const Location<'static> as usize);
@@ -807,6 +816,40 @@ mod tests {
         assert!(set.is_empty());
         assert_eq!(set.top.load(Ordering::Relaxed), 0);
         assert_eq!(set.push(held(4)).map(|(i, _)| i), Some(0));
+    }
+
+    /// A slot refilled by a lock of another class, or of the same class
+    /// key and another kind, reads as the new lock (the class words are
+    /// kept only for the same key and kind).
+    #[test]
+    fn a_refilled_slot_reads_as_its_new_lock() {
+        use crate::class::{Class, LockKind};
+        let set = HeldSet::new(Owner::Task(5));
+        let held = |key, class, kind| Held {
+            id: 9,
+            key,
+            class,
+            kind,
+            hold: crate::report::Hold::Exclusive,
+            site: None,
+        };
+        let read = |set: &HeldSet| {
+            let mut v = Vec::new();
+            set.for_each(|_, h| v.push(format!("{} {:?} {:?}", h.key, h.class, h.kind)));
+            v
+        };
+        for (key, class, kind) in [
+            (11, Class::Named("a"), LockKind::AsyncMutex),
+            (11, Class::Named("a"), LockKind::AsyncMutex),
+            (11, Class::Named("a"), LockKind::AsyncRwLock),
+            (12, Class::Named("b"), LockKind::AsyncRwLock),
+            (14, Class::Anonymous, LockKind::AsyncSemaphore),
+        ] {
+            let (i, t) = set.push(held(key, class, kind)).unwrap();
+            assert_eq!(i, 0);
+            assert_eq!(read(&set), [format!("{key} {class:?} {kind:?}")]);
+            set.release(i, t, true);
+        }
     }
 
     /// A set this thread has cached is not swept while empty: its owner
