@@ -71,6 +71,36 @@ mod tracked {
         );
     }
 
+    /// A nested acquisition granted at once is skipped only when this
+    /// thread checked the very same holds before it: `c` under `a`, then
+    /// `c` under `b` (another held set, same size) still records b -> c,
+    /// so `b` under `c` closes a cycle. (A memo keyed by anything coarser
+    /// than the held locks' instances would skip the second check.)
+    #[test]
+    fn a_nested_request_under_other_holds_is_checked_again() {
+        let a = Mutex::named("memo-a", 0);
+        let b = Mutex::named("memo-b", 0);
+        let c = Mutex::named("memo-c", 0);
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                for _ in 0..3 {
+                    let _ga = a.lock().await;
+                    let _gc = c.lock().await;
+                }
+                {
+                    let _gb = b.lock().await;
+                    let _gc = c.lock().await;
+                }
+                let _gc = c.lock().await;
+                let _gb = b.lock().await;
+            })
+        });
+        assert_eq!(cycles(&reports), 1, "{reports:#?}");
+        let text = reports[0].to_string();
+        assert!(text.contains("memo-b") && text.contains("memo-c"), "{text}");
+        assert!(!text.contains("memo-a"), "{text}");
+    }
+
     /// Two tasks interleaved on one thread, each holding its own lock
     /// across an await, in one global order (a before b): silent. A
     /// thread-keyed tracker sees the thread hold b (task 1's) when task 2

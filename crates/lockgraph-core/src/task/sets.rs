@@ -215,16 +215,13 @@ pub(crate) struct PubHold {
 pub(crate) struct HeldSet {
     pub(crate) owner: Owner,
     slots: [Slot; SLOTS],
-    /// Slots at and above this were never filled (owner only).
+    /// Slots at and above this are free (owner only).
     top: AtomicUsize,
     /// The last token handed out (owner only).
     next_token: AtomicU64,
-    /// The sum of [`entry`] over the live holds, kept by the owner as it
-    /// fills and releases slots: the key of a nested acquisition's memo
-    /// (`edges`), read only while `dirty` is clear.
-    content: AtomicU64,
     /// Set by a release or downgrade from elsewhere (before its state
-    /// changes): `content` must be counted again.
+    /// changes): the holds a nested acquisition's memo saw may have
+    /// changed under it (see [`HeldSet::content`]).
     dirty: AtomicBool,
 }
 
@@ -286,7 +283,6 @@ impl HeldSet {
             }),
             top: AtomicUsize::new(0),
             next_token: AtomicU64::new(0),
-            content: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
         }
     }
@@ -339,9 +335,6 @@ impl HeldSet {
         // load of the state.
         slot.state
             .store(token << TOKEN_SHIFT | shared, Ordering::Release);
-        let c = self.content.load(Ordering::Relaxed);
-        self.content
-            .store(c.wrapping_add(entry(held.id, held.hold)), Ordering::Relaxed);
         if self.top.load(Ordering::Relaxed) <= i {
             self.top.store(i + 1, Ordering::Relaxed);
         }
@@ -437,28 +430,17 @@ impl HeldSet {
         ns
     }
 
-    /// The sum of the live holds' entries, unless a release or downgrade
-    /// from elsewhere made it stale (owner only).
+    /// The sum of [`entry`] over the live holds (their lock instances and
+    /// modes): the key of a nested acquisition's memo (`edges`); `None`
+    /// while a release or downgrade from elsewhere is not accounted for
+    /// (owner only). Counted here, when a nested acquisition asks, rather
+    /// than kept up to date by every fill and release: a single lock
+    /// taken and released never asks.
     #[inline]
     pub(crate) fn content(&self) -> Option<u64> {
         if self.dirty.load(Ordering::Acquire) {
-            None
-        } else {
-            Some(self.content.load(Ordering::Relaxed))
+            return None;
         }
-    }
-
-    /// Whether a release or downgrade from elsewhere happened since the
-    /// content was last counted (owner only; after a scan whose acquire
-    /// loads saw its state change, this is seen).
-    #[inline]
-    pub(crate) fn is_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Acquire)
-    }
-
-    /// Counts the content again from the slots (owner only).
-    pub(crate) fn recount(&self) {
-        self.dirty.store(false, Ordering::Relaxed);
         let mut c = 0u64;
         for i in 0..self.top.load(Ordering::Relaxed) {
             let s = self.slots[i].state.load(Ordering::Acquire);
@@ -466,7 +448,21 @@ impl HeldSet {
                 c = c.wrapping_add(entry(self.slots[i].id.load(Ordering::Relaxed), hold_of(s)));
             }
         }
-        self.content.store(c, Ordering::Relaxed);
+        Some(c)
+    }
+
+    /// Whether a release or downgrade from elsewhere happened since the
+    /// last [`recount`](Self::recount) (owner only; after a scan whose
+    /// acquire loads saw its state change, this is seen).
+    #[inline]
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// The changes from elsewhere are accounted for (owner only, after an
+    /// order check that saw the holds as they are now).
+    pub(crate) fn recount(&self) {
+        self.dirty.store(false, Ordering::Relaxed);
     }
 
     /// Hold `token` in slot `i` is now shared (from anywhere).
@@ -498,9 +494,6 @@ impl HeldSet {
             if s >> TOKEN_SHIFT != token {
                 return false;
             }
-            let e = entry(self.slots[i].id.load(Ordering::Relaxed), hold_of(s));
-            let c = self.content.load(Ordering::Relaxed);
-            self.content.store(c.wrapping_sub(e), Ordering::Relaxed);
             // The last slot freed by its owner: the next `is_empty` finds
             // `top` lower without a scan (a release from elsewhere leaves
             // `top` to that scan). Before the state: the set may be freed
