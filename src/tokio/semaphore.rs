@@ -94,7 +94,6 @@ impl Semaphore {
         n: u32,
         site: &'static Location<'static>,
     ) -> Result<SemaphorePermit<'_>, AcquireError> {
-        track::register();
         if let Ok(p) = self.inner.try_acquire_many(n) {
             // Granted at once: the order check and the hold in one call.
             let hold = lockgraph_core::task::acquired_now_by(
@@ -103,6 +102,7 @@ impl Semaphore {
                 Request::Exclusive,
                 Hold::Shared,
                 Some(site),
+                track::register,
             );
             return Ok(SemaphorePermit {
                 g: Tracked::new(&self.meta, (p, hold)),

@@ -75,14 +75,14 @@ pub(crate) async fn acquire<G, W: Future<Output = G>>(
     try_now: impl FnOnce() -> Option<G>,
     wait: impl FnOnce() -> W,
 ) -> (G, AsyncHold) {
-    register();
     if let Some(g) = try_now() {
         // Granted at once: the order check and the hold in one call.
         return (
             g,
-            task::acquired_now_by(owner_now(), meta, request, hold, Some(site)),
+            task::acquired_now_by(owner_now(), meta, request, hold, Some(site), register),
         );
     }
+    register();
     let owner = task::before_wait(meta, request, Some(site));
     let (g, waited) = wait_for(meta, request, site, wait()).await;
     (
@@ -361,13 +361,19 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         let (meta, site) = (this.meta, this.site);
         if let Some(try_now) = this.try_now.take() {
-            register();
             if let Some(g) = try_now() {
-                let hold =
-                    task::acquired_now_by(owner_now(), meta, this.request, this.hold, Some(site));
+                let hold = task::acquired_now_by(
+                    owner_now(),
+                    meta,
+                    this.request,
+                    this.hold,
+                    Some(site),
+                    register,
+                );
                 let finish = this.finish.take().expect("a lock future finishes once");
                 return Poll::Ready(finish((g, hold)));
             }
+            register();
             let owner = task::before_wait(meta, this.request, Some(site));
             waits(meta, site);
             let start = lockgraph_core::profile::on().then(Instant::now);

@@ -58,11 +58,14 @@ pub fn acquired_now(
     hold: Hold,
     site: Option<&'static Location<'static>>,
 ) -> AsyncHold {
-    acquired_now_by(sets::current_owner(), meta, request, hold, site)
+    acquired_now_by(sets::current_owner(), meta, request, hold, site, || ())
 }
 
 /// [`acquired_now`] by `owner`, the current task or thread (the facade
-/// reads tokio's task id in place). Inlined into the caller's future:
+/// reads tokio's task id in place). `first` runs before anything else
+/// unless the hold went into the owner's cached set at once (the facade
+/// registers its task-id function there: a set is cached only after an
+/// acquisition that registered it). Inlined into the caller's future:
 /// the call's frame and argument moves are a tenth of its cost.
 #[inline(always)]
 pub fn acquired_now_by(
@@ -71,6 +74,7 @@ pub fn acquired_now_by(
     request: crate::report::Request,
     hold: Hold,
     site: Option<&'static Location<'static>>,
+    first: impl FnOnce(),
 ) -> AsyncHold {
     let thread_held = crate::state::held_entries();
     let held = held_of(meta, hold, site);
@@ -93,6 +97,7 @@ pub fn acquired_now_by(
             return h;
         }
     }
+    first();
     acquired_now_held(owner, thread_held, held, meta, request)
 }
 
