@@ -65,7 +65,6 @@ impl<T: ?Sized> Mutex<T> {
             || self.inner.try_lock().ok(),
             || self.inner.lock(),
             move |(inner, hold)| MutexGuard {
-                meta: &self.meta,
                 hold,
                 inner: ManuallyDrop::new(inner),
                 lock: self,
@@ -85,7 +84,6 @@ impl<T: ?Sized> Mutex<T> {
             || self.inner.blocking_lock(),
         );
         MutexGuard {
-            meta: &self.meta,
             hold,
             inner: ManuallyDrop::new(inner),
             lock: self,
@@ -103,7 +101,6 @@ impl<T: ?Sized> Mutex<T> {
             self.inner.try_lock(),
         )?;
         Ok(MutexGuard {
-            meta: &self.meta,
             hold,
             inner: ManuallyDrop::new(inner),
             lock: self,
@@ -190,7 +187,6 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// A guard of [`Mutex::lock`]: tokio's guard and the task's hold.
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
-    meta: &'a LockMeta,
     hold: AsyncHold,
     inner: ManuallyDrop<tokio::sync::MutexGuard<'a, T>>,
     lock: &'a Mutex<T>,
@@ -204,7 +200,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         // read exactly once (the inner guard out of its `ManuallyDrop`).
         unsafe {
             (
-                this.meta,
+                &this.lock.meta,
                 std::ptr::read(&this.hold),
                 ManuallyDrop::take(&mut this.inner),
             )
@@ -239,7 +235,6 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
                 inner: ManuallyDrop::new(inner),
             }),
             Err(inner) => Err(MutexGuard {
-                meta,
                 hold,
                 inner: ManuallyDrop::new(inner),
                 lock,
@@ -255,7 +250,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.hold.release_by(self.meta, track::owner_now);
+        self.hold.release_by(&self.lock.meta, track::owner_now);
         // SAFETY: dropped once, here; the field is not used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
     }

@@ -15,7 +15,7 @@ pub struct AsyncHold {
     /// The taker's set (null: not tracked). Valid while the hold is live:
     /// a set with a live hold is never swept from the registry.
     set: *const HeldSet,
-    slot: u32,
+    slot: usize,
     token: u64,
 }
 
@@ -86,11 +86,7 @@ pub fn acquired_now_by(
             super::edges::checked_before(set, held.id, request)
         });
         if let Some((set, slot, token)) = pushed {
-            let h = AsyncHold {
-                set,
-                slot: slot as u32,
-                token,
-            };
+            let h = AsyncHold { set, slot, token };
             if crate::profile::on() {
                 profiled(meta, hold, None, &h);
             }
@@ -169,11 +165,7 @@ fn hold_in(
 ) -> AsyncHold {
     let hold = held.hold;
     let h = match sets::push(owner, held) {
-        Some((set, slot, token)) => AsyncHold {
-            set,
-            slot: slot as u32,
-            token,
-        },
+        Some((set, slot, token)) => AsyncHold { set, slot, token },
         None => {
             full_warning();
             AsyncHold::none()
@@ -199,7 +191,7 @@ fn profiled(meta: &LockMeta, hold: Hold, waited: Option<std::time::Duration>, h:
     if let Some(set) = h.set() {
         if crate::profile::sample_hold() {
             let ns = sets::profile_epoch().elapsed().as_nanos() as u64;
-            set.stamp(h.slot as usize, ns);
+            set.stamp(h.slot, ns);
         }
     }
 }
@@ -250,7 +242,7 @@ impl AsyncHold {
     pub fn release_by(&mut self, meta: &LockMeta, current: impl FnOnce() -> Owner) {
         let Some(set) = self.set() else { return };
         // Below `SLOTS` (`push` gave it): the mask spares the bounds checks.
-        let slot = self.slot as usize % sets::SLOTS;
+        let slot = self.slot % sets::SLOTS;
         let since = set.take_since(slot);
         if since != 0 {
             held_for(meta, since);
@@ -267,7 +259,7 @@ impl AsyncHold {
     pub fn rehold(&self, hold: Hold) {
         if hold == Hold::Shared {
             if let Some(set) = self.set() {
-                set.downgrade(self.slot as usize, self.token);
+                set.downgrade(self.slot, self.token);
             }
         }
     }
@@ -289,8 +281,8 @@ impl AsyncHold {
         // A hold dropped without `release` (a panic, a guard taken apart):
         // the entry still leaves.
         if let Some(set) = self.set() {
-            set.take_since(self.slot as usize);
-            set.release(self.slot as usize, self.token, false);
+            set.take_since(self.slot);
+            set.release(self.slot, self.token, false);
             self.set = std::ptr::null();
         }
     }
