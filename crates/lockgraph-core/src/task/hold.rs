@@ -15,9 +15,15 @@ pub struct AsyncHold {
     /// The taker's set (null: not tracked). Valid while the hold is live:
     /// a set with a live hold is never swept from the registry.
     set: *const HeldSet,
-    slot: usize,
-    token: u64,
+    /// The hold's token and slot, `token << SLOT_BITS | slot`: one word,
+    /// so that the hold (and a guard) is two words to move. (Tokens count
+    /// one owner's acquisitions from 1: 2^59 of them are out of reach.)
+    word: u64,
 }
+
+/// Bits of [`AsyncHold::word`] for the slot (`sets::SLOTS` is 32).
+const SLOT_BITS: u32 = 5;
+const _: () = assert!(sets::SLOTS == 1 << SLOT_BITS);
 
 // SAFETY: the set is `Sync` and outlives the hold (see `set`); a hold may
 // be released from any thread (that is its point).
@@ -29,7 +35,7 @@ impl std::fmt::Debug for AsyncHold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncHold")
             .field("owner", &self.owner())
-            .field("token", &self.token)
+            .field("token", &self.token())
             .finish()
     }
 }
@@ -86,7 +92,7 @@ pub fn acquired_now_by(
             super::edges::checked_before(set, held.id, request)
         });
         if let Some((set, slot, token)) = pushed {
-            let h = AsyncHold { set, slot, token };
+            let h = AsyncHold::new(set, slot, token);
             if crate::profile::on() {
                 profiled(meta, hold, None, &h);
             }
@@ -165,7 +171,7 @@ fn hold_in(
 ) -> AsyncHold {
     let hold = held.hold;
     let h = match sets::push(owner, held) {
-        Some((set, slot, token)) => AsyncHold { set, slot, token },
+        Some((set, slot, token)) => AsyncHold::new(set, slot, token),
         None => {
             full_warning();
             AsyncHold::none()
@@ -191,7 +197,7 @@ fn profiled(meta: &LockMeta, hold: Hold, waited: Option<std::time::Duration>, h:
     if let Some(set) = h.set() {
         if crate::profile::sample_hold() {
             let ns = sets::profile_epoch().elapsed().as_nanos() as u64;
-            set.stamp(h.slot, ns);
+            set.stamp(h.slot(), ns);
         }
     }
 }
@@ -212,9 +218,27 @@ impl AsyncHold {
     pub const fn none() -> AsyncHold {
         AsyncHold {
             set: std::ptr::null(),
-            slot: 0,
-            token: 0,
+            word: 0,
         }
+    }
+
+    #[inline(always)]
+    fn new(set: *const HeldSet, slot: usize, token: u64) -> AsyncHold {
+        AsyncHold {
+            set,
+            word: token << SLOT_BITS | slot as u64,
+        }
+    }
+
+    /// The slot (below `SLOTS`: no bounds check where it indexes).
+    #[inline(always)]
+    fn slot(&self) -> usize {
+        (self.word % (1 << SLOT_BITS)) as usize
+    }
+
+    #[inline(always)]
+    fn token(&self) -> u64 {
+        self.word >> SLOT_BITS
     }
 
     fn set(&self) -> Option<&HeldSet> {
@@ -241,14 +265,13 @@ impl AsyncHold {
     #[inline(always)]
     pub fn release_by(&mut self, meta: &LockMeta, current: impl FnOnce() -> Owner) {
         let Some(set) = self.set() else { return };
-        // Below `SLOTS` (`push` gave it): the mask spares the bounds checks.
-        let slot = self.slot % sets::SLOTS;
+        let slot = self.slot();
         let since = set.take_since(slot);
         if since != 0 {
             held_for(meta, since);
         }
         let by_owner = set.owner == current();
-        let in_graph = set.release(slot, self.token, by_owner);
+        let in_graph = set.release(slot, self.token(), by_owner);
         self.set = std::ptr::null();
         if in_graph {
             meta.mark_in_graph();
@@ -259,7 +282,7 @@ impl AsyncHold {
     pub fn rehold(&self, hold: Hold) {
         if hold == Hold::Shared {
             if let Some(set) = self.set() {
-                set.downgrade(self.slot, self.token);
+                set.downgrade(self.slot(), self.token());
             }
         }
     }
@@ -281,8 +304,8 @@ impl AsyncHold {
         // A hold dropped without `release` (a panic, a guard taken apart):
         // the entry still leaves.
         if let Some(set) = self.set() {
-            set.take_since(self.slot);
-            set.release(self.slot, self.token, false);
+            set.take_since(self.slot());
+            set.release(self.slot(), self.token(), false);
             self.set = std::ptr::null();
         }
     }
