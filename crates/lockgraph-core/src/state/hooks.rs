@@ -56,9 +56,20 @@ impl LockMeta {
     /// Call after the lock was taken (by any method, `try_lock` included).
     #[inline(always)]
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
+        self.acquired_with(hold, site, crate::features::hooks());
+    }
+
+    /// [`acquired`](Self::acquired) with the features with hooks that are
+    /// on (`crate::features::hooks`) already loaded.
+    #[inline(always)]
+    pub(crate) fn acquired_with(
+        &self,
+        hold: Hold,
+        site: Option<&'static Location<'static>>,
+        features: u8,
+    ) {
         let t = state();
         let slot = t.push(self, hold, 0, site);
-        let features = crate::features::hooks();
         // The atomicity checker alone, with nothing to do (the common case
         // of a test run with it on), is decided here without a call.
         if features == ATOMICITY {
@@ -92,15 +103,29 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
-        let active = crate::features::active();
-        if crate::features::LEAN_FIRST && active == crate::features::LEAN {
+        // One load: settled, without hooks (the graph on or off, async
+        // locks or not), the pop is all.
+        let raw = crate::features::raw();
+        if crate::features::LEAN_FIRST && raw == crate::features::LEAN {
             // See `features::LEAN_FIRST`.
             state().lean_pop(self);
-        } else if active & crate::features::HOOKS == 0 {
+        } else if raw & (crate::features::HOOKS | crate::features::UNSETTLED) == 0 {
             let _ = state().pop(self);
         } else {
-            // The lean mode too (`state::lean`): its check costs the
-            // inlined path nothing.
+            self.released_slow();
+        }
+    }
+
+    /// [`released`](Self::released) with a feature on, or the features
+    /// not settled yet.
+    #[cold]
+    #[inline(never)]
+    fn released_slow(&self) {
+        let active = crate::features::active();
+        if active & crate::features::HOOKS == 0 {
+            let _ = state().pop(self);
+        } else {
+            // The lean mode too (`state::lean`).
             state().released_with_features(self, active);
         }
     }

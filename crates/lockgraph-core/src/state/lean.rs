@@ -82,7 +82,7 @@ impl ThreadState {
             self.linked.set(len);
         }
         if self.verified.get() > len {
-            self.verified.set(len);
+            self.verified.set(len.max(1));
         }
         self.ids[len].set(id);
         self.holds[len].set(hold);
@@ -90,10 +90,6 @@ impl ThreadState {
         let key = meta.hot_key(id);
         if self.keys[len].get() != key {
             self.set_class(len, key, meta);
-        }
-        // Nothing below slot 0: its acquisition never has edges to record.
-        if len == 0 && self.verified.get() == 0 {
-            self.verified.set(1);
         }
     }
 

@@ -57,6 +57,7 @@ pub fn acquired_by(
 ) -> AsyncHold {
     if !sets::ASYNC_USED.load(Ordering::Relaxed) {
         sets::ASYNC_USED.store(true, Ordering::Relaxed);
+        crate::features::async_used_now();
     }
     let id = meta.id();
     let held = Held {
