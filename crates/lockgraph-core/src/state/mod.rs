@@ -81,6 +81,14 @@ fn bloom_bit(key: u64) -> u64 {
 /// so that `LockMeta::steady`'s comparison of words needs no other test.
 const EMPTY_ID: u64 = ID_MASK;
 
+/// Whether two id words (a slot's, a lock's) name the same lock, whatever
+/// their flags (the four top bits, outside `ID_MASK`).
+#[inline(always)]
+pub(super) fn same_id(a: u64, b: u64) -> bool {
+    const _: () = assert!(ID_MASK == u64::MAX >> 4);
+    (a ^ b) << 4 == 0
+}
+
 /// Set in `len` while the thread is inside lockgraph's own bookkeeping: every
 /// fast path then sees an out-of-range length and does nothing.
 const BUSY: usize = 1 << 31;

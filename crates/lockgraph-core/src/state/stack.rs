@@ -92,7 +92,7 @@ impl ThreadState {
         let top = len.wrapping_sub(1);
         if top < MAX_HELD {
             let word = self.ids[top].get();
-            if (word ^ meta.id.load(Ordering::Relaxed)) & ID_MASK == 0 {
+            if same_id(word, meta.id.load(Ordering::Relaxed)) {
                 self.pop_top(top, word, meta);
                 return Some(top);
             }

@@ -37,18 +37,23 @@ impl LockMeta {
             0
         };
         if len == 0 {
-            if (t.ids[0].get() ^ word) & ID_MASK == 0
+            if same_id(t.ids[0].get(), word)
                 && t.holds[0].get() == mode.hold()
                 && t.reqs[0].get() == flags
             {
                 return Some(0);
             }
-        } else if len < MAX_HELD
-            && t.verified.get() > len
-            && (t.ids[len].get() ^ word) & ID_MASK == 0
-            && t.reqs[len].get() == (mode.request() as u8 + 1) | flags
-        {
-            return Some(len);
+        } else if t.verified.get() > len {
+            // SAFETY: `verified` is at most `MAX_HELD` (a push sets it to
+            // its new length, at most `MAX_HELD`; everything else lowers
+            // it), so `len < MAX_HELD` (and the thread is not busy, whose
+            // `len` has the `BUSY` bit).
+            unsafe { std::hint::assert_unchecked(len < MAX_HELD) };
+            if same_id(t.ids[len].get(), word)
+                && t.reqs[len].get() == (mode.request() as u8 + 1) | flags
+            {
+                return Some(len);
+            }
         }
         None
     }
