@@ -242,6 +242,35 @@ pub fn acquire<P: Blocking>(
         lean_body(meta, p, mode, site);
         return;
     }
+    if features::LEAN_FIRST {
+        // The other modes of that build, out of line.
+        return acquire_out_of_line(meta, p, mode, site, raw);
+    }
+    acquire_not_lean(meta, p, mode, site, raw);
+}
+
+/// [`acquire_not_lean`] called, not inlined (see [`acquire`]).
+#[inline(never)]
+fn acquire_out_of_line<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    raw: u8,
+) {
+    acquire_not_lean(meta, p, mode, site, raw);
+}
+
+/// [`acquire`] in a mode other than the lean one inlined first; `raw`: the
+/// features' byte as loaded.
+#[inline(always)]
+fn acquire_not_lean<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    raw: u8,
+) {
     if raw == 0 {
         if let Some(depth) = meta.steady(mode) {
             p.block();

@@ -106,9 +106,15 @@ impl LockMeta {
         // One load: settled, without hooks (the graph on or off, async
         // locks or not), the pop is all.
         let raw = crate::features::raw();
-        if crate::features::LEAN_FIRST && raw == crate::features::LEAN {
-            // See `features::LEAN_FIRST`.
-            state().lean_pop(self);
+        if crate::features::LEAN_FIRST {
+            // See `features::LEAN_FIRST`: the lean pop inlined, anything
+            // else out of line, so that the guard's drop stays small
+            // enough to be inlined.
+            if raw == crate::features::LEAN {
+                state().lean_pop(self);
+            } else {
+                self.released_slow();
+            }
         } else if raw & (crate::features::HOOKS | crate::features::UNSETTLED) == 0 {
             let _ = state().pop(self);
         } else {
