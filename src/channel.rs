@@ -53,12 +53,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel as cb;
 use lockgraph_core::__private::{
-    watch_queue, Blocking, Deadline, QueueProbe, QueueState, WaitMode,
+    features_off, watch_queue, Blocking, Deadline, QueueProbe, QueueState, WaitMode,
 };
 use lockgraph_core::resource::Resource;
 use lockgraph_core::{Class, LockKind};
 
-use crate::pipeline::{self, QueueStats, Side};
+use crate::pipeline::{self, profile_on, using, QueueStats, Side};
 
 pub use crossbeam_channel::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -169,7 +169,9 @@ struct SendOp<'a, T> {
 
 impl<T> SendOp<'_, T> {
     fn sent(&self) {
-        self.chan.stats.sent(self.tx.len());
+        if profile_on() {
+            self.chan.stats.sent(self.tx.len());
+        }
     }
 }
 
@@ -238,8 +240,39 @@ impl<T> Sender<T> {
     /// receiver is gone. On a bounded channel, records "held locks -> this
     /// queue" first, every time.
     #[track_caller]
+    #[inline]
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
-        match self.send_until(Location::caller(), t, None) {
+        let chan = &self.chan;
+        if features_off() && chan.bound.is_some() {
+            // Every feature off (no watchdog to register a wait with, no
+            // profile to count): the request, then one attempt; only a
+            // full queue goes the long way.
+            let site = Location::caller();
+            chan.res.before_block(Some(site));
+            match self.inner.try_send(t) {
+                Ok(()) => {
+                    chan.res.blocked_done();
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(t)) => {
+                    chan.res.blocked_done();
+                    return Err(SendError(t));
+                }
+                Err(TrySendError::Full(t)) => {
+                    // The long way records the request again (a look-up
+                    // in the thread's cache of recorded chains).
+                    chan.res.blocked_done();
+                    return self.send_slow(site, t);
+                }
+            }
+        }
+        self.send_slow(Location::caller(), t)
+    }
+
+    /// [`send`](Self::send) the long way.
+    #[inline(never)]
+    fn send_slow(&self, site: &'static Location<'static>, t: T) -> Result<(), SendError<T>> {
+        match self.send_until(site, t, None) {
             Ok(()) => Ok(()),
             Err(SendTimeoutError::Disconnected(t) | SendTimeoutError::Timeout(t)) => {
                 Err(SendError(t))
@@ -266,12 +299,14 @@ impl<T> Sender<T> {
         deadline: Option<Deadline>,
     ) -> Result<(), SendTimeoutError<T>> {
         let chan = &self.chan;
-        pipeline::using(chan.key(), Side::Send);
+        using(chan.key(), Side::Send);
         if chan.bound.is_none() {
             // Never blocks: no edge.
             return match self.inner.send(t) {
                 Ok(()) => {
-                    chan.stats.sent(self.inner.len());
+                    if profile_on() {
+                        chan.stats.sent(self.inner.len());
+                    }
                     Ok(())
                 }
                 Err(SendError(t)) => Err(SendTimeoutError::Disconnected(t)),
@@ -298,9 +333,11 @@ impl<T> Sender<T> {
 
     /// Sends `t` if there is room now (never blocks: no edge).
     pub fn try_send(&self, t: T) -> Result<(), TrySendError<T>> {
-        pipeline::using(self.chan.key(), Side::Send);
+        using(self.chan.key(), Side::Send);
         self.inner.try_send(t)?;
-        self.chan.stats.sent(self.inner.len());
+        if profile_on() {
+            self.chan.stats.sent(self.inner.len());
+        }
         Ok(())
     }
 
@@ -397,6 +434,7 @@ impl<T> Blocking for RecvOp<'_, T> {
 
 impl<T> Receiver<T> {
     /// After an item was received at `site`.
+    #[inline(always)]
     fn took(&self, site: &'static Location<'static>) {
         if self.chan.bound.is_some() {
             self.chan.res.serve(Some(site));
@@ -406,9 +444,25 @@ impl<T> Receiver<T> {
     /// Receives the next item, blocking while the channel is empty; fails
     /// once every sender is gone and the channel is empty.
     #[track_caller]
+    #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_until(Location::caller(), None)
-            .map_err(|_| RecvError)
+        let site = Location::caller();
+        if features_off() {
+            // Every feature off: one attempt; only an empty queue goes the
+            // long way.
+            match self.inner.try_recv() {
+                Ok(t) => {
+                    self.took(site);
+                    return Ok(t);
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.chan.res.stop_serving();
+                    return Err(RecvError);
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        self.recv_until(site, None).map_err(|_| RecvError)
     }
 
     /// Receives the next item, waiting at most `timeout`.
@@ -423,13 +477,14 @@ impl<T> Receiver<T> {
         self.recv_until(Location::caller(), Some(Deadline::At(deadline)))
     }
 
+    #[inline(never)]
     fn recv_until(
         &self,
         site: &'static Location<'static>,
         deadline: Option<Deadline>,
     ) -> Result<T, RecvTimeoutError> {
         let chan = &self.chan;
-        pipeline::using(chan.key(), Side::Recv);
+        using(chan.key(), Side::Recv);
         let got = Cell::new(None);
         let op = RecvOp {
             rx: &self.inner,
@@ -457,7 +512,7 @@ impl<T> Receiver<T> {
     /// Receives an item if one is there now.
     #[track_caller]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        pipeline::using(self.chan.key(), Side::Recv);
+        using(self.chan.key(), Side::Recv);
         match self.inner.try_recv() {
             Ok(t) => {
                 self.took(Location::caller());

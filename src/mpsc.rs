@@ -53,12 +53,12 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use lockgraph_core::__private::{
-    watch_queue, Blocking, Deadline, QueueProbe, QueueState, WaitMode,
+    features_off, watch_queue, Blocking, Deadline, QueueProbe, QueueState, WaitMode,
 };
 use lockgraph_core::resource::Resource;
 use lockgraph_core::{Class, LockKind};
 
-use crate::pipeline::{self, QueueStats, Side};
+use crate::pipeline::{self, profile_on, using, QueueStats, Side};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
@@ -132,7 +132,7 @@ impl Chan {
     /// below zero).
     #[inline]
     fn sending(&self) {
-        if lockgraph_core::profile::on() {
+        if profile_on() {
             self.len.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -140,7 +140,7 @@ impl Chan {
     /// After a send: its fill level, for the profile.
     #[inline]
     fn sent(&self) {
-        if lockgraph_core::profile::on() {
+        if profile_on() {
             let len = self.len.load(Ordering::Relaxed).max(0) as usize;
             self.stats.sent(len);
         }
@@ -149,7 +149,7 @@ impl Chan {
     /// After an attempt that did not send.
     #[inline]
     fn unsent(&self) {
-        if lockgraph_core::profile::on() {
+        if profile_on() {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -157,7 +157,7 @@ impl Chan {
     /// After an item left the queue: wakes a sender parked for space.
     #[inline]
     fn received(&self) {
-        if lockgraph_core::profile::on() {
+        if profile_on() {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
         // Only a sender registered with the watchdog parks here (one
@@ -234,7 +234,7 @@ pub struct Sender<T> {
 impl<T> Sender<T> {
     /// Sends `t` (never blocks; fails once the receiver is gone).
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
-        pipeline::using(self.chan.key(), Side::Send);
+        using(self.chan.key(), Side::Send);
         self.chan.sending();
         if let Err(e) = self.inner.send(t) {
             self.chan.unsent();
@@ -368,11 +368,38 @@ impl<T> SyncSender<T> {
     /// Sends `t`, blocking while the queue is full; fails once the receiver
     /// is gone. Records "held locks -> this queue" first, every time.
     #[track_caller]
+    #[inline]
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         let site = Location::caller();
         let chan = &self.chan;
-        pipeline::using(chan.key(), Side::Send);
+        if features_off() {
+            // Every feature off (no watchdog to register a wait with, no
+            // profile to count): the request, then one attempt; only a
+            // full queue goes the long way.
+            chan.res.before_block(Some(site));
+            match self.inner.try_send(t) {
+                Ok(()) => {
+                    chan.res.blocked_done();
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(t)) => {
+                    chan.res.blocked_done();
+                    return Err(SendError(t));
+                }
+                Err(TrySendError::Full(t)) => return self.send_waiting(site, t),
+            }
+        }
         chan.res.before_block(Some(site));
+        self.send_waiting(site, t)
+    }
+
+    /// The rest of a send whose request was recorded: the wait for room
+    /// (registered with the watchdog when it is on), counted for the
+    /// profile.
+    #[inline(never)]
+    fn send_waiting(&self, site: &'static Location<'static>, t: T) -> Result<(), SendError<T>> {
+        let chan = &self.chan;
+        using(chan.key(), Side::Send);
         let item = Cell::new(Some(t));
         let gone = Cell::new(false);
         let op = SendOp {
@@ -396,7 +423,7 @@ impl<T> SyncSender<T> {
 
     /// Sends `t` if there is room now (never blocks: no edge).
     pub fn try_send(&self, t: T) -> Result<(), TrySendError<T>> {
-        pipeline::using(self.chan.key(), Side::Send);
+        using(self.chan.key(), Side::Send);
         self.chan.sending();
         if let Err(e) = self.inner.try_send(t) {
             self.chan.unsent();
@@ -487,6 +514,7 @@ impl<T> Receiver<T> {
     }
 
     /// After an item was received at `site`.
+    #[inline(always)]
     fn took(&self, site: &'static Location<'static>) {
         self.chan.received();
         if self.bounded() {
@@ -497,9 +525,32 @@ impl<T> Receiver<T> {
     /// Receives the next item, blocking while the queue is empty; fails
     /// once every sender is gone and the queue is empty.
     #[track_caller]
+    #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_until(Location::caller(), None)
-            .map_err(|_| RecvError)
+        let site = Location::caller();
+        if features_off() {
+            // Every feature off: one attempt; only an empty queue goes the
+            // long way.
+            match self.inner.try_recv() {
+                Ok(t) => {
+                    // No profile to count the fill level for, and no
+                    // sender parked for space to wake: only a sender
+                    // registered with the watchdog parks, in the
+                    // watchdog's slices (one that parked while it was on
+                    // retries at the end of its slice).
+                    if self.bounded() {
+                        self.chan.res.serve(Some(site));
+                    }
+                    return Ok(t);
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.chan.res.stop_serving();
+                    return Err(RecvError);
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        self.recv_until(site, None).map_err(|_| RecvError)
     }
 
     /// Receives the next item, waiting at most `timeout`.
@@ -508,13 +559,14 @@ impl<T> Receiver<T> {
         self.recv_until(Location::caller(), Some(Deadline::After(timeout)))
     }
 
+    #[inline(never)]
     fn recv_until(
         &self,
         site: &'static Location<'static>,
         deadline: Option<Deadline>,
     ) -> Result<T, RecvTimeoutError> {
         let chan = &self.chan;
-        pipeline::using(chan.key(), Side::Recv);
+        using(chan.key(), Side::Recv);
         let got = Cell::new(None);
         let op = RecvOp {
             rx: &self.inner,
@@ -542,7 +594,7 @@ impl<T> Receiver<T> {
     /// Receives an item if one is there now.
     #[track_caller]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        pipeline::using(self.chan.key(), Side::Recv);
+        using(self.chan.key(), Side::Recv);
         let t = match self.inner.try_recv() {
             Ok(t) => t,
             Err(e) => {

@@ -111,7 +111,9 @@ impl Semaphore {
             Some(Location::caller()),
         );
         #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
-        self.park_until(None);
+        if !self.take() {
+            self.park_until(None);
+        }
         SemaphoreGuard::new(self)
     }
 
@@ -139,6 +141,7 @@ impl Semaphore {
     }
 
     /// One attempt to take a permit.
+    #[inline]
     fn take(&self) -> bool {
         self.permits
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |p| p.checked_sub(1))
@@ -146,6 +149,8 @@ impl Semaphore {
     }
 
     /// Parks until a permit is taken or `end` passes; whether it took one.
+    #[cold]
+    #[inline(never)]
     fn park_until(&self, end: Option<std::time::Instant>) -> bool {
         if self.take() {
             return true;
@@ -170,16 +175,24 @@ impl Semaphore {
     }
 
     /// Gives a permit back.
+    #[inline]
     fn give(&self) {
         self.permits.fetch_add(1, Ordering::SeqCst);
         self.wake();
     }
 
+    #[inline]
     fn wake(&self) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
-            let _g = self.park.lock();
-            self.freed.notify_one();
+            self.notify();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify(&self) {
+        let _g = self.park.lock();
+        self.freed.notify_one();
     }
 }
 
@@ -190,11 +203,16 @@ struct Raw<'a>(&'a Semaphore);
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 impl Blocking for Raw<'_> {
+    #[inline]
     fn try_now(&self) -> bool {
         self.0.take()
     }
+    #[inline]
     fn block(&self) {
-        self.0.park_until(None);
+        // The uncontended case without a call: the attempt inlined here.
+        if !self.0.take() {
+            self.0.park_until(None);
+        }
     }
     fn block_until(&self, deadline: Deadline) -> bool {
         self.0.park_until(deadline.instant())

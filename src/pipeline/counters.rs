@@ -21,7 +21,7 @@ impl QueueStats {
     /// A send that left `len` items in the queue.
     #[inline]
     pub(crate) fn sent(&self, len: usize) {
-        if lockgraph_core::profile::on() {
+        if profile_on() {
             self.sends.fetch_add(1, Ordering::Relaxed);
             self.fill_sum.fetch_add(len as u64, Ordering::Relaxed);
         }
@@ -29,14 +29,14 @@ impl QueueStats {
 
     pub(crate) fn send_blocked(&self, d: Duration) {
         let _ = self;
-        if lockgraph_core::profile::on() {
+        if profile_on() {
             with_mine(|m| m.blocked(Side::Send, d));
         }
     }
 
     pub(crate) fn recv_blocked(&self, d: Duration) {
         let _ = self;
-        if lockgraph_core::profile::on() {
+        if profile_on() {
             with_mine(|m| m.blocked(Side::Recv, d));
         }
     }
@@ -141,12 +141,20 @@ fn with_mine(f: impl FnOnce(&mut MineShared)) {
     });
 }
 
+/// Whether the profile is on: first the inlined load of every feature's
+/// switch (the profile is one), so that the common case, every feature
+/// off, makes no call.
+#[inline(always)]
+pub(crate) fn profile_on() -> bool {
+    !lockgraph_core::__private::features_off() && lockgraph_core::profile::on()
+}
+
 /// Marks this thread as using queue `key` on `side` (every operation while
 /// the profile is on): the thread belongs to that side of the queue in the
 /// report even if it never blocked.
 #[inline]
 pub(crate) fn using(key: usize, side: Side) {
-    if lockgraph_core::profile::on() {
+    if profile_on() {
         with_mine(|m| {
             if m.current != Some((key, side)) {
                 m.current = Some((key, side));

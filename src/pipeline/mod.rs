@@ -13,7 +13,7 @@ pub use report::{PipelineReport, QueueProfile, StageProfile};
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod counters;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
-pub(crate) use counters::{key, register_queue, using, QueueStats, Side};
+pub(crate) use counters::{key, profile_on, register_queue, using, QueueStats, Side};
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use counters::{report, reset};
 

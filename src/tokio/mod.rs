@@ -61,6 +61,7 @@ mod track;
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 mod plain;
 
+pub mod mpsc;
 mod spawn;
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]

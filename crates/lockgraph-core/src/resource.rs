@@ -53,6 +53,7 @@
 //! }
 //! ```
 
+use std::cell::Cell;
 use std::panic::Location;
 use std::time::Instant;
 
@@ -62,6 +63,18 @@ use crate::meta::LockMeta;
 use crate::primitive::{Blocking, Deadline};
 use crate::report::{Hold, Request};
 use crate::watchdog::{self, WaitMode};
+
+crate::sync::thread_local_const! {
+    /// The id of the resource this thread last found itself serving (0:
+    /// none), so that a consumer's receive, which re-asserts its hold every
+    /// time, costs one thread-local word. Only [`Resource::serve`] sets it,
+    /// once the hold is on the thread's held-lock stack, and only
+    /// [`Resource::stop_serving`] pops that hold, clearing it first: the
+    /// cache never names a resource the thread does not hold. (A resource's
+    /// hold also leaves the stack when its `LockMeta` is dropped; its id is
+    /// never reused, so a stale entry matches nothing.)
+    static SERVED: Cell<u64> = const { Cell::new(0) };
+}
 
 /// The identity of a resource served by other threads: a pseudo-lock of a
 /// resource kind ([`LockKind::Queue`], [`LockKind::Semaphore`],
@@ -146,14 +159,39 @@ impl Resource {
     /// a permit holder, a party leaving a barrier, a thread starting): the
     /// locks it takes from now on are the resource's needs. Serving twice
     /// is serving once.
+    ///
+    /// A consumer calls this after every receive, so the common case, "this
+    /// thread already serves the queue", is one thread-local word compared
+    /// with the resource's id: the thread's cache of the resource it last
+    /// found itself serving (`SERVED`), not a look-up on its held-lock
+    /// stack.
     #[inline]
     pub fn serve(&self, site: Option<&'static Location<'static>>) {
-        if !crate::TRACKING || self.serving() {
+        if !crate::TRACKING {
             return;
         }
-        // Shared: several threads serve one resource at once (the
-        // parties of a barrier), so a role never gates another edge.
-        self.meta.acquired(Hold::Shared, site);
+        let id = self.meta.id();
+        if SERVED.with(Cell::get) == id {
+            return;
+        }
+        self.serve_uncached(id, site);
+    }
+
+    /// [`serve`](Self::serve) when the thread's cache names another
+    /// resource (or none): the held-lock stack says, and the cache learns.
+    #[cold]
+    #[inline(never)]
+    fn serve_uncached(&self, id: u64, site: Option<&'static Location<'static>>) {
+        if !self.serving() {
+            // Shared: several threads serve one resource at once (the
+            // parties of a barrier), so a role never gates another edge.
+            self.meta.acquired(Hold::Shared, site);
+        }
+        // Cached only once the hold is on the stack (a push can be refused:
+        // a stack too deep, or the thread inside lockgraph's bookkeeping).
+        if self.serving() {
+            SERVED.with(|c| c.set(id));
+        }
     }
 
     /// This thread stops serving the resource (a consumer about to receive
@@ -161,7 +199,16 @@ impl Resource {
     /// a thread ending). Nothing when it was not serving.
     #[inline]
     pub fn stop_serving(&self) {
-        if crate::TRACKING && self.serving() {
+        if !crate::TRACKING || !self.meta.has_id() {
+            return;
+        }
+        let id = self.meta.id();
+        SERVED.with(|c| {
+            if c.get() == id {
+                c.set(0);
+            }
+        });
+        if self.serving() {
             self.meta.released();
         }
     }
@@ -255,5 +302,41 @@ mod tests {
         let r = q.serve_while(None, || crate::state::held_lock_ids().len());
         assert_eq!(r, usize::from(crate::TRACKING));
         assert!(!q.serving());
+    }
+
+    #[test]
+    fn the_served_cache_never_outlives_the_hold() {
+        let q = Resource::new(LockKind::Queue, Class::Named("res-cache-q"));
+        let r = Resource::new(LockKind::Queue, Class::Named("res-cache-r"));
+        // Served, stopped, served again: held again (a stale cache would
+        // skip the push).
+        q.serve(None);
+        q.stop_serving();
+        q.serve(None);
+        assert_eq!(q.serving(), crate::TRACKING);
+        // Two resources in turn: each served once.
+        r.serve(None);
+        q.serve(None);
+        r.serve(None);
+        if crate::TRACKING {
+            assert!(q.serving() && r.serving());
+            assert_eq!(crate::state::held_lock_ids().len(), 2);
+        }
+        r.stop_serving();
+        q.stop_serving();
+        assert!(!q.serving() && !r.serving());
+        assert!(crate::state::held_lock_ids().is_empty());
+        // Another thread serving the same resource has a cache of its own.
+        q.serve(None);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(!q.serving());
+                q.serve(None);
+                assert_eq!(q.serving(), crate::TRACKING);
+                q.stop_serving();
+            });
+        });
+        assert_eq!(q.serving(), crate::TRACKING);
+        q.stop_serving();
     }
 }
