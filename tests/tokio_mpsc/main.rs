@@ -16,6 +16,11 @@ fn current_thread() -> tokio::runtime::Runtime {
 }
 
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod api;
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod profile;
+
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
 mod tracked {
     use std::sync::Arc;
 
@@ -73,7 +78,10 @@ mod tracked {
             assert!(text.contains(s), "{s} missing:\n{text}");
         }
         // Both sides' sites: the send and the consumer's lock, in this file.
-        assert!(text.matches("tests/tokio_mpsc.rs").count() >= 2, "{text}");
+        assert!(
+            text.matches("tests/tokio_mpsc/main.rs").count() >= 2,
+            "{text}"
+        );
     }
 
     /// A receiver moved to another task takes the consumer's hold along at
@@ -179,7 +187,7 @@ mod tracked {
         let found = cycles(&reports);
         assert_eq!(found.len(), 1, "{reports:#?}");
         let text = found[0].to_string();
-        let site = format!("tests/tokio_mpsc.rs:{}", made_at.get().unwrap());
+        let site = format!("tests/tokio_mpsc/main.rs:{}", made_at.get().unwrap());
         assert!(text.contains(&site), "{site} missing:\n{text}");
     }
 
@@ -513,6 +521,14 @@ fn release_types_are_tokios() {
     assert_eq!(
         TypeId::of::<mpsc::UnboundedSender<u64>>(),
         TypeId::of::<tokio::sync::mpsc::UnboundedSender<u64>>()
+    );
+    assert_eq!(
+        TypeId::of::<mpsc::WeakSender<u64>>(),
+        TypeId::of::<tokio::sync::mpsc::WeakSender<u64>>()
+    );
+    assert_eq!(
+        TypeId::of::<mpsc::OwnedPermit<u64>>(),
+        TypeId::of::<tokio::sync::mpsc::OwnedPermit<u64>>()
     );
     let (tx, mut rx) = mpsc::channel_named::<u64>("release", 1);
     let rt = current_thread();
