@@ -82,8 +82,28 @@ mod tracked;
 pub use receiver::Receiver;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use sender::{OwnedPermit, Sender, WeakSender};
+
+/// A bounded channel of `buffer` items (tokio's `channel`; panics if
+/// `buffer` is 0, as tokio does), of the class of the call site and the
+/// item type.
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
-pub use tracked::{channel, channel_named};
+#[track_caller]
+pub fn channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
+    make(buffer, lockgraph_core::Class::here_of::<T>())
+}
+
+/// [`channel`], of the class `name` (the queue's name in reports).
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+pub fn channel_named<T>(name: &'static str, buffer: usize) -> (Sender<T>, Receiver<T>) {
+    make(buffer, lockgraph_core::Class::Named(name))
+}
+
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+fn make<T>(buffer: usize, class: lockgraph_core::Class) -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(buffer);
+    let chan = tracked::Chan::new(buffer, class);
+    (Sender::new(tx, chan.clone()), Receiver::new(rx, chan))
+}
 
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 pub use tokio::sync::mpsc::{channel, OwnedPermit, Receiver, Sender, WeakSender};

@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 
 use lockgraph_core::task::{self, AsyncWait};
 use lockgraph_core::{Class, LockKind, LockMeta, Request};
-use tokio::sync::mpsc;
 
-use super::receiver::Receiver;
-use super::sender::Sender;
 use crate::pipeline::{self, QueueStats, Side};
 use crate::tokio::track;
 
@@ -33,32 +30,21 @@ pub(super) struct Chan {
     pub(super) stats: Option<Arc<QueueStats>>,
 }
 
-/// A bounded channel of `buffer` items (tokio's `channel`; panics if
-/// `buffer` is 0, as tokio does), of the class of the call site and the
-/// item type.
-#[track_caller]
-pub fn channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
-    make(buffer, Class::here_of::<T>())
-}
-
-/// [`channel`], of the class `name` (the queue's name in reports).
-pub fn channel_named<T>(name: &'static str, buffer: usize) -> (Sender<T>, Receiver<T>) {
-    make(buffer, Class::Named(name))
-}
-
-fn make<T>(buffer: usize, class: Class) -> (Sender<T>, Receiver<T>) {
-    let (tx, rx) = mpsc::channel(buffer);
-    let stats = pipeline::profile_on().then(|| {
-        let stats = Arc::new(QueueStats::default());
-        pipeline::register_queue(class, Some(buffer), &stats);
-        stats
-    });
-    let chan = Arc::new(Chan {
-        queue: LockMeta::new(LockKind::Queue, class),
-        items: LockMeta::new(LockKind::Queue, class),
-        stats,
-    });
-    (Sender::new(tx, chan.clone()), Receiver::new(rx, chan))
+impl Chan {
+    /// A bounded queue's identities, of class `class` (and its counters,
+    /// registered, while the profile is on).
+    pub(super) fn new(buffer: usize, class: Class) -> Arc<Chan> {
+        let stats = pipeline::profile_on().then(|| {
+            let stats = Arc::new(QueueStats::default());
+            pipeline::register_queue(class, Some(buffer), &stats);
+            stats
+        });
+        Arc::new(Chan {
+            queue: LockMeta::new(LockKind::Queue, class),
+            items: LockMeta::new(LockKind::Queue, class),
+            stats,
+        })
+    }
 }
 
 impl Chan {
