@@ -10,7 +10,8 @@ use super::*;
 
 /// loader -> `tprof-raw` (4) -> preprocess (4 ms an item) -> `tprof-ready`
 /// (4) -> batcher; then a producer spawned without a name into a consumer
-/// of `tokio::spawn`. Prints the report.
+/// of `tokio::spawn`; then a send into a full queue cancelled by a
+/// timeout. Prints the report.
 #[test]
 fn child_slow_middle_stage() {
     if !is_child() {
@@ -55,6 +56,17 @@ fn child_slow_middle_stage() {
         let consumer = tokio::spawn(async move { while rx.recv().await.is_some() {} });
         producer.await.unwrap();
         consumer.await.unwrap();
+
+        // A send cancelled while it waits (a timeout) counts its wait.
+        let (tx, rx) = mpsc::channel_named::<u32>("tprof-cancel", 1);
+        lockgraph::tokio::spawn_named("canceller", async move {
+            tx.send(0).await.unwrap();
+            let late = tokio::time::timeout(Duration::from_millis(40), tx.send(1)).await;
+            assert!(late.is_err(), "the queue is full: the send times out");
+        })
+        .await
+        .unwrap();
+        drop(rx);
     });
     let report = lockgraph::pipeline::report();
     let raw = report.queues.iter().find(|q| q.name == "tprof-raw");
@@ -64,6 +76,9 @@ fn child_slow_middle_stage() {
         assert!(raw.mean_fill > 2.0, "{report:#?}");
         assert!(ready.mean_fill < 2.0, "{report:#?}");
         assert_eq!(raw.sends, 40);
+    }
+    if let Some(c) = report.queues.iter().find(|q| q.name == "tprof-cancel") {
+        assert!(c.full_share > 0.5, "{report:#?}");
     }
     print!("{report}");
 }
@@ -110,6 +125,7 @@ fn the_advice_names_the_slow_task_stage() {
         anon[arrow..].contains("task at tests/tokio_mpsc/profile.rs:"),
         "{anon}"
     );
+    assert!(line("tprof-cancel").ends_with("canceller -> "), "{text}");
 }
 
 /// Profile off: the queues are not counted.
