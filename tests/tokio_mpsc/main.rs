@@ -472,6 +472,68 @@ mod watchdog {
         );
     }
 
+    /// As `child_queue_deadlock`, the producer waiting in
+    /// `reserve_owned().await` (an owned future of its own) for the room.
+    #[test]
+    fn child_reserve_owned_deadlock() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let stats = Arc::new(Mutex::named("wd-towned-stats", 0u32));
+            let (tx, mut rx) = mpsc::channel_named::<u32>("wd-towned-queue", 1);
+            let go = Arc::new(Notify::new());
+            let (s, g) = (stats.clone(), go.clone());
+            let consumer = lockgraph::tokio::spawn_named("consumer", async move {
+                let first = rx.recv().await;
+                g.notified().await;
+                *s.lock().await += first.unwrap_or(0);
+                while rx.recv().await.is_some() {}
+            });
+            let producer = lockgraph::tokio::spawn_named("producer", async move {
+                tx.send(1).await.unwrap();
+                let _g = stats.lock().await;
+                tx.send(2).await.unwrap(); // fills the queue
+                go.notify_one();
+                let permit = tx.reserve_owned().await.unwrap(); // waits for the consumer
+                permit.send(3);
+            });
+            let _ = tokio::join!(consumer, producer); // never returns
+        });
+    }
+
+    #[test]
+    fn a_task_hang_in_reserve_owned_is_reported() {
+        let out = child!(child_reserve_owned_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| {
+                err.find("DEADLOCK")
+                    .is_some_and(|i| err[i..].contains("async backtraces"))
+            });
+        assert!(
+            out.done,
+            "no task watchdog deadlock report:\n{}",
+            out.both()
+        );
+        let err = &out.stderr;
+        let err = &err[err.find("DEADLOCK").unwrap()..];
+        for name in [
+            "\"producer\"",
+            "\"consumer\"",
+            "wd-towned-stats",
+            "Queue `wd-towned-queue`",
+        ] {
+            assert!(err.contains(name), "{name} missing:\n{err}");
+        }
+    }
+
     /// A task waiting in `recv().await` on a queue nobody sends into:
     /// reported as a long wait, not as a deadlock.
     #[test]
