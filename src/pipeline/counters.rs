@@ -106,6 +106,10 @@ pub fn reset() {
     g.queues.clear();
     g.threads.clear();
     EPOCH.fetch_add(1, Ordering::Relaxed);
+    drop(g);
+    // Not under `GLOBAL`: `op` takes a shard, then `GLOBAL`. A part made
+    // meanwhile with the old epoch is replaced at its task's next
+    // operation.
     for shard in &TASKS {
         shard.lock().clear();
     }
