@@ -351,7 +351,18 @@ mod tracked {
         send_sync(&rx);
         send(&tx.send(1));
         send(&tx.reserve());
+        send(&tx.reserve_many(1));
         send(&rx.recv());
+        let mut buf = Vec::new();
+        send(&rx.recv_many(&mut buf, 1));
+        send_sync(&tx.downgrade());
+        let owned = tx.clone().reserve_owned();
+        send(&owned);
+        fn is_static<T: 'static>(_: &T) {}
+        is_static(&owned);
+        drop(owned);
+        let permit = tx.try_reserve_owned().unwrap();
+        send_sync(&permit);
     }
 
     /// tokio's semantics pass through: capacities, closing, the end of
