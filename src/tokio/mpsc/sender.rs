@@ -137,6 +137,21 @@ impl<T> Sender<T> {
 
     /// [`reserve`](Self::reserve) that takes the sender and gives an
     /// [`OwnedPermit`] (`'static`), whose `send` gives the sender back.
+    /// A request of the queue, as a send is.
+    ///
+    /// ```
+    /// use lockgraph::tokio::mpsc;
+    ///
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = mpsc::channel_named::<u32>("owned-permit-doc", 1);
+    ///     let permit = tx.clone().reserve_owned().await.unwrap();
+    ///     assert!(tx.try_send(1).is_err(), "the one place is reserved");
+    ///     let back = permit.send(7); // never waits
+    ///     assert!(back.same_channel(&tx));
+    ///     assert_eq!(rx.recv().await, Some(7));
+    /// });
+    /// ```
     #[track_caller]
     pub fn reserve_owned(self) -> impl Future<Output = Result<OwnedPermit<T>, SendError<()>>> {
         let site = Location::caller();
@@ -215,6 +230,18 @@ impl<T> Sender<T> {
 
     /// A [`WeakSender`]: it does not keep the channel open, and gives a
     /// `Sender` back with [`WeakSender::upgrade`] while one is alive.
+    ///
+    /// ```
+    /// use lockgraph::tokio::mpsc;
+    ///
+    /// let (tx, rx) = mpsc::channel_named::<u32>("weak-sender-doc", 1);
+    /// let weak = tx.downgrade();
+    /// assert_eq!((tx.strong_count(), tx.weak_count()), (1, 1));
+    /// assert!(weak.upgrade().is_some_and(|t| t.same_channel(&tx)));
+    /// drop(tx);
+    /// assert!(weak.upgrade().is_none(), "no Sender left");
+    /// # drop(rx);
+    /// ```
     pub fn downgrade(&self) -> WeakSender<T> {
         WeakSender {
             inner: self.inner.downgrade(),
