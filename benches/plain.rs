@@ -39,6 +39,7 @@
 //! production mode (the watchdog on, the lock-order graph at that build's
 //! default, off), the rows issue 17 sets targets for.
 //!
+//! `--big-graphs` runs the big-graph rows only (and their summary).
 //! `--callgrind IMPL ROW N` runs one row `N` times and nothing else, for
 //! `scripts/callgrind.sh` (instruction counts under valgrind). `--check`
 //! checks that each lockgraph row holds the locks and classes it claims
@@ -646,8 +647,11 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    // `--big-graphs`: the big-graph rows and their summary only.
+    let big_only = args.first().map(String::as_str) == Some("--big-graphs");
     match args.first().map(String::as_str) {
         None => {}
+        Some("--big-graphs") if args.len() == 1 => {}
         Some("--check") if args.len() == 1 => {
             return match check_rows() {
                 Ok(()) => ExitCode::SUCCESS,
@@ -669,7 +673,8 @@ fn main() -> ExitCode {
         Some(other) => {
             eprintln!(
                 "plain: unknown argument {other:?} (no arguments: the timed tables; \
-                 --callgrind IMPL ROW N: one row for scripts/callgrind.sh; --check: the rows \
+                 --big-graphs: the big-graph rows only; --callgrind IMPL ROW N: one row for \
+                 scripts/callgrind.sh; --check: the rows \
                  hold the locks and classes they claim)"
             );
             return ExitCode::from(2);
@@ -773,6 +778,8 @@ fn main() -> ExitCode {
             [Some(&pl_locks), dd_ref, Some(&lg_locks), None],
             &LEAN,
         );
+    } else if big_only {
+        big_graphs(&mut lines);
     } else {
         big_graphs(&mut lines);
 

@@ -304,6 +304,9 @@ pub struct ClosingEdge {
     pub pl_ns: Vec<f64>,
     /// lockgraph: detection and report construction inside `capture`.
     pub lg_ns: Vec<f64>,
+    /// lockgraph: from before the two lock calls until `capture` returned
+    /// (the report built from the cycle found: see `global/found.rs`).
+    pub lg_capture_ns: Vec<f64>,
     /// lockgraph: `format!("{}", report)` afterwards.
     pub lg_fmt_ns: Vec<f64>,
     /// lockgraph: the cycle length of each report (0: none).
@@ -352,6 +355,7 @@ impl ClosingEdge {
                 let c = chain_lg();
                 m.build_ns[1].push(t.elapsed().as_nanos() as f64);
                 let mut el = Duration::ZERO;
+                let mut start = None;
                 let reports = lockgraph::capture(|| {
                     let t = Stopwatch::start();
                     {
@@ -359,7 +363,11 @@ impl ClosingEdge {
                         let _b = black_box(&c[0]).lock();
                     }
                     el = t.elapsed();
+                    start = Some(t);
                 });
+                if let Some(t) = start {
+                    m.lg_capture_ns.push(t.elapsed().as_nanos() as f64);
+                }
                 m.lg_ns.push(el.as_nanos() as f64);
                 match reports.first() {
                     Some(r) => {
@@ -465,6 +473,11 @@ impl ClosingEdge {
             "  {:<14} samples in order (the k-th with the first chain and k - 1 fresh ones alive): {}",
             "",
             samples.join(", ")
+        );
+        println!(
+            "  {:<14} {:>12}   until capture returned (the CycleReport built from the cycle found)",
+            "",
+            fmt_ns(median(&mut self.lg_capture_ns.clone()))
         );
         println!(
             "  {:<14} {:>12}   format!(\"{{}}\", report) afterwards ({} lines)",

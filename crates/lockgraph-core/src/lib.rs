@@ -54,6 +54,8 @@ mod delivery;
 mod env;
 mod features;
 mod fork;
+#[cfg(test)]
+mod found_tests;
 mod global;
 mod meta;
 mod order;

@@ -247,6 +247,12 @@ impl Backtrace {
         Backtrace(ips.into())
     }
 
+    /// The address of the shared frames: two captures are the same stack
+    /// value when their addresses are equal (while either is alive).
+    pub(crate) fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
     /// The resolved frames that belong to the program rather than to lockgraph,
     /// lock_api, parking_lot or the standard library, as "function (file:line)".
     pub fn user_frames(&self, max: usize) -> Vec<String> {

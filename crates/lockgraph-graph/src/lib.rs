@@ -174,7 +174,9 @@ impl fmt::Debug for EdgeKinds {
 #[derive(Clone, Debug)]
 pub struct Edge<M> {
     kinds: EdgeKinds,
-    gates: Vec<u64>,
+    /// Sorted; a boxed slice (two words, no spare capacity): most edges
+    /// have none, and a big graph keeps one per edge.
+    gates: Box<[u64]>,
     /// The caller's data, made when the edge was first recorded.
     pub meta: M,
 }
@@ -290,6 +292,10 @@ pub struct Graph<N, M> {
     /// closed a cycle (deadlock-capable or not: a gated or read-only cycle
     /// has no order either), and every new edge is searched from then on.
     ordered: bool,
+    /// The shortest path `to ->* from` the order's walk found when the new
+    /// edge `from -> to` (the first two) gave the order up: its cycle
+    /// search starts from it instead of searching again.
+    found_path: Option<(NodeId, NodeId, Vec<NodeId>)>,
 }
 
 impl<N, M> Default for Graph<N, M> {
@@ -314,6 +320,7 @@ impl<N, M> Graph<N, M> {
             next_ord: 1 << 62,
             first_ord: 1 << 62,
             ordered: true,
+            found_path: None,
         }
     }
 
@@ -329,91 +336,9 @@ impl<N, M> Graph<N, M> {
         n
     }
 
-    /// Whether the new edge `from -> to` keeps the order (or the order was
-    /// given up): restores it when it points against it (the dynamic
-    /// topological order of Pearce and Kelly: only the nodes between the two
-    /// ends in the order are visited and renumbered), or gives it up when
-    /// the edge closed a cycle.
-    fn keep_order(&mut self, from: NodeId, to: NodeId) {
-        let (lb, ub) = (self.ord[to.index()], self.ord[from.index()]);
-        if !self.ordered || ub < lb {
-            return;
-        }
-        // A tail with no edge in may go first, a head with no edge out
-        // last: a fresh lock taken before or after the rest costs nothing.
-        if self
-            .g
-            .neighbors_directed(from, Direction::Incoming)
-            .next()
-            .is_none()
-        {
-            self.first_ord -= 1;
-            self.ord[from.index()] = self.first_ord;
-            return;
-        }
-        if self
-            .g
-            .neighbors_directed(to, Direction::Outgoing)
-            .next()
-            .is_none()
-        {
-            self.ord[to.index()] = self.next_ord;
-            self.next_ord += 1;
-            return;
-        }
-        // Forward from `to`, among the nodes before `from` in the order.
-        let mut fwd_set = Vec::new();
-        let mut seen = std::collections::HashSet::<NodeId, FastBuildHasher>::default();
-        let mut stack = vec![to];
-        seen.insert(to);
-        while let Some(n) = stack.pop() {
-            fwd_set.push(n);
-            for m in self.g.neighbors_directed(n, Direction::Outgoing) {
-                if m == from {
-                    // A cycle: no order any more.
-                    self.ordered = false;
-                    return;
-                }
-                if self.ord[m.index()] < ub && seen.insert(m) {
-                    stack.push(m);
-                }
-            }
-        }
-        // Backward from `from`, among the nodes after `to` in the order.
-        let mut bwd_set = Vec::new();
-        stack.push(from);
-        seen.insert(from);
-        while let Some(n) = stack.pop() {
-            bwd_set.push(n);
-            for m in self.g.neighbors_directed(n, Direction::Incoming) {
-                if self.ord[m.index()] > lb && seen.insert(m) {
-                    stack.push(m);
-                }
-            }
-        }
-        // The ranks they held, handed out again: `from`'s side first.
-        let by_ord = |v: &mut Vec<NodeId>, ord: &[u64]| v.sort_unstable_by_key(|n| ord[n.index()]);
-        by_ord(&mut fwd_set, &self.ord);
-        by_ord(&mut bwd_set, &self.ord);
-        let mut ranks: Vec<u64> = bwd_set
-            .iter()
-            .chain(&fwd_set)
-            .map(|n| self.ord[n.index()])
-            .collect();
-        ranks.sort_unstable();
-        for (n, r) in bwd_set.iter().chain(&fwd_set).zip(ranks) {
-            self.ord[n.index()] = r;
-        }
-    }
-
-    /// Whether the graph can tell, without a search, that the edge
-    /// `from -> to` (recorded) lies on no cycle.
-    fn in_order(&self, from: NodeId, to: NodeId) -> bool {
-        self.ordered && self.ord[from.index()] < self.ord[to.index()]
-    }
-
     /// Removes a node and every edge touching it.
     pub fn remove_node(&mut self, node: NodeId) -> Option<N> {
+        self.found_path = None;
         self.g.remove_node(node)
     }
 
@@ -509,6 +434,7 @@ impl<N, M> Graph<N, M> {
         gates: &[u64],
         meta: impl FnOnce() -> M,
     ) -> (Change, Option<EdgeId>) {
+        self.found_path = None;
         if from == to
             || kinds.is_empty()
             || self.g.node_weight(from).is_none()
@@ -518,9 +444,14 @@ impl<N, M> Graph<N, M> {
         }
         match self.g.find_edge(from, to) {
             None => {
-                let mut gates = gates.to_vec();
-                gates.sort_unstable();
-                gates.dedup();
+                let gates: Box<[u64]> = if gates.is_empty() {
+                    Box::default()
+                } else {
+                    let mut gates = gates.to_vec();
+                    gates.sort_unstable();
+                    gates.dedup();
+                    gates.into_boxed_slice()
+                };
                 let e = self.g.add_edge(
                     from,
                     to,
@@ -537,7 +468,14 @@ impl<N, M> Graph<N, M> {
                 let edge = &mut self.g[e];
                 let before = (edge.kinds, edge.gates.len());
                 edge.kinds = edge.kinds.union(kinds);
-                edge.gates.retain(|g| gates.contains(g));
+                if edge.gates.iter().any(|g| !gates.contains(g)) {
+                    edge.gates = edge
+                        .gates
+                        .iter()
+                        .copied()
+                        .filter(|g| gates.contains(g))
+                        .collect();
+                }
                 let change = if before == (edge.kinds, edge.gates.len()) {
                     Change::None
                 } else {
@@ -563,7 +501,10 @@ impl<N, M> Graph<N, M> {
         }
         let edge = self.g.edge_weight(e)?;
         let (kinds, gates) = (edge.kinds, edge.gates.clone());
-        let path = self.shortest_path(to, from)?;
+        let path = match self.found_path.take() {
+            Some((f, t, path)) if (f, t) == (from, to) => path,
+            _ => self.shortest_path(to, from)?,
+        };
         // The plain shortest walk is the answer whenever it obeys the rules
         // (no valid cycle can be shorter); only otherwise search the states.
         let mut nodes = Vec::with_capacity(path.len());
@@ -959,6 +900,7 @@ enum Search {
 }
 
 mod components;
+mod order;
 pub mod vclock;
 pub mod waitfor;
 

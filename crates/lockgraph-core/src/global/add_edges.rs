@@ -6,7 +6,8 @@ use super::*;
 
 /// What one [`add_edges`] call produced.
 pub(crate) struct Added {
-    pub(crate) reports: Vec<CycleReport>,
+    /// Built into [`CycleReport`]s where they are used (see `found`).
+    pub(crate) reports: Vec<Raised>,
     /// Indices of held entries now in the instance graph.
     pub(crate) marked: Vec<usize>,
     /// New class edges for the record file (`LOCKGRAPH_RECORD`).
@@ -127,7 +128,7 @@ pub(crate) fn add_edges_by(
     if op == Op::Acquire {
         if let Some(r) = self_deadlock(held, target, id, request, site, &thread) {
             // The self-deadlock is the news; edges to it add nothing.
-            out.reports.push(r);
+            out.reports.push(Raised::ready(r));
             return out;
         }
     }
@@ -284,6 +285,40 @@ impl NewEdge {
 }
 
 impl Global {
+    /// The first recording of `kind` on the edge `x` of the instance graph
+    /// (`instance_graph`) or the class graph, made from `origin` and stored
+    /// when the edge had none of that kind; `None` when it had one.
+    fn first_recording(
+        &mut self,
+        instance_graph: bool,
+        x: lockgraph_graph::EdgeId,
+        kind: EdgeKinds,
+        origin: &dyn Fn() -> FirstSeen,
+    ) -> Option<Origin> {
+        let k = kind_index(kind);
+        if !self.edge_meta(instance_graph, x)?.lacks(k) {
+            return None;
+        }
+        let o = self.origins.intern(origin());
+        self.edge_meta(instance_graph, x)?.fill(o.clone());
+        Some(o)
+    }
+
+    /// The metadata of the edge `x` of the instance graph
+    /// (`instance_graph`) or of the class graph.
+    fn edge_meta(
+        &mut self,
+        instance_graph: bool,
+        x: lockgraph_graph::EdgeId,
+    ) -> Option<&mut EdgeMeta> {
+        let edge = if instance_graph {
+            self.instances.edge_at_mut(x)
+        } else {
+            self.classes.edge_at_mut(x)
+        };
+        edge.map(|e| &mut e.meta)
+    }
+
     /// Records `edge` between two locks of one class in the instance graph.
     /// `None` when the instance table is full.
     fn instance_edge(
@@ -293,9 +328,9 @@ impl Global {
         limits: &Limits,
         out: &mut Added,
     ) -> Option<()> {
-        let info = e_info_for(&self.classes, edge.from.0);
-        let a = self.instance_node(edge.from.1, info, limits)?;
-        let b = self.instance_node(edge.to.1, info, limits)?;
+        let kind = e_info_for(&self.classes, edge.from.0).kind;
+        let a = self.instance_node(edge.from.1, edge.from.0, kind, limits)?;
+        let b = self.instance_node(edge.to.1, edge.from.0, kind, limits)?;
         let rec = self.instances.add_edge(
             a,
             b,
@@ -304,13 +339,15 @@ impl Global {
             &edge.gates,
             EdgeMeta::default,
         );
-        if rec.change != Change::None {
-            if let Some(e) = rec.edge.and_then(|x| self.instances.edge_at_mut(x)) {
-                e.meta.fill(kind_index(edge.kind()), origin);
-            }
-        }
+        let made = if rec.change == Change::None {
+            None
+        } else {
+            rec.edge
+                .and_then(|x| self.first_recording(true, x, edge.kind(), origin))
+        };
         if let Some(cycle) = rec.cycle {
-            if let Some(r) = self.report(true, &cycle, Level::Instance, origin) {
+            let closing = made.unwrap_or_else(|| self.origins.intern(origin()));
+            if let Some(r) = self.report(true, &cycle, Level::Instance, &closing) {
                 out.reports.push(r);
             }
         }
@@ -349,14 +386,13 @@ impl Global {
         );
         // The edge just recorded, through its handle: its first recording of
         // this kind, the record line, a sample instance pair.
-        let k = kind_index(edge.kind());
-        let mut first = None;
+        let made = rec
+            .edge
+            .and_then(|x| self.first_recording(false, x, edge.kind(), origin));
         if let Some(e) = rec.edge.and_then(|x| self.classes.edge_at_mut(x)) {
-            if e.meta.fill(k, origin) && line.is_some() {
-                first = e.meta.origin(k).cloned();
-            }
             e.meta.add_pair((from_id, to_id));
         }
+        let first = made.clone().filter(|_| line.is_some());
         if let (Some(o), Some((from, to))) = (first, line) {
             out.lines.push(record::EdgeLine {
                 from: record::ClassDesc {
@@ -372,10 +408,10 @@ impl Global {
                 hold: edge.hold,
                 request: edge.request,
                 gates: edge.gates.clone(),
-                thread: o.thread,
+                thread: o.thread.clone(),
                 held_at: o.held_at.map(Site::from),
                 requested_at: o.requested_at.map(Site::from),
-                backtrace: o.backtrace,
+                backtrace: o.backtrace.clone(),
             });
         }
         if let Some(cycle) = rec.cycle {
@@ -384,7 +420,8 @@ impl Global {
             } else {
                 Level::Class
             };
-            if let Some(r) = self.report(false, &cycle, level, origin) {
+            let closing = made.unwrap_or_else(|| self.origins.intern(origin()));
+            if let Some(r) = self.report(false, &cycle, level, &closing) {
                 out.reports.push(r);
             }
         }

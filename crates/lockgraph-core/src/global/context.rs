@@ -28,7 +28,7 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
     let g = &*locked;
     let n = locks.len();
     // Stacks are resolved after the graph lock is released.
-    let origin = |o: &FirstSeen| {
+    let origin = |o: &Origin| {
         (
             OrderOrigin {
                 thread: o.thread.to_string(),
@@ -72,11 +72,13 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
         && if class_nodes.len() == n {
             g.reported.contains(&cycle_key(
                 false,
-                class_nodes.iter().map(|c| c.index() as u64),
+                &class_nodes
+                    .iter()
+                    .map(|c| c.index() as u64)
+                    .collect::<Vec<_>>(),
             ))
         } else if instance_ids.len() == n {
-            g.reported
-                .contains(&cycle_key(true, instance_ids.iter().copied()))
+            g.reported.contains(&cycle_key(true, &instance_ids))
         } else {
             false
         };

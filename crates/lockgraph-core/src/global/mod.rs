@@ -26,6 +26,7 @@ use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, Rep
 
 mod add_edges;
 mod context;
+mod found;
 mod report;
 mod taken;
 pub(crate) mod young;
@@ -33,6 +34,10 @@ pub(crate) mod young;
 pub(crate) use add_edges::{add_edges, add_edges_by};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
+#[cfg(test)]
+pub(crate) use found::counters;
+use found::CycleFound;
+pub(crate) use found::Raised;
 use report::{cycle_key, CycleKey};
 pub use taken::taken_while_holding;
 
@@ -97,6 +102,8 @@ pub fn stats() -> GraphStats {
     }
 }
 
+/// A lock as a report describes it; a node of the class graph (without an
+/// instance).
 #[derive(Clone, Copy)]
 struct NodeInfo {
     kind: LockKind,
@@ -104,8 +111,18 @@ struct NodeInfo {
     instance: Option<u64>,
 }
 
+/// A node of the instance graph: the lock, its kind, and its class's node
+/// in the class graph (16 bytes, where a [`NodeInfo`] takes 48: a big
+/// graph keeps one per live lock, and its searches walk them).
+#[derive(Clone, Copy)]
+struct Instance {
+    id: u64,
+    class: NodeId,
+    kind: LockKind,
+}
+
 /// The first time one kind of an edge was seen: by which thread, where, with
-/// which stack.
+/// which stack. Its kind is the one its hold and request make.
 #[derive(Clone)]
 struct FirstSeen {
     thread: Arc<str>,
@@ -116,51 +133,64 @@ struct FirstSeen {
     backtrace: Option<Backtrace>,
 }
 
+impl FirstSeen {
+    /// Its kind, as an index from `kind_index`.
+    fn kind(&self) -> usize {
+        kind_index(EdgeKinds::of(self.hold, self.request))
+    }
+}
+
+/// A recording shared by every edge recorded by the same thread at the same
+/// sites with the same stack ([`Origins`]): a chain of per-object locks
+/// nested by one loop has one, not one per edge.
+type Origin = Arc<FirstSeen>;
+
 /// Per edge: the first recording inline (most edges only ever have one kind,
 /// and a long cycle's report reads every edge's, so they sit in the graph's
 /// edge array in creation order), and boxed, only when needed, the first
-/// recording of each other kind and sample instance pairs.
+/// recording of each other kind and sample instance pairs. Two words.
 #[derive(Clone, Default)]
 struct EdgeMeta {
-    first: Option<(usize, FirstSeen)>,
+    first: Option<Origin>,
     more: Option<Box<EdgeMore>>,
 }
 
 #[derive(Clone, Default)]
 struct EdgeMore {
-    origins: [Option<FirstSeen>; 4],
+    origins: [Option<Origin>; 4],
     pairs: Vec<(u64, u64)>,
 }
 
 impl EdgeMeta {
     /// The first recording of kind `k` (an index from `kind_index`).
-    fn origin(&self, k: usize) -> Option<&FirstSeen> {
+    fn origin(&self, k: usize) -> Option<&Origin> {
         match &self.first {
-            Some((fk, o)) if *fk == k => Some(o),
+            Some(o) if o.kind() == k => Some(o),
             _ => self.more.as_ref().and_then(|m| m.origins[k].as_ref()),
         }
     }
 
     /// The first recording of any kind.
-    fn any_origin(&self) -> Option<&FirstSeen> {
-        self.first.as_ref().map(|(_, o)| o)
+    fn any_origin(&self) -> Option<&Origin> {
+        self.first.as_ref()
     }
 
-    /// Stores `origin()` as kind `k`'s first recording; whether it was new.
-    fn fill(&mut self, k: usize, origin: &dyn Fn() -> FirstSeen) -> bool {
+    /// Whether kind `k` has no recording yet.
+    fn lacks(&self, k: usize) -> bool {
+        self.origin(k).is_none()
+    }
+
+    /// Stores `o` as its kind's first recording, unless that kind has one.
+    fn fill(&mut self, o: Origin) {
+        let k = o.kind();
         match &self.first {
-            None => {
-                self.first = Some((k, origin()));
-                true
-            }
-            Some((fk, _)) if *fk == k => false,
+            None => self.first = Some(o),
+            Some(f) if f.kind() == k => {}
             Some(_) => {
                 let more = self.more.get_or_insert_with(Default::default);
-                if more.origins[k].is_some() {
-                    return false;
+                if more.origins[k].is_none() {
+                    more.origins[k] = Some(o);
                 }
-                more.origins[k] = Some(origin());
-                true
             }
         }
     }
@@ -174,6 +204,46 @@ impl EdgeMeta {
         if more.pairs.len() < MAX_PAIRS && !more.pairs.contains(&pair) {
             more.pairs.push(pair);
         }
+    }
+}
+
+/// The recordings edges share, by thread, kind, sites and stack (all by
+/// address: an entry keeps its thread name and stack alive, so no address
+/// is reused while it is here). Past [`Origins::MAX`] entries it starts
+/// over; a recording made then is merely not shared with older ones.
+#[derive(Default)]
+struct Origins {
+    map: HashMap<OriginKey, Origin, FastBuildHasher>,
+    /// The last one handed out: a loop's edges come one after another.
+    last: Option<(OriginKey, Origin)>,
+}
+
+type OriginKey = (usize, usize, usize, usize, usize);
+
+impl Origins {
+    const MAX: usize = 4096;
+
+    /// The shared recording equal to `o`.
+    fn intern(&mut self, o: FirstSeen) -> Origin {
+        let addr = |l: Option<&'static Location<'static>>| l.map_or(0, |l| l as *const _ as usize);
+        let key = (
+            Arc::as_ptr(&o.thread) as *const u8 as usize,
+            o.hold as usize * 4 + o.request as usize,
+            addr(o.held_at),
+            addr(o.requested_at),
+            o.backtrace.as_ref().map_or(0, Backtrace::addr),
+        );
+        if let Some((k, found)) = &self.last {
+            if *k == key {
+                return found.clone();
+            }
+        }
+        if self.map.len() >= Self::MAX {
+            self.map.clear();
+        }
+        let found = self.map.entry(key).or_insert_with(|| Arc::new(o)).clone();
+        self.last = Some((key, found.clone()));
+        found
     }
 }
 
@@ -199,13 +269,14 @@ struct Global {
     class_by_address: HashMap<(usize, usize), NodeId, FastBuildHasher>,
     /// Per creation site, how many classes (value types) were made there.
     site_classes: HashMap<Site, usize>,
-    instances: Graph<NodeInfo, EdgeMeta>,
+    instances: Graph<Instance, EdgeMeta>,
     instance_index: HashMap<u64, NodeId, FastBuildHasher>,
-    /// Instances a flush of buffered edges (`young`) put in the instance
-    /// graph: a dead lock listed by a buffer is looked for there only.
-    from_young: HashSet<u64, FastBuildHasher>,
-    /// The largest id ever put in `from_young`.
-    from_young_max: u64,
+    /// The largest lock id a flush of buffered edges (`young`) put in the
+    /// instance graph: a dead lock listed by a buffer with a larger id was
+    /// never there (ids grow), and is not looked up.
+    young_max: u64,
+    /// The recordings the edges share.
+    origins: Origins,
     reported: HashSet<CycleKey>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
@@ -228,8 +299,8 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
         site_classes: HashMap::new(),
         instances: Graph::new(),
         instance_index: HashMap::default(),
-        from_young: HashSet::default(),
-        from_young_max: 0,
+        young_max: 0,
+        origins: Origins::default(),
         reported: HashSet::new(),
         full: false,
         full_notice: None,
@@ -345,7 +416,15 @@ impl Global {
         Some(n)
     }
 
-    fn instance_node(&mut self, id: u64, class: NodeInfo, limits: &Limits) -> Option<NodeId> {
+    /// The node of the lock `id`, of `kind` and of the class node `class`,
+    /// added when new.
+    fn instance_node(
+        &mut self,
+        id: u64,
+        class: NodeId,
+        kind: LockKind,
+        limits: &Limits,
+    ) -> Option<NodeId> {
         if let Some(&n) = self.instance_index.get(&id) {
             return Some(n);
         }
@@ -356,12 +435,21 @@ impl Global {
             ));
             return None;
         }
-        let n = self.instances.add_node(NodeInfo {
-            instance: Some(id),
-            ..class
-        });
+        let n = self.instances.add_node(Instance { id, class, kind });
         self.instance_index.insert(id, n);
         Some(n)
+    }
+
+    /// The instance node `node` as a report describes it.
+    fn instance_info(&self, node: NodeId) -> NodeInfo {
+        match self.instances.node(node) {
+            Some(i) => NodeInfo {
+                kind: i.kind,
+                class: e_info_for(&self.classes, i.class).class,
+                instance: Some(i.id),
+            },
+            None => e_info_for(&self.classes, NodeId::end()),
+        }
     }
 }
 
@@ -373,7 +461,8 @@ fn reset() {
     g.class_by_address.clear();
     g.instances = Graph::new();
     g.instance_index.clear();
-    g.from_young.clear();
+    g.young_max = 0;
+    g.origins = Origins::default();
     g.reported.clear();
     g.full = false;
     g.full_notice = None;
@@ -392,5 +481,64 @@ pub(crate) fn warn_once_overflow() {
             "lockgraph: a thread holds more than {} locks at once; deeper locks are not tracked",
             MAX_HELD
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(thread: &Arc<str>, at: &'static Location<'static>) -> FirstSeen {
+        FirstSeen {
+            thread: thread.clone(),
+            hold: Hold::Exclusive,
+            request: Request::Exclusive,
+            held_at: Some(at),
+            requested_at: Some(at),
+            backtrace: None,
+        }
+    }
+
+    #[test]
+    fn edges_recorded_alike_share_one_recording() {
+        let (t1, t2): (Arc<str>, Arc<str>) = ("a".into(), "a".into());
+        let here = Location::caller();
+        let there = Location::caller();
+        let mut o = Origins::default();
+        let a = o.intern(seen(&t1, here));
+        let b = o.intern(seen(&t1, here));
+        assert!(Arc::ptr_eq(&a, &b), "the same thread, sites and stack");
+        // Another thread (by its label), another site, another request.
+        assert!(!Arc::ptr_eq(&a, &o.intern(seen(&t2, here))));
+        assert!(!Arc::ptr_eq(&a, &o.intern(seen(&t1, there))));
+        let read = FirstSeen {
+            request: Request::Read,
+            ..seen(&t1, here)
+        };
+        let r = o.intern(read);
+        assert!(!Arc::ptr_eq(&a, &r));
+        assert_eq!(r.request, Request::Read);
+    }
+
+    #[test]
+    fn an_edge_keeps_the_first_recording_of_each_kind() {
+        let t: Arc<str> = "a".into();
+        let at = Location::caller();
+        let mut m = EdgeMeta::default();
+        let en = Arc::new(seen(&t, at));
+        let sn = Arc::new(FirstSeen {
+            hold: Hold::Shared,
+            ..seen(&t, at)
+        });
+        m.fill(en.clone());
+        m.fill(Arc::new(seen(&t, at)));
+        m.fill(sn.clone());
+        let k = |h, r| kind_index(EdgeKinds::of(h, r));
+        let en_k = k(Hold::Exclusive, Request::Exclusive);
+        let sn_k = k(Hold::Shared, Request::Exclusive);
+        assert!(Arc::ptr_eq(m.origin(en_k).unwrap(), &en));
+        assert!(Arc::ptr_eq(m.origin(sn_k).unwrap(), &sn));
+        assert!(m.lacks(k(Hold::Exclusive, Request::RecursiveRead)));
+        assert!(Arc::ptr_eq(m.any_origin().unwrap(), &en));
     }
 }

@@ -273,8 +273,21 @@ pub(super) fn flush(g: &mut Global) {
     let mut dead = Vec::new();
     for s in SLOTS.lock().iter() {
         let mut b = s.buffer.lock();
+        // The previous entry's, when it was recorded by the same thread
+        // at the same sites (a loop's entries): no lookup.
+        let mut last: Option<(StackKey, Arc<str>, Option<Backtrace>)> = None;
         for e in std::mem::take(&mut b.entries) {
-            let (thread, stack) = b.origin_of(&e);
+            let key = stack_key(&e.edge);
+            let (thread, stack) = match &last {
+                Some((k, t, st)) if *k == key && e.thread.is_none() => (t.clone(), st.clone()),
+                _ => {
+                    let (t, st) = b.origin_of(&e);
+                    if e.thread.is_none() {
+                        last = Some((key, t.clone(), st.clone()));
+                    }
+                    (t, st)
+                }
+            };
             entries.push((e.edge, thread, stack));
         }
         dead.append(&mut b.dead);
@@ -284,24 +297,32 @@ pub(super) fn flush(g: &mut Global) {
         dead.dedup();
         let is_dead = |id: &u64| dead.binary_search(id).is_ok();
         let limits = Limits::current();
+        let mut last = Last::default();
         for (e, thread, stack) in entries {
             if is_dead(&e.from) || is_dead(&e.to) || g.full {
                 continue;
             }
-            g.materialize(e, thread, stack, &limits);
+            g.materialize(e, thread, stack, &limits, &mut last);
         }
     }
     // Most dead locks never reached the graph (their edges left the buffer
-    // with them): only those a flush put there are looked up.
-    if !g.from_young.is_empty() {
-        for id in dead {
-            // Ids grow: a lock made after the last one a flush put in the
-            // graph is not there.
-            if id <= g.from_young_max && g.from_young.remove(&id) {
-                g.forget_instance(id);
-            }
+    // with them). Ids grow: a lock made after the last one a flush put in
+    // the graph is not there, and is not looked up.
+    for id in dead {
+        if id <= g.young_max {
+            g.forget_instance(id);
         }
     }
+}
+
+/// What one flush's previous edge looked up: a chain's edges are one class,
+/// and each starts at the lock the previous one ended at.
+#[derive(Default)]
+struct Last {
+    /// A class (by [`Class::identity`]) and its node.
+    class: Option<((usize, usize), NodeId)>,
+    /// The previous edge's head and its instance node.
+    head: Option<(u64, NodeId)>,
 }
 
 impl Global {
@@ -313,48 +334,59 @@ impl Global {
         thread: Arc<str>,
         backtrace: Option<Backtrace>,
         limits: &Limits,
+        last: &mut Last,
     ) {
         let info = NodeInfo {
             kind: e.kind,
             class: e.class,
             instance: None,
         };
-        if self.class_node(e.class, e.from, info, limits).is_none() {
-            return;
-        }
-        let (Some(a), Some(b)) = (
-            self.instance_node(e.from, info, limits),
-            self.instance_node(e.to, info, limits),
-        ) else {
+        let identity = e.class.identity();
+        let class = match last.class {
+            Some((i, c)) if Some(i) == identity => c,
+            _ => {
+                let Some(c) = self.class_node(e.class, e.from, info, limits) else {
+                    return;
+                };
+                last.class = identity.map(|i| (i, c));
+                c
+            }
+        };
+        let tail = match last.head {
+            Some((id, n)) if id == e.from => Some(n),
+            _ => self.instance_node(e.from, class, e.kind, limits),
+        };
+        let (Some(a), Some(b)) = (tail, self.instance_node(e.to, class, e.kind, limits)) else {
             return;
         };
-        self.from_young.insert(e.from);
-        self.from_young.insert(e.to);
-        self.from_young_max = self.from_young_max.max(e.from).max(e.to);
+        last.head = Some((e.to, b));
+        self.young_max = self.young_max.max(e.from).max(e.to);
         let (hold, request) = (e.hold, Request::Exclusive);
         let rec = self
             .instances
             .add_edge(a, b, hold, request, &[], EdgeMeta::default);
-        if let Some(m) = rec.edge.and_then(|x| self.instances.edge_at_mut(x)) {
-            let origin = FirstSeen {
+        debug_assert!(rec.cycle.is_none(), "a buffered edge closed a cycle");
+        let k = kind_index(EdgeKinds::of(hold, request));
+        let Some(x) = rec.edge else {
+            return;
+        };
+        if self.instances.edge_at(x).is_some_and(|m| m.meta.lacks(k)) {
+            let origin = self.origins.intern(FirstSeen {
                 thread,
                 hold,
                 request,
                 held_at: e.held_at,
                 requested_at: e.requested_at,
                 backtrace,
-            };
-            m.meta
-                .fill(kind_index(EdgeKinds::of(hold, request)), &|| origin.clone());
+            });
+            if let Some(m) = self.instances.edge_at_mut(x) {
+                m.meta.fill(origin);
+            }
         }
-        debug_assert!(rec.cycle.is_none(), "a buffered edge closed a cycle");
     }
 
     /// Removes a dropped lock from the instance graph.
     pub(super) fn forget_instance(&mut self, id: u64) {
-        if !self.from_young.is_empty() {
-            self.from_young.remove(&id);
-        }
         if let Some(n) = self.instance_index.remove(&id) {
             self.instances.remove_node(n);
         }

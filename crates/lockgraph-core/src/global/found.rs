@@ -1,0 +1,209 @@
+//! A cycle the graph found, as the lock call that found it hands it on: its
+//! content taken from the graph (the graph changes, and loses a dropped
+//! lock's node, after the lock call), but compact, and turned into a
+//! [`CycleReport`] only where the report is used.
+//!
+//! A cycle through 10,000 locks makes a report of 10,000 [`LockInfo`]s and
+//! 10,000 [`EdgeInfo`]s, about 2 MB: allocating and filling that took
+//! most of the closing lock call (much of it page faults on fresh memory).
+//! The locks of an instance cycle share their class and the edges of a
+//! chain their recording ([`Origin`]), so the lock call keeps runs of equal
+//! locks and edges, and the ids, and nothing per edge. The report is built
+//! from them:
+//!
+//! * under `warn`, on lockgraph's reporter thread, which renders it (and
+//!   resolves its stacks' symbols) too: the thread that closed the cycle goes
+//!   on at once;
+//! * under a capture ([`crate::capture`]), when the capture returns: a
+//!   captured report is a whole [`CycleReport`], as before, and its stacks
+//!   are resolved when it is printed ([`crate::Backtrace`]);
+//! * under `panic` and `abort`, on the thread that closed the cycle, which
+//!   does not go on.
+
+use std::sync::OnceLock;
+
+use super::*;
+
+/// A report the graph raised: a whole one (a self-deadlock), or a cycle found
+/// and built into a [`CycleReport`] on first use.
+pub(crate) struct Raised(Inner);
+
+enum Inner {
+    Ready(CycleReport),
+    Found(Box<CycleFound>, OnceLock<CycleReport>),
+}
+
+impl Raised {
+    pub(crate) fn ready(r: CycleReport) -> Raised {
+        Raised(Inner::Ready(r))
+    }
+
+    pub(super) fn found(c: CycleFound) -> Raised {
+        Raised(Inner::Found(Box::new(c), OnceLock::new()))
+    }
+
+    /// The report, built now if it was not yet.
+    pub(crate) fn get(&self) -> &CycleReport {
+        match &self.0 {
+            Inner::Ready(r) => r,
+            Inner::Found(c, built) => built.get_or_init(|| c.build()),
+        }
+    }
+
+    /// The report, built now if it was not yet.
+    pub(crate) fn into_report(self) -> CycleReport {
+        match self.0 {
+            Inner::Ready(r) => r,
+            Inner::Found(c, built) => built.into_inner().unwrap_or_else(|| c.build()),
+        }
+    }
+}
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.get(), f)
+    }
+}
+
+/// A run of consecutive locks of a cycle with the same kind, class and site
+/// count.
+struct LockRun {
+    kind: LockKind,
+    class: Class,
+    /// The class's [`Class::identity`].
+    identity: Option<(usize, usize)>,
+    site_classes: usize,
+    len: usize,
+}
+
+/// A cycle found, with what its report says about it.
+pub(super) struct CycleFound {
+    level: Level,
+    /// The locks in cycle order, as runs.
+    locks: Vec<LockRun>,
+    /// The instance of each lock (an instance-graph cycle), else empty.
+    instances: Vec<u64>,
+    /// The edges in cycle order (edge 0 closes the cycle), as runs of one
+    /// recording.
+    edges: Vec<(Origin, usize)>,
+}
+
+impl CycleFound {
+    pub(super) fn new(level: Level) -> CycleFound {
+        CycleFound {
+            level,
+            locks: Vec::new(),
+            instances: Vec::new(),
+            edges: Vec::new(),
+        }
+    }
+
+    /// The instance of each lock, in cycle order (an instance-graph cycle).
+    pub(super) fn set_instances(&mut self, ids: Vec<u64>) {
+        self.instances = ids;
+    }
+
+    /// Appends the next lock, of `class` (whose [`Class::identity`] is
+    /// `identity`).
+    pub(super) fn push_lock(
+        &mut self,
+        kind: LockKind,
+        class: Class,
+        identity: Option<(usize, usize)>,
+        site_classes: usize,
+    ) {
+        if let Some(last) = self.locks.last_mut() {
+            let same = identity.is_some()
+                && last.identity == identity
+                && last.kind == kind
+                && last.site_classes == site_classes;
+            if same {
+                last.len += 1;
+                return;
+            }
+        }
+        self.locks.push(LockRun {
+            kind,
+            class,
+            identity,
+            site_classes,
+            len: 1,
+        });
+    }
+
+    /// Appends the next edge, recorded as `o`.
+    pub(super) fn push_edge(&mut self, o: &Origin) {
+        if let Some((last, len)) = self.edges.last_mut() {
+            if Arc::ptr_eq(last, o) {
+                *len += 1;
+                return;
+            }
+        }
+        self.edges.push((o.clone(), 1));
+    }
+
+    /// The whole report.
+    fn build(&self) -> CycleReport {
+        #[cfg(test)]
+        {
+            counters::BUILT_HERE.with(|c| c.set(c.get() + 1));
+            counters::BUILT.fetch_add(1, Ordering::Relaxed);
+        }
+        let n: usize = self.locks.iter().map(|r| r.len).sum();
+        let mut locks = Vec::with_capacity(n);
+        for run in &self.locks {
+            for _ in 0..run.len {
+                let instance = self.instances.get(locks.len()).copied();
+                let mut lock = LockInfo::of_class(run.kind, run.class, instance);
+                lock.site_classes = run.site_classes;
+                locks.push(lock);
+            }
+        }
+        let mut edges = Vec::with_capacity(n);
+        for (o, len) in &self.edges {
+            for _ in 0..*len {
+                let i = edges.len();
+                // Stacks of the middle of a very long cycle are not printed;
+                // not keeping them keeps the report small (see the field doc).
+                let keep_stack =
+                    i == 0 || n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
+                edges.push(EdgeInfo {
+                    from: i,
+                    to: (i + 1) % n,
+                    thread: o.thread.clone(),
+                    hold: o.hold,
+                    request: o.request,
+                    held_at: o.held_at.map(Site::from),
+                    requested_at: o.requested_at.map(Site::from),
+                    backtrace: if keep_stack {
+                        o.backtrace.clone()
+                    } else {
+                        None
+                    },
+                    closing: i == 0,
+                });
+            }
+        }
+        CycleReport {
+            kind: ReportKind::LockOrderCycle,
+            level: self.level,
+            locks,
+            edges,
+        }
+    }
+}
+
+/// How many reports were built from a found cycle (tests).
+#[cfg(test)]
+pub(crate) mod counters {
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicUsize;
+
+    /// On any thread.
+    pub(crate) static BUILT: AtomicUsize = AtomicUsize::new(0);
+
+    std::thread_local! {
+        /// On this thread.
+        pub(crate) static BUILT_HERE: Cell<usize> = const { Cell::new(0) };
+    }
+}
