@@ -24,6 +24,7 @@ pub fn dump() -> Dump {
             .filter(|s| !s.held.is_empty() || s.wait.is_some())
             .map(|s| thread_info(s, now, true, true))
             .collect(),
+        tasks: tasks::task_dump(),
     }
 }
 
