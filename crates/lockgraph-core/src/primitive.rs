@@ -284,10 +284,12 @@ fn acquire_not_lean<P: Blocking>(
     } else {
         features::active()
     };
-    acquire_general(meta, p, mode, site, active);
+    acquire_general(meta, p, mode, site, active, raw == 0);
 }
 
-/// [`acquire`] past its steady case; `active`: the features' byte.
+/// [`acquire`] past its steady case; `active`: the features' byte;
+/// `unsteady`: the steady case was looked for and is not this one (so the
+/// graph is on, and the held-lock state need not look again).
 #[inline(always)]
 fn acquire_general<P: Blocking>(
     meta: &LockMeta,
@@ -295,11 +297,12 @@ fn acquire_general<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
     active: u8,
+    unsteady: bool,
 ) {
     let f = active & features::HOOKS;
     async_holds_request(active, meta, mode, site);
     if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
-        if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
+        if meta.before_wait_fresh(site, unsteady) && fresh(meta, &p, mode, site) {
             acquired(meta, mode, site, f);
             return;
         }

@@ -34,9 +34,20 @@ impl LockMeta {
     /// [`commit_fresh`](Self::commit_fresh) if it got the lock, else (or
     /// if that says `false`, after giving the lock back)
     /// [`record_fresh`](Self::record_fresh) before it blocks.
+    ///
+    /// `unsteady`: [`steady`](Self::steady) was asked, with the graph on,
+    /// and said no: the same test is not made again.
     #[inline(always)]
-    pub(crate) fn before_wait_fresh(&self, site: Option<&'static Location<'static>>) -> bool {
-        state().before_wait(self, Request::Exclusive, 0, site, Op::Acquire, true)
+    pub(crate) fn before_wait_fresh(
+        &self,
+        site: Option<&'static Location<'static>>,
+        unsteady: bool,
+    ) -> bool {
+        let t = state();
+        if unsteady {
+            return t.before_wait_unsteady(self, site);
+        }
+        t.before_wait(self, Request::Exclusive, 0, site, Op::Acquire, true)
     }
 
     /// See [`before_wait_fresh`](Self::before_wait_fresh): this thread
