@@ -13,6 +13,12 @@
 //!
 //! (Without `track-in-release` a release build's `lockgraph::tokio` types
 //! are tokio's, and the ratios are 1 by construction.)
+//!
+//! `--callgrind IMPL ROW N` (IMPL `tokio` or `lockgraph`; ROW `mutex`,
+//! `pair`, `read` or `sem`) runs one row `N` times in one task and exits,
+//! for instruction counts under callgrind: run it with N and 2N and divide
+//! the difference by N (the runtime runs on the main thread: count that
+//! thread, `--separate-threads=yes`, file `*-01`).
 
 #[allow(dead_code)]
 #[path = "support/timing.rs"]
@@ -53,7 +59,100 @@ macro_rules! in_task {
     }};
 }
 
+/// `--callgrind IMPL ROW N`: one row, `N` times, in one task.
+fn callgrind(args: &[String]) -> Result<(), String> {
+    let [imp, row, n] = args else {
+        return Err("expected --callgrind IMPL ROW N".into());
+    };
+    let n: u64 = n.parse().map_err(|_| format!("N: {n:?} is not a count"))?;
+    let rt = runtime();
+    macro_rules! run {
+        ($state:expr, |$s:ident| $body:expr) => {{
+            let state = Arc::new($state);
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let $s = &*state;
+                    // One iteration first: first-time costs fall in the setup.
+                    $body;
+                    for _ in 0..n {
+                        $body;
+                    }
+                })
+                .await
+                .unwrap()
+            })
+        }};
+    }
+    match (imp.as_str(), row.as_str()) {
+        ("tokio", "mutex") => run!(tokio::sync::Mutex::new(0u64), |m| *m.lock().await += 1),
+        ("lockgraph", "mutex") => {
+            run!(lockgraph::tokio::Mutex::new(0u64), |m| *m.lock().await += 1)
+        }
+        ("tokio", "pair") => run!(
+            (tokio::sync::Mutex::new(0u64), tokio::sync::Mutex::new(0u64)),
+            |p| {
+                let mut a = p.0.lock().await;
+                let mut b = p.1.lock().await;
+                *a += 1;
+                *b += 1;
+            }
+        ),
+        ("lockgraph", "pair") => run!(
+            (
+                lockgraph::tokio::Mutex::new(0u64),
+                lockgraph::tokio::Mutex::new(0u64)
+            ),
+            |p| {
+                let mut a = p.0.lock().await;
+                let mut b = p.1.lock().await;
+                *a += 1;
+                *b += 1;
+            }
+        ),
+        ("tokio", "read") => run!(tokio::sync::RwLock::new(0u64), |l| black_box(
+            *l.read().await
+        )),
+        ("lockgraph", "read") => run!(lockgraph::tokio::RwLock::new(0u64), |l| black_box(
+            *l.read().await
+        )),
+        ("tokio", "sem") => run!(tokio::sync::Semaphore::new(4), |s| drop(black_box(
+            s.acquire().await.unwrap()
+        ))),
+        ("lockgraph", "sem") => run!(lockgraph::tokio::Semaphore::new(4), |s| drop(
+            black_box(s.acquire().await.unwrap())
+        )),
+        _ => {
+            return Err(format!(
+                "unknown IMPL ROW {imp:?} {row:?} (IMPL: tokio, lockgraph; ROW: mutex, pair, read, sem)"
+            ))
+        }
+    }
+    Ok(())
+}
+
 fn main() {
+    // `cargo bench` passes `--bench`.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--callgrind") => {
+            if let Err(e) = callgrind(&args[1..]) {
+                eprintln!("async: {e}");
+                std::process::exit(2);
+            }
+            return;
+        }
+        Some(other) => {
+            eprintln!(
+                "async: unknown argument {other:?} (no arguments: the timed table; \
+                 --callgrind IMPL ROW N: one row, for instruction counts)"
+            );
+            std::process::exit(2);
+        }
+    }
     let clock = Clock::from_env(if cfg!(target_os = "linux") {
         Clock::ThreadCpu
     } else {
@@ -64,7 +163,6 @@ fn main() {
         std::process::exit(2)
     });
     set_clock(clock);
-    // `cargo bench` passes `--bench`; nothing else is taken.
     println!(
         "lockgraph::tokio vs tokio::sync ({} clock, tracking {})",
         clock.name(),

@@ -141,6 +141,80 @@ mod tracked {
         assert!(reports.is_empty(), "{reports:#?}");
     }
 
+    /// The memo of nested checks (the held set's content, kept by the
+    /// task) is not fooled by a hold released elsewhere: task 1's check of
+    /// "a -> b" runs after its owned guard of `x` was dropped in another
+    /// task, and must not be remembered as the check of "{a, x} -> b",
+    /// which task 2, on the same thread, makes for real: its edge x -> b
+    /// closes the cycle with task 3's b -> x. (`x` is taken with a try:
+    /// no edge between `a` and `x`.)
+    #[test]
+    fn a_hold_released_elsewhere_does_not_skip_a_later_check() {
+        let x = Arc::new(Mutex::named("memo-x", 0));
+        let a = Arc::new(Mutex::named("memo-a", 0));
+        let b = Arc::new(Mutex::named("memo-b", 0));
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                let (x1, a1, b1) = (x.clone(), a.clone(), b.clone());
+                tokio::spawn(async move {
+                    let _ga = a1.lock().await;
+                    let gx = x1.try_lock_owned().unwrap();
+                    // x's guard goes to another task and ends there.
+                    tokio::spawn(async move { drop(gx) }).await.unwrap();
+                    let _gb = b1.lock().await; // a -> b
+                })
+                .await
+                .unwrap();
+                let (x2, a2, b2) = (x.clone(), a.clone(), b.clone());
+                tokio::spawn(async move {
+                    let _ga = a2.lock().await;
+                    let _gx = x2.try_lock().unwrap();
+                    let _gb = b2.lock().await; // a -> b, x -> b
+                })
+                .await
+                .unwrap();
+                let (x3, b3) = (x.clone(), b.clone());
+                tokio::spawn(async move {
+                    let _gb = b3.lock().await;
+                    let _gx = x3.lock().await; // b -> x: a cycle
+                })
+                .await
+                .unwrap();
+            })
+        });
+        assert_eq!(cycles(&reports), 1, "{reports:#?}");
+        let text = reports[0].to_string();
+        assert!(text.contains("memo-x") && text.contains("memo-b"), "{text}");
+    }
+
+    /// A `lock()` future dropped while it waits (a timeout) leaves no hold
+    /// and no wait behind: the lock is taken later as if it never was, and
+    /// no edge comes from it.
+    #[test]
+    fn a_cancelled_lock_future_leaves_nothing() {
+        let a = Arc::new(Mutex::named("cancel-a", 0));
+        let b = Arc::new(Mutex::named("cancel-b", 0));
+        let reports = capture(|| {
+            current_thread().block_on(async {
+                let (held_tx, held_rx) = oneshot::channel();
+                let a1 = a.clone();
+                let holder = tokio::spawn(async move {
+                    let _g = a1.lock().await;
+                    held_tx.send(()).unwrap();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                });
+                held_rx.await.unwrap();
+                let r = tokio::time::timeout(Duration::from_millis(20), a.lock()).await;
+                assert!(r.is_err(), "the lock() waited and was cancelled");
+                holder.await.unwrap();
+                // b then a: an edge a -> b would only come from a leaked hold.
+                let _gb = b.lock().await;
+                let _ga = a.lock().await;
+            })
+        });
+        assert!(reports.is_empty(), "{reports:#?}");
+    }
+
     /// A try never waits: no edge into the tried lock.
     #[test]
     fn a_try_lock_records_no_edge() {
@@ -468,6 +542,88 @@ mod tracked {
     }
 }
 
+/// The contention profile counts async acquisitions: the uncontended ones,
+/// the waits of those that waited, sampled hold times.
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod profile {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use lockgraph_testkit::{child, is_child};
+
+    use super::*;
+
+    #[test]
+    fn child_profiled() {
+        if !is_child() {
+            return;
+        }
+        lockgraph::profile::enable();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let m = Arc::new(Mutex::named("prof-a", 0));
+        let rw = Arc::new(RwLock::named("prof-rw", 0));
+        rt.block_on(async {
+            for _ in 0..100 {
+                *m.lock().await += 1;
+                let _r = rw.read().await;
+            }
+            let (m1, m2) = (m.clone(), m.clone());
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let holder = tokio::spawn(async move {
+                let _g = m1.lock().await;
+                tx.send(()).unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            });
+            rx.await.unwrap();
+            tokio::spawn(async move { *m2.lock().await += 1 })
+                .await
+                .unwrap();
+            holder.await.unwrap();
+        });
+        let r = lockgraph::profile::report();
+        let a = r.named("prof-a").expect("prof-a profiled");
+        let b = r.named("prof-rw").expect("prof-rw profiled");
+        println!(
+            "PROFILE acquisitions={} contended={} wait_ms={} hold_samples={} max_hold_ms={} rw_reads={}",
+            a.acquisitions,
+            a.contended,
+            a.total_wait.as_millis(),
+            a.hold_samples,
+            a.max_hold.as_millis(),
+            b.reads
+        );
+    }
+
+    #[test]
+    fn async_acquisitions_are_profiled() {
+        let out = child!(child_profiled)
+            .deadline(Duration::from_secs(30))
+            .run();
+        let line = out
+            .stdout
+            .lines()
+            .find_map(|l| l.find("PROFILE").map(|i| &l[i..]))
+            .unwrap_or_else(|| panic!("no profile:\n{}", out.both()));
+        let field = |name: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing: {line}"))
+        };
+        assert_eq!(field("acquisitions"), 102, "{line}");
+        assert_eq!(field("contended"), 1, "{line}");
+        // The second task waited for most of the holder's 100 ms.
+        assert!(field("wait_ms") >= 50, "{line}");
+        // One acquisition in 8 per thread has its hold measured.
+        assert!(field("hold_samples") >= 5, "{line}");
+        assert_eq!(field("rw_reads"), 100, "{line}");
+    }
+}
+
 /// The task watchdog: a real deadlock between two tasks (each holds one
 /// lock and waits for the other's) is reported within two timeouts,
 /// naming both tasks and both locks; a heavily contended workload that
@@ -526,7 +682,11 @@ mod watchdog {
         for name in ["\"holds-a\"", "\"holds-b\"", "wd-task-a", "wd-task-b"] {
             assert!(err.contains(name), "{name} missing:\n{err}");
         }
-        assert!(err.contains("tokio_unstable"), "{err}");
+        // Without tokio's task dumps, the report says what they need.
+        assert!(
+            err.contains("tokio_unstable") || err.contains("async backtraces (tokio's task dump)"),
+            "{err}"
+        );
         // Within two timeouts of the deadlock (plus the child's start-up,
         // which the parent's clock includes): a generous bound on a shared
         // machine, far below the child's deadline.
@@ -535,6 +695,41 @@ mod watchdog {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    /// With tokio's task dumps (`--cfg tokio_unstable`, the
+    /// `tokio-taskdump` feature, Linux), the report of a task deadlock
+    /// shows each stuck task's async backtrace. Not in the default builds:
+    /// run it with `RUSTFLAGS="--cfg tokio_unstable" cargo test --features
+    /// tokio-taskdump --test tokio --target-dir target/taskdump`.
+    #[cfg(all(tokio_unstable, feature = "tokio-taskdump", target_os = "linux"))]
+    #[test]
+    fn a_task_deadlock_report_has_the_async_backtraces() {
+        let out = child!(child_task_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| {
+                err.find("async backtraces").is_some_and(|i| {
+                    let t = &err[i..];
+                    t.contains("not available")
+                        || t.find("\"holds-b\"")
+                            .zip(t.find("\"holds-a\""))
+                            .is_some_and(|(b, a)| {
+                                t[a.max(b)..].matches("Mutex<T>::lock::").count() >= 1
+                            })
+                })
+            });
+        assert!(out.done, "no task watchdog report:\n{}", out.both());
+        let err = &out.stderr;
+        let traces = &err[err.find("async backtraces").unwrap()..];
+        assert!(
+            traces.starts_with("async backtraces (tokio's task dump):"),
+            "{err}"
+        );
+        for name in ["\"holds-a\"", "\"holds-b\"", "child_task_deadlock"] {
+            assert!(traces.contains(name), "{name} missing:\n{err}");
+        }
     }
 
     /// A task and a plain thread: the thread holds async `a` (taken with
@@ -588,6 +783,142 @@ mod watchdog {
         for name in ["\"task-side\"", "plain-thread", "wd-mixed-a", "wd-mixed-b"] {
             assert!(err.contains(name), "{name} missing:\n{err}");
         }
+    }
+
+    /// A task and a thread through a sync lock: the task holds async `a`
+    /// and blocks its worker thread in sync `b`'s `lock()`, while a plain
+    /// thread holding `b` waits in `a.blocking_lock()`. No async wait is
+    /// on the task's side: the task watchdog follows the task into its
+    /// thread's sync wait.
+    #[test]
+    fn child_task_sync_lock_deadlock() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("the-worker")
+            .enable_all()
+            .build()
+            .unwrap();
+        let a = Arc::new(Mutex::named("wd-async-a", 0));
+        let b = Arc::new(lockgraph::Mutex::named("wd-sync-b", 0));
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+        let thread = std::thread::Builder::new()
+            .name("holds-sync-b".into())
+            .spawn(move || {
+                let _gb = b1.lock();
+                x1.wait();
+                let _ga = a1.blocking_lock();
+            })
+            .unwrap();
+        rt.spawn(lockgraph::tokio::instrument_named(
+            "holds-async-a",
+            async move {
+                let _ga = a.lock().await;
+                tokio::task::spawn_blocking(move || both.wait())
+                    .await
+                    .unwrap();
+                let _gb = b.lock(); // blocks the worker thread
+            },
+        ));
+        let _ = thread.join(); // never returns
+    }
+
+    #[test]
+    fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
+        let start = Instant::now();
+        let out = child!(child_task_sync_lock_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| {
+                err.find("DEADLOCK between")
+                    .is_some_and(|i| err[i..].contains("async backtraces"))
+            });
+        assert!(
+            out.done,
+            "no task watchdog deadlock report:\n{}",
+            out.both()
+        );
+        let err = &out.stderr;
+        let report = &err[err.find("DEADLOCK between").unwrap()..];
+        for name in [
+            "\"holds-async-a\"",
+            "\"the-worker\"",
+            "\"holds-sync-b\"",
+            "wd-async-a",
+            "wd-sync-b",
+        ] {
+            assert!(report.contains(name), "{name} missing:\n{err}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    /// A dump lists the tasks' async holds and waits beside the threads.
+    #[test]
+    fn child_dump_lists_tasks() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a = Arc::new(Mutex::named("dump-a", 0));
+            let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+            let a1 = a.clone();
+            let holder = lockgraph::tokio::spawn_named("dump-holder", async move {
+                let _g = a1.lock().await;
+                held_tx.send(()).unwrap();
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            held_rx.await.unwrap();
+            let waiter = lockgraph::tokio::spawn_named("dump-waiter", async move {
+                let _g = a.lock().await;
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let d = lockgraph::watchdog::dump();
+            eprintln!("{d}");
+            eprintln!("JSON {}", d.to_json());
+            holder.abort();
+            waiter.abort();
+        });
+    }
+
+    #[test]
+    fn a_dump_lists_the_tasks_async_locks() {
+        let out = child!(child_dump_lists_tasks)
+            .env("LOCKGRAPH_WATCHDOG", "30s")
+            .deadline(Duration::from_secs(30))
+            .run();
+        let err = &out.stderr;
+        let text = &err[..err.find("JSON").unwrap_or(err.len())];
+        let at = text
+            .find("async locks of 2 tasks/threads")
+            .unwrap_or_else(|| panic!("no tasks in the dump:\n{err}"));
+        let tasks = &text[at..];
+        let holder = tasks.find("\"dump-holder\"").expect(err);
+        let waiter = tasks.find("\"dump-waiter\"").expect(err);
+        let (h, w) = if holder < waiter {
+            (&tasks[holder..waiter], &tasks[waiter..])
+        } else {
+            (&tasks[holder..], &tasks[waiter..holder])
+        };
+        assert!(h.contains("holds AsyncMutex `dump-a`"), "{err}");
+        assert!(h.contains("(taken at tests/tokio.rs:"), "{err}");
+        assert!(w.contains("for AsyncMutex `dump-a`"), "{err}");
+        assert!(w.contains("(asked at tests/tokio.rs:"), "{err}");
+        let json = &err[err.find("JSON").expect(err)..];
+        assert!(json.contains("\"tasks\":[{\"owner\":"), "{json}");
+        assert!(json.contains("\"waited_ms\":"), "{json}");
     }
 
     /// Many tasks, few locks, oversubscribed workers, nested acquisitions

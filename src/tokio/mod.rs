@@ -63,6 +63,13 @@ mod plain;
 
 pub mod mpsc;
 mod spawn;
+#[cfg(all(
+    any(debug_assertions, feature = "track-in-release", loom),
+    tokio_unstable,
+    feature = "tokio-taskdump",
+    target_os = "linux"
+))]
+mod taskdump;
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard};

@@ -57,24 +57,20 @@ impl<T: ?Sized> Mutex<T> {
     /// the wait.
     #[track_caller]
     pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
-        let site = Location::caller();
-        async move {
-            let (inner, hold) = track::acquire(
-                &self.meta,
-                Request::Exclusive,
-                Hold::Exclusive,
-                site,
-                || self.inner.try_lock().ok(),
-                || self.inner.lock(),
-            )
-            .await;
-            MutexGuard {
+        track::LockFuture::new(
+            &self.meta,
+            Request::Exclusive,
+            Hold::Exclusive,
+            Location::caller(),
+            || self.inner.try_lock().ok(),
+            || self.inner.lock(),
+            move |(inner, hold)| MutexGuard {
                 meta: &self.meta,
                 hold,
                 inner: ManuallyDrop::new(inner),
                 lock: self,
-            }
-        }
+            },
+        )
     }
 
     /// Locks the mutex from outside the runtime, blocking the thread.
@@ -85,6 +81,7 @@ impl<T: ?Sized> Mutex<T> {
             Request::Exclusive,
             Hold::Exclusive,
             Location::caller(),
+            || self.inner.try_lock().ok(),
             || self.inner.blocking_lock(),
         );
         MutexGuard {
@@ -149,6 +146,7 @@ impl<T: ?Sized + 'static> Mutex<T> {
             Request::Exclusive,
             Hold::Exclusive,
             Location::caller(),
+            || self.inner.try_lock().ok(),
             || self.inner.blocking_lock(),
         );
         // SAFETY: `inner` guards the mutex inside `self`, kept beside it.
@@ -257,7 +255,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.hold.release(self.meta);
+        self.hold.release_by(self.meta, track::owner_now);
         // SAFETY: dropped once, here; the field is not used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
     }

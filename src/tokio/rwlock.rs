@@ -72,19 +72,15 @@ impl<T: ?Sized> RwLock<T> {
     /// Read-locks, waiting behind a writer that holds or waits for it.
     #[track_caller]
     pub fn read(&self) -> impl Future<Output = RwLockReadGuard<'_, T>> + '_ {
-        let site = Location::caller();
-        async move {
-            let parts = track::acquire(
-                &self.meta,
-                Request::Read,
-                Hold::Shared,
-                site,
-                || self.inner.try_read().ok(),
-                || self.inner.read(),
-            )
-            .await;
-            RwLockReadGuard(Tracked::new(&self.meta, parts))
-        }
+        track::LockFuture::new(
+            &self.meta,
+            Request::Read,
+            Hold::Shared,
+            Location::caller(),
+            || self.inner.try_read().ok(),
+            || self.inner.read(),
+            move |parts| RwLockReadGuard(Tracked::new(&self.meta, parts)),
+        )
     }
 
     /// Read-locks from outside the runtime, blocking the thread.
@@ -95,6 +91,7 @@ impl<T: ?Sized> RwLock<T> {
             Request::Read,
             Hold::Shared,
             Location::caller(),
+            || self.inner.try_read().ok(),
             || self.inner.blocking_read(),
         );
         RwLockReadGuard(Tracked::new(&self.meta, parts))
@@ -115,19 +112,15 @@ impl<T: ?Sized> RwLock<T> {
     /// Write-locks, waiting until no one holds it.
     #[track_caller]
     pub fn write(&self) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
-        let site = Location::caller();
-        async move {
-            let parts = track::acquire(
-                &self.meta,
-                Request::Exclusive,
-                Hold::Exclusive,
-                site,
-                || self.inner.try_write().ok(),
-                || self.inner.write(),
-            )
-            .await;
-            RwLockWriteGuard(Tracked::new(&self.meta, parts))
-        }
+        track::LockFuture::new(
+            &self.meta,
+            Request::Exclusive,
+            Hold::Exclusive,
+            Location::caller(),
+            || self.inner.try_write().ok(),
+            || self.inner.write(),
+            move |parts| RwLockWriteGuard(Tracked::new(&self.meta, parts)),
+        )
     }
 
     /// Write-locks from outside the runtime, blocking the thread.
@@ -138,6 +131,7 @@ impl<T: ?Sized> RwLock<T> {
             Request::Exclusive,
             Hold::Exclusive,
             Location::caller(),
+            || self.inner.try_write().ok(),
             || self.inner.blocking_write(),
         );
         RwLockWriteGuard(Tracked::new(&self.meta, parts))

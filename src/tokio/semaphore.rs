@@ -94,7 +94,22 @@ impl Semaphore {
         n: u32,
         site: &'static Location<'static>,
     ) -> Result<SemaphorePermit<'_>, AcquireError> {
-        let (p, owner) = track::request_then(
+        track::register();
+        if let Ok(p) = self.inner.try_acquire_many(n) {
+            // Granted at once: the order check and the hold in one call.
+            let hold = lockgraph_core::task::acquired_now_by(
+                track::owner_now(),
+                &self.meta,
+                Request::Exclusive,
+                Hold::Shared,
+                Some(site),
+            );
+            return Ok(SemaphorePermit {
+                g: Tracked::new(&self.meta, (p, hold)),
+                sem: self,
+            });
+        }
+        let (p, owner, waited) = track::request_then(
             &self.meta,
             Request::Exclusive,
             site,
@@ -103,7 +118,13 @@ impl Semaphore {
         )
         .await;
         let p = p?;
-        let hold = lockgraph_core::task::acquired_by(owner, &self.meta, Hold::Shared, Some(site));
+        let hold = lockgraph_core::task::acquired_after(
+            owner,
+            &self.meta,
+            Hold::Shared,
+            Some(site),
+            waited,
+        );
         Ok(SemaphorePermit {
             g: Tracked::new(&self.meta, (p, hold)),
             sem: self,

@@ -49,14 +49,19 @@ impl KeyBuilder {
     }
 
     fn add(&mut self, e: &Held) {
+        self.add_parts(e.key, e.hold, e.id);
+    }
+
+    #[inline]
+    fn add_parts(&mut self, key: u64, hold: Hold, id: u64) {
         self.len += 1;
-        self.h = mix(mix(self.h, e.key), e.hold as u64);
-        if e.hold == Hold::Exclusive {
-            self.insts = mix(self.insts, e.id);
+        self.h = mix(mix(self.h, key), hold as u64);
+        if hold == Hold::Exclusive {
+            self.insts = mix(self.insts, id);
         }
-        if e.key == self.key {
+        if key == self.key {
             self.same = true;
-            self.h = mix(self.h, e.id);
+            self.h = mix(self.h, id);
         }
     }
 
@@ -82,6 +87,66 @@ fn chain_key<'a>(
     let mut k = KeyBuilder::new(target, id);
     held.for_each(|e| k.add(e));
     k.finish(request, op)
+}
+
+/// Whether this thread marked `h` (see [`mark`]).
+#[inline]
+fn probe(h: u64) -> bool {
+    CHAINS
+        .try_with(|c| c[(h >> 55) as usize % CACHE_SLOTS].get() == h)
+        .unwrap_or(false)
+}
+
+fn mark(h: u64) {
+    let _ = CHAINS.try_with(|c| c[(h >> 55) as usize % CACHE_SLOTS].set(h));
+}
+
+/// The memo key of "`set`'s holds, then lock `id` requested as
+/// `request`", unless the set's content is stale.
+#[inline]
+fn memo_key(set: &sets::HeldSet, id: u64, request: Request) -> Option<u64> {
+    set.content()
+        .map(|c| mix(mix(c, id), request as u64 + 0x6d65_6d6f) | 1)
+}
+
+/// Whether this thread already checked "`set`'s holds -> lock `id` as
+/// `request`" (a nested request granted at once, with no sync lock held
+/// by the thread: see [`before_wait_nested`]); the order graph on.
+#[inline]
+pub(super) fn checked_before(set: &sets::HeldSet, id: u64, request: Request) -> bool {
+    crate::features::order_graph_on() && memo_key(set, id, request).is_some_and(probe)
+}
+
+/// The order check of a nested request granted at once, when the thread
+/// holds no sync lock: "the task's holds -> `meta`", skipped when this
+/// thread already checked these very holds (lock instances and modes, the
+/// set's content) before this lock in this mode. The memo is finer than
+/// the chain cache's key (instances, not classes), so it skips only what
+/// was checked; it is marked only when no release or downgrade from
+/// elsewhere changed the set during the check (the content is then the
+/// holds the check saw).
+pub(super) fn before_wait_nested(
+    owner: Owner,
+    meta: &LockMeta,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+) {
+    if !crate::features::order_graph_on() {
+        return;
+    }
+    let id = meta.id();
+    let memo = sets::with_set(owner, false, |set| memo_key(set, id, request)).flatten();
+    if memo.is_some_and(probe) {
+        return;
+    }
+    before_wait_held(owner, Vec::new(), meta, request, site);
+    sets::with_set(owner, false, |set| {
+        if set.is_dirty() {
+            set.recount();
+        } else if let Some(m) = memo {
+            mark(m);
+        }
+    });
 }
 
 /// Whether the chain `h` was recorded by this thread; marks it if not.
@@ -131,7 +196,7 @@ pub fn before_wait(
 }
 
 #[inline(never)]
-fn before_wait_held(
+pub(super) fn before_wait_held(
     owner: Owner,
     thread_held: Vec<Held>,
     meta: &LockMeta,
@@ -147,7 +212,7 @@ fn before_wait_held(
         // place, nothing copied unless the chain is new.
         let h = sets::with_set(owner, false, |set| {
             let mut k = KeyBuilder::new(meta, id);
-            set.for_each(|_, h| k.add(&h));
+            set.for_each_key(|key, hold, id| k.add_parts(key, hold, id));
             k.finish(request, 0)
         });
         if h.is_none_or(seen) {
@@ -192,6 +257,11 @@ fn before_wait_held(
 #[inline(never)]
 pub fn sync_request(meta: &LockMeta, request: Request, site: Option<&'static Location<'static>>) {
     let owner = sets::current_owner();
+    if crate::watchdog::on() {
+        // If the thread blocks in this request, it blocks `owner` (the
+        // task watchdog follows a task into its thread's sync wait).
+        super::threads::sync_request(owner, meta.id());
+    }
     if sets::surely_empty(owner) || !crate::features::order_graph_on() {
         return;
     }

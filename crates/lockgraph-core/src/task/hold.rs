@@ -2,7 +2,6 @@
 //! taken, removed from that same set when the guard goes, wherever it goes.
 
 use std::panic::Location;
-use std::sync::atomic::Ordering;
 
 use super::sets::{self, HeldSet, Owner};
 use crate::meta::{Held, LockMeta};
@@ -46,8 +45,89 @@ pub fn acquired(
     acquired_by(sets::current_owner(), meta, hold, site)
 }
 
+/// A request of `meta` as `request` that was granted at once (its first,
+/// non-blocking attempt succeeded): the order check that
+/// [`before_wait`](super::before_wait) makes ("every lock the current task
+/// holds, and every sync lock its thread holds -> `meta`"), then the hold,
+/// with one look-up of the owner and its set for both. The check after the
+/// grant finds the same edges and cycles as before it: nothing waited.
+#[inline]
+pub fn acquired_now(
+    meta: &LockMeta,
+    request: crate::report::Request,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) -> AsyncHold {
+    acquired_now_by(sets::current_owner(), meta, request, hold, site)
+}
+
+/// [`acquired_now`] by `owner`, the current task or thread (the facade
+/// reads tokio's task id in place).
+#[inline]
+pub fn acquired_now_by(
+    owner: Owner,
+    meta: &LockMeta,
+    request: crate::report::Request,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+) -> AsyncHold {
+    let thread_held = crate::state::held_entries();
+    let held = held_of(meta, hold, site);
+    if thread_held.is_empty() {
+        // Nothing held by the thread, and (when its set is cached) nothing
+        // by the task (no edge: the hold goes in slot 0), or holds whose
+        // check before this lock this thread made already.
+        let pushed = sets::push_if(owner, &held, |set| {
+            super::edges::checked_before(set, held.id, request)
+        });
+        if let Some((set, slot, token)) = pushed {
+            let h = AsyncHold {
+                set,
+                slot: slot as u32,
+                token,
+            };
+            if crate::profile::on() {
+                profiled(meta, hold, None, &h);
+            }
+            return h;
+        }
+    }
+    acquired_now_held(owner, thread_held, held, meta, request)
+}
+
+/// [`acquired_now`] when something is held (or the set is not cached).
+#[inline(never)]
+fn acquired_now_held(
+    owner: Owner,
+    thread_held: Vec<Held>,
+    held: Held,
+    meta: &LockMeta,
+    request: crate::report::Request,
+) -> AsyncHold {
+    if !thread_held.is_empty() {
+        super::edges::before_wait_held(owner, thread_held, meta, request, held.site);
+    } else if !sets::surely_empty(owner) {
+        super::edges::before_wait_nested(owner, meta, request, held.site);
+    }
+    hold_in(owner, meta, held, None)
+}
+
+/// The hold of `meta` as `hold`, taken at `site`.
+#[inline(always)]
+fn held_of(meta: &LockMeta, hold: Hold, site: Option<&'static Location<'static>>) -> Held {
+    let id = meta.id();
+    Held {
+        id,
+        key: meta.hot_key(id),
+        class: meta.class(),
+        kind: meta.kind(),
+        hold,
+        site,
+    }
+}
+
 /// [`acquired`] by `owner` (as [`before_wait`](super::before_wait) returned
-/// it: the current task or thread).
+/// it: the current task or thread), without a wait.
 #[inline]
 pub fn acquired_by(
     owner: Owner,
@@ -55,19 +135,34 @@ pub fn acquired_by(
     hold: Hold,
     site: Option<&'static Location<'static>>,
 ) -> AsyncHold {
-    if !sets::ASYNC_USED.load(Ordering::Relaxed) {
-        sets::ASYNC_USED.store(true, Ordering::Relaxed);
-    }
-    let id = meta.id();
-    let held = Held {
-        id,
-        key: meta.hot_key(id),
-        class: meta.class(),
-        kind: meta.kind(),
-        hold,
-        site,
-    };
-    match sets::push(owner, held) {
+    acquired_after(owner, meta, hold, site, None)
+}
+
+/// [`acquired_by`] after a wait of `waited` (measured by the caller while
+/// the contention profile is on, `crate::profile::on`; `None` when the
+/// request was granted at once): the profile counts the acquisition, its
+/// wait, and samples its hold time.
+#[inline]
+pub fn acquired_after(
+    owner: Owner,
+    meta: &LockMeta,
+    hold: Hold,
+    site: Option<&'static Location<'static>>,
+    waited: Option<std::time::Duration>,
+) -> AsyncHold {
+    hold_in(owner, meta, held_of(meta, hold, site), waited)
+}
+
+/// `held` pushed into `owner`'s set, counted by the profile when on.
+#[inline]
+fn hold_in(
+    owner: Owner,
+    meta: &LockMeta,
+    held: Held,
+    waited: Option<std::time::Duration>,
+) -> AsyncHold {
+    let hold = held.hold;
+    let h = match sets::push(owner, held) {
         Some((set, slot, token)) => AsyncHold {
             set,
             slot: slot as u32,
@@ -76,6 +171,29 @@ pub fn acquired_by(
         None => {
             full_warning();
             AsyncHold::none()
+        }
+    };
+    if crate::profile::on() {
+        profiled(meta, hold, waited, &h);
+    }
+    h
+}
+
+/// The contention profile's share of an acquisition: counted (with its
+/// wait), and one in `profile::HOLD_SAMPLE` per thread has its hold time
+/// measured from now to the release.
+#[cold]
+#[inline(never)]
+fn profiled(meta: &LockMeta, hold: Hold, waited: Option<std::time::Duration>, h: &AsyncHold) {
+    let access = match hold {
+        Hold::Exclusive => crate::profile::Access::Write,
+        Hold::Shared => crate::profile::Access::Read,
+    };
+    crate::profile::acquired(meta, access, waited);
+    if let Some(set) = h.set() {
+        if crate::profile::sample_hold() {
+            let ns = sets::profile_epoch().elapsed().as_nanos() as u64;
+            set.stamp(h.slot as usize, ns);
         }
     }
 }
@@ -116,8 +234,21 @@ impl AsyncHold {
     /// leaves the set of the task that took it.
     #[inline]
     pub fn release(&mut self, meta: &LockMeta) {
+        self.release_by(meta, sets::current_owner);
+    }
+
+    /// [`release`](Self::release), the current task or thread given by
+    /// `current` (the facade reads tokio's task id in place: no call
+    /// through the registered function).
+    #[inline]
+    pub fn release_by(&mut self, meta: &LockMeta, current: impl FnOnce() -> Owner) {
         let Some(set) = self.set() else { return };
-        let in_graph = set.release(self.slot as usize, self.token);
+        let since = set.take_since(self.slot as usize);
+        if since != 0 {
+            held_for(meta, since);
+        }
+        let by_owner = set.owner == current();
+        let in_graph = set.release(self.slot as usize, self.token, by_owner);
         self.set = std::ptr::null();
         if in_graph {
             meta.mark_in_graph();
@@ -139,8 +270,21 @@ impl Drop for AsyncHold {
         // A hold dropped without `release` (a panic, a guard taken apart):
         // the entry still leaves.
         if let Some(set) = self.set() {
-            set.release(self.slot as usize, self.token);
+            set.take_since(self.slot as usize);
+            set.release(self.slot as usize, self.token, false);
             self.set = std::ptr::null();
         }
     }
+}
+
+/// A sampled hold of `meta` that began `since` ns after the profile's
+/// epoch ends now.
+#[cold]
+#[inline(never)]
+fn held_for(meta: &LockMeta, since: u64) {
+    let now = sets::profile_epoch().elapsed().as_nanos() as u64;
+    crate::profile::held_for(
+        meta,
+        std::time::Duration::from_nanos(now.saturating_sub(since)),
+    );
 }

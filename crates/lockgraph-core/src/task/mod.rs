@@ -14,8 +14,8 @@
 //!   `blocking_lock` on a plain thread), the thread;
 //! * each owner's set is an entry in a sharded registry, found through a
 //!   one-entry thread-local cache, so that a task's repeated acquisitions
-//!   touch only its own set (an uncontended lock of its own), never a
-//!   process-wide one;
+//!   touch only its own set (plain stores into its slots, no lock), never
+//!   a process-wide one;
 //! * a hold is an [`AsyncHold`] token inside the guard: dropping the guard
 //!   anywhere (another task, another thread) removes the hold from the set
 //!   of the task that took it.
@@ -28,22 +28,33 @@
 //! acquisition by a task that holds async locks records "those async locks
 //! -> the sync lock" ([`sync_request`], called by the primitive protocol
 //! once any async lock was ever taken): mixed cycles are found as any
-//! other. What is not tracked for async holds: the watchdog's published
-//! holds, the contention profile, the atomicity checker (docs/async.md).
+//! other. The watchdog's dumps list each task's async holds and waits, and
+//! the contention profile counts async acquisitions (their waits, sampled
+//! hold times); the atomicity checker does not see async holds
+//! (docs/async.md).
 
 mod edges;
 mod hold;
 mod names;
 mod sets;
+mod threads;
 mod watch;
 mod yielded;
 
 pub use edges::{before_wait, sync_request};
-pub use hold::{acquired, acquired_by, AsyncHold};
+pub use hold::{acquired, acquired_after, acquired_by, acquired_now, acquired_now_by, AsyncHold};
 pub use names::{name_task, task_label, unname_task, TaskName};
-pub use sets::{current_owner, set_current_task, Owner};
-pub use watch::{wait_begins, AsyncWait, TaskDeadlock, TaskWait};
+pub use sets::{current_owner, Owner};
+pub use watch::{set_task_dumper, wait_begins, AsyncWait, TaskDeadlock, TaskDumper, TaskWait};
 pub use yielded::{check_pending, HeldAcrossAwait};
+
+/// Registers `f`, which names the task running on the calling thread
+/// (`None` outside a task). Cheap to call again with the same function.
+/// Also lists the tasks' async locks in the watchdog's dumps from then on.
+pub fn set_current_task(f: fn() -> Option<u64>) {
+    sets::set_current_task(f);
+    crate::watchdog::tasks::set_task_dump(watch::dump_tasks);
+}
 
 /// Whether any async lock was ever taken in this process: until then the
 /// sync path does not look for a task's holds. Written once.

@@ -1,15 +1,17 @@
 //! The registry of held sets: one per owner (task or thread), sharded, and
 //! a one-entry thread-local cache in front of it.
 
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 
+use crate::class::{Class, LockKind};
 use crate::meta::Held;
+use crate::report::Hold;
 
 /// Set once an async lock was taken (see [`super::async_used`]).
 pub(crate) static ASYNC_USED: AtomicBool = AtomicBool::new(false);
@@ -25,10 +27,19 @@ pub enum Owner {
 
 impl Owner {
     /// One word: task ids as they are, thread numbers with the top bit.
-    fn key(self) -> u64 {
+    pub(crate) fn key(self) -> u64 {
         match self {
             Owner::Task(id) => id & !THREAD_BIT,
             Owner::Thread(n) => n | THREAD_BIT,
+        }
+    }
+
+    /// The owner of [`key`](Self::key) `k`.
+    pub(crate) fn from_key(k: u64) -> Owner {
+        if k & THREAD_BIT != 0 {
+            Owner::Thread(k & !THREAD_BIT)
+        } else {
+            Owner::Task(k)
         }
     }
 }
@@ -70,7 +81,8 @@ pub fn current_owner() -> Owner {
     Owner::Thread(thread_no())
 }
 
-fn thread_no() -> u64 {
+/// This thread's owner number (`Owner::Thread`), given on first use.
+pub(crate) fn thread_no() -> u64 {
     THREAD_NO
         .try_with(|n| {
             if n.get() == 0 {
@@ -90,59 +102,172 @@ pub(crate) const SLOTS: usize = 32;
 const IN_GRAPH: u64 = 1;
 /// In a slot's state: the hold was downgraded to a shared one.
 const DOWNGRADED: u64 = 2;
+/// In a slot's state: the hold is shared (taken so).
+const SHARED: u64 = 4;
 /// A slot's state is `token << TOKEN_SHIFT | flags`; 0 when free.
-const TOKEN_SHIFT: u32 = 2;
+const TOKEN_SHIFT: u32 = 3;
 
-/// One hold: its state word (written by the owner when it takes it, by
-/// whoever releases it) and its lock (written and read by the owner only).
+/// One hold, as plain words: its state (written by the owner when it takes
+/// it, by whoever releases it) and its lock's id, class key, class, kind
+/// and the site it was taken at (written by the owner before the state
+/// publishes the hold; read by the owner, and by the task watchdog's scan
+/// from its own thread, which checks that the state did not change
+/// meanwhile).
 struct Slot {
     state: AtomicU64,
-    held: UnsafeCell<Held>,
-    /// The lock's id and the site it was taken at (a `Location` pointer),
-    /// for the task watchdog's scans from its own thread: stored before
-    /// the state publishes the hold.
-    pub_id: AtomicU64,
-    pub_site: AtomicUsize,
+    id: AtomicU64,
+    key: AtomicU64,
+    /// The class: a site's `Location` and type-name function, or a name's
+    /// pointer and length ([`encode_class`]).
+    class_a: AtomicUsize,
+    class_b: AtomicUsize,
+    /// The class's tag and the kind (`tag | kind << 8`).
+    tag_kind: AtomicU32,
+    site: AtomicUsize,
+    /// When a hold sampled by the contention profile began (nanoseconds
+    /// since [`profile_epoch`], never 0), else 0: 0 whenever the slot is
+    /// free (the release takes it).
+    since: AtomicU64,
+}
+
+/// The origin of the hold times of [`HeldSet::stamp`].
+pub(crate) fn profile_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// A class and kind as three words: `(a, b, tag | kind << 8)`.
+#[inline(always)]
+fn encode_class(class: Class, kind: LockKind) -> (usize, usize, u32) {
+    let k = (kind as u32) << 8;
+    match class {
+        Class::Anonymous => (0, 0, k),
+        Class::Site(l, t) => (l as *const Location<'static> as usize, t as usize, 1 | k),
+        Class::Named(n) => (n.as_ptr() as usize, n.len(), 2 | k),
+    }
+}
+
+/// The class and kind [`encode_class`] gave `(a, b, w)`.
+///
+/// # Safety
+/// `(a, b, w)` were given by [`encode_class`] for one class (the pointers
+/// are `'static`, the function a type-name function).
+unsafe fn decode_class(a: usize, b: usize, w: u32) -> (Class, LockKind) {
+    let class = match w & 0xff {
+        1 => Class::Site(
+            // SAFETY: a `&'static Location` (the caller's contract).
+            unsafe { &*(a as *const Location<'static>) },
+            // SAFETY: a type-name function (the caller's contract).
+            unsafe { std::mem::transmute::<usize, crate::class::TypeNameFn>(b) },
+        ),
+        2 => {
+            // SAFETY: the pointer and length of a `&'static str` (the
+            // caller's contract).
+            let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, b) };
+            // SAFETY: the bytes were a `str`.
+            Class::Named(unsafe { std::str::from_utf8_unchecked(bytes) })
+        }
+        _ => Class::Anonymous,
+    };
+    let k = (w >> 8) as u8;
+    let kind = [
+        LockKind::AsyncMutex,
+        LockKind::AsyncRwLock,
+        LockKind::AsyncSemaphore,
+    ]
+    .into_iter()
+    .find(|&x| x as u8 == k)
+    .unwrap_or(LockKind::Other);
+    (class, kind)
+}
+
+/// A lock as reports name it: its kind, name (or creation site) and id.
+pub(crate) fn lock_text(kind: LockKind, class: Class, id: u64) -> String {
+    let l = match class {
+        Class::Named(n) => format!("`{n}`"),
+        Class::Site(loc, _) => format!("created at {loc}"),
+        Class::Anonymous => format!("#{id}"),
+    };
+    format!("{} {l} (#{id})", kind.name())
+}
+
+/// One live hold as the task watchdog's scan reads it.
+pub(crate) struct PubHold {
+    pub(crate) owner: Owner,
+    pub(crate) id: u64,
+    pub(crate) site: Option<&'static Location<'static>>,
+    /// The lock's kind, name (or creation site) and id.
+    pub(crate) label: String,
 }
 
 /// The async locks one owner holds, in fixed slots: the owner (the task,
 /// which runs on one thread at a time, or the thread) fills a slot and
-/// reads the slots; a release from anywhere only clears the slot's state
-/// word. No lock is taken on either path.
+/// reads the slots; a release only clears the slot's state word. No lock
+/// is taken on either path, and the owner's own fill and release are
+/// plain stores (no locked instruction): only a release by another task
+/// or thread (an owned guard that moved) is a compare-and-swap, as the
+/// owner may be setting a flag in the same word meanwhile.
+///
+/// A set leaves the registry (the sweep) only when no thread has it cached
+/// (its `Arc` is the registry's alone) and it holds nothing: an owner
+/// fills a slot only through its thread's cache or a registry look-up
+/// under the shard's lock, so no fill can race the sweep.
 pub(crate) struct HeldSet {
     pub(crate) owner: Owner,
     slots: [Slot; SLOTS],
     /// Slots at and above this were never filled (owner only).
     top: AtomicUsize,
-    /// Left the registry: the owner must look its set up again.
-    retired: AtomicBool,
     /// The last token handed out (owner only).
     next_token: AtomicU64,
+    /// The sum of [`entry`] over the live holds, kept by the owner as it
+    /// fills and releases slots: the key of a nested acquisition's memo
+    /// (`edges`), read only while `dirty` is clear.
+    content: AtomicU64,
+    /// Set by a release or downgrade from elsewhere (before its state
+    /// changes): `content` must be counted again.
+    dirty: AtomicBool,
 }
 
-// SAFETY: a slot's `held` is written and read only by the set's owner (one
-// task, polled by one thread at a time with the runtime's synchronisation
-// between polls, or one thread); everything else is atomic.
-unsafe impl Sync for HeldSet {}
-// SAFETY: as above; nothing in it is tied to a thread.
-unsafe impl Send for HeldSet {}
+/// One hold's share of [`HeldSet::content`]: the lock instance and mode.
+#[inline(always)]
+fn entry(id: u64, hold: Hold) -> u64 {
+    (id ^ (hold as u64) << 62).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
 
-const EMPTY_HELD: Held = Held {
-    id: 0,
-    key: 0,
-    class: crate::class::Class::Anonymous,
-    kind: crate::class::LockKind::Other,
-    hold: crate::report::Hold::Shared,
-    site: None,
-};
+/// The hold a slot's state `s` stands for.
+#[inline]
+fn hold_of(s: u64) -> Hold {
+    if s & (SHARED | DOWNGRADED) != 0 {
+        Hold::Shared
+    } else {
+        Hold::Exclusive
+    }
+}
 
-/// What a push gave: the slot and token, or why not.
-pub(crate) enum Pushed {
-    At(usize, u64),
-    /// Every slot is taken: the hold is not tracked.
-    Full,
-    /// The set was swept meanwhile: look it up again.
-    Retired,
+impl Slot {
+    /// The hold whose state is `s` (read just before), as the owner reads
+    /// it (owner only: its own writes; the scan reads the words itself).
+    fn held(&self, s: u64) -> Held {
+        let (a, b, w) = (
+            self.class_a.load(Ordering::Relaxed),
+            self.class_b.load(Ordering::Relaxed),
+            self.tag_kind.load(Ordering::Relaxed),
+        );
+        // SAFETY: the words were stored together by `push` for this hold
+        // (the owner's own writes, which no one else makes).
+        let (class, kind) = unsafe { decode_class(a, b, w) };
+        let site = self.site.load(Ordering::Relaxed);
+        Held {
+            id: self.id.load(Ordering::Relaxed),
+            key: self.key.load(Ordering::Relaxed),
+            class,
+            kind,
+            hold: hold_of(s),
+            // SAFETY: a non-zero word was stored from a `&'static
+            // Location` by `push`.
+            site: (site != 0).then(|| unsafe { &*(site as *const Location<'static>) }),
+        }
+    }
 }
 
 impl HeldSet {
@@ -151,52 +276,75 @@ impl HeldSet {
             owner,
             slots: std::array::from_fn(|_| Slot {
                 state: AtomicU64::new(0),
-                held: UnsafeCell::new(EMPTY_HELD),
-                pub_id: AtomicU64::new(0),
-                pub_site: AtomicUsize::new(0),
+                id: AtomicU64::new(0),
+                key: AtomicU64::new(0),
+                class_a: AtomicUsize::new(0),
+                class_b: AtomicUsize::new(0),
+                tag_kind: AtomicU32::new(0),
+                site: AtomicUsize::new(0),
+                since: AtomicU64::new(0),
             }),
             top: AtomicUsize::new(0),
-            retired: AtomicBool::new(false),
             next_token: AtomicU64::new(0),
+            content: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
         }
     }
 
-    /// Adds `held` (owner only). The slot's state is published with a
-    /// sequentially consistent swap before `retired` is read, and the
-    /// sweeper marks `retired` before it reads the states: one of the two
-    /// sees the other, so a set is never swept with a hold in it.
-    pub(crate) fn push(&self, held: Held) -> Pushed {
-        let Some(i) = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Relaxed) == 0) else {
-            return Pushed::Full;
-        };
+    /// Adds `held` (owner only, through its thread's cache or a registry
+    /// look-up: see the type): the slot and token, or `None` when every
+    /// slot is taken. Plain stores: the sweeper reads the states only
+    /// after the owner's thread gave up its reference to the set.
+    #[inline]
+    pub(crate) fn push(&self, held: Held) -> Option<(usize, u64)> {
+        // Acquire: a release by another thread (its `since` cleared
+        // before) happens before this slot is filled again.
+        let i = (0..SLOTS).find(|&i| self.slots[i].state.load(Ordering::Acquire) == 0)?;
+        Some((i, self.fill(i, &held)))
+    }
+
+    /// [`push`](Self::push) into an empty set (owner only; slot 0).
+    #[inline]
+    pub(crate) fn push_first(&self, held: &Held) -> (usize, u64) {
+        (0, self.fill(0, held))
+    }
+
+    /// Fills free slot `i` with `held` (owner only); its token.
+    #[inline(always)]
+    fn fill(&self, i: usize, held: &Held) -> u64 {
         let token = self.next_token.load(Ordering::Relaxed) + 1;
         self.next_token.store(token, Ordering::Relaxed);
-        // SAFETY: the owner alone touches `held` (see `Sync` above), and
-        // the slot is free.
-        unsafe { *self.slots[i].held.get() = held };
-        self.slots[i].pub_id.store(held.id, Ordering::Relaxed);
+        let slot = &self.slots[i];
+        slot.id.store(held.id, Ordering::Relaxed);
+        slot.key.store(held.key, Ordering::Relaxed);
+        let (a, b, w) = encode_class(held.class, held.kind);
+        slot.class_a.store(a, Ordering::Relaxed);
+        slot.class_b.store(b, Ordering::Relaxed);
+        slot.tag_kind.store(w, Ordering::Relaxed);
         let site = held
             .site
             .map_or(0, |l| l as *const Location<'static> as usize);
-        self.slots[i].pub_site.store(site, Ordering::Relaxed);
-        self.slots[i]
-            .state
-            .swap(token << TOKEN_SHIFT, Ordering::SeqCst);
-        if self.retired.load(Ordering::SeqCst) {
-            self.slots[i].state.store(0, Ordering::SeqCst);
-            return Pushed::Retired;
-        }
+        slot.site.store(site, Ordering::Relaxed);
+        let shared = if held.hold == Hold::Shared { SHARED } else { 0 };
+        // Release: the watchdog's scan reads the words after an acquire
+        // load of the state.
+        slot.state
+            .store(token << TOKEN_SHIFT | shared, Ordering::Release);
+        let c = self.content.load(Ordering::Relaxed);
+        self.content
+            .store(c.wrapping_add(entry(held.id, held.hold)), Ordering::Relaxed);
         if self.top.load(Ordering::Relaxed) <= i {
             self.top.store(i + 1, Ordering::Relaxed);
         }
-        Pushed::At(i, token)
+        token
     }
 
-    /// Whether no slot holds a hold (the sweeper, after marking `retired`).
+    /// Whether no slot holds a hold (the sweeper, once no thread has the
+    /// set cached).
     fn no_holds(&self) -> bool {
         self.slots
             .iter()
-            .all(|s| s.state.load(Ordering::SeqCst) == 0)
+            .all(|s| s.state.load(Ordering::Acquire) == 0)
     }
 
     /// The owner's holds now (owner only), with whether each is in the
@@ -207,12 +355,26 @@ impl HeldSet {
             if s == 0 {
                 continue;
             }
-            // SAFETY: the owner alone touches `held`.
-            let mut h = unsafe { *self.slots[i].held.get() };
-            if s & DOWNGRADED != 0 {
-                h.hold = crate::report::Hold::Shared;
+            f(i, self.slots[i].held(s));
+        }
+    }
+
+    /// Feeds each live hold's class key, mode and id to `f` (owner only),
+    /// read in place: the chain key of a nested acquisition, without
+    /// copying the holds.
+    #[inline]
+    pub(crate) fn for_each_key(&self, mut f: impl FnMut(u64, crate::report::Hold, u64)) {
+        for i in 0..self.top.load(Ordering::Relaxed) {
+            let s = self.slots[i].state.load(Ordering::Acquire);
+            if s == 0 {
+                continue;
             }
-            f(i, h);
+            let slot = &self.slots[i];
+            f(
+                slot.key.load(Ordering::Relaxed),
+                hold_of(s),
+                slot.id.load(Ordering::Relaxed),
+            );
         }
     }
 
@@ -231,8 +393,7 @@ impl HeldSet {
     /// Marks slot `i`'s hold as in the instance graph, if it still is the
     /// hold whose lock has `id` (owner only).
     pub(crate) fn mark_in_graph(&self, i: usize, id: u64) {
-        // SAFETY: the owner alone touches `held`.
-        if unsafe { (*self.slots[i].held.get()).id } != id {
+        if self.slots[i].id.load(Ordering::Relaxed) != id {
             return;
         }
         let st = &self.slots[i].state;
@@ -245,8 +406,62 @@ impl HeldSet {
         }
     }
 
+    /// Slot `i`'s hold, just pushed, is sampled for the contention
+    /// profile: it began `ns` after [`profile_epoch`] (owner only, before
+    /// anyone else can release the hold).
+    pub(crate) fn stamp(&self, i: usize, ns: u64) {
+        self.slots[i].since.store(ns.max(1), Ordering::Relaxed);
+    }
+
+    /// When slot `i`'s hold began if it is sampled (else 0), cleared (the
+    /// releaser, before [`release`](Self::release)).
+    #[inline]
+    pub(crate) fn take_since(&self, i: usize) -> u64 {
+        let since = &self.slots[i].since;
+        let ns = since.load(Ordering::Relaxed);
+        if ns != 0 {
+            since.store(0, Ordering::Relaxed);
+        }
+        ns
+    }
+
+    /// The sum of the live holds' entries, unless a release or downgrade
+    /// from elsewhere made it stale (owner only).
+    #[inline]
+    pub(crate) fn content(&self) -> Option<u64> {
+        if self.dirty.load(Ordering::Acquire) {
+            None
+        } else {
+            Some(self.content.load(Ordering::Relaxed))
+        }
+    }
+
+    /// Whether a release or downgrade from elsewhere happened since the
+    /// content was last counted (owner only; after a scan whose acquire
+    /// loads saw its state change, this is seen).
+    #[inline]
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Counts the content again from the slots (owner only).
+    pub(crate) fn recount(&self) {
+        self.dirty.store(false, Ordering::Relaxed);
+        let mut c = 0u64;
+        for i in 0..self.top.load(Ordering::Relaxed) {
+            let s = self.slots[i].state.load(Ordering::Acquire);
+            if s != 0 {
+                c = c.wrapping_add(entry(self.slots[i].id.load(Ordering::Relaxed), hold_of(s)));
+            }
+        }
+        self.content.store(c, Ordering::Relaxed);
+    }
+
     /// Hold `token` in slot `i` is now shared (from anywhere).
     pub(crate) fn downgrade(&self, i: usize, token: u64) {
+        // Before the state changes: the owner's scan that sees the change
+        // sees this too.
+        self.dirty.store(true, Ordering::Relaxed);
         let st = &self.slots[i].state;
         let mut s = st.load(Ordering::Acquire);
         while s >> TOKEN_SHIFT == token {
@@ -257,11 +472,28 @@ impl HeldSet {
         }
     }
 
-    /// Ends hold `token` in slot `i` (from anywhere); whether its lock went
-    /// into the instance graph. The set may be freed once this returns.
-    pub(crate) fn release(&self, i: usize, token: u64) -> bool {
+    /// Ends hold `token` in slot `i`; whether its lock went into the
+    /// instance graph. The set may be freed once this returns. `by_owner`:
+    /// the caller is the set's owner (the task that took the hold, running
+    /// now on this thread), so that nobody else writes the slot's word
+    /// meanwhile (the flags are set by the owner or by the guard's holder,
+    /// which is the caller) and a plain store clears it.
+    #[inline]
+    pub(crate) fn release(&self, i: usize, token: u64, by_owner: bool) -> bool {
         let st = &self.slots[i].state;
         let mut s = st.load(Ordering::Acquire);
+        if by_owner {
+            if s >> TOKEN_SHIFT != token {
+                return false;
+            }
+            let e = entry(self.slots[i].id.load(Ordering::Relaxed), hold_of(s));
+            let c = self.content.load(Ordering::Relaxed);
+            self.content.store(c.wrapping_sub(e), Ordering::Relaxed);
+            st.store(0, Ordering::Release);
+            return s & IN_GRAPH != 0;
+        }
+        // Before the state changes (see `downgrade`).
+        self.dirty.store(true, Ordering::Relaxed);
         let mut in_graph = false;
         while s >> TOKEN_SHIFT == token {
             match st.compare_exchange_weak(s, 0, Ordering::AcqRel, Ordering::Acquire) {
@@ -361,8 +593,8 @@ fn remember(set: Option<Arc<HeldSet>>) {
 #[inline]
 pub(crate) fn with_set<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -> Option<R> {
     match cached(owner) {
-        Some(set) if !set.retired.load(Ordering::Relaxed) => Some(f(set)),
-        _ => with_set_slow(owner, create, f),
+        Some(set) => Some(f(set)),
+        None => with_set_slow(owner, create, f),
     }
 }
 
@@ -378,18 +610,32 @@ fn with_set_slow<R>(owner: Owner, create: bool, f: impl FnOnce(&HeldSet) -> R) -
 /// token of the hold, or `None` when every slot is taken.
 #[inline]
 pub(crate) fn push(owner: Owner, held: Held) -> Option<(*const HeldSet, usize, u64)> {
-    loop {
-        let r = with_set(owner, true, |set| match set.push(held) {
-            Pushed::At(i, t) => Some(Some((set as *const HeldSet, i, t))),
-            Pushed::Full => Some(None),
-            Pushed::Retired => None,
-        })?;
-        if let Some(r) = r {
-            return r;
-        }
-        // Swept meanwhile: the registry makes a new one.
-        remember(None);
+    with_set(owner, true, |set| {
+        set.push(held).map(|(i, t)| (set as *const HeldSet, i, t))
+    })?
+}
+
+/// When `owner`'s set is this thread's cached one: into an empty set,
+/// `held` pushed in slot 0; into another, `held` pushed when `skip(set)`
+/// says its order check is not needed (a nested request checked before).
+/// The set, slot and token; `None`: nothing done (not cached, not
+/// skipped, or full).
+#[inline]
+pub(crate) fn push_if(
+    owner: Owner,
+    held: &Held,
+    skip: impl FnOnce(&HeldSet) -> bool,
+) -> Option<(*const HeldSet, usize, u64)> {
+    let set = cached(owner)?;
+    if set.is_empty() {
+        let (i, t) = set.push_first(held);
+        return Some((set as *const HeldSet, i, t));
     }
+    if !skip(set) {
+        return None;
+    }
+    let (i, t) = set.push(*held)?;
+    Some((set as *const HeldSet, i, t))
 }
 
 /// Whether `owner` surely holds nothing: its set is this thread's cached
@@ -417,28 +663,30 @@ fn lookup(owner: Owner, create: bool) -> Option<Arc<HeldSet>> {
     }
     let set = Arc::new(HeldSet::new(owner));
     sh.sets.insert(key, set.clone());
+    // An async lock is being taken (every owner's first hold comes here).
+    ASYNC_USED.store(true, Ordering::Relaxed);
     Some(set)
 }
 
-/// Removes the shard's empty sets (their tasks ended, or hold nothing
-/// now): each is marked retired first, so that an owner pushing into it
-/// meanwhile (from its cache) either is seen here (the set stays) or sees
-/// the mark and looks its set up again.
+/// Removes the shard's empty sets that no thread has cached (their tasks
+/// ended, or hold nothing now and ran last on no thread's cache). The
+/// registry's `Arc` being the only one means that no thread can fill a
+/// slot without first looking the set up under this shard's lock (held
+/// here); the acquire fence after reading the count makes every fill of
+/// the threads that dropped their references visible to `no_holds`.
 fn sweep(sh: &mut Shard) {
     sh.sets.retain(|_, set| {
-        set.retired.store(true, Ordering::SeqCst);
-        if set.no_holds() {
-            false
-        } else {
-            set.retired.store(false, Ordering::SeqCst);
-            true
+        if Arc::strong_count(set) != 1 {
+            return true;
         }
+        std::sync::atomic::fence(Ordering::Acquire);
+        !set.no_holds()
     });
 }
 
-/// Every live hold of every owner, as (owner, lock id, site taken), read
-/// from any thread (the task watchdog's scan).
-pub(crate) fn all_holds() -> Vec<(Owner, u64, Option<&'static Location<'static>>)> {
+/// Every live hold of every owner, read from any thread (the task
+/// watchdog's scan, dumps).
+pub(crate) fn all_holds() -> Vec<PubHold> {
     let mut out = Vec::new();
     for shard in REGISTRY.iter() {
         let sets: Vec<Arc<HeldSet>> = shard.lock().sets.values().cloned().collect();
@@ -448,16 +696,31 @@ pub(crate) fn all_holds() -> Vec<(Owner, u64, Option<&'static Location<'static>>
                 if s == 0 {
                     continue;
                 }
-                let id = slot.pub_id.load(Ordering::Relaxed);
-                let site = slot.pub_site.load(Ordering::Relaxed);
-                // Still the same hold: the two words belong to it.
-                if slot.state.load(Ordering::Acquire) != s {
+                let id = slot.id.load(Ordering::Relaxed);
+                let site = slot.site.load(Ordering::Relaxed);
+                let (a, b, w) = (
+                    slot.class_a.load(Ordering::Relaxed),
+                    slot.class_b.load(Ordering::Relaxed),
+                    slot.tag_kind.load(Ordering::Relaxed),
+                );
+                // Still the same hold: the words belong to it (decoded
+                // only then: torn words are no class).
+                std::sync::atomic::fence(Ordering::Acquire);
+                if slot.state.load(Ordering::Relaxed) != s {
                     continue;
                 }
                 // SAFETY: a non-zero word was stored from a
                 // `&'static Location` in `push`.
                 let site = (site != 0).then(|| unsafe { &*(site as *const Location<'static>) });
-                out.push((set.owner, id, site));
+                // SAFETY: stored together by `encode_class` in `push`, for
+                // this hold (the state did not change).
+                let (class, kind) = unsafe { decode_class(a, b, w) };
+                out.push(PubHold {
+                    owner: set.owner,
+                    id,
+                    site,
+                    label: lock_text(kind, class, id),
+                });
             }
         }
     }
@@ -497,6 +760,38 @@ mod tests {
         let kept = with_set(Owner::Task(base - 1), false, |s| !s.is_empty());
         assert_eq!(kept, Some(true));
         // SAFETY: the set holds a hold, so the registry keeps it.
-        assert!(!unsafe { &*set }.release(i, token));
+        assert!(!unsafe { &*set }.release(i, token, false));
+    }
+
+    /// A set this thread has cached is not swept while empty: its owner
+    /// fills it through the cache, without the registry's lock, so a sweep
+    /// then would lose the hold (the watchdog, and the owner on another
+    /// thread, would not see it).
+    #[test]
+    fn a_cached_set_is_not_swept() {
+        let owner = Owner::Task((1 << 41) + 7);
+        with_set(owner, true, |_| ());
+        // Sweeps of every shard from another thread, whose cache moves on.
+        std::thread::spawn(|| {
+            let base = 1 << 42;
+            for i in 0..(SHARDS as u64) * u64::from(SWEEP_EVERY) * 2 {
+                with_set(Owner::Task(base + i), true, |_| ());
+            }
+        })
+        .join()
+        .unwrap();
+        let held = Held {
+            id: 77,
+            key: 1,
+            class: crate::class::Class::Named("cached"),
+            kind: crate::class::LockKind::AsyncMutex,
+            hold: crate::report::Hold::Exclusive,
+            site: None,
+        };
+        let (set, i, token) = push(owner, held).unwrap();
+        let seen = all_holds().iter().any(|h| h.owner == owner && h.id == 77);
+        // SAFETY: the set holds a hold, so it is alive.
+        assert!(!unsafe { &*set }.release(i, token, true));
+        assert!(seen, "a hold pushed through the cache is in the registry");
     }
 }

@@ -4,6 +4,13 @@
 //! and threads waiting for async locks with `blocking_lock`). A task
 //! deadlock blocks no thread, so the thread watchdog never sees it.
 //!
+//! The cycles also go through sync locks: the scan joins the async waits
+//! and holds with the thread watchdog's slots (each thread's sync holds
+//! and sync lock wait, `crate::watchdog::tasks`), and a task whose worker
+//! thread is blocked in a sync lock the task asked for (its last sync
+//! request on that thread, `threads`) waits for that lock's holders. A
+//! cycle of threads and sync locks alone is the thread watchdog's.
+//!
 //! On when the watchdog is on (`LOCKGRAPH_WATCHDOG`, `watchdog::start`);
 //! the timeout, period and action are the watchdog's.
 
@@ -17,10 +24,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::names::task_label;
-use super::sets::{self, Owner};
+use super::sets::{self, lock_text, Owner};
+use super::threads;
 use crate::class::{Class, LockKind, Site};
 use crate::meta::LockMeta;
 use crate::report::Request;
+use crate::watchdog::tasks::ThreadNow;
 
 /// One registered async wait.
 #[derive(Clone)]
@@ -71,6 +80,9 @@ pub fn wait_begins(
     let n = NEXT_WAIT.fetch_add(1, Ordering::Relaxed);
     let owner = sets::current_owner();
     if let Owner::Thread(t) = owner {
+        // Joined with its sync holds and waits in the thread watchdog's
+        // slots.
+        threads::register();
         thread_names()
             .lock()
             .entry(t)
@@ -114,104 +126,311 @@ fn start_scanning() {
 #[derive(Default)]
 struct Scan {
     long: HashSet<u64>,
-    cycles: HashSet<Vec<u64>>,
+    cycles: HashSet<Vec<(u64, u64)>>,
+}
+
+/// A node of the wait-for graph: a task, a thread (by its key in the
+/// thread watchdog's slots), or a thread outside any task that the thread
+/// watchdog does not know (by its owner number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Node {
+    Task(u64),
+    Thread(u64),
+    AsyncThread(u64),
+}
+
+impl Node {
+    fn key(self) -> u64 {
+        match self {
+            Node::Task(id) => id,
+            Node::Thread(k) => k | 1 << 63,
+            Node::AsyncThread(n) => n | 1 << 62,
+        }
+    }
+}
+
+/// Why a node waits: an async wait, or a thread's wait for a sync lock
+/// (the thread's own, or that of the task that asked for it on that
+/// thread: `task` is then the task).
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Async(&'a Wait),
+    Sync {
+        thread: &'a ThreadNow,
+        task: Option<u64>,
+    },
+}
+
+impl Step<'_> {
+    fn lock(&self) -> u64 {
+        match self {
+            Step::Async(w) => w.lock,
+            Step::Sync { thread, .. } => thread.wait.as_ref().map_or(0, |w| w.lock),
+        }
+    }
+}
+
+/// One scan's view: the async waits and holds, the threads' sync holds and
+/// waits, and how they join.
+struct View<'a> {
+    holds: Vec<sets::PubHold>,
+    threads: &'a [ThreadNow],
+    /// Thread owner number -> thread key.
+    keys: HashMap<u64, u64>,
+    steps: HashMap<Node, Step<'a>>,
+}
+
+impl View<'_> {
+    fn node(&self, o: Owner) -> Node {
+        match o {
+            Owner::Task(id) => Node::Task(id),
+            Owner::Thread(n) => self
+                .keys
+                .get(&n)
+                .map_or(Node::AsyncThread(n), |&k| Node::Thread(k)),
+        }
+    }
+
+    fn thread(&self, key: u64) -> Option<&ThreadNow> {
+        self.threads.iter().find(|t| t.key == key)
+    }
+
+    /// Whom `step` waits for, and where each took the lock.
+    fn waits_for(&self, step: &Step) -> Vec<(Node, Option<&'static Location<'static>>)> {
+        match step {
+            Step::Async(w) => self
+                .holds
+                .iter()
+                .filter(|h| h.id == w.lock)
+                .map(|h| (self.node(h.owner), h.site))
+                .collect(),
+            Step::Sync { thread, .. } => {
+                let Some(w) = &thread.wait else {
+                    return Vec::new();
+                };
+                w.held_by
+                    .iter()
+                    .map(|&k| {
+                        let site = self
+                            .thread(k)
+                            .and_then(|t| t.held.iter().find(|h| h.0 == w.lock))
+                            .and_then(|h| h.3);
+                        (Node::Thread(k), site)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn label(&self, n: Node) -> String {
+        match n {
+            Node::Task(id) => task_label(id),
+            Node::Thread(k) => match self.thread(k) {
+                Some(t) => format!("thread \"{}\"", t.name),
+                None => format!("thread #{k}"),
+            },
+            Node::AsyncThread(n) => owner_label(Owner::Thread(n)),
+        }
+    }
+
+    /// What `n` holds: its async holds, and a thread's sync ones (a task
+    /// blocked in a sync wait: its thread's too).
+    fn holds_of(&self, n: Node, step: &Step) -> Vec<(String, Option<Site>)> {
+        let mut out: Vec<(String, Option<Site>)> = self
+            .holds
+            .iter()
+            .filter(|h| self.node(h.owner) == n)
+            .map(|h| (h.label.clone(), h.site.map(Site::from)))
+            .collect();
+        let thread = match (n, step) {
+            (_, Step::Sync { thread, .. }) => Some(*thread),
+            (Node::Thread(k), _) => self.thread(k),
+            _ => None,
+        };
+        if let Some(t) = thread {
+            out.extend(
+                t.held
+                    .iter()
+                    .map(|h| (lock_text(h.2, h.1, h.0), h.3.map(Site::from))),
+            );
+        }
+        out
+    }
+
+    fn describe(&self, n: Node, step: &Step) -> TaskWait {
+        let (owner, lock, asked_at, waited) = match step {
+            Step::Async(w) => (
+                self.label(n),
+                lock_label(w),
+                w.site.map(Site::from),
+                Instant::now().duration_since(w.since),
+            ),
+            Step::Sync { thread, task } => {
+                let w = thread.wait.as_ref();
+                let owner = match task {
+                    Some(id) => format!(
+                        "{} (blocked in a sync lock on its worker thread \"{}\")",
+                        task_label(*id),
+                        thread.name
+                    ),
+                    None => self.label(n),
+                };
+                let lock = w.map_or_else(String::new, |w| {
+                    let how = match w.mode {
+                        crate::watchdog::WaitMode::Read
+                        | crate::watchdog::WaitMode::RecursiveRead => " (read)",
+                        _ => "",
+                    };
+                    format!("{}{how}", lock_text(w.kind, w.class, w.lock))
+                });
+                (
+                    owner,
+                    lock,
+                    w.and_then(|w| w.site).map(Site::from),
+                    w.map_or(Duration::ZERO, |w| w.waited),
+                )
+            }
+        };
+        TaskWait {
+            owner,
+            lock,
+            asked_at,
+            waited,
+            holds: self.holds_of(n, step),
+            held_by: self
+                .waits_for(step)
+                .into_iter()
+                .map(|(o, s)| (self.label(o), s.map(Site::from)))
+                .collect(),
+        }
+    }
+
+    /// A wait-for cycle through `start`: each node waits for a lock held
+    /// by the next.
+    fn cycle(&self, start: Node) -> Option<Vec<(Node, Step<'_>)>> {
+        fn dfs<'v>(
+            v: &'v View<'_>,
+            at: Node,
+            start: Node,
+            path: &mut Vec<(Node, Step<'v>)>,
+            seen: &mut HashSet<Node>,
+        ) -> bool {
+            let Some(step) = v.steps.get(&at) else {
+                return false;
+            };
+            path.push((at, *step));
+            for (h, _) in v.waits_for(step) {
+                if h == start {
+                    return true;
+                }
+                if seen.insert(h) && dfs(v, h, start, path, seen) {
+                    return true;
+                }
+            }
+            path.pop();
+            false
+        }
+        let mut path = Vec::new();
+        let mut seen = HashSet::from([start]);
+        dfs(self, start, start, &mut path, &mut seen).then_some(path)
+    }
 }
 
 impl Scan {
     fn once(&mut self, timeout: Duration) {
         let waits: Vec<(u64, Wait)> = WAITS.lock().iter().map(|(k, w)| (*k, w.clone())).collect();
         self.long.retain(|k| waits.iter().any(|(n, _)| n == k));
-        if waits.is_empty() {
-            return;
-        }
-        let holds = sets::all_holds();
         let now = Instant::now();
         let old: Vec<&(u64, Wait)> = waits
             .iter()
             .filter(|(_, w)| now.duration_since(w.since) >= timeout)
             .collect();
-        // owner -> the owners holding what it waits for.
-        let holders_of = |lock: u64| -> Vec<(Owner, Option<&'static Location<'static>>)> {
-            holds
-                .iter()
-                .filter(|(_, id, _)| *id == lock)
-                .map(|(o, _, s)| (*o, *s))
-                .collect()
+        if old.is_empty() {
+            // Every cycle reported here has an async wait in it (one of
+            // threads alone is the thread watchdog's).
+            return;
+        }
+        let threads = crate::watchdog::tasks::threads_now();
+        let recs = threads::all();
+        let mut view = View {
+            holds: sets::all_holds(),
+            threads: &threads,
+            keys: recs.iter().map(|r| (r.thread_no, r.key)).collect(),
+            steps: HashMap::new(),
         };
-        let waiting: HashMap<Owner, &Wait> = old.iter().map(|(_, w)| (w.owner, w)).collect();
-        let labels: HashMap<u64, String> =
-            waits.iter().map(|(_, w)| (w.lock, lock_name(w))).collect();
+        // A thread's sync wait (longer than the timeout too), and the
+        // task that asked for it on that thread, if its last sync request
+        // was for the lock it waits for.
+        for t in &threads {
+            let Some(w) = &t.wait else { continue };
+            if w.waited < timeout {
+                continue;
+            }
+            view.steps.insert(
+                Node::Thread(t.key),
+                Step::Sync {
+                    thread: t,
+                    task: None,
+                },
+            );
+            let asked = recs
+                .iter()
+                .find(|r| r.key == t.key)
+                .and_then(|r| r.last_request);
+            if let Some((Owner::Task(id), lock)) = asked {
+                if lock == w.lock {
+                    view.steps.insert(
+                        Node::Task(id),
+                        Step::Sync {
+                            thread: t,
+                            task: Some(id),
+                        },
+                    );
+                }
+            }
+        }
         for (_, w) in &old {
-            if let Some(cycle) = find_cycle(w.owner, &waiting, &holders_of) {
-                let mut key: Vec<u64> = cycle.iter().map(|w| w.lock ^ owner_key(w.owner)).collect();
+            view.steps.insert(view.node(w.owner), Step::Async(w));
+        }
+        for (_, w) in &old {
+            let start = view.node(w.owner);
+            if let Some(cycle) = view.cycle(start) {
+                let mut key: Vec<(u64, u64)> =
+                    cycle.iter().map(|(n, s)| (n.key(), s.lock())).collect();
                 key.sort_unstable();
                 if self.cycles.insert(key) {
-                    let report = TaskDeadlock {
-                        cycle: cycle
-                            .iter()
-                            .map(|w| describe(w, &holders_of, &holds, &labels, now))
-                            .collect(),
+                    let tasks: Vec<u64> = cycle
+                        .iter()
+                        .filter_map(|(n, _)| match n {
+                            Node::Task(id) => Some(*id),
+                            _ => None,
+                        })
+                        .collect();
+                    emit(TaskDeadlock {
+                        cycle: cycle.iter().map(|(n, s)| view.describe(*n, s)).collect(),
                         deadlock: true,
-                    };
-                    emit(report);
+                        backtraces: backtraces(&tasks),
+                    });
                 }
             }
         }
         for (n, w) in &old {
             if self.long.insert(*n) {
-                let in_cycle = find_cycle(w.owner, &waiting, &holders_of).is_some();
-                if !in_cycle {
+                let node = view.node(w.owner);
+                if view.cycle(node).is_none() {
+                    let tasks: Vec<u64> = match w.owner {
+                        Owner::Task(id) => vec![id],
+                        Owner::Thread(_) => Vec::new(),
+                    };
                     emit(TaskDeadlock {
-                        cycle: vec![describe(w, &holders_of, &holds, &labels, now)],
+                        cycle: vec![view.describe(node, &Step::Async(w))],
                         deadlock: false,
+                        backtraces: backtraces(&tasks),
                     });
                 }
             }
         }
     }
-}
-
-fn owner_key(o: Owner) -> u64 {
-    match o {
-        Owner::Task(id) => id,
-        Owner::Thread(n) => n | 1 << 63,
-    }
-}
-
-/// A wait-for cycle through `start`: each owner waits for a lock held by
-/// the next.
-fn find_cycle<'a>(
-    start: Owner,
-    waiting: &HashMap<Owner, &'a Wait>,
-    holders_of: &dyn Fn(u64) -> Vec<(Owner, Option<&'static Location<'static>>)>,
-) -> Option<Vec<&'a Wait>> {
-    // Depth-first over "waits for a lock held by", small graphs.
-    fn dfs<'a>(
-        at: Owner,
-        start: Owner,
-        waiting: &HashMap<Owner, &'a Wait>,
-        holders_of: &dyn Fn(u64) -> Vec<(Owner, Option<&'static Location<'static>>)>,
-        path: &mut Vec<&'a Wait>,
-        seen: &mut HashSet<Owner>,
-    ) -> bool {
-        let Some(w) = waiting.get(&at) else {
-            return false;
-        };
-        path.push(w);
-        for (h, _) in holders_of(w.lock) {
-            if h == start {
-                return true;
-            }
-            if seen.insert(h) && dfs(h, start, waiting, holders_of, path, seen) {
-                return true;
-            }
-        }
-        path.pop();
-        false
-    }
-    let mut path = Vec::new();
-    let mut seen = HashSet::from([start]);
-    dfs(start, start, waiting, holders_of, &mut path, &mut seen).then_some(path)
 }
 
 /// One owner's side of a report.
@@ -225,8 +444,8 @@ pub struct TaskWait {
     pub asked_at: Option<Site>,
     /// How long it has waited.
     pub waited: Duration,
-    /// What it holds (the lock, by label when some wait of this scan
-    /// names it, else by id; where taken).
+    /// What it holds (the lock: its kind, name or creation site, and id;
+    /// where taken).
     pub holds: Vec<(String, Option<Site>)>,
     /// Who holds the lock it waits for, and where they took it.
     pub held_by: Vec<(String, Option<Site>)>,
@@ -241,6 +460,45 @@ pub struct TaskDeadlock {
     pub cycle: Vec<TaskWait>,
     /// A cycle (each waits for the next): it never resolves.
     pub deadlock: bool,
+    /// The tasks' async backtraces from tokio's task dump, as (task,
+    /// trace), or why there are none.
+    pub backtraces: Result<Vec<(String, String)>, String>,
+}
+
+/// What takes tokio's task dump: the async backtraces of the tasks with
+/// the given ids, as (id, trace), or why not. Registered by the facade in
+/// builds that can take one (`--cfg tokio_unstable`, the `tokio-taskdump`
+/// feature, Linux).
+pub type TaskDumper = fn(&[u64]) -> Result<Vec<(u64, String)>, String>;
+
+static DUMPER: std::sync::OnceLock<TaskDumper> = std::sync::OnceLock::new();
+
+/// Registers the function that takes tokio's task dumps for reports.
+pub fn set_task_dumper(f: TaskDumper) {
+    let _ = DUMPER.set(f);
+}
+
+/// The async backtraces of `tasks` for a report.
+fn backtraces(tasks: &[u64]) -> Result<Vec<(String, String)>, String> {
+    let Some(dump) = DUMPER.get() else {
+        return Err(
+            "lockgraph does not take tokio's task dumps in this build; they need tokio \
+                    built with --cfg tokio_unstable, lockgraph's tokio-taskdump feature, and \
+                    Linux"
+                .to_string(),
+        );
+    };
+    if tasks.is_empty() {
+        return Err("no task in this report (threads only)".to_string());
+    }
+    let traces = dump(tasks)?;
+    if traces.is_empty() {
+        return Err("tokio's task dump has none of these tasks".to_string());
+    }
+    Ok(traces
+        .into_iter()
+        .map(|(id, trace)| (task_label(id), trace))
+        .collect())
 }
 
 fn owner_label(o: Owner) -> String {
@@ -263,42 +521,7 @@ fn lock_label(w: &Wait) -> String {
 
 /// The lock of `w`: its kind, name (or creation site) and id.
 fn lock_name(w: &Wait) -> String {
-    let l = match w.class {
-        Class::Named(n) => format!("`{n}`"),
-        Class::Site(loc, _) => format!("created at {loc}"),
-        Class::Anonymous => format!("#{}", w.lock),
-    };
-    format!("{} {l} (#{})", w.kind.name(), w.lock)
-}
-
-fn describe(
-    w: &Wait,
-    holders_of: &dyn Fn(u64) -> Vec<(Owner, Option<&'static Location<'static>>)>,
-    holds: &[(Owner, u64, Option<&'static Location<'static>>)],
-    labels: &HashMap<u64, String>,
-    now: Instant,
-) -> TaskWait {
-    TaskWait {
-        owner: owner_label(w.owner),
-        lock: lock_label(w),
-        asked_at: w.site.map(Site::from),
-        waited: now.duration_since(w.since),
-        holds: holds
-            .iter()
-            .filter(|(o, _, _)| *o == w.owner)
-            .map(|(_, id, s)| {
-                let l = labels
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("lock #{id}"));
-                (l, s.map(Site::from))
-            })
-            .collect(),
-        held_by: holders_of(w.lock)
-            .into_iter()
-            .map(|(o, s)| (owner_label(o), s.map(Site::from)))
-            .collect(),
-    }
+    lock_text(w.kind, w.class, w.lock)
 }
 
 impl fmt::Display for TaskDeadlock {
@@ -306,7 +529,7 @@ impl fmt::Display for TaskDeadlock {
         if self.deadlock {
             writeln!(
                 f,
-                "lockgraph task watchdog: DEADLOCK between {} tasks/threads (a wait-for cycle of async locks)",
+                "lockgraph task watchdog: DEADLOCK between {} tasks/threads (a wait-for cycle through async locks)",
                 self.cycle.len()
             )?;
         } else {
@@ -347,8 +570,8 @@ impl fmt::Display for TaskDeadlock {
         if self.deadlock {
             writeln!(
                 f,
-                "  what to do: break the cycle: one of these tasks must release what it holds before it \
-                 waits (take the locks in one order everywhere; docs/async.md)"
+                "  what to do: break the cycle: one of these tasks or threads must release what it holds \
+                 before it waits (take the locks in one order everywhere; docs/async.md)"
             )?;
         } else {
             writeln!(
@@ -357,11 +580,19 @@ impl fmt::Display for TaskDeadlock {
                  await under it, or a wait of its own)"
             )?;
         }
-        write!(
-            f,
-            "  async backtraces: not available (lockgraph does not take tokio's task dumps; \
-             they need tokio built with --cfg tokio_unstable and its taskdump feature, on Linux)"
-        )
+        match &self.backtraces {
+            Err(why) => write!(f, "  async backtraces: not available ({why})"),
+            Ok(traces) => {
+                write!(f, "  async backtraces (tokio's task dump):")?;
+                for (task, trace) in traces {
+                    write!(f, "\n    `{task}`:")?;
+                    for line in trace.lines() {
+                        write!(f, "\n      {line}")?;
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -380,4 +611,40 @@ impl crate::policy::Report for TaskDeadlock {
 
 fn emit(r: TaskDeadlock) {
     crate::policy::emit(r);
+}
+
+/// Every task (and thread outside any task) holding or waiting for an
+/// async lock now, for the watchdog's dumps.
+pub(crate) fn dump_tasks() -> Vec<crate::watchdog::TaskInfo> {
+    let holds = sets::all_holds();
+    let waits: Vec<Wait> = WAITS.lock().values().cloned().collect();
+    let mut owners: Vec<Owner> = holds
+        .iter()
+        .map(|h| h.owner)
+        .chain(waits.iter().map(|w| w.owner))
+        .collect();
+    owners.sort_by_key(|o| o.key());
+    owners.dedup();
+    let now = Instant::now();
+    owners
+        .into_iter()
+        .map(|o| {
+            let waits = waits.iter().find(|w| w.owner == o).map(|w| {
+                (
+                    lock_label(w),
+                    w.site.map(Site::from),
+                    now.duration_since(w.since),
+                )
+            });
+            crate::watchdog::TaskInfo {
+                owner: owner_label(o),
+                holds: holds
+                    .iter()
+                    .filter(|h| h.owner == o)
+                    .map(|h| (h.label.clone(), h.site.map(Site::from)))
+                    .collect(),
+                waits,
+            }
+        })
+        .collect()
 }

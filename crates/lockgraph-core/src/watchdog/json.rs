@@ -257,9 +257,47 @@ impl Dump {
             }
             json_thread(&mut s, t);
         }
+        s.push_str("],\"tasks\":[");
+        for (i, t) in self.tasks.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_task(&mut s, t);
+        }
         s.push_str("],\"text\":");
         crate::record::json_str(&mut s, &self.to_string());
         s.push_str("}\n");
         s
     }
+}
+
+/// A task's (or thread's) async locks in a dump: `{"owner", "holds":
+/// [{"lock", "taken_at"}], "waits": {"lock", "asked_at", "waited_ms"} or
+/// null}`.
+fn json_task(s: &mut String, t: &TaskInfo) {
+    s.push_str("{\"owner\":");
+    crate::record::json_str(s, &t.owner);
+    s.push_str(",\"holds\":[");
+    for (i, (lock, site)) in t.holds.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"lock\":");
+        crate::record::json_str(s, lock);
+        s.push_str(",\"taken_at\":");
+        json_opt(s, site.as_ref().map(|x| x.to_string()).as_deref());
+        s.push('}');
+    }
+    s.push_str("],\"waits\":");
+    match &t.waits {
+        None => s.push_str("null"),
+        Some((lock, site, waited)) => {
+            s.push_str("{\"lock\":");
+            crate::record::json_str(s, lock);
+            s.push_str(",\"asked_at\":");
+            json_opt(s, site.as_ref().map(|x| x.to_string()).as_deref());
+            let _ = write!(s, ",\"waited_ms\":{}}}", waited.as_millis());
+        }
+    }
+    s.push('}');
 }

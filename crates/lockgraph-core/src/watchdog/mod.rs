@@ -58,6 +58,7 @@ mod report;
 mod scan;
 mod slot;
 mod spans;
+pub(crate) mod tasks;
 #[cfg(test)]
 mod tests;
 mod wait;
@@ -82,6 +83,7 @@ pub use scan::{dump, dump_answer_path};
 pub(crate) use slot::*;
 #[cfg(feature = "tracing-spans")]
 pub use spans::{layer, SpanLayer};
+pub use tasks::TaskInfo;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;

@@ -357,6 +357,10 @@ pub struct Dump {
     pub watching: bool,
     /// Every thread that has published state.
     pub threads: Vec<ThreadInfo>,
+    /// Every task (and thread outside any task) holding or waiting for an
+    /// async lock (`lockgraph::tokio`): holds are always tracked, waits
+    /// while the watchdog is on.
+    pub tasks: Vec<super::tasks::TaskInfo>,
 }
 
 pub(super) fn ago(since: u64, now: u64) -> Duration {
@@ -652,6 +656,12 @@ impl fmt::Display for Dump {
         }
         for t in &self.threads {
             t.fmt(f)?;
+        }
+        if !self.tasks.is_empty() {
+            writeln!(f, "  async locks of {} tasks/threads:", self.tasks.len())?;
+            for t in &self.tasks {
+                t.fmt(f)?;
+            }
         }
         writeln!(f, "-- end of lockgraph dump --")
     }

@@ -1,0 +1,127 @@
+//! What the task watchdog (`crate::task`) reads of the threads' slots: each
+//! thread's sync holds and sync lock wait, and whom the wait is for, so
+//! that a wait-for cycle through tasks *and* threads (a task blocking its
+//! worker thread on a sync lock whose holder waits for the task's async
+//! lock) is found.
+
+use super::*;
+
+/// One thread's published state, as the task watchdog joins it with the
+/// async waits and holds.
+pub(crate) struct ThreadNow {
+    /// The thread's key (as [`this_thread_key`] gives it to the thread).
+    pub(crate) key: u64,
+    pub(crate) name: String,
+    /// The sync locks it holds: id, class, kind, site taken.
+    pub(crate) held: Vec<(u64, Class, LockKind, Option<&'static Location<'static>>)>,
+    /// Its wait for a sync lock (condvar waits, queues and other resources
+    /// are not followed), if any.
+    pub(crate) wait: Option<ThreadWait>,
+}
+
+/// A thread's wait for a sync lock.
+pub(crate) struct ThreadWait {
+    pub(crate) lock: u64,
+    pub(crate) class: Class,
+    pub(crate) kind: LockKind,
+    pub(crate) mode: WaitMode,
+    pub(crate) site: Option<&'static Location<'static>>,
+    pub(crate) waited: Duration,
+    /// The keys of the threads that keep it out (the thread watchdog's
+    /// rules: the holders, and the writers queued ahead of a read).
+    pub(crate) held_by: Vec<u64>,
+}
+
+/// Every live thread's published state now.
+pub(crate) fn threads_now() -> Vec<ThreadNow> {
+    let snaps = snapshot();
+    let edges = wait_for_edges(&snaps);
+    let now = now_ns();
+    snaps
+        .iter()
+        .zip(&edges)
+        .map(|(s, e)| ThreadNow {
+            key: s.slot.key,
+            name: s.slot.name.clone(),
+            held: s
+                .held
+                .iter()
+                .map(|h| (h.id, h.class, h.kind, h.site))
+                .collect(),
+            wait: s.wait.and_then(|w| match w.target {
+                Target::Lock {
+                    id,
+                    class,
+                    kind,
+                    mode,
+                } if !matches!(mode, WaitMode::Condvar | WaitMode::Recv) => Some(ThreadWait {
+                    lock: id,
+                    class,
+                    kind,
+                    mode,
+                    site: w.site,
+                    waited: Duration::from_nanos(now.saturating_sub(w.since)),
+                    held_by: e.iter().map(|&j| snaps[j].slot.key).collect(),
+                }),
+                _ => None,
+            }),
+        })
+        .collect()
+}
+
+/// The calling thread's key in [`threads_now`], its slot registered if it
+/// had none (the watchdog is on: the caller checked); 0 when the thread
+/// is exiting.
+pub(crate) fn this_thread_key() -> u64 {
+    let mut key = 0;
+    with_slot(|s| key = s.key);
+    key
+}
+
+/// One task's (or, outside any task, one thread's) async locks in a
+/// [`Dump`]: what it holds and what it waits for.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// The task (id, name and spawn site when it has them) or thread.
+    pub owner: String,
+    /// The async locks it holds: the lock (kind, name or creation site,
+    /// id) and where it took it.
+    pub holds: Vec<(String, Option<Site>)>,
+    /// The async lock it waits for (registered while the watchdog is on),
+    /// where it asked, and for how long.
+    pub waits: Option<(String, Option<Site>, Duration)>,
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  {}", self.owner)?;
+        if let Some((lock, site, waited)) = &self.waits {
+            match site {
+                Some(s) => writeln!(f, "    waits {waited:.1?} for {lock} (asked at {s})")?,
+                None => writeln!(f, "    waits {waited:.1?} for {lock}")?,
+            }
+        }
+        for (lock, site) in &self.holds {
+            match site {
+                Some(s) => writeln!(f, "    holds {lock} (taken at {s})")?,
+                None => writeln!(f, "    holds {lock}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What lists the tasks' async locks (the task layer, above this one,
+/// registers it when it is first used).
+static TASK_DUMP: OnceLock<fn() -> Vec<TaskInfo>> = OnceLock::new();
+
+/// Registers `f` as the list of the tasks' async locks for dumps.
+pub(crate) fn set_task_dump(f: fn() -> Vec<TaskInfo>) {
+    let _ = TASK_DUMP.set(f);
+}
+
+/// Every task's (and thread's) async holds and waits, for [`dump`].
+pub(super) fn task_dump() -> Vec<TaskInfo> {
+    TASK_DUMP.get().map_or_else(Vec::new, |f| f())
+}
