@@ -102,6 +102,7 @@ impl Semaphore {
 
     /// Takes a permit, blocking while none is free.
     #[track_caller]
+    #[inline]
     pub fn acquire(&self) -> SemaphoreGuard<'_> {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
         primitive::acquire(
@@ -236,6 +237,7 @@ pub struct SemaphoreGuard<'a> {
 }
 
 impl<'a> SemaphoreGuard<'a> {
+    #[inline]
     fn new(sem: &'a Semaphore) -> SemaphoreGuard<'a> {
         SemaphoreGuard {
             sem,
@@ -253,6 +255,7 @@ impl<'a> SemaphoreGuard<'a> {
 }
 
 impl Drop for SemaphoreGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
         primitive::release(self.sem.res.meta(), WaitMode::Permit);

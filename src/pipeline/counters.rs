@@ -21,9 +21,17 @@ impl QueueStats {
     /// A send that left `len` items in the queue.
     #[inline]
     pub(crate) fn sent(&self, len: usize) {
+        self.sent_n(1, len);
+    }
+
+    /// `n` items sent (or room for them reserved) at once, leaving `len`
+    /// items (and reservations) in the queue.
+    #[inline]
+    pub(crate) fn sent_n(&self, n: usize, len: usize) {
         if profile_on() {
-            self.sends.fetch_add(1, Ordering::Relaxed);
-            self.fill_sum.fetch_add(len as u64, Ordering::Relaxed);
+            self.sends.fetch_add(n as u64, Ordering::Relaxed);
+            self.fill_sum
+                .fetch_add((n as u64).saturating_mul(len as u64), Ordering::Relaxed);
         }
     }
 
@@ -63,8 +71,8 @@ struct Global {
     threads: Vec<Arc<ThreadPart>>,
 }
 
-/// One thread's part: its stage, lifetime, and per queue and side it
-/// used, the time it spent blocked there.
+/// One thread's (or task's) part: its stage, lifetime, and per queue and
+/// side it used, the time it spent blocked there.
 struct ThreadPart {
     stage: String,
     start: Instant,
@@ -98,6 +106,13 @@ pub fn reset() {
     g.queues.clear();
     g.threads.clear();
     EPOCH.fetch_add(1, Ordering::Relaxed);
+    drop(g);
+    // Not under `GLOBAL`: `op` takes a shard, then `GLOBAL`. A part made
+    // meanwhile with the old epoch is replaced at its task's next
+    // operation.
+    for shard in &TASKS {
+        shard.lock().clear();
+    }
 }
 
 impl Drop for MineShared {
@@ -114,6 +129,86 @@ impl MineShared {
             }
         }
     }
+}
+
+/// The parts of tasks (tokio's queues), by task id: a task moves from
+/// thread to thread, so its part cannot be thread-local. Sharded by id; the
+/// [`reset`] count each part was made in.
+const TASK_SHARDS: usize = 16;
+type TaskParts = BTreeMap<u64, (Arc<ThreadPart>, u64)>;
+static TASKS: [parking_lot::Mutex<TaskParts>; TASK_SHARDS] =
+    [const { parking_lot::Mutex::new(BTreeMap::new()) }; TASK_SHARDS];
+
+/// An operation on queue `key`'s `side` by task `task` (`None`: not in a
+/// task, the thread's part), which waited `blocked` if it did; `stage`
+/// names the task's stage the first time the task is seen. A task's time
+/// runs from its first operation on a counted queue to its last (when a
+/// task ends is not known here). Only while the profile is on.
+#[cfg(feature = "tokio")]
+pub(crate) fn op(
+    task: Option<u64>,
+    key: usize,
+    side: Side,
+    blocked: Option<Duration>,
+    stage: impl FnOnce() -> String,
+) {
+    if !profile_on() {
+        return;
+    }
+    let Some(id) = task else {
+        with_mine(|m| {
+            m.current = Some((key, side));
+            *m.part.sides.lock().entry((key, side)).or_default() += blocked.unwrap_or_default();
+        });
+        return;
+    };
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    let now = Instant::now();
+    let mut shard = TASKS[(id as usize) % TASK_SHARDS].lock();
+    let fresh = |stage| {
+        let part = Arc::new(ThreadPart {
+            stage,
+            start: now,
+            end: parking_lot::Mutex::new(None),
+            sides: parking_lot::Mutex::new(HashMap::new()),
+        });
+        GLOBAL.lock().threads.push(part.clone());
+        (part, epoch)
+    };
+    let entry = match shard.get_mut(&id) {
+        Some(e) if e.1 == epoch => e,
+        _ => {
+            let e = fresh(stage());
+            shard.insert(id, e);
+            shard.get_mut(&id).expect("just inserted")
+        }
+    };
+    *entry.0.end.lock() = Some(now);
+    *entry.0.sides.lock().entry((key, side)).or_default() += blocked.unwrap_or_default();
+}
+
+/// The stage of a task from its label (`lockgraph_core::task::task_label`):
+/// its name less a trailing `-<number>` when it has one (given by
+/// `lockgraph::tokio::spawn_named` or `instrument_named`), else `spawned at
+/// <site>` (`spawn`, `instrument`: the tasks spawned at one site are one
+/// stage), else `task at <site>` with the site of its first operation on a
+/// counted queue (a task of `tokio::spawn`).
+#[cfg(feature = "tokio")]
+pub(crate) fn task_stage(label: &str, id: u64, first_op: &str) -> String {
+    let rest = label.strip_prefix(&format!("task {id}")).unwrap_or("");
+    if let Some((name, _)) = rest
+        .strip_prefix(" \"")
+        .and_then(|r| r.rsplit_once("\" (spawned at "))
+    {
+        return stage_of(name);
+    }
+    if let Some(site) = rest
+        .strip_prefix(" (spawned at ")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return format!("spawned at {site}");
+    }
+    format!("task at {first_op}")
 }
 
 fn with_mine(f: impl FnOnce(&mut MineShared)) {
@@ -295,5 +390,39 @@ mod tests {
         assert_eq!(stage_of("worker_12"), "worker");
         assert_eq!(stage_of("v2"), "v2");
         assert_eq!(stage_of("-3"), "-3");
+    }
+
+    /// The label's format is the core's: a change there shows here.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn a_task_stage_is_read_from_its_label() {
+        let here = std::panic::Location::caller();
+        let id = u64::MAX / 4 - 7;
+        let label = |n: &str| {
+            lockgraph_core::task::name_task(
+                id,
+                lockgraph_core::task::TaskName {
+                    name: n.to_string(),
+                    site: here,
+                },
+            );
+            let l = lockgraph_core::task::task_label(id);
+            lockgraph_core::task::unname_task(id);
+            l
+        };
+        assert_eq!(
+            task_stage(&label("preprocess-2"), id, "x.rs:1:1"),
+            "preprocess"
+        );
+        assert_eq!(
+            task_stage(&label("a \" (spawned at b"), id, "x.rs:1:1"),
+            "a \" (spawned at b"
+        );
+        assert_eq!(
+            task_stage(&label(""), id, "x.rs:1:1"),
+            format!("spawned at {here}")
+        );
+        let bare = lockgraph_core::task::task_label(id);
+        assert_eq!(task_stage(&bare, id, "x.rs:1:1"), "task at x.rs:1:1");
     }
 }

@@ -4,8 +4,9 @@
 //! and advice naming the bottleneck stage (`docs/pipelines.md`).
 //!
 //! Counted while the profile is on (`LOCKGRAPH_PROFILE=1` or
-//! [`crate::profile::enable`]) for the queues of [`crate::mpsc`]; read with
-//! [`report`].
+//! [`crate::profile::enable`]) for the queues of [`crate::mpsc`],
+//! `lockgraph::channel` and `lockgraph::tokio::mpsc` (per task: a task's
+//! stage is its name); read with [`report`].
 
 mod report;
 pub use report::{PipelineReport, QueueProfile, StageProfile};
@@ -14,6 +15,11 @@ pub use report::{PipelineReport, QueueProfile, StageProfile};
 mod counters;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub(crate) use counters::{key, profile_on, register_queue, using, QueueStats, Side};
+#[cfg(all(
+    feature = "tokio",
+    any(debug_assertions, feature = "track-in-release", loom)
+))]
+pub(crate) use counters::{op, task_stage};
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use counters::{report, reset};
 

@@ -24,12 +24,18 @@ pub struct QueueProfile {
     pub empty_share: f64,
 }
 
-/// One stage in the [`PipelineReport`]: where its threads' time went.
+/// One stage in the [`PipelineReport`]: where its workers' time went.
+///
+/// A stage is the threads of one name less a trailing `-<number>`, or, for
+/// `lockgraph::tokio::mpsc`, the tasks of one name (`spawn_named`,
+/// `instrument_named`) less that number, else of one spawn site
+/// (`spawned at <site>`), else, for a task of `tokio::spawn`, of the site of
+/// its first operation on a queue (`task at <site>`).
 #[derive(Clone, Debug)]
 pub struct StageProfile {
-    /// The stage (thread name less a trailing number).
+    /// The stage (thread or task name less a trailing number, or a site).
     pub name: String,
-    /// Its threads.
+    /// Its threads (or tasks): the `workers` column.
     pub threads: usize,
     /// Share of their time blocked sending into full queues.
     pub blocked_on_full: f64,
@@ -118,15 +124,30 @@ impl fmt::Display for PipelineReport {
         if self.queues.is_empty() {
             return writeln!(f, "  no queue was used while the profile was on");
         }
+        // Names as wide as the widest (a task's stage can be a site).
+        let qw = self
+            .queues
+            .iter()
+            .map(|q| q.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(14);
+        let sw = self
+            .stages
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(14);
         writeln!(
             f,
-            "  {:<14} {:>7} {:>9} {:>9} {:>9}  producers -> consumers",
+            "  {:<qw$} {:>7} {:>9} {:>9} {:>9}  producers -> consumers",
             "queue", "bound", "mean fill", "full", "empty"
         )?;
         for q in &self.queues {
             writeln!(
                 f,
-                "  {:<14} {:>7} {:>9.1} {:>9} {:>9}  {} -> {}",
+                "  {:<qw$} {:>7} {:>9.1} {:>9} {:>9}  {} -> {}",
                 q.name,
                 q.bound.map_or("-".to_string(), |b| b.to_string()),
                 q.mean_fill,
@@ -142,13 +163,13 @@ impl fmt::Display for PipelineReport {
         )?;
         writeln!(
             f,
-            "  {:<14} {:>7} {:>14} {:>15} {:>9}",
-            "stage", "threads", "blocked: full", "blocked: empty", "other"
+            "  {:<sw$} {:>7} {:>14} {:>15} {:>9}",
+            "stage", "workers", "blocked: full", "blocked: empty", "other"
         )?;
         for s in &self.stages {
             writeln!(
                 f,
-                "  {:<14} {:>7} {:>14} {:>15} {:>9}",
+                "  {:<sw$} {:>7} {:>14} {:>15} {:>9}",
                 s.name,
                 s.threads,
                 pct(s.blocked_on_full),

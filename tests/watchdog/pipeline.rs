@@ -124,6 +124,74 @@ fn child_queue_hang() {
     loader.join().unwrap();
 }
 
+/// What the two-consumer child prints once it has let the watchdog scan
+/// for eight timeouts.
+const SCANNED: &str = "CHILD: scanned long enough";
+
+#[test]
+fn a_full_queue_whose_two_consumers_are_deadlocked_is_one_deadlock() {
+    if is_child() {
+        return;
+    }
+    // The producer waits for both consumers: two cycles in the wait-for
+    // graph, one hang, one report naming both consumers.
+    let (text, ok) = run_child(
+        child!(child_queue_hang_two_consumers),
+        &[("LOCKGRAPH_WATCHDOG", &format!("{TIMEOUT_MS}ms"))],
+        Duration::from_secs(30),
+        |t| t.contains(SCANNED),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    let reports = text.matches("lockgraph watchdog: DEADLOCK").count();
+    assert_eq!(reports, 1, "one hang, {reports} deadlock reports:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let report = &report[..report.find(END).unwrap()];
+    for t in ["wd2-pre-0", "wd2-pre-1"] {
+        let line = format!("its consumer thread `{t}` is itself deadlocked");
+        assert!(report.contains(&line), "{line} missing:\n{report}");
+    }
+}
+
+#[test]
+fn child_queue_hang_two_consumers() {
+    if !is_child() {
+        return;
+    }
+    let stats = Arc::new(Mutex::named("wd2-stats", 0u32));
+    let (tx, rx) = sync_channel_named::<u32>("wd2-raw", 1);
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let (got_tx, got_rx) = std::sync::mpsc::channel::<()>();
+    let mut go = Vec::new();
+    for k in 0..2 {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        go.push(go_tx);
+        let (s, rx, got_tx) = (stats.clone(), rx.clone(), got_tx.clone());
+        named(&format!("wd2-pre-{k}"), move || {
+            let first = rx.lock().unwrap().recv().unwrap();
+            got_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            *s.lock() += first; // between two receives: blocks on the loader
+            let _ = rx.lock().unwrap().recv();
+        });
+    }
+    named("wd2-loader", move || {
+        for v in 0..2 {
+            tx.send(v).unwrap();
+        }
+        got_rx.recv().unwrap();
+        got_rx.recv().unwrap();
+        let _g = stats.lock();
+        tx.send(2).unwrap(); // fills the queue
+        for g in &go {
+            g.send(()).unwrap();
+        }
+        tx.send(3).unwrap(); // full, holding `stats`: blocks for good
+    });
+    std::thread::sleep(Duration::from_millis(8 * TIMEOUT_MS));
+    eprintln!("{SCANNED}");
+    std::process::exit(0);
+}
+
 #[test]
 fn a_join_holding_the_lock_the_joined_thread_needs_is_a_deadlock() {
     if is_child() {

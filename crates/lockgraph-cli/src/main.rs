@@ -162,9 +162,9 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ProfileFormatArg {
-    /// The table and advice, readable in a terminal
+    /// Readable in a terminal (profile: the table and advice)
     Text,
-    /// A JSON array of the merged classes, hottest first
+    /// JSON (profile: an array of the merged classes, hottest first; hang: the job's view; dump: the dump)
     Json,
 }
 

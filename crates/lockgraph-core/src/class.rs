@@ -349,4 +349,76 @@ mod tests {
         assert_eq!(Class::here().value_type(), None);
         assert_eq!(Class::Named("n").value_type(), None);
     }
+
+    /// Every kind, by a match that stops compiling when a kind is added.
+    fn every_kind() -> Vec<LockKind> {
+        let all = [
+            LockKind::Mutex,
+            LockKind::RwLock,
+            LockKind::ReentrantMutex,
+            LockKind::Condvar,
+            LockKind::Other,
+            LockKind::Stream,
+            LockKind::Event,
+            LockKind::HostExecutor,
+            LockKind::HostFn,
+            LockKind::Signal,
+            LockKind::Once,
+            LockKind::FairMutex,
+            LockKind::Queue,
+            LockKind::Semaphore,
+            LockKind::Barrier,
+            LockKind::Thread,
+            LockKind::AsyncMutex,
+            LockKind::AsyncRwLock,
+            LockKind::AsyncSemaphore,
+        ];
+        for k in all {
+            // A new kind is a compile error here: add it to `all` above.
+            match k {
+                LockKind::Mutex
+                | LockKind::RwLock
+                | LockKind::ReentrantMutex
+                | LockKind::Condvar
+                | LockKind::Other
+                | LockKind::Stream
+                | LockKind::Event
+                | LockKind::HostExecutor
+                | LockKind::HostFn
+                | LockKind::Signal
+                | LockKind::Once
+                | LockKind::FairMutex
+                | LockKind::Queue
+                | LockKind::Semaphore
+                | LockKind::Barrier
+                | LockKind::Thread
+                | LockKind::AsyncMutex
+                | LockKind::AsyncRwLock
+                | LockKind::AsyncSemaphore => {}
+            }
+        }
+        all.to_vec()
+    }
+
+    /// A record's `kind` is [`LockKind::name`]: `docs/record-format.md`
+    /// lists every one, and each name reads back as its kind.
+    #[test]
+    fn the_record_format_doc_lists_every_kind_name() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/record-format.md");
+        let doc = std::fs::read_to_string(path).expect("docs/record-format.md");
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with("| `kind` |"))
+            .expect("the `kind` row of the lock class table");
+        for k in every_kind() {
+            let name = k.name();
+            assert!(
+                row.contains(&format!("`{name}`")),
+                "docs/record-format.md's `kind` row does not list `{name}`"
+            );
+            if k != LockKind::Other {
+                assert_eq!(LockKind::from_name(name), k, "{name}");
+            }
+        }
+    }
 }

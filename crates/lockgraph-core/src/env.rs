@@ -721,4 +721,79 @@ mod tests {
             "docs/environment.md's table differs from lockgraph_core::env::VARIABLES; it should read:\n{table}"
         );
     }
+
+    /// Every `LOCKGRAPH_*` name the workspace's code and scripts use is in
+    /// `docs/environment.md` (the library's table or the tools' one), and
+    /// every name that file lists is used somewhere: a variable added to a
+    /// test, a bench or the CLI cannot go undocumented, nor a removed one
+    /// stay documented.
+    #[test]
+    fn the_environment_doc_and_the_code_name_the_same_variables() {
+        use std::collections::BTreeSet;
+        use std::path::Path;
+
+        /// The full `LOCKGRAPH_*` names in `text` (a bare prefix such as
+        /// the benches' `LOCKGRAPH_BENCH_` is not a name).
+        fn names(text: &str, into: &mut BTreeSet<String>) {
+            let prefix = concat!("LOCKGRAPH", "_");
+            let mut rest = text;
+            while let Some(at) = rest.find(prefix) {
+                let tail = &rest[at..];
+                let len = tail
+                    .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = &tail[..len];
+                if name.len() > prefix.len() && !name.ends_with('_') {
+                    into.insert(name.to_string());
+                }
+                rest = &tail[len..];
+            }
+        }
+        fn walk(dir: &Path, into: &mut BTreeSet<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if path.is_dir() {
+                    if name != "target" && !name.starts_with('.') {
+                        walk(&path, into);
+                    }
+                } else if name.ends_with(".rs") || name.ends_with(".sh") || name == "run" {
+                    if let Ok(text) = std::fs::read_to_string(&path) {
+                        names(&text, into);
+                    }
+                }
+            }
+        }
+
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut used = BTreeSet::new();
+        for dir in [
+            "src", "crates", "tests", "benches", "examples", "scripts", ".ci",
+        ] {
+            walk(&root.join(dir), &mut used);
+        }
+        // This module's own unit test variable, never read by lockgraph.
+        used.remove(concat!("LOCKGRAPH", "_UNIT_TEST_SWITCH"));
+        assert!(
+            used.len() >= VARIABLES.len(),
+            "the walk found too little: {used:?}"
+        );
+
+        let doc =
+            std::fs::read_to_string(root.join("docs/environment.md")).expect("docs/environment.md");
+        let mut documented = BTreeSet::new();
+        names(&doc, &mut documented);
+
+        let undocumented: Vec<_> = used.difference(&documented).collect();
+        let unused: Vec<_> = documented.difference(&used).collect();
+        assert!(
+            undocumented.is_empty() && unused.is_empty(),
+            "docs/environment.md and the code disagree: used but not documented {undocumented:?}; \
+             documented but used nowhere {unused:?}"
+        );
+    }
 }

@@ -9,7 +9,7 @@
 //! lock operation: the `env` table), so nothing here reaches up into the
 //! features.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use crate::env;
 
@@ -21,6 +21,11 @@ pub(crate) const WATCHDOG: u8 = 2;
 pub(crate) const ATOMICITY: u8 = 4;
 /// The lock-order graph is off ([`crate::order`]): not a hook of its own.
 pub(crate) const NO_ORDER: u8 = 8;
+/// An async lock was taken in this process (set once, never cleared): a
+/// sync acquisition then looks for the async holds of its task
+/// (`primitive::acquire`). Not a hook: in the same byte so that the sync
+/// lock path tests one load for everything.
+pub(crate) const ASYNC: u8 = 16;
 /// The lean production mode (`state::lean`): the watchdog alone, the graph
 /// off, as [`active`] gives it.
 pub(crate) const LEAN: u8 = WATCHDOG | NO_ORDER;
@@ -35,9 +40,11 @@ pub(crate) const LEAN_FIRST: bool =
 /// The features with acquisition and release hooks.
 pub(crate) const HOOKS: u8 = PROFILE | WATCHDOG | ATOMICITY;
 /// The features have not been looked at since the last change.
-const UNSETTLED: u8 = 0x80;
+pub(crate) const UNSETTLED: u8 = 0x80;
 
 static ACTIVE: AtomicU8 = AtomicU8::new(UNSETTLED);
+/// Whether an async lock was ever taken ([`ASYNC`]).
+static ASYNC_SEEN: AtomicBool = AtomicBool::new(false);
 /// Moved on by every change of a feature, so that a settle racing with a
 /// change does not keep a stale value.
 static CHANGES: AtomicU64 = AtomicU64::new(0);
@@ -64,6 +71,23 @@ pub(crate) fn active() -> u8 {
         m
     } else {
         settle()
+    }
+}
+
+/// The byte as it is, unsettled or not: the lock path's one load. A value
+/// of 0 is settled, with the graph on and nothing else (no hook, no async
+/// lock ever taken); any other value goes the way that calls [`active`].
+#[inline(always)]
+pub(crate) fn raw() -> u8 {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Says that an async lock was taken ([`ASYNC`]): every thread's next lock
+/// operation sees it. Called once per process (by the first async hold).
+#[cold]
+pub(crate) fn async_used_now() {
+    if !ASYNC_SEEN.swap(true, Ordering::SeqCst) {
+        changed();
     }
 }
 
@@ -129,6 +153,9 @@ fn settle() -> u8 {
             if s.load(Ordering::SeqCst) == ON {
                 m |= bit;
             }
+        }
+        if ASYNC_SEEN.load(Ordering::SeqCst) {
+            m |= ASYNC;
         }
         ACTIVE.store(m, Ordering::SeqCst);
         if CHANGES.load(Ordering::SeqCst) == before {

@@ -185,7 +185,7 @@ impl WaitMode {
 /// `meta` in `mode`.
 #[inline(always)]
 fn before_wait(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
-    async_holds_request(meta, mode, site);
+    async_holds_request(features::active(), meta, mode, site);
     if mode == WaitMode::UpgradableRead {
         meta.before_wait_upgradable(site);
     } else {
@@ -195,26 +195,39 @@ fn before_wait(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'
 
 /// A task (or thread) holding async locks: their edges into `meta`. Every
 /// path of [`acquire`] calls it before anything can block, the fresh-lock
-/// path included.
+/// path included; `active`: the features' byte ([`features::ASYNC`] says
+/// whether an async lock was ever taken).
 #[inline(always)]
-fn async_holds_request(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
-    if crate::task::async_used() {
+fn async_holds_request(
+    active: u8,
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) {
+    if active & features::ASYNC != 0 {
         crate::task::sync_request(meta, mode.request(), site);
     }
 }
 
-/// The hold taken in `mode` (an upgradable read as such).
+/// The hold taken in `mode` (an upgradable read as such); `hooks`: the
+/// features with hooks that are on.
 #[inline(always)]
-fn acquired(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>) {
+fn acquired(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'static>>, hooks: u8) {
     if mode == WaitMode::UpgradableRead {
         meta.acquired_upgradable(site);
     } else {
-        meta.acquired(mode.hold(), site);
+        meta.acquired_with(mode.hold(), site, hooks);
     }
 }
 
 /// Takes `p` (whose identity is `meta`) in `mode`, blocking, asked at
 /// `site`: the whole protocol (see the module docs).
+///
+/// One load of the features' byte decides the way. With the graph on and
+/// nothing else (the byte 0), an acquisition the held-lock stack has seen
+/// before at this depth, in this mode, on the same locks below
+/// (`LockMeta::steady`) is the raw operation and two stores; the rest goes
+/// the general way.
 #[inline(always)]
 pub fn acquire<P: Blocking>(
     meta: &LockMeta,
@@ -222,24 +235,82 @@ pub fn acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
-    if features::LEAN_FIRST && features::active() == features::LEAN {
+    let raw = features::raw();
+    if features::LEAN_FIRST && raw == features::LEAN {
         // A `watchdog-in-release` build in its default mode: the lean body
         // here, inlined (other builds call it out of line: `lean_acquire`).
         lean_body(meta, p, mode, site);
         return;
     }
-    if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
-        async_holds_request(meta, mode, site);
-        if meta.before_wait_fresh(site) && fresh(meta, &p, mode, site) {
-            acquired(meta, mode, site);
+    if features::LEAN_FIRST {
+        // The other modes of that build, out of line.
+        return acquire_out_of_line(meta, p, mode, site, raw);
+    }
+    acquire_not_lean(meta, p, mode, site, raw);
+}
+
+/// [`acquire_not_lean`] called, not inlined (see [`acquire`]).
+#[inline(never)]
+fn acquire_out_of_line<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    raw: u8,
+) {
+    acquire_not_lean(meta, p, mode, site, raw);
+}
+
+/// [`acquire`] in a mode other than the lean one inlined first; `raw`: the
+/// features' byte as loaded.
+#[inline(always)]
+fn acquire_not_lean<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    raw: u8,
+) {
+    if raw == 0 {
+        if let Some(depth) = meta.steady(mode) {
+            p.block();
+            meta.push_steady(depth, site);
             return;
         }
-    } else {
-        before_wait(meta, mode, site);
     }
-    // One load of the features for the rest of the acquisition.
-    let active = features::active();
+    // Settled: the byte already loaded is the features'.
+    let active = if raw & features::UNSETTLED == 0 {
+        raw
+    } else {
+        features::active()
+    };
+    acquire_general(meta, p, mode, site, active, raw == 0);
+}
+
+/// [`acquire`] past its steady case; `active`: the features' byte;
+/// `unsteady`: the steady case was looked for and is not this one (so the
+/// graph is on, and the held-lock state need not look again).
+#[inline(always)]
+fn acquire_general<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    active: u8,
+    unsteady: bool,
+) {
     let f = active & features::HOOKS;
+    async_holds_request(active, meta, mode, site);
+    if P::UNDO && matches!(mode, WaitMode::Lock | WaitMode::Write) {
+        if meta.before_wait_fresh(site, unsteady) && fresh(meta, &p, mode, site) {
+            acquired(meta, mode, site, f);
+            return;
+        }
+    } else if mode == WaitMode::UpgradableRead {
+        meta.before_wait_upgradable(site);
+    } else {
+        meta.before_wait(mode.request(), site);
+    }
     if f == 0 {
         p.block();
     } else if active == features::LEAN {
@@ -250,7 +321,7 @@ pub fn acquire<P: Blocking>(
         // way; otherwise only a contended one does.
         acquire_with_features(meta, p, mode, site);
     }
-    acquired(meta, mode, site);
+    acquired(meta, mode, site, f);
 }
 
 /// [`acquire`] in the lean production mode (the watchdog alone, the graph
@@ -281,7 +352,7 @@ fn lean_body<P: Blocking>(
         meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
     } else {
         acquire_with_features(meta, p, mode, site);
-        acquired(meta, mode, site);
+        acquired(meta, mode, site, features::hooks());
     }
 }
 
@@ -401,10 +472,11 @@ pub fn try_acquire<P: Blocking>(meta: &LockMeta, p: P, mode: WaitMode) -> bool {
 /// timed attempt): counted, and pushed.
 #[inline]
 fn took(meta: &LockMeta, mode: WaitMode) {
-    if features::hooks() & PROFILE != 0 {
+    let f = features::hooks();
+    if f & PROFILE != 0 {
         profile::acquired(meta, mode.access(), None);
     }
-    acquired(meta, mode, None);
+    acquired(meta, mode, None, f);
 }
 
 /// Call before the raw release of a hold taken in `mode`.
@@ -638,6 +710,69 @@ mod tests {
         if features::hooks() == 0 {
             assert_eq!((pa.blocks.get(), pa.tries.get()), (2, 0));
         }
+    }
+
+    /// The steady case (`LockMeta::steady`) is taken only on the same locks
+    /// below: a chain whose lower lock changed is recorded.
+    #[test]
+    fn a_steady_acquisition_needs_the_same_locks_below() {
+        let a = LockMeta::new(LockKind::Mutex, Class::Named("prim-steady-a"));
+        let b = LockMeta::new(LockKind::Mutex, Class::Named("prim-steady-b"));
+        let c = LockMeta::new(LockKind::Mutex, Class::Named("prim-steady-c"));
+        let p = Fake::default();
+        let nest = |x: &LockMeta, y: &LockMeta| {
+            acquire(x, &p, WaitMode::Lock, None);
+            acquire(y, &p, WaitMode::Lock, None);
+            release(y, WaitMode::Lock);
+            release(x, WaitMode::Lock);
+        };
+        let reports = crate::policy::capture(|| {
+            nest(&a, &b);
+            nest(&a, &b); // steady: nothing new
+            nest(&c, &b); // b again at depth 1, but on c: c -> b recorded
+            nest(&b, &c); // closes b -> c -> b
+        });
+        if crate::TRACKING {
+            assert_eq!(reports.len(), 1, "{reports:?}");
+        }
+        assert!(held_ids().is_empty());
+    }
+
+    /// A hold changed in place (a downgrade) leaves its slot: the next
+    /// exclusive acquisition of the lock at that depth is exclusive again.
+    #[test]
+    fn a_steady_acquisition_takes_the_mode_it_asks_for() {
+        let r = LockMeta::new(LockKind::RwLock, Class::Named("prim-steady-rw"));
+        let p = Fake::default();
+        let hold = || crate::state::tracked_entry(&r).map(|(_, h, _)| h);
+        for _ in 0..2 {
+            acquire(&r, &p, WaitMode::Write, None);
+            assert_eq!(hold(), Some(Hold::Exclusive));
+            r.rehold(Hold::Shared);
+            assert_eq!(hold(), Some(Hold::Shared));
+            release(&r, WaitMode::Read);
+            assert_eq!(hold(), None);
+        }
+    }
+
+    /// A lock without an id yet matches no slot of a fresh thread's stack
+    /// (an empty slot's id word is not 0): it gets its id when pushed.
+    #[test]
+    fn a_lock_without_an_id_is_pushed_with_its_id() {
+        std::thread::spawn(|| {
+            let r = LockMeta::new(LockKind::RwLock, Class::Named("prim-steady-new"));
+            assert!(!r.has_id());
+            let p = Fake::default();
+            acquire(&r, &p, WaitMode::Read, None);
+            assert!(r.has_id());
+            if crate::TRACKING {
+                assert_eq!(held_ids(), [r.id()]);
+            }
+            release(&r, WaitMode::Read);
+            assert!(held_ids().is_empty());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -50,6 +50,27 @@ impl ThreadState {
         false
     }
 
+    /// [`before_wait`](Self::before_wait) of an exclusive acquisition that
+    /// may be an edge into a fresh lock, once `LockMeta::steady` said it is
+    /// not the steady case and the graph is on: the same answer without
+    /// the steady test and the graph's switch again.
+    #[inline(always)]
+    pub(super) fn before_wait_unsteady(
+        &self,
+        meta: &LockMeta,
+        site: Option<&'static Location<'static>>,
+    ) -> bool {
+        let len = self.len.get();
+        if len.wrapping_sub(1) >= MAX_HELD {
+            return false;
+        }
+        if len == 1 {
+            return self.before_wait_nested(meta, Request::Exclusive, site, Op::Acquire, len, true);
+        }
+        self.before_wait_nested(meta, Request::Exclusive, site, Op::Acquire, len, false);
+        false
+    }
+
     /// The chain-cache lookup, out of line so the common "nothing held" path
     /// stays small where it is inlined. An acquisition whose chain's edges
     /// are recorded is marked checked for the push that follows.

@@ -43,8 +43,9 @@ impl ThreadState {
     /// The optional features' part of a release, specialised like
     /// [`acquired_with_features`](Self::acquired_with_features); `active`:
     /// [`crate::features::active`]'s value (the lean mode's release is
-    /// `lean_pop`).
-    #[inline(never)]
+    /// `lean_pop`). Inlined into its callers, which are out of line
+    /// (`LockMeta::released_slow`, `lean_pop_slow`).
+    #[inline(always)]
     pub(super) fn released_with_features(&self, meta: &LockMeta, active: u8) {
         if active == crate::features::LEAN {
             return self.lean_pop(meta);

@@ -34,9 +34,20 @@ impl LockMeta {
     /// [`commit_fresh`](Self::commit_fresh) if it got the lock, else (or
     /// if that says `false`, after giving the lock back)
     /// [`record_fresh`](Self::record_fresh) before it blocks.
+    ///
+    /// `unsteady`: [`steady`](Self::steady) was asked, with the graph on,
+    /// and said no: the same test is not made again.
     #[inline(always)]
-    pub(crate) fn before_wait_fresh(&self, site: Option<&'static Location<'static>>) -> bool {
-        state().before_wait(self, Request::Exclusive, 0, site, Op::Acquire, true)
+    pub(crate) fn before_wait_fresh(
+        &self,
+        site: Option<&'static Location<'static>>,
+        unsteady: bool,
+    ) -> bool {
+        let t = state();
+        if unsteady {
+            return t.before_wait_unsteady(self, site);
+        }
+        t.before_wait(self, Request::Exclusive, 0, site, Op::Acquire, true)
     }
 
     /// See [`before_wait_fresh`](Self::before_wait_fresh): this thread
@@ -56,9 +67,20 @@ impl LockMeta {
     /// Call after the lock was taken (by any method, `try_lock` included).
     #[inline(always)]
     pub fn acquired(&self, hold: Hold, site: Option<&'static Location<'static>>) {
+        self.acquired_with(hold, site, crate::features::hooks());
+    }
+
+    /// [`acquired`](Self::acquired) with the features with hooks that are
+    /// on (`crate::features::hooks`) already loaded.
+    #[inline(always)]
+    pub(crate) fn acquired_with(
+        &self,
+        hold: Hold,
+        site: Option<&'static Location<'static>>,
+        features: u8,
+    ) {
         let t = state();
         let slot = t.push(self, hold, 0, site);
-        let features = crate::features::hooks();
         // The atomicity checker alone, with nothing to do (the common case
         // of a test run with it on), is decided here without a call.
         if features == ATOMICITY {
@@ -92,15 +114,35 @@ impl LockMeta {
     /// Call when the lock is released (before the raw unlock).
     #[inline(always)]
     pub fn released(&self) {
-        let active = crate::features::active();
-        if crate::features::LEAN_FIRST && active == crate::features::LEAN {
-            // See `features::LEAN_FIRST`.
-            state().lean_pop(self);
-        } else if active & crate::features::HOOKS == 0 {
+        // One load: settled, without hooks (the graph on or off, async
+        // locks or not), the pop is all.
+        let raw = crate::features::raw();
+        if crate::features::LEAN_FIRST {
+            // See `features::LEAN_FIRST`: the lean pop inlined, anything
+            // else out of line, so that the guard's drop stays small
+            // enough to be inlined.
+            if raw == crate::features::LEAN {
+                state().lean_pop(self);
+            } else {
+                self.released_slow();
+            }
+        } else if raw & (crate::features::HOOKS | crate::features::UNSETTLED) == 0 {
             let _ = state().pop(self);
         } else {
-            // The lean mode too (`state::lean`): its check costs the
-            // inlined path nothing.
+            self.released_slow();
+        }
+    }
+
+    /// [`released`](Self::released) with a feature on, or the features
+    /// not settled yet.
+    #[cold]
+    #[inline(never)]
+    fn released_slow(&self) {
+        let active = crate::features::active();
+        if active & crate::features::HOOKS == 0 {
+            let _ = state().pop(self);
+        } else {
+            // The lean mode too (`state::lean`).
             state().released_with_features(self, active);
         }
     }

@@ -49,13 +49,15 @@ impl ThreadState {
             self.lean_overflow(meta, hold, flags, site);
             return;
         }
-        let id = meta.id();
-        if self.ids[len].get() & ID_MASK != id
-            || self.holds[len].get() != hold
-            || self.reqs[len].get() != flags
+        let word = meta.id.load(Ordering::Relaxed);
+        let id = if same_id(self.ids[len].get(), word)
+            && self.holds[len].get() == hold
+            && self.reqs[len].get() == flags
         {
-            self.lean_rewrite(len, meta, id, hold, flags);
-        }
+            word & ID_MASK
+        } else {
+            self.lean_rewrite(len, meta, hold, flags)
+        };
         let site = match site {
             Some(s) => Some(s),
             None => self.pending_site.take(),
@@ -77,12 +79,13 @@ impl ThreadState {
     /// in [`push`](Self::push) (a lean hold is unchecked: request 0).
     #[cold]
     #[inline(never)]
-    fn lean_rewrite(&self, len: usize, meta: &LockMeta, id: u64, hold: Hold, flags: u8) {
+    fn lean_rewrite(&self, len: usize, meta: &LockMeta, hold: Hold, flags: u8) -> u64 {
+        let id = meta.id();
         if self.linked.get() > len {
             self.linked.set(len);
         }
         if self.verified.get() > len {
-            self.verified.set(len);
+            self.verified.set(len.max(1));
         }
         self.ids[len].set(id);
         self.holds[len].set(hold);
@@ -91,10 +94,7 @@ impl ThreadState {
         if self.keys[len].get() != key {
             self.set_class(len, key, meta);
         }
-        // Nothing below slot 0: its acquisition never has edges to record.
-        if len == 0 && self.verified.get() == 0 {
-            self.verified.set(1);
-        }
+        id
     }
 
     /// A push onto a full or busy stack: the full path's push and hooks.
@@ -116,17 +116,28 @@ impl ThreadState {
     #[inline(always)]
     pub(super) fn lean_pop(&self, meta: &LockMeta) {
         let len = self.len.get();
-        if len.wrapping_sub(1) < MAX_HELD {
-            let top = len - 1;
+        let top = len.wrapping_sub(1);
+        if top < MAX_HELD {
             let word = self.ids[top].get();
-            if word & ID_MASK == meta.id.load(Ordering::Relaxed) & ID_MASK {
+            if same_id(word, meta.id.load(Ordering::Relaxed)) {
                 self.pop_top(top, word, meta);
-                if let Some(s) = self.watchdog_slot() {
-                    crate::watchdog::publish_len(s, top);
+                let p = self.wd_slot.get();
+                if !p.is_null() {
+                    // SAFETY: as in `watchdog_slot`: a non-null pointer is
+                    // this thread's live slot.
+                    crate::watchdog::publish_len(unsafe { &*p }, top);
                 }
                 return;
             }
         }
+        self.lean_pop_slow(meta);
+    }
+
+    /// [`lean_pop`](Self::lean_pop) of a lock not on top (or busy, or an
+    /// empty stack): the usual way (the watchdog's).
+    #[cold]
+    #[inline(never)]
+    fn lean_pop_slow(&self, meta: &LockMeta) {
         self.released_with_features(meta, WATCHDOG);
     }
 }

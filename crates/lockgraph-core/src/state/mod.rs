@@ -28,6 +28,7 @@ mod lean;
 mod moved;
 mod query;
 mod stack;
+mod steady;
 #[cfg(test)]
 mod tests;
 
@@ -75,6 +76,19 @@ fn bloom_bit(key: u64) -> u64 {
     1 << (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
+/// The id word of a slot never pushed: no lock's id (ids count up from 1
+/// and stay far below it), and not 0, the word of a lock without an id yet,
+/// so that `LockMeta::steady`'s comparison of words needs no other test.
+const EMPTY_ID: u64 = ID_MASK;
+
+/// Whether two id words (a slot's, a lock's) name the same lock, whatever
+/// their flags (the four top bits, outside `ID_MASK`).
+#[inline(always)]
+pub(super) fn same_id(a: u64, b: u64) -> bool {
+    const _: () = assert!(ID_MASK == u64::MAX >> 4);
+    (a ^ b) << 4 == 0
+}
+
 /// Set in `len` while the thread is inside lockgraph's own bookkeeping: every
 /// fast path then sees an out-of-range length and does nothing.
 const BUSY: usize = 1 << 31;
@@ -114,7 +128,8 @@ pub(crate) struct ThreadState {
     linked: Cell<usize>,
     /// Slots below this were pushed by acquisitions whose edges are recorded,
     /// and have not changed since: re-acquiring the same lock the same way on
-    /// top of them has nothing new to record.
+    /// top of them has nothing new to record. Never below 1: slot 0's
+    /// acquisition has nothing below it to record.
     verified: Cell<usize>,
     /// The lock of the last acquisition checked by `before_wait` (0: none),
     /// and its depth and request as `depth << 8 | (1 + request)`.
@@ -134,7 +149,7 @@ pub(crate) struct ThreadState {
 crate::sync::thread_local_const! {
     static STATE: ThreadState = const {
         ThreadState {
-            ids: [const { Cell::new(0) }; MAX_HELD],
+            ids: [const { Cell::new(EMPTY_ID) }; MAX_HELD],
             keys: [const { Cell::new(0) }; MAX_HELD],
             classes: [const { Cell::new(EMPTY_CLASS) }; MAX_HELD],
             holds: [const { Cell::new(Hold::Shared) }; MAX_HELD],
@@ -149,7 +164,7 @@ crate::sync::thread_local_const! {
             blooms: [const { Cell::new(0) }; MAX_HELD],
             len: Cell::new(0),
             linked: Cell::new(0),
-            verified: Cell::new(0),
+            verified: Cell::new(1),
             checked_id: Cell::new(0),
             checked_tag: Cell::new(0),
             fresh_key: Cell::new(0),

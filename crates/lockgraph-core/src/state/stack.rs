@@ -44,7 +44,7 @@ impl ThreadState {
                 self.linked.set(len);
             }
             if self.verified.get() > len {
-                self.verified.set(len);
+                self.verified.set(len.max(1));
             }
             self.ids[len].set(id);
             self.holds[len].set(hold);
@@ -55,8 +55,8 @@ impl ThreadState {
                 self.set_class(len, key, meta);
             }
         }
-        // Nothing below slot 0: its acquisition never has edges to record.
-        if (req != 0 || len == 0) && self.verified.get() == len {
+        // (Nothing below slot 0: `verified` is never below 1.)
+        if req != 0 && self.verified.get() == len {
             self.verified.set(len + 1);
         }
         self.sites[len].set(match site {
@@ -89,15 +89,15 @@ impl ThreadState {
     /// features' part of a pop from the middle is done here).
     pub(super) fn pop(&self, meta: &LockMeta) -> Option<usize> {
         let len = self.len.get();
-        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-        if len.wrapping_sub(1) < MAX_HELD {
-            let word = self.ids[len - 1].get();
-            if word & ID_MASK == id {
-                self.pop_top(len - 1, word, meta);
-                return Some(len - 1);
+        let top = len.wrapping_sub(1);
+        if top < MAX_HELD {
+            let word = self.ids[top].get();
+            if same_id(word, meta.id.load(Ordering::Relaxed)) {
+                self.pop_top(top, word, meta);
+                return Some(top);
             }
         }
-        self.pop_slow(meta, id);
+        self.pop_slow(meta, meta.id.load(Ordering::Relaxed) & ID_MASK);
         None
     }
 
@@ -161,7 +161,7 @@ impl ThreadState {
         }
         self.len.set(len - 1);
         self.linked.set(self.linked.get().min(i));
-        self.verified.set(self.verified.get().min(i));
+        self.verified.set(self.verified.get().min(i).max(1));
         if crate::watchdog::on() {
             self.publish(i);
         }
@@ -184,7 +184,7 @@ impl ThreadState {
             self.holds[i].set(hold);
             self.reqs[i].set(self.reqs[i].get() & !UPGRADABLE | flags);
             self.linked.set(self.linked.get().min(i));
-            self.verified.set(self.verified.get().min(i));
+            self.verified.set(self.verified.get().min(i).max(1));
             if crate::watchdog::on() {
                 self.publish(i);
             }
@@ -250,7 +250,7 @@ impl ThreadState {
         self.sites[k].swap(&self.sites[j]);
         self.since[k].swap(&self.since[j]);
         self.wd_since[k].swap(&self.wd_since[j]);
-        self.verified.set(self.verified.get().min(k));
+        self.verified.set(self.verified.get().min(k).max(1));
         if crate::watchdog::on() {
             self.publish(k);
         }

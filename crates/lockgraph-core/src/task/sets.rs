@@ -676,7 +676,11 @@ fn lookup(owner: Owner, create: bool) -> Option<Arc<HeldSet>> {
     let set = Arc::new(HeldSet::new(owner));
     sh.sets.insert(key, set.clone());
     // An async lock is being taken (every owner's first hold comes here).
-    ASYNC_USED.store(true, Ordering::Relaxed);
+    if !ASYNC_USED.load(Ordering::Relaxed) {
+        ASYNC_USED.store(true, Ordering::Relaxed);
+        // The sync lock path reads it as a bit of the features' byte.
+        crate::features::async_used_now();
+    }
     Some(set)
 }
 

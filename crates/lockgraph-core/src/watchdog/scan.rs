@@ -41,6 +41,10 @@ pub(super) struct Watchdog {
     deferred: HashMap<Vec<(u64, u64)>, u32>,
     /// Waits (thread key, serial) already reported, or part of a reported deadlock.
     reported_waits: HashSet<(u64, u64)>,
+    /// Waits that a reported deadlock names: its cycle's, and the blocked
+    /// servers of a queue, join, barrier or semaphore on it (a wait for any
+    /// of several threads is on one cycle per thread; all are one deadlock).
+    in_deadlock: HashSet<(u64, u64)>,
 }
 
 impl Watchdog {
@@ -51,6 +55,7 @@ impl Watchdog {
             reported_cycles: HashSet::new(),
             deferred: HashMap::new(),
             reported_waits: HashSet::new(),
+            in_deadlock: HashSet::new(),
         }
     }
 
@@ -151,12 +156,25 @@ impl Watchdog {
                 }
             }
             if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
-                // A deadlock report always goes out (no rate limit).
                 self.reported_cycles.insert(key.clone());
                 self.reported_waits.extend(key.iter().copied());
-                let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
-                add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
-                self.emit(report);
+                // Another cycle of a deadlock already reported (through
+                // another consumer of the same full queue, say): that
+                // report names every wait of this one.
+                let covered = key.iter().all(|k| self.in_deadlock.contains(k));
+                self.in_deadlock.extend(key.iter().copied());
+                if !covered {
+                    // A deadlock report always goes out (no rate limit).
+                    let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
+                    add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
+                    for &i in &cycle {
+                        if waits_for_any(&snaps[i]) {
+                            let peers = edges[i].iter().filter(|j| on_cycle.contains(j));
+                            self.in_deadlock.extend(peers.map(|&j| key_of(j)));
+                        }
+                    }
+                    self.emit(report);
+                }
             }
             cycles_now.insert(key);
         }
@@ -218,6 +236,7 @@ impl Watchdog {
         }
         // Forget waits that ended, and cycles made of them.
         self.reported_waits.retain(|k| live.contains(k));
+        self.in_deadlock.retain(|k| live.contains(k));
         self.reported_cycles
             .retain(|c| c.iter().all(|k| live.contains(k)));
         self.deferred
@@ -322,4 +341,16 @@ impl crate::policy::Report for WatchdogReport {
 /// directory (`TMPDIR`, else `/tmp`), `lockgraph-dump-<pid>.json`.
 pub fn dump_answer_path(pid: u32) -> PathBuf {
     std::env::temp_dir().join(format!("lockgraph-dump-{pid}.json"))
+}
+
+/// Whether `s` waits in a mode served by several threads (a send into a
+/// full queue, a permit, a join, a barrier): its wait has an edge to each.
+fn waits_for_any(s: &Snap) -> bool {
+    matches!(
+        s.wait.map(|w| w.target),
+        Some(Target::Lock {
+            mode: WaitMode::Send | WaitMode::Permit | WaitMode::Join | WaitMode::Barrier,
+            ..
+        })
+    )
 }

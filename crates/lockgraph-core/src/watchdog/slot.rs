@@ -1,5 +1,16 @@
 //! Per-thread slots: what each thread publishes (its held locks and its
-//! wait) as plain words under a sequence count, for the watchdog to read.
+//! wait) as plain words, for the watchdog to read.
+//!
+//! One word says how many held entries are published, whether the owner is
+//! rewriting something a reader may be copying, and a generation. A push
+//! writes the entry past the published length (no reader copies it) and
+//! then the word, with the length one more and the generation moved on; a
+//! pop writes the word with the length one less. Only a rewrite of what a
+//! reader may copy (entries below the length, the wait) marks the word
+//! busy first. A reader copies the word, the entries below its length and
+//! the wait, and keeps the copy when the word is unchanged and was not busy:
+//! an entry rewritten meanwhile was first popped and pushed again, which
+//! moved the generation.
 
 use super::*;
 
@@ -118,11 +129,11 @@ pub(super) fn site_word(s: Option<&'static Location<'static>>) -> usize {
     s.map_or(0, |l| l as *const Location<'static> as usize)
 }
 
-/// Decodes words read under a validated sequence count.
+/// Decodes words read under a validated state word ([`Slot::read`]).
 ///
 /// # Safety
 /// The words must have been stored by [`encode_class`] / [`site_word`] (the
-/// sequence count proves they were not torn), so the pointers are `'static`.
+/// state word proves they were not torn), so the pointers are `'static`.
 pub(super) unsafe fn decode(e: &RawEntry) -> (Class, Option<&'static Location<'static>>) {
     let class = match e.class_tag {
         1 => Class::Site(
@@ -155,15 +166,25 @@ pub(super) const WAIT_RESOURCE: u8 = 2;
 /// A wait without a time limit (the slot's `wait_limit`).
 pub(super) const NO_LIMIT: u64 = u64::MAX;
 
+/// In a slot's state word: the number of held entries published.
+const LEN: u64 = 0x7f;
+/// In a slot's state word: the owner is rewriting entries below the length
+/// or the wait; a reader waits.
+const BUSY: u64 = 0x80;
+/// In a slot's state word: one generation (moved on by every push and every
+/// rewrite).
+const GEN: u64 = 0x100;
+const _: () = assert!(MAX_HELD as u64 <= LEN);
+
 /// One thread's published state. Only the owner writes; the watchdog reads a
-/// consistent copy through the sequence count.
+/// consistent copy through the state word (see the module docs).
 pub(crate) struct Slot {
     pub(super) key: u64,
     pub(super) name: String,
     pub(super) tid: u64,
-    pub(super) seq: AtomicU64,
+    /// The state word: length, busy bit, generation (see the module docs).
+    pub(super) word: AtomicU64,
     pub(super) alive: AtomicBool,
-    pub(super) len: AtomicUsize,
     pub(super) held: [Entry; MAX_HELD],
     pub(super) wait_state: AtomicU8,
     pub(super) wait_serial: AtomicU64,
@@ -184,9 +205,8 @@ impl Slot {
             key: NEXT_THREAD.fetch_add(1, Ordering::Relaxed),
             name: name.to_string(),
             tid,
-            seq: AtomicU64::new(0),
+            word: AtomicU64::new(0),
             alive: AtomicBool::new(true),
-            len: AtomicUsize::new(0),
             held: std::array::from_fn(|_| Entry::default()),
             wait_state: AtomicU8::new(WAIT_NONE),
             wait_serial: AtomicU64::new(0),
@@ -197,45 +217,45 @@ impl Slot {
         }
     }
 
+    /// Starts a rewrite of what a reader may be copying (entries below the
+    /// length, the wait): the word busy.
     #[inline]
     pub(super) fn begin(&self) {
-        let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        let w = self.word.load(Ordering::Relaxed);
+        self.word.store(w | BUSY, Ordering::Relaxed);
         fence(Ordering::Release);
     }
 
+    /// Ends a rewrite: the word not busy, the generation moved on.
     #[inline]
     pub(super) fn end(&self) {
-        let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store(s.wrapping_add(1), Ordering::Release);
+        self.end_with_len(self.word.load(Ordering::Relaxed) & LEN);
     }
 
-    /// Runs `f`, the owner's writes to the slot, as one update: the count
-    /// odd while it runs (read once: only the owner writes it).
-    #[inline(always)]
-    fn update<R>(&self, f: impl FnOnce() -> R) -> R {
-        let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        let r = f();
-        self.seq.store(s.wrapping_add(2), Ordering::Release);
-        r
+    /// [`end`](Self::end) with `len` entries published.
+    #[inline]
+    fn end_with_len(&self, len: u64) {
+        let w = self.word.load(Ordering::Relaxed);
+        self.word.store(
+            (w & !(LEN | BUSY)).wrapping_add(GEN) | len,
+            Ordering::Release,
+        );
     }
 
     /// A consistent copy: (held, wait state, wait serial, wait, wait limit).
     pub(super) fn read(&self) -> (Vec<RawEntry>, u8, u64, RawEntry, u64) {
         let mut spins = 0u32;
         loop {
-            let s1 = self.seq.load(Ordering::Acquire);
-            if s1 & 1 == 0 {
-                let len = self.len.load(Ordering::Relaxed).min(MAX_HELD);
+            let s1 = self.word.load(Ordering::Acquire);
+            if s1 & BUSY == 0 {
+                let len = ((s1 & LEN) as usize).min(MAX_HELD);
                 let held: Vec<RawEntry> = self.held[..len].iter().map(Entry::load).collect();
                 let ws = self.wait_state.load(Ordering::Relaxed);
                 let serial = self.wait_serial.load(Ordering::Relaxed);
                 let wait = self.wait.load();
                 let limit = self.wait_limit.load(Ordering::Relaxed);
                 fence(Ordering::Acquire);
-                if self.seq.load(Ordering::Relaxed) == s1 {
+                if self.word.load(Ordering::Relaxed) == s1 {
                     return (held, ws, serial, wait, limit);
                 }
             }
@@ -344,12 +364,12 @@ pub(crate) fn this_thread_slot(owner: &'static SlotOwner) -> *const Slot {
 
 /// Publishes held slots `from..len` and the new length.
 pub(crate) fn publish(s: &Slot, from: usize, len: usize, get: impl Fn(usize) -> Published) {
+    let len = len.min(MAX_HELD);
     s.begin();
-    for i in from..len.min(MAX_HELD) {
+    for i in from..len {
         s.held[i].store(get(i).raw());
     }
-    s.len.store(len, Ordering::Relaxed);
-    s.end();
+    s.end_with_len(len as u64);
 }
 
 /// The published mode of a hold.
@@ -381,23 +401,45 @@ pub(crate) fn publish_push(
         return;
     }
     let e = &s.held[i];
-    s.update(|| {
-        if e.id.load(Ordering::Relaxed) == id {
-            // The same lock: the same class and kind.
-            e.mode.store(hold, Ordering::Relaxed);
-            e.site.store(site_word(site), Ordering::Relaxed);
-            e.since.store(since, Ordering::Relaxed);
-        } else {
-            e.store(full().raw());
-        }
-        s.len.store(i + 1, Ordering::Relaxed);
-    });
+    let w = s.word.load(Ordering::Relaxed);
+    if (w & LEN) as usize > i {
+        // Entry `i` is published (the holds were released while the
+        // watchdog was off, and not unpublished): a rewrite.
+        return publish_push_over(s, i, full);
+    }
+    // Entry `i` is past the published length: no reader keeps a copy of it
+    // unless the pop that freed it is visible to its re-check, which this
+    // fence orders before the stores below.
+    fence(Ordering::Release);
+    if e.id.load(Ordering::Relaxed) == id {
+        // The same lock: the same class and kind.
+        e.mode.store(hold, Ordering::Relaxed);
+        e.site.store(site_word(site), Ordering::Relaxed);
+        e.since.store(since, Ordering::Relaxed);
+    } else {
+        e.store(full().raw());
+    }
+    s.word.store(
+        (w & !LEN).wrapping_add(GEN) | (i as u64 + 1),
+        Ordering::Release,
+    );
 }
 
-/// Publishes a new length (a pop from the top).
+/// [`publish_push`] over an entry a reader may be copying.
+#[cold]
+#[inline(never)]
+fn publish_push_over(s: &Slot, i: usize, full: impl FnOnce() -> Published) {
+    s.begin();
+    s.held[i].store(full().raw());
+    s.end_with_len(i as u64 + 1);
+}
+
+/// Publishes a new length (a pop from the top): the entries below it are
+/// unchanged, so the generation stays.
 #[inline]
 pub(crate) fn publish_len(s: &Slot, len: usize) {
-    s.update(|| s.len.store(len, Ordering::Relaxed));
+    let w = s.word.load(Ordering::Relaxed);
+    s.word.store(w & !LEN | len as u64, Ordering::Relaxed);
 }
 
 impl Published {

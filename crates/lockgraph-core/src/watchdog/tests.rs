@@ -300,3 +300,120 @@ fn published_holds_and_waits_form_the_wait_for_graph() {
         .iter()
         .all(|c| c.iter().all(|n| !n.starts_with("wd-unit"))));
 }
+
+/// The slot's state word (`slot.rs`): a reader copying a thread's held
+/// entries while the thread pushes and pops never keeps a torn entry (the
+/// id of one lock with the class or site of another), whether the push
+/// writes past the published length or over an entry still published.
+#[test]
+fn a_reader_never_keeps_a_torn_entry() {
+    static SITE_A: &Location<'static> = Location::caller();
+    static SITE_B: &Location<'static> = Location::caller();
+    let entry = |id: u64| {
+        let a = id == 1;
+        move || Published {
+            id,
+            class: if a {
+                Class::Named("torn-a")
+            } else {
+                Class::Named("torn-bee")
+            },
+            kind: if a { LockKind::Mutex } else { LockKind::RwLock },
+            hold: if a { Hold::Exclusive } else { Hold::Shared },
+            upgradable: false,
+            site: Some(if a { SITE_A } else { SITE_B }),
+            since: id * 10,
+        }
+    };
+    let slot = Arc::new(Slot::new("wd-unit-torn", 0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (slot, stop) = (Arc::clone(&slot), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for id in [1, 2] {
+                    let e = entry(id);
+                    let p = e();
+                    publish_push(&slot, 0, id, p.mode(), p.site, p.since, e);
+                    if n.is_multiple_of(64) {
+                        // Over an entry still published: a release the
+                        // slot was not told of (the watchdog off).
+                        let other = entry(3 - id);
+                        let q = other();
+                        publish_push(&slot, 0, q.id, q.mode(), q.site, q.since, other);
+                    }
+                    // Held a moment, so that some copies find it.
+                    for _ in 0..(n % 200) {
+                        std::hint::spin_loop();
+                    }
+                    publish_len(&slot, 0);
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    let mut seen = [0u32; 3];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(150) {
+        let (held, ..) = slot.read();
+        for e in &held {
+            let want = entry(e.id)().raw();
+            assert!(e.id == 1 || e.id == 2, "id {}", e.id);
+            assert!(*e == want, "a torn entry for lock {}", e.id);
+            seen[e.id as usize] += 1;
+        }
+        std::hint::spin_loop();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let pushes = writer.join().unwrap();
+    assert!(pushes > 0);
+    // Both locks were seen held at least once (no false pass on an
+    // always-empty copy), unless the machine gave the writer no time.
+    if pushes > 10_000 {
+        assert!(seen[1] > 0 && seen[2] > 0, "{seen:?} in {pushes} pushes");
+    }
+}
+
+/// What a reader's re-check relies on: an entry it may have copied is
+/// rewritten only after the word changed (a pop and a push to the same
+/// length move the generation), and a rewrite leaves the word not busy.
+#[test]
+fn a_pop_and_a_push_to_the_same_length_change_the_word() {
+    let p = |id: u64| {
+        move || Published {
+            id,
+            class: Class::Anonymous,
+            kind: LockKind::Mutex,
+            hold: Hold::Exclusive,
+            upgradable: false,
+            site: None,
+            since: 0,
+        }
+    };
+    let slot = Slot::new("wd-unit-word", 0);
+    let word = || slot.word.load(Ordering::Relaxed);
+    publish_push(&slot, 0, 1, Hold::Exclusive as u8, None, 0, p(1));
+    let copied = word();
+    publish_len(&slot, 0);
+    publish_push(&slot, 0, 2, Hold::Exclusive as u8, None, 0, p(2));
+    assert_ne!(
+        word(),
+        copied,
+        "a reader holding the first copy would keep it"
+    );
+    assert_eq!(slot.read().0.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
+    // The same lock again: only its mode, site and start are stored, and
+    // the generation still moves.
+    let copied = word();
+    publish_len(&slot, 0);
+    publish_push(&slot, 0, 2, Hold::Exclusive as u8, None, 7, p(2));
+    assert_ne!(word(), copied);
+    // Over an entry still published (two published, a push at 0).
+    publish(&slot, 0, 2, |i| p(i as u64 + 1)());
+    let copied = word();
+    publish_push(&slot, 0, 3, Hold::Exclusive as u8, None, 0, p(3));
+    assert_ne!(word(), copied);
+    assert_eq!(slot.read().0.iter().map(|e| e.id).collect::<Vec<_>>(), [3]);
+}

@@ -16,6 +16,11 @@ fn current_thread() -> tokio::runtime::Runtime {
 }
 
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod api;
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod profile;
+
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
 mod tracked {
     use std::sync::Arc;
 
@@ -73,7 +78,10 @@ mod tracked {
             assert!(text.contains(s), "{s} missing:\n{text}");
         }
         // Both sides' sites: the send and the consumer's lock, in this file.
-        assert!(text.matches("tests/tokio_mpsc.rs").count() >= 2, "{text}");
+        assert!(
+            text.matches("tests/tokio_mpsc/main.rs").count() >= 2,
+            "{text}"
+        );
     }
 
     /// A receiver moved to another task takes the consumer's hold along at
@@ -179,7 +187,7 @@ mod tracked {
         let found = cycles(&reports);
         assert_eq!(found.len(), 1, "{reports:#?}");
         let text = found[0].to_string();
-        let site = format!("tests/tokio_mpsc.rs:{}", made_at.get().unwrap());
+        let site = format!("tests/tokio_mpsc/main.rs:{}", made_at.get().unwrap());
         assert!(text.contains(&site), "{site} missing:\n{text}");
     }
 
@@ -343,7 +351,18 @@ mod tracked {
         send_sync(&rx);
         send(&tx.send(1));
         send(&tx.reserve());
+        send(&tx.reserve_many(1));
         send(&rx.recv());
+        let mut buf = Vec::new();
+        send(&rx.recv_many(&mut buf, 1));
+        send_sync(&tx.downgrade());
+        let owned = tx.clone().reserve_owned();
+        send(&owned);
+        fn is_static<T: 'static>(_: &T) {}
+        is_static(&owned);
+        drop(owned);
+        let permit = tx.try_reserve_owned().unwrap();
+        send_sync(&permit);
     }
 
     /// tokio's semantics pass through: capacities, closing, the end of
@@ -464,6 +483,68 @@ mod watchdog {
         );
     }
 
+    /// As `child_queue_deadlock`, the producer waiting in
+    /// `reserve_owned().await` (an owned future of its own) for the room.
+    #[test]
+    fn child_reserve_owned_deadlock() {
+        if !is_child() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let stats = Arc::new(Mutex::named("wd-towned-stats", 0u32));
+            let (tx, mut rx) = mpsc::channel_named::<u32>("wd-towned-queue", 1);
+            let go = Arc::new(Notify::new());
+            let (s, g) = (stats.clone(), go.clone());
+            let consumer = lockgraph::tokio::spawn_named("consumer", async move {
+                let first = rx.recv().await;
+                g.notified().await;
+                *s.lock().await += first.unwrap_or(0);
+                while rx.recv().await.is_some() {}
+            });
+            let producer = lockgraph::tokio::spawn_named("producer", async move {
+                tx.send(1).await.unwrap();
+                let _g = stats.lock().await;
+                tx.send(2).await.unwrap(); // fills the queue
+                go.notify_one();
+                let permit = tx.reserve_owned().await.unwrap(); // waits for the consumer
+                permit.send(3);
+            });
+            let _ = tokio::join!(consumer, producer); // never returns
+        });
+    }
+
+    #[test]
+    fn a_task_hang_in_reserve_owned_is_reported() {
+        let out = child!(child_reserve_owned_deadlock)
+            .env("LOCKGRAPH_ON_CYCLE", "off")
+            .env("LOCKGRAPH_WATCHDOG", "500ms")
+            .deadline(Duration::from_secs(30))
+            .run_until(|_, err| {
+                err.find("DEADLOCK")
+                    .is_some_and(|i| err[i..].contains("async backtraces"))
+            });
+        assert!(
+            out.done,
+            "no task watchdog deadlock report:\n{}",
+            out.both()
+        );
+        let err = &out.stderr;
+        let err = &err[err.find("DEADLOCK").unwrap()..];
+        for name in [
+            "\"producer\"",
+            "\"consumer\"",
+            "wd-towned-stats",
+            "Queue `wd-towned-queue`",
+        ] {
+            assert!(err.contains(name), "{name} missing:\n{err}");
+        }
+    }
+
     /// A task waiting in `recv().await` on a queue nobody sends into:
     /// reported as a long wait, not as a deadlock.
     #[test]
@@ -513,6 +594,14 @@ fn release_types_are_tokios() {
     assert_eq!(
         TypeId::of::<mpsc::UnboundedSender<u64>>(),
         TypeId::of::<tokio::sync::mpsc::UnboundedSender<u64>>()
+    );
+    assert_eq!(
+        TypeId::of::<mpsc::WeakSender<u64>>(),
+        TypeId::of::<tokio::sync::mpsc::WeakSender<u64>>()
+    );
+    assert_eq!(
+        TypeId::of::<mpsc::OwnedPermit<u64>>(),
+        TypeId::of::<tokio::sync::mpsc::OwnedPermit<u64>>()
     );
     let (tx, mut rx) = mpsc::channel_named::<u64>("release", 1);
     let rt = current_thread();

@@ -1,0 +1,74 @@
+//! The steady case of an acquisition with the lock-order graph on and
+//! every other feature off: the lock taken again, at the same depth, the
+//! same way, on the same held locks as an acquisition already recorded.
+//! Then there is nothing to look up or record, and the slot the push lands
+//! in already holds the lock's id, hold and request: the push is the site
+//! and the new length.
+//!
+//! `primitive::acquire` asks [`LockMeta::steady`] before the raw operation
+//! and calls [`LockMeta::push_steady`] after it; anything else (a new
+//! chain, another lock in the slot, a feature on) goes the general way,
+//! which records, pushes and fills the slot as before.
+
+use super::*;
+use crate::watchdog::WaitMode;
+
+impl LockMeta {
+    /// Whether an acquisition of this lock in `mode` is steady (see the
+    /// module docs): the depth its push will land at.
+    ///
+    /// At depth 0 nothing is below, so no edge is recorded: the slot's id,
+    /// hold and request part (0 at depth 0, as the general push writes it)
+    /// must match. Above, the slot must be below the stack's `verified`
+    /// mark (every slot up to it pushed by a recorded acquisition and not
+    /// changed since) with the same id and request: the request and the
+    /// upgradable flag decide the hold, and any change of a hold in place
+    /// lowers the mark.
+    #[inline(always)]
+    pub(crate) fn steady(&self, mode: WaitMode) -> Option<usize> {
+        let t = state();
+        let len = t.len.get();
+        // The lock's word with its flags: an id never assigned (0) matches
+        // no slot (an empty one holds `EMPTY_ID`).
+        let word = self.id.load(Ordering::Relaxed);
+        let flags = if mode == WaitMode::UpgradableRead {
+            UPGRADABLE
+        } else {
+            0
+        };
+        if len == 0 {
+            if same_id(t.ids[0].get(), word)
+                && t.holds[0].get() == mode.hold()
+                && t.reqs[0].get() == flags
+            {
+                return Some(0);
+            }
+        } else if t.verified.get() > len {
+            // SAFETY: `verified` is at most `MAX_HELD` (a push sets it to
+            // its new length, at most `MAX_HELD`; everything else lowers
+            // it), so `len < MAX_HELD` (and the thread is not busy, whose
+            // `len` has the `BUSY` bit).
+            unsafe { std::hint::assert_unchecked(len < MAX_HELD) };
+            if same_id(t.ids[len].get(), word)
+                && t.reqs[len].get() == (mode.request() as u8 + 1) | flags
+            {
+                return Some(len);
+            }
+        }
+        None
+    }
+
+    /// The push of an acquisition [`steady`](Self::steady) said was steady
+    /// at `depth`, once the lock is held.
+    #[inline(always)]
+    pub(crate) fn push_steady(&self, depth: usize, site: Option<&'static Location<'static>>) {
+        let t = state();
+        t.sites[depth].set(match site {
+            Some(s) => Some(s),
+            None => t.pending_site.take(),
+        });
+        #[cfg(feature = "send_guard")]
+        t.stamps[depth].set(moved::stamp());
+        t.len.set(depth + 1);
+    }
+}
