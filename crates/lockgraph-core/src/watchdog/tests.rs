@@ -309,15 +309,16 @@ fn published_holds_and_waits_form_the_wait_for_graph() {
 fn a_reader_never_keeps_a_torn_entry() {
     static SITE_A: &Location<'static> = Location::caller();
     static SITE_B: &Location<'static> = Location::caller();
+    // The names through statics: an entry keeps a name's pointer, and two
+    // uses of one string literal may be two copies of it (they are in a
+    // release build), which would read as a torn entry.
+    static NAME_A: &str = "torn-a";
+    static NAME_B: &str = "torn-bee";
     let entry = |id: u64| {
         let a = id == 1;
         move || Published {
             id,
-            class: if a {
-                Class::Named("torn-a")
-            } else {
-                Class::Named("torn-bee")
-            },
+            class: Class::Named(if a { NAME_A } else { NAME_B }),
             kind: if a { LockKind::Mutex } else { LockKind::RwLock },
             hold: if a { Hold::Exclusive } else { Hold::Shared },
             upgradable: false,
