@@ -34,7 +34,9 @@ mod tests;
 
 #[cfg(test)]
 pub(crate) use query::SLOT_OWNER;
-pub(crate) use query::{atom_thread, held_entries, pending_site, snapshot, tracked_entry};
+pub(crate) use query::{
+    atom_thread, held_entries, holds_nothing, pending_site, snapshot, tracked_entry,
+};
 pub use query::{clear_pending_site, held_lock_ids, held_locks, set_pending_site};
 
 /// Slots of the per-thread cache of chains already recorded (fewer under

@@ -95,11 +95,20 @@ pub fn held_lock_ids() -> Vec<u64> {
 /// The locks this thread holds, outermost first, as the recorder sees them
 /// (for async acquisitions, which add the thread's sync holds to their
 /// task's). Empty, without allocating, when it holds none.
+/// Whether [`held_entries`] would be empty: the thread holds no tracked
+/// lock, or is inside lockgraph's own bookkeeping. One thread-local load,
+/// inlined (an async acquisition asks it first: `task::hold`).
+#[inline(always)]
+pub(crate) fn holds_nothing() -> bool {
+    let len = state().len.get();
+    len & !BUSY == 0 || len & BUSY != 0
+}
+
 pub(crate) fn held_entries() -> Vec<Held> {
-    let t = state();
-    if t.len.get() & !BUSY == 0 || t.len.get() & BUSY != 0 {
+    if holds_nothing() {
         return Vec::new();
     }
+    let t = state();
     t.claim_moved();
     t.snapshot()
 }

@@ -82,9 +82,8 @@ pub fn acquired_now_by(
     site: Option<&'static Location<'static>>,
     first: impl FnOnce(),
 ) -> AsyncHold {
-    let thread_held = crate::state::held_entries();
     let held = held_of(meta, hold, site);
-    if thread_held.is_empty() {
+    if crate::state::holds_nothing() {
         // Nothing held by the thread, and (when its set is cached) nothing
         // by the task (no edge: the hold goes in slot 0), or holds whose
         // check before this lock this thread made already.
@@ -100,7 +99,7 @@ pub fn acquired_now_by(
         }
     }
     first();
-    acquired_now_held(owner, thread_held, held, meta, request)
+    acquired_now_held(owner, crate::state::held_entries(), held, meta, request)
 }
 
 /// [`acquired_now`] when something is held (or the set is not cached).
