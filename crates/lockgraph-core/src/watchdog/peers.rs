@@ -89,10 +89,7 @@ pub(super) fn add_blocked_peers(
         let Some(w) = t.waiting.as_mut() else {
             continue;
         };
-        if !matches!(
-            w.mode,
-            Some(WaitMode::Send | WaitMode::Join | WaitMode::Permit | WaitMode::Barrier)
-        ) {
+        if !w.mode.is_some_and(WaitMode::served_by_threads) {
             continue;
         }
         for &j in &edges[i] {

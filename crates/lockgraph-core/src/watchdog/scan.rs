@@ -346,11 +346,5 @@ pub fn dump_answer_path(pid: u32) -> PathBuf {
 /// Whether `s` waits in a mode served by several threads (a send into a
 /// full queue, a permit, a join, a barrier): its wait has an edge to each.
 fn waits_for_any(s: &Snap) -> bool {
-    matches!(
-        s.wait.map(|w| w.target),
-        Some(Target::Lock {
-            mode: WaitMode::Send | WaitMode::Permit | WaitMode::Join | WaitMode::Barrier,
-            ..
-        })
-    )
+    matches!(s.wait.map(|w| w.target), Some(Target::Lock { mode, .. }) if mode.served_by_threads())
 }

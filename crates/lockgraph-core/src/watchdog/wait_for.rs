@@ -110,6 +110,17 @@ impl WaitMode {
     /// an upgradable read) of the same resource, held by the waiting
     /// thread itself (`own`) or another. The rule of each mode, in one
     /// place: a new kind of wait says here whom it waits for.
+    /// Whether a wait in this mode is served by threads (a queue's
+    /// consumers, permit holders, the joined thread, the parties not yet
+    /// arrived), any one of which may end it, rather than kept out by a
+    /// lock's holders.
+    pub(super) fn served_by_threads(self) -> bool {
+        matches!(
+            self,
+            WaitMode::Send | WaitMode::Permit | WaitMode::Join | WaitMode::Barrier
+        )
+    }
+
     pub(super) fn kept_out_by(self, hold: Hold, upgradable: bool, own: bool) -> bool {
         let exclusive = hold == Hold::Exclusive;
         match self {
