@@ -24,10 +24,12 @@ impl ThreadState {
         if op == Op::Acquire {
             let id = meta.id();
             let req = request as u8 + 1;
+            // The id, no slow bit, the request and the upgradable flag (a
+            // hold below `verified` is the one its request takes).
             if len < MAX_HELD
                 && self.verified.get() > len
-                && self.ids[len].get() & ID_MASK == id
-                && self.reqs[len].get() == req | flags
+                && self.words[len].get() & !M_SHARED
+                    == id << 8 | nibble(Hold::Exclusive, req, flags)
             {
                 // The same lock, requested the same way, on the same stack as
                 // last time at this depth: its edges are recorded.
@@ -153,7 +155,7 @@ impl ThreadState {
             && !cfg!(feature = "send_guard")
             && len == 1
             && self.keys[0].get() == meta.hot_key(id)
-            && self.ids[0].get() & ID_MASK != id
+            && word_id(self.words[0].get()) != id
             && !matches!(meta.class, Class::Anonymous)
             && meta.edge_flags() == 0
     }
@@ -176,11 +178,11 @@ impl ThreadState {
         }
         let id = meta.id();
         let edge = crate::global::young::Young {
-            from: self.ids[0].get() & ID_MASK,
+            from: word_id(self.words[0].get()),
             to: id,
             class: meta.class,
             kind: meta.kind,
-            hold: self.holds[0].get(),
+            hold: word_hold(self.words[0].get()),
             held_at: self.sites[0].get(),
             requested_at: site.or(self.pending_site.get()),
         };
@@ -191,7 +193,7 @@ impl ThreadState {
             }
         }
         meta.mark(YOUNG);
-        self.ids[0].set(self.ids[0].get() | YOUNG_FROM);
+        self.words[0].set(self.words[0].get() | S_YOUNG_FROM);
         self.remember(self.fresh_key.get());
         self.checked_id.set(id);
         self.checked_tag
@@ -225,7 +227,7 @@ impl ThreadState {
     pub(super) fn same_class_key(&self, mut h: u64, key: u64, id: u64, len: usize) -> u64 {
         for i in 0..len {
             if self.keys[i].get() == key {
-                h = mix(h, self.ids[i].get() & ID_MASK);
+                h = mix(h, word_id(self.words[i].get()));
             }
         }
         mix(h, id)
@@ -240,7 +242,7 @@ impl ThreadState {
             moved::claim(
                 |id, seq| {
                     (0..self.len.get())
-                        .find(|&i| self.ids[i].get() & ID_MASK == id && self.stamps[i].get() < seq)
+                        .find(|&i| word_id(self.words[i].get()) == id && self.stamps[i].get() < seq)
                 },
                 |i| self.remove_at(i),
             );
@@ -251,12 +253,13 @@ impl ThreadState {
         (0..self.len.get() & !BUSY)
             .map(|i| {
                 let class = self.classes[i].get();
+                let w = self.words[i].get();
                 Held {
-                    id: self.ids[i].get() & ID_MASK,
+                    id: word_id(w),
                     key: self.keys[i].get(),
                     class: class.class,
                     kind: class.kind,
-                    hold: self.holds[i].get(),
+                    hold: word_hold(w),
                     site: self.sites[i].get(),
                 }
             })
@@ -279,7 +282,7 @@ impl ThreadState {
         let _busy = Busy::enter(self);
         let out = global::add_edges(&held, meta, id, request, site, op);
         for i in out.marked {
-            self.ids[i].set(self.ids[i].get() | IN_GRAPH);
+            self.words[i].set(self.words[i].get() | S_IN_GRAPH);
         }
         crate::record::write(out.lines);
         for report in out.reports {
@@ -301,11 +304,8 @@ impl ThreadState {
                     self.blooms[i - 1].get(),
                 )
             };
-            let (id, key, hold) = (
-                self.ids[i].get() & ID_MASK,
-                self.keys[i].get(),
-                self.holds[i].get(),
-            );
+            let w = self.words[i].get();
+            let (id, key, hold) = (word_id(w), self.keys[i].get(), word_hold(w));
             self.chains[i].set(mix(mix(chain, key), hold as u64));
             self.insts[i].set(match hold {
                 Hold::Exclusive => mix(inst, id),

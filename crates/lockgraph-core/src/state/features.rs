@@ -33,8 +33,8 @@ impl ThreadState {
                 self.pushed_with_features(i, features);
             }
             if features & ATOMICITY != 0 {
-                let id = self.ids[i].get() & ID_MASK;
-                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                let w = self.words[i].get();
+                let (id, hold, site) = (word_id(w), word_hold(w), self.sites[i].get());
                 crate::atomicity::acquired(&self.atom, meta, id, hold, site);
             }
         }
@@ -69,11 +69,11 @@ impl ThreadState {
         if features & ATOMICITY != 0 && len.wrapping_sub(1) < MAX_HELD {
             let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
             let top = len - 1;
-            let word = self.ids[top].get();
-            if word & ID_MASK == id {
+            let word = self.words[top].get();
+            if word_id(word) == id {
                 // The common case, the top slot: checked, then popped here
                 // without looking it up again (the checker changes no slot).
-                let (hold, site) = (self.holds[top].get(), self.sites[top].get());
+                let (hold, site) = (word_hold(word), self.sites[top].get());
                 crate::atomicity::released(&self.atom, meta, id, hold, site);
                 self.pop_top(top, word, meta);
                 if features & (PROFILE | WATCHDOG) != 0 {
@@ -82,7 +82,7 @@ impl ThreadState {
                 return;
             }
             if let Some(i) = self.find(id) {
-                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                let (hold, site) = (word_hold(self.words[i].get()), self.sites[i].get());
                 crate::atomicity::released(&self.atom, meta, id, hold, site);
             }
         }
@@ -102,14 +102,12 @@ impl ThreadState {
         if features & WATCHDOG != 0 {
             self.wd_since[i].set(crate::watchdog::tick());
             if let Some(s) = self.watchdog_slot() {
-                let mode = crate::watchdog::hold_mode(
-                    self.holds[i].get(),
-                    self.reqs[i].get() & UPGRADABLE != 0,
-                );
+                let w = self.words[i].get();
+                let mode = crate::watchdog::hold_mode(word_hold(w), word_upgradable(w));
                 crate::watchdog::publish_push(
                     s,
                     i,
-                    self.ids[i].get() & ID_MASK,
+                    word_id(w),
                     mode,
                     self.sites[i].get(),
                     self.wd_since[i].get(),
@@ -161,12 +159,13 @@ impl ThreadState {
     #[inline]
     pub(super) fn published(&self, i: usize) -> crate::watchdog::Published {
         let class = self.classes[i].get();
+        let w = self.words[i].get();
         crate::watchdog::Published {
-            id: self.ids[i].get() & ID_MASK,
+            id: word_id(w),
             class: class.class,
             kind: class.kind,
-            hold: self.holds[i].get(),
-            upgradable: self.reqs[i].get() & UPGRADABLE != 0,
+            hold: word_hold(w),
+            upgradable: word_upgradable(w),
             site: self.sites[i].get(),
             since: self.wd_since[i].get(),
         }

@@ -80,7 +80,7 @@ impl LockMeta {
         features: u8,
     ) {
         let t = state();
-        let slot = t.push(self, hold, 0, site);
+        let slot = t.push(self, hold, 0, site, features);
         // The atomicity checker alone, with nothing to do (the common case
         // of a test run with it on), is decided here without a call.
         if features == ATOMICITY {
@@ -98,8 +98,8 @@ impl LockMeta {
     #[inline]
     pub fn acquired_upgradable(&self, site: Option<&'static Location<'static>>) {
         let t = state();
-        let slot = t.push(self, Hold::Shared, UPGRADABLE, site);
         let features = crate::features::hooks();
+        let slot = t.push(self, Hold::Shared, UPGRADABLE, site, features);
         if features != 0 {
             t.acquired_with_features(self, slot, features);
         }
@@ -112,29 +112,36 @@ impl LockMeta {
     }
 
     /// Call when the lock is released (before the raw unlock).
+    ///
+    /// The slot's word decides: the top slot holding this lock with no
+    /// slow bit (nothing to hand over, no feature's hook: a push made while
+    /// a feature with release hooks was on marks its slot) is popped by
+    /// storing the new length; anything else goes out of line.
     #[inline(always)]
     pub fn released(&self) {
-        // One load: settled, without hooks (the graph on or off, async
-        // locks or not), the pop is all.
-        let raw = crate::features::raw();
         if crate::features::LEAN_FIRST {
             // See `features::LEAN_FIRST`: the lean pop inlined, anything
             // else out of line, so that the guard's drop stays small
             // enough to be inlined.
-            if raw == crate::features::LEAN {
+            if crate::features::raw() == crate::features::LEAN {
                 state().lean_pop(self);
             } else {
                 self.released_slow();
             }
-        } else if raw & (crate::features::HOOKS | crate::features::UNSETTLED) == 0 {
-            let _ = state().pop(self);
-        } else {
-            self.released_slow();
+            return;
         }
+        let t = state();
+        let len = t.len.get();
+        let top = len.wrapping_sub(1);
+        if top < MAX_HELD && same_id(t.words[top].get(), self.id.load(Ordering::Relaxed)) {
+            t.len.set(top);
+            return;
+        }
+        self.released_slow();
     }
 
-    /// [`released`](Self::released) with a feature on, or the features
-    /// not settled yet.
+    /// [`released`](Self::released) past the fast pop: a slow bit, a
+    /// release out of order, a feature on.
     #[cold]
     #[inline(never)]
     fn released_slow(&self) {

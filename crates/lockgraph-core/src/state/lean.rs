@@ -50,10 +50,9 @@ impl ThreadState {
             return;
         }
         let word = meta.id.load(Ordering::Relaxed);
-        let id = if same_id(self.ids[len].get(), word)
-            && self.holds[len].get() == hold
-            && self.reqs[len].get() == flags
-        {
+        // A lean hold is unchecked (request 0) and has its release hook
+        // (the watchdog's unpublication): one compare.
+        let id = if self.words[len].get() == expect(word, nibble(hold, 0, flags), S_HOOKS) {
             word & ID_MASK
         } else {
             self.lean_rewrite(len, meta, hold, flags)
@@ -81,15 +80,17 @@ impl ThreadState {
     #[inline(never)]
     fn lean_rewrite(&self, len: usize, meta: &LockMeta, hold: Hold, flags: u8) -> u64 {
         let id = meta.id();
-        if self.linked.get() > len {
-            self.linked.set(len);
+        let old = self.words[len].get();
+        let word = id << 8 | S_HOOKS | nibble(hold, 0, flags);
+        if (old ^ word) & !SLOW != 0 {
+            if self.linked.get() > len {
+                self.linked.set(len);
+            }
+            if self.verified.get() > len {
+                self.verified.set(len.max(1));
+            }
         }
-        if self.verified.get() > len {
-            self.verified.set(len.max(1));
-        }
-        self.ids[len].set(id);
-        self.holds[len].set(hold);
-        self.reqs[len].set(flags);
+        self.words[len].set(word);
         let key = meta.hot_key(id);
         if self.keys[len].get() != key {
             self.set_class(len, key, meta);
@@ -107,7 +108,7 @@ impl ThreadState {
         flags: u8,
         site: Option<&'static Location<'static>>,
     ) {
-        let slot = self.push(meta, hold, flags, site);
+        let slot = self.push(meta, hold, flags, site, WATCHDOG);
         self.acquired_with_features(meta, slot, WATCHDOG);
     }
 
@@ -118,9 +119,10 @@ impl ThreadState {
         let len = self.len.get();
         let top = len.wrapping_sub(1);
         if top < MAX_HELD {
-            let word = self.ids[top].get();
-            if same_id(word, meta.id.load(Ordering::Relaxed)) {
-                self.pop_top(top, word, meta);
+            let word = self.words[top].get();
+            // The lean push's word: the lock's id and the hook bit alone.
+            if (meta.id.load(Ordering::Relaxed) << 8 ^ word) >> 4 == S_HOOKS >> 4 {
+                self.len.set(top);
                 let p = self.wd_slot.get();
                 if !p.is_null() {
                     // SAFETY: as in `watchdog_slot`: a non-null pointer is

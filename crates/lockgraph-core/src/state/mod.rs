@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::class::{Class, LockKind};
 use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
-use crate::meta::{Held, LockMeta, Op, HAS_EDGES, ID_MASK, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
+use crate::meta::{Held, LockMeta, Op, ID_MASK, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
 use crate::report::{Hold, Request};
 
 mod chain;
@@ -44,13 +44,110 @@ pub use query::{clear_pending_site, held_lock_ids, held_locks, set_pending_site}
 const CACHE_BITS: u32 = if cfg!(loom) { 6 } else { 10 };
 const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 
-/// Or'ed into a slot's `reqs` entry when the slot holds an upgradable read:
-/// a shared hold for the lock-order graph, which the watchdog tells apart
-/// from a plain read (only an upgradable or exclusive holder keeps another
-/// upgradable read out). Being part of the slot's request, it is rewritten by
-/// any push of another kind into the slot: the common path stores nothing
-/// more for it.
+/// The `flags` of a push of an upgradable read: a shared hold for the
+/// lock-order graph, which the watchdog tells apart from a plain read (only
+/// an upgradable or exclusive holder keeps another upgradable read out).
 const UPGRADABLE: u8 = 0x80;
+
+// One packed word per stack slot (`ThreadState::words`): everything a fast
+// path compares, so that each compares one word.
+//
+//   bits 8..=63  the lock's id (ids count up from 1 in blocks and stay far
+//                below 2^56; the lock's own word keeps its flags in its top
+//                four bits and zeros in 56..=59, all shifted out here)
+//   bits 4..=7   the slow bits: anything that keeps a release off its fast
+//                pop ([`S_IN_GRAPH`], [`S_YOUNG_FROM`], [`S_HOOKS`])
+//   bits 0..=3   the mode: the request as `1 + Request` (0: the hold's edges
+//                were not checked: a `try_lock`, a hold at depth 0, a lean
+//                hold), [`M_SHARED`] for a shared hold, [`M_UPGRADABLE`]
+//
+// A release's fast pop is `(lock word << 8) ^ slot < 16`: the same id and
+// no slow bit, whatever the mode. A steady acquisition compares the slot
+// with [`expect`]: `lock word << 8 | mode`, the lock's id, no slow bit, the
+// mode the acquisition asks for.
+
+/// Slow bit: the recorder put the lock in the instance graph while this
+/// thread held it; the release hands [`IN_GRAPH`] to the lock's word.
+const S_IN_GRAPH: u64 = 1 << 4;
+/// Slow bit: this thread buffered an edge from the lock (`global::young`);
+/// the release hands [`YOUNG_FROM`] to the lock's word.
+const S_YOUNG_FROM: u64 = 1 << 5;
+/// Slow bit: pushed while a feature with release hooks was on (profile,
+/// atomicity checker, watchdog): the release runs them.
+const S_HOOKS: u64 = 1 << 6;
+/// The slow bits.
+const SLOW: u64 = 0xf0;
+/// Mode bits: the request part, `1 + Request`.
+const M_REQ: u64 = 3;
+/// Mode bit: a shared hold.
+const M_SHARED: u64 = 4;
+/// Mode bit: an upgradable read.
+const M_UPGRADABLE: u64 = 8;
+/// The mode bits.
+const MODE: u64 = 0xf;
+/// Ids at or above this do not fit a slot word (never reached: ids are
+/// handed out one by one, in blocks of 1,024 per thread).
+const ID_LIMIT: u64 = 1 << 56;
+const _: () = assert!(ID_LIMIT - 1 <= ID_MASK);
+
+/// The mode nibble of a hold: `req` as `1 + Request` (0: unchecked),
+/// `flags` [`UPGRADABLE`] or 0.
+#[inline(always)]
+const fn nibble(hold: Hold, req: u8, flags: u8) -> u64 {
+    let shared = match hold {
+        Hold::Exclusive => 0,
+        Hold::Shared => M_SHARED,
+    };
+    let upg = if flags & UPGRADABLE != 0 {
+        M_UPGRADABLE
+    } else {
+        0
+    };
+    req as u64 & M_REQ | shared | upg
+}
+
+/// The slot word of the lock whose word is `lock` held in mode `nibble`,
+/// with `slow` (of [`SLOW`]): the lock's flags shifted out, a shift and an
+/// or of one byte.
+#[inline(always)]
+fn expect(lock: u64, nibble: u64, slow: u64) -> u64 {
+    lock << 8 | slow | nibble
+}
+
+/// The id of a slot word.
+#[inline(always)]
+fn word_id(w: u64) -> u64 {
+    w >> 8
+}
+
+/// The hold of a slot word.
+#[inline(always)]
+fn word_hold(w: u64) -> Hold {
+    if w & M_SHARED != 0 {
+        Hold::Shared
+    } else {
+        Hold::Exclusive
+    }
+}
+
+/// The request part of a slot word, `1 + Request` or 0.
+#[inline(always)]
+fn word_req(w: u64) -> u8 {
+    (w & M_REQ) as u8
+}
+
+/// Whether a slot word holds an upgradable read.
+#[inline(always)]
+fn word_upgradable(w: u64) -> bool {
+    w & M_UPGRADABLE != 0
+}
+
+/// The lock word's flags a release hands over from slot word `w`.
+#[inline(always)]
+fn handover(w: u64) -> u64 {
+    (if w & S_IN_GRAPH != 0 { IN_GRAPH } else { 0 })
+        | (if w & S_YOUNG_FROM != 0 { YOUNG_FROM } else { 0 })
+}
 
 /// The class part of a stack slot, a function of the slot's key: rewritten
 /// only when a lock of another class lands in the slot.
@@ -78,17 +175,17 @@ fn bloom_bit(key: u64) -> u64 {
     1 << (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
-/// The id word of a slot never pushed: no lock's id (ids count up from 1
-/// and stay far below it), and not 0, the word of a lock without an id yet,
-/// so that `LockMeta::steady`'s comparison of words needs no other test.
-const EMPTY_ID: u64 = ID_MASK;
+/// The word of a slot never pushed: no lock's (its slow bits are set, and
+/// no id reaches it), and not the word [`expect`] makes of a lock without an
+/// id yet (0), so that `LockMeta::steady`'s comparison needs no other test.
+const EMPTY_ID: u64 = u64::MAX;
 
-/// Whether two id words (a slot's, a lock's) name the same lock, whatever
-/// their flags (the four top bits, outside `ID_MASK`).
+/// Whether a slot word and a lock's word name the same lock and the slot
+/// has no slow bit: the release's fast pop (the mode is left out, the
+/// lock's own flags shifted out).
 #[inline(always)]
-pub(super) fn same_id(a: u64, b: u64) -> bool {
-    const _: () = assert!(ID_MASK == u64::MAX >> 4);
-    (a ^ b) << 4 == 0
+pub(super) fn same_id(slot: u64, lock: u64) -> bool {
+    (lock << 8 ^ slot) <= MODE
 }
 
 /// Set in `len` while the thread is inside lockgraph's own bookkeeping: every
@@ -101,16 +198,10 @@ const BUSY: usize = 1 << 31;
 /// are filled lazily (only a nested acquisition needs them) and are valid for
 /// slots below `linked`.
 pub(crate) struct ThreadState {
-    /// Lock id, with [`IN_GRAPH`] set when the recorder put it in the
-    /// instance graph while held.
-    ids: [Cell<u64>; MAX_HELD],
+    /// The slot's packed word: lock id, slow bits, mode (see [`expect`]).
+    words: [Cell<u64>; MAX_HELD],
     keys: [Cell<u64>; MAX_HELD],
     classes: [Cell<SlotClass>; MAX_HELD],
-    holds: [Cell<Hold>; MAX_HELD],
-    /// How the slot's lock was requested, as `1 + Request`; 0 when its edges
-    /// were not checked (a `try_lock`). Or'ed with [`UPGRADABLE`] for an
-    /// upgradable read.
-    reqs: [Cell<u8>; MAX_HELD],
     sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
     /// When the slot's lock was taken, for sampled hold times (profiling).
     since: [Cell<Option<Instant>>; MAX_HELD],
@@ -151,11 +242,9 @@ pub(crate) struct ThreadState {
 crate::sync::thread_local_const! {
     static STATE: ThreadState = const {
         ThreadState {
-            ids: [const { Cell::new(EMPTY_ID) }; MAX_HELD],
+            words: [const { Cell::new(EMPTY_ID) }; MAX_HELD],
             keys: [const { Cell::new(0) }; MAX_HELD],
             classes: [const { Cell::new(EMPTY_CLASS) }; MAX_HELD],
-            holds: [const { Cell::new(Hold::Shared) }; MAX_HELD],
-            reqs: [const { Cell::new(0) }; MAX_HELD],
             sites: [const { Cell::new(None) }; MAX_HELD],
             since: [const { Cell::new(None) }; MAX_HELD],
             wd_since: [const { Cell::new(0) }; MAX_HELD],

@@ -25,7 +25,7 @@ pub(crate) fn tracked_entry(
     }
     let id = meta.id();
     let i = t.find(id)?;
-    Some((id, t.holds[i].get(), t.sites[i].get()))
+    Some((id, word_hold(t.words[i].get()), t.sites[i].get()))
 }
 
 /// What the held-lock state does for the watchdog's slots it points to.

@@ -5,7 +5,9 @@ use super::*;
 
 impl ThreadState {
     /// Pushes `meta` held as `hold`; `flags`: [`UPGRADABLE`] for an
-    /// upgradable read, else 0.
+    /// upgradable read, else 0; `hooks`: the features with release hooks
+    /// that are on (a slot pushed with any marks its word with [`S_HOOKS`],
+    /// so that its release leaves the fast pop).
     #[inline(always)]
     pub(super) fn push(
         &self,
@@ -13,6 +15,7 @@ impl ThreadState {
         hold: Hold,
         flags: u8,
         site: Option<&'static Location<'static>>,
+        hooks: u8,
     ) -> Option<usize> {
         let len = self.len.get();
         if len >= MAX_HELD {
@@ -23,6 +26,7 @@ impl ThreadState {
             return None;
         }
         let id = meta.id();
+        debug_assert!(id < ID_LIMIT);
         let req = if self.checked_id.get() == id {
             self.checked_id.set(0);
             let tag = self.checked_tag.get();
@@ -34,27 +38,27 @@ impl ThreadState {
         } else {
             0
         };
+        let slow = if hooks != 0 { S_HOOKS } else { 0 };
+        let word = id << 8 | slow | nibble(hold, req, flags);
         // A slot's summaries depend on the slots below it and on its own
         // content: re-pushing the same lock the same way keeps them valid.
-        let same = self.ids[len].get() & ID_MASK == id
-            && self.holds[len].get() == hold
-            && self.reqs[len].get() == req | flags;
-        if !same {
+        let old = self.words[len].get();
+        if (old ^ word) & !SLOW != 0 {
             if self.linked.get() > len {
                 self.linked.set(len);
             }
             if self.verified.get() > len {
                 self.verified.set(len.max(1));
             }
-            self.ids[len].set(id);
-            self.holds[len].set(hold);
-            self.reqs[len].set(req | flags);
             // Same lock, same key: only a different lock can change the class.
-            let key = meta.hot_key(id);
-            if self.keys[len].get() != key {
-                self.set_class(len, key, meta);
+            if word_id(old) != id {
+                let key = meta.hot_key(id);
+                if self.keys[len].get() != key {
+                    self.set_class(len, key, meta);
+                }
             }
         }
+        self.words[len].set(word);
         // (Nothing below slot 0: `verified` is never below 1.)
         if req != 0 && self.verified.get() == len {
             self.verified.set(len + 1);
@@ -84,42 +88,64 @@ impl ThreadState {
         global::warn_once_overflow();
     }
 
-    #[inline(always)]
     /// Pops `meta`'s slot; returns it when it was the top one (the optional
-    /// features' part of a pop from the middle is done here).
+    /// features' part of a pop from the middle is done here). The fast pop:
+    /// the top slot's word is the lock's id without a slow bit.
+    #[inline(always)]
     pub(super) fn pop(&self, meta: &LockMeta) -> Option<usize> {
         let len = self.len.get();
         let top = len.wrapping_sub(1);
-        if top < MAX_HELD {
-            let word = self.ids[top].get();
-            if same_id(word, meta.id.load(Ordering::Relaxed)) {
+        if top < MAX_HELD && same_id(self.words[top].get(), meta.id.load(Ordering::Relaxed)) {
+            self.len.set(top);
+            return Some(top);
+        }
+        self.pop_slow(meta)
+    }
+
+    /// Pops the top slot `top`, whose word is `word`, holding `meta`: the
+    /// flags to hand over handed to the lock's word, the slow bits cleared.
+    #[inline(always)]
+    pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
+        self.len.set(top);
+        if word & SLOW != 0 {
+            self.handover_at(top, word, meta);
+        }
+    }
+
+    /// Slot `i`'s flags to hand over set in `meta`'s word, and its slow
+    /// bits cleared (the next push of the same lock the same way is steady).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn handover_at(&self, i: usize, word: u64, meta: &LockMeta) {
+        self.words[i].set(word & !SLOW);
+        let flags = handover(word);
+        if flags != 0 {
+            meta.mark(flags);
+        }
+    }
+
+    /// The release of a hold the fast pop turned down: the top slot with
+    /// slow bits (`Some(top)`), a slot in the middle, or none.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn pop_slow(&self, meta: &LockMeta) -> Option<usize> {
+        let len = self.len.get();
+        if len & BUSY != 0 {
+            // Only locks taken while busy (never pushed) are released now.
+            return None;
+        }
+        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        if let Some(top) = len.checked_sub(1) {
+            let word = self.words[top].get();
+            if word_id(word) == id {
                 self.pop_top(top, word, meta);
                 return Some(top);
             }
         }
-        self.pop_slow(meta, meta.id.load(Ordering::Relaxed) & ID_MASK);
-        None
-    }
-
-    /// Pops the top slot `top`, whose id word is `word`, holding `meta`.
-    #[inline(always)]
-    pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
-        self.len.set(top);
-        if word & HAS_EDGES != 0 {
-            self.ids[top].set(word & ID_MASK);
-            meta.mark(word);
-        }
-    }
-
-    #[cold]
-    pub(super) fn pop_slow(&self, meta: &LockMeta, id: u64) {
-        if self.len.get() & BUSY != 0 {
-            // Only locks taken while busy (never pushed) are released now.
-            return;
-        }
         if let Some(i) = self.find(id) {
-            if self.ids[i].get() & HAS_EDGES != 0 {
-                meta.mark(self.ids[i].get());
+            let word = self.words[i].get();
+            if handover(word) != 0 {
+                meta.mark(handover(word));
             }
             if crate::profile::on() {
                 self.hold_sampled(i, meta);
@@ -136,23 +162,22 @@ impl ThreadState {
                 moved::post(id);
             }
         }
+        None
     }
 
     pub(super) fn find(&self, id: u64) -> Option<usize> {
         (0..self.len.get() & !BUSY)
             .rev()
-            .find(|&i| self.ids[i].get() & ID_MASK == id)
+            .find(|&i| word_id(self.words[i].get()) == id)
     }
 
     /// Removes slot `i`; the summaries above it become stale.
     pub(super) fn remove_at(&self, i: usize) {
         let len = self.len.get();
         for j in i..len - 1 {
-            self.ids[j].set(self.ids[j + 1].get());
+            self.words[j].set(self.words[j + 1].get());
             self.keys[j].set(self.keys[j + 1].get());
             self.classes[j].set(self.classes[j + 1].get());
-            self.holds[j].set(self.holds[j + 1].get());
-            self.reqs[j].set(self.reqs[j + 1].get());
             self.sites[j].set(self.sites[j + 1].get());
             self.since[j].set(self.since[j + 1].get());
             self.wd_since[j].set(self.wd_since[j + 1].get());
@@ -177,12 +202,14 @@ impl ThreadState {
         }
         let id = meta.id();
         let strong = (0..self.len.get()).rev().find(|&i| {
-            self.ids[i].get() & ID_MASK == id
-                && (self.holds[i].get() == Hold::Exclusive || self.reqs[i].get() & UPGRADABLE != 0)
+            let w = self.words[i].get();
+            word_id(w) == id && (word_hold(w) == Hold::Exclusive || word_upgradable(w))
         });
         if let Some(i) = strong.or_else(|| self.find(id)) {
-            self.holds[i].set(hold);
-            self.reqs[i].set(self.reqs[i].get() & !UPGRADABLE | flags);
+            // The same request, the new hold and upgradable flag.
+            let w = self.words[i].get();
+            let mode = nibble(hold, word_req(w), flags);
+            self.words[i].set(w & !MODE | mode);
             self.linked.set(self.linked.get().min(i));
             self.verified.set(self.verified.get().min(i).max(1));
             if crate::watchdog::on() {
@@ -205,10 +232,10 @@ impl ThreadState {
     #[inline(always)]
     pub(super) fn before_read_release(&self, meta: &LockMeta) {
         let len = self.len.get();
-        if len.wrapping_sub(1) < MAX_HELD
-            && self.reqs[len - 1].get() & UPGRADABLE == 0
-            && self.ids[len - 1].get() & ID_MASK == meta.id.load(Ordering::Relaxed) & ID_MASK
-        {
+        if len.wrapping_sub(1) < MAX_HELD && {
+            let w = self.words[len - 1].get();
+            !word_upgradable(w) && word_id(w) == meta.id.load(Ordering::Relaxed) & ID_MASK
+        } {
             return;
         }
         self.keep_other(meta, false);
@@ -227,7 +254,7 @@ impl ThreadState {
             return;
         }
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-        let released_kind = |i: usize| (self.reqs[i].get() & UPGRADABLE != 0) == upgradable;
+        let released_kind = |i: usize| word_upgradable(self.words[i].get()) == upgradable;
         let Some(j) = self.find(id) else {
             return;
         };
@@ -236,7 +263,7 @@ impl ThreadState {
         }
         let Some(k) = (0..j)
             .rev()
-            .find(|&k| self.ids[k].get() & ID_MASK == id && released_kind(k))
+            .find(|&k| word_id(self.words[k].get()) == id && released_kind(k))
         else {
             return;
         };
@@ -246,7 +273,11 @@ impl ThreadState {
     /// Slots `k < j` hold the same lock, shared: they trade how and where
     /// they were taken (the running summaries stay valid).
     pub(super) fn trade(&self, k: usize, j: usize) {
-        self.reqs[k].swap(&self.reqs[j]);
+        // The request and upgradable bits (the hold is shared in both).
+        const M: u64 = M_REQ | M_UPGRADABLE;
+        let (wk, wj) = (self.words[k].get(), self.words[j].get());
+        self.words[k].set(wk & !M | wj & M);
+        self.words[j].set(wj & !M | wk & M);
         self.sites[k].swap(&self.sites[j]);
         self.since[k].swap(&self.since[j]);
         self.wd_since[k].swap(&self.wd_since[j]);
