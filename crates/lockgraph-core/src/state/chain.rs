@@ -16,7 +16,7 @@ impl ThreadState {
         op: Op,
         fresh: bool,
     ) -> bool {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         // Nothing held (no edge to record), or busy: nothing to do.
         if len.wrapping_sub(1) >= MAX_HELD {
             return false;
@@ -28,7 +28,7 @@ impl ThreadState {
             // hold below `verified` is the one its request takes).
             if len < MAX_HELD
                 && self.verified.get() > len
-                && self.words[len].get() & !M_SHARED
+                && self.stack.words[len].get() & !M_SHARED
                     == id << 8 | nibble(Hold::Exclusive, req, flags)
             {
                 // The same lock, requested the same way, on the same stack as
@@ -62,7 +62,7 @@ impl ThreadState {
         meta: &LockMeta,
         site: Option<&'static Location<'static>>,
     ) -> bool {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len.wrapping_sub(1) >= MAX_HELD {
             return false;
         }
@@ -155,7 +155,7 @@ impl ThreadState {
             && !cfg!(feature = "send_guard")
             && len == 1
             && self.keys[0].get() == meta.hot_key(id)
-            && word_id(self.words[0].get()) != id
+            && word_id(self.stack.words[0].get()) != id
             && !matches!(meta.class, Class::Anonymous)
             && meta.edge_flags() == 0
     }
@@ -173,17 +173,17 @@ impl ThreadState {
         meta: &LockMeta,
         site: Option<&'static Location<'static>>,
     ) -> bool {
-        if self.len.get() != 1 || meta.edge_flags() != 0 {
+        if self.stack.len.get() != 1 || meta.edge_flags() != 0 {
             return false;
         }
         let id = meta.id();
         let edge = crate::global::young::Young {
-            from: word_id(self.words[0].get()),
+            from: word_id(self.stack.words[0].get()),
             to: id,
             class: meta.class,
             kind: meta.kind,
-            hold: word_hold(self.words[0].get()),
-            held_at: self.sites[0].get(),
+            hold: word_hold(self.stack.words[0].get()),
+            held_at: self.stack.sites[0].get(),
             requested_at: site.or(self.pending_site.get()),
         };
         {
@@ -193,7 +193,7 @@ impl ThreadState {
             }
         }
         meta.mark(YOUNG);
-        self.words[0].set(self.words[0].get() | S_YOUNG_FROM);
+        self.stack.words[0].set(self.stack.words[0].get() | S_YOUNG_FROM);
         self.remember(self.fresh_key.get());
         self.checked_id.set(id);
         self.checked_tag
@@ -208,7 +208,7 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     pub(super) fn record_fresh(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len.wrapping_sub(1) >= MAX_HELD {
             return;
         }
@@ -227,7 +227,7 @@ impl ThreadState {
     pub(super) fn same_class_key(&self, mut h: u64, key: u64, id: u64, len: usize) -> u64 {
         for i in 0..len {
             if self.keys[i].get() == key {
-                h = mix(h, word_id(self.words[i].get()));
+                h = mix(h, word_id(self.stack.words[i].get()));
             }
         }
         mix(h, id)
@@ -238,11 +238,12 @@ impl ThreadState {
     #[inline]
     pub(super) fn claim_moved(&self) {
         #[cfg(feature = "send_guard")]
-        if self.len.get() & BUSY == 0 {
+        if self.stack.len.get() & BUSY == 0 {
             moved::claim(
                 |id, seq| {
-                    (0..self.len.get())
-                        .find(|&i| word_id(self.words[i].get()) == id && self.stamps[i].get() < seq)
+                    (0..self.stack.len.get()).find(|&i| {
+                        word_id(self.stack.words[i].get()) == id && self.stamps[i].get() < seq
+                    })
                 },
                 |i| self.remove_at(i),
             );
@@ -250,17 +251,17 @@ impl ThreadState {
     }
 
     pub(super) fn snapshot(&self) -> Vec<Held> {
-        (0..self.len.get() & !BUSY)
+        (0..self.stack.len.get() & !BUSY)
             .map(|i| {
                 let class = self.classes[i].get();
-                let w = self.words[i].get();
+                let w = self.stack.words[i].get();
                 Held {
                     id: word_id(w),
                     key: self.keys[i].get(),
                     class: class.class,
                     kind: class.kind,
                     hold: word_hold(w),
-                    site: self.sites[i].get(),
+                    site: self.stack.sites[i].get(),
                 }
             })
             .collect()
@@ -282,7 +283,7 @@ impl ThreadState {
         let _busy = Busy::enter(self);
         let out = global::add_edges(&held, meta, id, request, site, op);
         for i in out.marked {
-            self.words[i].set(self.words[i].get() | S_IN_GRAPH);
+            self.stack.words[i].set(self.stack.words[i].get() | S_IN_GRAPH);
         }
         crate::record::write(out.lines);
         for report in out.reports {
@@ -304,7 +305,7 @@ impl ThreadState {
                     self.blooms[i - 1].get(),
                 )
             };
-            let w = self.words[i].get();
+            let w = self.stack.words[i].get();
             let (id, key, hold) = (word_id(w), self.keys[i].get(), word_hold(w));
             self.chains[i].set(mix(mix(chain, key), hold as u64));
             self.insts[i].set(match hold {

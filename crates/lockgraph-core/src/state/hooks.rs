@@ -117,24 +117,16 @@ impl LockMeta {
     /// slow bit (nothing to hand over, no feature's hook: a push made while
     /// a feature with release hooks was on marks its slot) is popped by
     /// storing the new length; anything else goes out of line.
+    /// Every mode's release, the lean one included (the watchdog reads the
+    /// stack: nothing to unpublish).
     #[inline(always)]
     pub fn released(&self) {
-        if crate::features::LEAN_FIRST {
-            // See `features::LEAN_FIRST`: the lean pop inlined, anything
-            // else out of line, so that the guard's drop stays small
-            // enough to be inlined.
-            if crate::features::raw() == crate::features::LEAN {
-                state().lean_pop(self);
-            } else {
-                self.released_slow();
-            }
-            return;
-        }
         let t = state();
-        let len = t.len.get();
-        let top = len.wrapping_sub(1);
-        if top < MAX_HELD && same_id(t.words[top].get(), self.id.load(Ordering::Relaxed)) {
-            t.len.set(top);
+        let len = t.stack.len.get();
+        // The word below any length is readable (an empty or busy stack's
+        // is no lock's): no range test.
+        if same_id(t.stack.below(len).get(), self.id.load(Ordering::Relaxed)) {
+            t.stack.len.set(len - 1);
             return;
         }
         self.released_slow();
@@ -145,13 +137,7 @@ impl LockMeta {
     #[cold]
     #[inline(never)]
     fn released_slow(&self) {
-        let active = crate::features::active();
-        if active & crate::features::HOOKS == 0 {
-            let _ = state().pop(self);
-        } else {
-            // The lean mode too (`state::lean`).
-            state().released_with_features(self, active);
-        }
+        state().released_with_features(self, crate::features::active());
     }
 
     /// Call when an upgradable read is released (before the raw unlock),

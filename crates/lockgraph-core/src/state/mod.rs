@@ -17,6 +17,10 @@ use std::time::Instant;
 use crate::class::{Class, LockKind};
 use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
+use crate::held_stack::{
+    expect, handover, same_id, word_hold, word_id, word_req, word_upgradable, HeldStack, BUSY,
+    ID_LIMIT, MODE, M_LEAN, M_REQ, M_SHARED, M_UPGRADABLE, SLOW, S_HOOKS, S_IN_GRAPH, S_YOUNG_FROM,
+};
 use crate::meta::{Held, LockMeta, Op, ID_MASK, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
 use crate::report::{Hold, Request};
 
@@ -33,7 +37,7 @@ mod steady;
 mod tests;
 
 #[cfg(test)]
-pub(crate) use query::SLOT_OWNER;
+pub(crate) use query::register_for_watchdog;
 pub(crate) use query::{
     atom_thread, held_entries, holds_nothing, pending_site, snapshot, tracked_entry,
 };
@@ -49,104 +53,11 @@ const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 /// an upgradable or exclusive holder keeps another upgradable read out).
 const UPGRADABLE: u8 = 0x80;
 
-// One packed word per stack slot (`ThreadState::words`): everything a fast
-// path compares, so that each compares one word.
-//
-//   bits 8..=63  the lock's id (ids count up from 1 in blocks and stay far
-//                below 2^56; the lock's own word keeps its flags in its top
-//                four bits and zeros in 56..=59, all shifted out here)
-//   bits 4..=7   the slow bits: anything that keeps a release off its fast
-//                pop ([`S_IN_GRAPH`], [`S_YOUNG_FROM`], [`S_HOOKS`])
-//   bits 0..=3   the mode: the request as `1 + Request` (0: the hold's edges
-//                were not checked: a `try_lock`, a hold at depth 0, a lean
-//                hold), [`M_SHARED`] for a shared hold, [`M_UPGRADABLE`]
-//
-// A release's fast pop is `(lock word << 8) ^ slot < 16`: the same id and
-// no slow bit, whatever the mode. A steady acquisition compares the slot
-// with [`expect`]: `lock word << 8 | mode`, the lock's id, no slow bit, the
-// mode the acquisition asks for.
-
-/// Slow bit: the recorder put the lock in the instance graph while this
-/// thread held it; the release hands [`IN_GRAPH`] to the lock's word.
-const S_IN_GRAPH: u64 = 1 << 4;
-/// Slow bit: this thread buffered an edge from the lock (`global::young`);
-/// the release hands [`YOUNG_FROM`] to the lock's word.
-const S_YOUNG_FROM: u64 = 1 << 5;
-/// Slow bit: pushed while a feature with release hooks was on (profile,
-/// atomicity checker, watchdog): the release runs them.
-const S_HOOKS: u64 = 1 << 6;
-/// The slow bits.
-const SLOW: u64 = 0xf0;
-/// Mode bits: the request part, `1 + Request`.
-const M_REQ: u64 = 3;
-/// Mode bit: a shared hold.
-const M_SHARED: u64 = 4;
-/// Mode bit: an upgradable read.
-const M_UPGRADABLE: u64 = 8;
-/// The mode bits.
-const MODE: u64 = 0xf;
-/// Ids at or above this do not fit a slot word (never reached: ids are
-/// handed out one by one, in blocks of 1,024 per thread).
-const ID_LIMIT: u64 = 1 << 56;
-const _: () = assert!(ID_LIMIT - 1 <= ID_MASK);
-
-/// The mode nibble of a hold: `req` as `1 + Request` (0: unchecked),
-/// `flags` [`UPGRADABLE`] or 0.
+/// The mode bits of a hold (`crate::held_stack`): `req` as
+/// `1 + Request` (0: unchecked), `flags` [`UPGRADABLE`] or 0.
 #[inline(always)]
 const fn nibble(hold: Hold, req: u8, flags: u8) -> u64 {
-    let shared = match hold {
-        Hold::Exclusive => 0,
-        Hold::Shared => M_SHARED,
-    };
-    let upg = if flags & UPGRADABLE != 0 {
-        M_UPGRADABLE
-    } else {
-        0
-    };
-    req as u64 & M_REQ | shared | upg
-}
-
-/// The slot word of the lock whose word is `lock` held in mode `nibble`,
-/// with `slow` (of [`SLOW`]): the lock's flags shifted out, a shift and an
-/// or of one byte.
-#[inline(always)]
-fn expect(lock: u64, nibble: u64, slow: u64) -> u64 {
-    lock << 8 | slow | nibble
-}
-
-/// The id of a slot word.
-#[inline(always)]
-fn word_id(w: u64) -> u64 {
-    w >> 8
-}
-
-/// The hold of a slot word.
-#[inline(always)]
-fn word_hold(w: u64) -> Hold {
-    if w & M_SHARED != 0 {
-        Hold::Shared
-    } else {
-        Hold::Exclusive
-    }
-}
-
-/// The request part of a slot word, `1 + Request` or 0.
-#[inline(always)]
-fn word_req(w: u64) -> u8 {
-    (w & M_REQ) as u8
-}
-
-/// Whether a slot word holds an upgradable read.
-#[inline(always)]
-fn word_upgradable(w: u64) -> bool {
-    w & M_UPGRADABLE != 0
-}
-
-/// The lock word's flags a release hands over from slot word `w`.
-#[inline(always)]
-fn handover(w: u64) -> u64 {
-    (if w & S_IN_GRAPH != 0 { IN_GRAPH } else { 0 })
-        | (if w & S_YOUNG_FROM != 0 { YOUNG_FROM } else { 0 })
+    crate::held_stack::nibble(hold, req, flags & UPGRADABLE != 0)
 }
 
 /// The class part of a stack slot, a function of the slot's key: rewritten
@@ -175,38 +86,20 @@ fn bloom_bit(key: u64) -> u64 {
     1 << (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
-/// The word of a slot never pushed: no lock's (its slow bits are set, and
-/// no id reaches it), and not the word [`expect`] makes of a lock without an
-/// id yet (0), so that `LockMeta::steady`'s comparison needs no other test.
-const EMPTY_ID: u64 = u64::MAX;
-
-/// Whether a slot word and a lock's word name the same lock and the slot
-/// has no slow bit: the release's fast pop (the mode is left out, the
-/// lock's own flags shifted out).
-#[inline(always)]
-pub(super) fn same_id(slot: u64, lock: u64) -> bool {
-    (lock << 8 ^ slot) <= MODE
-}
-
-/// Set in `len` while the thread is inside lockgraph's own bookkeeping: every
-/// fast path then sees an out-of-range length and does nothing.
-const BUSY: usize = 1 << 31;
-
 /// A thread's held-lock stack, as parallel arrays so the fast paths touch
 /// only the words they need. Slot `i` holds the `i`-th lock taken and still
 /// held. `chains[i]`, `insts[i]` and `blooms[i]` summarise slots `0..=i`; they
 /// are filled lazily (only a nested acquisition needs them) and are valid for
 /// slots below `linked`.
 pub(crate) struct ThreadState {
-    /// The slot's packed word: lock id, slow bits, mode (see [`expect`]).
-    words: [Cell<u64>; MAX_HELD],
+    /// The part another thread may read (the watchdog): each slot's packed
+    /// word (lock id, slow bits, mode: see `crate::held_stack`), its site,
+    /// the length (or'ed with [`BUSY`] during bookkeeping), its class.
+    stack: HeldStack,
     keys: [Cell<u64>; MAX_HELD],
     classes: [Cell<SlotClass>; MAX_HELD],
-    sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
     /// When the slot's lock was taken, for sampled hold times (profiling).
     since: [Cell<Option<Instant>>; MAX_HELD],
-    /// When the slot's lock was taken, in the watchdog's coarse clock.
-    wd_since: [Cell<u64>; MAX_HELD],
     /// When the slot was pushed, in `moved`'s sequence (`send_guard`).
     #[cfg(feature = "send_guard")]
     stamps: [Cell<u64>; MAX_HELD],
@@ -216,8 +109,6 @@ pub(crate) struct ThreadState {
     insts: [Cell<u64>; MAX_HELD],
     /// Bloom filter of the class keys of slots `0..=i`.
     blooms: [Cell<u64>; MAX_HELD],
-    /// The number of slots, or'ed with [`BUSY`] during bookkeeping.
-    len: Cell<usize>,
     linked: Cell<usize>,
     /// Slots below this were pushed by acquisitions whose edges are recorded,
     /// and have not changed since: re-acquiring the same lock the same way on
@@ -242,18 +133,15 @@ pub(crate) struct ThreadState {
 crate::sync::thread_local_const! {
     static STATE: ThreadState = const {
         ThreadState {
-            words: [const { Cell::new(EMPTY_ID) }; MAX_HELD],
+            stack: HeldStack::new(),
             keys: [const { Cell::new(0) }; MAX_HELD],
             classes: [const { Cell::new(EMPTY_CLASS) }; MAX_HELD],
-            sites: [const { Cell::new(None) }; MAX_HELD],
             since: [const { Cell::new(None) }; MAX_HELD],
-            wd_since: [const { Cell::new(0) }; MAX_HELD],
             #[cfg(feature = "send_guard")]
             stamps: [const { Cell::new(0) }; MAX_HELD],
             chains: [const { Cell::new(0) }; MAX_HELD],
             insts: [const { Cell::new(0) }; MAX_HELD],
             blooms: [const { Cell::new(0) }; MAX_HELD],
-            len: Cell::new(0),
             linked: Cell::new(0),
             verified: Cell::new(1),
             checked_id: Cell::new(0),
@@ -290,13 +178,13 @@ struct Busy<'a>(&'a ThreadState);
 
 impl<'a> Busy<'a> {
     fn enter(t: &'a ThreadState) -> Busy<'a> {
-        t.len.set(t.len.get() | BUSY);
+        t.stack.len.set(t.stack.len.get() | BUSY);
         Busy(t)
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.len.set(self.0.len.get() & !BUSY);
+        self.0.stack.len.set(self.0.stack.len.get() & !BUSY);
     }
 }

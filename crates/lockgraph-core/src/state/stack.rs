@@ -17,7 +17,7 @@ impl ThreadState {
         site: Option<&'static Location<'static>>,
         hooks: u8,
     ) -> Option<usize> {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len >= MAX_HELD {
             // Full, or busy (then `len` has the BUSY bit): not tracked.
             if len & BUSY == 0 {
@@ -38,11 +38,16 @@ impl ThreadState {
         } else {
             0
         };
-        let slow = if hooks != 0 { S_HOOKS } else { 0 };
+        // The watchdog has no release hook: it reads the stack.
+        let slow = if hooks & (PROFILE | ATOMICITY) != 0 {
+            S_HOOKS
+        } else {
+            0
+        };
         let word = id << 8 | slow | nibble(hold, req, flags);
         // A slot's summaries depend on the slots below it and on its own
         // content: re-pushing the same lock the same way keeps them valid.
-        let old = self.words[len].get();
+        let old = self.stack.words[len].get();
         if (old ^ word) & !SLOW != 0 {
             if self.linked.get() > len {
                 self.linked.set(len);
@@ -54,32 +59,34 @@ impl ThreadState {
             if word_id(old) != id {
                 let key = meta.hot_key(id);
                 if self.keys[len].get() != key {
-                    self.set_class(len, key, meta);
+                    self.set_class(len, key, meta, word);
                 }
             }
         }
-        self.words[len].set(word);
+        self.stack.words[len].set(word);
         // (Nothing below slot 0: `verified` is never below 1.)
         if req != 0 && self.verified.get() == len {
             self.verified.set(len + 1);
         }
-        self.sites[len].set(match site {
+        self.stack.sites[len].set(match site {
             Some(s) => Some(s),
             None => self.pending_site.take(),
         });
         #[cfg(feature = "send_guard")]
         self.stamps[len].set(moved::stamp());
-        self.len.set(len + 1);
+        self.stack.len.set(len + 1);
         Some(len)
     }
 
+    /// Slot `i` gets `word`, a lock of another class than the slot's.
     #[cold]
-    pub(super) fn set_class(&self, i: usize, key: u64, meta: &LockMeta) {
+    pub(super) fn set_class(&self, i: usize, key: u64, meta: &LockMeta, word: u64) {
         self.keys[i].set(key);
         self.classes[i].set(SlotClass {
             class: meta.class,
             kind: meta.kind,
         });
+        self.stack.set_class(i, word, meta.class, meta.kind);
     }
 
     #[cold]
@@ -93,11 +100,10 @@ impl ThreadState {
     /// the top slot's word is the lock's id without a slow bit.
     #[inline(always)]
     pub(super) fn pop(&self, meta: &LockMeta) -> Option<usize> {
-        let len = self.len.get();
-        let top = len.wrapping_sub(1);
-        if top < MAX_HELD && same_id(self.words[top].get(), meta.id.load(Ordering::Relaxed)) {
-            self.len.set(top);
-            return Some(top);
+        let len = self.stack.len.get();
+        if same_id(self.stack.below(len).get(), meta.id.load(Ordering::Relaxed)) {
+            self.stack.len.set(len - 1);
+            return Some(len - 1);
         }
         self.pop_slow(meta)
     }
@@ -106,7 +112,7 @@ impl ThreadState {
     /// flags to hand over handed to the lock's word, the slow bits cleared.
     #[inline(always)]
     pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
-        self.len.set(top);
+        self.stack.len.set(top);
         if word & SLOW != 0 {
             self.handover_at(top, word, meta);
         }
@@ -117,7 +123,7 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     pub(super) fn handover_at(&self, i: usize, word: u64, meta: &LockMeta) {
-        self.words[i].set(word & !SLOW);
+        self.stack.words[i].set(word & !SLOW);
         let flags = handover(word);
         if flags != 0 {
             meta.mark(flags);
@@ -129,21 +135,21 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     pub(super) fn pop_slow(&self, meta: &LockMeta) -> Option<usize> {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len & BUSY != 0 {
             // Only locks taken while busy (never pushed) are released now.
             return None;
         }
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
         if let Some(top) = len.checked_sub(1) {
-            let word = self.words[top].get();
+            let word = self.stack.words[top].get();
             if word_id(word) == id {
                 self.pop_top(top, word, meta);
                 return Some(top);
             }
         }
         if let Some(i) = self.find(id) {
-            let word = self.words[i].get();
+            let word = self.stack.words[i].get();
             if handover(word) != 0 {
                 meta.mark(handover(word));
             }
@@ -166,30 +172,29 @@ impl ThreadState {
     }
 
     pub(super) fn find(&self, id: u64) -> Option<usize> {
-        (0..self.len.get() & !BUSY)
+        (0..self.stack.len.get() & !BUSY)
             .rev()
-            .find(|&i| word_id(self.words[i].get()) == id)
+            .find(|&i| word_id(self.stack.words[i].get()) == id)
     }
 
     /// Removes slot `i`; the summaries above it become stale.
     pub(super) fn remove_at(&self, i: usize) {
-        let len = self.len.get();
+        let len = self.stack.len.get();
+        // The words, sites and classes the watchdog reads, together.
+        self.stack.move_down(i, len, |j| {
+            let c = self.classes[j].get();
+            (c.class, c.kind)
+        });
         for j in i..len - 1 {
-            self.words[j].set(self.words[j + 1].get());
             self.keys[j].set(self.keys[j + 1].get());
             self.classes[j].set(self.classes[j + 1].get());
-            self.sites[j].set(self.sites[j + 1].get());
             self.since[j].set(self.since[j + 1].get());
-            self.wd_since[j].set(self.wd_since[j + 1].get());
             #[cfg(feature = "send_guard")]
             self.stamps[j].set(self.stamps[j + 1].get());
         }
-        self.len.set(len - 1);
+        self.stack.len.set(len - 1);
         self.linked.set(self.linked.get().min(i));
         self.verified.set(self.verified.get().min(i).max(1));
-        if crate::watchdog::on() {
-            self.publish(i);
-        }
     }
 
     /// Changes the mode of `meta`'s slot in place; `flags`: [`UPGRADABLE`]
@@ -197,24 +202,21 @@ impl ThreadState {
     /// exclusive or upgradable hold of the lock (there is at most one: every
     /// mode change starts from one), not a plain read taken after it.
     pub(super) fn rehold(&self, meta: &LockMeta, hold: Hold, flags: u8) {
-        if self.len.get() & BUSY != 0 {
+        if self.stack.len.get() & BUSY != 0 {
             return;
         }
         let id = meta.id();
-        let strong = (0..self.len.get()).rev().find(|&i| {
-            let w = self.words[i].get();
+        let strong = (0..self.stack.len.get()).rev().find(|&i| {
+            let w = self.stack.words[i].get();
             word_id(w) == id && (word_hold(w) == Hold::Exclusive || word_upgradable(w))
         });
         if let Some(i) = strong.or_else(|| self.find(id)) {
             // The same request, the new hold and upgradable flag.
-            let w = self.words[i].get();
+            let w = self.stack.words[i].get();
             let mode = nibble(hold, word_req(w), flags);
-            self.words[i].set(w & !MODE | mode);
+            self.stack.words[i].set(w & !MODE | mode);
             self.linked.set(self.linked.get().min(i));
             self.verified.set(self.verified.get().min(i).max(1));
-            if crate::watchdog::on() {
-                self.publish(i);
-            }
         }
     }
 
@@ -231,9 +233,9 @@ impl ThreadState {
     /// [`keep_other`]: Self::keep_other
     #[inline(always)]
     pub(super) fn before_read_release(&self, meta: &LockMeta) {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len.wrapping_sub(1) < MAX_HELD && {
-            let w = self.words[len - 1].get();
+            let w = self.stack.words[len - 1].get();
             !word_upgradable(w) && word_id(w) == meta.id.load(Ordering::Relaxed) & ID_MASK
         } {
             return;
@@ -250,11 +252,11 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     pub(super) fn keep_other(&self, meta: &LockMeta, upgradable: bool) {
-        if self.len.get() & BUSY != 0 {
+        if self.stack.len.get() & BUSY != 0 {
             return;
         }
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-        let released_kind = |i: usize| word_upgradable(self.words[i].get()) == upgradable;
+        let released_kind = |i: usize| word_upgradable(self.stack.words[i].get()) == upgradable;
         let Some(j) = self.find(id) else {
             return;
         };
@@ -263,7 +265,7 @@ impl ThreadState {
         }
         let Some(k) = (0..j)
             .rev()
-            .find(|&k| word_id(self.words[k].get()) == id && released_kind(k))
+            .find(|&k| word_id(self.stack.words[k].get()) == id && released_kind(k))
         else {
             return;
         };
@@ -275,20 +277,16 @@ impl ThreadState {
     pub(super) fn trade(&self, k: usize, j: usize) {
         // The request and upgradable bits (the hold is shared in both).
         const M: u64 = M_REQ | M_UPGRADABLE;
-        let (wk, wj) = (self.words[k].get(), self.words[j].get());
-        self.words[k].set(wk & !M | wj & M);
-        self.words[j].set(wj & !M | wk & M);
-        self.sites[k].swap(&self.sites[j]);
+        let (wk, wj) = (self.stack.words[k].get(), self.stack.words[j].get());
+        self.stack.words[k].set(wk & !M | wj & M);
+        self.stack.words[j].set(wj & !M | wk & M);
+        self.stack.sites[k].swap(&self.stack.sites[j]);
         self.since[k].swap(&self.since[j]);
-        self.wd_since[k].swap(&self.wd_since[j]);
         self.verified.set(self.verified.get().min(k).max(1));
-        if crate::watchdog::on() {
-            self.publish(k);
-        }
     }
 
     pub(super) fn forget(&self, id: u64) {
-        if self.len.get() & BUSY != 0 {
+        if self.stack.len.get() & BUSY != 0 {
             return;
         }
         if let Some(i) = self.find(id) {

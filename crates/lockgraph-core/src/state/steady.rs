@@ -27,7 +27,7 @@ impl LockMeta {
     #[inline(always)]
     pub(crate) fn steady(&self, mode: WaitMode) -> Option<usize> {
         let t = state();
-        let len = t.len.get();
+        let len = t.stack.len.get();
         // The lock's word with its flags: an id never assigned (0) matches
         // no slot (an empty one has slow bits).
         let word = self.id.load(Ordering::Relaxed);
@@ -38,7 +38,7 @@ impl LockMeta {
         };
         if len == 0 {
             // One compare: the slot's id, no slow bit, the hold, request 0.
-            if t.words[0].get() == expect(word, nibble(mode.hold(), 0, flags), 0) {
+            if t.stack.words[0].get() == expect(word, nibble(mode.hold(), 0, flags), 0) {
                 return Some(0);
             }
         } else if t.verified.get() > len {
@@ -48,7 +48,7 @@ impl LockMeta {
             // `len` has the `BUSY` bit).
             unsafe { std::hint::assert_unchecked(len < MAX_HELD) };
             let req = mode.request() as u8 + 1;
-            if t.words[len].get() == expect(word, nibble(mode.hold(), req, flags), 0) {
+            if t.stack.words[len].get() == expect(word, nibble(mode.hold(), req, flags), 0) {
                 return Some(len);
             }
         }
@@ -60,12 +60,12 @@ impl LockMeta {
     #[inline(always)]
     pub(crate) fn push_steady(&self, depth: usize, site: Option<&'static Location<'static>>) {
         let t = state();
-        t.sites[depth].set(match site {
+        t.stack.sites[depth].set(match site {
             Some(s) => Some(s),
             None => t.pending_site.take(),
         });
         #[cfg(feature = "send_guard")]
         t.stamps[depth].set(moved::stamp());
-        t.len.set(depth + 1);
+        t.stack.len.set(depth + 1);
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::held_stack::EMPTY_WORD;
 
 static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-a"));
 static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-b"));
@@ -6,7 +7,7 @@ static C: LockMeta = LockMeta::new(LockKind::RwLock, Class::Named("state-test-c"
 
 fn top_chain() -> (u64, u64, u64) {
     STATE.with(|t| {
-        let len = t.len.get();
+        let len = t.stack.len.get();
         t.link_up_to(len);
         (
             t.chains[len - 1].get(),
@@ -50,8 +51,8 @@ fn a_mode_change_in_place_is_seen_by_the_chain() {
 /// Whether each held slot is published as an upgradable read.
 fn upgradable_slots() -> Vec<bool> {
     STATE.with(|t| {
-        (0..t.len.get())
-            .map(|i| t.published(i).upgradable)
+        (0..t.stack.len.get())
+            .map(|i| word_upgradable(t.stack.words[i].get()))
             .collect()
     })
 }
@@ -143,8 +144,8 @@ fn a_mode_change_applies_to_the_upgradable_hold_not_to_a_later_read() {
     C.acquired(Hold::Shared, Some(read_site));
     C.rehold(Hold::Exclusive);
     let holds: Vec<Hold> = STATE.with(|t| {
-        (0..t.len.get())
-            .map(|i| word_hold(t.words[i].get()))
+        (0..t.stack.len.get())
+            .map(|i| word_hold(t.stack.words[i].get()))
             .collect()
     });
     assert_eq!(holds, [Hold::Exclusive, Hold::Shared]);
@@ -214,7 +215,7 @@ fn the_held_stack_is_bounded_and_counts_what_it_cannot_hold() {
 
 /// The word of this thread's slot `i`.
 fn slot_word(i: usize) -> u64 {
-    STATE.with(|t| t.words[i].get())
+    STATE.with(|t| t.stack.words[i].get())
 }
 
 /// A hold pushed while a feature with release hooks was on carries
@@ -301,6 +302,6 @@ fn the_slot_word_packs_id_hold_request_and_upgradable() {
     assert!(same_id(w, 77 | IN_GRAPH));
     assert!(!same_id(w | S_YOUNG_FROM, 77));
     assert!(!same_id(w, 78));
-    assert!(!same_id(EMPTY_ID, 0));
-    assert_ne!(expect(0, 0, 0), EMPTY_ID);
+    assert!(!same_id(EMPTY_WORD, 0));
+    assert_ne!(expect(0, 0, 0), EMPTY_WORD);
 }
