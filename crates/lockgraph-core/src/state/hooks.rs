@@ -132,12 +132,37 @@ impl LockMeta {
         self.released_slow();
     }
 
-    /// [`released`](Self::released) past the fast pop: a slow bit, a
-    /// release out of order, a feature on.
+    /// [`released`](Self::released) past the fast pop. First the common
+    /// slow case, small: the top slot holds this lock with edge flags to
+    /// hand over and no hook (a lock's first release after its first new
+    /// edge, or each release of a lock of the one-class churn).
     #[cold]
     #[inline(never)]
     fn released_slow(&self) {
-        state().released_with_features(self, crate::features::active());
+        let t = state();
+        let len = t.stack.len.get();
+        let word = t.stack.below(len).get();
+        if self.id.load(Ordering::Relaxed) << 8 ^ word <= MODE | S_IN_GRAPH | S_YOUNG_FROM {
+            t.stack.len.set(len - 1);
+            t.handover_at(len - 1, word, self);
+            return;
+        }
+        self.released_slower();
+    }
+
+    /// [`released_slow`](Self::released_slow)'s other cases: a hook, a
+    /// release out of order, a busy thread.
+    #[cold]
+    #[inline(never)]
+    fn released_slower(&self) {
+        let t = state();
+        let active = crate::features::active();
+        if active & (PROFILE | ATOMICITY) == 0 {
+            // The fast pop's compare already failed: not made again.
+            let _ = t.pop_past_fast(self);
+        } else {
+            t.released_with_features(self, active);
+        }
     }
 
     /// Call when an upgradable read is released (before the raw unlock),

@@ -109,25 +109,23 @@ impl ThreadState {
     }
 
     /// Pops the top slot `top`, whose word is `word`, holding `meta`: the
-    /// flags to hand over handed to the lock's word, the slow bits cleared.
+    /// flags to hand over handed to the lock's word (and the slot's slow
+    /// bits cleared). A hook bit alone stays: the next push rewrites the
+    /// word.
     #[inline(always)]
     pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
         self.stack.len.set(top);
-        if word & SLOW != 0 {
+        if word & (S_IN_GRAPH | S_YOUNG_FROM) != 0 {
             self.handover_at(top, word, meta);
         }
     }
 
-    /// Slot `i`'s flags to hand over set in `meta`'s word, and its slow
-    /// bits cleared (the next push of the same lock the same way is steady).
-    #[cold]
-    #[inline(never)]
+    /// Slot `i`'s flags set in `meta`'s word, and its slow bits cleared (the
+    /// next push of the same lock the same way is steady).
+    #[inline]
     pub(super) fn handover_at(&self, i: usize, word: u64, meta: &LockMeta) {
         self.stack.words[i].set(word & !SLOW);
-        let flags = handover(word);
-        if flags != 0 {
-            meta.mark(flags);
-        }
+        meta.mark(handover(word));
     }
 
     /// The release of a hold the fast pop turned down: the top slot with
@@ -135,6 +133,13 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     pub(super) fn pop_slow(&self, meta: &LockMeta) -> Option<usize> {
+        self.pop_past_fast(meta)
+    }
+
+    /// [`pop_slow`](Self::pop_slow)'s body, for callers already out of
+    /// line (`LockMeta::released_slow`).
+    #[inline(always)]
+    pub(super) fn pop_past_fast(&self, meta: &LockMeta) -> Option<usize> {
         let len = self.stack.len.get();
         if len & BUSY != 0 {
             // Only locks taken while busy (never pushed) are released now.
@@ -148,6 +153,14 @@ impl ThreadState {
                 return Some(top);
             }
         }
+        self.pop_middle(meta, id);
+        None
+    }
+
+    /// The release of `meta` (id `id`), not the top slot's lock.
+    #[cold]
+    #[inline(never)]
+    fn pop_middle(&self, meta: &LockMeta, id: u64) {
         if let Some(i) = self.find(id) {
             let word = self.stack.words[i].get();
             if handover(word) != 0 {
@@ -168,7 +181,6 @@ impl ThreadState {
                 moved::post(id);
             }
         }
-        None
     }
 
     pub(super) fn find(&self, id: u64) -> Option<usize> {

@@ -220,8 +220,8 @@ fn slot_word(i: usize) -> u64 {
 
 /// A hold pushed while a feature with release hooks was on carries
 /// `S_HOOKS`: its release leaves the fast pop (whatever the features are by
-/// then), pops it, and clears the bit, so that the next acquisition of the
-/// lock the same way is steady again.
+/// then) and pops it; the next push without hooks rewrites the word, and
+/// from then on the lock taken the same way is steady again.
 #[test]
 fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
     std::thread::spawn(|| {
@@ -237,7 +237,12 @@ fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
         );
         x.released();
         assert!(held_locks().is_empty());
+        let slot = STATE.with(|t| t.push(&x, Hold::Exclusive, 0, None, 0));
+        assert_eq!(slot, Some(0));
         assert_eq!(slot_word(0) & SLOW, 0);
+        assert!(same_id(slot_word(0), x.id.load(Ordering::Relaxed)));
+        x.released();
+        assert!(held_locks().is_empty());
         if crate::features::raw() == 0 {
             assert_eq!(x.steady(crate::watchdog::WaitMode::Lock), Some(0));
         }
