@@ -127,11 +127,13 @@ pub(crate) fn word_upgradable(w: u64) -> bool {
     w & M_UPGRADABLE != 0
 }
 
-/// The lock word's flags a release hands over from slot word `w`.
+/// The lock word's flags a release hands over from slot word `w`: a table
+/// of the four combinations of the two slow bits that say so.
 #[inline(always)]
 pub(crate) fn handover(w: u64) -> u64 {
-    (if w & S_IN_GRAPH != 0 { IN_GRAPH } else { 0 })
-        | (if w & S_YOUNG_FROM != 0 { YOUNG_FROM } else { 0 })
+    const _: () = assert!(S_YOUNG_FROM == S_IN_GRAPH << 1);
+    const FLAGS: [u64; 4] = [0, IN_GRAPH, YOUNG_FROM, IN_GRAPH | YOUNG_FROM];
+    FLAGS[((w / S_IN_GRAPH) & 3) as usize]
 }
 
 /// A word the owner thread writes and other threads may read: the

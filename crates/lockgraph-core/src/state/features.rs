@@ -28,6 +28,9 @@ impl ThreadState {
 
     #[inline(always)]
     pub(super) fn features_acquired(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
+        if features & (PROFILE | ATOMICITY) != 0 {
+            self.mark_hooks(slot);
+        }
         if let Some(i) = slot {
             if features & (PROFILE | WATCHDOG) != 0 {
                 self.pushed_with_features(i, features);

@@ -80,10 +80,11 @@ impl LockMeta {
         features: u8,
     ) {
         let t = state();
-        let slot = t.push(self, hold, 0, site, features);
+        let slot = t.push(self, hold, 0, site);
         // The atomicity checker alone, with nothing to do (the common case
         // of a test run with it on), is decided here without a call.
         if features == ATOMICITY {
+            t.mark_hooks(slot);
             if !t.atom.quiet_acquire(self) {
                 t.acquired_with_features(self, slot, features);
             }
@@ -99,7 +100,7 @@ impl LockMeta {
     pub fn acquired_upgradable(&self, site: Option<&'static Location<'static>>) {
         let t = state();
         let features = crate::features::hooks();
-        let slot = t.push(self, Hold::Shared, UPGRADABLE, site, features);
+        let slot = t.push(self, Hold::Shared, UPGRADABLE, site);
         if features != 0 {
             t.acquired_with_features(self, slot, features);
         }
@@ -125,36 +126,40 @@ impl LockMeta {
         let len = t.stack.len.get();
         // The word below any length is readable (an empty or busy stack's
         // is no lock's): no range test.
-        if same_id(t.stack.below(len).get(), self.id.load(Ordering::Relaxed)) {
+        let diff = self.id.load(Ordering::Relaxed) << 8 ^ t.stack.below(len).get();
+        if diff <= MODE {
+            // `same_id`: this lock, no slow bit.
             t.stack.len.set(len - 1);
-            return;
+        } else if diff <= MODE | S_IN_GRAPH | S_YOUNG_FROM {
+            // This lock, with edge flags to hand over and no hook (a lock's
+            // first release after its first new edge; every release of
+            // the one-class churn's held lock): a small call.
+            self.released_handover();
+        } else {
+            self.released_slow();
         }
-        self.released_slow();
     }
 
-    /// [`released`](Self::released) past the fast pop. First the common
-    /// slow case, small: the top slot holds this lock with edge flags to
-    /// hand over and no hook (a lock's first release after its first new
-    /// edge, or each release of a lock of the one-class churn).
+    /// [`released`](Self::released) of the top slot, holding this lock
+    /// with edge flags to hand over.
+    #[cold]
+    #[inline(never)]
+    fn released_handover(&self) {
+        let t = state();
+        let len = t.stack.len.get();
+        // (`released` saw this lock in the word below `len`.)
+        let word = t.stack.below(len).get();
+        t.stack.len.set(len - 1);
+        t.stack.below(len).set(word & !SLOW);
+        // The table's flags are the lock word's edge flags, nothing else.
+        self.id.fetch_or(handover(word), Ordering::Relaxed);
+    }
+
+    /// [`released`](Self::released) past the fast pop and the hand-over:
+    /// a hook, a release out of order, a busy thread.
     #[cold]
     #[inline(never)]
     fn released_slow(&self) {
-        let t = state();
-        let len = t.stack.len.get();
-        let word = t.stack.below(len).get();
-        if self.id.load(Ordering::Relaxed) << 8 ^ word <= MODE | S_IN_GRAPH | S_YOUNG_FROM {
-            t.stack.len.set(len - 1);
-            t.handover_at(len - 1, word, self);
-            return;
-        }
-        self.released_slower();
-    }
-
-    /// [`released_slow`](Self::released_slow)'s other cases: a hook, a
-    /// release out of order, a busy thread.
-    #[cold]
-    #[inline(never)]
-    fn released_slower(&self) {
         let t = state();
         let active = crate::features::active();
         if active & (PROFILE | ATOMICITY) == 0 {
@@ -240,10 +245,18 @@ impl Drop for LockMeta {
         let id = v & ID_MASK;
         let _ = STATE.try_with(|t| t.forget(id));
         if v & IN_GRAPH != 0 {
-            global::forget_instance(id);
+            forget_instance(id);
         }
         if v & (YOUNG | YOUNG_FROM) != 0 {
             global::young::forget(id, v & YOUNG_FROM == 0);
         }
     }
+}
+
+/// `global::forget_instance`, kept out of `LockMeta`'s drop (whose common
+/// case, a lock never in the instance graph, stays small).
+#[cold]
+#[inline(never)]
+fn forget_instance(id: u64) {
+    global::forget_instance(id);
 }

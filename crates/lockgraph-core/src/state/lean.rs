@@ -122,7 +122,7 @@ impl ThreadState {
         flags: u8,
         site: Option<&'static Location<'static>>,
     ) {
-        let slot = self.push(meta, hold, flags, site, WATCHDOG);
+        let slot = self.push(meta, hold, flags, site);
         self.acquired_with_features(meta, slot, WATCHDOG);
     }
 }

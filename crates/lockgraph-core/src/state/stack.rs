@@ -5,9 +5,8 @@ use super::*;
 
 impl ThreadState {
     /// Pushes `meta` held as `hold`; `flags`: [`UPGRADABLE`] for an
-    /// upgradable read, else 0; `hooks`: the features with release hooks
-    /// that are on (a slot pushed with any marks its word with [`S_HOOKS`],
-    /// so that its release leaves the fast pop).
+    /// upgradable read, else 0. A push made while a feature with release
+    /// hooks is on is marked after it ([`mark_hooks`](Self::mark_hooks)).
     #[inline(always)]
     pub(super) fn push(
         &self,
@@ -15,7 +14,6 @@ impl ThreadState {
         hold: Hold,
         flags: u8,
         site: Option<&'static Location<'static>>,
-        hooks: u8,
     ) -> Option<usize> {
         let len = self.stack.len.get();
         if len >= MAX_HELD {
@@ -38,13 +36,7 @@ impl ThreadState {
         } else {
             0
         };
-        // The watchdog has no release hook: it reads the stack.
-        let slow = if hooks & (PROFILE | ATOMICITY) != 0 {
-            S_HOOKS
-        } else {
-            0
-        };
-        let word = id << 8 | slow | nibble(hold, req, flags);
+        let word = id << 8 | nibble(hold, req, flags);
         // A slot's summaries depend on the slots below it and on its own
         // content: re-pushing the same lock the same way keeps them valid.
         let old = self.stack.words[len].get();
@@ -87,6 +79,17 @@ impl ThreadState {
             kind: meta.kind,
         });
         self.stack.set_class(i, word, meta.class, meta.kind);
+    }
+
+    /// Marks slot `slot` (just pushed while the profile or the atomicity
+    /// checker is on) with [`S_HOOKS`], so that its release leaves the
+    /// fast pop and runs their hooks. (The watchdog has no release hook: it
+    /// reads the stack.)
+    #[inline(always)]
+    pub(super) fn mark_hooks(&self, slot: Option<usize>) {
+        if let Some(i) = slot {
+            self.stack.words[i].set(self.stack.words[i].get() | S_HOOKS);
+        }
     }
 
     #[cold]

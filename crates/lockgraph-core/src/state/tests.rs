@@ -226,7 +226,11 @@ fn slot_word(i: usize) -> u64 {
 fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
     std::thread::spawn(|| {
         let x = LockMeta::new(LockKind::Mutex, Class::Named("state-test-hooks"));
-        let slot = STATE.with(|t| t.push(&x, Hold::Exclusive, 0, None, crate::features::PROFILE));
+        let slot = STATE.with(|t| {
+            let slot = t.push(&x, Hold::Exclusive, 0, None);
+            t.mark_hooks(slot);
+            slot
+        });
         assert_eq!(slot, Some(0));
         let w = slot_word(0);
         assert_ne!(w & S_HOOKS, 0);
@@ -237,7 +241,7 @@ fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
         );
         x.released();
         assert!(held_locks().is_empty());
-        let slot = STATE.with(|t| t.push(&x, Hold::Exclusive, 0, None, 0));
+        let slot = STATE.with(|t| t.push(&x, Hold::Exclusive, 0, None));
         assert_eq!(slot, Some(0));
         assert_eq!(slot_word(0) & SLOW, 0);
         assert!(same_id(slot_word(0), x.id.load(Ordering::Relaxed)));
