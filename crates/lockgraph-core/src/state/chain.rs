@@ -24,11 +24,13 @@ impl ThreadState {
         if op == Op::Acquire {
             let id = meta.id();
             let req = request as u8 + 1;
-            // The id, no slow bit, the request and the upgradable flag (a
-            // hold below `verified` is the one its request takes).
+            // The id, no edge flags (the hook bit of a push made with the
+            // profile or the atomicity checker on may stay), the request
+            // and the upgradable flag (a hold below `verified` is the one
+            // its request takes).
             if len < MAX_HELD
                 && self.verified.get() > len
-                && self.stack.words[len].get() & !M_SHARED
+                && self.stack.words[len].get() & !(M_SHARED | S_HOOKS)
                     == id << 8 | nibble(Hold::Exclusive, req, flags)
             {
                 // The same lock, requested the same way, on the same stack as
