@@ -271,3 +271,64 @@ fn fresh_pairs_on_several_threads_while_the_graph_flushes() {
         out.both()
     );
 }
+
+/// A thread's buffer outlives it and goes to the next new thread: the
+/// edges it buffered keep its name, and the next owner's edges at the same
+/// sites get the next owner's, both in the cycles they close later.
+#[test]
+fn child_a_buffer_handed_to_a_new_thread_keeps_each_edges_thread() {
+    if !is_child() {
+        return;
+    }
+    struct Leaf;
+    fn leaf() -> Mutex<Leaf> {
+        Mutex::new(Leaf)
+    }
+    fn nest(x: &Mutex<Leaf>, y: &Mutex<Leaf>) {
+        let _gx = x.lock();
+        let _gy = y.lock();
+    }
+    let (a, b, c, d) = (leaf(), leaf(), leaf(), leaf());
+    for (name, x, y) in [("first-owner", &a, &b), ("second-owner", &c, &d)] {
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, || nest(x, y))
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+    }
+    // The main thread holds no buffer yet: the two threads had one between
+    // them (the second took the first's when it had exited).
+    let reports = capture(|| {
+        nest(&b, &a);
+        nest(&d, &c);
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 2, "{reports:#?}");
+    for (r, owner) in found.iter().zip(["first-owner", "second-owner"]) {
+        let buffered = r.edges.iter().find(|e| !e.closing).expect("an edge");
+        assert_eq!(&*buffered.thread, owner, "{r:#?}");
+        let closing = r
+            .edges
+            .iter()
+            .find(|e| e.closing)
+            .expect("the closing edge");
+        let me = std::thread::current().name().map(str::to_owned);
+        assert_eq!(Some(&*closing.thread), me.as_deref(), "{r:#?}");
+    }
+    println!("each edge kept its thread");
+}
+
+#[test]
+fn a_buffer_handed_to_a_new_thread_keeps_each_edges_thread() {
+    let out = child!(child_a_buffer_handed_to_a_new_thread_keeps_each_edges_thread)
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("each edge kept its thread"),
+        "{}",
+        out.both()
+    );
+}
