@@ -332,3 +332,60 @@ fn a_buffer_handed_to_a_new_thread_keeps_each_edges_thread() {
         out.both()
     );
 }
+
+/// After thousands of churned pairs, at one site and then over more
+/// classes than a buffer keeps infos for (it starts over only when no
+/// entry needs them), an inversion of a pair buffered before all that is
+/// reported once, with its locks' class and both edges' sites.
+#[test]
+fn an_inversion_after_many_churned_pairs_and_classes_is_reported() {
+    struct Obj;
+    fn obj() -> Mutex<Obj> {
+        Mutex::new(Obj)
+    }
+    let (a, b) = (obj(), obj());
+    let reports = capture(|| {
+        for _ in 0..5000 {
+            let (x, y) = (obj(), obj());
+            let _gx = x.lock();
+            let _gy = y.lock();
+        }
+        // 5,000 classes of their own, each a pair nested once and kept
+        // (no drop makes the buffer flush: only its length, every 1,024
+        // entries), with the pair `a`, `b` buffered among them, shortly
+        // before the buffer has infos for 4,096 classes.
+        let mut kept = Vec::new();
+        for i in 0..5000 {
+            if i == 4000 {
+                let _ga = a.lock();
+                let _gb = b.lock();
+            }
+            let name: &'static str = Box::leak(format!("fresh-many-{i}").into_boxed_str());
+            let (x, y) = (Mutex::named(name, ()), Mutex::named(name, ()));
+            {
+                let _gx = x.lock();
+                let _gy = y.lock();
+            }
+            kept.push((x, y));
+        }
+        let _gb = b.lock();
+        let _ga = a.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let r = found[0];
+    assert_eq!(r.level, Level::Instance, "{r:#?}");
+    assert_eq!(r.edges.len(), 2, "{r:#?}");
+    assert!(
+        r.locks
+            .iter()
+            .all(|l| l.name.is_none() && l.value_type.is_some_and(|t| t.ends_with("Obj"))),
+        "{r:#?}"
+    );
+    assert!(
+        r.edges
+            .iter()
+            .all(|e| e.held_at.is_some() && e.requested_at.is_some()),
+        "{r:#?}"
+    );
+}
