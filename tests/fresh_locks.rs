@@ -389,3 +389,35 @@ fn an_inversion_after_many_churned_pairs_and_classes_is_reported() {
         "{r:#?}"
     );
 }
+
+/// A buffered pair is not remembered in the chain cache: nested again
+/// after another pair took its slot, it is recorded the usual way (its head
+/// is marked), and an inversion of it later is one cycle; an inversion of
+/// the other pair is another.
+#[test]
+fn a_buffered_pair_nested_again_after_another_is_recorded_and_inverted_once() {
+    struct Row;
+    fn row() -> Mutex<Row> {
+        Mutex::new(Row)
+    }
+    fn nest(x: &Mutex<Row>, y: &Mutex<Row>) {
+        let _gx = x.lock();
+        let _gy = y.lock();
+    }
+    let (c, d, e) = (row(), row(), row());
+    let reports = capture(|| {
+        nest(&c, &d); // buffered
+        nest(&c, &e); // buffered, in d's slot
+        nest(&c, &d); // d is marked: the usual way
+        nest(&c, &d); // steady
+        nest(&d, &c); // closes c -> d -> c
+        nest(&e, &c); // closes c -> e -> c
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 2, "{reports:#?}");
+    for r in &found {
+        assert_eq!(r.level, Level::Instance, "{r:#?}");
+        assert_eq!(r.edges.len(), 2, "{r:#?}");
+    }
+    assert_ne!(instances(found[0]), instances(found[1]), "{reports:#?}");
+}
