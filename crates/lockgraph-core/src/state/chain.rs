@@ -300,31 +300,34 @@ impl ThreadState {
         }
     }
 
-    /// Fills the running summaries of slots `linked..len`.
+    /// Fills the running summaries of slots `linked..len`: the previous
+    /// slot's summaries carried in registers, so that linking one slot
+    /// (a nested acquisition on a new lock at depth 0: every churned pair)
+    /// loads its key, hold and id and stores three words.
     #[cold]
     #[inline(never)]
     pub(super) fn link_up_to(&self, len: usize) {
-        for i in self.linked.get()..len {
-            let (chain, inst, bloom) = if i == 0 {
-                (ROOT_CHAIN, ROOT_INST, 0)
-            } else {
-                (
-                    self.chains[i - 1].get(),
-                    self.insts[i - 1].get(),
-                    self.blooms[i - 1].get(),
-                )
-            };
-            let (id, key, hold) = (
-                self.ids[i].get() & ID_MASK,
-                self.keys[i].get(),
-                self.holds[i].get(),
-            );
-            self.chains[i].set(mix(mix(chain, key), hold as u64));
-            self.insts[i].set(match hold {
-                Hold::Exclusive => mix(inst, id),
-                Hold::Shared => inst,
-            });
-            self.blooms[i].set(bloom | bloom_bit(key));
+        let len = len.min(MAX_HELD);
+        let start = self.linked.get();
+        let (mut chain, mut inst, mut bloom) = match start.checked_sub(1) {
+            None => (ROOT_CHAIN, ROOT_INST, 0),
+            Some(p) if p < MAX_HELD => (
+                self.chains[p].get(),
+                self.insts[p].get(),
+                self.blooms[p].get(),
+            ),
+            Some(_) => return,
+        };
+        for i in start..len {
+            let (key, hold) = (self.keys[i].get(), self.holds[i].get());
+            chain = mix(mix(chain, key), hold as u64);
+            if hold == Hold::Exclusive {
+                inst = mix(inst, self.ids[i].get() & ID_MASK);
+            }
+            bloom |= bloom_bit(key);
+            self.chains[i].set(chain);
+            self.insts[i].set(inst);
+            self.blooms[i].set(bloom);
         }
         self.linked.set(len);
     }
