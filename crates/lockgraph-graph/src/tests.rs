@@ -280,6 +280,15 @@ impl Naive {
     }
 }
 
+/// Whether the cycle's edges are the ones from each of its nodes to the
+/// next, in order.
+fn edges_are_the_walk<N, M>(g: &Graph<N, M>, c: &Cycle) -> bool {
+    let n = c.nodes.len();
+    c.edges.len() == n
+        && (0..n)
+            .all(|i| g.g.edge_endpoints(c.edges[i]) == Some((c.nodes[i], c.nodes[(i + 1) % n])))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -299,6 +308,7 @@ proptest! {
                 (Some(c), want) => {
                     let walk: Vec<usize> = c.nodes.iter().map(|x| x.index()).collect();
                     prop_assert!(naive.valid(&walk), "reported walk {walk:?} cannot deadlock");
+                    prop_assert!(edges_are_the_walk(&g, c), "edges {:?} of {walk:?}", c.edges);
                     prop_assert_eq!(walk[0], r.from);
                     prop_assert_eq!(walk[1], r.to);
                     // The search finds the shortest valid closed walk, so it is
@@ -470,6 +480,7 @@ proptest! {
             if let Some(c) = got {
                 let walk: Vec<usize> = c.nodes.iter().map(|x| x.index()).collect();
                 prop_assert!(naive.valid(&walk), "reported walk {walk:?} cannot deadlock");
+                prop_assert!(edges_are_the_walk(&inserted, &c), "edges {:?} of {walk:?}", c.edges);
                 prop_assert!(c.nodes.iter().all(|x| comp.contains(x)));
             }
         }
