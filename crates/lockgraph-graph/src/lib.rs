@@ -139,16 +139,18 @@ impl EdgeKinds {
     /// choice open for the next edge), or `None` when the read rule forbids
     /// the edge. (The offline checker, `lockgraph-cli`, walks its own
     /// compressed graph with this rule.)
+    #[inline]
     pub fn strong_step(self, recursive: bool) -> Option<EdgeKinds> {
         let allowed = if recursive {
             self.after_recursive_read()
         } else {
             self
         };
-        allowed
-            .iter()
-            .find(|k| k.ends_non_recursive())
-            .or_else(|| allowed.iter().next())
+        // The strongest kind (the lowest bit: EN, ER, SN, SR) among those
+        // that end non-recursively, else among all.
+        let preferred = allowed.0 & Self::TO_NON_RECURSIVE;
+        let pick = if preferred != 0 { preferred } else { allowed.0 };
+        (pick != 0).then_some(EdgeKinds(pick & pick.wrapping_neg()))
     }
 }
 
@@ -198,6 +200,7 @@ impl<M> Edge<M> {
     /// ends non-recursively when it can: it leaves every choice open for the
     /// next edge) and the gates still common after it, or `None` when the
     /// read rule forbids the edge.
+    #[inline]
     fn step(&self, recursive: bool, mask: u64, tracked: &[u64]) -> Option<(EdgeKinds, u64)> {
         let used = self.kinds.strong_step(recursive)?;
         let mut mask = mask;
@@ -708,7 +711,9 @@ impl<N, M> Graph<N, M> {
                 } else {
                     (there, here)
                 };
-                let mut walk = self.walk_back(&self.fpar, start, NodeIndex::new(f_end));
+                // Its length: the depths on both sides, and the middle edge.
+                let room = (self.fdep[f_end] + 1 + self.bdep[b_start]) as usize;
+                let mut walk = self.walk_back(&self.fpar, start, NodeIndex::new(f_end), room);
                 walk.edges.push(middle);
                 let mut cur = NodeIndex::new(b_start);
                 walk.nodes.push(cur);
@@ -726,12 +731,14 @@ impl<N, M> Graph<N, M> {
     }
 
     /// The path `start ->* end` a forward search marked in `par` (each
-    /// node's edge in), read back from `end`.
-    pub(crate) fn walk_back(&self, par: &[u32], start: NodeId, end: NodeId) -> Walk {
+    /// node's edge in), read back from `end`, with room for `room` edges in
+    /// all (it grows past them as needed).
+    pub(crate) fn walk_back(&self, par: &[u32], start: NodeId, end: NodeId, room: usize) -> Walk {
         let mut walk = Walk {
-            nodes: vec![end],
-            edges: Vec::new(),
+            nodes: Vec::with_capacity(room + 1),
+            edges: Vec::with_capacity(room),
         };
+        walk.nodes.push(end);
         let mut cur = end;
         while cur != start {
             let e = EdgeIndex::new(par[cur.index()] as usize);

@@ -59,7 +59,7 @@ impl<N, M> Graph<N, M> {
                     // order, so this breadth-first walk found a shortest
                     // one: kept for the cycle search of this edge.
                     self.ordered = false;
-                    let mut path = self.walk_back(&self.fpar, to, n);
+                    let mut path = self.walk_back(&self.fpar, to, n, 0);
                     path.nodes.push(from);
                     path.edges.push(e.id());
                     self.found_path = Some((from, to, path));

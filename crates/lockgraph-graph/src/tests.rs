@@ -534,3 +534,25 @@ fn removing_nodes_keeps_the_order_and_a_new_node_goes_last() {
     assert!(add(&mut g, n[2], n[0]).cycle.is_some());
     assert!(!g.ordered);
 }
+
+/// The strong-path step picks, among the kinds the read rule allows, the
+/// strongest that ends non-recursively, else the strongest: checked against
+/// that definition for every set of kinds.
+#[test]
+fn strong_step_picks_the_strongest_allowed_kind() {
+    for bits in 0u8..16 {
+        let kinds = EdgeKinds(bits);
+        for recursive in [false, true] {
+            let allowed: Vec<EdgeKinds> = kinds
+                .iter()
+                .filter(|k| !recursive || k.starts_exclusive())
+                .collect();
+            let want = allowed
+                .iter()
+                .copied()
+                .find(|k| k.ends_non_recursive())
+                .or_else(|| allowed.first().copied());
+            assert_eq!(kinds.strong_step(recursive), want, "{kinds:?} {recursive}");
+        }
+    }
+}

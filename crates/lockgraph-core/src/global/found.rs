@@ -176,22 +176,28 @@ impl CycleFound {
         // Stacks of the middle of a very long cycle are not printed; not
         // keeping them keeps the report small (see the field doc).
         let keep_stack =
-            |i: usize| i == 0 || n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
+            move |i: usize| i == 0 || n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
         let mut edges: Vec<EdgeInfo> = Vec::with_capacity(n);
         for (o, len) in &self.edges {
-            let start = edges.len();
+            // The run's fields moved into the closure (the thread's name
+            // too: each clone's atomic increment would otherwise have them
+            // read again through references).
+            let thread = o.thread.clone();
+            let (hold, request) = (o.hold, o.request);
             let (held_at, requested_at) =
                 (o.held_at.map(Site::from), o.requested_at.map(Site::from));
-            edges.extend((start..start + len).map(|i| EdgeInfo {
+            let start = edges.len();
+            let backtrace = &o.backtrace;
+            edges.extend((start..start + len).map(move |i| EdgeInfo {
                 from: i,
                 to: if i + 1 == n { 0 } else { i + 1 },
-                thread: o.thread.clone(),
-                hold: o.hold,
-                request: o.request,
+                thread: thread.clone(),
+                hold,
+                request,
                 held_at,
                 requested_at,
                 backtrace: if keep_stack(i) {
-                    o.backtrace.clone()
+                    backtrace.clone()
                 } else {
                     None
                 },
