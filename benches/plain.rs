@@ -41,7 +41,10 @@
 //!
 //! `--big-graphs` runs the big-graph rows only (and their summary).
 //! `--callgrind IMPL ROW N` runs one row `N` times and nothing else, for
-//! `scripts/callgrind.sh` (instruction counts under valgrind). `--check`
+//! `scripts/callgrind.sh` (instruction counts under valgrind). `--closing N`
+//! builds one lockgraph chain of `N` locks and closes its cycle once, under
+//! `capture`: the lock call and the report's build are functions of their
+//! own for callgrind's `--toggle-collect` (`docs/cost.md`, "Big graphs"). `--check`
 //! checks that each lockgraph row holds the locks and classes it claims
 //! (`scripts/callgrind.sh --smoke` runs it).
 
@@ -661,6 +664,23 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("--closing") => {
+            return match args.get(1).map(|n| n.parse::<usize>()) {
+                Some(Ok(n)) if n >= 2 && args.len() == 2 => {
+                    let len = graph::closing_once(n);
+                    println!("closed a cycle of {n} locks: a report of {len} locks");
+                    if len == n {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                _ => {
+                    eprintln!("plain: expected --closing N (N >= 2 locks)");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some("--callgrind") => {
             return match callgrind(&args[1..]) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -674,8 +694,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "plain: unknown argument {other:?} (no arguments: the timed tables; \
                  --big-graphs: the big-graph rows only; --callgrind IMPL ROW N: one row for \
-                 scripts/callgrind.sh; --check: the rows \
-                 hold the locks and classes they claim)"
+                 scripts/callgrind.sh; --closing N: one N-lock cycle closed, for callgrind; \
+                 --check: the rows hold the locks and classes they claim)"
             );
             return ExitCode::from(2);
         }

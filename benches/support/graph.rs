@@ -129,6 +129,32 @@ impl Chains {
     }
 }
 
+/// One chain of `n` lockgraph locks, its cycle closed once under
+/// `capture`; the length of the report. For callgrind: the lock call that
+/// closes the cycle is [`closing_lock_call`], and the report is built in
+/// `lockgraph_core`'s `Raised::into_report` when the capture returns
+/// (`--toggle-collect` either).
+pub fn closing_once(n: usize) -> usize {
+    let v: Vec<LgMutex<()>> = (0..n).map(|_| LgMutex::named(CHAIN_CLASS, ())).collect();
+    let built = lockgraph::capture(|| {
+        for w in v.windows(2) {
+            let _a = w[0].lock();
+            let _b = w[1].lock();
+        }
+    });
+    assert!(built.is_empty(), "building the chain raised a report");
+    let reports = lockgraph::capture(|| closing_lock_call(&v));
+    reports.first().map_or(0, |r| r.locks.len())
+}
+
+/// Locks the chain's last lock, then its first: the edge that closes the
+/// cycle.
+#[inline(never)]
+pub fn closing_lock_call(v: &[LgMutex<()>]) {
+    let _a = black_box(&v[v.len() - 1]).lock();
+    let _b = black_box(&v[0]).lock();
+}
+
 /// Median times of single new edges, in [`IMPLS`] order. Single edges are
 /// timed on the wall clock whatever the binary's [`clock`](crate::timing::clock):
 /// reading a thread's CPU time is a system call (about half a microsecond
