@@ -457,9 +457,13 @@ fn big_graphs(lines: &mut Vec<Line>) {
         format!("{:.2} ms", build_med[1] / 1e6),
         build_med[1] <= 10e6,
     ));
+    // The lock call (the whole cost on the thread that closed the cycle
+    // when the policy lets it go on: the report is built later, on the
+    // reporter thread), and until `capture` returned with the report built.
     let lg = closing.lg_median();
+    let built = closing.lg_built_median();
     lines.push(graph_line(
-        "closing edge of a 10,000-lock cycle, report built",
+        "closing edge of a 10,000-lock cycle: the lock call",
         [
             fmt_ns(closing.pl_median()),
             "-".into(),
@@ -470,9 +474,21 @@ fn big_graphs(lines: &mut Vec<Line>) {
             ),
             format!("{} (to panic)", fmt_ns(closing.tm_panic_median())),
         ],
-        "<= 1 ms, whole cycle (#14)",
+        "<= 1 ms, cycle found (#14)",
         format!("{:.3} ms", lg / 1e6),
         lg <= 1e6 && closing.all_full(),
+    ));
+    lines.push(graph_line(
+        "closing edge of a 10,000-lock cycle, report built",
+        [
+            fmt_ns(closing.pl_median()),
+            "-".into(),
+            format!("{} (until capture returned)", fmt_ns(built)),
+            format!("{} (to panic)", fmt_ns(closing.tm_panic_median())),
+        ],
+        "<= 1 ms, found and built (#14)",
+        format!("{:.3} ms", built / 1e6),
+        built <= 1e6 && closing.all_full(),
     ));
     lines.push(graph_line(
         "heap bytes per lock, 10,000-lock chain",
