@@ -41,10 +41,11 @@
 //!
 //! `--big-graphs` runs the big-graph rows only (and their summary).
 //! `--callgrind IMPL ROW N` runs one row `N` times and nothing else, for
-//! `scripts/callgrind.sh` (instruction counts under valgrind). `--closing N`
-//! builds one lockgraph chain of `N` locks and closes its cycle once, under
-//! `capture`: the lock call and the report's build are functions of their
-//! own for callgrind's `--toggle-collect` (`docs/cost.md`, "Big graphs"). `--check`
+//! `scripts/callgrind.sh` (instruction counts under valgrind). `--closing N
+//! [K]` builds `K` (default 1) lockgraph chains of `N` locks and closes the
+//! cycle of each in turn, under `capture`: the lock call and the report's
+//! build are functions of their own for callgrind's `--toggle-collect`
+//! (`docs/cost.md`, "Big graphs"). `--check`
 //! checks that each lockgraph row holds the locks and classes it claims
 //! (`scripts/callgrind.sh --smoke` runs it).
 
@@ -681,18 +682,22 @@ fn main() -> ExitCode {
             }
         }
         Some("--closing") => {
-            return match args.get(1).map(|n| n.parse::<usize>()) {
-                Some(Ok(n)) if n >= 2 && args.len() == 2 => {
-                    let len = graph::closing_once(n);
-                    println!("closed a cycle of {n} locks: a report of {len} locks");
-                    if len == n {
+            let num = |i: usize, default: Option<usize>| {
+                args.get(i)
+                    .map_or(default, |a| a.parse::<usize>().ok().filter(|&v| v >= 1))
+            };
+            return match (num(1, None), num(2, Some(1))) {
+                (Some(n), Some(k)) if n >= 2 && args.len() <= 3 => {
+                    let lens = graph::closing(n, k);
+                    println!("closed {k} cycle(s) of {n} locks: reports of {lens:?} locks");
+                    if lens.iter().all(|&l| l == n) {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::FAILURE
                     }
                 }
                 _ => {
-                    eprintln!("plain: expected --closing N (N >= 2 locks)");
+                    eprintln!("plain: expected --closing N [K] (N >= 2 locks, K >= 1 cycles)");
                     ExitCode::from(2)
                 }
             };
@@ -710,7 +715,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "plain: unknown argument {other:?} (no arguments: the timed tables; \
                  --big-graphs: the big-graph rows only; --callgrind IMPL ROW N: one row for \
-                 scripts/callgrind.sh; --closing N: one N-lock cycle closed, for callgrind; \
+                 scripts/callgrind.sh; --closing N [K]: K N-lock cycles closed, for callgrind; \
                  --check: the rows hold the locks and classes they claim)"
             );
             return ExitCode::from(2);

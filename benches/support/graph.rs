@@ -129,22 +129,31 @@ impl Chains {
     }
 }
 
-/// One chain of `n` lockgraph locks, its cycle closed once under
-/// `capture`; the length of the report. For callgrind: the lock call that
-/// closes the cycle is [`closing_lock_call`], and the report is built in
+/// `k` chains of `n` lockgraph locks, each built and its cycle closed
+/// under `capture` in turn (all kept alive until the end, as in the bench's
+/// samples); the length of each report. For callgrind: the lock call that
+/// closes a cycle is [`closing_lock_call`], and the report is built in
 /// `lockgraph_core`'s `Raised::into_report` when the capture returns
-/// (`--toggle-collect` either).
-pub fn closing_once(n: usize) -> usize {
-    let v: Vec<LgMutex<()>> = (0..n).map(|_| LgMutex::named(CHAIN_CLASS, ())).collect();
-    let built = lockgraph::capture(|| {
-        for w in v.windows(2) {
-            let _a = w[0].lock();
-            let _b = w[1].lock();
-        }
-    });
-    assert!(built.is_empty(), "building the chain raised a report");
-    let reports = lockgraph::capture(|| closing_lock_call(&v));
-    reports.first().map_or(0, |r| r.locks.len())
+/// (`--toggle-collect` either). The first cycle also gives up the graph's
+/// topological order; a later one is found by the bidirectional search:
+/// the counts of `k = 2` less those of `k = 1` are a later cycle's.
+pub fn closing(n: usize, k: usize) -> Vec<usize> {
+    let mut kept = Vec::with_capacity(k);
+    let mut lens = Vec::with_capacity(k);
+    for _ in 0..k {
+        let v: Vec<LgMutex<()>> = (0..n).map(|_| LgMutex::named(CHAIN_CLASS, ())).collect();
+        let built = lockgraph::capture(|| {
+            for w in v.windows(2) {
+                let _a = w[0].lock();
+                let _b = w[1].lock();
+            }
+        });
+        assert!(built.is_empty(), "building the chain raised a report");
+        let reports = lockgraph::capture(|| closing_lock_call(&v));
+        lens.push(reports.first().map_or(0, |r| r.locks.len()));
+        kept.push(v);
+    }
+    lens
 }
 
 /// Locks the chain's last lock, then its first: the edge that closes the
