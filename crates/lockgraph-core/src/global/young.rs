@@ -317,7 +317,8 @@ fn set_pending() {
 
 /// Buffers `edge`; `false` when this thread has no buffer (it is exiting):
 /// the caller records it the usual way. The caller sets [`YOUNG`](crate::meta::YOUNG) on both
-/// locks.
+/// locks. Inlined into its one caller (`commit_fresh`).
+#[inline]
 pub(crate) fn push(edge: Young) -> bool {
     let Some(slot) = mine() else {
         return false;
