@@ -271,3 +271,153 @@ fn fresh_pairs_on_several_threads_while_the_graph_flushes() {
         out.both()
     );
 }
+
+/// A thread's buffer outlives it and goes to the next new thread: the
+/// edges it buffered keep its name, and the next owner's edges at the same
+/// sites get the next owner's, both in the cycles they close later.
+#[test]
+fn child_a_buffer_handed_to_a_new_thread_keeps_each_edges_thread() {
+    if !is_child() {
+        return;
+    }
+    struct Leaf;
+    fn leaf() -> Mutex<Leaf> {
+        Mutex::new(Leaf)
+    }
+    fn nest(x: &Mutex<Leaf>, y: &Mutex<Leaf>) {
+        let _gx = x.lock();
+        let _gy = y.lock();
+    }
+    let (a, b, c, d) = (leaf(), leaf(), leaf(), leaf());
+    for (name, x, y) in [("first-owner", &a, &b), ("second-owner", &c, &d)] {
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, || nest(x, y))
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+    }
+    // The main thread holds no buffer yet: the two threads had one between
+    // them (the second took the first's when it had exited).
+    let reports = capture(|| {
+        nest(&b, &a);
+        nest(&d, &c);
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 2, "{reports:#?}");
+    for (r, owner) in found.iter().zip(["first-owner", "second-owner"]) {
+        let buffered = r.edges.iter().find(|e| !e.closing).expect("an edge");
+        assert_eq!(&*buffered.thread, owner, "{r:#?}");
+        let closing = r
+            .edges
+            .iter()
+            .find(|e| e.closing)
+            .expect("the closing edge");
+        let me = std::thread::current().name().map(str::to_owned);
+        assert_eq!(Some(&*closing.thread), me.as_deref(), "{r:#?}");
+    }
+    println!("each edge kept its thread");
+}
+
+#[test]
+fn a_buffer_handed_to_a_new_thread_keeps_each_edges_thread() {
+    let out = child!(child_a_buffer_handed_to_a_new_thread_keeps_each_edges_thread)
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("each edge kept its thread"),
+        "{}",
+        out.both()
+    );
+}
+
+/// After thousands of churned pairs, at one site and then over more
+/// classes than a buffer keeps infos for (it starts over only when no
+/// entry needs them), an inversion of a pair buffered before all that is
+/// reported once, with its locks' class and both edges' sites.
+#[test]
+fn an_inversion_after_many_churned_pairs_and_classes_is_reported() {
+    struct Obj;
+    fn obj() -> Mutex<Obj> {
+        Mutex::new(Obj)
+    }
+    let (a, b) = (obj(), obj());
+    let reports = capture(|| {
+        for _ in 0..5000 {
+            let (x, y) = (obj(), obj());
+            let _gx = x.lock();
+            let _gy = y.lock();
+        }
+        // 5,000 classes of their own, each a pair nested once and kept
+        // (no drop makes the buffer flush: only its length, every 1,024
+        // entries), with the pair `a`, `b` buffered among them, shortly
+        // before the buffer has infos for 4,096 classes.
+        let mut kept = Vec::new();
+        for i in 0..5000 {
+            if i == 4000 {
+                let _ga = a.lock();
+                let _gb = b.lock();
+            }
+            let name: &'static str = Box::leak(format!("fresh-many-{i}").into_boxed_str());
+            let (x, y) = (Mutex::named(name, ()), Mutex::named(name, ()));
+            {
+                let _gx = x.lock();
+                let _gy = y.lock();
+            }
+            kept.push((x, y));
+        }
+        let _gb = b.lock();
+        let _ga = a.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let r = found[0];
+    assert_eq!(r.level, Level::Instance, "{r:#?}");
+    assert_eq!(r.edges.len(), 2, "{r:#?}");
+    assert!(
+        r.locks
+            .iter()
+            .all(|l| l.name.is_none() && l.value_type.is_some_and(|t| t.ends_with("Obj"))),
+        "{r:#?}"
+    );
+    assert!(
+        r.edges
+            .iter()
+            .all(|e| e.held_at.is_some() && e.requested_at.is_some()),
+        "{r:#?}"
+    );
+}
+
+/// A buffered pair is not remembered in the chain cache: nested again
+/// after another pair took its slot, it is recorded the usual way (its head
+/// is marked), and an inversion of it later is one cycle; an inversion of
+/// the other pair is another.
+#[test]
+fn a_buffered_pair_nested_again_after_another_is_recorded_and_inverted_once() {
+    struct Row;
+    fn row() -> Mutex<Row> {
+        Mutex::new(Row)
+    }
+    fn nest(x: &Mutex<Row>, y: &Mutex<Row>) {
+        let _gx = x.lock();
+        let _gy = y.lock();
+    }
+    let (c, d, e) = (row(), row(), row());
+    let reports = capture(|| {
+        nest(&c, &d); // buffered
+        nest(&c, &e); // buffered, in d's slot
+        nest(&c, &d); // d is marked: the usual way
+        nest(&c, &d); // steady
+        nest(&d, &c); // closes c -> d -> c
+        nest(&e, &c); // closes c -> e -> c
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 2, "{reports:#?}");
+    for r in &found {
+        assert_eq!(r.level, Level::Instance, "{r:#?}");
+        assert_eq!(r.edges.len(), 2, "{r:#?}");
+    }
+    assert_ne!(instances(found[0]), instances(found[1]), "{reports:#?}");
+}

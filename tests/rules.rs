@@ -468,6 +468,30 @@ fn one_ungated_recording_makes_the_cycle_real() {
     assert_eq!(cycles(&reports).len(), 1);
 }
 
+/// Gates are instances: the same nesting under another gate of the gate's
+/// class is another recording (the chain cache keys the held exclusive
+/// locks' ids), and without a gate common to both orders the cycle is real.
+#[test]
+fn the_same_nesting_under_two_gates_of_one_class_has_no_common_gate() {
+    fn gate() -> Mutex<()> {
+        Mutex::new(())
+    }
+    let (g1, g2) = (gate(), gate());
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let reports = capture(|| {
+        for g in [&g1, &g2] {
+            let _g = g.lock();
+            let _a = a.lock();
+            let _b = b.lock(); // a -> b under g1, then under g2
+        }
+        let _g = g1.lock();
+        let _b = b.lock();
+        let _a = a.lock(); // b -> a under g1 only
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
 // ---- rule 6: instances and classes -------------------------------------------
 
 fn account() -> Mutex<i64> {

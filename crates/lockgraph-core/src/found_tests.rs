@@ -5,6 +5,7 @@
 //! import all at once without a loop.
 
 use std::cell::Cell;
+use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -90,5 +91,137 @@ fn a_delivered_report_is_built_off_the_thread_that_closed_the_cycle() {
     for (i, e) in r.edges.iter().enumerate() {
         assert_eq!((e.from, e.to, e.closing), (i, (i + 1) % 4, i == 0));
         assert!(e.held_at.is_none() && e.requested_at.is_none());
+    }
+}
+
+/// `a` then `b`, each asked at the given site.
+fn nest_at(
+    a: &LockMeta,
+    b: &LockMeta,
+    (held_at, requested_at): (&'static Location<'static>, &'static Location<'static>),
+) {
+    acquire(a, Free, WaitMode::Lock, Some(held_at));
+    acquire(b, Free, WaitMode::Lock, Some(requested_at));
+    release(b, WaitMode::Lock);
+    release(a, WaitMode::Lock);
+}
+
+/// The report of a long cycle holds every lock and edge, in cycle order,
+/// each with its own recording: the compact form a lock call keeps (runs
+/// of equal locks and of edges sharing a recording) loses and reorders
+/// nothing.
+#[test]
+fn a_long_cycle_report_keeps_every_lock_and_edge_in_cycle_order() {
+    if !crate::TRACKING {
+        return;
+    }
+    // Longer than the cycles whose middle stacks are dropped (64 edges).
+    const N: usize = 150;
+    // Same-class locks (the instance graph), chained at two alternating
+    // pairs of sites (so the edges' recordings alternate).
+    let ring: Vec<LockMeta> = (0..N)
+        .map(|_| LockMeta::new(LockKind::Mutex, Class::Named("found-test-long")))
+        .collect();
+    // Six sites, one per line.
+    let even = (Location::caller(), Location::caller());
+    let even = (even.0, Location::caller());
+    let odd = (Location::caller(), Location::caller());
+    let odd = (odd.0, Location::caller());
+    let close = (Location::caller(), Location::caller());
+    let close = (close.0, Location::caller());
+    assert_ne!(even, odd);
+    let reports = crate::policy::capture(|| {
+        for (i, w) in ring.windows(2).enumerate() {
+            nest_at(&w[0], &w[1], if i % 2 == 0 { even } else { odd });
+        }
+        nest_at(&ring[N - 1], &ring[0], close);
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    // The cycle starts at the closing edge's held lock.
+    let order: Vec<usize> = std::iter::once(N - 1).chain(0..N - 1).collect();
+    assert_eq!(r.locks.len(), N);
+    for (lock, &k) in r.locks.iter().zip(&order) {
+        assert_eq!(lock.instance, Some(ring[k].id()), "lock {k}");
+        assert_eq!(lock.kind, LockKind::Mutex, "lock {k}");
+        assert_eq!(lock.name, Some("found-test-long"));
+    }
+    assert_eq!(r.edges.len(), N);
+    let with_stack = r.edges.iter().filter(|e| e.backtrace.is_some()).count();
+    for (i, e) in r.edges.iter().enumerate() {
+        assert_eq!(
+            (e.from, e.to, e.closing),
+            (i, (i + 1) % N, i == 0),
+            "edge {i}"
+        );
+        // Edge i >= 1 is the chain's edge from lock i - 1.
+        let at = match i {
+            0 => close,
+            i if (i - 1) % 2 == 0 => even,
+            _ => odd,
+        };
+        let site = |l: &'static Location<'static>| Some(crate::class::Site::from(l));
+        assert_eq!(
+            (e.held_at, e.requested_at),
+            (site(at.0), site(at.1)),
+            "edge {i}"
+        );
+        // The middle stacks of a long cycle are not kept.
+        if (6..N - 6).contains(&i) {
+            assert!(e.backtrace.is_none(), "edge {i}");
+        }
+    }
+    // With stacks captured, the first and last six edges keep theirs.
+    assert!(
+        with_stack == 0 || with_stack == 12,
+        "{with_stack} edges kept a stack"
+    );
+}
+
+/// The same through the class graph: a cycle of classes, each its own
+/// lock, kinds alternating.
+#[test]
+fn a_long_class_cycle_report_keeps_every_lock_in_cycle_order() {
+    if !crate::TRACKING {
+        return;
+    }
+    const N: usize = 100;
+    let names: Vec<&'static str> = (0..N)
+        .map(|i| &*Box::leak(format!("found-test-class-{i}").into_boxed_str()))
+        .collect();
+    let locks: Vec<LockMeta> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let kind = if i % 3 == 0 {
+                LockKind::ReentrantMutex
+            } else {
+                LockKind::Mutex
+            };
+            LockMeta::new(kind, Class::Named(n))
+        })
+        .collect();
+    let reports = crate::policy::capture(|| {
+        for w in locks.windows(2) {
+            nest(&w[0], &w[1]);
+        }
+        nest(&locks[N - 1], &locks[0]);
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    let order: Vec<usize> = std::iter::once(N - 1).chain(0..N - 1).collect();
+    let got: Vec<(Option<&str>, LockKind)> = r.locks.iter().map(|l| (l.name, l.kind)).collect();
+    let want: Vec<(Option<&str>, LockKind)> = order
+        .iter()
+        .map(|&k| (Some(names[k]), locks[k].kind()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(r.edges.len(), N);
+    for (i, e) in r.edges.iter().enumerate() {
+        assert_eq!(
+            (e.from, e.to, e.closing),
+            (i, (i + 1) % N, i == 0),
+            "edge {i}"
+        );
     }
 }

@@ -139,16 +139,18 @@ impl EdgeKinds {
     /// choice open for the next edge), or `None` when the read rule forbids
     /// the edge. (The offline checker, `lockgraph-cli`, walks its own
     /// compressed graph with this rule.)
+    #[inline]
     pub fn strong_step(self, recursive: bool) -> Option<EdgeKinds> {
         let allowed = if recursive {
             self.after_recursive_read()
         } else {
             self
         };
-        allowed
-            .iter()
-            .find(|k| k.ends_non_recursive())
-            .or_else(|| allowed.iter().next())
+        // The strongest kind (the lowest bit: EN, ER, SN, SR) among those
+        // that end non-recursively, else among all.
+        let preferred = allowed.0 & Self::TO_NON_RECURSIVE;
+        let pick = if preferred != 0 { preferred } else { allowed.0 };
+        (pick != 0).then_some(EdgeKinds(pick & pick.wrapping_neg()))
     }
 }
 
@@ -198,6 +200,7 @@ impl<M> Edge<M> {
     /// ends non-recursively when it can: it leaves every choice open for the
     /// next edge) and the gates still common after it, or `None` when the
     /// read rule forbids the edge.
+    #[inline]
     fn step(&self, recursive: bool, mask: u64, tracked: &[u64]) -> Option<(EdgeKinds, u64)> {
         let used = self.kinds.strong_step(recursive)?;
         let mut mask = mask;
@@ -244,6 +247,10 @@ pub struct Cycle {
     pub nodes: Vec<NodeId>,
     /// For every edge, the kind that makes the cycle a strong path.
     pub kinds: Vec<EdgeKinds>,
+    /// Every edge, in cycle order ([`Graph::edge_at`] reads it without a
+    /// lookup): the search walked them, and a caller reading each edge of a
+    /// long cycle would otherwise look each up by its two nodes.
+    pub edges: Vec<EdgeId>,
     /// `false` when the constrained search ran out of its state budget and the
     /// cycle was found ignoring the read-lock and gate rules (reported to be safe).
     pub exact: bool,
@@ -274,6 +281,8 @@ pub struct Graph<N, M> {
     g: StableDiGraph<N, Edge<M>, u32>,
     fwd: Vec<u32>,
     bwd: Vec<u32>,
+    /// Per node reached by a search, the edge it was reached by (forward
+    /// and backward): a path is read back edge by edge, without lookups.
     fpar: Vec<u32>,
     bpar: Vec<u32>,
     fdep: Vec<u32>,
@@ -295,7 +304,7 @@ pub struct Graph<N, M> {
     /// The shortest path `to ->* from` the order's walk found when the new
     /// edge `from -> to` (the first two) gave the order up: its cycle
     /// search starts from it instead of searching again.
-    found_path: Option<(NodeId, NodeId, Vec<NodeId>)>,
+    found_path: Option<(NodeId, NodeId, Walk)>,
 }
 
 impl<N, M> Default for Graph<N, M> {
@@ -503,14 +512,17 @@ impl<N, M> Graph<N, M> {
         let (kinds, gates) = (edge.kinds, edge.gates.clone());
         let path = match self.found_path.take() {
             Some((f, t, path)) if (f, t) == (from, to) => path,
-            _ => self.shortest_path(to, from)?,
+            _ => self.shortest_walk(to, from)?,
         };
         // The plain shortest walk is the answer whenever it obeys the rules
         // (no valid cycle can be shorter); only otherwise search the states.
-        let mut nodes = Vec::with_capacity(path.len());
+        let mut nodes = Vec::with_capacity(path.nodes.len());
         nodes.push(from);
-        nodes.extend_from_slice(&path[..path.len() - 1]);
-        if let Some(c) = self.check_walk(nodes, kinds, &gates) {
+        nodes.extend_from_slice(&path.nodes[..path.nodes.len() - 1]);
+        let mut edges = Vec::with_capacity(path.nodes.len());
+        edges.push(e);
+        edges.extend_from_slice(&path.edges);
+        if let Some(c) = self.check_walk(nodes, edges, kinds, &gates) {
             return Some(c);
         }
         let mut best: Option<Cycle> = None;
@@ -528,18 +540,24 @@ impl<N, M> Graph<N, M> {
         best
     }
 
-    /// The cycle `nodes` (edge i from `nodes[i]` to the next, wrapping) with
-    /// kinds chosen to obey the strong-path rule, if it does and no gate is
-    /// common to all its edges.
-    fn check_walk(&self, nodes: Vec<NodeId>, kinds: EdgeKinds, gates: &[u64]) -> Option<Cycle> {
+    /// The cycle `nodes` (edge i, `edges[i]`, from `nodes[i]` to the next,
+    /// wrapping) with kinds chosen to obey the strong-path rule, if it does
+    /// and no gate is common to all its edges.
+    fn check_walk(
+        &self,
+        nodes: Vec<NodeId>,
+        edges: Vec<EdgeId>,
+        kinds: EdgeKinds,
+        gates: &[u64],
+    ) -> Option<Cycle> {
         let tracked = &gates[..gates.len().min(MAX_TRACKED_GATES)];
         'k0: for k0 in kinds.iter() {
             let mut recursive = !k0.ends_non_recursive();
             let mut mask: u64 = (1u64 << tracked.len()) - 1;
-            let mut used_kinds = vec![k0];
-            for i in 1..nodes.len() {
-                let (a, b) = (nodes[i], nodes[(i + 1) % nodes.len()]);
-                let w = self.edge(a, b)?;
+            let mut used_kinds = Vec::with_capacity(nodes.len());
+            used_kinds.push(k0);
+            for &e in &edges[1..] {
+                let w = self.g.edge_weight(e)?;
                 let Some((used, next_mask)) = w.step(recursive, mask, tracked) else {
                     continue 'k0;
                 };
@@ -551,6 +569,7 @@ impl<N, M> Graph<N, M> {
                 return Some(Cycle {
                     nodes,
                     kinds: used_kinds,
+                    edges,
                     exact: true,
                 });
             }
@@ -586,8 +605,16 @@ impl<N, M> Graph<N, M> {
     /// points "against" a long chain (a new lock in front of it, say) costs
     /// what the short side costs.
     pub fn shortest_path(&mut self, start: NodeId, target: NodeId) -> Option<Vec<NodeId>> {
+        self.shortest_walk(start, target).map(|w| w.nodes)
+    }
+
+    /// [`shortest_path`](Self::shortest_path) with the edges it takes.
+    fn shortest_walk(&mut self, start: NodeId, target: NodeId) -> Option<Walk> {
         if start == target {
-            return Some(vec![start]);
+            return Some(Walk {
+                nodes: vec![start],
+                edges: Vec::new(),
+            });
         }
         // No edge leaves `start` or none enters `target` (a lock taken for
         // the first time, a fresh instance): nothing to search, and nothing
@@ -638,11 +665,13 @@ impl<N, M> Graph<N, M> {
                 (&mut bq, Direction::Incoming)
             };
             next.clear();
-            // (length, node on this side, node on the other side)
-            let mut best: Option<(u32, usize, usize)> = None;
+            // (length, node on this side, node on the other side, the edge
+            // between them)
+            let mut best: Option<(u32, usize, usize, EdgeId)> = None;
             for &n in queue.iter() {
                 let ni = n.index();
-                for m in self.g.neighbors_directed(n, dir) {
+                for e in self.g.edges_directed(n, dir) {
+                    let m = if forward { e.target() } else { e.source() };
                     let mi = m.index();
                     let (mine, other, par, dep, odep) = if forward {
                         (
@@ -664,43 +693,76 @@ impl<N, M> Graph<N, M> {
                     if other[mi] == epoch {
                         let len = dep[ni] + 1 + odep[mi];
                         if best.is_none_or(|b| len < b.0) {
-                            best = Some((len, ni, mi));
+                            best = Some((len, ni, mi, e.id()));
                         }
                     }
                     if mine[mi] != epoch {
                         mine[mi] = epoch;
-                        par[mi] = ni as u32;
+                        par[mi] = e.id().index() as u32;
                         dep[mi] = dep[ni] + 1;
                         next.push(m);
                     }
                 }
             }
-            if let Some((_, here, there)) = best {
+            if let Some((_, here, there, middle)) = best {
                 // Forward: start..here -> there..target; backward: the mirror.
                 let (f_end, b_start) = if forward {
                     (here, there)
                 } else {
                     (there, here)
                 };
-                let mut path = Vec::new();
-                let mut cur = f_end;
-                path.push(NodeIndex::new(cur));
-                while cur != start.index() {
-                    cur = self.fpar[cur] as usize;
-                    path.push(NodeIndex::new(cur));
+                // Its length: the depths on both sides, and the middle edge.
+                let room = (self.fdep[f_end] + 1 + self.bdep[b_start]) as usize;
+                let mut walk = self.walk_back(&self.fpar, start, NodeIndex::new(f_end), room);
+                walk.edges.push(middle);
+                let mut cur = NodeIndex::new(b_start);
+                walk.nodes.push(cur);
+                while cur != target {
+                    let e = EdgeIndex::new(self.bpar[cur.index()] as usize);
+                    cur = self.g.edge_endpoints(e)?.1;
+                    walk.edges.push(e);
+                    walk.nodes.push(cur);
                 }
-                path.reverse();
-                let mut cur = b_start;
-                path.push(NodeIndex::new(cur));
-                while cur != target.index() {
-                    cur = self.bpar[cur] as usize;
-                    path.push(NodeIndex::new(cur));
-                }
-                return Some(path);
+                return Some(walk);
             }
             std::mem::swap(queue, &mut next);
         }
         None
+    }
+
+    /// The path `start ->* end` a forward search marked in `par` (each
+    /// node's edge in), read back from `end`, with room for `room` edges in
+    /// all (it grows past them as needed).
+    pub(crate) fn walk_back(&self, par: &[u32], start: NodeId, end: NodeId, room: usize) -> Walk {
+        let mut walk = Walk {
+            nodes: Vec::with_capacity(room + 1),
+            edges: Vec::with_capacity(room),
+        };
+        walk.nodes.push(end);
+        let mut cur = end;
+        while cur != start {
+            let e = EdgeIndex::new(par[cur.index()] as usize);
+            let Some((tail, _)) = self.g.edge_endpoints(e) else {
+                break;
+            };
+            cur = tail;
+            walk.edges.push(e);
+            walk.nodes.push(cur);
+        }
+        walk.nodes.reverse();
+        walk.edges.reverse();
+        walk
+    }
+
+    /// The edges of the cycle `nodes` (edge i from `nodes[i]` to the next,
+    /// wrapping), looked up by their nodes.
+    fn edges_along(&self, nodes: &[NodeId]) -> Vec<EdgeId> {
+        (0..nodes.len())
+            .map(|i| {
+                let (a, b) = (nodes[i], nodes[(i + 1) % nodes.len()]);
+                self.g.find_edge(a, b).unwrap_or_else(EdgeIndex::end)
+            })
+            .collect()
     }
 
     /// The strong-path search: a breadth-first search from `to` back to
@@ -738,7 +800,7 @@ impl<N, M> Graph<N, M> {
         while let Some((s, depth)) = queue.pop_front() {
             if s.node == from {
                 if accept(&s) {
-                    return Search::Found(Self::unwind(&parent, start, s, from, k0));
+                    return Search::Found(self.unwind(&parent, start, s, from, k0));
                 }
                 continue;
             }
@@ -775,6 +837,7 @@ impl<N, M> Graph<N, M> {
     }
 
     fn unwind(
+        &self,
         parent: &FastMap<State, (State, EdgeKinds)>,
         start: State,
         end: State,
@@ -796,6 +859,7 @@ impl<N, M> Graph<N, M> {
         let mut kinds = vec![k0];
         kinds.extend(rev_kinds.into_iter().rev());
         Cycle {
+            edges: self.edges_along(&nodes),
             nodes,
             kinds,
             exact: true,
@@ -823,6 +887,7 @@ impl<N, M> Graph<N, M> {
                     kinds.push(self.edge(a, b).map_or(EdgeKinds::EN, |e| e.kinds));
                 }
                 return Some(Cycle {
+                    edges: self.edges_along(&nodes),
                     nodes,
                     kinds,
                     exact: false,
@@ -885,6 +950,12 @@ impl Hasher for FastHasher {
 }
 
 type FastMap<K, V> = HashMap<K, V, FastBuildHasher>;
+
+/// A path: its nodes, and the edge from each to the next.
+pub(crate) struct Walk {
+    pub(crate) nodes: Vec<NodeId>,
+    pub(crate) edges: Vec<EdgeId>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct State {

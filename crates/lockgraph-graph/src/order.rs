@@ -1,7 +1,7 @@
 //! The dynamic topological order a [`Graph`] keeps while it has no cycle
 //! (Pearce and Kelly): a new edge that follows it needs no cycle search.
 
-use petgraph::stable_graph::NodeIndex;
+use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use crate::{Graph, NodeId};
@@ -51,27 +51,23 @@ impl<N, M> Graph<N, M> {
         let mut next = 0;
         while let Some(&n) = fwd_set.get(next) {
             next += 1;
-            for m in self.g.neighbors_directed(n, Direction::Outgoing) {
+            for e in self.g.edges_directed(n, Direction::Outgoing) {
+                let m = e.target();
                 if m == from {
                     // A cycle: no order any more. Every path from `to` to
                     // `from` runs among the nodes before `from` in the
                     // order, so this breadth-first walk found a shortest
                     // one: kept for the cycle search of this edge.
                     self.ordered = false;
-                    let mut path = vec![from];
-                    let mut cur = n;
-                    path.push(cur);
-                    while cur != to {
-                        cur = NodeIndex::new(self.fpar[cur.index()] as usize);
-                        path.push(cur);
-                    }
-                    path.reverse();
+                    let mut path = self.walk_back(&self.fpar, to, n, 0);
+                    path.nodes.push(from);
+                    path.edges.push(e.id());
                     self.found_path = Some((from, to, path));
                     return;
                 }
                 if self.ord[m.index()] < ub && self.fwd[m.index()] != epoch {
                     self.fwd[m.index()] = epoch;
-                    self.fpar[m.index()] = n.index() as u32;
+                    self.fpar[m.index()] = e.id().index() as u32;
                     fwd_set.push(m);
                 }
             }

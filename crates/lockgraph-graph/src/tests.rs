@@ -280,6 +280,15 @@ impl Naive {
     }
 }
 
+/// Whether the cycle's edges are the ones from each of its nodes to the
+/// next, in order.
+fn edges_are_the_walk<N, M>(g: &Graph<N, M>, c: &Cycle) -> bool {
+    let n = c.nodes.len();
+    c.edges.len() == n
+        && (0..n)
+            .all(|i| g.g.edge_endpoints(c.edges[i]) == Some((c.nodes[i], c.nodes[(i + 1) % n])))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -299,6 +308,7 @@ proptest! {
                 (Some(c), want) => {
                     let walk: Vec<usize> = c.nodes.iter().map(|x| x.index()).collect();
                     prop_assert!(naive.valid(&walk), "reported walk {walk:?} cannot deadlock");
+                    prop_assert!(edges_are_the_walk(&g, c), "edges {:?} of {walk:?}", c.edges);
                     prop_assert_eq!(walk[0], r.from);
                     prop_assert_eq!(walk[1], r.to);
                     // The search finds the shortest valid closed walk, so it is
@@ -470,6 +480,7 @@ proptest! {
             if let Some(c) = got {
                 let walk: Vec<usize> = c.nodes.iter().map(|x| x.index()).collect();
                 prop_assert!(naive.valid(&walk), "reported walk {walk:?} cannot deadlock");
+                prop_assert!(edges_are_the_walk(&inserted, &c), "edges {:?} of {walk:?}", c.edges);
                 prop_assert!(c.nodes.iter().all(|x| comp.contains(x)));
             }
         }
@@ -522,4 +533,26 @@ fn removing_nodes_keeps_the_order_and_a_new_node_goes_last() {
     // n[2] -> n[0] closes n[0] -> m -> n[2].
     assert!(add(&mut g, n[2], n[0]).cycle.is_some());
     assert!(!g.ordered);
+}
+
+/// The strong-path step picks, among the kinds the read rule allows, the
+/// strongest that ends non-recursively, else the strongest: checked against
+/// that definition for every set of kinds.
+#[test]
+fn strong_step_picks_the_strongest_allowed_kind() {
+    for bits in 0u8..16 {
+        let kinds = EdgeKinds(bits);
+        for recursive in [false, true] {
+            let allowed: Vec<EdgeKinds> = kinds
+                .iter()
+                .filter(|k| !recursive || k.starts_exclusive())
+                .collect();
+            let want = allowed
+                .iter()
+                .copied()
+                .find(|k| k.ends_non_recursive())
+                .or_else(|| allowed.first().copied());
+            assert_eq!(kinds.strong_step(recursive), want, "{kinds:?} {recursive}");
+        }
+    }
 }

@@ -131,6 +131,13 @@ impl CycleFound {
         });
     }
 
+    /// Appends the next lock, equal to the one before (there is one).
+    pub(super) fn repeat_lock(&mut self) {
+        if let Some(last) = self.locks.last_mut() {
+            last.len += 1;
+        }
+    }
+
     /// Appends the next edge, recorded as `o`.
     pub(super) fn push_edge(&mut self, o: &Origin) {
         if let Some((last, len)) = self.edges.last_mut() {
@@ -142,7 +149,10 @@ impl CycleFound {
         self.edges.push((o.clone(), 1));
     }
 
-    /// The whole report.
+    /// The whole report: each run's lock and edge made once, then copied
+    /// into place with what differs (the instance; the indices, the closing
+    /// flag and whether the stack is kept). The vectors are allocated once,
+    /// at their size, and filled in cycle order.
     fn build(&self) -> CycleReport {
         #[cfg(test)]
         {
@@ -150,39 +160,49 @@ impl CycleFound {
             counters::BUILT.fetch_add(1, Ordering::Relaxed);
         }
         let n: usize = self.locks.iter().map(|r| r.len).sum();
-        let mut locks = Vec::with_capacity(n);
+        let mut locks: Vec<LockInfo> = Vec::with_capacity(n);
         for run in &self.locks {
-            for _ in 0..run.len {
-                let instance = self.instances.get(locks.len()).copied();
-                let mut lock = LockInfo::of_class(run.kind, run.class, instance);
-                lock.site_classes = run.site_classes;
-                locks.push(lock);
+            let mut lock = LockInfo::of_class(run.kind, run.class, None);
+            lock.site_classes = run.site_classes;
+            let start = locks.len();
+            match self.instances.get(start..start + run.len) {
+                Some(ids) => locks.extend(ids.iter().map(|&id| LockInfo {
+                    instance: Some(id),
+                    ..lock.clone()
+                })),
+                None => locks.extend(std::iter::repeat_n(lock, run.len)),
             }
         }
-        let mut edges = Vec::with_capacity(n);
+        // Stacks of the middle of a very long cycle are not printed; not
+        // keeping them keeps the report small (see the field doc).
+        let keep_stack =
+            move |i: usize| i == 0 || n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
+        let mut edges: Vec<EdgeInfo> = Vec::with_capacity(n);
         for (o, len) in &self.edges {
-            for _ in 0..*len {
-                let i = edges.len();
-                // Stacks of the middle of a very long cycle are not printed;
-                // not keeping them keeps the report small (see the field doc).
-                let keep_stack =
-                    i == 0 || n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
-                edges.push(EdgeInfo {
-                    from: i,
-                    to: (i + 1) % n,
-                    thread: o.thread.clone(),
-                    hold: o.hold,
-                    request: o.request,
-                    held_at: o.held_at.map(Site::from),
-                    requested_at: o.requested_at.map(Site::from),
-                    backtrace: if keep_stack {
-                        o.backtrace.clone()
-                    } else {
-                        None
-                    },
-                    closing: i == 0,
-                });
-            }
+            // The run's fields moved into the closure (the thread's name
+            // too: each clone's atomic increment would otherwise have them
+            // read again through references).
+            let thread = o.thread.clone();
+            let (hold, request) = (o.hold, o.request);
+            let (held_at, requested_at) =
+                (o.held_at.map(Site::from), o.requested_at.map(Site::from));
+            let start = edges.len();
+            let backtrace = &o.backtrace;
+            edges.extend((start..start + len).map(move |i| EdgeInfo {
+                from: i,
+                to: if i + 1 == n { 0 } else { i + 1 },
+                thread: thread.clone(),
+                hold,
+                request,
+                held_at,
+                requested_at,
+                backtrace: if keep_stack(i) {
+                    backtrace.clone()
+                } else {
+                    None
+                },
+                closing: i == 0,
+            }));
         }
         CycleReport {
             kind: ReportKind::LockOrderCycle,

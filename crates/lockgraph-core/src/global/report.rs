@@ -31,6 +31,12 @@ impl Global {
     /// The cycle as a report to raise, unless it was reported before: what
     /// the report says, taken from the graph now, compactly (see
     /// [`found`](super::found)).
+    ///
+    /// One pass over the nodes and one over the edges, each reached by its
+    /// index (the cycle carries its edges): a lock of the same class node
+    /// and kind as the one before extends its run without a look at its
+    /// class, and an edge whose only recording is the one before extends
+    /// that run (a long instance cycle is a few runs).
     pub(super) fn report(
         &mut self,
         instance_graph: bool,
@@ -39,30 +45,33 @@ impl Global {
         closing: &Origin,
     ) -> Option<Raised> {
         let n = cycle.nodes.len();
-        // One pass over the nodes: their identities (for the key) and the
-        // report's locks. The site count of the previous lock's class is
-        // reused: an instance cycle's locks share one (a lookup hashes a
-        // file name).
         let mut found = CycleFound::new(level);
+        // The identities of the nodes (for the key, and an instance cycle's
+        // report).
         let mut ids: Vec<u64> = Vec::with_capacity(n);
-        let mut last: Option<((usize, usize), usize)> = None;
-        for &node in &cycle.nodes {
-            let info = if instance_graph {
-                self.instance_info(node)
-            } else {
-                e_info_for(&self.classes, node)
-            };
-            ids.push(info.instance.unwrap_or(node.index() as u64));
-            let identity = info.class.identity();
-            let site_classes = match (last, identity) {
-                (Some((l, count)), Some(i)) if l == i => count,
-                _ => info
-                    .class
-                    .site()
-                    .map_or(0, |s| self.site_classes.get(&s).copied().unwrap_or(0)),
-            };
-            last = identity.map(|i| (i, site_classes));
-            found.push_lock(info.kind, info.class, identity, site_classes);
+        if instance_graph {
+            // The class node and kind of the previous lock.
+            let mut last: Option<(NodeId, LockKind)> = None;
+            for &node in &cycle.nodes {
+                let here = self.instances.node(node).map(|i| (i.id, (i.class, i.kind)));
+                if let Some((id, key)) = here {
+                    if last == Some(key) {
+                        ids.push(id);
+                        found.repeat_lock();
+                        continue;
+                    }
+                }
+                let info = self.instance_info(node);
+                ids.push(info.instance.unwrap_or(node.index() as u64));
+                last = here.map(|(_, key)| key);
+                self.push_lock(&mut found, info);
+            }
+        } else {
+            for &node in &cycle.nodes {
+                ids.push(node.index() as u64);
+                let info = e_info_for(&self.classes, node);
+                self.push_lock(&mut found, info);
+            }
         }
         // Each cycle is reported once.
         if !self.reported.insert(cycle_key(instance_graph, &ids)) {
@@ -72,21 +81,39 @@ impl Global {
             found.set_instances(ids);
         }
         found.push_edge(closing);
-        for i in 1..n {
-            let (a, b) = (cycle.nodes[i], cycle.nodes[(i + 1) % n]);
-            let kind = cycle.kinds[i];
-            let edge = if instance_graph {
-                self.instances.edge(a, b)
+        let edge_at = |e| {
+            if instance_graph {
+                self.instances.edge_at(e)
             } else {
-                self.classes.edge(a, b)
+                self.classes.edge_at(e)
+            }
+        };
+        for i in 1..n {
+            let Some(edge) = cycle.edges.get(i).and_then(|&e| edge_at(e)) else {
+                found.push_edge(closing);
+                continue;
             };
-            let stored = edge.and_then(|e| {
-                let wanted = kind_index(kind.iter().next().unwrap_or(kind));
-                e.meta.origin(wanted).or_else(|| e.meta.any_origin())
-            });
+            let stored = match (&edge.meta.first, &edge.meta.more) {
+                // One recording: the one its kind would pick, or any.
+                (Some(o), None) => Some(o),
+                _ => {
+                    let kind = cycle.kinds[i];
+                    let wanted = kind_index(kind.iter().next().unwrap_or(kind));
+                    edge.meta.origin(wanted).or_else(|| edge.meta.any_origin())
+                }
+            };
             found.push_edge(stored.unwrap_or(closing));
         }
         Some(Raised::found(found))
+    }
+
+    /// Appends the lock `info` to `found`, with its class's site count.
+    fn push_lock(&self, found: &mut CycleFound, info: NodeInfo) {
+        let site_classes = info
+            .class
+            .site()
+            .map_or(0, |s| self.site_classes.get(&s).copied().unwrap_or(0));
+        found.push_lock(info.kind, info.class, info.class.identity(), site_classes);
     }
 }
 
@@ -120,13 +147,55 @@ impl std::hash::Hash for CycleKey {
 }
 
 pub(super) fn cycle_key(instance_graph: bool, ids: &[u64]) -> CycleKey {
-    let mut ids: Box<[u64]> = ids.into();
-    // The stable sort merges runs: a cycle's ids are mostly one or two
-    // ascending runs (a chain's locks were made in order), which it sorts
-    // in one pass where the unstable sort takes n log n.
-    ids.sort();
     CycleKey {
         instance_graph,
-        ids,
+        ids: sorted(ids),
+    }
+}
+
+/// `ids` sorted. A chain's cycle lists its locks in creation order, but
+/// starting at the newest (the closing edge's tail): one ascending run,
+/// rotated, which is put in order by two copies; others are sorted (the
+/// stable sort merges runs: a cycle's ids are mostly a few ascending runs).
+fn sorted(ids: &[u64]) -> Box<[u64]> {
+    let mut descents = ids.windows(2).enumerate().filter(|(_, w)| w[0] > w[1]);
+    let out: Vec<u64> = match (descents.next(), descents.next()) {
+        (None, _) => ids.to_vec(),
+        (Some((i, _)), None) if ids[ids.len() - 1] <= ids[0] => {
+            let mut out = Vec::with_capacity(ids.len());
+            out.extend_from_slice(&ids[i + 1..]);
+            out.extend_from_slice(&ids[..=i]);
+            out
+        }
+        _ => {
+            let mut out = ids.to_vec();
+            out.sort();
+            out
+        }
+    };
+    out.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sorted;
+
+    #[test]
+    fn cycle_ids_are_sorted_for_the_key() {
+        let cases: [&[u64]; 8] = [
+            &[],
+            &[7],
+            &[1, 2, 3],
+            &[9, 1, 2, 3],
+            &[3, 4, 1, 2],
+            &[2, 3, 1, 4],
+            &[5, 1, 4, 2, 3],
+            &[3, 2, 1],
+        ];
+        for ids in cases {
+            let mut want = ids.to_vec();
+            want.sort();
+            assert_eq!(&*sorted(ids), &want[..], "{ids:?}");
+        }
     }
 }

@@ -24,12 +24,15 @@
 //!
 //! A buffer is one thread's, behind a lock of its own (taken by its thread to
 //! push and on a drop, and by [`flush`] under the graph lock: uncontended
-//! but for a flush). A dropped lock with [`YOUNG`](crate::meta::YOUNG) leaves its thread's buffer
+//! but for a flush). That lock is a spin lock ([`Spin`]) rather than a
+//! mutex: its owner takes it with one atomic swap and gives it back with a
+//! plain release store, where std's mutex costs a second atomic operation
+//! and two poison checks; nobody holds it across anything that blocks. A dropped lock with [`YOUNG`](crate::meta::YOUNG) leaves its thread's buffer
 //! at once and is listed as dead; [`flush`] skips buffered edges of dead
 //! locks (another thread's buffer may hold one) and removes dead locks that
 //! were already moved into the graph.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::AtomicBool;
 
 use super::*;
@@ -49,17 +52,42 @@ pub(crate) struct Young {
 /// kind (as `instance_edge_stack` keys its stacks).
 type StackKey = ((usize, usize), usize, usize);
 
-/// A buffered edge; its thread and stack are the buffer's.
-struct Entry {
-    edge: Young,
-    /// The thread that recorded it, when not the buffer's owner now (a
-    /// buffer handed to a new thread keeps its old entries).
+/// What a buffered edge shares with the other edges one loop buffers:
+/// everything but the two ids.
+struct Info {
+    class: Class,
+    kind: LockKind,
+    hold: Hold,
+    held_at: Option<&'static Location<'static>>,
+    requested_at: Option<&'static Location<'static>>,
+    /// The thread that recorded its edges, when not the buffer's owner now
+    /// (a buffer handed to a new thread keeps its old entries).
     thread: Option<Arc<str>>,
+}
+
+/// The key of an [`Info`] of the buffer's owner.
+type InfoKey = (StackKey, LockKind, Hold);
+
+fn info_key(e: &Young) -> InfoKey {
+    (stack_key(e), e.kind, e.hold)
+}
+
+/// A buffered edge: two ids and the index of its [`Info`] in the buffer
+/// (three words: pushing and removing one copies little).
+struct Entry {
+    from: u64,
+    to: u64,
+    info: usize,
 }
 
 #[derive(Default)]
 struct Buffer {
     entries: Vec<Entry>,
+    /// What the entries share; only grows while entries wait (an index
+    /// must stay valid), and starts over past [`MAX_STACKS`] when empty.
+    infos: Vec<Info>,
+    /// The owner's infos, by key.
+    info_index: HashMap<InfoKey, usize, FastBuildHasher>,
     /// Dropped locks that had [`YOUNG`](crate::meta::YOUNG) in their word.
     dead: Vec<u64>,
     /// The owner's name (else id), for its entries.
@@ -67,25 +95,55 @@ struct Buffer {
     /// The stacks of the owner's entries: one per class and pair of sites,
     /// the first one captured (as `add_edges` does for instance edges).
     stacks: HashMap<StackKey, Option<Backtrace>, FastBuildHasher>,
-    /// The key of the last entry pushed, whose stack is in `stacks`.
-    last: Option<StackKey>,
+    /// The key of the last entry pushed (whose stack is in `stacks`) and
+    /// its info.
+    last: Option<(InfoKey, usize)>,
 }
 
 impl Buffer {
-    /// The thread and stack of `e`, for the graph.
-    fn origin_of(&self, e: &Entry) -> (Arc<str>, Option<Backtrace>) {
-        let thread = e
+    /// The thread and stack of the edges of `info`, for the graph.
+    fn origin_of(&self, info: &Info) -> (Arc<str>, Option<Backtrace>) {
+        let thread = info
             .thread
             .clone()
             .or_else(|| self.label.clone())
             .unwrap_or_else(|| Arc::from("?"));
-        let stack = self.stacks.get(&stack_key(&e.edge)).cloned().flatten();
+        let key = (
+            info.class.identity().unwrap_or((0, 0)),
+            addr(info.held_at),
+            addr(info.requested_at),
+        );
+        let stack = self.stacks.get(&key).cloned().flatten();
         (thread, stack)
+    }
+
+    /// The index of the owner's info for `edge`, made if new (`key`: its
+    /// key, which is not the last entry's).
+    #[cold]
+    #[inline(never)]
+    fn info_of(&mut self, edge: &Young, key: InfoKey) -> usize {
+        if let Some(&i) = self.info_index.get(&key) {
+            return i;
+        }
+        self.infos.push(Info {
+            class: edge.class,
+            kind: edge.kind,
+            hold: edge.hold,
+            held_at: edge.held_at,
+            requested_at: edge.requested_at,
+            thread: None,
+        });
+        let i = self.infos.len() - 1;
+        self.info_index.insert(key, i);
+        i
     }
 }
 
+fn addr(l: Option<&'static Location<'static>>) -> usize {
+    l.map_or(0, |l| l as *const _ as usize)
+}
+
 fn stack_key(e: &Young) -> StackKey {
-    let addr = |l: Option<&'static Location<'static>>| l.map_or(0, |l| l as *const _ as usize);
     (
         e.class.identity().unwrap_or((0, 0)),
         addr(e.held_at),
@@ -96,8 +154,85 @@ fn stack_key(e: &Young) -> StackKey {
 /// A buffer and whether a thread owns it (buffers outlive their threads and
 /// are handed to the next new thread).
 struct Slot {
-    buffer: Mutex<Buffer>,
+    buffer: Spin<Buffer>,
     owned: AtomicBool,
+}
+
+/// A lock for a thread's buffer: its owner and a flush (under the graph
+/// lock) are the only ones to take it, each for a few instructions, and
+/// never across anything that blocks; so a waiter spins, then yields.
+struct Spin<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only through a `SpinGuard`, and `locked`
+// (swapped to `true` with acquire ordering, stored `false` with release
+// ordering) lets one guard exist at a time: `Spin` is a mutex, `Sync` when
+// its value may be sent to another thread.
+unsafe impl<T: Send> Sync for Spin<T> {}
+
+impl<T> Spin<T> {
+    fn new(value: T) -> Spin<T> {
+        Spin {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    #[inline]
+    fn lock(&self) -> SpinGuard<'_, T> {
+        if self.locked.swap(true, Ordering::Acquire) {
+            self.lock_contended();
+        }
+        SpinGuard(self)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
+        let mut spins = 0u32;
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                if spins < 64 {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            if !self.locked.swap(true, Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+}
+
+/// A held [`Spin`]: the value, until dropped.
+struct SpinGuard<'a, T>(&'a Spin<T>);
+
+impl<T> std::ops::Deref for SpinGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard is the only one (see `Spin`'s `Sync`), so no
+        // `&mut` to the value exists while it lives.
+        unsafe { &*self.0.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for SpinGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` keeps this guard's own
+        // references from overlapping.
+        unsafe { &mut *self.0.value.get() }
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.locked.store(false, Ordering::Release);
+    }
 }
 
 /// Every buffer ever made (no more than the most threads alive at once).
@@ -151,17 +286,20 @@ fn claim_slot() -> &'static Slot {
             // (keys by address: the same code has the same stack).
             let mut b = s.buffer.lock();
             let old = b.label.take();
-            for e in b.entries.iter_mut() {
-                if e.thread.is_none() {
-                    e.thread = old.clone();
+            for info in b.infos.iter_mut() {
+                if info.thread.is_none() {
+                    info.thread = old.clone();
                 }
             }
+            // The new owner's edges get infos of their own.
+            b.info_index.clear();
+            b.last = None;
             b.label = Some(super::add_edges::thread_label());
             return s;
         }
     }
     let s: &'static Slot = Box::leak(Box::new(Slot {
-        buffer: Mutex::new(Buffer {
+        buffer: Spin::new(Buffer {
             label: Some(super::add_edges::thread_label()),
             ..Buffer::default()
         }),
@@ -179,14 +317,48 @@ fn set_pending() {
 
 /// Buffers `edge`; `false` when this thread has no buffer (it is exiting):
 /// the caller records it the usual way. The caller sets [`YOUNG`](crate::meta::YOUNG) on both
-/// locks.
+/// locks. Inlined into its one caller (`commit_fresh`).
+#[inline]
 pub(crate) fn push(edge: Young) -> bool {
     let Some(slot) = mine() else {
         return false;
     };
-    let key = stack_key(&edge);
+    let key = info_key(&edge);
     let mut b = slot.buffer.lock();
-    if b.last != Some(key) && !b.stacks.contains_key(&key) {
+    let info = match b.last {
+        Some((k, i)) if k == key => i,
+        _ => {
+            let (b2, i) = new_info(slot, b, &edge, key);
+            b = b2;
+            i
+        }
+    };
+    b.entries.push(Entry {
+        from: edge.from,
+        to: edge.to,
+        info,
+    });
+    set_pending();
+    let full = b.entries.len() >= ENTRIES_FLUSH;
+    drop(b);
+    if full {
+        flush_now();
+    }
+    true
+}
+
+/// [`push`] of an edge whose key is not the last entry's: its info (and
+/// for a first edge at these sites, its stack), and the buffer's lock
+/// (given back meanwhile while the stack is captured).
+#[cold]
+#[inline(never)]
+fn new_info(
+    slot: &'static Slot,
+    mut b: SpinGuard<'static, Buffer>,
+    edge: &Young,
+    key: InfoKey,
+) -> (SpinGuard<'static, Buffer>, usize) {
+    if !b.stacks.contains_key(&key.0) {
         // A first edge at these sites: its stack, captured without the
         // buffer's lock (a flush may be waiting for it).
         drop(b);
@@ -200,17 +372,15 @@ pub(crate) fn push(edge: Young) -> bool {
         if b.stacks.len() >= MAX_STACKS {
             b.stacks.clear();
         }
-        b.stacks.entry(key).or_insert(stack);
+        b.stacks.entry(key.0).or_insert(stack);
     }
-    b.last = Some(key);
-    b.entries.push(Entry { edge, thread: None });
-    set_pending();
-    let full = b.entries.len() >= ENTRIES_FLUSH;
-    drop(b);
-    if full {
-        flush_now();
+    if b.entries.is_empty() && b.infos.len() >= MAX_STACKS {
+        b.infos.clear();
+        b.info_index.clear();
     }
-    true
+    let info = b.info_of(edge, key);
+    b.last = Some((key, info));
+    (b, info)
 }
 
 /// The most stacks a buffer keeps (past it, they are captured again).
@@ -224,11 +394,7 @@ const MAX_STACKS: usize = 4096;
 /// flush moved it to the graph).
 pub(crate) fn forget(id: u64, into_only: bool) {
     let Some(slot) = mine() else {
-        // No buffer left on this thread: tell the graph directly.
-        let mut g = Locked::new();
-        flush(&mut g);
-        g.forget_instance(id);
-        return;
+        return forget_in_graph(id);
     };
     let full = {
         let mut b = slot.buffer.lock();
@@ -237,7 +403,7 @@ pub(crate) fn forget(id: u64, into_only: bool) {
         let mut found = false;
         while i > 0 {
             i -= 1;
-            if b.entries[i].edge.from == id || b.entries[i].edge.to == id {
+            if b.entries[i].from == id || b.entries[i].to == id {
                 b.entries.swap_remove(i);
                 found = true;
             }
@@ -252,6 +418,16 @@ pub(crate) fn forget(id: u64, into_only: bool) {
     if full {
         flush_now();
     }
+}
+
+/// [`forget`] on a thread without a buffer (it is exiting): the graph is
+/// told directly.
+#[cold]
+#[inline(never)]
+fn forget_in_graph(id: u64) {
+    let mut g = Locked::new();
+    flush(&mut g);
+    g.forget_instance(id);
 }
 
 /// Takes the graph lock to flush (a buffer grew long).
@@ -273,22 +449,29 @@ pub(super) fn flush(g: &mut Global) {
     let mut dead = Vec::new();
     for s in SLOTS.lock().iter() {
         let mut b = s.buffer.lock();
-        // The previous entry's, when it was recorded by the same thread
-        // at the same sites (a loop's entries): no lookup.
-        let mut last: Option<(StackKey, Arc<str>, Option<Backtrace>)> = None;
+        // The previous entry's, when it has the same info (a loop's
+        // entries): no lookup.
+        let mut last: Option<(usize, Arc<str>, Option<Backtrace>)> = None;
         for e in std::mem::take(&mut b.entries) {
-            let key = stack_key(&e.edge);
             let (thread, stack) = match &last {
-                Some((k, t, st)) if *k == key && e.thread.is_none() => (t.clone(), st.clone()),
+                Some((i, t, st)) if *i == e.info => (t.clone(), st.clone()),
                 _ => {
-                    let (t, st) = b.origin_of(&e);
-                    if e.thread.is_none() {
-                        last = Some((key, t.clone(), st.clone()));
-                    }
+                    let (t, st) = b.origin_of(&b.infos[e.info]);
+                    last = Some((e.info, t.clone(), st.clone()));
                     (t, st)
                 }
             };
-            entries.push((e.edge, thread, stack));
+            let info = &b.infos[e.info];
+            let edge = Young {
+                from: e.from,
+                to: e.to,
+                class: info.class,
+                kind: info.kind,
+                hold: info.hold,
+                held_at: info.held_at,
+                requested_at: info.requested_at,
+            };
+            entries.push((edge, thread, stack));
         }
         dead.append(&mut b.dead);
     }

@@ -80,9 +80,10 @@ impl ThreadState {
     /// are recorded is marked checked for the push that follows.
     ///
     /// With `fresh` (an exclusive request whose primitive can give back a
-    /// successful first attempt), a new chain that may be an edge into a
-    /// fresh lock of the held lock's class is left unrecorded and `true`
-    /// returned: the caller tries the lock, then calls
+    /// successful first attempt), a request that may be an edge into a
+    /// fresh lock of the held lock's class is left unrecorded, before any
+    /// chain key is made (a fresh lock's id is in its key: the cache cannot
+    /// know it), and `true` returned: the caller tries the lock, then calls
     /// [`commit_fresh`](Self::commit_fresh) or
     /// [`record_fresh`](Self::record_fresh).
     #[inline(never)]
@@ -98,12 +99,37 @@ impl ThreadState {
         if len.wrapping_sub(1) >= MAX_HELD {
             return false;
         }
+        let id = meta.id();
+        let key = meta.hot_key(id);
+        // A fresh lock of the held lock's class: its chain key names its
+        // new id, so the cache cannot know it; the caller tries the lock
+        // (see `global::young`), and no key is made or remembered.
+        if fresh && self.fresh_shape(meta, id, key, len) {
+            return true;
+        }
+        let h = self.chain_key(key, id, request, op, len);
+        let slot = (h >> (64 - CACHE_BITS)) as usize;
+        // Two-way: the pair of slots `slot & !1` and `slot | 1`.
+        let (a, b) = (&self.cache[slot & !1], &self.cache[slot | 1]);
+        if a.get() != h && b.get() != h {
+            self.slow_add_edges(meta, id, request, site, op);
+            self.remember(h);
+        }
+        if op == Op::Acquire {
+            self.checked_id.set(id);
+            self.checked_tag.set(len << 8 | (request as usize + 1));
+        }
+        false
+    }
+
+    /// The chain key of requesting instance `id` of the class whose hot
+    /// key is `key` with `len` (at least 1) locks held.
+    #[inline(always)]
+    fn chain_key(&self, key: u64, id: u64, request: Request, op: Op, len: usize) -> u64 {
         let top = len - 1;
         if self.linked.get() < len {
             self.link_up_to(len);
         }
-        let id = meta.id();
-        let key = meta.hot_key(id);
         let mut h = mix(mix(self.chains[top].get(), key), request as u64 + 1);
         if len >= 2 {
             // Every held exclusive lock gates some edge: instance identity matters.
@@ -118,23 +144,7 @@ impl ThreadState {
             Op::CondvarWait(m) => h = mix(mix(h, 0xc0), m),
             Op::Notify => h = mix(h, 0x7e),
         }
-        let h = h | 1;
-        let slot = (h >> (64 - CACHE_BITS)) as usize;
-        // Two-way: the pair of slots `slot & !1` and `slot | 1`.
-        let (a, b) = (&self.cache[slot & !1], &self.cache[slot | 1]);
-        if a.get() != h && b.get() != h {
-            if fresh && self.fresh_shape(meta, id, len) {
-                self.fresh_key.set(h);
-                return true;
-            }
-            self.slow_add_edges(meta, id, request, site, op);
-            self.remember(h);
-        }
-        if op == Op::Acquire {
-            self.checked_id.set(id);
-            self.checked_tag.set(len << 8 | (request as usize + 1));
-        }
-        false
+        h | 1
     }
 
     /// Puts chain key `h` in the cache.
@@ -147,16 +157,16 @@ impl ThreadState {
         }
     }
 
-    /// Whether requesting `meta` (instance `id`) with `len` locks held may
-    /// make an edge for `global::young`: one lock held, of the same class
-    /// (by address), and the requested lock without an edge as far as its
-    /// word says now (checked again once it is held).
-    #[inline]
-    fn fresh_shape(&self, meta: &LockMeta, id: u64, len: usize) -> bool {
+    /// Whether requesting `meta` (instance `id`, hot key `key`) with `len`
+    /// locks held may make an edge for `global::young`: one lock held, of
+    /// the same class (by address), and the requested lock without an edge
+    /// as far as its word says now (checked again once it is held).
+    #[inline(always)]
+    fn fresh_shape(&self, meta: &LockMeta, id: u64, key: u64, len: usize) -> bool {
         !cfg!(loom)
             && !cfg!(feature = "send_guard")
             && len == 1
-            && self.keys[0].get() == meta.hot_key(id)
+            && self.keys[0].get() == key
             && word_id(self.stack.words[0].get()) != id
             && !matches!(meta.class, Class::Anonymous)
             && meta.edge_flags() == 0
@@ -196,7 +206,9 @@ impl ThreadState {
         }
         meta.mark(YOUNG);
         self.stack.words[0].set(self.stack.words[0].get() | S_YOUNG_FROM);
-        self.remember(self.fresh_key.get());
+        // Not remembered in the chain cache: a pair nested again in the
+        // same way is the steady case, and anything else finds `meta`
+        // marked and records the usual way once, then caches that.
         self.checked_id.set(id);
         self.checked_tag
             .set(1 << 8 | (Request::Exclusive as usize + 1));
@@ -216,7 +228,8 @@ impl ThreadState {
         }
         let id = meta.id();
         self.slow_add_edges(meta, id, Request::Exclusive, site, Op::Acquire);
-        self.remember(self.fresh_key.get());
+        let h = self.chain_key(meta.hot_key(id), id, Request::Exclusive, Op::Acquire, len);
+        self.remember(h);
         self.checked_id.set(id);
         self.checked_tag
             .set(len << 8 | (Request::Exclusive as usize + 1));
@@ -293,28 +306,35 @@ impl ThreadState {
         }
     }
 
-    /// Fills the running summaries of slots `linked..len`.
+    /// Fills the running summaries of slots `linked..len`: the previous
+    /// slot's summaries carried in registers, so that linking one slot
+    /// (a nested acquisition on a new lock at depth 0: every churned pair)
+    /// loads its key, hold and id and stores three words.
     #[cold]
     #[inline(never)]
     pub(super) fn link_up_to(&self, len: usize) {
-        for i in self.linked.get()..len {
-            let (chain, inst, bloom) = if i == 0 {
-                (ROOT_CHAIN, ROOT_INST, 0)
-            } else {
-                (
-                    self.chains[i - 1].get(),
-                    self.insts[i - 1].get(),
-                    self.blooms[i - 1].get(),
-                )
-            };
+        let len = len.min(MAX_HELD);
+        let start = self.linked.get();
+        let (mut chain, mut inst, mut bloom) = match start.checked_sub(1) {
+            None => (ROOT_CHAIN, ROOT_INST, 0),
+            Some(p) if p < MAX_HELD => (
+                self.chains[p].get(),
+                self.insts[p].get(),
+                self.blooms[p].get(),
+            ),
+            Some(_) => return,
+        };
+        for i in start..len {
             let w = self.stack.words[i].get();
-            let (id, key, hold) = (word_id(w), self.keys[i].get(), word_hold(w));
-            self.chains[i].set(mix(mix(chain, key), hold as u64));
-            self.insts[i].set(match hold {
-                Hold::Exclusive => mix(inst, id),
-                Hold::Shared => inst,
-            });
-            self.blooms[i].set(bloom | bloom_bit(key));
+            let (key, hold) = (self.keys[i].get(), word_hold(w));
+            chain = mix(mix(chain, key), hold as u64);
+            if hold == Hold::Exclusive {
+                inst = mix(inst, word_id(w));
+            }
+            bloom |= bloom_bit(key);
+            self.chains[i].set(chain);
+            self.insts[i].set(inst);
+            self.blooms[i].set(bloom);
         }
         self.linked.set(len);
     }

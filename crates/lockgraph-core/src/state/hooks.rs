@@ -245,18 +245,10 @@ impl Drop for LockMeta {
         let id = v & ID_MASK;
         let _ = STATE.try_with(|t| t.forget(id));
         if v & IN_GRAPH != 0 {
-            forget_instance(id);
+            global::forget_instance(id);
         }
         if v & (YOUNG | YOUNG_FROM) != 0 {
             global::young::forget(id, v & YOUNG_FROM == 0);
         }
     }
-}
-
-/// `global::forget_instance`, kept out of `LockMeta`'s drop (whose common
-/// case, a lock never in the instance graph, stays small).
-#[cold]
-#[inline(never)]
-fn forget_instance(id: u64) {
-    global::forget_instance(id);
 }

@@ -119,8 +119,6 @@ pub(crate) struct ThreadState {
     /// and its depth and request as `depth << 8 | (1 + request)`.
     checked_id: Cell<u64>,
     checked_tag: Cell<usize>,
-    /// The chain key of an acquisition left to `commit_fresh`/`record_fresh`.
-    fresh_key: Cell<u64>,
     untracked: Cell<usize>,
     cache: [Cell<u64>; CACHE_SLOTS],
     pending_site: Cell<Option<&'static Location<'static>>>,
@@ -146,7 +144,6 @@ crate::sync::thread_local_const! {
             verified: Cell::new(1),
             checked_id: Cell::new(0),
             checked_tag: Cell::new(0),
-            fresh_key: Cell::new(0),
             untracked: Cell::new(0),
             cache: [const { Cell::new(0) }; CACHE_SLOTS],
             pending_site: Cell::new(None),
