@@ -73,14 +73,7 @@ impl ThreadState {
             let top = len - 1;
             let word = self.stack.words[top].get();
             if word_id(word) == id {
-                // The common case, the top slot: checked, then popped here
-                // without looking it up again (the checker changes no slot).
-                let (hold, site) = (word_hold(word), self.stack.sites[top].get());
-                crate::atomicity::released(&self.atom, meta, id, hold, site);
-                self.pop_top(top, word, meta);
-                if features & PROFILE != 0 {
-                    self.hold_sampled(top, meta);
-                }
+                self.features_released_top(meta, top, word, features);
                 return;
             }
             if let Some(i) = self.find(id) {
@@ -95,6 +88,26 @@ impl ThreadState {
             if features & PROFILE != 0 {
                 self.hold_sampled(i, meta);
             }
+        }
+    }
+
+    /// [`features_released`](Self::features_released) of the top slot
+    /// `top`, whose word `word` holds `meta` (the common case): checked,
+    /// then popped here without looking it up again (the checker changes
+    /// no slot).
+    #[inline(always)]
+    pub(super) fn features_released_top(
+        &self,
+        meta: &LockMeta,
+        top: usize,
+        word: u64,
+        features: u8,
+    ) {
+        let (hold, site) = (word_hold(word), self.stack.sites[top].get());
+        crate::atomicity::released(&self.atom, meta, word_id(word), hold, site);
+        self.pop_top(top, word, meta);
+        if features & PROFILE != 0 {
+            self.hold_sampled(top, meta);
         }
     }
 

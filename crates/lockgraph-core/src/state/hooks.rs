@@ -136,7 +136,7 @@ impl LockMeta {
             // the one-class churn's held lock): a small call.
             self.released_handover();
         } else {
-            self.released_slow();
+            self.released_slow(len, diff);
         }
     }
 
@@ -157,14 +157,29 @@ impl LockMeta {
 
     /// [`released`](Self::released) past the fast pop and the hand-over:
     /// a hook, a release out of order, a busy thread.
+    ///
+    /// `len` and `diff`: the stack's length and the fast pop's xor of the
+    /// lock's word (shifted) with the word below `len`. `diff` below 2^8
+    /// says the top slot holds this lock (with slow bits): the atomicity
+    /// checker's common release is then decided without a second look.
     #[cold]
     #[inline(never)]
-    fn released_slow(&self) {
+    fn released_slow(&self, len: usize, diff: u64) {
         let t = state();
         let active = crate::features::active();
         if active & (PROFILE | ATOMICITY) == 0 {
             // The fast pop's compare already failed: not made again.
             let _ = t.pop_past_fast(self);
+        } else if active & (PROFILE | ATOMICITY) == ATOMICITY && diff < 1 << 8 {
+            // The word below `len` has this lock's id (a lock's id is not 0
+            // and the guard and pad words are `EMPTY_WORD`, whose xor with
+            // any lock's shifted word is far above 2^8): a slot of the
+            // stack, the top one, so `1 <= len <= MAX_HELD`.
+            let top = len - 1;
+            // SAFETY: see above: `top < MAX_HELD`.
+            unsafe { std::hint::assert_unchecked(top < MAX_HELD) };
+            let word = t.stack.words[top].get();
+            t.features_released_top(self, top, word, ATOMICITY);
         } else {
             t.released_with_features(self, active);
         }

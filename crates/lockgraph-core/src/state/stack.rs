@@ -88,6 +88,9 @@ impl ThreadState {
     #[inline(always)]
     pub(super) fn mark_hooks(&self, slot: Option<usize>) {
         if let Some(i) = slot {
+            // SAFETY: a slot [`push`](Self::push) returned is below
+            // `MAX_HELD` (it returns `None` for a full or busy stack).
+            unsafe { std::hint::assert_unchecked(i < MAX_HELD) };
             self.stack.words[i].set(self.stack.words[i].get() | S_HOOKS);
         }
     }
