@@ -277,6 +277,8 @@ fn acquire_not_lean<P: Blocking>(
             meta.push_steady(depth, site);
             return;
         }
+        // The graph on and nothing else: the general way with that known.
+        return acquire_general(meta, p, mode, site, 0, true);
     }
     // Settled: the byte already loaded is the features'.
     let active = if raw & features::UNSETTLED == 0 {
@@ -284,7 +286,7 @@ fn acquire_not_lean<P: Blocking>(
     } else {
         features::active()
     };
-    acquire_general(meta, p, mode, site, active, raw == 0);
+    acquire_general(meta, p, mode, site, active, false);
 }
 
 /// [`acquire`] past its steady case; `active`: the features' byte;
