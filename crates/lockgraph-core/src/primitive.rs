@@ -353,9 +353,23 @@ fn lean_body<P: Blocking>(
     if p.try_now() {
         meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
     } else {
-        acquire_with_features(meta, p, mode, site);
-        acquired(meta, mode, site, features::hooks());
+        lean_contended(meta, p, mode, site);
     }
+}
+
+/// The lean mode's contended acquisition (its wait registered with the
+/// watchdog), out of line: the inlined lean path keeps only the attempt and
+/// the push.
+#[cold]
+#[inline(never)]
+fn lean_contended<P: Blocking>(
+    meta: &LockMeta,
+    p: P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) {
+    acquire_with_features(meta, p, mode, site);
+    acquired(meta, mode, site, features::hooks());
 }
 
 /// An exclusive request the held-lock state left unrecorded (it may be an

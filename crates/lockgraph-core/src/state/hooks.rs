@@ -84,7 +84,7 @@ impl LockMeta {
         // The atomicity checker alone, with nothing to do (the common case
         // of a test run with it on), is decided here without a call.
         if features == ATOMICITY {
-            t.mark_hooks(slot);
+            t.mark_hooks_pushed(slot);
             if !t.atom.quiet_acquire(self) {
                 t.acquired_with_features(self, slot, features);
             }
@@ -136,7 +136,7 @@ impl LockMeta {
             // the one-class churn's held lock): a small call.
             self.released_handover();
         } else {
-            self.released_slow(len, diff);
+            self.released_slow(diff);
         }
     }
 
@@ -158,13 +158,13 @@ impl LockMeta {
     /// [`released`](Self::released) past the fast pop and the hand-over:
     /// a hook, a release out of order, a busy thread.
     ///
-    /// `len` and `diff`: the stack's length and the fast pop's xor of the
-    /// lock's word (shifted) with the word below `len`. `diff` below 2^8
+    /// `diff`: the fast pop's xor of the lock's word (shifted) with the
+    /// word below the stack's length `len`. `diff` below 2^8
     /// says the top slot holds this lock (with slow bits): the atomicity
     /// checker's common release is then decided without a second look.
     #[cold]
     #[inline(never)]
-    fn released_slow(&self, len: usize, diff: u64) {
+    fn released_slow(&self, diff: u64) {
         let t = state();
         let active = crate::features::active();
         if active & (PROFILE | ATOMICITY) == 0 {
@@ -175,7 +175,7 @@ impl LockMeta {
             // and the guard and pad words are `EMPTY_WORD`, whose xor with
             // any lock's shifted word is far above 2^8): a slot of the
             // stack, the top one, so `1 <= len <= MAX_HELD`.
-            let top = len - 1;
+            let top = t.stack.len.get() - 1;
             // SAFETY: see above: `top < MAX_HELD`.
             unsafe { std::hint::assert_unchecked(top < MAX_HELD) };
             let word = t.stack.words[top].get();

@@ -88,6 +88,16 @@ impl ThreadState {
     #[inline(always)]
     pub(super) fn mark_hooks(&self, slot: Option<usize>) {
         if let Some(i) = slot {
+            self.stack.words[i].set(self.stack.words[i].get() | S_HOOKS);
+        }
+    }
+
+    /// [`mark_hooks`](Self::mark_hooks) of the slot a push just returned,
+    /// without the index's bounds test (the atomicity checker's
+    /// acquisition, inlined into the lock path).
+    #[inline(always)]
+    pub(super) fn mark_hooks_pushed(&self, slot: Option<usize>) {
+        if let Some(i) = slot {
             // SAFETY: a slot [`push`](Self::push) returned is below
             // `MAX_HELD` (it returns `None` for a full or busy stack).
             unsafe { std::hint::assert_unchecked(i < MAX_HELD) };
