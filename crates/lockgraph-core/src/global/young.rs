@@ -42,6 +42,11 @@ pub(crate) struct Young {
     pub(crate) from: u64,
     pub(crate) to: u64,
     pub(crate) class: Class,
+    /// The kind of both locks. One class may hold locks of several kinds
+    /// (a `Mutex` and an `RwLock` named alike, or made by one generic
+    /// helper for one value type); the held-lock state buffers only an
+    /// edge between two locks of one kind, and records the others the
+    /// usual way, each end with its own kind.
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
     pub(crate) held_at: Option<&'static Location<'static>>,

@@ -181,7 +181,11 @@ impl ThreadState {
         meta: &LockMeta,
         site: Option<&'static Location<'static>>,
     ) -> bool {
-        if self.len.get() != 1 || meta.edge_flags() != 0 {
+        // One class may hold locks of several kinds (a `Mutex` and an
+        // `RwLock` named alike): a buffered edge has one kind for both ends,
+        // so a pair of two kinds is recorded the usual way.
+        if self.len.get() != 1 || meta.edge_flags() != 0 || self.classes[0].get().kind != meta.kind
+        {
             return false;
         }
         let id = meta.id();
