@@ -181,14 +181,15 @@ impl ThreadState {
         meta: &LockMeta,
         site: Option<&'static Location<'static>>,
     ) -> bool {
+        // The lock's word, read once: its flags (`edge_flags`) and its id.
         // One class may hold locks of several kinds (a `Mutex` and an
         // `RwLock` named alike): a buffered edge has one kind for both ends,
         // so a pair of two kinds is recorded the usual way.
-        if self.len.get() != 1 || meta.edge_flags() != 0 || self.classes[0].get().kind != meta.kind
-        {
+        let word = meta.id.load(Ordering::Relaxed);
+        if self.len.get() != 1 || word & HAS_EDGES != 0 || self.classes[0].get().kind != meta.kind {
             return false;
         }
-        let id = meta.id();
+        let id = if word != 0 { word & ID_MASK } else { meta.id() };
         let edge = crate::global::young::Young {
             from: self.ids[0].get() & ID_MASK,
             to: id,
