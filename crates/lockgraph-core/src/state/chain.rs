@@ -193,7 +193,7 @@ impl ThreadState {
         let edge = crate::global::young::Young {
             from: self.ids[0].get() & ID_MASK,
             to: id,
-            class: meta.class,
+            class: &meta.class,
             kind: meta.kind,
             hold: self.holds[0].get(),
             held_at: self.sites[0].get(),
