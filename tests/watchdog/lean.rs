@@ -10,7 +10,7 @@ use lockgraph::watchdog::{self, Config, Dump, HeldInfo};
 use lockgraph::{Mutex, RwLock};
 use lockgraph_testkit::{child, is_child};
 
-use crate::run_child;
+use crate::{child_abba, run_child, thread_section};
 
 /// The locks the thread named `name` holds in `d`, as
 /// `name mode line`, outermost first.
@@ -179,4 +179,119 @@ fn the_order_graph_turned_back_on_records_edges_from_locks_taken_in_the_lean_mod
     assert!(ok, "the child did not finish:\n{text}");
     assert!(text.contains("EDGES 2"), "{text}");
     assert!(text.contains("HELD THREADS 0"), "{text}");
+}
+
+/// A deadlock with the lock-order graph off (the lean mode): the watchdog
+/// reads each thread's held-lock stack in place, and its report names
+/// every holder's lock, mode and site.
+#[test]
+fn a_lean_deadlock_names_each_holders_lock_mode_and_site() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_abba),
+        &[("LOCKGRAPH_WATCHDOG", "300ms"), ("LOCKGRAPH_ORDER", "off")],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(lockgraph_testkit::END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    for (thread, held) in [("wd-a", "lock-x"), ("wd-b", "lock-y")] {
+        let section = thread_section(report, thread);
+        let line = format!("Mutex `{held}` (exclusive), taken at tests/watchdog/main.rs:");
+        assert!(section.contains(&line), "{line} missing:\n{section}");
+    }
+}
+
+/// Threads that take locks in the lean mode and exit, many of them, while
+/// the watchdog scans every millisecond and another thread asks for dumps
+/// in a loop: a reader copies a thread's stack only under the lock that
+/// the exiting thread's slot takes to unregister it, so none reads a stack
+/// that is gone (the child would crash or hang).
+#[test]
+fn child_threads_exit_while_the_watchdog_reads_their_stacks() {
+    if !is_child() {
+        return;
+    }
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_secs(60))
+            .scan_period(Duration::from_millis(1))
+    ));
+    assert!(!lockgraph::order_graph());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dumper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut dumps = 0u64;
+            let mut holds_seen = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let d = watchdog::dump();
+                holds_seen += d.threads.iter().map(|t| t.held.len()).sum::<usize>();
+                dumps += 1;
+            }
+            (dumps, holds_seen)
+        })
+    };
+    let a = std::sync::Arc::new(Mutex::named("exit-a", 0u64));
+    let b = std::sync::Arc::new(RwLock::named("exit-b", 0u64));
+    let start = std::time::Instant::now();
+    let mut threads = 0u64;
+    while start.elapsed() < Duration::from_millis(1500) {
+        let batch: Vec<_> = (0..8)
+            .map(|_| {
+                let (a, b) = (a.clone(), b.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let mut ga = a.lock();
+                        let gb = b.read();
+                        *ga += *gb;
+                        drop(gb);
+                        drop(ga);
+                    }
+                    // Held while the thread exits: its stack is read until
+                    // it unregisters.
+                    std::mem::forget(b.read());
+                })
+            })
+            .collect();
+        for t in batch {
+            t.join().unwrap();
+            threads += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (dumps, holds_seen) = dumper.join().unwrap();
+    eprintln!("EXIT SAFE: {threads} threads, {dumps} dumps, {holds_seen} holds seen");
+}
+
+#[test]
+fn threads_exiting_while_the_watchdog_reads_their_stacks_is_safe() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_threads_exit_while_the_watchdog_reads_their_stacks),
+        &[
+            ("LOCKGRAPH_ORDER", "off"),
+            ("LOCKGRAPH_REMOTE_STACKS", "off"),
+        ],
+        Duration::from_secs(60),
+        |t| t.contains("EXIT SAFE"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    let line = text.lines().find(|l| l.contains("EXIT SAFE")).unwrap();
+    let dumps: u64 = line
+        .split(", ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(dumps > 0, "{line}");
+    // Shown with --nocapture: how much racing the run did.
+    println!("{line}");
 }

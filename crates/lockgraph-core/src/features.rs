@@ -37,7 +37,9 @@ pub(crate) const LEAN: u8 = WATCHDOG | NO_ORDER;
 /// does not grow.
 pub(crate) const LEAN_FIRST: bool =
     cfg!(all(feature = "watchdog-in-release", not(debug_assertions)));
-/// The features with acquisition and release hooks.
+/// The features with acquisition hooks (the watchdog's: a contended
+/// acquisition registers its wait). Only the profile and the atomicity
+/// checker have release hooks: the watchdog reads the held-lock stack.
 pub(crate) const HOOKS: u8 = PROFILE | WATCHDOG | ATOMICITY;
 /// The features have not been looked at since the last change.
 pub(crate) const UNSETTLED: u8 = 0x80;

@@ -57,6 +57,7 @@ mod fork;
 #[cfg(test)]
 mod found_tests;
 mod global;
+mod held_stack;
 mod meta;
 mod order;
 mod policy;

@@ -17,8 +17,8 @@
 //!    a late waiter captures its own stack; with the profile on, the wait is
 //!    timed (only when the first attempt failed: an uncontended acquisition
 //!    reads no clock) and the acquisition counted;
-//! 4. the hold pushed on the thread's held-lock stack (published for the
-//!    watchdog, sampled by the profile, seen by the atomicity checker); a
+//! 4. the hold pushed on the thread's held-lock stack (which the watchdog
+//!    reads, the profile samples, the atomicity checker sees); a
 //!    timed attempt that gave up is forgotten instead.
 //!
 //! A [`WaitMode`] says what the operation is: the request the graph records,
@@ -326,7 +326,7 @@ fn acquire_general<P: Blocking>(
 
 /// [`acquire`] in the lean production mode (the watchdog alone, the graph
 /// off, so the check above recorded nothing): an uncontended acquisition
-/// is the raw attempt and the hold published (`state::lean`); a contended
+/// is the raw attempt and the hold pushed (`state::lean`); a contended
 /// one registers its wait with the watchdog. Out of line, so that the other
 /// modes' inlined path stays as small as before.
 #[inline(never)]

@@ -2,6 +2,7 @@
 //! chain cache, and the slow path to the process-wide graphs.
 
 use super::*;
+use crate::meta::HAS_EDGES;
 
 impl ThreadState {
     /// `flags`: [`UPGRADABLE`] for an upgradable read, else 0 (acquisitions
@@ -16,7 +17,7 @@ impl ThreadState {
         op: Op,
         fresh: bool,
     ) -> bool {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         // Nothing held (no edge to record), or busy: nothing to do.
         if len.wrapping_sub(1) >= MAX_HELD {
             return false;
@@ -24,10 +25,14 @@ impl ThreadState {
         if op == Op::Acquire {
             let id = meta.id();
             let req = request as u8 + 1;
+            // The id, no edge flags (the hook bit of a push made with the
+            // profile or the atomicity checker on may stay), the request
+            // and the upgradable flag (a hold below `verified` is the one
+            // its request takes).
             if len < MAX_HELD
                 && self.verified.get() > len
-                && self.ids[len].get() & ID_MASK == id
-                && self.reqs[len].get() == req | flags
+                && self.stack.words[len].get() & !(M_SHARED | S_HOOKS)
+                    == id << 8 | nibble(Hold::Exclusive, req, flags)
             {
                 // The same lock, requested the same way, on the same stack as
                 // last time at this depth: its edges are recorded.
@@ -60,7 +65,7 @@ impl ThreadState {
         meta: &LockMeta,
         site: Option<&'static Location<'static>>,
     ) -> bool {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len.wrapping_sub(1) >= MAX_HELD {
             return false;
         }
@@ -163,7 +168,7 @@ impl ThreadState {
             && !cfg!(feature = "send_guard")
             && len == 1
             && self.keys[0].get() == key
-            && self.ids[0].get() & ID_MASK != id
+            && word_id(self.stack.words[0].get()) != id
             && !matches!(meta.class, Class::Anonymous)
             && meta.edge_flags() == 0
     }
@@ -186,17 +191,20 @@ impl ThreadState {
         // `RwLock` named alike): a buffered edge has one kind for both ends,
         // so a pair of two kinds is recorded the usual way.
         let word = meta.id.load(Ordering::Relaxed);
-        if self.len.get() != 1 || word & HAS_EDGES != 0 || self.classes[0].get().kind != meta.kind {
+        if self.stack.len.get() != 1
+            || word & HAS_EDGES != 0
+            || self.classes[0].get().kind != meta.kind
+        {
             return false;
         }
         let id = if word != 0 { word & ID_MASK } else { meta.id() };
         let edge = crate::global::young::Young {
-            from: self.ids[0].get() & ID_MASK,
+            from: word_id(self.stack.words[0].get()),
             to: id,
             class: &meta.class,
             kind: meta.kind,
-            hold: self.holds[0].get(),
-            held_at: self.sites[0].get(),
+            hold: word_hold(self.stack.words[0].get()),
+            held_at: self.stack.sites[0].get(),
             requested_at: site.or(self.pending_site.get()),
         };
         {
@@ -206,7 +214,7 @@ impl ThreadState {
             }
         }
         meta.mark(YOUNG);
-        self.ids[0].set(self.ids[0].get() | YOUNG_FROM);
+        self.stack.words[0].set(self.stack.words[0].get() | S_YOUNG_FROM);
         // Not remembered in the chain cache: a pair nested again in the
         // same way is the steady case, and anything else finds `meta`
         // marked and records the usual way once, then caches that.
@@ -223,7 +231,7 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     pub(super) fn record_fresh(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len.wrapping_sub(1) >= MAX_HELD {
             return;
         }
@@ -243,7 +251,7 @@ impl ThreadState {
     pub(super) fn same_class_key(&self, mut h: u64, key: u64, id: u64, len: usize) -> u64 {
         for i in 0..len {
             if self.keys[i].get() == key {
-                h = mix(h, self.ids[i].get() & ID_MASK);
+                h = mix(h, word_id(self.stack.words[i].get()));
             }
         }
         mix(h, id)
@@ -254,11 +262,12 @@ impl ThreadState {
     #[inline]
     pub(super) fn claim_moved(&self) {
         #[cfg(feature = "send_guard")]
-        if self.len.get() & BUSY == 0 {
+        if self.stack.len.get() & BUSY == 0 {
             moved::claim(
                 |id, seq| {
-                    (0..self.len.get())
-                        .find(|&i| self.ids[i].get() & ID_MASK == id && self.stamps[i].get() < seq)
+                    (0..self.stack.len.get()).find(|&i| {
+                        word_id(self.stack.words[i].get()) == id && self.stamps[i].get() < seq
+                    })
                 },
                 |i| self.remove_at(i),
             );
@@ -266,16 +275,17 @@ impl ThreadState {
     }
 
     pub(super) fn snapshot(&self) -> Vec<Held> {
-        (0..self.len.get() & !BUSY)
+        (0..self.stack.len.get() & !BUSY)
             .map(|i| {
                 let class = self.classes[i].get();
+                let w = self.stack.words[i].get();
                 Held {
-                    id: self.ids[i].get() & ID_MASK,
+                    id: word_id(w),
                     key: self.keys[i].get(),
                     class: class.class,
                     kind: class.kind,
-                    hold: self.holds[i].get(),
-                    site: self.sites[i].get(),
+                    hold: word_hold(w),
+                    site: self.stack.sites[i].get(),
                 }
             })
             .collect()
@@ -297,7 +307,7 @@ impl ThreadState {
         let _busy = Busy::enter(self);
         let out = global::add_edges(&held, meta, id, request, site, op);
         for i in out.marked {
-            self.ids[i].set(self.ids[i].get() | IN_GRAPH);
+            self.stack.words[i].set(self.stack.words[i].get() | S_IN_GRAPH);
         }
         crate::record::write(out.lines);
         for report in out.reports {
@@ -324,10 +334,11 @@ impl ThreadState {
             Some(_) => return,
         };
         for i in start..len {
-            let (key, hold) = (self.keys[i].get(), self.holds[i].get());
+            let w = self.stack.words[i].get();
+            let (key, hold) = (self.keys[i].get(), word_hold(w));
             chain = mix(mix(chain, key), hold as u64);
             if hold == Hold::Exclusive {
-                inst = mix(inst, self.ids[i].get() & ID_MASK);
+                inst = mix(inst, word_id(w));
             }
             bloom |= bloom_bit(key);
             self.chains[i].set(chain);

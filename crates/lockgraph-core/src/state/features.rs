@@ -28,13 +28,16 @@ impl ThreadState {
 
     #[inline(always)]
     pub(super) fn features_acquired(&self, meta: &LockMeta, slot: Option<usize>, features: u8) {
+        if features & (PROFILE | ATOMICITY) != 0 {
+            self.mark_hooks(slot);
+        }
         if let Some(i) = slot {
             if features & (PROFILE | WATCHDOG) != 0 {
                 self.pushed_with_features(i, features);
             }
             if features & ATOMICITY != 0 {
-                let id = self.ids[i].get() & ID_MASK;
-                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                let w = self.stack.words[i].get();
+                let (id, hold, site) = (word_id(w), word_hold(w), self.stack.sites[i].get());
                 crate::atomicity::acquired(&self.atom, meta, id, hold, site);
             }
         }
@@ -42,17 +45,16 @@ impl ThreadState {
 
     /// The optional features' part of a release, specialised like
     /// [`acquired_with_features`](Self::acquired_with_features); `active`:
-    /// [`crate::features::active`]'s value (the lean mode's release is
-    /// `lean_pop`). Inlined into its callers, which are out of line
-    /// (`LockMeta::released_slow`, `lean_pop_slow`).
+    /// [`crate::features::active`]'s value. The watchdog has no part: it
+    /// reads the stack. Inlined into its caller, which is out of line
+    /// (`LockMeta::released_slow`).
     #[inline(always)]
     pub(super) fn released_with_features(&self, meta: &LockMeta, active: u8) {
-        if active == crate::features::LEAN {
-            return self.lean_pop(meta);
-        }
-        match active & crate::features::HOOKS {
+        match active & (PROFILE | ATOMICITY) {
+            0 => {
+                let _ = self.pop(meta);
+            }
             ATOMICITY => self.features_released(meta, ATOMICITY),
-            WATCHDOG => self.features_released(meta, WATCHDOG),
             features => self.features_released_any(meta, features),
         }
     }
@@ -64,122 +66,64 @@ impl ThreadState {
 
     #[inline(always)]
     pub(super) fn features_released(&self, meta: &LockMeta, features: u8) {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         // Not busy, and something held.
         if features & ATOMICITY != 0 && len.wrapping_sub(1) < MAX_HELD {
             let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
             let top = len - 1;
-            let word = self.ids[top].get();
-            if word & ID_MASK == id {
+            let word = self.stack.words[top].get();
+            if word_id(word) == id {
                 // The common case, the top slot: checked, then popped here
                 // without looking it up again (the checker changes no slot).
-                let (hold, site) = (self.holds[top].get(), self.sites[top].get());
+                let (hold, site) = (word_hold(word), self.stack.sites[top].get());
                 crate::atomicity::released(&self.atom, meta, id, hold, site);
                 self.pop_top(top, word, meta);
-                if features & (PROFILE | WATCHDOG) != 0 {
-                    self.popped_with_features(top, meta, features);
+                if features & PROFILE != 0 {
+                    self.hold_sampled(top, meta);
                 }
                 return;
             }
             if let Some(i) = self.find(id) {
-                let (hold, site) = (self.holds[i].get(), self.sites[i].get());
+                let (hold, site) = (
+                    word_hold(self.stack.words[i].get()),
+                    self.stack.sites[i].get(),
+                );
                 crate::atomicity::released(&self.atom, meta, id, hold, site);
             }
         }
         if let Some(i) = self.pop(meta) {
-            if features & (PROFILE | WATCHDOG) != 0 {
-                self.popped_with_features(i, meta, features);
+            if features & PROFILE != 0 {
+                self.hold_sampled(i, meta);
             }
         }
     }
 
-    /// The profile's and the watchdog's part of a push.
+    /// The profile's and the watchdog's part of a push: the profile's hold
+    /// sample; the watchdog's registration of this stack (once per thread).
     #[inline]
     pub(super) fn pushed_with_features(&self, i: usize, features: u8) {
         if features & PROFILE != 0 {
             self.sample_since(i);
         }
-        if features & WATCHDOG != 0 {
-            self.wd_since[i].set(crate::watchdog::tick());
-            if let Some(s) = self.watchdog_slot() {
-                let mode = crate::watchdog::hold_mode(
-                    self.holds[i].get(),
-                    self.reqs[i].get() & UPGRADABLE != 0,
-                );
-                crate::watchdog::publish_push(
-                    s,
-                    i,
-                    self.ids[i].get() & ID_MASK,
-                    mode,
-                    self.sites[i].get(),
-                    self.wd_since[i].get(),
-                    || self.published(i),
-                );
-            }
+        if features & WATCHDOG != 0 && self.wd_slot.get().is_null() {
+            self.register_watchdog_slot();
         }
     }
 
-    /// The profile's and the watchdog's part of a pop of slot `i`.
-    #[inline]
-    pub(super) fn popped_with_features(&self, i: usize, meta: &LockMeta, features: u8) {
-        if features & PROFILE != 0 {
-            self.hold_sampled(i, meta);
-        }
-        if features & WATCHDOG != 0 {
-            if let Some(s) = self.watchdog_slot() {
-                crate::watchdog::publish_len(s, i);
-            }
-        }
-    }
-
-    /// This thread's watchdog slot (registered on first use), or `None` when
-    /// the thread is exiting and its slot is gone.
-    #[inline]
-    pub(super) fn watchdog_slot(&self) -> Option<&crate::watchdog::Slot> {
-        let p = self.wd_slot.get();
-        if p.is_null() {
-            return self.register_watchdog_slot();
-        }
+    /// This thread's watchdog slot registered (once per thread, or again
+    /// in a forked child), with this thread's held-lock stack as what the
+    /// watchdog reads of its holds; `None` when the thread is exiting and
+    /// its slot is gone.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn register_watchdog_slot(&self) -> Option<&crate::watchdog::Slot> {
+        let p = crate::watchdog::this_thread_slot(&query::SLOT_OWNER, &self.stack);
+        self.wd_slot.set(p);
         // SAFETY: a non-null pointer came from `this_thread_slot`: the slot
         // is kept alive by this thread's `MINE` thread-local, whose drop
-        // clears `wd_slot` (`SLOT_OWNER.forget_slot`) before releasing it. The
-        // reference does not outlive this hook call, on this thread.
-        Some(unsafe { &*p })
-    }
-
-    /// [`watchdog_slot`](Self::watchdog_slot)'s first call on this thread.
-    #[cold]
-    #[inline(never)]
-    fn register_watchdog_slot(&self) -> Option<&crate::watchdog::Slot> {
-        let p = crate::watchdog::this_thread_slot(&query::SLOT_OWNER);
-        self.wd_slot.set(p);
-        // SAFETY: as in `watchdog_slot`: the slot outlives this call.
+        // clears `wd_slot` (`SLOT_OWNER.forget_slot`) before releasing it.
+        // The reference does not outlive this call, on this thread.
         (!p.is_null()).then(|| unsafe { &*p })
-    }
-
-    /// Slot `i` as the watchdog publishes it.
-    #[inline]
-    pub(super) fn published(&self, i: usize) -> crate::watchdog::Published {
-        let class = self.classes[i].get();
-        crate::watchdog::Published {
-            id: self.ids[i].get() & ID_MASK,
-            class: class.class,
-            kind: class.kind,
-            hold: self.holds[i].get(),
-            upgradable: self.reqs[i].get() & UPGRADABLE != 0,
-            site: self.sites[i].get(),
-            since: self.wd_since[i].get(),
-        }
-    }
-
-    /// Publishes slots `from..len` and the length for the watchdog.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn publish(&self, from: usize) {
-        let len = self.len.get() & !BUSY;
-        if let Some(s) = self.watchdog_slot() {
-            crate::watchdog::publish(s, from, len, |i| self.published(i));
-        }
     }
 
     #[cold]

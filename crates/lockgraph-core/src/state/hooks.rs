@@ -84,6 +84,7 @@ impl LockMeta {
         // The atomicity checker alone, with nothing to do (the common case
         // of a test run with it on), is decided here without a call.
         if features == ATOMICITY {
+            t.mark_hooks(slot);
             if !t.atom.quiet_acquire(self) {
                 t.acquired_with_features(self, slot, features);
             }
@@ -98,8 +99,8 @@ impl LockMeta {
     #[inline]
     pub fn acquired_upgradable(&self, site: Option<&'static Location<'static>>) {
         let t = state();
-        let slot = t.push(self, Hold::Shared, UPGRADABLE, site);
         let features = crate::features::hooks();
+        let slot = t.push(self, Hold::Shared, UPGRADABLE, site);
         if features != 0 {
             t.acquired_with_features(self, slot, features);
         }
@@ -112,38 +113,60 @@ impl LockMeta {
     }
 
     /// Call when the lock is released (before the raw unlock).
+    ///
+    /// The slot's word decides: the top slot holding this lock with no
+    /// slow bit (nothing to hand over, no feature's hook: a push made while
+    /// a feature with release hooks was on marks its slot) is popped by
+    /// storing the new length; anything else goes out of line.
+    /// Every mode's release, the lean one included (the watchdog reads the
+    /// stack: nothing to unpublish).
     #[inline(always)]
     pub fn released(&self) {
-        // One load: settled, without hooks (the graph on or off, async
-        // locks or not), the pop is all.
-        let raw = crate::features::raw();
-        if crate::features::LEAN_FIRST {
-            // See `features::LEAN_FIRST`: the lean pop inlined, anything
-            // else out of line, so that the guard's drop stays small
-            // enough to be inlined.
-            if raw == crate::features::LEAN {
-                state().lean_pop(self);
-            } else {
-                self.released_slow();
-            }
-        } else if raw & (crate::features::HOOKS | crate::features::UNSETTLED) == 0 {
-            let _ = state().pop(self);
+        let t = state();
+        let len = t.stack.len.get();
+        // The word below any length is readable (an empty or busy stack's
+        // is no lock's): no range test.
+        let diff = self.id.load(Ordering::Relaxed) << 8 ^ t.stack.below(len).get();
+        if diff <= MODE {
+            // `same_id`: this lock, no slow bit.
+            t.stack.len.set(len - 1);
+        } else if diff <= MODE | S_IN_GRAPH | S_YOUNG_FROM {
+            // This lock, with edge flags to hand over and no hook (a lock's
+            // first release after its first new edge; every release of
+            // the one-class churn's held lock): a small call.
+            self.released_handover();
         } else {
             self.released_slow();
         }
     }
 
-    /// [`released`](Self::released) with a feature on, or the features
-    /// not settled yet.
+    /// [`released`](Self::released) of the top slot, holding this lock
+    /// with edge flags to hand over.
+    #[cold]
+    #[inline(never)]
+    fn released_handover(&self) {
+        let t = state();
+        let len = t.stack.len.get();
+        // (`released` saw this lock in the word below `len`.)
+        let word = t.stack.below(len).get();
+        t.stack.len.set(len - 1);
+        t.stack.below(len).set(word & !SLOW);
+        // The table's flags are the lock word's edge flags, nothing else.
+        self.id.fetch_or(handover(word), Ordering::Relaxed);
+    }
+
+    /// [`released`](Self::released) past the fast pop and the hand-over:
+    /// a hook, a release out of order, a busy thread.
     #[cold]
     #[inline(never)]
     fn released_slow(&self) {
+        let t = state();
         let active = crate::features::active();
-        if active & crate::features::HOOKS == 0 {
-            let _ = state().pop(self);
+        if active & (PROFILE | ATOMICITY) == 0 {
+            // The fast pop's compare already failed: not made again.
+            let _ = t.pop_past_fast(self);
         } else {
-            // The lean mode too (`state::lean`).
-            state().released_with_features(self, active);
+            t.released_with_features(self, active);
         }
     }
 

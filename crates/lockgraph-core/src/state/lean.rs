@@ -1,19 +1,22 @@
 //! The lean production mode (issue 17): the watchdog on, every other
 //! feature off and the lock-order graph off. An acquisition then does only
 //! what the watchdog needs: the hold pushed on this thread's held-lock
-//! stack and published in its own watchdog slot (lock, mode, site, the
-//! coarse tick the watchdog advances), and dropped from both on release. No
-//! chain hash, no graph, no clock read, no read-modify-write on memory
-//! another thread writes: the stack is thread-local and the slot has one
-//! writer, this thread.
+//! stack, which the watchdog reads in place (`crate::held_stack`): the
+//! lock's id and mode in the slot's word, the site, the new length. No
+//! chain hash, no graph, no clock read, no second copy, no
+//! read-modify-write. The release is every mode's fast pop (the slot's
+//! word against the lock's, the new length).
 //!
-//! The stack is the same one the full path keeps, filled the same way (a
+//! The stack is the one the full path keeps, filled the same way (a
 //! slot's class and key rewritten only when another lock lands in it), so
 //! a hold taken here is released by the full path and the other way round,
 //! and turning the graph (or another feature) on at run time records from
 //! the next acquisition on. A hold taken here is unchecked for the graph
-//! (its request part is 0, as a `try_lock`'s), so the first acquisition
-//! of each chain after the graph comes back on is looked up and recorded.
+//! (request 0, as a `try_lock`'s), so the first acquisition of each chain
+//! after the graph comes back on is looked up and recorded. Its word
+//! carries [`M_LEAN`]: a slot is rewritten (and the thread registered with
+//! the watchdog, on that cold path) the first time the lean push lands in
+//! it, so a thread whose slot words say lean is one the watchdog reads.
 
 use super::*;
 
@@ -33,8 +36,8 @@ impl LockMeta {
 }
 
 impl ThreadState {
-    /// Pushes `meta` held as `hold` (`flags`: [`UPGRADABLE`] or 0) and
-    /// publishes it in this thread's watchdog slot.
+    /// Pushes `meta` held as `hold` (`flags`: [`UPGRADABLE`] or 0): the
+    /// length's bound, one compare of the slot's word, the site, the length.
     #[inline(always)]
     fn lean_push(
         &self,
@@ -43,58 +46,70 @@ impl ThreadState {
         flags: u8,
         site: Option<&'static Location<'static>>,
     ) {
-        let len = self.len.get();
-        if len >= MAX_HELD {
-            // Full, or busy: the usual way decides.
-            self.lean_overflow(meta, hold, flags, site);
+        let len = self.stack.len.get();
+        // The word at any length is readable; a full or busy stack's is no
+        // lock's, so its compare fails and the cold path decides.
+        let word = meta.id.load(Ordering::Relaxed);
+        if self.stack.at(len).get() != expect(word, nibble(hold, 0, flags) | M_LEAN, 0)
+            && !self.lean_rewrite(len, meta, hold, flags, site)
+        {
             return;
         }
-        let word = meta.id.load(Ordering::Relaxed);
-        let id = if same_id(self.ids[len].get(), word)
-            && self.holds[len].get() == hold
-            && self.reqs[len].get() == flags
-        {
-            word & ID_MASK
-        } else {
-            self.lean_rewrite(len, meta, hold, flags)
-        };
-        let site = match site {
+        // SAFETY: the slot's word is a lock's (the compare above, or the
+        // rewrite, which says `true` only below `MAX_HELD`), and the words
+        // at `MAX_HELD` and past it never are (`HeldStack::at`).
+        unsafe { std::hint::assert_unchecked(len < MAX_HELD) };
+        self.stack.sites[len].set(match site {
             Some(s) => Some(s),
             None => self.pending_site.take(),
-        };
-        self.sites[len].set(site);
+        });
         #[cfg(feature = "send_guard")]
         self.stamps[len].set(moved::stamp());
-        self.len.set(len + 1);
-        let since = crate::watchdog::tick();
-        self.wd_since[len].set(since);
-        if let Some(s) = self.watchdog_slot() {
-            let mode = crate::watchdog::hold_mode(hold, flags != 0);
-            crate::watchdog::publish_push(s, len, id, mode, site, since, || self.published(len));
-        }
+        self.stack.len.set(len + 1);
     }
 
-    /// Slot `len` gets another lock, or the same one another way: its
-    /// contents and the summaries of the slots from it up are rewritten, as
-    /// in [`push`](Self::push) (a lean hold is unchecked: request 0).
+    /// Slot `len` gets another lock, or the same one another way: its word
+    /// and class, and the summaries of the slots from it up, are rewritten
+    /// as in [`push`](Self::push) (a lean hold is unchecked: request 0).
+    /// The thread's stack is registered with the watchdog first, if it was
+    /// not. A full or busy stack goes the usual way: `false`, the push is
+    /// done.
     #[cold]
     #[inline(never)]
-    fn lean_rewrite(&self, len: usize, meta: &LockMeta, hold: Hold, flags: u8) -> u64 {
+    fn lean_rewrite(
+        &self,
+        len: usize,
+        meta: &LockMeta,
+        hold: Hold,
+        flags: u8,
+        site: Option<&'static Location<'static>>,
+    ) -> bool {
+        if len >= MAX_HELD {
+            self.lean_overflow(meta, hold, flags, site);
+            return false;
+        }
+        if self.wd_slot.get().is_null() {
+            let _ = self.register_watchdog_slot();
+        }
         let id = meta.id();
-        if self.linked.get() > len {
-            self.linked.set(len);
+        debug_assert!(id < ID_LIMIT);
+        let old = self.stack.words[len].get();
+        let word = id << 8 | nibble(hold, 0, flags) | M_LEAN;
+        if (old ^ word) & !(SLOW | M_LEAN) != 0 {
+            if self.linked.get() > len {
+                self.linked.set(len);
+            }
+            if self.verified.get() > len {
+                self.verified.set(len.max(1));
+            }
         }
-        if self.verified.get() > len {
-            self.verified.set(len.max(1));
-        }
-        self.ids[len].set(id);
-        self.holds[len].set(hold);
-        self.reqs[len].set(flags);
         let key = meta.hot_key(id);
         if self.keys[len].get() != key {
-            self.set_class(len, key, meta);
+            self.set_class(len, key, meta, word);
+        } else {
+            self.stack.words[len].set(word);
         }
-        id
+        true
     }
 
     /// A push onto a full or busy stack: the full path's push and hooks.
@@ -109,35 +124,5 @@ impl ThreadState {
     ) {
         let slot = self.push(meta, hold, flags, site);
         self.acquired_with_features(meta, slot, WATCHDOG);
-    }
-
-    /// Pops `meta`'s slot and publishes the new length; a release that is
-    /// not of the top slot goes the usual way (the watchdog's).
-    #[inline(always)]
-    pub(super) fn lean_pop(&self, meta: &LockMeta) {
-        let len = self.len.get();
-        let top = len.wrapping_sub(1);
-        if top < MAX_HELD {
-            let word = self.ids[top].get();
-            if same_id(word, meta.id.load(Ordering::Relaxed)) {
-                self.pop_top(top, word, meta);
-                let p = self.wd_slot.get();
-                if !p.is_null() {
-                    // SAFETY: as in `watchdog_slot`: a non-null pointer is
-                    // this thread's live slot.
-                    crate::watchdog::publish_len(unsafe { &*p }, top);
-                }
-                return;
-            }
-        }
-        self.lean_pop_slow(meta);
-    }
-
-    /// [`lean_pop`](Self::lean_pop) of a lock not on top (or busy, or an
-    /// empty stack): the usual way (the watchdog's).
-    #[cold]
-    #[inline(never)]
-    fn lean_pop_slow(&self, meta: &LockMeta) {
-        self.released_with_features(meta, WATCHDOG);
     }
 }

@@ -17,7 +17,11 @@ use std::time::Instant;
 use crate::class::{Class, LockKind};
 use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
-use crate::meta::{Held, LockMeta, Op, HAS_EDGES, ID_MASK, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
+use crate::held_stack::{
+    expect, handover, same_id, word_hold, word_id, word_req, word_upgradable, HeldStack, BUSY,
+    ID_LIMIT, MODE, M_LEAN, M_REQ, M_SHARED, M_UPGRADABLE, SLOW, S_HOOKS, S_IN_GRAPH, S_YOUNG_FROM,
+};
+use crate::meta::{Held, LockMeta, Op, ID_MASK, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
 use crate::report::{Hold, Request};
 
 mod chain;
@@ -33,7 +37,7 @@ mod steady;
 mod tests;
 
 #[cfg(test)]
-pub(crate) use query::SLOT_OWNER;
+pub(crate) use query::register_for_watchdog;
 pub(crate) use query::{
     atom_thread, held_entries, holds_nothing, pending_site, snapshot, tracked_entry,
 };
@@ -44,13 +48,17 @@ pub use query::{clear_pending_site, held_lock_ids, held_locks, set_pending_site}
 const CACHE_BITS: u32 = if cfg!(loom) { 6 } else { 10 };
 const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 
-/// Or'ed into a slot's `reqs` entry when the slot holds an upgradable read:
-/// a shared hold for the lock-order graph, which the watchdog tells apart
-/// from a plain read (only an upgradable or exclusive holder keeps another
-/// upgradable read out). Being part of the slot's request, it is rewritten by
-/// any push of another kind into the slot: the common path stores nothing
-/// more for it.
+/// The `flags` of a push of an upgradable read: a shared hold for the
+/// lock-order graph, which the watchdog tells apart from a plain read (only
+/// an upgradable or exclusive holder keeps another upgradable read out).
 const UPGRADABLE: u8 = 0x80;
+
+/// The mode bits of a hold (`crate::held_stack`): `req` as
+/// `1 + Request` (0: unchecked), `flags` [`UPGRADABLE`] or 0.
+#[inline(always)]
+const fn nibble(hold: Hold, req: u8, flags: u8) -> u64 {
+    crate::held_stack::nibble(hold, req, flags & UPGRADABLE != 0)
+}
 
 /// The class part of a stack slot, a function of the slot's key: rewritten
 /// only when a lock of another class lands in the slot.
@@ -78,44 +86,20 @@ fn bloom_bit(key: u64) -> u64 {
     1 << (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
-/// The id word of a slot never pushed: no lock's id (ids count up from 1
-/// and stay far below it), and not 0, the word of a lock without an id yet,
-/// so that `LockMeta::steady`'s comparison of words needs no other test.
-const EMPTY_ID: u64 = ID_MASK;
-
-/// Whether two id words (a slot's, a lock's) name the same lock, whatever
-/// their flags (the four top bits, outside `ID_MASK`).
-#[inline(always)]
-pub(super) fn same_id(a: u64, b: u64) -> bool {
-    const _: () = assert!(ID_MASK == u64::MAX >> 4);
-    (a ^ b) << 4 == 0
-}
-
-/// Set in `len` while the thread is inside lockgraph's own bookkeeping: every
-/// fast path then sees an out-of-range length and does nothing.
-const BUSY: usize = 1 << 31;
-
 /// A thread's held-lock stack, as parallel arrays so the fast paths touch
 /// only the words they need. Slot `i` holds the `i`-th lock taken and still
 /// held. `chains[i]`, `insts[i]` and `blooms[i]` summarise slots `0..=i`; they
 /// are filled lazily (only a nested acquisition needs them) and are valid for
 /// slots below `linked`.
 pub(crate) struct ThreadState {
-    /// Lock id, with [`IN_GRAPH`] set when the recorder put it in the
-    /// instance graph while held.
-    ids: [Cell<u64>; MAX_HELD],
+    /// The part another thread may read (the watchdog): each slot's packed
+    /// word (lock id, slow bits, mode: see `crate::held_stack`), its site,
+    /// the length (or'ed with [`BUSY`] during bookkeeping), its class.
+    stack: HeldStack,
     keys: [Cell<u64>; MAX_HELD],
     classes: [Cell<SlotClass>; MAX_HELD],
-    holds: [Cell<Hold>; MAX_HELD],
-    /// How the slot's lock was requested, as `1 + Request`; 0 when its edges
-    /// were not checked (a `try_lock`). Or'ed with [`UPGRADABLE`] for an
-    /// upgradable read.
-    reqs: [Cell<u8>; MAX_HELD],
-    sites: [Cell<Option<&'static Location<'static>>>; MAX_HELD],
     /// When the slot's lock was taken, for sampled hold times (profiling).
     since: [Cell<Option<Instant>>; MAX_HELD],
-    /// When the slot's lock was taken, in the watchdog's coarse clock.
-    wd_since: [Cell<u64>; MAX_HELD],
     /// When the slot was pushed, in `moved`'s sequence (`send_guard`).
     #[cfg(feature = "send_guard")]
     stamps: [Cell<u64>; MAX_HELD],
@@ -125,8 +109,6 @@ pub(crate) struct ThreadState {
     insts: [Cell<u64>; MAX_HELD],
     /// Bloom filter of the class keys of slots `0..=i`.
     blooms: [Cell<u64>; MAX_HELD],
-    /// The number of slots, or'ed with [`BUSY`] during bookkeeping.
-    len: Cell<usize>,
     linked: Cell<usize>,
     /// Slots below this were pushed by acquisitions whose edges are recorded,
     /// and have not changed since: re-acquiring the same lock the same way on
@@ -149,20 +131,15 @@ pub(crate) struct ThreadState {
 crate::sync::thread_local_const! {
     static STATE: ThreadState = const {
         ThreadState {
-            ids: [const { Cell::new(EMPTY_ID) }; MAX_HELD],
+            stack: HeldStack::new(),
             keys: [const { Cell::new(0) }; MAX_HELD],
             classes: [const { Cell::new(EMPTY_CLASS) }; MAX_HELD],
-            holds: [const { Cell::new(Hold::Shared) }; MAX_HELD],
-            reqs: [const { Cell::new(0) }; MAX_HELD],
-            sites: [const { Cell::new(None) }; MAX_HELD],
             since: [const { Cell::new(None) }; MAX_HELD],
-            wd_since: [const { Cell::new(0) }; MAX_HELD],
             #[cfg(feature = "send_guard")]
             stamps: [const { Cell::new(0) }; MAX_HELD],
             chains: [const { Cell::new(0) }; MAX_HELD],
             insts: [const { Cell::new(0) }; MAX_HELD],
             blooms: [const { Cell::new(0) }; MAX_HELD],
-            len: Cell::new(0),
             linked: Cell::new(0),
             verified: Cell::new(1),
             checked_id: Cell::new(0),
@@ -198,13 +175,13 @@ struct Busy<'a>(&'a ThreadState);
 
 impl<'a> Busy<'a> {
     fn enter(t: &'a ThreadState) -> Busy<'a> {
-        t.len.set(t.len.get() | BUSY);
+        t.stack.len.set(t.stack.len.get() | BUSY);
         Busy(t)
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.len.set(self.0.len.get() & !BUSY);
+        self.0.stack.len.set(self.0.stack.len.get() & !BUSY);
     }
 }

@@ -20,12 +20,16 @@ pub(crate) fn tracked_entry(
     meta: &LockMeta,
 ) -> Option<(u64, Hold, Option<&'static Location<'static>>)> {
     let t = state();
-    if t.len.get() & BUSY != 0 {
+    if t.stack.len.get() & BUSY != 0 {
         return None;
     }
     let id = meta.id();
     let i = t.find(id)?;
-    Some((id, t.holds[i].get(), t.sites[i].get()))
+    Some((
+        id,
+        word_hold(t.stack.words[i].get()),
+        t.stack.sites[i].get(),
+    ))
 }
 
 /// What the held-lock state does for the watchdog's slots it points to.
@@ -39,13 +43,17 @@ fn clear_watchdog_slot() {
     let _ = STATE.try_with(|t| t.wd_slot.set(std::ptr::null()));
 }
 
-/// Publishes this thread's held locks into a new watchdog slot (in a forked
-/// child, for the thread that forked: its slot was the parent's).
+/// Registers this thread's held-lock stack with a new watchdog slot (in a
+/// forked child, for the thread that forked: its slot was the parent's).
 fn republish_for_watchdog() {
-    let t = state();
-    if t.len.get() & BUSY == 0 {
-        t.publish(0);
-    }
+    let _ = state().register_watchdog_slot();
+}
+
+/// Registers this thread's held-lock stack with the watchdog (tests: a
+/// thread whose holds the watchdog should see without a feature on).
+#[cfg(test)]
+pub(crate) fn register_for_watchdog() {
+    let _ = state().register_watchdog_slot();
 }
 
 /// This thread's part of the atomicity checker.
@@ -100,7 +108,7 @@ pub fn held_lock_ids() -> Vec<u64> {
 /// inlined (an async acquisition asks it first: `task::hold`).
 #[inline(always)]
 pub(crate) fn holds_nothing() -> bool {
-    let len = state().len.get();
+    let len = state().stack.len.get();
     len & !BUSY == 0 || len & BUSY != 0
 }
 

@@ -5,7 +5,8 @@ use super::*;
 
 impl ThreadState {
     /// Pushes `meta` held as `hold`; `flags`: [`UPGRADABLE`] for an
-    /// upgradable read, else 0.
+    /// upgradable read, else 0. A push made while a feature with release
+    /// hooks is on is marked after it ([`mark_hooks`](Self::mark_hooks)).
     #[inline(always)]
     pub(super) fn push(
         &self,
@@ -14,7 +15,7 @@ impl ThreadState {
         flags: u8,
         site: Option<&'static Location<'static>>,
     ) -> Option<usize> {
-        let len = self.len.get();
+        let len = self.stack.len.get();
         if len >= MAX_HELD {
             // Full, or busy (then `len` has the BUSY bit): not tracked.
             if len & BUSY == 0 {
@@ -23,6 +24,7 @@ impl ThreadState {
             return None;
         }
         let id = meta.id();
+        debug_assert!(id < ID_LIMIT);
         let req = if self.checked_id.get() == id {
             self.checked_id.set(0);
             let tag = self.checked_tag.get();
@@ -34,48 +36,60 @@ impl ThreadState {
         } else {
             0
         };
+        let word = id << 8 | nibble(hold, req, flags);
         // A slot's summaries depend on the slots below it and on its own
         // content: re-pushing the same lock the same way keeps them valid.
-        let same = self.ids[len].get() & ID_MASK == id
-            && self.holds[len].get() == hold
-            && self.reqs[len].get() == req | flags;
-        if !same {
+        let old = self.stack.words[len].get();
+        if (old ^ word) & !SLOW != 0 {
             if self.linked.get() > len {
                 self.linked.set(len);
             }
             if self.verified.get() > len {
                 self.verified.set(len.max(1));
             }
-            self.ids[len].set(id);
-            self.holds[len].set(hold);
-            self.reqs[len].set(req | flags);
             // Same lock, same key: only a different lock can change the class.
-            let key = meta.hot_key(id);
-            if self.keys[len].get() != key {
-                self.set_class(len, key, meta);
+            if word_id(old) != id {
+                let key = meta.hot_key(id);
+                if self.keys[len].get() != key {
+                    self.set_class(len, key, meta, word);
+                }
             }
         }
+        self.stack.words[len].set(word);
         // (Nothing below slot 0: `verified` is never below 1.)
         if req != 0 && self.verified.get() == len {
             self.verified.set(len + 1);
         }
-        self.sites[len].set(match site {
+        self.stack.sites[len].set(match site {
             Some(s) => Some(s),
             None => self.pending_site.take(),
         });
         #[cfg(feature = "send_guard")]
         self.stamps[len].set(moved::stamp());
-        self.len.set(len + 1);
+        self.stack.len.set(len + 1);
         Some(len)
     }
 
+    /// Slot `i` gets `word`, a lock of another class than the slot's.
     #[cold]
-    pub(super) fn set_class(&self, i: usize, key: u64, meta: &LockMeta) {
+    pub(super) fn set_class(&self, i: usize, key: u64, meta: &LockMeta, word: u64) {
         self.keys[i].set(key);
         self.classes[i].set(SlotClass {
             class: meta.class,
             kind: meta.kind,
         });
+        self.stack.set_class(i, word, meta.class, meta.kind);
+    }
+
+    /// Marks slot `slot` (just pushed while the profile or the atomicity
+    /// checker is on) with [`S_HOOKS`], so that its release leaves the
+    /// fast pop and runs their hooks. (The watchdog has no release hook: it
+    /// reads the stack.)
+    #[inline(always)]
+    pub(super) fn mark_hooks(&self, slot: Option<usize>) {
+        if let Some(i) = slot {
+            self.stack.words[i].set(self.stack.words[i].get() | S_HOOKS);
+        }
     }
 
     #[cold]
@@ -84,42 +98,76 @@ impl ThreadState {
         global::warn_once_overflow();
     }
 
-    #[inline(always)]
     /// Pops `meta`'s slot; returns it when it was the top one (the optional
-    /// features' part of a pop from the middle is done here).
+    /// features' part of a pop from the middle is done here). The fast pop:
+    /// the top slot's word is the lock's id without a slow bit.
+    #[inline(always)]
     pub(super) fn pop(&self, meta: &LockMeta) -> Option<usize> {
-        let len = self.len.get();
-        let top = len.wrapping_sub(1);
-        if top < MAX_HELD {
-            let word = self.ids[top].get();
-            if same_id(word, meta.id.load(Ordering::Relaxed)) {
+        let len = self.stack.len.get();
+        if same_id(self.stack.below(len).get(), meta.id.load(Ordering::Relaxed)) {
+            self.stack.len.set(len - 1);
+            return Some(len - 1);
+        }
+        self.pop_slow(meta)
+    }
+
+    /// Pops the top slot `top`, whose word is `word`, holding `meta`: the
+    /// flags to hand over handed to the lock's word (and the slot's slow
+    /// bits cleared). A hook bit alone stays: the next push rewrites the
+    /// word.
+    #[inline(always)]
+    pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
+        self.stack.len.set(top);
+        if word & (S_IN_GRAPH | S_YOUNG_FROM) != 0 {
+            self.handover_at(top, word, meta);
+        }
+    }
+
+    /// Slot `i`'s flags set in `meta`'s word, and its slow bits cleared (the
+    /// next push of the same lock the same way is steady).
+    #[inline]
+    pub(super) fn handover_at(&self, i: usize, word: u64, meta: &LockMeta) {
+        self.stack.words[i].set(word & !SLOW);
+        meta.mark(handover(word));
+    }
+
+    /// The release of a hold the fast pop turned down: the top slot with
+    /// slow bits (`Some(top)`), a slot in the middle, or none.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn pop_slow(&self, meta: &LockMeta) -> Option<usize> {
+        self.pop_past_fast(meta)
+    }
+
+    /// [`pop_slow`](Self::pop_slow)'s body, for callers already out of
+    /// line (`LockMeta::released_slow`).
+    #[inline(always)]
+    pub(super) fn pop_past_fast(&self, meta: &LockMeta) -> Option<usize> {
+        let len = self.stack.len.get();
+        if len & BUSY != 0 {
+            // Only locks taken while busy (never pushed) are released now.
+            return None;
+        }
+        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        if let Some(top) = len.checked_sub(1) {
+            let word = self.stack.words[top].get();
+            if word_id(word) == id {
                 self.pop_top(top, word, meta);
                 return Some(top);
             }
         }
-        self.pop_slow(meta, meta.id.load(Ordering::Relaxed) & ID_MASK);
+        self.pop_middle(meta, id);
         None
     }
 
-    /// Pops the top slot `top`, whose id word is `word`, holding `meta`.
-    #[inline(always)]
-    pub(super) fn pop_top(&self, top: usize, word: u64, meta: &LockMeta) {
-        self.len.set(top);
-        if word & HAS_EDGES != 0 {
-            self.ids[top].set(word & ID_MASK);
-            meta.mark(word);
-        }
-    }
-
+    /// The release of `meta` (id `id`), not the top slot's lock.
     #[cold]
-    pub(super) fn pop_slow(&self, meta: &LockMeta, id: u64) {
-        if self.len.get() & BUSY != 0 {
-            // Only locks taken while busy (never pushed) are released now.
-            return;
-        }
+    #[inline(never)]
+    fn pop_middle(&self, meta: &LockMeta, id: u64) {
         if let Some(i) = self.find(id) {
-            if self.ids[i].get() & HAS_EDGES != 0 {
-                meta.mark(self.ids[i].get());
+            let word = self.stack.words[i].get();
+            if handover(word) != 0 {
+                meta.mark(handover(word));
             }
             if crate::profile::on() {
                 self.hold_sampled(i, meta);
@@ -139,32 +187,29 @@ impl ThreadState {
     }
 
     pub(super) fn find(&self, id: u64) -> Option<usize> {
-        (0..self.len.get() & !BUSY)
+        (0..self.stack.len.get() & !BUSY)
             .rev()
-            .find(|&i| self.ids[i].get() & ID_MASK == id)
+            .find(|&i| word_id(self.stack.words[i].get()) == id)
     }
 
     /// Removes slot `i`; the summaries above it become stale.
     pub(super) fn remove_at(&self, i: usize) {
-        let len = self.len.get();
+        let len = self.stack.len.get();
+        // The words, sites and classes the watchdog reads, together.
+        self.stack.move_down(i, len, |j| {
+            let c = self.classes[j].get();
+            (c.class, c.kind)
+        });
         for j in i..len - 1 {
-            self.ids[j].set(self.ids[j + 1].get());
             self.keys[j].set(self.keys[j + 1].get());
             self.classes[j].set(self.classes[j + 1].get());
-            self.holds[j].set(self.holds[j + 1].get());
-            self.reqs[j].set(self.reqs[j + 1].get());
-            self.sites[j].set(self.sites[j + 1].get());
             self.since[j].set(self.since[j + 1].get());
-            self.wd_since[j].set(self.wd_since[j + 1].get());
             #[cfg(feature = "send_guard")]
             self.stamps[j].set(self.stamps[j + 1].get());
         }
-        self.len.set(len - 1);
+        self.stack.len.set(len - 1);
         self.linked.set(self.linked.get().min(i));
         self.verified.set(self.verified.get().min(i).max(1));
-        if crate::watchdog::on() {
-            self.publish(i);
-        }
     }
 
     /// Changes the mode of `meta`'s slot in place; `flags`: [`UPGRADABLE`]
@@ -172,22 +217,21 @@ impl ThreadState {
     /// exclusive or upgradable hold of the lock (there is at most one: every
     /// mode change starts from one), not a plain read taken after it.
     pub(super) fn rehold(&self, meta: &LockMeta, hold: Hold, flags: u8) {
-        if self.len.get() & BUSY != 0 {
+        if self.stack.len.get() & BUSY != 0 {
             return;
         }
         let id = meta.id();
-        let strong = (0..self.len.get()).rev().find(|&i| {
-            self.ids[i].get() & ID_MASK == id
-                && (self.holds[i].get() == Hold::Exclusive || self.reqs[i].get() & UPGRADABLE != 0)
+        let strong = (0..self.stack.len.get()).rev().find(|&i| {
+            let w = self.stack.words[i].get();
+            word_id(w) == id && (word_hold(w) == Hold::Exclusive || word_upgradable(w))
         });
         if let Some(i) = strong.or_else(|| self.find(id)) {
-            self.holds[i].set(hold);
-            self.reqs[i].set(self.reqs[i].get() & !UPGRADABLE | flags);
+            // The same request, the new hold and upgradable flag.
+            let w = self.stack.words[i].get();
+            let mode = nibble(hold, word_req(w), flags);
+            self.stack.words[i].set(w & !MODE | mode);
             self.linked.set(self.linked.get().min(i));
             self.verified.set(self.verified.get().min(i).max(1));
-            if crate::watchdog::on() {
-                self.publish(i);
-            }
         }
     }
 
@@ -204,11 +248,11 @@ impl ThreadState {
     /// [`keep_other`]: Self::keep_other
     #[inline(always)]
     pub(super) fn before_read_release(&self, meta: &LockMeta) {
-        let len = self.len.get();
-        if len.wrapping_sub(1) < MAX_HELD
-            && self.reqs[len - 1].get() & UPGRADABLE == 0
-            && self.ids[len - 1].get() & ID_MASK == meta.id.load(Ordering::Relaxed) & ID_MASK
-        {
+        let len = self.stack.len.get();
+        if len.wrapping_sub(1) < MAX_HELD && {
+            let w = self.stack.words[len - 1].get();
+            !word_upgradable(w) && word_id(w) == meta.id.load(Ordering::Relaxed) & ID_MASK
+        } {
             return;
         }
         self.keep_other(meta, false);
@@ -223,11 +267,11 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     pub(super) fn keep_other(&self, meta: &LockMeta, upgradable: bool) {
-        if self.len.get() & BUSY != 0 {
+        if self.stack.len.get() & BUSY != 0 {
             return;
         }
         let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
-        let released_kind = |i: usize| (self.reqs[i].get() & UPGRADABLE != 0) == upgradable;
+        let released_kind = |i: usize| word_upgradable(self.stack.words[i].get()) == upgradable;
         let Some(j) = self.find(id) else {
             return;
         };
@@ -236,7 +280,7 @@ impl ThreadState {
         }
         let Some(k) = (0..j)
             .rev()
-            .find(|&k| self.ids[k].get() & ID_MASK == id && released_kind(k))
+            .find(|&k| word_id(self.stack.words[k].get()) == id && released_kind(k))
         else {
             return;
         };
@@ -246,18 +290,18 @@ impl ThreadState {
     /// Slots `k < j` hold the same lock, shared: they trade how and where
     /// they were taken (the running summaries stay valid).
     pub(super) fn trade(&self, k: usize, j: usize) {
-        self.reqs[k].swap(&self.reqs[j]);
-        self.sites[k].swap(&self.sites[j]);
+        // The request and upgradable bits (the hold is shared in both).
+        const M: u64 = M_REQ | M_UPGRADABLE;
+        let (wk, wj) = (self.stack.words[k].get(), self.stack.words[j].get());
+        self.stack.words[k].set(wk & !M | wj & M);
+        self.stack.words[j].set(wj & !M | wk & M);
+        self.stack.sites[k].swap(&self.stack.sites[j]);
         self.since[k].swap(&self.since[j]);
-        self.wd_since[k].swap(&self.wd_since[j]);
         self.verified.set(self.verified.get().min(k).max(1));
-        if crate::watchdog::on() {
-            self.publish(k);
-        }
     }
 
     pub(super) fn forget(&self, id: u64) {
-        if self.len.get() & BUSY != 0 {
+        if self.stack.len.get() & BUSY != 0 {
             return;
         }
         if let Some(i) = self.find(id) {

@@ -17,19 +17,19 @@ impl LockMeta {
     /// Whether an acquisition of this lock in `mode` is steady (see the
     /// module docs): the depth its push will land at.
     ///
-    /// At depth 0 nothing is below, so no edge is recorded: the slot's id,
-    /// hold and request part (0 at depth 0, as the general push writes it)
-    /// must match. Above, the slot must be below the stack's `verified`
-    /// mark (every slot up to it pushed by a recorded acquisition and not
-    /// changed since) with the same id and request: the request and the
-    /// upgradable flag decide the hold, and any change of a hold in place
-    /// lowers the mark.
+    /// At depth 0 nothing is below, so no edge is recorded: the slot's word
+    /// must be the lock's id, no slow bit, the hold, request 0 (as the
+    /// general push writes it at depth 0). Above, the slot must be below
+    /// the stack's `verified` mark (every slot up to it pushed by a
+    /// recorded acquisition and not changed since) and its word the lock's
+    /// id with the mode's hold and request. Either way one compare of the
+    /// slot's word with [`expect`]'s.
     #[inline(always)]
     pub(crate) fn steady(&self, mode: WaitMode) -> Option<usize> {
         let t = state();
-        let len = t.len.get();
+        let len = t.stack.len.get();
         // The lock's word with its flags: an id never assigned (0) matches
-        // no slot (an empty one holds `EMPTY_ID`).
+        // no slot (an empty one has slow bits).
         let word = self.id.load(Ordering::Relaxed);
         let flags = if mode == WaitMode::UpgradableRead {
             UPGRADABLE
@@ -37,10 +37,8 @@ impl LockMeta {
             0
         };
         if len == 0 {
-            if same_id(t.ids[0].get(), word)
-                && t.holds[0].get() == mode.hold()
-                && t.reqs[0].get() == flags
-            {
+            // One compare: the slot's id, no slow bit, the hold, request 0.
+            if t.stack.words[0].get() == expect(word, nibble(mode.hold(), 0, flags), 0) {
                 return Some(0);
             }
         } else if t.verified.get() > len {
@@ -49,9 +47,8 @@ impl LockMeta {
             // it), so `len < MAX_HELD` (and the thread is not busy, whose
             // `len` has the `BUSY` bit).
             unsafe { std::hint::assert_unchecked(len < MAX_HELD) };
-            if same_id(t.ids[len].get(), word)
-                && t.reqs[len].get() == (mode.request() as u8 + 1) | flags
-            {
+            let req = mode.request() as u8 + 1;
+            if t.stack.words[len].get() == expect(word, nibble(mode.hold(), req, flags), 0) {
                 return Some(len);
             }
         }
@@ -63,12 +60,12 @@ impl LockMeta {
     #[inline(always)]
     pub(crate) fn push_steady(&self, depth: usize, site: Option<&'static Location<'static>>) {
         let t = state();
-        t.sites[depth].set(match site {
+        t.stack.sites[depth].set(match site {
             Some(s) => Some(s),
             None => t.pending_site.take(),
         });
         #[cfg(feature = "send_guard")]
         t.stamps[depth].set(moved::stamp());
-        t.len.set(depth + 1);
+        t.stack.len.set(depth + 1);
     }
 }

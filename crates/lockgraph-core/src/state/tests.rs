@@ -1,4 +1,5 @@
 use super::*;
+use crate::held_stack::EMPTY_WORD;
 
 static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-a"));
 static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-b"));
@@ -6,7 +7,7 @@ static C: LockMeta = LockMeta::new(LockKind::RwLock, Class::Named("state-test-c"
 
 fn top_chain() -> (u64, u64, u64) {
     STATE.with(|t| {
-        let len = t.len.get();
+        let len = t.stack.len.get();
         t.link_up_to(len);
         (
             t.chains[len - 1].get(),
@@ -50,8 +51,8 @@ fn a_mode_change_in_place_is_seen_by_the_chain() {
 /// Whether each held slot is published as an upgradable read.
 fn upgradable_slots() -> Vec<bool> {
     STATE.with(|t| {
-        (0..t.len.get())
-            .map(|i| t.published(i).upgradable)
+        (0..t.stack.len.get())
+            .map(|i| word_upgradable(t.stack.words[i].get()))
             .collect()
     })
 }
@@ -142,7 +143,11 @@ fn a_mode_change_applies_to_the_upgradable_hold_not_to_a_later_read() {
     C.acquired_upgradable(Some(up_site));
     C.acquired(Hold::Shared, Some(read_site));
     C.rehold(Hold::Exclusive);
-    let holds: Vec<Hold> = STATE.with(|t| (0..t.len.get()).map(|i| t.holds[i].get()).collect());
+    let holds: Vec<Hold> = STATE.with(|t| {
+        (0..t.stack.len.get())
+            .map(|i| word_hold(t.stack.words[i].get()))
+            .collect()
+    });
     assert_eq!(holds, [Hold::Exclusive, Hold::Shared]);
     C.released_read();
     C.released();
@@ -206,4 +211,106 @@ fn the_held_stack_is_bounded_and_counts_what_it_cannot_hold() {
     }
     assert!(held_locks().is_empty());
     STATE.with(|t| assert_eq!(t.untracked.get(), 0));
+}
+
+/// The word of this thread's slot `i`.
+fn slot_word(i: usize) -> u64 {
+    STATE.with(|t| t.stack.words[i].get())
+}
+
+/// A hold pushed while a feature with release hooks was on carries
+/// `S_HOOKS`: its release leaves the fast pop (whatever the features are by
+/// then) and pops it; the next push without hooks rewrites the word, and
+/// from then on the lock taken the same way is steady again.
+#[test]
+fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
+    std::thread::spawn(|| {
+        let x = LockMeta::new(LockKind::Mutex, Class::Named("state-test-hooks"));
+        let slot = STATE.with(|t| {
+            let slot = t.push(&x, Hold::Exclusive, 0, None);
+            t.mark_hooks(slot);
+            slot
+        });
+        assert_eq!(slot, Some(0));
+        let w = slot_word(0);
+        assert_ne!(w & S_HOOKS, 0);
+        assert_eq!(word_id(w), x.id());
+        assert!(
+            !same_id(w, x.id.load(Ordering::Relaxed)),
+            "the fast pop must refuse it"
+        );
+        x.released();
+        assert!(held_locks().is_empty());
+        let slot = STATE.with(|t| t.push(&x, Hold::Exclusive, 0, None));
+        assert_eq!(slot, Some(0));
+        assert_eq!(slot_word(0) & SLOW, 0);
+        assert!(same_id(slot_word(0), x.id.load(Ordering::Relaxed)));
+        x.released();
+        assert!(held_locks().is_empty());
+        if crate::features::raw() == 0 {
+            assert_eq!(x.steady(crate::watchdog::WaitMode::Lock), Some(0));
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// A held lock the recorder put in the instance graph has `S_IN_GRAPH` in
+/// its slot word: its release (from the top or out of order) hands
+/// `IN_GRAPH` to the lock's word and clears the slot's slow bits.
+#[test]
+fn a_slot_with_edges_to_hand_over_takes_the_slow_pop_in_any_order() {
+    if !crate::features::order_graph_on() || !crate::TRACKING {
+        return;
+    }
+    std::thread::spawn(|| {
+        let x = LockMeta::new(LockKind::Mutex, Class::Named("state-test-flags"));
+        let y = LockMeta::new(LockKind::Mutex, Class::Named("state-test-flags"));
+        let z = LockMeta::new(LockKind::Mutex, Class::Named("state-test-flags"));
+        // From the top: x, then y (one class: the instance edge x -> y puts x
+        // in the instance graph).
+        x.acquired(Hold::Exclusive, None);
+        y.before_wait(Request::Exclusive, None);
+        y.acquired(Hold::Exclusive, None);
+        assert_ne!(slot_word(0) & S_IN_GRAPH, 0, "{:#x}", slot_word(0));
+        assert_eq!(x.id.load(Ordering::Relaxed) & IN_GRAPH, 0);
+        y.released();
+        x.released();
+        assert_ne!(x.id.load(Ordering::Relaxed) & IN_GRAPH, 0);
+        assert_eq!(slot_word(0) & SLOW, 0);
+        assert!(held_locks().is_empty());
+        // Out of order: z, then y; z released first, from under y.
+        z.acquired(Hold::Exclusive, None);
+        y.before_wait(Request::Exclusive, None);
+        y.acquired(Hold::Exclusive, None);
+        assert_ne!(slot_word(0) & S_IN_GRAPH, 0);
+        z.released();
+        assert_ne!(z.id.load(Ordering::Relaxed) & IN_GRAPH, 0);
+        assert_eq!(held_lock_ids(), [y.id()]);
+        assert_eq!(slot_word(0) & SLOW, 0, "y moved down, clean");
+        y.released();
+        assert!(held_locks().is_empty());
+    })
+    .join()
+    .unwrap();
+}
+
+/// The packed word keeps what the separate fields kept: id, hold, request
+/// and the upgradable flag, whatever the lock's own flags.
+#[test]
+fn the_slot_word_packs_id_hold_request_and_upgradable() {
+    let w = expect(
+        IN_GRAPH | YOUNG | 77,
+        nibble(Hold::Shared, 2, UPGRADABLE),
+        0,
+    );
+    assert_eq!(word_id(w), 77);
+    assert_eq!(word_hold(w), Hold::Shared);
+    assert_eq!(word_req(w), 2);
+    assert!(word_upgradable(w));
+    assert!(same_id(w, 77 | IN_GRAPH));
+    assert!(!same_id(w | S_YOUNG_FROM, 77));
+    assert!(!same_id(w, 78));
+    assert!(!same_id(EMPTY_WORD, 0));
+    assert_ne!(expect(0, 0, 0), EMPTY_WORD);
 }

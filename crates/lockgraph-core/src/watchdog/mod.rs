@@ -5,12 +5,14 @@
 //! (`5s`, `750ms`) turns it on at the first lock use, with
 //! `LOCKGRAPH_WATCHDOG_ACTION=report|abort` and `LOCKGRAPH_DUMP_DIR=<dir>`.
 //!
-//! While it is on, each thread publishes the locks it holds in a per-thread
-//! slot (allocated once per thread) with plain atomic stores under a sequence
-//! counter, and registers a wait only after the first non-blocking attempt
-//! failed; it then blocks in timed slices. The watchdog thread scans the slots
-//! every scan period. An uncontended acquisition reads no clock, allocates
-//! nothing and does no atomic read-modify-write.
+//! While it is on, each thread registers its held-lock stack with the
+//! watchdog once (a per-thread slot, allocated once per thread), which
+//! reads the stack in place: holding a lock is publishing it. A thread
+//! registers a wait only after the first non-blocking attempt failed; it
+//! then blocks in timed slices. The watchdog thread scans the slots every
+//! scan period. An uncontended acquisition reads no clock, allocates
+//! nothing, does no atomic read-modify-write and writes nothing but its
+//! own stack.
 //!
 //! A report shows, for each thread involved, the kernel's view of it
 //! (`/proc/self/task/<tid>/{stat,wchan,syscall}`, Linux) and each waiter's
@@ -35,13 +37,14 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::panic::Location;
 use std::path::PathBuf;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::class::{Class, LockKind, Site};
 use crate::features::{self, WATCHDOG};
 use crate::fork::Mutex;
+use crate::held_stack::{HeldCopy, HeldStack};
 use crate::meta::{LockMeta, MAX_HELD};
 use crate::report::{Backtrace, Hold, Request};
 

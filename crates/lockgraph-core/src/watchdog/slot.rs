@@ -1,16 +1,19 @@
-//! Per-thread slots: what each thread publishes (its held locks and its
-//! wait) as plain words, for the watchdog to read.
+//! Per-thread slots: what each thread shows the watchdog. Its held locks
+//! are its held-lock stack itself (`crate::held_stack`), registered here
+//! on a cold path and read in place; its wait is published here as plain
+//! words.
 //!
-//! One word says how many held entries are published, whether the owner is
-//! rewriting something a reader may be copying, and a generation. A push
-//! writes the entry past the published length (no reader copies it) and
-//! then the word, with the length one more and the generation moved on; a
-//! pop writes the word with the length one less. Only a rewrite of what a
-//! reader may copy (entries below the length, the wait) marks the word
-//! busy first. A reader copies the word, the entries below its length and
-//! the wait, and keeps the copy when the word is unchanged and was not busy:
-//! an entry rewritten meanwhile was first popped and pushed again, which
-//! moved the generation.
+//! The wait: one word says whether the owner is rewriting it and a
+//! generation. A rewrite marks the word busy first, then moves the
+//! generation on. A reader copies the word and the wait and keeps the copy
+//! when the word is unchanged and was not busy.
+//!
+//! The held locks: a slot keeps a pointer to its thread's [`HeldStack`],
+//! set and cleared under the [`SLOTS`] lock, and readers copy the stack
+//! only under that lock (see [`Mine`]'s drop for why that never reads a
+//! thread's storage after it is gone). A hold's start is when a reader
+//! first saw it: each copy marks the holds it sees (`held_stack`'s site
+//! mark), and a hold not marked yet starts at the time of the copy.
 
 use super::*;
 
@@ -68,61 +71,7 @@ impl Entry {
     }
 }
 
-pub(super) fn encode_class(class: Class) -> (u8, usize, usize) {
-    match class {
-        Class::Anonymous => (0, 0, 0),
-        Class::Site(l, t) => (1, l as *const Location<'static> as usize, t as usize),
-        Class::Named(n) => (2, n.as_ptr() as usize, n.len()),
-    }
-}
-
-pub(super) fn encode_kind(k: LockKind) -> u8 {
-    match k {
-        LockKind::Mutex => 0,
-        LockKind::RwLock => 1,
-        LockKind::ReentrantMutex => 2,
-        LockKind::Condvar => 3,
-        LockKind::Other => 4,
-        LockKind::Stream => 5,
-        LockKind::Event => 6,
-        LockKind::HostExecutor => 7,
-        LockKind::HostFn => 8,
-        LockKind::Signal => 9,
-        LockKind::Once => 10,
-        LockKind::FairMutex => 11,
-        LockKind::Queue => 12,
-        LockKind::Semaphore => 13,
-        LockKind::Barrier => 14,
-        LockKind::Thread => 15,
-        LockKind::AsyncMutex => 20,
-        LockKind::AsyncRwLock => 21,
-        LockKind::AsyncSemaphore => 22,
-    }
-}
-
-pub(super) fn decode_kind(k: u8) -> LockKind {
-    match k {
-        0 => LockKind::Mutex,
-        1 => LockKind::RwLock,
-        2 => LockKind::ReentrantMutex,
-        3 => LockKind::Condvar,
-        5 => LockKind::Stream,
-        6 => LockKind::Event,
-        7 => LockKind::HostExecutor,
-        8 => LockKind::HostFn,
-        9 => LockKind::Signal,
-        10 => LockKind::Once,
-        11 => LockKind::FairMutex,
-        12 => LockKind::Queue,
-        13 => LockKind::Semaphore,
-        14 => LockKind::Barrier,
-        15 => LockKind::Thread,
-        20 => LockKind::AsyncMutex,
-        21 => LockKind::AsyncRwLock,
-        22 => LockKind::AsyncSemaphore,
-        _ => LockKind::Other,
-    }
-}
+pub(super) use crate::held_stack::{decode_kind, encode_class, encode_kind};
 
 #[inline(always)]
 pub(super) fn site_word(s: Option<&'static Location<'static>>) -> usize {
@@ -135,21 +84,8 @@ pub(super) fn site_word(s: Option<&'static Location<'static>>) -> usize {
 /// The words must have been stored by [`encode_class`] / [`site_word`] (the
 /// state word proves they were not torn), so the pointers are `'static`.
 pub(super) unsafe fn decode(e: &RawEntry) -> (Class, Option<&'static Location<'static>>) {
-    let class = match e.class_tag {
-        1 => Class::Site(
-            // SAFETY: the word is a `&'static Location` (caller's contract).
-            unsafe { &*(e.class_a as *const Location<'static>) },
-            // SAFETY: the word is a `fn() -> &'static str` (caller's contract).
-            unsafe { std::mem::transmute::<usize, crate::class::TypeNameFn>(e.class_b) },
-        ),
-        2 => {
-            // SAFETY: ptr and len of a `&'static str` (caller's contract).
-            let bytes = unsafe { std::slice::from_raw_parts(e.class_a as *const u8, e.class_b) };
-            // SAFETY: the bytes were a `str`.
-            Class::Named(unsafe { std::str::from_utf8_unchecked(bytes) })
-        }
-        _ => Class::Anonymous,
-    };
+    // SAFETY: the caller's contract is `decode_class`'s.
+    let class = unsafe { crate::held_stack::decode_class(e.class_tag, e.class_a, e.class_b) };
     let site = if e.site == 0 {
         None
     } else {
@@ -166,15 +102,10 @@ pub(super) const WAIT_RESOURCE: u8 = 2;
 /// A wait without a time limit (the slot's `wait_limit`).
 pub(super) const NO_LIMIT: u64 = u64::MAX;
 
-/// In a slot's state word: the number of held entries published.
-const LEN: u64 = 0x7f;
-/// In a slot's state word: the owner is rewriting entries below the length
-/// or the wait; a reader waits.
+/// In a slot's state word: the owner is rewriting the wait; a reader waits.
 const BUSY: u64 = 0x80;
-/// In a slot's state word: one generation (moved on by every push and every
-/// rewrite).
+/// In a slot's state word: one generation (moved on by every rewrite).
 const GEN: u64 = 0x100;
-const _: () = assert!(MAX_HELD as u64 <= LEN);
 
 /// One thread's published state. Only the owner writes; the watchdog reads a
 /// consistent copy through the state word (see the module docs).
@@ -182,10 +113,16 @@ pub(crate) struct Slot {
     pub(super) key: u64,
     pub(super) name: String,
     pub(super) tid: u64,
-    /// The state word: length, busy bit, generation (see the module docs).
+    /// The state word of the wait: busy bit, generation (see the module
+    /// docs).
     pub(super) word: AtomicU64,
     pub(super) alive: AtomicBool,
-    pub(super) held: [Entry; MAX_HELD],
+    /// The thread's held-lock stack, while the thread runs: set and
+    /// cleared under the [`SLOTS`] lock, read only under it.
+    view: AtomicPtr<HeldStack>,
+    /// When a reader first saw the hold in each slot of the stack (in
+    /// [`now_ns`]'s clock); written and read under the [`SLOTS`] lock.
+    seen_at: [AtomicU64; MAX_HELD],
     pub(super) wait_state: AtomicU8,
     pub(super) wait_serial: AtomicU64,
     pub(super) wait: Entry,
@@ -207,7 +144,8 @@ impl Slot {
             tid,
             word: AtomicU64::new(0),
             alive: AtomicBool::new(true),
-            held: std::array::from_fn(|_| Entry::default()),
+            view: AtomicPtr::new(std::ptr::null_mut()),
+            seen_at: [const { AtomicU64::new(0) }; MAX_HELD],
             wait_state: AtomicU8::new(WAIT_NONE),
             wait_serial: AtomicU64::new(0),
             wait: Entry::default(),
@@ -217,8 +155,7 @@ impl Slot {
         }
     }
 
-    /// Starts a rewrite of what a reader may be copying (entries below the
-    /// length, the wait): the word busy.
+    /// Starts a rewrite of the wait: the word busy.
     #[inline]
     pub(super) fn begin(&self) {
         let w = self.word.load(Ordering::Relaxed);
@@ -229,34 +166,25 @@ impl Slot {
     /// Ends a rewrite: the word not busy, the generation moved on.
     #[inline]
     pub(super) fn end(&self) {
-        self.end_with_len(self.word.load(Ordering::Relaxed) & LEN);
-    }
-
-    /// [`end`](Self::end) with `len` entries published.
-    #[inline]
-    fn end_with_len(&self, len: u64) {
         let w = self.word.load(Ordering::Relaxed);
-        self.word.store(
-            (w & !(LEN | BUSY)).wrapping_add(GEN) | len,
-            Ordering::Release,
-        );
+        self.word
+            .store((w & !BUSY).wrapping_add(GEN), Ordering::Release);
     }
 
-    /// A consistent copy: (held, wait state, wait serial, wait, wait limit).
-    pub(super) fn read(&self) -> (Vec<RawEntry>, u8, u64, RawEntry, u64) {
+    /// A consistent copy of the wait: (wait state, wait serial, wait, wait
+    /// limit).
+    pub(super) fn read_wait(&self) -> (u8, u64, RawEntry, u64) {
         let mut spins = 0u32;
         loop {
             let s1 = self.word.load(Ordering::Acquire);
             if s1 & BUSY == 0 {
-                let len = ((s1 & LEN) as usize).min(MAX_HELD);
-                let held: Vec<RawEntry> = self.held[..len].iter().map(Entry::load).collect();
                 let ws = self.wait_state.load(Ordering::Relaxed);
                 let serial = self.wait_serial.load(Ordering::Relaxed);
                 let wait = self.wait.load();
                 let limit = self.wait_limit.load(Ordering::Relaxed);
                 fence(Ordering::Acquire);
                 if self.word.load(Ordering::Relaxed) == s1 {
-                    return (held, ws, serial, wait, limit);
+                    return (ws, serial, wait, limit);
                 }
             }
             spins += 1;
@@ -267,6 +195,38 @@ impl Slot {
             }
         }
     }
+
+    /// A copy of the thread's held locks, with when each was first seen
+    /// (`now`: the time of this copy). The caller holds the [`SLOTS`] lock
+    /// (`_slots` says so).
+    pub(super) fn read_held(
+        &self,
+        _slots: &crate::fork::MutexGuard<'_, Vec<Arc<Slot>>>,
+        now: u64,
+    ) -> Vec<(HeldCopy, u64)> {
+        let p = self.view.load(Ordering::Acquire);
+        if p.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: a non-null view is the owner thread's `HeldStack` (in
+        // its `const` thread-local state, which has no destructor), set by
+        // `this_thread_slot` from that thread. The thread's storage is
+        // freed only after its thread-local destructors ran, `MINE`'s
+        // among them, and `Mine::drop` clears the view under the `SLOTS`
+        // lock, which the caller holds: the storage is alive for this copy.
+        let stack = unsafe { &*p };
+        stack
+            .copy(true)
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                if !h.seen_before {
+                    self.seen_at[i].store(now, Ordering::Relaxed);
+                }
+                (h, self.seen_at[i].load(Ordering::Relaxed))
+            })
+            .collect()
+    }
 }
 
 pub(super) struct Mine(pub(super) Option<Arc<Slot>>);
@@ -275,10 +235,15 @@ impl Drop for Mine {
     fn drop(&mut self) {
         if let Some(s) = &self.0 {
             // The held-lock state keeps a plain pointer to the slot: drop it
-            // before this `Arc` goes (later publications find no slot).
+            // before this `Arc` goes (later pushes find no slot).
             if let Some(o) = OWNER.get() {
                 (o.forget_slot)();
             }
+            // The view points into this thread's storage, which goes once
+            // the thread's thread-local destructors (this one) have run:
+            // cleared under the lock every reader holds while it copies.
+            let _slots = SLOTS.lock();
+            s.view.store(std::ptr::null_mut(), Ordering::Release);
             s.alive.store(false, Ordering::Relaxed);
         }
     }
@@ -310,39 +275,14 @@ pub(super) fn with_slot(f: impl FnOnce(&Slot)) {
     });
 }
 
-/// One held lock, as the held-lock stack hands it over for publication.
-pub(crate) struct Published {
-    pub(crate) id: u64,
-    pub(crate) class: Class,
-    pub(crate) kind: LockKind,
-    pub(crate) hold: Hold,
-    /// An upgradable read (`hold` is then shared).
-    pub(crate) upgradable: bool,
-    pub(crate) site: Option<&'static Location<'static>>,
-    pub(crate) since: u64,
-}
-
-/// The published mode of an upgradable read hold: shared for the lock-order
-/// graph, but only an upgradable or exclusive holder keeps another
-/// upgradable read out.
-pub(super) const HOLD_UPGRADABLE: u8 = 2;
-const _: () =
-    assert!(HOLD_UPGRADABLE != Hold::Exclusive as u8 && HOLD_UPGRADABLE != Hold::Shared as u8);
-
-/// The coarse time (advanced by the watchdog) for a new hold.
-#[inline]
-pub(crate) fn tick() -> u64 {
-    TICK.load(Ordering::Relaxed)
-}
-
 /// What the owner of the held-lock stacks (the held-lock state, a layer
 /// above) does for the slots it keeps pointers to.
 pub(crate) struct SlotOwner {
     /// Forgets this thread's pointer to its slot (the slot is going: the
     /// thread exits, or a forked child drops the parent's slots).
     pub(crate) forget_slot: fn(),
-    /// Publishes this thread's held locks in a new slot (the thread that
-    /// forked, in the child).
+    /// Registers this thread's held-lock stack with a new slot (the
+    /// thread that forked, in the child).
     pub(crate) republish: fn(),
 }
 
@@ -351,115 +291,26 @@ pub(super) static OWNER: OnceLock<&'static SlotOwner> = OnceLock::new();
 
 /// This thread's slot, registered on first use, for the held-lock state
 /// (`owner`) to keep (null when the thread's slot is already gone: it is
-/// exiting). The slot stays alive until the thread's `MINE` is dropped,
-/// which first calls `owner.forget_slot`.
+/// exiting), with `stack` (this thread's held-lock stack, in its `const`
+/// thread-local state) as the held locks the watchdog reads. The slot stays
+/// alive until the thread's `MINE` is dropped, which first calls
+/// `owner.forget_slot` and clears the view.
 #[cold]
 #[inline(never)]
-pub(crate) fn this_thread_slot(owner: &'static SlotOwner) -> *const Slot {
+pub(crate) fn this_thread_slot(owner: &'static SlotOwner, stack: &HeldStack) -> *const Slot {
     let _ = OWNER.set(owner);
     let mut p = std::ptr::null();
-    with_slot(|s| p = s as *const Slot);
-    p
-}
-
-/// Publishes held slots `from..len` and the new length.
-pub(crate) fn publish(s: &Slot, from: usize, len: usize, get: impl Fn(usize) -> Published) {
-    let len = len.min(MAX_HELD);
-    s.begin();
-    for i in from..len {
-        s.held[i].store(get(i).raw());
-    }
-    s.end_with_len(len as u64);
-}
-
-/// The published mode of a hold.
-#[inline]
-pub(crate) fn hold_mode(hold: Hold, upgradable: bool) -> u8 {
-    if upgradable {
-        HOLD_UPGRADABLE
-    } else {
-        hold as u8
-    }
-}
-
-/// Publishes the lock just pushed at `i` (the new length is `i + 1`): lock
-/// `id` in mode `hold`, taken at `site` at coarse time `since`. When the
-/// entry already published there is the same lock (a lock taken again and
-/// again), only its mode, site and start are stored; otherwise `full` gives
-/// the whole entry.
-#[inline]
-pub(crate) fn publish_push(
-    s: &Slot,
-    i: usize,
-    id: u64,
-    hold: u8,
-    site: Option<&'static Location<'static>>,
-    since: u64,
-    full: impl FnOnce() -> Published,
-) {
-    if i >= MAX_HELD {
-        return;
-    }
-    let e = &s.held[i];
-    let w = s.word.load(Ordering::Relaxed);
-    if (w & LEN) as usize > i {
-        // Entry `i` is published (the holds were released while the
-        // watchdog was off, and not unpublished): a rewrite.
-        return publish_push_over(s, i, full);
-    }
-    // Entry `i` is past the published length: no reader keeps a copy of it
-    // unless the pop that freed it is visible to its re-check, which this
-    // fence orders before the stores below.
-    fence(Ordering::Release);
-    if e.id.load(Ordering::Relaxed) == id {
-        // The same lock: the same class and kind.
-        e.mode.store(hold, Ordering::Relaxed);
-        e.site.store(site_word(site), Ordering::Relaxed);
-        e.since.store(since, Ordering::Relaxed);
-    } else {
-        e.store(full().raw());
-    }
-    s.word.store(
-        (w & !LEN).wrapping_add(GEN) | (i as u64 + 1),
-        Ordering::Release,
-    );
-}
-
-/// [`publish_push`] over an entry a reader may be copying.
-#[cold]
-#[inline(never)]
-fn publish_push_over(s: &Slot, i: usize, full: impl FnOnce() -> Published) {
-    s.begin();
-    s.held[i].store(full().raw());
-    s.end_with_len(i as u64 + 1);
-}
-
-/// Publishes a new length (a pop from the top): the entries below it are
-/// unchanged, so the generation stays.
-#[inline]
-pub(crate) fn publish_len(s: &Slot, len: usize) {
-    let w = s.word.load(Ordering::Relaxed);
-    s.word.store(w & !LEN | len as u64, Ordering::Relaxed);
-}
-
-impl Published {
-    /// The published mode byte.
-    #[inline]
-    pub(super) fn mode(&self) -> u8 {
-        hold_mode(self.hold, self.upgradable)
-    }
-
-    pub(super) fn raw(&self) -> RawEntry {
-        let (class_tag, class_a, class_b) = encode_class(self.class);
-        RawEntry {
-            id: self.id,
-            class_tag,
-            class_a,
-            class_b,
-            kind: encode_kind(self.kind),
-            mode: self.mode(),
-            site: site_word(self.site),
-            since: self.since,
+    with_slot(|s| {
+        p = s as *const Slot;
+        // Under loom a thread's state is loom's, freed when the loom
+        // thread ends rather than with this OS thread's `MINE`: no view.
+        if !cfg!(loom) {
+            let _slots = SLOTS.lock();
+            s.view.store(
+                stack as *const HeldStack as *mut HeldStack,
+                Ordering::Release,
+            );
         }
-    }
+    });
+    p
 }

@@ -230,20 +230,6 @@ fn published_holds_and_waits_form_the_wait_for_graph() {
     static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-a"));
     static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-b"));
     let (a, b) = (A.id(), B.id());
-    let hold = |id: u64, name: &'static str| {
-        let slot = this_thread_slot(&crate::state::SLOT_OWNER);
-        // SAFETY: this thread's slot, alive while the thread runs.
-        let slot = unsafe { &*slot };
-        publish_push(slot, 0, id, Hold::Exclusive as u8, None, 0, || Published {
-            id,
-            class: Class::Named(name),
-            kind: LockKind::Mutex,
-            hold: Hold::Exclusive,
-            upgradable: false,
-            site: None,
-            since: 0,
-        })
-    };
     let wait = |id: u64, name: &'static str| {
         let (class_tag, class_a, class_b) = encode_class(Class::Named(name));
         register(
@@ -263,23 +249,25 @@ fn published_holds_and_waits_form_the_wait_for_graph() {
     };
     let barrier = Arc::new(std::sync::Barrier::new(3));
     let done = Arc::new(std::sync::Barrier::new(3));
-    let spawn = |name: &str, held: (u64, &'static str), wanted: (u64, &'static str)| {
+    let spawn = |name: &str, held: &'static LockMeta, wanted: (u64, &'static str)| {
         let (barrier, done) = (Arc::clone(&barrier), Arc::clone(&done));
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
-                hold(held.0, held.1);
+                // The hold on this thread's stack, which the watchdog reads
+                // once the thread registered it.
+                held.acquired(Hold::Exclusive, None);
+                crate::state::register_for_watchdog();
                 let g = wait(wanted.0, wanted.1);
                 barrier.wait();
                 done.wait();
                 drop(g);
-                // SAFETY: this thread's slot, alive while the thread runs.
-                publish_len(unsafe { &*this_thread_slot(&crate::state::SLOT_OWNER) }, 0);
+                held.released();
             })
             .unwrap()
     };
-    let t1 = spawn("wd-unit-t1", (a, "wd-unit-a"), (b, "wd-unit-b"));
-    let t2 = spawn("wd-unit-t2", (b, "wd-unit-b"), (a, "wd-unit-a"));
+    let t1 = spawn("wd-unit-t1", &A, (b, "wd-unit-b"));
+    let t2 = spawn("wd-unit-t2", &B, (a, "wd-unit-a"));
     barrier.wait();
     let cycles: Vec<Vec<String>> = cycles_by_name()
         .into_iter()
@@ -301,54 +289,59 @@ fn published_holds_and_waits_form_the_wait_for_graph() {
         .all(|c| c.iter().all(|n| !n.starts_with("wd-unit"))));
 }
 
-/// The slot's state word (`slot.rs`): a reader copying a thread's held
-/// entries while the thread pushes and pops never keeps a torn entry (the
-/// id of one lock with the class or site of another), whether the push
-/// writes past the published length or over an entry still published.
+/// A reader copying a held-lock stack while its owner pushes locks of two
+/// classes into one slot, and removes slots from the middle, never keeps
+/// one lock's id with the other's class, kind or hold.
 #[test]
-fn a_reader_never_keeps_a_torn_entry() {
+fn a_reader_never_pairs_one_locks_id_with_anothers_class() {
+    use crate::held_stack::{nibble, HeldStack};
     static SITE_A: &Location<'static> = Location::caller();
     static SITE_B: &Location<'static> = Location::caller();
-    // The names through statics: an entry keeps a name's pointer, and two
-    // uses of one string literal may be two copies of it (they are in a
-    // release build), which would read as a torn entry.
+    // The names through statics: a copy keeps a name's pointer, and two
+    // uses of one string literal may be two copies of it.
     static NAME_A: &str = "torn-a";
     static NAME_B: &str = "torn-bee";
-    let entry = |id: u64| {
-        let a = id == 1;
-        move || Published {
-            id,
-            class: Class::Named(if a { NAME_A } else { NAME_B }),
-            kind: if a { LockKind::Mutex } else { LockKind::RwLock },
-            hold: if a { Hold::Exclusive } else { Hold::Shared },
-            upgradable: false,
-            site: Some(if a { SITE_A } else { SITE_B }),
-            since: id * 10,
+    let lock = |id: u64| {
+        if id == 1 {
+            (
+                Class::Named(NAME_A),
+                LockKind::Mutex,
+                Hold::Exclusive,
+                SITE_A,
+            )
+        } else {
+            (Class::Named(NAME_B), LockKind::RwLock, Hold::Shared, SITE_B)
         }
     };
-    let slot = Arc::new(Slot::new("wd-unit-torn", 0));
+    let stack: &'static HeldStack = Box::leak(Box::new(HeldStack::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (slot, stop) = (Arc::clone(&slot), Arc::clone(&stop));
+        let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
             let mut n = 0u64;
+            let push = |i: usize, id: u64| {
+                let (class, kind, hold, site) = lock(id);
+                stack.set_class(i, id << 8 | nibble(hold, 0, false), class, kind);
+                stack.sites[i].set(Some(site));
+                stack.len.set(i + 1);
+            };
             while !stop.load(Ordering::Relaxed) {
                 for id in [1, 2] {
-                    let e = entry(id);
-                    let p = e();
-                    publish_push(&slot, 0, id, p.mode(), p.site, p.since, e);
-                    if n.is_multiple_of(64) {
-                        // Over an entry still published: a release the
-                        // slot was not told of (the watchdog off).
-                        let other = entry(3 - id);
-                        let q = other();
-                        publish_push(&slot, 0, q.id, q.mode(), q.site, q.since, other);
+                    push(0, id);
+                    if n.is_multiple_of(16) {
+                        // A second slot, removed from under the first's
+                        // place: slot 1 moves down to 0.
+                        push(1, 3 - id);
+                        stack.move_down(0, 2, |_| {
+                            let (c, k, ..) = lock(3 - id);
+                            (c, k)
+                        });
+                        stack.len.set(1);
                     }
-                    // Held a moment, so that some copies find it.
                     for _ in 0..(n % 200) {
                         std::hint::spin_loop();
                     }
-                    publish_len(&slot, 0);
+                    stack.len.set(0);
                     n += 1;
                 }
             }
@@ -358,12 +351,16 @@ fn a_reader_never_keeps_a_torn_entry() {
     let mut seen = [0u32; 3];
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(150) {
-        let (held, ..) = slot.read();
-        for e in &held {
-            let want = entry(e.id)().raw();
-            assert!(e.id == 1 || e.id == 2, "id {}", e.id);
-            assert!(*e == want, "a torn entry for lock {}", e.id);
-            seen[e.id as usize] += 1;
+        for h in stack.copy(false) {
+            assert!(h.id == 1 || h.id == 2, "id {}", h.id);
+            let (class, kind, hold, _) = lock(h.id);
+            assert_eq!(
+                format!("{:?}", (h.class, h.kind, h.hold)),
+                format!("{:?}", (class, kind, hold)),
+                "lock {} copied with another's class",
+                h.id
+            );
+            seen[h.id as usize] += 1;
         }
         std::hint::spin_loop();
     }
@@ -377,44 +374,42 @@ fn a_reader_never_keeps_a_torn_entry() {
     }
 }
 
-/// What a reader's re-check relies on: an entry it may have copied is
-/// rewritten only after the word changed (a pop and a push to the same
-/// length move the generation), and a rewrite leaves the word not busy.
+/// A hold's start is when a reader first saw it: a copy marks what it
+/// saw, a later copy finds it marked, and the same lock pushed again into
+/// the same slot (a new hold, from the same site) is unmarked again.
 #[test]
-fn a_pop_and_a_push_to_the_same_length_change_the_word() {
-    let p = |id: u64| {
-        move || Published {
-            id,
-            class: Class::Anonymous,
-            kind: LockKind::Mutex,
-            hold: Hold::Exclusive,
-            upgradable: false,
-            site: None,
-            since: 0,
-        }
+fn a_hold_is_new_to_the_watchdog_until_a_copy_marked_it() {
+    use crate::held_stack::{nibble, HeldStack};
+    let stack = HeldStack::new();
+    let site = Location::caller();
+    let push = || {
+        stack.set_class(
+            0,
+            7 << 8 | nibble(Hold::Exclusive, 0, false),
+            Class::Anonymous,
+            LockKind::Mutex,
+        );
+        stack.sites[0].set(Some(site));
+        stack.len.set(1);
     };
-    let slot = Slot::new("wd-unit-word", 0);
-    let word = || slot.word.load(Ordering::Relaxed);
-    publish_push(&slot, 0, 1, Hold::Exclusive as u8, None, 0, p(1));
-    let copied = word();
-    publish_len(&slot, 0);
-    publish_push(&slot, 0, 2, Hold::Exclusive as u8, None, 0, p(2));
-    assert_ne!(
-        word(),
-        copied,
-        "a reader holding the first copy would keep it"
+    push();
+    let first = stack.copy(true);
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].seen_before);
+    assert_eq!(
+        first[0].site,
+        Some(site),
+        "the mark is not part of the site"
     );
-    assert_eq!(slot.read().0.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
-    // The same lock again: only its mode, site and start are stored, and
-    // the generation still moves.
-    let copied = word();
-    publish_len(&slot, 0);
-    publish_push(&slot, 0, 2, Hold::Exclusive as u8, None, 7, p(2));
-    assert_ne!(word(), copied);
-    // Over an entry still published (two published, a push at 0).
-    publish(&slot, 0, 2, |i| p(i as u64 + 1)());
-    let copied = word();
-    publish_push(&slot, 0, 3, Hold::Exclusive as u8, None, 0, p(3));
-    assert_ne!(word(), copied);
-    assert_eq!(slot.read().0.iter().map(|e| e.id).collect::<Vec<_>>(), [3]);
+    assert_eq!(stack.sites[0].get(), Some(site));
+    assert!(stack.copy(true)[0].seen_before);
+    assert!(stack.copy(false)[0].seen_before);
+    // Released and taken again: a new hold.
+    stack.len.set(0);
+    assert!(stack.copy(true).is_empty());
+    stack.sites[0].set(Some(site));
+    stack.len.set(1);
+    assert!(!stack.copy(false)[0].seen_before);
+    assert!(!stack.copy(true)[0].seen_before);
+    assert!(stack.copy(true)[0].seen_before);
 }

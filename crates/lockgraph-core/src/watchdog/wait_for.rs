@@ -42,43 +42,32 @@ pub(super) struct Snap {
     pub(super) wait: Option<WaitView>,
 }
 
-/// A published hold mode: the hold, and whether it is an upgradable read.
-pub(super) fn decode_hold(m: u8) -> (Hold, bool) {
-    if m == HOLD_UPGRADABLE {
-        (Hold::Shared, true)
-    } else if m == Hold::Shared as u8 {
-        (Hold::Shared, false)
-    } else {
-        (Hold::Exclusive, false)
-    }
-}
-
-/// Every live thread's published state.
+/// Every live thread's published state: its held-lock stack, copied
+/// under the [`SLOTS`] lock (see `slot.rs`), and its wait.
 pub(super) fn snapshot() -> Vec<Snap> {
-    let slots: Vec<Arc<Slot>> = {
+    let now = now_ns();
+    /// A slot, and its held locks with when each was first seen.
+    type Copied = (Arc<Slot>, Vec<(HeldCopy, u64)>);
+    let slots: Vec<Copied> = {
         let mut all = SLOTS.lock();
         all.retain(|s| s.alive.load(Ordering::Relaxed));
-        all.clone()
+        let held: Vec<_> = all.iter().map(|s| s.read_held(&all, now)).collect();
+        all.iter().cloned().zip(held).collect()
     };
     slots
         .into_iter()
-        .map(|slot| {
-            let (held, ws, serial, w, limit) = slot.read();
+        .map(|(slot, held)| {
+            let (ws, serial, w, limit) = slot.read_wait();
             let held = held
-                .iter()
-                .map(|e| {
-                    // SAFETY: read under a validated sequence count.
-                    let (class, site) = unsafe { decode(e) };
-                    let (hold, upgradable) = decode_hold(e.mode);
-                    HeldView {
-                        id: e.id,
-                        class,
-                        kind: decode_kind(e.kind),
-                        hold,
-                        upgradable,
-                        site,
-                        since: e.since,
-                    }
+                .into_iter()
+                .map(|(h, since)| HeldView {
+                    id: h.id,
+                    class: h.class,
+                    kind: h.kind,
+                    hold: h.hold,
+                    upgradable: h.upgradable,
+                    site: h.site,
+                    since,
                 })
                 .collect();
             // SAFETY: read under a validated sequence count.
