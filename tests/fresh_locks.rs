@@ -421,3 +421,66 @@ fn a_buffered_pair_nested_again_after_another_is_recorded_and_inverted_once() {
     }
     assert_ne!(instances(found[0]), instances(found[1]), "{reports:#?}");
 }
+
+/// The kinds of a report's locks, by name, sorted.
+fn kinds(r: &CycleReport) -> Vec<&'static str> {
+    let mut k: Vec<&'static str> = r.locks.iter().map(|l| l.kind.name()).collect();
+    k.sort();
+    k
+}
+
+/// One name makes one class, whatever the kind of lock: a `RwLock` and a
+/// `Mutex` named alike are two locks of one class, so an edge from the first
+/// into the second (fresh) has the shape of a buffered edge; each lock keeps
+/// its own kind in the cycle that edge is part of. Run on a thread of its
+/// own: the held-lock slots it uses start empty.
+#[test]
+fn a_fresh_lock_of_another_kind_of_the_held_class_keeps_each_kind() {
+    std::thread::spawn(|| {
+        let a = RwLock::named("fresh_locks::two kinds, fresh", ());
+        let b = Mutex::named("fresh_locks::two kinds, fresh", ());
+        let reports = capture(|| {
+            {
+                let _ga = a.write();
+                let _gb = b.lock(); // fresh
+            }
+            let _gb = b.lock();
+            let _ga = a.write(); // closes a -> b -> a
+        });
+        let found = cycles(&reports);
+        assert_eq!(found.len(), 1, "{reports:#?}");
+        let r = found[0];
+        assert_eq!(r.level, Level::Instance, "{r:#?}");
+        assert_eq!(kinds(r), ["Mutex", "RwLock"], "{r:#?}");
+        let text = r.to_string();
+        assert!(text.contains("RwLock") && text.contains("Mutex"), "{text}");
+    })
+    .join()
+    .unwrap();
+}
+
+/// The same two kinds of one class, with an edge recorded the usual way
+/// (another lock held under them, so nothing is buffered): each lock keeps
+/// its own kind there too.
+#[test]
+fn an_instance_edge_between_two_kinds_of_one_class_keeps_each_kind() {
+    std::thread::spawn(|| {
+        let outer = Mutex::named("fresh_locks::two kinds, outer", ());
+        let a = Mutex::named("fresh_locks::two kinds, recorded", ());
+        let b = RwLock::named("fresh_locks::two kinds, recorded", ());
+        let reports = capture(|| {
+            {
+                let _go = outer.lock();
+                let _ga = a.lock();
+                let _gb = b.write();
+            }
+            let _gb = b.write();
+            let _ga = a.lock(); // closes a -> b -> a
+        });
+        let found = cycles(&reports);
+        assert_eq!(found.len(), 1, "{reports:#?}");
+        assert_eq!(kinds(found[0]), ["Mutex", "RwLock"], "{:#?}", found[0]);
+    })
+    .join()
+    .unwrap();
+}

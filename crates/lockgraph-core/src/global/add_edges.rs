@@ -187,6 +187,11 @@ pub(crate) fn add_edges_by(
             } else {
                 (target_class, id)
             },
+            kinds: if notify {
+                (target.kind(), e.kind)
+            } else {
+                (e.kind, target.kind())
+            },
             hold,
             request: req,
             gates: held
@@ -273,6 +278,9 @@ fn self_deadlock(
 struct NewEdge {
     from: (NodeId, u64),
     to: (NodeId, u64),
+    /// The kinds of the two locks (one class may hold several kinds: each
+    /// instance keeps its own).
+    kinds: (LockKind, LockKind),
     hold: Hold,
     request: Request,
     gates: Vec<u64>,
@@ -328,9 +336,8 @@ impl Global {
         limits: &Limits,
         out: &mut Added,
     ) -> Option<()> {
-        let kind = e_info_for(&self.classes, edge.from.0).kind;
-        let a = self.instance_node(edge.from.1, edge.from.0, kind, limits)?;
-        let b = self.instance_node(edge.to.1, edge.from.0, kind, limits)?;
+        let a = self.instance_node(edge.from.1, edge.from.0, edge.kinds.0, limits)?;
+        let b = self.instance_node(edge.to.1, edge.from.0, edge.kinds.1, limits)?;
         let rec = self.instances.add_edge(
             a,
             b,

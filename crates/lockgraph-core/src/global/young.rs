@@ -37,15 +37,32 @@ use std::sync::atomic::AtomicBool;
 
 use super::*;
 
-/// One buffered edge `from -> to` between two locks of `class`.
-pub(crate) struct Young {
+/// One edge `from -> to` between two locks of `class`, to buffer (the
+/// class borrowed from the requested lock: not copied on the way in).
+pub(crate) struct Young<'a> {
     pub(crate) from: u64,
     pub(crate) to: u64,
-    pub(crate) class: Class,
+    pub(crate) class: &'a Class,
+    /// The kind of both locks. One class may hold locks of several kinds
+    /// (a `Mutex` and an `RwLock` named alike, or made by one generic
+    /// helper for one value type); the held-lock state buffers only an
+    /// edge between two locks of one kind, and records the others the
+    /// usual way, each end with its own kind.
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
     pub(crate) held_at: Option<&'static Location<'static>>,
     pub(crate) requested_at: Option<&'static Location<'static>>,
+}
+
+/// A buffered edge on its way into the graph (see [`Young`]).
+struct Moved {
+    from: u64,
+    to: u64,
+    class: Class,
+    kind: LockKind,
+    hold: Hold,
+    held_at: Option<&'static Location<'static>>,
+    requested_at: Option<&'static Location<'static>>,
 }
 
 /// The key of an edge's stack: the class (by address), the two sites, the
@@ -68,7 +85,7 @@ struct Info {
 /// The key of an [`Info`] of the buffer's owner.
 type InfoKey = (StackKey, LockKind, Hold);
 
-fn info_key(e: &Young) -> InfoKey {
+fn info_key(e: &Young<'_>) -> InfoKey {
     (stack_key(e), e.kind, e.hold)
 }
 
@@ -121,12 +138,12 @@ impl Buffer {
     /// key, which is not the last entry's).
     #[cold]
     #[inline(never)]
-    fn info_of(&mut self, edge: &Young, key: InfoKey) -> usize {
+    fn info_of(&mut self, edge: &Young<'_>, key: InfoKey) -> usize {
         if let Some(&i) = self.info_index.get(&key) {
             return i;
         }
         self.infos.push(Info {
-            class: edge.class,
+            class: *edge.class,
             kind: edge.kind,
             hold: edge.hold,
             held_at: edge.held_at,
@@ -143,7 +160,7 @@ fn addr(l: Option<&'static Location<'static>>) -> usize {
     l.map_or(0, |l| l as *const _ as usize)
 }
 
-fn stack_key(e: &Young) -> StackKey {
+fn stack_key(e: &Young<'_>) -> StackKey {
     (
         e.class.identity().unwrap_or((0, 0)),
         addr(e.held_at),
@@ -319,7 +336,7 @@ fn set_pending() {
 /// the caller records it the usual way. The caller sets [`YOUNG`](crate::meta::YOUNG) on both
 /// locks. Inlined into its one caller (`commit_fresh`).
 #[inline]
-pub(crate) fn push(edge: Young) -> bool {
+pub(crate) fn push(edge: Young<'_>) -> bool {
     let Some(slot) = mine() else {
         return false;
     };
@@ -355,7 +372,7 @@ pub(crate) fn push(edge: Young) -> bool {
 fn new_info(
     slot: &'static Slot,
     mut b: SpinGuard<'static, Buffer>,
-    edge: &Young,
+    edge: &Young<'_>,
     key: InfoKey,
 ) -> (SpinGuard<'static, Buffer>, usize) {
     if !b.stacks.contains_key(&key.0) {
@@ -363,7 +380,7 @@ fn new_info(
         // buffer's lock (a flush may be waiting for it).
         drop(b);
         let stack = super::add_edges::instance_edge_stack(
-            edge.class,
+            *edge.class,
             edge.held_at,
             edge.requested_at,
             EdgeKinds::of(edge.hold, Request::Exclusive),
@@ -462,7 +479,7 @@ pub(super) fn flush(g: &mut Global) {
                 }
             };
             let info = &b.infos[e.info];
-            let edge = Young {
+            let edge = Moved {
                 from: e.from,
                 to: e.to,
                 class: info.class,
@@ -513,7 +530,7 @@ impl Global {
     /// have (it closes no cycle: see the module docs).
     fn materialize(
         &mut self,
-        e: Young,
+        e: Moved,
         thread: Arc<str>,
         backtrace: Option<Backtrace>,
         limits: &Limits,

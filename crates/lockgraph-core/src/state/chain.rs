@@ -2,6 +2,7 @@
 //! chain cache, and the slow path to the process-wide graphs.
 
 use super::*;
+use crate::meta::HAS_EDGES;
 
 impl ThreadState {
     /// `flags`: [`UPGRADABLE`] for an upgradable read, else 0 (acquisitions
@@ -185,14 +186,22 @@ impl ThreadState {
         meta: &LockMeta,
         site: Option<&'static Location<'static>>,
     ) -> bool {
-        if self.stack.len.get() != 1 || meta.edge_flags() != 0 {
+        // The lock's word, read once: its flags (`edge_flags`) and its id.
+        // One class may hold locks of several kinds (a `Mutex` and an
+        // `RwLock` named alike): a buffered edge has one kind for both ends,
+        // so a pair of two kinds is recorded the usual way.
+        let word = meta.id.load(Ordering::Relaxed);
+        if self.stack.len.get() != 1
+            || word & HAS_EDGES != 0
+            || self.classes[0].get().kind != meta.kind
+        {
             return false;
         }
-        let id = meta.id();
+        let id = if word != 0 { word & ID_MASK } else { meta.id() };
         let edge = crate::global::young::Young {
             from: word_id(self.stack.words[0].get()),
             to: id,
-            class: meta.class,
+            class: &meta.class,
             kind: meta.kind,
             hold: word_hold(self.stack.words[0].get()),
             held_at: self.stack.sites[0].get(),
