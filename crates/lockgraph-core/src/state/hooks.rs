@@ -170,7 +170,7 @@ impl LockMeta {
         if active & (PROFILE | ATOMICITY) == 0 {
             // The fast pop's compare already failed: not made again.
             let _ = t.pop_past_fast(self);
-        } else if active & (PROFILE | ATOMICITY) == ATOMICITY && diff < 1 << 8 {
+        } else if diff < 1 << 8 && active & (PROFILE | ATOMICITY) == ATOMICITY {
             // The word below `len` has this lock's id (a lock's id is not 0
             // and the guard and pad words are `EMPTY_WORD`, whose xor with
             // any lock's shifted word is far above 2^8): a slot of the
