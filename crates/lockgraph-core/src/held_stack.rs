@@ -20,8 +20,8 @@
 //!
 //! ```text
 //! bits 8..=63  the lock's id (ids count up from 1, in blocks, and stay far
-//!              below 2^56; the lock's own word keeps its flags in its top
-//!              four bits, shifted out here)
+//!              below 2^56), where the lock's own word keeps it too (its
+//!              flags are in its bits 0..=3, where a slot has its mode)
 //! bits 5..=7   the slow bits: anything that keeps a release off its fast
 //!              pop (S_IN_GRAPH, S_YOUNG_FROM, S_HOOKS)
 //! bits 0..=4   the mode: the request as `1 + Request` (0: the hold's edges
@@ -29,15 +29,16 @@
 //!              hold), M_SHARED, M_UPGRADABLE, M_LEAN
 //! ```
 //!
-//! A release's fast pop is `(lock word << 8) ^ slot <= MODE`: the same id
-//! and no slow bit, whatever the mode. A steady acquisition compares the
-//! slot with [`expect`]: `lock word << 8 | mode`.
+//! A release's fast pop is `lock word ^ slot <= MODE`: the same id and no
+//! slow bit, whatever the mode (and whatever the lock's flags, which fall
+//! in the mode's bits). A steady acquisition compares the slot with
+//! [`expect`]: `lock word & !0xff | mode`.
 
 use std::panic::Location;
 use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crate::class::{Class, LockKind};
-use crate::meta::{ID_MASK, IN_GRAPH, MAX_HELD, YOUNG_FROM};
+use crate::meta::{ID_SHIFT, IN_GRAPH, MAX_HELD, YOUNG_FROM};
 use crate::report::Hold;
 
 /// Slow bit: the recorder put the lock in the instance graph while this
@@ -66,7 +67,9 @@ pub(crate) const MODE: u64 = 0x1f;
 /// Ids at or above this do not fit a slot word (never reached: ids are
 /// handed out one by one, in blocks of 1,024 per thread).
 pub(crate) const ID_LIMIT: u64 = 1 << 56;
-const _: () = assert!(ID_LIMIT - 1 <= ID_MASK && SLOW & MODE == 0);
+// The lock's word keeps the id where a slot does, its flags where a slot
+// keeps the mode (which the fast pop ignores).
+const _: () = assert!(ID_SHIFT == 8 && SLOW & MODE == 0 && crate::meta::LOCK_FLAGS <= MODE);
 
 /// The word of a slot never pushed: no lock's (its slow bits are set), and
 /// not the word [`expect`] makes of a lock without an id yet (0), so that
@@ -85,18 +88,19 @@ pub(crate) const fn nibble(hold: Hold, req: u8, upgradable: bool) -> u64 {
 }
 
 /// The slot word of the lock whose word is `lock`, held in `mode` (mode
-/// bits), with `slow` (slow bits): a shift and an or of one byte.
+/// bits), with `slow` (slow bits): the lock's flags masked off and an or
+/// of one byte.
 #[inline(always)]
 pub(crate) fn expect(lock: u64, mode: u64, slow: u64) -> u64 {
-    lock << 8 | slow | mode
+    lock & !0xff | slow | mode
 }
 
 /// Whether a slot word and a lock's word name the same lock and the slot
-/// has no slow bit: the release's fast pop (the mode left out, the lock's
-/// own flags shifted out).
+/// has no slow bit: the release's fast pop (the mode left out, and with it
+/// the lock's own flags, which are in the mode's bits).
 #[inline(always)]
 pub(crate) fn same_id(slot: u64, lock: u64) -> bool {
-    (lock << 8 ^ slot) <= MODE
+    (lock ^ slot) <= MODE
 }
 
 /// The id of a slot word.

@@ -23,24 +23,33 @@ pub const MAX_HELD: usize = 48;
 /// contend on one counter.
 const ID_BLOCK: u64 = 1024;
 
+/// The lock's word is its id shifted left by this (the form a held-lock
+/// slot keeps it in, `held_stack`), with the flags below in the low bits:
+/// the release's fast pop compares it with a slot without a shift.
+pub(crate) const ID_SHIFT: u32 = 8;
 /// In the id word: the lock is a node of the instance graph (its drop must
 /// remove it there).
-pub(crate) const IN_GRAPH: u64 = 1 << 63;
+pub(crate) const IN_GRAPH: u64 = 1;
 /// In the id word: a shared guard of the lock was released: the atomicity
 /// checker records this lock's writes from then on (see
 /// `atomicity::released`).
-const WATCHED: u64 = 1 << 62;
+const WATCHED: u64 = 2;
 /// In the id word: an edge into the lock waits in a thread's buffer of
 /// edges into fresh locks (`global::young`): its drop must say so there.
-pub(crate) const YOUNG: u64 = 1 << 61;
+pub(crate) const YOUNG: u64 = 4;
 /// In the id word: an edge from the lock was buffered (`global::young`),
 /// maybe by several threads. In a held-lock slot's id word: this thread
 /// buffered one, to be set in the lock's word when it is released.
-pub(crate) const YOUNG_FROM: u64 = 1 << 60;
-/// The id itself, without the flags.
-pub(crate) const ID_MASK: u64 = !(IN_GRAPH | WATCHED | YOUNG | YOUNG_FROM);
+pub(crate) const YOUNG_FROM: u64 = 8;
+/// The id of a lock's word (its flags shifted out).
+#[inline(always)]
+pub(crate) const fn word_to_id(word: u64) -> u64 {
+    word >> ID_SHIFT
+}
 /// The flags saying the lock has an edge somewhere (the graph or a buffer).
 pub(crate) const HAS_EDGES: u64 = IN_GRAPH | YOUNG | YOUNG_FROM;
+/// Every flag of the lock's word (below `1 << ID_SHIFT`).
+pub(crate) const LOCK_FLAGS: u64 = HAS_EDGES | WATCHED;
 
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
@@ -71,7 +80,7 @@ impl std::fmt::Debug for LockMeta {
         f.debug_struct("LockMeta")
             .field("class", &self.class)
             .field("kind", &self.kind)
-            .field("id", &(self.id.load(Ordering::Relaxed) & ID_MASK))
+            .field("id", &word_to_id(self.id.load(Ordering::Relaxed)))
             .finish()
     }
 }
@@ -114,7 +123,7 @@ impl LockMeta {
     pub fn id(&self) -> u64 {
         let v = self.id.load(Ordering::Relaxed);
         if v != 0 {
-            return v & ID_MASK;
+            return word_to_id(v);
         }
         self.assign_id()
     }
@@ -140,10 +149,10 @@ impl LockMeta {
             .unwrap_or_else(|_| block().0);
         match self
             .id
-            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(0, fresh << ID_SHIFT, Ordering::Relaxed, Ordering::Relaxed)
         {
             Ok(_) => fresh,
-            Err(winner) => winner & ID_MASK,
+            Err(winner) => word_to_id(winner),
         }
     }
 

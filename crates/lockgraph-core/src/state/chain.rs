@@ -197,7 +197,11 @@ impl ThreadState {
         {
             return false;
         }
-        let id = if word != 0 { word & ID_MASK } else { meta.id() };
+        let id = if word != 0 {
+            word_to_id(word)
+        } else {
+            meta.id()
+        };
         let edge = crate::global::young::Young {
             from: word_id(self.stack.words[0].get()),
             to: id,

@@ -69,7 +69,7 @@ impl ThreadState {
         let len = self.stack.len.get();
         // Not busy, and something held.
         if features & ATOMICITY != 0 && len.wrapping_sub(1) < MAX_HELD {
-            let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+            let id = word_to_id(meta.id.load(Ordering::Relaxed));
             let top = len - 1;
             let word = self.stack.words[top].get();
             if word_id(word) == id {

@@ -126,7 +126,7 @@ impl LockMeta {
         let len = t.stack.len.get();
         // The word below any length is readable (an empty or busy stack's
         // is no lock's): no range test.
-        let diff = self.id.load(Ordering::Relaxed) << 8 ^ t.stack.below(len).get();
+        let diff = self.id.load(Ordering::Relaxed) ^ t.stack.below(len).get();
         if diff <= MODE {
             // `same_id`: this lock, no slow bit.
             t.stack.len.set(len - 1);
@@ -158,7 +158,7 @@ impl LockMeta {
     /// [`released`](Self::released) past the fast pop and the hand-over:
     /// a hook, a release out of order, a busy thread.
     ///
-    /// `diff`: the fast pop's xor of the lock's word (shifted) with the
+    /// `diff`: the fast pop's xor of the lock's word with the
     /// word below the stack's length `len`. `diff` below 2^8
     /// says the top slot holds this lock (with slow bits): the atomicity
     /// checker's common release is then decided without a second look.
@@ -173,7 +173,7 @@ impl LockMeta {
         } else if diff < 1 << 8 && active & (PROFILE | ATOMICITY) == ATOMICITY {
             // The word below `len` has this lock's id (a lock's id is not 0
             // and the guard and pad words are `EMPTY_WORD`, whose xor with
-            // any lock's shifted word is far above 2^8): a slot of the
+            // any lock's word is far above 2^8): a slot of the
             // stack, the top one, so `1 <= len <= MAX_HELD`.
             let top = t.stack.len.get() - 1;
             // SAFETY: see above: `top < MAX_HELD`.
@@ -257,7 +257,7 @@ impl Drop for LockMeta {
         }
         // A lock dropped while this thread still holds it (its guard was
         // forgotten) leaves the held stack too.
-        let id = v & ID_MASK;
+        let id = word_to_id(v);
         let _ = STATE.try_with(|t| t.forget(id));
         if v & IN_GRAPH != 0 {
             global::forget_instance(id);

@@ -21,7 +21,7 @@ use crate::held_stack::{
     expect, handover, same_id, word_hold, word_id, word_req, word_upgradable, HeldStack, BUSY,
     ID_LIMIT, MODE, M_LEAN, M_REQ, M_SHARED, M_UPGRADABLE, SLOW, S_HOOKS, S_IN_GRAPH, S_YOUNG_FROM,
 };
-use crate::meta::{Held, LockMeta, Op, ID_MASK, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
+use crate::meta::{word_to_id, Held, LockMeta, Op, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
 use crate::report::{Hold, Request};
 
 mod chain;

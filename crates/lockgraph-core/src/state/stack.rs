@@ -161,7 +161,7 @@ impl ThreadState {
             // Only locks taken while busy (never pushed) are released now.
             return None;
         }
-        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        let id = word_to_id(meta.id.load(Ordering::Relaxed));
         if let Some(top) = len.checked_sub(1) {
             let word = self.stack.words[top].get();
             if word_id(word) == id {
@@ -264,7 +264,7 @@ impl ThreadState {
         let len = self.stack.len.get();
         if len.wrapping_sub(1) < MAX_HELD && {
             let w = self.stack.words[len - 1].get();
-            !word_upgradable(w) && word_id(w) == meta.id.load(Ordering::Relaxed) & ID_MASK
+            !word_upgradable(w) && word_id(w) == word_to_id(meta.id.load(Ordering::Relaxed))
         } {
             return;
         }
@@ -283,7 +283,7 @@ impl ThreadState {
         if self.stack.len.get() & BUSY != 0 {
             return;
         }
-        let id = meta.id.load(Ordering::Relaxed) & ID_MASK;
+        let id = word_to_id(meta.id.load(Ordering::Relaxed));
         let released_kind = |i: usize| word_upgradable(self.stack.words[i].get()) == upgradable;
         let Some(j) = self.find(id) else {
             return;

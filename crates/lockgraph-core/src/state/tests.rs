@@ -1,5 +1,6 @@
 use super::*;
 use crate::held_stack::EMPTY_WORD;
+use crate::meta::{ID_SHIFT, LOCK_FLAGS};
 
 static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-a"));
 static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("state-test-b"));
@@ -300,7 +301,7 @@ fn a_slot_with_edges_to_hand_over_takes_the_slow_pop_in_any_order() {
 #[test]
 fn the_slot_word_packs_id_hold_request_and_upgradable() {
     let w = expect(
-        IN_GRAPH | YOUNG | 77,
+        77 << ID_SHIFT | LOCK_FLAGS,
         nibble(Hold::Shared, 2, UPGRADABLE),
         0,
     );
@@ -308,9 +309,9 @@ fn the_slot_word_packs_id_hold_request_and_upgradable() {
     assert_eq!(word_hold(w), Hold::Shared);
     assert_eq!(word_req(w), 2);
     assert!(word_upgradable(w));
-    assert!(same_id(w, 77 | IN_GRAPH));
-    assert!(!same_id(w | S_YOUNG_FROM, 77));
-    assert!(!same_id(w, 78));
+    assert!(same_id(w, 77 << ID_SHIFT | IN_GRAPH));
+    assert!(!same_id(w | S_YOUNG_FROM, 77 << ID_SHIFT));
+    assert!(!same_id(w, 78 << ID_SHIFT));
     assert!(!same_id(EMPTY_WORD, 0));
     assert_ne!(expect(0, 0, 0), EMPTY_WORD);
 }
