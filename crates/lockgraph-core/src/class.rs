@@ -316,6 +316,93 @@ pub(crate) const fn fnv(s: &str) -> u64 {
     h
 }
 
+// The word form of a class and a kind, for what is copied by another
+// thread than the one that wrote it (the held-lock stacks the watchdog
+// reads, the task watchdog's held sets).
+
+/// A class as three words: 0 anonymous, 1 site (`a` = `&Location`, `b` =
+/// the type name fn), 2 name (`a`, `b` = ptr, len).
+pub(crate) fn encode_class(class: Class) -> (u8, usize, usize) {
+    match class {
+        Class::Anonymous => (0, 0, 0),
+        Class::Site(l, t) => (1, l as *const Location<'static> as usize, t as usize),
+        Class::Named(n) => (2, n.as_ptr() as usize, n.len()),
+    }
+}
+
+/// The class [`encode_class`] gave three words for.
+///
+/// # Safety
+/// The words must be one call's of [`encode_class`] (not torn), so the
+/// pointers are `'static`.
+pub(crate) unsafe fn decode_class(tag: u8, a: usize, b: usize) -> Class {
+    match tag {
+        1 => Class::Site(
+            // SAFETY: the word is a `&'static Location` (caller's contract).
+            unsafe { &*(a as *const Location<'static>) },
+            // SAFETY: the word is a `fn() -> &'static str` (caller's contract).
+            unsafe { std::mem::transmute::<usize, crate::class::TypeNameFn>(b) },
+        ),
+        2 => {
+            // SAFETY: ptr and len of a `&'static str` (caller's contract).
+            let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, b) };
+            // SAFETY: the bytes were a `str`.
+            Class::Named(unsafe { std::str::from_utf8_unchecked(bytes) })
+        }
+        _ => Class::Anonymous,
+    }
+}
+
+/// A lock kind as a byte.
+pub(crate) fn encode_kind(k: LockKind) -> u8 {
+    match k {
+        LockKind::Mutex => 0,
+        LockKind::RwLock => 1,
+        LockKind::ReentrantMutex => 2,
+        LockKind::Condvar => 3,
+        LockKind::Other => 4,
+        LockKind::Stream => 5,
+        LockKind::Event => 6,
+        LockKind::HostExecutor => 7,
+        LockKind::HostFn => 8,
+        LockKind::Signal => 9,
+        LockKind::Once => 10,
+        LockKind::FairMutex => 11,
+        LockKind::Queue => 12,
+        LockKind::Semaphore => 13,
+        LockKind::Barrier => 14,
+        LockKind::Thread => 15,
+        LockKind::AsyncMutex => 20,
+        LockKind::AsyncRwLock => 21,
+        LockKind::AsyncSemaphore => 22,
+    }
+}
+
+/// The kind [`encode_kind`] gave a byte for.
+pub(crate) fn decode_kind(k: u8) -> LockKind {
+    match k {
+        0 => LockKind::Mutex,
+        1 => LockKind::RwLock,
+        2 => LockKind::ReentrantMutex,
+        3 => LockKind::Condvar,
+        5 => LockKind::Stream,
+        6 => LockKind::Event,
+        7 => LockKind::HostExecutor,
+        8 => LockKind::HostFn,
+        9 => LockKind::Signal,
+        10 => LockKind::Once,
+        11 => LockKind::FairMutex,
+        12 => LockKind::Queue,
+        13 => LockKind::Semaphore,
+        14 => LockKind::Barrier,
+        15 => LockKind::Thread,
+        20 => LockKind::AsyncMutex,
+        21 => LockKind::AsyncRwLock,
+        22 => LockKind::AsyncSemaphore,
+        _ => LockKind::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,15 +136,16 @@ pub(crate) fn profile_epoch() -> std::time::Instant {
     *EPOCH.get_or_init(std::time::Instant::now)
 }
 
-/// A class and kind as three words: `(a, b, tag | kind << 8)`.
+/// A class and kind as three words: `(a, b, tag | kind << 8)`, the class
+/// and kind in [`crate::class`]'s word form.
 #[inline(always)]
 fn encode_class(class: Class, kind: LockKind) -> (usize, usize, u32) {
-    let k = (kind as u32) << 8;
-    match class {
-        Class::Anonymous => (0, 0, k),
-        Class::Site(l, t) => (l as *const Location<'static> as usize, t as usize, 1 | k),
-        Class::Named(n) => (n.as_ptr() as usize, n.len(), 2 | k),
-    }
+    let (tag, a, b) = crate::class::encode_class(class);
+    (
+        a,
+        b,
+        tag as u32 | (crate::class::encode_kind(kind) as u32) << 8,
+    )
 }
 
 /// The class and kind [`encode_class`] gave `(a, b, w)`.
@@ -153,32 +154,10 @@ fn encode_class(class: Class, kind: LockKind) -> (usize, usize, u32) {
 /// `(a, b, w)` were given by [`encode_class`] for one class (the pointers
 /// are `'static`, the function a type-name function).
 unsafe fn decode_class(a: usize, b: usize, w: u32) -> (Class, LockKind) {
-    let class = match w & 0xff {
-        1 => Class::Site(
-            // SAFETY: a `&'static Location` (the caller's contract).
-            unsafe { &*(a as *const Location<'static>) },
-            // SAFETY: a type-name function (the caller's contract).
-            unsafe { std::mem::transmute::<usize, crate::class::TypeNameFn>(b) },
-        ),
-        2 => {
-            // SAFETY: the pointer and length of a `&'static str` (the
-            // caller's contract).
-            let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, b) };
-            // SAFETY: the bytes were a `str`.
-            Class::Named(unsafe { std::str::from_utf8_unchecked(bytes) })
-        }
-        _ => Class::Anonymous,
-    };
-    let k = (w >> 8) as u8;
-    let kind = [
-        LockKind::AsyncMutex,
-        LockKind::AsyncRwLock,
-        LockKind::AsyncSemaphore,
-    ]
-    .into_iter()
-    .find(|&x| x as u8 == k)
-    .unwrap_or(LockKind::Other);
-    (class, kind)
+    // SAFETY: the words are one call's of `class::encode_class` (the
+    // caller's contract).
+    let class = unsafe { crate::class::decode_class(w as u8, a, b) };
+    (class, crate::class::decode_kind((w >> 8) as u8))
 }
 
 /// A lock as reports name it: its kind, name (or creation site) and id.
