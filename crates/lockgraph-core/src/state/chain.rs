@@ -129,7 +129,11 @@ impl ThreadState {
     fn chain_key(&self, key: u64, id: u64, request: Request, op: Op, len: usize) -> u64 {
         let top = len - 1;
         if self.linked.get() < len {
-            self.link_up_to(len);
+            if len == 1 {
+                self.link_first();
+            } else {
+                self.link_up_to(len);
+            }
         }
         let mut h = mix(mix(self.chains[top].get(), key), request as u64 + 1);
         if len >= 2 {
@@ -319,6 +323,25 @@ impl ThreadState {
         }
     }
 
+    /// [`link_up_to`](Self::link_up_to)`(1)` in line: slot 0's summaries
+    /// from the root's. A nested acquisition on a new lock at depth 0
+    /// (every churned pair of two classes) links this one slot, and the
+    /// loop out of line cost about as much as the chain key itself.
+    #[inline(always)]
+    fn link_first(&self) {
+        let w = self.stack.words[0].get();
+        let (key, hold) = (self.keys[0].get(), word_hold(w));
+        self.chains[0].set(mix(mix(ROOT_CHAIN, key), hold as u64));
+        let inst = if hold == Hold::Exclusive {
+            mix(ROOT_INST, word_id(w))
+        } else {
+            ROOT_INST
+        };
+        self.insts[0].set(inst);
+        self.blooms[0].set(bloom_bit(key));
+        self.linked.set(1);
+    }
+
     /// Fills the running summaries of slots `linked..len`: the previous
     /// slot's summaries carried in registers, so that linking one slot
     /// (a nested acquisition on a new lock at depth 0: every churned pair)
@@ -350,5 +373,57 @@ impl ThreadState {
             self.blooms[i].set(bloom);
         }
         self.linked.set(len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_0_linked_in_line_has_the_loops_summaries() {
+        let l = LockMeta::new(LockKind::RwLock, Class::Named("chain-test-link-first"));
+        for hold in [Hold::Exclusive, Hold::Shared] {
+            l.acquired(hold, None);
+            let t = state();
+            let summaries = || {
+                (
+                    t.chains[0].get(),
+                    t.insts[0].get(),
+                    t.blooms[0].get(),
+                    t.linked.get(),
+                )
+            };
+            t.linked.set(0);
+            t.link_first();
+            let in_line = summaries();
+            t.linked.set(0);
+            t.link_up_to(1);
+            assert_eq!(in_line, summaries(), "{hold:?}");
+            l.released();
+        }
+    }
+
+    #[test]
+    fn a_lock_dropped_while_held_by_a_forgotten_guard_leaves_the_stack() {
+        let outer = LockMeta::new(LockKind::Mutex, Class::Named("chain-test-outer"));
+        // Alone on the stack, and above another lock.
+        for depth in 0..2 {
+            if depth == 1 {
+                outer.acquired(Hold::Exclusive, None);
+            }
+            let m = Box::new(LockMeta::new(
+                LockKind::Mutex,
+                Class::Named("chain-test-dropped"),
+            ));
+            m.acquired(Hold::Exclusive, None);
+            assert_eq!(held_locks().len(), depth + 1);
+            drop(m);
+            assert_eq!(held_locks().len(), depth, "depth {depth}");
+            if depth == 1 {
+                outer.released();
+            }
+        }
+        assert!(held_locks().is_empty());
     }
 }
