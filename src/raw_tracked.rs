@@ -182,6 +182,7 @@ pub(crate) fn lock<'a, R: LockAt, T: ?Sized>(
 }
 
 /// A tracked mutex of `kind` in `class`.
+#[inline]
 pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
     RawMutex {
         inner: crate::sync::RawMutex::INIT,

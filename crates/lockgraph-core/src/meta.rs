@@ -86,7 +86,9 @@ impl std::fmt::Debug for LockMeta {
 }
 
 impl LockMeta {
-    /// Metadata for a lock of `kind` in `class`.
+    /// Metadata for a lock of `kind` in `class`. In line, so that a
+    /// constructor's class (known where it is called) folds the match.
+    #[inline]
     pub const fn new(kind: LockKind, class: Class) -> LockMeta {
         let named_key = match class {
             Class::Named(n) => fnv(n) | 1,
