@@ -484,3 +484,117 @@ fn an_instance_edge_between_two_kinds_of_one_class_keeps_each_kind() {
     .join()
     .unwrap();
 }
+
+/// The from-lock of a buffered pair is not listed dead at its drop when no
+/// edge from it can be anywhere but in its thread's buffer
+/// (`global::young::forget`); each case here is one where an edge from it
+/// did reach the graph, or another thread's buffer, and its drop must
+/// still take its node out. Counts the graph's instances: a child process.
+#[test]
+fn child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind() {
+    if !is_child() {
+        return;
+    }
+    struct Node;
+    fn node() -> Mutex<Node> {
+        Mutex::new(Node)
+    }
+    let before = lockgraph::stats().instances;
+
+    // 1. One hold buffers a -> b, a flush moves it into the graph, then
+    //    a -> c is buffered in the same hold and leaves with c: a's drop
+    //    finds a's last edge gone with its head, but a flush took one of
+    //    a's edges before.
+    let (a, b, c) = (node(), node(), node());
+    let ga = a.lock();
+    drop(b.lock());
+    let moved = lockgraph::stats();
+    assert!(moved.instances >= before + 2, "{moved:?}");
+    drop(c.lock());
+    drop(ga);
+    drop(c);
+    drop(b);
+    drop(a);
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "case 1: {after:?}");
+
+    // 2. Two holds on two threads buffer an edge from a, each in its own
+    //    buffer: a's drop here finds its edge gone with its head, but the
+    //    other thread's buffer still has a -> x.
+    let (a, c) = (node(), node());
+    let x = std::thread::scope(|s| {
+        s.spawn(|| {
+            let x = node();
+            let _ga = a.lock();
+            drop(x.lock());
+            x
+        })
+        .join()
+        .unwrap()
+    });
+    {
+        let _ga = a.lock();
+        drop(c.lock());
+    }
+    drop(c);
+    drop(a);
+    let _ = lockgraph::stats(); // the other buffer's a -> x: a is dead
+    drop(x);
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "case 2: {after:?}");
+
+    // 3. a's guard is forgotten while a -> b waits in the buffer (the
+    //    edge flag never reached a's word), a flush moves the edge, and a
+    //    is dropped while this thread still holds it.
+    let (a, b) = (node(), node());
+    let ga = a.lock();
+    drop(b.lock());
+    std::mem::forget(ga);
+    let _ = lockgraph::stats();
+    drop(b);
+    drop(a);
+    assert!(lockgraph::held_locks().is_empty());
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "case 3: {after:?}");
+    println!("no instance left");
+}
+
+#[test]
+fn a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind() {
+    let out = child!(child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind)
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("no instance left"),
+        "{}",
+        out.both()
+    );
+}
+
+/// Churned pairs whose from-locks leave without being listed dead, then
+/// two locks of the same helper nested both ways: the inversion is found.
+#[test]
+fn an_inversion_after_churned_pairs_whose_from_locks_left_quietly_is_reported() {
+    struct Item;
+    fn item() -> Mutex<Item> {
+        Mutex::new(Item)
+    }
+    let reports = capture(|| {
+        for _ in 0..1000 {
+            let (a, b) = (item(), item());
+            let _ga = a.lock();
+            let _gb = b.lock();
+        }
+        let (p, q) = (item(), item());
+        {
+            let _gp = p.lock();
+            let _gq = q.lock();
+        }
+        let _gq = q.lock();
+        let _gp = p.lock(); // closes p -> q -> p
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    assert_eq!(found[0].level, Level::Instance, "{:#?}", found[0]);
+    assert_eq!(found[0].edges.len(), 2, "{:#?}", found[0]);
+}

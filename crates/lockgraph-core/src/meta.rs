@@ -41,6 +41,11 @@ pub(crate) const YOUNG: u64 = 4;
 /// maybe by several threads. In a held-lock slot's id word: this thread
 /// buffered one, to be set in the lock's word when it is released.
 pub(crate) const YOUNG_FROM: u64 = 8;
+/// In the id word: [`YOUNG_FROM`] was handed to the word when it had it
+/// already: edges from the lock were buffered in more than one hold (maybe
+/// by several threads). Without it, one hold of one thread buffered every
+/// edge from the lock, into that thread's buffer (`global::young::forget`).
+pub(crate) const YOUNG_FROM_AGAIN: u64 = 16;
 /// The id of a lock's word (its flags shifted out).
 #[inline(always)]
 pub(crate) const fn word_to_id(word: u64) -> u64 {
@@ -48,8 +53,19 @@ pub(crate) const fn word_to_id(word: u64) -> u64 {
 }
 /// The flags saying the lock has an edge somewhere (the graph or a buffer).
 pub(crate) const HAS_EDGES: u64 = IN_GRAPH | YOUNG | YOUNG_FROM;
+/// Lock word `v` with the edge flags `flags` handed over (as
+/// [`LockMeta::mark`] sets them), for a lock whose word is not shared any
+/// more (it is being dropped).
+pub(crate) const fn with_handover(v: u64, flags: u64) -> u64 {
+    let again = if v & flags & YOUNG_FROM != 0 {
+        YOUNG_FROM_AGAIN
+    } else {
+        0
+    };
+    v | flags & HAS_EDGES | again
+}
 /// Every flag of the lock's word (below `1 << ID_SHIFT`).
-pub(crate) const LOCK_FLAGS: u64 = HAS_EDGES | WATCHED;
+pub(crate) const LOCK_FLAGS: u64 = HAS_EDGES | WATCHED | YOUNG_FROM_AGAIN;
 
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
 
@@ -173,9 +189,14 @@ impl LockMeta {
         self.id.fetch_or(IN_GRAPH, Ordering::Relaxed);
     }
 
-    /// Sets `flags` (of [`HAS_EDGES`]) in the lock's word.
+    /// Sets `flags` (of [`HAS_EDGES`]) in the lock's word; a
+    /// [`YOUNG_FROM`] the word had already adds [`YOUNG_FROM_AGAIN`].
+    #[inline]
     pub(crate) fn mark(&self, flags: u64) {
-        self.id.fetch_or(flags & HAS_EDGES, Ordering::Relaxed);
+        let old = self.id.fetch_or(flags & HAS_EDGES, Ordering::Relaxed);
+        if old & flags & YOUNG_FROM != 0 {
+            self.id.fetch_or(YOUNG_FROM_AGAIN, Ordering::Relaxed);
+        }
     }
 
     /// The [`HAS_EDGES`] flags of the lock's word.

@@ -36,6 +36,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::AtomicBool;
 
 use super::*;
+use crate::meta::{YOUNG, YOUNG_FROM, YOUNG_FROM_AGAIN};
 
 /// One edge `from -> to` between two locks of `class`, to buffer (the
 /// class borrowed from the requested lock: not copied on the way in).
@@ -115,6 +116,11 @@ struct Buffer {
     /// The key of the last entry pushed (whose stack is in `stacks`) and
     /// its info.
     last: Option<(InfoKey, usize)>,
+    /// The tail of the last entry a drop of its head removed from here
+    /// (so that edge never reached the graph), else 0.
+    gone: u64,
+    /// The largest tail of an entry a flush took from here (0: none).
+    flushed_max: u64,
 }
 
 impl Buffer {
@@ -404,34 +410,72 @@ fn new_info(
 const MAX_STACKS: usize = 4096;
 
 /// A lock with [`YOUNG`](crate::meta::YOUNG) or
-/// [`YOUNG_FROM`](crate::meta::YOUNG_FROM) in its word is dropped: its
-/// buffered edges in this thread's buffer go, and it is listed dead for the
-/// others and the graph, unless `into_only` (no edge from it was buffered:
-/// its one buffered edge is the edge into it) and that edge was here (so no
-/// flush moved it to the graph).
-pub(crate) fn forget(id: u64, into_only: bool) {
+/// [`YOUNG_FROM`](crate::meta::YOUNG_FROM) in its word `word` is dropped:
+/// its buffered edges in this thread's buffer go, and it is listed dead
+/// for the others and the graph, unless no buffered edge of it can be
+/// anywhere else:
+///
+/// * its one buffered edge is the edge into it (no
+///   [`YOUNG_FROM`](crate::meta::YOUNG_FROM)) and was here, so no flush
+///   moved it;
+/// * or one hold of one thread buffered every edge from it (no
+///   [`YOUNG_FROM_AGAIN`](crate::meta::YOUNG_FROM_AGAIN), no edge into it
+///   buffered), into this buffer (an edge from it was here, or it is the
+///   tail of the last edge a head's drop removed from here), and no flush
+///   took an edge from it from here (its id is above every tail one took).
+pub(crate) fn forget(id: u64, word: u64) {
     let Some(slot) = mine() else {
         return forget_in_graph(id);
     };
-    let full = {
-        let mut b = slot.buffer.lock();
-        // Newest first, order kept for nothing: usually one entry.
-        let mut i = b.entries.len();
-        let mut found = false;
-        while i > 0 {
-            i -= 1;
-            if b.entries[i].from == id || b.entries[i].to == id {
-                b.entries.swap_remove(i);
-                found = true;
+    let mut b = slot.buffer.lock();
+    // The newest entry is usually the lock's (the churn: a pair nested
+    // and dropped, the head first).
+    if word & YOUNG_FROM == 0 {
+        if let Some(e) = b.entries.last() {
+            if e.to == id {
+                b.gone = e.from;
+                b.entries.pop();
+                return;
             }
         }
-        if into_only && found {
+    }
+    forget_past_last(b, id, word);
+}
+
+/// [`forget`] past the newest entry.
+#[cold]
+#[inline(never)]
+fn forget_past_last(mut b: SpinGuard<'static, Buffer>, id: u64, word: u64) {
+    // Newest first, order kept for nothing.
+    let mut i = b.entries.len();
+    let (mut into, mut from) = (None, false);
+    while i > 0 {
+        i -= 1;
+        let e = &b.entries[i];
+        if e.to == id {
+            into = Some(e.from);
+            b.entries.swap_remove(i);
+        } else if e.from == id {
+            from = true;
+            b.entries.swap_remove(i);
+        }
+    }
+    if let Some(tail) = into {
+        b.gone = tail;
+        if word & YOUNG_FROM == 0 {
             return;
         }
-        b.dead.push(id);
-        set_pending();
-        b.dead.len() >= DEAD_FLUSH
-    };
+    }
+    if word & (YOUNG | YOUNG_FROM | YOUNG_FROM_AGAIN) == YOUNG_FROM
+        && (from || b.gone == id)
+        && id > b.flushed_max
+    {
+        return;
+    }
+    b.dead.push(id);
+    set_pending();
+    let full = b.dead.len() >= DEAD_FLUSH;
+    drop(b);
     if full {
         flush_now();
     }
@@ -469,7 +513,12 @@ pub(super) fn flush(g: &mut Global) {
         // The previous entry's, when it has the same info (a loop's
         // entries): no lookup.
         let mut last: Option<(usize, Arc<str>, Option<Backtrace>)> = None;
-        for e in std::mem::take(&mut b.entries) {
+        let taken = std::mem::take(&mut b.entries);
+        if let Some(max) = taken.iter().map(|e| e.from).max() {
+            // (Under the buffer's lock: a drop that takes it next sees it.)
+            b.flushed_max = b.flushed_max.max(max);
+        }
+        for e in taken {
             let (thread, stack) = match &last {
                 Some((i, t, st)) if *i == e.info => (t.clone(), st.clone()),
                 _ => {

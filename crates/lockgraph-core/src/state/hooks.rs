@@ -152,8 +152,9 @@ impl LockMeta {
         let word = t.stack.below(len).get();
         t.stack.len.set(len - 1);
         t.stack.below(len).set(word & !SLOW);
-        // The table's flags are the lock word's edge flags, nothing else.
-        self.id.fetch_or(handover(word), Ordering::Relaxed);
+        // The table's flags are the lock word's edge flags, nothing else
+        // (`mark`: a second `YOUNG_FROM` says so in the word).
+        self.mark(handover(word));
     }
 
     /// [`released`](Self::released) past the fast pop and the hand-over:
@@ -277,14 +278,24 @@ impl LockMeta {
             return;
         }
         // A lock dropped while this thread still holds it (its guard was
-        // forgotten) leaves the held stack too.
+        // forgotten) leaves the held stack too, with the edge flags its
+        // slot had still to hand over.
         let id = word_to_id(v);
-        let _ = STATE.try_with(|t| t.forget(id));
+        let held = STATE
+            .try_with(|t| {
+                if t.stack.len.get() == 0 {
+                    0
+                } else {
+                    t.forget(id)
+                }
+            })
+            .unwrap_or(0);
+        let v = crate::meta::with_handover(v, held);
         if v & IN_GRAPH != 0 {
             global::forget_instance(id);
         }
         if v & (YOUNG | YOUNG_FROM) != 0 {
-            global::young::forget(id, v & YOUNG_FROM == 0);
+            global::young::forget(id, v);
         }
     }
 }

@@ -313,12 +313,18 @@ impl ThreadState {
         self.verified.set(self.verified.get().min(k).max(1));
     }
 
-    pub(super) fn forget(&self, id: u64) {
+    /// Removes lock `id`'s slot, if this thread holds it (a lock dropped
+    /// while held: its guard was forgotten); the edge flags the slot had
+    /// to hand over to the lock's word.
+    pub(super) fn forget(&self, id: u64) -> u64 {
         if self.stack.len.get() & BUSY != 0 {
-            return;
+            return 0;
         }
-        if let Some(i) = self.find(id) {
-            self.remove_at(i);
-        }
+        let Some(i) = self.find(id) else {
+            return 0;
+        };
+        let flags = handover(self.stack.words[i].get());
+        self.remove_at(i);
+        flags
     }
 }
