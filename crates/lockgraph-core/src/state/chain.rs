@@ -70,10 +70,25 @@ impl ThreadState {
             return false;
         }
         if len == 1 {
-            return self.before_wait_nested(meta, Request::Exclusive, site, Op::Acquire, len, true);
+            return self.before_wait_exclusive(meta, site, len, true);
         }
-        self.before_wait_nested(meta, Request::Exclusive, site, Op::Acquire, len, false);
+        self.before_wait_exclusive(meta, site, len, false);
         false
+    }
+
+    /// [`before_wait_nested`](Self::before_wait_nested) of an exclusive
+    /// acquisition: its own copy, with the operation and the request
+    /// known (every nested acquisition of a mutex or a write lock that the
+    /// steady test turned down: the churned pairs).
+    #[inline(never)]
+    fn before_wait_exclusive(
+        &self,
+        meta: &LockMeta,
+        site: Option<&'static Location<'static>>,
+        len: usize,
+        fresh: bool,
+    ) -> bool {
+        self.nested(meta, Request::Exclusive, site, Op::Acquire, len, fresh)
     }
 
     /// The chain-cache lookup, out of line so the common "nothing held" path
@@ -89,6 +104,20 @@ impl ThreadState {
     /// [`record_fresh`](Self::record_fresh).
     #[inline(never)]
     pub(super) fn before_wait_nested(
+        &self,
+        meta: &LockMeta,
+        request: Request,
+        site: Option<&'static Location<'static>>,
+        op: Op,
+        len: usize,
+        fresh: bool,
+    ) -> bool {
+        self.nested(meta, request, site, op, len, fresh)
+    }
+
+    /// [`before_wait_nested`](Self::before_wait_nested)'s body.
+    #[inline(always)]
+    fn nested(
         &self,
         meta: &LockMeta,
         request: Request,
