@@ -3,6 +3,10 @@
 //! cycle (`global::young` in the core), and still part of every cycle found
 //! later, from this thread or another, with their thread and stack.
 //!
+//! The last tests are about new locks of two classes (two sites), whose
+//! nested acquisition on one held lock is remembered by class
+//! (`before_wait_exclusive` in the core's `state/chain.rs`).
+//!
 //! Each test makes its own types, so its classes are its own, and reads
 //! reports through `lockgraph::capture` (tests run in parallel); the test
 //! that counts the graph's instances runs in a child process of its own.
@@ -597,4 +601,48 @@ fn an_inversion_after_churned_pairs_whose_from_locks_left_quietly_is_reported() 
     assert_eq!(found.len(), 1, "{reports:#?}");
     assert_eq!(found[0].level, Level::Instance, "{:#?}", found[0]);
     assert_eq!(found[0].edges.len(), 2, "{:#?}", found[0]);
+}
+
+/// Two new locks made at two sites, nested, dropped, over and over (the
+/// two-class churn): the pair of classes is remembered. Another held
+/// class under the same requested class is not that pair: its edge is
+/// recorded and closes a cycle; and so does the churned pair's inversion.
+#[test]
+fn new_locks_of_two_classes_nested_after_a_churn_keep_every_class_edge() {
+    struct Left;
+    struct Right;
+    struct Other;
+    fn left() -> Mutex<Left> {
+        Mutex::new(Left)
+    }
+    fn right() -> Mutex<Right> {
+        Mutex::new(Right)
+    }
+    let other = Mutex::new(Other);
+    let reports = capture(|| {
+        for _ in 0..1000 {
+            let (l, r) = (left(), right());
+            let _gl = l.lock();
+            let _gr = r.lock();
+        }
+        let r = right();
+        {
+            // Another held class, the same requested class, one lock held
+            // exclusively: other -> Right must be recorded.
+            let _go = other.lock();
+            let _gr = r.lock();
+        }
+        {
+            let _gr = r.lock();
+            let _go = other.lock(); // closes Other -> Right -> Other
+        }
+        let l = left();
+        let _gr = r.lock();
+        let _gl = l.lock(); // closes Left -> Right -> Left
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 2, "{reports:#?}");
+    for r in &found {
+        assert_eq!(r.edges.len(), 2, "{r:#?}");
+    }
 }

@@ -80,6 +80,13 @@ impl ThreadState {
     /// acquisition: its own copy, with the operation and the request
     /// known (every nested acquisition of a mutex or a write lock that the
     /// steady test turned down: the churned pairs).
+    ///
+    /// With one lock held exclusively, of another class than the requested
+    /// one, the chain key names no id: it is the two classes (and the
+    /// hold and request, both exclusive here). The last such pair whose
+    /// edges are recorded is kept (`pair`), and the same two classes again
+    /// (new locks made at the same two sites: the two-class churn) are
+    /// marked checked without the key, as a hit in the cache would be.
     #[inline(never)]
     fn before_wait_exclusive(
         &self,
@@ -88,6 +95,34 @@ impl ThreadState {
         len: usize,
         fresh: bool,
     ) -> bool {
+        if len == 1 && self.stack.words[0].get() & M_SHARED == 0 {
+            let id = meta.id();
+            let key = meta.hot_key(id);
+            if self.pair.get() == (self.keys[0].get(), key) {
+                self.checked_id.set(id);
+                self.checked_tag
+                    .set(1 << 8 | (Request::Exclusive as usize + 1));
+                return false;
+            }
+            let fresh = self.nested_keyed(
+                meta,
+                id,
+                key,
+                Request::Exclusive,
+                site,
+                Op::Acquire,
+                1,
+                fresh,
+            );
+            // Recorded (or found in the cache) with a key that named no
+            // id: another class, and no same-class hold (the bloom), so
+            // the key is the two classes'.
+            let held = self.keys[0].get();
+            if !fresh && held != key && self.blooms[0].get() & bloom_bit(key) == 0 {
+                self.pair.set((held, key));
+            }
+            return fresh;
+        }
         self.nested(meta, Request::Exclusive, site, Op::Acquire, len, fresh)
     }
 
@@ -131,6 +166,24 @@ impl ThreadState {
         }
         let id = meta.id();
         let key = meta.hot_key(id);
+        self.nested_keyed(meta, id, key, request, site, op, len, fresh)
+    }
+
+    /// [`nested`](Self::nested) once the requested lock's id and class
+    /// key are known (`1 <= len <= MAX_HELD`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn nested_keyed(
+        &self,
+        meta: &LockMeta,
+        id: u64,
+        key: u64,
+        request: Request,
+        site: Option<&'static Location<'static>>,
+        op: Op,
+        len: usize,
+        fresh: bool,
+    ) -> bool {
         // A fresh lock of the held lock's class: its chain key names its
         // new id, so the cache cannot know it; the caller tries the lock
         // (see `global::young`), and no key is made or remembered.

@@ -121,6 +121,10 @@ pub(crate) struct ThreadState {
     checked_tag: Cell<usize>,
     untracked: Cell<usize>,
     cache: [Cell<u64>; CACHE_SLOTS],
+    /// The class keys (held, requested) of the last exclusive request made
+    /// on one exclusive hold of another class whose edges are recorded
+    /// (`state/chain.rs`, `before_wait_exclusive`); (0, 0): none.
+    pair: Cell<(u64, u64)>,
     pending_site: Cell<Option<&'static Location<'static>>>,
     /// The atomicity checker's per-thread part.
     atom: crate::atomicity::AtomThread,
@@ -146,6 +150,7 @@ crate::sync::thread_local_const! {
             checked_tag: Cell::new(0),
             untracked: Cell::new(0),
             cache: [const { Cell::new(0) }; CACHE_SLOTS],
+            pair: Cell::new((0, 0)),
             pending_site: Cell::new(None),
             atom: crate::atomicity::AtomThread::new(),
             wd_slot: Cell::new(std::ptr::null()),
