@@ -54,6 +54,8 @@
 mod alloc;
 #[path = "support/dd.rs"]
 mod dd;
+#[path = "support/fresh.rs"]
+mod fresh;
 #[allow(dead_code)]
 #[path = "support/graph.rs"]
 mod graph;
@@ -403,6 +405,38 @@ fn big_graphs(lines: &mut Vec<Line>) {
     let closing = ClosingEdge::measure();
     drop(chains);
     closing.print("the edge closing a cycle in a 10,000-lock chain, report included");
+    // The same in a process of its own per sample: the report on fresh pages.
+    let fresh_samples = fresh::measure().unwrap_or_else(|e| {
+        eprintln!("plain: {e}");
+        Vec::new()
+    });
+    let (fresh_lock, fresh_built, fresh_lock_faults, fresh_build_faults) =
+        fresh::medians(&fresh_samples);
+    let fresh_full =
+        fresh_samples.len() == fresh::SAMPLES && fresh_samples.iter().all(|s| s.len == CHAIN);
+    println!(
+        "  {:<14} {:>12}   the lock call, in a fresh process per sample ({} processes, median; \
+         minor page faults {fresh_lock_faults:.0})",
+        graph::IMPLS[1],
+        fmt_ns(fresh_lock),
+        fresh::SAMPLES
+    );
+    println!(
+        "  {:<14} {:>12}   until capture returned, report built, fresh process (minor page \
+         faults after the lock call {fresh_build_faults:.0}); samples: {}",
+        "",
+        fmt_ns(fresh_built),
+        fresh_samples
+            .iter()
+            .map(|s| format!(
+                "{} ({}+{} faults)",
+                fmt_ns(s.built_ns),
+                s.lock_faults,
+                s.build_faults
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!();
 
     // Build times: the first chain of each, then the fresh chains of the
@@ -490,6 +524,21 @@ fn big_graphs(lines: &mut Vec<Line>) {
         "<= 1 ms, found and built (#14)",
         format!("{:.3} ms", built / 1e6),
         built <= 1e6 && closing.all_full(),
+    ));
+    lines.push(graph_line(
+        "closing edge, report built, fresh process (fresh pages)",
+        [
+            "-".into(),
+            "-".into(),
+            format!(
+                "{} ({fresh_build_faults:.0} page faults after the lock call)",
+                fmt_ns(fresh_built)
+            ),
+            "-".into(),
+        ],
+        "<= 1 ms, found and built (#14)",
+        format!("{:.3} ms", fresh_built / 1e6),
+        fresh_built <= 1e6 && fresh_full,
     ));
     lines.push(graph_line(
         "heap bytes per lock, 10,000-lock chain",
@@ -698,6 +747,19 @@ fn main() -> ExitCode {
                 }
                 _ => {
                     eprintln!("plain: expected --closing N [K] (N >= 2 locks, K >= 1 cycles)");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some(fresh::ARG) if args.len() == 1 => {
+            return match Clock::from_env(Clock::ThreadCpu) {
+                Ok(c) => {
+                    set_clock(c);
+                    fresh::child();
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("plain: {e}");
                     ExitCode::from(2)
                 }
             };
