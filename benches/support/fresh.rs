@@ -65,8 +65,10 @@ fn minor_faults() -> i64 {
     // Linux's (since 2.6.26).
     let rc = unsafe { getrusage(RUSAGE_THREAD, &mut u) };
     assert_eq!(rc, 0, "getrusage(RUSAGE_THREAD) failed");
-    // ru_maxrss, ru_ixrss, ru_idrss, ru_isrss, then ru_minflt.
-    u.longs[4] as i64
+    // ru_maxrss, ru_ixrss, ru_idrss, ru_isrss, then ru_minflt (a `long`:
+    // 32 bits on 32-bit targets).
+    #[allow(clippy::useless_conversion)]
+    i64::from(u.longs[4])
 }
 
 #[cfg(not(target_os = "linux"))]
