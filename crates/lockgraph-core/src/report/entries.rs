@@ -222,6 +222,16 @@ impl Locks {
         })
     }
 
+    /// How many entries the report stores (runs, or listed entries), and
+    /// whether the slice was laid out (tests).
+    #[cfg(test)]
+    pub(crate) fn stored(&self) -> (usize, bool) {
+        match &self.repr {
+            Repr::List(v) => (v.len(), true),
+            Repr::Runs(r, laid) => (r.runs.len(), laid.get().is_some()),
+        }
+    }
+
     /// How many locks `f` holds for, asked once per run of equal locks (it
     /// must not read [`LockInfo::instance`], which differs within a run).
     pub(crate) fn count_by_run(&self, f: impl Fn(&LockInfo) -> bool) -> usize {
@@ -279,6 +289,16 @@ impl Edges {
             Repr::List(v) => v[i].clone(),
             Repr::Runs(r, _) => r.entry(i).unwrap_or_else(|| unreachable!("{i} < len")),
         })
+    }
+
+    /// How many entries the report stores (runs, or listed entries), and
+    /// whether the slice was laid out (tests).
+    #[cfg(test)]
+    pub(crate) fn stored(&self) -> (usize, bool) {
+        match &self.repr {
+            Repr::List(v) => (v.len(), true),
+            Repr::Runs(r, laid) => (r.runs.len(), laid.get().is_some()),
+        }
     }
 
     /// The edge that closed the cycle, without laying the slice out.
