@@ -17,9 +17,10 @@
 //! What it prints:
 //! - the big-graph rows (10,000-lock chains; first, while tracing-mutex's
 //!   graph is fresh): a new edge along the order, a new edge against it,
-//!   building a chain, the edge closing a 10,000-lock cycle with its report,
-//!   and the heap bytes per lock a chain leaves (a counting global
-//!   allocator);
+//!   building a chain, the edge closing a 10,000-lock cycle with its report
+//!   (in this process, and in a fresh child process per sample, where the
+//!   report lands on fresh pages: `--closing-fresh`), and the heap bytes per
+//!   lock a chain leaves (a counting global allocator);
 //! - the steady rows (one lock, nested pair, chain of 8, churn of two
 //!   classes, churn of one class, two threads on their own pairs);
 //! - the same rows with lockgraph's optional features on (atomicity checker,
@@ -45,7 +46,9 @@
 //! [K]` builds `K` (default 1) lockgraph chains of `N` locks and closes the
 //! cycle of each in turn, under `capture`: the lock call and the report's
 //! build are functions of their own for callgrind's `--toggle-collect`
-//! (`docs/cost.md`, "Big graphs"). `--check`
+//! (`docs/cost.md`, "Big graphs"). `--closing-fresh` is one sample of the
+//! fresh-process row: a chain built, its cycle closed, one line printed
+//! (`benches/support/fresh.rs`). `--check`
 //! checks that each lockgraph row holds the locks and classes it claims
 //! (`scripts/callgrind.sh --smoke` runs it).
 
@@ -778,6 +781,7 @@ fn main() -> ExitCode {
                 "plain: unknown argument {other:?} (no arguments: the timed tables; \
                  --big-graphs: the big-graph rows only; --callgrind IMPL ROW N: one row for \
                  scripts/callgrind.sh; --closing N [K]: K N-lock cycles closed, for callgrind; \
+                 --closing-fresh: one sample of the fresh-process closing-edge row; \
                  --check: the rows hold the locks and classes they claim)"
             );
             return ExitCode::from(2);
