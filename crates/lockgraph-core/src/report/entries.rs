@@ -25,6 +25,27 @@ use super::{EdgeInfo, LockInfo};
 /// report as it was built; the slice methods (`locks[i]`, `iter()`, ...,
 /// through [`Deref`]) lay every entry out first, once (88 bytes a lock).
 /// Made from a `Vec<LockInfo>` with `into()`.
+///
+/// ```
+/// use lockgraph_core::{CycleReport, EdgeInfo, Level, LockInfo, LockKind, ReportKind};
+///
+/// let lock = |name| LockInfo::new(LockKind::Mutex, Some(name), None, None);
+/// let edge = |from, to| EdgeInfo::new(from, to, "main".into(), None, None, from == 0);
+/// let report = CycleReport::new(
+///     ReportKind::LockOrderCycle,
+///     Level::Class,
+///     vec![lock("a"), lock("b")],
+///     vec![edge(0, 1), edge(1, 0)],
+/// );
+/// // Read in place, one entry at a time ...
+/// assert_eq!(report.locks.len(), 2);
+/// assert_eq!(report.locks.entry(1).and_then(|l| l.name), Some("b"));
+/// let names: Vec<_> = report.locks.entries().filter_map(|l| l.name).collect();
+/// assert_eq!(names, ["a", "b"]);
+/// // ... or as a slice.
+/// assert_eq!(report.locks[0].name, Some("a"));
+/// assert!(report.edges.iter().any(|e| e.closing));
+/// ```
 #[derive(Clone)]
 pub struct Locks {
     repr: Repr<LockInfo, LockRuns>,
