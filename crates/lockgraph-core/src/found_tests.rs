@@ -267,6 +267,13 @@ fn a_long_cycle_report_holds_runs_and_reads_each_entry_in_place() {
     // The slices were laid out by the reads above, once.
     assert_eq!(r.locks.stored(), (1, true));
     assert_eq!(r.edges.stored(), (run + 1, true));
+    // Printed from the runs, the report reads as the same report listed
+    // entry by entry (as every report was before runs).
+    let listed =
+        crate::report::CycleReport::new(r.kind, r.level, r.locks.to_vec(), r.edges.to_vec());
+    assert_eq!(listed.locks.stored(), (N, true));
+    assert_eq!(text, listed.to_string());
+    assert_eq!(format!("{r:?}"), format!("{listed:?}"));
 }
 
 /// The same through the class graph: a cycle of classes, each its own
@@ -310,6 +317,9 @@ fn a_long_class_cycle_report_keeps_every_lock_in_cycle_order() {
     let in_place: Vec<(Option<&str>, LockKind)> =
         r.locks.entries().map(|l| (l.name, l.kind)).collect();
     assert_eq!(in_place, want);
+    let listed =
+        crate::report::CycleReport::new(r.kind, r.level, r.locks.to_vec(), r.edges.to_vec());
+    assert_eq!(r.to_string(), listed.to_string());
     assert_eq!(r.edges.len(), N);
     for (i, e) in r.edges.iter().enumerate() {
         assert_eq!(
