@@ -70,23 +70,15 @@ impl ThreadState {
             return false;
         }
         if len == 1 {
-            return self.before_wait_exclusive(meta, site, len, true);
+            return self.on_one_paired(meta, site);
         }
         self.before_wait_exclusive(meta, site, len, false);
         false
     }
 
     /// [`before_wait_nested`](Self::before_wait_nested) of an exclusive
-    /// acquisition: its own copy, with the operation and the request
-    /// known (every nested acquisition of a mutex or a write lock that the
-    /// steady test turned down: the churned pairs).
-    ///
-    /// With one lock held exclusively, of another class than the requested
-    /// one, the chain key names no id: it is the two classes (and the
-    /// hold and request, both exclusive here). The last such pair whose
-    /// edges are recorded is kept (`pair`), and the same two classes again
-    /// (new locks made at the same two sites: the two-class churn) are
-    /// marked checked without the key, as a hit in the cache would be.
+    /// acquisition with two or more locks held: its own copy, with the
+    /// operation and the request known.
     #[inline(never)]
     fn before_wait_exclusive(
         &self,
@@ -95,35 +87,70 @@ impl ThreadState {
         len: usize,
         fresh: bool,
     ) -> bool {
-        if len == 1 && self.stack.words[0].get() & M_SHARED == 0 {
-            let id = meta.id();
-            let key = meta.hot_key(id);
-            if self.pair.get() == (self.keys[0].get(), key) {
-                self.checked_id.set(id);
-                self.checked_tag
-                    .set(1 << 8 | (Request::Exclusive as usize + 1));
-                return false;
-            }
-            let fresh = self.nested_keyed(
-                meta,
-                id,
-                key,
-                Request::Exclusive,
-                site,
-                Op::Acquire,
-                1,
-                fresh,
-            );
-            // Recorded (or found in the cache) with a key that named no
-            // id: another class, and no same-class hold (the bloom), so
-            // the key is the two classes'.
-            let held = self.keys[0].get();
-            if !fresh && held != key && self.blooms[0].get() & bloom_bit(key) == 0 {
-                self.pair.set((held, key));
-            }
-            return fresh;
-        }
         self.nested(meta, Request::Exclusive, site, Op::Acquire, len, fresh)
+    }
+
+    /// An exclusive acquisition with one lock held: the pair of classes
+    /// remembered (see [`on_one`](Self::on_one)) is marked checked in a
+    /// small call (a churned pair of two classes: no more), anything
+    /// else goes on to [`on_one`](Self::on_one).
+    #[inline(never)]
+    fn on_one_paired(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) -> bool {
+        let id = meta.id();
+        let key = meta.hot_key(id);
+        if self.pair.get() == (self.keys[0].get(), key) && self.stack.words[0].get() & M_SHARED == 0
+        {
+            self.checked_id.set(id);
+            self.checked_tag
+                .set(1 << 8 | (Request::Exclusive as usize + 1));
+            return false;
+        }
+        self.on_one(meta, id, key, site)
+    }
+
+    /// An exclusive acquisition with one lock held, past the remembered
+    /// pair (the requested lock's id and class key known): may be an edge
+    /// into a fresh lock (`true`, see
+    /// [`before_wait_nested`](Self::before_wait_nested)).
+    ///
+    /// With the one lock held exclusively, of another class than the
+    /// requested one, the chain key names no id: it is the two classes
+    /// (and the hold and request, both exclusive). The last such pair
+    /// whose edges are recorded is kept (`pair`), and the same two classes
+    /// again (new locks made at the same two sites: the two-class churn)
+    /// are marked checked without the key by
+    /// [`on_one_paired`](Self::on_one_paired), as a hit in the cache would
+    /// be.
+    #[inline(never)]
+    fn on_one(
+        &self,
+        meta: &LockMeta,
+        id: u64,
+        key: u64,
+        site: Option<&'static Location<'static>>,
+    ) -> bool {
+        let fresh = self.nested_keyed(
+            meta,
+            id,
+            key,
+            Request::Exclusive,
+            site,
+            Op::Acquire,
+            1,
+            true,
+        );
+        // Recorded (or found in the cache) on one exclusive hold with a
+        // key that named no id: another class, and no same-class hold
+        // (the bloom), so the key is the two classes'.
+        let held = self.keys[0].get();
+        if !fresh
+            && held != key
+            && self.stack.words[0].get() & M_SHARED == 0
+            && self.blooms[0].get() & bloom_bit(key) == 0
+        {
+            self.pair.set((held, key));
+        }
+        fresh
     }
 
     /// The chain-cache lookup, out of line so the common "nothing held" path
