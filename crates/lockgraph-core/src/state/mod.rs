@@ -123,7 +123,7 @@ pub(crate) struct ThreadState {
     cache: [Cell<u64>; CACHE_SLOTS],
     /// The class keys (held, requested) of the last exclusive request made
     /// on one exclusive hold of another class whose edges are recorded
-    /// (`state/chain.rs`, `before_wait_exclusive`); (0, 0): none.
+    /// (`state/chain.rs`, `on_one`); (0, 0): none.
     pair: Cell<(u64, u64)>,
     pending_site: Cell<Option<&'static Location<'static>>>,
     /// The atomicity checker's per-thread part.
