@@ -298,6 +298,12 @@ fn mine() -> Option<&'static Slot> {
 
 #[cold]
 fn claim_slot() -> &'static Slot {
+    // The graph's fork hook holds every buffer's lock across `fork()`
+    // (`hold_for_fork`); it is registered when the graph is first made,
+    // which a thread that only ever buffers (and drops its pairs, head
+    // first) would otherwise never do: a fork while it held its buffer's
+    // lock would leave that lock held in the child.
+    LazyLock::force(&GLOBAL);
     let mut slots = SLOTS.lock();
     for s in slots.iter() {
         if !s.owned.load(Ordering::Acquire)
