@@ -2,6 +2,7 @@
 //! acquisition, on release, on a change of mode in place.
 
 use super::*;
+use crate::meta::HAS_EDGES;
 
 impl LockMeta {
     /// Call before a blocking or timed acquisition (not before `try_lock`):
@@ -248,17 +249,47 @@ impl LockMeta {
 
 /// A lock going away leaves every layer that knows it: the atomicity
 /// checker's block, this thread's stack, the instance graph.
+///
+/// Inlined where a lock is dropped: the common case (no edge anywhere, no
+/// atomicity block, nothing held by this thread) is three tests, without a
+/// call.
 impl Drop for LockMeta {
+    #[inline]
     fn drop(&mut self) {
-        crate::atomicity::free(self);
+        if !self.atom.get_mut().is_null() {
+            // (Only with the atomicity checker on.)
+            crate::atomicity::free(self);
+        }
         let v = *self.id.get_mut();
+        if v & HAS_EDGES == 0
+            && STATE
+                .try_with(|t| t.stack.len.get() & !BUSY == 0)
+                .unwrap_or(true)
+        {
+            return;
+        }
+        self.drop_slow(v);
+    }
+}
+
+impl LockMeta {
+    /// [`drop`](Drop::drop) past its common case; `v`: the lock's word.
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self, v: u64) {
         if v == 0 {
             return;
         }
         // A lock dropped while this thread still holds it (its guard was
         // forgotten) leaves the held stack too.
         let id = word_to_id(v);
-        let _ = STATE.try_with(|t| t.forget(id));
+        let _ = STATE.try_with(|t| {
+            // Something held, and not busy (a busy thread releases only
+            // locks it never pushed): one compare.
+            if t.stack.len.get().wrapping_sub(1) < MAX_HELD {
+                t.forget(id);
+            }
+        });
         if v & IN_GRAPH != 0 {
             global::forget_instance(id);
         }
