@@ -230,6 +230,7 @@ pub type MappedMutexGuard<'a, T> = lock_api::MappedMutexGuard<'a, RawMutex, T>;
 
 mutex_body!(Mutex, RawMutex, mutex_of_kind, MutexGuard);
 
+#[inline]
 const fn mutex_of_kind(class: Class) -> RawMutex {
     raw::mutex(LockKind::Mutex, class)
 }

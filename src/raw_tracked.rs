@@ -182,6 +182,7 @@ pub(crate) fn lock<'a, R: LockAt, T: ?Sized>(
 }
 
 /// A tracked mutex of `kind` in `class`.
+#[inline]
 pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
     RawMutex {
         inner: crate::sync::RawMutex::INIT,
@@ -190,6 +191,7 @@ pub(crate) const fn mutex(kind: LockKind, class: Class) -> RawMutex {
 }
 
 /// A tracked fair mutex in `class`.
+#[inline]
 pub(crate) const fn fair_mutex(class: Class) -> RawFairMutex {
     RawFairMutex(mutex(LockKind::FairMutex, class))
 }
@@ -438,6 +440,7 @@ pub(crate) fn write<'a, T: ?Sized>(
 }
 
 /// A tracked read-write lock in `class`.
+#[inline]
 pub(crate) const fn rwlock(class: Class) -> RawRwLock {
     RawRwLock {
         inner: crate::sync::RawRwLock::INIT,
