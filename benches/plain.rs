@@ -17,9 +17,10 @@
 //! What it prints:
 //! - the big-graph rows (10,000-lock chains; first, while tracing-mutex's
 //!   graph is fresh): a new edge along the order, a new edge against it,
-//!   building a chain, the edge closing a 10,000-lock cycle with its report,
-//!   and the heap bytes per lock a chain leaves (a counting global
-//!   allocator);
+//!   building a chain, the edge closing a 10,000-lock cycle with its report
+//!   (in this process, and in a fresh child process per sample, where the
+//!   report lands on fresh pages: `--closing-fresh`), and the heap bytes per
+//!   lock a chain leaves (a counting global allocator);
 //! - the steady rows (one lock, nested pair, chain of 8, churn of two
 //!   classes, churn of one class, two threads on their own pairs);
 //! - the same rows with lockgraph's optional features on (atomicity checker,
@@ -45,7 +46,9 @@
 //! [K]` builds `K` (default 1) lockgraph chains of `N` locks and closes the
 //! cycle of each in turn, under `capture`: the lock call and the report's
 //! build are functions of their own for callgrind's `--toggle-collect`
-//! (`docs/cost.md`, "Big graphs"). `--check`
+//! (`docs/cost.md`, "Big graphs"). `--closing-fresh` is one sample of the
+//! fresh-process row: a chain built, its cycle closed, one line printed
+//! (`benches/support/fresh.rs`). `--check`
 //! checks that each lockgraph row holds the locks and classes it claims
 //! (`scripts/callgrind.sh --smoke` runs it).
 
@@ -54,6 +57,8 @@
 mod alloc;
 #[path = "support/dd.rs"]
 mod dd;
+#[path = "support/fresh.rs"]
+mod fresh;
 #[allow(dead_code)]
 #[path = "support/graph.rs"]
 mod graph;
@@ -403,6 +408,38 @@ fn big_graphs(lines: &mut Vec<Line>) {
     let closing = ClosingEdge::measure();
     drop(chains);
     closing.print("the edge closing a cycle in a 10,000-lock chain, report included");
+    // The same in a process of its own per sample: the report on fresh pages.
+    let fresh_samples = fresh::measure().unwrap_or_else(|e| {
+        eprintln!("plain: {e}");
+        Vec::new()
+    });
+    let (fresh_lock, fresh_built, fresh_lock_faults, fresh_build_faults) =
+        fresh::medians(&fresh_samples);
+    let fresh_full =
+        fresh_samples.len() == fresh::SAMPLES && fresh_samples.iter().all(|s| s.len == CHAIN);
+    println!(
+        "  {:<14} {:>12}   the lock call, in a fresh process per sample ({} processes, median; \
+         minor page faults {fresh_lock_faults:.0})",
+        graph::IMPLS[1],
+        fmt_ns(fresh_lock),
+        fresh::SAMPLES
+    );
+    println!(
+        "  {:<14} {:>12}   until capture returned, report built, fresh process (minor page \
+         faults after the lock call {fresh_build_faults:.0}); samples: {}",
+        "",
+        fmt_ns(fresh_built),
+        fresh_samples
+            .iter()
+            .map(|s| format!(
+                "{} ({}+{} faults)",
+                fmt_ns(s.built_ns),
+                s.lock_faults,
+                s.build_faults
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!();
 
     // Build times: the first chain of each, then the fresh chains of the
@@ -490,6 +527,21 @@ fn big_graphs(lines: &mut Vec<Line>) {
         "<= 1 ms, found and built (#14)",
         format!("{:.3} ms", built / 1e6),
         built <= 1e6 && closing.all_full(),
+    ));
+    lines.push(graph_line(
+        "closing edge, report built, fresh process (fresh pages)",
+        [
+            "-".into(),
+            "-".into(),
+            format!(
+                "{} ({fresh_build_faults:.0} page faults after the lock call)",
+                fmt_ns(fresh_built)
+            ),
+            "-".into(),
+        ],
+        "<= 1 ms, found and built (#14)",
+        format!("{:.3} ms", fresh_built / 1e6),
+        fresh_built <= 1e6 && fresh_full,
     ));
     lines.push(graph_line(
         "heap bytes per lock, 10,000-lock chain",
@@ -702,6 +754,19 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(fresh::ARG) if args.len() == 1 => {
+            return match Clock::from_env(Clock::ThreadCpu) {
+                Ok(c) => {
+                    set_clock(c);
+                    fresh::child();
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("plain: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some("--callgrind") => {
             return match callgrind(&args[1..]) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -716,6 +781,7 @@ fn main() -> ExitCode {
                 "plain: unknown argument {other:?} (no arguments: the timed tables; \
                  --big-graphs: the big-graph rows only; --callgrind IMPL ROW N: one row for \
                  scripts/callgrind.sh; --closing N [K]: K N-lock cycles closed, for callgrind; \
+                 --closing-fresh: one sample of the fresh-process closing-edge row; \
                  --check: the rows hold the locks and classes they claim)"
             );
             return ExitCode::from(2);

@@ -344,8 +344,9 @@ pub use lockgraph_core::{
 };
 pub use lockgraph_core::{
     blocking, capture, capture_reports, dump, flush_reports, held_locks, on_cycle, order_graph,
-    set_on_cycle, set_order_graph, stats, Backtrace, CycleReport, EdgeInfo, GraphStats, Hold,
-    Level, Limits, LockInfo, LockKind, OnCycle, ParseOnCycleError, ReportKind, Request, Site,
+    set_on_cycle, set_order_graph, stats, Backtrace, CycleReport, EdgeInfo, Edges, GraphStats,
+    Hold, Level, Limits, LockInfo, LockKind, Locks, OnCycle, ParseOnCycleError, ReportKind,
+    Request, Site,
 };
 
 /// Plumbing for lockgraph's own crates (the CUDA crate, the facade's

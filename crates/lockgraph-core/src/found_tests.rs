@@ -178,6 +178,104 @@ fn a_long_cycle_report_keeps_every_lock_and_edge_in_cycle_order() {
     );
 }
 
+/// A long cycle's report as the lock call builds it: runs of equal locks
+/// and of edges sharing a recording (of lengths 1, 2, 3, ...), not one
+/// entry per lock. Every entry, read in place one by one, in order, or
+/// laid out as a slice, is its own lock's and edge's (instance, name,
+/// kind, sites), in cycle order; printing reads the entries in place.
+#[test]
+fn a_long_cycle_report_holds_runs_and_reads_each_entry_in_place() {
+    if !crate::TRACKING {
+        return;
+    }
+    const N: usize = 120;
+    let ring: Vec<LockMeta> = (0..N)
+        .map(|_| LockMeta::new(LockKind::RwLock, Class::Named("found-test-runs")))
+        .collect();
+    // Three pairs of sites, one site per line.
+    let p0 = (Location::caller(), Location::caller());
+    let p0 = (p0.0, Location::caller());
+    let p1 = (Location::caller(), Location::caller());
+    let p1 = (p1.0, Location::caller());
+    let p2 = (Location::caller(), Location::caller());
+    let p2 = (p2.0, Location::caller());
+    let close = (Location::caller(), Location::caller());
+    let close = (close.0, Location::caller());
+    let pairs = [p0, p1, p2];
+    // Chain edge j's pair: runs of lengths 1, 2, 3, ... taking the pairs in
+    // turn.
+    let mut pair_of = Vec::with_capacity(N - 1);
+    let mut run = 0;
+    while pair_of.len() < N - 1 {
+        for _ in 0..=run {
+            pair_of.push(run % 3);
+        }
+        run += 1;
+    }
+    pair_of.truncate(N - 1);
+    let reports = crate::policy::capture(|| {
+        for (j, w) in ring.windows(2).enumerate() {
+            nest_at(&w[0], &w[1], pairs[pair_of[j]]);
+        }
+        nest_at(&ring[N - 1], &ring[0], close);
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    // Stored as runs: one of locks, one of edges per run of sites.
+    assert_eq!(r.locks.stored(), (1, false));
+    assert_eq!(r.edges.stored(), (run + 1, false));
+    // Printing reads the entries in place.
+    let text = r.to_string();
+    assert!(text.contains("cycle through 120 locks"), "{text}");
+    assert_eq!(r.locks.stored(), (1, false));
+    assert_eq!(r.edges.stored(), (run + 1, false));
+    let site = |l: &'static Location<'static>| Some(crate::class::Site::from(l));
+    let order: Vec<usize> = std::iter::once(N - 1).chain(0..N - 1).collect();
+    let by_one: Vec<_> = (0..N).map(|i| r.locks.entry(i).expect("lock")).collect();
+    let in_order: Vec<_> = r.locks.entries().collect();
+    assert!(r.locks.entry(N).is_none());
+    for (i, &k) in order.iter().enumerate() {
+        for l in [&by_one[i], &in_order[i], &r.locks[i]] {
+            assert_eq!(l.instance, Some(ring[k].id()), "lock {i}");
+            assert_eq!(l.kind, LockKind::RwLock, "lock {i}");
+            assert_eq!(l.name, Some("found-test-runs"), "lock {i}");
+        }
+    }
+    let by_one: Vec<_> = (0..N).map(|i| r.edges.entry(i).expect("edge")).collect();
+    let in_order: Vec<_> = r.edges.entries().collect();
+    assert!(r.edges.entry(N).is_none());
+    for i in 0..N {
+        // Edge i >= 1 is the chain's edge j = i - 1.
+        let at = if i == 0 { close } else { pairs[pair_of[i - 1]] };
+        for e in [&by_one[i], &in_order[i], &r.edges[i]] {
+            assert_eq!(
+                (e.from, e.to, e.closing),
+                (i, (i + 1) % N, i == 0),
+                "edge {i}"
+            );
+            assert_eq!(
+                (e.held_at, e.requested_at),
+                (site(at.0), site(at.1)),
+                "edge {i}"
+            );
+            if (6..N - 6).contains(&i) {
+                assert!(e.backtrace.is_none(), "edge {i}");
+            }
+        }
+    }
+    assert_eq!(r.closing_edge().map(|e| e.held_at), Some(site(close.0)));
+    // The slices were laid out by the reads above, once.
+    assert_eq!(r.locks.stored(), (1, true));
+    assert_eq!(r.edges.stored(), (run + 1, true));
+    // Printed from the runs, the report reads as the same report listed
+    // entry by entry (as every report was before runs).
+    let listed =
+        crate::report::CycleReport::new(r.kind, r.level, r.locks.to_vec(), r.edges.to_vec());
+    assert_eq!(listed.locks.stored(), (N, true));
+    assert_eq!(text, listed.to_string());
+    assert_eq!(format!("{r:?}"), format!("{listed:?}"));
+}
+
 /// The same through the class graph: a cycle of classes, each its own
 /// lock, kinds alternating.
 #[test]
@@ -216,6 +314,12 @@ fn a_long_class_cycle_report_keeps_every_lock_in_cycle_order() {
         .map(|&k| (Some(names[k]), locks[k].kind()))
         .collect();
     assert_eq!(got, want);
+    let in_place: Vec<(Option<&str>, LockKind)> =
+        r.locks.entries().map(|l| (l.name, l.kind)).collect();
+    assert_eq!(in_place, want);
+    let listed =
+        crate::report::CycleReport::new(r.kind, r.level, r.locks.to_vec(), r.edges.to_vec());
+    assert_eq!(r.to_string(), listed.to_string());
     assert_eq!(r.edges.len(), N);
     for (i, e) in r.edges.iter().enumerate() {
         assert_eq!(

@@ -88,7 +88,9 @@ pub use policy::{
 pub use primitive::blocking;
 pub use record::{record_file, RECORD_VERSION};
 pub use region::atomic_region;
-pub use report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, ReportKind, Request};
+pub use report::{
+    Backtrace, CycleReport, EdgeInfo, Edges, Hold, Level, LockInfo, Locks, ReportKind, Request,
+};
 pub use state::{held_lock_ids, held_locks};
 pub use task::HeldAcrossAwait;
 pub use watchdog::dump;

@@ -259,7 +259,7 @@ fn self_deadlock(
     Some(CycleReport {
         kind: ReportKind::SelfDeadlock { certain },
         level: Level::Instance,
-        locks: vec![LockInfo::of_class(target.kind(), target.class(), Some(id))],
+        locks: vec![LockInfo::of_class(target.kind(), target.class(), Some(id))].into(),
         edges: vec![EdgeInfo {
             from: 0,
             to: 0,
@@ -270,7 +270,8 @@ fn self_deadlock(
             requested_at: site.map(Site::from),
             backtrace: backtraces_on().then(Backtrace::capture),
             closing: true,
-        }],
+        }]
+        .into(),
     })
 }
 

@@ -3,26 +3,28 @@
 //! lock's node, after the lock call), but compact, and turned into a
 //! [`CycleReport`] only where the report is used.
 //!
-//! A cycle through 10,000 locks makes a report of 10,000 [`LockInfo`]s and
-//! 10,000 [`EdgeInfo`]s, about 2 MB: allocating and filling that took
-//! most of the closing lock call (much of it page faults on fresh memory).
-//! The locks of an instance cycle share their class and the edges of a
-//! chain their recording ([`Origin`]), so the lock call keeps runs of equal
-//! locks and edges, and the ids, and nothing per edge. The report is built
-//! from them:
+//! A cycle through 10,000 locks laid out as 10,000 [`LockInfo`]s and
+//! 10,000 [`EdgeInfo`]s is about 1.9 MB: allocating and filling that took
+//! most of the closing lock call, and later, built when `capture` returned,
+//! most of "found and built" (page faults on fresh memory). The locks of an
+//! instance cycle share their class and the edges of a chain their
+//! recording ([`Origin`]), so the lock call keeps runs of equal locks and
+//! edges, and the ids, and nothing per edge; the report keeps them as runs
+//! too ([`Locks`], [`Edges`]: an entry is made when it is read), so
+//! building it makes one entry per run and moves the ids in. It is built:
 //!
 //! * under `warn`, on lockgraph's reporter thread, which renders it (and
 //!   resolves its stacks' symbols) too: the thread that closed the cycle goes
 //!   on at once;
-//! * under a capture ([`crate::capture`]), when the capture returns: a
-//!   captured report is a whole [`CycleReport`], as before, and its stacks
-//!   are resolved when it is printed ([`crate::Backtrace`]);
+//! * under a capture ([`crate::capture`]), when the capture returns (its
+//!   stacks are resolved when it is printed, [`crate::Backtrace`]);
 //! * under `panic` and `abort`, on the thread that closed the cycle, which
 //!   does not go on.
 
 use std::sync::OnceLock;
 
 use super::*;
+use crate::report::{EdgeRuns, Edges, LockRuns, Locks};
 
 /// A report the graph raised: a whole one (a self-deadlock), or a cycle found
 /// and built into a [`CycleReport`] on first use.
@@ -46,7 +48,7 @@ impl Raised {
     pub(crate) fn get(&self) -> &CycleReport {
         match &self.0 {
             Inner::Ready(r) => r,
-            Inner::Found(c, built) => built.get_or_init(|| c.build()),
+            Inner::Found(c, built) => built.get_or_init(|| c.build(c.instances.clone())),
         }
     }
 
@@ -54,7 +56,10 @@ impl Raised {
     pub(crate) fn into_report(self) -> CycleReport {
         match self.0 {
             Inner::Ready(r) => r,
-            Inner::Found(c, built) => built.into_inner().unwrap_or_else(|| c.build()),
+            Inner::Found(mut c, built) => built.into_inner().unwrap_or_else(|| {
+                let ids = std::mem::take(&mut c.instances);
+                c.build(ids)
+            }),
         }
     }
 }
@@ -149,66 +154,43 @@ impl CycleFound {
         self.edges.push((o.clone(), 1));
     }
 
-    /// The whole report: each run's lock and edge made once, then copied
-    /// into place with what differs (the instance; the indices, the closing
-    /// flag and whether the stack is kept). The vectors are allocated once,
-    /// at their size, and filled in cycle order.
-    fn build(&self) -> CycleReport {
+    /// The report: each run's lock and edge made once, kept as runs (with
+    /// the instance ids, moved in), not laid out one entry per lock
+    /// ([`Locks`](crate::report::Locks)): a 10,000-lock chain's report is
+    /// its 80 KB of ids and a few entries, not 1.9 MB of entries on fresh
+    /// pages.
+    fn build(&self, instances: Vec<u64>) -> CycleReport {
         #[cfg(test)]
         {
             counters::BUILT_HERE.with(|c| c.set(c.get() + 1));
             counters::BUILT.fetch_add(1, Ordering::Relaxed);
         }
-        let n: usize = self.locks.iter().map(|r| r.len).sum();
-        let mut locks: Vec<LockInfo> = Vec::with_capacity(n);
-        for run in &self.locks {
+        let locks = self.locks.iter().map(|run| {
             let mut lock = LockInfo::of_class(run.kind, run.class, None);
             lock.site_classes = run.site_classes;
-            let start = locks.len();
-            match self.instances.get(start..start + run.len) {
-                Some(ids) => locks.extend(ids.iter().map(|&id| LockInfo {
-                    instance: Some(id),
-                    ..lock.clone()
-                })),
-                None => locks.extend(std::iter::repeat_n(lock, run.len)),
-            }
-        }
-        // Stacks of the middle of a very long cycle are not printed; not
-        // keeping them keeps the report small (see the field doc).
-        let keep_stack =
-            move |i: usize| i == 0 || n <= LONG_CYCLE || i < SHOWN_STACKS || i >= n - SHOWN_STACKS;
-        let mut edges: Vec<EdgeInfo> = Vec::with_capacity(n);
-        for (o, len) in &self.edges {
-            // The run's fields moved into the closure (the thread's name
-            // too: each clone's atomic increment would otherwise have them
-            // read again through references).
-            let thread = o.thread.clone();
-            let (hold, request) = (o.hold, o.request);
-            let (held_at, requested_at) =
-                (o.held_at.map(Site::from), o.requested_at.map(Site::from));
-            let start = edges.len();
-            let backtrace = &o.backtrace;
-            edges.extend((start..start + len).map(move |i| EdgeInfo {
-                from: i,
-                to: if i + 1 == n { 0 } else { i + 1 },
-                thread: thread.clone(),
-                hold,
-                request,
-                held_at,
-                requested_at,
-                backtrace: if keep_stack(i) {
-                    backtrace.clone()
-                } else {
-                    None
-                },
-                closing: i == 0,
-            }));
-        }
+            (lock, run.len)
+        });
+        let edges = self.edges.iter().map(|(o, len)| {
+            let edge = EdgeInfo {
+                from: 0,
+                to: 0,
+                thread: o.thread.clone(),
+                hold: o.hold,
+                request: o.request,
+                held_at: o.held_at.map(Site::from),
+                requested_at: o.requested_at.map(Site::from),
+                backtrace: o.backtrace.clone(),
+                closing: false,
+            };
+            (edge, *len)
+        });
+        // Stacks of the middle of a very long cycle are not printed, and not
+        // kept (see the field doc).
         CycleReport {
             kind: ReportKind::LockOrderCycle,
             level: self.level,
-            locks,
-            edges,
+            locks: Locks::runs(LockRuns::new(locks, instances)),
+            edges: Edges::runs(EdgeRuns::new(edges, LONG_CYCLE, SHOWN_STACKS)),
         }
     }
 }

@@ -6,6 +6,11 @@ pub use lockgraph_graph::{Hold, Request};
 
 use crate::class::{short_type_name, Class, LockKind, Site};
 
+mod entries;
+
+pub(crate) use entries::{EdgeRuns, LockRuns};
+pub use entries::{Edges, Locks};
+
 /// What a report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -140,10 +145,14 @@ pub struct CycleReport {
     pub kind: ReportKind,
     /// Instance or class level.
     pub level: Level,
-    /// The locks in cycle order.
-    pub locks: Vec<LockInfo>,
-    /// The edges: `edges[i]` runs from `locks[i]` to `locks[(i + 1) % len]`.
-    pub edges: Vec<EdgeInfo>,
+    /// The locks in cycle order. A report of a long cycle holds runs of
+    /// equal locks: [`Locks::entry`] and [`Locks::entries`] read them as
+    /// they are, the slice methods (`locks[i]`, `locks.iter()`) lay them out
+    /// first.
+    pub locks: Locks,
+    /// The edges: `edges[i]` runs from `locks[i]` to `locks[(i + 1) % len]`
+    /// (runs of one recording too: [`Edges`]).
+    pub edges: Edges,
 }
 
 impl LockInfo {
@@ -197,19 +206,19 @@ impl CycleReport {
         CycleReport {
             kind,
             level,
-            locks,
-            edges,
+            locks: locks.into(),
+            edges: edges.into(),
         }
     }
 
     /// The edge whose recording raised this report.
     pub fn closing_edge(&self) -> Option<&EdgeInfo> {
-        self.edges.iter().find(|e| e.closing)
+        self.edges.closing()
     }
 
     /// The threads of the cycle, one per edge, in cycle order.
     pub fn threads(&self) -> Vec<&str> {
-        self.edges.iter().map(|e| &*e.thread).collect()
+        self.edges.threads()
     }
 }
 
@@ -468,7 +477,7 @@ impl CycleReport {
     fn site_notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         let mut seen: Vec<Site> = Vec::new();
-        for (i, lock) in self.locks.iter().enumerate() {
+        for (i, lock) in self.locks.entries().enumerate() {
             let Some(site) = lock.created.filter(|_| lock.name.is_none()) else {
                 continue;
             };
@@ -476,15 +485,23 @@ impl CycleReport {
                 continue;
             }
             seen.push(site);
-            let same_site: Vec<usize> = (i..self.locks.len())
-                .filter(|&j| self.locks[j].name.is_none() && self.locks[j].created == Some(site))
+            // The later locks made at this site, and whether each is of
+            // this one's type.
+            let same_site: Vec<(usize, bool)> = self
+                .locks
+                .entries()
+                .enumerate()
+                .skip(i)
+                .filter(|(_, l)| l.name.is_none() && l.created == Some(site))
+                .map(|(j, l)| (j, l.value_type == lock.value_type))
                 .collect();
             // Locks of this report of one class: same site, same type.
             let twins: Vec<usize> = same_site
                 .iter()
-                .copied()
-                .filter(|&j| self.locks[j].value_type == lock.value_type)
+                .filter(|&&(_, twin)| twin)
+                .map(|&(j, _)| j)
                 .collect();
+            let same_site: Vec<usize> = same_site.iter().map(|&(j, _)| j).collect();
             let tags = |v: &[usize]| v.iter().map(|&j| tag(j)).collect::<Vec<_>>().join(", ");
             if twins.len() > 1 {
                 notes.push(format!(
@@ -506,8 +523,7 @@ impl CycleReport {
     }
 
     fn fmt_self(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
-        let lock = &self.locks[0];
-        let Some(e) = self.edges.first() else {
+        let (Some(lock), Some(e)) = (self.locks.entry(0), self.edges.entry(0)) else {
             return Ok(());
         };
         let what = if lock.kind == LockKind::Once {
@@ -581,13 +597,16 @@ impl CycleReport {
         writeln!(f)?;
         writeln!(f, "  locks in the cycle:")?;
         let width = n.to_string().len() + 1;
-        for (i, lock) in self.locks.iter().enumerate() {
+        for i in 0..n {
             if !shown(i, n) {
                 if i == SHOWN_EDGES / 2 {
                     writeln!(f, "    ... {} more locks ...", n - SHOWN_EDGES)?;
                 }
                 continue;
             }
+            let Some(lock) = self.locks.entry(i) else {
+                continue;
+            };
             write!(
                 f,
                 "    {:<width$} {} {}",
@@ -608,14 +627,17 @@ impl CycleReport {
         }
         writeln!(f)?;
         writeln!(f, "  how each edge was recorded:")?;
-        for (i, e) in self.edges.iter().enumerate() {
+        for i in 0..self.edges.len() {
             if !shown(i, n) {
                 if i == SHOWN_EDGES / 2 {
                     writeln!(f, "    ... {} more edges ...", n - SHOWN_EDGES)?;
                 }
                 continue;
             }
-            let (first, second) = self.edge_lines(e);
+            let Some(e) = self.edges.entry(i) else {
+                continue;
+            };
+            let (first, second) = self.edge_lines(&e);
             let pad = tag(e.from).len() + tag(e.to).len() + 6;
             writeln!(f, "    {} -> {}  {first}", tag(e.from), tag(e.to))?;
             writeln!(
@@ -666,7 +688,7 @@ impl CycleReport {
         }
         writeln!(f)?;
         writeln!(f, "  nodes in the cycle:")?;
-        for (i, node) in self.locks.iter().enumerate() {
+        for (i, node) in self.locks.entries().enumerate() {
             write!(f, "    {:<4} {} {}", tag(i), node.kind.name(), node.label())?;
             if let (Some(_), Some(site)) = (node.name, node.created) {
                 write!(f, " (at {site})")?;
@@ -675,7 +697,7 @@ impl CycleReport {
         }
         writeln!(f)?;
         writeln!(f, "  who waits for whom:")?;
-        for e in &self.edges {
+        for e in self.edges.entries() {
             write!(f, "    {} -> {}  {}", tag(e.from), tag(e.to), e.thread)?;
             if let Some(s) = e.requested_at {
                 write!(f, " (at {s})")?;
@@ -690,10 +712,11 @@ impl CycleReport {
 
     /// The two lines describing how edge `e` was recorded.
     fn edge_lines(&self, e: &EdgeInfo) -> (String, String) {
-        let (from, to) = (&self.locks[e.from], &self.locks[e.to]);
+        let kind = |i| self.locks.entry(i).map(|l: LockInfo| l.kind);
+        let (from, to) = (kind(e.from), kind(e.to));
         let held_at = site_or_unknown(e.held_at);
         let requested_at = site_or_unknown(e.requested_at);
-        if from.kind == LockKind::Condvar {
+        if from == Some(LockKind::Condvar) {
             return (
                 format!(
                     "{} notified {} at {requested_at}",
@@ -707,22 +730,22 @@ impl CycleReport {
             "{} held {}{} (taken at {held_at}),",
             actor(&e.thread),
             self.named(e.from),
-            hold_mode(from.kind, e.hold)
+            hold_mode(from.unwrap_or(LockKind::Other), e.hold)
         );
-        let second = if to.kind == LockKind::Condvar {
+        let second = if to == Some(LockKind::Condvar) {
             format!("then waited on {} at {requested_at}", self.named(e.to))
         } else {
             format!(
                 "then requested {}{} at {requested_at}",
                 self.named(e.to),
-                request_mode(to.kind, e.request)
+                request_mode(to.unwrap_or(LockKind::Other), e.request)
             )
         };
         (first, second)
     }
 
     fn fmt_scenario(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cols: Vec<&EdgeInfo> = self.edges.iter().take(SHOWN_COLUMNS).collect();
+        let cols: Vec<EdgeInfo> = self.edges.entries().take(SHOWN_COLUMNS).collect();
         // When one thread recorded several sides of the cycle, the columns
         // are not different threads: say what the table shows instead.
         let mut repeated: Vec<(&str, usize)> = Vec::new();
@@ -758,12 +781,12 @@ impl CycleReport {
             .map(|e| {
                 [
                     actor(&e.thread),
-                    if self.locks[e.from].kind == LockKind::Condvar {
+                    if self.is_condvar(e.from) {
                         format!("will notify {}", self.named(e.from))
                     } else {
                         format!("holds {}", self.named(e.from))
                     },
-                    if self.locks[e.to].kind == LockKind::Condvar {
+                    if self.is_condvar(e.to) {
                         format!("waits on {}", self.named(e.to))
                     } else {
                         format!("waits for {}", self.named(e.to))
@@ -791,10 +814,10 @@ impl CycleReport {
     fn fmt_stacks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.edges.len();
         let mut header = false;
-        for (i, e) in self.edges.iter().enumerate() {
-            if !shown(i, n) {
+        for i in (0..n).filter(|&i| shown(i, n)) {
+            let Some(e) = self.edges.entry(i) else {
                 continue;
-            }
+            };
             let Some(bt) = &e.backtrace else { continue };
             let frames = bt.user_frames(6);
             if frames.is_empty() {
@@ -833,15 +856,13 @@ impl CycleReport {
     /// unnamed, its type when no other lock of the report has it
     /// (`L2 `RwLock<Model>``), else where it was made (`L3 `src/a.rs:12``).
     fn named(&self, i: usize) -> String {
-        let Some(lock) = self.locks.get(i) else {
+        let Some(lock) = self.locks.entry(i) else {
             return tag(i);
         };
         let unique_type = lock.value_type.is_some()
             && self
                 .locks
-                .iter()
-                .filter(|l| l.kind == lock.kind && l.value_type == lock.value_type)
-                .count()
+                .count_by_run(|l| l.kind == lock.kind && l.value_type == lock.value_type)
                 == 1;
         match (lock.name, lock.created) {
             (Some(n), _) => format!("{} `{n}`", tag(i)),
@@ -849,6 +870,13 @@ impl CycleReport {
             (None, Some(s)) => format!("{} `{}:{}`", tag(i), s.file, s.line),
             (None, None) => tag(i),
         }
+    }
+
+    /// Whether lock `i` is a condition variable.
+    fn is_condvar(&self, i: usize) -> bool {
+        self.locks
+            .entry(i)
+            .is_some_and(|l| l.kind == LockKind::Condvar)
     }
 }
 
@@ -867,7 +895,8 @@ mod tests {
             level: Level::Class,
             locks: (0..n)
                 .map(|i| LockInfo::new(LockKind::Mutex, None, Some(site(i as u32 + 1)), None))
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
             edges: (0..n)
                 .map(|i| EdgeInfo {
                     from: i,
@@ -880,7 +909,8 @@ mod tests {
                     backtrace: None,
                     closing: i == 0,
                 })
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         }
     }
 
