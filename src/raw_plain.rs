@@ -38,14 +38,17 @@ pub(crate) fn write<'a, T: ?Sized>(
     rwlock.write()
 }
 
+#[inline]
 pub(crate) const fn mutex(_kind: LockKind, _class: Class) -> RawMutex {
     RawMutex::INIT
 }
 
+#[inline]
 pub(crate) const fn fair_mutex(_class: Class) -> RawFairMutex {
     RawFairMutex::INIT
 }
 
+#[inline]
 pub(crate) const fn rwlock(_class: Class) -> RawRwLock {
     RawRwLock::INIT
 }

@@ -249,7 +249,10 @@ pub fn acquire<P: Blocking>(
     acquire_not_lean(meta, p, mode, site, raw);
 }
 
-/// [`acquire_not_lean`] called, not inlined (see [`acquire`]).
+/// [`acquire_not_lean`] called, not inlined (see [`acquire`]), and cold:
+/// in a build that puts the lean mode first, the lean path is the one laid
+/// out straight through to the code after the acquisition.
+#[cold]
 #[inline(never)]
 fn acquire_out_of_line<P: Blocking>(
     meta: &LockMeta,

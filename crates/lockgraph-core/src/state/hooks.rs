@@ -250,17 +250,22 @@ impl LockMeta {
 
 /// A lock going away leaves every layer that knows it: the atomicity
 /// checker's block, this thread's stack, the instance graph.
+///
+/// Inlined where a lock is dropped: the common case (no edge anywhere, no
+/// atomicity block, nothing held by this thread) is three tests, without a
+/// call.
 impl Drop for LockMeta {
-    /// Inlined where a lock is dropped: a lock with no edge anywhere, no
-    /// atomicity block, and either never used (no id) or dropped while this
-    /// thread holds nothing (so not held here by a forgotten guard) has
-    /// nothing to leave, which three loads say.
     #[inline]
     fn drop(&mut self) {
+        if !self.atom.get_mut().is_null() {
+            // (Only with the atomicity checker on.)
+            crate::atomicity::free(self);
+        }
         let v = *self.id.get_mut();
         if v & HAS_EDGES == 0
-            && self.atom.get_mut().is_null()
-            && (v == 0 || STATE.try_with(|t| t.stack.len.get() == 0).unwrap_or(true))
+            && STATE
+                .try_with(|t| t.stack.len.get() & !BUSY == 0)
+                .unwrap_or(true)
         {
             return;
         }
@@ -269,11 +274,10 @@ impl Drop for LockMeta {
 }
 
 impl LockMeta {
-    /// [`Drop`] of a lock with something to leave (its word `v`).
+    /// [`drop`](Drop::drop) past its common case; `v`: the lock's word.
     #[cold]
     #[inline(never)]
     fn drop_slow(&mut self, v: u64) {
-        crate::atomicity::free(self);
         if v == 0 {
             return;
         }
@@ -283,10 +287,12 @@ impl LockMeta {
         let id = word_to_id(v);
         let held = STATE
             .try_with(|t| {
-                if t.stack.len.get() == 0 {
-                    0
-                } else {
+                // Something held, and not busy (a busy thread releases only
+                // locks it never pushed): one compare.
+                if t.stack.len.get().wrapping_sub(1) < MAX_HELD {
                     t.forget(id)
+                } else {
+                    0
                 }
             })
             .unwrap_or(0);

@@ -25,18 +25,19 @@ impl ThreadState {
         }
         let id = meta.id();
         debug_assert!(id < ID_LIMIT);
+        // The request part, `1 + Request` (0: unchecked), as a word.
         let req = if self.checked_id.get() == id {
             self.checked_id.set(0);
             let tag = self.checked_tag.get();
             if tag >> 8 == len {
-                tag as u8
+                tag as u64 & M_REQ
             } else {
                 0
             }
         } else {
             0
         };
-        let word = id << 8 | nibble(hold, req, flags);
+        let word = id << 8 | nibble(hold, 0, flags) | req;
         // A slot's summaries depend on the slots below it and on its own
         // content: re-pushing the same lock the same way keeps them valid.
         let old = self.stack.words[len].get();

@@ -315,3 +315,35 @@ fn the_slot_word_packs_id_hold_request_and_upgradable() {
     assert!(!same_id(EMPTY_WORD, 0));
     assert_ne!(expect(0, 0, 0), EMPTY_WORD);
 }
+
+/// A lock dropped while this thread holds it (its guard forgotten) leaves
+/// the stack, whether or not it has edges: the drop's inlined common case
+/// (no edge, no atomicity block, nothing held) must not skip a held one.
+#[test]
+fn a_lock_dropped_while_held_leaves_the_stack() {
+    std::thread::spawn(|| {
+        let a = LockMeta::new(LockKind::Mutex, Class::Named("state-test-drop-a"));
+        let b = LockMeta::new(LockKind::Mutex, Class::Named("state-test-drop-b"));
+        a.acquired(Hold::Exclusive, None);
+        b.acquired(Hold::Exclusive, None);
+        let ia = a.id();
+        assert_eq!(b.id.load(Ordering::Relaxed) & crate::meta::HAS_EDGES, 0);
+        drop(b);
+        assert_eq!(held_lock_ids(), [ia]);
+        a.released();
+        // Alone on the stack, no edge anywhere.
+        let c = LockMeta::new(LockKind::Mutex, Class::Named("state-test-drop-c"));
+        c.acquired(Hold::Exclusive, None);
+        assert_eq!(held_lock_ids(), [c.id()]);
+        drop(c);
+        assert!(held_locks().is_empty());
+        // And a lock never used: nothing to do.
+        drop(LockMeta::new(
+            LockKind::Mutex,
+            Class::Named("state-test-drop-d"),
+        ));
+        assert!(held_locks().is_empty());
+    })
+    .join()
+    .unwrap();
+}
