@@ -184,7 +184,7 @@ impl EdgeRuns {
         let n = self.len();
         let keep = match self.kept_stacks {
             None => true,
-            Some(k) => i == 0 || i < k || i >= n - k,
+            Some(k) => i == 0 || i < k || i >= n.saturating_sub(k),
         };
         Some(EdgeInfo {
             from: i,
