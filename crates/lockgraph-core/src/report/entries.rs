@@ -81,6 +81,65 @@ impl<T: Clone, R> Clone for Repr<T, R> {
     }
 }
 
+/// What [`Repr`] needs of its runs: how many entries, and entry `i` made.
+trait Runs<T> {
+    fn len(&self) -> usize;
+    fn entry(&self, i: usize) -> Option<T>;
+    /// How many runs are stored (tests).
+    #[cfg(test)]
+    fn stored(&self) -> usize;
+}
+
+/// What [`Locks`] and [`Edges`] share: read in place, or laid out once.
+impl<T: Clone, R: Runs<T>> Repr<T, R> {
+    fn len(&self) -> usize {
+        match self {
+            Repr::List(v) => v.len(),
+            Repr::Runs(r, _) => r.len(),
+        }
+    }
+
+    fn entry(&self, i: usize) -> Option<T> {
+        match self {
+            Repr::List(v) => v.get(i).cloned(),
+            Repr::Runs(r, _) => r.entry(i),
+        }
+    }
+
+    /// Each entry made when it is reached. Sequential reads could walk the
+    /// runs; a lookup per entry keeps this simple, and long reports are
+    /// mostly one run.
+    fn entries(&self) -> impl ExactSizeIterator<Item = T> + '_ {
+        (0..self.len()).map(move |i| match self {
+            Repr::List(v) => v[i].clone(),
+            Repr::Runs(r, _) => r.entry(i).unwrap_or_else(|| unreachable!("{i} < len")),
+        })
+    }
+
+    /// The entries as a slice, laid out on first use where runs are held.
+    fn slice(&self) -> &[T] {
+        match self {
+            Repr::List(v) => v,
+            Repr::Runs(_, laid) => laid.get_or_init(|| self.entries().collect()),
+        }
+    }
+
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            Repr::List(v) => v,
+            Repr::Runs(..) => self.entries().collect(),
+        }
+    }
+
+    #[cfg(test)]
+    fn stored(&self) -> (usize, bool) {
+        match self {
+            Repr::List(v) => (v.len(), true),
+            Repr::Runs(r, laid) => (r.stored(), laid.get().is_some()),
+        }
+    }
+}
+
 /// Runs of locks: each run's entry, and where the run ends (exclusive).
 pub(crate) struct LockRuns {
     runs: Vec<(LockInfo, usize)>,
@@ -130,6 +189,17 @@ impl LockRuns {
         debug_assert!(instances.is_empty() || instances.len() == end);
         LockRuns { runs, instances }
     }
+}
+
+impl Runs<LockInfo> for LockRuns {
+    fn len(&self) -> usize {
+        len_of(&self.runs)
+    }
+
+    #[cfg(test)]
+    fn stored(&self) -> usize {
+        self.runs.len()
+    }
 
     fn entry(&self, i: usize) -> Option<LockInfo> {
         let (lock, _) = &self.runs[run_of(&self.runs, i)?];
@@ -168,17 +238,6 @@ impl EdgeRuns {
         out
     }
 
-    fn len(&self) -> usize {
-        len_of(&self.runs)
-    }
-
-    fn entry(&self, i: usize) -> Option<EdgeInfo> {
-        match (i, &self.first) {
-            (0, Some(first)) => Some(first.clone()),
-            _ => self.make(i),
-        }
-    }
-
     fn make(&self, i: usize) -> Option<EdgeInfo> {
         let (edge, _) = &self.runs[run_of(&self.runs, i)?];
         let n = self.len();
@@ -200,6 +259,24 @@ impl EdgeRuns {
     }
 }
 
+impl Runs<EdgeInfo> for EdgeRuns {
+    fn len(&self) -> usize {
+        len_of(&self.runs)
+    }
+
+    #[cfg(test)]
+    fn stored(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn entry(&self, i: usize) -> Option<EdgeInfo> {
+        match (i, &self.first) {
+            (0, Some(first)) => Some(first.clone()),
+            _ => self.make(i),
+        }
+    }
+}
+
 impl Locks {
     /// The locks of `runs`.
     pub(crate) fn runs(runs: LockRuns) -> Locks {
@@ -210,10 +287,7 @@ impl Locks {
 
     /// How many locks.
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::List(v) => v.len(),
-            Repr::Runs(r, _) => len_of(&r.runs),
-        }
+        self.repr.len()
     }
 
     /// Whether there is none.
@@ -224,33 +298,20 @@ impl Locks {
     /// Lock `i`, made from the report as it was built (the slice is not
     /// laid out).
     pub fn entry(&self, i: usize) -> Option<LockInfo> {
-        match &self.repr {
-            Repr::List(v) => v.get(i).cloned(),
-            Repr::Runs(r, _) => r.entry(i),
-        }
+        self.repr.entry(i)
     }
 
     /// The locks in cycle order, each made when it is reached (the slice is
     /// not laid out).
     pub fn entries(&self) -> impl ExactSizeIterator<Item = LockInfo> + '_ {
-        (0..self.len()).map(move |i| match &self.repr {
-            Repr::List(v) => v[i].clone(),
-            Repr::Runs(r, _) => {
-                // Sequential reads could walk the runs; a lookup per entry
-                // keeps this simple, and long reports are mostly one run.
-                r.entry(i).unwrap_or_else(|| unreachable!("{i} < len"))
-            }
-        })
+        self.repr.entries()
     }
 
     /// How many entries the report stores (runs, or listed entries), and
     /// whether the slice was laid out (tests).
     #[cfg(test)]
     pub(crate) fn stored(&self) -> (usize, bool) {
-        match &self.repr {
-            Repr::List(v) => (v.len(), true),
-            Repr::Runs(r, laid) => (r.runs.len(), laid.get().is_some()),
-        }
+        self.repr.stored()
     }
 
     /// How many locks `f` holds for, asked once per run of equal locks (it
@@ -283,10 +344,7 @@ impl Edges {
 
     /// How many edges.
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::List(v) => v.len(),
-            Repr::Runs(r, _) => r.len(),
-        }
+        self.repr.len()
     }
 
     /// Whether there is none.
@@ -297,29 +355,20 @@ impl Edges {
     /// Edge `i`, made from the report as it was built (the slice is not
     /// laid out).
     pub fn entry(&self, i: usize) -> Option<EdgeInfo> {
-        match &self.repr {
-            Repr::List(v) => v.get(i).cloned(),
-            Repr::Runs(r, _) => r.entry(i),
-        }
+        self.repr.entry(i)
     }
 
     /// The edges in cycle order, each made when it is reached (the slice is
     /// not laid out).
     pub fn entries(&self) -> impl ExactSizeIterator<Item = EdgeInfo> + '_ {
-        (0..self.len()).map(move |i| match &self.repr {
-            Repr::List(v) => v[i].clone(),
-            Repr::Runs(r, _) => r.entry(i).unwrap_or_else(|| unreachable!("{i} < len")),
-        })
+        self.repr.entries()
     }
 
     /// How many entries the report stores (runs, or listed entries), and
     /// whether the slice was laid out (tests).
     #[cfg(test)]
     pub(crate) fn stored(&self) -> (usize, bool) {
-        match &self.repr {
-            Repr::List(v) => (v.len(), true),
-            Repr::Runs(r, laid) => (r.runs.len(), laid.get().is_some()),
-        }
+        self.repr.stored()
     }
 
     /// The edge that closed the cycle, without laying the slice out.
@@ -353,10 +402,7 @@ impl Deref for Locks {
     /// The locks as a slice: laid out on first use (88 bytes a lock) where
     /// the report holds runs.
     fn deref(&self) -> &[LockInfo] {
-        match &self.repr {
-            Repr::List(v) => v,
-            Repr::Runs(_, laid) => laid.get_or_init(|| self.entries().collect()),
-        }
+        self.repr.slice()
     }
 }
 
@@ -366,10 +412,7 @@ impl Deref for Edges {
     /// The edges as a slice: laid out on first use (104 bytes an edge)
     /// where the report holds runs.
     fn deref(&self) -> &[EdgeInfo] {
-        match &self.repr {
-            Repr::List(v) => v,
-            Repr::Runs(_, laid) => laid.get_or_init(|| self.entries().collect()),
-        }
+        self.repr.slice()
     }
 }
 
@@ -409,19 +452,13 @@ impl From<Vec<EdgeInfo>> for Edges {
 
 impl From<Locks> for Vec<LockInfo> {
     fn from(l: Locks) -> Vec<LockInfo> {
-        match l.repr {
-            Repr::List(v) => v,
-            Repr::Runs(..) => l.entries().collect(),
-        }
+        l.repr.into_vec()
     }
 }
 
 impl From<Edges> for Vec<EdgeInfo> {
     fn from(e: Edges) -> Vec<EdgeInfo> {
-        match e.repr {
-            Repr::List(v) => v,
-            Repr::Runs(..) => e.entries().collect(),
-        }
+        e.repr.into_vec()
     }
 }
 
