@@ -424,6 +424,24 @@ impl AtomThread {
     pub(crate) fn quiet_acquire(&self, meta: &LockMeta) -> bool {
         self.pending.get() == 0 && self.depth.get() == 0 && meta.atom_if_any().is_none()
     }
+
+    /// Whether an exclusive release of `meta` has nothing for the checker to
+    /// record: no region open on this thread (implicit or explicit, nor
+    /// anywhere: [`REGIONS`]) and the lock not watched. Small enough to test
+    /// before the release's out-of-line body saves any register.
+    #[inline(always)]
+    pub(crate) fn quiet_release(&self, meta: &LockMeta) -> bool {
+        self.quiet_release_word(meta.id.load(Ordering::Relaxed))
+    }
+
+    /// [`quiet_release`](Self::quiet_release) of the lock whose word
+    /// (`LockMeta`'s id word, read by the caller) is `lock`.
+    #[inline(always)]
+    pub(crate) fn quiet_release_word(&self, lock: u64) -> bool {
+        (self.pending.get() | self.depth.get() as u64) == 0
+            && lock & crate::meta::WATCHED == 0
+            && REGIONS.load(Ordering::Relaxed) == 0
+    }
 }
 
 /// Called after `meta` (instance `id`) was acquired in mode `hold` and pushed
@@ -562,12 +580,7 @@ pub(crate) fn released(
 ) {
     // The common case, kept small: an exclusive release of an unwatched lock
     // outside any region, with no implicit region open, records nothing.
-    if hold == Hold::Exclusive
-        && t.pending.get() == 0
-        && t.depth.get() == 0
-        && !meta.watched()
-        && REGIONS.load(Ordering::Relaxed) == 0
-    {
+    if hold == Hold::Exclusive && t.quiet_release(meta) {
         return;
     }
     released_recording(t, meta, id, hold, site);

@@ -33,7 +33,7 @@ pub(crate) const IN_GRAPH: u64 = 1;
 /// In the id word: a shared guard of the lock was released: the atomicity
 /// checker records this lock's writes from then on (see
 /// `atomicity::released`).
-const WATCHED: u64 = 2;
+pub(crate) const WATCHED: u64 = 2;
 /// In the id word: an edge into the lock waits in a thread's buffer of
 /// edges into fresh locks (`global::young`): its drop must say so there.
 pub(crate) const YOUNG: u64 = 4;

@@ -137,7 +137,13 @@ impl LockMeta {
             // the one-class churn's held lock): a small call.
             self.released_handover();
         } else {
-            self.released_slow(diff);
+            // A hook bit, a release out of order, a busy thread: out of
+            // line (`released_quick` itself is not `#[cold]`: its code is
+            // laid out for speed).
+            std::hint::cold_path();
+            if !self.released_quick(t, diff) {
+                self.released_slow();
+            }
         }
     }
 
@@ -157,17 +163,54 @@ impl LockMeta {
         self.mark(handover(word));
     }
 
-    /// [`released`](Self::released) past the fast pop and the hand-over:
-    /// a hook, a release out of order, a busy thread.
+    /// [`released`](Self::released) past the fast pop and the hand-over,
+    /// first look: the atomicity checker alone, settled, and its common
+    /// release (the top slot holds this lock exclusively, with no edge flag
+    /// to hand over, and the checker has nothing to record) popped here;
+    /// `false`: anything else, for [`released_slow`](Self::released_slow).
+    /// That mode's releases all leave the fast pop (their slots have the
+    /// hook bit), and this is most of what they do.
     ///
-    /// `diff`: the fast pop's xor of the lock's word with the
-    /// word below the stack's length `len`. `diff` below 2^8
-    /// says the top slot holds this lock (with slow bits): the atomicity
-    /// checker's common release is then decided without a second look.
+    /// A leaf that saves no register: `t` comes from the caller, because a
+    /// thread-local's address taken in this crate's own out-of-line code
+    /// is the general-dynamic sequence (a call, which the linker relaxes
+    /// to a load of `%fs:0` but which the register allocator already saw):
+    /// every value live across it would be kept in a callee-saved register.
+    ///
+    /// `diff`: the fast pop's xor of the lock's word with the word below
+    /// the stack's length. Below 2^8 it says the top slot holds this lock
+    /// (a lock's id is not 0 and the guard and pad words are
+    /// `EMPTY_WORD`, whose xor with any lock's word is far above 2^8).
+    #[inline(never)]
+    fn released_quick(&self, t: &ThreadState, diff: u64) -> bool {
+        if diff < 1 << 8
+            && crate::features::raw() & (crate::features::UNSETTLED | PROFILE | ATOMICITY)
+                == ATOMICITY
+        {
+            let lock = self.id.load(Ordering::Relaxed);
+            let top = t.stack.len.get().wrapping_sub(1);
+            // SAFETY: the word below the length has this lock's id (see
+            // above), so it is a slot: `top < MAX_HELD`.
+            unsafe { std::hint::assert_unchecked(top < MAX_HELD) };
+            let word = t.stack.words[top].get();
+            if word & (M_SHARED | S_IN_GRAPH | S_YOUNG_FROM) == 0 && t.atom.quiet_release_word(lock)
+            {
+                t.stack.len.set(top);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// [`released`](Self::released) past the fast pop, the hand-over and
+    /// [`released_quick`](Self::released_quick): a hook, a release out of
+    /// order, a busy thread. The fast pop's xor is made again here (below
+    /// 2^8: the top slot holds this lock, see `released_quick`).
     #[cold]
     #[inline(never)]
-    fn released_slow(&self, diff: u64) {
+    fn released_slow(&self) {
         let t = state();
+        let diff = self.id.load(Ordering::Relaxed) ^ t.stack.below(t.stack.len.get()).get();
         let active = crate::features::active();
         if active & (PROFILE | ATOMICITY) == 0 {
             // The fast pop's compare already failed: not made again.
