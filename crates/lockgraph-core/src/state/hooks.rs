@@ -89,7 +89,9 @@ impl LockMeta {
             if !t.atom.quiet_acquire(self) {
                 t.acquired_with_features(self, slot, features);
             }
-        } else if features != 0 {
+        } else if features != 0 && (features != WATCHDOG || t.wd_slot.get().is_null()) {
+            // (The watchdog alone reads the stack: its one part of a push
+            // is registering this thread's stack, once.)
             t.acquired_with_features(self, slot, features);
         }
     }
