@@ -214,6 +214,56 @@ fn fresh_pairs_leave_no_instances_behind() {
     );
 }
 
+/// The same with the atomicity checker on: every release then leaves the
+/// fast pop (the slot has the checker's hook bit), and the checker's quick
+/// release (`LockMeta::released_quick`) must still hand the slot's edge
+/// flags to the lock's word, or a dropped lock's buffered edge stays.
+#[test]
+fn child_fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
+    if !is_child() {
+        return;
+    }
+    lockgraph::set_atomicity(lockgraph::Atomicity::Warn);
+    struct Slot;
+    fn slot() -> Mutex<Slot> {
+        Mutex::new(Slot)
+    }
+    let before = lockgraph::stats().instances;
+    let reports = capture(|| {
+        for i in 0..2000 {
+            let (a, b) = (slot(), slot());
+            {
+                let _ga = a.lock();
+                let _gb = b.lock();
+            }
+            if i % 500 == 0 {
+                let _gb = b.lock();
+                let _ga = a.lock();
+            }
+            if i % 7 == 0 {
+                let _ = lockgraph::stats();
+            }
+        }
+    });
+    assert_eq!(cycles(&reports).len(), 4, "{reports:#?}");
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "{after:?}");
+    assert_eq!(after.instance_edges, 0, "{after:?}");
+    println!("no instances left");
+}
+
+#[test]
+fn fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
+    let out = child!(child_fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind)
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("no instances left"),
+        "{}",
+        out.both()
+    );
+}
+
 /// Several threads nest fresh pairs while another keeps moving the buffers
 /// into the graph (`stats`): no report, and nothing left behind.
 #[test]
