@@ -283,6 +283,24 @@ fn acquire_not_lean<P: Blocking>(
         // The graph on and nothing else: the general way with that known.
         return acquire_general(meta, p, mode, site, 0, true);
     }
+    // The graph off alone, and the atomicity checker alone (settled): each
+    // its own copy of the general way, the features known. Everything else
+    // (the watchdog, the profile, several features, async locks seen, the
+    // byte unsettled) is cold: so marked, the inlined code at a lock site
+    // keeps its registers for the steady case (a `track-in-release` one
+    // lock 38 -> 35 instructions); the graph-off and checker paths marked
+    // cold too cost those modes 15% to 37% (`docs/cost.md`, the hot path's
+    // fifth round).
+    match raw {
+        features::NO_ORDER => {
+            return acquire_general(meta, p, mode, site, features::NO_ORDER, false);
+        }
+        features::ATOMICITY => {
+            return acquire_general(meta, p, mode, site, features::ATOMICITY, false);
+        }
+        _ => {}
+    }
+    std::hint::cold_path();
     // Settled: the byte already loaded is the features'.
     let active = if raw & features::UNSETTLED == 0 {
         raw
