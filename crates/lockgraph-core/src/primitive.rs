@@ -264,6 +264,13 @@ fn acquire_out_of_line<P: Blocking>(
     acquire_not_lean(meta, p, mode, site, raw);
 }
 
+/// Marks the branch that calls it unlikely (`std::hint::cold_path`, which
+/// is newer than this workspace's minimum Rust version): a call of a cold
+/// function is what the optimiser reads as such, and it is inlined away.
+#[cold]
+#[inline]
+fn cold_path() {}
+
 /// [`acquire`] in a mode other than the lean one inlined first; `raw`: the
 /// features' byte as loaded.
 #[inline(always)]
@@ -300,7 +307,7 @@ fn acquire_not_lean<P: Blocking>(
         }
         _ => {}
     }
-    std::hint::cold_path();
+    cold_path();
     // Settled: the byte already loaded is the features'.
     let active = if raw & features::UNSETTLED == 0 {
         raw
