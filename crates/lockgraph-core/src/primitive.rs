@@ -264,13 +264,6 @@ fn acquire_out_of_line<P: Blocking>(
     acquire_not_lean(meta, p, mode, site, raw);
 }
 
-/// Marks the branch that calls it unlikely (`std::hint::cold_path`, which
-/// is newer than this workspace's minimum Rust version): a call of a cold
-/// function is what the optimiser reads as such, and it is inlined away.
-#[cold]
-#[inline]
-fn cold_path() {}
-
 /// [`acquire`] in a mode other than the lean one inlined first; `raw`: the
 /// features' byte as loaded.
 #[inline(always)]
@@ -307,7 +300,7 @@ fn acquire_not_lean<P: Blocking>(
         }
         _ => {}
     }
-    cold_path();
+    crate::sync::cold_path();
     // Settled: the byte already loaded is the features'.
     let active = if raw & features::UNSETTLED == 0 {
         raw

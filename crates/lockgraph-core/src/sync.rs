@@ -25,6 +25,13 @@ macro_rules! thread_local_const {
 }
 pub(crate) use thread_local_const;
 
+/// Marks the branch that calls it unlikely (`std::hint::cold_path`, which
+/// is newer than this workspace's minimum Rust version): a call of a cold
+/// function is what the optimiser reads as such, and it is inlined away.
+#[cold]
+#[inline]
+pub(crate) fn cold_path() {}
+
 /// Marks the start of a graph operation. Under loom, the first one of each
 /// model iteration resets the process-wide state (graphs, reported cycles,
 /// atomicity reports: whatever registered with [`on_new_iteration`]), so

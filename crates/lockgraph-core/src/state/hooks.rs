@@ -142,7 +142,7 @@ impl LockMeta {
             // A hook bit, a release out of order, a busy thread: out of
             // line (`released_quick` itself is not `#[cold]`: its code is
             // laid out for speed).
-            std::hint::cold_path();
+            crate::sync::cold_path();
             if !self.released_quick(t, diff) {
                 self.released_slow();
             }
