@@ -146,6 +146,35 @@ impl LockMeta {
         self.assign_id()
     }
 
+    /// [`id`](Self::id) with a fresh id taken from this thread's block in
+    /// line (the lock path's push and its pair test: a new lock is every
+    /// iteration of a churn); only a new block, or no thread-local left,
+    /// is the call.
+    #[inline(always)]
+    pub(crate) fn id_in_line(&self) -> u64 {
+        let v = self.id.load(Ordering::Relaxed);
+        if v != 0 {
+            return word_to_id(v);
+        }
+        // 0: the block is used up (or never taken: both start at 0; ids
+        // start at 1), or the thread is exiting.
+        let fresh = IDS
+            .try_with(|(next, end)| {
+                let id = next.get();
+                if id < end.get() {
+                    next.set(id + 1);
+                    id
+                } else {
+                    0
+                }
+            })
+            .unwrap_or(0);
+        if fresh == 0 {
+            return self.assign_id();
+        }
+        self.install_id(fresh)
+    }
+
     #[cold]
     fn assign_id(&self) -> u64 {
         let block = || {
@@ -165,6 +194,14 @@ impl LockMeta {
             })
             // No thread-local left (the thread is exiting): a block of one.
             .unwrap_or_else(|_| block().0);
+        self.install_id(fresh)
+    }
+
+    /// Sets `fresh` as the lock's id unless another thread set one first
+    /// (two threads may use a new lock first at once: one waiting for it,
+    /// one holding it); the id that won.
+    #[inline(always)]
+    fn install_id(&self, fresh: u64) -> u64 {
         match self
             .id
             .compare_exchange(0, fresh << ID_SHIFT, Ordering::Relaxed, Ordering::Relaxed)

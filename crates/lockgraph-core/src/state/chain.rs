@@ -70,7 +70,18 @@ impl ThreadState {
             return false;
         }
         if len == 1 {
-            return self.on_one_paired(meta, site);
+            // The remembered pair of classes (see `on_one`), tested here
+            // without a call: a site or named class's key names no id.
+            if !matches!(meta.class, Class::Anonymous)
+                && self.pair.get() == (self.keys[0].get(), meta.hot_key(0))
+                && self.stack.words[0].get() & M_SHARED == 0
+            {
+                self.checked_id.set(meta.id_in_line());
+                self.checked_tag
+                    .set(1 << 8 | (Request::Exclusive as usize + 1));
+                return false;
+            }
+            return self.on_one_unpaired(meta, site);
         }
         self.before_wait_exclusive(meta, site, len, false);
         false
@@ -90,21 +101,14 @@ impl ThreadState {
         self.nested(meta, Request::Exclusive, site, Op::Acquire, len, fresh)
     }
 
-    /// An exclusive acquisition with one lock held: the pair of classes
-    /// remembered (see [`on_one`](Self::on_one)) is marked checked in a
-    /// small call (a churned pair of two classes: no more), anything
-    /// else goes on to [`on_one`](Self::on_one).
+    /// An exclusive acquisition with one lock held whose classes are not
+    /// the remembered pair (tested in line by
+    /// [`before_wait_unsteady`](Self::before_wait_unsteady)): the id and
+    /// the class key, then [`on_one`](Self::on_one).
     #[inline(never)]
-    fn on_one_paired(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) -> bool {
+    fn on_one_unpaired(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) -> bool {
         let id = meta.id();
         let key = meta.hot_key(id);
-        if self.pair.get() == (self.keys[0].get(), key) && self.stack.words[0].get() & M_SHARED == 0
-        {
-            self.checked_id.set(id);
-            self.checked_tag
-                .set(1 << 8 | (Request::Exclusive as usize + 1));
-            return false;
-        }
         self.on_one(meta, id, key, site)
     }
 
@@ -119,9 +123,9 @@ impl ThreadState {
     /// whose edges are recorded is kept (`pair`), and the same two classes
     /// again (new locks made at the same two sites: the two-class churn)
     /// are marked checked without the key by
-    /// [`on_one_paired`](Self::on_one_paired), as a hit in the cache would
-    /// be.
-    #[inline(never)]
+    /// [`before_wait_unsteady`](Self::before_wait_unsteady), as a hit in
+    /// the cache would be.
+    #[inline(always)]
     fn on_one(
         &self,
         meta: &LockMeta,
