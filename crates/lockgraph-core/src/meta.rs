@@ -74,6 +74,14 @@ crate::sync::thread_local_const! {
     static IDS: (Cell<u64>, Cell<u64>) = const { (Cell::new(0), Cell::new(0)) };
 }
 
+/// The id of `winner`, the word another thread set first (a cold path of
+/// its own, so that the usual case is the compare-and-swap and a branch).
+#[cold]
+#[inline(never)]
+fn lost_race(winner: u64) -> u64 {
+    word_to_id(winner)
+}
+
 /// Tracking state embedded in every tracked lock: its class and its instance id.
 ///
 /// The id is assigned lazily on first tracked use (one relaxed load afterwards)
@@ -156,23 +164,21 @@ impl LockMeta {
         if v != 0 {
             return word_to_id(v);
         }
-        // 0: the block is used up (or never taken: both start at 0; ids
-        // start at 1), or the thread is exiting.
-        let fresh = IDS
-            .try_with(|(next, end)| {
-                let id = next.get();
-                if id < end.get() {
-                    next.set(id + 1);
-                    id
-                } else {
-                    0
-                }
-            })
-            .unwrap_or(0);
-        if fresh == 0 {
-            return self.assign_id();
+        // None: the block is used up (or never taken: both start at 0),
+        // or the thread is exiting.
+        let fresh = IDS.try_with(|(next, end)| {
+            let id = next.get();
+            if id < end.get() {
+                next.set(id + 1);
+                Some(id)
+            } else {
+                None
+            }
+        });
+        match fresh {
+            Ok(Some(id)) => self.install_id(id),
+            _ => self.assign_id(),
         }
-        self.install_id(fresh)
     }
 
     #[cold]
@@ -207,7 +213,7 @@ impl LockMeta {
             .compare_exchange(0, fresh << ID_SHIFT, Ordering::Relaxed, Ordering::Relaxed)
         {
             Ok(_) => fresh,
-            Err(winner) => word_to_id(winner),
+            Err(winner) => lost_race(winner),
         }
     }
 
@@ -251,10 +257,14 @@ impl LockMeta {
     /// instance (`id`) for anonymous classes.
     #[inline]
     pub(crate) fn hot_key(&self, id: u64) -> u64 {
+        // A site class first: one test of the tag (the usual class, and
+        // every new lock of a churn).
+        if let Class::Site(l, t) = self.class {
+            return Class::site_hot_key(l, t);
+        }
         match self.class {
-            Class::Site(l, t) => Class::site_hot_key(l, t),
             Class::Named(_) => self.named_key,
-            Class::Anonymous => (id << 2) | 2,
+            _ => (id << 2) | 2,
         }
     }
 }

@@ -72,8 +72,12 @@ impl ThreadState {
         if len == 1 {
             // The remembered pair of classes (see `on_one`), tested here
             // without a call: a site or named class's key names no id.
-            if !matches!(meta.class, Class::Anonymous)
-                && self.pair.get() == (self.keys[0].get(), meta.hot_key(0))
+            let key = match meta.class {
+                Class::Site(l, t) => Class::site_hot_key(l, t),
+                Class::Named(_) => meta.hot_key(0),
+                Class::Anonymous => return self.on_one_unpaired(meta, site),
+            };
+            if self.pair.get() == (self.keys[0].get(), key)
                 && self.stack.words[0].get() & M_SHARED == 0
             {
                 self.checked_id.set(meta.id_in_line());
