@@ -66,9 +66,6 @@ impl ThreadState {
         site: Option<&'static Location<'static>>,
     ) -> bool {
         let len = self.stack.len.get();
-        if len.wrapping_sub(1) >= MAX_HELD {
-            return false;
-        }
         if len == 1 {
             // The remembered pair of classes (see `on_one`), tested here
             // without a call: a site or named class's key names no id.
@@ -87,7 +84,10 @@ impl ThreadState {
             }
             return self.on_one_unpaired(meta, site);
         }
-        self.before_wait_exclusive(meta, site, len, false);
+        // Nothing held (no edge to record), or busy: nothing to do.
+        if len.wrapping_sub(1) < MAX_HELD {
+            self.before_wait_exclusive(meta, site, len, false);
+        }
         false
     }
 
