@@ -257,14 +257,16 @@ impl LockMeta {
     /// instance (`id`) for anonymous classes.
     #[inline]
     pub(crate) fn hot_key(&self, id: u64) -> u64 {
-        // A site class first: one test of the tag (the usual class, and
-        // every new lock of a churn).
+        // A site class after one test of the tag (the usual class, and
+        // every new lock of a churn); a named class's key was made with
+        // the lock, an anonymous one's (no named key) is its id's.
         if let Class::Site(l, t) = self.class {
             return Class::site_hot_key(l, t);
         }
-        match self.class {
-            Class::Named(_) => self.named_key,
-            _ => (id << 2) | 2,
+        if self.named_key != 0 {
+            self.named_key
+        } else {
+            (id << 2) | 2
         }
     }
 }
