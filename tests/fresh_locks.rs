@@ -560,6 +560,36 @@ fn child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind() {
     assert!(lockgraph::held_locks().is_empty());
     let after = lockgraph::stats();
     assert_eq!(after.instances, before, "case 3: {after:?}");
+
+    // 4. a -> b buffered and b dropped first, which leaves the buffer
+    //    empty (a's drop would need no look), then a -> c buffered in the
+    //    same hold: a's drop must still find a -> c.
+    let (a, b, c) = (node(), node(), node());
+    let ga = a.lock();
+    drop(b.lock());
+    drop(b);
+    drop(c.lock());
+    drop(ga);
+    drop(a);
+    let _ = lockgraph::stats(); // a -> c, if it stayed, now in the graph
+    drop(c);
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "case 4: {after:?}");
+
+    // 5. a -> b and a -> c buffered in one hold, c dropped first: the
+    //    buffer still holds a -> b, so a's drop must look.
+    let (a, b, c) = (node(), node(), node());
+    {
+        let _ga = a.lock();
+        drop(b.lock());
+        drop(c.lock());
+    }
+    drop(c);
+    drop(a);
+    let _ = lockgraph::stats();
+    drop(b);
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "case 5: {after:?}");
     println!("no instance left");
 }
 
