@@ -444,12 +444,19 @@ const MAX_STACKS: usize = 4096;
 /// decided without the buffer's lock: the head's drop, under the lock,
 /// found the buffer empty once its edge was gone and no edge from the tail
 /// ever taken by a flush ([`CLEAN_TAIL`]), and no push since.
+#[inline]
 pub(crate) fn forget(id: u64, word: u64) {
     if word & (YOUNG | YOUNG_FROM | YOUNG_FROM_AGAIN) == YOUNG_FROM
         && CLEAN_TAIL.try_with(|c| c.replace(0) == id).unwrap_or(false)
     {
         return;
     }
+    forget_in_buffer(id, word);
+}
+
+/// [`forget`] past the clean tail: this thread's buffer looked at.
+#[inline(never)]
+fn forget_in_buffer(id: u64, word: u64) {
     let Some(slot) = mine() else {
         return forget_in_graph(id);
     };
