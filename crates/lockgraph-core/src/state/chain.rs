@@ -108,18 +108,22 @@ impl ThreadState {
     /// An exclusive acquisition with one lock held whose classes are not
     /// the remembered pair (tested in line by
     /// [`before_wait_unsteady`](Self::before_wait_unsteady)): the id and
-    /// the class key, then [`on_one`](Self::on_one).
+    /// the class key, the fresh shape (a churned pair of one class: no
+    /// more, and `true`), then [`on_one`](Self::on_one).
     #[inline(never)]
     fn on_one_unpaired(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) -> bool {
-        let id = meta.id();
+        let id = meta.id_in_line();
         let key = meta.hot_key(id);
-        self.on_one(meta, id, key, site)
+        if self.fresh_shape(meta, id, key, 1) {
+            return true;
+        }
+        self.on_one(meta, id, key, site);
+        false
     }
 
     /// An exclusive acquisition with one lock held, past the remembered
-    /// pair (the requested lock's id and class key known): may be an edge
-    /// into a fresh lock (`true`, see
-    /// [`before_wait_nested`](Self::before_wait_nested)).
+    /// pair and the fresh shape (the requested lock's id and class key
+    /// known): its chain key, the cache, the recording.
     ///
     /// With the one lock held exclusively, of another class than the
     /// requested one, the chain key names no id: it is the two classes
@@ -129,15 +133,9 @@ impl ThreadState {
     /// are marked checked without the key by
     /// [`before_wait_unsteady`](Self::before_wait_unsteady), as a hit in
     /// the cache would be.
-    #[inline(always)]
-    fn on_one(
-        &self,
-        meta: &LockMeta,
-        id: u64,
-        key: u64,
-        site: Option<&'static Location<'static>>,
-    ) -> bool {
-        let fresh = self.nested_keyed(
+    #[inline(never)]
+    fn on_one(&self, meta: &LockMeta, id: u64, key: u64, site: Option<&'static Location<'static>>) {
+        self.nested_keyed(
             meta,
             id,
             key,
@@ -145,20 +143,18 @@ impl ThreadState {
             site,
             Op::Acquire,
             1,
-            true,
+            false,
         );
         // Recorded (or found in the cache) on one exclusive hold with a
         // key that named no id: another class, and no same-class hold
         // (the bloom), so the key is the two classes'.
         let held = self.keys[0].get();
-        if !fresh
-            && held != key
+        if held != key
             && self.stack.words[0].get() & M_SHARED == 0
             && self.blooms[0].get() & bloom_bit(key) == 0
         {
             self.pair.set((held, key));
         }
-        fresh
     }
 
     /// The chain-cache lookup, out of line so the common "nothing held" path
