@@ -90,6 +90,8 @@ fn lost_race(winner: u64) -> u64 {
 pub struct LockMeta {
     pub(crate) class: Class,
     pub(crate) kind: LockKind,
+    /// A named class's key in chains ([`hot_key`](Self::hot_key): odd),
+    /// made with the lock; 0 for every other class.
     named_key: u64,
     pub(crate) id: AtomicU64,
     /// The atomicity checker's block for this lock (`atomicity::LockAtom`),
@@ -182,6 +184,7 @@ impl LockMeta {
     }
 
     #[cold]
+    #[inline(never)]
     fn assign_id(&self) -> u64 {
         let block = || {
             let start = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
@@ -289,4 +292,102 @@ pub(crate) struct Held {
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
     pub(crate) site: Option<&'static Location<'static>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids taken in line are the ids `id` reads back, distinct across
+    /// locks and across the thread's blocks (past 1,024), never reused.
+    #[test]
+    fn ids_taken_in_line_are_distinct_across_blocks() {
+        let locks: Vec<LockMeta> = (0..3 * ID_BLOCK as usize)
+            .map(|_| LockMeta::new(LockKind::Mutex, Class::Named("meta-ids")))
+            .collect();
+        let ids: Vec<u64> = locks
+            .iter()
+            .enumerate()
+            .map(|(i, m)| if i % 3 == 0 { m.id() } else { m.id_in_line() })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for (m, &id) in locks.iter().zip(&ids) {
+            assert!(id != 0);
+            assert_eq!(m.id(), id);
+            assert_eq!(m.id_in_line(), id);
+            assert!(seen.insert(id), "id {id} given twice");
+        }
+        // Locks made after the first ones dropped get new ids.
+        drop(locks);
+        let later = LockMeta::new(LockKind::Mutex, Class::Named("meta-ids"));
+        assert!(!seen.contains(&later.id_in_line()));
+    }
+
+    /// Two threads using the same new locks first at once (both in the
+    /// same order, so they race for many) agree on each lock's id (the
+    /// compare-and-swap's loser takes the winner's).
+    #[test]
+    fn two_threads_taking_a_new_locks_id_at_once_agree() {
+        const N: usize = 5000;
+        // Rounds of fresh locks: a round where one thread ran alone
+        // proves nothing, so there are many.
+        for _ in 0..40 {
+            let locks: Vec<LockMeta> = (0..N)
+                .map(|_| LockMeta::new(LockKind::Mutex, Class::Anonymous))
+                .collect();
+            let barrier = std::sync::Barrier::new(2);
+            let (a, b) = std::thread::scope(|s| {
+                let (locks, barrier) = (&locks, &barrier);
+                let run = move || {
+                    barrier.wait();
+                    locks.iter().map(LockMeta::id_in_line).collect::<Vec<_>>()
+                };
+                let t = s.spawn(run);
+                (run(), t.join().unwrap())
+            });
+            assert_eq!(a, b);
+            for (m, id) in locks.iter().zip(&a) {
+                assert_eq!(m.id(), *id);
+            }
+        }
+    }
+
+    /// The compare-and-swap's loser (the word set by another thread
+    /// between the load and the swap) takes the winner's id.
+    #[test]
+    fn a_lost_id_race_takes_the_winners_id() {
+        let m = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        m.id.store(5 << ID_SHIFT | IN_GRAPH, Ordering::Relaxed);
+        assert_eq!(m.install_id(7), 5);
+        assert_eq!(m.id(), 5);
+        let fresh = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        assert_eq!(fresh.install_id(7), 7);
+        assert_eq!(fresh.id(), 7);
+    }
+
+    /// The class key: a site class's from its site and type, a named
+    /// class's from its name (the same for two locks of one name), an
+    /// anonymous lock's from its id (another for every lock).
+    #[test]
+    fn hot_keys_of_each_class() {
+        let site = Class::here();
+        let Class::Site(l, t) = site else {
+            unreachable!()
+        };
+        let s = LockMeta::new(LockKind::Mutex, site);
+        assert_eq!(s.hot_key(s.id()), Class::site_hot_key(l, t));
+        let (n1, n2) = (
+            LockMeta::new(LockKind::Mutex, Class::Named("meta-key")),
+            LockMeta::new(LockKind::RwLock, Class::Named("meta-key")),
+        );
+        assert_eq!(n1.hot_key(n1.id()), fnv("meta-key") | 1);
+        assert_eq!(n1.hot_key(n1.id()), n2.hot_key(n2.id()));
+        let (a1, a2) = (
+            LockMeta::new(LockKind::Mutex, Class::Anonymous),
+            LockMeta::new(LockKind::Mutex, Class::Anonymous),
+        );
+        assert_eq!(a1.hot_key(a1.id()), (a1.id() << 2) | 2);
+        assert_ne!(a1.hot_key(a1.id()), a2.hot_key(a2.id()));
+        assert_ne!(a1.hot_key(a1.id()), n1.hot_key(n1.id()));
+    }
 }
