@@ -610,12 +610,118 @@ fn child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind() {
     assert!(lockgraph::held_locks().is_empty());
     let after = lockgraph::stats();
     assert_eq!(after.instances, before, "case 3: {after:?}");
+
+    // 4. a -> b buffered and b dropped first, which leaves the buffer
+    //    empty (a's drop would need no look), then a -> c buffered in the
+    //    same hold: a's drop must still find a -> c.
+    let (a, b, c) = (node(), node(), node());
+    let ga = a.lock();
+    drop(b.lock());
+    drop(b);
+    drop(c.lock());
+    drop(ga);
+    drop(a);
+    let _ = lockgraph::stats(); // a -> c, if it stayed, now in the graph
+    drop(c);
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "case 4: {after:?}");
+
+    // 5. a -> b and a -> c buffered in one hold, c dropped first: the
+    //    buffer still holds a -> b, so a's drop must look.
+    let (a, b, c) = (node(), node(), node());
+    {
+        let _ga = a.lock();
+        drop(b.lock());
+        drop(c.lock());
+    }
+    drop(c);
+    drop(a);
+    let _ = lockgraph::stats();
+    drop(b);
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "case 5: {after:?}");
     println!("no instance left");
 }
 
 #[test]
 fn a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind() {
     let out = child!(child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind)
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("no instance left"),
+        "{}",
+        out.both()
+    );
+}
+
+/// The churn's tail is dropped without a look at its buffer when its
+/// head's drop left the buffer empty (`young::forget`'s clean tail); that
+/// rests on a second hold buffering an edge from the tail setting
+/// `YOUNG_FROM_AGAIN` at its release. Here the second hold is another
+/// thread's read hold taken while this thread's read hold is still out
+/// (overlapping, not after it), in both orders of release: the tail must
+/// still be listed dead, or the other thread's edge reaches the graph with
+/// a node nobody removes. Counts the graph's instances: a child process.
+#[test]
+fn child_a_clean_tail_read_held_by_two_threads_at_once_leaves_no_instance_behind() {
+    if !is_child() {
+        return;
+    }
+    struct Page;
+    fn page() -> RwLock<Page> {
+        RwLock::new(Page)
+    }
+    let before = lockgraph::stats().instances;
+    for other_releases_first in [true, false] {
+        let (a, b) = (page(), page());
+        let ga = a.read();
+        // a -> b buffered here, b dropped first: the buffer is empty again,
+        // and a's drop would need no look.
+        drop(b.write());
+        drop(b);
+        let x = std::thread::scope(|s| {
+            let (held, release) = (
+                std::sync::mpsc::channel::<()>(),
+                std::sync::mpsc::channel::<()>(),
+            );
+            let (a, held_tx, release_rx) = (&a, held.0, release.1);
+            let t = s.spawn(move || {
+                let x = page();
+                let _ga = a.read();
+                drop(x.write()); // a -> x, in this thread's buffer
+                held_tx.send(()).unwrap();
+                if !other_releases_first {
+                    let _ = release_rx.recv_timeout(Duration::from_secs(30));
+                }
+                x
+            });
+            held.1.recv_timeout(Duration::from_secs(30)).unwrap();
+            if other_releases_first {
+                let x = t.join().unwrap();
+                drop(ga);
+                x
+            } else {
+                drop(ga);
+                release.0.send(()).unwrap();
+                t.join().unwrap()
+            }
+        });
+        drop(a);
+        let _ = lockgraph::stats(); // the other buffer's a -> x: a is dead
+        drop(x);
+        let after = lockgraph::stats();
+        assert_eq!(
+            after.instances, before,
+            "other releases first: {other_releases_first}: {after:?}"
+        );
+    }
+    println!("no instance left");
+}
+
+#[test]
+fn a_clean_tail_read_held_by_two_threads_at_once_leaves_no_instance_behind() {
+    let out = child!(child_a_clean_tail_read_held_by_two_threads_at_once_leaves_no_instance_behind)
         .deadline(Duration::from_secs(60))
         .run();
     assert!(

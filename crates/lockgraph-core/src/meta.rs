@@ -74,6 +74,14 @@ crate::sync::thread_local_const! {
     static IDS: (Cell<u64>, Cell<u64>) = const { (Cell::new(0), Cell::new(0)) };
 }
 
+/// The id of `winner`, the word another thread set first (a cold path of
+/// its own, so that the usual case is the compare-and-swap and a branch).
+#[cold]
+#[inline(never)]
+fn lost_race(winner: u64) -> u64 {
+    word_to_id(winner)
+}
+
 /// Tracking state embedded in every tracked lock: its class and its instance id.
 ///
 /// The id is assigned lazily on first tracked use (one relaxed load afterwards)
@@ -82,6 +90,8 @@ crate::sync::thread_local_const! {
 pub struct LockMeta {
     pub(crate) class: Class,
     pub(crate) kind: LockKind,
+    /// A named class's key in chains ([`hot_key`](Self::hot_key): odd),
+    /// made with the lock; 0 for every other class.
     named_key: u64,
     pub(crate) id: AtomicU64,
     /// The atomicity checker's block for this lock (`atomicity::LockAtom`),
@@ -146,7 +156,35 @@ impl LockMeta {
         self.assign_id()
     }
 
+    /// [`id`](Self::id) with a fresh id taken from this thread's block in
+    /// line (the lock path's push and its pair test: a new lock is every
+    /// iteration of a churn); only a new block, or no thread-local left,
+    /// is the call.
+    #[inline(always)]
+    pub(crate) fn id_in_line(&self) -> u64 {
+        let v = self.id.load(Ordering::Relaxed);
+        if v != 0 {
+            return word_to_id(v);
+        }
+        // None: the block is used up (or never taken: both start at 0),
+        // or the thread is exiting.
+        let fresh = IDS.try_with(|(next, end)| {
+            let id = next.get();
+            if id < end.get() {
+                next.set(id + 1);
+                Some(id)
+            } else {
+                None
+            }
+        });
+        match fresh {
+            Ok(Some(id)) => self.install_id(id),
+            _ => self.assign_id(),
+        }
+    }
+
     #[cold]
+    #[inline(never)]
     fn assign_id(&self) -> u64 {
         let block = || {
             let start = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
@@ -165,12 +203,20 @@ impl LockMeta {
             })
             // No thread-local left (the thread is exiting): a block of one.
             .unwrap_or_else(|_| block().0);
+        self.install_id(fresh)
+    }
+
+    /// Sets `fresh` as the lock's id unless another thread set one first
+    /// (two threads may use a new lock first at once: one waiting for it,
+    /// one holding it); the id that won.
+    #[inline(always)]
+    fn install_id(&self, fresh: u64) -> u64 {
         match self
             .id
             .compare_exchange(0, fresh << ID_SHIFT, Ordering::Relaxed, Ordering::Relaxed)
         {
             Ok(_) => fresh,
-            Err(winner) => word_to_id(winner),
+            Err(winner) => lost_race(winner),
         }
     }
 
@@ -214,10 +260,16 @@ impl LockMeta {
     /// instance (`id`) for anonymous classes.
     #[inline]
     pub(crate) fn hot_key(&self, id: u64) -> u64 {
-        match self.class {
-            Class::Site(l, t) => Class::site_hot_key(l, t),
-            Class::Named(_) => self.named_key,
-            Class::Anonymous => (id << 2) | 2,
+        // A site class after one test of the tag (the usual class, and
+        // every new lock of a churn); a named class's key was made with
+        // the lock, an anonymous one's (no named key) is its id's.
+        if let Class::Site(l, t) = self.class {
+            return Class::site_hot_key(l, t);
+        }
+        if self.named_key != 0 {
+            self.named_key
+        } else {
+            (id << 2) | 2
         }
     }
 }
@@ -240,4 +292,102 @@ pub(crate) struct Held {
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
     pub(crate) site: Option<&'static Location<'static>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids taken in line are the ids `id` reads back, distinct across
+    /// locks and across the thread's blocks (past 1,024), never reused.
+    #[test]
+    fn ids_taken_in_line_are_distinct_across_blocks() {
+        let locks: Vec<LockMeta> = (0..3 * ID_BLOCK as usize)
+            .map(|_| LockMeta::new(LockKind::Mutex, Class::Named("meta-ids")))
+            .collect();
+        let ids: Vec<u64> = locks
+            .iter()
+            .enumerate()
+            .map(|(i, m)| if i % 3 == 0 { m.id() } else { m.id_in_line() })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for (m, &id) in locks.iter().zip(&ids) {
+            assert!(id != 0);
+            assert_eq!(m.id(), id);
+            assert_eq!(m.id_in_line(), id);
+            assert!(seen.insert(id), "id {id} given twice");
+        }
+        // Locks made after the first ones dropped get new ids.
+        drop(locks);
+        let later = LockMeta::new(LockKind::Mutex, Class::Named("meta-ids"));
+        assert!(!seen.contains(&later.id_in_line()));
+    }
+
+    /// Two threads using the same new locks first at once (both in the
+    /// same order, so they race for many) agree on each lock's id (the
+    /// compare-and-swap's loser takes the winner's).
+    #[test]
+    fn two_threads_taking_a_new_locks_id_at_once_agree() {
+        const N: usize = 5000;
+        // Rounds of fresh locks: a round where one thread ran alone
+        // proves nothing, so there are many.
+        for _ in 0..40 {
+            let locks: Vec<LockMeta> = (0..N)
+                .map(|_| LockMeta::new(LockKind::Mutex, Class::Anonymous))
+                .collect();
+            let barrier = std::sync::Barrier::new(2);
+            let (a, b) = std::thread::scope(|s| {
+                let (locks, barrier) = (&locks, &barrier);
+                let run = move || {
+                    barrier.wait();
+                    locks.iter().map(LockMeta::id_in_line).collect::<Vec<_>>()
+                };
+                let t = s.spawn(run);
+                (run(), t.join().unwrap())
+            });
+            assert_eq!(a, b);
+            for (m, id) in locks.iter().zip(&a) {
+                assert_eq!(m.id(), *id);
+            }
+        }
+    }
+
+    /// The compare-and-swap's loser (the word set by another thread
+    /// between the load and the swap) takes the winner's id.
+    #[test]
+    fn a_lost_id_race_takes_the_winners_id() {
+        let m = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        m.id.store(5 << ID_SHIFT | IN_GRAPH, Ordering::Relaxed);
+        assert_eq!(m.install_id(7), 5);
+        assert_eq!(m.id(), 5);
+        let fresh = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        assert_eq!(fresh.install_id(7), 7);
+        assert_eq!(fresh.id(), 7);
+    }
+
+    /// The class key: a site class's from its site and type, a named
+    /// class's from its name (the same for two locks of one name), an
+    /// anonymous lock's from its id (another for every lock).
+    #[test]
+    fn hot_keys_of_each_class() {
+        let site = Class::here();
+        let Class::Site(l, t) = site else {
+            unreachable!()
+        };
+        let s = LockMeta::new(LockKind::Mutex, site);
+        assert_eq!(s.hot_key(s.id()), Class::site_hot_key(l, t));
+        let (n1, n2) = (
+            LockMeta::new(LockKind::Mutex, Class::Named("meta-key")),
+            LockMeta::new(LockKind::RwLock, Class::Named("meta-key")),
+        );
+        assert_eq!(n1.hot_key(n1.id()), fnv("meta-key") | 1);
+        assert_eq!(n1.hot_key(n1.id()), n2.hot_key(n2.id()));
+        let (a1, a2) = (
+            LockMeta::new(LockKind::Mutex, Class::Anonymous),
+            LockMeta::new(LockKind::Mutex, Class::Anonymous),
+        );
+        assert_eq!(a1.hot_key(a1.id()), (a1.id() << 2) | 2);
+        assert_ne!(a1.hot_key(a1.id()), a2.hot_key(a2.id()));
+        assert_ne!(a1.hot_key(a1.id()), n1.hot_key(n1.id()));
+    }
 }

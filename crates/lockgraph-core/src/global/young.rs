@@ -283,6 +283,14 @@ crate::sync::thread_local_const! {
     static MINE: Mine = const { Mine(Cell::new(None)) };
 }
 
+crate::sync::thread_local_const! {
+    /// The id of a lock whose every buffered edge is known gone without a
+    /// look at the buffer (0: none): set by the drop of a pair's head that
+    /// left this thread's buffer empty, with no edge from the pair's tail
+    /// ever taken by a flush; cleared by every push (see [`forget`]).
+    static CLEAN_TAIL: Cell<u64> = const { Cell::new(0) };
+}
+
 /// This thread's slot, taken on first use (`None` while the thread exits).
 fn mine() -> Option<&'static Slot> {
     MINE.try_with(|m| {
@@ -354,6 +362,8 @@ pub(crate) fn push(edge: Young<'_>) -> bool {
     };
     let key = info_key(&edge);
     let mut b = slot.buffer.lock();
+    // An edge from a clean tail would be in the buffer now: no tail is.
+    let _ = CLEAN_TAIL.try_with(|c| c.set(0));
     let info = match b.last {
         Some((k, i)) if k == key => i,
         _ => {
@@ -429,7 +439,24 @@ const MAX_STACKS: usize = 4096;
 ///   buffered), into this buffer (an edge from it was here, or it is the
 ///   tail of the last edge a head's drop removed from here), and no flush
 ///   took an edge from it from here (its id is above every tail one took).
+///
+/// The churn's tail (its pair's head dropped first, on this thread) is
+/// decided without the buffer's lock: the head's drop, under the lock,
+/// found the buffer empty once its edge was gone and no edge from the tail
+/// ever taken by a flush ([`CLEAN_TAIL`]), and no push since.
+#[inline]
 pub(crate) fn forget(id: u64, word: u64) {
+    if word & (YOUNG | YOUNG_FROM | YOUNG_FROM_AGAIN) == YOUNG_FROM
+        && CLEAN_TAIL.try_with(|c| c.replace(0) == id).unwrap_or(false)
+    {
+        return;
+    }
+    forget_in_buffer(id, word);
+}
+
+/// [`forget`] past the clean tail: this thread's buffer looked at.
+#[inline(never)]
+fn forget_in_buffer(id: u64, word: u64) {
     let Some(slot) = mine() else {
         return forget_in_graph(id);
     };
@@ -439,8 +466,17 @@ pub(crate) fn forget(id: u64, word: u64) {
     if word & YOUNG_FROM == 0 {
         if let Some(e) = b.entries.last() {
             if e.to == id {
-                b.gone = e.from;
+                let tail = e.from;
+                b.gone = tail;
                 b.entries.pop();
+                // Nothing left here (so no edge from the tail), and no
+                // flush took one from here: the tail's drop needs no look.
+                let clean = if b.entries.is_empty() && tail > b.flushed_max {
+                    tail
+                } else {
+                    0
+                };
+                let _ = CLEAN_TAIL.try_with(|c| c.set(clean));
                 return;
             }
         }

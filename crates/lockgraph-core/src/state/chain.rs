@@ -66,13 +66,28 @@ impl ThreadState {
         site: Option<&'static Location<'static>>,
     ) -> bool {
         let len = self.stack.len.get();
-        if len.wrapping_sub(1) >= MAX_HELD {
-            return false;
-        }
         if len == 1 {
-            return self.on_one_paired(meta, site);
+            // The remembered pair of classes (see `on_one`), tested here
+            // without a call: a site or named class's key names no id.
+            let key = match meta.class {
+                Class::Site(l, t) => Class::site_hot_key(l, t),
+                Class::Named(_) => meta.hot_key(0),
+                Class::Anonymous => return self.on_one_unpaired(meta, site),
+            };
+            if self.pair.get() == (self.keys[0].get(), key)
+                && self.stack.words[0].get() & M_SHARED == 0
+            {
+                self.checked_id.set(meta.id_in_line());
+                self.checked_tag
+                    .set(1 << 8 | (Request::Exclusive as usize + 1));
+                return false;
+            }
+            return self.on_one_unpaired(meta, site);
         }
-        self.before_wait_exclusive(meta, site, len, false);
+        // Nothing held (no edge to record), or busy: nothing to do.
+        if len.wrapping_sub(1) < MAX_HELD {
+            self.before_wait_exclusive(meta, site, len, false);
+        }
         false
     }
 
@@ -90,28 +105,25 @@ impl ThreadState {
         self.nested(meta, Request::Exclusive, site, Op::Acquire, len, fresh)
     }
 
-    /// An exclusive acquisition with one lock held: the pair of classes
-    /// remembered (see [`on_one`](Self::on_one)) is marked checked in a
-    /// small call (a churned pair of two classes: no more), anything
-    /// else goes on to [`on_one`](Self::on_one).
+    /// An exclusive acquisition with one lock held whose classes are not
+    /// the remembered pair (tested in line by
+    /// [`before_wait_unsteady`](Self::before_wait_unsteady)): the id and
+    /// the class key, the fresh shape (a churned pair of one class: no
+    /// more, and `true`), then [`on_one`](Self::on_one).
     #[inline(never)]
-    fn on_one_paired(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) -> bool {
-        let id = meta.id();
+    fn on_one_unpaired(&self, meta: &LockMeta, site: Option<&'static Location<'static>>) -> bool {
+        let id = meta.id_in_line();
         let key = meta.hot_key(id);
-        if self.pair.get() == (self.keys[0].get(), key) && self.stack.words[0].get() & M_SHARED == 0
-        {
-            self.checked_id.set(id);
-            self.checked_tag
-                .set(1 << 8 | (Request::Exclusive as usize + 1));
-            return false;
+        if self.fresh_shape(meta, id, key, 1) {
+            return true;
         }
-        self.on_one(meta, id, key, site)
+        self.on_one(meta, id, key, site);
+        false
     }
 
     /// An exclusive acquisition with one lock held, past the remembered
-    /// pair (the requested lock's id and class key known): may be an edge
-    /// into a fresh lock (`true`, see
-    /// [`before_wait_nested`](Self::before_wait_nested)).
+    /// pair and the fresh shape (the requested lock's id and class key
+    /// known): its chain key, the cache, the recording.
     ///
     /// With the one lock held exclusively, of another class than the
     /// requested one, the chain key names no id: it is the two classes
@@ -119,17 +131,11 @@ impl ThreadState {
     /// whose edges are recorded is kept (`pair`), and the same two classes
     /// again (new locks made at the same two sites: the two-class churn)
     /// are marked checked without the key by
-    /// [`on_one_paired`](Self::on_one_paired), as a hit in the cache would
-    /// be.
+    /// [`before_wait_unsteady`](Self::before_wait_unsteady), as a hit in
+    /// the cache would be.
     #[inline(never)]
-    fn on_one(
-        &self,
-        meta: &LockMeta,
-        id: u64,
-        key: u64,
-        site: Option<&'static Location<'static>>,
-    ) -> bool {
-        let fresh = self.nested_keyed(
+    fn on_one(&self, meta: &LockMeta, id: u64, key: u64, site: Option<&'static Location<'static>>) {
+        self.nested_keyed(
             meta,
             id,
             key,
@@ -137,20 +143,18 @@ impl ThreadState {
             site,
             Op::Acquire,
             1,
-            true,
+            false,
         );
         // Recorded (or found in the cache) on one exclusive hold with a
         // key that named no id: another class, and no same-class hold
         // (the bloom), so the key is the two classes'.
         let held = self.keys[0].get();
-        if !fresh
-            && held != key
+        if held != key
             && self.stack.words[0].get() & M_SHARED == 0
             && self.blooms[0].get() & bloom_bit(key) == 0
         {
             self.pair.set((held, key));
         }
-        fresh
     }
 
     /// The chain-cache lookup, out of line so the common "nothing held" path

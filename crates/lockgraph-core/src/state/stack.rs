@@ -23,7 +23,7 @@ impl ThreadState {
             }
             return None;
         }
-        let id = meta.id();
+        let id = meta.id_in_line();
         debug_assert!(id < ID_LIMIT);
         // The request part, `1 + Request` (0: unchecked), as a word.
         let req = if self.checked_id.get() == id {
