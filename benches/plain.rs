@@ -938,15 +938,21 @@ fn main() -> ExitCode {
             ],
         );
 
-        // The watchdog with the lock-order graph off, turned off in code:
-        // what watchdog-in-release runs today (scripts/bench-plain.sh also
-        // runs the build with that feature).
+        // The watchdog with the lock-order graph off, turned off in code,
+        // in this build: shown, not judged. Issue 17's targets are the
+        // lean production mode's, a `watchdog-in-release` build, whose
+        // lock path is another (`scripts/bench-plain.sh lean` judges them).
         lockgraph::set_order_graph(false);
         steady(
             &mut lines,
             ", watchdog on, graph off",
             [Some(&pl_locks), dd_ref, Some(&lg::Locks::new()), None],
-            &LEAN,
+            &[
+                shown(Row::One),
+                shown(Row::Pair),
+                shown(Row::Chain8),
+                shown(Row::TwoThreads),
+            ],
         );
         lockgraph::set_order_graph(true);
     }
