@@ -221,3 +221,118 @@ fn unrecorded_writes_do_not_make_an_older_write_look_interleaving() {
         "in-between"
     );
 }
+
+/// An exclusive release of another lock ends an implicit region too (as
+/// any lock operation does). With the checker alone on, that release is
+/// the checker's quick one (`LockMeta::released_quick` in the core): it
+/// may pop the slot only when no region is open on the thread, else the
+/// read's region would stay open and the write below would be reported.
+/// Several rounds: from the second on, `outer`'s slot has no edge flag
+/// left to hand over (those releases take the slow path anyway).
+#[test]
+fn a_release_of_another_lock_ends_an_implicit_region() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let map = RwLock::named("atom-ended-by-release", HashSet::new());
+    let outer = Mutex::named("atom-outer", ());
+    let reports = capture_atomicity(|| {
+        for k in 0..4 {
+            let g = outer.lock();
+            let _ = map.read().contains(&k);
+            drop(g); // a release of another lock: the region ends here
+            map.write().insert(k);
+        }
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    // The same without the release in between is reported (the test
+    // above is not silent for another reason).
+    let reports = capture_atomicity(|| {
+        let g = outer.lock();
+        let _ = map.read().contains(&9);
+        map.write().insert(9);
+        drop(g);
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+}
+
+/// The names of the locks this thread holds, outermost first.
+fn held_names() -> Vec<String> {
+    lockgraph::held_locks()
+        .into_iter()
+        .map(|(_, class, _)| format!("{class:?}"))
+        .collect()
+}
+
+/// With the checker on, every release leaves the fast pop (the hook bit);
+/// a release of a lock that is not the top slot's must take its own slot,
+/// whatever the checker's quick release does with the top one.
+#[test]
+fn a_release_out_of_order_with_the_checker_on_takes_its_own_hold() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let (a, b) = (
+        Mutex::named("atom-order-a", ()),
+        Mutex::named("atom-order-b", ()),
+    );
+    thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..3 {
+                let ga = a.lock();
+                let gb = b.lock();
+                drop(ga);
+                let held = held_names();
+                assert_eq!(held.len(), 1, "{held:?}");
+                assert!(held[0].contains("atom-order-b"), "{held:?}");
+                drop(gb);
+                assert!(held_names().is_empty());
+            }
+        });
+    });
+}
+
+/// The profile beside the checker: the checker's quick release must not
+/// take the releases of a thread while the profile is on too, whose hold
+/// times are sampled at release.
+#[test]
+fn child_the_profile_beside_the_checker_samples_hold_times() {
+    if !lockgraph_testkit::is_child() {
+        return;
+    }
+    enable();
+    lockgraph::profile::enable();
+    let lock = Mutex::named("atom-prof-hold", ());
+    // A fresh thread: its sampling tick starts at zero (one hold in eight).
+    thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..16 {
+                let _g = lock.lock();
+                thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+    });
+    let r = lockgraph::profile::report();
+    let p = r.named("atom-prof-hold").unwrap();
+    assert_eq!(p.acquisitions, 16, "{p:?}");
+    assert!((1..=4).contains(&p.hold_samples), "{p:?}");
+    assert!(p.mean_hold >= std::time::Duration::from_millis(1), "{p:?}");
+    println!("hold times sampled");
+}
+
+#[test]
+fn the_profile_beside_the_checker_still_samples_hold_times() {
+    if !lockgraph::TRACKING || lockgraph_testkit::is_child() {
+        return;
+    }
+    let out = lockgraph_testkit::child!(child_the_profile_beside_the_checker_samples_hold_times)
+        .deadline(std::time::Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("hold times sampled"),
+        "{}",
+        out.both()
+    );
+}

@@ -264,6 +264,54 @@ fn fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
     );
 }
 
+/// A held lock the recorder puts in the instance graph (a read of a lock
+/// of its class taken under it: a shared request is recorded the usual
+/// way, not buffered) has that flag to hand over at its release. With the
+/// atomicity checker on, the release is the checker's quick one when it
+/// has nothing to record (no region open, the lock never read), and it
+/// must still hand the flag to the lock's word, or the lock's drop leaves
+/// its instance in the graph.
+#[test]
+fn child_recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
+    if !is_child() {
+        return;
+    }
+    lockgraph::set_atomicity(lockgraph::Atomicity::Warn);
+    struct Page;
+    fn page() -> RwLock<Page> {
+        RwLock::new(Page)
+    }
+    let other = Mutex::named("recorded-pairs-other", ());
+    let before = lockgraph::stats().instances;
+    for _ in 0..200 {
+        let (a, b) = (page(), page());
+        {
+            let _ga = a.write();
+            drop(b.read());
+            // The read's release opened an implicit region, which this
+            // acquisition closes: `a`'s release has nothing to record.
+            drop(other.lock());
+        }
+        assert!(lockgraph::stats().instances > before);
+    }
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "{after:?}");
+    assert_eq!(after.instance_edges, 0, "{after:?}");
+    println!("no instances left");
+}
+
+#[test]
+fn recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
+    let out = child!(child_recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind)
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(
+        out.success() && out.stdout.contains("no instances left"),
+        "{}",
+        out.both()
+    );
+}
+
 /// Several threads nest fresh pairs while another keeps moving the buffers
 /// into the graph (`stats`): no report, and nothing left behind.
 #[test]

@@ -166,7 +166,8 @@ impl LockMeta {
     }
 
     /// [`released`](Self::released) past the fast pop and the hand-over,
-    /// first look: the atomicity checker alone, settled, and its common
+    /// first look: the atomicity checker on without the profile, settled
+    /// (the other features have no release hook), and its common
     /// release (the top slot holds this lock exclusively, with no edge flag
     /// to hand over, and the checker has nothing to record) popped here;
     /// `false`: anything else, for [`released_slow`](Self::released_slow).
