@@ -45,6 +45,13 @@ pub(crate) const HOOKS: u8 = PROFILE | WATCHDOG | ATOMICITY;
 pub(crate) const UNSETTLED: u8 = 0x80;
 
 static ACTIVE: AtomicU8 = AtomicU8::new(UNSETTLED);
+/// [`ACTIVE`] as the steady test's tag ([`steady_tag`]): 0 when the byte is
+/// 0, [`TAG_ON`] otherwise. Written beside the byte, each time.
+static TAG: AtomicU64 = AtomicU64::new(TAG_ON);
+/// The steady test's tag while the byte is not 0: a bit no slot's word has
+/// (ids are below `held_stack::ID_LIMIT`, 2^55, so a word `id << 8 | mode`
+/// never sets bit 63), so that a slot's word or-ed with it matches nothing.
+pub(crate) const TAG_ON: u64 = 1 << 63;
 /// Whether an async lock was ever taken ([`ASYNC`]).
 static ASYNC_SEEN: AtomicBool = AtomicBool::new(false);
 /// Moved on by every change of a feature, so that a settle racing with a
@@ -82,6 +89,24 @@ pub(crate) fn active() -> u8 {
 #[inline(always)]
 pub(crate) fn raw() -> u8 {
     ACTIVE.load(Ordering::Relaxed)
+}
+
+/// The features' byte for the steady test (`LockMeta::steady`): 0 when the
+/// byte is 0, [`TAG_ON`] otherwise, a word that test ors into the slot's
+/// word it expects. One `or` with a memory operand there replaces the
+/// load, compare and branch of the byte on the steady path (a
+/// `track-in-release` one lock 35 -> 33 instructions, `docs/cost.md`).
+#[inline(always)]
+pub(crate) fn steady_tag() -> u64 {
+    TAG.load(Ordering::Relaxed)
+}
+
+/// Stores the features' byte `m` and its tag (the tag second, with the
+/// same store order every writer uses, so that a reader sees the pair of
+/// one writer or a pair being replaced, as it sees the byte alone).
+fn publish(m: u8) {
+    ACTIVE.store(m, Ordering::SeqCst);
+    TAG.store(if m == 0 { 0 } else { TAG_ON }, Ordering::SeqCst);
 }
 
 /// Says that an async lock was taken ([`ASYNC`]): every thread's next lock
@@ -159,7 +184,7 @@ fn settle() -> u8 {
         if ASYNC_SEEN.load(Ordering::SeqCst) {
             m |= ASYNC;
         }
-        ACTIVE.store(m, Ordering::SeqCst);
+        publish(m);
         if CHANGES.load(Ordering::SeqCst) == before {
             return m;
         }
@@ -169,5 +194,5 @@ fn settle() -> u8 {
 /// Marks the byte unsettled: the next lock operation recomputes it.
 fn changed() {
     CHANGES.fetch_add(1, Ordering::SeqCst);
-    ACTIVE.store(UNSETTLED, Ordering::SeqCst);
+    publish(UNSETTLED);
 }

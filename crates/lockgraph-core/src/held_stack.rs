@@ -39,6 +39,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub(crate) use crate::class::{decode_class, decode_kind, encode_class, encode_kind};
 use crate::class::{Class, LockKind};
+pub(crate) use crate::meta::ID_LIMIT;
 use crate::meta::{ID_SHIFT, IN_GRAPH, MAX_HELD, YOUNG_FROM};
 use crate::report::Hold;
 
@@ -65,9 +66,7 @@ pub(crate) const M_UPGRADABLE: u64 = 8;
 pub(crate) const M_LEAN: u64 = 16;
 /// The mode bits.
 pub(crate) const MODE: u64 = 0x1f;
-/// Ids at or above this do not fit a slot word (never reached: ids are
-/// handed out one by one, in blocks of 1,024 per thread).
-pub(crate) const ID_LIMIT: u64 = 1 << 56;
+
 // The lock's word keeps the id where a slot does, its flags where a slot
 // keeps the mode (which the fast pop ignores).
 const _: () = assert!(ID_SHIFT == 8 && SLOW & MODE == 0 && crate::meta::LOCK_FLAGS <= MODE);

@@ -67,7 +67,20 @@ pub(crate) const fn with_handover(v: u64, flags: u64) -> u64 {
 /// Every flag of the lock's word (below `1 << ID_SHIFT`).
 pub(crate) const LOCK_FLAGS: u64 = HAS_EDGES | WATCHED | YOUNG_FROM_AGAIN;
 
+/// Ids at or above this are never handed out ([`id_block`]): a held-lock
+/// slot's word `id << 8 | mode` then never sets bit 63, which the steady
+/// test's tag (`features::TAG_ON`) uses. At one new lock every 10 ns,
+/// that is eleven years of nothing but new locks.
+pub(crate) const ID_LIMIT: u64 = 1 << 55;
+
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// The block of ids `[start, start + ID_BLOCK)` a thread was handed at
+/// `start`, or `None` when it reaches past [`ID_LIMIT`].
+fn id_block(start: u64) -> Option<(u64, u64)> {
+    let end = start.checked_add(ID_BLOCK)?;
+    (end <= ID_LIMIT).then_some((start, end))
+}
 
 crate::sync::thread_local_const! {
     /// This thread's block of fresh ids: the next one, and the end.
@@ -80,6 +93,16 @@ crate::sync::thread_local_const! {
 #[inline(never)]
 fn lost_race(winner: u64) -> u64 {
     word_to_id(winner)
+}
+
+/// Every id below [`ID_LIMIT`] was handed out: a new lock's id would alias
+/// another's or break the held-lock stack's words, so the process stops
+/// with a message rather than report wrong cycles.
+#[cold]
+#[inline(never)]
+fn ids_exhausted() -> ! {
+    crate::stderr::line("lockgraph: every lock id below 2^55 was handed out; no id is left for a new lock (aborting)");
+    std::process::abort()
 }
 
 /// Tracking state embedded in every tracked lock: its class and its instance id.
@@ -188,7 +211,7 @@ impl LockMeta {
     fn assign_id(&self) -> u64 {
         let block = || {
             let start = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
-            (start, start + ID_BLOCK)
+            id_block(start).unwrap_or_else(|| ids_exhausted())
         };
         let fresh = IDS
             .try_with(|(next, end)| {
@@ -297,6 +320,25 @@ pub(crate) struct Held {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A block reaching past `ID_LIMIT` is refused (the process would stop
+    /// rather than hand it out); the last one below is handed out whole.
+    #[test]
+    fn no_block_of_ids_reaches_past_the_limit() {
+        assert_eq!(id_block(1), Some((1, 1 + ID_BLOCK)));
+        assert_eq!(
+            id_block(ID_LIMIT - ID_BLOCK),
+            Some((ID_LIMIT - ID_BLOCK, ID_LIMIT))
+        );
+        assert_eq!(id_block(ID_LIMIT - ID_BLOCK + 1), None);
+        assert_eq!(id_block(u64::MAX - 3), None);
+        // The largest id handed out, as a slot's word with every mode and
+        // slow bit, leaves bit 63 clear.
+        assert_eq!(
+            ((ID_LIMIT - 1) << ID_SHIFT | 0xff) & crate::features::TAG_ON,
+            0
+        );
+    }
 
     /// Ids taken in line are the ids `id` reads back, distinct across
     /// locks and across the thread's blocks (past 1,024), never reused.

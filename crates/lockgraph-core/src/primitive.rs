@@ -223,11 +223,12 @@ fn acquired(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'sta
 /// Takes `p` (whose identity is `meta`) in `mode`, blocking, asked at
 /// `site`: the whole protocol (see the module docs).
 ///
-/// One load of the features' byte decides the way. With the graph on and
-/// nothing else (the byte 0), an acquisition the held-lock stack has seen
-/// before at this depth, in this mode, on the same locks below
-/// (`LockMeta::steady`) is the raw operation and two stores; the rest goes
-/// the general way.
+/// With the graph on and nothing else, an acquisition the held-lock stack
+/// has seen before at this depth, in this mode, on the same locks below
+/// (`LockMeta::steady`) is the raw operation and two stores; the features'
+/// byte is not loaded for it: the steady test ors the features' tag into
+/// the slot word it expects (`features::steady_tag`), and a feature on
+/// matches no slot. The rest goes the general way, chosen by the byte.
 #[inline(always)]
 pub fn acquire<P: Blocking>(
     meta: &LockMeta,
@@ -235,18 +236,19 @@ pub fn acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
-    let raw = features::raw();
-    if features::LEAN_FIRST && raw == features::LEAN {
-        // A `watchdog-in-release` build in its default mode: the lean body
-        // here, inlined (other builds call it out of line: `lean_acquire`).
-        lean_body(meta, p, mode, site);
-        return;
-    }
     if features::LEAN_FIRST {
+        let raw = features::raw();
+        if raw == features::LEAN {
+            // A `watchdog-in-release` build in its default mode: the lean
+            // body here, inlined (other builds call it out of line:
+            // `lean_acquire`).
+            lean_body(meta, p, mode, site);
+            return;
+        }
         // The other modes of that build, out of line.
-        return acquire_out_of_line(meta, p, mode, site, raw);
+        return acquire_out_of_line(meta, p, mode, site);
     }
-    acquire_not_lean(meta, p, mode, site, raw);
+    acquire_not_lean(meta, p, mode, site);
 }
 
 /// [`acquire_not_lean`] called, not inlined (see [`acquire`]), and cold:
@@ -259,30 +261,32 @@ fn acquire_out_of_line<P: Blocking>(
     p: P,
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
-    raw: u8,
 ) {
-    acquire_not_lean(meta, p, mode, site, raw);
+    acquire_not_lean(meta, p, mode, site);
 }
 
-/// [`acquire`] in a mode other than the lean one inlined first; `raw`: the
-/// features' byte as loaded.
+/// [`acquire`] in a mode other than the lean one inlined first: the steady
+/// test with the features' tag, then the way the features' byte says.
 #[inline(always)]
 fn acquire_not_lean<P: Blocking>(
     meta: &LockMeta,
     p: P,
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
-    raw: u8,
 ) {
-    if raw == 0 {
-        if let Some(depth) = meta.steady(mode) {
-            p.block();
-            meta.push_steady(depth, site);
-            return;
-        }
-        // The graph on and nothing else: the general way with that known.
+    let tag = features::steady_tag();
+    if let Some(depth) = meta.steady(mode, tag) {
+        p.block();
+        meta.push_steady(depth, site);
+        return;
+    }
+    if tag == 0 {
+        // The graph on and nothing else (the byte was 0 when the tag was
+        // written): the general way with that known, the steady test not
+        // made again.
         return acquire_general(meta, p, mode, site, 0, true);
     }
+    let raw = features::raw();
     // The graph off alone, and the atomicity checker alone (settled): each
     // its own copy of the general way, the features known. Everything else
     // (the watchdog, the profile, several features, async locks seen, the

@@ -5,10 +5,11 @@
 //! in already holds the lock's id, hold and request: the push is the site
 //! and the new length.
 //!
-//! `primitive::acquire` asks [`LockMeta::steady`] before the raw operation
-//! and calls [`LockMeta::push_steady`] after it; anything else (a new
-//! chain, another lock in the slot, a feature on) goes the general way,
-//! which records, pushes and fills the slot as before.
+//! `primitive::acquire` asks [`LockMeta::steady`] (with the features' tag:
+//! the test fails unless every feature but the graph is off) before the
+//! raw operation and calls [`LockMeta::push_steady`] after it; anything
+//! else (a new chain, another lock in the slot, a feature on) goes the
+//! general way, which records, pushes and fills the slot as before.
 
 use super::*;
 use crate::watchdog::WaitMode;
@@ -23,9 +24,12 @@ impl LockMeta {
     /// the stack's `verified` mark (every slot up to it pushed by a
     /// recorded acquisition and not changed since) and its word the lock's
     /// id with the mode's hold and request. Either way one compare of the
-    /// slot's word with [`expect`]'s.
+    /// slot's word with [`expect`]'s, or-ed with `tag`: the features' tag
+    /// (`features::steady_tag`), 0 with the graph on and every other
+    /// feature off, else a bit no slot's word has, so that no slot matches
+    /// (the features' byte is not tested apart).
     #[inline(always)]
-    pub(crate) fn steady(&self, mode: WaitMode) -> Option<usize> {
+    pub(crate) fn steady(&self, mode: WaitMode, tag: u64) -> Option<usize> {
         let t = state();
         let len = t.stack.len.get();
         // The lock's word with its flags: an id never assigned (0) matches
@@ -38,7 +42,7 @@ impl LockMeta {
         };
         if len == 0 {
             // One compare: the slot's id, no slow bit, the hold, request 0.
-            if t.stack.words[0].get() == expect(word, nibble(mode.hold(), 0, flags), 0) {
+            if t.stack.words[0].get() == expect(word, nibble(mode.hold(), 0, flags), 0) | tag {
                 return Some(0);
             }
         } else if t.verified.get() > len {
@@ -48,7 +52,7 @@ impl LockMeta {
             // `len` has the `BUSY` bit).
             unsafe { std::hint::assert_unchecked(len < MAX_HELD) };
             let req = mode.request() as u8 + 1;
-            if t.stack.words[len].get() == expect(word, nibble(mode.hold(), req, flags), 0) {
+            if t.stack.words[len].get() == expect(word, nibble(mode.hold(), req, flags), 0) | tag {
                 return Some(len);
             }
         }

@@ -248,9 +248,15 @@ fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
         assert!(same_id(slot_word(0), x.id.load(Ordering::Relaxed)));
         x.released();
         assert!(held_locks().is_empty());
+        let tag = crate::features::steady_tag();
         if crate::features::raw() == 0 {
-            assert_eq!(x.steady(crate::watchdog::WaitMode::Lock), Some(0));
+            assert_eq!(tag, 0);
+            assert_eq!(x.steady(crate::watchdog::WaitMode::Lock, tag), Some(0));
         }
+        // With a feature on, the tag matches no slot: the same slot is not
+        // steady.
+        let on = crate::features::TAG_ON;
+        assert_eq!(x.steady(crate::watchdog::WaitMode::Lock, on), None);
     })
     .join()
     .unwrap();
