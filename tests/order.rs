@@ -124,3 +124,52 @@ fn an_unknown_value_is_named_and_the_default_kept() {
     };
     assert!(out.contains(want), "{out}");
 }
+
+/// In the lean production mode (the watchdog on, the graph off) `a` then
+/// `b` taken until each is the lean steady case, then the graph turned on:
+/// the next `a` then `b` is recorded, so `b` then `a` closes a cycle. The
+/// lean steady test must not match once the mode is another (its tag).
+#[test]
+fn child_lean_then_graph_on() {
+    if !is_child() {
+        return;
+    }
+    let (a, b) = (Mutex::named("lean-a", ()), Mutex::named("lean-b", ()));
+    for _ in 0..100 {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let off = stats().class_edges;
+    set_order_graph(true);
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    println!(
+        "LEAN EDGES {off} REPORTS {} ORDER {}",
+        reports.len(),
+        order_graph()
+    );
+}
+
+#[test]
+fn the_lean_mode_records_again_once_the_graph_is_on() {
+    if is_child() {
+        return;
+    }
+    let out = child!(child_lean_then_graph_on)
+        .env("LOCKGRAPH_ORDER", "off")
+        .env("LOCKGRAPH_WATCHDOG", "30s")
+        .deadline(Duration::from_secs(60))
+        .run();
+    assert!(!out.timed_out, "the child did not finish in a minute");
+    assert!(out.success(), "{out:?}");
+    assert!(
+        out.stdout.contains("LEAN EDGES 0 REPORTS 1 ORDER true"),
+        "{out:?}"
+    );
+}

@@ -52,6 +52,13 @@ static TAG: AtomicU64 = AtomicU64::new(TAG_ON);
 /// (ids are below `held_stack::ID_LIMIT`, 2^55, so a word `id << 8 | mode`
 /// never sets bit 63), so that a slot's word or-ed with it matches nothing.
 pub(crate) const TAG_ON: u64 = 1 << 63;
+/// [`ACTIVE`] as the lean steady test's tag ([`lean_tag`]): [`LEAN_TAG`]
+/// when the byte is [`LEAN`], [`TAG_ON`] otherwise.
+static LEAN_TAG_WORD: AtomicU64 = AtomicU64::new(TAG_ON);
+/// The lean steady test's tag in the lean mode: the mode bit a lean push
+/// writes in a slot's word (`held_stack::M_LEAN`, which `state::lean`
+/// checks is this value), so that the tag is that bit as well.
+pub(crate) const LEAN_TAG: u64 = 16;
 /// Whether an async lock was ever taken ([`ASYNC`]).
 static ASYNC_SEEN: AtomicBool = AtomicBool::new(false);
 /// Moved on by every change of a feature, so that a settle racing with a
@@ -101,12 +108,23 @@ pub(crate) fn steady_tag() -> u64 {
     TAG.load(Ordering::Relaxed)
 }
 
-/// Stores the features' byte `m` and its tag (the tag second, with the
-/// same store order every writer uses, so that a reader sees the pair of
-/// one writer or a pair being replaced, as it sees the byte alone).
+/// The features' byte for the lean mode's steady test (`state::lean`):
+/// [`LEAN_TAG`] when the byte is [`LEAN`], [`TAG_ON`] otherwise, or-ed into
+/// the slot word that test expects (where it is the lean mode bit), so
+/// that no slot matches outside the lean mode.
+#[inline(always)]
+pub(crate) fn lean_tag() -> u64 {
+    LEAN_TAG_WORD.load(Ordering::Relaxed)
+}
+
+/// Stores the features' byte `m` and its tags (the byte first, in the same
+/// order for every writer, so that a reader of a tag sees one writer's
+/// value or one being replaced, as it sees the byte alone).
 fn publish(m: u8) {
     ACTIVE.store(m, Ordering::SeqCst);
     TAG.store(if m == 0 { 0 } else { TAG_ON }, Ordering::SeqCst);
+    let lean = if m == LEAN { LEAN_TAG } else { TAG_ON };
+    LEAN_TAG_WORD.store(lean, Ordering::SeqCst);
 }
 
 /// Says that an async lock was taken ([`ASYNC`]): every thread's next lock

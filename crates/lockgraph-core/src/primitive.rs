@@ -237,12 +237,25 @@ pub fn acquire<P: Blocking>(
     site: Option<&'static Location<'static>>,
 ) {
     if features::LEAN_FIRST {
-        let raw = features::raw();
-        if raw == features::LEAN {
-            // A `watchdog-in-release` build in its default mode: the lean
-            // body here, inlined (other builds call it out of line:
-            // `lean_acquire`).
-            lean_body(meta, p, mode, site);
+        // A `watchdog-in-release` build, whose default is the lean mode:
+        // its steady case here, inlined, with the lean tag (the features'
+        // byte folded into the compare as the steady case folds its own).
+        if let Some(len) = meta.lean_steady(mode, features::lean_tag()) {
+            if p.try_now() {
+                meta.lean_push_steady(len, site);
+            } else {
+                lean_contended(meta, p, mode, site);
+            }
+            return;
+        }
+        if features::raw() == features::LEAN {
+            // The slot to rewrite (another lock in it, or the stack full):
+            // the attempt here, the rest out of line.
+            if p.try_now() {
+                meta.lean_acquired_unsteady(mode.hold(), mode == WaitMode::UpgradableRead, site);
+            } else {
+                lean_contended(meta, p, mode, site);
+            }
             return;
         }
         // The other modes of that build, out of line.

@@ -19,8 +19,63 @@
 //! it, so a thread whose slot words say lean is one the watchdog reads.
 
 use super::*;
+use crate::watchdog::WaitMode;
+
+// The lean tag is the lean mode bit (`features::lean_tag`).
+const _: () = assert!(crate::features::LEAN_TAG == M_LEAN);
 
 impl LockMeta {
+    /// The lean mode's steady test, before the attempt: the slot at the
+    /// stack's length already holds this lock's word as the lean push
+    /// writes it (`mode`'s hold, unchecked, [`M_LEAN`]), so that the push
+    /// is the site and the new length ([`lean_push_steady`]); the length.
+    /// `tag` is [`crate::features::lean_tag`]: the lean bit in the lean
+    /// mode, so that the features' byte is not tested apart, and in any
+    /// other a bit no slot's word has. The word at a full or busy stack's
+    /// length is no lock's (`HeldStack::at`), so its compare fails too.
+    ///
+    /// [`lean_push_steady`]: Self::lean_push_steady
+    #[inline(always)]
+    pub(crate) fn lean_steady(&self, mode: WaitMode, tag: u64) -> Option<usize> {
+        let t = state();
+        let len = t.stack.len.get();
+        let word = self.id.load(Ordering::Relaxed);
+        let flags = if mode == WaitMode::UpgradableRead {
+            UPGRADABLE
+        } else {
+            0
+        };
+        if t.stack.at(len).get() == expect(word, nibble(mode.hold(), 0, flags), 0) | tag {
+            return Some(len);
+        }
+        None
+    }
+
+    /// The push of an acquisition [`lean_steady`](Self::lean_steady) said
+    /// was not steady, once the lock is held: the slot rewritten (out of
+    /// line), then the site and the length.
+    #[inline(always)]
+    pub(crate) fn lean_acquired_unsteady(
+        &self,
+        hold: Hold,
+        upgradable: bool,
+        site: Option<&'static Location<'static>>,
+    ) {
+        let flags = if upgradable { UPGRADABLE } else { 0 };
+        let t = state();
+        let len = t.stack.len.get();
+        if t.lean_rewrite(len, self, hold, flags, site) {
+            t.lean_push_at(len, site);
+        }
+    }
+
+    /// The push of an acquisition [`lean_steady`](Self::lean_steady) said
+    /// was steady at `len`, once the lock is held.
+    #[inline(always)]
+    pub(crate) fn lean_push_steady(&self, len: usize, site: Option<&'static Location<'static>>) {
+        state().lean_push_at(len, site);
+    }
+
     /// The lean mode's [`acquired`](Self::acquired): `hold` taken (an
     /// upgradable read when `upgradable`) without a wait, at `site`.
     #[inline(always)]
@@ -55,7 +110,14 @@ impl ThreadState {
         {
             return;
         }
-        // SAFETY: the slot's word is a lock's (the compare above, or the
+        self.lean_push_at(len, site);
+    }
+
+    /// The site and the new length of a lean push at `len`, whose slot's
+    /// word is the lock's (compared, or rewritten).
+    #[inline(always)]
+    fn lean_push_at(&self, len: usize, site: Option<&'static Location<'static>>) {
+        // SAFETY: the slot's word is a lock's (the caller's compare, or the
         // rewrite, which says `true` only below `MAX_HELD`), and the words
         // at `MAX_HELD` and past it never are (`HeldStack::at`).
         unsafe { std::hint::assert_unchecked(len < MAX_HELD) };
