@@ -337,6 +337,20 @@ mod tests {
         }
     }
 
+    /// The tags of every byte: the steady tag 0 for the byte 0 alone (the
+    /// graph on, nothing else, settled), the lean tag the lean bit for
+    /// [`LEAN`] alone (not with the profile, the checker, async locks seen,
+    /// or unsettled), `TAG_ON` otherwise.
+    #[test]
+    fn each_tag_says_its_mode_alone() {
+        for m in 0..=u8::MAX {
+            assert_eq!(tag_of(m) == 0, m == 0, "{m:#x}");
+            assert_eq!(tag_of(m) == TAG_ON, m != 0, "{m:#x}");
+            assert_eq!(lean_tag_of(m) == LEAN_TAG, m == LEAN, "{m:#x}");
+            assert_eq!(lean_tag_of(m) == TAG_ON, m != LEAN, "{m:#x}");
+        }
+    }
+
     /// A settle racing a change of a feature never leaves a tag that says
     /// another mode than the byte (or than the features, while the byte is
     /// unsettled): the steady tests, which do not load the byte, would
