@@ -117,14 +117,57 @@ pub(crate) fn lean_tag() -> u64 {
     LEAN_TAG_WORD.load(Ordering::Relaxed)
 }
 
-/// Stores the features' byte `m` and its tags (the byte first, in the same
-/// order for every writer, so that a reader of a tag sees one writer's
-/// value or one being replaced, as it sees the byte alone).
-fn publish(m: u8) {
-    ACTIVE.store(m, Ordering::SeqCst);
-    TAG.store(if m == 0 { 0 } else { TAG_ON }, Ordering::SeqCst);
-    let lean = if m == LEAN { LEAN_TAG } else { TAG_ON };
-    LEAN_TAG_WORD.store(lean, Ordering::SeqCst);
+/// The words [`publish`] stores: the byte and its two tags.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Field {
+    Byte,
+    Tag,
+    LeanTag,
+}
+
+/// A settle's order: the byte first, then its tags.
+const SETTLE_ORDER: [Field; 3] = [Field::Byte, Field::Tag, Field::LeanTag];
+/// A change's order (after `CHANGES` moved on): the tags first, the byte
+/// (`UNSETTLED`) last. Were the byte first, a settle made between a
+/// change's byte and its tags would leave the byte settled and a tag
+/// `TAG_ON` until the next change: no steady case in that time, as no
+/// thread settles again. With the byte last, a change's store that lands
+/// after a settle's is the byte's `UNSETTLED`, so the next lock operation
+/// that loads the byte settles again, and a settle's tag that lands after
+/// a change's was computed after that change (`CHANGES` tells its settle
+/// otherwise, which settles again): a tag is never stale for longer than a
+/// settle. `a_settle_racing_a_change_leaves_no_stale_tag` tries every
+/// interleaving of these two orders.
+const CHANGE_ORDER: [Field; 3] = [Field::Tag, Field::LeanTag, Field::Byte];
+
+/// The steady test's tag of the byte `m` ([`steady_tag`]).
+fn tag_of(m: u8) -> u64 {
+    if m == 0 {
+        0
+    } else {
+        TAG_ON
+    }
+}
+
+/// The lean steady test's tag of the byte `m` ([`lean_tag`]).
+fn lean_tag_of(m: u8) -> u64 {
+    if m == LEAN {
+        LEAN_TAG
+    } else {
+        TAG_ON
+    }
+}
+
+/// Stores the features' byte `m` and its tags in `order` ([`SETTLE_ORDER`]
+/// or [`CHANGE_ORDER`]).
+fn publish(m: u8, order: [Field; 3]) {
+    for f in order {
+        match f {
+            Field::Byte => ACTIVE.store(m, Ordering::SeqCst),
+            Field::Tag => TAG.store(tag_of(m), Ordering::SeqCst),
+            Field::LeanTag => LEAN_TAG_WORD.store(lean_tag_of(m), Ordering::SeqCst),
+        }
+    }
 }
 
 /// Says that an async lock was taken ([`ASYNC`]): every thread's next lock
@@ -202,7 +245,7 @@ fn settle() -> u8 {
         if ASYNC_SEEN.load(Ordering::SeqCst) {
             m |= ASYNC;
         }
-        publish(m);
+        publish(m, SETTLE_ORDER);
         if CHANGES.load(Ordering::SeqCst) == before {
             return m;
         }
@@ -212,5 +255,138 @@ fn settle() -> u8 {
 /// Marks the byte unsettled: the next lock operation recomputes it.
 fn changed() {
     CHANGES.fetch_add(1, Ordering::SeqCst);
-    publish(UNSETTLED);
+    publish(UNSETTLED, CHANGE_ORDER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model's shared memory: the switch of one feature, `CHANGES`,
+    /// and the byte and its tags.
+    #[derive(Clone, Copy, Debug)]
+    struct Mem {
+        on: bool,
+        changes: u64,
+        byte: u8,
+        tag: u64,
+        lean: u64,
+    }
+
+    impl Mem {
+        fn store(&mut self, f: Field, m: u8) {
+            match f {
+                Field::Byte => self.byte = m,
+                Field::Tag => self.tag = tag_of(m),
+                Field::LeanTag => self.lean = lean_tag_of(m),
+            }
+        }
+    }
+
+    /// A settle (`settle`'s loop) as steps: 0 reads `CHANGES`, 1 computes
+    /// the byte from the switch, 2 to 4 store in [`SETTLE_ORDER`], 5
+    /// compares `CHANGES` (done, or back to 0).
+    #[derive(Clone, Copy, Debug)]
+    struct Settler {
+        pc: u8,
+        before: u64,
+        m: u8,
+    }
+
+    /// Every interleaving of a settle and a change (`set`: the switch,
+    /// `CHANGES`, the stores in [`CHANGE_ORDER`]); at the end each tag is
+    /// the tag of the features as they are now, or `TAG_ON` with the byte
+    /// unsettled (the next load of the byte settles again).
+    fn explore(mem: Mem, s: Settler, c: u8, off: u8, on: u8, seen: &mut usize) {
+        let settler_done = s.pc == 6;
+        if settler_done && c == 5 {
+            *seen += 1;
+            let now = if mem.on { on } else { off };
+            let fine =
+                |got: u64, want: u64| got == want || (got == TAG_ON && mem.byte == UNSETTLED);
+            assert!(mem.byte == now || mem.byte == UNSETTLED, "{mem:?}");
+            assert!(fine(mem.tag, tag_of(now)), "a stale tag: {mem:?}");
+            assert!(
+                fine(mem.lean, lean_tag_of(now)),
+                "a stale lean tag: {mem:?}"
+            );
+            return;
+        }
+        if !settler_done {
+            let (mut m2, mut s2) = (mem, s);
+            match s.pc {
+                0 => s2.before = m2.changes,
+                1 => s2.m = if m2.on { on } else { off },
+                2..=4 => m2.store(SETTLE_ORDER[s.pc as usize - 2], s.m),
+                _ => {}
+            }
+            s2.pc = match s.pc {
+                5 if m2.changes != s.before => 0,
+                pc => pc + 1,
+            };
+            explore(m2, s2, c, off, on, seen);
+        }
+        if c < 5 {
+            let mut m2 = mem;
+            match c {
+                0 => m2.on = true,
+                1 => m2.changes += 1,
+                _ => m2.store(CHANGE_ORDER[c as usize - 2], UNSETTLED),
+            }
+            explore(m2, s, c + 1, off, on, seen);
+        }
+    }
+
+    /// The tags of every byte: the steady tag 0 for the byte 0 alone (the
+    /// graph on, nothing else, settled), the lean tag the lean bit for
+    /// [`LEAN`] alone (not with the profile, the checker, async locks seen,
+    /// or unsettled), `TAG_ON` otherwise.
+    #[test]
+    fn each_tag_says_its_mode_alone() {
+        for m in 0..=u8::MAX {
+            assert_eq!(tag_of(m) == 0, m == 0, "{m:#x}");
+            assert_eq!(tag_of(m) == TAG_ON, m != 0, "{m:#x}");
+            assert_eq!(lean_tag_of(m) == LEAN_TAG, m == LEAN, "{m:#x}");
+            assert_eq!(lean_tag_of(m) == TAG_ON, m != LEAN, "{m:#x}");
+        }
+    }
+
+    /// A settle racing a change of a feature never leaves a tag that says
+    /// another mode than the byte (or than the features, while the byte is
+    /// unsettled): the steady tests, which do not load the byte, would
+    /// otherwise miss a feature turned on, or be off until the next change.
+    /// Both ways round for each tag: the graph alone then the profile too,
+    /// the lean mode then the profile too.
+    #[test]
+    fn a_settle_racing_a_change_leaves_no_stale_tag() {
+        for (off, on) in [
+            (0, PROFILE),
+            (LEAN, LEAN | PROFILE),
+            (PROFILE, 0),
+            (LEAN | PROFILE, LEAN),
+        ] {
+            // Settled before the race, with the switch off.
+            let mem = Mem {
+                on: false,
+                changes: 0,
+                byte: off,
+                tag: tag_of(off),
+                lean: lean_tag_of(off),
+            };
+            let mut seen = 0;
+            explore(
+                mem,
+                Settler {
+                    pc: 0,
+                    before: 0,
+                    m: 0,
+                },
+                0,
+                off,
+                on,
+                &mut seen,
+            );
+            assert!(seen > 100, "{seen} interleavings");
+        }
+    }
 }

@@ -340,6 +340,75 @@ mod tests {
         );
     }
 
+    /// The child of `the_last_id_below_the_limit_is_handed_out_then_the_process_stops`
+    /// (does nothing unless that test started it): the next block is the
+    /// last below `ID_LIMIT`; its ids are handed out, in line and not,
+    /// then the next new lock stops the process.
+    #[test]
+    fn child_ids_run_out() {
+        if std::env::var_os("IDS_RUN_OUT_CHILD").is_none() {
+            return;
+        }
+        // Blocks start at 1 + k * ID_BLOCK: the last whose end is within
+        // the limit.
+        let last = (ID_LIMIT - ID_BLOCK - 1) / ID_BLOCK * ID_BLOCK + 1;
+        NEXT_ID_BLOCK.store(last, Ordering::Relaxed);
+        let first = LockMeta::new(LockKind::Mutex, Class::Named("ids-run-out"));
+        assert_eq!(first.id(), last);
+        for i in 1..ID_BLOCK {
+            let m = LockMeta::new(LockKind::Mutex, Class::Named("ids-run-out"));
+            let id = if i % 2 == 0 { m.id() } else { m.id_in_line() };
+            assert_eq!(id, last + i);
+            assert!(id < ID_LIMIT);
+        }
+        println!("IDS HANDED OUT");
+        let past = LockMeta::new(LockKind::Mutex, Class::Named("ids-run-out"));
+        let id = past.id_in_line();
+        println!("AN ID PAST THE LIMIT: {id}");
+    }
+
+    /// Every id below `ID_LIMIT` handed out, a new lock stops the process
+    /// with a message (in a child process, with a deadline), on the in-line
+    /// path as on `id`'s: no id at or past the limit is ever handed out.
+    #[test]
+    fn the_last_id_below_the_limit_is_handed_out_then_the_process_stops() {
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "meta::tests::child_ids_run_out",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("IDS_RUN_OUT_CHILD", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the child did not finish in a minute");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!status.success(), "{stdout} {stderr}");
+        assert!(stdout.contains("IDS HANDED OUT"), "{stdout} {stderr}");
+        assert!(!stdout.contains("PAST THE LIMIT"), "{stdout} {stderr}");
+        assert!(
+            stderr.contains("every lock id below 2^55 was handed out"),
+            "{stderr}"
+        );
+    }
+
     /// Ids taken in line are the ids `id` reads back, distinct across
     /// locks and across the thread's blocks (past 1,024), never reused.
     #[test]

@@ -262,6 +262,71 @@ fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
     .unwrap();
 }
 
+/// The steady tests' tags (`features::steady_tag`, `features::lean_tag`):
+/// a slot that matches with its mode's tag matches with no other, at depth
+/// 0, above it, and for the largest id handed out (just below `ID_LIMIT`);
+/// an empty slot (`EMPTY_WORD`, bit 63 set) and the word at a full or busy
+/// stack's length match no tag, whatever the lock's mode.
+#[test]
+fn the_steady_tests_match_only_with_their_modes_tag() {
+    std::thread::spawn(|| {
+        use crate::features::{LEAN_TAG, TAG_ON};
+        use crate::watchdog::WaitMode;
+        let x = LockMeta::new(LockKind::RwLock, Class::Named("state-test-tag-x"));
+        let y = LockMeta::new(LockKind::Mutex, Class::Named("state-test-tag-y"));
+        // The largest id a lock is handed.
+        x.id.store((ID_LIMIT - 1) << ID_SHIFT, Ordering::Relaxed);
+        let _ = y.id();
+        let modes = [WaitMode::Lock, WaitMode::Read, WaitMode::UpgradableRead];
+        let tags = [0, TAG_ON, LEAN_TAG];
+        // A fresh stack: every slot empty.
+        assert_eq!(slot_word(0), EMPTY_WORD);
+        for (m, tag) in modes.iter().flat_map(|m| tags.map(|t| (*m, t))) {
+            assert_eq!(x.steady(m, tag), None, "{m:?} {tag:#x}");
+            assert_eq!(x.lean_steady(m, tag), None, "{m:?} {tag:#x}");
+        }
+        STATE.with(|t| {
+            assert_eq!(t.push(&x, Hold::Exclusive, 0, None), Some(0));
+            // Depth 1: the word of a recorded `lock()` of y, verified.
+            let req = WaitMode::Lock.request() as u8 + 1;
+            let yw = y.id.load(Ordering::Relaxed);
+            t.stack.words[1].set(expect(yw, nibble(Hold::Exclusive, req, 0), 0));
+            t.verified.set(2);
+        });
+        assert_eq!(slot_word(0) & TAG_ON, 0);
+        assert_eq!(y.steady(WaitMode::Lock, 0), Some(1));
+        assert_eq!(y.steady(WaitMode::Lock, TAG_ON), None);
+        assert_eq!(y.steady(WaitMode::Lock, LEAN_TAG), None);
+        x.released();
+        assert_eq!(x.steady(WaitMode::Lock, 0), Some(0));
+        assert_eq!(x.steady(WaitMode::Lock, TAG_ON), None);
+        assert_eq!(x.steady(WaitMode::Lock, LEAN_TAG), None);
+        // The same slot as the lean push writes it (a shared hold).
+        STATE.with(|t| {
+            let w = x.id.load(Ordering::Relaxed);
+            t.stack.words[0].set(expect(w, nibble(Hold::Shared, 0, 0) | M_LEAN, 0));
+        });
+        assert_eq!(slot_word(0) & TAG_ON, 0);
+        assert_eq!(x.lean_steady(WaitMode::Read, LEAN_TAG), Some(0));
+        assert_eq!(x.lean_steady(WaitMode::Read, TAG_ON), None);
+        assert_eq!(x.lean_steady(WaitMode::Read, 0), None);
+        assert_eq!(x.lean_steady(WaitMode::Lock, LEAN_TAG), None);
+        assert_eq!(x.lean_steady(WaitMode::UpgradableRead, LEAN_TAG), None);
+        assert_eq!(x.steady(WaitMode::Read, 0), None);
+        // A full stack, and a busy one: the word at the length is a pad.
+        for len in [MAX_HELD, BUSY, MAX_HELD | BUSY] {
+            STATE.with(|t| t.stack.len.set(len));
+            for (m, tag) in modes.iter().flat_map(|m| tags.map(|t| (*m, t))) {
+                assert_eq!(x.steady(m, tag), None, "{len} {m:?} {tag:#x}");
+                assert_eq!(x.lean_steady(m, tag), None, "{len} {m:?} {tag:#x}");
+            }
+        }
+        STATE.with(|t| t.stack.len.set(0));
+    })
+    .join()
+    .unwrap();
+}
+
 /// A held lock the recorder put in the instance graph has `S_IN_GRAPH` in
 /// its slot word: its release (from the top or out of order) hands
 /// `IN_GRAPH` to the lock's word and clears the slot's slow bits.
