@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use lockgraph::{capture, CycleReport, Level, Mutex, ReportKind, RwLock};
-use lockgraph_testkit::{child, is_child};
+use lockgraph_testkit::{child, is_child, Child};
 
 fn cycles(reports: &[CycleReport]) -> Vec<&CycleReport> {
     reports
@@ -36,6 +36,39 @@ fn stacks_on() -> bool {
     std::env::var("LOCKGRAPH_BACKTRACE").map_or(true, |v| v != "0")
 }
 
+/// `rounds` fresh pairs of one class (one helper makes both locks), each
+/// nested once and dropped; every 500th also the other way round (an
+/// inversion, which moves the buffered edges into the graph) and every
+/// 7th a count (which moves them too): the reports.
+fn churn_fresh_pairs(rounds: usize) -> Vec<CycleReport> {
+    struct Cell;
+    fn cell() -> Mutex<Cell> {
+        Mutex::new(Cell)
+    }
+    capture(|| {
+        for i in 0..rounds {
+            let (a, b) = (cell(), cell());
+            {
+                let _ga = a.lock();
+                let _gb = b.lock();
+            }
+            if i % 500 == 0 {
+                let _gb = b.lock();
+                let _ga = a.lock();
+            }
+            if i % 7 == 0 {
+                let _ = lockgraph::stats();
+            }
+        }
+    })
+}
+
+/// Runs `child` for at most `secs` seconds and asserts that it passed and
+/// printed `says`.
+fn passes_saying(child: Child, secs: u64, says: &str) {
+    let out = child.deadline(Duration::from_secs(secs)).run();
+    assert!(out.success() && out.stdout.contains(says), "{}", out.both());
+}
 #[test]
 fn an_inversion_of_two_fresh_locks_of_one_helper_is_reported_with_both_stacks() {
     struct Account;
@@ -171,30 +204,8 @@ fn child_fresh_pairs_leave_no_instances_behind() {
     if !is_child() {
         return;
     }
-    struct Cell;
-    fn cell() -> Mutex<Cell> {
-        Mutex::new(Cell)
-    }
     let before = lockgraph::stats().instances;
-    let reports = capture(|| {
-        for i in 0..3000 {
-            let (a, b) = (cell(), cell());
-            {
-                let _ga = a.lock();
-                let _gb = b.lock();
-            }
-            if i % 500 == 0 {
-                // Now and then an inversion, which moves the buffered edges
-                // into the graph.
-                let _gb = b.lock();
-                let _ga = a.lock();
-            }
-            if i % 7 == 0 {
-                // Now and then a count, which moves them too.
-                let _ = lockgraph::stats();
-            }
-        }
-    });
+    let reports = churn_fresh_pairs(3000);
     assert_eq!(cycles(&reports).len(), 6, "{reports:#?}");
     let after = lockgraph::stats();
     assert_eq!(after.instances, before, "{after:?}");
@@ -204,13 +215,10 @@ fn child_fresh_pairs_leave_no_instances_behind() {
 
 #[test]
 fn fresh_pairs_leave_no_instances_behind() {
-    let out = child!(child_fresh_pairs_leave_no_instances_behind)
-        .deadline(Duration::from_secs(60))
-        .run();
-    assert!(
-        out.success() && out.stdout.contains("no instances left"),
-        "{}",
-        out.both()
+    passes_saying(
+        child!(child_fresh_pairs_leave_no_instances_behind),
+        60,
+        "no instances left",
     );
 }
 
@@ -224,27 +232,8 @@ fn child_fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
         return;
     }
     lockgraph::set_atomicity(lockgraph::Atomicity::Warn);
-    struct Slot;
-    fn slot() -> Mutex<Slot> {
-        Mutex::new(Slot)
-    }
     let before = lockgraph::stats().instances;
-    let reports = capture(|| {
-        for i in 0..2000 {
-            let (a, b) = (slot(), slot());
-            {
-                let _ga = a.lock();
-                let _gb = b.lock();
-            }
-            if i % 500 == 0 {
-                let _gb = b.lock();
-                let _ga = a.lock();
-            }
-            if i % 7 == 0 {
-                let _ = lockgraph::stats();
-            }
-        }
-    });
+    let reports = churn_fresh_pairs(2000);
     assert_eq!(cycles(&reports).len(), 4, "{reports:#?}");
     let after = lockgraph::stats();
     assert_eq!(after.instances, before, "{after:?}");
@@ -254,13 +243,10 @@ fn child_fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
 
 #[test]
 fn fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
-    let out = child!(child_fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind)
-        .deadline(Duration::from_secs(60))
-        .run();
-    assert!(
-        out.success() && out.stdout.contains("no instances left"),
-        "{}",
-        out.both()
+    passes_saying(
+        child!(child_fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind),
+        60,
+        "no instances left",
     );
 }
 
@@ -302,13 +288,10 @@ fn child_recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
 
 #[test]
 fn recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
-    let out = child!(child_recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind)
-        .deadline(Duration::from_secs(60))
-        .run();
-    assert!(
-        out.success() && out.stdout.contains("no instances left"),
-        "{}",
-        out.both()
+    passes_saying(
+        child!(child_recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind),
+        60,
+        "no instances left",
     );
 }
 
@@ -364,13 +347,10 @@ fn child_fresh_pairs_on_several_threads_while_the_graph_flushes() {
 
 #[test]
 fn fresh_pairs_on_several_threads_while_the_graph_flushes() {
-    let out = child!(child_fresh_pairs_on_several_threads_while_the_graph_flushes)
-        .deadline(Duration::from_secs(120))
-        .run();
-    assert!(
-        out.success() && out.stdout.contains("no cycle, no instance left"),
-        "{}",
-        out.both()
+    passes_saying(
+        child!(child_fresh_pairs_on_several_threads_while_the_graph_flushes),
+        120,
+        "no cycle, no instance left",
     );
 }
 
@@ -425,13 +405,10 @@ fn child_a_buffer_handed_to_a_new_thread_keeps_each_edges_thread() {
 
 #[test]
 fn a_buffer_handed_to_a_new_thread_keeps_each_edges_thread() {
-    let out = child!(child_a_buffer_handed_to_a_new_thread_keeps_each_edges_thread)
-        .deadline(Duration::from_secs(60))
-        .run();
-    assert!(
-        out.success() && out.stdout.contains("each edge kept its thread"),
-        "{}",
-        out.both()
+    passes_saying(
+        child!(child_a_buffer_handed_to_a_new_thread_keeps_each_edges_thread),
+        60,
+        "each edge kept its thread",
     );
 }
 
@@ -693,13 +670,10 @@ fn child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind() {
 
 #[test]
 fn a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind() {
-    let out = child!(child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind)
-        .deadline(Duration::from_secs(60))
-        .run();
-    assert!(
-        out.success() && out.stdout.contains("no instance left"),
-        "{}",
-        out.both()
+    passes_saying(
+        child!(child_a_from_lock_whose_edges_left_its_buffer_leaves_no_instance_behind),
+        60,
+        "no instance left",
     );
 }
 
@@ -769,13 +743,10 @@ fn child_a_clean_tail_read_held_by_two_threads_at_once_leaves_no_instance_behind
 
 #[test]
 fn a_clean_tail_read_held_by_two_threads_at_once_leaves_no_instance_behind() {
-    let out = child!(child_a_clean_tail_read_held_by_two_threads_at_once_leaves_no_instance_behind)
-        .deadline(Duration::from_secs(60))
-        .run();
-    assert!(
-        out.success() && out.stdout.contains("no instance left"),
-        "{}",
-        out.both()
+    passes_saying(
+        child!(child_a_clean_tail_read_held_by_two_threads_at_once_leaves_no_instance_behind),
+        60,
+        "no instance left",
     );
 }
 

@@ -49,7 +49,7 @@ static ACTIVE: AtomicU8 = AtomicU8::new(UNSETTLED);
 /// 0, [`TAG_ON`] otherwise. Written beside the byte, each time.
 static TAG: AtomicU64 = AtomicU64::new(TAG_ON);
 /// The steady test's tag while the byte is not 0: a bit no slot's word has
-/// (ids are below `held_stack::ID_LIMIT`, 2^55, so a word `id << 8 | mode`
+/// (ids are below `meta::ID_LIMIT`, 2^55, so a word `id << 8 | mode`
 /// never sets bit 63), so that a slot's word or-ed with it matches nothing.
 pub(crate) const TAG_ON: u64 = 1 << 63;
 /// [`ACTIVE`] as the lean steady test's tag ([`lean_tag`]): [`LEAN_TAG`]

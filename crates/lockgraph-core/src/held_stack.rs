@@ -39,7 +39,6 @@ use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub(crate) use crate::class::{decode_class, decode_kind, encode_class, encode_kind};
 use crate::class::{Class, LockKind};
-pub(crate) use crate::meta::ID_LIMIT;
 use crate::meta::{ID_SHIFT, IN_GRAPH, MAX_HELD, YOUNG_FROM};
 use crate::report::Hold;
 
@@ -66,7 +65,6 @@ pub(crate) const M_UPGRADABLE: u64 = 8;
 pub(crate) const M_LEAN: u64 = 16;
 /// The mode bits.
 pub(crate) const MODE: u64 = 0x1f;
-
 // The lock's word keeps the id where a slot does, its flags where a slot
 // keeps the mode (which the fast pop ignores).
 const _: () = assert!(ID_SHIFT == 8 && SLOW & MODE == 0 && crate::meta::LOCK_FLAGS <= MODE);

@@ -346,7 +346,7 @@ mod tests {
     /// then the next new lock stops the process.
     #[test]
     fn child_ids_run_out() {
-        if std::env::var_os("IDS_RUN_OUT_CHILD").is_none() {
+        if !lockgraph_testkit::is_child() {
             return;
         }
         // Blocks start at 1 + k * ID_BLOCK: the last whose end is within
@@ -372,37 +372,17 @@ mod tests {
     /// path as on `id`'s: no id at or past the limit is ever handed out.
     #[test]
     fn the_last_id_below_the_limit_is_handed_out_then_the_process_stops() {
-        use std::process::{Command, Stdio};
-        use std::time::{Duration, Instant};
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "meta::tests::child_ids_run_out",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("IDS_RUN_OUT_CHILD", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("the child did not finish in a minute");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!status.success(), "{stdout} {stderr}");
-        assert!(stdout.contains("IDS HANDED OUT"), "{stdout} {stderr}");
-        assert!(!stdout.contains("PAST THE LIMIT"), "{stdout} {stderr}");
+        if lockgraph_testkit::is_child() {
+            return;
+        }
+        let out = lockgraph_testkit::child!(child_ids_run_out)
+            .deadline(std::time::Duration::from_secs(60))
+            .run();
+        assert!(!out.timed_out, "the child did not finish in a minute");
+        let (stdout, stderr) = (&out.stdout, &out.stderr);
+        assert!(!out.success(), "{}", out.both());
+        assert!(stdout.contains("IDS HANDED OUT"), "{}", out.both());
+        assert!(!stdout.contains("PAST THE LIMIT"), "{}", out.both());
         assert!(
             stderr.contains("every lock id below 2^55 was handed out"),
             "{stderr}"

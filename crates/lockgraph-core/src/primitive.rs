@@ -240,23 +240,14 @@ pub fn acquire<P: Blocking>(
         // A `watchdog-in-release` build, whose default is the lean mode:
         // its steady case here, inlined, with the lean tag (the features'
         // byte folded into the compare as the steady case folds its own).
+        // Each way its own copy of `lean_take` (the depth known, or no
+        // depth): one test of the steady answer, none after the attempt.
         if let Some(len) = meta.lean_steady(mode, features::lean_tag()) {
-            if p.try_now() {
-                meta.lean_push_steady(len, site);
-            } else {
-                lean_contended(meta, p, mode, site);
-            }
-            return;
+            return lean_take(meta, p, mode, site, Some(len));
         }
         if features::raw() == features::LEAN {
-            // The slot to rewrite (another lock in it, or the stack full):
-            // the attempt here, the rest out of line.
-            if p.try_now() {
-                meta.lean_acquired_unsteady(mode.hold(), mode == WaitMode::UpgradableRead, site);
-            } else {
-                lean_contended(meta, p, mode, site);
-            }
-            return;
+            // The slot to rewrite (another lock in it, or the stack full).
+            return lean_take(meta, p, mode, site, None);
         }
         // The other modes of that build, out of line.
         return acquire_out_of_line(meta, p, mode, site);
@@ -365,10 +356,9 @@ fn acquire_general<P: Blocking>(
 }
 
 /// [`acquire`] in the lean production mode (the watchdog alone, the graph
-/// off, so the check above recorded nothing): an uncontended acquisition
-/// is the raw attempt and the hold pushed (`state::lean`); a contended
-/// one registers its wait with the watchdog. Out of line, so that the other
-/// modes' inlined path stays as small as before.
+/// off, so the check above recorded nothing), in a build that does not put
+/// it first. Out of line, so that the other modes' inlined path stays as
+/// small as before.
 #[inline(never)]
 fn lean_acquire<P: Blocking>(
     meta: &LockMeta,
@@ -376,22 +366,33 @@ fn lean_acquire<P: Blocking>(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) {
-    lean_body(meta, p, mode, site);
+    // The mode known to be the lean one: its tag, not the features' word.
+    let steady = meta.lean_steady(mode, features::LEAN_TAG);
+    lean_take(meta, p, mode, site, steady);
 }
 
-/// The lean mode's acquisition itself, for [`acquire`] (inlined where the
-/// build puts the lean check first) and [`lean_acquire`].
+/// The lean mode's acquisition once its steady test said `steady` (the
+/// depth, when the slot at the stack's length already holds the lock's
+/// lean word): an uncontended acquisition is the raw attempt and the hold
+/// pushed (`state::lean`: the site and the length, after the slot's
+/// rewrite when it was not steady); a contended one registers its wait
+/// with the watchdog. For [`acquire`] (inlined where the build puts the
+/// lean mode first) and [`lean_acquire`].
 #[inline(always)]
-fn lean_body<P: Blocking>(
+fn lean_take<P: Blocking>(
     meta: &LockMeta,
     p: P,
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
+    steady: Option<usize>,
 ) {
-    if p.try_now() {
-        meta.lean_acquired(mode.hold(), mode == WaitMode::UpgradableRead, site);
-    } else {
+    if !p.try_now() {
         lean_contended(meta, p, mode, site);
+        return;
+    }
+    match steady {
+        Some(len) => meta.lean_push_steady(len, site),
+        None => meta.lean_acquired_unsteady(mode, site),
     }
 }
 

@@ -40,12 +40,8 @@ impl LockMeta {
         let t = state();
         let len = t.stack.len.get();
         let word = self.id.load(Ordering::Relaxed);
-        let flags = if mode == WaitMode::UpgradableRead {
-            UPGRADABLE
-        } else {
-            0
-        };
-        if t.stack.at(len).get() == expect(word, nibble(mode.hold(), 0, flags), 0) | tag {
+        let mode_bits = nibble(mode.hold(), 0, mode_flags(mode));
+        if t.stack.at(len).get() == expect(word, mode_bits, 0) | tag {
             return Some(len);
         }
         None
@@ -57,14 +53,12 @@ impl LockMeta {
     #[inline(always)]
     pub(crate) fn lean_acquired_unsteady(
         &self,
-        hold: Hold,
-        upgradable: bool,
+        mode: WaitMode,
         site: Option<&'static Location<'static>>,
     ) {
-        let flags = if upgradable { UPGRADABLE } else { 0 };
         let t = state();
         let len = t.stack.len.get();
-        if t.lean_rewrite(len, self, hold, flags, site) {
+        if t.lean_rewrite(len, self, mode.hold(), mode_flags(mode), site) {
             t.lean_push_at(len, site);
         }
     }
@@ -75,44 +69,9 @@ impl LockMeta {
     pub(crate) fn lean_push_steady(&self, len: usize, site: Option<&'static Location<'static>>) {
         state().lean_push_at(len, site);
     }
-
-    /// The lean mode's [`acquired`](Self::acquired): `hold` taken (an
-    /// upgradable read when `upgradable`) without a wait, at `site`.
-    #[inline(always)]
-    pub(crate) fn lean_acquired(
-        &self,
-        hold: Hold,
-        upgradable: bool,
-        site: Option<&'static Location<'static>>,
-    ) {
-        let flags = if upgradable { UPGRADABLE } else { 0 };
-        state().lean_push(self, hold, flags, site);
-    }
 }
 
 impl ThreadState {
-    /// Pushes `meta` held as `hold` (`flags`: [`UPGRADABLE`] or 0): the
-    /// length's bound, one compare of the slot's word, the site, the length.
-    #[inline(always)]
-    fn lean_push(
-        &self,
-        meta: &LockMeta,
-        hold: Hold,
-        flags: u8,
-        site: Option<&'static Location<'static>>,
-    ) {
-        let len = self.stack.len.get();
-        // The word at any length is readable; a full or busy stack's is no
-        // lock's, so its compare fails and the cold path decides.
-        let word = meta.id.load(Ordering::Relaxed);
-        if self.stack.at(len).get() != expect(word, nibble(hold, 0, flags) | M_LEAN, 0)
-            && !self.lean_rewrite(len, meta, hold, flags, site)
-        {
-            return;
-        }
-        self.lean_push_at(len, site);
-    }
-
     /// The site and the new length of a lean push at `len`, whose slot's
     /// word is the lock's (compared, or rewritten).
     #[inline(always)]

@@ -19,9 +19,11 @@ use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
 use crate::held_stack::{
     expect, handover, same_id, word_hold, word_id, word_req, word_upgradable, HeldStack, BUSY,
-    ID_LIMIT, MODE, M_LEAN, M_REQ, M_SHARED, M_UPGRADABLE, SLOW, S_HOOKS, S_IN_GRAPH, S_YOUNG_FROM,
+    MODE, M_LEAN, M_REQ, M_SHARED, M_UPGRADABLE, SLOW, S_HOOKS, S_IN_GRAPH, S_YOUNG_FROM,
 };
-use crate::meta::{word_to_id, Held, LockMeta, Op, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM};
+use crate::meta::{
+    word_to_id, Held, LockMeta, Op, ID_LIMIT, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM,
+};
 use crate::report::{Hold, Request};
 
 mod chain;
@@ -52,6 +54,17 @@ const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 /// lock-order graph, which the watchdog tells apart from a plain read (only
 /// an upgradable or exclusive holder keeps another upgradable read out).
 const UPGRADABLE: u8 = 0x80;
+
+/// The `flags` of a push in `mode`: [`UPGRADABLE`] for an upgradable
+/// read, else 0.
+#[inline(always)]
+fn mode_flags(mode: crate::watchdog::WaitMode) -> u8 {
+    if mode == crate::watchdog::WaitMode::UpgradableRead {
+        UPGRADABLE
+    } else {
+        0
+    }
+}
 
 /// The mode bits of a hold (`crate::held_stack`): `req` as
 /// `1 + Request` (0: unchecked), `flags` [`UPGRADABLE`] or 0.

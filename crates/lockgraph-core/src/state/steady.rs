@@ -35,11 +35,7 @@ impl LockMeta {
         // The lock's word with its flags: an id never assigned (0) matches
         // no slot (an empty one has slow bits).
         let word = self.id.load(Ordering::Relaxed);
-        let flags = if mode == WaitMode::UpgradableRead {
-            UPGRADABLE
-        } else {
-            0
-        };
+        let flags = mode_flags(mode);
         if len == 0 {
             // One compare: the slot's id, no slow bit, the hold, request 0.
             if t.stack.words[0].get() == expect(word, nibble(mode.hold(), 0, flags), 0) | tag {
