@@ -69,6 +69,16 @@ fn passes_saying(child: Child, secs: u64, says: &str) {
     let out = child.deadline(Duration::from_secs(secs)).run();
     assert!(out.success() && out.stdout.contains(says), "{}", out.both());
 }
+
+/// Asserts that the instance graph is back to `before` instances and has
+/// no instance edge, and says "no instances left" (for `passes_saying`).
+fn nothing_left_since(before: usize) {
+    let after = lockgraph::stats();
+    assert_eq!(after.instances, before, "{after:?}");
+    assert_eq!(after.instance_edges, 0, "{after:?}");
+    println!("no instances left");
+}
+
 #[test]
 fn an_inversion_of_two_fresh_locks_of_one_helper_is_reported_with_both_stacks() {
     struct Account;
@@ -207,10 +217,7 @@ fn child_fresh_pairs_leave_no_instances_behind() {
     let before = lockgraph::stats().instances;
     let reports = churn_fresh_pairs(3000);
     assert_eq!(cycles(&reports).len(), 6, "{reports:#?}");
-    let after = lockgraph::stats();
-    assert_eq!(after.instances, before, "{after:?}");
-    assert_eq!(after.instance_edges, 0, "{after:?}");
-    println!("no instances left");
+    nothing_left_since(before);
 }
 
 #[test]
@@ -235,10 +242,7 @@ fn child_fresh_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
     let before = lockgraph::stats().instances;
     let reports = churn_fresh_pairs(2000);
     assert_eq!(cycles(&reports).len(), 4, "{reports:#?}");
-    let after = lockgraph::stats();
-    assert_eq!(after.instances, before, "{after:?}");
-    assert_eq!(after.instance_edges, 0, "{after:?}");
-    println!("no instances left");
+    nothing_left_since(before);
 }
 
 #[test]
@@ -280,10 +284,7 @@ fn child_recorded_pairs_with_the_atomicity_checker_leave_no_instances_behind() {
         }
         assert!(lockgraph::stats().instances > before);
     }
-    let after = lockgraph::stats();
-    assert_eq!(after.instances, before, "{after:?}");
-    assert_eq!(after.instance_edges, 0, "{after:?}");
-    println!("no instances left");
+    nothing_left_since(before);
 }
 
 #[test]

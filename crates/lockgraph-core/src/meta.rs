@@ -283,17 +283,22 @@ impl LockMeta {
     /// instance (`id`) for anonymous classes.
     #[inline]
     pub(crate) fn hot_key(&self, id: u64) -> u64 {
-        // A site class after one test of the tag (the usual class, and
-        // every new lock of a churn); a named class's key was made with
-        // the lock, an anonymous one's (no named key) is its id's.
+        match self.class_key() {
+            Some(key) => key,
+            None => (id << 2) | 2,
+        }
+    }
+
+    /// [`hot_key`](Self::hot_key) when it names no id: a site class's
+    /// (after one test of the tag: the usual class, and every new lock of
+    /// a churn) or a named class's (made with the lock); `None` for an
+    /// anonymous lock, whose key is its id's.
+    #[inline(always)]
+    pub(crate) fn class_key(&self) -> Option<u64> {
         if let Class::Site(l, t) = self.class {
-            return Class::site_hot_key(l, t);
+            return Some(Class::site_hot_key(l, t));
         }
-        if self.named_key != 0 {
-            self.named_key
-        } else {
-            (id << 2) | 2
-        }
+        (self.named_key != 0).then_some(self.named_key)
     }
 }
 

@@ -69,10 +69,8 @@ impl ThreadState {
         if len == 1 {
             // The remembered pair of classes (see `on_one`), tested here
             // without a call: a site or named class's key names no id.
-            let key = match meta.class {
-                Class::Site(l, t) => Class::site_hot_key(l, t),
-                Class::Named(_) => meta.hot_key(0),
-                Class::Anonymous => return self.on_one_unpaired(meta, site),
+            let Some(key) = meta.class_key() else {
+                return self.on_one_unpaired(meta, site);
             };
             if self.pair.get() == (self.keys[0].get(), key)
                 && self.stack.words[0].get() & M_SHARED == 0
