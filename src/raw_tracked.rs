@@ -51,7 +51,7 @@ macro_rules! blocking {
         blocking!($(#[$m])* $name($raw): $try, $lock, $for, $until; {});
     };
     ($(#[$m:meta])* $name:ident($raw:ty): $try:ident, $lock:ident, $for:ident, $until:ident;
-        undo $unlock:ident) => {
+        undo $unlock:ident $(; lock-shaped by $shaped:ident)?) => {
         blocking!($(#[$m])* $name($raw): $try, $lock, $for, $until; {
             const UNDO: bool = true;
 
@@ -62,6 +62,18 @@ macro_rules! blocking {
                 // thread holds the inner lock in this mode.
                 unsafe { self.0.inner.$unlock() }
             }
+
+            $(
+            /// `$shaped` with no time to wait: the inner lock's `lock`
+            /// fast path (one compare-and-swap from unlocked), where `$try`
+            /// first loads the state and tests it; when that fails, its
+            /// slow path spins a little and parks until a deadline already
+            /// passed before it gives up.
+            #[inline(always)]
+            fn attempt(&self) -> bool {
+                self.0.inner.$shaped(std::time::Duration::ZERO)
+            }
+            )?
         });
     };
     ($(#[$m:meta])* $name:ident($raw:ty): $try:ident, $lock:ident, $for:ident, $until:ident;
@@ -95,8 +107,11 @@ macro_rules! blocking {
 }
 
 blocking!(
-    /// A mutex's `lock`.
-    Exclusive(RawMutex): try_lock, lock, try_lock_for, try_lock_until; undo unlock
+    /// A mutex's `lock`. Its first attempt is `lock`-shaped: parking_lot's
+    /// `try_lock` costs a load, a test and a branch more than `lock`'s
+    /// compare-and-swap, and its `try_lock_for` does not.
+    Exclusive(RawMutex): try_lock, lock, try_lock_for, try_lock_until; undo unlock;
+        lock-shaped by try_lock_for
 );
 blocking!(
     /// A read-write lock's `write`.

@@ -295,3 +295,108 @@ fn threads_exiting_while_the_watchdog_reads_their_stacks_is_safe() {
     // Shown with --nocapture: how much racing the run did.
     println!("{line}");
 }
+
+/// A lean acquisition's first attempt is `lock`-shaped (it may spin, and
+/// park until a deadline already passed, before it fails): contended
+/// acquisitions of a `Mutex` and of a `FairMutex` (whose `unlock_fair`
+/// hands the lock to a parked thread, possibly one whose attempt is timing
+/// out) stay exclusive and are all counted, and a wait that outlasts the
+/// attempt is published for the watchdog.
+#[test]
+fn child_lean_contention() {
+    if !is_child() {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_secs(60))
+            .scan_period(Duration::from_millis(10))
+    ));
+    assert!(!lockgraph::order_graph());
+
+    // A wait past the attempt is published: the holder keeps the lock until
+    // the dump shows the waiter on it.
+    let held = Arc::new(Mutex::named("lean-contended", 0u32));
+    let guard = held.lock();
+    let waiter = {
+        let held = held.clone();
+        std::thread::Builder::new()
+            .name("lean-waiter".into())
+            .spawn(move || *held.lock() += 1)
+            .unwrap()
+    };
+    let start = std::time::Instant::now();
+    let seen = loop {
+        let d = watchdog::dump();
+        let waits = d.threads.iter().any(|t| {
+            t.name == "lean-waiter"
+                && t.waiting.as_ref().and_then(|w| w.lock.name) == Some("lean-contended")
+        });
+        if waits || start.elapsed() > Duration::from_secs(10) {
+            break waits;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    drop(guard);
+    waiter.join().unwrap();
+    assert_eq!(*held.lock(), 1);
+    if !seen {
+        eprintln!("LEAN CONTENTION: the waiter's wait was never published");
+        return;
+    }
+
+    // Exclusion and counts under contention, both kinds of mutex.
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 20_000;
+    let plain = Arc::new(Mutex::named("lean-plain", 0u64));
+    let fair = Arc::new(lockgraph::FairMutex::named("lean-fair", 0u64));
+    let inside = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (plain, fair, inside) = (plain.clone(), fair.clone(), inside.clone());
+            std::thread::spawn(move || {
+                let mut overlaps = 0u64;
+                for _ in 0..ROUNDS {
+                    let mut g = plain.lock();
+                    overlaps += u64::from(inside[0].swap(true, SeqCst));
+                    *g += 1;
+                    inside[0].store(false, SeqCst);
+                    drop(g);
+                    let mut g = fair.lock();
+                    overlaps += u64::from(inside[1].swap(true, SeqCst));
+                    *g += 1;
+                    inside[1].store(false, SeqCst);
+                    drop(g);
+                }
+                overlaps
+            })
+        })
+        .collect();
+    let overlaps: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!(
+        "LEAN CONTENTION: plain {}, fair {}, overlaps {overlaps}, expected {}",
+        *plain.lock(),
+        *fair.lock(),
+        THREADS * ROUNDS
+    );
+}
+
+#[test]
+fn contended_lean_acquisitions_stay_exclusive_and_a_long_wait_is_published() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_lean_contention),
+        &[("LOCKGRAPH_ORDER", "off")],
+        Duration::from_secs(60),
+        |t| t.contains("LEAN CONTENTION"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert!(
+        text.contains("LEAN CONTENTION: plain 80000, fair 80000, overlaps 0, expected 80000"),
+        "{text}"
+    );
+}

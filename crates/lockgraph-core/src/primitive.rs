@@ -114,6 +114,14 @@ pub trait Blocking {
     /// Tries once, without blocking; whether it succeeded.
     fn try_now(&self) -> bool;
 
+    /// The first attempt of a blocking acquisition (the lean mode's): as
+    /// [`try_now`](Self::try_now), or a lock-shaped attempt that may spin
+    /// briefly before it fails. The default is `try_now`.
+    #[inline(always)]
+    fn attempt(&self) -> bool {
+        self.try_now()
+    }
+
     /// Blocks until it succeeds.
     fn block(&self);
 
@@ -144,6 +152,11 @@ impl<T: Blocking + ?Sized> Blocking for &T {
     #[inline(always)]
     fn try_now(&self) -> bool {
         (**self).try_now()
+    }
+
+    #[inline(always)]
+    fn attempt(&self) -> bool {
+        (**self).attempt()
     }
 
     #[inline(always)]
@@ -386,7 +399,7 @@ fn lean_take<P: Blocking>(
     site: Option<&'static Location<'static>>,
     steady: Option<usize>,
 ) {
-    if !p.try_now() {
+    if !p.attempt() {
         lean_contended(meta, p, mode, site);
         return;
     }
