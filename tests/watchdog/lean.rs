@@ -297,11 +297,12 @@ fn threads_exiting_while_the_watchdog_reads_their_stacks_is_safe() {
 }
 
 /// A lean acquisition's first attempt is `lock`-shaped (it may spin, and
-/// park until a deadline already passed, before it fails): contended
-/// acquisitions of a `Mutex` and of a `FairMutex` (whose `unlock_fair`
-/// hands the lock to a parked thread, possibly one whose attempt is timing
-/// out) stay exclusive and are all counted, and a wait that outlasts the
-/// attempt is published for the watchdog.
+/// park until a deadline already passed, before it fails): a wait that
+/// outlasts the attempt is published for the watchdog, and, as a stress
+/// test of the attempt's slow path, contended acquisitions of a `Mutex`
+/// and of a `FairMutex` (whose `unlock_fair` hands the lock to a parked
+/// thread, which may be one whose zero deadline is running out: nothing
+/// here forces that case) stay exclusive and are all counted.
 #[test]
 fn child_lean_contention() {
     if !is_child() {
@@ -315,6 +316,8 @@ fn child_lean_contention() {
             .scan_period(Duration::from_millis(10))
     ));
     assert!(!lockgraph::order_graph());
+    // The lock path this test is for: the lean mode's, no other feature on.
+    assert!(lockgraph::__private::lean_mode(), "not in the lean mode");
 
     // A wait past the attempt is published: the holder keeps the lock until
     // the dump shows the waiter on it.

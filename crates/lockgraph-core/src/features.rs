@@ -193,6 +193,13 @@ pub(crate) fn hooks() -> u8 {
     active() & HOOKS
 }
 
+/// Whether the lock path is in the lean production mode (`LEAN`: the
+/// watchdog alone, the graph off), for tests that must know which path
+/// they exercise.
+pub fn lean_mode() -> bool {
+    active() == LEAN
+}
+
 /// Whether acquisitions are recorded into the lock-order graph.
 #[inline]
 pub(crate) fn order_graph_on() -> bool {

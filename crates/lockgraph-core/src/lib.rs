@@ -105,6 +105,7 @@ pub mod environment {
 /// crate): not a stable API, not for use elsewhere.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::features::lean_mode;
     pub use crate::features::quiet as features_off;
     pub use crate::primitive::{self, Blocking, Deadline, WaitMode};
     pub use crate::state::{clear_pending_site, set_pending_site};

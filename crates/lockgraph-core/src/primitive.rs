@@ -114,9 +114,15 @@ pub trait Blocking {
     /// Tries once, without blocking; whether it succeeded.
     fn try_now(&self) -> bool;
 
-    /// The first attempt of a blocking acquisition (the lean mode's): as
-    /// [`try_now`](Self::try_now), or a lock-shaped attempt that may spin
-    /// briefly before it fails. The default is `try_now`.
+    /// The first attempt of a blocking acquisition (the lean mode's, in
+    /// `lean_take`): whether it took the primitive. The default is
+    /// [`try_now`](Self::try_now). A primitive whose `try_now` costs more
+    /// than its blocking operation's fast path may take that fast path
+    /// instead, and on failure a slow path that does not block for long:
+    /// a mutex's is `try_lock_for(0)`, which reads the clock, spins (up to
+    /// seven `yield`s) and parks with a deadline already passed before it
+    /// fails, and may succeed in doing so. Never followed by
+    /// [`undo_try`](Self::undo_try).
     #[inline(always)]
     fn attempt(&self) -> bool {
         self.try_now()

@@ -8,11 +8,14 @@
 //! While it is on, each thread registers its held-lock stack with the
 //! watchdog once (a per-thread slot, allocated once per thread), which
 //! reads the stack in place: holding a lock is publishing it. A thread
-//! registers a wait only after the first non-blocking attempt failed; it
-//! then blocks in timed slices. The watchdog thread scans the slots every
-//! scan period. An uncontended acquisition reads no clock, allocates
-//! nothing, does no atomic read-modify-write and writes nothing but its
-//! own stack.
+//! registers a wait only after the first non-blocking attempt failed (in
+//! the lean mode a mutex's spins first, as `lock` does:
+//! `primitive::Blocking::attempt`); it then blocks in timed slices. The
+//! watchdog thread scans the slots every scan period. An uncontended
+//! acquisition reads no clock, allocates nothing, does no atomic
+//! read-modify-write of lockgraph's and writes nothing but its own stack
+//! (a lean mutex's attempt reads the clock when its compare-and-swap
+//! fails: the lock held, or free with threads still parked on it).
 //!
 //! A report shows, for each thread involved, the kernel's view of it
 //! (`/proc/self/task/<tid>/{stat,wchan,syscall}`, Linux) and each waiter's
