@@ -7,6 +7,7 @@ pub use lockgraph_graph::{Hold, Request};
 use crate::class::{short_type_name, Class, LockKind, Site};
 
 mod entries;
+mod frames;
 
 pub(crate) use entries::{EdgeRuns, LockRuns};
 pub use entries::{Edges, Locks};
@@ -284,7 +285,7 @@ pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
         let addr = if exact { ip.wrapping_add(1) } else { ip };
         backtrace::resolve(addr as *mut std::ffi::c_void, |sym| {
             if out.len() < max {
-                if let Some(line) = user_frame(sym.name(), sym.filename(), sym.lineno()) {
+                if let Some(line) = frames::user_frame(sym.name(), sym.filename(), sym.lineno()) {
                     out.push(line);
                 }
             }
@@ -316,61 +317,6 @@ static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
     prepare: || crate::fork::hold(RESOLVING.lock()),
     child: crate::fork::nothing,
 };
-
-/// One resolved symbol as "function (file:line)", or `None` when it belongs
-/// to lockgraph, its dependencies, the standard library or the C runtime.
-fn user_frame(
-    name: Option<backtrace::SymbolName<'_>>,
-    file: Option<&std::path::Path>,
-    line: Option<u32>,
-) -> Option<String> {
-    let name = format!("{:#}", name?);
-    if is_internal(&name) || file.is_some_and(|f| is_runtime_file(&f.to_string_lossy())) {
-        return None;
-    }
-    let loc = match (file, line) {
-        (Some(f), Some(l)) => format!(" ({}:{l})", f.display()),
-        _ => String::new(),
-    };
-    Some(format!("{name}{loc}"))
-}
-
-/// Sources of the standard library and the C runtime.
-fn is_runtime_file(file: &str) -> bool {
-    file.starts_with("/rustc/") || file.starts_with("./csu/") || file.contains("/sysdeps/")
-}
-
-fn is_internal(name: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "lockgraph::",
-        "lockgraph_core::",
-        "lockgraph_graph::",
-        "backtrace::",
-        "std::",
-        "core::",
-        "alloc::",
-        "lock_api::",
-        "parking_lot::",
-        "parking_lot_core::",
-        "test::",
-        "__rust",
-    ];
-    const EXACT: &[&str] = &[
-        "main",
-        "_start",
-        "__libc_start_main",
-        "__libc_start_call_main",
-        "start_thread",
-        "clone",
-        "__clone",
-        "__clone3",
-        "clone3",
-        // The signal trampoline under a signal handler's frames.
-        "__restore_rt",
-    ];
-    let bare = name.trim_start_matches('<');
-    PREFIXES.iter().any(|p| bare.starts_with(p)) || EXACT.contains(&name)
-}
 
 impl fmt::Debug for Backtrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
