@@ -133,6 +133,11 @@ fn main() {
         .unwrap()
         .join()
         .unwrap();
+    // lockgraph found the inversion when the reloader requested the model's
+    // lock; its reporter thread resolves the stacks and prints the report
+    // (off the thread that took the lock). Waiting for it here prints it
+    // where it was found, before the rest of the output.
+    lockgraph::flush_reports(Duration::from_secs(5));
     println!(
         "reloaded to v{} ({} requests, mean latency {:?} before the reload)",
         server.model.read().version,
