@@ -470,8 +470,9 @@ impl fmt::Display for Advice {
             ),
             Advice::MoveBlockingCallOut { calls, time, what } => write!(
                 f,
-                "held across {calls} blocking calls such as `{what}` ({time:.1?} in total): \
-                 move the call out of the critical section"
+                "held across {calls} blocking call{} such as `{what}` ({time:.1?} in total): \
+                 move the call out of the critical section",
+                if *calls == 1 { "" } else { "s" }
             ),
         }
     }

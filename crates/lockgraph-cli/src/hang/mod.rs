@@ -367,7 +367,8 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
     });
     let progress = progress_findings(&processes);
     let start_here = start_here(&deadlocks, &progress, &long_waits);
-    skipped.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    // By file; within one, as read (its bad lines, then how many more).
+    skipped.sort_by(|a, b| a.file.cmp(&b.file));
     let summary = summary(&processes, &deadlocks, &long_waits, &skipped);
     Ok(HangReport {
         version: HANG_VERSION,
@@ -508,6 +509,7 @@ fn progress_findings(processes: &[Process]) -> Vec<ProgressFinding> {
                 .collect();
             let total: usize = values.iter().map(|v| v.processes.len()).sum();
             let verdict = match values.as_slice() {
+                [only] if total == 1 => format!("the one process at {m} {}", only.value),
                 [only] => format!(
                     "all {total} processes at {m} {}: none stopped earlier than the others",
                     only.value

@@ -170,7 +170,7 @@ fn read_one(path: &Path, skipped: &mut Vec<Skipped>) -> Option<File> {
         skip(
             skipped,
             None,
-            "no lockgraph watchdog record in it; skipped".to_string(),
+            "no lockgraph watchdog record in it".to_string(),
         );
         return None;
     }

@@ -90,7 +90,7 @@ const CRATES: &[&str] = &[
 /// Whether a source file is the standard library's, the C runtime's,
 /// lockgraph's own or one of [`CRATES`]'.
 fn is_internal_file(file: &str) -> bool {
-    is_runtime_file(file) || is_lockgraph_source(file, LOCKGRAPH_CORE_DIR) || is_crate_file(file)
+    is_runtime_file(file) || is_lockgraph_source(file, CORE_DIR) || is_crate_file(file)
 }
 
 /// Sources of the standard library and the C runtime: rustc's remapped
@@ -104,7 +104,7 @@ fn is_runtime_file(file: &str) -> bool {
 /// This crate's directory when it was built, which also places the facade
 /// and the graph crate when it was built inside lockgraph's workspace
 /// (`<root>/crates/lockgraph-core`, beside `<root>/src`).
-const LOCKGRAPH_CORE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+const CORE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Whether `file` is in lockgraph's workspace sources (the facade's `src/`,
 /// `crates/lockgraph-core`, `crates/lockgraph-graph`), given where this
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_line_tables_only_build_keeps_the_programs_frames_and_only_those() {
-        let core = format!("{LOCKGRAPH_CORE_DIR}/src/primitive.rs");
+        let core = format!("{CORE_DIR}/src/primitive.rs");
         assert_eq!(
             frame("lean_take<lockgraph::raw::Exclusive>", Some(&core)),
             None

@@ -169,7 +169,11 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
             .is_ok_and(|t| t + Duration::from_secs(1) >= asked);
         if fresh {
             match std::fs::read_to_string(&path) {
-                Ok(text) if text.trim_end().ends_with('}') => return Ok(text),
+                Ok(text) if text.trim_end().ends_with('}') => {
+                    // Read: the answer is this request's, no one else's.
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(text);
+                }
                 _ => {}
             }
         }

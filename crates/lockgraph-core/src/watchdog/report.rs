@@ -635,10 +635,11 @@ impl fmt::Display for Dump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "lockgraph dump (pid {}) at {}: {} threads",
+            "lockgraph dump (pid {}) at {}: {} thread{}",
             self.pid,
             utc(self.taken_at),
-            self.threads.len()
+            self.threads.len(),
+            if self.threads.len() == 1 { "" } else { "s" }
         )?;
         if !self.progress.is_empty() {
             let p: Vec<String> = self
