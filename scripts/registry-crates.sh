@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Real crates from crates.io, their own unit tests run with lockgraph in place
+# of parking_lot. Nothing of theirs is kept in this repository: the script
+# has cargo fetch each pinned version into the registry, copies the package
+# under target/registry-crates/, and renames its `parking_lot` dependency to
+# lockgraph (`parking_lot = { package = "lockgraph", path = ... }`), so that
+# every `parking_lot::Mutex` / `RwLock` of the crate is lockgraph's and not a
+# line of its code changes. Each crate's tests run twice:
+#
+#   debug, the lock-order graph on, every edge recorded (LOCKGRAPH_RECORD),
+#   then `lockgraph check` on the records: a cycle fails the script, and so
+#   does a run that recorded no lock class (tracking would not have been on);
+#
+#   release with `watchdog-in-release` and LOCKGRAPH_WATCHDOG=5s: the lean
+#   production mode, the watchdog on.
+#
+# The crates (name, version, cargo test arguments):
+#   moka 0.12.16 (--features sync): a concurrent cache whose sync cache,
+#     key locks, housekeeper and invalidator nest parking_lot locks;
+#   quick_cache 0.6.24: a sharded cache, one parking_lot RwLock per shard.
+#
+#   bash scripts/registry-crates.sh            every crate (about 7 minutes on 2 cores)
+#   bash scripts/registry-crates.sh moka       the named ones only (CI: moka, about 3)
+#
+# Needs crates.io (the crates and their dependencies; their own dependency
+# versions are resolved when the script runs, as `cargo test` in their
+# repository would). Exit status: 0 all passed and no cycle, 1 a test
+# failed or a cycle was found, 2 the script could not set a crate up or
+# was given a crate it does not know.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TERM_COLOR=never
+
+crates=(
+  "moka 0.12.16 --features sync --lib"
+  "quick_cache 0.6.24 --lib"
+)
+
+die() {
+  echo "registry-crates: $*" >&2
+  exit 2
+}
+
+if [ "$#" -gt 0 ]; then
+  chosen=()
+  for want in "$@"; do
+    found=""
+    for entry in "${crates[@]}"; do
+      [ "${entry%% *}" = "$want" ] && found=$entry
+    done
+    [ -n "$found" ] || die "unknown crate '$want' (known: ${crates[*]%% *})"
+    chosen+=("$found")
+  done
+  crates=("${chosen[@]}")
+fi
+
+for v in $(compgen -e); do
+  case "$v" in LOCKGRAPH_*) unset "$v" ;; esac
+done
+
+target=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+work="$target/registry-crates"
+mkdir -p "$work"
+cargo build -q -p lockgraph-cli --bin lockgraph
+lockgraph="$target/debug/lockgraph"
+
+# fetch NAME VERSION: the registry directory of that package.
+fetch() {
+  local dir="$work/fetch-$1"
+  mkdir -p "$dir/src"
+  printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n%s = "=%s"\n\n[workspace]\n' \
+    "$1" "$1" "$2" >"$dir/Cargo.toml"
+  : >"$dir/src/lib.rs"
+  cargo metadata --format-version 1 --manifest-path "$dir/Cargo.toml" |
+    grep -o "\"manifest_path\":\"[^\"]*/$1-$2/Cargo.toml\"" | head -1 |
+    sed 's/"manifest_path":"\(.*\)\/Cargo.toml"/\1/'
+}
+
+failed=0
+for entry in "${crates[@]}"; do
+  read -r name version args <<<"$entry"
+  src=$(fetch "$name" "$version") || die "cannot fetch $name $version"
+  [ -n "$src" ] && [ -f "$src/Cargo.toml" ] || die "no registry copy of $name $version"
+  pkg="$work/$name"
+  rm -rf "$pkg"
+  cp -r "$src" "$pkg"
+  chmod -R u+w "$pkg"
+  # The parking_lot dependency becomes lockgraph under the same name.
+  python3 - "$pkg/Cargo.toml" "$root" <<'EOF' || die "cannot rewrite $name's manifest"
+import re, sys
+path, root = sys.argv[1], sys.argv[2]
+s = open(path).read()
+s, n = re.subn(r'(\[dependencies\.parking_lot\]\n)version = "[^"]*"\n',
+               r'\1package = "lockgraph"\npath = "%s"\n' % root, s)
+if n != 1:
+    sys.exit("registry-crates: no [dependencies.parking_lot] with a version in " + path)
+open(path, "w").write(s + "\n# Its own workspace (it sits inside lockgraph's target directory).\n[workspace]\n")
+EOF
+  echo
+  echo "== $name $version: cargo test $args (debug: the lock-order graph on, edges recorded)"
+  rec="$work/$name-records"
+  rm -rf "$rec"
+  mkdir -p "$rec"
+  # shellcheck disable=SC2086 # the arguments are split on purpose
+  if ! (cd "$pkg" && CARGO_TARGET_DIR="$work/target" LOCKGRAPH_RECORD="$rec" cargo test -q $args); then
+    echo "registry-crates: $name's tests failed with lockgraph (debug)"
+    failed=1
+  fi
+  set +e
+  out=$("$lockgraph" check "$rec" 2>&1)
+  rc=$?
+  set -e
+  printf '%s\n' "$out"
+  classes=$(sed -n 's/.* \([0-9][0-9]*\) lock classes\{0,1\}.*/\1/p' <<<"$out" | tail -1)
+  if [ "$rc" -ne 0 ]; then
+    echo "registry-crates: lockgraph check on $name's records: exit $rc"
+    failed=1
+  elif [ -z "$classes" ] || [ "$classes" -eq 0 ]; then
+    echo "registry-crates: $name's tests recorded no lock class: lockgraph was not in use"
+    failed=1
+  fi
+
+  echo
+  echo "== $name $version: cargo test --release $args (the lean production mode: watchdog-in-release, LOCKGRAPH_WATCHDOG=5s)"
+  # shellcheck disable=SC2086
+  if ! (cd "$pkg" && CARGO_TARGET_DIR="$work/target" LOCKGRAPH_WATCHDOG=5s \
+      cargo test -q --release --features parking_lot/watchdog-in-release $args); then
+    echo "registry-crates: $name's tests failed with lockgraph (lean mode)"
+    failed=1
+  fi
+done
+exit "$failed"
