@@ -19,8 +19,9 @@
 #     key locks, housekeeper and invalidator nest parking_lot locks;
 #   quick_cache 0.6.24: a sharded cache, one parking_lot RwLock per shard.
 #
-#   bash scripts/registry-crates.sh            every crate (about 7 minutes on 2 cores)
-#   bash scripts/registry-crates.sh moka       the named ones only (CI: moka, about 3)
+#   bash scripts/registry-crates.sh                  every crate, both runs (about 7 minutes on 2 cores)
+#   bash scripts/registry-crates.sh moka             the named ones only
+#   bash scripts/registry-crates.sh --debug-only moka   the debug run only (CI: about 2 minutes)
 #
 # Needs crates.io (the crates and their dependencies; their own dependency
 # versions are resolved when the script runs, as `cargo test` in their
@@ -42,6 +43,11 @@ die() {
   exit 2
 }
 
+lean=1
+if [ "${1:-}" = "--debug-only" ]; then
+  lean=0
+  shift
+fi
 if [ "$#" -gt 0 ]; then
   chosen=()
   for want in "$@"; do
@@ -122,6 +128,7 @@ EOF
     failed=1
   fi
 
+  [ "$lean" -eq 1 ] || continue
   echo
   echo "== $name $version: cargo test --release $args (the lean production mode: watchdog-in-release, LOCKGRAPH_WATCHDOG=5s)"
   # shellcheck disable=SC2086
