@@ -113,25 +113,20 @@ const CORE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// `crates/lockgraph-graph/`. The workspace's `examples/`, `tests/` and
 /// `benches/` are programs of their own and stay in.
 fn is_lockgraph_source(file: &str, core_dir: &str) -> bool {
-    const OWN: [&str; 2] = ["crates/lockgraph-core/", "crates/lockgraph-graph/"];
-    if OWN.iter().any(|c| file.starts_with(c)) {
-        return true;
-    }
-    if let Some(after) = file.strip_prefix(core_dir) {
-        if after.starts_with('/') {
-            return true;
-        }
-    }
-    let Some(root) = core_dir.strip_suffix("/crates/lockgraph-core") else {
-        return false;
-    };
-    let Some(rest) = file.strip_prefix(root) else {
-        return false;
-    };
-    rest.starts_with("/src/")
-        || OWN
+    // A path relative to the workspace's root: the two crates' sources.
+    let own = |rel: &str| {
+        ["crates/lockgraph-core/", "crates/lockgraph-graph/"]
             .iter()
-            .any(|c| rest.strip_prefix('/').is_some_and(|r| r.starts_with(c)))
+            .any(|c| rel.starts_with(c))
+    };
+    own(file)
+        || file
+            .strip_prefix(core_dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+        || core_dir
+            .strip_suffix("/crates/lockgraph-core")
+            .and_then(|root| file.strip_prefix(root)?.strip_prefix('/'))
+            .is_some_and(|rel| rel.starts_with("src/") || own(rel))
 }
 
 /// Whether `file` is in a registry's or a git checkout's copy of one of
