@@ -17,9 +17,15 @@
 # The crates (name, version, cargo test arguments):
 #   moka 0.12.16 (--features sync): a concurrent cache whose sync cache,
 #     key locks, housekeeper and invalidator nest parking_lot locks;
-#   quick_cache 0.6.24: a sharded cache, one parking_lot RwLock per shard.
+#   quick_cache 0.6.24: a sharded cache, one parking_lot RwLock per shard;
+#   r2d2 0.8.10: a connection pool, a Mutex and a Condvar its getters wait
+#     on (its test `events` is skipped: it fails 3 runs in 5 on parking_lot
+#     itself, a race between the pool's threads and the test's events);
+#   scheduled-thread-pool 0.2.8: r2d2's worker pool, a Mutex and a Condvar;
+#     it asks for parking_lot 0.13, and the surface it uses is 0.12's too;
+#   prometheus 0.14.0: metric registries and vectors behind RwLocks.
 #
-#   bash scripts/registry-crates.sh                  every crate, both runs (about 7 minutes on 2 cores)
+#   bash scripts/registry-crates.sh                  every crate, both runs (about 10 minutes on 2 cores)
 #   bash scripts/registry-crates.sh moka             the named ones only
 #   bash scripts/registry-crates.sh --debug-only moka   the debug run only (CI: about 2 minutes)
 #
@@ -36,6 +42,9 @@ export CARGO_TERM_COLOR=never
 crates=(
   "moka 0.12.16 --features sync --lib"
   "quick_cache 0.6.24 --lib"
+  "r2d2 0.8.10 --lib -- --skip test::events"
+  "scheduled-thread-pool 0.2.8 --lib"
+  "prometheus 0.14.0 --lib"
 )
 
 die() {
