@@ -24,6 +24,10 @@ fn child_dump_on_sigusr2() {
     let pid = std::process::id().to_string();
     let st = Command::new("kill").args(["-USR2", &pid]).status().unwrap();
     assert!(st.success());
+    // Time for the watchdog thread to answer whole (its scan period is
+    // 50 ms) before the parent, seeing this line, kills this process.
+    std::thread::sleep(Duration::from_secs(1));
+    eprintln!("child: a second after the signal");
     std::thread::sleep(Duration::from_secs(30));
 }
 
@@ -32,13 +36,28 @@ fn sigusr2_prints_a_dump_of_every_threads_locks() {
     if is_child() {
         return;
     }
+    // The child's temporary directory: a `kill -USR2` by hand (no request
+    // file from `lockgraph dump --pid`) leaves no answer file there.
+    let tmp = std::env::temp_dir().join(format!("lockgraph-sigusr2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
     let (text, ok) = run_child(
         child!(child_dump_on_sigusr2),
-        &[],
+        &[("TMPDIR", tmp.to_str().unwrap())],
         Duration::from_secs(20),
-        |t| t.contains("-- end of lockgraph dump --"),
+        |t| t.contains("-- end of lockgraph dump --") && t.contains("child: a second after"),
     );
     assert!(ok, "no dump in time:\n{text}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(
+        left.is_empty(),
+        "files left in the child's TMPDIR: {left:?}"
+    );
     assert!(text.contains("lockgraph dump (pid"), "{text}");
     assert!(
         text.contains("Mutex `dumped` (exclusive), taken at tests/watchdog/dump.rs:"),

@@ -112,6 +112,14 @@ fn a_live_process_with_the_handler_answers_with_its_threads() {
         })
         .sum();
     assert_eq!(dumps, 2);
+    // The request and answer files (in the process's TMPDIR) are gone.
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lockgraph-dump-"))
+        .collect();
+    assert!(left.is_empty(), "left in the worker's TMPDIR: {left:?}");
 }
 
 #[test]
@@ -201,4 +209,53 @@ fn another_users_process_is_named_as_such() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_temporary_directory_without_room_for_the_request_is_named() {
+    // A worker whose TMPDIR does not exist: the request file cannot be
+    // created there, so it is not signalled and the error names the file.
+    let d = tempdir();
+    std::fs::create_dir_all(d.path().join("barrier")).unwrap();
+    let missing = d.path().join("missing");
+    let worker = Command::new(hang_job())
+        .args(["--worker", "0"])
+        .arg(d.path())
+        .env("LOCKGRAPH_WATCHDOG", "1s")
+        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
+        .env("TMPDIR", &missing)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = worker.id();
+    let _reaped = Reaped(worker);
+    // Until its watchdog catches SIGUSR2.
+    let end = Instant::now() + Duration::from_secs(60);
+    let catches_usr2 = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            // SIGUSR2 is signal 12 on Linux: bit 11 of the mask.
+            .is_some_and(|mask| mask & (1 << 11) != 0)
+    };
+    while !catches_usr2() {
+        assert!(Instant::now() < end, "the worker never caught SIGUSR2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = dump(pid, &[]);
+    assert_code(&o, 2);
+    let request = missing.join(format!("lockgraph-dump-{pid}.request"));
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: cannot create the request file {}: ",
+            request.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
 }

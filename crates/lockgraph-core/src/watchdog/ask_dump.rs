@@ -3,8 +3,11 @@
 //! SIGUSR2 handler (`LOCKGRAPH_DUMP_SIGNAL=1`, [`Config::dump_on_sigusr2`]).
 //! The asker checks (Linux, `/proc/<pid>/status`) that the process exists,
 //! is the asker's user's (unless root), and catches SIGUSR2 (whose default
-//! action would kill it), then sends the signal and waits for the answer
-//! file, [`dump_answer_path`] in the process's own temporary directory.
+//! action would kill it). Then it creates the request file
+//! ([`dump_request_path`]) in the process's own temporary directory, sends
+//! the signal, waits for the answer file ([`dump_answer_path`]) there, and
+//! removes both. A SIGUSR2 without a request file (a `kill -USR2` by hand)
+//! writes no answer file.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -116,7 +119,7 @@ fn status(pid: u32) -> Result<Status, AskDumpError> {
 /// The temporary directory of process `pid` (its `TMPDIR`, else `/tmp`),
 /// where it writes its answer.
 #[cfg(target_os = "linux")]
-fn answer_path(pid: u32) -> PathBuf {
+fn tmp_dir_of(pid: u32) -> PathBuf {
     let tmp = std::fs::read(format!("/proc/{pid}/environ"))
         .ok()
         .and_then(|env| {
@@ -126,7 +129,38 @@ fn answer_path(pid: u32) -> PathBuf {
                 .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
         })
         .unwrap_or_else(|| PathBuf::from("/tmp"));
-    tmp.join(format!("lockgraph-dump-{pid}.json"))
+    tmp
+}
+
+/// The request file, removed when the asker is done, whatever the outcome.
+#[cfg(target_os = "linux")]
+struct Request(PathBuf);
+
+#[cfg(target_os = "linux")]
+impl Request {
+    /// Created new (a stale one removed first; never through a link
+    /// someone left there).
+    fn create(path: PathBuf) -> Result<Request, AskDumpError> {
+        let _ = std::fs::remove_file(&path);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => Ok(Request(path)),
+            Err(e) => Err(AskDumpError::Other(format!(
+                "cannot create the request file {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Request {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Asks process `pid` for its dump and waits up to `wait` for it: the
@@ -148,10 +182,13 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     if !st.catches_usr2 {
         return Err(AskDumpError::NoHandler(pid));
     }
-    let path = answer_path(pid);
+    let tmp = tmp_dir_of(pid);
+    let name = |p: PathBuf| tmp.join(p.file_name().unwrap_or_default());
+    let path = name(super::dump_answer_path(pid));
     let asked = SystemTime::now();
     // An answer to an earlier request must not pass for this one.
     let _ = std::fs::remove_file(&path);
+    let _request = Request::create(name(super::dump_request_path(pid)))?;
     // SAFETY: kill with a positive pid signals that one process; SIGUSR2 is
     // caught there (checked above), so it does not end it.
     if unsafe { libc::kill(target, libc::SIGUSR2) } != 0 {

@@ -85,7 +85,7 @@ pub use report::{
     WaitInfo, WatchdogKind, WatchdogReport,
 };
 use scan::*;
-pub use scan::{dump, dump_answer_path};
+pub use scan::{dump, dump_answer_path, dump_request_path};
 pub(crate) use slot::*;
 #[cfg(feature = "tracing-spans")]
 pub use spans::{layer, SpanLayer};

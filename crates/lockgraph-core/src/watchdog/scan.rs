@@ -87,8 +87,11 @@ impl Watchdog {
         }
     }
 
-    /// SIGUSR2: the dump on stderr, in the dump directory's file, and in
-    /// the file `lockgraph dump --pid` waits for ([`dump_answer_path`]).
+    /// SIGUSR2: the dump on stderr and in the dump directory's file; when
+    /// `lockgraph dump --pid` asked (its request file is there,
+    /// [`dump_request_path`]), also in the file it waits for
+    /// ([`dump_answer_path`]). A `kill -USR2` by hand leaves no file in the
+    /// temporary directory.
     fn answer_dump_request(&self) {
         let d = dump();
         crate::stderr::write(&d.to_string());
@@ -96,7 +99,15 @@ impl Watchdog {
         if let Some(dir) = &self.config.dump_dir {
             append(dir, &json);
         }
-        let path = dump_answer_path(std::process::id());
+        let pid = std::process::id();
+        let request = dump_request_path(pid);
+        if std::fs::symlink_metadata(&request).is_err() {
+            return;
+        }
+        // The asker removes it too (this process may not be allowed to, in
+        // a sticky `/tmp`, when the asker is root).
+        let _ = std::fs::remove_file(&request);
+        let path = dump_answer_path(pid);
         // Created new (never through a link someone left), then renamed
         // into place whole: the reader sees all of it or nothing.
         let tmp = path.with_extension("json.tmp");
@@ -341,6 +352,13 @@ impl crate::policy::Report for WatchdogReport {
 /// directory (`TMPDIR`, else `/tmp`), `lockgraph-dump-<pid>.json`.
 pub fn dump_answer_path(pid: u32) -> PathBuf {
     std::env::temp_dir().join(format!("lockgraph-dump-{pid}.json"))
+}
+
+/// The file `lockgraph dump --pid <pid>` creates before it signals: beside
+/// [`dump_answer_path`], `lockgraph-dump-<pid>.request`. A SIGUSR2 writes
+/// the answer file only while it is there.
+pub fn dump_request_path(pid: u32) -> PathBuf {
+    dump_answer_path(pid).with_extension("request")
 }
 
 /// Whether `s` waits in a mode served by several threads (a send into a
