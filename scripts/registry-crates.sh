@@ -23,9 +23,16 @@
 #     itself, a race between the pool's threads and the test's events);
 #   scheduled-thread-pool 0.2.8: r2d2's worker pool, a Mutex and a Condvar;
 #     it asks for parking_lot 0.13, and the surface it uses is 0.12's too;
-#   prometheus 0.14.0: metric registries and vectors behind RwLocks.
+#   prometheus 0.14.0: metric registries and vectors behind RwLocks;
+#   tracing-subscriber 0.3.23 (--features parking_lot): its registry and
+#     filters' RwLocks (two tests skipped: they expect the file paths of a
+#     build inside tracing's own workspace, which a registry copy is not);
+#   tokio 1.54.1 (--features full,parking_lot,test-util): with that feature
+#     the runtime's own mutexes, rwlocks and condvars (schedulers, drivers,
+#     blocking pool) are parking_lot's; its unit tests and ten of its
+#     integration test files (runtime, sync, tasks, time).
 #
-#   bash scripts/registry-crates.sh                  every crate, both runs (about 10 minutes on 2 cores)
+#   bash scripts/registry-crates.sh                  every crate, both runs (about 15 minutes on 2 cores)
 #   bash scripts/registry-crates.sh moka             the named ones only
 #   bash scripts/registry-crates.sh --debug-only moka   the debug run only (CI: about 2 minutes)
 #
@@ -45,6 +52,8 @@ crates=(
   "r2d2 0.8.10 --lib -- --skip test::events"
   "scheduled-thread-pool 0.2.8 --lib"
   "prometheus 0.14.0 --lib"
+  "tracing-subscriber 0.3.23 --features parking_lot --lib -- --skip fmt::format::test::with_filename --skip fmt::format::test::with_line_number_and_file_name"
+  "tokio 1.54.1 --features full,parking_lot,test-util --lib --test rt_common --test rt_threaded --test rt_handle_block_on --test sync_mutex --test sync_rwlock --test sync_notify --test sync_broadcast --test sync_mpsc --test task_join_set --test time_sleep"
 )
 
 die() {
