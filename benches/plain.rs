@@ -727,6 +727,21 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    // tracing-mutex captures a backtrace for every new edge when
+    // `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) asks for one: its churn and
+    // big-graph rows then cost 7 to 45 times more, which is not the cost
+    // compared here. Unset for this process and the children it starts, as
+    // `scripts/bench-plain.sh` does, and said.
+    for v in ["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"] {
+        if let Some(val) = std::env::var_os(v) {
+            eprintln!(
+                "plain: {v}={val:?} unset for this run (tracing-mutex would capture a \
+                 backtrace for every new edge)"
+            );
+            // No other thread runs yet (edition 2021: a safe call).
+            std::env::remove_var(v);
+        }
+    }
     // `--big-graphs`: the big-graph rows and their summary only.
     let big_only = args.first().map(String::as_str) == Some("--big-graphs");
     match args.first().map(String::as_str) {

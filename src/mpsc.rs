@@ -527,7 +527,12 @@ impl<T> Receiver<T> {
     #[track_caller]
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        let site = Location::caller();
+        self.recv_at(Location::caller())
+    }
+
+    /// [`recv`](Self::recv) asked at `site`.
+    #[inline]
+    fn recv_at(&self, site: &'static Location<'static>) -> Result<T, RecvError> {
         if features_off() {
             // Every feature off: one attempt; only an empty queue goes the
             // long way.
@@ -594,6 +599,11 @@ impl<T> Receiver<T> {
     /// Receives an item if one is there now.
     #[track_caller]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.try_recv_at(Location::caller())
+    }
+
+    /// [`try_recv`](Self::try_recv) asked at `site`.
+    fn try_recv_at(&self, site: &'static Location<'static>) -> Result<T, TryRecvError> {
         using(self.chan.key(), Side::Recv);
         let t = match self.inner.try_recv() {
             Ok(t) => t,
@@ -604,18 +614,29 @@ impl<T> Receiver<T> {
                 return Err(e);
             }
         };
-        self.took(Location::caller());
+        self.took(site);
         Ok(t)
     }
 
-    /// The items, blocking for each, until every sender is gone.
+    /// The items, blocking for each, until every sender is gone. Each
+    /// receive is reported as asked where `iter` was called (the caller of
+    /// `next` may be an adapter in the standard library: `count`, `collect`).
+    #[track_caller]
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter { rx: self }
+        Iter {
+            rx: self,
+            site: Location::caller(),
+        }
     }
 
-    /// The items there now, without blocking.
+    /// The items there now, without blocking (each receive asked where
+    /// `try_iter` was called).
+    #[track_caller]
     pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter { rx: self }
+        TryIter {
+            rx: self,
+            site: Location::caller(),
+        }
     }
 }
 
@@ -637,13 +658,13 @@ impl<T> fmt::Debug for Receiver<T> {
 #[derive(Debug)]
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
+    site: &'static Location<'static>,
 }
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
-    #[track_caller]
     fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
+        self.rx.recv_at(self.site).ok()
     }
 }
 
@@ -651,41 +672,47 @@ impl<T> Iterator for Iter<'_, T> {
 #[derive(Debug)]
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
+    site: &'static Location<'static>,
 }
 
 impl<T> Iterator for TryIter<'_, T> {
     type Item = T;
-    #[track_caller]
     fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv_at(self.site).ok()
     }
 }
 
-/// [`Receiver`]'s owning iterator.
+/// [`Receiver`]'s owning iterator (each receive asked where it was made:
+/// a `for` loop's line).
 #[derive(Debug)]
 pub struct IntoIter<T> {
     rx: Receiver<T>,
+    site: &'static Location<'static>,
 }
 
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
-    #[track_caller]
     fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
+        self.rx.recv_at(self.site).ok()
     }
 }
 
 impl<T> IntoIterator for Receiver<T> {
     type Item = T;
     type IntoIter = IntoIter<T>;
+    #[track_caller]
     fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
+        IntoIter {
+            rx: self,
+            site: Location::caller(),
+        }
     }
 }
 
 impl<'a, T> IntoIterator for &'a Receiver<T> {
     type Item = T;
     type IntoIter = Iter<'a, T>;
+    #[track_caller]
     fn into_iter(self) -> Iter<'a, T> {
         self.iter()
     }

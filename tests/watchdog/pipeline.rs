@@ -431,6 +431,13 @@ fn a_receive_whose_sender_is_kept_by_its_joiner_is_named() {
     if is_child() {
         return;
     }
+    // The receives of `rx.iter().count()` are asked where `iter` was
+    // called, not inside the standard library's `count`.
+    let line = 1 + include_str!("pipeline.rs")
+        .lines()
+        .position(|l| l.ends_with("// the drain's receives"))
+        .unwrap();
+    let iter_site = format!("requested at tests/watchdog/pipeline.rs:{line}:");
     long_wait_report(
         child!(child_recv_sender_kept),
         "wd-boss",
@@ -439,6 +446,7 @@ fn a_receive_whose_sender_is_kept_by_its_joiner_is_named() {
             "Queue `wd-work` empty: 0 of 4",
             "1 Sender of Queue `wd-work` alive",
             "what to do: thread `wd-drain`, which this wait waits for, is itself blocked",
+            &iter_site,
         ],
         &[],
     );
@@ -451,7 +459,9 @@ fn child_recv_sender_kept() {
     }
     let boss = named("wd-boss", || {
         let (tx, rx) = sync_channel_named::<u32>("wd-work", 4);
-        let drain = named("wd-drain", move || rx.iter().count());
+        let drain = named("wd-drain", move || {
+            rx.iter().count() // the drain's receives
+        });
         tx.send(1).unwrap();
         // The classic: `tx` is never dropped, so the drain never ends.
         drain.join().unwrap();

@@ -611,7 +611,6 @@ impl CycleReport {
     }
 
     fn fmt_device(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
-        let n = self.locks.len();
         let what = if certain {
             "deadlock (certain)"
         } else {
@@ -619,7 +618,8 @@ impl CycleReport {
         };
         writeln!(
             f,
-            "lockgraph: {what}: cycle through {n} CUDA streams, host functions and locks"
+            "lockgraph: {what}: cycle through {}",
+            device_nodes(self.locks.entries().map(|l| l.kind))
         )?;
         if certain {
             writeln!(
@@ -901,5 +901,66 @@ mod tests {
         let text = r.to_string();
         assert!(text.contains("requests a lock it already holds"), "{text}");
         assert!(text.contains("ReentrantMutex"));
+    }
+}
+
+/// The nodes of a CUDA cycle in words, counted by what they are, in the
+/// order each first appears: "a Mutex and a host function", "2 host
+/// functions, a stream and a lock".
+fn device_nodes(kinds: impl Iterator<Item = LockKind>) -> String {
+    let mut counts: Vec<(&str, &str, usize)> = Vec::new();
+    for k in kinds {
+        let (one, many) = match k {
+            LockKind::Stream => ("stream", "streams"),
+            LockKind::Event => ("event", "events"),
+            LockKind::HostExecutor => ("host-function executor", "host-function executors"),
+            LockKind::HostFn => ("host function", "host functions"),
+            LockKind::Signal => ("signal", "signals"),
+            _ => ("lock", "locks"),
+        };
+        match counts.iter_mut().find(|c| c.0 == one) {
+            Some(c) => c.2 += 1,
+            None => counts.push((one, many, 1)),
+        }
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|&(one, many, n)| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        })
+        .collect();
+    match parts.as_slice() {
+        [] => "no node".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod device_words_tests {
+    use super::*;
+
+    #[test]
+    fn a_cuda_cycle_names_what_its_nodes_are() {
+        let w = |k: &[LockKind]| device_nodes(k.iter().copied());
+        assert_eq!(
+            w(&[LockKind::Mutex, LockKind::HostFn]),
+            "1 lock and 1 host function"
+        );
+        assert_eq!(
+            w(&[
+                LockKind::HostFn,
+                LockKind::Mutex,
+                LockKind::HostFn,
+                LockKind::RwLock,
+                LockKind::Stream
+            ]),
+            "2 host functions, 2 locks and 1 stream"
+        );
+        assert_eq!(w(&[LockKind::HostExecutor]), "1 host-function executor");
     }
 }
