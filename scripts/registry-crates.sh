@@ -34,7 +34,7 @@
 #
 #   bash scripts/registry-crates.sh                  every crate, both runs (about 15 minutes on 2 cores)
 #   bash scripts/registry-crates.sh moka             the named ones only
-#   bash scripts/registry-crates.sh --debug-only moka   the debug run only (CI: about 2 minutes)
+#   bash scripts/registry-crates.sh --debug-only moka r2d2   the debug runs only (CI: about 2 minutes)
 #
 # Needs crates.io (the crates and their dependencies; their own dependency
 # versions are resolved when the script runs, as `cargo test` in their

@@ -21,6 +21,13 @@ fn child_dump_on_sigusr2() {
     ));
     let m = Mutex::named("dumped", ());
     let _g = m.lock();
+    // As `lockgraph dump --pid` would, or as one stopped long ago left it.
+    if let Ok(age) = std::env::var("LOCKGRAPH_TEST_REQUEST_AGE_S") {
+        let request = watchdog::dump_request_path(std::process::id());
+        let f = std::fs::File::create(&request).unwrap();
+        let age = Duration::from_secs(age.parse().unwrap());
+        f.set_modified(std::time::SystemTime::now() - age).unwrap();
+    }
     let pid = std::process::id().to_string();
     let st = Command::new("kill").args(["-USR2", &pid]).status().unwrap();
     assert!(st.success());
@@ -29,6 +36,49 @@ fn child_dump_on_sigusr2() {
     std::thread::sleep(Duration::from_secs(1));
     eprintln!("child: a second after the signal");
     std::thread::sleep(Duration::from_secs(30));
+}
+
+/// The names of the files the child `child_dump_on_sigusr2` left in its
+/// `TMPDIR`, after it was run with `env`.
+fn left_by_a_signalled_child(tag: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let tmp = std::env::temp_dir().join(format!("lockgraph-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut all = vec![("TMPDIR", tmp.to_str().unwrap())];
+    all.extend_from_slice(env);
+    let (text, ok) = run_child(
+        child!(child_dump_on_sigusr2),
+        &all,
+        Duration::from_secs(20),
+        |t| t.contains("-- end of lockgraph dump --") && t.contains("child: a second after"),
+    );
+    assert!(ok, "no dump in time:\n{text}");
+    let mut left: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let _ = std::fs::remove_dir_all(&tmp);
+    left
+}
+
+#[test]
+fn a_request_file_is_answered_only_while_fresh() {
+    if is_child() {
+        return;
+    }
+    // Fresh (as `lockgraph dump --pid` makes it just before the signal):
+    // answered, and the request removed.
+    let left = left_by_a_signalled_child("fresh-request", &[("LOCKGRAPH_TEST_REQUEST_AGE_S", "0")]);
+    assert!(
+        left.len() == 1 && left[0].starts_with("lockgraph-dump-") && left[0].ends_with(".json"),
+        "{left:?}"
+    );
+    // Ten minutes old (an asker stopped half-way left it): not answered.
+    let left =
+        left_by_a_signalled_child("stale-request", &[("LOCKGRAPH_TEST_REQUEST_AGE_S", "600")]);
+    assert!(left.len() == 1 && left[0].ends_with(".request"), "{left:?}");
 }
 
 #[test]

@@ -61,8 +61,9 @@ Config::dump_on_sigusr2(true)). lockgraph dump creates a request file in
 the process's temporary directory (lockgraph-dump-<pid>.request) and
 signals it; the process answers there (lockgraph-dump-<pid>.json), also
 prints the dump on its standard error, and appends it to LOCKGRAPH_DUMP_DIR
-when set. Both files are removed once the dump is read. A process that does not catch
-SIGUSR2 is not signalled (the signal would kill it). Linux only.
+when set. Both files are removed once the dump is read. A process that
+does not catch SIGUSR2 is not signalled (the signal would kill it). Linux
+only.
 
 Exit status: 0 the dump was printed, 2 no dump (no such process, another
 user's, no handler, exited, no answer in time).";

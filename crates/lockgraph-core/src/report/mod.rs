@@ -905,8 +905,9 @@ mod tests {
 }
 
 /// The nodes of a CUDA cycle in words, counted by what they are, in the
-/// order each first appears: "a Mutex and a host function", "2 host
-/// functions, a stream and a lock".
+/// order each first appears: "1 lock and 1 host function", "2 host
+/// functions, 2 locks and 1 stream" (every kind of the lock-order graph,
+/// queues and threads included, is a "lock").
 fn device_nodes(kinds: impl Iterator<Item = LockKind>) -> String {
     let mut counts: Vec<(&str, &str, usize)> = Vec::new();
     for k in kinds {

@@ -101,20 +101,29 @@ impl Watchdog {
         }
         let pid = std::process::id();
         let request = dump_request_path(pid);
-        if std::fs::symlink_metadata(&request).is_err() {
+        // A request is `lockgraph dump`'s: a plain file of this process's
+        // user or root's, made since the asker signalled (one it left when
+        // it was stopped half-way, in a `/tmp` where this process may not
+        // remove root's files, must not turn every later `kill -USR2` into
+        // a file again), and never a link or another user's file.
+        let fresh_for = (self.config.scan_period * 2).max(Duration::from_secs(60));
+        if !is_request(&request, fresh_for) {
             return;
         }
         // The asker removes it too (this process may not be allowed to, in
         // a sticky `/tmp`, when the asker is root).
         let _ = std::fs::remove_file(&request);
         let path = dump_answer_path(pid);
-        // Created new (never through a link someone left), then renamed
-        // into place whole: the reader sees all of it or nothing.
+        // Created new (never through a link someone left), readable by this
+        // user alone (and root), then renamed into place whole: the reader
+        // sees all of it or nothing.
         let tmp = path.with_extension("json.tmp");
         let _ = std::fs::remove_file(&tmp);
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let written = open
             .open(&tmp)
             .and_then(|mut f| std::io::Write::write_all(&mut f, json.as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, &path));
@@ -352,6 +361,29 @@ impl crate::policy::Report for WatchdogReport {
 /// directory (`TMPDIR`, else `/tmp`), `lockgraph-dump-<pid>.json`.
 pub fn dump_answer_path(pid: u32) -> PathBuf {
     std::env::temp_dir().join(format!("lockgraph-dump-{pid}.json"))
+}
+
+/// Whether `path` is a request the SIGUSR2 answer honours: a plain file
+/// (not a link), owned by this process's user or by root, modified less
+/// than `fresh_for` ago (or, with a clock set back, after now).
+fn is_request(path: &std::path::Path, fresh_for: Duration) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.file_type().is_file() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me && meta.uid() != 0 {
+            return false;
+        }
+    }
+    meta.modified()
+        .is_ok_and(|t| t.elapsed().map_or(true, |age| age < fresh_for))
 }
 
 /// The file `lockgraph dump --pid <pid>` creates before it signals: beside
