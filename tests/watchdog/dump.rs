@@ -23,7 +23,7 @@ fn child_dump_on_sigusr2() {
     let _g = m.lock();
     // As `lockgraph dump --pid` would, or as one stopped long ago left it.
     if let Ok(age) = std::env::var("LOCKGRAPH_TEST_REQUEST_AGE_S") {
-        let request = watchdog::dump_request_path(std::process::id());
+        let request = watchdog::dump_request_path(std::process::id(), "1-0");
         let f = std::fs::File::create(&request).unwrap();
         let age = Duration::from_secs(age.parse().unwrap());
         f.set_modified(std::time::SystemTime::now() - age).unwrap();

@@ -57,11 +57,13 @@ reported, 2 usage or input error (no usable file at all).";
 const DUMP_HELP: &str = "\
 The process must run lockgraph's watchdog with its SIGUSR2 handler
 (LOCKGRAPH_DUMP_SIGNAL=1 with LOCKGRAPH_WATCHDOG, or
-Config::dump_on_sigusr2(true)). lockgraph dump creates a request file in
-the process's temporary directory (lockgraph-dump-<pid>.request) and
-signals it; the process answers there (lockgraph-dump-<pid>.json), also
-prints the dump on its standard error, and appends it to LOCKGRAPH_DUMP_DIR
-when set. Both files are removed once the dump is read. A process that
+Config::dump_on_sigusr2(true)). lockgraph dump creates its own request
+file in the process's temporary directory
+(lockgraph-dump-<pid>-for-<asker>.request) and signals it; the process
+answers there (lockgraph-dump-<pid>-for-<asker>.json), also prints the
+dump on its standard error, and appends it to LOCKGRAPH_DUMP_DIR when set.
+Both files are removed once the dump is read; several askers at once each
+get their own answer. A process that
 does not catch SIGUSR2 is not signalled (the signal would kill it). Linux
 only.
 

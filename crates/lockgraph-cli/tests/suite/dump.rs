@@ -123,6 +123,60 @@ fn a_live_process_with_the_handler_answers_with_its_threads() {
 }
 
 #[test]
+fn askers_at_the_same_time_each_get_the_dump() {
+    let d = tempdir();
+    std::fs::create_dir_all(d.path().join("barrier")).unwrap();
+    let worker = Command::new(hang_job())
+        .args(["--worker", "0"])
+        .arg(d.path())
+        .env("LOCKGRAPH_WATCHDOG", "1s")
+        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
+        .env("TMPDIR", d.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = worker.id();
+    let _reaped = Reaped(worker);
+    let end = Instant::now() + Duration::from_secs(60);
+    while !catches_usr2(pid) {
+        assert!(Instant::now() < end, "the worker never caught SIGUSR2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Three rounds of three askers started together.
+    for _ in 0..3 {
+        let askers: Vec<_> = (0..3)
+            .map(|_| std::thread::spawn(move || dump(pid, &["--format", "json"])))
+            .collect();
+        for a in askers {
+            let o = a.join().unwrap();
+            assert_code(&o, 0);
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v["pid"], pid);
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lockgraph-dump-"))
+        .collect();
+    assert!(left.is_empty(), "left in the worker's TMPDIR: {left:?}");
+}
+
+/// Whether process `pid` catches SIGUSR2 (its watchdog's handler is in).
+fn catches_usr2(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        // SIGUSR2 is signal 12 on Linux: bit 11 of the mask.
+        .is_some_and(|mask| mask & (1 << 11) != 0)
+}
+
+#[test]
 fn no_handler_exited_and_bad_arguments_are_clear_errors() {
     // A process that does not catch SIGUSR2 is left alone.
     let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
@@ -231,27 +285,16 @@ fn a_temporary_directory_without_room_for_the_request_is_named() {
     let _reaped = Reaped(worker);
     // Until its watchdog catches SIGUSR2.
     let end = Instant::now() + Duration::from_secs(60);
-    let catches_usr2 = || {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("SigCgt:"))
-                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            })
-            // SIGUSR2 is signal 12 on Linux: bit 11 of the mask.
-            .is_some_and(|mask| mask & (1 << 11) != 0)
-    };
-    while !catches_usr2() {
+    while !catches_usr2(pid) {
         assert!(Instant::now() < end, "the worker never caught SIGUSR2");
         std::thread::sleep(Duration::from_millis(20));
     }
     let o = dump(pid, &[]);
     assert_code(&o, 2);
-    let request = missing.join(format!("lockgraph-dump-{pid}.request"));
+    let request = missing.join(format!("lockgraph-dump-{pid}-for-"));
     assert!(
         stderr(&o).contains(&format!(
-            "lockgraph: error: cannot create the request file {}: ",
+            "lockgraph: error: cannot create the request file {}",
             request.display()
         )),
         "{}",

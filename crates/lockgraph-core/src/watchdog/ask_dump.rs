@@ -3,11 +3,12 @@
 //! SIGUSR2 handler (`LOCKGRAPH_DUMP_SIGNAL=1`, [`Config::dump_on_sigusr2`]).
 //! The asker checks (Linux, `/proc/<pid>/status`) that the process exists,
 //! is the asker's user's (unless root), and catches SIGUSR2 (whose default
-//! action would kill it). Then it creates the request file
-//! ([`dump_request_path`]) in the process's own temporary directory, sends
-//! the signal, waits for the answer file ([`dump_answer_path`]) there, and
-//! removes both. A SIGUSR2 without a request file (a `kill -USR2` by hand)
-//! writes no answer file.
+//! action would kill it). Then it creates its own request file
+//! ([`dump_request_path`], named by the asker's pid and a count, so that
+//! askers at the same time do not meet) in the process's own temporary
+//! directory, sends the signal, waits for its answer file
+//! ([`dump_answer_path`]) there, and removes both. A SIGUSR2 without a
+//! request file (a `kill -USR2` by hand) writes no answer file.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -184,11 +185,17 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     }
     let tmp = tmp_dir_of(pid);
     let name = |p: PathBuf| tmp.join(p.file_name().unwrap_or_default());
-    let path = name(super::dump_answer_path(pid));
+    static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let asker = format!(
+        "{}-{}",
+        std::process::id(),
+        ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let path = name(super::dump_answer_path(pid, &asker));
     let asked = SystemTime::now();
     // An answer to an earlier request must not pass for this one.
     let _ = std::fs::remove_file(&path);
-    let _request = Request::create(name(super::dump_request_path(pid)))?;
+    let _request = Request::create(name(super::dump_request_path(pid, &asker)))?;
     // SAFETY: kill with a positive pid signals that one process; SIGUSR2 is
     // caught there (checked above), so it does not end it.
     if unsafe { libc::kill(target, libc::SIGUSR2) } != 0 {

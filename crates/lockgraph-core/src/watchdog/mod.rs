@@ -52,6 +52,7 @@ use crate::meta::{LockMeta, MAX_HELD};
 use crate::report::{Backtrace, Hold, Request};
 
 mod after_fork;
+mod answer;
 mod ask_dump;
 mod dump_file;
 mod json;
@@ -72,6 +73,7 @@ mod wait_for;
 mod words;
 
 pub use crate::env::{parse_duration, ParseDurationError};
+pub use answer::{dump_answer_path, dump_request_path};
 pub use ask_dump::{ask_for_dump, AskDumpError};
 use dump_file::*;
 #[allow(unused_imports)]
@@ -84,8 +86,8 @@ pub use report::{
     Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, ProcState, StackNow, ThreadInfo,
     WaitInfo, WatchdogKind, WatchdogReport,
 };
+pub use scan::dump;
 use scan::*;
-pub use scan::{dump, dump_answer_path, dump_request_path};
 pub(crate) use slot::*;
 #[cfg(feature = "tracing-spans")]
 pub use spans::{layer, SpanLayer};

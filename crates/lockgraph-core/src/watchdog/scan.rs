@@ -87,11 +87,9 @@ impl Watchdog {
         }
     }
 
-    /// SIGUSR2: the dump on stderr and in the dump directory's file; when
-    /// `lockgraph dump --pid` asked (its request file is there,
-    /// [`dump_request_path`]), also in the file it waits for
-    /// ([`dump_answer_path`]). A `kill -USR2` by hand leaves no file in the
-    /// temporary directory.
+    /// SIGUSR2: the dump on stderr and in the dump directory's file, and
+    /// to each `lockgraph dump --pid` that asked (`answer`). A `kill -USR2`
+    /// by hand leaves no file in the temporary directory.
     fn answer_dump_request(&self) {
         let d = dump();
         crate::stderr::write(&d.to_string());
@@ -99,38 +97,10 @@ impl Watchdog {
         if let Some(dir) = &self.config.dump_dir {
             append(dir, &json);
         }
-        let pid = std::process::id();
-        let request = dump_request_path(pid);
-        // A request is `lockgraph dump`'s: a plain file of this process's
-        // user or root's, made since the asker signalled (one it left when
-        // it was stopped half-way, in a `/tmp` where this process may not
-        // remove root's files, must not turn every later `kill -USR2` into
-        // a file again), and never a link or another user's file.
+        // Requests made since the signal was sent: a minute, or two scans
+        // when those are longer.
         let fresh_for = (self.config.scan_period * 2).max(Duration::from_secs(60));
-        if !is_request(&request, fresh_for) {
-            return;
-        }
-        // The asker removes it too (this process may not be allowed to, in
-        // a sticky `/tmp`, when the asker is root).
-        let _ = std::fs::remove_file(&request);
-        let path = dump_answer_path(pid);
-        // Created new (never through a link someone left), readable by this
-        // user alone (and root), then renamed into place whole: the reader
-        // sees all of it or nothing.
-        let tmp = path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut open = std::fs::OpenOptions::new();
-        open.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        let written = open
-            .open(&tmp)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, json.as_bytes()))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display()));
-        }
+        super::answer::answer_requests(&json, fresh_for);
     }
 
     pub(super) fn scan(&mut self) {
@@ -355,42 +325,6 @@ impl crate::policy::Report for WatchdogReport {
     fn dispatch(&self) -> tracing::Dispatch {
         dispatch()
     }
-}
-
-/// Where a process answers `lockgraph dump --pid <pid>`: its temporary
-/// directory (`TMPDIR`, else `/tmp`), `lockgraph-dump-<pid>.json`.
-pub fn dump_answer_path(pid: u32) -> PathBuf {
-    std::env::temp_dir().join(format!("lockgraph-dump-{pid}.json"))
-}
-
-/// Whether `path` is a request the SIGUSR2 answer honours: a plain file
-/// (not a link), owned by this process's user or by root, modified less
-/// than `fresh_for` ago (or, with a clock set back, after now).
-fn is_request(path: &std::path::Path, fresh_for: Duration) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
-    if !meta.file_type().is_file() {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me && meta.uid() != 0 {
-            return false;
-        }
-    }
-    meta.modified()
-        .is_ok_and(|t| t.elapsed().map_or(true, |age| age < fresh_for))
-}
-
-/// The file `lockgraph dump --pid <pid>` creates before it signals: beside
-/// [`dump_answer_path`], `lockgraph-dump-<pid>.request`. A SIGUSR2 writes
-/// the answer file only while it is there.
-pub fn dump_request_path(pid: u32) -> PathBuf {
-    dump_answer_path(pid).with_extension("request")
 }
 
 /// Whether `s` waits in a mode served by several threads (a send into a
