@@ -38,9 +38,9 @@ fn child_dump_on_sigusr2() {
     std::thread::sleep(Duration::from_secs(30));
 }
 
-/// The names of the files the child `child_dump_on_sigusr2` left in its
-/// `TMPDIR`, after it was run with `env`.
-fn left_by_a_signalled_child(tag: &str, env: &[(&str, &str)]) -> Vec<String> {
+/// What the child `child_dump_on_sigusr2`, run with `env`, printed, and the
+/// names of the files it left in its `TMPDIR` (sorted).
+fn run_signalled_child(tag: &str, env: &[(&str, &str)]) -> (String, Vec<String>) {
     let tmp = std::env::temp_dir().join(format!("lockgraph-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
@@ -60,7 +60,7 @@ fn left_by_a_signalled_child(tag: &str, env: &[(&str, &str)]) -> Vec<String> {
         .collect();
     left.sort();
     let _ = std::fs::remove_dir_all(&tmp);
-    left
+    (text, left)
 }
 
 #[test]
@@ -70,14 +70,14 @@ fn a_request_file_is_answered_only_while_fresh() {
     }
     // Fresh (as `lockgraph dump --pid` makes it just before the signal):
     // answered, and the request removed.
-    let left = left_by_a_signalled_child("fresh-request", &[("LOCKGRAPH_TEST_REQUEST_AGE_S", "0")]);
+    let (_, left) = run_signalled_child("fresh-request", &[("LOCKGRAPH_TEST_REQUEST_AGE_S", "0")]);
     assert!(
         left.len() == 1 && left[0].starts_with("lockgraph-dump-") && left[0].ends_with(".json"),
         "{left:?}"
     );
     // Ten minutes old (an asker stopped half-way left it): not answered.
-    let left =
-        left_by_a_signalled_child("stale-request", &[("LOCKGRAPH_TEST_REQUEST_AGE_S", "600")]);
+    let (_, left) =
+        run_signalled_child("stale-request", &[("LOCKGRAPH_TEST_REQUEST_AGE_S", "600")]);
     assert!(left.len() == 1 && left[0].ends_with(".request"), "{left:?}");
 }
 
@@ -88,22 +88,7 @@ fn sigusr2_prints_a_dump_of_every_threads_locks() {
     }
     // The child's temporary directory: a `kill -USR2` by hand (no request
     // file from `lockgraph dump --pid`) leaves no answer file there.
-    let tmp = std::env::temp_dir().join(format!("lockgraph-sigusr2-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
-    let (text, ok) = run_child(
-        child!(child_dump_on_sigusr2),
-        &[("TMPDIR", tmp.to_str().unwrap())],
-        Duration::from_secs(20),
-        |t| t.contains("-- end of lockgraph dump --") && t.contains("child: a second after"),
-    );
-    assert!(ok, "no dump in time:\n{text}");
-    let left: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    let _ = std::fs::remove_dir_all(&tmp);
+    let (text, left) = run_signalled_child("sigusr2", &[]);
     assert!(
         left.is_empty(),
         "files left in the child's TMPDIR: {left:?}"

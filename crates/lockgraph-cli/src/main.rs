@@ -63,9 +63,8 @@ file in the process's temporary directory
 answers there (lockgraph-dump-<pid>-for-<asker>.json), also prints the
 dump on its standard error, and appends it to LOCKGRAPH_DUMP_DIR when set.
 Both files are removed once the dump is read; several askers at once each
-get their own answer. A process that
-does not catch SIGUSR2 is not signalled (the signal would kill it). Linux
-only.
+get their own answer. A process that does not catch SIGUSR2 is not
+signalled (the signal would kill it). Linux only.
 
 Exit status: 0 the dump was printed, 2 no dump (no such process, another
 user's, no handler, exited, no answer in time).";

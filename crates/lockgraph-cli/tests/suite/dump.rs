@@ -3,6 +3,7 @@
 //! without the handler (not signalled: SIGUSR2 would kill it), one that has
 //! exited, and one of another user.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,24 +28,50 @@ fn dump(pid: u32, extra: &[&str]) -> std::process::Output {
     run_with_deadline(std::path::Path::new("."), &args, 60)
 }
 
+/// Rank 0 of a `hang_job` of four, alone in `dir`: it reaches its last step
+/// and waits in the allreduce for ever, holding `grads`; its logger waits
+/// for `grads`. Its watchdog and SIGUSR2 handler are on, `tmp` is its
+/// `TMPDIR`, `env` more of its environment; killed when the value drops.
+fn worker(dir: &Path, tmp: &Path, env: &[(&str, &Path)]) -> (Reaped, u32) {
+    std::fs::create_dir_all(dir.join("barrier")).unwrap();
+    let mut cmd = Command::new(hang_job());
+    cmd.args(["--worker", "0"])
+        .arg(dir)
+        .env("LOCKGRAPH_WATCHDOG", "1s")
+        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
+        .env("TMPDIR", tmp)
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    (Reaped(child), pid)
+}
+
+/// Waits until process `pid` catches SIGUSR2 (its watchdog's handler is in).
+fn wait_for_handler(pid: u32) {
+    let end = Instant::now() + Duration::from_secs(60);
+    while !catches_usr2(pid) {
+        assert!(Instant::now() < end, "the worker never caught SIGUSR2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `lockgraph-dump-*` files in `dir`.
+fn dump_files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lockgraph-dump-"))
+        .collect()
+}
+
 #[test]
 fn a_live_process_with_the_handler_answers_with_its_threads() {
     let d = tempdir();
-    std::fs::create_dir_all(d.path().join("barrier")).unwrap();
-    // Rank 0 of a job of four, alone: it reaches its last step and waits in
-    // the allreduce for ever, holding `grads`; its logger waits for `grads`.
-    let worker = Command::new(hang_job())
-        .args(["--worker", "0"])
-        .arg(d.path())
-        .env("LOCKGRAPH_WATCHDOG", "1s")
-        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
-        .env("LOCKGRAPH_DUMP_DIR", d.path())
-        .env("TMPDIR", d.path())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = worker.id();
-    let _reaped = Reaped(worker);
+    let (_reaped, pid) = worker(d.path(), d.path(), &[("LOCKGRAPH_DUMP_DIR", d.path())]);
     // Until it is in the allreduce (its watchdog reported the long wait).
     let end = Instant::now() + Duration::from_secs(60);
     let in_allreduce = || {
@@ -113,35 +140,15 @@ fn a_live_process_with_the_handler_answers_with_its_threads() {
         .sum();
     assert_eq!(dumps, 2);
     // The request and answer files (in the process's TMPDIR) are gone.
-    let left: Vec<_> = std::fs::read_dir(d.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("lockgraph-dump-"))
-        .collect();
+    let left = dump_files_in(d.path());
     assert!(left.is_empty(), "left in the worker's TMPDIR: {left:?}");
 }
 
 #[test]
 fn askers_at_the_same_time_each_get_the_dump() {
     let d = tempdir();
-    std::fs::create_dir_all(d.path().join("barrier")).unwrap();
-    let worker = Command::new(hang_job())
-        .args(["--worker", "0"])
-        .arg(d.path())
-        .env("LOCKGRAPH_WATCHDOG", "1s")
-        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
-        .env("TMPDIR", d.path())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = worker.id();
-    let _reaped = Reaped(worker);
-    let end = Instant::now() + Duration::from_secs(60);
-    while !catches_usr2(pid) {
-        assert!(Instant::now() < end, "the worker never caught SIGUSR2");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_reaped, pid) = worker(d.path(), d.path(), &[]);
+    wait_for_handler(pid);
     // Three rounds of three askers started together.
     for _ in 0..3 {
         let askers: Vec<_> = (0..3)
@@ -154,12 +161,7 @@ fn askers_at_the_same_time_each_get_the_dump() {
             assert_eq!(v["pid"], pid);
         }
     }
-    let left: Vec<_> = std::fs::read_dir(d.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("lockgraph-dump-"))
-        .collect();
+    let left = dump_files_in(d.path());
     assert!(left.is_empty(), "left in the worker's TMPDIR: {left:?}");
 }
 
@@ -270,25 +272,9 @@ fn a_temporary_directory_without_room_for_the_request_is_named() {
     // A worker whose TMPDIR does not exist: the request file cannot be
     // created there, so it is not signalled and the error names the file.
     let d = tempdir();
-    std::fs::create_dir_all(d.path().join("barrier")).unwrap();
     let missing = d.path().join("missing");
-    let worker = Command::new(hang_job())
-        .args(["--worker", "0"])
-        .arg(d.path())
-        .env("LOCKGRAPH_WATCHDOG", "1s")
-        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
-        .env("TMPDIR", &missing)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = worker.id();
-    let _reaped = Reaped(worker);
-    // Until its watchdog catches SIGUSR2.
-    let end = Instant::now() + Duration::from_secs(60);
-    while !catches_usr2(pid) {
-        assert!(Instant::now() < end, "the worker never caught SIGUSR2");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_reaped, pid) = worker(d.path(), &missing, &[]);
+    wait_for_handler(pid);
     let o = dump(pid, &[]);
     assert_code(&o, 2);
     let request = missing.join(format!("lockgraph-dump-{pid}-for-"));

@@ -14,13 +14,24 @@ use std::time::Duration;
 /// directory (`TMPDIR`, else `/tmp`). `asker` names one asking (its
 /// process id and a count: digits and `-`).
 pub fn dump_request_path(pid: u32, asker: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("{}{asker}.request", prefix(pid)))
+    std::env::temp_dir().join(request_name(pid, asker))
 }
 
 /// Where process `pid` answers the asker `asker`: beside its request,
 /// `lockgraph-dump-<pid>-for-<asker>.json`.
 pub fn dump_answer_path(pid: u32, asker: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("{}{asker}.json", prefix(pid)))
+    std::env::temp_dir().join(answer_name(pid, asker))
+}
+
+/// The request file's name, in whichever temporary directory is the
+/// process's (the asker reads that from `/proc`).
+pub(super) fn request_name(pid: u32, asker: &str) -> String {
+    format!("{}{asker}.request", prefix(pid))
+}
+
+/// The answer file's name (see [`request_name`]).
+pub(super) fn answer_name(pid: u32, asker: &str) -> String {
+    format!("{}{asker}.json", prefix(pid))
 }
 
 fn prefix(pid: u32) -> String {
@@ -64,7 +75,7 @@ pub(super) fn answer_requests(json: &str, fresh_for: Duration) {
         // The asker removes it too (this process may not be allowed to, in
         // a sticky `/tmp`, when the asker is root).
         let _ = std::fs::remove_file(&request);
-        write_answer(&dump_answer_path(pid, asker), json);
+        write_answer(&dir.join(answer_name(pid, asker)), json);
     }
 }
 

@@ -184,18 +184,17 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
         return Err(AskDumpError::NoHandler(pid));
     }
     let tmp = tmp_dir_of(pid);
-    let name = |p: PathBuf| tmp.join(p.file_name().unwrap_or_default());
     static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let asker = format!(
         "{}-{}",
         std::process::id(),
         ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let path = name(super::dump_answer_path(pid, &asker));
+    let path = tmp.join(super::answer::answer_name(pid, &asker));
     let asked = SystemTime::now();
     // An answer to an earlier request must not pass for this one.
     let _ = std::fs::remove_file(&path);
-    let _request = Request::create(name(super::dump_request_path(pid, &asker)))?;
+    let _request = Request::create(tmp.join(super::answer::request_name(pid, &asker)))?;
     // SAFETY: kill with a positive pid signals that one process; SIGUSR2 is
     // caught there (checked above), so it does not end it.
     if unsafe { libc::kill(target, libc::SIGUSR2) } != 0 {
