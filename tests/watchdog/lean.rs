@@ -156,15 +156,38 @@ fn child_graph_back_on() {
     let ga = a.lock();
     lockgraph::set_order_graph(false);
     drop(ga);
-    let held = watchdog::dump()
-        .threads
-        .iter()
-        .filter(|t| !t.held.is_empty())
-        .count();
-    eprintln!("HELD THREADS {held}");
+    let held_threads = || {
+        watchdog::dump()
+            .threads
+            .iter()
+            .filter(|t| !t.held.is_empty())
+            .count()
+    };
+    eprintln!("HELD THREADS {}", held_threads());
+    // Back in the lean mode with the same locks, after the graph recorded
+    // edges for them: each hold is published (from the second round on by
+    // the lean push's steady way, the lock's slot word found in the slot)
+    // and each release unpublishes it (the exact compare with that word
+    // in a `watchdog-in-release` build).
+    let me = std::thread::current().name().unwrap_or("").to_string();
+    for round in 0..3 {
+        let ga = a.lock();
+        let gb = b.lock();
+        let names: Vec<_> = held_by(&watchdog::dump(), &me)
+            .iter()
+            .map(|h| h.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect();
+        eprintln!("LEAN AGAIN {round} {names:?}");
+        drop(gb);
+        drop(ga);
+    }
+    eprintln!("HELD THREADS AFTER {}", held_threads());
     eprintln!("LEAN DONE");
 }
 
+/// The graph turned back on records edges from the locks taken in the
+/// lean mode; turned off again, the lean mode publishes and unpublishes
+/// holds of the same locks.
 #[test]
 fn the_order_graph_turned_back_on_records_edges_from_locks_taken_in_the_lean_mode() {
     if is_child() {
@@ -179,6 +202,11 @@ fn the_order_graph_turned_back_on_records_edges_from_locks_taken_in_the_lean_mod
     assert!(ok, "the child did not finish:\n{text}");
     assert!(text.contains("EDGES 2"), "{text}");
     assert!(text.contains("HELD THREADS 0"), "{text}");
+    for round in 0..3 {
+        let line = format!("LEAN AGAIN {round} [\"lean-on-a exclusive\", \"lean-on-b exclusive\"]");
+        assert!(text.contains(&line), "no {line:?} in:\n{text}");
+    }
+    assert!(text.contains("HELD THREADS AFTER 0"), "{text}");
 }
 
 /// A deadlock with the lock-order graph off (the lean mode): the watchdog

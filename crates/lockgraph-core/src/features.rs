@@ -55,10 +55,10 @@ pub(crate) const TAG_ON: u64 = 1 << 63;
 /// [`ACTIVE`] as the lean steady test's tag ([`lean_tag`]): [`LEAN_TAG`]
 /// when the byte is [`LEAN`], [`TAG_ON`] otherwise.
 static LEAN_TAG_WORD: AtomicU64 = AtomicU64::new(TAG_ON);
-/// The lean steady test's tag in the lean mode: the mode bit a lean push
-/// writes in a slot's word (`held_stack::M_LEAN`, which `state::lean`
-/// checks is this value), so that the tag is that bit as well.
-pub(crate) const LEAN_TAG: u64 = 16;
+/// The lean steady test's tag in the lean mode: nothing or-ed in (the
+/// lock's slot word the test starts from has the lean mode bit already,
+/// `LockMeta::slot_word`).
+pub(crate) const LEAN_TAG: u64 = 0;
 /// Whether an async lock was ever taken ([`ASYNC`]).
 static ASYNC_SEEN: AtomicBool = AtomicBool::new(false);
 /// Moved on by every change of a feature, so that a settle racing with a
@@ -110,8 +110,11 @@ pub(crate) fn steady_tag() -> u64 {
 
 /// The features' byte for the lean mode's steady test (`state::lean`):
 /// [`LEAN_TAG`] when the byte is [`LEAN`], [`TAG_ON`] otherwise, or-ed into
-/// the slot word that test expects (where it is the lean mode bit), so
-/// that no slot matches outside the lean mode.
+/// the slot word that test expects, so that no slot matches outside the
+/// lean mode.
+///
+/// Only for the lean test (`LockMeta::lean_steady`): the full path's
+/// steady test takes [`steady_tag`], whose 0 means another mode.
 #[inline(always)]
 pub(crate) fn lean_tag() -> u64 {
     LEAN_TAG_WORD.load(Ordering::Relaxed)
@@ -345,7 +348,7 @@ mod tests {
     }
 
     /// The tags of every byte: the steady tag 0 for the byte 0 alone (the
-    /// graph on, nothing else, settled), the lean tag the lean bit for
+    /// graph on, nothing else, settled), the lean tag [`LEAN_TAG`] (0) for
     /// [`LEAN`] alone (not with the profile, the checker, async locks seen,
     /// or unsettled), `TAG_ON` otherwise.
     #[test]

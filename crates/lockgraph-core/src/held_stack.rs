@@ -21,7 +21,7 @@
 //! ```text
 //! bits 8..=63  the lock's id (ids count up from 1, in blocks, and stay far
 //!              below 2^56), where the lock's own word keeps it too (its
-//!              flags are in its bits 0..=3, where a slot has its mode)
+//!              flags are in its bits 0..=4, where a slot has its mode)
 //! bits 5..=7   the slow bits: anything that keeps a release off its fast
 //!              pop (S_IN_GRAPH, S_YOUNG_FROM, S_HOOKS)
 //! bits 0..=4   the mode: the request as `1 + Request` (0: the hold's edges
@@ -31,8 +31,11 @@
 //!
 //! A release's fast pop is `lock word ^ slot <= MODE`: the same id and no
 //! slow bit, whatever the mode (and whatever the lock's flags, which fall
-//! in the mode's bits). A steady acquisition compares the slot with
-//! [`expect`]: `lock word & !0xff | mode`.
+//! in the mode's bits). The full path's steady acquisition compares the
+//! slot with [`expect`]: `lock word & !0xff | mode`; the lean mode's
+//! compares it with the lock's slot word (`LockMeta::slot_word`, the id
+//! and [`M_LEAN`] without the lock's flags) or-ed with the mode, and its
+//! release, in a build that puts it first, with that word as it is.
 
 use std::panic::Location;
 use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -61,8 +64,12 @@ pub(crate) const M_SHARED: u64 = 4;
 pub(crate) const M_UPGRADABLE: u64 = 8;
 /// Mode bit: pushed by the lean mode's push, by a thread registered with
 /// the watchdog (the lean push registers the thread when it rewrites a
-/// slot, so a slot with this bit is one the watchdog sees).
-pub(crate) const M_LEAN: u64 = 16;
+/// slot, so a slot with this bit is one the watchdog sees). The lock's
+/// slot word (`LockMeta::slot_word`) has it.
+pub(crate) const M_LEAN: u64 = crate::meta::SLOT_LEAN;
+// The lean bit is a mode bit of its own: inside the mode's bits, apart
+// from the request, shared and upgradable bits and the slow bits.
+const _: () = assert!(M_LEAN & MODE == M_LEAN && M_LEAN & (M_REQ | M_SHARED | M_UPGRADABLE) == 0);
 /// The mode bits.
 pub(crate) const MODE: u64 = 0x1f;
 // The lock's word keeps the id where a slot does, its flags where a slot
@@ -240,6 +247,24 @@ impl Len {
     pub(crate) fn set(&self, v: usize) {
         debug_assert!(v <= MAX_HELD | BUSY);
         self.0.store(v, Ordering::Release)
+    }
+    /// The length one more, for the lean push: a load and a store of the
+    /// one word, which the compiler makes one `inc` of memory (the length
+    /// loaded earlier for the slot's index stays in its register). Only the
+    /// owner calls it, below `MAX_HELD`.
+    #[inline(always)]
+    pub(crate) fn inc(&self) {
+        debug_assert!(self.get() < MAX_HELD);
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Release)
+    }
+    /// The length one less, for the lean release (one `dec` of memory).
+    /// Only the owner calls it, above 0.
+    #[inline(always)]
+    pub(crate) fn dec(&self) {
+        debug_assert!(self.get().wrapping_sub(1) < MAX_HELD);
+        self.0
+            .store(self.0.load(Ordering::Relaxed) - 1, Ordering::Release)
     }
 }
 

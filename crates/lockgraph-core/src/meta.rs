@@ -66,6 +66,10 @@ pub(crate) const fn with_handover(v: u64, flags: u64) -> u64 {
 }
 /// Every flag of the lock's word (below `1 << ID_SHIFT`).
 pub(crate) const LOCK_FLAGS: u64 = HAS_EDGES | WATCHED | YOUNG_FROM_AGAIN;
+/// Not a flag of the lock's word: the lean mode's bit of a held-lock
+/// slot's word (`held_stack::M_LEAN`), which [`LockMeta::slot_word`]
+/// carries as well (defined here, where that word is made).
+pub(crate) const SLOT_LEAN: u64 = 16;
 
 /// Ids at or above this are never handed out ([`id_block`]): a held-lock
 /// slot's word `id << 8 | mode` then never sets bit 63, which the steady
@@ -117,6 +121,16 @@ pub struct LockMeta {
     /// made with the lock; 0 for every other class.
     named_key: u64,
     pub(crate) id: AtomicU64,
+    /// The word of a held-lock slot where the lean mode's push put this
+    /// lock exclusively (`held_stack`): `id << 8 | SLOT_LEAN`, without the
+    /// flags [`id`](Self::id) keeps in its low bits. The lean mode's steady
+    /// test compares a slot with it or-ed with the mode's bits, and so does
+    /// its release in a build that puts the lean mode first
+    /// (`state::lean`), where the id word would need its flags masked off
+    /// and the lean bit or-ed in first. 0 until the lean mode's push first
+    /// rewrites a slot for the lock (`set_slot_word`), so that no other
+    /// mode pays for it: until then no slot matches it.
+    pub(crate) slot_word: AtomicU64,
     /// The atomicity checker's block for this lock (`atomicity::LockAtom`),
     /// allocated on first use while the checker is on and freed with the
     /// lock; typed where it is used, so that identity does not depend on
@@ -148,6 +162,7 @@ impl LockMeta {
             kind,
             named_key,
             id: AtomicU64::new(0),
+            slot_word: AtomicU64::new(0),
             atom: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
@@ -240,6 +255,17 @@ impl LockMeta {
         {
             Ok(_) => fresh,
             Err(winner) => lost_race(winner),
+        }
+    }
+
+    /// Sets [`slot_word`](Self::slot_word) for the lock's id `id` (the
+    /// lean mode's cold push). Every thread that sets it sets the same
+    /// value.
+    #[inline]
+    pub(crate) fn set_slot_word(&self, id: u64) {
+        let w = id << ID_SHIFT | SLOT_LEAN;
+        if self.slot_word.load(Ordering::Relaxed) != w {
+            self.slot_word.store(w, Ordering::Relaxed);
         }
     }
 

@@ -122,9 +122,51 @@ impl LockMeta {
     /// a feature with release hooks was on marks its slot) is popped by
     /// storing the new length; anything else goes out of line.
     /// Every mode's release, the lean one included (the watchdog reads the
-    /// stack: nothing to unpublish).
+    /// stack: nothing to unpublish). In a build that puts the lean mode
+    /// first, the lean hold's release comes first (`released_as`).
     #[inline(always)]
     pub fn released(&self) {
+        self.released_as(0);
+    }
+
+    /// [`released`](Self::released) of a hold whose mode bits, as the lean
+    /// push writes them, are `mode` (0 for an exclusive hold). In a build
+    /// that puts the lean mode first: the top slot is the lock's slot word
+    /// with those bits exactly (the lean push's word: no slow bit, so the
+    /// general test below would pop it too), popped with one `dec` of the
+    /// length; anything else is that general test, out of line. In any
+    /// other build, the general test.
+    #[inline(always)]
+    fn released_as(&self, mode: u64) {
+        if crate::features::LEAN_FIRST {
+            let t = state();
+            let len = t.stack.len.get();
+            // As below: the word below any length is readable, and the
+            // guard's and the pad's are no lock's; a slot word still 0
+            // (with the mode's bits) is no slot's either.
+            if t.stack.below(len).get() == self.slot_word.load(Ordering::Relaxed) | mode {
+                t.stack.len.dec();
+            } else {
+                self.released_not_lean();
+            }
+            return;
+        }
+        self.released_general();
+    }
+
+    /// [`released`](Self::released) past the lean hold's compare, in a
+    /// build that puts the lean mode first: out of line, so that the lean
+    /// release is laid out straight through.
+    #[cold]
+    #[inline(never)]
+    fn released_not_lean(&self) {
+        self.released_general();
+    }
+
+    /// [`released`](Self::released)'s test of the top slot for every mode:
+    /// this lock's id and no slow bit, whatever the mode.
+    #[inline(always)]
+    fn released_general(&self) {
         let t = state();
         let len = t.stack.len.get();
         // The word below any length is readable (an empty or busy stack's
@@ -239,7 +281,7 @@ impl LockMeta {
     #[inline]
     pub fn released_upgradable(&self) {
         state().before_upgradable_release(self);
-        self.released();
+        self.released_as(nibble(Hold::Shared, 0, UPGRADABLE));
     }
 
     /// Call when a read guard (shared, not upgradable) is released (before
@@ -249,7 +291,7 @@ impl LockMeta {
     #[inline]
     pub fn released_read(&self) {
         state().before_read_release(self);
-        self.released();
+        self.released_as(nibble(Hold::Shared, 0, 0));
     }
 
     /// Call before an exclusive hold is downgraded to a shared one (before

@@ -4,8 +4,9 @@
 //! stack, which the watchdog reads in place (`crate::held_stack`): the
 //! lock's id and mode in the slot's word, the site, the new length. No
 //! chain hash, no graph, no clock read, no second copy, no
-//! read-modify-write. The release is every mode's fast pop (the slot's
-//! word against the lock's, the new length).
+//! read-modify-write. The release is the slot's word against the lock's
+//! and the new length: in a build that puts the lean mode first, against
+//! the lock's slot word (below); in any other, every mode's fast pop.
 //!
 //! The stack is the one the full path keeps, filled the same way (a
 //! slot's class and key rewritten only when another lock lands in it), so
@@ -17,31 +18,40 @@
 //! carries [`M_LEAN`]: a slot is rewritten (and the thread registered with
 //! the watchdog, on that cold path) the first time the lean push lands in
 //! it, so a thread whose slot words say lean is one the watchdog reads.
+//!
+//! The lock keeps its slot word as the lean push writes it for an
+//! exclusive hold (`LockMeta::slot_word`: the id, [`M_LEAN`], no flags;
+//! set by the first rewrite of a slot for the lock, on the cold path), so
+//! that the steady test is that word with the mode's bits and the
+//! features' lean tag or-ed in, and, in a build that puts the lean mode
+//! first, the release is that word compared with the top slot
+//! (`LockMeta::released`); both change the length with one instruction
+//! (`Len::inc`, `Len::dec`).
 
 use super::*;
 use crate::watchdog::WaitMode;
-
-// The lean tag is the lean mode bit (`features::lean_tag`).
-const _: () = assert!(crate::features::LEAN_TAG == M_LEAN);
 
 impl LockMeta {
     /// The lean mode's steady test, before the attempt: the slot at the
     /// stack's length already holds this lock's word as the lean push
     /// writes it (`mode`'s hold, unchecked, [`M_LEAN`]), so that the push
     /// is the site and the new length ([`lean_push_steady`]); the length.
-    /// `tag` is [`crate::features::lean_tag`]: the lean bit in the lean
-    /// mode, so that the features' byte is not tested apart, and in any
-    /// other a bit no slot's word has. The word at a full or busy stack's
-    /// length is no lock's (`HeldStack::at`), so its compare fails too.
+    /// The word expected is the lock's slot word (no flags to mask off)
+    /// with the mode's bits and `tag`, [`crate::features::lean_tag`]: 0 in
+    /// the lean mode, so that the features' byte is not tested apart, and
+    /// in any other a bit no slot's word has. The word at a full or busy
+    /// stack's length is no lock's (`HeldStack::at`), and the slot word of
+    /// a lock the lean push has not rewritten a slot for yet (0, with the
+    /// mode's bits) is no slot's, so their compares fail too.
     ///
     /// [`lean_push_steady`]: Self::lean_push_steady
     #[inline(always)]
     pub(crate) fn lean_steady(&self, mode: WaitMode, tag: u64) -> Option<usize> {
         let t = state();
         let len = t.stack.len.get();
-        let word = self.id.load(Ordering::Relaxed);
+        let word = self.slot_word.load(Ordering::Relaxed);
         let mode_bits = nibble(mode.hold(), 0, mode_flags(mode));
-        if t.stack.at(len).get() == expect(word, mode_bits, 0) | tag {
+        if t.stack.at(len).get() == word | mode_bits | tag {
             return Some(len);
         }
         None
@@ -86,7 +96,8 @@ impl ThreadState {
         });
         #[cfg(feature = "send_guard")]
         self.stamps[len].set(moved::stamp());
-        self.stack.len.set(len + 1);
+        // `len + 1`, with the `inc` of memory.
+        self.stack.len.inc();
     }
 
     /// Slot `len` gets another lock, or the same one another way: its word
@@ -114,6 +125,7 @@ impl ThreadState {
         }
         let id = meta.id();
         debug_assert!(id < ID_LIMIT);
+        meta.set_slot_word(id);
         let old = self.stack.words[len].get();
         let word = id << 8 | nibble(hold, 0, flags) | M_LEAN;
         if (old ^ word) & !(SLOW | M_LEAN) != 0 {

@@ -262,11 +262,12 @@ fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
     .unwrap();
 }
 
-/// The steady tests' tags (`features::steady_tag`, `features::lean_tag`):
-/// a slot that matches with its mode's tag matches with no other, at depth
-/// 0, above it, and for the largest id handed out (just below `ID_LIMIT`);
-/// an empty slot (`EMPTY_WORD`, bit 63 set) and the word at a full or busy
-/// stack's length match no tag, whatever the lock's mode.
+/// The steady tests' tags (`features::steady_tag`, `features::lean_tag`,
+/// both 0 in their own mode): a slot that matches one test with its mode's
+/// tag matches with no other tag and not the other test, at depth 0, above
+/// it, and for the largest id handed out (just below `ID_LIMIT`); an empty
+/// slot (`EMPTY_WORD`, bit 63 set) and the word at a full or busy stack's
+/// length match no tag, whatever the lock's mode.
 #[test]
 fn the_steady_tests_match_only_with_their_modes_tag() {
     std::thread::spawn(|| {
@@ -276,6 +277,8 @@ fn the_steady_tests_match_only_with_their_modes_tag() {
         let y = LockMeta::new(LockKind::Mutex, Class::Named("state-test-tag-y"));
         // The largest id a lock is handed.
         x.id.store((ID_LIMIT - 1) << ID_SHIFT, Ordering::Relaxed);
+        x.slot_word
+            .store((ID_LIMIT - 1) << ID_SHIFT | M_LEAN, Ordering::Relaxed);
         let _ = y.id();
         let modes = [WaitMode::Lock, WaitMode::Read, WaitMode::UpgradableRead];
         let tags = [0, TAG_ON, LEAN_TAG];
@@ -296,11 +299,11 @@ fn the_steady_tests_match_only_with_their_modes_tag() {
         assert_eq!(slot_word(0) & TAG_ON, 0);
         assert_eq!(y.steady(WaitMode::Lock, 0), Some(1));
         assert_eq!(y.steady(WaitMode::Lock, TAG_ON), None);
-        assert_eq!(y.steady(WaitMode::Lock, LEAN_TAG), None);
+        assert_eq!(y.lean_steady(WaitMode::Lock, LEAN_TAG), None);
         x.released();
         assert_eq!(x.steady(WaitMode::Lock, 0), Some(0));
         assert_eq!(x.steady(WaitMode::Lock, TAG_ON), None);
-        assert_eq!(x.steady(WaitMode::Lock, LEAN_TAG), None);
+        assert_eq!(x.lean_steady(WaitMode::Lock, LEAN_TAG), None);
         // The same slot as the lean push writes it (a shared hold).
         STATE.with(|t| {
             let w = x.id.load(Ordering::Relaxed);
@@ -309,10 +312,18 @@ fn the_steady_tests_match_only_with_their_modes_tag() {
         assert_eq!(slot_word(0) & TAG_ON, 0);
         assert_eq!(x.lean_steady(WaitMode::Read, LEAN_TAG), Some(0));
         assert_eq!(x.lean_steady(WaitMode::Read, TAG_ON), None);
-        assert_eq!(x.lean_steady(WaitMode::Read, 0), None);
         assert_eq!(x.lean_steady(WaitMode::Lock, LEAN_TAG), None);
         assert_eq!(x.lean_steady(WaitMode::UpgradableRead, LEAN_TAG), None);
         assert_eq!(x.steady(WaitMode::Read, 0), None);
+        // The lean push's word of an exclusive hold is the lock's slot
+        // word: the lean test takes it, the full path's does not.
+        STATE.with(|t| {
+            t.stack.words[0].set(x.slot_word.load(Ordering::Relaxed));
+        });
+        assert_eq!(x.lean_steady(WaitMode::Lock, LEAN_TAG), Some(0));
+        assert_eq!(x.lean_steady(WaitMode::Lock, TAG_ON), None);
+        assert_eq!(x.lean_steady(WaitMode::Read, LEAN_TAG), None);
+        assert_eq!(x.steady(WaitMode::Lock, 0), None);
         // A full stack, and a busy one: the word at the length is a pad.
         for len in [MAX_HELD, BUSY, MAX_HELD | BUSY] {
             STATE.with(|t| t.stack.len.set(len));
