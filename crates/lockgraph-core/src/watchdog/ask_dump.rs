@@ -121,7 +121,7 @@ fn status(pid: u32) -> Result<Status, AskDumpError> {
 /// where it writes its answer.
 #[cfg(target_os = "linux")]
 fn tmp_dir_of(pid: u32) -> PathBuf {
-    let tmp = std::fs::read(format!("/proc/{pid}/environ"))
+    std::fs::read(format!("/proc/{pid}/environ"))
         .ok()
         .and_then(|env| {
             env.split(|&b| b == 0)
@@ -129,8 +129,7 @@ fn tmp_dir_of(pid: u32) -> PathBuf {
                 .filter(|v| !v.is_empty())
                 .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
         })
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    tmp
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
 
 /// The request file, removed when the asker is done, whatever the outcome.
