@@ -288,3 +288,41 @@ fn a_temporary_directory_without_room_for_the_request_is_named() {
     );
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
+
+#[test]
+fn leftovers_of_askers_that_exited_are_removed_by_the_next_asker() {
+    let d = tempdir();
+    let (_reaped, pid) = worker(d.path(), d.path(), &[]);
+    wait_for_handler(pid);
+    // What an asker stopped half-way leaves: its request and its answer,
+    // for this worker and for some other process. Its pid is a reaped
+    // child's, so no process has it now.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let dead_files = [
+        format!("lockgraph-dump-{pid}-for-{dead}-0.request"),
+        format!("lockgraph-dump-{pid}-for-{dead}-0.json"),
+        format!("lockgraph-dump-4194304-for-{dead}-7.json"),
+    ];
+    // A live asker's (this test's, for a process that does not answer) and
+    // names that are not an asker's: kept.
+    let me = std::process::id();
+    let kept = [
+        format!("lockgraph-dump-4194304-for-{me}-0.request"),
+        format!("lockgraph-dump-{pid}-for-{dead}-0.json.tmp"),
+        "lockgraph-dump-notes.txt".to_string(),
+    ];
+    for name in dead_files.iter().chain(&kept) {
+        std::fs::write(d.path().join(name), "{}").unwrap();
+    }
+    let o = dump(pid, &["--format", "json"]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pid"], pid);
+    let mut left = dump_files_in(d.path());
+    left.sort();
+    let mut want = kept.to_vec();
+    want.sort();
+    assert_eq!(left, want);
+}

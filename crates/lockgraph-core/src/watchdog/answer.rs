@@ -44,6 +44,23 @@ fn is_asker(asker: &str) -> bool {
     !asker.is_empty() && asker.bytes().all(|b| b.is_ascii_digit() || b == b'-')
 }
 
+/// The asking process's pid in a request's or an answer's file name
+/// (`lockgraph-dump-<pid>-for-<asker pid>-<count>.request` or `.json`), for
+/// any process `<pid>`; `None` for any other name.
+pub(super) fn asker_of(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("lockgraph-dump-")?;
+    let (pid, asker) = rest.split_once("-for-")?;
+    let asker = asker
+        .strip_suffix(".request")
+        .or_else(|| asker.strip_suffix(".json"))?;
+    let (asker_pid, count) = asker.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(pid) && digits(count)) {
+        return None;
+    }
+    asker_pid.parse().ok()
+}
+
 /// Writes `json` (the dump) to the answer file of every valid request to
 /// this process; `fresh_for`: how old a request may be.
 pub(super) fn answer_requests(json: &str, fresh_for: Duration) {
@@ -136,5 +153,22 @@ mod tests {
         assert!(p.ends_with("lockgraph-dump-7-for-99-1.request"), "{p:?}");
         let a = dump_answer_path(7, "99-1");
         assert!(a.ends_with("lockgraph-dump-7-for-99-1.json"), "{a:?}");
+    }
+
+    #[test]
+    fn the_asker_is_read_back_from_a_file_name() {
+        assert_eq!(asker_of(&request_name(7, "99-1")), Some(99));
+        assert_eq!(asker_of(&answer_name(7, "4321-12")), Some(4321));
+        for other in [
+            "lockgraph-dump-7-for-99-1.json.tmp",
+            "lockgraph-dump-7-for-99.json",
+            "lockgraph-dump-7-for--1.json",
+            "lockgraph-dump-x-for-99-1.json",
+            "lockgraph-dump-7-for-99-1-2.json",
+            "lockgraph-watchdog-host-7.jsonl",
+            "lockgraph-dump-7-for-99-.request",
+        ] {
+            assert_eq!(asker_of(other), None, "{other}");
+        }
     }
 }

@@ -8,7 +8,9 @@
 //! askers at the same time do not meet) in the process's own temporary
 //! directory, sends the signal, waits for its answer file
 //! ([`dump_answer_path`]) there, and removes both. A SIGUSR2 without a
-//! request file (a `kill -USR2` by hand) writes no answer file.
+//! request file (a `kill -USR2` by hand) writes no answer file. Before it
+//! asks, it removes the files that askers which have exited left there
+//! (stopped half-way, or gone before a late answer).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -132,6 +134,30 @@ fn tmp_dir_of(pid: u32) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
 
+/// Removes from `tmp` the request and answer files of askers that have
+/// exited (for any process): what an asker stopped half-way (Ctrl-C, a
+/// kill) or one that gave up before a late answer left there. Only plain
+/// files named as an asker's, whose asker process no longer exists; a file
+/// this user may not remove stays (errors are ignored: it is tidying).
+#[cfg(target_os = "linux")]
+fn sweep_leftovers(tmp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(asker) = name.to_str().and_then(super::answer::asker_of) else {
+            continue;
+        };
+        let gone = asker != me && !std::path::Path::new(&format!("/proc/{asker}")).exists();
+        let plain = entry.file_type().is_ok_and(|t| t.is_file());
+        if gone && plain {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// The request file, removed when the asker is done, whatever the outcome.
 #[cfg(target_os = "linux")]
 struct Request(PathBuf);
@@ -190,6 +216,7 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
         ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let path = tmp.join(super::answer::answer_name(pid, &asker));
+    sweep_leftovers(&tmp);
     let asked = SystemTime::now();
     // An answer to an earlier request must not pass for this one.
     let _ = std::fs::remove_file(&path);
