@@ -31,8 +31,8 @@ fn child_dump_on_sigusr2() {
     let pid = std::process::id().to_string();
     let st = Command::new("kill").args(["-USR2", &pid]).status().unwrap();
     assert!(st.success());
-    // Time for the watchdog thread to answer whole (its scan period is
-    // 50 ms) before the parent, seeing this line, kills this process.
+    // The parent kills this process once it has seen both the dump (which
+    // the watchdog prints after it has answered the requests) and this line.
     std::thread::sleep(Duration::from_secs(1));
     eprintln!("child: a second after the signal");
     std::thread::sleep(Duration::from_secs(30));

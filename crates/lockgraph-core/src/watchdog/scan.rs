@@ -87,12 +87,13 @@ impl Watchdog {
         }
     }
 
-    /// SIGUSR2: the dump on stderr and in the dump directory's file, and
-    /// to each `lockgraph dump --pid` that asked (`answer`). A `kill -USR2`
-    /// by hand leaves no file in the temporary directory.
+    /// SIGUSR2: the dump in the dump directory's file, to each `lockgraph
+    /// dump --pid` that asked (`answer`), and on stderr, in that order: once
+    /// an asker has its answer the file has the dump too, and once the dump
+    /// is on stderr every file is written. A `kill -USR2` by hand leaves no
+    /// file in the temporary directory.
     fn answer_dump_request(&self) {
         let d = dump();
-        crate::stderr::write(&d.to_string());
         let json = d.to_json();
         if let Some(dir) = &self.config.dump_dir {
             append(dir, &json);
@@ -101,6 +102,7 @@ impl Watchdog {
         // when those are longer.
         let fresh_for = (self.config.scan_period * 2).max(Duration::from_secs(60));
         super::answer::answer_requests(&json, fresh_for);
+        crate::stderr::write(&d.to_string());
     }
 
     pub(super) fn scan(&mut self) {
