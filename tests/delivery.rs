@@ -97,12 +97,15 @@ fn dump_dir(name: &str) -> std::path::PathBuf {
 }
 
 fn start_watchdog() {
+    start_watchdog_with(Config::default());
+}
+
+/// Starts the watchdog with `config`, a 100 ms timeout and 20 ms scans.
+fn start_watchdog_with(config: Config) {
     // Load the debug info now: the first report's stacks would otherwise
     // take seconds to resolve in a debug build, during the scenario.
     let _ = lockgraph::Backtrace::capture().user_frames(1);
-    assert!(watchdog::start(
-        Config::default().timeout(ms(100)).scan_period(ms(20))
-    ));
+    assert!(watchdog::start(config.timeout(ms(100)).scan_period(ms(20))));
 }
 
 // ---- 1. the rate limit never drops a deadlock ---------------------------------
@@ -178,6 +181,88 @@ fn suppressed_long_waits_are_counted_per_lock_by_the_end_of_the_process() {
         .unwrap_or_else(|| panic!("no summary of the suppressed reports:\n{e}"));
     assert!(line.contains("4 long-wait reports suppressed"), "{line}");
     assert!(line.contains("Mutex `busy-lock` (4)"), "{line}");
+}
+
+#[test]
+fn child_long_wait_then_return() {
+    if !is_child() {
+        return;
+    }
+    // The debug info is not loaded beforehand: the report's stacks take a
+    // while to resolve the first time (most of a second in a debug build),
+    // longer than this program has left once the wait is over.
+    assert!(watchdog::start(
+        Config::default().timeout(ms(100)).scan_period(ms(20))
+    ));
+    let m = Arc::new(Mutex::named("slow-to-report", ()));
+    let held = m.lock();
+    let waiter = {
+        let m = Arc::clone(&m);
+        spawn_named("late-waiter", move || drop(m.lock()))
+    };
+    std::thread::sleep(ms(250));
+    drop(held);
+    waiter.join().unwrap();
+    eprintln!("CHILD RETURNS");
+}
+
+#[test]
+fn a_report_still_being_built_when_the_program_ends_is_delivered() {
+    if is_child() {
+        return;
+    }
+    let out = child!(child_long_wait_then_return)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .deadline(Duration::from_secs(30))
+        .run();
+    assert!(out.success(), "{}", out.both());
+    let e = &out.stderr;
+    assert!(e.contains("CHILD RETURNS"), "{e}");
+    let report = e
+        .find("LONG WAIT:")
+        .map(|i| &e[i..])
+        .unwrap_or_else(|| panic!("the long wait was never reported:\n{e}"));
+    for needle in ["Mutex `slow-to-report`", "thread `late-waiter`"] {
+        assert!(report.contains(needle), "{needle} missing:\n{report}");
+    }
+}
+
+#[test]
+fn child_slow_subscriber_then_watchdog_abort() {
+    if !is_child() {
+        return;
+    }
+    // The lock-order cycle's report is still in the subscriber (which takes
+    // 600 ms over it) when the watchdog finds the deadlock and aborts.
+    tracing::subscriber::set_global_default(Printing(|m: &str| {
+        if m.contains("potential deadlock") {
+            std::thread::sleep(ms(600));
+        }
+    }))
+    .unwrap();
+    start_watchdog_with(Config::default().action(watchdog::Action::Abort));
+    deadlock("pred-x", "pred-y").join().unwrap();
+}
+
+#[test]
+fn a_report_in_the_subscriber_when_the_watchdog_aborts_gets_out_first() {
+    if is_child() {
+        return;
+    }
+    let out = child!(child_slow_subscriber_then_watchdog_abort)
+        .env("LOCKGRAPH_ORDER", "on")
+        .deadline(Duration::from_secs(30))
+        .run();
+    let e = &out.stderr;
+    assert!(!out.success(), "{e}");
+    let predicted = e
+        .find("SUBSCRIBER GOT: lockgraph: potential deadlock: lock-order cycle")
+        .unwrap_or_else(|| panic!("the cycle's report never reached the subscriber:\n{e}"));
+    let aborting = e
+        .find("lockgraph: aborting")
+        .unwrap_or_else(|| panic!("no abort:\n{e}"));
+    assert!(predicted < aborting, "{e}");
+    assert!(e.contains("lockgraph watchdog: DEADLOCK"), "{e}");
 }
 
 // ---- 2. a subscriber that takes the program's locks ------------------------------

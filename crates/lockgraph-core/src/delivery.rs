@@ -24,7 +24,13 @@
 //!   is printed on stderr, saying why, and the next report gets a new
 //!   worker; after [`MAX_STUCK`] such workers, reports go to stderr only;
 //! * at process exit ([`flush_reports`] at `atexit`, at most [`EXIT_WAIT`]),
-//!   what is still queued is delivered, or printed.
+//!   what is still queued is delivered, or printed; so is a report that a
+//!   producer was still building ([`building`]: the watchdog resolving a
+//!   report's stacks when the program returned from `main`);
+//! * before the `abort` policy or watchdog action aborts, the reports being
+//!   delivered get [`ABORT_WAIT`] to finish (a cycle report rendering its
+//!   stacks when the watchdog found the deadlock it predicted), and what is
+//!   left is printed.
 //!
 //! lockgraph's own threads are started from a thread of the C library's, not
 //! from the thread that first needs them, so they do not inherit that
@@ -51,6 +57,8 @@ pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(2);
 const MAX_STUCK: u32 = 4;
 /// How long the exit hook waits for queued reports to be delivered.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
+/// How long an abort waits for the reports being delivered.
+const ABORT_WAIT: Duration = Duration::from_secs(2);
 
 /// What the queue delivers: a report (every [`crate::Report`] is one) or a
 /// message of lockgraph's own ([`Notice`]).
@@ -162,6 +170,10 @@ struct Queue {
     threads: Threads,
     /// Workers that never returned.
     stuck: u32,
+    /// Reports being built that will be queued ([`building`]).
+    building: u32,
+    /// The item the reporter thread is delivering, until it is finished.
+    current: Option<Arc<Item>>,
     /// Run at exit before the queue is flushed (they may queue more).
     exit_hooks: Vec<fn()>,
 }
@@ -172,6 +184,8 @@ static QUEUE: Mutex<Queue> = Mutex::new(Queue {
     finished: 0,
     threads: Threads::NotStarted,
     stuck: 0,
+    building: 0,
+    current: None,
     exit_hooks: Vec::new(),
 });
 /// An item was queued.
@@ -254,16 +268,53 @@ pub fn flush_reports(timeout: Duration) -> bool {
     if ON_REPORTER.try_with(|c| c.get()).unwrap_or(false) {
         return QUEUE.lock().items.is_empty();
     }
-    let end = Instant::now() + timeout;
+    wait_delivered(Instant::now() + timeout, true)
+}
+
+/// Waits until every item queued before the call is finished, and with
+/// `builders`, every report being built then or since is queued and
+/// finished too; false when `end` came first.
+fn wait_delivered(end: Instant, builders: bool) -> bool {
     let mut q = QUEUE.lock();
-    let target = q.queued;
-    while q.finished < target {
+    let mut target = q.queued;
+    let mut saw_builder = false;
+    loop {
+        if builders && q.building > 0 {
+            saw_builder = true;
+        }
+        if saw_builder {
+            // What the builders queued (before they said they were done).
+            target = target.max(q.queued);
+        }
+        if q.finished >= target && !(builders && q.building > 0) {
+            return true;
+        }
         if Instant::now() >= end {
             return false;
         }
         q = fork::wait_until(&PROGRESS, q, end);
     }
-    true
+}
+
+/// A report being built that will be queued: while one lives,
+/// [`flush_reports`] (and so the exit hook) waits for it.
+pub(crate) struct Building(());
+
+/// Says that this thread is building a report it will queue, until the
+/// value drops: the watchdog takes one before it resolves a report's
+/// stacks, which can take longer than the program has left to run.
+pub(crate) fn building() -> Building {
+    setup();
+    QUEUE.lock().building += 1;
+    Building(())
+}
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        let mut q = QUEUE.lock();
+        q.building = q.building.saturating_sub(1);
+        PROGRESS.notify_all();
+    }
 }
 
 /// Runs `hook` at process exit (Unix), before the queue is flushed: a
@@ -276,9 +327,21 @@ pub(crate) fn before_exit(hook: fn()) {
 /// Prints `report` and what is still queued on stderr, says why, and aborts
 /// the process (the `abort` policy and watchdog action).
 pub(crate) fn abort(report: &dyn fmt::Display, why: &str) -> ! {
-    // Nothing else will deliver what is still queued.
+    // The reports on their way out get a moment to finish (not those being
+    // built: this thread may be building one), unless this is a reporter
+    // thread, which would wait for itself.
+    if !ON_REPORTER.try_with(|c| c.get()).unwrap_or(true) {
+        let _ = wait_delivered(Instant::now() + ABORT_WAIT, false);
+    }
+    // Nothing else will deliver what is still queued, or finish the one
+    // being delivered.
     let pending: Vec<Arc<Item>> = match QUEUE.lock_within(Duration::from_millis(100)) {
-        Some(mut q) => q.items.drain(..).collect(),
+        Some(mut q) => q
+            .current
+            .take()
+            .into_iter()
+            .chain(q.items.drain(..))
+            .collect(),
         None => Vec::new(),
     };
     for it in &pending {
@@ -304,6 +367,7 @@ fn supervise() {
             let mut q = QUEUE.lock();
             loop {
                 if let Some(it) = q.items.pop_front() {
+                    q.current = Some(Arc::clone(&it));
                     break (it, q.stuck);
                 }
                 q = fork::wait(&WORK, q);
@@ -316,6 +380,7 @@ fn supervise() {
         }
         let mut q = QUEUE.lock();
         q.finished += 1;
+        q.current = None;
         PROGRESS.notify_all();
     }
 }
@@ -537,6 +602,9 @@ fn fork_child() {
     q.queued = 0;
     q.finished = 0;
     q.stuck = 0;
+    // The parent's builders and its reporter's item did not follow.
+    q.building = 0;
+    std::mem::forget(q.current.take());
     if q.threads == Threads::Running {
         q.threads = Threads::NotStarted;
     }

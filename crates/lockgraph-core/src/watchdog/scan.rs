@@ -118,6 +118,9 @@ impl Watchdog {
         let edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         let mut cycles_now = HashSet::new();
+        // Taken before a report is built (its stacks resolved), dropped
+        // once it is queued: the process's exit waits for it meanwhile.
+        let mut building: Option<crate::delivery::Building> = None;
         let cycles = find_cycles(&edges);
         let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
         for mut cycle in cycles {
@@ -156,6 +159,7 @@ impl Watchdog {
                 let covered = key.iter().all(|k| self.in_deadlock.contains(k));
                 self.in_deadlock.extend(key.iter().copied());
                 if !covered {
+                    building.get_or_insert_with(crate::delivery::building);
                     // A deadlock report always goes out (no rate limit).
                     let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
                     add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
@@ -207,6 +211,7 @@ impl Watchdog {
             if !RATE.lock().admit(Instant::now(), &lock) {
                 continue;
             }
+            building.get_or_insert_with(crate::delivery::building);
             let mut threads = vec![thread_info(s, now, true, true)];
             let mut idx = vec![i];
             for &j in &edges[i] {
