@@ -111,3 +111,61 @@ fn sigusr2_prints_a_dump_of_every_threads_locks() {
         );
     }
 }
+
+#[test]
+fn child_dump_signal_from_the_environment_alone() {
+    if !is_child() {
+        return;
+    }
+    // No watchdog started in code: the environment's LOCKGRAPH_DUMP_SIGNAL.
+    let m = Mutex::named("env-dumped", ());
+    let _g = m.lock();
+    let sigusr2_caught = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << 11) != 0);
+    eprintln!("child: SIGUSR2 caught: {sigusr2_caught}");
+    if sigusr2_caught {
+        let pid = std::process::id().to_string();
+        let st = Command::new("kill").args(["-USR2", &pid]).status().unwrap();
+        assert!(st.success());
+    }
+    eprintln!("child: done");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+#[test]
+fn the_dump_signal_alone_turns_the_watchdog_on_and_an_overriding_off_is_said() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_dump_signal_from_the_environment_alone),
+        &[("LOCKGRAPH_DUMP_SIGNAL", "1")],
+        Duration::from_secs(20),
+        |t| t.contains("-- end of lockgraph dump --"),
+    );
+    assert!(ok, "no dump:\n{text}");
+    assert!(text.contains("child: SIGUSR2 caught: true"), "{text}");
+    assert!(text.contains("Mutex `env-dumped` (exclusive)"), "{text}");
+
+    let (text, ok) = run_child(
+        child!(child_dump_signal_from_the_environment_alone),
+        &[
+            ("LOCKGRAPH_DUMP_SIGNAL", "1"),
+            ("LOCKGRAPH_WATCHDOG", "off"),
+        ],
+        Duration::from_secs(20),
+        |t| t.contains("child: done"),
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("child: SIGUSR2 caught: false"), "{text}");
+    assert_eq!(
+        text.matches("lockgraph: LOCKGRAPH_DUMP_SIGNAL is ignored: LOCKGRAPH_WATCHDOG is off")
+            .count(),
+        1,
+        "{text}"
+    );
+}

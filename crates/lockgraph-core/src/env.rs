@@ -180,7 +180,7 @@ pub static DUMP_SIGNAL: Variable = var(
     "LOCKGRAPH_DUMP_SIGNAL",
     Kind::Switch,
     "off",
-    "Install the watchdog's SIGUSR2 handler: `kill -USR2 <pid>` or `lockgraph dump --pid <pid>` gets a dump of every thread's locks, waits and stacks.",
+    "Install the watchdog's SIGUSR2 handler: `kill -USR2 <pid>` or `lockgraph dump --pid <pid>` gets a dump of every thread's locks, waits and stacks. Turns the watchdog on (5s) when `LOCKGRAPH_WATCHDOG` is unset; ignored, and said, when that is `off`.",
 );
 
 /// `LOCKGRAPH_REMOTE_STACKS`: another thread's current stack in reports.

@@ -227,11 +227,36 @@ pub(crate) fn set(bit: u8, on: bool) {
 fn from_env(bit: u8) -> bool {
     match bit {
         PROFILE => env::PROFILE.switch(),
-        WATCHDOG => env::WATCHDOG.duration().is_some(),
+        WATCHDOG => watchdog_from_env(),
         ATOMICITY => env::ATOMICITY.word() != "off",
         // The variable says whether the graph is on.
         _ => !env::ORDER.switch(),
     }
+}
+
+/// Whether the environment turns the watchdog on: `LOCKGRAPH_WATCHDOG`, or
+/// `LOCKGRAPH_DUMP_SIGNAL` with `LOCKGRAPH_WATCHDOG` unset (the dump is the
+/// watchdog thread's work: with the default timeout). A dump signal the
+/// watchdog's `off` overrides is said once on stderr: SIGUSR2 then keeps
+/// its default action, which ends the process.
+fn watchdog_from_env() -> bool {
+    if env::WATCHDOG.duration().is_some() {
+        return true;
+    }
+    if !env::DUMP_SIGNAL.switch() {
+        return false;
+    }
+    if env::WATCHDOG.is_set() {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            crate::stderr::line(
+            "lockgraph: LOCKGRAPH_DUMP_SIGNAL is ignored: LOCKGRAPH_WATCHDOG is off, and the dump is \
+             the watchdog's (no SIGUSR2 handler is installed: `kill -USR2` ends this process)",
+            );
+        }
+        return false;
+    }
+    true
 }
 
 #[cold]

@@ -60,7 +60,7 @@ impl fmt::Display for AskDumpError {
             ),
             AskDumpError::NoHandler(pid) => write!(
                 f,
-                "process {pid} has no lockgraph dump handler (it does not catch SIGUSR2; not signalled, since SIGUSR2 would kill it): run it with LOCKGRAPH_DUMP_SIGNAL=1 and the watchdog on (LOCKGRAPH_WATCHDOG=5s), or start the watchdog with Config::dump_on_sigusr2(true)"
+                "process {pid} has no lockgraph dump handler (it does not catch SIGUSR2; not signalled, since SIGUSR2 would kill it): run it with LOCKGRAPH_DUMP_SIGNAL=1 (which turns the watchdog on unless LOCKGRAPH_WATCHDOG=off), or start the watchdog with Config::dump_on_sigusr2(true); the handler is installed at its first lock use"
             ),
             AskDumpError::Exited(pid) => {
                 write!(f, "process {pid} exited before it answered")
