@@ -11,6 +11,42 @@ use lockgraph_testkit::{child, is_child, END};
 use crate::{child_abba, crossing, run_child, site_line, start};
 
 #[test]
+fn the_order_graphs_line_says_whether_the_cycle_was_reported() {
+    if is_child() {
+        return;
+    }
+    if !lockgraph::order_graph() {
+        // The graph starts off in this build: the line then says so (the
+        // test below).
+        return;
+    }
+    // Under `warn` the graph reported the cycle before the threads blocked;
+    // under `off` (what `run_child` sets, and the test below checks) it
+    // found it and said nothing, and the line must not claim a report.
+    let (text, ok) = run_child(
+        child!(child_abba),
+        &[
+            ("LOCKGRAPH_WATCHDOG", "300ms"),
+            ("LOCKGRAPH_ON_CYCLE", "warn"),
+        ],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let at = text.find("lockgraph watchdog: DEADLOCK").unwrap();
+    assert!(
+        text[..at].contains("lockgraph: potential deadlock: lock-order cycle"),
+        "{text}"
+    );
+    assert!(
+        text[at..].contains(
+            "lock-order graph: it knew this cycle and reported it as a potential deadlock when its last edge was recorded:"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     if is_child() {
         return;
@@ -103,7 +139,7 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     }
     assert_eq!(
         report.contains(
-            "lock-order graph: it knew this cycle and reported it as a potential deadlock"
+            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (LOCKGRAPH_ON_CYCLE=off)"
         ),
         graph,
         "{report}"
@@ -142,11 +178,12 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     }
     let order: &[&str] = if graph {
         &[
-            "\"order\":{\"graph_on\":true,\"reported\":true,\"edges\":[{\"from\":",
+            // Found, not reported: `run_child` sets LOCKGRAPH_ON_CYCLE=off.
+            "\"order\":{\"graph_on\":true,\"found\":true,\"reported\":false,\"edges\":[{\"from\":",
             "\"first\":{\"thread\":\"wd-a\",\"held_at\":\"tests/watchdog/main.rs:",
         ]
     } else {
-        &["\"order\":{\"graph_on\":false,\"reported\":false,\"edges\":[{\"from\":"]
+        &["\"order\":{\"graph_on\":false,\"found\":false,\"reported\":false,\"edges\":[{\"from\":"]
     };
     for needle in order {
         assert!(json.contains(needle), "{needle} missing: {json}");

@@ -187,8 +187,8 @@ impl WatchdogReport {
             Some(o) => {
                 let _ = write!(
                     s,
-                    "{{\"graph_on\":{},\"reported\":{},\"edges\":[",
-                    o.graph_on, o.reported
+                    "{{\"graph_on\":{},\"found\":{},\"reported\":{},\"edges\":[",
+                    o.graph_on, o.found, o.reported
                 );
                 for (i, st) in o.steps.iter().enumerate() {
                     if i > 0 {

@@ -253,8 +253,12 @@ pub struct OrderStep {
 pub struct OrderContext {
     /// The cycle's edges, in the order of the wait-for cycle.
     pub steps: Vec<OrderStep>,
-    /// Whether the lock-order graph reported this very cycle as a potential
-    /// deadlock (when its last edge was recorded).
+    /// Whether the lock-order graph found this very cycle (when its last
+    /// edge was recorded).
+    pub found: bool,
+    /// Whether it also reported it as a potential deadlock: found, and the
+    /// policy was not `off` ([`crate::OnCycle::Off`]) when this context was
+    /// taken.
     pub reported: bool,
     /// Whether the lock-order graph was recording when the deadlock was
     /// found ([`crate::order_graph`]). Edges recorded while it was on are
@@ -267,7 +271,8 @@ impl OrderContext {
     pub(super) fn of(locks: &[(u64, Class, LockKind)]) -> OrderContext {
         let keys: Vec<(u64, Class)> = locks.iter().map(|&(id, c, _)| (id, c)).collect();
         let graph_on = crate::order::order_graph();
-        let (firsts, reported) = crate::global::order_context(&keys);
+        let (firsts, found) = crate::global::order_context(&keys);
+        let reported = found && crate::policy::on_cycle() != crate::policy::OnCycle::Off;
         let n = locks.len();
         let steps = firsts
             .into_iter()
@@ -283,6 +288,7 @@ impl OrderContext {
             .collect();
         OrderContext {
             steps,
+            found,
             reported,
             graph_on,
         }
@@ -305,6 +311,11 @@ impl fmt::Display for OrderContext {
             writeln!(
                 f,
                 "  lock-order graph: it knew this cycle and reported it as a potential deadlock when its last edge was recorded:"
+            )?;
+        } else if self.found {
+            writeln!(
+                f,
+                "  lock-order graph: it found this cycle when its last edge was recorded, and did not report it (LOCKGRAPH_ON_CYCLE=off):"
             )?;
         } else if missing == 0 {
             writeln!(
