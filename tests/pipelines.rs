@@ -94,6 +94,16 @@ mod queue {
         });
         let text = only(&reports);
         assert!(text.contains("Queue `pipe-q-own`"), "{text}");
+        // In a queue's words, not a mutex's.
+        assert!(
+            text.starts_with("lockgraph: deadlock: a consumer of a bounded queue sends into it"),
+            "{text}"
+        );
+        assert!(
+            text.contains("When the queue is full the send waits"),
+            "{text}"
+        );
+        assert!(!text.contains("ReentrantMutex"), "{text}");
     }
 
     #[test]
@@ -217,6 +227,24 @@ mod queue {
 
 mod semaphore {
     use super::*;
+
+    #[test]
+    fn a_second_permit_asked_by_a_holder_is_reported_in_a_semaphores_words() {
+        let slots = Semaphore::named("pipe-sem-twice", 2);
+        let reports = capture(|| {
+            let _first = slots.acquire();
+            let _second = slots.acquire(); // one free: no wait, reported
+        });
+        let text = only(&reports);
+        assert!(text.contains("Semaphore `pipe-sem-twice`"), "{text}");
+        assert!(
+            text.starts_with(
+                "lockgraph: deadlock: a holder of a semaphore's permit asks it for another"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("ReentrantMutex"), "{text}");
+    }
 
     #[test]
     fn an_acquire_holding_a_lock_a_permit_holder_takes_is_reported_with_permits_free() {

@@ -379,6 +379,55 @@ fn request_mode(kind: LockKind, r: Request) -> &'static str {
     }
 }
 
+/// A self-deadlock's first line (after `lockgraph: `) and what it means,
+/// in the words of the lock's kind: a lock, a `Once`, a bounded queue's
+/// consumer sending into it, a second permit, an async lock's task.
+fn self_words(kind: LockKind, certain: bool) -> (&'static str, &'static str) {
+    match kind {
+        LockKind::Once => (
+            "deadlock: call_once on a Once from inside its own closure",
+            "The closure waits for itself to finish and never wakes. Do not reach \
+             the same Once from its own initialization.",
+        ),
+        LockKind::Queue => (
+            "deadlock: a consumer of a bounded queue sends into it",
+            "When the queue is full the send waits for a consumer to make room, and \
+             this thread, a consumer, is the one waiting: unless another consumer \
+             receives meanwhile, it never wakes. Send from a thread that does not \
+             consume this queue, or give the stage its own output queue.",
+        ),
+        LockKind::Semaphore | LockKind::AsyncSemaphore => (
+            "deadlock: a holder of a semaphore's permit asks it for another",
+            "When no permit is free the request waits for one to be given back, and \
+             this holder keeps its own while it waits: once every permit is held \
+             this way, none comes back (reported whatever the number of permits, \
+             as lockdep does). Give the first permit back before asking again.",
+        ),
+        LockKind::AsyncMutex | LockKind::AsyncRwLock if certain => (
+            "deadlock: an async lock is requested by the task (or thread) that holds it",
+            "It waits for itself and never wakes: tokio's locks are not \
+             reentrant. Drop the first guard before locking again.",
+        ),
+        LockKind::AsyncRwLock => (
+            "potential deadlock: an async RwLock is read-locked again by the task (or thread) that read-holds it",
+            "tokio's RwLock is fair: a writer that queues between the two reads \
+             blocks the second read, and the writer waits for the first. Keep one \
+             guard and pass it down.",
+        ),
+        _ if certain => (
+            "deadlock: a thread requests a lock it already holds",
+            "The thread waits for itself and never wakes. Drop the first guard \
+             before taking the lock again, or use a ReentrantMutex.",
+        ),
+        _ => (
+            "potential deadlock: a thread read-locks a lock it already read-holds",
+            "parking_lot's RwLock is fair: a writer that queues between the two reads \
+             blocks the second read, and the writer waits for the first. Use \
+             read_recursive() or keep one guard.",
+        ),
+    }
+}
+
 fn site_or_unknown(s: Option<Site>) -> String {
     s.map_or_else(|| "an unknown site".to_string(), |s| s.to_string())
 }
@@ -472,13 +521,7 @@ impl CycleReport {
         let (Some(lock), Some(e)) = (self.locks.entry(0), self.edges.entry(0)) else {
             return Ok(());
         };
-        let what = if lock.kind == LockKind::Once {
-            "deadlock: call_once on a Once from inside its own closure"
-        } else if certain {
-            "deadlock: a thread requests a lock it already holds"
-        } else {
-            "potential deadlock: a thread read-locks a lock it already read-holds"
-        };
+        let (what, why) = self_words(lock.kind, certain);
         writeln!(f, "lockgraph: {what}")?;
         writeln!(f, "  lock:      {} {}", lock.kind_label(), lock.label())?;
         if let (Some(_), Some(site)) = (lock.name, lock.created) {
@@ -488,38 +531,25 @@ impl CycleReport {
             writeln!(f, "             ({note})")?;
         }
         writeln!(f, "  thread:    {}", actor(&e.thread))?;
+        // A lock's modes, or a pipeline resource's roles.
+        let (held, requested) = match lock.kind {
+            LockKind::Queue | LockKind::Semaphore | LockKind::Barrier | LockKind::Thread => (
+                hold_mode(lock.kind, e.hold).trim_start(),
+                request_mode(lock.kind, e.request).trim_start(),
+            ),
+            _ => (hold_word(e.hold), request_word(e.request)),
+        };
         writeln!(
             f,
-            "  holds it   {} since {}",
-            hold_word(e.hold),
+            "  holds it   {held} since {}",
             site_or_unknown(e.held_at)
         )?;
         writeln!(
             f,
-            "  requests   it {} at {}",
-            request_word(e.request),
+            "  requests   it {requested} at {}",
             site_or_unknown(e.requested_at)
         )?;
-        if lock.kind == LockKind::Once {
-            writeln!(
-                f,
-                "  The closure waits for itself to finish and never wakes. Do not reach \
-                 the same Once from its own initialization."
-            )?;
-        } else if certain {
-            writeln!(
-                f,
-                "  The thread waits for itself and never wakes. Drop the first guard \
-                 before taking the lock again, or use a ReentrantMutex."
-            )?;
-        } else {
-            writeln!(
-                f,
-                "  parking_lot's RwLock is fair: a writer that queues between the two reads \
-                 blocks the second read, and the writer waits for the first. Use \
-                 read_recursive() or keep one guard."
-            )?;
-        }
+        writeln!(f, "  {why}")?;
         self.fmt_stacks(f)
     }
 

@@ -529,7 +529,7 @@ impl fmt::Display for TaskDeadlock {
         if self.deadlock {
             writeln!(
                 f,
-                "lockgraph task watchdog: DEADLOCK between {} tasks/threads (a wait-for cycle through async locks)",
+                "lockgraph task watchdog: DEADLOCK between {} tasks or threads (a wait-for cycle through async locks)",
                 self.cycle.len()
             )?;
         } else {

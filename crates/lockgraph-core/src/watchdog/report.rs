@@ -670,7 +670,13 @@ impl fmt::Display for Dump {
             t.fmt(f)?;
         }
         if !self.tasks.is_empty() {
-            writeln!(f, "  async locks of {} tasks/threads:", self.tasks.len())?;
+            let n = self.tasks.len();
+            let who = if n == 1 {
+                "task or thread"
+            } else {
+                "tasks or threads"
+            };
+            writeln!(f, "  async locks of {n} {who}:")?;
             for t in &self.tasks {
                 t.fmt(f)?;
             }
