@@ -574,7 +574,7 @@ impl fmt::Display for ThreadInfo {
             for h in &self.held {
                 writeln!(
                     f,
-                    "      {} ({}), taken at {}, held ~{:.1?}",
+                    "      {} ({}), taken at {}, held at least {:.1?}",
                     h.lock,
                     hold_text(h),
                     opt_site(&h.site),

@@ -376,7 +376,7 @@ impl WatchdogReport {
                 )
             }
             Some((h, x)) => format!(
-                "what to do: shorten thread `{}`'s hold of {} (taken at {}, held ~{:.1?}, now {}): move the slow work out of the critical section, or find why it does not return",
+                "what to do: shorten thread `{}`'s hold of {} (taken at {}, held at least {:.1?}, now {}): move the slow work out of the critical section, or find why it does not return",
                 h.name,
                 w.lock,
                 opt_site(&x.site),
@@ -581,7 +581,7 @@ mod tests {
         );
         assert_eq!(
             r.advice(),
-            "what to do: shorten thread `writer`'s hold of Mutex `queue_lock` (taken at src/job.rs:40:9, held ~13.0s, now running): move the slow work out of the critical section, or find why it does not return"
+            "what to do: shorten thread `writer`'s hold of Mutex `queue_lock` (taken at src/job.rs:40:9, held at least 13.0s, now running): move the slow work out of the critical section, or find why it does not return"
         );
         let text = r.to_string();
         assert!(text.starts_with(&r.headline()), "{text}");
