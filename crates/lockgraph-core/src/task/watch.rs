@@ -392,6 +392,10 @@ impl Scan {
         for (_, w) in &old {
             view.steps.insert(view.node(w.owner), Step::Async(w));
         }
+        // Taken before a report is built (tasks' backtraces can take up to
+        // their deadline), dropped once it is queued: the process's exit
+        // waits for it meanwhile.
+        let mut building: Option<crate::delivery::Building> = None;
         for (_, w) in &old {
             let start = view.node(w.owner);
             if let Some(cycle) = view.cycle(start) {
@@ -399,6 +403,7 @@ impl Scan {
                     cycle.iter().map(|(n, s)| (n.key(), s.lock())).collect();
                 key.sort_unstable();
                 if self.cycles.insert(key) {
+                    building.get_or_insert_with(crate::delivery::building);
                     let tasks: Vec<u64> = cycle
                         .iter()
                         .filter_map(|(n, _)| match n {
@@ -418,6 +423,7 @@ impl Scan {
             if self.long.insert(*n) {
                 let node = view.node(w.owner);
                 if view.cycle(node).is_none() {
+                    building.get_or_insert_with(crate::delivery::building);
                     let tasks: Vec<u64> = match w.owner {
                         Owner::Task(id) => vec![id],
                         Owner::Thread(_) => Vec::new(),
