@@ -97,7 +97,7 @@ impl<F: Future> Future for Instrumented<F> {
             if r.is_pending() {
                 lockgraph_core::task::check_pending(
                     before,
-                    "its poll returned Pending",
+                    || "its poll returned Pending".to_string(),
                     Some(this.site),
                 );
             }

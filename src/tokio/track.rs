@@ -136,8 +136,11 @@ async fn wait_for<G>(
 fn waits(meta: &LockMeta, site: &'static Location<'static>) {
     #[cfg(all(tokio_unstable, feature = "tokio-taskdump", target_os = "linux"))]
     super::taskdump::note_runtime();
-    let what = format!("waiting for {} {}", meta.kind().name(), describe(meta));
-    task::check_pending(0, &what, Some(site));
+    task::check_pending(
+        0,
+        || format!("waiting for {} {}", meta.kind().name(), describe(meta)),
+        Some(site),
+    );
 }
 
 fn describe(meta: &LockMeta) -> String {

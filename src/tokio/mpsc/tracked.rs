@@ -164,12 +164,17 @@ pub(super) fn begins(
     site: &'static Location<'static>,
 ) -> Option<AsyncWait> {
     track::register();
-    let label = match meta.class() {
-        Class::Named(n) => format!("`{n}`"),
-        Class::Site(l, _) => format!("created at {l}"),
-        Class::Anonymous => format!("#{}", meta.id()),
+    // The words only for a report: a task's yields (tokio's budget makes
+    // one every 128 operations) format nothing.
+    let how = || {
+        let label = match meta.class() {
+            Class::Named(n) => format!("`{n}`"),
+            Class::Site(l, _) => format!("created at {l}"),
+            Class::Anonymous => format!("#{}", meta.id()),
+        };
+        format!("{what} Queue {label}")
     };
-    task::check_pending(0, &format!("{what} Queue {label}"), Some(site));
+    task::check_pending(0, how, Some(site));
     task::wait_begins(meta, Request::Exclusive, Some(site))
 }
 

@@ -186,12 +186,12 @@ pub fn before_wait(
     site: Option<&'static Location<'static>>,
 ) -> Owner {
     let owner = sets::current_owner();
-    let thread_held = crate::state::held_entries();
-    if thread_held.is_empty() && sets::surely_empty(owner) {
+    // One thread-local load, inlined, before the thread's holds are copied.
+    if crate::state::holds_nothing() && sets::surely_empty(owner) {
         // Nothing held: no edge (the uncontended single lock's path).
         return owner;
     }
-    before_wait_held(owner, thread_held, meta, request, site);
+    before_wait_held(owner, crate::state::held_entries(), meta, request, site);
     owner
 }
 

@@ -69,18 +69,22 @@ static SEEN: LazyLock<Mutex<HashSet<u64>>> = LazyLock::new(|| Mutex::new(HashSet
 
 /// Reports the sync locks the thread holds now, beyond the first
 /// `held_before` of them (those it held before the poll began), as held
-/// across a yield at `site` (`how` says which). Returns whether it
+/// across a yield at `site` (`how()` says which: called only to report,
+/// so that a yield with nothing held formats nothing). Returns whether it
 /// reported (a repeat of one (locks, site) pair is reported once).
 pub fn check_pending(
     held_before: usize,
-    how: &str,
+    how: impl FnOnce() -> String,
     site: Option<&'static Location<'static>>,
 ) -> bool {
+    if crate::state::holds_nothing() {
+        return false;
+    }
     let held = crate::state::held_entries();
     if held.len() <= held_before {
         return false;
     }
-    report(&held[held_before..], how, site)
+    report(&held[held_before..], &how(), site)
 }
 
 #[cold]
