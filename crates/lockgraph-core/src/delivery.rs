@@ -263,19 +263,32 @@ pub(crate) fn send_to(report: impl Deliver, dispatch: tracing::Dispatch) {
 /// use std::time::Duration;
 ///
 /// assert!(lockgraph_core::flush_reports(Duration::from_secs(5)));
+/// // No limit.
+/// assert!(lockgraph_core::flush_reports(Duration::MAX));
 /// ```
 pub fn flush_reports(timeout: Duration) -> bool {
     if ON_REPORTER.try_with(|c| c.get()).unwrap_or(false) {
         return QUEUE.lock().items.is_empty();
     }
-    wait_delivered(Instant::now() + timeout, true)
+    // A timeout past what an `Instant` can hold (`Duration::MAX`) is "no
+    // limit": a century.
+    let now = Instant::now();
+    let end = now
+        .checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now);
+    wait_delivered(end, true)
 }
 
 /// Waits until every item queued before the call is finished, and with
 /// `builders`, every report being built then or since is queued and
 /// finished too; false when `end` came first.
 fn wait_delivered(end: Instant, builders: bool) -> bool {
-    let mut q = QUEUE.lock();
+    // Bounded from the start too: an abort must not hang on the queue's
+    // lock (its holders only push or pop, but an abort is the last resort).
+    let Some(mut q) = QUEUE.lock_within(end.saturating_duration_since(Instant::now())) else {
+        return false;
+    };
     let mut target = q.queued;
     let mut saw_builder = false;
     loop {
