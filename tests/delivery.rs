@@ -97,15 +97,12 @@ fn dump_dir(name: &str) -> std::path::PathBuf {
 }
 
 fn start_watchdog() {
-    start_watchdog_with(Config::default());
-}
-
-/// Starts the watchdog with `config`, a 100 ms timeout and 20 ms scans.
-fn start_watchdog_with(config: Config) {
     // Load the debug info now: the first report's stacks would otherwise
     // take seconds to resolve in a debug build, during the scenario.
     let _ = lockgraph::Backtrace::capture().user_frames(1);
-    assert!(watchdog::start(config.timeout(ms(100)).scan_period(ms(20))));
+    assert!(watchdog::start(
+        Config::default().timeout(ms(100)).scan_period(ms(20))
+    ));
 }
 
 // ---- 1. the rate limit never drops a deadlock ---------------------------------
@@ -192,7 +189,7 @@ fn child_long_wait_then_return() {
     // while to resolve the first time (most of a second in a debug build),
     // longer than this program has left once the wait is over.
     assert!(watchdog::start(
-        Config::default().timeout(ms(100)).scan_period(ms(20))
+        Config::default().timeout(ms(50)).scan_period(ms(10))
     ));
     let m = Arc::new(Mutex::named("slow-to-report", ()));
     let held = m.lock();
@@ -200,7 +197,10 @@ fn child_long_wait_then_return() {
         let m = Arc::clone(&m);
         spawn_named("late-waiter", move || drop(m.lock()))
     };
-    std::thread::sleep(ms(250));
+    // Far past the timeout (50 ms) and a scan (10 ms), for a loaded
+    // machine; shorter than the report's stacks take to resolve the first
+    // time in a debug build (with 1 s, the report was out before the end).
+    std::thread::sleep(ms(600));
     drop(held);
     waiter.join().unwrap();
     eprintln!("CHILD RETURNS");
@@ -233,14 +233,23 @@ fn child_slow_subscriber_then_watchdog_abort() {
         return;
     }
     // The lock-order cycle's report is still in the subscriber (which takes
-    // 600 ms over it) when the watchdog finds the deadlock and aborts.
+    // 1.5 s over it, less than the abort's 2 s wait) when the watchdog
+    // finds the deadlock and aborts. A deadlock is reported once its cycle
+    // is seen twice, whatever the timeout: a long one keeps a loaded
+    // machine's late scan from reporting long waits first.
     tracing::subscriber::set_global_default(Printing(|m: &str| {
         if m.contains("potential deadlock") {
-            std::thread::sleep(ms(600));
+            std::thread::sleep(ms(1500));
         }
     }))
     .unwrap();
-    start_watchdog_with(Config::default().action(watchdog::Action::Abort));
+    let _ = lockgraph::Backtrace::capture().user_frames(1);
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_secs(10))
+            .scan_period(ms(20))
+            .action(watchdog::Action::Abort)
+    ));
     deadlock("pred-x", "pred-y").join().unwrap();
 }
 
@@ -263,6 +272,55 @@ fn a_report_in_the_subscriber_when_the_watchdog_aborts_gets_out_first() {
         .unwrap_or_else(|| panic!("no abort:\n{e}"));
     assert!(predicted < aborting, "{e}");
     assert!(e.contains("lockgraph watchdog: DEADLOCK"), "{e}");
+}
+
+#[test]
+fn child_stuck_subscriber_then_watchdog_abort() {
+    if !is_child() {
+        return;
+    }
+    // The subscriber never returns in time (5 s, past the abort's 2 s wait
+    // and the reporter's own 2 s limit): the report it holds is printed
+    // once, by whichever of the two gives up first, before the abort.
+    tracing::subscriber::set_global_default(Printing(|m: &str| {
+        if m.contains("potential deadlock") {
+            std::thread::sleep(ms(5000));
+        }
+    }))
+    .unwrap();
+    let _ = lockgraph::Backtrace::capture().user_frames(1);
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_secs(10))
+            .scan_period(ms(20))
+            .action(watchdog::Action::Abort)
+    ));
+    deadlock("stuck-x", "stuck-y").join().unwrap();
+}
+
+#[test]
+fn a_report_stuck_in_the_subscriber_is_printed_once_before_the_abort() {
+    if is_child() {
+        return;
+    }
+    let out = child!(child_stuck_subscriber_then_watchdog_abort)
+        .env("LOCKGRAPH_ORDER", "on")
+        .deadline(Duration::from_secs(30))
+        .run();
+    let e = &out.stderr;
+    assert!(!out.success(), "{e}");
+    assert_eq!(
+        e.matches("lockgraph: potential deadlock: lock-order cycle")
+            .count(),
+        1,
+        "{e}"
+    );
+    let predicted = e.find("lockgraph: potential deadlock").unwrap();
+    let aborting = e
+        .find("lockgraph: aborting")
+        .unwrap_or_else(|| panic!("no abort:\n{e}"));
+    assert!(predicted < aborting, "{e}");
+    assert!(!e.contains("SUBSCRIBER GOT"), "{e}");
 }
 
 // ---- 2. a subscriber that takes the program's locks ------------------------------

@@ -139,7 +139,7 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     }
     assert_eq!(
         report.contains(
-            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (LOCKGRAPH_ON_CYCLE=off)"
+            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy is off"
         ),
         graph,
         "{report}"
@@ -296,4 +296,43 @@ fn a_reentrant_mutex_abba_is_a_deadlock() {
         );
         assert!(report.contains(&site), "{site} missing:\n{report}");
     }
+}
+
+#[test]
+fn child_abba_seen_late() {
+    if !is_child() {
+        return;
+    }
+    // Scans far apart against the timeout: the first scan that sees the
+    // cycle finds both waits already past the timeout, as a watchdog
+    // thread delayed on a loaded machine would.
+    assert!(lockgraph::watchdog::start(
+        lockgraph::watchdog::Config::default()
+            .timeout(Duration::from_millis(20))
+            .scan_period(Duration::from_millis(400))
+            .action(lockgraph::watchdog::Action::Abort)
+    ));
+    let x = Arc::new(Mutex::named("late-x", ()));
+    let y = Arc::new(Mutex::named("late-y", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let a = crossing("late-a", x.clone(), y.clone(), barrier.clone());
+    let b = crossing("late-b", y, x, barrier);
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+#[test]
+fn a_cycle_first_seen_past_the_timeout_is_a_deadlock_not_a_long_wait() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_abba_seen_late),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("lockgraph: aborting"),
+    );
+    assert!(ok, "no abort in time:\n{text}");
+    assert!(text.contains("lockgraph watchdog: DEADLOCK"), "{text}");
+    assert!(!text.contains("LONG WAIT"), "{text}");
 }

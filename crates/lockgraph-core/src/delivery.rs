@@ -152,6 +152,12 @@ impl Deliver for Notice {
 struct Item {
     report: Box<dyn Deliver>,
     dispatch: tracing::Dispatch,
+    /// The report's text, once a worker rendered it (an abort prints the
+    /// item a worker holds from this, without rendering it again).
+    text: std::sync::OnceLock<String>,
+    /// Whether the report went out (to its subscriber or stderr): whoever
+    /// prints it sets this first, so that it is printed once.
+    out: AtomicBool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -212,6 +218,8 @@ pub(crate) fn send_to(report: impl Deliver, dispatch: tracing::Dispatch) {
     let item = Arc::new(Item {
         report: Box::new(report),
         dispatch,
+        text: std::sync::OnceLock::new(),
+        out: AtomicBool::new(false),
     });
     let mut q = QUEUE.lock();
     match q.threads {
@@ -251,7 +259,10 @@ pub(crate) fn send_to(report: impl Deliver, dispatch: tracing::Dispatch) {
 
 /// Waits until every report queued before this call was handed to the
 /// `tracing` subscriber or printed on stderr, or `timeout` passed; returns
-/// whether they all were.
+/// whether they all were. A report the watchdog is building (resolving its
+/// stacks) is waited for too, with what is queued while one is built:
+/// a call made while the watchdog finds one report after another may use
+/// its whole `timeout`.
 ///
 /// Reports that follow the `warn` policy (and the watchdog's reports) are
 /// delivered by a lockgraph thread, shortly after they are raised, never
@@ -284,10 +295,16 @@ pub fn flush_reports(timeout: Duration) -> bool {
 /// `builders`, every report being built then or since is queued and
 /// finished too; false when `end` came first.
 fn wait_delivered(end: Instant, builders: bool) -> bool {
-    // Bounded from the start too: an abort must not hang on the queue's
-    // lock (its holders only push or pop, but an abort is the last resort).
-    let Some(mut q) = QUEUE.lock_within(end.saturating_duration_since(Instant::now())) else {
-        return false;
+    // An abort's wait (no builders) is bounded from the start too: it must
+    // not hang on the queue's lock (its holders only push or pop, but an
+    // abort is the last resort). A flush takes it as any pusher does.
+    let mut q = if builders {
+        QUEUE.lock()
+    } else {
+        match QUEUE.lock_within(end.saturating_duration_since(Instant::now())) {
+            Some(q) => q,
+            None => return false,
+        }
     };
     let mut target = q.queued;
     let mut saw_builder = false;
@@ -348,15 +365,14 @@ pub(crate) fn abort(report: &dyn fmt::Display, why: &str) -> ! {
     }
     // Nothing else will deliver what is still queued, or finish the one
     // being delivered.
-    let pending: Vec<Arc<Item>> = match QUEUE.lock_within(Duration::from_millis(100)) {
-        Some(mut q) => q
-            .current
-            .take()
-            .into_iter()
-            .chain(q.items.drain(..))
-            .collect(),
-        None => Vec::new(),
-    };
+    let (current, pending): (Option<Arc<Item>>, Vec<Arc<Item>>) =
+        match QUEUE.lock_within(Duration::from_millis(100)) {
+            Some(mut q) => (q.current.take(), q.items.drain(..).collect()),
+            None => (None, Vec::new()),
+        };
+    if let Some(it) = current {
+        print_current(&it);
+    }
     for it in &pending {
         print(it, "");
     }
@@ -455,14 +471,15 @@ fn deliver(item: &Item, rendered: impl FnOnce()) {
             return;
         }
     };
+    let _ = item.text.set(text.clone());
     rendered();
     let sent = catch_unwind(AssertUnwindSafe(|| {
         tracing::dispatcher::with_default(&item.dispatch, || item.report.event(&text))
     }));
     match sent {
-        Ok(true) => {}
+        Ok(true) => item.out.store(true, Ordering::Release),
         Ok(false) => {
-            if item.report.print_when_unheard() {
+            if item.report.print_when_unheard() && !item.out.swap(true, Ordering::AcqRel) {
                 crate::stderr::line(&text);
             }
         }
@@ -474,20 +491,46 @@ fn deliver(item: &Item, rendered: impl FnOnce()) {
                     panic_text(&*p)
                 ));
             }
-            crate::stderr::line(&text);
+            if !item.out.swap(true, Ordering::AcqRel) {
+                crate::stderr::line(&text);
+            }
         }
     }
 }
 
-/// Prints `item` on stderr after `note`, without a subscriber.
+/// Prints `item` on stderr after `note`, without a subscriber (unless it
+/// went out already).
 fn print(item: &Item, note: &str) {
     if !item.report.print_when_unheard() {
         // Printed already, when it was raised.
         return;
     }
-    let text = catch_unwind(AssertUnwindSafe(|| item.report.to_string()))
-        .unwrap_or_else(|_| "lockgraph: a report could not be rendered".to_string());
+    if item.out.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let text = match item.text.get() {
+        Some(t) => t.clone(),
+        None => catch_unwind(AssertUnwindSafe(|| item.report.to_string()))
+            .unwrap_or_else(|_| "lockgraph: a report could not be rendered".to_string()),
+    };
     crate::stderr::line(&format!("{note}{text}"));
+}
+
+/// The item a worker still holds when the process ends: printed from the
+/// text the worker rendered, never rendered again here (its stacks may be
+/// what keeps the worker); said lost when the worker has not rendered it.
+fn print_current(item: &Item) {
+    if !item.report.print_when_unheard() || item.out.load(Ordering::Acquire) {
+        return;
+    }
+    if item.text.get().is_some() {
+        print(item, "");
+    } else if !item.out.swap(true, Ordering::AcqRel) {
+        crate::stderr::line(
+            "lockgraph: a report was still being rendered (its stacks resolving) when the \
+             process ended; it is lost",
+        );
+    }
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
@@ -586,7 +629,19 @@ fn flush_at_exit() {
     if flush_reports(EXIT_WAIT) {
         return;
     }
-    let left: Vec<Arc<Item>> = QUEUE.lock().items.drain(..).collect();
+    let (current, left, building): (Option<Arc<Item>>, Vec<Arc<Item>>, u32) = {
+        let mut q = QUEUE.lock();
+        (q.current.take(), q.items.drain(..).collect(), q.building)
+    };
+    if building > 0 {
+        crate::stderr::line(&format!(
+            "lockgraph: {building} watchdog report(s) still being built (stacks resolving) after \
+             waiting {EXIT_WAIT:?} at exit; lost"
+        ));
+    }
+    if let Some(it) = current {
+        print_current(&it);
+    }
     if !left.is_empty() {
         crate::stderr::line(&format!(
             "lockgraph: {} report(s) not delivered to the tracing subscriber before the process \

@@ -251,7 +251,8 @@ fn watchdog_from_env() -> bool {
         if !SAID.swap(true, Ordering::Relaxed) {
             crate::stderr::line(
             "lockgraph: LOCKGRAPH_DUMP_SIGNAL is ignored: LOCKGRAPH_WATCHDOG is off, and the dump is \
-             the watchdog's (no SIGUSR2 handler is installed: `kill -USR2` ends this process)",
+             the watchdog's (unless the program starts the watchdog itself, no SIGUSR2 handler \
+             is installed, and `kill -USR2` ends this process)",
             );
         }
         return false;

@@ -313,9 +313,16 @@ fn leftovers_of_askers_that_exited_are_removed_by_the_next_asker() {
         format!("lockgraph-dump-{pid}-for-{dead}-0.json.tmp"),
         "lockgraph-dump-notes.txt".to_string(),
     ];
+    // Left a while ago: a minute or more is old enough to be swept.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(600);
     for name in dead_files.iter().chain(&kept) {
-        std::fs::write(d.path().join(name), "{}").unwrap();
+        let f = std::fs::File::create(d.path().join(name)).unwrap();
+        f.set_modified(long_ago).unwrap();
     }
+    // A dead asker's file of a moment ago: kept (an asker of another PID
+    // namespace sharing the directory would look dead too).
+    let recent = format!("lockgraph-dump-4194304-for-{dead}-8.request");
+    std::fs::write(d.path().join(&recent), "").unwrap();
     let o = dump(pid, &["--format", "json"]);
     assert_code(&o, 0);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -323,6 +330,7 @@ fn leftovers_of_askers_that_exited_are_removed_by_the_next_asker() {
     let mut left = dump_files_in(d.path());
     left.sort();
     let mut want = kept.to_vec();
+    want.push(recent);
     want.sort();
     assert_eq!(left, want);
 }

@@ -356,7 +356,7 @@ fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
         (LockKind::Other, Hold::Exclusive) => " exclusively",
         (LockKind::Other, Hold::Shared) => " shared",
         (LockKind::Queue, _) => " as its consumer",
-        (LockKind::Semaphore, _) => " (a permit)",
+        (LockKind::Semaphore | LockKind::AsyncSemaphore, _) => " (a permit)",
         (LockKind::Barrier, _) => " as a party on its way to the next wait",
         (LockKind::Thread, _) => " (running in that thread)",
         _ => "",
@@ -372,7 +372,7 @@ fn request_mode(kind: LockKind, r: Request) -> &'static str {
         (LockKind::Other, Request::Exclusive) => " exclusively",
         (LockKind::Other, Request::Read) => " for read",
         (LockKind::Queue, _) => " (a send that blocks while it is full)",
-        (LockKind::Semaphore, _) => " (a permit)",
+        (LockKind::Semaphore | LockKind::AsyncSemaphore, _) => " (a permit)",
         (LockKind::Barrier, _) => " (a barrier wait)",
         (LockKind::Thread, _) => " (a join)",
         _ => "",
@@ -390,14 +390,14 @@ fn self_words(kind: LockKind, certain: bool) -> (&'static str, &'static str) {
              the same Once from its own initialization.",
         ),
         LockKind::Queue => (
-            "deadlock: a consumer of a bounded queue sends into it",
+            "potential deadlock: a consumer of a bounded queue sends into it",
             "When the queue is full the send waits for a consumer to make room, and \
              this thread, a consumer, is the one waiting: unless another consumer \
              receives meanwhile, it never wakes. Send from a thread that does not \
              consume this queue, or give the stage its own output queue.",
         ),
         LockKind::Semaphore | LockKind::AsyncSemaphore => (
-            "deadlock: a holder of a semaphore's permit asks it for another",
+            "potential deadlock: a holder of a semaphore's permit asks it for another",
             "When no permit is free the request waits for one to be given back, and \
              this holder keeps its own while it waits: once every permit is held \
              this way, none comes back (reported whatever the number of permits, \
@@ -533,7 +533,11 @@ impl CycleReport {
         writeln!(f, "  thread:    {}", actor(&e.thread))?;
         // A lock's modes, or a pipeline resource's roles.
         let (held, requested) = match lock.kind {
-            LockKind::Queue | LockKind::Semaphore | LockKind::Barrier | LockKind::Thread => (
+            LockKind::Queue
+            | LockKind::Semaphore
+            | LockKind::AsyncSemaphore
+            | LockKind::Barrier
+            | LockKind::Thread => (
                 hold_mode(lock.kind, e.hold).trim_start(),
                 request_mode(lock.kind, e.request).trim_start(),
             ),

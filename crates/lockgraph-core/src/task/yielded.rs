@@ -84,11 +84,15 @@ pub fn check_pending(
     if held.len() <= held_before {
         return false;
     }
-    report(&held[held_before..], &how(), site)
+    report(&held[held_before..], how, site)
 }
 
 #[cold]
-fn report(held: &[Held], how: &str, site: Option<&'static Location<'static>>) -> bool {
+fn report(
+    held: &[Held],
+    how: impl FnOnce() -> String,
+    site: Option<&'static Location<'static>>,
+) -> bool {
     let mut key: u64 = site.map_or(0, |s| s as *const _ as u64);
     for h in held {
         key = key.rotate_left(7) ^ h.key ^ h.site.map_or(0, |s| s as *const _ as u64);
@@ -112,7 +116,7 @@ fn report(held: &[Held], how: &str, site: Option<&'static Location<'static>>) ->
             })
             .collect(),
         yielded_at: site.map(Site::from),
-        how: how.to_string(),
+        how: how(),
     });
     true
 }

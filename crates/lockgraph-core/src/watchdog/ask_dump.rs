@@ -137,8 +137,16 @@ fn tmp_dir_of(pid: u32) -> PathBuf {
 /// Removes from `tmp` the request and answer files of askers that have
 /// exited (for any process): what an asker stopped half-way (Ctrl-C, a
 /// kill) or one that gave up before a late answer left there. Only plain
-/// files named as an asker's, whose asker process no longer exists; a file
-/// this user may not remove stays (errors are ignored: it is tidying).
+/// files named as an asker's, a minute old or more (a process ignores a
+/// request older than that, and a live asker reads its answer within 20 ms
+/// of its arrival), whose asker process is not in this `/proc` (an asker
+/// of another PID namespace sharing the directory would look gone; the
+/// minute keeps its live request). A file this user may not remove stays
+/// (errors are ignored: it is tidying).
+/// How old an exited asker's file must be before the next asker removes it.
+#[cfg(target_os = "linux")]
+const LEFTOVER_AGE: Duration = Duration::from_secs(60);
+
 #[cfg(target_os = "linux")]
 fn sweep_leftovers(tmp: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(tmp) else {
@@ -152,7 +160,11 @@ fn sweep_leftovers(tmp: &std::path::Path) {
         };
         let gone = asker != me && !std::path::Path::new(&format!("/proc/{asker}")).exists();
         let plain = entry.file_type().is_ok_and(|t| t.is_file());
-        if gone && plain {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= LEFTOVER_AGE));
+        if gone && plain && old {
             let _ = std::fs::remove_file(entry.path());
         }
     }

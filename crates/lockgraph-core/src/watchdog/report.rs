@@ -257,8 +257,9 @@ pub struct OrderContext {
     /// edge was recorded).
     pub found: bool,
     /// Whether it also reported it as a potential deadlock: found, and the
-    /// policy was not `off` ([`crate::OnCycle::Off`]) when this context was
-    /// taken.
+    /// policy is not `off` ([`crate::OnCycle::Off`]) when this context is
+    /// taken (the policy of that moment stands for the one when the cycle
+    /// was found; a report a `capture_reports` took counts as reported).
     pub reported: bool,
     /// Whether the lock-order graph was recording when the deadlock was
     /// found ([`crate::order_graph`]). Edges recorded while it was on are
@@ -315,7 +316,7 @@ impl fmt::Display for OrderContext {
         } else if self.found {
             writeln!(
                 f,
-                "  lock-order graph: it found this cycle when its last edge was recorded, and did not report it (LOCKGRAPH_ON_CYCLE=off):"
+                "  lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy is off: LOCKGRAPH_ON_CYCLE=off or set_on_cycle(Off)):"
             )?;
         } else if missing == 0 {
             writeln!(

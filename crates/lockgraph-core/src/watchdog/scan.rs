@@ -183,6 +183,14 @@ impl Watchdog {
             let Some(w) = s.wait else { continue };
             let key = key_of(i);
             live.insert(key);
+            if on_cycle.contains(&i) {
+                // A wait on a wait-for cycle goes out in the cycle's
+                // deadlock report, once the cycle is seen again (next
+                // scan): a watchdog that first sees the cycle after the
+                // timeout (a loaded machine) must not call it a long wait,
+                // and, with the abort action, abort on that.
+                continue;
+            }
             let waited = now.saturating_sub(w.since);
             if waited <= timeout || self.reported_waits.contains(&key) {
                 continue;
