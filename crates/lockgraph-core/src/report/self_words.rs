@@ -1,0 +1,54 @@
+//! A self-deadlock report's words, by the kind of what is requested again:
+//! a lock, a `Once`, a bounded queue's consumer sending into it, a second
+//! permit of a semaphore, an async lock's task.
+
+use crate::class::LockKind;
+
+/// A self-deadlock's first line (after `lockgraph: `) and what it means,
+/// in the words of the lock's kind: a lock, a `Once`, a bounded queue's
+/// consumer sending into it, a second permit, an async lock's task.
+pub(super) fn self_words(kind: LockKind, certain: bool) -> (&'static str, &'static str) {
+    match kind {
+        LockKind::Once => (
+            "deadlock: call_once on a Once from inside its own closure",
+            "The closure waits for itself to finish and never wakes. Do not reach \
+             the same Once from its own initialization.",
+        ),
+        LockKind::Queue => (
+            "potential deadlock: a consumer of a bounded queue sends into it",
+            "When the queue is full the send waits for a consumer to make room, and \
+             this thread, a consumer, is the one waiting: unless another consumer \
+             receives meanwhile, it never wakes. Send from a thread that does not \
+             consume this queue, or give the stage its own output queue.",
+        ),
+        LockKind::Semaphore | LockKind::AsyncSemaphore => (
+            "potential deadlock: a holder of a semaphore's permit asks it for another",
+            "When no permit is free the request waits for one to be given back, and \
+             this holder keeps its own while it waits: once every permit is held \
+             this way, none comes back (reported whatever the number of permits, \
+             as lockdep does). Give the first permit back before asking again.",
+        ),
+        LockKind::AsyncMutex | LockKind::AsyncRwLock if certain => (
+            "deadlock: an async lock is requested by the task (or thread) that holds it",
+            "It waits for itself and never wakes: tokio's locks are not \
+             reentrant. Drop the first guard before locking again.",
+        ),
+        LockKind::AsyncRwLock => (
+            "potential deadlock: an async RwLock is read-locked again by the task (or thread) that read-holds it",
+            "tokio's RwLock is fair: a writer that queues between the two reads \
+             blocks the second read, and the writer waits for the first. Keep one \
+             guard and pass it down.",
+        ),
+        _ if certain => (
+            "deadlock: a thread requests a lock it already holds",
+            "The thread waits for itself and never wakes. Drop the first guard \
+             before taking the lock again, or use a ReentrantMutex.",
+        ),
+        _ => (
+            "potential deadlock: a thread read-locks a lock it already read-holds",
+            "parking_lot's RwLock is fair: a writer that queues between the two reads \
+             blocks the second read, and the writer waits for the first. Use \
+             read_recursive() or keep one guard.",
+        ),
+    }
+}
