@@ -1,0 +1,356 @@
+//! The task watchdog: a real deadlock between two tasks (each holds one
+//! lock and waits for the other's) is reported within two timeouts,
+//! naming both tasks and both locks; a heavily contended workload that
+//! progresses is not.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lockgraph_testkit::{child, is_child};
+use tokio::sync::Barrier;
+
+use super::*;
+
+#[test]
+fn child_task_deadlock() {
+    if !is_child() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = Arc::new(Mutex::named("wd-task-a", 0));
+        let b = Arc::new(Mutex::named("wd-task-b", 0));
+        let both = Arc::new(Barrier::new(2));
+        let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+        let t1 = lockgraph::tokio::spawn_named("holds-a", async move {
+            let _ga = a1.lock().await;
+            x1.wait().await;
+            let _gb = b1.lock().await;
+        });
+        let t2 = lockgraph::tokio::spawn_named("holds-b", async move {
+            let _gb = b.lock().await;
+            both.wait().await;
+            let _ga = a.lock().await;
+        });
+        eprintln!("DEADLOCKED AT {:?}", Instant::now());
+        let _ = tokio::join!(t1, t2); // never returns
+    });
+}
+
+#[test]
+fn a_task_deadlock_is_reported_naming_tasks_and_locks() {
+    let start = Instant::now();
+    let out = child!(child_task_deadlock)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("async backtraces"));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = &out.stderr;
+    assert!(err.contains("DEADLOCK"), "{err}");
+    for name in ["\"holds-a\"", "\"holds-b\"", "wd-task-a", "wd-task-b"] {
+        assert!(err.contains(name), "{name} missing:\n{err}");
+    }
+    // Without tokio's task dumps, the report says what they need.
+    assert!(
+        err.contains("tokio_unstable") || err.contains("async backtraces (tokio's task dump)"),
+        "{err}"
+    );
+    // Within two timeouts of the deadlock (plus the child's start-up,
+    // which the parent's clock includes): a generous bound on a shared
+    // machine, far below the child's deadline.
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// With tokio's task dumps (`--cfg tokio_unstable`, the
+/// `tokio-taskdump` feature, Linux), the report of a task deadlock
+/// shows each stuck task's async backtrace. Not in the default builds:
+/// run it with `RUSTFLAGS="--cfg tokio_unstable" cargo test --features
+/// tokio-taskdump --test tokio --target-dir target/taskdump`.
+#[cfg(all(tokio_unstable, feature = "tokio-taskdump", target_os = "linux"))]
+#[test]
+fn a_task_deadlock_report_has_the_async_backtraces() {
+    let out = child!(child_task_deadlock)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| {
+            err.find("async backtraces").is_some_and(|i| {
+                let t = &err[i..];
+                t.contains("not available")
+                    || t.find("\"holds-b\"")
+                        .zip(t.find("\"holds-a\""))
+                        .is_some_and(|(b, a)| {
+                            t[a.max(b)..].matches("Mutex<T>::lock::").count() >= 1
+                        })
+            })
+        });
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = &out.stderr;
+    let traces = &err[err.find("async backtraces").unwrap()..];
+    assert!(
+        traces.starts_with("async backtraces (tokio's task dump):"),
+        "{err}"
+    );
+    for name in ["\"holds-a\"", "\"holds-b\"", "child_task_deadlock"] {
+        assert!(traces.contains(name), "{name} missing:\n{err}");
+    }
+}
+
+/// A task and a plain thread: the thread holds async `a` (taken with
+/// `blocking_lock`) and waits for `b`, which a task holds while it waits
+/// for `a`.
+#[test]
+fn child_task_thread_deadlock() {
+    if !is_child() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = Arc::new(Mutex::named("wd-mixed-a", 0));
+    let b = Arc::new(Mutex::named("wd-mixed-b", 0));
+    let both = Arc::new(std::sync::Barrier::new(2));
+    let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+    let thread = std::thread::Builder::new()
+        .name("plain-thread".into())
+        .spawn(move || {
+            let _ga = a1.blocking_lock();
+            x1.wait();
+            let _gb = b1.blocking_lock();
+        })
+        .unwrap();
+    rt.spawn(lockgraph::tokio::instrument_named(
+        "task-side",
+        async move {
+            let _gb = b.lock().await;
+            tokio::task::spawn_blocking(move || both.wait())
+                .await
+                .unwrap();
+            let _ga = a.lock().await;
+        },
+    ));
+    let _ = thread.join(); // never returns
+}
+
+#[test]
+fn a_task_thread_deadlock_is_reported() {
+    let out = child!(child_task_thread_deadlock)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("async backtraces"));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = &out.stderr;
+    assert!(err.contains("DEADLOCK"), "{err}");
+    for name in ["\"task-side\"", "plain-thread", "wd-mixed-a", "wd-mixed-b"] {
+        assert!(err.contains(name), "{name} missing:\n{err}");
+    }
+}
+
+/// A task and a thread through a sync lock: the task holds async `a`
+/// and blocks its worker thread in sync `b`'s `lock()`, while a plain
+/// thread holding `b` waits in `a.blocking_lock()`. No async wait is
+/// on the task's side: the task watchdog follows the task into its
+/// thread's sync wait.
+#[test]
+fn child_task_sync_lock_deadlock() {
+    if !is_child() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("the-worker")
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = Arc::new(Mutex::named("wd-async-a", 0));
+    let b = Arc::new(lockgraph::Mutex::named("wd-sync-b", 0));
+    let both = Arc::new(std::sync::Barrier::new(2));
+    let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+    let thread = std::thread::Builder::new()
+        .name("holds-sync-b".into())
+        .spawn(move || {
+            let _gb = b1.lock();
+            x1.wait();
+            let _ga = a1.blocking_lock();
+        })
+        .unwrap();
+    rt.spawn(lockgraph::tokio::instrument_named(
+        "holds-async-a",
+        async move {
+            let _ga = a.lock().await;
+            tokio::task::spawn_blocking(move || both.wait())
+                .await
+                .unwrap();
+            let _gb = b.lock(); // blocks the worker thread
+        },
+    ));
+    let _ = thread.join(); // never returns
+}
+
+#[test]
+fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
+    let start = Instant::now();
+    let out = child!(child_task_sync_lock_deadlock)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| {
+            err.find("DEADLOCK between")
+                .is_some_and(|i| err[i..].contains("async backtraces"))
+        });
+    assert!(
+        out.done,
+        "no task watchdog deadlock report:\n{}",
+        out.both()
+    );
+    let err = &out.stderr;
+    let report = &err[err.find("DEADLOCK between").unwrap()..];
+    for name in [
+        "\"holds-async-a\"",
+        "\"the-worker\"",
+        "\"holds-sync-b\"",
+        "wd-async-a",
+        "wd-sync-b",
+    ] {
+        assert!(report.contains(name), "{name} missing:\n{err}");
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// A dump lists the tasks' async holds and waits beside the threads.
+#[test]
+fn child_dump_lists_tasks() {
+    if !is_child() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = Arc::new(Mutex::named("dump-a", 0));
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        let a1 = a.clone();
+        let holder = lockgraph::tokio::spawn_named("dump-holder", async move {
+            let _g = a1.lock().await;
+            held_tx.send(()).unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        held_rx.await.unwrap();
+        let waiter = lockgraph::tokio::spawn_named("dump-waiter", async move {
+            let _g = a.lock().await;
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let d = lockgraph::watchdog::dump();
+        eprintln!("{d}");
+        eprintln!("JSON {}", d.to_json());
+        holder.abort();
+        waiter.abort();
+    });
+}
+
+#[test]
+fn a_dump_lists_the_tasks_async_locks() {
+    let out = child!(child_dump_lists_tasks)
+        .env("LOCKGRAPH_WATCHDOG", "30s")
+        .deadline(Duration::from_secs(30))
+        .run();
+    let err = &out.stderr;
+    let text = &err[..err.find("JSON").unwrap_or(err.len())];
+    let at = text
+        .find("async locks of 2 tasks or threads")
+        .unwrap_or_else(|| panic!("no tasks in the dump:\n{err}"));
+    let tasks = &text[at..];
+    let holder = tasks.find("\"dump-holder\"").expect(err);
+    let waiter = tasks.find("\"dump-waiter\"").expect(err);
+    let (h, w) = if holder < waiter {
+        (&tasks[holder..waiter], &tasks[waiter..])
+    } else {
+        (&tasks[holder..], &tasks[waiter..holder])
+    };
+    assert!(h.contains("holds AsyncMutex `dump-a`"), "{err}");
+    assert!(h.contains("(taken at tests/tokio/watchdog.rs:"), "{err}");
+    assert!(w.contains("for AsyncMutex `dump-a`"), "{err}");
+    assert!(w.contains("(asked at tests/tokio/watchdog.rs:"), "{err}");
+    let json = &err[err.find("JSON").expect(err)..];
+    assert!(json.contains("\"tasks\":[{\"owner\":"), "{json}");
+    assert!(json.contains("\"waited_ms\":"), "{json}");
+}
+
+/// Many tasks, few locks, oversubscribed workers, nested acquisitions
+/// in one global order: contended, progressing, never a deadlock. Runs
+/// `LOCKGRAPH_TEST_SECS` seconds (30 by default).
+#[test]
+fn child_contended_workload() {
+    if !is_child() {
+        return;
+    }
+    let secs: u64 = std::env::var("LOCKGRAPH_TEST_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rounds = rt.block_on(async move {
+        let locks: Arc<Vec<Mutex<u64>>> = Arc::new((0..3).map(|_| Mutex::new(0)).collect());
+        let sem = Arc::new(Semaphore::new(2));
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for t in 0..64usize {
+            let (locks, sem) = (locks.clone(), sem.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    let _p = sem.acquire().await.unwrap();
+                    let first = t % 2;
+                    let mut g1 = locks[first].lock().await;
+                    // Held across a long await: others pile up behind.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    let mut g2 = locks[2].lock().await;
+                    *g1 += 1;
+                    *g2 += 1;
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    });
+    eprintln!("WORKLOAD DONE {rounds} rounds");
+}
+
+#[test]
+fn a_contended_progressing_workload_is_not_a_deadlock() {
+    let out = child!(child_contended_workload)
+        .env("LOCKGRAPH_ON_CYCLE", "warn")
+        .env("LOCKGRAPH_WATCHDOG", "1s")
+        .deadline(Duration::from_secs(90))
+        .run_until(|_, err| err.contains("WORKLOAD DONE"));
+    assert!(out.done, "{}", out.both());
+    assert!(!out.stderr.contains("DEADLOCK"), "{}", out.stderr);
+    assert!(!out.stderr.contains("potential deadlock"), "{}", out.stderr);
+}
