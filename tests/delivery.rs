@@ -228,6 +228,43 @@ fn a_report_still_being_built_when_the_program_ends_is_delivered() {
 }
 
 #[test]
+fn child_deadlock_then_return_between_two_scans() {
+    if !is_child() {
+        return;
+    }
+    // Scans a second apart: the program returns after the first scan saw
+    // the cycle, before the second that makes it a deadlock report.
+    let _ = lockgraph::Backtrace::capture().user_frames(1);
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_secs(10))
+            .scan_period(Duration::from_secs(1))
+    ));
+    let _deadlocked = deadlock("exit-x", "exit-y");
+    std::thread::sleep(ms(1500));
+    eprintln!("CHILD RETURNS");
+}
+
+#[test]
+fn a_deadlock_seen_once_when_the_program_ends_is_still_reported() {
+    if is_child() {
+        return;
+    }
+    let out = child!(child_deadlock_then_return_between_two_scans)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .deadline(Duration::from_secs(30))
+        .run();
+    assert!(out.success(), "{}", out.both());
+    let e = &out.stderr;
+    let returned = e.find("CHILD RETURNS").expect(e);
+    let report = e
+        .find("lockgraph watchdog: DEADLOCK")
+        .unwrap_or_else(|| panic!("the deadlock was never reported:\n{e}"));
+    assert!(returned < report, "{e}");
+    assert!(e[report..].contains("Mutex `exit-x`"), "{e}");
+}
+
+#[test]
 fn child_slow_subscriber_then_watchdog_abort() {
     if !is_child() {
         return;

@@ -45,6 +45,10 @@ pub(super) struct Watchdog {
     /// servers of a queue, join, barrier or semaphore on it (a wait for any
     /// of several threads is on one cycle per thread; all are one deadlock).
     in_deadlock: HashSet<(u64, u64)>,
+    /// Held while a cycle was seen and not reported yet (seen once, or held
+    /// back for its waiters' stacks): the process's exit waits for its
+    /// report as for one being built.
+    unsettled: Option<crate::delivery::Building>,
 }
 
 impl Watchdog {
@@ -56,6 +60,7 @@ impl Watchdog {
             deferred: HashMap::new(),
             reported_waits: HashSet::new(),
             in_deadlock: HashSet::new(),
+            unsettled: None,
         }
     }
 
@@ -175,6 +180,15 @@ impl Watchdog {
             cycles_now.insert(key);
         }
         self.last_cycles = cycles_now;
+        if self
+            .last_cycles
+            .iter()
+            .any(|k| !self.reported_cycles.contains(k))
+        {
+            self.unsettled.get_or_insert_with(crate::delivery::building);
+        } else {
+            self.unsettled = None;
+        }
 
         let timeout = self.config.timeout.as_nanos() as u64;
         let grace = u64::from(STACK_GRACE_SCANS) * self.config.scan_period.as_nanos() as u64;
