@@ -222,6 +222,49 @@ fn no_handler_exited_and_bad_arguments_are_clear_errors() {
 }
 
 #[test]
+fn a_process_catching_sigusr2_for_itself_is_not_signalled() {
+    // An interactive shell, a server that reloads on SIGUSR2: it catches
+    // the signal, but its own handler would run. Here a shell that says so
+    // when its trap runs.
+    let d = tempdir();
+    let said = d.path().join("trapped");
+    let script = format!(
+        "trap 'echo trapped > {}' USR2; sleep 30 & wait; sleep 30",
+        said.display()
+    );
+    let shell = Command::new("bash").args(["-c", &script]).spawn().unwrap();
+    let pid = shell.id();
+    let mut shell = Reaped(shell);
+    wait_for_handler(pid);
+    let o = dump(pid, &["--timeout", "1s"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: process {pid} catches SIGUSR2, but not with lockgraph's dump handler"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!said.exists(), "the shell was signalled");
+    assert!(shell.0.try_wait().unwrap().is_none(), "the shell ended");
+}
+
+#[test]
+fn a_wait_too_long_for_the_clock_is_a_wait_without_end_not_a_panic() {
+    let d = tempdir();
+    let (_reaped, pid) = worker(d.path(), d.path(), &[]);
+    wait_for_handler(pid);
+    let o = dump(
+        pid,
+        &["--timeout", "10000000000000000000s", "--format", "json"],
+    );
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pid"], pid);
+}
+
+#[test]
 fn another_users_process_is_named_as_such() {
     use std::os::unix::process::CommandExt as _;
     let root = std::fs::read_to_string("/proc/self/status")

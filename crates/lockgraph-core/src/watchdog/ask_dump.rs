@@ -33,6 +33,9 @@ pub enum AskDumpError {
     /// The process does not catch SIGUSR2: no lockgraph dump handler (it
     /// was not signalled: SIGUSR2's default action would kill it).
     NoHandler(u32),
+    /// The process catches SIGUSR2, but not with lockgraph's dump handler
+    /// (it has not its mark): not signalled, since its own handler would run.
+    NotLockgraphs(u32),
     /// The process exited after it was signalled, before it answered.
     Exited(u32),
     /// No answer within the time given.
@@ -62,6 +65,10 @@ impl fmt::Display for AskDumpError {
                 f,
                 "process {pid} has no lockgraph dump handler (it does not catch SIGUSR2; not signalled, since SIGUSR2 would kill it): run it with LOCKGRAPH_DUMP_SIGNAL=1 (which turns the watchdog on unless LOCKGRAPH_WATCHDOG=off), or start the watchdog with Config::dump_on_sigusr2(true); the handler is installed at its first lock use"
             ),
+            AskDumpError::NotLockgraphs(pid) => write!(
+                f,
+                "process {pid} catches SIGUSR2, but not with lockgraph's dump handler (no open /memfd:{HANDLER_MARK}): not signalled, since its own handler would run (a shell, a server that reloads on SIGUSR2); run it with LOCKGRAPH_DUMP_SIGNAL=1, or start the watchdog with Config::dump_on_sigusr2(true)"
+            ),
             AskDumpError::Exited(pid) => {
                 write!(f, "process {pid} exited before it answered")
             }
@@ -76,6 +83,25 @@ impl fmt::Display for AskDumpError {
 }
 
 impl std::error::Error for AskDumpError {}
+
+/// The name of the memory file a process with lockgraph's SIGUSR2 dump
+/// handler keeps open (`/proc/<pid>/fd/N -> /memfd:<this> (deleted)`): the
+/// asker signals only a process that has it.
+pub(crate) const HANDLER_MARK: &str = "lockgraph-dump-handler";
+
+/// Whether process `pid` keeps lockgraph's dump handler mark open (see
+/// [`HANDLER_MARK`]); an unreadable `/proc/<pid>/fd` counts as no.
+#[cfg(target_os = "linux")]
+fn has_handler_mark(pid: u32) -> bool {
+    let want = format!("/memfd:{HANDLER_MARK}");
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with(&want))
+    })
+}
 
 /// The fields of `/proc/<pid>/status` the asker needs.
 struct Status {
@@ -220,6 +246,12 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     if !st.catches_usr2 {
         return Err(AskDumpError::NoHandler(pid));
     }
+    // It catches SIGUSR2, but it may be for its own reasons (an interactive
+    // shell, a server that reloads on it): only lockgraph's handler is
+    // signalled.
+    if !has_handler_mark(pid) {
+        return Err(AskDumpError::NotLockgraphs(pid));
+    }
     let tmp = tmp_dir_of(pid);
     static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let asker = format!(
@@ -243,7 +275,12 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
             _ => AskDumpError::Other(format!("cannot signal process {pid}: {e}")),
         });
     }
-    let end = Instant::now() + wait;
+    // A wait past what an `Instant` holds is a wait without end.
+    let start = Instant::now();
+    let end = start
+        .checked_add(wait)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(start);
     loop {
         let fresh = std::fs::metadata(&path)
             .and_then(|m| m.modified())

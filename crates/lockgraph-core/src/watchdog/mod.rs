@@ -326,16 +326,46 @@ fn install_sigusr2() {
     }
     // SAFETY: a zeroed `sigaction` is a valid empty one; the handler only
     // stores to an atomic, which is async-signal-safe.
-    unsafe {
+    let installed = unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_sigusr2 as extern "C" fn(libc::c_int) as libc::sighandler_t;
         sa.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut sa.sa_mask);
-        if libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()) != 0 {
-            crate::stderr::line("lockgraph: cannot install the SIGUSR2 handler");
-        }
+        libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()) == 0
+    };
+    if !installed {
+        crate::stderr::line("lockgraph: cannot install the SIGUSR2 handler");
+        return;
+    }
+    mark_dump_handler();
+}
+
+/// The mark `lockgraph dump --pid` looks for before it signals (a process
+/// that catches SIGUSR2 for its own reasons, a shell or a server, must not
+/// get it): an open memory file named [`ask_dump::HANDLER_MARK`], seen in
+/// `/proc/<pid>/fd`. Kept open for the process's life (and a fork's, which
+/// inherits the handler with it); closed at `exec`, which resets the handler.
+#[cfg(target_os = "linux")]
+fn mark_dump_handler() {
+    static MARKED: AtomicBool = AtomicBool::new(false);
+    if MARKED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let name = std::ffi::CString::new(ask_dump::HANDLER_MARK).unwrap_or_default();
+    // SAFETY: `name` is a NUL-terminated string that outlives the call;
+    // MFD_CLOEXEC is a valid flag. The descriptor is left open on purpose.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        crate::stderr::line(&format!(
+            "lockgraph: cannot mark the SIGUSR2 dump handler ({}): `lockgraph dump --pid` will \
+             not signal this process",
+            std::io::Error::last_os_error()
+        ));
     }
 }
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn mark_dump_handler() {}
 
 #[cfg(not(unix))]
 fn install_sigusr2() {}
