@@ -39,9 +39,22 @@ pub(crate) fn default_record_dir() -> PathBuf {
 
 /// Whether a file name is one the runtime writes into a record directory:
 /// `lockgraph-<pid>-<nanos>.jsonl` or `lockgraph-profile-<pid>.json`.
+/// Nothing else: a watchdog's `lockgraph-watchdog-<host>-<pid>.jsonl`, a
+/// baseline or notes named `lockgraph-*.json` beside them are not the
+/// runtime's records and are never removed.
 pub(crate) fn is_lockgraph_file(name: &OsStr) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     name.to_str().is_some_and(|n| {
-        n.starts_with("lockgraph-") && (n.ends_with(".jsonl") || n.ends_with(".json"))
+        if let Some(pid) = n
+            .strip_prefix("lockgraph-profile-")
+            .and_then(|r| r.strip_suffix(".json"))
+        {
+            return digits(pid);
+        }
+        n.strip_prefix("lockgraph-")
+            .and_then(|r| r.strip_suffix(".jsonl"))
+            .and_then(|r| r.split_once('-'))
+            .is_some_and(|(pid, nanos)| digits(pid) && digits(nanos))
     })
 }
 
@@ -201,6 +214,11 @@ mod tests {
             "lockgraph-profile-1.json",
             "notes.txt",
             "lockgraph.toml",
+            // Not the runtime's records: a watchdog's file, a baseline.
+            "lockgraph-watchdog-host-7.jsonl",
+            "lockgraph-baseline.json",
+            "lockgraph-notes.json",
+            "lockgraph-1-2-3.jsonl",
         ] {
             std::fs::write(d.path().join(name), "x").unwrap();
         }
@@ -213,5 +231,13 @@ mod tests {
         assert_eq!(recorded_files(d.path()).unwrap(), 0);
         assert!(d.path().join("notes.txt").exists());
         assert!(d.path().join("lockgraph.toml").exists());
+        for kept in [
+            "lockgraph-watchdog-host-7.jsonl",
+            "lockgraph-baseline.json",
+            "lockgraph-notes.json",
+            "lockgraph-1-2-3.jsonl",
+        ] {
+            assert!(d.path().join(kept).exists(), "{kept} was removed");
+        }
     }
 }
