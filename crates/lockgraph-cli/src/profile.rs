@@ -88,7 +88,7 @@ impl fmt::Display for ProfileFormat {
 }
 
 /// Whether a directory entry is named like a profile file.
-fn is_profile_name(name: &std::ffi::OsStr) -> bool {
+pub fn is_profile_name(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|name| {
         name.len() > FILE_PREFIX.len() + FILE_SUFFIX.len()
             && name.starts_with(FILE_PREFIX)

@@ -613,3 +613,49 @@ fn dot_output_labels_every_recording_and_has_a_legend() {
         "only the styles in use: {out}"
     );
 }
+
+#[test]
+fn an_output_that_is_an_input_is_refused_before_anything_is_written() {
+    let d = cycle_dir();
+    let rec: Vec<std::path::PathBuf> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let target = rec[0].clone();
+    let before = std::fs::read(&target).unwrap();
+    let dir = d.path().to_str().unwrap();
+    // The record file itself (as named in the directory read), the same
+    // file by another spelling, and for `baseline` too.
+    let other_spelling = format!("{dir}/./{}", target.file_name().unwrap().to_str().unwrap());
+    for args in [
+        vec!["check", "-o", target.to_str().unwrap(), dir],
+        vec!["check", "--format", "json", "-o", &other_spelling, dir],
+        vec!["baseline", "-o", target.to_str().unwrap(), dir],
+        vec!["check", "-o", &other_spelling, target.to_str().unwrap()],
+    ] {
+        let o = run_in(d.path(), &args);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("that file is an input of this command"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), before, "{args:?} wrote it");
+    }
+    // A report beside the records, under a name the check does not read.
+    let report = d.path().join("report.sarif");
+    let o = run_in(
+        d.path(),
+        &[
+            "check",
+            "--format",
+            "sarif",
+            "-o",
+            report.to_str().unwrap(),
+            dir,
+        ],
+    );
+    assert_code(&o, 1);
+    assert!(report.exists());
+}
