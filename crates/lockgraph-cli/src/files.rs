@@ -62,7 +62,27 @@ pub(crate) fn list(paths: &[PathBuf], matches: impl Fn(&OsStr) -> bool) -> Resul
     }
     out.files.sort();
     out.files.dedup();
+    // One file named twice (a directory and its `./` spelling, a link, a
+    // hard link) is read once: the first of its names, in sorted order.
+    let mut seen = std::collections::HashSet::new();
+    out.files.retain(|f| match file_id(f) {
+        Some(id) => seen.insert(id),
+        None => true,
+    });
     Ok(out)
+}
+
+/// The file's identity (device and inode), following links; `None` where
+/// it cannot be read (the reader then says what is wrong).
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok()
 }
 
 /// Refuses a path that is not a regular file (checked before opening it).

@@ -659,3 +659,24 @@ fn an_output_that_is_an_input_is_refused_before_anything_is_written() {
     assert_code(&o, 1);
     assert!(report.exists());
 }
+
+#[test]
+fn one_file_named_twice_is_read_once() {
+    let d = cycle_dir();
+    let dir = d.path().to_str().unwrap().to_string();
+    let once = run_in(d.path(), &["check", "--format", "json", &dir]);
+    let again = format!("{dir}/.");
+    let twice = run_in(d.path(), &["check", "--format", "json", &dir, &again, "."]);
+    assert_code(&once, 1);
+    assert_code(&twice, 1);
+    let files = |o: &std::process::Output| -> Value {
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["summary"]["files"].clone()
+    };
+    assert_eq!(files(&once), files(&twice), "{}", stdout(&twice));
+    assert!(
+        files(&once).as_u64().is_some_and(|n| n == 2),
+        "{}",
+        stdout(&once)
+    );
+}
