@@ -384,7 +384,12 @@ fn hang_and_print(
         }
         None => {
             let mut w = BufWriter::new(io::stdout().lock());
-            w.write_all(text.as_bytes()).and_then(|()| w.flush())?;
+            match w.write_all(text.as_bytes()).and_then(|()| w.flush()) {
+                Ok(()) => {}
+                // The reader went away: the exit code still says what was found.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(report.exit_code())
@@ -396,7 +401,13 @@ fn check_and_print(opts: &CheckOptions, args: &ReportArgs) -> anyhow::Result<u8>
     for w in &report.warnings {
         warn(w);
     }
-    write_report(&report, args)?;
+    match write_report(&report, args) {
+        Ok(()) => {}
+        // The reader went away (`| head`): the findings still stand, and so
+        // does their exit code (a CI step under `pipefail` must still fail).
+        Err(e) if is_broken_pipe(&e) => {}
+        Err(e) => return Err(e),
+    }
     Ok(report.exit_code())
 }
 
@@ -499,7 +510,7 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
             });
         match shown {
             Ok(()) => {}
-            Err(e) if is_broken_pipe(&e) => return Ok(0),
+            Err(e) if is_broken_pipe(&e) => {}
             Err(e) => {
                 error(&e);
                 check = check.max(2);
