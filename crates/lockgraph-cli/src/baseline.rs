@@ -228,7 +228,7 @@ impl Baseline {
 
     /// Reads a baseline file.
     pub fn load(path: &Path) -> Result<Baseline, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Baseline {
+        let text = crate::files::read_small_text(path).map_err(|e| Error::Baseline {
             path: path.to_path_buf(),
             position: None,
             message: format!("cannot read it: {}", crate::error::lower(&e)),

@@ -85,6 +85,33 @@ fn file_id(path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
 }
 
+/// The most an order or baseline file may hold: far more than any real
+/// one, and a `/dev/zero` named by mistake ends here, not in the OOM killer.
+pub(crate) const SMALL_FILE_LIMIT: u64 = 64 << 20;
+
+/// Reads a regular file of at most [`SMALL_FILE_LIMIT`] bytes as text: a
+/// FIFO (which would block until a writer came) or a device is refused
+/// before it is opened, and a longer file after the limit is read.
+pub(crate) fn read_small_text(path: &Path) -> io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    let f = std::fs::File::open(path)?;
+    io::Read::read_to_string(&mut io::Read::take(f, SMALL_FILE_LIMIT + 1), &mut text)?;
+    if text.len() as u64 > SMALL_FILE_LIMIT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", SMALL_FILE_LIMIT >> 20),
+        ));
+    }
+    Ok(text)
+}
+
 /// Refuses a path that is not a regular file (checked before opening it).
 pub(crate) fn check_regular(path: &Path) -> Result<(), Error> {
     match std::fs::metadata(path) {

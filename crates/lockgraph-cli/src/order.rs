@@ -81,7 +81,7 @@ pub struct Violation {
 
 /// Reads and checks an order file.
 pub fn load(path: &Path) -> Result<OrderSpec, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Order {
+    let text = crate::files::read_small_text(path).map_err(|e| Error::Order {
         path: path.to_path_buf(),
         position: None,
         message: format!("cannot read it: {}", crate::error::lower(&e)),

@@ -683,3 +683,38 @@ fn one_file_named_twice_is_read_once() {
         stdout(&once)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_baseline_or_order_that_is_not_a_regular_file_is_refused_not_read() {
+    let d = cycle_dir();
+    let fifo = d.path().join("base.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    let dir = d.path().to_str().unwrap();
+    let mut cases = vec![
+        (
+            vec!["check", "--baseline", "/dev/zero", dir],
+            "/dev/zero: invalid baseline",
+        ),
+        (
+            vec!["check", "--order", "/dev/zero", dir],
+            "/dev/zero: invalid order file",
+        ),
+    ];
+    // A FIFO without a writer would block an open for ever.
+    if made.is_ok_and(|s| s.success()) {
+        cases.push((
+            vec!["check", "--baseline", fifo.to_str().unwrap(), dir],
+            "base.fifo: invalid baseline",
+        ));
+    }
+    for (args, what) in cases {
+        let o = run_with_deadline(d.path(), &args, 30);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(what) && stderr(&o).contains("not a regular file"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
