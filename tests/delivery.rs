@@ -271,12 +271,19 @@ fn child_slow_subscriber_then_watchdog_abort() {
     }
     // The lock-order cycle's report is still in the subscriber (which takes
     // 1.5 s over it, less than the abort's 2 s wait) when the watchdog
-    // finds the deadlock and aborts. A deadlock is reported once its cycle
-    // is seen twice, whatever the timeout: a long one keeps a loaded
-    // machine's late scan from reporting long waits first.
-    tracing::subscriber::set_global_default(Printing(|m: &str| {
+    // finds the deadlock and aborts.
+    slow_subscriber_then_watchdog_abort(ms(1500), "pred-x", "pred-y");
+}
+
+/// A subscriber that takes `slow` over a lock-order cycle's report, and a
+/// watchdog with the abort action; then the threads of locks `x` and `y`
+/// deadlock. A deadlock is reported once its cycle is seen twice, whatever
+/// the timeout: a long one keeps a loaded machine's late scan from
+/// reporting long waits first.
+fn slow_subscriber_then_watchdog_abort(slow: Duration, x: &'static str, y: &'static str) {
+    tracing::subscriber::set_global_default(Printing(move |m: &str| {
         if m.contains("potential deadlock") {
-            std::thread::sleep(ms(1500));
+            std::thread::sleep(slow);
         }
     }))
     .unwrap();
@@ -287,7 +294,7 @@ fn child_slow_subscriber_then_watchdog_abort() {
             .scan_period(ms(20))
             .action(watchdog::Action::Abort)
     ));
-    deadlock("pred-x", "pred-y").join().unwrap();
+    deadlock(x, y).join().unwrap();
 }
 
 #[test]
@@ -319,20 +326,7 @@ fn child_stuck_subscriber_then_watchdog_abort() {
     // The subscriber never returns in time (5 s, past the abort's 2 s wait
     // and the reporter's own 2 s limit): the report it holds is printed
     // once, by whichever of the two gives up first, before the abort.
-    tracing::subscriber::set_global_default(Printing(|m: &str| {
-        if m.contains("potential deadlock") {
-            std::thread::sleep(ms(5000));
-        }
-    }))
-    .unwrap();
-    let _ = lockgraph::Backtrace::capture().user_frames(1);
-    assert!(watchdog::start(
-        Config::default()
-            .timeout(Duration::from_secs(10))
-            .scan_period(ms(20))
-            .action(watchdog::Action::Abort)
-    ));
-    deadlock("stuck-x", "stuck-y").join().unwrap();
+    slow_subscriber_then_watchdog_abort(ms(5000), "stuck-x", "stuck-y");
 }
 
 #[test]

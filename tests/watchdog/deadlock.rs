@@ -312,13 +312,7 @@ fn child_abba_seen_late() {
             .scan_period(Duration::from_millis(400))
             .action(lockgraph::watchdog::Action::Abort)
     ));
-    let x = Arc::new(Mutex::named("late-x", ()));
-    let y = Arc::new(Mutex::named("late-y", ()));
-    let barrier = Arc::new(Barrier::new(2));
-    let a = crossing("late-a", x.clone(), y.clone(), barrier.clone());
-    let b = crossing("late-b", y, x, barrier);
-    a.join().unwrap();
-    b.join().unwrap();
+    crate::abba_deadlock(["late-x", "late-y"], ["late-a", "late-b"]);
 }
 
 #[test]

@@ -113,11 +113,17 @@ fn child_abba() {
         return;
     }
     // Started by LOCKGRAPH_WATCHDOG at the first lock use.
-    let x = Arc::new(Mutex::named("lock-x", ()));
-    let y = Arc::new(Mutex::named("lock-y", ()));
+    abba_deadlock(["lock-x", "lock-y"], ["wd-a", "wd-b"]);
+}
+
+/// Threads `threads[0]` and `threads[1]` take the mutexes named `locks` in
+/// opposite orders and deadlock; returns never (joins them).
+fn abba_deadlock(locks: [&'static str; 2], threads: [&'static str; 2]) {
+    let x = Arc::new(Mutex::named(locks[0], ()));
+    let y = Arc::new(Mutex::named(locks[1], ()));
     let barrier = Arc::new(Barrier::new(2));
-    let a = crossing("wd-a", x.clone(), y.clone(), barrier.clone());
-    let b = crossing("wd-b", y, x, barrier);
+    let a = crossing(threads[0], x.clone(), y.clone(), barrier.clone());
+    let b = crossing(threads[1], y, x, barrier);
     a.join().unwrap();
     b.join().unwrap();
 }

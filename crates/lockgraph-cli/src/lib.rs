@@ -124,6 +124,16 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
     output::escape::text(s)
 }
 
+/// Whether a directory entry is one `lockgraph check` reads as a record
+/// file: `*.jsonl`, but for the watchdog's files (`lockgraph hang`), which
+/// may share the directory.
+pub fn is_record_name(name: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(name)
+        .extension()
+        .is_some_and(|e| e == "jsonl")
+        && !hang::is_watchdog_file(name)
+}
+
 /// The machine's parallelism, at most 8.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -142,13 +152,7 @@ struct Input {
 /// the record files.
 fn read_input(opts: &CheckOptions) -> Result<Input, Error> {
     let order = opts.order.as_deref().map(order::load).transpose()?;
-    // The watchdog's files (`lockgraph hang`) may share the directory.
-    let listed = files::list(&opts.paths, |name| {
-        std::path::Path::new(name)
-            .extension()
-            .is_some_and(|e| e == "jsonl")
-            && !hang::is_watchdog_file(name)
-    })?;
+    let listed = files::list(&opts.paths, is_record_name)?;
     let mut warnings = listed.warnings;
     if listed.files.is_empty() {
         let list: Vec<String> = opts.paths.iter().map(|p| p.display().to_string()).collect();

@@ -520,13 +520,6 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
     Ok(run::final_exit_code(failure, check))
 }
 
-/// Whether `lockgraph check` reads a directory entry of this name (as the
-/// library lists record files: `*.jsonl`, a watchdog's file excepted).
-fn is_record_name(name: &std::ffi::OsStr) -> bool {
-    Path::new(name).extension().is_some_and(|e| e == "jsonl")
-        && !lockgraph_cli::hang::is_watchdog_file(name)
-}
-
 /// Refuses an output file (`-o`) that the command would read as an input
 /// and overwrite: one of `inputs`, or a file named as the command's inputs
 /// are (`reads`) in a directory among them. Compared by canonical path, so
@@ -577,15 +570,17 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
-        Command::Check { report, paths } => {
-            not_an_input(report.output.as_deref(), &paths, is_record_name)
-                .and_then(|()| check_and_print(&options(paths, &report), &report))
-        }
+        Command::Check { report, paths } => not_an_input(
+            report.output.as_deref(),
+            &paths,
+            lockgraph_cli::is_record_name,
+        )
+        .and_then(|()| check_and_print(&options(paths, &report), &report)),
         Command::Baseline {
             output,
             order,
             paths,
-        } => not_an_input(Some(&output), &paths, is_record_name)
+        } => not_an_input(Some(&output), &paths, lockgraph_cli::is_record_name)
             .and_then(|()| write_baseline(&output, &CheckOptions::new(paths).order(order))),
         Command::Test {
             report,

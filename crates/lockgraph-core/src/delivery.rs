@@ -281,14 +281,16 @@ pub fn flush_reports(timeout: Duration) -> bool {
     if ON_REPORTER.try_with(|c| c.get()).unwrap_or(false) {
         return QUEUE.lock().items.is_empty();
     }
-    // A timeout past what an `Instant` can hold (`Duration::MAX`) is "no
-    // limit": a century.
+    wait_delivered(deadline_after(timeout), true)
+}
+
+/// The instant `timeout` from now; a timeout past what an `Instant` can
+/// hold (`Duration::MAX`) is "no limit": a century.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
-    let end = now
-        .checked_add(timeout)
+    now.checked_add(timeout)
         .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-        .unwrap_or(now);
-    wait_delivered(end, true)
+        .unwrap_or(now)
 }
 
 /// Waits until every item queued before the call is finished, and with
@@ -520,12 +522,9 @@ fn print(item: &Item, note: &str) {
 /// text the worker rendered, never rendered again here (its stacks may be
 /// what keeps the worker); said lost when the worker has not rendered it.
 fn print_current(item: &Item) {
-    if !item.report.print_when_unheard() || item.out.load(Ordering::Acquire) {
-        return;
-    }
     if item.text.get().is_some() {
         print(item, "");
-    } else if !item.out.swap(true, Ordering::AcqRel) {
+    } else if item.report.print_when_unheard() && !item.out.swap(true, Ordering::AcqRel) {
         crate::stderr::line(
             "lockgraph: a report was still being rendered (its stacks resolving) when the \
              process ended; it is lost",

@@ -250,9 +250,9 @@ fn watchdog_from_env() -> bool {
         static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !SAID.swap(true, Ordering::Relaxed) {
             crate::stderr::line(
-            "lockgraph: LOCKGRAPH_DUMP_SIGNAL is ignored: LOCKGRAPH_WATCHDOG is off, and the dump is \
-             the watchdog's (unless the program starts the watchdog itself, no SIGUSR2 handler \
-             is installed, and `kill -USR2` ends this process)",
+                "lockgraph: LOCKGRAPH_DUMP_SIGNAL is ignored: LOCKGRAPH_WATCHDOG is off, and the \
+                 dump is the watchdog's (unless the program starts the watchdog itself, no \
+                 SIGUSR2 handler is installed, and `kill -USR2` ends this process)",
             );
         }
         return false;

@@ -276,11 +276,7 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
         });
     }
     // A wait past what an `Instant` holds is a wait without end.
-    let start = Instant::now();
-    let end = start
-        .checked_add(wait)
-        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-        .unwrap_or(start);
+    let end = crate::delivery::deadline_after(wait);
     loop {
         let fresh = std::fs::metadata(&path)
             .and_then(|m| m.modified())

@@ -123,9 +123,6 @@ impl Watchdog {
         let edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         let mut cycles_now = HashSet::new();
-        // Taken before a report is built (its stacks resolved), dropped
-        // once it is queued: the process's exit waits for it meanwhile.
-        let mut building: Option<crate::delivery::Building> = None;
         let cycles = find_cycles(&edges);
         let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
         for mut cycle in cycles {
@@ -164,8 +161,9 @@ impl Watchdog {
                 let covered = key.iter().all(|k| self.in_deadlock.contains(k));
                 self.in_deadlock.extend(key.iter().copied());
                 if !covered {
-                    building.get_or_insert_with(crate::delivery::building);
                     // A deadlock report always goes out (no rate limit).
+                    // The exit waits for it: `unsettled` is held since the
+                    // last scan saw this cycle unreported.
                     let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
                     add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
                     for &i in &cycle {
@@ -190,6 +188,9 @@ impl Watchdog {
             self.unsettled = None;
         }
 
+        // Taken before a long wait's report is built (its stacks resolved),
+        // dropped once it is queued: the process's exit waits for it.
+        let mut building: Option<crate::delivery::Building> = None;
         let timeout = self.config.timeout.as_nanos() as u64;
         let grace = u64::from(STACK_GRACE_SCANS) * self.config.scan_period.as_nanos() as u64;
         let mut live = HashSet::new();
