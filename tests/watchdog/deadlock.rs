@@ -139,7 +139,7 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     }
     assert_eq!(
         report.contains(
-            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy is off"
+            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy was off then"
         ),
         graph,
         "{report}"

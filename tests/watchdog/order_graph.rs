@@ -61,7 +61,7 @@ fn edges_recorded_before_the_graph_was_turned_off_still_give_the_order_context()
     assert!(report.contains("lock-order graph: off ("), "{report}");
     assert!(
         report.contains(
-            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy is off"
+            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy was off then"
         ),
         "{report}"
     );
@@ -136,4 +136,63 @@ fn a_deadlock_the_order_graph_could_not_record_says_which_edge_is_missing() {
         let frame = report[then..].lines().nth(1).unwrap_or("");
         assert!(frame.contains("watchdog::crossing"), "{report}");
     }
+}
+
+#[test]
+fn child_abba_then_policy_warn() {
+    if !is_child() {
+        return;
+    }
+    // Found under `off` (`run_child`'s policy); the policy is `warn` by the
+    // time the watchdog reports the deadlock.
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_millis(300))
+            .scan_period(Duration::from_millis(500))
+    ));
+    let before = lockgraph::stats().class_edges;
+    let x = Arc::new(Mutex::named("late-x", ()));
+    let y = Arc::new(Mutex::named("late-y", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let a = crossing("wd-a", x.clone(), y.clone(), barrier.clone());
+    let b = crossing("wd-b", y, x, barrier);
+    while lockgraph::stats().class_edges < before + 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    lockgraph::set_on_cycle(lockgraph::OnCycle::Warn);
+    eprintln!("POLICY WARN");
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+#[test]
+fn a_cycle_found_under_the_off_policy_is_said_unreported_after_the_policy_changed() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_abba_then_policy_warn),
+        &[("LOCKGRAPH_ORDER", "on")],
+        Duration::from_secs(20),
+        |t| t.find("DEADLOCK").is_some_and(|i| t[i..].contains(END)),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let warn = text
+        .find("POLICY WARN")
+        .expect("the policy was not changed");
+    let at = text.find("lockgraph watchdog: DEADLOCK").unwrap();
+    assert!(warn < at, "{text}");
+    let report = &text[at..];
+    assert!(
+        report.contains(
+            "lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy was off then"
+        ),
+        "{report}"
+    );
+    assert!(
+        !report.contains("reported it as a potential deadlock"),
+        "{report}"
+    );
+    // Nor did the change report it after the fact.
+    assert!(!text.contains("potential deadlock"), "{text}");
 }

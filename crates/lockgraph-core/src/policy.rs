@@ -293,6 +293,22 @@ fn offer<R: Report>(report: R) -> Option<R> {
     report
 }
 
+/// Whether a lock-order cycle found now on this thread goes out to someone
+/// ([`emit`] of its [`Raised`]): a [`capture_reports`] of [`CycleReport`]
+/// is open on this thread, or the policy in force is not `off` (a
+/// [`Raised`] follows the policy, [`Report::disposal`]'s default). The
+/// graph keeps the answer with the cycle, for the watchdog's order context.
+pub(crate) fn cycle_goes_out() -> bool {
+    let want = TypeId::of::<CycleReport>();
+    let captured = CAPTURES
+        .try_with(|c| {
+            c.try_borrow()
+                .is_ok_and(|c| c.iter().any(|(t, _)| *t == want))
+        })
+        .unwrap_or(false);
+    captured || on_cycle() != OnCycle::Off
+}
+
 /// Hands `report` to the innermost [`capture_reports`] of its type on this
 /// thread, or else does what [`Report::disposal`] says under the policy in
 /// force: the one path of every lockgraph report. A delivered report goes

@@ -21,8 +21,9 @@ pub struct OrderOrigin {
 /// What the lock-order graph knows of a cycle of locks `locks[0] -> locks[1]
 /// -> ... -> locks[0]` (each given as instance id and class): the first
 /// recording of each edge (`None`: never recorded), and whether the graph
-/// reported that cycle as a potential deadlock.
-pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>, bool) {
+/// found that cycle: `Some(true)` when its report went out when it was
+/// found, `Some(false)` when the policy of that moment dropped it.
+pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>, Option<bool>) {
     let mut locked = Locked::new();
     super::young::flush(&mut locked);
     let g = &*locked;
@@ -68,20 +69,22 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
         edges.push(found);
     }
     let complete = edges.iter().all(Option::is_some);
-    let reported = complete
-        && if class_nodes.len() == n {
-            g.reported.contains(&cycle_key(
-                false,
-                &class_nodes
-                    .iter()
-                    .map(|c| c.index() as u64)
-                    .collect::<Vec<_>>(),
-            ))
-        } else if instance_ids.len() == n {
-            g.reported.contains(&cycle_key(true, &instance_ids))
-        } else {
-            false
-        };
+    let key = if !complete {
+        None
+    } else if class_nodes.len() == n {
+        Some(cycle_key(
+            false,
+            &class_nodes
+                .iter()
+                .map(|c| c.index() as u64)
+                .collect::<Vec<_>>(),
+        ))
+    } else if instance_ids.len() == n {
+        Some(cycle_key(true, &instance_ids))
+    } else {
+        None
+    };
+    let found = key.and_then(|k| g.reported.get(&k).copied());
     drop(locked);
     let edges = edges
         .into_iter()
@@ -94,5 +97,5 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
             })
         })
         .collect();
-    (edges, reported)
+    (edges, found)
 }

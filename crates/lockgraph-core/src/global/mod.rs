@@ -277,7 +277,10 @@ struct Global {
     young_max: u64,
     /// The recordings the edges share.
     origins: Origins,
-    reported: HashSet<CycleKey>,
+    /// The cycles found, each once, and whether its report went out when it
+    /// was found (`policy::cycle_goes_out`): the watchdog's order context
+    /// says which, whatever the policy is by then.
+    reported: HashMap<CycleKey, bool>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
     /// released (saying it goes to the user's subscriber).
@@ -301,7 +304,7 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
         instance_index: HashMap::default(),
         young_max: 0,
         origins: Origins::default(),
-        reported: HashSet::new(),
+        reported: HashMap::new(),
         full: false,
         full_notice: None,
     })

@@ -2,6 +2,7 @@
 //! with the first recording of each edge.
 
 use super::*;
+use std::collections::hash_map::Entry;
 
 impl Global {
     /// Whether the sample instance pairs on the class cycle's edges chain from
@@ -73,9 +74,13 @@ impl Global {
                 self.push_lock(&mut found, info);
             }
         }
-        // Each cycle is reported once.
-        if !self.reported.insert(cycle_key(instance_graph, &ids)) {
-            return None;
+        // Each cycle is reported once; whether it goes out is decided now,
+        // under the policy of this moment.
+        match self.reported.entry(cycle_key(instance_graph, &ids)) {
+            Entry::Occupied(_) => return None,
+            Entry::Vacant(v) => {
+                v.insert(crate::policy::cycle_goes_out());
+            }
         }
         if instance_graph {
             found.set_instances(ids);

@@ -256,10 +256,10 @@ pub struct OrderContext {
     /// Whether the lock-order graph found this very cycle (when its last
     /// edge was recorded).
     pub found: bool,
-    /// Whether it also reported it as a potential deadlock: found, and the
-    /// policy is not `off` ([`crate::OnCycle::Off`]) when this context is
-    /// taken (the policy of that moment stands for the one when the cycle
-    /// was found; a report a `capture_reports` took counts as reported).
+    /// Whether it also reported it as a potential deadlock: found while
+    /// the policy was not `off` ([`crate::OnCycle::Off`]), or while a
+    /// `capture_reports` of its report was open on the thread that found it.
+    /// The policy of that moment counts, not the one in force now.
     pub reported: bool,
     /// Whether the lock-order graph was recording when the deadlock was
     /// found ([`crate::order_graph`]). Edges recorded while it was on are
@@ -273,7 +273,8 @@ impl OrderContext {
         let keys: Vec<(u64, Class)> = locks.iter().map(|&(id, c, _)| (id, c)).collect();
         let graph_on = crate::order::order_graph();
         let (firsts, found) = crate::global::order_context(&keys);
-        let reported = found && crate::policy::on_cycle() != crate::policy::OnCycle::Off;
+        let reported = found == Some(true);
+        let found = found.is_some();
         let n = locks.len();
         let steps = firsts
             .into_iter()
@@ -316,7 +317,7 @@ impl fmt::Display for OrderContext {
         } else if self.found {
             writeln!(
                 f,
-                "  lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy is off: LOCKGRAPH_ON_CYCLE=off or set_on_cycle(Off)):"
+                "  lock-order graph: it found this cycle when its last edge was recorded, and did not report it (the policy was off then: LOCKGRAPH_ON_CYCLE=off or set_on_cycle(Off)):"
             )?;
         } else if missing == 0 {
             writeln!(
