@@ -905,9 +905,10 @@ impl<N, M> Graph<N, M> {
 }
 
 /// A multiply-rotate hasher for small integer and pointer keys (node
-/// indices, lock ids, addresses), where the standard hasher's resistance to
-/// chosen keys is not needed and its cost is: the search's tables here, and
-/// lockgraph's own indexes of lock ids and classes.
+/// indices, lock ids, addresses) and for strings one trusts, where the
+/// standard hasher's resistance to chosen keys is not needed and its cost
+/// is: the search's tables here, lockgraph's own indexes of lock ids and
+/// classes, and the CLI's interned strings of record files.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -926,9 +927,20 @@ impl Hasher for FastHasher {
         self.0
     }
 
+    /// Eight bytes at a time (strings: the CLI's interned names, sites and
+    /// frames), the length of a short tail mixed in with it.
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
         }
     }
 

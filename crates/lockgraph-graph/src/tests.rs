@@ -556,3 +556,24 @@ fn strong_step_picks_the_strongest_allowed_kind() {
         }
     }
 }
+
+#[test]
+fn the_fast_hasher_tells_short_strings_apart() {
+    use std::hash::BuildHasher;
+    let b = crate::FastBuildHasher::default();
+    let words = [
+        "",
+        "a",
+        "b",
+        "ab",
+        "ba",
+        "abcdefgh",
+        "abcdefghi",
+        "abcdefgi",
+        "abcdefgh\0",
+    ];
+    let mut hashes: Vec<u64> = words.iter().map(|w| b.hash_one(w)).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    assert_eq!(hashes.len(), words.len());
+}

@@ -1,0 +1,116 @@
+//! The merger's unit tests.
+
+use super::*;
+use std::path::Path;
+
+const HEADER: &str = "{\"lockgraph_record\":1,\"pid\":1}\n";
+
+fn line(from: &str, to: &str, pid: u64) -> String {
+    format!(
+        "{{\"type\":\"edge\",\"from\":{{\"class\":\"name:{from}\",\"kind\":\"Mutex\"}},\"to\":{{\"class\":\"name:{to}\",\"kind\":\"Mutex\"}},\"hold\":\"exclusive\",\"request\":\"exclusive\",\"gates\":[],\"thread\":\"worker\",\"pid\":{pid},\"exe\":\"/bin/x\",\"held_at\":\"src/a.rs:1:1\",\"requested_at\":\"src/a.rs:2:2\",\"backtrace\":[\"x::f (src/a.rs:2)\"]}}\n"
+    )
+}
+
+#[test]
+fn kept_origins_share_their_strings() {
+    let mut m = Merger::new();
+    let text = format!(
+        "{HEADER}{}{}{}",
+        line("a", "b", 1),
+        line("a", "b", 2),
+        line("c", "d", 3)
+    );
+    m.add_reader(Path::new("f"), text.as_bytes()).unwrap();
+    let merged = m.finish();
+    let (ab, cd) = (&merged.edges[0], &merged.edges[1]);
+    assert_eq!(ab.origin_count(), 2, "two processes: two origins");
+    let o: Vec<&Origin> = ab.origins().chain(cd.origins()).collect();
+    assert_eq!(o[0].thread, o[2].thread);
+    assert_eq!(o[0].exe, o[1].exe);
+    assert_eq!(o[0].backtrace, o[2].backtrace);
+    assert_eq!(
+        &*merged.stacks[o[0].backtrace as usize][0],
+        "x::f (src/a.rs:2)"
+    );
+    // The kind, the frame, the thread, the executable and the two sites.
+    assert_eq!(merged.strings.len(), 6, "{:?}", merged.strings);
+}
+
+#[test]
+fn stacks_written_after_their_edges_are_attached_to_them() {
+    let named = |from: &str, to: &str, key: &str| {
+        line(from, to, 1).replace(
+            "\"backtrace\":[\"x::f (src/a.rs:2)\"]",
+            &format!("\"backtrace\":[],\"stack\":\"{key}\""),
+        )
+    };
+    let text = format!(
+        "{HEADER}{}{}{}{}",
+        named("a", "b", "1:1"),
+        named("b", "c", "1:2"),
+        // Written by the record's thread, later; the process was killed
+        // before the stack of "1:2" was.
+        "{\"type\":\"stack\",\"stack\":\"1:1\",\"pid\":1,\"backtrace\":[\"x::g (src/a.rs:9)\"]}\n",
+        line("c", "d", 1),
+    );
+    let mut m = Merger::new();
+    m.add_reader(Path::new("f"), text.as_bytes()).unwrap();
+    let merged = m.finish();
+    let frames = |i: usize| -> Vec<String> {
+        let o = merged.edges[i].origins().next().unwrap();
+        merged.stacks[o.backtrace as usize]
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
+    };
+    assert_eq!(frames(0), ["x::g (src/a.rs:9)"]);
+    assert!(frames(1).is_empty());
+    assert_eq!(frames(2), ["x::f (src/a.rs:2)"]);
+    // A stack line is not an unknown line.
+    assert_eq!(merged.files[0].ignored, 0);
+}
+
+#[test]
+fn the_merger_reads_from_memory_too() {
+    let mut m = Merger::new();
+    m.add_reader(
+        Path::new("one"),
+        format!("{HEADER}{}", line("a", "b", 1)).as_bytes(),
+    )
+    .unwrap();
+    let mut other = Merger::new();
+    let gated = line("a", "b", 2).replace("\"gates\":[]", "\"gates\":[\"2:1\"]");
+    other
+        .add_reader(
+            Path::new("two"),
+            format!("{HEADER}{gated}{}", line("b", "c", 2)).as_bytes(),
+        )
+        .unwrap();
+    m.absorb(other);
+    let merged = m.finish();
+    assert_eq!(merged.files.len(), 2);
+    let classes: Vec<&str> = merged.classes.iter().map(|c| &*c.class).collect();
+    assert_eq!(classes, ["name:a", "name:b", "name:c"]);
+    let ab = merged.edge(0, 1).unwrap();
+    assert_eq!(ab.recordings, 2);
+    assert!(ab.gates.is_empty());
+    assert_eq!(ab.origin_count(), 2);
+    let second = ab.origins().nth(1).unwrap();
+    assert_eq!(&*merged.files[second.file as usize].shown, "two");
+}
+
+#[test]
+fn an_empty_file_is_left_out_of_the_files() {
+    let mut m = Merger::new();
+    m.add_reader(Path::new("empty"), &b""[..]).unwrap();
+    m.add_reader(
+        Path::new("one"),
+        format!("{HEADER}{}", line("a", "b", 1)).as_bytes(),
+    )
+    .unwrap();
+    let merged = m.finish();
+    assert_eq!(merged.files.len(), 1);
+    assert_eq!(&*merged.files[0].shown, "one");
+    assert_eq!(merged.edges[0].origins().next().unwrap().file, 0);
+    assert_eq!(merged.warnings.len(), 1);
+}
