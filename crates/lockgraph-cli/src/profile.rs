@@ -18,12 +18,13 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use lockgraph_core::profile::{Counters, ProfileReport};
+use lockgraph_core::profile::{Advice, Counters, ProfileReport};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::output::escape;
 
 /// The profile format version this reader understands.
 pub const PROFILE_VERSION: u64 = 1;
@@ -507,11 +508,39 @@ impl Profile {
         )
     }
 
-    /// Writes the profile in `format`.
+    /// The report as the text format shows it: every string that came from
+    /// the profile files (class ids, names, sites, what a blocking call
+    /// was) with its control characters and bidirectional overrides shown
+    /// as escapes (`\n`, `\u{1b}`), as `check` shows names. Anyone can
+    /// write a profile file, and a raw escape sequence in a lock's name
+    /// would drive the terminal or forge lines of the table.
+    pub fn text_report(&self) -> ProfileReport {
+        let mut report = self.report.clone();
+        let shown = |s: &mut String| {
+            if let std::borrow::Cow::Owned(safe) = escape::text(s) {
+                *s = safe;
+            }
+        };
+        for c in &mut report.classes {
+            shown(&mut c.class);
+            c.name.iter_mut().for_each(shown);
+            c.created.iter_mut().for_each(shown);
+            c.blocking_what.iter_mut().for_each(shown);
+            for a in &mut c.advice {
+                if let Advice::MoveBlockingCallOut { what, .. } = a {
+                    shown(what);
+                }
+            }
+        }
+        report
+    }
+
+    /// Writes the profile in `format`: text through [`Profile::text_report`],
+    /// JSON with the strings exact (JSON escapes them).
     pub fn write(&self, format: ProfileFormat, w: &mut dyn Write) -> io::Result<()> {
         match format {
             ProfileFormat::Text => {
-                write!(w, "{}", self.report)?;
+                write!(w, "{}", self.text_report())?;
                 writeln!(w, "{}", self.summary_line())
             }
             ProfileFormat::Json => {

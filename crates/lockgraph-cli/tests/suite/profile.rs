@@ -207,6 +207,85 @@ fn json_rows_carry_the_merged_counters_and_advice() {
     assert_eq!(&back, &Value::Array(rows.clone()));
 }
 
+/// Names, sites and what a blocking call was come from files anyone can
+/// write: the text table shows their control characters (ANSI escapes,
+/// `\r`, `\n`, NUL) and bidirectional overrides as escapes, as `check`
+/// does, so they can neither drive the terminal nor forge lines; JSON keeps
+/// them exact.
+#[test]
+fn control_characters_from_profiles_are_escaped_in_the_text_table() {
+    let d = tempdir();
+    let name = "q\u{1b}[2J\rFAKE\nlockgraph: 0 lock classes\u{0}\u{202e}";
+    let site = "src/\u{1b}]0;title\u{7}.rs:1:2";
+    let what = "std::fs::write\u{1b}[31m\n    Mutex ok: fine";
+    let anon = "anon:1:\u{1b}c";
+    write_profile(
+        d.path(),
+        7,
+        &[
+            set(
+                class_entry(&format!("name:{name}")),
+                &[
+                    ("acquisitions", json!(10)),
+                    ("blocking_calls", json!(2)),
+                    ("blocking_ns", json!(5_000)),
+                    ("blocking_what", json!(what)),
+                ],
+            ),
+            set(
+                class_entry(&format!("site:{site}")),
+                &[("acquisitions", json!(5))],
+            ),
+            set(class_entry(anon), &[("acquisitions", json!(1))]),
+        ],
+    );
+    let o = run_in(d.path(), &["profile", "."]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for c in out.chars().filter(|&c| c != '\n') {
+        assert!(
+            !c.is_control() && !('\u{202a}'..='\u{202e}').contains(&c),
+            "raw {c:?} in\n{out}"
+        );
+    }
+    let lines: Vec<&str> = out.lines().collect();
+    // Title, header, three rows, a blank line, "advice:", one advice, summary.
+    assert_eq!(lines.len(), 9, "{out}");
+    assert!(
+        lines[2].contains(r"Mutex q\u{1b}[2J\rFAKE\nlockgraph: 0 lock classes\u{0}\u{202e}"),
+        "{out}"
+    );
+    assert!(
+        lines[3].contains(r"RwLock src/\u{1b}]0;title\u{7}.rs:1:2"),
+        "{out}"
+    );
+    assert!(lines[4].contains(r"Mutex anon:1:\u{1b}c"), "{out}");
+    assert!(
+        lines[7].contains(r"such as `std::fs::write\u{1b}[31m\n    Mutex ok: fine`"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[8],
+        "lockgraph: 3 lock classes in 1 profile file (1 process)"
+    );
+    // The text written to a file is the same.
+    let o = run_in(d.path(), &["profile", "-o", "p.txt", "."]);
+    assert_code(&o, 0);
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("p.txt")).unwrap(),
+        out
+    );
+
+    let o = run_in(d.path(), &["profile", "--format", "json", "."]);
+    assert_code(&o, 0);
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows[0]["name"], name);
+    assert_eq!(rows[0]["blocking_what"], what);
+    assert!(rows[0]["advice"][0].as_str().unwrap().contains(what));
+    assert_eq!(rows[1]["site"], site);
+    assert_eq!(rows[2]["class"], anon);
+}
+
 #[test]
 fn directories_list_only_profile_files_and_explicit_files_are_read() {
     let d = tempdir();
