@@ -89,10 +89,10 @@ fn file_id(path: &Path) -> Option<PathBuf> {
 /// one, and a `/dev/zero` named by mistake ends here, not in the OOM killer.
 pub(crate) const SMALL_FILE_LIMIT: u64 = 64 << 20;
 
-/// Reads a regular file of at most [`SMALL_FILE_LIMIT`] bytes as text: a
-/// FIFO (which would block until a writer came) or a device is refused
-/// before it is opened, and a longer file after the limit is read.
-pub(crate) fn read_small_text(path: &Path) -> io::Result<String> {
+/// Reads a regular file of at most [`SMALL_FILE_LIMIT`] bytes: a FIFO
+/// (which would block until a writer came) or a device is refused before it
+/// is opened, and a longer file after the limit is read.
+pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(io::Error::new(
@@ -100,16 +100,26 @@ pub(crate) fn read_small_text(path: &Path) -> io::Result<String> {
             "not a regular file",
         ));
     }
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     let f = std::fs::File::open(path)?;
-    io::Read::read_to_string(&mut io::Read::take(f, SMALL_FILE_LIMIT + 1), &mut text)?;
-    if text.len() as u64 > SMALL_FILE_LIMIT {
+    io::Read::read_to_end(&mut io::Read::take(f, SMALL_FILE_LIMIT + 1), &mut bytes)?;
+    if bytes.len() as u64 > SMALL_FILE_LIMIT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("larger than {} MiB", SMALL_FILE_LIMIT >> 20),
         ));
     }
-    Ok(text)
+    Ok(bytes)
+}
+
+/// [`read_small`] as UTF-8 text.
+pub(crate) fn read_small_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_small(path)?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
 }
 
 /// Refuses a path that is not a regular file (checked before opening it).

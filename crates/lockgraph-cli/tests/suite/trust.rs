@@ -264,3 +264,86 @@ fn control_characters_in_names_are_escaped_in_text_output() {
         .collect();
     assert!(names.contains(&evil), "{names:?}");
 }
+
+/// A baseline's every parse error names the file, the 1-based line and
+/// column, the field and what is wrong (an empty file read "1:0"); a
+/// byte-order mark is no error.
+#[test]
+fn a_bad_baseline_names_its_line_column_and_field() {
+    let d = tempdir();
+    let rec = d.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    write_file(&rec, 1, &[edge("a", "b")]);
+    write_file(&rec, 2, &[edge("b", "a")]);
+    let o = run_in(d.path(), &["baseline", "rec", "-o", "good.json"]);
+    assert_code(&o, 0);
+    let good = std::fs::read_to_string(d.path().join("good.json")).unwrap();
+    let mut bom = vec![0xef, 0xbb, 0xbf];
+    bom.extend_from_slice(good.as_bytes());
+    write_raw(d.path(), "bom.json", bom);
+    let o = run_in(d.path(), &["check", "--baseline", "bom.json", "rec"]);
+    assert_code(&o, 0);
+
+    let cut = &good[..good.find("\"locks\"").unwrap()];
+    let wrong = good.replacen("\"name:a\",", "7,", 1);
+    let wrong_line = wrong.lines().position(|l| l.contains('7')).unwrap() + 1;
+    let wrong_col = wrong
+        .lines()
+        .nth(wrong_line - 1)
+        .unwrap()
+        .find('7')
+        .unwrap()
+        + 1;
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "empty.json",
+            Vec::new(),
+            "empty.json:1:1: invalid baseline: the file is empty: a baseline is a JSON object, \
+             as `lockgraph baseline` writes it"
+                .into(),
+        ),
+        (
+            "cut.json",
+            cut.as_bytes().to_vec(),
+            format!(
+                "cut.json:{}:{}: invalid baseline: not JSON: the file ends early: EOF while \
+                 parsing an object (at `cycles`)",
+                cut.lines().count(),
+                cut.lines().last().unwrap().chars().count() + 1
+            ),
+        ),
+        (
+            "wrong.json",
+            wrong.into_bytes(),
+            format!(
+                "wrong.json:{wrong_line}:{wrong_col}: invalid baseline: invalid type: integer `7`, \
+                 expected a string (at `cycles[0].locks[0]`)"
+            ),
+        ),
+        (
+            "order.toml",
+            b"order = [\"a\", \"b\"]\n".to_vec(),
+            "order.toml:1:1: invalid baseline: not JSON: expected value".into(),
+        ),
+        (
+            "bom-v2.json",
+            b"\xef\xbb\xbf{\n  \"lockgraph_baseline\": 2\n}\n".to_vec(),
+            "bom-v2.json:2:25: invalid baseline: unsupported baseline version 2 (this lockgraph \
+             reads version 1) (at `lockgraph_baseline`)"
+                .into(),
+        ),
+        (
+            "binary.json",
+            b"{\"lockgraph_baseline\": 1,\n \"x\": \"\x89PNG\"}".to_vec(),
+            "binary.json:2:8: invalid baseline: not UTF-8 text: byte 0x89 is not part of a UTF-8 \
+             character"
+                .into(),
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        write_raw(d.path(), name, bytes);
+        let o = run_in(d.path(), &["check", "--baseline", name, "rec"]);
+        assert_code(&o, 2);
+        assert_eq!(stderr(&o), format!("lockgraph: error: {want}\n"), "{name}");
+    }
+}
