@@ -2,9 +2,10 @@
 //!
 //! `lockgraph baseline` writes one; `lockgraph check --baseline FILE` then
 //! fails only on findings that are not in it. Keys are built from class ids
-//! (`name:...`, `site:file:line:col`; anonymous classes read `anon`), never
-//! from pids, executables or record paths, so a baseline stays valid across
-//! runs and machines.
+//! (`name:...`, `site:file:line:col`; anonymous classes, whose ids hold a
+//! pid, read `anon@` and where the lock is taken, see
+//! `ClassInfo::stable_key`), never from pids, executables or record paths,
+//! so a baseline stays valid across runs and machines.
 //!
 //! A cycle entry also lists its locks' class ids, in cycle order. A
 //! baseline written by `lockgraph baseline` holds, for every component of
@@ -72,6 +73,19 @@ impl BaselineEntry {
             Rule::OrderViolation => Vec::new(),
         };
         Some(BaselineEntry { rule, key, locks })
+    }
+
+    /// Whether the entry names a class plain `anon`, as entries for
+    /// anonymous classes did before those were told apart by where they
+    /// are taken (`anon@src/pool.rs:40:17`, see `ClassInfo::stable_key`):
+    /// such an entry matches only anonymous classes the records say nothing
+    /// of where.
+    pub(crate) fn names_bare_anonymous(&self) -> bool {
+        let body = self
+            .key
+            .strip_prefix(self.rule.key_prefix())
+            .unwrap_or(&self.key);
+        self.locks.iter().any(|l| l == "anon") || body.split(" -> ").any(|k| k == "anon")
     }
 
     /// The cycle's edges as pairs of stable keys (the last one closing it).

@@ -136,8 +136,9 @@ fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation) -> Findin
     }
 }
 
-/// Stable key -> the classes that have it (every anonymous class has
-/// `anon`), to find baselined cycles in the graph.
+/// Stable key -> the classes that have it (anonymous classes taken at the
+/// same place, in several processes, share one), to find baselined cycles
+/// in the graph.
 struct ByStableKey<'m> {
     g: &'m ClassGraph<'m>,
     classes: HashMap<&'m str, Vec<usize>>,
@@ -314,6 +315,19 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             stale,
         }
     });
+    if let (Some((path, b)), Some(summary)) = (baseline, &summary_baseline) {
+        for e in b.entries().filter(|e| e.names_bare_anonymous()) {
+            if summary.stale.binary_search(&e.key).is_ok() {
+                warnings.push(format!(
+                    "{}: baseline entry `{}` names anonymous classes `anon`, as baselines did \
+                     before lockgraph told them apart by where they are taken (`anon@<site>`): \
+                     it tolerates none of them now; rewrite the baseline with `lockgraph baseline`",
+                    path.display(),
+                    e.key
+                ));
+            }
+        }
+    }
     if let Some(spec) = order {
         for (ci, i) in spec.unmatched(merged) {
             let chain = &spec.chains[ci];

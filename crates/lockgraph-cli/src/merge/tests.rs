@@ -114,3 +114,53 @@ fn an_empty_file_is_left_out_of_the_files() {
     assert_eq!(merged.edges[0].origins().next().unwrap().file, 0);
     assert_eq!(merged.warnings.len(), 1);
 }
+
+#[test]
+fn anonymous_classes_are_keyed_by_where_they_are_taken() {
+    // `from -> to` (class JSON) taken at `held` and `requested`, with
+    // this stack.
+    let edge = |from: &str, to: &str, held: &str, requested: &str, stack: &str| {
+        format!(
+            "{{\"type\":\"edge\",\"from\":{from},\"to\":{to},\"hold\":\"exclusive\",\"request\":\"exclusive\",\"gates\":[],\"thread\":\"w\",\"pid\":1,\"exe\":\"/bin/x\",\"held_at\":{held},\"requested_at\":{requested},\"backtrace\":[{stack}]}}\n"
+        )
+    };
+    let anon = |id: u32| format!("{{\"class\":\"anon:1:{id}\",\"kind\":\"lock\"}}");
+    let named = "{\"class\":\"name:n\",\"name\":\"n\",\"kind\":\"Mutex\"}";
+    let created = "{\"class\":\"anon:1:5\",\"kind\":\"lock\",\"site\":\"src/new.rs:1:2\"}";
+    let frame = "\"app::take (/home/ci/src/a.rs:4)\"";
+    let text = [
+        HEADER.to_string(),
+        // anon:1:1 held at b.rs:9:1, requested at a.rs:5:5: the least.
+        edge(&anon(1), named, "\"src/b.rs:9:1\"", "\"src/x.rs:1:1\"", ""),
+        edge(
+            named,
+            &anon(1),
+            "\"src/x.rs:2:2\"",
+            "\"src/a.rs:5:5\"",
+            frame,
+        ),
+        // anon:1:2 without sites: the function that requested it.
+        edge(named, &anon(2), "null", "null", frame),
+        // anon:1:3: nothing says where.
+        edge(named, &anon(3), "null", "null", ""),
+        // anon:1:5 names its creation site.
+        edge(named, created, "null", "\"src/a.rs:1:1\"", ""),
+    ]
+    .concat();
+    let mut m = Merger::new();
+    m.add_reader(Path::new("f"), text.as_bytes()).unwrap();
+    let merged = m.finish();
+    let keys: Vec<&str> = merged.classes.iter().map(ClassInfo::stable_key).collect();
+    assert_eq!(
+        keys,
+        [
+            "anon@src/a.rs:5:5",
+            "anon@app::take",
+            "anon",
+            "anon@src/new.rs:1:2",
+            "name:n"
+        ]
+    );
+    assert_eq!(merged.classes[3].site(), Some("src/new.rs:1:2"));
+    assert_eq!(merged.classes[0].name(), None);
+}
