@@ -334,6 +334,13 @@ fn profile_and_print(
 fn dump_and_print(pid: u32, format: ProfileFormatArg, timeout: &str) -> anyhow::Result<u8> {
     let wait = lockgraph_core::watchdog::parse_duration(timeout)
         .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+    if wait.is_zero() {
+        // It would signal the process and give up at once, blaming it.
+        anyhow::bail!(
+            "--timeout {}: the process needs time to answer: give it more than 0, e.g. 5s",
+            timeout.trim()
+        );
+    }
     let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)?;
     let out = match format {
         ProfileFormatArg::Json => json,
