@@ -468,8 +468,11 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
     } else {
         &[]
     };
-    let dir = t.record_dir.unwrap_or_else(run::default_record_dir);
-    let (dir, _) = run::prepare(&dir, t.append)?;
+    run::nonempty_command(t.command)?;
+    let dir = run::make_record_dir(&t.record_dir.unwrap_or_else(run::default_record_dir))?;
+    if !t.append {
+        run::clear_records(&dir)?;
+    }
     let status = run::run_recorded(t.command, &dir, env)?;
     let failure = run::command_failure(&status);
     if let Some(code) = failure {

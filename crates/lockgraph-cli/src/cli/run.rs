@@ -6,7 +6,9 @@
 //! directory), so that `lockgraph check target/lockgraph` can read the same
 //! records again. The record and profile files a previous run left there
 //! are removed first unless `--append` is given; nothing else in it is
-//! touched.
+//! touched. Refused before anything is removed or run: a record directory
+//! that cannot be one (a file, a path through a file, a link to nothing,
+//! one this user cannot write in), and an empty command.
 //!
 //! The exit status rule: when the command fails, `lockgraph test` exits with
 //! the command's own exit code (128 + the signal number when a signal killed
@@ -18,8 +20,6 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-
-use anyhow::Context;
 
 /// The environment variable that turns recording on.
 pub(crate) const RECORD_ENV: &str = "LOCKGRAPH_RECORD";
@@ -58,31 +58,133 @@ pub(crate) fn is_lockgraph_file(name: &OsStr) -> bool {
     })
 }
 
-/// Makes the record directory (absolute, so that every process of the
-/// command finds it whatever its working directory) and, unless `append`,
-/// removes the record and profile files in it. Returns its absolute path
-/// and how many files were removed.
-pub(crate) fn prepare(dir: &Path, append: bool) -> anyhow::Result<(PathBuf, usize)> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the record directory {}", dir.display()))?;
-    let dir =
-        std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+/// Makes the record directory if missing and returns its absolute path
+/// (so that every process of the command finds it whatever its working
+/// directory). Refused, with the path that is in the way: a record
+/// directory that is a file (or a link to nothing), a path through a file
+/// (`file/sub`), a directory that cannot be created, or one this user
+/// cannot write in (the command's processes could not record there, and
+/// the run would end in a misleading "nothing was recorded").
+pub(crate) fn make_record_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let shown = dir.display();
+    if let Ok(meta) = std::fs::symlink_metadata(dir) {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => anyhow::bail!(
+                "the record directory {shown} is {}, not a directory: name a directory with \
+                 --record-dir",
+                what(&m.file_type())
+            ),
+            Err(e) if meta.file_type().is_symlink() && e.kind() == io::ErrorKind::NotFound => {
+                anyhow::bail!(
+                    "the record directory {shown} is a link to {}, which does not exist: create \
+                 that directory, or name another with --record-dir",
+                    std::fs::read_link(dir).unwrap_or_default().display()
+                )
+            }
+            Err(e) => anyhow::bail!("cannot use the record directory {shown}: {}", lower(&e)),
+        }
+    }
+    // A path through something that is not a directory (`file/sub`): name it.
+    for above in dir.ancestors().skip(1) {
+        if let Ok(m) = std::fs::metadata(above) {
+            if !m.is_dir() {
+                anyhow::bail!(
+                    "cannot create the record directory {shown}: {} is {}, not a directory",
+                    above.display(),
+                    what(&m.file_type())
+                );
+            }
+            break;
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::anyhow!("cannot create the record directory {shown}: {}", lower(&e))
+    })?;
+    let dir = std::path::absolute(dir)
+        .map_err(|e| anyhow::anyhow!("cannot resolve {shown}: {}", lower(&e)))?;
+    writable(&dir)?;
+    Ok(dir)
+}
+
+/// A file type in words, as "the path is ..." says it.
+fn what(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_file() {
+        "a file"
+    } else {
+        "something else"
+    }
+}
+
+/// Fails, naming `dir`, when a file cannot be created in it: tried with a
+/// file of its own (not a name anything reads), removed at once.
+fn writable(dir: &Path) -> anyhow::Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let probe = dir.join(format!(
+        ".lockgraph-write-check-{}-{nanos}",
+        std::process::id()
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!(
+            "cannot write in the record directory {}: {}; the command's processes could not \
+             record there",
+            dir.display(),
+            lower(&e)
+        ),
+    }
+}
+
+/// Removes the record and profile files an earlier run left in `dir`
+/// (nothing else); how many.
+pub(crate) fn clear_records(dir: &Path) -> anyhow::Result<usize> {
+    let cannot_list = |e: io::Error| {
+        anyhow::anyhow!(
+            "cannot list the record directory {}: {}",
+            dir.display(),
+            lower(&e)
+        )
+    };
     let mut removed = 0;
-    if !append {
-        let entries = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot list the record directory {}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if is_file && is_lockgraph_file(&entry.file_name()) {
-                std::fs::remove_file(entry.path()).with_context(|| {
-                    format!("cannot remove the old record {}", entry.path().display())
-                })?;
-                removed += 1;
+    for entry in std::fs::read_dir(dir).map_err(cannot_list)? {
+        let entry = entry.map_err(cannot_list)?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && is_lockgraph_file(&entry.file_name()) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Gone already (another run clearing the same directory).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => anyhow::bail!(
+                    "cannot remove the old record {}: {}",
+                    entry.path().display(),
+                    lower(&e)
+                ),
             }
         }
     }
-    Ok((dir, removed))
+    Ok(removed)
 }
 
 /// How many record or profile files `dir` holds.
@@ -96,21 +198,44 @@ pub(crate) fn recorded_files(dir: &Path) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Refuses an empty command (`lockgraph test -- ''`) before anything is
+/// prepared: it could only fail to start.
+pub(crate) fn nonempty_command(command: &[OsString]) -> anyhow::Result<()> {
+    if command.first().is_none_or(|p| p.is_empty()) {
+        anyhow::bail!("the command after `--` is empty: name the program to run");
+    }
+    Ok(())
+}
+
 /// Why `lockgraph test` could not run the command.
 #[derive(Debug)]
 pub(crate) struct SpawnError {
     program: String,
-    source: io::Error,
+    why: String,
+}
+
+impl SpawnError {
+    fn new(program: &OsStr, e: &io::Error) -> SpawnError {
+        let path = Path::new(program);
+        // Without a slash the program is looked for in PATH.
+        let searched = !program.to_string_lossy().contains('/');
+        let why = match e.kind() {
+            io::ErrorKind::NotFound if searched => format!("{} (not in PATH)", lower(e)),
+            io::ErrorKind::PermissionDenied if !searched && path.is_dir() => {
+                "it is a directory".to_string()
+            }
+            _ => lower(e),
+        };
+        SpawnError {
+            program: program.to_string_lossy().into_owned(),
+            why,
+        }
+    }
 }
 
 impl std::fmt::Display for SpawnError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "could not run `{}`: {}",
-            self.program,
-            lower(&self.source)
-        )
+        write!(f, "could not run `{}`: {}", self.program, self.why)
     }
 }
 
@@ -138,7 +263,7 @@ pub(crate) fn run_recorded(
     let Some((program, args)) = command.split_first() else {
         return Err(SpawnError {
             program: String::new(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "no command given"),
+            why: "no command given".to_string(),
         });
     };
     Command::new(program)
@@ -146,10 +271,7 @@ pub(crate) fn run_recorded(
         .env(RECORD_ENV, dir)
         .envs(env.iter().copied())
         .status()
-        .map_err(|source| SpawnError {
-            program: program.to_string_lossy().into_owned(),
-            source,
-        })
+        .map_err(|e| SpawnError::new(program, &e))
 }
 
 /// `None` when the command succeeded, else the exit code that stands for its
@@ -223,11 +345,14 @@ mod tests {
             std::fs::write(d.path().join(name), "x").unwrap();
         }
         assert_eq!(recorded_files(d.path()).unwrap(), 2);
-        let (abs, removed) = prepare(d.path(), true).unwrap();
+        let abs = make_record_dir(d.path()).unwrap();
         assert!(abs.is_absolute());
-        assert_eq!(removed, 0);
-        let (_, removed) = prepare(d.path(), false).unwrap();
-        assert_eq!(removed, 2);
+        assert_eq!(
+            recorded_files(d.path()).unwrap(),
+            2,
+            "making it removes nothing"
+        );
+        assert_eq!(clear_records(&abs).unwrap(), 2);
         assert_eq!(recorded_files(d.path()).unwrap(), 0);
         assert!(d.path().join("notes.txt").exists());
         assert!(d.path().join("lockgraph.toml").exists());

@@ -718,3 +718,132 @@ fn a_baseline_or_order_that_is_not_a_regular_file_is_refused_not_read() {
         );
     }
 }
+
+/// `lockgraph test -- sh -c 'touch MARKER'` in `cwd` with more arguments
+/// before `--`: its output, and whether the command ran.
+#[cfg(unix)]
+fn test_touching(cwd: &std::path::Path, args: &[&str]) -> (std::process::Output, bool) {
+    let marker = cwd.join("the-command-ran");
+    let _ = std::fs::remove_file(&marker);
+    let touch = format!("touch '{}'", marker.display());
+    let mut all = vec!["test"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--", "sh", "-c", &touch]);
+    let o = run_in(cwd, &all);
+    (o, marker.exists())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_record_dir_that_cannot_be_one_is_named_before_the_command_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempdir();
+    std::fs::write(d.path().join("afile"), "mine").unwrap();
+    let missing = d.path().join("missing");
+    std::os::unix::fs::symlink(&missing, d.path().join("dangling")).unwrap();
+    let mut cases = vec![
+        (
+            "afile".to_string(),
+            "the record directory afile is a file, not a directory: name a directory with \
+             --record-dir"
+                .to_string(),
+        ),
+        (
+            "afile/sub".to_string(),
+            "cannot create the record directory afile/sub: afile is a file, not a directory"
+                .to_string(),
+        ),
+        (
+            "afile/sub/deeper".to_string(),
+            "cannot create the record directory afile/sub/deeper: afile is a file, not a \
+             directory"
+                .to_string(),
+        ),
+        (
+            "dangling".to_string(),
+            format!(
+                "the record directory dangling is a link to {}, which does not exist: create \
+                 that directory, or name another with --record-dir",
+                missing.display()
+            ),
+        ),
+        (
+            "/dev/null".to_string(),
+            "the record directory /dev/null is a device, not a directory".to_string(),
+        ),
+    ];
+    // A directory this user cannot write in: the command's processes could
+    // not record there, and "nothing was recorded" would mislead. Root
+    // writes whatever the mode, but not in sysfs.
+    let ro = d.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let probe = ro.join("probe");
+    if std::fs::write(&probe, "").is_err() {
+        cases.push((
+            ro.display().to_string(),
+            format!(
+                "cannot write in the record directory {}: permission denied; the command's \
+                 processes could not record there",
+                ro.display()
+            ),
+        ));
+    }
+    let _ = std::fs::remove_file(&probe);
+    if std::path::Path::new("/sys/kernel").is_dir() {
+        cases.push((
+            "/sys".to_string(),
+            "cannot write in the record directory /sys: ".to_string(),
+        ));
+    }
+    for (dir, said) in cases {
+        let (o, ran) = test_touching(d.path(), &["--record-dir", &dir]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(&format!("lockgraph: error: {said}")),
+            "{dir}: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("os error"), "{}", stderr(&o));
+        assert!(!ran, "--record-dir {dir}: the command ran");
+    }
+    assert_eq!(std::fs::read(d.path().join("afile")).unwrap(), b"mine");
+    assert!(!missing.exists());
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(
+        std::fs::read_dir(&ro).unwrap().count(),
+        0,
+        "the write check left nothing behind"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn test_names_an_empty_command_a_directory_and_a_program_not_in_path() {
+    let d = tempdir();
+    let o = run_in(d.path(), &["test", "--record-dir", "rec", "--", ""]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o)
+            .contains("lockgraph: error: the command after `--` is empty: name the program to run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !d.path().join("rec").exists(),
+        "refused before the record directory is made"
+    );
+    let not_in_path = "lockgraph: error: could not run `no-such-program-for-lockgraph`: no such \
+                       file or directory (not in PATH)";
+    for (command, said) in [
+        (
+            "/",
+            "lockgraph: error: could not run `/`: it is a directory",
+        ),
+        ("no-such-program-for-lockgraph", not_in_path),
+    ] {
+        let o = run_in(d.path(), &["test", "--record-dir", "rec", "--", command]);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "{command:?}: {}", stderr(&o));
+    }
+}
