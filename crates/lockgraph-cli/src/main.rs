@@ -470,6 +470,10 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
     };
     run::nonempty_command(t.command)?;
     let dir = run::make_record_dir(&t.record_dir.unwrap_or_else(run::default_record_dir))?;
+    // Before anything is removed or run.
+    if let Some(output) = &t.report.output {
+        run::output_outside_records(output, &dir)?;
+    }
     if !t.append {
         run::clear_records(&dir)?;
     }

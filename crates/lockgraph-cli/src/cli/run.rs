@@ -8,7 +8,8 @@
 //! are removed first unless `--append` is given; nothing else in it is
 //! touched. Refused before anything is removed or run: a record directory
 //! that cannot be one (a file, a path through a file, a link to nothing,
-//! one this user cannot write in), and an empty command.
+//! one this user cannot write in), a report (`-o`) the run would read as
+//! an input or remove, and an empty command.
 //!
 //! The exit status rule: when the command fails, `lockgraph test` exits with
 //! the command's own exit code (128 + the signal number when a signal killed
@@ -185,6 +186,93 @@ pub(crate) fn clear_records(dir: &Path) -> anyhow::Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// Refuses a report file (`-o`) that would be read as an input or removed:
+/// in the record directory `dir` (absolute, existing), a `*.jsonl` file
+/// (read as a record by this check and the next), a
+/// `lockgraph-profile-*.json` one (read as a profile by `--profile` and by
+/// `lockgraph profile`), a name the runtime gives its own records (removed
+/// before the next run); and a directory. The path as spelled is looked at,
+/// and where links there lead (even to a file not there yet). Any other
+/// name in the record directory is the caller's.
+pub(crate) fn output_outside_records(output: &Path, dir: &Path) -> anyhow::Result<()> {
+    let shown = output.display();
+    let dir_c = std::fs::canonicalize(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot resolve the record directory {}: {}",
+            dir.display(),
+            lower(&e)
+        )
+    })?;
+    if std::fs::metadata(output).is_ok_and(|m| m.is_dir()) {
+        let what = if std::fs::canonicalize(output).is_ok_and(|o| o == dir_c) {
+            "that is the record directory"
+        } else {
+            "that is a directory"
+        };
+        anyhow::bail!("-o {shown}: {what}: name a file for the report");
+    }
+    for written in written_to(output) {
+        let (Some(parent), Some(name)) = (written.parent(), written.file_name()) else {
+            continue;
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if std::fs::canonicalize(parent).ok().as_ref() != Some(&dir_c) {
+            continue;
+        }
+        let (files, kind) = if lockgraph_cli::is_record_name(name) {
+            ("every *.jsonl file", "a record")
+        } else if lockgraph_cli::profile::is_profile_name(name) {
+            (
+                "every lockgraph-profile-*.json file (with --profile, as `lockgraph profile` \
+                 does)",
+                "a profile",
+            )
+        } else {
+            continue;
+        };
+        let removed = if is_lockgraph_file(name) {
+            ", and deleted before the next run (the runtime's own name for one)"
+        } else {
+            ""
+        };
+        let via = if written.as_path() == output {
+            String::new()
+        } else {
+            format!(" (a link to {})", written.display())
+        };
+        anyhow::bail!(
+            "-o {shown}{via} is in the record directory {}, where `lockgraph test` reads \
+             {files} as {kind}: the report would be read as one{removed}; write it \
+             elsewhere, or under another name",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The paths a write to `path` may land on: `path` itself, then each link
+/// it leads through, to the last (whether that exists or not).
+fn written_to(path: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![path.to_path_buf()];
+    let mut at = path.to_path_buf();
+    // A loop of links ends here; the write would fail on it anyway.
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&at) else {
+            break;
+        };
+        at = match at.parent() {
+            Some(parent) => parent.join(target),
+            None => target,
+        };
+        paths.push(at.clone());
+    }
+    paths
 }
 
 /// How many record or profile files `dir` holds.

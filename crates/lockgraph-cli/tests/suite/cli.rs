@@ -819,6 +819,78 @@ fn a_record_dir_that_cannot_be_one_is_named_before_the_command_runs() {
 
 #[cfg(unix)]
 #[test]
+fn test_refuses_an_output_it_would_read_or_remove_before_running() {
+    let d = tempdir();
+    let rec = d.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    let old = write_file(&rec, 21, &[edge("a", "b")]);
+    write_file(&rec, 22, &[edge("b", "a")]);
+    let before = std::fs::read(&old).unwrap();
+    std::os::unix::fs::symlink(&old, d.path().join("link-to-a-record")).unwrap();
+    std::os::unix::fs::symlink("lockgraph-9-9.jsonl", rec.join("notes.txt")).unwrap();
+    let as_record = "reads every *.jsonl file as a record: the report would be read as one; ";
+    let deleted = "the report would be read as one, and deleted before the next run";
+    let as_profile = "reads every lockgraph-profile-*.json file (with --profile, as `lockgraph \
+                      profile` does) as a profile";
+    let via_link =
+        "-o rec/notes.txt (a link to rec/lockgraph-9-9.jsonl) is in the record directory";
+    for (output, said) in [
+        ("rec/report.jsonl", as_record),
+        ("rec/./lockgraph-5-6.jsonl", deleted),
+        ("rec/lockgraph-profile-x.json", as_profile),
+        ("rec/lockgraph-profile-7.json", deleted),
+        ("link-to-a-record", "-o link-to-a-record (a link to "),
+        ("rec/notes.txt", via_link),
+        (
+            "rec",
+            "-o rec: that is the record directory: name a file for the report",
+        ),
+        (".", "-o .: that is a directory: name a file for the report"),
+    ] {
+        let (o, ran) = test_touching(d.path(), &["--record-dir", "rec", "-o", output]);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "-o {output}: {}", stderr(&o));
+        assert!(!ran, "-o {output}: the command ran");
+        let now = std::fs::read(&old).unwrap();
+        assert_eq!(now, before, "-o {output}: the record changed");
+    }
+    let (o, _) = test_touching(d.path(), &["--record-dir", "rec", "-o", "rec/report.jsonl"]);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: -o rec/report.jsonl is in the record directory {}, where \
+             `lockgraph test` reads every *.jsonl file as a record: the report would be read \
+             as one; write it elsewhere, or under another name",
+            std::path::absolute(&rec).unwrap().display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // A name test never reads nor removes: allowed beside the records
+    // (kept with --append, and checked).
+    for output in ["rec/report.json", "rec/lockgraph-watchdog-host-1.jsonl"] {
+        let (o, ran) = test_touching(
+            d.path(),
+            &[
+                "--record-dir",
+                "rec",
+                "--append",
+                "--format",
+                "json",
+                "-o",
+                output,
+            ],
+        );
+        assert_code(&o, 1);
+        assert!(ran);
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(d.path().join(output)).unwrap()).unwrap();
+        assert_eq!(v["summary"]["files"], 2, "{output}");
+        assert_eq!(v["summary"]["cycles"], 1, "{output}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
 fn test_names_an_empty_command_a_directory_and_a_program_not_in_path() {
     let d = tempdir();
     let o = run_in(d.path(), &["test", "--record-dir", "rec", "--", ""]);
