@@ -484,8 +484,7 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
             "lockgraph: the command failed ({status}); checking what it recorded, then exiting with {code}"
         );
     }
-    let recorded = run::recorded_files(&dir)
-        .with_context(|| format!("cannot list the record directory {}", dir.display()))?;
+    let recorded = run::recorded_files(&dir)?;
     if recorded == 0 && !t.allow_empty {
         let program = t
             .command

@@ -104,7 +104,7 @@ pub(crate) fn make_record_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     })?;
     let dir = std::path::absolute(dir)
         .map_err(|e| anyhow::anyhow!("cannot resolve {shown}: {}", lower(&e)))?;
-    writable(&dir)?;
+    usable(&dir)?;
     Ok(dir)
 }
 
@@ -130,9 +130,17 @@ fn what(t: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Fails, naming `dir`, when a file cannot be created in it: tried with a
-/// file of its own (not a name anything reads), removed at once.
-fn writable(dir: &Path) -> anyhow::Result<()> {
+/// Fails, naming `dir`, when it cannot be listed (the check could not find
+/// the records) or a file cannot be created in it (tried with a file of its
+/// own, not a name anything reads, removed at once).
+fn usable(dir: &Path) -> anyhow::Result<()> {
+    if let Err(e) = std::fs::read_dir(dir) {
+        anyhow::bail!(
+            "cannot list the record directory {}: {}; the check could not read the records",
+            dir.display(),
+            lower(&e)
+        );
+    }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -276,10 +284,17 @@ fn written_to(path: &Path) -> Vec<PathBuf> {
 }
 
 /// How many record or profile files `dir` holds.
-pub(crate) fn recorded_files(dir: &Path) -> io::Result<usize> {
+pub(crate) fn recorded_files(dir: &Path) -> anyhow::Result<usize> {
+    let cannot_list = |e: io::Error| {
+        anyhow::anyhow!(
+            "cannot list the record directory {}: {}",
+            dir.display(),
+            lower(&e)
+        )
+    };
     let mut n = 0;
-    for entry in std::fs::read_dir(dir)? {
-        if is_lockgraph_file(&entry?.file_name()) {
+    for entry in std::fs::read_dir(dir).map_err(cannot_list)? {
+        if is_lockgraph_file(&entry.map_err(cannot_list)?.file_name()) {
             n += 1;
         }
     }

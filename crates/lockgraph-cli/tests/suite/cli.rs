@@ -790,6 +790,21 @@ fn a_record_dir_that_cannot_be_one_is_named_before_the_command_runs() {
         ));
     }
     let _ = std::fs::remove_file(&probe);
+    // One this user can write in but not list: the check could not find
+    // the records.
+    let unlisted = d.path().join("unlisted");
+    std::fs::create_dir(&unlisted).unwrap();
+    std::fs::set_permissions(&unlisted, std::fs::Permissions::from_mode(0o333)).unwrap();
+    if std::fs::read_dir(&unlisted).is_err() {
+        cases.push((
+            unlisted.display().to_string(),
+            format!(
+                "cannot list the record directory {}: permission denied; the check could not \
+                 read the records",
+                unlisted.display()
+            ),
+        ));
+    }
     if std::path::Path::new("/sys/kernel").is_dir() {
         cases.push((
             "/sys".to_string(),
@@ -809,7 +824,9 @@ fn a_record_dir_that_cannot_be_one_is_named_before_the_command_runs() {
     }
     assert_eq!(std::fs::read(d.path().join("afile")).unwrap(), b"mine");
     assert!(!missing.exists());
-    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [&ro, &unlisted] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     assert_eq!(
         std::fs::read_dir(&ro).unwrap().count(),
         0,
