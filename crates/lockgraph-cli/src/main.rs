@@ -197,6 +197,13 @@ struct ReportArgs {
     baseline: Option<PathBuf>,
 }
 
+impl ReportArgs {
+    /// The files the check reads besides the records: --order, --baseline.
+    fn side_files(&self) -> Vec<PathBuf> {
+        self.order.iter().chain(&self.baseline).cloned().collect()
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     /// Readable in a terminal
@@ -469,6 +476,9 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
         &[]
     };
     run::nonempty_command(t.command)?;
+    not_an_input(t.report.output.as_deref(), &t.report.side_files(), |_| {
+        false
+    })?;
     let dir = run::make_record_dir(&t.record_dir.unwrap_or_else(run::default_record_dir))?;
     // Before anything is removed or run.
     if let Some(output) = &t.report.output {
@@ -588,12 +598,14 @@ fn main() -> ExitCode {
             &paths,
             lockgraph_cli::is_record_name,
         )
+        .and_then(|()| not_an_input(report.output.as_deref(), &report.side_files(), |_| false))
         .and_then(|()| check_and_print(&options(paths, &report), &report)),
         Command::Baseline {
             output,
             order,
             paths,
         } => not_an_input(Some(&output), &paths, lockgraph_cli::is_record_name)
+            .and_then(|()| not_an_input(Some(&output), order.as_slice(), |_| false))
             .and_then(|()| write_baseline(&output, &CheckOptions::new(paths).order(order))),
         Command::Test {
             report,

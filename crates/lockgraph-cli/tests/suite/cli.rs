@@ -936,3 +936,47 @@ fn test_names_an_empty_command_a_directory_and_a_program_not_in_path() {
         assert!(stderr(&o).contains(said), "{command:?}: {}", stderr(&o));
     }
 }
+
+/// `--order` and `--baseline` are inputs too: an `-o` over one of them
+/// (another spelling included) is refused before anything is read, written
+/// or run.
+#[cfg(unix)]
+#[test]
+fn an_output_over_the_order_or_the_baseline_is_refused() {
+    let d = cycle_dir();
+    let order = write_raw(d.path(), "o.toml", "order = [\"a\", \"b\"]\n");
+    let o = run_in(d.path(), &["baseline", "-o", "b.json", "."]);
+    assert_code(&o, 0);
+    let baseline = d.path().join("b.json");
+    let (order_before, baseline_before) = (
+        std::fs::read(&order).unwrap(),
+        std::fs::read(&baseline).unwrap(),
+    );
+    let said = "that file is an input of this command";
+    for args in [
+        vec!["check", "--baseline", "b.json", "-o", "b.json", "."],
+        vec![
+            "check", "--order", "o.toml", "--format", "json", "-o", "./o.toml", ".",
+        ],
+        vec!["baseline", "--order", "o.toml", "-o", "o.toml", "."],
+    ] {
+        let o = run_in(d.path(), &args);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "{args:?}: {}", stderr(&o));
+    }
+    let dir = d.path().join("rec");
+    let dir = dir.to_str().unwrap();
+    for (option, output) in [("--baseline", "b.json"), ("--order", "o.toml")] {
+        let args = ["--record-dir", dir, option, output, "-o", output];
+        let (o, ran) = test_touching(d.path(), &args);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(&format!("-o {output}: {said} ({output})")),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(!ran, "{args:?}: the command ran");
+    }
+    assert_eq!(std::fs::read(&order).unwrap(), order_before);
+    assert_eq!(std::fs::read(&baseline).unwrap(), baseline_before);
+}
