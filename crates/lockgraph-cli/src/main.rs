@@ -197,6 +197,13 @@ struct ReportArgs {
     baseline: Option<PathBuf>,
 }
 
+impl ReportArgs {
+    /// The files the check reads besides the records: --order, --baseline.
+    fn side_files(&self) -> Vec<PathBuf> {
+        self.order.iter().chain(&self.baseline).cloned().collect()
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     /// Readable in a terminal
@@ -334,6 +341,13 @@ fn profile_and_print(
 fn dump_and_print(pid: u32, format: ProfileFormatArg, timeout: &str) -> anyhow::Result<u8> {
     let wait = lockgraph_core::watchdog::parse_duration(timeout)
         .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+    if wait.is_zero() {
+        // It would signal the process and give up at once, blaming it.
+        anyhow::bail!(
+            "--timeout {}: the process needs time to answer: give it more than 0, e.g. 5s",
+            timeout.trim()
+        );
+    }
     let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)?;
     let out = match format {
         ProfileFormatArg::Json => json,
@@ -461,8 +475,18 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
     } else {
         &[]
     };
-    let dir = t.record_dir.unwrap_or_else(run::default_record_dir);
-    let (dir, _) = run::prepare(&dir, t.append)?;
+    run::nonempty_command(t.command)?;
+    not_an_input(t.report.output.as_deref(), &t.report.side_files(), |_| {
+        false
+    })?;
+    let dir = run::make_record_dir(&t.record_dir.unwrap_or_else(run::default_record_dir))?;
+    // Before anything is removed or run.
+    if let Some(output) = &t.report.output {
+        run::output_outside_records(output, &dir)?;
+    }
+    if !t.append {
+        run::clear_records(&dir)?;
+    }
     let status = run::run_recorded(t.command, &dir, env)?;
     let failure = run::command_failure(&status);
     if let Some(code) = failure {
@@ -470,8 +494,7 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
             "lockgraph: the command failed ({status}); checking what it recorded, then exiting with {code}"
         );
     }
-    let recorded = run::recorded_files(&dir)
-        .with_context(|| format!("cannot list the record directory {}", dir.display()))?;
+    let recorded = run::recorded_files(&dir)?;
     if recorded == 0 && !t.allow_empty {
         let program = t
             .command
@@ -575,12 +598,14 @@ fn main() -> ExitCode {
             &paths,
             lockgraph_cli::is_record_name,
         )
+        .and_then(|()| not_an_input(report.output.as_deref(), &report.side_files(), |_| false))
         .and_then(|()| check_and_print(&options(paths, &report), &report)),
         Command::Baseline {
             output,
             order,
             paths,
         } => not_an_input(Some(&output), &paths, lockgraph_cli::is_record_name)
+            .and_then(|()| not_an_input(Some(&output), order.as_slice(), |_| false))
             .and_then(|()| write_baseline(&output, &CheckOptions::new(paths).order(order))),
         Command::Test {
             report,

@@ -5,9 +5,12 @@
 //! * values are trimmed and compared without regard to case;
 //! * a switch is `1`/`0`, `on`/`off`, `true`/`false` or `yes`/`no`;
 //! * a duration is a number with a unit: `ns`, `us`, `ms`, `s`, `m`
-//!   (`750ms`, `1.5s`, `2m`);
+//!   (`750ms`, `1.5s`, `2m`), at most [`MAX_ENV_DURATION`] (about 584
+//!   years);
 //! * a size is a positive integer, optionally with `k` (× 1,024) or `m`
-//!   (× 1,048,576);
+//!   (× 1,048,576), at most `u64::MAX`;
+//! * a value of the right form past its limit is said to be too large,
+//!   not malformed;
 //! * an unset or empty variable means its default;
 //! * a value that does not parse is named once per variable, on the
 //!   standard error file descriptor *and* as a `tracing` WARN event (target
@@ -253,9 +256,30 @@ pub static VARIABLES: [&Variable; 15] = [
 
 /// Why a value did not parse: what was expected.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BadValue {
     /// What the variable accepts, in words.
     pub expected: String,
+    /// For a value of the right form that is out of range (a duration or
+    /// a size that overflows): the limit it passes, in words; `None` for a
+    /// value of the wrong form.
+    pub too_large: Option<&'static str>,
+}
+
+impl BadValue {
+    fn malformed(kind: &Kind) -> BadValue {
+        BadValue {
+            expected: kind.expected(),
+            too_large: None,
+        }
+    }
+
+    fn too_large(kind: &Kind, limit: &'static str) -> BadValue {
+        BadValue {
+            expected: kind.expected(),
+            too_large: Some(limit),
+        }
+    }
 }
 
 impl Kind {
@@ -281,9 +305,7 @@ impl Kind {
 
     /// Parses `text` (already known to be set and not empty).
     pub fn parse(&self, text: &str) -> Result<Value, BadValue> {
-        let bad = || BadValue {
-            expected: self.expected(),
-        };
+        let bad = || BadValue::malformed(self);
         let t = || text.trim().to_ascii_lowercase();
         match self {
             Kind::Path => Ok(Value::Path(PathBuf::from(text))),
@@ -314,10 +336,19 @@ impl Kind {
                 match switch(&t) {
                     Some(true) => Ok(Value::Duration(*on)),
                     Some(false) => Ok(Value::Switch(false)),
-                    None => parse_duration(&t).map(Value::Duration).map_err(|_| bad()),
+                    None => match parse_duration(&t) {
+                        Ok(d) if d <= MAX_ENV_DURATION => Ok(Value::Duration(d)),
+                        Ok(_) | Err(ParseDurationError::TooLarge(_)) => {
+                            Err(BadValue::too_large(self, MAX_ENV_DURATION_IN_WORDS))
+                        }
+                        Err(_) => Err(bad()),
+                    },
                 }
             }
-            Kind::Size => size(&t()).map(Value::Size).ok_or_else(bad),
+            Kind::Size => size(&t()).map(Value::Size).map_err(|e| match e {
+                SizeError::TooLarge => BadValue::too_large(self, MAX_SIZE_IN_WORDS),
+                SizeError::Malformed => bad(),
+            }),
         }
     }
 }
@@ -330,54 +361,125 @@ fn switch(t: &str) -> Option<bool> {
     }
 }
 
-fn size(t: &str) -> Option<u64> {
-    let t = t.replace('_', "");
-    let (num, scale) = match t.strip_suffix('k') {
-        Some(n) => (n.to_string(), 1 << 10),
-        None => match t.strip_suffix('m') {
-            Some(n) => (n.to_string(), 1 << 20),
-            None => (t, 1),
-        },
-    };
-    let n: u64 = num.trim().parse().ok()?;
-    n.checked_mul(scale).filter(|&n| n > 0)
+/// Why a size did not parse.
+enum SizeError {
+    /// Not a positive integer with an optional suffix.
+    Malformed,
+    /// A positive integer (with its suffix) past `u64::MAX`.
+    TooLarge,
 }
 
-/// A duration that did not parse.
+/// [`SizeError::TooLarge`]'s limit, in words.
+const MAX_SIZE_IN_WORDS: &str = "18446744073709551615 (2^64 - 1)";
+
+fn size(t: &str) -> Result<u64, SizeError> {
+    let t = t.replace('_', "");
+    let (num, scale) = match t.strip_suffix('k') {
+        Some(n) => (n, 1 << 10),
+        None => match t.strip_suffix('m') {
+            Some(n) => (n, 1 << 20),
+            None => (t.as_str(), 1),
+        },
+    };
+    let num = num.trim();
+    let num = num.strip_prefix('+').unwrap_or(num);
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SizeError::Malformed);
+    }
+    // Digits only: a number `u64` cannot hold is too large, not malformed.
+    let n: u64 = num.parse().map_err(|_| SizeError::TooLarge)?;
+    match n.checked_mul(scale) {
+        None => Err(SizeError::TooLarge),
+        Some(0) => Err(SizeError::Malformed),
+        Some(n) => Ok(n),
+    }
+}
+
+/// [`parse_duration`]'s limit, `Duration::MAX`, in words.
+const MAX_DURATION_IN_WORDS: &str = "18446744073709551615.999999999s (about 585 billion years)";
+
+/// The longest duration a variable takes: `u64::MAX` nanoseconds. The
+/// watchdog counts waits in 64-bit nanoseconds, where a longer timeout
+/// would wrap round to a short one.
+pub const MAX_ENV_DURATION: Duration = Duration::from_nanos(u64::MAX);
+
+/// [`MAX_ENV_DURATION`] in words.
+const MAX_ENV_DURATION_IN_WORDS: &str = "18446744073.709551615s (about 584 years)";
+
+/// A duration that did not parse; each names the text as given.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseDurationError(pub String);
+#[non_exhaustive]
+pub enum ParseDurationError {
+    /// Not a number with a unit.
+    Malformed(String),
+    /// A number with a unit, longer than `Duration::MAX`.
+    TooLarge(String),
+}
 
 impl fmt::Display for ParseDurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid duration {:?}: expected a number with a unit (ns, us, ms, s, m), e.g. 5s or 750ms",
-            self.0
-        )
+        match self {
+            ParseDurationError::Malformed(text) => write!(
+                f,
+                "invalid duration {text:?}: expected a number with a unit (ns, us, ms, s, m), e.g. 5s or 750ms"
+            ),
+            ParseDurationError::TooLarge(text) => write!(
+                f,
+                "duration {text:?} is too large: at most {MAX_DURATION_IN_WORDS}"
+            ),
+        }
     }
 }
 
 impl std::error::Error for ParseDurationError {}
 
-/// Parses `5s`, `750ms`, `1.5s`, `2m`, `100us`, `10ns` (trimmed).
+/// Parses `5s`, `750ms`, `1.5s`, `2m`, `100us`, `10ns` (trimmed), exactly
+/// to the nanosecond (a fraction of a nanosecond is dropped), up to
+/// `Duration::MAX`.
 pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
-    let err = || ParseDurationError(text.to_string());
+    let malformed = || ParseDurationError::Malformed(text.to_string());
+    let too_large = || ParseDurationError::TooLarge(text.to_string());
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(err)?;
+        .ok_or_else(malformed)?;
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| err())?;
-    let scale = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        _ => return Err(err()),
+    let unit_nanos: u128 = match unit.trim() {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => NANOS_PER_SEC,
+        "m" | "min" => 60 * NANOS_PER_SEC,
+        _ => return Err(malformed()),
     };
-    Duration::try_from_secs_f64(n * scale).map_err(|_| err())
+    // Digits, with at most one point and at least one digit (`.5`, `5.`).
+    let (whole, fraction) = num.split_once('.').unwrap_or((num, ""));
+    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+        return Err(malformed());
+    }
+    let digits = |s: &str| {
+        s.bytes().try_fold(0u128, |n, d| {
+            n.checked_mul(10)?.checked_add(u128::from(d - b'0'))
+        })
+    };
+    let whole_nanos = digits(whole)
+        .and_then(|n| n.checked_mul(unit_nanos))
+        .ok_or_else(too_large)?;
+    // The fraction's first 20 digits: the rest is far below a nanosecond
+    // of any unit, and 10^20 × 60e9 still fits a u128.
+    let fraction = &fraction[..fraction.len().min(20)];
+    let fraction_nanos =
+        digits(fraction).map_or(0, |f| f * unit_nanos / 10u128.pow(fraction.len() as u32));
+    let nanos = whole_nanos
+        .checked_add(fraction_nanos)
+        .ok_or_else(too_large)?;
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| too_large())?;
+    // Below a second's nanoseconds: fits.
+    let sub = (nanos % NANOS_PER_SEC) as u32;
+    Ok(Duration::new(secs, sub))
 }
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 impl Variable {
     /// The variable's value: parsed from the environment, or the default
@@ -436,13 +538,21 @@ impl Variable {
         } else {
             self.default.to_string()
         };
-        format!(
-            "lockgraph: {}: unknown {} {:?} (expected {}); using {default}",
-            self.name,
-            self.noun,
-            text.trim(),
-            e.expected
-        )
+        match e.too_large {
+            Some(limit) => format!(
+                "lockgraph: {}: {} {:?} is too large: at most {limit}; using {default}",
+                self.name,
+                self.noun,
+                text.trim(),
+            ),
+            None => format!(
+                "lockgraph: {}: unknown {} {:?} (expected {}); using {default}",
+                self.name,
+                self.noun,
+                text.trim(),
+                e.expected
+            ),
+        }
     }
 
     /// Says once that `text` is not a value of this variable: on stderr
@@ -597,6 +707,118 @@ mod tests {
         for bad in ["", "5", "s", "5 parsecs", "-1s", "1..2s"] {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_duration_past_the_limit_is_too_large_not_malformed() {
+        // Exactly to the nanosecond, up to the limit itself.
+        assert_eq!(
+            parse_duration("18446744073709551615.999999999s"),
+            Ok(Duration::MAX),
+            "the limit in words is the limit"
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615ns"),
+            Ok(MAX_ENV_DURATION)
+        );
+        assert_eq!(
+            parse_duration("18446744073.709551615s"),
+            Ok(MAX_ENV_DURATION)
+        );
+        assert_eq!(
+            parse_duration("9007199254740993ns"),
+            Ok(Duration::from_nanos(9_007_199_254_740_993))
+        );
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0.1us"), Ok(Duration::from_nanos(100)));
+        assert_eq!(
+            parse_duration("1.000000000000000000000000001s"),
+            Ok(Duration::from_secs(1))
+        );
+        for big in [
+            "18446744073709551616s",
+            "99999999999999999999s",
+            "307445734561825861m",
+            "1000000000000000000000000000000000000000000000000000ms",
+        ] {
+            let e = parse_duration(big).unwrap_err();
+            assert_eq!(e, ParseDurationError::TooLarge(big.to_string()));
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "duration {big:?} is too large: at most 18446744073709551615.999999999s \
+                     (about 585 billion years)"
+                )
+            );
+        }
+        // Malformed input keeps its message, whatever its size.
+        for bad in ["1e30s", "99999999999999999999", "9999999999999999999x", "."] {
+            let e = parse_duration(bad).unwrap_err();
+            assert_eq!(e, ParseDurationError::Malformed(bad.to_string()));
+            assert!(
+                e.to_string().ends_with(
+                    "expected a number with a unit (ns, us, ms, s, m), e.g. 5s or 750ms"
+                ),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_variable_too_large_is_named_with_its_limit() {
+        // The watchdog's limit: a longer timeout would wrap round in its
+        // 64-bit nanoseconds to a short one.
+        assert_eq!(
+            WATCHDOG.kind.parse("18446744073.709551615s"),
+            Ok(Value::Duration(MAX_ENV_DURATION))
+        );
+        for big in [
+            "18446744074s",
+            "99999999999999999999s",
+            "99999999999999999999999999m",
+        ] {
+            let e = WATCHDOG.kind.parse(big).unwrap_err();
+            assert_eq!(
+                WATCHDOG.message(big, &e),
+                format!(
+                    "lockgraph: LOCKGRAPH_WATCHDOG: value {big:?} is too large: \
+                     at most 18446744073.709551615s (about 584 years); using off"
+                )
+            );
+        }
+        let e = WATCHDOG.kind.parse("5 parsecs").unwrap_err();
+        assert_eq!(
+            WATCHDOG.message("5 parsecs", &e),
+            "lockgraph: LOCKGRAPH_WATCHDOG: unknown value \"5 parsecs\" (expected a duration \
+             with a unit (ns, us, ms, s, m), e.g. 5s or 750ms, or on or off); using off"
+        );
+        for big in [
+            "18446744073709551616",
+            "99999999999999999999k",
+            "18014398509481984k",
+        ] {
+            let e = MAX_EDGES.kind.parse(big).unwrap_err();
+            assert_eq!(
+                MAX_EDGES.message(big, &e),
+                format!(
+                    "lockgraph: LOCKGRAPH_MAX_EDGES: value {big:?} is too large: \
+                     at most 18446744073709551615 (2^64 - 1); using 1m"
+                )
+            );
+        }
+        assert_eq!(
+            Kind::Size.parse("18446744073709551615"),
+            Ok(Value::Size(u64::MAX))
+        );
+        assert_eq!(Kind::Size.parse("+5"), Ok(Value::Size(5)));
+        for bad in ["99999999999999999999x", "0k", "k", "1.5k"] {
+            let e = MAX_EDGES.kind.parse(bad).unwrap_err();
+            assert_eq!(e.too_large, None, "{bad}");
+            assert!(
+                MAX_EDGES.message(bad, &e).contains("unknown value"),
+                "{bad}"
+            );
         }
     }
 

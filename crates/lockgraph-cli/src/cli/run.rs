@@ -6,7 +6,10 @@
 //! directory), so that `lockgraph check target/lockgraph` can read the same
 //! records again. The record and profile files a previous run left there
 //! are removed first unless `--append` is given; nothing else in it is
-//! touched.
+//! touched. Refused before anything is removed or run: a record directory
+//! that cannot be one (a file, a path through a file, a link to nothing,
+//! one this user cannot write in), a report (`-o`) the run would read as
+//! an input or remove, and an empty command.
 //!
 //! The exit status rule: when the command fails, `lockgraph test` exits with
 //! the command's own exit code (128 + the signal number when a signal killed
@@ -18,8 +21,6 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-
-use anyhow::Context;
 
 /// The environment variable that turns recording on.
 pub(crate) const RECORD_ENV: &str = "LOCKGRAPH_RECORD";
@@ -58,59 +59,286 @@ pub(crate) fn is_lockgraph_file(name: &OsStr) -> bool {
     })
 }
 
-/// Makes the record directory (absolute, so that every process of the
-/// command finds it whatever its working directory) and, unless `append`,
-/// removes the record and profile files in it. Returns its absolute path
-/// and how many files were removed.
-pub(crate) fn prepare(dir: &Path, append: bool) -> anyhow::Result<(PathBuf, usize)> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the record directory {}", dir.display()))?;
-    let dir =
-        std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+/// Makes the record directory if missing and returns its absolute path
+/// (so that every process of the command finds it whatever its working
+/// directory). Refused, with the path that is in the way: a record
+/// directory that is a file (or a link to nothing), a path through a file
+/// (`file/sub`), a directory that cannot be created, or one this user
+/// cannot write in (the command's processes could not record there, and
+/// the run would end in a misleading "nothing was recorded").
+pub(crate) fn make_record_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let shown = dir.display();
+    if let Ok(meta) = std::fs::symlink_metadata(dir) {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => anyhow::bail!(
+                "the record directory {shown} is {}, not a directory: name a directory with \
+                 --record-dir",
+                what(&m.file_type())
+            ),
+            Err(e) if meta.file_type().is_symlink() && e.kind() == io::ErrorKind::NotFound => {
+                anyhow::bail!(
+                    "the record directory {shown} is a link to {}, which does not exist: create \
+                 that directory, or name another with --record-dir",
+                    std::fs::read_link(dir).unwrap_or_default().display()
+                )
+            }
+            Err(e) => anyhow::bail!("cannot use the record directory {shown}: {}", lower(&e)),
+        }
+    }
+    // A path through something that is not a directory (`file/sub`): name it.
+    for above in dir.ancestors().skip(1) {
+        if let Ok(m) = std::fs::metadata(above) {
+            if !m.is_dir() {
+                anyhow::bail!(
+                    "cannot create the record directory {shown}: {} is {}, not a directory",
+                    above.display(),
+                    what(&m.file_type())
+                );
+            }
+            break;
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::anyhow!("cannot create the record directory {shown}: {}", lower(&e))
+    })?;
+    let dir = std::path::absolute(dir)
+        .map_err(|e| anyhow::anyhow!("cannot resolve {shown}: {}", lower(&e)))?;
+    usable(&dir)?;
+    Ok(dir)
+}
+
+/// A file type in words, as "the path is ..." says it.
+fn what(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_file() {
+        "a file"
+    } else {
+        "something else"
+    }
+}
+
+/// Fails, naming `dir`, when it cannot be listed (the check could not find
+/// the records) or a file cannot be created in it (tried with a file of its
+/// own, not a name anything reads, removed at once).
+fn usable(dir: &Path) -> anyhow::Result<()> {
+    if let Err(e) = std::fs::read_dir(dir) {
+        anyhow::bail!(
+            "cannot list the record directory {}: {}; the check could not read the records",
+            dir.display(),
+            lower(&e)
+        );
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let probe = dir.join(format!(
+        ".lockgraph-write-check-{}-{nanos}",
+        std::process::id()
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!(
+            "cannot write in the record directory {}: {}; the command's processes could not \
+             record there",
+            dir.display(),
+            lower(&e)
+        ),
+    }
+}
+
+/// Removes the record and profile files an earlier run left in `dir`
+/// (nothing else); how many.
+pub(crate) fn clear_records(dir: &Path) -> anyhow::Result<usize> {
+    let cannot_list = |e: io::Error| {
+        anyhow::anyhow!(
+            "cannot list the record directory {}: {}",
+            dir.display(),
+            lower(&e)
+        )
+    };
     let mut removed = 0;
-    if !append {
-        let entries = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot list the record directory {}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if is_file && is_lockgraph_file(&entry.file_name()) {
-                std::fs::remove_file(entry.path()).with_context(|| {
-                    format!("cannot remove the old record {}", entry.path().display())
-                })?;
-                removed += 1;
+    for entry in std::fs::read_dir(dir).map_err(cannot_list)? {
+        let entry = entry.map_err(cannot_list)?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && is_lockgraph_file(&entry.file_name()) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Gone already (another run clearing the same directory).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => anyhow::bail!(
+                    "cannot remove the old record {}: {}",
+                    entry.path().display(),
+                    lower(&e)
+                ),
             }
         }
     }
-    Ok((dir, removed))
+    Ok(removed)
+}
+
+/// Refuses a report file (`-o`) that would be read as an input or removed:
+/// in the record directory `dir` (absolute, existing), a `*.jsonl` file
+/// (read as a record by this check and the next), a
+/// `lockgraph-profile-*.json` one (read as a profile by `--profile` and by
+/// `lockgraph profile`), a name the runtime gives its own records (removed
+/// before the next run); and a directory. The path as spelled is looked at,
+/// and where links there lead (even to a file not there yet). Any other
+/// name in the record directory is the caller's.
+pub(crate) fn output_outside_records(output: &Path, dir: &Path) -> anyhow::Result<()> {
+    let shown = output.display();
+    let dir_c = std::fs::canonicalize(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot resolve the record directory {}: {}",
+            dir.display(),
+            lower(&e)
+        )
+    })?;
+    if std::fs::metadata(output).is_ok_and(|m| m.is_dir()) {
+        let what = if std::fs::canonicalize(output).is_ok_and(|o| o == dir_c) {
+            "that is the record directory"
+        } else {
+            "that is a directory"
+        };
+        anyhow::bail!("-o {shown}: {what}: name a file for the report");
+    }
+    for written in written_to(output) {
+        let (Some(parent), Some(name)) = (written.parent(), written.file_name()) else {
+            continue;
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if std::fs::canonicalize(parent).ok().as_ref() != Some(&dir_c) {
+            continue;
+        }
+        let (files, kind) = if lockgraph_cli::is_record_name(name) {
+            ("every *.jsonl file", "a record")
+        } else if lockgraph_cli::profile::is_profile_name(name) {
+            (
+                "every lockgraph-profile-*.json file (with --profile, as `lockgraph profile` \
+                 does)",
+                "a profile",
+            )
+        } else {
+            continue;
+        };
+        let removed = if is_lockgraph_file(name) {
+            ", and deleted before the next run (the runtime's own name for one)"
+        } else {
+            ""
+        };
+        let via = if written.as_path() == output {
+            String::new()
+        } else {
+            format!(" (a link to {})", written.display())
+        };
+        anyhow::bail!(
+            "-o {shown}{via} is in the record directory {}, where `lockgraph test` reads \
+             {files} as {kind}: the report would be read as one{removed}; write it \
+             elsewhere, or under another name",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The paths a write to `path` may land on: `path` itself, then each link
+/// it leads through, to the last (whether that exists or not).
+fn written_to(path: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![path.to_path_buf()];
+    let mut at = path.to_path_buf();
+    // A loop of links ends here; the write would fail on it anyway.
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&at) else {
+            break;
+        };
+        at = match at.parent() {
+            Some(parent) => parent.join(target),
+            None => target,
+        };
+        paths.push(at.clone());
+    }
+    paths
 }
 
 /// How many record or profile files `dir` holds.
-pub(crate) fn recorded_files(dir: &Path) -> io::Result<usize> {
+pub(crate) fn recorded_files(dir: &Path) -> anyhow::Result<usize> {
+    let cannot_list = |e: io::Error| {
+        anyhow::anyhow!(
+            "cannot list the record directory {}: {}",
+            dir.display(),
+            lower(&e)
+        )
+    };
     let mut n = 0;
-    for entry in std::fs::read_dir(dir)? {
-        if is_lockgraph_file(&entry?.file_name()) {
+    for entry in std::fs::read_dir(dir).map_err(cannot_list)? {
+        if is_lockgraph_file(&entry.map_err(cannot_list)?.file_name()) {
             n += 1;
         }
     }
     Ok(n)
 }
 
+/// Refuses an empty command (`lockgraph test -- ''`) before anything is
+/// prepared: it could only fail to start.
+pub(crate) fn nonempty_command(command: &[OsString]) -> anyhow::Result<()> {
+    if command.first().is_none_or(|p| p.is_empty()) {
+        anyhow::bail!("the command after `--` is empty: name the program to run");
+    }
+    Ok(())
+}
+
 /// Why `lockgraph test` could not run the command.
 #[derive(Debug)]
 pub(crate) struct SpawnError {
     program: String,
-    source: io::Error,
+    why: String,
+}
+
+impl SpawnError {
+    fn new(program: &OsStr, e: &io::Error) -> SpawnError {
+        let path = Path::new(program);
+        // Without a slash the program is looked for in PATH.
+        let searched = !program.to_string_lossy().contains('/');
+        let why = match e.kind() {
+            io::ErrorKind::NotFound if searched => format!("{} (not in PATH)", lower(e)),
+            io::ErrorKind::PermissionDenied if !searched && path.is_dir() => {
+                "it is a directory".to_string()
+            }
+            _ => lower(e),
+        };
+        SpawnError {
+            program: program.to_string_lossy().into_owned(),
+            why,
+        }
+    }
 }
 
 impl std::fmt::Display for SpawnError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "could not run `{}`: {}",
-            self.program,
-            lower(&self.source)
-        )
+        write!(f, "could not run `{}`: {}", self.program, self.why)
     }
 }
 
@@ -138,7 +366,7 @@ pub(crate) fn run_recorded(
     let Some((program, args)) = command.split_first() else {
         return Err(SpawnError {
             program: String::new(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "no command given"),
+            why: "no command given".to_string(),
         });
     };
     Command::new(program)
@@ -146,10 +374,7 @@ pub(crate) fn run_recorded(
         .env(RECORD_ENV, dir)
         .envs(env.iter().copied())
         .status()
-        .map_err(|source| SpawnError {
-            program: program.to_string_lossy().into_owned(),
-            source,
-        })
+        .map_err(|e| SpawnError::new(program, &e))
 }
 
 /// `None` when the command succeeded, else the exit code that stands for its
@@ -223,11 +448,14 @@ mod tests {
             std::fs::write(d.path().join(name), "x").unwrap();
         }
         assert_eq!(recorded_files(d.path()).unwrap(), 2);
-        let (abs, removed) = prepare(d.path(), true).unwrap();
+        let abs = make_record_dir(d.path()).unwrap();
         assert!(abs.is_absolute());
-        assert_eq!(removed, 0);
-        let (_, removed) = prepare(d.path(), false).unwrap();
-        assert_eq!(removed, 2);
+        assert_eq!(
+            recorded_files(d.path()).unwrap(),
+            2,
+            "making it removes nothing"
+        );
+        assert_eq!(clear_records(&abs).unwrap(), 2);
         assert_eq!(recorded_files(d.path()).unwrap(), 0);
         assert!(d.path().join("notes.txt").exists());
         assert!(d.path().join("lockgraph.toml").exists());

@@ -718,3 +718,265 @@ fn a_baseline_or_order_that_is_not_a_regular_file_is_refused_not_read() {
         );
     }
 }
+
+/// `lockgraph test -- sh -c 'touch MARKER'` in `cwd` with more arguments
+/// before `--`: its output, and whether the command ran.
+#[cfg(unix)]
+fn test_touching(cwd: &std::path::Path, args: &[&str]) -> (std::process::Output, bool) {
+    let marker = cwd.join("the-command-ran");
+    let _ = std::fs::remove_file(&marker);
+    let touch = format!("touch '{}'", marker.display());
+    let mut all = vec!["test"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--", "sh", "-c", &touch]);
+    let o = run_in(cwd, &all);
+    (o, marker.exists())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_record_dir_that_cannot_be_one_is_named_before_the_command_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempdir();
+    std::fs::write(d.path().join("afile"), "mine").unwrap();
+    let missing = d.path().join("missing");
+    std::os::unix::fs::symlink(&missing, d.path().join("dangling")).unwrap();
+    let mut cases = vec![
+        (
+            "afile".to_string(),
+            "the record directory afile is a file, not a directory: name a directory with \
+             --record-dir"
+                .to_string(),
+        ),
+        (
+            "afile/sub".to_string(),
+            "cannot create the record directory afile/sub: afile is a file, not a directory"
+                .to_string(),
+        ),
+        (
+            "afile/sub/deeper".to_string(),
+            "cannot create the record directory afile/sub/deeper: afile is a file, not a \
+             directory"
+                .to_string(),
+        ),
+        (
+            "dangling".to_string(),
+            format!(
+                "the record directory dangling is a link to {}, which does not exist: create \
+                 that directory, or name another with --record-dir",
+                missing.display()
+            ),
+        ),
+        (
+            "/dev/null".to_string(),
+            "the record directory /dev/null is a device, not a directory".to_string(),
+        ),
+    ];
+    // A directory this user cannot write in: the command's processes could
+    // not record there, and "nothing was recorded" would mislead. Root
+    // writes whatever the mode, but not in sysfs.
+    let ro = d.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let probe = ro.join("probe");
+    if std::fs::write(&probe, "").is_err() {
+        cases.push((
+            ro.display().to_string(),
+            format!(
+                "cannot write in the record directory {}: permission denied; the command's \
+                 processes could not record there",
+                ro.display()
+            ),
+        ));
+    }
+    let _ = std::fs::remove_file(&probe);
+    // One this user can write in but not list: the check could not find
+    // the records.
+    let unlisted = d.path().join("unlisted");
+    std::fs::create_dir(&unlisted).unwrap();
+    std::fs::set_permissions(&unlisted, std::fs::Permissions::from_mode(0o333)).unwrap();
+    if std::fs::read_dir(&unlisted).is_err() {
+        cases.push((
+            unlisted.display().to_string(),
+            format!(
+                "cannot list the record directory {}: permission denied; the check could not \
+                 read the records",
+                unlisted.display()
+            ),
+        ));
+    }
+    if std::path::Path::new("/sys/kernel").is_dir() {
+        cases.push((
+            "/sys".to_string(),
+            "cannot write in the record directory /sys: ".to_string(),
+        ));
+    }
+    for (dir, said) in cases {
+        let (o, ran) = test_touching(d.path(), &["--record-dir", &dir]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(&format!("lockgraph: error: {said}")),
+            "{dir}: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("os error"), "{}", stderr(&o));
+        assert!(!ran, "--record-dir {dir}: the command ran");
+    }
+    assert_eq!(std::fs::read(d.path().join("afile")).unwrap(), b"mine");
+    assert!(!missing.exists());
+    for dir in [&ro, &unlisted] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_dir(&ro).unwrap().count(),
+        0,
+        "the write check left nothing behind"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn test_refuses_an_output_it_would_read_or_remove_before_running() {
+    let d = tempdir();
+    let rec = d.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    let old = write_file(&rec, 21, &[edge("a", "b")]);
+    write_file(&rec, 22, &[edge("b", "a")]);
+    let before = std::fs::read(&old).unwrap();
+    std::os::unix::fs::symlink(&old, d.path().join("link-to-a-record")).unwrap();
+    std::os::unix::fs::symlink("lockgraph-9-9.jsonl", rec.join("notes.txt")).unwrap();
+    let as_record = "reads every *.jsonl file as a record: the report would be read as one; ";
+    let deleted = "the report would be read as one, and deleted before the next run";
+    let as_profile = "reads every lockgraph-profile-*.json file (with --profile, as `lockgraph \
+                      profile` does) as a profile";
+    let via_link =
+        "-o rec/notes.txt (a link to rec/lockgraph-9-9.jsonl) is in the record directory";
+    for (output, said) in [
+        ("rec/report.jsonl", as_record),
+        ("rec/./lockgraph-5-6.jsonl", deleted),
+        ("rec/lockgraph-profile-x.json", as_profile),
+        ("rec/lockgraph-profile-7.json", deleted),
+        ("link-to-a-record", "-o link-to-a-record (a link to "),
+        ("rec/notes.txt", via_link),
+        (
+            "rec",
+            "-o rec: that is the record directory: name a file for the report",
+        ),
+        (".", "-o .: that is a directory: name a file for the report"),
+    ] {
+        let (o, ran) = test_touching(d.path(), &["--record-dir", "rec", "-o", output]);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "-o {output}: {}", stderr(&o));
+        assert!(!ran, "-o {output}: the command ran");
+        let now = std::fs::read(&old).unwrap();
+        assert_eq!(now, before, "-o {output}: the record changed");
+    }
+    let (o, _) = test_touching(d.path(), &["--record-dir", "rec", "-o", "rec/report.jsonl"]);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: -o rec/report.jsonl is in the record directory {}, where \
+             `lockgraph test` reads every *.jsonl file as a record: the report would be read \
+             as one; write it elsewhere, or under another name",
+            std::path::absolute(&rec).unwrap().display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // A name test never reads nor removes: allowed beside the records
+    // (kept with --append, and checked).
+    for output in ["rec/report.json", "rec/lockgraph-watchdog-host-1.jsonl"] {
+        let (o, ran) = test_touching(
+            d.path(),
+            &[
+                "--record-dir",
+                "rec",
+                "--append",
+                "--format",
+                "json",
+                "-o",
+                output,
+            ],
+        );
+        assert_code(&o, 1);
+        assert!(ran);
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(d.path().join(output)).unwrap()).unwrap();
+        assert_eq!(v["summary"]["files"], 2, "{output}");
+        assert_eq!(v["summary"]["cycles"], 1, "{output}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn test_names_an_empty_command_a_directory_and_a_program_not_in_path() {
+    let d = tempdir();
+    let o = run_in(d.path(), &["test", "--record-dir", "rec", "--", ""]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o)
+            .contains("lockgraph: error: the command after `--` is empty: name the program to run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !d.path().join("rec").exists(),
+        "refused before the record directory is made"
+    );
+    let not_in_path = "lockgraph: error: could not run `no-such-program-for-lockgraph`: no such \
+                       file or directory (not in PATH)";
+    for (command, said) in [
+        (
+            "/",
+            "lockgraph: error: could not run `/`: it is a directory",
+        ),
+        ("no-such-program-for-lockgraph", not_in_path),
+    ] {
+        let o = run_in(d.path(), &["test", "--record-dir", "rec", "--", command]);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "{command:?}: {}", stderr(&o));
+    }
+}
+
+/// `--order` and `--baseline` are inputs too: an `-o` over one of them
+/// (another spelling included) is refused before anything is read, written
+/// or run.
+#[cfg(unix)]
+#[test]
+fn an_output_over_the_order_or_the_baseline_is_refused() {
+    let d = cycle_dir();
+    let order = write_raw(d.path(), "o.toml", "order = [\"a\", \"b\"]\n");
+    let o = run_in(d.path(), &["baseline", "-o", "b.json", "."]);
+    assert_code(&o, 0);
+    let baseline = d.path().join("b.json");
+    let (order_before, baseline_before) = (
+        std::fs::read(&order).unwrap(),
+        std::fs::read(&baseline).unwrap(),
+    );
+    let said = "that file is an input of this command";
+    for args in [
+        vec!["check", "--baseline", "b.json", "-o", "b.json", "."],
+        vec![
+            "check", "--order", "o.toml", "--format", "json", "-o", "./o.toml", ".",
+        ],
+        vec!["baseline", "--order", "o.toml", "-o", "o.toml", "."],
+    ] {
+        let o = run_in(d.path(), &args);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "{args:?}: {}", stderr(&o));
+    }
+    let dir = d.path().join("rec");
+    let dir = dir.to_str().unwrap();
+    for (option, output) in [("--baseline", "b.json"), ("--order", "o.toml")] {
+        let args = ["--record-dir", dir, option, output, "-o", output];
+        let (o, ran) = test_touching(d.path(), &args);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(&format!("-o {output}: {said} ({output})")),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(!ran, "{args:?}: the command ran");
+    }
+    assert_eq!(std::fs::read(&order).unwrap(), order_before);
+    assert_eq!(std::fs::read(&baseline).unwrap(), baseline_before);
+}

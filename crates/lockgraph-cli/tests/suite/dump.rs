@@ -377,3 +377,62 @@ fn leftovers_of_askers_that_exited_are_removed_by_the_next_asker() {
     want.sort();
     assert_eq!(left, want);
 }
+
+#[test]
+fn a_timeout_too_large_or_zero_is_said_so_and_nothing_is_signalled() {
+    let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id();
+    let mut sleeper = Reaped(sleeper);
+    for (timeout, said) in [
+        (
+            "99999999999999999999999s",
+            "lockgraph: error: --timeout: duration \"99999999999999999999999s\" is too large: \
+             at most 18446744073709551615.999999999s (about 585 billion years)",
+        ),
+        (
+            "1e30s",
+            "lockgraph: error: --timeout: invalid duration \"1e30s\": expected a number with a \
+             unit (ns, us, ms, s, m), e.g. 5s or 750ms",
+        ),
+        (
+            "0s",
+            "lockgraph: error: --timeout 0s: the process needs time to answer: give it more \
+             than 0, e.g. 5s",
+        ),
+        (
+            "0.0ms",
+            "lockgraph: error: --timeout 0.0ms: the process needs time to answer",
+        ),
+    ] {
+        let o = dump(pid, &["--timeout", timeout]);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "{timeout}: {}", stderr(&o));
+        // Refused before the process is looked at.
+        assert!(!stderr(&o).contains("dump handler"), "{}", stderr(&o));
+    }
+    assert!(sleeper.0.try_wait().unwrap().is_none(), "the sleeper ended");
+}
+
+/// A `LOCKGRAPH_WATCHDOG` too large is named with its variable and its
+/// limit, not called malformed; one past the watchdog's 64-bit nanoseconds
+/// (which wrapped round to a short timeout) too.
+#[test]
+fn a_watchdog_timeout_too_large_in_the_environment_is_named_with_its_variable() {
+    for value in ["99999999999999999999s", "18446744074s"] {
+        let o = Command::new(demo())
+            .arg("a")
+            .env("LOCKGRAPH_WATCHDOG", value)
+            .env_remove("LOCKGRAPH_RECORD")
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+        assert!(
+            stderr(&o).contains(&format!(
+                "lockgraph: LOCKGRAPH_WATCHDOG: value \"{value}\" is too large: at most \
+                 18446744073.709551615s (about 584 years); using off"
+            )),
+            "{value}: {}",
+            stderr(&o)
+        );
+    }
+}
