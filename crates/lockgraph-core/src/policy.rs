@@ -18,7 +18,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::global::Raised;
 use crate::report::CycleReport;
 
 /// What lockgraph does when it finds a potential deadlock.
@@ -164,6 +163,28 @@ pub trait Report: fmt::Display + Send + Sync + 'static {
     fn dispatch(&self) -> tracing::Dispatch {
         tracing::dispatcher::get_default(tracing::Dispatch::clone)
     }
+
+    /// The report type whose [`capture_reports`] takes this report: its own
+    /// type, but for a report that stands for another (a lock-order cycle
+    /// the graph found is captured as the [`CycleReport`] built from it).
+    #[doc(hidden)]
+    fn captured_as() -> TypeId
+    where
+        Self: Sized,
+    {
+        TypeId::of::<Self>()
+    }
+
+    /// This report as its capture returns it (of type
+    /// [`captured_as`](Report::captured_as)), built when the capture
+    /// returns.
+    #[doc(hidden)]
+    fn into_captured(self) -> Box<dyn Any>
+    where
+        Self: Sized,
+    {
+        Box::new(self)
+    }
 }
 
 impl<R: Report> crate::delivery::Deliver for R {
@@ -185,16 +206,13 @@ impl Report for CycleReport {
     }
 }
 
-/// A lock-order cycle found by the graph: its report, built on first use.
-impl Report for Raised {
-    fn event(&self, text: &str) -> bool {
-        Report::event(self.get(), text)
-    }
-}
+/// A report a capture took, built into what the capture returns when it
+/// returns ([`Report::into_captured`]).
+type Taken = Box<dyn FnOnce() -> Box<dyn Any>>;
 
 /// Captures open on this thread, innermost last: the report type each takes
 /// and what it took so far.
-type Captures = RefCell<Vec<(TypeId, Vec<Box<dyn Any>>)>>;
+type Captures = RefCell<Vec<(TypeId, Vec<Taken>)>>;
 
 crate::sync::thread_local_const! {
     static CAPTURES: Captures = const { RefCell::new(Vec::new()) };
@@ -242,17 +260,11 @@ pub fn capture_reports<R: Report>(f: impl FnOnce()) -> Vec<R> {
         .with(|c| c.borrow_mut().pop())
         .map(|(_, v)| v)
         .unwrap_or_default();
+    // A cycle the graph found is built into its report now (see
+    // `global/found.rs`).
     taken
         .into_iter()
-        .filter_map(|b| match b.downcast::<Raised>() {
-            // A cycle the graph found, built into its report now (see
-            // `global/found.rs`).
-            Ok(raised) => {
-                let report: Box<dyn Any> = Box::new(raised.into_report());
-                report.downcast::<R>().ok().map(|b| *b)
-            }
-            Err(b) => b.downcast::<R>().ok().map(|b| *b),
-        })
+        .filter_map(|build| build().downcast::<R>().ok().map(|b| *b))
         .collect()
 }
 
@@ -271,21 +283,17 @@ pub fn capture(f: impl FnOnce()) -> Vec<CycleReport> {
 }
 
 /// Hands `report` to the innermost capture of its type on this thread;
-/// gives it back when there is none (or the thread is exiting). A cycle the
-/// graph found ([`Raised`]) goes to a capture of [`CycleReport`], which
-/// builds it when it returns.
+/// gives it back when there is none (or the thread is exiting). A report
+/// that stands for another ([`Report::captured_as`]: a cycle the graph
+/// found) goes to a capture of that type, which builds it when it returns.
 fn offer<R: Report>(report: R) -> Option<R> {
     let mut report = Some(report);
-    let want = if TypeId::of::<R>() == TypeId::of::<Raised>() {
-        TypeId::of::<CycleReport>()
-    } else {
-        TypeId::of::<R>()
-    };
+    let want = R::captured_as();
     let _ = CAPTURES.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if let Some((_, v)) = c.iter_mut().rev().find(|(t, _)| *t == want) {
                 if let Some(r) = report.take() {
-                    v.push(Box::new(r));
+                    v.push(Box::new(move || r.into_captured()));
                 }
             }
         }
@@ -294,9 +302,9 @@ fn offer<R: Report>(report: R) -> Option<R> {
 }
 
 /// Whether a lock-order cycle found now on this thread goes out to someone
-/// ([`emit`] of its [`Raised`]): a [`capture_reports`] of [`CycleReport`]
-/// is open on this thread, or the policy in force is not `off` (a
-/// [`Raised`] follows the policy, [`Report::disposal`]'s default). The
+/// ([`emit`] of the graph's report of it): a [`capture_reports`] of
+/// [`CycleReport`] is open on this thread, or the policy in force is not
+/// `off` (that report follows the policy, [`Report::disposal`]'s default). The
 /// graph keeps the answer with the cycle, for the watchdog's order context.
 pub(crate) fn cycle_goes_out() -> bool {
     let want = TypeId::of::<CycleReport>();

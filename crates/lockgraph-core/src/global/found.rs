@@ -209,3 +209,19 @@ pub(crate) mod counters {
         pub(crate) static BUILT_HERE: Cell<usize> = const { Cell::new(0) };
     }
 }
+
+/// A lock-order cycle found by the graph: its report, built on first use;
+/// a capture takes it as that [`CycleReport`].
+impl crate::policy::Report for Raised {
+    fn event(&self, text: &str) -> bool {
+        crate::policy::Report::event(self.get(), text)
+    }
+
+    fn captured_as() -> std::any::TypeId {
+        std::any::TypeId::of::<CycleReport>()
+    }
+
+    fn into_captured(self) -> Box<dyn std::any::Any> {
+        Box::new(self.into_report())
+    }
+}
