@@ -195,21 +195,6 @@ impl CycleFound {
     }
 }
 
-/// How many reports were built from a found cycle (tests).
-#[cfg(test)]
-pub(crate) mod counters {
-    use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize;
-
-    /// On any thread.
-    pub(crate) static BUILT: AtomicUsize = AtomicUsize::new(0);
-
-    std::thread_local! {
-        /// On this thread.
-        pub(crate) static BUILT_HERE: Cell<usize> = const { Cell::new(0) };
-    }
-}
-
 /// A lock-order cycle found by the graph: its report, built on first use;
 /// a capture takes it as that [`CycleReport`].
 impl crate::policy::Report for Raised {
@@ -223,5 +208,20 @@ impl crate::policy::Report for Raised {
 
     fn into_captured(self) -> Box<dyn std::any::Any> {
         Box::new(self.into_report())
+    }
+}
+
+/// How many reports were built from a found cycle (tests).
+#[cfg(test)]
+pub(crate) mod counters {
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicUsize;
+
+    /// On any thread.
+    pub(crate) static BUILT: AtomicUsize = AtomicUsize::new(0);
+
+    std::thread_local! {
+        /// On this thread.
+        pub(crate) static BUILT_HERE: Cell<usize> = const { Cell::new(0) };
     }
 }
