@@ -1,170 +1,19 @@
-//! Baselines: the known findings a check tolerates.
-//!
-//! `lockgraph baseline` writes one; `lockgraph check --baseline FILE` then
-//! fails only on findings that are not in it. Keys are built from class ids
-//! (`name:...`, `site:file:line:col`; anonymous classes, whose ids hold a
-//! pid, read `anon@` and where the lock is taken, see
-//! `ClassInfo::stable_key`), never from pids, executables or record paths,
-//! so a baseline stays valid across runs and machines.
-//!
-//! A cycle entry also lists its locks' class ids, in cycle order. A
-//! baseline written by `lockgraph baseline` holds, for every component of
-//! the class graph, its reported cycle and enough further cycles to cover
-//! every edge of it that lies on a deadlock-capable cycle. A new cycle in a
-//! baselined component must use an edge that no baselined cycle has, and is
-//! reported (see `cycles.rs`).
-//!
-//! ```json
-//! {
-//!   "lockgraph_baseline": 1,
-//!   "cycles": [{ "key": "cycle:name:a -> name:b", "locks": ["name:a", "name:b"] }],
-//!   "violations": [{ "key": "order:name:metrics -> name:model" }]
-//! }
-//! ```
+//! Reading a baseline file: every error names the file, a 1-based line and
+//! column, and the field it is about (`cycles[0].locks[1]`). The JSON is
+//! read twice with `serde` visitors that keep the trail of fields they are
+//! in: the version first, so that a file of another version is named as
+//! such, then the entries.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Serialize;
 
+use super::*;
 use crate::error::{line_col, Error};
-use crate::report::Rule;
-
-/// The baseline format version.
-pub const BASELINE_VERSION: u64 = 1;
-
-/// One tolerated finding.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[non_exhaustive]
-pub struct BaselineEntry {
-    /// The finding's rule (from its key's prefix).
-    pub rule: Rule,
-    /// The finding's stable key.
-    pub key: String,
-    /// For a cycle, its locks' stable keys in cycle order (from the file,
-    /// or else read from the key).
-    pub locks: Vec<String>,
-}
-
-impl BaselineEntry {
-    /// A tolerated cycle through `locks` (stable keys, in cycle order).
-    pub fn cycle(key: impl Into<String>, locks: Vec<String>) -> BaselineEntry {
-        BaselineEntry {
-            rule: Rule::Cycle,
-            key: key.into(),
-            locks,
-        }
-    }
-
-    /// A tolerated finding known by its key only.
-    pub fn key(key: impl Into<String>) -> Option<BaselineEntry> {
-        let key = key.into();
-        let rule = Rule::of_key(&key)?;
-        let locks = match rule {
-            // Class ids could hold " -> " themselves; baselines written by
-            // lockgraph list the locks, so this reading is for older ones.
-            Rule::Cycle => key["cycle:".len()..]
-                .split(" -> ")
-                .map(str::to_string)
-                .collect(),
-            Rule::OrderViolation => Vec::new(),
-        };
-        Some(BaselineEntry { rule, key, locks })
-    }
-
-    /// Whether the entry names a class plain `anon`, as entries for
-    /// anonymous classes did before those were told apart by where they
-    /// are taken (`anon@src/pool.rs:40:17`, see `ClassInfo::stable_key`):
-    /// such an entry matches only anonymous classes the records say nothing
-    /// of where.
-    pub(crate) fn names_bare_anonymous(&self) -> bool {
-        let body = self
-            .key
-            .strip_prefix(self.rule.key_prefix())
-            .unwrap_or(&self.key);
-        self.locks.iter().any(|l| l == "anon") || body.split(" -> ").any(|k| k == "anon")
-    }
-
-    /// The cycle's edges as pairs of stable keys (the last one closing it).
-    pub fn cycle_edges(&self) -> impl Iterator<Item = (&str, &str)> {
-        let n = self.locks.len();
-        (0..n).map(move |i| (self.locks[i].as_str(), self.locks[(i + 1) % n].as_str()))
-    }
-}
-
-/// A baseline file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Baseline {
-    entries: BTreeMap<String, BaselineEntry>,
-}
-
-#[derive(Serialize)]
-struct EntryFile {
-    key: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    locks: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct BaselineFile {
-    lockgraph_baseline: u64,
-    cycles: Vec<EntryFile>,
-    violations: Vec<EntryFile>,
-}
 
 impl Baseline {
-    /// A baseline of these entries (one per key).
-    pub fn new(entries: impl IntoIterator<Item = BaselineEntry>) -> Baseline {
-        Baseline {
-            entries: entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
-        }
-    }
-
-    /// Every entry, sorted by key.
-    pub fn entries(&self) -> impl Iterator<Item = &BaselineEntry> {
-        self.entries.values()
-    }
-
-    /// The entries of one rule, sorted by key.
-    pub fn of_rule(&self, rule: Rule) -> impl Iterator<Item = &BaselineEntry> {
-        self.entries.values().filter(move |e| e.rule == rule)
-    }
-
-    /// Whether the finding with this key is tolerated.
-    pub fn contains(&self, key: &str) -> bool {
-        self.entries.contains_key(key)
-    }
-
-    /// Every edge of every baselined cycle, as pairs of stable keys.
-    pub(crate) fn covered_edges(&self) -> HashSet<(&str, &str)> {
-        self.of_rule(Rule::Cycle)
-            .flat_map(BaselineEntry::cycle_edges)
-            .collect()
-    }
-
-    /// The file's text: pretty JSON and a final newline.
-    pub fn to_json(&self) -> String {
-        let file = |rule| {
-            self.of_rule(rule)
-                .map(|e| EntryFile {
-                    key: e.key.clone(),
-                    locks: e.locks.clone(),
-                })
-                .collect()
-        };
-        let f = BaselineFile {
-            lockgraph_baseline: BASELINE_VERSION,
-            cycles: file(Rule::Cycle),
-            violations: file(Rule::OrderViolation),
-        };
-        let mut s = serde_json::to_string_pretty(&f).unwrap_or_default();
-        s.push('\n');
-        s
-    }
-
     /// Parses a baseline; `path` names it in messages. A leading UTF-8
     /// byte-order mark is skipped (positions are counted after it, as
     /// editors show them).
@@ -252,7 +101,7 @@ fn invalid(path: &Path, position: (usize, usize), message: String) -> Error {
 /// One step of the way to a value in the file: a field (the `n`th of that
 /// name in its object, counting from 0) or a list's element.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Step {
+pub(super) enum Step {
     Field(String, usize),
     Index(usize),
 }
@@ -345,7 +194,7 @@ fn stopped_at(text: &str, line: usize, column: usize) -> (usize, usize) {
 /// The byte offset of the value at `steps` in `text`, which is JSON at
 /// least up to that value (serde_json read past it); `None` if it is not
 /// there.
-fn locate(text: &str, steps: &[Step]) -> Option<usize> {
+pub(super) fn locate(text: &str, steps: &[Step]) -> Option<usize> {
     let b = text.as_bytes();
     let mut i = skip_space(b, 0);
     for step in steps {
@@ -704,144 +553,5 @@ impl<'de> Visitor<'de> for Locks<'_> {
                 None => return Ok(out),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip_and_lookup() {
-        let b = Baseline::new([
-            BaselineEntry::key("cycle:name:b -> name:c").unwrap(),
-            BaselineEntry::cycle(
-                "cycle:name:a -> name:b",
-                vec!["name:a".into(), "name:b".into()],
-            ),
-            BaselineEntry::key("cycle:name:a -> name:b").unwrap(),
-            BaselineEntry::key("order:x -> y").unwrap(),
-        ]);
-        assert_eq!(b.of_rule(Rule::Cycle).count(), 2);
-        assert_eq!(b.entries().next().unwrap().key, "cycle:name:a -> name:b");
-        let back = Baseline::parse(Path::new("b.json"), &b.to_json()).unwrap();
-        assert_eq!(back, b);
-        assert!(back.contains("cycle:name:b -> name:c"));
-        assert!(!back.contains("cycle:name:c"));
-        assert!(back.contains("order:x -> y"));
-        let edges = back.covered_edges();
-        assert!(edges.contains(&("name:c", "name:b")));
-        assert!(edges.contains(&("name:a", "name:b")));
-        assert!(!edges.contains(&("name:a", "name:c")));
-    }
-
-    #[test]
-    fn bad_baselines_are_errors() {
-        let p = Path::new("b.json");
-        for (text, want) in [
-            ("{}", "b.json:1:1: invalid baseline: no `lockgraph_baseline` field: this is not a lockgraph baseline"),
-            (
-                "{\"lockgraph_baseline\":2}",
-                "b.json:1:23: invalid baseline: unsupported baseline version 2 (this lockgraph reads version 1) (at `lockgraph_baseline`)",
-            ),
-            (
-                "{\"lockgraph_baseline\":\"1\"}",
-                "b.json:1:23: invalid baseline: `lockgraph_baseline` must be a version number, not a string (at `lockgraph_baseline`)",
-            ),
-            (
-                "{\"lockgraph_baseline\":1,\"cycles\":[{}]}",
-                "b.json:1:35: invalid baseline: missing field `key` (at `cycles[0]`)",
-            ),
-            (
-                "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"order:a -> b\"}]}",
-                "b.json:1:42: invalid baseline: `order:a -> b` is not a cycle key (those start with `cycle:`) (at `cycles[0].key`)",
-            ),
-            (
-                "{\"lockgraph_baseline\":1,\"violations\":[{\"key\":\"cycle:a\"}]}",
-                "b.json:1:46: invalid baseline: `cycle:a` is not a violation key (those start with `order:`) (at `violations[0].key`)",
-            ),
-            (
-                "[1]",
-                "b.json:1:1: invalid baseline: invalid type: sequence, expected a JSON object (a lockgraph baseline)",
-            ),
-            (
-                "{\"lockgraph_baseline\":1,\"lockgraph_baseline\":1}",
-                "b.json:1:46: invalid baseline: duplicate field `lockgraph_baseline` (at `lockgraph_baseline`)",
-            ),
-            (
-                "{\"lockgraph_baseline\":1,\"cycles\":[],\"cycles\":{}}",
-                "b.json:1:46: invalid baseline: duplicate field `cycles` (at `cycles`)",
-            ),
-            (
-                "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"cycle:a\"},]}",
-                "b.json:1:53: invalid baseline: not JSON: expected value (at `cycles`)",
-            ),
-            (
-                "{\"lockgraph_baseline\":1} x",
-                "b.json:1:26: invalid baseline: not JSON: trailing characters",
-            ),
-        ] {
-            let e = Baseline::parse(p, text).unwrap_err().to_string();
-            assert_eq!(e, want, "{text}");
-        }
-    }
-
-    /// serde_json says "line 1 column 0" for an empty file; every position
-    /// here is 1-based and a character's, not a byte's.
-    #[test]
-    fn positions_are_one_based_characters() {
-        let p = Path::new("b.json");
-        let at = |text: &str| match Baseline::parse(p, text).unwrap_err() {
-            Error::Baseline { position, .. } => position,
-            e => panic!("{e}"),
-        };
-        assert_eq!(at(""), Some((1, 1)));
-        assert_eq!(at("\n\n"), Some((3, 1)));
-        // A file that ends early: its end.
-        assert_eq!(at("{"), Some((1, 2)));
-        assert_eq!(at("{\"lockgraph_baseline\": 1,\n"), Some((2, 1)));
-        // A wrong type: the value, counted in characters (é is two bytes).
-        let text = "{\n  \"é\": \"é\",\"lockgraph_baseline\": 1,\n  \"cycles\": [{\"key\": \"cycle:x\", \"locks\": [\"é\", 7]}]\n}";
-        assert_eq!(at(text), Some((3, 48)));
-        let e = Baseline::parse(p, text).unwrap_err().to_string();
-        assert!(
-            e.ends_with("invalid type: integer `7`, expected a string (at `cycles[0].locks[1]`)"),
-            "{e}"
-        );
-        // A byte-order mark is not a column.
-        assert_eq!(at("\u{feff}{\"lockgraph_baseline\": 2}"), Some((1, 24)));
-        assert!(Baseline::parse(p, "\u{feff}{\"lockgraph_baseline\": 1}").is_ok());
-    }
-
-    #[test]
-    fn bytes_that_are_not_utf8_are_placed() {
-        let p = Path::new("b.json");
-        let e = Baseline::parse_bytes(p, b"{\n \"x\": \"\xc3\"}").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "b.json:2:8: invalid baseline: not UTF-8 text: byte 0xc3 is not part of a UTF-8 character"
-        );
-        let e = Baseline::parse_bytes(p, b"{\"x\": \"\xc3").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "b.json:1:8: invalid baseline: not UTF-8 text: the file ends inside a character"
-        );
-        let e = Baseline::parse_bytes(p, b"\xff\xfe{\0").unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("b.json:1:1: invalid baseline: UTF-16 text"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn a_value_is_found_by_its_trail() {
-        let text = r#"{"a": {"b": [1, "x\"]", {"c": 2}]}, "a": [true, {"d": null}]}"#;
-        let at = |steps: &[Step]| locate(text, steps).map(|o| &text[o..o + 4]);
-        let f = |s: &str, n| Step::Field(s.into(), n);
-        assert_eq!(at(&[f("a", 0), f("b", 0), Step::Index(2)]), Some("{\"c\""));
-        assert_eq!(at(&[f("a", 1), Step::Index(1), f("d", 0)]), Some("null"));
-        assert_eq!(at(&[f("a", 2)]), None);
-        assert_eq!(at(&[f("a", 0), f("b", 0), Step::Index(9)]), None);
     }
 }

@@ -1,0 +1,170 @@
+//! Baselines: the known findings a check tolerates.
+//!
+//! `lockgraph baseline` writes one; `lockgraph check --baseline FILE` then
+//! fails only on findings that are not in it. Keys are built from class ids
+//! (`name:...`, `site:file:line:col`; anonymous classes, whose ids hold a
+//! pid, read `anon@` and where the lock is taken, see
+//! `ClassInfo::stable_key`), never from pids, executables or record paths,
+//! so a baseline stays valid across runs and machines.
+//!
+//! A cycle entry also lists its locks' class ids, in cycle order. A
+//! baseline written by `lockgraph baseline` holds, for every component of
+//! the class graph, its reported cycle and enough further cycles to cover
+//! every edge of it that lies on a deadlock-capable cycle. A new cycle in a
+//! baselined component must use an edge that no baselined cycle has, and is
+//! reported (see `cycles.rs`).
+//!
+//! ```json
+//! {
+//!   "lockgraph_baseline": 1,
+//!   "cycles": [{ "key": "cycle:name:a -> name:b", "locks": ["name:a", "name:b"] }],
+//!   "violations": [{ "key": "order:name:metrics -> name:model" }]
+//! }
+//! ```
+//!
+//! Reading one, with the position and field of whatever is wrong in it,
+//! is `parse.rs`.
+
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::report::Rule;
+
+/// The baseline format version.
+pub const BASELINE_VERSION: u64 = 1;
+
+/// One tolerated finding.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct BaselineEntry {
+    /// The finding's rule (from its key's prefix).
+    pub rule: Rule,
+    /// The finding's stable key.
+    pub key: String,
+    /// For a cycle, its locks' stable keys in cycle order (from the file,
+    /// or else read from the key).
+    pub locks: Vec<String>,
+}
+
+impl BaselineEntry {
+    /// A tolerated cycle through `locks` (stable keys, in cycle order).
+    pub fn cycle(key: impl Into<String>, locks: Vec<String>) -> BaselineEntry {
+        BaselineEntry {
+            rule: Rule::Cycle,
+            key: key.into(),
+            locks,
+        }
+    }
+
+    /// A tolerated finding known by its key only.
+    pub fn key(key: impl Into<String>) -> Option<BaselineEntry> {
+        let key = key.into();
+        let rule = Rule::of_key(&key)?;
+        let locks = match rule {
+            // Class ids could hold " -> " themselves; baselines written by
+            // lockgraph list the locks, so this reading is for older ones.
+            Rule::Cycle => key["cycle:".len()..]
+                .split(" -> ")
+                .map(str::to_string)
+                .collect(),
+            Rule::OrderViolation => Vec::new(),
+        };
+        Some(BaselineEntry { rule, key, locks })
+    }
+
+    /// Whether the entry names a class plain `anon`, as entries for
+    /// anonymous classes did before those were told apart by where they
+    /// are taken (`anon@src/pool.rs:40:17`, see `ClassInfo::stable_key`):
+    /// such an entry matches only anonymous classes the records say nothing
+    /// of where.
+    pub(crate) fn names_bare_anonymous(&self) -> bool {
+        let body = self
+            .key
+            .strip_prefix(self.rule.key_prefix())
+            .unwrap_or(&self.key);
+        self.locks.iter().any(|l| l == "anon") || body.split(" -> ").any(|k| k == "anon")
+    }
+
+    /// The cycle's edges as pairs of stable keys (the last one closing it).
+    pub fn cycle_edges(&self) -> impl Iterator<Item = (&str, &str)> {
+        let n = self.locks.len();
+        (0..n).map(move |i| (self.locks[i].as_str(), self.locks[(i + 1) % n].as_str()))
+    }
+}
+
+/// A baseline file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Baseline {
+    entries: BTreeMap<String, BaselineEntry>,
+}
+
+#[derive(Serialize)]
+struct EntryFile {
+    key: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locks: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BaselineFile {
+    lockgraph_baseline: u64,
+    cycles: Vec<EntryFile>,
+    violations: Vec<EntryFile>,
+}
+
+impl Baseline {
+    /// A baseline of these entries (one per key).
+    pub fn new(entries: impl IntoIterator<Item = BaselineEntry>) -> Baseline {
+        Baseline {
+            entries: entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
+        }
+    }
+
+    /// Every entry, sorted by key.
+    pub fn entries(&self) -> impl Iterator<Item = &BaselineEntry> {
+        self.entries.values()
+    }
+
+    /// The entries of one rule, sorted by key.
+    pub fn of_rule(&self, rule: Rule) -> impl Iterator<Item = &BaselineEntry> {
+        self.entries.values().filter(move |e| e.rule == rule)
+    }
+
+    /// Whether the finding with this key is tolerated.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// Every edge of every baselined cycle, as pairs of stable keys.
+    pub(crate) fn covered_edges(&self) -> HashSet<(&str, &str)> {
+        self.of_rule(Rule::Cycle)
+            .flat_map(BaselineEntry::cycle_edges)
+            .collect()
+    }
+
+    /// The file's text: pretty JSON and a final newline.
+    pub fn to_json(&self) -> String {
+        let file = |rule| {
+            self.of_rule(rule)
+                .map(|e| EntryFile {
+                    key: e.key.clone(),
+                    locks: e.locks.clone(),
+                })
+                .collect()
+        };
+        let f = BaselineFile {
+            lockgraph_baseline: BASELINE_VERSION,
+            cycles: file(Rule::Cycle),
+            violations: file(Rule::OrderViolation),
+        };
+        let mut s = serde_json::to_string_pretty(&f).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}

@@ -1,0 +1,141 @@
+//! Baselines: written, read back, and refused with their positions.
+
+use std::path::Path;
+
+use super::parse::{locate, Step};
+use super::*;
+use crate::error::Error;
+
+#[test]
+fn round_trip_and_lookup() {
+    let b = Baseline::new([
+        BaselineEntry::key("cycle:name:b -> name:c").unwrap(),
+        BaselineEntry::cycle(
+            "cycle:name:a -> name:b",
+            vec!["name:a".into(), "name:b".into()],
+        ),
+        BaselineEntry::key("cycle:name:a -> name:b").unwrap(),
+        BaselineEntry::key("order:x -> y").unwrap(),
+    ]);
+    assert_eq!(b.of_rule(Rule::Cycle).count(), 2);
+    assert_eq!(b.entries().next().unwrap().key, "cycle:name:a -> name:b");
+    let back = Baseline::parse(Path::new("b.json"), &b.to_json()).unwrap();
+    assert_eq!(back, b);
+    assert!(back.contains("cycle:name:b -> name:c"));
+    assert!(!back.contains("cycle:name:c"));
+    assert!(back.contains("order:x -> y"));
+    let edges = back.covered_edges();
+    assert!(edges.contains(&("name:c", "name:b")));
+    assert!(edges.contains(&("name:a", "name:b")));
+    assert!(!edges.contains(&("name:a", "name:c")));
+}
+
+#[test]
+fn bad_baselines_are_errors() {
+    let p = Path::new("b.json");
+    for (text, want) in [
+        ("{}", "b.json:1:1: invalid baseline: no `lockgraph_baseline` field: this is not a lockgraph baseline"),
+        (
+            "{\"lockgraph_baseline\":2}",
+            "b.json:1:23: invalid baseline: unsupported baseline version 2 (this lockgraph reads version 1) (at `lockgraph_baseline`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":\"1\"}",
+            "b.json:1:23: invalid baseline: `lockgraph_baseline` must be a version number, not a string (at `lockgraph_baseline`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1,\"cycles\":[{}]}",
+            "b.json:1:35: invalid baseline: missing field `key` (at `cycles[0]`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"order:a -> b\"}]}",
+            "b.json:1:42: invalid baseline: `order:a -> b` is not a cycle key (those start with `cycle:`) (at `cycles[0].key`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1,\"violations\":[{\"key\":\"cycle:a\"}]}",
+            "b.json:1:46: invalid baseline: `cycle:a` is not a violation key (those start with `order:`) (at `violations[0].key`)",
+        ),
+        (
+            "[1]",
+            "b.json:1:1: invalid baseline: invalid type: sequence, expected a JSON object (a lockgraph baseline)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1,\"lockgraph_baseline\":1}",
+            "b.json:1:46: invalid baseline: duplicate field `lockgraph_baseline` (at `lockgraph_baseline`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1,\"cycles\":[],\"cycles\":{}}",
+            "b.json:1:46: invalid baseline: duplicate field `cycles` (at `cycles`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"cycle:a\"},]}",
+            "b.json:1:53: invalid baseline: not JSON: expected value (at `cycles`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1} x",
+            "b.json:1:26: invalid baseline: not JSON: trailing characters",
+        ),
+    ] {
+        let e = Baseline::parse(p, text).unwrap_err().to_string();
+        assert_eq!(e, want, "{text}");
+    }
+}
+
+/// serde_json says "line 1 column 0" for an empty file; every position
+/// here is 1-based and a character's, not a byte's.
+#[test]
+fn positions_are_one_based_characters() {
+    let p = Path::new("b.json");
+    let at = |text: &str| match Baseline::parse(p, text).unwrap_err() {
+        Error::Baseline { position, .. } => position,
+        e => panic!("{e}"),
+    };
+    assert_eq!(at(""), Some((1, 1)));
+    assert_eq!(at("\n\n"), Some((3, 1)));
+    // A file that ends early: its end.
+    assert_eq!(at("{"), Some((1, 2)));
+    assert_eq!(at("{\"lockgraph_baseline\": 1,\n"), Some((2, 1)));
+    // A wrong type: the value, counted in characters (é is two bytes).
+    let text = "{\n  \"é\": \"é\",\"lockgraph_baseline\": 1,\n  \"cycles\": [{\"key\": \"cycle:x\", \"locks\": [\"é\", 7]}]\n}";
+    assert_eq!(at(text), Some((3, 48)));
+    let e = Baseline::parse(p, text).unwrap_err().to_string();
+    assert!(
+        e.ends_with("invalid type: integer `7`, expected a string (at `cycles[0].locks[1]`)"),
+        "{e}"
+    );
+    // A byte-order mark is not a column.
+    assert_eq!(at("\u{feff}{\"lockgraph_baseline\": 2}"), Some((1, 24)));
+    assert!(Baseline::parse(p, "\u{feff}{\"lockgraph_baseline\": 1}").is_ok());
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_placed() {
+    let p = Path::new("b.json");
+    let e = Baseline::parse_bytes(p, b"{\n \"x\": \"\xc3\"}").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "b.json:2:8: invalid baseline: not UTF-8 text: byte 0xc3 is not part of a UTF-8 character"
+    );
+    let e = Baseline::parse_bytes(p, b"{\"x\": \"\xc3").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "b.json:1:8: invalid baseline: not UTF-8 text: the file ends inside a character"
+    );
+    let e = Baseline::parse_bytes(p, b"\xff\xfe{\0").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("b.json:1:1: invalid baseline: UTF-16 text"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_value_is_found_by_its_trail() {
+    let text = r#"{"a": {"b": [1, "x\"]", {"c": 2}]}, "a": [true, {"d": null}]}"#;
+    let at = |steps: &[Step]| locate(text, steps).map(|o| &text[o..o + 4]);
+    let f = |s: &str, n| Step::Field(s.into(), n);
+    assert_eq!(at(&[f("a", 0), f("b", 0), Step::Index(2)]), Some("{\"c\""));
+    assert_eq!(at(&[f("a", 1), Step::Index(1), f("d", 0)]), Some("null"));
+    assert_eq!(at(&[f("a", 2)]), None);
+    assert_eq!(at(&[f("a", 0), f("b", 0), Step::Index(9)]), None);
+}
