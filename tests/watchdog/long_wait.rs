@@ -157,3 +157,104 @@ fn a_busy_progressing_workload_gives_no_report() {
     assert!(ok, "the busy child did not finish:\n{text}");
     assert!(!text.contains("lockgraph watchdog"), "{text}");
 }
+
+/// A duration past 64-bit nanoseconds whose nanoseconds, wrapped round to 64
+/// bits, are `wrapped`: what `as u64` once made of a watchdog timeout or a
+/// timed wait's limit.
+fn past_u64_nanos(wrapped: Duration) -> Duration {
+    Duration::from_nanos(u64::MAX) + Duration::from_nanos(1) + wrapped
+}
+
+#[test]
+fn child_timeout_past_u64_nanoseconds() {
+    if !is_child() {
+        return;
+    }
+    // Wrapped, this timeout would be 200 ms.
+    assert!(lockgraph::watchdog::start(
+        lockgraph::watchdog::Config::default()
+            .timeout(past_u64_nanos(Duration::from_millis(200)))
+            .scan_period(Duration::from_millis(20))
+    ));
+    let m = Arc::new(Mutex::named("slow-lock", ()));
+    let held = Arc::new(Barrier::new(2));
+    let holder = {
+        let (m, held) = (m.clone(), held.clone());
+        spawn_named("wd-holder", move || {
+            let _g = m.lock();
+            held.wait();
+            std::thread::sleep(Duration::from_millis(1200));
+        })
+    };
+    held.wait();
+    let waiter = spawn_named("wd-waiter", move || drop(m.lock()));
+    waiter.join().unwrap();
+    holder.join().unwrap();
+    // A report the watchdog is still building (resolving stacks) is out
+    // before the parent reads DONE.
+    assert!(lockgraph::flush_reports(Duration::from_secs(10)));
+    eprintln!("DONE");
+}
+
+#[test]
+fn a_timeout_past_u64_nanoseconds_does_not_wrap_round_to_a_short_one() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_timeout_past_u64_nanoseconds),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DONE"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert!(!text.contains("LONG WAIT"), "{text}");
+}
+
+#[test]
+fn child_timed_wait_past_u64_nanoseconds() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let m = Arc::new(Mutex::named("slow-lock", ()));
+    let held = Arc::new(Barrier::new(2));
+    let holder = {
+        let (m, held) = (m.clone(), held.clone());
+        spawn_named("wd-holder", move || {
+            let _g = m.lock();
+            held.wait();
+            std::thread::sleep(Duration::from_millis(1500));
+        })
+    };
+    held.wait();
+    let waiter = spawn_named("wd-waiter", move || {
+        // Wrapped, this limit would be about a second (less the time
+        // between the call and the wait's registration).
+        assert!(m
+            .try_lock_for(past_u64_nanos(Duration::from_secs(1)))
+            .is_some());
+    });
+    waiter.join().unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn a_timed_wait_past_u64_nanoseconds_keeps_its_limit() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_timed_wait_past_u64_nanoseconds),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("LONG WAIT") && t.contains(END),
+    );
+    assert!(ok, "no long-wait report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: LONG WAIT").unwrap()..];
+    // The limit as the watchdog keeps it: 64-bit nanoseconds at most.
+    assert!(
+        report.contains("timed: gives up after 18446744073.7s"),
+        "{report}"
+    );
+}

@@ -314,6 +314,13 @@ pub(crate) fn config() -> &'static Config {
         .unwrap_or_else(|| DEFAULT.get_or_init(Config::default))
 }
 
+/// `d` in nanoseconds, `u64::MAX` for anything longer (about 584 years):
+/// the watchdog's times are 64-bit nanoseconds, where `as u64` would wrap
+/// a longer timeout or limit round to a short one.
+pub(super) fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 fn now_ns() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }

@@ -191,8 +191,9 @@ impl Watchdog {
         // Taken before a long wait's report is built (its stacks resolved),
         // dropped once it is queued: the process's exit waits for it.
         let mut building: Option<crate::delivery::Building> = None;
-        let timeout = self.config.timeout.as_nanos() as u64;
-        let grace = u64::from(STACK_GRACE_SCANS) * self.config.scan_period.as_nanos() as u64;
+        let timeout = super::saturating_nanos(self.config.timeout);
+        let grace = u64::from(STACK_GRACE_SCANS)
+            .saturating_mul(super::saturating_nanos(self.config.scan_period));
         let mut live = HashSet::new();
         for (i, s) in snaps.iter().enumerate() {
             let Some(w) = s.wait else { continue };

@@ -23,7 +23,7 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
         start: Instant::now(),
         captured: false,
     };
-    let limit = limit.map_or(NO_LIMIT, |l| (l.as_nanos() as u64).min(NO_LIMIT - 1));
+    let limit = limit.map_or(NO_LIMIT, |l| super::saturating_nanos(l).min(NO_LIMIT - 1));
     with_slot(|s| {
         let prev_state = s.wait_state.load(Ordering::Relaxed);
         if prev_state != WAIT_NONE {
