@@ -436,3 +436,27 @@ fn a_watchdog_timeout_too_large_in_the_environment_is_named_with_its_variable() 
         );
     }
 }
+
+/// A process with lockgraph's handler that does not answer in a very short
+/// timeout is not blamed for it: the message says the wait may be too short.
+#[test]
+fn a_timeout_too_short_to_answer_says_so() {
+    let d = tempdir();
+    let (_reaped, pid) = worker(d.path(), d.path(), &[]);
+    wait_for_handler(pid);
+    let o = dump(pid, &["--timeout", "1ns"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(
+        said.contains(&format!("process {pid} did not answer within 1ns (no ")),
+        "{said}"
+    );
+    assert!(
+        said.contains("that may be too short") && said.contains("with a longer timeout (e.g. 10s)"),
+        "{said}"
+    );
+    assert!(!said.contains("not lockgraph's"), "{said}");
+    // A dump with time to answer still works.
+    let o = dump(pid, &["--timeout", "60s"]);
+    assert_code(&o, 0);
+}

@@ -72,17 +72,30 @@ impl fmt::Display for AskDumpError {
             AskDumpError::Exited(pid) => {
                 write!(f, "process {pid} exited before it answered")
             }
-            AskDumpError::NoAnswer { pid, waited, path } => write!(
-                f,
-                "process {pid} did not answer within {waited:?} (no {}): its SIGUSR2 handler is not lockgraph's, or its watchdog thread is not running or is stuck",
-                path.display()
-            ),
+            AskDumpError::NoAnswer { pid, waited, path } => {
+                write!(
+                    f,
+                    "process {pid} did not answer within {waited:?} (no {}): ",
+                    path.display()
+                )?;
+                // The handler is lockgraph's (its mark was checked): it only
+                // wakes the watchdog thread, which writes the dump.
+                if *waited < SHORT_WAIT {
+                    f.write_str("that may be too short: its watchdog thread writes the dump, and the first one resolves stack symbols, which can take seconds; ask again with a longer timeout (e.g. 10s). If that fails too, its watchdog thread is stuck")
+                } else {
+                    f.write_str("its watchdog thread, which writes the dump, is stuck (lockgraph's handler only wakes it)")
+                }
+            }
             AskDumpError::Other(why) => f.write_str(why),
         }
     }
 }
 
 impl std::error::Error for AskDumpError {}
+
+/// A wait for an answer shorter than this may just be too short (a first
+/// dump resolves stack symbols: about a second cold in a debug build).
+const SHORT_WAIT: Duration = Duration::from_secs(5);
 
 /// The name of the memory file a process with lockgraph's SIGUSR2 dump
 /// handler keeps open (`/proc/<pid>/fd/N -> /memfd:<this> (deleted)`): the
