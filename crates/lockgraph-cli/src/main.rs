@@ -13,6 +13,7 @@ use lockgraph_cli::profile::{Profile, ProfileFormat};
 use lockgraph_cli::{CheckOptions, Format, Report, Rule};
 
 mod cli;
+use cli::outputs::{not_an_input, writable_output};
 use cli::run;
 
 const AFTER_HELP: &str = "\
@@ -543,68 +544,28 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
     Ok(run::final_exit_code(failure, check))
 }
 
-/// Refuses an output file (`-o`) that the command would read as an input
-/// and overwrite: one of `inputs`, or a file named as the command's inputs
-/// are (`reads`) in a directory among them. Compared by canonical path, so
-/// that another spelling of the same file is caught.
-fn not_an_input(
-    output: Option<&Path>,
-    inputs: &[PathBuf],
-    reads: impl Fn(&std::ffi::OsStr) -> bool,
-) -> anyhow::Result<()> {
-    let Some(output) = output else {
-        return Ok(());
-    };
-    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
-    // The output's directory and name, whether the file exists yet or not.
-    let out_dir = output
-        .parent()
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                d
-            }
-        })
-        .and_then(canonical);
-    let out_file = canonical(output);
-    let reads_it = output.file_name().is_some_and(&reads);
-    for input in inputs {
-        let Some(input_c) = canonical(input) else {
-            continue;
-        };
-        let same_file = out_file.as_ref() == Some(&input_c);
-        let in_read_dir = reads_it && input_c.is_dir() && out_dir.as_ref() == Some(&input_c);
-        if same_file || in_read_dir {
-            anyhow::bail!(
-                "-o {}: that file is an input of this command ({}); the report would overwrite \
-                 what it reads: write it elsewhere",
-                output.display(),
-                input.display()
-            );
-        }
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     let result = match cli.command {
-        Command::Check { report, paths } => not_an_input(
-            report.output.as_deref(),
-            &paths,
-            lockgraph_cli::is_record_name,
-        )
-        .and_then(|()| not_an_input(report.output.as_deref(), &report.side_files(), |_| false))
-        .and_then(|()| check_and_print(&options(paths, &report), &report)),
+        Command::Check { report, paths } => writable_output(report.output.as_deref())
+            .and_then(|()| {
+                not_an_input(
+                    report.output.as_deref(),
+                    &paths,
+                    lockgraph_cli::is_record_name,
+                )
+            })
+            .and_then(|()| not_an_input(report.output.as_deref(), &report.side_files(), |_| false))
+            .and_then(|()| check_and_print(&options(paths, &report), &report)),
         Command::Baseline {
             output,
             order,
             paths,
-        } => not_an_input(Some(&output), &paths, lockgraph_cli::is_record_name)
+        } => writable_output(Some(&output))
+            .and_then(|()| not_an_input(Some(&output), &paths, lockgraph_cli::is_record_name))
             .and_then(|()| not_an_input(Some(&output), order.as_slice(), |_| false))
             .and_then(|()| write_baseline(&output, &CheckOptions::new(paths).order(order))),
         Command::Test {
@@ -626,22 +587,28 @@ fn main() -> ExitCode {
             format,
             output,
             paths,
-        } => not_an_input(
-            output.as_deref(),
-            &paths,
-            lockgraph_cli::profile::is_profile_name,
-        )
-        .and_then(|()| profile_and_print(&paths, format.format(), output.as_deref())),
+        } => writable_output(output.as_deref())
+            .and_then(|()| {
+                not_an_input(
+                    output.as_deref(),
+                    &paths,
+                    lockgraph_cli::profile::is_profile_name,
+                )
+            })
+            .and_then(|()| profile_and_print(&paths, format.format(), output.as_deref())),
         Command::Hang {
             format,
             output,
             paths,
-        } => not_an_input(
-            output.as_deref(),
-            &paths,
-            lockgraph_cli::hang::is_watchdog_file,
-        )
-        .and_then(|()| hang_and_print(&paths, format, output.as_deref())),
+        } => writable_output(output.as_deref())
+            .and_then(|()| {
+                not_an_input(
+                    output.as_deref(),
+                    &paths,
+                    lockgraph_cli::hang::is_watchdog_file,
+                )
+            })
+            .and_then(|()| hang_and_print(&paths, format, output.as_deref())),
         Command::Dump {
             pid,
             format,

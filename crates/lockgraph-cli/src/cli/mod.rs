@@ -1,3 +1,4 @@
 //! What only the `lockgraph` binary needs (the library has no use for it).
 
+pub(crate) mod outputs;
 pub(crate) mod run;

@@ -425,7 +425,7 @@ fn output_goes_to_a_file_when_asked() {
     let o = run_in(d.path(), &["check", "-o", "no-such-dir/out.txt", "."]);
     assert_code(&o, 2);
     assert!(
-        stderr(&o).contains("cannot create no-such-dir/out.txt"),
+        stderr(&o).contains("-o no-such-dir/out.txt: its directory no-such-dir does not exist"),
         "{}",
         stderr(&o)
     );
@@ -979,4 +979,43 @@ fn an_output_over_the_order_or_the_baseline_is_refused() {
     }
     assert_eq!(std::fs::read(&order).unwrap(), order_before);
     assert_eq!(std::fs::read(&baseline).unwrap(), baseline_before);
+}
+
+/// An `-o` that cannot be written where it is named (its directory missing
+/// or a file, or the name a directory) is refused before the command reads
+/// anything, with the path and why, not at the end with the system's words.
+#[test]
+fn an_output_that_cannot_be_written_is_refused_before_the_command_runs() {
+    let d = tempdir();
+    let dir = d.path();
+    std::fs::create_dir(dir.join("records")).unwrap();
+    std::fs::write(dir.join("afile"), "").unwrap();
+    std::fs::create_dir(dir.join("adir")).unwrap();
+    let cases = [
+        (
+            "missing/out.txt",
+            "-o missing/out.txt: its directory missing does not exist: create it first",
+        ),
+        (
+            "afile/out.txt",
+            "-o afile/out.txt: afile is not a directory",
+        ),
+        (
+            "adir",
+            "-o adir: that is a directory: name a file to write the report to",
+        ),
+    ];
+    for (out, said) in cases {
+        for cmd in [
+            vec!["check", "records", "-o", out],
+            vec!["baseline", "records", "-o", out],
+            vec!["profile", "records", "-o", out],
+            vec!["hang", "records", "-o", out],
+        ] {
+            let o = run_in(dir, &cmd);
+            assert_code(&o, 2);
+            assert!(stderr(&o).contains(said), "{cmd:?}: {}", stderr(&o));
+        }
+    }
+    assert!(!dir.join("missing").exists());
 }

@@ -1,0 +1,87 @@
+//! Checks on an output file (`-o`) made before a command runs: that it can
+//! be written where it is named, and that it is not one of the command's
+//! inputs.
+
+use std::path::{Path, PathBuf};
+
+/// Refuses, before the command runs, an output file (`-o`) that cannot be
+/// written where it is named: its directory does not exist or is not one,
+/// or the name is a directory. (The report would otherwise be lost at the
+/// end of a long check, with the system's words for why.)
+pub(crate) fn writable_output(output: Option<&Path>) -> anyhow::Result<()> {
+    let Some(output) = output else {
+        return Ok(());
+    };
+    if output.is_dir() {
+        anyhow::bail!(
+            "-o {}: that is a directory: name a file to write the report to",
+            output.display()
+        );
+    }
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => anyhow::bail!(
+            "-o {}: {} is not a directory",
+            output.display(),
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "-o {}: its directory {} does not exist: create it first",
+            output.display(),
+            dir.display()
+        ),
+        Err(e) => anyhow::bail!(
+            "-o {}: cannot look at its directory {}: {e}",
+            output.display(),
+            dir.display()
+        ),
+    }
+}
+
+/// Refuses an output file (`-o`) that the command would read as an input
+/// and overwrite: one of `inputs`, or a file named as the command's inputs
+/// are (`reads`) in a directory among them. Compared by canonical path, so
+/// that another spelling of the same file is caught.
+pub(crate) fn not_an_input(
+    output: Option<&Path>,
+    inputs: &[PathBuf],
+    reads: impl Fn(&std::ffi::OsStr) -> bool,
+) -> anyhow::Result<()> {
+    let Some(output) = output else {
+        return Ok(());
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    // The output's directory and name, whether the file exists yet or not.
+    let out_dir = output
+        .parent()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .and_then(canonical);
+    let out_file = canonical(output);
+    let reads_it = output.file_name().is_some_and(&reads);
+    for input in inputs {
+        let Some(input_c) = canonical(input) else {
+            continue;
+        };
+        let same_file = out_file.as_ref() == Some(&input_c);
+        let in_read_dir = reads_it && input_c.is_dir() && out_dir.as_ref() == Some(&input_c);
+        if same_file || in_read_dir {
+            anyhow::bail!(
+                "-o {}: that file is an input of this command ({}); the report would overwrite \
+                 what it reads: write it elsewhere",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
