@@ -9,10 +9,11 @@ use super::{amount, Limits, ThreadView};
 /// The fixed part of one kept item: the struct, its place in a map or a
 /// list, and the process label the report gives it.
 const ITEM: u64 = 96;
-/// The fixed part of one string (its pointer, length and capacity).
-const STRING: u64 = 24;
+/// The fixed part of one string: its pointer, length and capacity, and
+/// the allocator's share of its bytes.
+const STRING: u64 = 40;
 
-pub(super) fn text(s: &str) -> u64 {
+fn text(s: &str) -> u64 {
     s.len() as u64 + STRING
 }
 
