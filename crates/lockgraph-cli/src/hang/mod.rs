@@ -9,11 +9,18 @@
 //! the progress markers, which process stopped first. A file that cannot
 //! be read, a line that is not a record, a line cut short by a killed
 //! process: each is named and skipped, never fatal.
+//!
+//! What it holds is bounded whatever the input ([`Limits`]): files are read
+//! a line at a time and folded into each process's state as they are read,
+//! and each limit reached is said in [`HangReport::skipped`], with the
+//! file, the line and the limit.
 
+mod keep;
+mod lines;
 mod read;
 mod text;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -25,6 +32,49 @@ pub use read::is_watchdog_file;
 
 /// The version of [`HangReport`]'s JSON.
 pub const HANG_VERSION: u32 = 1;
+
+/// What `lockgraph hang` reads and keeps at most. A real process's file
+/// is far within them: a dump of a process with a thousand waiting threads,
+/// each with a 48-frame stack, is a line of about 11 MiB, and a process
+/// keeps its latest threads, its reports and its markers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The longest line read, newline excluded: a longer one is skipped
+    /// (named, with its length). 64 MiB.
+    pub line_bytes: u64,
+    /// The most memory parsing one line may take, estimated before it is
+    /// parsed from its length, its values and its objects (a short line
+    /// can take far more than its length: `[{"a":0},...]` is eight bytes
+    /// an object of hundreds parsed): a line over it is skipped (named,
+    /// with the estimate). 256 MiB.
+    pub parse_bytes: u64,
+    /// The most read of one file: the rest is skipped (said, with the last
+    /// line read). 256 MiB.
+    pub file_bytes: u64,
+    /// The most one file may keep in memory (its reports, its threads'
+    /// latest states, its markers, as estimated sizes): what does not fit
+    /// is counted, not kept, and said. Long-wait reports, which a hung
+    /// process repeats, may fill only half of it. 64 MiB.
+    pub kept_per_file: u64,
+    /// The most all files together may keep (threads of the same state and
+    /// stack share what they keep): what does not fit is counted, not
+    /// kept, and said, and a file read once nothing is left is skipped
+    /// (named). 256 MiB.
+    pub kept_total: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            line_bytes: 64 << 20,
+            parse_bytes: 256 << 20,
+            file_bytes: 256 << 20,
+            kept_per_file: 64 << 20,
+            kept_total: 256 << 20,
+        }
+    }
+}
 
 /// Everything `lockgraph hang` found.
 #[derive(Clone, Debug, Serialize)]
@@ -150,23 +200,35 @@ pub struct ProgressValue {
     pub processes: Vec<String>,
 }
 
-/// A skipped file or line.
+/// A skipped file or line, or a file read or kept only in part.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct Skipped {
     /// The file.
     pub file: PathBuf,
-    /// The 1-based line, when one line was skipped (`None`: the whole file).
+    /// The 1-based line, when one line was skipped (`None`: the file).
     pub line: Option<u64>,
     /// Why.
     pub why: String,
+    /// The [`Limits`] field reached (`line_bytes`, `parse_bytes`,
+    /// `file_bytes`, `kept_per_file`, `kept_total`), when a limit was;
+    /// absent from the JSON otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
 }
 
 impl HangReport {
-    /// 0: nothing hangs in the files; 1: deadlocks or long waits reported.
-    /// (Input errors exit 2 before a report exists.)
+    /// 0: nothing hangs in the files; 1: deadlocks or long waits reported
+    /// (kept or only counted). (Input errors exit 2 before a report exists.)
     pub fn exit_code(&self) -> u8 {
-        u8::from(!self.deadlocks.is_empty() || !self.long_waits.is_empty())
+        u8::from(
+            !self.deadlocks.is_empty()
+                || !self.long_waits.is_empty()
+                || self
+                    .processes
+                    .iter()
+                    .any(|p| p.deadlocks > 0 || p.long_waits > 0),
+        )
     }
 
     /// The report as text.
@@ -192,10 +254,51 @@ struct ThreadView {
 }
 
 /// Reads the watchdog files of `paths` (directories: their
-/// `lockgraph-watchdog-*.jsonl` files) and lines them up. Fails (exit 2)
-/// only when a path cannot be listed or no file gives a usable record.
+/// `lockgraph-watchdog-*.jsonl` files) and lines them up, within the
+/// default [`Limits`]. Fails (exit 2) only when a path cannot be listed or
+/// no file gives a usable record.
 pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
-    let (files, mut skipped) = read::read_all(paths)?;
+    analyse_with(paths, &Limits::default())
+}
+
+/// A thread group's key: state, place, stack.
+type GroupKey = (String, Option<String>, Vec<String>);
+
+/// [`analyse`] within `limits`.
+pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Error> {
+    let mut notes = read::Notes::default();
+    let paths_read = read::list(paths, &mut notes)?;
+    let mut budget = keep::Budget::new(limits);
+    let mut buf = Vec::new();
+    let mut files: Vec<read::File> = Vec::new();
+    // (state, at, stack) -> (file, thread name, tid): threads of the same
+    // state and stack share one key, whatever their process.
+    let mut groups: BTreeMap<GroupKey, Vec<(usize, String, u64)>> = BTreeMap::new();
+    for path in &paths_read {
+        let Some(mut f) = read::read_one(path, limits, &mut budget, &mut buf, &mut notes) else {
+            continue;
+        };
+        // Its threads join their groups: what they cost as states is
+        // given back, less what their group keeps of them.
+        for v in std::mem::take(&mut f.threads).into_values() {
+            let cost = keep::thread(&v);
+            let (member, key_cost) = (keep::member(&v), keep::group_key(&v));
+            let key = (v.state, v.at, v.stack);
+            let kept = match groups.get_mut(&key) {
+                Some(m) => {
+                    m.push((files.len(), v.name, v.tid));
+                    member
+                }
+                None => {
+                    groups.insert(key, vec![(files.len(), v.name, v.tid)]);
+                    member + key_cost
+                }
+            };
+            budget.give(cost - kept);
+        }
+        files.push(f);
+    }
+    let mut skipped = notes.skipped;
     if files.is_empty() {
         let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         let why = if skipped.is_empty() {
@@ -223,131 +326,60 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
         };
         return Err(Error::Hang(why));
     }
-    let hosts: std::collections::BTreeSet<&str> =
-        files.iter().filter_map(|f| f.host.as_deref()).collect();
+    let hosts: BTreeSet<&str> = files.iter().filter_map(|f| f.host.as_deref()).collect();
     let many_hosts = hosts.len() > 1;
+
+    // By the index a file was read at (the groups' members name it): its
+    // label, and its place among the processes.
+    let labels: Vec<String> = files.iter().map(|f| label_of(f, many_hosts)).collect();
+    let mut files: Vec<(usize, read::File)> = files.into_iter().enumerate().collect();
+    files.sort_by(|(_, a), (_, b)| {
+        (a.rank.is_none(), a.rank, &a.host, a.pid).cmp(&(b.rank.is_none(), b.rank, &b.host, b.pid))
+    });
+    let mut place = vec![0; files.len()];
+    for (i, (f, _)) in files.iter().enumerate() {
+        place[*f] = i;
+    }
 
     let mut processes = Vec::new();
     let mut deadlocks = Vec::new();
     let mut long_waits = Vec::new();
-    // (state, at, stack) -> members
-    let mut groups: BTreeMap<(String, Option<String>, Vec<String>), Vec<Member>> = BTreeMap::new();
-    let mut order: Vec<&read::File> = files.iter().collect();
-    order.sort_by(|a, b| {
-        (a.rank.is_none(), a.rank, &a.host, a.pid).cmp(&(b.rank.is_none(), b.rank, &b.host, b.pid))
-    });
-    for f in order {
-        let label = label_of(f, many_hosts);
-        let mut threads: BTreeMap<u64, ThreadView> = BTreeMap::new();
-        let (mut n_dead, mut n_long, mut n_dumps) = (0, 0, 0);
-        let mut progress = BTreeMap::new();
-        let mut last = None;
-        for (_, rec) in &f.records {
-            if let Some(t) = rec
-                .get("at_unix_ms")
-                .or_else(|| rec.get("reported_at_unix_ms"))
-                .and_then(Value::as_u64)
-            {
-                last = Some(last.map_or(t, |l: u64| l.max(t)));
+    for (i, f) in files {
+        let label = labels[i].clone();
+        for r in f.reports {
+            let finding = Finding {
+                process: label.clone(),
+                pid: f.pid,
+                cycle: r.cycle,
+                summary: r.summary,
+                advice: r.advice,
+            };
+            if r.deadlock {
+                deadlocks.push(finding);
+            } else {
+                long_waits.push(finding);
             }
-            match rec.get("kind").and_then(Value::as_str) {
-                Some("deadlock") | Some("long_wait") => {
-                    let dead = rec["kind"] == "deadlock";
-                    let finding = Finding {
-                        process: label.clone(),
-                        pid: f.pid,
-                        cycle: rec.get("cycle").and_then(Value::as_str).map(str::to_string),
-                        summary: rec
-                            .get("summary")
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                            .or_else(|| first_line(rec))
-                            .unwrap_or_else(|| "(no summary)".into()),
-                        advice: rec
-                            .get("advice")
-                            .and_then(Value::as_str)
-                            .map(str::to_string),
-                    };
-                    if dead {
-                        n_dead += 1;
-                        deadlocks.push(finding);
-                    } else {
-                        n_long += 1;
-                        long_waits.push(finding);
-                    }
-                    for t in rec
-                        .get("threads")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(v) = thread_view(t) {
-                            threads.insert(v.tid, v);
-                        }
-                    }
-                }
-                Some("dump") => {
-                    n_dumps += 1;
-                    // A dump lists every thread that holds or waits: it
-                    // replaces what earlier records said.
-                    threads.clear();
-                    for t in rec
-                        .get("threads")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(v) = thread_view(t) {
-                            threads.insert(v.tid, v);
-                        }
-                    }
-                    for p in rec
-                        .get("progress")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let (Some(n), Some(v)) = (p["name"].as_str(), p["value"].as_u64()) {
-                            progress.insert(n.to_string(), v);
-                        }
-                    }
-                }
-                Some("progress") => {
-                    if let (Some(n), Some(v)) = (rec["name"].as_str(), rec["value"].as_u64()) {
-                        progress.insert(n.to_string(), v);
-                    }
-                }
-                _ => {}
-            }
-        }
-        for v in threads.into_values() {
-            groups
-                .entry((v.state, v.at, v.stack))
-                .or_default()
-                .push(Member {
-                    process: label.clone(),
-                    thread: v.name,
-                    tid: v.tid,
-                });
         }
         processes.push(Process {
             label,
-            file: f.path.clone(),
+            file: f.path,
             pid: f.pid,
-            host: f.host.clone(),
+            host: f.host,
             rank: f.rank,
-            exe: f.exe.clone(),
-            deadlocks: n_dead,
-            long_waits: n_long,
-            dumps: n_dumps,
-            progress,
-            last_unix_ms: last,
+            exe: f.exe,
+            deadlocks: f.deadlocks,
+            long_waits: f.long_waits,
+            dumps: f.dumps,
+            progress: f.progress,
+            last_unix_ms: f.last_unix_ms,
         });
     }
     let mut groups: Vec<ThreadGroup> = groups
         .into_iter()
-        .map(|((state, at, stack), members)| {
-            let mut procs: Vec<&str> = members.iter().map(|m| m.process.as_str()).collect();
+        .map(|((state, at, stack), mut members)| {
+            // By process (in the processes' order), then by tid.
+            members.sort_by_key(|&(f, _, tid)| (place[f], tid));
+            let mut procs: Vec<&str> = members.iter().map(|m| labels[m.0].as_str()).collect();
             procs.dedup();
             ThreadGroup {
                 threads: members.len(),
@@ -355,7 +387,14 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
                 state,
                 at,
                 stack,
-                members,
+                members: members
+                    .into_iter()
+                    .map(|(f, thread, tid)| Member {
+                        process: labels[f].clone(),
+                        thread,
+                        tid,
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -366,10 +405,16 @@ pub fn analyse(paths: &[PathBuf]) -> Result<HangReport, Error> {
             .then(a.state.cmp(&b.state))
     });
     let progress = progress_findings(&processes);
-    let start_here = start_here(&deadlocks, &progress, &long_waits);
+    let start_here = start_here(&processes, &deadlocks, &progress, &long_waits);
     // By file; within one, as read (its bad lines, then how many more).
     skipped.sort_by(|a, b| a.file.cmp(&b.file));
-    let summary = summary(&processes, &deadlocks, &long_waits, &skipped);
+    let summary = summary(
+        &processes,
+        &deadlocks,
+        &long_waits,
+        &skipped,
+        notes.bad_lines,
+    );
     Ok(HangReport {
         version: HANG_VERSION,
         summary,
@@ -546,20 +591,30 @@ fn progress_findings(processes: &[Process]) -> Vec<ProgressFinding> {
 }
 
 fn start_here(
+    processes: &[Process],
     deadlocks: &[Finding],
     progress: &[ProgressFinding],
     long_waits: &[Finding],
 ) -> Option<String> {
+    // Counted, whether their reports were kept or not.
+    let all: usize = processes.iter().map(|p| p.deadlocks).sum();
+    let more = if all > 1 {
+        format!(" ({all} deadlock reports in all)")
+    } else {
+        String::new()
+    };
     if let Some(d) = deadlocks.first() {
-        let more = if deadlocks.len() > 1 {
-            format!(" ({} deadlock reports in all)", deadlocks.len())
-        } else {
-            String::new()
-        };
         return Some(format!(
             "{} deadlocked{more}; {}",
             d.process,
             d.advice.as_deref().unwrap_or("see its report")
+        ));
+    }
+    if let Some(p) = processes.iter().find(|p| p.deadlocks > 0) {
+        return Some(format!(
+            "{} deadlocked{more}; its report was not kept (see skipped): read it in {}",
+            p.label,
+            p.file.display()
         ));
     }
     if let Some(p) = progress.iter().find(|p| p.values.len() > 1) {
@@ -584,6 +639,7 @@ fn summary(
     deadlocks: &[Finding],
     long_waits: &[Finding],
     skipped: &[Skipped],
+    bad_lines: usize,
 ) -> String {
     let n = processes.len();
     let dead = processes.iter().filter(|p| p.deadlocks > 0).count();
@@ -594,15 +650,15 @@ fn summary(
         if dead == 1 { "s" } else { "" },
         if long == 1 { "s" } else { "" },
     );
-    if deadlocks.is_empty() && long_waits.is_empty() {
+    if deadlocks.is_empty() && long_waits.is_empty() && dead + long == 0 {
         s.push_str(" (nothing hangs in these files)");
     }
-    let files: std::collections::BTreeSet<&Path> = skipped
+    let used: BTreeSet<&Path> = processes.iter().map(|p| p.file.as_path()).collect();
+    let files: BTreeSet<&Path> = skipped
         .iter()
-        .filter(|s| s.line.is_none())
+        .filter(|s| s.line.is_none() && !used.contains(s.file.as_path()))
         .map(|s| s.file.as_path())
         .collect();
-    let lines = skipped.iter().filter(|s| s.line.is_some()).count();
     if !files.is_empty() {
         s.push_str(&format!(
             "; {} file{} skipped",
@@ -610,13 +666,39 @@ fn summary(
             if files.len() == 1 { "" } else { "s" }
         ));
     }
-    if lines > 0 {
+    if bad_lines > 0 {
         s.push_str(&format!(
-            "; {lines} bad line{} skipped",
-            if lines == 1 { "" } else { "s" }
+            "; {bad_lines} bad line{} skipped",
+            if bad_lines == 1 { "" } else { "s" }
+        ));
+    }
+    let limited: BTreeSet<&Path> = skipped
+        .iter()
+        .filter(|s| s.limit.is_some())
+        .map(|s| s.file.as_path())
+        .collect();
+    if !limited.is_empty() {
+        s.push_str(&format!(
+            "; a limit on what is read or kept reached in {} file{} (see skipped)",
+            limited.len(),
+            if limited.len() == 1 { "" } else { "s" }
         ));
     }
     s
+}
+
+/// `1.5 MiB`, `64 MiB`, `12 KiB`, `7 bytes`.
+fn amount(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= MIB => format!("{:.1} MiB", b as f64 / MIB as f64),
+        b if b >= KIB && b % KIB == 0 => format!("{} KiB", b / KIB),
+        b if b >= KIB => format!("{:.1} KiB", b as f64 / KIB as f64),
+        1 => "1 byte".to_string(),
+        b => format!("{b} bytes"),
+    }
 }
 
 #[cfg(test)]

@@ -1,20 +1,33 @@
-//! Reading the watchdog files: every line that is a lockgraph watchdog
-//! record is kept; every other one (not JSON, not a record, cut short by a
-//! killed process) is named and skipped, and a file with no record at all
-//! is skipped whole.
+//! Reading the watchdog files, one line at a time: every line that is a
+//! lockgraph watchdog record is folded into its process's state as it is
+//! read (its reports, each thread's latest state, its markers), and every
+//! other one (not JSON, not a record, cut short by a killed process) is
+//! named and skipped; a file with no record at all is skipped whole.
+//!
+//! Nothing grows with the size of the input: at most
+//! [`Limits::line_bytes`] of a line are held, at most [`Limits::file_bytes`]
+//! of a file are read, and what is kept is charged against
+//! [`Limits::kept_per_file`] and [`Limits::kept_total`] ([`super::keep`]).
+//! Each limit reached is said, with the file, the line and the limit.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::Skipped;
+use super::keep::{self, Budget, NotKept};
+use super::lines::{next_line, Line};
+use super::{amount, first_line, thread_view, Limits, Skipped, ThreadView};
 use crate::error::Error;
 
 /// Bad lines named per file; the rest are counted.
 const NAMED_BAD_LINES: usize = 3;
-/// A file larger than this is read up to it (the rest is said skipped).
-const MAX_FILE: u64 = 256 << 20;
+/// The longest host a process record may name (a DNS name has at most
+/// 253 bytes): a process's host is in every label of its threads.
+const MAX_HOST: usize = 255;
 
 /// Whether a file name is a watchdog file's: `lockgraph-watchdog-*.jsonl`.
 pub fn is_watchdog_file(name: &OsStr) -> bool {
@@ -22,36 +35,64 @@ pub fn is_watchdog_file(name: &OsStr) -> bool {
     name.starts_with("lockgraph-watchdog-") && name.ends_with(".jsonl")
 }
 
-/// One process's file.
+/// A deadlock or long-wait report of one process.
+pub(super) struct Report {
+    pub(super) deadlock: bool,
+    pub(super) cycle: Option<String>,
+    pub(super) summary: String,
+    pub(super) advice: Option<String>,
+}
+
+/// One process's file, as read.
 pub(super) struct File {
     pub(super) path: PathBuf,
     pub(super) pid: u64,
     pub(super) host: Option<String>,
     pub(super) rank: Option<u64>,
     pub(super) exe: Option<String>,
-    /// (line number, record), in file order.
-    pub(super) records: Vec<(u64, Value)>,
+    /// The reports kept, in file order.
+    pub(super) reports: Vec<Report>,
+    /// Each thread's latest state, by tid.
+    pub(super) threads: BTreeMap<u64, ThreadView>,
+    /// The last value of each progress marker.
+    pub(super) progress: BTreeMap<String, u64>,
+    /// The time of its last record (ms since the Unix epoch).
+    pub(super) last_unix_ms: Option<u64>,
+    /// Deadlock reports, long-wait reports and dumps read (kept or not).
+    pub(super) deadlocks: usize,
+    pub(super) long_waits: usize,
+    pub(super) dumps: usize,
 }
 
-/// Reads every watchdog file of `paths`.
-pub(super) fn read_all(paths: &[PathBuf]) -> Result<(Vec<File>, Vec<Skipped>), Error> {
-    let listed = crate::files::list(paths, is_watchdog_file)?;
-    let mut skipped: Vec<Skipped> = listed
-        .warnings
-        .iter()
-        .map(|w| Skipped {
-            file: PathBuf::from(w.split(": ").next().unwrap_or_default()),
-            line: None,
-            why: "not a regular file".into(),
-        })
-        .collect();
-    let mut files = Vec::new();
-    for path in &listed.files {
-        if let Some(f) = read_one(path, &mut skipped) {
-            files.push(f);
-        }
+/// What was skipped, for all files.
+#[derive(Debug, Default)]
+pub(super) struct Notes {
+    /// Files and lines skipped, and limits reached.
+    pub(super) skipped: Vec<Skipped>,
+    /// Lines skipped as unusable (named or counted).
+    pub(super) bad_lines: usize,
+}
+
+impl Notes {
+    fn skip(&mut self, file: &Path, line: Option<u64>, why: String, limit: Option<&'static str>) {
+        self.skipped.push(Skipped {
+            file: file.to_path_buf(),
+            line,
+            why,
+            limit,
+        });
     }
-    Ok((files, skipped))
+}
+
+/// The watchdog files of `paths`; matching entries that are not regular
+/// files are noted as skipped.
+pub(super) fn list(paths: &[PathBuf], notes: &mut Notes) -> Result<Vec<PathBuf>, Error> {
+    let listed = crate::files::list(paths, is_watchdog_file)?;
+    for w in &listed.warnings {
+        let file = PathBuf::from(w.split(": ").next().unwrap_or_default());
+        notes.skip(&file, None, "not a regular file".into(), None);
+    }
+    Ok(listed.files)
 }
 
 /// The pid and host in a file name `lockgraph-watchdog-<host>-<pid>.jsonl`.
@@ -72,110 +113,492 @@ fn from_name(path: &Path) -> (Option<String>, Option<u64>) {
     }
 }
 
-fn read_one(path: &Path, skipped: &mut Vec<Skipped>) -> Option<File> {
-    let skip = |skipped: &mut Vec<Skipped>, line: Option<u64>, why: String| {
-        skipped.push(Skipped {
-            file: path.to_path_buf(),
-            line,
-            why,
-        });
-    };
+/// One file being read.
+struct Reading<'a> {
+    file: File,
+    budget: &'a mut Budget,
+    notes: &'a mut Notes,
+    not_kept: NotKept,
+    /// Bad lines so far.
+    bad: usize,
+    /// Watchdog records read (kept or not).
+    records: u64,
+    pid_from_records: Option<u64>,
+    /// What the host and program of the process record cost.
+    process_cost: u64,
+}
+
+/// Reads one file; `None` when it has no usable record (said in `notes`).
+/// `buf` is the line buffer, kept from file to file.
+pub(super) fn read_one(
+    path: &Path,
+    limits: &Limits,
+    budget: &mut Budget,
+    buf: &mut Vec<u8>,
+    notes: &mut Notes,
+) -> Option<File> {
     if let Err(e) = crate::files::check_regular(path) {
-        skip(skipped, None, e.to_string());
+        notes.skip(path, None, e.to_string(), None);
         return None;
     }
-    let bytes = match std::fs::File::open(path).and_then(|f| {
-        use std::io::Read as _;
-        let mut v = Vec::new();
-        f.take(MAX_FILE).read_to_end(&mut v).map(|_| v)
-    }) {
-        Ok(b) => b,
-        Err(e) => {
-            skip(
-                skipped,
-                None,
-                format!("cannot read it: {}", crate::error::lower(&e)),
-            );
-            return None;
+    budget.start_file();
+    if let Err(r) = budget.take(keep::file(path)) {
+        let why = format!("not read: {} was reached", budget.describe(r));
+        notes.skip(path, None, why, Some(r.name()));
+        return None;
+    }
+    let (host, pid) = from_name(path);
+    let mut r = Reading {
+        file: File {
+            path: path.to_path_buf(),
+            pid: pid.unwrap_or(0),
+            host,
+            rank: None,
+            exe: None,
+            reports: Vec::new(),
+            threads: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            last_unix_ms: None,
+            deadlocks: 0,
+            long_waits: 0,
+            dumps: 0,
+        },
+        budget,
+        notes,
+        not_kept: NotKept::default(),
+        bad: 0,
+        records: 0,
+        pid_from_records: None,
+        process_cost: 0,
+    };
+    if let Err(e) = r.lines(limits, buf) {
+        r.notes.bad_lines += r.bad;
+        let used = r.budget.file_used();
+        r.budget.give(used);
+        let why = format!("cannot read it: {}", crate::error::lower(&e));
+        r.notes.skip(path, None, why, None);
+        return None;
+    }
+    r.finish()
+}
+
+impl Reading<'_> {
+    fn skip(&mut self, line: Option<u64>, why: String, limit: Option<&'static str>) {
+        self.notes.skip(&self.file.path, line, why, limit);
+    }
+
+    /// Reads the lines of the file, up to [`Limits::file_bytes`].
+    fn lines(&mut self, limits: &Limits, buf: &mut Vec<u8>) -> io::Result<()> {
+        let file = fs::File::open(&self.file.path)?;
+        let size = file.metadata()?.len();
+        let mut input = BufReader::with_capacity(1 << 16, file.take(limits.file_bytes));
+        let mut n = 0u64;
+        // The bytes of the lines read whole.
+        let mut done = 0u64;
+        let cut = loop {
+            let line = next_line(&mut input, buf, limits.line_bytes)?;
+            let (len, newline) = match line {
+                Line::End => break over_limit(&mut input)?,
+                Line::Text { newline } => (buf.len() as u64, newline),
+                Line::TooLong { len, newline } => (len, newline),
+            };
+            // A line without its newline ends what was read: at the
+            // limit, it is the start of what is skipped.
+            if !newline && over_limit(&mut input)? {
+                break true;
+            }
+            n += 1;
+            done += len + u64::from(newline);
+            match line {
+                Line::TooLong { len, .. } => {
+                    let why = format!(
+                        "a line of {}, over the {} limit for one line",
+                        amount(len),
+                        amount(limits.line_bytes)
+                    );
+                    self.skip(Some(n), why, Some("line_bytes"));
+                }
+                _ => self.line(n, buf, newline, limits.parse_bytes),
+            }
+            if buf.capacity() > 1 << 20 {
+                // A long line's buffer is not kept for the next ones.
+                *buf = Vec::new();
+            }
+        };
+        if cut {
+            let rest = amount(size.saturating_sub(done).max(1));
+            let why = if n == 0 {
+                format!(
+                    "its first line runs past the {} limit for one file: nothing read, {rest} skipped",
+                    amount(limits.file_bytes)
+                )
+            } else {
+                format!(
+                    "read up to the {} limit for one file: lines 1 to {n} read, the {rest} after them skipped",
+                    amount(limits.file_bytes)
+                )
+            };
+            self.skip(None, why, Some("file_bytes"));
         }
-    };
-    let (host_from_name, pid_from_name) = from_name(path);
-    let mut f = File {
-        path: path.to_path_buf(),
-        pid: pid_from_name.unwrap_or(0),
-        host: host_from_name,
-        rank: None,
-        exe: None,
-        records: Vec::new(),
-    };
-    let ends_whole = bytes.last().is_none_or(|&b| b == b'\n');
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let count = lines.len();
-    let mut bad = 0usize;
-    let mut pid_from_records = None;
-    for (i, raw) in lines.into_iter().enumerate() {
-        let n = i as u64 + 1;
-        let last = i + 1 == count;
+        Ok(())
+    }
+
+    /// One line, newline excluded (`newline`: whether it had one).
+    fn line(&mut self, n: u64, buf: &mut Vec<u8>, newline: bool, max_parse: u64) {
+        let raw = &buf[..];
         if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return;
+        }
+        let shape = Shape::of(raw);
+        if shape.parse_bytes() > max_parse {
+            let why = format!(
+                "a line that would take about {} to parse (up to {} JSON values, {} of them objects), over the {} limit for parsing one line",
+                amount(shape.parse_bytes()),
+                shape.values,
+                shape.objects,
+                amount(max_parse)
+            );
+            self.skip(Some(n), why, Some("parse_bytes"));
+            return;
         }
         let why = match serde_json::from_slice::<Value>(raw) {
-            Ok(v) if v.get("lockgraph_watchdog").and_then(Value::as_u64) == Some(1) => {
-                if v["kind"] == "process" {
-                    f.rank = v["rank"].as_u64();
-                    f.exe = v["exe"].as_str().map(str::to_string);
-                    if let Some(h) = v["host"].as_str() {
-                        f.host = Some(h.to_string());
-                    }
+            Ok(v) => {
+                // A long line's bytes go before its record is folded.
+                if buf.capacity() > 1 << 20 {
+                    *buf = Vec::new();
                 }
-                if let Some(p) = v["pid"].as_u64() {
-                    pid_from_records.get_or_insert(p);
+                match self.value(n, &v) {
+                    Some(why) => why,
+                    None => return,
                 }
-                f.records.push((n, v));
-                continue;
             }
-            Ok(v) if v.get("lockgraph_watchdog").is_some() => format!(
-                "a watchdog record of an unknown version ({}); this lockgraph reads version 1",
-                v["lockgraph_watchdog"]
-            ),
-            Ok(_) => {
-                "not a lockgraph watchdog record (no \"lockgraph_watchdog\" field)".to_string()
-            }
-            Err(_) if last && !ends_whole => {
-                "cut short (the process was killed while writing it)".to_string()
-            }
+            Err(_) if !newline => "cut short (the process was killed while writing it)".to_string(),
             Err(e) if std::str::from_utf8(raw).is_err() => format!("not text (invalid UTF-8): {e}"),
             Err(e) => format!("not JSON: {e}"),
         };
-        bad += 1;
-        if bad <= NAMED_BAD_LINES {
-            skip(skipped, Some(n), why);
+        self.bad += 1;
+        if self.bad <= NAMED_BAD_LINES {
+            self.skip(Some(n), why, None);
         }
     }
-    if bad > NAMED_BAD_LINES {
-        skip(
-            skipped,
-            None,
-            format!("{} more bad lines skipped", bad - NAMED_BAD_LINES),
+
+    /// A line that is JSON: folded when it is a record, else why not.
+    fn value(&mut self, n: u64, v: &Value) -> Option<String> {
+        match v.get("lockgraph_watchdog") {
+            Some(w) if w.as_u64() == Some(1) => match v["host"].as_str() {
+                Some(h) if v["kind"] == "process" && h.len() > MAX_HOST => Some(format!(
+                    "a process record whose host is {} bytes long (a host name has at most {MAX_HOST})",
+                    h.len()
+                )),
+                _ => {
+                    self.record(n, v);
+                    None
+                }
+            },
+            Some(w) => Some(format!(
+                "a watchdog record of an unknown version ({w}); this lockgraph reads version 1"
+            )),
+            None => Some(
+                "not a lockgraph watchdog record (no \"lockgraph_watchdog\" field)".to_string(),
+            ),
+        }
+    }
+
+    /// A watchdog record: what it says is folded into the file's state.
+    fn record(&mut self, n: u64, rec: &Value) {
+        self.records += 1;
+        if let Some(p) = rec["pid"].as_u64() {
+            self.pid_from_records.get_or_insert(p);
+        }
+        if let Some(t) = rec
+            .get("at_unix_ms")
+            .or_else(|| rec.get("reported_at_unix_ms"))
+            .and_then(Value::as_u64)
+        {
+            let last = &mut self.file.last_unix_ms;
+            *last = Some(last.map_or(t, |l| l.max(t)));
+        }
+        match rec.get("kind").and_then(Value::as_str) {
+            Some("process") => self.process(n, rec),
+            Some(kind @ ("deadlock" | "long_wait")) => {
+                self.report(n, rec, kind == "deadlock");
+                for t in rec
+                    .get("threads")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(v) = thread_view(t) {
+                        self.thread(n, v);
+                    }
+                }
+            }
+            Some("dump") => {
+                self.file.dumps += 1;
+                // A dump lists every thread that holds or waits: it
+                // replaces what earlier records said.
+                for v in std::mem::take(&mut self.file.threads).into_values() {
+                    self.budget.give(keep::thread(&v));
+                }
+                for t in rec
+                    .get("threads")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(v) = thread_view(t) {
+                        self.thread(n, v);
+                    }
+                }
+                for p in rec
+                    .get("progress")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(name), Some(v)) = (p["name"].as_str(), p["value"].as_u64()) {
+                        self.marker(n, name, v);
+                    }
+                }
+            }
+            Some("progress") => {
+                if let (Some(name), Some(v)) = (rec["name"].as_str(), rec["value"].as_u64()) {
+                    self.marker(n, name, v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A process record: rank, host and program.
+    fn process(&mut self, n: u64, rec: &Value) {
+        let host = rec["host"].as_str();
+        let exe = rec["exe"].as_str();
+        let cost = keep::process(host.or(self.file.host.as_deref()), exe);
+        if cost > self.process_cost {
+            if let Err(by) = self.budget.take(cost - self.process_cost) {
+                self.not_kept.note(n, by);
+                self.not_kept.processes += 1;
+                return;
+            }
+        } else {
+            self.budget.give(self.process_cost - cost);
+        }
+        self.process_cost = cost;
+        self.file.rank = rec["rank"].as_u64();
+        self.file.exe = exe.map(str::to_string);
+        if let Some(h) = host {
+            self.file.host = Some(h.to_string());
+        }
+    }
+
+    /// A deadlock or long-wait report (without its threads).
+    fn report(&mut self, n: u64, rec: &Value, deadlock: bool) {
+        if deadlock {
+            self.file.deadlocks += 1;
+        } else {
+            self.file.long_waits += 1;
+        }
+        let report = Report {
+            deadlock,
+            cycle: rec.get("cycle").and_then(Value::as_str).map(str::to_string),
+            summary: rec
+                .get("summary")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| first_line(rec))
+                .unwrap_or_else(|| "(no summary)".into()),
+            advice: rec
+                .get("advice")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        let cost = keep::report(
+            report.cycle.as_deref(),
+            &report.summary,
+            report.advice.as_deref(),
         );
+        let taken = if deadlock {
+            self.budget.take(cost)
+        } else {
+            self.budget.take_long_wait(cost)
+        };
+        match taken {
+            Ok(()) => self.file.reports.push(report),
+            Err(by) => {
+                self.not_kept.note(n, by);
+                if deadlock {
+                    self.not_kept.deadlocks += 1;
+                } else {
+                    self.not_kept.long_waits += 1;
+                }
+            }
+        }
     }
-    if bytes.len() as u64 >= MAX_FILE {
-        skip(
-            skipped,
-            None,
-            format!("read up to its first {} MiB only", MAX_FILE >> 20),
-        );
+
+    /// A thread's new state, replacing what was known of it.
+    fn thread(&mut self, n: u64, v: ThreadView) {
+        if let Some(old) = self.file.threads.remove(&v.tid) {
+            self.budget.give(keep::thread(&old));
+        }
+        match self.budget.take(keep::thread(&v)) {
+            Ok(()) => {
+                self.file.threads.insert(v.tid, v);
+            }
+            Err(by) => {
+                self.not_kept.note(n, by);
+                self.not_kept.threads += 1;
+            }
+        }
     }
-    if f.records.is_empty() {
-        skip(
-            skipped,
-            None,
-            "no lockgraph watchdog record in it".to_string(),
-        );
-        return None;
+
+    /// A progress marker's value.
+    fn marker(&mut self, n: u64, name: &str, value: u64) {
+        if let Some(v) = self.file.progress.get_mut(name) {
+            *v = value;
+            return;
+        }
+        match self.budget.take(keep::marker(name)) {
+            Ok(()) => {
+                self.file.progress.insert(name.to_string(), value);
+            }
+            Err(by) => {
+                self.not_kept.note(n, by);
+                self.not_kept.markers += 1;
+            }
+        }
     }
-    if let Some(p) = pid_from_records {
-        f.pid = p;
+
+    /// What the file gave, once read: `None` when it has no record.
+    fn finish(mut self) -> Option<File> {
+        self.notes.bad_lines += self.bad;
+        if self.bad > NAMED_BAD_LINES {
+            let why = format!("{} more bad lines skipped", self.bad - NAMED_BAD_LINES);
+            self.skip(None, why, None);
+        }
+        if let Some(why) = self.not_kept.describe(self.budget) {
+            let limit = self.not_kept.by.first().map(|r| r.name());
+            self.skip(None, why, limit);
+        }
+        if self.records == 0 {
+            let used = self.budget.file_used();
+            self.budget.give(used);
+            self.skip(None, "no lockgraph watchdog record in it".to_string(), None);
+            return None;
+        }
+        if let Some(p) = self.pid_from_records {
+            self.file.pid = p;
+        }
+        Some(self.file)
     }
-    Some(f)
+}
+
+/// Whether reading stopped at [`Limits::file_bytes`] with more in the
+/// file. Called once what was read is all consumed.
+fn over_limit(input: &mut BufReader<io::Take<fs::File>>) -> io::Result<bool> {
+    if input.get_ref().limit() > 0 {
+        return Ok(false);
+    }
+    let mut one = [0u8; 1];
+    loop {
+        match input.get_mut().get_mut().read(&mut one) {
+            Ok(n) => return Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What parsing a line of JSON builds, counted before it is parsed.
+#[derive(Debug, PartialEq, Eq)]
+struct Shape {
+    /// The line's length.
+    len: u64,
+    /// Values, at most: one, plus one per comma and per opening bracket
+    /// outside strings.
+    values: u64,
+    /// Objects: opening braces outside strings.
+    objects: u64,
+}
+
+impl Shape {
+    fn of(raw: &[u8]) -> Shape {
+        let mut shape = Shape {
+            len: raw.len() as u64,
+            values: 1,
+            objects: 0,
+        };
+        let mut in_string = false;
+        let mut escaped = false;
+        for &b in raw {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b',' | b'[' => shape.values += 1,
+                    b'{' => {
+                        shape.values += 1;
+                        shape.objects += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        shape
+    }
+
+    /// The memory parsing it takes, about: its text, a slot for each value
+    /// (and each key), and a map node for each object (a `serde_json` object
+    /// is a B-tree: one entry costs a node of eleven).
+    fn parse_bytes(&self) -> u64 {
+        self.len + 48 * self.values + 640 * self.objects
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_shape_counts_what_parsing_would_build() {
+        let shape = |t: &str| {
+            let s = Shape::of(t.as_bytes());
+            (s.values, s.objects)
+        };
+        assert_eq!(shape("0"), (1, 0));
+        assert_eq!(shape("[0,0,0]"), (4, 0));
+        assert_eq!(shape(r#"{"a":[1,2],"b":{}}"#), (6, 2));
+        // Commas and brackets in strings, escaped quotes included, are text.
+        assert_eq!(shape(r#"{"a":"x,[{\",y"}"#), (2, 1));
+        // Never fewer than the values parsing builds.
+        fn count(v: &Value) -> (u64, u64) {
+            let inner = match v {
+                Value::Array(a) => a.iter().map(count).collect(),
+                Value::Object(o) => o.values().map(count).collect(),
+                _ => Vec::new(),
+            };
+            inner
+                .iter()
+                .fold((1, u64::from(v.is_object())), |(vs, os), (v, o)| {
+                    (vs + v, os + o)
+                })
+        }
+        for text in [
+            "[[],[0],{\"k\":[1,2,3]}]",
+            "[1,2,3,4,5]",
+            "{\"a\":{\"b\":{\"c\":[\"]\",\"\\\\\"]}}}",
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let (values, objects) = count(&v);
+            let got = Shape::of(text.as_bytes());
+            assert!(got.values >= values, "{text}");
+            assert_eq!(got.objects, objects, "{text}");
+        }
+    }
 }

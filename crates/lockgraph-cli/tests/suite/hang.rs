@@ -206,3 +206,342 @@ fn exit_2_without_a_usable_file_and_0_when_nothing_hangs() {
         "{out}"
     );
 }
+
+// The bounds on what `hang` reads and keeps (`lockgraph_cli::hang::Limits`):
+// each limit reached is named with its file (and line), the rest is read.
+
+fn process_line(pid: u64) -> String {
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"process\",\"pid\":{pid},\"host\":\"h\",\"rank\":null,\"exe\":\"/bin/x\",\"args\":[],\"at_unix_ms\":1}}\n"
+    )
+}
+
+fn progress_line(value: u64) -> String {
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"step\",\"value\":{value},\"at_unix_ms\":2}}\n"
+    )
+}
+
+/// A thread of a report or dump, waiting on Mutex `m` at `src/a.rs:1`.
+fn waiting_thread(tid: u64) -> String {
+    format!(
+        "{{\"name\":\"w{tid}\",\"tid\":{tid},\"waiting\":{{\"lock\":{{\"label\":\"Mutex `m`\",\"resource\":false}},\"request\":\"exclusive\",\"site\":\"src/a.rs:1:5\",\"stack\":[\"f (/src/a.rs:1)\"]}},\"held\":[]}}"
+    )
+}
+
+fn report_line(kind: &str, pid: u64, n: u64) -> String {
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"{kind}\",\"pid\":{pid},\"summary\":\"lockgraph watchdog: LONG WAIT: thread `w1` has waited {n}s for Mutex `m`\",\"advice\":\"what to do: follow the wait of the thread that holds Mutex `m`\",\"reported_at_unix_ms\":{n},\"cycle\":{},\"threads\":[{}]}}\n",
+        if kind == "deadlock" { "\"thread `w1` -> Mutex `m` -> thread `w1`\"" } else { "null" },
+        waiting_thread(1)
+    )
+}
+
+fn dump_line(pid: u64, tids: std::ops::Range<u64>) -> String {
+    let threads: Vec<String> = tids.map(waiting_thread).collect();
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"pid\":{pid},\"at_unix_ms\":3,\"progress\":[],\"threads\":[{}]}}\n",
+        threads.join(",")
+    )
+}
+
+fn watchdog_file(dir: &Path, pid: u64) -> std::path::PathBuf {
+    dir.join(format!("lockgraph-watchdog-h-{pid}.jsonl"))
+}
+
+/// The entries of `skipped` (JSON) for the file of `pid`.
+fn skipped_of(v: &Value, pid: u64) -> Vec<Value> {
+    let name = format!("lockgraph-watchdog-h-{pid}.jsonl");
+    v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["file"].as_str().unwrap().ends_with(&name))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_line_over_64_mib_is_named_and_the_rest_of_its_file_is_read() {
+    let d = tempdir();
+    let dir = d.path();
+    let long = "x".repeat(64 << 20);
+    // A valid record, one byte too long, between two usable lines.
+    let mut a = process_line(21) + &report_line("long_wait", 21, 5);
+    a.push_str("{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"");
+    a.push_str(&long[..(64 << 20) - 51]);
+    a.push_str("\",\"value\":1}\n");
+    a.push_str(&progress_line(7));
+    std::fs::write(watchdog_file(dir, 21), &a).unwrap();
+    // A giant last line without its newline (a process killed while
+    // writing it).
+    let mut b = process_line(22);
+    b.push_str("{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"text\":\"");
+    b.push_str(&long);
+    std::fs::write(watchdog_file(dir, 22), &b).unwrap();
+
+    let o = run_in(dir, &["hang", "--format", "json", "."]);
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    for needle in [
+        "lockgraph-watchdog-h-21.jsonl:3: skipped: a line of 64.0 MiB, over the 64 MiB limit for one line",
+        "lockgraph-watchdog-h-22.jsonl:2: skipped: a line of 64.0 MiB, over the 64 MiB limit for one line",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in\n{err}");
+    }
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["summary"],
+        "lockgraph hang: 2 processes: 0 report a deadlock, 1 reports long waits; a limit on what is read or kept reached in 2 files (see skipped)"
+    );
+    for (pid, line) in [(21, 3), (22, 2)] {
+        let s = skipped_of(&v, pid);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0]["line"], line);
+        assert_eq!(s[0]["limit"], "line_bytes");
+    }
+    // The line after the long one counts.
+    let p21 = &v["processes"][0];
+    assert_eq!(p21["pid"], 21);
+    assert_eq!(p21["progress"]["step"], 7);
+    assert_eq!(p21["long_waits"], 1);
+}
+
+#[test]
+fn a_short_line_too_costly_to_parse_is_named_not_parsed() {
+    let d = tempdir();
+    let dir = d.path();
+    // 4.5 MiB of one-entry objects: about 300 MiB once parsed.
+    let tasks: Vec<&str> = std::iter::repeat_n("{\"k\":0}", 450_000).collect();
+    let mut a = process_line(31);
+    a.push_str(&format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"pid\":31,\"at_unix_ms\":2,\"progress\":[],\"threads\":[],\"tasks\":[{}]}}\n",
+        tasks.join(",")
+    ));
+    a.push_str(&progress_line(9));
+    std::fs::write(watchdog_file(dir, 31), &a).unwrap();
+
+    let o = run_in(dir, &["hang", "--format", "json", "."]);
+    assert_code(&o, 0);
+    let err = stderr(&o);
+    let needle = "lockgraph-watchdog-h-31.jsonl:2: skipped: a line that would take about ";
+    assert!(err.contains(needle), "missing {needle:?} in\n{err}");
+    assert!(
+        err.contains("(up to 900010 JSON values, 450001 of them objects), over the 256 MiB limit for parsing one line"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = skipped_of(&v, 31);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0]["line"], 2);
+    assert_eq!(s[0]["limit"], "parse_bytes");
+    assert_eq!(v["processes"][0]["dumps"], 0);
+    assert_eq!(v["processes"][0]["progress"]["step"], 9);
+}
+
+/// `hang` of `dir` within `limits`.
+fn analyse(dir: &Path, limits: &lockgraph_cli::hang::Limits) -> lockgraph_cli::hang::HangReport {
+    lockgraph_cli::hang::analyse_with(&[dir.to_path_buf()], limits).unwrap()
+}
+
+fn skipped_for(
+    r: &lockgraph_cli::hang::HangReport,
+    pid: u64,
+) -> Vec<&lockgraph_cli::hang::Skipped> {
+    let name = format!("lockgraph-watchdog-h-{pid}.jsonl");
+    r.skipped
+        .iter()
+        .filter(|s| s.file.file_name().unwrap().to_string_lossy() == name)
+        .collect()
+}
+
+#[test]
+fn a_file_over_the_file_limit_is_read_up_to_it_and_said() {
+    let d = tempdir();
+    let dir = d.path();
+    let mut text = process_line(41);
+    for step in 0..200 {
+        text.push_str(&progress_line(step));
+    }
+    std::fs::write(watchdog_file(dir, 41), &text).unwrap();
+    let small = process_line(42) + &progress_line(3);
+    std::fs::write(watchdog_file(dir, 42), &small).unwrap();
+
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.file_bytes = 4096;
+    // The whole lines within the first 4096 bytes.
+    let whole: Vec<&str> = text[..4096].split_inclusive('\n').collect();
+    let lines_read = whole.iter().filter(|l| l.ends_with('\n')).count();
+    let read_bytes: usize = whole
+        .iter()
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| l.len())
+        .sum();
+    let last_step = lines_read as u64 - 2; // after the process line
+
+    let r = analyse(dir, &limits);
+    assert_eq!(r.processes.len(), 2);
+    assert_eq!(r.processes[0].pid, 41);
+    assert_eq!(r.processes[0].progress["step"], last_step);
+    assert_eq!(r.processes[1].progress["step"], 3);
+    let s = skipped_for(&r, 41);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].line, None);
+    assert_eq!(s[0].limit, Some("file_bytes"));
+    let rest = text.len() - read_bytes;
+    assert_eq!(
+        s[0].why,
+        format!(
+            "read up to the 4 KiB limit for one file: lines 1 to {lines_read} read, the {:.1} KiB after them skipped",
+            rest as f64 / 1024.0
+        )
+    );
+    assert!(skipped_for(&r, 42).is_empty());
+    assert!(
+        r.summary
+            .ends_with("; a limit on what is read or kept reached in 1 file (see skipped)"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn what_one_file_keeps_is_bounded_counted_and_said() {
+    let d = tempdir();
+    let dir = d.path();
+    // A process that repeated its long-wait report 1000 times, then was
+    // dumped and reported a deadlock.
+    let mut text = process_line(51);
+    for n in 0..1000 {
+        text.push_str(&report_line("long_wait", 51, n));
+    }
+    text.push_str(&dump_line(51, 100..103));
+    text.push_str(&report_line("deadlock", 51, 2000));
+    std::fs::write(watchdog_file(dir, 51), &text).unwrap();
+    let other = process_line(52) + &report_line("long_wait", 52, 1);
+    std::fs::write(watchdog_file(dir, 52), &other).unwrap();
+
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.kept_per_file = 64 << 10;
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 1);
+    let p = &r.processes[0];
+    assert_eq!(
+        (p.pid, p.long_waits, p.deadlocks, p.dumps),
+        (51, 1000, 1, 1)
+    );
+    let kept = r.long_waits.iter().filter(|w| w.pid == 51).count();
+    assert!(kept > 10 && kept < 1000, "{kept} kept");
+    // The deadlock and the dump's threads still fit: long waits fill half.
+    assert_eq!(r.deadlocks.len(), 1);
+    let dumped: Vec<u64> = r
+        .groups
+        .iter()
+        .flat_map(|g| &g.members)
+        .filter(|m| m.process == "pid 51")
+        .map(|m| m.tid)
+        .collect();
+    // By tid: the deadlock report's thread, then the dump's.
+    assert_eq!(dumped, vec![1, 100, 101, 102]);
+    let s = skipped_for(&r, 51);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].limit, Some("kept_per_file"));
+    assert_eq!(
+        s[0].why,
+        format!(
+            "the 32 KiB that long-wait reports may keep of the 64 KiB limit on what one file may keep in memory reached: from line {} on, {} long-wait reports left out (the reports left out still count in the process's totals)",
+            kept + 2,
+            1000 - kept
+        )
+    );
+    // The other file keeps all it has.
+    assert!(skipped_for(&r, 52).is_empty());
+    assert_eq!(r.long_waits.iter().filter(|w| w.pid == 52).count(), 1);
+}
+
+#[test]
+fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
+    let d = tempdir();
+    let dir = d.path();
+    for pid in 100..130 {
+        let text = process_line(pid) + &dump_line(pid, pid * 10..pid * 10 + 10);
+        std::fs::write(watchdog_file(dir, pid), text).unwrap();
+    }
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.kept_total = 16 << 10;
+    let r = analyse(dir, &limits);
+    let read = r.processes.len();
+    assert!(read > 3 && read < 30, "{read} files read");
+    let not_read: Vec<u64> = (100..130)
+        .filter(|&pid| {
+            skipped_for(&r, pid).iter().any(|s| {
+                s.why == "not read: the 16 KiB limit on what all files together may keep in memory was reached"
+                    && s.limit == Some("kept_total")
+                    && s.line.is_none()
+            })
+        })
+        .collect();
+    // Every file is either a process or named as not read.
+    assert_eq!(read + not_read.len(), 30);
+    assert_eq!(not_read.last(), Some(&129));
+    // The threads of the files read share one group; a file read once the
+    // limit was near says how many of its threads it left out.
+    assert_eq!(r.groups.len(), 1);
+    for p in &r.processes {
+        let kept = r.groups[0]
+            .members
+            .iter()
+            .filter(|m| m.process == p.label)
+            .count();
+        let said: Vec<&str> = skipped_for(&r, p.pid)
+            .iter()
+            .map(|s| s.why.as_str())
+            .collect();
+        if kept == 10 {
+            assert!(said.is_empty(), "{said:?}");
+        } else {
+            assert_eq!(
+                said,
+                vec![format!(
+                    "the 16 KiB limit on what all files together may keep in memory reached: from line 2 on, {} thread state{} left out (the threads left out are missing from the groups)",
+                    10 - kept,
+                    if kept == 9 { "" } else { "s" }
+                )],
+                "pid {}",
+                p.pid
+            );
+        }
+    }
+    assert!(
+        r.summary
+            .contains(&format!("; {} files skipped", not_read.len())),
+        "{}",
+        r.summary
+    );
+    let json: Value = serde_json::from_str(&r.to_json()).unwrap();
+    let last = skipped_of(&json, 129);
+    assert_eq!(last[0]["limit"], "kept_total");
+}
+
+#[test]
+fn every_bad_line_is_counted_and_a_used_file_is_not_said_skipped() {
+    let d = tempdir();
+    let mut text = process_line(61);
+    for i in 0..5 {
+        text.push_str(&format!("garbage {i}\n"));
+    }
+    text.push_str(&progress_line(4));
+    std::fs::write(watchdog_file(d.path(), 61), text).unwrap();
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("lockgraph hang: 1 process: 0 report a deadlock, 0 report long waits (nothing hangs in these files); 5 bad lines skipped\n"),
+        "{out}"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("lockgraph-watchdog-h-61.jsonl: skipped: 2 more bad lines skipped"),
+        "{err}"
+    );
+}
