@@ -1,0 +1,69 @@
+//! `hang`'s verdicts on processes made by hand.
+
+use super::*;
+
+fn process(label: &str, marks: &[(&str, u64)]) -> Process {
+    Process {
+        label: label.into(),
+        file: PathBuf::from("f"),
+        pid: 1,
+        host: None,
+        rank: None,
+        exe: None,
+        deadlocks: 0,
+        long_waits: 0,
+        dumps: 0,
+        progress: marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        last_unix_ms: None,
+    }
+}
+
+#[test]
+fn progress_names_who_stopped_first_and_who_never_said() {
+    let ps = vec![
+        process("rank 0", &[("step", 1201)]),
+        process("rank 1", &[("step", 1199)]),
+        process("rank 2", &[("step", 1202)]),
+        process("rank 3", &[("step", 1201)]),
+        process("rank 4", &[]),
+    ];
+    let f = progress_findings(&ps);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        f[0].verdict,
+        "rank 1 stopped first, at step 1199; the other 3: 2 at 1201, 1 at 1202"
+    );
+    assert_eq!(f[0].missing, vec!["rank 4".to_string()]);
+    let two = vec![
+        process("a", &[("step", 3)]),
+        process("b", &[("step", 3)]),
+        process("c", &[("step", 4)]),
+    ];
+    assert_eq!(
+        progress_findings(&two)[0].verdict,
+        "a and b stopped first, at step 3; the other 1 at 4"
+    );
+}
+
+#[test]
+fn threads_read_as_states_and_places() {
+    let waiting = serde_json::json!({
+        "name": "w", "tid": 5,
+        "waiting": {"lock": {"label": "Mutex `q`", "resource": false}, "request": "lock",
+                    "site": "src/loader.rs:88:13", "stack": ["f (/abs/src/loader.rs:88)"]},
+        "held": [], "now": {"description": "blocked in a futex wait"}
+    });
+    let v = thread_view(&waiting).unwrap();
+    assert_eq!(v.state, "waiting on Mutex `q`");
+    assert_eq!(v.at.as_deref(), Some("src/loader.rs:88"));
+    let holding = serde_json::json!({
+        "name": "h", "tid": 6, "waiting": null,
+        "held": [{"lock": {"label": "Mutex `q`"}, "site": null}],
+        "now": {"description": "sleeping (clock_nanosleep)"},
+        "stack_now": {"source": "stack", "frames": ["g (/abs/src/work.rs:12)"]}
+    });
+    let v = thread_view(&holding).unwrap();
+    assert_eq!(v.state, "holding Mutex `q`, sleeping (clock_nanosleep)");
+    assert_eq!(v.at.as_deref(), Some("/abs/src/work.rs:12"));
+    assert!(thread_view(&serde_json::json!({"name": "x"})).is_none());
+}

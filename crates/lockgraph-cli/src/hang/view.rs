@@ -1,0 +1,112 @@
+//! A thread's latest view, and the labels and places `hang` shows, read
+//! from one record (a report or a dump).
+
+use serde_json::Value;
+
+use super::*;
+
+/// One thread's latest view, from a report or a dump.
+pub(super) struct ThreadView {
+    pub(super) tid: u64,
+    pub(super) name: String,
+    pub(super) state: String,
+    pub(super) at: Option<String>,
+    pub(super) stack: Vec<String>,
+}
+
+pub(super) fn label_of(f: &read::File, many_hosts: bool) -> String {
+    let host = match (&f.host, many_hosts) {
+        (Some(h), true) => format!(" on {h}"),
+        _ => String::new(),
+    };
+    match f.rank {
+        Some(r) => format!("rank {r} (pid {}{host})", f.pid),
+        None => format!("pid {}{host}", f.pid),
+    }
+}
+
+pub(super) fn first_line(rec: &Value) -> Option<String> {
+    rec.get("text")?
+        .as_str()?
+        .lines()
+        .next()
+        .map(str::to_string)
+}
+
+/// `src/loader.rs:88:5` -> `src/loader.rs:88`.
+pub(super) fn without_column(site: &str) -> String {
+    match site.rsplit_once(':') {
+        Some((head, col)) if head.contains(':') && col.bytes().all(|b| b.is_ascii_digit()) => {
+            head.to_string()
+        }
+        _ => site.to_string(),
+    }
+}
+
+/// `f (/abs/src/loader.rs:88)` -> `/abs/src/loader.rs:88`.
+pub(super) fn frame_place(frame: &str) -> Option<String> {
+    let open = frame.rfind(" (")?;
+    let inner = frame[open + 2..].strip_suffix(')')?;
+    Some(inner.to_string())
+}
+
+pub(super) fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect()
+}
+
+/// A thread of a report or dump as its state, place and stack.
+pub(super) fn thread_view(t: &Value) -> Option<ThreadView> {
+    let tid = t.get("tid")?.as_u64()?;
+    let name = t.get("name")?.as_str()?.to_string();
+    let now = t
+        .get("now")
+        .and_then(|n| n.get("description"))
+        .and_then(Value::as_str);
+    let (state, site, stack) = match t.get("waiting").filter(|w| w.is_object()) {
+        Some(w) => {
+            let label = w["lock"]["label"].as_str().unwrap_or("?");
+            let state = if w["lock"]["resource"] == true {
+                format!("waiting in {label}")
+            } else {
+                match w["request"].as_str() {
+                    Some("condvar") => format!("waiting for a notification on {label}"),
+                    Some("upgrade") => format!("waiting to upgrade {label}"),
+                    _ => format!("waiting on {label}"),
+                }
+            };
+            (
+                state,
+                w["site"].as_str().map(without_column),
+                strings(&w["stack"]),
+            )
+        }
+        None => {
+            let held: Vec<&str> = t["held"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h["lock"]["label"].as_str())
+                .collect();
+            let state = match (held.is_empty(), now) {
+                (false, Some(n)) => format!("holding {}, {n}", held.join(", ")),
+                (false, None) => format!("holding {}", held.join(", ")),
+                (true, Some(n)) => n.to_string(),
+                (true, None) => "state unknown".to_string(),
+            };
+            let site = t["held"][0]["site"].as_str().map(without_column);
+            (state, site, strings(&t["stack_now"]["frames"]))
+        }
+    };
+    let at = site.or_else(|| stack.first().and_then(|f| frame_place(f)));
+    Some(ThreadView {
+        tid,
+        name,
+        state,
+        at,
+        stack,
+    })
+}
