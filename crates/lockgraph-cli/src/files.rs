@@ -112,14 +112,21 @@ pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// [`read_small`] as UTF-8 text.
-pub(crate) fn read_small_text(path: &Path) -> io::Result<String> {
-    String::from_utf8(read_small(path)?).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
-        )
-    })
+/// Where `bytes` stop being UTF-8 text and why, for a file's error
+/// message: the 1-based line and column of the first byte that is not
+/// (after a UTF-8 byte-order mark, as editors count), and what it is.
+pub(crate) fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> ((usize, usize), String) {
+    let good = &bytes[..e.valid_up_to()];
+    // The valid prefix is UTF-8 by definition.
+    let prefix = std::str::from_utf8(good).unwrap_or_default();
+    let prefix = prefix.strip_prefix('\u{feff}').unwrap_or(prefix);
+    let message = match bytes.get(e.valid_up_to()) {
+        Some(b) if e.error_len().is_some() => {
+            format!("not UTF-8 text: byte 0x{b:02x} is not part of a UTF-8 character")
+        }
+        _ => "not UTF-8 text: the file ends inside a character".to_string(),
+    };
+    (crate::error::line_col(prefix, prefix.len()), message)
 }
 
 /// Refuses a path that is not a regular file (checked before opening it).

@@ -81,12 +81,23 @@ pub struct Violation {
 
 /// Reads and checks an order file.
 pub fn load(path: &Path) -> Result<OrderSpec, Error> {
-    let text = crate::files::read_small_text(path).map_err(|e| Error::Order {
+    let bytes = crate::files::read_small(path).map_err(|e| Error::Order {
         path: path.to_path_buf(),
         position: None,
         message: format!("cannot read it: {}", crate::error::lower(&e)),
     })?;
-    parse(path, &text)
+    match std::str::from_utf8(&bytes) {
+        // A UTF-8 byte-order mark is not TOML: skipped, as editors do.
+        Ok(text) => parse(path, text.strip_prefix('\u{feff}').unwrap_or(text)),
+        Err(e) => {
+            let (position, message) = crate::files::not_utf8(&bytes, e);
+            Err(Error::Order {
+                path: path.to_path_buf(),
+                position: Some(position),
+                message,
+            })
+        }
+    }
 }
 
 /// Parses an order file's text; `path` names it in messages.

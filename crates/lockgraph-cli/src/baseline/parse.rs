@@ -63,17 +63,8 @@ impl Baseline {
         match std::str::from_utf8(bytes) {
             Ok(text) => Baseline::parse(path, text),
             Err(e) => {
-                let good = &bytes[..e.valid_up_to()];
-                // The valid prefix is UTF-8 by definition.
-                let prefix = std::str::from_utf8(good).unwrap_or_default();
-                let prefix = prefix.strip_prefix('\u{feff}').unwrap_or(prefix);
-                let message = match bytes.get(e.valid_up_to()) {
-                    Some(b) if e.error_len().is_some() => {
-                        format!("not UTF-8 text: byte 0x{b:02x} is not part of a UTF-8 character")
-                    }
-                    _ => "not UTF-8 text: the file ends inside a character".to_string(),
-                };
-                Err(fail(line_col(prefix, prefix.len()), message))
+                let (position, message) = crate::files::not_utf8(bytes, e);
+                Err(fail(position, message))
             }
         }
     }

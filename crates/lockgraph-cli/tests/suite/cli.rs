@@ -269,6 +269,25 @@ fn bad_order_files_name_file_line_and_reason() {
         assert_code(&o, 2);
         assert!(stderr(&o).contains(&format!("lockgraph: error: {want}")), "{text:?}:\n{}", stderr(&o));
     }
+    // Not UTF-8: the line and column of the first bad byte.
+    std::fs::write(
+        d.path().join("o.toml"),
+        b"# \xc3\xa9t\xc3\xa9\norder = [\"a\", \"b\xff\"]\n",
+    )
+    .unwrap();
+    let o = run_in(d.path(), &["check", "--order", "o.toml", "."]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(
+            "o.toml:2:17: invalid order file: not UTF-8 text: byte 0xff is not part of a UTF-8 character"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // A UTF-8 byte-order mark is skipped, as editors do.
+    write_raw(d.path(), "o.toml", "\u{feff}order = [\"a\", \"b\"]\n");
+    let o = run_in(d.path(), &["check", "--order", "o.toml", "."]);
+    assert!(!stderr(&o).contains("invalid order file"), "{}", stderr(&o));
     let o = run_in(d.path(), &["check", "--order", "missing.toml", "."]);
     assert_code(&o, 2);
     assert!(
