@@ -136,9 +136,8 @@ fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation) -> Findin
     }
 }
 
-/// Stable key -> the classes that have it (anonymous classes taken at the
-/// same place, in several processes, share one), to find baselined cycles
-/// in the graph.
+/// Stable key -> the classes that have it (every anonymous class has
+/// `anon`), to find baselined cycles in the graph.
 struct ByStableKey<'m> {
     g: &'m ClassGraph<'m>,
     classes: HashMap<&'m str, Vec<usize>>,
@@ -316,15 +315,9 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         }
     });
     if let (Some((path, b)), Some(summary)) = (baseline, &summary_baseline) {
-        for e in b.entries().filter(|e| e.names_bare_anonymous()) {
-            if summary.stale.binary_search(&e.key).is_ok() {
-                warnings.push(format!(
-                    "{}: baseline entry `{}` names anonymous classes `anon`, as baselines did \
-                     before lockgraph told them apart by where they are taken (`anon@<site>`): \
-                     it tolerates none of them now; rewrite the baseline with `lockgraph baseline`",
-                    path.display(),
-                    e.key
-                ));
+        for e in b.entries().filter(|e| e.names_anonymous()) {
+            if summary.stale.binary_search(&e.key).is_err() {
+                warnings.push(anonymous_entry_warning(Some(path), &e.key));
             }
         }
     }
@@ -385,4 +378,17 @@ pub(crate) fn baseline_entries(merged: &Merged, order: Option<&OrderSpec>) -> Ve
         }
     }
     out
+}
+
+/// The warning for a baseline entry `key` (of the baseline file `path`,
+/// when it is read from one) that names anonymous classes: it tolerates any
+/// finding of its shape through them.
+pub(crate) fn anonymous_entry_warning(path: Option<&std::path::Path>, key: &str) -> String {
+    let whose = path.map_or(String::new(), |p| format!("{}: ", p.display()));
+    format!(
+        "{whose}baseline entry `{key}` names anonymous locks (`anon`: made through lock_api's \
+         INIT, with no name and no creation site): records cannot tell such locks apart, so \
+         it tolerates every such finding, not only the one it was written for; give the locks \
+         a class (Mutex::named, or lockgraph's own constructors, which record their site)"
+    )
 }

@@ -196,6 +196,15 @@ pub fn make_baseline(opts: &CheckOptions) -> Result<(Baseline, Vec<String>), Err
     let input = read_input(opts)?;
     let mut warnings = input.warnings;
     warnings.extend(input.merged.warnings.iter().map(|w| w.to_string()));
-    let entries = findings::baseline_entries(&input.merged, input.order.as_ref());
-    Ok((Baseline::new(entries), warnings))
+    let baseline = Baseline::new(findings::baseline_entries(
+        &input.merged,
+        input.order.as_ref(),
+    ));
+    warnings.extend(
+        baseline
+            .entries()
+            .filter(|e| e.names_anonymous())
+            .map(|e| findings::anonymous_entry_warning(None, &e.key)),
+    );
+    Ok((baseline, warnings))
 }

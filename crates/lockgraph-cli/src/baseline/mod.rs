@@ -2,8 +2,7 @@
 //!
 //! `lockgraph baseline` writes one; `lockgraph check --baseline FILE` then
 //! fails only on findings that are not in it. Keys are built from class ids
-//! (`name:...`, `site:file:line:col`; anonymous classes, whose ids hold a
-//! pid, read `anon@` and where the lock is taken, see
+//! (`name:...`, `site:file:line:col`; anonymous classes read `anon`, see
 //! `ClassInfo::stable_key`), never from pids, executables or record paths,
 //! so a baseline stays valid across runs and machines.
 //!
@@ -78,12 +77,11 @@ impl BaselineEntry {
         Some(BaselineEntry { rule, key, locks })
     }
 
-    /// Whether the entry names a class plain `anon`, as entries for
-    /// anonymous classes did before those were told apart by where they
-    /// are taken (`anon@src/pool.rs:40:17`, see `ClassInfo::stable_key`):
-    /// such an entry matches only anonymous classes the records say nothing
-    /// of where.
-    pub(crate) fn names_bare_anonymous(&self) -> bool {
+    /// Whether the entry names an anonymous class (`anon`): one that no
+    /// record tells apart from any other, so that the entry tolerates every
+    /// finding of its shape through such classes, not only the one it was
+    /// written for.
+    pub(crate) fn names_anonymous(&self) -> bool {
         let body = self
             .key
             .strip_prefix(self.rule.key_prefix())

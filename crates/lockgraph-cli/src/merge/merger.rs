@@ -310,7 +310,7 @@ impl Merger {
         }
         drop(self.class_ids);
         let mut classes: Vec<Option<ClassInfo>> = self.classes.into_iter().map(Some).collect();
-        let mut classes: Vec<ClassInfo> = order
+        let classes: Vec<ClassInfo> = order
             .iter()
             .filter_map(|&old| classes[old].take())
             .collect();
@@ -355,7 +355,6 @@ impl Merger {
             }
         }
         edges.sort_unstable_by_key(|e| (e.from, e.to));
-        super::anon::anonymous_keys(&mut classes, &edges, &strings, &stacks);
         Merged {
             files: self.files,
             classes,

@@ -14,7 +14,6 @@
 //! [`Merger`] (`merger`) reads and combines, over the interned strings and
 //! stacks of `intern`.
 
-mod anon;
 mod intern;
 mod merger;
 #[cfg(test)]
@@ -39,14 +38,11 @@ pub type StrId = u32;
 /// "No string" (a site that was not recorded).
 pub const NO_STR: StrId = u32::MAX;
 
-/// A name and a site as recorded, when the class id does not give them,
-/// and an anonymous class's stable key.
+/// A name and a site as recorded, when the class id does not give them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Described {
     name: Option<Arc<str>>,
     site: Option<Arc<str>>,
-    /// `anon@...`, set by [`Merger::finish`] (see [`ClassInfo::stable_key`]).
-    key: Option<Arc<str>>,
 }
 
 /// Where a class's name and site come from.
@@ -85,7 +81,6 @@ impl ClassInfo {
             (n, s) => Label::Other(Some(Box::new(Described {
                 name: n.map(Arc::from),
                 site: s.map(Arc::from),
-                key: None,
             }))),
         };
         ClassInfo { class, kind, label }
@@ -109,41 +104,14 @@ impl ClassInfo {
         }
     }
 
-    /// Whether this is an anonymous class (`anon:<pid>:<id>`: a lock of no
-    /// class, never equal across processes).
-    pub fn is_anonymous(&self) -> bool {
-        self.class.starts_with("anon:")
-    }
-
     /// The identity used in baselines and fingerprints: the class id, except
-    /// for anonymous classes, whose id holds a pid: they read `anon@` and
-    /// where the lock is, as `anon::anonymous_keys` found it from the records
-    /// (`anon@src/pool.rs:40:17`), or `anon` when the records say nothing
-    /// of where.
+    /// that anonymous classes (`anon:<pid>:<id>`, never equal across
+    /// processes) all read `anon`.
     pub fn stable_key(&self) -> &str {
-        if !self.is_anonymous() {
-            return &self.class;
-        }
-        match &self.label {
-            Label::Other(Some(d)) => d.key.as_deref().unwrap_or("anon"),
-            _ => "anon",
-        }
-    }
-
-    /// Sets an anonymous class's stable key.
-    fn set_anonymous_key(&mut self, key: String) {
-        let key = Some(Arc::from(key));
-        match &mut self.label {
-            Label::Other(Some(d)) => d.key = key,
-            Label::Other(None) => {
-                self.label = Label::Other(Some(Box::new(Described {
-                    name: None,
-                    site: None,
-                    key,
-                })));
-            }
-            // Named and site classes keep their class id.
-            Label::Name | Label::Site => {}
+        if self.class.starts_with("anon:") {
+            "anon"
+        } else {
+            &self.class
         }
     }
 }
