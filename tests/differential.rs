@@ -91,7 +91,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use lockgraph::{capture, Level, Mutex, ReportKind};
+use lockgraph::{capture, FairMutex, Level, Mutex, ReportKind, RwLock};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -138,10 +138,24 @@ struct Script {
     repeat: usize,
 }
 
+/// The kind of a lock: each takes its own way through the core (the fair
+/// mutex's fair unlock, the write lock's own raw calls), and a class may
+/// have locks of several kinds (one name). Every hold is exclusive, so the
+/// model does not tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Mutex,
+    FairMutex,
+    /// `write()` only.
+    RwLock,
+}
+
 #[derive(Clone, Debug)]
 struct Program {
     /// The class of each lock.
     class_of: Vec<usize>,
+    /// The kind of each lock (a lock made again keeps its kind).
+    kind_of: Vec<Kind>,
     workers: usize,
     scripts: Vec<Script>,
     /// What runs, one after another: (script, worker, on a new thread),
@@ -189,8 +203,14 @@ fn program(one_class_each: bool) -> impl Strategy<Value = Program> {
                 lifo_end,
                 repeat,
             });
+        let kind = prop_oneof![
+            4 => Just(Kind::Mutex),
+            1 => Just(Kind::FairMutex),
+            1 => Just(Kind::RwLock),
+        ];
         (
             classes,
+            proptest::collection::vec(kind, locks),
             proptest::collection::vec(script, 1..=6),
             proptest::collection::vec(
                 (
@@ -202,13 +222,16 @@ fn program(one_class_each: bool) -> impl Strategy<Value = Program> {
             ),
             any::<bool>(),
         )
-            .prop_map(move |(class_of, scripts, runs, shared_names)| Program {
-                class_of,
-                workers,
-                scripts,
-                runs,
-                shared_names,
-            })
+            .prop_map(
+                move |(class_of, kind_of, scripts, runs, shared_names)| Program {
+                    class_of,
+                    kind_of,
+                    workers,
+                    scripts,
+                    runs,
+                    shared_names,
+                },
+            )
     })
 }
 
@@ -309,28 +332,89 @@ struct Outcome {
     took: Option<bool>,
 }
 
+/// A lock of one of the [`Kind`]s, taken with its guard forgotten.
+enum Lock {
+    Mutex(Mutex<()>),
+    FairMutex(FairMutex<()>),
+    RwLock(RwLock<()>),
+}
+
+impl Lock {
+    fn new(kind: Kind, name: &'static str) -> Lock {
+        match kind {
+            Kind::Mutex => Lock::Mutex(Mutex::named(name, ())),
+            Kind::FairMutex => Lock::FairMutex(FairMutex::named(name, ())),
+            Kind::RwLock => Lock::RwLock(RwLock::named(name, ())),
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Lock::Mutex(_) => Kind::Mutex,
+            Lock::FairMutex(_) => Kind::FairMutex,
+            Lock::RwLock(_) => Kind::RwLock,
+        }
+    }
+
+    fn lock(&self) {
+        match self {
+            Lock::Mutex(l) => std::mem::forget(l.lock()),
+            Lock::FairMutex(l) => std::mem::forget(l.lock()),
+            Lock::RwLock(l) => std::mem::forget(l.write()),
+        }
+    }
+
+    /// A timed acquisition; whether it got the lock.
+    fn lock_for(&self) -> bool {
+        match self {
+            Lock::Mutex(l) => l.try_lock_for(LONG).map(std::mem::forget).is_some(),
+            Lock::FairMutex(l) => l.try_lock_for(LONG).map(std::mem::forget).is_some(),
+            Lock::RwLock(l) => l.try_write_for(LONG).map(std::mem::forget).is_some(),
+        }
+    }
+
+    /// Whether `try_lock` got the lock.
+    fn try_lock(&self) -> bool {
+        match self {
+            Lock::Mutex(l) => l.try_lock().map(std::mem::forget).is_some(),
+            Lock::FairMutex(l) => l.try_lock().map(std::mem::forget).is_some(),
+            Lock::RwLock(l) => l.try_write().map(std::mem::forget).is_some(),
+        }
+    }
+
+    /// Releases a hold whose guard was forgotten.
+    ///
+    /// # Safety
+    ///
+    /// This thread holds the lock, taken by [`lock`](Self::lock),
+    /// [`lock_for`](Self::lock_for) or [`try_lock`](Self::try_lock).
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller's promise: this thread holds it exclusively,
+        // and its guard was forgotten.
+        unsafe {
+            match self {
+                Lock::Mutex(l) => l.force_unlock(),
+                Lock::FairMutex(l) => l.force_unlock_fair(),
+                Lock::RwLock(l) => l.force_unlock_write(),
+            }
+        }
+    }
+}
+
 /// The locks of a case, in place: a lock made again takes its
 /// predecessor's place (and address).
-type Locks = Arc<StdMutex<Vec<Mutex<()>>>>;
+type Locks = Arc<StdMutex<Vec<Lock>>>;
 
-fn run_step(locks: &mut [Mutex<()>], step: Step) -> Outcome {
+fn run_step(locks: &mut [Lock], step: Step) -> Outcome {
     let mut took = None;
     let reports = capture(|| match step {
-        Step::Lock(i) => std::mem::forget(locks[i].lock()),
-        Step::LockFor(i) => {
-            let guard = locks[i].try_lock_for(LONG);
-            took = Some(guard.is_some());
-            std::mem::forget(guard);
-        }
-        Step::TryLock(i) | Step::TryHeld(i) => {
-            let guard = locks[i].try_lock();
-            took = Some(guard.is_some());
-            std::mem::forget(guard);
-        }
+        Step::Lock(i) => locks[i].lock(),
+        Step::LockFor(i) => took = Some(locks[i].lock_for()),
+        Step::TryLock(i) | Step::TryHeld(i) => took = Some(locks[i].try_lock()),
         // SAFETY: `resolve` releases only locks this thread holds, each
         // taken by a guard that was forgotten.
-        Step::Release(i) => unsafe { locks[i].force_unlock() },
-        Step::Renew { slot, name, .. } => locks[slot] = Mutex::named(name, ()),
+        Step::Release(i) => unsafe { locks[i].unlock() },
+        Step::Renew { slot, name, .. } => locks[slot] = Lock::new(locks[slot].kind(), name),
     });
     Outcome {
         reports: reports
@@ -921,7 +1005,7 @@ fn check(program: &Program, stats: &StdMutex<Stats>) -> Result<(), TestCaseError
     };
     let locks: Locks = Arc::new(StdMutex::new(
         (0..program.class_of.len())
-            .map(|slot| Mutex::named(name_for(slot), ()))
+            .map(|slot| Lock::new(program.kind_of[slot], name_for(slot)))
             .collect(),
     ));
     let mut workers = Workers::start(program.workers, &locks);
@@ -1038,6 +1122,7 @@ fn replay(program: Program) {
 /// on worker 0, releasing what is left first taken first.
 fn one_worker(class_of: Vec<usize>, scripts: Vec<Vec<Op>>) -> Program {
     Program {
+        kind_of: vec![Kind::Mutex; class_of.len()],
         class_of,
         workers: 1,
         runs: (0..scripts.len()).map(|s| (s, 0, false)).collect(),
