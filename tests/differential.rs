@@ -4,18 +4,25 @@
 //! what lockgraph reported (and the thread's held-lock stack) is compared
 //! with what a small model of the documented rules says it must.
 //!
-//! The scripts of a program run one after another, each on one of a few
-//! worker threads (a thread keeps its chain cache and steady slots from one
-//! script to the next; a script may run several times, on one thread or
-//! several, so chains repeat), so nothing can deadlock for real; every step runs
-//! inside its own `lockgraph::capture` (capture is per thread), so a report
-//! belongs to the step that raised it. Locks are `lockgraph::Mutex`es made
-//! with `Mutex::named`: each proptest case has class names of its own, so a
-//! case never sees another's edges (classes are merged by name, and lock ids
-//! are never reused: docs/design.md, "The graphs"). A guard is forgotten
-//! when taken and the lock released with `force_unlock`, so that any held
-//! lock can be released next, not only the last one taken (the stack's
-//! slow paths), and a lock can be dropped while held (its guard forgotten).
+//! The steps of a program run one at a time, each on one of a few worker
+//! threads, so nothing can deadlock for real: a step that would block for
+//! ever (a `lock` of a lock some thread holds) is skipped, and a timed
+//! acquisition of a held lock gets a short timeout (it fails; of a lock
+//! this thread holds, it is a self-deadlock). A worker runs scripts; a
+//! thread keeps its chain cache and steady slots from one script to the
+//! next, a script may run several times (on one thread or several, so
+//! chains repeat), may leave its locks held (so that other threads find
+//! them taken, and a lock may be dropped while another thread holds it),
+//! and a worker's thread may end and a new one take its place. Every step
+//! runs inside its own `lockgraph::capture` (capture is per thread), so a
+//! report belongs to the step that raised it. Locks are `Mutex`es,
+//! `FairMutex`es and `RwLock`s (written) made with `named`: each proptest
+//! case has class names of its own, so a case never sees another's edges
+//! (classes are merged by name, and lock ids are never reused:
+//! docs/design.md, "The graphs"). A guard is forgotten when taken and the
+//! lock released with `force_unlock`, so that any held lock can be released
+//! next, not only the last one taken (the stack's slow paths), and a lock
+//! can be dropped while held.
 //!
 //! # The model (and the document each rule is read from)
 //!
@@ -51,7 +58,19 @@
 //!   covered"), and a pair the thread's chain cache already covers never
 //!   reaches the graph, so which pairs those are is not the model's to say.
 //! * `held_lock_ids()` lists the locks the thread holds, outermost first:
-//!   the model's held locks in the order they were taken.
+//!   the model's held locks in the order they were taken. A lock dropped
+//!   while the thread holds it leaves its stack (docs/design.md, "A lock
+//!   dropped while this thread holds it"); dropped while *another* thread
+//!   holds it, it stays on that thread's stack for good (its guard cannot
+//!   hand anything over: docs/design.md, "A guard forgotten on *another*
+//!   thread"), held, a source of edges and a gate like any held lock.
+//! * A timed acquisition records its edges before it waits, whether it
+//!   then gets the lock or not (docs/design.md: `before_wait` "before
+//!   anything that can block"). A request of a lock the thread holds is a
+//!   self-deadlock, reported with no edges (tests/rules.rs
+//!   `locking_a_held_mutex_again_is_reported_before_it_self_deadlocks`);
+//!   the model requires the report the first time a thread asks for that
+//!   lock (later, the thread's chain cache may already have the request).
 //!
 //! The search looks for the shortest *walk* that is deadlock-capable
 //! (docs/design.md, "The cycle search"); the document does not say which
@@ -104,26 +123,35 @@ const MAX_LOCKS: usize = 5;
 /// The most classes of a program with several locks per class.
 const MAX_CLASSES: usize = 4;
 
-/// A timed acquisition's timeout: nothing contends, so it never runs out.
+/// A timed acquisition's timeout for a free lock: it never runs out.
 const LONG: Duration = Duration::from_secs(30);
+
+/// A timed acquisition's timeout for a lock some thread holds (and keeps).
+const SHORT: Duration = Duration::from_millis(1);
+
+/// The most locks a worker may hold (lockgraph tracks 48).
+const MAX_HELD: usize = 32;
 
 // ---- programs --------------------------------------------------------------
 
-/// One operation of a script, before it is resolved against what the
-/// thread holds ([`resolve`]).
+/// One operation of a script, before it is resolved against who holds
+/// what ([`Model::resolve`]).
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    /// `lock()` of lock `i` (skipped when the thread holds it: that would
-    /// deadlock for real).
+    /// `lock()` of lock `i`; skipped when any thread holds it (it would
+    /// block for ever).
     Lock(usize),
-    /// `try_lock_for()` of lock `i` (skipped when held).
+    /// `try_lock_for()` of lock `i`: a long timeout when it is free, a
+    /// short one when a thread holds it (it fails; this thread: a
+    /// self-deadlock).
     LockFor(usize),
-    /// `try_lock()` of lock `i` (fails when held).
+    /// `try_lock()` of lock `i` (fails when a thread holds it).
     TryLock(usize),
     /// Release the `k`-th held lock from the top (0: the last one taken),
-    /// modulo the number held; nothing when none is held.
+    /// modulo the number this thread can release; nothing when none.
     Release(usize),
-    /// Drop lock `i` (held or not) and make a new one of its class.
+    /// Drop lock `i` (held by this thread, another or none) and make a new
+    /// one of its class and kind in its place.
     Renew(usize),
 }
 
@@ -133,8 +161,12 @@ struct Script {
     /// Whether the locks still held at the end are released last first
     /// (else first first).
     lifo_end: bool,
-    /// How many times the thread runs it in a row (each time from nothing
-    /// held: the second time mostly repeats chains the first recorded).
+    /// Whether the locks still held at the end stay held (their guards
+    /// forgotten): the thread holds them into its next script, and other
+    /// threads find them taken until they are made again.
+    keep_end: bool,
+    /// How many times the thread runs it in a row (the second time mostly
+    /// repeats chains the first recorded).
     repeat: usize,
 }
 
@@ -196,11 +228,13 @@ fn program(one_class_each: bool) -> impl Strategy<Value = Program> {
         let script = (
             proptest::collection::vec(op(locks, !one_class_each), 1..=14),
             any::<bool>(),
+            prop_oneof![5 => Just(false), 1 => Just(true)],
             prop_oneof![3 => Just(1usize), 1 => 2..=3usize],
         )
-            .prop_map(|(ops, lifo_end, repeat)| Script {
+            .prop_map(|(ops, lifo_end, keep_end, repeat)| Script {
                 ops,
                 lifo_end,
+                keep_end,
                 repeat,
             });
         let kind = prop_oneof![
@@ -235,81 +269,32 @@ fn program(one_class_each: bool) -> impl Strategy<Value = Program> {
     })
 }
 
-/// One step a worker runs, resolved against what its thread holds.
+/// One step a worker runs, resolved against who holds what.
 #[derive(Clone, Copy, Debug)]
 enum Step {
-    /// `lock()`.
+    /// `lock()` of a free lock.
     Lock(usize),
-    /// `try_lock_for()`: succeeds (nothing contends).
+    /// `try_lock_for()` of a free lock: succeeds.
     LockFor(usize),
-    /// `try_lock()` of a lock the thread does not hold: succeeds.
+    /// `try_lock_for()` of a lock another thread holds: waits [`SHORT`]
+    /// and fails.
+    LockForBusy(usize),
+    /// `try_lock_for()` of a lock this thread holds: a self-deadlock,
+    /// reported; fails after [`SHORT`].
+    LockForSelf(usize),
+    /// `try_lock()` of a free lock: succeeds.
     TryLock(usize),
-    /// `try_lock()` of a lock the thread holds: fails.
+    /// `try_lock()` of a lock a thread holds: fails.
     TryHeld(usize),
-    /// `force_unlock()` of a lock the thread holds.
+    /// `force_unlock()` of a lock this thread holds.
     Release(usize),
-    /// The lock dropped (while the thread holds it, its guard forgotten,
+    /// The lock dropped (while this thread holds it, its guard forgotten,
     /// when `held`) and a new one named `name` put in its place.
     Renew {
         slot: usize,
         held: bool,
         name: &'static str,
     },
-}
-
-/// The steps of `script`: its operations against what the thread holds
-/// (nothing at its start), then the releases of what is left.
-fn resolve(script: &Script, name_for: &mut dyn FnMut(usize) -> &'static str) -> Vec<Step> {
-    let mut steps = Vec::new();
-    for _ in 0..script.repeat {
-        resolve_once(script, name_for, &mut steps);
-    }
-    steps
-}
-
-fn resolve_once(
-    script: &Script,
-    name_for: &mut dyn FnMut(usize) -> &'static str,
-    steps: &mut Vec<Step>,
-) {
-    let mut held: Vec<usize> = Vec::new();
-    for op in &script.ops {
-        match *op {
-            Op::Lock(i) | Op::LockFor(i) if !held.contains(&i) => {
-                held.push(i);
-                steps.push(match op {
-                    Op::Lock(_) => Step::Lock(i),
-                    _ => Step::LockFor(i),
-                });
-            }
-            Op::Lock(_) | Op::LockFor(_) => {}
-            Op::TryLock(i) if held.contains(&i) => steps.push(Step::TryHeld(i)),
-            Op::TryLock(i) => {
-                held.push(i);
-                steps.push(Step::TryLock(i));
-            }
-            Op::Release(k) if !held.is_empty() => {
-                let at = held.len() - 1 - k % held.len();
-                steps.push(Step::Release(held.remove(at)));
-            }
-            Op::Release(_) => {}
-            Op::Renew(slot) => {
-                let was = held.iter().position(|&h| h == slot);
-                if let Some(at) = was {
-                    held.remove(at);
-                }
-                steps.push(Step::Renew {
-                    slot,
-                    held: was.is_some(),
-                    name: name_for(slot),
-                });
-            }
-        }
-    }
-    if script.lifo_end {
-        held.reverse();
-    }
-    steps.extend(held.into_iter().map(Step::Release));
 }
 
 // ---- running a program -----------------------------------------------------
@@ -365,11 +350,11 @@ impl Lock {
     }
 
     /// A timed acquisition; whether it got the lock.
-    fn lock_for(&self) -> bool {
+    fn lock_for(&self, timeout: Duration) -> bool {
         match self {
-            Lock::Mutex(l) => l.try_lock_for(LONG).map(std::mem::forget).is_some(),
-            Lock::FairMutex(l) => l.try_lock_for(LONG).map(std::mem::forget).is_some(),
-            Lock::RwLock(l) => l.try_write_for(LONG).map(std::mem::forget).is_some(),
+            Lock::Mutex(l) => l.try_lock_for(timeout).map(std::mem::forget).is_some(),
+            Lock::FairMutex(l) => l.try_lock_for(timeout).map(std::mem::forget).is_some(),
+            Lock::RwLock(l) => l.try_write_for(timeout).map(std::mem::forget).is_some(),
         }
     }
 
@@ -409,10 +394,12 @@ fn run_step(locks: &mut [Lock], step: Step) -> Outcome {
     let mut took = None;
     let reports = capture(|| match step {
         Step::Lock(i) => locks[i].lock(),
-        Step::LockFor(i) => took = Some(locks[i].lock_for()),
+        Step::LockFor(i) => took = Some(locks[i].lock_for(LONG)),
+        Step::LockForBusy(i) | Step::LockForSelf(i) => took = Some(locks[i].lock_for(SHORT)),
         Step::TryLock(i) | Step::TryHeld(i) => took = Some(locks[i].try_lock()),
-        // SAFETY: `resolve` releases only locks this thread holds, each
-        // taken by a guard that was forgotten.
+        // SAFETY: `Model::resolve` releases only locks this thread holds
+        // (not ones dropped since), each taken by a guard that was
+        // forgotten.
         Step::Release(i) => unsafe { locks[i].unlock() },
         Step::Renew { slot, name, .. } => locks[slot] = Lock::new(locks[slot].kind(), name),
     });
@@ -655,8 +642,16 @@ struct Stats {
     /// Changed edges that closed a cycle only under a common gate.
     gated_cycles: u64,
     renewed: u64,
+    /// Locks made again while this thread held them.
     renewed_held: u64,
+    /// Locks made again while another thread held them: that thread keeps
+    /// the hold of a dropped lock.
+    renewed_held_elsewhere: u64,
     out_of_order_releases: u64,
+    /// Timed acquisitions of a lock another thread held, and of one this
+    /// thread held.
+    busy_timed: u64,
+    self_deadlocks: u64,
 }
 
 /// The graph an edge or a report is in: the instance graph (else the class
@@ -674,8 +669,17 @@ struct Model {
     /// lockgraph's id of each instance taken at least once, and back.
     id_of: HashMap<u64, u64>,
     inst_by_id: HashMap<u64, u64>,
-    /// The running script's held locks, outermost first: (slot, instance).
-    held: Vec<(usize, u64)>,
+    /// Each worker's held locks, outermost first: (slot, instance). A hold
+    /// whose instance is no longer its slot's is of a lock dropped while
+    /// this thread held it (on another thread): it stays on the stack,
+    /// never released (docs/design.md, "Edges into fresh locks": "A guard
+    /// forgotten on *another* thread cannot hand its slot's flags over").
+    held: Vec<Vec<(usize, u64)>>,
+    /// The thread holding each held instance: a worker, or `None` for a
+    /// thread that ended holding it (the lock stays locked).
+    holder: HashMap<u64, Option<usize>>,
+    /// The instances each worker's thread asked for while holding them.
+    self_requested: Vec<HashSet<u64>>,
     /// Nodes: class numbers.
     classes: Graph,
     /// The instance pairs of each class edge.
@@ -694,7 +698,7 @@ struct Model {
 }
 
 impl Model {
-    fn new(class_of: &[usize], names: Vec<String>) -> Model {
+    fn new(class_of: &[usize], names: Vec<String>, workers: usize) -> Model {
         let n = class_of.len() as u64;
         Model {
             class_of: class_of.to_vec(),
@@ -703,7 +707,9 @@ impl Model {
             next_inst: n,
             id_of: HashMap::new(),
             inst_by_id: HashMap::new(),
-            held: Vec::new(),
+            held: vec![Vec::new(); workers],
+            holder: HashMap::new(),
+            self_requested: vec![HashSet::new(); workers],
             classes: Graph::default(),
             pairs: HashMap::new(),
             instances: Graph::default(),
@@ -743,46 +749,155 @@ impl Model {
         Ok((graph, nodes))
     }
 
-    fn step(&mut self, step: Step, out: Outcome) -> Result<(), String> {
+    /// Whether worker `w` holds slot `slot`'s lock now.
+    fn holds(&self, w: usize, slot: usize) -> bool {
+        self.holder.get(&self.inst_of[slot]) == Some(&Some(w))
+    }
+
+    /// The slots of the locks worker `w` can release, outermost first
+    /// (not those dropped since it took them).
+    fn releasable(&self, w: usize) -> Vec<usize> {
+        let held = self.held[w].iter();
+        held.filter(|h| self.inst_of[h.0] == h.1)
+            .map(|h| h.0)
+            .collect()
+    }
+
+    /// `op` on worker `w` as a step, or `None` when it is skipped.
+    fn resolve(
+        &self,
+        w: usize,
+        op: Op,
+        name_for: &mut dyn FnMut(usize) -> &'static str,
+    ) -> Option<Step> {
+        let taken = |slot: usize| self.holder.contains_key(&self.inst_of[slot]);
+        let room = self.held[w].len() < MAX_HELD;
+        match op {
+            Op::Lock(i) => (!taken(i) && room).then_some(Step::Lock(i)),
+            Op::LockFor(i) if self.holds(w, i) => Some(Step::LockForSelf(i)),
+            Op::LockFor(i) if taken(i) => Some(Step::LockForBusy(i)),
+            Op::LockFor(i) => room.then_some(Step::LockFor(i)),
+            Op::TryLock(i) if taken(i) => Some(Step::TryHeld(i)),
+            Op::TryLock(i) => room.then_some(Step::TryLock(i)),
+            Op::Release(k) => {
+                let can = self.releasable(w);
+                (!can.is_empty()).then(|| Step::Release(can[can.len() - 1 - k % can.len()]))
+            }
+            Op::Renew(slot) => Some(Step::Renew {
+                slot,
+                held: self.holds(w, slot),
+                name: name_for(slot),
+            }),
+        }
+    }
+
+    /// The releases that end a run of `script` on worker `w`.
+    fn end_of(&self, w: usize, script: &Script) -> Vec<Step> {
+        let mut can = if script.keep_end {
+            Vec::new()
+        } else {
+            self.releasable(w)
+        };
+        if script.lifo_end {
+            can.reverse();
+        }
+        can.into_iter().map(Step::Release).collect()
+    }
+
+    /// Worker `w`'s thread ended: what it held stays locked, held by no
+    /// live thread; the new thread holds nothing.
+    fn thread_ended(&mut self, w: usize) {
+        for (_, inst) in std::mem::take(&mut self.held[w]) {
+            if let Some(h) = self.holder.get_mut(&inst) {
+                *h = None;
+            }
+        }
+        self.self_requested[w].clear();
+    }
+
+    fn step(&mut self, w: usize, step: Step, out: Outcome) -> Result<(), String> {
         self.step += 1;
         let mut reports: VecDeque<Seen> = out.reports.into();
-        if !reports.is_empty() {
+        if reports.iter().any(|r| r.kind == ReportKind::LockOrderCycle) {
             self.first_report.get_or_insert(self.step);
         }
+        let took = |want: bool, what: &str| {
+            if out.took == Some(want) {
+                Ok(())
+            } else {
+                Err(format!("{what}: got the lock {:?}", out.took))
+            }
+        };
         let mut pushed = None;
         match step {
             Step::Lock(i) | Step::LockFor(i) => {
-                if matches!(step, Step::LockFor(_)) && out.took != Some(true) {
-                    return Err("an uncontended try_lock_for failed".into());
+                if matches!(step, Step::LockFor(_)) {
+                    took(true, "try_lock_for of a free lock")?;
                 }
-                self.acquire(i, &mut reports)?;
+                self.acquire(w, i, &mut reports)?;
                 pushed = Some(i);
+            }
+            Step::LockForBusy(i) => {
+                // It waited, so its edges are recorded (docs/design.md:
+                // `before_wait` before anything that can block), then it
+                // gave up.
+                self.stats.busy_timed += 1;
+                took(false, "try_lock_for of a lock another thread holds")?;
+                self.acquire(w, i, &mut reports)?;
+            }
+            Step::LockForSelf(i) => {
+                // A self-deadlock, reported before it waits; no edges
+                // ("the self-deadlock is the news", global/add_edges.rs).
+                // Reported the first time this thread asks for the lock;
+                // again, the chain cache may have it.
+                self.stats.self_deadlocks += 1;
+                took(false, "try_lock_for of a lock this thread holds")?;
+                let inst = self.inst_of[i];
+                let first = self.self_requested[w].insert(inst);
+                let is_it = |r: &Seen| {
+                    r.kind == ReportKind::SelfDeadlock { certain: true }
+                        && r.locks.len() == 1
+                        && r.locks[0].1 == self.id_of.get(&inst).copied()
+                };
+                match reports.front() {
+                    Some(r) if is_it(r) => {
+                        reports.pop_front();
+                    }
+                    _ if first => {
+                        return Err(format!("a self-deadlock not reported: {reports:?}"));
+                    }
+                    _ => {}
+                }
             }
             Step::TryLock(i) => {
-                if out.took != Some(true) {
-                    return Err("try_lock of a free lock failed".into());
-                }
+                took(true, "try_lock of a free lock")?;
                 pushed = Some(i);
             }
-            Step::TryHeld(_) => {
-                if out.took != Some(false) {
-                    return Err("try_lock of a held lock succeeded".into());
-                }
-            }
+            Step::TryHeld(_) => took(false, "try_lock of a held lock")?,
             Step::Release(i) => {
-                let at = self.held.iter().position(|h| h.0 == i).unwrap();
-                if at + 1 != self.held.len() {
+                let inst = self.inst_of[i];
+                let held = &mut self.held[w];
+                let at = held.iter().position(|&h| h == (i, inst)).unwrap();
+                if at + 1 != held.len() {
                     self.stats.out_of_order_releases += 1;
                 }
-                self.held.remove(at);
+                held.remove(at);
+                self.holder.remove(&inst);
             }
             Step::Renew { slot, held, .. } => {
                 self.stats.renewed += 1;
+                let old = self.inst_of[slot];
                 if held {
+                    // Its drop takes it off this thread's stack
+                    // (docs/design.md, "A lock dropped while this thread
+                    // holds it (its guard forgotten)").
                     self.stats.renewed_held += 1;
-                    self.held.retain(|h| h.0 != slot);
+                    self.held[w].retain(|&h| h != (slot, old));
+                } else if self.holder.get(&old).is_some_and(|h| h.is_some()) {
+                    self.stats.renewed_held_elsewhere += 1;
                 }
-                self.instances.forget(self.inst_of[slot]);
+                self.holder.remove(&old);
+                self.instances.forget(old);
                 self.inst_of[slot] = self.next_inst;
                 self.next_inst += 1;
             }
@@ -796,7 +911,8 @@ impl Model {
         }
         if let Some(slot) = pushed {
             let inst = self.inst_of[slot];
-            self.held.push((slot, inst));
+            self.held[w].push((slot, inst));
+            self.holder.insert(inst, Some(w));
             let Some(&id) = out.held.last() else {
                 return Err("held_lock_ids() is empty after an acquisition".into());
             };
@@ -813,7 +929,7 @@ impl Model {
                 }
             }
         }
-        let want: Vec<u64> = self.held.iter().map(|h| self.id_of[&h.1]).collect();
+        let want: Vec<u64> = self.held[w].iter().map(|h| self.id_of[&h.1]).collect();
         if out.held != want {
             return Err(format!(
                 "held_lock_ids() is {:?}, the model holds {want:?}",
@@ -826,12 +942,16 @@ impl Model {
     /// The edges of a blocking acquisition of `slot`, one per held lock in
     /// the order they were taken, each checked against the reports (which
     /// come in the same order).
-    fn acquire(&mut self, slot: usize, reports: &mut VecDeque<Seen>) -> Result<(), String> {
+    fn acquire(
+        &mut self,
+        w: usize,
+        slot: usize,
+        reports: &mut VecDeque<Seen>,
+    ) -> Result<(), String> {
         let target = self.inst_of[slot];
         let class = self.class_of[slot] as u64;
-        for (j, &(held_slot, held)) in self.held.iter().enumerate() {
-            let gates: BTreeSet<u64> = self
-                .held
+        for (j, &(held_slot, held)) in self.held[w].iter().enumerate() {
+            let gates: BTreeSet<u64> = self.held[w]
                 .iter()
                 .enumerate()
                 .filter(|&(k, _)| k != j)
@@ -986,6 +1106,54 @@ impl Model {
 /// Numbers each case's classes apart from every other case's.
 static CASE: AtomicU64 = AtomicU64::new(0);
 
+/// Runs the runs of `program`: each step resolved against the model's state
+/// after the last one, run on its worker and checked; `trace` says what
+/// ran.
+fn run_program(
+    program: &Program,
+    workers: &mut Workers,
+    model: &mut Model,
+    trace: &mut String,
+    name_for: &mut dyn FnMut(usize) -> &'static str,
+) -> Result<(), String> {
+    for (n, &(script, w, new_thread)) in program.runs.iter().enumerate() {
+        let (s, w) = (script % program.scripts.len(), w % program.workers);
+        let script = &program.scripts[s];
+        if new_thread {
+            workers.renew(w);
+            model.thread_ended(w);
+        }
+        let new = if new_thread { " (a new thread)" } else { "" };
+        *trace += &format!("\nrun {n}: script {s} on worker {w}{new}:");
+        for _ in 0..script.repeat {
+            for &op in &script.ops {
+                let Some(step) = model.resolve(w, op, name_for) else {
+                    continue;
+                };
+                run_step_on(workers, model, trace, w, step).map_err(|e| format!("run {n}: {e}"))?;
+            }
+            for step in model.end_of(w, script) {
+                run_step_on(workers, model, trace, w, step).map_err(|e| format!("run {n}: {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_step_on(
+    workers: &Workers,
+    model: &mut Model,
+    trace: &mut String,
+    w: usize,
+    step: Step,
+) -> Result<(), String> {
+    *trace += &format!(" {step:?}");
+    let out = workers.run(w, vec![step]).pop().unwrap();
+    model
+        .step(w, step, out)
+        .map_err(|e| format!("{step:?}: {e}"))
+}
+
 /// Runs `program` and checks it step by step; adds its counts to `stats`.
 fn check(program: &Program, stats: &StdMutex<Stats>) -> Result<(), TestCaseError> {
     let case = CASE.fetch_add(1, Ordering::Relaxed);
@@ -1009,25 +1177,9 @@ fn check(program: &Program, stats: &StdMutex<Stats>) -> Result<(), TestCaseError
             .collect(),
     ));
     let mut workers = Workers::start(program.workers, &locks);
-    let mut model = Model::new(&program.class_of, names.clone());
+    let mut model = Model::new(&program.class_of, names.clone(), program.workers);
     let mut trace = String::new();
-    let mut result = Ok(());
-    'runs: for (n, &(script, worker, new_thread)) in program.runs.iter().enumerate() {
-        let (script, worker) = (script % program.scripts.len(), worker % program.workers);
-        if new_thread {
-            workers.renew(worker);
-        }
-        let steps = resolve(&program.scripts[script], &mut name_for);
-        let new = if new_thread { " (a new thread)" } else { "" };
-        trace += &format!("run {n}: script {script} on worker {worker}{new}: {steps:?}\n");
-        let outcomes = workers.run(worker, steps.clone());
-        for (k, (&step, out)) in steps.iter().zip(outcomes).enumerate() {
-            if let Err(e) = model.step(step, out) {
-                result = Err(format!("run {n}, step {k} ({step:?}): {e}"));
-                break 'runs;
-            }
-        }
-    }
+    let result = run_program(program, &mut workers, &mut model, &mut trace, &mut name_for);
     workers.stop();
     drop(locks);
     let result = result.and_then(|()| model.finish());
@@ -1048,6 +1200,9 @@ fn check(program: &Program, stats: &StdMutex<Stats>) -> Result<(), TestCaseError
     s.gated_cycles += m.gated_cycles;
     s.renewed += m.renewed;
     s.renewed_held += m.renewed_held;
+    s.renewed_held_elsewhere += m.renewed_held_elsewhere;
+    s.busy_timed += m.busy_timed;
+    s.self_deadlocks += m.self_deadlocks;
     s.out_of_order_releases += m.out_of_order_releases;
     result.map_err(|e| {
         let full = if lockgraph::stats().full {
@@ -1131,6 +1286,7 @@ fn one_worker(class_of: Vec<usize>, scripts: Vec<Vec<Op>>) -> Program {
             .map(|ops| Script {
                 ops,
                 lifo_end: false,
+                keep_end: false,
                 repeat: 1,
             })
             .collect(),
