@@ -256,8 +256,19 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
     let format = args.format.format();
     match &args.output {
         Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = match File::create(path) {
+                Ok(file) => file,
+                // Not lost: `test` ran its whole command for it (its -o is
+                // not checked before, as the command may make the folder).
+                Err(e) => {
+                    let mut w = BufWriter::new(io::stdout().lock());
+                    format.write(report, &mut w).and_then(|()| w.flush())?;
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "cannot create {}; the report was written to standard output instead",
+                        path.display()
+                    )));
+                }
+            };
             let mut w = BufWriter::new(file);
             format
                 .write(report, &mut w)

@@ -1038,3 +1038,54 @@ fn an_output_that_cannot_be_written_is_refused_before_the_command_runs() {
     }
     assert!(!dir.join("missing").exists());
 }
+
+/// `lockgraph test -o` is not checked before the command runs (the command
+/// may make the folder); when it still cannot be created at the end, the
+/// report is not lost: it goes to standard output, and the error says so.
+#[test]
+fn a_test_report_that_cannot_be_written_goes_to_standard_output() {
+    let d = tempdir();
+    let o = run_in(
+        d.path(),
+        &[
+            "test",
+            "--allow-empty",
+            "--record-dir",
+            "rec",
+            "-o",
+            "missing/report.txt",
+            "--",
+            "sh",
+            "-c",
+            "echo ran > ran.txt",
+        ],
+    );
+    assert_code(&o, 2);
+    assert!(d.path().join("ran.txt").exists(), "the command did not run");
+    assert!(
+        stderr(&o).contains(
+            "lockgraph: error: cannot create missing/report.txt; the report was written to \
+             standard output instead"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).is_empty(), "{}", stderr(&o));
+    // A folder the command made is written to.
+    let o = run_in(
+        d.path(),
+        &[
+            "test",
+            "--allow-empty",
+            "--record-dir",
+            "rec",
+            "-o",
+            "made/report.txt",
+            "--",
+            "mkdir",
+            "made",
+        ],
+    );
+    assert_code(&o, 0);
+    assert!(d.path().join("made/report.txt").exists());
+}
