@@ -20,7 +20,8 @@ impl Baseline {
     pub fn parse(path: &Path, text: &str) -> Result<Baseline, Error> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let fail = |position, message| invalid(path, position, message);
-        if text.trim().is_empty() {
+        // JSON's own whitespace: any other character is something to read.
+        if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
             return Err(fail(
                 line_col(text, text.len()),
                 "the file is empty: a baseline is a JSON object, as `lockgraph baseline` writes it"
@@ -345,6 +346,13 @@ impl<'de> DeserializeSeed<'de> for Head<'_> {
                             return Err(de::Error::custom(format!(
                                 "unsupported baseline version {n} (this lockgraph reads version \
                                  {BASELINE_VERSION})"
+                            )))
+                        }
+                        // A number, but not a whole one of at least 0.
+                        None if v.is_number() => {
+                            return Err(de::Error::custom(format!(
+                                "`lockgraph_baseline` must be a whole version number (this \
+                                 lockgraph reads {BASELINE_VERSION}), not {v}"
                             )))
                         }
                         None => {

@@ -44,6 +44,18 @@ fn bad_baselines_are_errors() {
             "b.json:1:23: invalid baseline: `lockgraph_baseline` must be a version number, not a string (at `lockgraph_baseline`)",
         ),
         (
+            "{\"lockgraph_baseline\":1.0}",
+            "b.json:1:23: invalid baseline: `lockgraph_baseline` must be a whole version number (this lockgraph reads 1), not 1.0 (at `lockgraph_baseline`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":-1}",
+            "b.json:1:23: invalid baseline: `lockgraph_baseline` must be a whole version number (this lockgraph reads 1), not -1 (at `lockgraph_baseline`)",
+        ),
+        (
+            "\u{a0}",
+            "b.json:1:1: invalid baseline: not JSON: expected value",
+        ),
+        (
             "{\"lockgraph_baseline\":1,\"cycles\":[{}]}",
             "b.json:1:35: invalid baseline: missing field `key` (at `cycles[0]`)",
         ),
