@@ -18,6 +18,7 @@
 mod keep;
 mod lines;
 mod read;
+mod shape;
 #[cfg(test)]
 mod tests;
 mod text;
