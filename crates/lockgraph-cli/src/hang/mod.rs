@@ -51,10 +51,10 @@ pub struct Limits {
     /// (named, with its length). 64 MiB.
     pub line_bytes: u64,
     /// The most memory parsing one line may take, estimated before it is
-    /// parsed from its length, its values and its objects (a short line
-    /// can take far more than its length: `[{"a":0},...]` is eight bytes
-    /// an object of hundreds parsed): a line over it is skipped (named,
-    /// with the estimate). 256 MiB.
+    /// parsed from its length and its strings, values, objects and object
+    /// entries (a short line can take far more than its length:
+    /// `[{"a":0},...]` is eight bytes an object of hundreds parsed): a line
+    /// over it is skipped (named, with the estimate). 256 MiB.
     pub parse_bytes: u64,
     /// The most read of one file: the rest is skipped (said, with the last
     /// line read). 256 MiB.

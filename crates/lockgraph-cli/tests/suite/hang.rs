@@ -545,3 +545,191 @@ fn every_bad_line_is_counted_and_a_used_file_is_not_said_skipped() {
         "{err}"
     );
 }
+
+// What parsing a line takes, counted: this test binary's allocator is the
+// system's, counting (on the threads that ask it to) what is held at once,
+// each allocation as glibc's chunk for it (the request, its 8-byte header,
+// rounded up to 16, at least 32).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static ON: Cell<bool> = const { Cell::new(false) };
+        static HELD: Cell<i64> = const { Cell::new(0) };
+        static PEAK: Cell<i64> = const { Cell::new(0) };
+    }
+
+    fn chunk(size: usize) -> i64 {
+        ((size as i64 + 8 + 15) & !15).max(32)
+    }
+
+    fn count(by: i64) {
+        let _ = ON.try_with(|on| {
+            if on.get() {
+                let held = HELD.get() + by;
+                HELD.set(held);
+                PEAK.set(PEAK.get().max(held));
+            }
+        });
+    }
+
+    // SAFETY: every call goes to the system allocator with the caller's
+    // arguments; counting touches only this thread's cells.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                count(chunk(layout.size()));
+            }
+            p
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as `alloc`.
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                count(chunk(layout.size()));
+            }
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            // SAFETY: `p` came from `System` with `layout` (every allocation
+            // of this binary does).
+            unsafe { System.dealloc(p, layout) };
+            count(-chunk(layout.size()));
+        }
+        unsafe fn realloc(&self, p: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+            // SAFETY: as `dealloc`, with the caller's new size.
+            let q = unsafe { System.realloc(p, layout, new) };
+            if !q.is_null() {
+                count(chunk(new) - chunk(layout.size()));
+            }
+            q
+        }
+    }
+
+    /// The most `f` held at once (bytes), beyond what it started with.
+    pub fn peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
+        HELD.set(0);
+        PEAK.set(0);
+        ON.set(true);
+        let out = f();
+        ON.set(false);
+        (out, PEAK.get() as u64)
+    }
+}
+
+#[global_allocator]
+static COUNTING: counting::Counting = counting::Counting;
+
+/// A dump record whose `x` is `shape`.
+fn dump_with(pid: u64, shape: &str) -> String {
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"pid\":{pid},\"at_unix_ms\":3,\"progress\":[],\"threads\":[],\"x\":{shape}}}\n"
+    )
+}
+
+/// A dump as the runtime writes it: `threads` waiting threads, each with a
+/// 48-frame stack where it waits and 48 frames of its stack now (frames
+/// padded to `frame_bytes`).
+fn real_dump(pid: u64, threads: u64, frame_bytes: usize) -> String {
+    let frames = |t: u64| -> String {
+        let v: Vec<String> = (0..48)
+            .map(|i| {
+                let f = format!(
+                    "tokio::runtime::task::Harness::poll::h{t:06} (/src/tokio/harness.rs:{i})"
+                );
+                format!("\"{f:x<frame_bytes$}\"")
+            })
+            .collect();
+        v.join(",")
+    };
+    let lock = |i: u64| {
+        format!(
+            "{{\"label\":\"Mutex `queue_{i}`\",\"kind\":\"Mutex\",\"id\":{i},\"name\":\"queue_{i}\",\"created\":\"src/loader.rs:{i}:13\",\"resource\":false}}"
+        )
+    };
+    let threads: Vec<String> = (0..threads)
+        .map(|t| {
+            format!(
+                "{{\"name\":\"worker-{t}\",\"tid\":{},\"spans\":[],\"waiting\":{{\"lock\":{},\"request\":\"exclusive\",\"limit_ms\":null,\"site\":\"src/loader.rs:88:13\",\"waited_ms\":12345,\"stack\":[{}],\"queue\":null,\"no_consumer\":false,\"blocked_peers\":[],\"notes\":[]}},\"held\":[{{\"lock\":{},\"hold\":\"exclusive\",\"site\":\"src/a.rs:1:1\",\"held_ms\":10}}],\"now\":{{\"description\":\"blocked in a futex wait\",\"syscall_name\":\"futex\",\"state\":\"S\",\"wchan\":\"futex_wait_queue\",\"syscall\":null}},\"stack_now\":{{\"source\":\"stack\",\"frames\":[{}],\"truncated\":false}}}}",
+                1000 + t,
+                lock(t),
+                frames(t),
+                lock(t + 1),
+                frames(t)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"pid\":{pid},\"at_unix_ms\":3,\"watching\":{n},\"progress\":[],\"threads\":[{}],\"tasks\":[],\"text\":\"(the dump as text)\"}}\n",
+        threads.join(","),
+        n = threads.len()
+    )
+}
+
+#[test]
+fn a_line_parsed_takes_at_most_the_parse_limit_and_a_fifth() {
+    // Shapes whose parse the estimate once undercounted (many small keys
+    // about 2.3 times, one-element arrays 1.8 times), and others.
+    let keys: Vec<String> = (0..100_000).map(|i| format!("\"k{i:07}\":0")).collect();
+    let keys = format!("{{{}}}", keys.join(","));
+    let ones = format!("[{}]", vec!["[0]"; 100_000].join(","));
+    let objects = format!("[{}]", vec!["{\"k\":0}"; 100_000].join(","));
+    let strings = format!("[{}]", vec!["\"a\""; 200_000].join(","));
+    let numbers = format!("[{}]", vec!["7"; 300_000].join(","));
+    let dump = real_dump(71, 200, 105);
+    let lines = [
+        ("many small keys", dump_with(71, &keys)),
+        ("one-element arrays", dump_with(71, &ones)),
+        ("one-key objects", dump_with(71, &objects)),
+        ("short strings", dump_with(71, &strings)),
+        ("numbers", dump_with(71, &numbers)),
+        ("a real dump", dump),
+    ];
+    for (what, line) in lines {
+        let (parsed, took) = counting::peak(|| serde_json::from_str::<Value>(&line).is_ok());
+        assert!(parsed, "{what}");
+        let d = tempdir();
+        std::fs::write(watchdog_file(d.path(), 71), process_line(71) + &line).unwrap();
+        let mut limits = lockgraph_cli::hang::Limits::default();
+        // A limit that parsing it would pass by more than a fifth: refused.
+        limits.parse_bytes = took * 5 / 6 - 1;
+        let r = analyse(d.path(), &limits);
+        let s = skipped_for(&r, 71);
+        assert_eq!(
+            (r.processes[0].dumps, s.len()),
+            (0, 1),
+            "{what}: {took} bytes parsed, accepted under a limit of {}",
+            limits.parse_bytes
+        );
+        assert_eq!((s[0].line, s[0].limit), (Some(2), Some("parse_bytes")));
+        // A dump as the runtime writes it is estimated at less than twice
+        // what it takes.
+        if what == "a real dump" {
+            limits.parse_bytes = took * 2;
+            let r = analyse(d.path(), &limits);
+            assert_eq!(r.processes[0].dumps, 1, "{what}: {took} bytes parsed");
+        }
+    }
+}
+
+#[test]
+fn a_dump_of_5447_threads_with_48_frame_stacks_is_parsed_within_the_default_limits() {
+    // About 60 MiB on one line.
+    let d = tempdir();
+    let line = real_dump(72, 5447, 105);
+    assert!(
+        line.len() > 55 << 20 && line.len() < 64 << 20,
+        "{}",
+        line.len()
+    );
+    std::fs::write(watchdog_file(d.path(), 72), process_line(72) + &line).unwrap();
+    let r = analyse(d.path(), &lockgraph_cli::hang::Limits::default());
+    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    assert_eq!(r.processes[0].dumps, 1);
+    assert_eq!(r.groups.len(), 5447);
+}
