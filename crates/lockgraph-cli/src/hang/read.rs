@@ -1,14 +1,22 @@
 //! Reading the watchdog files, one line at a time: every line that is a
 //! lockgraph watchdog record is folded into its process's state as it is
-//! read (its reports, each thread's latest state, its markers), and every
-//! other one (not JSON, not a record, cut short by a killed process) is
-//! named and skipped; a file with no record at all is skipped whole.
+//! read (its reports, each thread's latest state, its markers: [`fold`]),
+//! and every other one (not JSON, not a record, cut short by a killed
+//! process) is named and skipped; a file with no record at all is skipped
+//! whole.
 //!
 //! Nothing grows with the size of the input: at most
 //! [`Limits::line_bytes`] of a line are held, at most [`Limits::file_bytes`]
 //! of a file are read, and what is kept is charged against
 //! [`Limits::kept_per_file`] and [`Limits::kept_total`] ([`super::keep`]).
 //! Each limit reached is said, with the file, the line and the limit.
+//!
+//! What the verdict needs is counted whatever was kept: a line skipped for
+//! its length or its parse still counts as the report its first bytes show
+//! ([`super::head`]). What may
+//! hold a report and was not read (the rest of a file past
+//! [`Limits::file_bytes`], a long line whose first bytes do not say) makes
+//! the verdict incomplete ([`Notes::incomplete`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -18,11 +26,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::head::{self, Head, HEAD_BYTES};
 use super::keep::{self, Budget, NotKept};
 use super::lines::{next_line, Line};
 use super::shape::Shape;
 use super::{amount, first_line, thread_view, Limits, Skipped, ThreadView};
 use crate::error::Error;
+
+mod fold;
 
 /// Bad lines named per file; the rest are counted.
 const NAMED_BAD_LINES: usize = 3;
@@ -72,6 +83,9 @@ pub(super) struct Notes {
     pub(super) skipped: Vec<Skipped>,
     /// Lines skipped as unusable (named or counted).
     pub(super) bad_lines: usize,
+    /// Whether something that may hold a deadlock or long-wait report was
+    /// skipped for a limit without being counted.
+    pub(super) incomplete: bool,
 }
 
 impl Notes {
@@ -196,8 +210,10 @@ impl Reading<'_> {
         let mut n = 0u64;
         // The bytes of the lines read whole.
         let mut done = 0u64;
+        // The first bytes of a line over the limit.
+        let mut head = Vec::new();
         let cut = loop {
-            let line = next_line(&mut input, buf, limits.line_bytes)?;
+            let line = next_line(&mut input, buf, limits.line_bytes, (&mut head, HEAD_BYTES))?;
             let (len, newline) = match line {
                 Line::End => break over_limit(&mut input)?,
                 Line::Text { newline } => (buf.len() as u64, newline),
@@ -212,8 +228,9 @@ impl Reading<'_> {
             done += len + u64::from(newline);
             match line {
                 Line::TooLong { len, .. } => {
+                    let what = self.skipped_record(n, &head, false);
                     let why = format!(
-                        "a line of {}, over the {} limit for one line",
+                        "a line of {}, over the {} limit for one line{what}",
                         amount(len),
                         amount(limits.line_bytes)
                     );
@@ -227,6 +244,8 @@ impl Reading<'_> {
             }
         };
         if cut {
+            // What was not read may hold reports.
+            self.notes.incomplete = true;
             let rest = amount(size.saturating_sub(done).max(1));
             let why = if n == 0 {
                 format!(
@@ -252,8 +271,10 @@ impl Reading<'_> {
         }
         let shape = Shape::of(raw);
         if shape.parse_bytes() > max_parse {
+            let whole = raw.len() <= HEAD_BYTES;
+            let what = self.skipped_record(n, &raw[..raw.len().min(HEAD_BYTES)], whole);
             let why = format!(
-                "a line that would take about {} to parse (up to {} JSON values, {} of them objects), over the {} limit for parsing one line",
+                "a line that would take about {} to parse (up to {} JSON values, {} of them objects), over the {} limit for parsing one line{what}",
                 amount(shape.parse_bytes()),
                 shape.values,
                 shape.objects,
@@ -302,171 +323,6 @@ impl Reading<'_> {
             None => Some(
                 "not a lockgraph watchdog record (no \"lockgraph_watchdog\" field)".to_string(),
             ),
-        }
-    }
-
-    /// A watchdog record: what it says is folded into the file's state.
-    fn record(&mut self, n: u64, rec: &Value) {
-        self.records += 1;
-        if let Some(p) = rec["pid"].as_u64() {
-            self.pid_from_records.get_or_insert(p);
-        }
-        if let Some(t) = rec
-            .get("at_unix_ms")
-            .or_else(|| rec.get("reported_at_unix_ms"))
-            .and_then(Value::as_u64)
-        {
-            let last = &mut self.file.last_unix_ms;
-            *last = Some(last.map_or(t, |l| l.max(t)));
-        }
-        match rec.get("kind").and_then(Value::as_str) {
-            Some("process") => self.process(n, rec),
-            Some(kind @ ("deadlock" | "long_wait")) => {
-                self.report(n, rec, kind == "deadlock");
-                for t in rec
-                    .get("threads")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(v) = thread_view(t) {
-                        self.thread(n, v);
-                    }
-                }
-            }
-            Some("dump") => {
-                self.file.dumps += 1;
-                // A dump lists every thread that holds or waits: it
-                // replaces what earlier records said.
-                for v in std::mem::take(&mut self.file.threads).into_values() {
-                    self.budget.give(keep::thread(&v));
-                }
-                for t in rec
-                    .get("threads")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(v) = thread_view(t) {
-                        self.thread(n, v);
-                    }
-                }
-                for p in rec
-                    .get("progress")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let (Some(name), Some(v)) = (p["name"].as_str(), p["value"].as_u64()) {
-                        self.marker(n, name, v);
-                    }
-                }
-            }
-            Some("progress") => {
-                if let (Some(name), Some(v)) = (rec["name"].as_str(), rec["value"].as_u64()) {
-                    self.marker(n, name, v);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// A process record: rank, host and program.
-    fn process(&mut self, n: u64, rec: &Value) {
-        let host = rec["host"].as_str();
-        let exe = rec["exe"].as_str();
-        let cost = keep::process(host.or(self.file.host.as_deref()), exe);
-        if cost > self.process_cost {
-            if let Err(by) = self.budget.take(cost - self.process_cost) {
-                self.not_kept.note(n, by);
-                self.not_kept.processes += 1;
-                return;
-            }
-        } else {
-            self.budget.give(self.process_cost - cost);
-        }
-        self.process_cost = cost;
-        self.file.rank = rec["rank"].as_u64();
-        self.file.exe = exe.map(str::to_string);
-        if let Some(h) = host {
-            self.file.host = Some(h.to_string());
-        }
-    }
-
-    /// A deadlock or long-wait report (without its threads).
-    fn report(&mut self, n: u64, rec: &Value, deadlock: bool) {
-        if deadlock {
-            self.file.deadlocks += 1;
-        } else {
-            self.file.long_waits += 1;
-        }
-        let report = Report {
-            deadlock,
-            cycle: rec.get("cycle").and_then(Value::as_str).map(str::to_string),
-            summary: rec
-                .get("summary")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| first_line(rec))
-                .unwrap_or_else(|| "(no summary)".into()),
-            advice: rec
-                .get("advice")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        };
-        let cost = keep::report(
-            report.cycle.as_deref(),
-            &report.summary,
-            report.advice.as_deref(),
-        );
-        let taken = if deadlock {
-            self.budget.take(cost)
-        } else {
-            self.budget.take_long_wait(cost)
-        };
-        match taken {
-            Ok(()) => self.file.reports.push(report),
-            Err(by) => {
-                self.not_kept.note(n, by);
-                if deadlock {
-                    self.not_kept.deadlocks += 1;
-                } else {
-                    self.not_kept.long_waits += 1;
-                }
-            }
-        }
-    }
-
-    /// A thread's new state, replacing what was known of it.
-    fn thread(&mut self, n: u64, v: ThreadView) {
-        if let Some(old) = self.file.threads.remove(&v.tid) {
-            self.budget.give(keep::thread(&old));
-        }
-        match self.budget.take(keep::thread(&v)) {
-            Ok(()) => {
-                self.file.threads.insert(v.tid, v);
-            }
-            Err(by) => {
-                self.not_kept.note(n, by);
-                self.not_kept.threads += 1;
-            }
-        }
-    }
-
-    /// A progress marker's value.
-    fn marker(&mut self, n: u64, name: &str, value: u64) {
-        if let Some(v) = self.file.progress.get_mut(name) {
-            *v = value;
-            return;
-        }
-        match self.budget.take(keep::marker(name)) {
-            Ok(()) => {
-                self.file.progress.insert(name.to_string(), value);
-            }
-            Err(by) => {
-                self.not_kept.note(n, by);
-                self.not_kept.markers += 1;
-            }
         }
     }
 

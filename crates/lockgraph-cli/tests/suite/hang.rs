@@ -733,3 +733,196 @@ fn a_dump_of_5447_threads_with_48_frame_stacks_is_parsed_within_the_default_limi
     assert_eq!(r.processes[0].dumps, 1);
     assert_eq!(r.groups.len(), 5447);
 }
+
+/// A report of `kind` whose threads make it `threads` waiting threads long.
+fn long_report_line(kind: &str, pid: u64, threads: u64) -> String {
+    let short = report_line(kind, pid, 1);
+    let many: Vec<String> = (1..=threads).map(waiting_thread).collect();
+    short.replacen(&waiting_thread(1), &many.join(","), 1)
+}
+
+#[test]
+fn a_report_on_a_line_skipped_for_a_limit_counts_from_its_first_bytes() {
+    let d = tempdir();
+    let dir = d.path();
+    // A deadlock report over the line limit, after the process line; a
+    // file whose only record is a long-wait report over it.
+    let deadlock = long_report_line("deadlock", 81, 200);
+    assert!(deadlock.len() > 20 << 10);
+    std::fs::write(
+        watchdog_file(dir, 81),
+        process_line(81) + &deadlock + &progress_line(3),
+    )
+    .unwrap();
+    std::fs::write(
+        watchdog_file(dir, 82),
+        long_report_line("long_wait", 82, 200),
+    )
+    .unwrap();
+
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.line_bytes = 16 << 10;
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(
+        r.summary,
+        "lockgraph hang: 2 processes: 1 reports a deadlock, 1 reports long waits; a limit on what is read or kept reached in 2 files (see skipped)"
+    );
+    assert!(!r.incomplete);
+    let p81 = &r.processes[0];
+    assert_eq!((p81.pid, p81.deadlocks, p81.progress["step"]), (81, 1, 3));
+    // What the report says before its threads is kept.
+    assert_eq!(
+        r.deadlocks[0].cycle.as_deref(),
+        Some("thread `w1` -> Mutex `m` -> thread `w1`")
+    );
+    assert_eq!(
+        r.deadlocks[0].advice.as_deref(),
+        Some("what to do: follow the wait of the thread that holds Mutex `m`")
+    );
+    assert_eq!((r.processes[1].pid, r.processes[1].long_waits), (82, 1));
+    // Its threads are not read.
+    assert!(r.groups.is_empty());
+    let s = skipped_for(&r, 81);
+    assert_eq!(
+        (s.len(), s[0].line, s[0].limit),
+        (1, Some(2), Some("line_bytes"))
+    );
+    assert_eq!(
+        s[0].why,
+        format!(
+            "a line of {:.1} KiB, over the 16 KiB limit for one line; its start shows a deadlock report: counted in its process's totals, its threads not read",
+            (deadlock.len() - 1) as f64 / 1024.0
+        )
+    );
+    let s = skipped_for(&r, 82);
+    assert!(s[0].why.ends_with("; its start shows a long-wait report: counted in its process's totals, its threads not read"), "{}", s[0].why);
+
+    // The same report too costly to parse.
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.parse_bytes = 64 << 10;
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.processes[0].deadlocks, 1);
+    let s = skipped_for(&r, 81);
+    assert_eq!((s[0].line, s[0].limit), (Some(2), Some("parse_bytes")));
+    assert!(
+        s[0].why.ends_with("over the 64 KiB limit for parsing one line; its start shows a deadlock report: counted in its process's totals, its threads not read"),
+        "{}",
+        s[0].why
+    );
+}
+
+#[test]
+fn what_may_hold_a_report_and_was_not_read_leaves_the_verdict_unknown() {
+    let d = tempdir();
+    let dir = d.path();
+    // A record whose kind comes after a field longer than the first bytes
+    // read of a line over the limit.
+    let mut hidden = String::from("{\"lockgraph_watchdog\":1,\"text\":\"");
+    hidden.push_str(&"x".repeat(100 << 10));
+    hidden.push_str("\",\"kind\":\"deadlock\",\"pid\":91}\n");
+    std::fs::write(watchdog_file(dir, 91), process_line(91) + &hidden).unwrap();
+    std::fs::write(watchdog_file(dir, 92), process_line(92) + &progress_line(1)).unwrap();
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.line_bytes = 80 << 10;
+    let r = analyse(dir, &limits);
+    assert!(r.incomplete);
+    assert_eq!(r.exit_code(), 2);
+    assert_eq!(
+        r.summary,
+        "lockgraph hang: 2 processes: 0 report a deadlock, 0 report long waits (nothing hangs in what was read, but some input that may hold a report was not read: the verdict may be incomplete); a limit on what is read or kept reached in 1 file (see skipped)"
+    );
+    let s = skipped_for(&r, 91);
+    assert_eq!((s[0].line, s[0].limit), (Some(2), Some("line_bytes")));
+    assert!(
+        s[0].why.ends_with("; its first 64 KiB do not say which record it is: it may be a deadlock or long-wait report, not counted"),
+        "{}",
+        s[0].why
+    );
+    let json: Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(json["incomplete"], true);
+
+    // Lines over the limit that are not records of this version do not.
+    let other = format!(
+        "{{\"lockgraph_watchdog\":2,\"kind\":\"deadlock\",\"text\":\"{}\"}}\n{}\n",
+        "y".repeat(100 << 10),
+        "z".repeat(100 << 10)
+    );
+    std::fs::write(watchdog_file(dir, 91), process_line(91) + &other).unwrap();
+    let r = analyse(dir, &limits);
+    assert!(!r.incomplete);
+    assert_eq!(r.exit_code(), 0);
+    let s = skipped_for(&r, 91);
+    assert!(
+        s[0].why.ends_with("; from its start, a watchdog record of an unknown version (2); this lockgraph reads version 1"),
+        "{}",
+        s[0].why
+    );
+    assert!(
+        s[1].why
+            .ends_with("; from its start, not a lockgraph watchdog record (not a JSON object)"),
+        "{}",
+        s[1].why
+    );
+
+    // Nor does the rest of a file past the file limit once a report was
+    // read; before one, it does.
+    let mut text = process_line(93) + &report_line("long_wait", 93, 1);
+    for step in 0..100 {
+        text.push_str(&progress_line(step));
+    }
+    std::fs::write(watchdog_file(dir, 93), &text).unwrap();
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.file_bytes = 2048;
+    let r = analyse(dir, &limits);
+    assert!(r.incomplete);
+    assert_eq!(r.exit_code(), 1);
+    std::fs::remove_file(watchdog_file(dir, 93)).unwrap();
+    let mut text = process_line(94);
+    for step in 0..100 {
+        text.push_str(&progress_line(step));
+    }
+    std::fs::write(watchdog_file(dir, 94), &text).unwrap();
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 2);
+    assert!(
+        r.summary.contains("(nothing hangs in what was read, but some input that may hold a report was not read: the verdict may be incomplete)"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn hang_exits_2_when_a_line_over_64_mib_may_hide_a_report() {
+    let d = tempdir();
+    let dir = d.path();
+    let mut text = process_line(95);
+    text.push_str("{\"lockgraph_watchdog\":1,\"text\":\"");
+    text.push_str(&"x".repeat(64 << 20));
+    text.push_str("\",\"kind\":\"deadlock\"}\n");
+    std::fs::write(watchdog_file(dir, 95), &text).unwrap();
+    let o = run_in(dir, &["hang", "--format", "json", "."]);
+    assert_code(&o, 2);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["incomplete"], true);
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the verdict may be incomplete"),
+        "{}",
+        v["summary"]
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("lockgraph-watchdog-h-95.jsonl:2: skipped: a line of 64.0 MiB, over the 64 MiB limit for one line; its first 64 KiB do not say which record it is: it may be a deadlock or long-wait report, not counted"),
+        "{err}"
+    );
+    // Without it, nothing hangs, and the JSON has no `incomplete`.
+    std::fs::write(watchdog_file(dir, 95), process_line(95)).unwrap();
+    let o = run_in(dir, &["hang", "--format", "json", "."]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.get("incomplete").is_none(), "{v}");
+}
