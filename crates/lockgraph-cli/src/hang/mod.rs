@@ -72,8 +72,9 @@ pub struct Limits {
     pub kept_per_file: u64,
     /// The most all files together may keep (threads of the same state and
     /// stack share what they keep): what does not fit is counted, not
-    /// kept, and said, and a file read once nothing is left is skipped
-    /// (named). 256 MiB.
+    /// kept, and said; a file read once nothing is left keeps only its
+    /// process and its counts, and its deadlock reports and progress values
+    /// while a 1 MiB reserve lasts (named). 256 MiB.
     pub kept_total: u64,
 }
 

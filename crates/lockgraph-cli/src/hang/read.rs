@@ -11,9 +11,10 @@
 //! [`Limits::kept_per_file`] and [`Limits::kept_total`] ([`super::keep`]).
 //! Each limit reached is said, with the file, the line and the limit.
 //!
-//! What the verdict needs is counted whatever was kept: a line skipped for
-//! its length or its parse still counts as the report its first bytes show
-//! ([`super::head`]). What may
+//! What the verdict needs is counted whatever was kept: a file read once
+//! [`Limits::kept_total`] is reached still gives its process and its
+//! report counts, and a line skipped for its length or its parse still
+//! counts as the report its first bytes show ([`super::head`]). What may
 //! hold a report and was not read (the rest of a file past
 //! [`Limits::file_bytes`], a long line whose first bytes do not say) makes
 //! the verdict incomplete ([`Notes::incomplete`]).
@@ -27,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::head::{self, Head, HEAD_BYTES};
-use super::keep::{self, Budget, NotKept};
+use super::keep::{self, Budget, NotKept, Refused};
 use super::lines::{next_line, Line};
 use super::shape::Shape;
 use super::{amount, first_line, thread_view, Limits, Skipped, ThreadView};
@@ -141,6 +142,10 @@ struct Reading<'a> {
     pid_from_records: Option<u64>,
     /// What the host and program of the process record cost.
     process_cost: u64,
+    /// The limit reached before the file was read, when it was: nothing
+    /// of it is kept but its process, its counts and what the budget's
+    /// reserve takes.
+    counted_only: Option<Refused>,
 }
 
 /// Reads one file; `None` when it has no usable record (said in `notes`).
@@ -157,11 +162,10 @@ pub(super) fn read_one(
         return None;
     }
     budget.start_file();
-    if let Err(r) = budget.take(keep::file(path)) {
-        let why = format!("not read: {} was reached", budget.describe(r));
-        notes.skip(path, None, why, Some(r.name()));
-        return None;
-    }
+    // Once nothing is left to keep, the file is still read for what the
+    // verdict needs (its process, what it holds beside the limit, is a few
+    // hundred bytes, as its path in the list of files is).
+    let counted_only = budget.take(keep::file(path)).err();
     let (host, pid) = from_name(path);
     let mut r = Reading {
         file: File {
@@ -185,6 +189,7 @@ pub(super) fn read_one(
         records: 0,
         pid_from_records: None,
         process_cost: 0,
+        counted_only,
     };
     if let Err(e) = r.lines(limits, buf) {
         r.notes.bad_lines += r.bad;
@@ -333,7 +338,10 @@ impl Reading<'_> {
             let why = format!("{} more bad lines skipped", self.bad - NAMED_BAD_LINES);
             self.skip(None, why, None);
         }
-        if let Some(why) = self.not_kept.describe(self.budget) {
+        if let Some(by) = self.counted_only {
+            let why = self.not_kept.describe_counted(self.budget, by);
+            self.skip(None, why, Some(by.name()));
+        } else if let Some(why) = self.not_kept.describe(self.budget) {
             let limit = self.not_kept.by.first().map(|r| r.name());
             self.skip(None, why, limit);
         }

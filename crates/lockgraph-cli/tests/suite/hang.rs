@@ -460,7 +460,7 @@ fn what_one_file_keeps_is_bounded_counted_and_said() {
 }
 
 #[test]
-fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
+fn once_all_files_keep_the_total_limit_the_others_are_read_and_counted() {
     let d = tempdir();
     let dir = d.path();
     for pid in 100..130 {
@@ -470,22 +470,26 @@ fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
     let mut limits = lockgraph_cli::hang::Limits::default();
     limits.kept_total = 16 << 10;
     let r = analyse(dir, &limits);
-    let read = r.processes.len();
-    assert!(read > 3 && read < 30, "{read} files read");
-    let not_read: Vec<u64> = (100..130)
+    // Every file is a process, each with its dump counted.
+    assert_eq!(r.processes.len(), 30);
+    assert!(r.processes.iter().all(|p| p.dumps == 1));
+    let counted_only: Vec<u64> = (100..130)
         .filter(|&pid| {
             skipped_for(&r, pid).iter().any(|s| {
-                s.why == "not read: the 16 KiB limit on what all files together may keep in memory was reached"
+                s.why == "the 16 KiB limit on what all files together may keep in memory was reached before this file: only its process, its counts of deadlock and long-wait reports and what fits the 1 MiB reserve for deadlock reports and progress values are kept; 1 process record and 10 thread states left out (the threads left out are missing from the groups)"
                     && s.limit == Some("kept_total")
                     && s.line.is_none()
             })
         })
         .collect();
-    // Every file is either a process or named as not read.
-    assert_eq!(read + not_read.len(), 30);
-    assert_eq!(not_read.last(), Some(&129));
-    // The threads of the files read share one group; a file read once the
-    // limit was near says how many of its threads it left out.
+    assert!(
+        counted_only.len() > 3 && counted_only.len() < 27,
+        "{counted_only:?}"
+    );
+    assert_eq!(counted_only.last(), Some(&129));
+    // The threads of the files kept share one group; a file read once the
+    // limit was near says how many of its threads it left out; a file
+    // only counted keeps none.
     assert_eq!(r.groups.len(), 1);
     for p in &r.processes {
         let kept = r.groups[0]
@@ -497,7 +501,9 @@ fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
             .iter()
             .map(|s| s.why.as_str())
             .collect();
-        if kept == 10 {
+        if counted_only.contains(&p.pid) {
+            assert_eq!((kept, said.len()), (0, 1), "pid {}", p.pid);
+        } else if kept == 10 {
             assert!(said.is_empty(), "{said:?}");
         } else {
             assert_eq!(
@@ -512,15 +518,87 @@ fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
             );
         }
     }
+    // No file is skipped: the limit is said.
+    assert!(!r.summary.contains("files skipped"), "{}", r.summary);
     assert!(
-        r.summary
-            .contains(&format!("; {} files skipped", not_read.len())),
+        r.summary.contains("(nothing hangs in these files)"),
         "{}",
         r.summary
     );
+    assert_eq!(r.exit_code(), 0);
     let json: Value = serde_json::from_str(&r.to_json()).unwrap();
     let last = skipped_of(&json, 129);
     assert_eq!(last[0]["limit"], "kept_total");
+}
+
+/// A progress marker whose name is `len` bytes of `c`.
+fn big_marker_line(pid: u64, c: char, len: usize) -> String {
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"pid\":{pid},\"name\":\"{}\",\"value\":1,\"at_unix_ms\":2}}\n",
+        c.to_string().repeat(len)
+    )
+}
+
+#[test]
+fn a_deadlock_in_a_file_read_once_nothing_is_left_to_keep_still_counts() {
+    // Four files that keep all there is to keep (progress markers with
+    // long names), then two processes that report: what hangs is counted,
+    // the first deadlock report kept from the reserve.
+    let d = tempdir();
+    let dir = d.path();
+    for pid in 1..=4 {
+        let text = process_line(pid) + &big_marker_line(pid, 'a', 3000 + pid as usize);
+        std::fs::write(watchdog_file(dir, pid), text).unwrap();
+    }
+    let mut text = process_line(5);
+    for n in 0..3 {
+        text.push_str(&report_line("long_wait", 5, n));
+    }
+    text.push_str(&report_line("deadlock", 5, 9));
+    text.push_str(&progress_line(7));
+    std::fs::write(watchdog_file(dir, 5), text).unwrap();
+    let text = process_line(6) + &report_line("long_wait", 6, 1);
+    std::fs::write(watchdog_file(dir, 6), text).unwrap();
+
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.kept_total = 12 << 10;
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(
+        r.summary,
+        "lockgraph hang: 6 processes: 1 reports a deadlock, 2 report long waits; a limit on what is read or kept reached in 2 files (see skipped)"
+    );
+    let p5 = r.processes.iter().find(|p| p.pid == 5).unwrap();
+    assert_eq!((p5.deadlocks, p5.long_waits), (1, 3));
+    // Its deadlock report and its marker, from the reserve; its long waits
+    // counted only.
+    assert_eq!(r.deadlocks.len(), 1);
+    assert_eq!(
+        r.deadlocks[0].cycle.as_deref(),
+        Some("thread `w1` -> Mutex `m` -> thread `w1`")
+    );
+    assert_eq!(p5.progress["step"], 7);
+    assert!(r.long_waits.is_empty());
+    assert_eq!(
+        r.processes.iter().find(|p| p.pid == 6).unwrap().long_waits,
+        1
+    );
+    let s = skipped_for(&r, 5);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].limit, Some("kept_total"));
+    assert!(
+        s[0].why.ends_with("; 1 process record, 3 long-wait reports and 4 thread states left out (the reports left out still count in the process's totals; the threads left out are missing from the groups)"),
+        "{}",
+        s[0].why
+    );
+    assert!(
+        r.start_here
+            .as_deref()
+            .unwrap()
+            .starts_with("pid 5 deadlocked;"),
+        "{:?}",
+        r.start_here
+    );
 }
 
 #[test]

@@ -1,15 +1,42 @@
 //! A record folded into its process's state as it is read: its reports,
 //! each thread's latest state, its markers, its process's identity; what
 //! is kept is taken from the budget ([`super::keep`]), what does not fit is
-//! counted.
+//! counted. A file only counted ([`Reading::counted_only`]) takes nothing
+//! but from the budget's reserve.
 
 use serde_json::Value;
 
 use super::{
-    amount, first_line, head, keep, thread_view, Head, Reading, Report, ThreadView, MAX_HOST,
+    amount, first_line, head, keep, thread_view, Head, Reading, Refused, Report, ThreadView,
+    MAX_HOST,
 };
 
 impl Reading<'_> {
+    /// Takes `cost` from the budget, unless the file is only counted.
+    fn take(&mut self, cost: u64) -> Result<(), Refused> {
+        match self.counted_only {
+            Some(by) => Err(by),
+            None => self.budget.take(cost),
+        }
+    }
+
+    /// [`Self::take`] for a long-wait report.
+    fn take_long_wait(&mut self, cost: u64) -> Result<(), Refused> {
+        match self.counted_only {
+            Some(by) => Err(by),
+            None => self.budget.take_long_wait(cost),
+        }
+    }
+
+    /// [`Self::take`], then, when all files together have nothing left,
+    /// the budget's reserve (for deadlock reports and progress values).
+    fn take_or_reserve(&mut self, cost: u64) -> Result<(), Refused> {
+        match self.take(cost) {
+            Err(Refused::Total) if self.budget.take_reserve(cost) => Ok(()),
+            taken => taken,
+        }
+    }
+
     /// A line skipped for a limit, `head` its first bytes (`whole`: all of
     /// it): the record they show counts as far as the verdict needs (a
     /// report in its process's totals, a process record's pid, rank and
@@ -135,7 +162,7 @@ impl Reading<'_> {
         let exe = rec["exe"].as_str();
         let cost = keep::process(host.or(self.file.host.as_deref()), exe);
         if cost > self.process_cost {
-            if let Err(by) = self.budget.take(cost - self.process_cost) {
+            if let Err(by) = self.take(cost - self.process_cost) {
                 self.not_kept.note(n, by);
                 self.not_kept.processes += 1;
                 return;
@@ -177,9 +204,9 @@ impl Reading<'_> {
             report.advice.as_deref(),
         );
         let taken = if deadlock {
-            self.budget.take(cost)
+            self.take_or_reserve(cost)
         } else {
-            self.budget.take_long_wait(cost)
+            self.take_long_wait(cost)
         };
         match taken {
             Ok(()) => self.file.reports.push(report),
@@ -199,7 +226,7 @@ impl Reading<'_> {
         if let Some(old) = self.file.threads.remove(&v.tid) {
             self.budget.give(keep::thread(&old));
         }
-        match self.budget.take(keep::thread(&v)) {
+        match self.take(keep::thread(&v)) {
             Ok(()) => {
                 self.file.threads.insert(v.tid, v);
             }
@@ -216,7 +243,7 @@ impl Reading<'_> {
             *v = value;
             return;
         }
-        match self.budget.take(keep::marker(name)) {
+        match self.take_or_reserve(keep::marker(name)) {
             Ok(()) => {
                 self.file.progress.insert(name.to_string(), value);
             }
