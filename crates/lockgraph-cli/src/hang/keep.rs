@@ -2,7 +2,9 @@
 //! thread state, marker and process record kept is charged its estimated
 //! size (its text plus a fixed part for the structures around it) against
 //! [`Limits::kept_per_file`] and [`Limits::kept_total`]; what does not fit
-//! is counted, not kept, and said.
+//! is counted, not kept, and said. Once all files together have nothing
+//! left, deadlock reports and progress values may still take a small
+//! reserve ([`RESERVE`]): they are what points at the process that hangs.
 
 use super::{amount, Limits, ThreadView};
 
@@ -12,6 +14,9 @@ const ITEM: u64 = 96;
 /// The fixed part of one string: its pointer, length and capacity, and
 /// the allocator's share of its bytes.
 const STRING: u64 = 40;
+/// What deadlock reports and progress values may keep, besides
+/// [`Limits::kept_total`], once it is reached.
+pub(super) const RESERVE: u64 = 1 << 20;
 
 fn text(s: &str) -> u64 {
     s.len() as u64 + STRING
@@ -85,6 +90,8 @@ pub(super) struct Budget {
     per_file: u64,
     total_left: u64,
     file_left: u64,
+    /// What is left of [`RESERVE`].
+    reserve_left: u64,
 }
 
 impl Budget {
@@ -94,6 +101,7 @@ impl Budget {
             per_file: limits.kept_per_file,
             total_left: limits.kept_total,
             file_left: limits.kept_per_file,
+            reserve_left: RESERVE,
         }
     }
 
@@ -123,6 +131,16 @@ impl Budget {
             return Err(Refused::LongWaits);
         }
         self.take(cost)
+    }
+
+    /// Takes `cost` from the reserve (kept to the end: never given back);
+    /// whether it fitted.
+    pub(super) fn take_reserve(&mut self, cost: u64) -> bool {
+        let fits = cost <= self.reserve_left;
+        if fits {
+            self.reserve_left -= cost;
+        }
+        fits
     }
 
     /// Gives back `cost`, taken earlier.
@@ -183,6 +201,33 @@ impl NotKept {
     /// or `None` when everything was kept.
     pub(super) fn describe(&self, budget: &Budget) -> Option<String> {
         let line = self.first_line?;
+        let limits: Vec<String> = self.by.iter().map(|r| budget.describe(*r)).collect();
+        Some(format!(
+            "{} reached: from line {line} on, {}",
+            limits.join(" and "),
+            self.left_out()
+        ))
+    }
+
+    /// For a file read once `by` was reached: `the 256 MiB limit on what
+    /// all files together may keep in memory was reached before this file:
+    /// only its process, its report counts and what fits the 1 MiB reserve
+    /// (...) are kept; 2 long-wait reports ... left out (...)`.
+    pub(super) fn describe_counted(&self, budget: &Budget, by: Refused) -> String {
+        let mut why = format!(
+            "{} was reached before this file: only its process, its counts of deadlock and long-wait reports and what fits the {} reserve for deadlock reports and progress values are kept",
+            budget.describe(by),
+            amount(RESERVE)
+        );
+        if self.first_line.is_some() {
+            why.push_str("; ");
+            why.push_str(&self.left_out());
+        }
+        why
+    }
+
+    /// `30 long-wait reports and 2 thread states left out (...)`.
+    fn left_out(&self) -> String {
         let parts: Vec<String> = [
             (self.processes, "process record", "process records"),
             (self.deadlocks, "deadlock report", "deadlock reports"),
@@ -194,7 +239,6 @@ impl NotKept {
         .filter(|(n, ..)| *n > 0)
         .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
         .collect();
-        let limits: Vec<String> = self.by.iter().map(|r| budget.describe(*r)).collect();
         let mut then = Vec::new();
         if self.deadlocks + self.long_waits > 0 {
             then.push("the reports left out still count in the process's totals");
@@ -207,11 +251,7 @@ impl NotKept {
         } else {
             format!(" ({})", then.join("; "))
         };
-        Some(format!(
-            "{} reached: from line {line} on, {} left out{then}",
-            limits.join(" and "),
-            super::names(&parts),
-        ))
+        format!("{} left out{then}", super::names(&parts))
     }
 }
 
@@ -243,5 +283,15 @@ mod tests {
         b.give(90);
         assert_eq!(b.take(150), Err(Refused::File));
         assert_eq!(b.take(100), Ok(()));
+    }
+
+    #[test]
+    fn the_reserve_takes_what_fits_and_is_never_given_back() {
+        let mut b = Budget::new(&Limits::default());
+        assert!(b.take_reserve(RESERVE - 10));
+        assert!(!b.take_reserve(11));
+        b.give(RESERVE);
+        assert!(b.take_reserve(10));
+        assert!(!b.take_reserve(1));
     }
 }

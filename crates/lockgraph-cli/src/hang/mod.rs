@@ -13,11 +13,15 @@
 //! What it holds is bounded whatever the input ([`Limits`]): files are read
 //! a line at a time and folded into each process's state as they are read,
 //! and each limit reached is said in [`HangReport::skipped`], with the
-//! file, the line and the limit.
+//! file, the line and the limit. What the verdict needs is counted whatever
+//! is kept; when what was skipped may hold a report, the verdict says it
+//! may be incomplete ([`HangReport::incomplete`]).
 
+mod head;
 mod keep;
 mod lines;
 mod read;
+mod shape;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -47,13 +51,16 @@ pub const HANG_VERSION: u32 = 1;
 #[non_exhaustive]
 pub struct Limits {
     /// The longest line read, newline excluded: a longer one is skipped
-    /// (named, with its length). 64 MiB.
+    /// (named, with its length), and counted as the record its first 64
+    /// KiB show (a deadlock or long-wait report in its process's totals).
+    /// 64 MiB.
     pub line_bytes: u64,
     /// The most memory parsing one line may take, estimated before it is
-    /// parsed from its length, its values and its objects (a short line
-    /// can take far more than its length: `[{"a":0},...]` is eight bytes
-    /// an object of hundreds parsed): a line over it is skipped (named,
-    /// with the estimate). 256 MiB.
+    /// parsed from its length and its strings, values, objects and object
+    /// entries (a short line can take far more than its length:
+    /// `[{"a":0},...]` is eight bytes an object of hundreds parsed): a line
+    /// over it is skipped (named, with the estimate), and counted as a
+    /// line over [`Limits::line_bytes`] is. 256 MiB.
     pub parse_bytes: u64,
     /// The most read of one file: the rest is skipped (said, with the last
     /// line read). 256 MiB.
@@ -65,8 +72,9 @@ pub struct Limits {
     pub kept_per_file: u64,
     /// The most all files together may keep (threads of the same state and
     /// stack share what they keep): what does not fit is counted, not
-    /// kept, and said, and a file read once nothing is left is skipped
-    /// (named). 256 MiB.
+    /// kept, and said; a file read once nothing is left keeps only its
+    /// process and its counts, and its deadlock reports and progress values
+    /// while a 1 MiB reserve lasts (named). 256 MiB.
     pub kept_total: u64,
 }
 
@@ -105,6 +113,14 @@ pub struct HangReport {
     pub start_here: Option<String>,
     /// Files and lines that were skipped, and why.
     pub skipped: Vec<Skipped>,
+    /// Whether something skipped for a limit may hold a deadlock or
+    /// long-wait report that was not counted: the rest of a file past
+    /// [`Limits::file_bytes`], or a line over [`Limits::line_bytes`] or
+    /// [`Limits::parse_bytes`] whose first bytes do not say which record it
+    /// is. When nothing hangs in what was read, the verdict is then unknown
+    /// (exit 2). Absent from the JSON when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 /// One process of the job.
@@ -225,16 +241,28 @@ pub struct Skipped {
 
 impl HangReport {
     /// 0: nothing hangs in the files; 1: deadlocks or long waits reported
-    /// (kept or only counted). (Input errors exit 2 before a report exists.)
+    /// (kept or only counted); 2: nothing hangs in what was read, but what
+    /// was not read may hold a report ([`HangReport::incomplete`]): the
+    /// verdict is unknown, as when input cannot be read. (Input errors exit
+    /// 2 before a report exists.)
     pub fn exit_code(&self) -> u8 {
-        u8::from(
-            !self.deadlocks.is_empty()
-                || !self.long_waits.is_empty()
-                || self
-                    .processes
-                    .iter()
-                    .any(|p| p.deadlocks > 0 || p.long_waits > 0),
-        )
+        if self.hangs() {
+            1
+        } else if self.incomplete {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// Whether some process reports a deadlock or a long wait.
+    fn hangs(&self) -> bool {
+        !self.deadlocks.is_empty()
+            || !self.long_waits.is_empty()
+            || self
+                .processes
+                .iter()
+                .any(|p| p.deadlocks > 0 || p.long_waits > 0)
     }
 
     /// The report as text.
@@ -411,6 +439,7 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
         &long_waits,
         &skipped,
         notes.bad_lines,
+        notes.incomplete,
     );
     Ok(HangReport {
         version: HANG_VERSION,
@@ -422,5 +451,6 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
         progress,
         start_here,
         skipped,
+        incomplete: notes.incomplete,
     })
 }

@@ -1,14 +1,23 @@
 //! Reading the watchdog files, one line at a time: every line that is a
 //! lockgraph watchdog record is folded into its process's state as it is
-//! read (its reports, each thread's latest state, its markers), and every
-//! other one (not JSON, not a record, cut short by a killed process) is
-//! named and skipped; a file with no record at all is skipped whole.
+//! read (its reports, each thread's latest state, its markers: [`fold`]),
+//! and every other one (not JSON, not a record, cut short by a killed
+//! process) is named and skipped; a file with no record at all is skipped
+//! whole.
 //!
 //! Nothing grows with the size of the input: at most
 //! [`Limits::line_bytes`] of a line are held, at most [`Limits::file_bytes`]
 //! of a file are read, and what is kept is charged against
 //! [`Limits::kept_per_file`] and [`Limits::kept_total`] ([`super::keep`]).
 //! Each limit reached is said, with the file, the line and the limit.
+//!
+//! What the verdict needs is counted whatever was kept: a file read once
+//! [`Limits::kept_total`] is reached still gives its process and its
+//! report counts, and a line skipped for its length or its parse still
+//! counts as the report its first bytes show ([`super::head`]). What may
+//! hold a report and was not read (the rest of a file past
+//! [`Limits::file_bytes`], a long line whose first bytes do not say) makes
+//! the verdict incomplete ([`Notes::incomplete`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -18,10 +27,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::keep::{self, Budget, NotKept};
+use super::head::{self, Head, HEAD_BYTES};
+use super::keep::{self, Budget, NotKept, Refused};
 use super::lines::{next_line, Line};
+use super::shape::Shape;
 use super::{amount, first_line, thread_view, Limits, Skipped, ThreadView};
 use crate::error::Error;
+
+mod fold;
 
 /// Bad lines named per file; the rest are counted.
 const NAMED_BAD_LINES: usize = 3;
@@ -71,6 +84,9 @@ pub(super) struct Notes {
     pub(super) skipped: Vec<Skipped>,
     /// Lines skipped as unusable (named or counted).
     pub(super) bad_lines: usize,
+    /// Whether something that may hold a deadlock or long-wait report was
+    /// skipped for a limit without being counted.
+    pub(super) incomplete: bool,
 }
 
 impl Notes {
@@ -126,6 +142,10 @@ struct Reading<'a> {
     pid_from_records: Option<u64>,
     /// What the host and program of the process record cost.
     process_cost: u64,
+    /// The limit reached before the file was read, when it was: nothing
+    /// of it is kept but its process, its counts and what the budget's
+    /// reserve takes.
+    counted_only: Option<Refused>,
 }
 
 /// Reads one file; `None` when it has no usable record (said in `notes`).
@@ -142,11 +162,10 @@ pub(super) fn read_one(
         return None;
     }
     budget.start_file();
-    if let Err(r) = budget.take(keep::file(path)) {
-        let why = format!("not read: {} was reached", budget.describe(r));
-        notes.skip(path, None, why, Some(r.name()));
-        return None;
-    }
+    // Once nothing is left to keep, the file is still read for what the
+    // verdict needs (its process, what it holds beside the limit, is a few
+    // hundred bytes, as its path in the list of files is).
+    let counted_only = budget.take(keep::file(path)).err();
     let (host, pid) = from_name(path);
     let mut r = Reading {
         file: File {
@@ -170,6 +189,7 @@ pub(super) fn read_one(
         records: 0,
         pid_from_records: None,
         process_cost: 0,
+        counted_only,
     };
     if let Err(e) = r.lines(limits, buf) {
         r.notes.bad_lines += r.bad;
@@ -195,8 +215,10 @@ impl Reading<'_> {
         let mut n = 0u64;
         // The bytes of the lines read whole.
         let mut done = 0u64;
+        // The first bytes of a line over the limit.
+        let mut head = Vec::new();
         let cut = loop {
-            let line = next_line(&mut input, buf, limits.line_bytes)?;
+            let line = next_line(&mut input, buf, limits.line_bytes, (&mut head, HEAD_BYTES))?;
             let (len, newline) = match line {
                 Line::End => break over_limit(&mut input)?,
                 Line::Text { newline } => (buf.len() as u64, newline),
@@ -211,8 +233,9 @@ impl Reading<'_> {
             done += len + u64::from(newline);
             match line {
                 Line::TooLong { len, .. } => {
+                    let what = self.skipped_record(n, &head, false);
                     let why = format!(
-                        "a line of {}, over the {} limit for one line",
+                        "a line of {}, over the {} limit for one line{what}",
                         amount(len),
                         amount(limits.line_bytes)
                     );
@@ -226,6 +249,8 @@ impl Reading<'_> {
             }
         };
         if cut {
+            // What was not read may hold reports.
+            self.notes.incomplete = true;
             let rest = amount(size.saturating_sub(done).max(1));
             let why = if n == 0 {
                 format!(
@@ -251,8 +276,10 @@ impl Reading<'_> {
         }
         let shape = Shape::of(raw);
         if shape.parse_bytes() > max_parse {
+            let whole = raw.len() <= HEAD_BYTES;
+            let what = self.skipped_record(n, &raw[..raw.len().min(HEAD_BYTES)], whole);
             let why = format!(
-                "a line that would take about {} to parse (up to {} JSON values, {} of them objects), over the {} limit for parsing one line",
+                "a line that would take about {} to parse (up to {} JSON values, {} of them objects), over the {} limit for parsing one line{what}",
                 amount(shape.parse_bytes()),
                 shape.values,
                 shape.objects,
@@ -304,171 +331,6 @@ impl Reading<'_> {
         }
     }
 
-    /// A watchdog record: what it says is folded into the file's state.
-    fn record(&mut self, n: u64, rec: &Value) {
-        self.records += 1;
-        if let Some(p) = rec["pid"].as_u64() {
-            self.pid_from_records.get_or_insert(p);
-        }
-        if let Some(t) = rec
-            .get("at_unix_ms")
-            .or_else(|| rec.get("reported_at_unix_ms"))
-            .and_then(Value::as_u64)
-        {
-            let last = &mut self.file.last_unix_ms;
-            *last = Some(last.map_or(t, |l| l.max(t)));
-        }
-        match rec.get("kind").and_then(Value::as_str) {
-            Some("process") => self.process(n, rec),
-            Some(kind @ ("deadlock" | "long_wait")) => {
-                self.report(n, rec, kind == "deadlock");
-                for t in rec
-                    .get("threads")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(v) = thread_view(t) {
-                        self.thread(n, v);
-                    }
-                }
-            }
-            Some("dump") => {
-                self.file.dumps += 1;
-                // A dump lists every thread that holds or waits: it
-                // replaces what earlier records said.
-                for v in std::mem::take(&mut self.file.threads).into_values() {
-                    self.budget.give(keep::thread(&v));
-                }
-                for t in rec
-                    .get("threads")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(v) = thread_view(t) {
-                        self.thread(n, v);
-                    }
-                }
-                for p in rec
-                    .get("progress")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let (Some(name), Some(v)) = (p["name"].as_str(), p["value"].as_u64()) {
-                        self.marker(n, name, v);
-                    }
-                }
-            }
-            Some("progress") => {
-                if let (Some(name), Some(v)) = (rec["name"].as_str(), rec["value"].as_u64()) {
-                    self.marker(n, name, v);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// A process record: rank, host and program.
-    fn process(&mut self, n: u64, rec: &Value) {
-        let host = rec["host"].as_str();
-        let exe = rec["exe"].as_str();
-        let cost = keep::process(host.or(self.file.host.as_deref()), exe);
-        if cost > self.process_cost {
-            if let Err(by) = self.budget.take(cost - self.process_cost) {
-                self.not_kept.note(n, by);
-                self.not_kept.processes += 1;
-                return;
-            }
-        } else {
-            self.budget.give(self.process_cost - cost);
-        }
-        self.process_cost = cost;
-        self.file.rank = rec["rank"].as_u64();
-        self.file.exe = exe.map(str::to_string);
-        if let Some(h) = host {
-            self.file.host = Some(h.to_string());
-        }
-    }
-
-    /// A deadlock or long-wait report (without its threads).
-    fn report(&mut self, n: u64, rec: &Value, deadlock: bool) {
-        if deadlock {
-            self.file.deadlocks += 1;
-        } else {
-            self.file.long_waits += 1;
-        }
-        let report = Report {
-            deadlock,
-            cycle: rec.get("cycle").and_then(Value::as_str).map(str::to_string),
-            summary: rec
-                .get("summary")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| first_line(rec))
-                .unwrap_or_else(|| "(no summary)".into()),
-            advice: rec
-                .get("advice")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        };
-        let cost = keep::report(
-            report.cycle.as_deref(),
-            &report.summary,
-            report.advice.as_deref(),
-        );
-        let taken = if deadlock {
-            self.budget.take(cost)
-        } else {
-            self.budget.take_long_wait(cost)
-        };
-        match taken {
-            Ok(()) => self.file.reports.push(report),
-            Err(by) => {
-                self.not_kept.note(n, by);
-                if deadlock {
-                    self.not_kept.deadlocks += 1;
-                } else {
-                    self.not_kept.long_waits += 1;
-                }
-            }
-        }
-    }
-
-    /// A thread's new state, replacing what was known of it.
-    fn thread(&mut self, n: u64, v: ThreadView) {
-        if let Some(old) = self.file.threads.remove(&v.tid) {
-            self.budget.give(keep::thread(&old));
-        }
-        match self.budget.take(keep::thread(&v)) {
-            Ok(()) => {
-                self.file.threads.insert(v.tid, v);
-            }
-            Err(by) => {
-                self.not_kept.note(n, by);
-                self.not_kept.threads += 1;
-            }
-        }
-    }
-
-    /// A progress marker's value.
-    fn marker(&mut self, n: u64, name: &str, value: u64) {
-        if let Some(v) = self.file.progress.get_mut(name) {
-            *v = value;
-            return;
-        }
-        match self.budget.take(keep::marker(name)) {
-            Ok(()) => {
-                self.file.progress.insert(name.to_string(), value);
-            }
-            Err(by) => {
-                self.not_kept.note(n, by);
-                self.not_kept.markers += 1;
-            }
-        }
-    }
-
     /// What the file gave, once read: `None` when it has no record.
     fn finish(mut self) -> Option<File> {
         self.notes.bad_lines += self.bad;
@@ -476,7 +338,10 @@ impl Reading<'_> {
             let why = format!("{} more bad lines skipped", self.bad - NAMED_BAD_LINES);
             self.skip(None, why, None);
         }
-        if let Some(why) = self.not_kept.describe(self.budget) {
+        if let Some(by) = self.counted_only {
+            let why = self.not_kept.describe_counted(self.budget, by);
+            self.skip(None, why, Some(by.name()));
+        } else if let Some(why) = self.not_kept.describe(self.budget) {
             let limit = self.not_kept.by.first().map(|r| r.name());
             self.skip(None, why, limit);
         }
@@ -505,100 +370,6 @@ fn over_limit(input: &mut BufReader<io::Take<fs::File>>) -> io::Result<bool> {
             Ok(n) => return Ok(n > 0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        }
-    }
-}
-
-/// What parsing a line of JSON builds, counted before it is parsed.
-#[derive(Debug, PartialEq, Eq)]
-struct Shape {
-    /// The line's length.
-    len: u64,
-    /// Values, at most: one, plus one per comma and per opening bracket
-    /// outside strings.
-    values: u64,
-    /// Objects: opening braces outside strings.
-    objects: u64,
-}
-
-impl Shape {
-    fn of(raw: &[u8]) -> Shape {
-        let mut shape = Shape {
-            len: raw.len() as u64,
-            values: 1,
-            objects: 0,
-        };
-        let mut in_string = false;
-        let mut escaped = false;
-        for &b in raw {
-            if in_string {
-                match b {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-            } else {
-                match b {
-                    b'"' => in_string = true,
-                    b',' | b'[' => shape.values += 1,
-                    b'{' => {
-                        shape.values += 1;
-                        shape.objects += 1;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        shape
-    }
-
-    /// The memory parsing it takes, about: its text, a slot for each value
-    /// (and each key), and a map node for each object (a `serde_json` object
-    /// is a B-tree: one entry costs a node of eleven).
-    fn parse_bytes(&self) -> u64 {
-        self.len + 48 * self.values + 640 * self.objects
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_line_shape_counts_what_parsing_would_build() {
-        let shape = |t: &str| {
-            let s = Shape::of(t.as_bytes());
-            (s.values, s.objects)
-        };
-        assert_eq!(shape("0"), (1, 0));
-        assert_eq!(shape("[0,0,0]"), (4, 0));
-        assert_eq!(shape(r#"{"a":[1,2],"b":{}}"#), (6, 2));
-        // Commas and brackets in strings, escaped quotes included, are text.
-        assert_eq!(shape(r#"{"a":"x,[{\",y"}"#), (2, 1));
-        // Never fewer than the values parsing builds.
-        fn count(v: &Value) -> (u64, u64) {
-            let inner = match v {
-                Value::Array(a) => a.iter().map(count).collect(),
-                Value::Object(o) => o.values().map(count).collect(),
-                _ => Vec::new(),
-            };
-            inner
-                .iter()
-                .fold((1, u64::from(v.is_object())), |(vs, os), (v, o)| {
-                    (vs + v, os + o)
-                })
-        }
-        for text in [
-            "[[],[0],{\"k\":[1,2,3]}]",
-            "[1,2,3,4,5]",
-            "{\"a\":{\"b\":{\"c\":[\"]\",\"\\\\\"]}}}",
-        ] {
-            let v: Value = serde_json::from_str(text).unwrap();
-            let (values, objects) = count(&v);
-            let got = Shape::of(text.as_bytes());
-            assert!(got.values >= values, "{text}");
-            assert_eq!(got.objects, objects, "{text}");
         }
     }
 }

@@ -121,6 +121,7 @@ pub(super) fn summary(
     long_waits: &[Finding],
     skipped: &[Skipped],
     bad_lines: usize,
+    incomplete: bool,
 ) -> String {
     let n = processes.len();
     let dead = processes.iter().filter(|p| p.deadlocks > 0).count();
@@ -132,7 +133,11 @@ pub(super) fn summary(
         if long == 1 { "s" } else { "" },
     );
     if deadlocks.is_empty() && long_waits.is_empty() && dead + long == 0 {
-        s.push_str(" (nothing hangs in these files)");
+        s.push_str(if incomplete {
+            " (nothing hangs in what was read, but some input that may hold a report was not read: the verdict may be incomplete)"
+        } else {
+            " (nothing hangs in these files)"
+        });
     }
     let used: BTreeSet<&Path> = processes.iter().map(|p| p.file.as_path()).collect();
     let files: BTreeSet<&Path> = skipped

@@ -460,7 +460,7 @@ fn what_one_file_keeps_is_bounded_counted_and_said() {
 }
 
 #[test]
-fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
+fn once_all_files_keep_the_total_limit_the_others_are_read_and_counted() {
     let d = tempdir();
     let dir = d.path();
     for pid in 100..130 {
@@ -470,22 +470,26 @@ fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
     let mut limits = lockgraph_cli::hang::Limits::default();
     limits.kept_total = 16 << 10;
     let r = analyse(dir, &limits);
-    let read = r.processes.len();
-    assert!(read > 3 && read < 30, "{read} files read");
-    let not_read: Vec<u64> = (100..130)
+    // Every file is a process, each with its dump counted.
+    assert_eq!(r.processes.len(), 30);
+    assert!(r.processes.iter().all(|p| p.dumps == 1));
+    let counted_only: Vec<u64> = (100..130)
         .filter(|&pid| {
             skipped_for(&r, pid).iter().any(|s| {
-                s.why == "not read: the 16 KiB limit on what all files together may keep in memory was reached"
+                s.why == "the 16 KiB limit on what all files together may keep in memory was reached before this file: only its process, its counts of deadlock and long-wait reports and what fits the 1 MiB reserve for deadlock reports and progress values are kept; 1 process record and 10 thread states left out (the threads left out are missing from the groups)"
                     && s.limit == Some("kept_total")
                     && s.line.is_none()
             })
         })
         .collect();
-    // Every file is either a process or named as not read.
-    assert_eq!(read + not_read.len(), 30);
-    assert_eq!(not_read.last(), Some(&129));
-    // The threads of the files read share one group; a file read once the
-    // limit was near says how many of its threads it left out.
+    assert!(
+        counted_only.len() > 3 && counted_only.len() < 27,
+        "{counted_only:?}"
+    );
+    assert_eq!(counted_only.last(), Some(&129));
+    // The threads of the files kept share one group; a file read once the
+    // limit was near says how many of its threads it left out; a file
+    // only counted keeps none.
     assert_eq!(r.groups.len(), 1);
     for p in &r.processes {
         let kept = r.groups[0]
@@ -497,7 +501,9 @@ fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
             .iter()
             .map(|s| s.why.as_str())
             .collect();
-        if kept == 10 {
+        if counted_only.contains(&p.pid) {
+            assert_eq!((kept, said.len()), (0, 1), "pid {}", p.pid);
+        } else if kept == 10 {
             assert!(said.is_empty(), "{said:?}");
         } else {
             assert_eq!(
@@ -512,15 +518,87 @@ fn once_all_files_keep_the_total_limit_the_others_are_named_not_read() {
             );
         }
     }
+    // No file is skipped: the limit is said.
+    assert!(!r.summary.contains("files skipped"), "{}", r.summary);
     assert!(
-        r.summary
-            .contains(&format!("; {} files skipped", not_read.len())),
+        r.summary.contains("(nothing hangs in these files)"),
         "{}",
         r.summary
     );
+    assert_eq!(r.exit_code(), 0);
     let json: Value = serde_json::from_str(&r.to_json()).unwrap();
     let last = skipped_of(&json, 129);
     assert_eq!(last[0]["limit"], "kept_total");
+}
+
+/// A progress marker whose name is `len` bytes of `c`.
+fn big_marker_line(pid: u64, c: char, len: usize) -> String {
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"pid\":{pid},\"name\":\"{}\",\"value\":1,\"at_unix_ms\":2}}\n",
+        c.to_string().repeat(len)
+    )
+}
+
+#[test]
+fn a_deadlock_in_a_file_read_once_nothing_is_left_to_keep_still_counts() {
+    // Four files that keep all there is to keep (progress markers with
+    // long names), then two processes that report: what hangs is counted,
+    // the first deadlock report kept from the reserve.
+    let d = tempdir();
+    let dir = d.path();
+    for pid in 1..=4 {
+        let text = process_line(pid) + &big_marker_line(pid, 'a', 3000 + pid as usize);
+        std::fs::write(watchdog_file(dir, pid), text).unwrap();
+    }
+    let mut text = process_line(5);
+    for n in 0..3 {
+        text.push_str(&report_line("long_wait", 5, n));
+    }
+    text.push_str(&report_line("deadlock", 5, 9));
+    text.push_str(&progress_line(7));
+    std::fs::write(watchdog_file(dir, 5), text).unwrap();
+    let text = process_line(6) + &report_line("long_wait", 6, 1);
+    std::fs::write(watchdog_file(dir, 6), text).unwrap();
+
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.kept_total = 12 << 10;
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(
+        r.summary,
+        "lockgraph hang: 6 processes: 1 reports a deadlock, 2 report long waits; a limit on what is read or kept reached in 2 files (see skipped)"
+    );
+    let p5 = r.processes.iter().find(|p| p.pid == 5).unwrap();
+    assert_eq!((p5.deadlocks, p5.long_waits), (1, 3));
+    // Its deadlock report and its marker, from the reserve; its long waits
+    // counted only.
+    assert_eq!(r.deadlocks.len(), 1);
+    assert_eq!(
+        r.deadlocks[0].cycle.as_deref(),
+        Some("thread `w1` -> Mutex `m` -> thread `w1`")
+    );
+    assert_eq!(p5.progress["step"], 7);
+    assert!(r.long_waits.is_empty());
+    assert_eq!(
+        r.processes.iter().find(|p| p.pid == 6).unwrap().long_waits,
+        1
+    );
+    let s = skipped_for(&r, 5);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].limit, Some("kept_total"));
+    assert!(
+        s[0].why.ends_with("; 1 process record, 3 long-wait reports and 4 thread states left out (the reports left out still count in the process's totals; the threads left out are missing from the groups)"),
+        "{}",
+        s[0].why
+    );
+    assert!(
+        r.start_here
+            .as_deref()
+            .unwrap()
+            .starts_with("pid 5 deadlocked;"),
+        "{:?}",
+        r.start_here
+    );
 }
 
 #[test]
@@ -544,4 +622,385 @@ fn every_bad_line_is_counted_and_a_used_file_is_not_said_skipped() {
         err.contains("lockgraph-watchdog-h-61.jsonl: skipped: 2 more bad lines skipped"),
         "{err}"
     );
+}
+
+// What parsing a line takes, counted: this test binary's allocator is the
+// system's, counting (on the threads that ask it to) what is held at once,
+// each allocation as glibc's chunk for it (the request, its 8-byte header,
+// rounded up to 16, at least 32).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static ON: Cell<bool> = const { Cell::new(false) };
+        static HELD: Cell<i64> = const { Cell::new(0) };
+        static PEAK: Cell<i64> = const { Cell::new(0) };
+    }
+
+    fn chunk(size: usize) -> i64 {
+        ((size as i64 + 8 + 15) & !15).max(32)
+    }
+
+    fn count(by: i64) {
+        let _ = ON.try_with(|on| {
+            if on.get() {
+                let held = HELD.get() + by;
+                HELD.set(held);
+                PEAK.set(PEAK.get().max(held));
+            }
+        });
+    }
+
+    // SAFETY: every call goes to the system allocator with the caller's
+    // arguments; counting touches only this thread's cells.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                count(chunk(layout.size()));
+            }
+            p
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as `alloc`.
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                count(chunk(layout.size()));
+            }
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            // SAFETY: `p` came from `System` with `layout` (every allocation
+            // of this binary does).
+            unsafe { System.dealloc(p, layout) };
+            count(-chunk(layout.size()));
+        }
+        unsafe fn realloc(&self, p: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+            // SAFETY: as `dealloc`, with the caller's new size.
+            let q = unsafe { System.realloc(p, layout, new) };
+            if !q.is_null() {
+                count(chunk(new) - chunk(layout.size()));
+            }
+            q
+        }
+    }
+
+    /// The most `f` held at once (bytes), beyond what it started with.
+    pub fn peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
+        HELD.set(0);
+        PEAK.set(0);
+        ON.set(true);
+        let out = f();
+        ON.set(false);
+        (out, PEAK.get() as u64)
+    }
+}
+
+#[global_allocator]
+static COUNTING: counting::Counting = counting::Counting;
+
+/// A dump record whose `x` is `shape`.
+fn dump_with(pid: u64, shape: &str) -> String {
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"pid\":{pid},\"at_unix_ms\":3,\"progress\":[],\"threads\":[],\"x\":{shape}}}\n"
+    )
+}
+
+/// A dump as the runtime writes it: `threads` waiting threads, each with a
+/// 48-frame stack where it waits and 48 frames of its stack now (frames
+/// padded to `frame_bytes`).
+fn real_dump(pid: u64, threads: u64, frame_bytes: usize) -> String {
+    let frames = |t: u64| -> String {
+        let v: Vec<String> = (0..48)
+            .map(|i| {
+                let f = format!(
+                    "tokio::runtime::task::Harness::poll::h{t:06} (/src/tokio/harness.rs:{i})"
+                );
+                format!("\"{f:x<frame_bytes$}\"")
+            })
+            .collect();
+        v.join(",")
+    };
+    let lock = |i: u64| {
+        format!(
+            "{{\"label\":\"Mutex `queue_{i}`\",\"kind\":\"Mutex\",\"id\":{i},\"name\":\"queue_{i}\",\"created\":\"src/loader.rs:{i}:13\",\"resource\":false}}"
+        )
+    };
+    let threads: Vec<String> = (0..threads)
+        .map(|t| {
+            format!(
+                "{{\"name\":\"worker-{t}\",\"tid\":{},\"spans\":[],\"waiting\":{{\"lock\":{},\"request\":\"exclusive\",\"limit_ms\":null,\"site\":\"src/loader.rs:88:13\",\"waited_ms\":12345,\"stack\":[{}],\"queue\":null,\"no_consumer\":false,\"blocked_peers\":[],\"notes\":[]}},\"held\":[{{\"lock\":{},\"hold\":\"exclusive\",\"site\":\"src/a.rs:1:1\",\"held_ms\":10}}],\"now\":{{\"description\":\"blocked in a futex wait\",\"syscall_name\":\"futex\",\"state\":\"S\",\"wchan\":\"futex_wait_queue\",\"syscall\":null}},\"stack_now\":{{\"source\":\"stack\",\"frames\":[{}],\"truncated\":false}}}}",
+                1000 + t,
+                lock(t),
+                frames(t),
+                lock(t + 1),
+                frames(t)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"pid\":{pid},\"at_unix_ms\":3,\"watching\":{n},\"progress\":[],\"threads\":[{}],\"tasks\":[],\"text\":\"(the dump as text)\"}}\n",
+        threads.join(","),
+        n = threads.len()
+    )
+}
+
+#[test]
+fn a_line_parsed_takes_at_most_the_parse_limit_and_a_fifth() {
+    // Shapes whose parse the estimate once undercounted (many small keys
+    // about 2.3 times, one-element arrays 1.8 times), and others.
+    let keys: Vec<String> = (0..100_000).map(|i| format!("\"k{i:07}\":0")).collect();
+    let keys = format!("{{{}}}", keys.join(","));
+    let ones = format!("[{}]", vec!["[0]"; 100_000].join(","));
+    let objects = format!("[{}]", vec!["{\"k\":0}"; 100_000].join(","));
+    let strings = format!("[{}]", vec!["\"a\""; 200_000].join(","));
+    let numbers = format!("[{}]", vec!["7"; 300_000].join(","));
+    let dump = real_dump(71, 200, 105);
+    let lines = [
+        ("many small keys", dump_with(71, &keys)),
+        ("one-element arrays", dump_with(71, &ones)),
+        ("one-key objects", dump_with(71, &objects)),
+        ("short strings", dump_with(71, &strings)),
+        ("numbers", dump_with(71, &numbers)),
+        ("a real dump", dump),
+    ];
+    for (what, line) in lines {
+        let (parsed, took) = counting::peak(|| serde_json::from_str::<Value>(&line).is_ok());
+        assert!(parsed, "{what}");
+        let d = tempdir();
+        std::fs::write(watchdog_file(d.path(), 71), process_line(71) + &line).unwrap();
+        let mut limits = lockgraph_cli::hang::Limits::default();
+        // A limit that parsing it would pass by more than a fifth: refused.
+        limits.parse_bytes = took * 5 / 6 - 1;
+        let r = analyse(d.path(), &limits);
+        let s = skipped_for(&r, 71);
+        assert_eq!(
+            (r.processes[0].dumps, s.len()),
+            (0, 1),
+            "{what}: {took} bytes parsed, accepted under a limit of {}",
+            limits.parse_bytes
+        );
+        assert_eq!((s[0].line, s[0].limit), (Some(2), Some("parse_bytes")));
+        // A dump as the runtime writes it is estimated at less than twice
+        // what it takes.
+        if what == "a real dump" {
+            limits.parse_bytes = took * 2;
+            let r = analyse(d.path(), &limits);
+            assert_eq!(r.processes[0].dumps, 1, "{what}: {took} bytes parsed");
+        }
+    }
+}
+
+#[test]
+fn a_dump_of_5447_threads_with_48_frame_stacks_is_parsed_within_the_default_limits() {
+    // About 60 MiB on one line.
+    let d = tempdir();
+    let line = real_dump(72, 5447, 105);
+    assert!(
+        line.len() > 55 << 20 && line.len() < 64 << 20,
+        "{}",
+        line.len()
+    );
+    std::fs::write(watchdog_file(d.path(), 72), process_line(72) + &line).unwrap();
+    let r = analyse(d.path(), &lockgraph_cli::hang::Limits::default());
+    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    assert_eq!(r.processes[0].dumps, 1);
+    assert_eq!(r.groups.len(), 5447);
+}
+
+/// A report of `kind` whose threads make it `threads` waiting threads long.
+fn long_report_line(kind: &str, pid: u64, threads: u64) -> String {
+    let short = report_line(kind, pid, 1);
+    let many: Vec<String> = (1..=threads).map(waiting_thread).collect();
+    short.replacen(&waiting_thread(1), &many.join(","), 1)
+}
+
+#[test]
+fn a_report_on_a_line_skipped_for_a_limit_counts_from_its_first_bytes() {
+    let d = tempdir();
+    let dir = d.path();
+    // A deadlock report over the line limit, after the process line; a
+    // file whose only record is a long-wait report over it.
+    let deadlock = long_report_line("deadlock", 81, 200);
+    assert!(deadlock.len() > 20 << 10);
+    std::fs::write(
+        watchdog_file(dir, 81),
+        process_line(81) + &deadlock + &progress_line(3),
+    )
+    .unwrap();
+    std::fs::write(
+        watchdog_file(dir, 82),
+        long_report_line("long_wait", 82, 200),
+    )
+    .unwrap();
+
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.line_bytes = 16 << 10;
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(
+        r.summary,
+        "lockgraph hang: 2 processes: 1 reports a deadlock, 1 reports long waits; a limit on what is read or kept reached in 2 files (see skipped)"
+    );
+    assert!(!r.incomplete);
+    let p81 = &r.processes[0];
+    assert_eq!((p81.pid, p81.deadlocks, p81.progress["step"]), (81, 1, 3));
+    // What the report says before its threads is kept.
+    assert_eq!(
+        r.deadlocks[0].cycle.as_deref(),
+        Some("thread `w1` -> Mutex `m` -> thread `w1`")
+    );
+    assert_eq!(
+        r.deadlocks[0].advice.as_deref(),
+        Some("what to do: follow the wait of the thread that holds Mutex `m`")
+    );
+    assert_eq!((r.processes[1].pid, r.processes[1].long_waits), (82, 1));
+    // Its threads are not read.
+    assert!(r.groups.is_empty());
+    let s = skipped_for(&r, 81);
+    assert_eq!(
+        (s.len(), s[0].line, s[0].limit),
+        (1, Some(2), Some("line_bytes"))
+    );
+    assert_eq!(
+        s[0].why,
+        format!(
+            "a line of {:.1} KiB, over the 16 KiB limit for one line; its start shows a deadlock report: counted in its process's totals, its threads not read",
+            (deadlock.len() - 1) as f64 / 1024.0
+        )
+    );
+    let s = skipped_for(&r, 82);
+    assert!(s[0].why.ends_with("; its start shows a long-wait report: counted in its process's totals, its threads not read"), "{}", s[0].why);
+
+    // The same report too costly to parse.
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.parse_bytes = 64 << 10;
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.processes[0].deadlocks, 1);
+    let s = skipped_for(&r, 81);
+    assert_eq!((s[0].line, s[0].limit), (Some(2), Some("parse_bytes")));
+    assert!(
+        s[0].why.ends_with("over the 64 KiB limit for parsing one line; its start shows a deadlock report: counted in its process's totals, its threads not read"),
+        "{}",
+        s[0].why
+    );
+}
+
+#[test]
+fn what_may_hold_a_report_and_was_not_read_leaves_the_verdict_unknown() {
+    let d = tempdir();
+    let dir = d.path();
+    // A record whose kind comes after a field longer than the first bytes
+    // read of a line over the limit.
+    let mut hidden = String::from("{\"lockgraph_watchdog\":1,\"text\":\"");
+    hidden.push_str(&"x".repeat(100 << 10));
+    hidden.push_str("\",\"kind\":\"deadlock\",\"pid\":91}\n");
+    std::fs::write(watchdog_file(dir, 91), process_line(91) + &hidden).unwrap();
+    std::fs::write(watchdog_file(dir, 92), process_line(92) + &progress_line(1)).unwrap();
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.line_bytes = 80 << 10;
+    let r = analyse(dir, &limits);
+    assert!(r.incomplete);
+    assert_eq!(r.exit_code(), 2);
+    assert_eq!(
+        r.summary,
+        "lockgraph hang: 2 processes: 0 report a deadlock, 0 report long waits (nothing hangs in what was read, but some input that may hold a report was not read: the verdict may be incomplete); a limit on what is read or kept reached in 1 file (see skipped)"
+    );
+    let s = skipped_for(&r, 91);
+    assert_eq!((s[0].line, s[0].limit), (Some(2), Some("line_bytes")));
+    assert!(
+        s[0].why.ends_with("; its first 64 KiB do not say which record it is: it may be a deadlock or long-wait report, not counted"),
+        "{}",
+        s[0].why
+    );
+    let json: Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(json["incomplete"], true);
+
+    // Lines over the limit that are not records of this version do not.
+    let other = format!(
+        "{{\"lockgraph_watchdog\":2,\"kind\":\"deadlock\",\"text\":\"{}\"}}\n{}\n",
+        "y".repeat(100 << 10),
+        "z".repeat(100 << 10)
+    );
+    std::fs::write(watchdog_file(dir, 91), process_line(91) + &other).unwrap();
+    let r = analyse(dir, &limits);
+    assert!(!r.incomplete);
+    assert_eq!(r.exit_code(), 0);
+    let s = skipped_for(&r, 91);
+    assert!(
+        s[0].why.ends_with("; from its start, a watchdog record of an unknown version (2); this lockgraph reads version 1"),
+        "{}",
+        s[0].why
+    );
+    assert!(
+        s[1].why
+            .ends_with("; from its start, not a lockgraph watchdog record (not a JSON object)"),
+        "{}",
+        s[1].why
+    );
+
+    // Nor does the rest of a file past the file limit once a report was
+    // read; before one, it does.
+    let mut text = process_line(93) + &report_line("long_wait", 93, 1);
+    for step in 0..100 {
+        text.push_str(&progress_line(step));
+    }
+    std::fs::write(watchdog_file(dir, 93), &text).unwrap();
+    let mut limits = lockgraph_cli::hang::Limits::default();
+    limits.file_bytes = 2048;
+    let r = analyse(dir, &limits);
+    assert!(r.incomplete);
+    assert_eq!(r.exit_code(), 1);
+    std::fs::remove_file(watchdog_file(dir, 93)).unwrap();
+    let mut text = process_line(94);
+    for step in 0..100 {
+        text.push_str(&progress_line(step));
+    }
+    std::fs::write(watchdog_file(dir, 94), &text).unwrap();
+    let r = analyse(dir, &limits);
+    assert_eq!(r.exit_code(), 2);
+    assert!(
+        r.summary.contains("(nothing hangs in what was read, but some input that may hold a report was not read: the verdict may be incomplete)"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn hang_exits_2_when_a_line_over_64_mib_may_hide_a_report() {
+    let d = tempdir();
+    let dir = d.path();
+    let mut text = process_line(95);
+    text.push_str("{\"lockgraph_watchdog\":1,\"text\":\"");
+    text.push_str(&"x".repeat(64 << 20));
+    text.push_str("\",\"kind\":\"deadlock\"}\n");
+    std::fs::write(watchdog_file(dir, 95), &text).unwrap();
+    let o = run_in(dir, &["hang", "--format", "json", "."]);
+    assert_code(&o, 2);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["incomplete"], true);
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the verdict may be incomplete"),
+        "{}",
+        v["summary"]
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("lockgraph-watchdog-h-95.jsonl:2: skipped: a line of 64.0 MiB, over the 64 MiB limit for one line; its first 64 KiB do not say which record it is: it may be a deadlock or long-wait report, not counted"),
+        "{err}"
+    );
+    // Without it, nothing hangs, and the JSON has no `incomplete`.
+    std::fs::write(watchdog_file(dir, 95), process_line(95)).unwrap();
+    let o = run_in(dir, &["hang", "--format", "json", "."]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.get("incomplete").is_none(), "{v}");
 }
