@@ -23,8 +23,9 @@ when the command fails (after printing the check), else with the check's,
 and with 2 when nothing was recorded (unless --allow-empty).
 `lockgraph profile` exits 0 (a profile is information), or 2 on bad input.
 `lockgraph hang` exits 0 when nothing hangs in the watchdog files, 1 on
-deadlocks or long waits, 2 without a usable file; `lockgraph dump` 0 with
-the dump printed, 2 without.
+deadlocks or long waits, 2 without a usable file or when input that may
+hold a report was not read (a limit); `lockgraph dump` 0 with the dump
+printed, 2 without.
 
 Record files come from running programs built with lockgraph (debug builds,
 or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set: each
@@ -53,7 +54,9 @@ that cannot be read (a garbage file, a line cut short by a killed process)
 are named and skipped.
 
 Exit status: 0 nothing hangs in the files, 1 deadlocks or long waits
-reported, 2 usage or input error (no usable file at all).";
+reported, 2 usage or input error (no usable file at all), or nothing hangs
+in what was read but input that may hold a report was not (a limit on what
+is read or kept: the verdict may be incomplete).";
 
 const DUMP_HELP: &str = "\
 The process must run lockgraph's watchdog with its SIGUSR2 handler
