@@ -55,8 +55,8 @@ are named and skipped.
 
 Exit status: 0 nothing hangs in the files, 1 deadlocks or long waits
 reported, 2 usage or input error (no usable file at all), or nothing hangs
-in what was read but input that may hold a report was not (a limit on what
-is read or kept: the verdict may be incomplete).";
+in what was read but input that may hold a report was not (a file that
+cannot be read, a limit on what is read: the verdict may be incomplete).";
 
 const DUMP_HELP: &str = "\
 The process must run lockgraph's watchdog with its SIGUSR2 handler
@@ -259,24 +259,30 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
     let format = args.format.format();
     match &args.output {
         Some(path) => {
-            let file = match File::create(path) {
-                Ok(file) => file,
-                // Not lost: `test` ran its whole command for it (its -o is
-                // not checked before, as the command may make the folder).
-                Err(e) => {
-                    let mut w = BufWriter::new(io::stdout().lock());
-                    format.write(report, &mut w).and_then(|()| w.flush())?;
-                    return Err(anyhow::Error::new(e).context(format!(
-                        "cannot create {}; the report was written to standard output instead",
-                        path.display()
-                    )));
-                }
-            };
-            let mut w = BufWriter::new(file);
-            format
-                .write(report, &mut w)
-                .and_then(|()| w.flush())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            // Rendered first, so that a file that cannot be created or
+            // written (a missing folder, a full disk) does not lose it:
+            // `test` ran its whole command for it (its -o is not checked
+            // before, as the command may make the folder).
+            let mut text = Vec::new();
+            format.write(report, &mut text)?;
+            let written = File::create(path)
+                .and_then(|mut f| f.write_all(&text).and_then(|()| f.flush()))
+                .map_err(|e| crate::error_text(&e));
+            if let Err(why) = written {
+                let mut out = io::stdout().lock();
+                let shown = out.write_all(&text).and_then(|()| out.flush());
+                // Built without the I/O errors, so that a closed standard
+                // output does not hide it as a reader that went away.
+                anyhow::bail!(
+                    "cannot write {}: {why}; {}",
+                    path.display(),
+                    if shown.is_ok() {
+                        "the report was written to standard output instead"
+                    } else {
+                        "standard output is closed too: the report is lost"
+                    }
+                );
+            }
             eprintln!(
                 "{}",
                 safe(&format!(
@@ -294,6 +300,21 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An I/O error's text as the CLI shows it: the system's words without
+/// its `(os error N)`, starting in lower case.
+fn error_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 fn write_profile(

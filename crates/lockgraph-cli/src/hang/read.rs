@@ -192,6 +192,18 @@ pub(super) fn read_one(
         counted_only,
     };
     if let Err(e) = r.lines(limits, buf) {
+        // What could not be read may hold a report: no verdict of "nothing
+        // hangs" can stand on the rest.
+        r.notes.incomplete = true;
+        if r.records > 0 {
+            // Part of it was read: what it says counts.
+            let why = format!(
+                "cannot read all of it: {} (what was read before is used)",
+                crate::error::lower(&e)
+            );
+            r.skip(None, why, None);
+            return r.finish();
+        }
         r.notes.bad_lines += r.bad;
         let used = r.budget.file_used();
         r.budget.give(used);
@@ -299,7 +311,13 @@ impl Reading<'_> {
                     None => return,
                 }
             }
-            Err(_) if !newline => "cut short (the process was killed while writing it)".to_string(),
+            // The line a killed process was writing: the likeliest place
+            // for its last report, counted from its start when that says so.
+            Err(_) if !newline => {
+                let head = &buf[..buf.len().min(HEAD_BYTES)];
+                let what = self.skipped_record(n, head, false);
+                format!("cut short (the process was killed while writing it){what}")
+            }
             Err(e) if std::str::from_utf8(raw).is_err() => format!("not text (invalid UTF-8): {e}"),
             Err(e) => format!("not JSON: {e}"),
         };

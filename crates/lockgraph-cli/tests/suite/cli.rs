@@ -1064,8 +1064,32 @@ fn a_test_report_that_cannot_be_written_goes_to_standard_output() {
     assert!(d.path().join("ran.txt").exists(), "the command did not run");
     assert!(
         stderr(&o).contains(
-            "lockgraph: error: cannot create missing/report.txt; the report was written to \
-             standard output instead"
+            "lockgraph: error: cannot write missing/report.txt: no such file or directory; the \
+             report was written to standard output instead"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).is_empty(), "{}", stderr(&o));
+    // A file that can be created but not written (a full disk): the same.
+    let o = run_in(
+        d.path(),
+        &[
+            "test",
+            "--allow-empty",
+            "--record-dir",
+            "rec",
+            "-o",
+            "/dev/full",
+            "--",
+            "true",
+        ],
+    );
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(
+            "lockgraph: error: cannot write /dev/full: no space left on device; the report was \
+             written to standard output instead"
         ),
         "{}",
         stderr(&o)

@@ -1004,3 +1004,48 @@ fn hang_exits_2_when_a_line_over_64_mib_may_hide_a_report() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v.get("incomplete").is_none(), "{v}");
 }
+
+/// The line a killed process was writing is the likeliest place for its
+/// last report: cut short, it still counts when its start says it is a
+/// deadlock report; a watchdog file that cannot be read at all may hold a
+/// report, so "nothing hangs" in the rest is not a verdict (exit 2).
+#[test]
+fn a_cut_report_counts_and_an_unreadable_file_leaves_the_verdict_open() {
+    let d = tempdir();
+    let dir = d.path();
+    let line = report_line("deadlock", 5, 9);
+    let cut = &line[..line.find("\"threads\"").unwrap() + 12];
+    std::fs::write(watchdog_file(dir, 5), format!("{}{cut}", process_line(5))).unwrap();
+    let o = run_in(dir, &["hang", "."]);
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).starts_with("lockgraph hang: 1 process: 1 reports a deadlock"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains(
+            ":2: skipped: cut short (the process was killed while writing it); its start shows a deadlock report: counted"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing hangs in what is read; the other file cannot be read.
+    let e = tempdir();
+    std::fs::write(watchdog_file(e.path(), 6), process_line(6)).unwrap();
+    std::os::unix::fs::symlink("/nonexistent", watchdog_file(e.path(), 7)).unwrap();
+    let o = run_in(e.path(), &["hang", "."]);
+    assert_code(&o, 2);
+    assert!(
+        stdout(&o).contains(
+            "(nothing hangs in what was read, but some input that may hold a report was not read: the verdict may be incomplete)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("lockgraph-watchdog-h-7.jsonl: skipped: cannot read it: no such file"),
+        "{}",
+        stderr(&o)
+    );
+}
