@@ -9,12 +9,10 @@ use lockgraph_testkit::{child, is_child, spawn_named, END};
 
 use crate::{run_child, site_line, start};
 
-#[test]
-fn child_long_hold() {
-    if !is_child() {
-        return;
-    }
-    start(300);
+/// Thread `wd-holder` takes Mutex `slow-lock` and keeps it for `hold`;
+/// once it holds it, thread `wd-waiter` runs `wait` on it. Returns when
+/// both have ended.
+fn hold_and_wait(hold: Duration, wait: impl FnOnce(&Mutex<()>) + Send + 'static) {
     let m = Arc::new(Mutex::named("slow-lock", ()));
     let held = Arc::new(Barrier::new(2));
     let holder = {
@@ -22,16 +20,25 @@ fn child_long_hold() {
         spawn_named("wd-holder", move || {
             let _g = m.lock();
             held.wait();
-            std::thread::sleep(Duration::from_secs(30));
+            std::thread::sleep(hold);
         })
     };
     held.wait();
-    let waiter = spawn_named("wd-waiter", move || {
+    let waiter = spawn_named("wd-waiter", move || wait(&m));
+    waiter.join().unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn child_long_hold() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    hold_and_wait(Duration::from_secs(30), |m| {
         eprintln!("SITE wd-waiter={}", line!() + 1);
         let _g = m.lock();
     });
-    waiter.join().unwrap();
-    holder.join().unwrap();
 }
 
 #[test]
@@ -176,20 +183,7 @@ fn child_timeout_past_u64_nanoseconds() {
             .timeout(past_u64_nanos(Duration::from_millis(200)))
             .scan_period(Duration::from_millis(20))
     ));
-    let m = Arc::new(Mutex::named("slow-lock", ()));
-    let held = Arc::new(Barrier::new(2));
-    let holder = {
-        let (m, held) = (m.clone(), held.clone());
-        spawn_named("wd-holder", move || {
-            let _g = m.lock();
-            held.wait();
-            std::thread::sleep(Duration::from_millis(1200));
-        })
-    };
-    held.wait();
-    let waiter = spawn_named("wd-waiter", move || drop(m.lock()));
-    waiter.join().unwrap();
-    holder.join().unwrap();
+    hold_and_wait(Duration::from_millis(1200), |m| drop(m.lock()));
     // A report the watchdog is still building (resolving stacks) is out
     // before the parent reads DONE.
     assert!(lockgraph::flush_reports(Duration::from_secs(10)));
@@ -217,26 +211,13 @@ fn child_timed_wait_past_u64_nanoseconds() {
         return;
     }
     start(300);
-    let m = Arc::new(Mutex::named("slow-lock", ()));
-    let held = Arc::new(Barrier::new(2));
-    let holder = {
-        let (m, held) = (m.clone(), held.clone());
-        spawn_named("wd-holder", move || {
-            let _g = m.lock();
-            held.wait();
-            std::thread::sleep(Duration::from_millis(1500));
-        })
-    };
-    held.wait();
-    let waiter = spawn_named("wd-waiter", move || {
+    hold_and_wait(Duration::from_millis(1500), |m| {
         // Wrapped, this limit would be about a second (less the time
         // between the call and the wait's registration).
         assert!(m
             .try_lock_for(past_u64_nanos(Duration::from_secs(1)))
             .is_some());
     });
-    waiter.join().unwrap();
-    holder.join().unwrap();
 }
 
 #[test]

@@ -16,24 +16,32 @@ fn child_abba_then_graph_off() {
     if !is_child() {
         return;
     }
-    // Two scans (the least a deadlock needs) take a second: the graph is
-    // turned off long before, once both threads recorded their edges.
+    abba_then(("off-x", "off-y"), || {
+        lockgraph::set_order_graph(false);
+        eprintln!("GRAPH OFF");
+    });
+}
+
+/// Threads `wd-a` and `wd-b` take Mutexes named `names` in both orders and
+/// deadlock, watched by a watchdog (300 ms timeout, scans 500 ms apart: two
+/// scans, the least a deadlock needs, take a second); `then` runs once both
+/// recorded their edges, long before the deadlock is reported.
+fn abba_then(names: (&'static str, &'static str), then: impl FnOnce()) {
     assert!(watchdog::start(
         Config::default()
             .timeout(Duration::from_millis(300))
             .scan_period(Duration::from_millis(500))
     ));
     let before = lockgraph::stats().class_edges;
-    let x = Arc::new(Mutex::named("off-x", ()));
-    let y = Arc::new(Mutex::named("off-y", ()));
+    let x = Arc::new(Mutex::named(names.0, ()));
+    let y = Arc::new(Mutex::named(names.1, ()));
     let barrier = Arc::new(Barrier::new(2));
     let a = crossing("wd-a", x.clone(), y.clone(), barrier.clone());
     let b = crossing("wd-b", y, x, barrier);
     while lockgraph::stats().class_edges < before + 2 {
         std::thread::sleep(Duration::from_millis(1));
     }
-    lockgraph::set_order_graph(false);
-    eprintln!("GRAPH OFF");
+    then();
     a.join().unwrap();
     b.join().unwrap();
 }
@@ -145,24 +153,10 @@ fn child_abba_then_policy_warn() {
     }
     // Found under `off` (`run_child`'s policy); the policy is `warn` by the
     // time the watchdog reports the deadlock.
-    assert!(watchdog::start(
-        Config::default()
-            .timeout(Duration::from_millis(300))
-            .scan_period(Duration::from_millis(500))
-    ));
-    let before = lockgraph::stats().class_edges;
-    let x = Arc::new(Mutex::named("late-x", ()));
-    let y = Arc::new(Mutex::named("late-y", ()));
-    let barrier = Arc::new(Barrier::new(2));
-    let a = crossing("wd-a", x.clone(), y.clone(), barrier.clone());
-    let b = crossing("wd-b", y, x, barrier);
-    while lockgraph::stats().class_edges < before + 2 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    lockgraph::set_on_cycle(lockgraph::OnCycle::Warn);
-    eprintln!("POLICY WARN");
-    a.join().unwrap();
-    b.join().unwrap();
+    abba_then(("late-x", "late-y"), || {
+        lockgraph::set_on_cycle(lockgraph::OnCycle::Warn);
+        eprintln!("POLICY WARN");
+    });
 }
 
 #[test]

@@ -124,6 +124,12 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
     output::escape::text(s)
 }
 
+/// An I/O error's message as the CLI shows it: in lower case, without the
+/// "(os error N)" suffix.
+pub fn io_error_text(e: &std::io::Error) -> String {
+    error::lower(e)
+}
+
 /// Whether a directory entry is one `lockgraph check` reads as a record
 /// file: `*.jsonl`, but for the watchdog's files (`lockgraph hang`), which
 /// may share the directory.

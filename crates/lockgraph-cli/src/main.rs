@@ -267,7 +267,7 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
             format.write(report, &mut text)?;
             let written = File::create(path)
                 .and_then(|mut f| f.write_all(&text).and_then(|()| f.flush()))
-                .map_err(|e| crate::error_text(&e));
+                .map_err(|e| lockgraph_cli::io_error_text(&e));
             if let Err(why) = written {
                 let mut out = io::stdout().lock();
                 let shown = out.write_all(&text).and_then(|()| out.flush());
@@ -300,21 +300,6 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// An I/O error's text as the CLI shows it: the system's words without
-/// its `(os error N)`, starting in lower case.
-fn error_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.find(" (os error") {
-        Some(i) => &text[..i],
-        None => &text,
-    };
-    let mut c = text.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 fn write_profile(

@@ -22,6 +22,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
+use lockgraph_cli::io_error_text as lower;
+
 /// The environment variable that turns recording on.
 pub(crate) const RECORD_ENV: &str = "LOCKGRAPH_RECORD";
 
@@ -343,17 +345,6 @@ impl std::fmt::Display for SpawnError {
 }
 
 impl std::error::Error for SpawnError {}
-
-/// An I/O error's message in lower case, without the "(os error N)" suffix.
-fn lower(e: &io::Error) -> String {
-    let s = e.to_string();
-    let s = s.find(" (os error").map_or(s.as_str(), |i| &s[..i]);
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
 
 /// Runs `command` (program and arguments) with `LOCKGRAPH_RECORD` set to
 /// `dir`, more variables from `env`, and the standard streams inherited,

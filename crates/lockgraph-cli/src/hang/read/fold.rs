@@ -97,6 +97,20 @@ impl Reading<'_> {
         }
     }
 
+    /// The threads a report or dump lists, each folded in.
+    fn threads(&mut self, n: u64, rec: &Value) {
+        for t in rec
+            .get("threads")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(v) = thread_view(t) {
+                self.thread(n, v);
+            }
+        }
+    }
+
     /// A watchdog record: what it says is folded into the file's state.
     pub(super) fn record(&mut self, n: u64, rec: &Value) {
         self.stamp(rec);
@@ -104,16 +118,7 @@ impl Reading<'_> {
             Some("process") => self.process(n, rec),
             Some(kind @ ("deadlock" | "long_wait")) => {
                 self.report(n, rec, kind == "deadlock");
-                for t in rec
-                    .get("threads")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(v) = thread_view(t) {
-                        self.thread(n, v);
-                    }
-                }
+                self.threads(n, rec);
             }
             Some("dump") => {
                 self.file.dumps += 1;
@@ -122,16 +127,7 @@ impl Reading<'_> {
                 for v in std::mem::take(&mut self.file.threads).into_values() {
                     self.budget.give(keep::thread(&v));
                 }
-                for t in rec
-                    .get("threads")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(v) = thread_view(t) {
-                        self.thread(n, v);
-                    }
-                }
+                self.threads(n, rec);
                 for p in rec
                     .get("progress")
                     .and_then(Value::as_array)
