@@ -52,7 +52,7 @@ static TAG: AtomicU64 = AtomicU64::new(TAG_ON);
 /// (ids are below `meta::ID_LIMIT`, 2^55, so a word `id << 8 | mode`
 /// never sets bit 63), so that a slot's word or-ed with it matches nothing.
 pub(crate) const TAG_ON: u64 = 1 << 63;
-/// [`ACTIVE`] as the lean steady test's tag ([`lean_tag`]): [`LEAN_TAG`]
+/// [`ACTIVE`] as the lean steady test's tag ([`or_lean_tag`]): [`LEAN_TAG`]
 /// when the byte is [`LEAN`], [`TAG_ON`] otherwise.
 static LEAN_TAG_WORD: AtomicU64 = AtomicU64::new(TAG_ON);
 /// The lean steady test's tag in the lean mode: nothing or-ed in (the
@@ -108,16 +108,43 @@ pub(crate) fn steady_tag() -> u64 {
     TAG.load(Ordering::Relaxed)
 }
 
-/// The features' byte for the lean mode's steady test (`state::lean`):
-/// [`LEAN_TAG`] when the byte is [`LEAN`], [`TAG_ON`] otherwise, or-ed into
-/// the slot word that test expects, so that no slot matches outside the
-/// lean mode.
+/// `word` with the features' byte for the lean mode's steady test
+/// (`state::lean`) or-ed in: [`LEAN_TAG`] when the byte is [`LEAN`],
+/// [`TAG_ON`] otherwise, so that no slot matches outside the lean mode.
 ///
-/// Only for the lean test (`LockMeta::lean_steady`): the full path's
+/// On x86-64 the tag is read by the `or` itself, a memory operand: a
+/// relaxed load of an atomic is not folded into the `or` by the compiler,
+/// and that load was one of the 13 instructions a lean acquisition+release
+/// of one lock cost above parking_lot's (`docs/cost.md`, "The hot path's
+/// ninth round"). Elsewhere, and under Miri, it is that relaxed load.
+///
+/// Only for the lean test (`LockMeta::lean_steady_now`): the full path's
 /// steady test takes [`steady_tag`], whose 0 means another mode.
 #[inline(always)]
-pub(crate) fn lean_tag() -> u64 {
-    LEAN_TAG_WORD.load(Ordering::Relaxed)
+pub(crate) fn or_lean_tag(word: u64) -> u64 {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        let mut w = word;
+        // SAFETY: the `or` reads the 8 bytes of `LEAN_TAG_WORD` through a
+        // reference to it, which is valid and 8-aligned (an `AtomicU64`);
+        // an aligned 8-byte read is one atomic access on x86-64, the
+        // relaxed load the other targets make. It writes only `w` and the
+        // flags (not declared preserved), touches no stack, and is not
+        // `pure`, so that it is read again at each acquisition.
+        unsafe {
+            std::arch::asm!(
+                "or {w}, qword ptr [{tag}]",
+                w = inout(reg) w,
+                tag = in(reg) &LEAN_TAG_WORD,
+                options(nostack, readonly),
+            );
+        }
+        w
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    {
+        word | LEAN_TAG_WORD.load(Ordering::Relaxed)
+    }
 }
 
 /// The words [`publish`] stores: the byte and its two tags.
@@ -152,7 +179,7 @@ fn tag_of(m: u8) -> u64 {
     }
 }
 
-/// The lean steady test's tag of the byte `m` ([`lean_tag`]).
+/// The lean steady test's tag of the byte `m` ([`or_lean_tag`]).
 fn lean_tag_of(m: u8) -> u64 {
     if m == LEAN {
         LEAN_TAG
@@ -297,6 +324,16 @@ fn changed() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lean tag's `or` (an `asm!` memory operand on x86-64) adds the
+    /// word `LEAN_TAG_WORD` holds, whatever the word it is given.
+    #[test]
+    fn or_lean_tag_adds_the_tag_word() {
+        let tag = LEAN_TAG_WORD.load(Ordering::Relaxed);
+        for w in [0, 1, 0x1234_5678 << 8 | 0x10, (1 << 55) - 1, u64::MAX >> 1] {
+            assert_eq!(or_lean_tag(w), w | tag, "{w:#x}");
+        }
+    }
 
     /// The model's shared memory: the switch of one feature, `CHANGES`,
     /// and the byte and its tags.

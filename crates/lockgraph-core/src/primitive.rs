@@ -261,7 +261,7 @@ pub fn acquire<P: Blocking>(
         // byte folded into the compare as the steady case folds its own).
         // Each way its own copy of `lean_take` (the depth known, or no
         // depth): one test of the steady answer, none after the attempt.
-        if let Some(len) = meta.lean_steady(mode, features::lean_tag()) {
+        if let Some(len) = meta.lean_steady_now(mode) {
             return lean_take(meta, p, mode, site, Some(len));
         }
         if features::raw() == features::LEAN {

@@ -37,7 +37,7 @@ impl LockMeta {
     /// writes it (`mode`'s hold, unchecked, [`M_LEAN`]), so that the push
     /// is the site and the new length ([`lean_push_steady`]); the length.
     /// The word expected is the lock's slot word (no flags to mask off)
-    /// with the mode's bits and `tag`, [`crate::features::lean_tag`]: 0 in
+    /// with the mode's bits and `tag`, the features' lean tag: 0 in
     /// the lean mode, so that the features' byte is not tested apart, and
     /// in any other a bit no slot's word has. The word at a full or busy
     /// stack's length is no lock's (`HeldStack::at`), and the slot word of
@@ -47,11 +47,28 @@ impl LockMeta {
     /// [`lean_push_steady`]: Self::lean_push_steady
     #[inline(always)]
     pub(crate) fn lean_steady(&self, mode: WaitMode, tag: u64) -> Option<usize> {
+        self.lean_steady_by(mode, |w| w | tag)
+    }
+
+    /// [`lean_steady`](Self::lean_steady) with the features' lean tag as it
+    /// is now, read by the `or` that adds it
+    /// ([`crate::features::or_lean_tag`]).
+    #[inline(always)]
+    pub(crate) fn lean_steady_now(&self, mode: WaitMode) -> Option<usize> {
+        self.lean_steady_by(mode, crate::features::or_lean_tag)
+    }
+
+    /// The steady test, with `tag` adding the tag to the word expected.
+    #[inline(always)]
+    fn lean_steady_by(&self, mode: WaitMode, tag: impl FnOnce(u64) -> u64) -> Option<usize> {
         let t = state();
         let len = t.stack.len.get();
         let word = self.slot_word.load(Ordering::Relaxed);
         let mode_bits = nibble(mode.hold(), 0, mode_flags(mode));
-        if t.stack.at(len).get() == word | mode_bits | tag {
+        // The word expected before the slot is read: the slot's read then
+        // folds into the compare, also when `tag` reads memory of its own.
+        let expected = tag(word | mode_bits);
+        if t.stack.at(len).get() == expected {
             return Some(len);
         }
         None

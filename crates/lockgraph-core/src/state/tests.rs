@@ -262,7 +262,7 @@ fn a_hold_pushed_with_hooks_leaves_the_fast_pop_and_comes_back_clean() {
     .unwrap();
 }
 
-/// The steady tests' tags (`features::steady_tag`, `features::lean_tag`,
+/// The steady tests' tags (`features::steady_tag`, `features::or_lean_tag`,
 /// both 0 in their own mode): a slot that matches one test with its mode's
 /// tag matches with no other tag and not the other test, at depth 0, above
 /// it, and for the largest id handed out (just below `ID_LIMIT`); an empty
