@@ -428,6 +428,28 @@ fn a_cycle_under_one_exclusive_gate_lock_is_not_reported() {
     assert!(reports.is_empty(), "{reports:#?}");
 }
 
+/// A gate held on two of a cycle's three edges serialises the two threads
+/// that would take them (they cannot both hold it), though the third edge
+/// lacks it: no deadlock. Without the gate on `b -> c` it is one.
+#[test]
+fn a_gate_on_two_of_three_edges_is_enough() {
+    let gate = Mutex::new(());
+    let (a, b, c) = (Mutex::new(()), Mutex::new(()), Mutex::new(()));
+    let nest = |gated: bool, x: &Mutex<()>, y: &Mutex<()>| {
+        let _g = gated.then(|| gate.lock());
+        let _x = x.lock();
+        let _y = y.lock();
+    };
+    let reports = capture(|| {
+        nest(true, &a, &b);
+        nest(true, &b, &c);
+        nest(false, &c, &a);
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    let reports = capture(|| nest(false, &b, &c));
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
 #[test]
 fn a_read_held_gate_is_no_gate() {
     let gate = RwLock::new(());

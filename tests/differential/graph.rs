@@ -46,20 +46,22 @@ impl Graph {
     }
 
     /// Whether the closed walk `nodes` (edge i from `nodes[i]` to the
-    /// next, wrapping) is in the graph with no gate common to all its edges.
+    /// next, wrapping) is in the graph with no gate held on two of its
+    /// edges (an edge taken twice holds its gates twice): each edge is a
+    /// thread holding its gates while it waits, and no two threads hold
+    /// one lock.
     pub(crate) fn deadlock_capable(&self, nodes: &[u64]) -> bool {
-        let mut common: Option<BTreeSet<u64>> = None;
+        let mut held = BTreeSet::new();
         for (i, &a) in nodes.iter().enumerate() {
             let b = nodes[(i + 1) % nodes.len()];
             let Some(gates) = self.edges.get(&(a, b)) else {
                 return false;
             };
-            common = Some(match common {
-                None => gates.clone(),
-                Some(c) => c.intersection(gates).copied().collect(),
-            });
+            if !gates.iter().all(|&g| held.insert(g)) {
+                return false;
+            }
         }
-        common.is_some_and(|c| c.is_empty())
+        !nodes.is_empty()
     }
 
     /// The length (in locks) of the shortest deadlock-capable simple cycle
@@ -90,19 +92,22 @@ impl Graph {
 
     /// The length of the shortest deadlock-capable closed walk through
     /// `from -> to`, any lock repeated: a breadth-first search over (lock,
-    /// gates still common).
+    /// gates held on the walk so far).
     pub(crate) fn shortest_walk(&self, from: u64, to: u64) -> Option<usize> {
         let start = (to, self.edges.get(&(from, to))?.clone());
         let mut seen = HashSet::from([start.clone()]);
         let mut queue = VecDeque::from([(start, 1usize)]);
-        while let Some(((node, common), len)) = queue.pop_front() {
+        while let Some(((node, held), len)) = queue.pop_front() {
             for (n, gates) in self.successors(node) {
-                let c: BTreeSet<u64> = common.intersection(gates).copied().collect();
-                if n == from && c.is_empty() {
+                if !held.is_disjoint(gates) {
+                    continue;
+                }
+                if n == from {
                     return Some(len + 1);
                 }
-                if seen.insert((n, c.clone())) {
-                    queue.push_back(((n, c), len + 1));
+                let h: BTreeSet<u64> = held.union(gates).copied().collect();
+                if seen.insert((n, h.clone())) {
+                    queue.push_back(((n, h), len + 1));
                 }
             }
         }

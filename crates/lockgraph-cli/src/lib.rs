@@ -9,7 +9,7 @@
 //!
 //! * every strongly connected component's shortest cycle that can deadlock,
 //!   under the runtime's own rules (lockdep's strong paths for read locks,
-//!   common gate locks);
+//!   no gate lock held on two of its edges);
 //! * every edge against an intended order (`--order lockorder.toml`);
 //!
 //! minus whatever a [`Baseline`] tolerates, in text, JSON, SARIF 2.1.0, DOT

@@ -5,22 +5,21 @@
 //! lock-order edges is a deadlock only when it is a *strong path* (an edge
 //! that ends in a recursive read is never followed by one that starts from a
 //! shared hold: a recursive reader never waits for another reader) and no
-//! *gate* lock was held across every one of its edges. The search runs over
-//! states (class, arrived by a recursive read, gates of the first edge still
-//! common), like `lockgraph_graph::Graph::cycle_through`, but on the
-//! compressed graph with dense visit marks, a caller-supplied set of classes
-//! it may visit, and a step budget shared by every search of one check.
+//! *gate* lock was held on two of its edges (`lockgraph_graph::gates`). The
+//! search runs over states (class, arrived by a recursive read, the gate
+//! rule's key), like `lockgraph_graph::Graph::cycle_through`, with the
+//! graph crate's two forms of the gate rule (the first edge's gates still
+//! common, then, when the walk found holds a gate twice, the gates held so
+//! far), but on the compressed graph with dense visit marks, a
+//! caller-supplied set of classes it may visit, and a step budget shared by
+//! every search of one check.
 
 use std::collections::HashMap;
 
+use lockgraph_graph::gates::{gates_disjoint, Common, Disjoint, GateRule};
 use lockgraph_graph::EdgeKinds;
 
 use crate::graph::ClassGraph;
-
-/// Only the first this many gates of the first edge are tracked exactly
-/// (as in `lockgraph-graph`): a gate past them is treated as absent, which
-/// can only add reports, never hide one.
-const TRACKED_GATES: usize = 32;
 
 /// A closed walk: edge `i` runs from `nodes[i]` to `nodes[(i + 1) % len]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,38 +48,17 @@ fn step_kind(kinds: EdgeKinds, recursive: bool) -> Option<EdgeKinds> {
     kinds.strong_step(recursive)
 }
 
-/// The bits of `mask` (over `tracked`) whose gate `gates` also holds.
-fn keep_gates(mask: u32, tracked: &[u64], gates: &[u64]) -> u32 {
-    let mut mask = mask;
-    let mut bits = mask;
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        if gates.binary_search(&tracked[i]).is_err() {
-            mask &= !(1 << i);
-        }
-    }
-    mask
-}
-
-fn full_mask(tracked: &[u64]) -> u32 {
-    if tracked.len() >= 32 {
-        u32::MAX
-    } else {
-        (1u32 << tracked.len()) - 1
-    }
-}
-
-/// A search state: class, arrived by a recursive read, gates still common.
+/// A search state: class, arrived by a recursive read, the gate rule's key
+/// (0: the key most states have, no gate left to track).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct State {
     node: u32,
     recursive: bool,
-    mask: u32,
+    key: u32,
 }
 
 impl State {
-    /// The slot in the dense arrays (states whose mask is empty).
+    /// The slot in the dense arrays (states whose key is 0).
     fn dense(self) -> usize {
         self.node as usize * 2 + usize::from(self.recursive)
     }
@@ -102,8 +80,8 @@ pub(crate) struct Searcher<'g, 'm> {
     seen: Vec<u32>,
     parent: Vec<Parent>,
     epoch: u32,
-    /// States with gates still common: few, kept in a map.
-    masked: HashMap<State, Parent>,
+    /// States with another key (gates tracked): few, kept in a map.
+    keyed: HashMap<State, Parent>,
     layer: Vec<State>,
     next: Vec<State>,
     /// Steps (edges looked at) left for every search of this searcher.
@@ -118,7 +96,7 @@ impl<'g, 'm> Searcher<'g, 'm> {
             state: State {
                 node: ROOT,
                 recursive: false,
-                mask: 0,
+                key: 0,
             },
             edge: ROOT,
         };
@@ -127,7 +105,7 @@ impl<'g, 'm> Searcher<'g, 'm> {
             seen: vec![0; slots],
             parent: vec![none; slots],
             epoch: 0,
-            masked: HashMap::new(),
+            keyed: HashMap::new(),
             layer: Vec::new(),
             next: Vec::new(),
             budget,
@@ -140,13 +118,13 @@ impl<'g, 'm> Searcher<'g, 'm> {
             self.seen.iter_mut().for_each(|s| *s = 0);
             self.epoch = 1;
         }
-        self.masked.clear();
+        self.keyed.clear();
         self.epoch
     }
 
     /// Marks `s` reached from `p`; false when it was already reached.
     fn visit(&mut self, s: State, p: Parent, epoch: u32) -> bool {
-        if s.mask == 0 {
+        if s.key == 0 {
             let i = s.dense();
             if self.seen[i] == epoch {
                 return false;
@@ -155,7 +133,7 @@ impl<'g, 'm> Searcher<'g, 'm> {
             self.parent[i] = p;
             true
         } else {
-            match self.masked.entry(s) {
+            match self.keyed.entry(s) {
                 std::collections::hash_map::Entry::Occupied(_) => false,
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(p);
@@ -166,10 +144,10 @@ impl<'g, 'm> Searcher<'g, 'm> {
     }
 
     fn parent_of(&self, s: State) -> Parent {
-        if s.mask == 0 {
+        if s.key == 0 {
             self.parent[s.dense()]
         } else {
-            self.masked[&s]
+            self.keyed[&s]
         }
     }
 
@@ -177,12 +155,44 @@ impl<'g, 'm> Searcher<'g, 'm> {
     /// can deadlock, of at most `max_len` edges, visiting only classes for
     /// which `inside` is true (`u` and `v` included). With `rules` false the
     /// read-lock and gate rules are ignored (the plain shortest cycle).
+    ///
+    /// With the rules, the first search carries the first form of the gate
+    /// rule ([`Common`]); when the walk it finds holds a gate on two edges,
+    /// a second search carries the exact one ([`Disjoint`]) with at most
+    /// half the budget left, and when that runs out the first walk stands
+    /// (a report more, never one fewer).
     pub(crate) fn through(
         &mut self,
         e0: usize,
         max_len: usize,
         inside: &[bool],
         rules: bool,
+    ) -> Found {
+        let first = self.through_rule(e0, max_len, inside, rules, &mut Common::new());
+        let Found::Walk(w) = &first else {
+            return first;
+        };
+        if !rules || gates_disjoint(w.edges.iter().map(|&e| self.g.gates(e))) {
+            return first;
+        }
+        let budget = self.budget;
+        self.budget = budget / 2;
+        let exact = self.through_rule(e0, max_len, inside, true, &mut Disjoint::new());
+        self.budget += budget - budget / 2;
+        match exact {
+            Found::OverBudget => first,
+            exact => exact,
+        }
+    }
+
+    /// [`through`](Self::through) with the gate rule `rule`.
+    fn through_rule<R: GateRule<Key = u32>>(
+        &mut self,
+        e0: usize,
+        max_len: usize,
+        inside: &[bool],
+        rules: bool,
+        rule: &mut R,
     ) -> Found {
         if max_len < 2 {
             return Found::Nothing;
@@ -198,7 +208,7 @@ impl<'g, 'm> Searcher<'g, 'm> {
             if limit < 2 {
                 break;
             }
-            match self.through_with(e0, k0, limit, inside, rules) {
+            match self.through_with(e0, k0, limit, inside, rules, rule) {
                 Found::Walk(w) => best = Some(w),
                 Found::Nothing => {}
                 Found::OverBudget => return Found::OverBudget,
@@ -207,28 +217,25 @@ impl<'g, 'm> Searcher<'g, 'm> {
         best.map_or(Found::Nothing, Found::Walk)
     }
 
-    fn through_with(
+    fn through_with<R: GateRule<Key = u32>>(
         &mut self,
         e0: usize,
         k0: EdgeKinds,
         max_len: usize,
         inside: &[bool],
         rules: bool,
+        rule: &mut R,
     ) -> Found {
         let g = self.g;
         let (from, to) = (g.source(e0), g.target(e0));
-        let gates = g.gates(e0);
-        let tracked: &[u64] = if rules {
-            &gates[..gates.len().min(TRACKED_GATES)]
-        } else {
-            &[]
-        };
         let start = State {
             node: to as u32,
             recursive: rules && !k0.ends_non_recursive(),
-            mask: full_mask(tracked),
+            key: if rules { rule.start(g.gates(e0)) } else { 0 },
         };
-        let accept = |s: &State| s.mask == 0 && (!s.recursive || k0.starts_exclusive());
+        let accept = |rule: &R, s: &State| {
+            (!rules || rule.accepts(s.key)) && (!s.recursive || k0.starts_exclusive())
+        };
         let epoch = self.next_epoch();
         let root = Parent {
             state: start,
@@ -245,7 +252,7 @@ impl<'g, 'm> Searcher<'g, 'm> {
             next.clear();
             for &s in &layer {
                 if s.node as usize == from {
-                    if accept(&s) {
+                    if accept(rule, &s) {
                         result = Found::Walk(self.unwind(e0, s));
                         break 'search;
                     }
@@ -268,23 +275,21 @@ impl<'g, 'm> Searcher<'g, 'm> {
                     if !inside[t] {
                         continue;
                     }
-                    let (recursive, mask) = if rules {
+                    let (recursive, key) = if rules {
                         let Some(used) = step_kind(g.kinds(e), s.recursive) else {
                             continue;
                         };
-                        let mask = if s.mask == 0 {
-                            0
-                        } else {
-                            keep_gates(s.mask, tracked, g.gates(e))
+                        let Some(key) = rule.step(s.key, g.gates(e)) else {
+                            continue;
                         };
-                        (!used.ends_non_recursive(), mask)
+                        (!used.ends_non_recursive(), key)
                     } else {
                         (false, 0)
                     };
                     let n = State {
                         node: t as u32,
                         recursive,
-                        mask,
+                        key,
                     };
                     let p = Parent {
                         state: s,
@@ -333,25 +338,24 @@ impl<'g, 'm> Searcher<'g, 'm> {
 
 /// Whether the closed walk `edges` (each edge's target the next one's
 /// source, the last returning to the first's source) can deadlock: some
-/// kind of the first edge starts a strong path around it, and no tracked
-/// gate of the first edge is common to all of them.
+/// kind of the first edge starts a strong path around it, and no gate is
+/// held on two of its edges.
 pub(crate) fn can_deadlock(g: &ClassGraph<'_>, edges: &[usize]) -> bool {
     let Some(&e0) = edges.first() else {
         return false;
     };
-    let gates = g.gates(e0);
-    let tracked = &gates[..gates.len().min(TRACKED_GATES)];
+    if !gates_disjoint(edges.iter().map(|&e| g.gates(e))) {
+        return false;
+    }
     'k0: for k0 in g.kinds(e0).iter() {
         let mut recursive = !k0.ends_non_recursive();
-        let mut mask = full_mask(tracked);
         for &e in &edges[1..] {
             let Some(used) = step_kind(g.kinds(e), recursive) else {
                 continue 'k0;
             };
-            mask = keep_gates(mask, tracked, g.gates(e));
             recursive = !used.ends_non_recursive();
         }
-        if mask == 0 && (!recursive || k0.starts_exclusive()) {
+        if !recursive || k0.starts_exclusive() {
             return true;
         }
     }
@@ -376,14 +380,5 @@ mod tests {
             step_kind(EdgeKinds::SN.union(EdgeKinds::ER), true),
             Some(EdgeKinds::ER)
         );
-    }
-
-    #[test]
-    fn gates_drop_out_of_the_mask_when_an_edge_lacks_them() {
-        let tracked = [3, 7, 9];
-        assert_eq!(keep_gates(0b111, &tracked, &[3, 9]), 0b101);
-        assert_eq!(keep_gates(0b100, &tracked, &[1]), 0);
-        assert_eq!(full_mask(&tracked), 0b111);
-        assert_eq!(full_mask(&[0; 40]), u32::MAX);
     }
 }

@@ -10,7 +10,8 @@
 use petgraph::visit::{EdgeRef, NodeIndexable};
 use petgraph::Direction;
 
-use crate::{Change, Cycle, EdgeKinds, Graph, NodeId, Search};
+use crate::search::Search;
+use crate::{Change, Cycle, EdgeKinds, Graph, NodeId};
 
 impl<N, M> Graph<N, M> {
     /// Adds or widens the edge `from -> to` with every kind in `kinds` and the
@@ -124,22 +125,12 @@ impl<N, M> Graph<N, M> {
         }
         let edge = self.edge(from, to)?;
         let (kinds, gates) = (edge.kinds, edge.gates.clone());
-        let mut best: Option<Cycle> = None;
-        for k0 in kinds.iter() {
-            let limit = best.as_ref().map_or(max_len, |b| b.len() - 1);
-            if limit < 2 {
-                break;
-            }
-            match self.strong_path(from, to, k0, &gates, limit, inside) {
-                Search::Found(c) => best = Some(c),
-                Search::NotFound => {}
-                Search::OverBudget => {
-                    return self
-                        .unconstrained_cycle(from, to, kinds)
-                        .filter(|c| c.len() <= max_len);
-                }
-            }
+        match self.constrained_cycle(from, to, kinds, &gates, max_len, inside) {
+            Search::Found(c) => Some(c),
+            Search::NotFound => None,
+            Search::OverBudget => self
+                .unconstrained_cycle(from, to, kinds)
+                .filter(|c| c.len() <= max_len),
         }
-        best
     }
 }

@@ -10,9 +10,9 @@
 //!   when no edge that ends in a *recursive read* is followed by an edge that
 //!   starts from a *shared* hold, since a recursive reader never waits for
 //!   another reader;
-//! * **gate locks** (the GoodLock idea): if every edge of the cycle was recorded
-//!   while one and the same lock was held exclusively, the paths are serialised
-//!   by that lock and cannot deadlock.
+//! * **gate locks** (the GoodLock idea): a lock held exclusively at every
+//!   recording of two of the cycle's edges serialises the two threads that
+//!   would take them, and the cycle cannot deadlock ([`gates`]).
 //!
 //! The crate is pure: no globals, no threads, no unsafe code. Callers decide what
 //! a node is (a lock instance, a lock class, a CUDA stream) and what metadata an
@@ -33,7 +33,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -193,24 +193,6 @@ impl<M> Edge<M> {
     pub fn gates(&self) -> &[u64] {
         &self.gates
     }
-
-    /// One step of a strong-path walk along this edge, from a node reached by
-    /// a recursive read (`recursive`) with the gates `mask` (bits over
-    /// `tracked`) still common to every edge so far: the kind used (one that
-    /// ends non-recursively when it can: it leaves every choice open for the
-    /// next edge) and the gates still common after it, or `None` when the
-    /// read rule forbids the edge.
-    #[inline]
-    fn step(&self, recursive: bool, mask: u64, tracked: &[u64]) -> Option<(EdgeKinds, u64)> {
-        let used = self.kinds.strong_step(recursive)?;
-        let mut mask = mask;
-        for (i, g) in tracked.iter().enumerate() {
-            if mask & (1 << i) != 0 && self.gates.binary_search(g).is_err() {
-                mask &= !(1 << i);
-            }
-        }
-        Some((used, mask))
-    }
 }
 
 /// What [`Graph::add_edge`] did to the edge.
@@ -272,9 +254,7 @@ impl Cycle {
 /// search falls back to ignoring the read and gate rules.
 pub const STATE_BUDGET: usize = 1 << 20;
 
-/// Only the first this many gates of the new edge are tracked exactly; a gate
-/// past them is treated as absent, which can only add reports, never hide one.
-pub const MAX_TRACKED_GATES: usize = 32;
+pub use gates::MAX_TRACKED_GATES;
 
 /// A directed lock-order graph with lockdep's edge kinds and gate locks.
 pub struct Graph<N, M> {
@@ -495,88 +475,6 @@ impl<N, M> Graph<N, M> {
         }
     }
 
-    /// The shortest deadlock-capable cycle through the existing edge `from -> to`.
-    pub fn cycle_through(&mut self, from: NodeId, to: NodeId) -> Option<Cycle> {
-        let e = self.g.find_edge(from, to)?;
-        self.cycle_through_edge(e, from, to)
-    }
-
-    /// [`cycle_through`](Self::cycle_through) for the edge `e`, `from -> to`.
-    fn cycle_through_edge(&mut self, e: EdgeId, from: NodeId, to: NodeId) -> Option<Cycle> {
-        if self.in_order(from, to) {
-            // Consistent with a topological order of a graph without a
-            // cycle: none goes through it.
-            return None;
-        }
-        let edge = self.g.edge_weight(e)?;
-        let (kinds, gates) = (edge.kinds, edge.gates.clone());
-        let path = match self.found_path.take() {
-            Some((f, t, path)) if (f, t) == (from, to) => path,
-            _ => self.shortest_walk(to, from)?,
-        };
-        // The plain shortest walk is the answer whenever it obeys the rules
-        // (no valid cycle can be shorter); only otherwise search the states.
-        let mut nodes = Vec::with_capacity(path.nodes.len());
-        nodes.push(from);
-        nodes.extend_from_slice(&path.nodes[..path.nodes.len() - 1]);
-        let mut edges = Vec::with_capacity(path.nodes.len());
-        edges.push(e);
-        edges.extend_from_slice(&path.edges);
-        if let Some(c) = self.check_walk(nodes, edges, kinds, &gates) {
-            return Some(c);
-        }
-        let mut best: Option<Cycle> = None;
-        for k0 in kinds.iter() {
-            match self.strong_path(from, to, k0, &gates, usize::MAX, None) {
-                Search::Found(c) => {
-                    if best.as_ref().is_none_or(|b| c.len() < b.len()) {
-                        best = Some(c);
-                    }
-                }
-                Search::NotFound => {}
-                Search::OverBudget => return self.unconstrained_cycle(from, to, kinds),
-            }
-        }
-        best
-    }
-
-    /// The cycle `nodes` (edge i, `edges[i]`, from `nodes[i]` to the next,
-    /// wrapping) with kinds chosen to obey the strong-path rule, if it does
-    /// and no gate is common to all its edges.
-    fn check_walk(
-        &self,
-        nodes: Vec<NodeId>,
-        edges: Vec<EdgeId>,
-        kinds: EdgeKinds,
-        gates: &[u64],
-    ) -> Option<Cycle> {
-        let tracked = &gates[..gates.len().min(MAX_TRACKED_GATES)];
-        'k0: for k0 in kinds.iter() {
-            let mut recursive = !k0.ends_non_recursive();
-            let mut mask: u64 = (1u64 << tracked.len()) - 1;
-            let mut used_kinds = Vec::with_capacity(nodes.len());
-            used_kinds.push(k0);
-            for &e in &edges[1..] {
-                let w = self.g.edge_weight(e)?;
-                let Some((used, next_mask)) = w.step(recursive, mask, tracked) else {
-                    continue 'k0;
-                };
-                mask = next_mask;
-                recursive = !used.ends_non_recursive();
-                used_kinds.push(used);
-            }
-            if mask == 0 && (!recursive || k0.starts_exclusive()) {
-                return Some(Cycle {
-                    nodes,
-                    kinds: used_kinds,
-                    edges,
-                    exact: true,
-                });
-            }
-        }
-        None
-    }
-
     fn next_epoch(&mut self) -> u32 {
         let bound = self.g.node_bound();
         if self.fwd.len() < bound {
@@ -764,144 +662,6 @@ impl<N, M> Graph<N, M> {
             })
             .collect()
     }
-
-    /// The strong-path search: a breadth-first search from `to` back to
-    /// `from` over (node, arrived by a recursive read, gates still common)
-    /// states, the first edge `from -> to` having kind `k0`. It stops at
-    /// paths that would make the cycle longer than `max_len` edges and never
-    /// leaves the nodes marked in `inside` (when given). The shortest valid
-    /// cycle within the bound is found; past [`STATE_BUDGET`] states it
-    /// gives up (`Search::OverBudget`).
-    pub(crate) fn strong_path(
-        &self,
-        from: NodeId,
-        to: NodeId,
-        k0: EdgeKinds,
-        gates: &[u64],
-        max_len: usize,
-        inside: Option<&[bool]>,
-    ) -> Search {
-        let tracked = &gates[..gates.len().min(MAX_TRACKED_GATES)];
-        let full: u32 = if tracked.len() == 32 {
-            u32::MAX
-        } else {
-            (1u32 << tracked.len()) - 1
-        };
-        let start = State {
-            node: to,
-            recursive: !k0.ends_non_recursive(),
-            mask: full,
-        };
-        let accept = |s: &State| s.mask == 0 && (!s.recursive || k0.starts_exclusive());
-        let mut parent: FastMap<State, (State, EdgeKinds)> = FastMap::default();
-        // (state, edges from `to` to the state's node)
-        let mut queue = VecDeque::from([(start, 0usize)]);
-        parent.insert(start, (start, k0));
-        while let Some((s, depth)) = queue.pop_front() {
-            if s.node == from {
-                if accept(&s) {
-                    return Search::Found(self.unwind(&parent, start, s, from, k0));
-                }
-                continue;
-            }
-            // Another edge makes a cycle of at least depth + 2 edges.
-            if depth + 2 > max_len {
-                continue;
-            }
-            for e in self.g.edges_directed(s.node, Direction::Outgoing) {
-                let target = e.target();
-                if let Some(inside) = inside {
-                    if !inside.get(target.index()).copied().unwrap_or(false) {
-                        continue;
-                    }
-                }
-                let Some((used, mask)) = e.weight().step(s.recursive, u64::from(s.mask), tracked)
-                else {
-                    continue;
-                };
-                let next = State {
-                    node: target,
-                    recursive: !used.ends_non_recursive(),
-                    mask: mask as u32,
-                };
-                if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
-                    v.insert((s, used));
-                    queue.push_back((next, depth + 1));
-                }
-            }
-            if parent.len() > STATE_BUDGET {
-                return Search::OverBudget;
-            }
-        }
-        Search::NotFound
-    }
-
-    fn unwind(
-        &self,
-        parent: &FastMap<State, (State, EdgeKinds)>,
-        start: State,
-        end: State,
-        from: NodeId,
-        k0: EdgeKinds,
-    ) -> Cycle {
-        // Walk back from `from` to `to`, collecting nodes and the kinds used.
-        let mut rev_nodes = Vec::new();
-        let mut rev_kinds = Vec::new();
-        let mut s = end;
-        while s != start {
-            let (p, k) = parent[&s];
-            rev_kinds.push(k);
-            rev_nodes.push(p.node);
-            s = p;
-        }
-        let mut nodes = vec![from];
-        nodes.extend(rev_nodes.into_iter().rev());
-        let mut kinds = vec![k0];
-        kinds.extend(rev_kinds.into_iter().rev());
-        Cycle {
-            edges: self.edges_along(&nodes),
-            nodes,
-            kinds,
-            exact: true,
-        }
-    }
-
-    /// The plain shortest cycle through `from -> to`, ignoring kinds and gates.
-    fn unconstrained_cycle(&self, from: NodeId, to: NodeId, k0s: EdgeKinds) -> Option<Cycle> {
-        let mut parent: FastMap<NodeId, NodeId> = FastMap::default();
-        let mut queue = VecDeque::from([to]);
-        parent.insert(to, to);
-        while let Some(n) = queue.pop_front() {
-            if n == from {
-                let mut rev = Vec::new();
-                let mut cur = from;
-                while cur != to {
-                    cur = parent[&cur];
-                    rev.push(cur);
-                }
-                let mut nodes = vec![from];
-                nodes.extend(rev.into_iter().rev());
-                let mut kinds = vec![k0s];
-                for (i, &a) in nodes.iter().enumerate().skip(1) {
-                    let b = nodes[(i + 1) % nodes.len()];
-                    kinds.push(self.edge(a, b).map_or(EdgeKinds::EN, |e| e.kinds));
-                }
-                return Some(Cycle {
-                    edges: self.edges_along(&nodes),
-                    nodes,
-                    kinds,
-                    exact: false,
-                });
-            }
-            for m in self.g.neighbors_directed(n, Direction::Outgoing) {
-                parent.entry(m).or_insert_with(|| {
-                    queue.push_back(m);
-                    n
-                });
-            }
-        }
-        None
-    }
 }
 
 /// A multiply-rotate hasher for small integer and pointer keys (node
@@ -969,21 +729,10 @@ pub(crate) struct Walk {
     pub(crate) edges: Vec<EdgeId>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct State {
-    node: NodeId,
-    recursive: bool,
-    mask: u32,
-}
-
-enum Search {
-    Found(Cycle),
-    NotFound,
-    OverBudget,
-}
-
 mod components;
+pub mod gates;
 mod order;
+mod search;
 pub mod vclock;
 pub mod waitfor;
 

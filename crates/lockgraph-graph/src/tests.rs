@@ -125,8 +125,56 @@ fn a_common_gate_lock_serialises_the_cycle() {
 fn different_gates_do_not_serialise() {
     let (mut g, n) = graph(3);
     g.add_edge(n[0], n[1], E, X, &[7], || ());
+    g.add_edge(n[1], n[2], E, X, &[8], || ());
+    assert!(g.add_edge(n[2], n[0], E, X, &[9], || ()).cycle.is_some());
+}
+
+/// A gate held on two of the edges (not all three) serialises the two
+/// threads that would take them: no deadlock.
+#[test]
+fn a_gate_on_two_of_the_edges_serialises_the_cycle() {
+    let (mut g, n) = graph(3);
+    g.add_edge(n[0], n[1], E, X, &[7], || ());
     g.add_edge(n[1], n[2], E, X, &[7], || ());
-    assert!(g.add_edge(n[2], n[0], E, X, &[8], || ()).cycle.is_some());
+    assert!(g.add_edge(n[2], n[0], E, X, &[8], || ()).cycle.is_none());
+    // Once 1 -> 2 is also taken without the gate, the cycle is real.
+    let r = g.add_edge(n[1], n[2], E, X, &[], || ());
+    assert_eq!(r.change, Change::Widened);
+    assert_eq!(r.cycle.map(|c| c.len()), Some(3));
+}
+
+/// `a -> b` and `b -> a` under gate 100, `b -> c` and `c -> b` under 101:
+/// each 2-cycle is gated, and the walk `c b a b` has no gate common to all
+/// its edges but holds each gate on two of them, so nothing is reported;
+/// an ungated `a -> b` makes `a b a` real again.
+#[test]
+fn a_walk_through_one_node_twice_under_two_gates_is_no_cycle() {
+    let (mut g, n) = graph(3);
+    let (a, b, c) = (n[0], n[1], n[2]);
+    assert!(g.add_edge(a, b, E, X, &[100], || ()).cycle.is_none());
+    assert!(g.add_edge(b, a, E, X, &[100], || ()).cycle.is_none());
+    assert!(g.add_edge(b, c, E, X, &[101], || ()).cycle.is_none());
+    assert!(g.add_edge(c, b, E, X, &[101], || ()).cycle.is_none());
+    for (x, y) in [(a, b), (b, a), (b, c), (c, b)] {
+        assert!(g.cycle_through(x, y).is_none(), "{x:?} -> {y:?}");
+    }
+    assert!(g.shortest_cycle_in(&[a, b, c]).is_none());
+    let r = g.add_edge(a, b, E, X, &[], || ());
+    assert_eq!(r.cycle.map(|c| c.nodes), Some(vec![a, b]));
+}
+
+/// The exact search runs when the first pass's walk holds a gate twice,
+/// and finds a longer walk that does not.
+#[test]
+fn the_exact_gate_search_finds_a_longer_cycle() {
+    let (mut g, n) = graph(4);
+    // 0 -> 1 -> 0 is gated by 5 on both edges; 0 -> 1 -> 2 -> 0 is not.
+    g.add_edge(n[1], n[0], E, X, &[5], || ());
+    g.add_edge(n[1], n[2], E, X, &[], || ());
+    g.add_edge(n[2], n[0], E, X, &[], || ());
+    let c = g.add_edge(n[0], n[1], E, X, &[5], || ()).cycle.unwrap();
+    assert_eq!(c.nodes, vec![n[0], n[1], n[2]]);
+    assert!(c.exact);
 }
 
 #[test]
@@ -204,7 +252,8 @@ impl Naive {
 
     /// Whether the closed walk `nodes` (edge i from nodes[i] to nodes[i+1],
     /// wrapping) can deadlock: every edge exists, some choice of kinds is a
-    /// strong path all the way round, and no gate is common to all edges.
+    /// strong path all the way round, and no gate is held on two of its
+    /// edges (an edge taken twice counts twice).
     fn valid(&self, nodes: &[usize]) -> bool {
         let len = nodes.len();
         let mut edges = Vec::new();
@@ -214,12 +263,13 @@ impl Naive {
                 None => return false,
             }
         }
-        let mut common = edges[0].1.clone();
+        let mut seen = std::collections::BTreeSet::new();
         for e in &edges {
-            common.retain(|g| e.1.contains(g));
-        }
-        if !common.is_empty() {
-            return false;
+            for g in &e.1 {
+                if !seen.insert(*g) {
+                    return false;
+                }
+            }
         }
         let choices: Vec<Vec<EdgeKinds>> = edges.iter().map(|e| e.0.iter().collect()).collect();
         let mut idx = vec![0usize; len];
@@ -245,6 +295,48 @@ impl Naive {
                 i += 1;
             }
         }
+    }
+
+    /// The length of the shortest valid closed *walk* through `from -> to`
+    /// (nodes may repeat): a breadth-first search over (node, the kind the
+    /// last edge was taken with, the gates held so far) for each kind of
+    /// the first edge, every kind of every edge tried.
+    fn shortest_walk(&self, from: usize, to: usize) -> Option<usize> {
+        use std::collections::{BTreeSet, HashSet, VecDeque};
+        let (kinds0, gates0) = self.edges.get(&(from, to))?;
+        let mut best: Option<usize> = None;
+        for k0 in kinds0.iter() {
+            let start_gates: BTreeSet<u64> = gates0.iter().copied().collect();
+            let start = (to, k0, start_gates);
+            let mut seen = HashSet::from([start.clone()]);
+            let mut queue = VecDeque::from([(start, 1usize)]);
+            while let Some(((node, last, held), len)) = queue.pop_front() {
+                if node == from {
+                    if last.ends_non_recursive() || k0.starts_exclusive() {
+                        best = Some(best.map_or(len, |b| b.min(len)));
+                        break;
+                    }
+                    continue;
+                }
+                for (&(a, b), (kinds, gates)) in &self.edges {
+                    if a != node || gates.iter().any(|g| held.contains(g)) {
+                        continue;
+                    }
+                    for k in kinds.iter() {
+                        if !(last.ends_non_recursive() || k.starts_exclusive()) {
+                            continue;
+                        }
+                        let mut h = held.clone();
+                        h.extend(gates.iter().copied());
+                        let next = (b, k, h);
+                        if seen.insert(next.clone()) {
+                            queue.push_back((next, len + 1));
+                        }
+                    }
+                }
+            }
+        }
+        best
     }
 
     /// The length of the shortest valid *simple* cycle through `from -> to`.
@@ -303,6 +395,13 @@ proptest! {
                 continue;
             }
             let want = naive.shortest_simple(r.from, r.to);
+            // The search finds exactly the shortest valid closed walk.
+            prop_assert_eq!(
+                got.cycle.as_ref().map(|c| c.len()),
+                naive.shortest_walk(r.from, r.to),
+                "{:?}",
+                got.cycle.as_ref().map(|c| &c.nodes)
+            );
             match (&got.cycle, want) {
                 (None, None) => {}
                 (Some(c), want) => {
