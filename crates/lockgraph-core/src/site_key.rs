@@ -158,11 +158,13 @@ fn git_at(site: &str, parts: &[Part<'_>], i: usize) -> Option<String> {
     tail_from(site, file_start, 0, &format!("{name}/"))
 }
 
-/// The name of a cargo directory named `<name>-<16 hex digits>`.
+/// The name of a cargo directory named `<name>-<16 hex digits>`. A name
+/// with a `:` is none of cargo's (and would make the key look like a
+/// Windows path).
 fn hashed_name(dir: &str) -> Option<&str> {
     let (name, hash) = dir.rsplit_once('-')?;
     let is_hash = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-    (is_hash && !name.is_empty()).then_some(name)
+    (is_hash && !name.is_empty() && !name.contains(':')).then_some(name)
 }
 
 /// `prefix` and `site` from `start` on, where the `lead` bytes at `start`

@@ -129,6 +129,7 @@ fn odd_dependency_paths_are_kept() {
         "/h/.cargo/git/checkouts/tokio-377c595163f99a10/d8e4d0d/".into(),
         "/h/.cargo/git/checkouts/tokio-377c595163f99a10//src/lib.rs".into(),
         "/h/.cargo/git/checkouts/tokio/d8e4d0d/src/lib.rs".into(),
+        "/h/.cargo/git/checkouts/C:-377c595163f99a10/d8e4d0d/src/lib.rs".into(),
         "/h/.cargo/git/db/tokio-377c595163f99a10/src/lib.rs".into(),
     ] {
         assert_eq!(site(&kept), kept);
@@ -146,6 +147,9 @@ fn the_key_is_a_fixed_point() {
         registry("/home/alice/.cargo", "moka-0.12.16/src/sync/cache.rs:1:2:T"),
         "/c/git/checkouts/tokio-377c595163f99a10/d8e4d0d/tokio/src/m.rs".into(),
         "src/model.rs:41:17".into(),
+        // A key that would look like another dependency's path.
+        "/git/checkouts/C:-0123456789abcdef/r/git/checkouts/x-0123456789abcdef/r/f.rs".into(),
+        format!("/registry/src/{INDEX}/p/registry/src/{INDEX}/q/f.rs"),
     ] {
         let once = site(&input).into_owned();
         assert_eq!(site(&once), once);
