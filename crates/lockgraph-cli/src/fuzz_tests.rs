@@ -94,6 +94,7 @@ fn valid_file() -> impl Strategy<Value = Vec<u8>> {
         Just("b"),
         Just("c"),
         Just("site:src/x.rs:1:2"),
+        Just("site:/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/m-1.0.0/src/x.rs:1:2"),
         Just("anon:1:9")
     ];
     let modes = prop_oneof![
@@ -193,8 +194,37 @@ fn apply(mut bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
     bytes
 }
 
+/// A class id made of path pieces: sometimes a dependency's site, mostly
+/// something close to one.
+fn site_like_id() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("/"),
+        Just("\\"),
+        Just(":"),
+        Just("C:"),
+        Just("registry"),
+        Just("src"),
+        Just("git"),
+        Just("checkouts"),
+        Just("x-0123456789abcdef"),
+        Just("C:-0123456789abcdef"),
+        Just("m-1.0"),
+        Just("é"),
+        Just("-"),
+        Just("1"),
+    ];
+    proptest::collection::vec(piece, 0..16).prop_map(|p| format!("site:{}", p.concat()))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn portable_class_ids_never_panic_and_are_fixed_points(id in site_like_id()) {
+        let once = lockgraph_core::site_key::class_id(&id).into_owned();
+        prop_assert!(once.starts_with("site:"));
+        prop_assert_eq!(lockgraph_core::site_key::class_id(&once), once.as_str());
+    }
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

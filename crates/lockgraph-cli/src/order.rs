@@ -14,11 +14,15 @@
 //! characters, `?` one character) over either. Within a chain, a class takes
 //! the position of the first entry it matches. A recorded edge from a class at
 //! a later position to one at an earlier position of the same chain is a
-//! violation.
+//! violation. A `site:` entry naming a dependency's file by its path under
+//! `CARGO_HOME` is read in the machine-independent form class ids have
+//! (`lockgraph_core::site_key`).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use lockgraph_core::site_key;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -142,7 +146,7 @@ pub fn parse(path: &Path, text: &str) -> Result<OrderSpec, Error> {
         let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
         for item in items {
             let start = item.span().start;
-            let entry = item.into_inner();
+            let entry = portable_entry(item.into_inner());
             if entry.trim().is_empty() {
                 return Err(err(Some(start), "empty entry".into()));
             }
@@ -161,6 +165,17 @@ pub fn parse(path: &Path, text: &str) -> Result<OrderSpec, Error> {
         path: path.to_path_buf(),
         chains,
     })
+}
+
+/// An entry with a dependency's site in the machine-independent form that
+/// class ids have (`lockgraph_core::site_key`), so that an entry written
+/// with the site's path under `CARGO_HOME` (as class ids were written
+/// before) still matches.
+fn portable_entry(entry: String) -> String {
+    match site_key::class_id(&entry) {
+        Cow::Owned(e) => e,
+        Cow::Borrowed(_) => entry,
+    }
 }
 
 /// Whether `text` matches `pattern`, where `*` stands for any run of

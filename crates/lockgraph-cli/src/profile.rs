@@ -256,7 +256,9 @@ struct ClassDe {
 impl From<ClassDe> for Counters {
     fn from(c: ClassDe) -> Counters {
         Counters {
-            class: c.class,
+            // As records: a dependency's site without the CARGO_HOME path,
+            // also in profiles written before the runtime wrote it so.
+            class: lockgraph_core::site_key::class_id(&c.class).into_owned(),
             name: c.name,
             kind: c.kind,
             site: c.site,

@@ -67,6 +67,7 @@ mod record;
 mod region;
 mod report;
 pub mod resource;
+pub mod site_key;
 mod state;
 mod stderr;
 mod sync;

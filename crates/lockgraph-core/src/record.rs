@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::class::{Class, LockKind, Site};
 use crate::fork::Mutex;
 use crate::report::{Backtrace, Hold, Request};
+use crate::site_key;
 
 mod stacks;
 pub(crate) use stacks::before_abort;
@@ -279,11 +280,19 @@ fn format_line(e: &EdgeLine, pid: u32, exe: &str, stack: Option<&str>) -> String
 pub(crate) fn class_id(class: Class, pid: u32, instance: u64) -> String {
     match class {
         Class::Named(n) => format!("name:{n}"),
-        Class::Site(l, t) => match t() {
-            "" => format!("site:{}", Site::from(l)),
-            ty => format!("site:{}:{ty}", Site::from(l)),
-        },
+        Class::Site(l, t) => site_class_id(Site::from(l), t()),
         Class::Anonymous => format!("anon:{pid}:{instance}"),
+    }
+}
+
+/// `site:<file>:<line>:<column>[:<type>]`, the file of a dependency's
+/// source in its machine-independent form (`site_key`): the site itself,
+/// as the `site` fields show it, keeps the full path.
+fn site_class_id(site: Site, ty: &str) -> String {
+    let file = site_key::site(site.file);
+    match ty {
+        "" => format!("site:{file}:{}:{}", site.line, site.column),
+        ty => format!("site:{file}:{}:{}:{ty}", site.line, site.column),
     }
 }
 
@@ -372,6 +381,29 @@ mod tests {
             line.ends_with("\"backtrace\":[],\"stack\":\"42:1\"}\n"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn site_class_ids_name_dependency_sources_without_the_cargo_home() {
+        let at = |file: &'static str| Site {
+            file,
+            line: 10,
+            column: 5,
+        };
+        let registry = "/home/alice/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/\
+                        moka-0.12.16/src/sync/cache.rs";
+        assert_eq!(
+            site_class_id(at(registry), "moka::Inner"),
+            "site:moka-0.12.16/src/sync/cache.rs:10:5:moka::Inner"
+        );
+        let git = "/ci/cargo/git/checkouts/tokio-377c595163f99a10/d8e4d0d/tokio/src/m.rs";
+        assert_eq!(site_class_id(at(git), ""), "site:tokio/tokio/src/m.rs:10:5");
+        assert_eq!(
+            site_class_id(at("src/model.rs"), "app::Model"),
+            "site:src/model.rs:10:5:app::Model"
+        );
+        // The site itself, as reports and the `site` field show it, is whole.
+        assert_eq!(at(registry).to_string(), format!("{registry}:10:5"));
     }
 
     #[test]

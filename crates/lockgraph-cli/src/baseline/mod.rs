@@ -4,7 +4,10 @@
 //! fails only on findings that are not in it. Keys are built from class ids
 //! (`name:...`, `site:file:line:col`; anonymous classes read `anon`, see
 //! `ClassInfo::stable_key`), never from pids, executables or record paths,
-//! so a baseline stays valid across runs and machines.
+//! so a baseline stays valid across runs and machines. A dependency's site
+//! is in its machine-independent form (`lockgraph_core::site_key`), also
+//! in entries of baselines written before the runtime wrote it so: they
+//! are read in that form.
 //!
 //! A cycle entry also lists its locks' class ids, in cycle order. A
 //! baseline written by `lockgraph baseline` holds, for every component of
@@ -28,9 +31,11 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
+use lockgraph_core::site_key;
 use serde::Serialize;
 
 use crate::report::Rule;
@@ -89,10 +94,64 @@ impl BaselineEntry {
         self.locks.iter().any(|l| l == "anon") || body.split(" -> ").any(|k| k == "anon")
     }
 
+    /// The entry with the dependency sites in its class ids in the
+    /// machine-independent form the runtime writes now
+    /// (`lockgraph_core::site_key`), so that a baseline written from older
+    /// records still matches. A cycle whose key spells out its locks and
+    /// whose locks change is rotated again to start at the lock that sorts
+    /// first, as the check names cycles.
+    fn portable(mut self) -> BaselineEntry {
+        let spelled_out = self.rule == Rule::Cycle && self.key == key_of_cycle(&self.locks);
+        let mut changed = false;
+        for lock in &mut self.locks {
+            if let Cow::Owned(id) = site_key::class_id(lock) {
+                *lock = id;
+                changed = true;
+            }
+        }
+        if spelled_out {
+            if changed {
+                rotate_to_first(&mut self.locks);
+                self.key = key_of_cycle(&self.locks);
+            }
+        } else if let Some(key) = portable_key(&self.key, self.rule.key_prefix()) {
+            self.key = key;
+        }
+        self
+    }
+
     /// The cycle's edges as pairs of stable keys (the last one closing it).
     pub fn cycle_edges(&self) -> impl Iterator<Item = (&str, &str)> {
         let n = self.locks.len();
         (0..n).map(move |i| (self.locks[i].as_str(), self.locks[(i + 1) % n].as_str()))
+    }
+}
+
+/// The key of a cycle through `locks`, as the check writes it.
+fn key_of_cycle(locks: &[String]) -> String {
+    format!("{}{}", Rule::Cycle.key_prefix(), locks.join(" -> "))
+}
+
+/// `key` (`prefix`, then class ids joined by ` -> `) with each class id in
+/// machine-independent form; `None` when none changes.
+fn portable_key(key: &str, prefix: &str) -> Option<String> {
+    let body = key.strip_prefix(prefix)?;
+    let mut changed = false;
+    let ids: Vec<Cow<'_, str>> = body
+        .split(" -> ")
+        .map(|id| {
+            let id = site_key::class_id(id);
+            changed |= matches!(id, Cow::Owned(_));
+            id
+        })
+        .collect();
+    changed.then(|| format!("{prefix}{}", ids.join(" -> ")))
+}
+
+/// Rotates a cycle to start at the lock that sorts first.
+fn rotate_to_first(locks: &mut [String]) {
+    if let Some(first) = (0..locks.len()).min_by(|&a, &b| locks[a].cmp(&locks[b])) {
+        locks.rotate_left(first);
     }
 }
 
@@ -117,10 +176,17 @@ struct BaselineFile {
 }
 
 impl Baseline {
-    /// A baseline of these entries (one per key).
+    /// A baseline of these entries (one per key), their class ids in
+    /// machine-independent form: a dependency's site named by its path
+    /// under `CARGO_HOME`, as in baselines written before lockgraph wrote
+    /// it without, reads as the runtime writes it now.
     pub fn new(entries: impl IntoIterator<Item = BaselineEntry>) -> Baseline {
         Baseline {
-            entries: entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
+            entries: entries
+                .into_iter()
+                .map(BaselineEntry::portable)
+                .map(|e| (e.key.clone(), e))
+                .collect(),
         }
     }
 

@@ -151,3 +151,71 @@ fn a_value_is_found_by_its_trail() {
     assert_eq!(at(&[f("a", 2)]), None);
     assert_eq!(at(&[f("a", 0), f("b", 0), Step::Index(9)]), None);
 }
+
+const MOKA_OLD: &str = "site:/home/alice/.cargo/registry/src/index.crates.io-6f17d22bba15001f/\
+                        moka-0.12.16/src/sync/cache.rs:10:5:moka::Inner";
+const MOKA: &str = "site:moka-0.12.16/src/sync/cache.rs:10:5:moka::Inner";
+const TOKIO_OLD: &str =
+    "site:/home/alice/.cargo/git/checkouts/tokio-377c595163f99a10/d8e4d0d/tokio/src/m.rs:8:1";
+const TOKIO: &str = "site:tokio/tokio/src/m.rs:8:1";
+
+#[test]
+fn dependency_sites_read_as_the_runtime_writes_them_now() {
+    let b = Baseline::new([
+        // `site:/...` sorted first; `site:src/...` now does.
+        BaselineEntry::cycle(
+            format!("cycle:{TOKIO_OLD} -> site:src/a.rs:1:1"),
+            vec![TOKIO_OLD.into(), "site:src/a.rs:1:1".into()],
+        ),
+        BaselineEntry::key(format!("cycle:name:x -> {MOKA_OLD}")).unwrap(),
+        BaselineEntry::key(format!("order:{MOKA_OLD} -> name:x")).unwrap(),
+        BaselineEntry::key("cycle:name:a -> name:b").unwrap(),
+    ]);
+    let keys: Vec<&str> = b.entries().map(|e| e.key.as_str()).collect();
+    let rotated = format!("cycle:site:src/a.rs:1:1 -> {TOKIO}");
+    let named = format!("cycle:name:x -> {MOKA}");
+    let order = format!("order:{MOKA} -> name:x");
+    assert_eq!(keys, ["cycle:name:a -> name:b", &named, &rotated, &order]);
+    let locks = |key: &str| b.entries().find(|e| e.key == key).unwrap().locks.clone();
+    assert_eq!(locks(&rotated), ["site:src/a.rs:1:1", TOKIO]);
+    assert_eq!(locks(&named), ["name:x", MOKA]);
+    let edges = b.covered_edges();
+    assert!(edges.contains(&(TOKIO, "site:src/a.rs:1:1")));
+    assert!(edges.contains(&(MOKA, "name:x")));
+    // Read back, the same.
+    assert_eq!(
+        Baseline::parse(Path::new("b.json"), &b.to_json()).unwrap(),
+        b
+    );
+}
+
+#[test]
+fn an_entry_whose_key_is_not_its_locks_is_not_rotated() {
+    // A hand-made entry: its key and locks are each made portable, and the
+    // key keeps its order.
+    let b = Baseline::new([BaselineEntry::cycle(
+        format!("cycle:{TOKIO_OLD} -> name:b"),
+        vec!["name:b".into(), TOKIO_OLD.into()],
+    )]);
+    let e = b.entries().next().unwrap();
+    assert_eq!(e.key, format!("cycle:{TOKIO} -> name:b"));
+    assert_eq!(e.locks, ["name:b", TOKIO]);
+}
+
+#[test]
+fn entries_without_dependency_sites_are_kept_as_written() {
+    let odd = [
+        BaselineEntry::cycle(
+            "cycle:name:b -> name:a",
+            vec!["name:b".into(), "name:a".into()],
+        ),
+        BaselineEntry::cycle("cycle:", Vec::new()),
+        BaselineEntry::key("cycle:anon -> anon").unwrap(),
+        BaselineEntry::key("order:name:a -> b -> site:src/x.rs:1:1").unwrap(),
+        BaselineEntry::key("cycle:site:/work/app/src/x.rs:1:1 -> name:a").unwrap(),
+    ];
+    let b = Baseline::new(odd.clone());
+    let mut want = odd.to_vec();
+    want.sort();
+    assert_eq!(b.entries().cloned().collect::<Vec<_>>(), want);
+}

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use lockgraph_core::site_key;
+
 use super::intern::{FastMap, Stacks, Strings};
 use super::*;
 use crate::reader::{self as record, EdgeLine, Header, Warning};
@@ -96,11 +98,16 @@ impl Merger {
     }
 
     fn class_id(&mut self, c: &record::ClassRef<'_>) -> usize {
-        if let Some(&id) = self.class_ids.get(&*c.class) {
+        // Records written before class ids were made portable name a
+        // dependency's site by its path under CARGO_HOME: the same form as
+        // the runtime writes now, so that old and new records (and those
+        // of other machines) merge.
+        let key = site_key::class_id(&c.class);
+        if let Some(&id) = self.class_ids.get(&*key) {
             return id;
         }
         let id = self.classes.len();
-        let class: Arc<str> = Arc::from(&*c.class);
+        let class: Arc<str> = Arc::from(&*key);
         let kind = self.strings.arc(&c.kind);
         self.classes.push(ClassInfo::new(
             Arc::clone(&class),

@@ -1,6 +1,9 @@
 //! Merging the edges of many record files into one class-level graph.
 //!
-//! Edges are merged by `(from.class, to.class)`: their dependency kinds
+//! Edges are merged by `(from.class, to.class)`, the class ids taken in
+//! their machine-independent form (`lockgraph_core::site_key`: a
+//! dependency's site without the path of `CARGO_HOME`, as the runtime
+//! writes it now and older records did not): their dependency kinds
 //! accumulate and their gate sets intersect (a gate is a `"<pid>:<id>"` string,
 //! so gates only survive within one process). Every edge keeps up to
 //! [`ORIGIN_CAP`] distinct origins (thread, process, sites, stack) and counts

@@ -6,6 +6,7 @@ mod dump;
 mod e2e;
 mod hang;
 mod logic;
+mod portable;
 mod profile;
 mod records;
 mod sarif;
