@@ -107,8 +107,13 @@ pub struct HangReport {
     /// The threads of all processes grouped by state, place and stack,
     /// largest group first.
     pub groups: Vec<ThreadGroup>,
-    /// For each progress marker, where each process stopped.
+    /// For each progress marker, where each process stopped: at most 32
+    /// markers, those the most processes report.
     pub progress: Vec<ProgressFinding>,
+    /// How many markers were left out of `progress` (fewer processes
+    /// report them). Absent from the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub progress_left_out: usize,
     /// What to look at first.
     pub start_here: Option<String>,
     /// Files and lines that were skipped, and why.
@@ -208,8 +213,10 @@ pub struct ProgressFinding {
     pub verdict: String,
     /// The values reached, lowest first, with the processes at each.
     pub values: Vec<ProgressValue>,
-    /// Processes that never reported this marker.
+    /// Processes that never reported this marker: the first 64.
     pub missing: Vec<String>,
+    /// How many processes never reported this marker.
+    pub missing_count: usize,
 }
 
 /// The processes at one value of a marker.
@@ -429,7 +436,7 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
             .then(b.processes.cmp(&a.processes))
             .then(a.state.cmp(&b.state))
     });
-    let progress = progress_findings(&processes);
+    let (progress, progress_left_out) = progress_findings(&processes);
     let start_here = start_here(&processes, &deadlocks, &progress, &long_waits);
     // By file; within one, as read (its bad lines, then how many more).
     skipped.sort_by(|a, b| a.file.cmp(&b.file));
@@ -449,8 +456,13 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
         long_waits,
         groups,
         progress,
+        progress_left_out,
         start_here,
         skipped,
         incomplete: notes.incomplete,
     })
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

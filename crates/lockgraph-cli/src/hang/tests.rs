@@ -27,20 +27,21 @@ fn progress_names_who_stopped_first_and_who_never_said() {
         process("rank 3", &[("step", 1201)]),
         process("rank 4", &[]),
     ];
-    let f = progress_findings(&ps);
-    assert_eq!(f.len(), 1);
+    let (f, left_out) = progress_findings(&ps);
+    assert_eq!((f.len(), left_out), (1, 0));
     assert_eq!(
         f[0].verdict,
         "rank 1 stopped first, at step 1199; the other 3: 2 at 1201, 1 at 1202"
     );
     assert_eq!(f[0].missing, vec!["rank 4".to_string()]);
+    assert_eq!(f[0].missing_count, 1);
     let two = vec![
         process("a", &[("step", 3)]),
         process("b", &[("step", 3)]),
         process("c", &[("step", 4)]),
     ];
     assert_eq!(
-        progress_findings(&two)[0].verdict,
+        progress_findings(&two).0[0].verdict,
         "a and b stopped first, at step 3; the other 1 at 4"
     );
 }
@@ -66,4 +67,54 @@ fn threads_read_as_states_and_places() {
     assert_eq!(v.state, "holding Mutex `q`, sleeping (clock_nanosleep)");
     assert_eq!(v.at.as_deref(), Some("/abs/src/work.rs:12"));
     assert!(thread_view(&serde_json::json!({"name": "x"})).is_none());
+}
+
+/// Processes that each name their own markers: only the markers the most
+/// processes report are lined up, and only the first processes missing one
+/// are named, so the work and the output do not grow with the product of
+/// processes and markers.
+#[test]
+fn progress_lines_up_the_widest_markers_and_counts_the_rest() {
+    let names: Vec<String> = (0..200).map(|i| format!("own-{i:03}")).collect();
+    let ps: Vec<Process> = (0..200)
+        .map(|i| process(&format!("rank {i}"), &[("step", 7), (names[i].as_str(), 1)]))
+        .collect();
+    let (f, left_out) = progress_findings(&ps);
+    assert_eq!(f.len(), verdict::MARKERS_SHOWN);
+    assert_eq!(left_out, 201 - verdict::MARKERS_SHOWN);
+    // `step`, which every process reports, is among them (by name order).
+    let step = f
+        .iter()
+        .find(|p| p.marker == "step")
+        .expect("step lined up");
+    assert_eq!(step.missing_count, 0);
+    let own = f.iter().find(|p| p.marker == "own-000").expect("own-000");
+    assert_eq!(own.missing_count, 199);
+    assert_eq!(own.missing.len(), verdict::MISSING_NAMED);
+    let text = text::render(&HangReport {
+        version: HANG_VERSION,
+        summary: String::new(),
+        processes: Vec::new(),
+        deadlocks: Vec::new(),
+        long_waits: Vec::new(),
+        groups: Vec::new(),
+        progress: f,
+        progress_left_out: left_out,
+        start_here: None,
+        skipped: Vec::new(),
+        incomplete: false,
+    });
+    assert!(
+        text.contains("no `own-000` marker from: rank 1, rank 2, "),
+        "{text}"
+    );
+    assert!(text.contains(" and 191 more\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "({} more markers left out",
+            201 - verdict::MARKERS_SHOWN
+        )),
+        "{text}"
+    );
+    assert!(text.len() < 16 * 1024, "{} bytes", text.len());
 }

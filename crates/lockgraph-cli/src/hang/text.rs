@@ -92,14 +92,39 @@ pub(super) fn render(r: &HangReport) -> String {
         let _ = writeln!(s, "\nprogress:");
         for p in &r.progress {
             let _ = writeln!(s, "  {}: {}", t(&p.marker), t(&p.verdict));
-            if !p.missing.is_empty() {
+            if p.missing_count > 0 {
+                let named: Vec<&str> = p
+                    .missing
+                    .iter()
+                    .take(NAMED_MEMBERS)
+                    .map(String::as_str)
+                    .collect();
+                let more = p.missing_count.saturating_sub(named.len());
                 let _ = writeln!(
                     s,
-                    "    no `{}` marker from: {}",
+                    "    no `{}` marker from: {}{}",
                     t(&p.marker),
-                    t(&p.missing.join(", "))
+                    t(&named.join(", ")),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
                 );
             }
+        }
+        if r.progress_left_out > 0 {
+            let _ = writeln!(
+                s,
+                "  ({} more marker{} left out: fewer processes report {})",
+                r.progress_left_out,
+                if r.progress_left_out == 1 { "" } else { "s" },
+                if r.progress_left_out == 1 {
+                    "it"
+                } else {
+                    "them"
+                }
+            );
         }
     }
     if !r.skipped.is_empty() {

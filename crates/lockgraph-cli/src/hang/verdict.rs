@@ -14,19 +14,46 @@ pub(super) fn names(labels: &[String]) -> String {
     }
 }
 
-pub(super) fn progress_findings(processes: &[Process]) -> Vec<ProgressFinding> {
-    let mut markers: Vec<&String> = processes.iter().flat_map(|p| p.progress.keys()).collect();
-    markers.sort();
-    markers.dedup();
-    markers
+/// At most this many markers are lined up ([`progress_findings`]): those
+/// the most processes report. Every marker costs a pass over every process,
+/// and files where each process names its own markers would make that,
+/// and the output, grow with their product.
+pub(super) const MARKERS_SHOWN: usize = 32;
+/// At most this many processes are named as missing a marker; the rest
+/// are counted ([`ProgressFinding::missing_count`]).
+pub(super) const MISSING_NAMED: usize = 64;
+
+/// For each marker (at most [`MARKERS_SHOWN`], those the most processes
+/// report, by name), where each process stopped; and how many markers
+/// were left out.
+pub(super) fn progress_findings(processes: &[Process]) -> (Vec<ProgressFinding>, usize) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in processes {
+        for m in p.progress.keys() {
+            *counts.entry(m.as_str()).or_default() += 1;
+        }
+    }
+    let mut markers: Vec<(&str, usize)> = counts.into_iter().collect();
+    let left_out = markers.len().saturating_sub(MARKERS_SHOWN);
+    // The most widely reported first (a stable sort keeps names in order).
+    markers.sort_by(|a, b| b.1.cmp(&a.1));
+    markers.truncate(MARKERS_SHOWN);
+    markers.sort_unstable();
+    let findings = markers
         .into_iter()
-        .map(|m| {
+        .map(|(m, _)| {
             let mut by_value: BTreeMap<u64, Vec<String>> = BTreeMap::new();
             let mut missing = Vec::new();
+            let mut missing_count = 0;
             for p in processes {
                 match p.progress.get(m) {
                     Some(v) => by_value.entry(*v).or_default().push(p.label.clone()),
-                    None => missing.push(p.label.clone()),
+                    None => {
+                        missing_count += 1;
+                        if missing.len() < MISSING_NAMED {
+                            missing.push(p.label.clone());
+                        }
+                    }
                 }
             }
             let values: Vec<ProgressValue> = by_value
@@ -62,13 +89,15 @@ pub(super) fn progress_findings(processes: &[Process]) -> Vec<ProgressFinding> {
                 [] => String::new(),
             };
             ProgressFinding {
-                marker: m.clone(),
+                marker: m.to_string(),
                 verdict,
                 values,
                 missing,
+                missing_count,
             }
         })
-        .collect()
+        .collect();
+    (findings, left_out)
 }
 
 pub(super) fn start_here(
