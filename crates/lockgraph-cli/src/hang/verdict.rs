@@ -36,7 +36,7 @@ pub(super) fn progress_findings(processes: &[Process]) -> (Vec<ProgressFinding>,
     let mut markers: Vec<(&str, usize)> = counts.into_iter().collect();
     let left_out = markers.len().saturating_sub(MARKERS_SHOWN);
     // The most widely reported first (a stable sort keeps names in order).
-    markers.sort_by(|a, b| b.1.cmp(&a.1));
+    markers.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     markers.truncate(MARKERS_SHOWN);
     markers.sort_unstable();
     let findings = markers
