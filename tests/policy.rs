@@ -47,12 +47,21 @@ fn child_panic_policy() {
         let _b = b.lock();
     }
     let gb = b.lock();
+    let closing = line!() + 2;
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _a = a.lock();
     }))
     .unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
     assert!(msg.contains("lock-order cycle"), "{msg}");
+    // The message starts with the lock call that closed the cycle, as a
+    // compiler names a place (the panic's own location is lockgraph's).
+    let first = msg.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("{}:{closing}:", file!()))
+            && first.ends_with(": lockgraph: potential deadlock: lock-order cycle through 2 locks"),
+        "{msg}"
+    );
     // The panic came before blocking: `a` was never taken, and the held-lock
     // stack still knows only `b`.
     assert!(!a.is_locked());
@@ -77,6 +86,12 @@ fn panic_policy_panics_before_blocking_and_leaves_state_consistent() {
     let (stdout, stderr) = text(&out);
     assert!(out.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+    // What the default panic hook printed: the line after `panicked at`
+    // names this file, where the cycle was closed.
+    let mut lines = stderr.lines();
+    lines.find(|l| l.contains("panicked at")).expect(&stderr);
+    let first = lines.next().unwrap_or_default();
+    assert!(first.starts_with("tests/policy.rs:"), "{stderr}");
 }
 
 #[test]

@@ -152,6 +152,94 @@ impl<'m> ByStableKey<'m> {
         ByStableKey { g, classes }
     }
 
+    /// The first edge of a recorded cycle through classes whose stable keys
+    /// are `locks`, in cycle order, each class once: for locks with a class
+    /// id of their own, their cycle's edges; for anonymous ones (`anon`,
+    /// every anonymous class), a choice of anonymous classes that closes.
+    /// A depth-first search from the lock with the fewest classes, with an
+    /// explicit stack; each edge it looks at costs one of `budget`.
+    fn cycle(&self, locks: &[String], budget: &mut u64) -> Search {
+        let n = locks.len();
+        let count = |i: usize| self.classes.get(locks[i].as_str()).map_or(0, Vec::len);
+        let Some(start) = (0..n).min_by_key(|&i| count(i)) else {
+            return Search::Absent;
+        };
+        let key = |i: usize| locks[(start + i) % n].as_str();
+        let Some(firsts) = self.classes.get(key(0)) else {
+            return Search::Absent;
+        };
+        let classes = &self.g.merged().classes;
+        for &first in firsts {
+            // The classes chosen so far, each with the next of its edges
+            // to try; `edges[i]` leads from `path[i]` to `path[i + 1]`.
+            let mut path = vec![(first, self.g.out(first).start)];
+            let mut edges: Vec<usize> = Vec::new();
+            let mut on_path = HashSet::from([first]);
+            while let Some(depth) = path.len().checked_sub(1) {
+                let (at, mut next) = path[depth];
+                let end = self.g.out(at).end;
+                let mut step = None;
+                if depth + 1 == n {
+                    // The last lock: the edge back to the first closes it.
+                    if next < end {
+                        next = end;
+                        if !spend(budget) {
+                            return Search::OutOfBudget;
+                        }
+                        if let Some(e) = self.g.find(at, first) {
+                            return Search::Found(edges.first().copied().unwrap_or(e));
+                        }
+                    }
+                } else {
+                    let want = key(depth + 1);
+                    // (Every key has a class: the search starts at one
+                    // with the fewest, and there is none for a key without.)
+                    let only = match self.classes.get(want).map(Vec::as_slice) {
+                        Some([only]) => Some(*only),
+                        _ => None,
+                    };
+                    while next < end && step.is_none() {
+                        if !spend(budget) {
+                            return Search::OutOfBudget;
+                        }
+                        let e = match only {
+                            // One class of that key: its edge, if any.
+                            Some(to) => {
+                                next = end;
+                                match self.g.find(at, to) {
+                                    Some(e) => e,
+                                    None => break,
+                                }
+                            }
+                            None => {
+                                next += 1;
+                                next - 1
+                            }
+                        };
+                        let to = self.g.target(e);
+                        if classes[to].stable_key() == want && !on_path.contains(&to) {
+                            step = Some((e, to));
+                        }
+                    }
+                }
+                path[depth].1 = next;
+                match step {
+                    Some((e, to)) => {
+                        edges.push(e);
+                        on_path.insert(to);
+                        path.push((to, self.g.out(to).start));
+                    }
+                    None => {
+                        on_path.remove(&at);
+                        path.pop();
+                        edges.pop();
+                    }
+                }
+            }
+        }
+        Search::Absent
+    }
+
     /// A recorded edge `from -> to` (stable keys), if there is one.
     fn edge(&self, from: &str, to: &str) -> Option<usize> {
         let (f, t) = (self.classes.get(from)?, self.classes.get(to)?);
@@ -183,36 +271,79 @@ impl Tolerance for Tolerated<'_> {
     }
 }
 
+/// What [`ByStableKey::cycle`] found.
+enum Search {
+    /// A cycle, by its first edge.
+    Found(usize),
+    /// No such cycle.
+    Absent,
+    /// The budget ran out first.
+    OutOfBudget,
+}
+
+/// Takes one step off `budget`; false when there was none left.
+fn spend(budget: &mut u64) -> bool {
+    match budget.checked_sub(1) {
+        Some(b) => {
+            *budget = b;
+            true
+        }
+        None => false,
+    }
+}
+
+/// How many edges the searches for the baselined cycles may look at in all
+/// ([`present_cycles`]). A cycle of named locks costs one look per edge; a
+/// search among many anonymous classes for a long cycle of them can cost
+/// more than a check should spend, and an entry left when the budget is
+/// spent is found again edge by edge.
+const PRESENT_BUDGET: u64 = 1 << 24;
+
 /// A baselined cycle and whether it was recorded again.
 struct Present<'b> {
     entry: &'b BaselineEntry,
-    /// Every edge of it was recorded.
+    /// A cycle of its shape was recorded (see [`present_cycles`]).
     present: bool,
     /// The cyclic component its first edge lies in.
     component: Option<usize>,
 }
 
-/// Which baselined cycles were recorded again (every one of their edges),
-/// and the component each lies in.
+/// Which baselined cycles were recorded again, and the component each lies
+/// in. An entry is recorded again when the records hold a cycle through
+/// classes with its locks' stable keys, in its order, each class once: for
+/// named and site classes, every edge of the entry; for anonymous ones,
+/// which all read `anon`, anonymous classes that close such a cycle (a lone
+/// edge between two anonymous locks is no cycle of `anon -> anon`). When
+/// `budget` ([`PRESENT_BUDGET`]) is spent, the entries left are found again edge by
+/// edge, each edge by any classes of its keys (which never calls a
+/// recorded cycle stale).
 fn present_cycles<'b>(
     g: &ClassGraph<'_>,
     search: &CycleSearch<'_, '_>,
     baseline: &'b Baseline,
+    mut budget: u64,
 ) -> Vec<Present<'b>> {
     let index = ByStableKey::new(g);
     baseline
         .of_rule(Rule::Cycle)
         .map(|entry| {
-            let mut first = None;
-            let mut present = true;
-            for (from, to) in entry.cycle_edges() {
-                match index.edge(from, to) {
-                    Some(e) => {
-                        first.get_or_insert(e);
+            let (first, present) = match index.cycle(&entry.locks, &mut budget) {
+                Search::Found(e) => (Some(e), true),
+                Search::Absent => (None, false),
+                Search::OutOfBudget => {
+                    let mut first = None;
+                    let mut present = true;
+                    for (from, to) in entry.cycle_edges() {
+                        match index.edge(from, to) {
+                            Some(e) => {
+                                first.get_or_insert(e);
+                            }
+                            None => present = false,
+                        }
                     }
-                    None => present = false,
+                    (first, present)
                 }
-            }
+            };
             let component = first.filter(|_| present).and_then(|e| {
                 let c = search.components().of[g.source(e)];
                 (c != u32::MAX).then_some(c as usize)
@@ -252,7 +383,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         match baseline {
             None => (shortest, Vec::new()),
             Some((_, b)) => {
-                let present = present_cycles(&g, &search, b);
+                let present = present_cycles(&g, &search, b, PRESENT_BUDGET);
                 let mut per_component: HashMap<usize, usize> = HashMap::new();
                 for p in &present {
                     if let Some(c) = p.component {
@@ -391,4 +522,55 @@ pub(crate) fn anonymous_entry_warning(path: Option<&std::path::Path>, key: &str)
          it tolerates every such finding, not only the one it was written for; give the locks \
          a class (Mutex::named, or lockgraph's own constructors, which record their site)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::Merger;
+    use crate::records::{self, edge, file_text};
+
+    fn merged(edges: &[records::Edge]) -> Merged {
+        let mut m = Merger::new();
+        m.add_reader(Path::new("t"), file_text(1, edges).as_bytes())
+            .unwrap();
+        m.finish()
+    }
+
+    fn present(m: &Merged, locks: &[&str], budget: u64) -> bool {
+        let g = ClassGraph::new(m);
+        let search = CycleSearch::new(&g);
+        let locks: Vec<String> = locks.iter().map(|l| l.to_string()).collect();
+        let key = format!("cycle:{}", locks.join(" -> "));
+        let b = Baseline::new([BaselineEntry::cycle(key, locks)]);
+        present_cycles(&g, &search, &b, budget)[0].present
+    }
+
+    #[test]
+    fn a_cycle_is_found_by_classes_that_close_it() {
+        // anon 1 -> anon 2 -> anon 3 -> anon 1, and a -> anon 4 -> b -> a.
+        let m = merged(&[
+            edge("anon:1:1", "anon:1:2"),
+            edge("anon:1:2", "anon:1:3"),
+            edge("anon:1:3", "anon:1:1"),
+            edge("a", "anon:1:4"),
+            edge("anon:1:4", "b"),
+            edge("b", "a"),
+        ]);
+        let budget = PRESENT_BUDGET;
+        assert!(present(&m, &["anon", "anon", "anon"], budget));
+        assert!(!present(&m, &["anon", "anon"], budget));
+        assert!(!present(&m, &["anon", "anon", "anon", "anon"], budget));
+        assert!(present(&m, &["name:a", "anon", "name:b"], budget));
+        assert!(present(&m, &["anon", "name:b", "name:a"], budget));
+        assert!(!present(&m, &["name:a", "name:b", "anon"], budget));
+        assert!(!present(&m, &["name:a", "name:b"], budget));
+        assert!(!present(&m, &["name:a"], budget));
+        assert!(!present(&m, &["name:zz", "anon"], budget));
+        // Out of budget: found again edge by edge, as before the search.
+        assert!(present(&m, &["anon", "anon"], 0));
+        assert!(!present(&m, &["name:a", "name:b"], 0));
+        // Just enough budget for a cycle of named locks: one look per edge.
+        assert!(present(&m, &["name:a", "anon", "name:b"], 3));
+    }
 }

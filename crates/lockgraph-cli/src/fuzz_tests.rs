@@ -13,9 +13,7 @@ use crate::graph::ClassGraph;
 use crate::merge::Merger;
 use crate::reader::{parse_bytes, parse_reader, FileSummary};
 
-#[path = "../tests/suite/records.rs"]
-mod records;
-use records::{edge, file_text};
+use crate::records::{edge, file_text};
 
 fn parse(bytes: &[u8]) -> Result<FileSummary, RecordError> {
     parse_reader(Path::new("fuzz.jsonl"), bytes, |_, _| {})

@@ -55,6 +55,10 @@ mod search;
 
 #[cfg(test)]
 mod fuzz_tests;
+/// Synthetic record files, for the unit tests (the integration tests' own).
+#[cfg(test)]
+#[path = "../tests/suite/records.rs"]
+mod records;
 
 use std::path::PathBuf;
 

@@ -113,6 +113,10 @@ enum Command {
         #[command(flatten)]
         report: ReportArgs,
         /// Also set LOCKGRAPH_PROFILE=1 and print the run's merged contention profile
+        ///
+        /// The profile is text, printed after the check: on standard output, or on standard
+        /// error when the check is a json, sarif, dot or html report on standard output (also
+        /// one meant for an -o file that could not be written).
         #[arg(long)]
         profile: bool,
         /// Where the command's processes record (kept afterwards) [default: target/lockgraph]
@@ -255,6 +259,21 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The error of a report whose `-o` file could not be written: the report
+/// went to standard output instead (or was lost there too). `test
+/// --profile` then keeps its profile off standard output as it does when
+/// the report was meant for it.
+#[derive(Debug)]
+struct OnStandardOutput(String);
+
+impl std::fmt::Display for OnStandardOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OnStandardOutput {}
+
 fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
     let format = args.format.format();
     match &args.output {
@@ -273,7 +292,7 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
                 let shown = out.write_all(&text).and_then(|()| out.flush());
                 // Built without the I/O errors, so that a closed standard
                 // output does not hide it as a reader that went away.
-                anyhow::bail!(
+                return Err(OnStandardOutput(format!(
                     "cannot write {}: {why}; {}",
                     path.display(),
                     if shown.is_ok() {
@@ -281,7 +300,8 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
                     } else {
                         "standard output is closed too: the report is lost"
                     }
-                );
+                ))
+                .into());
             }
             eprintln!(
                 "{}",
@@ -531,10 +551,14 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
         return Ok(run::final_exit_code(failure, 2));
     }
     let opts = options(vec![dir.clone()], t.report);
+    // Whether the report went to standard output: no -o, or an -o that
+    // could not be written (see `write_report`).
+    let mut report_on_stdout = t.report.output.is_none();
     let mut check = match check_and_print(&opts, t.report) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => return Ok(0),
         Err(e) => {
+            report_on_stdout |= e.chain().any(|c| c.is::<OnStandardOutput>());
             error(&e);
             2
         }
@@ -543,7 +567,7 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
         // The profile is text, after the check; when the check itself is a
         // JSON, SARIF, DOT or HTML document on standard output, the profile
         // goes to standard error so that standard output stays one document.
-        let to_stderr = t.report.output.is_none() && !matches!(t.report.format, FormatArg::Text);
+        let to_stderr = report_on_stdout && !matches!(t.report.format, FormatArg::Text);
         let shown = lockgraph_cli::profile::load(std::slice::from_ref(&dir))
             .map_err(anyhow::Error::from)
             .and_then(|p| {

@@ -277,7 +277,8 @@ pub struct EdgeOrigin {
 pub struct BaselineSummary {
     /// The baseline file.
     pub file: String,
-    /// Baselined cycles that were recorded again (every edge of them).
+    /// Baselined cycles that were recorded again (a cycle through classes of
+    /// its locks, in its order).
     pub cycles: usize,
     /// Baselined violations found again.
     pub violations: usize,

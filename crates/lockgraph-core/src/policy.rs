@@ -15,6 +15,7 @@
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
+use std::panic::Location;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -40,6 +41,10 @@ pub enum OnCycle {
     Warn,
     /// Panic in the thread whose acquisition closed the cycle, before it
     /// blocks. The lock is not taken; the held-lock stack stays consistent.
+    /// The message is the report, its first line starting with the
+    /// acquisition's call site when it is known
+    /// (`src/db.rs:41:17: lockgraph: potential deadlock: ...`); the
+    /// panic's own location is lockgraph's.
     Panic,
     /// Print the report on the standard error file descriptor and abort
     /// the process.
@@ -323,6 +328,12 @@ pub(crate) fn cycle_goes_out() -> bool {
 /// out on a lockgraph thread; this call returns at once. The caller
 /// deduplicates.
 pub fn emit<R: Report>(report: R) {
+    emit_at(report, None);
+}
+
+/// [`emit`] of a report raised by the user's call at `site` (the lock call
+/// whose request closed a cycle): a panic by policy names it first.
+pub(crate) fn emit_at<R: Report>(report: R, site: Option<&'static Location<'static>>) {
     let Some(report) = offer(report) else {
         return;
     };
@@ -333,13 +344,29 @@ pub fn emit<R: Report>(report: R) {
             crate::delivery::send_to(report, dispatch);
         }
         // On this thread, before it blocks: the lock is not taken.
-        Disposal::Panic => panic!("{report}"),
+        Disposal::Panic => panic_with(&report, site),
         Disposal::Abort(why) => {
             // The record's stacks of the edges written so far (resolved on
             // the record's thread: this one holds locks).
             crate::record::before_abort();
             crate::delivery::abort(&report, why)
         }
+    }
+}
+
+/// The policy's panic, with `report` as its message. The panic's location
+/// (the default hook's `panicked at` line) is this function's: the call
+/// site cannot be carried here with `#[track_caller]` (the way from a lock
+/// call goes through lock_api, which does not carry it, and through
+/// closures), so the message's first line starts with `site`, the call
+/// that raised the report when it is known, as a compiler names a place:
+/// `src/db.rs:41:17: lockgraph: potential deadlock: ...`.
+#[cold]
+#[inline(never)]
+fn panic_with(report: &dyn fmt::Display, site: Option<&'static Location<'static>>) -> ! {
+    match site {
+        Some(site) => panic!("{site}: {report}"),
+        None => panic!("{report}"),
     }
 }
 

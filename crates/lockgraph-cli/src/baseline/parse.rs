@@ -146,7 +146,8 @@ fn explain(text: &str, e: &serde_json::Error, trail: &Trail) -> ((usize, usize),
         .shown()
         .map(|p| format!(" (at `{p}`)"))
         .unwrap_or_default();
-    let stopped = || stopped_at(text, e.line(), e.column());
+    let control = msg.starts_with(CONTROL_CHARACTER);
+    let stopped = || stopped_at(text, e.line(), e.column(), control);
     if e.is_data() {
         let steps = trail.0.borrow();
         let position = locate(text, &steps).map_or_else(stopped, |o| line_col(text, o));
@@ -161,10 +162,22 @@ fn explain(text: &str, e: &serde_json::Error, trail: &Trail) -> ((usize, usize),
     }
 }
 
+/// The start of serde_json's message for a raw control character in a
+/// string.
+const CONTROL_CHARACTER: &str = "control character (\\u0000-\\u001F)";
+
 /// The 1-based line and column of the character serde_json's error names.
 /// Its column counts the bytes of the line up to and including that
-/// character, so 0 means the newline that ended the line before.
-fn stopped_at(text: &str, line: usize, column: usize) -> (usize, usize) {
+/// character, so 0 means the newline that ended the line before; but for a
+/// raw control character in a string (`control`) it counts them up to the
+/// character when the string was skipped (an unknown field's value, or any
+/// value in the first reading, which skips all but the version) and
+/// including it when the string was read. The character is the one
+/// serde_json stopped at: the byte before the count if that is a control
+/// character, else the byte after it (before a control character there can
+/// only be another character of the string, as one more would have stopped
+/// serde_json first).
+fn stopped_at(text: &str, line: usize, column: usize, control: bool) -> (usize, usize) {
     let start = if line <= 1 {
         0
     } else {
@@ -173,6 +186,11 @@ fn stopped_at(text: &str, line: usize, column: usize) -> (usize, usize) {
             .map_or(text.len(), |(i, _)| i + 1)
     };
     let end = start + column;
+    let b = text.as_bytes();
+    let is_control = |i: usize| b.get(i).is_some_and(|&c| c < 0x20);
+    if control && !(end > 0 && is_control(end - 1)) && is_control(end) {
+        return line_col(text, end);
+    }
     if end == 0 {
         return (1, 1);
     }

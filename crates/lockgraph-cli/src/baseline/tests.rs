@@ -219,3 +219,84 @@ fn entries_without_dependency_sites_are_kept_as_written() {
     want.sort();
     assert_eq!(b.entries().cloned().collect::<Vec<_>>(), want);
 }
+
+/// A raw control character in a string is placed on itself, wherever
+/// serde_json met it: in a value the first reading skips (a lock name,
+/// whose error serde_json places one byte early) or in one it reads (a
+/// field's name, placed after the character), after multi-byte characters
+/// on its line, and on a later line.
+#[test]
+fn a_control_character_in_a_string_is_placed_on_itself() {
+    let p = Path::new("b.json");
+    let at = |text: &str| match Baseline::parse(p, text).unwrap_err() {
+        Error::Baseline {
+            position, message, ..
+        } => (position.unwrap(), message),
+        e => panic!("{e}"),
+    };
+    // The column of the first control character, counted in characters.
+    let want = |text: &str| {
+        let i = text.find(|c: char| c < ' ' && c != '\n').unwrap();
+        let line_start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+        (
+            text[..i].matches('\n').count() + 1,
+            text[line_start..i].chars().count() + 1,
+        )
+    };
+    for text in [
+        // A lock name: a tab, \x01, after é and ✓ (two and three bytes).
+        "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"cycle:x\",\"locks\":[\"a\tb\"]}]}",
+        "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"cycle:x\",\"locks\":[\"\u{1}\"]}]}",
+        "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"cycle:é✓\u{1}\"}]}",
+        "{\n  \"lockgraph_baseline\": 1,\n  \"cycles\": [{\"key\": \"cycle:ééé\t\t\"}]\n}",
+        // An unknown field's value, skipped by both readings.
+        "{\"lockgraph_baseline\":1,\"note\":\"é\u{1f}\"}",
+        // A field's name, and the version's value: read, not skipped.
+        "{\"lockgraph_baseline\":1,\"é\t\t\":1}",
+        "{\"lockgraph_baseline\":\"1é\u{7}\"}",
+        "{\n\"é\u{2}\":1}",
+    ] {
+        let (position, message) = at(text);
+        assert_eq!(position, want(text), "{text:?}: {message}");
+        assert!(
+            message.starts_with("not JSON: control character"),
+            "{text:?}: {message}"
+        );
+    }
+}
+
+/// The other errors of JSON itself keep their places after multi-byte
+/// characters, in a skipped value and in a read one.
+#[test]
+fn other_json_errors_after_multibyte_characters_keep_their_columns() {
+    let p = Path::new("b.json");
+    for (text, want) in [
+        // A bad escape: its letter.
+        (
+            "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"é\\q\"}]}",
+            "b.json:1:45: invalid baseline: not JSON: invalid escape (at `cycles`)",
+        ),
+        (
+            "{\"é\\q\":1}",
+            "b.json:1:5: invalid baseline: not JSON: invalid escape",
+        ),
+        // A bad \u escape, a control character after it: the escape's
+        // last digit.
+        (
+            "{\"lockgraph_baseline\":1,\"note\":\"é\\u00zz\t\"}",
+            "b.json:1:39: invalid baseline: not JSON: invalid escape (at `note`)",
+        ),
+        // A character where a value belongs.
+        (
+            "{\"é\":\u{1}}",
+            "b.json:1:6: invalid baseline: not JSON: expected value (at `é`)",
+        ),
+        (
+            "{\"lockgraph_baseline\":1,\"cycles\":[{\"key\":\"é\"}✓]}",
+            "b.json:1:46: invalid baseline: not JSON: expected `,` or `]` (at `cycles`)",
+        ),
+    ] {
+        let e = Baseline::parse(p, text).unwrap_err().to_string();
+        assert_eq!(e, want, "{text:?}");
+    }
+}

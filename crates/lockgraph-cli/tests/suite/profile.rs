@@ -604,6 +604,63 @@ fn a_broken_pipe_exits_0() {
     assert!(err.is_empty(), "{err}");
 }
 
+/// `test --profile` whose `-o` report cannot be written: the report goes to
+/// standard output instead, and with it in a document format the profile
+/// goes to standard error, as when no `-o` was given, so that standard
+/// output is one document.
+#[cfg(unix)]
+#[test]
+fn a_report_that_falls_back_to_standard_output_keeps_it_one_document() {
+    let d = two_processes();
+    let src = d.path().display().to_string();
+    let copy = format!("cp '{src}'/lockgraph-profile-*.json \"$LOCKGRAPH_RECORD\"/");
+    let fell_back = "the report was written to standard output instead";
+    for format in ["json", "sarif"] {
+        let o = run_in(
+            d.path(),
+            &[
+                "test",
+                "--profile",
+                "--format",
+                format,
+                "-o",
+                "missing/report.json",
+                "--",
+                "sh",
+                "-c",
+                &copy,
+            ],
+        );
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(fell_back), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{format}: {e}:\n{}", stdout(&o)));
+        assert!(v.is_object(), "{v}");
+        assert!(!stdout(&o).contains("contention profile"), "{}", stdout(&o));
+        assert!(stderr(&o).contains("Mutex queue"), "{}", stderr(&o));
+    }
+    // A text report that falls back: the profile follows it, as without -o.
+    let o = run_in(
+        d.path(),
+        &[
+            "test",
+            "--profile",
+            "-o",
+            "missing/report.txt",
+            "--",
+            "sh",
+            "-c",
+            &copy,
+        ],
+    );
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains(fell_back), "{}", stderr(&o));
+    let out = stdout(&o);
+    let check = out.find("lockgraph: no lock-order cycles").expect(&out);
+    let profile = out.find("Mutex queue").expect(&out);
+    assert!(check < profile, "the check, then the profile:\n{out}");
+}
+
 /// `test --profile` with a stand-in command that checks LOCKGRAPH_PROFILE and
 /// copies a synthetic profile into the record directory.
 #[cfg(unix)]

@@ -411,3 +411,106 @@ fn a_baseline_entry_of_anonymous_locks_is_said_to_tolerate_any_such_cycle() {
         stderr(&o)
     );
 }
+
+/// An entry naming anonymous locks is found again only where the records
+/// hold a cycle through anonymous classes in its shape (each `anon` one
+/// class, and the cycle closing on the class it started from), as entries of
+/// named locks are found by their cycle's edges: a lone edge between two
+/// anonymous locks, or edges into and out of a named lock from two
+/// different anonymous ones, are no such cycle, and leave the entry listed
+/// as no longer found (and not warned about).
+#[test]
+fn an_anonymous_entry_is_stale_without_a_cycle_of_its_shape() {
+    let d = tempdir();
+    let baseline = |name: &str, entries: &[(&str, &[&str])]| {
+        let cycles: Vec<Value> = entries
+            .iter()
+            .map(|(key, locks)| serde_json::json!({ "key": key, "locks": locks }))
+            .collect();
+        let text = serde_json::json!({ "lockgraph_baseline": 1, "cycles": cycles });
+        std::fs::write(d.path().join(name), text.to_string()).unwrap();
+    };
+    baseline("two.json", &[("cycle:anon -> anon", &["anon", "anon"])]);
+    baseline(
+        "mixed.json",
+        &[("cycle:anon -> name:a", &["anon", "name:a"])],
+    );
+    baseline(
+        "three.json",
+        &[("cycle:anon -> anon -> anon", &["anon", "anon", "anon"])],
+    );
+    let check = |records: &[Edge], baseline: &str| {
+        let dir = d.path().join("rec");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        write_file(&dir, 20, records);
+        let o = run_in(
+            d.path(),
+            &["check", "--format", "json", "--baseline", baseline, "rec"],
+        );
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let warned = stderr(&o).contains("names anonymous locks");
+        (o.status.code(), v["baseline"].clone(), warned)
+    };
+    let stale = |key: &str| serde_json::json!({ "stale": [key] });
+    let a = |i: u32| format!("anon:20:{i}");
+    for (what, records, file, key) in [
+        (
+            "one edge between two anonymous locks",
+            vec![edge(&a(1), &a(2))],
+            "two.json",
+            "cycle:anon -> anon",
+        ),
+        (
+            "a chain of anonymous locks",
+            vec![edge(&a(1), &a(2)), edge(&a(2), &a(3))],
+            "two.json",
+            "cycle:anon -> anon",
+        ),
+        (
+            "a named lock between two different anonymous ones",
+            vec![edge(&a(1), "a"), edge("a", &a(2))],
+            "mixed.json",
+            "cycle:anon -> name:a",
+        ),
+        (
+            "a chain of three anonymous locks",
+            vec![edge(&a(1), &a(2)), edge(&a(2), &a(3)), edge(&a(3), &a(4))],
+            "three.json",
+            "cycle:anon -> anon -> anon",
+        ),
+    ] {
+        let (code, b, warned) = check(&records, file);
+        assert_eq!(code, Some(0), "{what}: {b}");
+        assert_eq!(b["cycles"], 0, "{what}: {b}");
+        assert_eq!(b["stale"], stale(key)["stale"], "{what}: {b}");
+        assert!(!warned, "{what}");
+    }
+    // Cycles of that shape: found again, and warned about.
+    let cycle = |ids: &[String]| -> Vec<Edge> {
+        (0..ids.len())
+            .map(|i| edge(&ids[i], &ids[(i + 1) % ids.len()]).thread(&format!("t{i}")))
+            .collect()
+    };
+    for (what, mut records, file) in [
+        ("two anonymous locks", cycle(&[a(1), a(2)]), "two.json"),
+        (
+            "an anonymous lock and a named one",
+            cycle(&[a(3), "a".into()]),
+            "mixed.json",
+        ),
+        (
+            "three anonymous locks",
+            cycle(&[a(1), a(2), a(3)]),
+            "three.json",
+        ),
+    ] {
+        // Beside edges that match the entry edge by edge but close nothing.
+        records.extend([edge(&a(7), &a(8)), edge(&a(8), "a"), edge("a", &a(9))]);
+        let (code, b, warned) = check(&records, file);
+        assert_eq!(code, Some(0), "{what}: {b}");
+        assert_eq!(b["cycles"], 1, "{what}: {b}");
+        assert_eq!(b["stale"], serde_json::json!([]), "{what}: {b}");
+        assert!(warned, "{what}");
+    }
+}

@@ -115,7 +115,7 @@ pub static ON_CYCLE: Variable = Variable {
             aliases: &[],
         },
         "warn",
-        "What a potential deadlock does: `warn` (a tracing event, or stderr), `panic` in the thread that closed the cycle, `abort`, or `off`.",
+        "What a potential deadlock does: `warn` (a tracing event, or stderr), `panic` in the thread that closed the cycle (the message starts with that lock call's `file:line:column`), `abort`, or `off`.",
     )
 };
 

@@ -430,7 +430,7 @@ impl ThreadState {
         }
         crate::record::write(out.lines);
         for report in out.reports {
-            crate::policy::emit(report);
+            crate::policy::emit_at(report, site);
         }
     }
 

@@ -326,6 +326,6 @@ fn record(
     }
     crate::record::write(out.lines);
     for report in out.reports {
-        crate::policy::emit(report);
+        crate::policy::emit_at(report, site);
     }
 }
