@@ -231,3 +231,57 @@ fn recording_does_not_make_the_first_new_edge_wait_for_symbols() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `a -> b` and `b -> c` each first under gate `g`, then without it; `c ->
+/// a` closes the cycle, which the process reports.
+#[test]
+fn child_loses_gates_then_closes_a_cycle() {
+    if !is_child() {
+        return;
+    }
+    let g = Mutex::named("rec-gate-g", ());
+    let a = Mutex::named("rec-gate-a", ());
+    let b = Mutex::named("rec-gate-b", ());
+    let c = Mutex::named("rec-gate-c", ());
+    let nest = |gated: bool, x: &Mutex<()>, y: &Mutex<()>| {
+        let _g = gated.then(|| g.lock());
+        let _x = x.lock();
+        let _y = y.lock();
+    };
+    nest(true, &a, &b);
+    nest(false, &a, &b);
+    nest(true, &b, &c);
+    nest(false, &b, &c);
+    nest(false, &c, &a);
+}
+
+/// A recording that loses a gate writes the edge again, with the gates it
+/// was taken under: the gates of an edge's lines intersect to the process
+/// graph's (empty here), so that `lockgraph check` sees the cycle the
+/// process reported instead of one gated on two edges.
+#[test]
+fn an_edge_that_loses_a_gate_is_written_again() {
+    let dir = fresh_dir("gate-lost");
+    let out = recording(child!(child_loses_gates_then_closes_a_cycle), &dir, "warn").run();
+    assert!(out.success(), "{}", out.both());
+    assert!(
+        out.both().contains("potential deadlock"),
+        "the process reports the cycle: {}",
+        out.both()
+    );
+    let lines = lines(&dir);
+    for (from, to) in [("rec-gate-a", "rec-gate-b"), ("rec-gate-b", "rec-gate-c")] {
+        let edge: Vec<&String> = lines
+            .iter()
+            .filter(|l| {
+                l.contains("\"type\":\"edge\"")
+                    && l.contains(&format!("\"from\":{{\"class\":\"name:{from}\""))
+                    && l.contains(&format!("\"to\":{{\"class\":\"name:{to}\""))
+            })
+            .collect();
+        assert_eq!(edge.len(), 2, "{from} -> {to}: {edge:#?}");
+        assert!(!edge[0].contains("\"gates\":[]"), "{}", edge[0]);
+        assert!(edge[1].contains("\"gates\":[]"), "{}", edge[1]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

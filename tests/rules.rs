@@ -603,6 +603,39 @@ fn waiting_on_a_condvar_holding_a_lock_the_notifier_needs_is_reported() {
     assert!(kinds.contains(&LockKind::Condvar) && kinds.contains(&LockKind::Mutex));
 }
 
+/// A notification's edge `cv -> x` stands for the notifier blocked on its
+/// way to `x`: its gates are the locks taken before `x`, not `m`, taken
+/// after it. The cycle `cv -> x -> y -> cv` is real: N waits for `x`, T
+/// holds `x` (and `m`) and waits for `y`, W holds `y` and waits on `cv`;
+/// `m` is held by T alone.
+#[test]
+fn a_notifications_gates_are_the_locks_taken_before_the_notifiers_lock() {
+    let (x, y, m) = (Mutex::new(()), Mutex::new(()), Mutex::new(()));
+    let cm = Mutex::new(false);
+    let cv = Condvar::new();
+    let reports = capture(|| {
+        {
+            // T: x, then m (a try, which adds no edge into m), then y.
+            let _x = x.lock();
+            let _m = m.try_lock().expect("free");
+            let _y = y.lock(); // x -> y under m
+        }
+        {
+            // W: y, then waits on cv.
+            let _y = y.lock();
+            let mut g = cm.lock();
+            let _ = cv.wait_for(&mut g, Duration::from_millis(1)); // y -> cv
+        }
+        // N: x, then m, then notifies.
+        let _x = x.lock();
+        let _m = m.try_lock().expect("free");
+        cv.notify_one(); // cv -> x (no gate), cv -> m (under x)
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1, "{reports:#?}");
+    assert_eq!(r[0].locks.len(), 3, "{}", r[0]);
+}
+
 #[test]
 fn the_condvars_own_mutex_is_not_part_of_the_order() {
     let m = Mutex::new(0);

@@ -194,11 +194,18 @@ pub(crate) fn add_edges_by(
             },
             hold,
             request: req,
+            // The gates are the locks the thread holds exclusively while it
+            // waits for the edge's end: every other hold for "held ->
+            // target"; for a notification, which stands for the notifier
+            // blocked on the way to `e`, only those taken before `e`.
             gates: held
                 .iter()
                 .enumerate()
                 .filter(|(j, o)| {
-                    *j != i && o.hold == Hold::Exclusive && o.id != id && Some(o.id) != exclude
+                    (if notify { *j < i } else { *j != i })
+                        && o.hold == Hold::Exclusive
+                        && o.id != id
+                        && Some(o.id) != exclude
                 })
                 .map(|(_, o)| o.id)
                 .collect(),
@@ -400,6 +407,15 @@ impl Global {
         if let Some(e) = rec.edge.and_then(|x| self.classes.edge_at_mut(x)) {
             e.meta.add_pair((from_id, to_id));
         }
+        // A record line for the first recording of each kind, and for one
+        // that lost a gate (`Widened` without a new kind): the checker
+        // intersects the gates of an edge's lines, so that its gate set is
+        // the graph's.
+        let lost_gate = made.is_none() && rec.change == Change::Widened;
+        let made = match made {
+            None if lost_gate && line.is_some() => Some(self.origins.intern(origin())),
+            made => made,
+        };
         let first = made.clone().filter(|_| line.is_some());
         if let (Some(o), Some((from, to))) = (first, line) {
             out.lines.push(record::EdgeLine {
