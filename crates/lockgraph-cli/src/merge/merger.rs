@@ -20,8 +20,11 @@ pub struct Merger {
     files: Vec<RecordFile>,
     class_ids: FastMap<Arc<str>, usize>,
     classes: Vec<ClassInfo>,
-    gate_ids: FastMap<String, u64>,
-    gates: Vec<String>,
+    /// Gates by the file (the process) that recorded them and their text:
+    /// a lock id means one lock only within one process, and two files
+    /// with the same pid (a pid reused, two machines) are two processes.
+    gate_ids: FastMap<(u32, String), u64>,
+    gates: Vec<(u32, String)>,
     edge_ids: FastMap<(u32, u32), u32>,
     edges: Vec<MergedEdge>,
     warnings: Vec<Warning>,
@@ -119,13 +122,15 @@ impl Merger {
         id
     }
 
-    fn gate_id(&mut self, g: &str) -> u64 {
-        if let Some(&id) = self.gate_ids.get(g) {
+    /// The id of gate `g` recorded in file `file`.
+    fn gate_id(&mut self, file: u32, g: &str) -> u64 {
+        let key = (file, g.to_string());
+        if let Some(&id) = self.gate_ids.get(&key) {
             return id;
         }
         let id = self.gates.len() as u64;
-        self.gates.push(g.to_string());
-        self.gate_ids.insert(g.to_string(), id);
+        self.gates.push(key.clone());
+        self.gate_ids.insert(key, id);
         id
     }
 
@@ -197,7 +202,7 @@ impl Merger {
         let mut gates = std::mem::take(&mut self.gate_buf);
         gates.clear();
         for g in &e.gates {
-            let id = self.gate_id(g);
+            let id = self.gate_id(file, g);
             gates.push(id);
         }
         gates.sort_unstable();
@@ -276,7 +281,11 @@ impl Merger {
                 }
             })
             .collect();
-        let gate_map: Vec<u64> = other.gates.iter().map(|g| self.gate_id(g)).collect();
+        let gate_map: Vec<u64> = other
+            .gates
+            .iter()
+            .map(|(f, g)| self.gate_id(f + file_base, g))
+            .collect();
         for mut e in other.edges {
             let (from, to) = (class_map[e.from], class_map[e.to]);
             let mut gates: Vec<u64> = e.gates.iter().map(|&g| gate_map[g as usize]).collect();

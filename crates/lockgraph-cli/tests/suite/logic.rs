@@ -128,6 +128,39 @@ fn a_gate_on_two_of_the_edges_suppresses_the_cycle() {
     assert_eq!(check_dir(d.path()).cycles().len(), 1);
 }
 
+/// Gates are told apart by the file (the process) that recorded them: two
+/// processes with the same pid (reused, or on two machines) hold different
+/// locks under the same `"<pid>:<id>"`, and a cycle gated "twice" across
+/// them is real.
+#[test]
+fn the_same_gate_text_in_two_files_is_two_locks() {
+    let d = tempdir();
+    write_raw(
+        d.path(),
+        "lockgraph-20-1000.jsonl",
+        file_text(20, &[edge("a", "b").gates(&["20:3"])]),
+    );
+    write_raw(
+        d.path(),
+        "lockgraph-20-2000.jsonl",
+        file_text(20, &[edge("b", "c").gates(&["20:3"])]),
+    );
+    write_file(d.path(), 31, &[edge("c", "a")]);
+    assert_eq!(check_dir(d.path()).cycles().len(), 1);
+    // Within one file the gate is one lock: no cycle.
+    let d = tempdir();
+    write_file(
+        d.path(),
+        20,
+        &[
+            edge("a", "b").gates(&["20:3"]),
+            edge("b", "c").gates(&["20:3"]),
+        ],
+    );
+    write_file(d.path(), 31, &[edge("c", "a")]);
+    assert!(check_dir(d.path()).cycles().is_empty());
+}
+
 /// `a -> b` and `b -> a` under one gate, `b -> c` and `c -> b` under
 /// another: the walk `c b a b` has no gate common to all its edges, but
 /// each gate is held on two of them: no cycle. An ungated `a -> b` from
