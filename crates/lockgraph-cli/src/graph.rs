@@ -90,6 +90,11 @@ impl<'m> ClassGraph<'m> {
             .map(|&e| e as usize)
     }
 
+    /// The number of edges.
+    pub(crate) fn edge_count(&self) -> usize {
+        self.target.len()
+    }
+
     /// Where edge `e` leads.
     pub(crate) fn target(&self, e: usize) -> usize {
         self.target[e] as usize

@@ -14,9 +14,9 @@
 //! caller-supplied set of classes it may visit, and a step budget shared by
 //! every search of one check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use lockgraph_graph::gates::{gates_disjoint, Common, Disjoint, GateRule};
+use lockgraph_graph::gates::{gates_disjoint, shared_gates, Common, Disjoint, GateRule};
 use lockgraph_graph::EdgeKinds;
 
 use crate::graph::ClassGraph;
@@ -86,6 +86,10 @@ pub(crate) struct Searcher<'g, 'm> {
     next: Vec<State>,
     /// Steps (edges looked at) left for every search of this searcher.
     pub(crate) budget: u64,
+    /// The gates found on two or more edges: the only ones the exact gate
+    /// search tracks (`lockgraph_graph::gates::shared_gates`); found the
+    /// first time that search runs.
+    shared: Option<HashSet<u64>>,
 }
 
 impl<'g, 'm> Searcher<'g, 'm> {
@@ -109,6 +113,7 @@ impl<'g, 'm> Searcher<'g, 'm> {
             layer: Vec::new(),
             next: Vec::new(),
             budget,
+            shared: None,
         }
     }
 
@@ -158,9 +163,10 @@ impl<'g, 'm> Searcher<'g, 'm> {
     ///
     /// With the rules, the first search carries the first form of the gate
     /// rule ([`Common`]); when the walk it finds holds a gate on two edges,
-    /// a second search carries the exact one ([`Disjoint`]) with at most
-    /// half the budget left, and when that runs out the first walk stands
-    /// (a report more, never one fewer).
+    /// a second search carries the exact one ([`Disjoint`], tracking the
+    /// gates found on two or more edges) with at most half the budget left,
+    /// and when that runs out the first walk stands, marked not exact (a
+    /// report more, never one fewer).
     pub(crate) fn through(
         &mut self,
         e0: usize,
@@ -177,11 +183,20 @@ impl<'g, 'm> Searcher<'g, 'm> {
         }
         let budget = self.budget;
         self.budget = budget / 2;
-        let exact = self.through_rule(e0, max_len, inside, true, &mut Disjoint::new());
+        let g = self.g;
+        let shared = self
+            .shared
+            .take()
+            .unwrap_or_else(|| shared_gates((0..g.edge_count()).map(|e| g.gates(e))));
+        let exact = self.through_rule(e0, max_len, inside, true, &mut Disjoint::new(Some(&shared)));
+        self.shared = Some(shared);
         self.budget += budget - budget / 2;
-        match exact {
-            Found::OverBudget => first,
-            exact => exact,
+        match (exact, first) {
+            (Found::OverBudget, Found::Walk(mut w)) => {
+                w.exact = false;
+                Found::Walk(w)
+            }
+            (exact, _) => exact,
         }
     }
 

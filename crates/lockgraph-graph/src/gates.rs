@@ -16,13 +16,19 @@
 //! taken under `g`, `b -> c` and `c -> b` both under `h`: no gate is common
 //! to the walk `c b a b`, but `g` is held on two of its edges, and so is
 //! `h`. Both searches stop at a state budget; when the second does, the
-//! first one's walk is reported (a report more, never one fewer).
+//! first one's walk is reported, marked not exact (a report more, never
+//! one fewer). The second search tracks only the gates found on two or more
+//! edges of the graph ([`shared_gates`]): a gate of one edge is held twice
+//! only by a walk that takes that edge twice, which the search then lets
+//! through (a report more), and the gates of one edge each (a lock held
+//! around everything a request does, a different one each time) would
+//! otherwise make a state of every path.
 //!
 //! Gates are compared as numbers: the caller makes them identify one lock
 //! (the runtime's lock ids, unique in a process; the checker's interned
 //! `"<pid>:<id>"` strings).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -41,6 +47,21 @@ pub fn gates_disjoint<'a>(sets: impl IntoIterator<Item = &'a [u64]>) -> bool {
     }
     all.sort_unstable();
     all.windows(2).all(|w| w[0] != w[1])
+}
+
+/// The gates found on two or more of the edges whose gate sets `sets`
+/// yields (each edge once): the only ones [`Disjoint`] needs to track.
+pub fn shared_gates<'a>(sets: impl IntoIterator<Item = &'a [u64]>) -> HashSet<u64> {
+    let mut seen = HashSet::new();
+    let mut shared = HashSet::new();
+    for s in sets {
+        for &g in s {
+            if !seen.insert(g) {
+                shared.insert(g);
+            }
+        }
+    }
+    shared
 }
 
 /// A form of the gate rule a breadth-first search can carry in its states:
@@ -114,28 +135,43 @@ impl GateRule for Common {
 }
 
 /// The exact rule: the gates of every edge so far (at most
-/// [`MAX_TRACKED_GATES`], the smallest kept), interned, so that a state
-/// stays one word. An edge with a gate already held is not taken; every
-/// closed walk that gets back is accepted.
+/// [`MAX_TRACKED_GATES`], the smallest kept; only those in the shared set
+/// when one is given, [`shared_gates`]), interned, so that a state stays
+/// one word. An edge with a gate already held is not taken; every closed
+/// walk that gets back is accepted.
 #[derive(Debug)]
-pub struct Disjoint {
+pub struct Disjoint<'s> {
     /// Set `i`, sorted; set 0 is the empty one.
     sets: Vec<Box<[u64]>>,
     ids: HashMap<Box<[u64]>, u32>,
+    shared: Option<&'s HashSet<u64>>,
+    buf: Vec<u64>,
 }
 
-impl Default for Disjoint {
+impl Default for Disjoint<'_> {
     fn default() -> Self {
-        Disjoint::new()
+        Disjoint::new(None)
     }
 }
 
-impl Disjoint {
-    /// The rule, with only the empty set interned.
-    pub fn new() -> Disjoint {
+impl<'s> Disjoint<'s> {
+    /// The rule, with only the empty set interned, tracking every gate, or
+    /// only those in `shared`.
+    pub fn new(shared: Option<&'s HashSet<u64>>) -> Disjoint<'s> {
         Disjoint {
             sets: vec![Box::default()],
             ids: HashMap::new(),
+            shared,
+            buf: Vec::new(),
+        }
+    }
+
+    /// `gates` without those it does not track, in `self.buf`.
+    fn tracked(&mut self, gates: &[u64]) {
+        self.buf.clear();
+        match self.shared {
+            Some(s) => self.buf.extend(gates.iter().filter(|g| s.contains(g))),
+            None => self.buf.extend_from_slice(gates),
         }
     }
 
@@ -164,11 +200,12 @@ impl Disjoint {
     }
 }
 
-impl GateRule for Disjoint {
+impl GateRule for Disjoint<'_> {
     type Key = u32;
 
     fn start(&mut self, first: &[u64]) -> u32 {
-        let mut set = first.to_vec();
+        self.tracked(first);
+        let mut set = std::mem::take(&mut self.buf);
         set.sort_unstable();
         set.dedup();
         set.truncate(MAX_TRACKED_GATES);
@@ -179,6 +216,28 @@ impl GateRule for Disjoint {
         if gates.is_empty() {
             return Some(key);
         }
+        self.tracked(gates);
+        if self.buf.is_empty() {
+            return Some(key);
+        }
+        let gates = std::mem::take(&mut self.buf);
+        let r = self.step_tracked(key, &gates);
+        self.buf = gates;
+        r
+    }
+
+    fn accepts(&self, _key: u32) -> bool {
+        true
+    }
+
+    fn is_plain(&self, key: u32) -> bool {
+        key == 0
+    }
+}
+
+impl Disjoint<'_> {
+    /// [`GateRule::step`] with `gates` already filtered (sorted).
+    fn step_tracked(&mut self, key: u32, gates: &[u64]) -> Option<u32> {
         let held = &self.sets[key as usize];
         let mut set = Vec::with_capacity(held.len() + gates.len());
         let (mut i, mut j) = (0, 0);
@@ -201,19 +260,25 @@ impl GateRule for Disjoint {
         set.truncate(MAX_TRACKED_GATES);
         Some(self.intern(set))
     }
-
-    fn accepts(&self, _key: u32) -> bool {
-        true
-    }
-
-    fn is_plain(&self, key: u32) -> bool {
-        key == 0
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_gates_on_two_edges_are_shared_and_tracked() {
+        let shared = shared_gates([&[1, 2][..], &[2, 3], &[4], &[3]]);
+        assert_eq!(shared, HashSet::from([2, 3]));
+        let mut d = Disjoint::new(Some(&shared));
+        // 1 and 4 are on one edge each: never tracked.
+        let k = d.start(&[1, 2]);
+        assert_eq!(d.gates(k), &[2]);
+        assert_eq!(d.step(k, &[4]), Some(k));
+        assert_eq!(d.step(k, &[2, 4]), None);
+        let k3 = d.step(k, &[3]).unwrap();
+        assert_eq!(d.gates(k3), &[2, 3]);
+    }
 
     #[test]
     fn a_gate_on_two_edges_breaks_the_walk() {
@@ -237,7 +302,7 @@ mod tests {
 
     #[test]
     fn disjoint_refuses_a_gate_held_already_and_interns_sets() {
-        let mut d = Disjoint::new();
+        let mut d = Disjoint::new(None);
         let k = d.start(&[7, 3]);
         assert_eq!(d.gates(k), &[3, 7]);
         assert_eq!(d.step(k, &[7]), None);
@@ -253,7 +318,7 @@ mod tests {
 
     #[test]
     fn disjoint_keeps_at_most_the_tracked_gates() {
-        let mut d = Disjoint::new();
+        let mut d = Disjoint::new(None);
         let many: Vec<u64> = (0..40).collect();
         let k = d.start(&many);
         assert_eq!(d.gates(k).len(), MAX_TRACKED_GATES);

@@ -233,8 +233,10 @@ pub struct Cycle {
     /// lookup): the search walked them, and a caller reading each edge of a
     /// long cycle would otherwise look each up by its two nodes.
     pub edges: Vec<EdgeId>,
-    /// `false` when the constrained search ran out of its state budget and the
-    /// cycle was found ignoring the read-lock and gate rules (reported to be safe).
+    /// `false` when a search ran out of its state budget: the cycle was
+    /// found ignoring the read-lock and gate rules, or obeys only the gate
+    /// rule's first form (no gate common to all its edges) while a gate is
+    /// held on two of them ([`gates`]). Reported to be safe.
     pub exact: bool,
 }
 
@@ -253,6 +255,13 @@ impl Cycle {
 /// At most this many search states are explored for one cycle check before the
 /// search falls back to ignoring the read and gate rules.
 pub const STATE_BUDGET: usize = 1 << 20;
+
+/// At most this many states are explored by the gate rule's exact search
+/// ([`gates`]), which runs only when the first search's cycle holds a gate
+/// on two edges; past it, that cycle is reported, marked not exact. It is
+/// smaller than [`STATE_BUDGET`]: the search runs under the caller's graph
+/// lock, and its states multiply with the gate sets a walk can hold.
+pub const EXACT_GATES_BUDGET: usize = 1 << 16;
 
 pub use gates::MAX_TRACKED_GATES;
 

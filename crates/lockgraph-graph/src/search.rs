@@ -9,7 +9,16 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use crate::gates::{self, GateRule};
-use crate::{Cycle, EdgeId, EdgeKinds, FastMap, Graph, NodeId, STATE_BUDGET};
+use crate::{Cycle, EdgeId, EdgeKinds, FastMap, Graph, NodeId, EXACT_GATES_BUDGET, STATE_BUDGET};
+
+/// Where a strong-path search may go: cycles of at most `max_len` edges,
+/// only the nodes marked in `inside` (when given), at most `budget` states.
+#[derive(Clone, Copy)]
+pub(crate) struct Bounds<'a> {
+    pub(crate) max_len: usize,
+    pub(crate) inside: Option<&'a [bool]>,
+    pub(crate) budget: usize,
+}
 
 impl<N, M> Graph<N, M> {
     /// The shortest deadlock-capable cycle through the existing edge `from -> to`.
@@ -59,8 +68,10 @@ impl<N, M> Graph<N, M> {
     /// nodes marked in `inside` (when given): the strong-path search with
     /// the first form of the gate rule ([`gates::Common`]), and, when the
     /// walk it finds holds a gate on two edges, again with the exact one
-    /// ([`gates::Disjoint`]); past that search's budget, the first walk
-    /// ([`gates`]). `OverBudget` only when the first search ran out.
+    /// ([`gates::Disjoint`], tracking the gates found on two or more edges,
+    /// [`EXACT_GATES_BUDGET`] states); past that search's budget, the first
+    /// walk, marked not exact ([`gates`]). `OverBudget` only when the first
+    /// search ran out.
     pub(crate) fn constrained_cycle(
         &self,
         from: NodeId,
@@ -70,13 +81,17 @@ impl<N, M> Graph<N, M> {
         max_len: usize,
         inside: Option<&[bool]>,
     ) -> Search {
-        let first = match self.shortest_over_kinds(
+        let bounds = Bounds {
+            max_len,
+            inside,
+            budget: STATE_BUDGET,
+        };
+        let mut first = match self.shortest_over_kinds(
             from,
             to,
             kinds,
             gates,
-            max_len,
-            inside,
+            bounds,
             &mut gates::Common::new(),
         ) {
             Search::Found(c) => c,
@@ -85,41 +100,43 @@ impl<N, M> Graph<N, M> {
         if self.gates_disjoint(&first.edges) {
             return Search::Found(first);
         }
-        let limit = max_len;
-        match self.shortest_over_kinds(
-            from,
-            to,
-            kinds,
-            gates,
-            limit,
-            inside,
-            &mut gates::Disjoint::new(),
-        ) {
-            Search::OverBudget => Search::Found(first),
-            exact => exact,
+        let shared = gates::shared_gates(self.g.edge_weights().map(|w| &w.gates[..]));
+        let bounds = Bounds {
+            budget: EXACT_GATES_BUDGET,
+            ..bounds
+        };
+        let mut exact = gates::Disjoint::new(Some(&shared));
+        match self.shortest_over_kinds(from, to, kinds, gates, bounds, &mut exact) {
+            Search::OverBudget => {
+                first.exact = false;
+                Search::Found(first)
+            }
+            found => found,
         }
     }
 
     /// [`strong_path`](Self::strong_path) for each kind of the first edge:
     /// the shortest cycle found.
-    #[allow(clippy::too_many_arguments)]
     fn shortest_over_kinds<R: GateRule>(
         &self,
         from: NodeId,
         to: NodeId,
         kinds: EdgeKinds,
         gates: &[u64],
-        max_len: usize,
-        inside: Option<&[bool]>,
+        bounds: Bounds<'_>,
         rule: &mut R,
     ) -> Search {
         let mut best: Option<Cycle> = None;
         for k0 in kinds.iter() {
-            let limit = best.as_ref().map_or(max_len, |b| b.len() - 1);
+            let limit = best.as_ref().map_or(bounds.max_len, |b| b.len() - 1);
             if limit < 2 {
                 break;
             }
-            match self.strong_path(from, to, k0, gates, limit, inside, rule) {
+            let bounds = Bounds {
+                max_len: limit,
+                ..bounds
+            };
+            match self.strong_path(from, to, k0, gates, bounds, rule) {
                 Search::Found(c) => best = Some(c),
                 Search::NotFound => {}
                 Search::OverBudget => return Search::OverBudget,
@@ -177,22 +194,25 @@ impl<N, M> Graph<N, M> {
     /// The strong-path search: a breadth-first search from `to` back to
     /// `from` over (node, arrived by a recursive read, `rule`'s key of the
     /// gates) states, the first edge `from -> to` having kind `k0` and the
-    /// gates `gates`. It stops at paths that would make the cycle longer
-    /// than `max_len` edges and never leaves the nodes marked in `inside`
-    /// (when given). The shortest cycle within the bound that obeys the
-    /// read rule and `rule` is found; past [`STATE_BUDGET`] states it gives
-    /// up (`Search::OverBudget`).
-    #[allow(clippy::too_many_arguments)]
+    /// gates `gates`, within `bounds`: it stops at paths that would make
+    /// the cycle longer than `max_len` edges and never leaves the nodes
+    /// marked in `inside` (when given). The shortest cycle within the bound
+    /// that obeys the read rule and `rule` is found; past `budget` states it
+    /// gives up (`Search::OverBudget`).
     pub(crate) fn strong_path<R: GateRule>(
         &self,
         from: NodeId,
         to: NodeId,
         k0: EdgeKinds,
         gates: &[u64],
-        max_len: usize,
-        inside: Option<&[bool]>,
+        bounds: Bounds<'_>,
         rule: &mut R,
     ) -> Search {
+        let Bounds {
+            max_len,
+            inside,
+            budget,
+        } = bounds;
         let start = State {
             node: to,
             recursive: !k0.ends_non_recursive(),
@@ -239,7 +259,7 @@ impl<N, M> Graph<N, M> {
                     queue.push_back((next, depth + 1));
                 }
             }
-            if parent.len() > STATE_BUDGET {
+            if parent.len() > budget {
                 return Search::OverBudget;
             }
         }

@@ -676,3 +676,54 @@ fn the_fast_hasher_tells_short_strings_apart() {
     hashes.dedup();
     assert_eq!(hashes.len(), words.len());
 }
+
+/// The exact gate search has its own, smaller budget: past it the first
+/// search's cycle, which holds a gate on two edges, is reported marked not
+/// exact. Here every walk back to `s` ends with an edge under `H`, as the
+/// closing edge `s -> t` is (no cycle can deadlock), and 18 layers of two
+/// ways each, under gates found on two edges, make 2^18 gate sets.
+#[test]
+fn past_the_exact_search_budget_the_first_cycle_is_not_exact() {
+    const H: u64 = 1;
+    let layers = 18;
+    let mut g: Graph<(), ()> = Graph::new();
+    let s = g.add_node(());
+    let t = g.add_node(());
+    let mut x = t;
+    let mut all_gates = Vec::new();
+    for i in 0..layers {
+        let (u, v, next) = (g.add_node(()), g.add_node(()), g.add_node(()));
+        let (gu, gv) = (100 + 2 * i as u64, 101 + 2 * i as u64);
+        all_gates.extend([gu, gv]);
+        g.insert(x, u, EdgeKinds::EN, &[gu], || ());
+        g.insert(x, v, EdgeKinds::EN, &[gv], || ());
+        g.insert(u, next, EdgeKinds::EN, &[], || ());
+        g.insert(v, next, EdgeKinds::EN, &[], || ());
+        x = next;
+    }
+    g.insert(x, s, EdgeKinds::EN, &[H], || ());
+    // Every layer's gates on a second edge, off every cycle.
+    let (p, q) = (g.add_node(()), g.add_node(()));
+    g.insert(p, q, EdgeKinds::EN, &all_gates, || ());
+    g.insert(s, t, EdgeKinds::EN, &[H], || ());
+    let c = g.cycle_through(s, t).expect("the first search's cycle");
+    assert!(!c.exact, "{c:?}");
+    assert_eq!(c.len(), 2 * layers + 2);
+    // A few layers fit the budget: the exact search proves there is none.
+    let mut small: Graph<(), ()> = Graph::new();
+    let (s, t, u, v, w) = (
+        small.add_node(()),
+        small.add_node(()),
+        small.add_node(()),
+        small.add_node(()),
+        small.add_node(()),
+    );
+    small.insert(t, u, EdgeKinds::EN, &[7], || ());
+    small.insert(t, v, EdgeKinds::EN, &[8], || ());
+    small.insert(u, w, EdgeKinds::EN, &[], || ());
+    small.insert(v, w, EdgeKinds::EN, &[], || ());
+    small.insert(w, s, EdgeKinds::EN, &[H], || ());
+    small.insert(u, v, EdgeKinds::EN, &[7, 8], || ());
+    small.insert(s, t, EdgeKinds::EN, &[H], || ());
+    assert!(small.cycle_through(s, t).is_none());
+}

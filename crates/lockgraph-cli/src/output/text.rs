@@ -178,8 +178,8 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
     if !exact {
         writeln!(
             w,
-            "  note: the search ran out of budget, so this cycle ignores the read-lock and\n        \
-             gate-lock rules: it exists, but may not be able to deadlock"
+            "  note: the search ran out of budget before applying the read-lock and gate-lock\n        \
+             rules to this cycle in full: it exists, but may not be able to deadlock"
         )?;
     }
     writeln!(w)?;
