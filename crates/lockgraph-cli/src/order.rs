@@ -223,10 +223,15 @@ impl Chain {
         }
     }
 
-    /// Whether entry `i` matches `class` (by name or class id).
+    /// Whether entry `i` matches `class` (by name or class id; a pattern
+    /// also by a dependency site's id as written before ids were made
+    /// portable, [`ClassInfo::full_site_id`], so that a glob such as
+    /// `site:*/moka-0.12.16/src/sync/cache.rs:*` matches as it did).
     pub fn entry_matches(&self, i: usize, class: &ClassInfo) -> bool {
         let pat = &self.entries[i];
-        glob_match(pat, &class.class) || class.name().is_some_and(|n| glob_match(pat, n))
+        glob_match(pat, &class.class)
+            || class.name().is_some_and(|n| glob_match(pat, n))
+            || class.full_site_id().is_some_and(|id| glob_match(pat, &id))
     }
 
     /// The position of `class` in this chain: the first entry it matches.

@@ -107,6 +107,20 @@ impl ClassInfo {
         }
     }
 
+    /// For a class whose id names a dependency's site in the portable form
+    /// (`lockgraph_core::site_key`), the id as it was written before, with
+    /// the site's full path (as the record's `site` field keeps it): what
+    /// an `--order` glob written for such ids matched.
+    pub fn full_site_id(&self) -> Option<String> {
+        let site = self.site()?;
+        let portable = lockgraph_core::site_key::site(site);
+        if portable == site {
+            return None;
+        }
+        let rest = self.class.strip_prefix("site:")?.strip_prefix(&*portable)?;
+        Some(format!("site:{site}{rest}"))
+    }
+
     /// The identity used in baselines and fingerprints: the class id, except
     /// that anonymous classes (`anon:<pid>:<id>`, never equal across
     /// processes) all read `anon`.

@@ -341,3 +341,21 @@ fn profiles_of_two_machines_merge_a_dependency_lock_into_one_class() {
     assert_eq!(rows[0]["class"], MOKA_KEY);
     assert_eq!(rows[0]["acquisitions"], 42);
 }
+
+/// An `--order` glob written for a dependency's site as class ids were
+/// written before they were made portable (its path under CARGO_HOME, a
+/// `*` for the machine's part) still matches the class on each Unix
+/// machine (the pattern's `/` is not a Windows path's `\`).
+#[test]
+fn an_order_glob_over_the_full_path_still_matches() {
+    let (root, dirs) = three_machines();
+    let order = "order = [\"app_state\", \"site:*/moka-0.12.16/src/sync/cache.rs:*\"]\n";
+    std::fs::write(root.path().join("order.toml"), order).unwrap();
+    let want = json!(format!("order:{MOKA_KEY} -> name:app_state"));
+    for dir in &dirs[..2] {
+        let (v, code) = check_json(root.path(), &[], &[dir]);
+        assert_eq!(code, Some(1), "{v}");
+        let found = identities(&v).iter().any(|f| f["key"] == want);
+        assert!(found, "{}: {v}", dir.display());
+    }
+}
