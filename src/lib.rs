@@ -61,9 +61,10 @@
 //!
 //! And what is not reported, because it cannot deadlock: `try_lock` (it never
 //! waits: no edge into the tried lock), cycles made only of recursive reads
-//! of shared holds (lockdep's strong-path rule), cycles whose every edge was
-//! recorded under one common lock held exclusively (a *gate lock*), re-entry
-//! of a `ReentrantMutex`, and upgrading an upgradable read.
+//! of shared holds (lockdep's strong-path rule), cycles two of whose edges
+//! were always recorded under one lock held exclusively (a *gate lock*: the
+//! two threads cannot both hold it), re-entry of a `ReentrantMutex`, and
+//! upgrading an upgradable read.
 //!
 //! # Reports and policy
 //!

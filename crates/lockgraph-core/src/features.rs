@@ -100,9 +100,10 @@ pub(crate) fn raw() -> u8 {
 
 /// The features' byte for the steady test (`LockMeta::steady`): 0 when the
 /// byte is 0, [`TAG_ON`] otherwise, a word that test ors into the slot's
-/// word it expects. One `or` with a memory operand there replaces the
-/// load, compare and branch of the byte on the steady path (a
-/// `track-in-release` one lock 35 -> 33 instructions, `docs/cost.md`).
+/// word it expects. The tag's load and that `or` replace the load, compare
+/// and branch of the byte on the steady path (a `track-in-release` one lock
+/// 35 -> 33 instructions, `docs/cost.md`); the loaded tag also chooses the
+/// way after a failed test, so it is kept in a register.
 #[inline(always)]
 pub(crate) fn steady_tag() -> u64 {
     TAG.load(Ordering::Relaxed)
@@ -122,28 +123,36 @@ pub(crate) fn steady_tag() -> u64 {
 /// steady test takes [`steady_tag`], whose 0 means another mode.
 #[inline(always)]
 pub(crate) fn or_lean_tag(word: u64) -> u64 {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    or_tag(word, &LEAN_TAG_WORD)
+}
+
+/// `word | tag.load(Relaxed)`, on x86-64 with the load made by the `or`
+/// ([`or_lean_tag`]).
+#[inline(always)]
+fn or_tag(word: u64, tag: &AtomicU64) -> u64 {
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64", not(miri)))]
     {
         let mut w = word;
-        // SAFETY: the `or` reads the 8 bytes of `LEAN_TAG_WORD` through a
-        // reference to it, which is valid and 8-aligned (an `AtomicU64`);
-        // an aligned 8-byte read is one atomic access on x86-64, the
-        // relaxed load the other targets make. It writes only `w` and the
-        // flags (not declared preserved), touches no stack, and is not
-        // `pure`, so that it is read again at each acquisition.
+        // SAFETY: the `or` reads the 8 bytes of `tag` through a reference
+        // to it, which is valid and 8-aligned (an `AtomicU64`), as a 64-bit
+        // register (the pointer width is 64: not x32); an aligned 8-byte
+        // read is one atomic access on x86-64, the relaxed load the other
+        // targets make. It writes only `w` and the flags (not declared
+        // preserved), touches no stack, and is not `pure`, so that it is
+        // read again at each acquisition.
         unsafe {
             std::arch::asm!(
                 "or {w}, qword ptr [{tag}]",
                 w = inout(reg) w,
-                tag = in(reg) &LEAN_TAG_WORD,
+                tag = in(reg) tag,
                 options(nostack, readonly),
             );
         }
         w
     }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64", not(miri))))]
     {
-        word | LEAN_TAG_WORD.load(Ordering::Relaxed)
+        word | tag.load(Ordering::Relaxed)
     }
 }
 
@@ -326,13 +335,21 @@ mod tests {
     use super::*;
 
     /// The lean tag's `or` (an `asm!` memory operand on x86-64) adds the
-    /// word `LEAN_TAG_WORD` holds, whatever the word it is given.
+    /// word the tag holds: 0 (the lean mode), `TAG_ON` and other words, on
+    /// an atomic of the test's own; and `or_lean_tag` reads `LEAN_TAG_WORD`.
     #[test]
-    fn or_lean_tag_adds_the_tag_word() {
-        let tag = LEAN_TAG_WORD.load(Ordering::Relaxed);
-        for w in [0, 1, 0x1234_5678 << 8 | 0x10, (1 << 55) - 1, u64::MAX >> 1] {
-            assert_eq!(or_lean_tag(w), w | tag, "{w:#x}");
+    fn or_tag_adds_the_word_the_tag_holds() {
+        let words = [0, 1, 0x1234_5678 << 8 | 0x10, (1 << 55) - 1, u64::MAX >> 1];
+        for t in [0, TAG_ON, 0x0f0f, u64::MAX] {
+            let tag = AtomicU64::new(t);
+            for w in words {
+                assert_eq!(or_tag(w, &tag), w | t, "{w:#x} {t:#x}");
+            }
+            tag.store(!t, Ordering::Relaxed);
+            assert_eq!(or_tag(2, &tag), 2 | !t, "read again: {t:#x}");
         }
+        let lean = LEAN_TAG_WORD.load(Ordering::Relaxed);
+        assert_eq!(or_lean_tag(4), 4 | lean);
     }
 
     /// The model's shared memory: the switch of one feature, `CHANGES`,
