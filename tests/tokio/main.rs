@@ -19,6 +19,9 @@ fn current_thread() -> tokio::runtime::Runtime {
 mod tracked;
 
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod gates;
+
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
 mod profile;
 
 #[cfg(any(debug_assertions, feature = "track-in-release"))]

@@ -105,7 +105,32 @@ pub(crate) fn add_edges(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) -> Added {
-    add_edges_by(thread_label(), held, target, id, request, site, op)
+    add_edges_by(
+        thread_label(),
+        held,
+        target,
+        id,
+        request,
+        site,
+        op,
+        Gates::Held,
+    )
+}
+
+/// Which locks an event's edges take as gates (`docs/design.md`, "The
+/// cycle search": a gate must be held, exclusively, by the actor for as
+/// long as it waits, and by no other actor of a deadlock).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Gates {
+    /// The thread's other exclusive holds (for a notification, those taken
+    /// before the edge's lock).
+    Held,
+    /// None: the actor is a task or an async owner. Tasks polled on one
+    /// thread share its sync holds, futures joined in one task share its
+    /// set, and an owned guard moved to another task stays in its taker's
+    /// set until released: none of them is sure to be held by this actor
+    /// alone while it waits.
+    None,
 }
 
 /// [`add_edges`] for an acquisition by `actor` (a task, named by the
@@ -118,6 +143,7 @@ pub(crate) fn add_edges_by(
     request: Request,
     site: Option<&'static Location<'static>>,
     op: Op,
+    with_gates: Gates,
 ) -> Added {
     crate::sync::enter_iteration();
     let mut out = Added {
@@ -202,7 +228,8 @@ pub(crate) fn add_edges_by(
                 .iter()
                 .enumerate()
                 .filter(|(j, o)| {
-                    (if notify { *j < i } else { *j != i })
+                    with_gates == Gates::Held
+                        && (if notify { *j < i } else { *j != i })
                         && o.hold == Hold::Exclusive
                         && o.id != id
                         && Some(o.id) != exclude

@@ -310,7 +310,16 @@ fn record(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) {
-    let out = crate::global::add_edges_by(actor(owner), held, meta, id, request, site, op);
+    let out = crate::global::add_edges_by(
+        actor(owner),
+        held,
+        meta,
+        id,
+        request,
+        site,
+        op,
+        crate::global::Gates::None,
+    );
     let marked: Vec<(usize, u64)> = out
         .marked
         .iter()

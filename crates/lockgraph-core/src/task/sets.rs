@@ -204,10 +204,17 @@ pub(crate) struct HeldSet {
     dirty: AtomicBool,
 }
 
-/// One hold's share of [`HeldSet::content`]: the lock instance and mode.
+/// One hold's share of [`HeldSet::content`]: the lock instance and mode,
+/// mixed (splitmix64's finaliser) so that the sum of a set's shares tells
+/// sets apart. A multiple of the id alone made the sum a multiple of the
+/// ids' sum: {1, 4} and {2, 3} were one set, and a nested acquisition
+/// under the second was taken for checked under the first.
 #[inline(always)]
 fn entry(id: u64, hold: Hold) -> u64 {
-    (id ^ (hold as u64) << 62).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    let mut z = id ^ (hold as u64) << 62;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The hold a slot's state `s` stands for.
@@ -731,6 +738,22 @@ pub(crate) fn registered() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sets of exclusive holds whose ids sum alike are told apart (the
+    /// nested acquisition's memo keys on the sum of the shares), and so are
+    /// the modes of one lock.
+    #[test]
+    fn sets_with_equal_id_sums_have_different_contents() {
+        let e = |ids: &[u64]| -> u64 {
+            ids.iter()
+                .fold(0u64, |c, &id| c.wrapping_add(entry(id, Hold::Exclusive)))
+        };
+        for n in [1u64, 7, 1000, 1 << 40] {
+            assert_ne!(e(&[n, n + 3]), e(&[n + 1, n + 2]), "{n}");
+            assert_ne!(e(&[n, n + 5, n + 10]), e(&[n, n + 6, n + 9]), "{n}");
+        }
+        assert_ne!(entry(9, Hold::Exclusive), entry(9, Hold::Shared));
+    }
 
     /// Sets of tasks that hold nothing leave the registry (tasks end
     /// without telling anyone), those that hold something stay.
