@@ -288,6 +288,43 @@ mod send_guard {
         });
         assert!(lockgraph::held_locks().is_empty());
     }
+
+    /// A guard of `g` sent to another thread, which holds it while this
+    /// thread takes `a` then `b`: this thread does not hold `g` then, so
+    /// `g` gates nothing (with `send_guard` no edge takes gates): against
+    /// `g`, `b`, `a` the cycle is real (this thread holding `a`, waiting
+    /// for `b`; another holding `g` and `b`, waiting for `a`).
+    #[test]
+    fn a_guard_sent_away_is_no_gate() {
+        let g = Mutex::named("surface-sent-g", ());
+        let (a, b) = (
+            Mutex::named("surface-sent-a", ()),
+            Mutex::named("surface-sent-b", ()),
+        );
+        let reports = lockgraph::capture(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let guard = g.lock();
+            thread::scope(|s| {
+                s.spawn(move || {
+                    let _held = guard;
+                    rx.recv().unwrap();
+                });
+                {
+                    let _a = a.lock();
+                    let _b = b.lock(); // a -> b, `g` held by the other thread
+                }
+                tx.send(()).unwrap();
+            });
+            let _g = g.lock();
+            let _b = b.lock();
+            let _a = a.lock();
+        });
+        let cycles = reports
+            .iter()
+            .filter(|r| r.kind == lockgraph::ReportKind::LockOrderCycle)
+            .count();
+        assert_eq!(cycles, 1, "{reports:#?}");
+    }
 }
 
 #[cfg(feature = "serde")]

@@ -105,16 +105,15 @@ pub(crate) fn add_edges(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) -> Added {
-    add_edges_by(
-        thread_label(),
-        held,
-        target,
-        id,
-        request,
-        site,
-        op,
-        Gates::Held,
-    )
+    // With `send_guard` a guard may be held by another thread than the
+    // one whose stack keeps it (until it is released there): no edge
+    // takes gates.
+    let gates = if cfg!(feature = "send_guard") {
+        Gates::None
+    } else {
+        Gates::Held
+    };
+    add_edges_by(thread_label(), held, target, id, request, site, op, gates)
 }
 
 /// Which locks an event's edges take as gates (`docs/design.md`, "The
@@ -125,7 +124,9 @@ pub(crate) enum Gates {
     /// The thread's other exclusive holds (for a notification, those taken
     /// before the edge's lock).
     Held,
-    /// None: the actor is a task or an async owner. Tasks polled on one
+    /// None: the build has `send_guard` (a guard sent to another thread
+    /// stays on its taker's stack until released there), or the actor is a
+    /// task or an async owner. Tasks polled on one
     /// thread share its sync holds, futures joined in one task share its
     /// set, and an owned guard moved to another task stays in its taker's
     /// set until released: none of them is sure to be held by this actor
