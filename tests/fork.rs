@@ -301,3 +301,89 @@ fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
     // The children's edges reached the file.
     assert!(records.contains("fork-file-child-a"), "no child record");
 }
+
+#[test]
+fn child_forks_and_both_record_a_gated_edge() {
+    if !is_child() {
+        return;
+    }
+    let (x, y) = (
+        Mutex::named("fork-ids-x", ()),
+        Mutex::named("fork-ids-y", ()),
+    );
+    // A lock taken first opens the record file, which the child inherits.
+    drop(x.lock());
+    // Forked before the gate lock is made: parent and child each make one,
+    // and the inherited counter gives both the same id.
+    let pid = fork(|| {
+        let g = Mutex::named("fork-ids-g-child", ());
+        let _g = g.lock();
+        let _x = x.lock();
+        let _y = y.lock();
+        println!("CHILD {}", std::process::id());
+        0
+    });
+    assert_eq!(wait_for(pid, Duration::from_secs(30)), Some(0));
+    let g = Mutex::named("fork-ids-g-parent", ());
+    let _g = g.lock();
+    let _y = y.lock();
+    let _x = x.lock();
+    println!("PARENT {}", std::process::id());
+}
+
+/// A forked child writes into its parent's record file, under its
+/// parent's pid; the gates it writes carry its own pid, so that its gate
+/// lock and its parent's, which got the same id, read as two locks (and
+/// `lockgraph check` sees the cycle `x -> y -> x`, gated by neither).
+#[test]
+fn a_forked_childs_gates_carry_its_own_pid() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-fork-ids-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = child!(child_forks_and_both_record_a_gated_edge)
+        .env("LOCKGRAPH_ORDER", "on")
+        .env("LOCKGRAPH_RECORD", dir.to_str().unwrap())
+        .deadline(Duration::from_secs(60))
+        .run();
+    let records: String = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.success(), "{}", out.both());
+    let pid_of = |tag: &str| -> String {
+        out.stdout
+            .lines()
+            .find_map(|l| l.split(tag).nth(1))
+            .unwrap_or_else(|| panic!("no {tag}: {}", out.both()))
+            .trim()
+            .to_string()
+    };
+    let (child, parent) = (pid_of("CHILD "), pid_of("PARENT "));
+    let gate_of = |from: &str| -> String {
+        let line = records
+            .lines()
+            .find(|l| l.contains(&format!("\"from\":{{\"class\":\"name:{from}\"")))
+            .unwrap_or_else(|| panic!("no edge from {from}: {records}"));
+        line.split("\"gates\":[\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no gate: {line}"))
+            .to_string()
+    };
+    let (child_gate, parent_gate) = (gate_of("fork-ids-x"), gate_of("fork-ids-y"));
+    assert!(
+        child_gate.starts_with(&format!("{child}:")),
+        "{child_gate} {child}"
+    );
+    assert!(
+        parent_gate.starts_with(&format!("{parent}:")),
+        "{parent_gate} {parent}"
+    );
+    assert_ne!(child_gate, parent_gate);
+}

@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,6 +36,11 @@ struct Recorder {
     file: Mutex<File>,
     exe: String,
     pid: u32,
+    /// The pid in the lock ids the lines write (gates, anonymous classes):
+    /// the process's own, also in a child forked from the one that opened
+    /// the file, whose new locks get the same ids as its parent's (the
+    /// counter is inherited) and must not read as the same lock.
+    ids_pid: AtomicU32,
 }
 
 static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
@@ -131,13 +137,15 @@ fn open(dir: PathBuf) -> std::io::Result<Recorder> {
         file: Mutex::new(file),
         exe,
         pid,
+        ids_pid: AtomicU32::new(pid),
     })
 }
 
 /// The record file's lock across `fork()` (see `fork.rs`): a child forked
 /// while another thread was writing a line would otherwise find it held
 /// forever. The child keeps appending to its parent's file (each line is one
-/// `write(2)`, so lines never interleave); its lines name no process of
+/// `write(2)`, so lines never interleave), with its own pid in the lock ids
+/// it writes (`Recorder::ids_pid`); its lines name no process of
 /// their own, and `lockgraph check` merges them like any other.
 fn fork_hooks() {
     static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -146,8 +154,14 @@ fn fork_hooks() {
 
 static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
     prepare: fork_lock,
-    child: crate::fork::nothing,
+    child: fork_child,
 };
+
+fn fork_child() {
+    if let Some(Some(r)) = RECORDER.get() {
+        r.ids_pid.store(std::process::id(), Ordering::Relaxed);
+    }
+}
 
 fn fork_lock() {
     if let Some(Some(r)) = RECORDER.get() {
@@ -193,7 +207,8 @@ pub(crate) fn write(lines: Vec<EdgeLine>) {
     let Some(r) = recorder() else { return };
     for e in lines {
         let key = e.backtrace.as_ref().map(|_| stacks::next_key());
-        let line = format_line(&e, r.pid, &r.exe, key.as_deref());
+        let ids_pid = r.ids_pid.load(Ordering::Relaxed);
+        let line = format_line(&e, r.pid, ids_pid, &r.exe, key.as_deref());
         if !write_line(r, &line) {
             return;
         }
@@ -233,12 +248,14 @@ fn stack_line(key: &str, pid: u32, frames: &[String]) -> String {
     s
 }
 
-fn format_line(e: &EdgeLine, pid: u32, exe: &str, stack: Option<&str>) -> String {
+/// The edge line of `e` for process `pid` (whose lock ids carry
+/// `ids_pid`: `pid`, except in a forked child).
+fn format_line(e: &EdgeLine, pid: u32, ids_pid: u32, exe: &str, stack: Option<&str>) -> String {
     let mut s = String::with_capacity(512);
     s.push_str("{\"type\":\"edge\",\"from\":");
-    class_json(&mut s, &e.from, pid);
+    class_json(&mut s, &e.from, ids_pid);
     s.push_str(",\"to\":");
-    class_json(&mut s, &e.to, pid);
+    class_json(&mut s, &e.to, ids_pid);
     let hold = match e.hold {
         Hold::Exclusive => "exclusive",
         Hold::Shared => "shared",
@@ -256,7 +273,7 @@ fn format_line(e: &EdgeLine, pid: u32, exe: &str, stack: Option<&str>) -> String
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "\"{pid}:{g}\"");
+        let _ = write!(s, "\"{ids_pid}:{g}\"");
     }
     s.push_str("],\"thread\":");
     json_str(&mut s, &e.thread);
@@ -376,7 +393,7 @@ mod tests {
             requested_at: None,
             backtrace: Some(Backtrace::capture()),
         };
-        let line = format_line(&e, 42, "/bin/x", Some("42:1"));
+        let line = format_line(&e, 42, 42, "/bin/x", Some("42:1"));
         assert!(
             line.ends_with("\"backtrace\":[],\"stack\":\"42:1\"}\n"),
             "{line}"
@@ -433,6 +450,7 @@ mod tests {
                 backtrace: None,
             },
             42,
+            42,
             "/bin/x",
             None,
         );
@@ -444,5 +462,35 @@ mod tests {
              \"gates\":[\"42:17\"],\"thread\":\"worker-1\",\"pid\":42,\"exe\":\"/bin/x\",\
              \"held_at\":\"src/a.rs:1:2\",\"requested_at\":null,\"backtrace\":[]}\n"
         );
+    }
+
+    /// In a forked child (its lines in its parent's file, under its
+    /// parent's pid) the lock ids carry the child's own pid: its new locks
+    /// get the same ids as its parent's, and must not read as one lock.
+    #[test]
+    fn a_forked_childs_lock_ids_carry_its_own_pid() {
+        let e = EdgeLine {
+            from: ClassDesc {
+                class: Class::Anonymous,
+                kind: LockKind::Mutex,
+                instance: 5,
+            },
+            to: ClassDesc {
+                class: Class::Named("b"),
+                kind: LockKind::Mutex,
+                instance: 6,
+            },
+            hold: Hold::Exclusive,
+            request: Request::Exclusive,
+            gates: vec![17],
+            thread: "t".into(),
+            held_at: None,
+            requested_at: None,
+            backtrace: None,
+        };
+        let line = format_line(&e, 42, 43, "/bin/x", None);
+        assert!(line.contains("\"class\":\"anon:43:5\""), "{line}");
+        assert!(line.contains("\"gates\":[\"43:17\"]"), "{line}");
+        assert!(line.contains("\"pid\":42,"), "{line}");
     }
 }
