@@ -113,7 +113,18 @@ pub(crate) fn add_edges(
     } else {
         Gates::Held
     };
-    add_edges_by(thread_label(), held, target, id, request, site, op, gates)
+    let actor = Actor {
+        label: thread_label(),
+        gates,
+    };
+    add_edges_by(actor, held, target, id, request, site, op)
+}
+
+/// Who an event is by: its label in reports, and which of its holds its
+/// edges take as gates.
+pub(crate) struct Actor {
+    pub(crate) label: Arc<str>,
+    pub(crate) gates: Gates,
 }
 
 /// Which locks an event's edges take as gates (`docs/design.md`, "The
@@ -137,15 +148,18 @@ pub(crate) enum Gates {
 /// [`add_edges`] for an acquisition by `actor` (a task, named by the
 /// caller) rather than by this thread.
 pub(crate) fn add_edges_by(
-    thread: Arc<str>,
+    actor: Actor,
     held: &[Held],
     target: &LockMeta,
     id: u64,
     request: Request,
     site: Option<&'static Location<'static>>,
     op: Op,
-    with_gates: Gates,
 ) -> Added {
+    let Actor {
+        label: thread,
+        gates: with_gates,
+    } = actor;
     crate::sync::enter_iteration();
     let mut out = Added {
         reports: Vec::new(),

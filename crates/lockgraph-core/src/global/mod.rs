@@ -31,7 +31,7 @@ mod report;
 mod taken;
 pub(crate) mod young;
 
-pub(crate) use add_edges::{add_edges, add_edges_by, Gates};
+pub(crate) use add_edges::{add_edges, add_edges_by, Actor, Gates};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
 #[cfg(test)]

@@ -310,16 +310,11 @@ fn record(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) {
-    let out = crate::global::add_edges_by(
-        actor(owner),
-        held,
-        meta,
-        id,
-        request,
-        site,
-        op,
-        crate::global::Gates::None,
-    );
+    let by = crate::global::Actor {
+        label: actor(owner),
+        gates: crate::global::Gates::None,
+    };
+    let out = crate::global::add_edges_by(by, held, meta, id, request, site, op);
     let marked: Vec<(usize, u64)> = out
         .marked
         .iter()
