@@ -468,3 +468,42 @@ fn a_context_synchronize_waits_for_every_stream_of_the_context() {
     assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(r.is_empty(), "{r:?}");
 }
+
+/// One enqueue site, a stream of one name in each of two contexts (a
+/// per-device loop): device 0's host function locks `a` then `b`, device
+/// 1's `b` then `a`. The two contexts' executors run at once, so this can
+/// deadlock, and the site's pseudo-lock, which each executor holds while
+/// its host function runs, must gate neither edge: it is one per context.
+#[test]
+fn one_enqueue_site_on_two_contexts_gates_neither_host_function() {
+    let a = Arc::new(Mutex::named("scn-site-ctx-a", ()));
+    let b = Arc::new(Mutex::named("scn-site-ctx-b", ()));
+    let (tx, rx) = channel();
+    let contexts = [Context::new(0).unwrap(), Context::new(1).unwrap()];
+    for (dev, ctx) in contexts.iter().enumerate() {
+        let stream = ctx.new_stream("scn-site-ctx-work").unwrap();
+        let (mine, peer) = if dev == 0 {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        let tx = tx.clone();
+        let f = HostFn::new(move || {
+            let reports = capture(|| {
+                let _m = mine.lock();
+                let _p = peer.lock();
+            });
+            tx.send(reports).unwrap();
+        });
+        // The same line for both devices: one enqueue site.
+        stream.launch_host_fn(f).unwrap();
+        stream.synchronize().unwrap();
+    }
+    drop(tx);
+    let cycles = rx
+        .iter()
+        .flatten()
+        .filter(|r| r.kind == ReportKind::LockOrderCycle)
+        .count();
+    assert_eq!(cycles, 1);
+}

@@ -53,16 +53,23 @@ pub(super) fn pseudo_lock(kind: LockKind, name: String, scope: usize) -> &'stati
 }
 
 /// The pseudo-lock of the host functions enqueued at `site` on streams named
-/// `stream`: per stream too, because one site in a helper often enqueues
-/// different work on different streams.
-pub(super) fn site_lock(site: &'static Location<'static>, stream: &str) -> &'static LockMeta {
+/// `stream` of context `ctx`: per stream too, because one site in a helper
+/// often enqueues different work on different streams; per context (one
+/// class, an instance each) because two contexts' executors run their host
+/// functions at once, so that a site's lock held by one is no gate of the
+/// other's edges.
+pub(super) fn site_lock(
+    site: &'static Location<'static>,
+    stream: &str,
+    ctx: usize,
+) -> &'static LockMeta {
     pseudo_lock(
         LockKind::HostFn,
         format!(
             "host fn enqueued at {} on stream `{stream}`",
             Site::from(site)
         ),
-        0,
+        ctx,
     )
 }
 
@@ -83,10 +90,10 @@ impl Running {
                 m.items
                     .get(&item)
                     .map(|it| (&m.streams[it.stream], it.site))
-                    .map(|(s, site)| (s.lock, s.name, site))
+                    .map(|(s, site)| (s.lock, s.name, s.ctx, site))
             })
-            .map(|(stream, name, site)| {
-                let at = site_lock(site, name);
+            .map(|(stream, name, ctx, site)| {
+                let at = site_lock(site, name, ctx);
                 stream.acquired(Hold::Exclusive, Some(site));
                 at.acquired(Hold::Exclusive, Some(site));
                 (stream, at)

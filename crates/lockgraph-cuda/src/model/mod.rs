@@ -138,8 +138,8 @@ pub(crate) fn enqueue_host_fn(
     let enqueuer_held: Vec<u64> = held_now().iter().map(|l| l.id).collect();
     if lockgraph::TRACKING {
         // What host functions enqueued here before were seen to lock.
-        let name = with(|m| m.streams[stream].name);
-        needs.learned = lockgraph_core::taken_while_holding(site_lock(site, name));
+        let (name, ctx) = with(|m| (m.streams[stream].name, m.streams[stream].ctx));
+        needs.learned = lockgraph_core::taken_while_holding(site_lock(site, name, ctx));
     }
     let (id, report) = with(|m| {
         for l in &needs.locks {
