@@ -276,14 +276,12 @@ fn child_fork_while_writing_records() {
     );
 }
 
-#[test]
-fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
-    if is_child() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("lockgraph-fork-rec-{}", std::process::id()));
+/// Runs `child` with the graph on, recording into a fresh directory named
+/// after `name`: its output, and every record file's text.
+fn recording(child: lockgraph_testkit::Child, name: &str) -> (lockgraph_testkit::Output, String) {
+    let dir = std::env::temp_dir().join(format!("lockgraph-fork-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = child!(child_fork_while_writing_records)
+    let out = child
         .env("LOCKGRAPH_ORDER", "on")
         .env("LOCKGRAPH_RECORD", dir.to_str().unwrap())
         .deadline(Duration::from_secs(60))
@@ -296,6 +294,15 @@ fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
         })
         .unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
+    (out, records)
+}
+
+#[test]
+fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
+    if is_child() {
+        return;
+    }
+    let (out, records) = recording(child!(child_fork_while_writing_records), "rec");
     assert!(out.success(), "{}", out.both());
     assert!(out.stdout.contains("HUNG 0 of 40"), "{}", out.both());
     // The children's edges reached the file.
@@ -340,21 +347,7 @@ fn a_forked_childs_gates_carry_its_own_pid() {
     if is_child() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("lockgraph-fork-ids-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = child!(child_forks_and_both_record_a_gated_edge)
-        .env("LOCKGRAPH_ORDER", "on")
-        .env("LOCKGRAPH_RECORD", dir.to_str().unwrap())
-        .deadline(Duration::from_secs(60))
-        .run();
-    let records: String = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
+    let (out, records) = recording(child!(child_forks_and_both_record_a_gated_edge), "ids");
     assert!(out.success(), "{}", out.both());
     let pid_of = |tag: &str| -> String {
         out.stdout

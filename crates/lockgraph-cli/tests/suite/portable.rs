@@ -301,23 +301,8 @@ fn assert_baseline_matches(cwd: &Path, base: &str, dirs: &[std::path::PathBuf]) 
 
 /// A profile file's class entry for a dependency lock of `m`'s.
 fn profile_entry(m: &Machine, acquisitions: u64) -> Value {
-    let mut v = m.class(&MOKA);
-    for k in [
-        "contended",
-        "wait_ns",
-        "max_wait_ns",
-        "reads",
-        "hold_samples",
-        "hold_ns",
-        "max_hold_ns",
-        "waiting_threads",
-        "blocking_calls",
-        "blocking_ns",
-    ] {
-        v[k] = json!(0);
-    }
+    let mut v = profile_class(m.class(&MOKA));
     v["acquisitions"] = json!(acquisitions);
-    v["blocking_what"] = Value::Null;
     v
 }
 

@@ -11,24 +11,7 @@ use crate::util::*;
 
 /// A class entry as the runtime writes it, all counters zero; `set` the rest.
 fn class_entry(id: &str) -> Value {
-    let mut v = class(id);
-    for k in [
-        "acquisitions",
-        "contended",
-        "wait_ns",
-        "max_wait_ns",
-        "reads",
-        "hold_samples",
-        "hold_ns",
-        "max_hold_ns",
-        "waiting_threads",
-        "blocking_calls",
-        "blocking_ns",
-    ] {
-        v[k] = json!(0);
-    }
-    v["blocking_what"] = Value::Null;
-    v
+    profile_class(class(id))
 }
 
 fn set(mut v: Value, fields: &[(&str, Value)]) -> Value {

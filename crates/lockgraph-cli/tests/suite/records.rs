@@ -115,3 +115,26 @@ pub fn write_raw(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// `class` as a profile file's class entry: every counter 0 and nothing
+/// blocking; set the rest.
+pub fn profile_class(class: Value) -> Value {
+    let mut v = class;
+    for k in [
+        "acquisitions",
+        "contended",
+        "wait_ns",
+        "max_wait_ns",
+        "reads",
+        "hold_samples",
+        "hold_ns",
+        "max_hold_ns",
+        "waiting_threads",
+        "blocking_calls",
+        "blocking_ns",
+    ] {
+        v[k] = json!(0);
+    }
+    v["blocking_what"] = Value::Null;
+    v
+}
