@@ -323,7 +323,8 @@ mod send_guard {
             .iter()
             .filter(|r| r.kind == lockgraph::ReportKind::LockOrderCycle)
             .count();
-        assert_eq!(cycles, 1, "{reports:#?}");
+        // Release builds without tracking report nothing.
+        assert_eq!(cycles, usize::from(lockgraph::TRACKING), "{reports:#?}");
     }
 }
 
