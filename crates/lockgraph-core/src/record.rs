@@ -36,10 +36,13 @@ struct Recorder {
     file: Mutex<File>,
     exe: String,
     pid: u32,
-    /// The pid in the lock ids the lines write (gates, anonymous classes):
-    /// the process's own, also in a child forked from the one that opened
-    /// the file, whose new locks get the same ids as its parent's (the
-    /// counter is inherited) and must not read as the same lock.
+    /// The pid in the gates the lines write: the process's own, also in a
+    /// child forked from the one that opened the file, whose gate locks
+    /// are its own (a lock made before the fork is a copy in the child)
+    /// and whose new locks get the same ids as its parent's (the id
+    /// counter is inherited). `anon:` class ids keep the file's pid: the
+    /// child inherits the graph, and an edge its parent wrote before the
+    /// fork is not written again, so its ends must keep their ids.
     ids_pid: AtomicU32,
 }
 
@@ -144,7 +147,7 @@ fn open(dir: PathBuf) -> std::io::Result<Recorder> {
 /// The record file's lock across `fork()` (see `fork.rs`): a child forked
 /// while another thread was writing a line would otherwise find it held
 /// forever. The child keeps appending to its parent's file (each line is one
-/// `write(2)`, so lines never interleave), with its own pid in the lock ids
+/// `write(2)`, so lines never interleave), with its own pid in the gates
 /// it writes (`Recorder::ids_pid`); its lines name no process of
 /// their own, and `lockgraph check` merges them like any other.
 fn fork_hooks() {
@@ -248,14 +251,14 @@ fn stack_line(key: &str, pid: u32, frames: &[String]) -> String {
     s
 }
 
-/// The edge line of `e` for process `pid` (whose lock ids carry
-/// `ids_pid`: `pid`, except in a forked child).
+/// The edge line of `e` for process `pid` (whose gates carry `ids_pid`:
+/// `pid`, except in a forked child).
 fn format_line(e: &EdgeLine, pid: u32, ids_pid: u32, exe: &str, stack: Option<&str>) -> String {
     let mut s = String::with_capacity(512);
     s.push_str("{\"type\":\"edge\",\"from\":");
-    class_json(&mut s, &e.from, ids_pid);
+    class_json(&mut s, &e.from, pid);
     s.push_str(",\"to\":");
-    class_json(&mut s, &e.to, ids_pid);
+    class_json(&mut s, &e.to, pid);
     let hold = match e.hold {
         Hold::Exclusive => "exclusive",
         Hold::Shared => "shared",
@@ -465,8 +468,10 @@ mod tests {
     }
 
     /// In a forked child (its lines in its parent's file, under its
-    /// parent's pid) the lock ids carry the child's own pid: its new locks
+    /// parent's pid) the gates carry the child's own pid: its new locks
     /// get the same ids as its parent's, and must not read as one lock.
+    /// Its `anon:` class ids keep the file's pid (an edge written before
+    /// the fork is not written again).
     #[test]
     fn a_forked_childs_lock_ids_carry_its_own_pid() {
         let e = EdgeLine {
@@ -489,7 +494,7 @@ mod tests {
             backtrace: None,
         };
         let line = format_line(&e, 42, 43, "/bin/x", None);
-        assert!(line.contains("\"class\":\"anon:43:5\""), "{line}");
+        assert!(line.contains("\"class\":\"anon:42:5\""), "{line}");
         assert!(line.contains("\"gates\":[\"43:17\"]"), "{line}");
         assert!(line.contains("\"pid\":42,"), "{line}");
     }

@@ -115,7 +115,7 @@ pub static ON_CYCLE: Variable = Variable {
             aliases: &[],
         },
         "warn",
-        "What a potential deadlock does: `warn` (a tracing event, or stderr), `panic` in the thread that closed the cycle (the message starts with that lock call's `file:line:column`), `abort`, or `off`.",
+        "What a potential deadlock does: `warn` (a tracing event, or stderr), `panic` in the thread that closed the cycle (a lock-order cycle's message starts with that lock call's `file:line:column`; a CUDA device cycle's does not), `abort`, or `off`.",
     )
 };
 
