@@ -364,11 +364,6 @@ pub(crate) fn emit_at<R: Report>(report: R, site: Option<&'static Location<'stat
 #[cold]
 #[inline(never)]
 fn panic_with(report: &dyn fmt::Display, site: Option<&'static Location<'static>>) -> ! {
-    // The lock is not taken, so the site its caller left pending (a
-    // `lock_api` path without `#[track_caller]`) is not used up; left in
-    // place, a caught panic would blame it on this thread's next
-    // acquisition without a site of its own.
-    crate::state::clear_pending_site();
     match site {
         Some(site) => panic!("{site}: {report}"),
         None => panic!("{report}"),
@@ -378,20 +373,6 @@ fn panic_with(report: &dyn fmt::Display, site: Option<&'static Location<'static>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A policy panic uses up the site the lock call left pending: caught,
-    /// it must not name the thread's next acquisition.
-    #[test]
-    fn a_policy_panic_leaves_no_pending_site() {
-        std::thread::spawn(|| {
-            crate::state::set_pending_site(Location::caller());
-            let r = std::panic::catch_unwind(|| panic_with(&"a report", None));
-            assert!(r.is_err());
-            assert_eq!(crate::state::pending_site(), None);
-        })
-        .join()
-        .unwrap();
-    }
 
     #[test]
     fn policies_parse_case_insensitively_and_errors_name_the_value() {

@@ -188,7 +188,10 @@ fn state() -> &'static ThreadState {
 /// Marks the thread as inside lockgraph's own bookkeeping for its lifetime, so
 /// locks taken meanwhile (by a panic hook printing a report of the `panic`
 /// policy, say) are not tracked and cannot re-enter the recorder. Cleared on
-/// unwind too.
+/// unwind too, which also clears the site the caller left pending: the
+/// acquisition unwinding (a policy panic) takes no lock, and a caught panic
+/// would otherwise blame that site on the thread's next acquisition without
+/// a site of its own.
 struct Busy<'a>(&'a ThreadState);
 
 impl<'a> Busy<'a> {
@@ -201,5 +204,8 @@ impl<'a> Busy<'a> {
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.stack.len.set(self.0.stack.len.get() & !BUSY);
+        if std::thread::panicking() {
+            self.0.pending_site.set(None);
+        }
     }
 }

@@ -429,3 +429,21 @@ fn a_lock_dropped_while_held_leaves_the_stack() {
     .join()
     .unwrap();
 }
+
+/// A policy panic unwinds out of lockgraph's bookkeeping (`Busy`), with the
+/// lock not taken: the site the lock call left pending is used up, so that
+/// a caught panic does not name it at the thread's next acquisition.
+#[test]
+fn a_policy_panic_leaves_no_pending_site() {
+    std::thread::spawn(|| {
+        set_pending_site(std::panic::Location::caller());
+        let r = std::panic::catch_unwind(|| {
+            let _busy = Busy::enter(state());
+            panic!("a report");
+        });
+        assert!(r.is_err());
+        assert_eq!(pending_site(), None);
+    })
+    .join()
+    .unwrap();
+}
