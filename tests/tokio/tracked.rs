@@ -385,6 +385,56 @@ fn an_async_wait_while_holding_a_sync_lock_is_reported() {
     );
 }
 
+/// The child of `a_panic_by_policy_names_the_wait_first`: the wait of
+/// `an_async_wait_while_holding_a_sync_lock_is_reported` under the `panic`
+/// policy; prints the panic's message.
+#[test]
+#[allow(clippy::await_holding_lock)] // the point of the test
+fn child_async_wait_holding_a_sync_lock_panics() {
+    if !is_child() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|_| {}));
+    let m = Arc::new(lockgraph::Mutex::named("panic-holding", 0));
+    let a = Arc::new(Mutex::named("panic-holding-async", 0));
+    let local = tokio::task::LocalSet::new();
+    let joined = local.block_on(&current_thread(), async {
+        let held = a.clone().lock_owned().await;
+        let (a2, m2) = (a.clone(), m.clone());
+        let t = tokio::task::spawn_local(async move {
+            let g = m2.lock();
+            let _ga = a2.lock().await; // waits: `held` is taken
+            drop(g);
+        });
+        yield_now().await;
+        drop(held);
+        t.await
+    });
+    let payload = joined.expect_err("no panic").into_panic();
+    let text = payload
+        .downcast_ref::<String>()
+        .expect("the panic carries the report");
+    println!("MESSAGE {text}");
+}
+
+/// A held-across-await report that panics by policy starts its message
+/// with the site of the wait, as a compiler names a place (the panic's
+/// own location is lockgraph's).
+#[test]
+fn a_panic_by_policy_names_the_wait_first() {
+    let out = child!(child_async_wait_holding_a_sync_lock_panics)
+        .env("LOCKGRAPH_ON_CYCLE", "panic")
+        .run();
+    assert!(out.success(), "{}", out.both());
+    let first = out
+        .stdout
+        .lines()
+        .find_map(|l| l.split("MESSAGE ").nth(1))
+        .unwrap_or_else(|| panic!("no message: {}", out.both()));
+    assert!(first.starts_with(concat!(file!(), ":")), "{first}");
+    assert!(out.stdout.contains("panic-holding-async"), "{}", out.both());
+}
+
 /// An async edge goes to `LOCKGRAPH_RECORD` like any other, with its
 /// kinds and the task that recorded it, for `lockgraph check`.
 #[test]

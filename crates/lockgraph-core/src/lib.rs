@@ -83,8 +83,8 @@ pub use global::{stats, taken_while_holding, GraphStats, Limits};
 pub use meta::{LockMeta, MAX_HELD};
 pub use order::{order_graph, set_order_graph};
 pub use policy::{
-    capture, capture_reports, emit, on_cycle, set_on_cycle, Disposal, OnCycle, ParseOnCycleError,
-    Report,
+    capture, capture_reports, emit, emit_at, on_cycle, set_on_cycle, Disposal, OnCycle,
+    ParseOnCycleError, Report,
 };
 pub use primitive::blocking;
 pub use record::{record_file, RECORD_VERSION};

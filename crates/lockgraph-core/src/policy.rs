@@ -332,8 +332,25 @@ pub fn emit<R: Report>(report: R) {
 }
 
 /// [`emit`] of a report raised by the user's call at `site` (the lock call
-/// whose request closed a cycle): a panic by policy names it first.
-pub(crate) fn emit_at<R: Report>(report: R, site: Option<&'static Location<'static>>) {
+/// whose request closed a cycle, the `.await` a lock was held across, the
+/// CUDA call that raced): a panic by policy starts its message with it,
+/// as a compiler names a place (`src/db.rs:41:17: lockgraph: ...`), since
+/// the panic's own location is lockgraph's.
+///
+/// ```
+/// use std::panic::Location;
+/// # #[derive(Debug)] struct Mine;
+/// # impl std::fmt::Display for Mine {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("mine") }
+/// # }
+/// # impl lockgraph_core::Report for Mine {}
+/// lockgraph_core::set_on_cycle(lockgraph_core::OnCycle::Panic);
+/// let site = Location::caller();
+/// let err = std::panic::catch_unwind(|| lockgraph_core::emit_at(Mine, Some(site))).unwrap_err();
+/// let msg = err.downcast_ref::<String>().unwrap();
+/// assert_eq!(*msg, format!("{site}: mine"));
+/// ```
+pub fn emit_at<R: Report>(report: R, site: Option<&'static Location<'static>>) {
     let Some(report) = offer(report) else {
         return;
     };

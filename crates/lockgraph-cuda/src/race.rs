@@ -269,6 +269,6 @@ pub(crate) fn access(
         races
     });
     for r in races {
-        lockgraph_core::emit(r);
+        lockgraph_core::emit_at(r, Some(site));
     }
 }

@@ -97,5 +97,8 @@ fn a_race_outside_capture_is_a_tracing_warning_or_a_panic_per_policy() {
         text.contains("data race on buffer `deliver-staging`"),
         "{text}"
     );
+    // Its first line starts with the racing call's site, as a compiler
+    // names a place.
+    assert!(text.starts_with(concat!(file!(), ":")), "{text}");
     s.synchronize().unwrap();
 }

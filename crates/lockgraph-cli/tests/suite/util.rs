@@ -64,9 +64,17 @@ fn example(name: &str) -> String {
         .unwrap_or_else(|| panic!("cargo named the {name} executable"))
 }
 
-/// Runs `lockgraph ARGS` in `cwd`.
+/// Runs `lockgraph ARGS` in `cwd`, whose `target/lockgraph` is the
+/// default record directory: without the `CARGO_TARGET_DIR` of the
+/// environment that runs the tests, which would move it to one directory
+/// that every test shares (a test that moves it sets it itself).
 pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
-    bin().current_dir(cwd).args(args).output().unwrap()
+    bin()
+        .current_dir(cwd)
+        .env_remove("CARGO_TARGET_DIR")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -104,19 +104,22 @@ fn report(
         Owner::Task(id) => task_label(id).into(),
         Owner::Thread(_) => format!("thread {}", crate::sync::thread_name()).into(),
     };
-    crate::policy::emit(HeldAcrossAwait {
-        task,
-        locks: held
-            .iter()
-            .map(|h| {
-                (
-                    LockInfo::of_class(h.kind, h.class, Some(h.id)),
-                    h.site.map(Site::from),
-                )
-            })
-            .collect(),
-        yielded_at: site.map(Site::from),
-        how: how(),
-    });
+    crate::policy::emit_at(
+        HeldAcrossAwait {
+            task,
+            locks: held
+                .iter()
+                .map(|h| {
+                    (
+                        LockInfo::of_class(h.kind, h.class, Some(h.id)),
+                        h.site.map(Site::from),
+                    )
+                })
+                .collect(),
+            yielded_at: site.map(Site::from),
+            how: how(),
+        },
+        site,
+    );
     true
 }

@@ -98,11 +98,11 @@ pub(crate) fn position(stream: usize) -> u64 {
 /// A report to deliver once the caller has queued the work: under the
 /// `panic` policy delivering unwinds, and the queue must match the model.
 #[must_use]
-pub(crate) struct Deferred(Option<CycleReport>);
+pub(crate) struct Deferred(Option<CycleReport>, &'static Location<'static>);
 
 impl Deferred {
     pub(crate) fn deliver(self) {
-        deliver(self.0);
+        deliver(self.0, Some(self.1));
     }
 }
 
@@ -158,7 +158,7 @@ pub(crate) fn enqueue_host_fn(
         starts.extend(needs.feeds.iter().map(|&c| Node::Signal(c)));
         (id, m.check(&starts))
     });
-    (Pending(id), Deferred(report))
+    (Pending(id), Deferred(report, site))
 }
 
 /// `stream` waits (from `site`) for event `event`, recorded on stream
@@ -175,7 +175,7 @@ pub(crate) fn enqueue_wait(
         let id = m.add_item(stream, site, ItemKind::Wait { event, dep });
         (id, m.check(&[Node::Item(id)]))
     });
-    (Pending(id), Deferred(report))
+    (Pending(id), Deferred(report, site))
 }
 
 /// A registered wait; unregistered when dropped.
@@ -246,7 +246,7 @@ pub(crate) fn begin_wait(
     // Made before delivering: under the `panic` policy the report unwinds,
     // and the guard then unregisters the wait.
     let guard = WaitGuard(key);
-    deliver(report);
+    deliver(report, Some(site));
     if !found && !held.is_empty() {
         // "Holding L, waits for stream S": L -> S in lockgraph's graph,
         // where a host function on S that took L recorded S -> L: a
@@ -262,7 +262,7 @@ pub(crate) fn begin_wait(
 /// This thread is about to wait on a signal. Inside a host function the wait
 /// is attributed to it and checked before it blocks. Returns the label of the
 /// wait for the watchdog (naming the host function and its stream).
-pub(crate) fn host_fn_waits(signal: usize) -> &'static str {
+pub(crate) fn host_fn_waits(signal: usize, site: &'static Location<'static>) -> &'static str {
     let Some(item) = current_host_fn() else {
         return with(|m| intern(format!("wait on {}", m.describe(Node::Signal(signal)))));
     };
@@ -283,7 +283,7 @@ pub(crate) fn host_fn_waits(signal: usize) -> &'static str {
         ));
         (what, m.check(&[Node::Item(item)]))
     });
-    deliver(report);
+    deliver(report, Some(site));
     what
 }
 
@@ -336,12 +336,14 @@ pub(crate) fn refuse_in_host_fn(
             )],
         ))
     });
-    deliver(report);
+    deliver(report, Some(site));
     Err(Error::CudaCallInHostFn(call))
 }
 
-fn deliver(report: Option<CycleReport>) {
+/// Emits `report`, raised by the call at `site` when it is known (a panic
+/// by policy names it first).
+fn deliver(report: Option<CycleReport>, site: Option<&'static Location<'static>>) {
     if let Some(r) = report {
-        lockgraph_core::emit(r);
+        lockgraph_core::emit_at(r, site);
     }
 }
