@@ -481,3 +481,59 @@ fn anonymous_locks_made_after_a_fork_are_two_classes() {
     );
     assert_eq!(old, inherited);
 }
+
+#[test]
+fn child_profiles_then_forks() {
+    if !is_child() {
+        return;
+    }
+    let lock = Mutex::named("fork-profiled", ());
+    for _ in 0..100 {
+        drop(lock.lock());
+    }
+    let pid = fork(|| {
+        for _ in 0..5 {
+            drop(lock.lock());
+        }
+        println!("CHILD {}", std::process::id());
+        // A normal exit: the exit hook the child inherited writes its
+        // profile.
+        std::process::exit(0)
+    });
+    assert_eq!(wait_for(pid, Duration::from_secs(30)), Some(0));
+    println!("PARENT {}", std::process::id());
+}
+
+/// A forked child's profile (its own file, written at its exit) counts
+/// what the child did after the fork, not its parent's acquisitions again,
+/// which its parent's profile counts.
+#[test]
+fn a_forked_childs_profile_counts_only_its_own_acquisitions() {
+    if is_child() {
+        return;
+    }
+    let (out, files) = recording_files(
+        child!(child_profiles_then_forks).env("LOCKGRAPH_PROFILE", "1"),
+        "profile",
+    );
+    assert!(out.success(), "{}", out.both());
+    let acquisitions = |pid: &str| -> String {
+        let name = format!("lockgraph-profile-{pid}.json");
+        let (_, text) = files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no {name}: {files:?}"));
+        let at = text
+            .find("\"class\":\"name:fork-profiled\"")
+            .unwrap_or_else(|| panic!("no fork-profiled in {name}: {text}"));
+        text[at..]
+            .split("\"acquisitions\":")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or_else(|| panic!("no acquisitions: {text}"))
+            .to_string()
+    };
+    let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
+    assert_eq!(acquisitions(&child), "5");
+    assert_eq!(acquisitions(&parent), "100");
+}
