@@ -279,6 +279,15 @@ fn child_fork_while_writing_records() {
 /// Runs `child` with the graph on, recording into a fresh directory named
 /// after `name`: its output, and every record file's text.
 fn recording(child: lockgraph_testkit::Child, name: &str) -> (lockgraph_testkit::Output, String) {
+    let (out, files) = recording_files(child, name);
+    (out, files.into_iter().map(|(_, text)| text).collect())
+}
+
+/// [`recording`], with each file of the directory apart: its name and text.
+fn recording_files(
+    child: lockgraph_testkit::Child,
+    name: &str,
+) -> (lockgraph_testkit::Output, Vec<(String, String)>) {
     let dir = std::env::temp_dir().join(format!("lockgraph-fork-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = child
@@ -286,15 +295,28 @@ fn recording(child: lockgraph_testkit::Child, name: &str) -> (lockgraph_testkit:
         .env("LOCKGRAPH_RECORD", dir.to_str().unwrap())
         .deadline(Duration::from_secs(60))
         .run();
-    let records: String = std::fs::read_dir(&dir)
+    let files = std::fs::read_dir(&dir)
         .map(|d| {
             d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter_map(|e| {
+                    let text = std::fs::read_to_string(e.path()).ok()?;
+                    Some((e.file_name().to_string_lossy().into_owned(), text))
+                })
                 .collect()
         })
         .unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
-    (out, records)
+    (out, files)
+}
+
+/// The pid a child printed after `tag` (`CHILD <pid>`).
+fn printed_pid(out: &lockgraph_testkit::Output, tag: &str) -> String {
+    out.stdout
+        .lines()
+        .find_map(|l| l.split(tag).nth(1))
+        .unwrap_or_else(|| panic!("no {tag}: {}", out.both()))
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -349,15 +371,7 @@ fn a_forked_childs_gates_carry_its_own_pid() {
     }
     let (out, records) = recording(child!(child_forks_and_both_record_a_gated_edge), "ids");
     assert!(out.success(), "{}", out.both());
-    let pid_of = |tag: &str| -> String {
-        out.stdout
-            .lines()
-            .find_map(|l| l.split(tag).nth(1))
-            .unwrap_or_else(|| panic!("no {tag}: {}", out.both()))
-            .trim()
-            .to_string()
-    };
-    let (child, parent) = (pid_of("CHILD "), pid_of("PARENT "));
+    let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
     let gate_of = |from: &str| -> String {
         let line = records
             .lines()
@@ -379,4 +393,147 @@ fn a_forked_childs_gates_carry_its_own_pid() {
         "{parent_gate} {parent}"
     );
     assert_ne!(child_gate, parent_gate);
+}
+
+/// A lock of no class (`anon:<pid>:<id>` in records): `lock_api`'s `INIT`.
+fn anonymous() -> Mutex<()> {
+    Mutex::const_new(
+        <lockgraph::RawMutex as lockgraph::lock_api::RawMutex>::INIT,
+        (),
+    )
+}
+
+#[test]
+fn child_forks_and_both_make_an_anonymous_lock() {
+    if !is_child() {
+        return;
+    }
+    // Made and recorded before the fork: the child inherits its edge.
+    let old = anonymous();
+    let before = Mutex::named("fork-anon-before", ());
+    {
+        let _o = old.lock();
+        let _b = before.lock();
+    }
+    let pid = fork(|| {
+        // A new lock, whose id (taken at its first use) the inherited id
+        // block would make the one the parent's new lock gets.
+        {
+            let new = anonymous();
+            let to = Mutex::named("fork-anon-child", ());
+            let _n = new.lock();
+            let _t = to.lock();
+        }
+        // A new edge from the inherited lock.
+        let inherited = Mutex::named("fork-anon-inherited", ());
+        let _o = old.lock();
+        let _i = inherited.lock();
+        println!("CHILD {}", std::process::id());
+        0
+    });
+    assert_eq!(wait_for(pid, Duration::from_secs(30)), Some(0));
+    let new = anonymous();
+    let to = Mutex::named("fork-anon-parent", ());
+    let _n = new.lock();
+    let _t = to.lock();
+    println!("PARENT {}", std::process::id());
+}
+
+/// An anonymous lock made in a forked child after the fork, and one made
+/// in its parent, are two classes in the records (the child's class id
+/// carries its own pid), although the child writes into its parent's file
+/// and inherited its parent's id block; a lock made before the fork keeps
+/// its parent's pid in the child, so that the child's edges from it meet
+/// the ones its parent wrote.
+#[test]
+fn anonymous_locks_made_after_a_fork_are_two_classes() {
+    if is_child() {
+        return;
+    }
+    let (out, records) = recording(child!(child_forks_and_both_make_an_anonymous_lock), "anon");
+    assert!(out.success(), "{}", out.both());
+    let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
+    let from_to = |to: &str| -> String {
+        let line = records
+            .lines()
+            .find(|l| l.contains(&format!("\"to\":{{\"class\":\"name:{to}\"")))
+            .unwrap_or_else(|| panic!("no edge to {to}: {records}"));
+        line.split("\"from\":{\"class\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no class: {line}"))
+            .to_string()
+    };
+    let (in_child, in_parent) = (from_to("fork-anon-child"), from_to("fork-anon-parent"));
+    assert!(
+        in_child.starts_with(&format!("anon:{child}:")),
+        "{in_child} {in_parent} {child}"
+    );
+    assert!(
+        in_parent.starts_with(&format!("anon:{parent}:")),
+        "{in_parent} {parent}"
+    );
+    assert_ne!(in_child, in_parent);
+    let (old, inherited) = (from_to("fork-anon-before"), from_to("fork-anon-inherited"));
+    assert!(
+        old.starts_with(&format!("anon:{parent}:")),
+        "{old} {parent}"
+    );
+    assert_eq!(old, inherited);
+}
+
+#[test]
+fn child_profiles_then_forks() {
+    if !is_child() {
+        return;
+    }
+    let lock = Mutex::named("fork-profiled", ());
+    for _ in 0..100 {
+        drop(lock.lock());
+    }
+    let pid = fork(|| {
+        for _ in 0..5 {
+            drop(lock.lock());
+        }
+        println!("CHILD {}", std::process::id());
+        // A normal exit: the exit hook the child inherited writes its
+        // profile.
+        std::process::exit(0)
+    });
+    assert_eq!(wait_for(pid, Duration::from_secs(30)), Some(0));
+    println!("PARENT {}", std::process::id());
+}
+
+/// A forked child's profile (its own file, written at its exit) counts
+/// what the child did after the fork, not its parent's acquisitions again,
+/// which its parent's profile counts.
+#[test]
+fn a_forked_childs_profile_counts_only_its_own_acquisitions() {
+    if is_child() {
+        return;
+    }
+    let (out, files) = recording_files(
+        child!(child_profiles_then_forks).env("LOCKGRAPH_PROFILE", "1"),
+        "profile",
+    );
+    assert!(out.success(), "{}", out.both());
+    let acquisitions = |pid: &str| -> String {
+        let name = format!("lockgraph-profile-{pid}.json");
+        let (_, text) = files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no {name}: {files:?}"));
+        let at = text
+            .find("\"class\":\"name:fork-profiled\"")
+            .unwrap_or_else(|| panic!("no fork-profiled in {name}: {text}"));
+        text[at..]
+            .split("\"acquisitions\":")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or_else(|| panic!("no acquisitions: {text}"))
+            .to_string()
+    };
+    let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
+    assert_eq!(acquisitions(&child), "5");
+    assert_eq!(acquisitions(&parent), "100");
 }

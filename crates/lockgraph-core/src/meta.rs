@@ -91,6 +91,21 @@ crate::sync::thread_local_const! {
     static IDS: (Cell<u64>, Cell<u64>) = const { (Cell::new(0), Cell::new(0)) };
 }
 
+/// In a child process, in a fork hook (the forking thread, the only one):
+/// the first id of the next block, which every id the child hands out from
+/// now on is at or above, the forking thread's block dropped so that its
+/// next id comes from a new one. Ids below it are the ones the parent had
+/// handed out at the fork (the locks the child inherited); the parent's
+/// threads hand out the rest of their blocks after the fork, so without
+/// this the child's new locks would get the parent's new locks' ids.
+pub(crate) fn fresh_ids_after_fork() -> u64 {
+    let _ = IDS.try_with(|(next, end)| {
+        next.set(0);
+        end.set(0);
+    });
+    NEXT_ID_BLOCK.load(Ordering::Relaxed)
+}
+
 /// The id of `winner`, the word another thread set first (a cold path of
 /// its own, so that the usual case is the compare-and-swap and a branch).
 #[cold]
@@ -418,6 +433,23 @@ mod tests {
             stderr.contains("every lock id below 2^55 was handed out"),
             "{stderr}"
         );
+    }
+
+    /// After `fresh_ids_after_fork`, this thread's next id is from a new
+    /// block, at or above the mark it returned (the rest of its old block
+    /// is the parent's, after a fork).
+    #[test]
+    fn ids_after_a_fork_come_from_a_new_block() {
+        let first = LockMeta::new(LockKind::Mutex, Class::Anonymous);
+        let old = first.id_in_line();
+        let mark = fresh_ids_after_fork();
+        assert!(mark > old);
+        let (a, b) = (
+            LockMeta::new(LockKind::Mutex, Class::Anonymous),
+            LockMeta::new(LockKind::Mutex, Class::Anonymous),
+        );
+        assert!(a.id_in_line() >= mark);
+        assert!(b.id() >= mark);
     }
 
     /// Ids taken in line are the ids `id` reads back, distinct across

@@ -183,11 +183,21 @@ struct What {
 impl What {
     /// Stores `what` (its owner thread only).
     fn set(&self, what: &'static str) {
+        self.store(what.as_ptr() as usize, what.len());
+    }
+
+    /// Forgets the string stored (no other thread may [`set`](Self::set)
+    /// it meanwhile): [`get`](Self::get) says `None`.
+    fn clear(&self) {
+        self.store(0, 0);
+    }
+
+    fn store(&self, ptr: usize, len: usize) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        self.ptr.store(what.as_ptr() as usize, Ordering::Relaxed);
-        self.len.store(what.len(), Ordering::Relaxed);
+        self.ptr.store(ptr, Ordering::Relaxed);
+        self.len.store(len, Ordering::Relaxed);
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
@@ -221,6 +231,28 @@ impl What {
     }
 }
 
+impl Stats {
+    /// Every counter back to zero, and no last blocking call (in a forked
+    /// child, where no other thread writes them).
+    fn reset(&self) {
+        self.blocking_what.clear();
+        for c in [
+            &self.acquisitions,
+            &self.contended,
+            &self.wait_ns,
+            &self.max_wait_ns,
+            &self.reads,
+            &self.hold_samples,
+            &self.hold_ns,
+            &self.max_hold_ns,
+            &self.blocking_calls,
+            &self.blocking_ns,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Adds to a counter only this thread writes (no read-modify-write needed).
 fn bump(c: &AtomicU64, by: u64) {
     c.store(
@@ -250,8 +282,30 @@ static ALL: LazyLock<crate::fork::Mutex<Vec<Entry>>> = LazyLock::new(|| {
 /// [`ALL`] across `fork()` (see `fork.rs`).
 static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
     prepare: || crate::fork::hold(ALL.lock()),
-    child: crate::fork::nothing,
+    child: fork_child,
 };
+
+/// In a forked child: the counters start from zero. The child writes a
+/// profile of its own (`lockgraph-profile-<its pid>.json`, at its exit:
+/// it inherits the exit hook), and `lockgraph profile` adds the files up,
+/// so the parent's counts until the fork, which the parent's profile has,
+/// must not be in the child's too. The other threads' counters (those
+/// threads are not in the child) are no longer listed. Nothing is
+/// allocated: the counters are zeroed in place and the list only shrinks
+/// (an entry dropped is one reference less to counters that the other
+/// thread's map, copied into the child, keeps, or freed when that thread
+/// had exited before the fork).
+fn fork_child() {
+    let mut all = ALL.lock();
+    let _ = MINE.try_with(|mine| {
+        if let Ok(mine) = mine.try_borrow() {
+            all.retain(|e| mine.values().any(|s| Arc::ptr_eq(s, &e.stats)));
+        }
+    });
+    for e in all.iter() {
+        e.stats.reset();
+    }
+}
 
 thread_local! {
     static MINE: RefCell<HashMap<u64, Arc<Stats>>> = RefCell::new(HashMap::new());

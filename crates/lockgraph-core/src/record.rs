@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -39,12 +39,76 @@ struct Recorder {
     /// The pid in the gates the lines write: the process's own, also in a
     /// child forked from the one that opened the file, whose gate locks
     /// are its own (a lock made before the fork is a copy in the child)
-    /// and whose new locks get the same ids as its parent's (the id
-    /// counter is inherited). `anon:` class ids keep the file's pid: the
-    /// child inherits the graph, and an edge its parent wrote before the
-    /// fork is not written again, so its ends must keep their ids.
+    /// and whose new locks can get ids its parent's have too. `anon:`
+    /// class ids name instead the process that handed out the lock's id
+    /// ([`MINTERS`]).
     ids_pid: AtomicU32,
 }
+
+/// Room in [`Minters`]: forks, one inside the other, below the process
+/// that opened the record file.
+const MAX_FORKS: usize = 32;
+
+/// Which process handed out a lock id, for the pid of an `anon:` class id
+/// (`anon:<pid>:<id>`). A forked child writes into its parent's file, and
+/// its lock ids are its parent's: the locks it inherited keep theirs (it
+/// inherits the graph, and does not write again an edge its parent wrote
+/// before the fork, so these must keep their class ids), and it hands out
+/// new ones from the same counter as its parent. So in the child's fork
+/// hook the child starts a new block of ids at the counter (`meta`'s
+/// `fresh_ids_after_fork`), and lists here that mark and its pid: an id
+/// at or above the mark was handed out by the child (or its own children,
+/// listed after it), one below by the processes before it; its parent's
+/// ids at or above the mark are written by the parent, whose list does not
+/// have the entry. Every fork down from the file's process appends one
+/// entry (the marks grow); no allocation, no lock (fork hooks).
+///
+/// Past [`MAX_FORKS`] a child lists nothing (and says so on stderr): its
+/// new anonymous locks are written with the pid of the deepest process
+/// listed, like that process's own new ones, with which they can then
+/// share a class id.
+struct Minters {
+    len: AtomicUsize,
+    marks: [AtomicU64; MAX_FORKS],
+    pids: [AtomicU32; MAX_FORKS],
+}
+
+impl Minters {
+    const fn new() -> Minters {
+        Minters {
+            len: AtomicUsize::new(0),
+            marks: [const { AtomicU64::new(0) }; MAX_FORKS],
+            pids: [const { AtomicU32::new(0) }; MAX_FORKS],
+        }
+    }
+
+    /// Lists process `pid`, which hands out ids from `mark` on; `false`
+    /// when the list is full. In a fork hook (one thread).
+    fn push(&self, mark: u64, pid: u32) -> bool {
+        let i = self.len.load(Ordering::Relaxed);
+        if i >= MAX_FORKS {
+            return false;
+        }
+        self.marks[i].store(mark, Ordering::Relaxed);
+        self.pids[i].store(pid, Ordering::Relaxed);
+        self.len.store(i + 1, Ordering::Release);
+        true
+    }
+
+    /// The pid of the process that handed out lock id `id`: the last one
+    /// listed from at or below `id`, else `file_pid` (the process that
+    /// opened the file).
+    fn pid_of(&self, id: u64, file_pid: u32) -> u32 {
+        let len = self.len.load(Ordering::Acquire).min(MAX_FORKS);
+        (0..len)
+            .rev()
+            .find(|&i| self.marks[i].load(Ordering::Relaxed) <= id)
+            .map_or(file_pid, |i| self.pids[i].load(Ordering::Relaxed))
+    }
+}
+
+/// This process's [`Minters`].
+static MINTERS: Minters = Minters::new();
 
 static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
 
@@ -148,10 +212,15 @@ fn open(dir: PathBuf) -> std::io::Result<Recorder> {
 /// while another thread was writing a line would otherwise find it held
 /// forever. The child keeps appending to its parent's file (each line is one
 /// `write(2)`, so lines never interleave), with its own pid in the gates
-/// it writes (`Recorder::ids_pid`); its lines name no process of
+/// it writes (`Recorder::ids_pid`) and in the `anon:` class ids of the
+/// locks it made ([`MINTERS`]); its lines name no process of
 /// their own, and `lockgraph check` merges them like any other.
+///
+/// Registered when the file is opened, so that the child's hook, which
+/// starts its new block of lock ids, runs after every fork of a recording
+/// process.
 fn fork_hooks() {
-    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
     crate::fork::register(&REGISTERED, &FORK_HOOKS);
 }
 
@@ -161,8 +230,19 @@ static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
 };
 
 fn fork_child() {
+    let pid = std::process::id();
+    let mark = crate::meta::fresh_ids_after_fork();
+    if !MINTERS.push(mark, pid) {
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            say(
+                "lockgraph: more nested forks than the record tells apart: this process's \
+                 new anonymous locks may share class ids with another process's\n",
+            );
+        }
+    }
     if let Some(Some(r)) = RECORDER.get() {
-        r.ids_pid.store(std::process::id(), Ordering::Relaxed);
+        r.ids_pid.store(pid, Ordering::Relaxed);
     }
 }
 
@@ -211,7 +291,7 @@ pub(crate) fn write(lines: Vec<EdgeLine>) {
     for e in lines {
         let key = e.backtrace.as_ref().map(|_| stacks::next_key());
         let ids_pid = r.ids_pid.load(Ordering::Relaxed);
-        let line = format_line(&e, r.pid, ids_pid, &r.exe, key.as_deref());
+        let line = format_line(&e, r.pid, ids_pid, &MINTERS, &r.exe, key.as_deref());
         if !write_line(r, &line) {
             return;
         }
@@ -251,14 +331,22 @@ fn stack_line(key: &str, pid: u32, frames: &[String]) -> String {
     s
 }
 
-/// The edge line of `e` for process `pid` (whose gates carry `ids_pid`:
-/// `pid`, except in a forked child).
-fn format_line(e: &EdgeLine, pid: u32, ids_pid: u32, exe: &str, stack: Option<&str>) -> String {
+/// The edge line of `e` in the file of process `pid` (whose gates carry
+/// `ids_pid`: `pid`, except in a forked child; whose `anon:` class ids
+/// carry the pid `minters` gives their lock id).
+fn format_line(
+    e: &EdgeLine,
+    pid: u32,
+    ids_pid: u32,
+    minters: &Minters,
+    exe: &str,
+    stack: Option<&str>,
+) -> String {
     let mut s = String::with_capacity(512);
     s.push_str("{\"type\":\"edge\",\"from\":");
-    class_json(&mut s, &e.from, pid);
+    class_json(&mut s, &e.from, minters.pid_of(e.from.instance, pid));
     s.push_str(",\"to\":");
-    class_json(&mut s, &e.to, pid);
+    class_json(&mut s, &e.to, minters.pid_of(e.to.instance, pid));
     let hold = match e.hold {
         Hold::Exclusive => "exclusive",
         Hold::Shared => "shared",
@@ -296,7 +384,8 @@ fn format_line(e: &EdgeLine, pid: u32, ids_pid: u32, exe: &str, stack: Option<&s
     s
 }
 
-/// A class's identity across processes, as written in records and profiles.
+/// A class's identity across processes, as written in records and profiles
+/// (`pid`: the process that handed out an anonymous lock's id, `instance`).
 pub(crate) fn class_id(class: Class, pid: u32, instance: u64) -> String {
     match class {
         Class::Named(n) => format!("name:{n}"),
@@ -316,6 +405,7 @@ fn site_class_id(site: Site, ty: &str) -> String {
     }
 }
 
+/// `c`, whose id (if anonymous) process `pid` handed out.
 fn class_json(s: &mut String, c: &ClassDesc, pid: u32) {
     s.push_str("{\"class\":");
     json_str(s, &class_id(c.class, pid, c.instance));
@@ -396,7 +486,7 @@ mod tests {
             requested_at: None,
             backtrace: Some(Backtrace::capture()),
         };
-        let line = format_line(&e, 42, 42, "/bin/x", Some("42:1"));
+        let line = format_line(&e, 42, 42, &Minters::new(), "/bin/x", Some("42:1"));
         assert!(
             line.ends_with("\"backtrace\":[],\"stack\":\"42:1\"}\n"),
             "{line}"
@@ -454,6 +544,7 @@ mod tests {
             },
             42,
             42,
+            &Minters::new(),
             "/bin/x",
             None,
         );
@@ -469,16 +560,18 @@ mod tests {
 
     /// In a forked child (its lines in its parent's file, under its
     /// parent's pid) the gates carry the child's own pid: its new locks
-    /// get the same ids as its parent's, and must not read as one lock.
-    /// Its `anon:` class ids keep the file's pid (an edge written before
-    /// the fork is not written again).
+    /// can get ids its parent's have too, and must not read as one lock.
+    /// Its `anon:` class ids carry the pid of the process that handed out
+    /// the lock's id: the file's for a lock made before the fork (an edge
+    /// written before the fork is not written again), the child's for one
+    /// at or above the mark its fork hook listed.
     #[test]
     fn a_forked_childs_lock_ids_carry_its_own_pid() {
-        let e = EdgeLine {
+        let edge = |from: u64| EdgeLine {
             from: ClassDesc {
                 class: Class::Anonymous,
                 kind: LockKind::Mutex,
-                instance: 5,
+                instance: from,
             },
             to: ClassDesc {
                 class: Class::Named("b"),
@@ -493,9 +586,36 @@ mod tests {
             requested_at: None,
             backtrace: None,
         };
-        let line = format_line(&e, 42, 43, "/bin/x", None);
+        let minters = Minters::new();
+        assert!(minters.push(2049, 43));
+        let line = format_line(&edge(5), 42, 43, &minters, "/bin/x", None);
         assert!(line.contains("\"class\":\"anon:42:5\""), "{line}");
         assert!(line.contains("\"gates\":[\"43:17\"]"), "{line}");
         assert!(line.contains("\"pid\":42,"), "{line}");
+        let line = format_line(&edge(2049), 42, 43, &minters, "/bin/x", None);
+        assert!(line.contains("\"class\":\"anon:43:2049\""), "{line}");
+        assert!(line.contains("\"pid\":42,"), "{line}");
+    }
+
+    /// After nested forks, an id is its newest lister's at or below it
+    /// (the file's process below every mark); past the room, a fork is not
+    /// listed and its ids read as the deepest listed process's.
+    #[test]
+    fn an_anonymous_locks_pid_is_the_process_that_handed_out_its_id() {
+        let m = Minters::new();
+        assert_eq!(m.pid_of(7, 42), 42);
+        assert!(m.push(1025, 43));
+        assert!(m.push(3073, 44));
+        assert_eq!(m.pid_of(1024, 42), 42);
+        assert_eq!(m.pid_of(1025, 42), 43);
+        assert_eq!(m.pid_of(3072, 42), 43);
+        assert_eq!(m.pid_of(3073, 42), 44);
+        assert_eq!(m.pid_of(u64::MAX, 42), 44);
+        for i in 2..MAX_FORKS as u32 {
+            assert!(m.push(3073 + u64::from(i) * 1024, 43 + i));
+        }
+        let last = 43 + MAX_FORKS as u32 - 1;
+        assert!(!m.push(1 << 40, 99));
+        assert_eq!(m.pid_of(1 << 41, 42), last);
     }
 }
