@@ -126,7 +126,7 @@ pub(crate) fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> ((usize, usize),
         }
         _ => "not UTF-8 text: the file ends inside a character".to_string(),
     };
-    (crate::error::line_col(prefix, prefix.len()), message)
+    (crate::position::line_col(prefix, prefix.len()), message)
 }
 
 /// Refuses a path that is not a regular file (checked before opening it).

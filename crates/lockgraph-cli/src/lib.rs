@@ -48,6 +48,7 @@ pub mod hang;
 mod merge;
 mod order;
 mod output;
+mod position;
 pub mod profile;
 mod reader;
 mod report;

@@ -26,8 +26,9 @@ use lockgraph_core::site_key;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{line_col, Error};
+use crate::error::Error;
 use crate::merge::{ClassInfo, Merged};
+use crate::position::line_col;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::output::escape;
+use crate::position::{json_error_at, json_message};
 
 /// The profile format version this reader understands.
 pub const PROFILE_VERSION: u64 = 1;
@@ -116,14 +117,10 @@ fn invalid(path: &Path, position: Option<(usize, usize)>, message: impl Into<Str
 }
 
 /// serde_json's message without its " at line L column C" suffix, and its
-/// position (when it has one).
-fn json_error(e: &serde_json::Error) -> (Option<(usize, usize)>, String) {
-    let full = e.to_string();
-    let msg = full
-        .rfind(" at line ")
-        .map_or(full.as_str(), |i| &full[..i]);
-    let pos = (e.line() > 0).then(|| (e.line(), e.column().max(1)));
-    (pos, msg.to_string())
+/// position in `bytes`, the file it read (line and column in characters),
+/// when it has one.
+fn json_error(bytes: &[u8], e: &serde_json::Error) -> (Option<(usize, usize)>, String) {
+    (json_error_at(bytes, e), json_message(e))
 }
 
 /// Reads one profile file.
@@ -281,7 +278,7 @@ impl From<ClassDe> for Counters {
 /// Parses a profile file's bytes; `path` names it in messages.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<ProfileFile, Error> {
     let error = |e: serde_json::Error| {
-        let (pos, msg) = json_error(&e);
+        let (pos, msg) = json_error(bytes, &e);
         if e.is_data() {
             invalid(path, pos, msg)
         } else {
@@ -614,6 +611,56 @@ mod tests {
             let e = parse(p, text.as_bytes()).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
         }
+    }
+
+    /// Multi-byte characters before the error (a program under
+    /// `/home/josé/ツール`, a lock named `caché`): the column counts
+    /// characters, not bytes, on the error's line.
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let p = Path::new("p.json");
+        let wide =
+            file(&ENTRY.replace(r#""q""#, r#""caché""#)).replace("/bin/t", "/home/josé/ツール");
+        // The 1-based character column of the first `s` in `text`'s last line.
+        let col = |text: &str, s: &str| {
+            let line = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
+            line[..line.find(s).unwrap()].chars().count() + 1
+        };
+        let syntax = wide.replace(r#""acquisitions":100,"#, r#""acquisitions":100;"#);
+        let e = parse(p, syntax.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "p.json:1:{}: invalid profile: not JSON: expected `,` or `}}`",
+                col(&syntax, ";")
+            )
+        );
+        // Eight bytes more than characters before it: serde_json's column
+        // was 152.
+        assert_eq!((col(&syntax, ";"), syntax.find(';')), (144, Some(151)));
+        // On a later line, a wrong value in a class entry: placed where
+        // serde_json gave up on the entry, the `,` after the value.
+        let data = wide
+            .replace(r#""classes":"#, "\n\"classes\":")
+            .replace(r#""reads":0"#, r#""reads":"0""#);
+        let e = parse(p, data.as_bytes()).unwrap_err().to_string();
+        let comma = col(&data, r#""reads":"0""#) + r#""reads":"0""#.len();
+        assert!(
+            e.starts_with(&format!(
+                "p.json:2:{comma}: invalid profile: class entry 0: invalid type: string \"0\""
+            )),
+            "{e}"
+        );
+        // A raw control character: placed on itself.
+        let control = wide.replace("ツール", "ツール\u{1}");
+        let e = parse(p, control.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "p.json:1:{}: invalid profile: not JSON: control character",
+                col(&control, "\u{1}")
+            )),
+            "{e}"
+        );
     }
 
     #[test]

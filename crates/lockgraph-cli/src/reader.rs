@@ -26,6 +26,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RecordError;
+use crate::position::{json_error_at, json_message};
 
 /// The record format version this reader understands.
 pub const FORMAT_VERSION: u64 = 1;
@@ -284,14 +285,10 @@ struct LineError {
     invalid_json: bool,
 }
 
-/// Describes a serde_json error without its "at line 1 column N" suffix.
-fn describe(e: &serde_json::Error, what: &str) -> LineError {
-    let full = e.to_string();
-    let msg = match full.rfind(" at line ") {
-        Some(i) => &full[..i],
-        None => &full,
-    };
-    let col = e.column();
+/// Describes serde_json's error `e` on `line` (one line, as parsed), with
+/// the column, in characters, of the character it names.
+fn describe(line: &[u8], e: &serde_json::Error, what: &str) -> LineError {
+    let msg = json_message(e);
     let (message, invalid_json) = match e.classify() {
         serde_json::error::Category::Eof => (format!("truncated JSON: {msg}"), true),
         serde_json::error::Category::Syntax => (format!("invalid JSON: {msg}"), true),
@@ -299,10 +296,10 @@ fn describe(e: &serde_json::Error, what: &str) -> LineError {
             (format!("invalid {what}: {msg}"), false)
         }
     };
-    let message = if col > 0 {
-        format!("{message} at column {col}")
-    } else {
-        message
+    // serde_json's column 0 is at the line's start: no character to name.
+    let message = match json_error_at(line, e) {
+        Some((_, col)) if e.column() > 0 => format!("{message} at column {col}"),
+        _ => message,
     };
     LineError {
         message,
@@ -327,7 +324,7 @@ fn not_an_object(line: &[u8]) -> LineError {
                 invalid_json: false,
             }
         }
-        Err(e) => describe(&e, "line"),
+        Err(e) => describe(line, &e, "line"),
     }
 }
 
@@ -363,13 +360,13 @@ fn parse_line(line: &[u8]) -> Result<Option<EdgeLine<'_>>, LineError> {
                 return Err(not_an_object(line));
             }
             match serde_json::from_slice::<TypeOnly<'_>>(line) {
-                Err(e) => Err(describe(&e, "record")),
+                Err(e) => Err(describe(line, &e, "record")),
                 Ok(TypeOnly { ty: Some(t) }) if &*t != "edge" => Ok(None),
                 Ok(TypeOnly { ty: None }) => Err(LineError {
                     message: "invalid record: missing field `type`".into(),
                     invalid_json: false,
                 }),
-                Ok(_) => Err(describe(&edge_err, "edge record")),
+                Ok(_) => Err(describe(line, &edge_err, "edge record")),
             }
         }
     }
@@ -387,7 +384,7 @@ fn parse_header(line: &[u8]) -> Result<Header, String> {
         serde_json::from_slice(line).map_err(|e| {
             format!(
                 "missing header: the first line is not a lockgraph record header ({})",
-                describe(&e, "header").message
+                describe(line, &e, "header").message
             )
         })?;
     let version = match map.get("lockgraph_record") {
@@ -811,6 +808,54 @@ mod tests {
             assert!(e.message.contains(want), "{line}: {e}");
             assert!(e.to_string().starts_with("f.jsonl:3: "), "{e}");
         }
+    }
+
+    /// A line with multi-byte characters before its error (a lock named
+    /// `caché`, a thread named `スレッド`, a path with `é` and `锁`): the
+    /// column counts characters, as an editor shows them, not bytes.
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let wide = EDGE
+            .replace(
+                "\"name:a\",\"name\":\"a\"",
+                "\"name:caché\",\"name\":\"caché\"",
+            )
+            .replace("\"main\"", "\"スレッド\"")
+            .replace("src/a.rs:1:2", "src/é/锁.rs:1:2");
+        // The 1-based character column of the first `c` in `line`.
+        let col = |line: &str, c: char| line[..line.find(c).unwrap()].chars().count() + 1;
+        let syntax = wide.replace("\"pid\":7,\"exe\"", "\"pid\":7;\"exe\"");
+        let e = parse(&format!("{HEADER}\n{syntax}\n")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "f.jsonl:2: invalid JSON: expected `,` or `}}` at column {}",
+                col(&syntax, ';')
+            )
+        );
+        // Ten bytes more than characters before it (two `é`, four
+        // three-byte characters): serde_json's column was 240.
+        assert_eq!(col(&syntax, ';'), 230);
+        assert_eq!(syntax.find(';'), Some(229 + 10));
+        // A wrong value, after them: its last character (the closing
+        // quote of `"7"`, where `;` was).
+        let data = wide.replace("\"pid\":7,", "\"pid\":\"7\",");
+        let e = parse(&format!("{HEADER}\n{data}\n")).unwrap_err();
+        assert!(
+            e.message
+                .ends_with("invalid type: string \"7\", expected u64 at column 231"),
+            "{e}"
+        );
+        // In the header, and before a raw control character, which is
+        // placed on itself.
+        let header = HEADER.replace("/bin/t", "/home/josé/ビン\u{1}");
+        let e = parse(&format!("{header}\n")).unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(
+            e.message
+                .ends_with(&format!(" at column {})", col(&header, '\u{1}'))),
+            "{e}"
+        );
     }
 
     #[test]

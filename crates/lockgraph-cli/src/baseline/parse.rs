@@ -11,7 +11,8 @@ use std::path::Path;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::*;
-use crate::error::{line_col, Error};
+use crate::error::Error;
+use crate::position::{json_error_at, json_message, line_col};
 
 impl Baseline {
     /// Parses a baseline; `path` names it in messages. A leading UTF-8
@@ -139,15 +140,12 @@ impl Trail {
 /// the value the trail names, an error of JSON itself where serde_json
 /// stopped (the end of the file for a file that ends early).
 fn explain(text: &str, e: &serde_json::Error, trail: &Trail) -> ((usize, usize), String) {
-    let full = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    let msg = json_message(e);
     let at = trail
         .shown()
         .map(|p| format!(" (at `{p}`)"))
         .unwrap_or_default();
-    let control = msg.starts_with(CONTROL_CHARACTER);
-    let stopped = || stopped_at(text, e.line(), e.column(), control);
+    let stopped = || json_error_at(text, e).unwrap_or((1, 1));
     if e.is_data() {
         let steps = trail.0.borrow();
         let position = locate(text, &steps).map_or_else(stopped, |o| line_col(text, o));
@@ -160,45 +158,6 @@ fn explain(text: &str, e: &serde_json::Error, trail: &Trail) -> ((usize, usize),
     } else {
         (stopped(), format!("not JSON: {msg}{at}"))
     }
-}
-
-/// The start of serde_json's message for a raw control character in a
-/// string.
-const CONTROL_CHARACTER: &str = "control character (\\u0000-\\u001F)";
-
-/// The 1-based line and column of the character serde_json's error names.
-/// Its column counts the bytes of the line up to and including that
-/// character, so 0 means the newline that ended the line before; but for a
-/// raw control character in a string (`control`) it counts them up to the
-/// character when the string was skipped (an unknown field's value, or any
-/// value in the first reading, which skips all but the version) and
-/// including it when the string was read. The character is the one
-/// serde_json stopped at: the byte before the count if that is a control
-/// character, else the byte after it (before a control character there can
-/// only be another character of the string, as one more would have stopped
-/// serde_json first).
-fn stopped_at(text: &str, line: usize, column: usize, control: bool) -> (usize, usize) {
-    let start = if line <= 1 {
-        0
-    } else {
-        text.match_indices('\n')
-            .nth(line - 2)
-            .map_or(text.len(), |(i, _)| i + 1)
-    };
-    let end = start + column;
-    let b = text.as_bytes();
-    let is_control = |i: usize| b.get(i).is_some_and(|&c| c < 0x20);
-    if control && !(end > 0 && is_control(end - 1)) && is_control(end) {
-        return line_col(text, end);
-    }
-    if end == 0 {
-        return (1, 1);
-    }
-    let mut offset = (end - 1).min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    line_col(text, offset)
 }
 
 /// The byte offset of the value at `steps` in `text`, which is JSON at

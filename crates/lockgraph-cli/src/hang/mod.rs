@@ -40,8 +40,13 @@ use crate::error::Error;
 
 pub use read::is_watchdog_file;
 
-/// The version of [`HangReport`]'s JSON.
-pub const HANG_VERSION: u32 = 1;
+/// The version of [`HangReport`]'s JSON (its `version`). 2: a progress
+/// finding's `missing` names at most 64 processes and its `missing_count`
+/// counts all of them; `progress` holds at most 32 markers and
+/// `progress_left_out` counts the rest. (In 1, `missing` named every
+/// process and `progress` held every marker: a reader of version 1 would
+/// take the capped lists for whole ones.)
+pub const HANG_VERSION: u32 = 2;
 
 /// What `lockgraph hang` reads and keeps at most. A real process's file
 /// is far within them: a dump of a process with a thousand waiting threads,
@@ -213,9 +218,12 @@ pub struct ProgressFinding {
     pub verdict: String,
     /// The values reached, lowest first, with the processes at each.
     pub values: Vec<ProgressValue>,
-    /// Processes that never reported this marker: the first 64.
+    /// Processes that never reported this marker: at most the first 64
+    /// (since [`HANG_VERSION`] 2; [`ProgressFinding::missing_count`]
+    /// counts them all).
     pub missing: Vec<String>,
-    /// How many processes never reported this marker.
+    /// How many processes never reported this marker, all of them, also
+    /// those left out of [`ProgressFinding::missing`].
     pub missing_count: usize,
 }
 

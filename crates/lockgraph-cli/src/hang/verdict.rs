@@ -17,10 +17,12 @@ pub(super) fn names(labels: &[String]) -> String {
 /// At most this many markers are lined up ([`progress_findings`]): those
 /// the most processes report. Every marker costs a pass over every process,
 /// and files where each process names its own markers would make that,
-/// and the output, grow with their product.
+/// and the output, grow with their product. Part of the JSON's
+/// [`HANG_VERSION`] 2: a change is a new version.
 pub(super) const MARKERS_SHOWN: usize = 32;
 /// At most this many processes are named as missing a marker; the rest
-/// are counted ([`ProgressFinding::missing_count`]).
+/// are counted ([`ProgressFinding::missing_count`]). Part of the JSON's
+/// [`HANG_VERSION`] 2: a change is a new version.
 pub(super) const MISSING_NAMED: usize = 64;
 
 /// For each marker (at most [`MARKERS_SHOWN`], those the most processes

@@ -144,7 +144,20 @@ fn bad_record_files_name_file_line_and_reason() {
         "{{\"type\":\"edge\",\"thread\":\"{}\"}}",
         "x".repeat(1 << 20)
     );
+    // A malformed line whose locks and thread have multi-byte names: the
+    // column counts characters (serde_json's count of bytes is larger).
+    let wide = edge("caché", "锁").thread("スレッド").line();
+    let comma = wide.rfind(',').unwrap();
+    let wide_bad = format!("{};{}", &wide[..comma], &wide[comma + 1..]);
+    let column = wide[..comma].chars().count() + 1;
+    assert!(column < comma + 1, "{wide}");
+    let wide_want = format!("bad.jsonl:2: invalid JSON: expected `,` or `}}` at column {column}");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "malformed line after multi-byte characters",
+            format!("{}\n{wide_bad}\n{good}\n", header(1)).into_bytes(),
+            &wide_want,
+        ),
         (
             "malformed line",
             format!("{}\n{{\"type\":\"edge\" \"from\"}}\n{good}\n", header(1)).into_bytes(),

@@ -131,7 +131,7 @@ fn four_real_processes_a_cut_file_and_a_garbage_file_line_up() {
     let o = run_in(dir, &["hang", "--format", "json", "."]);
     assert_code(&o, 1);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(v["processes"].as_array().unwrap().len(), 4);
     assert_eq!(v["deadlocks"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -205,6 +205,61 @@ fn exit_2_without_a_usable_file_and_0_when_nothing_hangs() {
         out.contains("epoch: all 2 processes at epoch 5: none stopped earlier than the others"),
         "{out}"
     );
+}
+
+/// More than 64 processes missing a marker: the JSON (version 2) names
+/// the first 64 in `missing` and counts all of them in `missing_count`;
+/// the text names the first few and says how many more.
+#[test]
+fn missing_names_at_most_64_processes_and_counts_all() {
+    let d = tempdir();
+    for pid in 100..170u64 {
+        let marker = if pid == 100 { "step" } else { "epoch" };
+        std::fs::write(
+            d.path().join(format!("lockgraph-watchdog-h-{pid}.jsonl")),
+            format!(
+                "{{\"lockgraph_watchdog\":1,\"kind\":\"process\",\"pid\":{pid},\"host\":\"h\",\"rank\":null,\"exe\":\"/bin/x\",\"args\":[],\"at_unix_ms\":1}}\n\
+                 {{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"{marker}\",\"value\":5,\"at_unix_ms\":2}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let o = run_in(d.path(), &["hang", "--format", "json", "."]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version"], 2);
+    let marker = |name: &str| {
+        v["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["marker"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+            .clone()
+    };
+    let step = marker("step");
+    let missing: Vec<&str> = step["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(missing.len(), 64);
+    assert_eq!(step["missing_count"], 69);
+    let labels: Vec<String> = (101..165).map(|pid| format!("pid {pid}")).collect();
+    assert_eq!(missing, labels);
+    // Under the cap, the list is whole.
+    let epoch = marker("epoch");
+    assert_eq!(epoch["missing"], serde_json::json!(["pid 100"]));
+    assert_eq!(epoch["missing_count"], 1);
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("no `step` marker from: pid 101, pid 102, "),
+        "{out}"
+    );
+    assert!(out.contains(", pid 108 and 61 more\n"), "{out}");
 }
 
 // The bounds on what `hang` reads and keeps (`lockgraph_cli::hang::Limits`):
