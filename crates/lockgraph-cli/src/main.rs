@@ -135,9 +135,9 @@ enum Command {
     /// Lines up the watchdog files of a hung job's processes (LOCKGRAPH_DUMP_DIR): deadlocks, threads grouped by state, who stopped first
     #[command(after_help = HANG_HELP)]
     Hang {
-        /// Output format
-        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
-        format: ProfileFormatArg,
+        /// Output format: the job's view as text, or as JSON (its `version` is 2)
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
         /// Write the report to FILE instead of standard output
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -151,18 +151,18 @@ enum Command {
         /// The process to ask
         #[arg(long, value_name = "PID")]
         pid: u32,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
-        format: ProfileFormatArg,
+        /// Output format: the dump as text, or as JSON (its threads, their locks, waits and stacks)
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
         /// How long to wait for the answer, e.g. 5s, 750ms
         #[arg(long, value_name = "DURATION", default_value = "5s")]
         timeout: String,
     },
     /// Merges contention profiles (lockgraph-profile-*.json) and shows the hottest locks
     Profile {
-        /// Output format
-        #[arg(long, value_enum, default_value_t = ProfileFormatArg::Text)]
-        format: ProfileFormatArg,
+        /// Output format: the table and advice, or JSON (the merged classes, hottest first)
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
         /// Write the profile to FILE instead of standard output
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -173,18 +173,18 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum ProfileFormatArg {
-    /// Readable in a terminal (profile: the table and advice)
+enum TextOrJson {
+    /// Readable in a terminal
     Text,
-    /// JSON (profile: an array of the merged classes, hottest first; hang: the job's view; dump: the dump)
+    /// JSON, for programs
     Json,
 }
 
-impl ProfileFormatArg {
+impl TextOrJson {
     fn format(self) -> ProfileFormat {
         match self {
-            ProfileFormatArg::Text => ProfileFormat::Text,
-            ProfileFormatArg::Json => ProfileFormat::Json,
+            TextOrJson::Text => ProfileFormat::Text,
+            TextOrJson::Json => ProfileFormat::Json,
         }
     }
 }
@@ -379,7 +379,7 @@ fn profile_and_print(
 }
 
 /// `lockgraph dump --pid N`: 0 with the dump printed, 2 without.
-fn dump_and_print(pid: u32, format: ProfileFormatArg, timeout: &str) -> anyhow::Result<u8> {
+fn dump_and_print(pid: u32, format: TextOrJson, timeout: &str) -> anyhow::Result<u8> {
     let wait = lockgraph_core::watchdog::parse_duration(timeout)
         .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
     if wait.is_zero() {
@@ -391,8 +391,8 @@ fn dump_and_print(pid: u32, format: ProfileFormatArg, timeout: &str) -> anyhow::
     }
     let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)?;
     let out = match format {
-        ProfileFormatArg::Json => json,
-        ProfileFormatArg::Text => {
+        TextOrJson::Json => json,
+        TextOrJson::Text => {
             let v: serde_json::Value = serde_json::from_str(&json)
                 .with_context(|| format!("process {pid} answered with a malformed dump"))?;
             let text = v["text"]
@@ -412,7 +412,7 @@ fn dump_and_print(pid: u32, format: ProfileFormatArg, timeout: &str) -> anyhow::
 /// input (skipped files and lines are warnings).
 fn hang_and_print(
     paths: &[PathBuf],
-    format: ProfileFormatArg,
+    format: TextOrJson,
     output: Option<&Path>,
 ) -> anyhow::Result<u8> {
     let report = lockgraph_cli::hang::analyse(paths)?;
@@ -421,8 +421,8 @@ fn hang_and_print(
         warn(&format!("{}{line}: skipped: {}", s.file.display(), s.why));
     }
     let text = match format {
-        ProfileFormatArg::Text => report.to_text(),
-        ProfileFormatArg::Json => report.to_json(),
+        TextOrJson::Text => report.to_text(),
+        TextOrJson::Json => report.to_json(),
     };
     match output {
         Some(path) => {

@@ -208,8 +208,10 @@ impl<'de> Deserialize<'de> for Classes {
                             let msg = full
                                 .rfind(" at line ")
                                 .map_or(full.as_str(), |i| &full[..i]);
+                            // Named as a JSON path, counted from 0 like
+                            // the baseline's (`cycles[0].locks[1]`).
                             return Err(de::Error::custom(format!(
-                                "class entry {}: {msg}",
+                                "classes[{}]: {msg}",
                                 out.len()
                             )));
                         }
@@ -593,19 +595,19 @@ mod tests {
             ),
             (
                 file(&ENTRY.replace(r#""hold_ns":1000,"#, "")),
-                "class entry 0: missing field `hold_ns`",
+                "classes[0]: missing field `hold_ns`",
             ),
             (
                 file(&format!("{ENTRY},{}", ENTRY.replace(r#""site":null,"#, ""))),
-                "class entry 1: missing field `site`",
+                "classes[1]: missing field `site`",
             ),
             (
                 file(&ENTRY.replace(r#""reads":0"#, r#""reads":-1"#)),
-                "class entry 0: invalid value: integer `-1`, expected u64",
+                "classes[0]: invalid value: integer `-1`, expected u64",
             ),
             (
                 file("[\"name:q\"]"),
-                "class entry 0: invalid type: sequence, expected a JSON object",
+                "classes[0]: invalid type: sequence, expected a JSON object",
             ),
         ] {
             let e = parse(p, text.as_bytes()).unwrap_err().to_string();
@@ -647,7 +649,7 @@ mod tests {
         let comma = col(&data, r#""reads":"0""#) + r#""reads":"0""#.len();
         assert!(
             e.starts_with(&format!(
-                "p.json:2:{comma}: invalid profile: class entry 0: invalid type: string \"0\""
+                "p.json:2:{comma}: invalid profile: classes[0]: invalid type: string \"0\""
             )),
             "{e}"
         );

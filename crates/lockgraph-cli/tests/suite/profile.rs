@@ -415,51 +415,51 @@ fn bad_profiles_name_the_file_and_the_problem() {
         (
             "a class entry missing a counter",
             without("contended").into_bytes(),
-            "invalid profile: class entry 1: missing field `contended`",
+            "invalid profile: classes[1]: missing field `contended`",
         ),
         (
             "a class entry missing a nullable field",
             without("blocking_what").into_bytes(),
-            "invalid profile: class entry 1: missing field `blocking_what`",
+            "invalid profile: classes[1]: missing field `blocking_what`",
         ),
         (
             "a string counter",
             with("acquisitions", json!("5")).into_bytes(),
-            "invalid profile: class entry 0: invalid type: string \"5\", expected u64",
+            "invalid profile: classes[0]: invalid type: string \"5\", expected u64",
         ),
         (
             "a negative counter",
             with("wait_ns", json!(-1)).into_bytes(),
-            "invalid profile: class entry 0: invalid value: integer `-1`, expected u64",
+            "invalid profile: classes[0]: invalid value: integer `-1`, expected u64",
         ),
         (
             "a fractional counter",
             with("reads", json!(1.5)).into_bytes(),
-            "invalid profile: class entry 0: invalid type: floating point `1.5`, expected u64",
+            "invalid profile: classes[0]: invalid type: floating point `1.5`, expected u64",
         ),
         (
             "a counter beyond u64",
             profile_text(1, std::slice::from_ref(&good))
                 .replace("\"acquisitions\":5", "\"acquisitions\":18446744073709551616")
                 .into_bytes(),
-            "invalid profile: class entry 0: invalid type: floating point",
+            "invalid profile: classes[0]: invalid type: floating point",
         ),
         (
             "a null class id",
             with("class", Value::Null).into_bytes(),
-            "invalid profile: class entry 0: invalid type: null, expected a string",
+            "invalid profile: classes[0]: invalid type: null, expected a string",
         ),
         (
             "a class entry that is not an object",
             profile_text(1, &[json!(["name:a"])]).into_bytes(),
-            "invalid profile: class entry 0: invalid type: sequence, expected a JSON object",
+            "invalid profile: classes[0]: invalid type: sequence, expected a JSON object",
         ),
         (
             "a duplicate field",
             profile_text(1, std::slice::from_ref(&good))
                 .replace("\"reads\":0", "\"reads\":0,\"reads\":1")
                 .into_bytes(),
-            "invalid profile: class entry 0: duplicate field `reads`",
+            "invalid profile: classes[0]: duplicate field `reads`",
         ),
     ];
     for (what, bytes, want) in cases {
