@@ -80,6 +80,10 @@ impl<F: Future> Future for Instrumented<F> {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
         {
             if this.task.is_none() {
+                // The core names the task that holds a lock only once it
+                // knows how to find it: an instrumented task may take sync
+                // locks alone, before any async lock told it.
+                super::track::register();
                 this.task = super::track::task_id();
                 if let Some(id) = this.task {
                     lockgraph_core::task::name_task(

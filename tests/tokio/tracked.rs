@@ -355,61 +355,67 @@ fn a_sync_lock_held_across_an_await_is_reported() {
     assert!(silent.is_empty(), "{silent:#?}");
 }
 
+/// A task that, holding sync lock `sync`, waits for async lock `asyn`
+/// (held by the runtime's main task until it yields): the task's join
+/// result.
+#[allow(clippy::await_holding_lock)] // the point of the scenario
+fn async_wait_holding_a_sync_lock(
+    sync: &'static str,
+    asyn: &'static str,
+) -> Result<(), tokio::task::JoinError> {
+    let m = Arc::new(lockgraph::Mutex::named(sync, 0));
+    let a = Arc::new(Mutex::named(asyn, 0));
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&current_thread(), async {
+        let held = a.clone().lock_owned().await;
+        let (a2, m2) = (a.clone(), m.clone());
+        let t = tokio::task::spawn_local(async move {
+            let g = m2.lock();
+            let _ga = a2.lock().await; // THE WAIT: `held` is taken
+            drop(g);
+        });
+        yield_now().await;
+        drop(held);
+        t.await
+    })
+}
+
+/// The line of [`async_wait_holding_a_sync_lock`]'s wait, the site its
+/// report names (found by its marker, put together here so that this line
+/// does not match).
+fn the_waits_line() -> u32 {
+    let marker = concat!("// THE", " WAIT:");
+    let i = include_str!("tracked.rs")
+        .lines()
+        .position(|l| l.contains(marker))
+        .expect("the marker");
+    i as u32 + 1
+}
+
 /// An async acquisition that has to wait while its thread holds a sync
-/// lock: reported (no wrapper needed).
+/// lock: reported (no wrapper needed), at the wait.
 #[test]
-#[allow(clippy::await_holding_lock)] // the point of the test
 fn an_async_wait_while_holding_a_sync_lock_is_reported() {
-    let m = Arc::new(lockgraph::Mutex::named("wait-holding", 0));
-    let a = Arc::new(Mutex::named("wait-holding-async", 0));
     let reports = capture_reports::<HeldAcrossAwait>(|| {
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&current_thread(), async {
-            let held = a.clone().lock_owned().await;
-            let (a2, m2) = (a.clone(), m.clone());
-            let t = tokio::task::spawn_local(async move {
-                let g = m2.lock();
-                let _ga = a2.lock().await; // waits: `held` is taken
-                drop(g);
-            });
-            yield_now().await;
-            drop(held);
-            t.await.unwrap();
-        })
+        async_wait_holding_a_sync_lock("wait-holding", "wait-holding-async").unwrap();
     });
     assert_eq!(reports.len(), 1, "{reports:#?}");
-    assert!(
-        reports[0].to_string().contains("wait-holding-async"),
-        "{}",
-        reports[0]
-    );
+    let text = reports[0].to_string();
+    assert!(text.contains("wait-holding-async"), "{text}");
+    let at = format!("at {}:{}:", file!(), the_waits_line());
+    assert!(text.contains(&at), "{at}: {text}");
 }
 
 /// The child of `a_panic_by_policy_names_the_wait_first`: the wait of
 /// `an_async_wait_while_holding_a_sync_lock_is_reported` under the `panic`
 /// policy; prints the panic's message.
 #[test]
-#[allow(clippy::await_holding_lock)] // the point of the test
 fn child_async_wait_holding_a_sync_lock_panics() {
     if !is_child() {
         return;
     }
     std::panic::set_hook(Box::new(|_| {}));
-    let m = Arc::new(lockgraph::Mutex::named("panic-holding", 0));
-    let a = Arc::new(Mutex::named("panic-holding-async", 0));
-    let local = tokio::task::LocalSet::new();
-    let joined = local.block_on(&current_thread(), async {
-        let held = a.clone().lock_owned().await;
-        let (a2, m2) = (a.clone(), m.clone());
-        let t = tokio::task::spawn_local(async move {
-            let g = m2.lock();
-            let _ga = a2.lock().await; // waits: `held` is taken
-            drop(g);
-        });
-        yield_now().await;
-        drop(held);
-        t.await
-    });
+    let joined = async_wait_holding_a_sync_lock("panic-holding", "panic-holding-async");
     let payload = joined.expect_err("no panic").into_panic();
     let text = payload
         .downcast_ref::<String>()
@@ -431,7 +437,8 @@ fn a_panic_by_policy_names_the_wait_first() {
         .lines()
         .find_map(|l| l.split("MESSAGE ").nth(1))
         .unwrap_or_else(|| panic!("no message: {}", out.both()));
-    assert!(first.starts_with(concat!(file!(), ":")), "{first}");
+    let at = format!("{}:{}:", file!(), the_waits_line());
+    assert!(first.starts_with(&at), "{at}: {first}");
     assert!(out.stdout.contains("panic-holding-async"), "{}", out.both());
 }
 

@@ -47,8 +47,9 @@ const CONTROL_CHARACTER: &str = "control character (\\u0000-\\u001F)";
 /// serde_json's error `e` names, `text` being what serde_json read; `None`
 /// when `e` has no position (an error of a value built after parsing).
 ///
-/// Where a text ends early, that is its last character, or the start of
-/// the line after it when it ends with a newline.
+/// Where a text ends early, that is its end: just past its last
+/// character, or the start of the line after it when it ends with a
+/// newline (as an editor's cursor at the end of the file shows it).
 pub(crate) fn json_error_at<T: AsRef<[u8]> + ?Sized>(
     text: &T,
     e: &serde_json::Error,
@@ -56,8 +57,9 @@ pub(crate) fn json_error_at<T: AsRef<[u8]> + ?Sized>(
     if e.line() == 0 {
         return None;
     }
-    if e.is_eof() && e.column() == 0 {
-        return Some((e.line(), 1));
+    if e.is_eof() {
+        let text = text.as_ref();
+        return Some(line_col(text, text.len()));
     }
     let control = e.to_string().starts_with(CONTROL_CHARACTER);
     Some(stopped_at(text.as_ref(), e.line(), e.column(), control))
@@ -133,9 +135,10 @@ mod tests {
         // ASCII: serde_json's column.
         let (at, _) = error_at("{\"a\": 1 x}");
         assert_eq!(at, Some((1, 9)));
-        // The end of the text: its last character, or the next line's
-        // start after a newline.
-        assert_eq!(error_at("{\"é\":").0, Some((1, 5)));
+        // The end of the text: past its last character, or the next
+        // line's start after a newline.
+        assert_eq!(error_at("{\"é\":").0, Some((1, 6)));
+        assert_eq!(error_at("{").0, Some((1, 2)));
         assert_eq!(error_at("{\n").0, Some((2, 1)));
         assert_eq!(error_at("").0, Some((1, 1)));
     }

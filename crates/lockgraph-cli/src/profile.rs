@@ -575,7 +575,7 @@ mod tests {
     fn bad_files_name_the_problem() {
         let p = Path::new("p.json");
         for (text, want) in [
-            ("{".to_string(), "p.json:1:1: invalid profile: not JSON"),
+            ("{".to_string(), "p.json:1:2: invalid profile: not JSON"),
             (
                 "[1]".to_string(),
                 "p.json:1:1: invalid profile: invalid type: sequence, expected a JSON object",

@@ -95,9 +95,11 @@ crate::sync::thread_local_const! {
 /// the first id of the next block, which every id the child hands out from
 /// now on is at or above, the forking thread's block dropped so that its
 /// next id comes from a new one. Ids below it are the ones the parent had
-/// handed out at the fork (the locks the child inherited); the parent's
-/// threads hand out the rest of their blocks after the fork, so without
-/// this the child's new locks would get the parent's new locks' ids.
+/// handed out at the fork (the locks the child inherited) or hands out
+/// after it from the rest of its threads' blocks. The parent (or a sibling
+/// forked at the same point) can still hand out the numbers from the mark
+/// on: what tells the two apart in a record is the pid listed with the
+/// mark (`record`'s `Minters`).
 pub(crate) fn fresh_ids_after_fork() -> u64 {
     let _ = IDS.try_with(|(next, end)| {
         next.set(0);

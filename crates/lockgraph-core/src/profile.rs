@@ -291,17 +291,24 @@ static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
 /// so the parent's counts until the fork, which the parent's profile has,
 /// must not be in the child's too. The other threads' counters (those
 /// threads are not in the child) are no longer listed. Nothing is
-/// allocated: the counters are zeroed in place and the list only shrinks
-/// (an entry dropped is one reference less to counters that the other
-/// thread's map, copied into the child, keeps, or freed when that thread
-/// had exited before the fork).
+/// allocated: the counters are zeroed in place, the list only shrinks, and
+/// the forking thread's map is read only if it has one ([`HAS_MINE`]: a
+/// first use of [`MINE`] would make it and register its destructor). An
+/// entry dropped is one reference less to counters that the other
+/// thread's map, copied into the child, keeps, or frees them when that
+/// thread had exited before the fork (a `free`, which glibc's allocator
+/// allows in a forked child).
 fn fork_child() {
     let mut all = ALL.lock();
-    let _ = MINE.try_with(|mine| {
-        if let Ok(mine) = mine.try_borrow() {
-            all.retain(|e| mine.values().any(|s| Arc::ptr_eq(s, &e.stats)));
-        }
-    });
+    if HAS_MINE.get() {
+        let _ = MINE.try_with(|mine| {
+            if let Ok(mine) = mine.try_borrow() {
+                all.retain(|e| mine.values().any(|s| Arc::ptr_eq(s, &e.stats)));
+            }
+        });
+    } else {
+        all.clear();
+    }
     for e in all.iter() {
         e.stats.reset();
     }
@@ -310,6 +317,8 @@ fn fork_child() {
 thread_local! {
     static MINE: RefCell<HashMap<u64, Arc<Stats>>> = RefCell::new(HashMap::new());
     static TICK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether this thread's [`MINE`] has counters (so it was made).
+    static HAS_MINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// A thread's counters for a class it had none for, listed for [`report`].
@@ -319,6 +328,7 @@ thread_local! {
 #[cold]
 fn new_stats(class: Class, kind: LockKind) -> Arc<Stats> {
     write_at_exit();
+    HAS_MINE.set(true);
     let stats = Arc::new(Stats::default());
     ALL.lock().push(Entry {
         key: (class, kind),

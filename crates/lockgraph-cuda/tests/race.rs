@@ -86,7 +86,22 @@ fn a_race_outside_capture_is_a_tracing_warning_or_a_panic_per_policy() {
     s.copy(&dev, &staging, || {}).unwrap();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(|| staging.host_write());
+    let (r, line) = (std::panic::catch_unwind(|| staging.host_write()), line!());
+    // A CUDA call inside a host function: the report panics in the host
+    // function, which the stream's executor catches.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s2 = Arc::new(ctx.new_stream("deliver-host-fn").unwrap());
+    let s3 = Arc::clone(&s2);
+    s2.launch_host_fn(lockgraph_cuda::HostFn::new(move || {
+        let catch = |f: &dyn Fn() -> Result<(), lockgraph_cuda::Error>| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        };
+        let (r, line) = (catch(&|| s3.synchronize()), line!());
+        let text = r.err().and_then(|p| p.downcast_ref::<String>().cloned());
+        tx.send((text, line)).unwrap();
+    }))
+    .unwrap();
+    let (in_host_fn, host_fn_line) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
     std::panic::set_hook(hook);
     set_on_cycle(OnCycle::Warn);
     let payload = r.expect_err("the race did not panic");
@@ -99,6 +114,12 @@ fn a_race_outside_capture_is_a_tracing_warning_or_a_panic_per_policy() {
     );
     // Its first line starts with the racing call's site, as a compiler
     // names a place.
-    assert!(text.starts_with(concat!(file!(), ":")), "{text}");
+    let at = format!("{}:{line}:", file!());
+    assert!(text.starts_with(&at), "{at}: {text}");
+    let text = in_host_fn.expect("the call inside the host function did not panic");
+    let at = format!("{}:{host_fn_line}:", file!());
+    assert!(text.starts_with(&at), "{at}: {text}");
+    assert!(text.contains("stream synchronize"), "{text}");
     s.synchronize().unwrap();
+    s2.synchronize().unwrap();
 }

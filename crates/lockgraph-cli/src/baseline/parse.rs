@@ -152,7 +152,7 @@ fn explain(text: &str, e: &serde_json::Error, trail: &Trail) -> ((usize, usize),
         (position, format!("{msg}{at}"))
     } else if e.is_eof() {
         (
-            line_col(text, text.len()),
+            stopped(),
             format!("not JSON: the file ends early: {msg}{at}"),
         )
     } else {

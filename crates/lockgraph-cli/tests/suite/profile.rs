@@ -355,7 +355,8 @@ fn bad_profiles_name_the_file_and_the_problem() {
         (
             "truncated",
             profile_text(1, std::slice::from_ref(&good)).as_bytes()[..60].to_vec(),
-            "bad.json:1:60: invalid profile: not JSON: EOF while parsing",
+            // The end of the file: past its 60th character.
+            "bad.json:1:61: invalid profile: not JSON: EOF while parsing",
         ),
         (
             "empty file",
