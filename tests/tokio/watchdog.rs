@@ -345,7 +345,10 @@ fn child_contended_workload() {
 
 #[test]
 fn a_contended_progressing_workload_is_not_a_deadlock() {
+    // Passed on: the child gets no `LOCKGRAPH_` variable it is not given.
+    let secs = std::env::var("LOCKGRAPH_TEST_SECS").unwrap_or_else(|_| "30".into());
     let out = child!(child_contended_workload)
+        .env("LOCKGRAPH_TEST_SECS", &secs)
         .env("LOCKGRAPH_ON_CYCLE", "warn")
         .env("LOCKGRAPH_WATCHDOG", "1s")
         .deadline(Duration::from_secs(90))
