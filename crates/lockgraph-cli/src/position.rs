@@ -106,6 +106,41 @@ fn stopped_at(text: &[u8], line: usize, column: usize, control: bool) -> (usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The lines of `text` (bytes), as [`line_col`] counts them.
+    fn lines(text: &[u8]) -> Vec<&[u8]> {
+        text.split(|&b| b == b'\n').collect()
+    }
+
+    proptest! {
+        /// Whatever the bytes, an error's position is on a line of the text
+        /// and at most one past that line's last character; nothing panics.
+        #[test]
+        fn any_error_is_placed_inside_the_text(
+            text in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'{'), Just(b'}'), Just(b'['), Just(b']'), Just(b'"'),
+                    Just(b':'), Just(b','), Just(b'\n'), Just(b'\t'), Just(b'\\'),
+                    Just(b'1'), Just(b'a'), Just(b' '), Just(0xc3), Just(0xa9),
+                    Just(0xe9), Just(0x94), Just(0x81), Just(0xff), Just(0x01),
+                ],
+                0..40,
+            )
+        ) {
+            let Err(e) = serde_json::from_slice::<serde_json::Value>(&text) else {
+                return Ok(());
+            };
+            let _ = json_message(&e);
+            let Some((line, col)) = json_error_at(&text, &e) else {
+                return Ok(());
+            };
+            let lines = lines(&text);
+            prop_assert!(line >= 1 && line <= lines.len(), "{line} of {}", lines.len());
+            prop_assert!(col >= 1);
+            prop_assert!(col <= chars(lines[line - 1]) + 1, "{col} on {:?}", lines[line - 1]);
+        }
+    }
 
     fn error_at(text: &str) -> (Option<(usize, usize)>, String) {
         let e = serde_json::from_str::<serde_json::Value>(text).unwrap_err();
