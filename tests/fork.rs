@@ -483,6 +483,135 @@ fn anonymous_locks_made_after_a_fork_are_two_classes() {
 }
 
 #[test]
+fn child_forks_a_child_that_forks_again() {
+    if !is_child() {
+        return;
+    }
+    // Made and recorded before the first fork (which opens the record file
+    // that the child and the grandchild inherit and append to).
+    let old = anonymous();
+    let before = Mutex::named("nested-anon-before", ());
+    {
+        let _o = old.lock();
+        let _b = before.lock();
+    }
+    let child = fork(|| {
+        // Before its own fork: the first id of the block it started at the
+        // fork.
+        {
+            let new = anonymous();
+            let to = Mutex::named("nested-anon-child-before", ());
+            let _n = new.lock();
+            let _t = to.lock();
+        }
+        let grandchild = fork(|| {
+            // A new lock, from the block the grandchild starts at its fork
+            // (past the child's, which the child keeps using).
+            {
+                let new = anonymous();
+                let to = Mutex::named("nested-anon-grandchild", ());
+                let _n = new.lock();
+                let _t = to.lock();
+            }
+            // A new edge from the lock made before the first fork.
+            let inherited = Mutex::named("nested-anon-inherited", ());
+            let _o = old.lock();
+            let _i = inherited.lock();
+            println!("G-PID {}", std::process::id());
+            0
+        });
+        // After its fork: the next id of its own block, below the
+        // grandchild's mark.
+        {
+            let new = anonymous();
+            let to = Mutex::named("nested-anon-child-after", ());
+            let _n = new.lock();
+            let _t = to.lock();
+        }
+        println!("C-PID {}", std::process::id());
+        match wait_for(grandchild, Duration::from_secs(20)) {
+            Some(0) => 0,
+            status => {
+                println!("GRANDCHILD STATUS {status:?}");
+                1
+            }
+        }
+    });
+    // After the fork, while the child (and its child) may still write.
+    {
+        let new = anonymous();
+        let to = Mutex::named("nested-anon-parent", ());
+        let _n = new.lock();
+        let _t = to.lock();
+    }
+    println!("P-PID {}", std::process::id());
+    assert_eq!(wait_for(child, Duration::from_secs(40)), Some(0));
+}
+
+/// Forks one inside the other, all writing into the file of the process
+/// that opened it: an anonymous lock made after a fork carries the pid of
+/// the process that made it (the parent, the child before and after its own
+/// fork, the grandchild), all distinct classes, and a lock made before the
+/// first fork keeps the parent's pid in the grandchild's edges too.
+#[test]
+fn anonymous_locks_made_across_nested_forks_carry_their_makers_pids() {
+    if is_child() {
+        return;
+    }
+    let (out, files) = recording_files(child!(child_forks_a_child_that_forks_again), "nested");
+    assert!(out.success(), "{}", out.both());
+    let (p, c, g) = (
+        printed_pid(&out, "P-PID "),
+        printed_pid(&out, "C-PID "),
+        printed_pid(&out, "G-PID "),
+    );
+    assert!(p != c && c != g && g != p, "{p} {c} {g}");
+    // One file, the parent's: the child and the grandchild append to it.
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (name, records) = &files[0];
+    assert!(name.starts_with(&format!("lockgraph-{p}-")), "{name} {p}");
+    let from_to = |to: &str| -> String {
+        let line = records
+            .lines()
+            .find(|l| l.contains(&format!("\"to\":{{\"class\":\"name:{to}\"")))
+            .unwrap_or_else(|| panic!("no edge to {to}: {records}"));
+        line.split("\"from\":{\"class\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no class: {line}"))
+            .to_string()
+    };
+    let made = [
+        ("nested-anon-parent", &p),
+        ("nested-anon-child-before", &c),
+        ("nested-anon-child-after", &c),
+        ("nested-anon-grandchild", &g),
+    ];
+    let classes: Vec<String> = made
+        .iter()
+        .map(|(to, pid)| {
+            let class = from_to(to);
+            assert!(
+                class.starts_with(&format!("anon:{pid}:")),
+                "{to}: {class}, not made by {pid} (P {p}, C {c}, G {g})\n{records}"
+            );
+            class
+        })
+        .collect();
+    for (i, a) in classes.iter().enumerate() {
+        for b in &classes[i + 1..] {
+            assert_ne!(a, b, "{records}");
+        }
+    }
+    let (old, inherited) = (
+        from_to("nested-anon-before"),
+        from_to("nested-anon-inherited"),
+    );
+    assert!(old.starts_with(&format!("anon:{p}:")), "{old} {p}");
+    assert_eq!(old, inherited);
+}
+
+#[test]
 fn child_profiles_then_forks() {
     if !is_child() {
         return;
