@@ -319,6 +319,27 @@ fn printed_pid(out: &lockgraph_testkit::Output, tag: &str) -> String {
         .to_string()
 }
 
+/// In the first line of `records` that contains `has`, the string that
+/// follows `after` (up to its closing quote).
+fn string_after(records: &str, has: &str, after: &str) -> String {
+    let line = records
+        .lines()
+        .find(|l| l.contains(has))
+        .unwrap_or_else(|| panic!("no line with {has}: {records}"));
+    line.split(after)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {after} in {line}"))
+        .to_string()
+}
+
+/// The class of the lock whose edge into the named lock `to` `records`
+/// hold.
+fn class_into(records: &str, to: &str) -> String {
+    let has = format!("\"to\":{{\"class\":\"name:{to}\"");
+    string_after(records, &has, "\"from\":{\"class\":\"")
+}
+
 #[test]
 fn a_child_forked_while_another_thread_writes_records_can_lock_and_record() {
     if is_child() {
@@ -372,16 +393,9 @@ fn a_forked_childs_gates_carry_its_own_pid() {
     let (out, records) = recording(child!(child_forks_and_both_record_a_gated_edge), "ids");
     assert!(out.success(), "{}", out.both());
     let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
-    let gate_of = |from: &str| -> String {
-        let line = records
-            .lines()
-            .find(|l| l.contains(&format!("\"from\":{{\"class\":\"name:{from}\"")))
-            .unwrap_or_else(|| panic!("no edge from {from}: {records}"));
-        line.split("\"gates\":[\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_else(|| panic!("no gate: {line}"))
-            .to_string()
+    let gate_of = |from: &str| {
+        let has = format!("\"from\":{{\"class\":\"name:{from}\"");
+        string_after(&records, &has, "\"gates\":[\"")
     };
     let (child_gate, parent_gate) = (gate_of("fork-ids-x"), gate_of("fork-ids-y"));
     assert!(
@@ -403,6 +417,15 @@ fn anonymous() -> Mutex<()> {
     )
 }
 
+/// Makes a new anonymous lock and records its edge into the lock named
+/// `to` (its id is taken at this first use).
+fn new_anonymous_into(to: &'static str) {
+    let new = anonymous();
+    let to = Mutex::named(to, ());
+    let _n = new.lock();
+    let _t = to.lock();
+}
+
 #[test]
 fn child_forks_and_both_make_an_anonymous_lock() {
     if !is_child() {
@@ -418,12 +441,7 @@ fn child_forks_and_both_make_an_anonymous_lock() {
     let pid = fork(|| {
         // A new lock, whose id (taken at its first use) the inherited id
         // block would make the one the parent's new lock gets.
-        {
-            let new = anonymous();
-            let to = Mutex::named("fork-anon-child", ());
-            let _n = new.lock();
-            let _t = to.lock();
-        }
+        new_anonymous_into("fork-anon-child");
         // A new edge from the inherited lock.
         let inherited = Mutex::named("fork-anon-inherited", ());
         let _o = old.lock();
@@ -432,10 +450,7 @@ fn child_forks_and_both_make_an_anonymous_lock() {
         0
     });
     assert_eq!(wait_for(pid, Duration::from_secs(30)), Some(0));
-    let new = anonymous();
-    let to = Mutex::named("fork-anon-parent", ());
-    let _n = new.lock();
-    let _t = to.lock();
+    new_anonymous_into("fork-anon-parent");
     println!("PARENT {}", std::process::id());
 }
 
@@ -453,17 +468,7 @@ fn anonymous_locks_made_after_a_fork_are_two_classes() {
     let (out, records) = recording(child!(child_forks_and_both_make_an_anonymous_lock), "anon");
     assert!(out.success(), "{}", out.both());
     let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
-    let from_to = |to: &str| -> String {
-        let line = records
-            .lines()
-            .find(|l| l.contains(&format!("\"to\":{{\"class\":\"name:{to}\"")))
-            .unwrap_or_else(|| panic!("no edge to {to}: {records}"));
-        line.split("\"from\":{\"class\":\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_else(|| panic!("no class: {line}"))
-            .to_string()
-    };
+    let from_to = |to: &str| class_into(&records, to);
     let (in_child, in_parent) = (from_to("fork-anon-child"), from_to("fork-anon-parent"));
     assert!(
         in_child.starts_with(&format!("anon:{child}:")),
@@ -498,21 +503,11 @@ fn child_forks_a_child_that_forks_again() {
     let child = fork(|| {
         // Before its own fork: the first id of the block it started at the
         // fork.
-        {
-            let new = anonymous();
-            let to = Mutex::named("nested-anon-child-before", ());
-            let _n = new.lock();
-            let _t = to.lock();
-        }
+        new_anonymous_into("nested-anon-child-before");
         let grandchild = fork(|| {
             // A new lock, from the block the grandchild starts at its fork
             // (past the child's, which the child keeps using).
-            {
-                let new = anonymous();
-                let to = Mutex::named("nested-anon-grandchild", ());
-                let _n = new.lock();
-                let _t = to.lock();
-            }
+            new_anonymous_into("nested-anon-grandchild");
             // A new edge from the lock made before the first fork.
             let inherited = Mutex::named("nested-anon-inherited", ());
             let _o = old.lock();
@@ -522,12 +517,7 @@ fn child_forks_a_child_that_forks_again() {
         });
         // After its fork: the next id of its own block, below the
         // grandchild's mark.
-        {
-            let new = anonymous();
-            let to = Mutex::named("nested-anon-child-after", ());
-            let _n = new.lock();
-            let _t = to.lock();
-        }
+        new_anonymous_into("nested-anon-child-after");
         println!("C-PID {}", std::process::id());
         match wait_for(grandchild, Duration::from_secs(20)) {
             Some(0) => 0,
@@ -538,12 +528,7 @@ fn child_forks_a_child_that_forks_again() {
         }
     });
     // After the fork, while the child (and its child) may still write.
-    {
-        let new = anonymous();
-        let to = Mutex::named("nested-anon-parent", ());
-        let _n = new.lock();
-        let _t = to.lock();
-    }
+    new_anonymous_into("nested-anon-parent");
     println!("P-PID {}", std::process::id());
     assert_eq!(wait_for(child, Duration::from_secs(40)), Some(0));
 }
@@ -570,17 +555,7 @@ fn anonymous_locks_made_across_nested_forks_carry_their_makers_pids() {
     assert_eq!(files.len(), 1, "{files:?}");
     let (name, records) = &files[0];
     assert!(name.starts_with(&format!("lockgraph-{p}-")), "{name} {p}");
-    let from_to = |to: &str| -> String {
-        let line = records
-            .lines()
-            .find(|l| l.contains(&format!("\"to\":{{\"class\":\"name:{to}\"")))
-            .unwrap_or_else(|| panic!("no edge to {to}: {records}"));
-        line.split("\"from\":{\"class\":\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_else(|| panic!("no class: {line}"))
-            .to_string()
-    };
+    let from_to = |to: &str| class_into(records, to);
     let made = [
         ("nested-anon-parent", &p),
         ("nested-anon-child-before", &c),

@@ -32,10 +32,22 @@ fn chars(bytes: &[u8]) -> usize {
 /// serde_json's message for `e` without its " at line L column C" suffix.
 pub(crate) fn json_message(e: &serde_json::Error) -> String {
     let full = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    match full.strip_suffix(&suffix) {
-        Some(msg) if e.line() > 0 => msg.to_string(),
-        _ => full,
+    if e.line() == 0 {
+        return full;
+    }
+    without_position(&full).to_string()
+}
+
+/// `text` without a trailing " at line L column C", the position serde_json
+/// adds to its messages (also to one it wraps: an element's error, say).
+pub(crate) fn without_position(text: &str) -> &str {
+    const AT: &str = " at line ";
+    let Some(i) = text.rfind(AT) else {
+        return text;
+    };
+    match text[i + AT.len()..].split_once(" column ") {
+        Some((l, c)) if l.parse::<u64>().is_ok() && c.parse::<u64>().is_ok() => &text[..i],
+        _ => text,
     }
 }
 

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::output::escape;
-use crate::position::{json_error_at, json_message};
+use crate::position::{json_error_at, json_message, without_position};
 
 /// The profile format version this reader understands.
 pub const PROFILE_VERSION: u64 = 1;
@@ -205,9 +205,7 @@ impl<'de> Deserialize<'de> for Classes {
                         Err(e) => {
                             // serde_json positions the wrapped error itself.
                             let full = e.to_string();
-                            let msg = full
-                                .rfind(" at line ")
-                                .map_or(full.as_str(), |i| &full[..i]);
+                            let msg = without_position(&full);
                             // Named as a JSON path, counted from 0 like
                             // the baseline's (`cycles[0].locks[1]`).
                             return Err(de::Error::custom(format!(
