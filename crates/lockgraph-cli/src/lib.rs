@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 mod baseline;
+mod blame;
 mod cycles;
 mod error;
 mod files;

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::blame::{blame, Blame};
 use crate::error::RecordError;
 use crate::position::{json_error_at, json_message};
 
@@ -58,7 +59,7 @@ pub struct Header {
 }
 
 /// How the lock at the start of an edge was held.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldMode {
     /// Write lock, mutex, reentrant mutex.
@@ -68,7 +69,7 @@ pub enum HoldMode {
 }
 
 /// How the lock at the end of an edge was requested.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestMode {
     /// `lock`, `write`, `upgradable_read`, `upgrade`.
@@ -80,6 +81,9 @@ pub enum RequestMode {
 }
 
 impl HoldMode {
+    /// Every mode, in the format's order.
+    pub const ALL: [HoldMode; 2] = [HoldMode::Exclusive, HoldMode::Shared];
+
     /// The word used in the format.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,6 +102,13 @@ impl HoldMode {
 }
 
 impl RequestMode {
+    /// Every mode, in the format's order.
+    pub const ALL: [RequestMode; 3] = [
+        RequestMode::Exclusive,
+        RequestMode::Read,
+        RequestMode::RecursiveRead,
+    ];
+
     /// The word used in the format.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -115,6 +126,47 @@ impl RequestMode {
             RequestMode::RecursiveRead => lockgraph_graph::Request::RecursiveRead,
         }
     }
+}
+
+impl<'de> Deserialize<'de> for HoldMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d, &HoldMode::ALL, HoldMode::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d, &RequestMode::ALL, RequestMode::as_str)
+    }
+}
+
+/// One of `all`, by its word: a string, whose error lists the words (serde's
+/// derived enums say only `expected value` to serde_json for a number, as
+/// if the line were not JSON).
+fn one_of<'de, D: Deserializer<'de>, T: Copy>(
+    d: D,
+    all: &'static [T],
+    word: fn(T) -> &'static str,
+) -> Result<T, D::Error> {
+    struct V<T: 'static>(&'static [T], fn(T) -> &'static str);
+    impl<'de, T: Copy> Visitor<'de> for V<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("one of ")?;
+            for (i, &t) in self.0.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                write!(f, "{sep}\"{}\"", (self.1)(t))?;
+            }
+            Ok(())
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            let found = self.0.iter().copied().find(|&t| (self.1)(t) == v);
+            found.ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+    }
+    d.deserialize_str(V(all, word))
 }
 
 /// A string borrowed from the line when it has no escapes, owned otherwise.
@@ -157,7 +209,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
 
 /// A lock class as written in an edge line.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename = "lock class")]
+#[serde(rename = "lock class", expecting = "a lock class (an object)")]
 #[non_exhaustive]
 pub struct ClassRef<'a> {
     /// The class identity compared across processes.
@@ -176,7 +228,7 @@ pub struct ClassRef<'a> {
 
 /// One `"type":"edge"` line: holding `from`, thread `thread` requested `to`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename = "edge record")]
+#[serde(rename = "edge record", expecting = "an edge record (an object)")]
 #[non_exhaustive]
 pub struct EdgeLine<'a> {
     /// The record kind (`"edge"` for every value handed out by the reader).
@@ -289,12 +341,24 @@ struct LineError {
 /// the column, in characters, of the character it names.
 fn describe(line: &[u8], e: &serde_json::Error, what: &str) -> LineError {
     let msg = json_message(e);
+    // serde_json reports some errors of a value in valid JSON as errors of
+    // the JSON itself (a derived enum given a number: `expected value`):
+    // only a line that is not JSON is called so, and can be a torn one.
+    // (`IgnoredAny` would pass a string that is not UTF-8: `Value` checks.)
+    let not_json = || serde_json::from_slice::<serde_json::Value>(line).is_err();
     let (message, invalid_json) = match e.classify() {
-        serde_json::error::Category::Eof => (format!("truncated JSON: {msg}"), true),
-        serde_json::error::Category::Syntax => (format!("invalid JSON: {msg}"), true),
-        serde_json::error::Category::Data | serde_json::error::Category::Io => {
-            (format!("invalid {what}: {msg}"), false)
+        serde_json::error::Category::Eof if not_json() => (format!("truncated JSON: {msg}"), true),
+        serde_json::error::Category::Syntax if not_json() => {
+            // serde_json's words for bytes that are not UTF-8 in a string.
+            let msg = match msg.strip_prefix("invalid unicode code point") {
+                Some(rest) if std::str::from_utf8(line).is_err() => {
+                    format!("a string holds bytes that are not UTF-8{rest}")
+                }
+                _ => msg,
+            };
+            (format!("invalid JSON: {msg}"), true)
         }
+        _ => (format!("invalid {what}: {msg}"), false),
     };
     // serde_json's column 0 is at the line's start: no character to name.
     let message = match json_error_at(line, e) {
@@ -366,10 +430,46 @@ fn parse_line(line: &[u8]) -> Result<Option<EdgeLine<'_>>, LineError> {
                     message: "invalid record: missing field `type`".into(),
                     invalid_json: false,
                 }),
-                Ok(_) => Err(describe(line, &edge_err, "edge record")),
+                Ok(_) => Err(blamed(
+                    describe(line, &edge_err, "edge record"),
+                    line,
+                    &edge_err,
+                    EDGE_TEMPLATE,
+                    &|v| EdgeLine::deserialize(v).is_ok(),
+                )),
             }
         }
     }
+}
+
+/// A valid edge line, whose values stand in for a bad line's while
+/// [`blame`] looks for the field at fault (`docs/record-format.md`'s
+/// example).
+const EDGE_TEMPLATE: &str = r#"{"type":"edge","from":{"class":"name:metrics","name":"metrics","kind":"Mutex","site":null},"to":{"class":"site:src/model.rs:41:17:server::Model","name":null,"kind":"RwLock","site":"src/model.rs:41:17"},"hold":"exclusive","request":"exclusive","gates":["4242:17"],"thread":"reloader","pid":4242,"exe":"/work/target/debug/examples/server","held_at":"src/server.rs:60:34","requested_at":"src/server.rs:63:32","backtrace":["server::Server::reload (src/server.rs:63)"]}"#;
+
+/// A valid header, the same way.
+const HEADER_TEMPLATE: &str = r#"{"lockgraph_record":1,"pid":4242,"exe":"/work/target/debug/deps/api-5f3c","args":["api"],"started_unix_ms":1764240000000}"#;
+
+/// `error` (of a value: not of the JSON) with the field at fault named:
+/// `field `hold`: invalid type ...`, `missing field `from.class``.
+fn blamed(
+    mut error: LineError,
+    line: &[u8],
+    e: &serde_json::Error,
+    template: &str,
+    parses: &dyn Fn(&serde_json::Value) -> bool,
+) -> LineError {
+    if error.invalid_json {
+        return error;
+    }
+    let msg = json_message(e);
+    let named = match blame(line, template.as_bytes(), parses) {
+        Some(Blame::Wrong(path)) => format!("field `{path}`: {msg}"),
+        Some(Blame::Missing(path)) => format!("missing field `{path}`"),
+        None => return error,
+    };
+    error.message = error.message.replacen(&msg, &named, 1);
+    error
 }
 
 fn parse_header(line: &[u8]) -> Result<Header, String> {
@@ -403,8 +503,17 @@ fn parse_header(line: &[u8]) -> Result<Header, String> {
             "unsupported record format version {version} (this lockgraph reads version {FORMAT_VERSION})"
         ));
     }
-    let mut header: Header = serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| format!("invalid header: {e}"))?;
+    let mut header: Header =
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+            let error = LineError {
+                message: format!("invalid header: {}", json_message(&e)),
+                invalid_json: false,
+            };
+            blamed(error, line, &e, HEADER_TEMPLATE, &|v| {
+                Header::deserialize(v).is_ok()
+            })
+            .message
+        })?;
     header.lockgraph_record = version;
     Ok(header)
 }
@@ -794,7 +903,7 @@ mod tests {
             ("\"edge\"", "expected a JSON object, found a string"),
             (
                 &EDGE.replace("\"exclusive\",\"request\"", "\"sometimes\",\"request\""),
-                "unknown variant `sometimes`",
+                "field `hold`: invalid value: string \"sometimes\", expected one of",
             ),
             (
                 &EDGE.replace("\"pid\":7,\"exe\"", "\"pid\":-7,\"exe\""),
@@ -808,6 +917,81 @@ mod tests {
             assert!(e.message.contains(want), "{line}: {e}");
             assert!(e.to_string().starts_with("f.jsonl:3: "), "{e}");
         }
+    }
+
+    /// A wrong value in valid JSON names its field, and is an error also on
+    /// the last line without its newline: only a line that is not JSON can
+    /// be a torn one. (serde_json took a number for an enum for a syntax
+    /// error, `expected value`, so that such a last line was skipped.)
+    #[test]
+    fn a_wrong_value_names_its_field_and_is_never_a_torn_line() {
+        for (find, put, want) in [
+            (
+                "\"hold\":\"exclusive\"",
+                "\"hold\":5",
+                "field `hold`: invalid type: integer `5`, expected one of \"exclusive\", \"shared\"",
+            ),
+            (
+                "\"request\":\"exclusive\"",
+                "\"request\":null",
+                "field `request`: invalid type: null, expected one of \"exclusive\", \"read\", \"recursive_read\"",
+            ),
+            (
+                "\"request\":\"exclusive\"",
+                "\"request\":\"write\"",
+                "field `request`: invalid value: string \"write\", expected one of",
+            ),
+            ("\"main\"", "5", "field `thread`: invalid type: integer `5`, expected a string"),
+            (
+                "\"from\":{\"class\":\"name:a\",\"name\":\"a\",\"kind\":\"Mutex\",\"site\":null}",
+                "\"from\":5",
+                "field `from`: invalid type: integer `5`, expected a lock class (an object)",
+            ),
+            ("\"kind\":\"Mutex\",\"site\":null},\"hold", "\"kind\":[],\"site\":null},\"hold", "field `to.kind`: invalid type: sequence"),
+            ("\"class\":\"name:b\",", "", "missing field `to.class`"),
+            ("[\"7:3\"]", "[\"7:3\",true]", "field `gates[1]`: invalid type: boolean `true`"),
+        ] {
+            let line = EDGE.replacen(find, put, 1);
+            assert_ne!(line, EDGE, "{find}");
+            let e = parse(&format!("{HEADER}\n{line}\n")).unwrap_err();
+            assert!(e.message.starts_with("invalid edge record: "), "{e}");
+            assert!(e.message.contains(want), "{line}: {e}");
+            // The last line, without its newline: the same error.
+            let last = parse(&format!("{HEADER}\n{EDGE}\n{line}")).unwrap_err();
+            assert_eq!(last.line, Some(3), "{last}");
+            assert!(last.message.contains(want), "{line}: {last}");
+        }
+        // The header's fields too.
+        let header = HEADER.replace("\"/bin/t\"", "5");
+        let e = parse(&format!("{header}\n")).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "invalid header: field `exe`: invalid type: integer `5`, expected a string"
+            ),
+            "{e}"
+        );
+    }
+
+    /// Every mode's word is the one it is written as, and read back as.
+    #[test]
+    fn each_modes_word_round_trips() {
+        for m in HoldMode::ALL {
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(serde_json::from_str::<HoldMode>(&json).unwrap(), m);
+        }
+        for m in RequestMode::ALL {
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(serde_json::from_str::<RequestMode>(&json).unwrap(), m);
+        }
+    }
+
+    /// The templates [`blamed`] puts in place of a bad line's values parse.
+    #[test]
+    fn the_templates_parse() {
+        assert!(parse_line(EDGE_TEMPLATE.as_bytes()).is_ok_and(|e| e.is_some()));
+        assert!(parse_header(HEADER_TEMPLATE.as_bytes()).is_ok());
     }
 
     /// A line with multi-byte characters before its error (a lock named

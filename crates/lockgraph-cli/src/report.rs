@@ -321,6 +321,20 @@ impl Finding {
         self.locks.get(id.index()).filter(|l| l.id == id)
     }
 
+    /// How many processes recorded the edges: their origins' distinct
+    /// record files (a file is one process; two with the same pid, reused
+    /// or from two machines, are two).
+    pub fn processes(&self) -> usize {
+        let mut files: Vec<(u64, &str)> = self
+            .edges
+            .iter()
+            .flat_map(|e| e.origins.iter().map(|o| (o.pid, &*o.record)))
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files.len()
+    }
+
     /// The distinct process ids among the edges' origins, sorted.
     pub fn pids(&self) -> Vec<u64> {
         let mut pids: Vec<u64> = self

@@ -97,23 +97,25 @@ impl BaselineEntry {
     /// The entry with the dependency sites in its class ids in the
     /// machine-independent form the runtime writes now
     /// (`lockgraph_core::site_key`), so that a baseline written from older
-    /// records still matches. A cycle whose key spells out its locks and
-    /// whose locks change is rotated again to start at the lock that sorts
-    /// first, as the check names cycles.
+    /// records still matches. A cycle whose key spells out its locks, from
+    /// any of them (a hand-edited entry, say), is rotated to start at the
+    /// lock that sorts first, key and locks, as the check names cycles: its
+    /// key is then the one the check compares (it was counted as recorded
+    /// again, by its locks, and did not tolerate the cycle, by its key).
     fn portable(mut self) -> BaselineEntry {
-        let spelled_out = self.rule == Rule::Cycle && self.key == key_of_cycle(&self.locks);
-        let mut changed = false;
+        let spelled_out = self.rule == Rule::Cycle
+            && self
+                .key
+                .strip_prefix(self.rule.key_prefix())
+                .is_some_and(|body| is_rotation(body, &self.locks));
         for lock in &mut self.locks {
             if let Cow::Owned(id) = site_key::class_id(lock) {
                 *lock = id;
-                changed = true;
             }
         }
         if spelled_out {
-            if changed {
-                rotate_to_first(&mut self.locks);
-                self.key = key_of_cycle(&self.locks);
-            }
+            rotate_to_first(&mut self.locks);
+            self.key = key_of_cycle(&self.locks);
         } else if let Some(key) = portable_key(&self.key, self.rule.key_prefix()) {
             self.key = key;
         }
@@ -146,6 +148,14 @@ fn portable_key(key: &str, prefix: &str) -> Option<String> {
         })
         .collect();
     changed.then(|| format!("{prefix}{}", ids.join(" -> ")))
+}
+
+/// Whether `body` (class ids joined by ` -> `) is `locks` from one of them
+/// on, the same cycle.
+fn is_rotation(body: &str, locks: &[String]) -> bool {
+    let ids: Vec<&str> = body.split(" -> ").collect();
+    let n = locks.len();
+    n > 0 && ids.len() == n && (0..n).any(|r| (0..n).all(|i| ids[i] == locks[(i + r) % n]))
 }
 
 /// Rotates a cycle to start at the lock that sorts first.

@@ -190,16 +190,53 @@ fn dependency_sites_read_as_the_runtime_writes_them_now() {
 }
 
 #[test]
-fn an_entry_whose_key_is_not_its_locks_is_not_rotated() {
-    // A hand-made entry: its key and locks are each made portable, and the
-    // key keeps its order.
+fn a_hand_edited_cycle_from_another_lock_reads_as_the_check_names_it() {
+    // The key from one lock, the locks from another, or both from the same
+    // one that does not sort first: the check's key, from `name:a`.
+    let abc = ["name:a", "name:b", "name:c"].map(String::from).to_vec();
+    for (key, locks) in [
+        (
+            "cycle:name:b -> name:c -> name:a",
+            vec!["name:b", "name:c", "name:a"],
+        ),
+        (
+            "cycle:name:c -> name:a -> name:b",
+            vec!["name:a", "name:b", "name:c"],
+        ),
+        (
+            "cycle:name:a -> name:b -> name:c",
+            vec!["name:c", "name:a", "name:b"],
+        ),
+    ] {
+        let locks = locks.into_iter().map(String::from).collect();
+        let b = Baseline::new([BaselineEntry::cycle(key, locks)]);
+        assert!(b.contains("cycle:name:a -> name:b -> name:c"), "{key}");
+        assert_eq!(b.entries().next().unwrap().locks, abc, "{key}");
+    }
+    // From the key alone, and with a dependency's site made portable.
+    let b = Baseline::new([
+        BaselineEntry::key("cycle:name:c -> name:a -> name:b").unwrap(),
+        BaselineEntry::cycle(
+            format!("cycle:{TOKIO_OLD} -> name:b"),
+            vec!["name:b".into(), TOKIO_OLD.into()],
+        ),
+    ]);
+    let keys: Vec<&str> = b.entries().map(|e| e.key.as_str()).collect();
+    let tokio = format!("cycle:name:b -> {TOKIO}");
+    assert_eq!(keys, ["cycle:name:a -> name:b -> name:c", tokio.as_str()]);
+}
+
+#[test]
+fn an_entry_whose_key_is_not_its_locks_keeps_its_key() {
+    // The reversed cycle is another one: key and locks are each made
+    // portable, and each keeps its order.
     let b = Baseline::new([BaselineEntry::cycle(
-        format!("cycle:{TOKIO_OLD} -> name:b"),
-        vec!["name:b".into(), TOKIO_OLD.into()],
+        format!("cycle:{TOKIO_OLD} -> name:b -> name:c"),
+        vec!["name:c".into(), "name:b".into(), TOKIO_OLD.into()],
     )]);
     let e = b.entries().next().unwrap();
-    assert_eq!(e.key, format!("cycle:{TOKIO} -> name:b"));
-    assert_eq!(e.locks, ["name:b", TOKIO]);
+    assert_eq!(e.key, format!("cycle:{TOKIO} -> name:b -> name:c"));
+    assert_eq!(e.locks, ["name:c", "name:b", TOKIO]);
 }
 
 #[test]
@@ -207,12 +244,12 @@ fn entries_without_dependency_sites_are_kept_as_written() {
     let odd = [
         BaselineEntry::cycle(
             "cycle:name:b -> name:a",
-            vec!["name:b".into(), "name:a".into()],
+            vec!["name:a".into(), "name:x".into()],
         ),
         BaselineEntry::cycle("cycle:", Vec::new()),
         BaselineEntry::key("cycle:anon -> anon").unwrap(),
         BaselineEntry::key("order:name:a -> b -> site:src/x.rs:1:1").unwrap(),
-        BaselineEntry::key("cycle:site:/work/app/src/x.rs:1:1 -> name:a").unwrap(),
+        BaselineEntry::key("cycle:name:a -> site:/work/app/src/x.rs:1:1").unwrap(),
     ];
     let b = Baseline::new(odd.clone());
     let mut want = odd.to_vec();

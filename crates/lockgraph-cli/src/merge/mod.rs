@@ -161,10 +161,12 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Whether two recordings are the same origin (their files and lines
-    /// aside): same process, thread, modes and sites.
+    /// Whether two recordings are the same origin (their lines aside):
+    /// same process (pid and file: a pid can be reused), thread, modes and
+    /// sites.
     fn same(&self, o: &Origin) -> bool {
         self.pid == o.pid
+            && self.file == o.file
             && self.hold == o.hold
             && self.request == o.request
             && self.thread == o.thread
@@ -265,10 +267,22 @@ pub struct Merged {
 impl Merged {
     /// The number of distinct process ids among the files.
     pub fn processes(&self) -> usize {
-        let mut pids: Vec<u64> = self.files.iter().map(|f| f.header.pid).collect();
-        pids.sort_unstable();
-        pids.dedup();
-        pids.len()
+        // A file is one process; two with the same pid, reused or from two
+        // machines, are two (told apart by their headers).
+        let mut ids: Vec<(u64, u64, &str)> = self
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    f.header.pid,
+                    f.header.started_unix_ms,
+                    f.header.exe.as_str(),
+                )
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
     }
 
     /// The string `id`, or `None` for [`NO_STR`].

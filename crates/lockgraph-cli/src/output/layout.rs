@@ -107,7 +107,7 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
     };
     let mut body = String::new();
     let violation = f.rule == Rule::OrderViolation;
-    let several_processes = f.pids().len() > 1;
+    let several_processes = f.processes() > 1;
     // Edges first, so that nodes are drawn over their ends.
     for (i, e) in f.edges.iter().enumerate() {
         // Past the drawn locks, the cycle goes through the "more" node.

@@ -157,12 +157,12 @@ fn write_notes(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
 
 fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
     let n = c.locks.len();
-    let pids = c.pids();
+    let processes = c.processes();
     writeln!(
         w,
         "lockgraph: potential deadlock: lock-order cycle through {n} locks, recorded by {} {}",
-        pids.len(),
-        if pids.len() == 1 {
+        processes,
+        if processes == 1 {
             "process"
         } else {
             "processes"
@@ -231,7 +231,7 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
         .iter()
         .map(|e| {
             let who = match e.origins.first() {
-                Some(o) if pids.len() > 1 => format!("thread `{}` (pid {})", t(&o.thread), o.pid),
+                Some(o) if processes > 1 => format!("thread `{}` (pid {})", t(&o.thread), o.pid),
                 Some(o) => format!("thread `{}`", t(&o.thread)),
                 None => "thread ?".to_string(),
             };

@@ -189,7 +189,7 @@ fn bad_record_files_name_file_line_and_reason() {
                 b"\n".to_vec(),
             ]
             .concat(),
-            "bad.jsonl:2: invalid JSON: invalid unicode code point",
+            "bad.jsonl:2: invalid JSON: a string holds bytes that are not UTF-8",
         ),
         (
             "oversized line",
@@ -224,7 +224,17 @@ fn bad_record_files_name_file_line_and_reason() {
                 good.replace("\"request\":\"exclusive\"", "\"request\":\"maybe\"")
             )
             .into_bytes(),
-            "bad.jsonl:2: invalid edge record: unknown variant `maybe`",
+            "bad.jsonl:2: invalid edge record: field `request`: invalid value: string \"maybe\", expected one of \"exclusive\", \"read\", \"recursive_read\"",
+        ),
+        (
+            "a wrong type on the last line, without its newline: not a torn line",
+            format!(
+                "{}\n{good}\n{}",
+                header(1),
+                good.replace("\"hold\":\"exclusive\"", "\"hold\":5")
+            )
+            .into_bytes(),
+            "bad.jsonl:3: invalid edge record: field `hold`: invalid type: integer `5`, expected one of \"exclusive\", \"shared\"",
         ),
         (
             "a JSON array",
@@ -1125,4 +1135,28 @@ fn a_test_report_that_cannot_be_written_goes_to_standard_output() {
     );
     assert_code(&o, 0);
     assert!(d.path().join("made/report.txt").exists());
+}
+
+/// Two record files with one pid (reused, or from two machines) are two
+/// processes: the cycle they make is recorded by two, and the summary
+/// counts two (it said one, as if the runtime should have caught it).
+#[test]
+fn two_files_with_one_pid_are_two_processes() {
+    let d = tempdir();
+    write_file(d.path(), 7, &[edge("a", "b").thread("main")]);
+    let second = file_text(7, &[edge("b", "a").thread("main")]).replacen(
+        "1764240000000",
+        "1764240099999",
+        1,
+    );
+    write_raw(d.path(), "lockgraph-7-2000.jsonl", second);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    for needle in [
+        "lock-order cycle through 2 locks, recorded by 2 processes",
+        "in 2 record files (2 processes,",
+    ] {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
 }
