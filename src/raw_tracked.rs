@@ -51,9 +51,10 @@ macro_rules! blocking {
         blocking!($(#[$m])* $name($raw): $try, $lock, $for, $until; {});
     };
     ($(#[$m:meta])* $name:ident($raw:ty): $try:ident, $lock:ident, $for:ident, $until:ident;
-        undo $unlock:ident $(; lock-shaped by $shaped:ident)?) => {
+        undo $unlock:ident $(; lock-shaped by $shaped:ident)? $(; whole = $whole:literal)?) => {
         blocking!($(#[$m])* $name($raw): $try, $lock, $for, $until; {
             const UNDO: bool = true;
+            $(const WHOLE: bool = $whole;)?
 
             #[inline]
             fn undo_try(&self) {
@@ -114,9 +115,11 @@ blocking!(
         lock-shaped by try_lock_for
 );
 blocking!(
-    /// A read-write lock's `write`.
+    /// A read-write lock's `write`: waited for whole (`Blocking::WHOLE`),
+    /// since a timed wait that gives up lets the readers queued behind it in.
     Write(RawRwLock): try_lock_exclusive, lock_exclusive,
-        try_lock_exclusive_for, try_lock_exclusive_until; undo unlock_exclusive
+        try_lock_exclusive_for, try_lock_exclusive_until; undo unlock_exclusive;
+        whole = true
 );
 blocking!(
     /// A read-write lock's `read`.
@@ -148,7 +151,11 @@ impl<'a> Upgrade<'a> {
     }
 }
 
+/// Waited for whole, as a `write` is: an upgrade that waits for the other
+/// readers keeps new ones out, until a timed wait gives up.
 impl Blocking for Upgrade<'_> {
+    const WHOLE: bool = true;
+
     #[inline]
     fn try_now(&self) -> bool {
         // SAFETY: an upgradable read is held (`Upgrade::new`'s contract).

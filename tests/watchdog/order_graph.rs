@@ -130,7 +130,7 @@ fn a_deadlock_the_order_graph_could_not_record_says_which_edge_is_missing() {
     assert!(ok, "no deadlock report in time:\n{text}");
     let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
     assert!(
-        report.contains("lock-order graph: 1 of the cycle's 2 edges were never recorded"),
+        report.contains("lock-order graph: 1 of the cycle's 2 edges was never recorded"),
         "{report}"
     );
     assert_eq!(report.matches(": never recorded").count(), 1, "{report}");

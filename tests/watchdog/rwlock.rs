@@ -4,6 +4,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use lockgraph::watchdog;
 use lockgraph::{Mutex, RwLock, RwLockUpgradableReadGuard};
 use lockgraph_testkit::{child, is_child, spawn_named, END};
 
@@ -460,4 +461,142 @@ fn an_upgrade_by_a_thread_that_also_reads_the_lock_is_a_deadlock_with_itself() {
         me.contains("RwLock `self-upg` (upgradable read), taken at"),
         "{report}"
     );
+}
+
+/// Waits until the watchdog's dump shows thread `name` waiting for a lock.
+fn until_waiting(name: &str) {
+    while !watchdog::dump()
+        .threads
+        .iter()
+        .any(|t| t.name == name && t.waiting.is_some())
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Three threads: `wd-t1` reads `table` and then wants `index`; `wd-t2`
+/// holds `index` and reads `table` behind a waiting writer, `wd-w`, who
+/// waits for `wd-t1`'s read, by `write` or, with `upgrade`, by upgrading
+/// an upgradable read. With parking_lot the three hang: a reader waits
+/// behind a waiting writer. The watchdog must not change that: its waits in
+/// slices let the readers in at each slice's end, and the deadlock came
+/// and went (found by an outside test). The child prints whether anyone
+/// got through in 1.5 s (60 of the writer's slices).
+fn reader_behind_a_waiting_writer(upgrade: bool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::channel;
+    start(300);
+    let r = Arc::new(RwLock::named("table", ()));
+    let m = Arc::new(Mutex::named("index", ()));
+    let got = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(Barrier::new(3));
+    let (go1, wait1) = channel::<()>();
+    let (go2, wait2) = channel::<()>();
+    {
+        let (r, m, got, ready) = (r.clone(), m.clone(), got.clone(), ready.clone());
+        spawn_named("wd-t1", move || {
+            let _r = r.read();
+            ready.wait();
+            wait1.recv().unwrap();
+            let _m = m.lock();
+            got.store(true, Ordering::SeqCst);
+        });
+    }
+    {
+        let (r, m, got, ready) = (r.clone(), m.clone(), got.clone(), ready.clone());
+        spawn_named("wd-t2", move || {
+            let _m = m.lock();
+            ready.wait();
+            wait2.recv().unwrap();
+            let _r = r.read();
+            got.store(true, Ordering::SeqCst);
+        });
+    }
+    ready.wait();
+    {
+        let (r, got) = (r.clone(), got.clone());
+        spawn_named("wd-w", move || {
+            if upgrade {
+                let u = r.upgradable_read();
+                let _w = RwLockUpgradableReadGuard::upgrade(u);
+            } else {
+                let _w = r.write();
+            }
+            got.store(true, Ordering::SeqCst);
+        });
+    }
+    until_waiting("wd-w");
+    go2.send(()).unwrap();
+    until_waiting("wd-t2");
+    go1.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    eprintln!("CHECKED got={}", got.load(Ordering::SeqCst));
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn child_reader_behind_a_waiting_writer() {
+    if is_child() {
+        reader_behind_a_waiting_writer(false);
+    }
+}
+
+#[test]
+fn child_reader_behind_a_waiting_upgrade() {
+    if is_child() {
+        reader_behind_a_waiting_writer(true);
+    }
+}
+
+/// The child's three threads stay hung, as without the watchdog, and the
+/// watchdog reports them once, as a deadlock of three (after the writer's
+/// long wait, when the child took long to line the threads up).
+fn reader_behind_a_waiting_writer_hangs(child: lockgraph_testkit::Child, waits: &str) {
+    let (text, ok) = run_child(child, &[], Duration::from_secs(20), |t| {
+        t.contains("CHECKED") && t.contains("DEADLOCK") && t.contains(END)
+    });
+    assert!(ok, "no check or no deadlock report in time:\n{text}");
+    assert!(
+        text.contains("CHECKED got=false"),
+        "a thread got through:\n{text}"
+    );
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(report.contains("3 threads wait for each other"), "{report}");
+    assert!(report.contains(waits), "{report}");
+    // The reader's wait behind the writer is no lock-order edge: the order
+    // is `index` and `table`'s, whose two edges the graph recorded (it said
+    // `table -> table` was never recorded).
+    assert!(
+        !report.contains("RwLock `table` -> RwLock `table`"),
+        "{report}"
+    );
+    assert!(
+        report.contains("lock-order graph: it found this cycle"),
+        "{report}"
+    );
+    let deadlocks = reports(&text)
+        .into_iter()
+        .filter(|r| r.contains("DEADLOCK"))
+        .count();
+    assert_eq!(deadlocks, 1, "{text}");
+}
+
+#[test]
+fn a_reader_behind_a_waiting_writer_stays_blocked_with_the_watchdog() {
+    if !is_child() {
+        reader_behind_a_waiting_writer_hangs(
+            child!(child_reader_behind_a_waiting_writer),
+            "waits for RwLock `table` (write)",
+        );
+    }
+}
+
+#[test]
+fn a_reader_behind_a_waiting_upgrade_stays_blocked_with_the_watchdog() {
+    if !is_child() {
+        reader_behind_a_waiting_writer_hangs(
+            child!(child_reader_behind_a_waiting_upgrade),
+            "waits for upgrade of RwLock `table`",
+        );
+    }
 }

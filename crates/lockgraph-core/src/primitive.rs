@@ -133,8 +133,21 @@ pub trait Blocking {
 
     /// Blocks until it succeeds or `deadline` passes; whether it succeeded.
     /// The watchdog calls it with short deadlines (slices) while the wait
-    /// is registered.
+    /// is registered, unless [`WHOLE`](Self::WHOLE).
     fn block_until(&self, deadline: Deadline) -> bool;
+
+    /// Whether a wait must not be cut into slices: a wait that claims
+    /// something as it starts, which a timed wait gives back when it gives
+    /// up. parking_lot's writer (a `write`, an `upgrade`) sets its bit as
+    /// soon as it waits for the readers to leave, and new readers then wait
+    /// behind it; a timed wait that runs out clears the bit and wakes them.
+    /// Cut into slices, such a wait would let readers in at every slice's
+    /// end: a reader queued behind a waiting writer, which hangs with
+    /// parking_lot, would get through, and a deadlock would come and go with
+    /// the watchdog on. The watchdog then waits with one [`block`](Self::block)
+    /// (or one [`block_until`](Self::block_until) for a timed request), the
+    /// waiter's stack captured before it. The default: slices are fine.
+    const WHOLE: bool = false;
 
     /// Whether [`undo_try`](Self::undo_try) gives back what a successful
     /// [`try_now`](Self::try_now) took. A primitive that can (a mutex, a
@@ -468,9 +481,7 @@ fn acquire_with_features<P: Blocking>(
     let f = features::hooks();
     let block = || {
         if f & WATCHDOG != 0 {
-            watchdog::wait_lock(meta, mode, site_or_pending(site), None, |slice| {
-                p.block_until(Deadline::After(slice))
-            });
+            watched(meta, &p, mode, site_or_pending(site), None);
         } else {
             p.block();
         }
@@ -511,7 +522,7 @@ pub fn acquire_until<P: Blocking>(
     ok
 }
 
-/// A wait registered with the watchdog, in slices, until `deadline`.
+/// A wait registered with the watchdog, until `deadline`.
 #[cold]
 #[inline(never)]
 fn wait_until<P: Blocking>(
@@ -521,13 +532,33 @@ fn wait_until<P: Blocking>(
     site: Option<&'static Location<'static>>,
     deadline: Deadline,
 ) -> bool {
-    watchdog::wait_lock(
-        meta,
-        mode,
-        site_or_pending(site),
-        deadline.instant(),
-        |slice| p.block_until(Deadline::After(slice)),
-    )
+    watched(meta, &p, mode, site_or_pending(site), deadline.instant())
+}
+
+/// `p`'s wait in `mode`, asked at `site`, registered with the watchdog,
+/// until `deadline` (`None`: until it succeeds); whether it succeeded. In
+/// slices, between which the waiter captures its stack once it is late,
+/// unless `P` must wait whole ([`Blocking::WHOLE`]).
+pub(crate) fn watched<P: Blocking>(
+    meta: &LockMeta,
+    p: &P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    deadline: Option<Instant>,
+) -> bool {
+    if P::WHOLE {
+        watchdog::wait_lock_whole(meta, mode, site, deadline, || match deadline {
+            None => {
+                p.block();
+                true
+            }
+            Some(d) => p.block_until(Deadline::At(d)),
+        })
+    } else {
+        watchdog::wait_lock(meta, mode, site, deadline, |slice| {
+            p.block_until(Deadline::After(slice))
+        })
+    }
 }
 
 /// Tries to take `p` in `mode` without blocking; whether it did. A try
@@ -572,12 +603,12 @@ pub fn upgrade<P: Blocking>(meta: &LockMeta, p: P, deadline: Option<Deadline>) -
     meta.before_upgrade(None);
     let ok = if features::hooks() & WATCHDOG != 0 {
         p.try_now()
-            || watchdog::wait_lock(
+            || watched(
                 meta,
+                &p,
                 WaitMode::Upgrade,
                 site_or_pending(None),
                 deadline.and_then(Deadline::instant),
-                |slice| p.block_until(Deadline::After(slice)),
             )
     } else {
         match deadline {
@@ -640,9 +671,7 @@ pub fn relock_after_wait<P: Blocking>(mutex: &LockMeta, p: P, site: &'static Loc
     }));
     if features::hooks() & WATCHDOG != 0 {
         if !p.try_now() {
-            watchdog::wait_lock(mutex, WaitMode::Lock, Some(site), None, |slice| {
-                p.block_until(Deadline::After(slice))
-            });
+            watched(mutex, &p, WaitMode::Lock, Some(site), None);
         }
     } else {
         p.block();

@@ -62,7 +62,7 @@ use crate::features::{self, WATCHDOG};
 use crate::meta::LockMeta;
 use crate::primitive::{Blocking, Deadline};
 use crate::report::{Hold, Request};
-use crate::watchdog::{self, WaitMode};
+use crate::watchdog::WaitMode;
 
 crate::sync::thread_local_const! {
     /// The id of the resource this thread last found itself serving (0:
@@ -136,12 +136,12 @@ impl Resource {
         let start = Instant::now();
         let ok = if features::hooks() & WATCHDOG != 0 {
             let site = site.or_else(crate::state::pending_site);
-            watchdog::wait_lock(
+            crate::primitive::watched(
                 &self.meta,
+                &p,
                 mode,
                 site,
                 deadline.and_then(Deadline::instant),
-                |slice| p.block_until(Deadline::After(slice)),
             )
         } else {
             match deadline {

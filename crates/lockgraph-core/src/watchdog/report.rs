@@ -327,8 +327,9 @@ impl fmt::Display for OrderContext {
         } else {
             writeln!(
                 f,
-                "  lock-order graph: {missing} of the cycle's {} edges were never recorded (taken with try_lock, in untracked code, or after the graph filled up):",
-                self.steps.len()
+                "  lock-order graph: {missing} of the cycle's {} edges {} never recorded (taken with try_lock, in untracked code, or after the graph filled up):",
+                self.steps.len(),
+                if missing == 1 { "was" } else { "were" }
             )?;
         }
         for st in &self.steps {

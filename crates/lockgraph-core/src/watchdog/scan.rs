@@ -310,6 +310,16 @@ impl Watchdog {
                 _ => None,
             })
             .collect();
+        // A lock twice in a row is a wait behind a waiting writer of it (a
+        // reader queued behind it: the writer holds none of it), which is
+        // no lock-order edge: the order is that of the locks between.
+        let locks = locks.map(|mut l| {
+            l.dedup_by_key(|&mut (id, ..)| id);
+            while l.len() > 1 && l.first().map(|f| f.0) == l.last().map(|x| x.0) {
+                l.pop();
+            }
+            l
+        });
         let order = locks.filter(|l| l.len() >= 2).map(|l| OrderContext::of(&l));
         WatchdogReport {
             order,

@@ -188,6 +188,31 @@ impl WaitMode {
     }
 }
 
+/// Registers a wait for `meta` in `mode`, asked at `site`, that gives up at
+/// `deadline` (`None`: never).
+fn register_lock(
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    deadline: Option<Instant>,
+) -> WaitGuard {
+    let (class_tag, class_a, class_b) = encode_class(meta.class());
+    register(
+        WAIT_LOCK,
+        RawEntry {
+            id: meta.id(),
+            class_tag,
+            class_a,
+            class_b,
+            kind: encode_kind(meta.kind()),
+            mode: mode as u8,
+            site: site_word(site),
+            since: 0,
+        },
+        deadline.map(|d| d.saturating_duration_since(Instant::now())),
+    )
+}
+
 /// Blocks in `timed` slices until it succeeds, registered as a wait on
 /// `meta` in `mode`, asked at `site`; returns false once `deadline` (if
 /// any) passed. Between slices, the waiter captures its own stack once it
@@ -202,21 +227,7 @@ pub(crate) fn wait_lock(
     mut timed: impl FnMut(Duration) -> bool,
 ) -> bool {
     let cfg = config();
-    let (class_tag, class_a, class_b) = encode_class(meta.class());
-    let mut g = register(
-        WAIT_LOCK,
-        RawEntry {
-            id: meta.id(),
-            class_tag,
-            class_a,
-            class_b,
-            kind: encode_kind(meta.kind()),
-            mode: mode as u8,
-            site: site_word(site),
-            since: 0,
-        },
-        deadline.map(|d| d.saturating_duration_since(Instant::now())),
-    );
+    let mut g = register_lock(meta, mode, site, deadline);
     let slice = cfg.slice();
     loop {
         let step = match deadline {
@@ -231,6 +242,25 @@ pub(crate) fn wait_lock(
         }
         g.check(cfg.timeout);
     }
+}
+
+/// Runs `block`, a wait that must not be cut into slices
+/// (`primitive::Blocking::WHOLE`: it ends when it succeeds, or gives up at
+/// `deadline`), registered as a wait on `meta` in `mode`, asked at `site`;
+/// returns what `block` did. The waiter's stack is captured before it
+/// blocks (a few microseconds), since it cannot capture it later.
+#[cold]
+#[inline(never)]
+pub(crate) fn wait_lock_whole(
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    deadline: Option<Instant>,
+    block: impl FnOnce() -> bool,
+) -> bool {
+    let mut g = register_lock(meta, mode, site, deadline);
+    g.check(Duration::ZERO);
+    block()
 }
 
 /// Runs `park`, a condvar wait that ends by `deadline` at the latest

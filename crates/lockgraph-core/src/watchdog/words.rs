@@ -222,6 +222,9 @@ impl WatchdogReport {
     fn done(&self) -> &'static str {
         match (self.action, self.kind) {
             (Action::Abort, _) => "reported; the watchdog aborts the process now (action abort)",
+            (_, WatchdogKind::Deadlock) if self.threads.len() == 1 => {
+                "reported only; the process is still hung (this thread never wakes)"
+            }
             (_, WatchdogKind::Deadlock) => {
                 "reported only; the process is still hung (these threads never wake)"
             }
@@ -243,9 +246,12 @@ impl WatchdogReport {
                         }
                     }
                 }
+                let who = match self.threads.as_slice() {
+                    [one] => format!("thread `{}` waits for itself", one.name),
+                    all => format!("{} threads wait for each other", all.len()),
+                };
                 format!(
-                    "lockgraph watchdog: DEADLOCK: {} threads wait for each other on {} (pid {}), since {since}; {}",
-                    self.threads.len(),
+                    "lockgraph watchdog: DEADLOCK: {who} on {} (pid {}), since {since}; {}",
                     and_list(&locks),
                     self.pid,
                     self.done()
@@ -697,6 +703,10 @@ mod tests {
                 Some(wait(a.clone(), ex, 10, 2)),
                 vec![held(a, 9, 3)],
             )],
+        );
+        assert_eq!(
+            selfish.headline(),
+            "lockgraph watchdog: DEADLOCK: thread `t` waits for itself on Mutex `a` (pid 42), since 2026-12-04 19:38:20 UTC; reported only; the process is still hung (this thread never wakes)"
         );
         assert_eq!(
             selfish.advice(),
