@@ -311,15 +311,28 @@ impl Reading<'_> {
                     None => return,
                 }
             }
-            // The line a killed process was writing: the likeliest place
-            // for its last report, counted from its start when that says so.
-            Err(_) if !newline => {
+            // The line a killed process was writing (the start of a JSON
+            // object that ends early): the likeliest place for its last
+            // report, counted from its start when that says so.
+            Err(e) if !newline && e.is_eof() && raw.trim_ascii_start().starts_with(b"{") => {
                 let head = &buf[..buf.len().min(HEAD_BYTES)];
                 let what = self.skipped_record(n, head, false);
                 format!("cut short (the process was killed while writing it){what}")
             }
-            Err(e) if std::str::from_utf8(raw).is_err() => format!("not text (invalid UTF-8): {e}"),
-            Err(e) => format!("not JSON: {e}"),
+            // Positions in the line, as the line number says which line.
+            Err(e) => match std::str::from_utf8(raw) {
+                Err(bad) => format!(
+                    "not text (bytes that are not UTF-8, from column {})",
+                    crate::position::line_col(raw, bad.valid_up_to()).1
+                ),
+                Ok(_) => {
+                    let msg = crate::position::json_message(&e);
+                    match crate::position::json_error_at(raw, &e) {
+                        Some((_, col)) => format!("not JSON: {msg} at column {col}"),
+                        None => format!("not JSON: {msg}"),
+                    }
+                }
+            },
         };
         self.bad += 1;
         if self.bad <= NAMED_BAD_LINES {

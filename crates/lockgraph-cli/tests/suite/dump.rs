@@ -197,6 +197,28 @@ fn no_handler_exited_and_bad_arguments_are_clear_errors() {
         sleeper.0.try_wait().unwrap().is_none(),
         "the sleeper was killed"
     );
+    // One that ignores it is told apart (it said SIGUSR2 would kill it).
+    let ignorer = Command::new("sh")
+        .args(["-c", "trap '' USR2; exec sleep 30"])
+        .spawn()
+        .unwrap();
+    let ipid = ignorer.id();
+    let _ignorer = Reaped(ignorer);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut o = dump(ipid, &[]);
+    while !stderr(&o).contains("ignores SIGUSR2") && Instant::now() < deadline {
+        // `sh` has not reached its `exec` yet.
+        std::thread::sleep(Duration::from_millis(20));
+        o = dump(ipid, &[]);
+    }
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: process {ipid} has no lockgraph dump handler (it ignores SIGUSR2; not signalled, since nothing would answer)"
+        )),
+        "{}",
+        stderr(&o)
+    );
 
     // An exited process.
     let mut gone = Command::new("true").spawn().unwrap();

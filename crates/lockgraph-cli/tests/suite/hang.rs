@@ -92,7 +92,13 @@ fn four_real_processes_a_cut_file_and_a_garbage_file_line_up() {
     cut.write_all(b"{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"na")
         .unwrap();
     let garbage = dir.join("lockgraph-watchdog-junk-7.jsonl");
-    std::fs::write(&garbage, b"\x00\x01garbage\xff\nnot json either\n").unwrap();
+    // Its last line has no newline, and is no start of a record: not taken
+    // for a line cut short.
+    std::fs::write(
+        &garbage,
+        b"\x00\x01garbage\xff\nnot json either\n\x7fELF\x02",
+    )
+    .unwrap();
     let future = dir.join("lockgraph-watchdog-new-8.jsonl");
     std::fs::write(
         &future,
@@ -105,7 +111,7 @@ fn four_real_processes_a_cut_file_and_a_garbage_file_line_up() {
     let err = stderr(&o);
     assert!(
         out.starts_with(
-            "lockgraph hang: 4 processes: 1 reports a deadlock, 3 report long waits; 2 files skipped; 4 bad lines skipped\n"
+            "lockgraph hang: 4 processes: 1 reports a deadlock, 3 report long waits; 2 files skipped; 5 bad lines skipped\n"
         ),
         "{out}"
     );
@@ -113,8 +119,9 @@ fn four_real_processes_a_cut_file_and_a_garbage_file_line_up() {
     for needle in [
         format!("{cut_name}:"),
         ": skipped: cut short (the process was killed while writing it)".to_string(),
-        "lockgraph-watchdog-junk-7.jsonl:1: skipped: not text (invalid UTF-8)".to_string(),
-        "lockgraph-watchdog-junk-7.jsonl:2: skipped: not JSON".to_string(),
+        "lockgraph-watchdog-junk-7.jsonl:1: skipped: not text (bytes that are not UTF-8, from column 10)".to_string(),
+        "lockgraph-watchdog-junk-7.jsonl:2: skipped: not JSON: expected ident at column 2".to_string(),
+        "lockgraph-watchdog-junk-7.jsonl:3: skipped: not JSON: expected value at column 1".to_string(),
         "lockgraph-watchdog-junk-7.jsonl: skipped: no lockgraph watchdog record in it".to_string(),
         "lockgraph-watchdog-new-8.jsonl:1: skipped: a watchdog record of an unknown version (9)"
             .to_string(),

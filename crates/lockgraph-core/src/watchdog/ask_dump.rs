@@ -33,6 +33,9 @@ pub enum AskDumpError {
     /// The process does not catch SIGUSR2: no lockgraph dump handler (it
     /// was not signalled: SIGUSR2's default action would kill it).
     NoHandler(u32),
+    /// The process ignores SIGUSR2: no lockgraph dump handler (it was not
+    /// signalled: the signal would do nothing).
+    IgnoresSignal(u32),
     /// The process catches SIGUSR2, but not with lockgraph's dump handler
     /// (it has not its mark): not signalled, since its own handler would run.
     NotLockgraphs(u32),
@@ -64,6 +67,10 @@ impl fmt::Display for AskDumpError {
             AskDumpError::NoHandler(pid) => write!(
                 f,
                 "process {pid} has no lockgraph dump handler (it does not catch SIGUSR2; not signalled, since SIGUSR2 would kill it): run it with LOCKGRAPH_DUMP_SIGNAL=1 (which turns the watchdog on unless LOCKGRAPH_WATCHDOG=off), or start the watchdog with Config::dump_on_sigusr2(true); the handler is installed at its first lock use"
+            ),
+            AskDumpError::IgnoresSignal(pid) => write!(
+                f,
+                "process {pid} has no lockgraph dump handler (it ignores SIGUSR2; not signalled, since nothing would answer): run it with LOCKGRAPH_DUMP_SIGNAL=1 (which turns the watchdog on unless LOCKGRAPH_WATCHDOG=off), or start the watchdog with Config::dump_on_sigusr2(true); the handler is installed at its first lock use"
             ),
             AskDumpError::NotLockgraphs(pid) => write!(
                 f,
@@ -120,6 +127,7 @@ fn has_handler_mark(pid: u32) -> bool {
 struct Status {
     uid: u32,
     catches_usr2: bool,
+    ignores_usr2: bool,
 }
 
 #[cfg(target_os = "linux")]
@@ -152,9 +160,13 @@ fn status(pid: u32) -> Result<Status, AskDumpError> {
         .ok_or_else(|| AskDumpError::Other(format!("no Uid in /proc/{pid}/status")))?;
     let caught = u64::from_str_radix(field("SigCgt:"), 16)
         .map_err(|_| AskDumpError::Other(format!("no SigCgt in /proc/{pid}/status")))?;
+    let ignored = u64::from_str_radix(field("SigIgn:"), 16)
+        .map_err(|_| AskDumpError::Other(format!("no SigIgn in /proc/{pid}/status")))?;
+    let usr2 = 1u64 << (libc::SIGUSR2 - 1);
     Ok(Status {
         uid,
-        catches_usr2: caught & (1u64 << (libc::SIGUSR2 - 1)) != 0,
+        catches_usr2: caught & usr2 != 0,
+        ignores_usr2: ignored & usr2 != 0,
     })
 }
 
@@ -256,6 +268,9 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     if me != 0 && st.uid != me {
         return Err(AskDumpError::OtherUser { pid, uid: st.uid });
     }
+    if st.ignores_usr2 {
+        return Err(AskDumpError::IgnoresSignal(pid));
+    }
     if !st.catches_usr2 {
         return Err(AskDumpError::NoHandler(pid));
     }
@@ -322,7 +337,7 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
 #[cfg(not(target_os = "linux"))]
 pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     let _ = (pid, wait, Instant::now(), SystemTime::now());
-    let _ = |s: Status| (s.uid, s.catches_usr2);
+    let _ = |s: Status| (s.uid, s.catches_usr2, s.ignores_usr2);
     Err(AskDumpError::Other(
         "asking another process for a dump needs Linux's /proc".into(),
     ))

@@ -288,13 +288,19 @@ impl WatchdogReport {
         }
         let n = ts.len();
         // Thread k waits for lock k, which thread k+1 holds; thread k holds
-        // lock k-1. One thread waiting for what it holds itself:
-        if n == 1 {
-            let (t, w) = (&ts[0], waits[0]);
-            let held = t
-                .held
-                .iter()
-                .find(|h| h.lock.id == w.lock.id && w.lock.id != 0);
+        // lock k-1. A thread waiting for what it holds itself (alone, or a
+        // second read queued behind a writer that waits for its first):
+        let holds_own = |k: usize| {
+            let id = waits[k].lock.id;
+            ts[k].held.iter().find(|h| h.lock.id == id && id != 0)
+        };
+        let own = if n == 1 {
+            Some((0, holds_own(0)))
+        } else {
+            (0..n).find_map(|k| holds_own(k).map(|h| (k, Some(h))))
+        };
+        if let Some((k, held)) = own {
+            let (t, w) = (&ts[k], waits[k]);
             return format!(
                 "what to do: thread `{}` asks for {} at {} while it already holds it{}: drop the first guard before asking again (or use a ReentrantMutex, or read_recursive for a read)",
                 t.name,
@@ -345,8 +351,13 @@ impl WatchdogReport {
                 String::new()
             } else {
                 let names: Vec<String> = t.held.iter().map(|h| h.lock.to_string()).collect();
+                let (keeps, them) = if names.len() == 1 {
+                    ("keeps", "it")
+                } else {
+                    ("keep", "them")
+                };
                 format!(
-                    "; meanwhile it holds {}, which keeps others out: release them before the call",
+                    "; meanwhile it holds {}, which {keeps} others out: release {them} before the call",
                     and_list(&names)
                 )
             };
@@ -390,7 +401,7 @@ impl WatchdogReport {
                 h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
             ),
             None => format!(
-                "what to do: find who holds {}: no thread seen holding it publishes its locks (a thread that started before the watchdog, or untracked code); `lockgraph::dump()` lists every thread's locks",
+                "what to do: find who holds {}: no thread the watchdog sees holds it (a guard leaked with `mem::forget` or kept in a value never dropped, by a thread that may have exited since; a thread that started before the watchdog; or untracked code); `lockgraph::dump()` lists every thread's locks",
                 w.lock
             ),
         }
@@ -651,7 +662,7 @@ mod tests {
         r.threads = vec![waiter(res, None)];
         assert_eq!(
             r.advice(),
-            "what to do: find why blocking call `channel recv` (at src/job.rs:5:9) has not returned in 6.0s; meanwhile it holds Mutex `outer`, which keeps others out: release them before the call"
+            "what to do: find why blocking call `channel recv` (at src/job.rs:5:9) has not returned in 6.0s; meanwhile it holds Mutex `outer`, which keeps others out: release it before the call"
         );
         r.threads = vec![waiter(lock("gone", 4), Some(WaitMode::Lock))];
         assert!(
@@ -694,6 +705,26 @@ mod tests {
         assert_eq!(
             r.advice(),
             "what to do: adopt one lock order everywhere, Mutex `a` before Mutex `b` before Mutex `c`; thread `t0` breaks it: it asks for Mutex `a` at src/job.rs:10:9 while holding Mutex `c` (taken at src/job.rs:11:9): release it before that call, or take Mutex `a` first"
+        );
+        // A second read behind a writer that waits for the first: the
+        // reader waits for what it holds itself, the writer holds nothing
+        // (it said "release that before waiting, or take both in one order
+        // everywhere", of one lock).
+        let behind = report(
+            WatchdogKind::Deadlock,
+            Action::Report,
+            vec![
+                thread("w", Some(wait(a.clone(), ex, 20, 2)), Vec::new()),
+                thread(
+                    "r",
+                    Some(wait(a.clone(), ex, 10, 2)),
+                    vec![held(a.clone(), 9, 3)],
+                ),
+            ],
+        );
+        assert_eq!(
+            behind.advice(),
+            "what to do: thread `r` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex, or read_recursive for a read)"
         );
         let selfish = report(
             WatchdogKind::Deadlock,
