@@ -99,9 +99,37 @@ fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
             .enumerate()
             .map(|(i, &e)| edge(merged, &merged.edges[e], i, (i + 1) % n, i + 1 == n))
             .collect(),
-        notes: c.notes.clone(),
+        notes: c
+            .notes
+            .iter()
+            .cloned()
+            .chain(gated_apart(merged, &c.edges))
+            .collect(),
         detail: Detail::Cycle { exact: c.exact },
     }
+}
+
+/// A note for a cycle each of whose edges was recorded holding a gate (a
+/// lock held exclusively) and whose edges come from more than one process.
+/// A gate is a lock of one process, so gates are compared within a process
+/// only and the cycle stands; but when one lock (a `static`) is held around
+/// each of these orders in every process, they never run at once and the
+/// cycle cannot deadlock, which only the user knows (the records carry the
+/// gates' ids, not their classes).
+fn gated_apart(merged: &Merged, edges: &[usize]) -> Option<String> {
+    let all_gated = edges.iter().all(|&e| !merged.edges[e].gates.is_empty());
+    let mut files: Vec<u32> = edges
+        .iter()
+        .flat_map(|&e| merged.edges[e].origins().map(|o| o.file))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    (all_gated && files.len() > 1).then(|| {
+        format!(
+            "each edge of this cycle was recorded while its thread held another lock exclusively, and the edges come from {} processes: a held lock serialises a cycle only within one process (`lockgraph check` compares them there), so whether one lock guards these orders everywhere is not known here. If one lock (a `static`, say) is held around each of them in every process, they never run at once and this cycle cannot deadlock: record both in one process to have it checked, or baseline it",
+            files.len()
+        )
+    })
 }
 
 /// The finding of one order violation.

@@ -1160,3 +1160,36 @@ fn two_files_with_one_pid_are_two_processes() {
         assert!(out.contains(needle), "{needle} missing:\n{out}");
     }
 }
+
+/// Both orders recorded under a gate, one per process: gates are compared
+/// within a process only, so the cycle stands, with a note that says why
+/// and what would make it one that cannot deadlock (an outside test took
+/// it for a false positive). Within one process, a cycle whose edges hold
+/// different gates gets no such note.
+#[test]
+fn a_cycle_gated_in_each_process_says_gates_are_compared_within_one() {
+    let d = tempdir();
+    write_file(d.path(), 31, &[edge("a", "b").gates(&["31:1"])]);
+    write_file(d.path(), 32, &[edge("b", "a").gates(&["32:1"])]);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "note: each edge of this cycle was recorded while its thread held another lock exclusively, and the edges come from 2 processes"
+        ),
+        "{out}"
+    );
+    let d = tempdir();
+    write_file(
+        d.path(),
+        33,
+        &[
+            edge("a", "b").gates(&["33:1"]),
+            edge("b", "a").gates(&["33:2"]),
+        ],
+    );
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    assert!(!stdout(&o).contains("held another lock"), "{}", stdout(&o));
+}
