@@ -1,0 +1,494 @@
+//! Reading lock-order record files (JSON Lines, format version 1).
+//!
+//! `docs/record-format.md` is the contract. The reader follows its reading
+//! rules: the first line must be a header of a known version; every later line
+//! must be a JSON object; lines whose `type` is not `"edge"` are ignored; a
+//! malformed line is an error naming the file, the line and what is wrong,
+//! except a torn *last* line (no trailing newline and not valid JSON), which is
+//! skipped with a [`Warning`]. Blank lines are skipped. An empty file, or one
+//! whose only line is a torn header (a process stopped between creating the
+//! file and finishing its header), is skipped with a warning too.
+//!
+//! A file that is still being appended to is read as it was when it was
+//! opened, and never past a line without its newline: the rest of that line
+//! may be arriving, and is not a line of its own.
+//!
+//! Limits keep a broken or hostile file from exhausting memory: a line may be
+//! at most [`MAX_LINE_BYTES`], a file at most [`MAX_FILE_BYTES`].
+
+mod line;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::blame::{blame, Blame};
+use crate::error::RecordError;
+use crate::position::{json_error_at, json_message};
+
+/// The record format version this reader understands.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The longest line accepted, newline excluded (1 MiB).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The largest record file accepted (1 GiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+pub use line::{ClassRef, EdgeLine, Header, HoldMode, RequestMode, Str};
+use line::{StackLine, TypeOnly};
+
+/// A line or a file that was skipped but that the user should hear about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Warning {
+    /// The record file.
+    pub path: PathBuf,
+    /// The 1-based line, when the warning is about one.
+    pub line: Option<u64>,
+    /// What was skipped and why.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// What [`parse_reader`] saw in one file.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct FileSummary {
+    /// The header; `None` when the file was skipped (empty, or only a torn
+    /// header), which [`FileSummary::warning`] says.
+    pub header: Option<Header>,
+    /// Lines read, the header and any torn last line included.
+    pub lines: u64,
+    /// Edge lines handed to the sink.
+    pub edges: u64,
+    /// Lines of an unknown `type`, ignored.
+    pub ignored: u64,
+    /// The `stack` lines: each key with its frames, innermost first, for
+    /// the edges of this file whose [`EdgeLine::stack`] is that key (a
+    /// file whose process was killed may lack some).
+    pub stacks: Vec<(String, Vec<String>)>,
+    /// The torn last line, or the empty file, that was skipped.
+    pub warning: Option<Warning>,
+}
+
+/// Why one line could not be used.
+struct LineError {
+    message: String,
+    /// Whether the line is not even valid JSON (what a torn write leaves).
+    invalid_json: bool,
+}
+
+/// Describes serde_json's error `e` on `line` (one line, as parsed), with
+/// the column, in characters, of the character it names.
+fn describe(line: &[u8], e: &serde_json::Error, what: &str) -> LineError {
+    let msg = json_message(e);
+    // serde_json reports some errors of a value in valid JSON as errors of
+    // the JSON itself (a derived enum given a number: `expected value`):
+    // only a line that is not JSON is called so, and can be a torn one.
+    // (`IgnoredAny` would pass a string that is not UTF-8: `Value` checks.)
+    let not_json = || serde_json::from_slice::<serde_json::Value>(line).is_err();
+    let (message, invalid_json) = match e.classify() {
+        serde_json::error::Category::Eof if not_json() => (format!("truncated JSON: {msg}"), true),
+        serde_json::error::Category::Syntax if not_json() => {
+            // serde_json's words for bytes that are not UTF-8 in a string.
+            let msg = match msg.strip_prefix("invalid unicode code point") {
+                Some(rest) if std::str::from_utf8(line).is_err() => {
+                    format!("a string holds bytes that are not UTF-8{rest}")
+                }
+                _ => msg,
+            };
+            (format!("invalid JSON: {msg}"), true)
+        }
+        _ => (format!("invalid {what}: {msg}"), false),
+    };
+    // serde_json's column 0 is at the line's start: no character to name.
+    let message = match json_error_at(line, e) {
+        Some((_, col)) if e.column() > 0 => format!("{message} at column {col}"),
+        _ => message,
+    };
+    LineError {
+        message,
+        invalid_json,
+    }
+}
+
+/// Names the JSON value a non-object line holds, or says why it is not JSON.
+fn not_an_object(line: &[u8]) -> LineError {
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(v) => {
+            let found = match v {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+            };
+            LineError {
+                message: format!("expected a JSON object, found {found}"),
+                invalid_json: false,
+            }
+        }
+        Err(e) => describe(line, &e, "line"),
+    }
+}
+
+fn starts_with_brace(line: &[u8]) -> bool {
+    line.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+}
+
+/// Whether `line` is the start of a JSON value whose end is missing (what
+/// an interrupted write of a header leaves).
+fn is_truncated(line: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(line)
+        .is_err_and(|e| e.classify() == serde_json::error::Category::Eof)
+}
+
+/// Parses one non-header line: `Ok(Some)` for an edge, `Ok(None)` for a line
+/// of another type.
+fn parse_line(line: &[u8]) -> Result<Option<EdgeLine<'_>>, LineError> {
+    match serde_json::from_slice::<EdgeLine<'_>>(line) {
+        Ok(edge) if &*edge.ty == "edge" => {
+            if edge.from.class.is_empty() || edge.to.class.is_empty() {
+                return Err(LineError {
+                    message: "invalid edge record: empty lock class".into(),
+                    invalid_json: false,
+                });
+            }
+            Ok(Some(edge))
+        }
+        Ok(_) => Ok(None),
+        Err(edge_err) => {
+            if !starts_with_brace(line) {
+                return Err(not_an_object(line));
+            }
+            match serde_json::from_slice::<TypeOnly<'_>>(line) {
+                Err(e) => Err(describe(line, &e, "record")),
+                Ok(TypeOnly { ty: Some(t) }) if &*t != "edge" => Ok(None),
+                Ok(TypeOnly { ty: None }) => Err(LineError {
+                    message: "invalid record: missing field `type`".into(),
+                    invalid_json: false,
+                }),
+                Ok(_) => Err(blamed(
+                    describe(line, &edge_err, "edge record"),
+                    line,
+                    &edge_err,
+                    EDGE_TEMPLATE,
+                    &|v| EdgeLine::deserialize(v).is_ok(),
+                )),
+            }
+        }
+    }
+}
+
+/// A valid edge line, whose values stand in for a bad line's while
+/// [`blame`] looks for the field at fault (`docs/record-format.md`'s
+/// example).
+const EDGE_TEMPLATE: &str = r#"{"type":"edge","from":{"class":"name:metrics","name":"metrics","kind":"Mutex","site":null},"to":{"class":"site:src/model.rs:41:17:server::Model","name":null,"kind":"RwLock","site":"src/model.rs:41:17"},"hold":"exclusive","request":"exclusive","gates":["4242:17"],"thread":"reloader","pid":4242,"exe":"/work/target/debug/examples/server","held_at":"src/server.rs:60:34","requested_at":"src/server.rs:63:32","backtrace":["server::Server::reload (src/server.rs:63)"]}"#;
+
+/// A valid header, the same way.
+const HEADER_TEMPLATE: &str = r#"{"lockgraph_record":1,"pid":4242,"exe":"/work/target/debug/deps/api-5f3c","args":["api"],"started_unix_ms":1764240000000}"#;
+
+/// `error` (of a value: not of the JSON) with the field at fault named:
+/// `field `hold`: invalid type ...`, `missing field `from.class``.
+fn blamed(
+    mut error: LineError,
+    line: &[u8],
+    e: &serde_json::Error,
+    template: &str,
+    parses: &dyn Fn(&serde_json::Value) -> bool,
+) -> LineError {
+    if error.invalid_json {
+        return error;
+    }
+    let msg = json_message(e);
+    let named = match blame(line, template.as_bytes(), parses) {
+        Some(Blame::Wrong(path)) => format!("field `{path}`: {msg}"),
+        Some(Blame::Missing(path)) => format!("missing field `{path}`"),
+        None => return error,
+    };
+    error.message = error.message.replacen(&msg, &named, 1);
+    error
+}
+
+fn parse_header(line: &[u8]) -> Result<Header, String> {
+    if !starts_with_brace(line) {
+        let e = not_an_object(line);
+        return Err(format!(
+            "missing header: the first line is not a lockgraph record header ({})",
+            e.message
+        ));
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(line).map_err(|e| {
+            format!(
+                "missing header: the first line is not a lockgraph record header ({})",
+                describe(line, &e, "header").message
+            )
+        })?;
+    let version = match map.get("lockgraph_record") {
+        None => {
+            return Err(
+                "missing header: the first line has no `lockgraph_record` field, so this is not a lockgraph record file"
+                    .into(),
+            )
+        }
+        Some(v) => v.as_u64().ok_or_else(|| match v {
+            // Too large a number reads as a float (`1.8e19`): not shown.
+            serde_json::Value::Number(_) => "invalid header: `lockgraph_record` must be a version number, found a number that is not one (negative, fractional or too large)".to_string(),
+            _ => format!("invalid header: `lockgraph_record` must be a version number, found {v}"),
+        })?,
+    };
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "unsupported record format version {version} (this lockgraph reads version {FORMAT_VERSION})"
+        ));
+    }
+    let mut header: Header =
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+            let error = LineError {
+                message: format!("invalid header: {}", json_message(&e)),
+                invalid_json: false,
+            };
+            blamed(error, line, &e, HEADER_TEMPLATE, &|v| {
+                Header::deserialize(v).is_ok()
+            })
+            .message
+        })?;
+    header.lockgraph_record = version;
+    Ok(header)
+}
+
+/// The state of one file being read, line by line.
+struct FileParser<'p> {
+    path: &'p Path,
+    summary: FileSummary,
+    total: u64,
+    have_header: bool,
+}
+
+impl<'p> FileParser<'p> {
+    fn new(path: &'p Path) -> FileParser<'p> {
+        FileParser {
+            path,
+            summary: FileSummary::default(),
+            total: 0,
+            have_header: false,
+        }
+    }
+
+    /// Handles one line as read: `raw` ends in `\n` unless it is the last.
+    fn line(
+        &mut self,
+        raw: &[u8],
+        sink: &mut impl FnMut(u64, EdgeLine<'_>),
+    ) -> Result<(), RecordError> {
+        let line_no = self.summary.lines + 1;
+        self.summary.lines = line_no;
+        self.total += raw.len() as u64;
+        if self.total > MAX_FILE_BYTES {
+            return Err(RecordError::at(
+                self.path,
+                line_no,
+                format!(
+                    "the file is larger than {} MiB, the limit for one record file",
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        let terminated = raw.last() == Some(&b'\n');
+        let mut content = if terminated {
+            &raw[..raw.len() - 1]
+        } else {
+            raw
+        };
+        if content.len() > MAX_LINE_BYTES {
+            return Err(RecordError::at(
+                self.path,
+                line_no,
+                format!(
+                    "line is longer than {} KiB, the limit for one record line",
+                    MAX_LINE_BYTES >> 10
+                ),
+            ));
+        }
+        if content.last() == Some(&b'\r') {
+            content = &content[..content.len() - 1];
+        }
+        if !self.have_header {
+            match parse_header(content) {
+                Ok(h) => self.summary.header = Some(h),
+                Err(_) if !terminated && starts_with_brace(content) && is_truncated(content) => {
+                    self.summary.warning = Some(self.torn(line_no, "truncated header"));
+                }
+                Err(m) => return Err(RecordError::at(self.path, line_no, m)),
+            }
+            self.have_header = true;
+            return Ok(());
+        }
+        if content.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        match parse_line(content) {
+            Ok(Some(edge)) => {
+                self.summary.edges += 1;
+                sink(line_no, edge);
+            }
+            Ok(None) => match serde_json::from_slice::<StackLine<'_>>(content) {
+                Ok(st) if &*st.ty == "stack" => self.summary.stacks.push((
+                    st.stack.to_string(),
+                    st.backtrace.iter().map(|f| f.to_string()).collect(),
+                )),
+                _ => self.summary.ignored += 1,
+            },
+            Err(e) if !terminated && e.invalid_json => {
+                self.summary.warning = Some(self.torn(line_no, &e.message));
+            }
+            Err(e) => return Err(RecordError::at(self.path, line_no, e.message)),
+        }
+        Ok(())
+    }
+
+    fn torn(&self, line: u64, why: &str) -> Warning {
+        Warning {
+            path: self.path.to_path_buf(),
+            line: Some(line),
+            message: format!(
+                "skipped a torn last line (no trailing newline, {why}); the writing process was killed or is still writing"
+            ),
+        }
+    }
+
+    fn finish(mut self) -> FileSummary {
+        if !self.have_header {
+            self.summary.warning = Some(Warning {
+                path: self.path.to_path_buf(),
+                line: None,
+                message:
+                    "skipped an empty record file (its process stopped before writing the header)"
+                        .into(),
+            });
+        }
+        self.summary
+    }
+}
+
+/// Reads one record file from `reader`, handing every edge line and its line
+/// number to `sink`. `path` is only used in messages. At most
+/// [`MAX_LINE_BYTES`] + 1 bytes of a line are buffered.
+///
+/// Errors always carry the line number.
+pub fn parse_reader<R: BufRead>(
+    path: &Path,
+    mut reader: R,
+    mut sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    let mut p = FileParser::new(path);
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| {
+                RecordError::at(
+                    path,
+                    p.summary.lines + 1,
+                    format!("read failed: {}", crate::error::lower(&e)),
+                )
+            })?;
+        if n == 0 {
+            break;
+        }
+        p.line(&buf, &mut sink)?;
+        if buf.last() != Some(&b'\n') {
+            // A line without its newline is the last one read: when the
+            // file is still being written, what follows is the rest of it.
+            break;
+        }
+    }
+    Ok(p.finish())
+}
+
+/// Reads one record file held in memory (see [`parse_reader`]).
+pub fn parse_bytes(
+    path: &Path,
+    bytes: &[u8],
+    mut sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    let mut p = FileParser::new(path);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        p.line(&rest[..end], &mut sink)?;
+        rest = &rest[end..];
+    }
+    Ok(p.finish())
+}
+
+/// Files up to this size are read whole into a reused buffer; larger ones are
+/// streamed.
+const SLURP_BYTES: u64 = 64 << 20;
+
+/// Opens and reads one record file (see [`parse_reader`]), reading small
+/// files whole into `buf` (kept for the next call).
+pub fn parse_file_with(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    sink: impl FnMut(u64, EdgeLine<'_>),
+) -> Result<FileSummary, RecordError> {
+    crate::files::check_regular(path).map_err(|_| RecordError::file(path, "not a regular file"))?;
+    let mut file = File::open(path).map_err(|e| {
+        RecordError::file(path, format!("cannot open: {}", crate::error::lower(&e)))
+    })?;
+    let len = file.metadata().map(|m| m.len()).ok();
+    if let Some(len) = len {
+        if len > MAX_FILE_BYTES {
+            return Err(RecordError::file(
+                path,
+                format!(
+                    "the file is {} MiB, over the {} MiB limit for one record file",
+                    len >> 20,
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+    }
+    match len {
+        Some(len) if len <= SLURP_BYTES => {
+            buf.clear();
+            (&mut file)
+                .take(SLURP_BYTES + 1)
+                .read_to_end(buf)
+                .map_err(|e| {
+                    RecordError::file(path, format!("read failed: {}", crate::error::lower(&e)))
+                })?;
+            parse_bytes(path, buf, sink)
+        }
+        // Read what the file held when it was opened: a file still being
+        // appended to ends at a line boundary or in a torn last line.
+        Some(len) => parse_reader(
+            path,
+            BufReader::with_capacity(1 << 16, file.take(len)),
+            sink,
+        ),
+        None => parse_reader(path, BufReader::with_capacity(1 << 16, file), sink),
+    }
+}
+
+#[cfg(test)]
+mod tests;
