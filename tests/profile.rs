@@ -128,6 +128,48 @@ fn a_blocking_call_under_a_lock_is_charged_to_it() {
         .any(|a| a.to_string().contains("`channel recv`")));
 }
 
+/// One blocking call made while two locks of one class are held counts
+/// once for the class (it counted once per lock: two calls, twice the time).
+#[test]
+fn one_blocking_call_under_two_locks_of_a_class_counts_once() {
+    profile::enable();
+    let (a, b) = (Mutex::named("prof-two", 0), Mutex::named("prof-two", 1));
+    let (ga, gb) = (a.lock(), b.lock());
+    lockgraph::blocking("one call", || thread::sleep(Duration::from_millis(20)));
+    drop((gb, ga));
+    let p = profile::report();
+    let p = p.named("prof-two").unwrap();
+    assert_eq!(p.blocking_calls, 1, "{p:?}");
+    assert!(p.blocking_time < Duration::from_millis(39), "{p:?}");
+}
+
+/// An upgrade that waits for a reader is a contended acquisition with its
+/// wait, and no longer a read (it counted as an uncontended read).
+#[test]
+fn an_upgrade_that_waits_is_contended_and_exclusive() {
+    profile::enable();
+    let rw = std::sync::Arc::new(lockgraph::RwLock::named("prof-upgrade", 0));
+    let reader = {
+        let rw = rw.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = thread::spawn(move || {
+            let _r = rw.read();
+            tx.send(()).unwrap();
+            thread::sleep(Duration::from_millis(50));
+        });
+        rx.recv().unwrap();
+        t
+    };
+    let u = rw.upgradable_read();
+    let w = lockgraph::RwLockUpgradableReadGuard::upgrade(u);
+    drop(w);
+    reader.join().unwrap();
+    let p = profile::report();
+    let p = p.named("prof-upgrade").unwrap();
+    assert_eq!((p.acquisitions, p.reads, p.contended), (2, 1, 1), "{p:?}");
+    assert!(p.max_wait >= Duration::from_millis(20), "{p:?}");
+}
+
 #[test]
 fn child_profiles_and_exits() {
     if !is_child() {

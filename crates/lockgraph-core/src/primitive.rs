@@ -601,26 +601,36 @@ pub fn release(meta: &LockMeta, mode: WaitMode) {
 #[inline]
 pub fn upgrade<P: Blocking>(meta: &LockMeta, p: P, deadline: Option<Deadline>) -> bool {
     meta.before_upgrade(None);
-    let ok = if features::hooks() & WATCHDOG != 0 {
-        p.try_now()
-            || watched(
+    let f = features::hooks();
+    let mut waited = None;
+    let ok = p.try_now() || {
+        // The profile times an untimed upgrade's wait, as an acquisition's.
+        let start = (f & PROFILE != 0 && deadline.is_none()).then(Instant::now);
+        let ok = if f & WATCHDOG != 0 {
+            watched(
                 meta,
                 &p,
                 WaitMode::Upgrade,
                 site_or_pending(None),
                 deadline.and_then(Deadline::instant),
             )
-    } else {
-        match deadline {
-            None => {
-                p.block();
-                true
+        } else {
+            match deadline {
+                None => {
+                    p.block();
+                    true
+                }
+                Some(d) => p.block_until(d),
             }
-            Some(d) => p.block_until(d),
-        }
+        };
+        waited = start.map(|t| t.elapsed());
+        ok
     };
     if ok {
         meta.rehold(Hold::Exclusive);
+        if f & PROFILE != 0 {
+            profile::upgraded(meta, waited);
+        }
     }
     ok
 }
@@ -632,6 +642,9 @@ pub fn try_upgrade<P: Blocking>(meta: &LockMeta, p: P) -> bool {
     let ok = p.try_now();
     if ok {
         meta.rehold(Hold::Exclusive);
+        if features::hooks() & PROFILE != 0 {
+            profile::upgraded(meta, None);
+        }
     }
     ok
 }

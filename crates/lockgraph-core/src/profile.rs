@@ -368,6 +368,25 @@ pub(crate) fn acquired(meta: &LockMeta, access: Access, waited: Option<Duration>
     });
 }
 
+/// Records an upgrade of an upgradable read (counted as a read when it was
+/// taken) to exclusive: no longer a read, and, when it had to wait
+/// (`waited`), a contended acquisition with that wait.
+pub(crate) fn upgraded(meta: &LockMeta, waited: Option<Duration>) {
+    with_stats(meta, |s| {
+        // This thread's count of reads, which holds the upgradable read
+        // unless its guard was taken on another thread (`send_guard`).
+        // (Only this thread writes its counters, as in `bump`.)
+        let reads = s.reads.load(Ordering::Relaxed);
+        s.reads.store(reads.saturating_sub(1), Ordering::Relaxed);
+        if let Some(w) = waited {
+            let ns = w.as_nanos() as u64;
+            bump(&s.contended, 1);
+            bump(&s.wait_ns, ns);
+            raise(&s.max_wait_ns, ns);
+        }
+    });
+}
+
 /// Whether this acquisition's hold time is sampled: one in [`HOLD_SAMPLE`],
 /// picked by a golden-ratio sequence rather than every n-th acquisition, so
 /// code that alternates between locks does not always sample the same one.
@@ -394,10 +413,16 @@ pub(crate) fn held_for(meta: &LockMeta, d: Duration) {
     });
 }
 
+/// Counts one blocking call `what` of `d` against each class held during
+/// it (`metas`: the held locks): once per class, however many of its locks
+/// are held (two locks of one class held across one call counted it twice).
 pub(crate) fn blocked_holding(metas: &[(Class, LockKind, u64)], what: &'static str, d: Duration) {
     let _ = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
-        for &(class, kind, key) in metas.iter().filter(|m| !m.1.is_role()) {
+        for (i, &(class, kind, key)) in metas.iter().enumerate() {
+            if kind.is_role() || metas[..i].iter().any(|other| other.2 == key) {
+                continue;
+            }
             let stats = m.entry(key).or_insert_with(|| new_stats(class, kind));
             bump(&stats.blocking_calls, 1);
             bump(&stats.blocking_ns, d.as_nanos() as u64);
