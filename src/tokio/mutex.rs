@@ -339,9 +339,11 @@ impl<T: ?Sized + 'static> OwnedMutexGuard<T> {
     /// its lifetime erased by [`erase`].
     unsafe fn new(
         inner: tokio::sync::MutexGuard<'static, T>,
-        hold: AsyncHold,
+        mut hold: AsyncHold,
         lock: Arc<Mutex<T>>,
     ) -> Self {
+        // An owned guard may move to another task: not its taker's hold.
+        hold.detach(&lock.meta);
         OwnedMutexGuard {
             hold,
             inner: ManuallyDrop::new(inner),

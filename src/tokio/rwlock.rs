@@ -156,11 +156,12 @@ impl<T: ?Sized> RwLock<T> {
 }
 
 /// Erases the lifetime of a guard of `lock`'s inner lock, for an owned
-/// guard that keeps `lock` alive beside it.
+/// guard that keeps `lock` alive beside it. The hold leaves its taker's set
+/// (`AsyncHold::detach`): an owned guard may move to another task.
 macro_rules! owned {
     ($lock:expr, $tracked:expr, $inner:ident, $T:ty) => {{
-        let (meta, hold, g) = $tracked.into_parts();
-        let _ = meta;
+        let (meta, mut hold, g) = $tracked.into_parts();
+        hold.detach(meta);
         // SAFETY: `g` borrows the lock inside the `Arc`'s allocation, which
         // stays where it is while the `Arc` kept in the same owned guard
         // lives; that guard's fields drop the tracked guard first.

@@ -263,7 +263,9 @@ pub struct OwnedSemaphorePermit {
 
 impl OwnedSemaphorePermit {
     fn new(p: SemaphorePermit<'_>, sem: Arc<Semaphore>) -> Self {
-        let (_, hold, p) = p.g.into_parts();
+        let (_, mut hold, p) = p.g.into_parts();
+        // Owned permits may move to another task: not their taker's hold.
+        hold.detach(&sem.meta);
         // SAFETY: `p` borrows the semaphore inside `sem`'s allocation, which
         // stays where it is while `sem` lives; `g` is dropped before `sem`.
         let p = unsafe {
@@ -301,8 +303,9 @@ impl OwnedSemaphorePermit {
     /// Splits `n` permits off into a new permit (a second hold).
     pub fn split(&mut self, n: usize) -> Option<Self> {
         let p = self.g.inner_mut().split(n)?;
-        // The split-off permits: a hold of the task that splits them.
-        let hold = lockgraph_core::task::acquired(&self.sem.meta, Hold::Shared, None);
+        // The split-off permits are owned ones too: no task's hold (`new`).
+        let mut hold = lockgraph_core::task::acquired(&self.sem.meta, Hold::Shared, None);
+        hold.detach(&self.sem.meta);
         // SAFETY: as in `new`: the new permit keeps its own `Arc`.
         let meta: &'static LockMeta = unsafe { &*(&self.sem.meta as *const LockMeta) };
         Some(OwnedSemaphorePermit {

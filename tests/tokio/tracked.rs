@@ -155,31 +155,84 @@ fn an_owned_guard_dropped_in_another_task_leaves_no_hold() {
     assert!(reports.is_empty(), "{reports:#?}");
 }
 
+/// An owned guard handed to another task, which keeps it a while: its
+/// taker then locks the mutex again and waits for that task, a wait that
+/// ends. An owned guard is no hold of its taker, so this is no
+/// self-deadlock (it was reported as a certain one, and panicked the
+/// program under `LOCKGRAPH_ON_CYCLE=panic`; found by an outside test).
+#[test]
+fn an_owned_guard_handed_on_then_locked_again_by_its_taker_is_no_self_deadlock() {
+    let a = Arc::new(Mutex::named("own-again", 0));
+    let reports = capture(|| {
+        current_thread().block_on(async {
+            let a1 = a.clone();
+            lockgraph::tokio::spawn_named("giver", async move {
+                let g = a1.clone().lock_owned().await;
+                let worker = lockgraph::tokio::spawn_named("worker", async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    drop(g);
+                });
+                let _again = a1.lock().await;
+                drop(_again);
+                worker.await.unwrap();
+            })
+            .await
+            .unwrap();
+        })
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+/// tokio's own pattern for limiting concurrency: a permit taken with
+/// `acquire_owned` moves into each spawned task. The loop holds no permit
+/// when it asks for the next (it was reported as "a holder of a
+/// semaphore's permit asks it for another", four times).
+#[test]
+fn owned_permits_moved_into_spawned_tasks_are_no_holds_of_the_loop() {
+    let sem = Arc::new(Semaphore::named("own-limit", 2));
+    let reports = capture(|| {
+        current_thread().block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..16u64 {
+                let permit = sem.clone().acquire_owned().await.unwrap();
+                tasks.push(tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(i % 3)).await;
+                    drop(permit);
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
 /// The memo of nested checks (the held set's content, kept by the
 /// task) is not fooled by a hold released elsewhere: task 1's check of
-/// "a -> b" runs after its owned guard of `x` was dropped in another
-/// task, and must not be remembered as the check of "{a, x} -> b",
-/// which task 2, on the same thread, makes for real: its edge x -> b
-/// closes the cycle with task 3's b -> x. (`x` is taken with a try:
-/// no edge between `a` and `x`.)
+/// "a -> b" runs after its guard of `x` (a `'static` lock's: the guard may
+/// move) was dropped in another task, and must not be remembered as the
+/// check of "{a, x} -> b", which task 2, on the same thread, makes for
+/// real: its edge x -> b closes the cycle with task 3's b -> x. (`x` is
+/// taken with a try: no edge between `a` and `x`.)
 #[test]
 fn a_hold_released_elsewhere_does_not_skip_a_later_check() {
-    let x = Arc::new(Mutex::named("memo-x", 0));
+    let x: &'static Mutex<i32> = Box::leak(Box::new(Mutex::named("memo-x", 0)));
     let a = Arc::new(Mutex::named("memo-a", 0));
     let b = Arc::new(Mutex::named("memo-b", 0));
     let reports = capture(|| {
         current_thread().block_on(async {
-            let (x1, a1, b1) = (x.clone(), a.clone(), b.clone());
+            let (x1, a1, b1) = (x, a.clone(), b.clone());
             tokio::spawn(async move {
                 let _ga = a1.lock().await;
-                let gx = x1.try_lock_owned().unwrap();
+                let gx = x1.try_lock().unwrap();
                 // x's guard goes to another task and ends there.
                 tokio::spawn(async move { drop(gx) }).await.unwrap();
                 let _gb = b1.lock().await; // a -> b
             })
             .await
             .unwrap();
-            let (x2, a2, b2) = (x.clone(), a.clone(), b.clone());
+            let (x2, a2, b2) = (x, a.clone(), b.clone());
             tokio::spawn(async move {
                 let _ga = a2.lock().await;
                 let _gx = x2.try_lock().unwrap();
@@ -187,7 +240,7 @@ fn a_hold_released_elsewhere_does_not_skip_a_later_check() {
             })
             .await
             .unwrap();
-            let (x3, b3) = (x.clone(), b.clone());
+            let (x3, b3) = (x, b.clone());
             tokio::spawn(async move {
                 let _gb = b3.lock().await;
                 let _gx = x3.lock().await; // b -> x: a cycle

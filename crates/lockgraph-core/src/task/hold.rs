@@ -277,6 +277,26 @@ impl AsyncHold {
         }
     }
 
+    /// Ends the hold in its taker's set at once, for an owned guard (from
+    /// `lock_owned`, `write_owned`, `acquire_owned`, ...): such a guard
+    /// exists to move to another task, and a hold left in its taker's set
+    /// would stay the taker's wherever the guard went, so that the taker's
+    /// next request of the lock read as a request of a lock it held (a
+    /// self-deadlock, certain), and its other requests as edges from it.
+    /// The request that took the lock keeps its edges; the hold is not
+    /// timed by the profile. Call right after the acquisition, on the
+    /// taker.
+    pub fn detach(&mut self, meta: &LockMeta) {
+        let Some(set) = self.set() else { return };
+        let slot = self.slot();
+        let _ = set.take_since(slot);
+        let in_graph = set.release(slot, self.token(), set.owner == sets::current_owner());
+        self.set = std::ptr::null();
+        if in_graph {
+            meta.mark_in_graph();
+        }
+    }
+
     /// The hold became shared in place (a write guard downgraded).
     pub fn rehold(&self, hold: Hold) {
         if hold == Hold::Shared {
