@@ -70,6 +70,53 @@ fn a_task_deadlock_is_reported_naming_tasks_and_locks() {
     );
 }
 
+/// Two tasks whose waits start 600 ms apart close a cycle: it is a
+/// deadlock as soon as two scans see it, however young its waits. It was
+/// found only once every wait had passed the timeout, so the first wait
+/// went out as a long wait ("look at what the holder does") first.
+#[test]
+fn child_task_deadlock_with_waits_far_apart() {
+    if !is_child() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = Arc::new(Mutex::named("wd-apart-a", 0));
+        let b = Arc::new(Mutex::named("wd-apart-b", 0));
+        let both = Arc::new(Barrier::new(2));
+        let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+        let t1 = lockgraph::tokio::spawn_named("first", async move {
+            let _ga = a1.lock().await;
+            x1.wait().await;
+            let _gb = b1.lock().await;
+        });
+        let t2 = lockgraph::tokio::spawn_named("second", async move {
+            let _gb = b.lock().await;
+            both.wait().await;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let _ga = a.lock().await;
+        });
+        let _ = tokio::join!(t1, t2); // never returns
+    });
+}
+
+#[test]
+fn a_task_deadlock_with_young_waits_is_no_long_wait_first() {
+    let out = child!(child_task_deadlock_with_waits_far_apart)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "2s")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("async backtraces"));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = &out.stderr;
+    assert!(err.contains("DEADLOCK"), "{err}");
+    assert!(!err.contains("waits longer than the timeout"), "{err}");
+}
+
 /// With tokio's task dumps (`--cfg tokio_unstable`, the
 /// `tokio-taskdump` feature, Linux), the report of a task deadlock
 /// shows each stuck task's async backtrace. Not in the default builds:

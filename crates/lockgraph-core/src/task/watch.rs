@@ -126,7 +126,12 @@ fn start_scanning() {
 #[derive(Default)]
 struct Scan {
     long: HashSet<u64>,
-    cycles: HashSet<Vec<(u64, u64)>>,
+    cycles: HashSet<Vec<CycleStep>>,
+    /// The cycles the last scan saw: one is reported when two scans in a
+    /// row see it, the same waits (an async wait by when it began), as the
+    /// thread watchdog does: a snapshot taken while owners move cannot make
+    /// one up twice.
+    seen: HashSet<Vec<CycleStep>>,
 }
 
 /// A node of the wait-for graph: a task, a thread (by its key in the
@@ -161,7 +166,19 @@ enum Step<'a> {
     },
 }
 
+/// One step of a cycle as [`Scan`] keys it: the node, the lock it waits
+/// for, and, for an async wait, when that wait began.
+type CycleStep = (u64, u64, Option<Instant>);
+
 impl Step<'_> {
+    /// When an async wait began (`None` for a thread's sync wait).
+    fn began(&self) -> Option<Instant> {
+        match self {
+            Step::Async(w) => Some(w.since),
+            Step::Sync { .. } => None,
+        }
+    }
+
     fn lock(&self) -> u64 {
         match self {
             Step::Async(w) => w.lock,
@@ -345,9 +362,10 @@ impl Scan {
             .iter()
             .filter(|(_, w)| now.duration_since(w.since) >= timeout)
             .collect();
-        if old.is_empty() {
+        if waits.is_empty() {
             // Every cycle reported here has an async wait in it (one of
             // threads alone is the thread watchdog's).
+            self.seen.clear();
             return;
         }
         let threads = crate::watchdog::tasks::threads_now();
@@ -358,14 +376,14 @@ impl Scan {
             keys: recs.iter().map(|r| (r.thread_no, r.key)).collect(),
             steps: HashMap::new(),
         };
-        // A thread's sync wait (longer than the timeout too), and the
-        // task that asked for it on that thread, if its last sync request
-        // was for the lock it waits for.
+        // A thread's sync wait, and the task that asked for it on that
+        // thread, if its last sync request was for the lock it waits for.
+        // Every wait, not only those past the timeout: a cycle is a
+        // deadlock however young its waits (it was found only once all of
+        // them had passed the timeout, and its first wait was reported as
+        // a long wait before).
         for t in &threads {
             let Some(w) = &t.wait else { continue };
-            if w.waited < timeout {
-                continue;
-            }
             view.steps.insert(
                 Node::Thread(t.key),
                 Step::Sync {
@@ -389,20 +407,24 @@ impl Scan {
                 }
             }
         }
-        for (_, w) in &old {
+        for (_, w) in &waits {
             view.steps.insert(view.node(w.owner), Step::Async(w));
         }
         // Taken before a report is built (tasks' backtraces can take up to
         // their deadline), dropped once it is queued: the process's exit
         // waits for it meanwhile.
         let mut building: Option<crate::delivery::Building> = None;
-        for (_, w) in &old {
+        let mut seen = HashSet::new();
+        for (_, w) in &waits {
             let start = view.node(w.owner);
             if let Some(cycle) = view.cycle(start) {
-                let mut key: Vec<(u64, u64)> =
-                    cycle.iter().map(|(n, s)| (n.key(), s.lock())).collect();
+                let mut key: Vec<CycleStep> = cycle
+                    .iter()
+                    .map(|(n, s)| (n.key(), s.lock(), s.began()))
+                    .collect();
                 key.sort_unstable();
-                if self.cycles.insert(key) {
+                seen.insert(key.clone());
+                if self.seen.contains(&key) && self.cycles.insert(key) {
                     building.get_or_insert_with(crate::delivery::building);
                     let tasks: Vec<u64> = cycle
                         .iter()
@@ -419,21 +441,22 @@ impl Scan {
                 }
             }
         }
+        self.seen = seen;
         for (n, w) in &old {
-            if self.long.insert(*n) {
-                let node = view.node(w.owner);
-                if view.cycle(node).is_none() {
-                    building.get_or_insert_with(crate::delivery::building);
-                    let tasks: Vec<u64> = match w.owner {
-                        Owner::Task(id) => vec![id],
-                        Owner::Thread(_) => Vec::new(),
-                    };
-                    emit(TaskDeadlock {
-                        cycle: vec![view.describe(node, &Step::Async(w))],
-                        deadlock: false,
-                        backtraces: backtraces(&tasks),
-                    });
-                }
+            let node = view.node(w.owner);
+            // A wait on a cycle goes out in the cycle's report (once a
+            // second scan sees it), not as a long wait.
+            if view.cycle(node).is_none() && self.long.insert(*n) {
+                building.get_or_insert_with(crate::delivery::building);
+                let tasks: Vec<u64> = match w.owner {
+                    Owner::Task(id) => vec![id],
+                    Owner::Thread(_) => Vec::new(),
+                };
+                emit(TaskDeadlock {
+                    cycle: vec![view.describe(node, &Step::Async(w))],
+                    deadlock: false,
+                    backtraces: backtraces(&tasks),
+                });
             }
         }
     }
