@@ -313,6 +313,31 @@ impl WatchdogReport {
         let distinct = ids.iter().all(|&id| id != 0)
             && (0..n).all(|i| ids[i + 1..].iter().all(|&j| j != ids[i]));
         let upgrade = waits.iter().any(|w| w.mode == Some(WaitMode::Upgrade));
+        // The thread to change: the first, in cycle order, that holds a
+        // lock (not a role: a queue's consumer, a barrier's party, a
+        // running thread, which it cannot release) while it waits.
+        // A cycle through a role has no lock order to adopt: the advice is
+        // that thread's hold.
+        let role = |k: usize| waits[(k + n - 1) % n].lock.kind.is_role();
+        let k = (0..n).find(|&k| !role(k)).unwrap_or(0);
+        if (0..n).any(role) {
+            let (t, w) = (&ts[k], waits[k]);
+            let before = &waits[(k + n - 1) % n].lock;
+            let held = t.held.iter().find(|h| h.lock.id == before.id);
+            let first = if w.lock.kind.is_role() {
+                String::new()
+            } else {
+                format!(", or take {} first", w.lock)
+            };
+            return format!(
+                "what to do: thread `{}` asks for {} at {} while holding {}{}: release it before that call{first}",
+                t.name,
+                w.what(),
+                opt_site(&w.site),
+                before,
+                held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site))),
+            );
+        }
         let t0 = &ts[0];
         let last = &waits[n - 1].lock;
         let held = t0.held.iter().find(|h| h.lock.id == last.id);
@@ -576,6 +601,40 @@ mod tests {
             action,
             reported_at: UNIX_EPOCH + Duration::from_secs(1_796_413_102),
         }
+    }
+
+    /// A cycle through a queue's consumer (a role, which it cannot release):
+    /// the advice is the hold of the thread that holds a lock while it
+    /// sends, whatever the names' order (it blamed the consumer, whose name
+    /// sorts first, and said "take Queue `ready` first").
+    #[test]
+    fn a_cycle_through_a_role_blames_the_thread_holding_a_lock() {
+        let ex = Some(WaitMode::Lock);
+        let stats = lock("stats", 1);
+        let ready = LockRef {
+            kind: LockKind::Queue,
+            ..lock("ready", 2)
+        };
+        let r = report(
+            WatchdogKind::Deadlock,
+            Action::Report,
+            vec![
+                thread(
+                    "batcher",
+                    Some(wait(stats.clone(), ex, 10, 2)),
+                    vec![held(ready.clone(), 9, 3)],
+                ),
+                thread(
+                    "preprocess-0",
+                    Some(wait(ready, ex, 20, 2)),
+                    vec![held(stats, 19, 3)],
+                ),
+            ],
+        );
+        assert_eq!(
+            r.advice(),
+            "what to do: thread `preprocess-0` asks for Queue `ready` at src/job.rs:20:9 while holding Mutex `stats` (taken at src/job.rs:19:9): release it before that call"
+        );
     }
 
     #[test]
