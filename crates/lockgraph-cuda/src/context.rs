@@ -210,7 +210,7 @@ impl<B: Backend> Stream<B> {
         self.ctx.raw.launch(&self.raw, work)?;
         model::enqueue_work(self.id);
         race::enqueue(self.actor());
-        race::access(self.actor(), self.name, op, reads, writes, site);
+        race::stream_access(self.actor(), self.name, op, reads, writes, site);
         Ok(())
     }
 
@@ -222,7 +222,8 @@ impl<B: Backend> Stream<B> {
     pub fn launch_host_fn<F: FnOnce() + Send + 'static>(&self, f: HostFn<F>) -> Result<(), Error> {
         let site = Location::caller();
         model::refuse_in_host_fn("launch host fn", site)?;
-        race::enqueue(self.actor());
+        // Its place on the stream, for the race sanitizer.
+        let place = race::enqueue_host_fn(self.actor(), self.name, site);
         let (pending, report) = model::enqueue_host_fn(self.id, f.needs, site);
         let body = f.f;
         let job: Job = Box::new(move || {
@@ -231,9 +232,13 @@ impl<B: Backend> Stream<B> {
             // calls and signal waits it makes are attributed to it), and
             // holds its stream's and its site's pseudo-locks meanwhile.
             let running = model::Running::enter(pending.id());
+            // The buffer accesses it makes are its own, ordered by its
+            // stream.
+            let in_host_fn = place.enter();
             if catch_unwind(AssertUnwindSafe(body)).is_err() {
                 eprintln!("lockgraph-cuda: a host function panicked (caught)");
             }
+            drop(in_host_fn);
             drop(running);
             drop(pending);
         });

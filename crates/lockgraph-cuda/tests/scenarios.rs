@@ -6,7 +6,7 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lockgraph::{capture, CycleReport, Mutex, ReportKind};
+use lockgraph::{capture, CycleReport, Mutex, ReportKind, RwLock};
 use lockgraph_cuda::sim::Context;
 use lockgraph_cuda::{race, Buffer, HostFn, Signal};
 
@@ -106,6 +106,47 @@ fn s1_undeclared_lock_is_learned_and_the_second_run_is_a_certain_cycle() {
         "host fn enqueued at crates/lockgraph-cuda/tests/scenarios.rs:",
         "seen in host functions enqueued at the same site",
     ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn a_read_lock_held_across_a_host_fn_that_reads_it_is_potential_not_certain() {
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("rw-read-stream").unwrap();
+    let rw = Arc::new(RwLock::named("rw-read-weights", 0));
+    // Holding a read lock across the enqueue and the synchronize of a host
+    // fn that reads it (not declared): no writer, so it could not deadlock;
+    // twice, so that the second run knows what the site takes. A gate ahead
+    // of it keeps it pending at the synchronize (which then times out).
+    let run = || {
+        let rw2 = rw.clone();
+        let open = gate(&s);
+        let reports = capture(|| {
+            let _g = rw.read();
+            // (The first run's lock-order report, from the host fn's read,
+            // is not this test's.)
+            let read = move || drop(capture(|| drop(rw2.read())));
+            s.launch_host_fn(HostFn::new(read)).unwrap();
+            assert!(s.synchronize_timeout(SHORT).is_err());
+        });
+        open.send(()).unwrap();
+        s.synchronize().unwrap();
+        reports
+    };
+    let _ = run();
+    let second = run();
+    // A shared hold and a shared request deadlock only behind a writer that
+    // queues between them: potential (the model cannot tell a read hold from
+    // a write hold, so a read-write lock is never certain).
+    let device: Vec<&CycleReport> = second
+        .iter()
+        .filter(|r| matches!(r.kind, ReportKind::DeviceCycle { .. }))
+        .collect();
+    assert_eq!(device.len(), 1, "{second:?}");
+    assert!(!certain(device[0]), "{}", device[0]);
+    let text = device[0].to_string();
+    for needle in ["RwLock `rw-read-weights`", "a read-write lock"] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
 }

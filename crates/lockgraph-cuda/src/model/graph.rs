@@ -7,7 +7,7 @@ use std::panic::Location;
 use lockgraph_core::{CycleReport, EdgeInfo, Level, ReportKind, Site};
 use lockgraph_graph::waitfor;
 
-use super::names::{label_lock, learned_note};
+use super::names::{label_lock, learned_note, may_share, shared_note};
 use super::state::{ItemKind, Model, ModelLock, Needs, Node};
 
 pub(super) struct Edge {
@@ -66,16 +66,22 @@ impl Model {
                         for (l, learned) in self.needed_locks(needs) {
                             // Forced: the enqueuer held the lock when it
                             // enqueued and holds it in its wait now, so the
-                            // host fn cannot have taken it first.
+                            // host fn cannot have taken it first; and the
+                            // lock cannot be shared, so the hold excludes
+                            // the request (the modes of a read-write lock's
+                            // hold and request are not known here: two
+                            // shared ones wait only behind a queued writer).
                             let forced = enqueuer_held.contains(&l.id)
-                                && self.lock_holders(l.id).any(|(k, _)| k == enqueuer);
+                                && self.lock_holders(l.id).any(|(k, _)| k == enqueuer)
+                                && !may_share(l.kind);
                             out.push(Edge {
                                 to: Node::Lock(l.id),
                                 forced,
                                 actor: format!(
-                                    "{me} locks {}{}",
+                                    "{me} locks {}{}{}",
                                     label_lock(&l),
-                                    learned_note(learned)
+                                    learned_note(learned),
+                                    shared_note(l.kind)
                                 ),
                                 site: Some(it.site),
                             });

@@ -108,6 +108,28 @@ pub(super) fn learned_note(learned: bool) -> &'static str {
     }
 }
 
+/// Whether a lock of `kind` can be held by several holders at once (read
+/// holds, permits): a holder and a request of it need not exclude each other.
+pub(super) fn may_share(kind: LockKind) -> bool {
+    matches!(
+        kind,
+        LockKind::RwLock | LockKind::AsyncRwLock | LockKind::Semaphore | LockKind::AsyncSemaphore
+    )
+}
+
+/// Why an edge into a lock that can be shared is not forced.
+pub(super) fn shared_note(kind: LockKind) -> &'static str {
+    match kind {
+        LockKind::RwLock | LockKind::AsyncRwLock => {
+            " (a read-write lock: a deadlock when the hold or this request is a write, or when a writer queues between a read hold and a read request)"
+        }
+        LockKind::Semaphore | LockKind::AsyncSemaphore => {
+            " (a semaphore: a deadlock when no permit is left)"
+        }
+        _ => "",
+    }
+}
+
 pub(super) fn label_lock(l: &ModelLock) -> String {
     match (l.name, l.created) {
         (Some(n), _) => format!("{} `{n}`", l.kind.name()),

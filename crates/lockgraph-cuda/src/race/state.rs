@@ -1,0 +1,232 @@
+//! The sanitizer's state: a vector clock per actor (the host, each stream),
+//! the clocks events recorded, the buffers, and the pairs of sites already
+//! reported; the places of host functions, and the one running on this
+//! thread.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::panic::Location;
+
+use lockgraph_core::Site;
+use lockgraph_graph::vclock::{Epoch, VectorClock};
+use parking_lot::Mutex;
+
+use super::buffer::BufState;
+use super::report::{Access, RaceReport};
+
+/// The host's actor id; streams are 1, 2, ...
+pub(super) const HOST: usize = 0;
+
+#[derive(Default)]
+struct State {
+    clocks: HashMap<usize, VectorClock>,
+    events: HashMap<usize, VectorClock>,
+    buffers: Vec<(&'static str, BufState)>,
+    /// The pairs of sites (in [`pair`]'s order) a race was reported for.
+    reported: HashSet<(Site, Site)>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut g = STATE.lock();
+    f(g.get_or_insert_with(State::default))
+}
+
+/// A new tracked buffer named `name`: its id.
+pub(super) fn new_buffer(name: &'static str) -> usize {
+    with(|s| {
+        s.buffers.push((name, BufState::default()));
+        s.buffers.len() - 1
+    })
+}
+
+/// How many accesses buffer `id` keeps (the bound's test).
+#[cfg(test)]
+pub(super) fn stored(id: usize) -> usize {
+    with(|s| s.buffers[id].1.stored())
+}
+
+/// A fresh event identity (both back ends).
+pub(crate) fn new_event() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The host enqueues work on stream `actor`: the stream's next work is
+/// ordered after everything the host did so far.
+pub(crate) fn enqueue(actor: usize) {
+    with(|s| {
+        let h = s.clocks.entry(HOST).or_default().clone();
+        s.clocks.entry(actor).or_default().join(&h);
+    });
+}
+
+/// An event records stream `actor`'s clock.
+pub(crate) fn record(event: usize, actor: usize) {
+    with(|s| {
+        let c = s.clocks.entry(actor).or_default().clone();
+        s.events.insert(event, c);
+    });
+}
+
+/// Stream `actor` waits on the event (a never-recorded event: nothing).
+pub(crate) fn stream_wait(actor: usize, event: usize) {
+    with(|s| {
+        if let Some(c) = s.events.get(&event).cloned() {
+            s.clocks.entry(actor).or_default().join(&c);
+        }
+    });
+}
+
+/// The host synchronized a stream.
+pub(crate) fn host_sync_stream(actor: usize) {
+    with(|s| {
+        let c = s.clocks.entry(actor).or_default().clone();
+        s.clocks.entry(HOST).or_default().join(&c);
+    });
+}
+
+/// The host synchronized an event.
+pub(crate) fn host_sync_event(event: usize) {
+    with(|s| {
+        if let Some(c) = s.events.get(&event).cloned() {
+            s.clocks.entry(HOST).or_default().join(&c);
+        }
+    });
+}
+
+/// A host function's place on its stream: a tick of the stream's clock
+/// taken when it is enqueued, after everything the host and the stream did
+/// before. Its accesses are stamped with it: ordered after the stream's
+/// earlier work, and before its later work (whose clocks include the tick).
+pub(crate) struct HostFnPlace {
+    epoch: Epoch,
+    clock: VectorClock,
+    stream: &'static str,
+    site: &'static Location<'static>,
+}
+
+/// A host function enqueued at `site` on stream `actor` (named `stream`).
+pub(crate) fn enqueue_host_fn(
+    actor: usize,
+    stream: &'static str,
+    site: &'static Location<'static>,
+) -> HostFnPlace {
+    enqueue(actor);
+    with(|s| {
+        let c = s.clocks.entry(actor).or_default();
+        let time = c.tick(actor);
+        HostFnPlace {
+            epoch: Epoch::new(actor, time),
+            clock: c.clone(),
+            stream,
+            site,
+        }
+    })
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<HostFnPlace>> = const { RefCell::new(None) };
+}
+
+/// The host function running on this thread, while this lives: accesses
+/// made meanwhile are its own.
+pub(crate) struct InHostFn(Option<HostFnPlace>);
+
+impl HostFnPlace {
+    /// Marks the host function as running on this thread.
+    pub(crate) fn enter(self) -> InHostFn {
+        InHostFn(RUNNING.with(|r| r.replace(Some(self))))
+    }
+}
+
+impl Drop for InHostFn {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        RUNNING.with(|r| *r.borrow_mut() = prev);
+    }
+}
+
+/// Who makes an access.
+pub(super) enum Who<'a> {
+    /// A stream's work, when it is enqueued (the stream's actor and name).
+    Stream(usize, &'a str),
+    /// Whoever runs on this thread: the host function running here, else
+    /// the host.
+    Here,
+}
+
+/// Records the accesses made by `who` (`op` at `site`), and reports each
+/// race with a pair of sites not reported before.
+pub(super) fn access(
+    who: Who<'_>,
+    op: &str,
+    reads: &[usize],
+    writes: &[usize],
+    site: &'static Location<'static>,
+) {
+    let thread = || std::thread::current().name().unwrap_or("?").to_string();
+    // Who, and when: a stream's or the host's next tick, or the place of
+    // the host function running here.
+    let (by, stamp) = match who {
+        Who::Stream(actor, name) => (format!("stream `{name}`"), Err(actor)),
+        Who::Here => RUNNING.with(|r| match r.borrow().as_ref() {
+            Some(p) => (
+                format!(
+                    "the host fn enqueued at {} on stream `{}` (thread `{}`)",
+                    Site::from(p.site),
+                    p.stream,
+                    thread()
+                ),
+                Ok((p.epoch, p.clock.clone())),
+            ),
+            None => (format!("the host (thread `{}`)", thread()), Err(HOST)),
+        }),
+    };
+    let races = with(|s| {
+        let (epoch, clock) = stamp.unwrap_or_else(|actor| {
+            let c = s.clocks.entry(actor).or_default();
+            let time = c.tick(actor);
+            (Epoch::new(actor, time), c.clone())
+        });
+        let mk = |write| Access {
+            by: by.clone(),
+            op: op.to_string(),
+            write,
+            site: site.into(),
+            epoch,
+        };
+        let all = reads.iter().map(|&b| (b, false));
+        let all = all.chain(writes.iter().map(|&b| (b, true)));
+        let mut races = Vec::new();
+        for (b, write) in all {
+            let (name, st) = &mut s.buffers[b];
+            let earlier = st.access(mk(write), &clock);
+            let reported = &mut s.reported;
+            let first_new = earlier
+                .into_iter()
+                .find(|e| reported.insert(pair(site.into(), e.site)));
+            if let Some(earlier) = first_new {
+                races.push(RaceReport {
+                    buffer: name,
+                    earlier,
+                    later: mk(write),
+                });
+            }
+        }
+        races
+    });
+    for r in races {
+        lockgraph_core::emit_at(r, Some(site));
+    }
+}
+
+/// The two sites of a race in one order, whichever access came first.
+fn pair(a: Site, b: Site) -> (Site, Site) {
+    if (a.file, a.line, a.column) <= (b.file, b.line, b.column) {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
