@@ -585,7 +585,7 @@ pub fn advise(p: &ClassProfile) -> Vec<Advice> {
             max_hold: p.max_hold,
         });
     }
-    if p.kind == LockKind::RwLock && p.acquisitions > 0 {
+    if has_reads(p.kind) && p.acquisitions > 0 {
         let read_share = p.reads as f64 / p.acquisitions as f64;
         if read_share >= 0.9 && p.total_wait >= Duration::from_millis(1) {
             out.push(Advice::WritersBlockReaders {
@@ -683,6 +683,13 @@ impl Counters {
             self.blocking_what.clone_from(&other.blocking_what);
         }
     }
+}
+
+/// Whether a kind's share of reads means something: a read-write lock's
+/// (a semaphore's permits are counted as shared holds too, but are not
+/// reads).
+fn has_reads(kind: LockKind) -> bool {
+    matches!(kind, LockKind::RwLock | LockKind::AsyncRwLock)
 }
 
 /// This process's counters, one entry per class, summed over threads.
@@ -809,8 +816,14 @@ impl fmt::Display for ProfileReport {
             "waiters"
         )?;
         for (c, label) in self.classes.iter().zip(&labels) {
-            let reads = if c.kind == LockKind::RwLock && c.acquisitions > 0 {
+            let reads = if has_reads(c.kind) && c.acquisitions > 0 {
                 format!("{:.0}%", 100.0 * c.reads as f64 / c.acquisitions as f64)
+            } else {
+                "-".to_string()
+            };
+            // No hold sampled: no mean to show (it read 0.0ns).
+            let mean_hold = if c.hold_samples > 0 {
+                format!("{:.1?}", c.mean_hold)
             } else {
                 "-".to_string()
             };
@@ -822,7 +835,7 @@ impl fmt::Display for ProfileReport {
                 100.0 * c.contention(),
                 format!("{:.1?}", c.total_wait),
                 format!("{:.1?}", c.max_wait),
-                format!("{:.1?}", c.mean_hold),
+                mean_hold,
                 reads,
                 c.waiting_threads,
             )?;
@@ -869,6 +882,26 @@ mod tests {
             blocking_what: None,
             advice: Vec::new(),
         }
+    }
+
+    /// An async read-write lock's reads are shown as a read-write lock's
+    /// (they read `-`), and a class whose holds were never sampled shows
+    /// no mean hold (it read 0.0ns).
+    #[test]
+    fn async_reads_are_shown_and_an_unsampled_hold_has_no_mean() {
+        let mut p = profile(LockKind::AsyncRwLock);
+        p.reads = 900;
+        p.hold_samples = 0;
+        p.mean_hold = Duration::ZERO;
+        let r = ProfileReport {
+            classes: vec![p],
+            ..ProfileReport::default()
+        };
+        let text = r.to_string();
+        let row = text.lines().find(|l| l.contains("AsyncRwLock t")).unwrap();
+        // lock, acquired, contended, total wait, max wait, mean hold, reads
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[6..8], ["-", "90%"], "{row}");
     }
 
     #[test]

@@ -456,6 +456,21 @@ fn bad_profiles_name_the_file_and_the_problem() {
             "invalid profile: classes[0]: invalid type: sequence, expected a JSON object",
         ),
         (
+            "more contended than acquired",
+            with("contended", json!(9)).into_bytes(),
+            "bad.json: invalid profile: classes[0]: `contended` (9) is above `acquisitions` (5), which counts it",
+        ),
+        (
+            "hold time without samples",
+            with("hold_ns", json!(100)).into_bytes(),
+            "bad.json: invalid profile: classes[0]: `hold_ns` is 100 with no `hold_samples`",
+        ),
+        (
+            "an unknown kind",
+            with("kind", json!("Banana")).into_bytes(),
+            "bad.json: invalid profile: classes[0]: unknown `kind` \"Banana\"",
+        ),
+        (
             "a duplicate field",
             profile_text(1, std::slice::from_ref(&good))
                 .replace("\"reads\":0", "\"reads\":0,\"reads\":1")
@@ -490,7 +505,16 @@ fn bad_profiles_name_the_file_and_the_problem() {
 #[test]
 fn sums_that_overflow_name_the_file() {
     let d = tempdir();
-    let c = |n: u64| set(class_entry("name:a"), &[("hold_ns", json!(n))]);
+    let c = |n: u64| {
+        set(
+            class_entry("name:a"),
+            &[
+                ("acquisitions", json!(1)),
+                ("hold_samples", json!(1)),
+                ("hold_ns", json!(n)),
+            ],
+        )
+    };
     write_profile(d.path(), 1, &[c(u64::MAX)]);
     write_profile(d.path(), 2, &[c(1)]);
     let o = run_in(d.path(), &["profile", "."]);
