@@ -555,7 +555,13 @@ fn lock_name(w: &Wait) -> String {
 
 impl fmt::Display for TaskDeadlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.deadlock {
+        if self.deadlock && self.cycle.len() == 1 {
+            writeln!(
+                f,
+                "lockgraph task watchdog: DEADLOCK: {} waits for itself (a wait-for cycle through async locks)",
+                self.cycle[0].owner
+            )?;
+        } else if self.deadlock {
             writeln!(
                 f,
                 "lockgraph task watchdog: DEADLOCK between {} tasks or threads (a wait-for cycle through async locks)",
@@ -676,4 +682,41 @@ pub(crate) fn dump_tasks() -> Vec<crate::watchdog::TaskInfo> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One owner waiting for itself is said so (it read "between 1 tasks
+    /// or threads").
+    #[test]
+    fn a_deadlock_of_one_owner_waits_for_itself() {
+        let wait = TaskWait {
+            owner: "task 3 \"reader\"".into(),
+            lock: "AsyncRwLock `t`".into(),
+            asked_at: None,
+            waited: Duration::from_secs(2),
+            holds: Vec::new(),
+            held_by: Vec::new(),
+        };
+        let one = TaskDeadlock {
+            cycle: vec![wait.clone()],
+            deadlock: true,
+            backtraces: Err("none".into()),
+        };
+        let first = one.to_string().lines().next().unwrap().to_string();
+        assert_eq!(
+            first,
+            "lockgraph task watchdog: DEADLOCK: task 3 \"reader\" waits for itself (a wait-for cycle through async locks)"
+        );
+        let two = TaskDeadlock {
+            cycle: vec![wait.clone(), wait],
+            deadlock: true,
+            backtraces: Err("none".into()),
+        };
+        assert!(two
+            .to_string()
+            .starts_with("lockgraph task watchdog: DEADLOCK between 2 tasks or threads"));
+    }
 }

@@ -338,6 +338,16 @@ impl WatchdogReport {
                 held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site))),
             );
         }
+        // Locks of one class (per-object locks that one helper made): their
+        // names say no order, so the advice is the order to give them (it
+        // said "adopt `Mutex created at x.rs:12:49` before `Mutex created
+        // at x.rs:12:49` before ...").
+        let label = waits[0].lock.to_string();
+        if distinct && waits.iter().all(|w| w.lock.to_string() == label) {
+            return format!(
+                "what to do: these {n} locks are of one class ({label}): give them an order of their own (a key each object has: an id, an index, its address) and take any two in that order everywhere, or take them one at a time"
+            );
+        }
         let t0 = &ts[0];
         let last = &waits[n - 1].lock;
         let held = t0.held.iter().find(|h| h.lock.id == last.id);
@@ -601,6 +611,32 @@ mod tests {
             action,
             reported_at: UNIX_EPOCH + Duration::from_secs(1_796_413_102),
         }
+    }
+
+    /// A ring of locks of one class: the advice gives them an order of
+    /// their own, since their names say none.
+    #[test]
+    fn a_ring_of_one_class_is_told_to_order_its_objects() {
+        let ex = Some(WaitMode::Lock);
+        let at = |id: u64| LockRef {
+            name: None,
+            created: site(12),
+            ..lock("-", id)
+        };
+        let ring: Vec<ThreadInfo> = (0..3u64)
+            .map(|i| {
+                thread(
+                    &format!("t{i}"),
+                    Some(wait(at(i + 1), ex, 20, 2)),
+                    vec![held(at((i + 2) % 3 + 1), 19, 3)],
+                )
+            })
+            .collect();
+        let r = report(WatchdogKind::Deadlock, Action::Report, ring);
+        assert_eq!(
+            r.advice(),
+            "what to do: these 3 locks are of one class (Mutex created at src/job.rs:12:9): give them an order of their own (a key each object has: an id, an index, its address) and take any two in that order everywhere, or take them one at a time"
+        );
     }
 
     /// A cycle through a queue's consumer (a role, which it cannot release):
