@@ -170,6 +170,66 @@ fn an_upgrade_that_waits_is_contended_and_exclusive() {
     assert!(p.max_wait >= Duration::from_millis(20), "{p:?}");
 }
 
+/// Each lock without a class is a class of its own, a row of its own,
+/// named as records name it (every anonymous lock of a process was one
+/// row, `anon:<pid>:0`).
+#[test]
+fn anonymous_locks_are_a_row_each() {
+    profile::enable();
+    let anonymous = || {
+        Mutex::const_new(
+            <lockgraph::RawMutex as lockgraph::lock_api::RawMutex>::INIT,
+            0u8,
+        )
+    };
+    let (a, b) = (anonymous(), anonymous());
+    for _ in 0..7 {
+        *a.lock() += 1;
+    }
+    for _ in 0..9 {
+        *b.lock() += 1;
+    }
+    let counters = profile::counters();
+    let pid = std::process::id();
+    let mut anon: Vec<(&str, u64)> = counters
+        .iter()
+        .filter(|c| c.class.starts_with(&format!("anon:{pid}:")))
+        .map(|c| (c.class.as_str(), c.acquisitions))
+        .collect();
+    anon.sort_by_key(|&(_, n)| n);
+    assert_eq!(
+        anon.iter().map(|a| a.1).collect::<Vec<_>>(),
+        [7, 9],
+        "{anon:?}"
+    );
+    assert_ne!(anon[0].0, anon[1].0);
+}
+
+/// A `Mutex` and an `RwLock` named alike: one class in the graph, two
+/// rows here (one `Mutex` row hid the lock's reads).
+#[test]
+fn one_name_two_kinds_are_two_rows() {
+    profile::enable();
+    let m = Mutex::named("prof-twokinds", 0);
+    let rw = RwLock::named("prof-twokinds", 0);
+    for _ in 0..10 {
+        *m.lock() += 1;
+    }
+    for _ in 0..20 {
+        let _r = rw.read();
+    }
+    let r = profile::report();
+    let rows: Vec<_> = r
+        .classes
+        .iter()
+        .filter(|c| c.name.as_deref() == Some("prof-twokinds"))
+        .map(|c| (c.kind.name(), c.acquisitions, c.reads))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.contains(&("Mutex", 10, 0)), "{rows:?}");
+    assert!(rows.contains(&("RwLock", 20, 20)), "{rows:?}");
+}
+
 #[test]
 fn child_profiles_and_exits() {
     if !is_child() {

@@ -380,14 +380,16 @@ fn overflowing(a: &Counters, b: &Counters) -> Option<&'static str> {
     .map(|(name, _, _)| name)
 }
 
-/// Merges the files' classes by class id (with [`Counters::merge`], in file
-/// order); a sum that overflows is an error naming the file that made it.
+/// Merges the files' classes by class id and kind (with [`Counters::merge`],
+/// in file order); a sum that overflows is an error naming the file that
+/// made it.
 pub fn merge(files: &[ProfileFile]) -> Result<Vec<Counters>, Error> {
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // By class and kind, as each process's own profile.
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
     let mut merged: Vec<Counters> = Vec::new();
     for f in files {
         for c in &f.classes {
-            match index.get(&c.class) {
+            match index.get(&(c.class.clone(), c.kind.clone())) {
                 Some(&i) => {
                     if let Some(field) = overflowing(&merged[i], c) {
                         return Err(invalid(
@@ -402,7 +404,7 @@ pub fn merge(files: &[ProfileFile]) -> Result<Vec<Counters>, Error> {
                     merged[i].merge(c);
                 }
                 None => {
-                    index.insert(c.class.clone(), merged.len());
+                    index.insert((c.class.clone(), c.kind.clone()), merged.len());
                     merged.push(c.clone());
                 }
             }

@@ -323,7 +323,8 @@ impl LockMeta {
     }
 
     /// The key hashed into chains: the class's address or name hash, or the
-    /// instance (`id`) for anonymous classes.
+    /// instance (`id`) for anonymous classes ([`anonymous_id`] reads it
+    /// back).
     #[inline]
     pub(crate) fn hot_key(&self, id: u64) -> u64 {
         match self.class_key() {
@@ -363,6 +364,11 @@ pub(crate) struct Held {
     pub(crate) kind: LockKind,
     pub(crate) hold: Hold,
     pub(crate) site: Option<&'static Location<'static>>,
+}
+
+/// The lock id in the [`LockMeta::hot_key`] of an anonymous class.
+pub(crate) fn anonymous_id(key: u64) -> u64 {
+    key >> 2
 }
 
 #[cfg(test)]

@@ -269,6 +269,9 @@ fn raise(c: &AtomicU64, to: u64) {
 
 struct Entry {
     key: (Class, LockKind),
+    /// The lock's id for an anonymous class (a class of its own per
+    /// lock), else 0.
+    instance: u64,
     stats: Arc<Stats>,
 }
 
@@ -326,19 +329,36 @@ thread_local! {
 /// the profile beside the records (profiling turned on by the environment
 /// has no [`enable`] call to do it).
 #[cold]
-fn new_stats(class: Class, kind: LockKind) -> Arc<Stats> {
+fn new_stats(class: Class, kind: LockKind, instance: u64) -> Arc<Stats> {
     write_at_exit();
     HAS_MINE.set(true);
     let stats = Arc::new(Stats::default());
     ALL.lock().push(Entry {
         key: (class, kind),
+        instance,
         stats: Arc::clone(&stats),
     });
     stats
 }
 
 fn class_id(meta: &LockMeta) -> u64 {
-    meta.profile_key()
+    stats_key(meta.profile_key(), meta.kind())
+}
+
+/// A thread's key for the counters of class `key` (a lock's profile key)
+/// and kind `kind`: a `Mutex` and an `RwLock` named alike are one class,
+/// and two rows.
+fn stats_key(key: u64, kind: LockKind) -> u64 {
+    key ^ u64::from(crate::class::encode_kind(kind)) << 56
+}
+
+/// The lock's id when its class is anonymous (each such lock is a class of
+/// its own), else 0.
+fn instance_of(meta: &LockMeta) -> u64 {
+    match meta.class() {
+        Class::Anonymous => meta.id(),
+        _ => 0,
+    }
 }
 
 fn with_stats(meta: &LockMeta, f: impl FnOnce(&Stats)) {
@@ -347,7 +367,7 @@ fn with_stats(meta: &LockMeta, f: impl FnOnce(&Stats)) {
         let mut m = m.borrow_mut();
         let stats = m
             .entry(key)
-            .or_insert_with(|| new_stats(meta.class(), meta.kind()));
+            .or_insert_with(|| new_stats(meta.class(), meta.kind(), instance_of(meta)));
         f(stats);
     });
 }
@@ -420,10 +440,20 @@ pub(crate) fn blocked_holding(metas: &[(Class, LockKind, u64)], what: &'static s
     let _ = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
         for (i, &(class, kind, key)) in metas.iter().enumerate() {
-            if kind.is_role() || metas[..i].iter().any(|other| other.2 == key) {
+            if kind.is_role()
+                || metas[..i]
+                    .iter()
+                    .any(|other| other.2 == key && other.1 == kind)
+            {
                 continue;
             }
-            let stats = m.entry(key).or_insert_with(|| new_stats(class, kind));
+            let instance = match class {
+                Class::Anonymous => crate::meta::anonymous_id(key),
+                _ => 0,
+            };
+            let stats = m
+                .entry(stats_key(key, kind))
+                .or_insert_with(|| new_stats(class, kind, instance));
             bump(&stats.blocking_calls, 1);
             bump(&stats.blocking_ns, d.as_nanos() as u64);
             stats.blocking_what.set(what);
@@ -696,12 +726,22 @@ fn has_reads(kind: LockKind) -> bool {
 pub fn counters() -> Vec<Counters> {
     let pid = std::process::id();
     let all = ALL.lock();
-    let mut by_class: HashMap<String, Counters> = HashMap::new();
+    // By class and kind: a `Mutex` and an `RwLock` named alike are one
+    // class in the graph, but two rows here (one `Mutex` row hid the
+    // other's reads).
+    let mut by_class: HashMap<(String, &'static str), Counters> = HashMap::new();
     for e in all.iter() {
         let (class, kind) = e.key;
         let s = &e.stats;
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let id = crate::record::class_id(class, pid, 0);
+        // An anonymous class is its lock: `anon:<pid>:<id>`, as records
+        // write it (all of a process's anonymous locks were one row).
+        let id = match class {
+            Class::Anonymous => {
+                crate::record::class_id(class, crate::record::minting_pid(e.instance), e.instance)
+            }
+            _ => crate::record::class_id(class, pid, 0),
+        };
         let mine = Counters {
             class: id.clone(),
             name: match class {
@@ -723,15 +763,15 @@ pub fn counters() -> Vec<Counters> {
             blocking_ns: load(&s.blocking_ns),
             blocking_what: s.blocking_what.get().map(str::to_string),
         };
-        match by_class.get_mut(&id) {
+        match by_class.get_mut(&(id.clone(), kind.name())) {
             Some(c) => c.merge(&mine),
             None => {
-                by_class.insert(id, mine);
+                by_class.insert((id, kind.name()), mine);
             }
         }
     }
     let mut out: Vec<Counters> = by_class.into_values().collect();
-    out.sort_by(|a, b| a.class.cmp(&b.class));
+    out.sort_by(|a, b| a.class.cmp(&b.class).then_with(|| a.kind.cmp(&b.kind)));
     out
 }
 
@@ -741,14 +781,15 @@ pub fn report() -> ProfileReport {
 }
 
 impl ProfileReport {
-    /// A report from counters (classes of equal id are merged first).
+    /// A report from counters (entries of equal class id and kind are
+    /// merged first).
     pub fn from_counters(counters: Vec<Counters>) -> ProfileReport {
-        let mut by_class: HashMap<String, Counters> = HashMap::new();
+        let mut by_class: HashMap<(String, String), Counters> = HashMap::new();
         for c in counters {
-            match by_class.get_mut(&c.class) {
+            match by_class.get_mut(&(c.class.clone(), c.kind.clone())) {
                 Some(have) => have.merge(&c),
                 None => {
-                    by_class.insert(c.class.clone(), c);
+                    by_class.insert((c.class.clone(), c.kind.clone()), c);
                 }
             }
         }

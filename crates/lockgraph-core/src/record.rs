@@ -110,6 +110,18 @@ impl Minters {
 /// This process's [`Minters`].
 static MINTERS: Minters = Minters::new();
 
+/// The pid of the process that handed out lock id `id`, as the `anon:`
+/// class ids of records name it (the profile's too): this process's,
+/// except in a forked child of a recording process, for the ids made before
+/// a fork ([`Minters`]).
+pub(crate) fn minting_pid(id: u64) -> u32 {
+    let base = match RECORDER.get() {
+        Some(Some(r)) => r.pid,
+        _ => std::process::id(),
+    };
+    MINTERS.pid_of(id, base)
+}
+
 static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
 
 fn recorder() -> Option<&'static Recorder> {
