@@ -167,3 +167,48 @@ fn a_dump_shows_the_spans_open_now_and_recorded_fields() {
     done.wait();
     t.join().unwrap();
 }
+
+/// A field recorded by another thread than the one that entered the span
+/// reaches that thread's list (only the recording thread's was updated).
+#[test]
+fn a_field_recorded_on_another_thread_shows_where_the_span_is_entered() {
+    if is_child() {
+        return;
+    }
+    let subscriber = tracing_subscriber::registry().with(lockgraph::tracing::layer());
+    let _default = tracing::subscriber::set_default(subscriber);
+    watchdog::start(Config::default().scan_period(Duration::from_millis(20)));
+    let m = Arc::new(Mutex::named("span-other-held", ()));
+    let (entered, recorded, done) = (
+        Arc::new(Barrier::new(2)),
+        Arc::new(Barrier::new(2)),
+        Arc::new(Barrier::new(2)),
+    );
+    let request = tracing::info_span!("request", user = tracing::field::Empty);
+    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+    let t = {
+        let (m, request) = (m.clone(), request.clone());
+        let (entered, recorded, done) = (entered.clone(), recorded.clone(), done.clone());
+        spawn_named("span-worker", move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let _in = request.enter();
+                let _g = m.lock();
+                entered.wait();
+                recorded.wait();
+                done.wait();
+            })
+        })
+    };
+    entered.wait();
+    request.record("user", "alice");
+    recorded.wait();
+    let d = lockgraph::dump();
+    done.wait();
+    t.join().unwrap();
+    let spans = d
+        .threads
+        .iter()
+        .find(|t| t.name == "span-worker")
+        .map(|t| t.spans.clone());
+    assert_eq!(spans, Some(vec!["request{user=\"alice\"}".to_string()]));
+}

@@ -166,13 +166,22 @@ mod layer {
                 Some(open) => *t = format!("{open}, {more}}}"),
                 None => t.push_str(&format!("{{{more}}}")),
             }
-            // Entered already on this thread: its published text too.
+            // Entered already, on this thread or another: its published
+            // text too (a field recorded on one thread reached only that
+            // thread's list). Recording a field is rare: every thread's
+            // list is looked at.
             let (id, t) = (id.into_u64(), t.clone());
-            with_mine(|stack| {
+            drop(ext);
+            let stacks: Vec<Stack> = STACKS
+                .lock()
+                .as_ref()
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+            for stack in stacks {
                 for entry in stack.lock().iter_mut().filter(|(i, _)| *i == id) {
                     entry.1.clone_from(&t);
                 }
-            });
+            }
         }
 
         fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
