@@ -30,7 +30,8 @@
 //!    and lockgraph reports the cycle `stats -> batches -> stats` at the
 //!    first such send. `--hang` lets it hang (the batcher flushes four
 //!    batches under one `stats` guard into a queue of one) and the watchdog
-//!    names the stage and the queue; the run then exits after 4 s.
+//!    names the stage and the queue; the run then exits after 4 s, with
+//!    status 2.
 //!
 //! The findings hold on a busy machine. The disk read is a sleep (a wait, not
 //! CPU work), so while one worker holds the cache for it the others are free

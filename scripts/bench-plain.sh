@@ -22,7 +22,7 @@ export CARGO_TERM_COLOR=never
 which=${1:-both}
 case "$which" in
   both | tracked | lean) ;;
-  *) echo "bench-plain.sh: unknown argument '$which' (expected tracked or lean)"; exit 1 ;;
+  *) echo "bench-plain.sh: unknown argument '$which' (expected tracked, lean or both)"; exit 1 ;;
 esac
 
 for v in $(compgen -e); do

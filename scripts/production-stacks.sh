@@ -9,7 +9,7 @@
 # file (`report/frames.rs`): each waiter's stack must show the example's own
 # line, and no frame of lockgraph, lock_api or parking_lot.
 #
-#   bash scripts/production-stacks.sh     (about a minute on 2 cores: the build)
+#   bash scripts/production-stacks.sh     (one to three minutes on 2 cores: the build)
 #
 # Exit status: 0 the report is as described; 1 it is not (the report is
 # printed); 2 the build failed.

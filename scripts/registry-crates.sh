@@ -61,6 +61,12 @@ die() {
   exit 2
 }
 
+case "${1:-}" in
+  -h|--help)
+    # The header comment above, without its `#`s, is the usage.
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0 ;;
+esac
 lean=1
 if [ "${1:-}" = "--debug-only" ]; then
   lean=0
