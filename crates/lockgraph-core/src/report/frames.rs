@@ -50,6 +50,11 @@ fn is_internal(name: &str) -> bool {
         "parking_lot_core::",
         "test::",
         "__rust",
+        // tokio's scheduler, which polls every task: the frames under a
+        // task's own (an async lock's report showed four of them).
+        "tokio::runtime::",
+        "tokio::loom::",
+        "tokio::task::coop::",
     ];
     let bare = name.trim_start_matches('<');
     PREFIXES.iter().any(|p| bare.starts_with(p))
@@ -262,6 +267,15 @@ mod tests {
         ));
         assert!(is_internal("std::thread::spawn"));
         assert!(!is_internal("my_service::main"));
+        // tokio's scheduler frames under a task; the task's own are kept.
+        assert!(is_internal(
+            "tokio::runtime::task::core::Core<T,S>::poll::{{closure}}"
+        ));
+        assert!(is_internal(
+            "tokio::loom::std::unsafe_cell::UnsafeCell<T>::with_mut"
+        ));
+        assert!(is_internal("tokio::task::coop::with_budget"));
+        assert!(!is_internal("my_service::serve::{{closure}}"));
         // Without a module path (line tables only) a name says nothing.
         assert!(!is_internal("lean_take<lockgraph::raw::Exclusive>"));
     }
