@@ -11,34 +11,45 @@ use tokio::sync::Barrier;
 
 use super::*;
 
-#[test]
-fn child_task_deadlock() {
-    if !is_child() {
-        return;
-    }
+/// Two tasks on a multi-thread runtime: `tasks[0]` takes `locks[0]`, then
+/// `locks[1]`; `tasks[1]` the other way, `apart` after the first waits.
+/// Never returns.
+fn two_tasks_deadlock(tasks: [&'static str; 2], locks: [&'static str; 2], apart: Duration) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let a = Arc::new(Mutex::named("wd-task-a", 0));
-        let b = Arc::new(Mutex::named("wd-task-b", 0));
+        let a = Arc::new(Mutex::named(locks[0], 0));
+        let b = Arc::new(Mutex::named(locks[1], 0));
         let both = Arc::new(Barrier::new(2));
         let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
-        let t1 = lockgraph::tokio::spawn_named("holds-a", async move {
+        let t1 = lockgraph::tokio::spawn_named(tasks[0], async move {
             let _ga = a1.lock().await;
             x1.wait().await;
             let _gb = b1.lock().await;
         });
-        let t2 = lockgraph::tokio::spawn_named("holds-b", async move {
+        let t2 = lockgraph::tokio::spawn_named(tasks[1], async move {
             let _gb = b.lock().await;
             both.wait().await;
+            tokio::time::sleep(apart).await;
             let _ga = a.lock().await;
         });
         eprintln!("DEADLOCKED AT {:?}", Instant::now());
         let _ = tokio::join!(t1, t2); // never returns
     });
+}
+
+#[test]
+fn child_task_deadlock() {
+    if is_child() {
+        two_tasks_deadlock(
+            ["holds-a", "holds-b"],
+            ["wd-task-a", "wd-task-b"],
+            Duration::ZERO,
+        );
+    }
 }
 
 #[test]
@@ -76,32 +87,13 @@ fn a_task_deadlock_is_reported_naming_tasks_and_locks() {
 /// went out as a long wait ("look at what the holder does") first.
 #[test]
 fn child_task_deadlock_with_waits_far_apart() {
-    if !is_child() {
-        return;
+    if is_child() {
+        two_tasks_deadlock(
+            ["first", "second"],
+            ["wd-apart-a", "wd-apart-b"],
+            Duration::from_millis(600),
+        );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let a = Arc::new(Mutex::named("wd-apart-a", 0));
-        let b = Arc::new(Mutex::named("wd-apart-b", 0));
-        let both = Arc::new(Barrier::new(2));
-        let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
-        let t1 = lockgraph::tokio::spawn_named("first", async move {
-            let _ga = a1.lock().await;
-            x1.wait().await;
-            let _gb = b1.lock().await;
-        });
-        let t2 = lockgraph::tokio::spawn_named("second", async move {
-            let _gb = b.lock().await;
-            both.wait().await;
-            tokio::time::sleep(Duration::from_millis(600)).await;
-            let _ga = a.lock().await;
-        });
-        let _ = tokio::join!(t1, t2); // never returns
-    });
 }
 
 #[test]

@@ -535,6 +535,18 @@ fn wait_until<P: Blocking>(
     watched(meta, &p, mode, site_or_pending(site), deadline.instant())
 }
 
+/// `p`'s blocking wait, until `deadline` (`None`: until it succeeds);
+/// whether it succeeded.
+pub(crate) fn block_until<P: Blocking>(p: &P, deadline: Option<Deadline>) -> bool {
+    match deadline {
+        None => {
+            p.block();
+            true
+        }
+        Some(d) => p.block_until(d),
+    }
+}
+
 /// `p`'s wait in `mode`, asked at `site`, registered with the watchdog,
 /// until `deadline` (`None`: until it succeeds); whether it succeeded. In
 /// slices, between which the waiter captures its stack once it is late,
@@ -547,12 +559,8 @@ pub(crate) fn watched<P: Blocking>(
     deadline: Option<Instant>,
 ) -> bool {
     if P::WHOLE {
-        watchdog::wait_lock_whole(meta, mode, site, deadline, || match deadline {
-            None => {
-                p.block();
-                true
-            }
-            Some(d) => p.block_until(Deadline::At(d)),
+        watchdog::wait_lock_whole(meta, mode, site, deadline, || {
+            block_until(p, deadline.map(Deadline::At))
         })
     } else {
         watchdog::wait_lock(meta, mode, site, deadline, |slice| {
@@ -615,13 +623,7 @@ pub fn upgrade<P: Blocking>(meta: &LockMeta, p: P, deadline: Option<Deadline>) -
                 deadline.and_then(Deadline::instant),
             )
         } else {
-            match deadline {
-                None => {
-                    p.block();
-                    true
-                }
-                Some(d) => p.block_until(d),
-            }
+            block_until(&p, deadline)
         };
         waited = start.map(|t| t.elapsed());
         ok

@@ -144,13 +144,7 @@ impl Resource {
                 deadline.and_then(Deadline::instant),
             )
         } else {
-            match deadline {
-                None => {
-                    p.block();
-                    true
-                }
-                Some(d) => p.block_until(d),
-            }
+            crate::primitive::block_until(&p, deadline)
         };
         (ok, start.elapsed())
     }
