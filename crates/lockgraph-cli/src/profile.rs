@@ -19,7 +19,6 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use lockgraph_core::profile::{Advice, Counters, ProfileReport};
-use lockgraph_core::LockKind;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -314,52 +313,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ProfileFile, Error> {
         }
     }
     let Object(file): Object<FileDe> = serde_json::from_slice(bytes).map_err(error)?;
-    for (i, c) in file.classes.0.iter().enumerate() {
-        if let Some(why) = inconsistent(c) {
-            return Err(invalid(path, None, format!("classes[{i}]: {why}")));
-        }
-    }
     Ok(ProfileFile {
         path: path.to_path_buf(),
         pid: file.pid,
         exe: file.exe,
         classes: file.classes.0,
     })
-}
-
-/// What in one class entry no process writes: a count above the count it
-/// is part of, a time without the events it sums, a maximum above its
-/// total, a kind lockgraph does not have. (Each was shown as read: a
-/// contention of 180%, a mean hold of samples never taken.)
-fn inconsistent(c: &Counters) -> Option<String> {
-    let above = |part: (&str, u64), whole: (&str, u64)| {
-        (part.1 > whole.1).then(|| {
-            format!(
-                "`{}` ({}) is above `{}` ({}), which counts it",
-                part.0, part.1, whole.0, whole.1
-            )
-        })
-    };
-    let without = |time: (&str, u64), events: (&str, u64)| {
-        (time.1 > 0 && events.1 == 0)
-            .then(|| format!("`{}` is {} with no `{}`", time.0, time.1, events.0))
-    };
-    let kind = LockKind::from_name(&c.kind);
-    above(("contended", c.contended), ("acquisitions", c.acquisitions))
-        .or_else(|| above(("reads", c.reads), ("acquisitions", c.acquisitions)))
-        .or_else(|| above(("max_wait_ns", c.max_wait_ns), ("wait_ns", c.wait_ns)))
-        .or_else(|| above(("max_hold_ns", c.max_hold_ns), ("hold_ns", c.hold_ns)))
-        .or_else(|| without(("wait_ns", c.wait_ns), ("contended", c.contended)))
-        .or_else(|| without(("hold_ns", c.hold_ns), ("hold_samples", c.hold_samples)))
-        .or_else(|| without(("blocking_ns", c.blocking_ns), ("blocking_calls", c.blocking_calls)))
-        .or_else(|| {
-            (kind.name() != c.kind).then(|| {
-                format!(
-                    "unknown `kind` {:?} (a lockgraph lock kind: `Mutex`, `RwLock`, `AsyncMutex`, ...)",
-                    c.kind
-                )
-            })
-        })
 }
 
 /// The additive counters of `a` and `b` that would overflow when summed.
@@ -418,10 +377,23 @@ pub fn merge(files: &[ProfileFile]) -> Result<Vec<Counters>, Error> {
 /// and a warning says so.
 pub fn load(paths: &[PathBuf]) -> Result<Profile, Error> {
     let (paths_read, mut warnings) = collect_files(paths)?;
-    let files = paths_read
+    let mut files = paths_read
         .iter()
         .map(|p| read_file(p))
         .collect::<Result<Vec<_>, _>>()?;
+    // Counters that cannot be (a file written while its threads still
+    // counted, or by hand) are shown made consistent, and said so.
+    for f in &mut files {
+        for (i, c) in f.classes.iter_mut().enumerate() {
+            if let Some(why) = c.inconsistency() {
+                warnings.push(format!(
+                    "{}: classes[{i}]: {why}; shown made consistent",
+                    f.path.display()
+                ));
+                *c = c.clone().consistent();
+            }
+        }
+    }
     if files.is_empty() {
         let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         warnings.push(format!(
@@ -440,13 +412,15 @@ pub fn load(paths: &[PathBuf]) -> Result<Profile, Error> {
         + files.iter().filter(|f| f.pid == 0).count();
     let merged = merge(&files)?;
     let report = ProfileReport::from_counters(merged.clone());
-    // The counters in the report's order.
-    let mut by_class: HashMap<String, Counters> =
-        merged.into_iter().map(|c| (c.class.clone(), c)).collect();
+    // The counters in the report's order (a class may have a row per kind).
+    let mut by_class: HashMap<(String, String), Counters> = merged
+        .into_iter()
+        .map(|c| ((c.class.clone(), c.kind.clone()), c))
+        .collect();
     let counters = report
         .classes
         .iter()
-        .filter_map(|p| by_class.remove(&p.class))
+        .filter_map(|p| by_class.remove(&(p.class.clone(), p.kind.name().to_string())))
         .collect();
     Ok(Profile {
         files: paths_read,

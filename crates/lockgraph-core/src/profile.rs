@@ -400,7 +400,12 @@ pub(crate) fn upgraded(meta: &LockMeta, waited: Option<Duration>) {
         s.reads.store(reads.saturating_sub(1), Ordering::Relaxed);
         if let Some(w) = waited {
             let ns = w.as_nanos() as u64;
-            bump(&s.contended, 1);
+            // A contended acquisition at most once: the upgradable read may
+            // have waited already (it is not known which did; the count
+            // stays within the acquisitions, the wait is added).
+            if s.contended.load(Ordering::Relaxed) < s.acquisitions.load(Ordering::Relaxed) {
+                bump(&s.contended, 1);
+            }
             bump(&s.wait_ns, ns);
             raise(&s.max_wait_ns, ns);
         }
@@ -694,6 +699,68 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// What in these counters cannot be (a count above the count it is part
+    /// of, a time without the events it sums, a maximum above its total, a
+    /// kind lockgraph does not have), said in words; `None` when nothing.
+    /// A snapshot of counters other threads are still updating can tear so
+    /// (a first wait's maximum read after its total): [`counters`] and
+    /// `lockgraph profile` make such counters [`consistent`](Self::consistent).
+    pub fn inconsistency(&self) -> Option<String> {
+        let above = |part: (&str, u64), whole: (&str, u64)| {
+            (part.1 > whole.1).then(|| {
+                format!(
+                    "`{}` ({}) is above `{}` ({}), which counts it",
+                    part.0, part.1, whole.0, whole.1
+                )
+            })
+        };
+        let without = |time: (&str, u64), events: (&str, u64)| {
+            (time.1 > 0 && events.1 == 0)
+                .then(|| format!("`{}` is {} with no `{}`", time.0, time.1, events.0))
+        };
+        above(("contended", self.contended), ("acquisitions", self.acquisitions))
+            .or_else(|| above(("reads", self.reads), ("acquisitions", self.acquisitions)))
+            .or_else(|| above(("max_wait_ns", self.max_wait_ns), ("wait_ns", self.wait_ns)))
+            .or_else(|| above(("max_hold_ns", self.max_hold_ns), ("hold_ns", self.hold_ns)))
+            .or_else(|| without(("wait_ns", self.wait_ns), ("contended", self.contended)))
+            .or_else(|| without(("hold_ns", self.hold_ns), ("hold_samples", self.hold_samples)))
+            .or_else(|| {
+                without(
+                    ("blocking_ns", self.blocking_ns),
+                    ("blocking_calls", self.blocking_calls),
+                )
+            })
+            .or_else(|| {
+                (LockKind::from_name(&self.kind).name() != self.kind).then(|| {
+                    format!(
+                        "unknown `kind` {:?} (a lockgraph lock kind: `Mutex`, `RwLock`, `AsyncMutex`, ...)",
+                        self.kind
+                    )
+                })
+            })
+    }
+
+    /// These counters with what [`inconsistency`](Self::inconsistency)
+    /// finds made right the least way: a part at most its whole, a maximum
+    /// at most its total, no time without events, an unknown kind `lock`.
+    pub fn consistent(mut self) -> Counters {
+        self.contended = self.contended.min(self.acquisitions);
+        self.reads = self.reads.min(self.acquisitions);
+        if self.contended == 0 {
+            (self.wait_ns, self.max_wait_ns) = (0, 0);
+        }
+        if self.hold_samples == 0 {
+            (self.hold_ns, self.max_hold_ns) = (0, 0);
+        }
+        if self.blocking_calls == 0 {
+            self.blocking_ns = 0;
+        }
+        self.max_wait_ns = self.max_wait_ns.min(self.wait_ns);
+        self.max_hold_ns = self.max_hold_ns.min(self.hold_ns);
+        self.kind = LockKind::from_name(&self.kind).name().to_string();
+        self
+    }
+
     /// Adds `other` (the same class, from another thread or process);
     /// sums saturate rather than overflow.
     pub fn merge(&mut self, other: &Counters) {
@@ -763,6 +830,8 @@ pub fn counters() -> Vec<Counters> {
             blocking_ns: load(&s.blocking_ns),
             blocking_what: s.blocking_what.get().map(str::to_string),
         };
+        // Read while its thread may update it: made consistent.
+        let mine = mine.consistent();
         match by_class.get_mut(&(id.clone(), kind.name())) {
             Some(c) => c.merge(&mine),
             None => {

@@ -114,7 +114,7 @@ fn start_scanning() {
             loop {
                 let c = crate::watchdog::config();
                 std::thread::sleep(c.scan_period);
-                scan.once(c.timeout);
+                scan.once(c.timeout, c.scan_period);
             }
         });
     if spawned.is_err() {
@@ -167,15 +167,22 @@ enum Step<'a> {
 }
 
 /// One step of a cycle as [`Scan`] keys it: the node, the lock it waits
-/// for, and, for an async wait, when that wait began.
-type CycleStep = (u64, u64, Option<Instant>);
+/// for, and which wait: when an async wait began, a sync wait's serial.
+type CycleStep = (u64, u64, WaitId);
+
+/// Which wait a step is: two scans see the same one when these are equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum WaitId {
+    Async(Instant),
+    Sync(u64),
+}
 
 impl Step<'_> {
-    /// When an async wait began (`None` for a thread's sync wait).
-    fn began(&self) -> Option<Instant> {
+    /// Which wait this is.
+    fn began(&self) -> WaitId {
         match self {
-            Step::Async(w) => Some(w.since),
-            Step::Sync { .. } => None,
+            Step::Async(w) => WaitId::Async(w.since),
+            Step::Sync { thread, .. } => WaitId::Sync(thread.wait.as_ref().map_or(0, |w| w.serial)),
         }
     }
 
@@ -354,10 +361,19 @@ impl View<'_> {
 }
 
 impl Scan {
-    fn once(&mut self, timeout: Duration) {
-        let waits: Vec<(u64, Wait)> = WAITS.lock().iter().map(|(k, w)| (*k, w.clone())).collect();
-        self.long.retain(|k| waits.iter().any(|(n, _)| n == k));
+    /// One scan: `timeout` makes a wait long; a wait younger than `period`
+    /// (one scan) is left out, since a cycle is reported only when two
+    /// scans see it: a busy program's many short waits cost the scan
+    /// nothing (every wait made it build the whole view).
+    fn once(&mut self, timeout: Duration, period: Duration) {
         let now = Instant::now();
+        let waits: Vec<(u64, Wait)> = WAITS
+            .lock()
+            .iter()
+            .filter(|(_, w)| now.duration_since(w.since) >= period)
+            .map(|(k, w)| (*k, w.clone()))
+            .collect();
+        self.long.retain(|k| waits.iter().any(|(n, _)| n == k));
         let old: Vec<&(u64, Wait)> = waits
             .iter()
             .filter(|(_, w)| now.duration_since(w.since) >= timeout)
@@ -592,7 +608,7 @@ impl fmt::Display for TaskDeadlock {
             if w.held_by.is_empty() {
                 writeln!(
                     f,
-                    "    the lock it waits for is held by no tracked task or thread"
+                    "    the lock it waits for is held by no tracked task or thread (an owned guard or permit, from `lock_owned`, `acquire_owned`, ...: no task's hold, wherever it went; or untracked code)"
                 )?;
             }
             for (o, s) in &w.held_by {

@@ -169,9 +169,11 @@ mod layer {
             // Entered already, on this thread or another: its published
             // text too (a field recorded on one thread reached only that
             // thread's list). Recording a field is rare: every thread's
-            // list is looked at.
+            // list is looked at. The span's extensions stay locked
+            // meanwhile, so that two threads recording fields at once
+            // publish in the order they wrote them (no path takes a list's
+            // lock and then a span's extensions).
             let (id, t) = (id.into_u64(), t.clone());
-            drop(ext);
             let stacks: Vec<Stack> = STACKS
                 .lock()
                 .as_ref()

@@ -27,6 +27,9 @@ pub(crate) struct ThreadWait {
     pub(crate) mode: WaitMode,
     pub(crate) site: Option<&'static Location<'static>>,
     pub(crate) waited: Duration,
+    /// The wait's serial in its thread's slot: two scans see the same wait
+    /// when their serials are equal.
+    pub(crate) serial: u64,
     /// The keys of the threads that keep it out (the thread watchdog's
     /// rules: the holders, and the writers queued ahead of a read).
     pub(crate) held_by: Vec<u64>,
@@ -61,6 +64,7 @@ pub(crate) fn threads_now() -> Vec<ThreadNow> {
                     mode,
                     site: w.site,
                     waited: Duration::from_nanos(now.saturating_sub(w.since)),
+                    serial: w.serial,
                     held_by: e.iter().map(|&j| snaps[j].slot.key).collect(),
                 }),
                 _ => None,

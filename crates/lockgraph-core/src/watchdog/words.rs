@@ -319,6 +319,11 @@ impl WatchdogReport {
         // A cycle through a role has no lock order to adopt: the advice is
         // that thread's hold.
         let role = |k: usize| waits[(k + n - 1) % n].lock.kind.is_role();
+        if (0..n).all(role) {
+            // Roles alone (consumers, parties, joined threads): no lock to
+            // release; the cycle is in the program's plan.
+            return "what to do: every thread of this cycle waits in a role it cannot release (a queue's consumer, a barrier's party, a thread being joined): change the plan, so that no consumer, party or joined thread waits for another of them".into();
+        }
         let k = (0..n).find(|&k| !role(k)).unwrap_or(0);
         if (0..n).any(role) {
             let (t, w) = (&ts[k], waits[k]);
@@ -611,6 +616,39 @@ mod tests {
             action,
             reported_at: UNIX_EPOCH + Duration::from_secs(1_796_413_102),
         }
+    }
+
+    /// A cycle of roles alone (two consumers each waiting to send into the
+    /// other's queue): nothing to release, so the advice is the plan.
+    #[test]
+    fn a_cycle_of_roles_alone_is_a_plan_to_change() {
+        let ex = Some(WaitMode::Lock);
+        let queue = |name, id| LockRef {
+            kind: LockKind::Queue,
+            ..lock(name, id)
+        };
+        let r = report(
+            WatchdogKind::Deadlock,
+            Action::Report,
+            vec![
+                thread(
+                    "a",
+                    Some(wait(queue("qb", 2), ex, 10, 2)),
+                    vec![held(queue("qa", 1), 9, 3)],
+                ),
+                thread(
+                    "b",
+                    Some(wait(queue("qa", 1), ex, 20, 2)),
+                    vec![held(queue("qb", 2), 19, 3)],
+                ),
+            ],
+        );
+        assert!(
+            r.advice()
+                .starts_with("what to do: every thread of this cycle waits in a role"),
+            "{}",
+            r.advice()
+        );
     }
 
     /// A ring of locks of one class: the advice gives them an order of
