@@ -1,11 +1,12 @@
 //! The stream race sanitizer: vector clocks per stream and for the host
 //! (PyTorch's CSAN, with the host as an accessor). Tracked buffers keep their
-//! last write and, for the reads since, the latest read of each actor; an
+//! last write and, for the reads since, the latest read of each actor (and,
+//! while host functions are pending, the accesses these superseded); an
 //! access not ordered after a conflicting one is reported with both
-//! accesses, once per pair of sites, delivered like lockgraph's own
-//! reports: to [`capture`] in tests, else by the `OnCycle` policy (a
-//! `tracing` WARN event with target `lockgraph` under `warn`, stderr when no
-//! subscriber is installed).
+//! accesses, once per buffer and pair of sites, delivered like lockgraph's
+//! own reports: to [`capture`] in tests, else by the `OnCycle` policy (a
+//! `tracing` WARN event with target `lockgraph` under `warn`, stderr when
+//! no subscriber is installed).
 //!
 //! An access made inside a host function is the host function's, stamped
 //! with its place on its stream: ordered after the work enqueued on the

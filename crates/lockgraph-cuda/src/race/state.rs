@@ -1,17 +1,17 @@
 //! The sanitizer's state: a vector clock per actor (the host, each stream),
-//! the clocks events recorded, the buffers, and the pairs of sites already
-//! reported; the places of host functions, and the one running on this
-//! thread.
+//! the clocks events recorded, the buffers, and the races already reported
+//! (by buffer and pair of sites); the places of host functions, which are
+//! pending, and the one running on this thread.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::Location;
 
 use lockgraph_core::Site;
 use lockgraph_graph::vclock::{Epoch, VectorClock};
 use parking_lot::Mutex;
 
-use super::buffer::BufState;
+use super::buffer::{BufState, Pending};
 use super::report::{Access, RaceReport};
 
 /// The host's actor id; streams are 1, 2, ...
@@ -22,8 +22,22 @@ struct State {
     clocks: HashMap<usize, VectorClock>,
     events: HashMap<usize, VectorClock>,
     buffers: Vec<(&'static str, BufState)>,
-    /// The pairs of sites (in [`pair`]'s order) a race was reported for.
-    reported: HashSet<(Site, Site)>,
+    /// The buffers and pairs of sites (in [`pair`]'s order) a race was
+    /// reported for.
+    reported: HashSet<(&'static str, Site, Site)>,
+    /// How many host functions were enqueued (the last one's number).
+    host_fns: u64,
+    /// The numbers of the host functions enqueued and not done running.
+    pending: BTreeSet<u64>,
+}
+
+impl State {
+    fn pending(&self) -> Pending {
+        Pending {
+            oldest: self.pending.first().copied(),
+            last: self.host_fns,
+        }
+    }
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -44,7 +58,10 @@ pub(super) fn new_buffer(name: &'static str) -> usize {
 /// How many accesses buffer `id` keeps (the bound's test).
 #[cfg(test)]
 pub(super) fn stored(id: usize) -> usize {
-    with(|s| s.buffers[id].1.stored())
+    with(|s| {
+        let pending = s.pending();
+        s.buffers[id].1.stored(pending)
+    })
 }
 
 /// A fresh event identity (both back ends).
@@ -100,7 +117,12 @@ pub(crate) fn host_sync_event(event: usize) {
 /// taken when it is enqueued, after everything the host and the stream did
 /// before. Its accesses are stamped with it: ordered after the stream's
 /// earlier work, and before its later work (whose clocks include the tick).
+/// The host function is pending while this lives (until its run ends, or
+/// the back end drops it unrun): buffers keep the accesses superseded
+/// meanwhile (see `buffer`).
 pub(crate) struct HostFnPlace {
+    /// Its number, in enqueue order.
+    number: u64,
     epoch: Epoch,
     clock: VectorClock,
     stream: &'static str,
@@ -115,15 +137,25 @@ pub(crate) fn enqueue_host_fn(
 ) -> HostFnPlace {
     enqueue(actor);
     with(|s| {
+        s.host_fns += 1;
+        let number = s.host_fns;
+        s.pending.insert(number);
         let c = s.clocks.entry(actor).or_default();
         let time = c.tick(actor);
         HostFnPlace {
+            number,
             epoch: Epoch::new(actor, time),
             clock: c.clone(),
             stream,
             site,
         }
     })
+}
+
+impl Drop for HostFnPlace {
+    fn drop(&mut self) {
+        with(|s| s.pending.remove(&self.number));
+    }
 }
 
 thread_local! {
@@ -158,7 +190,7 @@ pub(super) enum Who<'a> {
 }
 
 /// Records the accesses made by `who` (`op` at `site`), and reports each
-/// race with a pair of sites not reported before.
+/// race on a buffer with a pair of sites not reported before for it.
 pub(super) fn access(
     who: Who<'_>,
     op: &str,
@@ -200,13 +232,15 @@ pub(super) fn access(
         let all = reads.iter().map(|&b| (b, false));
         let all = all.chain(writes.iter().map(|&b| (b, true)));
         let mut races = Vec::new();
+        let pending = s.pending();
         for (b, write) in all {
             let (name, st) = &mut s.buffers[b];
-            let earlier = st.access(mk(write), &clock);
+            let earlier = st.access(mk(write), &clock, pending);
             let reported = &mut s.reported;
-            let first_new = earlier
-                .into_iter()
-                .find(|e| reported.insert(pair(site.into(), e.site)));
+            let first_new = earlier.into_iter().find(|e| {
+                let (a, b) = pair(site.into(), e.site);
+                reported.insert((*name, a, b))
+            });
             if let Some(earlier) = first_new {
                 races.push(RaceReport {
                     buffer: name,

@@ -1,12 +1,19 @@
 //! The sanitizer on the simulated back end: host functions ordered by their
-//! stream, the bound on stored reads, one report per pair of sites.
+//! stream, the bound on stored reads, superseded accesses kept while a host
+//! function is pending, one report per buffer and pair of sites.
 
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use super::{capture, state, Buffer, RaceReport};
 use crate::sim::Context;
 use crate::HostFn;
+
+/// Taken by each test: a buffer keeps more while any host fn of the process
+/// is pending, and the bound's test counts what one keeps.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Runs `f` in a host function on `s` (after `go` fires, when given) and
 /// returns what it reported; `after` runs on this thread once it is enqueued,
@@ -31,6 +38,7 @@ fn in_host_fn(
 
 #[test]
 fn a_host_fn_is_ordered_after_earlier_and_before_later_work_of_its_stream() {
+    let _serial = SERIAL.lock();
     let ctx = Context::new(0).unwrap();
     let s = ctx.new_stream("hf-s").unwrap();
     // A copy into pinned memory, then a host fn on the stream reads it.
@@ -63,6 +71,7 @@ fn a_host_fn_is_ordered_after_earlier_and_before_later_work_of_its_stream() {
 
 #[test]
 fn races_of_host_fns_with_other_streams_and_the_host_are_reported() {
+    let _serial = SERIAL.lock();
     let ctx = Context::new(0).unwrap();
     let (a, b) = (
         ctx.new_stream("hf-race-a").unwrap(),
@@ -110,6 +119,7 @@ fn races_of_host_fns_with_other_streams_and_the_host_are_reported() {
 
 #[test]
 fn a_buffer_keeps_one_read_per_actor_since_its_last_write() {
+    let _serial = SERIAL.lock();
     let ctx = Context::new(0).unwrap();
     let (a, b) = (
         ctx.new_stream("bound-a").unwrap(),
@@ -142,7 +152,8 @@ fn a_buffer_keeps_one_read_per_actor_since_its_last_write() {
 }
 
 #[test]
-fn a_race_is_reported_once_per_pair_of_sites() {
+fn a_race_is_reported_once_per_buffer_and_pair_of_sites() {
+    let _serial = SERIAL.lock();
     let ctx = Context::new(0).unwrap();
     let s = ctx.new_stream("once-s").unwrap();
     let (dev, host) = (Buffer::named("once-dev"), Buffer::named("once-host"));
@@ -161,4 +172,100 @@ fn a_race_is_reported_once_per_pair_of_sites() {
         s.synchronize().unwrap();
     });
     assert_eq!(r.len(), 1, "{r:?}");
+    // The same pair of sites on other buffers: one report per buffer.
+    let bufs = [Buffer::named("once-host-2"), Buffer::named("once-host-3")];
+    let r = capture(|| {
+        for _ in 0..2 {
+            for b in &bufs {
+                s.copy(b, &dev, || {}).unwrap();
+                b.host_read();
+                s.synchronize().unwrap();
+            }
+        }
+    });
+    let names: Vec<_> = r.iter().map(|r| r.buffer).collect();
+    assert_eq!(names, ["once-host-2", "once-host-3"], "{r:?}");
+}
+
+#[test]
+fn a_write_superseded_while_a_host_fn_is_pending_still_races_with_its_read() {
+    let _serial = SERIAL.lock();
+    let ctx = Context::new(0).unwrap();
+    let (s, s2) = (
+        ctx.new_stream("late-w-s").unwrap(),
+        ctx.new_stream("late-w-s2").unwrap(),
+    );
+    let ev = ctx.new_event("late-w-ev").unwrap();
+    let b = Arc::new(Buffer::named("late-w-b"));
+    // W1 on S2 writes; a host fn on S reads (nothing orders them); then S
+    // waits on an event recorded after W1 and W2 on S writes: W1 is before
+    // W2, and the host fn is before W2, but the host fn runs only now.
+    s2.launch("w1", &[], &[&b], || {}).unwrap();
+    let b2 = Arc::clone(&b);
+    let (mut host, mut kept) = (Vec::new(), 0);
+    let r = in_host_fn(
+        &s,
+        move || b2.host_read(),
+        || {
+            host = capture(|| {
+                s2.record_event(&ev).unwrap();
+                s.wait(&ev).unwrap();
+                s.launch("w2", &[], &[&b], || {}).unwrap();
+            });
+            kept = state::stored(b.id);
+        },
+    );
+    assert!(host.is_empty(), "{host:?}");
+    assert_eq!(r.len(), 1, "{r:?}");
+    let text = r[0].to_string();
+    for needle in ["the host fn enqueued at", "stream `late-w-s2`", "`w1`"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    s2.synchronize().unwrap();
+    // While the host fn was pending W1 was kept beside W2; since, the last
+    // write alone (the host fn's read is before it).
+    assert_eq!(kept, 2);
+    assert_eq!(state::stored(b.id), 1);
+}
+
+#[test]
+fn a_read_superseded_while_a_host_fn_is_pending_still_races_with_its_write() {
+    let _serial = SERIAL.lock();
+    let ctx = Context::new(0).unwrap();
+    let (s, t) = (
+        ctx.new_stream("late-r-s").unwrap(),
+        ctx.new_stream("late-r-t").unwrap(),
+    );
+    let ev = ctx.new_event("late-r-ev").unwrap();
+    let b = Arc::new(Buffer::named("late-r-b"));
+    // R1 on S reads; a host fn on T writes (nothing orders them); then S
+    // waits on an event recorded after the host fn's place and R2 on S
+    // reads: R2 is S's latest read, ordered after the host fn, which runs
+    // only now.
+    s.launch("r1", &[&b], &[], || {}).unwrap();
+    let b2 = Arc::clone(&b);
+    let (mut host, mut kept) = (Vec::new(), 0);
+    let r = in_host_fn(
+        &t,
+        move || b2.host_write(),
+        || {
+            host = capture(|| {
+                t.record_event(&ev).unwrap();
+                s.wait(&ev).unwrap();
+                s.launch("r2", &[&b], &[], || {}).unwrap();
+            });
+            kept = state::stored(b.id);
+        },
+    );
+    assert!(host.is_empty(), "{host:?}");
+    assert_eq!(r.len(), 1, "{r:?}");
+    let text = r[0].to_string();
+    for needle in ["the host fn enqueued at", "stream `late-r-s`", "`r1`"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    s.synchronize().unwrap();
+    // While the host fn was pending R1 was kept beside R2; since, the host
+    // fn's write and R2 (ordered after it).
+    assert_eq!(kept, 2);
+    assert_eq!(state::stored(b.id), 2);
 }
