@@ -292,7 +292,13 @@ impl WatchdogReport {
         // second read queued behind a writer that waits for its first):
         let holds_own = |k: usize| {
             let id = waits[k].lock.id;
-            ts[k].held.iter().find(|h| h.lock.id == id && id != 0)
+            // An upgrade waits holding its own upgradable read: no second
+            // request of what it holds.
+            let upgrading = waits[k].mode == Some(WaitMode::Upgrade);
+            ts[k]
+                .held
+                .iter()
+                .find(|h| h.lock.id == id && id != 0 && !upgrading)
         };
         let own = if n == 1 {
             Some((0, holds_own(0)))
