@@ -480,11 +480,7 @@ fn acquire_with_features<P: Blocking>(
 ) {
     let f = features::hooks();
     let block = || {
-        if f & WATCHDOG != 0 {
-            watched(meta, &p, mode, site_or_pending(site), None);
-        } else {
-            p.block();
-        }
+        block_for(meta, &p, mode, site, None);
     };
     if f & PROFILE != 0 {
         if p.try_now() {
@@ -535,9 +531,32 @@ fn wait_until<P: Blocking>(
     watched(meta, &p, mode, site_or_pending(site), deadline.instant())
 }
 
+/// `p`'s blocking wait in `mode`, until `deadline` (`None`: until it
+/// succeeds), asked at `site` (else the pending site); [`watched`] when the
+/// watchdog is on. Whether it succeeded.
+pub(crate) fn block_for<P: Blocking>(
+    meta: &LockMeta,
+    p: &P,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    deadline: Option<Deadline>,
+) -> bool {
+    if features::hooks() & WATCHDOG != 0 {
+        watched(
+            meta,
+            p,
+            mode,
+            site_or_pending(site),
+            deadline.and_then(Deadline::instant),
+        )
+    } else {
+        block_until(p, deadline)
+    }
+}
+
 /// `p`'s blocking wait, until `deadline` (`None`: until it succeeds);
 /// whether it succeeded.
-pub(crate) fn block_until<P: Blocking>(p: &P, deadline: Option<Deadline>) -> bool {
+fn block_until<P: Blocking>(p: &P, deadline: Option<Deadline>) -> bool {
     match deadline {
         None => {
             p.block();
@@ -614,17 +633,7 @@ pub fn upgrade<P: Blocking>(meta: &LockMeta, p: P, deadline: Option<Deadline>) -
     let ok = p.try_now() || {
         // The profile times an untimed upgrade's wait, as an acquisition's.
         let start = (f & PROFILE != 0 && deadline.is_none()).then(Instant::now);
-        let ok = if f & WATCHDOG != 0 {
-            watched(
-                meta,
-                &p,
-                WaitMode::Upgrade,
-                site_or_pending(None),
-                deadline.and_then(Deadline::instant),
-            )
-        } else {
-            block_until(&p, deadline)
-        };
+        let ok = block_for(meta, &p, WaitMode::Upgrade, None, deadline);
         waited = start.map(|t| t.elapsed());
         ok
     };

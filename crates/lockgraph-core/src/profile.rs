@@ -341,7 +341,8 @@ fn new_stats(class: Class, kind: LockKind, instance: u64) -> Arc<Stats> {
     stats
 }
 
-fn class_id(meta: &LockMeta) -> u64 {
+/// This thread's key for `meta`'s counters ([`stats_key`]).
+fn key_of(meta: &LockMeta) -> u64 {
     stats_key(meta.profile_key(), meta.kind())
 }
 
@@ -362,7 +363,7 @@ fn instance_of(meta: &LockMeta) -> u64 {
 }
 
 fn with_stats(meta: &LockMeta, f: impl FnOnce(&Stats)) {
-    let key = class_id(meta);
+    let key = key_of(meta);
     let _ = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
         let stats = m

@@ -58,7 +58,6 @@ use std::panic::Location;
 use std::time::Instant;
 
 use crate::class::{Class, LockKind};
-use crate::features::{self, WATCHDOG};
 use crate::meta::LockMeta;
 use crate::primitive::{Blocking, Deadline};
 use crate::report::{Hold, Request};
@@ -134,18 +133,7 @@ impl Resource {
             return (true, std::time::Duration::ZERO);
         }
         let start = Instant::now();
-        let ok = if features::hooks() & WATCHDOG != 0 {
-            let site = site.or_else(crate::state::pending_site);
-            crate::primitive::watched(
-                &self.meta,
-                &p,
-                mode,
-                site,
-                deadline.and_then(Deadline::instant),
-            )
-        } else {
-            crate::primitive::block_until(&p, deadline)
-        };
+        let ok = crate::primitive::block_for(&self.meta, &p, mode, site, deadline);
         (ok, start.elapsed())
     }
 

@@ -192,10 +192,7 @@ fn exit_2_without_a_usable_file_and_0_when_nothing_hangs() {
     for (pid, step) in [(11, 5), (12, 5)] {
         std::fs::write(
             d.path().join(format!("lockgraph-watchdog-h-{pid}.jsonl")),
-            format!(
-                "{{\"lockgraph_watchdog\":1,\"kind\":\"process\",\"pid\":{pid},\"host\":\"h\",\"rank\":null,\"exe\":\"/bin/x\",\"args\":[],\"at_unix_ms\":1}}\n\
-                 {{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"epoch\",\"value\":{step},\"at_unix_ms\":2}}\n"
-            ),
+            process_line(pid) + &progress_named("epoch", step),
         )
         .unwrap();
     }
@@ -224,10 +221,7 @@ fn missing_names_at_most_64_processes_and_counts_all() {
         let marker = if pid == 100 { "step" } else { "epoch" };
         std::fs::write(
             d.path().join(format!("lockgraph-watchdog-h-{pid}.jsonl")),
-            format!(
-                "{{\"lockgraph_watchdog\":1,\"kind\":\"process\",\"pid\":{pid},\"host\":\"h\",\"rank\":null,\"exe\":\"/bin/x\",\"args\":[],\"at_unix_ms\":1}}\n\
-                 {{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"{marker}\",\"value\":5,\"at_unix_ms\":2}}\n"
-            ),
+            process_line(pid) + &progress_named(marker, 5),
         )
         .unwrap();
     }
@@ -279,8 +273,12 @@ fn process_line(pid: u64) -> String {
 }
 
 fn progress_line(value: u64) -> String {
+    progress_named("step", value)
+}
+
+fn progress_named(name: &str, value: u64) -> String {
     format!(
-        "{{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"step\",\"value\":{value},\"at_unix_ms\":2}}\n"
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"{name}\",\"value\":{value},\"at_unix_ms\":2}}\n"
     )
 }
 

@@ -179,7 +179,7 @@ enum WaitId {
 
 impl Step<'_> {
     /// Which wait this is.
-    fn began(&self) -> WaitId {
+    fn wait_id(&self) -> WaitId {
         match self {
             Step::Async(w) => WaitId::Async(w.since),
             Step::Sync { thread, .. } => WaitId::Sync(thread.wait.as_ref().map_or(0, |w| w.serial)),
@@ -436,7 +436,7 @@ impl Scan {
             if let Some(cycle) = view.cycle(start) {
                 let mut key: Vec<CycleStep> = cycle
                     .iter()
-                    .map(|(n, s)| (n.key(), s.lock(), s.began()))
+                    .map(|(n, s)| (n.key(), s.lock(), s.wait_id()))
                     .collect();
                 key.sort_unstable();
                 seen.insert(key.clone());
