@@ -350,6 +350,37 @@ pub use lockgraph_core::{
     Request, Site,
 };
 
+/// Says that this thread's next lock acquisition re-checks, under its own
+/// guard, the condition it acts on, so that the atomicity checker does not
+/// report it as the act of a check made under an earlier guard: the
+/// double-checked pattern, where the decision taken under a read guard is
+/// made again under the write guard.
+///
+/// ```
+/// use lockgraph::RwLock;
+///
+/// lockgraph::set_atomicity(lockgraph::Atomicity::On);
+/// let cache = RwLock::named("model_cache", None::<u32>);
+/// if cache.read().is_none() {
+///     lockgraph::recheck(); // the write guard below looks again
+///     let mut w = cache.write();
+///     if w.is_none() {
+///         *w = Some(7);
+///     }
+/// }
+/// assert_eq!(*cache.read(), Some(7));
+/// ```
+///
+/// It applies to the next acquisition only (any release before it ends
+/// it), in an implicit region and inside [`atomic_region`] (where that
+/// lock's check is then used up). With the checker off, or no check open on
+/// this thread, it does nothing; in release builds without tracking the
+/// checker is compiled out.
+#[inline]
+pub fn recheck() {
+    lockgraph_core::recheck();
+}
+
 /// Plumbing for lockgraph's own crates (the CUDA crate, the facade's
 /// macros): not a stable API, not for use elsewhere.
 #[doc(hidden)]

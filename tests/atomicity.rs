@@ -25,6 +25,20 @@ fn writer_inserts(map: &RwLock<HashSet<u32>>, k: u32) {
     });
 }
 
+/// Another thread sets `cell` (and is joined before this returns).
+fn writer_sets(cell: &RwLock<Option<u32>>, v: u32) {
+    thread::scope(|s| {
+        s.spawn(|| *cell.write() = Some(v));
+    });
+}
+
+/// Another thread sets `cell` (and is joined before this returns).
+fn writer_sets_u32(cell: &RwLock<u32>, v: u32) {
+    thread::scope(|s| {
+        s.spawn(|| *cell.write() = v);
+    });
+}
+
 #[test]
 fn check_then_act_with_an_interleaving_writer_is_a_violation() {
     if !lockgraph::TRACKING {
@@ -158,7 +172,108 @@ fn a_mutex_taken_twice_is_checked_only_in_an_atomic_region() {
     assert_eq!(explicit.len(), 1, "{explicit:#?}");
     assert_eq!(explicit[0].severity, Severity::Violation);
     assert!(explicit[0].explicit_region);
-    assert!(explicit[0].to_string().contains("an atomic_region"));
+    let text = explicit[0].to_string();
+    assert!(text.contains("an atomic_region"), "{text}");
+    // A mutex has one kind of guard: no write guard, no upgradable read.
+    assert!(text.contains("acted under a guard taken at"), "{text}");
+    assert!(!text.contains("write guard"), "{text}");
+    assert!(!text.contains("upgradable_read"), "{text}");
+    assert!(text.contains("lockgraph::recheck()"), "{text}");
+}
+
+/// The double-checked pattern: the decision is taken again under the write
+/// guard, and `recheck()` says so. Without it the same code is reported
+/// (the checker cannot see the second test).
+#[test]
+fn a_recheck_under_the_write_guard_is_not_judged() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let cell = RwLock::named("atom-double-checked", None::<u32>);
+    let init = |recheck: bool| {
+        let empty = cell.read().is_none();
+        writer_sets(&cell, 2);
+        if empty {
+            if recheck {
+                lockgraph::recheck();
+            }
+            let mut w = cell.write();
+            if w.is_none() {
+                *w = Some(1);
+            }
+        }
+    };
+    // The rechecked run first: a pair of sites is reported once per
+    // process, so the other order would hide a failure.
+    let rechecked = capture_atomicity(|| init(true));
+    assert!(rechecked.is_empty(), "{rechecked:#?}");
+    assert_eq!(*cell.read(), Some(2));
+    *cell.write() = None;
+    let flagged = capture_atomicity(|| init(false));
+    assert_eq!(flagged.len(), 1, "{flagged:#?}");
+    assert_eq!(flagged[0].severity, Severity::Violation);
+    let text = flagged[0].to_string();
+    assert!(text.contains("acted under a write guard"), "{text}");
+    assert!(
+        text.contains("re-check under the write guard (and call lockgraph::recheck()"),
+        "{text}"
+    );
+}
+
+/// `recheck()` covers the next acquisition only: a release before it ends
+/// it, and the act after is judged again.
+#[test]
+fn a_recheck_is_used_up_by_the_next_lock_operation() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let cell = RwLock::named("atom-recheck-once", 0u32);
+    let reports = capture_atomicity(|| {
+        let v = *cell.read();
+        lockgraph::recheck();
+        // The next acquisition (a read) uses the recheck up...
+        let again = *cell.read();
+        writer_sets_u32(&cell, 5);
+        // ... and this read's release opened a region of its own: judged.
+        *cell.write() = v + again + 1;
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].severity, Severity::Violation);
+}
+
+/// Inside an `atomic_region` the recheck uses up that lock's check.
+#[test]
+fn a_recheck_inside_an_atomic_region_ends_that_locks_check() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let balance = Mutex::named("atom-recheck-region", 100u32);
+    let withdraw = |recheck: bool| {
+        atomic_region(|| {
+            let enough = *balance.lock() >= 10;
+            thread::scope(|s| {
+                s.spawn(|| *balance.lock() -= 60);
+            });
+            if enough {
+                if recheck {
+                    lockgraph::recheck();
+                }
+                let mut b = balance.lock();
+                if *b >= 10 {
+                    *b -= 10;
+                }
+            }
+        })
+    };
+    // The rechecked run first (a pair of sites is reported once).
+    let rechecked = capture_atomicity(|| withdraw(true));
+    assert!(rechecked.is_empty(), "{rechecked:#?}");
+    *balance.lock() = 100;
+    let flagged = capture_atomicity(|| withdraw(false));
+    assert_eq!(flagged.len(), 1, "{flagged:#?}");
 }
 
 #[test]

@@ -183,3 +183,67 @@ fn condvar_and_reentrant_mutex_work_under_loom() {
         t.join().unwrap();
     });
 }
+
+/// A small model that takes two locks in order, `iterations` times over
+/// (each `loom::model` explores a handful of interleavings).
+fn ordered_pair_models(iterations: usize) {
+    for _ in 0..iterations {
+        loom::model(|| {
+            let a = Arc::new(Mutex::named("loom-par-a", 0));
+            let b = Arc::new(Mutex::named("loom-par-b", 0));
+            let (a2, b2) = (a.clone(), b.clone());
+            let t = thread::spawn(move || {
+                let _a = a2.lock();
+                *b2.lock() += 1;
+            });
+            {
+                let _a = a.lock();
+                *b.lock() += 1;
+            }
+            t.join().unwrap();
+        });
+    }
+}
+
+const PARALLEL: &str = "loom models are running on two threads at once";
+
+#[test]
+fn models_run_at_once_on_two_threads_are_said_once() {
+    if is_child() {
+        // Both threads run models at once, for longer than the 200 ms that a
+        // model waits for another thread's to end (about 1 s each here).
+        let both = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    both.wait();
+                    ordered_pair_models(2_000);
+                });
+            }
+        });
+        return;
+    }
+    let out = child!(models_run_at_once_on_two_threads_are_said_once)
+        .deadline(Duration::from_secs(300))
+        .run();
+    assert!(out.success(), "{}", out.both());
+    assert_eq!(out.stderr.matches(PARALLEL).count(), 1, "{}", out.both());
+}
+
+#[test]
+fn models_run_one_after_another_on_new_threads_are_not_said() {
+    if is_child() {
+        // As libtest runs tests with --test-threads=1: a new thread each.
+        for _ in 0..3 {
+            std::thread::spawn(|| ordered_pair_models(20))
+                .join()
+                .unwrap();
+        }
+        return;
+    }
+    let out = child!(models_run_one_after_another_on_new_threads_are_not_said)
+        .deadline(Duration::from_secs(300))
+        .run();
+    assert!(out.success(), "{}", out.both());
+    assert!(!out.stderr.contains(PARALLEL), "{}", out.both());
+}

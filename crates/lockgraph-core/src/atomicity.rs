@@ -59,7 +59,7 @@ use std::sync::LazyLock;
 
 use lockgraph_graph::vclock::{Epoch, VectorClock};
 
-use crate::class::Site;
+use crate::class::{LockKind, Site};
 use crate::features::{self, ATOMICITY};
 use crate::fork::Mutex;
 use crate::meta::LockMeta;
@@ -216,9 +216,12 @@ impl fmt::Display for AtomicityReport {
                 "  2. (no other thread wrote the lock in between this time)"
             )?,
         }
+        // A read-write lock's act is a write; a mutex has one kind of guard.
+        let rw = matches!(self.lock.kind, LockKind::RwLock);
+        let act = if rw { "write guard" } else { "guard" };
         writeln!(
             f,
-            "  3. thread `{}` acted under a write guard taken at {}",
+            "  3. thread `{}` acted under a {act} taken at {}",
             self.thread,
             site_str(self.act_site)
         )?;
@@ -228,9 +231,15 @@ impl fmt::Display for AtomicityReport {
             "one implicit region (no other lock operation between release and write)"
         };
         writeln!(f, "  region: {region}")?;
+        let one = if rw {
+            "one guard (upgradable_read, then upgrade; or one write guard)"
+        } else {
+            "one guard"
+        };
         write!(
             f,
-            "  fix: decide and act under one guard (upgradable_read, then upgrade; or one write guard), or re-check under the write guard"
+            "  fix: decide and act under {one}, or re-check under the {act} \
+             (and call lockgraph::recheck() just before taking it)"
         )
     }
 }
@@ -292,6 +301,9 @@ pub(crate) struct AtomThread {
     pending_site: Cell<Option<&'static Location<'static>>>,
     /// Nesting depth of `atomic_region`.
     depth: Cell<usize>,
+    /// [`recheck`](crate::recheck) was called with a region open: the next
+    /// acquisition is not judged (it re-checks under its own guard).
+    recheck: Cell<bool>,
 }
 
 impl AtomThread {
@@ -303,6 +315,7 @@ impl AtomThread {
             pending: Cell::new(0),
             pending_site: Cell::new(None),
             depth: Cell::new(0),
+            recheck: Cell::new(false),
         }
     }
 
@@ -475,7 +488,13 @@ fn acquired_in_region(
     site: Option<&'static Location<'static>>,
 ) {
     let pending = t.pending.replace(0);
-    if hold == Hold::Exclusive && (pending == id || t.depth.get() > 0) {
+    if t.recheck.replace(false) {
+        // The act re-checks under its own guard: it is not judged, and the
+        // explicit check of this lock, if any, is used up.
+        if hold == Hold::Exclusive && t.depth.get() > 0 {
+            forget_explicit(id);
+        }
+    } else if hold == Hold::Exclusive && (pending == id || t.depth.get() > 0) {
         // Checked before the join below: the implicit region's clock is the
         // thread's clock as it was when the check guard was released.
         for f in check(t, meta, id, pending == id, site) {
@@ -594,6 +613,7 @@ fn released_recording(
     hold: Hold,
     site: Option<&'static Location<'static>>,
 ) {
+    t.recheck.set(false);
     if hold == Hold::Exclusive {
         t.pending.set(0);
         if meta.watched() || REGIONS.load(Ordering::Relaxed) != 0 {
@@ -608,6 +628,26 @@ fn released_recording(
     }
     if t.depth.get() > 0 {
         open_explicit(id, hold, site);
+    }
+}
+
+/// Ends the explicit check of `id` on this thread without judging it.
+#[cold]
+#[inline(never)]
+fn forget_explicit(id: u64) {
+    with_slow(|s| {
+        if let Some(i) = s.explicit.iter().position(|r| r.lock == id) {
+            let r = s.explicit.swap_remove(i);
+            s.spare.push(r.others);
+        }
+    });
+}
+
+/// [`recheck`](crate::recheck) on this thread: the next acquisition is not
+/// judged, if a region is open (else there is nothing to judge).
+pub(crate) fn recheck(t: &AtomThread) {
+    if t.pending.get() != 0 || t.depth.get() > 0 {
+        t.recheck.set(true);
     }
 }
 
@@ -791,6 +831,9 @@ pub(crate) fn exit_region(t: &AtomThread) {
     let depth = t.depth.get() - 1;
     t.depth.set(depth);
     if depth == 0 {
+        if t.pending.get() == 0 {
+            t.recheck.set(false);
+        }
         REGIONS.fetch_sub(1, Ordering::Relaxed);
         with_slow(|s| {
             while let Some(r) = s.explicit.pop() {

@@ -88,7 +88,7 @@ pub use policy::{
 };
 pub use primitive::blocking;
 pub use record::{record_file, RECORD_VERSION};
-pub use region::atomic_region;
+pub use region::{atomic_region, recheck};
 pub use report::{
     Backtrace, CycleReport, EdgeInfo, Edges, Hold, Level, LockInfo, Locks, ReportKind, Request,
 };

@@ -30,3 +30,21 @@ pub fn atomic_region<R>(f: impl FnOnce() -> R) -> R {
     let _exit = Exit;
     f()
 }
+
+/// Says that this thread's next lock acquisition re-checks, under its own
+/// guard, the condition it acts on: the atomicity checker does not judge it
+/// as the act of a check made under an earlier guard (the double-checked
+/// pattern; the facade's `lockgraph::recheck` has an example). It applies
+/// to the next acquisition only (any release first ends it), in an implicit
+/// region and inside [`atomic_region`] (where that lock's check is then used
+/// up). With the checker off, or no check open on this thread, it does
+/// nothing.
+///
+/// ```
+/// lockgraph_core::recheck(); // no check open: nothing to do
+/// ```
+pub fn recheck() {
+    if crate::atomicity::on() {
+        crate::atomicity::recheck(crate::state::atom_thread());
+    }
+}

@@ -75,7 +75,73 @@ mod loom_iteration {
     }
 
     pub(super) fn enter() {
+        runner::check();
         let _ = *ITERATION;
+    }
+
+    /// Which OS thread runs loom models: the state the iterations reset is
+    /// one per process, so two models run at once (`cargo test` without
+    /// `--test-threads=1`) reset each other's and lose reports. Said once,
+    /// on stderr.
+    mod runner {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::time::{Duration, Instant};
+
+        /// The token of the OS thread that ran the last model (0: none, or
+        /// that thread has exited).
+        static RUNNER: AtomicUsize = AtomicUsize::new(0);
+        static WARNED: AtomicBool = AtomicBool::new(false);
+
+        /// A live OS thread's token (its thread-local's address, never 0:
+        /// the byte makes it a distinct address per thread); its exit gives
+        /// [`RUNNER`] up.
+        struct Token {
+            _byte: u8,
+        }
+
+        impl Drop for Token {
+            fn drop(&mut self) {
+                let me = std::ptr::from_ref(self) as usize;
+                let _ = RUNNER.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        }
+
+        std::thread_local! {
+            static TOKEN: Token = const { Token { _byte: 0 } };
+        }
+
+        pub(super) fn check() {
+            if WARNED.load(Ordering::Relaxed) {
+                return;
+            }
+            let Ok(me) = TOKEN.try_with(|t| std::ptr::from_ref(t) as usize) else {
+                return;
+            };
+            let r = RUNNER.load(Ordering::Acquire);
+            if r == me {
+                return;
+            }
+            // A test thread that finished its model may still be exiting
+            // while the next test starts: give it a moment. (Models shorter
+            // than that, run at once, are thus run one after the other.)
+            let give_up = Instant::now() + Duration::from_millis(200);
+            loop {
+                match RUNNER.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return,
+                    Err(x) if x == me => return,
+                    Err(_) if Instant::now() >= give_up => break,
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                crate::stderr::line(
+                    "lockgraph: loom models are running on two threads at once; lockgraph's \
+                     graph and reports are one per process and reset by every model \
+                     iteration, so reports can be lost or mixed: run loom tests with \
+                     --test-threads=1",
+                );
+            }
+        }
     }
 
     pub(super) fn register(reset: fn()) {
