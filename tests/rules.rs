@@ -370,6 +370,52 @@ fn write_after_read_on_one_rwlock_is_reported() {
     assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: true });
 }
 
+/// An upgradable read asked on a read the thread holds waits only for a
+/// writer queued in between (or another thread's upgradable read): a
+/// potential self-deadlock, in the words of an upgradable read (it was
+/// called certain, "requests it exclusively", with a ReentrantMutex's
+/// advice). Found by an outside test.
+#[test]
+fn an_upgradable_read_on_a_held_read_is_a_potential_self_deadlock() {
+    let l = RwLock::named("rules-read-then-upgradable", 0u32);
+    let reports = capture(|| {
+        let r = l.read();
+        let up = l.upgradable_read();
+        drop(r);
+        *RwLockUpgradableReadGuard::upgrade(up) += 1;
+    });
+    assert_eq!(*l.read(), 1);
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: false });
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("potential deadlock: a thread asks for an upgradable read of a lock it already read-holds"),
+        "{text}"
+    );
+    assert!(
+        text.contains("requests   it for an upgradable read at"),
+        "{text}"
+    );
+    assert!(!text.contains("ReentrantMutex"), "{text}");
+    assert!(!text.contains("never wakes"), "{text}");
+}
+
+/// An upgradable read on an upgradable read, and a write on a read, wait
+/// for the thread itself: certain, with an RwLock's advice.
+#[test]
+fn an_upgradable_read_on_a_held_upgradable_read_is_certain() {
+    let l = RwLock::named("rules-upgradable-twice", ());
+    let reports = capture(|| {
+        let _u = l.upgradable_read();
+        assert!(l.try_upgradable_read_for(SHORT).is_none());
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: true });
+    let text = reports[0].to_string();
+    assert!(text.contains("upgradable read upgrades in place"), "{text}");
+    assert!(!text.contains("ReentrantMutex"), "{text}");
+}
+
 #[test]
 fn reentrant_mutex_reentry_and_upgrades_are_fine() {
     let r = ReentrantMutex::new(());

@@ -104,6 +104,7 @@ pub(crate) fn add_edges(
     request: Request,
     site: Option<&'static Location<'static>>,
     op: Op,
+    read_then_upgradable: bool,
 ) -> Added {
     // With `send_guard` a guard may be held by another thread than the
     // one whose stack keeps it (until it is released there): no edge
@@ -117,7 +118,16 @@ pub(crate) fn add_edges(
         label: thread_label(),
         gates,
     };
-    add_edges_by(actor, held, target, id, request, site, op)
+    add_edges_by(
+        actor,
+        held,
+        target,
+        id,
+        request,
+        site,
+        op,
+        read_then_upgradable,
+    )
 }
 
 /// Who an event is by: its label in reports, and which of its holds its
@@ -146,7 +156,9 @@ pub(crate) enum Gates {
 }
 
 /// [`add_edges`] for an acquisition by `actor` (a task, named by the
-/// caller) rather than by this thread.
+/// caller) rather than by this thread. `read_then_upgradable`: the request
+/// is an upgradable read, and the actor's hold of the lock a plain read.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn add_edges_by(
     actor: Actor,
     held: &[Held],
@@ -155,6 +167,7 @@ pub(crate) fn add_edges_by(
     request: Request,
     site: Option<&'static Location<'static>>,
     op: Op,
+    read_then_upgradable: bool,
 ) -> Added {
     let Actor {
         label: thread,
@@ -167,7 +180,15 @@ pub(crate) fn add_edges_by(
         lines: Vec::new(),
     };
     if op == Op::Acquire {
-        if let Some(r) = self_deadlock(held, target, id, request, site, &thread) {
+        if let Some(r) = self_deadlock(
+            held,
+            target,
+            id,
+            request,
+            site,
+            &thread,
+            read_then_upgradable,
+        ) {
             // The self-deadlock is the news; edges to it add nothing.
             out.reports.push(Raised::ready(r));
             return out;
@@ -291,7 +312,10 @@ pub(crate) fn add_edges_by(
 }
 
 /// A re-acquisition of a lock this thread holds (the graph has no self
-/// edges): anything but a recursive read of a shared hold.
+/// edges): anything but a recursive read of a shared hold. Certain unless
+/// both are reads, or the request is an upgradable read on a plain read
+/// (`read_then_upgradable`): it waits only for a writer queued in between
+/// or another thread's upgradable read.
 fn self_deadlock(
     held: &[Held],
     target: &LockMeta,
@@ -299,12 +323,14 @@ fn self_deadlock(
     request: Request,
     site: Option<&'static Location<'static>>,
     thread: &Arc<str>,
+    read_then_upgradable: bool,
 ) -> Option<CycleReport> {
     let e = held
         .iter()
         .filter(|e| e.id == id)
         .find(|e| !(request == Request::RecursiveRead && e.hold == Hold::Shared))?;
-    let certain = e.hold == Hold::Exclusive || request == Request::Exclusive;
+    let certain = e.hold == Hold::Exclusive
+        || (request == Request::Exclusive && !(read_then_upgradable && e.hold == Hold::Shared));
     Some(CycleReport {
         kind: ReportKind::SelfDeadlock { certain },
         level: Level::Instance,

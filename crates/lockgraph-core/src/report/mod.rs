@@ -475,7 +475,7 @@ impl CycleReport {
         let (Some(lock), Some(e)) = (self.locks.entry(0), self.edges.entry(0)) else {
             return Ok(());
         };
-        let (what, why) = self_words(lock.kind, certain);
+        let (what, why) = self_words(lock.kind, certain, e.request);
         writeln!(f, "lockgraph: {what}")?;
         writeln!(f, "  lock:      {} {}", lock.kind_label(), lock.label())?;
         if let (Some(_), Some(site)) = (lock.name, lock.created) {
@@ -495,6 +495,11 @@ impl CycleReport {
                 hold_mode(lock.kind, e.hold).trim_start(),
                 request_mode(lock.kind, e.request).trim_start(),
             ),
+            // A potential self-deadlock of an exclusive request: an
+            // upgradable read (`self_words`).
+            _ if !certain && e.request == Request::Exclusive => {
+                (hold_word(e.hold), "for an upgradable read")
+            }
             _ => (hold_word(e.hold), request_word(e.request)),
         };
         writeln!(

@@ -3,11 +3,18 @@
 //! permit of a semaphore, an async lock's task.
 
 use crate::class::LockKind;
+use crate::report::Request;
 
 /// A self-deadlock's first line (after `lockgraph: `) and what it means,
 /// in the words of the lock's kind: a lock, a `Once`, a bounded queue's
-/// consumer sending into it, a second permit, an async lock's task.
-pub(super) fn self_words(kind: LockKind, certain: bool) -> (&'static str, &'static str) {
+/// consumer sending into it, a second permit, an async lock's task. A
+/// potential one with an exclusive request is an upgradable read asked on
+/// a read the thread holds.
+pub(super) fn self_words(
+    kind: LockKind,
+    certain: bool,
+    request: Request,
+) -> (&'static str, &'static str) {
     match kind {
         LockKind::Once => (
             "deadlock: call_once on a Once from inside its own closure",
@@ -39,10 +46,23 @@ pub(super) fn self_words(kind: LockKind, certain: bool) -> (&'static str, &'stat
              blocks the second read, and the writer waits for the first. Keep one \
              guard and pass it down.",
         ),
+        LockKind::RwLock if certain => (
+            "deadlock: a thread requests a lock it already holds",
+            "The thread waits for itself and never wakes. Drop the first guard \
+             before taking the lock again, or keep one guard and pass it down (an \
+             upgradable read upgrades in place).",
+        ),
         _ if certain => (
             "deadlock: a thread requests a lock it already holds",
             "The thread waits for itself and never wakes. Drop the first guard \
              before taking the lock again, or use a ReentrantMutex.",
+        ),
+        _ if request == Request::Exclusive => (
+            "potential deadlock: a thread asks for an upgradable read of a lock it already read-holds",
+            "An upgradable read waits while a writer is queued (parking_lot's RwLock \
+             is fair) or another thread holds an upgradable read, and that writer, or \
+             that thread's upgrade, waits for this thread's read. Take the upgradable \
+             read first and read under it, or drop the read before.",
         ),
         _ => (
             "potential deadlock: a thread read-locks a lock it already read-holds",

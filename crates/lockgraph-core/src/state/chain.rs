@@ -44,6 +44,12 @@ impl ThreadState {
         // Past the steady state: the lock-order graph's switch. Off, nothing
         // is looked up, recorded or cached, and nothing new marked checked.
         if crate::features::order_graph_on() {
+            if flags & UPGRADABLE != 0 {
+                self.upgradable_request.set(true);
+                self.before_wait_nested(meta, request, site, op, len, false);
+                self.upgradable_request.set(false);
+                return false;
+            }
             // Only one lock held can make an edge into a fresh lock
             // (`fresh_shape`): deeper acquisitions return a constant, which
             // the caller's test folds away.
@@ -423,8 +429,14 @@ impl ThreadState {
         let site = site.or(self.pending_site.get());
         self.claim_moved();
         let held = self.snapshot();
+        // An upgradable read requested on a plain read of the same lock.
+        let read_then_upgradable = self.upgradable_request.get()
+            && (0..held.len()).any(|i| {
+                let w = self.stack.words[i].get();
+                word_id(w) == id && word_hold(w) == Hold::Shared && w & M_UPGRADABLE == 0
+            });
         let _busy = Busy::enter(self);
-        let out = global::add_edges(&held, meta, id, request, site, op);
+        let out = global::add_edges(&held, meta, id, request, site, op, read_then_upgradable);
         for i in out.marked {
             self.stack.words[i].set(self.stack.words[i].get() | S_IN_GRAPH);
         }

@@ -143,6 +143,10 @@ pub(crate) struct ThreadState {
     atom: crate::atomicity::AtomThread,
     /// This thread's watchdog slot, once registered (see `watchdog_slot`).
     wd_slot: Cell<*const crate::watchdog::Slot>,
+    /// An upgradable read's edges are being recorded (`before_wait`): its
+    /// request is `Exclusive`, but a plain read of the same lock held by
+    /// this thread only blocks it when a writer queues in between.
+    upgradable_request: Cell<bool>,
 }
 
 crate::sync::thread_local_const! {
@@ -167,6 +171,7 @@ crate::sync::thread_local_const! {
             pending_site: Cell::new(None),
             atom: crate::atomicity::AtomThread::new(),
             wd_slot: Cell::new(std::ptr::null()),
+            upgradable_request: Cell::new(false),
         }
     };
 }

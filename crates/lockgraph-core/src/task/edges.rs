@@ -314,7 +314,7 @@ fn record(
         label: actor(owner),
         gates: crate::global::Gates::None,
     };
-    let out = crate::global::add_edges_by(by, held, meta, id, request, site, op);
+    let out = crate::global::add_edges_by(by, held, meta, id, request, site, op, false);
     let marked: Vec<(usize, u64)> = out
         .marked
         .iter()
