@@ -113,3 +113,88 @@ fn a_long_timed_wait_is_reported_and_still_gives_up_at_its_deadline() {
         "{report}"
     );
 }
+
+/// Two threads take `a` and `b` in opposite orders, each giving up its
+/// second lock after 250 ms and trying again (a back-off): wait-for cycles
+/// that end by themselves, each shorter than the timeout. Then one whose
+/// timed wait outlasts the timeout: `a` held, `b` asked for 3 s, against a
+/// thread holding `b` and asking for `a` without a limit.
+#[test]
+fn child_timed_cycles() {
+    if !is_child() {
+        return;
+    }
+    start(1000);
+    let a = Arc::new(Mutex::named("timed-cycle-a", ()));
+    let b = Arc::new(Mutex::named("timed-cycle-b", ()));
+    let round = |first: Arc<Mutex<()>>, second: Arc<Mutex<()>>| {
+        let mut gave_up = 0;
+        for _ in 0..12 {
+            let _f = first.lock();
+            std::thread::sleep(Duration::from_millis(2));
+            if second.try_lock_for(Duration::from_millis(250)).is_none() {
+                gave_up += 1;
+            }
+        }
+        gave_up
+    };
+    let (a1, b1, a2, b2) = (a.clone(), b.clone(), a.clone(), b.clone());
+    let ab = spawn_named("wd-backoff-ab", move || round(a1, b1));
+    let ba = spawn_named("wd-backoff-ba", move || round(b2, a2));
+    let gave_up = ab.join().unwrap() + ba.join().unwrap();
+    eprintln!("BACKOFF done gave_up={gave_up}");
+    // The long one.
+    let both = Arc::new(Barrier::new(2));
+    let (b1, a1, both1) = (b.clone(), a.clone(), both.clone());
+    let _untimed = spawn_named("wd-timed-untimed", move || {
+        let _b = b1.lock();
+        both1.wait();
+        let _a = a1.lock();
+    });
+    let _a = a.lock();
+    both.wait();
+    std::thread::sleep(Duration::from_millis(50));
+    let got = b.try_lock_for(Duration::from_secs(3)).is_some();
+    eprintln!("TIMED cycle ended got={got}");
+    drop(_a);
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// A cycle that ends when a timed wait gives up is no hang: the back-off's
+/// short cycles are not reported (they were, as DEADLOCKs "these threads
+/// never wake", one per retry, and aborted the process under the abort
+/// action; found by an outside soak test), and the long one is reported
+/// once it lasted the timeout, saying when it ends.
+#[test]
+fn a_cycle_with_a_timed_wait_is_reported_only_past_the_timeout_and_says_when_it_ends() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_timed_cycles),
+        &[],
+        Duration::from_secs(30),
+        |t| t.contains("TIMED cycle ended") && t.contains("DEADLOCK"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    let backoff = &text[..text.find("BACKOFF done").expect("the back-off ended")];
+    assert!(!backoff.contains("DEADLOCK"), "{backoff}");
+    assert!(!backoff.contains("LONG WAIT"), "{backoff}");
+    assert!(!text.contains("gave_up=0"), "no cycle formed:\n{text}");
+    assert_eq!(
+        text.matches("lockgraph watchdog: DEADLOCK").count(),
+        1,
+        "{text}"
+    );
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    let headline = report.lines().next().unwrap();
+    // The main thread (named after the test) waits with the limit.
+    assert!(
+        headline.contains(
+            "reported only; the threads wait until thread `timed::child_timed_cycles`'s \
+             timed wait gives up, in"
+        ),
+        "{headline}"
+    );
+    assert!(!headline.contains("never wake"), "{headline}");
+}

@@ -122,7 +122,9 @@ impl Watchdog {
         let wall = std::time::SystemTime::now();
         let edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
+        let timeout = super::saturating_nanos(self.config.timeout);
         let mut cycles_now = HashSet::new();
+        let mut timed_young = HashSet::new();
         let cycles = find_cycles(&edges);
         let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
         for mut cycle in cycles {
@@ -148,6 +150,40 @@ impl Watchdog {
                 let held = self.deferred.entry(key.clone()).or_insert(0);
                 *held += 1;
                 if *held <= STACK_GRACE_SCANS {
+                    cycles_now.insert(key);
+                    continue;
+                }
+            }
+            // A cycle with a timed wait ends when that wait gives up: it is
+            // reported as a long wait would be, once every wait of it has
+            // lasted the timeout (a back-off that retries `try_lock_for`
+            // closes such cycles again and again, each for a moment), and
+            // under the rate limit.
+            let timed = cycle
+                .iter()
+                .any(|&i| snaps[i].wait.is_some_and(|w| w.limit.is_some()));
+            let young = timed
+                && cycle.iter().any(|&i| {
+                    snaps[i]
+                        .wait
+                        .is_none_or(|w| now.saturating_sub(w.since) <= timeout)
+                });
+            if young {
+                // Not to be reported at the next scan: the exit need not
+                // wait for it.
+                timed_young.insert(key.clone());
+            }
+            if timed && self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
+                if young
+                    || !RATE
+                        .lock()
+                        .admit(Instant::now(), &cycle_locks(&snaps, &cycle))
+                {
+                    if !young {
+                        // Refused by the rate limit: counted, not reported.
+                        self.reported_cycles.insert(key.clone());
+                        self.reported_waits.extend(key.iter().copied());
+                    }
                     cycles_now.insert(key);
                     continue;
                 }
@@ -181,7 +217,7 @@ impl Watchdog {
         if self
             .last_cycles
             .iter()
-            .any(|k| !self.reported_cycles.contains(k))
+            .any(|k| !self.reported_cycles.contains(k) && !timed_young.contains(k))
         {
             self.unsettled.get_or_insert_with(crate::delivery::building);
         } else {
@@ -191,7 +227,6 @@ impl Watchdog {
         // Taken before a long wait's report is built (its stacks resolved),
         // dropped once it is queued: the process's exit waits for it.
         let mut building: Option<crate::delivery::Building> = None;
-        let timeout = super::saturating_nanos(self.config.timeout);
         let grace = u64::from(STACK_GRACE_SCANS)
             .saturating_mul(super::saturating_nanos(self.config.scan_period));
         let mut live = HashSet::new();
@@ -370,6 +405,26 @@ impl crate::policy::Report for WatchdogReport {
 
 /// Whether `s` waits in a mode served by several threads (a send into a
 /// full queue, a permit, a join, a barrier): its wait has an edge to each.
+/// The locks a cycle's threads wait for, as the rate limit names them.
+fn cycle_locks(snaps: &[Snap], cycle: &[usize]) -> String {
+    let mut locks: Vec<String> = Vec::new();
+    for &i in cycle {
+        if let Some(WaitView {
+            target: Target::Lock {
+                id, class, kind, ..
+            },
+            ..
+        }) = snaps[i].wait
+        {
+            let l = LockRef::of(id, class, kind).to_string();
+            if !locks.contains(&l) {
+                locks.push(l);
+            }
+        }
+    }
+    locks.join(" and ")
+}
+
 fn waits_for_any(s: &Snap) -> bool {
     matches!(s.wait.map(|w| w.target), Some(Target::Lock { mode, .. }) if mode.served_by_threads())
 }

@@ -218,17 +218,40 @@ impl WatchdogReport {
             .unwrap_or(self.reported_at)
     }
 
+    /// The first of a deadlock's timed waits to give up: its thread and the
+    /// time it has left (`None`: no wait of the cycle is timed, it never
+    /// ends by itself).
+    pub fn ends_when(&self) -> Option<(&str, Duration)> {
+        if self.kind != WatchdogKind::Deadlock {
+            return None;
+        }
+        self.threads
+            .iter()
+            .filter_map(|t| {
+                let w = t.waiting.as_ref()?;
+                Some((t.name.as_str(), w.limit?.saturating_sub(w.waited)))
+            })
+            .min_by_key(|&(_, left)| left)
+    }
+
     /// What the watchdog did: `reported; the process is still hung` ...
-    fn done(&self) -> &'static str {
+    fn done(&self) -> String {
         match (self.action, self.kind) {
-            (Action::Abort, _) => "reported; the watchdog aborts the process now (action abort)",
-            (_, WatchdogKind::Deadlock) if self.threads.len() == 1 => {
-                "reported only; the process is still hung (this thread never wakes)"
+            (Action::Abort, _) => {
+                "reported; the watchdog aborts the process now (action abort)".to_string()
             }
-            (_, WatchdogKind::Deadlock) => {
-                "reported only; the process is still hung (these threads never wake)"
-            }
-            (_, WatchdogKind::LongWait) => "reported only; the thread still waits",
+            (_, WatchdogKind::Deadlock) => match self.ends_when() {
+                Some((name, left)) => format!(
+                    "reported only; the threads wait until thread `{name}`'s timed wait \
+                     gives up, in {left:.1?} (a retry can close the cycle again)"
+                ),
+                None if self.threads.len() == 1 => {
+                    "reported only; the process is still hung (this thread never wakes)".to_string()
+                }
+                None => "reported only; the process is still hung (these threads never wake)"
+                    .to_string(),
+            },
+            (_, WatchdogKind::LongWait) => "reported only; the thread still waits".to_string(),
         }
     }
 
