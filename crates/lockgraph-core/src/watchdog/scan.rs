@@ -173,12 +173,13 @@ impl Watchdog {
                 // wait for it.
                 timed_young.insert(key.clone());
             }
-            if timed && self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
-                if young
+            let due = self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key);
+            if timed && due {
+                let held_back = young
                     || !RATE
                         .lock()
-                        .admit(Instant::now(), &cycle_locks(&snaps, &cycle))
-                {
+                        .admit(Instant::now(), &cycle_locks(&snaps, &cycle));
+                if held_back {
                     if !young {
                         // Refused by the rate limit: counted, not reported.
                         self.reported_cycles.insert(key.clone());
