@@ -147,4 +147,11 @@ fn a_condvar_timed_wait_longer_than_the_timeout_is_reported_as_timed() {
         text.contains("waits for notification on Condvar `cvt-ready` (timed: gives up after 1.2s)"),
         "{text}"
     );
+    // Its advice does not ask for the timeout it has (found by an outside
+    // test).
+    assert!(
+        text.contains("(with the mutex held); it gives up after 1.2s"),
+        "{text}"
+    );
+    assert!(!text.contains("give the wait a timeout"), "{text}");
 }

@@ -22,7 +22,8 @@ pub fn set_order_graph(on: bool) {
 
 /// Whether lock acquisitions are recorded into the lock-order graph
 /// (`LOCKGRAPH_ORDER`, [`set_order_graph`]; see the module docs for the
-/// default).
+/// default). Always false in a build that does not track locks
+/// ([`TRACKING`](crate::TRACKING)).
 pub fn order_graph() -> bool {
-    features::order_graph_on()
+    crate::TRACKING && features::order_graph_on()
 }

@@ -482,6 +482,12 @@ pub(crate) fn forget_instance(id: u64) {
 
 static OVERFLOW_WARNED: AtomicBool = AtomicBool::new(false);
 
+/// Whether some thread of this process held more than [`MAX_HELD`] locks
+/// at once (its deeper holds were not tracked).
+pub(crate) fn overflowed() -> bool {
+    OVERFLOW_WARNED.load(Ordering::Relaxed)
+}
+
 pub(crate) fn warn_once_overflow() {
     if !OVERFLOW_WARNED.swap(true, Ordering::Relaxed) {
         crate::stderr::line(&format!(

@@ -201,10 +201,11 @@ impl Config {
 
 /// Whether the watchdog is on: started by [`start`], or by
 /// `LOCKGRAPH_WATCHDOG` (read at the first lock operation; its thread
-/// starts when the first thread takes a lock or waits).
+/// starts when the first thread takes a lock or waits). Always false in a
+/// build that does not track locks ([`TRACKING`](crate::TRACKING)).
 #[inline]
 pub fn on() -> bool {
-    features::is_on(WATCHDOG)
+    crate::TRACKING && features::is_on(WATCHDOG)
 }
 
 /// Starts the watchdog thread when the switch is on and it does not run
@@ -247,8 +248,23 @@ fn start_when_on() {
 }
 
 /// Starts the watchdog thread. Returns false (and changes nothing) when it is
-/// already running. `dump_dir` defaults to `LOCKGRAPH_DUMP_DIR`.
+/// already running, or when this build does not track locks (a release
+/// build without `watchdog-in-release` or `track-in-release`: the locks
+/// publish nothing to watch; said once on stderr). `dump_dir` defaults to
+/// `LOCKGRAPH_DUMP_DIR`.
 pub fn start(config: Config) -> bool {
+    if !crate::TRACKING {
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            crate::stderr::line(
+                "lockgraph: the watchdog is not started: this build does not track locks (a \
+                 release build without lockgraph's `watchdog-in-release` feature, or \
+                 `track-in-release`); build with `--features lockgraph/watchdog-in-release` \
+                 to watch it",
+            );
+        }
+        return false;
+    }
     let _starting = STARTING.lock();
     configure_and_spawn(config)
 }

@@ -438,8 +438,15 @@ impl WatchdogReport {
             );
         }
         if w.mode == Some(WaitMode::Condvar) {
+            // A timed wait has a timeout already: it ends by itself.
+            let or = match w.limit {
+                Some(l) => format!(
+                    "; it gives up after {l:.1?}, and a timeout longer than the watchdog's is reported each time"
+                ),
+                None => ", or give the wait a timeout".to_string(),
+            };
             return format!(
-                "what to do: nobody has notified {} in {:.1?}: check that the code that changes the condition runs and calls notify after it (with the mutex held), or give the wait a timeout",
+                "what to do: nobody has notified {} in {:.1?}: check that the code that changes the condition runs and calls notify after it (with the mutex held){or}",
                 w.lock, w.waited
             );
         }
@@ -469,10 +476,20 @@ impl WatchdogReport {
                 x.held_for,
                 h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
             ),
-            None => format!(
-                "what to do: find who holds {}: no thread the watchdog sees holds it (a guard leaked with `mem::forget` or kept in a value never dropped, by a thread that may have exited since; a thread that started before the watchdog; or untracked code); `lockgraph::dump()` lists every thread's locks",
-                w.lock
-            ),
+            None => {
+                let deep = if crate::global::overflowed() {
+                    format!(
+                        "; a thread holding more than {} locks at once, whose deeper holds are not tracked (one did in this process)",
+                        crate::meta::MAX_HELD
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "what to do: find who holds {}: no thread the watchdog sees holds it (a guard leaked with `mem::forget` or kept in a value never dropped, by a thread that may have exited since; a guard taken before the watchdog started{deep}; or untracked code); `lockgraph::dump()` lists every thread's locks",
+                    w.lock
+                )
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Release builds without tracking: the pipeline primitives are std's own
 //! types (`mpsc`, `thread`) or carry no tracking state (`Semaphore`,
-//! `Barrier`), and record nothing.
+//! `Barrier`), and record nothing; the watchdog does not start.
 #![cfg(not(any(debug_assertions, feature = "track-in-release")))]
 
 use std::mem::size_of;
@@ -60,4 +60,16 @@ fn semaphore_and_barrier_carry_no_tracking_state_and_record_nothing() {
         let _p = s.acquire();
     });
     assert!(reports.is_empty());
+}
+
+/// Forgetting `watchdog-in-release` in a release build: the locks publish
+/// nothing, so `start` refuses, and says why (it returned true, `on()` said
+/// true and a thread ran that could never report; found by an outside
+/// test).
+#[test]
+fn the_watchdog_does_not_start_where_nothing_is_tracked() {
+    let started = lockgraph::watchdog::start(lockgraph::watchdog::Config::default());
+    assert!(!started);
+    assert!(!lockgraph::watchdog::on());
+    assert!(!lockgraph::order_graph());
 }
