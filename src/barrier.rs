@@ -41,8 +41,17 @@ pub struct Barrier {
 
 /// Whether this party was the round's leader (the last to arrive; one per
 /// round), as `std::sync::BarrierWaitResult`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct BarrierWaitResult(bool);
+
+/// As std's: `BarrierWaitResult { is_leader: true }`.
+impl fmt::Debug for BarrierWaitResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BarrierWaitResult")
+            .field("is_leader", &self.0)
+            .finish()
+    }
+}
 
 impl BarrierWaitResult {
     /// Whether this party was the round's leader.
@@ -54,7 +63,7 @@ impl BarrierWaitResult {
 impl Barrier {
     /// A barrier of `n` parties, of the class of its creation site.
     #[track_caller]
-    pub fn new(n: usize) -> Barrier {
+    pub const fn new(n: usize) -> Barrier {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
         {
             Barrier::with(n, Resource::new(LockKind::Barrier, Class::here()))
@@ -66,7 +75,7 @@ impl Barrier {
     }
 
     /// A barrier of `n` parties, of the class `name`.
-    pub fn named(name: &'static str, n: usize) -> Barrier {
+    pub const fn named(name: &'static str, n: usize) -> Barrier {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
         {
             Barrier::with(n, Resource::new(LockKind::Barrier, Class::Named(name)))
@@ -79,7 +88,7 @@ impl Barrier {
     }
 
     #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
-    fn with(n: usize, res: Resource) -> Barrier {
+    const fn with(n: usize, res: Resource) -> Barrier {
         Barrier {
             n,
             state: parking_lot::Mutex::new((0, 0)),
@@ -89,7 +98,7 @@ impl Barrier {
     }
 
     #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
-    fn plain(n: usize) -> Barrier {
+    const fn plain(n: usize) -> Barrier {
         Barrier {
             n,
             state: parking_lot::Mutex::new((0, 0)),
@@ -188,10 +197,9 @@ impl Blocking for Round<'_> {
     }
 }
 
+/// As std's: `Barrier { .. }`.
 impl fmt::Debug for Barrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Barrier")
-            .field("n", &self.n)
-            .finish_non_exhaustive()
+        f.debug_struct("Barrier").finish_non_exhaustive()
     }
 }

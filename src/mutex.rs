@@ -37,6 +37,12 @@ macro_rules! mutex_body {
                 $name(lock_api::Mutex::from_raw(raw, value))
             }
 
+            /// [`const_new`](Self::const_new) under lock_api's newer name.
+            #[inline]
+            pub const fn from_raw(raw: $raw, value: T) -> $name<T> {
+                Self::const_new(raw, value)
+            }
+
             /// Consumes the lock and returns its data.
             #[inline]
             pub fn into_inner(self) -> T {

@@ -64,6 +64,16 @@ impl<T> ReentrantMutex<T> {
         ))
     }
 
+    /// [`const_new`](Self::const_new) under lock_api's newer name.
+    #[inline]
+    pub const fn from_raw(
+        raw: RawMutex,
+        get_thread_id: RawThreadId,
+        value: T,
+    ) -> ReentrantMutex<T> {
+        Self::const_new(raw, get_thread_id, value)
+    }
+
     /// A new unlocked reentrant mutex whose class is `name`.
     #[inline]
     pub const fn named(name: &'static str, value: T) -> ReentrantMutex<T> {

@@ -112,6 +112,12 @@ impl<T> RwLock<T> {
         RwLock(lock_api::RwLock::from_raw(raw, value))
     }
 
+    /// [`const_new`](Self::const_new) under lock_api's newer name.
+    #[inline]
+    pub const fn from_raw(raw: RawRwLock, value: T) -> RwLock<T> {
+        Self::const_new(raw, value)
+    }
+
     /// A new unlocked lock whose class is `name`.
     #[inline]
     pub const fn named(name: &'static str, value: T) -> RwLock<T> {

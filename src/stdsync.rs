@@ -156,12 +156,23 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     }
 }
 
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// As std's: `Mutex { data: 0, poisoned: false, .. }`, the data
+/// `"<locked>"` while another guard holds it.
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mutex")
-            .field("poisoned", &self.poison.get())
-            .field("inner", &&self.inner)
-            .finish()
+        let mut d = f.debug_struct("Mutex");
+        match self.inner.try_lock() {
+            Some(guard) => d.field("data", &&*guard),
+            None => d.field("data", &"<locked>"),
+        };
+        d.field("poisoned", &self.poison.get())
+            .finish_non_exhaustive()
     }
 }
 
@@ -171,6 +182,18 @@ impl<T: Default> Default for Mutex<T> {
         Mutex::new(T::default())
     }
 }
+
+impl<T> From<T> for Mutex<T> {
+    #[track_caller]
+    fn from(value: T) -> Mutex<T> {
+        Mutex::new(value)
+    }
+}
+
+// As std's: a panic while a guard is held poisons the lock, which is what
+// makes the lock safe to use across `catch_unwind`.
+impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
 
 /// `std::sync::RwLock`'s API over a tracked [`crate::RwLock`].
 pub struct RwLock<T: ?Sized> {
@@ -304,12 +327,17 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     }
 }
 
+/// As std's: `RwLock { data: 1, poisoned: false, .. }`, the data
+/// `<locked>` while a writer holds it.
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RwLock")
-            .field("poisoned", &self.poison.get())
-            .field("inner", &&self.inner)
-            .finish()
+        let mut d = f.debug_struct("RwLock");
+        match self.inner.try_read() {
+            Some(guard) => d.field("data", &&*guard),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.field("poisoned", &self.poison.get())
+            .finish_non_exhaustive()
     }
 }
 
@@ -317,6 +345,59 @@ impl<T: Default> Default for RwLock<T> {
     #[track_caller]
     fn default() -> RwLock<T> {
         RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    #[track_caller]
+    fn from(value: T) -> RwLock<T> {
+        RwLock::new(value)
+    }
+}
+
+// As for `Mutex`: poisoning makes it unwind safe, as std's.
+impl<T: ?Sized> std::panic::UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for RwLock<T> {}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write guard into a read guard without letting a writer in
+    /// between (std's `RwLockWriteGuard::downgrade`). A panic before it
+    /// poisons the lock, as the guard's drop would.
+    #[track_caller]
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let s = std::mem::ManuallyDrop::new(s);
+        s.poison.done(s.panicking);
+        // SAFETY: `s` is never used or dropped again (`ManuallyDrop`), so
+        // its guard is moved out exactly once; `poison` and `panicking`
+        // are a reference and a bool, which need no drop.
+        let guard = unsafe { std::ptr::read(&s.guard) };
+        RwLockReadGuard {
+            guard: crate::RwLockWriteGuard::downgrade(guard),
+        }
     }
 }
 
@@ -403,6 +484,13 @@ impl Condvar {
     #[track_caller]
     pub fn notify_all(&self) {
         self.0.notify_all();
+    }
+}
+
+impl Default for Condvar {
+    #[track_caller]
+    fn default() -> Condvar {
+        Condvar::new()
     }
 }
 

@@ -326,6 +326,78 @@ mod stdsync {
         let site = reports[0].closing_edge().unwrap().requested_at.unwrap();
         assert_eq!(site.file, file!());
     }
+
+    /// What std's locks have beyond locking, found missing by an outside
+    /// test: the guards' `Display` and `Debug`, `From`, `Condvar`'s
+    /// `Default`, unwind safety, `downgrade`, and std's `Debug` text.
+    #[test]
+    fn std_s_traits_and_debug_text() {
+        let m = Mutex::from(3);
+        let l = RwLock::from(1);
+        let _ = Condvar::default();
+        assert_eq!(format!("{m:?}"), "Mutex { data: 3, poisoned: false, .. }");
+        let g = m.lock().unwrap();
+        assert_eq!(format!("{g} {g:?}"), "3 3");
+        assert_eq!(
+            format!("{m:?}"),
+            r#"Mutex { data: "<locked>", poisoned: false, .. }"#
+        );
+        drop(g);
+        assert_eq!(format!("{l:?}"), "RwLock { data: 1, poisoned: false, .. }");
+        let w = l.write().unwrap();
+        assert_eq!(format!("{w} {w:?}"), "1 1");
+        assert_eq!(
+            format!("{l:?}"),
+            "RwLock { data: <locked>, poisoned: false, .. }"
+        );
+        // Downgraded: still held (no writer in between), now for reading.
+        let r = lockgraph::stdsync::RwLockWriteGuard::downgrade(w);
+        assert_eq!(format!("{r} {r:?}"), "1 1");
+        assert!(l.try_write().is_err());
+        assert!(l.try_read().is_ok());
+        drop(r);
+        assert!(l.try_write().is_ok());
+        // Unwind safe, as std's: usable across `catch_unwind` as is.
+        let shared = Arc::new(Mutex::new(0));
+        let caught = std::panic::catch_unwind(|| {
+            let mut g = shared.lock().unwrap();
+            *g += 1;
+            panic!("inside");
+        });
+        assert!(caught.is_err());
+        assert!(shared.is_poisoned());
+        fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>(_: &T) {}
+        unwind_safe(&l);
+    }
+}
+
+/// lock_api's `from_raw`, the newer name of `const_new` (parking_lot code
+/// that calls it compiled only against parking_lot; found by an outside
+/// test).
+#[test]
+fn locks_are_made_from_raw_locks_under_both_names() {
+    use lockgraph::lock_api::{GetThreadId as _, RawMutex as _, RawRwLock as _};
+    let m = lockgraph::Mutex::from_raw(lockgraph::RawMutex::INIT, 1u32);
+    let f = lockgraph::FairMutex::from_raw(lockgraph::RawFairMutex::INIT, 2u32);
+    let r = lockgraph::RwLock::from_raw(lockgraph::RawRwLock::INIT, 3u32);
+    let re = lockgraph::ReentrantMutex::from_raw(
+        lockgraph::RawMutex::INIT,
+        lockgraph::RawThreadId::INIT,
+        4u32,
+    );
+    assert_eq!(*m.lock() + *f.lock() + *r.read() + *re.lock(), 10);
+}
+
+/// std's `Barrier` is made in a `static` (`new` is `const`) and prints as
+/// std's.
+#[test]
+fn barrier_is_const_and_prints_as_std_s() {
+    static B: lockgraph::Barrier = lockgraph::Barrier::new(1);
+    assert_eq!(format!("{B:?}"), "Barrier { .. }");
+    assert_eq!(
+        format!("{:?}", B.wait()),
+        "BarrierWaitResult { is_leader: true }"
+    );
 }
 
 mod release_switch {

@@ -48,14 +48,16 @@ pub(super) fn self_words(
         ),
         LockKind::RwLock if certain => (
             "deadlock: a thread requests a lock it already holds",
-            "The thread waits for itself and never wakes. Drop the first guard \
-             before taking the lock again, or keep one guard and pass it down (an \
-             upgradable read upgrades in place).",
+            "The thread waits for itself and never wakes (a timed request waits out \
+             its whole timeout and fails). Drop the first guard before taking the \
+             lock again, or keep one guard and pass it down (an upgradable read \
+             upgrades in place).",
         ),
         _ if certain => (
             "deadlock: a thread requests a lock it already holds",
-            "The thread waits for itself and never wakes. Drop the first guard \
-             before taking the lock again, or use a ReentrantMutex.",
+            "The thread waits for itself and never wakes (a timed request waits out \
+             its whole timeout and fails). Drop the first guard before taking the \
+             lock again, or use a ReentrantMutex.",
         ),
         _ if request == Request::Exclusive => (
             "potential deadlock: a thread asks for an upgradable read of a lock it already read-holds",
