@@ -161,6 +161,18 @@ impl<T> JoinHandle<T> {
     }
 }
 
+/// The pthread of the handle's thread, as std's handle gives it.
+#[cfg(unix)]
+impl<T> std::os::unix::thread::JoinHandleExt for JoinHandle<T> {
+    fn as_pthread_t(&self) -> std::os::unix::thread::RawPthread {
+        self.inner.as_pthread_t()
+    }
+
+    fn into_pthread_t(self) -> std::os::unix::thread::RawPthread {
+        self.inner.into_pthread_t()
+    }
+}
+
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle").finish_non_exhaustive()
@@ -227,6 +239,28 @@ impl Builder {
         let running = Running::new(self.name.as_deref(), site);
         let r = running.clone();
         let inner = self.inner.spawn(move || r.run(site, f))?;
+        Ok(JoinHandle { inner, running })
+    }
+
+    /// Spawns the thread without the `'static` bounds (std's
+    /// `Builder::spawn_unchecked`).
+    ///
+    /// # Safety
+    /// As std's: the caller ensures that the thread is joined before any
+    /// value that `f` or its result borrows is dropped.
+    #[track_caller]
+    pub unsafe fn spawn_unchecked<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let site = Location::caller();
+        let running = Running::new(self.name.as_deref(), site);
+        let r = running.clone();
+        // SAFETY: the caller's contract is std's (this function's docs): the
+        // thread is joined before what `f` borrows goes away; the tracking
+        // around `f` borrows nothing but the `Arc` it owns.
+        let inner = unsafe { self.inner.spawn_unchecked(move || r.run(site, f))? };
         Ok(JoinHandle { inner, running })
     }
 

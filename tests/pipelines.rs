@@ -318,6 +318,28 @@ mod semaphore {
 mod join {
     use super::*;
 
+    /// std's `Builder::spawn_unchecked` and `JoinHandleExt` on the tracked
+    /// handle (code that used them compiled only in release builds, where
+    /// the types are std's; found by an outside test).
+    #[test]
+    fn spawn_unchecked_and_the_pthread_are_std_s() {
+        let local = vec![1, 2, 3];
+        let borrowed = &local;
+        // SAFETY: joined below, before `local` goes.
+        let h = unsafe {
+            lockgraph::thread::Builder::new()
+                .name("unchecked".into())
+                .spawn_unchecked(move || borrowed.iter().sum::<i32>())
+                .unwrap()
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::thread::JoinHandleExt;
+            assert_ne!(h.as_pthread_t() as usize, 0);
+        }
+        assert_eq!(h.join().unwrap(), 6);
+    }
+
     #[test]
     fn a_join_holding_a_lock_the_thread_takes_is_reported_after_the_thread_ended() {
         let config = Arc::new(Mutex::named("pipe-join-config", 0));
