@@ -127,6 +127,50 @@ fn a_policy_panic_while_a_condvar_relocks_leaves_the_guard_valid() {
 }
 
 #[test]
+fn child_upgradable_report_panics() {
+    if !is_child() {
+        return;
+    }
+    let l = lockgraph::RwLock::named("policy-upgradable", ());
+    // A potential self-deadlock (an upgradable read on a held read): the
+    // policy panics while the request is being recorded.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _r = l.read();
+        let _u = l.try_upgradable_read_for(std::time::Duration::from_millis(1));
+    }));
+    assert!(r.is_err());
+    // Then a certain one on the same thread: a write on a held read.
+    let m = lockgraph::RwLock::named("policy-after", ());
+    let reports = lockgraph::capture(|| {
+        let _r = m.read();
+        assert!(m
+            .try_write_for(std::time::Duration::from_millis(1))
+            .is_none());
+    });
+    println!(
+        "CHILD-KIND {:?}",
+        reports.iter().map(|r| r.kind).collect::<Vec<_>>()
+    );
+}
+
+/// The mark that an upgradable read is being recorded is cleared even when
+/// its report panics (`LOCKGRAPH_ON_CYCLE=panic`, caught): left set, it
+/// made the thread's next certain self-deadlock a potential one, worded as
+/// an upgradable read (found by a review).
+#[test]
+fn a_panicking_upgradable_report_leaves_no_mark_behind() {
+    let out = run_child(
+        child!(child_upgradable_report_panics),
+        &[("LOCKGRAPH_ON_CYCLE", "panic")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("CHILD-KIND [SelfDeadlock { certain: true }]"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
 fn child_set_in_code() {
     if !is_child() {
         return;

@@ -416,6 +416,28 @@ fn an_upgradable_read_on_a_held_upgradable_read_is_certain() {
     assert!(!text.contains("ReentrantMutex"), "{text}");
 }
 
+/// A plain read and an upgradable read held, another upgradable read asked
+/// for: it waits for the thread's own upgradable read, certain (the plain
+/// read beside it made it a potential one; found by a review).
+#[test]
+fn an_upgradable_read_beside_a_read_and_an_upgradable_read_is_certain() {
+    let l = RwLock::named("rules-read-upgradable-upgradable", ());
+    let reports = capture(|| {
+        let _r = l.read();
+        let _u = l.upgradable_read();
+        assert!(l.try_upgradable_read_for(SHORT).is_none());
+    });
+    let selfs: Vec<_> = reports
+        .iter()
+        .filter(|r| matches!(r.kind, ReportKind::SelfDeadlock { .. }))
+        .collect();
+    assert_eq!(
+        selfs.last().map(|r| r.kind),
+        Some(ReportKind::SelfDeadlock { certain: true }),
+        "{reports:#?}"
+    );
+}
+
 #[test]
 fn reentrant_mutex_reentry_and_upgrades_are_fine() {
     let r = ReentrantMutex::new(());

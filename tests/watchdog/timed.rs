@@ -198,3 +198,72 @@ fn a_cycle_with_a_timed_wait_is_reported_only_past_the_timeout_and_says_when_it_
     );
     assert!(!headline.contains("never wake"), "{headline}");
 }
+
+/// A thread that keeps its lock while it asks again and again for the
+/// other's with a short limit, against a thread that waits for it with no
+/// limit: a hang for as long as the retries go on.
+#[test]
+fn child_timed_retries_holding() {
+    if !is_child() {
+        return;
+    }
+    start(1000);
+    let a = Arc::new(Mutex::named("retry-a", ()));
+    let b = Arc::new(Mutex::named("retry-b", ()));
+    let both = Arc::new(Barrier::new(2));
+    let (a1, b1, both1) = (a.clone(), b.clone(), both.clone());
+    let untimed = spawn_named("wd-retry-untimed", move || {
+        let _b = b1.lock();
+        both1.wait();
+        let _a = a1.lock();
+    });
+    let retrier = spawn_named("wd-retry-holder", move || {
+        let _a = a.lock();
+        both.wait();
+        let mut tries = 0;
+        while b.try_lock_for(Duration::from_millis(250)).is_none() && tries < 16 {
+            tries += 1;
+        }
+        tries
+    });
+    let tries = retrier.join().unwrap();
+    untimed.join().unwrap();
+    eprintln!("RETRY done tries={tries}");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// The retries hold the cycle's locks past the timeout: one report (not one
+/// per retry), naming both threads (it went unreported: each retry was a
+/// wait younger than the timeout; found by a review).
+#[test]
+fn a_timed_retry_that_keeps_its_lock_is_reported_once() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_timed_retries_holding),
+        &[],
+        Duration::from_secs(30),
+        |t| t.contains("RETRY done") && t.contains(END),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert!(text.contains("RETRY done tries=16"), "{text}");
+    assert_eq!(
+        text.matches("lockgraph watchdog: DEADLOCK").count(),
+        1,
+        "{text}"
+    );
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(
+        report.contains("thread `wd-retry-holder`") && report.contains("thread `wd-retry-untimed`"),
+        "{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .next()
+            .unwrap()
+            .contains("'s timed wait gives up, in"),
+        "{report}"
+    );
+}

@@ -583,7 +583,9 @@ pub(crate) fn watched<P: Blocking>(
         // The stack capture before a whole wait costs microseconds: a short
         // wait is taken by spinning first, as parking_lot's own slow path
         // would before it parks.
-        if spin_try(p) {
+        // Not when the deadline has passed (a `try_write_for(0)`): its wait
+        // spins as parking_lot's does, once.
+        if deadline.is_none_or(|d| Instant::now() < d) && spin_try(p) {
             return true;
         }
         watchdog::wait_lock_whole(meta, mode, site, deadline, || {

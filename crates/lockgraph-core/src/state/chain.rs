@@ -45,9 +45,17 @@ impl ThreadState {
         // is looked up, recorded or cached, and nothing new marked checked.
         if crate::features::order_graph_on() {
             if flags & UPGRADABLE != 0 {
+                /// Clears the mark however the recording ends (a report can
+                /// panic, `LOCKGRAPH_ON_CYCLE=panic`, and be caught).
+                struct Clear<'a>(&'a Cell<bool>);
+                impl Drop for Clear<'_> {
+                    fn drop(&mut self) {
+                        self.0.set(false);
+                    }
+                }
                 self.upgradable_request.set(true);
+                let _clear = Clear(&self.upgradable_request);
                 self.before_wait_nested(meta, request, site, op, len, false);
-                self.upgradable_request.set(false);
                 return false;
             }
             // Only one lock held can make an edge into a fresh lock
@@ -429,12 +437,16 @@ impl ThreadState {
         let site = site.or(self.pending_site.get());
         self.claim_moved();
         let held = self.snapshot();
-        // An upgradable read requested on a plain read of the same lock.
+        // An upgradable read requested where this thread holds the lock
+        // only as plain reads (an upgradable read or a write held makes it
+        // wait for the thread itself).
+        let mut mine = (0..held.len())
+            .map(|i| self.stack.words[i].get())
+            .filter(|&w| word_id(w) == id)
+            .peekable();
         let read_then_upgradable = self.upgradable_request.get()
-            && (0..held.len()).any(|i| {
-                let w = self.stack.words[i].get();
-                word_id(w) == id && word_hold(w) == Hold::Shared && w & M_UPGRADABLE == 0
-            });
+            && mine.peek().is_some()
+            && mine.all(|w| word_hold(w) == Hold::Shared && w & M_UPGRADABLE == 0);
         let _busy = Busy::enter(self);
         let out = global::add_edges(&held, meta, id, request, site, op, read_then_upgradable);
         for i in out.marked {

@@ -1,4 +1,5 @@
-//! The watchdog's rate limit on long-wait reports (deadlock reports have
+//! The watchdog's rate limit on long-wait reports, and on the deadlock
+//! reports of cycles that a timed wait ends (other deadlock reports have
 //! none): how many went out in the current window, and the ones held back,
 //! counted per lock waited for, to be said when the window ends and at exit.
 
@@ -7,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::fork::Mutex;
 
-/// Long-wait reports let out per rate-limit window. Deadlock reports are
-/// never held back.
+/// Long-wait reports (and reports of cycles a timed wait ends) let out per
+/// rate-limit window. Other deadlock reports are never held back.
 pub(super) const RATE_LIMIT: u32 = 16;
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(60);
 

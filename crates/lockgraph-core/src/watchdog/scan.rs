@@ -49,6 +49,11 @@ pub(super) struct Watchdog {
     /// back for its waiters' stacks): the process's exit waits for its
     /// report as for one being built.
     unsettled: Option<crate::delivery::Building>,
+    /// Cycles with a timed wait already reported (or refused by the rate
+    /// limit), by their holds: (holder's key, lock, hold's start) per edge.
+    /// A timed waiter that gives up and asks again makes a new wait, but
+    /// while the holds last it is the same hang: reported once.
+    reported_timed: HashSet<Vec<(u64, u64, u64)>>,
 }
 
 impl Watchdog {
@@ -61,6 +66,7 @@ impl Watchdog {
             reported_waits: HashSet::new(),
             in_deadlock: HashSet::new(),
             unsettled: None,
+            reported_timed: HashSet::new(),
         }
     }
 
@@ -140,6 +146,24 @@ impl Watchdog {
                     snaps[i].slot.want_stack.store(w.serial, Ordering::Relaxed);
                 }
             }
+            // A cycle with a timed wait ends when that wait gives up, unless
+            // the waiter asks again while it keeps its own locks: it is a
+            // hang once each lock of the cycle has been held for the
+            // timeout (a back-off that lets its locks go between tries makes
+            // only short cycles, none reported); reported once while those
+            // holds last, and under the rate limit.
+            let timed = cycle
+                .iter()
+                .any(|&i| snaps[i].wait.is_some_and(|w| w.limit.is_some()));
+            let holds = timed.then(|| cycle_holds(&snaps, &cycle, now));
+            let young = holds
+                .as_ref()
+                .is_some_and(|h| h.iter().any(|&(.., age)| age <= timeout));
+            if young {
+                // Not to be reported at the next scan: the exit need not
+                // wait for it.
+                timed_young.insert(key.clone());
+            }
             let stacks_missing = cycle.iter().any(|&i| {
                 let serial = snaps[i].wait.map_or(0, |w| w.serial);
                 !matches!(&*snaps[i].slot.stack.lock(), Some((s, _)) if *s == serial)
@@ -154,40 +178,28 @@ impl Watchdog {
                     continue;
                 }
             }
-            // A cycle with a timed wait ends when that wait gives up: it is
-            // reported as a long wait would be, once every wait of it has
-            // lasted the timeout (a back-off that retries `try_lock_for`
-            // closes such cycles again and again, each for a moment), and
-            // under the rate limit.
-            let timed = cycle
-                .iter()
-                .any(|&i| snaps[i].wait.is_some_and(|w| w.limit.is_some()));
-            let young = timed
-                && cycle.iter().any(|&i| {
-                    snaps[i]
-                        .wait
-                        .is_none_or(|w| now.saturating_sub(w.since) <= timeout)
-                });
-            if young {
-                // Not to be reported at the next scan: the exit need not
-                // wait for it.
-                timed_young.insert(key.clone());
-            }
             let due = self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key);
-            if timed && due {
+            if let (Some(holds), true) = (&holds, due) {
+                let hkey: Vec<(u64, u64, u64)> = holds
+                    .iter()
+                    .map(|&(k, id, since, _)| (k, id, since))
+                    .collect();
                 let held_back = young
+                    || self.reported_timed.contains(&hkey)
                     || !RATE
                         .lock()
                         .admit(Instant::now(), &cycle_locks(&snaps, &cycle));
                 if held_back {
                     if !young {
-                        // Refused by the rate limit: counted, not reported.
+                        // Reported before, or refused by the rate limit.
+                        self.reported_timed.insert(hkey);
                         self.reported_cycles.insert(key.clone());
                         self.reported_waits.extend(key.iter().copied());
                     }
                     cycles_now.insert(key);
                     continue;
                 }
+                self.reported_timed.insert(hkey);
             }
             if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
                 self.reported_cycles.insert(key.clone());
@@ -198,7 +210,7 @@ impl Watchdog {
                 let covered = key.iter().all(|k| self.in_deadlock.contains(k));
                 self.in_deadlock.extend(key.iter().copied());
                 if !covered {
-                    // A deadlock report always goes out (no rate limit).
+                    // An untimed deadlock's report always goes out (no rate limit).
                     // The exit waits for it: `unsettled` is held since the
                     // last scan saw this cycle unreported.
                     let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
@@ -298,6 +310,10 @@ impl Watchdog {
             .retain(|c| c.iter().all(|k| live.contains(k)));
         self.deferred
             .retain(|c, _| c.iter().all(|k| live.contains(k)));
+        self.reported_timed.retain(|h| {
+            h.iter()
+                .all(|&(key, id, since)| still_held(&snaps, key, id, since))
+        });
     }
 
     pub(super) fn deadlock_report(
@@ -404,8 +420,47 @@ impl crate::policy::Report for WatchdogReport {
     }
 }
 
-/// Whether `s` waits in a mode served by several threads (a send into a
-/// full queue, a permit, a join, a barrier): its wait has an edge to each.
+/// For each edge of `cycle` (waiter `i`, then the thread that keeps it
+/// out): the holder's key, the lock, when its hold started and its age at
+/// `now`; for a wait on no lock held there (a resource, a reader queued
+/// behind a waiting writer), the waiter's key, 0 and its wait's start and
+/// age.
+fn cycle_holds(snaps: &[Snap], cycle: &[usize], now: u64) -> Vec<(u64, u64, u64, u64)> {
+    (0..cycle.len())
+        .map(|k| {
+            let (i, j) = (cycle[k], cycle[(k + 1) % cycle.len()]);
+            let wait = snaps[i].wait;
+            let hold = match wait.map(|w| w.target) {
+                Some(Target::Lock { id, .. }) => snaps[j]
+                    .held
+                    .iter()
+                    .find(|h| h.id == id)
+                    .map(|h| (id, h.since)),
+                _ => None,
+            };
+            match hold {
+                Some((id, since)) => (snaps[j].slot.key, id, since, now.saturating_sub(since)),
+                None => {
+                    let since = wait.map_or(now, |w| w.since);
+                    (snaps[i].slot.key, 0, since, now.saturating_sub(since))
+                }
+            }
+        })
+        .collect()
+}
+
+/// Whether the hold (or, for lock 0, the wait) of [`cycle_holds`] is still
+/// there.
+fn still_held(snaps: &[Snap], key: u64, id: u64, since: u64) -> bool {
+    snaps.iter().filter(|s| s.slot.key == key).any(|s| {
+        if id == 0 {
+            s.wait.is_some_and(|w| w.since == since)
+        } else {
+            s.held.iter().any(|h| h.id == id && h.since == since)
+        }
+    })
+}
+
 /// The locks a cycle's threads wait for, as the rate limit names them.
 fn cycle_locks(snaps: &[Snap], cycle: &[usize]) -> String {
     let mut locks: Vec<String> = Vec::new();
@@ -426,6 +481,8 @@ fn cycle_locks(snaps: &[Snap], cycle: &[usize]) -> String {
     locks.join(" and ")
 }
 
+/// Whether `s` waits in a mode served by several threads (a send into a
+/// full queue, a permit, a join, a barrier): its wait has an edge to each.
 fn waits_for_any(s: &Snap) -> bool {
     matches!(s.wait.map(|w| w.target), Some(Target::Lock { mode, .. }) if mode.served_by_threads())
 }
