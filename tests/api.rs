@@ -386,6 +386,9 @@ fn locks_are_made_from_raw_locks_under_both_names() {
         4u32,
     );
     assert_eq!(*m.lock() + *f.lock() + *r.read() + *re.lock(), 10);
+    // lock_api 0.4.14's `try_map_or_err` (the README listed it as missing).
+    let mapped = lockgraph::MutexGuard::try_map_or_err(m.lock(), |v| Ok::<_, ()>(v));
+    assert_eq!(*mapped.ok().unwrap(), 1);
 }
 
 /// std's `Barrier` is made in a `static` (`new` is `const`) and prints as
