@@ -41,10 +41,12 @@
 #     for the first: parking_lot's RwLock is fair. Its tests have no such
 #     writer, so they pass.
 #
-# Reports printed while a crate's tests run (potential deadlocks found at
-# run time, which no record file holds: a second read of a read-held lock,
-# say) are counted at the end of each debug run; a crate listed above
-# without one that prints one fails the script.
+# Deadlock reports printed while a crate's tests run (potential deadlocks
+# found at run time, which no record file holds: a second read of a
+# read-held lock, say) are counted at the end of each debug run; a crate
+# that prints another number than the one above (none, but for stretto)
+# fails the script.
+#
 #   bash scripts/registry-crates.sh                  every crate, both runs (about 15 minutes on 2 cores)
 #   bash scripts/registry-crates.sh moka             the named ones only
 #   bash scripts/registry-crates.sh --debug-only moka r2d2   the debug runs only (CI: about 2 minutes)

@@ -267,3 +267,184 @@ fn a_timed_retry_that_keeps_its_lock_is_reported_once() {
         "{report}"
     );
 }
+
+/// A retry that keeps its lock, with a limit shorter than the scan period
+/// (50 ms here; the default is 100 ms): every scan sees a new wait serial.
+/// It was never reported, and held back `flush_reports` (and the exit) for
+/// as long as it went on (found by a review).
+#[test]
+fn child_fast_retries_holding() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let a = Arc::new(Mutex::named("fast-a", ()));
+    let b = Arc::new(Mutex::named("fast-b", ()));
+    let both = Arc::new(Barrier::new(3));
+    let (a1, b1, both1) = (a.clone(), b.clone(), both.clone());
+    let untimed = spawn_named("wd-fast-untimed", move || {
+        let _b = b1.lock();
+        both1.wait();
+        let _a = a1.lock();
+    });
+    let both2 = both.clone();
+    let retrier = spawn_named("wd-fast-holder", move || {
+        let _a = a.lock();
+        both2.wait();
+        let mut tries = 0;
+        while b.try_lock_for(Duration::from_millis(20)).is_none() && tries < 200 {
+            tries += 1;
+        }
+        tries
+    });
+    both.wait();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    let flushed = lockgraph::flush_reports(Duration::from_secs(2));
+    eprintln!("FLUSH {flushed} {}ms", t.elapsed().as_millis());
+    let tries = retrier.join().unwrap();
+    untimed.join().unwrap();
+    eprintln!("RETRY done tries={tries}");
+    std::thread::sleep(Duration::from_secs(2));
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn a_fast_timed_retry_that_keeps_its_lock_is_reported() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_fast_retries_holding),
+        &[],
+        Duration::from_secs(30),
+        |t| t.contains("CHILD end"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert!(
+        text.contains("FLUSH true"),
+        "flush waited on `unsettled`:\n{text}"
+    );
+    assert_eq!(
+        text.matches("lockgraph watchdog: DEADLOCK").count(),
+        1,
+        "{text}"
+    );
+}
+
+/// A reader queued behind a waiting writer retries `try_read_for` while it
+/// keeps the lock the read holder waits for: a hang for as long as it
+/// retries; every lock of the cycle is held the whole time (never reported:
+/// each retry's own wait made the cycle young; found by a review).
+#[test]
+fn child_queued_reader_retries() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let l = Arc::new(RwLock::named("queued-l", ()));
+    let m = Arc::new(Mutex::named("queued-m", ()));
+    let go = Arc::new(Barrier::new(3));
+    let (l1, m1, go1) = (l.clone(), m.clone(), go.clone());
+    let reader = spawn_named("wd-q-reader", move || {
+        let _r = l1.read();
+        go1.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        let _m = m1.lock();
+    });
+    let (l2, m2, go2) = (l.clone(), m.clone(), go.clone());
+    let retrier = spawn_named("wd-q-retrier", move || {
+        let _m = m2.lock();
+        go2.wait();
+        // Let the writer queue first.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut tries = 0;
+        while l2.try_read_for(Duration::from_millis(100)).is_none() && tries < 30 {
+            tries += 1;
+        }
+        tries
+    });
+    go.wait();
+    std::thread::sleep(Duration::from_millis(50));
+    let l3 = l.clone();
+    let writer = spawn_named("wd-q-writer", move || {
+        let _w = l3.write();
+    });
+    let tries = retrier.join().unwrap();
+    reader.join().unwrap();
+    writer.join().unwrap();
+    eprintln!("QUEUED done tries={tries}");
+    std::thread::sleep(Duration::from_secs(1));
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn a_queued_reader_that_retries_keeping_its_lock_is_reported() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_queued_reader_retries),
+        &[],
+        Duration::from_secs(30),
+        |t| t.contains("CHILD end"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert!(text.contains("QUEUED done tries=30"), "{text}");
+    assert_eq!(
+        text.matches("lockgraph watchdog: DEADLOCK").count(),
+        1,
+        "{text}"
+    );
+}
+
+/// One try of 300 ms (under the 500 ms timeout), by a thread holding its
+/// lock for long, against a thread that held its own for long: it gives up
+/// and the program goes on: no hang, no report (one try beside old holds
+/// was reported as a DEADLOCK; found by a review).
+#[test]
+fn child_single_short_try_old_holds() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let a = Arc::new(Mutex::named("single-a", ()));
+    let b = Arc::new(Mutex::named("single-b", ()));
+    let go = Arc::new(Barrier::new(2));
+    let (a1, b1, go1) = (a.clone(), b.clone(), go.clone());
+    let u = spawn_named("wd-single-untimed", move || {
+        let _b = b1.lock();
+        go1.wait();
+        std::thread::sleep(Duration::from_millis(1000));
+        let _a = a1.lock();
+    });
+    let _a = a.lock();
+    go.wait();
+    std::thread::sleep(Duration::from_millis(1200));
+    let got = b.try_lock_for(Duration::from_millis(300)).is_some();
+    eprintln!("SINGLE gave up={}", !got);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(_a);
+    u.join().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn a_single_short_try_is_not_a_deadlock() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_single_short_try_old_holds),
+        &[],
+        Duration::from_secs(30),
+        |t| t.contains("CHILD end"),
+    );
+    assert!(ok, "the child did not finish:\n{text}");
+    assert_eq!(
+        text.matches("lockgraph watchdog: DEADLOCK").count(),
+        0,
+        "{text}"
+    );
+}

@@ -54,6 +54,11 @@ pub(super) struct Watchdog {
     /// A timed waiter that gives up and asks again makes a new wait, but
     /// while the holds last it is the same hang: reported once.
     reported_timed: HashSet<Vec<(u64, u64, u64)>>,
+    /// The holds of the cycles with a timed wait seen in the last scan.
+    last_timed: HashSet<Vec<(u64, u64, u64)>>,
+    /// When each set of holds of a cycle with a timed wait was first seen
+    /// closing one (kept while the holds last, across retries).
+    timed_first: HashMap<Vec<(u64, u64, u64)>, u64>,
 }
 
 impl Watchdog {
@@ -67,6 +72,8 @@ impl Watchdog {
             in_deadlock: HashSet::new(),
             unsettled: None,
             reported_timed: HashSet::new(),
+            last_timed: HashSet::new(),
+            timed_first: HashMap::new(),
         }
     }
 
@@ -131,6 +138,7 @@ impl Watchdog {
         let timeout = super::saturating_nanos(self.config.timeout);
         let mut cycles_now = HashSet::new();
         let mut timed_young = HashSet::new();
+        let mut timed_now = HashSet::new();
         let cycles = find_cycles(&edges);
         let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
         for mut cycle in cycles {
@@ -158,7 +166,27 @@ impl Watchdog {
             let holds = timed.then(|| cycle_holds(&snaps, &cycle, now));
             let young = holds
                 .as_ref()
-                .is_some_and(|h| h.iter().any(|&(.., age)| age <= timeout));
+                .is_some_and(|h| h.is_empty() || h.iter().any(|&(.., age)| age <= timeout));
+            let hkey: Option<Vec<(u64, u64, u64)>> = holds
+                .as_ref()
+                .map(|h| h.iter().map(|&(k, id, since, _)| (k, id, since)).collect());
+            // The cycle (by its holds, across retries) must have lasted the
+            // timeout too: one short try beside old holds is no hang.
+            let young = young
+                || hkey.as_ref().is_some_and(|h| {
+                    let first = *self.timed_first.entry(h.clone()).or_insert(now);
+                    now.saturating_sub(first) <= timeout
+                });
+            if let Some(h) = &hkey {
+                timed_now.insert(h.clone());
+                if !h.is_empty() && self.reported_timed.contains(h) {
+                    // The same hang, reported: settled at once.
+                    self.reported_cycles.insert(key.clone());
+                    self.reported_waits.extend(key.iter().copied());
+                    cycles_now.insert(key);
+                    continue;
+                }
+            }
             if young {
                 // Not to be reported at the next scan: the exit need not
                 // wait for it.
@@ -178,14 +206,11 @@ impl Watchdog {
                     continue;
                 }
             }
-            let due = self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key);
-            if let (Some(holds), true) = (&holds, due) {
-                let hkey: Vec<(u64, u64, u64)> = holds
-                    .iter()
-                    .map(|&(k, id, since, _)| (k, id, since))
-                    .collect();
+            let seen = self.last_cycles.contains(&key)
+                || hkey.as_ref().is_some_and(|h| self.last_timed.contains(h));
+            let due = seen && !self.reported_cycles.contains(&key);
+            if let (Some(hkey), true) = (hkey, due) {
                 let held_back = young
-                    || self.reported_timed.contains(&hkey)
                     || !RATE
                         .lock()
                         .admit(Instant::now(), &cycle_locks(&snaps, &cycle));
@@ -201,7 +226,7 @@ impl Watchdog {
                 }
                 self.reported_timed.insert(hkey);
             }
-            if self.last_cycles.contains(&key) && !self.reported_cycles.contains(&key) {
+            if due {
                 self.reported_cycles.insert(key.clone());
                 self.reported_waits.extend(key.iter().copied());
                 // Another cycle of a deadlock already reported (through
@@ -227,6 +252,7 @@ impl Watchdog {
             cycles_now.insert(key);
         }
         self.last_cycles = cycles_now;
+        self.last_timed = timed_now;
         if self
             .last_cycles
             .iter()
@@ -310,6 +336,10 @@ impl Watchdog {
             .retain(|c| c.iter().all(|k| live.contains(k)));
         self.deferred
             .retain(|c, _| c.iter().all(|k| live.contains(k)));
+        self.timed_first.retain(|h, _| {
+            h.iter()
+                .all(|&(key, id, since)| still_held(&snaps, key, id, since))
+        });
         self.reported_timed.retain(|h| {
             h.iter()
                 .all(|&(key, id, since)| still_held(&snaps, key, id, since))
@@ -427,7 +457,7 @@ impl crate::policy::Report for WatchdogReport {
 /// age.
 fn cycle_holds(snaps: &[Snap], cycle: &[usize], now: u64) -> Vec<(u64, u64, u64, u64)> {
     (0..cycle.len())
-        .map(|k| {
+        .filter_map(|k| {
             let (i, j) = (cycle[k], cycle[(k + 1) % cycle.len()]);
             let wait = snaps[i].wait;
             let hold = match wait.map(|w| w.target) {
@@ -439,10 +469,15 @@ fn cycle_holds(snaps: &[Snap], cycle: &[usize], now: u64) -> Vec<(u64, u64, u64,
                 _ => None,
             };
             match hold {
-                Some((id, since)) => (snaps[j].slot.key, id, since, now.saturating_sub(since)),
+                Some((id, since)) => {
+                    Some((snaps[j].slot.key, id, since, now.saturating_sub(since)))
+                }
+                // A timed wait on no hold (a reader queued behind a writer):
+                // each retry is a new wait; the holds around it say.
+                None if wait.is_some_and(|w| w.limit.is_some()) => None,
                 None => {
                     let since = wait.map_or(now, |w| w.since);
-                    (snaps[i].slot.key, 0, since, now.saturating_sub(since))
+                    Some((snaps[i].slot.key, 0, since, now.saturating_sub(since)))
                 }
             }
         })
