@@ -216,7 +216,8 @@ impl Watchdog {
                         .admit(Instant::now(), &cycle_locks(&snaps, &cycle));
                 if held_back {
                     if !young {
-                        // Reported before, or refused by the rate limit.
+                        // Refused by the rate limit: counted, and settled
+                        // as if reported.
                         self.reported_timed.insert(hkey);
                         self.reported_cycles.insert(key.clone());
                         self.reported_waits.extend(key.iter().copied());
@@ -452,9 +453,10 @@ impl crate::policy::Report for WatchdogReport {
 
 /// For each edge of `cycle` (waiter `i`, then the thread that keeps it
 /// out): the holder's key, the lock, when its hold started and its age at
-/// `now`; for a wait on no lock held there (a resource, a reader queued
-/// behind a waiting writer), the waiter's key, 0 and its wait's start and
-/// age.
+/// `now`; for an untimed wait on no lock held there (a resource, a reader
+/// queued behind a waiting writer), the waiter's key, 0 and its wait's
+/// start and age. A timed wait on no hold is left out: each retry is a new
+/// wait, and the holds of the other edges say how long the cycle lasts.
 fn cycle_holds(snaps: &[Snap], cycle: &[usize], now: u64) -> Vec<(u64, u64, u64, u64)> {
     (0..cycle.len())
         .filter_map(|k| {
