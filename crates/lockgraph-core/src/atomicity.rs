@@ -421,6 +421,13 @@ fn with_slow<R>(f: impl FnOnce(&mut Slow) -> R) -> Option<R> {
 }
 
 impl Slow {
+    /// Takes the open explicit check of `id`, if any (its clock goes back
+    /// to `spare` once used).
+    fn take_explicit(&mut self, id: u64) -> Option<Region> {
+        let i = self.explicit.iter().position(|r| r.lock == id)?;
+        Some(self.explicit.swap_remove(i))
+    }
+
     fn snapshot(&mut self) -> VectorClock {
         let mut c = self.spare.pop().unwrap_or_default();
         c.clone_from(&self.others);
@@ -565,8 +572,7 @@ fn check(
             ));
         }
         if explicit {
-            if let Some(i) = s.explicit.iter().position(|r| r.lock == id) {
-                let r = s.explicit.swap_remove(i);
+            if let Some(r) = s.take_explicit(id) {
                 found.extend(finding(me, &r.others, last, r.site, r.hold, act_site, true));
                 s.spare.push(r.others);
             }
@@ -636,8 +642,7 @@ fn released_recording(
 #[inline(never)]
 fn forget_explicit(id: u64) {
     with_slow(|s| {
-        if let Some(i) = s.explicit.iter().position(|r| r.lock == id) {
-            let r = s.explicit.swap_remove(i);
+        if let Some(r) = s.take_explicit(id) {
             s.spare.push(r.others);
         }
     });

@@ -337,14 +337,8 @@ impl Watchdog {
             .retain(|c| c.iter().all(|k| live.contains(k)));
         self.deferred
             .retain(|c, _| c.iter().all(|k| live.contains(k)));
-        self.timed_first.retain(|h, _| {
-            h.iter()
-                .all(|&(key, id, since)| still_held(&snaps, key, id, since))
-        });
-        self.reported_timed.retain(|h| {
-            h.iter()
-                .all(|&(key, id, since)| still_held(&snaps, key, id, since))
-        });
+        self.timed_first.retain(|h, _| holds_last(&snaps, h));
+        self.reported_timed.retain(|h| holds_last(&snaps, h));
     }
 
     pub(super) fn deadlock_report(
@@ -484,6 +478,14 @@ fn cycle_holds(snaps: &[Snap], cycle: &[usize], now: u64) -> Vec<(u64, u64, u64,
             }
         })
         .collect()
+}
+
+/// Whether every hold (or wait) of a cycle's [`cycle_holds`] key is still
+/// there.
+fn holds_last(snaps: &[Snap], holds: &[(u64, u64, u64)]) -> bool {
+    holds
+        .iter()
+        .all(|&(key, id, since)| still_held(snaps, key, id, since))
 }
 
 /// Whether the hold (or, for lock 0, the wait) of [`cycle_holds`] is still
