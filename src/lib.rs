@@ -39,7 +39,9 @@
 //!   shortest cycle through the new edge and says which level it is.
 //! * **Self-deadlocks**: locking a `Mutex` the thread holds, `write` after
 //!   `read` on one `RwLock`, a second `read()` of a read-held lock (it blocks
-//!   behind a queued writer; `read_recursive()` does not).
+//!   behind a queued writer; `read_recursive()` does not). Each is reported
+//!   once per lock class and pair of sites (the hold's and the request's),
+//!   whichever lock of the class and whichever thread it happens on.
 //! * **Condvar cycles**: waiting on a condvar while holding `A`, when the
 //!   notifier takes `A` before notifying.
 //! * **`Once` deadlocks**: a [`Once`] is a lock held while its closure runs

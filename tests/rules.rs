@@ -359,6 +359,53 @@ fn locking_a_held_mutex_again_is_reported_before_it_self_deadlocks() {
     assert_eq!(r.edges[0].held_at.unwrap().line, line!() - 7);
 }
 
+/// One mistake, one report: the same second read at the same two sites,
+/// on another lock of the class (a sharded map's shards) or on another
+/// thread, is not reported again (a registry crate's shards printed it once
+/// per shard); the same locks read twice at another site, or a lock of
+/// another class, are.
+#[test]
+fn a_self_deadlock_is_reported_once_per_class_and_sites() {
+    fn shard() -> RwLock<u32> {
+        RwLock::new(0)
+    }
+    fn read_twice(l: &RwLock<u32>) -> bool {
+        let _r = l.read();
+        l.try_read_for(SHORT).is_some()
+    }
+    let shards: Vec<RwLock<u32>> = (0..3).map(|_| shard()).collect();
+    let first = capture(|| assert!(read_twice(&shards[0])));
+    assert_eq!(first.len(), 1, "{first:#?}");
+    assert_eq!(first[0].kind, ReportKind::SelfDeadlock { certain: false });
+    let again = capture(|| {
+        for s in &shards {
+            assert!(read_twice(s));
+        }
+    });
+    assert!(again.is_empty(), "{again:#?}");
+    let shards = Arc::new(shards);
+    let on_another_thread = {
+        let shards = Arc::clone(&shards);
+        thread::spawn(move || capture(|| assert!(read_twice(&shards[2]))))
+            .join()
+            .unwrap()
+    };
+    assert!(on_another_thread.is_empty(), "{on_another_thread:#?}");
+    // Another request site: another mistake (on a new shard: this
+    // thread's chain cache knows the request of a shard it read twice
+    // already, whatever the site).
+    let new_shard = shard();
+    let elsewhere = capture(|| {
+        let _r = new_shard.read();
+        assert!(new_shard.try_read_for(SHORT).is_some());
+    });
+    assert_eq!(elsewhere.len(), 1, "{elsewhere:#?}");
+    // Another class (created at another line), the same two sites.
+    let other = RwLock::new(0);
+    let other_class = capture(|| assert!(read_twice(&other)));
+    assert_eq!(other_class.len(), 1, "{other_class:#?}");
+}
+
 #[test]
 fn write_after_read_on_one_rwlock_is_reported() {
     let l = RwLock::new(());

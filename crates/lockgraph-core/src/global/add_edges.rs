@@ -189,8 +189,12 @@ pub(crate) fn add_edges_by(
             &thread,
             read_then_upgradable,
         ) {
-            // The self-deadlock is the news; edges to it add nothing.
-            out.reports.push(Raised::ready(r));
+            // The self-deadlock is the news; edges to it add nothing. Said
+            // once per mistake: the same class, modes and sites again (another
+            // shard, another thread) is the same report.
+            if Locked::new().first_self_report(self_key(&r, target, id)) {
+                out.reports.push(Raised::ready(r));
+            }
             return out;
         }
     }
@@ -350,6 +354,38 @@ fn self_deadlock(
     })
 }
 
+/// What makes two self-deadlock reports the same ([`Global::first_self_report`]):
+/// the lock's class and kind, the hold and the request, and their sites.
+/// The thread and the instance are not in it: a helper that reads a lock it
+/// already read-holds does so on every object of the class and on every
+/// thread that calls it, and one report says where to change the code.
+#[derive(PartialEq, Eq, Hash)]
+pub(super) struct SelfKey {
+    class: ClassKey,
+    kind: LockKind,
+    /// Whether the report says the deadlock is certain (its words follow).
+    certain: bool,
+    hold: Hold,
+    request: Request,
+    held_at: Option<Site>,
+    requested_at: Option<Site>,
+}
+
+/// `r`'s [`SelfKey`] (`r` made by [`self_deadlock`] for instance `id` of
+/// `target`).
+fn self_key(r: &CycleReport, target: &LockMeta, id: u64) -> SelfKey {
+    let e = &r.edges[0];
+    SelfKey {
+        class: target.class().key(id),
+        kind: target.kind(),
+        certain: matches!(r.kind, ReportKind::SelfDeadlock { certain: true }),
+        hold: e.hold,
+        request: e.request,
+        held_at: e.held_at,
+        requested_at: e.requested_at,
+    }
+}
+
 /// One edge to record: (class node, instance id) at each end.
 struct NewEdge {
     from: (NodeId, u64),
@@ -369,6 +405,18 @@ impl NewEdge {
 }
 
 impl Global {
+    /// Whether a self-deadlock with `key` is reported now: the first time,
+    /// and every time once this many keys are kept (a program with that
+    /// many distinct mistakes, or locks of no class: a repeated report
+    /// loses nothing, a missing one would).
+    fn first_self_report(&mut self, key: SelfKey) -> bool {
+        const MAX_KEPT: usize = 4096;
+        if self.self_reported.len() >= MAX_KEPT {
+            return !self.self_reported.contains(&key);
+        }
+        self.self_reported.insert(key)
+    }
+
     /// The first recording of `kind` on the edge `x` of the instance graph
     /// (`instance_graph`) or the class graph, made from `origin` and stored
     /// when the edge had none of that kind; `None` when it had one.

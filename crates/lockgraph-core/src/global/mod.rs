@@ -31,6 +31,7 @@ mod report;
 mod taken;
 pub(crate) mod young;
 
+use add_edges::SelfKey;
 pub(crate) use add_edges::{add_edges, add_edges_by, Actor, Gates};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
@@ -281,6 +282,8 @@ struct Global {
     /// was found (`policy::cycle_goes_out`): the watchdog's order context
     /// says which, whatever the policy is by then.
     reported: HashMap<CycleKey, bool>,
+    /// The self-deadlocks reported, each once (`add_edges`'s [`SelfKey`]).
+    self_reported: HashSet<SelfKey>,
     full: bool,
     /// Why the tables became full, to be said once the graph lock is
     /// released (saying it goes to the user's subscriber).
@@ -305,6 +308,7 @@ static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
         young_max: 0,
         origins: Origins::default(),
         reported: HashMap::new(),
+        self_reported: HashSet::new(),
         full: false,
         full_notice: None,
     })
@@ -467,6 +471,7 @@ fn reset() {
     g.young_max = 0;
     g.origins = Origins::default();
     g.reported.clear();
+    g.self_reported.clear();
     g.full = false;
     g.full_notice = None;
 }
