@@ -275,7 +275,7 @@ unsafe impl lock_api::RawMutex for RawMutex {
 
     #[inline]
     fn lock(&self) {
-        self.lock_at(None);
+        primitive::raw_acquire(|| self.lock_at(None));
     }
 
     #[inline]
@@ -381,7 +381,7 @@ unsafe impl lock_api::RawMutex for RawFairMutex {
 
     #[inline]
     fn lock(&self) {
-        self.0.lock_at(None);
+        primitive::raw_acquire(|| self.0.lock_at(None));
     }
 
     #[inline]
@@ -505,7 +505,7 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn lock_shared(&self) {
-        primitive::acquire(&self.meta, Read(self), WaitMode::Read, None);
+        primitive::raw_acquire(|| primitive::acquire(&self.meta, Read(self), WaitMode::Read, None));
     }
 
     #[inline]
@@ -522,7 +522,9 @@ unsafe impl lock_api::RawRwLock for RawRwLock {
 
     #[inline]
     fn lock_exclusive(&self) {
-        primitive::acquire(&self.meta, Write(self), WaitMode::Write, None);
+        primitive::raw_acquire(|| {
+            primitive::acquire(&self.meta, Write(self), WaitMode::Write, None)
+        });
     }
 
     #[inline]
@@ -630,12 +632,14 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     #[inline]
     fn lock_shared_recursive(&self) {
-        primitive::acquire(
-            &self.meta,
-            RecursiveRead(self),
-            WaitMode::RecursiveRead,
-            None,
-        );
+        primitive::raw_acquire(|| {
+            primitive::acquire(
+                &self.meta,
+                RecursiveRead(self),
+                WaitMode::RecursiveRead,
+                None,
+            )
+        });
     }
 
     #[inline]
@@ -671,12 +675,14 @@ unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgrade for RawRwLock {
     #[inline]
     fn lock_upgradable(&self) {
-        primitive::acquire(
-            &self.meta,
-            UpgradableRead(self),
-            WaitMode::UpgradableRead,
-            None,
-        );
+        primitive::raw_acquire(|| {
+            primitive::acquire(
+                &self.meta,
+                UpgradableRead(self),
+                WaitMode::UpgradableRead,
+                None,
+            )
+        });
     }
 
     #[inline]

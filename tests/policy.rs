@@ -126,6 +126,89 @@ fn a_policy_panic_while_a_condvar_relocks_leaves_the_guard_valid() {
     assert!(stderr.contains("lock-order cycle"), "{stderr}");
 }
 
+/// A cycle closed by the re-lock at the end of a guard's `unlocked` (lock_api
+/// re-locks there, the guard still alive): the policy panicked before the
+/// lock was taken, the panic dropped the guard, and the guard unlocked a
+/// lock this thread did not hold: another thread's hold of a mutex (mutual
+/// exclusion lost), or a read-write lock's reader count (locked for good).
+/// Found by an outside test.
+#[test]
+fn child_unlocked_relock_panic() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+    if !is_child() {
+        return;
+    }
+    // A mutex: another thread takes `b` inside the closure and keeps it.
+    let a = Mutex::new(());
+    let b = Arc::new(Mutex::new(()));
+    let released = Arc::new(AtomicBool::new(false));
+    let mut other = None;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut gb = b.lock();
+        let _a = a.lock(); // b -> a
+        lockgraph::MutexGuard::unlocked(&mut gb, || {
+            let (b2, released2) = (Arc::clone(&b), Arc::clone(&released));
+            let (tx, rx) = std::sync::mpsc::channel();
+            other = Some(std::thread::spawn(move || {
+                let _g = b2.lock();
+                tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                released2.store(true, Ordering::SeqCst);
+            }));
+            rx.recv().unwrap();
+        }); // re-locks b holding a: a -> b closes the cycle
+    }));
+    let msg = r.unwrap_err();
+    let msg = msg.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("lock-order cycle"), "{msg}");
+    // The re-lock waited for the other thread's hold: the guard the panic
+    // dropped released this thread's own hold, not the other's.
+    assert!(
+        released.load(Ordering::SeqCst),
+        "b was taken from its holder"
+    );
+    other.unwrap().join().unwrap();
+    assert!(!a.is_locked() && !b.is_locked());
+    // A read-write lock's read guard: its reader count stays right.
+    let rw = lockgraph::RwLock::new(());
+    let m = Mutex::new(());
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut g = rw.read();
+        let _m = m.lock(); // rw (read) -> m
+        lockgraph::RwLockReadGuard::unlocked(&mut g, || {}); // m -> rw closes it
+    }));
+    assert!(r.is_err());
+    assert!(!rw.is_locked(), "the read-write lock stayed locked");
+    assert!(rw.try_write().is_some());
+    // A closure that panics: the re-lock runs while the thread unwinds,
+    // where a second panic would abort the process; the report is printed.
+    let (c, d) = (Mutex::new(()), Mutex::new(()));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut gd = d.lock();
+        let _c = c.lock(); // d -> c
+        lockgraph::MutexGuard::unlocked(&mut gd, || panic!("the closure's own panic"));
+    }));
+    let msg = r.unwrap_err();
+    assert_eq!(msg.downcast_ref::<&str>(), Some(&"the closure's own panic"));
+    assert!(!c.is_locked() && !d.is_locked());
+    assert_eq!(lockgraph::held_locks().len(), 0);
+    assert!(lockgraph::flush_reports(Duration::from_secs(5)));
+    println!("CHILD-OK");
+}
+
+#[test]
+fn a_policy_panic_in_an_unlocked_relock_leaves_the_locks_sound() {
+    let out = run_child(
+        child!(child_unlocked_relock_panic),
+        &[("LOCKGRAPH_ON_CYCLE", "panic")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+    // Two panics' messages and the third cycle's report, printed.
+    assert_eq!(stderr.matches("lock-order cycle").count(), 3, "{stderr}");
+}
+
 #[test]
 fn child_upgradable_report_panics() {
     if !is_child() {

@@ -271,7 +271,8 @@ fn a_timed_retry_that_keeps_its_lock_is_reported_once() {
 /// A retry that keeps its lock, with a limit shorter than the scan period
 /// (50 ms here; the default is 100 ms): every scan sees a new wait serial.
 /// It was never reported, and held back `flush_reports` (and the exit) for
-/// as long as it went on (found by a review).
+/// as long as it went on (found by a review); then reported without the
+/// retrier's stack.
 #[test]
 fn child_fast_retries_holding() {
     if !is_child() {
@@ -330,6 +331,19 @@ fn a_fast_timed_retry_that_keeps_its_lock_is_reported() {
         1,
         "{text}"
     );
+    // The retrier's own stack: its waits never last to the timeout, so it
+    // captures none; the report takes its current one (it had none).
+    if cfg!(target_os = "linux") {
+        let retrier = text
+            .split("  thread `wd-fast-holder` (tid")
+            .nth(1)
+            .and_then(|t| t.split("  thread `").next())
+            .unwrap_or_else(|| panic!("no retrier in the report:\n{text}"));
+        assert!(
+            retrier.contains("now at (its current stack):\n      watchdog::timed::child_fast_retries_holding::{{closure}}"),
+            "{text}"
+        );
+    }
 }
 
 /// A reader queued behind a waiting writer retries `try_read_for` while it

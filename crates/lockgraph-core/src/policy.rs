@@ -360,14 +360,86 @@ pub fn emit_at<R: Report>(report: R, site: Option<&'static Location<'static>>) {
             let dispatch = report.dispatch();
             crate::delivery::send_to(report, dispatch);
         }
-        // On this thread, before it blocks: the lock is not taken.
-        Disposal::Panic => panic_with(&report, site),
+        // A panic while this thread unwinds would abort the process (a
+        // re-lock in a guard's drop, say): the report is delivered instead.
+        Disposal::Panic if std::thread::panicking() => {
+            let dispatch = report.dispatch();
+            crate::delivery::send_to(report, dispatch);
+        }
+        // On this thread, before it blocks: the lock is not taken. Unless
+        // the lock's guard outlives the call (`after_taking`): then once it
+        // is taken.
+        Disposal::Panic => {
+            if !defer_panic(&report, site) {
+                panic_with(&report, site)
+            }
+        }
         Disposal::Abort(why) => {
             // The record's stacks of the edges written so far (resolved on
             // the record's thread: this one holds locks).
             crate::record::before_abort();
             crate::delivery::abort(&report, why)
         }
+    }
+}
+
+crate::sync::thread_local_const! {
+    /// While [`after_taking`] runs on this thread: `Some`, holding the
+    /// message of the first policy panic put off until the lock is taken.
+    static PUT_OFF: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+}
+
+/// Puts the policy's panic for `report` off, when [`after_taking`] runs.
+fn defer_panic(report: &dyn fmt::Display, site: Option<&'static Location<'static>>) -> bool {
+    PUT_OFF
+        .try_with(|p| match &mut *p.borrow_mut() {
+            Some(first) => {
+                first.get_or_insert_with(|| panic_message(report, site));
+                true
+            }
+            None => false,
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `acquire`, a raw acquisition whose guard outlives it, and raises
+/// a policy panic it met only once it returned, the lock taken. lock_api's
+/// guards re-lock this way at the end of `unlocked` (`MutexGuard::unlocked`,
+/// `RwLockReadGuard::unlocked`, ...): the guard still exists and unlocks
+/// the lock when the panic drops it, so a panic before the lock is taken
+/// made that unlock release a lock this thread did not hold (another
+/// thread's hold of a mutex, or a read-write lock's reader count), and
+/// mutual exclusion was lost. Found by an outside test.
+pub(crate) fn after_taking(acquire: impl FnOnce()) {
+    struct Restore(Option<Option<String>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            let _ = PUT_OFF.try_with(|p| *p.borrow_mut() = outer);
+        }
+    }
+    let outer = PUT_OFF
+        .try_with(|p| p.borrow_mut().replace(None))
+        .ok()
+        .flatten();
+    let restore = Restore(outer);
+    acquire();
+    let put_off = PUT_OFF
+        .try_with(|p| p.borrow_mut().take())
+        .ok()
+        .flatten()
+        .flatten();
+    drop(restore);
+    if let Some(message) = put_off {
+        std::panic::panic_any(message);
+    }
+}
+
+/// The policy's panic message for `report`: `site: report`, or the report.
+fn panic_message(report: &dyn fmt::Display, site: Option<&'static Location<'static>>) -> String {
+    match site {
+        Some(site) => format!("{site}: {report}"),
+        None => format!("{report}"),
     }
 }
 

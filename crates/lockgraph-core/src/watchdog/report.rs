@@ -415,6 +415,31 @@ pub(super) fn wants_stack_now(s: &Snap) -> bool {
     !s.held.is_empty() && s.wait.is_none()
 }
 
+/// Whether `s` holds a lock and waits for a lock with a limit, the kind of
+/// wait a retry loop makes: one whose limit is shorter than the timeout
+/// never captures its own stack (it is never late), and a retry faster
+/// than a scan is a new wait at every scan, so the report has no stack of
+/// it unless it takes its current one. A signal is safe there: a lock's
+/// wait is parking_lot's, which waits again when a signal ends the futex
+/// wait early (not a [`crate::blocking`] call, whose system call could
+/// fail with `EINTR`).
+fn timed_lock_wait(s: &Snap) -> bool {
+    let Some(w) = s.wait else {
+        return false;
+    };
+    let lock = matches!(
+        w.target,
+        Target::Lock {
+            kind: LockKind::Mutex
+                | LockKind::FairMutex
+                | LockKind::RwLock
+                | LockKind::ReentrantMutex,
+            ..
+        }
+    );
+    !s.held.is_empty() && lock && w.limit.is_some()
+}
+
 /// `s`'s current stack: captured directly for the calling thread, by a
 /// signal for another one (Linux).
 pub(super) fn stack_now(s: &Snap) -> StackNow {
@@ -446,7 +471,8 @@ pub(super) fn stack_now(s: &Snap) -> StackNow {
 
 /// A thread of a report. `with_stack`: include a waiter's own stack;
 /// `with_stack_now`: capture the current stack of a holder that does not
-/// wait ([`wants_stack_now`]).
+/// wait ([`wants_stack_now`]), and, with `with_stack`, of a holder in a
+/// timed lock wait that captured none ([`timed_lock_wait`]).
 pub(super) fn thread_info(
     s: &Snap,
     now: u64,
@@ -505,6 +531,7 @@ pub(super) fn thread_info(
             stack,
         }
     });
+    let own_stack = waiting.as_ref().is_some_and(|w| !w.stack.is_empty());
     ThreadInfo {
         name: s.slot.name.clone(),
         tid: s.slot.tid,
@@ -521,7 +548,9 @@ pub(super) fn thread_info(
             })
             .collect(),
         now: proc_state(s.slot.tid),
-        stack_now: (with_stack_now && wants_stack_now(s)).then(|| stack_now(s)),
+        stack_now: (with_stack_now
+            && (wants_stack_now(s) || (with_stack && !own_stack && timed_lock_wait(s))))
+        .then(|| stack_now(s)),
         spans: spans::open_spans(s.slot.tid),
     }
 }
