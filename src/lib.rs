@@ -43,7 +43,8 @@
 //!   once per lock class and pair of sites (the hold's and the request's),
 //!   whichever lock of the class and whichever thread it happens on.
 //! * **Condvar cycles**: waiting on a condvar while holding `A`, when the
-//!   notifier takes `A` before notifying.
+//!   notifier holds `A` when it notifies (not one that took `A` and let it
+//!   go before notifying: see docs/design.md, "What is not covered").
 //! * **`Once` deadlocks**: a [`Once`] is a lock held while its closure runs
 //!   and requested by every call made before it completed, so `call_once`
 //!   from its own closure, or a closure that needs a lock held by a caller of

@@ -447,6 +447,35 @@ fn an_upgradable_read_on_a_held_read_is_a_potential_self_deadlock() {
     assert!(!text.contains("never wakes"), "{text}");
 }
 
+/// A read of a lock the thread holds an upgradable read of never waits: a
+/// writer takes the bit that queues new reads only once no upgradable read
+/// is held (it was reported as "read-locks a lock it already read-holds",
+/// with a queued writer's advice; found by an outside test).
+#[test]
+fn a_read_under_the_threads_own_upgradable_read_is_no_self_deadlock() {
+    let l = RwLock::named("rules-upgradable-then-read", 0u32);
+    let reports = capture(|| {
+        let u = l.upgradable_read();
+        let r = l.read();
+        let rr = l.read_recursive();
+        assert!(l.try_read_for(SHORT).is_some());
+        drop((r, rr));
+        // A writer queued meanwhile waits for the upgradable read, and the
+        // reads still get in.
+        std::thread::scope(|s| {
+            let w = s.spawn(|| *l.write() += 1);
+            std::thread::sleep(Duration::from_millis(50));
+            let again = l.read();
+            assert_eq!(*again, 0);
+            drop(again);
+            drop(u);
+            w.join().unwrap();
+        });
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    assert_eq!(*l.read(), 1);
+}
+
 /// An upgradable read on an upgradable read, and a write on a read, wait
 /// for the thread itself: certain, with an RwLock's advice.
 #[test]

@@ -104,7 +104,7 @@ pub(crate) fn add_edges(
     request: Request,
     site: Option<&'static Location<'static>>,
     op: Op,
-    read_then_upgradable: bool,
+    own: OwnHolds,
 ) -> Added {
     // With `send_guard` a guard may be held by another thread than the
     // one whose stack keeps it (until it is released there): no edge
@@ -118,16 +118,7 @@ pub(crate) fn add_edges(
         label: thread_label(),
         gates,
     };
-    add_edges_by(
-        actor,
-        held,
-        target,
-        id,
-        request,
-        site,
-        op,
-        read_then_upgradable,
-    )
+    add_edges_by(actor, held, target, id, request, site, op, own)
 }
 
 /// Who an event is by: its label in reports, and which of its holds its
@@ -155,9 +146,19 @@ pub(crate) enum Gates {
     None,
 }
 
+/// How the actor holds the lock it asks for, where its held entries do not
+/// say (the self-deadlock check's inputs).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct OwnHolds {
+    /// The request is an upgradable read, and the actor holds the lock
+    /// only as plain reads.
+    pub(crate) read_then_upgradable: bool,
+    /// The actor holds an upgradable read of the lock.
+    pub(crate) upgradable: bool,
+}
+
 /// [`add_edges`] for an acquisition by `actor` (a task, named by the
-/// caller) rather than by this thread. `read_then_upgradable`: the request
-/// is an upgradable read, and the actor's hold of the lock a plain read.
+/// caller) rather than by this thread.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn add_edges_by(
     actor: Actor,
@@ -167,7 +168,7 @@ pub(crate) fn add_edges_by(
     request: Request,
     site: Option<&'static Location<'static>>,
     op: Op,
-    read_then_upgradable: bool,
+    own: OwnHolds,
 ) -> Added {
     let Actor {
         label: thread,
@@ -180,15 +181,7 @@ pub(crate) fn add_edges_by(
         lines: Vec::new(),
     };
     if op == Op::Acquire {
-        if let Some(r) = self_deadlock(
-            held,
-            target,
-            id,
-            request,
-            site,
-            &thread,
-            read_then_upgradable,
-        ) {
+        if let Some(r) = self_deadlock(held, target, id, request, site, &thread, own) {
             // The self-deadlock is the news; edges to it add nothing. Said
             // once per mistake: the same class, modes and sites again (another
             // shard, another thread) is the same report.
@@ -316,7 +309,10 @@ pub(crate) fn add_edges_by(
 }
 
 /// A re-acquisition of a lock this thread holds (the graph has no self
-/// edges): anything but a recursive read of a shared hold. Certain unless
+/// edges): anything but a recursive read of a shared hold, or a read of a
+/// lock this thread holds an upgradable read of (a writer takes the writer
+/// bit, which queues new reads, only once no upgradable read is held:
+/// parking_lot's `UPGRADABLE_BIT` excludes `WRITER_BIT`). Certain unless
 /// both are reads, or the request is an upgradable read on a plain read
 /// (`read_then_upgradable`): it waits only for a writer queued in between
 /// or another thread's upgradable read.
@@ -327,8 +323,12 @@ fn self_deadlock(
     request: Request,
     site: Option<&'static Location<'static>>,
     thread: &Arc<str>,
-    read_then_upgradable: bool,
+    own: OwnHolds,
 ) -> Option<CycleReport> {
+    if own.upgradable && request != Request::Exclusive {
+        return None;
+    }
+    let read_then_upgradable = own.read_then_upgradable;
     let e = held
         .iter()
         .filter(|e| e.id == id)

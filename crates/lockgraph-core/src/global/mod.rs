@@ -32,7 +32,7 @@ mod taken;
 pub(crate) mod young;
 
 use add_edges::SelfKey;
-pub(crate) use add_edges::{add_edges, add_edges_by, Actor, Gates};
+pub(crate) use add_edges::{add_edges, add_edges_by, Actor, Gates, OwnHolds};
 pub(crate) use context::order_context;
 pub use context::OrderOrigin;
 #[cfg(test)]

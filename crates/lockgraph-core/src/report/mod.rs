@@ -63,7 +63,10 @@ pub struct LockInfo {
     pub name: Option<&'static str>,
     /// Where the lock (or its class) was created, if known.
     pub created: Option<Site>,
-    /// The lock instance, for instance-level reports.
+    /// The lock instance: set in a cycle of the instance graph (locks of
+    /// one class) and in a self-deadlock; `None` in a cycle of the class
+    /// graph, even one whose [`Level`] is `Instance` (its sampled pairs of
+    /// instances chain back: the locks are named by class there).
     pub instance: Option<u64>,
     /// The type of the value the lock protects (`std::any::type_name`), when
     /// it is part of the lock's class (locks made by `new`, `Default`, ...).

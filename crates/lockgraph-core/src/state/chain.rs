@@ -440,15 +440,19 @@ impl ThreadState {
         // An upgradable read requested where this thread holds the lock
         // only as plain reads (an upgradable read or a write held makes it
         // wait for the thread itself).
-        let mut mine = (0..held.len())
-            .map(|i| self.stack.words[i].get())
-            .filter(|&w| word_id(w) == id)
-            .peekable();
-        let read_then_upgradable = self.upgradable_request.get()
-            && mine.peek().is_some()
-            && mine.all(|w| word_hold(w) == Hold::Shared && w & M_UPGRADABLE == 0);
+        let mine = || {
+            (0..held.len())
+                .map(|i| self.stack.words[i].get())
+                .filter(|&w| word_id(w) == id)
+        };
+        let own = global::OwnHolds {
+            read_then_upgradable: self.upgradable_request.get()
+                && mine().next().is_some()
+                && mine().all(|w| word_hold(w) == Hold::Shared && w & M_UPGRADABLE == 0),
+            upgradable: mine().any(|w| w & M_UPGRADABLE != 0),
+        };
         let _busy = Busy::enter(self);
-        let out = global::add_edges(&held, meta, id, request, site, op, read_then_upgradable);
+        let out = global::add_edges(&held, meta, id, request, site, op, own);
         for i in out.marked {
             self.stack.words[i].set(self.stack.words[i].get() | S_IN_GRAPH);
         }

@@ -314,7 +314,16 @@ fn record(
         label: actor(owner),
         gates: crate::global::Gates::None,
     };
-    let out = crate::global::add_edges_by(by, held, meta, id, request, site, op, false);
+    let out = crate::global::add_edges_by(
+        by,
+        held,
+        meta,
+        id,
+        request,
+        site,
+        op,
+        crate::global::OwnHolds::default(),
+    );
     let marked: Vec<(usize, u64)> = out
         .marked
         .iter()
