@@ -262,7 +262,7 @@ fn acquired(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'sta
 /// a pending site the caller is lock_api re-locking at the end of a guard's
 /// `unlocked`, whose guard outlives the call and unlocks the lock when the
 /// panic drops it, or a program's own raw call: the panic comes once the
-/// lock is taken ([`crate::policy::after_taking`]), so the guard's unlock
+/// lock is taken (`policy::after_taking`), so the guard's unlock
 /// releases what this thread holds. A program's raw call that panics so
 /// keeps the lock, as its raw code would have without the panic.
 #[inline]
