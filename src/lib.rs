@@ -65,9 +65,10 @@
 //! And what is not reported, because it cannot deadlock: `try_lock` (it never
 //! waits: no edge into the tried lock), cycles made only of recursive reads
 //! of shared holds (lockdep's strong-path rule), cycles two of whose edges
-//! were always recorded under one lock held exclusively (a *gate lock*: the
-//! two threads cannot both hold it), re-entry of a `ReentrantMutex`, and
-//! upgrading an upgradable read.
+//! were always recorded under one lock held exclusively or as an upgradable
+//! read (a *gate lock*: the two threads cannot both hold it so), re-entry of
+//! a `ReentrantMutex`, upgrading an upgradable read, and a `read()` under the
+//! thread's own upgradable read of the lock.
 //!
 //! # Reports and policy
 //!

@@ -533,15 +533,20 @@ fn reentrant_mutex_reentry_and_upgrades_are_fine() {
     assert!(reports.is_empty(), "{reports:#?}");
 }
 
+/// The upgrade waits for the other readers, so a reader of `l` that waits
+/// for `m` deadlocks with it. (With the first edge recorded under an
+/// upgradable read of `l` instead, the two edges need that one upgradable
+/// read, which no two threads hold at once:
+/// `an_upgrade_under_a_lock_taken_while_upgradable_is_no_cycle`.)
 #[test]
 fn an_upgrade_waits_so_it_records_edges_from_other_held_locks() {
     let m = Mutex::new(());
     let l = RwLock::new(());
     let reports = capture(|| {
         {
-            let up = l.upgradable_read();
+            let r = l.read();
             let _m = m.lock(); // l (shared) -> m
-            drop(up);
+            drop(r);
         }
         let up = l.upgradable_read();
         let _m = m.lock();
@@ -610,6 +615,66 @@ fn a_read_held_gate_is_no_gate() {
         let _a = a.lock();
     });
     assert_eq!(cycles(&reports).len(), 1);
+}
+
+/// An upgradable read excludes writers and other upgradable reads: under
+/// one lock taken upgradable by one order and upgradable or for write by
+/// the other, the two orders cannot run at once (both were reported; found
+/// by an outside test). Under an upgradable read and a plain read they can.
+#[test]
+fn an_upgradable_read_is_a_gate_against_writes_and_upgradable_reads() {
+    let gate = RwLock::new(());
+    let (a, b) = (Mutex::new(()), Mutex::new(()));
+    let reports = capture(|| {
+        {
+            let _g = gate.upgradable_read();
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        {
+            let _g = gate.upgradable_read();
+            let _b = b.lock();
+            let _a = a.lock();
+        }
+        let _g = gate.write();
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    let (c, d) = (Mutex::new(()), Mutex::new(()));
+    let reports = capture(|| {
+        {
+            let _g = gate.upgradable_read();
+            let _c = c.lock();
+            let _d = d.lock();
+        }
+        let _g = gate.read();
+        let _d = d.lock();
+        let _c = c.lock();
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+/// `upgrade` under a lock taken while the upgradable read was held: the
+/// two edges (`a -> m` from the upgradable read, `m -> a` by the upgrade)
+/// both need `a`'s upgradable read, which two threads cannot hold at once:
+/// no deadlock (it was reported on its own; found by an outside test). A
+/// write of `a` under `m` elsewhere is one.
+#[test]
+fn an_upgrade_under_a_lock_taken_while_upgradable_is_no_cycle() {
+    let a = RwLock::named("rules-upgrade-under-m", 0u32);
+    let m = Mutex::named("rules-upgrade-under-m-mutex", ());
+    let reports = capture(|| {
+        let u = a.upgradable_read();
+        let _m = m.lock();
+        *RwLockUpgradableReadGuard::upgrade(u) += 1;
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    let reports = capture(|| {
+        let _m = m.lock();
+        *a.write() += 1;
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
 }
 
 #[test]

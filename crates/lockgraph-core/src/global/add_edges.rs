@@ -146,15 +146,23 @@ pub(crate) enum Gates {
     None,
 }
 
-/// How the actor holds the lock it asks for, where its held entries do not
-/// say (the self-deadlock check's inputs).
+/// How the actor holds its locks, where its held entries do not say.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct OwnHolds {
     /// The request is an upgradable read, and the actor holds the lock
     /// only as plain reads.
     pub(crate) read_then_upgradable: bool,
-    /// The actor holds an upgradable read of the lock.
-    pub(crate) upgradable: bool,
+    /// Bit `i`: held entry `i` is an upgradable read (a shared hold that
+    /// excludes writers and other upgradable reads: a gate, and no read
+    /// waits for it).
+    pub(crate) upgradable: u64,
+}
+
+impl OwnHolds {
+    /// Whether held entry `i` is an upgradable read.
+    fn upgradable(self, i: usize) -> bool {
+        i < 64 && self.upgradable >> i & 1 == 1
+    }
 }
 
 /// [`add_edges`] for an acquisition by `actor` (a task, named by the
@@ -256,16 +264,23 @@ pub(crate) fn add_edges_by(
             // The gates are the locks the thread holds exclusively while it
             // waits for the edge's end: every other hold for "held ->
             // target"; for a notification, which stands for the notifier
-            // blocked on the way to `e`, only those taken before `e`.
+            // blocked on the way to `e`, only those taken before `e`. An
+            // upgradable read is a gate too (no two threads hold a lock
+            // upgradable, or one upgradable and one exclusively), and it
+            // is one even where it is the edge's start, or the lock an
+            // upgrade waits on: `u = a.upgradable_read(); m.lock();
+            // upgrade(u)` records `a -> m` and `m -> a`, both under `a`'s
+            // upgradable read, which two threads cannot hold at once.
             gates: held
                 .iter()
                 .enumerate()
-                .filter(|(j, o)| {
+                .filter(|&(j, o)| {
+                    let upgradable = own.upgradable(j);
+                    let upgraded = op == Op::Upgrade && o.id == id;
                     with_gates == Gates::Held
-                        && (if notify { *j < i } else { *j != i })
-                        && o.hold == Hold::Exclusive
-                        && o.id != id
-                        && Some(o.id) != exclude
+                        && (if notify { j < i } else { j != i || upgradable })
+                        && (o.hold == Hold::Exclusive || upgradable)
+                        && ((o.id != id && Some(o.id) != exclude) || (upgraded && upgradable))
                 })
                 .map(|(_, o)| o.id)
                 .collect(),
@@ -325,7 +340,11 @@ fn self_deadlock(
     thread: &Arc<str>,
     own: OwnHolds,
 ) -> Option<CycleReport> {
-    if own.upgradable && request != Request::Exclusive {
+    let upgradable_held = held
+        .iter()
+        .enumerate()
+        .any(|(i, e)| e.id == id && own.upgradable(i));
+    if upgradable_held && request != Request::Exclusive {
         return None;
     }
     let read_then_upgradable = own.read_then_upgradable;

@@ -449,7 +449,9 @@ impl ThreadState {
             read_then_upgradable: self.upgradable_request.get()
                 && mine().next().is_some()
                 && mine().all(|w| word_hold(w) == Hold::Shared && w & M_UPGRADABLE == 0),
-            upgradable: mine().any(|w| w & M_UPGRADABLE != 0),
+            upgradable: (0..held.len().min(64))
+                .filter(|&i| self.stack.words[i].get() & M_UPGRADABLE != 0)
+                .fold(0, |m, i| m | 1 << i),
         };
         let _busy = Busy::enter(self);
         let out = global::add_edges(&held, meta, id, request, site, op, own);
@@ -469,13 +471,9 @@ impl ThreadState {
     #[inline(always)]
     fn link_first(&self) {
         let w = self.stack.words[0].get();
-        let (key, hold) = (self.keys[0].get(), word_hold(w));
-        self.chains[0].set(mix(mix(ROOT_CHAIN, key), hold as u64));
-        let inst = if hold == Hold::Exclusive {
-            mix(ROOT_INST, word_id(w))
-        } else {
-            ROOT_INST
-        };
+        let key = self.keys[0].get();
+        let (chain, inst) = link_slot(ROOT_CHAIN, ROOT_INST, w, key);
+        self.chains[0].set(chain);
         self.insts[0].set(inst);
         self.blooms[0].set(bloom_bit(key));
         self.linked.set(1);
@@ -501,17 +499,34 @@ impl ThreadState {
         };
         for i in start..len {
             let w = self.stack.words[i].get();
-            let (key, hold) = (self.keys[i].get(), word_hold(w));
-            chain = mix(mix(chain, key), hold as u64);
-            if hold == Hold::Exclusive {
-                inst = mix(inst, word_id(w));
-            }
+            let key = self.keys[i].get();
+            (chain, inst) = link_slot(chain, inst, w, key);
             bloom |= bloom_bit(key);
             self.chains[i].set(chain);
             self.insts[i].set(inst);
             self.blooms[i].set(bloom);
         }
         self.linked.set(len);
+    }
+}
+
+/// The running summaries `(chain, inst)` past a slot whose word is `w` and
+/// class key `key`. The chain takes the hold's mode (exclusive, shared or
+/// upgradable read) and the instance summary the ids of the holds that are
+/// gates of the edges recorded under them: exclusive holds and upgradable
+/// reads (`global::add_edges`). An upgradable read is a gate of the edges
+/// from it too, so its id goes in the chain itself, which a key of one
+/// held lock uses alone.
+#[inline(always)]
+fn link_slot(chain: u64, inst: u64, w: u64, key: u64) -> (u64, u64) {
+    let mode = w & (M_SHARED | M_UPGRADABLE);
+    let chain = mix(mix(chain, key), mode);
+    if mode == M_SHARED {
+        (chain, inst)
+    } else if mode == 0 {
+        (chain, mix(inst, word_id(w)))
+    } else {
+        (mix(chain, word_id(w)), mix(inst, word_id(w)))
     }
 }
 
