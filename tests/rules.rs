@@ -301,6 +301,35 @@ fn plain_reads_in_opposite_orders_are_a_cycle() {
         let _a = a.read();
     });
     assert_eq!(cycles(&reports).len(), 1);
+    // Each step waits only behind a queued writer: the report says so, and
+    // what takes a read that does not queue (its table said "waits for" as
+    // of a write; found by an outside test).
+    let text = reports[0].to_string();
+    assert_eq!(
+        text.matches("that read waits only behind a writer").count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("a read taken with read_recursive() does not queue behind writers"),
+        "{text}"
+    );
+    // A write in the cycle: that step needs no writer of its own.
+    let (c, d) = (RwLock::new(()), RwLock::new(()));
+    let reports = capture(|| {
+        {
+            let _c = c.read();
+            let _d = d.write();
+        }
+        let _d = d.read();
+        let _c = c.read();
+    });
+    let text = reports[0].to_string();
+    assert_eq!(
+        text.matches("that read waits only behind a writer").count(),
+        1,
+        "{text}"
+    );
 }
 
 #[test]

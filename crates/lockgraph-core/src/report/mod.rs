@@ -8,6 +8,7 @@ use crate::class::{short_type_name, Class, LockKind, Site};
 
 mod entries;
 mod frames;
+mod reads;
 mod self_words;
 
 use self_words::self_words;
@@ -595,6 +596,9 @@ impl CycleReport {
         }
         writeln!(f)?;
         self.fmt_scenario(f)?;
+        for line in reads::queued_writer_lines(self) {
+            writeln!(f, "  {line}")?;
+        }
         writeln!(f)?;
         writeln!(
             f,
