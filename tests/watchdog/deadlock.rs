@@ -248,6 +248,51 @@ fn a_three_thread_cycle_is_reported_whole() {
     }
 }
 
+/// Unnamed threads are named by their `ThreadId`, as the lock-order
+/// graph's reports name them: both were `<unnamed>`, and the cycle line and
+/// the advice could not tell them apart (found by an outside test).
+#[test]
+fn child_unnamed_abba() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let (a, b) = (
+        Arc::new(Mutex::named("un-a", ())),
+        Arc::new(Mutex::named("un-b", ())),
+    );
+    let barrier = Arc::new(Barrier::new(2));
+    let cross = |x: Arc<Mutex<()>>, y: Arc<Mutex<()>>, barrier: Arc<Barrier>| {
+        std::thread::spawn(move || {
+            let _x = x.lock();
+            barrier.wait();
+            let _y = y.lock();
+        })
+    };
+    let t1 = cross(a.clone(), b.clone(), barrier.clone());
+    let t2 = cross(b, a, barrier);
+    t1.join().unwrap();
+    t2.join().unwrap();
+}
+
+#[test]
+fn unnamed_threads_are_named_by_their_thread_ids() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_unnamed_abba),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    assert!(!report.contains("<unnamed>"), "{report}");
+    let cycle = report.lines().find(|l| l.contains("cycle:")).unwrap();
+    assert_eq!(cycle.matches("thread `ThreadId(").count(), 3, "{cycle}");
+}
+
 #[test]
 fn child_reentrant_abba() {
     if !is_child() {

@@ -189,7 +189,7 @@ pub enum StackNow {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ThreadInfo {
-    /// The thread's name (`<unnamed>` without one).
+    /// The thread's name (its `ThreadId`, as `ThreadId(3)`, without one).
     pub name: String,
     /// The OS thread id (0 where unknown).
     pub tid: u64,

@@ -264,10 +264,10 @@ pub(super) fn with_slot(f: impl FnOnce(&Slot)) {
             // may not run yet (turned on by the environment, or a forked
             // child).
             ensure_running();
-            let slot = Arc::new(Slot::new(
-                std::thread::current().name().unwrap_or("<unnamed>"),
-                os_tid(),
-            ));
+            // An unnamed thread by its `ThreadId`, as the lock-order
+            // graph's reports name it: two unnamed threads of one cycle
+            // were both `<unnamed>`, in its cycle line and its advice.
+            let slot = Arc::new(Slot::new(&crate::sync::thread_name(), os_tid()));
             SLOTS.lock().push(Arc::clone(&slot));
             slot
         });
