@@ -181,7 +181,8 @@ fn main() {
             if tokio::time::timeout(Duration::from_secs(3), both).await.is_err() {
                 println!("the request task and the reloader task are deadlocked (see the watchdog's report above); giving up");
                 lockgraph::flush_reports(Duration::from_secs(2));
-                std::process::exit(0);
+                // As `data_loader --hang`: a hang is a failure of the run.
+                std::process::exit(2);
             }
             return;
         }

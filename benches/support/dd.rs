@@ -27,15 +27,18 @@ pub struct DdClient {
 
 impl DdClient {
     /// Where the binary is: `LOCKGRAPH_BENCH_PL_DD`, else where
-    /// `scripts/bench-plain.sh` builds it.
+    /// `scripts/bench-plain.sh` builds it (under `CARGO_TARGET_DIR` when
+    /// that is set, as the script does, else under the checkout's
+    /// `target`).
     pub fn path() -> PathBuf {
-        match std::env::var_os("LOCKGRAPH_BENCH_PL_DD") {
-            Some(p) => PathBuf::from(p),
-            None => PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/target/pl-deadlock-detection/release/pl-deadlock-detection"
-            )),
+        if let Some(p) = std::env::var_os("LOCKGRAPH_BENCH_PL_DD") {
+            return PathBuf::from(p);
         }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(|t| root.join(t))
+            .unwrap_or_else(|| root.join("target"));
+        target.join("pl-deadlock-detection/release/pl-deadlock-detection")
     }
 
     /// Starts the binary and checks its handshake.

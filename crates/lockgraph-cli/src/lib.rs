@@ -116,6 +116,19 @@ impl CheckOptions {
         self.threads = threads.max(1);
         self
     }
+
+    /// Reads the order file and the baseline, when set, and says what is
+    /// wrong with either: what `lockgraph test` does before it runs its
+    /// command, so that a missing or bad file costs no test run.
+    pub fn read_side_files(&self) -> Result<(), Error> {
+        if let Some(order) = &self.order {
+            order::load(order)?;
+        }
+        if let Some(baseline) = &self.baseline {
+            Baseline::load(baseline)?;
+        }
+        Ok(())
+    }
 }
 
 /// `s` with every control character (and Unicode bidirectional override)

@@ -520,6 +520,10 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
     not_an_input(t.report.output.as_deref(), &t.report.side_files(), |_| {
         false
     })?;
+    // The order file and the baseline are read again by the check; a
+    // missing or bad one is said now, before the command runs (it was said
+    // after a whole test run).
+    options(Vec::new(), t.report).read_side_files()?;
     let dir = run::make_record_dir(&t.record_dir.unwrap_or_else(run::default_record_dir))?;
     // Before anything is removed or run.
     if let Some(output) = &t.report.output {

@@ -1023,6 +1023,30 @@ fn an_output_over_the_order_or_the_baseline_is_refused() {
     assert_eq!(std::fs::read(&baseline).unwrap(), baseline_before);
 }
 
+/// A missing or bad `--order` or `--baseline` is said before `lockgraph
+/// test` runs its command (it was said after a whole test run; found by an
+/// outside test of docs/ci.md's workflow, whose files did not exist yet).
+#[cfg(unix)]
+#[test]
+fn a_missing_or_bad_order_or_baseline_is_said_before_the_command_runs() {
+    let d = tempdir();
+    write_raw(d.path(), "bad.toml", "order = 3\n");
+    write_raw(d.path(), "bad.json", "{}");
+    let dir = d.path().join("rec");
+    let dir = dir.to_str().unwrap();
+    for (option, file, said) in [
+        ("--order", "none.toml", "none.toml"),
+        ("--baseline", "none.json", "none.json"),
+        ("--order", "bad.toml", "bad.toml"),
+        ("--baseline", "bad.json", "invalid baseline"),
+    ] {
+        let (o, ran) = test_touching(d.path(), &["--record-dir", dir, option, file]);
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(said), "{option} {file}: {}", stderr(&o));
+        assert!(!ran, "{option} {file}: the command ran");
+    }
+}
+
 /// An `-o` that cannot be written where it is named (its directory missing
 /// or a file, or the name a directory) is refused before the command reads
 /// anything, with the path and why, not at the end with the system's words.
