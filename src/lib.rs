@@ -39,9 +39,10 @@
 //!   shortest cycle through the new edge and says which level it is.
 //! * **Self-deadlocks**: locking a `Mutex` the thread holds, `write` after
 //!   `read` on one `RwLock`, a second `read()` of a read-held lock (it blocks
-//!   behind a queued writer; `read_recursive()` does not). Each is reported
-//!   once per lock class and pair of sites (the hold's and the request's),
-//!   whichever lock of the class and whichever thread it happens on.
+//!   behind a queued writer; `read_recursive()` does not). One the policy
+//!   prints is said once per lock class and pair of sites (the hold's and
+//!   the request's), whichever lock of the class and whichever thread it
+//!   happens on; one that panics or is captured, each time.
 //! * **Condvar cycles**: waiting on a condvar while holding `A`, when the
 //!   notifier holds `A` when it notifies (not one that took `A` and let it
 //!   go before notifying: see docs/design.md, "What is not covered").

@@ -311,7 +311,7 @@ unsafe impl lock_api::RawMutexFair for RawMutex {
         // held (its slot in the held-lock stack stays), and the re-take
         // waits while every other held lock is still held, so those locks
         // get their edges to this one, as for an upgrade.
-        self.meta.before_upgrade(None);
+        self.meta.before_bump();
         // SAFETY: the caller guarantees the lock is held.
         unsafe { self.inner.bump() }
     }
@@ -578,7 +578,7 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
     unsafe fn bump_exclusive(&self) {
         // Handed over and taken back while every other lock stays held: as
         // the mutex's `bump`.
-        self.meta.before_upgrade(None);
+        self.meta.before_bump();
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.bump_exclusive() }
     }
@@ -726,7 +726,7 @@ unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
     unsafe fn bump_upgradable(&self) {
         // Taken back as an upgradable read, which excludes writers and other
         // upgraders: edges from the other held locks, as the mutex's `bump`.
-        self.meta.before_upgrade(None);
+        self.meta.before_bump();
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.bump_upgradable() }
     }

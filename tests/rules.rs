@@ -388,13 +388,12 @@ fn locking_a_held_mutex_again_is_reported_before_it_self_deadlocks() {
     assert_eq!(r.edges[0].held_at.unwrap().line, line!() - 7);
 }
 
-/// One mistake, one report: the same second read at the same two sites,
-/// on another lock of the class (a sharded map's shards) or on another
-/// thread, is not reported again (a registry crate's shards printed it once
-/// per shard); the same locks read twice at another site, or a lock of
-/// another class, are.
+/// A capture sees a self-deadlock each time it happens on a lock its thread
+/// has not asked before: reports a policy delivers are said once per class
+/// and sites (tests/policy.rs), but a capture is a test's, which must not
+/// depend on another test having made the same mistake first.
 #[test]
-fn a_self_deadlock_is_reported_once_per_class_and_sites() {
+fn a_captured_self_deadlock_is_reported_each_time() {
     fn shard() -> RwLock<u32> {
         RwLock::new(0)
     }
@@ -407,32 +406,10 @@ fn a_self_deadlock_is_reported_once_per_class_and_sites() {
     assert_eq!(first.len(), 1, "{first:#?}");
     assert_eq!(first[0].kind, ReportKind::SelfDeadlock { certain: false });
     let again = capture(|| {
-        for s in &shards {
-            assert!(read_twice(s));
-        }
+        assert!(read_twice(&shards[1]));
+        assert!(read_twice(&shards[2]));
     });
-    assert!(again.is_empty(), "{again:#?}");
-    let shards = Arc::new(shards);
-    let on_another_thread = {
-        let shards = Arc::clone(&shards);
-        thread::spawn(move || capture(|| assert!(read_twice(&shards[2]))))
-            .join()
-            .unwrap()
-    };
-    assert!(on_another_thread.is_empty(), "{on_another_thread:#?}");
-    // Another request site: another mistake (on a new shard: this
-    // thread's chain cache knows the request of a shard it read twice
-    // already, whatever the site).
-    let new_shard = shard();
-    let elsewhere = capture(|| {
-        let _r = new_shard.read();
-        assert!(new_shard.try_read_for(SHORT).is_some());
-    });
-    assert_eq!(elsewhere.len(), 1, "{elsewhere:#?}");
-    // Another class (created at another line), the same two sites.
-    let other = RwLock::new(0);
-    let other_class = capture(|| assert!(read_twice(&other)));
-    assert_eq!(other_class.len(), 1, "{other_class:#?}");
+    assert_eq!(again.len(), 2, "{again:#?}");
 }
 
 #[test]
@@ -503,6 +480,30 @@ fn a_read_under_the_threads_own_upgradable_read_is_no_self_deadlock() {
     });
     assert!(reports.is_empty(), "{reports:#?}");
     assert_eq!(*l.read(), 1);
+}
+
+/// An upgrade waits for every other reader, the thread's own plain read of
+/// the lock too: a certain self-deadlock, reported before it waits (the
+/// read under the upgradable read, no longer reported itself, was the only
+/// sign of it; found by a review).
+#[test]
+fn an_upgrade_with_the_threads_own_read_held_is_a_certain_self_deadlock() {
+    let l = RwLock::named("rules-upgrade-over-own-read", 0u32);
+    let reports = capture(|| {
+        let u = l.upgradable_read();
+        let r = l.read();
+        let up = RwLockUpgradableReadGuard::try_upgrade_for(u, SHORT);
+        assert!(up.is_err());
+        drop(r);
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: true });
+    // Without the read, the upgrade is no self-deadlock.
+    let reports = capture(|| {
+        let u = l.upgradable_read();
+        *RwLockUpgradableReadGuard::upgrade(u) += 1;
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
 }
 
 /// An upgradable read on an upgradable read, and a write on a read, wait
@@ -702,6 +703,48 @@ fn an_upgrade_under_a_lock_taken_while_upgradable_is_no_cycle() {
     let reports = capture(|| {
         let _m = m.lock();
         *a.write() += 1;
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+/// A bump of an upgradable read lets it go and takes it back: another
+/// thread can hold the lock upgradable meanwhile, so the bumped lock is no
+/// gate of the bump's edges (it was, as an upgrade's; found by a review).
+#[test]
+fn a_bumped_upgradable_read_is_no_gate_of_its_bump() {
+    let a = RwLock::named("rules-bump-a", ());
+    let m = Mutex::named("rules-bump-m", ());
+    let reports = capture(|| {
+        let mut u = a.upgradable_read();
+        let _m = m.lock(); // a (upgradable) -> m
+        RwLockUpgradableReadGuard::bump(&mut u); // m -> a
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+/// A plain read traded into the place of an upgradable read (the
+/// upgradable read released first) is recorded as a read, not as the
+/// upgradable read the thread's chain remembered: its edge takes no gate,
+/// and the upgrade's cycle through it is reported (it was hidden by the
+/// cache; found by a review).
+#[test]
+fn a_read_traded_for_an_upgradable_read_records_its_edges_ungated() {
+    let a = RwLock::named("rules-trade-a", 0u32);
+    let m = Mutex::named("rules-trade-m", ());
+    let reports = capture(|| {
+        {
+            let _u = a.upgradable_read();
+            let _m = m.lock(); // a -> m, under a's upgradable read
+        }
+        {
+            let u = a.upgradable_read();
+            let _r = a.read();
+            drop(u); // the read takes the upgradable read's slot
+            let _m = m.lock(); // a -> m, under a plain read
+        }
+        let u = a.upgradable_read();
+        let _m = m.lock();
+        *RwLockUpgradableReadGuard::upgrade(u) += 1; // m -> a
     });
     assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
 }

@@ -210,12 +210,7 @@ pub(crate) fn check(program: &Program, stats: &StdMutex<Stats>) -> Result<(), Te
             .collect(),
     ));
     let mut workers = Workers::start(program.workers, &locks);
-    let mut model = Model::new(
-        &program.class_of,
-        &program.kind_of,
-        names.clone(),
-        program.workers,
-    );
+    let mut model = Model::new(&program.class_of, names.clone(), program.workers);
     let mut trace = String::new();
     let result = run_program(program, &mut workers, &mut model, &mut trace, &mut name_for);
     workers.stop();

@@ -36,15 +36,6 @@ pub(crate) struct Stats {
     pub(crate) self_deadlocks: u64,
 }
 
-/// How a held lock was taken: each way is a site of its own
-/// (`program.rs`'s `Lock`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Taken {
-    Lock,
-    LockFor,
-    TryLock,
-}
-
 /// The graph an edge or a report is in: the instance graph (else the class
 /// graph).
 pub(crate) const INSTANCE_GRAPH: bool = true;
@@ -71,14 +62,6 @@ pub(crate) struct Model {
     pub(crate) holder: HashMap<u64, Option<usize>>,
     /// The instances each worker's thread asked for while holding them.
     pub(crate) self_requested: Vec<HashSet<u64>>,
-    /// The kind of each lock (slot).
-    pub(crate) kind_of: Vec<Kind>,
-    /// How each held instance was taken (its guard's site).
-    pub(crate) taken_by: HashMap<u64, Taken>,
-    /// The self-deadlocks reported: one per class, kind and the way the
-    /// held lock was taken (the sites of the hold and of the request), on
-    /// any thread and instance (docs/design.md, "Reports and policy").
-    pub(crate) self_reported: HashSet<(usize, Kind, Taken)>,
     /// Nodes: class numbers.
     pub(crate) classes: Graph,
     /// The instance pairs of each class edge.
@@ -97,12 +80,7 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    pub(crate) fn new(
-        class_of: &[usize],
-        kind_of: &[Kind],
-        names: Vec<String>,
-        workers: usize,
-    ) -> Model {
+    pub(crate) fn new(class_of: &[usize], names: Vec<String>, workers: usize) -> Model {
         let n = class_of.len() as u64;
         Model {
             class_of: class_of.to_vec(),
@@ -114,9 +92,6 @@ impl Model {
             held: vec![Vec::new(); workers],
             holder: HashMap::new(),
             self_requested: vec![HashSet::new(); workers],
-            kind_of: kind_of.to_vec(),
-            taken_by: HashMap::new(),
-            self_reported: HashSet::new(),
             classes: Graph::default(),
             pairs: HashMap::new(),
             instances: Graph::default(),
@@ -259,15 +234,12 @@ impl Model {
             Step::LockForSelf(i) => {
                 // A self-deadlock, reported before it waits; no edges
                 // ("the self-deadlock is the news", global/add_edges.rs).
-                // Reported the first time this thread asks for the lock
-                // (again, the chain cache may have it), unless the same
-                // mistake (class, kind, sites) was reported before: then
-                // never.
+                // Reported the first time this thread asks for the lock;
+                // again, the chain cache may have it.
                 self.stats.self_deadlocks += 1;
                 took(false, "try_lock_for of a lock this thread holds")?;
                 let inst = self.inst_of[i];
                 let first = self.self_requested[w].insert(inst);
-                let key = (self.class_of[i], self.kind_of[i], self.taken_by[&inst]);
                 let is_it = |r: &Seen| {
                     r.kind == ReportKind::SelfDeadlock { certain: true }
                         && r.locks.len() == 1
@@ -275,12 +247,9 @@ impl Model {
                 };
                 match reports.front() {
                     Some(r) if is_it(r) => {
-                        if !self.self_reported.insert(key) {
-                            return Err(format!("a self-deadlock reported again: {key:?}"));
-                        }
                         reports.pop_front();
                     }
-                    _ if first && !self.self_reported.contains(&key) => {
+                    _ if first => {
                         return Err(format!("a self-deadlock not reported: {reports:?}"));
                     }
                     _ => {}
@@ -328,12 +297,6 @@ impl Model {
         }
         if let Some(slot) = pushed {
             let inst = self.inst_of[slot];
-            let taken = match step {
-                Step::Lock(_) => Taken::Lock,
-                Step::LockFor(_) => Taken::LockFor,
-                _ => Taken::TryLock,
-            };
-            self.taken_by.insert(inst, taken);
             self.held[w].push((slot, inst));
             self.holder.insert(inst, Some(w));
             let Some(&id) = out.held.last() else {

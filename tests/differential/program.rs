@@ -53,7 +53,7 @@ pub(crate) struct Script {
 /// mutex's fair unlock, the write lock's own raw calls), and a class may
 /// have locks of several kinds (one name). Every hold is exclusive, so the
 /// model does not tell them apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Kind {
     Mutex,
     FairMutex,

@@ -353,7 +353,13 @@ impl LockMeta {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
     Acquire,
+    /// An upgrade of the upgradable read this thread holds: it keeps the
+    /// lock (its upgradable read, and the writer bit) while it waits.
     Upgrade,
+    /// A bump: the lock this thread holds handed to a waiter and taken
+    /// back, in the same mode, while every other lock stays held. Unlike an
+    /// upgrade, the lock itself is not held while it waits.
+    Bump,
     CondvarWait(u64),
     Notify,
 }

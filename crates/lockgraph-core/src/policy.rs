@@ -360,20 +360,15 @@ pub fn emit_at<R: Report>(report: R, site: Option<&'static Location<'static>>) {
             let dispatch = report.dispatch();
             crate::delivery::send_to(report, dispatch);
         }
-        // A panic while this thread unwinds would abort the process (a
-        // re-lock in a guard's drop, say): the report is delivered instead.
-        Disposal::Panic if std::thread::panicking() => {
+        // Delivered instead: while this thread unwinds, where a panic would
+        // abort the process (a re-lock in a guard's drop, say), and where a
+        // guard of the lock may outlive the call (`without_panic`).
+        Disposal::Panic if std::thread::panicking() || panics_put_off() => {
             let dispatch = report.dispatch();
             crate::delivery::send_to(report, dispatch);
         }
-        // On this thread, before it blocks: the lock is not taken. Unless
-        // the lock's guard outlives the call (`after_taking`): then once it
-        // is taken.
-        Disposal::Panic => {
-            if !defer_panic(&report, site) {
-                panic_with(&report, site)
-            }
-        }
+        // On this thread, before it blocks: the lock is not taken.
+        Disposal::Panic => panic_with(&report, site),
         Disposal::Abort(why) => {
             // The record's stacks of the edges written so far (resolved on
             // the record's thread: this one holds locks).
@@ -384,63 +379,60 @@ pub fn emit_at<R: Report>(report: R, site: Option<&'static Location<'static>>) {
 }
 
 crate::sync::thread_local_const! {
-    /// While [`after_taking`] runs on this thread: `Some`, holding the
-    /// message of the first policy panic put off until the lock is taken.
-    static PUT_OFF: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+    /// Set while [`without_panic`] runs on this thread.
+    static NO_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Puts the policy's panic for `report` off, when [`after_taking`] runs.
-fn defer_panic(report: &dyn fmt::Display, site: Option<&'static Location<'static>>) -> bool {
-    PUT_OFF
-        .try_with(|p| match &mut *p.borrow_mut() {
-            Some(first) => {
-                first.get_or_insert_with(|| panic_message(report, site));
-                true
-            }
-            None => false,
-        })
-        .unwrap_or(false)
+/// Whether [`without_panic`] runs on this thread.
+fn panics_put_off() -> bool {
+    NO_PANIC.try_with(|n| n.get()).unwrap_or(false)
 }
 
-/// Runs `acquire`, a raw acquisition whose guard outlives it, and raises
-/// a policy panic it met only once it returned, the lock taken. lock_api's
-/// guards re-lock this way at the end of `unlocked` (`MutexGuard::unlocked`,
-/// `RwLockReadGuard::unlocked`, ...): the guard still exists and unlocks
-/// the lock when the panic drops it, so a panic before the lock is taken
-/// made that unlock release a lock this thread did not hold (another
-/// thread's hold of a mutex, or a read-write lock's reader count), and
-/// mutual exclusion was lost. Found by an outside test.
-pub(crate) fn after_taking(acquire: impl FnOnce()) {
-    struct Restore(Option<Option<String>>);
+/// Runs `acquire`, a raw lock call a guard of the lock may outlive, with
+/// the `panic` policy's panics turned into deliveries: the report is
+/// printed (or goes to the subscriber), and the lock is taken. lock_api's
+/// guards re-lock this way at the end of `unlocked`
+/// (`MutexGuard::unlocked`, `RwLockReadGuard::unlocked`, ...): the guard
+/// still exists and unlocks the lock when a panic drops it, so a panic
+/// before the lock was taken made that unlock release a lock this thread
+/// did not hold (another thread's hold of a mutex, or a read-write lock's
+/// reader count), and mutual exclusion was lost (found by an outside test).
+/// A panic once the lock is taken would leave it locked where no guard
+/// exists (code generic over lock_api calling the raw lock, the same call
+/// from the inside), and one put off until then was lost if the call
+/// never returned (found by a review): no panic is right for both.
+pub(crate) fn without_panic(acquire: impl FnOnce()) {
+    struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let outer = self.0.take();
-            let _ = PUT_OFF.try_with(|p| *p.borrow_mut() = outer);
+            let outer = self.0;
+            let _ = NO_PANIC.try_with(|n| n.set(outer));
         }
     }
-    let outer = PUT_OFF
-        .try_with(|p| p.borrow_mut().replace(None))
-        .ok()
-        .flatten();
-    let restore = Restore(outer);
+    let outer = NO_PANIC.try_with(|n| n.replace(true)).unwrap_or(false);
+    let _restore = Restore(outer);
     acquire();
-    let put_off = PUT_OFF
-        .try_with(|p| p.borrow_mut().take())
-        .ok()
-        .flatten()
-        .flatten();
-    drop(restore);
-    if let Some(message) = put_off {
-        std::panic::panic_any(message);
-    }
 }
 
-/// The policy's panic message for `report`: `site: report`, or the report.
-fn panic_message(report: &dyn fmt::Display, site: Option<&'static Location<'static>>) -> String {
-    match site {
-        Some(site) => format!("{site}: {report}"),
-        None => format!("{report}"),
-    }
+/// Whether a lock-order report raised on this thread now is delivered
+/// (printed, or given to the subscriber): no capture of it is open here,
+/// and the policy is `warn`, or `panic` where [`without_panic`] runs. A
+/// report that panics, aborts or is captured is never left out as a
+/// repeat: each panic is the caller's, and each capture a test's.
+pub(crate) fn cycles_delivered() -> bool {
+    let want = TypeId::of::<CycleReport>();
+    let captured = CAPTURES
+        .try_with(|c| {
+            c.try_borrow()
+                .is_ok_and(|c| c.iter().any(|(t, _)| *t == want))
+        })
+        .unwrap_or(true);
+    !captured
+        && match on_cycle() {
+            OnCycle::Warn => true,
+            OnCycle::Panic => panics_put_off() || std::thread::panicking(),
+            _ => false,
+        }
 }
 
 /// The policy's panic, with `report` as its message. The panic's location

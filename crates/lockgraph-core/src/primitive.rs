@@ -257,20 +257,18 @@ fn acquired(meta: &LockMeta, mode: WaitMode, site: Option<&'static Location<'sta
 /// Runs `acquire`, a blocking acquisition through a raw lock trait's method
 /// (`lock_api::RawMutex::lock`, `RawRwLock::lock_shared`, ...), which has
 /// no site of its own. The facade's calls through lock_api leave the
-/// caller's site pending first, and make the guard only after the call: a
+/// caller's site pending first and make the guard only after the call: a
 /// policy panic comes before the lock is taken, as on every path. Without
 /// a pending site the caller is lock_api re-locking at the end of a guard's
-/// `unlocked`, whose guard outlives the call and unlocks the lock when the
-/// panic drops it, or a program's own raw call: the panic comes once the
-/// lock is taken (`policy::after_taking`), so the guard's unlock
-/// releases what this thread holds. A program's raw call that panics so
-/// keeps the lock, as its raw code would have without the panic.
+/// `unlocked` (a guard of the lock outlives the call), or code generic over
+/// lock_api (none does): under the `panic` policy such a call's report is
+/// delivered instead (`policy::without_panic`), and the lock taken.
 #[inline]
 pub fn raw_acquire(acquire: impl FnOnce()) {
     if crate::state::pending_site().is_some() {
         acquire()
     } else {
-        crate::policy::after_taking(acquire)
+        crate::policy::without_panic(acquire)
     }
 }
 

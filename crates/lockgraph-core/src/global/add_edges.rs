@@ -188,16 +188,37 @@ pub(crate) fn add_edges_by(
         marked: Vec::new(),
         lines: Vec::new(),
     };
-    if op == Op::Acquire {
-        if let Some(r) = self_deadlock(held, target, id, request, site, &thread, own) {
-            // The self-deadlock is the news; edges to it add nothing. Said
-            // once per mistake: the same class, modes and sites again (another
-            // shard, another thread) is the same report.
-            if Locked::new().first_self_report(self_key(&r, target, id)) {
-                out.reports.push(Raised::ready(r));
-            }
-            return out;
+    let selfs = match op {
+        Op::Acquire => self_deadlock(held, target, id, request, site, &thread, own),
+        // An upgrade waits for every other reader, this thread's own plain
+        // reads of the lock too: certain (found by a review: the read under
+        // the upgradable read, no longer reported itself, was the only
+        // sign of it).
+        Op::Upgrade => {
+            let others: Vec<Held> = (held.iter().enumerate())
+                .filter(|&(i, e)| !(e.id == id && own.upgradable(i)))
+                .map(|(_, e)| *e)
+                .collect();
+            let no_own = OwnHolds::default();
+            self_deadlock(&others, target, id, request, site, &thread, no_own)
         }
+        _ => None,
+    };
+    if let Some(r) = selfs {
+        // The self-deadlock is the news; edges to it add nothing. A
+        // delivered one is said once per mistake: the same class, modes
+        // and sites again (another shard, another thread) is the same
+        // report. One that panics, aborts or is captured goes out each
+        // time (each panic is the caller's, each capture a test's), and
+        // so does one with no site at all (no code to tell it by).
+        let e = &r.edges[0];
+        let repeat = (e.held_at.is_some() || e.requested_at.is_some())
+            && crate::policy::cycles_delivered()
+            && !Locked::new().first_self_report(self_key(&r, target, id));
+        if !repeat {
+            out.reports.push(Raised::ready(r));
+        }
+        return out;
     }
     // Read before the graph lock: a bad variable is said on stderr.
     let limits = Limits::current();
@@ -220,7 +241,7 @@ pub(crate) fn add_edges_by(
     // or the lock being upgraded.
     let exclude = match op {
         Op::CondvarWait(m) => Some(m),
-        Op::Upgrade => Some(id),
+        Op::Upgrade | Op::Bump => Some(id),
         _ => None,
     };
     for (i, e) in held.iter().enumerate() {

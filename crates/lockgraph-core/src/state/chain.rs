@@ -271,6 +271,7 @@ impl ThreadState {
         match op {
             Op::Acquire => {}
             Op::Upgrade => h = mix(h, 0x75),
+            Op::Bump => h = mix(h, 0x62),
             Op::CondvarWait(m) => h = mix(mix(h, 0xc0), m),
             Op::Notify => h = mix(h, 0x7e),
         }

@@ -322,6 +322,15 @@ impl LockMeta {
         STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Upgrade, false));
     }
 
+    /// Call before a bump of this held lock (`bump`, `bump_exclusive`,
+    /// `bump_upgradable`): handed to a waiter and taken back while every
+    /// other held lock stays held, so those get their edges to it, as for
+    /// an upgrade; but unlike an upgrade it lets the lock go meanwhile (so
+    /// its own hold is no gate of those edges).
+    pub fn before_bump(&self) {
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, None, Op::Bump, false));
+    }
+
     /// Call on a condvar's metadata before waiting on it with `mutex`'s guard:
     /// every other held lock -> the condvar.
     pub fn before_condvar_wait(&self, mutex: &LockMeta, site: Option<&'static Location<'static>>) {

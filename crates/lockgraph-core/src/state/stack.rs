@@ -302,7 +302,12 @@ impl ThreadState {
     }
 
     /// Slots `k < j` hold the same lock, shared: they trade how and where
-    /// they were taken (the running summaries stay valid).
+    /// they were taken. The running summaries from slot `k` on are made
+    /// again: an upgradable read is a gate, so the chain tells it from a
+    /// read (`chain::link_slot`), and a summary left as it was named an
+    /// upgradable read where a plain read now is, so an edge recorded under
+    /// it was taken for this one's (a cached chain, its recording skipped,
+    /// the gate kept: a cycle missed; found by a review).
     pub(super) fn trade(&self, k: usize, j: usize) {
         // The request and upgradable bits (the hold is shared in both).
         const M: u64 = M_REQ | M_UPGRADABLE;
@@ -312,6 +317,7 @@ impl ThreadState {
         self.stack.sites[k].swap(&self.stack.sites[j]);
         self.since[k].swap(&self.since[j]);
         self.verified.set(self.verified.get().min(k).max(1));
+        self.linked.set(self.linked.get().min(k));
     }
 
     /// Removes lock `id`'s slot, if this thread holds it (a lock dropped
