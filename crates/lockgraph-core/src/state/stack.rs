@@ -20,6 +20,10 @@ impl ThreadState {
             // Full, or busy (then `len` has the BUSY bit): not tracked.
             if len & BUSY == 0 {
                 self.overflow();
+                // The facade's site for this call is not used: left
+                // pending, a later raw call without one would take it
+                // for its own (`primitive::raw_acquire`; a review).
+                self.pending_site.set(None);
             }
             return None;
         }
