@@ -312,14 +312,19 @@ fn offer<R: Report>(report: R) -> Option<R> {
 /// `off` (that report follows the policy, [`Report::disposal`]'s default). The
 /// graph keeps the answer with the cycle, for the watchdog's order context.
 pub(crate) fn cycle_goes_out() -> bool {
+    cycle_captured_here() || on_cycle() != OnCycle::Off
+}
+
+/// Whether a [`capture_reports`] of [`CycleReport`] is open on this thread
+/// (none once the thread's captures are gone: [`offer`] then finds none).
+fn cycle_captured_here() -> bool {
     let want = TypeId::of::<CycleReport>();
-    let captured = CAPTURES
+    CAPTURES
         .try_with(|c| {
             c.try_borrow()
                 .is_ok_and(|c| c.iter().any(|(t, _)| *t == want))
         })
-        .unwrap_or(false);
-    captured || on_cycle() != OnCycle::Off
+        .unwrap_or(false)
 }
 
 /// Hands `report` to the innermost [`capture_reports`] of its type on this
@@ -420,14 +425,7 @@ pub(crate) fn without_panic(acquire: impl FnOnce()) {
 /// report that panics, aborts or is captured is never left out as a
 /// repeat: each panic is the caller's, and each capture a test's.
 pub(crate) fn cycles_delivered() -> bool {
-    let want = TypeId::of::<CycleReport>();
-    let captured = CAPTURES
-        .try_with(|c| {
-            c.try_borrow()
-                .is_ok_and(|c| c.iter().any(|(t, _)| *t == want))
-        })
-        .unwrap_or(true);
-    !captured
+    !cycle_captured_here()
         && match on_cycle() {
             OnCycle::Warn => true,
             OnCycle::Panic => panics_put_off() || std::thread::panicking(),
