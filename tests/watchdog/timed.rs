@@ -339,10 +339,16 @@ fn a_fast_timed_retry_that_keeps_its_lock_is_reported() {
             .nth(1)
             .and_then(|t| t.split("  thread `").next())
             .unwrap_or_else(|| panic!("no retrier in the report:\n{text}"));
-        assert!(
-            retrier.contains("now at (its current stack):\n      watchdog::timed::child_fast_retries_holding::{{closure}}"),
-            "{text}"
-        );
+        assert!(retrier.contains("now at (its current stack):"), "{text}");
+        // Its frames, where the build keeps what resolves them (an
+        // optimised build without debug information may resolve none of
+        // a stack taken by signal: "no program frames could be resolved").
+        if cfg!(debug_assertions) {
+            assert!(
+                retrier.contains("now at (its current stack):\n      watchdog::timed::child_fast_retries_holding::{{closure}}"),
+                "{text}"
+            );
+        }
     }
 }
 

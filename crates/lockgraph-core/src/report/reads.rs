@@ -12,24 +12,17 @@ use crate::class::LockKind;
 /// from a read hold of (the step that needs a queued writer), and two of
 /// advice when such a lock is a parking_lot `RwLock`.
 pub(super) fn queued_writer_lines(r: &CycleReport) -> Vec<String> {
-    let n = r.locks.len();
+    // The edges in walk order (edge 0 the closing one): the one after
+    // edge `i` starts where it ends, also in a walk through a lock twice.
     let edges: Vec<EdgeInfo> = r.edges.entries().collect();
-    let mut from = vec![None; n];
-    for (i, e) in edges.iter().enumerate() {
-        if let Some(slot) = from.get_mut(e.from) {
-            *slot = Some(i);
-        }
-    }
     let mut lines = Vec::new();
     let mut recursive = Vec::new();
-    for e in &edges {
+    for (i, e) in edges.iter().enumerate() {
         if e.request != Request::Read {
             continue;
         }
-        let Some(next) = from.get(e.to).copied().flatten().map(|i| &edges[i]) else {
-            continue;
-        };
-        if next.hold != Hold::Shared {
+        let next = &edges[(i + 1) % edges.len()];
+        if next.from != e.to || next.hold != Hold::Shared {
             continue;
         }
         let lock = r.named(e.to);
