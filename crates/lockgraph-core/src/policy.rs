@@ -44,7 +44,12 @@ pub enum OnCycle {
     /// The message is the report, its first line starting with the
     /// acquisition's call site when it is known
     /// (`src/db.rs:41:17: lockgraph: potential deadlock: ...`); the
-    /// panic's own location is lockgraph's.
+    /// panic's own location is lockgraph's. Two kinds of call deliver the
+    /// report as `Warn` does instead: a raw lock call without a site
+    /// (lock_api re-locking at the end of a guard's `unlocked`, whose guard
+    /// would unlock a lock the thread does not hold if the panic dropped
+    /// it, or code generic over lock_api), and any call made while the
+    /// thread already unwinds (a second panic would abort the process).
     Panic,
     /// Print the report on the standard error file descriptor and abort
     /// the process.
