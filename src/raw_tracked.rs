@@ -14,7 +14,7 @@ use lock_api::{
     RawRwLockUpgradeTimed as _,
 };
 use lockgraph_core::__private::primitive::{self, Blocking, Deadline, WaitMode};
-use lockgraph_core::{Class, Hold, LockKind, LockMeta};
+use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
 
 /// Records the caller's site for the raw operation that follows on this thread.
 #[inline(always)]
@@ -311,7 +311,7 @@ unsafe impl lock_api::RawMutexFair for RawMutex {
         // held (its slot in the held-lock stack stays), and the re-take
         // waits while every other held lock is still held, so those locks
         // get their edges to this one, as for an upgrade.
-        self.meta.before_bump();
+        self.meta.before_bump(Request::Exclusive);
         // SAFETY: the caller guarantees the lock is held.
         unsafe { self.inner.bump() }
     }
@@ -568,8 +568,11 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
 
     #[inline]
     unsafe fn bump_shared(&self) {
-        // parking_lot takes a bumped read back as a recursive read, which no
-        // queued writer can block behind: no edge to record.
+        // With a writer waiting, parking_lot lets the read go and takes it
+        // back as a plain read, which queues behind that writer: the other
+        // held locks get their edges to it as a read's (it recorded none:
+        // a real deadlock missed; found by a review).
+        self.meta.before_bump(Request::Read);
         // SAFETY: the caller guarantees a shared lock is held.
         unsafe { self.inner.bump_shared() }
     }
@@ -578,7 +581,7 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
     unsafe fn bump_exclusive(&self) {
         // Handed over and taken back while every other lock stays held: as
         // the mutex's `bump`.
-        self.meta.before_bump();
+        self.meta.before_bump(Request::Exclusive);
         // SAFETY: the caller guarantees an exclusive lock is held.
         unsafe { self.inner.bump_exclusive() }
     }
@@ -726,7 +729,7 @@ unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
     unsafe fn bump_upgradable(&self) {
         // Taken back as an upgradable read, which excludes writers and other
         // upgraders: edges from the other held locks, as the mutex's `bump`.
-        self.meta.before_bump();
+        self.meta.before_bump(Request::Exclusive);
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.bump_upgradable() }
     }

@@ -722,6 +722,40 @@ fn a_bumped_upgradable_read_is_no_gate_of_its_bump() {
     assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
 }
 
+/// A read's bump (`RwLockReadGuard::bump`) lets the read go and takes it
+/// back as a plain read, which queues behind a waiting writer: the other
+/// held locks get their edges to it. `a.read(); m.lock(); bump` against
+/// itself on another thread deadlocks once a writer of `a` waits (it
+/// recorded no edge; found by a review).
+#[test]
+fn a_bumped_read_records_its_edges_as_a_read() {
+    let a = RwLock::named("rules-bump-read-a", ());
+    let m = Mutex::named("rules-bump-read-m", ());
+    let reports = capture(|| {
+        let mut r = a.read();
+        let _m = m.lock(); // a (read) -> m
+        lockgraph::RwLockReadGuard::bump(&mut r); // m -> a (read)
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+/// An upgradable read's bump over the thread's own plain read of the lock:
+/// the bump hands the lock to a waiting writer, which waits for that read,
+/// and takes the upgradable read back behind the writer: a potential
+/// self-deadlock, as the same re-take through `unlocked` is (found by a
+/// review).
+#[test]
+fn a_bumped_upgradable_read_over_the_threads_own_read_is_a_potential_self_deadlock() {
+    let a = RwLock::named("rules-bump-upgradable-over-read", ());
+    let reports = capture(|| {
+        let mut u = a.upgradable_read();
+        let _r = a.read();
+        RwLockUpgradableReadGuard::bump(&mut u);
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].kind, ReportKind::SelfDeadlock { certain: false });
+}
+
 /// A plain read traded into the place of an upgradable read (the
 /// upgradable read released first) is recorded as a read, not as the
 /// upgradable read the thread's chain remembered: its edge takes no gate,

@@ -202,6 +202,35 @@ pub(crate) fn add_edges_by(
             let no_own = OwnHolds::default();
             self_deadlock(&others, target, id, request, site, &thread, no_own)
         }
+        // A bump lets its hold go and takes it back; the thread's other
+        // holds of the lock stay: an upgradable read's bump over the
+        // thread's own read waits for the writer it hands the lock to,
+        // which waits for that read, and a read's bump over another read
+        // queues behind a writer that waits for the other (found by a
+        // review).
+        Op::Bump => {
+            let bumped = (held.iter().enumerate()).rposition(|(i, e)| {
+                e.id == id
+                    && match request {
+                        Request::Exclusive => e.hold == Hold::Exclusive || own.upgradable(i),
+                        _ => e.hold == Hold::Shared && !own.upgradable(i),
+                    }
+            });
+            let mut others = Vec::new();
+            let mut mask = OwnHolds::default();
+            for (i, e) in held.iter().enumerate().filter(|&(i, _)| Some(i) != bumped) {
+                if own.upgradable(i) && others.len() < 64 {
+                    mask.upgradable |= 1 << others.len();
+                }
+                others.push(*e);
+            }
+            let upgradable_bump = bumped.is_some_and(|b| own.upgradable(b));
+            mask.read_then_upgradable = upgradable_bump
+                && others.iter().any(|e| e.id == id)
+                && (others.iter().enumerate())
+                    .all(|(i, e)| e.id != id || (e.hold == Hold::Shared && !mask.upgradable(i)));
+            self_deadlock(&others, target, id, request, site, &thread, mask)
+        }
         _ => None,
     };
     if let Some(r) = selfs {

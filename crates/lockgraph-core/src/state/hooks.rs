@@ -317,18 +317,24 @@ impl LockMeta {
     }
 
     /// Call before upgrading a held upgradable read lock: records the other
-    /// held locks -> this one as an exclusive request.
+    /// held locks -> this one as an exclusive request. The hold must have
+    /// been recorded as an upgradable read ([`acquired_upgradable`](Self::acquired_upgradable)):
+    /// a plain read of the same lock held beside it is a certain
+    /// self-deadlock (the upgrade waits for it), and so is a hold recorded
+    /// as a plain read.
     pub fn before_upgrade(&self, site: Option<&'static Location<'static>>) {
         STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, site, Op::Upgrade, false));
     }
 
     /// Call before a bump of this held lock (`bump`, `bump_exclusive`,
-    /// `bump_upgradable`): handed to a waiter and taken back while every
-    /// other held lock stays held, so those get their edges to it, as for
-    /// an upgrade; but unlike an upgrade it lets the lock go meanwhile (so
-    /// its own hold is no gate of those edges).
-    pub fn before_bump(&self) {
-        STATE.with(|t| t.before_wait(self, Request::Exclusive, 0, None, Op::Bump, false));
+    /// `bump_upgradable`, `bump_shared`): handed to a waiter and taken back
+    /// as `request` (exclusive, or a plain read for a read's bump: it
+    /// queues behind a writer) while every other held lock stays held, so
+    /// those get their edges to it, as for an upgrade; but unlike an
+    /// upgrade it lets the lock go meanwhile (so its own hold is no gate
+    /// of those edges).
+    pub fn before_bump(&self, request: Request) {
+        STATE.with(|t| t.before_wait(self, request, 0, None, Op::Bump, false));
     }
 
     /// Call on a condvar's metadata before waiting on it with `mutex`'s guard:
