@@ -448,11 +448,6 @@ pub(crate) fn cycles_delivered() -> bool {
 #[cold]
 #[inline(never)]
 fn panic_with(report: &dyn fmt::Display, site: Option<&'static Location<'static>>) -> ! {
-    // The acquisition ends here: a site the facade left pending for it is
-    // not used, and left pending a later raw call without one would take
-    // it for its own (`primitive::raw_acquire`; the async path's report
-    // panics outside the recorder's guard that clears it; a review).
-    crate::state::clear_pending_site();
     match site {
         Some(site) => panic!("{site}: {report}"),
         None => panic!("{report}"),
@@ -462,23 +457,6 @@ fn panic_with(report: &dyn fmt::Display, site: Option<&'static Location<'static>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A policy panic ends the acquisition, wherever it is raised: the
-    /// site its lock call left pending is used up (the async path's
-    /// reports panic outside the recorder's guard that clears it, and a
-    /// later re-lock without a site took the stale one for its own: it
-    /// then panicked where it must deliver; found by a review).
-    #[test]
-    fn a_policy_panic_uses_up_the_pending_site() {
-        std::thread::spawn(|| {
-            crate::state::set_pending_site(Location::caller());
-            let r = std::panic::catch_unwind(|| panic_with(&"a report", None));
-            assert!(r.is_err());
-            assert_eq!(crate::state::pending_site(), None);
-        })
-        .join()
-        .unwrap();
-    }
 
     #[test]
     fn policies_parse_case_insensitively_and_errors_name_the_value() {

@@ -193,24 +193,36 @@ fn state() -> &'static ThreadState {
 /// Marks the thread as inside lockgraph's own bookkeeping for its lifetime, so
 /// locks taken meanwhile (by a panic hook printing a report of the `panic`
 /// policy, say) are not tracked and cannot re-enter the recorder. Cleared on
-/// unwind too, which also clears the site the caller left pending: the
-/// acquisition unwinding (a policy panic) takes no lock, and a caught panic
-/// would otherwise blame that site on the thread's next acquisition without
-/// a site of its own.
-struct Busy<'a>(&'a ThreadState);
+/// unwind too; its [`SiteUsedOnPanic`] then uses up the site the caller
+/// left pending (the acquisition unwinding takes no lock).
+struct Busy<'a>(&'a ThreadState, SiteUsedOnPanic);
 
 impl<'a> Busy<'a> {
     fn enter(t: &'a ThreadState) -> Busy<'a> {
         t.stack.len.set(t.stack.len.get() | BUSY);
-        Busy(t)
+        Busy(t, SiteUsedOnPanic)
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.stack.len.set(self.0.stack.len.get() & !BUSY);
+    }
+}
+
+/// Held while an acquisition's edges are recorded and its reports raised
+/// (the thread's held-lock stack in `Busy`, a task's holds in
+/// `task::edges`): a policy panic out of it ends the acquisition, so the
+/// site the facade left pending for it is used up. Left pending, a caught
+/// panic's site named the thread's next acquisition, and a later raw lock
+/// call without a site took it for its own (`primitive::raw_acquire`; the
+/// task path had no such guard: found by a review).
+pub(crate) struct SiteUsedOnPanic;
+
+impl Drop for SiteUsedOnPanic {
+    fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.pending_site.set(None);
+            clear_pending_site();
         }
     }
 }

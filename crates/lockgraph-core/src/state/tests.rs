@@ -436,6 +436,24 @@ fn a_lock_dropped_while_held_leaves_the_stack() {
 /// A policy panic unwinds out of lockgraph's bookkeeping (`Busy`), with the
 /// lock not taken: the site the lock call left pending is used up, so that
 /// a caught panic does not name it at the thread's next acquisition.
+/// The task path's recorder (`task::edges`) holds the same guard without
+/// `Busy`: a report's panic there uses the site up too (it was left
+/// pending, and a later re-lock without a site took it for its own).
+#[test]
+fn a_panic_under_the_site_guard_leaves_no_pending_site() {
+    std::thread::spawn(|| {
+        set_pending_site(std::panic::Location::caller());
+        let r = std::panic::catch_unwind(|| {
+            let _used = SiteUsedOnPanic;
+            panic!("a report");
+        });
+        assert!(r.is_err());
+        assert_eq!(pending_site(), None);
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn a_policy_panic_leaves_no_pending_site() {
     std::thread::spawn(|| {

@@ -310,6 +310,7 @@ fn record(
     site: Option<&'static Location<'static>>,
     op: Op,
 ) {
+    let _site_used = crate::state::SiteUsedOnPanic;
     let by = crate::global::Actor {
         label: actor(owner),
         gates: crate::global::Gates::None,
