@@ -195,12 +195,10 @@ pub(crate) fn add_edges_by(
         // the upgradable read, no longer reported itself, was the only
         // sign of it).
         Op::Upgrade => {
-            let others: Vec<Held> = (held.iter().enumerate())
-                .filter(|&(i, e)| !(e.id == id && own.upgradable(i)))
-                .map(|(_, e)| *e)
-                .collect();
-            let no_own = OwnHolds::default();
-            self_deadlock(&others, target, id, request, site, &thread, no_own)
+            let upgraded =
+                (held.iter().enumerate()).rposition(|(i, e)| e.id == id && own.upgradable(i));
+            let (others, rest) = without_hold(held, own, upgraded);
+            self_deadlock(&others, target, id, request, site, &thread, rest)
         }
         // A bump lets its hold go and takes it back; the thread's other
         // holds of the lock stay: an upgradable read's bump over the
@@ -216,20 +214,12 @@ pub(crate) fn add_edges_by(
                         _ => e.hold == Hold::Shared && !own.upgradable(i),
                     }
             });
-            let mut others = Vec::new();
-            let mut mask = OwnHolds::default();
-            for (i, e) in held.iter().enumerate().filter(|&(i, _)| Some(i) != bumped) {
-                if own.upgradable(i) && others.len() < 64 {
-                    mask.upgradable |= 1 << others.len();
-                }
-                others.push(*e);
-            }
-            let upgradable_bump = bumped.is_some_and(|b| own.upgradable(b));
-            mask.read_then_upgradable = upgradable_bump
+            let (others, mut rest) = without_hold(held, own, bumped);
+            rest.read_then_upgradable = bumped.is_some_and(|b| own.upgradable(b))
                 && others.iter().any(|e| e.id == id)
                 && (others.iter().enumerate())
-                    .all(|(i, e)| e.id != id || (e.hold == Hold::Shared && !mask.upgradable(i)));
-            self_deadlock(&others, target, id, request, site, &thread, mask)
+                    .all(|(i, e)| e.id != id || (e.hold == Hold::Shared && !rest.upgradable(i)));
+            self_deadlock(&others, target, id, request, site, &thread, rest)
         }
         _ => None,
     };
@@ -371,6 +361,20 @@ pub(crate) fn add_edges_by(
         }
     }
     out
+}
+
+/// `held` without entry `skip` (the hold an upgrade or a bump takes again),
+/// and `own`'s upgradable bits for what is left.
+fn without_hold(held: &[Held], own: OwnHolds, skip: Option<usize>) -> (Vec<Held>, OwnHolds) {
+    let mut rest = OwnHolds::default();
+    let mut others = Vec::with_capacity(held.len());
+    for (i, e) in held.iter().enumerate().filter(|&(i, _)| Some(i) != skip) {
+        if own.upgradable(i) && others.len() < 64 {
+            rest.upgradable |= 1 << others.len();
+        }
+        others.push(*e);
+    }
+    (others, rest)
 }
 
 /// A re-acquisition of a lock this thread holds (the graph has no self
