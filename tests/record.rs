@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lockgraph::Mutex;
+use lockgraph::{Mutex, RwLock};
 use lockgraph_testkit::{child, is_child, Child};
 
 /// `child`, recording into `dir`, with policy `policy`.
@@ -54,7 +54,7 @@ fn a_process_that_aborts_leaves_every_completed_record() {
     assert!(!out.success() && !out.timed_out, "{}", out.both());
     let lines = lines(&dir);
     assert!(
-        lines[0].starts_with("{\"lockgraph_record\":1,\"pid\":"),
+        lines[0].starts_with("{\"lockgraph_record\":2,\"pid\":"),
         "{}",
         lines[0]
     );
@@ -283,5 +283,66 @@ fn an_edge_that_loses_a_gate_is_written_again() {
         assert!(!edge[0].contains("\"gates\":[]"), "{}", edge[0]);
         assert!(edge[1].contains("\"gates\":[]"), "{}", edge[1]);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `a -> b` under `g`'s write, `b -> a` under its read (no cycle: the two
+/// exclude each other), then `a -> b` under a read too (a cycle).
+#[test]
+fn child_weakens_a_write_gate_to_a_read() {
+    if !is_child() {
+        return;
+    }
+    let g = RwLock::named("rec-mode-g", ());
+    let a = Mutex::named("rec-mode-a", ());
+    let b = Mutex::named("rec-mode-b", ());
+    let nest = |write: bool, x: &Mutex<()>, y: &Mutex<()>| {
+        let _w = write.then(|| g.write());
+        let _r = (!write).then(|| g.read());
+        let _x = x.lock();
+        let _y = y.lock();
+    };
+    nest(true, &a, &b);
+    nest(false, &b, &a);
+    println!("NO CYCLE YET");
+    nest(false, &a, &b);
+}
+
+/// A gate's mode is in its record string (`"<pid>:<id>"` for a write,
+/// `:read` after it for a read), and an edge whose gate is held in a
+/// weaker mode than before is written again, so that `lockgraph check`'s
+/// intersection of its lines keeps the read, as the process's graph does.
+#[test]
+fn a_gate_weakened_to_a_read_is_written_again_with_its_mode() {
+    let dir = fresh_dir("gate-mode");
+    let out = recording(child!(child_weakens_a_write_gate_to_a_read), &dir, "warn").run();
+    assert!(out.success(), "{}", out.both());
+    let text = out.both();
+    let (before, after) = text.split_once("NO CYCLE YET").expect("the marker");
+    assert!(!before.contains("potential deadlock"), "{text}");
+    assert!(after.contains("potential deadlock"), "{text}");
+    let lines = lines(&dir);
+    let edge = |from: &str, to: &str| -> Vec<String> {
+        (lines.iter())
+            .filter(|l| {
+                l.contains("\"type\":\"edge\"")
+                    && l.contains(&format!("\"from\":{{\"class\":\"name:{from}\""))
+                    && l.contains(&format!("\"to\":{{\"class\":\"name:{to}\""))
+            })
+            .cloned()
+            .collect()
+    };
+    let gates = |l: &str| -> String {
+        let at = l.find("\"gates\":[").expect("gates") + 9;
+        l[at..at + l[at..].find(']').unwrap()].to_string()
+    };
+    let ab = edge("rec-mode-a", "rec-mode-b");
+    let ba = edge("rec-mode-b", "rec-mode-a");
+    assert_eq!(ab.len(), 2, "{ab:#?}");
+    assert_eq!(ba.len(), 1, "{ba:#?}");
+    let (w, r, r2) = (gates(&ab[0]), gates(&ba[0]), gates(&ab[1]));
+    assert!(w.starts_with('"') && !w.contains(":read"), "{w}");
+    assert_eq!(r, format!("{}:read\"", w.trim_end_matches('"')), "{r}");
+    assert_eq!(r2, r, "{r2}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

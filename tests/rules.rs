@@ -647,6 +647,55 @@ fn a_read_held_gate_is_no_gate() {
     assert_eq!(cycles(&reports).len(), 1);
 }
 
+/// A read excludes writes: under one `RwLock` taken for write by one order
+/// and for read by the other, the two orders cannot run at once (it was
+/// reported: gates were lock ids without their modes). Under two reads
+/// they can (`a_read_held_gate_is_no_gate`), and so once the write's order
+/// is also taken under a read.
+#[test]
+fn a_gate_held_for_write_by_one_order_and_for_read_by_the_other_serialises_them() {
+    let gate = RwLock::named("rules-gate-write-read", ());
+    let a = Mutex::named("rules-gate-write-read-a", ());
+    let b = Mutex::named("rules-gate-write-read-b", ());
+    let nest = |write: bool, x: &Mutex<()>, y: &Mutex<()>| {
+        let _w = write.then(|| gate.write());
+        let _r = (!write).then(|| gate.read());
+        let _x = x.lock();
+        let _y = y.lock();
+    };
+    let reports = capture(|| {
+        nest(true, &a, &b);
+        nest(false, &b, &a);
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    // The write's order under a read too: the edge keeps the weaker mode.
+    let reports = capture(|| nest(false, &a, &b));
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
+/// A read gate per instance: a chain the thread took under one instance's
+/// read, then under another's, is two recordings (the second loses the
+/// gate), whatever the chain cache kept of the first.
+#[test]
+fn a_read_gate_of_another_instance_is_recorded_again() {
+    let gates = [0, 1].map(|_| RwLock::named("rules-read-gate-instance", ()));
+    let a = Mutex::named("rules-read-gate-instance-a", ());
+    let b = Mutex::named("rules-read-gate-instance-b", ());
+    let reports = capture(|| {
+        for g in &gates {
+            let _r = g.read();
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        // Under the first instance's write: gated against its own read,
+        // not against the second's.
+        let _w = gates[0].write();
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
 /// An upgradable read excludes writers and other upgradable reads: under
 /// one lock taken upgradable by one order and upgradable or for write by
 /// the other, the two orders cannot run at once (both were reported; found

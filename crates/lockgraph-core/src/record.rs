@@ -22,6 +22,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::class::{Class, LockKind, Site};
+use lockgraph_graph::gates::{gate_id, gate_mode, GateMode};
+
 use crate::fork::Mutex;
 use crate::report::{Backtrace, Hold, Request};
 use crate::site_key;
@@ -29,8 +31,9 @@ use crate::site_key;
 mod stacks;
 pub(crate) use stacks::before_abort;
 
-/// The record format version written.
-pub const RECORD_VERSION: u32 = 1;
+/// The record format version written (2: gates carry their mode,
+/// `docs/record-format.md`).
+pub const RECORD_VERSION: u32 = 2;
 
 struct Recorder {
     file: Mutex<File>,
@@ -376,7 +379,12 @@ fn format_line(
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "\"{ids_pid}:{g}\"");
+        let id = gate_id(*g);
+        let _ = match gate_mode(*g) {
+            GateMode::Exclusive => write!(s, "\"{ids_pid}:{id}\""),
+            GateMode::Upgradable => write!(s, "\"{ids_pid}:{id}:upgradable\""),
+            GateMode::Shared => write!(s, "\"{ids_pid}:{id}:read\""),
+        };
     }
     s.push_str("],\"thread\":");
     json_str(&mut s, &e.thread);
@@ -460,6 +468,7 @@ pub(crate) fn json_str(s: &mut String, v: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lockgraph_graph::gates::gate;
 
     #[test]
     fn strings_are_escaped_as_json() {
@@ -544,7 +553,11 @@ mod tests {
                 },
                 hold: Hold::Shared,
                 request: Request::RecursiveRead,
-                gates: vec![17],
+                gates: vec![
+                    17,
+                    gate(18, GateMode::Shared),
+                    gate(19, GateMode::Upgradable),
+                ],
                 thread: "worker-1".into(),
                 held_at: Some(Site {
                     file: "src/a.rs",
@@ -565,8 +578,8 @@ mod tests {
             "{\"type\":\"edge\",\"from\":{\"class\":\"name:metrics\",\"name\":\"metrics\",\
              \"kind\":\"Mutex\",\"site\":null},\"to\":{\"class\":\"anon:42:9\",\"name\":null,\
              \"kind\":\"RwLock\",\"site\":null},\"hold\":\"shared\",\"request\":\"recursive_read\",\
-             \"gates\":[\"42:17\"],\"thread\":\"worker-1\",\"pid\":42,\"exe\":\"/bin/x\",\
-             \"held_at\":\"src/a.rs:1:2\",\"requested_at\":null,\"backtrace\":[]}\n"
+             \"gates\":[\"42:17\",\"42:18:read\",\"42:19:upgradable\"],\"thread\":\"worker-1\",\
+             \"pid\":42,\"exe\":\"/bin/x\",\"held_at\":\"src/a.rs:1:2\",\"requested_at\":null,\"backtrace\":[]}\n"
         );
     }
 

@@ -19,7 +19,9 @@ impl<N, M> Graph<N, M> {
     ///
     /// Like [`Graph::add_edge`], a new edge gets `meta()` and a sorted copy of
     /// `gates`; an existing edge gains the kinds and keeps only the gates also
-    /// in `gates`. Self edges, unknown nodes and an empty `kinds` change nothing.
+    /// in `gates`, each in the weaker of its two modes
+    /// ([`gates::intersect`](crate::gates::intersect)). Self edges, unknown
+    /// nodes and an empty `kinds` change nothing.
     pub fn insert(
         &mut self,
         from: NodeId,

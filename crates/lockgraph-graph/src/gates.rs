@@ -1,36 +1,124 @@
 //! The gate-lock rule: which gate sets let a closed walk deadlock.
 //!
-//! A gate of an edge is a lock held *exclusively* at every recording of the
-//! edge, other than its two ends. A deadlock along a closed walk needs one
-//! thread per edge, each holding its edge's gates while it waits; no lock
-//! is held exclusively by two threads at once, so the walk can deadlock
-//! only when no gate belongs to two of its edges (an edge taken twice
-//! counts twice). That is [`gates_disjoint`].
+//! A gate of an edge is a lock held at every recording of the edge, other
+//! than its two ends, with the mode it was held in ([`GateMode`]: write or
+//! mutex, upgradable read, read). A deadlock along a closed walk needs one
+//! thread per edge, each holding its edge's gates while it waits; no two
+//! threads hold one lock in modes that exclude each other ([`excludes`]: a
+//! write excludes every hold, an upgradable read another upgradable read;
+//! two reads, or a read and an upgradable read, do not), so the walk can
+//! deadlock only when no gate of one of its edges excludes a gate of
+//! another (an edge taken twice counts twice). That is [`gates_disjoint`].
 //!
-//! It is stronger than the first form of the rule, "no gate common to every
-//! edge", which the searches still use as a first pass because its states
-//! are few ([`Common`]: the first edge's gates still common, a mask); the
-//! walk it finds is kept when its gates are disjoint, and otherwise a
-//! search over [`Disjoint`] states (the gates held so far, interned) looks
-//! for the shortest walk that obeys the rule. `a -> b` and `b -> a` both
-//! taken under `g`, `b -> c` and `c -> b` both under `h`: no gate is common
-//! to the walk `c b a b`, but `g` is held on two of its edges, and so is
-//! `h`. Both searches stop at a state budget; when the second does, the
-//! first one's walk is reported, marked not exact (a report more, never
-//! one fewer). The second search tracks only the gates found on two or more
-//! edges of the graph ([`shared_gates`]): a gate of one edge is held twice
-//! only by a walk that takes that edge twice, which the search then lets
-//! through (a report more), and the gates of one edge each (a lock held
-//! around everything a request does, a different one each time) would
-//! otherwise make a state of every path.
+//! It is stronger than the first form of the rule, "a gate of the first
+//! edge that every other edge's gates exclude", which the searches still use
+//! as a first pass because its states are few ([`Common`]: the first edge's
+//! gates still excluded by every edge, a mask); the walk it finds is kept
+//! when its gates are disjoint, and otherwise a search over [`Disjoint`]
+//! states (the gates held so far, interned) looks for the shortest walk
+//! that obeys the rule. `a -> b` and `b -> a` both taken under `g`, `b ->
+//! c` and `c -> b` both under `h`: no gate is common to the walk `c b a b`,
+//! but `g` is held on two of its edges, and so is `h`. Both searches stop
+//! at a state budget; when the second does, the first one's walk is
+//! reported, marked not exact (a report more, never one fewer). The second
+//! search tracks only the locks found as gates on two or more edges of the
+//! graph ([`shared_gates`]): a gate of one edge is held twice only by a
+//! walk that takes that edge twice, which the search then lets through (a
+//! report more), and the gates of one edge each (a lock held around
+//! everything a request does, a different one each time) would otherwise
+//! make a state of every path.
 //!
-//! Gates are compared as numbers: the caller makes them identify one lock
-//! (the runtime's lock ids, unique in a process; the checker's interned
-//! `"<pid>:<id>"` strings).
+//! A gate is one number: the lock's id in the low 62 bits, compared as a
+//! number (the caller makes it identify one lock: the runtime's lock ids,
+//! unique in a process; the checker's interned `"<pid>:<id>"` strings), and
+//! the mode in the top two bits, 0 for an exclusive hold, so that a lock id
+//! alone is its exclusive gate ([`gate`], [`gate_id`], [`gate_mode`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
+
+/// How a gate lock was held at every recording of an edge: the weakest of
+/// the recordings' modes ([`meet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GateMode {
+    /// Held exclusively: a mutex, a write, a reentrant mutex.
+    Exclusive = 0,
+    /// Held as an upgradable read: excludes writes and other upgradable
+    /// reads, not reads.
+    Upgradable = 1,
+    /// Held as a read: excludes writes only.
+    Shared = 2,
+}
+
+const MODE_SHIFT: u32 = 62;
+
+/// The bits of a gate that hold the lock's id.
+pub const GATE_ID_MASK: u64 = (1 << MODE_SHIFT) - 1;
+
+/// The gate of lock `id` (its low 62 bits) held in `mode`.
+pub const fn gate(id: u64, mode: GateMode) -> u64 {
+    (id & GATE_ID_MASK) | (mode as u64) << MODE_SHIFT
+}
+
+/// The lock of gate `g`.
+pub const fn gate_id(g: u64) -> u64 {
+    g & GATE_ID_MASK
+}
+
+/// The mode of gate `g` (a fourth value in the top bits reads as a read:
+/// it can only take away a gate's effect, never add one).
+pub const fn gate_mode(g: u64) -> GateMode {
+    match g >> MODE_SHIFT {
+        0 => GateMode::Exclusive,
+        1 => GateMode::Upgradable,
+        _ => GateMode::Shared,
+    }
+}
+
+/// Whether two holds in modes `a` and `b` of one lock exclude each other
+/// (cannot be held by two threads at once).
+pub const fn modes_exclude(a: GateMode, b: GateMode) -> bool {
+    matches!(
+        (a, b),
+        (GateMode::Exclusive, _)
+            | (_, GateMode::Exclusive)
+            | (GateMode::Upgradable, GateMode::Upgradable)
+    )
+}
+
+/// Whether gates `a` and `b` are one lock held in modes that exclude each
+/// other.
+pub const fn excludes(a: u64, b: u64) -> bool {
+    gate_id(a) == gate_id(b) && modes_exclude(gate_mode(a), gate_mode(b))
+}
+
+/// Whether the sorted gate set `set` holds a gate that excludes `g`.
+pub fn excluded_by(set: &[u64], g: u64) -> bool {
+    let (id, mode) = (gate_id(g), gate_mode(g));
+    [GateMode::Exclusive, GateMode::Upgradable, GateMode::Shared]
+        .into_iter()
+        .any(|m| modes_exclude(mode, m) && set.binary_search(&gate(id, m)).is_ok())
+}
+
+/// What two recordings' gates of one lock leave: the weaker mode (a read
+/// and a write: a read), or `None` for gates of two locks.
+pub fn meet(a: u64, b: u64) -> Option<u64> {
+    (gate_id(a) == gate_id(b)).then(|| gate(gate_id(a), gate_mode(a).max(gate_mode(b))))
+}
+
+/// The gates of `old` still held, in their weakest mode, by a recording
+/// whose gates are `new` (sorted): the gate set of an edge after one more
+/// recording. Sorted.
+pub fn intersect(old: &[u64], new: &[u64]) -> Vec<u64> {
+    let mut out: Vec<u64> = old
+        .iter()
+        .filter_map(|&o| new.iter().filter_map(|&n| meet(o, n)).max())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
 
 /// Only this many gates are tracked exactly: of the first edge by
 /// [`Common`], of a whole walk by [`Disjoint`]. A gate past them is treated
@@ -45,19 +133,28 @@ pub fn gates_disjoint<'a>(sets: impl IntoIterator<Item = &'a [u64]>) -> bool {
     for s in sets {
         all.extend_from_slice(s);
     }
-    all.sort_unstable();
-    all.windows(2).all(|w| w[0] != w[1])
+    // By lock, then by mode, the exclusive first: two holds of a lock
+    // exclude each other when the first of them in this order does the
+    // first two.
+    all.sort_unstable_by_key(|&g| (gate_id(g), gate_mode(g)));
+    all.windows(2).all(|w| !excludes(w[0], w[1]))
 }
 
-/// The gates found on two or more of the edges whose gate sets `sets`
-/// yields (each edge once): the only ones [`Disjoint`] needs to track.
+/// The locks (their [`gate_id`]) found as gates on two or more of the
+/// edges whose gate sets `sets` yields (each edge once): the only ones
+/// [`Disjoint`] needs to track.
 pub fn shared_gates<'a>(sets: impl IntoIterator<Item = &'a [u64]>) -> HashSet<u64> {
     let mut seen = HashSet::new();
     let mut shared = HashSet::new();
+    let mut ids = Vec::new();
     for s in sets {
-        for &g in s {
-            if !seen.insert(g) {
-                shared.insert(g);
+        ids.clear();
+        ids.extend(s.iter().map(|&g| gate_id(g)));
+        ids.sort_unstable();
+        ids.dedup();
+        for &id in &ids {
+            if !seen.insert(id) {
+                shared.insert(id);
             }
         }
     }
@@ -83,8 +180,8 @@ pub trait GateRule {
 }
 
 /// The first pass: the first edge's gates (the first
-/// [`MAX_TRACKED_GATES`]) still common to every edge so far, as a mask. A
-/// walk is accepted once none is left.
+/// [`MAX_TRACKED_GATES`]) still excluded by a gate of every edge so far, as
+/// a mask. A walk is accepted once none is left.
 #[derive(Debug, Default)]
 pub struct Common {
     tracked: Vec<u64>,
@@ -118,7 +215,7 @@ impl GateRule for Common {
         while bits != 0 {
             let i = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            if gates.binary_search(&self.tracked[i]).is_err() {
+            if !excluded_by(gates, self.tracked[i]) {
                 mask &= !(1 << i);
             }
         }
@@ -170,7 +267,9 @@ impl<'s> Disjoint<'s> {
     fn tracked(&mut self, gates: &[u64]) {
         self.buf.clear();
         match self.shared {
-            Some(s) => self.buf.extend(gates.iter().filter(|g| s.contains(g))),
+            Some(s) => self
+                .buf
+                .extend(gates.iter().filter(|&&g| s.contains(&gate_id(g)))),
             None => self.buf.extend_from_slice(gates),
         }
     }
@@ -239,23 +338,13 @@ impl Disjoint<'_> {
     /// [`GateRule::step`] with `gates` already filtered (sorted).
     fn step_tracked(&mut self, key: u32, gates: &[u64]) -> Option<u32> {
         let held = &self.sets[key as usize];
-        let mut set = Vec::with_capacity(held.len() + gates.len());
-        let (mut i, mut j) = (0, 0);
-        while i < held.len() && j < gates.len() {
-            match held[i].cmp(&gates[j]) {
-                std::cmp::Ordering::Equal => return None,
-                std::cmp::Ordering::Less => {
-                    set.push(held[i]);
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    set.push(gates[j]);
-                    j += 1;
-                }
-            }
+        if gates.iter().any(|&g| excluded_by(held, g)) {
+            return None;
         }
-        set.extend_from_slice(&held[i..]);
-        set.extend_from_slice(&gates[j..]);
+        let mut set = Vec::with_capacity(held.len() + gates.len());
+        set.extend_from_slice(held);
+        set.extend_from_slice(gates);
+        set.sort_unstable();
         set.dedup();
         set.truncate(MAX_TRACKED_GATES);
         Some(self.intern(set))
@@ -314,6 +403,89 @@ mod tests {
         assert_eq!(d.step(other, &[3, 7]), Some(k2));
         assert_eq!(d.start(&[]), 0);
         assert!(d.is_plain(0) && !d.is_plain(k));
+    }
+
+    const W: GateMode = GateMode::Exclusive;
+    const U: GateMode = GateMode::Upgradable;
+    const R: GateMode = GateMode::Shared;
+
+    #[test]
+    fn a_lock_id_is_its_exclusive_gate_and_modes_round_trip() {
+        assert_eq!(gate(17, W), 17);
+        for m in [W, U, R] {
+            assert_eq!(gate_id(gate(17, m)), 17);
+            assert_eq!(gate_mode(gate(17, m)), m);
+        }
+        assert_eq!(gate_mode(3 << 62 | 17), R);
+    }
+
+    #[test]
+    fn which_modes_exclude_which() {
+        // A write excludes every hold; two upgradable reads exclude each
+        // other; a read excludes only a write.
+        let table = [
+            (W, W, true),
+            (W, U, true),
+            (W, R, true),
+            (U, U, true),
+            (U, R, false),
+            (R, R, false),
+        ];
+        for (a, b, ex) in table {
+            assert_eq!(modes_exclude(a, b), ex, "{a:?} {b:?}");
+            assert_eq!(modes_exclude(b, a), ex, "{b:?} {a:?}");
+            assert_eq!(excludes(gate(5, a), gate(5, b)), ex);
+            assert!(!excludes(gate(5, a), gate(6, b)));
+        }
+    }
+
+    #[test]
+    fn a_write_and_a_read_of_one_gate_break_the_walk_two_reads_do_not() {
+        let (w, u, r) = (gate(9, W), gate(9, U), gate(9, R));
+        assert!(!gates_disjoint([&[w][..], &[r]]));
+        assert!(!gates_disjoint([&[r][..], &[1, w]]));
+        assert!(!gates_disjoint([&[u][..], &[u]]));
+        assert!(gates_disjoint([&[r][..], &[r]]));
+        assert!(gates_disjoint([&[u][..], &[r], &[r]]));
+        // Three edges: the write on the third meets the first's read.
+        assert!(!gates_disjoint([&[r][..], &[r], &[w]]));
+    }
+
+    #[test]
+    fn an_edge_keeps_the_weakest_mode_of_its_recordings() {
+        let (w, u, r) = (gate(9, W), gate(9, U), gate(9, R));
+        assert_eq!(intersect(&[w, 4], &[r, 4]), {
+            let mut v = vec![4, r];
+            v.sort_unstable();
+            v
+        });
+        assert_eq!(intersect(&[w], &[u]), vec![u]);
+        assert_eq!(intersect(&[u], &[w]), vec![u]);
+        assert_eq!(intersect(&[r], &[w]), vec![r]);
+        assert_eq!(intersect(&[w], &[gate(8, W)]), Vec::<u64>::new());
+        assert_eq!(meet(w, gate(8, R)), None);
+    }
+
+    #[test]
+    fn common_and_disjoint_follow_the_modes() {
+        let (w, u, r) = (gate(9, W), gate(9, U), gate(9, R));
+        let mut c = Common::new();
+        let k = c.start(&[r]);
+        // Another read of the gate does not exclude the first edge's read.
+        assert_eq!(c.step(k, &[r]), Some(0));
+        assert_eq!(c.step(k, &[w]), Some(k));
+        let k = c.start(&[u]);
+        assert_eq!(c.step(k, &[r]), Some(0));
+        assert_eq!(c.step(k, &[u]), Some(k));
+
+        let shared = shared_gates([&[r][..], &[w]]);
+        assert_eq!(shared, HashSet::from([9]));
+        let mut d = Disjoint::new(Some(&shared));
+        let k = d.start(&[r]);
+        assert_eq!(d.step(k, &[w]), None);
+        let k2 = d.step(k, &[u]).unwrap();
+        assert_eq!(d.step(k2, &[r]), Some(k2));
+        assert_eq!(d.step(k2, &[u]), None);
     }
 
     #[test]

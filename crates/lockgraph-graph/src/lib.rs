@@ -2,7 +2,7 @@
 //!
 //! A [`Graph`] holds lock-order edges "holding A, then asked for B". Each edge
 //! remembers which of lockdep's four dependency kinds it was seen with
-//! ([`EdgeKinds`]) and the *gate locks* that were held exclusively every time it
+//! ([`EdgeKinds`]) and the *gate locks* that were held every time it
 //! was recorded. [`Graph::add_edge`] adds or widens an edge and, when that changed
 //! anything, looks for the shortest cycle through it that can really deadlock:
 //!
@@ -10,9 +10,10 @@
 //!   when no edge that ends in a *recursive read* is followed by an edge that
 //!   starts from a *shared* hold, since a recursive reader never waits for
 //!   another reader;
-//! * **gate locks** (the GoodLock idea): a lock held exclusively at every
-//!   recording of two of the cycle's edges serialises the two threads that
-//!   would take them, and the cycle cannot deadlock ([`gates`]).
+//! * **gate locks** (the GoodLock idea): a lock held at every recording of
+//!   two of the cycle's edges, in modes that exclude each other (a write and
+//!   anything; two upgradable reads), serialises the two threads that would
+//!   take them, and the cycle cannot deadlock ([`gates`]).
 //!
 //! The crate is pure: no globals, no threads, no unsafe code. Callers decide what
 //! a node is (a lock instance, a lock class, a CUDA stream) and what metadata an
@@ -189,7 +190,8 @@ impl<M> Edge<M> {
         self.kinds
     }
 
-    /// The gate locks held exclusively at every recording of this edge (sorted).
+    /// The gate locks held at every recording of this edge, each in the
+    /// weakest mode it was held in ([`gates`]; sorted).
     pub fn gates(&self) -> &[u64] {
         &self.gates
     }
@@ -394,7 +396,8 @@ impl<N, M> Graph<N, M> {
     }
 
     /// Records one acquisition "holding `from` (held as `hold`), request `to` (as
-    /// `request`)" made while the locks in `gates` were held exclusively.
+    /// `request`)" made while the locks in `gates` were held, each in its
+    /// mode ([`gates::gate`]).
     ///
     /// The edge is created on first sight with `meta()`; later recordings add
     /// their kind and intersect the gate set. When the edge changed, the
@@ -464,17 +467,16 @@ impl<N, M> Graph<N, M> {
             }
             Some(e) => {
                 let edge = &mut self.g[e];
-                let before = (edge.kinds, edge.gates.len());
+                let kinds_before = edge.kinds;
                 edge.kinds = edge.kinds.union(kinds);
+                // A gate lost, or held in a weaker mode than before.
+                let mut lost_gate = false;
                 if edge.gates.iter().any(|g| !gates.contains(g)) {
-                    edge.gates = edge
-                        .gates
-                        .iter()
-                        .copied()
-                        .filter(|g| gates.contains(g))
-                        .collect();
+                    let kept = gates::intersect(&edge.gates, gates);
+                    lost_gate = kept[..] != edge.gates[..];
+                    edge.gates = kept.into_boxed_slice();
                 }
-                let change = if before == (edge.kinds, edge.gates.len()) {
+                let change = if kinds_before == edge.kinds && !lost_gate {
                     Change::None
                 } else {
                     Change::Widened

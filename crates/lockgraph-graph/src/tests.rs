@@ -129,6 +129,29 @@ fn different_gates_do_not_serialise() {
     assert!(g.add_edge(n[2], n[0], E, X, &[9], || ()).cycle.is_some());
 }
 
+/// A gate's mode: a write on one edge and a read on the other exclude
+/// each other (no deadlock); two reads do not (a real cycle); an edge
+/// recorded under the write and then under the read keeps the read, and
+/// that weakening is a change that finds the cycle.
+#[test]
+fn a_gate_held_for_write_and_for_read_serialises_two_reads_do_not() {
+    use crate::gates::{gate, GateMode};
+    let (w, r) = (gate(7, GateMode::Exclusive), gate(7, GateMode::Shared));
+    let (mut g, n) = graph(2);
+    g.add_edge(n[0], n[1], E, X, &[w], || ());
+    assert!(g.add_edge(n[1], n[0], E, X, &[r], || ()).cycle.is_none());
+    let again = g.add_edge(n[1], n[0], E, X, &[w], || ());
+    assert_eq!(
+        again.change,
+        Change::None,
+        "a write over a read keeps the read"
+    );
+    let r2 = g.add_edge(n[0], n[1], E, X, &[r], || ());
+    assert_eq!(r2.change, Change::Widened);
+    assert!(r2.cycle.is_some(), "two reads of the gate do not serialise");
+    assert_eq!(g.edge(n[0], n[1]).unwrap().gates(), &[r]);
+}
+
 /// A gate held on two of the edges (not all three) serialises the two
 /// threads that would take them: no deadlock.
 #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lockgraph_core::site_key;
+use lockgraph_graph::gates::{gate, gate_id, gate_mode, intersect, GateMode};
 
 use super::intern::{FastMap, Stacks, Strings};
 use super::*;
@@ -122,7 +123,22 @@ impl Merger {
         id
     }
 
-    /// The id of gate `g` recorded in file `file`.
+    /// The gate (`lockgraph_graph::gates::gate`: the lock's interned id
+    /// and the hold's mode) that gate string `g` recorded in file `file`
+    /// names: `"<pid>:<id>"` held exclusively, with `:read` or
+    /// `:upgradable` after it held so.
+    fn gate(&mut self, file: u32, g: &str) -> u64 {
+        let (lock, mode) = if let Some(lock) = g.strip_suffix(":read") {
+            (lock, GateMode::Shared)
+        } else if let Some(lock) = g.strip_suffix(":upgradable") {
+            (lock, GateMode::Upgradable)
+        } else {
+            (g, GateMode::Exclusive)
+        };
+        gate(self.gate_id(file, lock), mode)
+    }
+
+    /// The id of gate lock `g` (without its mode) recorded in file `file`.
     fn gate_id(&mut self, file: u32, g: &str) -> u64 {
         let key = (file, g.to_string());
         if let Some(&id) = self.gate_ids.get(&key) {
@@ -202,7 +218,7 @@ impl Merger {
         let mut gates = std::mem::take(&mut self.gate_buf);
         gates.clear();
         for g in &e.gates {
-            let id = self.gate_id(file, g);
+            let id = self.gate(file, g);
             gates.push(id);
         }
         gates.sort_unstable();
@@ -228,7 +244,7 @@ impl Merger {
         } else {
             let edge = &mut self.edges[idx as usize];
             edge.kinds = edge.kinds.union(kind);
-            edge.gates.retain(|g| gates.binary_search(g).is_ok());
+            keep_common_gates(&mut edge.gates, &gates);
             edge.recordings += 1;
             // Compare before interning: most recordings repeat an origin.
             if edge.origin_count() < ORIGIN_CAP && !self.strings.seen(edge, &e) {
@@ -288,7 +304,9 @@ impl Merger {
             .collect();
         for mut e in other.edges {
             let (from, to) = (class_map[e.from], class_map[e.to]);
-            let mut gates: Vec<u64> = e.gates.iter().map(|&g| gate_map[g as usize]).collect();
+            let mut gates: Vec<u64> = (e.gates.iter())
+                .map(|&g| gate(gate_map[gate_id(g) as usize], gate_mode(g)))
+                .collect();
             gates.sort_unstable();
             e.first = e.first.remapped(&strings, &stacks, file_base);
             for o in &mut e.more {
@@ -306,7 +324,7 @@ impl Merger {
                 Some(&idx) => {
                     let mine = &mut self.edges[idx as usize];
                     mine.kinds = mine.kinds.union(e.kinds);
-                    mine.gates.retain(|g| gates.binary_search(g).is_ok());
+                    keep_common_gates(&mut mine.gates, &gates);
                     mine.recordings += e.recordings;
                     for o in e.origins() {
                         mine.add_origin(*o);
@@ -380,5 +398,14 @@ impl Merger {
             warnings: self.warnings,
             recordings: self.recordings,
         }
+    }
+}
+
+/// Keeps in `mine` (an edge's gates, sorted) the gates another recording
+/// of the edge also held (`other`, sorted), each in the weaker of the two
+/// modes.
+fn keep_common_gates(mine: &mut Vec<u64>, other: &[u64]) {
+    if mine.iter().any(|g| other.binary_search(g).is_err()) {
+        *mine = intersect(mine, other);
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Header {
-    /// The format version (always [`FORMAT_VERSION`] once accepted).
+    /// The format version (1 to [`FORMAT_VERSION`] once accepted).
     pub lockgraph_record: u64,
     /// The process id.
     #[serde(default)]

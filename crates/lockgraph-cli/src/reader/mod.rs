@@ -29,8 +29,9 @@ use crate::blame::{blame, Blame};
 use crate::error::RecordError;
 use crate::position::{json_error_at, json_message};
 
-/// The record format version this reader understands.
-pub const FORMAT_VERSION: u64 = 1;
+/// The newest record format version this reader understands; it reads
+/// every version from 1 up to it (version 2 added the gates' modes).
+pub const FORMAT_VERSION: u64 = 2;
 
 /// The longest line accepted, newline excluded (1 MiB).
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -253,9 +254,9 @@ fn parse_header(line: &[u8]) -> Result<Header, String> {
             _ => format!("invalid header: `lockgraph_record` must be a version number, found {v}"),
         })?,
     };
-    if version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(format!(
-            "unsupported record format version {version} (this lockgraph reads version {FORMAT_VERSION})"
+            "unsupported record format version {version} (this lockgraph reads versions 1 to {FORMAT_VERSION})"
         ));
     }
     let mut header: Header =

@@ -142,8 +142,8 @@ fn header_problems_are_errors_on_line_1() {
     for (text, want) in [
         (EDGE, "no `lockgraph_record` field"),
         (
-            "{\"lockgraph_record\":2,\"pid\":1}\n",
-            "unsupported record format version 2",
+            "{\"lockgraph_record\":3,\"pid\":1}\n",
+            "unsupported record format version 3",
         ),
         ("{\"lockgraph_record\":\"1\"}\n", "must be a version number"),
         (

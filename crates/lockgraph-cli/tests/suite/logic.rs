@@ -98,6 +98,61 @@ fn a_common_gate_inside_one_process_suppresses_the_cycle() {
     assert_eq!(check_dir(d.path()).cycles().len(), 1);
 }
 
+/// A gate's mode follows its string (`:read`, `:upgradable`, none for an
+/// exclusive hold): a write and a read of one gate serialise two edges,
+/// two reads or an upgradable read and a read do not, and an edge
+/// recorded under the write and under the read keeps the read.
+#[test]
+fn a_gate_held_for_write_and_for_read_suppresses_the_cycle_two_reads_do_not() {
+    let cycles_with = |ab: &[&str], ba: &[&str]| {
+        let d = tempdir();
+        write_file(
+            d.path(),
+            7,
+            &[edge("a", "b").gates(ab), edge("b", "a").gates(ba)],
+        );
+        check_dir(d.path()).cycles().len()
+    };
+    assert_eq!(cycles_with(&["7:1"], &["7:1:read"]), 0);
+    assert_eq!(cycles_with(&["7:1:upgradable"], &["7:1"]), 0);
+    assert_eq!(cycles_with(&["7:1:upgradable"], &["7:1:upgradable"]), 0);
+    assert_eq!(cycles_with(&["7:1:read"], &["7:1:read"]), 1);
+    assert_eq!(cycles_with(&["7:1:upgradable"], &["7:1:read"]), 1);
+    // Another process's read of "the same" gate is another lock.
+    let d = tempdir();
+    write_file(d.path(), 7, &[edge("a", "b").gates(&["7:1"])]);
+    write_file(d.path(), 8, &[edge("b", "a").gates(&["7:1:read"])]);
+    assert_eq!(check_dir(d.path()).cycles().len(), 1);
+    // The write's edge recorded again under a read: the read is kept.
+    let d = tempdir();
+    write_file(
+        d.path(),
+        7,
+        &[
+            edge("a", "b").gates(&["7:1"]),
+            edge("b", "a").gates(&["7:1:read"]),
+            edge("a", "b").gates(&["7:1:read"]),
+        ],
+    );
+    assert_eq!(check_dir(d.path()).cycles().len(), 1);
+    // A file of format version 1 (gates without modes) is read as before.
+    let d = tempdir();
+    let text = file_text(
+        7,
+        &[
+            edge("a", "b").gates(&["7:1"]),
+            edge("b", "a").gates(&["7:1"]),
+        ],
+    );
+    let v1 = text.replacen(&header(7), &header_of_version(7, 1), 1);
+    assert!(
+        v1.starts_with("{\"") && v1.contains("\"lockgraph_record\":1"),
+        "{v1}"
+    );
+    write_raw(d.path(), "lockgraph-7-1000.jsonl", v1);
+    assert!(check_dir(d.path()).cycles().is_empty());
+}
+
 /// A gate held on two of a cycle's edges serialises their two threads
 /// even when the third edge lacks it; the runtime's rule
 /// (`lockgraph_graph::gates`).

@@ -80,9 +80,16 @@ impl Edge {
     }
 }
 
+/// A header of the newest format version (`FORMAT_VERSION`: this file is
+/// part of the library's unit tests too, so it does not name the crate).
 pub fn header(pid: u64) -> String {
+    header_of_version(pid, 2)
+}
+
+/// A header of format version `version`.
+pub fn header_of_version(pid: u64, version: u64) -> String {
     json!({
-        "lockgraph_record": 1,
+        "lockgraph_record": version,
         "pid": pid,
         "exe": "/bin/app",
         "args": ["--test-threads=1"],

@@ -3,6 +3,7 @@
 //! instance edge), its record line and the cycle it closes.
 
 use super::*;
+use lockgraph_graph::gates::{gate, GateMode};
 
 /// What one [`add_edges`] call produced.
 pub(crate) struct Added {
@@ -301,28 +302,40 @@ pub(crate) fn add_edges_by(
             },
             hold,
             request: req,
-            // The gates are the locks the thread holds exclusively while it
-            // waits for the edge's end: every other hold for "held ->
-            // target"; for a notification, which stands for the notifier
-            // blocked on the way to `e`, only those taken before `e`. An
-            // upgradable read is a gate too (no two threads hold a lock
-            // upgradable, or one upgradable and one exclusively), and it
-            // is one even where it is the edge's start, or the lock an
-            // upgrade waits on: `u = a.upgradable_read(); m.lock();
-            // upgrade(u)` records `a -> m` and `m -> a`, both under `a`'s
-            // upgradable read, which two threads cannot hold at once.
+            // The gates are the locks the thread holds while it waits for
+            // the edge's end, each with its mode (two threads cannot hold
+            // a lock in modes that exclude each other): every other hold
+            // for "held -> target"; for a notification, which stands for
+            // the notifier blocked on the way to `e`, only those taken
+            // before `e`. An exclusive hold, an upgradable read (which
+            // excludes writes and other upgradable reads), and a read of
+            // an `RwLock` (which excludes its writes: under one lock's
+            // write on one side and its read on the other, a cycle cannot
+            // close). An upgradable read is one even where it is the
+            // edge's start, or the lock an upgrade waits on: `u =
+            // a.upgradable_read(); m.lock(); upgrade(u)` records `a -> m`
+            // and `m -> a`, both under `a`'s upgradable read, which two
+            // threads cannot hold at once.
             gates: held
                 .iter()
                 .enumerate()
-                .filter(|&(j, o)| {
+                .filter_map(|(j, o)| {
                     let upgradable = own.upgradable(j);
                     let upgraded = op == Op::Upgrade && o.id == id;
-                    with_gates == Gates::Held
+                    let mode = if upgradable {
+                        GateMode::Upgradable
+                    } else if o.hold == Hold::Exclusive {
+                        GateMode::Exclusive
+                    } else if o.kind == LockKind::RwLock {
+                        GateMode::Shared
+                    } else {
+                        return None;
+                    };
+                    (with_gates == Gates::Held
                         && (if notify { j < i } else { j != i || upgradable })
-                        && (o.hold == Hold::Exclusive || upgradable)
-                        && ((o.id != id && Some(o.id) != exclude) || (upgraded && upgradable))
+                        && ((o.id != id && Some(o.id) != exclude) || (upgraded && upgradable)))
+                        .then(|| gate(o.id, mode))
                 })
-                .map(|(_, o)| o.id)
                 .collect(),
         };
         let same_class = edge.from.0 == edge.to.0;

@@ -262,7 +262,7 @@ impl ThreadState {
         }
         let mut h = mix(mix(self.chains[top].get(), key), request as u64 + 1);
         if len >= 2 {
-            // Every held exclusive lock gates some edge: instance identity matters.
+            // Every held lock may gate some edge: instance identity matters.
             h = mix(h, self.insts[top].get());
         }
         if self.blooms[top].get() & bloom_bit(key) != 0 {
@@ -513,18 +513,17 @@ impl ThreadState {
 
 /// The running summaries `(chain, inst)` past a slot whose word is `w` and
 /// class key `key`. The chain takes the hold's mode (exclusive, shared or
-/// upgradable read) and the instance summary the ids of the holds that are
-/// gates of the edges recorded under them: exclusive holds and upgradable
-/// reads (`global::add_edges`). An upgradable read is a gate of the edges
-/// from it too, so its id goes in the chain itself, which a key of one
-/// held lock uses alone.
+/// upgradable read) and the instance summary the ids of the holds, which
+/// are gates of the edges recorded under them (`global::add_edges`: an
+/// exclusive hold, an upgradable read, an `RwLock`'s read; the shared
+/// holds of other kinds, which gate nothing, are in it too, at the cost of
+/// a recording more when another instance is held). An upgradable read is
+/// a gate of the edges from it too, so its id goes in the chain itself,
+/// which a key of one held lock uses alone.
 #[inline(always)]
 fn link_slot(chain: u64, inst: u64, w: u64, key: u64) -> (u64, u64) {
-    let mode = w & (M_SHARED | M_UPGRADABLE);
-    let chain = mix(mix(chain, key), mode);
-    if mode == M_SHARED {
-        (chain, inst)
-    } else if mode == 0 {
+    let chain = mix(mix(chain, key), w & (M_SHARED | M_UPGRADABLE));
+    if w & M_UPGRADABLE == 0 {
         (chain, mix(inst, word_id(w)))
     } else {
         (mix(chain, word_id(w)), mix(inst, word_id(w)))
