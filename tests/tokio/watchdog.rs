@@ -396,3 +396,58 @@ fn a_contended_progressing_workload_is_not_a_deadlock() {
     assert!(!out.stderr.contains("DEADLOCK"), "{}", out.stderr);
     assert!(!out.stderr.contains("potential deadlock"), "{}", out.stderr);
 }
+
+/// A cycle through one of two permit holders while the other holds on and
+/// runs: the waiting task is let in when that one gives its permit back,
+/// so it is no deadlock (the task watchdog said DEADLOCK; found by an
+/// outside test). Its wait lasts past the timeout: a long wait.
+#[test]
+fn child_task_permit_cycle_another_holder_runs() {
+    if !is_child() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let slots = Arc::new(Semaphore::named("wd-task-or-slots", 2));
+        let model = Arc::new(Mutex::named("wd-task-or-model", 0));
+        let s = slots.clone();
+        let slow = lockgraph::tokio::spawn_named("slow-holder", async move {
+            let _p = s.acquire().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(2000)).await;
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (s, m) = (slots.clone(), model.clone());
+        let gpu = lockgraph::tokio::spawn_named("gpu", async move {
+            let _p = s.acquire().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            *m.lock().await += 1; // waits for the batcher
+        });
+        let batcher = lockgraph::tokio::spawn_named("batcher", async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            let _g = model.lock().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _p = slots.acquire().await.unwrap(); // let in when the slow holder is done
+        });
+        let _ = tokio::join!(slow, gpu, batcher);
+    });
+    eprintln!("CHILD: every task finished");
+}
+
+#[test]
+fn a_task_cycle_through_one_of_several_permit_holders_is_no_deadlock() {
+    let out = child!(child_task_permit_cycle_another_holder_runs)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("CHILD: every task finished"));
+    assert!(out.done, "the child did not finish:\n{}", out.both());
+    assert!(
+        !out.stderr.contains("DEADLOCK"),
+        "no deadlock here:\n{}",
+        out.stderr
+    );
+}

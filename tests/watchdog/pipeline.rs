@@ -192,6 +192,111 @@ fn child_queue_hang_two_consumers() {
     std::process::exit(0);
 }
 
+/// What the OR-wait children print once every thread finished.
+const FINISHED: &str = "CHILD: every thread finished";
+
+/// A cycle through one of two permit holders, or one of two consumers,
+/// while the other holds on and runs: the waiter is let in when that one
+/// gives its permit back (or drains the queue), so it is no deadlock (the
+/// watchdog said DEADLOCK, and under `abort` killed a healthy process;
+/// found by an outside test). The waits last past the timeout: long
+/// waits, not a deadlock.
+#[test]
+fn a_cycle_through_one_of_several_permit_holders_or_consumers_is_no_deadlock() {
+    if is_child() {
+        return;
+    }
+    for child in [
+        child!(child_permit_cycle_another_holder_runs),
+        child!(child_queue_cycle_another_consumer_runs),
+    ] {
+        let (text, ok) = run_child(
+            child,
+            &[("LOCKGRAPH_WATCHDOG", &format!("{TIMEOUT_MS}ms"))],
+            Duration::from_secs(30),
+            |t| t.contains(FINISHED),
+        );
+        assert!(ok, "the child did not finish:\n{text}");
+        assert!(!text.contains("DEADLOCK"), "no deadlock here:\n{text}");
+        assert!(text.contains("LONG WAIT"), "the waits were long:\n{text}");
+    }
+}
+
+#[test]
+fn child_permit_cycle_another_holder_runs() {
+    if !is_child() {
+        return;
+    }
+    let slots = Arc::new(Semaphore::named("wd-or-slots", 2));
+    let model = Arc::new(Mutex::named("wd-or-model", ()));
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (s, h) = (slots.clone(), held_tx.clone());
+    let slow = named("wd-or-slow", move || {
+        let _permit = s.acquire();
+        h.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(4 * TIMEOUT_MS));
+    });
+    let (s, m) = (slots.clone(), model.clone());
+    let gpu = named("wd-or-gpu", move || {
+        let _permit = s.acquire();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(m.lock()); // waits for the batcher
+    });
+    let batcher = named("wd-or-batcher", move || {
+        held_rx.recv().unwrap();
+        held_rx.recv().unwrap();
+        let _g = model.lock();
+        let _permit = slots.acquire(); // let in when the slow holder is done
+    });
+    for t in [slow, gpu, batcher] {
+        t.join().unwrap();
+    }
+    eprintln!("{FINISHED}");
+}
+
+#[test]
+fn child_queue_cycle_another_consumer_runs() {
+    if !is_child() {
+        return;
+    }
+    let stats = Arc::new(Mutex::named("wd-or-stats", 0u32));
+    let (tx, rx) = sync_channel_named::<u32>("wd-or-raw", 1);
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let (got_tx, got_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (s, r, g) = (stats.clone(), rx.clone(), got_tx.clone());
+    let fast = named("wd-or-pre", move || {
+        let first = r.lock().unwrap().recv().unwrap();
+        g.send(()).unwrap();
+        go_rx.recv().unwrap();
+        *s.lock() += first; // between two receives: waits for the loader
+        while r.lock().unwrap().recv().is_ok() {}
+    });
+    let r = rx.clone();
+    let slow = named("wd-or-slow-pre", move || {
+        let _ = r.lock().unwrap().recv().unwrap();
+        got_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(4 * TIMEOUT_MS));
+        while r.lock().unwrap().recv().is_ok() {} // drains: lets the loader on
+    });
+    drop(rx);
+    let loader = named("wd-or-loader", move || {
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        got_rx.recv().unwrap();
+        got_rx.recv().unwrap();
+        let _g = stats.lock();
+        tx.send(3).unwrap(); // fills the queue
+        go_tx.send(()).unwrap();
+        tx.send(4).unwrap(); // full, holding `stats`, until the slow consumer drains
+    });
+    for t in [loader, fast, slow] {
+        t.join().unwrap();
+    }
+    eprintln!("{FINISHED}");
+}
+
 #[test]
 fn a_join_holding_the_lock_the_joined_thread_needs_is_a_deadlock() {
     if is_child() {

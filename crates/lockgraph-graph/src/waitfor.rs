@@ -95,9 +95,105 @@ where
     out
 }
 
+/// How a waiting node waits for the nodes it waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Every one of them must go on (a lock's holders: a write waits for
+    /// every reader; a barrier's parties not yet arrived).
+    All,
+    /// Any one of them going on may end the wait (a permit any holder can
+    /// give back, a full queue any of its consumers can drain).
+    Any,
+}
+
+/// The nodes that can never go on: what is left of `nodes` once every
+/// node that can go on is taken out, over and over (the reduction of a
+/// wait-for graph whose waits are ANDs and ORs). A node that does not wait
+/// (`waits` gives `None`), or waits for nobody, goes on; one that waits for
+/// [`Need::All`] of its successors goes on once every one of them does, one
+/// that waits for [`Need::Any`] once one of them does; a successor that is
+/// not among `nodes` goes on. A cycle of stuck nodes is a deadlock; a cycle
+/// with a node that goes on is not (a permit holder on the cycle whose
+/// permit another, running holder can replace).
+///
+/// ```
+/// use lockgraph_graph::waitfor::{stuck, Need};
+///
+/// // 0 waits for a permit held by 1 and 2; 1 waits for a lock 0 holds;
+/// // 2 runs (it will give its permit back): nobody is stuck.
+/// let waits = |n: usize| match n {
+///     0 => Some((Need::Any, vec![1, 2])),
+///     1 => Some((Need::All, vec![0])),
+///     _ => None,
+/// };
+/// assert!(stuck(0..3, waits).is_empty());
+/// // With 2 waiting for 0 too, all three are.
+/// let waits = |n: usize| match n {
+///     0 => Some((Need::Any, vec![1, 2])),
+///     _ => Some((Need::All, vec![0])),
+/// };
+/// assert_eq!(stuck(0..3, waits).len(), 3);
+/// ```
+pub fn stuck<N, I>(
+    nodes: impl IntoIterator<Item = N>,
+    mut waits: impl FnMut(N) -> Option<(Need, I)>,
+) -> HashSet<N>
+where
+    N: Copy + Eq + Hash,
+    I: IntoIterator<Item = N>,
+{
+    let mut waiting: Vec<(N, Need, Vec<N>)> = nodes
+        .into_iter()
+        .filter_map(|n| {
+            let (need, on) = waits(n)?;
+            let on: Vec<N> = on.into_iter().collect();
+            (!on.is_empty()).then_some((n, need, on))
+        })
+        .collect();
+    let mut left: HashSet<N> = waiting.iter().map(|(n, _, _)| *n).collect();
+    loop {
+        let before = waiting.len();
+        waiting.retain(|(n, need, on)| {
+            let goes_on = |m: &N| !left.contains(m);
+            let free = match need {
+                Need::All => on.iter().all(goes_on),
+                Need::Any => on.iter().any(goes_on),
+            };
+            if free {
+                left.remove(n);
+            }
+            !free
+        });
+        if waiting.len() == before {
+            return left;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_and_wait_is_stuck_behind_one_stuck_node_an_or_wait_only_behind_all() {
+        // 0 <-> 1 a cycle of lock waits; 2 waits for all of 0 and 3 (3
+        // runs); 4 waits for any of 0 and 3; 5 waits for any of 0 and 1.
+        let waits = |n: usize| match n {
+            0 => Some((Need::All, vec![1])),
+            1 => Some((Need::All, vec![0])),
+            2 => Some((Need::All, vec![0, 3])),
+            4 => Some((Need::Any, vec![0, 3])),
+            5 => Some((Need::Any, vec![0, 1])),
+            _ => None,
+        };
+        let s = stuck(0..6, waits);
+        assert_eq!(s, HashSet::from([0, 1, 2, 5]));
+        // A wait for nobody, or for a node outside the graph, goes on.
+        let s = stuck(0..2, |n: usize| {
+            Some((Need::All, if n == 0 { vec![] } else { vec![9] }))
+        });
+        assert!(s.is_empty());
+    }
 
     fn of(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
         cycles(0..edges.len(), |n| edges[n].iter().map(|&m| (m, ())))

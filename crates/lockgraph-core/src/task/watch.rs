@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use lockgraph_graph::waitfor::{self, Need};
 use parking_lot::Mutex;
 
 use super::names::task_label;
@@ -202,6 +203,9 @@ struct View<'a> {
     /// Thread owner number -> thread key.
     keys: HashMap<u64, u64>,
     steps: HashMap<Node, Step<'a>>,
+    /// The nodes that can never go on (`lockgraph_graph::waitfor::stuck`):
+    /// only they make a deadlock.
+    stuck: HashSet<Node>,
 }
 
 impl View<'_> {
@@ -244,6 +248,31 @@ impl View<'_> {
                     .collect()
             }
         }
+    }
+
+    /// Whether `step` may end when any one of those it waits for goes on
+    /// (a permit, a queue's space or items), or needs every one.
+    fn need(step: &Step) -> Need {
+        match step {
+            Step::Async(w) => match w.kind {
+                LockKind::AsyncSemaphore | LockKind::Queue | LockKind::Semaphore => Need::Any,
+                _ => Need::All,
+            },
+            Step::Sync { thread, .. } => thread.wait.as_ref().map_or(Need::All, |w| w.mode.need()),
+        }
+    }
+
+    /// Fills [`stuck`](Self::stuck) once every step is in.
+    fn find_stuck(&mut self) {
+        let nodes: Vec<Node> = self.steps.keys().copied().collect();
+        let stuck = waitfor::stuck(nodes, |n| {
+            let step = self.steps.get(&n)?;
+            Some((
+                Self::need(step),
+                self.waits_for(step).into_iter().map(|(h, _)| h),
+            ))
+        });
+        self.stuck = stuck;
     }
 
     fn label(&self, n: Node) -> String {
@@ -329,8 +358,8 @@ impl View<'_> {
         }
     }
 
-    /// A wait-for cycle through `start`: each node waits for a lock held
-    /// by the next.
+    /// A wait-for cycle through `start` of nodes that can never go on:
+    /// each node waits for a lock held by the next.
     fn cycle(&self, start: Node) -> Option<Vec<(Node, Step<'_>)>> {
         fn dfs<'v>(
             v: &'v View<'_>,
@@ -344,6 +373,9 @@ impl View<'_> {
             };
             path.push((at, *step));
             for (h, _) in v.waits_for(step) {
+                if !v.stuck.contains(&h) {
+                    continue;
+                }
                 if h == start {
                     return true;
                 }
@@ -353,6 +385,9 @@ impl View<'_> {
             }
             path.pop();
             false
+        }
+        if !self.stuck.contains(&start) {
+            return None;
         }
         let mut path = Vec::new();
         let mut seen = HashSet::from([start]);
@@ -391,6 +426,7 @@ impl Scan {
             threads: &threads,
             keys: recs.iter().map(|r| (r.thread_no, r.key)).collect(),
             steps: HashMap::new(),
+            stuck: HashSet::new(),
         };
         // A thread's sync wait, and the task that asked for it on that
         // thread, if its last sync request was for the lock it waits for.
@@ -426,6 +462,7 @@ impl Scan {
         for (_, w) in &waits {
             view.steps.insert(view.node(w.owner), Step::Async(w));
         }
+        view.find_stuck();
         // Taken before a report is built (tasks' backtraces can take up to
         // their deadline), dropped once it is queued: the process's exit
         // waits for it meanwhile.

@@ -139,7 +139,7 @@ impl Watchdog {
         let mut cycles_now = HashSet::new();
         let mut timed_young = HashSet::new();
         let mut timed_now = HashSet::new();
-        let cycles = find_cycles(&edges);
+        let cycles = find_cycles(&edges, &wait_needs(&snaps));
         let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
         for mut cycle in cycles {
             // Start at the smallest thread name, so that output is stable.

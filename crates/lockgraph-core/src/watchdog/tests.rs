@@ -1,9 +1,20 @@
 use super::*;
+use lockgraph_graph::waitfor::Need;
+
+/// The wait-for cycles of `snaps`, each thread waiting its mode's way.
+fn cycles_of(snaps: &[Snap]) -> Vec<Vec<usize>> {
+    find_cycles(&wait_for_edges(snaps), &wait_needs(snaps))
+}
+
+/// The cycles of `edges`, every thread waiting for all it waits for.
+fn all_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    find_cycles(edges, &vec![Need::All; edges.len()])
+}
 
 /// For tests: a snapshot's wait-for cycles as lists of thread names.
 fn cycles_by_name() -> Vec<Vec<String>> {
     let snaps = snapshot();
-    find_cycles(&wait_for_edges(&snaps))
+    cycles_of(&snaps)
         .into_iter()
         .map(|c| c.into_iter().map(|i| snaps[i].slot.name.clone()).collect())
         .collect()
@@ -29,24 +40,21 @@ fn sorted(mut v: Vec<Vec<usize>>) -> Vec<Vec<usize>> {
 
 #[test]
 fn the_cycle_finder_finds_two_and_three_thread_cycles_and_self_waits() {
-    assert_eq!(find_cycles(&[vec![1], vec![0]]), vec![vec![0, 1]]);
+    assert_eq!(all_cycles(&[vec![1], vec![0]]), vec![vec![0, 1]]);
     assert_eq!(
-        find_cycles(&[vec![2], vec![0], vec![1], vec![]]),
+        all_cycles(&[vec![2], vec![0], vec![1], vec![]]),
         vec![vec![0, 2, 1]]
     );
-    assert_eq!(find_cycles(&[vec![0]]), vec![vec![0]]);
+    assert_eq!(all_cycles(&[vec![0]]), vec![vec![0]]);
     // A chain that ends is no cycle.
-    assert!(find_cycles(&[vec![1], vec![2], vec![]]).is_empty());
+    assert!(all_cycles(&[vec![1], vec![2], vec![]]).is_empty());
     // Two separate cycles, and a thread waiting on one of them.
     assert_eq!(
-        sorted(find_cycles(&[vec![1], vec![0], vec![3], vec![2], vec![0]])),
+        sorted(all_cycles(&[vec![1], vec![0], vec![3], vec![2], vec![0]])),
         vec![vec![0, 1], vec![2, 3]]
     );
     // Shared holders: several out-edges, one closes the cycle.
-    assert_eq!(
-        find_cycles(&[vec![1, 2], vec![], vec![0]]),
-        vec![vec![0, 2]]
-    );
+    assert_eq!(all_cycles(&[vec![1, 2], vec![], vec![0]]), vec![vec![0, 2]]);
 }
 
 /// How a unit snapshot holds a lock: exclusive, shared (a read), or an
@@ -97,6 +105,34 @@ fn snap(held: &[(u64, H)], wait: Option<(u64, WaitMode)>) -> Snap {
     }
 }
 
+/// A permit's waiter waits for any holder: a cycle through one holder is
+/// no deadlock while another holder runs (it gives its permit back; found
+/// by an outside test, which saw a healthy process reported, and aborted
+/// under `abort`); once every holder waits on the cycle, it is one. The
+/// same for a full queue's sender and the queue's consumers.
+#[test]
+fn a_cycle_through_one_of_several_permit_holders_or_consumers_is_no_deadlock() {
+    use H::{Ex, Sh};
+    const S: u64 = 5;
+    const L: u64 = 6;
+    for mode in [WaitMode::Permit, WaitMode::Send] {
+        // 0 holds L and waits for S; 1 holds S and waits for L; 2 holds S
+        // and runs.
+        let mut snaps = vec![
+            snap(&[(L, Ex)], Some((S, mode))),
+            snap(&[(S, Sh)], Some((L, WaitMode::Lock))),
+            snap(&[(S, Sh)], None),
+        ];
+        assert_eq!(wait_for_edges(&snaps)[0], vec![1, 2]);
+        assert!(cycles_of(&snaps).is_empty(), "{mode:?}");
+        // Every thread waiting for all it waits for: the old answer.
+        assert_eq!(all_cycles(&wait_for_edges(&snaps)), vec![vec![0, 1]]);
+        // 2 waits for L too: nobody can give a permit back.
+        snaps[2] = snap(&[(S, Sh)], Some((L, WaitMode::Lock)));
+        assert_eq!(cycles_of(&snaps), vec![vec![0, 1], vec![0, 2]], "{mode:?}");
+    }
+}
+
 #[test]
 fn upgrades_writes_reads_and_condvar_waits_point_to_the_right_threads() {
     use H::{Ex, Sh, Up};
@@ -117,7 +153,7 @@ fn upgrades_writes_reads_and_condvar_waits_point_to_the_right_threads() {
     assert_eq!(edges[1], vec![0]);
     // A condvar has no holder.
     assert!(edges[3].is_empty());
-    assert_eq!(find_cycles(&edges), vec![vec![0, 1]]);
+    assert_eq!(all_cycles(&edges), vec![vec![0, 1]]);
 
     // A read of a read-held lock waits behind a write (it keeps new
     // readers out), not behind the readers, nor behind a waiting
@@ -134,10 +170,10 @@ fn upgrades_writes_reads_and_condvar_waits_point_to_the_right_threads() {
     assert!(behind(WaitMode::UpgradableRead).is_empty());
     // A write after a read on one thread waits for itself.
     let snaps = [snap(&[(R, Sh)], Some((R, WaitMode::Write)))];
-    assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
+    assert_eq!(cycles_of(&snaps), vec![vec![0]]);
     // So does an upgrade by a thread that also holds a plain read.
     let snaps = [snap(&[(R, Sh), (R, Up)], Some((R, WaitMode::Upgrade)))];
-    assert_eq!(find_cycles(&wait_for_edges(&snaps)), vec![vec![0]]);
+    assert_eq!(cycles_of(&snaps), vec![vec![0]]);
 }
 
 #[test]
@@ -202,7 +238,7 @@ fn upgradable_holds_keep_out_upgradable_reads_writes_and_upgrades_not_reads() {
     // write) waits for itself; while holding a plain read it does not.
     for (held, cycles) in [(Up, vec![vec![0]]), (Ex, vec![vec![0]]), (Sh, vec![])] {
         let s = [snap(&[(R, held)], Some((R, WaitMode::UpgradableRead)))];
-        assert_eq!(find_cycles(&wait_for_edges(&s)), cycles);
+        assert_eq!(cycles_of(&s), cycles);
     }
 
     // 0 reads R and waits for M; 1 holds M and waits for an upgradable
@@ -215,14 +251,14 @@ fn upgradable_holds_keep_out_upgradable_reads_writes_and_upgrades_not_reads() {
     ];
     let edges = wait_for_edges(&chain);
     assert_eq!(edges, vec![vec![1], vec![2], vec![]]);
-    assert!(find_cycles(&edges).is_empty());
+    assert!(all_cycles(&edges).is_empty());
     // The same with the upgradable holder waiting for M: a cycle.
     let cycle = [
         snap(&[(R, Sh)], None),
         snap(&[(M, Ex)], Some((R, WaitMode::UpgradableRead))),
         snap(&[(R, Up)], Some((M, WaitMode::Lock))),
     ];
-    assert_eq!(find_cycles(&wait_for_edges(&cycle)), vec![vec![1, 2]]);
+    assert_eq!(cycles_of(&cycle), vec![vec![1, 2]]);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! keeps each waiter out.
 
 use super::*;
+use lockgraph_graph::waitfor::{self, Need};
 
 #[derive(Clone, Copy)]
 pub(super) struct HeldView {
@@ -110,6 +111,17 @@ impl WaitMode {
         )
     }
 
+    /// Whether one of the threads a wait in this mode waits for may end it
+    /// ([`Need::Any`]: a permit any holder can give back, a full queue
+    /// any consumer can drain), or every one must go on first (a lock's
+    /// holders, a barrier's parties, the joined thread).
+    pub(crate) fn need(self) -> Need {
+        match self {
+            WaitMode::Send | WaitMode::Permit => Need::Any,
+            _ => Need::All,
+        }
+    }
+
     pub(super) fn kept_out_by(self, hold: Hold, upgradable: bool, own: bool) -> bool {
         let exclusive = hold == Hold::Exclusive;
         match self {
@@ -207,9 +219,31 @@ pub(super) fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
 }
 
 /// The cycles of the wait-for graph `edges` (thread `i` waits for the
-/// threads in `edges[i]`): the shortest one through each thread on a cycle
-/// (`lockgraph_graph::waitfor`), each rotated so that its smallest node
-/// comes first.
-pub(super) fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    lockgraph_graph::waitfor::cycles(0..edges.len(), |n| edges[n].iter().map(|&m| (m, ())))
+/// threads in `edges[i]`, in the way `needs[i]` says) that are deadlocks:
+/// the shortest one through each thread on a cycle of threads that can
+/// never go on (`lockgraph_graph::waitfor::stuck`: a cycle through a
+/// permit's holder, or a queue's consumer, is none while another holder
+/// or consumer runs), each rotated so that its smallest node comes first.
+pub(super) fn find_cycles(edges: &[Vec<usize>], needs: &[Need]) -> Vec<Vec<usize>> {
+    let stuck = waitfor::stuck(0..edges.len(), |n| {
+        Some((needs[n], edges[n].iter().copied()))
+    });
+    let stuck = &stuck;
+    waitfor::cycles(0..edges.len(), |n| {
+        let on = stuck.contains(&n);
+        (edges[n].iter())
+            .filter(move |m| on && stuck.contains(m))
+            .map(|&m| (m, ()))
+    })
+}
+
+/// How each thread of `snaps` waits for the threads its wait-for edges
+/// name ([`WaitMode::need`]; [`Need::All`] when it waits for no lock).
+pub(super) fn wait_needs(snaps: &[Snap]) -> Vec<Need> {
+    (snaps.iter())
+        .map(|s| match s.wait.map(|w| w.target) {
+            Some(Target::Lock { mode, .. }) => mode.need(),
+            _ => Need::All,
+        })
+        .collect()
 }
