@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use lockgraph_graph::gates::{gate_mode, GateMode};
+
 use crate::baseline::{Baseline, BaselineEntry};
 use crate::cycles::{CycleSearch, FoundCycle, Tolerance};
 use crate::graph::ClassGraph;
@@ -109,8 +111,10 @@ fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
     }
 }
 
-/// A note for a cycle each of whose edges was recorded holding a gate (a
-/// lock held exclusively) and whose edges come from more than one process.
+/// A note for a cycle each of whose edges was recorded holding a gate, one
+/// of them at least in a mode that excludes another thread's read (a
+/// write, a mutex, an upgradable read), and whose edges come from more
+/// than one process: two reads of one lock serialise nothing.
 /// A gate is a lock of one process, so gates are compared within a process
 /// only and the cycle stands; but when one lock (a `static`) is held around
 /// each of these orders in every process, they never run at once and the
@@ -118,15 +122,18 @@ fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
 /// gates' ids, not their classes).
 fn gated_apart(merged: &Merged, edges: &[usize]) -> Option<String> {
     let all_gated = edges.iter().all(|&e| !merged.edges[e].gates.is_empty());
+    let a_write = (edges.iter())
+        .flat_map(|&e| merged.edges[e].gates.iter())
+        .any(|&g| gate_mode(g) != GateMode::Shared);
     let mut files: Vec<u32> = edges
         .iter()
         .flat_map(|&e| merged.edges[e].origins().map(|o| o.file))
         .collect();
     files.sort_unstable();
     files.dedup();
-    (all_gated && files.len() > 1).then(|| {
+    (all_gated && a_write && files.len() > 1).then(|| {
         format!(
-            "each edge of this cycle was recorded while its thread held another lock exclusively, and the edges come from {} processes: a held lock serialises a cycle only within one process (`lockgraph check` compares them there), so whether one lock guards these orders everywhere is not known here. If one lock (a `static`, say) is held around each of them in every process, they never run at once and this cycle cannot deadlock: record both in one process to have it checked, or baseline it",
+            "each edge of this cycle was recorded while its thread held another lock, and the edges come from {} processes: a held lock serialises a cycle only within one process (`lockgraph check` compares them there), so whether one lock guards these orders everywhere is not known here. If one lock (a `static`, say) is held around each of them in every process, they never run at once and this cycle cannot deadlock: record both in one process to have it checked, or baseline it",
             files.len()
         )
     })
