@@ -81,6 +81,73 @@ fn a_task_deadlock_is_reported_naming_tasks_and_locks() {
     );
 }
 
+/// With `LOCKGRAPH_DUMP_DIR` set, the task watchdog's DEADLOCK report is a
+/// line of the process's file there, in the report schema (its waits in
+/// `tasks`), and `lockgraph hang` on the directory counts it as a deadlock
+/// (exit 1) and shows its cycle. It wrote nothing there before.
+#[test]
+fn a_task_deadlock_is_in_the_dump_dir_for_lockgraph_hang() {
+    let dir = std::env::temp_dir().join(format!("lockgraph-tokio-hang-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = child!(child_task_deadlock)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .env("LOCKGRAPH_DUMP_DIR", &dir)
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("async backtraces"));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no dump dir {}: {e}\n{}", dir.display(), out.both()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let reports: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["kind"] == "deadlock")
+        .collect();
+    assert_eq!(reports.len(), 1, "{text}");
+    let r = &reports[0];
+    // Every field the schema requires of a report.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs/watchdog-report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for k in schema["required"].as_array().unwrap() {
+        assert!(r.get(k.as_str().unwrap()).is_some(), "no {k} in {r}");
+    }
+    assert_eq!(r["tasks"].as_array().map(Vec::len), Some(2), "{r}");
+    let cycle = r["cycle"].as_str().unwrap();
+    for name in [
+        "\"holds-a\"",
+        "\"holds-b\"",
+        "AsyncMutex `wd-task-a`",
+        "AsyncMutex `wd-task-b`",
+    ] {
+        assert!(cycle.contains(name), "{name} missing: {cycle}");
+    }
+
+    let hang = lockgraph_cli::hang::analyse(std::slice::from_ref(&dir)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(hang.exit_code(), 1, "{}", hang.to_text());
+    let shown = hang.to_text();
+    assert!(
+        shown.starts_with("lockgraph hang: 1 process: 1 reports a deadlock"),
+        "{shown}"
+    );
+    assert!(shown.contains(cycle), "{shown}");
+    assert!(
+        shown.contains("what to do: break the cycle: one of these tasks or threads"),
+        "{shown}"
+    );
+}
+
 /// Two tasks whose waits start 600 ms apart close a cycle: it is a
 /// deadlock as soon as two scans see it, however young its waits. It was
 /// found only once every wait had passed the timeout, so the first wait

@@ -34,10 +34,13 @@ pub(super) fn render(r: &HangReport) -> String {
     if !r.long_waits.is_empty() {
         let _ = writeln!(s, "\nlong waits:");
         for w in &r.long_waits {
-            let what = w
-                .summary
-                .strip_prefix("lockgraph watchdog: LONG WAIT: ")
-                .unwrap_or(&w.summary);
+            let what = [
+                "lockgraph watchdog: LONG WAIT: ",
+                "lockgraph task watchdog: LONG WAIT: ",
+            ]
+            .iter()
+            .find_map(|p| w.summary.strip_prefix(p))
+            .unwrap_or(&w.summary);
             let _ = writeln!(s, "  {}: {}", t(&w.process), t(what));
         }
     }

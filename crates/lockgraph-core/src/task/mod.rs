@@ -33,6 +33,7 @@
 //! hold times); the atomicity checker does not see async holds
 //! (docs/async.md).
 
+mod dump_line;
 mod edges;
 mod hold;
 mod names;

@@ -655,19 +655,7 @@ impl fmt::Display for TaskDeadlock {
                 }
             }
         }
-        if self.deadlock {
-            writeln!(
-                f,
-                "  what to do: break the cycle: one of these tasks or threads must release what it holds \
-                 before it waits (take the locks in one order everywhere; docs/async.md)"
-            )?;
-        } else {
-            writeln!(
-                f,
-                "  what to do: look at what the holder above does while it holds the lock (a long \
-                 await under it, or a wait of its own)"
-            )?;
-        }
+        writeln!(f, "  {}", self.advice())?;
         match &self.backtraces {
             Err(why) => write!(f, "  async backtraces: not available ({why})"),
             Ok(traces) => {
@@ -698,6 +686,9 @@ impl crate::policy::Report for TaskDeadlock {
 }
 
 fn emit(r: TaskDeadlock) {
+    // In the dump directory before it is delivered (or aborted on), as
+    // the thread watchdog's reports.
+    super::dump_line::write(&r);
     crate::policy::emit(r);
 }
 

@@ -137,3 +137,14 @@ pub(crate) fn append(dir: &Path, record: &str) {
         Err(e) => crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display())),
     }
 }
+
+/// Appends a report made outside the thread watchdog (the task watchdog's,
+/// `crate::task`) to this process's file in the dump directory in force,
+/// after the progress markers that changed, as the thread watchdog writes
+/// its own: `record()` (one JSON object) is made only when there is a
+/// directory.
+pub(crate) fn append_report(record: impl FnOnce() -> String) {
+    let Some(dir) = dump_dir() else { return };
+    progress::flush();
+    append(&dir, &record());
+}

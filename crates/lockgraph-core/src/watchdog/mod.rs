@@ -76,6 +76,7 @@ pub use crate::env::{parse_duration, ParseDurationError};
 pub use answer::{dump_answer_path, dump_request_path};
 pub use ask_dump::{ask_for_dump, AskDumpError};
 use dump_file::*;
+pub(crate) use dump_file::{append_report, unix_ms};
 #[allow(unused_imports)]
 use json::*;
 use peers::*;
@@ -95,6 +96,7 @@ pub use tasks::TaskInfo;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;
+pub(crate) use words::utc;
 use words::*;
 
 use rate_limit::RATE;
