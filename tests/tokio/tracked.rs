@@ -319,6 +319,8 @@ fn a_recursive_read_is_a_potential_self_deadlock() {
     );
     // tokio's RwLock has no read_recursive: the advice is its own.
     let text = reports[0].to_string();
+    // `block_on`'s own future is its thread's.
+    assert!(text.contains("\n  thread:    thread `"), "{text}");
     assert!(
         text.contains("tokio's RwLock is fair") && !text.contains("read_recursive"),
         "{text}"
@@ -391,6 +393,8 @@ fn a_sync_lock_held_across_an_await_is_reported() {
         text.contains("across-await") && text.contains("\"holder\""),
         "{text}"
     );
+    // A task is named as a task.
+    assert!(text.contains("\n  task:      task "), "{text}");
 
     let m2 = m.clone();
     let silent = capture_reports::<HeldAcrossAwait>(|| {
@@ -406,6 +410,52 @@ fn a_sync_lock_held_across_an_await_is_reported() {
         })
     });
     assert!(silent.is_empty(), "{silent:#?}");
+}
+
+/// A future polled outside any task (`block_on`'s own) is its thread's:
+/// the report names the thread as other reports do (thread `name`), not
+/// as a task.
+#[test]
+#[allow(clippy::await_holding_lock)] // the point of the test
+fn a_sync_lock_held_across_an_await_outside_a_task_names_the_thread() {
+    let m = lockgraph::Mutex::named("across-await-thread", 0);
+    let reports = capture_reports::<HeldAcrossAwait>(|| {
+        current_thread().block_on(lockgraph::tokio::instrument(async {
+            let g = m.lock();
+            yield_now().await;
+            drop(g);
+        }))
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let text = reports[0].to_string();
+    let name = std::thread::current().name().unwrap().to_string();
+    assert!(
+        text.contains(&format!("\n  thread:    thread `{name}`\n")),
+        "{text}"
+    );
+}
+
+/// A self-deadlock in a task names the task as a task (it read `thread:
+/// task 3`); outside a task, the thread as thread `name`.
+#[test]
+fn a_self_deadlock_names_a_task_as_a_task() {
+    let l = Arc::new(RwLock::named("rw-rec-task", 0));
+    let l1 = l.clone();
+    let reports = capture(|| {
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&current_thread(), async move {
+            tokio::task::spawn_local(async move {
+                let _r1 = l1.read().await;
+                let _r2 = l1.read().await;
+            })
+            .await
+            .unwrap();
+        })
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let text = reports[0].to_string();
+    assert!(text.contains("\n  task:      task "), "{text}");
+    assert!(!text.contains("thread:"), "{text}");
 }
 
 /// A task that, holding sync lock `sync`, waits for async lock `asyn`

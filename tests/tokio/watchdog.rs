@@ -325,8 +325,8 @@ fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
     let report = &err[err.find("DEADLOCK between").unwrap()..];
     for name in [
         "\"holds-async-a\"",
-        "\"the-worker\"",
-        "\"holds-sync-b\"",
+        "thread `the-worker`",
+        "thread `holds-sync-b`",
         "wd-async-a",
         "wd-sync-b",
     ] {

@@ -47,8 +47,8 @@ fn edge_label(e: &FindingEdge) -> String {
         .iter()
         .map(|o| {
             format!(
-                "thread `{}` (pid {})\nheld at {}\nrequested at {}",
-                t(&o.thread),
+                "{} (pid {})\nheld at {}\nrequested at {}",
+                super::actor(&t(&o.thread)),
                 o.pid,
                 t(o.held_at.as_deref().unwrap_or("?")),
                 t(o.requested_at.as_deref().unwrap_or("?"))

@@ -161,8 +161,8 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
             0.25 * p.1 + 0.5 * cy + 0.25 * q.1 + ny * 12.0 + 4.0 + ny.max(0.0) * 10.0,
         );
         let thread = match e.origins.first() {
-            Some(o) if several_processes => format!("thread `{}` (pid {})", o.thread, o.pid),
-            Some(o) => format!("thread `{}`", o.thread),
+            Some(o) if several_processes => format!("{} (pid {})", super::actor(&o.thread), o.pid),
+            Some(o) => super::actor(&o.thread),
             None => "?".to_string(),
         };
         let mut label = cut(&escape::t(&thread), 44);

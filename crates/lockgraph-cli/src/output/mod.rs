@@ -14,6 +14,24 @@ use std::str::FromStr;
 
 use crate::report::Report;
 
+/// How an edge's actor is named, as the runtime's reports name it: an
+/// async task's label (`task 7 "name" (spawned at ...)`, recorded by
+/// `lockgraph::tokio`) as it is, a thread as thread `name`.
+pub(crate) fn actor(label: &str) -> String {
+    if is_task(label) {
+        label.to_string()
+    } else {
+        format!("thread `{label}`")
+    }
+}
+
+/// Whether an actor's label is a task's (`task 7 ...`).
+pub(crate) fn is_task(label: &str) -> bool {
+    label
+        .strip_prefix("task ")
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+}
+
 /// An output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -113,10 +113,10 @@ pub(crate) fn physical_location(site: &str, root: Option<&Path>) -> Value {
 
 fn describe_origin(e: &FindingEdge, o: &EdgeOrigin) -> String {
     format!(
-        "{} -> {}: thread `{}` (pid {}) held {} (taken at {}) and requested {} here",
+        "{} -> {}: {} (pid {}) held {} (taken at {}) and requested {} here",
         e.from,
         e.to,
-        o.thread,
+        super::actor(&o.thread),
         o.pid,
         e.from,
         o.held_at.as_deref().unwrap_or("an unknown site"),
@@ -148,7 +148,7 @@ fn related(edges: &[FindingEdge], root: Option<&Path>) -> Vec<Value> {
                 out.push(json!({
                     "id": out.len() + 1,
                     "physicalLocation": physical_location(site, root),
-                    "message": { "text": format!("{}: thread `{}` took {} here", e.from, o.thread, e.from) }
+                    "message": { "text": format!("{}: {} took {} here", e.from, super::actor(&o.thread), e.from) }
                 }));
             }
         }
@@ -164,10 +164,10 @@ fn details(f: &Finding) -> String {
             for e in &f.edges {
                 if let Some(o) = e.origins.first() {
                     text.push_str(&format!(
-                        " {} -> {}: thread `{}` (pid {}) held {} at {} and requested {} at {}.",
+                        " {} -> {}: {} (pid {}) held {} at {} and requested {} at {}.",
                         e.from,
                         e.to,
-                        o.thread,
+                        super::actor(&o.thread),
                         o.pid,
                         e.from,
                         o.held_at.as_deref().unwrap_or("an unknown site"),

@@ -73,8 +73,8 @@ fn origin_lines(from: &FindingLock, to: &FindingLock, o: &EdgeOrigin) -> [String
     if &*from.kind == "Condvar" {
         return [
             format!(
-                "thread `{}` notified {} at {},",
-                t(&o.thread),
+                "{} notified {} at {},",
+                super::actor(&t(&o.thread)),
                 named(from),
                 site(&o.requested_at)
             ),
@@ -86,8 +86,8 @@ fn origin_lines(from: &FindingLock, to: &FindingLock, o: &EdgeOrigin) -> [String
         ];
     }
     let first = format!(
-        "thread `{}` held {}{} (taken at {}),",
-        t(&o.thread),
+        "{} held {}{} (taken at {}),",
+        super::actor(&t(&o.thread)),
         named(from),
         hold_mode(&from.kind, o.hold.as_str()),
         site(&o.held_at)
@@ -212,13 +212,23 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
             .count();
         if n > 1 && !cols[..i].iter().any(|x| who_of(x).as_ref() == Some(&me)) {
             repeated.push(format!(
-                "thread `{}` recorded {n} of these columns itself",
-                t(&me.1)
+                "{} recorded {n} of these columns itself",
+                super::actor(&t(&me.1))
             ));
         }
     }
     if repeated.is_empty() {
-        writeln!(w, "  how it deadlocks (each column a thread, all at once):")?;
+        // As the runtime's report words it.
+        let tasks = cols
+            .iter()
+            .filter(|e| e.origins.first().is_some_and(|o| super::is_task(&o.thread)))
+            .count();
+        let column = match tasks {
+            0 => "a thread",
+            n if n == cols.len() => "a task",
+            _ => "a thread or a task",
+        };
+        writeln!(w, "  how it deadlocks (each column {column}, all at once):")?;
     } else {
         writeln!(
             w,
@@ -231,8 +241,10 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
         .iter()
         .map(|e| {
             let who = match e.origins.first() {
-                Some(o) if processes > 1 => format!("thread `{}` (pid {})", t(&o.thread), o.pid),
-                Some(o) => format!("thread `{}`", t(&o.thread)),
+                Some(o) if processes > 1 => {
+                    format!("{} (pid {})", super::actor(&t(&o.thread)), o.pid)
+                }
+                Some(o) => super::actor(&t(&o.thread)),
                 None => "thread ?".to_string(),
             };
             [

@@ -87,6 +87,27 @@ fn a_cycle_one_thread_recorded_both_sides_of_says_so_in_its_scenario() {
     );
 }
 
+/// A task's edges (recorded by `lockgraph::tokio`) name the task as the
+/// runtime's reports do, not as a thread called `task 3 ...`.
+#[test]
+fn a_task_actor_is_named_as_a_task() {
+    let d = tempdir();
+    let task = "task 3 \"half\" (spawned at src/h.rs:1:1)";
+    write_file(d.path(), 31, &[edge("a", "b").thread(task)]);
+    write_file(d.path(), 32, &[edge("b", "a").thread(task)]);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(!out.contains("thread `task"), "{out}");
+    for needle in [
+        "L1 -> L2  task 3 \"half\" (spawned at src/h.rs:1:1) held L1 `a`",
+        "how it deadlocks (each column a task, all at once):",
+        "task 3 \"half\" (spawned at src/h.rs:1:1) (pid 31)",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+}
+
 #[test]
 fn explicit_files_and_directories_mix_and_only_jsonl_is_listed() {
     let d = tempdir();

@@ -488,7 +488,11 @@ impl CycleReport {
         for note in self.site_notes() {
             writeln!(f, "             ({note})")?;
         }
-        writeln!(f, "  thread:    {}", actor(&e.thread))?;
+        if is_task(&e.thread) {
+            writeln!(f, "  task:      {}", actor(&e.thread))?;
+        } else {
+            writeln!(f, "  thread:    {}", actor(&e.thread))?;
+        }
         // A lock's modes, or a pipeline resource's roles.
         let (held, requested) = match lock.kind {
             LockKind::Queue

@@ -279,7 +279,7 @@ impl View<'_> {
         match n {
             Node::Task(id) => task_label(id),
             Node::Thread(k) => match self.thread(k) {
-                Some(t) => format!("thread \"{}\"", t.name),
+                Some(t) => format!("thread `{}`", t.name),
                 None => format!("thread #{k}"),
             },
             Node::AsyncThread(n) => owner_label(Owner::Thread(n)),
@@ -322,7 +322,7 @@ impl View<'_> {
                 let w = thread.wait.as_ref();
                 let owner = match task {
                     Some(id) => format!(
-                        "{} (blocked in a sync lock on its worker thread \"{}\")",
+                        "{} (blocked in a sync lock on its worker thread `{}`)",
                         task_label(*id),
                         thread.name
                     ),
@@ -587,7 +587,7 @@ fn owner_label(o: Owner) -> String {
     match o {
         Owner::Task(id) => task_label(id),
         Owner::Thread(n) => match thread_names().lock().get(&n) {
-            Some(name) => format!("thread \"{name}\" (outside any task)"),
+            Some(name) => format!("thread `{name}` (outside any task)"),
             None => format!("thread #{n} (outside any task)"),
         },
     }
@@ -627,7 +627,7 @@ impl fmt::Display for TaskDeadlock {
             )?;
         }
         for w in &self.cycle {
-            writeln!(f, "  `{}`", w.owner)?;
+            writeln!(f, "  {}", w.owner)?;
             match &w.asked_at {
                 Some(s) => writeln!(
                     f,
@@ -650,8 +650,8 @@ impl fmt::Display for TaskDeadlock {
             }
             for (o, s) in &w.held_by {
                 match s {
-                    Some(s) => writeln!(f, "    held by `{o}` (taken at {s})")?,
-                    None => writeln!(f, "    held by `{o}`")?,
+                    Some(s) => writeln!(f, "    held by {o} (taken at {s})")?,
+                    None => writeln!(f, "    held by {o}")?,
                 }
             }
         }
@@ -661,7 +661,7 @@ impl fmt::Display for TaskDeadlock {
             Ok(traces) => {
                 write!(f, "  async backtraces (tokio's task dump):")?;
                 for (task, trace) in traces {
-                    write!(f, "\n    `{task}`:")?;
+                    write!(f, "\n    {task}:")?;
                     for line in trace.lines() {
                         write!(f, "\n      {line}")?;
                     }

@@ -22,7 +22,8 @@ use crate::report::LockInfo;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HeldAcrossAwait {
-    /// The task (its label: id, name, spawn site), or the thread.
+    /// The task (its label: `task 7 "name" (spawned at ...)`), or the
+    /// thread (thread `name`: a future polled outside any task).
     pub task: Arc<str>,
     /// The sync locks held, with where each was taken.
     pub locks: Vec<(LockInfo, Option<Site>)>,
@@ -37,7 +38,12 @@ pub struct HeldAcrossAwait {
 impl fmt::Display for HeldAcrossAwait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "lockgraph: sync lock held across an await")?;
-        writeln!(f, "  task:      `{}`", self.task)?;
+        // A task as its label, a thread as thread `name`, as other reports.
+        if self.task.starts_with("thread `") {
+            writeln!(f, "  thread:    {}", self.task)?;
+        } else {
+            writeln!(f, "  task:      {}", self.task)?;
+        }
         match &self.yielded_at {
             Some(s) => writeln!(f, "  yielded:   {} at {s}", self.how)?,
             None => writeln!(f, "  yielded:   {}", self.how)?,
@@ -102,7 +108,7 @@ fn report(
     }
     let task: Arc<str> = match sets::current_owner() {
         Owner::Task(id) => task_label(id).into(),
-        Owner::Thread(_) => format!("thread {}", crate::sync::thread_name()).into(),
+        Owner::Thread(_) => format!("thread `{}`", crate::sync::thread_name()).into(),
     };
     crate::policy::emit_at(
         HeldAcrossAwait {
