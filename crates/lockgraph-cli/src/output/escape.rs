@@ -41,6 +41,19 @@ pub(crate) fn t(s: &str) -> String {
     text(s).into_owned()
 }
 
+/// `s` cut to at most `max` characters, its last one an ellipsis (`…`)
+/// when anything was cut.
+pub(crate) fn cut(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some(_) => {
+            let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+            out.push('…');
+            Cow::Owned(out)
+        }
+    }
+}
+
 /// `s` escaped for HTML text and attribute values (after [`text`]).
 pub(crate) fn html(s: &str) -> String {
     entities(&text(s))
@@ -80,5 +93,13 @@ mod tests {
             html("<a href=\"x\">&'\u{1b}"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;\\u{1b}"
         );
+    }
+
+    #[test]
+    fn cut_keeps_short_strings_and_ends_long_ones_with_an_ellipsis() {
+        assert!(matches!(cut("abcd", 4), Cow::Borrowed("abcd")));
+        assert_eq!(cut("abcde", 4), "abc…");
+        assert_eq!(cut("ééééé", 3), "éé…");
+        assert_eq!(cut("", 0), "");
     }
 }

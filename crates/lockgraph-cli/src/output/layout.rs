@@ -56,13 +56,7 @@ impl Bounds {
 }
 
 fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max - 1).collect();
-        out.push('…');
-        out
-    }
+    escape::cut(s, max).into_owned()
 }
 
 /// A node of the drawing: the `L` tag and the label.

@@ -10,6 +10,12 @@ use crate::report::{Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, Order
 /// Backtrace frames shown per origin.
 pub(crate) const SHOWN_FRAMES: usize = 4;
 
+/// Names (of locks, threads, sites) longer than this many characters,
+/// once escaped, are cut with an ellipsis in the table of how a cycle
+/// deadlocks, so that its columns stay side by side. The lines above the
+/// table show them whole, and `--format json` exact.
+pub(crate) const TABLE_NAME: usize = 40;
+
 /// A lock's kind and label, escaped: "Mutex `name`".
 fn lock_label(l: &FindingLock) -> String {
     t(&l.label())
@@ -18,8 +24,13 @@ fn lock_label(l: &FindingLock) -> String {
 /// A lock as prose names it: its id and its name (`L1 `metrics``), or,
 /// unnamed, where it was made (`L2 `src/model.rs:12``), escaped.
 fn named(l: &FindingLock) -> String {
+    named_within(l, usize::MAX)
+}
+
+/// [`named`] with the name or site cut to `max` characters (escaped).
+fn named_within(l: &FindingLock, max: usize) -> String {
     match (&l.name, &l.site) {
-        (Some(n), _) => format!("{} `{}`", l.id, t(n)),
+        (Some(n), _) => format!("{} `{}`", l.id, escape::cut(&t(n), max)),
         (None, Some(s)) => {
             // `file:line:column` without the column.
             let short = match s.rsplit_once(':') {
@@ -30,7 +41,7 @@ fn named(l: &FindingLock) -> String {
                 }
                 _ => s,
             };
-            format!("{} `{}`", l.id, t(short))
+            format!("{} `{}`", l.id, escape::cut(&t(short), max))
         }
         (None, None) => l.id.to_string(),
     }
@@ -186,7 +197,9 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
     writeln!(w, "  locks in the cycle:")?;
     let width = c.locks.last().map_or(2, |l| l.id.to_string().len());
     for l in &c.locks {
-        writeln!(w, "    {:<width$} {}", l.id.to_string(), lock_label(l))?;
+        let mut line = String::from("    ");
+        padded(&mut line, &l.id.to_string(), width);
+        writeln!(w, "{line} {}", lock_label(l))?;
     }
     writeln!(w)?;
     writeln!(w, "  how each edge was recorded:")?;
@@ -236,15 +249,17 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
             repeated.join(", ")
         )?;
     }
-    let name_of = |id: crate::report::LockId| c.lock(id).map_or_else(|| id.to_string(), named);
+    let name_of = |id: crate::report::LockId| {
+        c.lock(id)
+            .map_or_else(|| id.to_string(), |l| named_within(l, TABLE_NAME))
+    };
     let cells: Vec<[String; 3]> = cols
         .iter()
         .map(|e| {
+            let thread = |o: &EdgeOrigin| escape::cut(&t(&o.thread), TABLE_NAME).into_owned();
             let who = match e.origins.first() {
-                Some(o) if processes > 1 => {
-                    format!("{} (pid {})", super::actor(&t(&o.thread)), o.pid)
-                }
-                Some(o) => super::actor(&t(&o.thread)),
+                Some(o) if processes > 1 => format!("{} (pid {})", super::actor(&thread(o)), o.pid),
+                Some(o) => super::actor(&thread(o)),
                 None => "thread ?".to_string(),
             };
             [
@@ -261,7 +276,8 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
     for row in 0..3 {
         let mut line = String::from("    ");
         for (cell, width) in cells.iter().zip(&widths) {
-            line.push_str(&format!("{:<width$}   ", cell[row]));
+            padded(&mut line, &cell[row], *width);
+            line.push_str("   ");
         }
         if row == 0 && c.edges.len() > 6 {
             line.push_str(&format!("... {} more", c.edges.len() - 6));
@@ -279,6 +295,15 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
          or stop holding one while requesting the next."
     )?;
     writeln!(w)
+}
+
+/// Pushes `s` and spaces up to `width` characters. By hand: a format
+/// width (`{:<width$}`) panics past 65,535, and a cell's width comes from
+/// the records.
+fn padded(line: &mut String, s: &str, width: usize) {
+    line.push_str(s);
+    let n = s.chars().count();
+    line.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
 }
 
 fn write_violation(w: &mut dyn Write, v: &Finding, o: &OrderDetail) -> io::Result<()> {

@@ -514,3 +514,51 @@ fn an_anonymous_entry_is_stale_without_a_cycle_of_its_shape() {
         assert!(warned, "{what}");
     }
 }
+
+/// Names wider than a format width may be (65,535 characters) panicked the
+/// text and html reports (`Formatting argument out of range`), losing the
+/// report: the table cuts them with an ellipsis, the lines above it and
+/// the JSON keep them whole.
+#[test]
+fn names_over_65535_characters_are_cut_in_the_table_not_a_panic() {
+    let d = tempdir();
+    let long = "L".repeat(70_000);
+    // 12,000 ESC characters escape to 72,000 columns.
+    let esc = "\u{1b}".repeat(12_000);
+    let thread = "T".repeat(70_000);
+    write_file(
+        d.path(),
+        1,
+        &[edge("a", &format!("name:{long}")).thread(&thread)],
+    );
+    write_file(d.path(), 2, &[edge(&format!("name:{long}"), "a")]);
+    write_file(d.path(), 3, &[edge("b", &format!("name:{esc}"))]);
+    write_file(d.path(), 4, &[edge(&format!("name:{esc}"), "b")]);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("2 lock-order cycles"), "{}", stderr(&o));
+    // Whole in the prose, cut in the table.
+    assert!(out.contains(&format!("`{long}`")));
+    assert!(out.contains(&format!("thread `{thread}` held")));
+    let cut = format!("`{}…`", "L".repeat(39));
+    assert!(out.contains(&format!("holds L1 {cut}")), "no {cut:?}");
+    assert!(out.contains(&format!("thread `{}…`", "T".repeat(39))));
+    assert!(out.contains(r"`\u{1b}\u{1b}"));
+    let table_lines = out
+        .lines()
+        .skip_while(|l| !l.contains("how it deadlocks"))
+        .take(4);
+    for l in table_lines {
+        assert!(l.chars().count() < 200, "a table line of {}", l.len());
+    }
+    // The html report is written whole too.
+    let o = run_in(
+        d.path(),
+        &["check", "--format", "html", "-o", "r.html", "."],
+    );
+    assert_code(&o, 1);
+    let html = std::fs::read_to_string(d.path().join("r.html")).unwrap();
+    assert!(html.trim_end().ends_with("</html>"));
+    assert!(html.contains(&long));
+}
