@@ -984,6 +984,33 @@ impl ProfileReport {
     }
 }
 
+/// Lock labels longer than this many characters are cut with an ellipsis
+/// in the profile table (the advice under it names them whole).
+const TABLE_LABEL: usize = 60;
+
+/// `s` cut to `max` characters, the last an ellipsis when it was longer.
+fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some(_) => {
+            let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+            out.push('…');
+            std::borrow::Cow::Owned(out)
+        }
+    }
+}
+
+/// `s` and spaces up to `width` characters. By hand: a format width
+/// (`{:<w$}`) panics past 65,535.
+fn padded(s: &str, width: usize) -> String {
+    let mut out = String::from(s);
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(s.chars().count()),
+    ));
+    out
+}
+
 impl fmt::Display for ProfileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "lockgraph contention profile (hottest first)")?;
@@ -996,13 +1023,18 @@ impl fmt::Display for ProfileReport {
         let labels: Vec<String> = self
             .classes
             .iter()
-            .map(|c| format!("{} {}", c.kind.name(), c.label()))
+            .map(|c| format!("{} {}", c.kind.name(), cut(&c.label(), TABLE_LABEL)))
             .collect();
-        let w = labels.iter().map(|l| l.len()).max().unwrap_or(4).max(4);
+        let w = labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         writeln!(
             f,
-            "  {:<w$}  {:>10}  {:>9}  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
-            "lock",
+            "  {}  {:>10}  {:>9}  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
+            padded("lock", w),
             "acquired",
             "contended",
             "total wait",
@@ -1025,8 +1057,8 @@ impl fmt::Display for ProfileReport {
             };
             writeln!(
                 f,
-                "  {:<w$}  {:>10}  {:>8.1}%  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
-                label,
+                "  {}  {:>10}  {:>8.1}%  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
+                padded(label, w),
                 c.acquisitions,
                 100.0 * c.contention(),
                 format!("{:.1?}", c.total_wait),
@@ -1098,6 +1130,35 @@ mod tests {
         // lock, acquired, contended, total wait, max wait, mean hold, reads
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells[6..8], ["-", "90%"], "{row}");
+    }
+
+    /// A label wider than a format width may be (65,535) panicked the
+    /// table ("Formatting argument out of range"): it is cut there, with an
+    /// ellipsis, and whole in the advice; columns count characters.
+    #[test]
+    fn a_label_over_65535_characters_is_cut_in_the_table() {
+        let long = "N".repeat(70_000);
+        let mut p = profile(LockKind::Mutex);
+        p.name = Some(long.clone());
+        p.contended = 900;
+        p.waiting_threads = 8;
+        p.total_wait = Duration::from_secs(1);
+        p.advice = advise(&p);
+        assert!(!p.advice.is_empty());
+        let mut q = profile(LockKind::Mutex);
+        q.name = Some("é".to_string());
+        let r = ProfileReport {
+            classes: vec![p, q],
+            ..ProfileReport::default()
+        };
+        let text = r.to_string();
+        let row = format!("  Mutex {}…  ", "N".repeat(59));
+        assert!(text.contains(&row), "{}", &text[..300]);
+        assert!(text.contains(&format!("Mutex {long}: ")), "advice");
+        let col = |l: &str| l.chars().position(|c| c == '%');
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("  Mutex ")).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(col(rows[0]), col(rows[1]), "{rows:?}");
     }
 
     #[test]
