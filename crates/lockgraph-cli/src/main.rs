@@ -24,7 +24,8 @@ and with 2 when nothing was recorded (unless --allow-empty).
 `lockgraph profile` exits 0 (a profile is information), or 2 on bad input.
 `lockgraph hang` exits 0 when nothing hangs in the watchdog files, 1 on
 deadlocks or long waits, 2 without a usable file or when input that may
-hold a report was not read (a limit); `lockgraph dump` 0 with the dump
+hold a report was not read (a limit, a record of an unknown version);
+`lockgraph dump` 0 with the dump
 printed, 2 without.
 
 Record files come from running programs built with lockgraph (debug builds,
@@ -56,7 +57,8 @@ are named and skipped.
 Exit status: 0 nothing hangs in the files, 1 deadlocks or long waits
 reported, 2 usage or input error (no usable file at all), or nothing hangs
 in what was read but input that may hold a report was not (a file that
-cannot be read, a limit on what is read: the verdict may be incomplete).";
+cannot be read, a record of an unknown version, a limit on what is read:
+the verdict may be incomplete).";
 
 const DUMP_HELP: &str = "\
 The process must run lockgraph's watchdog with its SIGUSR2 handler

@@ -5,7 +5,8 @@
 //! [`HEAD_BYTES`] of a line too long to read or parse say which record it
 //! is, and a deadlock or long-wait report on it still counts. A line whose
 //! first bytes end before they say is [`Head::Unknown`]: it may be a
-//! report, and the verdict may miss it.
+//! report, and the verdict may miss it; so may a record of another version
+//! ([`Head::Version`]).
 
 use serde_json::{Map, Value};
 
@@ -34,7 +35,10 @@ pub(super) enum Head {
     /// the head, as an object (its `kind` may be missing when the object
     /// ended without one).
     Record(Value),
-    /// Not a watchdog record of version 1: why, as for a line read whole.
+    /// A watchdog record of another version: why it is not read, as for a
+    /// line read whole ([`unknown_version`]). It may be a report.
+    Version(String),
+    /// Not a watchdog record: why, as for a line read whole.
     Other(String),
     /// The head ends before its version or its kind.
     Unknown,
@@ -61,14 +65,27 @@ pub(super) fn read(head: &[u8], whole: bool) -> Head {
                 Head::Unknown
             }
         }
-        Some(w) => Head::Other(format!(
-            "a watchdog record of an unknown version ({w}); this lockgraph reads version 1"
-        )),
+        Some(w) => Head::Version(unknown_version(w, fields.get("kind"))),
         None if ended => Head::Other(
             "not a lockgraph watchdog record (no \"lockgraph_watchdog\" field)".to_string(),
         ),
         None => Head::Unknown,
     }
+}
+
+/// Why a record of version `w` is not read. It may be a deadlock or
+/// long-wait report that this lockgraph cannot read: the verdict may be
+/// incomplete (the caller says so).
+pub(super) fn unknown_version(w: &Value, kind: Option<&Value>) -> String {
+    let kind = match kind.and_then(Value::as_str) {
+        Some(k @ ("deadlock" | "long_wait")) => format!(", of kind {k:?},"),
+        _ => String::new(),
+    };
+    format!(
+        "a watchdog record of an unknown version ({w}){kind} not read: this lockgraph reads \
+         version 1, and the record may be a deadlock or long-wait report (the verdict may be \
+         incomplete: read it with a newer lockgraph)"
+    )
 }
 
 fn not_json() -> String {
@@ -277,9 +294,16 @@ mod tests {
             Head::Other(why) => why,
             h => panic!("{text}: {h:?}"),
         };
-        assert_eq!(
-            other(r#"{"lockgraph_watchdog":2,"kind":"deadlock""#, false),
-            "a watchdog record of an unknown version (2); this lockgraph reads version 1"
+        let Head::Version(why) = read(br#"{"lockgraph_watchdog":2,"kind":"deadlock""#, false)
+        else {
+            panic!("not a version")
+        };
+        assert!(
+            why.starts_with(
+                "a watchdog record of an unknown version (2), of kind \"deadlock\", not read: \
+                 this lockgraph reads version 1"
+            ),
+            "{why}"
         );
         assert!(other("[1,2,3", false).contains("not a JSON object"));
         assert_eq!(other(r#"{"a" 1"#, false), "not JSON");

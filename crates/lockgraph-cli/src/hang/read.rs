@@ -16,8 +16,9 @@
 //! report counts, and a line skipped for its length or its parse still
 //! counts as the report its first bytes show ([`super::head`]). What may
 //! hold a report and was not read (the rest of a file past
-//! [`Limits::file_bytes`], a long line whose first bytes do not say) makes
-//! the verdict incomplete ([`Notes::incomplete`]).
+//! [`Limits::file_bytes`], a long line whose first bytes do not say, a
+//! record of an unknown version) makes the verdict incomplete
+//! ([`Notes::incomplete`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -85,7 +86,8 @@ pub(super) struct Notes {
     /// Lines skipped as unusable (named or counted).
     pub(super) bad_lines: usize,
     /// Whether something that may hold a deadlock or long-wait report was
-    /// skipped for a limit without being counted.
+    /// skipped without being counted (for a limit, or of an unknown
+    /// version).
     pub(super) incomplete: bool,
 }
 
@@ -353,9 +355,11 @@ impl Reading<'_> {
                     None
                 }
             },
-            Some(w) => Some(format!(
-                "a watchdog record of an unknown version ({w}); this lockgraph reads version 1"
-            )),
+            // It may be a report this lockgraph cannot read.
+            Some(w) => {
+                self.notes.incomplete = true;
+                Some(head::unknown_version(w, v.get("kind")))
+            }
             None => Some(
                 "not a lockgraph watchdog record (no \"lockgraph_watchdog\" field)".to_string(),
             ),

@@ -981,27 +981,39 @@ fn what_may_hold_a_report_and_was_not_read_leaves_the_verdict_unknown() {
     let json: Value = serde_json::from_str(&r.to_json()).unwrap();
     assert_eq!(json["incomplete"], true);
 
-    // Lines over the limit that are not records of this version do not.
-    let other = format!(
-        "{{\"lockgraph_watchdog\":2,\"kind\":\"deadlock\",\"text\":\"{}\"}}\n{}\n",
-        "y".repeat(100 << 10),
-        "z".repeat(100 << 10)
-    );
+    // Lines over the limit that are not records do not.
+    let other = format!("{}\n", "z".repeat(100 << 10));
     std::fs::write(watchdog_file(dir, 91), process_line(91) + &other).unwrap();
     let r = analyse(dir, &limits);
     assert!(!r.incomplete);
     assert_eq!(r.exit_code(), 0);
     let s = skipped_for(&r, 91);
     assert!(
-        s[0].why.ends_with("; from its start, a watchdog record of an unknown version (2); this lockgraph reads version 1"),
+        s[0].why
+            .ends_with("; from its start, not a lockgraph watchdog record (not a JSON object)"),
         "{}",
         s[0].why
     );
+
+    // A record of another version, long or not, may be a report this
+    // lockgraph cannot read: it does.
+    let other = format!(
+        "{{\"lockgraph_watchdog\":2,\"kind\":\"deadlock\",\"text\":\"{}\"}}\n",
+        "y".repeat(100 << 10),
+    );
+    std::fs::write(watchdog_file(dir, 91), process_line(91) + &other).unwrap();
+    let r = analyse(dir, &limits);
+    assert!(r.incomplete);
+    assert_eq!(r.exit_code(), 2);
+    let s = skipped_for(&r, 91);
     assert!(
-        s[1].why
-            .ends_with("; from its start, not a lockgraph watchdog record (not a JSON object)"),
+        s[0].why.contains(
+            "; from its start, a watchdog record of an unknown version (2), of kind \"deadlock\", \
+             not read: this lockgraph reads version 1, and the record may be a deadlock or \
+             long-wait report (the verdict may be incomplete"
+        ),
         "{}",
-        s[1].why
+        s[0].why
     );
 
     // Nor does the rest of a file past the file limit once a report was
@@ -1108,4 +1120,45 @@ fn a_cut_report_counts_and_an_unreadable_file_leaves_the_verdict_open() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A record of an unknown version, above all one whose kind says
+/// `deadlock`, may be a report this lockgraph cannot read: not "nothing
+/// hangs" and 0 (a mixed-version job read as all clear), but "the verdict
+/// may be incomplete" and 2 (docs/watchdog.md), with the file and line.
+#[test]
+fn a_record_of_an_unknown_version_leaves_the_verdict_incomplete() {
+    let d = tempdir();
+    let dir = d.path();
+    std::fs::write(watchdog_file(dir, 1), process_line(1) + &progress_line(5)).unwrap();
+    let newer = process_line(2).replace("\"lockgraph_watchdog\":1", "\"lockgraph_watchdog\":2")
+        + &report_line("deadlock", 2, 1)
+            .replace("\"lockgraph_watchdog\":1", "\"lockgraph_watchdog\":2");
+    std::fs::write(watchdog_file(dir, 2), newer).unwrap();
+    // And one line of version 2 in a file of version 1.
+    let mixed = process_line(3)
+        + &report_line("deadlock", 3, 1)
+            .replace("\"lockgraph_watchdog\":1", "\"lockgraph_watchdog\":2");
+    std::fs::write(watchdog_file(dir, 3), mixed).unwrap();
+    let o = run_in(dir, &["hang", "."]);
+    assert_code(&o, 2);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        out.contains("(nothing hangs in what was read, but some input that may hold a report was not read: the verdict may be incomplete)"),
+        "{out}"
+    );
+    for needle in [
+        "lockgraph-watchdog-h-2.jsonl:2: skipped: a watchdog record of an unknown version (2), of kind \"deadlock\", not read",
+        "lockgraph-watchdog-h-3.jsonl:2: skipped: a watchdog record of an unknown version (2), of kind \"deadlock\", not read",
+    ] {
+        assert!(err.contains(needle), "no {needle:?} in\n{err}");
+    }
+    let o = run_in(dir, &["hang", "--format", "json", "."]);
+    assert_code(&o, 2);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["incomplete"], true);
+    // Without the file of version 2 and the line, nothing hangs.
+    std::fs::remove_file(watchdog_file(dir, 2)).unwrap();
+    std::fs::write(watchdog_file(dir, 3), process_line(3)).unwrap();
+    assert_code(&run_in(dir, &["hang", "."]), 0);
 }

@@ -45,6 +45,10 @@ impl Reading<'_> {
         let mut rec = match head::read(head, whole) {
             Head::Record(rec) => rec,
             Head::Other(why) => return format!("; from its start, {why}"),
+            Head::Version(why) => {
+                self.notes.incomplete = true;
+                return format!("; from its start, {why}");
+            }
             Head::Unknown => {
                 self.notes.incomplete = true;
                 return format!(
