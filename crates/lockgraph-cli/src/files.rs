@@ -75,13 +75,13 @@ pub(crate) fn list(paths: &[PathBuf], matches: impl Fn(&OsStr) -> bool) -> Resul
 /// The file's identity (device and inode), following links; `None` where
 /// it cannot be read (the reader then says what is wrong).
 #[cfg(unix)]
-fn file_id(path: &Path) -> Option<(u64, u64)> {
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 #[cfg(not(unix))]
-fn file_id(path: &Path) -> Option<PathBuf> {
+pub(crate) fn file_id(path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
 }
 

@@ -149,6 +149,16 @@ pub fn io_error_text(e: &std::io::Error) -> String {
     error::lower(e)
 }
 
+/// Whether `a` and `b` name one existing file (the same device and inode,
+/// following links): a hard link of a file is that file. False when
+/// either cannot be looked at.
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (files::file_id(a), files::file_id(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Whether a directory entry is one `lockgraph check` reads as a record
 /// file: `*.jsonl`, but for the watchdog's files (`lockgraph hang`), which
 /// may share the directory.

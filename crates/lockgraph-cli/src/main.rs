@@ -530,6 +530,10 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
     // Before anything is removed or run.
     if let Some(output) = &t.report.output {
         run::output_outside_records(output, &dir)?;
+        // A hard link of a file read there (one kept with --append).
+        not_an_input(Some(output), std::slice::from_ref(&dir), |n| {
+            lockgraph_cli::is_record_name(n) || lockgraph_cli::profile::is_profile_name(n)
+        })?;
     }
     if !t.append {
         run::clear_records(&dir)?;

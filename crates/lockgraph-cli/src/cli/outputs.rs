@@ -45,7 +45,9 @@ pub(crate) fn writable_output(output: Option<&Path>) -> anyhow::Result<()> {
 /// Refuses an output file (`-o`) that the command would read as an input
 /// and overwrite: one of `inputs`, or a file named as the command's inputs
 /// are (`reads`) in a directory among them. Compared by canonical path, so
-/// that another spelling of the same file is caught.
+/// that another spelling of the same file is caught, and, for a file that
+/// exists, by identity (device and inode), so that a hard link of an input
+/// (or of a file read in an input directory) is caught too.
 pub(crate) fn not_an_input(
     output: Option<&Path>,
     inputs: &[PathBuf],
@@ -82,6 +84,36 @@ pub(crate) fn not_an_input(
                 input.display()
             );
         }
+        if out_file.is_some() {
+            if let Some(read) = hard_link_of(output, input, &reads) {
+                anyhow::bail!(
+                    "-o {}: that file is an input of this command under another name ({}: a hard \
+                     link of it); the report would overwrite what it reads: write it elsewhere",
+                    output.display(),
+                    read.display()
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The file of `input` that `output` (an existing file) is, by identity:
+/// `input` itself, or one of its entries named as the command reads them
+/// (`reads`) when it is a directory.
+fn hard_link_of(
+    output: &Path,
+    input: &Path,
+    reads: impl Fn(&std::ffi::OsStr) -> bool,
+) -> Option<PathBuf> {
+    if !input.is_dir() {
+        return lockgraph_cli::same_file(output, input).then(|| input.to_path_buf());
+    }
+    // An unreadable directory is said when the command reads it.
+    std::fs::read_dir(input)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| reads(&e.file_name()))
+        .map(|e| e.path())
+        .find(|p| lockgraph_cli::same_file(output, p))
 }

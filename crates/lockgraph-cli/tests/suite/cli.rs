@@ -1246,3 +1246,56 @@ fn a_cycle_gated_in_each_process_says_gates_are_compared_within_one() {
     assert_code(&o, 1);
     assert!(!stdout(&o).contains("held another lock"), "{}", stdout(&o));
 }
+
+/// `-o` naming a hard link of an input (a file named, or one read in a
+/// directory named) overwrote that input: the record, the watchdog file
+/// of an incident. It is refused before any work, as another spelling or
+/// a symbolic link of it is.
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_a_hard_link_of_an_input_is_refused() {
+    let d = cycle_dir();
+    let dir = d.path().to_str().unwrap().to_string();
+    let target = d.path().join("lockgraph-21-1000.jsonl");
+    let before = std::fs::read(&target).unwrap();
+    let out = tempdir();
+    let link = out.path().join("report.txt");
+    std::fs::hard_link(&target, &link).unwrap();
+    let link_s = link.to_str().unwrap().to_string();
+    let target_s = target.to_str().unwrap().to_string();
+    let watch = out.path().join("w");
+    std::fs::create_dir(&watch).unwrap();
+    let watchdog = watch.join("lockgraph-watchdog-h-1.jsonl");
+    std::fs::hard_link(&target, &watchdog).unwrap();
+    let profile = d.path().join("lockgraph-profile-21.json");
+    std::fs::hard_link(&target, &profile).unwrap();
+    let w = watch.to_str().unwrap().to_string();
+    for args in [
+        vec!["check", "-o", &link_s, &target_s],
+        vec!["check", "--format", "sarif", "-o", &link_s, &dir],
+        vec!["baseline", "-o", &link_s, &dir],
+        vec!["hang", "-o", &link_s, &w],
+        vec!["profile", "-o", &link_s, &dir],
+        vec!["check", "--order", &target_s, "-o", &link_s, "/nonexistent"],
+        vec![
+            "test",
+            "--append",
+            "--record-dir",
+            &dir,
+            "-o",
+            &link_s,
+            "--",
+            "true",
+        ],
+    ] {
+        let o = run_in(out.path(), &args);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("that file is an input of this command under another name")
+                && stderr(&o).contains("a hard link of it"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), before, "{args:?} wrote it");
+    }
+}
