@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +12,7 @@ use lockgraph_cli::profile::{Profile, ProfileFormat};
 use lockgraph_cli::{CheckOptions, Format, Report, Rule};
 
 mod cli;
+use cli::output_file;
 use cli::outputs::{not_an_input, writable_output};
 use cli::run;
 
@@ -25,8 +25,9 @@ and with 2 when nothing was recorded (unless --allow-empty).
 `lockgraph hang` exits 0 when nothing hangs in the watchdog files, 1 on
 deadlocks or long waits, 2 without a usable file or when input that may
 hold a report was not read (a limit, a record of an unknown version);
-`lockgraph dump` 0 with the dump
-printed, 2 without.
+`lockgraph dump` 0 with the dump printed, 2 without. An -o file that cannot
+be written (a full disk) is left as it was, and the output goes to standard
+output instead, with exit 2.
 
 Record files come from running programs built with lockgraph (debug builds,
 or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set: each
@@ -261,21 +262,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error of a report whose `-o` file could not be written: the report
-/// went to standard output instead (or was lost there too). `test
-/// --profile` then keeps its profile off standard output as it does when
-/// the report was meant for it.
-#[derive(Debug)]
-struct OnStandardOutput(String);
-
-impl std::fmt::Display for OnStandardOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for OnStandardOutput {}
-
 fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
     let format = args.format.format();
     match &args.output {
@@ -286,25 +272,7 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
             // before, as the command may make the folder).
             let mut text = Vec::new();
             format.write(report, &mut text)?;
-            let written = File::create(path)
-                .and_then(|mut f| f.write_all(&text).and_then(|()| f.flush()))
-                .map_err(|e| lockgraph_cli::io_error_text(&e));
-            if let Err(why) = written {
-                let mut out = io::stdout().lock();
-                let shown = out.write_all(&text).and_then(|()| out.flush());
-                // Built without the I/O errors, so that a closed standard
-                // output does not hide it as a reader that went away.
-                return Err(OnStandardOutput(format!(
-                    "cannot write {}: {why}; {}",
-                    path.display(),
-                    if shown.is_ok() {
-                        "the report was written to standard output instead"
-                    } else {
-                        "standard output is closed too: the report is lost"
-                    }
-                ))
-                .into());
-            }
+            output_file::write_or_stdout(path, &text, "the report")?;
             eprintln!(
                 "{}",
                 safe(&format!(
@@ -334,13 +302,9 @@ fn write_profile(
     let lead = if blank_line_first { "\n" } else { "" };
     match output {
         Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            let mut w = BufWriter::new(file);
-            profile
-                .write(format, &mut w)
-                .and_then(|()| w.flush())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut text = Vec::new();
+            profile.write(format, &mut text)?;
+            output_file::write_or_stdout(path, &text, "the profile")?;
             eprintln!(
                 "{}",
                 safe(&format!(
@@ -428,8 +392,7 @@ fn hang_and_print(
     };
     match output {
         Some(path) => {
-            std::fs::write(path, &text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            output_file::write_or_stdout(path, text.as_bytes(), "the report")?;
             eprintln!(
                 "{}",
                 safe(&format!(
@@ -487,8 +450,7 @@ fn write_baseline(path: &Path, opts: &CheckOptions) -> anyhow::Result<u8> {
     for w in &warnings {
         warn(w);
     }
-    std::fs::write(path, baseline.to_json())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    output_file::write_or_stdout(path, baseline.to_json().as_bytes(), "the baseline")?;
     eprintln!(
         "lockgraph: wrote {} and {} to {}",
         plural(baseline.of_rule(Rule::Cycle).count(), "cycle", "cycles"),
@@ -568,7 +530,7 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => return Ok(0),
         Err(e) => {
-            report_on_stdout |= e.chain().any(|c| c.is::<OnStandardOutput>());
+            report_on_stdout |= e.chain().any(|c| c.is::<output_file::OnStandardOutput>());
             error(&e);
             2
         }

@@ -1299,3 +1299,159 @@ fn an_output_that_is_a_hard_link_of_an_input_is_refused() {
         assert_eq!(std::fs::read(&target).unwrap(), before, "{args:?} wrote it");
     }
 }
+
+/// Runs `lockgraph ARGS` in `cwd` with files limited to 512 bytes (a full
+/// disk, for a test: a write past it fails with EFBIG, SIGXFSZ ignored).
+#[cfg(unix)]
+fn run_with_small_files(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("sh")
+        .current_dir(cwd)
+        .env_remove("CARGO_TARGET_DIR")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_lockgraph"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// An `-o` file that cannot be written whole (a full disk) is never
+/// destroyed nor left cut: it is written beside, then renamed over, and
+/// the temporary file is removed. The output goes to standard output
+/// instead, with exit 2, in every command with an `-o` (hang and profile
+/// wrote it nowhere; baseline and hang cut the old file to what fitted;
+/// check left a cut SARIF file).
+#[cfg(unix)]
+#[test]
+fn an_output_that_cannot_be_written_whole_leaves_the_old_file_and_goes_to_stdout() {
+    let d = tempdir();
+    let recs = d.path().join("recs");
+    std::fs::create_dir(&recs).unwrap();
+    let edges: Vec<Edge> = (0..20)
+        .flat_map(|i| {
+            let (a, b) = (format!("lock_a{i}"), format!("lock_b{i}"));
+            [edge(&a, &b), edge(&b, &a)]
+        })
+        .collect();
+    write_file(&recs, 1, &edges);
+    let watch = d.path().join("watch");
+    std::fs::create_dir(&watch).unwrap();
+    let process = "{\"lockgraph_watchdog\":1,\"kind\":\"process\",\"pid\":5,\"host\":\"h\",\"rank\":null,\"exe\":\"/bin/x\",\"args\":[],\"at_unix_ms\":1}\n";
+    let progress: String = (0..40)
+        .map(|i| format!("{{\"lockgraph_watchdog\":1,\"kind\":\"progress\",\"name\":\"marker_{i}\",\"value\":{i},\"at_unix_ms\":2}}\n"))
+        .collect();
+    std::fs::write(
+        watch.join("lockgraph-watchdog-h-5.jsonl"),
+        format!("{process}{progress}"),
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let old = b"old, whole".to_vec();
+    let (r, w) = (recs.to_str().unwrap(), watch.to_str().unwrap());
+    let cases: [(Vec<&str>, &str, &str); 5] = [
+        (
+            vec!["baseline", "-o", "bl.json", r],
+            "bl.json",
+            "the baseline was written",
+        ),
+        (
+            vec!["hang", "-o", "hang.txt", w],
+            "hang.txt",
+            "the report was written",
+        ),
+        (
+            vec!["hang", "--format", "json", "-o", "hang.json", w],
+            "hang.json",
+            "the report was written",
+        ),
+        (
+            vec!["check", "--format", "sarif", "-o", "r.sarif", r],
+            "r.sarif",
+            "the report was written",
+        ),
+        (
+            vec!["check", "-o", "r.txt", r],
+            "r.txt",
+            "the report was written",
+        ),
+    ];
+    for (args, file, said) in cases {
+        let target = out.join(file);
+        // Over an old file, and where there is none.
+        for had in [true, false] {
+            if had {
+                std::fs::write(&target, &old).unwrap();
+            } else {
+                let _ = std::fs::remove_file(&target);
+            }
+            let o = run_with_small_files(&out, &args);
+            assert_code(&o, 2);
+            let err = stderr(&o);
+            let state = if had {
+                format!("; {file} is unchanged")
+            } else {
+                String::new()
+            };
+            assert!(
+                err.contains(&format!(
+                    "cannot write {file}: file too large{state}; {said} to standard output instead"
+                )),
+                "{args:?}: {err}"
+            );
+            assert!(o.stdout.len() > 512, "{args:?}: {}", stdout(&o));
+            if had {
+                assert_eq!(std::fs::read(&target).unwrap(), old, "{args:?}");
+            } else {
+                assert!(!target.exists(), "{args:?}");
+            }
+            let left: Vec<_> = std::fs::read_dir(&out)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n != file)
+                .collect();
+            assert!(left.is_empty(), "{args:?} left {left:?}");
+        }
+    }
+    // Without the limit, each is written whole, and nothing beside it.
+    let o = run_in(&out, &["baseline", "-o", "bl.json", r]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&std::fs::read(out.join("bl.json")).unwrap()).unwrap();
+    assert_eq!(v["cycles"].as_array().unwrap().len(), 20);
+}
+
+/// `-o /dev/full`: `hang` and `profile` wrote their report to no stream at
+/// all; like `check`, they write it to standard output, and exit 2.
+#[cfg(target_os = "linux")]
+#[test]
+fn hang_and_profile_fall_back_to_stdout_when_their_output_cannot_be_written() {
+    let d = tempdir();
+    std::fs::write(
+        d.path().join("lockgraph-watchdog-h-5.jsonl"),
+        "{\"lockgraph_watchdog\":1,\"kind\":\"process\",\"pid\":5,\"host\":\"h\",\"rank\":null,\"exe\":\"/bin/x\",\"args\":[],\"at_unix_ms\":1}\n",
+    )
+    .unwrap();
+    let mut class = profile_class(
+        serde_json::json!({"class": "name:q", "name": "q", "kind": "Mutex", "site": null}),
+    );
+    class["acquisitions"] = 5.into();
+    std::fs::write(
+        d.path().join("lockgraph-profile-5.json"),
+        serde_json::json!({"lockgraph_profile": 1, "pid": 5, "exe": "/bin/x", "classes": [class]})
+            .to_string(),
+    )
+    .unwrap();
+    for (cmd, shows) in [
+        ("hang", "lockgraph hang: 1 process"),
+        ("profile", "Mutex q"),
+    ] {
+        let o = run_in(d.path(), &[cmd, "-o", "/dev/full", "."]);
+        assert_code(&o, 2);
+        assert!(stdout(&o).contains(shows), "{cmd}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("cannot write /dev/full: no space left on device; the "),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+}

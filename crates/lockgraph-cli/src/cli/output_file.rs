@@ -1,0 +1,215 @@
+//! Writing a command's output to its `-o` file, for every command that has
+//! one (`check` in every format, `test`, `baseline`, `profile`, `hang`).
+//!
+//! The output is written whole to a temporary file beside the target
+//! (`.NAME.XXXXXX.tmp` in the same directory, a name no command reads as
+//! an input), flushed to the disk, and only then renamed over the target:
+//! a failed write (a full disk, a quota) never destroys the old file or
+//! leaves a cut one that looks whole, and the temporary file is removed.
+//! The new file keeps the old one's permissions. A target that exists and
+//! is not a regular file (a device such as `/dev/stdout`, a FIFO) is
+//! written directly, as there is nothing to rename over.
+//!
+//! When the file cannot be written, [`write_or_stdout`] writes the output
+//! to standard output instead and fails with [`OnStandardOutput`], so that
+//! the command exits 2 (the output was not where it was asked for) without
+//! losing what it found.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use lockgraph_cli::io_error_text as lower;
+
+/// The error of an output whose `-o` file could not be written: it went to
+/// standard output instead (or was lost there too). `test --profile` then
+/// keeps its profile off standard output, as it does when the report was
+/// meant for it.
+#[derive(Debug)]
+pub(crate) struct OnStandardOutput(String);
+
+impl std::fmt::Display for OnStandardOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OnStandardOutput {}
+
+/// Writes `bytes` to `path` (see the module's doc); when that fails,
+/// writes them to standard output and says so: `what` names them ("the
+/// report", "the baseline").
+pub(crate) fn write_or_stdout(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    let Err(why) = write(path, bytes) else {
+        return Ok(());
+    };
+    let mut out = io::stdout().lock();
+    let shown = out.write_all(bytes).and_then(|()| out.flush());
+    // Built without the I/O errors, so that a closed standard output does
+    // not hide it as a reader that went away.
+    Err(OnStandardOutput(format!(
+        "{why}; {}",
+        if shown.is_ok() {
+            format!("{what} was written to standard output instead")
+        } else {
+            format!("standard output is closed too: {what} is lost")
+        }
+    ))
+    .into())
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it. The
+/// error is the whole message: "cannot write PATH: why", and "; PATH is
+/// unchanged" when it existed.
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    // Through links to the file they lead to: the link stays a link.
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let old = fs::metadata(&target).ok();
+    let fail = |why: String| match old {
+        Some(_) => format!(
+            "cannot write {}: {why}; {} is unchanged",
+            path.display(),
+            path.display()
+        ),
+        None => format!("cannot write {}: {why}", path.display()),
+    };
+    match &old {
+        // A device or a FIFO: nothing to rename over.
+        Some(m) if !m.is_file() => {
+            return File::create(&target)
+                .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+                .map_err(|e| format!("cannot write {}: {}", path.display(), lower(&e)));
+        }
+        _ => {}
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // As `File::create` makes a file (the umask applies), not the
+    // temporary file's default of owner-only.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(&dir).map_err(|e| match old {
+        // The file may be writable where its directory is not.
+        Some(_) => fail(format!(
+            "cannot create a temporary file beside it in {} (written whole first, then renamed \
+             over it): {}",
+            dir.display(),
+            lower(&e)
+        )),
+        None => fail(lower(&e)),
+    })?;
+    // Dropping `tmp` on an error removes the temporary file.
+    let written = tmp
+        .write_all(bytes)
+        .and_then(|()| tmp.flush())
+        .and_then(|()| match &old {
+            Some(m) => tmp.as_file().set_permissions(m.permissions()),
+            None => Ok(()),
+        })
+        .and_then(|()| tmp.as_file().sync_all());
+    if let Err(e) = written {
+        return Err(fail(lower(&e)));
+    }
+    tmp.persist(&target).map(drop).map_err(|e| {
+        fail(format!(
+            "cannot rename the file written over it: {}",
+            lower(&e.error)
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_file_is_replaced_whole_and_nothing_is_left_beside_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.txt");
+        write(&p, b"first").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"first");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        }
+        write(&p, b"second, longer").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"second, longer");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o640);
+        }
+        assert_eq!(names(d.path()), ["r.txt"]);
+    }
+
+    /// A write that fails (here: its directory cannot be written in, as on
+    /// a full disk nothing can be) leaves the old file as it was and no
+    /// temporary file, and says both.
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_write_leaves_the_old_file_whole() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.txt");
+        fs::write(&p, b"old").unwrap();
+        // Through a link, the link's target is written and the link kept.
+        let link = d.path().join("link.txt");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        write(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o500)).unwrap();
+        // Root writes anyway: then there is nothing to see.
+        let denied = fs::File::create(d.path().join("probe")).is_err();
+        let e = write(&p, b"newer");
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        if denied {
+            let e = e.unwrap_err();
+            assert!(
+                e.starts_with(&format!("cannot write {}: ", p.display())),
+                "{e}"
+            );
+            assert!(e.ends_with("r.txt is unchanged"), "{e}");
+            assert_eq!(fs::read(&p).unwrap(), b"new");
+        }
+        let mut left = names(d.path());
+        left.retain(|n| n != "probe");
+        assert_eq!(left, ["link.txt", "r.txt"]);
+    }
+
+    /// A device has nothing to rename over: it is written directly (here
+    /// /dev/full, which refuses, and is left a device).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_device_is_written_directly() {
+        let e = write(Path::new("/dev/full"), b"x").unwrap_err();
+        assert!(
+            e.starts_with("cannot write /dev/full: no space left on device"),
+            "{e}"
+        );
+        assert!(!fs::metadata("/dev/full").unwrap().is_file());
+        write(Path::new("/dev/null"), b"x").unwrap();
+    }
+}
