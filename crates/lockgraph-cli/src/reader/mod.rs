@@ -331,6 +331,9 @@ impl<'p> FileParser<'p> {
             content = &content[..content.len() - 1];
         }
         if !self.have_header {
+            // A UTF-8 byte-order mark (an editor's, a Windows tool's) is
+            // no part of the header, as in baseline and order files.
+            let content = content.strip_prefix(b"\xef\xbb\xbf").unwrap_or(content);
             match parse_header(content) {
                 Ok(h) => self.summary.header = Some(h),
                 Err(_) if !terminated && starts_with_brace(content) && is_truncated(content) => {

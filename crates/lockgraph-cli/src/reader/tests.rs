@@ -319,3 +319,16 @@ fn oversized_lines_are_errors() {
     let e = parse(&at).unwrap_err();
     assert!(e.message.contains("invalid JSON"), "{e}");
 }
+
+/// A UTF-8 byte-order mark before the header (an editor's, a Windows
+/// tool's) read "missing header ... expected value at column 1", naming
+/// nothing visible: it is skipped, as in baseline and order files.
+#[test]
+fn a_byte_order_mark_before_the_header_is_skipped() {
+    let (s, seen) = parse(&format!("\u{feff}{HEADER}\n{EDGE}\n")).unwrap();
+    assert!(s.header.is_some());
+    assert_eq!(seen.len(), 1);
+    let bytes = format!("\u{feff}{HEADER}\n{EDGE}\n");
+    let s = parse_bytes(Path::new("f.jsonl"), bytes.as_bytes(), |_, _| {}).unwrap();
+    assert_eq!(s.edges, 1);
+}
