@@ -292,10 +292,13 @@ impl<'p> FileParser<'p> {
         }
     }
 
-    /// Handles one line as read: `raw` ends in `\n` unless it is the last.
+    /// Handles one line as read: `raw` ends in `\n` unless it is the last
+    /// (`at_end`: nothing follows it; without its newline, a line over the
+    /// limit is given cut at the limit, and may not be the last).
     fn line(
         &mut self,
         raw: &[u8],
+        at_end: bool,
         sink: &mut impl FnMut(u64, EdgeLine<'_>),
     ) -> Result<(), RecordError> {
         let line_no = self.summary.lines + 1;
@@ -318,6 +321,14 @@ impl<'p> FileParser<'p> {
             raw
         };
         if content.len() > MAX_LINE_BYTES {
+            if !terminated && at_end {
+                // The last line, cut without its newline: torn, as a
+                // shorter one is (it is not read, so not parsed).
+                let why = format!("longer than {} KiB", MAX_LINE_BYTES >> 10);
+                self.summary.warning = Some(self.torn(line_no, &why));
+                self.have_header = true;
+                return Ok(());
+            }
             return Err(RecordError::at(
                 self.path,
                 line_no,
@@ -418,7 +429,19 @@ pub fn parse_reader<R: BufRead>(
         if n == 0 {
             break;
         }
-        p.line(&buf, &mut sink)?;
+        let at_end = match buf.last() {
+            Some(b'\n') => false,
+            // Cut at the limit: the rest of the line says.
+            _ if n > MAX_LINE_BYTES + 1 => rest_of_line_ends_input(&mut reader).map_err(|e| {
+                RecordError::at(
+                    path,
+                    p.summary.lines + 1,
+                    format!("read failed: {}", crate::error::lower(&e)),
+                )
+            })?,
+            _ => true,
+        };
+        p.line(&buf, at_end, &mut sink)?;
         if buf.last() != Some(&b'\n') {
             // A line without its newline is the last one read: when the
             // file is still being written, what follows is the rest of it.
@@ -426,6 +449,23 @@ pub fn parse_reader<R: BufRead>(
         }
     }
     Ok(p.finish())
+}
+
+/// Reads and drops the rest of a line cut at the limit: whether the input
+/// ends before its newline (the line is the last).
+fn rest_of_line_ends_input<R: BufRead>(reader: &mut R) -> std::io::Result<bool> {
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        if let Some(i) = memchr::memchr(b'\n', chunk) {
+            reader.consume(i + 1);
+            return Ok(false);
+        }
+        let n = chunk.len();
+        reader.consume(n);
+    }
 }
 
 /// Reads one record file held in memory (see [`parse_reader`]).
@@ -438,7 +478,7 @@ pub fn parse_bytes(
     let mut rest = bytes;
     while !rest.is_empty() {
         let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-        p.line(&rest[..end], &mut sink)?;
+        p.line(&rest[..end], end == rest.len(), &mut sink)?;
         rest = &rest[end..];
     }
     Ok(p.finish())

@@ -332,3 +332,31 @@ fn a_byte_order_mark_before_the_header_is_skipped() {
     let s = parse_bytes(Path::new("f.jsonl"), bytes.as_bytes(), |_, _| {}).unwrap();
     assert_eq!(s.edges, 1);
 }
+
+/// A torn last line over the line limit (no newline: the process was
+/// killed while writing a long line) was an error, where a shorter one is
+/// skipped with a warning: it is skipped too, read whole or streamed. With
+/// its newline, or with lines after it, it stays an error.
+#[test]
+fn a_torn_last_line_over_the_limit_is_a_warning() {
+    let long = "x".repeat(MAX_LINE_BYTES + 10);
+    let torn = format!("{HEADER}\n{EDGE}\n{{\"type\":\"edge\",\"thread\":\"{long}");
+    let (s, seen) = parse(&torn).unwrap();
+    assert_eq!(seen.len(), 1);
+    let w = s.warning.unwrap();
+    assert_eq!(w.line, Some(3));
+    assert!(
+        w.message
+            .starts_with("skipped a torn last line (no trailing newline, longer than 1024 KiB)"),
+        "{w}"
+    );
+    let s = parse_bytes(Path::new("f.jsonl"), torn.as_bytes(), |_, _| {}).unwrap();
+    assert_eq!((s.edges, s.warning.unwrap().line), (1, Some(3)));
+    for text in [format!("{torn}\n"), format!("{torn}\n{EDGE}")] {
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("longer than 1024 KiB"), "{e}");
+        let e = parse_bytes(Path::new("f.jsonl"), text.as_bytes(), |_, _| {}).unwrap_err();
+        assert_eq!(e.line, Some(3));
+    }
+}
