@@ -606,3 +606,116 @@ fn a_reader_behind_a_waiting_upgrade_stays_blocked_with_the_watchdog() {
         );
     }
 }
+
+/// `wd-scanner` reads `chain-index` and sleeps; `wd-indexer` queues a
+/// write behind that read; then `wd-search` asks for a read (an
+/// upgradable one with `upgradable`), which the queued writer keeps out.
+fn reader_behind_a_writer_behind_a_reader(upgradable: bool) {
+    start(300);
+    let l = Arc::new(RwLock::named("chain-index", ()));
+    let (l1, l2) = (l.clone(), l.clone());
+    let held = Arc::new(Barrier::new(2));
+    let held1 = held.clone();
+    let _scanner = spawn_named("wd-scanner", move || {
+        eprintln!("SITE wd-scanner={}", line!() + 1);
+        let _r = l1.read();
+        held1.wait();
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    held.wait();
+    let _indexer = spawn_named("wd-indexer", move || {
+        let _w = l2.write();
+    });
+    until_waiting("wd-indexer");
+    let search = spawn_named("wd-search", move || {
+        if upgradable {
+            let _u = l.upgradable_read();
+        } else {
+            let _r = l.read();
+        }
+    });
+    search.join().unwrap();
+}
+
+#[test]
+fn child_reader_behind_a_writer_behind_a_reader() {
+    if is_child() {
+        reader_behind_a_writer_behind_a_reader(false);
+    }
+}
+
+#[test]
+fn child_upgradable_reader_behind_a_writer_behind_a_reader() {
+    if is_child() {
+        reader_behind_a_writer_behind_a_reader(true);
+    }
+}
+
+/// The queued reader's report: it shows the reader the queued writer waits
+/// for, and its advice is that reader's hold (it said that no thread the
+/// watchdog sees holds the lock, "a guard leaked with `mem::forget`";
+/// found by an outside test).
+fn queued_reader_report_names_the_read_behind_the_writer(
+    child: lockgraph_testkit::Child,
+    recursive_tip: bool,
+) {
+    let (text, ok) = run_child(child, &[], Duration::from_secs(20), |t| {
+        t.contains("LONG WAIT: thread `wd-search`") && t.matches(END).count() >= 2
+    });
+    assert!(ok, "no report for the queued reader in time:\n{text}");
+    assert!(!text.contains("DEADLOCK"), "{text}");
+    let report = &text[text.find("LONG WAIT: thread `wd-search`").unwrap()..];
+    let report = &report[..report.find(END).unwrap()];
+    assert!(
+        thread_section(report, "wd-indexer").contains("waits for RwLock `chain-index` (write)"),
+        "{report}"
+    );
+    let scanner = thread_section(report, "wd-scanner");
+    let taken = format!(
+        "RwLock `chain-index` (shared), taken at tests/watchdog/rwlock.rs:{}:",
+        site_line(&text, "wd-scanner")
+    );
+    assert!(scanner.contains(&taken), "{report}");
+    let advice = report
+        .lines()
+        .find(|l| l.starts_with("what to do:"))
+        .unwrap();
+    assert!(!advice.contains("mem::forget"), "{advice}");
+    assert!(
+        advice.starts_with(
+            "what to do: thread `wd-search` waits behind thread `wd-indexer`, queued for a write \
+             of RwLock `chain-index` (a waiting writer keeps new readers out), which waits for \
+             thread `wd-scanner`'s read (taken at tests/watchdog/rwlock.rs:"
+        ),
+        "{advice}"
+    );
+    assert!(
+        advice.contains(", now sleeping (") && advice.contains("): shorten that hold"),
+        "{advice}"
+    );
+    assert_eq!(
+        advice.contains("use read_recursive"),
+        recursive_tip,
+        "{advice}"
+    );
+}
+
+#[test]
+fn a_reader_behind_a_writer_behind_a_reader_is_told_of_the_read_holder() {
+    if !is_child() {
+        queued_reader_report_names_the_read_behind_the_writer(
+            child!(child_reader_behind_a_writer_behind_a_reader),
+            true,
+        );
+    }
+}
+
+#[test]
+fn an_upgradable_reader_behind_a_writer_behind_a_reader_is_told_of_the_read_holder() {
+    if !is_child() {
+        queued_reader_report_names_the_read_behind_the_writer(
+            child!(child_upgradable_reader_behind_a_writer_behind_a_reader),
+            false,
+        );
+    }
+}

@@ -58,6 +58,7 @@ mod dump_file;
 mod json;
 mod peers;
 mod progress;
+mod queued;
 mod rate_limit;
 #[cfg(target_os = "linux")]
 mod remote_stack;

@@ -76,9 +76,11 @@ pub struct BlockedPeer {
 
 /// Fills in, for each thread of a report built from `snaps[idx[k]]`, the
 /// threads it waits for that are themselves blocked (`edges`: the
-/// wait-for graph; `on_cycle`: the threads on a wait-for cycle).
+/// wait-for graph; `on_cycle`: the threads on a wait-for cycle). A long
+/// wait (its waiter, `idx[0]`, on no cycle) behind a queued writer also
+/// gets the holders that writer waits for ([`add_queue_holders`]).
 pub(super) fn add_blocked_peers(
-    threads: &mut [ThreadInfo],
+    threads: &mut Vec<ThreadInfo>,
     idx: &[usize],
     snaps: &[Snap],
     edges: &[Vec<usize>],
@@ -108,6 +110,51 @@ pub(super) fn add_blocked_peers(
         // Who it waits for: a send with no consumer, said as such.
         if w.mode == Some(WaitMode::Send) {
             w.no_consumer = edges[i].is_empty();
+        }
+    }
+    if let Some(&i) = idx.first() {
+        if !on_cycle.contains(&i) {
+            add_queue_holders(threads, idx, snaps, edges, now);
+        }
+    }
+}
+
+/// For a long wait's report (waiter `idx[0]`, then the threads it waits
+/// for): when the waiter is a `read()` or `upgradable_read()` kept out by a
+/// queued `write()` or `upgrade()` of the lock (parking_lot lets no new
+/// reader past a waiting writer), adds the threads that writer waits for
+/// (the readers holding the lock), so that the report shows who keeps the
+/// whole queue out and its advice can name that hold.
+fn add_queue_holders(
+    threads: &mut Vec<ThreadInfo>,
+    idx: &[usize],
+    snaps: &[Snap],
+    edges: &[Vec<usize>],
+    now: u64,
+) {
+    let Some(&i) = idx.first() else {
+        return;
+    };
+    let Some(Target::Lock { id, mode, .. }) = snaps[i].wait.map(|w| w.target) else {
+        return;
+    };
+    if !matches!(mode, WaitMode::Read | WaitMode::UpgradableRead) {
+        return;
+    }
+    let mut shown: Vec<usize> = idx.to_vec();
+    for &j in &edges[i] {
+        let queued = matches!(
+            snaps[j].wait.map(|w| w.target),
+            Some(Target::Lock { id: qid, mode: WaitMode::Write | WaitMode::Upgrade, .. }) if qid == id
+        );
+        if !queued {
+            continue;
+        }
+        for &k in &edges[j] {
+            if !shown.contains(&k) {
+                shown.push(k);
+                threads.push(thread_info(&snaps[k], now, true, true));
+            }
         }
     }
 }

@@ -453,6 +453,9 @@ impl WatchdogReport {
         if let Some(advice) = w.peer_advice() {
             return advice;
         }
+        if let Some(advice) = self.queued_reader_advice() {
+            return advice;
+        }
         // The holders the waiter waits for follow it in the report.
         let holder = self.threads[1..].iter().find_map(|h| {
             h.held

@@ -1,0 +1,101 @@
+//! A long wait's advice for a reader queued behind a waiting writer: the
+//! hold to shorten is the read the writer waits for, not the writer's.
+
+use super::*;
+
+impl WatchdogReport {
+    /// The advice of a long wait whose waiter (`read()` or
+    /// `upgradable_read()`) is kept out by a queued `write()` or `upgrade()`
+    /// of the lock (parking_lot lets no new reader past a waiting writer):
+    /// the queued thread, and the holds it waits for (the report's threads
+    /// after it that hold the lock; `add_queue_holders`). `None` when the
+    /// waiter is not queued so.
+    pub(super) fn queued_reader_advice(&self) -> Option<String> {
+        let t = self.threads.first()?;
+        let w = t.waiting.as_ref()?;
+        if !matches!(w.mode, Some(WaitMode::Read | WaitMode::UpgradableRead)) {
+            return None;
+        }
+        let queued = |q: &&ThreadInfo| {
+            q.waiting.as_ref().is_some_and(|qw| {
+                qw.lock.id == w.lock.id
+                    && matches!(qw.mode, Some(WaitMode::Write | WaitMode::Upgrade))
+            })
+        };
+        let q = self.threads[1..].iter().find(queued)?;
+        let op = match q.waiting.as_ref().and_then(|qw| qw.mode) {
+            Some(WaitMode::Upgrade) => "an upgrade",
+            _ => "a write",
+        };
+        let holders: Vec<(&ThreadInfo, &HeldInfo)> = self.threads[1..]
+            .iter()
+            .filter(|h| h.name != q.name || h.tid != q.tid)
+            .filter_map(|h| {
+                h.held
+                    .iter()
+                    .find(|x| x.lock.id == w.lock.id)
+                    .map(|x| (h, x))
+            })
+            .collect();
+        let head = format!(
+            "what to do: thread `{}` waits behind thread `{}`, queued for {op} of {} (a waiting writer keeps new readers out), which waits for",
+            t.name, q.name, w.lock
+        );
+        let recursive = if w.mode == Some(WaitMode::Read) {
+            format!(
+                "; or, if thread `{}`'s read is re-entrant (taken while it holds another read of {}), use read_recursive, which passes a waiting writer",
+                t.name, w.lock
+            )
+        } else {
+            String::new()
+        };
+        if holders.is_empty() {
+            return Some(format!(
+                "{head} a read no thread the watchdog sees holds (a guard leaked with `mem::forget` or kept in a value never dropped, by a thread that may have exited since; a guard taken before the watchdog started; or untracked code); `lockgraph::dump()` lists every thread's locks"
+            ));
+        }
+        let each: Vec<String> = holders
+            .iter()
+            .map(|(h, x)| {
+                let now = match &h.waiting {
+                    Some(hw) => format!("itself waiting for {}", hw.what()),
+                    None => format!(
+                        "now {}",
+                        h.now
+                            .as_ref()
+                            .map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
+                    ),
+                };
+                let what = if x.upgradable {
+                    "upgradable read"
+                } else {
+                    "read"
+                };
+                format!(
+                    "thread `{}`'s {what} (taken at {}, held at least {:.1?}, {now})",
+                    h.name,
+                    opt_site(&x.site),
+                    x.held_for
+                )
+            })
+            .collect();
+        let waiting: Vec<&str> = holders
+            .iter()
+            .filter(|(h, _)| h.waiting.is_some())
+            .map(|(h, _)| h.name.as_str())
+            .collect();
+        let todo = if !waiting.is_empty() {
+            let names: Vec<String> = waiting.iter().map(|n| format!("`{n}`")).collect();
+            format!(
+                "follow the wait of thread {} (its own report, or `lockgraph::dump()`), and do not wait while holding {}",
+                and_list(&names),
+                w.lock
+            )
+        } else if holders.len() == 1 {
+            "shorten that hold: move the slow work out of the critical section, or find why it does not return".to_string()
+        } else {
+            "shorten those holds: move the slow work out of the critical sections, or find why they do not return".to_string()
+        };
+        Some(format!("{head} {}: {todo}{recursive}", and_list(&each)))
+    }
+}
