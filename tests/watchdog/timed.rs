@@ -468,3 +468,105 @@ fn a_single_short_try_is_not_a_deadlock() {
         "{text}"
     );
 }
+
+/// A retry loop that keeps its lock (`try_lock_for` of 150 ms, under the
+/// 1 s timeout) against a thread that waits for that lock with no limit
+/// while it holds the one retried for: a hang from the first try.
+#[test]
+fn child_retry_loop_hang() {
+    if !is_child() {
+        return;
+    }
+    start(1000);
+    let a = Arc::new(Mutex::named("loop-a", ()));
+    let b = Arc::new(Mutex::named("loop-b", ()));
+    let both = Arc::new(Barrier::new(2));
+    let (a1, b1, both1) = (a.clone(), b.clone(), both.clone());
+    let _untimed = spawn_named("wd-loop-untimed", move || {
+        let _b = b1.lock();
+        both1.wait();
+        let _a = a1.lock();
+    });
+    let _a = a.lock();
+    both.wait();
+    let began = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    eprintln!("LOOP began {began}");
+    for _ in 0..40 {
+        if b.try_lock_for(Duration::from_millis(150)).is_some() {
+            break;
+        }
+    }
+    eprintln!("LOOP done");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// The retry loop's deadlock is reported once it has lasted the timeout
+/// (it was after twice the timeout: the cycle's start was noted only once
+/// its holds were older than the timeout), since its first try (it said
+/// the current try's start), and its limit reads the same in the text and
+/// the JSON (`150.0ms` and 149; from an outside test).
+#[test]
+fn a_retry_loop_hang_is_reported_once_it_lasted_the_timeout_since_its_first_try() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-retry-loop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (text, ok) = run_child(
+        child!(child_retry_loop_hang),
+        &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
+        Duration::from_secs(30),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(ok, "no deadlock report in time:\n{text}");
+    let line = crate::first_report_line(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = &text[text.find("lockgraph watchdog: DEADLOCK").unwrap()..];
+    // The untimed thread has waited since the loop began: about the
+    // timeout (1 s) and a scan or two, not twice the timeout.
+    let untimed = report
+        .lines()
+        .find(|l| l.contains("waits for Mutex `loop-a` (exclusive) for "))
+        .unwrap_or_else(|| panic!("{report}"));
+    let waited = untimed
+        .split(" for ")
+        .nth(2)
+        .and_then(|w| w.split(',').next())
+        .unwrap();
+    let secs: f64 = if let Some(ms) = waited.strip_suffix("ms") {
+        ms.parse::<f64>().unwrap() / 1000.0
+    } else {
+        waited.strip_suffix('s').unwrap().parse().unwrap()
+    };
+    assert!(
+        (1.0..1.6).contains(&secs),
+        "reported after {secs}s:\n{report}"
+    );
+    // Since the first try, and the retries said.
+    let began: u128 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("LOOP began "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let since: u128 = line
+        .split("\"since_unix_ms\":")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        since + 100 >= began && since <= began + 300,
+        "since {since}, the loop began at {began}:\n{line}"
+    );
+    assert!(
+        report.contains("(exclusive, timed: gives up after 150.0ms, retrying for "),
+        "{report}"
+    );
+    assert!(line.contains("\"limit_ms\":150,"), "{line}");
+    assert!(line.contains("\"retrying_ms\":1"), "{line}");
+}

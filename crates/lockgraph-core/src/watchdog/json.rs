@@ -24,6 +24,12 @@ pub(super) fn json_lock(s: &mut String, l: &LockRef) {
     let _ = write!(s, ",\"resource\":{}}}", l.resource);
 }
 
+/// `d` in whole milliseconds, rounded to the nearest as the text rounds
+/// (a limit of 149.99 ms reads `150.0ms` there: 150 here, not 149).
+pub(super) fn ms(d: Duration) -> u128 {
+    (d.as_nanos() + 500_000) / 1_000_000
+}
+
 pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
     s.push_str("{\"name\":");
     crate::record::json_str(s, &t.name);
@@ -45,13 +51,20 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
             s.push_str(",\"limit_ms\":");
             match w.limit {
                 Some(l) => {
-                    let _ = write!(s, "{}", l.as_millis());
+                    let _ = write!(s, "{}", ms(l));
                 }
                 None => s.push_str("null"),
             }
             s.push_str(",\"site\":");
             json_opt(s, w.site.map(|c| c.to_string()).as_deref());
-            let _ = write!(s, ",\"waited_ms\":{},\"stack\":[", w.waited.as_millis());
+            s.push_str(",\"retrying_ms\":");
+            match w.retrying {
+                Some(r) => {
+                    let _ = write!(s, "{}", ms(r));
+                }
+                None => s.push_str("null"),
+            }
+            let _ = write!(s, ",\"waited_ms\":{},\"stack\":[", ms(w.waited));
             for (i, fr) in w.stack.iter().enumerate() {
                 if i > 0 {
                     s.push(',');
@@ -106,7 +119,7 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
         json_lock(s, &h.lock);
         let _ = write!(s, ",\"hold\":\"{}\",\"site\":", hold_name(h));
         json_opt(s, h.site.map(|c| c.to_string()).as_deref());
-        let _ = write!(s, ",\"held_ms\":{}}}", h.held_for.as_millis());
+        let _ = write!(s, ",\"held_ms\":{}}}", ms(h.held_for));
     }
     s.push_str("],\"now\":");
     match &t.now {

@@ -70,6 +70,11 @@ pub struct WaitInfo {
     pub mode: Option<WaitMode>,
     /// The limit of a timed wait (`try_lock_for`, `wait_for`, ...).
     pub limit: Option<Duration>,
+    /// For a timed wait that retries the thread's previous timed wait of
+    /// the same lock (asked again within a scan period of its end, as a
+    /// retry loop does): how long the tries have gone on, from the start of
+    /// the first ([`waited`](Self::waited) is the current try's).
+    pub retrying: Option<Duration>,
     /// Where it asked.
     pub site: Option<Site>,
     /// How long it has waited.
@@ -126,6 +131,9 @@ impl WaitInfo {
         }
         if let Some(l) = self.limit {
             notes.push(format!("timed: gives up after {l:.1?}"));
+        }
+        if let Some(r) = self.retrying {
+            notes.push(format!("retrying for {r:.3?}"));
         }
         if notes.is_empty() {
             String::new()
@@ -526,6 +534,10 @@ pub(super) fn thread_info(
                 .map(WaitMode::request),
             mode,
             limit: w.limit,
+            retrying: w.limit.and_then(|_| {
+                let st = *s.slot.streak.lock();
+                (st.serial == w.serial && st.since < w.since).then(|| ago(st.since, now))
+            }),
             site: w.site.map(Site::from),
             waited: ago(w.since, now),
             stack,

@@ -172,11 +172,12 @@ impl Watchdog {
                 .map(|h| h.iter().map(|&(k, id, since, _)| (k, id, since)).collect());
             // The cycle (by its holds, across retries) must have lasted the
             // timeout too: one short try beside old holds is no hang.
-            let young = young
-                || hkey.as_ref().is_some_and(|h| {
-                    let first = *self.timed_first.entry(h.clone()).or_insert(now);
-                    now.saturating_sub(first) <= timeout
-                });
+            // (Noted at every sight, young holds or not: noted only once
+            // they were old, it reported after twice the timeout.)
+            let first = hkey
+                .as_ref()
+                .map(|h| *self.timed_first.entry(h.clone()).or_insert(now));
+            let young = young || first.is_some_and(|f| now.saturating_sub(f) <= timeout);
             if let Some(h) = &hkey {
                 timed_now.insert(h.clone());
                 if !h.is_empty() && self.reported_timed.contains(h) {

@@ -134,6 +134,22 @@ pub(crate) struct Slot {
     /// The wait serial whose stack the watchdog wants now (a thread seen in
     /// a cycle): the waiter captures it after its current slice.
     pub(super) want_stack: AtomicU64,
+    /// The thread's run of timed waits of one lock (a retry loop).
+    pub(super) streak: Mutex<Streak>,
+}
+
+/// A thread's timed waits of one lock, each asked within a scan period of
+/// the previous one's end (a retry loop): written by the owner when a
+/// timed wait starts and ends, read by reports.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Streak {
+    /// The wait serial of the latest timed wait.
+    pub(super) serial: u64,
+    /// When the first wait of the run started ([`now_ns`]'s clock).
+    pub(super) since: u64,
+    /// The lock of the last timed wait that ended, and when it ended.
+    pub(super) last_id: u64,
+    pub(super) last_end: u64,
 }
 
 impl Slot {
@@ -152,6 +168,7 @@ impl Slot {
             wait_limit: AtomicU64::new(NO_LIMIT),
             stack: Mutex::new(None),
             want_stack: AtomicU64::new(0),
+            streak: Mutex::new(Streak::default()),
         }
     }
 

@@ -10,6 +10,8 @@ pub(super) struct WaitGuard {
     serial: u64,
     start: Instant,
     captured: bool,
+    /// A timed wait's lock id (its end is noted in the slot's [`Streak`]).
+    timed_id: Option<u64>,
 }
 
 /// Registers a wait; `limit` is a timed wait's limit (`None`: no limit).
@@ -22,6 +24,7 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
         serial: 0,
         start: Instant::now(),
         captured: false,
+        timed_id: limit.map(|_| e.id),
     };
     let limit = limit.map_or(NO_LIMIT, |l| super::saturating_nanos(l).min(NO_LIMIT - 1));
     with_slot(|s| {
@@ -35,11 +38,21 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
             ));
         }
         g.serial = s.wait_serial.load(Ordering::Relaxed).wrapping_add(1);
+        let now = now_ns();
+        if g.timed_id.is_some() {
+            // A retry: the same lock asked again within a scan period of
+            // the last timed wait's end.
+            let mut st = s.streak.lock();
+            let gap = super::saturating_nanos(config().scan_period);
+            let again =
+                st.last_end != 0 && st.last_id == e.id && now.saturating_sub(st.last_end) <= gap;
+            if !again {
+                st.since = now;
+            }
+            st.serial = g.serial;
+        }
         s.begin();
-        s.wait.store(RawEntry {
-            since: now_ns(),
-            ..e
-        });
+        s.wait.store(RawEntry { since: now, ..e });
         s.wait_limit.store(limit, Ordering::Relaxed);
         s.wait_serial.store(g.serial, Ordering::Relaxed);
         s.wait_state.store(state, Ordering::Relaxed);
@@ -68,7 +81,13 @@ impl WaitGuard {
 impl Drop for WaitGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();
+        let timed_id = self.timed_id;
         with_slot(|s| {
+            if let Some(id) = timed_id {
+                let mut st = s.streak.lock();
+                st.last_id = id;
+                st.last_end = now_ns();
+            }
             s.begin();
             match prev {
                 Some((state, serial, e, limit)) => {

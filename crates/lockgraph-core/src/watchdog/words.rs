@@ -200,13 +200,18 @@ pub(crate) fn utc(t: SystemTime) -> String {
 
 impl WatchdogReport {
     /// When what the report is about began: the deadlock formed when the
-    /// last of its threads started to wait; a long wait when it started.
+    /// last of its threads started to wait (a retry loop's thread: when its
+    /// first try started, [`WaitInfo::retrying`]); a long wait when it
+    /// started.
     pub fn since(&self) -> SystemTime {
         let waited = match self.kind {
             WatchdogKind::Deadlock => self
                 .threads
                 .iter()
-                .filter_map(|t| t.waiting.as_ref().map(|w| w.waited))
+                .filter_map(|t| {
+                    let w = t.waiting.as_ref()?;
+                    Some(w.retrying.map_or(w.waited, |r| r.max(w.waited)))
+                })
                 .min(),
             WatchdogKind::LongWait => self
                 .threads
@@ -636,6 +641,7 @@ mod tests {
             request: None,
             mode,
             limit: None,
+            retrying: None,
             site: site(line),
             waited: Duration::from_secs(secs),
             stack: Vec::new(),
