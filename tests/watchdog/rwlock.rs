@@ -461,6 +461,31 @@ fn an_upgrade_by_a_thread_that_also_reads_the_lock_is_a_deadlock_with_itself() {
         me.contains("RwLock `self-upg` (upgradable read), taken at"),
         "{report}"
     );
+    // The advice: drop the plain read before upgrading, where the upgrade
+    // is (its stack: an upgrade has no site). It said "at an unknown site"
+    // and offered a ReentrantMutex or read_recursive, neither of which
+    // helps an upgrade (found by an outside test).
+    let advice = report
+        .lines()
+        .find(|l| l.starts_with("what to do:"))
+        .unwrap();
+    assert!(
+        advice.starts_with(
+            "what to do: thread `wd-self-upg` asks for upgrade of RwLock `self-upg` at \
+             watchdog::rwlock::child_upgrade_holding_a_read::{{closure}} ("
+        ),
+        "{advice}"
+    );
+    assert!(
+        advice
+            .contains("while it also holds a plain read of it (taken at tests/watchdog/rwlock.rs:")
+            && advice.ends_with("which the upgrade waits for: drop that read before upgrading"),
+        "{advice}"
+    );
+    assert!(
+        !advice.contains("unknown site") && !advice.contains("ReentrantMutex"),
+        "{advice}"
+    );
 }
 
 /// Waits until the watchdog's dump shows thread `name` waiting for a lock.

@@ -230,8 +230,9 @@ pub struct WatchdogReport {
     pub threads: Vec<ThreadInfo>,
     /// The process id.
     pub pid: u32,
-    /// What the lock-order graph knew of the cycle (deadlocks of two or more
-    /// threads waiting for locks).
+    /// What the lock-order graph knew of the cycle: deadlocks whose threads
+    /// wait for two or more locks (`None` for long waits, and for a
+    /// deadlock on one lock, which has no lock-order edge).
     pub order: Option<OrderContext>,
     /// What the watchdog does with the report (said in its first line).
     pub action: Action,

@@ -335,11 +335,37 @@ impl WatchdogReport {
         };
         if let Some((k, held)) = own {
             let (t, w) = (&ts[k], waits[k]);
+            if w.mode == Some(WaitMode::Upgrade) {
+                // An upgrade waits for every other read, the thread's own
+                // plain reads of the lock included.
+                let read = t
+                    .held
+                    .iter()
+                    .find(|h| h.lock.id == w.lock.id && h.hold == Hold::Shared && !h.upgradable);
+                return format!(
+                    "what to do: thread `{}` asks for {} at {} while it also holds a plain read of it{}, which the upgrade waits for: drop that read before upgrading",
+                    t.name,
+                    w.what(),
+                    asked_at(w),
+                    read.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site)))
+                );
+            }
+            // What else would let it ask again: a reentrant mutex for a
+            // mutex, read_recursive for a read; nothing for a write.
+            let instead = match (w.mode, w.lock.kind) {
+                (Some(WaitMode::Read), _) => {
+                    " (or, for a re-entrant read, read_recursive, which passes a waiting writer)"
+                }
+                (Some(WaitMode::Lock), LockKind::Mutex | LockKind::FairMutex) => {
+                    " (or use a ReentrantMutex)"
+                }
+                _ => "",
+            };
             return format!(
-                "what to do: thread `{}` asks for {} at {} while it already holds it{}: drop the first guard before asking again (or use a ReentrantMutex, or read_recursive for a read)",
+                "what to do: thread `{}` asks for {} at {} while it already holds it{}: drop the first guard before asking again{instead}",
                 t.name,
                 w.what(),
-                opt_site(&w.site),
+                asked_at(w),
                 held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site)))
             );
         }
@@ -372,7 +398,7 @@ impl WatchdogReport {
                 "what to do: thread `{}` asks for {} at {} while holding {}{}: release it before that call{first}",
                 t.name,
                 w.what(),
-                opt_site(&w.site),
+                asked_at(w),
                 before,
                 held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site))),
             );
@@ -395,7 +421,7 @@ impl WatchdogReport {
                 "what to do: thread `{}` waits for {} at {} while holding {}{}: release that before waiting, or take both in one order everywhere",
                 t0.name,
                 waits[0].what(),
-                opt_site(&waits[0].site),
+                asked_at(waits[0]),
                 held.map_or_else(|| "its locks".to_string(), |h| h.lock.to_string()),
                 held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site)))
             );
@@ -406,7 +432,7 @@ impl WatchdogReport {
             order.join(" before "),
             t0.name,
             waits[0].lock,
-            opt_site(&waits[0].site),
+            asked_at(waits[0]),
             last,
             held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site))),
             waits[0].lock,
@@ -499,6 +525,16 @@ impl WatchdogReport {
                 )
             }
         }
+    }
+}
+
+/// Where a wait asked: its site, or, for one without (an `upgrade()`,
+/// which lock_api does not pass its caller's site to), the innermost
+/// program frame of its own stack.
+fn asked_at(w: &WaitInfo) -> String {
+    match (&w.site, w.stack.first()) {
+        (None, Some(frame)) => frame.clone(),
+        _ => opt_site(&w.site),
     }
 }
 
@@ -912,7 +948,7 @@ mod tests {
         );
         assert_eq!(
             behind.advice(),
-            "what to do: thread `r` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex, or read_recursive for a read)"
+            "what to do: thread `r` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex)"
         );
         let selfish = report(
             WatchdogKind::Deadlock,
@@ -929,7 +965,7 @@ mod tests {
         );
         assert_eq!(
             selfish.advice(),
-            "what to do: thread `t` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex, or read_recursive for a read)"
+            "what to do: thread `t` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex)"
         );
     }
 }
