@@ -45,16 +45,22 @@ fn deadlock(x: &'static str, y: &'static str) -> std::thread::JoinHandle<()> {
     a
 }
 
-/// Holds `busy-lock` while `n` threads wait for it, until the watchdog
-/// wrote `reported` reports to the dump directory (`LOCKGRAPH_DUMP_DIR`, set
-/// by the parent), then a little longer: `n` long waits, each reported once
+/// Holds `locks` locks (`busy-lock`, or `busy-lock-<k>` for several)
+/// while `n` threads wait for them, in turn, until the watchdog wrote
+/// `reported` reports to the dump directory (`LOCKGRAPH_DUMP_DIR`, set by
+/// the parent), then a little longer: `n` long waits, each reported once
 /// or suppressed by the rate limit.
-fn long_waits(n: usize, reported: usize) {
-    let busy = Arc::new(Mutex::named("busy-lock", ()));
-    let held = busy.lock();
+fn long_waits(locks: usize, n: usize, reported: usize) {
+    let busy: Vec<Arc<Mutex<()>>> = (0..locks)
+        .map(|k| match locks {
+            1 => Arc::new(Mutex::named("busy-lock", ())),
+            _ => Arc::new(Mutex::named(format!("busy-lock-{k}").leak(), ())),
+        })
+        .collect();
+    let held: Vec<_> = busy.iter().map(|b| b.lock()).collect();
     let waiters: Vec<_> = (0..n)
         .map(|i| {
-            let busy = Arc::clone(&busy);
+            let busy = Arc::clone(&busy[i % locks]);
             spawn_named(&format!("waiter-{i}"), move || drop(busy.lock()))
         })
         .collect();
@@ -113,8 +119,9 @@ fn child_deadlock_after_many_long_waits() {
         return;
     }
     start_watchdog();
-    // 20 long waits: more than the 16 reports a minute the rate limit lets out.
-    long_waits(20, 16);
+    // 20 long waits on 10 locks: more than the 16 reports a minute the
+    // rate limit lets out (2 a lock, 16 in all).
+    long_waits(10, 20, 16);
     deadlock("dl-x", "dl-y").join().unwrap();
 }
 
@@ -154,7 +161,8 @@ fn child_many_long_waits_then_exit() {
         return;
     }
     start_watchdog();
-    long_waits(20, 16);
+    // 20 long waits on one lock: 2 reports a minute for it.
+    long_waits(1, 20, 2);
 }
 
 #[test]
@@ -171,13 +179,13 @@ fn suppressed_long_waits_are_counted_per_lock_by_the_end_of_the_process() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.success(), "{}", out.both());
     let e = &out.stderr;
-    assert_eq!(e.matches("LONG WAIT:").count(), 16, "{e}");
+    assert_eq!(e.matches("LONG WAIT:").count(), 2, "{e}");
     let line = e
         .lines()
         .find(|l| l.contains("suppressed"))
         .unwrap_or_else(|| panic!("no summary of the suppressed reports:\n{e}"));
-    assert!(line.contains("4 long-wait reports suppressed"), "{line}");
-    assert!(line.contains("Mutex `busy-lock` (4)"), "{line}");
+    assert!(line.contains("18 long-wait reports suppressed"), "{line}");
+    assert!(line.contains("Mutex `busy-lock` (18)"), "{line}");
 }
 
 #[test]
@@ -542,7 +550,7 @@ fn child_subscriber_panics_once() {
     .unwrap();
     start_watchdog();
     // A long wait: its report makes the subscriber panic.
-    long_waits(1, 1);
+    long_waits(1, 1, 1);
     // Then a deadlock: still reported.
     deadlock("pan-x", "pan-y").join().unwrap();
 }
