@@ -214,11 +214,12 @@ fn a_cycle_through_one_of_several_permit_holders_or_consumers_is_no_deadlock() {
             child,
             &[("LOCKGRAPH_WATCHDOG", &format!("{TIMEOUT_MS}ms"))],
             Duration::from_secs(30),
-            |t| t.contains(FINISHED),
+            // The long wait's report can come after the child's last line
+            // (its stacks resolve slowly in a loaded debug build).
+            |t| t.contains(FINISHED) && t.contains("LONG WAIT"),
         );
-        assert!(ok, "the child did not finish:\n{text}");
+        assert!(ok, "the child did not finish, or no long wait:\n{text}");
         assert!(!text.contains("DEADLOCK"), "no deadlock here:\n{text}");
-        assert!(text.contains("LONG WAIT"), "the waits were long:\n{text}");
     }
 }
 

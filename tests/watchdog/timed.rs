@@ -570,3 +570,51 @@ fn a_retry_loop_hang_is_reported_once_it_lasted_the_timeout_since_its_first_try(
     assert!(line.contains("\"limit_ms\":150,"), "{line}");
     assert!(line.contains("\"retrying_ms\":1"), "{line}");
 }
+
+/// A retry loop of `try_lock_for` tries shorter than the timeout against a
+/// holder that sleeps: each try gives up before the timeout, but the loop
+/// waits for the lock for much longer: a long wait, reported once for the
+/// loop (it was never reported; found by an outside test).
+#[test]
+fn child_retry_loop_behind_a_sleeping_holder() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let m = Arc::new(Mutex::named("loop-slept-on", ()));
+    let held = Arc::new(Barrier::new(2));
+    let (m1, held1) = (m.clone(), held.clone());
+    let holder = spawn_named("wd-loop-sleeper", move || {
+        let _g = m1.lock();
+        held1.wait();
+        std::thread::sleep(Duration::from_millis(2500));
+    });
+    held.wait();
+    let mut tries = 0;
+    while m.try_lock_for(Duration::from_millis(150)).is_none() {
+        tries += 1;
+    }
+    eprintln!("LOOP took the lock after {tries} tries");
+    holder.join().unwrap();
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn a_retry_loop_behind_a_sleeping_holder_is_one_long_wait() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_retry_loop_behind_a_sleeping_holder),
+        &[],
+        Duration::from_secs(30),
+        |t| t.contains("CHILD end") && t.contains("LONG WAIT") && t.contains(END),
+    );
+    assert!(ok, "the child did not finish, or no long wait:\n{text}");
+    assert_eq!(text.matches("LONG WAIT").count(), 1, "{text}");
+    assert!(!text.contains("DEADLOCK"), "{text}");
+    let report = &text[text.find("LONG WAIT").unwrap()..];
+    for needle in ["Mutex `loop-slept-on`", "retrying for", "wd-loop-sleeper"] {
+        assert!(report.contains(needle), "{needle} missing:\n{report}");
+    }
+}

@@ -59,6 +59,9 @@ pub(super) struct Watchdog {
     /// When each set of holds of a cycle with a timed wait was first seen
     /// closing one (kept while the holds last, across retries).
     timed_first: HashMap<Vec<(u64, u64, u64)>, u64>,
+    /// Retry loops reported as long waits, by (thread key, the loop's
+    /// first try): each try is a new wait, the loop one report.
+    reported_retries: HashSet<(u64, u64)>,
 }
 
 impl Watchdog {
@@ -73,6 +76,7 @@ impl Watchdog {
             unsettled: None,
             reported_timed: HashSet::new(),
             last_timed: HashSet::new(),
+            reported_retries: HashSet::new(),
             timed_first: HashMap::new(),
         }
     }
@@ -283,8 +287,18 @@ impl Watchdog {
                 // and, with the abort action, abort on that.
                 continue;
             }
-            let waited = now.saturating_sub(w.since);
-            if waited <= timeout || self.reported_waits.contains(&key) {
+            // A timed wait of a retry loop (the lock asked again within a
+            // scan period of the last try's end) is long once the loop
+            // has lasted the timeout, though each try is shorter, and is
+            // reported once per loop (found by an outside test: a loop
+            // of 300 ms tries against a holder asleep for a minute was
+            // never reported).
+            let retry = retry_since(s, &w);
+            let waited = now.saturating_sub(retry.unwrap_or(w.since));
+            if waited <= timeout
+                || self.reported_waits.contains(&key)
+                || retry.is_some_and(|r| self.reported_retries.contains(&(s.slot.key, r)))
+            {
                 continue;
             }
             let has_stack = s
@@ -301,6 +315,9 @@ impl Watchdog {
                 continue;
             }
             self.reported_waits.insert(key);
+            if let Some(r) = retry {
+                self.reported_retries.insert((s.slot.key, r));
+            }
             // The rate limit, before anything is signalled for the report.
             let lock = match w.target {
                 Target::Lock {
@@ -339,6 +356,11 @@ impl Watchdog {
         self.deferred
             .retain(|c, _| c.iter().all(|k| live.contains(k)));
         self.timed_first.retain(|h, _| holds_last(&snaps, h));
+        // A loop is forgotten once its thread starts another (or ends).
+        let loops: HashSet<(u64, u64)> = (snaps.iter())
+            .map(|s| (s.slot.key, s.slot.streak.lock().since))
+            .collect();
+        self.reported_retries.retain(|r| loops.contains(r));
         self.reported_timed.retain(|h| holds_last(&snaps, h));
     }
 
@@ -525,4 +547,12 @@ fn cycle_locks(snaps: &[Snap], cycle: &[usize]) -> String {
 /// full queue, a permit, a join, a barrier): its wait has an edge to each.
 fn waits_for_any(s: &Snap) -> bool {
     matches!(s.wait.map(|w| w.target), Some(Target::Lock { mode, .. }) if mode.served_by_threads())
+}
+
+/// When the retry loop that `w` (a wait of `s`'s thread) belongs to made
+/// its first try: `None` for a wait without a limit, or the first try.
+fn retry_since(s: &Snap, w: &WaitView) -> Option<u64> {
+    w.limit?;
+    let st = *s.slot.streak.lock();
+    (st.serial == w.serial && st.since < w.since).then_some(st.since)
 }
