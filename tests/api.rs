@@ -469,3 +469,30 @@ mod release_switch {
         assert!(size_of::<lockgraph::Mutex<u64>>() > size_of::<parking_lot::Mutex<u64>>());
     }
 }
+
+/// A lock name wider than a format width allows (65,535) is cut in the
+/// report's table of how the cycle deadlocks, not a panic in the program
+/// that closed the cycle (the CLI's tables had the same bug; found by an
+/// outside test); the lines above the table name it whole.
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+#[test]
+fn a_lock_name_over_65535_characters_is_cut_in_the_report_table() {
+    let name: &'static str = "n".repeat(70_000).leak();
+    let a = lockgraph::Mutex::named(name, ());
+    let b = lockgraph::Mutex::named("api-long-name-b", ());
+    let reports = lockgraph::capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let text = reports[0].to_string();
+    assert!(
+        text.contains(name),
+        "the lock is named whole above the table"
+    );
+    assert!(text.contains("n…"), "the table cuts it");
+}

@@ -3,6 +3,12 @@
 
 use std::fmt;
 
+use lockgraph_core::__private::{cut, padded, width};
+
+/// A queue's or stage's name in the tables is cut past this many
+/// characters (the advice names it whole).
+const NAME: usize = 60;
+
 /// One queue in the [`PipelineReport`].
 #[derive(Clone, Debug)]
 pub struct QueueProfile {
@@ -124,31 +130,31 @@ impl fmt::Display for PipelineReport {
         if self.queues.is_empty() {
             return writeln!(f, "  no queue was used while the profile was on");
         }
-        // Names as wide as the widest (a task's stage can be a site).
-        let qw = self
-            .queues
-            .iter()
-            .map(|q| q.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(14);
-        let sw = self
-            .stages
-            .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(14);
+        // Names as wide as the widest (a task's stage can be a site), cut
+        // past `NAME` characters and padded by hand: a format width panics
+        // past 65,535, and a name can be longer.
+        let queue_names: Vec<String> = (self.queues.iter())
+            .map(|q| cut(&q.name, NAME).into_owned())
+            .collect();
+        let stage_names: Vec<String> = (self.stages.iter())
+            .map(|s| cut(&s.name, NAME).into_owned())
+            .collect();
+        let qw = width(queue_names.iter().map(String::as_str)).max(14);
+        let sw = width(stage_names.iter().map(String::as_str)).max(14);
         writeln!(
             f,
-            "  {:<qw$} {:>7} {:>9} {:>9} {:>9}  producers -> consumers",
-            "queue", "bound", "mean fill", "full", "empty"
+            "  {} {:>7} {:>9} {:>9} {:>9}  producers -> consumers",
+            padded("queue", qw),
+            "bound",
+            "mean fill",
+            "full",
+            "empty"
         )?;
-        for q in &self.queues {
+        for (q, name) in self.queues.iter().zip(&queue_names) {
             writeln!(
                 f,
-                "  {:<qw$} {:>7} {:>9.1} {:>9} {:>9}  {} -> {}",
-                q.name,
+                "  {} {:>7} {:>9.1} {:>9} {:>9}  {} -> {}",
+                padded(name, qw),
                 q.bound.map_or("-".to_string(), |b| b.to_string()),
                 q.mean_fill,
                 pct(q.full_share),
@@ -163,14 +169,18 @@ impl fmt::Display for PipelineReport {
         )?;
         writeln!(
             f,
-            "  {:<sw$} {:>7} {:>14} {:>15} {:>9}",
-            "stage", "workers", "blocked: full", "blocked: empty", "other"
+            "  {} {:>7} {:>14} {:>15} {:>9}",
+            padded("stage", sw),
+            "workers",
+            "blocked: full",
+            "blocked: empty",
+            "other"
         )?;
-        for s in &self.stages {
+        for (s, name) in self.stages.iter().zip(&stage_names) {
             writeln!(
                 f,
-                "  {:<sw$} {:>7} {:>14} {:>15} {:>9}",
-                s.name,
+                "  {} {:>7} {:>14} {:>15} {:>9}",
+                padded(name, sw),
                 s.threads,
                 pct(s.blocked_on_full),
                 pct(s.blocked_on_empty),
@@ -181,5 +191,48 @@ impl fmt::Display for PipelineReport {
             writeln!(f, "  advice: {a}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name wider than a format width allows (65,535) is cut in the
+    /// tables, not a panic (the CLI's tables had the same bug; found by an
+    /// outside test).
+    #[test]
+    fn a_name_over_65535_characters_is_cut_in_the_tables() {
+        let long = "q".repeat(70_000);
+        let report = PipelineReport {
+            queues: vec![QueueProfile {
+                name: long.clone(),
+                bound: Some(4),
+                mean_fill: 1.0,
+                sends: 10,
+                producers: vec!["loader".into()],
+                consumers: vec!["gpu".into()],
+                full_share: 0.5,
+                empty_share: 0.1,
+            }],
+            stages: vec![StageProfile {
+                name: long,
+                threads: 1,
+                blocked_on_full: 0.5,
+                blocked_on_empty: 0.0,
+            }],
+            advice: Vec::new(),
+        };
+        let text = report.to_string();
+        assert!(
+            text.contains(&format!("{}…", "q".repeat(NAME - 1))),
+            "{}",
+            &text[..300]
+        );
+        assert!(
+            text.lines().all(|l| l.chars().count() < 200),
+            "{}",
+            &text[..300]
+        );
     }
 }

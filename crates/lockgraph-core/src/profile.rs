@@ -21,6 +21,7 @@ use std::time::Duration;
 use crate::class::{Class, LockKind};
 use crate::features::{self, PROFILE};
 use crate::meta::LockMeta;
+use crate::table::{cut, padded};
 
 /// One acquisition in this many (per thread) has its hold time measured.
 pub const HOLD_SAMPLE: u64 = 8;
@@ -987,29 +988,6 @@ impl ProfileReport {
 /// Lock labels longer than this many characters are cut with an ellipsis
 /// in the profile table (the advice under it names them whole).
 const TABLE_LABEL: usize = 60;
-
-/// `s` cut to `max` characters, the last an ellipsis when it was longer.
-fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(max) {
-        None => std::borrow::Cow::Borrowed(s),
-        Some(_) => {
-            let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-            out.push('…');
-            std::borrow::Cow::Owned(out)
-        }
-    }
-}
-
-/// `s` and spaces up to `width` characters. By hand: a format width
-/// (`{:<w$}`) panics past 65,535.
-fn padded(s: &str, width: usize) -> String {
-    let mut out = String::from(s);
-    out.extend(std::iter::repeat_n(
-        ' ',
-        width.saturating_sub(s.chars().count()),
-    ));
-    out
-}
 
 impl fmt::Display for ProfileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,6 +16,9 @@ use self_words::self_words;
 pub(crate) use entries::{EdgeRuns, LockRuns};
 pub use entries::{Edges, Locks};
 
+/// A cell of the table of how a cycle deadlocks is cut past this many
+/// characters.
+const TABLE_CELL: usize = 72;
 /// What a report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -744,14 +747,19 @@ impl CycleReport {
                 ]
             })
             .collect();
-        let widths: Vec<usize> = cells
-            .iter()
-            .map(|c| c.iter().map(|s| s.len()).max().unwrap_or(0))
+        // Cut and padded by hand: a name can be wider than a format width
+        // allows (65,535); the lines above name every lock whole.
+        let cells: Vec<[String; 3]> = (cells.into_iter())
+            .map(|c| c.map(|s| crate::table::cut(&s, TABLE_CELL).into_owned()))
+            .collect();
+        let widths: Vec<usize> = (cells.iter())
+            .map(|c| crate::table::width(c.iter().map(String::as_str)))
             .collect();
         for row in 0..3 {
             let mut line = String::from("    ");
             for (c, w) in cells.iter().zip(&widths) {
-                let _ = write!(line, "{:<w$}   ", c[row], w = *w);
+                line.push_str(&crate::table::padded(&c[row], *w));
+                line.push_str("   ");
             }
             if row == 0 && self.edges.len() > SHOWN_COLUMNS {
                 let _ = write!(line, "... {} more", self.edges.len() - SHOWN_COLUMNS);
