@@ -5,7 +5,17 @@
 //! `use lockgraph::stdsync::{Mutex, RwLock, Condvar};`. A guard dropped while
 //! its thread panics poisons the lock, as in std. `Condvar`'s timed waits
 //! return this module's [`WaitTimeoutResult`] (std's cannot be built outside
-//! std); it has the same `timed_out()`.
+//! std); it has the same `timed_out()`. std's `LockResult`, `PoisonError`,
+//! `TryLockError` and `TryLockResult` are re-exported here.
+//!
+//! Where they differ from std's: a `Condvar` used with two mutexes at
+//! once panics (parking_lot's rule; std may panic too); a read guard is
+//! invariant in `T` (std's is covariant); rustc's `let_underscore_lock`
+//! and clippy's `await_holding_lock` lints, which know std's and
+//! parking_lot's guards by name, do not fire on these; in a release
+//! build without tracking they are thin wrappers over parking_lot's locks
+//! with a poison flag, not std's types (a `Mutex<u64>` is 24 bytes, std's
+//! 16).
 //!
 //! ```
 //! use lockgraph::stdsync::Mutex;
@@ -17,8 +27,12 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+
+/// std's own result and error types, which these locks return: a
+/// `use lockgraph::stdsync::{Mutex, PoisonError, ...}` swap compiles.
+pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::thread;
 use std::time::Duration;
 
@@ -130,6 +144,15 @@ impl<T: ?Sized> Mutex<T> {
         self.poison.result(self.inner.get_mut())
     }
 }
+
+// As std's guards: poisoning is what makes a lock unwind-safe, so a guard
+// (and a `PoisonError` holding one) may cross `catch_unwind`.
+impl<T: ?Sized> UnwindSafe for MutexGuard<'_, T> {}
+impl<T: ?Sized> RefUnwindSafe for MutexGuard<'_, T> {}
+impl<T: ?Sized> UnwindSafe for RwLockReadGuard<'_, T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLockReadGuard<'_, T> {}
+impl<T: ?Sized> UnwindSafe for RwLockWriteGuard<'_, T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLockWriteGuard<'_, T> {}
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
@@ -431,19 +454,22 @@ impl Condvar {
         poison.result(guard)
     }
 
-    /// Blocks while `condition` returns true.
+    /// Blocks while `condition` returns true. As std's: `Err` only when a
+    /// wait re-locks a poisoned mutex (a condition already false returns
+    /// `Ok` on a poisoned one; found by an outside test).
     #[track_caller]
     pub fn wait_while<'a, T, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
-        condition: F,
+        mut condition: F,
     ) -> LockResult<MutexGuard<'a, T>>
     where
         F: FnMut(&mut T) -> bool,
     {
-        self.0.wait_while(&mut guard.guard, condition);
-        let poison = guard.poison;
-        poison.result(guard)
+        while condition(&mut *guard) {
+            guard = self.wait(guard)?;
+        }
+        Ok(guard)
     }
 
     /// Blocks until notified or `dur` elapses.
@@ -464,14 +490,40 @@ impl Condvar {
         &self,
         mut guard: MutexGuard<'a, T>,
         dur: Duration,
-        condition: F,
+        mut condition: F,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)>
     where
         F: FnMut(&mut T) -> bool,
     {
-        let r = self.0.wait_while_for(&mut guard.guard, condition, dur);
-        let poison = guard.poison;
-        poison.result((guard, WaitTimeoutResult(r.timed_out())))
+        // std's loop: `Err` only from a wait that re-locks a poisoned mutex.
+        let start = std::time::Instant::now();
+        loop {
+            if !condition(&mut *guard) {
+                return Ok((guard, WaitTimeoutResult(false)));
+            }
+            let Some(left) = dur.checked_sub(start.elapsed()) else {
+                return Ok((guard, WaitTimeoutResult(true)));
+            };
+            guard = self.wait_timeout(guard, left)?.0;
+        }
+    }
+
+    /// std's deprecated timed wait in milliseconds: `true` when it timed
+    /// out.
+    #[track_caller]
+    #[deprecated(note = "replaced by `Condvar::wait_timeout`, as in std")]
+    pub fn wait_timeout_ms<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        ms: u32,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        match self.wait_timeout(guard, Duration::from_millis(u64::from(ms))) {
+            Ok((g, r)) => Ok((g, r.timed_out())),
+            Err(e) => {
+                let (g, r) = e.into_inner();
+                Err(PoisonError::new((g, r.timed_out())))
+            }
+        }
     }
 
     /// Wakes one waiter.

@@ -243,6 +243,64 @@ mod stdsync {
 
     use lockgraph::stdsync::{Condvar, Mutex, RwLock};
 
+    /// A waiting helper whose condition is already false returns `Ok` on a
+    /// poisoned mutex, as std's (it returned `Err` without waiting; found
+    /// by an outside test: `.unwrap()` after a poison recovery panicked);
+    /// a wait that re-locks a poisoned mutex is `Err`.
+    #[test]
+    fn wait_while_is_err_only_from_a_wait_that_relocks_a_poisoned_mutex() {
+        let m = Arc::new(Mutex::new(0));
+        let m2 = Arc::clone(&m);
+        let _ = thread::spawn(move || {
+            let _g = m2.lock().unwrap();
+            panic!("poison");
+        })
+        .join();
+        assert!(m.is_poisoned());
+        let cv = Condvar::new();
+        let g = m.lock().unwrap_err().into_inner();
+        let g = cv.wait_while(g, |v| *v != 0).expect("not waited: Ok");
+        let (g, r) = (cv.wait_timeout_while(g, Duration::from_millis(10), |v| *v != 0))
+            .expect("not waited: Ok");
+        assert!(!r.timed_out());
+        // The condition holds: it waits, and that wait's re-lock of the
+        // poisoned mutex is `Err` (with its timeout), as std's.
+        let r = cv.wait_timeout_while(g, Duration::from_millis(20), |v| *v == 0);
+        let (_g, res) = r
+            .expect_err("a wait re-locked the poisoned mutex")
+            .into_inner();
+        assert!(res.timed_out());
+    }
+
+    /// std's result and error types are re-exported, the guards cross
+    /// `catch_unwind` as std's do, and std's deprecated
+    /// `wait_timeout_ms` is there (each a compile break for a `use` swap;
+    /// found by an outside test).
+    #[test]
+    #[allow(deprecated)]
+    fn a_use_swap_from_std_compiles() {
+        use lockgraph::stdsync::{LockResult, PoisonError, TryLockError, TryLockResult};
+        use std::panic::{catch_unwind, RefUnwindSafe, UnwindSafe};
+        fn unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+        unwind_safe::<lockgraph::stdsync::MutexGuard<'static, Vec<u8>>>();
+        unwind_safe::<lockgraph::stdsync::RwLockReadGuard<'static, Vec<u8>>>();
+        unwind_safe::<lockgraph::stdsync::RwLockWriteGuard<'static, Vec<u8>>>();
+        unwind_safe::<PoisonError<lockgraph::stdsync::MutexGuard<'static, u8>>>();
+        let m = Mutex::new(1);
+        let g = m.lock().unwrap();
+        assert_eq!(catch_unwind(|| *g + 1).unwrap(), 2);
+        drop(g);
+        let r: LockResult<_> = m.lock();
+        drop(r);
+        let t: TryLockResult<_> = m.try_lock();
+        assert!(t.is_ok());
+        drop(t);
+        let _ = |e: TryLockError<()>| e;
+        let cv = Condvar::new();
+        let (_g, timed_out) = cv.wait_timeout_ms(m.lock().unwrap(), 5).unwrap();
+        assert!(timed_out);
+    }
+
     #[test]
     fn a_panic_under_the_guard_poisons_like_std() {
         let m = Arc::new(Mutex::new(1));
