@@ -469,11 +469,17 @@ fn an_upgrade_by_a_thread_that_also_reads_the_lock_is_a_deadlock_with_itself() {
         .lines()
         .find(|l| l.starts_with("what to do:"))
         .unwrap();
+    // An optimised build without line tables has no program frames to
+    // place the upgrade by: it says the site is unknown.
+    let at = if cfg!(debug_assertions) {
+        "watchdog::rwlock::child_upgrade_holding_a_read::{{closure}} ("
+    } else {
+        ""
+    };
     assert!(
-        advice.starts_with(
-            "what to do: thread `wd-self-upg` asks for upgrade of RwLock `self-upg` at \
-             watchdog::rwlock::child_upgrade_holding_a_read::{{closure}} ("
-        ),
+        advice.starts_with(&format!(
+            "what to do: thread `wd-self-upg` asks for upgrade of RwLock `self-upg` at {at}"
+        )),
         "{advice}"
     );
     assert!(
@@ -483,7 +489,8 @@ fn an_upgrade_by_a_thread_that_also_reads_the_lock_is_a_deadlock_with_itself() {
         "{advice}"
     );
     assert!(
-        !advice.contains("unknown site") && !advice.contains("ReentrantMutex"),
+        !(cfg!(debug_assertions) && advice.contains("unknown site"))
+            && !advice.contains("ReentrantMutex"),
         "{advice}"
     );
 }

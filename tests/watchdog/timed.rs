@@ -618,3 +618,202 @@ fn a_retry_loop_behind_a_sleeping_holder_is_one_long_wait() {
         assert!(report.contains(needle), "{needle} missing:\n{report}");
     }
 }
+
+/// Three threads hammer one lock with `try_lock_for` (every try succeeds
+/// within a few ms; each hold 1 ms): no wait is ever long, and nothing
+/// hangs. A successful try ends a retry loop (it did not: the run of
+/// contended waits was taken for one loop and reported; found by a
+/// review).
+#[test]
+fn child_review_contended_timed_locks() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let m = Arc::new(Mutex::named("review-hot", ()));
+    let mut hs = Vec::new();
+    for name in ["review-hot-1", "review-hot-2", "review-hot-3"] {
+        let m = m.clone();
+        hs.push(spawn_named(name, move || {
+            let end = Instant::now() + Duration::from_secs(3);
+            let mut max = Duration::ZERO;
+            while Instant::now() < end {
+                let t = Instant::now();
+                let g = m.try_lock_for(Duration::from_secs(2));
+                max = max.max(t.elapsed());
+                assert!(g.is_some());
+                std::thread::sleep(Duration::from_millis(1));
+                drop(g);
+            }
+            eprintln!("MAX WAIT {max:?}");
+        }));
+    }
+    for h in hs {
+        h.join().unwrap();
+    }
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn contended_timed_locks_are_no_retry_loop() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_review_contended_timed_locks),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("CHILD end"),
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("LONG WAIT"), "false long wait:\n{text}");
+}
+
+/// A busy consumer: `wait_for` with a 10 s limit (over the timeout, so
+/// registered), woken every few ms by a producer. No wait is long; the
+/// consumer is healthy (a notified wait ends a loop; found by a review).
+#[test]
+fn child_review_busy_condvar_consumer() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let pair = Arc::new((Mutex::named("review-q", 0u64), lockgraph::Condvar::new()));
+    let p2 = pair.clone();
+    let producer = spawn_named("review-producer", move || {
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            *p2.0.lock() += 1;
+            p2.1.notify_one();
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        *p2.0.lock() = u64::MAX;
+        p2.1.notify_one();
+    });
+    let consumer = spawn_named("review-consumer", move || {
+        let mut g = pair.0.lock();
+        loop {
+            while *g == 0 {
+                let _ = pair.1.wait_for(&mut g, Duration::from_secs(10));
+            }
+            if *g == u64::MAX {
+                break;
+            }
+            *g = 0;
+        }
+    });
+    producer.join().unwrap();
+    consumer.join().unwrap();
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn a_busy_condvar_consumer_is_no_retry_loop() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_review_busy_condvar_consumer),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("CHILD end"),
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("LONG WAIT"), "false long wait:\n{text}");
+}
+
+/// A retry loop of tries longer than the timeout (800 ms tries, 500 ms
+/// timeout) against a holder asleep for 4 s: reported once per loop (its
+/// first try was not counted as the loop's; found by a review).
+#[test]
+fn child_review_long_tries_loop() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let m = Arc::new(Mutex::named("review-long-tries", ()));
+    let held = Arc::new(Barrier::new(2));
+    let (m1, held1) = (m.clone(), held.clone());
+    let holder = spawn_named("review-sleeper", move || {
+        let _g = m1.lock();
+        held1.wait();
+        std::thread::sleep(Duration::from_millis(4000));
+    });
+    held.wait();
+    while m.try_lock_for(Duration::from_millis(800)).is_none() {}
+    holder.join().unwrap();
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn a_loop_of_tries_longer_than_the_timeout_is_one_long_wait() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_review_long_tries_loop),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("CHILD end"),
+    );
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("LONG WAIT").count(), 1, "{text}");
+}
+
+/// A real deadlock through a semaphore of 2 permits: the main thread
+/// holds `l` and waits for a permit; `a` holds a permit and waits for `l`;
+/// `b` holds the other permit and waits on a condvar only the main thread
+/// notifies (after its acquire). Nobody can go on: a thread parked on a
+/// condvar, a receive or a blocking call is not one that can end a
+/// permit's wait (it counted as running; found by a review).
+#[test]
+fn child_review_permit_and_condvar() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let s = Arc::new(lockgraph::Semaphore::named("review-sem", 2));
+    let l = Arc::new(Mutex::named("review-l", ()));
+    let cv = Arc::new((
+        Mutex::named("review-cv-m", false),
+        lockgraph::Condvar::new(),
+    ));
+    let ready = Arc::new(Barrier::new(3));
+    let (s1, l1, r1) = (s.clone(), l.clone(), ready.clone());
+    let _a = spawn_named("review-a", move || {
+        let _p = s1.acquire();
+        r1.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        let _l = l1.lock();
+    });
+    let (s2, cv2, r2) = (s.clone(), cv.clone(), ready.clone());
+    let _b = spawn_named("review-b", move || {
+        let _p = s2.acquire();
+        r2.wait();
+        let mut g = cv2.0.lock();
+        while !*g {
+            cv2.1.wait(&mut g);
+        }
+    });
+    let _l = l.lock();
+    ready.wait();
+    std::thread::sleep(Duration::from_millis(50));
+    let _p = s.acquire();
+    *cv.0.lock() = true;
+    cv.1.notify_all();
+    eprintln!("CHILD end");
+}
+
+#[test]
+fn a_permit_holder_parked_on_a_condvar_does_not_free_the_permit_s_waiter() {
+    if is_child() {
+        return;
+    }
+    let (text, _) = run_child(
+        child!(child_review_permit_and_condvar),
+        &[],
+        Duration::from_secs(4),
+        |t| t.contains("DEADLOCK") && t.contains(END),
+    );
+    assert!(text.contains("DEADLOCK"), "no deadlock report:\n{text}");
+}

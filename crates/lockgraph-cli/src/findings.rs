@@ -112,9 +112,10 @@ fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
 }
 
 /// A note for a cycle each of whose edges was recorded holding a gate, one
-/// of them at least in a mode that excludes another thread's read (a
-/// write, a mutex, an upgradable read), and whose edges come from more
-/// than one process: two reads of one lock serialise nothing.
+/// of them at least in a mode that excludes some other hold (a write or a
+/// mutex excludes every hold, an upgradable read another upgradable read),
+/// and whose edges come from more than one process: two reads of one lock
+/// serialise nothing.
 /// A gate is a lock of one process, so gates are compared within a process
 /// only and the cycle stands; but when one lock (a `static`) is held around
 /// each of these orders in every process, they never run at once and the

@@ -109,12 +109,13 @@ pub enum Need {
 /// The nodes that can never go on: what is left of `nodes` once every
 /// node that can go on is taken out, over and over (the reduction of a
 /// wait-for graph whose waits are ANDs and ORs). A node that does not wait
-/// (`waits` gives `None`), or waits for nobody, goes on; one that waits for
-/// [`Need::All`] of its successors goes on once every one of them does, one
-/// that waits for [`Need::Any`] once one of them does; a successor that is
-/// not among `nodes` goes on. A cycle of stuck nodes is a deadlock; a cycle
-/// with a node that goes on is not (a permit holder on the cycle whose
-/// permit another, running holder can replace).
+/// (`waits` gives `None`) goes on; one that waits for [`Need::All`] of its
+/// successors goes on once every one of them does (at once, for none), one
+/// that waits for [`Need::Any`] once one of them does (never, for none: a
+/// wait nobody known can end, a condvar's, is given so); a successor that
+/// is not among `nodes` goes on. A cycle of stuck nodes is a deadlock; a
+/// cycle with a node that goes on is not (a permit holder on the cycle
+/// whose permit another, running holder can replace).
 ///
 /// ```
 /// use lockgraph_graph::waitfor::{stuck, Need};
@@ -147,7 +148,7 @@ where
         .filter_map(|n| {
             let (need, on) = waits(n)?;
             let on: Vec<N> = on.into_iter().collect();
-            (!on.is_empty()).then_some((n, need, on))
+            (need == Need::Any || !on.is_empty()).then_some((n, need, on))
         })
         .collect();
     let mut left: HashSet<N> = waiting.iter().map(|(n, _, _)| *n).collect();
@@ -188,11 +189,16 @@ mod tests {
         };
         let s = stuck(0..6, waits);
         assert_eq!(s, HashSet::from([0, 1, 2, 5]));
-        // A wait for nobody, or for a node outside the graph, goes on.
+        // A wait for nobody, or for a node outside the graph, goes on; a
+        // wait that nobody known can end (any of none) does not.
         let s = stuck(0..2, |n: usize| {
             Some((Need::All, if n == 0 { vec![] } else { vec![9] }))
         });
         assert!(s.is_empty());
+        let s = stuck(0..2, |n: usize| {
+            Some((Need::Any, if n == 0 { vec![] } else { vec![0] }))
+        });
+        assert_eq!(s, HashSet::from([0, 1]));
     }
 
     fn of(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {

@@ -130,12 +130,13 @@ pub(crate) struct Actor {
 }
 
 /// Which locks an event's edges take as gates (`docs/design.md`, "The
-/// cycle search": a gate must be held, exclusively, by the actor for as
-/// long as it waits, and by no other actor of a deadlock).
+/// cycle search": a gate must be held by the actor, in its mode, for as
+/// long as it waits, and by no other actor of a deadlock in a mode that
+/// excludes it).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Gates {
-    /// The thread's other exclusive holds (for a notification, those taken
-    /// before the edge's lock).
+    /// The thread's other holds, exclusive, upgradable, or an `RwLock`'s
+    /// reads (for a notification, those taken before the edge's lock).
     Held,
     /// None: the build has `send_guard` (a guard sent to another thread
     /// stays on its taker's stack until released there), or the actor is a

@@ -262,15 +262,22 @@ impl View<'_> {
         }
     }
 
-    /// Fills [`stuck`](Self::stuck) once every step is in.
+    /// Fills [`stuck`](Self::stuck) once every step is in. A thread parked
+    /// where no one known wakes it (a condvar, a receive, a blocking call)
+    /// is one that cannot go on, as in the thread watchdog.
     fn find_stuck(&mut self) {
-        let nodes: Vec<Node> = self.steps.keys().copied().collect();
+        let parked: HashSet<Node> = (self.threads.iter())
+            .filter(|t| t.parked)
+            .map(|t| Node::Thread(t.key))
+            .collect();
+        let nodes: Vec<Node> = self.steps.keys().chain(&parked).copied().collect();
         let stuck = waitfor::stuck(nodes, |n| {
-            let step = self.steps.get(&n)?;
-            Some((
-                Self::need(step),
-                self.waits_for(step).into_iter().map(|(h, _)| h),
-            ))
+            let (need, on) = match self.steps.get(&n) {
+                Some(step) => (Self::need(step), self.waits_for(step)),
+                None if parked.contains(&n) => (Need::Any, Vec::new()),
+                None => return None,
+            };
+            Some((need, on.into_iter().map(|(h, _)| h)))
         });
         self.stuck = stuck;
     }

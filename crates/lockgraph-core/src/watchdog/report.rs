@@ -71,9 +71,10 @@ pub struct WaitInfo {
     /// The limit of a timed wait (`try_lock_for`, `wait_for`, ...).
     pub limit: Option<Duration>,
     /// For a timed wait that retries the thread's previous timed wait of
-    /// the same lock (asked again within a scan period of its end, as a
-    /// retry loop does): how long the tries have gone on, from the start of
-    /// the first ([`waited`](Self::waited) is the current try's).
+    /// the same lock (asked again within a scan period of the end of that
+    /// try, which gave up, as a retry loop does): how long the tries have
+    /// gone on, from the start of the first ([`waited`](Self::waited) is
+    /// the current try's).
     pub retrying: Option<Duration>,
     /// Where it asked.
     pub site: Option<Site>,
@@ -536,8 +537,8 @@ pub(super) fn thread_info(
             mode,
             limit: w.limit,
             retrying: w.limit.and_then(|_| {
-                let st = *s.slot.streak.lock();
-                (st.serial == w.serial && st.since < w.since).then(|| ago(st.since, now))
+                let began = s.slot.streak.lock().began(w.serial, w.since, false);
+                began.map(|b| ago(b, now))
             }),
             site: w.site.map(Site::from),
             waited: ago(w.since, now),

@@ -550,9 +550,12 @@ fn waits_for_any(s: &Snap) -> bool {
 }
 
 /// When the retry loop that `w` (a wait of `s`'s thread) belongs to made
-/// its first try: `None` for a wait without a limit, or the first try.
+/// its first try (its own start, if it is the first): `None` for a wait
+/// without a limit.
 fn retry_since(s: &Snap, w: &WaitView) -> Option<u64> {
     w.limit?;
-    let st = *s.slot.streak.lock();
-    (st.serial == w.serial && st.since < w.since).then_some(st.since)
+    // The first try too: a loop of tries longer than the timeout is
+    // reported at its first (found by a review: reported again at its
+    // second).
+    s.slot.streak.lock().began(w.serial, w.since, true)
 }

@@ -138,16 +138,31 @@ pub(crate) struct Slot {
     pub(super) streak: Mutex<Streak>,
 }
 
+impl Streak {
+    /// When the run that the timed wait `serial` (started at `since`) is a
+    /// try of began: `None` when it is no try of the run. With `first`,
+    /// the run's first try counts too.
+    pub(super) fn began(&self, serial: u64, since: u64, first: bool) -> Option<u64> {
+        let of_run = (self.first_serial..=self.serial).contains(&serial) && self.since <= since;
+        (of_run && (first || self.since < since)).then_some(self.since)
+    }
+}
+
 /// A thread's timed waits of one lock, each asked within a scan period of
-/// the previous one's end (a retry loop): written by the owner when a
-/// timed wait starts and ends, read by reports.
+/// the end of the previous one, which gave up (a retry loop): written by
+/// the owner when a timed wait starts and ends, read by reports.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Streak {
     /// The wait serial of the latest timed wait.
     pub(super) serial: u64,
+    /// The wait serial of the run's first try: a wait whose serial lies
+    /// between this and [`serial`](Self::serial) is a try of the run (a
+    /// scan's copy of a try can be a moment old).
+    pub(super) first_serial: u64,
     /// When the first wait of the run started ([`now_ns`]'s clock).
     pub(super) since: u64,
-    /// The lock of the last timed wait that ended, and when it ended.
+    /// The lock of the last timed wait that gave up, and when it ended (0:
+    /// the last timed wait got what it waited for).
     pub(super) last_id: u64,
     pub(super) last_end: u64,
 }

@@ -17,6 +17,9 @@ pub(crate) struct ThreadNow {
     /// Its wait for a sync lock (condvar waits, queues and other resources
     /// are not followed), if any.
     pub(crate) wait: Option<ThreadWait>,
+    /// It waits for what no one known ends: a condvar, a receive, a
+    /// blocking call (it does not count as a thread that can go on).
+    pub(crate) parked: bool,
 }
 
 /// A thread's wait for a sync lock.
@@ -69,6 +72,13 @@ pub(crate) fn threads_now() -> Vec<ThreadNow> {
                 }),
                 _ => None,
             }),
+            parked: matches!(
+                s.wait.map(|w| w.target),
+                Some(Target::Lock {
+                    mode: WaitMode::Condvar | WaitMode::Recv,
+                    ..
+                }) | Some(Target::Resource(_))
+            ),
         })
         .collect()
 }

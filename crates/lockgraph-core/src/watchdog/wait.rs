@@ -10,8 +10,9 @@ pub(super) struct WaitGuard {
     serial: u64,
     start: Instant,
     captured: bool,
-    /// A timed wait's lock id (its end is noted in the slot's [`Streak`]).
-    timed_id: Option<u64>,
+    /// A timed wait's lock id and limit (its end is noted in the slot's
+    /// [`Streak`] when it gave up).
+    timed_id: Option<(u64, Duration)>,
 }
 
 /// Registers a wait; `limit` is a timed wait's limit (`None`: no limit).
@@ -24,7 +25,7 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
         serial: 0,
         start: Instant::now(),
         captured: false,
-        timed_id: limit.map(|_| e.id),
+        timed_id: limit.map(|l| (e.id, l)),
     };
     let limit = limit.map_or(NO_LIMIT, |l| super::saturating_nanos(l).min(NO_LIMIT - 1));
     with_slot(|s| {
@@ -48,6 +49,7 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
                 st.last_end != 0 && st.last_id == e.id && now.saturating_sub(st.last_end) <= gap;
             if !again {
                 st.since = now;
+                st.first_serial = g.serial;
             }
             st.serial = g.serial;
         }
@@ -83,10 +85,19 @@ impl Drop for WaitGuard {
         let prev = self.prev.take();
         let timed_id = self.timed_id;
         with_slot(|s| {
-            if let Some(id) = timed_id {
+            if let Some((id, limit)) = timed_id {
+                // Only a try that gave up (its limit passed) can be followed
+                // by a retry: a try that got the lock, or a notified
+                // condvar wait, ends the loop (a contended lock's run of
+                // short successful tries was taken for one long loop;
+                // found by a review).
                 let mut st = s.streak.lock();
-                st.last_id = id;
-                st.last_end = now_ns();
+                if self.start.elapsed() >= limit {
+                    st.last_id = id;
+                    st.last_end = now_ns();
+                } else {
+                    st.last_end = 0;
+                }
             }
             s.begin();
             match prev {

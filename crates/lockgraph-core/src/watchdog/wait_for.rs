@@ -238,12 +238,22 @@ pub(super) fn find_cycles(edges: &[Vec<usize>], needs: &[Need]) -> Vec<Vec<usize
 }
 
 /// How each thread of `snaps` waits for the threads its wait-for edges
-/// name ([`WaitMode::need`]; [`Need::All`] when it waits for no lock).
+/// name ([`WaitMode::need`]). A wait whose waker is not known (a condvar,
+/// a receive, a blocking call) is [`Need::Any`] of nobody: its thread does
+/// not count as one that can go on, so it frees no permit's or queue's
+/// waiter (it did, and a deadlock through a permit holder parked on a
+/// condvar went unreported; found by a review). A thread that does not
+/// wait is [`Need::All`] of nobody: it goes on.
 pub(super) fn wait_needs(snaps: &[Snap]) -> Vec<Need> {
     (snaps.iter())
         .map(|s| match s.wait.map(|w| w.target) {
+            Some(Target::Lock {
+                mode: WaitMode::Condvar | WaitMode::Recv,
+                ..
+            })
+            | Some(Target::Resource(_)) => Need::Any,
             Some(Target::Lock { mode, .. }) => mode.need(),
-            _ => Need::All,
+            None => Need::All,
         })
         .collect()
 }
