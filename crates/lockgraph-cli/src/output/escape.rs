@@ -42,17 +42,8 @@ pub(crate) fn t(s: &str) -> String {
 }
 
 /// `s` cut to at most `max` characters, its last one an ellipsis (`…`)
-/// when anything was cut.
-pub(crate) fn cut(s: &str, max: usize) -> Cow<'_, str> {
-    match s.char_indices().nth(max) {
-        None => Cow::Borrowed(s),
-        Some(_) => {
-            let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-            out.push('…');
-            Cow::Owned(out)
-        }
-    }
-}
+/// when anything was cut (the runtime's report tables' rule).
+pub(crate) use lockgraph_core::__private::cut;
 
 /// `s` escaped for HTML text and attribute values (after [`text`]).
 pub(crate) fn html(s: &str) -> String {
