@@ -681,7 +681,7 @@ fn child_review_busy_condvar_consumer() {
     let pair = Arc::new((Mutex::named("review-q", 0u64), lockgraph::Condvar::new()));
     let p2 = pair.clone();
     let producer = spawn_named("review-producer", move || {
-        let end = Instant::now() + Duration::from_secs(3);
+        let end = Instant::now() + Duration::from_millis(1500);
         while Instant::now() < end {
             *p2.0.lock() += 1;
             p2.1.notify_one();
@@ -723,7 +723,7 @@ fn a_busy_condvar_consumer_is_no_retry_loop() {
 }
 
 /// A retry loop of tries longer than the timeout (800 ms tries, 500 ms
-/// timeout) against a holder asleep for 4 s: reported once per loop (its
+/// timeout) against a holder asleep for 2 s: reported once per loop (its
 /// first try was not counted as the loop's; found by a review).
 #[test]
 fn child_review_long_tries_loop() {
@@ -737,7 +737,7 @@ fn child_review_long_tries_loop() {
     let holder = spawn_named("review-sleeper", move || {
         let _g = m1.lock();
         held1.wait();
-        std::thread::sleep(Duration::from_millis(4000));
+        std::thread::sleep(Duration::from_millis(2000));
     });
     held.wait();
     while m.try_lock_for(Duration::from_millis(800)).is_none() {}
