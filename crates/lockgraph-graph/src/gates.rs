@@ -54,7 +54,7 @@ pub enum GateMode {
 const MODE_SHIFT: u32 = 62;
 
 /// The bits of a gate that hold the lock's id.
-pub const GATE_ID_MASK: u64 = (1 << MODE_SHIFT) - 1;
+const GATE_ID_MASK: u64 = (1 << MODE_SHIFT) - 1;
 
 /// The gate of lock `id` (its low 62 bits) held in `mode`.
 pub const fn gate(id: u64, mode: GateMode) -> u64 {

@@ -4,6 +4,8 @@
 
 use std::io::{self, Write};
 
+use lockgraph_core::__private::{padded, width as cells_width};
+
 use super::escape::{self, t};
 use crate::report::{Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, OrderDetail, Report};
 
@@ -197,9 +199,12 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
     writeln!(w, "  locks in the cycle:")?;
     let width = c.locks.last().map_or(2, |l| l.id.to_string().len());
     for l in &c.locks {
-        let mut line = String::from("    ");
-        padded(&mut line, &l.id.to_string(), width);
-        writeln!(w, "{line} {}", lock_label(l))?;
+        writeln!(
+            w,
+            "    {} {}",
+            padded(&l.id.to_string(), width),
+            lock_label(l)
+        )?;
     }
     writeln!(w)?;
     writeln!(w, "  how each edge was recorded:")?;
@@ -271,12 +276,12 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
         .collect();
     let widths: Vec<usize> = cells
         .iter()
-        .map(|c| c.iter().map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| cells_width(c.iter().map(String::as_str)))
         .collect();
     for row in 0..3 {
         let mut line = String::from("    ");
         for (cell, width) in cells.iter().zip(&widths) {
-            padded(&mut line, &cell[row], *width);
+            line.push_str(&padded(&cell[row], *width));
             line.push_str("   ");
         }
         if row == 0 && c.edges.len() > 6 {
@@ -295,15 +300,6 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
          or stop holding one while requesting the next."
     )?;
     writeln!(w)
-}
-
-/// Pushes `s` and spaces up to `width` characters. By hand: a format
-/// width (`{:<width$}`) panics past 65,535, and a cell's width comes from
-/// the records.
-fn padded(line: &mut String, s: &str, width: usize) {
-    line.push_str(s);
-    let n = s.chars().count();
-    line.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
 }
 
 fn write_violation(w: &mut dyn Write, v: &Finding, o: &OrderDetail) -> io::Result<()> {

@@ -10,22 +10,12 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::watch::{TaskDeadlock, TaskWait};
-use crate::class::Site;
+use crate::record::json_str;
+use crate::watchdog::{json_async_wait, json_taken};
 
 /// Writes `r` to the dump directory in force, if there is one.
 pub(super) fn write(r: &TaskDeadlock) {
     crate::watchdog::append_report(|| r.json_at(SystemTime::now()));
-}
-
-fn json_str(s: &mut String, v: &str) {
-    crate::record::json_str(s, v);
-}
-
-fn json_site(s: &mut String, v: &Option<Site>) {
-    match v {
-        Some(site) => json_str(s, &site.to_string()),
-        None => s.push_str("null"),
-    }
 }
 
 impl TaskDeadlock {
@@ -145,33 +135,13 @@ impl TaskDeadlock {
 fn json_wait(s: &mut String, w: &TaskWait) {
     s.push_str("{\"owner\":");
     json_str(s, &w.owner);
-    s.push_str(",\"waits\":{\"lock\":");
-    json_str(s, &w.lock);
-    s.push_str(",\"asked_at\":");
-    json_site(s, &w.asked_at);
-    let _ = write!(s, ",\"waited_ms\":{}}},\"holds\":[", w.waited.as_millis());
-    for (i, (lock, site)) in w.holds.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str("{\"lock\":");
-        json_str(s, lock);
-        s.push_str(",\"taken_at\":");
-        json_site(s, site);
-        s.push('}');
-    }
-    s.push_str("],\"held_by\":[");
-    for (i, (owner, site)) in w.held_by.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str("{\"owner\":");
-        json_str(s, owner);
-        s.push_str(",\"taken_at\":");
-        json_site(s, site);
-        s.push('}');
-    }
-    s.push_str("]}");
+    s.push_str(",\"waits\":");
+    json_async_wait(s, &w.lock, &w.asked_at, w.waited);
+    s.push_str(",\"holds\":");
+    json_taken(s, "lock", &w.holds);
+    s.push_str(",\"held_by\":");
+    json_taken(s, "owner", &w.held_by);
+    s.push('}');
 }
 
 #[cfg(test)]

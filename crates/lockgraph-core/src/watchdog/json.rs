@@ -290,27 +290,38 @@ impl Dump {
 fn json_task(s: &mut String, t: &TaskInfo) {
     s.push_str("{\"owner\":");
     crate::record::json_str(s, &t.owner);
-    s.push_str(",\"holds\":[");
-    for (i, (lock, site)) in t.holds.iter().enumerate() {
+    s.push_str(",\"holds\":");
+    json_taken(s, "lock", &t.holds);
+    s.push_str(",\"waits\":");
+    match &t.waits {
+        None => s.push_str("null"),
+        Some((lock, site, waited)) => json_async_wait(s, lock, site, *waited),
+    }
+    s.push('}');
+}
+
+/// `[{"<key>", "taken_at"}]`: async holds (`key` "lock"), or a lock's
+/// holders (`key` "owner"), each with where it was taken.
+pub(crate) fn json_taken(s: &mut String, key: &str, items: &[(String, Option<Site>)]) {
+    s.push('[');
+    for (i, (what, site)) in items.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        s.push_str("{\"lock\":");
-        crate::record::json_str(s, lock);
+        let _ = write!(s, "{{\"{key}\":");
+        crate::record::json_str(s, what);
         s.push_str(",\"taken_at\":");
         json_opt(s, site.as_ref().map(|x| x.to_string()).as_deref());
         s.push('}');
     }
-    s.push_str("],\"waits\":");
-    match &t.waits {
-        None => s.push_str("null"),
-        Some((lock, site, waited)) => {
-            s.push_str("{\"lock\":");
-            crate::record::json_str(s, lock);
-            s.push_str(",\"asked_at\":");
-            json_opt(s, site.as_ref().map(|x| x.to_string()).as_deref());
-            let _ = write!(s, ",\"waited_ms\":{}}}", waited.as_millis());
-        }
-    }
-    s.push('}');
+    s.push(']');
+}
+
+/// `{"lock", "asked_at", "waited_ms"}`: an async wait.
+pub(crate) fn json_async_wait(s: &mut String, lock: &str, site: &Option<Site>, waited: Duration) {
+    s.push_str("{\"lock\":");
+    crate::record::json_str(s, lock);
+    s.push_str(",\"asked_at\":");
+    json_opt(s, site.as_ref().map(|x| x.to_string()).as_deref());
+    let _ = write!(s, ",\"waited_ms\":{}}}", waited.as_millis());
 }

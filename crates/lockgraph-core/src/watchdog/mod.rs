@@ -80,6 +80,7 @@ use dump_file::*;
 pub(crate) use dump_file::{append_report, unix_ms};
 #[allow(unused_imports)]
 use json::*;
+pub(crate) use json::{json_async_wait, json_taken};
 use peers::*;
 pub use peers::{watch_queue, BlockedPeer, QueueProbe, QueueState};
 pub use progress::{markers, progress};

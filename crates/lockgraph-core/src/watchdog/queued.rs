@@ -51,7 +51,8 @@ impl WatchdogReport {
         };
         if holders.is_empty() {
             return Some(format!(
-                "{head} a read no thread the watchdog sees holds (a guard leaked with `mem::forget` or kept in a value never dropped, by a thread that may have exited since; a guard taken before the watchdog started; or untracked code); `lockgraph::dump()` lists every thread's locks"
+                "{head} a read no thread the watchdog sees holds {}",
+                unseen_holder()
             ));
         }
         let each: Vec<String> = holders

@@ -22,8 +22,8 @@ pub(super) const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// ones held back, counted per lock waited for.
 pub(super) struct RateLimit {
     window_start: Option<Instant>,
-    sent: u32,
-    /// (lock, reports let out) in the current window.
+    /// (lock, reports let out) in the current window: their sum is the
+    /// window's.
     sent_per_lock: Vec<(String, u32)>,
     /// (lock, reports held back), in the order first held back.
     held_back: Vec<(String, u32)>,
@@ -33,7 +33,6 @@ impl RateLimit {
     pub(super) const fn new() -> RateLimit {
         RateLimit {
             window_start: None,
-            sent: 0,
             sent_per_lock: Vec::new(),
             held_back: Vec::new(),
         }
@@ -47,8 +46,8 @@ impl RateLimit {
         self.window_start.get_or_insert(now);
         let on_lock = self.sent_per_lock.iter().position(|(l, _)| l == lock);
         let lock_ok = on_lock.is_none_or(|k| self.sent_per_lock[k].1 < PER_LOCK);
-        if self.sent < RATE_LIMIT && lock_ok {
-            self.sent += 1;
+        let sent: u32 = self.sent_per_lock.iter().map(|(_, n)| n).sum();
+        if sent < RATE_LIMIT && lock_ok {
             match on_lock {
                 Some(k) => self.sent_per_lock[k].1 += 1,
                 None => self.sent_per_lock.push((lock.to_string(), 1)),
@@ -76,7 +75,6 @@ impl RateLimit {
     /// (`None`: none), starting a new window.
     pub(super) fn take(&mut self, now: Instant) -> Option<String> {
         let start = self.window_start.take()?;
-        self.sent = 0;
         self.sent_per_lock.clear();
         let mut held = std::mem::take(&mut self.held_back);
         if held.is_empty() {

@@ -55,12 +55,13 @@ pub(crate) fn threads_now() -> Vec<ThreadNow> {
                 .map(|h| (h.id, h.class, h.kind, h.site))
                 .collect(),
             wait: s.wait.and_then(|w| match w.target {
+                t if t.unknown_waker() => None,
                 Target::Lock {
                     id,
                     class,
                     kind,
                     mode,
-                } if !matches!(mode, WaitMode::Condvar | WaitMode::Recv) => Some(ThreadWait {
+                } => Some(ThreadWait {
                     lock: id,
                     class,
                     kind,
@@ -72,13 +73,7 @@ pub(crate) fn threads_now() -> Vec<ThreadNow> {
                 }),
                 _ => None,
             }),
-            parked: matches!(
-                s.wait.map(|w| w.target),
-                Some(Target::Lock {
-                    mode: WaitMode::Condvar | WaitMode::Recv,
-                    ..
-                }) | Some(Target::Resource(_))
-            ),
+            parked: s.wait.is_some_and(|w| w.target.unknown_waker()),
         })
         .collect()
 }

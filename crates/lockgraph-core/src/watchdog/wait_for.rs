@@ -27,6 +27,20 @@ pub(super) enum Target {
     Resource(&'static str),
 }
 
+impl Target {
+    /// Whether no one known ends a wait for this: a condvar's notification,
+    /// a receive's item, a blocking call's return.
+    pub(super) fn unknown_waker(self) -> bool {
+        matches!(
+            self,
+            Target::Lock {
+                mode: WaitMode::Condvar | WaitMode::Recv,
+                ..
+            } | Target::Resource(_)
+        )
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(super) struct WaitView {
     pub(super) serial: u64,
@@ -247,13 +261,10 @@ pub(super) fn find_cycles(edges: &[Vec<usize>], needs: &[Need]) -> Vec<Vec<usize
 pub(super) fn wait_needs(snaps: &[Snap]) -> Vec<Need> {
     (snaps.iter())
         .map(|s| match s.wait.map(|w| w.target) {
-            Some(Target::Lock {
-                mode: WaitMode::Condvar | WaitMode::Recv,
-                ..
-            })
-            | Some(Target::Resource(_)) => Need::Any,
-            Some(Target::Lock { mode, .. }) => mode.need(),
             None => Need::All,
+            Some(t) if t.unknown_waker() => Need::Any,
+            Some(Target::Lock { mode, .. }) => mode.need(),
+            Some(Target::Resource(_)) => Need::Any,
         })
         .collect()
 }

@@ -510,22 +510,29 @@ impl WatchdogReport {
                 x.held_for,
                 h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
             ),
-            None => {
-                let deep = if crate::global::overflowed() {
-                    format!(
-                        "; a thread holding more than {} locks at once, whose deeper holds are not tracked (one did in this process)",
-                        crate::meta::MAX_HELD
-                    )
-                } else {
-                    String::new()
-                };
-                format!(
-                    "what to do: find who holds {}: no thread the watchdog sees holds it (a guard leaked with `mem::forget` or kept in a value never dropped, by a thread that may have exited since; a guard taken before the watchdog started{deep}; or untracked code); `lockgraph::dump()` lists every thread's locks",
-                    w.lock
-                )
-            }
+            None => format!(
+                "what to do: find who holds {}: no thread the watchdog sees holds it {}",
+                w.lock,
+                unseen_holder()
+            ),
         }
     }
+}
+
+/// Why no thread the watchdog sees holds a lock, and where to look: a
+/// parenthesis and `lockgraph::dump()`.
+pub(super) fn unseen_holder() -> String {
+    let deep = if crate::global::overflowed() {
+        format!(
+            "; a thread holding more than {} locks at once, whose deeper holds are not tracked (one did in this process)",
+            crate::meta::MAX_HELD
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "(a guard leaked with `mem::forget` or kept in a value never dropped, by a thread that may have exited since; a guard taken before the watchdog started{deep}; or untracked code); `lockgraph::dump()` lists every thread's locks"
+    )
 }
 
 /// Where a wait asked: its site, or, for one without (an `upgrade()`,
