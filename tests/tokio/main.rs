@@ -8,6 +8,17 @@
 
 use lockgraph::tokio::{Mutex, RwLock, Semaphore};
 
+/// A multi-thread runtime of two workers, its drivers on (the tracking
+/// builds' scenarios).
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -14,11 +14,7 @@ fn child_profiled() {
         return;
     }
     lockgraph::profile::enable();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     let m = Arc::new(Mutex::named("prof-a", 0));
     let rw = Arc::new(RwLock::named("prof-rw", 0));
     rt.block_on(async {

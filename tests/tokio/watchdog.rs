@@ -15,11 +15,7 @@ use super::*;
 /// `locks[1]`; `tasks[1]` the other way, `apart` after the first waits.
 /// Never returns.
 fn two_tasks_deadlock(tasks: [&'static str; 2], locks: [&'static str; 2], apart: Duration) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         let a = Arc::new(Mutex::named(locks[0], 0));
         let b = Arc::new(Mutex::named(locks[1], 0));
@@ -345,11 +341,7 @@ fn child_dump_lists_tasks() {
     if !is_child() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         let a = Arc::new(Mutex::named("dump-a", 0));
         let (held_tx, held_rx) = tokio::sync::oneshot::channel();
@@ -473,11 +465,7 @@ fn child_task_permit_cycle_another_holder_runs() {
     if !is_child() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         let slots = Arc::new(Semaphore::named("wd-task-or-slots", 2));
         let model = Arc::new(Mutex::named("wd-task-or-model", 0));

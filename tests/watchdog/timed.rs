@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use lockgraph::{Mutex, RwLock, RwLockUpgradableReadGuard};
-use lockgraph_testkit::{child, is_child, spawn_named, END};
+use lockgraph_testkit::{child, is_child, spawn_named, Child, END};
 
 use crate::{run_child, site_line, start};
 
@@ -625,7 +625,7 @@ fn a_retry_loop_behind_a_sleeping_holder_is_one_long_wait() {
 /// contended waits was taken for one loop and reported; found by a
 /// review).
 #[test]
-fn child_review_contended_timed_locks() {
+fn child_contended_timed_locks() {
     if !is_child() {
         return;
     }
@@ -654,26 +654,28 @@ fn child_review_contended_timed_locks() {
     eprintln!("CHILD end");
 }
 
+/// Runs `child` to its end; asserts that it reported no long wait.
+fn no_long_wait(child: Child) {
+    let (text, ok) = run_child(child, &[], Duration::from_secs(20), |t| {
+        t.contains("CHILD end")
+    });
+    assert!(ok, "{text}");
+    assert!(!text.contains("LONG WAIT"), "false long wait:\n{text}");
+}
+
 #[test]
 fn contended_timed_locks_are_no_retry_loop() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child(
-        child!(child_review_contended_timed_locks),
-        &[],
-        Duration::from_secs(20),
-        |t| t.contains("CHILD end"),
-    );
-    assert!(ok, "{text}");
-    assert!(!text.contains("LONG WAIT"), "false long wait:\n{text}");
+    no_long_wait(child!(child_contended_timed_locks));
 }
 
 /// A busy consumer: `wait_for` with a 10 s limit (over the timeout, so
 /// registered), woken every few ms by a producer. No wait is long; the
 /// consumer is healthy (a notified wait ends a loop; found by a review).
 #[test]
-fn child_review_busy_condvar_consumer() {
+fn child_busy_condvar_consumer() {
     if !is_child() {
         return;
     }
@@ -712,21 +714,14 @@ fn a_busy_condvar_consumer_is_no_retry_loop() {
     if is_child() {
         return;
     }
-    let (text, ok) = run_child(
-        child!(child_review_busy_condvar_consumer),
-        &[],
-        Duration::from_secs(20),
-        |t| t.contains("CHILD end"),
-    );
-    assert!(ok, "{text}");
-    assert!(!text.contains("LONG WAIT"), "false long wait:\n{text}");
+    no_long_wait(child!(child_busy_condvar_consumer));
 }
 
 /// A retry loop of tries longer than the timeout (800 ms tries, 500 ms
 /// timeout) against a holder asleep for 2 s: reported once per loop (its
 /// first try was not counted as the loop's; found by a review).
 #[test]
-fn child_review_long_tries_loop() {
+fn child_long_tries_loop() {
     if !is_child() {
         return;
     }
@@ -751,7 +746,7 @@ fn a_loop_of_tries_longer_than_the_timeout_is_one_long_wait() {
         return;
     }
     let (text, ok) = run_child(
-        child!(child_review_long_tries_loop),
+        child!(child_long_tries_loop),
         &[],
         Duration::from_secs(20),
         |t| t.contains("CHILD end"),
@@ -767,7 +762,7 @@ fn a_loop_of_tries_longer_than_the_timeout_is_one_long_wait() {
 /// condvar, a receive or a blocking call is not one that can end a
 /// permit's wait (it counted as running; found by a review).
 #[test]
-fn child_review_permit_and_condvar() {
+fn child_permit_and_condvar() {
     if !is_child() {
         return;
     }
@@ -810,7 +805,7 @@ fn a_permit_holder_parked_on_a_condvar_does_not_free_the_permit_s_waiter() {
         return;
     }
     let (text, _) = run_child(
-        child!(child_review_permit_and_condvar),
+        child!(child_permit_and_condvar),
         &[],
         Duration::from_secs(4),
         |t| t.contains("DEADLOCK") && t.contains(END),
