@@ -8,6 +8,10 @@
 //! std); it has the same `timed_out()`. std's `LockResult`, `PoisonError`,
 //! `TryLockError` and `TryLockResult` are re-exported here.
 //!
+//! `RwLock` has one method std's lacks, parking_lot's `read_recursive`
+//! (a read that does not queue behind a waiting writer), which the report
+//! of a thread reading a lock it already read-holds advises.
+//!
 //! Where they differ from std's: a `Condvar` used with two mutexes at
 //! once panics (parking_lot's rule; std may panic too); a read guard is
 //! invariant in `T` (std's is covariant); rustc's `let_underscore_lock`
@@ -266,6 +270,17 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let guard = self.inner.read();
+        self.poison.result(RwLockReadGuard { guard })
+    }
+
+    /// Locks for reading without queueing behind a waiting writer: a read
+    /// the thread takes while it already read-holds the lock (which `read`
+    /// may deadlock on, a writer queued between the two) can take it this
+    /// way. Not in std: parking_lot's `read_recursive`, which the
+    /// self-deadlock report of a second `read` advises.
+    #[track_caller]
+    pub fn read_recursive(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        let guard = self.inner.read_recursive();
         self.poison.result(RwLockReadGuard { guard })
     }
 
