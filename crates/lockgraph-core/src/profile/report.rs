@@ -1,0 +1,343 @@
+//! The profile as a report: per class the counters read as times, the
+//! advice they call for, and the table that prints them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::counts::{counters, Counters};
+use crate::class::LockKind;
+use crate::table::{cut, padded};
+
+/// The profile of one lock class, summed over threads.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClassProfile {
+    /// The class identity (`name:..`, `site:..`, `anon:..`, as in record files).
+    pub class: String,
+    /// The lock's kind.
+    pub kind: LockKind,
+    /// The name, for named classes.
+    pub name: Option<String>,
+    /// The creation site (`file:line:column`), for site classes.
+    pub created: Option<String>,
+    /// Acquisitions.
+    pub acquisitions: u64,
+    /// Acquisitions whose first, non-blocking attempt failed.
+    pub contended: u64,
+    /// Total time spent waiting in contended acquisitions.
+    pub total_wait: Duration,
+    /// The longest single wait.
+    pub max_wait: Duration,
+    /// Shared (read) acquisitions, for read-write locks.
+    pub reads: u64,
+    /// Hold times measured (one acquisition in [`HOLD_SAMPLE`](super::HOLD_SAMPLE)).
+    pub hold_samples: u64,
+    /// Mean of the sampled hold times.
+    pub mean_hold: Duration,
+    /// Longest sampled hold time.
+    pub max_hold: Duration,
+    /// Distinct threads that waited for this class.
+    pub waiting_threads: u64,
+    /// Blocking calls (see [`crate::blocking`]) made while holding this class.
+    pub blocking_calls: u64,
+    /// Time spent in those calls.
+    pub blocking_time: Duration,
+    /// What one of those calls was (as named to [`crate::blocking`]).
+    pub blocking_what: Option<String>,
+    /// What to do about it, with the evidence.
+    pub advice: Vec<Advice>,
+}
+
+impl ClassProfile {
+    /// The label used in tables: the name, else the creation site.
+    pub fn label(&self) -> String {
+        match (&self.name, &self.created) {
+            (Some(n), _) => n.clone(),
+            (None, Some(s)) => s.clone(),
+            _ => self.class.clone(),
+        }
+    }
+
+    /// Contended acquisitions as a share of all acquisitions.
+    pub fn contention(&self) -> f64 {
+        if self.acquisitions == 0 {
+            0.0
+        } else {
+            self.contended as f64 / self.acquisitions as f64
+        }
+    }
+}
+
+/// A suggestion derived from the numbers, naming the evidence.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Advice {
+    /// Many threads wait on one class: split it into shards.
+    Shard {
+        /// Threads that waited.
+        waiting_threads: u64,
+        /// Share of acquisitions that waited.
+        contention: f64,
+    },
+    /// Holds are long while others wait: do less under the lock.
+    ShrinkCriticalSection {
+        /// Mean sampled hold time.
+        mean_hold: Duration,
+        /// Longest sampled hold time.
+        max_hold: Duration,
+    },
+    /// Mostly reads on a read-write lock that still waits: readers are
+    /// queued behind writers; batch or shorten the writes.
+    WritersBlockReaders {
+        /// Share of reads.
+        read_share: f64,
+        /// Total wait.
+        total_wait: Duration,
+    },
+    /// The lock was held across blocking calls: move the call out.
+    MoveBlockingCallOut {
+        /// Blocking calls made under the lock.
+        calls: u64,
+        /// Time spent in them.
+        time: Duration,
+        /// What one of them was.
+        what: String,
+    },
+}
+
+impl fmt::Display for Advice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Advice::Shard {
+                waiting_threads,
+                contention,
+            } => write!(
+                f,
+                "shard it: {waiting_threads} threads waited and {:.0}% of acquisitions were \
+                 contended; split the data over several locks (by key hash)",
+                contention * 100.0
+            ),
+            Advice::ShrinkCriticalSection {
+                mean_hold,
+                max_hold,
+            } => write!(
+                f,
+                "shrink the critical section: held {mean_hold:.1?} on average (max {max_hold:.1?}) \
+                 while other threads waited; compute outside the lock, hold it only to publish"
+            ),
+            Advice::WritersBlockReaders {
+                read_share,
+                total_wait,
+            } => write!(
+                f,
+                "{:.0}% reads, yet {total_wait:.1?} spent waiting: readers queue behind writers; \
+                 make writes rarer or shorter (prepare the new value, then swap it in)",
+                read_share * 100.0
+            ),
+            Advice::MoveBlockingCallOut { calls, time, what } => write!(
+                f,
+                "held across {calls} blocking call{} such as `{what}` ({time:.1?} in total): \
+                 move the call out of the critical section",
+                if *calls == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+/// The advice rules, exposed for tests and tools.
+pub fn advise(p: &ClassProfile) -> Vec<Advice> {
+    let mut out = Vec::new();
+    let contention = p.contention();
+    if p.waiting_threads >= 3 && contention >= 0.2 && p.contended >= 10 {
+        out.push(Advice::Shard {
+            waiting_threads: p.waiting_threads,
+            contention,
+        });
+    }
+    let long = p.mean_hold >= Duration::from_micros(100)
+        || (contention >= 0.1 && p.mean_hold >= Duration::from_micros(10));
+    if p.contended > 0 && p.hold_samples > 0 && long {
+        out.push(Advice::ShrinkCriticalSection {
+            mean_hold: p.mean_hold,
+            max_hold: p.max_hold,
+        });
+    }
+    if has_reads(p.kind) && p.acquisitions > 0 {
+        let read_share = p.reads as f64 / p.acquisitions as f64;
+        if read_share >= 0.9 && p.total_wait >= Duration::from_millis(1) {
+            out.push(Advice::WritersBlockReaders {
+                read_share,
+                total_wait: p.total_wait,
+            });
+        }
+    }
+    if p.blocking_calls > 0 {
+        out.push(Advice::MoveBlockingCallOut {
+            calls: p.blocking_calls,
+            time: p.blocking_time,
+            what: p
+                .blocking_what
+                .clone()
+                .unwrap_or_else(|| "a blocking call".to_string()),
+        });
+    }
+    out
+}
+
+/// The profile of every class seen, hottest (most total wait) first.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ProfileReport {
+    /// One entry per class.
+    pub classes: Vec<ClassProfile>,
+}
+
+impl ProfileReport {
+    /// The entry of a named class.
+    pub fn named(&self, name: &str) -> Option<&ClassProfile> {
+        self.classes
+            .iter()
+            .find(|c| c.name.as_deref() == Some(name))
+    }
+}
+
+/// Whether a kind's share of reads means something: a read-write lock's
+/// (a semaphore's permits are counted as shared holds too, but are not
+/// reads).
+fn has_reads(kind: LockKind) -> bool {
+    matches!(kind, LockKind::RwLock | LockKind::AsyncRwLock)
+}
+
+/// This process's profile, hottest class (most total wait) first.
+pub fn report() -> ProfileReport {
+    ProfileReport::from_counters(counters())
+}
+
+impl ProfileReport {
+    /// A report from counters (entries of equal class id and kind are
+    /// merged first).
+    pub fn from_counters(counters: Vec<Counters>) -> ProfileReport {
+        let mut by_class: HashMap<(String, String), Counters> = HashMap::new();
+        for c in counters {
+            match by_class.get_mut(&(c.class.clone(), c.kind.clone())) {
+                Some(have) => have.merge(&c),
+                None => {
+                    by_class.insert((c.class.clone(), c.kind.clone()), c);
+                }
+            }
+        }
+        let mut classes: Vec<ClassProfile> = by_class
+            .into_values()
+            .map(|c| {
+                let mut p = ClassProfile {
+                    kind: LockKind::from_name(&c.kind),
+                    name: c.name,
+                    created: c.site,
+                    acquisitions: c.acquisitions,
+                    contended: c.contended,
+                    total_wait: Duration::from_nanos(c.wait_ns),
+                    max_wait: Duration::from_nanos(c.max_wait_ns),
+                    reads: c.reads,
+                    hold_samples: c.hold_samples,
+                    mean_hold: Duration::from_nanos(c.hold_ns / c.hold_samples.max(1)),
+                    max_hold: Duration::from_nanos(c.max_hold_ns),
+                    waiting_threads: c.waiting_threads,
+                    blocking_calls: c.blocking_calls,
+                    blocking_time: Duration::from_nanos(c.blocking_ns),
+                    blocking_what: c.blocking_what,
+                    class: c.class,
+                    advice: Vec::new(),
+                };
+                p.advice = advise(&p);
+                p
+            })
+            .collect();
+        classes.sort_by(|a, b| {
+            b.total_wait
+                .cmp(&a.total_wait)
+                .then(b.acquisitions.cmp(&a.acquisitions))
+                .then(a.class.cmp(&b.class))
+        });
+        ProfileReport { classes }
+    }
+}
+
+/// Lock labels longer than this many characters are cut with an ellipsis
+/// in the profile table (the advice under it names them whole).
+const TABLE_LABEL: usize = 60;
+
+impl fmt::Display for ProfileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "lockgraph contention profile (hottest first)")?;
+        if self.classes.is_empty() {
+            return writeln!(
+                f,
+                "  no lock acquisitions recorded (is LOCKGRAPH_PROFILE=1 set?)"
+            );
+        }
+        let labels: Vec<String> = self
+            .classes
+            .iter()
+            .map(|c| format!("{} {}", c.kind.name(), cut(&c.label(), TABLE_LABEL)))
+            .collect();
+        let w = labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        writeln!(
+            f,
+            "  {}  {:>10}  {:>9}  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
+            padded("lock", w),
+            "acquired",
+            "contended",
+            "total wait",
+            "max wait",
+            "mean hold",
+            "reads",
+            "waiters"
+        )?;
+        for (c, label) in self.classes.iter().zip(&labels) {
+            let reads = if has_reads(c.kind) && c.acquisitions > 0 {
+                format!("{:.0}%", 100.0 * c.reads as f64 / c.acquisitions as f64)
+            } else {
+                "-".to_string()
+            };
+            // No hold sampled: no mean to show (it read 0.0ns).
+            let mean_hold = if c.hold_samples > 0 {
+                format!("{:.1?}", c.mean_hold)
+            } else {
+                "-".to_string()
+            };
+            writeln!(
+                f,
+                "  {}  {:>10}  {:>8.1}%  {:>11}  {:>10}  {:>10}  {:>6}  {:>7}",
+                padded(label, w),
+                c.acquisitions,
+                100.0 * c.contention(),
+                format!("{:.1?}", c.total_wait),
+                format!("{:.1?}", c.max_wait),
+                mean_hold,
+                reads,
+                c.waiting_threads,
+            )?;
+        }
+        let advised: Vec<_> = self
+            .classes
+            .iter()
+            .filter(|c| !c.advice.is_empty())
+            .collect();
+        if !advised.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "  advice:")?;
+            for c in advised {
+                for a in &c.advice {
+                    writeln!(f, "    {} {}: {a}", c.kind.name(), c.label())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
