@@ -506,3 +506,72 @@ fn a_task_cycle_through_one_of_several_permit_holders_is_no_deadlock() {
         out.stderr
     );
 }
+
+/// The same cycle through one of two permit holders, the other a plain
+/// thread that took its permit outside any task and then parked on a
+/// condvar no one notifies: no one lets the waiting task in, and the
+/// task watchdog says DEADLOCK (a thread parked so counted as one that
+/// can go on, and the cycle was a long wait).
+#[test]
+fn child_task_permit_cycle_other_holder_parked() {
+    if !is_child() {
+        return;
+    }
+    let rt = multi_thread();
+    let slots = Arc::new(Semaphore::named("wd-task-parked-slots", 2));
+    let model = Arc::new(Mutex::named("wd-task-parked-model", 0));
+    let (s, handle) = (slots.clone(), rt.handle().clone());
+    let (took, park) = (
+        Arc::new(std::sync::Barrier::new(2)),
+        Arc::new((lockgraph::Mutex::new(false), lockgraph::Condvar::new())),
+    );
+    let t = took.clone();
+    let parked = std::thread::Builder::new()
+        .name("parked-holder".into())
+        .spawn(move || {
+            let _p = handle.block_on(s.acquire()).unwrap();
+            t.wait();
+            let mut g = park.0.lock();
+            while !*g {
+                park.1.wait(&mut g); // never notified
+            }
+        })
+        .unwrap();
+    took.wait();
+    rt.block_on(async {
+        let (s, m) = (slots.clone(), model.clone());
+        let gpu = lockgraph::tokio::spawn_named("gpu", async move {
+            let _p = s.acquire().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            *m.lock().await += 1; // waits for the batcher
+        });
+        let batcher = lockgraph::tokio::spawn_named("batcher", async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            let _g = model.lock().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _p = slots.acquire().await.unwrap(); // no permit ever comes back
+        });
+        let _ = tokio::join!(gpu, batcher); // never returns
+    });
+    let _ = parked.join();
+}
+
+#[test]
+fn a_task_cycle_through_permit_holders_one_parked_is_a_deadlock() {
+    let out = child!(child_task_permit_cycle_other_holder_parked)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("async backtraces"));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = &out.stderr;
+    assert!(err.contains("DEADLOCK"), "{err}");
+    for name in [
+        "\"gpu\"",
+        "\"batcher\"",
+        "wd-task-parked-model",
+        "wd-task-parked-slots",
+    ] {
+        assert!(err.contains(name), "{name} missing:\n{err}");
+    }
+}
