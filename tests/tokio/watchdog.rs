@@ -575,3 +575,59 @@ fn a_task_cycle_through_permit_holders_one_parked_is_a_deadlock() {
         assert!(err.contains(name), "{name} missing:\n{err}");
     }
 }
+
+/// Three tasks through a tokio `RwLock`'s queue: `reader-1` read-holds
+/// `l` and waits for `m`; `writer`'s write of `l` is queued behind that
+/// read; `reader-2` holds `m` and its read of `l` is queued behind the
+/// write (tokio's lock is fair). The cycle is all three (it was drawn as
+/// the two readers, `reader-2`'s read "held by" `reader-1`, and the
+/// writer apart; found by an outside test).
+#[test]
+fn child_task_deadlock_through_a_queued_writer() {
+    if !is_child() {
+        return;
+    }
+    let rt = multi_thread();
+    rt.block_on(async {
+        let l = Arc::new(RwLock::named("wd-queue-l", 0));
+        let m = Arc::new(Mutex::named("wd-queue-m", 0));
+        let (l1, m1) = (l.clone(), m.clone());
+        let (l2, m2) = (l.clone(), m.clone());
+        let r2 = lockgraph::tokio::spawn_named("reader-2", async move {
+            let _m = m2.lock().await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let _r = l2.read().await; // queued behind the writer
+        });
+        let r1 = lockgraph::tokio::spawn_named("reader-1", async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let _r = l1.read().await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let _m = m1.lock().await; // held by reader-2
+        });
+        let w = lockgraph::tokio::spawn_named("writer", async move {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            let _w = l.write().await; // queued behind reader-1's read
+        });
+        let _ = tokio::join!(r1, r2, w); // never returns
+    });
+}
+
+#[test]
+fn a_task_deadlock_through_a_queued_writer_has_all_three() {
+    let out = child!(child_task_deadlock_through_a_queued_writer)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("async backtraces"));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = &out.stderr;
+    assert!(err.contains("DEADLOCK between 3 tasks or threads"), "{err}");
+    assert!(
+        err.contains("queued behind a write of the same lock by task ")
+            && err.contains("\"writer\""),
+        "{err}"
+    );
+    for name in ["\"reader-1\"", "\"reader-2\"", "wd-queue-l", "wd-queue-m"] {
+        assert!(err.contains(name), "{name} missing:\n{err}");
+    }
+}

@@ -130,8 +130,10 @@ impl TaskDeadlock {
 }
 
 /// `{"owner", "waits": {"lock", "asked_at", "waited_ms"}, "holds":
-/// [{"lock", "taken_at"}], "held_by": [{"owner", "taken_at"}]}`: the
-/// dump's task entry, with the holders of the lock waited for.
+/// [{"lock", "taken_at"}], "held_by": [{"owner", "taken_at"}],
+/// "queued_behind": {"owner", "asked_at"} or null}`: the dump's task
+/// entry, with the holders of the lock waited for and, for a read of a
+/// tokio `RwLock` behind a queued write, that writer.
 fn json_wait(s: &mut String, w: &TaskWait) {
     s.push_str("{\"owner\":");
     json_str(s, &w.owner);
@@ -141,6 +143,23 @@ fn json_wait(s: &mut String, w: &TaskWait) {
     json_taken(s, "lock", &w.holds);
     s.push_str(",\"held_by\":");
     json_taken(s, "owner", &w.held_by);
+    s.push_str(",\"queued_behind\":");
+    match &w.queued_behind {
+        Some((o, at)) => json_asked(s, o, at),
+        None => s.push_str("null"),
+    }
+    s.push('}');
+}
+
+/// `{"owner", "asked_at"}`: the writer a read is queued behind.
+fn json_asked(s: &mut String, owner: &str, at: &Option<crate::class::Site>) {
+    s.push_str("{\"owner\":");
+    json_str(s, owner);
+    s.push_str(",\"asked_at\":");
+    match at {
+        Some(at) => json_str(s, &at.to_string()),
+        None => s.push_str("null"),
+    }
     s.push('}');
 }
 
@@ -156,6 +175,7 @@ mod tests {
             waited: Duration::from_millis(300),
             holds: Vec::new(),
             held_by: vec![(held_by.into(), None)],
+            queued_behind: None,
         }
     }
 
@@ -187,7 +207,24 @@ mod tests {
             line.contains("DEADLOCK: 2 tasks or threads wait for each other on AsyncMutex `a` and AsyncMutex `b`"),
             "{line}"
         );
-        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":null,\"waited_ms\":300},\"holds\":[],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}]}"), "{line}");
+        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":null,\"waited_ms\":300},\"holds\":[],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}],\"queued_behind\":null}"), "{line}");
+    }
+
+    /// A read queued behind a write names that writer in its entry.
+    #[test]
+    fn a_queued_read_names_the_writer_ahead() {
+        let mut read = wait("task 3", "AsyncRwLock `l` (read)", "task 4");
+        read.queued_behind = Some(("task 5".into(), None));
+        let r = TaskDeadlock {
+            cycle: vec![read],
+            deadlock: false,
+            backtraces: Err("none".into()),
+        };
+        let line = r.json_at(SystemTime::now());
+        assert!(
+            line.contains("\"held_by\":[{\"owner\":\"task 4\",\"taken_at\":null}],\"queued_behind\":{\"owner\":\"task 5\",\"asked_at\":null}}"),
+            "{line}"
+        );
     }
 
     /// A long wait has no cycle, and its summary names the owner, the

@@ -226,12 +226,10 @@ impl View<'_> {
     /// Whom `step` waits for, and where each took the lock.
     fn waits_for(&self, step: &Step) -> Vec<(Node, Option<&'static Location<'static>>)> {
         match step {
-            Step::Async(w) => self
-                .holds
-                .iter()
-                .filter(|h| h.id == w.lock)
-                .map(|h| (self.node(h.owner), h.site))
-                .collect(),
+            Step::Async(w) => match self.queued_behind(w) {
+                Some((n, writer)) => vec![(n, writer.site)],
+                None => self.holders(w),
+            },
             Step::Sync { thread, .. } => {
                 let Some(w) = &thread.wait else {
                     return Vec::new();
@@ -248,6 +246,35 @@ impl View<'_> {
                     .collect()
             }
         }
+    }
+
+    /// Who holds the lock `w` waits for, and where each took it.
+    fn holders(&self, w: &Wait) -> Vec<(Node, Option<&'static Location<'static>>)> {
+        (self.holds.iter())
+            .filter(|h| h.id == w.lock)
+            .map(|h| (self.node(h.owner), h.site))
+            .collect()
+    }
+
+    /// The write a read of a tokio `RwLock` is queued behind: the last one
+    /// asked for the same lock before the read was (tokio's lock is fair:
+    /// the read is let in after that write, which waits for the holders).
+    /// The read then waits for that writer, not for the readers that hold
+    /// the lock (a cycle through the queued writer was drawn without it,
+    /// the read "held by" the other reader; found by an outside test).
+    fn queued_behind<'w>(&'w self, w: &Wait) -> Option<(Node, &'w Wait)> {
+        if w.kind != LockKind::AsyncRwLock || w.request == Request::Exclusive {
+            return None;
+        }
+        (self.steps.iter())
+            .filter_map(|(&n, s)| match s {
+                Step::Async(x) => Some((n, *x)),
+                Step::Sync { .. } => None,
+            })
+            .filter(|(_, x)| {
+                x.lock == w.lock && x.request == Request::Exclusive && x.since < w.since
+            })
+            .max_by_key(|(_, x)| x.since)
     }
 
     /// Whether `step` may end when any one of those it waits for goes on
@@ -357,11 +384,18 @@ impl View<'_> {
             asked_at,
             waited,
             holds: self.holds_of(n, step),
-            held_by: self
-                .waits_for(step)
-                .into_iter()
-                .map(|(o, s)| (self.label(o), s.map(Site::from)))
-                .collect(),
+            held_by: match step {
+                Step::Async(w) => self.holders(w),
+                Step::Sync { .. } => self.waits_for(step),
+            }
+            .into_iter()
+            .map(|(o, s)| (self.label(o), s.map(Site::from)))
+            .collect(),
+            queued_behind: match step {
+                Step::Async(w) => self.queued_behind(w),
+                Step::Sync { .. } => None,
+            }
+            .map(|(o, x)| (self.label(o), x.site.map(Site::from))),
         }
     }
 
@@ -538,6 +572,10 @@ pub struct TaskWait {
     pub holds: Vec<(String, Option<Site>)>,
     /// Who holds the lock it waits for, and where they took it.
     pub held_by: Vec<(String, Option<Site>)>,
+    /// For a read of a tokio `RwLock`: the writer it is queued behind (a
+    /// write asked before it, which waits for the holders), and where that
+    /// writer asked. The read waits for it, not for the holders.
+    pub queued_behind: Option<(String, Option<Site>)>,
 }
 
 /// The task watchdog's report: a wait-for cycle between tasks (and
@@ -661,6 +699,13 @@ impl fmt::Display for TaskDeadlock {
                     None => writeln!(f, "    held by {o}")?,
                 }
             }
+            if let Some((o, s)) = &w.queued_behind {
+                let at = s.as_ref().map_or_else(String::new, |s| format!(" at {s}"));
+                writeln!(
+                    f,
+                    "    queued behind a write of the same lock by {o}, asked before this read{at}: tokio's RwLock is fair, so this read waits for that write, and the write for the holders"
+                )?;
+            }
         }
         writeln!(f, "  {}", self.advice())?;
         match &self.backtraces {
@@ -750,6 +795,7 @@ mod tests {
             waited: Duration::from_secs(2),
             holds: Vec::new(),
             held_by: Vec::new(),
+            queued_behind: None,
         };
         let one = TaskDeadlock {
             cycle: vec![wait.clone()],
