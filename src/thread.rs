@@ -8,6 +8,11 @@
 //! the locks it takes are its needs; `join` requests it. In release builds
 //! without tracking this module is `std::thread`.
 //!
+//! In tracking builds [`scope`] hands its closure this module's [`Scope`],
+//! not std's (whose `spawn` cannot be tracked): a helper that takes the
+//! scope names it `lockgraph::thread::Scope<'scope, 'env>`, which is std's
+//! own type in release builds, so the helper compiles in both.
+//!
 //! ```
 //! use lockgraph::Mutex;
 //! use std::sync::Arc;
