@@ -456,6 +456,28 @@ fn a_contended_progressing_workload_is_not_a_deadlock() {
     assert!(!out.stderr.contains("potential deadlock"), "{}", out.stderr);
 }
 
+/// Two tasks on a cycle through a permit: `gpu` takes a permit of
+/// `slots`, then waits for `model`, which `batcher` holds while it waits
+/// for a permit (let in only when another holder gives one back).
+fn gpu_and_batcher(
+    slots: Arc<Semaphore>,
+    model: Arc<Mutex<u64>>,
+) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
+    let (s, m) = (slots.clone(), model.clone());
+    let gpu = lockgraph::tokio::spawn_named("gpu", async move {
+        let _p = s.acquire().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        *m.lock().await += 1; // waits for the batcher
+    });
+    let batcher = lockgraph::tokio::spawn_named("batcher", async move {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let _g = model.lock().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _p = slots.acquire().await.unwrap(); // needs a permit back
+    });
+    (gpu, batcher)
+}
+
 /// A cycle through one of two permit holders while the other holds on and
 /// runs: the waiting task is let in when that one gives its permit back,
 /// so it is no deadlock (the task watchdog said DEADLOCK; found by an
@@ -475,18 +497,7 @@ fn child_task_permit_cycle_another_holder_runs() {
             tokio::time::sleep(Duration::from_millis(2000)).await;
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let (s, m) = (slots.clone(), model.clone());
-        let gpu = lockgraph::tokio::spawn_named("gpu", async move {
-            let _p = s.acquire().await.unwrap();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            *m.lock().await += 1; // waits for the batcher
-        });
-        let batcher = lockgraph::tokio::spawn_named("batcher", async move {
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            let _g = model.lock().await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let _p = slots.acquire().await.unwrap(); // let in when the slow holder is done
-        });
+        let (gpu, batcher) = gpu_and_batcher(slots, model);
         let _ = tokio::join!(slow, gpu, batcher);
     });
     eprintln!("CHILD: every task finished");
@@ -539,18 +550,7 @@ fn child_task_permit_cycle_other_holder_parked() {
         .unwrap();
     took.wait();
     rt.block_on(async {
-        let (s, m) = (slots.clone(), model.clone());
-        let gpu = lockgraph::tokio::spawn_named("gpu", async move {
-            let _p = s.acquire().await.unwrap();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            *m.lock().await += 1; // waits for the batcher
-        });
-        let batcher = lockgraph::tokio::spawn_named("batcher", async move {
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            let _g = model.lock().await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let _p = slots.acquire().await.unwrap(); // no permit ever comes back
-        });
+        let (gpu, batcher) = gpu_and_batcher(slots, model);
         let _ = tokio::join!(gpu, batcher); // never returns
     });
     let _ = parked.join();
