@@ -11,6 +11,24 @@ use tokio::sync::Barrier;
 
 use super::*;
 
+/// Runs `child` (the watchdog at 500 ms, the lock-order policy off) until
+/// its task watchdog report is whole, checks that it is a DEADLOCK naming
+/// each of `names`, and returns the child's stderr.
+fn task_deadlock(child: lockgraph_testkit::Child, names: &[&str]) -> String {
+    let out = child
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| err.contains("async backtraces"));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = out.stderr;
+    assert!(err.contains("DEADLOCK"), "{err}");
+    for name in names {
+        assert!(err.contains(name), "{name} missing:\n{err}");
+    }
+    err
+}
+
 /// Two tasks on a multi-thread runtime: `tasks[0]` takes `locks[0]`, then
 /// `locks[1]`; `tasks[1]` the other way, `apart` after the first waits.
 /// Never returns.
@@ -51,17 +69,10 @@ fn child_task_deadlock() {
 #[test]
 fn a_task_deadlock_is_reported_naming_tasks_and_locks() {
     let start = Instant::now();
-    let out = child!(child_task_deadlock)
-        .env("LOCKGRAPH_ON_CYCLE", "off")
-        .env("LOCKGRAPH_WATCHDOG", "500ms")
-        .deadline(Duration::from_secs(30))
-        .run_until(|_, err| err.contains("async backtraces"));
-    assert!(out.done, "no task watchdog report:\n{}", out.both());
-    let err = &out.stderr;
-    assert!(err.contains("DEADLOCK"), "{err}");
-    for name in ["\"holds-a\"", "\"holds-b\"", "wd-task-a", "wd-task-b"] {
-        assert!(err.contains(name), "{name} missing:\n{err}");
-    }
+    let err = task_deadlock(
+        child!(child_task_deadlock),
+        &["\"holds-a\"", "\"holds-b\"", "wd-task-a", "wd-task-b"],
+    );
     // Without tokio's task dumps, the report says what they need.
     assert!(
         err.contains("tokio_unstable") || err.contains("async backtraces (tokio's task dump)"),
@@ -247,17 +258,10 @@ fn child_task_thread_deadlock() {
 
 #[test]
 fn a_task_thread_deadlock_is_reported() {
-    let out = child!(child_task_thread_deadlock)
-        .env("LOCKGRAPH_ON_CYCLE", "off")
-        .env("LOCKGRAPH_WATCHDOG", "500ms")
-        .deadline(Duration::from_secs(30))
-        .run_until(|_, err| err.contains("async backtraces"));
-    assert!(out.done, "no task watchdog report:\n{}", out.both());
-    let err = &out.stderr;
-    assert!(err.contains("DEADLOCK"), "{err}");
-    for name in ["\"task-side\"", "plain-thread", "wd-mixed-a", "wd-mixed-b"] {
-        assert!(err.contains(name), "{name} missing:\n{err}");
-    }
+    task_deadlock(
+        child!(child_task_thread_deadlock),
+        &["\"task-side\"", "plain-thread", "wd-mixed-a", "wd-mixed-b"],
+    );
 }
 
 /// A task and a thread through a sync lock: the task holds async `a`
@@ -558,22 +562,15 @@ fn child_task_permit_cycle_other_holder_parked() {
 
 #[test]
 fn a_task_cycle_through_permit_holders_one_parked_is_a_deadlock() {
-    let out = child!(child_task_permit_cycle_other_holder_parked)
-        .env("LOCKGRAPH_ON_CYCLE", "off")
-        .env("LOCKGRAPH_WATCHDOG", "500ms")
-        .deadline(Duration::from_secs(30))
-        .run_until(|_, err| err.contains("async backtraces"));
-    assert!(out.done, "no task watchdog report:\n{}", out.both());
-    let err = &out.stderr;
-    assert!(err.contains("DEADLOCK"), "{err}");
-    for name in [
-        "\"gpu\"",
-        "\"batcher\"",
-        "wd-task-parked-model",
-        "wd-task-parked-slots",
-    ] {
-        assert!(err.contains(name), "{name} missing:\n{err}");
-    }
+    task_deadlock(
+        child!(child_task_permit_cycle_other_holder_parked),
+        &[
+            "\"gpu\"",
+            "\"batcher\"",
+            "wd-task-parked-model",
+            "wd-task-parked-slots",
+        ],
+    );
 }
 
 /// Three tasks through a tokio `RwLock`'s queue: `reader-1` read-holds
@@ -614,20 +611,19 @@ fn child_task_deadlock_through_a_queued_writer() {
 
 #[test]
 fn a_task_deadlock_through_a_queued_writer_has_all_three() {
-    let out = child!(child_task_deadlock_through_a_queued_writer)
-        .env("LOCKGRAPH_ON_CYCLE", "off")
-        .env("LOCKGRAPH_WATCHDOG", "500ms")
-        .deadline(Duration::from_secs(30))
-        .run_until(|_, err| err.contains("async backtraces"));
-    assert!(out.done, "no task watchdog report:\n{}", out.both());
-    let err = &out.stderr;
+    let err = task_deadlock(
+        child!(child_task_deadlock_through_a_queued_writer),
+        &[
+            "\"reader-1\"",
+            "\"reader-2\"",
+            "\"writer\"",
+            "wd-queue-l",
+            "wd-queue-m",
+        ],
+    );
     assert!(err.contains("DEADLOCK between 3 tasks or threads"), "{err}");
     assert!(
-        err.contains("queued behind a write of the same lock by task ")
-            && err.contains("\"writer\""),
+        err.contains("queued behind a write of the same lock by task "),
         "{err}"
     );
-    for name in ["\"reader-1\"", "\"reader-2\"", "wd-queue-l", "wd-queue-m"] {
-        assert!(err.contains(name), "{name} missing:\n{err}");
-    }
 }
