@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use lockgraph::{Mutex, ReentrantMutex};
-use lockgraph_testkit::{child, is_child, END};
+use lockgraph_testkit::{child, is_child, spawn_named, END};
 
 use crate::{child_abba, crossing, run_child, site_line, start};
 
@@ -374,4 +374,86 @@ fn a_cycle_first_seen_past_the_timeout_is_a_deadlock_not_a_long_wait() {
     assert!(ok, "no abort in time:\n{text}");
     assert!(text.contains("lockgraph watchdog: DEADLOCK"), "{text}");
     assert!(!text.contains("LONG WAIT"), "{text}");
+}
+
+/// A process under load: twelve threads nesting pairs of 32 locks in
+/// order, timed tries, fresh locks, short-lived threads, and a hot lock
+/// held past the timeout now and then (so long waits go out all along);
+/// then an ABBA between two more threads. Never returns.
+#[test]
+fn child_abba_under_load() {
+    if !is_child() {
+        return;
+    }
+    let locks: Arc<Vec<Mutex<u64>>> = Arc::new((0..32).map(|_| Mutex::new(0)).collect());
+    let hot = Arc::new(Mutex::named("load-hot", 0u64));
+    for t in 0..12u64 {
+        let (locks, hot) = (locks.clone(), hot.clone());
+        spawn_named(&format!("load-{t}"), move || {
+            let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            for i in 0u64.. {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (a, b) = ((x % 32) as usize, ((x >> 8) % 32) as usize);
+                let (a, b) = (a.min(b), a.max(b));
+                match i % 64 {
+                    0 => {
+                        // The hot lock: held past the timeout by one thread.
+                        let mut g = hot.lock();
+                        *g += 1;
+                        if t == 0 && i % 4096 == 0 {
+                            std::thread::sleep(Duration::from_millis(450));
+                        }
+                    }
+                    1 => {
+                        drop(locks[a].try_lock_for(Duration::from_millis(1)));
+                    }
+                    2 => {
+                        let fresh = Mutex::new(0u64);
+                        let _g = locks[a].lock();
+                        *fresh.lock() += 1;
+                    }
+                    3 if i % 1024 == 3 => {
+                        let l = locks.clone();
+                        let _ = std::thread::spawn(move || *l[a].lock() += 1).join();
+                    }
+                    _ if a != b => {
+                        let mut ga = locks[a].lock();
+                        let mut gb = locks[b].lock();
+                        *ga += 1;
+                        *gb += 1;
+                    }
+                    _ => *locks[a].lock() += 1,
+                }
+            }
+        });
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    eprintln!("ABBA STARTS");
+    crate::abba_deadlock(["load-x", "load-y"], ["load-abba-1", "load-abba-2"]);
+}
+
+/// The deadlock of two threads is reported while twelve others keep the
+/// process busy (and long waits on a hot lock keep going out).
+#[test]
+fn an_abba_under_load_is_reported() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_abba_under_load),
+        &[("LOCKGRAPH_WATCHDOG", "300ms")],
+        Duration::from_secs(30),
+        |t| {
+            t.contains("lockgraph watchdog: DEADLOCK")
+                && t[t.find("lockgraph watchdog: DEADLOCK").unwrap()..].contains(END)
+        },
+    );
+    assert!(ok, "no DEADLOCK under load:\n{text}");
+    let at = text.find("lockgraph watchdog: DEADLOCK").unwrap();
+    let report = &text[at..];
+    for name in ["load-abba-1", "load-abba-2", "load-x", "load-y"] {
+        assert!(report.contains(name), "{name} missing:\n{report}");
+    }
 }
