@@ -33,26 +33,28 @@ fn task_deadlock(child: lockgraph_testkit::Child, names: &[&str]) -> String {
 /// `locks[1]`; `tasks[1]` the other way, `apart` after the first waits.
 /// Never returns.
 fn two_tasks_deadlock(tasks: [&'static str; 2], locks: [&'static str; 2], apart: Duration) {
-    let rt = multi_thread();
-    rt.block_on(async {
-        let a = Arc::new(Mutex::named(locks[0], 0));
-        let b = Arc::new(Mutex::named(locks[1], 0));
-        let both = Arc::new(Barrier::new(2));
-        let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
-        let t1 = lockgraph::tokio::spawn_named(tasks[0], async move {
-            let _ga = a1.lock().await;
-            x1.wait().await;
-            let _gb = b1.lock().await;
-        });
-        let t2 = lockgraph::tokio::spawn_named(tasks[1], async move {
-            let _gb = b.lock().await;
-            both.wait().await;
-            tokio::time::sleep(apart).await;
-            let _ga = a.lock().await;
-        });
-        eprintln!("DEADLOCKED AT {:?}", Instant::now());
-        let _ = tokio::join!(t1, t2); // never returns
+    multi_thread().block_on(abba_tasks(tasks, locks, apart));
+}
+
+/// [`two_tasks_deadlock`] on the runtime it is awaited on.
+async fn abba_tasks(tasks: [&'static str; 2], locks: [&'static str; 2], apart: Duration) {
+    let a = Arc::new(Mutex::named(locks[0], 0));
+    let b = Arc::new(Mutex::named(locks[1], 0));
+    let both = Arc::new(Barrier::new(2));
+    let (a1, b1, x1) = (a.clone(), b.clone(), both.clone());
+    let t1 = lockgraph::tokio::spawn_named(tasks[0], async move {
+        let _ga = a1.lock().await;
+        x1.wait().await;
+        let _gb = b1.lock().await;
     });
+    let t2 = lockgraph::tokio::spawn_named(tasks[1], async move {
+        let _gb = b.lock().await;
+        both.wait().await;
+        tokio::time::sleep(apart).await;
+        let _ga = a.lock().await;
+    });
+    eprintln!("DEADLOCKED AT {:?}", Instant::now());
+    let _ = tokio::join!(t1, t2); // never returns
 }
 
 #[test]
@@ -625,5 +627,58 @@ fn a_task_deadlock_through_a_queued_writer_has_all_three() {
     assert!(
         err.contains("queued behind a write of the same lock by task "),
         "{err}"
+    );
+}
+
+/// A busy runtime: 48 tasks nesting pairs of 16 async mutexes in order
+/// (and awaiting under them), then a two-task ABBA. Never returns.
+#[test]
+fn child_task_deadlock_under_load() {
+    if !is_child() {
+        return;
+    }
+    let rt = multi_thread();
+    rt.block_on(async {
+        let locks: Arc<Vec<Mutex<u64>>> = Arc::new((0..16).map(|_| Mutex::new(0)).collect());
+        for t in 0..48u64 {
+            let locks = locks.clone();
+            tokio::spawn(async move {
+                let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                loop {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let (a, b) = ((x % 16) as usize, ((x >> 8) % 16) as usize);
+                    let (a, b) = (a.min(b), a.max(b));
+                    let mut ga = locks[a].lock().await;
+                    *ga += 1;
+                    if a != b {
+                        let mut gb = locks[b].lock().await;
+                        *gb += 1;
+                        tokio::task::yield_now().await;
+                    }
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        abba_tasks(
+            ["load-task-1", "load-task-2"],
+            ["wd-load-a", "wd-load-b"],
+            Duration::ZERO,
+        )
+        .await;
+    });
+}
+
+#[test]
+fn a_task_deadlock_under_load_is_reported() {
+    task_deadlock(
+        child!(child_task_deadlock_under_load),
+        &[
+            "\"load-task-1\"",
+            "\"load-task-2\"",
+            "wd-load-a",
+            "wd-load-b",
+        ],
     );
 }
