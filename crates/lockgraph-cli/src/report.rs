@@ -183,17 +183,17 @@ impl Serialize for LockId {
     }
 }
 
-/// The dependency kinds an edge was recorded with: `EN` exclusive hold,
-/// normal request; `ER` exclusive hold, recursive read; `SN` shared hold,
-/// normal request; `SR` shared hold, recursive read.
+/// The dependency kinds an edge was recorded with: a hold (`E` exclusive,
+/// `S` shared, `U` upgradable read) and a request (`N` exclusive, `P` plain
+/// read, `R` recursive read): `EN`, `EP`, `ER`, `SN`, `SP`, `SR`, `UN`, `UP`,
+/// `UR` (`lockgraph_graph::EdgeKinds::NAMED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kinds(pub lockgraph_graph::EdgeKinds);
 
 impl Kinds {
-    /// The kinds' names, in the order EN, ER, SN, SR.
+    /// The kinds' names, in the order EN, EP, ER, SN, SP, SR, UN, UP, UR.
     pub fn names(self) -> Vec<&'static str> {
-        use lockgraph_graph::EdgeKinds as K;
-        [(K::EN, "EN"), (K::ER, "ER"), (K::SN, "SN"), (K::SR, "SR")]
+        lockgraph_graph::EdgeKinds::NAMED
             .into_iter()
             .filter(|(x, _)| self.0.contains(*x))
             .map(|(_, n)| n)

@@ -1,13 +1,15 @@
 //! The deadlock rule over the class graph: which closed walks can deadlock,
 //! and a breadth-first search for the shortest one through a given edge.
 //!
-//! The rule is the runtime's (`lockgraph-graph`, lockdep's): a walk of
-//! lock-order edges is a deadlock only when it is a *strong path* (an edge
-//! that ends in a recursive read is never followed by one that starts from a
-//! shared hold: a recursive reader never waits for another reader) and no
-//! *gate* lock was held on two of its edges (`lockgraph_graph::gates`). The
-//! search runs over states (class, arrived by a recursive read, the gate
-//! rule's key), like `lockgraph_graph::Graph::cycle_through`, with the
+//! The rule is the runtime's (`lockgraph-graph`, lockdep's with
+//! parking_lot's upgradable reads): a walk of lock-order edges is a
+//! deadlock only when it is a *strong path* (at every class, the request of
+//! the edge in waits for the hold of the edge out,
+//! `lockgraph_graph::Request::waits_for`: a recursive read never waits for
+//! a shared or upgradable hold, a plain read never for an upgradable one)
+//! and no *gate* lock was held on two of its edges
+//! (`lockgraph_graph::gates`). The search runs over states (class, the
+//! request it was arrived at with, the gate rule's key), like `lockgraph_graph::Graph::cycle_through`, with the
 //! graph crate's two forms of the gate rule (the first edge's gates still
 //! common, then, when the walk found holds a gate twice, the gates held so
 //! far), but on the compressed graph with dense visit marks, a
@@ -17,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use lockgraph_graph::gates::{gates_disjoint, shared_gates, Common, Disjoint, GateRule};
-use lockgraph_graph::EdgeKinds;
+use lockgraph_graph::{EdgeKinds, Request};
 
 use crate::graph::ClassGraph;
 
@@ -44,23 +46,32 @@ pub(crate) enum Found {
 
 /// The runtime's strong-path rule for one edge (see
 /// [`EdgeKinds::strong_step`]).
-fn step_kind(kinds: EdgeKinds, recursive: bool) -> Option<EdgeKinds> {
-    kinds.strong_step(recursive)
+fn step_kind(kinds: EdgeKinds, arrived: Request) -> Option<EdgeKinds> {
+    kinds.strong_step(arrived)
 }
 
-/// A search state: class, arrived by a recursive read, the gate rule's key
-/// (0: the key most states have, no gate left to track).
+/// A search state: class, the request of the walk's edge into it (which
+/// kinds may follow), the gate rule's key (0: the key most states have, no
+/// gate left to track).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct State {
     node: u32,
-    recursive: bool,
+    arrived: Request,
     key: u32,
 }
+
+/// Dense states per class: one per request a class can be arrived at with.
+const ARRIVALS: usize = 3;
 
 impl State {
     /// The slot in the dense arrays (states whose key is 0).
     fn dense(self) -> usize {
-        self.node as usize * 2 + usize::from(self.recursive)
+        let arrived = match self.arrived {
+            Request::Exclusive => 0,
+            Request::Read => 1,
+            Request::RecursiveRead => 2,
+        };
+        self.node as usize * ARRIVALS + arrived
     }
 }
 
@@ -95,11 +106,11 @@ pub(crate) struct Searcher<'g, 'm> {
 impl<'g, 'm> Searcher<'g, 'm> {
     /// A searcher over `g` that may take `budget` steps in all.
     pub(crate) fn new(g: &'g ClassGraph<'m>, budget: u64) -> Searcher<'g, 'm> {
-        let slots = g.nodes() * 2;
+        let slots = g.nodes() * ARRIVALS;
         let none = Parent {
             state: State {
                 node: ROOT,
-                recursive: false,
+                arrived: Request::Exclusive,
                 key: 0,
             },
             edge: ROOT,
@@ -245,12 +256,13 @@ impl<'g, 'm> Searcher<'g, 'm> {
         let (from, to) = (g.source(e0), g.target(e0));
         let start = State {
             node: to as u32,
-            recursive: rules && !k0.ends_non_recursive(),
+            // Without the rules, `k0` is EN: every kind follows, and the
+            // walk closes.
+            arrived: k0.request(),
             key: if rules { rule.start(g.gates(e0)) } else { 0 },
         };
-        let accept = |rule: &R, s: &State| {
-            (!rules || rule.accepts(s.key)) && (!s.recursive || k0.starts_exclusive())
-        };
+        let accept =
+            |rule: &R, s: &State| (!rules || rule.accepts(s.key)) && s.arrived.waits_for(k0.hold());
         let epoch = self.next_epoch();
         let root = Parent {
             state: start,
@@ -290,20 +302,20 @@ impl<'g, 'm> Searcher<'g, 'm> {
                     if !inside[t] {
                         continue;
                     }
-                    let (recursive, key) = if rules {
-                        let Some(used) = step_kind(g.kinds(e), s.recursive) else {
+                    let (arrived, key) = if rules {
+                        let Some(used) = step_kind(g.kinds(e), s.arrived) else {
                             continue;
                         };
                         let Some(key) = rule.step(s.key, g.gates(e)) else {
                             continue;
                         };
-                        (!used.ends_non_recursive(), key)
+                        (used.request(), key)
                     } else {
-                        (false, 0)
+                        (Request::Exclusive, 0)
                     };
                     let n = State {
                         node: t as u32,
-                        recursive,
+                        arrived,
                         key,
                     };
                     let p = Parent {
@@ -363,14 +375,14 @@ pub(crate) fn can_deadlock(g: &ClassGraph<'_>, edges: &[usize]) -> bool {
         return false;
     }
     'k0: for k0 in g.kinds(e0).iter() {
-        let mut recursive = !k0.ends_non_recursive();
+        let mut arrived = k0.request();
         for &e in &edges[1..] {
-            let Some(used) = step_kind(g.kinds(e), recursive) else {
+            let Some(used) = step_kind(g.kinds(e), arrived) else {
                 continue 'k0;
             };
-            recursive = !used.ends_non_recursive();
+            arrived = used.request();
         }
-        if !recursive || k0.starts_exclusive() {
+        if arrived.waits_for(k0.hold()) {
             return true;
         }
     }
@@ -387,13 +399,26 @@ mod tests {
             .union(EdgeKinds::ER)
             .union(EdgeKinds::SN)
             .union(EdgeKinds::SR);
-        assert_eq!(step_kind(all, false), Some(EdgeKinds::EN));
-        assert_eq!(step_kind(EdgeKinds::SR, false), Some(EdgeKinds::SR));
-        // After a recursive read only exclusive holds may follow.
-        assert_eq!(step_kind(EdgeKinds::SR, true), None);
+        assert_eq!(step_kind(all, Request::Exclusive), Some(EdgeKinds::EN));
         assert_eq!(
-            step_kind(EdgeKinds::SN.union(EdgeKinds::ER), true),
+            step_kind(EdgeKinds::SR, Request::Exclusive),
+            Some(EdgeKinds::SR)
+        );
+        // After a recursive read only exclusive holds may follow.
+        assert_eq!(step_kind(EdgeKinds::SR, Request::RecursiveRead), None);
+        assert_eq!(
+            step_kind(EdgeKinds::SN.union(EdgeKinds::ER), Request::RecursiveRead),
             Some(EdgeKinds::ER)
+        );
+        // After a plain read, anything but an upgradable hold.
+        assert_eq!(step_kind(EdgeKinds::UN, Request::Read), None);
+        assert_eq!(
+            step_kind(EdgeKinds::UN.union(EdgeKinds::SP), Request::Read),
+            Some(EdgeKinds::SP)
+        );
+        assert_eq!(
+            step_kind(EdgeKinds::UN, Request::Exclusive),
+            Some(EdgeKinds::UN)
         );
     }
 }

@@ -195,7 +195,7 @@ impl fmt::Display for AtomicityReport {
             self.lock.label()
         )?;
         let guard = match self.check_hold {
-            Hold::Shared => "read guard",
+            Hold::Shared | Hold::Upgradable => "read guard",
             Hold::Exclusive => "guard",
         };
         writeln!(

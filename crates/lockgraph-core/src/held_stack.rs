@@ -87,6 +87,7 @@ pub(crate) const fn nibble(hold: Hold, req: u8, upgradable: bool) -> u64 {
     let shared = match hold {
         Hold::Exclusive => 0,
         Hold::Shared => M_SHARED,
+        Hold::Upgradable => M_SHARED | M_UPGRADABLE,
     };
     let upg = if upgradable { M_UPGRADABLE } else { 0 };
     req as u64 & M_REQ | shared | upg

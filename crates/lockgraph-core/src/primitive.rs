@@ -210,7 +210,7 @@ impl WaitMode {
     fn access(self) -> Access {
         match self.hold() {
             Hold::Exclusive => Access::Write,
-            Hold::Shared => Access::Read,
+            Hold::Shared | Hold::Upgradable => Access::Read,
         }
     }
 }

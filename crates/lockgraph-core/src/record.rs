@@ -365,6 +365,7 @@ fn format_line(
     let hold = match e.hold {
         Hold::Exclusive => "exclusive",
         Hold::Shared => "shared",
+        Hold::Upgradable => "upgradable",
     };
     let request = match e.request {
         Request::Exclusive => "exclusive",

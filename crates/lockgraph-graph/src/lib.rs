@@ -6,10 +6,12 @@
 //! was recorded. [`Graph::add_edge`] adds or widens an edge and, when that changed
 //! anything, looks for the shortest cycle through it that can really deadlock:
 //!
-//! * **strong paths** (lockdep's rule for read locks): a cycle is only a deadlock
-//!   when no edge that ends in a *recursive read* is followed by an edge that
-//!   starts from a *shared* hold, since a recursive reader never waits for
-//!   another reader;
+//! * **strong paths** (lockdep's rule for read locks, with parking_lot's
+//!   upgradable reads): a cycle is only a deadlock when at every lock on it
+//!   the request of the edge in waits for the hold of the edge out
+//!   ([`Request::waits_for`]): a *recursive read* never waits for a *shared*
+//!   or *upgradable* hold, and a *plain read* never waits for an
+//!   *upgradable* one (no writer can queue reads while it is held);
 //! * **gate locks** (the GoodLock idea): a lock held at every recording of
 //!   two of the cycle's edges, in modes that exclude each other (a write and
 //!   anything; two upgradable reads), serialises the two threads that would
@@ -35,12 +37,13 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
 use petgraph::Direction;
+
+pub use kinds::{EdgeKinds, Hold, Request};
 
 /// A node of the graph.
 pub type NodeId = NodeIndex<u32>;
@@ -48,130 +51,6 @@ pub type NodeId = NodeIndex<u32>;
 /// An edge of the graph, as [`Graph::add_edge`] hands it back: valid until
 /// the edge or one of its nodes is removed.
 pub type EdgeId = EdgeIndex<u32>;
-
-/// How the lock at the start of an edge was held when the edge was recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Hold {
-    /// Held exclusively: a mutex, a write lock, a reentrant mutex.
-    Exclusive,
-    /// Held shared: a read lock, a recursive read lock, an upgradable read lock.
-    Shared,
-}
-
-/// How the lock at the end of an edge was requested.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Request {
-    /// An exclusive request: `lock`, `write`, `upgradable_read`, `upgrade`.
-    Exclusive,
-    /// A non-recursive read (`read`): it can queue behind a waiting writer.
-    Read,
-    /// A recursive read (`read_recursive`): it never waits for another reader.
-    RecursiveRead,
-}
-
-/// A set of lockdep's four dependency kinds: {exclusive, shared} hold times
-/// {non-recursive, recursive-read} request.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct EdgeKinds(u8);
-
-impl EdgeKinds {
-    /// Exclusive hold, non-recursive request.
-    pub const EN: EdgeKinds = EdgeKinds(1);
-    /// Exclusive hold, recursive-read request.
-    pub const ER: EdgeKinds = EdgeKinds(2);
-    /// Shared hold, non-recursive request.
-    pub const SN: EdgeKinds = EdgeKinds(4);
-    /// Shared hold, recursive-read request.
-    pub const SR: EdgeKinds = EdgeKinds(8);
-    const FROM_EXCLUSIVE: u8 = 1 | 2;
-    const TO_NON_RECURSIVE: u8 = 1 | 4;
-
-    /// The single kind of one acquisition.
-    pub fn of(hold: Hold, request: Request) -> EdgeKinds {
-        match (hold, request) {
-            (Hold::Exclusive, Request::RecursiveRead) => Self::ER,
-            (Hold::Exclusive, _) => Self::EN,
-            (Hold::Shared, Request::RecursiveRead) => Self::SR,
-            (Hold::Shared, _) => Self::SN,
-        }
-    }
-
-    /// The union of two sets.
-    pub fn union(self, other: EdgeKinds) -> EdgeKinds {
-        EdgeKinds(self.0 | other.0)
-    }
-
-    /// Whether every kind of `other` is in `self`.
-    pub fn contains(self, other: EdgeKinds) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The single kinds in this set, strongest first (EN, ER, SN, SR).
-    pub fn iter(self) -> impl Iterator<Item = EdgeKinds> {
-        [Self::EN, Self::ER, Self::SN, Self::SR]
-            .into_iter()
-            .filter(move |k| self.contains(*k))
-    }
-
-    /// Whether some kind in the set starts from an exclusive hold.
-    pub fn starts_exclusive(self) -> bool {
-        self.0 & Self::FROM_EXCLUSIVE != 0
-    }
-
-    /// Whether some kind in the set ends in a non-recursive request.
-    pub fn ends_non_recursive(self) -> bool {
-        self.0 & Self::TO_NON_RECURSIVE != 0
-    }
-
-    /// The kinds usable after arriving with a recursive read: only those that
-    /// start from an exclusive hold.
-    fn after_recursive_read(self) -> EdgeKinds {
-        EdgeKinds(self.0 & Self::FROM_EXCLUSIVE)
-    }
-
-    /// The strong-path rule for one edge of these kinds, reached by a
-    /// recursive read (`recursive`) or not: the kind a strong path uses on
-    /// it, one that ends non-recursively when it can (that leaves every
-    /// choice open for the next edge), or `None` when the read rule forbids
-    /// the edge. (The offline checker, `lockgraph-cli`, walks its own
-    /// compressed graph with this rule.)
-    #[inline]
-    pub fn strong_step(self, recursive: bool) -> Option<EdgeKinds> {
-        let allowed = if recursive {
-            self.after_recursive_read()
-        } else {
-            self
-        };
-        // The strongest kind (the lowest bit: EN, ER, SN, SR) among those
-        // that end non-recursively, else among all.
-        let preferred = allowed.0 & Self::TO_NON_RECURSIVE;
-        let pick = if preferred != 0 { preferred } else { allowed.0 };
-        (pick != 0).then_some(EdgeKinds(pick & pick.wrapping_neg()))
-    }
-}
-
-impl fmt::Debug for EdgeKinds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = [
-            (Self::EN, "EN"),
-            (Self::ER, "ER"),
-            (Self::SN, "SN"),
-            (Self::SR, "SR"),
-        ];
-        let mut set = f.debug_set();
-        for (k, name) in names {
-            if self.contains(k) {
-                set.entry(&format_args!("{name}"));
-            }
-        }
-        set.finish()
-    }
-}
 
 /// One edge of the graph.
 #[derive(Clone, Debug)]
@@ -742,6 +621,7 @@ pub(crate) struct Walk {
 
 mod components;
 pub mod gates;
+mod kinds;
 mod order;
 mod search;
 pub mod vclock;

@@ -9,7 +9,9 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use crate::gates::{self, GateRule};
-use crate::{Cycle, EdgeId, EdgeKinds, FastMap, Graph, NodeId, EXACT_GATES_BUDGET, STATE_BUDGET};
+use crate::{
+    Cycle, EdgeId, EdgeKinds, FastMap, Graph, NodeId, Request, EXACT_GATES_BUDGET, STATE_BUDGET,
+};
 
 /// Where a strong-path search may go: cycles of at most `max_len` edges,
 /// only the nodes marked in `inside` (when given), at most `budget` states.
@@ -168,18 +170,18 @@ impl<N, M> Graph<N, M> {
             return None;
         }
         'k0: for k0 in kinds.iter() {
-            let mut recursive = !k0.ends_non_recursive();
+            let mut arrived = k0.request();
             let mut used_kinds = Vec::with_capacity(nodes.len());
             used_kinds.push(k0);
             for &e in &edges[1..] {
                 let w = self.g.edge_weight(e)?;
-                let Some(used) = w.kinds.strong_step(recursive) else {
+                let Some(used) = w.kinds.strong_step(arrived) else {
                     continue 'k0;
                 };
-                recursive = !used.ends_non_recursive();
+                arrived = used.request();
                 used_kinds.push(used);
             }
-            if !recursive || k0.starts_exclusive() {
+            if arrived.waits_for(k0.hold()) {
                 return Some(Cycle {
                     nodes,
                     kinds: used_kinds,
@@ -192,8 +194,8 @@ impl<N, M> Graph<N, M> {
     }
 
     /// The strong-path search: a breadth-first search from `to` back to
-    /// `from` over (node, arrived by a recursive read, `rule`'s key of the
-    /// gates) states, the first edge `from -> to` having kind `k0` and the
+    /// `from` over (node, the request it was arrived at with, `rule`'s key
+    /// of the gates) states, the first edge `from -> to` having kind `k0` and the
     /// gates `gates`, within `bounds`: it stops at paths that would make
     /// the cycle longer than `max_len` edges and never leaves the nodes
     /// marked in `inside` (when given). The shortest cycle within the bound
@@ -215,12 +217,11 @@ impl<N, M> Graph<N, M> {
         } = bounds;
         let start = State {
             node: to,
-            recursive: !k0.ends_non_recursive(),
+            arrived: k0.request(),
             key: rule.start(gates),
         };
-        let accept = |rule: &R, s: &State<R::Key>| {
-            rule.accepts(s.key) && (!s.recursive || k0.starts_exclusive())
-        };
+        let accept =
+            |rule: &R, s: &State<R::Key>| rule.accepts(s.key) && s.arrived.waits_for(k0.hold());
         let mut parent: Parents<R::Key> = FastMap::default();
         // (state, edges from `to` to the state's node)
         let mut queue = VecDeque::from([(start, 0usize)]);
@@ -243,7 +244,7 @@ impl<N, M> Graph<N, M> {
                         continue;
                     }
                 }
-                let Some(used) = e.weight().kinds.strong_step(s.recursive) else {
+                let Some(used) = e.weight().kinds.strong_step(s.arrived) else {
                     continue;
                 };
                 let Some(key) = rule.step(s.key, &e.weight().gates) else {
@@ -251,7 +252,7 @@ impl<N, M> Graph<N, M> {
                 };
                 let next = State {
                     node: target,
-                    recursive: !used.ends_non_recursive(),
+                    arrived: used.request(),
                     key,
                 };
                 if let std::collections::hash_map::Entry::Vacant(v) = parent.entry(next) {
@@ -346,7 +347,8 @@ type Parents<K> = FastMap<State<K>, (State<K>, EdgeKinds)>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct State<K> {
     node: NodeId,
-    recursive: bool,
+    /// The request of the walk's edge into `node`: which kinds may follow.
+    arrived: Request,
     key: K,
 }
 

@@ -223,7 +223,7 @@ impl Merger {
         }
         gates.sort_unstable();
         gates.dedup();
-        let kind = EdgeKinds::of(e.hold.to_graph(), e.request.to_graph());
+        let kind = e.kind();
         let next = self.edges.len() as u32;
         let idx = *self
             .edge_ids

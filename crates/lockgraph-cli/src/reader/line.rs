@@ -239,6 +239,26 @@ pub struct EdgeLine<'a> {
     /// resolved them after writing the edge (see [`FileSummary::stacks`]).
     #[serde(borrow, default)]
     pub stack: Option<Str<'a>>,
+    /// The format version of the file it was read from (its header's).
+    #[serde(skip)]
+    pub version: u64,
+}
+
+impl EdgeLine<'_> {
+    /// The dependency kind the graph crate's rules give this line: its
+    /// hold and request, read as the line's format version meant them.
+    /// Before version 3 no hold was written as an upgradable read (those
+    /// were `shared`), and a `read` request is taken as an exclusive one,
+    /// which waits for every hold: a plain read waits for no upgradable
+    /// read, and an old record cannot say which of its shared holds were
+    /// (an extra finding, never a missed one).
+    pub fn kind(&self) -> lockgraph_graph::EdgeKinds {
+        let request = match self.request {
+            RequestMode::Read if self.version < 3 => lockgraph_graph::Request::Exclusive,
+            r => r.to_graph(),
+        };
+        lockgraph_graph::EdgeKinds::of(self.hold.to_graph(), request)
+    }
 }
 
 /// One `"type":"stack"` line: the resolved frames of the edges whose

@@ -359,7 +359,12 @@ impl<'p> FileParser<'p> {
             return Ok(());
         }
         match parse_line(content) {
-            Ok(Some(edge)) => {
+            Ok(Some(mut edge)) => {
+                edge.version = self
+                    .summary
+                    .header
+                    .as_ref()
+                    .map_or(1, |h| h.lockgraph_record);
                 self.summary.edges += 1;
                 sink(line_no, edge);
             }

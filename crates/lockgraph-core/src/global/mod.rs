@@ -158,7 +158,7 @@ struct EdgeMeta {
 
 #[derive(Clone, Default)]
 struct EdgeMore {
-    origins: [Option<Origin>; 4],
+    origins: [Option<Origin>; EdgeKinds::NAMED.len()],
     pairs: Vec<(u64, u64)>,
 }
 
@@ -255,11 +255,9 @@ const MAX_PAIRS: usize = 4;
 const LONG_CYCLE: usize = 64;
 const SHOWN_STACKS: usize = 6;
 
+/// The position of a single kind among [`EdgeKinds::NAMED`] (0 for a set).
 fn kind_index(k: EdgeKinds) -> usize {
-    [EdgeKinds::EN, EdgeKinds::ER, EdgeKinds::SN, EdgeKinds::SR]
-        .iter()
-        .position(|x| *x == k)
-        .unwrap_or(0)
+    EdgeKinds::NAMED.iter().position(|x| x.0 == k).unwrap_or(0)
 }
 
 struct Global {

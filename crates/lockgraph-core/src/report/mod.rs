@@ -347,6 +347,7 @@ fn hold_word(h: Hold) -> &'static str {
     match h {
         Hold::Exclusive => "exclusively",
         Hold::Shared => "shared",
+        Hold::Upgradable => "as an upgradable read",
     }
 }
 
@@ -363,8 +364,10 @@ fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
     match (kind, h) {
         (LockKind::RwLock, Hold::Exclusive) => " for write",
         (LockKind::RwLock, Hold::Shared) => " for read",
+        (LockKind::RwLock, Hold::Upgradable) => " for an upgradable read",
         (LockKind::Other, Hold::Exclusive) => " exclusively",
         (LockKind::Other, Hold::Shared) => " shared",
+        (LockKind::Other, Hold::Upgradable) => " as an upgradable read",
         (LockKind::Queue, _) => " as its consumer",
         (LockKind::Semaphore | LockKind::AsyncSemaphore, _) => " (a permit)",
         (LockKind::Barrier, _) => " as a party on its way to the next wait",

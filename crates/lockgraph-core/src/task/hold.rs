@@ -190,7 +190,7 @@ fn hold_in(
 fn profiled(meta: &LockMeta, hold: Hold, waited: Option<std::time::Duration>, h: &AsyncHold) {
     let access = match hold {
         Hold::Exclusive => crate::profile::Access::Write,
-        Hold::Shared => crate::profile::Access::Read,
+        Hold::Shared | Hold::Upgradable => crate::profile::Access::Read,
     };
     crate::profile::acquired(meta, access, waited);
     if let Some(set) = h.set() {

@@ -585,6 +585,7 @@ fn hold_text(h: &HeldInfo) -> &'static str {
 pub(super) fn hold_name(h: &HeldInfo) -> &'static str {
     match h.hold {
         Hold::Shared if h.upgradable => "upgradable read",
+        Hold::Upgradable => "upgradable read",
         Hold::Exclusive => "exclusive",
         Hold::Shared => "shared",
     }
