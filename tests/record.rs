@@ -54,7 +54,7 @@ fn a_process_that_aborts_leaves_every_completed_record() {
     assert!(!out.success() && !out.timed_out, "{}", out.both());
     let lines = lines(&dir);
     assert!(
-        lines[0].starts_with("{\"lockgraph_record\":2,\"pid\":"),
+        lines[0].starts_with("{\"lockgraph_record\":3,\"pid\":"),
         "{}",
         lines[0]
     );
@@ -345,4 +345,75 @@ fn a_gate_weakened_to_a_read_is_written_again_with_its_mode() {
     assert_eq!(r, format!("{}:read\"", w.trim_end_matches('"')), "{r}");
     assert_eq!(r2, r, "{r2}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `upgradable_read(); m.lock()`, then `m.lock(); read()`: no cycle, since
+/// a plain read never waits for an upgradable read.
+#[test]
+fn child_records_an_upgradable_read_against_a_plain_read() {
+    if !is_child() {
+        return;
+    }
+    let a = RwLock::named("rec-upg-a", ());
+    let m = Mutex::named("rec-upg-m", ());
+    {
+        let _u = a.upgradable_read();
+        let _m = m.lock();
+    }
+    let _m = m.lock();
+    let _a = a.read();
+}
+
+/// An edge out of an upgradable read is written with the hold `upgradable`
+/// (format version 3), and `lockgraph check` reads it so: against a plain
+/// read of the lock it closes no cycle, as in the process. The same lines
+/// as an older version wrote them (the hold `shared`) are one: a `read`
+/// request of such a record waits for every hold.
+#[test]
+fn an_upgradable_hold_is_written_as_one_and_checked_as_one() {
+    let dir = fresh_dir("upgradable-hold");
+    let child = child!(child_records_an_upgradable_read_against_a_plain_read);
+    let out = recording(child, &dir, "warn").run();
+    assert!(out.success(), "{}", out.both());
+    assert!(!out.both().contains("potential deadlock"), "{}", out.both());
+    let lines = lines(&dir);
+    assert!(
+        lines[0].starts_with("{\"lockgraph_record\":3,"),
+        "{}",
+        lines[0]
+    );
+    let edge = |from: &str| -> String {
+        let from = format!("\"from\":{{\"class\":\"name:{from}\"");
+        let found = lines.iter().filter(|l| l.contains(&from)).cloned();
+        let found: Vec<String> = found.collect();
+        assert_eq!(found.len(), 1, "{lines:#?}");
+        found[0].clone()
+    };
+    let (am, ma) = (edge("rec-upg-a"), edge("rec-upg-m"));
+    assert!(
+        am.contains("\"hold\":\"upgradable\",\"request\":\"exclusive\""),
+        "{am}"
+    );
+    assert!(
+        ma.contains("\"hold\":\"exclusive\",\"request\":\"read\""),
+        "{ma}"
+    );
+    let check = |dir: &Path| {
+        let options = lockgraph_cli::CheckOptions::new(vec![dir.to_path_buf()]);
+        lockgraph_cli::check(&options).unwrap().cycles().len()
+    };
+    assert_eq!(check(&dir), 0);
+    // As version 2 wrote it.
+    let old = fresh_dir("upgradable-hold-v2");
+    std::fs::create_dir_all(&old).unwrap();
+    let text: Vec<String> = (lines.iter())
+        .map(|l| {
+            l.replace("{\"lockgraph_record\":3,", "{\"lockgraph_record\":2,")
+                .replace("\"hold\":\"upgradable\"", "\"hold\":\"shared\"")
+        })
+        .collect();
+    std::fs::write(old.join("lockgraph-1-1.jsonl"), text.join("\n") + "\n").unwrap();
+    assert_eq!(check(&old), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&old).unwrap();
 }

@@ -355,6 +355,73 @@ fn a_recursive_read_into_a_lock_that_is_then_only_read_held_breaks_the_cycle() {
     assert_eq!(cycles(&reports).len(), 1);
 }
 
+/// A plain read never waits for another thread's upgradable read (no
+/// writer can take the bit that queues reads while one is held), so
+/// `upgradable_read(); m.lock()` against `m.lock(); read()` cannot hang
+/// and is no cycle: here the two really overlap, and the read gets in (it
+/// was reported; found by an outside test). Under `m`, an upgradable read
+/// or a write of the lock waits for the upgradable read: a cycle, whose
+/// edge out of the upgradable read says so.
+#[test]
+fn a_plain_read_against_an_upgradable_read_is_no_cycle() {
+    let a = Arc::new(RwLock::new(0u32));
+    let m = Arc::new(Mutex::new(()));
+    let (recorded_tx, recorded_rx) = mpsc::channel();
+    let (held_tx, held_rx) = mpsc::channel::<()>();
+    let (a2, m2) = (Arc::clone(&a), Arc::clone(&m));
+    let first = thread::spawn(move || {
+        let u = a2.upgradable_read();
+        // `a -> m` from the upgradable read, recorded before the other
+        // order is.
+        drop(m2.lock());
+        recorded_tx.send(()).unwrap();
+        held_rx.recv().unwrap();
+        // Waits for the main thread, which holds `m` and reads `a`.
+        assert!(m2.try_lock_for(Duration::from_secs(10)).is_some());
+        drop(u);
+    });
+    recorded_rx.recv().unwrap();
+    let reports = capture(|| {
+        let _m = m.lock();
+        held_tx.send(()).unwrap();
+        thread::sleep(SHORT);
+        // `first` holds `a` upgradable and waits for `m`: the read gets in.
+        assert!(a.try_read_for(Duration::from_secs(10)).is_some());
+    });
+    first.join().unwrap();
+    assert!(reports.is_empty(), "{reports:#?}");
+    // An upgradable read of `a` under `m` waits for `first`'s: a cycle.
+    let reports = capture(|| {
+        let _m = m.lock();
+        let _u = a.upgradable_read();
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1, "{reports:#?}");
+    let text = r[0].to_string();
+    assert!(text.contains("for an upgradable read (taken at"), "{text}");
+    // So does a write, and a read against a plain read hold.
+    let (b, n) = (RwLock::new(()), Mutex::new(()));
+    let reports = capture(|| {
+        {
+            let _b = b.upgradable_read();
+            let _n = n.lock();
+        }
+        let _n = n.lock();
+        let _b = b.write();
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+    let (c, o) = (RwLock::new(()), Mutex::new(()));
+    let reports = capture(|| {
+        {
+            let _c = c.read();
+            let _o = o.lock();
+        }
+        let _o = o.lock();
+        let _c = c.read();
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
 #[test]
 fn a_second_read_of_a_read_held_lock_is_reported_but_read_recursive_is_not() {
     let l = RwLock::new(());

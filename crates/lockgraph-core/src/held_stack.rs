@@ -125,6 +125,17 @@ pub(crate) fn word_hold(w: u64) -> Hold {
     }
 }
 
+/// The hold of a slot word as an edge out of it names it: an upgradable
+/// read is its own hold there (`lockgraph_graph::Hold::Upgradable`).
+#[inline(always)]
+pub(crate) fn word_edge_hold(w: u64) -> Hold {
+    if word_upgradable(w) {
+        Hold::Upgradable
+    } else {
+        word_hold(w)
+    }
+}
+
 /// The request part of a slot word, `1 + Request` or 0.
 #[inline(always)]
 pub(crate) fn word_req(w: u64) -> u8 {

@@ -31,9 +31,10 @@ use crate::site_key;
 mod stacks;
 pub(crate) use stacks::before_abort;
 
-/// The record format version written (2: gates carry their mode,
-/// `docs/record-format.md`).
-pub const RECORD_VERSION: u32 = 2;
+/// The record format version written (2: gates carry their mode; 3: an
+/// edge's hold may be `upgradable`, and a `read` request is a plain read,
+/// which waits for no upgradable read; `docs/record-format.md`).
+pub const RECORD_VERSION: u32 = 3;
 
 struct Recorder {
     file: Mutex<File>,

@@ -55,6 +55,7 @@ fn hold_mode(kind: &str, hold: &str) -> &'static str {
         ("RwLock", "shared") => " for read",
         ("lock", "exclusive") => " exclusively",
         ("lock", "shared") | (_, "shared") => " shared",
+        (_, "upgradable") => " for an upgradable read",
         _ => "",
     }
 }

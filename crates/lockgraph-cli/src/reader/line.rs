@@ -35,8 +35,11 @@ pub struct Header {
 pub enum HoldMode {
     /// Write lock, mutex, reentrant mutex.
     Exclusive,
-    /// Read, recursive read or upgradable read.
+    /// Read or recursive read (and, before format version 3, an
+    /// upgradable read).
     Shared,
+    /// An upgradable read (format version 3 on): no plain read waits for it.
+    Upgradable,
 }
 
 /// How the lock at the end of an edge was requested.
@@ -53,13 +56,14 @@ pub enum RequestMode {
 
 impl HoldMode {
     /// Every mode, in the format's order.
-    pub const ALL: [HoldMode; 2] = [HoldMode::Exclusive, HoldMode::Shared];
+    pub const ALL: [HoldMode; 3] = [HoldMode::Exclusive, HoldMode::Shared, HoldMode::Upgradable];
 
     /// The word used in the format.
     pub fn as_str(self) -> &'static str {
         match self {
             HoldMode::Exclusive => "exclusive",
             HoldMode::Shared => "shared",
+            HoldMode::Upgradable => "upgradable",
         }
     }
 
@@ -68,6 +72,7 @@ impl HoldMode {
         match self {
             HoldMode::Exclusive => lockgraph_graph::Hold::Exclusive,
             HoldMode::Shared => lockgraph_graph::Hold::Shared,
+            HoldMode::Upgradable => lockgraph_graph::Hold::Upgradable,
         }
     }
 }

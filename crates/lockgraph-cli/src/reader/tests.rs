@@ -142,8 +142,8 @@ fn header_problems_are_errors_on_line_1() {
     for (text, want) in [
         (EDGE, "no `lockgraph_record` field"),
         (
-            "{\"lockgraph_record\":3,\"pid\":1}\n",
-            "unsupported record format version 3",
+            "{\"lockgraph_record\":4,\"pid\":1}\n",
+            "unsupported record format version 4",
         ),
         ("{\"lockgraph_record\":\"1\"}\n", "must be a version number"),
         (
@@ -195,7 +195,7 @@ fn a_wrong_value_names_its_field_and_is_never_a_torn_line() {
         (
             "\"hold\":\"exclusive\"",
             "\"hold\":5",
-            "field `hold`: invalid type: integer `5`, expected one of \"exclusive\", \"shared\"",
+            "field `hold`: invalid type: integer `5`, expected one of \"exclusive\", \"shared\", \"upgradable\"",
         ),
         (
             "\"request\":\"exclusive\"",

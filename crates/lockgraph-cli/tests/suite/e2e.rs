@@ -220,7 +220,7 @@ fn a_process_that_nests_no_locks_writes_its_header() {
     assert_eq!(files.len(), 1, "{files:?}");
     let text = std::fs::read_to_string(&files[0]).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.starts_with("{\"lockgraph_record\":2,"), "{text}");
+    assert!(text.starts_with("{\"lockgraph_record\":3,"), "{text}");
 }
 
 /// Issue 12, item 4: the README's recipe: `lockgraph test` keeps its

@@ -300,8 +300,88 @@ fn read_locks_follow_the_strong_path_rule() {
     // The kinds accumulated on the merged edge.
     let c = &r.cycles()[0];
     let back = c.edges.iter().find(|e| e.from == "L2").unwrap();
-    assert_eq!(back.kinds.names(), ["EN", "SR"]);
+    assert_eq!(back.kinds.names(), ["EP", "SR"]);
     assert_eq!(back.recordings, 2);
+}
+
+/// A file of process `pid` in format version `version`.
+fn write_file_of_version(dir: &Path, pid: u64, version: u64, edges: &[Edge]) {
+    let text = file_text(pid, edges);
+    let old = text.replacen(&header(pid), &header_of_version(pid, version), 1);
+    assert!(
+        old.contains(&format!("\"lockgraph_record\":{version}")),
+        "{old}"
+    );
+    write_raw(dir, &format!("lockgraph-{pid}-1000.jsonl"), old);
+}
+
+/// A plain read never waits for an upgradable read (format version 3's
+/// `upgradable` hold): `upgradable_read(a); lock(b)` against `lock(b);
+/// read(a)` is no cycle; against an upgradable read or a write of `a`
+/// under `b` it is one.
+#[test]
+fn a_plain_read_against_an_upgradable_hold_is_no_cycle() {
+    let d = tempdir();
+    write_file(
+        d.path(),
+        1,
+        &[edge("a", "b").modes("upgradable", "exclusive")],
+    );
+    write_file(d.path(), 2, &[edge("b", "a").modes("exclusive", "read")]);
+    let r = check_dir(d.path());
+    assert!(r.cycles().is_empty(), "{:?}", r.cycles());
+    assert_eq!(r.exit_code(), 0);
+    // A recursive read does not wait for it either.
+    write_file(
+        d.path(),
+        3,
+        &[edge("b", "a").modes("shared", "recursive_read")],
+    );
+    assert!(check_dir(d.path()).cycles().is_empty());
+    // An exclusive request (an upgradable read, a write) waits for it.
+    write_file(
+        d.path(),
+        4,
+        &[edge("b", "a").modes("exclusive", "exclusive")],
+    );
+    let r = check_dir(d.path());
+    assert_eq!(r.cycles().len(), 1);
+    let c = &r.cycles()[0];
+    let out = c.edges.iter().find(|e| e.from == "L1").unwrap();
+    assert_eq!(out.kinds.names(), ["UN"]);
+    // A read against a plain read hold still waits (behind a queued writer).
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("a", "b").modes("shared", "exclusive")]);
+    write_file(d.path(), 2, &[edge("b", "a").modes("exclusive", "read")]);
+    assert_eq!(check_dir(d.path()).cycles().len(), 1);
+}
+
+/// Before format version 3 an upgradable read was written as a `shared`
+/// hold, so a `read` request of such a file is read as one that waits for
+/// every hold: its findings stay, and it still meets a newer file's
+/// upgradable hold.
+#[test]
+fn an_older_records_read_request_keeps_its_meaning() {
+    for version in [1, 2] {
+        let d = tempdir();
+        let ab = [edge("a", "b").modes("shared", "exclusive")];
+        write_file_of_version(d.path(), 1, version, &ab);
+        let ba = [edge("b", "a").modes("exclusive", "read")];
+        write_file_of_version(d.path(), 2, version, &ba);
+        let r = check_dir(d.path());
+        assert_eq!(r.cycles().len(), 1, "version {version}");
+        let back = r.cycles()[0].edges.iter().find(|e| e.from == "L2").unwrap();
+        assert_eq!(back.kinds.names(), ["EN"]);
+        // Against a newer file's upgradable hold too.
+        let d = tempdir();
+        write_file(
+            d.path(),
+            1,
+            &[edge("a", "b").modes("upgradable", "exclusive")],
+        );
+        write_file_of_version(d.path(), 2, version, &ba);
+        assert_eq!(check_dir(d.path()).cycles().len(), 1, "version {version}");
+    }
 }
 
 #[test]

@@ -83,7 +83,7 @@ impl Edge {
 /// A header of the newest format version (`FORMAT_VERSION`: this file is
 /// part of the library's unit tests too, so it does not name the crate).
 pub fn header(pid: u64) -> String {
-    header_of_version(pid, 2)
+    header_of_version(pid, 3)
 }
 
 /// A header of format version `version`.

@@ -278,10 +278,14 @@ pub(crate) fn add_edges_by(
             return out;
         };
         // A notification runs "condvar -> held lock"; everything else
-        // "held -> target".
+        // "held -> target", from the held entry's mode: an upgradable read
+        // is a hold of its own in the edge's kind (no plain read waits
+        // for it, `lockgraph_graph::Request::waits_for`).
         let notify = op == Op::Notify;
         let (hold, req) = if notify {
             (Hold::Exclusive, Request::Exclusive)
+        } else if own.upgradable(i) {
+            (Hold::Upgradable, request)
         } else {
             (e.hold, request)
         };

@@ -337,7 +337,7 @@ impl ThreadState {
             to: id,
             class: &meta.class,
             kind: meta.kind,
-            hold: word_hold(self.stack.words[0].get()),
+            hold: word_edge_hold(self.stack.words[0].get()),
             held_at: self.stack.sites[0].get(),
             requested_at: site.or(self.pending_site.get()),
         };

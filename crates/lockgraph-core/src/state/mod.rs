@@ -18,8 +18,9 @@ use crate::class::{Class, LockKind};
 use crate::features::{ATOMICITY, PROFILE, WATCHDOG};
 use crate::global;
 use crate::held_stack::{
-    expect, handover, same_id, word_hold, word_id, word_req, word_upgradable, HeldStack, BUSY,
-    MODE, M_LEAN, M_REQ, M_SHARED, M_UPGRADABLE, SLOW, S_HOOKS, S_IN_GRAPH, S_YOUNG_FROM,
+    expect, handover, same_id, word_edge_hold, word_hold, word_id, word_req, word_upgradable,
+    HeldStack, BUSY, MODE, M_LEAN, M_REQ, M_SHARED, M_UPGRADABLE, SLOW, S_HOOKS, S_IN_GRAPH,
+    S_YOUNG_FROM,
 };
 use crate::meta::{
     word_to_id, Held, LockMeta, Op, ID_LIMIT, IN_GRAPH, MAX_HELD, YOUNG, YOUNG_FROM,
