@@ -70,7 +70,7 @@ impl EdgeKinds {
     pub const UP: EdgeKinds = EdgeKinds::of(Hold::Upgradable, Request::Read);
     /// Upgradable hold, recursive-read request.
     pub const UR: EdgeKinds = EdgeKinds::of(Hold::Upgradable, Request::RecursiveRead);
-    /// Every single kind with its name, in bit order (EN, EP, ER, SN, SP,
+    /// Every single kind with its name, by hold, then request (EN, EP, ER, SN, SP,
     /// SR, UN, UP, UR).
     pub const NAMED: [(EdgeKinds, &'static str); 9] = [
         (Self::EN, "EN"),
@@ -84,14 +84,22 @@ impl EdgeKinds {
         (Self::UR, "UR"),
     ];
     /// The kinds that end in an exclusive request, in a plain read.
-    const TO_EXCLUSIVE: u16 = 0b001_001_001;
-    const TO_READ: u16 = 0b010_010_010;
+    const TO_EXCLUSIVE: u16 = 0b000_000_111;
+    const TO_READ: u16 = 0b000_111_000;
     /// The kinds that start from an exclusive hold, a shared one.
-    const FROM_EXCLUSIVE: u16 = 0b000_000_111;
-    const FROM_SHARED: u16 = 0b000_111_000;
-    const ALL: u16 = 0b111_111_111;
+    const FROM_EXCLUSIVE: u16 = 0b001_001_001;
+    const FROM_SHARED: u16 = 0b010_010_010;
+    /// Per request a strong path arrives with (by `Request as usize`), the
+    /// kinds it may take next: those whose hold the request waits for.
+    const AFTER: [u16; 3] = [
+        0b111_111_111,
+        Self::FROM_EXCLUSIVE | Self::FROM_SHARED,
+        Self::FROM_EXCLUSIVE,
+    ];
 
-    /// The single kind of one acquisition: bit `3 * hold + request`.
+    /// The single kind of one acquisition: bit `3 * request + hold`, so
+    /// that the lowest bit of a set is its kind whose request lets the
+    /// most kinds follow ([`strong_step`](Self::strong_step)).
     pub const fn of(hold: Hold, request: Request) -> EdgeKinds {
         let h = match hold {
             Hold::Exclusive => 0,
@@ -103,7 +111,7 @@ impl EdgeKinds {
             Request::Read => 1,
             Request::RecursiveRead => 2,
         };
-        EdgeKinds(1 << (3 * h + r))
+        EdgeKinds(1 << (3 * r + h))
     }
 
     /// The union of two sets.
@@ -121,7 +129,7 @@ impl EdgeKinds {
         self.0 == 0
     }
 
-    /// The single kinds in this set, in bit order (EN, EP, ER, SN, SP, SR,
+    /// The single kinds in this set, in the order of [`NAMED`](Self::NAMED) (EN, EP, ER, SN, SP, SR,
     /// UN, UP, UR).
     pub fn iter(self) -> impl Iterator<Item = EdgeKinds> {
         Self::NAMED
@@ -156,36 +164,45 @@ impl EdgeKinds {
         }
     }
 
-    /// The kinds a strong path may take after arriving at their start with
-    /// a request `arrived`: those whose hold that request waits for.
-    fn after(self, arrived: Request) -> EdgeKinds {
-        let holds = match arrived {
-            Request::Exclusive => Self::ALL,
-            Request::Read => Self::FROM_EXCLUSIVE | Self::FROM_SHARED,
-            Request::RecursiveRead => Self::FROM_EXCLUSIVE,
-        };
-        EdgeKinds(self.0 & holds)
-    }
-
     /// The strong-path rule for one edge of these kinds, reached with the
     /// request `arrived` (the request of the walk's edge into its start):
     /// the kind a strong path uses on it, the one whose request lets the
     /// most kinds follow (exclusive, else a plain read, else a recursive
-    /// read: each allows a superset of what the next allows), or `None`
-    /// when no kind's hold is one `arrived` waits for. (The offline
+    /// read: each allows a superset of what the next allows; the
+    /// strongest hold among those), or `None` when no kind's hold is one
+    /// `arrived` waits for. One mask and the lowest bit, as lockdep's two
+    /// kinds were (the bit order puts the requests first). (The offline
     /// checker, `lockgraph-cli`, walks its own compressed graph with this
     /// rule.)
     #[inline]
     pub fn strong_step(self, arrived: Request) -> Option<EdgeKinds> {
-        let allowed = self.after(arrived).0;
-        let pick = if allowed & Self::TO_EXCLUSIVE != 0 {
-            allowed & Self::TO_EXCLUSIVE
-        } else if allowed & Self::TO_READ != 0 {
-            allowed & Self::TO_READ
-        } else {
-            allowed
+        self.step_within(Self::AFTER[arrived as usize])
+    }
+
+    /// [`strong_step`](Self::strong_step) with the kinds allowed given as
+    /// a mask ([`next_mask`](Self::next_mask) of the kind used before): a
+    /// walk along a long cycle keeps the mask, not the request.
+    #[inline]
+    pub(crate) fn step_within(self, mask: u16) -> Option<EdgeKinds> {
+        let allowed = self.0 & mask;
+        (allowed != 0).then_some(EdgeKinds(allowed & allowed.wrapping_neg()))
+    }
+
+    /// The kinds a strong path may take after the single kind `self` (those
+    /// whose hold its request waits for), as a mask for
+    /// [`step_within`](Self::step_within): the request is the bit's third.
+    #[inline]
+    pub(crate) fn next_mask(self) -> u16 {
+        const NEXT: [u16; 16] = {
+            let mut t = [EdgeKinds::AFTER[0]; 16];
+            let mut bit = 0;
+            while bit < 9 {
+                t[bit] = EdgeKinds::AFTER[bit / 3];
+                bit += 1;
+            }
+            t
         };
-        (pick != 0).then_some(EdgeKinds(pick & pick.wrapping_neg()))
+        NEXT[self.0.trailing_zeros() as usize & 15]
     }
 }
 
@@ -317,7 +334,7 @@ mod tests {
     }
 
     /// The strong-path step picks, among the kinds whose hold the arriving
-    /// request waits for, the first (in bit order) that ends in an exclusive
+    /// request waits for, the first (in the order of `NAMED`) that ends in an exclusive
     /// request, else in a plain read, else the first: checked against that
     /// definition for every set of kinds.
     #[test]
@@ -338,13 +355,15 @@ mod tests {
         }
     }
 
-    /// Each single kind reads back as the hold and request it was made of.
+    /// Each single kind reads back as the hold and request it was made of,
+    /// and lets the kinds its request allows follow it.
     #[test]
     fn a_kind_is_its_hold_and_request() {
         for h in [E, S, U] {
             for r in [X, RD, RR] {
                 let k = EdgeKinds::of(h, r);
                 assert_eq!((k.hold(), k.request()), (h, r));
+                assert_eq!(k.next_mask(), EdgeKinds::AFTER[r as usize]);
                 assert_eq!(k.iter().collect::<Vec<_>>(), vec![k]);
             }
         }

@@ -170,18 +170,20 @@ impl<N, M> Graph<N, M> {
             return None;
         }
         'k0: for k0 in kinds.iter() {
-            let mut arrived = k0.request();
+            // The kinds the walk may take next (`strong_step` with the
+            // request arrived with, kept as its mask).
+            let mut next = k0.next_mask();
             let mut used_kinds = Vec::with_capacity(nodes.len());
             used_kinds.push(k0);
             for &e in &edges[1..] {
                 let w = self.g.edge_weight(e)?;
-                let Some(used) = w.kinds.strong_step(arrived) else {
+                let Some(used) = w.kinds.step_within(next) else {
                     continue 'k0;
                 };
-                arrived = used.request();
+                next = used.next_mask();
                 used_kinds.push(used);
             }
-            if arrived.waits_for(k0.hold()) {
+            if k0.step_within(next).is_some() {
                 return Some(Cycle {
                     nodes,
                     kinds: used_kinds,
