@@ -1,8 +1,9 @@
 //! Lock-order graph algorithms for lockgraph.
 //!
 //! A [`Graph`] holds lock-order edges "holding A, then asked for B". Each edge
-//! remembers which of lockdep's four dependency kinds it was seen with
-//! ([`EdgeKinds`]) and the *gate locks* that were held every time it
+//! remembers which dependency kinds it was seen with ([`EdgeKinds`]:
+//! lockdep's four, with an upgradable read a hold of its own and a plain
+//! read a request of its own) and the *gate locks* that were held every time it
 //! was recorded. [`Graph::add_edge`] adds or widens an edge and, when that changed
 //! anything, looks for the shortest cycle through it that can really deadlock:
 //!

@@ -31,7 +31,7 @@ use crate::position::{json_error_at, json_message};
 
 /// The newest record format version this reader understands; it reads
 /// every version from 1 up to it (version 2 added the gates' modes, version
-/// 3 the `upgradable` hold: see [`EdgeLine::kind`] for how a `read` request
+/// 3 the `upgradable` hold: see `EdgeLine::kind` for how a `read` request
 /// of an older version is read).
 pub const FORMAT_VERSION: u64 = 3;
 
