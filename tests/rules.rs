@@ -422,6 +422,28 @@ fn a_plain_read_against_an_upgradable_read_is_no_cycle() {
     assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
 }
 
+/// The same between two locks of one class, the second fresh when the
+/// upgradable read is held: the edge into a fresh lock is buffered
+/// (`global::young`), and keeps its upgradable hold there.
+#[test]
+fn a_plain_read_against_an_upgradable_read_of_one_class_is_no_cycle() {
+    let v: Vec<RwLock<u32>> = (0..2).map(|_| RwLock::new(0)).collect();
+    let reports = capture(|| {
+        {
+            let _a = v[0].upgradable_read();
+            let _b = v[1].write();
+        }
+        let _b = v[1].write();
+        let _a = v[0].read();
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+    let reports = capture(|| {
+        let _b = v[1].write();
+        let _a = v[0].upgradable_read();
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}
+
 #[test]
 fn a_second_read_of_a_read_held_lock_is_reported_but_read_recursive_is_not() {
     let l = RwLock::new(());
