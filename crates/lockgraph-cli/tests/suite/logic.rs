@@ -349,6 +349,11 @@ fn a_plain_read_against_an_upgradable_hold_is_no_cycle() {
     let c = &r.cycles()[0];
     let out = c.edges.iter().find(|e| e.from == "L1").unwrap();
     assert_eq!(out.kinds.names(), ["UN"]);
+    // The text names the hold (`a` is an RwLock of a site class).
+    let mut text = Vec::new();
+    lockgraph_cli::Format::Text.write(&r, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("for an upgradable read (taken at"), "{text}");
     // A read against a plain read hold still waits (behind a queued writer).
     let d = tempdir();
     write_file(d.path(), 1, &[edge("a", "b").modes("shared", "exclusive")]);
