@@ -347,6 +347,60 @@ fn a_gate_weakened_to_a_read_is_written_again_with_its_mode() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `m.lock(); upgradable_read()`, then `write(); m.lock()`: a cycle, its
+/// request into `a` an upgradable read.
+#[test]
+fn child_records_an_upgradable_request() {
+    if !is_child() {
+        return;
+    }
+    let a = RwLock::named("rec-upgreq-a", ());
+    let m = Mutex::named("rec-upgreq-m", ());
+    {
+        let _m = m.lock();
+        let _u = a.upgradable_read();
+    }
+    let _w = a.write();
+    let _m = m.lock();
+}
+
+/// An upgradable read's request is an exclusive one to the rules (the
+/// cycle is found, in the process and by `lockgraph check`), written
+/// `"upgradable"` (format version 3) and named so by both reports: they
+/// said "for write", where the program never wrote.
+#[test]
+fn an_upgradable_request_is_named_as_one_in_the_report_and_the_record() {
+    let dir = fresh_dir("upgradable-request");
+    let child = child!(child_records_an_upgradable_request);
+    let out = recording(child, &dir, "warn").run();
+    assert!(out.success(), "{}", out.both());
+    let err = out.both();
+    assert!(err.contains("potential deadlock"), "{err}");
+    assert!(
+        err.contains("`rec-upgreq-a` for an upgradable read at"),
+        "{err}"
+    );
+    let lines = lines(&dir);
+    let ma = (lines.iter())
+        .find(|l| l.contains("\"from\":{\"class\":\"name:rec-upgreq-m\""))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(
+        ma.contains("\"hold\":\"exclusive\",\"request\":\"upgradable\""),
+        "{ma}"
+    );
+    let options = lockgraph_cli::CheckOptions::new(vec![dir.clone()]);
+    let r = lockgraph_cli::check(&options).unwrap();
+    assert_eq!(r.cycles().len(), 1);
+    let mut text = Vec::new();
+    lockgraph_cli::Format::Text.write(&r, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("`rec-upgreq-a` for an upgradable read"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `upgradable_read(); m.lock()`, then `m.lock(); read()`: no cycle, since
 /// a plain read never waits for an upgradable read.
 #[test]

@@ -287,6 +287,8 @@ pub(crate) struct EdgeLine {
     pub(crate) to: ClassDesc,
     pub(crate) hold: Hold,
     pub(crate) request: Request,
+    /// The request was an upgradable read (written `"upgradable"`).
+    pub(crate) upgradable_request: bool,
     pub(crate) gates: Vec<u64>,
     pub(crate) thread: Arc<str>,
     pub(crate) held_at: Option<Site>,
@@ -369,6 +371,7 @@ fn format_line(
         Hold::Upgradable => "upgradable",
     };
     let request = match e.request {
+        Request::Exclusive if e.upgradable_request => "upgradable",
         Request::Exclusive => "exclusive",
         Request::Read => "read",
         Request::RecursiveRead => "recursive_read",
@@ -503,6 +506,7 @@ mod tests {
             },
             hold: Hold::Exclusive,
             request: Request::Exclusive,
+            upgradable_request: false,
             gates: vec![],
             thread: "t".into(),
             held_at: None,
@@ -555,6 +559,7 @@ mod tests {
                 },
                 hold: Hold::Shared,
                 request: Request::RecursiveRead,
+                upgradable_request: false,
                 gates: vec![
                     17,
                     gate(18, GateMode::Shared),
@@ -607,6 +612,7 @@ mod tests {
             },
             hold: Hold::Exclusive,
             request: Request::Exclusive,
+            upgradable_request: false,
             gates: vec![17],
             thread: "t".into(),
             held_at: None,

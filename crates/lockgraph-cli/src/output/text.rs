@@ -63,6 +63,7 @@ fn hold_mode(kind: &str, hold: &str) -> &'static str {
 fn request_mode(kind: &str, request: &str) -> &'static str {
     match (kind, request) {
         ("RwLock", "exclusive") => " for write",
+        (_, "upgradable") => " for an upgradable read",
         (_, "recursive_read") => " for recursive read",
         (_, "read") => " for read",
         ("lock", "exclusive") => " exclusively",

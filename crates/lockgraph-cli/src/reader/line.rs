@@ -46,12 +46,16 @@ pub enum HoldMode {
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestMode {
-    /// `lock`, `write`, `upgradable_read`, `upgrade`.
+    /// `lock`, `write`, `upgrade` (and, before format version 3,
+    /// `upgradable_read`).
     Exclusive,
     /// `read`: can queue behind a waiting writer.
     Read,
     /// `read_recursive`: never waits for another reader.
     RecursiveRead,
+    /// `upgradable_read` (format version 3 on): to the rules an exclusive
+    /// request, which waits for every hold; named for what it was.
+    Upgradable,
 }
 
 impl HoldMode {
@@ -79,10 +83,11 @@ impl HoldMode {
 
 impl RequestMode {
     /// Every mode, in the format's order.
-    pub const ALL: [RequestMode; 3] = [
+    pub const ALL: [RequestMode; 4] = [
         RequestMode::Exclusive,
         RequestMode::Read,
         RequestMode::RecursiveRead,
+        RequestMode::Upgradable,
     ];
 
     /// The word used in the format.
@@ -91,13 +96,14 @@ impl RequestMode {
             RequestMode::Exclusive => "exclusive",
             RequestMode::Read => "read",
             RequestMode::RecursiveRead => "recursive_read",
+            RequestMode::Upgradable => "upgradable",
         }
     }
 
     /// The graph crate's view of it.
     pub fn to_graph(self) -> lockgraph_graph::Request {
         match self {
-            RequestMode::Exclusive => lockgraph_graph::Request::Exclusive,
+            RequestMode::Exclusive | RequestMode::Upgradable => lockgraph_graph::Request::Exclusive,
             RequestMode::Read => lockgraph_graph::Request::Read,
             RequestMode::RecursiveRead => lockgraph_graph::Request::RecursiveRead,
         }

@@ -200,7 +200,7 @@ fn a_wrong_value_names_its_field_and_is_never_a_torn_line() {
         (
             "\"request\":\"exclusive\"",
             "\"request\":null",
-            "field `request`: invalid type: null, expected one of \"exclusive\", \"read\", \"recursive_read\"",
+            "field `request`: invalid type: null, expected one of \"exclusive\", \"read\", \"recursive_read\", \"upgradable\"",
         ),
         (
             "\"request\":\"exclusive\"",

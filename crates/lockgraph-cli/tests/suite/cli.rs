@@ -245,7 +245,7 @@ fn bad_record_files_name_file_line_and_reason() {
                 good.replace("\"request\":\"exclusive\"", "\"request\":\"maybe\"")
             )
             .into_bytes(),
-            "bad.jsonl:2: invalid edge record: field `request`: invalid value: string \"maybe\", expected one of \"exclusive\", \"read\", \"recursive_read\"",
+            "bad.jsonl:2: invalid edge record: field `request`: invalid value: string \"maybe\", expected one of \"exclusive\", \"read\", \"recursive_read\", \"upgradable\"",
         ),
         (
             "a wrong type on the last line, without its newline: not a torn line",

@@ -158,6 +158,9 @@ pub(crate) struct OwnHolds {
     /// excludes writers and other upgradable reads: a gate, and no read
     /// waits for it).
     pub(crate) upgradable: u64,
+    /// The request is an upgradable read (it waits as an exclusive one;
+    /// reports and records say which it was).
+    pub(crate) upgradable_request: bool,
 }
 
 impl OwnHolds {
@@ -348,6 +351,7 @@ pub(crate) fn add_edges_by(
             thread: thread.clone(),
             hold,
             request: req,
+            upgradable_request: own.upgradable_request && req == Request::Exclusive,
             held_at: e.site,
             requested_at: site,
             backtrace: if same_class {
@@ -384,7 +388,10 @@ pub(crate) fn add_edges_by(
 /// `held` without entry `skip` (the hold an upgrade or a bump takes again),
 /// and `own`'s upgradable bits for what is left.
 fn without_hold(held: &[Held], own: OwnHolds, skip: Option<usize>) -> (Vec<Held>, OwnHolds) {
-    let mut rest = OwnHolds::default();
+    let mut rest = OwnHolds {
+        upgradable_request: own.upgradable_request,
+        ..OwnHolds::default()
+    };
     let mut others = Vec::with_capacity(held.len());
     for (i, e) in held.iter().enumerate().filter(|&(i, _)| Some(i) != skip) {
         if own.upgradable(i) && others.len() < 64 {
@@ -436,6 +443,7 @@ fn self_deadlock(
             thread: thread.clone(),
             hold: e.hold,
             request,
+            upgradable_request: false,
             held_at: e.site.map(Site::from),
             requested_at: site.map(Site::from),
             backtrace: backtraces_on().then(Backtrace::capture),
@@ -638,6 +646,7 @@ impl Global {
                 },
                 hold: edge.hold,
                 request: edge.request,
+                upgradable_request: o.upgradable_request,
                 gates: edge.gates.clone(),
                 thread: o.thread.clone(),
                 held_at: o.held_at.map(Site::from),

@@ -177,6 +177,7 @@ impl CycleFound {
                 thread: o.thread.clone(),
                 hold: o.hold,
                 request: o.request,
+                upgradable_request: o.upgradable_request,
                 held_at: o.held_at.map(Site::from),
                 requested_at: o.requested_at.map(Site::from),
                 backtrace: o.backtrace.clone(),

@@ -129,6 +129,9 @@ struct FirstSeen {
     thread: Arc<str>,
     hold: Hold,
     request: Request,
+    /// The request was an upgradable read (an exclusive request to the
+    /// rules; reports and records name it).
+    upgradable_request: bool,
     held_at: Option<&'static Location<'static>>,
     requested_at: Option<&'static Location<'static>>,
     backtrace: Option<Backtrace>,
@@ -229,7 +232,7 @@ impl Origins {
         let addr = |l: Option<&'static Location<'static>>| l.map_or(0, |l| l as *const _ as usize);
         let key = (
             Arc::as_ptr(&o.thread) as *const u8 as usize,
-            o.hold as usize * 4 + o.request as usize,
+            o.hold as usize * 8 + o.request as usize * 2 + usize::from(o.upgradable_request),
             addr(o.held_at),
             addr(o.requested_at),
             o.backtrace.as_ref().map_or(0, Backtrace::addr),
@@ -509,6 +512,7 @@ mod tests {
             thread: thread.clone(),
             hold: Hold::Exclusive,
             request: Request::Exclusive,
+            upgradable_request: false,
             held_at: Some(at),
             requested_at: Some(at),
             backtrace: None,

@@ -666,6 +666,7 @@ impl Global {
                 thread,
                 hold,
                 request,
+                upgradable_request: false,
                 held_at: e.held_at,
                 requested_at: e.requested_at,
                 backtrace,

@@ -251,6 +251,7 @@ impl EdgeRuns {
             thread: edge.thread.clone(),
             hold: edge.hold,
             request: edge.request,
+            upgradable_request: edge.upgradable_request,
             held_at: edge.held_at,
             requested_at: edge.requested_at,
             backtrace: if keep { edge.backtrace.clone() } else { None },

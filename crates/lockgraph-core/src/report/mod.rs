@@ -134,6 +134,10 @@ pub struct EdgeInfo {
     pub hold: Hold,
     /// How the next lock was requested.
     pub request: Request,
+    /// The request was an upgradable read (`upgradable_read`, its `try_`
+    /// forms): an exclusive request to the rules, which waits for every
+    /// hold, named for what it was.
+    pub upgradable_request: bool,
     /// Where the held lock was taken, when the call site is known.
     pub held_at: Option<Site>,
     /// Where the next lock was requested, when the call site is known.
@@ -202,6 +206,7 @@ impl EdgeInfo {
             thread: actor,
             hold: Hold::Exclusive,
             request: Request::Exclusive,
+            upgradable_request: false,
             held_at,
             requested_at,
             backtrace: None,
@@ -373,6 +378,15 @@ fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
         (LockKind::Barrier, _) => " as a party on its way to the next wait",
         (LockKind::Thread, _) => " (running in that thread)",
         _ => "",
+    }
+}
+
+/// How edge `e`'s lock, of `kind`, was requested, for an edge line.
+fn request_mode_of(kind: LockKind, e: &EdgeInfo) -> &'static str {
+    match (kind, e.request) {
+        (LockKind::RwLock, Request::Exclusive) if e.upgradable_request => " for an upgradable read",
+        (LockKind::Other, Request::Exclusive) if e.upgradable_request => " as an upgradable read",
+        _ => request_mode(kind, e.request),
     }
 }
 
@@ -694,7 +708,7 @@ impl CycleReport {
             format!(
                 "then requested {}{} at {requested_at}",
                 self.named(e.to),
-                request_mode(to.unwrap_or(LockKind::Other), e.request)
+                request_mode_of(to.unwrap_or(LockKind::Other), e)
             )
         };
         (first, second)
@@ -865,6 +879,7 @@ mod tests {
                     thread: format!("t{i}").into(),
                     hold: Hold::Exclusive,
                     request: Request::Exclusive,
+                    upgradable_request: false,
                     held_at: Some(site(100 + i as u32)),
                     requested_at: Some(site(200 + i as u32)),
                     backtrace: None,

@@ -453,6 +453,7 @@ impl ThreadState {
             upgradable: (0..held.len().min(64))
                 .filter(|&i| self.stack.words[i].get() & M_UPGRADABLE != 0)
                 .fold(0, |m, i| m | 1 << i),
+            upgradable_request: self.upgradable_request.get(),
         };
         let _busy = Busy::enter(self);
         let out = global::add_edges(&held, meta, id, request, site, op, own);
