@@ -261,17 +261,21 @@ fn parse_header(line: &[u8]) -> Result<Header, String> {
             "unsupported record format version {version} (this lockgraph reads versions 1 to {FORMAT_VERSION})"
         ));
     }
-    let mut header: Header =
-        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
-            let error = LineError {
-                message: format!("invalid header: {}", json_message(&e)),
-                invalid_json: false,
-            };
-            blamed(error, line, &e, HEADER_TEMPLATE, &|v| {
-                Header::deserialize(v).is_ok()
-            })
-            .message
-        })?;
+    // From the line itself, not from `map` (whose keys are sorted): serde
+    // then meets the bad values in the line's order, the order `blamed`
+    // searches in, so that the field it names is the one the message is
+    // about (a header with two bad fields named one with the other's
+    // message; found by an outside test).
+    let mut header: Header = serde_json::from_slice(line).map_err(|e| {
+        let error = LineError {
+            message: format!("invalid header: {}", json_message(&e)),
+            invalid_json: false,
+        };
+        blamed(error, line, &e, HEADER_TEMPLATE, &|v| {
+            Header::deserialize(v).is_ok()
+        })
+        .message
+    })?;
     header.lockgraph_record = version;
     Ok(header)
 }

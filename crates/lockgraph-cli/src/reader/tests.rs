@@ -236,6 +236,21 @@ fn a_wrong_value_names_its_field_and_is_never_a_torn_line() {
         ),
         "{e}"
     );
+    // Two bad fields: the first, with its own message (it named `pid`
+    // with `exe`'s message: the typed parse read the fields sorted).
+    let e = parse("{\"lockgraph_record\":3,\"pid\":\"x\",\"exe\":5}\n").unwrap_err();
+    assert!(
+        e.message
+            .starts_with("invalid header: field `pid`: invalid type: string \"x\", expected u64"),
+        "{e}"
+    );
+    let e = parse("{\"lockgraph_record\":3,\"pid\":1,\"exe\":5,\"args\":7}\n").unwrap_err();
+    assert!(
+        e.message.starts_with(
+            "invalid header: field `exe`: invalid type: integer `5`, expected a string"
+        ),
+        "{e}"
+    );
 }
 
 /// Every mode's word is the one it is written as, and read back as.
