@@ -119,23 +119,27 @@ impl Semaphore {
     }
 
     /// Takes a permit if one is free now (never blocks: no edge).
+    #[track_caller]
     pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
-        let ok = primitive::try_acquire(self.res.meta(), Raw(self), WaitMode::Permit);
+        let ok = at_caller(|| primitive::try_acquire(self.res.meta(), Raw(self), WaitMode::Permit));
         #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
         let ok = self.take();
         ok.then(|| SemaphoreGuard::new(self))
     }
 
     /// Takes a permit, waiting at most `timeout`.
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
-        let ok = primitive::acquire_until(
-            self.res.meta(),
-            Raw(self),
-            WaitMode::Permit,
-            Deadline::After(timeout),
-        );
+        let ok = at_caller(|| {
+            primitive::acquire_until(
+                self.res.meta(),
+                Raw(self),
+                WaitMode::Permit,
+                Deadline::After(timeout),
+            )
+        });
         #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
         let ok = self.park_until(std::time::Instant::now().checked_add(timeout));
         ok.then(|| SemaphoreGuard::new(self))
@@ -195,6 +199,22 @@ impl Semaphore {
         let _g = self.park.lock();
         self.freed.notify_one();
     }
+}
+
+/// Runs `attempt` (a try or a timed acquire, whose primitive takes no site)
+/// with the caller's site pending, so that its request and its permit name
+/// the line that asked (as `acquire` does); a site that no hold took is
+/// cleared.
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+#[track_caller]
+#[inline]
+fn at_caller(attempt: impl FnOnce() -> bool) -> bool {
+    lockgraph_core::__private::set_pending_site(Location::caller());
+    let ok = attempt();
+    if !ok {
+        lockgraph_core::__private::clear_pending_site();
+    }
+    ok
 }
 
 /// The raw operations of an acquire.

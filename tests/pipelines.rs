@@ -296,6 +296,31 @@ mod semaphore {
     }
 
     #[test]
+    fn a_timed_acquire_and_a_try_acquire_name_the_line_that_asked() {
+        // The request of `acquire_timeout` and the permit of `try_acquire`
+        // carry the caller's site, as `acquire`'s do (they said "at an
+        // unknown site"; found by an outside test).
+        let model = Mutex::named("pipe-sem-site-model", ());
+        let slots = Semaphore::named("pipe-sem-site", 2);
+        let reports = capture(|| {
+            {
+                let _m = model.lock();
+                let _request = slots.acquire_timeout(Duration::from_millis(5));
+            }
+            let _hold = slots.try_acquire().expect("a free permit");
+            let _m = model.lock();
+        });
+        let text = only(&reports);
+        for needle in [
+            "then requested L1 `pipe-sem-site` (a permit) at tests/pipelines.rs:",
+            "held L1 `pipe-sem-site` (a permit) (taken at tests/pipelines.rs:",
+        ] {
+            assert!(text.contains(needle), "{needle} missing:\n{text}");
+        }
+        assert!(!text.contains("unknown site"), "{text}");
+    }
+
+    #[test]
     fn permits_block_and_come_back() {
         let s = Arc::new(Semaphore::new(1));
         let p = s.acquire();
