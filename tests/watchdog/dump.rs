@@ -169,3 +169,65 @@ fn the_dump_signal_alone_turns_the_watchdog_on_and_an_overriding_off_is_said() {
         "{text}"
     );
 }
+
+/// A dump's holds are timed at the dump: every thread's "held at least"
+/// is measured to the moment the dump copied the stacks, not to whenever
+/// that thread's entry was written (after the entries before it captured
+/// and resolved their holders' current stacks, which took a second in a
+/// fresh debug process: a lock held 0.3 s read "held at least 2.0s" beside
+/// another held as long that read 0.2 s; found by an outside test).
+#[test]
+fn child_dump_times_every_hold_at_the_dump() {
+    if !is_child() {
+        return;
+    }
+    assert!(watchdog::start(
+        Config::default().scan_period(Duration::from_millis(10))
+    ));
+    let start = std::time::Instant::now();
+    let a = std::sync::Arc::new(Mutex::named("dump-at-a", ()));
+    let (a2, (tx, rx)) = (a.clone(), std::sync::mpsc::channel());
+    let _holder = std::thread::Builder::new()
+        .name("dump-at-holder".into())
+        .spawn(move || {
+            let _g = a2.lock();
+            tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_secs(30));
+        })
+        .unwrap();
+    rx.recv().unwrap();
+    let b = Mutex::named("dump-at-b", ());
+    let _g = b.lock();
+    std::thread::sleep(Duration::from_millis(100));
+    // No hold is older than this when the dump is asked for.
+    let bound = start.elapsed() + Duration::from_millis(50);
+    let d = watchdog::dump();
+    for t in &d.threads {
+        for h in &t.held {
+            eprintln!(
+                "child: {} held at least {:?} (at most {bound:?})",
+                t.name, h.held_for
+            );
+            if h.held_for > bound {
+                eprintln!("child: a hold timed past the dump");
+            }
+        }
+    }
+    eprintln!("child: done");
+}
+
+#[test]
+fn a_dump_times_every_hold_at_the_dump() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_dump_times_every_hold_at_the_dump),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("child: done"),
+    );
+    assert!(ok, "no dump:\n{text}");
+    assert_eq!(text.matches(" held at least ").count(), 2, "{text}");
+    assert!(!text.contains("timed past the dump"), "{text}");
+}

@@ -112,9 +112,6 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 static STARTING: Mutex<()> = Mutex::new(());
 static CONFIG: OnceLock<Config> = OnceLock::new();
 static EPOCH: OnceLock<Instant> = OnceLock::new();
-/// Nanoseconds since [`EPOCH`], advanced by the watchdog on each scan: the
-/// coarse clock holders read (a plain load) instead of reading the clock.
-static TICK: AtomicU64 = AtomicU64::new(0);
 static DUMP_REQUESTED: AtomicBool = AtomicBool::new(false);
 static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);

@@ -558,7 +558,7 @@ pub(super) fn thread_info(
                 hold: h.hold,
                 upgradable: h.upgradable,
                 site: h.site.map(Site::from),
-                held_for: ago(h.since, TICK.load(Ordering::Relaxed).max(now)),
+                held_for: ago(h.since, now),
             })
             .collect(),
         now: proc_state(s.slot.tid),

@@ -13,13 +13,18 @@ pub(super) const STACK_GRACE_SCANS: u32 = 10;
 /// ([`ThreadInfo::stack_now`]): on Linux that signals it (one at a time, up
 /// to 200 ms each), so do not call this in a tight loop.
 pub fn dump() -> Dump {
+    // Every hold and wait is timed to the copy (as a scan times them):
+    // the clock read after it, once, whatever the entries' current stacks
+    // then take to capture and resolve.
+    let snaps = snapshot();
     let now = now_ns();
+    let taken_at = std::time::SystemTime::now();
     Dump {
         pid: std::process::id(),
-        taken_at: std::time::SystemTime::now(),
+        taken_at,
         progress: markers(),
         watching: on(),
-        threads: snapshot()
+        threads: snaps
             .iter()
             .filter(|s| !s.held.is_empty() || s.wait.is_some())
             .map(|s| thread_info(s, now, true, true))
@@ -85,7 +90,6 @@ impl Watchdog {
         let mut said = false;
         loop {
             std::thread::sleep(self.config.scan_period);
-            TICK.store(now_ns(), Ordering::Relaxed);
             if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
                 self.answer_dump_request();
             }
