@@ -215,8 +215,8 @@ fn a_task_deadlock_report_has_the_async_backtraces() {
         traces.starts_with("async backtraces (tokio's task dump):"),
         "{err}"
     );
-    // The tasks' own future: the body `child_task_deadlock` runs.
-    for name in ["\"holds-a\"", "\"holds-b\"", "two_tasks_deadlock"] {
+    // The tasks' own futures: spawned in `abba_tasks`.
+    for name in ["\"holds-a\"", "\"holds-b\"", "abba_tasks"] {
         assert!(traces.contains(name), "{name} missing:\n{err}");
     }
 }
