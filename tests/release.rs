@@ -73,3 +73,13 @@ fn the_watchdog_does_not_start_where_nothing_is_tracked() {
     assert!(!lockgraph::watchdog::on());
     assert!(!lockgraph::order_graph());
 }
+
+/// A dump in this build says why it lists no locks: no build switch turns
+/// tracking on at run time (it said the watchdog was off, as if starting it
+/// would help; found by an outside test).
+#[test]
+fn a_dump_says_this_build_tracks_no_locks() {
+    let text = lockgraph::watchdog::dump().to_string();
+    assert!(text.contains("this build does not track locks"), "{text}");
+    assert!(!text.contains("the watchdog is off"), "{text}");
+}

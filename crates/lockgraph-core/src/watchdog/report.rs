@@ -707,7 +707,13 @@ impl fmt::Display for Dump {
                 .collect();
             writeln!(f, "  progress: {}", p.join(", "))?;
         }
-        if !self.watching {
+        if !crate::TRACKING {
+            writeln!(
+                f,
+                "  (this build does not track locks: a release build without lockgraph's \
+                 `watchdog-in-release` or `track-in-release` feature; no thread publishes its locks)"
+            )?;
+        } else if !self.watching {
             writeln!(
                 f,
                 "  (the watchdog is off: threads publish their locks only while it is on)"
