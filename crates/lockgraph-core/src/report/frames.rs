@@ -41,6 +41,7 @@ fn is_internal(name: &str) -> bool {
         "lockgraph::",
         "lockgraph_core::",
         "lockgraph_graph::",
+        "lockgraph_cuda::",
         "backtrace::",
         "std::",
         "core::",
@@ -86,6 +87,7 @@ const CRATES: &[&str] = &[
     "lockgraph",
     "lockgraph-core",
     "lockgraph-graph",
+    "lockgraph-cuda",
     "backtrace",
     "lock_api",
     "parking_lot",
@@ -112,17 +114,21 @@ fn is_runtime_file(file: &str) -> bool {
 const CORE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Whether `file` is in lockgraph's workspace sources (the facade's `src/`,
-/// `crates/lockgraph-core`, `crates/lockgraph-graph`), given where this
-/// crate was built (`core_dir`); paths relative to the workspace (a build
-/// inside it) start with `crates/lockgraph-core/` or
-/// `crates/lockgraph-graph/`. The workspace's `examples/`, `tests/` and
-/// `benches/` are programs of their own and stay in.
+/// `crates/lockgraph-core`, `crates/lockgraph-graph`, the CUDA model's
+/// `crates/lockgraph-cuda/src`), given where this crate was built
+/// (`core_dir`); paths relative to the workspace (a build inside it) start
+/// with one of those. The workspace's `examples/`, `tests/` and `benches/`
+/// (the CUDA crate's too) are programs of their own and stay in.
 fn is_lockgraph_source(file: &str, core_dir: &str) -> bool {
-    // A path relative to the workspace's root: the two crates' sources.
+    // A path relative to the workspace's root: the crates' sources.
     let own = |rel: &str| {
-        ["crates/lockgraph-core/", "crates/lockgraph-graph/"]
-            .iter()
-            .any(|c| rel.starts_with(c))
+        [
+            "crates/lockgraph-core/",
+            "crates/lockgraph-graph/",
+            "crates/lockgraph-cuda/src/",
+        ]
+        .iter()
+        .any(|c| rel.starts_with(c))
     };
     own(file)
         || file
@@ -183,6 +189,10 @@ mod tests {
             "/work/lockgraph/crates/lockgraph-graph/src/order.rs",
             "/work/lockgraph/src/raw_tracked.rs",
             "crates/lockgraph-core/src/primitive.rs",
+            // The CUDA model's waits and executor (found by an outside
+            // pass: `lockgraph_cuda::model::begin_wait` topped a stack).
+            "/work/lockgraph/crates/lockgraph-cuda/src/lib.rs",
+            "crates/lockgraph-cuda/src/model.rs",
         ] {
             assert!(is_lockgraph_source(f, CORE), "{f}");
         }
@@ -190,7 +200,8 @@ mod tests {
             "/work/lockgraph/examples/watchdog.rs",
             "/work/lockgraph/tests/order.rs",
             "/work/lockgraph-fork/src/main.rs",
-            "/work/lockgraph/crates/lockgraph-cuda/src/lib.rs",
+            "/work/lockgraph/crates/lockgraph-cuda/examples/gpu_check.rs",
+            "/work/lockgraph/crates/lockgraph-cuda/tests/scenarios.rs",
             "src/main.rs",
             "/home/me/service/src/main.rs",
         ] {
@@ -262,6 +273,10 @@ mod tests {
     #[test]
     fn names_with_a_module_path_are_judged_by_it() {
         assert!(is_internal("lockgraph_core::primitive::acquire"));
+        assert!(is_internal("lockgraph_cuda::model::begin_wait"));
+        assert!(is_internal(
+            "<lockgraph_cuda::sim::Sim as lockgraph_cuda::Backend>::launch_host_fn"
+        ));
         assert!(is_internal(
             "<lockgraph::raw::RawMutex as lock_api::mutex::RawMutex>::lock"
         ));
