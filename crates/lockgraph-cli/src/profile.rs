@@ -280,7 +280,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ProfileFile, Error> {
     let error = |e: serde_json::Error| {
         let (pos, msg) = json_error(bytes, &e);
         if e.is_data() {
-            invalid(path, pos, msg)
+            invalid(path, pos, with_field(bytes, msg))
         } else {
             invalid(path, pos, format!("not JSON: {msg}"))
         }
@@ -319,6 +319,30 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ProfileFile, Error> {
         exe: file.exe,
         classes: file.classes.0,
     })
+}
+
+/// A valid profile of one class, whose values stand in for a bad file's
+/// while [`blame`](crate::blame::blame) looks for the field at fault (its
+/// fields in the order `ClassDe` declares them).
+const PROFILE_TEMPLATE: &str = r#"{"lockgraph_profile":1,"pid":7,"exe":"/bin/t","classes":[{"class":"name:q","name":"q","kind":"Mutex","site":null,"acquisitions":100,"contended":40,"wait_ns":5000,"max_wait_ns":900,"reads":0,"hold_samples":10,"hold_ns":1000,"max_hold_ns":300,"waiting_threads":3,"blocking_calls":0,"blocking_ns":0,"blocking_what":null}]}"#;
+
+/// `msg`, an entry's error (`classes[2]: invalid type: ...`), with the
+/// entry's field at fault named (`classes[2].reads: invalid type: ...`):
+/// serde says what is wrong, not in which of the sixteen fields.
+fn with_field(bytes: &[u8], msg: String) -> String {
+    let Some(rest) = msg.strip_prefix("classes[") else {
+        return msg;
+    };
+    let Some((_, what)) = rest.split_once("]: ") else {
+        return msg;
+    };
+    let parses = |v: &serde_json::Value| Object::<FileDe>::deserialize(v).is_ok();
+    match crate::blame::blame(bytes, PROFILE_TEMPLATE.as_bytes(), &parses) {
+        Some(crate::blame::Blame::Wrong(field)) if field.starts_with("classes[") => {
+            format!("{field}: {what}")
+        }
+        _ => msg,
+    }
 }
 
 /// The additive counters of `a` and `b` that would overflow when summed.
@@ -618,7 +642,15 @@ mod tests {
             ),
             (
                 file(&ENTRY.replace(r#""reads":0"#, r#""reads":-1"#)),
-                "classes[0]: invalid value: integer `-1`, expected u64",
+                "classes[0].reads: invalid value: integer `-1`, expected u64",
+            ),
+            // The field at fault is named (serde names only the entry).
+            (
+                file(&format!(
+                    "{ENTRY},{}",
+                    ENTRY.replace(r#""acquisitions":100"#, r#""acquisitions":"ten""#)
+                )),
+                "classes[1].acquisitions: invalid type: string \"ten\", expected u64",
             ),
             (
                 file("[\"name:q\"]"),
@@ -664,7 +696,7 @@ mod tests {
         let comma = col(&data, r#""reads":"0""#) + r#""reads":"0""#.len();
         assert!(
             e.starts_with(&format!(
-                "p.json:2:{comma}: invalid profile: classes[0]: invalid type: string \"0\""
+                "p.json:2:{comma}: invalid profile: classes[0].reads: invalid type: string \"0\""
             )),
             "{e}"
         );

@@ -426,29 +426,29 @@ fn bad_profiles_name_the_file_and_the_problem() {
         (
             "a string counter",
             with("acquisitions", json!("5")).into_bytes(),
-            "invalid profile: classes[0]: invalid type: string \"5\", expected u64",
+            "invalid profile: classes[0].acquisitions: invalid type: string \"5\", expected u64",
         ),
         (
             "a negative counter",
             with("wait_ns", json!(-1)).into_bytes(),
-            "invalid profile: classes[0]: invalid value: integer `-1`, expected u64",
+            "invalid profile: classes[0].wait_ns: invalid value: integer `-1`, expected u64",
         ),
         (
             "a fractional counter",
             with("reads", json!(1.5)).into_bytes(),
-            "invalid profile: classes[0]: invalid type: floating point `1.5`, expected u64",
+            "invalid profile: classes[0].reads: invalid type: floating point `1.5`, expected u64",
         ),
         (
             "a counter beyond u64",
             profile_text(1, std::slice::from_ref(&good))
                 .replace("\"acquisitions\":5", "\"acquisitions\":18446744073709551616")
                 .into_bytes(),
-            "invalid profile: classes[0]: invalid type: floating point",
+            "invalid profile: classes[0].acquisitions: invalid type: floating point",
         ),
         (
             "a null class id",
             with("class", Value::Null).into_bytes(),
-            "invalid profile: classes[0]: invalid type: null, expected a string",
+            "invalid profile: classes[0].class: invalid type: null, expected a string",
         ),
         (
             "a class entry that is not an object",
