@@ -66,7 +66,24 @@ fn threads_read_as_states_and_places() {
     let v = thread_view(&holding).unwrap();
     assert_eq!(v.state, "holding Mutex `q`, sleeping (clock_nanosleep)");
     assert_eq!(v.at.as_deref(), Some("/abs/src/work.rs:12"));
-    assert!(thread_view(&serde_json::json!({"name": "x"})).is_none());
+    assert_eq!(
+        thread_view(&serde_json::json!({"name": "x"}))
+            .err()
+            .as_deref(),
+        Some("its `tid` is missing, not a thread id")
+    );
+    assert_eq!(
+        thread_view(&serde_json::json!({"tid": "12", "name": "x"}))
+            .err()
+            .as_deref(),
+        Some("its `tid` is \"12\", not a thread id")
+    );
+    assert_eq!(
+        thread_view(&serde_json::json!({"tid": 12, "name": 5}))
+            .err()
+            .as_deref(),
+        Some("its `name` is 5, not a string")
+    );
 }
 
 /// Processes that each name their own markers: only the markers the most

@@ -58,10 +58,14 @@ pub(super) fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A thread of a report or dump as its state, place and stack.
-pub(super) fn thread_view(t: &Value) -> Option<ThreadView> {
-    let tid = t.get("tid")?.as_u64()?;
-    let name = t.get("name")?.as_str()?.to_string();
+/// A thread of a report or dump as its state, place and stack; why not,
+/// when the entry lacks its `tid` or `name` or has them of another type.
+pub(super) fn thread_view(t: &Value) -> Result<ThreadView, String> {
+    let tid = (t.get("tid").and_then(Value::as_u64))
+        .ok_or_else(|| format!("its `tid` is {}, not a thread id", shown(t.get("tid"))))?;
+    let name = (t.get("name").and_then(Value::as_str))
+        .ok_or_else(|| format!("its `name` is {}, not a string", shown(t.get("name"))))?
+        .to_string();
     let now = t
         .get("now")
         .and_then(|n| n.get("description"))
@@ -102,11 +106,25 @@ pub(super) fn thread_view(t: &Value) -> Option<ThreadView> {
         }
     };
     let at = site.or_else(|| stack.first().and_then(|f| frame_place(f)));
-    Some(ThreadView {
+    Ok(ThreadView {
         tid,
         name,
         state,
         at,
         stack,
     })
+}
+
+/// A field's value for a message: missing, or its JSON cut to 40 bytes.
+fn shown(v: Option<&Value>) -> String {
+    match v {
+        None => "missing".to_string(),
+        Some(v) => {
+            let text = v.to_string();
+            match text.char_indices().nth(40) {
+                Some((i, _)) => format!("{}...", &text[..i]),
+                None => text,
+            }
+        }
+    }
 }

@@ -1162,3 +1162,30 @@ fn a_record_of_an_unknown_version_leaves_the_verdict_incomplete() {
     std::fs::write(watchdog_file(dir, 3), process_line(3)).unwrap();
     assert_code(&run_in(dir, &["hang", "."]), 0);
 }
+
+/// A thread entry whose `tid` or `name` has another type is left out
+/// with a note naming it (it was dropped without a word), and the rest of
+/// its line is read.
+#[test]
+fn a_mistyped_thread_entry_is_named_and_the_rest_read() {
+    let d = tempdir();
+    std::fs::write(
+        d.path().join("lockgraph-watchdog-h-77.jsonl"),
+        concat!(
+            r#"{"lockgraph_watchdog":1,"kind":"dump","pid":77,"host":"h","at_unix_ms":1,"#,
+            r#""threads":[{"tid":"12","name":"x"},{"tid":13,"name":"y","held":[],"waiting":null}],"text":"dump"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("pid 77 thread `y`"), "{out}");
+    assert!(
+        out.contains(
+            "lockgraph-watchdog-h-77.jsonl:1: threads[0] left out: its `tid` is \"12\", not a thread id"
+        ),
+        "{out}"
+    );
+}

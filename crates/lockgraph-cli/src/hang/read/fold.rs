@@ -102,15 +102,19 @@ impl Reading<'_> {
     }
 
     /// The threads a report or dump lists, each folded in.
+    /// An entry that is not a thread's is named in a note (its line is
+    /// read all the same).
     fn threads(&mut self, n: u64, rec: &Value) {
-        for t in rec
+        for (i, t) in rec
             .get("threads")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .enumerate()
         {
-            if let Some(v) = thread_view(t) {
-                self.thread(n, v);
+            match thread_view(t) {
+                Ok(v) => self.thread(n, v),
+                Err(why) => self.skip(Some(n), format!("threads[{i}] left out: {why}"), None),
             }
         }
     }
