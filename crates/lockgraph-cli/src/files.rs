@@ -25,8 +25,9 @@ fn not_regular(path: &Path) -> Error {
 }
 
 /// Lists `paths`: directories contribute their entries whose file name
-/// `matches` (regular files only; other matching entries are skipped with a
-/// warning, subdirectories silently), other paths must be regular files.
+/// `matches` (regular files only; other matching entries, a subdirectory
+/// named like a record file too, are skipped with a warning), other paths
+/// must be regular files.
 pub(crate) fn list(paths: &[PathBuf], matches: impl Fn(&OsStr) -> bool) -> Result<Listed, Error> {
     let path_err = |p: &Path| {
         let p = p.to_path_buf();
@@ -51,7 +52,11 @@ pub(crate) fn list(paths: &[PathBuf], matches: impl Fn(&OsStr) -> bool) -> Resul
             // Follows symbolic links: a link to a record file is read.
             match std::fs::metadata(&path) {
                 Ok(m) if m.is_file() => out.files.push(path),
-                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.is_dir() => out.warnings.push(format!(
+                    "{}: skipped: a directory (only the files of a directory named are read, \
+                     not those below it)",
+                    path.display()
+                )),
                 Ok(_) => out
                     .warnings
                     .push(format!("{}: skipped: not a regular file", path.display())),

@@ -157,6 +157,22 @@ fn mkfifo(path: &Path) {
     assert!(st.success());
 }
 
+/// A directory named like a record file is skipped with a warning (it was
+/// skipped without one).
+#[test]
+fn a_directory_named_like_a_record_is_skipped_with_a_warning() {
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("a", "b")]);
+    std::fs::create_dir(d.path().join("lockgraph-9-1000.jsonl")).unwrap();
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("./lockgraph-9-1000.jsonl: skipped: a directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Item 13: a FIFO named like a record or a profile used to block `check`
 /// and `profile` forever (opening it waits for a writer).
 #[cfg(unix)]
