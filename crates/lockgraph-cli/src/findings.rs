@@ -489,13 +489,25 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         }
     }
     if let Some(spec) = order {
-        for (ci, i) in spec.unmatched(merged) {
+        let unmatched = spec.unmatched(merged);
+        for &(ci, i) in unmatched.iter().take(UNMATCHED_SHOWN) {
             let chain = &spec.chains[ci];
             warnings.push(format!(
                 "{}:{}: order entry `{}` matches no recorded lock class",
                 spec.path.display(),
                 chain.lines[i],
                 chain.entries[i]
+            ));
+        }
+        if let Some(more) = unmatched
+            .len()
+            .checked_sub(UNMATCHED_SHOWN)
+            .filter(|&n| n > 0)
+        {
+            warnings.push(format!(
+                "{}: {more} more order entries match no recorded lock class (the first \
+                 {UNMATCHED_SHOWN} are named above)",
+                spec.path.display(),
             ));
         }
     }
@@ -546,6 +558,11 @@ pub(crate) fn baseline_entries(merged: &Merged, order: Option<&OrderSpec>) -> Ve
     }
     out
 }
+
+/// At most this many order entries that match no lock class are named one
+/// by one (an order file written for a whole service, checked against one
+/// test's records, would fill the output); the rest are counted.
+const UNMATCHED_SHOWN: usize = 10;
 
 /// The warning for a baseline entry `key` (of the baseline file `path`,
 /// when it is read from one) that names anonymous classes: it tolerates any

@@ -581,10 +581,34 @@ fn order_entries_match_names_ids_and_globs_and_warn_when_unused() {
         assert_eq!(r.violations().len(), violations, "{text}");
     }
     std::fs::write(&order, "order = [\"a_lock\", \"nothing_like_this\"]\n").unwrap();
-    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()]).order(Some(order))).unwrap();
+    let r =
+        check(&CheckOptions::new(vec![d.path().to_path_buf()]).order(Some(order.clone()))).unwrap();
     assert!(
         r.warnings.iter().any(|w| w
             .contains("o.toml:1: order entry `nothing_like_this` matches no recorded lock class")),
+        "{:?}",
+        r.warnings
+    );
+    // An order of 500 classes, 499 of them not in these records: ten are
+    // named, the rest counted in one line (each had a line).
+    let entries: Vec<String> = (0..499).map(|i| format!("\"unseen_{i}\"")).collect();
+    std::fs::write(
+        &order,
+        format!("order = [\"a_lock\", {}]\n", entries.join(", ")),
+    )
+    .unwrap();
+    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()]).order(Some(order))).unwrap();
+    let unmatched = |w: &&String| w.contains("matches no recorded lock class");
+    assert_eq!(
+        r.warnings.iter().filter(unmatched).count(),
+        10,
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.ends_with(
+            "o.toml: 489 more order entries match no recorded lock class (the first 10 are named above)"
+        )),
         "{:?}",
         r.warnings
     );
