@@ -444,6 +444,20 @@ fn a_plain_read_against_an_upgradable_read_of_one_class_is_no_cycle() {
     assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
 }
 
+/// An upgradable read on the thread's own plain read is named as one in
+/// its self-deadlock report (`upgradable_request` was false there).
+#[test]
+fn a_self_deadlock_names_an_upgradable_request() {
+    let a = RwLock::new(0);
+    let reports = capture(|| {
+        let _r = a.read();
+        let _u = a.try_upgradable_read_for(SHORT);
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let e = reports[0].closing_edge().unwrap();
+    assert!(e.upgradable_request, "{reports:#?}");
+}
+
 #[test]
 fn a_second_read_of_a_read_held_lock_is_reported_but_read_recursive_is_not() {
     let l = RwLock::new(());

@@ -443,7 +443,7 @@ fn self_deadlock(
             thread: thread.clone(),
             hold: e.hold,
             request,
-            upgradable_request: false,
+            upgradable_request: own.upgradable_request && request == Request::Exclusive,
             held_at: e.site.map(Site::from),
             requested_at: site.map(Site::from),
             backtrace: backtraces_on().then(Backtrace::capture),
