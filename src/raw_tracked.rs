@@ -728,8 +728,9 @@ unsafe impl lock_api::RawRwLockUpgradeFair for RawRwLock {
     #[inline]
     unsafe fn bump_upgradable(&self) {
         // Taken back as an upgradable read, which excludes writers and other
-        // upgraders: edges from the other held locks, as the mutex's `bump`.
-        self.meta.before_bump(Request::Exclusive);
+        // upgraders: edges from the other held locks, as the mutex's `bump`,
+        // named as an upgradable read's.
+        self.meta.before_bump_upgradable();
         // SAFETY: the caller guarantees an upgradable lock is held.
         unsafe { self.inner.bump_upgradable() }
     }

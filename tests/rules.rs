@@ -458,6 +458,30 @@ fn a_self_deadlock_names_an_upgradable_request() {
     assert!(e.upgradable_request, "{reports:#?}");
 }
 
+/// A bump of an upgradable read takes it back as an upgradable read: the
+/// edges from the other held locks name it so (they said "for write").
+#[test]
+fn a_bump_of_an_upgradable_read_names_its_request_as_one() {
+    let (b, m) = (RwLock::new(0), Mutex::new(()));
+    let reports = capture(|| {
+        let mut u = b.upgradable_read();
+        let _m = m.lock();
+        RwLockUpgradableReadGuard::bump(&mut u);
+    });
+    let r = cycles(&reports);
+    assert_eq!(r.len(), 1, "{reports:#?}");
+    assert!(
+        r[0].closing_edge().unwrap().upgradable_request,
+        "{reports:#?}"
+    );
+    let text = r[0].to_string();
+    assert!(
+        text.contains("for an upgradable read at an unknown site"),
+        "{text}"
+    );
+    assert!(!text.contains("for write"), "{text}");
+}
+
 #[test]
 fn a_second_read_of_a_read_held_lock_is_reported_but_read_recursive_is_not() {
     let l = RwLock::new(());

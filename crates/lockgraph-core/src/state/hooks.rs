@@ -337,6 +337,14 @@ impl LockMeta {
         STATE.with(|t| t.before_wait(self, request, 0, None, Op::Bump, false));
     }
 
+    /// [`before_bump`](Self::before_bump) of an upgradable read
+    /// (`bump_upgradable`): taken back as an upgradable read, an exclusive
+    /// request to the rules, which its edges name as one
+    /// (`EdgeInfo::upgradable_request`, the record's `upgradable`).
+    pub fn before_bump_upgradable(&self) {
+        STATE.with(|t| t.before_wait(self, Request::Exclusive, UPGRADABLE, None, Op::Bump, false));
+    }
+
     /// Call on a condvar's metadata before waiting on it with `mutex`'s guard:
     /// every other held lock -> the condvar.
     pub fn before_condvar_wait(&self, mutex: &LockMeta, site: Option<&'static Location<'static>>) {
