@@ -255,9 +255,11 @@ pub struct EdgeOrigin {
     pub exe: Arc<str>,
     /// The executable's arguments, from the record file's header.
     pub args: Arc<[String]>,
-    /// How the first lock was held (`exclusive` or `shared`).
+    /// How the first lock was held (`exclusive`, `shared` or `upgradable`).
     pub hold: HoldMode,
-    /// How the second was requested (`exclusive`, `read` or `recursive_read`).
+    /// How the second was requested (`exclusive`, `read`, `recursive_read`
+    /// or `upgradable`; a `read` of a format version 1 or 2 record is
+    /// checked as an exclusive request, `EdgeLine::kind`).
     pub request: RequestMode,
     /// `file:line:column` where the held lock was taken.
     pub held_at: Option<Arc<str>>,

@@ -1,4 +1,4 @@
-//! Reading lock-order record files (JSON Lines, format versions 1 and 2).
+//! Reading lock-order record files (JSON Lines, format versions 1 to 3).
 //!
 //! `docs/record-format.md` is the contract. The reader follows its reading
 //! rules: the first line must be a header of a known version; every later line
