@@ -656,3 +656,86 @@ fn a_baseline_tolerates_known_findings_only() {
         r.summary_line()
     );
 }
+
+/// The checker's strong-path rule against a brute force on random small
+/// class graphs of every hold and request, some edges in a version 2 file
+/// (whose `read` is an exclusive request) and no gates: a cycle is found
+/// exactly when some closed walk is strong (each request waits for the
+/// next hold, every kind of every edge tried).
+#[test]
+fn the_checker_finds_a_cycle_exactly_when_a_brute_force_does() {
+    use lockgraph_graph::{Hold, Request};
+    const HOLDS: [(&str, Hold); 3] = [
+        ("exclusive", Hold::Exclusive),
+        ("shared", Hold::Shared),
+        ("upgradable", Hold::Upgradable),
+    ];
+    const REQUESTS: [(&str, Request); 4] = [
+        ("exclusive", Request::Exclusive),
+        ("read", Request::Read),
+        ("recursive_read", Request::RecursiveRead),
+        ("upgradable", Request::Exclusive),
+    ];
+    type Kinded = (usize, usize, Hold, Request);
+    fn strong_cycle(edges: &[Kinded], n: usize) -> bool {
+        edges.iter().any(|&(from, to, h0, r0)| {
+            let mut seen = vec![[false; 3]; n];
+            seen[to][r0 as usize] = true;
+            let mut stack = vec![(to, r0)];
+            while let Some((v, r)) = stack.pop() {
+                if v == from && r.waits_for(h0) {
+                    return true;
+                }
+                for &(_, b, h, q) in edges.iter().filter(|e| e.0 == v) {
+                    if r.waits_for(h) && !seen[b][q as usize] {
+                        seen[b][q as usize] = true;
+                        stack.push((b, q));
+                    }
+                }
+            }
+            false
+        })
+    }
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for round in 0..300 {
+        let n = 2 + next(4);
+        let (mut kinded, mut v3, mut v2) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..1 + next(9) {
+            let from = next(n);
+            let to = (from + 1 + next(n - 1)) % n;
+            let line = edge(&format!("n{from}"), &format!("n{to}"));
+            if next(3) == 0 {
+                // Version 2 wrote no upgradable hold or request.
+                let (hold, h) = HOLDS[next(2)];
+                let (request, r) = REQUESTS[next(3)];
+                let r = if r == Request::Read {
+                    Request::Exclusive
+                } else {
+                    r
+                };
+                kinded.push((from, to, h, r));
+                v2.push(line.modes(hold, request));
+            } else {
+                let (hold, h) = HOLDS[next(3)];
+                let (request, r) = REQUESTS[next(4)];
+                kinded.push((from, to, h, r));
+                v3.push(line.modes(hold, request));
+            }
+        }
+        let d = tempdir();
+        write_file(d.path(), 1, &v3);
+        write_file_of_version(d.path(), 2, 2, &v2);
+        let r = check_dir(d.path());
+        assert_eq!(
+            !r.cycles().is_empty(),
+            strong_cycle(&kinded, n),
+            "round {round}: {kinded:?}"
+        );
+    }
+}
