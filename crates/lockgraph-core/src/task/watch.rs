@@ -378,24 +378,22 @@ impl View<'_> {
                 )
             }
         };
+        // An async wait's holders, and the writer it is queued behind; a
+        // sync wait's holders.
+        let (held_by, queued_behind) = match step {
+            Step::Async(w) => (self.holders(w), self.queued_behind(w)),
+            Step::Sync { .. } => (self.waits_for(step), None),
+        };
         TaskWait {
             owner,
             lock,
             asked_at,
             waited,
             holds: self.holds_of(n, step),
-            held_by: match step {
-                Step::Async(w) => self.holders(w),
-                Step::Sync { .. } => self.waits_for(step),
-            }
-            .into_iter()
-            .map(|(o, s)| (self.label(o), s.map(Site::from)))
-            .collect(),
-            queued_behind: match step {
-                Step::Async(w) => self.queued_behind(w),
-                Step::Sync { .. } => None,
-            }
-            .map(|(o, x)| (self.label(o), x.site.map(Site::from))),
+            held_by: (held_by.into_iter())
+                .map(|(o, s)| (self.label(o), s.map(Site::from)))
+                .collect(),
+            queued_behind: queued_behind.map(|(o, x)| (self.label(o), x.site.map(Site::from))),
         }
     }
 
