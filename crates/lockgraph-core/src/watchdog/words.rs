@@ -447,17 +447,33 @@ impl WatchdogReport {
             return "what to do: nothing is known of the wait".into();
         };
         if w.lock.resource {
-            let holds = if t.held.is_empty() {
-                String::new()
+            // A CUDA host function's stream and site pseudo-locks
+            // (lockgraph-cuda) are no holds to release: the wait is in a
+            // host function, which its stream waits for.
+            let pseudo = |k: LockKind| matches!(k, LockKind::Stream | LockKind::HostFn);
+            let in_host_fn = t
+                .held
+                .iter()
+                .find(|h| h.lock.kind == LockKind::HostFn)
+                .map(|h| {
+                    format!(
+                        "; it waits inside {}: its stream, and host functions of other streams sharing the executor, wait for it to return; a host function must not wait for work not ordered before it (another host function, or a thread that synchronizes): move the wait out of the host function",
+                        h.lock
+                    )
+                })
+                .unwrap_or_default();
+            let held: Vec<_> = t.held.iter().filter(|h| !pseudo(h.lock.kind)).collect();
+            let holds = if held.is_empty() {
+                in_host_fn
             } else {
-                let names: Vec<String> = t.held.iter().map(|h| h.lock.to_string()).collect();
+                let names: Vec<String> = held.iter().map(|h| h.lock.to_string()).collect();
                 let (keeps, them) = if names.len() == 1 {
                     ("keeps", "it")
                 } else {
                     ("keep", "them")
                 };
                 format!(
-                    "; meanwhile it holds {}, which {keeps} others out: release {them} before the call",
+                    "; meanwhile it holds {}, which {keeps} others out: release {them} before the call{in_host_fn}",
                     and_list(&names)
                 )
             };
@@ -894,6 +910,32 @@ mod tests {
         assert_eq!(
             r.advice(),
             "what to do: find why blocking call `channel recv` (at src/job.rs:5:9) has not returned in 6.0s; meanwhile it holds Mutex `outer`, which keeps others out: release it before the call"
+        );
+        // A signal wait inside a CUDA host function: the stream and site
+        // pseudo-locks it holds are not holds to release.
+        let mut sig = lock("wait on signal `ready`", 0);
+        sig.resource = true;
+        let mut stream = lock("s (CUDA stream)", 11);
+        stream.kind = LockKind::Stream;
+        let mut site_lock = lock("host fn enqueued at src/job.rs:3:5 on stream `s`", 12);
+        site_lock.kind = LockKind::HostFn;
+        r.threads = vec![thread(
+            "cuda host-fn executor (context 0)",
+            Some(wait(sig, None, 5, 6)),
+            vec![held(stream, 4, 7), held(site_lock, 4, 7)],
+        )];
+        let advice = r.advice();
+        assert!(!advice.contains("release"), "{advice}");
+        assert!(!advice.contains("keep others out"), "{advice}");
+        assert!(
+            advice.contains(
+                "it waits inside HostFn `host fn enqueued at src/job.rs:3:5 on stream `s``"
+            ),
+            "{advice}"
+        );
+        assert!(
+            advice.ends_with("move the wait out of the host function"),
+            "{advice}"
         );
         r.threads = vec![waiter(lock("gone", 4), Some(WaitMode::Lock))];
         assert!(
