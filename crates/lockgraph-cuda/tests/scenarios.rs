@@ -246,6 +246,32 @@ fn an_order_cycle_through_a_stream_advises_the_hold_not_a_lock_order() {
 }
 
 #[test]
+fn a_lock_released_and_taken_again_before_the_synchronize_is_potential() {
+    // Held at the enqueue and at the synchronize, but not in between: the
+    // host fn could have taken the lock in the gap (here the gate keeps it
+    // from starting, so the wait really times out), so the cycle is not
+    // forced.
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("retaken-stream").unwrap();
+    let m = Arc::new(Mutex::named("retaken-m", ()));
+    let open = gate(&s);
+    let reports = capture(|| {
+        let g = m.lock();
+        let m2 = m.clone();
+        s.launch_host_fn(HostFn::new(move || drop(m2.lock())).locks(&m))
+            .unwrap();
+        drop(g);
+        let g = m.lock();
+        open.send(()).unwrap();
+        assert!(s.synchronize_timeout(SHORT).is_err(), "it really waits");
+        drop(g);
+    });
+    s.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(!certain(&reports[0]), "{}", reports[0]);
+}
+
+#[test]
 fn s2_lock_taken_after_enqueue_is_potential_and_released_is_none() {
     let ctx = Context::new(0).unwrap();
     let s = ctx.new_stream("s2-stream").unwrap();

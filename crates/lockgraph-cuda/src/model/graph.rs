@@ -65,15 +65,21 @@ impl Model {
                     } => {
                         for (l, learned) in self.needed_locks(needs) {
                             // Forced: the enqueuer held the lock when it
-                            // enqueued and holds it in its wait now, so the
-                            // host fn cannot have taken it first; and the
+                            // enqueued and holds it, in the same hold, in
+                            // its wait now, so the host fn cannot have
+                            // taken it first (a lock released and taken
+                            // again in between could have been); and the
                             // lock cannot be shared, so the hold excludes
                             // the request (the modes of a read-write lock's
                             // hold and request are not known here: two
                             // shared ones wait only behind a queued writer).
-                            let forced = enqueuer_held.contains(&l.id)
-                                && self.lock_holders(l.id).any(|(k, _)| k == enqueuer)
-                                && !may_share(l.kind);
+                            let forced = !may_share(l.kind)
+                                && self.lock_holders(l.id).any(|(k, w)| {
+                                    k == enqueuer
+                                        && w.holds
+                                            .iter()
+                                            .any(|h| h.id == l.id && enqueuer_held.contains(h))
+                                });
                             out.push(Edge {
                                 to: Node::Lock(l.id),
                                 forced,

@@ -12,7 +12,7 @@ use lockgraph_core::{Class, Hold, LockKind, LockMeta, Site};
 use parking_lot::Mutex;
 
 use super::names::intern;
-use super::state::{with, ItemId, ModelLock};
+use super::state::{with, HoldKey, ItemId, ModelLock};
 
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 
@@ -117,6 +117,17 @@ impl Drop for Running {
 
 pub(crate) fn current_host_fn() -> Option<ItemId> {
     CURRENT.with(|c| c.get())
+}
+
+/// The holds of this thread, outermost first: each lock's id and where it
+/// was taken. A lock released and taken again elsewhere is another hold.
+pub(super) fn holds_now() -> Vec<HoldKey> {
+    let ids = lockgraph_core::held_lock_ids();
+    let locks = lockgraph_core::held_locks();
+    ids.into_iter()
+        .zip(locks)
+        .map(|(id, (_, _, site))| HoldKey { id, site })
+        .collect()
 }
 
 /// The locks this thread holds, outermost first.

@@ -32,7 +32,7 @@ use crate::Error;
 pub(crate) use host::{thread_key, Running};
 pub(crate) use state::{ItemId, ModelLock, Needs, Target};
 
-use host::{current_host_fn, held_now, pseudo_lock, site_lock, thread_name};
+use host::{current_host_fn, held_now, holds_now, pseudo_lock, site_lock, thread_name};
 use names::intern;
 use state::{with, Item, ItemKind, Node, StreamRec, Waiter};
 
@@ -135,7 +135,7 @@ pub(crate) fn enqueue_host_fn(
     site: &'static Location<'static>,
 ) -> (Pending, Deferred) {
     let enqueuer = thread_key();
-    let enqueuer_held: Vec<u64> = held_now().iter().map(|l| l.id).collect();
+    let enqueuer_held = holds_now();
     if lockgraph::TRACKING {
         // What host functions enqueued here before were seen to lock.
         let (name, ctx) = with(|m| (m.streams[stream].name, m.streams[stream].ctx));
@@ -199,6 +199,7 @@ pub(crate) fn begin_wait(
 ) -> (WaitGuard, &'static str) {
     let key = thread_key();
     let held = held_now();
+    let holds = holds_now();
     let (what, (found, report), streams) = with(|m| {
         for l in &held {
             m.locks.insert(l.id, *l);
@@ -217,6 +218,7 @@ pub(crate) fn begin_wait(
             Waiter {
                 thread: thread_name(),
                 held: held.clone(),
+                holds,
                 targets,
                 site,
                 what,

@@ -47,6 +47,15 @@ impl ModelLock {
     }
 }
 
+/// One hold of a lock by a thread: the lock and where it was taken. Equal at
+/// two moments when the thread most likely held the lock all along (a
+/// release and a new acquisition at the same site look the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HoldKey {
+    pub(crate) id: u64,
+    pub(crate) site: Option<Site>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Needs {
     /// Declared with `HostFn::locks`.
@@ -61,7 +70,8 @@ pub(super) enum ItemKind {
     HostFn {
         needs: Needs,
         enqueuer: u64,
-        enqueuer_held: Vec<u64>,
+        /// The enqueuing thread's holds when it enqueued.
+        enqueuer_held: Vec<HoldKey>,
     },
     Wait {
         event: &'static str,
@@ -88,6 +98,8 @@ pub(super) struct StreamRec {
 pub(super) struct Waiter {
     pub(super) thread: Arc<str>,
     pub(super) held: Vec<ModelLock>,
+    /// The holds of `held`, in its order.
+    pub(super) holds: Vec<HoldKey>,
     pub(super) targets: Vec<ItemId>,
     pub(super) site: &'static Location<'static>,
     pub(super) what: &'static str,
