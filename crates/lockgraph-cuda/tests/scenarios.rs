@@ -539,6 +539,42 @@ fn races_between_streams_and_the_host() {
 }
 
 #[test]
+fn a_race_with_a_host_fn_seen_late_is_told_in_program_order() {
+    // The host fn writes the config, then a kernel on another stream reads
+    // it, with no event between them. The host fn runs (and its write is
+    // seen) after the kernel was enqueued; the report still names the write
+    // first, and its fix orders the kernel after the host fn, not the
+    // other way round.
+    let ctx = Context::new(0).unwrap();
+    let a = ctx.new_stream("late-a").unwrap();
+    let b = ctx.new_stream("late-b").unwrap();
+    let cfg = Arc::new(Buffer::named("late-cfg"));
+    let open = gate(&a);
+    let (tx, rx) = channel();
+    let c2 = cfg.clone();
+    a.launch_host_fn(HostFn::new(move || {
+        tx.send(race::capture(|| c2.host_write())).unwrap();
+    }))
+    .unwrap();
+    let none = race::capture(|| b.launch("use_cfg", &[&cfg], &[], || {}).unwrap());
+    assert!(none.is_empty(), "{none:?}");
+    open.send(()).unwrap();
+    let reports = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    ctx.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    assert_eq!(r.earlier.op, "host write", "{r}");
+    assert!(r.later.by.contains("stream `late-b`"), "{r}");
+    let text = r.to_string();
+    for needle in [
+        "record an event on stream `late-a` after the host fn enqueued at",
+        "make stream `late-b` wait on it before kernel `use_cfg`",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
 fn a_context_synchronize_waits_for_every_stream_of_the_context() {
     let ctx = Context::new(0).unwrap();
     let (a, b) = (

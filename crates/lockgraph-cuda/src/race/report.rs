@@ -20,6 +20,20 @@ pub struct Access {
     /// Where it was made (enqueued, for stream work).
     pub site: Site,
     pub(super) epoch: Epoch,
+    /// Who, for the advice.
+    pub(super) who: Who,
+    /// Its place in the order the program made its calls (enqueued, for
+    /// stream work and host functions): the report names the accesses in
+    /// that order, whichever the sanitizer saw first.
+    pub(super) seq: u64,
+}
+
+/// Who made an access.
+#[derive(Clone, Debug)]
+pub(super) enum Who {
+    Host,
+    Stream(String),
+    HostFn { stream: String, site: Site },
 }
 
 /// Two conflicting accesses not ordered by any synchronisation.
@@ -27,10 +41,56 @@ pub struct Access {
 pub struct RaceReport {
     /// The buffer.
     pub buffer: &'static str,
-    /// The earlier access.
+    /// The access the program made first (enqueued first, for stream work
+    /// and host functions), whichever the sanitizer saw first.
     pub earlier: Access,
     /// The access that raced with it.
     pub later: Access,
+}
+
+impl RaceReport {
+    /// The report of `a` and `b`, the one the program made first as the
+    /// earlier (a host function's access is seen when it runs, possibly
+    /// after work enqueued behind it).
+    pub(super) fn new(buffer: &'static str, a: Access, b: Access) -> RaceReport {
+        let (earlier, later) = if b.seq < a.seq { (b, a) } else { (a, b) };
+        RaceReport {
+            buffer,
+            earlier,
+            later,
+        }
+    }
+
+    /// What orders the two accesses: an event wait between streams, a
+    /// synchronize before the host's access.
+    fn fix(&self) -> String {
+        let (e, l) = (&self.earlier, &self.later);
+        let after_e = match &e.who {
+            Who::HostFn { site, .. } => format!("the host fn enqueued at {site}"),
+            _ => format!("{} at {}", e.op, e.site),
+        };
+        match (&e.who, &l.who) {
+            (Who::Stream(s) | Who::HostFn { stream: s, .. }, Who::Host) => format!(
+                "synchronize stream `{s}` (or an event recorded on it after {after_e}) before the {} at {}",
+                l.op, l.site
+            ),
+            (Who::Stream(s1) | Who::HostFn { stream: s1, .. }, Who::Stream(s2)) if s1 != s2 => format!(
+                "record an event on stream `{s1}` after {after_e} and make stream `{s2}` wait on it before {} (at {})",
+                l.op, l.site
+            ),
+            (
+                Who::Stream(s1) | Who::HostFn { stream: s1, .. },
+                Who::HostFn { stream: s2, site },
+            ) if s1 != s2 => format!(
+                "record an event on stream `{s1}` after {after_e} and make stream `{s2}` wait on it before enqueuing the host fn at {site} (a host function itself cannot wait on CUDA work)"
+            ),
+            (Who::Host, Who::HostFn { stream, site }) => format!(
+                "make the host's {} before enqueuing the host fn at {site}, or synchronize stream `{stream}` before it",
+                e.op
+            ),
+            _ => "synchronize the stream (or an event recorded after the first access) before the second, or make the second stream wait on such an event".to_string(),
+        }
+    }
 }
 
 impl fmt::Display for RaceReport {
@@ -53,10 +113,7 @@ impl fmt::Display for RaceReport {
             self.earlier.op,
             self.earlier.site
         )?;
-        writeln!(
-            f,
-            "  fix: synchronize the stream (or an event recorded after the first access) before the second, or make the second stream wait on such an event"
-        )
+        writeln!(f, "  fix: {}", self.fix())
     }
 }
 

@@ -12,7 +12,7 @@ use lockgraph_graph::vclock::{Epoch, VectorClock};
 use parking_lot::Mutex;
 
 use super::buffer::{BufState, Pending};
-use super::report::{Access, RaceReport};
+use super::report::{Access, RaceReport, Who as By};
 
 /// The host's actor id; streams are 1, 2, ...
 pub(super) const HOST: usize = 0;
@@ -29,6 +29,9 @@ struct State {
     host_fns: u64,
     /// The numbers of the host functions enqueued and not done running.
     pending: BTreeSet<u64>,
+    /// The order of the program's calls: one per access made and host
+    /// function enqueued.
+    seq: u64,
 }
 
 impl State {
@@ -123,6 +126,8 @@ pub(crate) fn host_sync_event(event: usize) {
 pub(crate) struct HostFnPlace {
     /// Its number, in enqueue order.
     number: u64,
+    /// Its place in the order of the program's calls.
+    seq: u64,
     epoch: Epoch,
     clock: VectorClock,
     stream: &'static str,
@@ -138,12 +143,14 @@ pub(crate) fn enqueue_host_fn(
     enqueue(actor);
     with(|s| {
         s.host_fns += 1;
-        let number = s.host_fns;
+        s.seq += 1;
+        let (number, seq) = (s.host_fns, s.seq);
         s.pending.insert(number);
         let c = s.clocks.entry(actor).or_default();
         let time = c.tick(actor);
         HostFnPlace {
             number,
+            seq,
             epoch: Epoch::new(actor, time),
             clock: c.clone(),
             stream,
@@ -201,8 +208,12 @@ pub(super) fn access(
     let thread = || std::thread::current().name().unwrap_or("?").to_string();
     // Who, and when: a stream's or the host's next tick, or the place of
     // the host function running here.
-    let (by, stamp) = match who {
-        Who::Stream(actor, name) => (format!("stream `{name}`"), Err(actor)),
+    let (by, kind, stamp) = match who {
+        Who::Stream(actor, name) => (
+            format!("stream `{name}`"),
+            By::Stream(name.to_string()),
+            Err(actor),
+        ),
         Who::Here => RUNNING.with(|r| match r.borrow().as_ref() {
             Some(p) => (
                 format!(
@@ -211,23 +222,37 @@ pub(super) fn access(
                     p.stream,
                     thread()
                 ),
-                Ok((p.epoch, p.clock.clone())),
+                By::HostFn {
+                    stream: p.stream.to_string(),
+                    site: p.site.into(),
+                },
+                Ok((p.epoch, p.clock.clone(), p.seq)),
             ),
-            None => (format!("the host (thread `{}`)", thread()), Err(HOST)),
+            None => (
+                format!("the host (thread `{}`)", thread()),
+                By::Host,
+                Err(HOST),
+            ),
         }),
     };
     let races = with(|s| {
-        let (epoch, clock) = stamp.unwrap_or_else(|actor| {
-            let c = s.clocks.entry(actor).or_default();
-            let time = c.tick(actor);
-            (Epoch::new(actor, time), c.clone())
-        });
+        let (epoch, clock, seq) = match stamp {
+            Ok(place) => place,
+            Err(actor) => {
+                s.seq += 1;
+                let c = s.clocks.entry(actor).or_default();
+                let time = c.tick(actor);
+                (Epoch::new(actor, time), c.clone(), s.seq)
+            }
+        };
         let mk = |write| Access {
             by: by.clone(),
             op: op.to_string(),
             write,
             site: site.into(),
             epoch,
+            who: kind.clone(),
+            seq,
         };
         let all = reads.iter().map(|&b| (b, false));
         let all = all.chain(writes.iter().map(|&b| (b, true)));
@@ -242,11 +267,7 @@ pub(super) fn access(
                 reported.insert((*name, a, b))
             });
             if let Some(earlier) = first_new {
-                races.push(RaceReport {
-                    buffer: name,
-                    earlier,
-                    later: mk(write),
-                });
+                races.push(RaceReport::new(name, earlier, mk(write)));
             }
         }
         races
