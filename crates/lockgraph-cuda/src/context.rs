@@ -366,7 +366,7 @@ impl<B: Backend> Event<B> {
         let Some((s, pos)) = *self.recorded.lock() else {
             return Ok(());
         };
-        let (_g, what) = model::begin_wait(Target::Upto(s, pos), site);
+        let (_g, what) = model::begin_wait(Target::Upto(s, pos, self.name()), site);
         lockgraph::blocking(what, || self.ctx.raw.event_synchronize(&self.raw, deadline))?;
         race::host_sync_event(self.id);
         Ok(())

@@ -272,6 +272,31 @@ fn a_lock_released_and_taken_again_before_the_synchronize_is_potential() {
 }
 
 #[test]
+fn an_event_synchronize_in_a_cycle_names_the_event() {
+    let ctx = Context::new(0).unwrap();
+    let s = ctx.new_stream("evsync-stream").unwrap();
+    let e = ctx.new_event("evsync-after-cb").unwrap();
+    let m = Arc::new(Mutex::named("evsync-m", ()));
+    let reports = capture(|| {
+        let g = m.lock();
+        let m2 = m.clone();
+        s.launch_host_fn(HostFn::new(move || drop(m2.lock())).locks(&m))
+            .unwrap();
+        s.record_event(&e).unwrap();
+        assert!(e.synchronize_timeout(SHORT).is_err(), "it really deadlocks");
+        drop(g);
+    });
+    s.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(certain(&reports[0]));
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("synchronize event `evsync-after-cb` (recorded on stream `evsync-stream`)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn s2_lock_taken_after_enqueue_is_potential_and_released_is_none() {
     let ctx = Context::new(0).unwrap();
     let s = ctx.new_stream("s2-stream").unwrap();

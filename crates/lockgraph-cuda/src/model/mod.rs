@@ -206,7 +206,7 @@ pub(crate) fn begin_wait(
         }
         let targets: Vec<ItemId> = match target {
             Target::Stream(s) => m.last_pending(s, u64::MAX).into_iter().collect(),
-            Target::Upto(s, k) => m.last_pending(s, k + 1).into_iter().collect(),
+            Target::Upto(s, k, _) => m.last_pending(s, k + 1).into_iter().collect(),
             Target::Context(c) => (0..m.streams.len())
                 .filter(|&s| m.streams[s].ctx == c)
                 .filter_map(|s| m.last_pending(s, u64::MAX))

@@ -26,9 +26,10 @@ impl Model {
     pub(super) fn wait_label(&self, target: Target, targets: &[ItemId]) -> &'static str {
         let what = match target {
             Target::Stream(s) => format!("synchronize stream `{}`", self.streams[s].name),
-            Target::Upto(s, _) => {
-                format!("synchronize an event on stream `{}`", self.streams[s].name)
-            }
+            Target::Upto(s, _, event) => format!(
+                "synchronize event `{event}` (recorded on stream `{}`)",
+                self.streams[s].name
+            ),
             Target::Context(c) => format!("synchronize context {}", self.contexts[c].1),
         };
         let first = targets

@@ -132,8 +132,8 @@ pub(super) fn with<R>(f: impl FnOnce(&mut Model) -> R) -> R {
 pub(crate) enum Target {
     /// Everything enqueued on the stream so far.
     Stream(usize),
-    /// The stream's work before the position.
-    Upto(usize, u64),
+    /// The stream's work before the position (an event's record, named).
+    Upto(usize, u64, &'static str),
     /// Every stream of the context.
     Context(usize),
 }
@@ -189,7 +189,7 @@ impl Model {
     /// The streams a wait for `target` waits for.
     pub(super) fn target_streams(&self, target: Target) -> Vec<usize> {
         match target {
-            Target::Stream(s) | Target::Upto(s, _) => vec![s],
+            Target::Stream(s) | Target::Upto(s, ..) => vec![s],
             Target::Context(c) => (0..self.streams.len())
                 .filter(|&s| self.streams[s].ctx == c)
                 .collect(),
