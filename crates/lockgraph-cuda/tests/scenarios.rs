@@ -297,6 +297,85 @@ fn an_event_synchronize_in_a_cycle_names_the_event() {
 }
 
 #[test]
+fn device_cycle_reports_say_what_to_change() {
+    let ctx = Context::new(0).unwrap();
+
+    // A lock held across the synchronize: release it, or do not take it in
+    // the host fn.
+    let s = ctx.new_stream("fix-lock-stream").unwrap();
+    let m = Arc::new(Mutex::named("fix-m", ()));
+    let reports = capture(|| {
+        let g = m.lock();
+        let m2 = m.clone();
+        s.launch_host_fn(HostFn::new(move || drop(m2.lock())).locks(&m))
+            .unwrap();
+        assert!(s.synchronize_timeout(SHORT).is_err());
+        drop(g);
+    });
+    s.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("fix: release Mutex `fix-m` before the synchronize"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stop taking it in the host function"),
+        "{text}"
+    );
+
+    // A signal set only by a host fn that the shared executor runs after
+    // the waiting one: set it first, and the executor is shared.
+    let s1 = ctx.new_stream("fix-sig-a").unwrap();
+    let s2 = ctx.new_stream("fix-sig-b").unwrap();
+    let c = Arc::new(Signal::named("fix-sig"));
+    let open = gate(&s1);
+    let reports = capture(|| {
+        let c1 = c.clone();
+        s1.launch_host_fn(
+            HostFn::new(move || {
+                let _ = c1.wait_timeout(SHORT);
+            })
+            .waits(&c),
+        )
+        .unwrap();
+        let c2 = c.clone();
+        s2.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
+            .unwrap();
+    });
+    open.send(()).unwrap();
+    ctx.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let text = reports[0].to_string();
+    for needle in [
+        "fix: set the signal before the host function that waits on it is enqueued",
+        "one at a time on one executor thread",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+
+    // A CUDA call inside a host fn.
+    let s = Arc::new(ctx.new_stream("fix-self").unwrap());
+    let (tx, rx) = channel();
+    let s3 = s.clone();
+    s.launch_host_fn(HostFn::new(move || {
+        let reports = capture(|| drop(s3.launch("k", &[], &[], || {})));
+        tx.send(reports).unwrap();
+    }))
+    .unwrap();
+    let reports = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    s.synchronize().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let text = reports[0].to_string();
+    assert!(
+        text.contains(
+            "fix: make no CUDA call (synchronize, launch, record, wait) inside a host function"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn s2_lock_taken_after_enqueue_is_potential_and_released_is_none() {
     let ctx = Context::new(0).unwrap();
     let s = ctx.new_stream("s2-stream").unwrap();

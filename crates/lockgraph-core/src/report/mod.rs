@@ -732,7 +732,65 @@ impl CycleReport {
             }
             writeln!(f)?;
         }
+        writeln!(f)?;
+        for line in self.device_cycle_fix() {
+            writeln!(f, "  {line}")?;
+        }
         Ok(())
+    }
+
+    /// What to change about a `DeviceCycle` (lockgraph-cuda), by the kinds
+    /// of its nodes: the lock held across the synchronize, the signal a
+    /// host function waits on, the shared executor, or a CUDA call inside a
+    /// host function.
+    fn device_cycle_fix(&self) -> Vec<String> {
+        let nodes: Vec<LockInfo> = self.locks.entries().collect();
+        let device = |k: LockKind| {
+            matches!(
+                k,
+                LockKind::Stream
+                    | LockKind::Event
+                    | LockKind::HostExecutor
+                    | LockKind::HostFn
+                    | LockKind::Signal
+            )
+        };
+        if let [only] = nodes.as_slice() {
+            if only.kind == LockKind::HostFn {
+                return vec![
+                    "fix: make no CUDA call (synchronize, launch, record, wait) inside a host function; do it from a host thread,".into(),
+                    "     ordered after the host function by a stream wait on an event or a synchronize".into(),
+                ];
+            }
+        }
+        let mut out = Vec::new();
+        let locks: Vec<String> = nodes
+            .iter()
+            .filter(|l| !device(l.kind))
+            .map(|l| format!("{} {}", l.kind_label(), l.label()))
+            .collect();
+        if !locks.is_empty() {
+            let (l, it) = if locks.len() == 1 {
+                (locks[0].clone(), "it")
+            } else {
+                let (last, init) = locks.split_last().expect("two or more");
+                (format!("{} and {last}", init.join(", ")), "them")
+            };
+            out.push(format!(
+                "release {l} before the synchronize (of the stream, an event recorded on it, or the context), or stop taking {it} in the host function"
+            ));
+        }
+        if nodes.iter().any(|l| l.kind == LockKind::Signal) {
+            out.push("set the signal before the host function that waits on it is enqueued, or wait on a host thread: work queued behind a host function, and a thread that synchronizes first, cannot set it".into());
+        }
+        if nodes.iter().any(|l| l.kind == LockKind::HostExecutor) {
+            out.push("host functions of every stream of a context may run one at a time on one executor thread: a host function must not block on another host function's work".into());
+        }
+        let mut lines = Vec::new();
+        for (i, l) in out.into_iter().enumerate() {
+            lines.push(format!("{} {l}", if i == 0 { "fix:" } else { "    " }));
+        }
+        lines
     }
 
     /// The two lines describing how edge `e` was recorded.
