@@ -59,6 +59,7 @@ pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
             lock,
             next_pos: 0,
             pending: BTreeMap::new(),
+            first_host_fn: None,
         });
         m.streams.len() - 1
     })

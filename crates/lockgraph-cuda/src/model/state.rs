@@ -93,6 +93,8 @@ pub(super) struct StreamRec {
     pub(super) lock: &'static LockMeta,
     pub(super) next_pos: u64,
     pub(super) pending: BTreeMap<u64, ItemId>,
+    /// The position of the first host function ever enqueued on it.
+    pub(super) first_host_fn: Option<u64>,
 }
 
 pub(super) struct Waiter {
@@ -159,6 +161,9 @@ impl Model {
         s.next_pos += 1;
         let pos = s.next_pos;
         s.pending.insert(pos, id);
+        if matches!(kind, ItemKind::HostFn { .. }) && s.first_host_fn.is_none() {
+            s.first_host_fn = Some(pos);
+        }
         self.items.insert(
             id,
             Item {
@@ -186,10 +191,18 @@ impl Model {
             .filter(move |(_, w)| w.held.iter().any(|h| h.id == l))
     }
 
-    /// The streams a wait for `target` waits for.
+    /// The streams a wait for `target` waits for, as lock-order edges: an
+    /// event's stream only when a host function was enqueued on it before
+    /// the event's record. Host functions enqueued after the record are
+    /// never waited for through it; a later record after them gives its
+    /// own synchronize the edge.
     pub(super) fn target_streams(&self, target: Target) -> Vec<usize> {
         match target {
-            Target::Stream(s) | Target::Upto(s, ..) => vec![s],
+            Target::Upto(s, k, _) => match self.streams[s].first_host_fn {
+                Some(p) if p <= k => vec![s],
+                _ => Vec::new(),
+            },
+            Target::Stream(s) => vec![s],
             Target::Context(c) => (0..self.streams.len())
                 .filter(|&s| self.streams[s].ctx == c)
                 .collect(),
