@@ -292,6 +292,29 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
         writeln!(w, "{}", line.trim_end())?;
     }
     writeln!(w)?;
+    // Through a CUDA stream (an event, the host-function executor): no
+    // program takes a stream in an order; the edge into it is a lock held
+    // across a synchronize, the edge out of it a host function's lock.
+    let device = |k: &str| matches!(k, "Stream" | "Event" | "HostExecutor" | "HostFn");
+    if let Some(stream) = c.locks.iter().find(|l| device(&l.kind)) {
+        let real: Vec<String> = (c.locks.iter())
+            .filter(|l| !device(&l.kind) && &*l.kind != "Signal")
+            .map(named)
+            .collect();
+        let locks = match real.as_slice() {
+            [] => "the lock".to_string(),
+            [one] => one.clone(),
+            more => more.join(" or "),
+        };
+        writeln!(
+            w,
+            "  fix: a host function of {} takes a lock a thread holds while it synchronizes that stream (or an\n       \
+             event recorded on it, or the context): release {locks} before the synchronize, or stop taking it\n       \
+             in the stream's host functions (a stream has no lock order to adopt).",
+            named(stream)
+        )?;
+        return writeln!(w);
+    }
     let (first, second) = (
         c.locks.first().map_or_else(|| "L1".to_string(), named),
         c.locks.get(1).map_or_else(|| "L2".to_string(), named),

@@ -739,3 +739,31 @@ fn the_checker_finds_a_cycle_exactly_when_a_brute_force_does() {
         );
     }
 }
+
+/// A cycle through a CUDA stream recorded by two processes (a thread held
+/// `pool` across the stream's synchronize; its host function took `pool`)
+/// is told to release the lock before the synchronize, not to take a
+/// stream in a lock order (the runtime's report was fixed so; the
+/// checker's said "always ... (CUDA stream) before ...").
+#[test]
+fn a_cycle_through_a_stream_is_told_to_release_the_lock_before_the_synchronize() {
+    let d = tempdir();
+    let stream = |e: Edge, field: &str| {
+        let mut e = e;
+        e.0[field]["kind"] = serde_json::json!("Stream");
+        e
+    };
+    write_file(d.path(), 1, &[stream(edge("pool", "h2d"), "to")]);
+    write_file(d.path(), 2, &[stream(edge("h2d", "pool"), "from")]);
+    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()])).unwrap();
+    assert_eq!(r.cycles().len(), 1);
+    let mut text = Vec::new();
+    lockgraph_cli::Format::Text.write(&r, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("fix: a host function of L") && text.contains("release L"),
+        "{text}"
+    );
+    assert!(text.contains("`pool` before the synchronize"), "{text}");
+    assert!(!text.contains("one global order"), "{text}");
+}
