@@ -813,6 +813,30 @@ pub fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
     profiled_blocking(what, f)
 }
 
+/// Runs `f`, a wait for the work of whoever holds `meta` now, asked at
+/// `site` and given up at `deadline` (a synchronize of a CUDA stream,
+/// whose pseudo-lock the executor thread holds while it runs one of the
+/// stream's host functions): the watchdog sees a wait on `meta` in
+/// [`WaitMode::Join`] (every holder must finish), so that a cycle through
+/// the holder (a host function waiting for a lock the synchronizing thread
+/// holds) is a DEADLOCK. With no holder (device work, a host function not
+/// started yet) the wait waits for no thread. Without the watchdog: as
+/// [`blocking`] (the profile counts it, named `what`).
+pub fn wait_for_holders<R>(
+    meta: &LockMeta,
+    what: &'static str,
+    site: &'static Location<'static>,
+    deadline: Option<Instant>,
+    f: impl FnOnce() -> R,
+) -> R {
+    if watchdog::on() {
+        return watchdog::wait_for_holders(meta, what, site, deadline, || {
+            profiled_blocking(what, f)
+        });
+    }
+    profiled_blocking(what, f)
+}
+
 fn profiled_blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
     if !profile::on() {
         return f();

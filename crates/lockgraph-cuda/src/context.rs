@@ -308,7 +308,10 @@ impl<B: Backend> Stream<B> {
     ) -> Result<(), Error> {
         model::refuse_in_host_fn("stream synchronize", site)?;
         let (_g, what) = model::begin_wait(Target::Stream(self.id), site);
-        lockgraph::blocking(what, || self.ctx.raw.synchronize(&self.raw, deadline))?;
+        let lock = model::stream_lock(self.id);
+        lockgraph_core::primitive::wait_for_holders(lock, what, site, deadline, || {
+            self.ctx.raw.synchronize(&self.raw, deadline)
+        })?;
         race::host_sync_stream(self.actor());
         Ok(())
     }
@@ -367,7 +370,13 @@ impl<B: Backend> Event<B> {
             return Ok(());
         };
         let (_g, what) = model::begin_wait(Target::Upto(s, pos, self.name()), site);
-        lockgraph::blocking(what, || self.ctx.raw.event_synchronize(&self.raw, deadline))?;
+        lockgraph_core::primitive::wait_for_holders(
+            model::stream_lock(s),
+            what,
+            site,
+            deadline,
+            || self.ctx.raw.event_synchronize(&self.raw, deadline),
+        )?;
         race::host_sync_event(self.id);
         Ok(())
     }

@@ -117,6 +117,14 @@ fn scenario_1_hangs_for_real_and_the_watchdog_names_the_stream_and_callback() {
             // The executor runs the host function: it holds the stream's
             // pseudo-lock while it waits for the arena.
             "Stream `s1-loader (CUDA stream)` (exclusive)",
+            // The synchronize waits for the executor, which waits for the
+            // arena the synchronizing thread holds: one DEADLOCK (it was
+            // two long waits; found by an outside test), and the lock to
+            // release.
+            "lockgraph watchdog: DEADLOCK: 2 threads wait for each other",
+            "-> thread `cuda host-fn executor (context 0)` -> Mutex `s1-arena` ->",
+            "while holding Mutex `s1-arena`",
+            "release it before that call",
         ],
     );
 }

@@ -209,6 +209,12 @@ impl WaitInfo {
                 "blocked"
             };
             out.push(match self.mode {
+                // A synchronize: the holder runs one of the stream's host
+                // functions (`primitive::wait_for_holders`).
+                Some(WaitMode::Join) if self.lock.kind == LockKind::Stream => format!(
+                    "the stream's work waits for thread `{}`, which runs its host function and is itself {state}, waiting for {}",
+                    p.thread, p.waits_for
+                ),
                 Some(WaitMode::Join) => format!(
                     "joins thread `{}`, which is itself {state}, waiting for {}",
                     p.thread, p.waits_for

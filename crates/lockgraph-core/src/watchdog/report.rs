@@ -108,6 +108,11 @@ impl WaitInfo {
                 format!("an item from {} (a receive on the empty queue)", self.lock)
             }
             Some(WaitMode::Permit) => format!("a permit of {}", self.lock),
+            // A CUDA synchronize, named by what the model knows of it.
+            Some(WaitMode::Join) if self.lock.kind == LockKind::Stream => match self.lock.name {
+                Some(what) => what.to_string(),
+                None => format!("the work of {} to finish (a synchronize)", self.lock),
+            },
             Some(WaitMode::Join) => format!("{} to finish (a join)", self.lock),
             Some(WaitMode::Barrier) => format!("the other parties of {}", self.lock),
             _ => self.lock.to_string(),
@@ -337,7 +342,7 @@ impl fmt::Display for OrderContext {
         } else {
             writeln!(
                 f,
-                "  lock-order graph: {missing} of the cycle's {} edges {} never recorded (taken with try_lock, in untracked code, or after the graph filled up):",
+                "  lock-order graph: {missing} of the cycle's {} edges {} never recorded (taken with try_lock, in untracked code, after the graph filled up, or a CUDA synchronize, which is no lock):",
                 self.steps.len(),
                 if missing == 1 { "was" } else { "were" }
             )?;

@@ -293,6 +293,37 @@ pub(crate) fn wait_lock_whole(
     block()
 }
 
+/// Runs `f`, a wait for the work of whoever holds `meta` (a CUDA stream's
+/// host function, on the executor thread that holds the stream's
+/// pseudo-lock while it runs one), registered as a wait on `meta`'s id in
+/// [`WaitMode::Join`] and named `what` (what the caller knows of the wait:
+/// the stream, the work pending on it), requested at `site`, given up at
+/// `deadline`.
+pub(crate) fn wait_for_holders<R>(
+    meta: &LockMeta,
+    what: &'static str,
+    site: &'static Location<'static>,
+    deadline: Option<Instant>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let (class_tag, class_a, class_b) = encode_class(Class::Named(what));
+    let _g = register(
+        WAIT_LOCK,
+        RawEntry {
+            id: meta.id(),
+            class_tag,
+            class_a,
+            class_b,
+            kind: encode_kind(meta.kind()),
+            mode: WaitMode::Join as u8,
+            site: site_word(Some(site)),
+            since: 0,
+        },
+        deadline.map(|d| d.saturating_duration_since(Instant::now())),
+    );
+    f()
+}
+
 /// Runs `park`, a condvar wait that ends by `deadline` at the latest
 /// (`None`: no limit), registered as a wait on the condvar `meta` requested
 /// at `site`. A wait whose deadline is closer than the timeout could never

@@ -378,7 +378,10 @@ impl WatchdogReport {
         // running thread, which it cannot release) while it waits.
         // A cycle through a role has no lock order to adopt: the advice is
         // that thread's hold.
-        let role = |k: usize| waits[(k + n - 1) % n].lock.kind.is_role();
+        // A role, or a CUDA stream (a synchronize waits for the executor
+        // running the stream's host function: no lock it could release).
+        let held_as_role = |k: LockKind| k.is_role() || k == LockKind::Stream;
+        let role = |k: usize| held_as_role(waits[(k + n - 1) % n].lock.kind);
         if (0..n).all(role) {
             // Roles alone (consumers, parties, joined threads): no lock to
             // release; the cycle is in the program's plan.
@@ -389,7 +392,7 @@ impl WatchdogReport {
             let (t, w) = (&ts[k], waits[k]);
             let before = &waits[(k + n - 1) % n].lock;
             let held = t.held.iter().find(|h| h.lock.id == before.id);
-            let first = if w.lock.kind.is_role() {
+            let first = if held_as_role(w.lock.kind) {
                 String::new()
             } else {
                 format!(", or take {} first", w.lock)

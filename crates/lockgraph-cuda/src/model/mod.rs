@@ -262,6 +262,16 @@ pub(crate) fn begin_wait(
     (guard, what)
 }
 
+/// The pseudo-lock of stream `s`, which the executor holds while it runs
+/// one of the stream's host functions: a synchronize of the stream (or of
+/// an event recorded on it) waits for its holder
+/// (`lockgraph_core::primitive::wait_for_holders`), so that the watchdog
+/// sees a host function waiting for a lock the synchronizing thread holds
+/// as a DEADLOCK, not as two long waits.
+pub(crate) fn stream_lock(s: usize) -> &'static LockMeta {
+    with(|m| m.streams[s].lock)
+}
+
 /// This thread is about to wait on a signal. Inside a host function the wait
 /// is attributed to it and checked before it blocks. Returns the label of the
 /// wait for the watchdog (naming the host function and its stream).
