@@ -221,20 +221,7 @@ impl fmt::Debug for EdgeKinds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Graph, NodeId};
-
-    const E: Hold = Hold::Exclusive;
-    const S: Hold = Hold::Shared;
-    const U: Hold = Hold::Upgradable;
-    const X: Request = Request::Exclusive;
-    const RD: Request = Request::Read;
-    const RR: Request = Request::RecursiveRead;
-
-    fn graph(n: usize) -> (Graph<usize, ()>, Vec<NodeId>) {
-        let mut g = Graph::new();
-        let ids = (0..n).map(|i| g.add_node(i)).collect();
-        (g, ids)
-    }
+    use crate::tests::{graph, E, RD, RR, S, U, X};
 
     #[test]
     fn recursive_reads_from_shared_holds_do_not_deadlock() {

@@ -1,14 +1,15 @@
 use super::*;
 use proptest::prelude::*;
 
-const E: Hold = Hold::Exclusive;
-const S: Hold = Hold::Shared;
-const U: Hold = Hold::Upgradable;
-const X: Request = Request::Exclusive;
-const RD: Request = Request::Read;
-const RR: Request = Request::RecursiveRead;
+pub(crate) const E: Hold = Hold::Exclusive;
+pub(crate) const S: Hold = Hold::Shared;
+pub(crate) const U: Hold = Hold::Upgradable;
+pub(crate) const X: Request = Request::Exclusive;
+pub(crate) const RD: Request = Request::Read;
+pub(crate) const RR: Request = Request::RecursiveRead;
 
-fn graph(n: usize) -> (Graph<usize, ()>, Vec<NodeId>) {
+/// A graph of `n` nodes, and their ids.
+pub(crate) fn graph(n: usize) -> (Graph<usize, ()>, Vec<NodeId>) {
     let mut g = Graph::new();
     let ids = (0..n).map(|i| g.add_node(i)).collect();
     (g, ids)

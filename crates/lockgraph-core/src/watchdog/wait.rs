@@ -226,7 +226,20 @@ fn register_lock(
     site: Option<&'static Location<'static>>,
     deadline: Option<Instant>,
 ) -> WaitGuard {
-    let (class_tag, class_a, class_b) = encode_class(meta.class());
+    let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    register_as(meta, meta.class(), mode, site, limit)
+}
+
+/// Registers a wait for `meta`'s id in `mode`, its lock named by `class`,
+/// asked at `site`, that gives up after `limit` (`None`: never).
+fn register_as(
+    meta: &LockMeta,
+    class: Class,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    limit: Option<Duration>,
+) -> WaitGuard {
+    let (class_tag, class_a, class_b) = encode_class(class);
     register(
         WAIT_LOCK,
         RawEntry {
@@ -239,7 +252,7 @@ fn register_lock(
             site: site_word(site),
             since: 0,
         },
-        deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        limit,
     )
 }
 
@@ -306,21 +319,8 @@ pub(crate) fn wait_for_holders<R>(
     deadline: Option<Instant>,
     f: impl FnOnce() -> R,
 ) -> R {
-    let (class_tag, class_a, class_b) = encode_class(Class::Named(what));
-    let _g = register(
-        WAIT_LOCK,
-        RawEntry {
-            id: meta.id(),
-            class_tag,
-            class_a,
-            class_b,
-            kind: encode_kind(meta.kind()),
-            mode: WaitMode::Join as u8,
-            site: site_word(Some(site)),
-            since: 0,
-        },
-        deadline.map(|d| d.saturating_duration_since(Instant::now())),
-    );
+    let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let _g = register_as(meta, Class::Named(what), WaitMode::Join, Some(site), limit);
     f()
 }
 
@@ -338,21 +338,7 @@ pub(crate) fn condvar_wait<R>(
     if limit.is_some_and(|l| l <= config().timeout) {
         return park();
     }
-    let (class_tag, class_a, class_b) = encode_class(meta.class());
-    let _g = register(
-        WAIT_LOCK,
-        RawEntry {
-            id: meta.id(),
-            class_tag,
-            class_a,
-            class_b,
-            kind: encode_kind(meta.kind()),
-            mode: WaitMode::Condvar as u8,
-            site: site_word(site),
-            since: 0,
-        },
-        limit,
-    );
+    let _g = register_as(meta, meta.class(), WaitMode::Condvar, site, limit);
     park()
 }
 
