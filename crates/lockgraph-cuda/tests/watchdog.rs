@@ -313,3 +313,53 @@ fn scenario_5_hangs_for_real_and_the_watchdog_names_the_streams_callbacks_and_lo
         ],
     );
 }
+
+/// Three parties (found by an outside test, which the model reports only as
+/// a potential cycle: it does not see a thread waiting for an ordinary
+/// lock): `loader` holds `queue` and waits for `pool`; this thread holds
+/// `pool` and synchronizes `train`, whose host function waits for `queue`.
+#[test]
+fn child_three_party() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let train = ctx.new_stream("tp-train").unwrap();
+    let queue = Arc::new(Mutex::named("tp-queue", ()));
+    let pool = Arc::new(Mutex::named("tp-pool", ()));
+    let _pool = pool.lock();
+    let has_queue = Arc::new(Barrier::new(2));
+    let (q, p, b) = (
+        Arc::clone(&queue),
+        Arc::clone(&pool),
+        Arc::clone(&has_queue),
+    );
+    let loader = std::thread::Builder::new()
+        .name("tp-loader".into())
+        .spawn(move || {
+            let _q = q.lock();
+            b.wait();
+            drop(p.lock()); // held by this thread's synchronizer
+        })
+        .unwrap();
+    has_queue.wait();
+    let q2 = Arc::clone(&queue);
+    enqueue(&train, HostFn::new(move || drop(q2.lock())).locks(&queue));
+    let _ = train.synchronize();
+    let _ = loader.join();
+}
+
+/// The watchdog sees it whole: the synchronize waits for the executor
+/// running the host function, which waits for `loader`, which waits for
+/// the synchronizing thread: one DEADLOCK of three threads.
+#[test]
+fn a_three_party_hang_through_a_synchronize_is_one_deadlock() {
+    expect_report(
+        child!(child_three_party),
+        &[
+            "lockgraph watchdog: DEADLOCK: 3 threads wait for each other",
+            "-> thread `cuda host-fn executor (context 0)` -> Mutex `tp-queue` -> thread `tp-loader` -> Mutex `tp-pool` ->",
+            "stream `tp-train`",
+        ],
+    );
+}
