@@ -7,10 +7,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lockgraph::{capture, CycleReport, Mutex, ReportKind, RwLock};
-use lockgraph_cuda::sim::Context;
+use lockgraph_cuda::sim::{Context, Stream};
 use lockgraph_cuda::{race, Buffer, HostFn, Signal};
 
 const SHORT: Duration = Duration::from_millis(300);
+
+/// Enqueues on `waiting` a host function that waits (up to [`SHORT`]) on
+/// `c`, then on `setting` one that sets it, each declaring it.
+fn wait_then_set(waiting: &Stream, setting: &Stream, c: &Arc<Signal>) {
+    let c1 = c.clone();
+    waiting
+        .launch_host_fn(
+            HostFn::new(move || {
+                let _ = c1.wait_timeout(SHORT);
+            })
+            .waits(c),
+        )
+        .unwrap();
+    let c2 = c.clone();
+    setting
+        .launch_host_fn(HostFn::new(move || c2.set()).feeds(c))
+        .unwrap();
+}
 
 fn certain(r: &CycleReport) -> bool {
     match r.kind {
@@ -309,17 +327,7 @@ fn device_cycle_reports_say_what_to_change() {
     let c = Arc::new(Signal::named("fix-sig"));
     let open = gate(&s1);
     let reports = capture(|| {
-        let c1 = c.clone();
-        s1.launch_host_fn(
-            HostFn::new(move || {
-                let _ = c1.wait_timeout(SHORT);
-            })
-            .waits(&c),
-        )
-        .unwrap();
-        let c2 = c.clone();
-        s2.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
-            .unwrap();
+        wait_then_set(&s1, &s2, &c);
     });
     open.send(()).unwrap();
     ctx.synchronize().unwrap();
@@ -421,17 +429,7 @@ fn s3_host_fn_waiting_for_a_later_one() {
     let c = Arc::new(Signal::named("s3-chan"));
     let open = gate(&s);
     let reports = capture(|| {
-        let c1 = c.clone();
-        s.launch_host_fn(
-            HostFn::new(move || {
-                let _ = c1.wait_timeout(SHORT);
-            })
-            .waits(&c),
-        )
-        .unwrap();
-        let c2 = c.clone();
-        s.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
-            .unwrap();
+        wait_then_set(&s, &s, &c);
     });
     open.send(()).unwrap();
     s.synchronize().unwrap();
@@ -443,17 +441,7 @@ fn s3_host_fn_waiting_for_a_later_one() {
     let c = Arc::new(Signal::named("s3-chan-b"));
     let open = gate(&s);
     let reports = capture(|| {
-        let c1 = c.clone();
-        s.launch_host_fn(
-            HostFn::new(move || {
-                let _ = c1.wait_timeout(SHORT);
-            })
-            .waits(&c),
-        )
-        .unwrap();
-        let c2 = c.clone();
-        s2.launch_host_fn(HostFn::new(move || c2.set()).feeds(&c))
-            .unwrap();
+        wait_then_set(&s, &s2, &c);
     });
     open.send(()).unwrap();
     s.synchronize().unwrap();
