@@ -100,12 +100,31 @@ impl<B: Backend> Context<B> {
     pub fn synchronize(&self) -> Result<(), Error> {
         let site = Location::caller();
         model::refuse_in_host_fn("context synchronize", site)?;
-        let (_g, what) = model::begin_wait(Target::Context(self.id), site);
-        lockgraph::blocking(what, || self.raw.context_synchronize())?;
+        wait(Target::Context(self.id), site, None, || {
+            self.raw.context_synchronize()
+        })?;
         for s in model::context_streams(self.id) {
             race::host_sync_stream(actor(s));
         }
         Ok(())
+    }
+}
+
+/// A host wait for `target` (a synchronize) made at `site`, by `f`:
+/// checked by the model first, and registered with the watchdog as a wait
+/// for the executor while a host function it waits for is pending
+/// (`model::wait_lock`), until `deadline` where it has one.
+#[track_caller] // a blocking call's site is the caller's
+fn wait<R>(
+    target: Target,
+    site: &'static Location<'static>,
+    deadline: Option<Instant>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let (_g, what) = model::begin_wait(target, site);
+    match model::wait_lock(target) {
+        Some(lock) => lockgraph_core::primitive::wait_for_holders(lock, what, site, deadline, f),
+        None => lockgraph::blocking(what, f),
     }
 }
 
@@ -307,9 +326,7 @@ impl<B: Backend> Stream<B> {
         site: &'static Location<'static>,
     ) -> Result<(), Error> {
         model::refuse_in_host_fn("stream synchronize", site)?;
-        let (_g, what) = model::begin_wait(Target::Stream(self.id), site);
-        let lock = model::stream_lock(self.id);
-        lockgraph_core::primitive::wait_for_holders(lock, what, site, deadline, || {
+        wait(Target::Stream(self.id), site, deadline, || {
             self.ctx.raw.synchronize(&self.raw, deadline)
         })?;
         race::host_sync_stream(self.actor());
@@ -369,14 +386,9 @@ impl<B: Backend> Event<B> {
         let Some((s, pos)) = *self.recorded.lock() else {
             return Ok(());
         };
-        let (_g, what) = model::begin_wait(Target::Upto(s, pos, self.name()), site);
-        lockgraph_core::primitive::wait_for_holders(
-            model::stream_lock(s),
-            what,
-            site,
-            deadline,
-            || self.ctx.raw.event_synchronize(&self.raw, deadline),
-        )?;
+        wait(Target::Upto(s, pos, self.name()), site, deadline, || {
+            self.ctx.raw.event_synchronize(&self.raw, deadline)
+        })?;
         race::host_sync_event(self.id);
         Ok(())
     }

@@ -309,7 +309,63 @@ fn scenario_5_hangs_for_real_and_the_watchdog_names_the_streams_callbacks_and_lo
             "stream `s5-second`",
             "Mutex `s5-a`",
             "Mutex `s5-b`",
-            "thread `cuda host-fn executor",
+            // Whichever host function runs first, the thread whose stream's
+            // host function is queued behind it waits for the executor too:
+            // one DEADLOCK (it was long waits when the first to run was the
+            // other thread's).
+            "lockgraph watchdog: DEADLOCK: 2 threads wait for each other",
+            "thread `cuda host-fn executor (context 0)` -> Mutex `s5-",
+            "release it before that call",
+        ],
+    );
+}
+
+/// The synchronizing thread holds `pool`; the executor runs a host function
+/// of another stream that waits for `pool`; the synchronized stream's host
+/// function is queued behind it on the context's one executor.
+#[test]
+fn child_queued_behind() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let (other, mine) = (
+        ctx.new_stream("qb-other").unwrap(),
+        ctx.new_stream("qb-mine").unwrap(),
+    );
+    let pool = Arc::new(Mutex::named("qb-pool", ()));
+    let _pool = pool.lock();
+    let (started, running) = channel::<()>();
+    let p = Arc::clone(&pool);
+    enqueue(
+        &other,
+        HostFn::new(move || {
+            started.send(()).unwrap();
+            drop(p.lock());
+        }),
+    );
+    running.recv().unwrap();
+    // Behind the running one on the executor: it needs nothing itself.
+    enqueue(&mine, HostFn::new(|| {}));
+    let _ = mine.synchronize(); // hangs
+}
+
+/// The synchronize waits for the executor (busy with the other stream's
+/// host function), which waits for `pool`: one DEADLOCK, and the lock to
+/// release (it was two long waits: the synchronize had no thread to wait
+/// for while its own stream's host function was only queued).
+#[test]
+fn a_synchronize_whose_host_function_is_queued_behind_a_blocked_one_is_one_deadlock() {
+    expect_report(
+        child!(child_queued_behind),
+        &[
+            "lockgraph watchdog: DEADLOCK: 2 threads wait for each other",
+            "synchronize stream `qb-mine`",
+            "-> thread `cuda host-fn executor (context 0)` -> Mutex `qb-pool` ->",
+            "the stream's work waits for thread `cuda host-fn executor (context 0)`, which runs the host functions",
+            "Stream `host-function executor (CUDA context)` (running a host function)",
+            "while holding Mutex `qb-pool`",
+            "release it before that call",
         ],
     );
 }
@@ -360,6 +416,37 @@ fn a_three_party_hang_through_a_synchronize_is_one_deadlock() {
             "lockgraph watchdog: DEADLOCK: 3 threads wait for each other",
             "-> thread `cuda host-fn executor (context 0)` -> Mutex `tp-queue` -> thread `tp-loader` -> Mutex `tp-pool` ->",
             "stream `tp-train`",
+        ],
+    );
+}
+
+/// A context's synchronize holding the lock a pending host function needs.
+#[test]
+fn child_context_synchronize() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let stream = ctx.new_stream("cs-work").unwrap();
+    let arena = Arc::new(Mutex::named("cs-arena", ()));
+    let _held = arena.lock();
+    let a = Arc::clone(&arena);
+    enqueue(&stream, HostFn::new(move || drop(a.lock())));
+    let _ = ctx.synchronize(); // hangs
+}
+
+/// It waits for the executor like a stream's synchronize: one DEADLOCK (it
+/// was two long waits: a context's synchronize was a blocking call).
+#[test]
+fn a_context_synchronize_holding_a_lock_a_host_function_needs_is_one_deadlock() {
+    expect_report(
+        child!(child_context_synchronize),
+        &[
+            "lockgraph watchdog: DEADLOCK: 2 threads wait for each other",
+            "synchronize context",
+            "thread `cuda host-fn executor (context 0)` -> Mutex `cs-arena` ->",
+            "while holding Mutex `cs-arena`",
+            "release it before that call",
         ],
     );
 }

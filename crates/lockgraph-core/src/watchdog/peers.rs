@@ -209,10 +209,11 @@ impl WaitInfo {
                 "blocked"
             };
             out.push(match self.mode {
-                // A synchronize: the holder runs one of the stream's host
-                // functions (`primitive::wait_for_holders`).
+                // A synchronize: the holder is the executor running host
+                // functions, the stream's or one it is queued behind
+                // (`primitive::wait_for_holders`).
                 Some(WaitMode::Join) if self.lock.kind == LockKind::Stream => format!(
-                    "the stream's work waits for thread `{}`, which runs its host function and is itself {state}, waiting for {}",
+                    "the stream's work waits for thread `{}`, which runs the host functions and is itself {state}, waiting for {}",
                     p.thread, p.waits_for
                 ),
                 Some(WaitMode::Join) => format!(

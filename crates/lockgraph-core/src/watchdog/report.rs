@@ -583,6 +583,8 @@ fn hold_text(h: &HeldInfo) -> &'static str {
         LockKind::Barrier => "as a party on its way to the next wait",
         LockKind::Thread => "running",
         LockKind::Semaphore => "a permit",
+        // A CUDA context's host-function executor, held while it runs one.
+        LockKind::Stream if h.hold == Hold::Shared => "running a host function",
         _ => hold_name(h),
     }
 }

@@ -79,7 +79,8 @@ pub(super) fn site_lock(
 /// recorded in lockgraph's graph as taken by it.
 pub(crate) struct Running {
     prev: Option<ItemId>,
-    held: Option<(&'static LockMeta, &'static LockMeta)>,
+    /// The context's executor lock (shared), the stream's, the site's.
+    held: Option<[&'static LockMeta; 3]>,
 }
 
 impl Running {
@@ -90,13 +91,17 @@ impl Running {
                 m.items
                     .get(&item)
                     .map(|it| (&m.streams[it.stream], it.site))
-                    .map(|(s, site)| (s.lock, s.name, s.ctx, site))
+                    .map(|(s, site)| (s.executor, s.lock, s.name, s.ctx, site))
             })
-            .map(|(stream, name, ctx, site)| {
+            .map(|(executor, stream, name, ctx, site)| {
                 let at = site_lock(site, name, ctx);
+                // Shared: the executor's hold is no gate (host functions
+                // of two streams may run on two threads), and no request
+                // of it is ever made; a synchronize waits for its holder.
+                executor.acquired(Hold::Shared, Some(site));
                 stream.acquired(Hold::Exclusive, Some(site));
                 at.acquired(Hold::Exclusive, Some(site));
-                (stream, at)
+                [executor, stream, at]
             })
         } else {
             None
@@ -107,9 +112,10 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some((stream, at)) = self.held {
+        if let Some([executor, stream, at]) = self.held {
             at.released();
             stream.released();
+            executor.released_read();
         }
         CURRENT.with(|c| c.set(self.prev));
     }

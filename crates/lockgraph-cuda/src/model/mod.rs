@@ -52,11 +52,13 @@ pub(crate) fn new_context(backend: TypeId, key: u64) -> usize {
 pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
     // Suffixed: a lock named like the stream must not share its class.
     let lock = pseudo_lock(LockKind::Stream, format!("{name} (CUDA stream)"), ctx);
+    let executor = executor_lock(ctx);
     with(|m| {
         m.streams.push(StreamRec {
             name,
             ctx,
             lock,
+            executor,
             next_pos: 0,
             pending: BTreeMap::new(),
             first_host_fn: None,
@@ -262,14 +264,38 @@ pub(crate) fn begin_wait(
     (guard, what)
 }
 
-/// The pseudo-lock of stream `s`, which the executor holds while it runs
-/// one of the stream's host functions: a synchronize of the stream (or of
-/// an event recorded on it) waits for its holder
-/// (`lockgraph_core::primitive::wait_for_holders`), so that the watchdog
-/// sees a host function waiting for a lock the synchronizing thread holds
-/// as a DEADLOCK, not as two long waits.
-pub(crate) fn stream_lock(s: usize) -> &'static LockMeta {
-    with(|m| m.streams[s].lock)
+/// The pseudo-lock of context `ctx`'s host-function executor, which the
+/// executor holds (shared: no gate, host functions of different streams
+/// may run at once) while it runs any host function of the context.
+fn executor_lock(ctx: usize) -> &'static LockMeta {
+    pseudo_lock(
+        LockKind::Stream,
+        "host-function executor (CUDA context)".into(),
+        ctx,
+    )
+}
+
+/// What a wait for `target` waits for, for the watchdog
+/// (`lockgraph_core::primitive::wait_for_holders`): while a host function
+/// it waits for is pending, the context's executor, which runs host
+/// functions one at a time, so that a host function (the awaited one, or
+/// another stream's that it is queued behind) waiting for a lock the
+/// waiting thread holds is one DEADLOCK, not two long waits; else a
+/// stream's pseudo-lock (held by no one then: the device's wait), and
+/// `None` for a context's (a blocking call).
+pub(crate) fn wait_lock(target: Target) -> Option<&'static LockMeta> {
+    with(|m| {
+        let waits = m.waits_for_host_fn(target);
+        match target {
+            Target::Stream(s) | Target::Upto(s, ..) if waits => Some(m.streams[s].executor),
+            Target::Stream(s) | Target::Upto(s, ..) => Some(m.streams[s].lock),
+            // A host function is pending on one of its streams.
+            Target::Context(c) if waits => {
+                m.streams.iter().find(|s| s.ctx == c).map(|s| s.executor)
+            }
+            Target::Context(_) => None,
+        }
+    })
 }
 
 /// This thread is about to wait on a signal. Inside a host function the wait

@@ -91,6 +91,9 @@ pub(super) struct StreamRec {
     pub(super) ctx: usize,
     /// Held by the thread running one of the stream's host functions.
     pub(super) lock: &'static LockMeta,
+    /// Held (shared) by the thread running any host function of the
+    /// stream's context: the executor the stream's host functions queue for.
+    pub(super) executor: &'static LockMeta,
     pub(super) next_pos: u64,
     pub(super) pending: BTreeMap<u64, ItemId>,
     /// The position of the first host function ever enqueued on it.
@@ -183,6 +186,39 @@ impl Model {
             .range(..upto)
             .next_back()
             .map(|(_, &i)| i)
+    }
+
+    /// Whether a wait for `target` waits for a host function (pending on
+    /// the streams it covers, or before an event one of their pending
+    /// event waits is for): it then waits for the context's executor,
+    /// which runs host functions one at a time.
+    pub(super) fn waits_for_host_fn(&self, target: Target) -> bool {
+        let mut todo: Vec<(usize, u64)> = match target {
+            Target::Stream(s) => vec![(s, u64::MAX)],
+            Target::Upto(s, k, _) => vec![(s, k + 1)],
+            Target::Context(c) => (0..self.streams.len())
+                .filter(|&s| self.streams[s].ctx == c)
+                .map(|s| (s, u64::MAX))
+                .collect(),
+        };
+        let mut seen = HashSet::new();
+        while let Some((s, upto)) = todo.pop() {
+            for (_, id) in self.streams[s].pending.range(..upto) {
+                if !seen.insert(*id) {
+                    continue;
+                }
+                match self.items.get(id).map(|it| &it.kind) {
+                    Some(ItemKind::HostFn { .. }) => return true,
+                    Some(ItemKind::Wait { dep: Some(d), .. }) => {
+                        if let Some(it) = self.items.get(d) {
+                            todo.push((it.stream, it.pos + 1));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        false
     }
 
     pub(super) fn lock_holders(&self, l: u64) -> impl Iterator<Item = (&u64, &Waiter)> {
