@@ -1,0 +1,446 @@
+//! The report's words: kernel states, dates, headlines and advice.
+
+use super::*;
+
+fn proc(state: &str, wchan: &str, syscall: &str) -> ProcState {
+    ProcState {
+        state: state.into(),
+        wchan: wchan.into(),
+        syscall: syscall.into(),
+    }
+}
+
+#[test]
+fn kernel_states_read_as_words() {
+    let futex = if cfg!(target_arch = "aarch64") {
+        "98"
+    } else {
+        "202"
+    };
+    let read = if cfg!(target_arch = "aarch64") {
+        "63"
+    } else {
+        "0"
+    };
+    let sleep = if cfg!(target_arch = "aarch64") {
+        "115"
+    } else {
+        "230"
+    };
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        let f = format!("{futex} 0x7f1a2bcbc658 0x80 0x1 0x0 0x0 0x0 0x7ffd 0x7f1a");
+        assert_eq!(
+            proc("S", "futex_do_wait", &f).describe(),
+            "blocked in a futex wait"
+        );
+        let r = format!("{read} 0x3 0x7ffd 0x1000 0x0 0x0 0x0 0x7ffd 0x7f1a");
+        assert_eq!(
+            proc("S", "pipe_read", &r).describe(),
+            "in a system call: read"
+        );
+        assert_eq!(
+            proc("D", "io_schedule", &r).describe(),
+            "in a system call: read, in uninterruptible sleep (disk or network file system I/O)"
+        );
+        let s = format!("{sleep} 0x1 0x0 0x7ffd 0x7ffd 0x0 0x0 0x7ffd 0x7f1a");
+        assert_eq!(
+            proc("S", "hrtimer_nanosleep", &s).describe(),
+            "sleeping (clock_nanosleep)"
+        );
+        assert_eq!(proc("S", "x", &f).syscall_name().as_deref(), Some("futex"));
+    }
+    assert_eq!(proc("R", "0", "running").describe(), "running");
+    assert_eq!(proc("S", "0", "running").describe(), "running");
+    assert_eq!(
+        proc("S", "do_page_fault", "-1 0x7ffd 0x7f1a").describe(),
+        "asleep in the kernel outside a system call (in do_page_fault)"
+    );
+    assert_eq!(
+        proc("S", "x", "9999 0x1").describe(),
+        "in a system call: #9999"
+    );
+    assert_eq!(
+        proc("T", "do_signal_stop", "running").describe(),
+        "stopped (SIGSTOP, or a debugger)"
+    );
+    assert_eq!(
+        proc("Z", "0", "").describe(),
+        "exited (a zombie: its process has not reaped it)"
+    );
+    // Unreadable syscall file (another user's process): the wchan.
+    assert_eq!(
+        proc("S", "ep_poll", "(Permission denied (os error 13))").describe(),
+        "asleep in the kernel (in ep_poll)"
+    );
+    // The raw fields, for LOCKGRAPH_WATCHDOG_VERBOSE.
+    assert_eq!(
+        proc("S", "futex_do_wait", "202 0x1").raw(),
+        "state S, wchan futex_do_wait, syscall 202 0x1"
+    );
+}
+
+#[test]
+fn dates_are_civil_utc() {
+    assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+    let t = UNIX_EPOCH + Duration::from_secs(1_796_413_102);
+    assert_eq!(utc(t), "2026-12-04 19:38:22 UTC");
+    let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+    assert_eq!(utc(leap), "2000-02-29 00:00:00 UTC");
+}
+
+fn lock(name: &'static str, id: u64) -> LockRef {
+    LockRef {
+        kind: LockKind::Mutex,
+        id,
+        name: Some(name),
+        created: None,
+        resource: false,
+    }
+}
+
+fn site(line: u32) -> Option<Site> {
+    Some(Site {
+        file: "src/job.rs",
+        line,
+        column: 9,
+    })
+}
+
+fn thread(name: &str, waiting: Option<WaitInfo>, held: Vec<HeldInfo>) -> ThreadInfo {
+    ThreadInfo {
+        name: name.into(),
+        tid: 7,
+        waiting,
+        held,
+        now: Some(ProcState {
+            state: "S".into(),
+            wchan: "x".into(),
+            syscall: "running".into(),
+        }),
+        stack_now: None,
+        spans: Vec::new(),
+    }
+}
+
+fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
+    WaitInfo {
+        lock: l,
+        request: None,
+        mode,
+        limit: None,
+        retrying: None,
+        site: site(line),
+        waited: Duration::from_secs(secs),
+        stack: Vec::new(),
+        queue: None,
+        blocked_peers: Vec::new(),
+        no_consumer: false,
+    }
+}
+
+fn held(l: LockRef, line: u32, secs: u64) -> HeldInfo {
+    HeldInfo {
+        lock: l,
+        hold: Hold::Exclusive,
+        upgradable: false,
+        site: site(line),
+        held_for: Duration::from_secs(secs),
+    }
+}
+
+fn report(kind: WatchdogKind, action: Action, threads: Vec<ThreadInfo>) -> WatchdogReport {
+    WatchdogReport {
+        kind,
+        cycle: None,
+        threads,
+        pid: 42,
+        order: None,
+        action,
+        reported_at: UNIX_EPOCH + Duration::from_secs(1_796_413_102),
+    }
+}
+
+/// A cycle of roles alone (two consumers each waiting to send into the
+/// other's queue): nothing to release, so the advice is the plan.
+#[test]
+fn a_cycle_of_roles_alone_is_a_plan_to_change() {
+    let ex = Some(WaitMode::Lock);
+    let queue = |name, id| LockRef {
+        kind: LockKind::Queue,
+        ..lock(name, id)
+    };
+    let r = report(
+        WatchdogKind::Deadlock,
+        Action::Report,
+        vec![
+            thread(
+                "a",
+                Some(wait(queue("qb", 2), ex, 10, 2)),
+                vec![held(queue("qa", 1), 9, 3)],
+            ),
+            thread(
+                "b",
+                Some(wait(queue("qa", 1), ex, 20, 2)),
+                vec![held(queue("qb", 2), 19, 3)],
+            ),
+        ],
+    );
+    assert!(
+        r.advice()
+            .starts_with("what to do: every thread of this cycle waits in a role"),
+        "{}",
+        r.advice()
+    );
+}
+
+/// A ring of locks of one class: the advice gives them an order of
+/// their own, since their names say none.
+#[test]
+fn a_ring_of_one_class_is_told_to_order_its_objects() {
+    let ex = Some(WaitMode::Lock);
+    let at = |id: u64| LockRef {
+        name: None,
+        created: site(12),
+        ..lock("-", id)
+    };
+    let ring: Vec<ThreadInfo> = (0..3u64)
+        .map(|i| {
+            thread(
+                &format!("t{i}"),
+                Some(wait(at(i + 1), ex, 20, 2)),
+                vec![held(at((i + 2) % 3 + 1), 19, 3)],
+            )
+        })
+        .collect();
+    let r = report(WatchdogKind::Deadlock, Action::Report, ring);
+    assert_eq!(
+        r.advice(),
+        "what to do: these 3 locks are of one class (Mutex created at src/job.rs:12:9): give them an order of their own (a key each object has: an id, an index, its address) and take any two in that order everywhere, or take them one at a time"
+    );
+}
+
+/// A cycle through a queue's consumer (a role, which it cannot release):
+/// the advice is the hold of the thread that holds a lock while it
+/// sends, whatever the names' order (it blamed the consumer, whose name
+/// sorts first, and said "take Queue `ready` first").
+#[test]
+fn a_cycle_through_a_role_blames_the_thread_holding_a_lock() {
+    let ex = Some(WaitMode::Lock);
+    let stats = lock("stats", 1);
+    let ready = LockRef {
+        kind: LockKind::Queue,
+        ..lock("ready", 2)
+    };
+    let r = report(
+        WatchdogKind::Deadlock,
+        Action::Report,
+        vec![
+            thread(
+                "batcher",
+                Some(wait(stats.clone(), ex, 10, 2)),
+                vec![held(ready.clone(), 9, 3)],
+            ),
+            thread(
+                "preprocess-0",
+                Some(wait(ready, ex, 20, 2)),
+                vec![held(stats, 19, 3)],
+            ),
+        ],
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: thread `preprocess-0` asks for Queue `ready` at src/job.rs:20:9 while holding Mutex `stats` (taken at src/job.rs:19:9): release it before that call"
+    );
+}
+
+#[test]
+fn a_long_hold_says_since_when_and_which_hold_to_shorten() {
+    let r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![
+            thread(
+                "loader",
+                Some(wait(lock("queue_lock", 1), Some(WaitMode::Lock), 88, 12)),
+                vec![],
+            ),
+            thread("writer", None, vec![held(lock("queue_lock", 1), 40, 13)]),
+        ],
+    );
+    assert_eq!(
+        r.headline(),
+        "lockgraph watchdog: LONG WAIT: thread `loader` has waited 12.000s for Mutex `queue_lock` (pid 42), since 2026-12-04 19:38:10 UTC; reported only; the thread still waits"
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: shorten thread `writer`'s hold of Mutex `queue_lock` (taken at src/job.rs:40:9, held at least 13.0s, now running): move the slow work out of the critical section, or find why it does not return"
+    );
+    let text = r.to_string();
+    assert!(text.starts_with(&r.headline()), "{text}");
+    assert!(text.ends_with(&format!(
+        "{}\n-- end of lockgraph watchdog report --\n",
+        r.advice()
+    )));
+    assert!(text.contains("    now: running\n"), "{text}");
+    let json = r.to_json();
+    assert!(json.contains("\"action\":\"report\""), "{json}");
+    assert!(json.contains("\"since_unix_ms\":1796413090000"), "{json}");
+    assert!(json.contains("\"description\":\"running\""), "{json}");
+    assert!(json.contains("\"syscall\":null"), "{json}");
+}
+
+#[test]
+fn abort_holders_that_wait_condvars_and_blocking_calls_get_their_own_advice() {
+    let waiter = |l, mode| {
+        thread(
+            "w",
+            Some(wait(l, mode, 5, 6)),
+            vec![held(lock("outer", 9), 4, 7)],
+        )
+    };
+    let mut r = report(
+        WatchdogKind::LongWait,
+        Action::Abort,
+        vec![
+            waiter(lock("m", 1), Some(WaitMode::Lock)),
+            thread(
+                "h",
+                Some(wait(lock("n", 2), Some(WaitMode::Lock), 30, 6)),
+                vec![held(lock("m", 1), 20, 7)],
+            ),
+        ],
+    );
+    assert!(
+        r.headline()
+            .ends_with("; reported; the watchdog aborts the process now (action abort)"),
+        "{}",
+        r.headline()
+    );
+    assert!(
+        r.advice().starts_with(
+            "what to do: thread `h`, which holds Mutex `m`, itself waits for Mutex `n`"
+        ),
+        "{}",
+        r.advice()
+    );
+    let mut cv = lock("cv", 3);
+    cv.kind = LockKind::Condvar;
+    r.threads = vec![waiter(cv, Some(WaitMode::Condvar))];
+    assert!(
+        r.advice()
+            .starts_with("what to do: nobody has notified Condvar `cv` in 6.0s"),
+        "{}",
+        r.advice()
+    );
+    let mut res = lock("channel recv", 0);
+    res.resource = true;
+    r.threads = vec![waiter(res, None)];
+    assert_eq!(
+        r.advice(),
+        "what to do: find why blocking call `channel recv` (at src/job.rs:5:9) has not returned in 6.0s; meanwhile it holds Mutex `outer`, which keeps others out: release it before the call"
+    );
+    // A signal wait inside a CUDA host function: the stream and site
+    // pseudo-locks it holds are not holds to release.
+    let mut sig = lock("wait on signal `ready`", 0);
+    sig.resource = true;
+    let mut stream = lock("s (CUDA stream)", 11);
+    stream.kind = LockKind::Stream;
+    let mut site_lock = lock("host fn enqueued at src/job.rs:3:5 on stream `s`", 12);
+    site_lock.kind = LockKind::HostFn;
+    r.threads = vec![thread(
+        "cuda host-fn executor (context 0)",
+        Some(wait(sig, None, 5, 6)),
+        vec![held(stream, 4, 7), held(site_lock, 4, 7)],
+    )];
+    let advice = r.advice();
+    assert!(!advice.contains("release"), "{advice}");
+    assert!(!advice.contains("keep others out"), "{advice}");
+    assert!(
+        advice
+            .contains("it waits inside HostFn `host fn enqueued at src/job.rs:3:5 on stream `s``"),
+        "{advice}"
+    );
+    assert!(
+        advice.ends_with("move the wait out of the host function"),
+        "{advice}"
+    );
+    r.threads = vec![waiter(lock("gone", 4), Some(WaitMode::Lock))];
+    assert!(
+        r.advice()
+            .starts_with("what to do: find who holds Mutex `gone`"),
+        "{}",
+        r.advice()
+    );
+}
+
+#[test]
+fn a_deadlock_names_the_order_to_adopt_and_the_thread_that_breaks_it() {
+    let (a, b, c) = (lock("a", 1), lock("b", 2), lock("c", 3));
+    let ex = Some(WaitMode::Lock);
+    let r = report(
+        WatchdogKind::Deadlock,
+        Action::Report,
+        vec![
+            thread(
+                "t0",
+                Some(wait(a.clone(), ex, 10, 2)),
+                vec![held(c.clone(), 11, 3)],
+            ),
+            thread(
+                "t1",
+                Some(wait(b.clone(), ex, 20, 1)),
+                vec![held(a.clone(), 21, 3)],
+            ),
+            thread(
+                "t2",
+                Some(wait(c.clone(), ex, 30, 2)),
+                vec![held(b.clone(), 31, 3)],
+            ),
+        ],
+    );
+    assert_eq!(
+        r.headline(),
+        "lockgraph watchdog: DEADLOCK: 3 threads wait for each other on Mutex `a`, Mutex `b` and Mutex `c` (pid 42), since 2026-12-04 19:38:21 UTC; reported only; the process is still hung (these threads never wake)"
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: adopt one lock order everywhere, Mutex `a` before Mutex `b` before Mutex `c`; thread `t0` breaks it: it asks for Mutex `a` at src/job.rs:10:9 while holding Mutex `c` (taken at src/job.rs:11:9): release it before that call, or take Mutex `a` first"
+    );
+    // A second read behind a writer that waits for the first: the
+    // reader waits for what it holds itself, the writer holds nothing
+    // (it said "release that before waiting, or take both in one order
+    // everywhere", of one lock).
+    let behind = report(
+        WatchdogKind::Deadlock,
+        Action::Report,
+        vec![
+            thread("w", Some(wait(a.clone(), ex, 20, 2)), Vec::new()),
+            thread(
+                "r",
+                Some(wait(a.clone(), ex, 10, 2)),
+                vec![held(a.clone(), 9, 3)],
+            ),
+        ],
+    );
+    assert_eq!(
+        behind.advice(),
+        "what to do: thread `r` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex)"
+    );
+    let selfish = report(
+        WatchdogKind::Deadlock,
+        Action::Report,
+        vec![thread(
+            "t",
+            Some(wait(a.clone(), ex, 10, 2)),
+            vec![held(a, 9, 3)],
+        )],
+    );
+    assert_eq!(
+        selfish.headline(),
+        "lockgraph watchdog: DEADLOCK: thread `t` waits for itself on Mutex `a` (pid 42), since 2026-12-04 19:38:20 UTC; reported only; the process is still hung (this thread never wakes)"
+    );
+    assert_eq!(
+        selfish.advice(),
+        "what to do: thread `t` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex)"
+    );
+}
