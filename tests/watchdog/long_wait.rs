@@ -86,6 +86,13 @@ fn a_long_hold_is_a_long_wait_not_a_deadlock() {
     assert_eq!(text.matches("LONG WAIT").count(), 1, "{text}");
 }
 
+/// The blocking call every caller goes through: its site names no caller.
+#[inline(never)]
+fn recv_in_helper(rx: &std::sync::mpsc::Receiver<()>) {
+    eprintln!("SITE blocking={}", line!() + 1);
+    let _ = lockgraph::blocking("channel recv", || rx.recv_timeout(Duration::from_secs(30)));
+}
+
 #[test]
 fn child_blocking_call() {
     if !is_child() {
@@ -93,10 +100,12 @@ fn child_blocking_call() {
     }
     start(300);
     let (_tx, rx) = std::sync::mpsc::channel::<()>();
-    let g = Mutex::named("guarded", ());
+    let g = Arc::new(Mutex::named("guarded", ()));
     let _g = g.lock();
-    eprintln!("SITE blocking={}", line!() + 1);
-    let _ = lockgraph::blocking("channel recv", || rx.recv_timeout(Duration::from_secs(30)));
+    // Another thread waits for the lock the blocked call is made under.
+    let g2 = g.clone();
+    let _want = spawn_named("wd-want", move || drop(g2.lock()));
+    recv_in_helper(&rx);
 }
 
 #[test]
@@ -122,6 +131,81 @@ fn a_long_blocking_call_is_reported_with_the_locks_held() {
     );
     assert!(report.contains(&site), "{site} missing:\n{report}");
     assert!(report.contains("Mutex `guarded` (exclusive)"), "{report}");
+    // The thread that waits for that lock, in the advice (found by an
+    // outside test: it said only that the lock keeps others out).
+    assert!(
+        report.contains("meanwhile it holds Mutex `guarded`, which thread `wd-want` ("),
+        "{report}"
+    );
+    // The call's own stack, captured when it began: the helper's caller is
+    // in it (the report had no stack for a blocking call; found by an
+    // outside test). Optimised builds without debug info may inline it.
+    if cfg!(debug_assertions) {
+        let stack = &report[report
+            .find("its stack while waiting:")
+            .unwrap_or_else(|| panic!("no stack:\n{report}"))..];
+        assert!(stack.contains("long_wait::recv_in_helper"), "{report}");
+        assert!(stack.contains("long_wait::child_blocking_call"), "{report}");
+    }
+}
+
+/// The whole report of the receive's long wait, once it is complete.
+fn consumer_report(text: &str) -> Option<&str> {
+    text.match_indices("lockgraph watchdog: LONG WAIT:")
+        .map(|(start, _)| &text[start..])
+        .find(|r| {
+            r.lines()
+                .next()
+                .is_some_and(|l| l.contains("for an item from Queue `events`"))
+        })
+        .and_then(|r| r.find(END).map(|len| &r[..len]))
+}
+
+/// A consumer receives holding `state`; the producer needs `state` before
+/// it sends.
+#[test]
+fn child_receive_holding_what_the_producer_needs() {
+    if !is_child() {
+        return;
+    }
+    start(300);
+    let state = Arc::new(Mutex::named("state", ()));
+    let (tx, rx) = lockgraph::mpsc::sync_channel_named::<()>("events", 4);
+    let held = Arc::new(Barrier::new(2));
+    let producer = {
+        let (state, held) = (state.clone(), held.clone());
+        spawn_named("wd-producer", move || {
+            held.wait();
+            drop(state.lock());
+            let _ = tx.send(());
+        })
+    };
+    let _g = state.lock();
+    held.wait();
+    let _ = rx.recv_timeout(Duration::from_secs(30));
+    drop(_g);
+    producer.join().unwrap();
+}
+
+#[test]
+fn a_receive_holding_a_lock_the_producer_waits_for_says_so() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_receive_holding_what_the_producer_needs),
+        &[],
+        Duration::from_secs(20),
+        |t| consumer_report(t).is_some(),
+    );
+    assert!(ok, "no long-wait report in time:\n{text}");
+    let report = consumer_report(&text).unwrap();
+    // It advised dropping every Sender (found by an outside test).
+    assert!(
+        report.contains("what to do: nothing has been sent on Queue `events` for")
+            && report.contains("meanwhile it holds Mutex `state`, which thread `wd-producer` ("),
+        "{report}"
+    );
 }
 
 #[test]

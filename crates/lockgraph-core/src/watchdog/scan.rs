@@ -341,6 +341,19 @@ impl Watchdog {
                     idx.push(j);
                 }
             }
+            if idx.len() == 1 {
+                // A wait no thread holds anything for (a notification, a
+                // receive, a blocking call): the threads that wait for
+                // this one instead, whose locks it holds (a producer
+                // that needs one of them before it sends; found by an
+                // outside test), for the advice.
+                for (j, e) in edges.iter().enumerate() {
+                    if j != i && e.contains(&i) {
+                        threads.push(thread_info(&snaps[j], now, true, false));
+                        idx.push(j);
+                    }
+                }
+            }
             add_blocked_peers(&mut threads, &idx, &snaps, &edges, &on_cycle, now);
             self.emit(WatchdogReport {
                 kind: WatchdogKind::LongWait,

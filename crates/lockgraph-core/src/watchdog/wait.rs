@@ -73,10 +73,15 @@ impl WaitGuard {
         let mut wanted = self.start.elapsed() >= timeout;
         with_slot(|s| wanted |= s.want_stack.load(Ordering::Relaxed) == serial);
         if wanted {
-            self.captured = true;
-            let bt = Backtrace::capture();
-            with_slot(|s| *s.stack.lock() = Some((serial, bt)));
+            self.capture();
         }
+    }
+
+    /// Captures the waiter's stack now, for its reports.
+    pub(super) fn capture(&mut self) {
+        self.captured = true;
+        let (serial, bt) = (self.serial, Backtrace::capture());
+        with_slot(|s| *s.stack.lock() = Some((serial, bt)));
     }
 }
 
@@ -343,13 +348,18 @@ pub(crate) fn condvar_wait<R>(
 }
 
 /// Runs a blocking call registered as a wait on the resource `what`, made
-/// at `site`.
+/// at `site`. Its stack is captured first (raw addresses, a few
+/// microseconds): the call cannot capture it once it is late, as a lock
+/// waiter does between its slices, and the watchdog does not signal a
+/// thread inside a blocking call for it (the signal could interrupt the
+/// call) — without it a report names only the call's site, which in a
+/// helper that every caller goes through says nothing of who is stuck.
 pub(crate) fn blocking<R>(
     what: &'static str,
     site: &'static Location<'static>,
     f: impl FnOnce() -> R,
 ) -> R {
-    let _g = register(
+    let mut g = register(
         WAIT_RESOURCE,
         RawEntry {
             id: 0,
@@ -363,5 +373,6 @@ pub(crate) fn blocking<R>(
         },
         None,
     );
+    g.capture();
     f()
 }

@@ -335,6 +335,31 @@ impl WatchdogReport {
         };
         if let Some((k, held)) = own {
             let (t, w) = (&ts[k], waits[k]);
+            let became = |what: &str| {
+                held.map_or_else(String::new, |h| {
+                    format!(" ({what} at {})", opt_site(&h.site))
+                })
+            };
+            if w.mode == Some(WaitMode::Send) {
+                // Its consumer role, not a guard: it waits for itself to
+                // receive (a stage that sends into its own bounded queue).
+                return format!(
+                    "what to do: thread `{}` sends into {} at {} while the queue is full and it is a consumer of the queue{}: it waits for itself to receive; receive before sending, send from another thread, or use `try_send` (or an unbounded queue)",
+                    t.name,
+                    w.lock,
+                    asked_at(w),
+                    became("it received from it")
+                );
+            }
+            if w.mode == Some(WaitMode::Permit) {
+                return format!(
+                    "what to do: thread `{}` asks for {} at {} while it holds the permits it waits for{}: release one before asking again, or ask for all it needs at once",
+                    t.name,
+                    w.what(),
+                    asked_at(w),
+                    became("one taken")
+                );
+            }
             if w.mode == Some(WaitMode::Upgrade) {
                 // An upgrade waits for every other read, the thread's own
                 // plain reads of the lock included.
@@ -449,11 +474,58 @@ impl WatchdogReport {
         let Some(w) = &t.waiting else {
             return "what to do: nothing is known of the wait".into();
         };
+        // The report's other threads that wait for a lock this one holds
+        // (a wait with no holder brings them: `scan`), as "which thread
+        // `b` waits for (for 0.9s)".
+        let behind = |lock: &LockRef| -> Option<String> {
+            let who: Vec<String> = self.threads[1..]
+                .iter()
+                .filter_map(|o| {
+                    let ow = o.waiting.as_ref().filter(|ow| ow.lock.id == lock.id)?;
+                    Some(format!("thread `{}` ({:.1?})", o.name, ow.waited))
+                })
+                .collect();
+            (!who.is_empty()).then(|| and_list(&who))
+        };
+        // Holds that are no lock to release: a CUDA host function's stream
+        // and site pseudo-locks (lockgraph-cuda: the wait is in a host
+        // function, which its stream waits for), and roles (a running
+        // thread, a queue's consumer, a barrier's party).
+        let releasable = |h: &&HeldInfo| {
+            !matches!(h.lock.kind, LockKind::Stream | LockKind::HostFn) && !h.lock.kind.is_role()
+        };
+        // "; meanwhile it holds `m`, which thread `b` waits for (0.9s)":
+        // the holds others wait for first, else every lock it holds.
+        let meanwhile = |across: &str| -> Option<String> {
+            let held: Vec<&HeldInfo> = t.held.iter().filter(releasable).collect();
+            let waited: Vec<String> = held
+                .iter()
+                .filter_map(|h| {
+                    behind(&h.lock).map(|who| format!("{}, which {who} waits for", h.lock))
+                })
+                .collect();
+            if !waited.is_empty() {
+                let them = if waited.len() == 1 { "it" } else { "them" };
+                return Some(format!(
+                    "meanwhile it holds {}: if that thread is the one that would end this wait, it never ends; do not hold {them} across {across}",
+                    and_list(&waited)
+                ));
+            }
+            if held.is_empty() {
+                return None;
+            }
+            let names: Vec<String> = held.iter().map(|h| h.lock.to_string()).collect();
+            let (keeps, them) = if names.len() == 1 {
+                ("keeps", "it")
+            } else {
+                ("keep", "them")
+            };
+            Some(format!(
+                "meanwhile it holds {}, which {keeps} others out: release {them} before {across}",
+                and_list(&names)
+            ))
+        };
         if w.lock.resource {
-            // A CUDA host function's stream and site pseudo-locks
-            // (lockgraph-cuda) are no holds to release: the wait is in a
-            // host function, which its stream waits for.
-            let pseudo = |k: LockKind| matches!(k, LockKind::Stream | LockKind::HostFn);
             let in_host_fn = t
                 .held
                 .iter()
@@ -465,29 +537,26 @@ impl WatchdogReport {
                     )
                 })
                 .unwrap_or_default();
-            let held: Vec<_> = t.held.iter().filter(|h| !pseudo(h.lock.kind)).collect();
-            let holds = if held.is_empty() {
-                in_host_fn
-            } else {
-                let names: Vec<String> = held.iter().map(|h| h.lock.to_string()).collect();
-                let (keeps, them) = if names.len() == 1 {
-                    ("keeps", "it")
-                } else {
-                    ("keep", "them")
-                };
-                format!(
-                    "; meanwhile it holds {}, which {keeps} others out: release {them} before the call{in_host_fn}",
-                    and_list(&names)
-                )
-            };
+            let holds = meanwhile("the call").map_or_else(String::new, |m| format!("; {m}"));
             return format!(
-                "what to do: find why {} (at {}) has not returned in {:.1?}{holds}",
+                "what to do: find why {} (at {}) has not returned in {:.1?}{holds}{in_host_fn}",
                 w.lock,
                 opt_site(&w.site),
                 w.waited
             );
         }
         if w.mode == Some(WaitMode::Condvar) {
+            if let Some(m) = meanwhile("the wait").filter(|_| {
+                t.held
+                    .iter()
+                    .filter(releasable)
+                    .any(|h| behind(&h.lock).is_some())
+            }) {
+                return format!(
+                    "what to do: nobody has notified {} in {:.1?}; {m}",
+                    w.lock, w.waited
+                );
+            }
             // A timed wait has a timeout already: it ends by itself.
             let or = match w.limit {
                 Some(l) => format!(
@@ -500,34 +569,81 @@ impl WatchdogReport {
                 w.lock, w.waited
             );
         }
+        if w.mode == Some(WaitMode::Recv) {
+            if let Some(m) = meanwhile("the receive").filter(|_| {
+                t.held
+                    .iter()
+                    .filter(releasable)
+                    .any(|h| behind(&h.lock).is_some())
+            }) {
+                return format!(
+                    "what to do: nothing has been sent on {} for {:.1?}; {m}",
+                    w.lock, w.waited
+                );
+            }
+        }
+        if let Some(advice) = self.any_holder_advice(w) {
+            return advice;
+        }
         if let Some(advice) = w.peer_advice() {
             return advice;
         }
         if let Some(advice) = self.queued_reader_advice() {
             return advice;
         }
-        // The holders the waiter waits for follow it in the report.
-        let holder = self.threads[1..].iter().find_map(|h| {
-            h.held
-                .iter()
-                .find(|x| x.lock.id == w.lock.id)
-                .map(|x| (h, x))
-        });
-        match holder {
-            Some((h, _)) if h.waiting.is_some() => {
+        // The holders the waiter waits for follow it in the report: those
+        // whose hold keeps it out, the longest held first.
+        let mut holders: Vec<(&ThreadInfo, &HeldInfo)> = self.threads[1..]
+            .iter()
+            .flat_map(|h| {
+                h.held
+                    .iter()
+                    .filter(|x| x.lock.id == w.lock.id)
+                    .filter(|x| {
+                        w.mode
+                            .is_none_or(|m| m.kept_out_by(x.hold, x.upgradable, false))
+                    })
+                    .map(move |x| (h, x))
+            })
+            .collect();
+        holders.sort_by_key(|&(_, x)| std::cmp::Reverse(x.held_for));
+        let also = match &holders[..] {
+            [] | [_] => String::new(),
+            [_, rest @ ..] => {
+                let others: Vec<String> = rest
+                    .iter()
+                    .map(|(h, x)| {
+                        format!("thread `{}` ({}, {:.1?})", h.name, hold_name(x), x.held_for)
+                    })
+                    .collect();
+                format!("; it also waits for {}", and_list(&others))
+            }
+        };
+        match holders.first() {
+            Some(&(h, _)) if h.waiting.is_some() => {
                 let hw = h.waiting.as_ref().map_or_else(String::new, WaitInfo::what);
                 format!(
-                    "what to do: thread `{}`, which holds {}, itself waits for {hw}: follow that wait (its own report, or `lockgraph::dump()`), and do not wait for it while holding {}",
+                    "what to do: thread `{}`, which holds {}, itself waits for {hw}: follow that wait (its own report, or `lockgraph::dump()`), and do not wait for it while holding {}{also}",
                     h.name, w.lock, w.lock
                 )
             }
-            Some((h, x)) => format!(
-                "what to do: shorten thread `{}`'s hold of {} (taken at {}, held at least {:.1?}, now {}): move the slow work out of the critical section, or find why it does not return",
+            Some(&(h, x)) => format!(
+                "what to do: shorten thread `{}`'s hold of {} ({}taken at {}, held at least {:.1?}, now {}): move the slow work out of the critical section, or find why it does not return{also}",
                 h.name,
                 w.lock,
+                // The mode where it is not the lock's only one.
+                if x.hold == Hold::Exclusive {
+                    String::new()
+                } else {
+                    format!("{}, ", hold_name(x))
+                },
                 opt_site(&x.site),
                 x.held_for,
                 h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
+            ),
+            None if w.mode == Some(WaitMode::Barrier) => format!(
+                "what to do: no other party of {} is on its way to it (no thread the watchdog sees has passed it and not waited again): check its party count against the threads that wait on it, or find the party that never arrived (exited, panicked, or blocked before its first wait)",
+                w.lock
             ),
             None => format!(
                 "what to do: find who holds {}: no thread the watchdog sees holds it {}",
@@ -535,6 +651,53 @@ impl WatchdogReport {
                 unseen_holder()
             ),
         }
+    }
+
+    /// A wait any one holder can end (a permit, room in a queue) whose
+    /// blocked holders wait for this thread's own holds: it ends only when
+    /// a holder that is not blocked lets go; that one is named.
+    fn any_holder_advice(&self, w: &WaitInfo) -> Option<String> {
+        let t = &self.threads[0];
+        let (gives, noun) = match w.mode? {
+            WaitMode::Permit => ("gives its permit back", "permit holder"),
+            WaitMode::Send => ("receives from it", "consumer"),
+            _ => return None,
+        };
+        // Blocked holders that wait for a lock this thread holds.
+        let circular: Vec<(&ThreadInfo, &WaitInfo)> = self.threads[1..]
+            .iter()
+            .filter(|h| h.held.iter().any(|x| x.lock.id == w.lock.id))
+            .filter_map(|h| {
+                let hw = h.waiting.as_ref()?;
+                t.held
+                    .iter()
+                    .any(|x| x.lock.id == hw.lock.id)
+                    .then_some((h, hw))
+            })
+            .collect();
+        let (_, cw) = circular.first()?;
+        let free = self.threads[1..].iter().find_map(|h| {
+            let x = h.held.iter().find(|x| x.lock.id == w.lock.id)?;
+            h.waiting.is_none().then_some((h, x))
+        })?;
+        let names: Vec<String> = circular
+            .iter()
+            .map(|(h, _)| format!("`{}`", h.name))
+            .collect();
+        let (h, x) = free;
+        Some(format!(
+            "what to do: the {noun} thread{} {} wait{} for {}, which this thread holds, so this wait ends only when thread `{}` {gives} (taken at {}, held at least {:.1?}, now {}): shorten that, and do not hold {} while waiting for {}",
+            if names.len() == 1 { "" } else { "s" },
+            and_list(&names),
+            if names.len() == 1 { "s" } else { "" },
+            cw.lock,
+            h.name,
+            opt_site(&x.site),
+            x.held_for,
+            h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe),
+            cw.lock,
+            w.what()
+        ))
     }
 }
 

@@ -444,3 +444,183 @@ fn a_deadlock_names_the_order_to_adopt_and_the_thread_that_breaks_it() {
         "what to do: thread `t` asks for Mutex `a` at src/job.rs:10:9 while it already holds it (taken at src/job.rs:9:9): drop the first guard before asking again (or use a ReentrantMutex)"
     );
 }
+
+/// The long wait of a writer that an upgradable read (held 2 s) and a
+/// short read (held 1 s) keep out: the advice names the longest hold, its
+/// mode, and the other holder (it named the first holder found, the short
+/// read; found by an outside test).
+#[test]
+fn a_long_wait_names_the_longest_hold_that_keeps_it_out() {
+    let mut catalog = lock("catalog", 1);
+    catalog.kind = LockKind::RwLock;
+    let mut upgradable = held(catalog.clone(), 20, 2);
+    upgradable.hold = Hold::Shared;
+    upgradable.upgradable = true;
+    let mut read = held(catalog.clone(), 30, 1);
+    read.hold = Hold::Shared;
+    let r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![
+            thread(
+                "writer",
+                Some(wait(catalog.clone(), Some(WaitMode::Write), 10, 3)),
+                vec![],
+            ),
+            thread("reader", None, vec![read]),
+            thread("planner", None, vec![upgradable]),
+        ],
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: shorten thread `planner`'s hold of RwLock `catalog` (upgradable read, taken at src/job.rs:20:9, held at least 2.0s, now running): move the slow work out of the critical section, or find why it does not return; it also waits for thread `reader` (shared, 1.0s)"
+    );
+    // A read waits for neither (it is kept out by writers alone): the
+    // holders that do not keep it out are not blamed.
+    let mut r = r;
+    r.threads[0].waiting = Some(wait(catalog, Some(WaitMode::Read), 10, 3));
+    assert!(
+        r.advice()
+            .starts_with("what to do: find who holds RwLock `catalog`"),
+        "{}",
+        r.advice()
+    );
+}
+
+/// Two permits: one holder waits for a lock the waiter holds, the other
+/// sleeps with its permit. The advice names the one that can end the wait
+/// (it sent the reader to follow the blocked holder, which waits for the
+/// waiter itself; found by an outside test).
+#[test]
+fn a_permit_wait_names_the_holder_that_is_not_blocked_behind_it() {
+    let mut sem = lock("workers", 1);
+    sem.kind = LockKind::Semaphore;
+    let ledger = lock("ledger", 2);
+    let mut w = wait(sem.clone(), Some(WaitMode::Permit), 40, 3);
+    w.blocked_peers = vec![BlockedPeer {
+        thread: "w1".into(),
+        waits_for: "Mutex `ledger` (exclusive)".into(),
+        deadlocked: false,
+    }];
+    let r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![
+            thread("w3", Some(w), vec![held(ledger.clone(), 39, 3)]),
+            thread(
+                "w1",
+                Some(wait(ledger, Some(WaitMode::Lock), 30, 2)),
+                vec![held(sem.clone(), 29, 3)],
+            ),
+            thread("w2", None, vec![held(sem, 50, 3)]),
+        ],
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: the permit holder thread `w1` waits for Mutex `ledger`, which this thread holds, so this wait ends only when thread `w2` gives its permit back (taken at src/job.rs:50:9, held at least 3.0s, now running): shorten that, and do not hold Mutex `ledger` while waiting for a permit of Semaphore `workers`"
+    );
+}
+
+/// A receive, a condvar wait and a blocking call made holding a lock
+/// another thread of the report waits for: the advice says so (a receive
+/// was told to drop its Senders; found by an outside test); a running
+/// thread's own role is no lock to release.
+#[test]
+fn a_wait_without_holders_names_who_waits_for_its_locks() {
+    let mut events = lock("events", 1);
+    events.kind = LockKind::Queue;
+    let state = lock("state", 2);
+    let mut running = lock("consumer", 3);
+    running.kind = LockKind::Thread;
+    let producer = thread(
+        "producer",
+        Some(wait(state.clone(), Some(WaitMode::Lock), 60, 1)),
+        vec![],
+    );
+    let consumer = |w| {
+        thread(
+            "consumer",
+            Some(w),
+            vec![held(running.clone(), 1, 2), held(state.clone(), 50, 2)],
+        )
+    };
+    let mut r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![
+            consumer(wait(events, Some(WaitMode::Recv), 51, 2)),
+            producer.clone(),
+        ],
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: nothing has been sent on Queue `events` for 2.0s; meanwhile it holds Mutex `state`, which thread `producer` (1.0s) waits for: if that thread is the one that would end this wait, it never ends; do not hold it across the receive"
+    );
+    let mut cv = lock("ready", 4);
+    cv.kind = LockKind::Condvar;
+    r.threads[0] = consumer(wait(cv, Some(WaitMode::Condvar), 51, 2));
+    assert_eq!(
+        r.advice(),
+        "what to do: nobody has notified Condvar `ready` in 2.0s; meanwhile it holds Mutex `state`, which thread `producer` (1.0s) waits for: if that thread is the one that would end this wait, it never ends; do not hold it across the wait"
+    );
+    let mut call = lock("socket read", 0);
+    call.resource = true;
+    r.threads[0] = consumer(wait(call.clone(), None, 51, 2));
+    assert_eq!(
+        r.advice(),
+        "what to do: find why blocking call `socket read` (at src/job.rs:51:9) has not returned in 2.0s; meanwhile it holds Mutex `state`, which thread `producer` (1.0s) waits for: if that thread is the one that would end this wait, it never ends; do not hold it across the call"
+    );
+    // Alone: its locks keep others out; its own running role is no lock.
+    r.threads = vec![consumer(wait(call, None, 51, 2))];
+    assert_eq!(
+        r.advice(),
+        "what to do: find why blocking call `socket read` (at src/job.rs:51:9) has not returned in 2.0s; meanwhile it holds Mutex `state`, which keeps others out: release it before the call"
+    );
+}
+
+/// A stage sending into its own full queue, and a thread asking for a
+/// permit while it holds them: no guard to drop (it said "drop the first
+/// guard"; found by an outside test). A barrier no other party comes to.
+#[test]
+fn self_waits_and_lone_parties_get_advice_that_fits() {
+    let mut work = lock("work", 1);
+    work.kind = LockKind::Queue;
+    let stage = thread(
+        "stage",
+        Some(wait(work.clone(), Some(WaitMode::Send), 26, 1)),
+        vec![held(work, 24, 1)],
+    );
+    let r = report(WatchdogKind::Deadlock, Action::Report, vec![stage]);
+    assert_eq!(
+        r.advice(),
+        "what to do: thread `stage` sends into Queue `work` at src/job.rs:26:9 while the queue is full and it is a consumer of the queue (it received from it at src/job.rs:24:9): it waits for itself to receive; receive before sending, send from another thread, or use `try_send` (or an unbounded queue)"
+    );
+    let mut sem = lock("slots", 2);
+    sem.kind = LockKind::Semaphore;
+    let greedy = thread(
+        "greedy",
+        Some(wait(sem.clone(), Some(WaitMode::Permit), 12, 1)),
+        vec![held(sem, 11, 1)],
+    );
+    let r = report(WatchdogKind::Deadlock, Action::Report, vec![greedy]);
+    assert!(
+        r.advice().contains("while it holds the permits it waits for (one taken at src/job.rs:11:9): release one before asking again"),
+        "{}",
+        r.advice()
+    );
+    let mut point = lock("sync_point", 3);
+    point.kind = LockKind::Barrier;
+    let party = thread(
+        "party-1",
+        Some(wait(point, Some(WaitMode::Barrier), 7, 1)),
+        vec![],
+    );
+    let r = report(WatchdogKind::LongWait, Action::Report, vec![party]);
+    assert!(
+        r.advice()
+            .starts_with("what to do: no other party of Barrier `sync_point` is on its way to it"),
+        "{}",
+        r.advice()
+    );
+    assert!(!r.advice().contains("mem::forget"), "{}", r.advice());
+}
