@@ -42,7 +42,22 @@ fn progress_names_who_stopped_first_and_who_never_said() {
     ];
     assert_eq!(
         progress_findings(&two).0[0].verdict,
-        "a and b stopped first, at step 3; the other 1 at 4"
+        "a and b stopped first, at step 3; the other one at 4"
+    );
+    // Two processes, one behind the other: "the other one", not "the other 1".
+    let pair = vec![process("a", &[("step", 6)]), process("b", &[("step", 7)])];
+    assert_eq!(
+        progress_findings(&pair).0[0].verdict,
+        "a stopped first, at step 6; the other one at 7"
+    );
+    let split = vec![
+        process("a", &[("step", 6)]),
+        process("b", &[("step", 7)]),
+        process("c", &[("step", 7)]),
+    ];
+    assert_eq!(
+        progress_findings(&split).0[0].verdict,
+        "a stopped first, at step 6; the other 2 at 7"
     );
 }
 

@@ -77,6 +77,8 @@ pub(super) fn progress_findings(processes: &[Process]) -> (Vec<ProgressFinding>,
                     };
                     let others: usize = rest.iter().map(|v| v.processes.len()).sum();
                     let tail = match rest {
+                        // Two processes: "the other one", not "the other 1".
+                        [one] if others == 1 => format!("the other one at {}", one.value),
                         [one] => format!("the other {others} at {}", one.value),
                         _ => {
                             let parts: Vec<String> = rest

@@ -5,6 +5,7 @@ mod cli;
 mod dump;
 mod e2e;
 mod hang;
+mod hang_notes;
 mod logic;
 mod portable;
 mod profile;
