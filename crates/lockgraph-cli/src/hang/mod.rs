@@ -186,9 +186,15 @@ pub struct ThreadGroup {
     pub threads: usize,
     /// In how many processes.
     pub processes: usize,
-    /// `waiting on Mutex `queue_lock``, `holding Mutex `m`, sleeping (...)`.
+    /// `waiting on Mutex `queue_lock``, `holding Mutex `m` (taken at
+    /// src/a.rs:3), sleeping (...)`: a thread that does not wait names
+    /// each lock it holds with the site that took it.
     pub state: String,
-    /// Where: the site of the wait, else the innermost frame.
+    /// Where the threads are: the site of their wait (where they asked),
+    /// else the innermost frame of the program's own code in their stack
+    /// (dependency and standard-library frames passed over; the innermost
+    /// frame when none is the program's). Never the site where a lock
+    /// they hold was taken: that is in `state`.
     pub at: Option<String>,
     /// The stack they share, innermost first.
     pub stack: Vec<String>,

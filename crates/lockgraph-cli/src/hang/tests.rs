@@ -81,6 +81,53 @@ fn threads_read_as_states_and_places() {
     let v = thread_view(&holding).unwrap();
     assert_eq!(v.state, "holding Mutex `q`, sleeping (clock_nanosleep)");
     assert_eq!(v.at.as_deref(), Some("/abs/src/work.rs:12"));
+    // A thread blocked (in an async lock's `blocking_lock`, which the dump
+    // shows as no wait) while it holds `metrics`: it is at the innermost
+    // frame of the program's own code (line 299), not where it took
+    // `metrics` (line 295), and not in tokio's frames above it.
+    let tokio = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1";
+    let blocked = serde_json::json!({
+        "name": "os-metrics", "tid": 7, "waiting": null,
+        "held": [{"lock": {"label": "Mutex `metrics`"}, "site": "src/main.rs:295:30"}],
+        "now": {"description": "blocked in a futex wait"},
+        "stack_now": {"source": "stack", "frames": [
+            format!("tokio::future::block_on::block_on ({tokio}/src/future/block_on.rs:12)"),
+            format!("tokio::sync::mutex::Mutex<T>::blocking_lock ({tokio}/src/sync/mutex.rs:521)"),
+            "scratch::tokio_mix::{{closure}} (/w/scratch/src/main.rs:299)",
+        ]}
+    });
+    let v = thread_view(&blocked).unwrap();
+    assert_eq!(
+        v.state,
+        "holding Mutex `metrics` (taken at src/main.rs:295), blocked in a futex wait"
+    );
+    assert_eq!(v.at.as_deref(), Some("/w/scratch/src/main.rs:299"));
+    // Without a stack, it has no place: not the hold's site.
+    let mut no_stack = blocked.clone();
+    no_stack["stack_now"] = serde_json::Value::Null;
+    assert_eq!(thread_view(&no_stack).unwrap().at, None);
+    // Only dependency frames: the innermost one.
+    let mut deps_only = blocked.clone();
+    deps_only["stack_now"]["frames"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    assert_eq!(
+        thread_view(&deps_only).unwrap().at,
+        Some(format!("{tokio}/src/future/block_on.rs:12"))
+    );
+    // A wait without a site (an upgrade): its stack's own innermost frame.
+    let upgrade = serde_json::json!({
+        "name": "u", "tid": 8,
+        "waiting": {"lock": {"label": "RwLock `r`", "resource": false}, "request": "upgrade",
+                    "site": null, "stack": [
+                        "std::thread::park (/rustc/0123abcd/library/std/src/thread/mod.rs:1000)",
+                        "app::upgrade_it (/abs/src/up.rs:40)"]},
+        "held": [{"lock": {"label": "RwLock `r`"}, "site": "src/up.rs:38:9"}]
+    });
+    let v = thread_view(&upgrade).unwrap();
+    assert_eq!(v.state, "waiting to upgrade RwLock `r`");
+    assert_eq!(v.at.as_deref(), Some("/abs/src/up.rs:40"));
     assert_eq!(
         thread_view(&serde_json::json!({"name": "x"}))
             .err()

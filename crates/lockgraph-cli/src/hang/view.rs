@@ -1,6 +1,8 @@
 //! A thread's latest view, and the labels and places `hang` shows, read
 //! from one record (a report or a dump).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::*;
@@ -50,6 +52,22 @@ pub(super) fn frame_place(frame: &str) -> Option<String> {
     Some(inner.to_string())
 }
 
+/// The place of the innermost frame of the program's own code in `stack`
+/// (innermost first): frames of dependencies (sources under cargo's
+/// registry or git checkouts, which the runtime's filter may keep: tokio's
+/// `block_on` above the program's `blocking_lock()` call) and of the
+/// standard library (`/rustc/...`) are passed over; the innermost frame
+/// when no frame is the program's.
+pub(super) fn innermost_place(stack: &[String]) -> Option<String> {
+    let places: Vec<String> = stack.iter().filter_map(|f| frame_place(f)).collect();
+    let own = places.iter().find(|p| {
+        // `site` rewrites exactly the paths of dependency sources.
+        let dependency = matches!(lockgraph_core::site_key::site(p), Cow::Owned(_));
+        !dependency && !p.starts_with("/rustc/")
+    });
+    own.or(places.first()).cloned()
+}
+
 pub(super) fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .into_iter()
@@ -89,11 +107,20 @@ pub(super) fn thread_view(t: &Value) -> Result<ThreadView, String> {
             )
         }
         None => {
-            let held: Vec<&str> = t["held"]
+            // Each hold with the site that took it: that is where the lock
+            // was taken, not where the thread is now (its place is its
+            // stack's, below).
+            let held: Vec<String> = t["held"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|h| h["lock"]["label"].as_str())
+                .filter_map(|h| {
+                    let label = h["lock"]["label"].as_str()?;
+                    Some(match h["site"].as_str() {
+                        Some(site) => format!("{label} (taken at {})", without_column(site)),
+                        None => label.to_string(),
+                    })
+                })
                 .collect();
             let state = match (held.is_empty(), now) {
                 (false, Some(n)) => format!("holding {}, {n}", held.join(", ")),
@@ -101,11 +128,12 @@ pub(super) fn thread_view(t: &Value) -> Result<ThreadView, String> {
                 (true, Some(n)) => n.to_string(),
                 (true, None) => "state unknown".to_string(),
             };
-            let site = t["held"][0]["site"].as_str().map(without_column);
-            (state, site, strings(&t["stack_now"]["frames"]))
+            (state, None, strings(&t["stack_now"]["frames"]))
         }
     };
-    let at = site.or_else(|| stack.first().and_then(|f| frame_place(f)));
+    // Where the thread is: where its wait asked, else its stack's innermost
+    // frame of the program's own code; never where it took a lock it holds.
+    let at = site.or_else(|| innermost_place(&stack));
     Ok(ThreadView {
         tid,
         name,

@@ -1,7 +1,10 @@
-//! `lockgraph hang` on files made by hand: the progress line of two
-//! processes reads "the other one".
+//! `lockgraph hang` on files made by hand: a thread's group says where it
+//! is blocked (not where it took a lock it holds), in the text and the JSON
+//! alike; the progress line of two processes reads "the other one".
 
 use std::path::Path;
+
+use serde_json::Value;
 
 use crate::util::*;
 
@@ -19,6 +22,53 @@ fn progress_line(value: u64) -> String {
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A dump whose thread `os-metrics` holds `metrics` (taken at line 295) and
+/// is blocked at line 299 (in tokio's `blocking_lock`, which the dump's
+/// thread entry does not show as a wait): its group is at line 299, in the
+/// text and in the JSON.
+#[test]
+fn a_blocked_holder_is_placed_where_it_is_blocked_not_where_it_took_its_lock() {
+    let d = tempdir();
+    let tokio = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1";
+    let thread = serde_json::json!({
+        "name": "os-metrics", "tid": 18597, "waiting": null,
+        "held": [{"lock": {"label": "Mutex `metrics`"}, "hold": "exclusive",
+                  "site": "src/main.rs:295:30", "held_ms": 3000}],
+        "now": {"description": "blocked in a futex wait"},
+        "stack_now": {"source": "stack", "truncated": false, "frames": [
+            format!("tokio::future::block_on::block_on ({tokio}/src/future/block_on.rs:12)"),
+            format!("tokio::sync::mutex::Mutex<T>::blocking_lock ({tokio}/src/sync/mutex.rs:521)"),
+            "oncall_scratch::tokio_mix::{{closure}} (/work/scratch/src/main.rs:299)",
+        ]}
+    });
+    let dump = serde_json::json!({
+        "lockgraph_watchdog": 1, "kind": "dump", "pid": 18595, "at_unix_ms": 3,
+        "progress": [], "threads": [thread]
+    });
+    write(
+        d.path(),
+        "lockgraph-watchdog-h-18595.jsonl",
+        &(process_line(18595) + &dump.to_string() + "\n"),
+    );
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "  1 thread in 1 process: holding Mutex `metrics` (taken at src/main.rs:295), blocked in a futex wait at /work/scratch/src/main.rs:299\n"
+        ),
+        "{out}"
+    );
+    let o = run_in(d.path(), &["hang", "--format", "json", "."]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let g = &v["groups"][0];
+    assert_eq!(g["at"], "/work/scratch/src/main.rs:299");
+    assert_eq!(
+        g["state"],
+        "holding Mutex `metrics` (taken at src/main.rs:295), blocked in a futex wait"
+    );
 }
 
 #[test]
