@@ -53,7 +53,8 @@ markers (lockgraph::progress) to LOCKGRAPH_DUMP_DIR, one file per process
 (lockgraph-watchdog-<host>-<pid>.jsonl); gather them in one directory (a
 shared one, or copied by the launcher) and point this at it. Files or lines
 that cannot be read (a garbage file, a line cut short by a killed process)
-are named and skipped.
+are named and skipped; a directory's other .jsonl files (record files
+aside) are not read, and are named in a note.
 
 Exit status: 0 nothing hangs in the files, 1 deadlocks or long waits
 reported, 2 usage or input error (no usable file at all), or nothing hangs
@@ -385,6 +386,9 @@ fn hang_and_print(
     for s in &report.skipped {
         let line = s.line.map_or_else(String::new, |l| format!(":{l}"));
         warn(&format!("{}{line}: skipped: {}", s.file.display(), s.why));
+    }
+    for n in &report.notes {
+        eprintln!("lockgraph: note: {}", safe(n));
     }
     let text = match format {
         TextOrJson::Text => report.to_text(),

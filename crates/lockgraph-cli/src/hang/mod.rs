@@ -123,6 +123,13 @@ pub struct HangReport {
     pub start_here: Option<String>,
     /// Files and lines that were skipped, and why.
     pub skipped: Vec<Skipped>,
+    /// Notes on input not read that is no watchdog file by its name: per
+    /// directory, its other `.jsonl` files (`1 other .jsonl file in DIR
+    /// not read (not named lockgraph-watchdog-*.jsonl): trunc-2667.jsonl`).
+    /// They change neither the verdict nor the exit code. Absent from the
+    /// JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Whether something skipped for a limit may hold a deadlock or
     /// long-wait report that was not counted: the rest of a file past
     /// [`Limits::file_bytes`], or a line over [`Limits::line_bytes`] or
@@ -345,6 +352,7 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
         files.push(f);
     }
     let mut skipped = notes.skipped;
+    let others = read::others(paths);
     if files.is_empty() {
         let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         let why = if skipped.is_empty() {
@@ -369,6 +377,11 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
                 list.join(", "),
                 names.join("; ")
             )
+        };
+        // Files renamed by a launcher are likelier here than anywhere.
+        let why = match others.as_slice() {
+            [] => why,
+            _ => format!("{why}; {}", others.join("; ")),
         };
         return Err(Error::Hang(why));
     }
@@ -473,6 +486,7 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
         progress_left_out,
         start_here,
         skipped,
+        notes: others,
         incomplete: notes.incomplete,
     })
 }

@@ -113,6 +113,66 @@ pub(super) fn list(paths: &[PathBuf], notes: &mut Notes) -> Result<Vec<PathBuf>,
     Ok(listed.files)
 }
 
+/// Other `.jsonl` files named at most, per directory, in a note; the rest
+/// are counted.
+const NAMED_OTHERS: usize = 3;
+
+/// Whether `name` is a lock-order record file's,
+/// `lockgraph-<pid>-<unix_nanos>.jsonl` (docs/record-format.md), which
+/// may share the directory and is `lockgraph check`'s, not `hang`'s.
+fn is_record_file(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix("lockgraph-")
+        .and_then(|n| n.strip_suffix(".jsonl"))
+        .and_then(|n| n.split_once('-'))
+        .is_some_and(|(pid, nanos)| digits(pid) && digits(nanos))
+}
+
+/// For each directory of `paths` holding regular `.jsonl` files not named
+/// like a watchdog file (renamed by a launcher, cut copies) nor like a
+/// record file, which are not read: a note naming them (how many, and the first
+/// [`NAMED_OTHERS`] by name). A directory that cannot be listed gives none
+/// (listing it for the watchdog files said so already).
+pub(super) fn others(paths: &[PathBuf]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(".jsonl")
+                    && !is_watchdog_file(&e.file_name())
+                    && !is_record_file(&name)
+                    && fs::metadata(e.path()).is_ok_and(|m| m.is_file())
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        names.sort();
+        let n = names.len();
+        let more = n.saturating_sub(NAMED_OTHERS);
+        names.truncate(NAMED_OTHERS);
+        notes.push(format!(
+            "{n} other .jsonl file{} in {} not read (not named lockgraph-watchdog-*.jsonl): {}{}",
+            if n == 1 { "" } else { "s" },
+            dir.display(),
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    notes
+}
+
 /// The pid and host in a file name `lockgraph-watchdog-<host>-<pid>.jsonl`.
 fn from_name(path: &Path) -> (Option<String>, Option<u64>) {
     let name = path

@@ -181,6 +181,7 @@ fn progress_lines_up_the_widest_markers_and_counts_the_rest() {
         progress_left_out: left_out,
         start_here: None,
         skipped: Vec::new(),
+        notes: Vec::new(),
         incomplete: false,
     });
     assert!(

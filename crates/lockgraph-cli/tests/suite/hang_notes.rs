@@ -1,5 +1,6 @@
-//! `lockgraph hang` on files made by hand: a thread's group says where it
-//! is blocked (not where it took a lock it holds), in the text and the JSON
+//! `lockgraph hang` on files made by hand: other `.jsonl` files beside the
+//! watchdog files are named in a note; a thread's group says where it is
+//! blocked (not where it took a lock it holds), in the text and the JSON
 //! alike; the progress line of two processes reads "the other one".
 
 use std::path::Path;
@@ -22,6 +23,77 @@ fn progress_line(value: u64) -> String {
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn other_jsonl_files_beside_the_watchdog_files_are_named_in_a_note() {
+    let d = tempdir();
+    write(
+        d.path(),
+        "lockgraph-watchdog-h-11.jsonl",
+        &(process_line(11) + &progress_line(5)),
+    );
+    // Nothing else in the directory: no note.
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 0);
+    assert!(!stderr(&o).contains("note:"), "{}", stderr(&o));
+
+    // A watchdog file renamed by a launcher: named, not read.
+    write(d.path(), "trunc-2667.jsonl", &process_line(2667));
+    // A record file of `lockgraph check` (may share the directory), a file
+    // of another extension and a directory named `.jsonl`: not named.
+    write(d.path(), "lockgraph-42-1764240000000.jsonl", "{}\n");
+    write(d.path(), "notes.txt", "");
+    std::fs::create_dir(d.path().join("old.jsonl")).unwrap();
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains(
+            "lockgraph: note: 1 other .jsonl file in . not read (not named lockgraph-watchdog-*.jsonl): trunc-2667.jsonl\n"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // The verdict is the same (one process), and the JSON has the note too.
+    assert!(
+        stdout(&o).starts_with("lockgraph hang: 1 process: "),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(d.path(), &["hang", "--format", "json", "."]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["notes"][0],
+        "1 other .jsonl file in . not read (not named lockgraph-watchdog-*.jsonl): trunc-2667.jsonl"
+    );
+
+    // Many: counted, the first three named.
+    for name in ["a.jsonl", "b.jsonl", "c.jsonl", "rank-3.jsonl"] {
+        write(d.path(), name, "");
+    }
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains(
+            "lockgraph: note: 5 other .jsonl files in . not read (not named lockgraph-watchdog-*.jsonl): a.jsonl, b.jsonl, c.jsonl and 2 more\n"
+        ),
+        "{}",
+        stderr(&o)
+    );
+
+    // No watchdog file at all: the error names them too (exit 2 as before).
+    std::fs::remove_file(d.path().join("lockgraph-watchdog-h-11.jsonl")).unwrap();
+    let o = run_in(d.path(), &["hang", "."]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("no lockgraph watchdog files (lockgraph-watchdog-*.jsonl) in .")
+            && stderr(&o).contains(
+                "; 5 other .jsonl files in . not read (not named lockgraph-watchdog-*.jsonl): a.jsonl"
+            ),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A dump whose thread `os-metrics` holds `metrics` (taken at line 295) and
