@@ -12,6 +12,7 @@ use lockgraph_cli::profile::{Profile, ProfileFormat};
 use lockgraph_cli::{CheckOptions, Format, Report, Rule};
 
 mod cli;
+use cli::dump;
 use cli::output_file;
 use cli::outputs::{not_an_input, writable_output};
 use cli::run;
@@ -72,10 +73,12 @@ answers there (lockgraph-dump-<pid>-for-<asker>.json), also prints the
 dump on its standard error, and appends it to LOCKGRAPH_DUMP_DIR when set.
 Both files are removed once the dump is read; several askers at once each
 get their own answer. A process that does not catch SIGUSR2 is not
-signalled (the signal would kill it). Linux only.
+signalled (the signal would kill it), nor is one that is stopped (state T:
+resume it with kill -CONT <pid>) or held by a debugger (state t), which
+cannot answer. Linux only.
 
 Exit status: 0 the dump was printed, 2 no dump (no such process, another
-user's, no handler, exited, no answer in time).";
+user's, no handler, stopped, exited, no answer in time).";
 
 #[derive(Parser)]
 #[command(
@@ -356,7 +359,12 @@ fn dump_and_print(pid: u32, format: TextOrJson, timeout: &str) -> anyhow::Result
             timeout.trim()
         );
     }
-    let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)?;
+    // A stopped process cannot answer: said at once, not after the wait.
+    if let Some(why) = dump::stopped_before_asking(pid) {
+        anyhow::bail!(why);
+    }
+    let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)
+        .map_err(|e| anyhow::anyhow!(dump::explain(&e)))?;
     let out = match format {
         TextOrJson::Json => json,
         TextOrJson::Text => {

@@ -181,7 +181,11 @@ fn catches_usr2(pid: u32) -> bool {
 #[test]
 fn no_handler_exited_and_bad_arguments_are_clear_errors() {
     // A process that does not catch SIGUSR2 is left alone.
-    let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let sleeper = Command::new("sleep")
+        .arg("30")
+        .env_remove("LOCKGRAPH_DUMP_SIGNAL")
+        .spawn()
+        .unwrap();
     let pid = sleeper.id();
     let mut sleeper = Reaped(sleeper);
     let o = dump(pid, &[]);
@@ -481,4 +485,99 @@ fn a_timeout_too_short_to_answer_says_so() {
     // A dump with time to answer still works.
     let o = dump(pid, &["--timeout", "60s"]);
     assert_code(&o, 0);
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -{signal} {pid}");
+}
+
+/// Waits until `/proc/<pid>/status` says `state` (its first letter).
+fn wait_for_state(pid: u32, state: char) {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .and_then(|s| s.trim().chars().next());
+        if now == Some(state) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "process {pid} never reached state {state}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A stopped process (SIGSTOP) cannot answer: said at once, with how to
+/// resume it, not after the timeout blaming its watchdog thread; resumed,
+/// it answers.
+#[test]
+fn a_stopped_process_is_said_to_be_stopped_at_once() {
+    let d = tempdir();
+    let (_reaped, pid) = worker(d.path(), d.path(), &[]);
+    wait_for_handler(pid);
+    signal(pid, "STOP");
+    wait_for_state(pid, 'T');
+    let asked = Instant::now();
+    let o = dump(pid, &["--timeout", "20s"]);
+    let took = asked.elapsed();
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: process {pid} is stopped (state T: SIGSTOP, or Ctrl-Z in its \
+             terminal): it cannot answer until it runs again (not signalled); resume it with \
+             `kill -CONT {pid}` and ask again\n"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("watchdog thread"), "{}", stderr(&o));
+    assert!(took < Duration::from_secs(10), "it waited {took:?}");
+    // Nothing was left for it to answer once resumed, and it answers anew.
+    assert!(dump_files_in(d.path()).is_empty());
+    signal(pid, "CONT");
+    let o = dump(pid, &["--format", "json", "--timeout", "60s"]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pid"], pid);
+}
+
+/// A process started with `LOCKGRAPH_DUMP_SIGNAL=1` that has not installed
+/// the handler (it installs it at its first lockgraph lock use; `sleep`
+/// never does) is not told to set the variable it has.
+#[test]
+fn a_process_with_the_variable_but_no_handler_yet_is_told_so() {
+    let sleeper = Command::new("sleep")
+        .arg("30")
+        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
+        .env_remove("LOCKGRAPH_WATCHDOG")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id();
+    let mut sleeper = Reaped(sleeper);
+    let o = dump(pid, &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: process {pid} has LOCKGRAPH_DUMP_SIGNAL=1 in its environment, but \
+             has not installed lockgraph's dump handler yet (it does not catch SIGUSR2; not \
+             signalled, since SIGUSR2 would kill it): it installs it at its first lockgraph lock \
+             use"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("run it with"), "{}", stderr(&o));
+    assert!(
+        sleeper.0.try_wait().unwrap().is_none(),
+        "the sleeper was killed"
+    );
 }
