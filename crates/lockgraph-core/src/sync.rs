@@ -153,7 +153,11 @@ mod loom_iteration {
     }
 }
 
-/// The name of the current thread for reports (loom's thread under loom).
+/// The name of the current thread for reports (loom's thread under loom):
+/// an unnamed thread is `unnamed, tid 24191` on Linux (the id `top`, `gdb`
+/// and `/proc` know; it was its `ThreadId`, `ThreadId(2)`, a counter of
+/// Rust's that nothing outside the process shows; found by an outside
+/// test), `ThreadId(2)` elsewhere.
 pub(crate) fn thread_name() -> String {
     #[cfg(loom)]
     let t = loom::thread::current();
@@ -161,6 +165,10 @@ pub(crate) fn thread_name() -> String {
     let t = std::thread::current();
     match t.name() {
         Some(n) => n.to_string(),
+        #[cfg(all(target_os = "linux", not(loom)))]
+        // SAFETY: gettid has no preconditions.
+        None => format!("unnamed, tid {}", unsafe { libc::gettid() }),
+        #[cfg(not(all(target_os = "linux", not(loom))))]
         None => format!("{:?}", t.id()),
     }
 }

@@ -134,8 +134,21 @@ pub(crate) fn append(dir: &Path, record: &str) {
     });
     match written {
         Ok(()) => HEADER_FOR.store(pid, Ordering::Relaxed),
-        Err(e) => crate::stderr::line(&format!("lockgraph: cannot write {}: {e}", path.display())),
+        Err(e) => crate::stderr::line(&write_error(dir, &path, &e)),
     }
+}
+
+/// What a failed write of `path`, in the dump directory `dir`, says: a
+/// `dir` that is a file is named as one (it said "cannot write
+/// dir/file.jsonl: File exists"; found by an outside test).
+fn write_error(dir: &Path, path: &Path, e: &std::io::Error) -> String {
+    if dir.exists() && !dir.is_dir() {
+        return format!(
+            "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory: this report is not written to disk (stderr only)",
+            dir.display()
+        );
+    }
+    format!("lockgraph: cannot write {}: {e}", path.display())
 }
 
 /// Appends a report made outside the thread watchdog (the task watchdog's,
@@ -147,4 +160,31 @@ pub(crate) fn append_report(record: impl FnOnce() -> String) {
     let Some(dir) = dump_dir() else { return };
     progress::flush();
     append(&dir, &record());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dump_dir_that_is_a_file_is_named_as_one() {
+        let file =
+            std::env::temp_dir().join(format!("lockgraph-dump-dir-file-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let path = file_of(&file);
+        let e = std::fs::create_dir_all(&file).unwrap_err();
+        assert_eq!(
+            write_error(&file, &path, &e),
+            format!(
+                "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory: this report is not written to disk (stderr only)",
+                file.display()
+            )
+        );
+        std::fs::remove_file(&file).unwrap();
+        // Any other failure says the file and the error.
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let dir = Path::new("/nonexistent-lockgraph-dir");
+        assert!(write_error(dir, &file_of(dir), &denied)
+            .starts_with("lockgraph: cannot write /nonexistent-lockgraph-dir/"));
+    }
 }

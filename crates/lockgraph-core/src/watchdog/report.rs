@@ -203,7 +203,8 @@ pub enum StackNow {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ThreadInfo {
-    /// The thread's name (its `ThreadId`, as `ThreadId(3)`, without one).
+    /// The thread's name (without one, `unnamed, tid 24191` on Linux, its
+    /// `ThreadId`, as `ThreadId(3)`, elsewhere).
     pub name: String,
     /// The OS thread id (0 where unknown).
     pub tid: u64,
