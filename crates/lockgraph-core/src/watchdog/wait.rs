@@ -348,8 +348,8 @@ pub(crate) fn condvar_wait<R>(
 }
 
 /// Runs a blocking call registered as a wait on the resource `what`, made
-/// at `site`. Its stack is captured first (raw addresses, a few
-/// microseconds): the call cannot capture it once it is late, as a lock
+/// at `site`. Its stack is captured first (raw addresses, about 1.7 us in
+/// a release build, docs/watchdog.md): the call cannot capture it once it is late, as a lock
 /// waiter does between its slices, and the watchdog does not signal a
 /// thread inside a blocking call for it (the signal could interrupt the
 /// call) — without it a report names only the call's site, which in a
