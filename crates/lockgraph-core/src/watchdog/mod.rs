@@ -51,6 +51,7 @@ use crate::held_stack::{HeldCopy, HeldStack};
 use crate::meta::{LockMeta, MAX_HELD};
 use crate::report::{Backtrace, Hold, Request};
 
+pub(crate) mod advice;
 mod after_fork;
 mod answer;
 mod ask_dump;

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// The last line of every watchdog report, the thread watchdog's and the
+/// task watchdog's: what a tool reading stderr waits for.
+pub(crate) const REPORT_END: &str = "-- end of lockgraph watchdog report --";
+
 /// What a [`WatchdogReport`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -29,7 +33,7 @@ pub struct LockRef {
 }
 
 impl LockRef {
-    pub(super) fn of(id: u64, class: Class, kind: LockKind) -> LockRef {
+    pub(crate) fn of(id: u64, class: Class, kind: LockKind) -> LockRef {
         LockRef {
             kind,
             id,
@@ -599,7 +603,7 @@ pub(super) fn hold_name(h: &HeldInfo) -> &'static str {
     }
 }
 
-pub(super) fn opt_site(s: &Option<Site>) -> String {
+pub(crate) fn opt_site(s: &Option<Site>) -> String {
     s.map_or_else(|| "an unknown site".to_string(), |s| s.to_string())
 }
 
@@ -693,7 +697,7 @@ impl fmt::Display for WatchdogReport {
             t.fmt(f)?;
         }
         writeln!(f, "{}", self.advice())?;
-        writeln!(f, "-- end of lockgraph watchdog report --")
+        writeln!(f, "{REPORT_END}")
     }
 }
 

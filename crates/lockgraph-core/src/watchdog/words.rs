@@ -386,12 +386,12 @@ impl WatchdogReport {
                 }
                 _ => "",
             };
-            return format!(
-                "what to do: thread `{}` asks for {} at {} while it already holds it{}: drop the first guard before asking again{instead}",
-                t.name,
-                w.what(),
-                asked_at(w),
-                held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site)))
+            return advice::ask_again(
+                &format!("thread `{}`", t.name),
+                &w.what(),
+                &asked_at(w),
+                held.map(|h| opt_site(&h.site)).as_deref(),
+                instead,
             );
         }
         let ids: Vec<u64> = waits.iter().map(|w| w.lock.id).collect();
@@ -410,7 +410,7 @@ impl WatchdogReport {
         if (0..n).all(role) {
             // Roles alone (consumers, parties, joined threads): no lock to
             // release; the cycle is in the program's plan.
-            return "what to do: every thread of this cycle waits in a role it cannot release (a queue's consumer, a barrier's party, a thread being joined): change the plan, so that no consumer, party or joined thread waits for another of them".into();
+            return advice::roles_only("thread");
         }
         let k = (0..n).find(|&k| !role(k)).unwrap_or(0);
         if (0..n).any(role) {
@@ -422,13 +422,13 @@ impl WatchdogReport {
             } else {
                 format!(", or take {} first", w.lock)
             };
-            return format!(
-                "what to do: thread `{}` asks for {} at {} while holding {}{}: release it before that call{first}",
-                t.name,
-                w.what(),
-                asked_at(w),
-                before,
-                held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site))),
+            return advice::release_before(
+                &format!("thread `{}`", t.name),
+                &w.what(),
+                &asked_at(w),
+                &before.to_string(),
+                held.map(|h| opt_site(&h.site)).as_deref(),
+                &first,
             );
         }
         // Locks of one class (per-object locks that one helper made): their
@@ -437,33 +437,28 @@ impl WatchdogReport {
         // at x.rs:12:49` before ...").
         let label = waits[0].lock.to_string();
         if distinct && waits.iter().all(|w| w.lock.to_string() == label) {
-            return format!(
-                "what to do: these {n} locks are of one class ({label}): give them an order of their own (a key each object has: an id, an index, its address) and take any two in that order everywhere, or take them one at a time"
-            );
+            return advice::one_class(n, &label);
         }
         let t0 = &ts[0];
         let last = &waits[n - 1].lock;
         let held = t0.held.iter().find(|h| h.lock.id == last.id);
         if !distinct || upgrade {
-            return format!(
-                "what to do: thread `{}` waits for {} at {} while holding {}{}: release that before waiting, or take both in one order everywhere",
-                t0.name,
-                waits[0].what(),
-                asked_at(waits[0]),
-                held.map_or_else(|| "its locks".to_string(), |h| h.lock.to_string()),
-                held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site)))
+            return advice::release_or_order(
+                &format!("thread `{}`", t0.name),
+                &waits[0].what(),
+                &asked_at(waits[0]),
+                &held.map_or_else(|| "its locks".to_string(), |h| h.lock.to_string()),
+                held.map(|h| opt_site(&h.site)).as_deref(),
             );
         }
         let order: Vec<String> = waits.iter().map(|w| w.lock.to_string()).collect();
-        format!(
-            "what to do: adopt one lock order everywhere, {}; thread `{}` breaks it: it asks for {} at {} while holding {}{}: release it before that call, or take {} first",
-            order.join(" before "),
-            t0.name,
-            waits[0].lock,
-            asked_at(waits[0]),
-            last,
-            held.map_or_else(String::new, |h| format!(" (taken at {})", opt_site(&h.site))),
-            waits[0].lock,
+        advice::adopt_order(
+            &order,
+            &format!("thread `{}`", t0.name),
+            &waits[0].lock.to_string(),
+            &asked_at(waits[0]),
+            &last.to_string(),
+            held.map(|h| opt_site(&h.site)).as_deref(),
         )
     }
 
@@ -728,7 +723,7 @@ fn asked_at(w: &WaitInfo) -> String {
 }
 
 /// `a`, `a and b`, `a, b and c`.
-pub(super) fn and_list(items: &[String]) -> String {
+pub(crate) fn and_list(items: &[String]) -> String {
     match items {
         [] => "nothing".to_string(),
         [one] => one.clone(),

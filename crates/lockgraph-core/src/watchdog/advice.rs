@@ -1,0 +1,93 @@
+//! The words of a deadlock report's last line (`what to do:`), shared by
+//! the thread watchdog (`words.rs`) and the task watchdog
+//! (`crate::task`), which decide alike from their own data which one
+//! applies: who waits is `thread `t`` in one and `task 3` (or a thread
+//! waiting for an async lock) in the other.
+
+/// ` (taken at <site>)`, or nothing where no hold was found.
+fn taken(at: Option<&str>) -> String {
+    at.map_or_else(String::new, |s| format!(" (taken at {s})"))
+}
+
+/// A wait for a lock its owner already holds: drop the first guard.
+/// `instead`: what else would let it ask again (` (or use a
+/// ReentrantMutex)`), or empty.
+pub(crate) fn ask_again(
+    who: &str,
+    what: &str,
+    at: &str,
+    held_at: Option<&str>,
+    instead: &str,
+) -> String {
+    format!(
+        "what to do: {who} asks for {what} at {at} while it already holds it{}: drop the first guard before asking again{instead}",
+        taken(held_at)
+    )
+}
+
+/// Every wait of the cycle is by a role (a queue's consumer, a barrier's
+/// party, a joined thread), which nothing can release. `who`: `thread`,
+/// or `task or thread`.
+pub(crate) fn roles_only(who: &str) -> String {
+    format!(
+        "what to do: every {who} of this cycle waits in a role it cannot release (a queue's consumer, a barrier's party, a thread being joined): change the plan, so that no consumer, party or joined thread waits for another of them"
+    )
+}
+
+/// A cycle through a role: the one waiter that holds a lock while it asks
+/// releases it first. `first`: `, or take <lock> first`, or empty.
+pub(crate) fn release_before(
+    who: &str,
+    what: &str,
+    at: &str,
+    holding: &str,
+    held_at: Option<&str>,
+    first: &str,
+) -> String {
+    format!(
+        "what to do: {who} asks for {what} at {at} while holding {holding}{}: release it before that call{first}",
+        taken(held_at)
+    )
+}
+
+/// `n` locks of one class (`label`): their names say no order, so the
+/// advice is to give them one.
+pub(crate) fn one_class(n: usize, label: &str) -> String {
+    format!(
+        "what to do: these {n} locks are of one class ({label}): give them an order of their own (a key each object has: an id, an index, its address) and take any two in that order everywhere, or take them one at a time"
+    )
+}
+
+/// A cycle with a lock twice (or an upgrade): no order of distinct locks
+/// to adopt; the first waiter releases what it holds, or takes both in one
+/// order.
+pub(crate) fn release_or_order(
+    who: &str,
+    what: &str,
+    at: &str,
+    holding: &str,
+    held_at: Option<&str>,
+) -> String {
+    format!(
+        "what to do: {who} waits for {what} at {at} while holding {holding}{}: release that before waiting, or take both in one order everywhere",
+        taken(held_at)
+    )
+}
+
+/// The lock order to adopt (the cycle's locks in wait order) and the one
+/// waiter that breaks it: it asks for `asks`, the order's first lock,
+/// while holding `holding`, its last.
+pub(crate) fn adopt_order(
+    order: &[String],
+    who: &str,
+    asks: &str,
+    at: &str,
+    holding: &str,
+    held_at: Option<&str>,
+) -> String {
+    format!(
+        "what to do: adopt one lock order everywhere, {}; {who} breaks it: it asks for {asks} at {at} while holding {holding}{}: release it before that call, or take {asks} first",
+        order.join(" before "),
+        taken(held_at)
+    )
+}
