@@ -6,27 +6,73 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lockgraph_testkit::{child, is_child};
+use lockgraph_testkit::{child, is_child, END};
 use tokio::sync::Barrier;
 
 use super::*;
 
+/// Whether `err` has a whole task watchdog report whose first line starts
+/// with `head` (`DEADLOCK: `, `LONG WAIT: `): to its end marker.
+fn has_report(err: &str, head: &str) -> bool {
+    err.find(&format!("lockgraph task watchdog: {head}"))
+        .is_some_and(|i| err[i..].contains(END))
+}
+
+/// The task watchdog report in `err` whose first line starts with `head`,
+/// from that line to its end marker, checked for the thread watchdog's
+/// format (docs/watchdog.md, "Reading a report"): the first line names
+/// the process, since when and what the watchdog did (ending with
+/// `done`); the async backtraces come before `what to do:`, the last line
+/// before the end marker, not indented; locks are named without their
+/// instance ids.
+fn task_report<'e>(err: &'e str, head: &str, done: &str) -> &'e str {
+    let start = err
+        .find(&format!("lockgraph task watchdog: {head}"))
+        .unwrap_or_else(|| panic!("no {head} report:\n{err}"));
+    let len = err[start..]
+        .find(END)
+        .unwrap_or_else(|| panic!("no end marker:\n{err}"));
+    let report = &err[start..start + len + END.len()];
+    let lines: Vec<&str> = report.lines().collect();
+    let first = lines[0];
+    let pid = first
+        .split(" (pid ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap_or_else(|| panic!("no pid in the first line:\n{report}"));
+    assert!(pid.parse::<u32>().is_ok(), "{report}");
+    assert!(
+        first.contains(&format!("(pid {pid}), since 20")) && first.contains(" UTC; "),
+        "no since in the first line:\n{report}"
+    );
+    assert!(first.ends_with(done), "{report}");
+    let advice = lines[lines.len() - 2];
+    assert!(advice.starts_with("what to do: "), "{report}");
+    assert_eq!(lines[lines.len() - 1], END);
+    let traces = report.find("\n  async backtraces").expect(report);
+    assert!(traces < report.find("\nwhat to do: ").unwrap(), "{report}");
+    assert!(!report.contains("(#"), "an instance id:\n{report}");
+    report
+}
+
+/// The end of a deadlock's first line: what the watchdog did.
+const HUNG: &str = "; reported only; the process is still hung (these waits never end)";
+
 /// Runs `child` (the watchdog at 500 ms, the lock-order policy off) until
-/// its task watchdog report is whole, checks that it is a DEADLOCK naming
-/// each of `names`, and returns the child's stderr.
+/// its task watchdog DEADLOCK report is whole, checks that it is in the
+/// report format naming each of `names`, and returns it.
 fn task_deadlock(child: lockgraph_testkit::Child, names: &[&str]) -> String {
     let out = child
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_WATCHDOG", "500ms")
         .deadline(Duration::from_secs(30))
-        .run_until(|_, err| err.contains("async backtraces"));
+        .run_until(|_, err| has_report(err, "DEADLOCK: "));
     assert!(out.done, "no task watchdog report:\n{}", out.both());
-    let err = out.stderr;
-    assert!(err.contains("DEADLOCK"), "{err}");
+    let report = task_report(&out.stderr, "DEADLOCK: ", HUNG);
     for name in names {
-        assert!(err.contains(name), "{name} missing:\n{err}");
+        assert!(report.contains(name), "{name} missing:\n{report}");
     }
-    err
+    report.to_string()
 }
 
 /// Two tasks on a multi-thread runtime: `tasks[0]` takes `locks[0]`, then
@@ -80,6 +126,15 @@ fn a_task_deadlock_is_reported_naming_tasks_and_locks() {
         err.contains("tokio_unstable") || err.contains("async backtraces (tokio's task dump)"),
         "{err}"
     );
+    // Two tasks, two distinct locks: the order to adopt, and who breaks it.
+    assert!(
+        err.starts_with("lockgraph task watchdog: DEADLOCK: 2 tasks or threads wait for each other on AsyncMutex `wd-task-"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\nwhat to do: adopt one lock order everywhere, AsyncMutex `wd-task-"),
+        "{err}"
+    );
     // Within two timeouts of the deadlock (plus the child's start-up,
     // which the parent's clock includes): a generous bound on a shared
     // machine, far below the child's deadline.
@@ -103,8 +158,9 @@ fn a_task_deadlock_is_in_the_dump_dir_for_lockgraph_hang() {
         .env("LOCKGRAPH_WATCHDOG", "500ms")
         .env("LOCKGRAPH_DUMP_DIR", &dir)
         .deadline(Duration::from_secs(30))
-        .run_until(|_, err| err.contains("async backtraces"));
+        .run_until(|_, err| has_report(err, "DEADLOCK: "));
     assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let stderr_report = task_report(&out.stderr, "DEADLOCK: ", HUNG);
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("no dump dir {}: {e}\n{}", dir.display(), out.both()))
         .flatten()
@@ -132,6 +188,16 @@ fn a_task_deadlock_is_in_the_dump_dir_for_lockgraph_hang() {
         assert!(r.get(k.as_str().unwrap()).is_some(), "no {k} in {r}");
     }
     assert_eq!(r["tasks"].as_array().map(Vec::len), Some(2), "{r}");
+    // The record's summary and advice are the stderr report's first line
+    // and its last before the end marker; its text is that report.
+    let lines: Vec<&str> = stderr_report.lines().collect();
+    assert_eq!(r["summary"].as_str(), Some(lines[0]), "{r}");
+    assert_eq!(r["advice"].as_str(), Some(lines[lines.len() - 2]), "{r}");
+    assert_eq!(
+        r["text"].as_str(),
+        Some(format!("{stderr_report}\n").as_str()),
+        "{r}"
+    );
     let cycle = r["cycle"].as_str().unwrap();
     for name in [
         "\"holds-a\"",
@@ -152,7 +218,7 @@ fn a_task_deadlock_is_in_the_dump_dir_for_lockgraph_hang() {
     );
     assert!(shown.contains(cycle), "{shown}");
     assert!(
-        shown.contains("what to do: break the cycle: one of these tasks or threads"),
+        shown.contains("what to do: adopt one lock order everywhere, AsyncMutex `wd-task-"),
         "{shown}"
     );
 }
@@ -178,11 +244,85 @@ fn a_task_deadlock_with_young_waits_is_no_long_wait_first() {
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_WATCHDOG", "2s")
         .deadline(Duration::from_secs(30))
-        .run_until(|_, err| err.contains("async backtraces"));
+        .run_until(|_, err| has_report(err, "DEADLOCK: "));
     assert!(out.done, "no task watchdog report:\n{}", out.both());
     let err = &out.stderr;
-    assert!(err.contains("DEADLOCK"), "{err}");
-    assert!(!err.contains("waits longer than the timeout"), "{err}");
+    task_report(err, "DEADLOCK: ", HUNG);
+    assert!(!err.contains("LONG WAIT"), "{err}");
+}
+
+/// A task holds `wd-long-cache` across a long await (a slow refresh under
+/// the lock); another waits for it past the timeout. Prints its pid.
+#[test]
+fn child_task_long_wait() {
+    if !is_child() {
+        return;
+    }
+    eprintln!("CHILD PID {}", std::process::id());
+    multi_thread().block_on(async {
+        let cache = Arc::new(Mutex::named("wd-long-cache", 0));
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        let c = cache.clone();
+        let refresher = lockgraph::tokio::spawn_named("refresher", async move {
+            let _g = c.lock().await;
+            held_tx.send(()).unwrap();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        held_rx.await.unwrap();
+        let waiter = lockgraph::tokio::spawn_named("waiter", async move {
+            let _g = cache.lock().await;
+        });
+        let _ = tokio::join!(refresher, waiter); // never returns
+    });
+}
+
+/// A long wait's report: its first line says who waited how long for
+/// what, in which process, since when, and that the task still waits (it
+/// read only "a task waits longer than the timeout"); the last says whose
+/// hold to shorten and where it was taken.
+#[test]
+fn a_task_long_wait_report_says_who_waits_since_when_and_whose_hold() {
+    let out = child!(child_task_long_wait)
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| has_report(err, "LONG WAIT: "));
+    assert!(out.done, "no task watchdog report:\n{}", out.both());
+    let err = &out.stderr;
+    let pid = err
+        .split("CHILD PID ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .expect(err);
+    let report = task_report(err, "LONG WAIT: ", "; reported only; the task still waits");
+    let first = report.lines().next().unwrap();
+    assert!(
+        first.starts_with("lockgraph task watchdog: LONG WAIT: task "),
+        "{report}"
+    );
+    assert!(
+        first.contains("\"waiter\" (spawned at tests/tokio/watchdog.rs:"),
+        "{report}"
+    );
+    assert!(first.contains(") has waited "), "{report}");
+    assert!(
+        first.contains(&format!(
+            " for AsyncMutex `wd-long-cache` (pid {pid}), since "
+        )),
+        "{report}"
+    );
+    let advice = report.lines().rev().nth(1).unwrap();
+    assert!(
+        advice.starts_with("what to do: shorten the hold of AsyncMutex `wd-long-cache` by task "),
+        "{report}"
+    );
+    assert!(
+        advice.contains("\"refresher\" (spawned at tests/tokio/watchdog.rs:"),
+        "{report}"
+    );
+    assert!(
+        advice.contains(") (taken at tests/tokio/watchdog.rs:"),
+        "{report}"
+    );
 }
 
 /// With tokio's task dumps (`--cfg tokio_unstable`, the
@@ -315,17 +455,15 @@ fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_WATCHDOG", "500ms")
         .deadline(Duration::from_secs(30))
-        .run_until(|_, err| {
-            err.find("DEADLOCK between")
-                .is_some_and(|i| err[i..].contains("async backtraces"))
-        });
+        .run_until(|_, err| has_report(err, "DEADLOCK: "));
     assert!(
         out.done,
         "no task watchdog deadlock report:\n{}",
         out.both()
     );
     let err = &out.stderr;
-    let report = &err[err.find("DEADLOCK between").unwrap()..];
+    // No `(#N)` on the sync lock either (it read `Mutex `wd-sync-b` (#N)`).
+    let report = task_report(err, "DEADLOCK: ", HUNG);
     for name in [
         "\"holds-async-a\"",
         "thread `the-worker`",
@@ -624,7 +762,10 @@ fn a_task_deadlock_through_a_queued_writer_has_all_three() {
             "wd-queue-m",
         ],
     );
-    assert!(err.contains("DEADLOCK between 3 tasks or threads"), "{err}");
+    assert!(
+        err.contains("DEADLOCK: 3 tasks or threads wait for each other"),
+        "{err}"
+    );
     assert!(
         err.contains("queued behind a write of the same lock by task "),
         "{err}"

@@ -405,7 +405,7 @@ mod watchdog {
     use std::time::{Duration, Instant};
 
     use lockgraph::tokio::Mutex;
-    use lockgraph_testkit::{child, is_child};
+    use lockgraph_testkit::{child, is_child, END};
     use tokio::sync::Notify;
 
     use super::*;
@@ -456,8 +456,8 @@ mod watchdog {
             .run_until(|_, err| {
                 // The deadlock's report, to its end (a long-wait report of
                 // the producer alone may come first).
-                err.find("DEADLOCK")
-                    .is_some_and(|i| err[i..].contains("async backtraces"))
+                err.find("lockgraph task watchdog: DEADLOCK")
+                    .is_some_and(|i| err[i..].contains(END))
             });
         assert!(
             out.done,
@@ -474,6 +474,20 @@ mod watchdog {
         ] {
             assert!(err.contains(name), "{name} missing:\n{err}");
         }
+        // A cycle through a queue's consumer (a role): the producer
+        // releases the lock it holds before it sends.
+        let advice = err
+            .lines()
+            .find(|l| l.starts_with("what to do: "))
+            .expect(err);
+        for part in [
+            "\"producer\"",
+            "asks for Queue `wd-tmpsc-queue` at tests/tokio_mpsc/main.rs:",
+            "while holding AsyncMutex `wd-tmpsc-stats` (taken at tests/tokio_mpsc/main.rs:",
+        ] {
+            assert!(advice.contains(part), "{part} missing:\n{err}");
+        }
+        assert!(advice.ends_with("): release it before that call"), "{err}");
         // Within two timeouts of the hang, plus the child's start-up: a
         // generous bound on a shared machine, far below the deadline.
         assert!(
@@ -525,8 +539,8 @@ mod watchdog {
             .env("LOCKGRAPH_WATCHDOG", "500ms")
             .deadline(Duration::from_secs(30))
             .run_until(|_, err| {
-                err.find("DEADLOCK")
-                    .is_some_and(|i| err[i..].contains("async backtraces"))
+                err.find("lockgraph task watchdog: DEADLOCK")
+                    .is_some_and(|i| err[i..].contains(END))
             });
         assert!(
             out.done,
@@ -568,10 +582,23 @@ mod watchdog {
         let out = child!(child_long_receive)
             .env("LOCKGRAPH_WATCHDOG", "300ms")
             .deadline(Duration::from_secs(30))
-            .run_until(|_, err| err.contains("async backtraces"));
+            .run_until(|_, err| err.contains(END));
         assert!(out.done, "no task watchdog report:\n{}", out.both());
         let err = &out.stderr;
-        assert!(err.contains("longer than the timeout"), "{err}");
+        // The thread watchdog's first line and last, and its end marker.
+        assert!(
+            err.contains("lockgraph task watchdog: LONG WAIT: task "),
+            "{err}"
+        );
+        assert!(
+            err.contains("; reported only; the task still waits\n"),
+            "{err}"
+        );
+        assert!(
+            err.contains("\nwhat to do: nothing has been sent on Queue `wd-tmpsc-idle` for "),
+            "{err}"
+        );
+        assert!(err.contains(&format!("\n{END}")), "{err}");
         assert!(err.contains("\"idle-consumer\""), "{err}");
         assert!(err.contains("Queue `wd-tmpsc-idle`"), "{err}");
         assert!(!err.contains("DEADLOCK"), "{err}");

@@ -7,7 +7,6 @@
 //! the task watchdog (each owner's wait, holds and the lock's holders).
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime};
 
 use super::watch::{TaskDeadlock, TaskWait};
 use crate::record::json_str;
@@ -15,82 +14,15 @@ use crate::watchdog::{json_async_wait, json_taken};
 
 /// Writes `r` to the dump directory in force, if there is one.
 pub(super) fn write(r: &TaskDeadlock) {
-    crate::watchdog::append_report(|| r.json_at(SystemTime::now()));
+    crate::watchdog::append_report(|| r.to_json());
 }
 
 impl TaskDeadlock {
-    /// What to do: the report's last line before its backtraces.
-    pub(super) fn advice(&self) -> &'static str {
-        if self.deadlock {
-            "what to do: break the cycle: one of these tasks or threads must release what it \
-             holds before it waits (take the locks in one order everywhere; docs/async.md)"
-        } else {
-            "what to do: look at what the holder above does while it holds the lock (a long \
-             await under it, or a wait of its own)"
-        }
-    }
-
-    fn abort(&self) -> bool {
-        crate::watchdog::config().action == crate::watchdog::Action::Abort
-    }
-
-    /// One line for the dump file and `lockgraph hang`: what waits for
-    /// what, in which process, since when, and what the watchdog did.
-    fn summary(&self, since: SystemTime) -> String {
-        let pid = std::process::id();
-        let since = crate::watchdog::utc(since);
-        let done = match (self.abort(), self.deadlock) {
-            (true, _) => "reported; the watchdog aborts the process now (action abort)",
-            (false, true) => "reported only; the process is still hung (these waits never end)",
-            (false, false) => "reported only; it still waits",
-        };
-        match self.cycle.as_slice() {
-            [w] if self.deadlock => format!(
-                "lockgraph task watchdog: DEADLOCK: {} waits for itself on {} (pid {pid}), since {since}; {done}",
-                w.owner, w.lock
-            ),
-            [w] => format!(
-                "lockgraph task watchdog: LONG WAIT: {} has waited {:.3?} for {} (pid {pid}), since {since}; {done}",
-                w.owner, w.waited, w.lock
-            ),
-            all => {
-                let mut locks: Vec<&str> = Vec::new();
-                for w in all {
-                    if !locks.contains(&w.lock.as_str()) {
-                        locks.push(&w.lock);
-                    }
-                }
-                format!(
-                    "lockgraph task watchdog: DEADLOCK: {} tasks or threads wait for each other on {} (pid {pid}), since {since}; {done}",
-                    all.len(),
-                    locks.join(" and ")
-                )
-            }
-        }
-    }
-
-    /// A deadlock's cycle as `owner -> lock -> next owner -> ... -> owner`.
-    fn cycle_text(&self) -> Option<String> {
-        let first = self.cycle.first().filter(|_| self.deadlock)?;
-        let mut s = String::new();
-        for w in &self.cycle {
-            let _ = write!(s, "{} -> {} -> ", w.owner, w.lock);
-        }
-        s.push_str(&first.owner);
-        Some(s)
-    }
-
     /// The report as one JSON object (a line of the dump directory's
-    /// file), made at `at`.
-    pub(super) fn json_at(&self, at: SystemTime) -> String {
-        // A deadlock began when its last wait did; a long wait when it did.
-        let waited = self
-            .cycle
-            .iter()
-            .map(|w| w.waited)
-            .min()
-            .unwrap_or(Duration::ZERO);
-        let since = at.checked_sub(waited).unwrap_or(at);
+    /// file): its `summary` and `advice` are the text's first and last
+    /// lines (before the end marker), made by the same functions.
+    pub(super) fn to_json(&self) -> String {
+        let (at, since) = (self.reported_at, self.since());
         let mut s = String::from("{\"lockgraph_watchdog\":1,\"kind\":");
         json_str(
             &mut s,
@@ -101,9 +33,9 @@ impl TaskDeadlock {
             },
         );
         let _ = write!(s, ",\"pid\":{},\"summary\":", std::process::id());
-        json_str(&mut s, &self.summary(since));
+        json_str(&mut s, &self.headline());
         s.push_str(",\"advice\":");
-        json_str(&mut s, self.advice());
+        json_str(&mut s, &self.advice());
         let _ = write!(
             s,
             ",\"action\":\"{}\",\"reported_at_unix_ms\":{},\"since_unix_ms\":{},\"cycle\":",
@@ -166,32 +98,22 @@ fn json_asked(s: &mut String, owner: &str, at: &Option<crate::class::Site>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn wait(owner: &str, lock: &str, held_by: &str) -> TaskWait {
-        TaskWait {
-            owner: owner.into(),
-            lock: lock.into(),
-            asked_at: None,
-            waited: Duration::from_millis(300),
-            holds: Vec::new(),
-            held_by: vec![(held_by.into(), None)],
-            queued_behind: None,
-        }
-    }
+    use crate::task::words::tests::{report, wait};
 
     /// A two-task deadlock is a `deadlock` record whose cycle names both
-    /// tasks and both locks, in the order of the waits.
+    /// tasks and both locks, in the order of the waits, and whose summary
+    /// and advice are the text's first line and its last before the end
+    /// marker.
     #[test]
     fn a_deadlock_is_a_deadlock_line_with_its_cycle() {
-        let r = TaskDeadlock {
-            cycle: vec![
-                wait("task 7", "AsyncMutex `a`", "task 5"),
-                wait("task 5", "AsyncMutex `b`", "task 7"),
+        let r = report(
+            true,
+            vec![
+                wait("task 7", ("a", 1), &[("b", 2)], "task 5"),
+                wait("task 5", ("b", 2), &[("a", 1)], "task 7"),
             ],
-            deadlock: true,
-            backtraces: Err("none".into()),
-        };
-        let line = r.json_at(SystemTime::now());
+        );
+        let line = r.to_json();
         assert!(!line.contains('\n'), "{line}");
         assert!(
             line.starts_with("{\"lockgraph_watchdog\":1,\"kind\":\"deadlock\",\"pid\":"),
@@ -207,20 +129,36 @@ mod tests {
             line.contains("DEADLOCK: 2 tasks or threads wait for each other on AsyncMutex `a` and AsyncMutex `b`"),
             "{line}"
         );
-        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":null,\"waited_ms\":300},\"holds\":[],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}],\"queued_behind\":null}"), "{line}");
+        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":\"src/app.rs:10:9\",\"waited_ms\":300},\"holds\":[{\"lock\":\"AsyncMutex `b`\",\"taken_at\":\"src/app.rs:9:9\"}],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}],\"queued_behind\":null}"), "{line}");
+        let text = r.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let field = |name: &str, value: &str| {
+            let mut f = format!("\"{name}\":");
+            json_str(&mut f, value);
+            f
+        };
+        assert!(line.contains(&field("summary", lines[0])), "{line}");
+        let advice = lines[lines.len() - 2];
+        assert!(advice.starts_with("what to do: "), "{text}");
+        assert!(line.contains(&field("advice", advice)), "{line}");
+        assert!(line.contains(&field("text", &text)), "{line}");
+        let at = crate::watchdog::unix_ms(r.reported_at);
+        assert!(
+            line.contains(&format!(
+                "\"reported_at_unix_ms\":{at},\"since_unix_ms\":{}",
+                at - 300
+            )),
+            "{line}"
+        );
     }
 
     /// A read queued behind a write names that writer in its entry.
     #[test]
     fn a_queued_read_names_the_writer_ahead() {
-        let mut read = wait("task 3", "AsyncRwLock `l` (read)", "task 4");
+        let mut read = wait("task 3", ("l", 1), &[], "task 4");
+        read.lock.push_str(" (read)");
         read.queued_behind = Some(("task 5".into(), None));
-        let r = TaskDeadlock {
-            cycle: vec![read],
-            deadlock: false,
-            backtraces: Err("none".into()),
-        };
-        let line = r.json_at(SystemTime::now());
+        let line = report(false, vec![read]).to_json();
         assert!(
             line.contains("\"held_by\":[{\"owner\":\"task 4\",\"taken_at\":null}],\"queued_behind\":{\"owner\":\"task 5\",\"asked_at\":null}}"),
             "{line}"
@@ -231,12 +169,7 @@ mod tests {
     /// lock and the wait.
     #[test]
     fn a_long_wait_is_a_long_wait_line() {
-        let r = TaskDeadlock {
-            cycle: vec![wait("task 3", "AsyncMutex `m`", "task 4")],
-            deadlock: false,
-            backtraces: Err("none".into()),
-        };
-        let line = r.json_at(SystemTime::now());
+        let line = report(false, vec![wait("task 3", ("m", 1), &[], "task 4")]).to_json();
         assert!(line.contains("\"kind\":\"long_wait\""), "{line}");
         assert!(line.contains("\"cycle\":null"), "{line}");
         assert!(

@@ -40,6 +40,7 @@ mod names;
 mod sets;
 mod threads;
 mod watch;
+mod words;
 mod yielded;
 
 pub use edges::{before_wait, sync_request};

@@ -160,14 +160,15 @@ unsafe fn decode_class(a: usize, b: usize, w: u32) -> (Class, LockKind) {
     (class, crate::class::decode_kind((w >> 8) as u8))
 }
 
-/// A lock as reports name it: its kind, name (or creation site) and id.
+/// A lock as the thread watchdog's reports name it ([`LockRef`]'s text):
+/// its kind and name, else where its class was created, else its id
+/// (`AsyncMutex `sessions``, `AsyncMutex created at src/db.rs:4:9`). It
+/// added the instance id to every lock (`AsyncMutex `sessions` (#1)`),
+/// which the thread watchdog's reports do not.
+///
+/// [`LockRef`]: crate::watchdog::LockRef
 pub(crate) fn lock_text(kind: LockKind, class: Class, id: u64) -> String {
-    let l = match class {
-        Class::Named(n) => format!("`{n}`"),
-        Class::Site(loc, _) => format!("created at {loc}"),
-        Class::Anonymous => format!("#{id}"),
-    };
-    format!("{} {l} (#{id})", kind.name())
+    crate::watchdog::LockRef::of(id, class, kind).to_string()
 }
 
 /// One live hold as the task watchdog's scan reads it.

@@ -15,11 +15,10 @@
 //! the timeout, period and action are the watchdog's.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use lockgraph_graph::waitfor::{self, Need};
 use parking_lot::Mutex;
@@ -31,6 +30,7 @@ use crate::class::{Class, LockKind, Site};
 use crate::meta::LockMeta;
 use crate::report::Request;
 use crate::watchdog::tasks::ThreadNow;
+use crate::watchdog::LockRef;
 
 /// One registered async wait.
 #[derive(Clone)]
@@ -321,13 +321,14 @@ impl View<'_> {
     }
 
     /// What `n` holds: its async holds, and a thread's sync ones (a task
-    /// blocked in a sync wait: its thread's too).
-    fn holds_of(&self, n: Node, step: &Step) -> Vec<(String, Option<Site>)> {
-        let mut out: Vec<(String, Option<Site>)> = self
+    /// blocked in a sync wait: its thread's too), as (lock id, lock,
+    /// where taken).
+    fn holds_of(&self, n: Node, step: &Step) -> Vec<(u64, String, Option<Site>)> {
+        let mut out: Vec<(u64, String, Option<Site>)> = self
             .holds
             .iter()
             .filter(|h| self.node(h.owner) == n)
-            .map(|h| (h.label.clone(), h.site.map(Site::from)))
+            .map(|h| (h.id, h.label.clone(), h.site.map(Site::from)))
             .collect();
         let thread = match (n, step) {
             (_, Step::Sync { thread, .. }) => Some(*thread),
@@ -338,17 +339,18 @@ impl View<'_> {
             out.extend(
                 t.held
                     .iter()
-                    .map(|h| (lock_text(h.2, h.1, h.0), h.3.map(Site::from))),
+                    .map(|h| (h.0, lock_text(h.2, h.1, h.0), h.3.map(Site::from))),
             );
         }
         out
     }
 
     fn describe(&self, n: Node, step: &Step) -> TaskWait {
-        let (owner, lock, asked_at, waited) = match step {
+        let (owner, lock, lock_ref, asked_at, waited) = match step {
             Step::Async(w) => (
                 self.label(n),
                 lock_label(w),
+                LockRef::of(w.lock, w.class, w.kind),
                 w.site.map(Site::from),
                 Instant::now().duration_since(w.since),
             ),
@@ -370,9 +372,14 @@ impl View<'_> {
                     };
                     format!("{}{how}", lock_text(w.kind, w.class, w.lock))
                 });
+                let lock_ref = w.map_or_else(
+                    || LockRef::of(0, Class::Anonymous, LockKind::Other),
+                    |w| LockRef::of(w.lock, w.class, w.kind),
+                );
                 (
                     owner,
                     lock,
+                    lock_ref,
                     w.and_then(|w| w.site).map(Site::from),
                     w.map_or(Duration::ZERO, |w| w.waited),
                 )
@@ -384,12 +391,19 @@ impl View<'_> {
             Step::Async(w) => (self.holders(w), self.queued_behind(w)),
             Step::Sync { .. } => (self.waits_for(step), None),
         };
+        let (hold_ids, holds) = self
+            .holds_of(n, step)
+            .into_iter()
+            .map(|(id, l, s)| (id, (l, s)))
+            .unzip();
         TaskWait {
             owner,
             lock,
+            lock_ref,
             asked_at,
             waited,
-            holds: self.holds_of(n, step),
+            holds,
+            hold_ids,
             held_by: (held_by.into_iter())
                 .map(|(o, s)| (self.label(o), s.map(Site::from)))
                 .collect(),
@@ -529,6 +543,7 @@ impl Scan {
                         cycle: cycle.iter().map(|(n, s)| view.describe(*n, s)).collect(),
                         deadlock: true,
                         backtraces: backtraces(&tasks),
+                        reported_at: SystemTime::now(),
                     });
                 }
             }
@@ -548,6 +563,7 @@ impl Scan {
                     cycle: vec![view.describe(node, &Step::Async(w))],
                     deadlock: false,
                     backtraces: backtraces(&tasks),
+                    reported_at: SystemTime::now(),
                 });
             }
         }
@@ -559,15 +575,21 @@ impl Scan {
 pub struct TaskWait {
     /// The task (id, name, spawn site) or thread.
     pub owner: String,
-    /// The lock waited for: its kind and label.
+    /// The lock waited for: its kind and name (or creation site), and
+    /// ` (read)` for a read.
     pub lock: String,
+    /// The lock waited for, as data (its id tells two locks of one name
+    /// apart).
+    pub lock_ref: LockRef,
     /// Where it asked.
     pub asked_at: Option<Site>,
     /// How long it has waited.
     pub waited: Duration,
-    /// What it holds (the lock: its kind, name or creation site, and id;
+    /// What it holds (the lock: its kind, and name or creation site;
     /// where taken).
     pub holds: Vec<(String, Option<Site>)>,
+    /// The ids of the locks of [`holds`](Self::holds), in its order.
+    pub hold_ids: Vec<u64>,
     /// Who holds the lock it waits for, and where they took it.
     pub held_by: Vec<(String, Option<Site>)>,
     /// For a read of a tokio `RwLock`: the writer it is queued behind (a
@@ -588,6 +610,9 @@ pub struct TaskDeadlock {
     /// The tasks' async backtraces from tokio's task dump, as (task,
     /// trace), or why there are none.
     pub backtraces: Result<Vec<(String, String)>, String>,
+    /// When the report was made (wall clock): its first line's "since",
+    /// on stderr and in the JSON record alike.
+    pub reported_at: SystemTime,
 }
 
 /// What takes tokio's task dump: the async backtraces of the tasks with
@@ -649,79 +674,6 @@ fn lock_name(w: &Wait) -> String {
     lock_text(w.kind, w.class, w.lock)
 }
 
-impl fmt::Display for TaskDeadlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.deadlock && self.cycle.len() == 1 {
-            writeln!(
-                f,
-                "lockgraph task watchdog: DEADLOCK: {} waits for itself (a wait-for cycle through async locks)",
-                self.cycle[0].owner
-            )?;
-        } else if self.deadlock {
-            writeln!(
-                f,
-                "lockgraph task watchdog: DEADLOCK between {} tasks or threads (a wait-for cycle through async locks)",
-                self.cycle.len()
-            )?;
-        } else {
-            writeln!(
-                f,
-                "lockgraph task watchdog: a task waits longer than the timeout"
-            )?;
-        }
-        for w in &self.cycle {
-            writeln!(f, "  {}", w.owner)?;
-            match &w.asked_at {
-                Some(s) => writeln!(
-                    f,
-                    "    waits {:.1?} for {} (asked at {s})",
-                    w.waited, w.lock
-                )?,
-                None => writeln!(f, "    waits {:.1?} for {}", w.waited, w.lock)?,
-            }
-            for (l, s) in &w.holds {
-                match s {
-                    Some(s) => writeln!(f, "    holds {l} (taken at {s})")?,
-                    None => writeln!(f, "    holds {l}")?,
-                }
-            }
-            if w.held_by.is_empty() {
-                writeln!(
-                    f,
-                    "    the lock it waits for is held by no tracked task or thread (an owned guard or permit, from `lock_owned`, `acquire_owned`, ...: no task's hold, wherever it went; or untracked code)"
-                )?;
-            }
-            for (o, s) in &w.held_by {
-                match s {
-                    Some(s) => writeln!(f, "    held by {o} (taken at {s})")?,
-                    None => writeln!(f, "    held by {o}")?,
-                }
-            }
-            if let Some((o, s)) = &w.queued_behind {
-                let at = s.as_ref().map_or_else(String::new, |s| format!(" at {s}"));
-                writeln!(
-                    f,
-                    "    queued behind a write of the same lock by {o}, asked before this read{at}: tokio's RwLock is fair, so this read waits for that write, and the write for the holders"
-                )?;
-            }
-        }
-        writeln!(f, "  {}", self.advice())?;
-        match &self.backtraces {
-            Err(why) => write!(f, "  async backtraces: not available ({why})"),
-            Ok(traces) => {
-                write!(f, "  async backtraces (tokio's task dump):")?;
-                for (task, trace) in traces {
-                    write!(f, "\n    {task}:")?;
-                    for line in trace.lines() {
-                        write!(f, "\n      {line}")?;
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
 impl crate::policy::Report for TaskDeadlock {
     /// The watchdog's action, not the lock-order policy (as the thread
     /// watchdog's reports).
@@ -776,42 +728,4 @@ pub(crate) fn dump_tasks() -> Vec<crate::watchdog::TaskInfo> {
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// One owner waiting for itself is said so (it read "between 1 tasks
-    /// or threads").
-    #[test]
-    fn a_deadlock_of_one_owner_waits_for_itself() {
-        let wait = TaskWait {
-            owner: "task 3 \"reader\"".into(),
-            lock: "AsyncRwLock `t`".into(),
-            asked_at: None,
-            waited: Duration::from_secs(2),
-            holds: Vec::new(),
-            held_by: Vec::new(),
-            queued_behind: None,
-        };
-        let one = TaskDeadlock {
-            cycle: vec![wait.clone()],
-            deadlock: true,
-            backtraces: Err("none".into()),
-        };
-        let first = one.to_string().lines().next().unwrap().to_string();
-        assert_eq!(
-            first,
-            "lockgraph task watchdog: DEADLOCK: task 3 \"reader\" waits for itself (a wait-for cycle through async locks)"
-        );
-        let two = TaskDeadlock {
-            cycle: vec![wait.clone(), wait],
-            deadlock: true,
-            backtraces: Err("none".into()),
-        };
-        assert!(two
-            .to_string()
-            .starts_with("lockgraph task watchdog: DEADLOCK between 2 tasks or threads"));
-    }
 }

@@ -86,6 +86,7 @@ use peers::*;
 pub use peers::{watch_queue, BlockedPeer, QueueProbe, QueueState};
 pub use progress::{markers, progress};
 use report::*;
+pub(crate) use report::{opt_site, REPORT_END};
 pub use report::{
     Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, ProcState, StackNow, ThreadInfo,
     WaitInfo, WatchdogKind, WatchdogReport,
@@ -99,8 +100,8 @@ pub use tasks::TaskInfo;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;
-pub(crate) use words::utc;
 use words::*;
+pub(crate) use words::{and_list, utc};
 
 use rate_limit::RATE;
 
