@@ -56,6 +56,12 @@ fn is_internal(name: &str) -> bool {
         "tokio::runtime::",
         "tokio::loom::",
         "tokio::task::coop::",
+        // tokio's async locks, the lock library under `lockgraph::tokio`,
+        // and the `block_on` of their `blocking_lock` (a dump's stack of
+        // a thread in `blocking_lock` began with two of them; found by an
+        // outside test).
+        "tokio::sync::",
+        "tokio::future::block_on",
     ];
     let bare = name.trim_start_matches('<');
     PREFIXES.iter().any(|p| bare.starts_with(p))
@@ -290,6 +296,10 @@ mod tests {
             "tokio::loom::std::unsafe_cell::UnsafeCell<T>::with_mut"
         ));
         assert!(is_internal("tokio::task::coop::with_budget"));
+        // tokio's locks and the block_on of a `blocking_lock`.
+        assert!(is_internal("tokio::sync::mutex::Mutex<T>::blocking_lock"));
+        assert!(is_internal("tokio::future::block_on::block_on"));
+        assert!(!is_internal("tokio_util::codec::Framed<T,U>::poll_next"));
         assert!(!is_internal("my_service::serve::{{closure}}"));
         // Without a module path (line tables only) a name says nothing.
         assert!(!is_internal("lean_take<lockgraph::raw::Exclusive>"));
