@@ -816,7 +816,8 @@ pub fn blocking<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
 /// Runs `f`, a wait for the work of whoever holds `meta` now, asked at
 /// `site` and given up at `deadline` (a synchronize of a CUDA stream,
 /// whose pseudo-lock the executor thread holds while it runs one of the
-/// stream's host functions): the watchdog sees a wait on `meta` in
+/// stream's host functions, or of the context's executor, which it holds
+/// while it runs any): the watchdog sees a wait on `meta` in
 /// [`WaitMode::Join`] (every holder must finish), so that a cycle through
 /// the holder (a host function waiting for a lock the synchronizing thread
 /// holds) is a DEADLOCK. With no holder (device work, a host function not

@@ -112,8 +112,8 @@ impl<B: Backend> Context<B> {
 
 /// A host wait for `target` (a synchronize) made at `site`, by `f`:
 /// checked by the model first, and registered with the watchdog as a wait
-/// for the executor while a host function it waits for is pending
-/// (`model::wait_lock`), until `deadline` where it has one.
+/// for what `model::wait_lock` says (the executor, when the wait ends with
+/// a pending host function), until `deadline` where it has one.
 #[track_caller] // a blocking call's site is the caller's
 fn wait<R>(
     target: Target,
@@ -249,7 +249,8 @@ impl<B: Backend> Stream<B> {
             let pending = pending;
             // Marks the host function as running on this thread (the CUDA
             // calls and signal waits it makes are attributed to it), and
-            // holds its stream's and its site's pseudo-locks meanwhile.
+            // holds its context's executor's (shared), its stream's and its
+            // site's pseudo-locks meanwhile.
             let running = model::Running::enter(pending.id());
             // The buffer accesses it makes are its own, ordered by its
             // stream.

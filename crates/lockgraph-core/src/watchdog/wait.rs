@@ -312,8 +312,8 @@ pub(crate) fn wait_lock_whole(
 }
 
 /// Runs `f`, a wait for the work of whoever holds `meta` (a CUDA stream's
-/// host function, on the executor thread that holds the stream's
-/// pseudo-lock while it runs one), registered as a wait on `meta`'s id in
+/// host function, on the executor thread that holds the stream's, or the
+/// context's executor's, pseudo-lock while it runs one), registered as a wait on `meta`'s id in
 /// [`WaitMode::Join`] and named `what` (what the caller knows of the wait:
 /// the stream, the work pending on it), requested at `site`, given up at
 /// `deadline`.
@@ -325,7 +325,11 @@ pub(crate) fn wait_for_holders<R>(
     f: impl FnOnce() -> R,
 ) -> R {
     let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let _g = register_as(meta, Class::Named(what), WaitMode::Join, Some(site), limit);
+    let mut g = register_as(meta, Class::Named(what), WaitMode::Join, Some(site), limit);
+    // Its stack now, as a blocking call's: the wait is not sliced (found
+    // by a review: a synchronize in a deadlock had no stack, and its
+    // report waited for one).
+    g.capture();
     f()
 }
 

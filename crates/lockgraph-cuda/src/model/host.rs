@@ -76,7 +76,8 @@ pub(super) fn site_lock(
 /// Marks the host function running on this thread (the executor), so that
 /// CUDA calls and signal waits inside it are attributed to it, and holds its
 /// stream's and its site's pseudo-locks, so that the locks it takes are
-/// recorded in lockgraph's graph as taken by it.
+/// recorded in lockgraph's graph as taken by it, and its context's
+/// executor's (shared), which a synchronize may wait for in the watchdog.
 pub(crate) struct Running {
     prev: Option<ItemId>,
     /// The context's executor lock (shared), the stream's, the site's.

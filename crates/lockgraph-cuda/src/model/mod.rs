@@ -3,10 +3,11 @@
 //! graph checked at every call that adds an edge, before anything blocks.
 //!
 //! Locks taken inside host functions are observed through lockgraph's own
-//! lock-order graph: while a host function runs, its thread holds two
-//! pseudo-locks, one for its stream and one for the site that enqueued it on
+//! lock-order graph: while a host function runs, its thread holds a
+//! pseudo-lock for its stream and one for the site that enqueued it on
 //! that stream, so every lock it takes records "stream -> lock" and
-//! "site -> lock" edges. The site's edges are the locks later host functions
+//! "site -> lock" edges (and a shared one for its context's executor,
+//! which the watchdog's view of a synchronize waits for: `wait_lock`). The site's edges are the locks later host functions
 //! enqueued there (on a stream of that name) are taken to need; a thread that
 //! holds a lock and synchronizes a stream records "lock -> stream", and a
 //! cycle through it is a lock-order cycle.
@@ -276,25 +277,22 @@ fn executor_lock(ctx: usize) -> &'static LockMeta {
 }
 
 /// What a wait for `target` waits for, for the watchdog
-/// (`lockgraph_core::primitive::wait_for_holders`): while a host function
-/// it waits for is pending, the context's executor, which runs host
-/// functions one at a time, so that a host function (the awaited one, or
-/// another stream's that it is queued behind) waiting for a lock the
-/// waiting thread holds is one DEADLOCK, not two long waits; else a
-/// stream's pseudo-lock (held by no one then: the device's wait), and
-/// `None` for a context's (a blocking call).
+/// (`lockgraph_core::primitive::wait_for_holders`): while it ends with a
+/// pending host function ([`Model::ends_with_pending_host_fn`]), the
+/// context's executor, which runs host functions one at a time, so that a
+/// host function (the awaited one, or another stream's that it is queued
+/// behind) waiting for a lock the waiting thread holds is one DEADLOCK,
+/// not two long waits; else the stream's pseudo-lock, which the executor
+/// holds while it runs one of the stream's host functions (and no one
+/// otherwise: the device's wait); `None` for a context's (a blocking
+/// call).
 pub(crate) fn wait_lock(target: Target) -> Option<&'static LockMeta> {
-    with(|m| {
-        let waits = m.waits_for_host_fn(target);
-        match target {
-            Target::Stream(s) | Target::Upto(s, ..) if waits => Some(m.streams[s].executor),
-            Target::Stream(s) | Target::Upto(s, ..) => Some(m.streams[s].lock),
-            // A host function is pending on one of its streams.
-            Target::Context(c) if waits => {
-                m.streams.iter().find(|s| s.ctx == c).map(|s| s.executor)
-            }
-            Target::Context(_) => None,
+    with(|m| match target {
+        Target::Stream(s) | Target::Upto(s, ..) if m.ends_with_pending_host_fn(target) => {
+            Some(m.streams[s].executor)
         }
+        Target::Stream(s) | Target::Upto(s, ..) => Some(m.streams[s].lock),
+        Target::Context(_) => None,
     })
 }
 

@@ -188,37 +188,34 @@ impl Model {
             .map(|(_, &i)| i)
     }
 
-    /// Whether a wait for `target` waits for a host function (pending on
-    /// the streams it covers, or before an event one of their pending
-    /// event waits is for): it then waits for the context's executor,
-    /// which runs host functions one at a time.
-    pub(super) fn waits_for_host_fn(&self, target: Target) -> bool {
-        let mut todo: Vec<(usize, u64)> = match target {
-            Target::Stream(s) => vec![(s, u64::MAX)],
-            Target::Upto(s, k, _) => vec![(s, k + 1)],
-            Target::Context(c) => (0..self.streams.len())
-                .filter(|&s| self.streams[s].ctx == c)
-                .map(|s| (s, u64::MAX))
-                .collect(),
+    /// Whether a wait for `target` (a stream's work, or its work up to an
+    /// event's record) ends with a host function still pending: the last
+    /// work it covers is that host function, so the wait lasts until the
+    /// context's executor has run it, and ends then. A wait whose stream
+    /// has device work after its last pending host function does not (it
+    /// would still wait, for the device alone, after the executor ran the
+    /// host functions: taken as a wait for the executor, a host function
+    /// of another stream that then waits for a lock the waiting thread
+    /// holds would read as a DEADLOCK; found by a review); nor does a
+    /// context's (the model does not know when device work is done), nor
+    /// a host function reached only through an event wait (which may be
+    /// another context's).
+    pub(super) fn ends_with_pending_host_fn(&self, target: Target) -> bool {
+        let (s, end) = match target {
+            Target::Stream(s) => (s, self.streams[s].next_pos),
+            Target::Upto(s, k, _) => (s, k),
+            Target::Context(_) => return false,
         };
-        let mut seen = HashSet::new();
-        while let Some((s, upto)) = todo.pop() {
-            for (_, id) in self.streams[s].pending.range(..upto) {
-                if !seen.insert(*id) {
-                    continue;
-                }
-                match self.items.get(id).map(|it| &it.kind) {
-                    Some(ItemKind::HostFn { .. }) => return true,
-                    Some(ItemKind::Wait { dep: Some(d), .. }) => {
-                        if let Some(it) = self.items.get(d) {
-                            todo.push((it.stream, it.pos + 1));
-                        }
-                    }
-                    _ => {}
-                }
+        match self.streams[s].pending.range(..=end).next_back() {
+            Some((&pos, id)) => {
+                pos == end
+                    && matches!(
+                        self.items.get(id).map(|it| &it.kind),
+                        Some(ItemKind::HostFn { .. })
+                    )
             }
+            None => false,
         }
-        false
     }
 
     pub(super) fn lock_holders(&self, l: u64) -> impl Iterator<Item = (&u64, &Waiter)> {
