@@ -595,7 +595,7 @@ mod watchdog {
             "{err}"
         );
         assert!(
-            err.contains("\nwhat to do: nothing has been sent on Queue `wd-tmpsc-idle` for "),
+            err.contains("\nwhat to do: no task or thread has sent on Queue `wd-tmpsc-idle`, or received from it, for "),
             "{err}"
         );
         assert!(err.contains(&format!("\n{END}")), "{err}");

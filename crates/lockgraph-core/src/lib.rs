@@ -111,6 +111,7 @@ pub mod __private {
     pub use crate::features::quiet as features_off;
     pub use crate::primitive::{self, Blocking, Deadline, WaitMode};
     pub use crate::state::{clear_pending_site, set_pending_site};
+    pub use crate::sync::thread_name;
     pub use crate::table::{cut, padded, width};
     pub use crate::watchdog::{watch_queue, QueueProbe, QueueState};
 }

@@ -158,7 +158,7 @@ mod loom_iteration {
 /// and `/proc` know; it was its `ThreadId`, `ThreadId(2)`, a counter of
 /// Rust's that nothing outside the process shows; found by an outside
 /// test), `ThreadId(2)` elsewhere.
-pub(crate) fn thread_name() -> String {
+pub fn thread_name() -> String {
     #[cfg(loom)]
     let t = loom::thread::current();
     #[cfg(not(loom))]

@@ -130,7 +130,17 @@ fn deadlock_advice(ws: &[TaskWait]) -> String {
     };
     if let Some((k, at)) = again {
         let w = &ws[k];
-        return advice::ask_again(&w.owner, &w.lock, &asked_at(w), at.as_deref(), "");
+        return match w.lock_ref.kind {
+            // A consumer sending into its own full queue, an owner asking
+            // for permits it holds: no guard to drop (found by a review).
+            crate::class::LockKind::Queue => {
+                advice::self_send(&w.owner, &w.lock, &asked_at(w), at.as_deref(), "task")
+            }
+            crate::class::LockKind::AsyncSemaphore => {
+                advice::self_permit(&w.owner, &w.lock, &asked_at(w), at.as_deref())
+            }
+            _ => advice::ask_again(&w.owner, &w.lock, &asked_at(w), at.as_deref(), ""),
+        };
     }
     // A cycle through a role (a queue's consumer): no lock order to adopt;
     // the one that holds a lock while it asks releases it.
@@ -216,8 +226,11 @@ fn long_wait_advice(w: Option<&TaskWait>) -> String {
     }
     if lock.kind == crate::class::LockKind::Queue {
         return if w.held_by.is_empty() {
+            // A receive, or a send into a full queue before its consumer's
+            // first receive (the consumer holds the queue from then on):
+            // the wait does not say which (found by a review).
             format!(
-                "what to do: nothing has been sent on {lock} for {:.1?}: find why no producer sends (a receive waits for any Sender), or, if the producers are done, drop every Sender so that the receive ends",
+                "what to do: no task or thread has sent on {lock}, or received from it, for {:.1?}: a receive waits for any Sender to send (if the producers are done, drop every Sender so that the receive ends); a send into the full queue waits for its consumer's first receive (find why it has not started)",
                 w.waited
             )
         } else {
@@ -383,6 +396,46 @@ pub(super) mod tests {
         assert_eq!(
             one.advice(),
             "what to do: task 3 \"reader\" asks for AsyncMutex `t` at src/app.rs:10:9 while it already holds it (taken at src/app.rs:9:9): drop the first guard before asking again"
+        );
+    }
+
+    /// A consumer task sending into its own full queue, and a task asking
+    /// for permits it holds: no guard to drop (found by a review); a long
+    /// wait on a queue nobody holds names both sides it can be.
+    #[test]
+    fn self_waits_on_a_queue_or_permits_and_an_unheld_queue_get_advice_that_fits() {
+        let mut w = wait(
+            "task 5 \"stage\"",
+            ("q", 7),
+            &[("q", 7)],
+            "task 5 \"stage\"",
+        );
+        w.lock_ref = LockRef::of(7, Class::Named("q"), LockKind::Queue);
+        w.lock = w.lock_ref.to_string();
+        w.holds = vec![(w.lock.clone(), site(9))];
+        let r = report(true, vec![w.clone()]);
+        assert_eq!(
+            r.advice(),
+            "what to do: task 5 \"stage\" sends into Queue `q` at src/app.rs:10:9 while the queue is full and it is a consumer of the queue (it received from it at src/app.rs:9:9): it waits for itself to receive; receive before sending, send from another task, or use `try_send` (or an unbounded queue)"
+        );
+        let mut p = w.clone();
+        p.lock_ref = LockRef::of(7, Class::Named("slots"), LockKind::AsyncSemaphore);
+        p.lock = p.lock_ref.to_string();
+        let r = report(true, vec![p]);
+        assert!(
+            r.advice().contains("while it holds the permits it waits for (one taken at src/app.rs:9:9): release one before asking again"),
+            "{}",
+            r.advice()
+        );
+        let mut idle = w;
+        idle.holds.clear();
+        idle.hold_ids.clear();
+        idle.held_by.clear();
+        let r = report(false, vec![idle]);
+        assert!(
+            r.advice().starts_with("what to do: no task or thread has sent on Queue `q`, or received from it, for 300.0ms"),
+            "{}",
+            r.advice()
         );
     }
 

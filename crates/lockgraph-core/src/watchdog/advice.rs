@@ -91,3 +91,27 @@ pub(crate) fn adopt_order(
         taken(held_at)
     )
 }
+
+/// A consumer sending into its own full queue: it waits for itself to
+/// receive (it holds the consumer role, not a guard). `other`: `thread`
+/// or `task`, for "send from another ...". `became_at`: where it received.
+pub(crate) fn self_send(
+    who: &str,
+    queue: &str,
+    at: &str,
+    became_at: Option<&str>,
+    other: &str,
+) -> String {
+    format!(
+        "what to do: {who} sends into {queue} at {at} while the queue is full and it is a consumer of the queue{}: it waits for itself to receive; receive before sending, send from another {other}, or use `try_send` (or an unbounded queue)",
+        became_at.map_or_else(String::new, |s| format!(" (it received from it at {s})"))
+    )
+}
+
+/// An owner asking for a permit while it holds the permits it waits for.
+pub(crate) fn self_permit(who: &str, what: &str, at: &str, held_at: Option<&str>) -> String {
+    format!(
+        "what to do: {who} asks for {what} at {at} while it holds the permits it waits for{}: release one before asking again, or ask for all it needs at once",
+        held_at.map_or_else(String::new, |s| format!(" (one taken at {s})"))
+    )
+}

@@ -582,7 +582,7 @@ pub(super) fn thread_info(
 /// `exclusive`, `shared` or `upgradable read`.
 /// A hold as the text report says it: a role by what it is (a queue's
 /// consumer, a running thread), a lock by its mode.
-fn hold_text(h: &HeldInfo) -> &'static str {
+pub(super) fn hold_text(h: &HeldInfo) -> &'static str {
     match h.lock.kind {
         LockKind::Queue => "as its consumer",
         LockKind::Barrier => "as a party on its way to the next wait",

@@ -335,30 +335,21 @@ impl WatchdogReport {
         };
         if let Some((k, held)) = own {
             let (t, w) = (&ts[k], waits[k]);
-            let became = |what: &str| {
-                held.map_or_else(String::new, |h| {
-                    format!(" ({what} at {})", opt_site(&h.site))
-                })
-            };
+            let held_at = held.map(|h| opt_site(&h.site));
+            let who = format!("thread `{}`", t.name);
             if w.mode == Some(WaitMode::Send) {
                 // Its consumer role, not a guard: it waits for itself to
                 // receive (a stage that sends into its own bounded queue).
-                return format!(
-                    "what to do: thread `{}` sends into {} at {} while the queue is full and it is a consumer of the queue{}: it waits for itself to receive; receive before sending, send from another thread, or use `try_send` (or an unbounded queue)",
-                    t.name,
-                    w.lock,
-                    asked_at(w),
-                    became("it received from it")
+                return advice::self_send(
+                    &who,
+                    &w.lock.to_string(),
+                    &asked_at(w),
+                    held_at.as_deref(),
+                    "thread",
                 );
             }
             if w.mode == Some(WaitMode::Permit) {
-                return format!(
-                    "what to do: thread `{}` asks for {} at {} while it holds the permits it waits for{}: release one before asking again, or ask for all it needs at once",
-                    t.name,
-                    w.what(),
-                    asked_at(w),
-                    became("one taken")
-                );
+                return advice::self_permit(&who, &w.what(), &asked_at(w), held_at.as_deref());
             }
             if w.mode == Some(WaitMode::Upgrade) {
                 // An upgrade waits for every other read, the thread's own
@@ -602,16 +593,30 @@ impl WatchdogReport {
             })
             .collect();
         holders.sort_by_key(|&(_, x)| std::cmp::Reverse(x.held_for));
+        // A thread once, by its longest hold (two reads of one thread).
+        let mut seen: Vec<&str> = Vec::new();
+        holders.retain(|(h, _)| {
+            let new = !seen.contains(&h.name.as_str());
+            seen.push(&h.name);
+            new
+        });
         let also = match &holders[..] {
             [] | [_] => String::new(),
             [_, rest @ ..] => {
                 let others: Vec<String> = rest
                     .iter()
                     .map(|(h, x)| {
-                        format!("thread `{}` ({}, {:.1?})", h.name, hold_name(x), x.held_for)
+                        format!("thread `{}` ({}, {:.1?})", h.name, hold_text(x), x.held_for)
                     })
                     .collect();
-                format!("; it also waits for {}", and_list(&others))
+                // A permit, room in a queue: any holder's release ends it.
+                if w.mode
+                    .is_some_and(|m| m.need() == lockgraph_graph::waitfor::Need::Any)
+                {
+                    format!("; or another holder's release: {}", and_list(&others))
+                } else {
+                    format!("; it also waits for {}", and_list(&others))
+                }
             }
         };
         match holders.first() {
@@ -627,10 +632,9 @@ impl WatchdogReport {
                 h.name,
                 w.lock,
                 // The mode where it is not the lock's only one.
-                if x.hold == Hold::Exclusive {
-                    String::new()
-                } else {
-                    format!("{}, ", hold_name(x))
+                match hold_text(x) {
+                    "exclusive" => String::new(),
+                    mode => format!("{mode}, "),
                 },
                 opt_site(&x.site),
                 x.held_for,
@@ -650,7 +654,7 @@ impl WatchdogReport {
 
     /// A wait any one holder can end (a permit, room in a queue) whose
     /// blocked holders wait for this thread's own holds: it ends only when
-    /// a holder that is not blocked lets go; that one is named.
+    /// a holder that is not blocked lets go; those are named.
     fn any_holder_advice(&self, w: &WaitInfo) -> Option<String> {
         let t = &self.threads[0];
         let (gives, noun) = match w.mode? {
@@ -658,39 +662,62 @@ impl WatchdogReport {
             WaitMode::Send => ("receives from it", "consumer"),
             _ => return None,
         };
-        // Blocked holders that wait for a lock this thread holds.
-        let circular: Vec<(&ThreadInfo, &WaitInfo)> = self.threads[1..]
+        let holds_it = |h: &&ThreadInfo| h.held.iter().any(|x| x.lock.id == w.lock.id);
+        // Holders blocked by a hold of this thread (kept out by it, in
+        // their wait's mode), each with the lock they wait for.
+        let circular: Vec<String> = self.threads[1..]
             .iter()
-            .filter(|h| h.held.iter().any(|x| x.lock.id == w.lock.id))
+            .filter(holds_it)
             .filter_map(|h| {
                 let hw = h.waiting.as_ref()?;
-                t.held
-                    .iter()
-                    .any(|x| x.lock.id == hw.lock.id)
-                    .then_some((h, hw))
+                let kept_out = t.held.iter().any(|x| {
+                    x.lock.id == hw.lock.id
+                        && hw
+                            .mode
+                            .is_none_or(|m| m.kept_out_by(x.hold, x.upgradable, false))
+                });
+                kept_out.then(|| format!("thread `{}` waits for {}", h.name, hw.lock))
             })
             .collect();
-        let (_, cw) = circular.first()?;
-        let free = self.threads[1..].iter().find_map(|h| {
-            let x = h.held.iter().find(|x| x.lock.id == w.lock.id)?;
-            h.waiting.is_none().then_some((h, x))
-        })?;
-        let names: Vec<String> = circular
+        if circular.is_empty() {
+            return None;
+        }
+        let free: Vec<String> = self.threads[1..]
             .iter()
-            .map(|(h, _)| format!("`{}`", h.name))
+            .filter(holds_it)
+            .filter(|h| h.waiting.is_none())
+            .filter_map(|h| {
+                let x = h.held.iter().find(|x| x.lock.id == w.lock.id)?;
+                Some(format!(
+                    "thread `{}` (taken at {}, held at least {:.1?}, now {})",
+                    h.name,
+                    opt_site(&x.site),
+                    x.held_for,
+                    h.now
+                        .as_ref()
+                        .map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
+                ))
+            })
             .collect();
-        let (h, x) = free;
+        if free.is_empty() {
+            return None;
+        }
+        let mine: Vec<String> = t
+            .held
+            .iter()
+            .filter(|x| circular.iter().any(|c| c.ends_with(&x.lock.to_string())))
+            .map(|x| x.lock.to_string())
+            .collect();
+        let them = if free.len() == 1 {
+            "that hold"
+        } else {
+            "those holds"
+        };
         Some(format!(
-            "what to do: the {noun} thread{} {} wait{} for {}, which this thread holds, so this wait ends only when thread `{}` {gives} (taken at {}, held at least {:.1?}, now {}): shorten that, and do not hold {} while waiting for {}",
-            if names.len() == 1 { "" } else { "s" },
-            and_list(&names),
-            if names.len() == 1 { "s" } else { "" },
-            cw.lock,
-            h.name,
-            opt_site(&x.site),
-            x.held_for,
-            h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe),
-            cw.lock,
+            "what to do: the {noun} {}, which this thread holds: this wait ends when {} {gives}: shorten {them}, and do not hold {} while waiting for {}",
+            and_list(&circular),
+            if free.len() == 1 { free[0].clone() } else { format!("one of {}", and_list(&free)) },
+            and_list(&mine),
             w.what()
         ))
     }

@@ -30,12 +30,10 @@ pub(crate) fn thread_key() -> u64 {
     })
 }
 
+/// This thread's name as lockgraph's reports give it (an unnamed thread's
+/// by its OS thread id: `unnamed, tid 24191`).
 pub(super) fn thread_name() -> Arc<str> {
-    let t = std::thread::current();
-    match t.name() {
-        Some(n) => n.into(),
-        None => format!("{:?}", t.id()).into(),
-    }
+    lockgraph_core::__private::thread_name().into()
 }
 
 /// The pseudo-lock of class `name` for `scope` (a context): one per stream

@@ -517,7 +517,71 @@ fn a_permit_wait_names_the_holder_that_is_not_blocked_behind_it() {
     );
     assert_eq!(
         r.advice(),
-        "what to do: the permit holder thread `w1` waits for Mutex `ledger`, which this thread holds, so this wait ends only when thread `w2` gives its permit back (taken at src/job.rs:50:9, held at least 3.0s, now running): shorten that, and do not hold Mutex `ledger` while waiting for a permit of Semaphore `workers`"
+        "what to do: the permit holder thread `w1` waits for Mutex `ledger`, which this thread holds: this wait ends when thread `w2` (taken at src/job.rs:50:9, held at least 3.0s, now running) gives its permit back: shorten that hold, and do not hold Mutex `ledger` while waiting for a permit of Semaphore `workers`"
+    );
+    // Two free holders: either one ends it.
+    let mut r2 = r.clone();
+    let mut sem2 = lock("workers", 1);
+    sem2.kind = LockKind::Semaphore;
+    r2.threads.push(thread("w4", None, vec![held(sem2, 60, 1)]));
+    assert!(
+        r2.advice().contains("this wait ends when one of thread `w2` (taken at src/job.rs:50:9, held at least 3.0s, now running) and thread `w4` (taken at src/job.rs:60:9, held at least 1.0s, now running) gives its permit back: shorten those holds"),
+        "{}",
+        r2.advice()
+    );
+    // No holder blocked: the longest holder is named, and the other
+    // holders as an alternative (any one release ends a permit wait), by
+    // their hold's words.
+    let mut r3 = r.clone();
+    r3.threads[0]
+        .waiting
+        .as_mut()
+        .unwrap()
+        .blocked_peers
+        .clear();
+    r3.threads[1].waiting = None;
+    let advice = r3.advice();
+    assert!(
+        advice.starts_with("what to do: shorten thread `w1`'s hold of Semaphore `workers` (a permit, taken at src/job.rs:29:9"),
+        "{advice}"
+    );
+    assert!(
+        advice.ends_with("; or another holder's release: thread `w2` (a permit, 3.0s)"),
+        "{advice}"
+    );
+}
+
+/// A reader blocked behind this thread's own read is not kept out by it
+/// (a read waits for writers only): no "waits for this thread" claim.
+#[test]
+fn a_holder_not_kept_out_by_the_waiters_hold_is_no_cycle() {
+    let mut sem = lock("workers", 1);
+    sem.kind = LockKind::Semaphore;
+    let mut table = lock("table", 5);
+    table.kind = LockKind::RwLock;
+    let mut shared = held(table.clone(), 39, 3);
+    shared.hold = Hold::Shared;
+    let r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![
+            thread(
+                "w3",
+                Some(wait(sem.clone(), Some(WaitMode::Permit), 40, 3)),
+                vec![shared],
+            ),
+            thread(
+                "w1",
+                Some(wait(table, Some(WaitMode::Read), 30, 2)),
+                vec![held(sem.clone(), 29, 3)],
+            ),
+            thread("w2", None, vec![held(sem, 50, 3)]),
+        ],
+    );
+    assert!(
+        !r.advice().contains("which this thread holds"),
+        "{}",
+        r.advice()
     );
 }
 
