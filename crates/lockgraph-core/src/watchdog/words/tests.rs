@@ -688,3 +688,34 @@ fn self_waits_and_lone_parties_get_advice_that_fits() {
     );
     assert!(!r.advice().contains("mem::forget"), "{}", r.advice());
 }
+
+/// A `lockgraph::thread`'s own running role is in its header (where it was
+/// spawned), not among the locks it holds (it read as a lock to act on in
+/// every report; found by an outside test); the JSON keeps it.
+#[test]
+fn a_threads_own_running_role_is_in_its_header() {
+    let mut role = lock("fetcher", 3);
+    role.kind = LockKind::Thread;
+    let fetcher = thread(
+        "fetcher",
+        None,
+        vec![held(role, 1, 2), held(lock("cache", 4), 20, 1)],
+    );
+    let text = fetcher.to_string();
+    assert!(
+        text.starts_with("  thread `fetcher` (tid 7; spawned at src/job.rs:1:9)\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Thread `fetcher`"), "{text}");
+    assert!(
+        text.contains("      Mutex `cache` (exclusive), taken at src/job.rs:20:9"),
+        "{text}"
+    );
+    // Alone, it holds no lock.
+    let mut role = lock("idle", 5);
+    role.kind = LockKind::Thread;
+    let idle = thread("idle", None, vec![held(role, 1, 2)]);
+    assert!(idle.to_string().contains("    holds no lock\n"), "{idle}");
+    let r = report(WatchdogKind::LongWait, Action::Report, vec![fetcher]);
+    assert!(r.to_json().contains("Thread `fetcher`"), "{}", r.to_json());
+}
