@@ -142,9 +142,15 @@ pub(crate) fn append(dir: &Path, record: &str) {
 /// `dir` that is a file is named as one (it said "cannot write
 /// dir/file.jsonl: File exists"; found by an outside test).
 fn write_error(dir: &Path, path: &Path, e: &std::io::Error) -> String {
-    if dir.exists() && !dir.is_dir() {
+    // `dir` itself, or the nearest part of it that exists, is a file.
+    if let Some(file) = dir.ancestors().find(|a| a.exists()).filter(|a| !a.is_dir()) {
+        let what = if file == dir {
+            String::new()
+        } else {
+            format!(" ({} is a file)", file.display())
+        };
         return format!(
-            "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory: this report is not written to disk (stderr only)",
+            "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory{what}: this report is not written to disk (stderr only)",
             dir.display()
         );
     }
@@ -177,6 +183,17 @@ mod tests {
             write_error(&file, &path, &e),
             format!(
                 "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory: this report is not written to disk (stderr only)",
+                file.display()
+            )
+        );
+        // Under a file.
+        let sub = file.join("sub");
+        let e = std::fs::create_dir_all(&sub).unwrap_err();
+        assert_eq!(
+            write_error(&sub, &file_of(&sub), &e),
+            format!(
+                "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory ({} is a file): this report is not written to disk (stderr only)",
+                sub.display(),
                 file.display()
             )
         );

@@ -619,15 +619,17 @@ impl ThreadInfo {
 
 impl fmt::Display for ThreadInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.held.iter().find(|h| self.own_role(h)) {
-            Some(role) => writeln!(
-                f,
-                "  thread `{}` (tid {}; spawned at {})",
-                self.name,
-                self.tid,
-                opt_site(&role.site)
-            )?,
-            None => writeln!(f, "  thread `{}` (tid {})", self.name, self.tid)?,
+        // The tid once: an unnamed thread's name has it already.
+        let mut about: Vec<String> = Vec::new();
+        if !self.name.ends_with(&format!("tid {}", self.tid)) {
+            about.push(format!("tid {}", self.tid));
+        }
+        if let Some(role) = self.held.iter().find(|h| self.own_role(h)) {
+            about.push(format!("spawned at {}", opt_site(&role.site)));
+        }
+        match about.as_slice() {
+            [] => writeln!(f, "  thread `{}`", self.name)?,
+            _ => writeln!(f, "  thread `{}` ({})", self.name, about.join("; "))?,
         }
         if !self.spans.is_empty() {
             writeln!(f, "    in spans: {}", self.spans.join(" > "))?;

@@ -719,3 +719,18 @@ fn a_threads_own_running_role_is_in_its_header() {
     let r = report(WatchdogKind::LongWait, Action::Report, vec![fetcher]);
     assert!(r.to_json().contains("Thread `fetcher`"), "{}", r.to_json());
 }
+
+/// An unnamed thread's name has its tid: the header says it once.
+#[test]
+fn an_unnamed_threads_header_says_its_tid_once() {
+    let t = thread("unnamed, tid 7", None, vec![]);
+    assert!(
+        t.to_string().starts_with("  thread `unnamed, tid 7`\n"),
+        "{t}"
+    );
+    let t = thread("worker", None, vec![]);
+    assert!(
+        t.to_string().starts_with("  thread `worker` (tid 7)\n"),
+        "{t}"
+    );
+}
