@@ -178,16 +178,24 @@ fn catches_usr2(pid: u32) -> bool {
         .is_some_and(|mask| mask & (1 << 11) != 0)
 }
 
+/// `sleep 30` (no lockgraph, so no dump handler ever) with
+/// `LOCKGRAPH_DUMP_SIGNAL` set to `signal` or unset, and its pid.
+fn sleep_30(signal: Option<&str>) -> (Reaped, u32) {
+    let mut cmd = Command::new("sleep");
+    cmd.arg("30").env_remove("LOCKGRAPH_WATCHDOG");
+    match signal {
+        Some(v) => cmd.env("LOCKGRAPH_DUMP_SIGNAL", v),
+        None => cmd.env_remove("LOCKGRAPH_DUMP_SIGNAL"),
+    };
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    (Reaped(child), pid)
+}
+
 #[test]
 fn no_handler_exited_and_bad_arguments_are_clear_errors() {
     // A process that does not catch SIGUSR2 is left alone.
-    let sleeper = Command::new("sleep")
-        .arg("30")
-        .env_remove("LOCKGRAPH_DUMP_SIGNAL")
-        .spawn()
-        .unwrap();
-    let pid = sleeper.id();
-    let mut sleeper = Reaped(sleeper);
+    let (mut sleeper, pid) = sleep_30(None);
     let o = dump(pid, &[]);
     assert_code(&o, 2);
     assert!(
@@ -555,14 +563,7 @@ fn a_stopped_process_is_said_to_be_stopped_at_once() {
 /// never does) is not told to set the variable it has.
 #[test]
 fn a_process_with_the_variable_but_no_handler_yet_is_told_so() {
-    let sleeper = Command::new("sleep")
-        .arg("30")
-        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
-        .env_remove("LOCKGRAPH_WATCHDOG")
-        .spawn()
-        .unwrap();
-    let pid = sleeper.id();
-    let mut sleeper = Reaped(sleeper);
+    let (mut sleeper, pid) = sleep_30(Some("1"));
     let o = dump(pid, &[]);
     assert_code(&o, 2);
     assert!(

@@ -531,13 +531,16 @@ impl WatchdogReport {
                 w.waited
             );
         }
+        // Holds another thread of the report waits for: the wait may never
+        // end, if that thread is the one that would end it.
+        let waited_for = t
+            .held
+            .iter()
+            .filter(releasable)
+            .any(|h| behind(&h.lock).is_some());
+        let blocking_others = |across: &str| meanwhile(across).filter(|_| waited_for);
         if w.mode == Some(WaitMode::Condvar) {
-            if let Some(m) = meanwhile("the wait").filter(|_| {
-                t.held
-                    .iter()
-                    .filter(releasable)
-                    .any(|h| behind(&h.lock).is_some())
-            }) {
+            if let Some(m) = blocking_others("the wait") {
                 return format!(
                     "what to do: nobody has notified {} in {:.1?}; {m}",
                     w.lock, w.waited
@@ -556,12 +559,7 @@ impl WatchdogReport {
             );
         }
         if w.mode == Some(WaitMode::Recv) {
-            if let Some(m) = meanwhile("the receive").filter(|_| {
-                t.held
-                    .iter()
-                    .filter(releasable)
-                    .any(|h| behind(&h.lock).is_some())
-            }) {
+            if let Some(m) = blocking_others("the receive") {
                 return format!(
                     "what to do: nothing has been sent on {} for {:.1?}; {m}",
                     w.lock, w.waited
