@@ -101,7 +101,17 @@ fn threads_read_as_states_and_places() {
         v.state,
         "holding Mutex `metrics` (taken at src/main.rs:295), blocked in a futex wait"
     );
-    assert_eq!(v.at.as_deref(), Some("/w/scratch/src/main.rs:299"));
+    // Named as the holds' sites name the program's files (relative), not
+    // by the build machine's path (a second outside pass).
+    assert_eq!(v.at.as_deref(), Some("src/main.rs:299"));
+    assert_eq!(
+        view::relative_place("/w/app/src/bin/tool.rs:7", &["src/main.rs".into()]),
+        "/w/app/src/bin/tool.rs:7"
+    );
+    assert_eq!(
+        view::relative_place("/w/app/xsrc/main.rs:7", &["src/main.rs".into()]),
+        "/w/app/xsrc/main.rs:7"
+    );
     // Without a stack, it has no place: not the hold's site.
     let mut no_stack = blocked.clone();
     no_stack["stack_now"] = serde_json::Value::Null;

@@ -68,6 +68,21 @@ pub(super) fn innermost_place(stack: &[String]) -> Option<String> {
     own.or(places.first()).cloned()
 }
 
+/// `place` (`/abs/src/main.rs:299`) as one of `files` names its file
+/// (`src/main.rs:299`), where one of them is a suffix of its path at a
+/// directory boundary; else as it is (found by an outside test: "blocked
+/// ... at /work/app/src/main.rs:299" beside "taken at src/main.rs:295").
+pub(super) fn relative_place(place: &str, files: &[String]) -> String {
+    let Some((path, line)) = place.rsplit_once(':') else {
+        return place.to_string();
+    };
+    files
+        .iter()
+        .filter(|f| path.ends_with(&format!("/{f}")))
+        .max_by_key(|f| f.len())
+        .map_or_else(|| place.to_string(), |f| format!("{f}:{line}"))
+}
+
 pub(super) fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .into_iter()
@@ -128,7 +143,15 @@ pub(super) fn thread_view(t: &Value) -> Result<ThreadView, String> {
                 (true, Some(n)) => n.to_string(),
                 (true, None) => "state unknown".to_string(),
             };
-            (state, None, strings(&t["stack_now"]["frames"]))
+            // A frame's place in the program's own files, as the holds'
+            // sites name them (relative), not the build machine's path.
+            let files: Vec<String> = (t["held"].as_array().into_iter().flatten())
+                .filter_map(|h| h["site"].as_str().map(without_column))
+                .filter_map(|s| s.rsplit_once(':').map(|(file, _)| file.to_string()))
+                .collect();
+            let place = innermost_place(&strings(&t["stack_now"]["frames"]))
+                .map(|p| relative_place(&p, &files));
+            (state, place, strings(&t["stack_now"]["frames"]))
         }
     };
     // Where the thread is: where its wait asked, else its stack's innermost
