@@ -100,7 +100,7 @@ pub use watchdog::dump;
 /// Every `LOCKGRAPH_*` environment variable, as one table (name, kind,
 /// default, documentation), for tools and docs: see `docs/environment.md`.
 pub mod environment {
-    pub use crate::env::{markdown_table, Kind, Variable, VARIABLES};
+    pub use crate::env::{markdown_table, Kind, Value, Variable, VARIABLES};
 }
 
 /// Plumbing for lockgraph's own crates (the facade's lock types, the CUDA

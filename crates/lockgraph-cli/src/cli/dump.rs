@@ -156,12 +156,15 @@ fn env_value<'a>(env: &'a [u8], name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// A switch's value as lockgraph reads it: on, off, or neither (unset,
-/// empty, malformed).
-fn switch(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "on" | "true" | "yes" => Some(true),
-        "0" | "off" | "false" | "no" => Some(false),
+/// Whether the process reads variable `name`'s value `v` as on or off, by
+/// the variable's own kind (`lockgraph_core::environment`: the rule the
+/// runtime applies); `None` when it does not parse.
+fn switch(name: &str, v: &str) -> Option<bool> {
+    use lockgraph_core::environment::{Value, VARIABLES};
+    let var = VARIABLES.iter().find(|x| x.name == name)?;
+    match var.kind.parse(v).ok()? {
+        Value::Switch(on) => Some(on),
+        Value::Duration(_) => Some(true),
         _ => None,
     }
 }
@@ -181,9 +184,9 @@ pub(crate) fn no_handler(pid: u32, ignores: bool, env: Option<&[u8]>) -> String 
     let dump_signal = env.and_then(|e| env_value(e, "LOCKGRAPH_DUMP_SIGNAL"));
     let watchdog = env.and_then(|e| env_value(e, "LOCKGRAPH_WATCHDOG"));
     match dump_signal {
-        Some(v) if switch(&v) == Some(true) => {
+        Some(v) if switch("LOCKGRAPH_DUMP_SIGNAL", &v) == Some(true) => {
             let v = v.trim();
-            match watchdog.filter(|w| switch(w) == Some(false)) {
+            match watchdog.filter(|w| switch("LOCKGRAPH_WATCHDOG", w) == Some(false)) {
                 Some(w) => format!(
                     "process {pid} has LOCKGRAPH_DUMP_SIGNAL={v} in its environment, but also \
                      LOCKGRAPH_WATCHDOG={}, which overrides it: it installs no lockgraph dump \

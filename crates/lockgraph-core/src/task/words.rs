@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use super::watch::{TaskDeadlock, TaskWait};
-use crate::watchdog::{advice, and_list, opt_site, utc, REPORT_END};
+use crate::watchdog::{advice, and_list, opt_site, utc, ABORTS, REPORT_END};
 
 impl TaskDeadlock {
     /// When what the report is about began: a deadlock when the last of
@@ -36,7 +36,7 @@ impl TaskDeadlock {
             .first()
             .is_some_and(|w| w.owner.starts_with("task "));
         match (self.abort(), self.deadlock) {
-            (true, _) => "reported; the watchdog aborts the process now (action abort)",
+            (true, _) => ABORTS,
             (false, true) if self.cycle.len() == 1 => {
                 "reported only; the process is still hung (this wait never ends)"
             }

@@ -86,7 +86,7 @@ use peers::*;
 pub use peers::{watch_queue, BlockedPeer, QueueProbe, QueueState};
 pub use progress::{markers, progress};
 use report::*;
-pub(crate) use report::{opt_site, REPORT_END};
+pub(crate) use report::{opt_site, ABORTS, REPORT_END};
 pub use report::{
     Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, ProcState, StackNow, ThreadInfo,
     WaitInfo, WatchdogKind, WatchdogReport,

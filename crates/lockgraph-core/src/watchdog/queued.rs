@@ -60,12 +60,7 @@ impl WatchdogReport {
             .map(|(h, x)| {
                 let now = match &h.waiting {
                     Some(hw) => format!("itself waiting for {}", hw.what()),
-                    None => format!(
-                        "now {}",
-                        h.now
-                            .as_ref()
-                            .map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
-                    ),
+                    None => format!("now {}", h.now_words()),
                 };
                 let what = if x.upgradable {
                     "upgradable read"

@@ -6,6 +6,10 @@ use super::*;
 /// task watchdog's: what a tool reading stderr waits for.
 pub(crate) const REPORT_END: &str = "-- end of lockgraph watchdog report --";
 
+/// What the watchdog did, in a first line, under the abort action (both
+/// watchdogs').
+pub(crate) const ABORTS: &str = "reported; the watchdog aborts the process now (action abort)";
+
 /// What a [`WatchdogReport`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -608,6 +612,14 @@ pub(crate) fn opt_site(s: &Option<Site>) -> String {
 }
 
 impl ThreadInfo {
+    /// What the kernel says it does now, in words (`in an unknown state`
+    /// where nothing was read).
+    pub(super) fn now_words(&self) -> String {
+        self.now
+            .as_ref()
+            .map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
+    }
+
     /// Whether `h` is the thread's own running role (a `lockgraph::thread`
     /// holds its `Thread` pseudo-lock while it runs, for its joiners):
     /// shown in its header, not among the locks it holds (it read as a

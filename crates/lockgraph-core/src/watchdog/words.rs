@@ -242,9 +242,7 @@ impl WatchdogReport {
     /// What the watchdog did: `reported; the process is still hung` ...
     fn done(&self) -> String {
         match (self.action, self.kind) {
-            (Action::Abort, _) => {
-                "reported; the watchdog aborts the process now (action abort)".to_string()
-            }
+            (Action::Abort, _) => ABORTS.to_string(),
             (_, WatchdogKind::Deadlock) => match self.ends_when() {
                 Some((name, left)) => format!(
                     "reported only; the threads wait until thread `{name}`'s timed wait \
@@ -480,22 +478,27 @@ impl WatchdogReport {
         let releasable = |h: &&HeldInfo| {
             !matches!(h.lock.kind, LockKind::Stream | LockKind::HostFn) && !h.lock.kind.is_role()
         };
-        // "; meanwhile it holds `m`, which thread `b` waits for (0.9s)":
-        // the holds others wait for first, else every lock it holds.
-        let meanwhile = |across: &str| -> Option<String> {
-            let held: Vec<&HeldInfo> = t.held.iter().filter(releasable).collect();
-            let waited: Vec<String> = held
-                .iter()
-                .filter_map(|h| {
-                    behind(&h.lock).map(|who| format!("{}, which {who} waits for", h.lock))
-                })
-                .collect();
-            if !waited.is_empty() {
-                let them = if waited.len() == 1 { "it" } else { "them" };
-                return Some(format!(
+        let held: Vec<&HeldInfo> = t.held.iter().filter(releasable).collect();
+        // "meanwhile it holds `m`, which thread `b` (0.9s) waits for: ...":
+        // the holds another thread of the report waits for (the wait may
+        // never end, if that thread is the one that would end it).
+        let waited: Vec<String> = held
+            .iter()
+            .filter_map(|h| behind(&h.lock).map(|who| format!("{}, which {who} waits for", h.lock)))
+            .collect();
+        let blocking_others = |across: &str| -> Option<String> {
+            let them = if waited.len() == 1 { "it" } else { "them" };
+            (!waited.is_empty()).then(|| {
+                format!(
                     "meanwhile it holds {}: if that thread is the one that would end this wait, it never ends; do not hold {them} across {across}",
                     and_list(&waited)
-                ));
+                )
+            })
+        };
+        // Those first, else every lock it holds.
+        let meanwhile = |across: &str| -> Option<String> {
+            if let Some(m) = blocking_others(across) {
+                return Some(m);
             }
             if held.is_empty() {
                 return None;
@@ -531,14 +534,6 @@ impl WatchdogReport {
                 w.waited
             );
         }
-        // Holds another thread of the report waits for: the wait may never
-        // end, if that thread is the one that would end it.
-        let waited_for = t
-            .held
-            .iter()
-            .filter(releasable)
-            .any(|h| behind(&h.lock).is_some());
-        let blocking_others = |across: &str| meanwhile(across).filter(|_| waited_for);
         if w.mode == Some(WaitMode::Condvar) {
             if let Some(m) = blocking_others("the wait") {
                 return format!(
@@ -636,7 +631,7 @@ impl WatchdogReport {
                 },
                 opt_site(&x.site),
                 x.held_for,
-                h.now.as_ref().map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
+                h.now_words()
             ),
             None if w.mode == Some(WaitMode::Barrier) => format!(
                 "what to do: no other party of {} is on its way to it (no thread the watchdog sees has passed it and not waited again): check its party count against the threads that wait on it, or find the party that never arrived (exited, panicked, or blocked before its first wait)",
@@ -662,19 +657,20 @@ impl WatchdogReport {
         };
         let holds_it = |h: &&ThreadInfo| h.held.iter().any(|x| x.lock.id == w.lock.id);
         // Holders blocked by a hold of this thread (kept out by it, in
-        // their wait's mode), each with the lock they wait for.
-        let circular: Vec<String> = self.threads[1..]
+        // their wait's mode), each with the hold of this thread it waits
+        // for.
+        let circular: Vec<(&ThreadInfo, &HeldInfo)> = self.threads[1..]
             .iter()
             .filter(holds_it)
             .filter_map(|h| {
                 let hw = h.waiting.as_ref()?;
-                let kept_out = t.held.iter().any(|x| {
+                let mine = t.held.iter().find(|x| {
                     x.lock.id == hw.lock.id
                         && hw
                             .mode
                             .is_none_or(|m| m.kept_out_by(x.hold, x.upgradable, false))
-                });
-                kept_out.then(|| format!("thread `{}` waits for {}", h.name, hw.lock))
+                })?;
+                Some((h, mine))
             })
             .collect();
         if circular.is_empty() {
@@ -691,21 +687,24 @@ impl WatchdogReport {
                     h.name,
                     opt_site(&x.site),
                     x.held_for,
-                    h.now
-                        .as_ref()
-                        .map_or_else(|| "in an unknown state".to_string(), ProcState::describe)
+                    h.now_words()
                 ))
             })
             .collect();
         if free.is_empty() {
             return None;
         }
-        let mine: Vec<String> = t
-            .held
+        let blocked: Vec<String> = circular
             .iter()
-            .filter(|x| circular.iter().any(|c| c.ends_with(&x.lock.to_string())))
-            .map(|x| x.lock.to_string())
+            .map(|(h, x)| format!("thread `{}` waits for {}", h.name, x.lock))
             .collect();
+        let mut mine: Vec<String> = Vec::new();
+        for (_, x) in &circular {
+            let l = x.lock.to_string();
+            if !mine.contains(&l) {
+                mine.push(l);
+            }
+        }
         let them = if free.len() == 1 {
             "that hold"
         } else {
@@ -713,7 +712,7 @@ impl WatchdogReport {
         };
         Some(format!(
             "what to do: the {noun} {}, which this thread holds: this wait ends when {} {gives}: shorten {them}, and do not hold {} while waiting for {}",
-            and_list(&circular),
+            and_list(&blocked),
             if free.len() == 1 { free[0].clone() } else { format!("one of {}", and_list(&free)) },
             and_list(&mine),
             w.what()
