@@ -29,6 +29,7 @@ mod sys {
         pub fn waitpid(pid: i32, status: *mut c_int, options: c_int) -> i32;
         pub fn kill(pid: i32, sig: c_int) -> c_int;
         pub fn _exit(code: c_int) -> !;
+        pub fn gettid() -> i32;
     }
 }
 
@@ -640,4 +641,233 @@ fn a_forked_childs_profile_counts_only_its_own_acquisitions() {
     let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
     assert_eq!(acquisitions(&child), "5");
     assert_eq!(acquisitions(&parent), "100");
+}
+
+#[test]
+fn child_unnamed_thread_forks_after_an_edge() {
+    if !is_child() {
+        return;
+    }
+    // An unnamed thread: its label is its OS thread id, made at its first
+    // edge (here, in the parent) and kept for its later ones.
+    std::thread::spawn(|| {
+        let (a, b) = (
+            Mutex::named("fork-label-a", ()),
+            Mutex::named("fork-label-b", ()),
+        );
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        // SAFETY: gettid has no preconditions.
+        println!("PARENT TID {}", unsafe { sys::gettid() });
+        let pid = fork(|| {
+            // The other order, in the child, on the thread that forked: the
+            // cycle's second edge is this thread's in the child.
+            let _b = b.lock();
+            let _a = a.lock();
+            drop((_a, _b));
+            i32::from(!lockgraph_core::flush_reports(Duration::from_secs(30)))
+        });
+        assert_eq!(wait_for(pid, Duration::from_secs(60)), Some(0));
+        println!("CHILD {pid}");
+    })
+    .join()
+    .unwrap();
+}
+
+/// A forked child names the thread that forked by the child's thread id:
+/// an unnamed thread's label, made at its first edge in the parent, named
+/// the parent's thread (found by an outside review).
+#[test]
+fn a_forked_unnamed_thread_is_named_by_the_childs_thread_id() {
+    if is_child() {
+        return;
+    }
+    let out = child!(child_unnamed_thread_forks_after_an_edge)
+        .env("LOCKGRAPH_ORDER", "on")
+        .env("LOCKGRAPH_ON_CYCLE", "warn")
+        .deadline(Duration::from_secs(90))
+        .run();
+    assert!(out.success(), "{}", out.both());
+    let (parent, child) = (
+        printed_pid(&out, "PARENT TID "),
+        printed_pid(&out, "CHILD "),
+    );
+    let e = &out.stderr;
+    let at = e
+        .find("lock-order cycle through 2 locks")
+        .unwrap_or_else(|| panic!("no cycle report:\n{}", out.both()));
+    let report = &e[at..];
+    // The child's edge, by the child's thread (whose id is the child's
+    // pid: the only thread a forked child starts with), and the parent's.
+    assert!(
+        report.contains(&format!("unnamed, tid {child}")),
+        "{}",
+        out.both()
+    );
+    assert!(
+        report.contains(&format!("unnamed, tid {parent}")),
+        "{}",
+        out.both()
+    );
+}
+
+type Atom = Arc<lockgraph::RwLock<std::collections::HashSet<u32>>>;
+
+/// A thread named `fork-checker` checks then acts on `map`, and this thread
+/// writes it in between: the name of the writer that the checker's report
+/// gives. `second`: the check and the act at other sites (a report is
+/// given once per pair of sites, and a forked child inherits that set).
+fn interleaved_writer(map: &Atom, second: bool) -> Option<String> {
+    let (checked, go) = std::sync::mpsc::channel();
+    let (wrote, done) = std::sync::mpsc::channel();
+    let m = Arc::clone(map);
+    let checker = spawn_named("fork-checker", move || {
+        lockgraph::capture_atomicity(|| {
+            let missing = if second {
+                !m.read().contains(&1)
+            } else {
+                !m.read().contains(&2)
+            };
+            checked.send(()).unwrap();
+            done.recv().unwrap();
+            if missing && second {
+                m.write().insert(1);
+            } else if missing {
+                m.write().insert(2);
+            }
+        })
+    });
+    go.recv().unwrap();
+    map.write().insert(0);
+    wrote.send(()).unwrap();
+    let reports = checker.join().unwrap();
+    reports
+        .first()
+        .and_then(|r| r.interleaving.as_ref())
+        .map(|w| w.thread.clone())
+}
+
+#[test]
+fn child_unnamed_writer_forks() {
+    if !is_child() {
+        return;
+    }
+    lockgraph::set_atomicity(lockgraph::Atomicity::Warn);
+    let map: Atom = Arc::new(lockgraph::RwLock::named(
+        "fork-atom",
+        std::collections::HashSet::new(),
+    ));
+    // An unnamed thread writes between a check and its act in the parent
+    // (the checker names it then), and forks; in the child it does again.
+    std::thread::spawn(move || {
+        println!("PARENT WRITER {:?}", interleaved_writer(&map, false));
+        // SAFETY: gettid has no preconditions.
+        println!("PARENT TID {}", unsafe { sys::gettid() });
+        let pid = fork(move || {
+            println!("FORKED WRITER {:?}", interleaved_writer(&map, true));
+            0
+        });
+        assert_eq!(wait_for(pid, Duration::from_secs(60)), Some(0));
+        println!("CHILD {pid}");
+    })
+    .join()
+    .unwrap();
+}
+
+/// The atomicity checker names the forking thread, in the child, by the
+/// child's thread id (it kept the name it was given in the parent).
+#[test]
+fn a_forked_unnamed_writer_is_named_by_the_childs_thread_id() {
+    if is_child() || !lockgraph::TRACKING {
+        return;
+    }
+    let out = child!(child_unnamed_writer_forks)
+        .deadline(Duration::from_secs(90))
+        .run();
+    assert!(out.success(), "{}", out.both());
+    let name = |tid: String| format!("Some(\"unnamed, tid {tid}\")");
+    let (parent, child) = (
+        printed_pid(&out, "PARENT TID "),
+        printed_pid(&out, "CHILD "),
+    );
+    assert_eq!(
+        printed_pid(&out, "PARENT WRITER "),
+        name(parent),
+        "{}",
+        out.both()
+    );
+    assert_eq!(
+        printed_pid(&out, "FORKED WRITER "),
+        name(child),
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
+fn child_unnamed_thread_buffers_then_forks() {
+    if !is_child() {
+        return;
+    }
+    std::thread::spawn(|| {
+        // Two new locks of one class, nested: an edge into a fresh lock,
+        // kept in this thread's young-edge buffer, which takes its label.
+        {
+            let (a, b) = (
+                Mutex::named("fork-young", ()),
+                Mutex::named("fork-young", ()),
+            );
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let pid = fork(|| {
+            // The same in the child, then the other order: an instance
+            // cycle whose both edges are this thread's in the child.
+            let (a, b) = (
+                Mutex::named("fork-young", ()),
+                Mutex::named("fork-young", ()),
+            );
+            {
+                let _a = a.lock();
+                let _b = b.lock();
+            }
+            let _b = b.lock();
+            let _a = a.lock();
+            drop((_a, _b));
+            i32::from(!lockgraph_core::flush_reports(Duration::from_secs(30)))
+        });
+        assert_eq!(wait_for(pid, Duration::from_secs(60)), Some(0));
+        println!("CHILD {pid}");
+    })
+    .join()
+    .unwrap();
+}
+
+/// The same through the young-edge buffer (edges into fresh locks of one
+/// class), whose label the thread that forked had set in the parent.
+#[test]
+fn a_forked_unnamed_threads_buffered_edges_are_named_by_the_childs_thread_id() {
+    if is_child() {
+        return;
+    }
+    let out = child!(child_unnamed_thread_buffers_then_forks)
+        .env("LOCKGRAPH_ORDER", "on")
+        .env("LOCKGRAPH_ON_CYCLE", "warn")
+        .deadline(Duration::from_secs(90))
+        .run();
+    assert!(out.success(), "{}", out.both());
+    let child = printed_pid(&out, "CHILD ");
+    let e = &out.stderr;
+    let at = e
+        .find("how each edge was recorded:")
+        .unwrap_or_else(|| panic!("no cycle report:\n{}", out.both()));
+    let edges = &e[at..e[at..].find("how it deadlocks").map_or(e.len(), |n| at + n)];
+    let tids: Vec<&str> = edges
+        .split("unnamed, tid ")
+        .skip(1)
+        .map(|r| r.split('`').next().unwrap())
+        .collect();
+    assert_eq!(tids, [child.as_str(), child.as_str()], "{}", out.both());
 }

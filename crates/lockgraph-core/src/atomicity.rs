@@ -338,8 +338,15 @@ impl AtomThread {
         names[id] = crate::sync::thread_name();
         drop(names);
         self.actor.set(id + 1);
+        let _ = MY_ACTOR.try_with(|a| a.set(id + 1));
         id
     }
+}
+
+crate::sync::thread_local_const! {
+    /// 1 + this thread's actor id, as [`AtomThread::actor`] (0: none): for
+    /// the fork hook, which renames the forking thread's actor in the child.
+    static MY_ACTOR: Cell<usize> = const { Cell::new(0) };
 }
 
 /// An explicit check waiting for its act.
@@ -393,8 +400,20 @@ fn fork_hooks() {
 
 static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
     prepare: fork_lock,
-    child: crate::fork::nothing,
+    child: fork_child,
 };
+
+/// In the child, the thread that forked goes on as the same actor (its
+/// clock and its writes are the child's too), named as the child's thread:
+/// an unnamed thread's name is its OS thread id, which is new in the child.
+fn fork_child() {
+    let actor = MY_ACTOR.try_with(Cell::get).unwrap_or(0);
+    if actor != 0 {
+        if let Some(name) = NAMES.lock().get_mut(actor - 1) {
+            *name = crate::sync::thread_name();
+        }
+    }
+}
 
 fn fork_lock() {
     crate::fork::hold(NAMES.lock());

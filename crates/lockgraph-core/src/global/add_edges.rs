@@ -82,16 +82,29 @@ pub(super) fn instance_edge_stack(
     Some(b)
 }
 
+crate::sync::thread_local_const! {
+    /// [`thread_label`]'s label, made at the thread's first edge.
+    static LABEL: std::cell::Cell<Option<Arc<str>>> = const { std::cell::Cell::new(None) };
+}
+
 /// This thread's name (else its id), made once per thread and shared by every
 /// edge it records, so a long report does not touch one allocation per edge.
 pub(super) fn thread_label() -> Arc<str> {
-    crate::sync::thread_local_const! {
-        static LABEL: std::cell::OnceCell<Arc<str>> = const { std::cell::OnceCell::new() };
-    }
     let make = || -> Arc<str> { crate::sync::thread_name().into() };
     LABEL
-        .try_with(|l| l.get_or_init(make).clone())
+        .try_with(|l| {
+            let label = l.take().unwrap_or_else(make);
+            l.set(Some(Arc::clone(&label)));
+            label
+        })
         .unwrap_or_else(|_| make())
+}
+
+/// In a forked child, on the thread that forked: its label is made again
+/// at its next edge (an unnamed thread's names its OS thread id, and the
+/// parent's id is another process's thread).
+pub(super) fn forget_thread_label() {
+    let _ = LABEL.try_with(|l| l.set(None));
 }
 
 /// Adds the edges of one acquisition-like event `op` of `target`

@@ -354,13 +354,18 @@ impl Drop for Locked {
 }
 
 /// The graph lock across `fork()` (see `fork.rs`): a thread recording an
-/// edge when another forks would otherwise leave it held in the child.
+/// edge when another forks would otherwise leave it held in the child. In
+/// the child, the thread that forked makes its label again, for its edges
+/// and its young buffer's.
 static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
     prepare: || {
         crate::fork::hold(GLOBAL.lock());
         young::hold_for_fork();
     },
-    child: crate::fork::nothing,
+    child: || {
+        add_edges::forget_thread_label();
+        young::fork_child();
+    },
 };
 
 fn e_info_for(classes: &Graph<NodeInfo, EdgeMeta>, c: NodeId) -> NodeInfo {

@@ -124,6 +124,22 @@ struct Buffer {
 }
 
 impl Buffer {
+    /// A new owner (another thread, or the thread that forked, in the
+    /// child): the old owner's entries keep its name; its stacks stay (keys
+    /// by address: the same code has the same stack); the new owner's edges
+    /// get infos of their own, under its label.
+    fn relabel(&mut self) {
+        let old = self.label.take();
+        for info in self.infos.iter_mut() {
+            if info.thread.is_none() {
+                info.thread = old.clone();
+            }
+        }
+        self.info_index.clear();
+        self.last = None;
+        self.label = Some(super::add_edges::thread_label());
+    }
+
     /// The thread and stack of the edges of `info`, for the graph.
     fn origin_of(&self, info: &Info) -> (Arc<str>, Option<Backtrace>) {
         let thread = info
@@ -321,17 +337,7 @@ fn claim_slot() -> &'static Slot {
         {
             // The old owner's entries keep its name; its stacks stay
             // (keys by address: the same code has the same stack).
-            let mut b = s.buffer.lock();
-            let old = b.label.take();
-            for info in b.infos.iter_mut() {
-                if info.thread.is_none() {
-                    info.thread = old.clone();
-                }
-            }
-            // The new owner's edges get infos of their own.
-            b.info_index.clear();
-            b.last = None;
-            b.label = Some(super::add_edges::thread_label());
+            s.buffer.lock().relabel();
             return s;
         }
     }
@@ -682,6 +688,16 @@ impl Global {
         if let Some(n) = self.instance_index.remove(&id) {
             self.instances.remove_node(n);
         }
+    }
+}
+
+/// In a forked child, on the thread that forked (after its label is
+/// forgotten): its buffer's entries made in the parent keep the parent
+/// thread's name, and its new ones get the child's.
+pub(super) fn fork_child() {
+    let mine = MINE.try_with(|m| m.0.get()).ok().flatten();
+    if let Some(s) = mine {
+        s.buffer.lock().relabel();
     }
 }
 
