@@ -335,8 +335,6 @@ fn claim_slot() -> &'static Slot {
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            // The old owner's entries keep its name; its stacks stay
-            // (keys by address: the same code has the same stack).
             s.buffer.lock().relabel();
             return s;
         }
