@@ -1,6 +1,7 @@
 //! The errors of the checker: every one names the file it is about and, where
 //! there is one, the line.
 
+use crate::shown::ShowPath as _;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -39,8 +40,8 @@ impl RecordError {
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
-            None => write!(f, "{}: {}", self.path.display(), self.message),
+            Some(line) => write!(f, "{}:{line}: {}", self.path.shown(), self.message),
+            None => write!(f, "{}: {}", self.path.shown(), self.message),
         }
     }
 }
@@ -95,8 +96,8 @@ pub enum Error {
 
 fn position(f: &mut fmt::Formatter<'_>, path: &Path, pos: Option<(usize, usize)>) -> fmt::Result {
     match pos {
-        Some((line, col)) => write!(f, "{}:{line}:{col}", path.display()),
-        None => write!(f, "{}", path.display()),
+        Some((line, col)) => write!(f, "{}:{line}:{col}", path.shown()),
+        None => write!(f, "{}", path.shown()),
     }
 }
 
@@ -105,7 +106,7 @@ impl fmt::Display for Error {
         match self {
             Error::Record(e) => e.fmt(f),
             Error::Hang(message) => f.write_str(message),
-            Error::Path { path, source } => write!(f, "{}: {}", path.display(), lower(source)),
+            Error::Path { path, source } => write!(f, "{}: {}", path.shown(), lower(source)),
             Error::Order {
                 path,
                 position: pos,

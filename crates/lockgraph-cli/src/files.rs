@@ -3,6 +3,7 @@
 //! Only regular files are read: a FIFO or a device named like a record
 //! would block the reader forever (opening a FIFO waits for a writer).
 
+use crate::shown::ShowPath as _;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -55,11 +56,11 @@ pub(crate) fn list(paths: &[PathBuf], matches: impl Fn(&OsStr) -> bool) -> Resul
                 Ok(m) if m.is_dir() => out.warnings.push(format!(
                     "{}: skipped: a directory (only the files of a directory named are read, \
                      not those below it)",
-                    path.display()
+                    path.shown()
                 )),
                 Ok(_) => out
                     .warnings
-                    .push(format!("{}: skipped: not a regular file", path.display())),
+                    .push(format!("{}: skipped: not a regular file", path.shown())),
                 // A dangling link: reading it says what is wrong.
                 Err(_) => out.files.push(path),
             }

@@ -2,6 +2,7 @@
 //! are findings (the baseline applied), and each finding's locks, edges and
 //! origins in the one shape every output renders.
 
+use crate::shown::ShowPath as _;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -145,7 +146,7 @@ fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation) -> Findin
     let e = &merged.edges[v.edge];
     let chain = &spec.chains[v.chain];
     let detail = OrderDetail {
-        order_file: spec.path.display().to_string(),
+        order_file: spec.path.shown().to_string(),
         chain: v.chain + 1,
         order: chain.entries.clone(),
         from_entry: chain.entries[v.from_entry].clone(),
@@ -475,7 +476,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             .collect();
         stale.sort();
         BaselineSummary {
-            file: path.display().to_string(),
+            file: path.shown().to_string(),
             cycles: present.iter().filter(|(_, present)| *present).count(),
             violations: tolerated_violations,
             stale,
@@ -494,7 +495,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             let chain = &spec.chains[ci];
             warnings.push(format!(
                 "{}:{}: order entry `{}` matches no recorded lock class",
-                spec.path.display(),
+                spec.path.shown(),
                 chain.lines[i],
                 chain.entries[i]
             ));
@@ -507,7 +508,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             warnings.push(format!(
                 "{}: {more} more order entries match no recorded lock class (the first \
                  {UNMATCHED_SHOWN} are named above)",
-                spec.path.display(),
+                spec.path.shown(),
             ));
         }
     }
@@ -568,7 +569,7 @@ const UNMATCHED_SHOWN: usize = 10;
 /// when it is read from one) that names anonymous classes: it tolerates any
 /// finding of its shape through them.
 pub(crate) fn anonymous_entry_warning(path: Option<&std::path::Path>, key: &str) -> String {
-    let whose = path.map_or(String::new(), |p| format!("{}: ", p.display()));
+    let whose = path.map_or(String::new(), |p| format!("{}: ", p.shown()));
     format!(
         "{whose}baseline entry `{key}` names anonymous locks (`anon`: made through lock_api's \
          INIT, with no name and no creation site): records cannot tell such locks apart, so \

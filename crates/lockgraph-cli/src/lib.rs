@@ -54,6 +54,7 @@ pub mod profile;
 mod reader;
 mod report;
 mod search;
+mod shown;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -72,6 +73,7 @@ pub use report::{
     BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, HoldMode, Kinds,
     LockId, OrderDetail, Report, RequestMode, Rule, Summary, REPORT_VERSION,
 };
+pub use shown::{ShowPath, ShownPath};
 
 /// What to check and how.
 #[derive(Clone, Debug)]
@@ -190,7 +192,7 @@ fn read_input(opts: &CheckOptions) -> Result<Input, Error> {
     let listed = files::list(&opts.paths, is_record_name)?;
     let mut warnings = listed.warnings;
     if listed.files.is_empty() {
-        let list: Vec<String> = opts.paths.iter().map(|p| p.display().to_string()).collect();
+        let list: Vec<String> = opts.paths.iter().map(|p| p.shown().to_string()).collect();
         warnings.push(format!(
             "no record files (*.jsonl) in {}: nothing was recorded; tracking is compiled in \
              only in debug builds or with lockgraph's `track-in-release` feature, and a \

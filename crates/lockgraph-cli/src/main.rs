@@ -1,6 +1,7 @@
 //! `lockgraph`: checks lock-order records for cycles and order violations.
 #![forbid(unsafe_code)]
 
+use lockgraph_cli::ShowPath as _;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -283,7 +284,7 @@ fn write_report(report: &Report, args: &ReportArgs) -> anyhow::Result<()> {
                     "{} ({} report written to {})",
                     report.summary_line(),
                     format,
-                    path.display()
+                    path.shown()
                 ))
             );
         }
@@ -314,7 +315,7 @@ fn write_profile(
                 safe(&format!(
                     "{} ({format} profile written to {})",
                     profile.summary_line(),
-                    path.display()
+                    path.shown()
                 ))
             );
         }
@@ -393,7 +394,7 @@ fn hang_and_print(
     let report = lockgraph_cli::hang::analyse(paths)?;
     for s in &report.skipped {
         let line = s.line.map_or_else(String::new, |l| format!(":{l}"));
-        warn(&format!("{}{line}: skipped: {}", s.file.display(), s.why));
+        warn(&format!("{}{line}: skipped: {}", s.file.shown(), s.why));
     }
     for n in &report.notes {
         eprintln!("lockgraph: note: {}", safe(n));
@@ -407,11 +408,7 @@ fn hang_and_print(
             output_file::write_or_stdout(path, text.as_bytes(), "the report")?;
             eprintln!(
                 "{}",
-                safe(&format!(
-                    "{} (written to {})",
-                    report.summary,
-                    path.display()
-                ))
+                safe(&format!("{} (written to {})", report.summary, path.shown()))
             );
         }
         None => {
@@ -471,7 +468,7 @@ fn write_baseline(path: &Path, opts: &CheckOptions) -> anyhow::Result<u8> {
             "order violation",
             "order violations"
         ),
-        safe(&path.display().to_string())
+        safe(&path.shown().to_string())
     );
     Ok(0)
 }
@@ -524,13 +521,13 @@ fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
         let program = t
             .command
             .first()
-            .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
+            .map_or_else(String::new, |p| p.shown().to_string());
         error(&anyhow::anyhow!(
             "nothing was recorded in {}: no process that `{program}` started took a lockgraph \
              lock with lock tracking compiled in. Tracking is compiled out of release builds \
              (`cargo test --release`) unless lockgraph's `track-in-release` feature is on: run \
              the tests in a debug build, or pass --allow-empty if recording nothing is expected",
-            dir.display()
+            dir.shown()
         ));
         return Ok(run::final_exit_code(failure, 2));
     }

@@ -13,6 +13,7 @@
 //! # Ok::<(), lockgraph_cli::Error>(())
 //! ```
 
+use crate::shown::ShowPath as _;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -412,14 +413,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Profile, Error> {
             if let Some(why) = c.inconsistency() {
                 warnings.push(format!(
                     "{}: classes[{i}]: {why}; shown made consistent",
-                    f.path.display()
+                    f.path.shown()
                 ));
                 *c = c.clone().consistent();
             }
         }
     }
     if files.is_empty() {
-        let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let list: Vec<String> = paths.iter().map(|p| p.shown().to_string()).collect();
         warnings.push(format!(
             "no profile files ({FILE_PREFIX}*{FILE_SUFFIX}) in {}: a process writes one at \
              normal exit when LOCKGRAPH_RECORD is set and profiling is on (LOCKGRAPH_PROFILE=1), \

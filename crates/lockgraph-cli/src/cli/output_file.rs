@@ -15,6 +15,7 @@
 //! the command exits 2 (the output was not where it was asked for) without
 //! losing what it found.
 
+use lockgraph_cli::ShowPath as _;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -68,17 +69,17 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let fail = |why: String| match old {
         Some(_) => format!(
             "cannot write {}: {why}; {} is unchanged",
-            path.display(),
-            path.display()
+            path.shown(),
+            path.shown()
         ),
-        None => format!("cannot write {}: {why}", path.display()),
+        None => format!("cannot write {}: {why}", path.shown()),
     };
     match &old {
         // A device or a FIFO: nothing to rename over.
         Some(m) if !m.is_file() => {
             return File::create(&target)
                 .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
-                .map_err(|e| format!("cannot write {}: {}", path.display(), lower(&e)));
+                .map_err(|e| format!("cannot write {}: {}", path.shown(), lower(&e)));
         }
         _ => {}
     }
@@ -101,7 +102,7 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
         Some(_) => fail(format!(
             "cannot create a temporary file beside it in {} (written whole first, then renamed \
              over it): {}",
-            dir.display(),
+            dir.shown(),
             lower(&e)
         )),
         None => fail(lower(&e)),
@@ -188,7 +189,7 @@ mod tests {
         if denied {
             let e = e.unwrap_err();
             assert!(
-                e.starts_with(&format!("cannot write {}: ", p.display())),
+                e.starts_with(&format!("cannot write {}: ", p.shown())),
                 "{e}"
             );
             assert!(e.ends_with("r.txt is unchanged"), "{e}");

@@ -2,6 +2,7 @@
 //! be written where it is named, and that it is not one of the command's
 //! inputs.
 
+use lockgraph_cli::ShowPath as _;
 use std::path::{Path, PathBuf};
 
 /// Refuses, before the command runs, an output file (`-o`) that cannot be
@@ -15,7 +16,7 @@ pub(crate) fn writable_output(output: Option<&Path>) -> anyhow::Result<()> {
     if output.is_dir() {
         anyhow::bail!(
             "-o {}: that is a directory: name a file to write the report to",
-            output.display()
+            output.shown()
         );
     }
     let dir = match output.parent() {
@@ -24,20 +25,16 @@ pub(crate) fn writable_output(output: Option<&Path>) -> anyhow::Result<()> {
     };
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => anyhow::bail!(
-            "-o {}: {} is not a directory",
-            output.display(),
-            dir.display()
-        ),
+        Ok(_) => anyhow::bail!("-o {}: {} is not a directory", output.shown(), dir.shown()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
             "-o {}: its directory {} does not exist: create it first",
-            output.display(),
-            dir.display()
+            output.shown(),
+            dir.shown()
         ),
         Err(e) => anyhow::bail!(
             "-o {}: cannot look at its directory {}: {e}",
-            output.display(),
-            dir.display()
+            output.shown(),
+            dir.shown()
         ),
     }
 }
@@ -80,8 +77,8 @@ pub(crate) fn not_an_input(
             anyhow::bail!(
                 "-o {}: that file is an input of this command ({}); the report would overwrite \
                  what it reads: write it elsewhere",
-                output.display(),
-                input.display()
+                output.shown(),
+                input.shown()
             );
         }
         if out_file.is_some() {
@@ -89,8 +86,8 @@ pub(crate) fn not_an_input(
                 anyhow::bail!(
                     "-o {}: that file is an input of this command under another name ({}: a hard \
                      link of it); the report would overwrite what it reads: write it elsewhere",
-                    output.display(),
-                    read.display()
+                    output.shown(),
+                    read.shown()
                 );
             }
         }

@@ -17,6 +17,7 @@
 //! succeeds, it exits with the check's code (0 clean, 1 findings, 2 input
 //! error). See [`final_exit_code`].
 
+use lockgraph_cli::ShowPath as _;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -69,7 +70,7 @@ pub(crate) fn is_lockgraph_file(name: &OsStr) -> bool {
 /// cannot write in (the command's processes could not record there, and
 /// the run would end in a misleading "nothing was recorded").
 pub(crate) fn make_record_dir(dir: &Path) -> anyhow::Result<PathBuf> {
-    let shown = dir.display();
+    let shown = dir.shown();
     if let Ok(meta) = std::fs::symlink_metadata(dir) {
         match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
@@ -82,7 +83,7 @@ pub(crate) fn make_record_dir(dir: &Path) -> anyhow::Result<PathBuf> {
                 anyhow::bail!(
                     "the record directory {shown} is a link to {}, which does not exist: create \
                  that directory, or name another with --record-dir",
-                    std::fs::read_link(dir).unwrap_or_default().display()
+                    std::fs::read_link(dir).unwrap_or_default().shown()
                 )
             }
             Err(e) => anyhow::bail!("cannot use the record directory {shown}: {}", lower(&e)),
@@ -94,7 +95,7 @@ pub(crate) fn make_record_dir(dir: &Path) -> anyhow::Result<PathBuf> {
             if !m.is_dir() {
                 anyhow::bail!(
                     "cannot create the record directory {shown}: {} is {}, not a directory",
-                    above.display(),
+                    above.shown(),
                     what(&m.file_type())
                 );
             }
@@ -139,7 +140,7 @@ fn usable(dir: &Path) -> anyhow::Result<()> {
     if let Err(e) = std::fs::read_dir(dir) {
         anyhow::bail!(
             "cannot list the record directory {}: {}; the check could not read the records",
-            dir.display(),
+            dir.shown(),
             lower(&e)
         );
     }
@@ -162,7 +163,7 @@ fn usable(dir: &Path) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!(
             "cannot write in the record directory {}: {}; the command's processes could not \
              record there",
-            dir.display(),
+            dir.shown(),
             lower(&e)
         ),
     }
@@ -174,7 +175,7 @@ pub(crate) fn clear_records(dir: &Path) -> anyhow::Result<usize> {
     let cannot_list = |e: io::Error| {
         anyhow::anyhow!(
             "cannot list the record directory {}: {}",
-            dir.display(),
+            dir.shown(),
             lower(&e)
         )
     };
@@ -189,7 +190,7 @@ pub(crate) fn clear_records(dir: &Path) -> anyhow::Result<usize> {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => anyhow::bail!(
                     "cannot remove the old record {}: {}",
-                    entry.path().display(),
+                    entry.path().shown(),
                     lower(&e)
                 ),
             }
@@ -207,11 +208,11 @@ pub(crate) fn clear_records(dir: &Path) -> anyhow::Result<usize> {
 /// and where links there lead (even to a file not there yet). Any other
 /// name in the record directory is the caller's.
 pub(crate) fn output_outside_records(output: &Path, dir: &Path) -> anyhow::Result<()> {
-    let shown = output.display();
+    let shown = output.shown();
     let dir_c = std::fs::canonicalize(dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot resolve the record directory {}: {}",
-            dir.display(),
+            dir.shown(),
             lower(&e)
         )
     })?;
@@ -254,13 +255,13 @@ pub(crate) fn output_outside_records(output: &Path, dir: &Path) -> anyhow::Resul
         let via = if written.as_path() == output {
             String::new()
         } else {
-            format!(" (a link to {})", written.display())
+            format!(" (a link to {})", written.shown())
         };
         anyhow::bail!(
             "-o {shown}{via} is in the record directory {}, where `lockgraph test` reads \
              {files} as {kind}: the report would be read as one{removed}; write it \
              elsewhere, or under another name",
-            dir.display()
+            dir.shown()
         );
     }
     Ok(())
@@ -290,7 +291,7 @@ pub(crate) fn recorded_files(dir: &Path) -> anyhow::Result<usize> {
     let cannot_list = |e: io::Error| {
         anyhow::anyhow!(
             "cannot list the record directory {}: {}",
-            dir.display(),
+            dir.shown(),
             lower(&e)
         )
     };
@@ -332,7 +333,7 @@ impl SpawnError {
             _ => lower(e),
         };
         SpawnError {
-            program: program.to_string_lossy().into_owned(),
+            program: program.shown().to_string(),
             why,
         }
     }

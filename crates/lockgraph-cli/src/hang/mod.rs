@@ -28,6 +28,7 @@ mod text;
 mod verdict;
 mod view;
 
+use crate::shown::ShowPath as _;
 use verdict::{amount, names, progress_findings, start_here, summary};
 use view::{first_line, label_of, thread_view, ThreadView};
 
@@ -354,7 +355,7 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
     let mut skipped = notes.skipped;
     let others = read::others(paths);
     if files.is_empty() {
-        let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let list: Vec<String> = paths.iter().map(|p| p.shown().to_string()).collect();
         let why = if skipped.is_empty() {
             format!(
                 "no lockgraph watchdog files (lockgraph-watchdog-*.jsonl) in {}: run the job's processes with LOCKGRAPH_DUMP_DIR set to it (and the watchdog on: LOCKGRAPH_WATCHDOG=5s)",
@@ -366,7 +367,7 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
                 .map(|s| {
                     format!(
                         "{}{}: {}",
-                        s.file.display(),
+                        s.file.shown(),
                         s.line.map_or(String::new(), |l| format!(":{l}")),
                         s.why
                     )

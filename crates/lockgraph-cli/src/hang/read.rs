@@ -20,6 +20,7 @@
 //! record of an unknown version) makes the verdict incomplete
 //! ([`Notes::incomplete`]).
 
+use crate::shown::ShowPath as _;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -149,7 +150,7 @@ pub(super) fn others(paths: &[PathBuf]) -> Vec<String> {
                     && !is_record_file(&name)
                     && fs::metadata(e.path()).is_ok_and(|m| m.is_file())
             })
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .map(|e| e.file_name().shown().to_string())
             .collect();
         if names.is_empty() {
             continue;
@@ -161,7 +162,7 @@ pub(super) fn others(paths: &[PathBuf]) -> Vec<String> {
         notes.push(format!(
             "{n} other .jsonl file{} in {} not read (not named lockgraph-watchdog-*.jsonl): {}{}",
             if n == 1 { "" } else { "s" },
-            dir.display(),
+            dir.shown(),
             names.join(", "),
             if more > 0 {
                 format!(" and {more} more")

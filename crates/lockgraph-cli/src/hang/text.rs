@@ -1,6 +1,7 @@
 //! `lockgraph hang` as text. Every string from the files goes through
 //! [`crate::terminal_safe`]: no control character reaches the terminal.
 
+use crate::shown::ShowPath as _;
 use std::fmt::Write as _;
 
 use super::HangReport;
@@ -137,7 +138,7 @@ pub(super) fn render(r: &HangReport) -> String {
             let _ = writeln!(
                 s,
                 "  {}{line}: {}",
-                t(&k.file.display().to_string()),
+                t(&k.file.shown().to_string()),
                 t(&k.why)
             );
         }

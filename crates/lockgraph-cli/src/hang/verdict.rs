@@ -1,6 +1,7 @@
 //! What `hang` concludes from the processes it read: which stopped first
 //! (progress markers), where to start, and the summary line.
 
+use crate::shown::ShowPath as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -128,7 +129,7 @@ pub(super) fn start_here(
         return Some(format!(
             "{} deadlocked{more}; its report was not kept (see skipped): read it in {}",
             p.label,
-            p.file.display()
+            p.file.shown()
         ));
     }
     if let Some(p) = progress.iter().find(|p| p.values.len() > 1) {

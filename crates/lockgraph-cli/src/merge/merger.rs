@@ -1,6 +1,7 @@
 //! [`Merger`]: reads record files into one class-level graph, combines the
 //! partial graphs of several threads in file order, and sorts the result.
 
+use crate::shown::ShowPath as _;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -74,7 +75,7 @@ impl Merger {
 
     fn start_file(&mut self, path: &Path) -> u32 {
         self.files.push(RecordFile {
-            shown: Arc::from(path.display().to_string()),
+            shown: Arc::from(path.shown().to_string()),
             header: Header::default(),
             args: Arc::from(Vec::new()),
             edges: 0,

@@ -18,6 +18,7 @@
 
 mod line;
 
+use crate::shown::ShowPath as _;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -59,8 +60,8 @@ pub struct Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
-            None => write!(f, "{}: {}", self.path.display(), self.message),
+            Some(line) => write!(f, "{}:{line}: {}", self.path.shown(), self.message),
+            None => write!(f, "{}: {}", self.path.shown(), self.message),
         }
     }
 }

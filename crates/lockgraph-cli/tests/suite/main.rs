@@ -6,6 +6,7 @@ mod dump;
 mod e2e;
 mod hang;
 mod hang_notes;
+mod hostile;
 mod logic;
 mod portable;
 mod profile;
