@@ -575,7 +575,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
-        Command::Check { report, paths } => writable_output(report.output.as_deref())
+        Command::Check { report, paths } => writable_output(report.output.as_deref(), "the report")
             .and_then(|()| {
                 not_an_input(
                     report.output.as_deref(),
@@ -589,7 +589,7 @@ fn main() -> ExitCode {
             output,
             order,
             paths,
-        } => writable_output(Some(&output))
+        } => writable_output(Some(&output), "the baseline")
             .and_then(|()| not_an_input(Some(&output), &paths, lockgraph_cli::is_record_name))
             .and_then(|()| not_an_input(Some(&output), order.as_slice(), |_| false))
             .and_then(|()| write_baseline(&output, &CheckOptions::new(paths).order(order))),
@@ -612,7 +612,7 @@ fn main() -> ExitCode {
             format,
             output,
             paths,
-        } => writable_output(output.as_deref())
+        } => writable_output(output.as_deref(), "the profile")
             .and_then(|()| {
                 not_an_input(
                     output.as_deref(),
@@ -625,7 +625,7 @@ fn main() -> ExitCode {
             format,
             output,
             paths,
-        } => writable_output(output.as_deref())
+        } => writable_output(output.as_deref(), "the report")
             .and_then(|()| {
                 not_an_input(
                     output.as_deref(),

@@ -18,7 +18,7 @@
 use lockgraph_cli::ShowPath as _;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lockgraph_cli::io_error_text as lower;
 
@@ -41,7 +41,7 @@ impl std::error::Error for OnStandardOutput {}
 /// writes them to standard output and says so: `what` names them ("the
 /// report", "the baseline").
 pub(crate) fn write_or_stdout(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
-    let Err(why) = write(path, bytes) else {
+    let Err(why) = write(path, bytes, what) else {
         return Ok(());
     };
     let mut out = io::stdout().lock();
@@ -59,10 +59,63 @@ pub(crate) fn write_or_stdout(path: &Path, bytes: &[u8], what: &str) -> anyhow::
     .into())
 }
 
+/// The directory an output file is written in (`.` for a bare name).
+pub(crate) fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// What `e`, the error of making or writing output file `path` (`what`:
+/// "the report"), means, in words that name the path at fault: the
+/// directory that does not exist, the file in the way that is not a
+/// directory, the directory this user may not write in, rather than the
+/// system's "no such file or directory" about no path in particular.
+/// `in_dir`: `e` came from making a file in `path`'s directory (its
+/// temporary file), not from writing an existing device. The one wording
+/// of every command's `-o`, refused before the command runs
+/// (`outputs::writable_output`) or failed at the end ([`write`]).
+pub(crate) fn why_not(path: &Path, e: &io::Error, what: &str, in_dir: bool) -> String {
+    let dir = dir_of(path);
+    match e.kind() {
+        io::ErrorKind::NotFound if fs::metadata(dir).is_err() => match not_a_directory(path) {
+            Some(file) => format!("{} is not a directory", file.shown()),
+            None => format!(
+                "its directory {} does not exist: create it first",
+                dir.shown()
+            ),
+        },
+        io::ErrorKind::NotADirectory => match not_a_directory(path) {
+            Some(file) => format!("{} is not a directory", file.shown()),
+            None => lower(e),
+        },
+        io::ErrorKind::IsADirectory => format!("that is a directory: name a file for {what}"),
+        io::ErrorKind::PermissionDenied if in_dir => format!(
+            "permission denied: this user may not create files in {}",
+            dir.shown()
+        ),
+        io::ErrorKind::ReadOnlyFilesystem if in_dir => {
+            format!("{} is on a read-only file system", dir.shown())
+        }
+        _ => lower(e),
+    }
+}
+
+/// The nearest directory above `path` that exists and is not a directory
+/// (`afile` of `afile/sub/out.txt`).
+fn not_a_directory(path: &Path) -> Option<&Path> {
+    path.ancestors()
+        .skip(1)
+        .filter(|p| !p.as_os_str().is_empty())
+        .find(|p| fs::metadata(p).is_ok_and(|m| !m.is_dir()))
+}
+
 /// Writes `bytes` to `path` through a temporary file renamed over it. The
-/// error is the whole message: "cannot write PATH: why", and "; PATH is
-/// unchanged" when it existed.
-pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// error is the whole message: "cannot write PATH: why" (in the words of
+/// [`why_not`]; `what` names the output), and "; PATH is unchanged" when
+/// it existed.
+pub(crate) fn write(path: &Path, bytes: &[u8], what: &str) -> Result<(), String> {
     // Through links to the file they lead to: the link stays a link.
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let old = fs::metadata(&target).ok();
@@ -75,18 +128,27 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
         None => format!("cannot write {}: {why}", path.shown()),
     };
     match &old {
+        Some(m) if m.is_dir() => {
+            return Err(format!(
+                "cannot write {}: that is a directory: name a file for {what}",
+                path.shown()
+            ));
+        }
         // A device or a FIFO: nothing to rename over.
         Some(m) if !m.is_file() => {
             return File::create(&target)
                 .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
-                .map_err(|e| format!("cannot write {}: {}", path.shown(), lower(&e)));
+                .map_err(|e| {
+                    format!(
+                        "cannot write {}: {}",
+                        path.shown(),
+                        why_not(path, &e, what, false)
+                    )
+                });
         }
         _ => {}
     }
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = dir_of(&target).to_path_buf();
     let name = target
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -105,7 +167,7 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
             dir.shown(),
             lower(&e)
         )),
-        None => fail(lower(&e)),
+        None => fail(why_not(path, &e, what, true)),
     })?;
     // Dropping `tmp` on an error removes the temporary file.
     let written = tmp
@@ -144,14 +206,14 @@ mod tests {
     fn a_file_is_replaced_whole_and_nothing_is_left_beside_it() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("r.txt");
-        write(&p, b"first").unwrap();
+        write(&p, b"first", "the report").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"first");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
         }
-        write(&p, b"second, longer").unwrap();
+        write(&p, b"second, longer", "the report").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"second, longer");
         #[cfg(unix)]
         {
@@ -175,7 +237,7 @@ mod tests {
         // Through a link, the link's target is written and the link kept.
         let link = d.path().join("link.txt");
         std::os::unix::fs::symlink(&p, &link).unwrap();
-        write(&link, b"new").unwrap();
+        write(&link, b"new", "the report").unwrap();
         assert!(fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
@@ -184,7 +246,7 @@ mod tests {
         fs::set_permissions(d.path(), fs::Permissions::from_mode(0o500)).unwrap();
         // Root writes anyway: then there is nothing to see.
         let denied = fs::File::create(d.path().join("probe")).is_err();
-        let e = write(&p, b"newer");
+        let e = write(&p, b"newer", "the report");
         fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).unwrap();
         if denied {
             let e = e.unwrap_err();
@@ -205,12 +267,12 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_device_is_written_directly() {
-        let e = write(Path::new("/dev/full"), b"x").unwrap_err();
+        let e = write(Path::new("/dev/full"), b"x", "the report").unwrap_err();
         assert!(
             e.starts_with("cannot write /dev/full: no space left on device"),
             "{e}"
         );
         assert!(!fs::metadata("/dev/full").unwrap().is_file());
-        write(Path::new("/dev/null"), b"x").unwrap();
+        write(Path::new("/dev/null"), b"x", "the report").unwrap();
     }
 }

@@ -2,41 +2,55 @@
 //! be written where it is named, and that it is not one of the command's
 //! inputs.
 
-use lockgraph_cli::ShowPath as _;
 use std::path::{Path, PathBuf};
 
+use lockgraph_cli::ShowPath as _;
+
+use super::output_file::{dir_of, why_not};
+
 /// Refuses, before the command runs, an output file (`-o`) that cannot be
-/// written where it is named: its directory does not exist or is not one,
-/// or the name is a directory. (The report would otherwise be lost at the
-/// end of a long check, with the system's words for why.)
-pub(crate) fn writable_output(output: Option<&Path>) -> anyhow::Result<()> {
+/// written where it is named: its directory does not exist, is not one,
+/// or may not be written in by this user (or is on a read-only file
+/// system), or the name is a directory; `what` names the output ("the
+/// report"). The output would otherwise be lost, or sent to standard
+/// output, at the end of a long check. The reasons are worded as when a
+/// write fails at the end (`output_file::why_not`).
+pub(crate) fn writable_output(output: Option<&Path>, what: &str) -> anyhow::Result<()> {
     let Some(output) = output else {
         return Ok(());
     };
-    if output.is_dir() {
-        anyhow::bail!(
-            "-o {}: that is a directory: name a file to write the report to",
-            output.shown()
-        );
-    }
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+    let refuse = |e: &std::io::Error| {
+        anyhow::anyhow!("-o {}: {}", output.shown(), why_not(output, e, what, true))
     };
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => anyhow::bail!("-o {}: {} is not a directory", output.shown(), dir.shown()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
-            "-o {}: its directory {} does not exist: create it first",
-            output.shown(),
-            dir.shown()
-        ),
-        Err(e) => anyhow::bail!(
-            "-o {}: cannot look at its directory {}: {e}",
-            output.shown(),
-            dir.shown()
-        ),
+    let dir = dir_of(output);
+    match std::fs::metadata(output) {
+        Ok(m) if m.is_dir() => {
+            return Err(refuse(&std::io::Error::from(
+                std::io::ErrorKind::IsADirectory,
+            )))
+        }
+        // A device or a FIFO is written directly, whatever its directory.
+        Ok(m) if !m.is_file() => return Ok(()),
+        _ => {}
     }
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(refuse(&std::io::Error::from(
+                std::io::ErrorKind::NotADirectory,
+            )))
+        }
+        Err(e) => return Err(refuse(&e)),
+    }
+    // Written through a temporary file made beside it (beside the file a
+    // link leads to): one made (and removed) now says whether this user may.
+    let target = std::fs::canonicalize(output).ok();
+    tempfile::Builder::new()
+        .prefix(".lockgraph-probe.")
+        .suffix(".tmp")
+        .tempfile_in(target.as_deref().map_or(dir, dir_of))
+        .map(drop)
+        .map_err(|e| refuse(&e))
 }
 
 /// Refuses an output file (`-o`) that the command would read as an input

@@ -1087,10 +1087,7 @@ fn an_output_that_cannot_be_written_is_refused_before_the_command_runs() {
             "afile/out.txt",
             "-o afile/out.txt: afile is not a directory",
         ),
-        (
-            "adir",
-            "-o adir: that is a directory: name a file to write the report to",
-        ),
+        ("adir", "-o adir: that is a directory: name a file for the "),
     ];
     for (out, said) in cases {
         for cmd in [
@@ -1132,8 +1129,8 @@ fn a_test_report_that_cannot_be_written_goes_to_standard_output() {
     assert!(d.path().join("ran.txt").exists(), "the command did not run");
     assert!(
         stderr(&o).contains(
-            "lockgraph: error: cannot write missing/report.txt: no such file or directory; the \
-             report was written to standard output instead"
+            "lockgraph: error: cannot write missing/report.txt: its directory missing does not \
+             exist: create it first; the report was written to standard output instead"
         ),
         "{}",
         stderr(&o)

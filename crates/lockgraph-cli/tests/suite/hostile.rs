@@ -2,6 +2,8 @@
 //! UTF-8, outputs that cannot be written, records and baselines that
 //! contradict themselves.
 
+use std::path::Path;
+
 use crate::util::*;
 
 /// A file name that is not UTF-8 is named with `\xNN` for each such byte
@@ -47,4 +49,109 @@ fn a_file_name_that_is_not_utf8_is_named_with_escapes() {
         .unwrap();
     assert_code(&o, 2);
     assert!(stderr(&o).contains("no-\\xFF/r.txt"), "{}", stderr(&o));
+}
+
+/// An `-o` that cannot be written is said in the same words by every
+/// command, whether it is refused before the command runs (`check`,
+/// `baseline`, `profile`, `hang`) or fails at the end (`test`, whose
+/// command may make the folder): the path at fault and why, not the
+/// system's "no such file or directory" or "not a directory" about no
+/// path in particular.
+#[test]
+fn an_output_that_cannot_be_written_is_said_alike_by_every_command() {
+    let d = tempdir();
+    let dir = d.path();
+    std::fs::create_dir(dir.join("records")).unwrap();
+    std::fs::write(dir.join("afile"), "").unwrap();
+    std::fs::create_dir(dir.join("adir")).unwrap();
+    let test = |out: &str| {
+        run_in(
+            dir,
+            &[
+                "test",
+                "--allow-empty",
+                "--record-dir",
+                "rec",
+                "-o",
+                out,
+                "--",
+                "true",
+            ],
+        )
+    };
+    let missing = "its directory missing does not exist: create it first";
+    let o = test("missing/r.txt");
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "lockgraph: error: cannot write missing/r.txt: {missing}; the report was written to \
+             standard output instead"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // A file in the way, above the directory named: it is named.
+    let o = test("afile/sub/r.txt");
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("cannot write afile/sub/r.txt: afile is not a directory; the report"),
+        "{}",
+        stderr(&o)
+    );
+    for cmd in ["check", "baseline", "profile", "hang"] {
+        let o = run_in(dir, &[cmd, "records", "-o", "missing/r.txt"]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(&format!("-o missing/r.txt: {missing}")),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+        let o = run_in(dir, &[cmd, "records", "-o", "afile/sub/r.txt"]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("-o afile/sub/r.txt: afile is not a directory"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+        // The output named as what it is, not always as a report.
+        let what = match cmd {
+            "baseline" => "the baseline",
+            "profile" => "the profile",
+            _ => "the report",
+        };
+        let o = run_in(dir, &[cmd, "records", "-o", "adir"]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(&format!(
+                "-o adir: that is a directory: name a file for {what}"
+            )),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+/// A directory this user may not write in (here /sys, which not even root
+/// may create files in) is refused before the command runs, named, and
+/// said to be one (it was found only at the end, the report sent to
+/// standard output with the system's "permission denied").
+#[cfg(target_os = "linux")]
+#[test]
+fn an_output_in_a_directory_that_cannot_be_written_in_is_refused_first() {
+    if std::fs::File::create("/sys/lockgraph-probe").is_ok() || !Path::new("/sys/kernel").is_dir() {
+        return;
+    }
+    let d = tempdir();
+    std::fs::create_dir(d.path().join("records")).unwrap();
+    for cmd in ["check", "baseline", "profile", "hang"] {
+        let o = run_in(d.path(), &[cmd, "records", "-o", "/sys/r.txt"]);
+        assert_code(&o, 2);
+        assert!(stdout(&o).is_empty(), "{cmd}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("lockgraph: error: -o /sys/r.txt: permission denied: this user may not create files in /sys")
+                || err.contains("lockgraph: error: -o /sys/r.txt: /sys is on a read-only file system"),
+            "{cmd}: {err}"
+        );
+    }
 }
