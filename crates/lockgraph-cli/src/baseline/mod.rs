@@ -27,6 +27,7 @@
 //! Reading one, with the position and field of whatever is wrong in it,
 //! is `parse.rs`.
 
+mod locate;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -122,6 +123,28 @@ impl BaselineEntry {
         self
     }
 
+    /// Whether a cycle entry's key names the cycle its `locks` make (from
+    /// any of them on, as a hand-edited key may), both read in
+    /// machine-independent form. An entry without `locks` (read from its
+    /// key) agrees. One that does not would tolerate one cycle by its key
+    /// and cover the edges of another by its locks.
+    pub(crate) fn key_agrees_with_locks(&self) -> bool {
+        let prefix = self.rule.key_prefix();
+        if self.rule != Rule::Cycle || self.locks.is_empty() {
+            return true;
+        }
+        let key = portable_key(&self.key, prefix).unwrap_or_else(|| self.key.clone());
+        let Some(body) = key.strip_prefix(prefix) else {
+            return true;
+        };
+        let locks: Vec<String> = self
+            .locks
+            .iter()
+            .map(|l| site_key::class_id(l).into_owned())
+            .collect();
+        is_rotation(body, &locks)
+    }
+
     /// The cycle's edges as pairs of stable keys (the last one closing it).
     pub fn cycle_edges(&self) -> impl Iterator<Item = (&str, &str)> {
         let n = self.locks.len();
@@ -152,10 +175,27 @@ fn portable_key(key: &str, prefix: &str) -> Option<String> {
 
 /// Whether `body` (class ids joined by ` -> `) is `locks` from one of them
 /// on, the same cycle.
+/// (Compared as text, so that a class id holding ` -> ` itself is read
+/// whole.)
 fn is_rotation(body: &str, locks: &[String]) -> bool {
-    let ids: Vec<&str> = body.split(" -> ").collect();
     let n = locks.len();
-    n > 0 && ids.len() == n && (0..n).any(|r| (0..n).all(|i| ids[i] == locks[(i + r) % n]))
+    n > 0
+        && (0..n).any(|r| {
+            let mut rest = body;
+            (0..n).all(|i| {
+                let sep = if i == 0 { "" } else { " -> " };
+                match rest
+                    .strip_prefix(sep)
+                    .and_then(|t| t.strip_prefix(locks[(i + r) % n].as_str()))
+                {
+                    Some(t) => {
+                        rest = t;
+                        true
+                    }
+                    None => false,
+                }
+            }) && rest.is_empty()
+        })
 }
 
 /// Rotates a cycle to start at the lock that sorts first.

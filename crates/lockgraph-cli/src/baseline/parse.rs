@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::locate::{locate, Step};
 use super::*;
 use crate::error::Error;
 use crate::position::{json_error_at, json_message, line_col};
@@ -91,14 +92,6 @@ fn invalid(path: &Path, position: (usize, usize), message: String) -> Error {
     }
 }
 
-/// One step of the way to a value in the file: a field (the `n`th of that
-/// name in its object, counting from 0) or a list's element.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Step {
-    Field(String, usize),
-    Index(usize),
-}
-
 /// Where the parser is in the file (`cycles[2].key`): after an error, the
 /// value it was reading. Each value's step is pushed before it is read and
 /// popped once it was read.
@@ -157,123 +150,6 @@ fn explain(text: &str, e: &serde_json::Error, trail: &Trail) -> ((usize, usize),
         )
     } else {
         (stopped(), format!("not JSON: {msg}{at}"))
-    }
-}
-
-/// The byte offset of the value at `steps` in `text`, which is JSON at
-/// least up to that value (serde_json read past it); `None` if it is not
-/// there.
-pub(super) fn locate(text: &str, steps: &[Step]) -> Option<usize> {
-    let b = text.as_bytes();
-    let mut i = skip_space(b, 0);
-    for step in steps {
-        match step {
-            Step::Field(name, nth) => {
-                if b.get(i) != Some(&b'{') {
-                    return None;
-                }
-                i = skip_space(b, i + 1);
-                let mut seen = 0;
-                loop {
-                    let key_end = string_end(b, i)?;
-                    let key: String = serde_json::from_str(&text[i..key_end]).ok()?;
-                    i = skip_space(b, key_end);
-                    if b.get(i) != Some(&b':') {
-                        return None;
-                    }
-                    i = skip_space(b, i + 1);
-                    if key == *name {
-                        if seen == *nth {
-                            break;
-                        }
-                        seen += 1;
-                    }
-                    i = skip_space(b, value_end(b, i)?);
-                    if b.get(i) != Some(&b',') {
-                        return None;
-                    }
-                    i = skip_space(b, i + 1);
-                }
-            }
-            Step::Index(n) => {
-                if b.get(i) != Some(&b'[') {
-                    return None;
-                }
-                i = skip_space(b, i + 1);
-                for _ in 0..*n {
-                    i = skip_space(b, value_end(b, i)?);
-                    if b.get(i) != Some(&b',') {
-                        return None;
-                    }
-                    i = skip_space(b, i + 1);
-                }
-            }
-        }
-    }
-    (i < b.len()).then_some(i)
-}
-
-fn skip_space(b: &[u8], mut i: usize) -> usize {
-    while b
-        .get(i)
-        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-    {
-        i += 1;
-    }
-    i
-}
-
-/// The offset just after the string that starts at `i`.
-fn string_end(b: &[u8], i: usize) -> Option<usize> {
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let mut j = i + 1;
-    loop {
-        match b.get(j)? {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
-}
-
-/// The offset just after the value that starts at `i` (nested values are
-/// skipped with a depth count, not recursion).
-fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => string_end(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match b.get(j)? {
-                    b'"' => {
-                        j = string_end(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-        }
-        _ => {
-            let mut j = i;
-            while b
-                .get(j)
-                .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-            {
-                j += 1;
-            }
-            (j > i).then_some(j)
-        }
     }
 }
 
@@ -491,7 +367,18 @@ impl<'de> Visitor<'de> for Entry<'_> {
         let key = key.ok_or_else(|| de::Error::custom("missing field `key`"))?;
         let locks = locks.unwrap_or_default();
         Ok(if self.rule == Rule::Cycle && !locks.is_empty() {
-            BaselineEntry::cycle(key, locks)
+            let entry = BaselineEntry::cycle(key, locks);
+            if !entry.key_agrees_with_locks() {
+                return Err(de::Error::custom(format!(
+                    "the entry's `key` ({}) and its `locks` ({}) name different cycles: the \
+                     check would tolerate the key's cycle and count the locks' edges as \
+                     baselined; correct one of them, or write the baseline again with \
+                     `lockgraph baseline`",
+                    entry.key,
+                    entry.locks.join(" -> ")
+                )));
+            }
+            entry
         } else {
             match BaselineEntry::key(key) {
                 Some(e) => e,

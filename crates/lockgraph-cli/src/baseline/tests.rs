@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::parse::{locate, Step};
+use super::locate::{locate, Step};
 use super::*;
 use crate::error::Error;
 
@@ -336,4 +336,47 @@ fn other_json_errors_after_multibyte_characters_keep_their_columns() {
         let e = Baseline::parse(p, text).unwrap_err().to_string();
         assert_eq!(e, want, "{text:?}");
     }
+}
+
+/// A cycle entry whose key and locks name two cycles is refused at the
+/// entry, naming both: it tolerated the key's cycle and counted the locks'
+/// edges as baselined, silently. A key spelled from another lock of the
+/// same cycle, or a lock whose id holds ` -> ` itself, agrees.
+#[test]
+fn an_entry_whose_key_and_locks_disagree_is_refused() {
+    let p = Path::new("b.json");
+    let text = "{\"lockgraph_baseline\":1,\"cycles\":[\n  {\"key\":\"cycle:name:a -> name:b\",\"locks\":[\"name:c\",\"name:d\"]}]}";
+    let e = Baseline::parse(p, text).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "b.json:2:3: invalid baseline: the entry's `key` (cycle:name:a -> name:b) and its \
+         `locks` (name:c -> name:d) name different cycles: the check would tolerate the key's \
+         cycle and count the locks' edges as baselined; correct one of them, or write the \
+         baseline again with `lockgraph baseline` (at `cycles[0]`)"
+    );
+    // One lock more than the key names, or one fewer.
+    for locks in ["\"name:a\",\"name:b\",\"name:c\"", "\"name:a\""] {
+        let text = format!(
+            "{{\"lockgraph_baseline\":1,\"cycles\":[{{\"key\":\"cycle:name:a -> name:b\",\"locks\":[{locks}]}}]}}"
+        );
+        let e = Baseline::parse(p, &text).unwrap_err().to_string();
+        assert!(e.contains("name different cycles"), "{locks}: {e}");
+    }
+    for (key, locks) in [
+        ("cycle:name:b -> name:a", "\"name:a\",\"name:b\""),
+        ("cycle:name:x -> y -> name:b", "\"name:x -> y\",\"name:b\""),
+        ("cycle:name:b -> name:x -> y", "\"name:x -> y\",\"name:b\""),
+    ] {
+        let text = format!(
+            "{{\"lockgraph_baseline\":1,\"cycles\":[{{\"key\":\"{key}\",\"locks\":[{locks}]}}]}}"
+        );
+        Baseline::parse(p, &text).unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+    // A dependency's site written with its full path on one side and
+    // without on the other: the same class.
+    let entry = BaselineEntry::cycle(
+        format!("cycle:name:b -> {TOKIO_OLD}"),
+        vec!["name:b".into(), TOKIO.into()],
+    );
+    assert!(entry.key_agrees_with_locks());
 }
