@@ -10,6 +10,7 @@ use lockgraph_core::site_key;
 use lockgraph_graph::gates::{gate, gate_id, gate_mode, intersect, GateMode};
 
 use super::intern::{FastMap, Stacks, Strings};
+use super::kinds::Kinds;
 use super::*;
 use crate::reader::{self as record, EdgeLine, Header, Warning};
 
@@ -22,6 +23,8 @@ pub struct Merger {
     files: Vec<RecordFile>,
     class_ids: FastMap<Arc<str>, usize>,
     classes: Vec<ClassInfo>,
+    /// Where each class was first read, and other kinds it was read as.
+    kinds: Kinds,
     /// Gates by the file (the process) that recorded them and their text:
     /// a lock id means one lock only within one process, and two files
     /// with the same pid (a pid reused, two machines) are two processes.
@@ -86,6 +89,7 @@ impl Merger {
 
     fn end_file(&mut self, file: u32, summary: record::FileSummary) {
         self.attach_stacks(&summary.stacks);
+        self.warnings.extend(summary.conflicts);
         self.warnings.extend(summary.warning);
         match summary.header {
             Some(mut header) => {
@@ -102,16 +106,22 @@ impl Merger {
         }
     }
 
-    fn class_id(&mut self, c: &record::ClassRef<'_>) -> usize {
+    fn class_id(&mut self, c: &record::ClassRef<'_>, file: u32, line: u32) -> usize {
         // Records written before class ids were made portable name a
         // dependency's site by its path under CARGO_HOME: the same form as
         // the runtime writes now, so that old and new records (and those
         // of other machines) merge.
         let key = site_key::class_id(&c.class);
         if let Some(&id) = self.class_ids.get(&*key) {
+            if *self.classes[id].kind != *c.kind {
+                let kind = self.strings.arc(&c.kind);
+                let kept = Arc::clone(&self.classes[id].kind);
+                self.kinds.read_as(id, &kept, &kind, file, line);
+            }
             return id;
         }
         let id = self.classes.len();
+        self.kinds.first_read(file, line);
         let class: Arc<str> = Arc::from(&*key);
         let kind = self.strings.arc(&c.kind);
         self.classes.push(ClassInfo::new(
@@ -209,8 +219,9 @@ impl Merger {
     }
 
     fn add_edge(&mut self, file: u32, line: u64, e: EdgeLine<'_>) {
-        let from = self.class_id(&e.from);
-        let to = self.class_id(&e.to);
+        let at = u32::try_from(line).unwrap_or(u32::MAX);
+        let from = self.class_id(&e.from, file, at);
+        let to = self.class_id(&e.to, file, at);
         if from == to {
             // Same-class edges are about instances: not part of the class graph.
             return;
@@ -285,19 +296,29 @@ impl Merger {
                 self.stacks.id(&mapped)
             })
             .collect();
-        let class_map: Vec<usize> = other
+        let kinds: Vec<Arc<str>> = other.classes.iter().map(|c| Arc::clone(&c.kind)).collect();
+        let class_map: Vec<(usize, bool)> = other
             .classes
             .into_iter()
             .map(|c| match self.class_ids.get(&c.class) {
-                Some(&id) => id,
+                Some(&id) => (id, false),
                 None => {
                     let id = self.classes.len();
                     self.class_ids.insert(Arc::clone(&c.class), id);
                     self.classes.push(c);
-                    id
+                    (id, true)
                 }
             })
             .collect();
+        let classes = &self.classes;
+        self.kinds.absorb(
+            other.kinds,
+            &class_map,
+            &kinds,
+            |id| Arc::clone(&classes[id].kind),
+            file_base,
+        );
+        let class_map: Vec<usize> = class_map.into_iter().map(|(id, _)| id).collect();
         let gate_map: Vec<u64> = other
             .gates
             .iter()
@@ -336,7 +357,9 @@ impl Merger {
     }
 
     /// The merged graph, with classes sorted by id and edges by (from, to).
-    pub fn finish(self) -> Merged {
+    pub fn finish(mut self) -> Merged {
+        let kinds = self.kinds.warnings(&self.classes, &self.files);
+        self.warnings.extend(kinds);
         let mut order: Vec<usize> = (0..self.classes.len()).collect();
         order.sort_unstable_by(|&a, &b| self.classes[a].class.cmp(&self.classes[b].class));
         let mut rank = vec![0usize; order.len()];

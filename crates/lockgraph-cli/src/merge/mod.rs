@@ -18,6 +18,7 @@
 //! stacks of `intern`.
 
 mod intern;
+mod kinds;
 mod merger;
 #[cfg(test)]
 mod tests;

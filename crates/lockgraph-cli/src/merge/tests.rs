@@ -114,3 +114,111 @@ fn an_empty_file_is_left_out_of_the_files() {
     assert_eq!(merged.edges[0].origins().next().unwrap().file, 0);
     assert_eq!(merged.warnings.len(), 1);
 }
+
+/// `from -> to`, the held class of kind `kind`.
+fn line_of_kind(from: &str, kind: &str, to: &str) -> String {
+    line(from, to, 1).replacen("\"kind\":\"Mutex\"", &format!("\"kind\":\"{kind}\""), 1)
+}
+
+/// A class recorded with two kinds keeps the first and says so, naming
+/// the line of each other kind and the first record, once per kind; the
+/// same whether one merger read the files or several did, each a run.
+#[test]
+fn a_class_recorded_with_two_kinds_keeps_the_first_and_says_so() {
+    let files = [
+        format!("{HEADER}{}", line("a", "b", 1)),
+        format!(
+            "{HEADER}{}{}",
+            line("c", "d", 1),
+            line_of_kind("a", "RwLock", "c")
+        ),
+        format!(
+            "{HEADER}{}{}",
+            line_of_kind("a", "RwLock", "d"),
+            line_of_kind("a", "Condvar", "b")
+        ),
+    ];
+    let read = |runs: &[&[usize]]| {
+        let mut all: Option<Merger> = None;
+        let mut n = 0;
+        for run in runs {
+            let mut m = Merger::new();
+            for &i in *run {
+                m.add_reader(Path::new(&format!("f{i}")), files[i].as_bytes())
+                    .unwrap();
+                n += 1;
+            }
+            match &mut all {
+                None => all = Some(m),
+                Some(all) => all.absorb(m),
+            }
+        }
+        assert_eq!(n, files.len());
+        all.unwrap().finish()
+    };
+    let one = read(&[&[0, 1, 2]]);
+    let a = one.classes.iter().find(|c| &*c.class == "name:a").unwrap();
+    assert_eq!(&*a.kind, "Mutex");
+    let said: Vec<String> = one.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        said,
+        [
+            "f1:3: lock class `name:a` is recorded as RwLock here, but as Mutex in its first \
+             record (f0:2): the check keeps one kind per class, the first, and reports it as \
+             Mutex (locks of two kinds given one class id, such as a Mutex and an RwLock named \
+             alike, are one class to it)",
+            "f2:3: lock class `name:a` is recorded as Condvar here, but as Mutex in its first \
+             record (f0:2): the check keeps one kind per class, the first, and reports it as \
+             Mutex (locks of two kinds given one class id, such as a Mutex and an RwLock named \
+             alike, are one class to it)",
+        ]
+    );
+    for runs in [
+        &[&[0][..], &[1, 2]][..],
+        &[&[0, 1], &[2]],
+        &[&[0], &[1], &[2]],
+    ] {
+        let m = read(runs);
+        let w: Vec<String> = m.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(w, said, "{runs:?}");
+    }
+    // One kind throughout: nothing to say.
+    let mut m = Merger::new();
+    m.add_reader(Path::new("f"), files[0].as_bytes()).unwrap();
+    assert!(m.finish().warnings.is_empty());
+}
+
+/// A stack line that repeats a key with other frames: the last is kept,
+/// and said, naming both lines; a repeat with the same frames is not.
+#[test]
+fn a_stack_key_repeated_with_other_frames_is_said() {
+    let named = line("a", "b", 1).replace(
+        "\"backtrace\":[\"x::f (src/a.rs:2)\"]",
+        "\"backtrace\":[],\"stack\":\"1:1\"",
+    );
+    let stack = |f: &str| {
+        format!("{{\"type\":\"stack\",\"stack\":\"1:1\",\"pid\":1,\"backtrace\":[\"{f}\"]}}\n")
+    };
+    let text = format!(
+        "{HEADER}{named}{}{}{}",
+        stack("x::first (src/a.rs:1)"),
+        stack("x::first (src/a.rs:1)"),
+        stack("x::second (src/b.rs:2)")
+    );
+    let mut m = Merger::new();
+    m.add_reader(Path::new("f"), text.as_bytes()).unwrap();
+    let merged = m.finish();
+    let o = merged.edges[0].origins().next().unwrap();
+    assert_eq!(
+        &*merged.stacks[o.backtrace as usize][0],
+        "x::second (src/b.rs:2)"
+    );
+    let said: Vec<String> = merged.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        said,
+        [
+            "f:5: stack line `1:1` repeats the key of line 3 with other frames: the edges that \
+          name it get this line's frames (the last line of a key is kept)"
+        ]
+    );
+}

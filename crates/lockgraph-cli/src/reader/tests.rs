@@ -1,5 +1,6 @@
 use std::borrow::Cow;
 
+use super::parse::{EDGE_TEMPLATE, HEADER_TEMPLATE};
 use super::*;
 
 const HEADER: &str =
