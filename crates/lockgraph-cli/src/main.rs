@@ -13,7 +13,6 @@ use lockgraph_cli::profile::{Profile, ProfileFormat};
 use lockgraph_cli::{CheckOptions, Format, Report, Rule};
 
 mod cli;
-use cli::dump;
 use cli::output_file;
 use cli::outputs::{not_an_input, writable_output};
 use cli::run;
@@ -360,12 +359,9 @@ fn dump_and_print(pid: u32, format: TextOrJson, timeout: &str) -> anyhow::Result
             timeout.trim()
         );
     }
-    // A stopped process cannot answer: said at once, not after the wait.
-    if let Some(why) = dump::stopped_before_asking(pid) {
-        anyhow::bail!(why);
-    }
-    let json = lockgraph_core::watchdog::ask_for_dump(pid, wait)
-        .map_err(|e| anyhow::anyhow!(dump::explain(&e)))?;
+    // The core's words for each reason there is no dump: a process
+    // stopped, one without the handler (yet), one that gave no answer.
+    let json = lockgraph_core::watchdog::ask_for_dump(pid, wait).map_err(anyhow::Error::from)?;
     let out = match format {
         TextOrJson::Json => json,
         TextOrJson::Text => {

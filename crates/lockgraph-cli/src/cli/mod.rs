@@ -1,6 +1,5 @@
 //! What only the `lockgraph` binary needs (the library has no use for it).
 
-pub(crate) mod dump;
 pub(crate) mod output_file;
 pub(crate) mod outputs;
 pub(crate) mod run;

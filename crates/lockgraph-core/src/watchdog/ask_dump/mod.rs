@@ -11,6 +11,18 @@
 //! request file (a `kill -USR2` by hand) writes no answer file. Before it
 //! asks, it removes the files that askers which have exited left there
 //! (stopped half-way, or gone before a late answer).
+//!
+//! What it says when it gets no dump comes from `/proc` too (`process`): a
+//! process stopped (state `T`) or held by a debugger (`t`) is not
+//! signalled and said so at once, and one found stopped when the wait runs
+//! out is said stopped, not its watchdog thread blamed; a process without
+//! the handler whose environment sets `LOCKGRAPH_DUMP_SIGNAL` is told
+//! apart from one that lacks it (it has not installed the handler yet, or
+//! `LOCKGRAPH_WATCHDOG=off` overrides it).
+
+mod process;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -50,6 +62,51 @@ pub enum AskDumpError {
         /// Where the answer was expected.
         path: PathBuf,
     },
+    /// The process is stopped (state `T`: SIGSTOP, Ctrl-Z) or, `traced`,
+    /// held by a debugger or tracer (state `t`): it cannot answer until it
+    /// runs again, and was not signalled.
+    Stopped {
+        /// The process.
+        pid: u32,
+        /// Held by a debugger or tracer, which `kill -CONT` does not resume.
+        traced: bool,
+    },
+    /// No answer within the time given, and the process was found stopped
+    /// then (see [`AskDumpError::Stopped`]): stopped before it could
+    /// answer, not its watchdog thread stuck.
+    StoppedWhileAsked {
+        /// The process.
+        pid: u32,
+        /// How long the asker waited.
+        waited: Duration,
+        /// Held by a debugger or tracer.
+        traced: bool,
+    },
+    /// The process does not catch SIGUSR2 (or, `ignores`, ignores it), but
+    /// its environment sets `LOCKGRAPH_DUMP_SIGNAL` on: it has not
+    /// installed lockgraph's dump handler yet (it does at its first
+    /// lockgraph lock use). Not signalled.
+    HandlerNotYetInstalled {
+        /// The process.
+        pid: u32,
+        /// It ignores SIGUSR2 (rather than not catching it).
+        ignores: bool,
+        /// `LOCKGRAPH_DUMP_SIGNAL`'s value in its environment.
+        value: String,
+    },
+    /// As [`AskDumpError::HandlerNotYetInstalled`], but its environment
+    /// also turns the watchdog off (`LOCKGRAPH_WATCHDOG`), which overrides
+    /// `LOCKGRAPH_DUMP_SIGNAL`: it installs no dump handler. Not signalled.
+    HandlerOverridden {
+        /// The process.
+        pid: u32,
+        /// It ignores SIGUSR2 (rather than not catching it).
+        ignores: bool,
+        /// `LOCKGRAPH_DUMP_SIGNAL`'s value in its environment.
+        value: String,
+        /// `LOCKGRAPH_WATCHDOG`'s value in its environment.
+        watchdog: String,
+    },
     /// Anything else (the platform, an I/O error), said in words.
     Other(String),
 }
@@ -64,14 +121,35 @@ impl fmt::Display for AskDumpError {
                 f,
                 "process {pid} belongs to another user (uid {uid}): run this as that user (or root)"
             ),
-            AskDumpError::NoHandler(pid) => write!(
+            AskDumpError::NoHandler(pid) | AskDumpError::IgnoresSignal(pid) => write!(
                 f,
-                "process {pid} has no lockgraph dump handler (it does not catch SIGUSR2; not signalled, since SIGUSR2 would kill it): run it with LOCKGRAPH_DUMP_SIGNAL=1 (which turns the watchdog on unless LOCKGRAPH_WATCHDOG=off), or start the watchdog with Config::dump_on_sigusr2(true); the handler is installed at its first lock use"
+                "process {pid} has no lockgraph dump handler ({}): run it with LOCKGRAPH_DUMP_SIGNAL=1 (which turns the watchdog on unless LOCKGRAPH_WATCHDOG=off), or start the watchdog with Config::dump_on_sigusr2(true); the handler is installed at its first lock use",
+                process::not_signalled(*pid, matches!(self, AskDumpError::IgnoresSignal(_)))
             ),
-            AskDumpError::IgnoresSignal(pid) => write!(
+            AskDumpError::HandlerNotYetInstalled { pid, ignores, value } => write!(
                 f,
-                "process {pid} has no lockgraph dump handler (it ignores SIGUSR2; not signalled, since nothing would answer): run it with LOCKGRAPH_DUMP_SIGNAL=1 (which turns the watchdog on unless LOCKGRAPH_WATCHDOG=off), or start the watchdog with Config::dump_on_sigusr2(true); the handler is installed at its first lock use"
+                "process {pid} has LOCKGRAPH_DUMP_SIGNAL={value} in its environment, but has not installed lockgraph's dump handler yet ({}): it installs it at its first lockgraph lock use; ask again once it has taken a lockgraph lock (a program that never takes one, or is not built with lockgraph, never installs it)",
+                process::not_signalled(*pid, *ignores)
             ),
+            AskDumpError::HandlerOverridden { pid, ignores, value, watchdog } => write!(
+                f,
+                "process {pid} has LOCKGRAPH_DUMP_SIGNAL={value} in its environment, but also LOCKGRAPH_WATCHDOG={watchdog}, which overrides it: it installs no lockgraph dump handler ({}); run it with LOCKGRAPH_WATCHDOG unset or a timeout (e.g. 30s), or start the watchdog with Config::dump_on_sigusr2(true)",
+                process::not_signalled(*pid, *ignores)
+            ),
+            AskDumpError::Stopped { pid, traced } => {
+                let (what, how) = process::stop_words(*pid, *traced);
+                write!(
+                    f,
+                    "process {pid} {what}: it cannot answer until it runs again (not signalled); {how}"
+                )
+            }
+            AskDumpError::StoppedWhileAsked { pid, waited, traced } => {
+                let (what, how) = process::stop_words(*pid, *traced);
+                write!(
+                    f,
+                    "process {pid} did not answer within {waited:?}: it {what}, stopped before it could answer: it cannot answer until it runs again; {how}"
+                )
+            }
             AskDumpError::NotLockgraphs(pid) => write!(
                 f,
                 "process {pid} catches SIGUSR2, but not with lockgraph's dump handler (no open /memfd:{HANDLER_MARK}): not signalled, since its own handler would run (a shell, a server that reloads on SIGUSR2); run it with LOCKGRAPH_DUMP_SIGNAL=1, or start the watchdog with Config::dump_on_sigusr2(true)"
@@ -123,66 +201,16 @@ fn has_handler_mark(pid: u32) -> bool {
     })
 }
 
-/// The fields of `/proc/<pid>/status` the asker needs.
-struct Status {
-    uid: u32,
-    catches_usr2: bool,
-    ignores_usr2: bool,
-}
-
+/// The temporary directory of a process whose environment is `env` (its
+/// `TMPDIR`, else `/tmp`), where it writes its answer.
 #[cfg(target_os = "linux")]
-fn status(pid: u32) -> Result<Status, AskDumpError> {
-    let text = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(AskDumpError::NoSuchProcess(pid))
-        }
-        Err(e) => {
-            return Err(AskDumpError::Other(format!(
-                "cannot read /proc/{pid}/status: {e}"
-            )))
-        }
-    };
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-            .unwrap_or("")
-    };
-    if field("State:").starts_with('Z') {
-        return Err(AskDumpError::NoSuchProcess(pid));
-    }
-    // `Uid:` real, effective, saved, filesystem.
-    let uid = field("Uid:")
-        .split_whitespace()
-        .nth(1)
-        .and_then(|u| u.parse().ok())
-        .ok_or_else(|| AskDumpError::Other(format!("no Uid in /proc/{pid}/status")))?;
-    let caught = u64::from_str_radix(field("SigCgt:"), 16)
-        .map_err(|_| AskDumpError::Other(format!("no SigCgt in /proc/{pid}/status")))?;
-    let ignored = u64::from_str_radix(field("SigIgn:"), 16)
-        .map_err(|_| AskDumpError::Other(format!("no SigIgn in /proc/{pid}/status")))?;
-    let usr2 = 1u64 << (libc::SIGUSR2 - 1);
-    Ok(Status {
-        uid,
-        catches_usr2: caught & usr2 != 0,
-        ignores_usr2: ignored & usr2 != 0,
-    })
-}
-
-/// The temporary directory of process `pid` (its `TMPDIR`, else `/tmp`),
-/// where it writes its answer.
-#[cfg(target_os = "linux")]
-fn tmp_dir_of(pid: u32) -> PathBuf {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .ok()
-        .and_then(|env| {
-            env.split(|&b| b == 0)
-                .find_map(|kv| kv.strip_prefix(b"TMPDIR="))
-                .filter(|v| !v.is_empty())
-                .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
-        })
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
+fn tmp_dir_of(env: Option<&[u8]>) -> PathBuf {
+    env.and_then(|env| process::env_bytes(env, "TMPDIR"))
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || PathBuf::from("/tmp"),
+            |v| PathBuf::from(String::from_utf8_lossy(v).into_owned()),
+        )
 }
 
 /// Removes from `tmp` the request and answer files of askers that have
@@ -252,6 +280,20 @@ impl Drop for Request {
     }
 }
 
+/// The error of process `pid`, which gave no answer (expected at `path`)
+/// within `waited`, in state `run` then: one stopped while it was asked is
+/// said so, not its watchdog thread blamed.
+fn no_answer(pid: u32, waited: Duration, path: PathBuf, run: process::Run) -> AskDumpError {
+    match run.stopped() {
+        Some(traced) => AskDumpError::StoppedWhileAsked {
+            pid,
+            waited,
+            traced,
+        },
+        None => AskDumpError::NoAnswer { pid, waited, path },
+    }
+}
+
 /// Asks process `pid` for its dump and waits up to `wait` for it: the
 /// dump's JSON object (`kind` `dump`, with `text`, the dump as printed).
 #[cfg(target_os = "linux")]
@@ -262,17 +304,19 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     if target <= 0 {
         return Err(AskDumpError::NoSuchProcess(pid));
     }
-    let st = status(pid)?;
+    let st = process::status(pid)?;
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     if me != 0 && st.uid != me {
         return Err(AskDumpError::OtherUser { pid, uid: st.uid });
     }
-    if st.ignores_usr2 {
-        return Err(AskDumpError::IgnoresSignal(pid));
+    let env = process::environ(pid);
+    if st.ignores_usr2 || !st.catches_usr2 {
+        return Err(process::no_handler(pid, st.ignores_usr2, env.as_deref()));
     }
-    if !st.catches_usr2 {
-        return Err(AskDumpError::NoHandler(pid));
+    // A stopped process cannot answer: said at once, not after the wait.
+    if let Some(traced) = st.run.stopped() {
+        return Err(AskDumpError::Stopped { pid, traced });
     }
     // It catches SIGUSR2, but it may be for its own reasons (an interactive
     // shell, a server that reloads on it): only lockgraph's handler is
@@ -280,7 +324,7 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     if !has_handler_mark(pid) {
         return Err(AskDumpError::NotLockgraphs(pid));
     }
-    let tmp = tmp_dir_of(pid);
+    let tmp = tmp_dir_of(env.as_deref());
     static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let asker = format!(
         "{}-{}",
@@ -319,15 +363,12 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
                 _ => {}
             }
         }
-        if status(pid).is_err() {
-            return Err(AskDumpError::Exited(pid));
-        }
+        let now = match process::status(pid) {
+            Ok(now) => now,
+            Err(_) => return Err(AskDumpError::Exited(pid)),
+        };
         if Instant::now() >= end {
-            return Err(AskDumpError::NoAnswer {
-                pid,
-                waited: wait,
-                path,
-            });
+            return Err(no_answer(pid, wait, path, now.run));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -337,7 +378,10 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
 #[cfg(not(target_os = "linux"))]
 pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     let _ = (pid, wait, Instant::now(), SystemTime::now());
-    let _ = |s: Status| (s.uid, s.catches_usr2, s.ignores_usr2);
+    let _ = process::parse_status(pid, "")
+        .map(|s| (s.uid, s.catches_usr2, s.ignores_usr2, s.run.stopped()));
+    let _ = process::no_handler(pid, false, None);
+    let _ = no_answer(pid, wait, PathBuf::new(), process::Run::Runs);
     Err(AskDumpError::Other(
         "asking another process for a dump needs Linux's /proc".into(),
     ))
