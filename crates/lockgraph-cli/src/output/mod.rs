@@ -7,6 +7,7 @@ mod html;
 mod layout;
 mod sarif;
 mod text;
+mod uri;
 
 use std::fmt;
 use std::io::{self, Write};

@@ -59,19 +59,6 @@ fn rules() -> Value {
     ])
 }
 
-/// Percent-encodes what a URI path may not hold as it is.
-fn encode(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A SARIF `physicalLocation` for a `file:line:column` site. Relative paths
 /// (and absolute ones under `root`) become `%SRCROOT%`-relative URIs; others
 /// become `file://` URIs.
@@ -86,24 +73,7 @@ pub(crate) fn physical_location(site: &str, root: Option<&Path>) -> Value {
         }
         _ => (site, None),
     };
-    let file = file.replace('\\', "/");
-    let relative = if Path::new(&file).is_absolute() || file.starts_with('/') {
-        root.and_then(|r| Path::new(&file).strip_prefix(r).ok())
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
-    } else {
-        Some(file.trim_start_matches("./").to_string())
-    };
-    let artifact = match relative {
-        Some(rel) => json!({ "uri": encode(&rel), "uriBaseId": "%SRCROOT%" }),
-        None => {
-            let abs = if file.starts_with('/') {
-                file.clone()
-            } else {
-                format!("/{file}")
-            };
-            json!({ "uri": format!("file://{}", encode(&abs)) })
-        }
-    };
+    let artifact = super::uri::artifact_location(file, root);
     let mut loc = json!({ "artifactLocation": artifact });
     if let Some(region) = region {
         loc["region"] = region;
@@ -233,15 +203,7 @@ pub(crate) fn to_value(report: &Report, root: Option<&Path>) -> Value {
         "results": results
     });
     if let Some(root) = root {
-        let mut uri = root.to_string_lossy().replace('\\', "/");
-        if !uri.ends_with('/') {
-            uri.push('/');
-        }
-        if !uri.starts_with('/') {
-            uri.insert(0, '/');
-        }
-        run["originalUriBaseIds"] =
-            json!({ "%SRCROOT%": { "uri": format!("file://{}", encode(&uri)) } });
+        run["originalUriBaseIds"] = json!({ "%SRCROOT%": { "uri": super::uri::root_uri(root) } });
     }
     json!({
         "$schema": SCHEMA,

@@ -155,3 +155,61 @@ fn an_output_in_a_directory_that_cannot_be_written_in_is_refused_first() {
         );
     }
 }
+
+/// SARIF locations from hostile sites are valid URIs (SARIF 2.1.0, RFC
+/// 3986): a `:` in a relative path no longer reads as a scheme
+/// (`weird:name.rs` was written as is), a Windows path with a drive is an
+/// absolute `file://` URI (it was `C:/x/y.rs`, relative, scheme `C`), a
+/// path that climbs out of the source root is made absolute, and a space,
+/// `%`, `#` or non-ASCII character is percent-encoded.
+#[test]
+fn sarif_locations_from_hostile_sites_are_valid_uris() {
+    let d = tempdir();
+    let sites = [
+        ("weird:name.rs:2:2", "weird%3Aname.rs"),
+        ("C:\\x\\y.rs:1:1", "file:///C:/x/y.rs"),
+        (
+            "src/my dir/100%#x é.rs:3:4",
+            "src/my%20dir/100%25%23x%20%C3%A9.rs",
+        ),
+        ("src/./a/../b.rs:1:1", "src/b.rs"),
+    ];
+    let mut edges = Vec::new();
+    for (i, (site, _)) in sites.iter().enumerate() {
+        let (a, b) = (format!("a{i}"), format!("b{i}"));
+        edges.push(edge(&a, &b).sites(site, site));
+        edges.push(edge(&b, &a).sites(site, site));
+    }
+    write_file(d.path(), 1, &edges);
+    let o = run_in(d.path(), &["check", "--format", "sarif", "."]);
+    assert_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut uris = Vec::new();
+    for r in v["runs"][0]["results"].as_array().unwrap() {
+        for l in r["locations"].as_array().unwrap() {
+            let uri = l["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let scheme = uri.split_once(':').map(|(s, _)| s);
+            let relative = l["physicalLocation"]["artifactLocation"]
+                .get("uriBaseId")
+                .is_some();
+            // A relative reference has no scheme; an absolute one is file:.
+            if relative {
+                assert!(scheme.is_none_or(|s| s.contains('/')), "relative {uri}");
+            } else {
+                assert_eq!(scheme, Some("file"), "{uri}");
+            }
+            assert!(
+                uri.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"#?\"<>\\^`{|}".contains(&b)),
+                "{uri}"
+            );
+            uris.push(uri);
+        }
+    }
+    for (site, uri) in sites {
+        assert!(uris.iter().any(|u| u == uri), "{site}: {uris:?}");
+    }
+}
