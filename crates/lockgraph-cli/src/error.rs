@@ -1,10 +1,11 @@
 //! The errors of the checker: every one names the file it is about and, where
 //! there is one, the line.
 
-use crate::shown::ShowPath as _;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::shown::ShowPath as _;
 
 /// A problem with one record file: unreadable, malformed, too large.
 #[derive(Debug)]

@@ -3,12 +3,12 @@
 //! Only regular files are read: a FIFO or a device named like a record
 //! would block the reader forever (opening a FIFO waits for a writer).
 
-use crate::shown::ShowPath as _;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::shown::ShowPath as _;
 
 /// The files to read, sorted and free of duplicates, and what was skipped.
 #[derive(Debug, Default)]

@@ -2,7 +2,6 @@
 //! are findings (the baseline applied), and each finding's locks, edges and
 //! origins in the one shape every output renders.
 
-use crate::shown::ShowPath as _;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use crate::report::{
     BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, Kinds, LockId,
     OrderDetail, Report, Rule, Summary,
 };
+use crate::shown::ShowPath as _;
 
 /// A short, stable, hexadecimal fingerprint of a key (64-bit FNV-1a), for
 /// SARIF's `partialFingerprints` and for humans comparing runs.

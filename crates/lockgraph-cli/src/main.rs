@@ -1,7 +1,6 @@
 //! `lockgraph`: checks lock-order records for cycles and order violations.
 #![forbid(unsafe_code)]
 
-use lockgraph_cli::ShowPath as _;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lockgraph_cli::profile::{Profile, ProfileFormat};
-use lockgraph_cli::{CheckOptions, Format, Report, Rule};
+use lockgraph_cli::{CheckOptions, Format, Report, Rule, ShowPath as _};
 
 mod cli;
 use cli::output_file;

@@ -13,7 +13,6 @@
 //! # Ok::<(), lockgraph_cli::Error>(())
 //! ```
 
-use crate::shown::ShowPath as _;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -27,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::output::escape;
 use crate::position::{json_error_at, json_message, without_position};
+use crate::shown::ShowPath as _;
 
 /// The profile format version this reader understands.
 pub const PROFILE_VERSION: u64 = 1;

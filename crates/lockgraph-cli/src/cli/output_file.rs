@@ -15,12 +15,12 @@
 //! the command exits 2 (the output was not where it was asked for) without
 //! losing what it found.
 
-use lockgraph_cli::ShowPath as _;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
 use lockgraph_cli::io_error_text as lower;
+use lockgraph_cli::ShowPath as _;
 
 /// The error of an output whose `-o` file could not be written: it went to
 /// standard output instead (or was lost there too). `test --profile` then

@@ -17,13 +17,13 @@
 //! succeeds, it exits with the check's code (0 clean, 1 findings, 2 input
 //! error). See [`final_exit_code`].
 
-use lockgraph_cli::ShowPath as _;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use lockgraph_cli::io_error_text as lower;
+use lockgraph_cli::ShowPath as _;
 
 /// The environment variable that turns recording on.
 pub(crate) const RECORD_ENV: &str = "LOCKGRAPH_RECORD";

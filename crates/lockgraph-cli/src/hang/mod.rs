@@ -28,7 +28,6 @@ mod text;
 mod verdict;
 mod view;
 
-use crate::shown::ShowPath as _;
 use verdict::{amount, names, progress_findings, start_here, summary};
 use view::{first_line, label_of, thread_view, ThreadView};
 
@@ -38,6 +37,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::shown::ShowPath as _;
 
 pub use read::is_watchdog_file;
 

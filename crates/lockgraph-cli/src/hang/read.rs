@@ -20,7 +20,6 @@
 //! record of an unknown version) makes the verdict incomplete
 //! ([`Notes::incomplete`]).
 
-use crate::shown::ShowPath as _;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -35,6 +34,7 @@ use super::lines::{next_line, Line};
 use super::shape::Shape;
 use super::{amount, first_line, thread_view, Limits, Skipped, ThreadView};
 use crate::error::Error;
+use crate::shown::ShowPath as _;
 
 mod fold;
 

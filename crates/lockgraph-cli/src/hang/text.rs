@@ -1,10 +1,10 @@
 //! `lockgraph hang` as text. Every string from the files goes through
 //! [`crate::terminal_safe`]: no control character reaches the terminal.
 
-use crate::shown::ShowPath as _;
 use std::fmt::Write as _;
 
 use super::HangReport;
+use crate::shown::ShowPath as _;
 
 /// Members named per group; the rest are counted.
 const NAMED_MEMBERS: usize = 8;

@@ -1,11 +1,11 @@
 //! What `hang` concludes from the processes it read: which stopped first
 //! (progress markers), where to start, and the summary line.
 
-use crate::shown::ShowPath as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::*;
+use crate::shown::ShowPath as _;
 
 pub(super) fn names(labels: &[String]) -> String {
     match labels {

@@ -1,7 +1,6 @@
 //! [`Merger`]: reads record files into one class-level graph, combines the
 //! partial graphs of several threads in file order, and sorts the result.
 
-use crate::shown::ShowPath as _;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use super::intern::{FastMap, Stacks, Strings};
 use super::kinds::Kinds;
 use super::*;
 use crate::reader::{self as record, EdgeLine, Header, Warning};
+use crate::shown::ShowPath as _;
 
 /// Accumulates record files; [`Merger::finish`] gives the sorted [`Merged`].
 ///

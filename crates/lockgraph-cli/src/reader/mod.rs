@@ -20,7 +20,6 @@ mod line;
 mod parse;
 mod stacks;
 
-use crate::shown::ShowPath as _;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -29,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::RecordError;
+use crate::shown::ShowPath as _;
 
 /// The newest record format version this reader understands; it reads
 /// every version from 1 up to it (version 2 added the gates' modes, version
