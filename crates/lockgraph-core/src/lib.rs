@@ -49,6 +49,7 @@
 // The layers, from the ground up (docs/design.md, "Layers"): each module
 // imports only modules listed above it.
 mod atomicity;
+mod capacity;
 mod class;
 mod delivery;
 mod env;

@@ -55,6 +55,7 @@
 
 use std::cell::Cell;
 use std::panic::Location;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::class::{Class, LockKind};
@@ -81,6 +82,9 @@ crate::sync::thread_local_const! {
 #[derive(Debug)]
 pub struct Resource {
     meta: LockMeta,
+    /// The size published for the watchdog's reports
+    /// ([`publish_size`](Self::publish_size)), plus one; 0: none.
+    size: AtomicUsize,
 }
 
 impl Resource {
@@ -88,6 +92,30 @@ impl Resource {
     pub const fn new(kind: LockKind, class: Class) -> Resource {
         Resource {
             meta: LockMeta::new(kind, class),
+            size: AtomicUsize::new(0),
+        }
+    }
+
+    /// Tells the watchdog the resource's size (a barrier's party count, a
+    /// semaphore's permits), which its reports show (`Barrier `step` (4
+    /// parties; 3 waiting now)`). Call it where an operation on the
+    /// resource is about to block, every time: the size it published
+    /// already costs one load; a new one (permits added) is published
+    /// again. Nothing while the watchdog is off. The resource's drop takes
+    /// the size back.
+    #[inline]
+    pub fn publish_size(&self, size: usize) {
+        if crate::TRACKING && self.size.load(Ordering::Relaxed) != size.wrapping_add(1) {
+            self.publish_size_now(size);
+        }
+    }
+
+    /// [`publish_size`](Self::publish_size) of a size not published yet.
+    #[cold]
+    #[inline(never)]
+    fn publish_size_now(&self, size: usize) {
+        if crate::watchdog::on() {
+            crate::capacity::publish(self.meta.id(), size, &self.size);
         }
     }
 
@@ -216,6 +244,14 @@ impl Resource {
         self.serve(site);
         let _serving = Serving(self);
         f()
+    }
+}
+
+impl Drop for Resource {
+    fn drop(&mut self) {
+        if *self.size.get_mut() != 0 {
+            crate::capacity::forget(self.meta.id());
+        }
     }
 }
 
