@@ -24,6 +24,16 @@ pub(super) fn json_lock(s: &mut String, l: &LockRef) {
     let _ = write!(s, ",\"resource\":{}}}", l.resource);
 }
 
+/// A count, or `null`.
+fn json_count(s: &mut String, n: Option<usize>) {
+    match n {
+        Some(n) => {
+            let _ = write!(s, "{n}");
+        }
+        None => s.push_str("null"),
+    }
+}
+
 /// `d` in whole milliseconds, rounded to the nearest as the text rounds
 /// (a limit of 149.99 ms reads `150.0ms` there: 150 here, not 149).
 pub(super) fn ms(d: Duration) -> u128 {
@@ -107,7 +117,11 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
                 }
                 crate::record::json_str(s, l);
             }
-            s.push_str("]}");
+            s.push_str("],\"capacity\":");
+            json_count(s, w.capacity);
+            s.push_str(",\"waiting_now\":");
+            json_count(s, w.waiting_now);
+            s.push('}');
         }
     }
     s.push_str(",\"held\":[");

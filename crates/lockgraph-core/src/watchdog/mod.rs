@@ -65,6 +65,7 @@ mod rate_limit;
 mod remote_stack;
 mod report;
 mod scan;
+mod sizes;
 mod slot;
 mod spans;
 pub(crate) mod tasks;
@@ -72,6 +73,7 @@ pub(crate) mod tasks;
 mod tests;
 mod wait;
 mod wait_for;
+mod what;
 mod words;
 
 pub use crate::env::{parse_duration, ParseDurationError};
@@ -93,6 +95,7 @@ pub use report::{
 };
 pub use scan::dump;
 use scan::*;
+use sizes::*;
 pub(crate) use slot::*;
 #[cfg(feature = "tracing-spans")]
 pub use spans::{layer, SpanLayer};
@@ -100,6 +103,7 @@ pub use tasks::TaskInfo;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;
+pub(crate) use what::waits_for;
 use words::*;
 pub(crate) use words::{and_list, utc};
 

@@ -102,28 +102,27 @@ pub struct WaitInfo {
     /// For a send into a full queue, in a report: no thread serves the
     /// queue as its consumer (nothing will make room).
     pub no_consumer: bool,
+    /// The size of the resource waited for, where the watchdog knows it: a
+    /// barrier's party count and a semaphore's permits (published by the
+    /// primitive when it blocked), a bounded queue's bound (with
+    /// [`queue`](Self::queue)); `None` otherwise.
+    pub capacity: Option<usize>,
+    /// For a barrier wait: the threads the watchdog sees waiting at the
+    /// barrier now, this one included (`None` for other waits, and for a
+    /// thread a report names only as a blocked peer).
+    pub waiting_now: Option<usize>,
 }
 
 impl WaitInfo {
     /// What it waits for: `Mutex `m``, `upgrade of RwLock `r``,
-    /// `notification on Condvar `cv``, `blocking call `recv``.
+    /// `notification on Condvar `cv``, `blocking call `recv``, with the
+    /// resource's size where it is known (`a permit of Semaphore `gpu` (2
+    /// permits)`).
     pub fn what(&self) -> String {
-        match self.mode {
-            Some(WaitMode::Upgrade) => format!("upgrade of {}", self.lock),
-            Some(WaitMode::Condvar) => format!("notification on {}", self.lock),
-            Some(WaitMode::Send) => format!("space in {} (a send into the full queue)", self.lock),
-            Some(WaitMode::Recv) => {
-                format!("an item from {} (a receive on the empty queue)", self.lock)
-            }
-            Some(WaitMode::Permit) => format!("a permit of {}", self.lock),
-            // A CUDA synchronize, named by what the model knows of it.
-            Some(WaitMode::Join) if self.lock.kind == LockKind::Stream => match self.lock.name {
-                Some(what) => what.to_string(),
-                None => format!("the work of {} to finish (a synchronize)", self.lock),
-            },
-            Some(WaitMode::Join) => format!("{} to finish (a join)", self.lock),
-            Some(WaitMode::Barrier) => format!("the other parties of {}", self.lock),
-            _ => self.lock.to_string(),
+        let words = waits_for(&self.lock, self.mode);
+        match self.size_words() {
+            Some(size) => format!("{words} ({size})"),
+            None => words,
         }
     }
 
@@ -541,6 +540,8 @@ pub(super) fn thread_info(
             _ => None,
         };
         WaitInfo {
+            capacity: capacity_of(w.target, queue),
+            waiting_now: None,
             queue,
             blocked_peers: Vec::new(),
             no_consumer: false,

@@ -19,16 +19,18 @@ pub fn dump() -> Dump {
     let snaps = snapshot();
     let now = now_ns();
     let taken_at = std::time::SystemTime::now();
+    let mut threads: Vec<ThreadInfo> = snaps
+        .iter()
+        .filter(|s| !s.held.is_empty() || s.wait.is_some())
+        .map(|s| thread_info(s, now, true, true))
+        .collect();
+    add_waiting_now(&mut threads, &snaps);
     Dump {
         pid: std::process::id(),
         taken_at,
         progress: markers(),
         watching: on(),
-        threads: snaps
-            .iter()
-            .filter(|s| !s.held.is_empty() || s.wait.is_some())
-            .map(|s| thread_info(s, now, true, true))
-            .collect(),
+        threads,
         tasks: tasks::task_dump(),
     }
 }
@@ -250,6 +252,7 @@ impl Watchdog {
                     // last scan saw this cycle unreported.
                     let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
                     add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
+                    add_waiting_now(&mut report.threads, &snaps);
                     for &i in &cycle {
                         if waits_for_any(&snaps[i]) {
                             let peers = edges[i].iter().filter(|j| on_cycle.contains(j));
@@ -355,6 +358,7 @@ impl Watchdog {
                 }
             }
             add_blocked_peers(&mut threads, &idx, &snaps, &edges, &on_cycle, now);
+            add_waiting_now(&mut threads, &snaps);
             self.emit(WatchdogReport {
                 kind: WatchdogKind::LongWait,
                 cycle: None,

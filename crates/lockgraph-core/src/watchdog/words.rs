@@ -633,10 +633,7 @@ impl WatchdogReport {
                 x.held_for,
                 h.now_words()
             ),
-            None if w.mode == Some(WaitMode::Barrier) => format!(
-                "what to do: no other party of {} is on its way to it (no thread the watchdog sees has passed it and not waited again): check its party count against the threads that wait on it, or find the party that never arrived (exited, panicked, or blocked before its first wait)",
-                w.lock
-            ),
+            None if w.mode == Some(WaitMode::Barrier) => w.lone_party_advice(),
             None => format!(
                 "what to do: find who holds {}: no thread the watchdog sees holds it {}",
                 w.lock,

@@ -135,6 +135,8 @@ fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
         queue: None,
         blocked_peers: Vec::new(),
         no_consumer: false,
+        capacity: None,
+        waiting_now: None,
     }
 }
 
