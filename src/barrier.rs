@@ -131,6 +131,9 @@ impl Barrier {
             let leader = match self.arrive() {
                 None => true,
                 Some(round) => {
+                    // For the watchdog's reports (once; not on the
+                    // leader's path).
+                    self.res.publish_size(self.n);
                     self.res.wait(
                         Round {
                             barrier: self,

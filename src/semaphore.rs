@@ -37,6 +37,10 @@ pub struct Semaphore {
     waiting: AtomicUsize,
     park: parking_lot::Mutex<()>,
     freed: parking_lot::Condvar,
+    /// Its permits, free or not (the watchdog's reports say them): given,
+    /// added, less those forgotten.
+    #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+    total: AtomicUsize,
     #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
     res: Resource,
 }
@@ -75,6 +79,7 @@ impl Semaphore {
             waiting: AtomicUsize::new(0),
             park: parking_lot::Mutex::new(()),
             freed: parking_lot::Condvar::new(),
+            total: AtomicUsize::new(permits),
             res: Resource::new(LockKind::Semaphore, class),
         }
     }
@@ -96,6 +101,8 @@ impl Semaphore {
 
     /// Adds `n` permits.
     pub fn add_permits(&self, n: usize) {
+        #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+        self.total.fetch_add(n, Ordering::Relaxed);
         self.permits.fetch_add(n, Ordering::SeqCst);
         self.wake();
     }
@@ -160,6 +167,10 @@ impl Semaphore {
         if self.take() {
             return true;
         }
+        // For the watchdog's reports (again when permits were added or
+        // forgotten since).
+        #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+        self.res.publish_size(self.total.load(Ordering::Relaxed));
         let mut g = self.park.lock();
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let ok = loop {
@@ -269,7 +280,10 @@ impl<'a> SemaphoreGuard<'a> {
     /// the thread no longer holds it.
     pub fn forget(self) {
         #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
-        primitive::release(self.sem.res.meta(), WaitMode::Permit);
+        {
+            primitive::release(self.sem.res.meta(), WaitMode::Permit);
+            self.sem.total.fetch_sub(1, Ordering::Relaxed);
+        }
         std::mem::forget(self);
     }
 }

@@ -199,3 +199,7 @@ mod pipeline;
 // The lean production mode's publication (after the modules whose sites the
 // golden files quote).
 mod lean;
+
+// Sizes of pipeline resources in reports (after the modules whose sites
+// the golden files quote).
+mod sizes;

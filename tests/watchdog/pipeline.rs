@@ -337,7 +337,10 @@ fn an_acquire_holding_the_lock_a_permit_holder_needs_is_a_deadlock() {
     hang_report(
         child!(child_semaphore_hang),
         &["wd-gpu", "wd-batcher"],
-        &["a permit of Semaphore `wd-slots`", "Mutex `wd-model`"],
+        &[
+            "a permit of Semaphore `wd-slots` (1 permit)",
+            "Mutex `wd-model`",
+        ],
     );
 }
 
@@ -374,7 +377,7 @@ fn a_barrier_wait_holding_the_lock_another_party_needs_is_a_deadlock() {
         child!(child_barrier_hang),
         &["wd-party-a", "wd-party-b"],
         &[
-            "the other parties of Barrier `wd-step`",
+            "the other parties of Barrier `wd-step` (2 parties; 1 waiting now)",
             "Mutex `wd-weights`",
         ],
     );

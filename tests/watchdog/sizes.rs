@@ -1,0 +1,133 @@
+//! A pipeline resource's size in its reports (`docs/pipelines.md`, "Real
+//! hangs"): a barrier's party count and the parties waiting at it now, in
+//! the wait line, the advice and the JSON (which fits the schema), and a
+//! semaphore's permits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lockgraph::{Barrier, Semaphore};
+use lockgraph_testkit::{child, is_child, Child, END};
+
+use crate::golden::{schema, validate};
+use crate::run_child;
+
+/// Runs `child` with the watchdog on (and `dir` as its dump directory)
+/// until a LONG WAIT report of `thread` is complete; that report.
+fn long_wait(child: Child, thread: &str, dir: &std::path::Path) -> String {
+    let head = format!("lockgraph watchdog: LONG WAIT: thread `{thread}`");
+    let find = |t: &str| -> Option<String> {
+        let report = &t[t.find(&head)?..];
+        Some(report[..report.find(END)?].to_string())
+    };
+    let (text, ok) = run_child(
+        child,
+        &[
+            ("LOCKGRAPH_WATCHDOG", "300ms"),
+            ("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap()),
+        ],
+        Duration::from_secs(30),
+        |t| find(t).is_some(),
+    );
+    assert!(ok, "no LONG WAIT report of `{thread}` in time:\n{text}");
+    find(&text).unwrap()
+}
+
+/// A thread of std's: its join is no wait of the watchdog's (whose report
+/// would come first, in the dump directory too).
+fn named(name: &str, f: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .unwrap()
+}
+
+#[test]
+fn a_barrier_short_of_a_party_says_its_party_count_and_who_waits() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-sizes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = long_wait(child!(child_barrier_short), "sz-party-a", &dir);
+    for needle in [
+        "waits for the other parties of Barrier `sz-sync` (3 parties; 2 waiting now) for ",
+        "what to do: 2 of the 3 parties of Barrier `sz-sync` wait at it and no other is on its way to it",
+        "find the party that never arrived",
+        "if these 2 threads are all that should wait on it, make its party count 2",
+    ] {
+        assert!(report.contains(needle), "{needle} missing:\n{report}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&crate::first_report_line(&dir)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let schema = schema();
+    let mut errors = Vec::new();
+    validate(&schema, &schema, &json, "$", &mut errors);
+    assert!(errors.is_empty(), "{}\n{json:#}", errors.join("\n"));
+    let w = &json["threads"][0]["waiting"];
+    assert_eq!(
+        (w["capacity"].as_u64(), w["waiting_now"].as_u64()),
+        (Some(3), Some(2)),
+        "{json:#}"
+    );
+    assert_eq!(json["advice"], report.lines().last().unwrap());
+}
+
+#[test]
+fn child_barrier_short() {
+    if !is_child() {
+        return;
+    }
+    let sync = Arc::new(Barrier::named("sz-sync", 3));
+    let (s1, s2) = (sync.clone(), sync.clone());
+    let a = named("sz-party-a", move || {
+        s1.wait();
+    });
+    // A long sleep first: `sz-party-a` is the first to wait, so the first
+    // to be reported.
+    let b = named("sz-party-b", move || {
+        std::thread::sleep(Duration::from_millis(100));
+        s2.wait();
+    });
+    // The third party never comes.
+    a.join().unwrap();
+    b.join().unwrap();
+}
+
+#[test]
+fn a_semaphore_acquire_says_its_permits() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-permits-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = long_wait(child!(child_semaphore_full), "sz-gpu-b", &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        report.contains("waits for a permit of Semaphore `sz-gpu` (3 permits) for "),
+        "{report}"
+    );
+}
+
+#[test]
+fn child_semaphore_full() {
+    if !is_child() {
+        return;
+    }
+    // Two permits, one added: three, all held by `sz-gpu-a`, asleep.
+    let gpu = Arc::new(Semaphore::named("sz-gpu", 2));
+    gpu.add_permits(1);
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let g = gpu.clone();
+    let a = named("sz-gpu-a", move || {
+        let _p = (g.acquire(), g.acquire(), g.acquire());
+        held_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let b = named("sz-gpu-b", move || {
+        held_rx.recv().unwrap();
+        drop(gpu.acquire());
+    });
+    a.join().unwrap();
+    b.join().unwrap();
+}
