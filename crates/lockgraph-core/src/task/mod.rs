@@ -47,7 +47,9 @@ pub use edges::{before_wait, sync_request};
 pub use hold::{acquired, acquired_after, acquired_by, acquired_now, acquired_now_by, AsyncHold};
 pub use names::{name_task, task_label, unname_task, TaskName};
 pub use sets::{current_owner, Owner};
-pub use watch::{set_task_dumper, wait_begins, AsyncWait, TaskDeadlock, TaskDumper, TaskWait};
+pub use watch::{
+    set_task_dumper, wait_begins, wait_begins_as, AsyncWait, TaskDeadlock, TaskDumper, TaskWait,
+};
 pub use yielded::{check_pending, HeldAcrossAwait};
 
 /// Registers `f`, which names the task running on the calling thread

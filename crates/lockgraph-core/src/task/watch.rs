@@ -30,7 +30,7 @@ use crate::class::{Class, LockKind, Site};
 use crate::meta::LockMeta;
 use crate::report::Request;
 use crate::watchdog::tasks::ThreadNow;
-use crate::watchdog::LockRef;
+use crate::watchdog::{LockRef, WaitMode};
 
 /// One registered async wait.
 #[derive(Clone)]
@@ -40,6 +40,8 @@ struct Wait {
     kind: LockKind,
     class: Class,
     request: Request,
+    /// The operation that waits (a send, a receive, an acquire, a read...).
+    mode: WaitMode,
     site: Option<&'static Location<'static>>,
     since: Instant,
 }
@@ -67,12 +69,33 @@ impl Drop for AsyncWait {
 }
 
 /// Registers that the current task (else thread) waits for `meta`, asked
-/// as `request` at `site`, when the watchdog is on.
+/// as `request` at `site`, when the watchdog is on: a send for a queue, an
+/// acquire for a semaphore, a read or a write for an `RwLock`, else a
+/// lock ([`wait_begins_as`] says which).
 pub fn wait_begins(
     meta: &LockMeta,
     request: Request,
     site: Option<&'static Location<'static>>,
 ) -> Option<AsyncWait> {
+    let mode = match (request, meta.kind()) {
+        (Request::Read, _) => WaitMode::Read,
+        (Request::RecursiveRead, _) => WaitMode::RecursiveRead,
+        (_, LockKind::Queue) => WaitMode::Send,
+        (_, LockKind::AsyncSemaphore | LockKind::Semaphore) => WaitMode::Permit,
+        (_, LockKind::AsyncRwLock | LockKind::RwLock) => WaitMode::Write,
+        _ => WaitMode::Lock,
+    };
+    wait_begins_as(meta, mode, site)
+}
+
+/// [`wait_begins`] of a wait in `mode` (a receive: [`WaitMode::Recv`]),
+/// which its report words as the thread watchdog's do.
+pub fn wait_begins_as(
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) -> Option<AsyncWait> {
+    let request = mode.request();
     if !crate::watchdog::on() {
         return None;
     }
@@ -97,6 +120,7 @@ pub fn wait_begins(
             kind: meta.kind(),
             class: meta.class(),
             request,
+            mode,
             site,
             since: Instant::now(),
         },
@@ -346,11 +370,12 @@ impl View<'_> {
     }
 
     fn describe(&self, n: Node, step: &Step) -> TaskWait {
-        let (owner, lock, lock_ref, asked_at, waited) = match step {
+        let (owner, lock, lock_ref, mode, asked_at, waited) = match step {
             Step::Async(w) => (
                 self.label(n),
                 lock_label(w),
                 LockRef::of(w.lock, w.class, w.kind),
+                Some(w.mode),
                 w.site.map(Site::from),
                 Instant::now().duration_since(w.since),
             ),
@@ -380,6 +405,7 @@ impl View<'_> {
                     owner,
                     lock,
                     lock_ref,
+                    w.map(|w| w.mode),
                     w.and_then(|w| w.site).map(Site::from),
                     w.map_or(Duration::ZERO, |w| w.waited),
                 )
@@ -400,6 +426,7 @@ impl View<'_> {
             owner,
             lock,
             lock_ref,
+            mode,
             asked_at,
             waited,
             holds,
@@ -581,6 +608,10 @@ pub struct TaskWait {
     /// The lock waited for, as data (its id tells two locks of one name
     /// apart).
     pub lock_ref: LockRef,
+    /// The operation that waits (a send into a queue, a receive, an
+    /// acquire, a read...): the report words it as the thread watchdog's
+    /// do ([`TaskWait::what`]). `None` where unknown.
+    pub mode: Option<WaitMode>,
     /// Where it asked.
     pub asked_at: Option<Site>,
     /// How long it has waited.

@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use super::watch::{TaskDeadlock, TaskWait};
-use crate::watchdog::{advice, and_list, opt_site, utc, ABORTS, REPORT_END};
+use crate::watchdog::{advice, and_list, opt_site, utc, waits_for, WaitMode, ABORTS, REPORT_END};
 
 impl TaskDeadlock {
     /// When what the report is about began: a deadlock when the last of
@@ -61,7 +61,9 @@ impl TaskDeadlock {
             ),
             [w] => format!(
                 "lockgraph task watchdog: LONG WAIT: {} has waited {:.3?} for {} (pid {pid}), since {since}; {done}",
-                w.owner, w.waited, w.lock
+                w.owner,
+                w.waited,
+                w.what()
             ),
             all => {
                 let mut locks: Vec<String> = Vec::new();
@@ -98,6 +100,23 @@ impl TaskDeadlock {
         } else {
             long_wait_advice(self.cycle.first())
         }
+    }
+}
+
+impl TaskWait {
+    /// What it waits for, worded as the thread watchdog words it
+    /// (`crate::watchdog::waits_for`: `space in Queue `jobs` (a send into
+    /// the full queue)`, `a permit of AsyncSemaphore `gpu``), and
+    /// ` (read)` for a read; its lock's name where its mode is unknown.
+    pub fn what(&self) -> String {
+        let Some(mode) = self.mode else {
+            return self.lock.clone();
+        };
+        let read = match mode {
+            WaitMode::Read | WaitMode::RecursiveRead => " (read)",
+            _ => "",
+        };
+        format!("{}{read}", waits_for(&self.lock_ref, Some(mode)))
     }
 }
 
@@ -267,9 +286,10 @@ impl fmt::Display for TaskDeadlock {
                 Some(s) => writeln!(
                     f,
                     "    waits {:.1?} for {} (asked at {s})",
-                    w.waited, w.lock
+                    w.waited,
+                    w.what()
                 )?,
-                None => writeln!(f, "    waits {:.1?} for {}", w.waited, w.lock)?,
+                None => writeln!(f, "    waits {:.1?} for {}", w.waited, w.what())?,
             }
             for (l, s) in &w.holds {
                 match s {
@@ -346,6 +366,7 @@ pub(super) mod tests {
             owner: owner.into(),
             lock: mutex(lock).to_string(),
             lock_ref: mutex(lock),
+            mode: Some(WaitMode::Lock),
             asked_at: site(10),
             waited: Duration::from_millis(300),
             holds: holds
@@ -437,6 +458,41 @@ pub(super) mod tests {
             "{}",
             r.advice()
         );
+    }
+
+    /// A wait's line says what it waits for as the thread watchdog's
+    /// does (it said "waits for Queue `q`" for a send into the full queue,
+    /// where the thread watchdog says "space in Queue `q` (a send into the
+    /// full queue)"; found by a review).
+    #[test]
+    fn a_waits_line_words_its_operation_as_the_thread_watchdogs() {
+        let mut w = wait(
+            "task 5 \"stage\"",
+            ("q", 7),
+            &[("q", 7)],
+            "task 5 \"stage\"",
+        );
+        w.lock_ref = LockRef::of(7, Class::Named("q"), LockKind::Queue);
+        w.lock = w.lock_ref.to_string();
+        w.mode = Some(WaitMode::Send);
+        let text = report(true, vec![w.clone()]).to_string();
+        assert!(
+            text.contains("    waits 300.0ms for space in Queue `q` (a send into the full queue) (asked at src/app.rs:10:9)"),
+            "{text}"
+        );
+        w.mode = Some(WaitMode::Recv);
+        let r = report(false, vec![w.clone()]);
+        assert!(
+            r.headline().contains("has waited 300.000ms for an item from Queue `q` (a receive on the empty queue) (pid"),
+            "{}",
+            r.headline()
+        );
+        w.lock_ref = LockRef::of(8, Class::Named("slots"), LockKind::AsyncSemaphore);
+        w.mode = Some(WaitMode::Permit);
+        assert_eq!(w.what(), "a permit of AsyncSemaphore `slots`");
+        w.lock_ref = LockRef::of(9, Class::Named("index"), LockKind::AsyncRwLock);
+        w.mode = Some(WaitMode::Read);
+        assert_eq!(w.what(), "AsyncRwLock `index` (read)");
     }
 
     /// A deadlock of two tasks: the thread watchdog's first line (pid,
