@@ -471,6 +471,8 @@ mod watchdog {
             "\"consumer\"",
             "wd-tmpsc-stats",
             "Queue `wd-tmpsc-queue`",
+            // Worded as the thread watchdog words a send.
+            "for space in Queue `wd-tmpsc-queue` (a send into the full queue) (asked at tests/tokio_mpsc/main.rs:",
         ] {
             assert!(err.contains(name), "{name} missing:\n{err}");
         }
@@ -600,7 +602,10 @@ mod watchdog {
         );
         assert!(err.contains(&format!("\n{END}")), "{err}");
         assert!(err.contains("\"idle-consumer\""), "{err}");
-        assert!(err.contains("Queue `wd-tmpsc-idle`"), "{err}");
+        assert!(
+            err.contains("for an item from Queue `wd-tmpsc-idle` (a receive on the empty queue)"),
+            "{err}"
+        );
         assert!(!err.contains("DEADLOCK"), "{err}");
     }
 }

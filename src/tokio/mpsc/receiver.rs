@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use lockgraph_core::task::{self, AsyncHold};
-use lockgraph_core::{Hold, Request};
+use lockgraph_core::watchdog::WaitMode;
+use lockgraph_core::Hold;
 use tokio::sync::mpsc;
 
 use super::error::TryRecvError;
@@ -169,7 +170,7 @@ impl<T> Receiver<T> {
         } else {
             None
         };
-        let _wait = task::wait_begins(&self.chan.items, Request::Exclusive, Some(site));
+        let _wait = task::wait_begins_as(&self.chan.items, WaitMode::Recv, Some(site));
         let r = f(self);
         drop(blocked);
         r

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lockgraph_core::task::{self, AsyncWait};
+use lockgraph_core::watchdog::WaitMode;
 use lockgraph_core::{Class, LockKind, LockMeta, Request};
 
 use crate::pipeline::{self, QueueStats, Side};
@@ -146,8 +147,14 @@ impl Chan {
         what: &'static str,
         site: &'static Location<'static>,
     ) -> Waits {
+        // A receive waits for an item, a send (or reservation) for room:
+        // each worded as the thread watchdog words it.
+        let mode = match side {
+            Side::Send => WaitMode::Send,
+            Side::Recv => WaitMode::Recv,
+        };
         Waits {
-            _watchdog: begins(meta, what, site),
+            _watchdog: begins(meta, mode, what, site),
             profile: self.blocked(side, Some(site)),
         }
     }
@@ -160,6 +167,7 @@ impl Chan {
 #[cold]
 pub(super) fn begins(
     meta: &LockMeta,
+    mode: WaitMode,
     what: &'static str,
     site: &'static Location<'static>,
 ) -> Option<AsyncWait> {
@@ -175,7 +183,7 @@ pub(super) fn begins(
         format!("{what} Queue {label}")
     };
     task::check_pending(0, how, Some(site));
-    task::wait_begins(meta, Request::Exclusive, Some(site))
+    task::wait_begins_as(meta, mode, Some(site))
 }
 
 /// Whether an operation's result means it sent (or reserved).
