@@ -7,7 +7,7 @@
 //! uncontended operation of a primitive, reads or writes it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::fork::Mutex;
 
@@ -19,10 +19,21 @@ static SIZES: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
 /// two threads publishing different sizes leave the word and the table
 /// saying the same.
 pub(crate) fn publish(id: u64, size: usize, mark: &AtomicUsize) {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &FORK_HOOKS);
     let mut all = SIZES.lock();
     all.insert(id, size);
     mark.store(size.wrapping_add(1), Ordering::Relaxed);
 }
+
+/// The table across `fork()` (see `fork.rs`): a thread publishing or
+/// forgetting a size when another forks would otherwise leave it held in
+/// the child, whose watchdog reads it. The child keeps every size (its
+/// resources are copies of the parent's).
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(SIZES.lock()),
+    child: crate::fork::nothing,
+};
 
 /// Resource `id` is gone: its size with it.
 pub(crate) fn forget(id: u64) {

@@ -599,6 +599,7 @@ impl Scan {
 
 /// One owner's side of a report.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TaskWait {
     /// The task (id, name, spawn site) or thread.
     pub owner: String,
