@@ -1,5 +1,7 @@
 //! What only the `lockgraph` binary needs (the library has no use for it).
 
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub(crate) mod forward;
 pub(crate) mod output_file;
 pub(crate) mod outputs;
 pub(crate) mod run;

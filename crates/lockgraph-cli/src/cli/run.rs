@@ -349,7 +349,8 @@ impl std::error::Error for SpawnError {}
 
 /// Runs `command` (program and arguments) with `LOCKGRAPH_RECORD` set to
 /// `dir`, more variables from `env`, and the standard streams inherited,
-/// and waits for it.
+/// and waits for it, passing a SIGTERM or SIGHUP sent to `lockgraph` on to
+/// it meanwhile (`forward`, on Linux and macOS).
 pub(crate) fn run_recorded(
     command: &[OsString],
     dir: &Path,
@@ -361,11 +362,17 @@ pub(crate) fn run_recorded(
             why: "no command given".to_string(),
         });
     };
-    Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .env(RECORD_ENV, dir)
-        .envs(env.iter().copied())
-        .status()
+        .envs(env.iter().copied());
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    let waited = super::forward::spawn_and_wait(&mut command);
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    let waited = command.spawn().map(|mut child| child.wait());
+    waited
+        .and_then(|status| status)
         .map_err(|e| SpawnError::new(program, &e))
 }
 

@@ -213,3 +213,62 @@ fn sarif_locations_from_hostile_sites_are_valid_uris() {
         assert!(uris.iter().any(|u| u == uri), "{site}: {uris:?}");
     }
 }
+
+/// A SIGTERM sent to `lockgraph test` alone is passed on to the command it
+/// runs, and `lockgraph` goes on as when the command fails: it checks what
+/// was recorded and exits with 128 + 15. It used to die at once and leave
+/// the command running, orphaned (F15).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sigterm_to_lockgraph_test_ends_its_command_too() {
+    use std::time::{Duration, Instant};
+    let d = tempdir();
+    let pid_file = d.path().join("pid");
+    // The shell writes its pid, then becomes the sleep (same pid).
+    let script = format!("echo $$ > '{}'; exec sleep 20", pid_file.display());
+    let lockgraph = bin()
+        .current_dir(d.path())
+        .args(["test", "--allow-empty", "--record-dir", "rec", "--"])
+        .args(["sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    let command_pid = loop {
+        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<u32>() {
+            break pid;
+        }
+        assert!(Instant::now() < end, "the command never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+    };
+    assert!(alive(command_pid));
+    let kill = |sig: &str, pid: u32| {
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(kill("-TERM", lockgraph.id()).success());
+    let o = lockgraph.wait_with_output().unwrap();
+    let command_left = alive(command_pid);
+    if command_left {
+        kill("-KILL", command_pid);
+    }
+    assert!(
+        !command_left,
+        "the command was left running: {}",
+        stderr(&o)
+    );
+    assert_code(&o, 143);
+    assert!(
+        stderr(&o).contains("the command failed (signal: 15 (SIGTERM))"),
+        "{}",
+        stderr(&o)
+    );
+}
