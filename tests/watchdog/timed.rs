@@ -115,8 +115,9 @@ fn a_long_timed_wait_is_reported_and_still_gives_up_at_its_deadline() {
 }
 
 /// Two threads take `a` and `b` in opposite orders, each giving up its
-/// second lock after 250 ms and trying again (a back-off): wait-for cycles
-/// that end by themselves, each shorter than the timeout. Then one whose
+/// second lock after 250 ms, pausing without its first, and trying again
+/// (a back-off): wait-for cycles that end by themselves, each shorter than
+/// the timeout. Then one whose
 /// timed wait outlasts the timeout: `a` held, `b` asked for 3 s, against a
 /// thread holding `b` and asking for `a` without a limit.
 #[test]
@@ -134,6 +135,13 @@ fn child_timed_cycles() {
             std::thread::sleep(Duration::from_millis(2));
             if second.try_lock_for(Duration::from_millis(250)).is_none() {
                 gave_up += 1;
+                // The back-off's pause, without `first`: the other thread,
+                // woken by its release, takes it (without the pause this
+                // thread took it back at once on a loaded machine, and the
+                // two retried in step for a second: a livelock the
+                // watchdog rightly reported as a long wait).
+                drop(_f);
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
         gave_up
