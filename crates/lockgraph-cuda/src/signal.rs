@@ -54,9 +54,16 @@ impl Signal {
         }
     }
 
-    /// Sets the signal and wakes its waiters.
+    /// Sets the signal and wakes its waiters. Inside a host function, the
+    /// model learns that host functions enqueued at its site (on streams of
+    /// its stream's name) set signals of this name.
     pub fn set(&self) {
-        *self.state.lock() = true;
+        let mut g = self.state.lock();
+        // The model first: a check that sees the signal unset runs before
+        // any waiter can see it set.
+        model::signal_set(self.id, !*g);
+        *g = true;
+        drop(g);
         self.cv.notify_all();
     }
 

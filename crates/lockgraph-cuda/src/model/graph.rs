@@ -7,7 +7,7 @@ use std::panic::Location;
 use lockgraph_core::{CycleReport, EdgeInfo, Level, ReportKind, Site};
 use lockgraph_graph::waitfor;
 
-use super::names::{label_lock, learned_note, may_share, shared_note};
+use super::names::{label_lock, learned_note, learned_set_note, may_share, shared_note};
 use super::state::{ItemKind, Model, ModelLock, Needs, Node};
 
 pub(super) struct Edge {
@@ -96,7 +96,7 @@ impl Model {
                             out.push(Edge {
                                 to: Node::Signal(c),
                                 forced: true,
-                                actor: format!("{me} waits on signal `{}`", self.signals[c]),
+                                actor: format!("{me} waits on signal `{}`", self.signals[c].name),
                                 site: Some(it.site),
                             });
                         }
@@ -150,7 +150,7 @@ impl Model {
                                 forced: true,
                                 actor: format!(
                                     "signal `{}` is set by {}",
-                                    self.signals[c],
+                                    self.signals[c].name,
                                     self.describe(Node::Item(id))
                                 ),
                                 site: Some(it.site),
@@ -166,12 +166,27 @@ impl Model {
                                 forced: true,
                                 actor: format!(
                                     "signal `{}` is set by thread `{}` only after it waits: {}",
-                                    self.signals[c], w.thread, w.what
+                                    self.signals[c].name, w.thread, w.what
                                 ),
                                 site: Some(w.site),
                             });
                         }
                     }
+                }
+                // Not forced: the site set a signal of this name, maybe
+                // another one.
+                for id in self.learned_feeders(c) {
+                    let name = self.signals[c].name;
+                    out.push(Edge {
+                        to: Node::Item(id),
+                        forced: false,
+                        actor: format!(
+                            "signal `{name}` may be set by {}{}",
+                            self.describe(Node::Item(id)),
+                            learned_set_note(name)
+                        ),
+                        site: Some(self.items[&id].site),
+                    });
                 }
             }
             Node::Exec(ctx) => {
@@ -199,7 +214,7 @@ impl Model {
                                 forced: false,
                                 actor: format!(
                                     "the executor may be running {who}, which waits on signal `{}`",
-                                    self.signals[c]
+                                    self.signals[c].name
                                 ),
                                 site: Some(it.site),
                             });

@@ -12,11 +12,19 @@
 //! holds a lock and synchronizes a stream records "lock -> stream", and a
 //! cycle through it is a lock-order cycle.
 //!
+//! Which host functions set a signal is declared (`HostFn::feeds`) or
+//! learned: a `Signal::set` inside a host function records that host
+//! functions of its enqueue site and stream name set signals of that name
+//! (`feeds`), and a pending one of them is then taken as a possible setter
+//! of an unset signal of that name that no one declared a setter of.
+//!
 //! The model is cut in layers, each importing only the ones above it in this
-//! list: `state` (the table), `names` (labels), `graph` (edges, cycles,
-//! reports), `host` (thread keys, pseudo-locks, the running host function),
-//! and this module (the entry points the API calls).
+//! list: `state` (the table), `names` (labels), `feeds` (learned signal
+//! setters), `graph` (edges, cycles, reports), `host` (thread keys,
+//! pseudo-locks, the running host function), and this module (the entry
+//! points the API calls).
 
+mod feeds;
 mod graph;
 mod host;
 mod names;
@@ -35,7 +43,7 @@ pub(crate) use state::{ItemId, ModelLock, Needs, Target};
 
 use host::{current_host_fn, held_now, holds_now, pseudo_lock, site_lock, thread_name};
 use names::intern;
-use state::{with, Item, ItemKind, Node, StreamRec, Waiter};
+use state::{with, Item, ItemKind, Node, SignalRec, StreamRec, Waiter};
 
 /// The model's context for the back end `backend`'s context `key` (see
 /// `Backend::key`): one per key, made at its first use.
@@ -79,7 +87,7 @@ pub(crate) fn context_streams(ctx: usize) -> Vec<usize> {
 
 pub(crate) fn new_signal(name: &'static str) -> usize {
     with(|m| {
-        m.signals.push(name);
+        m.signals.push(SignalRec { name, set: false });
         m.signals.len() - 1
     })
 }
@@ -160,6 +168,9 @@ pub(crate) fn enqueue_host_fn(
         );
         let mut starts = vec![Node::Item(id)];
         starts.extend(needs.feeds.iter().map(|&c| Node::Signal(c)));
+        // The unset signals pending host functions wait on that this site
+        // was seen to set signals of the name of.
+        starts.extend(m.learned_starts(site, m.streams[stream].name));
         (id, m.check(&starts))
     });
     (Pending(id), Deferred(report, site))
@@ -318,10 +329,40 @@ pub(crate) fn host_fn_waits(signal: usize, site: &'static Location<'static>) -> 
             m.describe(Node::Item(item)),
             m.describe(Node::Signal(signal))
         ));
-        (what, m.check(&[Node::Item(item)]))
+        // Through the signal too: a setter queued behind this host function
+        // on the shared executor closes a cycle through the executor and
+        // the signal that does not pass through this host function's node.
+        let mut starts = vec![Node::Item(item)];
+        if !m.signals[signal].set {
+            starts.push(Node::Signal(signal));
+        }
+        (what, m.check(&starts))
     });
     deliver(report, Some(site));
     what
+}
+
+/// `signal` is being set (`first`: it was unset). The model keeps that it is
+/// set (a wait on it no longer blocks, so a setter learned by name is no
+/// setter of it); inside a host function, its site learns that it sets
+/// signals of that name. Outside host functions only the first set reaches
+/// the model's table.
+pub(crate) fn signal_set(signal: usize, first: bool) {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    let item = current_host_fn();
+    if !first && item.is_none() {
+        return;
+    }
+    with(|m| {
+        if first {
+            m.signals[signal].set = true;
+        }
+        if let Some(item) = item {
+            m.learn_set(item, signal);
+        }
+    });
 }
 
 /// This thread says it will set `signal` (until the guard drops).

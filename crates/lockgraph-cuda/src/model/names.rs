@@ -65,7 +65,7 @@ impl Model {
                 None => format!("item #{i}"),
             },
             Node::Exec(c) => format!("host-function executor of context {}", self.contexts[c].1),
-            Node::Signal(c) => format!("signal `{}`", self.signals[c]),
+            Node::Signal(c) => format!("signal `{}`", self.signals[c].name),
         }
     }
 
@@ -89,7 +89,9 @@ impl Model {
                 None,
                 None,
             ),
-            Node::Signal(c) => LockInfo::new(LockKind::Signal, Some(self.signals[c]), None, None),
+            Node::Signal(c) => {
+                LockInfo::new(LockKind::Signal, Some(self.signals[c].name), None, None)
+            }
         }
     }
 }
@@ -107,6 +109,14 @@ pub(super) fn learned_note(learned: bool) -> &'static str {
     } else {
         ""
     }
+}
+
+/// Why a host function is taken to set signal `name` though it does not
+/// declare it.
+pub(super) fn learned_set_note(name: &str) -> String {
+    format!(
+        " (host functions enqueued at the same site were seen to set a signal named `{name}`: maybe another signal of that name)"
+    )
 }
 
 /// Whether a lock of `kind` can be held by several holders at once (read

@@ -100,6 +100,17 @@ pub(super) struct StreamRec {
     pub(super) first_host_fn: Option<u64>,
 }
 
+/// A signal: its name, and whether it was set (signals are one-shot: set
+/// once, it stays set).
+pub(super) struct SignalRec {
+    pub(super) name: &'static str,
+    pub(super) set: bool,
+}
+
+/// Host functions enqueued at one site on streams of one name: how lock
+/// needs are learned too (the site's pseudo-lock).
+pub(super) type SetSite = (&'static Location<'static>, &'static str);
+
 pub(super) struct Waiter {
     pub(super) thread: Arc<str>,
     pub(super) held: Vec<ModelLock>,
@@ -117,7 +128,10 @@ pub(super) struct Model {
     pub(super) streams: Vec<StreamRec>,
     pub(super) items: HashMap<ItemId, Item>,
     pub(super) next_item: ItemId,
-    pub(super) signals: Vec<&'static str>,
+    pub(super) signals: Vec<SignalRec>,
+    /// Per enqueue site and stream name, the names of the signals its host
+    /// functions were seen to set (`feeds`, bounded there).
+    pub(super) sets_learned: HashMap<SetSite, Vec<&'static str>>,
     /// Per signal, the threads that said they will set it.
     pub(super) producers: HashMap<usize, Vec<u64>>,
     pub(super) waiters: HashMap<u64, Waiter>,
