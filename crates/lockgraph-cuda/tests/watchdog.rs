@@ -157,6 +157,46 @@ fn scenario_3_across_streams_hangs_on_the_shared_executor_and_the_watchdog_names
 }
 
 #[test]
+fn child_scenario_3_undeclared() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let (first, second) = (
+        ctx.new_stream("s3u-first").unwrap(),
+        ctx.new_stream("s3u-second").unwrap(),
+    );
+    let ready = Arc::new(Signal::named("s3u-ready"));
+    let (started, running) = channel::<()>();
+    let r = Arc::clone(&ready);
+    // As above, declaring nothing: the first time, nothing is learned of
+    // who sets the signal, and the model reports nothing.
+    enqueue(
+        &first,
+        HostFn::new(move || {
+            started.send(()).unwrap();
+            r.wait();
+        }),
+    );
+    running.recv().unwrap();
+    let r = Arc::clone(&ready);
+    enqueue(&second, HostFn::new(move || r.set()));
+    let _ = second.synchronize(); // hangs
+}
+
+#[test]
+fn scenario_3_undeclared_the_first_time_hangs_and_the_watchdog_names_the_wait() {
+    expect_report(
+        child!(child_scenario_3_undeclared),
+        &[
+            "synchronize stream `s3u-second`",
+            "on stream `s3u-first` waits on signal `s3u-ready`",
+            "thread `cuda host-fn executor",
+        ],
+    );
+}
+
+#[test]
 fn child_scenario_4() {
     if !enter_child() {
         return;
