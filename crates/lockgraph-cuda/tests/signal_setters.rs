@@ -327,3 +327,34 @@ fn a_wait_is_checked_through_its_signal_when_the_declared_setter_is_on_another_s
         r.at_wait[0]
     );
 }
+
+#[test]
+fn a_learned_setter_enqueued_behind_a_declared_wait_is_reported_at_its_enqueue() {
+    // A declares its wait (`waits`); B, from a learned site, is checked
+    // when it is enqueued, before A runs.
+    let ctx = Context::new(0).unwrap();
+    let (a, b) = (
+        ctx.new_stream("atenq-wait").unwrap(),
+        ctx.new_stream("atenq-set").unwrap(),
+    );
+    learn(&b, "atenq-ready");
+    let (open, shut) = channel::<()>();
+    a.launch_host_fn(HostFn::new(move || {
+        let _ = shut.recv_timeout(LONG);
+    }))
+    .unwrap();
+    let c = Arc::new(Signal::named("atenq-ready"));
+    let c1 = Arc::clone(&c);
+    a.launch_host_fn(
+        HostFn::new(move || {
+            c1.wait_timeout(SHORT);
+        })
+        .waits(&c),
+    )
+    .unwrap();
+    let at_enqueue = capture(|| set_on(&b, &c, false));
+    open.send(()).unwrap();
+    ctx.synchronize().unwrap();
+    assert_eq!(at_enqueue.len(), 1, "{at_enqueue:?}");
+    assert!(!certain(&at_enqueue[0]), "{}", at_enqueue[0]);
+}

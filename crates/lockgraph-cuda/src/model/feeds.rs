@@ -7,9 +7,7 @@
 //! and an edge from a signal to a host function learned this way is never
 //! forced (a cycle that needs one is potential).
 
-use std::panic::Location;
-
-use super::state::{Item, ItemId, ItemKind, Model, Node, SetSite};
+use super::state::{Item, ItemId, ItemKind, Model, SetSite};
 
 /// At most this many sites (site and stream name) learn what they set;
 /// sites and names are bounded by the program's call sites and its static
@@ -86,34 +84,6 @@ impl Model {
             .map(|(id, _)| id)
             .collect();
         out.sort_unstable();
-        out
-    }
-
-    /// The unset signals that pending host functions wait on, of a name that
-    /// host functions enqueued at `site` on streams named `stream` were seen
-    /// to set: a new host function from there may close a cycle through
-    /// them.
-    pub(super) fn learned_starts(
-        &self,
-        site: &'static Location<'static>,
-        stream: &'static str,
-    ) -> Vec<Node> {
-        let Some(names) = self.sets_learned.get(&(site, stream)) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Node> = self
-            .items
-            .values()
-            .filter_map(|it| match &it.kind {
-                ItemKind::HostFn { needs, .. } => Some(&needs.waits),
-                ItemKind::Wait { .. } => None,
-            })
-            .flatten()
-            .filter(|&&c| !self.signals[c].set && names.contains(&self.signals[c].name))
-            .map(|&c| Node::Signal(c))
-            .collect();
-        out.sort();
-        out.dedup();
         out
     }
 }

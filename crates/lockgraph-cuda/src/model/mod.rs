@@ -166,11 +166,11 @@ pub(crate) fn enqueue_host_fn(
                 enqueuer_held,
             },
         );
+        // A signal the new host function may set as its site was seen to
+        // (learned by name) has an edge into it: a cycle through that edge
+        // passes through its node.
         let mut starts = vec![Node::Item(id)];
         starts.extend(needs.feeds.iter().map(|&c| Node::Signal(c)));
-        // The unset signals pending host functions wait on that this site
-        // was seen to set signals of the name of.
-        starts.extend(m.learned_starts(site, m.streams[stream].name));
         (id, m.check(&starts))
     });
     (Pending(id), Deferred(report, site))
