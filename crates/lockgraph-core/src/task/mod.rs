@@ -39,6 +39,7 @@ mod hold;
 mod names;
 mod sets;
 mod threads;
+mod view;
 mod watch;
 mod words;
 mod yielded;

@@ -11,6 +11,9 @@
 //! request on that thread, `threads`) waits for that lock's holders. A
 //! cycle of threads and sync locks alone is the thread watchdog's.
 //!
+//! The scan's view of the wait-for graph (its nodes, who waits for whom,
+//! the cycles, each wait described for a report) is `view.rs`.
+//!
 //! On when the watchdog is on (`LOCKGRAPH_WATCHDOG`, `watchdog::start`);
 //! the timeout, period and action are the watchdog's.
 
@@ -20,34 +23,33 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime};
 
-use lockgraph_graph::waitfor::{self, Need};
 use parking_lot::Mutex;
 
 use super::names::task_label;
 use super::sets::{self, lock_text, Owner};
 use super::threads;
+use super::view::{CycleStep, Node, Step, View};
 use crate::class::{Class, LockKind, Site};
 use crate::meta::LockMeta;
 use crate::report::Request;
-use crate::watchdog::tasks::ThreadNow;
 use crate::watchdog::{LockRef, WaitMode};
 
 /// One registered async wait.
 #[derive(Clone)]
-struct Wait {
-    owner: Owner,
-    lock: u64,
-    kind: LockKind,
-    class: Class,
-    request: Request,
+pub(super) struct Wait {
+    pub(super) owner: Owner,
+    pub(super) lock: u64,
+    pub(super) kind: LockKind,
+    pub(super) class: Class,
+    pub(super) request: Request,
     /// The operation that waits (a send, a receive, an acquire, a read...).
-    mode: WaitMode,
-    site: Option<&'static Location<'static>>,
-    since: Instant,
+    pub(super) mode: WaitMode,
+    pub(super) site: Option<&'static Location<'static>>,
+    pub(super) since: Instant,
 }
 
 /// Names of the threads that registered waits (for reports).
-fn thread_names() -> &'static Mutex<HashMap<u64, String>> {
+pub(super) fn thread_names() -> &'static Mutex<HashMap<u64, String>> {
     static NAMES: LazyLock<Mutex<HashMap<u64, String>>> =
         LazyLock::new(|| Mutex::new(HashMap::new()));
     &NAMES
@@ -157,322 +159,6 @@ struct Scan {
     /// thread watchdog does: a snapshot taken while owners move cannot make
     /// one up twice.
     seen: HashSet<Vec<CycleStep>>,
-}
-
-/// A node of the wait-for graph: a task, a thread (by its key in the
-/// thread watchdog's slots), or a thread outside any task that the thread
-/// watchdog does not know (by its owner number).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Node {
-    Task(u64),
-    Thread(u64),
-    AsyncThread(u64),
-}
-
-impl Node {
-    fn key(self) -> u64 {
-        match self {
-            Node::Task(id) => id,
-            Node::Thread(k) => k | 1 << 63,
-            Node::AsyncThread(n) => n | 1 << 62,
-        }
-    }
-}
-
-/// Why a node waits: an async wait, or a thread's wait for a sync lock
-/// (the thread's own, or that of the task that asked for it on that
-/// thread: `task` is then the task).
-#[derive(Clone, Copy)]
-enum Step<'a> {
-    Async(&'a Wait),
-    Sync {
-        thread: &'a ThreadNow,
-        task: Option<u64>,
-    },
-}
-
-/// One step of a cycle as [`Scan`] keys it: the node, the lock it waits
-/// for, and which wait: when an async wait began, a sync wait's serial.
-type CycleStep = (u64, u64, WaitId);
-
-/// Which wait a step is: two scans see the same one when these are equal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum WaitId {
-    Async(Instant),
-    Sync(u64),
-}
-
-impl Step<'_> {
-    /// Which wait this is.
-    fn wait_id(&self) -> WaitId {
-        match self {
-            Step::Async(w) => WaitId::Async(w.since),
-            Step::Sync { thread, .. } => WaitId::Sync(thread.wait.as_ref().map_or(0, |w| w.serial)),
-        }
-    }
-
-    fn lock(&self) -> u64 {
-        match self {
-            Step::Async(w) => w.lock,
-            Step::Sync { thread, .. } => thread.wait.as_ref().map_or(0, |w| w.lock),
-        }
-    }
-}
-
-/// One scan's view: the async waits and holds, the threads' sync holds and
-/// waits, and how they join.
-struct View<'a> {
-    holds: Vec<sets::PubHold>,
-    threads: &'a [ThreadNow],
-    /// Thread owner number -> thread key.
-    keys: HashMap<u64, u64>,
-    steps: HashMap<Node, Step<'a>>,
-    /// The nodes that can never go on (`lockgraph_graph::waitfor::stuck`):
-    /// only they make a deadlock.
-    stuck: HashSet<Node>,
-}
-
-impl View<'_> {
-    fn node(&self, o: Owner) -> Node {
-        match o {
-            Owner::Task(id) => Node::Task(id),
-            Owner::Thread(n) => self
-                .keys
-                .get(&n)
-                .map_or(Node::AsyncThread(n), |&k| Node::Thread(k)),
-        }
-    }
-
-    fn thread(&self, key: u64) -> Option<&ThreadNow> {
-        self.threads.iter().find(|t| t.key == key)
-    }
-
-    /// Whom `step` waits for, and where each took the lock.
-    fn waits_for(&self, step: &Step) -> Vec<(Node, Option<&'static Location<'static>>)> {
-        match step {
-            Step::Async(w) => match self.queued_behind(w) {
-                Some((n, writer)) => vec![(n, writer.site)],
-                None => self.holders(w),
-            },
-            Step::Sync { thread, .. } => {
-                let Some(w) = &thread.wait else {
-                    return Vec::new();
-                };
-                w.held_by
-                    .iter()
-                    .map(|&k| {
-                        let site = self
-                            .thread(k)
-                            .and_then(|t| t.held.iter().find(|h| h.0 == w.lock))
-                            .and_then(|h| h.3);
-                        (Node::Thread(k), site)
-                    })
-                    .collect()
-            }
-        }
-    }
-
-    /// Who holds the lock `w` waits for, and where each took it.
-    fn holders(&self, w: &Wait) -> Vec<(Node, Option<&'static Location<'static>>)> {
-        (self.holds.iter())
-            .filter(|h| h.id == w.lock)
-            .map(|h| (self.node(h.owner), h.site))
-            .collect()
-    }
-
-    /// The write a read of a tokio `RwLock` is queued behind: the last one
-    /// asked for the same lock before the read was (tokio's lock is fair:
-    /// the read is let in after that write, which waits for the holders).
-    /// The read then waits for that writer, not for the readers that hold
-    /// the lock (a cycle through the queued writer was drawn without it,
-    /// the read "held by" the other reader; found by an outside test).
-    fn queued_behind<'w>(&'w self, w: &Wait) -> Option<(Node, &'w Wait)> {
-        if w.kind != LockKind::AsyncRwLock || w.request == Request::Exclusive {
-            return None;
-        }
-        (self.steps.iter())
-            .filter_map(|(&n, s)| match s {
-                Step::Async(x) => Some((n, *x)),
-                Step::Sync { .. } => None,
-            })
-            .filter(|(_, x)| {
-                x.lock == w.lock && x.request == Request::Exclusive && x.since < w.since
-            })
-            .max_by_key(|(_, x)| x.since)
-    }
-
-    /// Whether `step` may end when any one of those it waits for goes on
-    /// (a permit, a queue's space or items), or needs every one.
-    fn need(step: &Step) -> Need {
-        match step {
-            Step::Async(w) => match w.kind {
-                LockKind::AsyncSemaphore | LockKind::Queue | LockKind::Semaphore => Need::Any,
-                _ => Need::All,
-            },
-            Step::Sync { thread, .. } => thread.wait.as_ref().map_or(Need::All, |w| w.mode.need()),
-        }
-    }
-
-    /// Fills [`stuck`](Self::stuck) once every step is in. A thread parked
-    /// where no one known wakes it (a condvar, a receive, a blocking call)
-    /// is one that cannot go on, as in the thread watchdog.
-    fn find_stuck(&mut self) {
-        let parked: HashSet<Node> = (self.threads.iter())
-            .filter(|t| t.parked)
-            .map(|t| Node::Thread(t.key))
-            .collect();
-        let nodes: Vec<Node> = self.steps.keys().chain(&parked).copied().collect();
-        let stuck = waitfor::stuck(nodes, |n| {
-            let (need, on) = match self.steps.get(&n) {
-                Some(step) => (Self::need(step), self.waits_for(step)),
-                None if parked.contains(&n) => (Need::Any, Vec::new()),
-                None => return None,
-            };
-            Some((need, on.into_iter().map(|(h, _)| h)))
-        });
-        self.stuck = stuck;
-    }
-
-    fn label(&self, n: Node) -> String {
-        match n {
-            Node::Task(id) => task_label(id),
-            Node::Thread(k) => match self.thread(k) {
-                Some(t) => format!("thread `{}`", t.name),
-                None => format!("thread #{k}"),
-            },
-            Node::AsyncThread(n) => owner_label(Owner::Thread(n)),
-        }
-    }
-
-    /// What `n` holds: its async holds, and a thread's sync ones (a task
-    /// blocked in a sync wait: its thread's too), as (lock id, lock,
-    /// where taken).
-    fn holds_of(&self, n: Node, step: &Step) -> Vec<(u64, String, Option<Site>)> {
-        let mut out: Vec<(u64, String, Option<Site>)> = self
-            .holds
-            .iter()
-            .filter(|h| self.node(h.owner) == n)
-            .map(|h| (h.id, h.label.clone(), h.site.map(Site::from)))
-            .collect();
-        let thread = match (n, step) {
-            (_, Step::Sync { thread, .. }) => Some(*thread),
-            (Node::Thread(k), _) => self.thread(k),
-            _ => None,
-        };
-        if let Some(t) = thread {
-            out.extend(
-                t.held
-                    .iter()
-                    .map(|h| (h.0, lock_text(h.2, h.1, h.0), h.3.map(Site::from))),
-            );
-        }
-        out
-    }
-
-    fn describe(&self, n: Node, step: &Step) -> TaskWait {
-        let (owner, lock, lock_ref, mode, asked_at, waited) = match step {
-            Step::Async(w) => (
-                self.label(n),
-                lock_label(w),
-                LockRef::of(w.lock, w.class, w.kind),
-                Some(w.mode),
-                w.site.map(Site::from),
-                Instant::now().duration_since(w.since),
-            ),
-            Step::Sync { thread, task } => {
-                let w = thread.wait.as_ref();
-                let owner = match task {
-                    Some(id) => format!(
-                        "{} (blocked in a sync lock on its worker thread `{}`)",
-                        task_label(*id),
-                        thread.name
-                    ),
-                    None => self.label(n),
-                };
-                let lock = w.map_or_else(String::new, |w| {
-                    let how = match w.mode {
-                        crate::watchdog::WaitMode::Read
-                        | crate::watchdog::WaitMode::RecursiveRead => " (read)",
-                        _ => "",
-                    };
-                    format!("{}{how}", lock_text(w.kind, w.class, w.lock))
-                });
-                let lock_ref = w.map_or_else(
-                    || LockRef::of(0, Class::Anonymous, LockKind::Other),
-                    |w| LockRef::of(w.lock, w.class, w.kind),
-                );
-                (
-                    owner,
-                    lock,
-                    lock_ref,
-                    w.map(|w| w.mode),
-                    w.and_then(|w| w.site).map(Site::from),
-                    w.map_or(Duration::ZERO, |w| w.waited),
-                )
-            }
-        };
-        // An async wait's holders, and the writer it is queued behind; a
-        // sync wait's holders.
-        let (held_by, queued_behind) = match step {
-            Step::Async(w) => (self.holders(w), self.queued_behind(w)),
-            Step::Sync { .. } => (self.waits_for(step), None),
-        };
-        let (hold_ids, holds) = self
-            .holds_of(n, step)
-            .into_iter()
-            .map(|(id, l, s)| (id, (l, s)))
-            .unzip();
-        TaskWait {
-            owner,
-            lock,
-            lock_ref,
-            mode,
-            asked_at,
-            waited,
-            holds,
-            hold_ids,
-            held_by: (held_by.into_iter())
-                .map(|(o, s)| (self.label(o), s.map(Site::from)))
-                .collect(),
-            queued_behind: queued_behind.map(|(o, x)| (self.label(o), x.site.map(Site::from))),
-        }
-    }
-
-    /// A wait-for cycle through `start` of nodes that can never go on:
-    /// each node waits for a lock held by the next.
-    fn cycle(&self, start: Node) -> Option<Vec<(Node, Step<'_>)>> {
-        fn dfs<'v>(
-            v: &'v View<'_>,
-            at: Node,
-            start: Node,
-            path: &mut Vec<(Node, Step<'v>)>,
-            seen: &mut HashSet<Node>,
-        ) -> bool {
-            let Some(step) = v.steps.get(&at) else {
-                return false;
-            };
-            path.push((at, *step));
-            for (h, _) in v.waits_for(step) {
-                if !v.stuck.contains(&h) {
-                    continue;
-                }
-                if h == start {
-                    return true;
-                }
-                if seen.insert(h) && dfs(v, h, start, path, seen) {
-                    return true;
-                }
-            }
-            path.pop();
-            false
-        }
-        if !self.stuck.contains(&start) {
-            return None;
-        }
-        let mut path = Vec::new();
-        let mut seen = HashSet::from([start]);
-        dfs(self, start, start, &mut path, &mut seen).then_some(path)
-    }
 }
 
 impl Scan {
@@ -683,7 +369,7 @@ fn backtraces(tasks: &[u64]) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
-fn owner_label(o: Owner) -> String {
+pub(super) fn owner_label(o: Owner) -> String {
     match o {
         Owner::Task(id) => task_label(id),
         Owner::Thread(n) => match thread_names().lock().get(&n) {
@@ -693,7 +379,7 @@ fn owner_label(o: Owner) -> String {
     }
 }
 
-fn lock_label(w: &Wait) -> String {
+pub(super) fn lock_label(w: &Wait) -> String {
     let how = match w.request {
         Request::Exclusive => "",
         Request::Read | Request::RecursiveRead => " (read)",
