@@ -83,8 +83,8 @@ crate::sync::thread_local_const! {
 pub struct Resource {
     meta: LockMeta,
     /// The size published for the watchdog's reports
-    /// ([`publish_size`](Self::publish_size)), plus one; 0: none.
-    size: AtomicUsize,
+    /// ([`publish_size`](Self::publish_size)).
+    size: PublishedSize,
 }
 
 impl Resource {
@@ -92,7 +92,7 @@ impl Resource {
     pub const fn new(kind: LockKind, class: Class) -> Resource {
         Resource {
             meta: LockMeta::new(kind, class),
-            size: AtomicUsize::new(0),
+            size: PublishedSize::new(),
         }
     }
 
@@ -105,18 +105,7 @@ impl Resource {
     /// the size back.
     #[inline]
     pub fn publish_size(&self, size: usize) {
-        if crate::TRACKING && self.size.load(Ordering::Relaxed) != size.wrapping_add(1) {
-            self.publish_size_now(size);
-        }
-    }
-
-    /// [`publish_size`](Self::publish_size) of a size not published yet.
-    #[cold]
-    #[inline(never)]
-    fn publish_size_now(&self, size: usize) {
-        if crate::watchdog::on() {
-            crate::capacity::publish(self.meta.id(), size, &self.size);
-        }
+        self.size.publish(&self.meta, size);
     }
 
     /// Its lock-graph identity.
@@ -249,8 +238,54 @@ impl Resource {
 
 impl Drop for Resource {
     fn drop(&mut self) {
-        if *self.size.get_mut() != 0 {
-            crate::capacity::forget(self.meta.id());
+        self.size.forget(&self.meta);
+    }
+}
+
+/// A size published for the watchdog's reports (a semaphore's permits, a
+/// bounded queue's capacity) by a primitive whose identity is a bare
+/// [`LockMeta`] rather than a [`Resource`] (`lockgraph::tokio`'s semaphore
+/// and bounded queue, whose waits the task watchdog reports): the side
+/// table [`Resource::publish_size`] fills, which the reports of both
+/// watchdogs read. Publish where a wait begins (a cold path), never on an
+/// operation that does not wait; the primitive's drop calls
+/// [`forget`](Self::forget).
+#[derive(Debug, Default)]
+pub struct PublishedSize(
+    /// The size published, plus one; 0: none.
+    AtomicUsize,
+);
+
+impl PublishedSize {
+    /// Nothing published yet.
+    pub const fn new() -> PublishedSize {
+        PublishedSize(AtomicUsize::new(0))
+    }
+
+    /// Publishes `size` as the size of the primitive `meta`: a size it
+    /// published already costs one load; a new one (permits added) is
+    /// published again. Nothing while the watchdog is off.
+    #[inline]
+    pub fn publish(&self, meta: &LockMeta, size: usize) {
+        if crate::TRACKING && self.0.load(Ordering::Relaxed) != size.wrapping_add(1) {
+            self.publish_now(meta, size);
+        }
+    }
+
+    /// [`publish`](Self::publish) of a size not published yet.
+    #[cold]
+    #[inline(never)]
+    fn publish_now(&self, meta: &LockMeta, size: usize) {
+        if crate::watchdog::on() {
+            crate::capacity::publish(meta.id(), size, &self.0);
+        }
+    }
+
+    /// The primitive `meta` is gone: its size leaves the table (nothing
+    /// to do when it published none).
+    pub fn forget(&mut self, meta: &LockMeta) {
+        if std::mem::take(self.0.get_mut()) != 0 {
+            crate::capacity::forget(meta.id());
         }
     }
 }
@@ -356,5 +391,21 @@ mod tests {
         });
         assert_eq!(q.serving(), crate::TRACKING);
         q.stop_serving();
+    }
+
+    /// A primitive's published size leaves the table with it (the
+    /// `lockgraph::tokio` semaphore's drop, the queue's last end).
+    #[test]
+    fn a_published_size_is_forgotten_with_its_primitive() {
+        let meta = LockMeta::new(LockKind::AsyncSemaphore, Class::Named("sized"));
+        let mut size = PublishedSize::new();
+        // As `publish` does with the watchdog on.
+        crate::capacity::publish(meta.id(), 3, &size.0);
+        assert_eq!(crate::capacity::get(meta.id()), Some(3));
+        size.publish(&meta, 3);
+        assert_eq!(crate::capacity::get(meta.id()), Some(3));
+        size.forget(&meta);
+        assert_eq!(crate::capacity::get(meta.id()), None);
+        assert_eq!(size.0.load(Ordering::Relaxed), 0);
     }
 }

@@ -280,11 +280,16 @@ impl View<'_> {
             .into_iter()
             .map(|(id, l, s)| (id, (l, s)))
             .unzip();
+        // The size its primitive published when a wait on it began.
+        let capacity = (lock_ref.id != 0)
+            .then(|| crate::capacity::get(lock_ref.id))
+            .flatten();
         TaskWait {
             owner,
             lock,
             lock_ref,
             mode,
+            capacity,
             asked_at,
             waited,
             holds,

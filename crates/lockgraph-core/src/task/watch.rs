@@ -299,6 +299,12 @@ pub struct TaskWait {
     /// acquire, a read...): the report words it as the thread watchdog's
     /// do ([`TaskWait::what`]). `None` where unknown.
     pub mode: Option<WaitMode>,
+    /// The size of what it waits for, where its primitive published one
+    /// (an async semaphore's permits, a bounded queue's capacity, a
+    /// barrier's party count): the report shows it where the thread
+    /// watchdog's does (`a permit of AsyncSemaphore `s` (3 permits)`, a
+    /// queue's fill level under the wait's line).
+    pub capacity: Option<usize>,
     /// Where it asked.
     pub asked_at: Option<Site>,
     /// How long it has waited.

@@ -12,7 +12,9 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use super::watch::{TaskDeadlock, TaskWait};
-use crate::watchdog::{advice, and_list, opt_site, utc, waits_for, WaitMode, ABORTS, REPORT_END};
+use crate::watchdog::{
+    advice, and_list, fill_line, opt_site, utc, waits_for_sized, WaitMode, ABORTS, REPORT_END,
+};
 
 impl TaskDeadlock {
     /// When what the report is about began: a deadlock when the last of
@@ -106,8 +108,8 @@ impl TaskDeadlock {
 impl TaskWait {
     /// What it waits for, worded as the thread watchdog words it
     /// (`crate::watchdog::waits_for`: `space in Queue `jobs` (a send into
-    /// the full queue)`, `a permit of AsyncSemaphore `gpu``), and
-    /// ` (read)` for a read; its lock's name where its mode is unknown.
+    /// the full queue)`, `a permit of AsyncSemaphore `gpu` (3 permits)`),
+    /// and ` (read)` for a read; its lock's name where its mode is unknown.
     pub fn what(&self) -> String {
         let Some(mode) = self.mode else {
             return self.lock.clone();
@@ -116,7 +118,15 @@ impl TaskWait {
             WaitMode::Read | WaitMode::RecursiveRead => " (read)",
             _ => "",
         };
-        format!("{}{read}", waits_for(&self.lock_ref, Some(mode)))
+        let words = waits_for_sized(&self.lock_ref, Some(mode), self.capacity, None);
+        format!("{words}{read}")
+    }
+
+    /// The line under the wait's, as the thread watchdog's: a bounded
+    /// queue's fill level (`Queue `jobs` full: 8 of 8`), where its
+    /// capacity is known.
+    pub(super) fn fill(&self) -> Option<String> {
+        fill_line(&self.lock_ref, self.mode, Some(self.capacity?))
     }
 }
 
@@ -290,6 +300,9 @@ impl fmt::Display for TaskDeadlock {
                     w.what()
                 )?,
                 None => writeln!(f, "    waits {:.1?} for {}", w.waited, w.what())?,
+            }
+            if let Some(fill) = w.fill() {
+                writeln!(f, "      {fill}")?;
             }
             for (l, s) in &w.holds {
                 match s {

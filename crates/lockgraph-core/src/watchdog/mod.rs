@@ -84,6 +84,7 @@ pub(crate) use dump_file::{append_report, unix_ms};
 #[allow(unused_imports)]
 use json::*;
 pub(crate) use json::{json_async_wait, json_taken};
+pub(crate) use peers::fill_line;
 use peers::*;
 pub use peers::{watch_queue, BlockedPeer, QueueProbe, QueueState};
 pub use progress::{markers, progress};
@@ -103,7 +104,7 @@ pub use tasks::TaskInfo;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;
-pub(crate) use what::waits_for;
+pub(crate) use what::waits_for_sized;
 use words::*;
 pub(crate) use words::{and_list, utc};
 

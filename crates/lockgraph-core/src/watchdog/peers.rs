@@ -159,25 +159,33 @@ fn add_queue_holders(
     }
 }
 
+/// The fill level of `queue` as a wait on it in `mode` sees it, from its
+/// bound (`None`: unbounded): `Queue `q` full: 8 of 8` (a send), `Queue
+/// `q` empty: 0 of 8` (a receive), under the wait's line in the reports of
+/// both watchdogs; `None` for a wait of another mode.
+pub(crate) fn fill_line(
+    queue: &LockRef,
+    mode: Option<WaitMode>,
+    bound: Option<usize>,
+) -> Option<String> {
+    Some(match (mode?, bound) {
+        (WaitMode::Send, Some(0)) => {
+            format!("{queue} is a rendezvous (bound 0): no receive is waiting")
+        }
+        (WaitMode::Send, Some(b)) => format!("{queue} full: {b} of {b}"),
+        (WaitMode::Recv, Some(b)) => format!("{queue} empty: 0 of {b}"),
+        (WaitMode::Recv, None) => format!("{queue} empty (unbounded)"),
+        _ => return None,
+    })
+}
+
 impl WaitInfo {
     /// The lines a report adds under "waits for": the queue's fill level
     /// and live ends, and the threads waited for that are blocked.
     pub(super) fn peer_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(q) = &self.queue {
-            let fill = match (self.mode, q.bound) {
-                (Some(WaitMode::Send), Some(0)) => {
-                    format!(
-                        "{} is a rendezvous (bound 0): no receive is waiting",
-                        self.lock
-                    )
-                }
-                (Some(WaitMode::Send), Some(b)) => format!("{} full: {b} of {b}", self.lock),
-                (Some(WaitMode::Recv), Some(b)) => format!("{} empty: 0 of {b}", self.lock),
-                (Some(WaitMode::Recv), None) => format!("{} empty (unbounded)", self.lock),
-                _ => String::new(),
-            };
-            if !fill.is_empty() {
+            if let Some(fill) = fill_line(&self.lock, self.mode, q.bound) {
                 out.push(fill);
             }
             if self.mode == Some(WaitMode::Recv) {

@@ -119,11 +119,7 @@ impl WaitInfo {
     /// resource's size where it is known (`a permit of Semaphore `gpu` (2
     /// permits)`).
     pub fn what(&self) -> String {
-        let words = waits_for(&self.lock, self.mode);
-        match self.size_words() {
-            Some(size) => format!("{words} ({size})"),
-            None => words,
-        }
+        waits_for_sized(&self.lock, self.mode, self.capacity, self.waiting_now)
     }
 
     /// ` (write, timed: gives up after 10.0s)`: the mode where

@@ -53,23 +53,28 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-impl WaitInfo {
-    /// The size [`what`](Self::what) adds in parentheses: `4 parties; 3
-    /// waiting now` for a barrier wait, `2 permits` for an acquire; `None`
-    /// where it is unknown, and for a queue (its fill level's line says its
-    /// bound).
-    pub(super) fn size_words(&self) -> Option<String> {
-        let n = self.capacity?;
-        match self.mode? {
-            WaitMode::Barrier => Some(match self.waiting_now {
-                Some(w) => format!("{}; {w} waiting now", count(n, "party", "parties")),
-                None => count(n, "party", "parties"),
-            }),
-            WaitMode::Permit => Some(count(n, "permit", "permits")),
-            _ => None,
-        }
+/// The size a wait's words add in parentheses (`WaitInfo::what`, the task
+/// watchdog's `TaskWait::what`): `4 parties; 3 waiting now` for a barrier
+/// wait (`waiting_now`: the parties waiting at it, where known), `2
+/// permits` for an acquire; `None` where `capacity` is unknown, and for a
+/// queue (its fill level's line says its bound: [`fill_line`]).
+pub(crate) fn size_words(
+    mode: Option<WaitMode>,
+    capacity: Option<usize>,
+    waiting_now: Option<usize>,
+) -> Option<String> {
+    let n = capacity?;
+    match mode? {
+        WaitMode::Barrier => Some(match waiting_now {
+            Some(w) => format!("{}; {w} waiting now", count(n, "party", "parties")),
+            None => count(n, "party", "parties"),
+        }),
+        WaitMode::Permit => Some(count(n, "permit", "permits")),
+        _ => None,
     }
+}
 
+impl WaitInfo {
     /// A barrier wait's advice when no other party is on its way to it: how
     /// many of its parties wait, and what to look for.
     pub(super) fn lone_party_advice(&self) -> String {

@@ -1,7 +1,7 @@
 //! What a wait waits for, in words: one wording for both watchdogs (the
 //! thread watchdog's wait lines and headlines, the task watchdog's), so
 //! that a send reads `space in Queue `jobs` (a send into the full queue)`
-//! in either.
+//! in either, with the resource's size where it is known.
 
 use super::*;
 
@@ -24,5 +24,21 @@ pub(crate) fn waits_for(lock: &LockRef, mode: Option<WaitMode>) -> String {
         Some(WaitMode::Join) => format!("{lock} to finish (a join)"),
         Some(WaitMode::Barrier) => format!("the other parties of {lock}"),
         _ => lock.to_string(),
+    }
+}
+
+/// [`waits_for`] with the size of the resource waited for, where it is
+/// known (`size_words`): `a permit of Semaphore `gpu` (2 permits)`, `the
+/// other parties of Barrier `b` (4 parties; 3 waiting now)`.
+pub(crate) fn waits_for_sized(
+    lock: &LockRef,
+    mode: Option<WaitMode>,
+    capacity: Option<usize>,
+    waiting_now: Option<usize>,
+) -> String {
+    let words = waits_for(lock, mode);
+    match size_words(mode, capacity, waiting_now) {
+        Some(size) => format!("{words} ({size})"),
+        None => words,
     }
 }

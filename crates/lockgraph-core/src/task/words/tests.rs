@@ -31,6 +31,7 @@ pub(crate) fn wait(
         lock: mutex(lock).to_string(),
         lock_ref: mutex(lock),
         mode: Some(WaitMode::Lock),
+        capacity: None,
         asked_at: site(10),
         waited: Duration::from_millis(300),
         holds: holds
@@ -161,6 +162,54 @@ fn a_waits_line_words_its_operation_as_the_thread_watchdogs() {
     w.lock_ref = LockRef::of(9, Class::Named("index"), LockKind::AsyncRwLock);
     w.mode = Some(WaitMode::Read);
     assert_eq!(w.what(), "AsyncRwLock `index` (read)");
+}
+
+/// A wait's line shows the size of what it waits for where the thread
+/// watchdog's does: an async semaphore's permits in the line, a bounded
+/// queue's fill level under it (neither was shown: tokio's primitives
+/// published no size).
+#[test]
+fn a_waits_line_shows_the_permits_and_the_queues_fill_as_the_thread_watchdogs() {
+    let mut w = wait("task 5 \"gpu\"", ("slots", 8), &[], "task 6");
+    w.lock_ref = LockRef::of(8, Class::Named("slots"), LockKind::AsyncSemaphore);
+    w.lock = w.lock_ref.to_string();
+    w.mode = Some(WaitMode::Permit);
+    w.capacity = Some(3);
+    let text = report(false, vec![w.clone()]).to_string();
+    assert!(
+        text.contains("\n    waits 300.0ms for a permit of AsyncSemaphore `slots` (3 permits) (asked at src/app.rs:10:9)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "has waited 300.000ms for a permit of AsyncSemaphore `slots` (3 permits) (pid"
+        ),
+        "{text}"
+    );
+    w.capacity = Some(1);
+    assert_eq!(w.what(), "a permit of AsyncSemaphore `slots` (1 permit)");
+    w.capacity = None;
+    assert_eq!(w.what(), "a permit of AsyncSemaphore `slots`");
+    // A queue: its bound in the line under the wait's.
+    w.lock_ref = LockRef::of(7, Class::Named("q"), LockKind::Queue);
+    w.lock = w.lock_ref.to_string();
+    w.mode = Some(WaitMode::Send);
+    w.capacity = Some(2);
+    let text = report(false, vec![w.clone()]).to_string();
+    assert!(
+        text.contains("    waits 300.0ms for space in Queue `q` (a send into the full queue) (asked at src/app.rs:10:9)\n      Queue `q` full: 2 of 2\n"),
+        "{text}"
+    );
+    w.mode = Some(WaitMode::Recv);
+    let text = report(false, vec![w.clone()]).to_string();
+    assert!(
+        text.contains("(a receive on the empty queue) (asked at src/app.rs:10:9)\n      Queue `q` empty: 0 of 2\n"),
+        "{text}"
+    );
+    // Unknown: no line.
+    w.capacity = None;
+    let text = report(false, vec![w]).to_string();
+    assert!(!text.contains("empty:"), "{text}");
 }
 
 /// A deadlock of two tasks: the thread watchdog's first line (pid,
