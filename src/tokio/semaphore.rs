@@ -8,8 +8,10 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use lockgraph_core::resource::PublishedSize;
 use lockgraph_core::{Class, Hold, LockKind, LockMeta, Request};
 use tokio::sync::{AcquireError, TryAcquireError};
 
@@ -20,6 +22,11 @@ use super::track::{self, Tracked};
 pub struct Semaphore {
     meta: LockMeta,
     inner: tokio::sync::Semaphore,
+    /// Its permits, free or not (the task watchdog's reports say them):
+    /// given, added, less those forgotten.
+    total: AtomicUsize,
+    /// `total` as published for the reports, when an acquire waits.
+    size: PublishedSize,
 }
 
 impl Semaphore {
@@ -38,6 +45,8 @@ impl Semaphore {
         Semaphore {
             meta: LockMeta::new(LockKind::AsyncSemaphore, Class::here_of::<Semaphore>()),
             inner: tokio::sync::Semaphore::const_new(permits),
+            total: AtomicUsize::new(permits),
+            size: PublishedSize::new(),
         }
     }
 
@@ -46,6 +55,8 @@ impl Semaphore {
         Semaphore {
             meta: LockMeta::new(LockKind::AsyncSemaphore, Class::Named(name)),
             inner: tokio::sync::Semaphore::const_new(permits),
+            total: AtomicUsize::new(permits),
+            size: PublishedSize::new(),
         }
     }
 
@@ -56,12 +67,21 @@ impl Semaphore {
 
     /// Adds `n` permits.
     pub fn add_permits(&self, n: usize) {
+        self.total.fetch_add(n, Ordering::Relaxed);
         self.inner.add_permits(n)
     }
 
     /// Removes up to `n` available permits; how many it removed.
     pub fn forget_permits(&self, n: usize) -> usize {
-        self.inner.forget_permits(n)
+        let gone = self.inner.forget_permits(n);
+        self.total.fetch_sub(gone, Ordering::Relaxed);
+        gone
+    }
+
+    /// `n` permits taken out of the semaphore for good (a permit's
+    /// `forget`).
+    fn forgot(&self, n: usize) {
+        self.total.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// Closes the semaphore: waiting and later acquisitions fail.
@@ -114,7 +134,13 @@ impl Semaphore {
             Request::Exclusive,
             site,
             || self.inner.try_acquire_many(n).ok().map(Ok),
-            || self.inner.acquire_many(n),
+            || {
+                // The wait begins: its report says the permits (a cold
+                // path; a size published already is one load).
+                self.size
+                    .publish(&self.meta, self.total.load(Ordering::Relaxed));
+                self.inner.acquire_many(n)
+            },
         )
         .await;
         let p = p?;
@@ -196,6 +222,12 @@ impl Semaphore {
     }
 }
 
+impl Drop for Semaphore {
+    fn drop(&mut self) {
+        self.size.forget(&self.meta);
+    }
+}
+
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
@@ -213,8 +245,10 @@ pub struct SemaphorePermit<'a> {
 impl<'a> SemaphorePermit<'a> {
     /// Keeps the permits from returning to the semaphore; the hold ends.
     pub fn forget(self) {
+        let sem = self.sem;
         let (meta, mut hold, p) = self.g.into_parts();
         hold.release(meta);
+        sem.forgot(p.num_permits());
         p.forget();
     }
 
@@ -287,6 +321,7 @@ impl OwnedSemaphorePermit {
         let OwnedSemaphorePermit { g, sem } = self;
         let (meta, mut hold, p) = g.into_parts();
         hold.release(meta);
+        sem.forgot(p.num_permits());
         p.forget();
         drop(sem);
     }

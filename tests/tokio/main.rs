@@ -36,6 +36,9 @@ mod gates;
 mod profile;
 
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
+mod sizes;
+
+#[cfg(any(debug_assertions, feature = "track-in-release"))]
 mod watchdog;
 
 /// Release builds without tracking: tokio's own types underneath, of the

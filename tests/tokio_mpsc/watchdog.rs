@@ -72,6 +72,8 @@ fn a_task_hang_through_a_queue_is_reported() {
         "Queue `wd-tmpsc-queue`",
         // Worded as the thread watchdog words a send.
         "for space in Queue `wd-tmpsc-queue` (a send into the full queue) (asked at tests/tokio_mpsc/watchdog.rs:",
+        // Its bound, under the wait's line, as the thread watchdog's.
+        ":41:16)\n      Queue `wd-tmpsc-queue` full: 1 of 1\n",
     ] {
         assert!(err.contains(name), "{name} missing:\n{err}");
     }
@@ -203,6 +205,11 @@ fn a_long_receive_is_reported_as_a_long_wait() {
     assert!(err.contains("\"idle-consumer\""), "{err}");
     assert!(
         err.contains("for an item from Queue `wd-tmpsc-idle` (a receive on the empty queue)"),
+        "{err}"
+    );
+    // Its bound, under the wait's line, as the thread watchdog's.
+    assert!(
+        err.contains(")\n      Queue `wd-tmpsc-idle` empty: 0 of 1\n"),
         "{err}"
     );
     assert!(!err.contains("DEADLOCK"), "{err}");

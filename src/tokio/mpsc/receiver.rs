@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use lockgraph_core::task::{self, AsyncHold};
-use lockgraph_core::watchdog::WaitMode;
 use lockgraph_core::Hold;
 use tokio::sync::mpsc;
 
@@ -90,10 +89,7 @@ impl<T> Receiver<T> {
     #[inline]
     fn waits(&self, w: &mut WaitSlot, site: &'static Location<'static>) {
         if !w.begun() {
-            w.begin(
-                self.chan
-                    .waits(&self.chan.items, Side::Recv, "waiting for an item of", site),
-            );
+            w.begin(self.chan.waits(Side::Recv, "waiting for an item of", site));
         }
     }
 
@@ -170,7 +166,7 @@ impl<T> Receiver<T> {
         } else {
             None
         };
-        let _wait = task::wait_begins_as(&self.chan.items, WaitMode::Recv, Some(site));
+        let _wait = self.chan.wait_begins(Side::Recv, site);
         let r = f(self);
         drop(blocked);
         r

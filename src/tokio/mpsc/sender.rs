@@ -5,8 +5,6 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 
-use lockgraph_core::task;
-use lockgraph_core::Request;
 use tokio::sync::mpsc;
 
 use super::error::{SendError, TrySendError};
@@ -81,7 +79,7 @@ impl<T> Sender<T> {
         };
         let blocked = self.blocked(site);
         let r = {
-            let _wait = task::wait_begins(&self.chan.queue, Request::Exclusive, Some(site));
+            let _wait = self.chan.wait_begins(Side::Send, site);
             self.inner.blocking_send(value)
         };
         if blocked.is_some() {

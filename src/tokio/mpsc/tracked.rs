@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use lockgraph_core::resource::PublishedSize;
 use lockgraph_core::task::{self, AsyncWait};
 use lockgraph_core::watchdog::WaitMode;
 use lockgraph_core::{Class, LockKind, LockMeta, Request};
@@ -29,6 +30,11 @@ pub(super) struct Chan {
     /// The backpressure profile's counters: only for a queue made while
     /// the profile was on.
     pub(super) stats: Option<Arc<QueueStats>>,
+    /// Its bound, which the task watchdog's reports say (`Queue `q` full:
+    /// 8 of 8`): published, for `queue` and for `items`, when a wait on
+    /// it begins.
+    capacity: usize,
+    sizes: [PublishedSize; 2],
 }
 
 impl Chan {
@@ -44,7 +50,17 @@ impl Chan {
             queue: LockMeta::new(LockKind::Queue, class),
             items: LockMeta::new(LockKind::Queue, class),
             stats,
+            capacity: buffer,
+            sizes: [PublishedSize::new(), PublishedSize::new()],
         })
+    }
+}
+
+impl Drop for Chan {
+    fn drop(&mut self) {
+        let [queue, items] = &mut self.sizes;
+        queue.forget(&self.queue);
+        items.forget(&self.items);
     }
 }
 
@@ -136,54 +152,76 @@ impl Drop for Blocked {
 }
 
 impl Chan {
-    /// A wait on `meta` (the queue, or its items), on `side`, at `site`
-    /// has just begun (a future got `Pending`): the watchdog's and the
-    /// profile's parts.
+    /// A wait on `side` (a send's or reservation's for room, a receive's
+    /// for an item) at `site` has just begun (a future got `Pending`): the
+    /// watchdog's and the profile's parts.
     #[cold]
     pub(super) fn waits(
         &self,
-        meta: &LockMeta,
         side: Side,
         what: &'static str,
         site: &'static Location<'static>,
     ) -> Waits {
-        // A receive waits for an item, a send (or reservation) for room:
-        // each worded as the thread watchdog words it.
-        let mode = match side {
-            Side::Send => WaitMode::Send,
-            Side::Recv => WaitMode::Recv,
-        };
         Waits {
-            _watchdog: begins(meta, mode, what, site),
+            _watchdog: self.begins(side, what, site),
             profile: self.blocked(side, Some(site)),
         }
     }
-}
 
-/// The watchdog's part of a wait on `meta` at `site` that has just begun
-/// (a future got `Pending`): a sync lock the thread holds now stays held
-/// while the task is suspended (reported), and the task watchdog sees the
-/// wait until the result is dropped.
-#[cold]
-pub(super) fn begins(
-    meta: &LockMeta,
-    mode: WaitMode,
-    what: &'static str,
-    site: &'static Location<'static>,
-) -> Option<AsyncWait> {
-    track::register();
-    // The words only for a report: a task's yields (tokio's budget makes
-    // one every 128 operations) format nothing.
-    let how = || {
-        let label = match meta.class() {
-            Class::Named(n) => format!("`{n}`"),
-            Class::Site(l, _) => format!("created at {l}"),
-            Class::Anonymous => format!("#{}", meta.id()),
+    /// The watchdog's part of a wait on `side` at `site` that has just
+    /// begun (a future got `Pending`): a sync lock the thread holds now
+    /// stays held while the task is suspended (reported), and the task
+    /// watchdog sees the wait until the result is dropped.
+    #[cold]
+    fn begins(
+        &self,
+        side: Side,
+        what: &'static str,
+        site: &'static Location<'static>,
+    ) -> Option<AsyncWait> {
+        track::register();
+        let meta = self.waits_on(side);
+        // The words only for a report: a task's yields (tokio's budget
+        // makes one every 128 operations) format nothing.
+        let how = || {
+            let label = match meta.class() {
+                Class::Named(n) => format!("`{n}`"),
+                Class::Site(l, _) => format!("created at {l}"),
+                Class::Anonymous => format!("#{}", meta.id()),
+            };
+            format!("{what} Queue {label}")
         };
-        format!("{what} Queue {label}")
-    };
-    task::check_pending(0, how, Some(site));
-    task::wait_begins_as(meta, mode, Some(site))
+        task::check_pending(0, how, Some(site));
+        self.wait_begins(side, site)
+    }
+
+    /// What a wait on `side` waits on: the queue (a send, for room), or
+    /// its items (a receive).
+    fn waits_on(&self, side: Side) -> &LockMeta {
+        match side {
+            Side::Send => &self.queue,
+            Side::Recv => &self.items,
+        }
+    }
+
+    /// The task watchdog's registration of a wait on `side` at `site` (a
+    /// future's first `Pending`, a blocking call about to block), worded
+    /// as the thread watchdog words it (a send waits for room, a receive
+    /// for an item), and the queue's bound published for its report: a
+    /// cold path (a bound published already is one load).
+    #[cold]
+    pub(super) fn wait_begins(
+        &self,
+        side: Side,
+        site: &'static Location<'static>,
+    ) -> Option<AsyncWait> {
+        let (meta, size, mode) = match side {
+            Side::Send => (&self.queue, &self.sizes[0], WaitMode::Send),
+            Side::Recv => (&self.items, &self.sizes[1], WaitMode::Recv),
+        };
+        size.publish(meta, self.capacity);
+        task::wait_begins_as(meta, mode, Some(site))
+    }
 }
 
 /// Whether an operation's result means it sent (or reserved).
@@ -319,12 +357,10 @@ where
             }
             Poll::Pending => {
                 if !this.wait.begun() {
-                    this.wait.begin(this.chan.waits(
-                        &this.chan.queue,
-                        Side::Send,
-                        "waiting for room in",
-                        this.site,
-                    ));
+                    this.wait.begin(
+                        this.chan
+                            .waits(Side::Send, "waiting for room in", this.site),
+                    );
                 }
                 Poll::Pending
             }
