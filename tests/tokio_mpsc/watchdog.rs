@@ -197,8 +197,13 @@ fn a_long_receive_is_reported_as_a_long_wait() {
         err.contains("; reported only; the task still waits\n"),
         "{err}"
     );
+    // The advice of a receive (as the thread watchdog's): who would send.
     assert!(
-        err.contains("\nwhat to do: no task or thread has sent on Queue `wd-tmpsc-idle`, or received from it, for "),
+        err.contains("\nwhat to do: nothing has been sent on Queue `wd-tmpsc-idle` for "),
+        "{err}"
+    );
+    assert!(
+        err.contains(": if the producers are done, drop every Sender (one kept by this task's joiner, or by this task itself, too) so that the receive ends\n"),
         "{err}"
     );
     assert!(err.contains(&format!("\n{END}")), "{err}");

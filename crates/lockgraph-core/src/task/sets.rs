@@ -176,8 +176,8 @@ pub(crate) struct PubHold {
     pub(crate) owner: Owner,
     pub(crate) id: u64,
     pub(crate) site: Option<&'static Location<'static>>,
-    /// The lock's kind, name (or creation site) and id.
-    pub(crate) label: String,
+    /// The lock: its kind, name (or creation site) and id.
+    pub(crate) lock: crate::watchdog::LockRef,
 }
 
 /// The async locks one owner holds, in fixed slots: the owner (the task,
@@ -722,7 +722,7 @@ pub(crate) fn all_holds() -> Vec<PubHold> {
                     owner: set.owner,
                     id,
                     site,
-                    label: lock_text(kind, class, id),
+                    lock: crate::watchdog::LockRef::of(id, class, kind),
                 });
             }
         }

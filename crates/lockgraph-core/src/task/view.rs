@@ -203,14 +203,13 @@ impl View<'_> {
     }
 
     /// What `n` holds: its async holds, and a thread's sync ones (a task
-    /// blocked in a sync wait: its thread's too), as (lock id, lock,
-    /// where taken).
-    fn holds_of(&self, n: Node, step: &Step) -> Vec<(u64, String, Option<Site>)> {
-        let mut out: Vec<(u64, String, Option<Site>)> = self
+    /// blocked in a sync wait: its thread's too), as (lock, where taken).
+    fn holds_of(&self, n: Node, step: &Step) -> Vec<(LockRef, Option<Site>)> {
+        let mut out: Vec<(LockRef, Option<Site>)> = self
             .holds
             .iter()
             .filter(|h| self.node(h.owner) == n)
-            .map(|h| (h.id, h.label.clone(), h.site.map(Site::from)))
+            .map(|h| (h.lock.clone(), h.site.map(Site::from)))
             .collect();
         let thread = match (n, step) {
             (_, Step::Sync { thread, .. }) => Some(*thread),
@@ -221,7 +220,7 @@ impl View<'_> {
             out.extend(
                 t.held
                     .iter()
-                    .map(|h| (h.0, lock_text(h.2, h.1, h.0), h.3.map(Site::from))),
+                    .map(|h| (LockRef::of(h.0, h.1, h.2), h.3.map(Site::from))),
             );
         }
         out
@@ -275,11 +274,12 @@ impl View<'_> {
             Step::Async(w) => (self.holders(w), self.queued_behind(w)),
             Step::Sync { .. } => (self.waits_for(step), None),
         };
-        let (hold_ids, holds) = self
-            .holds_of(n, step)
-            .into_iter()
-            .map(|(id, l, s)| (id, (l, s)))
-            .unzip();
+        let held = self.holds_of(n, step);
+        let hold_ids = held.iter().map(|(l, _)| l.id).collect();
+        let hold_kinds = held.iter().map(|(l, _)| l.kind).collect();
+        let holds = (held.into_iter())
+            .map(|(l, s)| (l.to_string(), s))
+            .collect();
         // The size its primitive published when a wait on it began.
         let capacity = (lock_ref.id != 0)
             .then(|| crate::capacity::get(lock_ref.id))
@@ -294,6 +294,7 @@ impl View<'_> {
             waited,
             holds,
             hold_ids,
+            hold_kinds,
             held_by: (held_by.into_iter())
                 .map(|(o, s)| (self.label(o), s.map(Site::from)))
                 .collect(),

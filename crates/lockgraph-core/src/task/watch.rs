@@ -314,6 +314,9 @@ pub struct TaskWait {
     pub holds: Vec<(String, Option<Site>)>,
     /// The ids of the locks of [`holds`](Self::holds), in its order.
     pub hold_ids: Vec<u64>,
+    /// The kinds of the locks of [`holds`](Self::holds), in its order: a
+    /// role (a queue's consumer) is no lock it can release.
+    pub hold_kinds: Vec<LockKind>,
     /// Who holds the lock it waits for, and where they took it.
     pub held_by: Vec<(String, Option<Site>)>,
     /// For a read of a tokio `RwLock`: the writer it is queued behind (a
@@ -446,7 +449,7 @@ pub(crate) fn dump_tasks() -> Vec<crate::watchdog::TaskInfo> {
                 holds: holds
                     .iter()
                     .filter(|h| h.owner == o)
-                    .map(|h| (h.label.clone(), h.site.map(Site::from)))
+                    .map(|h| (h.lock.to_string(), h.site.map(Site::from)))
                     .collect(),
                 waits,
             }

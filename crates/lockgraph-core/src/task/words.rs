@@ -254,21 +254,7 @@ fn long_wait_advice(w: Option<&TaskWait>) -> String {
         );
     }
     if lock.kind == crate::class::LockKind::Queue {
-        return if w.held_by.is_empty() {
-            // A receive, or a send into a full queue before its consumer's
-            // first receive (the consumer holds the queue from then on):
-            // the wait does not say which (found by a review).
-            format!(
-                "what to do: no task or thread has sent on {lock}, or received from it, for {:.1?}: a receive waits for any Sender to send (if the producers are done, drop every Sender so that the receive ends); a send into the full queue waits for its consumer's first receive (find why it has not started)",
-                w.waited
-            )
-        } else {
-            format!(
-                "what to do: {lock} is full and its consumer, {}, has not received for {:.1?}: find why it does not (it waits for something else, or is slower than its producers)",
-                holders(&w.held_by),
-                w.waited
-            )
-        };
+        return queue_advice(w, &holders(&w.held_by));
     }
     match w.held_by.as_slice() {
         [] => format!(
@@ -282,6 +268,54 @@ fn long_wait_advice(w: Option<&TaskWait>) -> String {
             if by.len() == 1 { "its" } else { "their" },
         ),
     }
+}
+
+/// A long wait on a queue, worded for the operation that waits as the
+/// thread watchdog's (`advice::nothing_sent`, `nothing_receives`,
+/// `held_across`): a receive on the empty queue ends with a producer's
+/// send; a send into the full queue with its consumer's receive (`consumer`:
+/// who holds the queue, and where), which a lock the sender holds may keep
+/// from coming (it said "a receive waits ...; a send waits ..." whichever
+/// waited).
+fn queue_advice(w: &TaskWait, consumer: &str) -> String {
+    let queue = w.lock_ref.to_string();
+    let who = if w.owner.starts_with("task ") {
+        "task"
+    } else {
+        "thread"
+    };
+    let (first, across) = match w.mode {
+        Some(WaitMode::Recv) => (
+            advice::nothing_sent(&queue, w.waited, None, who),
+            "the receive",
+        ),
+        _ if w.held_by.is_empty() => (advice::nothing_receives(&queue), "the send"),
+        _ => (
+            format!(
+                "what to do: {queue} is full and its consumer, {consumer}, has not received for {:.1?}: find why it does not (it waits for something else, or is slower than its producers)",
+                w.waited
+            ),
+            "the send",
+        ),
+    };
+    // Its locks (a consumer's role is none), which whoever would end the
+    // wait may be waiting for.
+    let locks: Vec<String> = (w.holds.iter().zip(&w.hold_kinds))
+        .filter(|(_, k)| !k.is_role())
+        .map(|((l, _), _)| l.clone())
+        .collect();
+    if locks.is_empty() {
+        return first;
+    }
+    let many = locks.len() > 1;
+    let ender = format!(
+        "a task or thread waiting for {}",
+        if many { "one of them" } else { "it" }
+    );
+    format!(
+        "{first}; {}",
+        advice::held_across(&and_list(&locks), many, &ender, across)
+    )
 }
 
 impl fmt::Display for TaskDeadlock {

@@ -1,8 +1,10 @@
-//! The words of a deadlock report's last line (`what to do:`), shared by
-//! the thread watchdog (`words.rs`) and the task watchdog
-//! (`crate::task`), which decide alike from their own data which one
-//! applies: who waits is `thread `t`` in one and `task 3` (or a thread
-//! waiting for an async lock) in the other.
+//! The words of a report's last line (`what to do:`), a deadlock's and a
+//! long wait's on a queue, shared by the thread watchdog (`words.rs`,
+//! `peers.rs`) and the task watchdog (`crate::task`), which decide alike
+//! from their own data which one applies: who waits is `thread `t`` in one
+//! and `task 3` (or a thread waiting for an async lock) in the other.
+
+use std::time::Duration;
 
 /// ` (taken at <site>)`, or nothing where no hold was found.
 fn taken(at: Option<&str>) -> String {
@@ -113,5 +115,44 @@ pub(crate) fn self_permit(who: &str, what: &str, at: &str, held_at: Option<&str>
     format!(
         "what to do: {who} asks for {what} at {at} while it holds the permits it waits for{}: release one before asking again, or ask for all it needs at once",
         held_at.map_or_else(String::new, |s| format!(" (one taken at {s})"))
+    )
+}
+
+/// A receive on an empty queue that nothing has sent on for `waited`:
+/// who ends it (a producer's send, or every Sender dropped). `senders`:
+/// the Senders alive, where known; `who`: `thread` or `task`, the waiter.
+pub(crate) fn nothing_sent(
+    queue: &str,
+    waited: Duration,
+    senders: Option<usize>,
+    who: &str,
+) -> String {
+    let alive = senders.map_or_else(String::new, |n| {
+        format!(
+            " and {n} Sender{} alive",
+            if n == 1 { " is" } else { "s are" }
+        )
+    });
+    format!(
+        "what to do: nothing has been sent on {queue} for {waited:.1?}{alive}: if the producers are done, drop every Sender (one kept by this {who}'s joiner, or by this {who} itself, too) so that the receive ends"
+    )
+}
+
+/// A send into a full queue that no one consumes (its Receiver alive):
+/// who should receive.
+pub(crate) fn nothing_receives(queue: &str) -> String {
+    format!(
+        "what to do: nothing receives from {queue}: keep a consumer receiving until the senders are done, or drop its Receiver when it stops (a send then fails instead of waiting)"
+    )
+}
+
+/// A wait (a receive, a send, a condvar wait, a call: `across`) while
+/// the waiter holds `holding` (`many`: more than one lock), which `ender`
+/// (`that thread`, `a task or thread waiting for it`) may need before it
+/// can end the wait.
+pub(crate) fn held_across(holding: &str, many: bool, ender: &str, across: &str) -> String {
+    format!(
+        "meanwhile it holds {holding}: if {ender} is the one that would end this wait, it never ends; do not hold {} across {across}",
+        if many { "them" } else { "it" }
     )
 }

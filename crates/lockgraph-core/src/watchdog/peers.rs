@@ -254,10 +254,7 @@ impl WaitInfo {
         if self.mode == Some(WaitMode::Send) && self.no_consumer {
             let q = self.queue?;
             return Some(if q.receiver_alive {
-                format!(
-                    "what to do: nothing receives from {}: keep a consumer receiving until the senders are done, or drop its Receiver when it stops (a send then fails instead of waiting)",
-                    self.lock
-                )
+                advice::nothing_receives(&self.lock.to_string())
             } else {
                 format!(
                     "what to do: every Receiver of {} was dropped: stop sending once the consumer is gone",
@@ -267,12 +264,11 @@ impl WaitInfo {
         }
         if self.mode == Some(WaitMode::Recv) {
             let q = self.queue?;
-            return Some(format!(
-                "what to do: nothing has been sent on {} for {:.1?} and {} Sender{} alive: if the producers are done, drop every Sender (one kept by this thread's joiner, or by this thread itself, too) so that the receive ends",
-                self.lock,
+            return Some(advice::nothing_sent(
+                &self.lock.to_string(),
                 self.waited,
-                q.senders,
-                if q.senders == 1 { " is" } else { "s are" }
+                Some(q.senders),
+                "thread",
             ));
         }
         let p = self.blocked_peers.first()?;

@@ -487,12 +487,8 @@ impl WatchdogReport {
             .filter_map(|h| behind(&h.lock).map(|who| format!("{}, which {who} waits for", h.lock)))
             .collect();
         let blocking_others = |across: &str| -> Option<String> {
-            let them = if waited.len() == 1 { "it" } else { "them" };
             (!waited.is_empty()).then(|| {
-                format!(
-                    "meanwhile it holds {}: if that thread is the one that would end this wait, it never ends; do not hold {them} across {across}",
-                    and_list(&waited)
-                )
+                advice::held_across(&and_list(&waited), waited.len() > 1, "that thread", across)
             })
         };
         // Those first, else every lock it holds.

@@ -39,6 +39,7 @@ pub(crate) fn wait(
             .map(|&l| (mutex(l).to_string(), site(9)))
             .collect(),
         hold_ids: holds.iter().map(|&(_, id)| id).collect(),
+        hold_kinds: holds.iter().map(|_| LockKind::AsyncMutex).collect(),
         held_by: vec![(held_by.into(), None)],
         queued_behind: None,
     }
@@ -87,7 +88,7 @@ fn a_deadlock_of_one_owner_waits_for_itself() {
 
 /// A consumer task sending into its own full queue, and a task asking
 /// for permits it holds: no guard to drop (found by a review); a long
-/// wait on a queue nobody holds names both sides it can be.
+/// send into a queue nobody consumes says so.
 #[test]
 fn self_waits_on_a_queue_or_permits_and_an_unheld_queue_get_advice_that_fits() {
     let mut w = wait(
@@ -117,13 +118,59 @@ fn self_waits_on_a_queue_or_permits_and_an_unheld_queue_get_advice_that_fits() {
     idle.holds.clear();
     idle.hold_ids.clear();
     idle.held_by.clear();
+    idle.hold_kinds.clear();
+    idle.mode = Some(WaitMode::Send);
     let r = report(false, vec![idle]);
+    assert_eq!(
+        r.advice(),
+        "what to do: nothing receives from Queue `q`: keep a consumer receiving until the senders are done, or drop its Receiver when it stops (a send then fails instead of waiting)"
+    );
+}
+
+/// A long wait on a queue gets the advice of its operation, in the
+/// thread watchdog's words: a receive, who would send; a send, who would
+/// receive, and not to hold a lock across it (it said "a receive waits
+/// ...; a send waits ..." whichever waited).
+#[test]
+fn a_long_wait_on_a_queue_gets_the_advice_of_its_operation() {
+    let mut w = wait("task 5 \"sink\"", ("q", 7), &[], "task 6 \"stage\"");
+    w.lock_ref = LockRef::of(7, Class::Named("q"), LockKind::Queue);
+    w.lock = w.lock_ref.to_string();
+    w.held_by.clear();
+    w.mode = Some(WaitMode::Recv);
+    let advice = |w: &TaskWait| report(false, vec![w.clone()]).advice();
+    assert_eq!(
+        advice(&w),
+        "what to do: nothing has been sent on Queue `q` for 300.0ms: if the producers are done, drop every Sender (one kept by this task's joiner, or by this task itself, too) so that the receive ends"
+    );
+    // Holding a lock (and the consumer's role of another queue, no lock).
+    w.holds = vec![
+        (mutex(("m", 3)).to_string(), site(9)),
+        ("Queue `in`".to_string(), site(8)),
+    ];
+    w.hold_ids = vec![3, 4];
+    w.hold_kinds = vec![LockKind::AsyncMutex, LockKind::Queue];
+    assert_eq!(
+        advice(&w),
+        "what to do: nothing has been sent on Queue `q` for 300.0ms: if the producers are done, drop every Sender (one kept by this task's joiner, or by this task itself, too) so that the receive ends; meanwhile it holds AsyncMutex `m`: if a task or thread waiting for it is the one that would end this wait, it never ends; do not hold it across the receive"
+    );
+    // A send, its consumer known: who should receive.
+    w.mode = Some(WaitMode::Send);
+    w.held_by = vec![("task 6 \"stage\"".into(), site(4))];
+    assert_eq!(
+        advice(&w),
+        "what to do: Queue `q` is full and its consumer, task 6 \"stage\" (taken at src/app.rs:4:9), has not received for 300.0ms: find why it does not (it waits for something else, or is slower than its producers); meanwhile it holds AsyncMutex `m`: if a task or thread waiting for it is the one that would end this wait, it never ends; do not hold it across the send"
+    );
+    // A thread's receive (`blocking_recv`), no lock held.
+    w.owner = "thread `main` (outside any task)".into();
+    w.mode = Some(WaitMode::Recv);
+    w.holds.truncate(0);
+    w.hold_ids.clear();
+    w.hold_kinds.clear();
     assert!(
-        r.advice().starts_with(
-            "what to do: no task or thread has sent on Queue `q`, or received from it, for 300.0ms"
-        ),
+        advice(&w).contains("(one kept by this thread's joiner, or by this thread itself, too)"),
         "{}",
-        r.advice()
+        advice(&w)
     );
 }
 
