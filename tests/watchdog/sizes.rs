@@ -131,3 +131,57 @@ fn child_semaphore_full() {
     a.join().unwrap();
     b.join().unwrap();
 }
+
+/// The first round of a barrier whose party waits holding a lock another
+/// party asks for before it arrives: two long waits (the other party is
+/// known as one only from its first wait), and the barrier wait's advice
+/// names the hold the other thread waits for, where it said to find the
+/// party that never arrived or to make the party count 1 (found by an
+/// outside on-call test).
+#[test]
+fn a_barrier_wait_holding_a_lock_another_thread_waits_for_names_that_hold() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-party-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = long_wait(child!(child_barrier_party_blocked), "sz-trainer-0", &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let advice = report.lines().last().unwrap();
+    assert!(
+        advice.starts_with("what to do: no other party of Barrier `sz-grad-sync` has arrived in "),
+        "{report}"
+    );
+    assert!(
+        advice.contains("meanwhile it holds Mutex `sz-grad`, which thread `sz-trainer-1` ("),
+        "{report}"
+    );
+    assert!(
+        advice.ends_with("do not hold it across the barrier wait"),
+        "{report}"
+    );
+    assert!(!advice.contains("party count"), "{report}");
+}
+
+#[test]
+fn child_barrier_party_blocked() {
+    if !is_child() {
+        return;
+    }
+    let sync = Arc::new(Barrier::named("sz-grad-sync", 2));
+    let grad = Arc::new(lockgraph::Mutex::named("sz-grad", 0u64));
+    let (s0, g0) = (sync.clone(), grad.clone());
+    let t0 = named("sz-trainer-0", move || {
+        let mut acc = g0.lock();
+        *acc += 1;
+        s0.wait();
+    });
+    // The other party asks for the lock before it arrives.
+    let t1 = named("sz-trainer-1", move || {
+        std::thread::sleep(Duration::from_millis(50));
+        *grad.lock() += 1;
+        sync.wait();
+    });
+    t0.join().unwrap();
+    t1.join().unwrap();
+}

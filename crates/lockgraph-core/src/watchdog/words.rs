@@ -557,6 +557,18 @@ impl WatchdogReport {
                 );
             }
         }
+        // A barrier wait while others wait for a hold of this party: one
+        // of them may be the party that never arrives (a party is known
+        // only from its first wait: in the first round the deadlock is two
+        // long waits).
+        if w.mode == Some(WaitMode::Barrier) {
+            if let Some(m) = blocking_others("the barrier wait") {
+                return format!(
+                    "what to do: no other party of {} has arrived in {:.1?}; {m}",
+                    w.lock, w.waited
+                );
+            }
+        }
         if let Some(advice) = self.any_holder_advice(w) {
             return advice;
         }
