@@ -215,17 +215,43 @@ fn sarif_locations_from_hostile_sites_are_valid_uris() {
 }
 
 /// A SIGTERM sent to `lockgraph test` alone is passed on to the command it
-/// runs, and `lockgraph` goes on as when the command fails: it checks what
-/// was recorded and exits with 128 + 15. It used to die at once and leave
-/// the command running, orphaned (F15).
+/// runs and to the processes below it (cargo's test binary, under `cargo
+/// test`), and `lockgraph` goes on as when the command fails: it checks
+/// what was recorded and exits with 128 + 15. It used to die at once and
+/// leave the command running, orphaned (F15); then it passed it on to the
+/// command alone, which left the command's own child running (found by an
+/// outside on-call test).
 #[cfg(target_os = "linux")]
 #[test]
-fn a_sigterm_to_lockgraph_test_ends_its_command_too() {
+fn a_sigterm_to_lockgraph_test_ends_its_command_and_what_it_started() {
+    signal_lockgraph_test("TERM", 15);
+}
+
+/// The same for a SIGINT sent to `lockgraph` alone (a terminal's Ctrl-C
+/// reaches the command too; `kill -INT PID` did not, and `lockgraph` exited
+/// 130 without a word).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sigint_to_lockgraph_test_ends_its_command_and_what_it_started() {
+    signal_lockgraph_test("INT", 2);
+}
+
+/// Sends `SIG<sig>` (number `number`) to `lockgraph test` running a shell
+/// that waits for a child of its own; both must end, `lockgraph` say so and
+/// exit with 128 + `number` after its check.
+#[cfg(target_os = "linux")]
+fn signal_lockgraph_test(sig: &str, number: u8) {
     use std::time::{Duration, Instant};
     let d = tempdir();
-    let pid_file = d.path().join("pid");
-    // The shell writes its pid, then becomes the sleep (same pid).
-    let script = format!("echo $$ > '{}'; exec sleep 20", pid_file.display());
+    let (pid_file, below_file) = (d.path().join("pid"), d.path().join("below"));
+    // The shell writes its pid and runs a child, which writes its own and
+    // becomes a sleep (in the foreground: a shell's background jobs ignore
+    // SIGINT).
+    let script = format!(
+        "echo $$ > '{}'; sh -c 'echo $$ > {}; exec sleep 20'; true",
+        pid_file.display(),
+        below_file.display()
+    );
     let lockgraph = bin()
         .current_dir(d.path())
         .args(["test", "--allow-empty", "--record-dir", "rec", "--"])
@@ -235,10 +261,11 @@ fn a_sigterm_to_lockgraph_test_ends_its_command_too() {
         .spawn()
         .unwrap();
     let end = Instant::now() + Duration::from_secs(30);
-    let command_pid = loop {
-        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
-        if let Ok(pid) = text.trim().parse::<u32>() {
-            break pid;
+    let read_pid =
+        |f: &Path| -> Option<u32> { std::fs::read_to_string(f).ok()?.trim().parse().ok() };
+    let (command, below) = loop {
+        if let (Some(c), Some(b)) = (read_pid(&pid_file), read_pid(&below_file)) {
+            break (c, b);
         }
         assert!(Instant::now() < end, "the command never started");
         std::thread::sleep(Duration::from_millis(10));
@@ -247,28 +274,32 @@ fn a_sigterm_to_lockgraph_test_ends_its_command_too() {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .is_ok_and(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
     };
-    assert!(alive(command_pid));
+    assert!(alive(command) && alive(below));
     let kill = |sig: &str, pid: u32| {
         std::process::Command::new("kill")
             .args([sig, &pid.to_string()])
             .status()
             .unwrap()
     };
-    assert!(kill("-TERM", lockgraph.id()).success());
+    assert!(kill(&format!("-{sig}"), lockgraph.id()).success());
     let o = lockgraph.wait_with_output().unwrap();
-    let command_left = alive(command_pid);
-    if command_left {
-        kill("-KILL", command_pid);
+    // The orphan, if any, is reparented and reaped by another process.
+    std::thread::sleep(Duration::from_millis(100));
+    let left: Vec<u32> = [command, below].into_iter().filter(|&p| alive(p)).collect();
+    for &p in &left {
+        kill("-KILL", p);
     }
+    assert!(left.is_empty(), "left running: {left:?}: {}", stderr(&o));
+    assert_code(&o, i32::from(128 + number));
+    let err = stderr(&o);
     assert!(
-        !command_left,
-        "the command was left running: {}",
-        stderr(&o)
+        err.contains(&format!(
+            "lockgraph: SIG{sig} received: passed on to the command (pid {command}) and the process it started"
+        )),
+        "{err}"
     );
-    assert_code(&o, 143);
     assert!(
-        stderr(&o).contains("the command failed (signal: 15 (SIGTERM))"),
-        "{}",
-        stderr(&o)
+        err.contains(&format!("the command failed (signal: {number} (SIG{sig}))")),
+        "{err}"
     );
 }
