@@ -98,9 +98,23 @@ fn crossing<L: Lock>(
     second: Arc<L>,
     barrier: Arc<Barrier>,
 ) -> std::thread::JoinHandle<()> {
+    crossing_after(name, first, second, barrier, Duration::ZERO)
+}
+
+/// [`crossing`], whose thread waits `lag` after the barrier before it asks
+/// for `second`: the other thread's edge is recorded first, and this
+/// thread's closes the cycle.
+fn crossing_after<L: Lock>(
+    name: &'static str,
+    first: Arc<L>,
+    second: Arc<L>,
+    barrier: Arc<Barrier>,
+    lag: Duration,
+) -> std::thread::JoinHandle<()> {
     spawn_named(name, move || {
         let _f = first.take();
         barrier.wait();
+        std::thread::sleep(lag);
         eprintln!("SITE {name}={}", line!() + 1);
         let _s = second.take();
     })
@@ -117,13 +131,16 @@ fn child_abba() {
 }
 
 /// Threads `threads[0]` and `threads[1]` take the mutexes named `locks` in
-/// opposite orders and deadlock; returns never (joins them).
+/// opposite orders and deadlock; returns never (joins them). `threads[1]`
+/// asks for its second lock 100ms after `threads[0]`: its edge closes the
+/// cycle, against the order `threads[0]` set (the watchdog's advice names
+/// the order and who breaks it from that).
 fn abba_deadlock(locks: [&'static str; 2], threads: [&'static str; 2]) {
     let x = Arc::new(Mutex::named(locks[0], ()));
     let y = Arc::new(Mutex::named(locks[1], ()));
     let barrier = Arc::new(Barrier::new(2));
     let a = crossing(threads[0], x.clone(), y.clone(), barrier.clone());
-    let b = crossing(threads[1], y, x, barrier);
+    let b = crossing_after(threads[1], y, x, barrier, Duration::from_millis(100));
     a.join().unwrap();
     b.join().unwrap();
 }

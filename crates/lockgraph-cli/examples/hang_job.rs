@@ -194,6 +194,9 @@ fn worker(rank: u64, dir: &Path) -> ExitCode {
                             } else {
                                 let mut b = batch.lock();
                                 met.wait();
+                                // After loader-a's request: this one
+                                // closes the cycle, against its order.
+                                std::thread::sleep(std::time::Duration::from_millis(50));
                                 queue.lock().push(step);
                                 *b += 1;
                             }

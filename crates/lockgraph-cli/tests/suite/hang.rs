@@ -64,7 +64,7 @@ fn four_real_processes_a_cut_file_and_a_garbage_file_line_up() {
     for needle in [
         "\ndeadlocks:\n  rank 2 (pid ",
         "thread `loader-a` -> Mutex `batch_lock` -> thread `loader-b` -> Mutex `queue_lock` -> thread `loader-a`",
-        "    what to do: adopt one lock order everywhere, Mutex `batch_lock` before Mutex `queue_lock`",
+        "    what to do: adopt one lock order everywhere, Mutex `queue_lock` before Mutex `batch_lock`; thread `loader-b` breaks it",
         "  3 threads in 3 processes: waiting in blocking call `allreduce` at crates/lockgraph-cli/examples/hang_job.rs:",
         "  3 threads in 3 processes: waiting on Mutex `grads` at crates/lockgraph-cli/examples/hang_job.rs:",
         "  1 thread in 1 process: waiting on Mutex `batch_lock` at crates/lockgraph-cli/examples/hang_job.rs:",

@@ -19,11 +19,21 @@ pub struct OrderOrigin {
 }
 
 /// What the lock-order graph knows of a cycle of locks `locks[0] -> locks[1]
-/// -> ... -> locks[0]` (each given as instance id and class): the first
-/// recording of each edge (`None`: never recorded), and whether the graph
-/// found that cycle: `Some(true)` when its report went out when it was
-/// found, `Some(false)` when the policy of that moment dropped it.
-pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>, Option<bool>) {
+/// -> ... -> locks[0]` (each given as instance id and class).
+pub(crate) struct Known {
+    /// The first recording of each edge (`None`: never recorded).
+    pub(crate) edges: Vec<Option<OrderOrigin>>,
+    /// Whether the graph found that cycle: `Some(true)` when its report
+    /// went out when it was found, `Some(false)` when the policy of that
+    /// moment dropped it.
+    pub(crate) found: Option<bool>,
+    /// The edge (`i`: `locks[i] -> locks[i + 1]`) whose recording closed
+    /// the cycle, when the graph found it: the others set the order first.
+    pub(crate) closed_by: Option<usize>,
+}
+
+/// What the lock-order graph knows of the cycle `locks` ([`Known`]).
+pub(crate) fn order_context(locks: &[(u64, Class)]) -> Known {
     let mut locked = Locked::new();
     super::young::flush(&mut locked);
     let g = &*locked;
@@ -84,8 +94,15 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
     } else {
         None
     };
-    let found = key.and_then(|k| g.reported.get(&k).copied());
+    let cycle = key.and_then(|k| g.reported.get(&k).copied());
     drop(locked);
+    // The closing edge's `from`, by the identity the key holds.
+    let from_ids = if class_nodes.len() == n {
+        class_nodes.iter().map(|c| c.index() as u64).collect()
+    } else {
+        instance_ids
+    };
+    let closed_by = cycle.and_then(|c| from_ids.iter().position(|&id| id == c.closed_from));
     let edges = edges
         .into_iter()
         .map(|e| {
@@ -97,5 +114,9 @@ pub(crate) fn order_context(locks: &[(u64, Class)]) -> (Vec<Option<OrderOrigin>>
             })
         })
         .collect();
-    (edges, found)
+    Known {
+        edges,
+        found: cycle.map(|c| c.out),
+        closed_by,
+    }
 }

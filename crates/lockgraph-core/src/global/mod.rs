@@ -122,6 +122,17 @@ struct Instance {
     kind: LockKind,
 }
 
+/// A cycle the graph found (`Global::reported`).
+#[derive(Clone, Copy)]
+struct FoundCycle {
+    /// Whether its report went out.
+    out: bool,
+    /// The identity (as in its [`CycleKey`]) of the lock the edge that
+    /// closed it goes from: the request its report marks "this request
+    /// closed the cycle", against the order the other edges had set.
+    closed_from: u64,
+}
+
 /// The first time one kind of an edge was seen: by which thread, where, with
 /// which stack. Its kind is the one its hold and request make.
 #[derive(Clone)]
@@ -279,10 +290,10 @@ struct Global {
     young_max: u64,
     /// The recordings the edges share.
     origins: Origins,
-    /// The cycles found, each once, and whether its report went out when it
-    /// was found (`policy::cycle_goes_out`): the watchdog's order context
-    /// says which, whatever the policy is by then.
-    reported: HashMap<CycleKey, bool>,
+    /// The cycles found, each once: whether its report went out when it
+    /// was found (`policy::cycle_goes_out`), which the watchdog's order
+    /// context says whatever the policy is by then, and which edge closed it.
+    reported: HashMap<CycleKey, FoundCycle>,
     /// The self-deadlocks reported, each once (`add_edges`'s [`SelfKey`]).
     self_reported: HashSet<SelfKey>,
     full: bool,

@@ -79,7 +79,11 @@ impl Global {
         match self.reported.entry(cycle_key(instance_graph, &ids)) {
             Entry::Occupied(_) => return None,
             Entry::Vacant(v) => {
-                v.insert(crate::policy::cycle_goes_out());
+                // `nodes[0]` is the new edge's `from`.
+                v.insert(FoundCycle {
+                    out: crate::policy::cycle_goes_out(),
+                    closed_from: ids[0],
+                });
             }
         }
         if instance_graph {

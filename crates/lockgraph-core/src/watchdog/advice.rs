@@ -94,6 +94,16 @@ pub(crate) fn adopt_order(
     )
 }
 
+/// The lock order to adopt (the cycle's locks in wait order, from a lock
+/// picked without the lock-order graph) where nothing says which order the
+/// program set first: no thread is named as the one that breaks it.
+pub(crate) fn adopt_order_unblamed(order: &[String]) -> String {
+    format!(
+        "what to do: adopt one lock order everywhere, for example {}, and change the thread that takes them the other way: release what it holds before it asks, or take them in that order (the lock-order graph did not see which order came first, so this report does not pick the thread)",
+        order.join(" before ")
+    )
+}
+
 /// A consumer sending into its own full queue: it waits for itself to
 /// receive (it holds the consumer role, not a guard). `other`: `thread`
 /// or `task`, for "send from another ...". `became_at`: where it received.

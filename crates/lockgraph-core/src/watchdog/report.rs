@@ -284,6 +284,11 @@ pub struct OrderContext {
     /// found ([`crate::order_graph`]). Edges recorded while it was on are
     /// still shown when it is off.
     pub graph_on: bool,
+    /// The step whose recording closed the cycle, when the graph found it
+    /// (`found`): the request its potential-deadlock report marks "this
+    /// request closed the cycle". The other steps had set the order first;
+    /// this one went against it.
+    pub closed_by: Option<usize>,
 }
 
 impl OrderContext {
@@ -291,7 +296,8 @@ impl OrderContext {
     pub(super) fn of(locks: &[(u64, Class, LockKind)]) -> OrderContext {
         let keys: Vec<(u64, Class)> = locks.iter().map(|&(id, c, _)| (id, c)).collect();
         let graph_on = crate::order::order_graph();
-        let (firsts, found) = crate::global::order_context(&keys);
+        let known = crate::global::order_context(&keys);
+        let (firsts, found, closed_by) = (known.edges, known.found, known.closed_by);
         let reported = found == Some(true);
         let found = found.is_some();
         let n = locks.len();
@@ -312,6 +318,7 @@ impl OrderContext {
             found,
             reported,
             graph_on,
+            closed_by,
         }
     }
 }

@@ -440,15 +440,7 @@ impl WatchdogReport {
                 held.map(|h| opt_site(&h.site)).as_deref(),
             );
         }
-        let order: Vec<String> = waits.iter().map(|w| w.lock.to_string()).collect();
-        advice::adopt_order(
-            &order,
-            &format!("thread `{}`", t0.name),
-            &waits[0].lock.to_string(),
-            &asked_at(waits[0]),
-            &last.to_string(),
-            held.map(|h| opt_site(&h.site)).as_deref(),
-        )
+        self.adopt_order_advice(&waits)
     }
 
     fn long_wait_advice(&self) -> String {
@@ -759,6 +751,8 @@ pub(crate) fn and_list(items: &[String]) -> String {
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
+
+mod order;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,46 @@
+//! A deadlock's advice for a cycle of distinct locks: the lock order to
+//! adopt, and the thread that breaks it, both from the lock-order graph.
+
+use super::*;
+
+impl WatchdogReport {
+    /// The order to adopt and who breaks it (`waits[k]`: thread `k`'s
+    /// wait; thread `k` holds `waits[k - 1]`'s lock).
+    ///
+    /// The order is the one the program set first: the lock-order graph
+    /// knows which of the cycle's edges was recorded last, closing it (the
+    /// request its potential-deadlock report marks "this request closed
+    /// the cycle"); the other edges are the order, and the thread that
+    /// waits as that last edge asks breaks it. Without that (the graph off,
+    /// or it did not find this cycle) the report names an order, starting
+    /// at the lock with the lowest id so that it does not change from run
+    /// to run with the threads' names, and blames no thread.
+    pub(super) fn adopt_order_advice(&self, waits: &[&WaitInfo]) -> String {
+        let ts = &self.threads;
+        let n = waits.len();
+        let before = |k: usize| &waits[(k + n - 1) % n].lock;
+        let order_from = |k: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| waits[(k + i) % n].lock.to_string())
+                .collect()
+        };
+        let closer = self.order.as_ref().and_then(|o| {
+            let step = o.steps.get(o.closed_by?)?;
+            (0..n).find(|&k| waits[k].lock.id == step.to.id && before(k).id == step.from.id)
+        });
+        let Some(k) = closer else {
+            let k = (0..n).min_by_key(|&k| waits[k].lock.id).unwrap_or(0);
+            return advice::adopt_order_unblamed(&order_from(k));
+        };
+        let (t, w, last) = (&ts[k], waits[k], before(k));
+        let held = t.held.iter().find(|h| h.lock.id == last.id);
+        advice::adopt_order(
+            &order_from(k),
+            &format!("thread `{}`", t.name),
+            &w.lock.to_string(),
+            &asked_at(w),
+            &last.to_string(),
+            held.map(|h| opt_site(&h.site)).as_deref(),
+        )
+    }
+}
