@@ -41,13 +41,20 @@ impl WatchdogReport {
             "what to do: thread `{}` waits behind thread `{}`, queued for {op} of {} (a waiting writer keeps new readers out), which waits for",
             t.name, q.name, w.lock
         );
-        let recursive = if w.mode == Some(WaitMode::Read) {
-            format!(
-                "; or, if thread `{}`'s read is re-entrant (taken while it holds another read of {}), use read_recursive, which passes a waiting writer",
-                t.name, w.lock
-            )
-        } else {
-            String::new()
+        // read_recursive passes a waiting writer: said only where the
+        // read would recurse, the waiter holding a read of the lock already.
+        let own_read = t
+            .held
+            .iter()
+            .find(|h| h.lock.id == w.lock.id && h.hold == Hold::Shared);
+        let recursive = match own_read {
+            Some(h) if w.mode == Some(WaitMode::Read) => format!(
+                "; thread `{}` already holds a read of {} (taken at {}): take this one with read_recursive, which passes a waiting writer",
+                t.name,
+                w.lock,
+                opt_site(&h.site)
+            ),
+            _ => String::new(),
         };
         if holders.is_empty() {
             return Some(format!(
