@@ -272,6 +272,9 @@ impl WaitInfo {
             ));
         }
         let p = self.blocked_peers.first()?;
+        if let Some(all) = self.several_blocked_peers() {
+            return Some(all);
+        }
         Some(if p.deadlocked {
             format!(
                 "what to do: thread `{}`, which this wait waits for, is deadlocked (its DEADLOCK report): break that cycle, and this wait ends with it",
@@ -283,5 +286,36 @@ impl WaitInfo {
                 p.thread, p.waits_for
             )
         })
+    }
+
+    /// A wait on several blocked threads (permit holders: any one's
+    /// release ends it; parties: all must arrive): it names them all (it
+    /// named the first, "this one ends when it does"). `None` with fewer
+    /// than two, or where one is deadlocked (its own advice says so).
+    fn several_blocked_peers(&self) -> Option<String> {
+        let peers = &self.blocked_peers;
+        if peers.len() < 2 || peers.iter().any(|p| p.deadlocked) {
+            return None;
+        }
+        let names: Vec<String> = peers.iter().map(|p| format!("`{}`", p.thread)).collect();
+        let mut waits: Vec<String> = Vec::new();
+        for p in peers {
+            if !waits.contains(&p.waits_for) {
+                waits.push(p.waits_for.clone());
+            }
+        }
+        let (needs, ends) = if self.mode == Some(WaitMode::Permit) {
+            (
+                "a release by any one of them ends it",
+                "any one of them does",
+            )
+        } else {
+            ("it needs them all", "they all do")
+        };
+        Some(format!(
+            "what to do: threads {}, which this wait waits for ({needs}), are themselves blocked, waiting for {}: follow those waits (their own reports, or `lockgraph::dump()`); this one ends when {ends}",
+            and_list(&names),
+            and_list(&waits)
+        ))
     }
 }

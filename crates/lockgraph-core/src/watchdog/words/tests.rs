@@ -711,3 +711,4 @@ fn an_unnamed_threads_header_says_its_tid_once() {
 }
 
 mod order;
+mod waits;

@@ -1,0 +1,94 @@
+//! A long wait's advice: a reader queued behind a writer, a wait on
+//! several blocked threads.
+
+use super::*;
+
+/// Reader `r` (holding `r_holds`) waits to read `model`, behind writer `w`
+/// queued for a write, which waits for `slow`'s read.
+fn queued_reader(r_holds: Vec<HeldInfo>) -> WatchdogReport {
+    let model = LockRef {
+        kind: LockKind::RwLock,
+        ..lock("model", 1)
+    };
+    let read = |line| HeldInfo {
+        hold: Hold::Shared,
+        ..held(model.clone(), line, 3)
+    };
+    let r_holds = r_holds
+        .into_iter()
+        .map(|h| {
+            if h.lock.id == 1 {
+                read(h.site.map_or(0, |s| s.line))
+            } else {
+                h
+            }
+        })
+        .collect();
+    report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![
+            thread(
+                "r",
+                Some(wait(model.clone(), Some(WaitMode::Read), 10, 2)),
+                r_holds,
+            ),
+            thread(
+                "w",
+                Some(wait(model.clone(), Some(WaitMode::Write), 20, 2)),
+                Vec::new(),
+            ),
+            thread("slow", None, vec![read(30)]),
+        ],
+    )
+}
+
+/// `read_recursive` is advised only where the read would recurse: the
+/// reader holds a read of the lock already. It was advised to a reader
+/// that held no lock at all.
+#[test]
+fn read_recursive_is_advised_only_to_a_reader_that_holds_a_read_of_the_lock() {
+    let none = queued_reader(Vec::new()).advice();
+    assert!(
+        none.starts_with("what to do: thread `r` waits behind thread `w`"),
+        "{none}"
+    );
+    assert!(!none.contains("read_recursive"), "{none}");
+    let other = queued_reader(vec![held(lock("other", 2), 8, 3)]).advice();
+    assert!(!other.contains("read_recursive"), "{other}");
+    let again = queued_reader(vec![held(lock("model", 1), 8, 3)]).advice();
+    assert!(
+        again.ends_with(
+            "; thread `r` already holds a read of RwLock `model` (taken at src/job.rs:8:9): take this one with read_recursive, which passes a waiting writer"
+        ),
+        "{again}"
+    );
+}
+
+/// A permit wait whose two holders are both blocked: either release ends
+/// it, so both are named (it named the first, "this one ends when it
+/// does").
+#[test]
+fn a_permit_wait_on_two_blocked_holders_names_both() {
+    let slots = LockRef {
+        kind: LockKind::Semaphore,
+        ..lock("gpu-slots", 1)
+    };
+    let mut w = wait(slots, Some(WaitMode::Permit), 10, 2);
+    for name in ["infer-0", "infer-1"] {
+        w.blocked_peers.push(BlockedPeer {
+            thread: name.into(),
+            waits_for: "blocking call `download`".into(),
+            deadlocked: false,
+        });
+    }
+    let r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![thread("infer-2", Some(w), Vec::new())],
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: threads `infer-0` and `infer-1`, which this wait waits for (a release by any one of them ends it), are themselves blocked, waiting for blocking call `download`: follow those waits (their own reports, or `lockgraph::dump()`); this one ends when any one of them does"
+    );
+}
