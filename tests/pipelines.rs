@@ -479,9 +479,14 @@ mod barrier {
             "Barrier `pipe-bar-step`",
             "Mutex `pipe-bar-weights`",
             "(a barrier wait)",
+            // The fix is the hold, not a lock order ("always the barrier
+            // before the lock" would be the bug; found by an outside test).
+            "while waiting at L",
+            "and a party takes it before it arrives:",
         ] {
             assert!(text.contains(needle), "{needle} missing:\n{text}");
         }
+        assert!(!text.contains("one global order"), "{text}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub use lockgraph_graph::{Hold, Request};
 use crate::class::{short_type_name, Class, LockKind, Site};
 
 mod entries;
+mod fix;
 mod frames;
 mod reads;
 mod self_words;
@@ -624,69 +625,10 @@ impl CycleReport {
             writeln!(f, "  {line}")?;
         }
         writeln!(f)?;
-        let device = self.device_fix_lines(n);
-        if device.is_empty() {
-            writeln!(
-                f,
-                "  fix: take these locks in one global order everywhere (for example always {} before {}),\n       \
-                 or stop holding one while requesting the next.",
-                self.named(0),
-                self.named(1 % n)
-            )?;
-        } else {
-            for line in device {
-                writeln!(f, "  {line}")?;
-            }
+        for line in self.fix_lines(n) {
+            writeln!(f, "  {line}")?;
         }
         self.fmt_stacks(f)
-    }
-
-    /// The fix of a lock-order cycle through a CUDA stream's pseudo-lock
-    /// (lockgraph-cuda): a stream is not taken in any order, so the advice
-    /// is the hold across its synchronize, or the lock its host functions
-    /// take. Empty when no stream is in the cycle.
-    fn device_fix_lines(&self, n: usize) -> Vec<String> {
-        let kind = |i: usize| self.locks.entry(i % n).map(|l| l.kind);
-        let mut out = Vec::new();
-        for i in 0..n {
-            if kind(i) != Some(LockKind::Stream) {
-                continue;
-            }
-            // The lock held across the synchronize, and the first real lock
-            // after the stream (a host function's site pseudo-lock sits
-            // between them when the cycle goes through it).
-            let before = (i + n - 1) % n;
-            let Some(after) = (1..n)
-                .map(|k| (i + k) % n)
-                .find(|&k| kind(k) != Some(LockKind::HostFn))
-            else {
-                continue;
-            };
-            if out.is_empty() {
-                out.push(format!(
-                    "fix: a host function on {} takes {} while a thread holds {} across a synchronize of that stream",
-                    self.named(i),
-                    self.named(after),
-                    self.named(before)
-                ));
-                out.push(format!(
-                    "     (the stream, an event recorded on it, or the context): release {} before the synchronize,",
-                    self.named(before)
-                ));
-                out.push(format!(
-                    "     or stop taking {} in that stream's host functions (a stream is not a lock: no lock order fixes this).",
-                    self.named(after)
-                ));
-            } else {
-                out.push(format!(
-                    "     likewise for {}: release {} before synchronizing it, or stop taking {} in its host functions.",
-                    self.named(i),
-                    self.named(before),
-                    self.named(after)
-                ));
-            }
-        }
-        out
     }
 
     fn fmt_device(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
@@ -972,7 +914,7 @@ impl CycleReport {
 mod tests {
     use super::*;
 
-    fn ring(n: usize) -> CycleReport {
+    pub(super) fn ring(n: usize) -> CycleReport {
         let site = |line| Site {
             file: "src/x.rs",
             line,
@@ -1011,7 +953,8 @@ mod tests {
             "L1 Mutex created at src/x.rs:1:5",
             "L3 -> L1  thread `t2` held L3 `src/x.rs:3` (taken at src/x.rs:102:5),",
             "then requested L2 `src/x.rs:2` at src/x.rs:200:5   <- this request closed the cycle",
-            "for example always L1 `src/x.rs:1` before L2 `src/x.rs:2`",
+            // The order the edges but the closing one keep.
+            "for example always L2 `src/x.rs:2` before L3 `src/x.rs:3` before L1 `src/x.rs:1`",
             "level: class",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
