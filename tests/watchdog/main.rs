@@ -220,3 +220,7 @@ mod lean;
 // Sizes of pipeline resources in reports (after the modules whose sites
 // the golden files quote).
 mod sizes;
+
+// Waits on a role: a barrier's party on its way, a joined thread running
+// (after the modules whose sites the golden files quote).
+mod roles;

@@ -620,6 +620,23 @@ impl WatchdogReport {
                     h.name, w.lock, w.lock
                 )
             }
+            // A barrier's party on its way: no critical section to shorten.
+            Some(&(h, x)) if w.mode == Some(WaitMode::Barrier) => format!(
+                "what to do: thread `{}`, a party of {}, has not arrived since it left its last wait (at {}, at least {:.1?} ago; now {}): find why it does not reach the wait{also}",
+                h.name,
+                w.lock,
+                opt_site(&x.site),
+                x.held_for,
+                h.now_words()
+            ),
+            // A joined thread still running.
+            Some(&(h, x)) if w.mode == Some(WaitMode::Join) => format!(
+                "what to do: thread `{}` (spawned at {}) has not ended: it has run for at least {:.1?}, now {}: find why it does not return, or do not join it while it may not{also}",
+                h.name,
+                opt_site(&x.site),
+                x.held_for,
+                h.now_words()
+            ),
             Some(&(h, x)) => format!(
                 "what to do: shorten thread `{}`'s hold of {} ({}taken at {}, held at least {:.1?}, now {}): move the slow work out of the critical section, or find why it does not return{also}",
                 h.name,
