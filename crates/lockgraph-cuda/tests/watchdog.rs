@@ -53,6 +53,48 @@ fn scenario_1_hangs_for_real_and_the_watchdog_names_the_stream_and_callback() {
     );
 }
 
+/// Scenario 1 undeclared: the synchronize records `pool -> stream` and the
+/// host function `stream -> pool`, a lock-order cycle.
+#[test]
+fn child_scenario_1_undeclared() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let stream = ctx.new_stream("s1u-h2d").unwrap();
+    let m = Arc::new(Mutex::named("s1u-pool", ()));
+    let _held = m.lock();
+    let m2 = Arc::clone(&m);
+    enqueue(
+        &stream,
+        HostFn::new(move || {
+            // After the synchronize has begun (it records its edge then).
+            std::thread::sleep(Duration::from_millis(100));
+            drop(m2.lock());
+        }),
+    );
+    let _ = stream.synchronize(); // hangs
+}
+
+/// The DEADLOCK's lock-order lines find the edges through the stream's
+/// pseudo-lock, which the graph recorded: the synchronize's wait is
+/// registered under its own label on the executor's pseudo-lock (it said
+/// "2 of the cycle's 2 edges were never recorded" just after the graph had
+/// reported that cycle; found by an outside test).
+#[test]
+fn a_deadlock_through_a_synchronize_shows_the_edges_the_graph_recorded() {
+    let report = expect_report(
+        child!(child_scenario_1_undeclared),
+        &[
+            "lockgraph watchdog: DEADLOCK: 2 threads wait for each other",
+            "lock-order graph: it found this cycle",
+            "Stream `s1u-h2d (CUDA stream)` -> Mutex `s1u-pool`: first by thread `cuda host-fn executor (context 0)`",
+            "Mutex `s1u-pool` -> Stream `s1u-h2d (CUDA stream)`: first by thread `",
+        ],
+    );
+    assert!(!report.contains("never recorded"), "{report}");
+}
+
 #[test]
 fn child_scenario_2() {
     if !enter_child() {

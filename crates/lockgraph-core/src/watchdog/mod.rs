@@ -57,6 +57,7 @@ mod answer;
 mod ask_dump;
 mod dump_file;
 mod json;
+mod order_locks;
 mod peers;
 mod progress;
 mod queued;

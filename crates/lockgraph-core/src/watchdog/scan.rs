@@ -418,30 +418,7 @@ impl Watchdog {
         // The locks waited for, in cycle order: the thread after each waiter
         // holds the lock that waiter wants and asks for the next one, so the
         // lock-order graph has "lock k -> lock k+1" if it saw it.
-        let locks: Option<Vec<(u64, Class, LockKind)>> = cycle
-            .iter()
-            .map(|&i| match snaps[i].wait {
-                Some(WaitView {
-                    target:
-                        Target::Lock {
-                            id, class, kind, ..
-                        },
-                    ..
-                }) => Some((id, class, kind)),
-                _ => None,
-            })
-            .collect();
-        // A lock twice in a row is a wait behind a waiting writer of it (a
-        // reader queued behind it: the writer holds none of it), which is
-        // no lock-order edge: the order is that of the locks between.
-        let locks = locks.map(|mut l| {
-            l.dedup_by_key(|&mut (id, ..)| id);
-            while l.len() > 1 && l.first().map(|f| f.0) == l.last().map(|x| x.0) {
-                l.pop();
-            }
-            l
-        });
-        let order = locks.filter(|l| l.len() >= 2).map(|l| OrderContext::of(&l));
+        let order = super::order_locks::order_context(snaps, cycle);
         WatchdogReport {
             order,
             kind: WatchdogKind::Deadlock,

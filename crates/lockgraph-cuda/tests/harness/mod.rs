@@ -70,10 +70,11 @@ fn watch(child: Child, needles: &[&str]) -> String {
 }
 
 /// The parent's side: `child` hangs, and the watchdog's report names
-/// `needles` and every host function the child tagged.
-pub fn expect_report(child: Child, needles: &[&str]) {
+/// `needles` and every host function the child tagged. Returns the child's
+/// stderr from the first report on (empty in a build without tracking).
+pub fn expect_report(child: Child, needles: &[&str]) -> String {
     if !lockgraph::TRACKING {
-        return; // release builds without tracking publish no held locks
+        return String::new(); // release builds without tracking publish no held locks
     }
     let text = watch(child, needles);
     let report = reports(&text);
@@ -86,4 +87,5 @@ pub fn expect_report(child: Child, needles: &[&str]) {
     for n in &wanted {
         assert!(report.contains(n.as_str()), "`{n}` missing:\n{text}");
     }
+    report.to_string()
 }
