@@ -114,6 +114,21 @@ pub struct WaitInfo {
 }
 
 impl WaitInfo {
+    /// Whether the wait blocks in timed slices (docs/watchdog.md): a
+    /// lock's `lock()`, `read()`, `read_recursive()` or
+    /// `upgradable_read()`; a `write()` and an `upgrade()` block once.
+    pub(super) fn sliced(&self) -> bool {
+        matches!(
+            self.mode,
+            Some(
+                WaitMode::Lock
+                    | WaitMode::Read
+                    | WaitMode::RecursiveRead
+                    | WaitMode::UpgradableRead
+            )
+        )
+    }
+
     /// What it waits for: `Mutex `m``, `upgrade of RwLock `r``,
     /// `notification on Condvar `cv``, `blocking call `recv``, with the
     /// resource's size where it is known (`a permit of Semaphore `gpu` (2
@@ -680,10 +695,16 @@ impl fmt::Display for ThreadInfo {
             }
         }
         if let Some(p) = &self.now {
+            let mut now = p.describe();
+            if now == "running" && self.waiting.as_ref().is_some_and(WaitInfo::sliced) {
+                // Caught between two slices of its wait (found by an
+                // outside test: on a DEADLOCK, "running" read as fine).
+                now.push_str(", between two slices of its wait (it still waits)");
+            }
             if verbose() {
-                writeln!(f, "    now: {} [{}]", p.describe(), p.raw())?;
+                writeln!(f, "    now: {now} [{}]", p.raw())?;
             } else {
-                writeln!(f, "    now: {}", p.describe())?;
+                writeln!(f, "    now: {now}")?;
             }
         }
         match &self.stack_now {

@@ -449,3 +449,48 @@ fn a_hold_is_new_to_the_watchdog_until_a_copy_marked_it() {
     assert!(!stack.copy(true)[0].seen_before);
     assert!(stack.copy(true)[0].seen_before);
 }
+
+/// A thread caught running between two slices of its lock wait still waits
+/// (found by an outside test: on a DEADLOCK, "now: running" read as fine).
+#[test]
+fn a_lock_waiter_caught_running_is_said_between_two_slices_of_its_wait() {
+    let running = ProcState {
+        state: "R".into(),
+        wchan: "0".into(),
+        syscall: "running".into(),
+    };
+    let wait = |mode| WaitInfo {
+        lock: LockRef::of(7, Class::Named("m"), LockKind::Mutex),
+        request: None,
+        mode: Some(mode),
+        limit: None,
+        retrying: None,
+        site: None,
+        waited: Duration::from_secs(1),
+        stack: Vec::new(),
+        queue: None,
+        blocked_peers: Vec::new(),
+        no_consumer: false,
+        capacity: None,
+        waiting_now: None,
+    };
+    let thread = |waiting| ThreadInfo {
+        name: "t".into(),
+        tid: 1,
+        waiting,
+        held: Vec::new(),
+        now: Some(running.clone()),
+        stack_now: None,
+        spans: Vec::new(),
+    };
+    let text = thread(Some(wait(WaitMode::Lock))).to_string();
+    assert!(
+        text.contains("    now: running, between two slices of its wait (it still waits)\n"),
+        "{text}"
+    );
+    // A condvar wait blocks once; a thread that waits for nothing runs.
+    for t in [thread(Some(wait(WaitMode::Condvar))), thread(None)] {
+        let text = t.to_string();
+        assert!(text.contains("    now: running\n"), "{text}");
+    }
+}
