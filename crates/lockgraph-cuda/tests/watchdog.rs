@@ -95,6 +95,35 @@ fn a_deadlock_through_a_synchronize_shows_the_edges_the_graph_recorded() {
     assert!(!report.contains("never recorded"), "{report}");
 }
 
+/// A synchronize that gives up holding the lock its host function needs,
+/// twice (a lock of its own each time, for the reports to tell apart), with
+/// a release and a synchronize that drains the stream between.
+#[test]
+fn child_synchronize_again() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let stream = ctx.new_stream("sa-h2d").unwrap();
+    let pools = [Mutex::named("sa-pool-0", ()), Mutex::named("sa-pool-1", ())];
+    for (m, limit) in pools.map(Arc::new).into_iter().zip([600, 1500]) {
+        let held = m.lock();
+        let m2 = Arc::clone(&m);
+        enqueue(&stream, HostFn::new(move || drop(m2.lock())));
+        let _ = stream.synchronize_timeout(Duration::from_millis(limit));
+        drop(held);
+        stream.synchronize().unwrap();
+    }
+}
+
+/// The second synchronize is a fresh wait, not a retry of the first (it
+/// said "retrying for 2.012s"; found by an outside test).
+#[test]
+fn a_synchronize_after_the_stream_drained_is_no_retry() {
+    let report = expect_report(child!(child_synchronize_again), &["and Mutex `sa-pool-1`"]);
+    assert!(!report.contains("retrying"), "{report}");
+}
+
 #[test]
 fn child_scenario_2() {
     if !enter_child() {

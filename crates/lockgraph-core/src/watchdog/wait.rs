@@ -13,6 +13,11 @@ pub(super) struct WaitGuard {
     /// A timed wait's lock id and limit (its end is noted in the slot's
     /// [`Streak`] when it gave up).
     timed_id: Option<(u64, Duration)>,
+    /// An untimed wait's lock id, and whether it is a wait for a lock's
+    /// holders ([`WaitMode::Join`]): its end ends a retry loop of timed
+    /// waits of that lock (it got it), or of any (the synchronize or join
+    /// returned: what the tries waited for is done).
+    untimed_id: Option<(u64, bool)>,
 }
 
 /// Registers a wait; `limit` is a timed wait's limit (`None`: no limit).
@@ -26,6 +31,8 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
         start: Instant::now(),
         captured: false,
         timed_id: limit.map(|l| (e.id, l)),
+        untimed_id: (limit.is_none() && state != WAIT_RESOURCE)
+            .then_some((e.id, e.mode == WaitMode::Join as u8)),
     };
     let limit = limit.map_or(NO_LIMIT, |l| super::saturating_nanos(l).min(NO_LIMIT - 1));
     with_slot(|s| {
@@ -101,6 +108,16 @@ impl Drop for WaitGuard {
                     st.last_id = id;
                     st.last_end = now_ns();
                 } else {
+                    st.last_end = 0;
+                }
+            }
+            if let Some((id, join)) = self.untimed_id {
+                // A fresh wait after it is no retry (found by an outside
+                // test: a synchronize that gave up, a release, a
+                // synchronize that drained the stream, and a new timed
+                // synchronize was said to be "retrying").
+                let mut st = s.streak.lock();
+                if join || st.last_id == id {
                     st.last_end = 0;
                 }
             }
