@@ -8,7 +8,13 @@
 //! watchdog's minimal wait tracking, without the graph's memory or its
 //! first-time-edge cost; `LOCKGRAPH_ORDER=on` turns it back on there.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::features::{self, NO_ORDER};
+
+/// Whether [`set_order_graph`] was called (it then decides over the
+/// environment).
+static SET_IN_CODE: AtomicBool = AtomicBool::new(false);
 
 /// Turns the lock-order graph on or off, for every thread,
 /// from each thread's next lock operation on.
@@ -17,7 +23,23 @@ use crate::features::{self, NO_ORDER};
 /// Acquisitions made while it is off are not recorded; once it is back on,
 /// each acquisition is recorded as usual.
 pub fn set_order_graph(on: bool) {
+    SET_IN_CODE.store(true, Ordering::Relaxed);
     features::set(NO_ORDER, !on);
+}
+
+/// Why the lock-order graph is off, for the watchdog's reports (only one
+/// of the three applies): [`set_order_graph`], `LOCKGRAPH_ORDER`, or the
+/// `watchdog-in-release` default.
+pub(crate) fn off_cause() -> &'static str {
+    if SET_IN_CODE.load(Ordering::Relaxed) {
+        "set_order_graph(false)"
+    } else if crate::env::ORDER.is_set() {
+        "LOCKGRAPH_ORDER=off"
+    } else if crate::TRACKING {
+        "the default of the watchdog-in-release feature; LOCKGRAPH_ORDER=on turns it on"
+    } else {
+        "this build does not track locks"
+    }
 }
 
 /// Whether lock acquisitions are recorded into the lock-order graph

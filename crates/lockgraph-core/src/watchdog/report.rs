@@ -304,6 +304,9 @@ pub struct OrderContext {
     /// request closed the cycle". The other steps had set the order first;
     /// this one went against it.
     pub closed_by: Option<usize>,
+    /// Why it was off (`None` when on): `LOCKGRAPH_ORDER=off`,
+    /// `set_order_graph(false)`, or the `watchdog-in-release` default.
+    pub off_cause: Option<&'static str>,
 }
 
 impl OrderContext {
@@ -334,6 +337,7 @@ impl OrderContext {
             reported,
             graph_on,
             closed_by,
+            off_cause: (!graph_on).then(crate::order::off_cause),
         }
     }
 }
@@ -342,12 +346,14 @@ impl fmt::Display for OrderContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let missing = self.steps.iter().filter(|s| s.first.is_none()).count();
         if !self.graph_on {
-            writeln!(
-                f,
-                "  lock-order graph: off (LOCKGRAPH_ORDER=off, set_order_graph(false), or the watchdog-in-release feature)"
-            )?;
+            let cause = self.off_cause.unwrap_or(
+                "LOCKGRAPH_ORDER=off, set_order_graph(false), or the watchdog-in-release feature",
+            );
+            writeln!(f, "  lock-order graph: off ({cause})")?;
             if missing == self.steps.len() {
-                return writeln!(f, "    no edge of this cycle was recorded");
+                // Nothing recorded: "off" says it all (found by an outside
+                // test: a second line said so again).
+                return Ok(());
             }
         }
         if self.reported {
