@@ -231,3 +231,63 @@ fn a_dump_times_every_hold_at_the_dump() {
     assert_eq!(text.matches(" held at least ").count(), 2, "{text}");
     assert!(!text.contains("timed past the dump"), "{text}");
 }
+
+/// `batcher` holds `dd-stats` across a send into the full `dd-batches`,
+/// whose consumer `dd-gpu` waits for `dd-stats`; the main thread dumps.
+#[test]
+fn child_dump_of_a_deadlock() {
+    if !is_child() {
+        return;
+    }
+    assert!(watchdog::start(
+        Config::default()
+            .timeout(Duration::from_secs(60))
+            .scan_period(Duration::from_millis(50))
+    ));
+    let stats = std::sync::Arc::new(Mutex::named("dd-stats", ()));
+    let (tx, rx) = lockgraph::mpsc::sync_channel_named::<u32>("dd-batches", 1);
+    let s = stats.clone();
+    lockgraph_testkit::spawn_named("dd-batcher", move || loop {
+        let _s = s.lock();
+        tx.send(1).unwrap(); // held across the send
+    });
+    lockgraph_testkit::spawn_named("dd-gpu", move || {
+        while rx.recv().is_ok() {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(stats.lock());
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let d = watchdog::dump();
+    eprintln!("{d}");
+    eprintln!("JSON {}", d.to_json().trim_end());
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// A dump of a deadlocked process gives the watchdog's verdict: the
+/// deadlock, its cycle and what to do, and each waiter's blocked peers
+/// (found by an outside test: it listed the threads and said nothing of
+/// the deadlock).
+#[test]
+fn a_dump_of_a_deadlocked_process_says_the_deadlock_and_what_to_do() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_dump_of_a_deadlock),
+        &[],
+        Duration::from_secs(20),
+        |t| t.contains("JSON {"),
+    );
+    assert!(ok, "no dump in time:\n{text}");
+    for needle in [
+        "  DEADLOCK: 2 threads wait for each other (the watchdog's DEADLOCK report has their stacks):\n",
+        "    cycle: thread `dd-batcher` -> Queue `dd-batches` -> thread `dd-gpu` -> Mutex `dd-stats` -> thread `dd-batcher`\n",
+        "    what to do: ",
+        "its consumer thread `dd-gpu` is itself deadlocked, waiting for Mutex `dd-stats`",
+        "\"deadlocks\":[{\"cycle\":\"thread `dd-batcher` -> Queue `dd-batches`",
+        "\"blocked_peers\":[{",
+    ] {
+        assert!(text.contains(needle), "`{needle}` missing:\n{text}");
+    }
+}

@@ -291,6 +291,21 @@ impl Dump {
             }
             json_task(&mut s, t);
         }
+        s.push_str("],\"deadlocks\":[");
+        for (i, d) in self.deadlocks.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"cycle\":");
+            crate::record::json_str(&mut s, &d.cycle);
+            let _ = write!(
+                s,
+                ",\"threads\":{},\"timed\":{},\"advice\":",
+                d.threads, d.timed
+            );
+            crate::record::json_str(&mut s, &d.advice);
+            s.push('}');
+        }
         s.push_str("],\"text\":");
         crate::record::json_str(&mut s, &self.to_string());
         s.push_str("}\n");

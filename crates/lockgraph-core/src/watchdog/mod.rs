@@ -72,6 +72,7 @@ mod spans;
 pub(crate) mod tasks;
 #[cfg(test)]
 mod tests;
+mod verdict;
 mod wait;
 mod wait_for;
 mod what;
@@ -102,6 +103,7 @@ pub(crate) use slot::*;
 #[cfg(feature = "tracing-spans")]
 pub use spans::{layer, SpanLayer};
 pub use tasks::TaskInfo;
+pub use verdict::DumpDeadlock;
 pub use wait::WaitMode;
 pub(crate) use wait::*;
 use wait_for::*;

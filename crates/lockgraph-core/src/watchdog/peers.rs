@@ -87,6 +87,25 @@ pub(super) fn add_blocked_peers(
     on_cycle: &HashSet<usize>,
     now: u64,
 ) {
+    add_peers(threads, idx, snaps, edges, on_cycle, now);
+    if let Some(&i) = idx.first() {
+        if !on_cycle.contains(&i) {
+            add_queue_holders(threads, idx, snaps, edges, now);
+        }
+    }
+}
+
+/// For each of `threads` (snapshot indices `idx`) waiting for a send, a
+/// join, an acquire or a barrier: the threads it waits for that are
+/// themselves blocked (deadlocked when on a cycle of `on_cycle`).
+pub(super) fn add_peers(
+    threads: &mut [ThreadInfo],
+    idx: &[usize],
+    snaps: &[Snap],
+    edges: &[Vec<usize>],
+    on_cycle: &HashSet<usize>,
+    now: u64,
+) {
     for (t, &i) in threads.iter_mut().zip(idx) {
         let Some(w) = t.waiting.as_mut() else {
             continue;
@@ -110,11 +129,6 @@ pub(super) fn add_blocked_peers(
         // Who it waits for: a send with no consumer, said as such.
         if w.mode == Some(WaitMode::Send) {
             w.no_consumer = edges[i].is_empty();
-        }
-    }
-    if let Some(&i) = idx.first() {
-        if !on_cycle.contains(&i) {
-            add_queue_holders(threads, idx, snaps, edges, now);
         }
     }
 }

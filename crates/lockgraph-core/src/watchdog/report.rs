@@ -422,6 +422,9 @@ pub struct Dump {
     /// async lock (`lockgraph::tokio`): holds are always tracked, waits
     /// while the watchdog is on.
     pub tasks: Vec<super::tasks::TaskInfo>,
+    /// The deadlocks among these threads, as the watchdog sees them in the
+    /// same copy (its DEADLOCK report says more: each thread's stack).
+    pub deadlocks: Vec<super::verdict::DumpDeadlock>,
 }
 
 pub(super) fn ago(since: u64, now: u64) -> Duration {
@@ -795,6 +798,20 @@ impl fmt::Display for Dump {
                 f,
                 "  (the watchdog is off: threads publish their locks only while it is on)"
             )?;
+        }
+        for d in &self.deadlocks {
+            writeln!(
+                f,
+                "  DEADLOCK: {} threads wait for each other{} (the watchdog's DEADLOCK report has their stacks):",
+                d.threads,
+                if d.timed {
+                    ", until a timed wait of it gives up"
+                } else {
+                    ""
+                }
+            )?;
+            writeln!(f, "    cycle: {}", d.cycle)?;
+            writeln!(f, "    {}", d.advice)?;
         }
         for t in &self.threads {
             t.fmt(f)?;

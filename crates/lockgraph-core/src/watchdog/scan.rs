@@ -19,13 +19,20 @@ pub fn dump() -> Dump {
     let snaps = snapshot();
     let now = now_ns();
     let taken_at = std::time::SystemTime::now();
-    let mut threads: Vec<ThreadInfo> = snaps
-        .iter()
-        .filter(|s| !s.held.is_empty() || s.wait.is_some())
-        .map(|s| thread_info(s, now, true, true))
+    let idx: Vec<usize> = (0..snaps.len())
+        .filter(|&i| !snaps[i].held.is_empty() || snaps[i].wait.is_some())
         .collect();
+    let mut threads: Vec<ThreadInfo> = idx
+        .iter()
+        .map(|&i| thread_info(&snaps[i], now, true, true))
+        .collect();
+    // The verdict, as the watchdog would give it on this copy.
+    let edges = wait_for_edges(&snaps);
+    let (deadlocks, on_cycle) = super::verdict::dump_deadlocks(&snaps, &edges, now, taken_at);
+    add_peers(&mut threads, &idx, &snaps, &edges, &on_cycle, now);
     add_waiting_now(&mut threads, &snaps);
     Dump {
+        deadlocks,
         pid: std::process::id(),
         taken_at,
         progress: markers(),
@@ -392,45 +399,7 @@ impl Watchdog {
         now: u64,
         wall: std::time::SystemTime,
     ) -> WatchdogReport {
-        let mut text = String::new();
-        for &i in cycle {
-            let _ = write!(text, "thread `{}` -> ", snaps[i].slot.name);
-            if let Some(WaitView {
-                target:
-                    Target::Lock {
-                        id,
-                        class,
-                        kind,
-                        mode,
-                    },
-                ..
-            }) = snaps[i].wait
-            {
-                let upgrade = if mode == WaitMode::Upgrade {
-                    "upgrade of "
-                } else {
-                    ""
-                };
-                let _ = write!(text, "{upgrade}{} -> ", LockRef::of(id, class, kind));
-            }
-        }
-        let _ = write!(text, "thread `{}`", snaps[cycle[0]].slot.name);
-        // The locks waited for, in cycle order: the thread after each waiter
-        // holds the lock that waiter wants and asks for the next one, so the
-        // lock-order graph has "lock k -> lock k+1" if it saw it.
-        let order = super::order_locks::order_context(snaps, cycle);
-        WatchdogReport {
-            order,
-            kind: WatchdogKind::Deadlock,
-            cycle: Some(text),
-            threads: cycle
-                .iter()
-                .map(|&i| thread_info(&snaps[i], now, true, true))
-                .collect(),
-            pid: std::process::id(),
-            action: self.config.action,
-            reported_at: wall,
-        }
+        super::verdict::deadlock_report(snaps, cycle, now, wall, self.config.action)
     }
 
     /// Writes the report to the dump directory, and delivers it (or aborts).
@@ -543,7 +512,7 @@ fn cycle_locks(snaps: &[Snap], cycle: &[usize]) -> String {
 
 /// Whether `s` waits in a mode served by several threads (a send into a
 /// full queue, a permit, a join, a barrier): its wait has an edge to each.
-fn waits_for_any(s: &Snap) -> bool {
+pub(super) fn waits_for_any(s: &Snap) -> bool {
     matches!(s.wait.map(|w| w.target), Some(Target::Lock { mode, .. }) if mode.served_by_threads())
 }
 

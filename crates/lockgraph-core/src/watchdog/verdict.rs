@@ -1,0 +1,118 @@
+//! A DEADLOCK's report built from a copy of every thread's state: the
+//! scan's, and the verdict a [`dump`](super::dump) gives of the deadlocks
+//! among the threads it shows (found by an outside test: a dump of a
+//! deadlocked process said nothing of the deadlock).
+
+use super::*;
+
+/// The DEADLOCK report of `cycle` (indices into `snaps`, each thread
+/// waiting for a lock the next one holds), seen at `now` (`wall`).
+pub(super) fn deadlock_report(
+    snaps: &[Snap],
+    cycle: &[usize],
+    now: u64,
+    wall: std::time::SystemTime,
+    action: Action,
+) -> WatchdogReport {
+    let mut text = String::new();
+    for &i in cycle {
+        let _ = write!(text, "thread `{}` -> ", snaps[i].slot.name);
+        if let Some(WaitView {
+            target:
+                Target::Lock {
+                    id,
+                    class,
+                    kind,
+                    mode,
+                },
+            ..
+        }) = snaps[i].wait
+        {
+            let upgrade = if mode == WaitMode::Upgrade {
+                "upgrade of "
+            } else {
+                ""
+            };
+            let _ = write!(text, "{upgrade}{} -> ", LockRef::of(id, class, kind));
+        }
+    }
+    let _ = write!(text, "thread `{}`", snaps[cycle[0]].slot.name);
+    // The locks waited for, in cycle order: the thread after each waiter
+    // holds the lock that waiter wants and asks for the next one, so the
+    // lock-order graph has "lock k -> lock k+1" if it saw it.
+    let order = super::order_locks::order_context(snaps, cycle);
+    WatchdogReport {
+        order,
+        kind: WatchdogKind::Deadlock,
+        cycle: Some(text),
+        threads: cycle
+            .iter()
+            .map(|&i| thread_info(&snaps[i], now, true, true))
+            .collect(),
+        pid: std::process::id(),
+        action,
+        reported_at: wall,
+    }
+}
+
+/// A deadlock among a dump's threads, as the watchdog sees it in the same
+/// copy: what its DEADLOCK report would say first and last.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DumpDeadlock {
+    /// The cycle, as the report's `cycle:` line says it.
+    pub cycle: String,
+    /// The threads in it (those of the cycle, and the other holders of a
+    /// resource any of whose holders would do, themselves deadlocked).
+    pub threads: usize,
+    /// Whether a wait of it is timed: the cycle ends when that wait gives
+    /// up (a retry can close it again).
+    pub timed: bool,
+    /// What to do, as the report says it.
+    pub advice: String,
+}
+
+/// The deadlocks among `snaps`' threads at `now` (one per group of
+/// threads: a cycle whose threads an earlier one covers is left out), and
+/// who is on one.
+pub(super) fn dump_deadlocks(
+    snaps: &[Snap],
+    edges: &[Vec<usize>],
+    now: u64,
+    wall: std::time::SystemTime,
+) -> (Vec<DumpDeadlock>, HashSet<usize>) {
+    let cycles = find_cycles(edges, &wait_needs(snaps));
+    let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
+    let mut covered: HashSet<usize> = HashSet::new();
+    let mut out = Vec::new();
+    for mut cycle in cycles {
+        if cycle.iter().all(|i| covered.contains(i)) {
+            continue;
+        }
+        let first = (0..cycle.len())
+            .min_by_key(|&k| (&snaps[cycle[k]].slot.name, snaps[cycle[k]].slot.key))
+            .unwrap_or(0);
+        cycle.rotate_left(first);
+        let mut members: HashSet<usize> = cycle.iter().copied().collect();
+        for &i in &cycle {
+            // The other holders of what it waits for, where any would do:
+            // deadlocked too when on a cycle.
+            if super::scan::waits_for_any(&snaps[i]) {
+                members.extend(edges[i].iter().filter(|j| on_cycle.contains(j)));
+            }
+        }
+        covered.extend(members.iter().copied());
+        let mut report = deadlock_report(snaps, &cycle, now, wall, Action::Report);
+        add_blocked_peers(&mut report.threads, &cycle, snaps, edges, &on_cycle, now);
+        add_waiting_now(&mut report.threads, snaps);
+        out.push(DumpDeadlock {
+            cycle: report.cycle.clone().unwrap_or_default(),
+            threads: members.len(),
+            timed: cycle
+                .iter()
+                .any(|&i| snaps[i].wait.is_some_and(|w| w.limit.is_some())),
+            advice: report.advice(),
+        });
+    }
+    (out, on_cycle)
+}
