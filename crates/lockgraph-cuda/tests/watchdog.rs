@@ -39,8 +39,11 @@ fn scenario_1_hangs_for_real_and_the_watchdog_names_the_stream_and_callback() {
             "stream `s1-loader`",
             "Mutex `s1-arena`",
             // The executor runs the host function: it holds the stream's
-            // pseudo-lock while it waits for the arena.
-            "Stream `s1-loader (CUDA stream)` (exclusive)",
+            // pseudo-lock while it waits for the arena, and the host
+            // function's, said as what they are (they read "(exclusive)",
+            // as locks; found by an outside test).
+            "Stream `s1-loader (CUDA stream)` (running one of its host functions)",
+            "on stream `s1-loader`` (running it)",
             // The synchronize waits for the executor, which waits for the
             // arena the synchronizing thread holds: one DEADLOCK (it was
             // two long waits; found by an outside test), and the lock to
@@ -154,7 +157,7 @@ fn scenario_2_hangs_when_the_lock_wins_and_the_watchdog_names_the_stream_and_cal
         &[
             "stream `s2-worker`",
             "Mutex `s2-cache`",
-            "Stream `s2-worker (CUDA stream)` (exclusive)",
+            "Stream `s2-worker (CUDA stream)` (running one of its host functions)",
         ],
     );
 }

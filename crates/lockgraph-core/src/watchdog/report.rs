@@ -622,6 +622,12 @@ pub(super) fn hold_text(h: &HeldInfo) -> &'static str {
         LockKind::Semaphore => "a permit",
         // A CUDA context's host-function executor, held while it runs one.
         LockKind::Stream if h.hold == Hold::Shared => "running a host function",
+        // The pseudo-locks of a CUDA stream and of one of its host
+        // functions, held by the executor while it runs that host function:
+        // no lock anyone took (they read as exclusive locks; found by an
+        // outside test).
+        LockKind::Stream => "running one of its host functions",
+        LockKind::HostFn => "running it",
         _ => hold_name(h),
     }
 }
