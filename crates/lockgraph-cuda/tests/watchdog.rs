@@ -43,7 +43,7 @@ fn scenario_1_hangs_for_real_and_the_watchdog_names_the_stream_and_callback() {
             // function's, said as what they are (they read "(exclusive)",
             // as locks; found by an outside test).
             "Stream `s1-loader (CUDA stream)` (running one of its host functions)",
-            "on stream `s1-loader`` (running it)",
+            "on stream `s1-loader` (running it)",
             // The synchronize waits for the executor, which waits for the
             // arena the synchronizing thread holds: one DEADLOCK (it was
             // two long waits; found by an outside test), and the lock to

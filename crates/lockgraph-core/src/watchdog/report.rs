@@ -56,6 +56,17 @@ impl fmt::Display for LockRef {
         if self.resource {
             return write!(f, "blocking call `{}`", self.name.unwrap_or("?"));
         }
+        match self.name {
+            // A CUDA wait's or host function's label is a phrase with its
+            // own quoted names (`synchronize stream `s` (pending: ...)`):
+            // said as is, not quoted again (found by an outside test).
+            Some(n)
+                if n.contains('`') && matches!(self.kind, LockKind::Stream | LockKind::HostFn) =>
+            {
+                return f.write_str(n);
+            }
+            _ => {}
+        }
         write!(f, "{} ", self.kind.name())?;
         match (self.name, self.created) {
             (Some(n), _) => write!(f, "`{n}`"),

@@ -494,3 +494,17 @@ fn a_lock_waiter_caught_running_is_said_between_two_slices_of_its_wait() {
         assert!(text.contains("    now: running\n"), "{text}");
     }
 }
+
+/// A CUDA label with quoted names of its own is said as is, not quoted
+/// again inside `Stream `...`` (found by an outside test).
+#[test]
+fn a_cuda_label_with_its_own_quotes_is_not_quoted_again() {
+    let wait = "synchronize stream `h2d` (pending: host fn enqueued at src/a.rs:1:2)";
+    let l = LockRef::of(3, Class::Named(wait), LockKind::Stream);
+    assert_eq!(l.to_string(), wait);
+    let host = "host fn enqueued at src/a.rs:1:2 on stream `h2d`";
+    let l = LockRef::of(4, Class::Named(host), LockKind::HostFn);
+    assert_eq!(l.to_string(), host);
+    let plain = LockRef::of(5, Class::Named("h2d (CUDA stream)"), LockKind::Stream);
+    assert_eq!(plain.to_string(), "Stream `h2d (CUDA stream)`");
+}
