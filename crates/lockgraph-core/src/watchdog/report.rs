@@ -476,19 +476,21 @@ pub(super) fn wants_stack_now(s: &Snap) -> bool {
     !s.held.is_empty() && s.wait.is_none()
 }
 
-/// Whether `s` holds a lock and waits for a lock with a limit, the kind of
-/// wait a retry loop makes: one whose limit is shorter than the timeout
-/// never captures its own stack (it is never late), and a retry faster
-/// than a scan is a new wait at every scan, so the report has no stack of
-/// it unless it takes its current one. A signal is safe there: a lock's
-/// wait is parking_lot's, which waits again when a signal ends the futex
-/// wait early (not a [`crate::blocking`] call, whose system call could
-/// fail with `EINTR`).
-fn timed_lock_wait(s: &Snap) -> bool {
+/// Whether `s` waits in a parking_lot park that a signal cannot disturb,
+/// so that a report may take its current stack when it has none of its own:
+/// a lock's wait (parking_lot waits again when a signal ends the futex
+/// wait early; not a [`crate::blocking`] call, whose system call could
+/// fail with `EINTR`), or a condvar's (`lockgraph::Condvar` is
+/// parking_lot's). A lock wait held across a retry loop whose limit is
+/// shorter than the timeout never captures its own stack (it is never
+/// late), a lock wait below the timeout has not yet, and a condvar wait
+/// never does (found by an outside test: a condvar report had no stack
+/// for either thread).
+fn parked_wait(s: &Snap) -> bool {
     let Some(w) = s.wait else {
         return false;
     };
-    let lock = matches!(
+    matches!(
         w.target,
         Target::Lock {
             kind: LockKind::Mutex
@@ -496,9 +498,11 @@ fn timed_lock_wait(s: &Snap) -> bool {
                 | LockKind::RwLock
                 | LockKind::ReentrantMutex,
             ..
+        } | Target::Lock {
+            mode: WaitMode::Condvar,
+            ..
         }
-    );
-    !s.held.is_empty() && lock && w.limit.is_some()
+    )
 }
 
 /// `s`'s current stack: captured directly for the calling thread, by a
@@ -532,8 +536,8 @@ pub(super) fn stack_now(s: &Snap) -> StackNow {
 
 /// A thread of a report. `with_stack`: include a waiter's own stack;
 /// `with_stack_now`: capture the current stack of a holder that does not
-/// wait ([`wants_stack_now`]), and, with `with_stack`, of a holder in a
-/// timed lock wait that captured none ([`timed_lock_wait`]).
+/// wait ([`wants_stack_now`]), and, with `with_stack`, of a lock or
+/// condvar waiter that captured none ([`parked_wait`]).
 pub(super) fn thread_info(
     s: &Snap,
     now: u64,
@@ -616,7 +620,7 @@ pub(super) fn thread_info(
             .collect(),
         now: proc_state(s.slot.tid),
         stack_now: (with_stack_now
-            && (wants_stack_now(s) || (with_stack && !own_stack && timed_lock_wait(s))))
+            && (wants_stack_now(s) || (with_stack && !own_stack && parked_wait(s))))
         .then(|| stack_now(s)),
         spans: spans::open_spans(s.slot.tid),
     }
