@@ -127,6 +127,67 @@ fn a_synchronize_after_the_stream_drained_is_no_retry() {
     assert!(!report.contains("retrying"), "{report}");
 }
 
+/// Enqueues a host function that sets `ready` (one site: learned by name).
+fn sn_setter(s: &lockgraph_cuda::sim::Stream, ready: &Arc<Signal>) {
+    let r = Arc::clone(ready);
+    enqueue(s, HostFn::new(move || r.set()));
+}
+
+/// Enqueues a host function that waits on `ready`, once `go` (if any) says.
+fn sn_waiter(
+    s: &lockgraph_cuda::sim::Stream,
+    ready: &Arc<Signal>,
+    go: Option<std::sync::mpsc::Receiver<()>>,
+) {
+    let r = Arc::clone(ready);
+    enqueue(
+        s,
+        HostFn::new(move || {
+            if let Some(go) = go {
+                go.recv().unwrap();
+            }
+            r.wait();
+        }),
+    );
+}
+
+/// Round 0 teaches the model that `sn_setter`'s site sets `sn-ready`; in
+/// round 1 the waiter runs first and its setter is queued behind it.
+#[test]
+fn child_signal_setter_named() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let (train, loader) = (
+        ctx.new_stream("sn-train").unwrap(),
+        ctx.new_stream("sn-loader").unwrap(),
+    );
+    let ready = Arc::new(Signal::named("sn-ready"));
+    sn_setter(&loader, &ready);
+    sn_waiter(&train, &ready, None);
+    train.synchronize().unwrap();
+    let ready = Arc::new(Signal::named("sn-ready"));
+    let (go, wait) = channel();
+    sn_waiter(&train, &ready, Some(wait));
+    sn_setter(&loader, &ready);
+    go.send(()).unwrap();
+    let _ = train.synchronize(); // hangs
+}
+
+/// The host function's wait names the setter the model knows to be queued
+/// behind it (found by an outside test: the reports never named it).
+#[test]
+fn a_host_functions_signal_wait_names_its_setter_queued_behind_it() {
+    expect_report(
+        child!(child_signal_setter_named),
+        &[
+            "waits on signal `sn-ready` (maybe set by host fn enqueued at ",
+            "on stream `sn-loader`, which cannot run before this wait ends)",
+        ],
+    );
+}
+
 #[test]
 fn child_scenario_2() {
     if !enter_child() {

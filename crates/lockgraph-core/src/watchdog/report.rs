@@ -54,7 +54,12 @@ impl LockRef {
 impl fmt::Display for LockRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.resource {
-            return write!(f, "blocking call `{}`", self.name.unwrap_or("?"));
+            return match self.name {
+                // A label with quoted names of its own (a CUDA host
+                // function's wait on a signal): said as is.
+                Some(n) if n.contains('`') => f.write_str(n),
+                n => write!(f, "blocking call `{}`", n.unwrap_or("?")),
+            };
         }
         match self.name {
             // A CUDA wait's or host function's label is a phrase with its

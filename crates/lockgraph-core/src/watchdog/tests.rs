@@ -505,6 +505,15 @@ fn a_cuda_label_with_its_own_quotes_is_not_quoted_again() {
     let host = "host fn enqueued at src/a.rs:1:2 on stream `h2d`";
     let l = LockRef::of(4, Class::Named(host), LockKind::HostFn);
     assert_eq!(l.to_string(), host);
+    let signal = "host fn enqueued at src/a.rs:1:2 on stream `t` waits on signal `ready`";
+    let resource = LockRef {
+        kind: LockKind::Other,
+        id: 0,
+        name: Some(signal),
+        created: None,
+        resource: true,
+    };
+    assert_eq!(resource.to_string(), signal);
     let plain = LockRef::of(5, Class::Named("h2d (CUDA stream)"), LockKind::Stream);
     assert_eq!(plain.to_string(), "Stream `h2d (CUDA stream)`");
 }

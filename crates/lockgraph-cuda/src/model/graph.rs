@@ -11,8 +11,8 @@ use super::names::{label_lock, learned_note, learned_set_note, may_share, shared
 use super::state::{ItemKind, Model, ModelLock, Needs, Node};
 
 pub(super) struct Edge {
-    to: Node,
-    forced: bool,
+    pub(super) to: Node,
+    pub(super) forced: bool,
     actor: String,
     site: Option<&'static Location<'static>>,
 }

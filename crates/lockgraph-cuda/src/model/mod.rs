@@ -324,11 +324,6 @@ pub(crate) fn host_fn_waits(signal: usize, site: &'static Location<'static>) -> 
                 needs.waits.push(signal);
             }
         }
-        let what = intern(format!(
-            "{} waits on {}",
-            m.describe(Node::Item(item)),
-            m.describe(Node::Signal(signal))
-        ));
         // Through the signal too: a setter queued behind this host function
         // on the shared executor closes a cycle through the executor and
         // the signal that does not pass through this host function's node.
@@ -336,7 +331,28 @@ pub(crate) fn host_fn_waits(signal: usize, site: &'static Location<'static>) -> 
         if !m.signals[signal].set {
             starts.push(Node::Signal(signal));
         }
-        (what, m.check(&starts))
+        let report = m.check(&starts);
+        // The setter the model knows to wait for this host function, for
+        // the watchdog's reports (found by an outside test: they never
+        // named it, though the model had reported the cycle).
+        let setter = (!m.signals[signal].set)
+            .then(|| m.cycle_from(Node::Signal(signal), 2))
+            .flatten()
+            .and_then(|c| c.first().map(|(_, e)| (e.to, e.forced)))
+            .map(|(to, forced)| {
+                format!(
+                    " ({} by {}, which cannot run before this wait ends)",
+                    if forced { "set" } else { "maybe set" },
+                    m.describe(to)
+                )
+            })
+            .unwrap_or_default();
+        let what = intern(format!(
+            "{} waits on {}{setter}",
+            m.describe(Node::Item(item)),
+            m.describe(Node::Signal(signal))
+        ));
+        (what, report)
     });
     deliver(report, Some(site));
     what
