@@ -44,6 +44,7 @@ fn context(closed_by: Option<usize>) -> OrderContext {
         reported: closed_by.is_some(),
         graph_on: true,
         closed_by,
+        off_cause: None,
     }
 }
 
