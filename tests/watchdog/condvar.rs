@@ -85,10 +85,17 @@ fn a_long_condvar_wait_holding_another_lock_is_reported_and_so_is_the_relock() {
     assert!(!first.contains("timed"), "{first}");
     // A condvar wait captures no stack of its own: the report takes its
     // current one (found by an outside test: it had none).
-    assert!(
-        first.contains("now at (its current stack):\n      watchdog::condvar::child_condvar_wait"),
-        "{first}"
-    );
+    assert!(first.contains("now at (its current stack):\n"), "{first}");
+    // Its frames, where the build resolves them (the lean release build's
+    // are inlined away).
+    if cfg!(debug_assertions) {
+        assert!(
+            first.contains(
+                "now at (its current stack):\n      watchdog::condvar::child_condvar_wait"
+            ),
+            "{first}"
+        );
+    }
     // After the notification: the re-lock of `cv-state`, held by the notifier.
     let second = &text[text.find("NOTIFIED").unwrap()..];
     let at = second.find("lockgraph watchdog: LONG WAIT").unwrap();
