@@ -6,7 +6,7 @@
 
 mod harness;
 
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,19 +94,21 @@ fn sn_setter(s: &lockgraph_cuda::sim::Stream, ready: &Arc<Signal>) {
     enqueue(s, HostFn::new(move || r.set()));
 }
 
-/// Enqueues a host function that waits on `ready`, once `go` (if any) says.
+/// Enqueues a host function that says it `started` (it then holds the
+/// context's one executor, so a host function enqueued on any stream from
+/// now on is queued behind it) and waits on `ready` once `go` says.
 fn sn_waiter(
     s: &lockgraph_cuda::sim::Stream,
     ready: &Arc<Signal>,
-    go: Option<std::sync::mpsc::Receiver<()>>,
+    started: Sender<()>,
+    go: Receiver<()>,
 ) {
     let r = Arc::clone(ready);
     enqueue(
         s,
         HostFn::new(move || {
-            if let Some(go) = go {
-                go.recv().unwrap();
-            }
+            started.send(()).unwrap();
+            go.recv().unwrap();
             r.wait();
         }),
     );
@@ -114,6 +116,16 @@ fn sn_waiter(
 
 /// Round 0 teaches the model that `sn_setter`'s site sets `sn-ready`; in
 /// round 1 the waiter runs first and its setter is queued behind it.
+///
+/// Each order is made, not hoped for: host functions of two streams reach
+/// the shared executor in whatever order the streams hand them over (the
+/// simulated back end, like CUDA, orders only a stream's own work). With a
+/// round 0 waiter enqueued next to the setter it sometimes ran first and
+/// hung there, before anything was learned (a report without the setter);
+/// in round 1 the setter sometimes ran first and nothing hung (no report).
+/// So round 0 drains the setter's stream, and round 1 enqueues the setter
+/// only once the waiter runs, and lets it wait only once the setter is
+/// enqueued (pending in the model when the wait begins).
 #[test]
 fn child_signal_setter_named() {
     if !enter_child() {
@@ -126,11 +138,12 @@ fn child_signal_setter_named() {
     );
     let ready = Arc::new(Signal::named("sn-ready"));
     sn_setter(&loader, &ready);
-    sn_waiter(&train, &ready, None);
-    train.synchronize().unwrap();
+    loader.synchronize().unwrap();
     let ready = Arc::new(Signal::named("sn-ready"));
-    let (go, wait) = channel();
-    sn_waiter(&train, &ready, Some(wait));
+    let (started_tx, started) = channel();
+    let (go, go_rx) = channel();
+    sn_waiter(&train, &ready, started_tx, go_rx);
+    started.recv().unwrap();
     sn_setter(&loader, &ready);
     go.send(()).unwrap();
     let _ = train.synchronize(); // hangs
