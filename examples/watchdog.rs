@@ -49,6 +49,9 @@ fn main() {
         .spawn(move || {
             let _b = audit.lock();
             barrier.wait();
+            // Second to ask: its request closes the cycle (the report
+            // names it as the thread that breaks the order).
+            std::thread::sleep(Duration::from_millis(50));
             let _a = accounts.lock(); // waits for `transfer` forever
         })
         .unwrap();
