@@ -20,7 +20,7 @@
 //! ends between the look in `/proc` and the signal could, in principle,
 //! have its id reused in between.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -65,7 +65,10 @@ pub(crate) fn spawn_and_wait(command: &mut Command) -> io::Result<io::Result<Exi
                         for &p in &below {
                             let _ = rustix::process::kill_process(p, s);
                         }
-                        eprintln!(
+                        // Not `eprintln!`, which panics when stderr is a
+                        // closed pipe: this thread must go on forwarding.
+                        let _ = writeln!(
+                            std::io::stderr(),
                             "lockgraph: {} received: passed on to the command (pid {}){}",
                             name(sig),
                             pid.as_raw_nonzero(),
