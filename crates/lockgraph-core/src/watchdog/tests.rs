@@ -263,6 +263,11 @@ fn upgradable_holds_keep_out_upgradable_reads_writes_and_upgrades_not_reads() {
 
 #[test]
 fn published_holds_and_waits_form_the_wait_for_graph() {
+    // Its dump signals the waiting threads for their current stacks.
+    #[cfg(target_os = "linux")]
+    let _signals = super::remote_stack::TEST_SIGNALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     static A: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-a"));
     static B: LockMeta = LockMeta::new(LockKind::Mutex, Class::Named("wd-unit-b"));
     let (a, b) = (A.id(), B.id());
