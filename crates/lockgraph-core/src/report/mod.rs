@@ -655,20 +655,35 @@ impl CycleReport {
         }
         writeln!(f)?;
         writeln!(f, "  nodes in the cycle:")?;
+        // A site a label already names (a host function's is its enqueue
+        // site) is not said again after it (found by an outside test).
+        let at = |text: &str, site: Option<Site>| {
+            site.map(|s| s.to_string())
+                .filter(|s| !text.contains(s.as_str()))
+                .map_or_else(String::new, |s| format!(" (at {s})"))
+        };
         for (i, node) in self.locks.entries().enumerate() {
-            write!(f, "    {:<4} {} {}", tag(i), node.kind.name(), node.label())?;
-            if let (Some(_), Some(site)) = (node.name, node.created) {
-                write!(f, " (at {site})")?;
-            }
-            writeln!(f)?;
+            let label = node.label();
+            let site = node.name.and(node.created);
+            writeln!(
+                f,
+                "    {:<4} {} {label}{}",
+                tag(i),
+                node.kind.name(),
+                at(&label, site)
+            )?;
         }
         writeln!(f)?;
         writeln!(f, "  who waits for whom:")?;
         for e in self.edges.entries() {
-            write!(f, "    {} -> {}  {}", tag(e.from), tag(e.to), e.thread)?;
-            if let Some(s) = e.requested_at {
-                write!(f, " (at {s})")?;
-            }
+            write!(
+                f,
+                "    {} -> {}  {}{}",
+                tag(e.from),
+                tag(e.to),
+                e.thread,
+                at(&e.thread, e.requested_at)
+            )?;
             if e.closing {
                 write!(f, "   <- this call closed the cycle")?;
             }
@@ -1030,6 +1045,32 @@ fn device_nodes(kinds: impl Iterator<Item = LockKind>) -> String {
 #[cfg(test)]
 mod device_words_tests {
     use super::*;
+
+    /// A site the actor's or the node's words already name is not said
+    /// again after them (`... enqueued at src/a.rs:4:9 ... (at
+    /// src/a.rs:4:9)`); another one is.
+    #[test]
+    fn a_device_cycle_says_a_site_once() {
+        let mut r = super::tests::ring(2);
+        r.kind = ReportKind::DeviceCycle { certain: false };
+        let site = Site {
+            file: "src/a.rs",
+            line: 4,
+            column: 9,
+        };
+        let mut edges: Vec<EdgeInfo> = r.edges.entries().collect();
+        edges[0].thread = "host fn enqueued at src/a.rs:4:9 on stream `s` needs Mutex `m`".into();
+        edges[0].requested_at = Some(site);
+        r.edges = edges.into();
+        let text = r.to_string();
+        assert!(
+            text.contains("L1 -> L2  host fn enqueued at src/a.rs:4:9 on stream `s` needs Mutex `m`   <- this call closed the cycle"),
+            "{text}"
+        );
+        assert_eq!(text.matches("src/a.rs:4:9").count(), 1, "{text}");
+        // The other edge's site is its own: said.
+        assert!(text.contains("L2 -> L1  t1 (at src/x.rs:201:5)"), "{text}");
+    }
 
     #[test]
     fn a_cuda_cycle_names_what_its_nodes_are() {
