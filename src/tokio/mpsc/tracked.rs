@@ -215,9 +215,10 @@ impl Chan {
         side: Side,
         site: &'static Location<'static>,
     ) -> Option<AsyncWait> {
-        let (meta, size, mode) = match side {
-            Side::Send => (&self.queue, &self.sizes[0], WaitMode::Send),
-            Side::Recv => (&self.items, &self.sizes[1], WaitMode::Recv),
+        let meta = self.waits_on(side);
+        let (size, mode) = match side {
+            Side::Send => (&self.sizes[0], WaitMode::Send),
+            Side::Recv => (&self.sizes[1], WaitMode::Recv),
         };
         size.publish(meta, self.capacity);
         task::wait_begins_as(meta, mode, Some(site))

@@ -61,40 +61,42 @@ impl CycleReport {
         let kind = |i: usize| self.locks.entry(i % n).map(|l| l.kind);
         let mut out = Vec::new();
         for i in 0..n {
-            let (wait, holders) = match kind(i) {
-                Some(LockKind::Barrier) => ("waiting at", "a party takes it before it arrives"),
+            // How the wait is said, who takes the lock, the wait as a noun,
+            // the resource's noun.
+            let (wait, holders, the_wait, noun) = match kind(i) {
+                Some(LockKind::Barrier) => (
+                    "waiting at",
+                    "a party takes it before it arrives",
+                    "the wait at",
+                    "barrier",
+                ),
                 Some(LockKind::Queue) => (
                     "sending into",
                     "its consumer takes it before it receives again",
+                    "the send into",
+                    "queue",
                 ),
-                Some(LockKind::Thread) => ("joining", "that thread takes it before it ends"),
+                Some(LockKind::Thread) => (
+                    "joining",
+                    "that thread takes it before it ends",
+                    "the join of",
+                    "thread",
+                ),
                 Some(LockKind::Semaphore) => (
                     "acquiring a permit of",
                     "a permit holder takes it before it gives its permit back",
+                    "the acquire of",
+                    "semaphore",
                 ),
                 _ => continue,
             };
-            let before = self.named((i + n - 1) % n);
+            let (before, it) = (self.named((i + n - 1) % n), self.named(i));
             out.push(format!(
-                "{} a thread holds {before} while {wait} {}, and {holders}:",
+                "{} a thread holds {before} while {wait} {it}, and {holders}:",
                 if out.is_empty() { "fix:" } else { "    " },
-                self.named(i)
             ));
             out.push(format!(
-                "     release {before} before {} {} (a {} is taken in no order: no lock order fixes this).",
-                match kind(i) {
-                    Some(LockKind::Barrier) => "the wait at",
-                    Some(LockKind::Queue) => "the send into",
-                    Some(LockKind::Thread) => "the join of",
-                    _ => "the acquire of",
-                },
-                self.named(i),
-                match kind(i) {
-                    Some(LockKind::Barrier) => "barrier",
-                    Some(LockKind::Queue) => "queue",
-                    Some(LockKind::Thread) => "thread",
-                    _ => "semaphore",
-                }
+                "     release {before} before {the_wait} {it} (a {noun} is taken in no order: no lock order fixes this)."
             ));
         }
         out
