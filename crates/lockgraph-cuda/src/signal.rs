@@ -73,7 +73,7 @@ impl Signal {
     /// host function it is in).
     #[track_caller]
     pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
-        let what = model::host_fn_waits(self.id, std::panic::Location::caller());
+        let (_wait, what) = model::signal_waits(self.id, std::panic::Location::caller());
         let deadline = std::time::Instant::now() + timeout;
         lockgraph::blocking(what, || {
             let mut g = self.state.lock();
@@ -90,7 +90,7 @@ impl Signal {
     /// [`wait_timeout`](Self::wait_timeout)).
     #[track_caller]
     pub fn wait(&self) {
-        let what = model::host_fn_waits(self.id, std::panic::Location::caller());
+        let (_wait, what) = model::signal_waits(self.id, std::panic::Location::caller());
         lockgraph::blocking(what, || {
             let mut g = self.state.lock();
             while !*g {

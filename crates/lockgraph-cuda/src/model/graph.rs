@@ -8,7 +8,7 @@ use lockgraph_core::{CycleReport, EdgeInfo, Level, ReportKind, Site};
 use lockgraph_graph::waitfor;
 
 use super::names::{label_lock, learned_note, learned_set_note, may_share, shared_note};
-use super::state::{ItemKind, Model, ModelLock, Needs, Node};
+use super::state::{ItemKind, Model, ModelLock, Needs, Node, Waiter};
 
 pub(super) struct Edge {
     pub(super) to: Node,
@@ -36,6 +36,18 @@ impl Model {
             }
         }
         out
+    }
+
+    /// What the waiting thread `w` waits for: the pending items it
+    /// synchronizes with, or the signals it waits on that are not set.
+    fn waited_for<'a>(&'a self, w: &'a Waiter) -> impl Iterator<Item = Node> + 'a {
+        let items = w.targets.iter().map(|&t| Node::Item(t));
+        let signals = w
+            .signals
+            .iter()
+            .filter(|&&c| !self.signals[c].set)
+            .map(|&c| Node::Signal(c));
+        items.chain(signals)
     }
 
     pub(super) fn edges(&self, n: Node) -> Vec<Edge> {
@@ -126,9 +138,9 @@ impl Model {
             }
             Node::Lock(l) => {
                 for (_, w) in self.lock_holders(l) {
-                    for &t in &w.targets {
+                    for to in self.waited_for(w) {
                         out.push(Edge {
-                            to: Node::Item(t),
+                            to,
                             forced: true,
                             actor: format!(
                                 "thread `{}` holds {} and waits: {}",
@@ -160,9 +172,9 @@ impl Model {
                 }
                 for k in self.producers.get(&c).into_iter().flatten() {
                     if let Some(w) = self.waiters.get(k) {
-                        for &t in &w.targets {
+                        for to in self.waited_for(w) {
                             out.push(Edge {
-                                to: Node::Item(t),
+                                to,
                                 forced: true,
                                 actor: format!(
                                     "signal `{}` is set by thread `{}` only after it waits: {}",

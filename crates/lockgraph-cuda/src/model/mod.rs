@@ -17,18 +17,22 @@
 //! functions of its enqueue site and stream name set signals of that name
 //! (`feeds`), and a pending one of them is then taken as a possible setter
 //! of an unset signal of that name that no one declared a setter of.
+//! A wait on a signal is checked before it blocks: a host function's as
+//! its node's wait, a thread's as a waiter holding its locks (`wait`).
 //!
 //! The model is cut in layers, each importing only the ones above it in this
 //! list: `state` (the table), `names` (labels), `feeds` (learned signal
 //! setters), `graph` (edges, cycles, reports), `host` (thread keys,
-//! pseudo-locks, the running host function), and this module (the entry
-//! points the API calls).
+//! pseudo-locks, the running host function), `wait` (waits on signals, the
+//! guard of a registered wait, delivery), and this module (the entry points
+//! the API calls).
 
 mod feeds;
 mod graph;
 mod host;
 mod names;
 mod state;
+mod wait;
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
@@ -40,10 +44,11 @@ use crate::Error;
 
 pub(crate) use host::{thread_key, Running};
 pub(crate) use state::{ItemId, ModelLock, Needs, Target};
+pub(crate) use wait::{signal_waits, WaitGuard};
 
 use host::{current_host_fn, held_now, holds_now, pseudo_lock, site_lock, thread_name};
-use names::intern;
-use state::{with, Item, ItemKind, Node, SignalRec, StreamRec, Waiter};
+use state::{with, ItemKind, Node, SignalRec, StreamRec, Waiter};
+use wait::deliver;
 
 /// The model's context for the back end `backend`'s context `key` (see
 /// `Backend::key`): one per key, made at its first use.
@@ -193,18 +198,6 @@ pub(crate) fn enqueue_wait(
     (Pending(id), Deferred(report, site))
 }
 
-/// A registered wait; unregistered when dropped.
-pub(crate) struct WaitGuard(u64);
-
-impl Drop for WaitGuard {
-    fn drop(&mut self) {
-        let k = self.0;
-        with(|m| {
-            m.waiters.remove(&k);
-        });
-    }
-}
-
 /// Registers this thread as waiting for `target` and checks for a cycle
 /// before the caller really waits. Returns the label of the wait for the
 /// watchdog ("synchronize stream `s` (host fn enqueued at ...)").
@@ -235,16 +228,13 @@ pub(crate) fn begin_wait(
                 held: held.clone(),
                 holds,
                 targets,
+                signals: Vec::new(),
                 site,
                 what,
             },
         );
         let mut starts: Vec<Node> = held.iter().map(|l| Node::Lock(l.id)).collect();
-        for (&c, ts) in &m.producers {
-            if ts.contains(&key) {
-                starts.push(Node::Signal(c));
-            }
-        }
+        starts.extend(m.promised_by(key).map(Node::Signal));
         let found = m.check_found(&starts);
         // No cycle in the model: the wait is still an order edge for every
         // lock held. A cycle says more about this wait than its order
@@ -305,57 +295,6 @@ pub(crate) fn wait_lock(target: Target) -> Option<&'static LockMeta> {
         Target::Stream(s) | Target::Upto(s, ..) => Some(m.streams[s].lock),
         Target::Context(_) => None,
     })
-}
-
-/// This thread is about to wait on a signal. Inside a host function the wait
-/// is attributed to it and checked before it blocks. Returns the label of the
-/// wait for the watchdog (naming the host function and its stream).
-pub(crate) fn host_fn_waits(signal: usize, site: &'static Location<'static>) -> &'static str {
-    let Some(item) = current_host_fn() else {
-        return with(|m| intern(format!("wait on {}", m.describe(Node::Signal(signal)))));
-    };
-    let (what, report) = with(|m| {
-        if let Some(Item {
-            kind: ItemKind::HostFn { needs, .. },
-            ..
-        }) = m.items.get_mut(&item)
-        {
-            if !needs.waits.contains(&signal) {
-                needs.waits.push(signal);
-            }
-        }
-        // Through the signal too: a setter queued behind this host function
-        // on the shared executor closes a cycle through the executor and
-        // the signal that does not pass through this host function's node.
-        let mut starts = vec![Node::Item(item)];
-        if !m.signals[signal].set {
-            starts.push(Node::Signal(signal));
-        }
-        let report = m.check(&starts);
-        // The setter the model knows to wait for this host function, for
-        // the watchdog's reports (found by an outside test: they never
-        // named it, though the model had reported the cycle).
-        let setter = (!m.signals[signal].set)
-            .then(|| m.cycle_from(Node::Signal(signal), 2))
-            .flatten()
-            .and_then(|c| c.first().map(|(_, e)| (e.to, e.forced)))
-            .map(|(to, forced)| {
-                format!(
-                    " ({} by {}, which cannot run before this wait ends)",
-                    if forced { "set" } else { "maybe set" },
-                    m.describe(to)
-                )
-            })
-            .unwrap_or_default();
-        let what = intern(format!(
-            "{} waits on {}{setter}",
-            m.describe(Node::Item(item)),
-            m.describe(Node::Signal(signal))
-        ));
-        (what, report)
-    });
-    deliver(report, Some(site));
-    what
 }
 
 /// `signal` is being set (`first`: it was unset). The model keeps that it is
@@ -432,12 +371,4 @@ pub(crate) fn refuse_in_host_fn(
     });
     deliver(report, Some(site));
     Err(Error::CudaCallInHostFn(call))
-}
-
-/// Emits `report`, raised by the call at `site` when it is known (a panic
-/// by policy names it first).
-fn deliver(report: Option<CycleReport>, site: Option<&'static Location<'static>>) {
-    if let Some(r) = report {
-        lockgraph_core::emit_at(r, site);
-    }
 }

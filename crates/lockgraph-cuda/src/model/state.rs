@@ -117,6 +117,9 @@ pub(super) struct Waiter {
     /// The holds of `held`, in its order.
     pub(super) holds: Vec<HoldKey>,
     pub(super) targets: Vec<ItemId>,
+    /// The signals a thread waits on (`Signal::wait`): none while it
+    /// synchronizes.
+    pub(super) signals: Vec<usize>,
     pub(super) site: &'static Location<'static>,
     pub(super) what: &'static str,
 }
