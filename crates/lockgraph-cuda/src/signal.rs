@@ -67,15 +67,17 @@ impl Signal {
         self.cv.notify_all();
     }
 
-    /// Waits until set, at most `timeout`; true when set. Inside a host
-    /// function the wait is checked against the model before it blocks. The
-    /// wait is a [`lockgraph::blocking`] call: the watchdog names it (and the
-    /// host function it is in).
+    /// Waits until set, at most `timeout`; true when set. The wait is
+    /// checked against the model before it blocks, inside a host function
+    /// (its node's wait) or on a thread (the locks it holds against the
+    /// signal's pending setters). The watchdog names the wait (and the host
+    /// function it is in, or the setter); a thread's wait on a signal that
+    /// a pending host function declares it sets (`HostFn::feeds`) is a wait
+    /// for the context's host-function executor, as a synchronize's is.
     #[track_caller]
     pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
-        let (_wait, what) = model::signal_waits(self.id, std::panic::Location::caller());
         let deadline = std::time::Instant::now() + timeout;
-        lockgraph::blocking(what, || {
+        self.waiting(Some(deadline), || {
             let mut g = self.state.lock();
             while !*g {
                 if self.cv.wait_until(&mut g, deadline).timed_out() {
@@ -90,12 +92,27 @@ impl Signal {
     /// [`wait_timeout`](Self::wait_timeout)).
     #[track_caller]
     pub fn wait(&self) {
-        let (_wait, what) = model::signal_waits(self.id, std::panic::Location::caller());
-        lockgraph::blocking(what, || {
+        self.waiting(None, || {
             let mut g = self.state.lock();
             while !*g {
                 self.cv.wait(&mut g);
             }
         })
+    }
+
+    /// Runs `f`, the wait (until `deadline`, where it has one), checked by
+    /// the model first and registered with the watchdog.
+    #[track_caller]
+    fn waiting<R>(&self, deadline: Option<std::time::Instant>, f: impl FnOnce() -> R) -> R {
+        let site = std::panic::Location::caller();
+        let wait = model::signal_waits(self.id, site);
+        let r = match wait.executor {
+            Some(executor) => {
+                lockgraph_core::primitive::wait_for_holders(executor, wait.what, site, deadline, f)
+            }
+            None => lockgraph::blocking(wait.what, f),
+        };
+        drop(wait.guard);
+        r
     }
 }

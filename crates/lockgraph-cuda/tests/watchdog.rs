@@ -450,3 +450,43 @@ fn device_work_after_a_host_function_is_no_deadlock_through_the_executor() {
     assert!(!out.stderr.contains("DEADLOCK"), "{}", out.stderr);
     assert!(out.stderr.contains("LONG WAIT"), "{}", out.stderr);
 }
+
+/// A thread holds `state` and waits on a signal that a host function it
+/// enqueued sets after it takes `state` (declared: `feeds`).
+#[test]
+fn child_thread_signal_wait() {
+    if !enter_child() {
+        return;
+    }
+    let ctx = Context::new(0).unwrap();
+    let stream = ctx.new_stream("sw-loader").unwrap();
+    let state = Arc::new(Mutex::named("sw-state", ()));
+    let ready = Arc::new(Signal::named("sw-ready"));
+    let _held = state.lock();
+    let (s, r) = (Arc::clone(&state), Arc::clone(&ready));
+    enqueue(
+        &stream,
+        HostFn::new(move || {
+            drop(s.lock());
+            r.set();
+        })
+        .feeds(&ready),
+    );
+    ready.wait(); // hangs: the setter needs the lock
+}
+
+#[test]
+fn a_thread_s_signal_wait_on_a_declared_setter_is_one_deadlock_through_the_executor() {
+    expect_report(
+        child!(child_thread_signal_wait),
+        &[
+            // The wait waits for the executor running the setter, which
+            // waits for the lock the waiting thread holds: one DEADLOCK (it
+            // was two long waits).
+            "lockgraph watchdog: DEADLOCK: 2 threads wait for each other",
+            "-> thread `cuda host-fn executor (context 0)` -> Mutex `sw-state` ->",
+            "wait on signal `sw-ready` (set by host fn enqueued at",
+            "while holding Mutex `sw-state`",
+        ],
+    );
+}

@@ -37,15 +37,33 @@ pub(super) fn deliver(report: Option<CycleReport>, site: Option<&'static Locatio
 /// node waits on the signal); on a thread, the thread is registered as
 /// waiting on it, holding what it holds, until the guard drops (none when
 /// the signal is already set: the wait does not block). Returns the label
-/// of the wait for the watchdog, naming the setter the model knows.
-pub(crate) fn signal_waits(
-    signal: usize,
-    site: &'static Location<'static>,
-) -> (Option<WaitGuard>, &'static str) {
+/// of the wait for the watchdog, naming the setter the model knows, and
+/// what the watchdog takes it to wait for.
+pub(crate) fn signal_waits(signal: usize, site: &'static Location<'static>) -> SignalWait {
     match current_host_fn() {
-        Some(item) => (None, host_fn_waits(item, signal, site)),
+        Some(item) => SignalWait {
+            guard: None,
+            what: host_fn_waits(item, signal, site),
+            executor: None,
+        },
         None => thread_waits(signal, site),
     }
+}
+
+/// A wait on a signal, as the model registered it ([`signal_waits`]).
+pub(crate) struct SignalWait {
+    /// The thread's registration (none in a host function, or when the
+    /// signal is set).
+    pub(crate) guard: Option<WaitGuard>,
+    /// The label of the wait for the watchdog.
+    pub(crate) what: &'static str,
+    /// For a thread's wait on a signal that a pending host function
+    /// declares it sets (`feeds`): the executor of that host function's
+    /// context, which the wait waits for (it ends once the executor has
+    /// run the setter), so that the watchdog sees a wait for the
+    /// executor's thread (as a synchronize's, `super::wait_lock`) and a
+    /// setter blocked on a lock the waiting thread holds is one DEADLOCK.
+    pub(crate) executor: Option<&'static LockMeta>,
 }
 
 /// The running host function `item` waits on `signal`.
@@ -100,10 +118,7 @@ fn host_fn_waits(item: ItemId, signal: usize, site: &'static Location<'static>) 
 /// the signals it promised to set. No cycle: each lock held gets an order
 /// edge to the streams of the signal's pending setters, as a synchronize
 /// gets to its stream.
-fn thread_waits(
-    signal: usize,
-    site: &'static Location<'static>,
-) -> (Option<WaitGuard>, &'static str) {
+fn thread_waits(signal: usize, site: &'static Location<'static>) -> SignalWait {
     let key = thread_key();
     let held = if lockgraph::TRACKING {
         held_now()
@@ -115,9 +130,9 @@ fn thread_waits(
     } else {
         Vec::new()
     };
-    let (what, registered, (found, report), streams) = with(|m| {
-        let setter = m
-            .setters(signal)
+    let (what, executor, registered, (found, report), streams) = with(|m| {
+        let setters = m.setters(signal);
+        let setter = setters
             .first()
             .map(|&(item, forced)| {
                 format!(
@@ -131,8 +146,13 @@ fn thread_waits(
             "wait on {}{setter}",
             m.describe(Node::Signal(signal))
         ));
+        let executor = setters
+            .iter()
+            .find(|&&(_, declared)| declared)
+            .and_then(|(i, _)| m.items.get(i))
+            .map(|it| m.streams[it.stream].executor);
         if m.signals[signal].set || !lockgraph::TRACKING {
-            return (what, false, (false, None), Vec::new());
+            return (what, executor, false, (false, None), Vec::new());
         }
         for l in &held {
             m.locks.insert(l.id, *l);
@@ -157,7 +177,7 @@ fn thread_waits(
         } else {
             m.setter_streams(signal)
         };
-        (what, true, found, streams)
+        (what, executor, true, found, streams)
     });
     // Made before delivering: under the `panic` policy the report unwinds,
     // and the guard then unregisters the wait.
@@ -171,7 +191,11 @@ fn thread_waits(
             s.abandoned();
         }
     }
-    (guard, what)
+    SignalWait {
+        guard,
+        what,
+        executor,
+    }
 }
 
 /// "set" for a declared setter (a forced edge), "maybe set" for one
