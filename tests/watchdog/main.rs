@@ -224,3 +224,7 @@ mod sizes;
 // Waits on a role: a barrier's party on its way, a joined thread running
 // (after the modules whose sites the golden files quote).
 mod roles;
+
+// A deadlock's threads besides its cycle (after the modules whose sites the
+// golden files quote).
+mod also;

@@ -819,4 +819,15 @@ fn a_permit_holder_parked_on_a_condvar_does_not_free_the_permit_s_waiter() {
         |t| t.contains("DEADLOCK") && t.contains(END),
     );
     assert!(text.contains("DEADLOCK"), "no deadlock report:\n{text}");
+    // `review-b`'s condvar wait is one that someone outside the deadlock
+    // may end: it is not counted as deadlocked, only named as blocked.
+    assert!(
+        text.contains("DEADLOCK: 2 threads wait for each other"),
+        "{text}"
+    );
+    assert!(!text.contains("also deadlocked"), "{text}");
+    assert!(
+        text.contains("the permit holder thread `review-b` is itself blocked"),
+        "{text}"
+    );
 }

@@ -208,6 +208,13 @@ impl WatchdogReport {
             }
             json_thread(&mut s, t);
         }
+        s.push_str("],\"also_deadlocked\":[");
+        for (i, t) in self.also_deadlocked.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_thread(&mut s, t);
+        }
         s.push_str("],\"order\":");
         match &self.order {
             None => s.push_str("null"),

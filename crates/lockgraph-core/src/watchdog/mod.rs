@@ -57,6 +57,7 @@ mod answer;
 mod ask_dump;
 mod dump_file;
 mod json;
+mod members;
 mod order_locks;
 mod peers;
 mod progress;
@@ -86,6 +87,7 @@ pub(crate) use dump_file::{append_report, unix_ms};
 #[allow(unused_imports)]
 use json::*;
 pub(crate) use json::{json_async_wait, json_taken};
+use members::add_also_deadlocked;
 pub(crate) use peers::fill_line;
 use peers::*;
 pub use peers::{watch_queue, BlockedPeer, QueueProbe, QueueState};

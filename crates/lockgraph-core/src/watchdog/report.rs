@@ -267,8 +267,14 @@ pub struct WatchdogReport {
     /// The wait-for cycle as text (deadlocks):
     /// `thread a -> Mutex x -> thread b -> Mutex y -> thread a`.
     pub cycle: Option<String>,
-    /// The threads involved: the waiters, then the holders they wait for.
+    /// The threads involved: the waiters, then the holders they wait for
+    /// (a deadlock: its cycle's threads, in cycle order).
     pub threads: Vec<ThreadInfo>,
+    /// A deadlock's other threads: those its cycle waits for whose own
+    /// waits only threads of the deadlock could end (a second permit
+    /// holder waiting for the lock the cycle's acquirer holds), by name;
+    /// empty for long waits.
+    pub also_deadlocked: Vec<ThreadInfo>,
     /// The process id.
     pub pid: u32,
     /// What the lock-order graph knew of the cycle: deadlocks whose threads
@@ -790,6 +796,7 @@ impl fmt::Display for WatchdogReport {
         for t in &self.threads {
             t.fmt(f)?;
         }
+        self.fmt_also_deadlocked(f)?;
         writeln!(f, "{}", self.advice())?;
         writeln!(f, "{REPORT_END}")
     }

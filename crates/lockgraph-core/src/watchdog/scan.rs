@@ -55,9 +55,10 @@ pub(super) struct Watchdog {
     deferred: HashMap<Vec<(u64, u64)>, u32>,
     /// Waits (thread key, serial) already reported, or part of a reported deadlock.
     reported_waits: HashSet<(u64, u64)>,
-    /// Waits that a reported deadlock names: its cycle's, and the blocked
-    /// servers of a queue, join, barrier or semaphore on it (a wait for any
-    /// of several threads is on one cycle per thread; all are one deadlock).
+    /// Waits that a reported deadlock names: its cycle's, and its also
+    /// deadlocked threads' (`members.rs`: the other permit holder of a
+    /// wait for any of several threads, which is on one cycle per thread;
+    /// all are one deadlock).
     in_deadlock: HashSet<(u64, u64)>,
     /// Held while a cycle was seen and not reported yet (seen once, or held
     /// back for its waiters' stacks): the process's exit waits for its
@@ -158,6 +159,7 @@ impl Watchdog {
         let mut timed_now = HashSet::new();
         let cycles = find_cycles(&edges, &wait_needs(&snaps));
         let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
+        let stuck = super::members::Stuck::of(&snaps, &edges);
         for mut cycle in cycles {
             // Start at the smallest thread name, so that output is stable.
             let first = (0..cycle.len())
@@ -165,8 +167,10 @@ impl Watchdog {
                 .unwrap_or(0);
             cycle.rotate_left(first);
             let key: Vec<(u64, u64)> = cycle.iter().map(|&i| key_of(i)).collect();
+            // The threads it holds besides, listed in its report as its own.
+            let also = stuck.also_deadlocked(&snaps, &edges, &cycle);
             // Ask the waiters for their own stacks before the next scan.
-            for &i in &cycle {
+            for &i in cycle.iter().chain(&also) {
                 if let Some(w) = snaps[i].wait {
                     snaps[i].slot.want_stack.store(w.serial, Ordering::Relaxed);
                 }
@@ -210,7 +214,7 @@ impl Watchdog {
                 // wait for it.
                 timed_young.insert(key.clone());
             }
-            let stacks_missing = cycle.iter().any(|&i| {
+            let stacks_missing = cycle.iter().chain(&also).any(|&i| {
                 let serial = snaps[i].wait.map_or(0, |w| w.serial);
                 !matches!(&*snaps[i].slot.stack.lock(), Some((s, _)) if *s == serial)
             });
@@ -260,12 +264,10 @@ impl Watchdog {
                     let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
                     add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
                     add_waiting_now(&mut report.threads, &snaps);
-                    for &i in &cycle {
-                        if waits_for_any(&snaps[i]) {
-                            let peers = edges[i].iter().filter(|j| on_cycle.contains(j));
-                            self.in_deadlock.extend(peers.map(|&j| key_of(j)));
-                        }
-                    }
+                    add_also_deadlocked(&mut report, &also, &snaps, &edges, &on_cycle, now);
+                    // Its other threads' cycles (through the other permit
+                    // holder, say) are this deadlock: not reported again.
+                    self.in_deadlock.extend(also.iter().map(|&j| key_of(j)));
                     self.emit(report);
                 }
             }
@@ -370,6 +372,7 @@ impl Watchdog {
                 kind: WatchdogKind::LongWait,
                 cycle: None,
                 threads,
+                also_deadlocked: Vec::new(),
                 pid: std::process::id(),
                 order: None,
                 action: self.config.action,
@@ -508,12 +511,6 @@ fn cycle_locks(snaps: &[Snap], cycle: &[usize]) -> String {
         }
     }
     locks.join(" and ")
-}
-
-/// Whether `s` waits in a mode served by several threads (a send into a
-/// full queue, a permit, a join, a barrier): its wait has an edge to each.
-pub(super) fn waits_for_any(s: &Snap) -> bool {
-    matches!(s.wait.map(|w| w.target), Some(Target::Lock { mode, .. }) if mode.served_by_threads())
 }
 
 /// When the retry loop that `w` (a wait of `s`'s thread) belongs to made

@@ -149,6 +149,7 @@ mod tests {
                 stack_now: None,
                 spans: Vec::new(),
             }],
+            also_deadlocked: Vec::new(),
             pid: 42,
             order: None,
             action: Action::Report,

@@ -49,6 +49,7 @@ pub(super) fn deadlock_report(
             .iter()
             .map(|&i| thread_info(&snaps[i], now, true, true))
             .collect(),
+        also_deadlocked: Vec::new(),
         pid: std::process::id(),
         action,
         reported_at: wall,
@@ -62,8 +63,9 @@ pub(super) fn deadlock_report(
 pub struct DumpDeadlock {
     /// The cycle, as the report's `cycle:` line says it.
     pub cycle: String,
-    /// The threads in it (those of the cycle, and the other holders of a
-    /// resource any of whose holders would do, themselves deadlocked).
+    /// The threads in it: those of the cycle, and those it holds besides
+    /// (its report's `also deadlocked` threads: a second permit holder
+    /// waiting for what the cycle holds).
     pub threads: usize,
     /// Whether a wait of it is timed: the cycle ends when that wait gives
     /// up (a retry can close it again).
@@ -82,6 +84,7 @@ pub(super) fn dump_deadlocks(
     wall: std::time::SystemTime,
 ) -> (Vec<DumpDeadlock>, HashSet<usize>) {
     let cycles = find_cycles(edges, &wait_needs(snaps));
+    let stuck = super::members::Stuck::of(snaps, edges);
     let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
     let mut covered: HashSet<usize> = HashSet::new();
     let mut out = Vec::new();
@@ -93,21 +96,16 @@ pub(super) fn dump_deadlocks(
             .min_by_key(|&k| (&snaps[cycle[k]].slot.name, snaps[cycle[k]].slot.key))
             .unwrap_or(0);
         cycle.rotate_left(first);
-        let mut members: HashSet<usize> = cycle.iter().copied().collect();
-        for &i in &cycle {
-            // The other holders of what it waits for, where any would do:
-            // deadlocked too when on a cycle.
-            if super::scan::waits_for_any(&snaps[i]) {
-                members.extend(edges[i].iter().filter(|j| on_cycle.contains(j)));
-            }
-        }
-        covered.extend(members.iter().copied());
+        // Its threads: the cycle's, and those it holds besides (as its
+        // DEADLOCK report lists them).
+        let also = stuck.also_deadlocked(snaps, edges, &cycle);
+        covered.extend(cycle.iter().chain(&also).copied());
         let mut report = deadlock_report(snaps, &cycle, now, wall, Action::Report);
         add_blocked_peers(&mut report.threads, &cycle, snaps, edges, &on_cycle, now);
         add_waiting_now(&mut report.threads, snaps);
         out.push(DumpDeadlock {
             cycle: report.cycle.clone().unwrap_or_default(),
-            threads: members.len(),
+            threads: cycle.len() + also.len(),
             timed: cycle
                 .iter()
                 .any(|&i| snaps[i].wait.is_some_and(|w| w.limit.is_some())),

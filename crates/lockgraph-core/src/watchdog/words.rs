@@ -206,8 +206,7 @@ impl WatchdogReport {
     pub fn since(&self) -> SystemTime {
         let waited = match self.kind {
             WatchdogKind::Deadlock => self
-                .threads
-                .iter()
+                .all_threads()
                 .filter_map(|t| {
                     let w = t.waiting.as_ref()?;
                     Some(w.retrying.map_or(w.waited, |r| r.max(w.waited)))
@@ -230,8 +229,7 @@ impl WatchdogReport {
         if self.kind != WatchdogKind::Deadlock {
             return None;
         }
-        self.threads
-            .iter()
+        self.all_threads()
             .filter_map(|t| {
                 let w = t.waiting.as_ref()?;
                 Some((t.name.as_str(), w.limit?.saturating_sub(w.waited)))
@@ -248,7 +246,7 @@ impl WatchdogReport {
                     "reported only; the threads wait until thread `{name}`'s timed wait \
                      gives up, in {left:.1?} (a retry can close the cycle again)"
                 ),
-                None if self.threads.len() == 1 => {
+                None if self.all_threads().count() == 1 => {
                     "reported only; the process is still hung (this thread never wakes)".to_string()
                 }
                 None => "reported only; the process is still hung (these threads never wake)"
@@ -264,7 +262,7 @@ impl WatchdogReport {
         match self.kind {
             WatchdogKind::Deadlock => {
                 let mut locks: Vec<String> = Vec::new();
-                for t in &self.threads {
+                for t in self.all_threads() {
                     if let Some(w) = &t.waiting {
                         let l = w.lock.to_string();
                         if !locks.contains(&l) {
@@ -272,9 +270,12 @@ impl WatchdogReport {
                         }
                     }
                 }
+                // The also deadlocked count: they wait for the cycle, which
+                // waits for them.
+                let n = self.all_threads().count();
                 let who = match self.threads.as_slice() {
-                    [one] => format!("thread `{}` waits for itself", one.name),
-                    all => format!("{} threads wait for each other", all.len()),
+                    [one] if n == 1 => format!("thread `{}` waits for itself", one.name),
+                    _ => format!("{n} threads wait for each other"),
                 };
                 format!(
                     "lockgraph watchdog: DEADLOCK: {who} on {} (pid {}), since {since}; {}",

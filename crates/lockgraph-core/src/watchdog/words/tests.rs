@@ -155,6 +155,7 @@ fn report(kind: WatchdogKind, action: Action, threads: Vec<ThreadInfo>) -> Watch
         kind,
         cycle: None,
         threads,
+        also_deadlocked: Vec::new(),
         pid: 42,
         order: None,
         action,
