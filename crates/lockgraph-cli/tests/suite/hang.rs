@@ -1189,3 +1189,29 @@ fn a_mistyped_thread_entry_is_named_and_the_rest_read() {
         "{out}"
     );
 }
+
+/// A deadlock report's `also_deadlocked` threads (a second permit holder
+/// stuck on the cycle's lock) are read as its `threads` are: they show in
+/// the groups.
+#[test]
+fn a_deadlock_report_s_also_deadlocked_threads_are_read() {
+    let d = tempdir();
+    std::fs::write(
+        d.path().join("lockgraph-watchdog-h-78.jsonl"),
+        concat!(
+            r#"{"lockgraph_watchdog":1,"kind":"deadlock","pid":78,"summary":"lockgraph watchdog: DEADLOCK: 3 threads","advice":"what to do","cycle":"a -> b -> a","#,
+            r#""threads":[{"tid":12,"name":"infer-1","held":[],"waiting":null},{"tid":13,"name":"reloader","held":[],"waiting":null}],"#,
+            r#""also_deadlocked":[{"tid":14,"name":"infer-0","held":[],"waiting":null}],"text":"report"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let o = run_in(d.path(), &["hang", "."]);
+    let out = stdout(&o);
+    for t in ["infer-1", "reloader", "infer-0"] {
+        assert!(
+            out.contains(&format!("pid 78 thread `{t}`")),
+            "{t} missing:\n{out}"
+        );
+    }
+}

@@ -101,20 +101,22 @@ impl Reading<'_> {
         }
     }
 
-    /// The threads a report or dump lists, each folded in.
-    /// An entry that is not a thread's is named in a note (its line is
-    /// read all the same).
+    /// The threads a report or dump lists (a deadlock report's `threads`
+    /// and `also_deadlocked`), each folded in. An entry that is not a
+    /// thread's is named in a note (its line is read all the same).
     fn threads(&mut self, n: u64, rec: &Value) {
-        for (i, t) in rec
-            .get("threads")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            match thread_view(t) {
-                Ok(v) => self.thread(n, v),
-                Err(why) => self.skip(Some(n), format!("threads[{i}] left out: {why}"), None),
+        for key in ["threads", "also_deadlocked"] {
+            for (i, t) in rec
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                match thread_view(t) {
+                    Ok(v) => self.thread(n, v),
+                    Err(why) => self.skip(Some(n), format!("{key}[{i}] left out: {why}"), None),
+                }
             }
         }
     }
