@@ -5,7 +5,8 @@
 //! step alike; these lines say which steps need the writer, and what takes
 //! a read that never queues.
 
-use super::{actor, CycleReport, EdgeInfo, Hold, Request};
+use super::names::actor;
+use super::{CycleReport, EdgeInfo, Hold, Request};
 use crate::class::LockKind;
 
 /// Two lines per read request of the cycle whose lock the next edge starts

@@ -1,7 +1,11 @@
 //! A self-deadlock report's words, by the kind of what is requested again:
 //! a lock, a `Once`, a bounded queue's consumer sending into it, a second
-//! permit of a semaphore, an async lock's task.
+//! permit of a semaphore, an async lock's task; and the report as text.
 
+use std::fmt;
+
+use super::names::{actor, hold_mode, is_task, request_mode, site_or_unknown};
+use super::{CycleReport, Hold};
 use crate::class::LockKind;
 use crate::report::Request;
 
@@ -72,5 +76,72 @@ pub(super) fn self_words(
              blocks the second read, and the writer waits for the first. Use \
              read_recursive() or keep one guard.",
         ),
+    }
+}
+
+fn hold_word(h: Hold) -> &'static str {
+    match h {
+        Hold::Exclusive => "exclusively",
+        Hold::Shared => "shared",
+        Hold::Upgradable => "as an upgradable read",
+    }
+}
+
+fn request_word(r: Request) -> &'static str {
+    match r {
+        Request::Exclusive => "exclusively",
+        Request::Read => "for read",
+        Request::RecursiveRead => "for recursive read",
+    }
+}
+
+impl CycleReport {
+    pub(super) fn fmt_self(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
+        let (Some(lock), Some(e)) = (self.locks.entry(0), self.edges.entry(0)) else {
+            return Ok(());
+        };
+        let (what, why) = self_words(lock.kind, certain, e.request);
+        writeln!(f, "lockgraph: {what}")?;
+        writeln!(f, "  lock:      {} {}", lock.kind_label(), lock.label())?;
+        if let (Some(_), Some(site)) = (lock.name, lock.created) {
+            writeln!(f, "             created at {site}")?;
+        }
+        for note in self.site_notes() {
+            writeln!(f, "             ({note})")?;
+        }
+        if is_task(&e.thread) {
+            writeln!(f, "  task:      {}", actor(&e.thread))?;
+        } else {
+            writeln!(f, "  thread:    {}", actor(&e.thread))?;
+        }
+        // A lock's modes, or a pipeline resource's roles.
+        let (held, requested) = match lock.kind {
+            LockKind::Queue
+            | LockKind::Semaphore
+            | LockKind::AsyncSemaphore
+            | LockKind::Barrier
+            | LockKind::Thread => (
+                hold_mode(lock.kind, e.hold).trim_start(),
+                request_mode(lock.kind, e.request).trim_start(),
+            ),
+            // A potential self-deadlock of an exclusive request: an
+            // upgradable read (`self_words`).
+            _ if !certain && e.request == Request::Exclusive => {
+                (hold_word(e.hold), "for an upgradable read")
+            }
+            _ => (hold_word(e.hold), request_word(e.request)),
+        };
+        writeln!(
+            f,
+            "  holds it   {held} since {}",
+            site_or_unknown(e.held_at)
+        )?;
+        writeln!(
+            f,
+            "  requests   it {requested} at {}",
+            site_or_unknown(e.requested_at)
+        )?;
+        writeln!(f, "  {why}")?;
+        self.fmt_stacks(f)
     }
 }
