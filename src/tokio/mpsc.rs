@@ -72,6 +72,8 @@ pub use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSende
 pub use tokio::sync::mpsc::{Permit, PermitIterator};
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+mod ends;
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod receiver;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod sender;
@@ -102,7 +104,10 @@ pub fn channel_named<T>(name: &'static str, buffer: usize) -> (Sender<T>, Receiv
 fn make<T>(buffer: usize, class: lockgraph_core::Class) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = tokio::sync::mpsc::channel(buffer);
     let chan = tracked::Chan::new(buffer, class);
-    (Sender::new(tx, chan.clone()), Receiver::new(rx, chan))
+    (
+        Sender::new(tx, ends::SenderEnd::new(chan.clone())),
+        Receiver::new(rx, chan),
+    )
 }
 
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]

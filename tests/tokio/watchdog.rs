@@ -188,6 +188,14 @@ fn a_task_deadlock_is_in_the_dump_dir_for_lockgraph_hang() {
         assert!(r.get(k.as_str().unwrap()).is_some(), "no {k} in {r}");
     }
     assert_eq!(r["tasks"].as_array().map(Vec::len), Some(2), "{r}");
+    // A mutex wait has no size and no queue: both fields null.
+    for t in r["tasks"].as_array().unwrap() {
+        assert!(t["capacity"].is_null() && t["queue"].is_null(), "{t}");
+        assert!(
+            t.get("capacity").is_some() && t.get("queue").is_some(),
+            "{t}"
+        );
+    }
     // The record's summary and advice are the stderr report's first line
     // and its last before the end marker; its text is that report.
     let lines: Vec<&str> = stderr_report.lines().collect();

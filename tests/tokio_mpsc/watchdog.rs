@@ -172,11 +172,15 @@ fn child_long_receive() {
     let rt = current_thread();
     rt.block_on(async {
         let (tx, mut rx) = mpsc::channel_named::<u32>("wd-tmpsc-idle", 1);
+        // Two Senders alive, one of them an upgraded weak one, and a weak
+        // one that is not a Sender.
+        let weak = tx.downgrade();
+        let again = weak.upgrade().unwrap();
         let t = lockgraph::tokio::spawn_named("idle-consumer", async move {
             rx.recv().await;
         });
         let _ = t.await;
-        drop(tx);
+        drop((tx, again, weak));
     });
 }
 
@@ -200,6 +204,11 @@ fn a_long_receive_is_reported_as_a_long_wait() {
     // The advice of a receive (as the thread watchdog's): who would send.
     assert!(
         err.contains("\nwhat to do: nothing has been sent on Queue `wd-tmpsc-idle` for "),
+        "{err}"
+    );
+    // The Senders alive, from the queue's probe, as the thread watchdog's.
+    assert!(
+        err.contains(" and 2 Senders are alive: if the producers"),
         "{err}"
     );
     assert!(

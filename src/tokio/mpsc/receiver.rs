@@ -286,6 +286,7 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        self.chan.ends.receiver_dropped();
         self.consumer.release(&self.chan.queue);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::ends::SenderEnd;
 use super::error::{SendError, TrySendError};
 use super::tracked::{Blocked, Chan, Waiting};
 use super::{Permit, PermitIterator};
@@ -15,7 +16,7 @@ use crate::pipeline::Side;
 /// The sending end of a bounded [`channel`](super::channel).
 pub struct Sender<T> {
     inner: mpsc::Sender<T>,
-    chan: Arc<Chan>,
+    chan: SenderEnd,
 }
 
 /// The fill level tokio's sender `tx` sees: items in the queue and room
@@ -25,8 +26,14 @@ fn fill<T>(tx: &mpsc::Sender<T>) -> usize {
 }
 
 impl<T> Sender<T> {
-    pub(super) fn new(inner: mpsc::Sender<T>, chan: Arc<Chan>) -> Self {
+    pub(super) fn new(inner: mpsc::Sender<T>, chan: SenderEnd) -> Self {
         Sender { inner, chan }
+    }
+
+    /// The queue's shared state (for the ends' tests).
+    #[cfg(test)]
+    pub(super) fn chan(&self) -> &Chan {
+        &self.chan
     }
 
     /// For the profile: a send or reservation at `site` that did not
@@ -156,7 +163,14 @@ impl<T> Sender<T> {
         let Sender { inner, chan } = self;
         // The fill level is counted at the permit's send (the permit has
         // no view of the queue).
-        let waiting = Waiting::new(inner.reserve_owned(), chan.clone(), site, true, 0, || 0);
+        let waiting = Waiting::new(
+            inner.reserve_owned(),
+            Arc::clone(chan.chan()),
+            site,
+            true,
+            0,
+            || 0,
+        );
         async move {
             let permit = waiting.await?;
             Ok(OwnedPermit {
@@ -243,7 +257,7 @@ impl<T> Sender<T> {
     pub fn downgrade(&self) -> WeakSender<T> {
         WeakSender {
             inner: self.inner.downgrade(),
-            chan: self.chan.clone(),
+            chan: Arc::clone(self.chan.chan()),
         }
     }
 
@@ -288,7 +302,7 @@ impl<T> WeakSender<T> {
     pub fn upgrade(&self) -> Option<Sender<T>> {
         Some(Sender {
             inner: self.inner.upgrade()?,
-            chan: self.chan.clone(),
+            chan: SenderEnd::new(self.chan.clone()),
         })
     }
 
@@ -324,7 +338,7 @@ impl<T> fmt::Debug for WeakSender<T> {
 /// unsent, the room is given back to the queue.
 pub struct OwnedPermit<T> {
     inner: mpsc::OwnedPermit<T>,
-    chan: Arc<Chan>,
+    chan: SenderEnd,
 }
 
 impl<T> OwnedPermit<T> {

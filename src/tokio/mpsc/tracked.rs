@@ -15,6 +15,7 @@ use lockgraph_core::task::{self, AsyncWait};
 use lockgraph_core::watchdog::WaitMode;
 use lockgraph_core::{Class, LockKind, LockMeta, Request};
 
+use super::ends::Ends;
 use crate::pipeline::{self, QueueStats, Side};
 use crate::tokio::track;
 
@@ -35,6 +36,8 @@ pub(super) struct Chan {
     /// it begins.
     capacity: usize,
     sizes: [PublishedSize; 2],
+    /// Its live ends, said by its probe to the watchdog.
+    pub(super) ends: Ends,
 }
 
 impl Chan {
@@ -46,13 +49,19 @@ impl Chan {
             pipeline::register_queue(class, Some(buffer), &stats);
             stats
         });
-        Arc::new(Chan {
+        Arc::new_cyclic(|me| Chan {
             queue: LockMeta::new(LockKind::Queue, class),
             items: LockMeta::new(LockKind::Queue, class),
             stats,
             capacity: buffer,
             sizes: [PublishedSize::new(), PublishedSize::new()],
+            ends: Ends::new(me.clone()),
         })
+    }
+
+    /// The bound it was made with.
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
     }
 }
 
@@ -221,6 +230,7 @@ impl Chan {
             Side::Recv => (&self.sizes[1], WaitMode::Recv),
         };
         size.publish(meta, self.capacity);
+        self.ends.watch(self);
         task::wait_begins_as(meta, mode, Some(site))
     }
 }

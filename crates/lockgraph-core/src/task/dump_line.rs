@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::watch::{TaskDeadlock, TaskWait};
 use crate::record::json_str;
-use crate::watchdog::{json_async_wait, json_taken};
+use crate::watchdog::{json_async_wait, json_queue, json_taken};
 
 /// Writes `r` to the dump directory in force, if there is one.
 pub(super) fn write(r: &TaskDeadlock) {
@@ -61,16 +61,27 @@ impl TaskDeadlock {
     }
 }
 
-/// `{"owner", "waits": {"lock", "asked_at", "waited_ms"}, "holds":
-/// [{"lock", "taken_at"}], "held_by": [{"owner", "taken_at"}],
-/// "queued_behind": {"owner", "asked_at"} or null}`: the dump's task
-/// entry, with the holders of the lock waited for and, for a read of a
-/// tokio `RwLock` behind a queued write, that writer.
+/// `{"owner", "waits": {"lock", "asked_at", "waited_ms"}, "capacity",
+/// "queue", "holds": [{"lock", "taken_at"}], "held_by": [{"owner",
+/// "taken_at"}], "queued_behind": {"owner", "asked_at"} or null}`: the
+/// dump's task entry, with the size of what it waits for and a queue's
+/// live ends where known (null otherwise), the holders of the lock waited
+/// for and, for a read of a tokio `RwLock` behind a queued write, that
+/// writer.
 fn json_wait(s: &mut String, w: &TaskWait) {
     s.push_str("{\"owner\":");
     json_str(s, &w.owner);
     s.push_str(",\"waits\":");
     json_async_wait(s, &w.lock, &w.asked_at, w.waited);
+    s.push_str(",\"capacity\":");
+    match w.capacity {
+        Some(c) => {
+            let _ = write!(s, "{c}");
+        }
+        None => s.push_str("null"),
+    }
+    s.push_str(",\"queue\":");
+    json_queue(s, w.queue.as_ref());
     s.push_str(",\"holds\":");
     json_taken(s, "lock", &w.holds);
     s.push_str(",\"held_by\":");
@@ -129,7 +140,7 @@ mod tests {
             line.contains("DEADLOCK: 2 tasks or threads wait for each other on AsyncMutex `a` and AsyncMutex `b`"),
             "{line}"
         );
-        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":\"src/app.rs:10:9\",\"waited_ms\":300},\"holds\":[{\"lock\":\"AsyncMutex `b`\",\"taken_at\":\"src/app.rs:9:9\"}],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}],\"queued_behind\":null}"), "{line}");
+        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":\"src/app.rs:10:9\",\"waited_ms\":300},\"capacity\":null,\"queue\":null,\"holds\":[{\"lock\":\"AsyncMutex `b`\",\"taken_at\":\"src/app.rs:9:9\"}],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}],\"queued_behind\":null}"), "{line}");
         let text = r.to_string();
         let lines: Vec<&str> = text.lines().collect();
         let field = |name: &str, value: &str| {
@@ -161,6 +172,21 @@ mod tests {
         let line = report(false, vec![read]).to_json();
         assert!(
             line.contains("\"held_by\":[{\"owner\":\"task 4\",\"taken_at\":null}],\"queued_behind\":{\"owner\":\"task 5\",\"asked_at\":null}}"),
+            "{line}"
+        );
+    }
+
+    /// A receive from a tokio queue: its bound as `capacity` and its live
+    /// ends as `queue`, as the thread watchdog's waits have them.
+    #[test]
+    fn a_queue_wait_has_its_capacity_and_live_ends() {
+        let mut recv = wait("task 3", ("q", 1), &[], "task 4");
+        recv.mode = Some(crate::watchdog::WaitMode::Recv);
+        recv.capacity = Some(8);
+        recv.queue = Some(crate::watchdog::QueueState::new(Some(8), 2, true));
+        let line = report(false, vec![recv]).to_json();
+        assert!(
+            line.contains("\"waited_ms\":300},\"capacity\":8,\"queue\":{\"bound\":8,\"senders\":2,\"receiver_alive\":true},\"holds\":[]"),
             "{line}"
         );
     }

@@ -284,12 +284,20 @@ impl View<'_> {
         let capacity = (lock_ref.id != 0)
             .then(|| crate::capacity::get(lock_ref.id))
             .flatten();
+        // A queue's live ends, where it registered its probe.
+        let queue = matches!(
+            mode,
+            Some(crate::watchdog::WaitMode::Send | crate::watchdog::WaitMode::Recv)
+        )
+        .then(|| crate::watchdog::queue_state(lock_ref.id))
+        .flatten();
         TaskWait {
             owner,
             lock,
             lock_ref,
             mode,
             capacity,
+            queue,
             asked_at,
             waited,
             holds,

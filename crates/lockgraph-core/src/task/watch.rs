@@ -305,6 +305,11 @@ pub struct TaskWait {
     /// watchdog's does (`a permit of AsyncSemaphore `s` (3 permits)`, a
     /// queue's fill level under the wait's line).
     pub capacity: Option<usize>,
+    /// A send into or a receive from a tracked tokio queue that registered
+    /// its probe (on its first wait): its bound and live ends, as the
+    /// thread watchdog's reports say them (a receive's advice counts the
+    /// Senders alive).
+    pub queue: Option<crate::watchdog::QueueState>,
     /// Where it asked.
     pub asked_at: Option<Site>,
     /// How long it has waited.

@@ -286,7 +286,7 @@ fn queue_advice(w: &TaskWait, consumer: &str) -> String {
     };
     let (first, across) = match w.mode {
         Some(WaitMode::Recv) => (
-            advice::nothing_sent(&queue, w.waited, None, who),
+            advice::nothing_sent(&queue, w.waited, w.queue.map(|q| q.senders), who),
             "the receive",
         ),
         _ if w.held_by.is_empty() => (advice::nothing_receives(&queue), "the send"),

@@ -82,23 +82,7 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
                 crate::record::json_str(s, fr);
             }
             s.push_str("],\"queue\":");
-            match &w.queue {
-                None => s.push_str("null"),
-                Some(q) => {
-                    s.push_str("{\"bound\":");
-                    match q.bound {
-                        Some(b) => {
-                            let _ = write!(s, "{b}");
-                        }
-                        None => s.push_str("null"),
-                    }
-                    let _ = write!(
-                        s,
-                        ",\"senders\":{},\"receiver_alive\":{}}}",
-                        q.senders, q.receiver_alive
-                    );
-                }
-            }
+            json_queue(s, w.queue.as_ref());
             let _ = write!(s, ",\"no_consumer\":{},\"blocked_peers\":[", w.no_consumer);
             for (i, p) in w.blocked_peers.iter().enumerate() {
                 if i > 0 {
@@ -354,6 +338,28 @@ pub(crate) fn json_taken(s: &mut String, key: &str, items: &[(String, Option<Sit
 }
 
 /// `{"lock", "asked_at", "waited_ms"}`: an async wait.
+/// `{"bound", "senders", "receiver_alive"}` of a queue's state, or
+/// `null`: a wait's `queue` (the thread watchdog's and the task
+/// watchdog's).
+pub(crate) fn json_queue(s: &mut String, q: Option<&QueueState>) {
+    let Some(q) = q else {
+        s.push_str("null");
+        return;
+    };
+    s.push_str("{\"bound\":");
+    match q.bound {
+        Some(b) => {
+            let _ = write!(s, "{b}");
+        }
+        None => s.push_str("null"),
+    }
+    let _ = write!(
+        s,
+        ",\"senders\":{},\"receiver_alive\":{}}}",
+        q.senders, q.receiver_alive
+    );
+}
+
 pub(crate) fn json_async_wait(s: &mut String, lock: &str, site: &Option<Site>, waited: Duration) {
     s.push_str("{\"lock\":");
     crate::record::json_str(s, lock);

@@ -86,10 +86,10 @@ use dump_file::*;
 pub(crate) use dump_file::{append_report, unix_ms};
 #[allow(unused_imports)]
 use json::*;
-pub(crate) use json::{json_async_wait, json_taken};
+pub(crate) use json::{json_async_wait, json_queue, json_taken};
 use members::add_also_deadlocked;
-pub(crate) use peers::fill_line;
 use peers::*;
+pub(crate) use peers::{fill_line, queue_state};
 pub use peers::{watch_queue, BlockedPeer, QueueProbe, QueueState};
 pub use progress::{markers, progress};
 use report::*;

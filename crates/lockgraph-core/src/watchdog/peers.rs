@@ -53,7 +53,7 @@ pub fn watch_queue(meta: &LockMeta, probe: Weak<dyn QueueProbe>) {
 
 /// The state of the queue with resource id `id`, if it registered a probe
 /// and is alive.
-pub(super) fn queue_state(id: u64) -> Option<QueueState> {
+pub(crate) fn queue_state(id: u64) -> Option<QueueState> {
     let probe = PROBES
         .lock()
         .iter()

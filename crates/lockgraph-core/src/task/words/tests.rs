@@ -32,6 +32,7 @@ pub(crate) fn wait(
         lock_ref: mutex(lock),
         mode: Some(WaitMode::Lock),
         capacity: None,
+        queue: None,
         asked_at: site(10),
         waited: Duration::from_millis(300),
         holds: holds
@@ -143,6 +144,17 @@ fn a_long_wait_on_a_queue_gets_the_advice_of_its_operation() {
         advice(&w),
         "what to do: nothing has been sent on Queue `q` for 300.0ms: if the producers are done, drop every Sender (one kept by this task's joiner, or by this task itself, too) so that the receive ends"
     );
+    // The queue's probe says its live Senders, as the thread watchdog's
+    // advice does (the task watchdog's had no count).
+    w.queue = Some(crate::watchdog::QueueState::new(Some(4), 2, true));
+    assert!(
+        advice(&w).starts_with(
+            "what to do: nothing has been sent on Queue `q` for 300.0ms and 2 Senders are alive: "
+        ),
+        "{}",
+        advice(&w)
+    );
+    w.queue = None;
     // Holding a lock (and the consumer's role of another queue, no lock).
     w.holds = vec![
         (mutex(("m", 3)).to_string(), site(9)),
