@@ -1,5 +1,7 @@
 //! The report's words: kernel states, dates, headlines and advice.
 
+use std::time::UNIX_EPOCH;
+
 use super::*;
 
 fn proc(state: &str, wchan: &str, syscall: &str) -> ProcState {
