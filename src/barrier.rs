@@ -9,6 +9,8 @@ use std::panic::Location;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 use lockgraph_core::__private::{Blocking, Deadline, WaitMode};
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+use lockgraph_core::watchdog::{self, PartyToken};
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 use lockgraph_core::{resource::Resource, Class, LockKind};
 
 /// `std::sync::Barrier`'s API: `n` parties, each `wait` blocks until all
@@ -37,6 +39,11 @@ pub struct Barrier {
     all_in: parking_lot::Condvar,
     #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
     res: Resource,
+    /// The parties of this round so far, while the watchdog is on, and
+    /// whether a round was published: a wait that no other party is on its
+    /// way to names a party of the last round whose thread has exited.
+    #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+    parties: parking_lot::Mutex<(Vec<PartyToken>, bool)>,
 }
 
 /// Whether this party was the round's leader (the last to arrive; one per
@@ -94,6 +101,7 @@ impl Barrier {
             state: parking_lot::Mutex::new((0, 0)),
             all_in: parking_lot::Condvar::new(),
             res,
+            parties: parking_lot::Mutex::new((Vec::new(), false)),
         }
     }
 
@@ -109,7 +117,13 @@ impl Barrier {
     /// Arrives; the round it waits for, or `None` when this party was the
     /// last (the round is over, the others are woken).
     fn arrive(&self) -> Option<u64> {
+        // Before the round's lock: the first token of a thread registers
+        // its watchdog slot.
+        #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+        let me = watchdog::party_token();
         let mut g = self.state.lock();
+        #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+        self.arrives(me, g.0 + 1 >= self.n);
         g.0 += 1;
         if g.0 >= self.n {
             *g = (0, g.1.wrapping_add(1));
@@ -117,6 +131,27 @@ impl Barrier {
             None
         } else {
             Some(g.1)
+        }
+    }
+
+    /// This thread (`me`, while the watchdog is on) is a party of the
+    /// round: called under the round's lock, so that rounds do not mix;
+    /// `last`: it completes the round, whose parties are then published
+    /// for the watchdog (none with the watchdog off: nothing to publish,
+    /// and a round the watchdog saw only part of is dropped).
+    #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+    fn arrives(&self, me: Option<PartyToken>, last: bool) {
+        if me.is_none() && !last {
+            return;
+        }
+        let mut p = self.parties.lock();
+        p.0.extend(me);
+        if last {
+            let round = std::mem::take(&mut p.0);
+            if round.len() == self.n {
+                p.1 = true;
+                watchdog::publish_round(self.res.meta(), round);
+            }
         }
     }
 
@@ -162,6 +197,15 @@ impl Barrier {
                     BarrierWaitResult(false)
                 }
             }
+        }
+    }
+}
+
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+impl Drop for Barrier {
+    fn drop(&mut self) {
+        if self.parties.get_mut().1 {
+            watchdog::forget_rounds(self.res.meta());
         }
     }
 }

@@ -105,7 +105,14 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
             json_count(s, w.capacity);
             s.push_str(",\"waiting_now\":");
             json_count(s, w.waiting_now);
-            s.push('}');
+            s.push_str(",\"exited_parties\":[");
+            for (i, p) in w.exited_parties.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                crate::record::json_str(s, p);
+            }
+            s.push_str("]}");
         }
     }
     s.push_str(",\"held\":[");

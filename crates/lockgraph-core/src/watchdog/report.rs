@@ -109,6 +109,9 @@ pub struct WaitInfo {
     /// barrier now, this one included (`None` for other waits, and for a
     /// thread a report names only as a blocked peer).
     pub waiting_now: Option<usize>,
+    /// For a barrier wait: the parties of the barrier's last completed
+    /// round whose threads have exited since, by name (empty otherwise).
+    pub exited_parties: Vec<String>,
 }
 
 impl WaitInfo {

@@ -25,7 +25,8 @@ pub(super) fn capacity_of(target: Target, queue: Option<QueueState>) -> Option<u
 }
 
 /// Fills in, for each thread of `threads` that waits at a barrier, how
-/// many threads of `snaps` (every thread the watchdog sees) wait at it now.
+/// many threads of `snaps` (every thread the watchdog sees) wait at it
+/// now, and which parties of its last completed round have exited.
 pub(super) fn add_waiting_now(threads: &mut [ThreadInfo], snaps: &[Snap]) {
     let at = |id: u64| {
         (snaps.iter())
@@ -44,6 +45,7 @@ pub(super) fn add_waiting_now(threads: &mut [ThreadInfo], snaps: &[Snap]) {
             .filter(|w| w.mode == Some(WaitMode::Barrier))
         {
             w.waiting_now = Some(at(w.lock.id));
+            w.exited_parties = super::parties::exited(w.lock.id);
         }
     }
 }
@@ -81,6 +83,25 @@ impl WaitInfo {
         const SEEN: &str = "(no thread the watchdog sees has passed it and not waited again)";
         const WHY: &str = "(exited, panicked, or blocked before its first wait)";
         match (self.capacity, self.waiting_now) {
+            // Parties of the last round that exited, no more than are
+            // missing (more: the round was another set of threads').
+            (Some(n), Some(w))
+                if w < n
+                    && !self.exited_parties.is_empty()
+                    && self.exited_parties.len() <= n - w =>
+            {
+                let gone = &self.exited_parties;
+                let named = and_list(
+                    &gone.iter().map(|t| format!("thread `{t}`")).collect::<Vec<_>>(),
+                );
+                format!(
+                    "what to do: {w} of the {n} parties of {} wait at it and no other is on its way to it {SEEN}: {named}, {} of its last round, {} exited (a panic, or a return before the wait) and will never arrive: find why, or, if {} all that should wait on it, make its party count {w}",
+                    self.lock,
+                    if gone.len() == 1 { "a party" } else { "parties" },
+                    if gone.len() == 1 { "has" } else { "have" },
+                    if w == 1 { "this thread is".to_string() } else { format!("these {w} threads are") },
+                )
+            }
             (Some(n), Some(w)) if w < n => format!(
                 "what to do: {w} of the {n} parties of {} wait at it and no other is on its way to it {SEEN}: find the {} that never arrived {WHY}, or, if {} all that should wait on it, make its party count {w}",
                 self.lock,
@@ -132,6 +153,7 @@ mod tests {
             no_consumer: false,
             capacity,
             waiting_now: None,
+            exited_parties: Vec::new(),
         }
     }
 
@@ -180,6 +202,34 @@ mod tests {
         assert!(long_wait(w)
             .advice()
             .contains(": check its party count against the threads that wait on it"));
+    }
+
+    /// A party of the last round whose thread exited is named (the advice
+    /// said "find the party that never arrived" although the watchdog had
+    /// seen it as a party; found by an outside test); more exited parties
+    /// than are missing (another set of threads' round) are not.
+    #[test]
+    fn a_barrier_wait_names_a_party_of_the_last_round_that_exited() {
+        let mut w = wait(LockKind::Barrier, "sync", WaitMode::Barrier, Some(4));
+        w.waiting_now = Some(3);
+        w.exited_parties = vec!["dp-rank-3".into()];
+        assert_eq!(
+            long_wait(w.clone()).advice(),
+            "what to do: 3 of the 4 parties of Barrier `sync` wait at it and no other is on its way to it (no thread the watchdog sees has passed it and not waited again): thread `dp-rank-3`, a party of its last round, has exited (a panic, or a return before the wait) and will never arrive: find why, or, if these 3 threads are all that should wait on it, make its party count 3"
+        );
+        w.waiting_now = Some(2);
+        w.exited_parties = vec!["a".into(), "b".into()];
+        assert!(
+            long_wait(w.clone())
+                .advice()
+                .contains(": thread `a` and thread `b`, parties of its last round, have exited"),
+            "{}",
+            long_wait(w.clone()).advice()
+        );
+        w.exited_parties = vec!["a".into(), "b".into(), "c".into()];
+        assert!(long_wait(w)
+            .advice()
+            .contains("find the 2 parties that never arrived"));
     }
 
     #[test]

@@ -287,6 +287,12 @@ thread_local! {
 
 /// Runs `f` on this thread's slot, registering it (once) first.
 pub(super) fn with_slot(f: impl FnOnce(&Slot)) {
+    with_slot_arc(|s| f(s));
+}
+
+/// [`with_slot`], with the slot's `Arc` (kept by whoever must know later
+/// whether the thread still runs: `parties.rs`).
+pub(super) fn with_slot_arc(f: impl FnOnce(&Arc<Slot>)) {
     let _ = MINE.try_with(|m| {
         let Ok(mut m) = m.try_borrow_mut() else {
             return;

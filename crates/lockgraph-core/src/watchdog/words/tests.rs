@@ -139,6 +139,7 @@ fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
         no_consumer: false,
         capacity: None,
         waiting_now: None,
+        exited_parties: Vec::new(),
     }
 }
 
