@@ -19,8 +19,8 @@
 //! When a thread re-acquires a lock for writing, the lock's last write is an
 //! interleaving write if another thread made it and it does not happen before
 //! the re-acquiring thread's clock at the release that opened the region.
-//! lockgraph does not see thread spawn and join (it does not wrap
-//! `std::thread`), and they could not change a verdict: every write before the
+//! The clocks do not follow thread spawn and join (`lockgraph::thread` puts
+//! joins in the lock-order graph, not here), and they could not change a verdict: every write before the
 //! check is ordered before it through the lock itself, and no later spawn or
 //! join can order a write made after the check's release before it.
 //!
