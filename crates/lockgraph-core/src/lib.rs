@@ -92,7 +92,8 @@ pub use primitive::blocking;
 pub use record::{record_file, RECORD_VERSION};
 pub use region::{atomic_region, recheck};
 pub use report::{
-    Backtrace, CycleReport, EdgeInfo, Edges, Hold, Level, LockInfo, Locks, ReportKind, Request,
+    resource_fix_lines, resource_words, Backtrace, CycleReport, EdgeInfo, Edges, Hold, Level,
+    LockInfo, Locks, ReportKind, Request, ResourceWords,
 };
 pub use state::{held_lock_ids, held_locks};
 pub use task::HeldAcrossAwait;

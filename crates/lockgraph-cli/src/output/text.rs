@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 
 use lockgraph_core::__private::{padded, width as cells_width};
+use lockgraph_core::LockKind;
 
 use super::escape::{self, t};
 use crate::report::{Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, OrderDetail, Report};
@@ -49,7 +50,12 @@ fn named_within(l: &FindingLock, max: usize) -> String {
     }
 }
 
+/// How a lock of `kind` was held: a pipeline resource as the runtime's
+/// reports say it (`as its consumer`), a lock by its mode.
 fn hold_mode(kind: &str, hold: &str) -> &'static str {
+    if let Some(w) = lockgraph_core::resource_words(LockKind::from_name(kind)) {
+        return w.held;
+    }
     match (kind, hold) {
         ("RwLock", "exclusive") => " for write",
         ("RwLock", "shared") => " for read",
@@ -60,7 +66,11 @@ fn hold_mode(kind: &str, hold: &str) -> &'static str {
     }
 }
 
+/// How a lock of `kind` was requested (a queue's send, a join, ...).
 fn request_mode(kind: &str, request: &str) -> &'static str {
+    if let Some(w) = lockgraph_core::resource_words(LockKind::from_name(kind)) {
+        return w.requested;
+    }
     match (kind, request) {
         ("RwLock", "exclusive") => " for write",
         (_, "upgradable") => " for an upgradable read",
@@ -313,6 +323,21 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
              in the stream's host functions (a stream has no lock order to adopt).",
             named(stream)
         )?;
+        return writeln!(w);
+    }
+    // Through a pipeline resource (a queue, a barrier, a semaphore, a
+    // joined thread): the hold to release before the wait, as the
+    // runtime's report says (no lock order fixes it).
+    let kinds: Vec<LockKind> = c
+        .locks
+        .iter()
+        .map(|l| LockKind::from_name(&l.kind))
+        .collect();
+    let resources = lockgraph_core::resource_fix_lines(&kinds, |i| named(&c.locks[i]));
+    if !resources.is_empty() {
+        for line in resources {
+            writeln!(w, "  {line}")?;
+        }
         return writeln!(w);
     }
     let (first, second) = (

@@ -767,3 +767,36 @@ fn a_cycle_through_a_stream_is_told_to_release_the_lock_before_the_synchronize()
     assert!(text.contains("`pool` before the synchronize"), "{text}");
     assert!(!text.contains("one global order"), "{text}");
 }
+
+/// A cycle through a queue recorded by two processes (a producer held
+/// `stats` across a send into `jobs`; the consumer took `stats` between
+/// receives) is told to release `stats` before the send, with the queue's
+/// edges worded as the runtime's (found by an outside test: the checker
+/// said "take these locks in one global order ... always `jobs` before
+/// `stats`" and "held `jobs` shared", where the runtime's report says a
+/// queue is taken in no order and its consumer holds it).
+#[test]
+fn a_cycle_through_a_queue_is_told_to_release_the_lock_before_the_send() {
+    let d = tempdir();
+    let queue = |e: Edge, field: &str| {
+        let mut e = e;
+        e.0[field]["kind"] = serde_json::json!("Queue");
+        e
+    };
+    write_file(d.path(), 1, &[queue(edge("jobs", "stats"), "from")]);
+    write_file(d.path(), 2, &[queue(edge("stats", "jobs"), "to")]);
+    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()])).unwrap();
+    assert_eq!(r.cycles().len(), 1);
+    let mut text = Vec::new();
+    lockgraph_cli::Format::Text.write(&r, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    for needle in [
+        "`jobs` as its consumer (taken at",
+        "`jobs` (a send that blocks while it is full) at",
+        "fix: a thread holds L2 `stats` while sending into L1 `jobs`, and its consumer takes it before it receives again:",
+        "release L2 `stats` before the send into L1 `jobs` (a queue is taken in no order: no lock order fixes this).",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    assert!(!text.contains("one global order"), "{text}");
+}

@@ -58,48 +58,10 @@ impl CycleReport {
     /// fixes it; no lock order does (the resource is taken in no order).
     /// Empty when no such resource is in the cycle.
     fn resource_fix_lines(&self, n: usize) -> Vec<String> {
-        let kind = |i: usize| self.locks.entry(i % n).map(|l| l.kind);
-        let mut out = Vec::new();
-        for i in 0..n {
-            // How the wait is said, who takes the lock, the wait as a noun,
-            // the resource's noun.
-            let (wait, holders, the_wait, noun) = match kind(i) {
-                Some(LockKind::Barrier) => (
-                    "waiting at",
-                    "a party takes it before it arrives",
-                    "the wait at",
-                    "barrier",
-                ),
-                Some(LockKind::Queue) => (
-                    "sending into",
-                    "its consumer takes it before it receives again",
-                    "the send into",
-                    "queue",
-                ),
-                Some(LockKind::Thread) => (
-                    "joining",
-                    "that thread takes it before it ends",
-                    "the join of",
-                    "thread",
-                ),
-                Some(LockKind::Semaphore) => (
-                    "acquiring a permit of",
-                    "a permit holder takes it before it gives its permit back",
-                    "the acquire of",
-                    "semaphore",
-                ),
-                _ => continue,
-            };
-            let (before, it) = (self.named((i + n - 1) % n), self.named(i));
-            out.push(format!(
-                "{} a thread holds {before} while {wait} {it}, and {holders}:",
-                if out.is_empty() { "fix:" } else { "    " },
-            ));
-            out.push(format!(
-                "     release {before} before {the_wait} {it} (a {noun} is taken in no order: no lock order fixes this)."
-            ));
-        }
-        out
+        let kinds: Vec<LockKind> = (0..n)
+            .map(|i| self.locks.entry(i).map_or(LockKind::Other, |l| l.kind))
+            .collect();
+        super::resource_words::resource_fix_lines(&kinds, |i| self.named(i))
     }
 
     /// The fix of a lock-order cycle through a CUDA stream's pseudo-lock
@@ -215,6 +177,12 @@ mod tests {
             ),
             (
                 LockKind::Semaphore,
+                "acquiring a permit of",
+                "a permit holder takes it before it gives its permit back",
+            ),
+            // An async semaphore too (it got the lock-order advice).
+            (
+                LockKind::AsyncSemaphore,
                 "acquiring a permit of",
                 "a permit holder takes it before it gives its permit back",
             ),

@@ -16,6 +16,7 @@ mod fix;
 mod frames;
 mod names;
 mod reads;
+mod resource_words;
 mod self_words;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ mod trace;
 
 pub(crate) use entries::{EdgeRuns, LockRuns};
 pub use entries::{Edges, Locks};
+pub use resource_words::{resource_fix_lines, resource_words, ResourceWords};
 pub(crate) use trace::user_frames_of;
 pub use trace::Backtrace;
 

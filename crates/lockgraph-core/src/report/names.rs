@@ -3,6 +3,7 @@
 //! made at one site apart, an edge's actor (a thread or an async task),
 //! and the mode a lock was held or requested in.
 
+use super::resource_words::resource_words;
 use super::{CycleReport, EdgeInfo, Hold, LockKind, Request, Site};
 
 /// How a lock of `kind` was held, for an edge line ("" where only one mode exists).
@@ -14,11 +15,7 @@ pub(super) fn hold_mode(kind: LockKind, h: Hold) -> &'static str {
         (LockKind::Other, Hold::Exclusive) => " exclusively",
         (LockKind::Other, Hold::Shared) => " shared",
         (LockKind::Other, Hold::Upgradable) => " as an upgradable read",
-        (LockKind::Queue, _) => " as its consumer",
-        (LockKind::Semaphore | LockKind::AsyncSemaphore, _) => " (a permit)",
-        (LockKind::Barrier, _) => " as a party on its way to the next wait",
-        (LockKind::Thread, _) => " (running in that thread)",
-        _ => "",
+        (k, _) => resource_words(k).map_or("", |w| w.held),
     }
 }
 
@@ -39,11 +36,7 @@ pub(super) fn request_mode(kind: LockKind, r: Request) -> &'static str {
         (_, Request::RecursiveRead) => " for recursive read",
         (LockKind::Other, Request::Exclusive) => " exclusively",
         (LockKind::Other, Request::Read) => " for read",
-        (LockKind::Queue, _) => " (a send that blocks while it is full)",
-        (LockKind::Semaphore | LockKind::AsyncSemaphore, _) => " (a permit)",
-        (LockKind::Barrier, _) => " (a barrier wait)",
-        (LockKind::Thread, _) => " (a join)",
-        _ => "",
+        (k, _) => resource_words(k).map_or("", |w| w.requested),
     }
 }
 
