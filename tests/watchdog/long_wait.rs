@@ -398,3 +398,52 @@ fn a_crowd_on_one_lock_does_not_hide_a_hang_on_another() {
         "not in the dump directory: {lines:?}"
     );
 }
+
+/// The process's first lockgraph operation is a receive on an empty queue:
+/// the watchdog starts (from the environment) as the wait registers.
+#[test]
+fn child_first_operation_is_a_receive() {
+    if !is_child() {
+        return;
+    }
+    let (_tx, rx) = lockgraph::mpsc::sync_channel_named::<u32>("wd-first-queue", 1);
+    eprintln!("SITE first-recv={}", line!() + 1);
+    let _ = rx.recv();
+}
+
+/// A long wait that is the process's first lockgraph operation is reported
+/// at the environment's timeout, with the waiter's stack: its wait read
+/// the watchdog's configuration before registering (which starts the
+/// watchdog), so it kept the default's 5 s timeout, captured no stack until
+/// asked, and was reported a second late (found by an outside test: 2.0 s
+/// against a 1 s timeout, on time only past 5 s).
+#[test]
+fn a_first_wait_is_reported_at_the_environments_timeout() {
+    if is_child() {
+        return;
+    }
+    let (text, ok) = run_child(
+        child!(child_first_operation_is_a_receive),
+        &[("LOCKGRAPH_WATCHDOG", "300ms")],
+        Duration::from_secs(20),
+        |t| t.contains("LONG WAIT") && t.contains(END),
+    );
+    assert!(ok, "no long-wait report in time:\n{text}");
+    let report = &text[text.find("lockgraph watchdog: LONG WAIT").unwrap()..];
+    let line = site_line(&text, "first-recv");
+    assert!(
+        report.contains(&format!("long_wait.rs:{line}")),
+        "the waiter's own stack is missing:\n{report}"
+    );
+    // `312.5ms` or `1.302s`.
+    let waited = report
+        .split("has waited ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no wait in:\n{report}"));
+    let ms: f64 = match waited.strip_suffix("ms") {
+        Some(ms) => ms.parse().unwrap(),
+        None => waited.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0,
+    };
+    assert!(ms < 1000.0, "reported after {waited}:\n{report}");
+}

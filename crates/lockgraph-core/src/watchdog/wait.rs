@@ -291,8 +291,13 @@ pub(crate) fn wait_lock(
     deadline: Option<Instant>,
     mut timed: impl FnMut(Duration) -> bool,
 ) -> bool {
-    let cfg = config();
+    // Registered first: a process's first wait starts the watchdog (from
+    // the environment) as it registers, and only then is the environment's
+    // configuration in force; read before, the default's 5 s timeout kept
+    // the waiter from capturing its stack, and its report came a second
+    // late (found by an outside test).
     let mut g = register_lock(meta, mode, site, deadline);
+    let cfg = config();
     let slice = cfg.slice();
     loop {
         let step = match deadline {
@@ -361,6 +366,9 @@ pub(crate) fn condvar_wait<R>(
     park: impl FnOnce() -> R,
 ) -> R {
     let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    // The environment's timeout, not the default's, for a process's first
+    // wait (the watchdog starts, configured, when it is first needed).
+    ensure_running();
     if limit.is_some_and(|l| l <= config().timeout) {
         return park();
     }
