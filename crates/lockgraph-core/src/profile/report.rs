@@ -191,6 +191,9 @@ pub fn advise(p: &ClassProfile) -> Vec<Advice> {
 pub struct ProfileReport {
     /// One entry per class.
     pub classes: Vec<ClassProfile>,
+    /// Why no class is in it, where the process that made it knows
+    /// ([`report`]: the build tracks no locks, or the profile is off).
+    pub empty_because: Option<&'static str>,
 }
 
 impl ProfileReport {
@@ -211,7 +214,25 @@ fn has_reads(kind: LockKind) -> bool {
 
 /// This process's profile, hottest class (most total wait) first.
 pub fn report() -> ProfileReport {
-    ProfileReport::from_counters(counters())
+    let mut r = ProfileReport::from_counters(counters());
+    if r.classes.is_empty() {
+        r.empty_because = Some(why_empty(crate::TRACKING, super::on()));
+    }
+    r
+}
+
+/// Why a process's profile is empty: its build tracks no locks
+/// (`tracking` false: `LOCKGRAPH_PROFILE=1` set there was read as asking
+/// for nothing, and the report asked whether it was set), the profile is
+/// off, or nothing was taken.
+pub(super) fn why_empty(tracking: bool, on: bool) -> &'static str {
+    if !tracking {
+        "this build tracks no locks (a release build without lockgraph's `track-in-release` feature): the profile counts nothing"
+    } else if !on {
+        "the profile is off: set LOCKGRAPH_PROFILE=1, or call lockgraph::profile::enable()"
+    } else {
+        "no lockgraph lock was taken while the profile was on"
+    }
 }
 
 impl ProfileReport {
@@ -259,7 +280,10 @@ impl ProfileReport {
                 .then(b.acquisitions.cmp(&a.acquisitions))
                 .then(a.class.cmp(&b.class))
         });
-        ProfileReport { classes }
+        ProfileReport {
+            classes,
+            empty_because: None,
+        }
     }
 }
 
@@ -271,10 +295,13 @@ impl fmt::Display for ProfileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "lockgraph contention profile (hottest first)")?;
         if self.classes.is_empty() {
-            return writeln!(
-                f,
-                "  no lock acquisitions recorded (is LOCKGRAPH_PROFILE=1 set?)"
-            );
+            return match self.empty_because {
+                Some(why) => writeln!(f, "  no lock acquisitions recorded: {why}"),
+                None => writeln!(
+                    f,
+                    "  no lock acquisitions recorded (is LOCKGRAPH_PROFILE=1 set?)"
+                ),
+            };
         }
         let labels: Vec<String> = self
             .classes

@@ -201,3 +201,27 @@ fn the_counters_of_exited_threads_are_kept_in_one_entry_per_class() {
         .unwrap();
     assert_eq!((c.acquisitions, c.reads), (301, 1));
 }
+
+/// An empty profile says why, where the process knows: a build that
+/// tracks no locks (it asked "is LOCKGRAPH_PROFILE=1 set?" there, with
+/// the variable set; found by an outside test), the profile off, nothing
+/// taken. A report made from counters (`lockgraph profile`) keeps the
+/// question.
+#[test]
+fn an_empty_profile_says_why() {
+    assert!(report::why_empty(false, true).starts_with("this build tracks no locks"));
+    assert!(report::why_empty(true, false).starts_with("the profile is off"));
+    assert!(report::why_empty(true, true).starts_with("no lockgraph lock was taken"));
+    let mut r = ProfileReport::default();
+    r.empty_because = Some(report::why_empty(false, true));
+    assert_eq!(
+        r.to_string(),
+        "lockgraph contention profile (hottest first)\n  no lock acquisitions recorded: this build tracks no locks (a release build without lockgraph's `track-in-release` feature): the profile counts nothing\n"
+    );
+    assert!(ProfileReport::from_counters(Vec::new())
+        .to_string()
+        .contains("(is LOCKGRAPH_PROFILE=1 set?)"));
+    if !crate::TRACKING {
+        assert!(report().to_string().contains("this build tracks no locks"));
+    }
+}

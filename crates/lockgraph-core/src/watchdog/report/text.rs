@@ -256,7 +256,11 @@ impl fmt::Display for ThreadInfo {
             Some(StackNow::Captured { frames, truncated }) => {
                 writeln!(f, "    now at (its current stack):")?;
                 if frames.is_empty() {
-                    writeln!(f, "      (no program frames could be resolved)")?;
+                    writeln!(
+                        f,
+                        "      (no program frames could be resolved{})",
+                        NO_FRAMES_HINT
+                    )?;
                 }
                 for fr in frames {
                     writeln!(f, "      {fr}")?;
@@ -367,3 +371,12 @@ impl fmt::Display for Dump {
         writeln!(f, "-- end of lockgraph dump --")
     }
 }
+
+/// After "no program frames could be resolved" in an optimised build,
+/// whose stacks name no frame without line tables (said nowhere: found by
+/// an outside test); nothing in a debug build.
+const NO_FRAMES_HINT: &str = if cfg!(debug_assertions) {
+    ""
+} else {
+    ": an optimised build names frames only with line tables or symbols; `debug = \"line-tables-only\"` in its profile gives them (docs/watchdog.md, \"Running it in production\")"
+};

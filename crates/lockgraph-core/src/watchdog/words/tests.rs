@@ -717,3 +717,27 @@ fn an_unnamed_threads_header_says_its_tid_once() {
 
 mod order;
 mod waits;
+
+/// A current stack with no program frame says so, and in an optimised
+/// build how to get frames (it said nothing of line tables; found by an
+/// outside test).
+#[test]
+fn an_empty_current_stack_says_how_to_get_frames_in_an_optimised_build() {
+    let mut t = thread("worker", None, vec![]);
+    t.stack_now = Some(StackNow::Captured {
+        frames: Vec::new(),
+        truncated: false,
+    });
+    let text = t.to_string();
+    assert!(
+        text.contains(
+            "    now at (its current stack):\n      (no program frames could be resolved"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        text.contains("`debug = \"line-tables-only\"` in its profile gives them"),
+        !cfg!(debug_assertions),
+        "{text}"
+    );
+}
