@@ -212,8 +212,10 @@ fn an_empty_profile_says_why() {
     assert!(report::why_empty(false, true).starts_with("this build tracks no locks"));
     assert!(report::why_empty(true, false).starts_with("the profile is off"));
     assert!(report::why_empty(true, true).starts_with("no lockgraph lock was taken"));
-    let mut r = ProfileReport::default();
-    r.empty_because = Some(report::why_empty(false, true));
+    let r = ProfileReport {
+        empty_because: Some(report::why_empty(false, true)),
+        ..ProfileReport::default()
+    };
     assert_eq!(
         r.to_string(),
         "lockgraph contention profile (hottest first)\n  no lock acquisitions recorded: this build tracks no locks (a release build without lockgraph's `track-in-release` feature): the profile counts nothing\n"
