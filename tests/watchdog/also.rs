@@ -58,15 +58,20 @@ fn a_second_permit_holder_stuck_on_the_cycle_s_lock_is_counted_and_listed() {
     let cycle =
         format!("  cycle: thread `{other}` -> Mutex `also-weights` -> thread `also-reloader` ->");
     assert!(report.contains(&cycle), "{report}");
-    for needle in [
+    let mut needles = vec![
         "    waits for Mutex `also-weights` (exclusive) for ".to_string(),
         format!(", requested at tests/watchdog/also.rs:{asked}:"),
         format!(
             "      Semaphore `also-slots` (a permit), taken at tests/watchdog/also.rs:{taken}:"
         ),
-        "    its stack while waiting:\n".to_string(),
-        format!("tests/watchdog/also.rs:{asked})"),
-    ] {
+    ];
+    // Its stack: an optimised build without line tables (the release
+    // steps of `.ci/run`) resolves no program frame.
+    if cfg!(debug_assertions) {
+        needles.push("    its stack while waiting:\n".to_string());
+        needles.push(format!("tests/watchdog/also.rs:{asked})"));
+    }
+    for needle in needles {
         assert!(also.contains(&needle), "{needle} missing:\n{report}");
     }
     // Both holders are named by the acquirer's wait, deadlocked.
@@ -100,7 +105,7 @@ fn a_second_permit_holder_stuck_on_the_cycle_s_lock_is_counted_and_listed() {
         "{json:#}"
     );
     assert!(
-        w["stack"].as_array().is_some_and(|s| !s.is_empty()),
+        w["stack"].as_array().is_some_and(|s| !s.is_empty()) || !cfg!(debug_assertions),
         "{json:#}"
     );
     assert_eq!(
