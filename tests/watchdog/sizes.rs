@@ -54,7 +54,7 @@ fn a_barrier_short_of_a_party_says_its_party_count_and_who_waits() {
         "waits for the other parties of Barrier `sz-sync` (3 parties; 2 waiting now) for ",
         "what to do: 2 of the 3 parties of Barrier `sz-sync` wait at it and no other is on its way to it",
         "find the party that never arrived",
-        "if these 2 threads are all that should wait on it, make its party count 2",
+        "if these 2 threads (`sz-party-a` and `sz-party-b`) are all that should wait on it, make its party count 2",
     ] {
         assert!(report.contains(needle), "{needle} missing:\n{report}");
     }
@@ -68,6 +68,11 @@ fn a_barrier_short_of_a_party_says_its_party_count_and_who_waits() {
     assert_eq!(
         (w["capacity"].as_u64(), w["waiting_now"].as_u64()),
         (Some(3), Some(2)),
+        "{json:#}"
+    );
+    assert_eq!(
+        w["waiting_parties"],
+        serde_json::json!(["sz-party-a", "sz-party-b"]),
         "{json:#}"
     );
     assert_eq!(json["advice"], report.lines().last().unwrap());
@@ -107,7 +112,7 @@ fn a_party_of_the_last_round_that_exited_is_named() {
     let _ = std::fs::remove_dir_all(&dir);
     let report = long_wait(child!(child_barrier_party_exited), "sz-round-a", &dir);
     assert!(
-        report.contains("what to do: 2 of the 3 parties of Barrier `sz-round` wait at it and no other is on its way to it (no thread the watchdog sees has passed it and not waited again): thread `sz-round-c`, a party of its last round, has exited (a panic, or a return before the wait) and will never arrive: find why, or, if these 2 threads are all that should wait on it, make its party count 2"),
+        report.contains("what to do: 2 of the 3 parties of Barrier `sz-round` wait at it and no other is on its way to it (no thread the watchdog sees has passed it and not waited again): thread `sz-round-c`, a party of its last round, has exited (a panic, or a return before the wait) and will never arrive: find why, or, if these 2 threads (`sz-round-a` and `sz-round-b`) are all that should wait on it, make its party count 2"),
         "{report}"
     );
     let json: serde_json::Value = serde_json::from_str(&crate::first_report_line(&dir)).unwrap();

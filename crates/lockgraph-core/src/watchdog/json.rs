@@ -105,14 +105,20 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
             json_count(s, w.capacity);
             s.push_str(",\"waiting_now\":");
             json_count(s, w.waiting_now);
-            s.push_str(",\"exited_parties\":[");
-            for (i, p) in w.exited_parties.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
+            for (key, names) in [
+                ("exited_parties", &w.exited_parties),
+                ("waiting_parties", &w.waiting_parties),
+            ] {
+                let _ = write!(s, ",\"{key}\":[");
+                for (i, p) in names.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    crate::record::json_str(s, p);
                 }
-                crate::record::json_str(s, p);
+                s.push(']');
             }
-            s.push_str("]}");
+            s.push('}');
         }
     }
     s.push_str(",\"held\":[");

@@ -112,6 +112,10 @@ pub struct WaitInfo {
     /// For a barrier wait: the parties of the barrier's last completed
     /// round whose threads have exited since, by name (empty otherwise).
     pub exited_parties: Vec<String>,
+    /// For a barrier wait: the threads the watchdog sees waiting at the
+    /// barrier now, this one included, by name, sorted (empty otherwise;
+    /// [`waiting_now`](Self::waiting_now) counts them).
+    pub waiting_parties: Vec<String>,
 }
 
 impl WaitInfo {

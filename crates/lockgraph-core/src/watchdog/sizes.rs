@@ -24,19 +24,23 @@ pub(super) fn capacity_of(target: Target, queue: Option<QueueState>) -> Option<u
     }
 }
 
-/// Fills in, for each thread of `threads` that waits at a barrier, how
-/// many threads of `snaps` (every thread the watchdog sees) wait at it
-/// now, and which parties of its last completed round have exited.
+/// Fills in, for each thread of `threads` that waits at a barrier, which
+/// threads of `snaps` (every thread the watchdog sees) wait at it now (by
+/// name, sorted), and which parties of its last completed round have
+/// exited.
 pub(super) fn add_waiting_now(threads: &mut [ThreadInfo], snaps: &[Snap]) {
     let at = |id: u64| {
-        (snaps.iter())
+        let mut names: Vec<String> = (snaps.iter())
             .filter(|s| {
                 matches!(
                     s.wait.map(|w| w.target),
                     Some(Target::Lock { id: i, mode: WaitMode::Barrier, .. }) if i == id
                 )
             })
-            .count()
+            .map(|s| s.slot.name.clone())
+            .collect();
+        names.sort();
+        names
     };
     for t in threads {
         if let Some(w) = t
@@ -44,7 +48,9 @@ pub(super) fn add_waiting_now(threads: &mut [ThreadInfo], snaps: &[Snap]) {
             .as_mut()
             .filter(|w| w.mode == Some(WaitMode::Barrier))
         {
-            w.waiting_now = Some(at(w.lock.id));
+            let names = at(w.lock.id);
+            w.waiting_now = Some(names.len());
+            w.waiting_parties = names;
             w.exited_parties = super::parties::exited(w.lock.id);
         }
     }
@@ -77,6 +83,25 @@ pub(crate) fn size_words(
 }
 
 impl WaitInfo {
+    /// `this thread is`, or `these 3 threads (`a`, `b` and `c`) are`: the
+    /// `w` parties waiting, by name where the watchdog saw them all (a
+    /// short barrier's waiters are each reported, and no report named the
+    /// others; found by an outside test).
+    fn these_threads(&self, w: usize) -> String {
+        if w == 1 {
+            return "this thread is".to_string();
+        }
+        if self.waiting_parties.len() != w {
+            return format!("these {w} threads are");
+        }
+        let names: Vec<String> = self
+            .waiting_parties
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect();
+        format!("these {w} threads ({}) are", and_list(&names))
+    }
+
     /// A barrier wait's advice when no other party is on its way to it: how
     /// many of its parties wait, and what to look for.
     pub(super) fn lone_party_advice(&self) -> String {
@@ -99,14 +124,14 @@ impl WaitInfo {
                     self.lock,
                     if gone.len() == 1 { "a party" } else { "parties" },
                     if gone.len() == 1 { "has" } else { "have" },
-                    if w == 1 { "this thread is".to_string() } else { format!("these {w} threads are") },
+                    self.these_threads(w),
                 )
             }
             (Some(n), Some(w)) if w < n => format!(
                 "what to do: {w} of the {n} parties of {} wait at it and no other is on its way to it {SEEN}: find the {} that never arrived {WHY}, or, if {} all that should wait on it, make its party count {w}",
                 self.lock,
                 if n - w == 1 { "party".to_string() } else { format!("{} parties", n - w) },
-                if w == 1 { "this thread is".to_string() } else { format!("these {w} threads are") },
+                self.these_threads(w),
             ),
             (Some(n), _) => format!(
                 "what to do: no other party of {} is on its way to it {SEEN}: check its party count ({n}) against the threads that wait on it, or find the party that never arrived {WHY}",
@@ -154,6 +179,7 @@ mod tests {
             capacity,
             waiting_now: None,
             exited_parties: Vec::new(),
+            waiting_parties: Vec::new(),
         }
     }
 
@@ -219,6 +245,15 @@ mod tests {
         );
         w.waiting_now = Some(2);
         w.exited_parties = vec!["a".into(), "b".into()];
+        // The waiting parties by name, when the watchdog saw them all.
+        w.waiting_parties = vec!["c".into(), "d".into()];
+        assert!(
+            long_wait(w.clone())
+                .advice()
+                .ends_with("if these 2 threads (`c` and `d`) are all that should wait on it, make its party count 2"),
+            "{}",
+            long_wait(w.clone()).advice()
+        );
         assert!(
             long_wait(w.clone())
                 .advice()

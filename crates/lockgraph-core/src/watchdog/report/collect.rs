@@ -185,6 +185,7 @@ pub(in crate::watchdog) fn thread_info(
             capacity: capacity_of(w.target, queue),
             waiting_now: None,
             exited_parties: Vec::new(),
+            waiting_parties: Vec::new(),
             queue,
             blocked_peers: Vec::new(),
             no_consumer: false,

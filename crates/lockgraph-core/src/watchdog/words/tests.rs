@@ -140,6 +140,7 @@ fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
         capacity: None,
         waiting_now: None,
         exited_parties: Vec::new(),
+        waiting_parties: Vec::new(),
     }
 }
 
