@@ -256,6 +256,14 @@ pub(crate) fn schema() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Fails unless `json` fits the report schema, naming every misfit.
+pub(crate) fn assert_fits_schema(json: &Value) {
+    let schema = schema();
+    let mut errors = Vec::new();
+    validate(&schema, &schema, json, "$", &mut errors);
+    assert!(errors.is_empty(), "{}\n{json:#}", errors.join("\n"));
+}
+
 #[test]
 fn the_validator_rejects_what_the_schema_does_not_allow() {
     let schema = schema();
@@ -302,10 +310,7 @@ fn a_deadlock_report_reads_as_its_golden_file_and_its_json_fits_the_schema() {
     }
 
     let json: Value = serde_json::from_str(&crate::first_report_line(&dir)).unwrap();
-    let schema = schema();
-    let mut errors = Vec::new();
-    validate(&schema, &schema, &json, "$", &mut errors);
-    assert!(errors.is_empty(), "{}\n{json:#}", errors.join("\n"));
+    assert_fits_schema(&json);
     // The JSON says the same as the text, and no raw syscall arguments.
     assert_eq!(json["summary"], report.lines().next().unwrap());
     assert_eq!(json["advice"], report.lines().rev().nth(1).unwrap());

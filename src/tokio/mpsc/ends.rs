@@ -7,7 +7,7 @@
 //! alive`), as a `lockgraph::mpsc` receive is.
 
 use std::ops::Deref;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use lockgraph_core::watchdog::{watch_queue, QueueProbe, QueueState};
@@ -54,9 +54,9 @@ impl Deref for SenderEnd {
 
 /// The live ends of a queue, and its probe's registration.
 pub(super) struct Ends {
-    senders: std::sync::atomic::AtomicUsize,
-    receiver_alive: std::sync::atomic::AtomicBool,
-    watched: std::sync::atomic::AtomicBool,
+    senders: AtomicUsize,
+    receiver_alive: AtomicBool,
+    watched: AtomicBool,
     /// The queue itself, for its probe's registration.
     me: Weak<Chan>,
 }
@@ -67,7 +67,7 @@ impl Ends {
     pub(super) fn new(me: Weak<Chan>) -> Ends {
         Ends {
             senders: Default::default(),
-            receiver_alive: std::sync::atomic::AtomicBool::new(true),
+            receiver_alive: AtomicBool::new(true),
             watched: Default::default(),
             me,
         }

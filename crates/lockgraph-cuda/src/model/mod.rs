@@ -38,7 +38,7 @@ use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::panic::Location;
 
-use lockgraph_core::{CycleReport, EdgeInfo, Level, LockKind, LockMeta, ReportKind, Request};
+use lockgraph_core::{CycleReport, EdgeInfo, Level, LockKind, LockMeta, ReportKind};
 
 use crate::Error;
 
@@ -48,7 +48,7 @@ pub(crate) use wait::{signal_waits, WaitGuard};
 
 use host::{current_host_fn, held_now, holds_now, pseudo_lock, site_lock, thread_name};
 use state::{with, ItemKind, Node, SignalRec, StreamRec, Waiter};
-use wait::deliver;
+use wait::{add_waiter, deliver, order_edges};
 
 /// The model's context for the back end `backend`'s context `key` (see
 /// `Backend::key`): one per key, made at its first use.
@@ -209,9 +209,6 @@ pub(crate) fn begin_wait(
     let held = held_now();
     let holds = holds_now();
     let (what, (found, report), streams) = with(|m| {
-        for l in &held {
-            m.locks.insert(l.id, *l);
-        }
         let targets: Vec<ItemId> = match target {
             Target::Stream(s) => m.last_pending(s, u64::MAX).into_iter().collect(),
             Target::Upto(s, k, _) => m.last_pending(s, k + 1).into_iter().collect(),
@@ -221,7 +218,8 @@ pub(crate) fn begin_wait(
                 .collect(),
         };
         let what = m.wait_label(target, &targets);
-        m.waiters.insert(
+        let found = add_waiter(
+            m,
             key,
             Waiter {
                 thread: thread_name(),
@@ -233,13 +231,8 @@ pub(crate) fn begin_wait(
                 what,
             },
         );
-        let mut starts: Vec<Node> = held.iter().map(|l| Node::Lock(l.id)).collect();
-        starts.extend(m.promised_by(key).map(Node::Signal));
-        let found = m.check_found(&starts);
         // No cycle in the model: the wait is still an order edge for every
-        // lock held. A cycle says more about this wait than its order
-        // edges would (and they would report it again when the host
-        // function takes the lock).
+        // lock held (`order_edges`).
         let streams: Vec<&'static LockMeta> = if found.0 || !lockgraph::TRACKING {
             Vec::new()
         } else {
@@ -255,13 +248,7 @@ pub(crate) fn begin_wait(
     let guard = WaitGuard(key);
     deliver(report, Some(site));
     if !found && !held.is_empty() {
-        // "Holding L, waits for stream S": L -> S in lockgraph's graph,
-        // where a host function on S that took L recorded S -> L: a
-        // lock-order cycle (potential) even when the two never coincide.
-        for s in streams {
-            s.before_wait(Request::Exclusive, Some(site));
-            s.abandoned();
-        }
+        order_edges(streams, site);
     }
     (guard, what)
 }

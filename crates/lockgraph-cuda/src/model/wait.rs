@@ -24,6 +24,33 @@ impl Drop for WaitGuard {
     }
 }
 
+/// Registers `w` as the wait of the thread `key` (its held locks known to
+/// the model) and checks the model through its holds and the signals the
+/// thread promised to set: whether a cycle was found, and its report (the
+/// first time). For a synchronize (`super::begin_wait`) and a signal wait.
+pub(super) fn add_waiter(m: &mut Model, key: u64, w: Waiter) -> (bool, Option<CycleReport>) {
+    for l in &w.held {
+        m.locks.insert(l.id, *l);
+    }
+    let mut starts: Vec<Node> = w.held.iter().map(|l| Node::Lock(l.id)).collect();
+    starts.extend(m.promised_by(key).map(Node::Signal));
+    m.waiters.insert(key, w);
+    m.check_found(&starts)
+}
+
+/// A wait holding locks that found no cycle in the model: "holding L,
+/// waits for stream S" is L -> S in lockgraph's graph for each of
+/// `streams`, where a host function on S that took L recorded S -> L: a
+/// lock-order cycle (potential) even when the two never coincide. A
+/// cycle found says more than these edges would (and they would report
+/// it again when the host function takes the lock).
+pub(super) fn order_edges(streams: Vec<&'static LockMeta>, site: &'static Location<'static>) {
+    for s in streams {
+        s.before_wait(Request::Exclusive, Some(site));
+        s.abandoned();
+    }
+}
+
 /// Emits `report`, raised by the call at `site` when it is known (a panic
 /// by policy names it first).
 pub(super) fn deliver(report: Option<CycleReport>, site: Option<&'static Location<'static>>) {
@@ -120,15 +147,10 @@ fn host_fn_waits(item: ItemId, signal: usize, site: &'static Location<'static>) 
 /// gets to its stream.
 fn thread_waits(signal: usize, site: &'static Location<'static>) -> SignalWait {
     let key = thread_key();
-    let held = if lockgraph::TRACKING {
-        held_now()
+    let (held, holds) = if lockgraph::TRACKING {
+        (held_now(), holds_now())
     } else {
-        Vec::new()
-    };
-    let holds = if lockgraph::TRACKING {
-        holds_now()
-    } else {
-        Vec::new()
+        Default::default()
     };
     let (what, executor, registered, (found, report), streams) = with(|m| {
         let setters = m.setters(signal);
@@ -154,10 +176,8 @@ fn thread_waits(signal: usize, site: &'static Location<'static>) -> SignalWait {
         if m.signals[signal].set || !lockgraph::TRACKING {
             return (what, executor, false, (false, None), Vec::new());
         }
-        for l in &held {
-            m.locks.insert(l.id, *l);
-        }
-        m.waiters.insert(
+        let found = add_waiter(
+            m,
             key,
             Waiter {
                 thread: thread_name(),
@@ -169,9 +189,6 @@ fn thread_waits(signal: usize, site: &'static Location<'static>) -> SignalWait {
                 what,
             },
         );
-        let mut starts: Vec<Node> = held.iter().map(|l| Node::Lock(l.id)).collect();
-        starts.extend(m.promised_by(key).map(Node::Signal));
-        let found = m.check_found(&starts);
         let streams = if found.0 {
             Vec::new()
         } else {
@@ -184,12 +201,8 @@ fn thread_waits(signal: usize, site: &'static Location<'static>) -> SignalWait {
     let guard = registered.then_some(WaitGuard(key));
     deliver(report, Some(site));
     if !found && !held.is_empty() {
-        // "Holding L, waits for a host function on stream S to set the
-        // signal": L -> S, as a synchronize of S records.
-        for s in streams {
-            s.before_wait(Request::Exclusive, Some(site));
-            s.abandoned();
-        }
+        // The setters' streams: a host function there sets the signal.
+        order_edges(streams, site);
     }
     SignalWait {
         guard,
