@@ -168,7 +168,7 @@ pub(crate) fn acquire_blocking<G>(
     }
     let start = lockgraph_core::profile::on().then(Instant::now);
     let g = {
-        let _wait = task::wait_begins(meta, request, Some(site));
+        let _wait = task::blocking_wait_begins(meta, request, Some(site));
         block()
     };
     let waited = start.map(|t| t.elapsed());

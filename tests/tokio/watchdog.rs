@@ -488,6 +488,101 @@ fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
     );
 }
 
+/// The deadlock above with the thread's side in a `spawn_blocking`
+/// closure, the usual home of `blocking_lock`: the closure has a task id,
+/// so its async wait was filed under its task while its sync hold of `b`
+/// was on its thread, and the two were never joined: two long waits, no
+/// deadlock (found by an outside test). With `queue`, the closure holds
+/// `b` across a `blocking_send` into a full queue whose consumer task
+/// takes `b` between receives.
+fn blocking_closure_deadlock(queue: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("the-worker")
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = Arc::new(Mutex::named("wd-async-a", 0));
+    let b = Arc::new(lockgraph::Mutex::named("wd-sync-b", 0));
+    let (tx, mut rx) = lockgraph::tokio::mpsc::channel_named::<u32>("wd-queue", 1);
+    let both = Arc::new(std::sync::Barrier::new(2));
+    let (b1, x1) = (b.clone(), both.clone());
+    let a1 = a.clone();
+    let closure = rt.spawn_blocking(move || {
+        let _gb = b1.lock();
+        x1.wait();
+        if queue {
+            // Until the queue is full and its consumer waits for `b`.
+            for i in 0.. {
+                tx.blocking_send(i).unwrap();
+            }
+        } else {
+            let _ga = a1.blocking_lock();
+        }
+    });
+    rt.spawn(lockgraph::tokio::instrument_named(
+        "takes-sync-b",
+        async move {
+            let _ga = a.lock().await;
+            tokio::task::spawn_blocking(move || both.wait())
+                .await
+                .unwrap();
+            if queue {
+                // Waits for its first item while the closure holds `b`.
+                while rx.recv().await.is_some() {
+                    let _gb = b.lock(); // blocks the worker thread
+                }
+            } else {
+                let _gb = b.lock(); // blocks the worker thread
+            }
+        },
+    ));
+    let _ = rt.block_on(closure); // never returns
+}
+
+#[test]
+fn child_blocking_closure_lock_deadlock() {
+    if is_child() {
+        blocking_closure_deadlock(false);
+    }
+}
+
+#[test]
+fn child_blocking_closure_queue_deadlock() {
+    if is_child() {
+        blocking_closure_deadlock(true);
+    }
+}
+
+#[test]
+fn a_deadlock_through_a_spawn_blocking_closure_is_one_deadlock() {
+    for (child, waited) in [
+        (
+            child!(child_blocking_closure_lock_deadlock),
+            "AsyncMutex `wd-async-a`",
+        ),
+        (
+            child!(child_blocking_closure_queue_deadlock),
+            "Queue `wd-queue`",
+        ),
+    ] {
+        let report = task_deadlock(
+            child,
+            &[
+                "\"takes-sync-b\"",
+                "wd-sync-b",
+                waited,
+                "(in a blocking call of task ",
+            ],
+        );
+        assert!(
+            report.contains("thread `the-worker` (in a blocking call of task ")
+                && report.contains("holds Mutex `wd-sync-b`"),
+            "{report}"
+        );
+    }
+}
+
 /// A dump lists the tasks' async holds and waits beside the threads.
 #[test]
 fn child_dump_lists_tasks() {

@@ -166,7 +166,7 @@ impl<T> Receiver<T> {
         } else {
             None
         };
-        let _wait = self.chan.wait_begins(Side::Recv, site);
+        let _wait = self.chan.wait_begins(Side::Recv, site, true);
         let r = f(self);
         drop(blocked);
         r

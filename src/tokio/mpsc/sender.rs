@@ -86,7 +86,7 @@ impl<T> Sender<T> {
         };
         let blocked = self.blocked(site);
         let r = {
-            let _wait = self.chan.wait_begins(Side::Send, site);
+            let _wait = self.chan.wait_begins(Side::Send, site, true);
             self.inner.blocking_send(value)
         };
         if blocked.is_some() {

@@ -201,7 +201,7 @@ impl Chan {
             format!("{what} Queue {label}")
         };
         task::check_pending(0, how, Some(site));
-        self.wait_begins(side, site)
+        self.wait_begins(side, site, false)
     }
 
     /// What a wait on `side` waits on: the queue (a send, for room), or
@@ -217,12 +217,14 @@ impl Chan {
     /// future's first `Pending`, a blocking call about to block), worded
     /// as the thread watchdog words it (a send waits for room, a receive
     /// for an item), and the queue's bound published for its report: a
-    /// cold path (a bound published already is one load).
+    /// cold path (a bound published already is one load). `blocks`: a
+    /// blocking call's wait, which blocks the calling thread.
     #[cold]
     pub(super) fn wait_begins(
         &self,
         side: Side,
         site: &'static Location<'static>,
+        blocks: bool,
     ) -> Option<AsyncWait> {
         let meta = self.waits_on(side);
         let (size, mode) = match side {
@@ -231,7 +233,11 @@ impl Chan {
         };
         size.publish(meta, self.capacity);
         self.ends.watch(self);
-        task::wait_begins_as(meta, mode, Some(site))
+        if blocks {
+            task::blocking_wait_begins_as(meta, mode, Some(site))
+        } else {
+            task::wait_begins_as(meta, mode, Some(site))
+        }
     }
 }
 

@@ -49,7 +49,8 @@ pub use hold::{acquired, acquired_after, acquired_by, acquired_now, acquired_now
 pub use names::{name_task, task_label, unname_task, TaskName};
 pub use sets::{current_owner, Owner};
 pub use watch::{
-    set_task_dumper, wait_begins, wait_begins_as, AsyncWait, TaskDeadlock, TaskDumper, TaskWait,
+    blocking_wait_begins, blocking_wait_begins_as, set_task_dumper, wait_begins, wait_begins_as,
+    AsyncWait, TaskDeadlock, TaskDumper, TaskWait,
 };
 pub use yielded::{check_pending, HeldAcrossAwait};
 

@@ -84,6 +84,9 @@ pub(super) struct View<'a> {
     pub(super) threads: &'a [ThreadNow],
     /// Thread owner number -> thread key.
     pub(super) keys: HashMap<u64, u64>,
+    /// Task id -> the key of the thread its blocking call blocks
+    /// (`Wait::blocks`): that thread is the task's node while it waits.
+    pub(super) blocking: HashMap<u64, u64>,
     pub(super) steps: HashMap<Node, Step<'a>>,
     /// The nodes that can never go on (`lockgraph_graph::waitfor::stuck`):
     /// only they make a deadlock.
@@ -93,7 +96,10 @@ pub(super) struct View<'a> {
 impl View<'_> {
     pub(super) fn node(&self, o: Owner) -> Node {
         match o {
-            Owner::Task(id) => Node::Task(id),
+            Owner::Task(id) => self
+                .blocking
+                .get(&id)
+                .map_or(Node::Task(id), |&k| Node::Thread(k)),
             Owner::Thread(n) => self
                 .keys
                 .get(&n)
@@ -194,10 +200,18 @@ impl View<'_> {
     fn label(&self, n: Node) -> String {
         match n {
             Node::Task(id) => task_label(id),
-            Node::Thread(k) => match self.thread(k) {
-                Some(t) => format!("thread `{}`", t.name),
-                None => format!("thread #{k}"),
-            },
+            Node::Thread(k) => {
+                let thread = match self.thread(k) {
+                    Some(t) => format!("thread `{}`", t.name),
+                    None => format!("thread #{k}"),
+                };
+                match self.blocking.iter().find(|&(_, &b)| b == k) {
+                    Some((&id, _)) => {
+                        format!("{thread} (in a blocking call of {})", task_label(id))
+                    }
+                    None => thread,
+                }
+            }
             Node::AsyncThread(n) => owner_label(Owner::Thread(n)),
         }
     }

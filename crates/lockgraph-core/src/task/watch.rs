@@ -46,6 +46,11 @@ pub(super) struct Wait {
     pub(super) mode: WaitMode,
     pub(super) site: Option<&'static Location<'static>>,
     pub(super) since: Instant,
+    /// The thread (its key in the thread watchdog's slots) a task's
+    /// blocking call blocks (`blocking_lock`, `blocking_send` in a
+    /// `spawn_blocking` closure): the task is that thread while it waits,
+    /// and the thread's sync holds are the task's (`View::node`).
+    pub(super) blocks: Option<u64>,
 }
 
 /// Names of the threads that registered waits (for reports).
@@ -90,6 +95,44 @@ pub fn wait_begins(
     wait_begins_as(meta, mode, site)
 }
 
+/// [`wait_begins`] of a wait that blocks the calling thread (a
+/// `blocking_lock`, a `blocking_send`): in a task (a `spawn_blocking`
+/// closure) the task and its thread are then one owner while it waits.
+pub fn blocking_wait_begins(
+    meta: &LockMeta,
+    request: Request,
+    site: Option<&'static Location<'static>>,
+) -> Option<AsyncWait> {
+    let wait = wait_begins(meta, request, site)?;
+    blocks_thread(&wait);
+    Some(wait)
+}
+
+/// [`wait_begins_as`] of a wait that blocks the calling thread
+/// ([`blocking_wait_begins`]).
+pub fn blocking_wait_begins_as(
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+) -> Option<AsyncWait> {
+    let wait = wait_begins_as(meta, mode, site)?;
+    blocks_thread(&wait);
+    Some(wait)
+}
+
+/// Notes, for a task's wait, the thread it blocks.
+fn blocks_thread(wait: &AsyncWait) {
+    let key = crate::watchdog::tasks::this_thread_key();
+    if key == 0 {
+        return;
+    }
+    if let Some(w) = WAITS.lock().get_mut(&wait.0) {
+        if matches!(w.owner, Owner::Task(_)) {
+            w.blocks = Some(key);
+        }
+    }
+}
+
 /// [`wait_begins`] of a wait in `mode` (a receive: [`WaitMode::Recv`]),
 /// which its report words as the thread watchdog's do.
 pub fn wait_begins_as(
@@ -125,6 +168,7 @@ pub fn wait_begins_as(
             mode,
             site,
             since: Instant::now(),
+            blocks: None,
         },
     );
     Some(AsyncWait(n))
@@ -191,6 +235,12 @@ impl Scan {
             holds: sets::all_holds(),
             threads: &threads,
             keys: recs.iter().map(|r| (r.thread_no, r.key)).collect(),
+            blocking: (waits.iter())
+                .filter_map(|(_, w)| match (w.owner, w.blocks) {
+                    (Owner::Task(id), Some(k)) => Some((id, k)),
+                    _ => None,
+                })
+                .collect(),
             steps: HashMap::new(),
             stuck: HashSet::new(),
         };
