@@ -286,6 +286,9 @@ pub struct BaselineSummary {
     pub violations: usize,
     /// Baseline entries that were not found any more (fixed: remove them).
     pub stale: Vec<String>,
+    /// Order-violation entries not checked: no intended order was given
+    /// (`--order`), so neither found nor gone.
+    pub unchecked: usize,
 }
 
 impl FindingLock {
@@ -413,6 +416,16 @@ impl Report {
                 line.push_str(&format!(
                     " ({} no longer found)",
                     plural(b.stale.len(), "entry", "entries")
+                ));
+            }
+            if b.unchecked > 0 {
+                line.push_str(&format!(
+                    "; {} not checked (no --order given)",
+                    plural(
+                        b.unchecked,
+                        "order-violation entry",
+                        "order-violation entries"
+                    )
                 ));
             }
         }

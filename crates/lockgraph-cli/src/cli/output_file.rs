@@ -98,6 +98,14 @@ pub(crate) fn why_not(path: &Path, e: &io::Error, what: &str, in_dir: bool) -> S
         io::ErrorKind::ReadOnlyFilesystem if in_dir => {
             format!("{} is on a read-only file system", dir.shown())
         }
+        // The directory exists, and making a file in it found nothing
+        // there: a file system that takes no new files (`/proc`, `/sys`).
+        io::ErrorKind::NotFound if in_dir => format!(
+            "cannot make a file in {} ({}): it takes no new files (a virtual file system?); \
+             write {what} elsewhere",
+            dir.shown(),
+            lower(e)
+        ),
         _ => lower(e),
     }
 }

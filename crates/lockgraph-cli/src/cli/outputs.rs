@@ -97,9 +97,13 @@ pub(crate) fn not_an_input(
         }
         if out_file.is_some() {
             if let Some(read) = hard_link_of(output, input, &reads) {
+                let link = match std::fs::symlink_metadata(output) {
+                    Ok(m) if m.file_type().is_symlink() => "a symbolic link to it",
+                    _ => "a hard link of it",
+                };
                 anyhow::bail!(
-                    "-o {}: that file is an input of this command under another name ({}: a hard \
-                     link of it); the report would overwrite what it reads: write it elsewhere",
+                    "-o {}: that file is an input of this command under another name ({}: \
+                     {link}); the report would overwrite what it reads: write it elsewhere",
                     output.shown(),
                     read.shown()
                 );

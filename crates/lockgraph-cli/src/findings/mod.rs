@@ -101,8 +101,10 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             .filter(|(_, present)| !present)
             .map(|(key, _)| key.clone())
             .chain(
+                // Without an order no violation was looked for: none is
+                // known to be gone.
                 b.of_rule(Rule::OrderViolation)
-                    .filter(|e| !found.contains(e.key.as_str()))
+                    .filter(|e| order.is_some() && !found.contains(e.key.as_str()))
                     .map(|e| e.key.clone()),
             )
             .collect();
@@ -112,6 +114,10 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             cycles: present.iter().filter(|(_, present)| *present).count(),
             violations: tolerated_violations,
             stale,
+            unchecked: match order {
+                Some(_) => 0,
+                None => b.of_rule(Rule::OrderViolation).count(),
+            },
         }
     });
     if let (Some((path, b)), Some(summary)) = (baseline, &summary_baseline) {

@@ -158,7 +158,8 @@ pub struct Process {
     pub rank: Option<u64>,
     /// Its program.
     pub exe: Option<String>,
-    /// Deadlock reports in its file.
+    /// Deadlocks in its file: its deadlock reports (kept or not), and
+    /// the cycles of its dumps' verdicts that no report of it names.
     pub deadlocks: usize,
     /// Long-wait reports in its file.
     pub long_waits: usize,
@@ -184,6 +185,11 @@ pub struct Finding {
     pub summary: String,
     /// The report's last line: what to do.
     pub advice: Option<String>,
+    /// A deadlock a dump's verdict names that no report of the process
+    /// does (it ended before the watchdog's report, which waits for a
+    /// second scan); `summary` says so. Absent from the JSON when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_dump: bool,
 }
 
 /// Threads of one state, place and stack, across processes.
@@ -406,13 +412,29 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
     let mut long_waits = Vec::new();
     for (i, f) in files {
         let label = labels[i].clone();
-        for r in f.reports {
+        // A dump's deadlock that no report of the file names is one too.
+        let dumped: Vec<read::Report> = f
+            .dump_deadlocks
+            .into_iter()
+            .filter(|d| {
+                !f.reports.iter().any(|r| {
+                    r.deadlock
+                        && r.cycle
+                            .as_deref()
+                            .zip(d.cycle.as_deref())
+                            .is_some_and(|(a, b)| read::same_cycle(a, b))
+                })
+            })
+            .collect();
+        let deadlock_count = f.deadlocks + dumped.len();
+        for r in f.reports.into_iter().chain(dumped) {
             let finding = Finding {
                 process: label.clone(),
                 pid: f.pid,
                 cycle: r.cycle,
                 summary: r.summary,
                 advice: r.advice,
+                from_dump: r.from_dump,
             };
             if r.deadlock {
                 deadlocks.push(finding);
@@ -427,7 +449,7 @@ pub fn analyse_with(paths: &[PathBuf], limits: &Limits) -> Result<HangReport, Er
             host: f.host,
             rank: f.rank,
             exe: f.exe,
-            deadlocks: f.deadlocks,
+            deadlocks: deadlock_count,
             long_waits: f.long_waits,
             dumps: f.dumps,
             progress: f.progress,

@@ -53,6 +53,8 @@ pub fn is_watchdog_file(name: &OsStr) -> bool {
 /// A deadlock or long-wait report of one process.
 pub(super) struct Report {
     pub(super) deadlock: bool,
+    /// A dump's verdict, not a report (`File::dump_deadlocks`).
+    pub(super) from_dump: bool,
     pub(super) cycle: Option<String>,
     pub(super) summary: String,
     pub(super) advice: Option<String>,
@@ -67,6 +69,11 @@ pub(super) struct File {
     pub(super) exe: Option<String>,
     /// The reports kept, in file order.
     pub(super) reports: Vec<Report>,
+    /// The deadlocks its dumps' verdicts name (`deadlocks`), each cycle
+    /// once: a dump answers at the watchdog's next scan, its report only
+    /// after a second, so a process dumped and then killed may leave only
+    /// these. Those no report of the file names count as its deadlocks.
+    pub(super) dump_deadlocks: Vec<Report>,
     /// Each thread's latest state, by tid.
     pub(super) threads: BTreeMap<u64, ThreadView>,
     /// The last value of each progress marker.
@@ -192,6 +199,25 @@ fn from_name(path: &Path) -> (Option<String>, Option<u64>) {
     }
 }
 
+/// Whether two wait-for cycles as reports write them (`thread `a` ->
+/// Mutex `m` -> thread `b` -> ... -> thread `a``) are one cycle, started
+/// at another of its members or not.
+pub(super) fn same_cycle(a: &str, b: &str) -> bool {
+    let members = |c: &str| -> Vec<String> {
+        let mut m: Vec<String> = c.split(" -> ").map(str::to_string).collect();
+        if m.len() > 1 && m.first() == m.last() {
+            m.pop();
+        }
+        m
+    };
+    let (a, b) = (members(a), members(b));
+    a.len() == b.len()
+        && (0..a.len().max(1)).any(|r| a.iter().cycle().skip(r).take(a.len()).eq(b.iter()))
+}
+
+/// The `kind`s of version 1's records.
+const KINDS: [&str; 5] = ["process", "deadlock", "long_wait", "dump", "progress"];
+
 /// One file being read.
 struct Reading<'a> {
     file: File,
@@ -238,6 +264,7 @@ pub(super) fn read_one(
             rank: None,
             exe: None,
             reports: Vec::new(),
+            dump_deadlocks: Vec::new(),
             threads: BTreeMap::new(),
             progress: BTreeMap::new(),
             last_unix_ms: None,
@@ -411,6 +438,15 @@ impl Reading<'_> {
                     "a process record whose host is {} bytes long (a host name has at most {MAX_HOST})",
                     h.len()
                 )),
+                _ if !KINDS.contains(&v["kind"].as_str().unwrap_or("")) => {
+                    // A newer runtime's record of this version may be a
+                    // report: no verdict of "nothing hangs" stands on it.
+                    self.notes.incomplete = true;
+                    Some(match &v["kind"] {
+                        Value::Null => "a watchdog record without a `kind`: it may be a report, not read".to_string(),
+                        k => format!("a watchdog record of an unknown kind, {k} (a newer lockgraph's?): it may be a report, not read"),
+                    })
+                }
                 _ => {
                     self.record(n, v);
                     None

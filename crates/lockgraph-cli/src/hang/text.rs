@@ -27,6 +27,12 @@ pub(super) fn render(r: &HangReport) -> String {
                 t(&d.process),
                 t(d.cycle.as_deref().unwrap_or("(no cycle in the report)"))
             );
+            if d.from_dump {
+                let _ = writeln!(
+                    s,
+                    "    seen only in a dump: the process ended before the watchdog's report of it"
+                );
+            }
             if let Some(a) = &d.advice {
                 let _ = writeln!(s, "    {}", t(a));
             }

@@ -114,7 +114,7 @@ pub(super) fn start_here(
     // Counted, whether their reports were kept or not.
     let all: usize = processes.iter().map(|p| p.deadlocks).sum();
     let more = if all > 1 {
-        format!(" ({all} deadlock reports in all)")
+        format!(" ({all} deadlocks in all)")
     } else {
         String::new()
     };

@@ -59,7 +59,7 @@ impl Merger {
             record::parse_file_with(path, &mut buf, |line, e| self.add_edge(file, line, e));
         self.read_buf = buf;
         let summary = summary?;
-        self.end_file(file, summary);
+        self.end_file(path, file, summary);
         Ok(())
     }
 
@@ -72,7 +72,7 @@ impl Merger {
     ) -> Result<(), RecordError> {
         let file = self.start_file(path);
         let summary = record::parse_reader(path, reader, |line, e| self.add_edge(file, line, e))?;
-        self.end_file(file, summary);
+        self.end_file(path, file, summary);
         Ok(())
     }
 
@@ -87,8 +87,22 @@ impl Merger {
         (self.files.len() - 1) as u32
     }
 
-    fn end_file(&mut self, file: u32, summary: record::FileSummary) {
+    fn end_file(&mut self, path: &Path, file: u32, summary: record::FileSummary) {
         self.attach_stacks(&summary.stacks);
+        if summary.ignored > 0 {
+            // Allowed (a newer writer's kinds of line), but said: a
+            // mistyped `type` loses an edge.
+            self.warnings.push(record::Warning {
+                path: path.to_path_buf(),
+                line: None,
+                message: format!(
+                    "{} line{} of an unknown `type` ignored (neither \"edge\" nor \"stack\": a \
+                     newer lockgraph's records, or a mistyped one)",
+                    summary.ignored,
+                    if summary.ignored == 1 { "" } else { "s" }
+                ),
+            });
+        }
         self.warnings.extend(summary.conflicts);
         self.warnings.extend(summary.warning);
         match summary.header {

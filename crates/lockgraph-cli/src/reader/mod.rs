@@ -2,7 +2,7 @@
 //!
 //! `docs/record-format.md` is the contract. The reader follows its reading
 //! rules: the first line must be a header of a known version; every later line
-//! must be a JSON object; lines whose `type` is not `"edge"` are ignored; a
+//! must be a JSON object; lines whose `type` is neither `"edge"` nor `"stack"` are ignored; a
 //! malformed line is an error naming the file, the line and what is wrong,
 //! except a torn *last* line (no trailing newline and not valid JSON), which is
 //! skipped with a [`Warning`]. Blank lines are skipped. An empty file, or one
@@ -42,9 +42,8 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The largest record file accepted (1 GiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
-use line::StackLine;
 pub use line::{ClassRef, EdgeLine, Header, HoldMode, RequestMode, Str};
-use parse::{is_truncated, parse_header, parse_line, starts_with_brace};
+use parse::{is_truncated, parse_header, parse_line, starts_with_brace, Parsed};
 
 /// A line or a file that was skipped but that the user should hear about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,7 +177,7 @@ impl<'p> FileParser<'p> {
             return Ok(());
         }
         match parse_line(content) {
-            Ok(Some(mut edge)) => {
+            Ok(Parsed::Edge(mut edge)) => {
                 edge.version = self
                     .summary
                     .header
@@ -187,10 +186,8 @@ impl<'p> FileParser<'p> {
                 self.summary.edges += 1;
                 sink(line_no, edge);
             }
-            Ok(None) => match serde_json::from_slice::<StackLine<'_>>(content) {
-                Ok(st) if &*st.ty == "stack" => self.stacks.add(self.path, line_no, &st),
-                _ => self.summary.ignored += 1,
-            },
+            Ok(Parsed::Stack(st)) => self.stacks.add(self.path, line_no, &st),
+            Ok(Parsed::Other) => self.summary.ignored += 1,
             Err(e) if !terminated && e.invalid_json => {
                 self.summary.warning = Some(self.torn(line_no, &e.message));
             }

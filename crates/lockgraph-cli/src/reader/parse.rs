@@ -1,7 +1,7 @@
 //! Parsing one line of a record file: the header, an edge, or the words
 //! for what is wrong with it.
 
-use super::line::TypeOnly;
+use super::line::{StackLine, TypeOnly};
 use super::*;
 use crate::blame::{blame, Blame};
 use crate::position::{json_error_at, json_message};
@@ -81,9 +81,23 @@ pub(super) fn is_truncated(line: &[u8]) -> bool {
         .is_err_and(|e| e.classify() == serde_json::error::Category::Eof)
 }
 
-/// Parses one non-header line: `Ok(Some)` for an edge, `Ok(None)` for a line
-/// of another type.
-pub(super) fn parse_line(line: &[u8]) -> Result<Option<EdgeLine<'_>>, LineError> {
+/// What one non-header line holds. One value a line, handed on at once:
+/// boxing the edge would allocate for every line of a large record.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Parsed<'a> {
+    /// An edge line.
+    Edge(EdgeLine<'a>),
+    /// A `stack` line.
+    Stack(StackLine<'a>),
+    /// A line of another `type`, which the format lets readers ignore.
+    Other,
+}
+
+/// Parses one non-header line: an edge, a stack line, or a line of another
+/// type. A line of a known type (`edge`, `stack`) with a missing or
+/// mistyped field is an error naming the field, whichever type it is: a
+/// bad stack line dropped would show its edges without their frames.
+pub(super) fn parse_line(line: &[u8]) -> Result<Parsed<'_>, LineError> {
     match serde_json::from_slice::<EdgeLine<'_>>(line) {
         Ok(edge) if &*edge.ty == "edge" => {
             if edge.from.class.is_empty() || edge.to.class.is_empty() {
@@ -92,20 +106,25 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Option<EdgeLine<'_>>, LineError>
                     invalid_json: false,
                 });
             }
-            Ok(Some(edge))
+            if let Some(e) = edge
+                .gates
+                .iter()
+                .enumerate()
+                .find_map(|(i, g)| gate_error(i, g))
+            {
+                return Err(e);
+            }
+            Ok(Parsed::Edge(edge))
         }
-        Ok(_) => Ok(None),
+        Ok(_) => parse_other(line),
         Err(edge_err) => {
             if !starts_with_brace(line) {
                 return Err(not_an_object(line));
             }
             match serde_json::from_slice::<TypeOnly<'_>>(line) {
                 Err(e) => Err(describe(line, &e, "record")),
-                Ok(TypeOnly { ty: Some(t) }) if &*t != "edge" => Ok(None),
-                Ok(TypeOnly { ty: None }) => Err(LineError {
-                    message: "invalid record: missing field `type`".into(),
-                    invalid_json: false,
-                }),
+                Ok(TypeOnly { ty: Some(t) }) if &*t != "edge" => parse_other(line),
+                Ok(TypeOnly { ty: None }) => Err(no_type(line)),
                 Ok(_) => Err(blamed(
                     describe(line, &edge_err, "edge record"),
                     line,
@@ -118,10 +137,75 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Option<EdgeLine<'_>>, LineError>
     }
 }
 
+/// A line whose `type` is a string other than `"edge"`: a stack line, or
+/// one to ignore.
+fn parse_other(line: &[u8]) -> Result<Parsed<'_>, LineError> {
+    match serde_json::from_slice::<StackLine<'_>>(line) {
+        Ok(st) if &*st.ty == "stack" => Ok(Parsed::Stack(st)),
+        Ok(_) => Ok(Parsed::Other),
+        Err(e) => match serde_json::from_slice::<TypeOnly<'_>>(line) {
+            Ok(TypeOnly { ty: Some(t) }) if &*t == "stack" => Err(blamed(
+                describe(line, &e, "stack record"),
+                line,
+                &e,
+                STACK_TEMPLATE,
+                &|v| StackLine::deserialize(v).is_ok(),
+            )),
+            _ => Ok(Parsed::Other),
+        },
+    }
+}
+
+/// Why a line without a string `type` is not a record: a second header
+/// (two files joined), a `type` of another JSON type, or none.
+fn no_type(line: &[u8]) -> LineError {
+    let map = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line).ok();
+    let message = match map {
+        Some(m) if m.contains_key("lockgraph_record") => "a second header line: each record \
+             file has one header, on line 1 (were two record files joined into one? `lockgraph \
+             check` reads a directory of them as they are)"
+            .to_string(),
+        Some(m) => match m.get("type") {
+            Some(v) => format!("field `type`: expected a string, found {v}"),
+            None => "invalid record: missing field `type`".to_string(),
+        },
+        None => "invalid record: missing field `type`".to_string(),
+    };
+    LineError {
+        message,
+        invalid_json: false,
+    }
+}
+
+/// Why gate string `g`, element `i` of an edge's `gates`, is not one
+/// (`docs/record-format.md`): `"<pid>:<lock id>"`, with `:read` or
+/// `:upgradable` after it for a hold of that mode. A gate of another form
+/// would be read as some exclusive lock's and could hide a cycle.
+fn gate_error(i: usize, g: &str) -> Option<LineError> {
+    let lock = g
+        .strip_suffix(":read")
+        .or_else(|| g.strip_suffix(":upgradable"))
+        .unwrap_or(g);
+    let number = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    match lock.split_once(':') {
+        Some((pid, id)) if number(pid) && number(id) => None,
+        _ => Some(LineError {
+            message: format!(
+                "field `gates[{i}]`: {g:?} is not a gate (`<pid>:<lock id>`, or with `:read` or \
+                 `:upgradable` after it for a read or an upgradable read)"
+            ),
+            invalid_json: false,
+        }),
+    }
+}
+
 /// A valid edge line, whose values stand in for a bad line's while
 /// [`blame`] looks for the field at fault (`docs/record-format.md`'s
 /// example).
 pub(super) const EDGE_TEMPLATE: &str = r#"{"type":"edge","from":{"class":"name:metrics","name":"metrics","kind":"Mutex","site":null},"to":{"class":"site:src/model.rs:41:17:server::Model","name":null,"kind":"RwLock","site":"src/model.rs:41:17"},"hold":"exclusive","request":"exclusive","gates":["4242:17"],"thread":"reloader","pid":4242,"exe":"/work/target/debug/examples/server","held_at":"src/server.rs:60:34","requested_at":"src/server.rs:63:32","backtrace":["server::Server::reload (src/server.rs:63)"]}"#;
+
+/// A valid stack line, the same way.
+pub(super) const STACK_TEMPLATE: &str = r#"{"type":"stack","stack":"4242:7","pid":4242,"backtrace":["server::Server::reload (src/server.rs:63)"]}"#;
 
 /// A valid header, the same way.
 pub(super) const HEADER_TEMPLATE: &str = r#"{"lockgraph_record":1,"pid":4242,"exe":"/work/target/debug/deps/api-5f3c","args":["api"],"started_unix_ms":1764240000000}"#;

@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 
-use super::parse::{EDGE_TEMPLATE, HEADER_TEMPLATE};
+use super::parse::{Parsed, EDGE_TEMPLATE, HEADER_TEMPLATE, STACK_TEMPLATE};
 use super::*;
 
 const HEADER: &str =
@@ -272,8 +272,107 @@ fn each_modes_word_round_trips() {
 /// The templates [`blamed`] puts in place of a bad line's values parse.
 #[test]
 fn the_templates_parse() {
-    assert!(parse_line(EDGE_TEMPLATE.as_bytes()).is_ok_and(|e| e.is_some()));
+    assert!(parse_line(EDGE_TEMPLATE.as_bytes()).is_ok_and(|e| matches!(e, Parsed::Edge(_))));
+    assert!(parse_line(STACK_TEMPLATE.as_bytes()).is_ok_and(|e| matches!(e, Parsed::Stack(_))));
     assert!(parse_header(HEADER_TEMPLATE.as_bytes()).is_ok());
+}
+
+/// The error of `text` (a header, then `line`), as printed.
+fn error_of(line: &str) -> String {
+    parse(&format!("{HEADER}\n{line}\n"))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+/// A gate that is not `<pid>:<lock id>` with an optional `:read` or
+/// `:upgradable` is an error naming it: read as some exclusive lock's, it
+/// would hide a cycle whose edges it is on (found by an outside test).
+#[test]
+fn a_gate_of_another_form_is_an_error_naming_it() {
+    for good in [
+        "7:3",
+        "7:3:read",
+        "7:3:upgradable",
+        "4242:18446744073709551615",
+    ] {
+        let line = EDGE.replace("\"7:3\"", &format!("{good:?}"));
+        assert!(parse(&format!("{HEADER}\n{line}\n")).is_ok(), "{good}");
+    }
+    for (i, bad) in [
+        "7:3:shared",
+        "7:3:Read",
+        "7:3:read:x",
+        "notapid",
+        ":",
+        "7:",
+        ":3",
+        "x:3",
+        "7:3x",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let line = EDGE.replace(
+            "\"gates\":[\"7:3\"]",
+            &format!("\"gates\":[\"7:1\",{bad:?}]"),
+        );
+        let e = error_of(&line);
+        assert!(
+            e.contains("f.jsonl:2: field `gates[1]`")
+                && e.contains(&format!("{bad:?} is not a gate")),
+            "{i}: {e}"
+        );
+    }
+}
+
+/// A `stack` line with a missing or mistyped field is an error naming the
+/// field, as an edge line's is: dropped, its edges would lose their frames
+/// without a word (found by an outside test). One of another `type` is
+/// still ignored.
+#[test]
+fn a_bad_stack_line_is_an_error_naming_its_field() {
+    let e = error_of(r#"{"type":"stack","stack":"7:1","pid":7,"backtrace":["f",1]}"#);
+    assert!(
+        e.contains("f.jsonl:2: invalid stack record: field `backtrace[1]`"),
+        "{e}"
+    );
+    let e = error_of(r#"{"type":"stack","stack":1,"backtrace":["f"]}"#);
+    assert!(e.contains("field `stack`"), "{e}");
+    let e = error_of(r#"{"type":"stack","stack":"7:1"}"#);
+    assert!(e.contains("missing field `backtrace`"), "{e}");
+    // Bytes that are not UTF-8 in a frame: not JSON, as in an edge line.
+    let mut text = format!("{HEADER}\n").into_bytes();
+    text.extend_from_slice(b"{\"type\":\"stack\",\"stack\":\"7:1\",\"backtrace\":[\"f\xff\"]}\n");
+    let e = parse_reader(Path::new("f.jsonl"), &text[..], |_, _| {}).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("f.jsonl:2: invalid JSON: a string holds bytes that are not UTF-8"),
+        "{e}"
+    );
+    let (s, _) = parse(&format!(
+        "{HEADER}\n{STACK_TEMPLATE}\n{{\"type\":\"stack2\",\"stack\":1}}\n"
+    ))
+    .unwrap();
+    assert_eq!((s.stacks.len(), s.ignored), (1, 1));
+}
+
+/// A line without a string `type` says what it is: a second header (two
+/// files joined), or a `type` of another JSON type.
+#[test]
+fn a_line_without_a_string_type_says_what_it_is() {
+    let e = error_of(HEADER);
+    assert!(e.contains("f.jsonl:2: a second header line"), "{e}");
+    let e = error_of(r#"{"type":null,"from":1}"#);
+    assert!(
+        e.contains("f.jsonl:2: field `type`: expected a string, found null"),
+        "{e}"
+    );
+    let e = error_of(r#"{"from":1}"#);
+    assert!(
+        e.contains("f.jsonl:2: invalid record: missing field `type`"),
+        "{e}"
+    );
 }
 
 /// A line with multi-byte characters before its error (a lock named

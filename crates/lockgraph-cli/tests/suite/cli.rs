@@ -1452,3 +1452,118 @@ fn hang_and_profile_fall_back_to_stdout_when_their_output_cannot_be_written() {
         );
     }
 }
+
+/// A baseline written with `--order` keeps its violation entries when a
+/// check runs without `--order`: no violation was looked for, so none is
+/// "no longer found (remove it)", which would break the next check that
+/// does use the order (found by an outside test). It says they were not
+/// checked.
+#[test]
+fn a_check_without_the_order_keeps_the_baseline_s_violations() {
+    let d = tempdir();
+    write_file(d.path(), 5, &[edge("metrics", "model")]);
+    write_raw(
+        d.path(),
+        "lockorder.toml",
+        "order = [\"model\", \"metrics\"]\n",
+    );
+    let o = run_in(
+        d.path(),
+        &["baseline", "--order", "lockorder.toml", "-o", "b.json", "."],
+    );
+    assert_code(&o, 0);
+    let o = run_in(d.path(), &["check", "--baseline", "b.json", "."]);
+    assert_code(&o, 0);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(!out.contains("no longer found"), "{out}");
+    assert!(!err.contains("remove it"), "{err}");
+    assert!(
+        out.contains("; 1 order-violation entry not checked (no --order given)"),
+        "{out}"
+    );
+    let o = run_in(
+        d.path(),
+        &["check", "--baseline", "b.json", "--format", "json", "."],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["baseline"]["unchecked"], 1);
+    assert_eq!(v["baseline"]["stale"].as_array().unwrap().len(), 0);
+    // With the order, the entry is checked, found, and tolerated.
+    let o = run_in(
+        d.path(),
+        &[
+            "check",
+            "--baseline",
+            "b.json",
+            "--order",
+            "lockorder.toml",
+            ".",
+        ],
+    );
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("0 cycles and 1 violation baselined"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("not checked"), "{}", stdout(&o));
+}
+
+/// Lines of an unknown `type` are allowed (a newer writer's), but counted
+/// in a warning naming the file: a mistyped `"type":"Edge"` loses an edge.
+#[test]
+fn lines_of_an_unknown_type_are_counted_in_a_warning() {
+    let d = tempdir();
+    let f = write_file(d.path(), 5, &[edge("a", "b")]);
+    let mut text = std::fs::read_to_string(&f).unwrap();
+    text.push_str("{\"type\":\"Edge\"}\n{\"type\":\"note\",\"text\":\"x\"}\n");
+    std::fs::write(&f, text).unwrap();
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains(
+            "lockgraph-5-1000.jsonl: 2 lines of an unknown `type` ignored (neither \"edge\" nor \"stack\""
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `-o` refused for what it is: a symbolic link to an input is called
+/// one (it was called a hard link), and a file where no file can be made
+/// beside it says so (it said "no such file or directory" of a file that
+/// exists).
+#[cfg(unix)]
+#[test]
+fn an_output_refused_says_why_in_its_own_words() {
+    let d = tempdir();
+    let rec = d.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    let f = write_file(&rec, 21, &[edge("a", "b")]);
+    std::os::unix::fs::symlink(&f, d.path().join("link.jsonl")).unwrap();
+    let o = run_in(d.path(), &["check", "-o", "link.jsonl", "rec"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(": a symbolic link to it)"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::hard_link(&f, d.path().join("hard.jsonl")).unwrap();
+    let o = run_in(d.path(), &["check", "-o", "hard.jsonl", "rec"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(": a hard link of it)"),
+        "{}",
+        stderr(&o)
+    );
+    if std::path::Path::new("/proc/version").is_file() {
+        let o = run_in(d.path(), &["check", "-o", "/proc/version", "rec"]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("-o /proc/version: cannot make a file in /proc (")
+                && stderr(&o).contains("it takes no new files"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -1215,3 +1215,93 @@ fn a_deadlock_report_s_also_deadlocked_threads_are_read() {
         );
     }
 }
+
+/// A dump line whose verdict (`deadlocks`) names the cycle `a -> b -> a`
+/// of threads `w1` and `w2`, started at `first`.
+fn dump_with_deadlock(pid: u64, first: &str) -> String {
+    let cycle = if first == "w1" {
+        "thread `w1` -> Mutex `m` -> thread `w2` -> Mutex `n` -> thread `w1`"
+    } else {
+        "thread `w2` -> Mutex `n` -> thread `w1` -> Mutex `m` -> thread `w2`"
+    };
+    format!(
+        "{{\"lockgraph_watchdog\":1,\"kind\":\"dump\",\"pid\":{pid},\"at_unix_ms\":3,\"progress\":[],\"threads\":[{}],\"deadlocks\":[{{\"cycle\":\"{cycle}\",\"threads\":2,\"timed\":false,\"advice\":\"what to do: adopt one lock order\"}}]}}\n",
+        waiting_thread(1)
+    )
+}
+
+/// A dump answers at the watchdog's next scan, its deadlock report only
+/// after a second: a process dumped and then killed leaves a dump whose
+/// verdict says DEADLOCK and no report. That is a deadlock (exit 1), said
+/// to be seen only in a dump (it read "nothing hangs", exit 0; found by an
+/// outside test); a report of the same cycle, started at another thread,
+/// makes it one deadlock, not two.
+#[test]
+fn a_deadlock_only_a_dump_names_is_a_deadlock() {
+    let d = tempdir();
+    let dir = d.path();
+    std::fs::write(
+        watchdog_file(dir, 1),
+        process_line(1) + &dump_with_deadlock(1, "w1") + &dump_with_deadlock(1, "w2"),
+    )
+    .unwrap();
+    let o = run_in(dir, &["hang", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("lockgraph hang: 1 process: 1 reports a deadlock, 0 report long waits\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ndeadlocks:\n  pid 1: thread `w1` -> Mutex `m` -> thread `w2`")
+            && out.contains(
+                "    seen only in a dump: the process ended before the watchdog's report of it\n"
+            ),
+        "{out}"
+    );
+    let v: Value =
+        serde_json::from_slice(&run_in(dir, &["hang", "--format", "json", "."]).stdout).unwrap();
+    assert_eq!(v["deadlocks"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["deadlocks"][0]["from_dump"], true);
+    assert_eq!(v["processes"][0]["deadlocks"], 1);
+    // With its report (the same cycle from the other thread): one deadlock,
+    // the report's.
+    let report = report_line("deadlock", 1, 1).replace(
+        "\"thread `w1` -> Mutex `m` -> thread `w1`\"",
+        "\"thread `w2` -> Mutex `n` -> thread `w1` -> Mutex `m` -> thread `w2`\"",
+    );
+    std::fs::write(
+        watchdog_file(dir, 1),
+        process_line(1) + &dump_with_deadlock(1, "w1") + &report,
+    )
+    .unwrap();
+    let v: Value =
+        serde_json::from_slice(&run_in(dir, &["hang", "--format", "json", "."]).stdout).unwrap();
+    assert_eq!(v["deadlocks"].as_array().unwrap().len(), 1, "{v}");
+    assert!(v["deadlocks"][0].get("from_dump").is_none(), "{v}");
+    assert_eq!(v["processes"][0]["deadlocks"], 1);
+}
+
+/// A record of this version with a kind this lockgraph does not know (a
+/// newer runtime's) may be a report: named and skipped, and the verdict
+/// "may be incomplete" (exit 2), as for a record of an unknown version (it
+/// was dropped without a word, and "nothing hangs").
+#[test]
+fn a_record_of_an_unknown_kind_is_named_and_leaves_the_verdict_open() {
+    let d = tempdir();
+    let dir = d.path();
+    std::fs::write(
+        watchdog_file(dir, 1),
+        process_line(1) + &report_line("deadlock2", 1, 1),
+    )
+    .unwrap();
+    let o = run_in(dir, &["hang", "."]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(
+            "lockgraph-watchdog-h-1.jsonl:2: skipped: a watchdog record of an unknown kind, \"deadlock2\""
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

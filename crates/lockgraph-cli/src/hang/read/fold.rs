@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use super::{
-    amount, first_line, head, keep, thread_view, Head, Reading, Refused, Report, ThreadView,
-    MAX_HOST,
+    amount, first_line, head, keep, same_cycle, thread_view, Head, Reading, Refused, Report,
+    ThreadView, MAX_HOST,
 };
 
 impl Reading<'_> {
@@ -138,6 +138,7 @@ impl Reading<'_> {
                     self.budget.give(keep::thread(&v));
                 }
                 self.threads(n, rec);
+                self.dump_deadlocks(n, rec);
                 for p in rec
                     .get("progress")
                     .and_then(Value::as_array)
@@ -155,6 +156,63 @@ impl Reading<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Why a dump's deadlock is all a file says of it.
+    const DUMP_ONLY: &'static str = "no report of the file names it: the process ended before the \
+        watchdog's report, which waits for a second scan";
+
+    /// The deadlocks a dump's verdict names (its `deadlocks`), each cycle
+    /// once per file.
+    fn dump_deadlocks(&mut self, n: u64, rec: &Value) {
+        for d in rec
+            .get("deadlocks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(cycle) = d.get("cycle").and_then(Value::as_str) else {
+                continue;
+            };
+            if self
+                .file
+                .dump_deadlocks
+                .iter()
+                .any(|r| r.cycle.as_deref().is_some_and(|c| same_cycle(c, cycle)))
+            {
+                continue;
+            }
+            let threads = d.get("threads").and_then(Value::as_u64).unwrap_or(0);
+            let timed = if d.get("timed").and_then(Value::as_bool) == Some(true) {
+                ", until a timed wait of it gives up"
+            } else {
+                ""
+            };
+            let report = Report {
+                deadlock: true,
+                from_dump: true,
+                cycle: Some(cycle.to_string()),
+                summary: format!(
+                    "lockgraph watchdog: DEADLOCK: {threads} threads wait for each other{timed} \
+                     (in the dump at line {n}; {})",
+                    Self::DUMP_ONLY
+                ),
+                advice: d.get("advice").and_then(Value::as_str).map(str::to_string),
+            };
+            let cost = keep::report(
+                report.cycle.as_deref(),
+                &report.summary,
+                report.advice.as_deref(),
+            );
+            match self.take_or_reserve(cost) {
+                Ok(()) => self.file.dump_deadlocks.push(report),
+                Err(by) => {
+                    self.not_kept.note(n, by);
+                    self.not_kept.deadlocks += 1;
+                    self.file.deadlocks += 1;
+                }
+            }
         }
     }
 
@@ -192,6 +250,7 @@ impl Reading<'_> {
         }
         let report = Report {
             deadlock,
+            from_dump: false,
             cycle: rec.get("cycle").and_then(Value::as_str).map(str::to_string),
             summary: rec
                 .get("summary")
