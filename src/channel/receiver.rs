@@ -1,0 +1,296 @@
+//! The receiving end: [`Receiver`] and its iterators.
+
+use std::cell::Cell;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel as cb;
+use lockgraph_core::__private::{features_off, Blocking, Deadline, WaitMode};
+
+use super::{watch, Chan, RecvError, RecvTimeoutError, TryRecvError};
+use crate::pipeline::{using, Side};
+
+/// The receiving end of a channel (cloneable: crossbeam's channels are
+/// multi-consumer). For a bounded channel, each thread that receives
+/// serves the queue from its first receive until a receive finds every
+/// sender gone or it drops its receiver.
+pub struct Receiver<T> {
+    pub(super) inner: cb::Receiver<T>,
+    pub(super) chan: Arc<Chan>,
+}
+
+/// A receive's raw operations.
+struct RecvOp<'a, T> {
+    rx: &'a cb::Receiver<T>,
+    chan: &'a Arc<Chan>,
+    got: &'a Cell<Option<Result<T, RecvError>>>,
+}
+
+impl<T> Blocking for RecvOp<'_, T> {
+    fn try_now(&self) -> bool {
+        match self.rx.try_recv() {
+            Ok(t) => self.got.set(Some(Ok(t))),
+            Err(TryRecvError::Disconnected) => self.got.set(Some(Err(RecvError))),
+            Err(TryRecvError::Empty) => return false,
+        }
+        true
+    }
+
+    fn block(&self) {
+        self.got.set(Some(self.rx.recv()));
+    }
+
+    fn block_until(&self, deadline: Deadline) -> bool {
+        watch(self.chan);
+        let r = match deadline.instant() {
+            Some(end) => self.rx.recv_deadline(end),
+            None => self
+                .rx
+                .recv()
+                .map_err(|RecvError| RecvTimeoutError::Disconnected),
+        };
+        match r {
+            Ok(t) => self.got.set(Some(Ok(t))),
+            Err(RecvTimeoutError::Disconnected) => self.got.set(Some(Err(RecvError))),
+            Err(RecvTimeoutError::Timeout) => return false,
+        }
+        true
+    }
+}
+
+impl<T> Receiver<T> {
+    /// After an item was received at `site`.
+    #[inline(always)]
+    fn took(&self, site: &'static Location<'static>) {
+        if self.chan.bound.is_some() {
+            self.chan.res.serve(Some(site));
+        }
+    }
+
+    /// Receives the next item, blocking while the channel is empty; fails
+    /// once every sender is gone and the channel is empty.
+    #[track_caller]
+    #[inline]
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_at(Location::caller())
+    }
+
+    /// [`recv`](Self::recv) asked at `site`.
+    #[inline]
+    fn recv_at(&self, site: &'static Location<'static>) -> Result<T, RecvError> {
+        if features_off() {
+            // Every feature off: one attempt; only an empty queue goes the
+            // long way.
+            match self.inner.try_recv() {
+                Ok(t) => {
+                    self.took(site);
+                    return Ok(t);
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.chan.res.stop_serving();
+                    return Err(RecvError);
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        self.recv_until(site, None).map_err(|_| RecvError)
+    }
+
+    /// Receives the next item, waiting at most `timeout`.
+    #[track_caller]
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Location::caller(), Some(Deadline::After(timeout)))
+    }
+
+    /// Receives the next item, waiting until `deadline` at the latest.
+    #[track_caller]
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Location::caller(), Some(Deadline::At(deadline)))
+    }
+
+    #[inline(never)]
+    fn recv_until(
+        &self,
+        site: &'static Location<'static>,
+        deadline: Option<Deadline>,
+    ) -> Result<T, RecvTimeoutError> {
+        let chan = &self.chan;
+        using(chan.key(), Side::Recv);
+        let got = Cell::new(None);
+        let op = RecvOp {
+            rx: &self.inner,
+            chan,
+            got: &got,
+        };
+        let (_, waited) = chan.res.wait(&op, WaitMode::Recv, Some(site), deadline);
+        if !waited.is_zero() {
+            chan.stats.recv_blocked(waited);
+        }
+        match got.take() {
+            Some(Ok(t)) => {
+                self.took(site);
+                Ok(t)
+            }
+            Some(Err(RecvError)) => {
+                // Every sender is gone: nothing waits for this consumer.
+                chan.res.stop_serving();
+                Err(RecvTimeoutError::Disconnected)
+            }
+            None => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    /// Receives an item if one is there now.
+    #[track_caller]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.try_recv_at(Location::caller())
+    }
+
+    /// [`try_recv`](Self::try_recv) asked at `site`.
+    fn try_recv_at(&self, site: &'static Location<'static>) -> Result<T, TryRecvError> {
+        using(self.chan.key(), Side::Recv);
+        match self.inner.try_recv() {
+            Ok(t) => {
+                self.took(site);
+                Ok(t)
+            }
+            Err(e) => {
+                if e == TryRecvError::Disconnected {
+                    self.chan.res.stop_serving();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The items, blocking for each, until every sender is gone. Each
+    /// receive is reported as asked where `iter` was called (the caller of
+    /// `next` may be an adapter in the standard library: `count`, `collect`).
+    #[track_caller]
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter {
+            rx: self,
+            site: Location::caller(),
+        }
+    }
+
+    /// The items there now, without blocking (each receive asked where
+    /// `try_iter` was called).
+    #[track_caller]
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter {
+            rx: self,
+            site: Location::caller(),
+        }
+    }
+
+    /// Items in the channel now.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the channel is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Whether the channel is full now.
+    pub fn is_full(&self) -> bool {
+        self.inner.is_full()
+    }
+
+    /// The bound (`None`: unbounded).
+    pub fn capacity(&self) -> Option<usize> {
+        self.inner.capacity()
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.chan.receivers.fetch_add(1, Ordering::Relaxed);
+        Receiver {
+            inner: self.inner.clone(),
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.chan.res.stop_serving();
+        self.chan.receivers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
+}
+
+/// [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+    site: &'static Location<'static>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv_at(self.site).ok()
+    }
+}
+
+/// [`Receiver::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+    site: &'static Location<'static>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv_at(self.site).ok()
+    }
+}
+
+/// [`Receiver`]'s owning iterator (each receive asked where it was made:
+/// a `for` loop's line).
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+    site: &'static Location<'static>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv_at(self.site).ok()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    #[track_caller]
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter {
+            rx: self,
+            site: Location::caller(),
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    #[track_caller]
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
