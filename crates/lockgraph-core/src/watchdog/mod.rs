@@ -318,7 +318,7 @@ fn configure_and_spawn(mut config: Config) -> bool {
 /// cannot be started (said on stderr).
 fn spawn_thread() -> bool {
     let config = config().clone();
-    // Started so that it inherits no test's output capture (`delivery.rs`).
+    // Started so that it inherits no test's output capture (`delivery/spawn.rs`).
     let spawned = crate::delivery::spawn("lockgraph-watchdog", move || Watchdog::new(config).run());
     if let Err(e) = spawned {
         crate::stderr::line(&format!("lockgraph: cannot start the watchdog thread: {e}"));
