@@ -37,14 +37,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
 use petgraph::Direction;
 
+use hash::FastMap;
+pub use hash::{FastBuildHasher, FastHasher};
 pub use kinds::{EdgeKinds, Hold, Request};
+use path::Walk;
 
 /// A node of the graph.
 pub type NodeId = NodeIndex<u32>;
@@ -381,168 +381,6 @@ impl<N, M> Graph<N, M> {
         self.epoch
     }
 
-    /// Whether `target` is reachable from `start`, ignoring kinds and gates.
-    pub fn reachable(&mut self, start: NodeId, target: NodeId) -> bool {
-        self.shortest_path(start, target).is_some()
-    }
-
-    /// The shortest path `start ->* target` ignoring kinds and gates, as the
-    /// nodes from `start` to `target` inclusive.
-    ///
-    /// A bidirectional breadth-first search that grows, a whole layer at a
-    /// time, the side that has done less work so far: an edge that merely
-    /// points "against" a long chain (a new lock in front of it, say) costs
-    /// what the short side costs.
-    pub fn shortest_path(&mut self, start: NodeId, target: NodeId) -> Option<Vec<NodeId>> {
-        self.shortest_walk(start, target).map(|w| w.nodes)
-    }
-
-    /// [`shortest_path`](Self::shortest_path) with the edges it takes.
-    fn shortest_walk(&mut self, start: NodeId, target: NodeId) -> Option<Walk> {
-        if start == target {
-            return Some(Walk {
-                nodes: vec![start],
-                edges: Vec::new(),
-            });
-        }
-        // No edge leaves `start` or none enters `target` (a lock taken for
-        // the first time, a fresh instance): nothing to search, and nothing
-        // allocated. This is the common case of a new edge.
-        if self
-            .g
-            .neighbors_directed(start, Direction::Outgoing)
-            .next()
-            .is_none()
-            || self
-                .g
-                .neighbors_directed(target, Direction::Incoming)
-                .next()
-                .is_none()
-        {
-            return None;
-        }
-        let epoch = self.next_epoch();
-        let bound = self.fwd.len();
-        for v in [
-            &mut self.fpar,
-            &mut self.bpar,
-            &mut self.fdep,
-            &mut self.bdep,
-        ] {
-            if v.len() < bound {
-                v.resize(bound, 0);
-            }
-        }
-        let mut fq = vec![start];
-        let mut bq = vec![target];
-        self.fwd[start.index()] = epoch;
-        self.fdep[start.index()] = 0;
-        self.bwd[target.index()] = epoch;
-        self.bdep[target.index()] = 0;
-        let mut next = Vec::new();
-        let (mut fwork, mut bwork) = (0usize, 0usize);
-        while !fq.is_empty() && !bq.is_empty() {
-            let forward = fwork <= bwork;
-            if forward {
-                fwork += fq.len();
-            } else {
-                bwork += bq.len();
-            }
-            let (queue, dir) = if forward {
-                (&mut fq, Direction::Outgoing)
-            } else {
-                (&mut bq, Direction::Incoming)
-            };
-            next.clear();
-            // (length, node on this side, node on the other side, the edge
-            // between them)
-            let mut best: Option<(u32, usize, usize, EdgeId)> = None;
-            for &n in queue.iter() {
-                let ni = n.index();
-                for e in self.g.edges_directed(n, dir) {
-                    let m = if forward { e.target() } else { e.source() };
-                    let mi = m.index();
-                    let (mine, other, par, dep, odep) = if forward {
-                        (
-                            &mut self.fwd,
-                            &self.bwd,
-                            &mut self.fpar,
-                            &mut self.fdep,
-                            &self.bdep,
-                        )
-                    } else {
-                        (
-                            &mut self.bwd,
-                            &self.fwd,
-                            &mut self.bpar,
-                            &mut self.bdep,
-                            &self.fdep,
-                        )
-                    };
-                    if other[mi] == epoch {
-                        let len = dep[ni] + 1 + odep[mi];
-                        if best.is_none_or(|b| len < b.0) {
-                            best = Some((len, ni, mi, e.id()));
-                        }
-                    }
-                    if mine[mi] != epoch {
-                        mine[mi] = epoch;
-                        par[mi] = e.id().index() as u32;
-                        dep[mi] = dep[ni] + 1;
-                        next.push(m);
-                    }
-                }
-            }
-            if let Some((_, here, there, middle)) = best {
-                // Forward: start..here -> there..target; backward: the mirror.
-                let (f_end, b_start) = if forward {
-                    (here, there)
-                } else {
-                    (there, here)
-                };
-                // Its length: the depths on both sides, and the middle edge.
-                let room = (self.fdep[f_end] + 1 + self.bdep[b_start]) as usize;
-                let mut walk = self.walk_back(&self.fpar, start, NodeIndex::new(f_end), room);
-                walk.edges.push(middle);
-                let mut cur = NodeIndex::new(b_start);
-                walk.nodes.push(cur);
-                while cur != target {
-                    let e = EdgeIndex::new(self.bpar[cur.index()] as usize);
-                    cur = self.g.edge_endpoints(e)?.1;
-                    walk.edges.push(e);
-                    walk.nodes.push(cur);
-                }
-                return Some(walk);
-            }
-            std::mem::swap(queue, &mut next);
-        }
-        None
-    }
-
-    /// The path `start ->* end` a forward search marked in `par` (each
-    /// node's edge in), read back from `end`, with room for `room` edges in
-    /// all (it grows past them as needed).
-    pub(crate) fn walk_back(&self, par: &[u32], start: NodeId, end: NodeId, room: usize) -> Walk {
-        let mut walk = Walk {
-            nodes: Vec::with_capacity(room + 1),
-            edges: Vec::with_capacity(room),
-        };
-        walk.nodes.push(end);
-        let mut cur = end;
-        while cur != start {
-            let e = EdgeIndex::new(par[cur.index()] as usize);
-            let Some((tail, _)) = self.g.edge_endpoints(e) else {
-                break;
-            };
-            cur = tail;
-            walk.edges.push(e);
-            walk.nodes.push(cur);
-        }
-        walk.nodes.reverse();
-        walk.edges.reverse();
-        walk
-    }
-
     /// The edges of the cycle `nodes` (edge i from `nodes[i]` to the next,
     /// wrapping), looked up by their nodes.
     fn edges_along(&self, nodes: &[NodeId]) -> Vec<EdgeId> {
@@ -555,75 +393,12 @@ impl<N, M> Graph<N, M> {
     }
 }
 
-/// A multiply-rotate hasher for small integer and pointer keys (node
-/// indices, lock ids, addresses) and for strings one trusts, where the
-/// standard hasher's resistance to chosen keys is not needed and its cost
-/// is: the search's tables here, lockgraph's own indexes of lock ids and
-/// classes, and the CLI's interned strings of record files.
-///
-/// ```
-/// use std::collections::HashMap;
-/// let mut ids: HashMap<u64, u32, lockgraph_graph::FastBuildHasher> = HashMap::default();
-/// ids.insert(7, 1);
-/// assert_eq!(ids.get(&7), Some(&1));
-/// ```
-#[derive(Default, Clone, Copy, Debug)]
-pub struct FastHasher(u64);
-
-/// Builds [`FastHasher`]s (for `HashMap::default()`).
-pub type FastBuildHasher = BuildHasherDefault<FastHasher>;
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    /// Eight bytes at a time (strings: the CLI's interned names, sites and
-    /// frames), the length of a short tail mixed in with it.
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.write_u64(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, FastBuildHasher>;
-
-/// A path: its nodes, and the edge from each to the next.
-pub(crate) struct Walk {
-    pub(crate) nodes: Vec<NodeId>,
-    pub(crate) edges: Vec<EdgeId>,
-}
-
 mod components;
 pub mod gates;
+mod hash;
 mod kinds;
 mod order;
+mod path;
 mod search;
 pub mod vclock;
 pub mod waitfor;
