@@ -3,7 +3,7 @@
 //!
 //! [`write_to_record_dir`]: super::write_to_record_dir
 
-use super::counts::Counters;
+use super::class_counters::Counters;
 
 /// The profile format version written by [`write_to_record_dir`](super::write_to_record_dir).
 pub const PROFILE_VERSION: u32 = 1;

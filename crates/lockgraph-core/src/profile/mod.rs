@@ -11,6 +11,7 @@
 //! Each thread writes its own counters (no shared cache line is written on the
 //! lock path); [`report`] adds them up.
 
+mod class_counters;
 mod counts;
 mod file;
 mod report;
@@ -19,8 +20,9 @@ mod tests;
 
 use crate::features::{self, PROFILE};
 
+pub use class_counters::Counters;
+pub use counts::counters;
 pub(crate) use counts::{acquired, blocked_holding, held_for, sample_hold, upgraded, Access};
-pub use counts::{counters, Counters};
 pub use file::PROFILE_VERSION;
 pub use report::{advise, report, Advice, ClassProfile, ProfileReport};
 

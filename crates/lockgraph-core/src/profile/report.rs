@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use super::counts::{counters, Counters};
+use super::class_counters::Counters;
+use super::counts::counters;
 use crate::class::LockKind;
 use crate::table::{cut, padded};
 
