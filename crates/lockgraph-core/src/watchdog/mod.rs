@@ -56,6 +56,7 @@ mod after_fork;
 mod answer;
 mod ask_dump;
 mod dump_file;
+mod early;
 mod json;
 mod members;
 mod order_locks;

@@ -261,6 +261,9 @@ impl Watchdog {
                     // An untimed deadlock's report always goes out (no rate limit).
                     // The exit waits for it: `unsettled` is held since the
                     // last scan saw this cycle unreported.
+                    // Said on its own if the report is slow to build.
+                    let _headline =
+                        early::Headline::watch(&super::verdict::cycle_text(&snaps, &cycle));
                     let mut report = self.deadlock_report(&snaps, &cycle, now, wall);
                     add_blocked_peers(&mut report.threads, &cycle, &snaps, &edges, &on_cycle, now);
                     add_waiting_now(&mut report.threads, &snaps);

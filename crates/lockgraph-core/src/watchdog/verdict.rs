@@ -14,6 +14,29 @@ pub(super) fn deadlock_report(
     wall: std::time::SystemTime,
     action: Action,
 ) -> WatchdogReport {
+    let text = cycle_text(snaps, cycle);
+    // The locks waited for, in cycle order: the thread after each waiter
+    // holds the lock that waiter wants and asks for the next one, so the
+    // lock-order graph has "lock k -> lock k+1" if it saw it.
+    let order = super::order_locks::order_context(snaps, cycle);
+    WatchdogReport {
+        order,
+        kind: WatchdogKind::Deadlock,
+        cycle: Some(text),
+        threads: cycle
+            .iter()
+            .map(|&i| thread_info(&snaps[i], now, true, true))
+            .collect(),
+        also_deadlocked: Vec::new(),
+        pid: std::process::id(),
+        action,
+        reported_at: wall,
+    }
+}
+
+/// The `cycle:` line of `cycle`'s report: `thread `a` -> Mutex `m` ->
+/// thread `b` -> ... -> thread `a`` (no symbols: cheap to say early).
+pub(super) fn cycle_text(snaps: &[Snap], cycle: &[usize]) -> String {
     let mut text = String::new();
     for &i in cycle {
         let _ = write!(text, "thread `{}` -> ", snaps[i].slot.name);
@@ -37,23 +60,7 @@ pub(super) fn deadlock_report(
         }
     }
     let _ = write!(text, "thread `{}`", snaps[cycle[0]].slot.name);
-    // The locks waited for, in cycle order: the thread after each waiter
-    // holds the lock that waiter wants and asks for the next one, so the
-    // lock-order graph has "lock k -> lock k+1" if it saw it.
-    let order = super::order_locks::order_context(snaps, cycle);
-    WatchdogReport {
-        order,
-        kind: WatchdogKind::Deadlock,
-        cycle: Some(text),
-        threads: cycle
-            .iter()
-            .map(|&i| thread_info(&snaps[i], now, true, true))
-            .collect(),
-        also_deadlocked: Vec::new(),
-        pid: std::process::id(),
-        action,
-        reported_at: wall,
-    }
+    text
 }
 
 /// A deadlock among a dump's threads, as the watchdog sees it in the same
