@@ -173,27 +173,6 @@ impl<T> Receiver<T> {
         self.took(site);
         Ok(t)
     }
-
-    /// The items, blocking for each, until every sender is gone. Each
-    /// receive is reported as asked where `iter` was called (the caller of
-    /// `next` may be an adapter in the standard library: `count`, `collect`).
-    #[track_caller]
-    pub fn iter(&self) -> Iter<'_, T> {
-        Iter {
-            rx: self,
-            site: Location::caller(),
-        }
-    }
-
-    /// The items there now, without blocking (each receive asked where
-    /// `try_iter` was called).
-    #[track_caller]
-    pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter {
-            rx: self,
-            site: Location::caller(),
-        }
-    }
 }
 
 impl<T> Drop for Receiver<T> {
@@ -210,66 +189,4 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// [`Receiver::iter`].
-#[derive(Debug)]
-pub struct Iter<'a, T> {
-    rx: &'a Receiver<T>,
-    site: &'static Location<'static>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv_at(self.site).ok()
-    }
-}
-
-/// [`Receiver::try_iter`].
-#[derive(Debug)]
-pub struct TryIter<'a, T> {
-    rx: &'a Receiver<T>,
-    site: &'static Location<'static>,
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv_at(self.site).ok()
-    }
-}
-
-/// [`Receiver`]'s owning iterator (each receive asked where it was made:
-/// a `for` loop's line).
-#[derive(Debug)]
-pub struct IntoIter<T> {
-    rx: Receiver<T>,
-    site: &'static Location<'static>,
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv_at(self.site).ok()
-    }
-}
-
-impl<T> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    #[track_caller]
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter {
-            rx: self,
-            site: Location::caller(),
-        }
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    #[track_caller]
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
+crate::pipeline::receiver_iterators!();

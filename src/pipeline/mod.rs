@@ -14,6 +14,8 @@ pub use report::{PipelineReport, QueueProfile, StageProfile};
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod counters;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+mod recv_iters;
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub(crate) use counters::{key, profile_on, register_queue, using, QueueStats, Side};
 #[cfg(all(
     feature = "tokio",
@@ -22,6 +24,8 @@ pub(crate) use counters::{key, profile_on, register_queue, using, QueueStats, Si
 pub(crate) use counters::{op, task_stage};
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub use counters::{report, reset};
+#[cfg(any(debug_assertions, feature = "track-in-release", loom))]
+pub(crate) use recv_iters::receiver_iterators;
 
 /// The backpressure profile (empty: release builds without tracking count
 /// nothing).
