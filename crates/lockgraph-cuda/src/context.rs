@@ -100,12 +100,15 @@ impl<B: Backend> Context<B> {
     pub fn synchronize(&self) -> Result<(), Error> {
         let site = Location::caller();
         model::refuse_in_host_fn("context synchronize", site)?;
+        let actors: Vec<usize> = model::context_streams(self.id)
+            .into_iter()
+            .map(actor)
+            .collect();
+        let point = race::streams_point(&actors);
         wait(Target::Context(self.id), site, None, || {
             self.raw.context_synchronize()
         })?;
-        for s in model::context_streams(self.id) {
-            race::host_sync_stream(actor(s));
-        }
+        race::host_sync(point);
         Ok(())
     }
 }
@@ -327,10 +330,11 @@ impl<B: Backend> Stream<B> {
         site: &'static Location<'static>,
     ) -> Result<(), Error> {
         model::refuse_in_host_fn("stream synchronize", site)?;
+        let point = race::stream_point(self.actor());
         wait(Target::Stream(self.id), site, deadline, || {
             self.ctx.raw.synchronize(&self.raw, deadline)
         })?;
-        race::host_sync_stream(self.actor());
+        race::host_sync(point);
         Ok(())
     }
 }
@@ -387,10 +391,11 @@ impl<B: Backend> Event<B> {
         let Some((s, pos)) = *self.recorded.lock() else {
             return Ok(());
         };
+        let point = race::event_point(self.id);
         wait(Target::Upto(s, pos, self.name()), site, deadline, || {
             self.ctx.raw.event_synchronize(&self.raw, deadline)
         })?;
-        race::host_sync_event(self.id);
+        race::host_sync(point);
         Ok(())
     }
 }

@@ -98,6 +98,26 @@ impl CycleReport {
                 ];
             }
         }
+        // Who waits on a signal, by the edges into signal nodes: a lock's
+        // holder (a thread that waits while holding it), or a host
+        // function or stream; and whether a lock is held across a
+        // synchronize (an edge from a lock into a stream, an event, the
+        // executor).
+        let kind_of = |i: usize| nodes.get(i).map(|l| l.kind);
+        let into = |from_device: bool, to: &dyn Fn(LockKind) -> bool| {
+            self.edges.entries().any(|e| {
+                kind_of(e.from).is_some_and(|k| device(k) == from_device)
+                    && kind_of(e.to).is_some_and(to)
+            })
+        };
+        let thread_waits_signal = into(false, &|k| k == LockKind::Signal);
+        let device_waits_signal = into(true, &|k| k == LockKind::Signal);
+        let held_across_sync = into(false, &|k| {
+            matches!(
+                k,
+                LockKind::Stream | LockKind::Event | LockKind::HostExecutor
+            )
+        });
         let mut out = Vec::new();
         let locks: Vec<String> = nodes
             .iter()
@@ -111,11 +131,20 @@ impl CycleReport {
                 let (last, init) = locks.split_last().expect("two or more");
                 (format!("{} and {last}", init.join(", ")), "them")
             };
-            out.push(format!(
-                "release {l} before the synchronize (of the stream, an event recorded on it, or the context), or stop taking {it} in the host function"
-            ));
+            if held_across_sync || !thread_waits_signal {
+                out.push(format!(
+                    "release {l} before the synchronize (of the stream, an event recorded on it, or the context), or stop taking {it} in the host function"
+                ));
+            }
+            if thread_waits_signal {
+                out.push(format!(
+                    "release {l} before waiting on the signal, or stop taking {it} in the host function that sets it"
+                ));
+            }
         }
-        if nodes.iter().any(|l| l.kind == LockKind::Signal) {
+        if device_waits_signal
+            || (!thread_waits_signal && nodes.iter().any(|l| l.kind == LockKind::Signal))
+        {
             out.push("set the signal before the host function that waits on it is enqueued, or wait on a host thread: work queued behind a host function, and a thread that synchronizes first, cannot set it".into());
         }
         if nodes.iter().any(|l| l.kind == LockKind::HostExecutor) {

@@ -8,7 +8,7 @@ use lockgraph_core::{CycleReport, EdgeInfo, Level, ReportKind, Site};
 use lockgraph_graph::waitfor;
 
 use super::names::{label_lock, learned_note, learned_set_note, may_share, shared_note};
-use super::state::{ItemKind, Model, ModelLock, Needs, Node, Waiter};
+use super::state::{ItemKind, Model, ModelLock, Needs, Node, Seen, Waiter};
 
 pub(super) struct Edge {
     pub(super) to: Node,
@@ -255,13 +255,13 @@ impl Model {
         for tier in 0..3 {
             for &s in starts {
                 if let Some(cycle) = self.cycle_from(s, tier) {
-                    let mut key: Vec<Node> = cycle.iter().map(|(n, _)| *n).collect();
+                    let mut key: Vec<Seen> = cycle.iter().map(|(n, _)| self.seen(*n)).collect();
                     key.sort();
                     key.dedup();
-                    if !self.reported.insert(key) {
+                    let certain = cycle.iter().all(|(_, e)| e.forced);
+                    if !self.reported.insert((certain, key)) {
                         return (true, None);
                     }
-                    let certain = cycle.iter().all(|(_, e)| e.forced);
                     return (true, Some(self.report(&cycle, certain)));
                 }
             }

@@ -36,10 +36,10 @@ pub(super) fn thread_name() -> Arc<str> {
     lockgraph_core::__private::thread_name().into()
 }
 
-/// The pseudo-lock of class `name` for `scope` (a context): one per stream
-/// name and context, and one per host-function enqueue site, made once and
-/// kept for the process (they are bounded by the program's streams and call
-/// sites). Streams of one name are one lock class, as named locks are.
+/// The pseudo-lock of class `name` for `scope` (a context): one per
+/// host-function enqueue site and context (and the executor's), made once
+/// and kept for the process (they are bounded by the program's call
+/// sites). A stream's own is one per stream (`new_stream`).
 pub(super) fn pseudo_lock(kind: LockKind, name: String, scope: usize) -> &'static LockMeta {
     type Key = (usize, &'static str, usize);
     static LOCKS: Mutex<Option<HashMap<Key, &'static LockMeta>>> = Mutex::new(None);

@@ -38,7 +38,7 @@ use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::panic::Location;
 
-use lockgraph_core::{CycleReport, EdgeInfo, Level, LockKind, LockMeta, ReportKind};
+use lockgraph_core::{Class, CycleReport, EdgeInfo, Level, LockKind, LockMeta, ReportKind};
 
 use crate::Error;
 
@@ -47,7 +47,7 @@ pub(crate) use state::{ItemId, ModelLock, Needs, Target};
 pub(crate) use wait::{signal_waits, WaitGuard};
 
 use host::{current_host_fn, held_now, holds_now, pseudo_lock, site_lock, thread_name};
-use state::{with, ItemKind, Node, SignalRec, StreamRec, Waiter};
+use state::{with, ItemKind, Node, Seen, SignalRec, StreamRec, Waiter};
 use wait::{add_waiter, deliver, order_edges};
 
 /// The model's context for the back end `backend`'s context `key` (see
@@ -65,7 +65,15 @@ pub(crate) fn new_context(backend: TypeId, key: u64) -> usize {
 /// A new stream of the model's context `ctx`.
 pub(crate) fn new_stream(name: &'static str, ctx: usize) -> usize {
     // Suffixed: a lock named like the stream must not share its class.
-    let lock = pseudo_lock(LockKind::Stream, format!("{name} (CUDA stream)"), ctx);
+    // One instance per stream, of its name's class: two streams of one
+    // name are two locks (a synchronize of one waited for the other's
+    // host functions; found by an outside test), one class, as named
+    // locks are. The model keeps every stream (`streams`), so one lock
+    // each is the same bound.
+    let lock: &'static LockMeta = Box::leak(Box::new(LockMeta::new(
+        LockKind::Stream,
+        Class::Named(names::intern(format!("{name} (CUDA stream)"))),
+    )));
     let executor = executor_lock(ctx);
     with(|m| {
         m.streams.push(StreamRec {
@@ -334,7 +342,12 @@ pub(crate) fn refuse_in_host_fn(
     };
     let report = with(|m| {
         let node = Node::Item(item);
-        if !m.reported.insert(vec![node]) {
+        // Each illegal call's site once, for each place host functions are
+        // enqueued: a host function making several is told of each.
+        if !m
+            .reported
+            .insert((true, vec![m.seen(node), Seen::Call(site)]))
+        {
             return None;
         }
         let stream = m.items.get(&item).map_or("?", |i| m.streams[i.stream].name);

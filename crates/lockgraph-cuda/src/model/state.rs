@@ -139,7 +139,27 @@ pub(super) struct Model {
     pub(super) producers: HashMap<usize, Vec<u64>>,
     pub(super) waiters: HashMap<u64, Waiter>,
     pub(super) locks: HashMap<u64, ModelLock>,
-    pub(super) reported: HashSet<Vec<Node>>,
+    /// The cycles reported, each once per process (`Model::seen`), and
+    /// whether certain: a cycle reported potential is reported again once
+    /// it is certain.
+    pub(super) reported: HashSet<(bool, Vec<Seen>)>,
+}
+
+/// A node of a reported cycle as the once-per-process rule knows it: an
+/// item (a host function, a synchronize's work) by where it was enqueued
+/// and on which stream, a signal by its name, not by instance: a loop
+/// enqueues new ones each round, and the same cycle was reported again
+/// each round (found by an outside test). `Call` is a CUDA call's site
+/// inside a host function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Seen {
+    Lock(u64),
+    Item(&'static Location<'static>, usize),
+    Exec(usize),
+    Signal(&'static str),
+    Call(&'static Location<'static>),
+    /// An item or signal the model no longer has: its own instance.
+    Instance(Node),
 }
 
 static MODEL: Mutex<Option<Model>> = Mutex::new(None);
@@ -169,6 +189,22 @@ pub(super) enum Node {
 }
 
 impl Model {
+    /// `n` as the once-per-process rule knows it ([`Seen`]).
+    pub(super) fn seen(&self, n: Node) -> Seen {
+        match n {
+            Node::Lock(id) => Seen::Lock(id),
+            Node::Item(id) => match self.items.get(&id) {
+                Some(it) => Seen::Item(it.site, it.stream),
+                None => Seen::Instance(n),
+            },
+            Node::Exec(ctx) => Seen::Exec(ctx),
+            Node::Signal(i) => self
+                .signals
+                .get(i)
+                .map_or(Seen::Instance(n), |s| Seen::Signal(s.name)),
+        }
+    }
+
     pub(super) fn add_item(
         &mut self,
         stream: usize,

@@ -25,7 +25,8 @@ use std::panic::Location;
 pub use report::{Access, RaceReport};
 
 pub(crate) use state::{
-    enqueue, enqueue_host_fn, host_sync_event, host_sync_stream, new_event, record, stream_wait,
+    enqueue, enqueue_host_fn, event_point, host_sync, new_event, record, stream_point, stream_wait,
+    streams_point,
 };
 
 use state::Who;

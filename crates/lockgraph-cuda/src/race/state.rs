@@ -99,19 +99,44 @@ pub(crate) fn stream_wait(actor: usize, event: usize) {
     });
 }
 
-/// The host synchronized a stream.
-pub(crate) fn host_sync_stream(actor: usize) {
-    with(|s| {
-        let c = s.clocks.entry(actor).or_default().clone();
-        s.clocks.entry(HOST).or_default().join(&c);
-    });
+/// What a host synchronize waits for, taken when it is called: the clock
+/// of a stream, or of an event's record, as it is then. CUDA waits for the
+/// work enqueued before the call; work another thread enqueues while the
+/// host waits is not waited for, so its clock must not be joined (it was
+/// joined after the wait: a read of a buffer such work still writes went
+/// unreported; found by an outside test).
+pub(crate) struct SyncPoint(Vec<VectorClock>);
+
+/// The point a synchronize of stream `actor` called now waits for.
+pub(crate) fn stream_point(actor: usize) -> SyncPoint {
+    streams_point(&[actor])
 }
 
-/// The host synchronized an event.
-pub(crate) fn host_sync_event(event: usize) {
+/// The point a synchronize of every stream of `actors` (a context's)
+/// called now waits for.
+pub(crate) fn streams_point(actors: &[usize]) -> SyncPoint {
     with(|s| {
-        if let Some(c) = s.events.get(&event).cloned() {
-            s.clocks.entry(HOST).or_default().join(&c);
+        SyncPoint(
+            actors
+                .iter()
+                .map(|a| s.clocks.get(a).cloned().unwrap_or_default())
+                .collect(),
+        )
+    })
+}
+
+/// The point a synchronize of `event` called now waits for: its record
+/// then (none when it was never recorded).
+pub(crate) fn event_point(event: usize) -> SyncPoint {
+    with(|s| SyncPoint(s.events.get(&event).cloned().into_iter().collect()))
+}
+
+/// The host's synchronize that waited for `point` returned.
+pub(crate) fn host_sync(point: SyncPoint) {
+    with(|s| {
+        let host = s.clocks.entry(HOST).or_default();
+        for c in &point.0 {
+            host.join(c);
         }
     });
 }
