@@ -95,7 +95,7 @@ impl<N, M> Graph<N, M> {
         // Two locks taken in both orders are the common case and the
         // shortest possible cycle: look for those first, cheaply.
         for &(a, b) in &edges {
-            if self.g.find_edge(b, a).is_some() {
+            if self.find_edge(b, a).is_some() {
                 if let Some(c) = self.bounded_cycle(a, b, 2, Some(&inside)) {
                     return Some(c);
                 }

@@ -61,3 +61,29 @@ impl Hasher for FastHasher {
 }
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, FastBuildHasher>;
+
+/// A hasher for a pair of node indices packed in one `u64` (`from << 32 |
+/// to`): [`FastHasher`]'s multiply carries a word's high half into no low
+/// bit, and a table picks its bucket by the low bits, so every edge into
+/// one node would share a bucket; the high half is folded down.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct PairHasher(u64);
+
+impl Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e_37_79_b9_7f_4a_7c_15);
+    }
+}
+
+/// Edges by their two nodes ([`PairHasher`]).
+pub(crate) type PairMap<V> = HashMap<u64, V, BuildHasherDefault<PairHasher>>;

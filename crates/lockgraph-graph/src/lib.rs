@@ -43,6 +43,7 @@ use petgraph::Direction;
 
 use hash::FastMap;
 pub use hash::{FastBuildHasher, FastHasher};
+use hubs::Hubs;
 pub use kinds::{EdgeKinds, Hold, Request};
 use path::Walk;
 
@@ -150,6 +151,9 @@ pub use gates::MAX_TRACKED_GATES;
 /// A directed lock-order graph with lockdep's edge kinds and gate locks.
 pub struct Graph<N, M> {
     g: StableDiGraph<N, Edge<M>, u32>,
+    /// The edges of nodes with many successors, by their two nodes
+    /// ([`Hubs`]); the others are found by walking.
+    hubs: Hubs,
     fwd: Vec<u32>,
     bwd: Vec<u32>,
     /// Per node reached by a search, the edge it was reached by (forward
@@ -189,6 +193,7 @@ impl<N, M> Graph<N, M> {
     pub fn new() -> Self {
         Graph {
             g: StableDiGraph::default(),
+            hubs: Hubs::default(),
             fwd: Vec::new(),
             bwd: Vec::new(),
             fpar: Vec::new(),
@@ -219,7 +224,13 @@ impl<N, M> Graph<N, M> {
     /// Removes a node and every edge touching it.
     pub fn remove_node(&mut self, node: NodeId) -> Option<N> {
         self.found_path = None;
+        self.hubs.removing(&self.g, node);
         self.g.remove_node(node)
+    }
+
+    /// The edge `from -> to`.
+    pub(crate) fn find_edge(&self, from: NodeId, to: NodeId) -> Option<EdgeId> {
+        self.hubs.find(&self.g, from, to)
     }
 
     /// The weight of a node.
@@ -239,15 +250,12 @@ impl<N, M> Graph<N, M> {
 
     /// The edge `from -> to`, if recorded.
     pub fn edge(&self, from: NodeId, to: NodeId) -> Option<&Edge<M>> {
-        self.g
-            .find_edge(from, to)
-            .and_then(|e| self.g.edge_weight(e))
+        self.find_edge(from, to).and_then(|e| self.g.edge_weight(e))
     }
 
     /// The edge `from -> to`, mutably (to update its metadata).
     pub fn edge_mut(&mut self, from: NodeId, to: NodeId) -> Option<&mut Edge<M>> {
-        self.g
-            .find_edge(from, to)
+        self.find_edge(from, to)
             .and_then(|e| self.g.edge_weight_mut(e))
     }
 
@@ -323,7 +331,7 @@ impl<N, M> Graph<N, M> {
         {
             return (Change::None, None);
         }
-        match self.g.find_edge(from, to) {
+        match self.find_edge(from, to) {
             None => {
                 let gates: Box<[u64]> = if gates.is_empty() {
                     Box::default()
@@ -342,6 +350,7 @@ impl<N, M> Graph<N, M> {
                         meta: meta(),
                     },
                 );
+                self.hubs.added(&self.g, from, to, e);
                 self.keep_order(from, to);
                 (Change::Added, Some(e))
             }
@@ -387,7 +396,7 @@ impl<N, M> Graph<N, M> {
         (0..nodes.len())
             .map(|i| {
                 let (a, b) = (nodes[i], nodes[(i + 1) % nodes.len()]);
-                self.g.find_edge(a, b).unwrap_or_else(EdgeIndex::end)
+                self.find_edge(a, b).unwrap_or_else(EdgeIndex::end)
             })
             .collect()
     }
@@ -396,6 +405,7 @@ impl<N, M> Graph<N, M> {
 mod components;
 pub mod gates;
 mod hash;
+mod hubs;
 mod kinds;
 mod order;
 mod path;

@@ -25,7 +25,7 @@ pub(crate) struct Bounds<'a> {
 impl<N, M> Graph<N, M> {
     /// The shortest deadlock-capable cycle through the existing edge `from -> to`.
     pub fn cycle_through(&mut self, from: NodeId, to: NodeId) -> Option<Cycle> {
-        let e = self.g.find_edge(from, to)?;
+        let e = self.find_edge(from, to)?;
         self.cycle_through_edge(e, from, to)
     }
 

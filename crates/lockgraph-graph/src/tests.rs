@@ -706,3 +706,39 @@ fn past_the_exact_search_budget_the_first_cycle_is_not_exact() {
     small.insert(s, t, EdgeKinds::EN, &[H], || ());
     assert!(small.cycle_through(s, t).is_none());
 }
+
+/// The edge index agrees with petgraph's own lookup through random adds
+/// and node removals (indices of removed nodes are reused).
+#[test]
+fn the_edge_index_agrees_with_the_graph() {
+    let mut g: Graph<u32, ()> = Graph::new();
+    let mut nodes: Vec<NodeId> = (0..40).map(|i| g.add_node(i)).collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for round in 0..4000 {
+        let (a, b) = (nodes[next(nodes.len())], nodes[next(nodes.len())]);
+        g.add_edge(a, b, Hold::Exclusive, Request::Exclusive, &[], || ());
+        if round % 7 == 0 {
+            let i = next(nodes.len());
+            g.remove_node(nodes[i]);
+            nodes[i] = g.add_node(round);
+        }
+    }
+    for &a in &nodes {
+        for &b in &nodes {
+            assert_eq!(g.find_edge(a, b), g.g.find_edge(a, b), "{a:?} -> {b:?}");
+        }
+    }
+    // Only hubs' edges are in the table.
+    let hub_edges: usize = nodes
+        .iter()
+        .map(|&n| g.successors(n).count())
+        .filter(|&d| d > hubs::DEGREE as usize)
+        .sum();
+    assert_eq!(g.hubs.table_len(), hub_edges);
+}
