@@ -56,7 +56,10 @@ fn main() {
         return;
     }
     println!("lock the root, then one of its children (one class), at random; median of 7 rounds");
-    println!("{:>9} | {:>12} | {:>12} | ratio", "children", "parking_lot", "lockgraph");
+    println!(
+        "{:>9} | {:>12} | {:>12} | ratio",
+        "children", "parking_lot", "lockgraph"
+    );
     for k in [10usize, 1_000, 10_000, 50_000] {
         let root = node();
         let kids: Vec<Node> = (0..k).map(|_| node()).collect();

@@ -415,6 +415,17 @@ fn a_task_thread_deadlock_is_reported() {
     );
 }
 
+/// A multi-thread runtime of one worker thread (and its blocking pool)
+/// named `name`.
+fn one_worker(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A task and a thread through a sync lock: the task holds async `a`
 /// and blocks its worker thread in sync `b`'s `lock()`, while a plain
 /// thread holding `b` waits in `a.blocking_lock()`. No async wait is
@@ -425,12 +436,7 @@ fn child_task_sync_lock_deadlock() {
     if !is_child() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("the-worker")
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = one_worker("the-worker");
     let a = Arc::new(Mutex::named("wd-async-a", 0));
     let b = Arc::new(lockgraph::Mutex::named("wd-sync-b", 0));
     let both = Arc::new(std::sync::Barrier::new(2));
@@ -496,12 +502,7 @@ fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
 /// `b` across a `blocking_send` into a full queue whose consumer task
 /// takes `b` between receives.
 fn blocking_closure_deadlock(queue: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("the-worker")
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = one_worker("the-worker");
     let a = Arc::new(Mutex::named("wd-async-a", 0));
     let b = Arc::new(lockgraph::Mutex::named("wd-sync-b", 0));
     let (tx, mut rx) = lockgraph::tokio::mpsc::channel_named::<u32>("wd-queue", 1);
