@@ -95,12 +95,12 @@ impl<F: Future> Future for Instrumented<F> {
                     );
                 }
             }
-            let before = lockgraph_core::task::thread_held_count();
+            let before = lockgraph_core::task::thread_held();
             // SAFETY: see above.
             let r = unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx);
             if r.is_pending() {
-                lockgraph_core::task::check_pending(
-                    before,
+                lockgraph_core::task::check_poll(
+                    &before,
                     || "its poll returned Pending".to_string(),
                     Some(this.site),
                 );

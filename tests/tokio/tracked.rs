@@ -412,6 +412,41 @@ fn a_sync_lock_held_across_an_await_is_reported() {
     assert!(silent.is_empty(), "{silent:#?}");
 }
 
+/// A poll that releases one sync lock and takes another holds as many as
+/// before it: the new one, held across the next await, is reported too
+/// (the check compared counts, and missed it; found by an outside test).
+#[test]
+#[allow(clippy::await_holding_lock)] // the point of the test
+fn a_sync_lock_swapped_for_another_across_awaits_is_reported_too() {
+    let s = Arc::new(lockgraph::Mutex::named("swap-first", 0));
+    let t = Arc::new(lockgraph::Mutex::named("swap-second", 0));
+    let reports = capture_reports::<HeldAcrossAwait>(|| {
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&current_thread(), async move {
+            tokio::task::spawn_local(lockgraph::tokio::instrument_named("swapper", async move {
+                let g = s.lock();
+                yield_now().await;
+                drop(g);
+                let h = t.lock();
+                yield_now().await;
+                drop(h);
+            }))
+            .await
+            .unwrap();
+        })
+    });
+    let texts: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(
+        texts[0].contains("swap-first") && !texts[0].contains("swap-second"),
+        "{texts:#?}"
+    );
+    assert!(
+        texts[1].contains("swap-second") && !texts[1].contains("swap-first"),
+        "{texts:#?}"
+    );
+}
+
 /// A future polled outside any task (`block_on`'s own) is its thread's:
 /// the report names the thread as other reports do (thread `name`), not
 /// as a task.

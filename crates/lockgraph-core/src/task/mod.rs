@@ -52,7 +52,7 @@ pub use watch::{
     blocking_wait_begins, blocking_wait_begins_as, set_task_dumper, wait_begins, wait_begins_as,
     AsyncWait, TaskDeadlock, TaskDumper, TaskWait,
 };
-pub use yielded::{check_pending, HeldAcrossAwait};
+pub use yielded::{check_pending, check_poll, HeldAcrossAwait, HeldBefore};
 
 /// Registers `f`, which names the task running on the calling thread
 /// (`None` outside a task). Cheap to call again with the same function.
@@ -69,13 +69,13 @@ pub fn async_used() -> bool {
     sets::ASYNC_USED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// How many sync locks this thread holds now (an instrumented task compares
-/// it before and after a poll): one inlined thread-local load when it holds
-/// none.
+/// The sync locks this thread holds now, by id (an instrumented task takes
+/// them before a poll, for [`check_poll`]): one inlined thread-local load,
+/// and no allocation, when it holds none.
 #[inline]
-pub fn thread_held_count() -> usize {
+pub fn thread_held() -> HeldBefore {
     if crate::state::holds_nothing() {
-        return 0;
+        return HeldBefore(Vec::new());
     }
-    crate::state::held_entries().len()
+    HeldBefore(crate::state::held_entries().iter().map(|h| h.id).collect())
 }

@@ -93,6 +93,32 @@ pub fn check_pending(
     report(&held[held_before..], how, site)
 }
 
+/// The sync locks a thread held before a poll, by id ([`super::thread_held`]).
+pub struct HeldBefore(pub(super) Vec<u64>);
+
+/// Reports the sync locks the thread holds now that it did not hold before
+/// the poll (`before`), as held across the poll's `Pending` at `site`
+/// ([`check_pending`]'s words). By identity, not by count: a poll that
+/// releases one lock and takes another holds as many as before, and the
+/// new one was missed (found by an outside test).
+pub fn check_poll(
+    before: &HeldBefore,
+    how: impl FnOnce() -> String,
+    site: Option<&'static Location<'static>>,
+) -> bool {
+    if crate::state::holds_nothing() {
+        return false;
+    }
+    let held: Vec<Held> = crate::state::held_entries()
+        .into_iter()
+        .filter(|h| !before.0.contains(&h.id))
+        .collect();
+    if held.is_empty() {
+        return false;
+    }
+    report(&held, how, site)
+}
+
 #[cold]
 fn report(
     held: &[Held],
