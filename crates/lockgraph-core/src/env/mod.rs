@@ -237,7 +237,7 @@ pub static MAX_INSTANCES: Variable = var(
     "LOCKGRAPH_MAX_INSTANCES",
     Kind::Size,
     "1m",
-    "The most live lock instances in the same-class instance graph; past it recording stops (said once).",
+    "The most live lock instances in the same-class instance graph; past it recording stops (said once), for the rest of the process, also once fewer are live.",
 );
 
 /// Every variable lockgraph reads, in the order `docs/environment.md`
