@@ -32,12 +32,23 @@ pub(super) fn self_words(
              receives meanwhile, it never wakes. Send from a thread that does not \
              consume this queue, or give the stage its own output queue.",
         ),
-        LockKind::Semaphore | LockKind::AsyncSemaphore => (
+        LockKind::Semaphore => (
             "potential deadlock: a holder of a semaphore's permit asks it for another",
             "When no permit is free the request waits for one to be given back, and \
              this holder keeps its own while it waits: once every permit is held \
              this way, none comes back (reported whatever the number of permits, \
              as lockdep does). Give the first permit back before asking again.",
+        ),
+        LockKind::AsyncSemaphore => (
+            "potential deadlock: a holder of a semaphore's permit asks it for another",
+            "When no permit is free the request waits for one to be given back, and \
+             this holder keeps its own while it waits: once every permit is held \
+             this way, none comes back (reported whatever the number of permits, \
+             as lockdep does). Give the first permit back before asking again. If \
+             the permit was moved into another task (a `static` semaphore's \
+             `acquire()` permit moved into a spawned task), that task holds it, \
+             which lockgraph cannot see: take permits that move with \
+             `acquire_owned` on an `Arc<Semaphore>`, which are no task's holds.",
         ),
         LockKind::AsyncMutex | LockKind::AsyncRwLock if certain => (
             "deadlock: an async lock is requested by the task (or thread) that holds it",

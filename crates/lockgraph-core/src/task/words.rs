@@ -165,9 +165,13 @@ fn deadlock_advice(ws: &[TaskWait]) -> String {
             crate::class::LockKind::Queue => {
                 advice::self_send(&w.owner, &w.lock, &asked_at(w), at.as_deref(), "task")
             }
-            crate::class::LockKind::AsyncSemaphore => {
+            crate::class::LockKind::AsyncSemaphore => format!(
+                "{}; if those permits were moved into other tasks (a `static` semaphore's \
+                 `acquire()` permit moved into a spawned task), those tasks hold them and this \
+                 wait ends when they release them: lockgraph cannot see a move, so take \
+                 permits that move with `acquire_owned`, which are no task's holds",
                 advice::self_permit(&w.owner, &w.lock, &asked_at(w), at.as_deref())
-            }
+            ),
             _ => advice::ask_again(&w.owner, &w.lock, &asked_at(w), at.as_deref(), ""),
         };
     }
