@@ -135,9 +135,18 @@ fn a_cycle_met_in_a_loop_is_one_report_and_each_call_in_a_host_fn_is_one() {
             let _ = inner.synchronize();
             let _ = inner.launch("or-calls-k", &[], &[], || {});
         });
-        tx.send(reports.len()).unwrap();
+        let texts: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
+        tx.send(texts).unwrap();
     }))
     .unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 2);
+    let texts = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    // Said as what it is: a call CUDA does not permit, not a cycle.
+    for t in &texts {
+        assert!(
+            t.starts_with("lockgraph: a CUDA call inside a host function (not permitted by CUDA"),
+            "{t}"
+        );
+    }
     s2.synchronize().unwrap();
 }

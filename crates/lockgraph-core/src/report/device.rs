@@ -10,6 +10,23 @@ use super::{CycleReport, LockInfo, LockKind, Site};
 
 impl CycleReport {
     pub(super) fn fmt_device(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
+        let mut kinds = self.locks.entries().map(|l| l.kind);
+        if let (Some(LockKind::HostFn), None) = (kinds.next(), kinds.next()) {
+            // A CUDA call inside a host function: not permitted by CUDA,
+            // which may hang or fail it; a kernel launch is no deadlock of
+            // its own (found by an outside test).
+            writeln!(
+                f,
+                "lockgraph: a CUDA call inside a host function (not permitted by CUDA: it may hang, waiting for its own stream, or fail)"
+            )?;
+        } else {
+            self.fmt_device_headline(f, certain)?;
+        }
+        self.fmt_device_body(f)
+    }
+
+    /// A device cycle's first lines: certain or potential, and its nodes.
+    fn fmt_device_headline(&self, f: &mut fmt::Formatter<'_>, certain: bool) -> fmt::Result {
         let what = if certain {
             "deadlock (certain)"
         } else {
@@ -31,6 +48,11 @@ impl CycleReport {
                 "  verdict: potential (the cycle needs the shared host-function executor or depends on timing)"
             )?;
         }
+        Ok(())
+    }
+
+    /// A device cycle's nodes, who waits for whom, and what to change.
+    fn fmt_device_body(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f)?;
         writeln!(f, "  nodes in the cycle:")?;
         // A site a label already names (a host function's is its enqueue

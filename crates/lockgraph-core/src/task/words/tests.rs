@@ -118,8 +118,10 @@ fn self_waits_on_a_queue_or_permits_and_an_unheld_queue_get_advice_that_fits() {
     // Permits moved into other tasks are theirs, which no lock can see: the
     // advice says so, and what to use (an outside test's false DEADLOCK).
     assert!(
-        r.advice().contains("if those permits were moved into other tasks")
-            && r.advice().contains("take permits that move with `acquire_owned`"),
+        r.advice()
+            .contains("if those permits were moved into other tasks")
+            && r.advice()
+                .contains("take permits that move with `acquire_owned`"),
         "{}",
         r.advice()
     );
