@@ -11,6 +11,13 @@ fn check_dir(dir: &Path) -> Report {
     check(&CheckOptions::new(vec![dir.to_path_buf()])).unwrap()
 }
 
+/// The report as `check`'s text output.
+fn text_of(r: &Report) -> String {
+    let mut text = Vec::new();
+    lockgraph_cli::Format::Text.write(r, &mut text).unwrap();
+    String::from_utf8(text).unwrap()
+}
+
 fn keys(r: &Report) -> Vec<&str> {
     r.cycles().iter().map(|c| c.key.as_str()).collect()
 }
@@ -350,9 +357,7 @@ fn a_plain_read_against_an_upgradable_hold_is_no_cycle() {
     let out = c.edges.iter().find(|e| e.from == "L1").unwrap();
     assert_eq!(out.kinds.names(), ["UN"]);
     // The text names the hold (`a` is an RwLock of a site class).
-    let mut text = Vec::new();
-    lockgraph_cli::Format::Text.write(&r, &mut text).unwrap();
-    let text = String::from_utf8(text).unwrap();
+    let text = text_of(&r);
     assert!(text.contains("for an upgradable read (taken at"), "{text}");
     // A read against a plain read hold still waits (behind a queued writer).
     let d = tempdir();
@@ -748,18 +753,11 @@ fn the_checker_finds_a_cycle_exactly_when_a_brute_force_does() {
 #[test]
 fn a_cycle_through_a_stream_is_told_to_release_the_lock_before_the_synchronize() {
     let d = tempdir();
-    let stream = |e: Edge, field: &str| {
-        let mut e = e;
-        e.0[field]["kind"] = serde_json::json!("Stream");
-        e
-    };
-    write_file(d.path(), 1, &[stream(edge("pool", "h2d"), "to")]);
-    write_file(d.path(), 2, &[stream(edge("h2d", "pool"), "from")]);
-    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()])).unwrap();
+    write_file(d.path(), 1, &[edge("pool", "h2d").kind("to", "Stream")]);
+    write_file(d.path(), 2, &[edge("h2d", "pool").kind("from", "Stream")]);
+    let r = check_dir(d.path());
     assert_eq!(r.cycles().len(), 1);
-    let mut text = Vec::new();
-    lockgraph_cli::Format::Text.write(&r, &mut text).unwrap();
-    let text = String::from_utf8(text).unwrap();
+    let text = text_of(&r);
     assert!(
         text.contains("fix: a host function of L") && text.contains("release L"),
         "{text}"
@@ -778,18 +776,11 @@ fn a_cycle_through_a_stream_is_told_to_release_the_lock_before_the_synchronize()
 #[test]
 fn a_cycle_through_a_queue_is_told_to_release_the_lock_before_the_send() {
     let d = tempdir();
-    let queue = |e: Edge, field: &str| {
-        let mut e = e;
-        e.0[field]["kind"] = serde_json::json!("Queue");
-        e
-    };
-    write_file(d.path(), 1, &[queue(edge("jobs", "stats"), "from")]);
-    write_file(d.path(), 2, &[queue(edge("stats", "jobs"), "to")]);
-    let r = check(&CheckOptions::new(vec![d.path().to_path_buf()])).unwrap();
+    write_file(d.path(), 1, &[edge("jobs", "stats").kind("from", "Queue")]);
+    write_file(d.path(), 2, &[edge("stats", "jobs").kind("to", "Queue")]);
+    let r = check_dir(d.path());
     assert_eq!(r.cycles().len(), 1);
-    let mut text = Vec::new();
-    lockgraph_cli::Format::Text.write(&r, &mut text).unwrap();
-    let text = String::from_utf8(text).unwrap();
+    let text = text_of(&r);
     for needle in [
         "`jobs` as its consumer (taken at",
         "`jobs` (a send that blocks while it is full) at",

@@ -70,6 +70,12 @@ impl Edge {
         self.set("gates", json!(gates))
     }
 
+    /// The kind of its `side` (`"from"` or `"to"`): `Stream`, `Queue`.
+    pub fn kind(mut self, side: &str, kind: &str) -> Edge {
+        self.0[side]["kind"] = json!(kind);
+        self
+    }
+
     pub fn sites(self, held: &str, requested: &str) -> Edge {
         self.set("held_at", json!(held))
             .set("requested_at", json!(requested))

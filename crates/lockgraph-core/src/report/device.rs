@@ -126,19 +126,18 @@ impl CycleReport {
         // synchronize (an edge from a lock into a stream, an event, the
         // executor).
         let kind_of = |i: usize| nodes.get(i).map(|l| l.kind);
-        let into = |from_device: bool, to: &dyn Fn(LockKind) -> bool| {
-            self.edges.entries().any(|e| {
-                kind_of(e.from).is_some_and(|k| device(k) == from_device)
-                    && kind_of(e.to).is_some_and(to)
-            })
-        };
-        let thread_waits_signal = into(false, &|k| k == LockKind::Signal);
-        let device_waits_signal = into(true, &|k| k == LockKind::Signal);
-        let held_across_sync = into(false, &|k| {
-            matches!(
-                k,
-                LockKind::Stream | LockKind::Event | LockKind::HostExecutor
-            )
+        // Each edge as (whether it starts at a device node, its end's kind).
+        let edges: Vec<(bool, LockKind)> = (self.edges.entries())
+            .filter_map(|e| Some((device(kind_of(e.from)?), kind_of(e.to)?)))
+            .collect();
+        let thread_waits_signal = edges.contains(&(false, LockKind::Signal));
+        let device_waits_signal = edges.contains(&(true, LockKind::Signal));
+        let held_across_sync = edges.iter().any(|&(from_device, to)| {
+            !from_device
+                && matches!(
+                    to,
+                    LockKind::Stream | LockKind::Event | LockKind::HostExecutor
+                )
         });
         let mut out = Vec::new();
         let locks: Vec<String> = nodes

@@ -84,15 +84,7 @@ pub fn wait_begins(
     request: Request,
     site: Option<&'static Location<'static>>,
 ) -> Option<AsyncWait> {
-    let mode = match (request, meta.kind()) {
-        (Request::Read, _) => WaitMode::Read,
-        (Request::RecursiveRead, _) => WaitMode::RecursiveRead,
-        (_, LockKind::Queue) => WaitMode::Send,
-        (_, LockKind::AsyncSemaphore | LockKind::Semaphore) => WaitMode::Permit,
-        (_, LockKind::AsyncRwLock | LockKind::RwLock) => WaitMode::Write,
-        _ => WaitMode::Lock,
-    };
-    wait_begins_as(meta, mode, site)
+    register(meta, mode_of(meta, request), site, false)
 }
 
 /// [`wait_begins`] of a wait that blocks the calling thread (a
@@ -103,9 +95,7 @@ pub fn blocking_wait_begins(
     request: Request,
     site: Option<&'static Location<'static>>,
 ) -> Option<AsyncWait> {
-    let wait = wait_begins(meta, request, site)?;
-    blocks_thread(&wait);
-    Some(wait)
+    register(meta, mode_of(meta, request), site, true)
 }
 
 /// [`wait_begins_as`] of a wait that blocks the calling thread
@@ -115,22 +105,7 @@ pub fn blocking_wait_begins_as(
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
 ) -> Option<AsyncWait> {
-    let wait = wait_begins_as(meta, mode, site)?;
-    blocks_thread(&wait);
-    Some(wait)
-}
-
-/// Notes, for a task's wait, the thread it blocks.
-fn blocks_thread(wait: &AsyncWait) {
-    let key = crate::watchdog::tasks::this_thread_key();
-    if key == 0 {
-        return;
-    }
-    if let Some(w) = WAITS.lock().get_mut(&wait.0) {
-        if matches!(w.owner, Owner::Task(_)) {
-            w.blocks = Some(key);
-        }
-    }
+    register(meta, mode, site, true)
 }
 
 /// [`wait_begins`] of a wait in `mode` (a receive: [`WaitMode::Recv`]),
@@ -139,6 +114,29 @@ pub fn wait_begins_as(
     meta: &LockMeta,
     mode: WaitMode,
     site: Option<&'static Location<'static>>,
+) -> Option<AsyncWait> {
+    register(meta, mode, site, false)
+}
+
+/// The operation a `request` of `meta` waits in.
+fn mode_of(meta: &LockMeta, request: Request) -> WaitMode {
+    match (request, meta.kind()) {
+        (Request::Read, _) => WaitMode::Read,
+        (Request::RecursiveRead, _) => WaitMode::RecursiveRead,
+        (_, LockKind::Queue) => WaitMode::Send,
+        (_, LockKind::AsyncSemaphore | LockKind::Semaphore) => WaitMode::Permit,
+        (_, LockKind::AsyncRwLock | LockKind::RwLock) => WaitMode::Write,
+        _ => WaitMode::Lock,
+    }
+}
+
+/// Registers the wait (the watchdog on); `blocking`: it blocks the calling
+/// thread, whose key a task's wait then keeps (`Wait::blocks`).
+fn register(
+    meta: &LockMeta,
+    mode: WaitMode,
+    site: Option<&'static Location<'static>>,
+    blocking: bool,
 ) -> Option<AsyncWait> {
     let request = mode.request();
     if !crate::watchdog::on() {
@@ -157,6 +155,12 @@ pub fn wait_begins_as(
             .entry(t)
             .or_insert_with(crate::sync::thread_name);
     }
+    let blocks = match owner {
+        Owner::Task(_) if blocking => {
+            Some(crate::watchdog::tasks::this_thread_key()).filter(|&k| k != 0)
+        }
+        _ => None,
+    };
     WAITS.lock().insert(
         n,
         Wait {
@@ -168,7 +172,7 @@ pub fn wait_begins_as(
             mode,
             site,
             since: Instant::now(),
-            blocks: None,
+            blocks,
         },
     );
     Some(AsyncWait(n))
