@@ -10,8 +10,9 @@
 //! ```
 //!
 //! An entry matches a lock class by its name (named classes), by its class id
-//! (`name:model_lock`, `site:src/model.rs:41:17`), or as a glob (`*` any run of
-//! characters, `?` one character) over either. Within a chain, a class takes
+//! (`name:model_lock`, `site:src/model.rs:41:17:server::Model`), by the id of
+//! a `new` lock without its type (`site:src/model.rs:41:17`), or as a glob
+//! (`*` any run of characters, `?` one character) over any of these. Within a chain, a class takes
 //! the position of the first entry it matches. A recorded edge from a class at
 //! a later position to one at an earlier position of the same chain is a
 //! violation. A `site:` entry naming a dependency's file by its path under
@@ -232,6 +233,7 @@ impl Chain {
         let pat = &self.entries[i];
         glob_match(pat, &class.class)
             || class.name().is_some_and(|n| glob_match(pat, n))
+            || class.site_id().is_some_and(|id| glob_match(pat, &id))
             || class.full_site_id().is_some_and(|id| glob_match(pat, &id))
     }
 
@@ -239,10 +241,10 @@ impl Chain {
     pub fn position(&self, class: &ClassInfo) -> Option<usize> {
         let by_id = self.exact.get(&*class.class).copied();
         let by_name = class.name().and_then(|n| self.exact.get(n).copied());
-        let best = match (by_id, by_name) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let by_site = class
+            .site_id()
+            .and_then(|id| self.exact.get(id.as_str()).copied());
+        let best = [by_id, by_name, by_site].into_iter().flatten().min();
         let glob = self
             .globs
             .iter()

@@ -11,6 +11,7 @@ use lockgraph_cli::profile::{Profile, ProfileFormat};
 use lockgraph_cli::{CheckOptions, Report, Rule, ShowPath as _};
 
 use super::args::{FormatArg, ReportArgs, TextOrJson};
+use super::hints;
 use super::output_file;
 use super::outputs::not_an_input;
 use super::run;
@@ -261,6 +262,9 @@ pub(crate) fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
         eprintln!(
             "lockgraph: the command failed ({status}); checking what it recorded, then exiting with {code}"
         );
+        if let Some(line) = hints::fail_fast_line(t.command) {
+            eprintln!("{line}");
+        }
     }
     let recorded = run::recorded_files(&dir)?;
     if recorded == 0 && !t.allow_empty {
@@ -268,13 +272,11 @@ pub(crate) fn run_test(t: TestArgs<'_>) -> anyhow::Result<u8> {
             .command
             .first()
             .map_or_else(String::new, |p| p.shown().to_string());
-        error(&anyhow::anyhow!(
-            "nothing was recorded in {}: no process that `{program}` started took a lockgraph \
-             lock with lock tracking compiled in. Tracking is compiled out of release builds \
-             (`cargo test --release`) unless lockgraph's `track-in-release` feature is on: run \
-             the tests in a debug build, or pass --allow-empty if recording nothing is expected",
-            dir.shown()
-        ));
+        error(&anyhow::anyhow!(hints::nothing_recorded(
+            &dir,
+            &program,
+            failure.is_some()
+        )));
         return Ok(run::final_exit_code(failure, 2));
     }
     let opts = options(vec![dir.clone()], t.report);

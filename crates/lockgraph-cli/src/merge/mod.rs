@@ -122,6 +122,16 @@ impl ClassInfo {
         Some(format!("site:{site}{rest}"))
     }
 
+    /// For a class made with `new` (`site:<file:line:col>:<type>`), its id
+    /// without the type, `site:<file:line:col>` (the site in the portable
+    /// form of class ids): how a user writes the class of a lock from the
+    /// line that makes it, as `--order` entries may.
+    pub fn site_id(&self) -> Option<String> {
+        let site = lockgraph_core::site_key::site(self.site()?);
+        let rest = self.class.strip_prefix("site:")?.strip_prefix(&*site)?;
+        (rest.is_empty() || rest.starts_with(':')).then(|| format!("site:{site}"))
+    }
+
     /// The identity used in baselines and fingerprints: the class id, except
     /// that anonymous classes (`anon:<pid>:<id>`, never equal across
     /// processes) all read `anon`.

@@ -70,7 +70,7 @@ impl Format {
     }
 
     /// Writes `report` to `w` in this format. SARIF paths are made relative to
-    /// the current directory where they lie under it.
+    /// the repository that holds the current directory ([`sarif::SourceRoot`]).
     pub fn write(self, report: &Report, w: &mut dyn Write) -> io::Result<()> {
         match self {
             Format::Text => text::write(report, w),
@@ -79,8 +79,10 @@ impl Format {
                 writeln!(w)
             }
             Format::Sarif => {
-                let root = std::env::current_dir().ok();
-                let v = sarif::to_value(report, root.as_deref());
+                let root = std::env::current_dir()
+                    .ok()
+                    .map(|cwd| sarif::SourceRoot::of(&cwd));
+                let v = sarif::to_value(report, root.as_ref());
                 serde_json::to_writer_pretty(&mut *w, &v).map_err(io::Error::from)?;
                 writeln!(w)
             }

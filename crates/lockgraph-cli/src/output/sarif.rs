@@ -3,11 +3,12 @@
 //! One run; `tool.driver` is `lockgraph` with two rules, `lock-order-cycle`
 //! and `lock-order-violation`. Each finding is one result at level `error`:
 //! its location is the acquisition site (`requested_at`) of the edge that
-//! closes the cycle (for a violation, of the offending edge), its related
+//! closes the cycle (for a violation, of the offending edge; with no site
+//! recorded, the next place [`primary_site`] finds), its related
 //! locations are the other edges' sites, and `partialFingerprints` holds a
 //! hash of the finding's stable key, so alerts survive unrelated changes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -59,10 +60,44 @@ fn rules() -> Value {
     ])
 }
 
+/// Where SARIF's `%SRCROOT%` is: the repository that holds the current
+/// directory (the nearest directory above it with a `.git`), else the
+/// current directory; and the current directory's path inside it (`/`
+/// separators, empty at its top). Sites are named relative to the Cargo
+/// workspace the program was built in, which `check` is run from: a
+/// workspace in a subfolder of its repository (`rust/`) has its sites
+/// prefixed with that path, as code scanning reads URIs from the
+/// repository's root.
+pub(crate) struct SourceRoot {
+    pub(crate) repo: PathBuf,
+    pub(crate) within: String,
+}
+
+impl SourceRoot {
+    /// The source root of `cwd`.
+    pub(crate) fn of(cwd: &Path) -> SourceRoot {
+        let repo = cwd.ancestors().find(|d| d.join(".git").exists());
+        match repo {
+            Some(repo) => SourceRoot {
+                within: cwd
+                    .strip_prefix(repo)
+                    .map(|w| w.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default(),
+                repo: repo.to_path_buf(),
+            },
+            None => SourceRoot {
+                repo: cwd.to_path_buf(),
+                within: String::new(),
+            },
+        }
+    }
+}
+
 /// A SARIF `physicalLocation` for a `file:line:column` site. Relative paths
-/// (and absolute ones under `root`) become `%SRCROOT%`-relative URIs; others
-/// become `file://` URIs.
-pub(crate) fn physical_location(site: &str, root: Option<&Path>) -> Value {
+/// (taken from the current directory, [`SourceRoot::within`]) and absolute
+/// ones under the root become `%SRCROOT%`-relative URIs; others become
+/// `file://` URIs.
+pub(crate) fn physical_location(site: &str, root: Option<&SourceRoot>) -> Value {
     let (file, region) = match split_site(site) {
         Some((file, line, col)) if line > 0 => {
             let mut region = json!({ "startLine": line });
@@ -73,7 +108,13 @@ pub(crate) fn physical_location(site: &str, root: Option<&Path>) -> Value {
         }
         _ => (site, None),
     };
-    let artifact = super::uri::artifact_location(file, root);
+    let relative =
+        !file.starts_with(['/', '\\']) && !super::uri::has_drive(&file.replace('\\', "/"));
+    let file = match root {
+        Some(r) if relative && !r.within.is_empty() => format!("{}/{file}", r.within),
+        _ => file.to_string(),
+    };
+    let artifact = super::uri::artifact_location(&file, root.map(|r| r.repo.as_path()));
     let mut loc = json!({ "artifactLocation": artifact });
     if let Some(region) = region {
         loc["region"] = region;
@@ -103,7 +144,7 @@ fn edge_site(e: &FindingEdge) -> Option<&str> {
         .or_else(|| e.origins.iter().find_map(|o| o.held_at.as_deref()))
 }
 
-fn related(edges: &[FindingEdge], root: Option<&Path>) -> Vec<Value> {
+fn related(edges: &[FindingEdge], root: Option<&SourceRoot>) -> Vec<Value> {
     let mut out = Vec::new();
     for e in edges {
         for o in &e.origins {
@@ -167,19 +208,63 @@ fn details(f: &Finding) -> String {
     text
 }
 
-fn result(f: &Finding, root: Option<&Path>) -> Value {
-    // A cycle is located at the edge that closes it; a violation at its edge.
+/// `file:line:0` from a stack frame as records write it,
+/// `path::to::function (file:line)`: where the frame's source line is,
+/// without a column.
+fn frame_site(frame: &str) -> Option<String> {
+    let (_, place) = frame.strip_suffix(')')?.rsplit_once(" (")?;
+    let (file, line) = place.rsplit_once(':')?;
+    let line: u64 = line.parse().ok()?;
+    (!file.is_empty() && line > 0).then(|| format!("{file}:{line}:0"))
+}
+
+/// Where a finding is shown: the acquisition site of the edge that closes
+/// the cycle (a violation: of its edge), else of another edge, else the
+/// innermost frame of those edges' stacks (locks taken through `lock_api`'s
+/// own types record no site), else a lock's creation site. `None` when the
+/// records give no place at all.
+fn primary_site(f: &Finding) -> Option<String> {
     let primary = f.edges.iter().find(|e| e.closes_cycle).or(f.edges.last());
-    let locations: Vec<Value> = primary
-        .and_then(edge_site)
-        .map(|s| vec![json!({ "physicalLocation": physical_location(s, root) })])
-        .unwrap_or_default();
+    let others = f.edges.iter().filter(|e| !e.closes_cycle);
+    let order: Vec<&FindingEdge> = primary.into_iter().chain(others).collect();
+    order
+        .iter()
+        .find_map(|e| edge_site(e).map(str::to_string))
+        .or_else(|| {
+            order.iter().find_map(|e| {
+                e.origins
+                    .iter()
+                    .flat_map(|o| o.backtrace.iter())
+                    .find_map(|frame| frame_site(frame))
+            })
+        })
+        .or_else(|| {
+            f.locks
+                .iter()
+                .find_map(|l| l.site.as_deref().map(str::to_string))
+        })
+}
+
+/// The file a finding with no recorded place is shown at: GitHub code
+/// scanning refuses a whole SARIF file when one result has no location.
+const NO_PLACE_FILE: &str = "Cargo.toml";
+
+fn result(f: &Finding, root: Option<&SourceRoot>) -> Value {
+    // A cycle is located at the edge that closes it; a violation at its edge.
+    let (location, unplaced) = match primary_site(f) {
+        Some(site) => (physical_location(&site, root), ""),
+        None => (
+            json!({ "artifactLocation": super::uri::artifact_location(NO_PLACE_FILE, None) }),
+            " (The records give no source location for this finding: it is shown at the \
+             workspace's Cargo.toml.)",
+        ),
+    };
     json!({
         "ruleId": f.rule.id(),
         "ruleIndex": Rule::ALL.iter().position(|r| *r == f.rule).unwrap_or(0),
         "level": "error",
-        "message": { "text": format!("{}{}", f.message, details(f)) },
-        "locations": locations,
+        "message": { "text": format!("{}{}{unplaced}", f.message, details(f)) },
+        "locations": [{ "physicalLocation": location }],
         "relatedLocations": related(&f.edges, root),
         "partialFingerprints": { FINGERPRINT_KEY: f.fingerprint },
         "properties": { "key": f.key, "exact": f.exact() }
@@ -188,7 +273,7 @@ fn result(f: &Finding, root: Option<&Path>) -> Value {
 
 /// The SARIF log of a report. `root` is the source root that absolute paths
 /// are made relative to.
-pub(crate) fn to_value(report: &Report, root: Option<&Path>) -> Value {
+pub(crate) fn to_value(report: &Report, root: Option<&SourceRoot>) -> Value {
     let results: Vec<Value> = report.findings.iter().map(|f| result(f, root)).collect();
     let mut run = json!({
         "tool": {
@@ -203,7 +288,8 @@ pub(crate) fn to_value(report: &Report, root: Option<&Path>) -> Value {
         "results": results
     });
     if let Some(root) = root {
-        run["originalUriBaseIds"] = json!({ "%SRCROOT%": { "uri": super::uri::root_uri(root) } });
+        run["originalUriBaseIds"] =
+            json!({ "%SRCROOT%": { "uri": super::uri::root_uri(&root.repo) } });
     }
     json!({
         "$schema": SCHEMA,
@@ -217,15 +303,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_source_root_is_the_repository() {
+        let d = std::env::temp_dir().join(format!("lockgraph-srcroot-{}", std::process::id()));
+        let ws = d.join("rust");
+        std::fs::create_dir_all(d.join(".git")).unwrap();
+        std::fs::create_dir_all(&ws).unwrap();
+        let r = SourceRoot::of(&ws);
+        assert_eq!((r.repo.as_path(), r.within.as_str()), (d.as_path(), "rust"));
+        let r = SourceRoot::of(&d);
+        assert_eq!((r.repo.as_path(), r.within.as_str()), (d.as_path(), ""));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn locations_are_relative_with_a_region() {
         let v = physical_location("src/a b.rs:3:7", None);
         assert_eq!(v["artifactLocation"]["uri"], "src/a%20b.rs");
         assert_eq!(v["artifactLocation"]["uriBaseId"], "%SRCROOT%");
         assert_eq!(v["region"]["startLine"], 3);
         assert_eq!(v["region"]["startColumn"], 7);
-        let v = physical_location("/work/repo/src/a.rs:3:7", Some(Path::new("/work/repo")));
+        let repo = |within: &str| SourceRoot {
+            repo: PathBuf::from("/work/repo"),
+            within: within.to_string(),
+        };
+        let v = physical_location("/work/repo/src/a.rs:3:7", Some(&repo("")));
         assert_eq!(v["artifactLocation"]["uri"], "src/a.rs");
-        let v = physical_location("/elsewhere/a.rs:3:7", Some(Path::new("/work/repo")));
+        // A workspace in a subfolder of its repository: relative sites are
+        // the workspace's, absolute ones stay as they are.
+        let v = physical_location("src/a.rs:3:7", Some(&repo("rust")));
+        assert_eq!(v["artifactLocation"]["uri"], "rust/src/a.rs");
+        let v = physical_location("/work/repo/rust/src/a.rs:3:7", Some(&repo("rust")));
+        assert_eq!(v["artifactLocation"]["uri"], "rust/src/a.rs");
+        let v = physical_location("../b/c.rs:3:7", Some(&repo("rust")));
+        assert_eq!(v["artifactLocation"]["uri"], "b/c.rs");
+        let v = physical_location("/elsewhere/a.rs:3:7", Some(&repo("")));
         assert_eq!(v["artifactLocation"]["uri"], "file:///elsewhere/a.rs");
         assert!(v["artifactLocation"].get("uriBaseId").is_none());
         let v = physical_location("weird", None);

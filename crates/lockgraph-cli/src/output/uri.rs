@@ -33,7 +33,7 @@ fn encode(path: &str, colon: bool) -> String {
 }
 
 /// Whether `file` (with `/` separators) starts with a drive (`C:/`).
-fn has_drive(file: &str) -> bool {
+pub(crate) fn has_drive(file: &str) -> bool {
     let b = file.as_bytes();
     b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'/'
 }

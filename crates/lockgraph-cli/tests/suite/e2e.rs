@@ -310,11 +310,48 @@ fn lockgraph_test_fails_when_nothing_was_recorded() {
     // The command's own failure still wins.
     let o = run_in(d.path(), &["test", "--", "false"]);
     assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("nothing was recorded"), "{err}");
+    // ... and is named as the likely cause (a build error), not release builds.
     assert!(
-        stderr(&o).contains("nothing was recorded"),
-        "{}",
-        stderr(&o)
+        err.contains("the command failed before any process"),
+        "{err}"
     );
+    assert!(!err.contains("tests stopped at the first failure"), "{err}");
+}
+
+/// An outside test's finding: `cargo test` stops at the first failing test
+/// binary, so a failed run's records miss the binaries after it; the check
+/// says so. A stand-in `cargo` that fails.
+#[cfg(unix)]
+#[test]
+fn a_failed_fail_fast_test_run_is_said_to_cover_part_of_the_suite() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = tempdir();
+    let cargo = d.path().join("cargo");
+    std::fs::write(&cargo, "#!/bin/sh\nexit 101\n").unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cargo = cargo.to_str().unwrap();
+    let o = run_in(d.path(), &["test", "--allow-empty", "--", cargo, "test"]);
+    assert_code(&o, 101);
+    let err = stderr(&o);
+    assert!(
+        err.contains("pass --no-fail-fast to record every test"),
+        "{err}"
+    );
+    let o = run_in(
+        d.path(),
+        &[
+            "test",
+            "--allow-empty",
+            "--",
+            cargo,
+            "test",
+            "--no-fail-fast",
+        ],
+    );
+    assert_code(&o, 101);
+    assert!(!stderr(&o).contains("--no-fail-fast"), "{}", stderr(&o));
 }
 
 #[test]

@@ -566,10 +566,26 @@ fn order_entries_match_names_ids_and_globs_and_warn_when_unused() {
         &[
             edge("b_lock", "a_lock"),
             edge("site:src/x.rs:1:1", "a_lock"),
+            edge("site:src/y.rs:5:28:u64", "site:src/y.rs:4:28:app::Cache"),
         ],
     );
     let order = d.path().join("o.toml");
     for (text, violations) in [
+        // A `new` lock's class id ends in its type; written without it,
+        // the entry still names the lock by the line that makes it.
+        (
+            "order = [\"site:src/y.rs:4:28\", \"site:src/y.rs:5:28\"]",
+            1,
+        ),
+        (
+            "order = [\"site:src/y.rs:4:28:app::Cache\", \"site:src/y.rs:5:28:u64\"]",
+            1,
+        ),
+        (
+            "order = [\"site:src/y.rs:5:28\", \"site:src/y.rs:4:28\"]",
+            0,
+        ),
+        ("order = [\"site:src/y.rs:4:2\", \"site:src/y.rs:5:2\"]", 0),
         ("order = [\"a_lock\", \"b_lock\"]", 1),
         ("order = [\"name:a_lock\", \"name:b_lock\"]", 1),
         ("order = [\"a_?ock\", \"b*\"]", 1),

@@ -10,7 +10,14 @@ use serde_json::{json, Value};
 pub fn class(id: &str) -> Value {
     if let Some(name) = id.strip_prefix("name:") {
         json!({ "class": id, "name": name, "kind": "Mutex", "site": null })
-    } else if let Some(site) = id.strip_prefix("site:") {
+    } else if let Some(rest) = id.strip_prefix("site:") {
+        // `file:line:col`, then the protected type's name when the id has
+        // one (`site:src/a.rs:4:28:u64`, as the runtime writes `new` locks).
+        let parts: Vec<&str> = rest.split(':').collect();
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let site = (1..parts.len().saturating_sub(1))
+            .find(|&i| digits(parts[i]) && digits(parts[i + 1]))
+            .map_or(rest.to_string(), |i| parts[..i + 2].join(":"));
         json!({ "class": id, "name": null, "kind": "RwLock", "site": site })
     } else {
         json!({ "class": id, "name": null, "kind": "Mutex", "site": null })

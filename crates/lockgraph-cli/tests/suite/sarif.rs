@@ -194,3 +194,51 @@ fn no_findings_is_a_valid_empty_run() {
         2
     );
 }
+
+/// GitHub code scanning refuses a whole upload when one result has no
+/// location: a cycle whose closing edge has no site is placed at another
+/// edge's site; a cycle with no site at all (locks taken through
+/// `lock_api`'s own types) at its stacks' innermost frame, else at the
+/// workspace's `Cargo.toml`.
+#[test]
+fn every_result_has_a_location() {
+    let nulls = |e: Edge| {
+        e.set("held_at", Value::Null)
+            .set("requested_at", Value::Null)
+    };
+    let location = |edges: &[Edge]| {
+        let d = tempdir();
+        write_file(d.path(), 1, edges);
+        let v = sarif(d.path(), &[]);
+        let locs = v["runs"][0]["results"][0]["locations"].clone();
+        assert_eq!(locs.as_array().map(Vec::len), Some(1), "{v:#}");
+        (
+            str_at(&locs[0], "/physicalLocation/artifactLocation/uri").to_string(),
+            locs[0]
+                .pointer("/physicalLocation/region/startLine")
+                .and_then(Value::as_u64),
+            str_at(&v, "/runs/0/results/0/message/text").to_string(),
+        )
+    };
+    // The closing edge (b -> a) has no site: the other edge's.
+    let (uri, line, _) = location(&[
+        edge("a", "b").sites("src/a.rs:10:5", "src/a.rs:12:17"),
+        nulls(edge("b", "a")),
+    ]);
+    assert_eq!((uri.as_str(), line), ("src/a.rs", Some(12)));
+    // No sites at all: the innermost frame of a stack.
+    let (uri, line, _) = location(&[
+        nulls(edge("a", "b")).set("backtrace", serde_json::json!(["x::f (src/x.rs:9)"])),
+        nulls(edge("b", "a")).set("backtrace", serde_json::json!(["x::g (src/x.rs:13)"])),
+    ]);
+    assert_eq!(uri, "src/x.rs");
+    assert!(matches!(line, Some(9 | 13)), "{line:?}");
+    // Nothing: the manifest, said in the message.
+    let empty = serde_json::json!([]);
+    let (uri, line, text) = location(&[
+        nulls(edge("anon:1:1", "anon:1:2")).set("backtrace", empty.clone()),
+        nulls(edge("anon:1:2", "anon:1:1")).set("backtrace", empty),
+    ]);
+    assert_eq!((uri.as_str(), line), ("Cargo.toml", None));
+    assert!(text.contains("no source location"), "{text}");
+}
