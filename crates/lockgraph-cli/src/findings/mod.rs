@@ -6,6 +6,7 @@
 //! baseline matched against the graph; this module: the report built
 //! from both.
 
+mod moved;
 mod shape;
 #[cfg(test)]
 mod tests;
@@ -120,6 +121,13 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             },
         }
     });
+    if let Some(summary) = &summary_baseline {
+        for f in findings.iter_mut().filter(|f| f.rule == Rule::Cycle) {
+            if let Some(note) = moved::moved_note(&f.key, &summary.stale) {
+                f.notes.push(note);
+            }
+        }
+    }
     if let (Some((path, b)), Some(summary)) = (baseline, &summary_baseline) {
         for e in b.entries().filter(|e| e.names_anonymous()) {
             if summary.stale.binary_search(&e.key).is_err() {

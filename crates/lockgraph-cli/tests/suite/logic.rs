@@ -678,6 +678,40 @@ fn a_baseline_tolerates_known_findings_only() {
     );
 }
 
+/// An outside CI test's finding: two comment lines above two `new` locks'
+/// constructors gave the baselined cycle through them new class ids; it
+/// failed as new with nothing that said why. It still fails (the key is
+/// exact), and says which entry it was.
+#[test]
+fn a_cycle_whose_locks_moved_names_its_old_baseline_entry() {
+    let d = tempdir();
+    let records = d.path().join("records");
+    std::fs::create_dir(&records).unwrap();
+    let (a, b) = ("site:src/lib.rs:4:28:u32", "site:src/lib.rs:5:28:u64");
+    write_file(&records, 1, &[edge(a, b)]);
+    write_file(&records, 2, &[edge(b, a)]);
+    let opts = CheckOptions::new(vec![records.clone()]);
+    let (baseline, _) = make_baseline(&opts).unwrap();
+    let path = d.path().join("baseline.json");
+    std::fs::write(&path, baseline.to_json()).unwrap();
+    let with = opts.clone().baseline(Some(path));
+    assert_eq!(check(&with).unwrap().exit_code(), 0);
+    std::fs::remove_dir_all(&records).unwrap();
+    std::fs::create_dir(&records).unwrap();
+    let (a2, b2) = ("site:src/lib.rs:6:28:u32", "site:src/lib.rs:7:28:u64");
+    write_file(&records, 1, &[edge(a2, b2)]);
+    write_file(&records, 2, &[edge(b2, a2)]);
+    let r = check(&with).unwrap();
+    assert_eq!(r.exit_code(), 1);
+    let notes = &r.cycles()[0].notes;
+    assert!(
+        notes.iter().any(|n| n.contains(&format!(
+            "the baseline's entry `cycle:{a} -> {b}`, no longer found, is this cycle"
+        ))),
+        "{notes:?}"
+    );
+}
+
 /// The checker's strong-path rule against a brute force on random small
 /// class graphs of every hold and request, some edges in a version 2 file
 /// (whose `read` is an exclusive request) and no gates: a cycle is found
