@@ -55,6 +55,7 @@ mod reader;
 mod report;
 mod search;
 mod shown;
+mod symbols;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -91,6 +91,8 @@ pub use policy::{
 pub use primitive::blocking;
 pub use record::{record_file, RECORD_VERSION};
 pub use region::{atomic_region, recheck};
+#[doc(hidden)]
+pub use report::program_frame;
 pub use report::{
     resource_fix_lines, resource_words, Backtrace, CycleReport, EdgeInfo, Edges, Hold, Level,
     LockInfo, Locks, ReportKind, Request, ResourceWords,

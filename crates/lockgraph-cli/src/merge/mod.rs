@@ -380,7 +380,7 @@ pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordEr
         for f in files {
             m.add_file(f)?;
         }
-        return Ok(m.finish());
+        return Ok(resolved(m.finish()));
     }
     // Contiguous runs of about equal size, so that combining them in order
     // gives what one thread would have.
@@ -424,5 +424,12 @@ pub fn merge_files(files: &[PathBuf], threads: usize) -> Result<Merged, RecordEr
             Some(all) => all.absorb(m),
         }
     }
-    Ok(merged.unwrap_or_default().finish())
+    Ok(resolved(merged.unwrap_or_default().finish()))
+}
+
+/// `m` with its raw stacks resolved (`crate::symbols`), once for all the
+/// files merged: each file a process ran is read once.
+fn resolved(mut m: Merged) -> Merged {
+    crate::symbols::resolve(&mut m.stacks, &mut m.warnings);
+    m
 }

@@ -272,16 +272,32 @@ impl EdgeLine<'_> {
     }
 }
 
-/// One `"type":"stack"` line: the resolved frames of the edges whose
-/// `stack` is `stack`.
+/// One `"type":"stack"` line: the frames of the edges whose `stack` is
+/// `stack`, resolved (`backtrace`) or raw (`modules` and `raw`: addresses
+/// in the files the process ran, resolved by `crate::symbols`).
 #[derive(Deserialize)]
 pub(super) struct StackLine<'a> {
     #[serde(rename = "type", borrow)]
     pub(super) ty: Str<'a>,
     #[serde(borrow)]
     pub(super) stack: Str<'a>,
+    #[serde(borrow, default)]
+    pub(super) backtrace: Option<Vec<Str<'a>>>,
+    #[serde(borrow, default)]
+    pub(super) modules: Option<Vec<RawModule<'a>>>,
+    /// `[module index, address in that module's file]`, innermost first.
+    #[serde(default)]
+    pub(super) raw: Option<Vec<(u64, u64)>>,
+}
+
+/// A file a raw stack line names: its path, and its size and modification
+/// time (nanoseconds since the epoch) when the process listed it.
+#[derive(Deserialize)]
+pub(super) struct RawModule<'a> {
     #[serde(borrow)]
-    pub(super) backtrace: Vec<Str<'a>>,
+    pub(super) path: Str<'a>,
+    pub(super) size: u64,
+    pub(super) mtime_ns: i64,
 }
 
 #[derive(Deserialize)]

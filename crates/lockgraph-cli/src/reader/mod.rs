@@ -1,4 +1,4 @@
-//! Reading lock-order record files (JSON Lines, format versions 1 to 3).
+//! Reading lock-order record files (JSON Lines, format versions 1 to 4).
 //!
 //! `docs/record-format.md` is the contract. The reader follows its reading
 //! rules: the first line must be a header of a known version; every later line
@@ -18,6 +18,7 @@
 
 mod line;
 mod parse;
+mod raw_frame;
 mod stacks;
 
 use std::fmt;
@@ -33,8 +34,8 @@ use crate::shown::ShowPath as _;
 /// The newest record format version this reader understands; it reads
 /// every version from 1 up to it (version 2 added the gates' modes, version
 /// 3 the `upgradable` hold: see `EdgeLine::kind` for how a `read` request
-/// of an older version is read).
-pub const FORMAT_VERSION: u64 = 3;
+/// of an older version is read; version 4 raw stack lines).
+pub const FORMAT_VERSION: u64 = 4;
 
 /// The longest line accepted, newline excluded (1 MiB).
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -44,6 +45,7 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 pub use line::{ClassRef, EdgeLine, Header, HoldMode, RequestMode, Str};
 use parse::{is_truncated, parse_header, parse_line, starts_with_brace, Parsed};
+pub(crate) use raw_frame::{RawFrame, RAW_MARK};
 
 /// A line or a file that was skipped but that the user should hear about.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -141,19 +141,54 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Parsed<'_>, LineError> {
 /// one to ignore.
 fn parse_other(line: &[u8]) -> Result<Parsed<'_>, LineError> {
     match serde_json::from_slice::<StackLine<'_>>(line) {
-        Ok(st) if &*st.ty == "stack" => Ok(Parsed::Stack(st)),
+        Ok(st) if &*st.ty == "stack" => match stack_error(&st) {
+            Some(message) => Err(LineError {
+                message,
+                invalid_json: false,
+            }),
+            None => Ok(Parsed::Stack(st)),
+        },
         Ok(_) => Ok(Parsed::Other),
         Err(e) => match serde_json::from_slice::<TypeOnly<'_>>(line) {
             Ok(TypeOnly { ty: Some(t) }) if &*t == "stack" => Err(blamed(
                 describe(line, &e, "stack record"),
                 line,
                 &e,
-                STACK_TEMPLATE,
+                if is_raw_stack(line) {
+                    RAW_STACK_TEMPLATE
+                } else {
+                    STACK_TEMPLATE
+                },
                 &|v| StackLine::deserialize(v).is_ok(),
             )),
             _ => Ok(Parsed::Other),
         },
     }
+}
+
+/// What is wrong with a stack line whose fields have their types: it has
+/// neither resolved frames (`backtrace`) nor raw ones (`modules` and
+/// `raw`), or a raw frame names a module the line does not list.
+fn stack_error(st: &StackLine<'_>) -> Option<String> {
+    if st.backtrace.is_some() {
+        return None;
+    }
+    let (Some(modules), Some(raw)) = (&st.modules, &st.raw) else {
+        return Some(
+            "invalid stack record: it has neither `backtrace` (resolved frames) nor `modules` \
+             and `raw` (a raw stack)"
+                .to_string(),
+        );
+    };
+    raw.iter()
+        .position(|&(m, _)| m >= modules.len() as u64)
+        .map(|i| {
+            format!(
+                "field `raw[{i}]`: module {} is not in `modules` ({} listed)",
+                raw[i].0,
+                modules.len()
+            )
+        })
 }
 
 /// Why a line without a string `type` is not a record: a second header
@@ -206,6 +241,18 @@ pub(super) const EDGE_TEMPLATE: &str = r#"{"type":"edge","from":{"class":"name:m
 
 /// A valid stack line, the same way.
 pub(super) const STACK_TEMPLATE: &str = r#"{"type":"stack","stack":"4242:7","pid":4242,"backtrace":["server::Server::reload (src/server.rs:63)"]}"#;
+
+/// A valid raw stack line (format version 4), the same way.
+pub(super) const RAW_STACK_TEMPLATE: &str = r#"{"type":"stack","stack":"4242:7","pid":4242,"modules":[{"path":"/work/target/debug/examples/server","size":40000000,"mtime_ns":1764240000000000000}],"raw":[[0,1193046]]}"#;
+
+/// Whether a stack line that is not valid as one gives raw frames (has
+/// `modules` or `raw` and no `backtrace`): its fields are then blamed
+/// against [`RAW_STACK_TEMPLATE`].
+fn is_raw_stack(line: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line).is_ok_and(|m| {
+        !m.contains_key("backtrace") && (m.contains_key("modules") || m.contains_key("raw"))
+    })
+}
 
 /// A valid header, the same way.
 pub(super) const HEADER_TEMPLATE: &str = r#"{"lockgraph_record":1,"pid":4242,"exe":"/work/target/debug/deps/api-5f3c","args":["api"],"started_unix_ms":1764240000000}"#;

@@ -1,5 +1,9 @@
 //! The `stack` lines of one record file, by key. A key is unique in a file
-//! the runtime writes (`"<pid>:<n>"`); a second line with a key already
+//! the runtime writes (`"<pid>:<n>"`), but for a raw stack line, written
+//! with the edge, and the resolved line of the same stack that the process
+//! may append later: the resolved one is kept, whichever comes first. A
+//! raw stack's frames are kept as [`RawFrame`] strings until
+//! the merge resolves them. A second line of one kind with a key already
 //! read, and other frames, is a contradiction the file's edges cannot
 //! settle: the last line's frames are kept (a later line corrects an
 //! earlier one, as a file appended to does), and a warning names both
@@ -9,7 +13,41 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::line::StackLine;
+use super::raw_frame::{RawFrame, RAW_MARK};
 use super::Warning;
+
+/// A stack line's frames: its resolved ones (a frame that starts as a raw
+/// frame's string does, which no resolved frame does, loses that mark), or
+/// its raw ones as [`RawFrame`] strings (a parsed line's
+/// module indices are valid).
+fn frames_of(st: &StackLine<'_>) -> Vec<String> {
+    if let Some(bt) = &st.backtrace {
+        return bt
+            .iter()
+            .map(|f| match f.strip_prefix(RAW_MARK) {
+                Some(rest) => format!("\u{FFFD}{rest}"),
+                None => f.to_string(),
+            })
+            .collect();
+    }
+    let modules = st.modules.as_deref().unwrap_or_default();
+    st.raw
+        .iter()
+        .flatten()
+        .filter_map(|&(m, addr)| {
+            let m = modules.get(usize::try_from(m).ok()?)?;
+            Some(
+                RawFrame {
+                    path: &m.path,
+                    size: m.size,
+                    mtime_ns: m.mtime_ns,
+                    addr,
+                }
+                .to_frame(),
+            )
+        })
+        .collect()
+}
 
 /// Stack lines with other frames named one by one per file; the rest are
 /// counted.
@@ -20,8 +58,9 @@ const NAMED_CONFLICTS: usize = 3;
 pub(super) struct StackLines {
     /// Each key with its frames, in the order first read.
     stacks: Vec<(String, Vec<String>)>,
-    /// Each key: its index in `stacks`, and the line its frames are from.
-    by_key: HashMap<String, (usize, u64)>,
+    /// Each key: its index in `stacks`, the line its frames are from, and
+    /// whether they are raw.
+    by_key: HashMap<String, (usize, u64, bool)>,
     conflicts: Vec<Warning>,
     unnamed: usize,
 }
@@ -29,13 +68,23 @@ pub(super) struct StackLines {
 impl StackLines {
     /// Reads the stack line `st`, line `line` of `path`.
     pub(super) fn add(&mut self, path: &Path, line: u64, st: &StackLine<'_>) {
-        let frames: Vec<String> = st.backtrace.iter().map(|f| f.to_string()).collect();
-        let Some(&(i, earlier)) = self.by_key.get(&*st.stack) else {
+        let raw = st.backtrace.is_none();
+        let frames = frames_of(st);
+        let Some(&(i, earlier, earlier_raw)) = self.by_key.get(&*st.stack) else {
             self.by_key
-                .insert(st.stack.to_string(), (self.stacks.len(), line));
+                .insert(st.stack.to_string(), (self.stacks.len(), line, raw));
             self.stacks.push((st.stack.to_string(), frames));
             return;
         };
+        if raw != earlier_raw {
+            // The resolved line of a raw stack, or the raw line of a
+            // resolved one: the resolved frames are kept.
+            if !raw {
+                self.stacks[i].1 = frames;
+                self.by_key.insert(st.stack.to_string(), (i, line, raw));
+            }
+            return;
+        }
         if self.stacks[i].1 == frames {
             return;
         }
@@ -53,7 +102,7 @@ impl StackLines {
             self.unnamed += 1;
         }
         self.stacks[i].1 = frames;
-        self.by_key.insert(st.stack.to_string(), (i, line));
+        self.by_key.insert(st.stack.to_string(), (i, line, raw));
     }
 
     /// The stacks (each key once, with the frames kept), and the warnings.

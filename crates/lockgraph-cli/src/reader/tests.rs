@@ -143,8 +143,8 @@ fn header_problems_are_errors_on_line_1() {
     for (text, want) in [
         (EDGE, "no `lockgraph_record` field"),
         (
-            "{\"lockgraph_record\":4,\"pid\":1}\n",
-            "unsupported record format version 4",
+            "{\"lockgraph_record\":5,\"pid\":1}\n",
+            "unsupported record format version 5",
         ),
         ("{\"lockgraph_record\":\"1\"}\n", "must be a version number"),
         (
@@ -340,7 +340,24 @@ fn a_bad_stack_line_is_an_error_naming_its_field() {
     let e = error_of(r#"{"type":"stack","stack":1,"backtrace":["f"]}"#);
     assert!(e.contains("field `stack`"), "{e}");
     let e = error_of(r#"{"type":"stack","stack":"7:1"}"#);
-    assert!(e.contains("missing field `backtrace`"), "{e}");
+    assert!(
+        e.contains("it has neither `backtrace` (resolved frames) nor `modules` and `raw`"),
+        "{e}"
+    );
+    // A raw stack line (format version 4): a frame names a listed module.
+    let e = error_of(
+        r#"{"type":"stack","stack":"7:1","modules":[{"path":"/a","size":1,"mtime_ns":2}],"raw":[[0,9],[1,9]]}"#,
+    );
+    assert!(
+        e.contains("f.jsonl:2: field `raw[1]`: module 1 is not in `modules` (1 listed)"),
+        "{e}"
+    );
+    let e = error_of(
+        r#"{"type":"stack","stack":"7:1","modules":[{"path":"/a","size":"1","mtime_ns":2}],"raw":[]}"#,
+    );
+    assert!(e.contains("field `modules[0].size`"), "{e}");
+    let e = error_of(r#"{"type":"stack","stack":"7:1","modules":[],"raw":[[0,-1]]}"#);
+    assert!(e.contains("field `raw[0][1]`"), "{e}");
     // Bytes that are not UTF-8 in a frame: not JSON, as in an edge line.
     let mut text = format!("{HEADER}\n").into_bytes();
     text.extend_from_slice(b"{\"type\":\"stack\",\"stack\":\"7:1\",\"backtrace\":[\"f\xff\"]}\n");

@@ -225,7 +225,7 @@ fn bad_record_files_name_file_line_and_reason() {
         (
             "unknown version",
             format!("{{\"lockgraph_record\":7,\"pid\":1}}\n{good}\n").into_bytes(),
-            "bad.jsonl:1: unsupported record format version 7 (this lockgraph reads versions 1 to 3)",
+            "bad.jsonl:1: unsupported record format version 7 (this lockgraph reads versions 1 to 4)",
         ),
         (
             "missing field",

@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::fork::Mutex;
 
 mod lines;
+mod raw;
 mod stacks;
 pub(crate) use lines::{class_id, json_str, ClassDesc, EdgeLine};
 use lines::{format_line, stack_line};
@@ -31,8 +32,9 @@ pub(crate) use stacks::before_abort;
 
 /// The record format version written (2: gates carry their mode; 3: an
 /// edge's hold may be `upgradable`, and a `read` request is a plain read,
-/// which waits for no upgradable read; `docs/record-format.md`).
-pub const RECORD_VERSION: u32 = 3;
+/// which waits for no upgradable read; 4: a `stack` line may be raw, its
+/// frames addresses in the files the process ran; `docs/record-format.md`).
+pub const RECORD_VERSION: u32 = 4;
 
 struct Recorder {
     file: Mutex<File>,
@@ -156,6 +158,7 @@ fn say(line: &str) {
 /// lock use (cheap after the first call).
 pub(crate) fn start() {
     if recorder().is_some() {
+        raw::prime();
         stacks::start();
     }
 }
@@ -276,9 +279,10 @@ pub(crate) fn on() -> bool {
 ///
 /// Nothing is resolved here (this runs on the thread that took the lock,
 /// with its locks held): an edge with a stack is written with an empty
-/// `backtrace` and a `stack` key, and its stack goes to the record's own
-/// thread, which resolves it and appends a `stack` line with that key
-/// (`stacks.rs`).
+/// `backtrace` and a `stack` key, then its raw `stack` line (the addresses,
+/// for the checker to resolve: `raw.rs`), and its stack goes to the
+/// record's own thread, which resolves it and appends a `stack` line with
+/// that key (`stacks.rs`) if the process lives long enough.
 pub(crate) fn write(lines: Vec<EdgeLine>) {
     let Some(r) = recorder() else { return };
     for e in lines {
@@ -289,7 +293,9 @@ pub(crate) fn write(lines: Vec<EdgeLine>) {
             return;
         }
         if let (Some(key), Some(bt)) = (key, e.backtrace) {
-            stacks::resolve_later(key, bt);
+            let raw = raw::raw_stack_line(&key, std::process::id(), bt.ips());
+            let written = raw.is_some_and(|l| write_line(r, &l));
+            stacks::resolve_later(key, bt, written);
         }
     }
 }

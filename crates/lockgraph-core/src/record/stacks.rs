@@ -5,11 +5,15 @@
 //! (a second or more in a large debug build); the thread that records an
 //! edge holds its locks while it does, so it never resolves: its edge line
 //! carries a `stack` key, and the stack is queued here. The thread is
-//! started with the record file (the first lock use); at exit the queue is waited for (5 s at
-//! most, then what is left is resolved by the exiting thread, which holds
-//! no lock of the program's), and the `abort` policy waits for it (2 s)
-//! before it aborts. A process killed meanwhile leaves complete edge lines
-//! whose `stack` has no `stack` line (`docs/record-format.md`).
+//! started with the record file (the first lock use).
+//!
+//! A stack whose raw line was written (`raw.rs`: on Linux, every one) is
+//! in the file already, for the checker to resolve: neither the exit nor
+//! the `abort` policy waits for it. The others are waited for at exit (5 s
+//! at most, then what is left is resolved by the exiting thread, which
+//! holds no lock of the program's) and by the `abort` policy (2 s) before
+//! it aborts; a process killed meanwhile leaves complete edge lines whose
+//! `stack` has no `stack` line (`docs/record-format.md`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,10 +24,12 @@ use crate::fork::{self, Mutex};
 use crate::report::Backtrace;
 
 struct Queue {
-    items: VecDeque<(String, Backtrace)>,
+    /// Each stack's key, its frames, and whether its raw line is written.
+    items: VecDeque<(String, Backtrace, bool)>,
     /// The thread was started (and has not died with a fork).
     running: bool,
-    /// The thread is resolving an item it took off the queue.
+    /// The thread is resolving an item it took off the queue, one with no
+    /// raw line.
     busy: bool,
 }
 
@@ -70,10 +76,11 @@ pub(super) fn start() {
     }
 }
 
-/// Queues `bt` for resolution as the stack `key`, and returns at once.
-pub(super) fn resolve_later(key: String, bt: Backtrace) {
+/// Queues `bt` for resolution as the stack `key` (whose raw line is
+/// written, when `raw`), and returns at once.
+pub(super) fn resolve_later(key: String, bt: Backtrace, raw: bool) {
     let mut q = QUEUE.lock();
-    q.items.push_back((key, bt));
+    q.items.push_back((key, bt, raw));
     if q.running {
         WORK.notify_one();
         return;
@@ -87,9 +94,9 @@ fn run() {
         let (key, bt) = {
             let mut q = QUEUE.lock();
             loop {
-                if let Some(item) = q.items.pop_front() {
-                    q.busy = true;
-                    break item;
+                if let Some((key, bt, raw)) = q.items.pop_front() {
+                    q.busy = !raw;
+                    break (key, bt);
                 }
                 q.busy = false;
                 IDLE.notify_all();
@@ -109,12 +116,13 @@ fn write_stack(key: &str, bt: &Backtrace) {
     }
 }
 
-/// Waits until every queued stack is written, or `timeout` passed; whether
-/// they all were.
+/// Waits until every queued stack that has no raw line is written, or
+/// `timeout` passed; whether they all were. (The thread resolves in queue
+/// order; those with a raw line before them are waited for too.)
 pub(crate) fn drain(timeout: Duration) -> bool {
     let end = Instant::now() + timeout;
     let mut q = QUEUE.lock();
-    while !q.items.is_empty() || q.busy {
+    while q.busy || q.items.iter().any(|(_, _, raw)| !raw) {
         if !q.running || Instant::now() >= end {
             return false;
         }
@@ -133,9 +141,9 @@ fn at_exit() {
         return;
     }
     // The thread is gone or slow: the exiting thread, which holds no lock
-    // of the program's any more, resolves the rest.
-    let left: Vec<(String, Backtrace)> = QUEUE.lock().items.drain(..).collect();
-    for (key, bt) in left {
+    // of the program's any more, resolves the rest that has no raw line.
+    let left: Vec<(String, Backtrace, bool)> = QUEUE.lock().items.drain(..).collect();
+    for (key, bt, _) in left.into_iter().filter(|(_, _, raw)| !raw) {
         write_stack(&key, &bt);
     }
 }

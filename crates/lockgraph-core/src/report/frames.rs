@@ -18,17 +18,26 @@ pub(super) fn user_frame(
     line: Option<u32>,
 ) -> Option<String> {
     let name = format!("{:#}", name?);
+    program_frame(&name, file.map(|f| f.to_string_lossy()).as_deref(), line)
+}
+
+/// One resolved frame, its function's name demangled without the hash
+/// (`{:#}`), as "function (file:line)", or `None` when it belongs to
+/// lockgraph, its dependencies, the standard library or the C runtime: the
+/// frames a report and a record show. `lockgraph check` resolves a
+/// record's raw stacks with it, so that they read as the runtime's.
+pub fn program_frame(name: &str, file: Option<&str>, line: Option<u32>) -> Option<String> {
     let internal = match file {
-        Some(f) => is_internal(&name) || is_internal_file(&f.to_string_lossy()),
+        Some(f) => is_internal(name) || is_internal_file(f),
         // Without a file, the C runtime's entry points by name too (with
         // one, `main` may be the program's own, named without its path).
-        None => is_internal(&name) || is_runtime_entry(&name),
+        None => is_internal(name) || is_runtime_entry(name),
     };
     if internal {
         return None;
     }
     let loc = match (file, line) {
-        (Some(f), Some(l)) => format!(" ({}:{l})", f.display()),
+        (Some(f), Some(l)) => format!(" ({f}:{l})"),
         _ => String::new(),
     };
     Some(format!("{name}{loc}"))

@@ -24,6 +24,7 @@ mod trace;
 
 pub(crate) use entries::{EdgeRuns, LockRuns};
 pub use entries::{Edges, Locks};
+pub use frames::program_frame;
 pub use resource_words::{resource_fix_lines, resource_words, ResourceWords};
 pub(crate) use trace::user_frames_of;
 pub use trace::Backtrace;

@@ -40,6 +40,11 @@ impl Backtrace {
         Backtrace(ips.into())
     }
 
+    /// The captured return addresses, innermost first.
+    pub(crate) fn ips(&self) -> &[usize] {
+        &self.0
+    }
+
     /// The address of the shared frames: two captures are the same stack
     /// value when their addresses are equal (while either is alive).
     pub(crate) fn addr(&self) -> usize {
