@@ -13,6 +13,9 @@ pub(crate) struct Added {
     pub(crate) marked: Vec<usize>,
     /// New class edges for the record file (`LOCKGRAPH_RECORD`).
     pub(crate) lines: Vec<record::EdgeLine>,
+    /// Cycles found that the edge lines cannot show (an instance-graph
+    /// cycle, all of one class), for the record file's `cycle` lines.
+    pub(crate) cycles: Vec<record::CycleLine>,
 }
 
 static BACKTRACES: OnceLock<bool> = OnceLock::new();
@@ -205,6 +208,7 @@ pub(crate) fn add_edges_by(
         reports: Vec::new(),
         marked: Vec::new(),
         lines: Vec::new(),
+        cycles: Vec::new(),
     };
     let selfs = match op {
         Op::Acquire => self_deadlock(held, target, id, request, site, &thread, own),
@@ -591,6 +595,13 @@ impl Global {
         if let Some(cycle) = rec.cycle {
             let closing = made.unwrap_or_else(|| self.origins.intern(origin()));
             if let Some(r) = self.report(true, &cycle, Level::Instance, &closing) {
+                // Its locks are all of one class, between which no edge
+                // line is written: the record names the cycle itself, for
+                // `lockgraph check` to count (a class cycle's edges are
+                // all in the record, and the checker finds it there).
+                if record::on() {
+                    out.cycles.extend(r.record_line());
+                }
                 out.reports.push(r);
             }
         }

@@ -52,6 +52,14 @@ impl Raised {
         }
     }
 
+    /// The record's `cycle` line of a cycle found (`record::write_cycles`).
+    pub(super) fn record_line(&self) -> Option<record::CycleLine> {
+        match &self.0 {
+            Inner::Ready(_) => None,
+            Inner::Found(c, _) => Some(c.record_line()),
+        }
+    }
+
     /// The report, built now if it was not yet.
     pub(crate) fn into_report(self) -> CycleReport {
         match self.0 {
@@ -152,6 +160,45 @@ impl CycleFound {
             }
         }
         self.edges.push((o.clone(), 1));
+    }
+
+    /// The cycle as the record's `cycle` line writes it: its runs of locks
+    /// (each with the id of its first lock, which an anonymous class's id
+    /// names) and of edges, as they are.
+    fn record_line(&self) -> record::CycleLine {
+        let mut at = 0;
+        let locks = self
+            .locks
+            .iter()
+            .map(|run| {
+                let desc = record::ClassDesc {
+                    class: run.class,
+                    kind: run.kind,
+                    instance: self.instances.get(at).copied().unwrap_or(0),
+                };
+                at += run.len;
+                (desc, run.len)
+            })
+            .collect();
+        let edges = self
+            .edges
+            .iter()
+            .map(|(o, len)| record::CycleEdge {
+                hold: o.hold,
+                request: o.request,
+                upgradable_request: o.upgradable_request,
+                thread: o.thread.clone(),
+                held_at: o.held_at.map(Site::from),
+                requested_at: o.requested_at.map(Site::from),
+                backtrace: o.backtrace.clone(),
+                count: *len,
+            })
+            .collect();
+        record::CycleLine {
+            level: self.level,
+            locks,
+            edges,
+        }
     }
 
     /// The report: each run's lock and edge made once, kept as runs (with

@@ -1,5 +1,5 @@
 //! The record's lines as JSON: an edge line, a `stack` line, and the class
-//! ids and sites they write.
+//! ids and sites they write (and a `cycle` line writes: `cycle.rs`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -132,7 +132,7 @@ pub(super) fn site_class_id(site: Site, ty: &str) -> String {
 }
 
 /// `c`, whose id (if anonymous) process `pid` handed out.
-fn class_json(s: &mut String, c: &ClassDesc, pid: u32) {
+pub(super) fn class_json(s: &mut String, c: &ClassDesc, pid: u32) {
     s.push_str("{\"class\":");
     json_str(s, &class_id(c.class, pid, c.instance));
     s.push_str(",\"name\":");
@@ -145,7 +145,7 @@ fn class_json(s: &mut String, c: &ClassDesc, pid: u32) {
     s.push('}');
 }
 
-fn site_json(s: &mut String, site: Option<Site>) {
+pub(super) fn site_json(s: &mut String, site: Option<Site>) {
     match site {
         Some(site) => json_str(s, &site.to_string()),
         None => s.push_str("null"),

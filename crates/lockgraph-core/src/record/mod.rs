@@ -23,9 +23,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::fork::Mutex;
 
+mod cycle;
 mod lines;
 mod raw;
 mod stacks;
+pub(crate) use cycle::{CycleEdge, CycleLine};
 pub(crate) use lines::{class_id, json_str, ClassDesc, EdgeLine};
 use lines::{format_line, stack_line};
 pub(crate) use stacks::before_abort;
@@ -296,6 +298,40 @@ pub(crate) fn write(lines: Vec<EdgeLine>) {
             let raw = raw::raw_stack_line(&key, std::process::id(), bt.ips());
             let written = raw.is_some_and(|l| write_line(r, &l));
             stacks::resolve_later(key, bt, written);
+        }
+    }
+}
+
+/// Writes the `cycle` lines of cycles the runtime found that the edge
+/// lines cannot show (`cycle.rs`), one `write` each, as [`write`] does
+/// edges: a stack is named by its key and resolved on the record's thread.
+pub(crate) fn write_cycles(cycles: Vec<CycleLine>) {
+    if cycles.is_empty() {
+        return;
+    }
+    let Some(r) = recorder() else { return };
+    for c in cycles {
+        let mut stacks: Vec<Option<String>> = Vec::with_capacity(c.edges.len());
+        for e in &c.edges {
+            let named = stacks.iter().flatten().count();
+            let key = e.backtrace.as_ref().filter(|_| named < cycle::MAX_STACKS);
+            stacks.push(key.map(|_| stacks::next_key()));
+        }
+        let Some(line) = cycle::format_cycle(&c, r.pid, &MINTERS, &r.exe, &stacks) else {
+            say(&format!(
+                "lockgraph: a lock-order cycle through {} locks is too long for one record line                  ({} KiB at most); it is not recorded (the runtime reported it)",
+                c.locks.iter().map(|(_, n)| n).sum::<usize>(),
+                cycle::MAX_LINE >> 10
+            ));
+            continue;
+        };
+        if !write_line(r, &line) {
+            return;
+        }
+        for (e, key) in c.edges.into_iter().zip(stacks) {
+            if let (Some(key), Some(bt)) = (key, e.backtrace) {
+                stacks::resolve_later(key, bt);
+            }
         }
     }
 }

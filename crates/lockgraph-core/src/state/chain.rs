@@ -461,6 +461,7 @@ impl ThreadState {
             self.stack.words[i].set(self.stack.words[i].get() | S_IN_GRAPH);
         }
         crate::record::write(out.lines);
+        crate::record::write_cycles(out.cycles);
         for report in out.reports {
             crate::policy::emit_at(report, site);
         }

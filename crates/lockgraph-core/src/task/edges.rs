@@ -339,6 +339,7 @@ fn record(
         });
     }
     crate::record::write(out.lines);
+    crate::record::write_cycles(out.cycles);
     for report in out.reports {
         crate::policy::emit_at(report, site);
     }
