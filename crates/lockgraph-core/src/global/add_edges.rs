@@ -13,8 +13,9 @@ pub(crate) struct Added {
     pub(crate) marked: Vec<usize>,
     /// New class edges for the record file (`LOCKGRAPH_RECORD`).
     pub(crate) lines: Vec<record::EdgeLine>,
-    /// Cycles found that the edge lines cannot show (an instance-graph
-    /// cycle, all of one class), for the record file's `cycle` lines.
+    /// Cycles found that no edge line shows (an instance-graph cycle: all
+    /// of one class, between which none is written; a class cycle's edges
+    /// are all in the record), for its `cycle` lines.
     pub(crate) cycles: Vec<record::CycleLine>,
 }
 
@@ -595,13 +596,9 @@ impl Global {
         if let Some(cycle) = rec.cycle {
             let closing = made.unwrap_or_else(|| self.origins.intern(origin()));
             if let Some(r) = self.report(true, &cycle, Level::Instance, &closing) {
-                // Its locks are all of one class, between which no edge
-                // line is written: the record names the cycle itself, for
-                // `lockgraph check` to count (a class cycle's edges are
-                // all in the record, and the checker finds it there).
-                if record::on() {
-                    out.cycles.extend(r.record_line());
-                }
+                // No edge line shows it (see `Added::cycles`).
+                out.cycles
+                    .extend(record::on().then(|| r.record_line()).flatten());
                 out.reports.push(r);
             }
         }

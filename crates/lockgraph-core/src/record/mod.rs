@@ -1,6 +1,8 @@
 //! `LOCKGRAPH_RECORD=<dir>`: append every new class-level edge to a per-process
-//! JSON-lines file, for `lockgraph check` to merge across processes. The format
-//! is documented in `docs/record-format.md` (version 1).
+//! JSON-lines file, for `lockgraph check` to merge across processes, and
+//! every cycle the runtime finds among locks of one class, which no edge
+//! line shows (`cycle.rs`). The format is documented in
+//! `docs/record-format.md` (version 3).
 //!
 //! The file is created, with its header, the first time the process takes a
 //! lockgraph lock ([`start`], called when the lock path first looks at which
