@@ -71,8 +71,9 @@ pub use error::{Error, RecordError};
 pub use output::Format;
 pub use reader::FORMAT_VERSION;
 pub use report::{
-    BaselineSummary, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, HoldMode, Kinds,
-    LockId, OrderDetail, Report, RequestMode, Rule, Summary, REPORT_VERSION,
+    BaselineSummary, CycleLevel, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, HoldMode,
+    Kinds, LockId, OrderDetail, Report, RequestMode, Rule, RunTime, RunTimeProcess, Summary,
+    REPORT_VERSION,
 };
 pub use shown::{ShowPath, ShownPath};
 

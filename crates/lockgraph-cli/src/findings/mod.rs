@@ -3,10 +3,11 @@
 //! origins in the one shape every output renders.
 //!
 //! `shape`: a finding's locks, edges and origins; `tolerated`: the
-//! baseline matched against the graph; this module: the report built
-//! from both.
+//! baseline matched against the graph; `runtime`: the cycles processes
+//! found at run time; this module: the report built from them.
 
 mod moved;
+mod runtime;
 mod shape;
 #[cfg(test)]
 mod tests;
@@ -46,11 +47,21 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
     // Every search first: its graph and buffers are gone before the
     // findings (for a cycle through a million locks, as big as the records)
     // are built.
-    let (cycles, present) = {
+    let (cycles, present, run_time) = {
         let g = ClassGraph::new(merged);
         let mut search = CycleSearch::new(&g);
         let shortest = search.shortest_cycles();
-        match baseline {
+        // The cycles found at run time: each the key of the class graph's
+        // cycle it is (which reports it), or its own.
+        let run_time: Vec<(String, bool)> = runtime::matches(merged, &shortest)
+            .into_iter()
+            .zip(&merged.runtime)
+            .map(|(m, rt)| match m {
+                Some(i) => (shortest[i].key.clone(), true),
+                None => (runtime::key(merged, &rt.locks), false),
+            })
+            .collect();
+        let (cycles, present) = match baseline {
             None => (shortest, Vec::new()),
             Some((_, b)) => {
                 let present = present_cycles(&g, &search, b, PRESENT_BUDGET);
@@ -73,18 +84,36 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
                     }
                 }
                 new_cycles.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.locks.cmp(&b.locks)));
+                // A cycle of one class found at run time, baselined, is
+                // found again by its key (no class edge makes it).
                 let present = present
                     .iter()
-                    .map(|p| (p.entry.key.clone(), p.present))
+                    .map(|p| {
+                        let again = run_time.iter().any(|(k, _)| *k == p.entry.key);
+                        (p.entry.key.clone(), p.present || again)
+                    })
                     .collect();
                 (new_cycles, present)
             }
-        }
+        };
+        (cycles, present, run_time)
     };
     let violations = order.map(|o| o.violations(merged)).unwrap_or_default();
     let mut findings: Vec<Finding> = cycles.iter().map(|c| cycle_finding(merged, c)).collect();
     drop(cycles);
     let tolerated = |key: &str| baseline.is_some_and(|(_, b)| b.contains(key));
+    // The cycles found at run time: noted on the class graph's finding
+    // that is the same cycle, else findings of their own unless baselined.
+    for (rt, (key, of_graph)) in merged.runtime.iter().zip(run_time) {
+        if of_graph {
+            if let Some(f) = findings.iter_mut().find(|f| f.key == key) {
+                f.notes.push(runtime::note(merged, rt));
+            }
+        } else if !tolerated(&key) {
+            findings.push(runtime::finding(merged, rt, key));
+        }
+    }
+    findings.sort_by(|a, b| a.key.cmp(&b.key));
     let mut tolerated_violations = 0;
     if let Some(spec) = order {
         for v in &violations {

@@ -109,7 +109,10 @@ pub(super) fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
             .cloned()
             .chain(gated_apart(merged, &c.edges))
             .collect(),
-        detail: Detail::Cycle { exact: c.exact },
+        detail: Detail::Cycle {
+            exact: c.exact,
+            run_time: None,
+        },
     }
 }
 

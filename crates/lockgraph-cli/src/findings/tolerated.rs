@@ -236,7 +236,9 @@ pub(super) fn present_cycles<'b>(
 
 /// The entries of a baseline tolerating everything found now: per
 /// component, its reported cycle and the cycles covering the rest of it
-/// (see [`CycleSearch::cover`]), and every order violation.
+/// (see [`CycleSearch::cover`]); every cycle found at run time that the
+/// class graph does not report (`runtime`), by its key; every order
+/// violation.
 pub(crate) fn baseline_entries(merged: &Merged, order: Option<&OrderSpec>) -> Vec<BaselineEntry> {
     let g = ClassGraph::new(merged);
     let mut search = CycleSearch::new(&g);
@@ -247,7 +249,9 @@ pub(crate) fn baseline_entries(merged: &Merged, order: Option<&OrderSpec>) -> Ve
             .map(|&l| merged.classes[l].stable_key().to_string())
             .collect()
     };
-    for c in search.shortest_cycles() {
+    let shortest = search.shortest_cycles();
+    let run_time = super::runtime::matches(merged, &shortest);
+    for c in shortest {
         for extra in search.cover(c.component, &c) {
             out.push(BaselineEntry::cycle(
                 extra.key.clone(),
@@ -255,6 +259,12 @@ pub(crate) fn baseline_entries(merged: &Merged, order: Option<&OrderSpec>) -> Ve
             ));
         }
         out.push(BaselineEntry::cycle(c.key.clone(), stable(&c.locks)));
+    }
+    for (rt, of_graph) in merged.runtime.iter().zip(run_time) {
+        if of_graph.is_none() {
+            let key = super::runtime::key(merged, &rt.locks);
+            out.push(BaselineEntry::cycle(key, stable(&rt.locks)));
+        }
     }
     if let Some(spec) = order {
         for v in spec.violations(merged) {

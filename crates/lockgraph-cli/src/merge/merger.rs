@@ -10,6 +10,7 @@ use lockgraph_graph::gates::{gate, gate_id, gate_mode, intersect, GateMode};
 
 use super::intern::{FastMap, Stacks, Strings};
 use super::kinds::Kinds;
+use super::runtime::RuntimeCycles;
 use super::*;
 use crate::reader::{self as record, EdgeLine, Header, Warning};
 use crate::shown::ShowPath as _;
@@ -22,7 +23,7 @@ use crate::shown::ShowPath as _;
 pub struct Merger {
     files: Vec<RecordFile>,
     class_ids: FastMap<Arc<str>, usize>,
-    classes: Vec<ClassInfo>,
+    pub(super) classes: Vec<ClassInfo>,
     /// Where each class was first read, and other kinds it was read as.
     kinds: Kinds,
     /// Gates by the file (the process) that recorded them and their text:
@@ -37,8 +38,10 @@ pub struct Merger {
     gate_buf: Vec<u64>,
     frame_buf: Vec<StrId>,
     read_buf: Vec<u8>,
-    strings: Strings,
-    stacks: Stacks,
+    pub(super) strings: Strings,
+    pub(super) stacks: Stacks,
+    /// The cycles the processes found at run time (`cycle` lines).
+    pub(super) runtime: RuntimeCycles,
     /// Origins of the file being read that wait for a `stack` line: its
     /// key, the edge, the origin (0: first, else `more[i - 1]`).
     pending_stacks: Vec<(String, u32, u32)>,
@@ -89,6 +92,7 @@ impl Merger {
 
     fn end_file(&mut self, path: &Path, file: u32, summary: record::FileSummary) {
         self.attach_stacks(&summary.stacks);
+        self.add_cycles(file, &summary.cycles, &summary.stacks);
         if summary.ignored > 0 {
             // Allowed (a newer writer's kinds of line), but said: a
             // mistyped `type` loses an edge.
@@ -96,8 +100,8 @@ impl Merger {
                 path: path.to_path_buf(),
                 line: None,
                 message: format!(
-                    "{} line{} of an unknown `type` ignored (neither \"edge\" nor \"stack\": a \
-                     newer lockgraph's records, or a mistyped one)",
+                    "{} line{} of an unknown `type` ignored (none of \"edge\", \"stack\" and \
+                     \"cycle\": a newer lockgraph's records, or a mistyped one)",
                     summary.ignored,
                     if summary.ignored == 1 { "" } else { "s" }
                 ),
@@ -120,7 +124,7 @@ impl Merger {
         }
     }
 
-    fn class_id(&mut self, c: &record::ClassRef<'_>, file: u32, line: u32) -> usize {
+    pub(super) fn class_id(&mut self, c: &record::ClassRef<'_>, file: u32, line: u32) -> usize {
         // Records written before class ids were made portable name a
         // dependency's site by its path under CARGO_HOME: the same form as
         // the runtime writes now, so that old and new records (and those
@@ -333,6 +337,8 @@ impl Merger {
             file_base,
         );
         let class_map: Vec<usize> = class_map.into_iter().map(|(id, _)| id).collect();
+        self.runtime
+            .absorb(other.runtime, &class_map, &strings, &stacks, file_base);
         let gate_map: Vec<u64> = other
             .gates
             .iter()
@@ -401,9 +407,8 @@ impl Merger {
             .collect();
         let mut edges = self.edges;
         let s = |id: StrId| (id != NO_STR).then(|| &strings[id as usize]);
-        for e in &mut edges {
-            e.from = rank[e.from];
-            e.to = rank[e.to];
+        // Each edge's origins sorted by site, thread, executable and pid.
+        let sort_origins = |e: &mut MergedEdge| {
             if !e.more.is_empty() {
                 let mut all: Vec<Origin> = e.origins().copied().collect();
                 all.sort_by(|a, b| {
@@ -425,8 +430,14 @@ impl Merger {
                 e.first = all[0];
                 e.more = all[1..].to_vec();
             }
+        };
+        for e in &mut edges {
+            e.from = rank[e.from];
+            e.to = rank[e.to];
+            sort_origins(e);
         }
         edges.sort_unstable_by_key(|e| (e.from, e.to));
+        let runtime = self.runtime.finish(&rank, sort_origins);
         Merged {
             files: self.files,
             classes,
@@ -435,6 +446,7 @@ impl Merger {
             stacks,
             warnings: self.warnings,
             recordings: self.recordings,
+            runtime,
         }
     }
 }

@@ -7,7 +7,9 @@
 //! accumulate and their gate sets intersect (a gate is a `"<pid>:<id>"` string,
 //! so gates only survive within one process). Every edge keeps up to
 //! [`ORIGIN_CAP`] distinct origins (thread, process, sites, stack) and counts
-//! all of its recordings.
+//! all of its recordings. The cycles processes found at run time (`cycle`
+//! lines) are merged apart from the graph, one per sequence of classes
+//! (`runtime`).
 //!
 //! Files are read on several threads, each merging a contiguous run of the
 //! sorted file list; the partial results are combined in file order, so the
@@ -20,10 +22,12 @@
 mod intern;
 mod kinds;
 mod merger;
+mod runtime;
 #[cfg(test)]
 mod tests;
 
 pub use merger::Merger;
+pub use runtime::RuntimeCycle;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -273,6 +277,9 @@ pub struct Merged {
     pub warnings: Vec<Warning>,
     /// Edge lines merged in all.
     pub recordings: u64,
+    /// The cycles processes found at run time that their edge lines cannot
+    /// show (`cycle` lines), one per sequence of classes, sorted by it.
+    pub runtime: Vec<RuntimeCycle>,
 }
 
 impl Merged {

@@ -222,3 +222,74 @@ fn a_stack_key_repeated_with_other_frames_is_said() {
         ]
     );
 }
+
+/// Cycles found at run time, read on one thread or several: the same
+/// merged cycles (their classes, origins and files alike), each a stack
+/// line's frames on its edge.
+#[test]
+fn cycles_found_at_run_time_merge_alike_on_any_number_of_threads() {
+    use crate::records::{cycle, file_with_cycles};
+    let dir = tempfile::tempdir().unwrap();
+    let account = "site:src/bank.rs:8:17:bank::Account";
+    let (first, second) = (
+        ("src/bank.rs:20:22", "src/bank.rs:21:20"),
+        ("src/bank.rs:30:22", "src/bank.rs:31:20"),
+    );
+    let mut paths = Vec::new();
+    for pid in 1..=4u64 {
+        let c = if pid % 2 == 0 {
+            cycle(&[account, account], &[first, second])
+        } else {
+            cycle(&[account, account], &[second, first])
+        };
+        let mut text = file_with_cycles(pid, &[], std::slice::from_ref(&c));
+        if pid == 3 {
+            // Another cycle, of two classes, whose closing edge names a stack.
+            let mut other = cycle(&["x", "y"], &[first, second]).pid(pid);
+            other.0["edges"][0]["stack"] = "3:1".into();
+            text.push_str(&other.line());
+            text.push('\n');
+            text.push_str("{\"type\":\"stack\",\"stack\":\"3:1\",\"pid\":3,\"backtrace\":[\"bank::f (src/bank.rs:20)\"]}\n");
+        }
+        let path = dir.path().join(format!("lockgraph-{pid}-1.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        paths.push(path);
+    }
+    let view = |m: &Merged| -> Vec<String> {
+        (m.runtime.iter())
+            .map(|c| {
+                let classes: Vec<&str> = c.locks.iter().map(|&l| &*m.classes[l].class).collect();
+                let edges: Vec<String> = (c.edges.iter())
+                    .map(|e| {
+                        let origins: Vec<String> = (e.origins())
+                            .map(|o| {
+                                let frames = &m.stacks[o.backtrace as usize];
+                                format!("{}@{}:{}{frames:?}", o.pid, o.file, o.line)
+                            })
+                            .collect();
+                        format!("{}->{} {origins:?}", e.from, e.to)
+                    })
+                    .collect();
+                format!(
+                    "{classes:?} closing {} files {:?} {edges:?}",
+                    c.closing, c.files
+                )
+            })
+            .collect()
+    };
+    let one = merge_files(&paths, 1).unwrap();
+    let many = merge_files(&paths, 4).unwrap();
+    assert_eq!(view(&one), view(&many));
+    assert_eq!(one.runtime.len(), 2, "{:#?}", view(&one));
+    // Sorted by their classes: `name:x` before the accounts' site.
+    let (xy, accounts) = (&one.runtime[0], &one.runtime[1]);
+    assert_eq!(accounts.files, [0, 1, 2, 3]);
+    assert_eq!(accounts.lines, 4);
+    assert!(accounts.edges.iter().all(|e| e.origin_count() == 4));
+    assert_eq!(&*one.classes[xy.locks[0]].class, "name:x");
+    let frames = &one.stacks[xy.edges[xy.closing].origins().next().unwrap().backtrace as usize];
+    assert_eq!(
+        &**frames,
+        [std::sync::Arc::from("bank::f (src/bank.rs:20)")]
+    );
+}

@@ -35,6 +35,8 @@ struct DotEdge {
     cycle: bool,
     closing: bool,
     violation: bool,
+    /// Of a cycle found at run time.
+    run_time: bool,
 }
 
 /// One block per distinct recording: thread and process, then where the
@@ -82,9 +84,10 @@ pub(crate) fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                 d.labels.push(edge_label(e));
             }
             match &f.detail {
-                Detail::Cycle { .. } => {
+                Detail::Cycle { run_time, .. } => {
                     d.cycle = true;
                     d.closing |= e.closes_cycle;
+                    d.run_time |= run_time.is_some();
                 }
                 Detail::OrderViolation(o) => {
                     d.labels.push(format!(
@@ -149,6 +152,13 @@ fn write_legend(w: &mut dyn Write, edges: &BTreeMap<(String, String), DotEdge>) 
         lines.push(
             "bold red: the edge reported as closing the cycle: the last one, back to the \
              cycle's first lock (L1 in the text report, the lock whose class id sorts first).",
+        );
+    }
+    if edges.values().any(|d| d.run_time) {
+        lines.push(
+            "a cycle found at run time: bold at the request that closed it there; a red \
+             loop on one class: locks of that class (per-object locks) taken in orders that \
+             close a cycle.",
         );
     }
     if edges.values().any(|d| d.violation) {

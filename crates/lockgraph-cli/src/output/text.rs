@@ -8,7 +8,9 @@ use lockgraph_core::__private::{padded, width as cells_width};
 use lockgraph_core::LockKind;
 
 use super::escape::{self, t};
-use crate::report::{Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, OrderDetail, Report};
+use crate::report::{
+    Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, OrderDetail, Report, RunTime,
+};
 
 /// Backtrace frames shown per origin.
 pub(crate) const SHOWN_FRAMES: usize = 4;
@@ -180,25 +182,40 @@ fn write_notes(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
     Ok(())
 }
 
-fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
+fn write_cycle(
+    w: &mut dyn Write,
+    c: &Finding,
+    exact: bool,
+    run_time: Option<&RunTime>,
+) -> io::Result<()> {
     let n = c.locks.len();
     let processes = c.processes();
-    writeln!(
-        w,
-        "lockgraph: potential deadlock: lock-order cycle through {n} locks, recorded by {} {}",
-        processes,
-        if processes == 1 {
-            "process"
-        } else {
-            "processes"
-        }
-    )?;
+    match run_time {
+        // Who found it, in the line below.
+        Some(_) => writeln!(
+            w,
+            "lockgraph: potential deadlock: lock-order cycle through {n} locks, found at run time"
+        )?,
+        None => writeln!(
+            w,
+            "lockgraph: potential deadlock: lock-order cycle through {n} locks, recorded by {} {}",
+            processes,
+            if processes == 1 {
+                "process"
+            } else {
+                "processes"
+            }
+        )?,
+    }
     writeln!(
         w,
         "  key: {} (fingerprint {})",
         escape::text(&c.key),
         c.fingerprint
     )?;
+    if let Some(r) = run_time {
+        writeln!(w, "  {}", escape::text(&r.found(n)))?;
+    }
     write_notes(w, c)?;
     if !exact {
         writeln!(
@@ -340,6 +357,12 @@ fn write_cycle(w: &mut dyn Write, c: &Finding, exact: bool) -> io::Result<()> {
         }
         return writeln!(w);
     }
+    if let Some(r) = run_time {
+        for line in wrapped(&format!("{}.", r.advice()), "  fix: ", "       ") {
+            writeln!(w, "{line}")?;
+        }
+        return writeln!(w);
+    }
     let (first, second) = (
         c.locks.first().map_or_else(|| "L1".to_string(), named),
         c.locks.get(1).map_or_else(|| "L2".to_string(), named),
@@ -409,10 +432,33 @@ fn write_violation(w: &mut dyn Write, v: &Finding, o: &OrderDetail) -> io::Resul
     writeln!(w)
 }
 
+/// `text` in lines of at most about [`WRAP`] characters, the first led by
+/// `first`, the others by `rest` (words are never cut).
+fn wrapped(text: &str, first: &str, rest: &str) -> Vec<String> {
+    let mut lines = vec![first.to_string()];
+    let mut empty = true;
+    for word in text.split(' ') {
+        let Some(line) = lines.last_mut() else { break };
+        if !empty && line.chars().count() + 1 + word.chars().count() > WRAP {
+            lines.push(format!("{rest}{word}"));
+            continue;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    lines
+}
+
+/// The width [`wrapped`] lines keep to.
+const WRAP: usize = 100;
+
 /// Writes one finding, as the whole report shows it.
 pub(crate) fn write_finding(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
     match &f.detail {
-        Detail::Cycle { exact } => write_cycle(w, f, *exact),
+        Detail::Cycle { exact, run_time } => write_cycle(w, f, *exact, run_time.as_ref()),
         Detail::OrderViolation(o) => write_violation(w, f, o),
     }
 }

@@ -125,7 +125,7 @@ impl<'de> Deserialize<'de> for RequestMode {
 /// One of `all`, by its word: a string, whose error lists the words (serde's
 /// derived enums say only `expected value` to serde_json for a number, as
 /// if the line were not JSON).
-fn one_of<'de, D: Deserializer<'de>, T: Copy>(
+pub(super) fn one_of<'de, D: Deserializer<'de>, T: Copy>(
     d: D,
     all: &'static [T],
     word: fn(T) -> &'static str,

@@ -2,7 +2,8 @@
 //!
 //! `docs/record-format.md` is the contract. The reader follows its reading
 //! rules: the first line must be a header of a known version; every later line
-//! must be a JSON object; lines whose `type` is neither `"edge"` nor `"stack"` are ignored; a
+//! must be a JSON object; lines whose `type` is none of `"edge"`, `"stack"`
+//! and `"cycle"` are ignored; a
 //! malformed line is an error naming the file, the line and what is wrong,
 //! except a torn *last* line (no trailing newline and not valid JSON), which is
 //! skipped with a [`Warning`]. Blank lines are skipped. An empty file, or one
@@ -16,6 +17,7 @@
 //! Limits keep a broken or hostile file from exhausting memory: a line may be
 //! at most [`MAX_LINE_BYTES`], a file at most [`MAX_FILE_BYTES`].
 
+mod cycle;
 mod line;
 mod parse;
 mod raw_frame;
@@ -43,6 +45,9 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The largest record file accepted (1 GiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
+#[cfg(test)]
+use cycle::MAX_CYCLE_LOCKS;
+pub use cycle::{CycleLevel, CycleLine, MAX_FILE_CYCLE_LOCKS};
 pub use line::{ClassRef, EdgeLine, Header, HoldMode, RequestMode, Str};
 use parse::{is_truncated, parse_header, parse_line, starts_with_brace, Parsed};
 pub(crate) use raw_frame::{RawFrame, RAW_MARK};
@@ -85,6 +90,9 @@ pub struct FileSummary {
     /// the edges of this file whose [`EdgeLine::stack`] is that key (a
     /// file whose process was killed may lack some).
     pub stacks: Vec<(String, Vec<String>)>,
+    /// The `cycle` lines: cycles the process found at run time that its
+    /// edge lines cannot show, each with its line number.
+    pub cycles: Vec<CycleLine>,
     /// The torn last line, or the empty file, that was skipped.
     pub warning: Option<Warning>,
     /// Lines that contradict an earlier line of the file (a `stack` line
@@ -99,6 +107,8 @@ struct FileParser<'p> {
     stacks: stacks::StackLines,
     total: u64,
     have_header: bool,
+    /// The locks of the cycle lines read so far.
+    cycle_locks: u64,
 }
 
 impl<'p> FileParser<'p> {
@@ -109,6 +119,7 @@ impl<'p> FileParser<'p> {
             stacks: stacks::StackLines::default(),
             total: 0,
             have_header: false,
+            cycle_locks: 0,
         }
     }
 
@@ -189,6 +200,21 @@ impl<'p> FileParser<'p> {
                 sink(line_no, edge);
             }
             Ok(Parsed::Stack(st)) => self.stacks.add(self.path, line_no, &st),
+            Ok(Parsed::Cycle(mut c)) => {
+                self.cycle_locks = self.cycle_locks.saturating_add(c.lock_count());
+                if self.cycle_locks > MAX_FILE_CYCLE_LOCKS {
+                    return Err(RecordError::at(
+                        self.path,
+                        line_no,
+                        format!(
+                            "the file's cycle lines hold more than {MAX_FILE_CYCLE_LOCKS} locks \
+                             in all, the limit for one record file"
+                        ),
+                    ));
+                }
+                c.line = line_no;
+                self.summary.cycles.push(*c);
+            }
             Ok(Parsed::Other) => self.summary.ignored += 1,
             Err(e) if !terminated && e.invalid_json => {
                 self.summary.warning = Some(self.torn(line_no, &e.message));
@@ -355,5 +381,7 @@ pub fn parse_file_with(
     }
 }
 
+#[cfg(test)]
+mod cycle_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Parsing one line of a record file: the header, an edge, or the words
 //! for what is wrong with it.
 
+use super::cycle::parse_cycle;
 use super::line::{StackLine, TypeOnly};
 use super::*;
 use crate::blame::{blame, Blame};
@@ -89,14 +90,17 @@ pub(super) enum Parsed<'a> {
     Edge(EdgeLine<'a>),
     /// A `stack` line.
     Stack(StackLine<'a>),
+    /// A `cycle` line (rare: boxed).
+    Cycle(Box<CycleLine>),
     /// A line of another `type`, which the format lets readers ignore.
     Other,
 }
 
-/// Parses one non-header line: an edge, a stack line, or a line of another
-/// type. A line of a known type (`edge`, `stack`) with a missing or
-/// mistyped field is an error naming the field, whichever type it is: a
-/// bad stack line dropped would show its edges without their frames.
+/// Parses one non-header line: an edge, a stack line, a cycle line, or a
+/// line of another type. A line of a known type (`edge`, `stack`, `cycle`)
+/// with a missing or mistyped field is an error naming the field,
+/// whichever type it is: a bad stack line dropped would show its edges
+/// without their frames, a bad cycle line would pass a check it fails.
 pub(super) fn parse_line(line: &[u8]) -> Result<Parsed<'_>, LineError> {
     match serde_json::from_slice::<EdgeLine<'_>>(line) {
         Ok(edge) if &*edge.ty == "edge" => {
@@ -137,20 +141,28 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Parsed<'_>, LineError> {
     }
 }
 
-/// A line whose `type` is a string other than `"edge"`: a stack line, or
-/// one to ignore.
+/// A line whose `type` is a string other than `"edge"`: a stack line, a
+/// cycle line, or one to ignore.
 fn parse_other(line: &[u8]) -> Result<Parsed<'_>, LineError> {
-    match serde_json::from_slice::<StackLine<'_>>(line) {
-        Ok(st) if &*st.ty == "stack" => match stack_error(&st) {
-            Some(message) => Err(LineError {
-                message,
-                invalid_json: false,
-            }),
-            None => Ok(Parsed::Stack(st)),
-        },
-        Ok(_) => Ok(Parsed::Other),
-        Err(e) => match serde_json::from_slice::<TypeOnly<'_>>(line) {
-            Ok(TypeOnly { ty: Some(t) }) if &*t == "stack" => Err(blamed(
+    let stack_parse = match serde_json::from_slice::<StackLine<'_>>(line) {
+        Ok(st) if &*st.ty == "stack" => {
+            return match stack_error(&st) {
+                Some(message) => Err(LineError {
+                    message,
+                    invalid_json: false,
+                }),
+                None => Ok(Parsed::Stack(st)),
+            }
+        }
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
+    match serde_json::from_slice::<TypeOnly<'_>>(line) {
+        Ok(TypeOnly { ty: Some(t) }) if &*t == "cycle" => {
+            parse_cycle(line).map(|c| Parsed::Cycle(Box::new(c)))
+        }
+        Ok(TypeOnly { ty: Some(t) }) if &*t == "stack" => match stack_parse {
+            Some(e) => Err(blamed(
                 describe(line, &e, "stack record"),
                 line,
                 &e,
@@ -161,8 +173,9 @@ fn parse_other(line: &[u8]) -> Result<Parsed<'_>, LineError> {
                 },
                 &|v| StackLine::deserialize(v).is_ok(),
             )),
-            _ => Ok(Parsed::Other),
+            None => Ok(Parsed::Other),
         },
+        _ => Ok(Parsed::Other),
     }
 }
 

@@ -6,13 +6,17 @@
 //! (`lockgraph_check` is its version): the findings of each rule in their
 //! own array (`cycles`, `violations`), each with the rule's own fields.
 
+mod json;
+mod run_time;
+
 use std::fmt;
 use std::sync::Arc;
 
-use serde::ser::{SerializeStruct, Serializer};
+use serde::ser::Serializer;
 use serde::Serialize;
 
-pub use crate::reader::{HoldMode, RequestMode};
+pub use crate::reader::{CycleLevel, HoldMode, RequestMode};
+pub use run_time::{RunTime, RunTimeProcess};
 
 /// The version of the JSON structure.
 pub const REPORT_VERSION: u32 = 1;
@@ -128,6 +132,10 @@ pub enum Detail {
         /// `false` when the search ran out of budget and ignored the
         /// read-lock and gate rules: the cycle exists but may be safe.
         exact: bool,
+        /// For a cycle the processes found at run time that the merged
+        /// class graph does not show (its locks of one class): how and by
+        /// whom it was found.
+        run_time: Option<RunTime>,
     },
     /// An order violation.
     OrderViolation(OrderDetail),
@@ -308,8 +316,16 @@ impl Finding {
     /// search ran out of budget (see [`Detail::Cycle`]).
     pub fn exact(&self) -> bool {
         match self.detail {
-            Detail::Cycle { exact } => exact,
+            Detail::Cycle { exact, .. } => exact,
             Detail::OrderViolation(_) => true,
+        }
+    }
+
+    /// How the processes found it, for a cycle found at run time.
+    pub fn run_time(&self) -> Option<&RunTime> {
+        match &self.detail {
+            Detail::Cycle { run_time, .. } => run_time.as_ref(),
+            Detail::OrderViolation(_) => None,
         }
     }
 
@@ -439,66 +455,5 @@ pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
         format!("1 {one}")
     } else {
         format!("{n} {many}")
-    }
-}
-
-/// A finding in the JSON's per-rule shape.
-struct JsonFinding<'a>(&'a Finding);
-
-impl Serialize for JsonFinding<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let f = self.0;
-        match &f.detail {
-            Detail::Cycle { exact } => {
-                let mut st = s.serialize_struct("Cycle", 8)?;
-                st.serialize_field("rule", f.rule.id())?;
-                st.serialize_field("key", &f.key)?;
-                st.serialize_field("fingerprint", &f.fingerprint)?;
-                st.serialize_field("message", &f.message)?;
-                st.serialize_field("exact", exact)?;
-                st.serialize_field("notes", &f.notes)?;
-                st.serialize_field("locks", &f.locks)?;
-                st.serialize_field("edges", &f.edges)?;
-                st.end()
-            }
-            Detail::OrderViolation(o) => {
-                let mut st = s.serialize_struct("Violation", 13)?;
-                st.serialize_field("rule", f.rule.id())?;
-                st.serialize_field("key", &f.key)?;
-                st.serialize_field("fingerprint", &f.fingerprint)?;
-                st.serialize_field("message", &f.message)?;
-                st.serialize_field("notes", &f.notes)?;
-                st.serialize_field("order_file", &o.order_file)?;
-                st.serialize_field("chain", &o.chain)?;
-                st.serialize_field("order", &o.order)?;
-                st.serialize_field("from", &f.locks.first())?;
-                st.serialize_field("to", &f.locks.get(1))?;
-                st.serialize_field("from_entry", &o.from_entry)?;
-                st.serialize_field("to_entry", &o.to_entry)?;
-                st.serialize_field("edge", &f.edges.first())?;
-                st.end()
-            }
-        }
-    }
-}
-
-struct JsonFindings<'a>(&'a Report, Rule);
-
-impl Serialize for JsonFindings<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.of_rule(self.1).map(JsonFinding))
-    }
-}
-
-impl Serialize for Report {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Report", 6)?;
-        st.serialize_field("lockgraph_check", &REPORT_VERSION)?;
-        st.serialize_field("summary", &self.summary)?;
-        st.serialize_field("cycles", &JsonFindings(self, Rule::Cycle))?;
-        st.serialize_field("violations", &JsonFindings(self, Rule::OrderViolation))?;
-        st.serialize_field("baseline", &self.baseline)?;
-        st.serialize_field("warnings", &self.warnings)?;
-        st.end()
     }
 }

@@ -1522,7 +1522,7 @@ fn lines_of_an_unknown_type_are_counted_in_a_warning() {
     assert_code(&o, 0);
     assert!(
         stderr(&o).contains(
-            "lockgraph-5-1000.jsonl: 2 lines of an unknown `type` ignored (neither \"edge\" nor \"stack\""
+            "lockgraph-5-1000.jsonl: 2 lines of an unknown `type` ignored (none of \"edge\", \"stack\" and \"cycle\""
         ),
         "{}",
         stderr(&o)

@@ -11,6 +11,7 @@ mod logic;
 mod portable;
 mod profile;
 mod records;
+mod run_time;
 mod sarif;
 mod trust;
 mod util;

@@ -93,6 +93,89 @@ impl Edge {
     }
 }
 
+/// A `cycle` line: a cycle the runtime found (`docs/record-format.md`).
+#[derive(Clone)]
+pub struct Cycle(pub Value);
+
+/// A cycle through `locks` (class ids, as [`edge`] takes them; one lock
+/// entry each), edge `i` from lock `i` to the next taken at `sites[i]`
+/// (held at, requested at), edge 0 closing it; level `instance`, thread
+/// `main`, pid 1.
+pub fn cycle(locks: &[&str], sites: &[(&str, &str)]) -> Cycle {
+    let id = |s: &str| {
+        if s.contains(':') {
+            s.to_string()
+        } else {
+            format!("name:{s}")
+        }
+    };
+    let locks: Vec<Value> = locks
+        .iter()
+        .map(|l| {
+            let mut c = class(&id(l));
+            c["count"] = json!(1);
+            c
+        })
+        .collect();
+    let edges: Vec<Value> = sites
+        .iter()
+        .map(|(held, requested)| {
+            json!({
+                "hold": "exclusive",
+                "request": "exclusive",
+                "thread": "main",
+                "held_at": held,
+                "requested_at": requested,
+                "count": 1,
+            })
+        })
+        .collect();
+    Cycle(json!({
+        "type": "cycle",
+        "level": "instance",
+        "locks": locks,
+        "edges": edges,
+        "pid": 1,
+        "exe": "/bin/app",
+    }))
+}
+
+impl Cycle {
+    pub fn set(mut self, key: &str, v: Value) -> Cycle {
+        self.0[key] = v;
+        self
+    }
+
+    pub fn pid(self, pid: u64) -> Cycle {
+        self.set("pid", json!(pid))
+    }
+
+    /// Every edge's thread.
+    pub fn thread(mut self, t: &str) -> Cycle {
+        if let Some(edges) = self.0["edges"].as_array_mut() {
+            for e in edges {
+                e["thread"] = json!(t);
+            }
+        }
+        self
+    }
+
+    pub fn line(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// The text of a record file of process `pid` with `edges` and then
+/// `cycles` (each given that pid).
+pub fn file_with_cycles(pid: u64, edges: &[Edge], cycles: &[Cycle]) -> String {
+    let mut s = file_text(pid, edges);
+    for c in cycles {
+        s.push_str(&c.clone().pid(pid).line());
+        s.push('\n');
+    }
+    s
+}
+
 /// A header of the newest format version (`FORMAT_VERSION`: this file is
 /// part of the library's unit tests too, so it does not name the crate).
 pub fn header(pid: u64) -> String {

@@ -27,6 +27,12 @@ pub fn demo() -> &'static str {
     DEMO.get_or_init(|| example("demo_edge"))
 }
 
+/// The `demo_accounts` example (`examples/demo_accounts.rs`), built like [`demo`].
+pub fn demo_accounts() -> &'static str {
+    static DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DEMO.get_or_init(|| example("demo_accounts"))
+}
+
 /// The `demo_queue` example (`examples/demo_queue.rs`), built like [`demo`].
 pub fn demo_queue() -> &'static str {
     static DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -306,7 +306,8 @@ pub(crate) fn write(lines: Vec<EdgeLine>) {
 
 /// Writes the `cycle` lines of cycles the runtime found that the edge
 /// lines cannot show (`cycle.rs`), one `write` each, as [`write`] does
-/// edges: a stack is named by its key and resolved on the record's thread.
+/// edges: a stack is named by its key, written raw after the line, and
+/// resolved on the record's thread.
 pub(crate) fn write_cycles(cycles: Vec<CycleLine>) {
     if cycles.is_empty() {
         return;
@@ -321,7 +322,8 @@ pub(crate) fn write_cycles(cycles: Vec<CycleLine>) {
         }
         let Some(line) = cycle::format_cycle(&c, r.pid, &MINTERS, &r.exe, &stacks) else {
             say(&format!(
-                "lockgraph: a lock-order cycle through {} locks is too long for one record line                  ({} KiB at most); it is not recorded (the runtime reported it)",
+                "lockgraph: a lock-order cycle through {} locks is too long for one record line \
+                 ({} KiB at most); it is not recorded (the runtime reported it)",
                 c.locks.iter().map(|(_, n)| n).sum::<usize>(),
                 cycle::MAX_LINE >> 10
             ));
@@ -332,7 +334,9 @@ pub(crate) fn write_cycles(cycles: Vec<CycleLine>) {
         }
         for (e, key) in c.edges.into_iter().zip(stacks) {
             if let (Some(key), Some(bt)) = (key, e.backtrace) {
-                stacks::resolve_later(key, bt);
+                let raw = raw::raw_stack_line(&key, std::process::id(), bt.ips());
+                let written = raw.is_some_and(|l| write_line(r, &l));
+                stacks::resolve_later(key, bt, written);
             }
         }
     }
