@@ -186,8 +186,9 @@ pub(super) fn parse_cycle(line: &[u8]) -> Result<CycleLine, LineError> {
     }
     if edges != locks {
         return Err(bad(format!(
-            "field `edges`: {edges} edges for {locks} locks (a cycle has one edge from each \
-             lock to the next)"
+            "field `edges`: {edges} edge{} for {locks} locks (a cycle has one edge from each \
+             lock to the next)",
+            if edges == 1 { "" } else { "s" }
         )));
     }
     Ok(c)
