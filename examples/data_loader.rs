@@ -26,9 +26,10 @@
 //!    it anyway, with both stacks;
 //! 4. a pipeline deadlock: the batcher sends into the `batches` queue while
 //!    holding the `stats` lock, which the GPU consumers take between two
-//!    receives. The queue is never full in this run, so it does not hang,
-//!    and lockgraph reports the cycle `stats -> batches -> stats` at the
-//!    first such send. `--hang` lets it hang (the batcher flushes four
+//!    receives. The queue has room for every batch of this run, so it is
+//!    never full and the run cannot hang, however slow the consumers, and
+//!    lockgraph reports the cycle `stats -> batches -> stats` at the first
+//!    such send. `--hang` lets it hang (the batcher flushes four
 //!    batches under one `stats` guard into a queue of one) and the watchdog
 //!    names the stage and the queue; the run then exits after 4 s, with
 //!    status 2.
@@ -256,9 +257,19 @@ fn run(cache: Cache, hang: bool, found: Found) -> RunStats {
         .collect();
     drop(ready_tx);
 
-    // batcher -> batches -> GPU
-    let (batch_tx, batch_rx) =
-        sync_channel_named::<Vec<Vec<f32>>>("batches", if hang { 1 } else { 16 });
+    // batcher -> batches -> GPU. Without `--hang` the queue has room for
+    // every batch of the run, so it cannot fill, and the bug below cannot
+    // hang the run however far the GPU consumers fall behind (with a bound
+    // of 16 a busy machine let them fall behind, the queue filled while the
+    // batcher held `stats`, and the run hung: an outside test, 1 run in
+    // 13). lockgraph reports the cycle at the first send all the same: a
+    // send into a bounded queue orders it after the locks held, full or not.
+    let bound = if hang {
+        1
+    } else {
+        SAMPLES.div_ceil(BATCH as u32) as usize
+    };
+    let (batch_tx, batch_rx) = sync_channel_named::<Vec<Vec<f32>>>("batches", bound);
     let batcher = {
         let stats = Arc::clone(&stats);
         stage("batcher", &found, move || {
