@@ -134,6 +134,9 @@ fn a_dump_shows_the_spans_open_now_and_recorded_fields() {
                 {
                     let _job = job.enter();
                     job.record("stage", "parse");
+                    // Recorded again: the span's value is the last one
+                    // (an outside test saw both, `stage="parse", stage="load"`).
+                    job.record("stage", "load");
                     let _g = m.lock();
                     held.wait();
                     go_on.wait();
@@ -149,7 +152,7 @@ fn a_dump_shows_the_spans_open_now_and_recorded_fields() {
     go_on.wait();
     assert!(
         text.contains("  thread `span-holder` (tid ")
-            && text.contains("    in spans: job{id=1, stage=\"parse\"}\n"),
+            && text.contains("    in spans: job{id=1, stage=\"load\"}\n"),
         "{text}"
     );
     // Once it left the span, nothing is open there.

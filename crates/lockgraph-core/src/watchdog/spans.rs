@@ -65,38 +65,48 @@ mod layer {
         SpanLayer
     }
 
-    /// A span's text, kept in its registry extensions.
-    struct SpanText(String);
-
-    struct Fields<'a> {
-        out: &'a mut String,
-        any: bool,
+    /// A span's name and fields, kept in its registry extensions, and its
+    /// text as reports show it.
+    struct SpanText {
+        name: &'static str,
+        /// Each field once, in the order first given; a field recorded
+        /// again keeps its place with the new value (as a span's value is
+        /// the last one recorded).
+        fields: Vec<(&'static str, String)>,
+        text: String,
     }
+
+    impl SpanText {
+        /// Sets each field `record` visits.
+        fn record(&mut self, record: impl FnOnce(&mut Fields<'_>)) {
+            record(&mut Fields(&mut self.fields));
+            self.text = if self.fields.is_empty() {
+                self.name.to_string()
+            } else {
+                let mut t = format!("{}{{", self.name);
+                for (i, (field, value)) in self.fields.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    let _ = write!(t, "{sep}{field}={value}");
+                }
+                t.push('}');
+                t
+            };
+        }
+    }
+
+    struct Fields<'a>(&'a mut Vec<(&'static str, String)>);
 
     impl Visit for Fields<'_> {
         fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-            let sep = if self.any { ", " } else { "" };
-            self.any = true;
-            let _ = write!(self.out, "{sep}{}={value:?}", field.name());
+            let value = format!("{value:?}");
+            match self.0.iter_mut().find(|(f, _)| *f == field.name()) {
+                Some(kept) => kept.1 = value,
+                None => self.0.push((field.name(), value)),
+            }
         }
 
         fn record_str(&mut self, field: &Field, value: &str) {
             self.record_debug(field, &value);
-        }
-    }
-
-    /// `name{a=1, b="x"}` (or `name` without fields).
-    fn text(name: &str, record: impl FnOnce(&mut Fields<'_>)) -> String {
-        let mut fields = String::new();
-        let mut v = Fields {
-            out: &mut fields,
-            any: false,
-        };
-        record(&mut v);
-        if fields.is_empty() {
-            name.to_string()
-        } else {
-            format!("{name}{{{fields}}}")
         }
     }
 
@@ -141,31 +151,29 @@ mod layer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-            let t = text(attrs.metadata().name(), |v| attrs.record(v));
+            let mut t = SpanText {
+                name: attrs.metadata().name(),
+                fields: Vec::new(),
+                text: String::new(),
+            };
+            t.record(|v| attrs.record(v));
             if let Some(span) = ctx.span(id) {
-                span.extensions_mut().insert(SpanText(t));
+                span.extensions_mut().insert(t);
             }
         }
 
         fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
             let Some(span) = ctx.span(id) else { return };
             let mut ext = span.extensions_mut();
-            let Some(SpanText(t)) = ext.get_mut::<SpanText>() else {
+            let Some(st) = ext.get_mut::<SpanText>() else {
                 return;
             };
-            let mut more = String::new();
-            let mut v = Fields {
-                out: &mut more,
-                any: false,
-            };
-            values.record(&mut v);
-            if more.is_empty() {
+            let before = st.text.clone();
+            st.record(|v| values.record(v));
+            if st.text == before {
                 return;
             }
-            match t.strip_suffix('}') {
-                Some(open) => *t = format!("{open}, {more}}}"),
-                None => t.push_str(&format!("{{{more}}}")),
-            }
+            let t = &st.text;
             // Entered already, on this thread or another: its published
             // text too (a field recorded on one thread reached only that
             // thread's list). Recording a field is rare: every thread's
@@ -191,7 +199,7 @@ mod layer {
             let t = span
                 .extensions()
                 .get::<SpanText>()
-                .map_or_else(|| span.name().to_string(), |t| t.0.clone());
+                .map_or_else(|| span.name().to_string(), |t| t.text.clone());
             with_mine(|stack| stack.lock().push((id.into_u64(), t)));
         }
 
