@@ -68,10 +68,15 @@ pub(crate) fn resolve(stacks: &mut [Arc<[Arc<str>]>], warnings: &mut Vec<Warning
     let mut found: HashMap<(Module, u64), Frames> = HashMap::new();
     for (m, addrs) in wanted {
         match resolve_module(&m, &addrs) {
-            Ok(frames) => {
+            Ok((frames, warning)) => {
                 for (addr, f) in frames {
                     found.insert((m.clone(), addr), f);
                 }
+                warnings.extend(warning.map(|w| Warning {
+                    path: PathBuf::from(&m.path),
+                    line: None,
+                    message: w.to_string(),
+                }));
             }
             Err(why) => warnings.push(Warning {
                 path: PathBuf::from(&m.path),
@@ -110,7 +115,11 @@ pub(crate) fn resolve(stacks: &mut [Arc<[Arc<str>]>], warnings: &mut Vec<Warning
 
 /// Each address's program frames in file `m`, innermost first (an
 /// address's inlined calls before the function that holds them).
-fn resolve_module(m: &Module, addrs: &BTreeSet<u64>) -> Result<Vec<(u64, Frames)>, String> {
+/// With them, a warning about the file when its frames lack something.
+fn resolve_module(
+    m: &Module,
+    addrs: &BTreeSet<u64>,
+) -> Result<(Vec<(u64, Frames)>, Option<&'static str>), String> {
     let meta = std::fs::metadata(&m.path).map_err(|e| format!("cannot read it ({e})"))?;
     if !meta.is_file() {
         // A FIFO or a device named by a record would block or never end.
@@ -137,40 +146,69 @@ fn resolve_module(m: &Module, addrs: &BTreeSet<u64>) -> Result<Vec<(u64, Frames)
     let ctx = addr2line::Context::from_dwarf(dwarf).map_err(|e| format!("bad DWARF ({e})"))?;
     let symbols = file.symbol_map();
     let mut out = Vec::with_capacity(addrs.len());
+    let mut split = false;
     for &addr in addrs {
         // A return address: the call is the instruction before it.
         let probe = addr.saturating_sub(1);
         let mut frames: Vec<Arc<str>> = Vec::new();
         let mut named = false;
-        if let Ok(mut iter) = ctx.find_frames(probe).skip_all_loads() {
+        // Where the address is, from a line table without the function's
+        // entry (`debug = "line-tables-only"` builds have no inlining
+        // information: their functions are the symbol table's).
+        let mut place: Option<(Option<String>, Option<u32>)> = None;
+        let mut lookup = ctx.find_frames(probe);
+        let found = loop {
+            match lookup {
+                addr2line::LookupResult::Output(r) => break r,
+                addr2line::LookupResult::Load { continuation, .. } => {
+                    // Split debug information (`.dwo`, `.dwp`): not read.
+                    split = true;
+                    lookup = addr2line::LookupContinuation::resume(continuation, None);
+                }
+            }
+        };
+        if let Ok(mut iter) = found {
             while let Ok(Some(frame)) = iter.next() {
-                let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok()) else {
-                    continue;
-                };
-                named = true;
-                let name = demangled(&name);
                 let (file, line) = match &frame.location {
                     Some(l) => (l.file, l.line),
                     None => (None, None),
                 };
+                let Some(name) = frame.function.as_ref().and_then(|f| f.raw_name().ok()) else {
+                    if place.is_none() && file.is_some() {
+                        place = Some((file.map(str::to_string), line));
+                    }
+                    continue;
+                };
+                named = true;
+                let name = demangled(&name);
                 if let Some(f) = lockgraph_core::program_frame(&name, file, line) {
                     frames.push(f.into());
                 }
             }
         }
         if !named {
-            // No debug information here: the symbol table's name.
+            // No function entry for it: the symbol table's name, at the
+            // line table's place when it has one.
             if let Some(sym) = symbols.containing(probe) {
                 let name = demangled(sym.name());
-                if let Some(f) = lockgraph_core::program_frame(&name, None, None) {
+                let (file, line) = place.unwrap_or((None, None));
+                if let Some(f) = lockgraph_core::program_frame(&name, file.as_deref(), line) {
                     frames.push(f.into());
                 }
             }
         }
         out.push((addr, frames));
     }
-    Ok(out)
+    Ok((out, split.then_some(SPLIT)))
 }
+
+/// Why a file built with split debug information gives frames without
+/// their places.
+const SPLIT: &str = "its frames are shown without file and line: it was built with split \
+     debug information (`split-debuginfo = \
+     \"packed\"` or `\"unpacked\"`: `.dwp` or `.dwo` files), which the check does not \
+     read; build the tests with \
+     `split-debuginfo = \"off\"` (Linux's default)";
 
 /// A file's modification time in nanoseconds since the epoch, as the
 /// runtime writes it (`st_mtime` and `st_mtime_nsec`).
