@@ -26,6 +26,10 @@ use crate::reader::{RawFrame, Warning, RAW_MARK};
 /// An address's program frames, innermost first.
 type Frames = Vec<Arc<str>>;
 
+/// A file's addresses with their frames, and a warning about the file
+/// when its frames lack something.
+type Resolved = (Vec<(u64, Frames)>, Option<&'static str>);
+
 /// The most program frames kept for one stack, as the runtime keeps.
 const MAX_FRAMES: usize = 16;
 
@@ -116,10 +120,7 @@ pub(crate) fn resolve(stacks: &mut [Arc<[Arc<str>]>], warnings: &mut Vec<Warning
 /// Each address's program frames in file `m`, innermost first (an
 /// address's inlined calls before the function that holds them).
 /// With them, a warning about the file when its frames lack something.
-fn resolve_module(
-    m: &Module,
-    addrs: &BTreeSet<u64>,
-) -> Result<(Vec<(u64, Frames)>, Option<&'static str>), String> {
+fn resolve_module(m: &Module, addrs: &BTreeSet<u64>) -> Result<Resolved, String> {
     let meta = std::fs::metadata(&m.path).map_err(|e| format!("cannot read it ({e})"))?;
     if !meta.is_file() {
         // A FIFO or a device named by a record would block or never end.
