@@ -124,7 +124,8 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
     // The order is the one `wd-a` set (it asked for `lock-y` holding
     // `lock-x` 100ms before `wd-b` asked the other way), and `wd-b`, whose
     // request closed the cycle, breaks it; not the order of the names.
-    // Without the lock-order graph: an order, and no thread blamed.
+    // Without the lock-order graph: an example order, and the thread that
+    // goes against it.
     let graph = lockgraph::order_graph();
     let advice = report.lines().rev().nth(1).unwrap();
     if graph {
@@ -136,16 +137,17 @@ fn a_two_thread_abba_deadlock_is_reported_with_threads_locks_sites_and_cycle() {
             "{advice}"
         );
     } else {
-        // An order by lock id (ids come in blocks per thread: either one).
+        // An order by lock id (ids come in blocks per thread: either one),
+        // and the thread that asks for its first lock holding its last.
         assert!(
             [
-                "`lock-x` before Mutex `lock-y`",
-                "`lock-y` before Mutex `lock-x`"
+                ("`lock-x` before Mutex `lock-y`", "wd-b", "lock-x"),
+                ("`lock-y` before Mutex `lock-x`", "wd-a", "lock-y")
             ]
             .iter()
-            .any(|o| advice.starts_with(&format!(
-                "what to do: adopt one lock order everywhere, for example Mutex {o}, \
-                     and change the thread that takes them the other way"
+            .any(|(o, t, l)| advice.starts_with(&format!(
+                "what to do: adopt one lock order everywhere, for example Mutex {o}; \
+                 in that order thread `{t}` breaks it: it asks for Mutex `{l}` at "
             ))),
             "{advice}"
         );

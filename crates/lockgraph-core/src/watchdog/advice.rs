@@ -96,11 +96,21 @@ pub(crate) fn adopt_order(
 
 /// The lock order to adopt (the cycle's locks in wait order, from a lock
 /// picked without the lock-order graph) where nothing says which order the
-/// program set first: no thread is named as the one that breaks it.
-pub(crate) fn adopt_order_unblamed(order: &[String]) -> String {
+/// program set first: an example, and the one waiter that goes against
+/// that example (it asks for `asks`, its first lock, while holding
+/// `holding`, its last), which another order would spare.
+pub(crate) fn adopt_order_example(
+    order: &[String],
+    who: &str,
+    asks: &str,
+    at: &str,
+    holding: &str,
+    held_at: Option<&str>,
+) -> String {
     format!(
-        "what to do: adopt one lock order everywhere, for example {}, and change the thread that takes them the other way: release what it holds before it asks, or take them in that order (the lock-order graph did not see which order came first, so this report does not pick the thread)",
-        order.join(" before ")
+        "what to do: adopt one lock order everywhere, for example {}; in that order {who} breaks it: it asks for {asks} at {at} while holding {holding}{}: release it before that call, or take {asks} first (the lock-order graph did not see which order the program set first: another order of these locks moves the change to another thread of the cycle)",
+        order.join(" before "),
+        taken(held_at)
     )
 }
 

@@ -178,9 +178,13 @@ impl WatchdogReport {
         match holders.first() {
             Some(&(h, _)) if h.waiting.is_some() => {
                 let hw = h.waiting.as_ref().map_or_else(String::new, WaitInfo::what);
+                // The holder is the one not to wait while holding the
+                // lock (found by an outside test: "do not wait for it
+                // while holding ...", ending the report of a thread that
+                // held nothing, read as said to that thread).
                 format!(
-                    "what to do: thread `{}`, which holds {}, itself waits for {hw}: follow that wait (its own report, or `lockgraph::dump()`), and do not wait for it while holding {}{also}",
-                    h.name, w.lock, w.lock
+                    "what to do: thread `{}`, which holds {}, itself waits for {hw}: follow that wait (its own report, or `lockgraph::dump()`); thread `{}` should not wait for {hw} while holding {}{also}",
+                    h.name, w.lock, h.name, w.lock
                 )
             }
             // A barrier's party on its way: no critical section to shorten.

@@ -12,9 +12,11 @@ impl WatchdogReport {
     /// request its potential-deadlock report marks "this request closed
     /// the cycle"); the other edges are the order, and the thread that
     /// waits as that last edge asks breaks it. Without that (the graph off,
-    /// or it did not find this cycle) the report names an order, starting
-    /// at the lock with the lowest id so that it does not change from run
-    /// to run with the threads' names, and blames no thread.
+    /// or it did not find this cycle) the report names an example order,
+    /// starting at the lock with the lowest id so that it does not change
+    /// from run to run with the threads' names, and the one thread whose
+    /// hold and request go against it (it waits for the order's first lock
+    /// holding its last; every other thread of the cycle asks in order).
     pub(super) fn adopt_order_advice(&self, waits: &[&WaitInfo]) -> String {
         let ts = &self.threads;
         let n = waits.len();
@@ -28,13 +30,20 @@ impl WatchdogReport {
             let step = o.steps.get(o.closed_by?)?;
             (0..n).find(|&k| waits[k].lock.id == step.to.id && before(k).id == step.from.id)
         });
-        let Some(k) = closer else {
-            let k = (0..n).min_by_key(|&k| waits[k].lock.id).unwrap_or(0);
-            return advice::adopt_order_unblamed(&order_from(k));
-        };
+        let example = closer.is_none();
+        // Without the graph's word, the thread of an example order: the
+        // one that waits for its first lock (found by an outside test: the
+        // advice named no thread, and "the other way" read oddly for a
+        // cycle of three).
+        let k = closer.unwrap_or_else(|| (0..n).min_by_key(|&k| waits[k].lock.id).unwrap_or(0));
         let (t, w, last) = (&ts[k], waits[k], before(k));
         let held = t.held.iter().find(|h| h.lock.id == last.id);
-        advice::adopt_order(
+        let advise = if example {
+            advice::adopt_order_example
+        } else {
+            advice::adopt_order
+        };
+        advise(
             &order_from(k),
             &format!("thread `{}`", t.name),
             &w.lock.to_string(),

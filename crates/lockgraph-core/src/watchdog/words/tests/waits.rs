@@ -1,5 +1,5 @@
 //! A long wait's advice: a reader queued behind a writer, a wait on
-//! several blocked threads.
+//! several blocked threads, a holder that itself waits.
 
 use super::*;
 
@@ -90,5 +90,36 @@ fn a_permit_wait_on_two_blocked_holders_names_both() {
     assert_eq!(
         r.advice(),
         "what to do: threads `infer-0` and `infer-1`, which this wait waits for (a release by any one of them ends it), are themselves blocked, waiting for blocking call `download`: follow those waits (their own reports, or `lockgraph::dump()`); this one ends when any one of them does"
+    );
+}
+
+/// A waiter behind a holder that itself waits (a consumer holding
+/// `cvh-outer` across a condvar wait): the advice says which thread should
+/// not wait while holding the lock (it said "do not wait for it while
+/// holding ...", read as said to the reported thread, which held nothing).
+#[test]
+fn a_holder_that_waits_is_named_as_the_one_not_to_wait_holding_the_lock() {
+    let outer = lock("cvh-outer", 1);
+    let mut cv = lock("cvh-ready", 2);
+    cv.kind = LockKind::Condvar;
+    let r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![
+            thread(
+                "cvh-producer",
+                Some(wait(outer.clone(), Some(WaitMode::Lock), 270, 1)),
+                Vec::new(),
+            ),
+            thread(
+                "cvh-consumer",
+                Some(wait(cv, Some(WaitMode::Condvar), 266, 2)),
+                vec![held(outer, 264, 2)],
+            ),
+        ],
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: thread `cvh-consumer`, which holds Mutex `cvh-outer`, itself waits for notification on Condvar `cvh-ready`: follow that wait (its own report, or `lockgraph::dump()`); thread `cvh-consumer` should not wait for notification on Condvar `cvh-ready` while holding Mutex `cvh-outer`"
     );
 }
