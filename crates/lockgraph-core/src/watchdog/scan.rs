@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod long_waits;
+
 /// How many scans a report waits for its waiters to capture their own stacks
 /// before it goes out without them.
 pub(super) const STACK_GRACE_SCANS: u32 = 10;
@@ -288,100 +290,7 @@ impl Watchdog {
             self.unsettled = None;
         }
 
-        // Taken before a long wait's report is built (its stacks resolved),
-        // dropped once it is queued: the process's exit waits for it.
-        let mut building: Option<crate::delivery::Building> = None;
-        let grace = u64::from(STACK_GRACE_SCANS)
-            .saturating_mul(super::saturating_nanos(self.config.scan_period));
-        let mut live = HashSet::new();
-        for (i, s) in snaps.iter().enumerate() {
-            let Some(w) = s.wait else { continue };
-            let key = key_of(i);
-            live.insert(key);
-            if on_cycle.contains(&i) {
-                // A wait on a wait-for cycle goes out in the cycle's
-                // deadlock report, once the cycle is seen again (next
-                // scan): a watchdog that first sees the cycle after the
-                // timeout (a loaded machine) must not call it a long wait,
-                // and, with the abort action, abort on that.
-                continue;
-            }
-            // A timed wait of a retry loop (the lock asked again within a
-            // scan period of the last try's end) is long once the loop
-            // has lasted the timeout, though each try is shorter, and is
-            // reported once per loop (found by an outside test: a loop
-            // of 300 ms tries against a holder asleep for a minute was
-            // never reported).
-            let retry = retry_since(s, &w);
-            let waited = now.saturating_sub(retry.unwrap_or(w.since));
-            if waited <= timeout
-                || self.reported_waits.contains(&key)
-                || retry.is_some_and(|r| self.reported_retries.contains(&(s.slot.key, r)))
-            {
-                continue;
-            }
-            let has_stack = s
-                .slot
-                .stack
-                .lock()
-                .as_ref()
-                .is_some_and(|(serial, _)| *serial == w.serial);
-            // Lock waits block in slices and capture their stacks between
-            // them; condvar waits and blocking calls do not.
-            let sliced = matches!(w.target, Target::Lock { mode, .. } if mode != WaitMode::Condvar);
-            if sliced && !has_stack && waited <= timeout + grace {
-                // Give the waiter a slice to capture its own stack.
-                continue;
-            }
-            self.reported_waits.insert(key);
-            if let Some(r) = retry {
-                self.reported_retries.insert((s.slot.key, r));
-            }
-            // The rate limit, before anything is signalled for the report.
-            let lock = match w.target {
-                Target::Lock {
-                    id, class, kind, ..
-                } => LockRef::of(id, class, kind).to_string(),
-                Target::Resource(what) => format!("`{what}`"),
-            };
-            if !RATE.lock().admit(Instant::now(), &lock) {
-                continue;
-            }
-            building.get_or_insert_with(crate::delivery::building);
-            let mut threads = vec![thread_info(s, now, true, true)];
-            let mut idx = vec![i];
-            for &j in &edges[i] {
-                if j != i {
-                    threads.push(thread_info(&snaps[j], now, true, true));
-                    idx.push(j);
-                }
-            }
-            if idx.len() == 1 {
-                // A wait no thread holds anything for (a notification, a
-                // receive, a blocking call): the threads that wait for
-                // this one instead, whose locks it holds (a producer
-                // that needs one of them before it sends; found by an
-                // outside test), for the advice.
-                for (j, e) in edges.iter().enumerate() {
-                    if j != i && e.contains(&i) {
-                        threads.push(thread_info(&snaps[j], now, true, false));
-                        idx.push(j);
-                    }
-                }
-            }
-            add_blocked_peers(&mut threads, &idx, &snaps, &edges, &on_cycle, now);
-            add_waiting_now(&mut threads, &snaps);
-            self.emit(WatchdogReport {
-                kind: WatchdogKind::LongWait,
-                cycle: None,
-                threads,
-                also_deadlocked: Vec::new(),
-                pid: std::process::id(),
-                order: None,
-                action: self.config.action,
-                reported_at: wall,
-            });
-        }
+        let live = self.long_waits(&snaps, &edges, &on_cycle, now, wall);
         // Forget waits that ended, and cycles made of them.
         self.reported_waits.retain(|k| live.contains(k));
         self.in_deadlock.retain(|k| live.contains(k));
