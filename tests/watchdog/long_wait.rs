@@ -381,11 +381,20 @@ fn a_crowd_on_one_lock_does_not_hide_a_hang_on_another() {
     let lines = crate::report_lines(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ok, "the hang on `config` was not reported:\n{text}");
-    assert_eq!(
-        text.matches("for Mutex `db-pool` (pid").count(),
-        2,
-        "two reports of the crowd, no more:\n{text}"
-    );
+    let crowd: Vec<&str> = (text.lines())
+        .filter(|l| {
+            l.starts_with("lockgraph watchdog: LONG WAIT:") && l.contains("for Mutex `db-pool`")
+        })
+        .collect();
+    assert_eq!(crowd.len(), 2, "two reports of the crowd, no more:\n{text}");
+    // Each says how big the crowd is (it said nothing of the others).
+    for l in crowd {
+        assert!(
+            l.contains("for Mutex `db-pool`, and ")
+                && l.contains(" other threads wait for it (pid "),
+            "{l}"
+        );
+    }
     let auth = &text[text.find("LONG WAIT: thread `wd-auth`").unwrap()..];
     assert!(
         auth.contains("what to do: shorten thread `wd-reloader`'s hold of Mutex `config`"),

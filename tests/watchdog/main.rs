@@ -228,3 +228,7 @@ mod roles;
 // A deadlock's threads besides its cycle (after the modules whose sites the
 // golden files quote).
 mod also;
+
+// Other on-call findings (after the modules whose sites the golden files
+// quote).
+mod oncall;

@@ -198,6 +198,7 @@ impl WatchdogReport {
             unix_ms(self.since())
         );
         json_opt(&mut s, self.cycle.as_deref());
+        let _ = write!(s, ",\"other_waiters\":{}", self.other_waiters);
         s.push_str(",\"threads\":[");
         for (i, t) in self.threads.iter().enumerate() {
             if i > 0 {

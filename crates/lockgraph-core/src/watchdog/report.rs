@@ -215,6 +215,9 @@ pub struct WatchdogReport {
     /// The threads involved: the waiters, then the holders they wait for
     /// (a deadlock: its cycle's threads, in cycle order).
     pub threads: Vec<ThreadInfo>,
+    /// A long wait: how many other threads wait for the same lock (or
+    /// condvar, or queue) now, reported or not; 0 for a deadlock.
+    pub other_waiters: usize,
     /// A deadlock's other threads: those its cycle waits for whose own
     /// waits only threads of the deadlock could end (a second permit
     /// holder waiting for the lock the cycle's acquirer holds), by name;

@@ -198,6 +198,7 @@ mod tests {
                 spans: Vec::new(),
             }],
             also_deadlocked: Vec::new(),
+            other_waiters: 0,
             pid: 42,
             order: None,
             action: Action::Report,

@@ -28,6 +28,7 @@ pub(super) fn deadlock_report(
             .map(|&i| thread_info(&snaps[i], now, true, true))
             .collect(),
         also_deadlocked: Vec::new(),
+        other_waiters: 0,
         pid: std::process::id(),
         action,
         reported_at: wall,

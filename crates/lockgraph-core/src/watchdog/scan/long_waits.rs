@@ -105,6 +105,7 @@ impl Watchdog {
             self.emit(WatchdogReport {
                 kind: WatchdogKind::LongWait,
                 cycle: None,
+                other_waiters: other_waiters(snaps, i),
                 threads,
                 also_deadlocked: Vec::new(),
                 pid: std::process::id(),
@@ -115,4 +116,21 @@ impl Watchdog {
         }
         live
     }
+}
+
+/// How many threads of `snaps` besides `i` wait for what `snaps[i]` waits
+/// for (the same lock, condvar or queue; a retry loop's thread between two
+/// tries counts): the crowd a long wait is one of (found by an outside
+/// test: the first report of a lock sixty threads waited for said nothing
+/// of the other fifty-nine; the rate limit holds back their reports).
+fn other_waiters(snaps: &[Snap], i: usize) -> usize {
+    let Some(Target::Lock { id, .. }) = snaps[i].wait.map(|w| w.target) else {
+        return 0;
+    };
+    (snaps.iter().enumerate())
+        .filter(|&(j, o)| {
+            j != i
+                && matches!(o.wait.map(|w| w.target), Some(Target::Lock { id: x, .. }) if x == id)
+        })
+        .count()
 }

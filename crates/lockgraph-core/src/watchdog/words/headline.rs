@@ -115,8 +115,13 @@ impl WatchdogReport {
             }
             WatchdogKind::LongWait => {
                 let w = self.threads.first().and_then(|t| t.waiting.as_ref());
+                let crowd = match self.other_waiters {
+                    0 => String::new(),
+                    1 => ", and 1 other thread waits for it".to_string(),
+                    n => format!(", and {n} other threads wait for it"),
+                };
                 format!(
-                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {} (pid {}), since {since}; {}",
+                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {}{crowd} (pid {}), since {since}; {}",
                     self.threads.first().map_or("?", |t| t.name.as_str()),
                     w.map_or(Duration::ZERO, |w| w.waited),
                     w.map_or_else(|| "?".to_string(), WaitInfo::what),

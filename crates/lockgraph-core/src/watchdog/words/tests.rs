@@ -160,6 +160,7 @@ fn report(kind: WatchdogKind, action: Action, threads: Vec<ThreadInfo>) -> Watch
         cycle: None,
         threads,
         also_deadlocked: Vec::new(),
+        other_waiters: 0,
         pid: 42,
         order: None,
         action,
@@ -716,6 +717,7 @@ fn an_unnamed_threads_header_says_its_tid_once() {
     );
 }
 
+mod oncall;
 mod order;
 mod waits;
 
