@@ -1,6 +1,7 @@
 //! What an on-call needs from a report (an outside on-call test's findings
-//! 4 and 6): the size of the crowd waiting for a lock, and, without the
-//! lock-order graph, the thread that goes against the example lock order.
+//! 4 to 6): the size of the crowd waiting for a lock, the thread that
+//! exited leaving a lock held, and, without the lock-order graph, the
+//! thread that goes against the example lock order.
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -78,6 +79,69 @@ fn a_long_wait_says_how_many_other_threads_wait_for_the_lock() {
         "{first}"
     );
     assert_eq!(json["other_waiters"], 5, "{json}");
+    assert_fits_schema(&json);
+}
+
+/// `ex-leaver` leaks its guard of `ex-lock` and exits; `ex-waiter` then
+/// waits for the lock.
+#[test]
+fn child_exit_holding() {
+    if !is_child() {
+        return;
+    }
+    start(500);
+    let m = Arc::new(Mutex::named("ex-lock", ()));
+    let m1 = m.clone();
+    spawn_named("ex-leaver", move || {
+        eprintln!("SITE ex-leaver={}", line!() + 1);
+        std::mem::forget(m1.lock());
+    })
+    .join()
+    .unwrap();
+    spawn_named("ex-waiter", move || drop(m.lock()))
+        .join()
+        .unwrap();
+}
+
+/// A lock no thread holds, left held by a thread that exited (its guard
+/// leaked): the report names that thread, when it exited and where it took
+/// the lock (it could not: the thread was gone, and the advice pointed to
+/// `lockgraph::dump()`, which cannot show it either).
+#[test]
+fn a_wait_for_a_lock_left_held_by_an_exited_thread_names_that_thread() {
+    if is_child() {
+        return;
+    }
+    let (report, json, text) = first_report(child!(child_exit_holding), "exit", "LONG WAIT", &[]);
+    let taken = format!(
+        "tests/watchdog/oncall.rs:{}:",
+        site_line(&text, "ex-leaver")
+    );
+    let line = report
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("held by thread `ex-leaver` (tid ")
+        })
+        .unwrap_or_else(|| panic!("no exited holder in:\n{report}"));
+    assert!(
+        line.contains(" UTC holding it (taken at ") && line.contains(&taken),
+        "{line}"
+    );
+    let advice = report.lines().last().unwrap();
+    assert!(
+        advice.starts_with(&format!(
+            "what to do: thread `ex-leaver` took it at {taken}"
+        )) && advice.contains("without releasing it, so no thread can take Mutex `ex-lock` again"),
+        "{advice}"
+    );
+    let left = &json["threads"][0]["waiting"]["left_held_by"];
+    assert_eq!(left["thread"], "ex-leaver", "{json}");
+    assert!(left["site"].as_str().unwrap().starts_with(&taken), "{json}");
+    assert!(
+        left["exited_at_unix_ms"].as_u64().unwrap()
+            <= json["reported_at_unix_ms"].as_u64().unwrap()
+    );
     assert_fits_schema(&json);
 }
 

@@ -95,7 +95,7 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
                 let _ = write!(s, ",\"deadlocked\":{}}}", p.deadlocked);
             }
             s.push_str("],\"notes\":[");
-            for (i, l) in w.peer_lines().iter().enumerate() {
+            for (i, l) in w.note_lines().iter().enumerate() {
                 if i > 0 {
                     s.push(',');
                 }
@@ -117,6 +117,22 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
                     crate::record::json_str(s, p);
                 }
                 s.push(']');
+            }
+            s.push_str(",\"left_held_by\":");
+            match &w.left_by {
+                None => s.push_str("null"),
+                Some(l) => {
+                    s.push_str("{\"thread\":");
+                    crate::record::json_str(s, &l.thread);
+                    let _ = write!(
+                        s,
+                        ",\"tid\":{},\"exited_at_unix_ms\":{},\"site\":",
+                        l.tid,
+                        unix_ms(l.exited_at)
+                    );
+                    json_opt(s, l.site.map(|c| c.to_string()).as_deref());
+                    s.push('}');
+                }
             }
             s.push('}');
         }

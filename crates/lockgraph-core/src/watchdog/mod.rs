@@ -58,6 +58,7 @@ mod ask_dump;
 mod dump_file;
 mod early;
 mod json;
+mod left;
 mod members;
 mod order_locks;
 mod parties;
@@ -89,6 +90,8 @@ pub(crate) use dump_file::{append_report, unix_ms};
 #[allow(unused_imports)]
 use json::*;
 pub(crate) use json::{json_async_wait, json_queue, json_taken};
+use left::add_left_holders;
+pub use left::LeftHold;
 use members::add_also_deadlocked;
 pub use parties::{forget_rounds, party_token, publish_round, PartyToken};
 use peers::*;

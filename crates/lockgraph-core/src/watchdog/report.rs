@@ -116,6 +116,10 @@ pub struct WaitInfo {
     /// barrier now, this one included, by name, sorted (empty otherwise;
     /// [`waiting_now`](Self::waiting_now) counts them).
     pub waiting_parties: Vec<String>,
+    /// For a wait for a lock that no thread the watchdog sees holds: the
+    /// thread that exited with it still held (its guard leaked), where one
+    /// did (`None` otherwise, and in a deadlock report).
+    pub left_by: Option<LeftHold>,
 }
 
 impl WaitInfo {

@@ -33,6 +33,7 @@ pub fn dump() -> Dump {
     let (deadlocks, on_cycle) = super::verdict::dump_deadlocks(&snaps, &edges, now, taken_at);
     add_peers(&mut threads, &idx, &snaps, &edges, &on_cycle, now);
     add_waiting_now(&mut threads, &snaps);
+    add_left_holders(&mut threads, &snaps);
     Dump {
         deadlocks,
         pid: std::process::id(),

@@ -180,6 +180,7 @@ mod tests {
             waiting_now: None,
             exited_parties: Vec::new(),
             waiting_parties: Vec::new(),
+            left_by: None,
         }
     }
 

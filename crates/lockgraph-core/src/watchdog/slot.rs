@@ -274,9 +274,15 @@ impl Drop for Mine {
             // The view points into this thread's storage, which goes once
             // the thread's thread-local destructors (this one) have run:
             // cleared under the lock every reader holds while it copies.
-            let _slots = SLOTS.lock();
+            // The holds still on it are left held for good: noted, so that
+            // a wait for one can name this thread (`left.rs`; found by an
+            // outside test: such a wait's report could name no one).
+            let slots = SLOTS.lock();
+            let held = s.read_held(&slots, now_ns());
             s.view.store(std::ptr::null_mut(), Ordering::Release);
             s.alive.store(false, Ordering::Relaxed);
+            drop(slots);
+            super::left::remember(s, &held);
         }
     }
 }

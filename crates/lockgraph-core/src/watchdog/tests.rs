@@ -480,6 +480,7 @@ fn a_lock_waiter_caught_running_is_said_between_two_slices_of_its_wait() {
         waiting_now: None,
         exited_parties: Vec::new(),
         waiting_parties: Vec::new(),
+        left_by: None,
     };
     let thread = |waiting| ThreadInfo {
         name: "t".into(),

@@ -186,6 +186,7 @@ pub(in crate::watchdog) fn thread_info(
             waiting_now: None,
             exited_parties: Vec::new(),
             waiting_parties: Vec::new(),
+            left_by: None,
             queue,
             blocked_peers: Vec::new(),
             no_consumer: false,

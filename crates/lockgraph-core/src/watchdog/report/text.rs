@@ -35,6 +35,15 @@ impl fmt::Display for LockRef {
 }
 
 impl WaitInfo {
+    /// The lines under the wait (text) and its `notes` (JSON): its peers
+    /// ([`peer_lines`](Self::peer_lines)), and the exited thread that
+    /// left its lock held.
+    pub(in crate::watchdog) fn note_lines(&self) -> Vec<String> {
+        let mut lines = self.peer_lines();
+        lines.extend(self.left_by.as_ref().map(LeftHold::line));
+        lines
+    }
+
     /// Whether the wait blocks in timed slices (docs/watchdog.md): a
     /// lock's `lock()`, `read()`, `read_recursive()` or
     /// `upgradable_read()`; a `write()` and an `upgrade()` block once.
@@ -218,7 +227,7 @@ impl fmt::Display for ThreadInfo {
                 w.waited,
                 opt_site(&w.site)
             )?;
-            for line in w.peer_lines() {
+            for line in w.note_lines() {
                 writeln!(f, "      {line}")?;
             }
         }

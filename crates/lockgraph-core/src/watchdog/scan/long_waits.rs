@@ -102,6 +102,7 @@ impl Watchdog {
             }
             add_blocked_peers(&mut threads, &idx, snaps, edges, on_cycle, now);
             add_waiting_now(&mut threads, snaps);
+            add_left_holders(&mut threads[..1], snaps);
             self.emit(WatchdogReport {
                 kind: WatchdogKind::LongWait,
                 cycle: None,

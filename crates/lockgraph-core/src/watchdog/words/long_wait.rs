@@ -218,6 +218,20 @@ impl WatchdogReport {
                 h.now_words()
             ),
             None if w.mode == Some(WaitMode::Barrier) => w.lone_party_advice(),
+            None if w.left_by.is_some() => {
+                let l = w.left_by.as_ref().map_or_else(String::new, |l| {
+                    format!(
+                        "thread `{}` took it at {} and exited at {} without releasing it",
+                        l.thread,
+                        opt_site(&l.site),
+                        utc(l.exited_at)
+                    )
+                });
+                format!(
+                    "what to do: {l}, so no thread can take {} again: its guard was leaked (`mem::forget`, or kept in a value never dropped, such as a thread-local or a leaked `Box`); drop the guard before the thread ends",
+                    w.lock
+                )
+            }
             None => format!(
                 "what to do: find who holds {}: no thread the watchdog sees holds it {}",
                 w.lock,

@@ -141,6 +141,7 @@ fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
         waiting_now: None,
         exited_parties: Vec::new(),
         waiting_parties: Vec::new(),
+        left_by: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! A long wait's first and last lines as an on-call reads them: the crowd
-//! waiting for the same lock (an outside on-call test's findings).
+//! waiting for the same lock, a lock left held by a thread that exited (an
+//! outside on-call test's findings).
 
 use super::*;
 
@@ -35,4 +36,39 @@ fn a_long_wait_counts_the_other_threads_waiting_for_the_same_lock() {
         .contains("`many-lock`, and 1 other thread waits for it (pid 42)"));
     r.other_waiters = 0;
     assert!(r.headline().contains("`many-lock` (pid 42)"));
+}
+
+/// A lock no thread holds, left held by a thread that exited: the wait
+/// names that thread, when it exited and where it took the lock, and the
+/// advice says so (it pointed to `lockgraph::dump()`, which cannot show a
+/// thread that is gone).
+#[test]
+fn a_lock_left_held_by_an_exited_thread_names_it() {
+    let mut w = wait(lock("ex-lock", 1), Some(WaitMode::Lock), 131, 2);
+    w.left_by = Some(LeftHold {
+        thread: "ex-leaver".into(),
+        tid: 77,
+        exited_at: UNIX_EPOCH + Duration::from_secs(1_796_413_100),
+        site: site(124),
+    });
+    let r = report(
+        WatchdogKind::LongWait,
+        Action::Report,
+        vec![thread("ex-waiter", Some(w), Vec::new())],
+    );
+    assert_eq!(
+        r.advice(),
+        "what to do: thread `ex-leaver` took it at src/job.rs:124:9 and exited at 2026-12-04 19:38:20 UTC without releasing it, so no thread can take Mutex `ex-lock` again: its guard was leaked (`mem::forget`, or kept in a value never dropped, such as a thread-local or a leaked `Box`); drop the guard before the thread ends"
+    );
+    let line = "      held by thread `ex-leaver` (tid 77), which exited at 2026-12-04 19:38:20 UTC holding it (taken at src/job.rs:124:9)\n";
+    assert!(r.to_string().contains(line), "{r}");
+    let json = r.to_json();
+    assert!(
+        json.contains("\"left_held_by\":{\"thread\":\"ex-leaver\",\"tid\":77,\"exited_at_unix_ms\":1796413100000,\"site\":\"src/job.rs:124:9\"}"),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"notes\":[\"held by thread `ex-leaver`"),
+        "{json}"
+    );
 }
