@@ -229,6 +229,7 @@ mod roles;
 // golden files quote).
 mod also;
 
-// Other on-call findings (after the modules whose sites the golden files
-// quote).
+// Retry loops of timed waits, and other on-call findings (after the modules
+// whose sites the golden files quote).
 mod oncall;
+mod retry_loops;

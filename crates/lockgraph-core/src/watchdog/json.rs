@@ -67,12 +67,18 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
             }
             s.push_str(",\"site\":");
             json_opt(s, w.site.map(|c| c.to_string()).as_deref());
-            s.push_str(",\"retrying_ms\":");
-            match w.retrying {
-                Some(r) => {
-                    let _ = write!(s, "{}", ms(r));
+            for (key, d) in [
+                ("retrying_ms", w.retrying),
+                ("try_ms", w.this_try),
+                ("between_tries_ms", w.between_tries),
+            ] {
+                let _ = write!(s, ",\"{key}\":");
+                match d {
+                    Some(d) => {
+                        let _ = write!(s, "{}", ms(d));
+                    }
+                    None => s.push_str("null"),
                 }
-                None => s.push_str("null"),
             }
             let _ = write!(s, ",\"waited_ms\":{},\"stack\":[", ms(w.waited));
             for (i, fr) in w.stack.iter().enumerate() {

@@ -69,6 +69,7 @@ mod rate_limit;
 #[cfg(target_os = "linux")]
 mod remote_stack;
 mod report;
+mod retry;
 mod scan;
 mod sizes;
 mod slot;
@@ -120,6 +121,7 @@ use words::*;
 pub(crate) use words::{and_list, utc};
 
 use rate_limit::RATE;
+use retry::{between_tries, retry_since, stack_of};
 
 /// Whether the watchdog thread runs. The switch ("publish held locks and
 /// register waits") is the `WATCHDOG` bit of `crate::features`; the thread

@@ -77,14 +77,20 @@ pub struct WaitInfo {
     /// The limit of a timed wait (`try_lock_for`, `wait_for`, ...).
     pub limit: Option<Duration>,
     /// For a timed wait that retries the thread's previous timed wait of
-    /// the same lock (asked again within a scan period of the end of that
+    /// the same lock (asked again within the timeout of the end of that
     /// try, which gave up, as a retry loop does): how long the tries have
-    /// gone on, from the start of the first ([`waited`](Self::waited) is
-    /// the current try's).
+    /// gone on, from the start of the first (as [`waited`](Self::waited)).
     pub retrying: Option<Duration>,
+    /// For a try of a retry loop ([`retrying`](Self::retrying)) that the
+    /// thread is in: how long this try has waited (`None` otherwise).
+    pub this_try: Option<Duration>,
+    /// For a retry loop's thread found between two tries (it waits for
+    /// nothing now; the wait shown is its last try): how long ago that try
+    /// gave up (`None` otherwise).
+    pub between_tries: Option<Duration>,
     /// Where it asked.
     pub site: Option<Site>,
-    /// How long it has waited.
+    /// How long it has waited: a retry loop's, since its first try began.
     pub waited: Duration,
     /// Its own stack, captured once the wait exceeded the timeout (resolved,
     /// program frames only).

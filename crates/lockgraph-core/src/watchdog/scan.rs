@@ -148,13 +148,13 @@ impl Watchdog {
         if let Some(text) = RATE.lock().roll(Instant::now()) {
             crate::delivery::send_to(crate::delivery::Notice::warn(text), dispatch());
         }
-        let snaps = snapshot();
+        let mut snaps = snapshot();
         let now = now_ns();
         // The wall clock of the same instant: a report's "since" is this
         // minus the waits measured at `now` (building the report, which
         // resolves stacks, can take long).
         let wall = std::time::SystemTime::now();
-        let edges = wait_for_edges(&snaps);
+        let mut edges = wait_for_edges(&snaps);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         let timeout = super::saturating_nanos(self.config.timeout);
         let mut cycles_now = HashSet::new();
@@ -219,7 +219,7 @@ impl Watchdog {
             }
             let stacks_missing = cycle.iter().chain(&also).any(|&i| {
                 let serial = snaps[i].wait.map_or(0, |w| w.serial);
-                !matches!(&*snaps[i].slot.stack.lock(), Some((s, _)) if *s == serial)
+                stack_of(&snaps[i].slot, serial).is_none()
             });
             if stacks_missing && self.last_cycles.contains(&key) {
                 // Stable, but a waiter has not captured its stack yet (a loaded
@@ -291,7 +291,7 @@ impl Watchdog {
             self.unsettled = None;
         }
 
-        let live = self.long_waits(&snaps, &edges, &on_cycle, now, wall);
+        let live = self.long_waits(&mut snaps, &mut edges, &on_cycle, now, wall);
         // Forget waits that ended, and cycles made of them.
         self.reported_waits.retain(|k| live.contains(k));
         self.in_deadlock.retain(|k| live.contains(k));
@@ -424,15 +424,4 @@ fn cycle_locks(snaps: &[Snap], cycle: &[usize]) -> String {
         }
     }
     locks.join(" and ")
-}
-
-/// When the retry loop that `w` (a wait of `s`'s thread) belongs to made
-/// its first try (its own start, if it is the first): `None` for a wait
-/// without a limit.
-fn retry_since(s: &Snap, w: &WaitView) -> Option<u64> {
-    w.limit?;
-    // The first try too: a loop of tries longer than the timeout is
-    // reported at its first (found by a review: reported again at its
-    // second).
-    s.slot.streak.lock().began(w.serial, w.since, true)
 }

@@ -170,6 +170,8 @@ mod tests {
             mode: Some(mode),
             limit: None,
             retrying: None,
+            this_try: None,
+            between_tries: None,
             site: None,
             waited: Duration::from_secs(3),
             stack: Vec::new(),

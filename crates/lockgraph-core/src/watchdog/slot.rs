@@ -148,9 +148,10 @@ impl Streak {
     }
 }
 
-/// A thread's timed waits of one lock, each asked within a scan period of
+/// A thread's timed waits of one lock, each asked within the timeout of
 /// the end of the previous one, which gave up (a retry loop): written by
-/// the owner when a timed wait starts and ends, read by reports.
+/// the owner when a timed wait starts and ends, read by scans and reports
+/// (a scan also ends it when it sees the thread hold the lock: `retry.rs`).
 #[derive(Clone, Copy, Default)]
 pub(super) struct Streak {
     /// The wait serial of the latest timed wait.
@@ -165,6 +166,11 @@ pub(super) struct Streak {
     /// the last timed wait got what it waited for).
     pub(super) last_id: u64,
     pub(super) last_end: u64,
+    /// The latest timed wait as it was registered (its start in `since`),
+    /// and its limit in nanoseconds: what a scan shows of a loop found
+    /// between two tries.
+    pub(super) last: RawEntry,
+    pub(super) last_limit: u64,
 }
 
 impl Slot {

@@ -101,6 +101,7 @@ fn snap(held: &[(u64, H)], wait: Option<(u64, WaitMode)>) -> Snap {
             site: None,
             since: 0,
             limit: None,
+            gave_up_at: None,
         }),
     }
 }
@@ -470,6 +471,8 @@ fn a_lock_waiter_caught_running_is_said_between_two_slices_of_its_wait() {
         mode: Some(mode),
         limit: None,
         retrying: None,
+        this_try: None,
+        between_tries: None,
         site: None,
         waited: Duration::from_secs(1),
         stack: Vec::new(),

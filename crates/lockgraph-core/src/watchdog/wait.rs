@@ -9,6 +9,10 @@ pub(super) struct WaitGuard {
     prev: Option<(u8, u64, RawEntry, u64)>,
     serial: u64,
     start: Instant,
+    /// When the wait began, in [`now_ns`]'s clock: for a try of a retry
+    /// loop, when the loop's first try began (the waiter is late, and
+    /// captures its stack, once the loop has lasted the timeout).
+    loop_since: u64,
     captured: bool,
     /// A timed wait's lock id and limit (its end is noted in the slot's
     /// [`Streak`] when it gave up).
@@ -29,6 +33,7 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
         prev: None,
         serial: 0,
         start: Instant::now(),
+        loop_since: 0,
         captured: false,
         timed_id: limit.map(|l| (e.id, l)),
         untimed_id: (limit.is_none() && state != WAIT_RESOURCE)
@@ -47,18 +52,36 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
         }
         g.serial = s.wait_serial.load(Ordering::Relaxed).wrapping_add(1);
         let now = now_ns();
+        g.loop_since = now;
         if g.timed_id.is_some() {
-            // A retry: the same lock asked again within a scan period of
-            // the last timed wait's end.
+            // A retry: the same lock asked again within the timeout of the
+            // last timed wait's end, which gave up (a back-off shorter
+            // than the timeout does not end the loop; found by an outside
+            // test: a loop that slept 150 ms between tries, longer than a
+            // scan period, was never reported).
             let mut st = s.streak.lock();
-            let gap = super::saturating_nanos(config().scan_period);
+            let gap = super::saturating_nanos(config().timeout);
             let again =
                 st.last_end != 0 && st.last_id == e.id && now.saturating_sub(st.last_end) <= gap;
             if !again {
                 st.since = now;
                 st.first_serial = g.serial;
             }
+            g.loop_since = st.since;
+            // The previous try's stack, kept once the loop was late, is
+            // this one's when it asks from the same site (a loop of short
+            // tries captures it once, not at every try).
+            let (prev, same_site) = (st.serial, st.last.site == e.site);
             st.serial = g.serial;
+            st.last = RawEntry { since: now, ..e };
+            st.last_limit = limit;
+            drop(st);
+            if again && same_site {
+                if let Some((serial, _)) = s.stack.lock().as_mut().filter(|(x, _)| *x == prev) {
+                    *serial = g.serial;
+                    g.captured = true;
+                }
+            }
         }
         s.begin();
         s.wait.store(RawEntry { since: now, ..e });
@@ -71,13 +94,19 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
 }
 
 impl WaitGuard {
-    /// Called between slices: captures the waiter's stack once it is late.
+    /// Called between slices: captures the waiter's stack once it is late
+    /// (a try of a retry loop: once the loop has lasted the timeout; it
+    /// waited for the current try's, which never came for tries shorter
+    /// than the timeout, and the report then waited ten scans for it:
+    /// found by an outside test, a loop reported a second after the
+    /// timeout whatever the timeout).
     pub(super) fn check(&mut self, timeout: Duration) {
         if self.captured {
             return;
         }
         let serial = self.serial;
-        let mut wanted = self.start.elapsed() >= timeout;
+        let mut wanted =
+            now_ns().saturating_sub(self.loop_since) >= super::saturating_nanos(timeout);
         with_slot(|s| wanted |= s.want_stack.load(Ordering::Relaxed) == serial);
         if wanted {
             self.capture();
@@ -96,6 +125,7 @@ impl Drop for WaitGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();
         let timed_id = self.timed_id;
+        let mut keep_stack = false;
         with_slot(|s| {
             if let Some((id, limit)) = timed_id {
                 // Only a try that gave up (its limit passed) can be followed
@@ -107,6 +137,8 @@ impl Drop for WaitGuard {
                 if self.start.elapsed() >= limit {
                     st.last_id = id;
                     st.last_end = now_ns();
+                    // The next try may keep its stack (`register`).
+                    keep_stack = prev.is_none();
                 } else {
                     st.last_end = 0;
                 }
@@ -133,7 +165,7 @@ impl Drop for WaitGuard {
                 None => s.wait_state.store(WAIT_NONE, Ordering::Relaxed),
             }
             s.end();
-            if self.captured {
+            if self.captured && !keep_stack {
                 *s.stack.lock() = None;
             }
         });
@@ -299,6 +331,11 @@ pub(crate) fn wait_lock(
     let mut g = register_lock(meta, mode, site, deadline);
     let cfg = config();
     let slice = cfg.slice();
+    if deadline.is_some() {
+        // A try of a loop that is late already: its stack now (a try
+        // shorter than a slice never reaches the check between slices).
+        g.check(cfg.timeout);
+    }
     loop {
         let step = match deadline {
             None => slice,

@@ -49,6 +49,10 @@ pub(super) struct WaitView {
     pub(super) since: u64,
     /// A timed wait's limit.
     pub(super) limit: Option<Duration>,
+    /// A retry loop's thread found between two tries (it waits for
+    /// nothing now; the wait is its last try, `retry.rs`): when that try
+    /// gave up. `None` for a wait the thread is in.
+    pub(super) gave_up_at: Option<u64>,
 }
 
 pub(super) struct Snap {
@@ -103,6 +107,7 @@ pub(super) fn snapshot() -> Vec<Snap> {
                 site,
                 since: w.since,
                 limit: (limit != NO_LIMIT).then(|| Duration::from_nanos(limit)),
+                gave_up_at: None,
             });
             Snap { slot, held, wait }
         })
@@ -172,64 +177,65 @@ impl WaitMode {
 /// upgradable holder does not stop readers). A `read_recursive()` passes a
 /// waiting writer while readers hold the lock.
 pub(super) fn wait_for_edges(snaps: &[Snap]) -> Vec<Vec<usize>> {
-    snaps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let Some(WaitView {
-                target: Target::Lock { id, mode, .. },
-                ..
-            }) = s.wait
-            else {
-                return Vec::new();
-            };
-            if mode == WaitMode::Condvar {
-                // A condvar has no holder: who will notify it is unknown.
-                return Vec::new();
+    (0..snaps.len()).map(|i| edges_of(snaps, i)).collect()
+}
+
+/// The threads `snaps[i]`'s wait waits for ([`wait_for_edges`]' row `i`).
+pub(super) fn edges_of(snaps: &[Snap], i: usize) -> Vec<usize> {
+    let Some(WaitView {
+        target: Target::Lock { id, mode, .. },
+        ..
+    }) = snaps[i].wait
+    else {
+        return Vec::new();
+    };
+    if mode == WaitMode::Condvar {
+        // A condvar has no holder: who will notify it is unknown.
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut exclusive_holder = false;
+    let mut upgradable_holder = false;
+    for (j, o) in snaps.iter().enumerate() {
+        for h in o.held.iter().filter(|h| h.id == id) {
+            let exclusive = h.hold == Hold::Exclusive;
+            if mode.kept_out_by(h.hold, h.upgradable, j == i) {
+                out.push(j);
             }
-            let mut out = Vec::new();
-            let mut exclusive_holder = false;
-            let mut upgradable_holder = false;
-            for (j, o) in snaps.iter().enumerate() {
-                for h in o.held.iter().filter(|h| h.id == id) {
-                    let exclusive = h.hold == Hold::Exclusive;
-                    if mode.kept_out_by(h.hold, h.upgradable, j == i) {
-                        out.push(j);
-                    }
-                    exclusive_holder |= exclusive;
-                    upgradable_holder |= h.upgradable;
-                }
-            }
-            if matches!(mode, WaitMode::Read | WaitMode::UpgradableRead) && !exclusive_holder {
-                // A waiting upgrade, or a write that waits for readers only,
-                // lets no new reader or upgradable reader in.
-                for (j, o) in snaps.iter().enumerate() {
-                    if let Some(WaitView {
-                        target:
-                            Target::Lock {
-                                id: oid,
-                                mode: omode,
-                                ..
-                            },
+            exclusive_holder |= exclusive;
+            upgradable_holder |= h.upgradable;
+        }
+    }
+    if matches!(mode, WaitMode::Read | WaitMode::UpgradableRead) && !exclusive_holder {
+        // A waiting upgrade, or a write that waits for readers only,
+        // lets no new reader or upgradable reader in (a retry loop's
+        // thread between two tries queues no writer: not counted).
+        for (j, o) in snaps.iter().enumerate() {
+            if let Some(WaitView {
+                target:
+                    Target::Lock {
+                        id: oid,
+                        mode: omode,
                         ..
-                    }) = o.wait
-                    {
-                        let queued = match omode {
-                            WaitMode::Upgrade => true,
-                            WaitMode::Write => !upgradable_holder,
-                            _ => false,
-                        };
-                        if queued && oid == id && j != i {
-                            out.push(j);
-                        }
-                    }
+                    },
+                gave_up_at: None,
+                ..
+            }) = o.wait
+            {
+                let queued = match omode {
+                    WaitMode::Upgrade => true,
+                    WaitMode::Write => !upgradable_holder,
+                    _ => false,
+                };
+                if queued && oid == id && j != i {
+                    out.push(j);
                 }
             }
-            out.sort_unstable();
-            out.dedup();
-            out
-        })
-        .collect()
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The cycles of the wait-for graph `edges` (thread `i` waits for the

@@ -164,11 +164,7 @@ pub(in crate::watchdog) fn thread_info(
             ),
         };
         let stack = if with_stack {
-            let bt = s.slot.stack.lock().clone();
-            match bt {
-                Some((serial, bt)) if serial == w.serial => bt.user_frames(12),
-                _ => Vec::new(),
-            }
+            stack_of(&s.slot, w.serial).map_or_else(Vec::new, |bt| bt.user_frames(12))
         } else {
             Vec::new()
         };
@@ -181,6 +177,12 @@ pub(in crate::watchdog) fn thread_info(
             } => queue_state(id),
             _ => None,
         };
+        // When the retry loop the wait is a try of began: its first try
+        // (`None` for a first try or an untimed wait); the loop's last try
+        // for a thread found between two tries, the first one included.
+        let retry_began = w
+            .limit
+            .and_then(|_| (s.slot.streak.lock()).began(w.serial, w.since, w.gave_up_at.is_some()));
         WaitInfo {
             capacity: capacity_of(w.target, queue),
             waiting_now: None,
@@ -196,12 +198,15 @@ pub(in crate::watchdog) fn thread_info(
                 .map(WaitMode::request),
             mode,
             limit: w.limit,
-            retrying: w.limit.and_then(|_| {
-                let began = s.slot.streak.lock().began(w.serial, w.since, false);
-                began.map(|b| ago(b, now))
-            }),
+            retrying: retry_began.map(|b| ago(b, now)),
+            this_try: retry_began
+                .filter(|_| w.gave_up_at.is_none())
+                .map(|_| ago(w.since, now)),
+            between_tries: w.gave_up_at.map(|end| ago(end, now)),
             site: w.site.map(Site::from),
-            waited: ago(w.since, now),
+            // A retry loop's wait is the loop's (found by an outside test:
+            // the first line said the current try's few milliseconds).
+            waited: ago(retry_began.unwrap_or(w.since), now),
             stack,
         }
     });

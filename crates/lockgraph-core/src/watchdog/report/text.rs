@@ -78,7 +78,14 @@ impl WaitInfo {
             notes.push(format!("timed: gives up after {l:.1?}"));
         }
         if let Some(r) = self.retrying {
-            notes.push(format!("retrying for {r:.3?}"));
+            // The loop's time (as the wait's), and where in it the thread
+            // is: in a try, or between two.
+            let now = match (self.this_try, self.between_tries) {
+                (_, Some(b)) => format!("; between two tries: the last gave up {b:.1?} ago"),
+                (Some(t), None) => format!("; this try {t:.1?}"),
+                (None, None) => String::new(),
+            };
+            notes.push(format!("retrying for {r:.3?}{now}"));
         }
         if notes.is_empty() {
             String::new()
@@ -249,7 +256,11 @@ impl fmt::Display for ThreadInfo {
         }
         if let Some(p) = &self.now {
             let mut now = p.describe();
-            if now == "running" && self.waiting.as_ref().is_some_and(WaitInfo::sliced) {
+            let sliced = self
+                .waiting
+                .as_ref()
+                .is_some_and(|w| w.sliced() && w.between_tries.is_none());
+            if now == "running" && sliced {
                 // Caught between two slices of its wait (found by an
                 // outside test: on a DEADLOCK, "running" read as fine).
                 now.push_str(", between two slices of its wait (it still waits)");

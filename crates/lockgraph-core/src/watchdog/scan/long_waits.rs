@@ -1,23 +1,32 @@
-//! A scan's long waits: every wait past the timeout that no cycle holds
-//! (a retry loop's counted from its first try), reported once with the
-//! threads it waits for.
+//! A scan's long waits: every wait past the timeout that no cycle holds,
+//! a retry loop's counted from its first try (and found between two tries:
+//! `retry.rs`), reported once with the threads it waits for.
 
 use super::*;
 
 impl Watchdog {
     /// Reports the long waits of `snaps` (`edges`: their wait-for graph;
     /// `on_cycle`: the threads on a cycle, reported as deadlocks), timed at
-    /// `now` (`wall`: the same instant's wall clock). Returns the waits
-    /// seen, by (thread key, wait serial).
+    /// `now` (`wall`: the same instant's wall clock). A retry loop's thread
+    /// found between two tries gets its last try as its wait in `snaps`
+    /// (and its row of `edges`). Returns the waits seen, by (thread key,
+    /// wait serial).
     pub(super) fn long_waits(
         &mut self,
-        snaps: &[Snap],
-        edges: &[Vec<usize>],
+        snaps: &mut [Snap],
+        edges: &mut [Vec<usize>],
         on_cycle: &HashSet<usize>,
         now: u64,
         wall: std::time::SystemTime,
     ) -> HashSet<(u64, u64)> {
         let timeout = super::super::saturating_nanos(self.config.timeout);
+        for i in 0..snaps.len() {
+            if let Some(w) = between_tries(&snaps[i], now, timeout) {
+                snaps[i].wait = Some(w);
+                edges[i] = edges_of(snaps, i);
+            }
+        }
+        let (snaps, edges) = (&*snaps, &*edges);
         let key_of = |i: usize| (snaps[i].slot.key, snaps[i].wait.map_or(0, |w| w.serial));
         // Taken before a long wait's report is built (its stacks resolved),
         // dropped once it is queued: the process's exit waits for it.
@@ -37,8 +46,8 @@ impl Watchdog {
                 // and, with the abort action, abort on that.
                 continue;
             }
-            // A timed wait of a retry loop (the lock asked again within a
-            // scan period of the last try's end) is long once the loop
+            // A timed wait of a retry loop (the lock asked again within
+            // the timeout of the last try's end) is long once the loop
             // has lasted the timeout, though each try is shorter, and is
             // reported once per loop (found by an outside test: a loop
             // of 300 ms tries against a holder asleep for a minute was
@@ -51,15 +60,12 @@ impl Watchdog {
             {
                 continue;
             }
-            let has_stack = s
-                .slot
-                .stack
-                .lock()
-                .as_ref()
-                .is_some_and(|(serial, _)| *serial == w.serial);
+            let has_stack = stack_of(&s.slot, w.serial).is_some();
             // Lock waits block in slices and capture their stacks between
-            // them; condvar waits and blocking calls do not.
-            let sliced = matches!(w.target, Target::Lock { mode, .. } if mode != WaitMode::Condvar);
+            // them; condvar waits and blocking calls do not, nor does a
+            // retry loop's thread between two tries.
+            let sliced = matches!(w.target, Target::Lock { mode, .. } if mode != WaitMode::Condvar)
+                && w.gave_up_at.is_none();
             if sliced && !has_stack && waited <= timeout + grace {
                 // Give the waiter a slice to capture its own stack.
                 continue;

@@ -29,17 +29,14 @@ pub(crate) fn utc(t: SystemTime) -> String {
 
 impl WatchdogReport {
     /// When what the report is about began: the deadlock formed when the
-    /// last of its threads started to wait (a retry loop's thread: when its
-    /// first try started, [`WaitInfo::retrying`]); a long wait when it
-    /// started.
+    /// last of its threads started to wait; a long wait when it started (a
+    /// retry loop's thread: when its first try started,
+    /// [`WaitInfo::retrying`]).
     pub fn since(&self) -> SystemTime {
         let waited = match self.kind {
             WatchdogKind::Deadlock => self
                 .all_threads()
-                .filter_map(|t| {
-                    let w = t.waiting.as_ref()?;
-                    Some(w.retrying.map_or(w.waited, |r| r.max(w.waited)))
-                })
+                .filter_map(|t| Some(t.waiting.as_ref()?.waited))
                 .min(),
             WatchdogKind::LongWait => self
                 .threads
@@ -61,7 +58,9 @@ impl WatchdogReport {
         self.all_threads()
             .filter_map(|t| {
                 let w = t.waiting.as_ref()?;
-                Some((t.name.as_str(), w.limit?.saturating_sub(w.waited)))
+                // A retry loop's current try, not the loop, gives up.
+                let this_try = w.this_try.unwrap_or(w.waited);
+                Some((t.name.as_str(), w.limit?.saturating_sub(this_try)))
             })
             .min_by_key(|&(_, left)| left)
     }
@@ -115,13 +114,19 @@ impl WatchdogReport {
             }
             WatchdogKind::LongWait => {
                 let w = self.threads.first().and_then(|t| t.waiting.as_ref());
+                // A retry loop's time is the loop's: said so.
+                let tries = if w.is_some_and(|w| w.retrying.is_some()) {
+                    " in timed tries that all gave up"
+                } else {
+                    ""
+                };
                 let crowd = match self.other_waiters {
                     0 => String::new(),
                     1 => ", and 1 other thread waits for it".to_string(),
                     n => format!(", and {n} other threads wait for it"),
                 };
                 format!(
-                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {}{crowd} (pid {}), since {since}; {}",
+                    "lockgraph watchdog: LONG WAIT: thread `{}` has waited {:.3?} for {}{tries}{crowd} (pid {}), since {since}; {}",
                     self.threads.first().map_or("?", |t| t.name.as_str()),
                     w.map_or(Duration::ZERO, |w| w.waited),
                     w.map_or_else(|| "?".to_string(), WaitInfo::what),

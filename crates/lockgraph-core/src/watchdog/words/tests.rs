@@ -131,6 +131,8 @@ fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
         mode,
         limit: None,
         retrying: None,
+        this_try: None,
+        between_tries: None,
         site: site(line),
         waited: Duration::from_secs(secs),
         stack: Vec::new(),
