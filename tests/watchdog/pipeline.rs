@@ -314,6 +314,45 @@ fn a_join_holding_the_lock_the_joined_thread_needs_is_a_deadlock() {
     );
 }
 
+/// A consumer that joins its producer before it drains the queue: the
+/// consumer role orders no joins (docs/pipelines.md), so the graph never
+/// has the `Queue -> Thread` edge, and the watchdog says why (it listed
+/// reasons that do not apply: an outside pipelines test).
+#[test]
+fn a_consumer_joining_its_producer_before_draining_is_a_deadlock_said_so() {
+    if is_child() {
+        return;
+    }
+    hang_report(
+        child!(child_consumer_joins_producer),
+        &["wd-drain", "wd-fill"],
+        &[
+            "Queue `wd-jobs`",
+            "never recorded (",
+            "a join or barrier wait by a queue's consumer or a barrier's party, which those roles do not order",
+        ],
+    );
+}
+
+#[test]
+fn child_consumer_joins_producer() {
+    if !is_child() {
+        return;
+    }
+    let consumer = named("wd-drain", || {
+        let (tx, rx) = sync_channel_named::<u32>("wd-jobs", 1);
+        let producer = named("wd-fill", move || {
+            for i in 0..10 {
+                tx.send(i).unwrap();
+            }
+        });
+        rx.recv().unwrap();
+        producer.join().unwrap();
+        rx.iter().count()
+    });
+    consumer.join().unwrap();
+}
+
 #[test]
 fn child_join_hang() {
     if !is_child() {

@@ -127,7 +127,7 @@ impl fmt::Display for OrderContext {
         } else {
             writeln!(
                 f,
-                "  lock-order graph: {missing} of the cycle's {} edges {} never recorded (taken with try_lock, in untracked code, after the graph filled up, or a CUDA synchronize, which is no lock):",
+                "  lock-order graph: {missing} of the cycle's {} edges {} never recorded (taken with try_lock, in untracked code, after the graph filled up, a CUDA synchronize, which is no lock, or a join or barrier wait by a queue's consumer or a barrier's party, which those roles do not order: docs/pipelines.md):",
                 self.steps.len(),
                 if missing == 1 { "was" } else { "were" }
             )?;
