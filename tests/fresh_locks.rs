@@ -822,3 +822,49 @@ fn new_locks_of_two_classes_nested_after_a_churn_keep_every_class_edge() {
         assert_eq!(r.edges.len(), 2, "{r:#?}");
     }
 }
+
+/// The closing request of a cycle between locks of one class shows its own
+/// stack. Each instance edge keeps the first stack its thread captured at
+/// the same two sites (`transfer`'s two lock calls): here `transfer(&c, &d)`
+/// — which the report showed for the closing edge too, a call on neither
+/// lock of the cycle (an outside records test).
+#[test]
+fn the_closing_request_between_locks_of_one_class_shows_its_own_stack() {
+    struct Account {
+        bal: Mutex<i64>,
+    }
+    #[inline(never)]
+    fn transfer(from: &Account, to: &Account) {
+        let mut f = from.bal.lock();
+        let mut t = to.bal.lock();
+        *f -= 1;
+        *t += 1;
+    }
+    let new = || Account { bal: Mutex::new(9) };
+    let (a, b, c, d) = (new(), new(), new(), new());
+    let mut closing_line = 0;
+    let reports = capture(|| {
+        transfer(&c, &d);
+        transfer(&a, &b);
+        closing_line = line!() + 1;
+        transfer(&b, &a);
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:?}");
+    let closing = found[0]
+        .edges
+        .iter()
+        .find(|e| e.closing)
+        .expect("a closing edge");
+    let frames = closing.backtrace.as_ref().expect("a stack").user_frames(16);
+    let here = format!("fresh_locks.rs:{closing_line})");
+    assert!(
+        frames.iter().any(|f| f.ends_with(&here)),
+        "{here} not in {frames:#?}"
+    );
+    let text = found[0].to_string();
+    assert!(
+        text.contains("the closing request's stack is its own"),
+        "{text}"
+    );
+}

@@ -587,14 +587,20 @@ impl Global {
             &edge.gates,
             EdgeMeta::default,
         );
-        let made = if rec.change == Change::None {
-            None
-        } else {
-            rec.edge
-                .and_then(|x| self.first_recording(true, x, edge.kind(), origin))
-        };
+        if let (true, Some(x)) = (rec.change != Change::None, rec.edge) {
+            // Its first recording of this kind, kept on the edge.
+            self.first_recording(true, x, edge.kind(), origin);
+        }
         if let Some(cycle) = rec.cycle {
-            let closing = made.unwrap_or_else(|| self.origins.intern(origin()));
+            // The closing request's own stack, taken here, on its thread: an
+            // instance edge's stored stack is the first one this thread
+            // captured at the same two sites (`instance_edge_stack`), which
+            // may be another pair's of the class, called from elsewhere.
+            let mut own = origin();
+            if backtraces_on() {
+                own.backtrace = Some(Backtrace::capture());
+            }
+            let closing = self.origins.intern(own);
             if let Some(r) = self.report(true, &cycle, Level::Instance, &closing) {
                 // No edge line shows it (see `Added::cycles`).
                 out.cycles

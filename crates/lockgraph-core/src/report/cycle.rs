@@ -19,6 +19,18 @@ const SHOWN_EDGES: usize = 12;
 const SHOWN_COLUMNS: usize = 6;
 
 impl CycleReport {
+    /// Whether every lock of the cycle looks alike (kind, name, creation
+    /// site, value type): one class, as far as the report can tell.
+    fn one_class(&self) -> bool {
+        let key = |l: &LockInfo| (l.kind, l.name, l.created, l.value_type);
+        let mut locks = self.locks.entries();
+        let Some(first) = locks.next() else {
+            return false;
+        };
+        let first = key(&first);
+        locks.all(|l| key(&l) == first)
+    }
+
     pub(super) fn fmt_cycle(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.locks.len();
         writeln!(
@@ -226,6 +238,14 @@ impl CycleReport {
             if !header {
                 writeln!(f)?;
                 writeln!(f, "  stacks when each edge was first recorded:")?;
+                if self.level == Level::Instance && self.one_class() {
+                    // `instance_edge_stack`: one stack per thread and pair
+                    // of sites, not one per pair of locks.
+                    writeln!(
+                        f,
+                        "    (the closing request's stack is its own; another edge between two locks of one class shows the first stack its thread captured at the same two sites, which may be another pair's of the class, called from elsewhere)"
+                    )?;
+                }
                 header = true;
             }
             writeln!(
