@@ -198,7 +198,14 @@ fn write_cycle(
         )?,
         None => writeln!(
             w,
-            "lockgraph: potential deadlock: lock-order cycle through {n} locks, recorded by {} {}",
+            "lockgraph: potential deadlock: lock-order cycle through {n} locks, recorded by {}{} {}",
+            // The processes of the recordings shown (8 per edge at most):
+            // with more recordings than that, more processes may have.
+            if c.edges.iter().any(|e| e.recordings > e.origins.len() as u64) {
+                "at least "
+            } else {
+                ""
+            },
             processes,
             if processes == 1 {
                 "process"

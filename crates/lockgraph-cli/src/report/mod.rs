@@ -342,9 +342,10 @@ impl Finding {
         self.locks.get(id.index()).filter(|l| l.id == id)
     }
 
-    /// How many processes recorded the edges: their origins' distinct
+    /// How many processes recorded the edges shown: their origins' distinct
     /// record files (a file is one process; two with the same pid, reused
-    /// or from two machines, are two).
+    /// or from two machines, are two). An edge keeps 8 origins at most, so
+    /// with more recordings than origins more processes may have.
     pub fn processes(&self) -> usize {
         let mut files: Vec<(u64, &str)> = self
             .edges

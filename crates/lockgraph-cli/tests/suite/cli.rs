@@ -1567,3 +1567,28 @@ fn an_output_refused_says_why_in_its_own_words() {
         );
     }
 }
+
+/// An edge keeps 8 origins at most: with more recordings, the processes
+/// counted are those shown, and the header says "at least" (it said 9 of
+/// the 22 processes an outside test's cycle came from).
+#[test]
+fn a_cycle_recorded_by_more_processes_than_shown_says_at_least() {
+    let d = tempdir();
+    for pid in 1..=12 {
+        write_file(d.path(), pid, &[edge("a", "b")]);
+    }
+    write_file(d.path(), 13, &[edge("b", "a")]);
+    let o = run_in(d.path(), &["check", "."]);
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("lock-order cycle through 2 locks, recorded by at least 9 processes"),
+        "{out}"
+    );
+    // Each edge shown in full: no "at least".
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("a", "b")]);
+    write_file(d.path(), 2, &[edge("b", "a")]);
+    let out = stdout(&run_in(d.path(), &["check", "."]));
+    assert!(out.contains("recorded by 2 processes"), "{out}");
+}
