@@ -129,6 +129,16 @@ fn resolve_module(m: &Module, addrs: &BTreeSet<u64>) -> Result<Resolved, String>
     if meta.len() != m.size || mtime_ns(&meta) != Some(m.mtime_ns) {
         return Err("it changed since the process ran (rebuilt?)".to_string());
     }
+    // Its kind from its first bytes, before the whole file is read (a
+    // record may name any file).
+    let mut head = [0u8; 64];
+    let n = {
+        use std::io::Read as _;
+        let mut f = std::fs::File::open(&m.path).map_err(|e| format!("cannot read it ({e})"))?;
+        f.read(&mut head)
+            .map_err(|e| format!("cannot read it ({e})"))?
+    };
+    object::FileKind::parse(&head[..n]).map_err(|e| format!("not an object file ({e})"))?;
     let data = std::fs::read(&m.path).map_err(|e| format!("cannot read it ({e})"))?;
     let file = object::File::parse(&*data).map_err(|e| format!("not an object file ({e})"))?;
     let endian = if file.is_little_endian() {
