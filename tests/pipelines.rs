@@ -1,5 +1,6 @@
 //! Pipelines in the lock-order graph (`docs/pipelines.md`): for each
-//! primitive (bounded queue, semaphore, join, barrier), the cycle through a
+//! primitive (bounded queue, semaphore, join, barrier, and a condvar whose
+//! notifier is a pipeline thread), the cycle through a
 //! lock is reported at the operation that could block, before anything
 //! blocks; the same code in a safe order is silent; and the operations that
 //! cannot block (an unbounded send, `try_send`, `try_acquire`, a receive)
@@ -16,6 +17,9 @@ fn only(reports: &[CycleReport]) -> String {
     assert_eq!(reports.len(), 1, "{reports:#?}");
     reports[0].to_string()
 }
+
+#[path = "pipelines/condvar.rs"]
+mod condvar;
 
 mod queue {
     use super::*;

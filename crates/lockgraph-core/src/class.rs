@@ -125,6 +125,14 @@ impl LockKind {
         !(matches!(self, LockKind::Queue | LockKind::Barrier)
             && matches!(target, LockKind::Thread | LockKind::Barrier))
     }
+
+    /// Whether a condvar notified while this is held gets "condvar ->
+    /// this". Not a thread's own pseudo-lock: held for its whole run, it
+    /// orders nothing against the notification (`docs/pipelines.md`,
+    /// "Condvars"); a consumer's, a party's (rounds) and a permit do.
+    pub fn orders_notification(self) -> bool {
+        self != LockKind::Thread
+    }
 }
 
 /// The type of the value a lock protects, as a function that names it:

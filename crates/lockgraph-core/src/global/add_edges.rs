@@ -287,7 +287,11 @@ pub(crate) fn add_edges_by(
         _ => None,
     };
     for (i, e) in held.iter().enumerate() {
-        if e.id == id || Some(e.id) == exclude || !e.kind.orders(target.kind()) {
+        if e.id == id
+            || Some(e.id) == exclude
+            || !e.kind.orders(target.kind())
+            || (op == Op::Notify && !e.kind.orders_notification())
+        {
             continue;
         }
         let e_info = NodeInfo {
