@@ -106,8 +106,9 @@ fn origin_lines(from: &FindingLock, to: &FindingLock, o: &EdgeOrigin) -> [String
                 site(&o.requested_at)
             ),
             format!(
-                "while holding {} (taken at {})",
+                "while holding {}{} (taken at {})",
                 named(to),
+                lockgraph_core::resource_words(LockKind::from_name(&to.kind)).map_or("", |w| w.held),
                 site(&o.held_at)
             ),
         ];
@@ -350,14 +351,20 @@ fn write_cycle(
         return writeln!(w);
     }
     // Through a pipeline resource (a queue, a barrier, a semaphore, a
-    // joined thread): the hold to release before the wait, as the
-    // runtime's report says (no lock order fixes it).
+    // joined thread) or a condvar: the hold to release before the wait, as
+    // the runtime's report says (no lock order fixes it).
     let kinds: Vec<LockKind> = c
         .locks
         .iter()
         .map(|l| LockKind::from_name(&l.kind))
         .collect();
-    let resources = lockgraph_core::resource_fix_lines(&kinds, |i| named(&c.locks[i]));
+    let by_task = |i: usize| {
+        (c.edges.iter())
+            .find(|e| e.from == c.locks[i].id)
+            .and_then(|e| e.origins.first())
+            .is_some_and(|o| super::is_task(&o.thread))
+    };
+    let resources = lockgraph_core::resource_fix_lines(&kinds, by_task, |i| named(&c.locks[i]));
     if !resources.is_empty() {
         for line in resources {
             writeln!(w, "  {line}")?;

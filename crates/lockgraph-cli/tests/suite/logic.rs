@@ -841,3 +841,44 @@ fn a_cycle_through_a_queue_is_told_to_release_the_lock_before_the_send() {
     }
     assert!(!text.contains("one global order"), "{text}");
 }
+
+/// A cycle through a condvar whose notifier is a queue's consumer (it
+/// notifies between receives, then takes `l2`, which the waiter holds
+/// across its wait) gets the runtime's fix of a notification, not a
+/// send's ("a thread holds `cv` while sending into `jobs`": nobody holds
+/// a condvar; found by an outside test); a queue's wait recorded by a
+/// task says "a task".
+#[test]
+fn a_cycle_through_a_condvar_is_told_about_the_wait_and_the_notifier() {
+    let d = tempdir();
+    write_file(d.path(), 1, &[edge("l2", "cv").kind("to", "Condvar")]);
+    write_file(
+        d.path(),
+        2,
+        &[
+            edge("cv", "jobs").kind("from", "Condvar").kind("to", "Queue"),
+            edge("jobs", "l2").kind("from", "Queue"),
+        ],
+    );
+    let r = check_dir(d.path());
+    assert_eq!(r.cycles().len(), 1);
+    let text = text_of(&r);
+    for needle in [
+        "`jobs` as its consumer (taken at",
+        "across its wait on L",
+        "its notifier, a consumer of L",
+        "before it receives again:",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    for wrong in ["sending into", "one global order"] {
+        assert!(!text.contains(wrong), "{wrong} in:\n{text}");
+    }
+    let d = tempdir();
+    let task = "task 4 \"loader\" (spawned at src/main.rs:9:5)";
+    write_file(d.path(), 1, &[edge("jobs", "stats").kind("from", "Queue")]);
+    let send = edge("stats", "jobs").kind("to", "Queue").thread(task);
+    write_file(d.path(), 2, &[send]);
+    let text = text_of(&check_dir(d.path()));
+    assert!(text.contains("fix: a task holds L"), "{text}");
+}

@@ -130,7 +130,13 @@ impl CycleReport {
                     actor(&e.thread),
                     self.named(e.from)
                 ),
-                format!("while holding {} (taken at {held_at})", self.named(e.to)),
+                // A role's words (`as its consumer`), not a lock's mode:
+                // a notification's edge is recorded as an exclusive one.
+                format!(
+                    "while holding {}{} (taken at {held_at})",
+                    self.named(e.to),
+                    to.and_then(super::resource_words).map_or("", |w| w.held)
+                ),
             );
         }
         let first = format!(

@@ -1,8 +1,9 @@
 //! The "fix:" lines of a lock-order cycle's report: the order the rest of
 //! the program keeps (the cycle's edges but the one that closed it), or,
 //! through a pipeline resource (a barrier, a queue, a joined thread, a
-//! semaphore) or a CUDA stream, which no lock order fixes, the hold to
-//! release before the wait.
+//! semaphore), a condvar or a CUDA stream, which no lock order fixes, the
+//! hold to release before the wait (or, for a condvar, to take only after
+//! notifying).
 
 use super::*;
 
@@ -56,12 +57,20 @@ impl CycleReport {
     /// consumers, the joined thread, the permit holders) take that lock
     /// before they let the waiter go. Releasing the lock before the wait
     /// fixes it; no lock order does (the resource is taken in no order).
-    /// Empty when no such resource is in the cycle.
+    /// Through a condvar: the hold kept across its wait, or what its
+    /// notifier takes before notifying (`wait_fix.rs`). Empty when no
+    /// such resource or condvar is in the cycle.
     fn resource_fix_lines(&self, n: usize) -> Vec<String> {
         let kinds: Vec<LockKind> = (0..n)
             .map(|i| self.locks.entry(i).map_or(LockKind::Other, |l| l.kind))
             .collect();
-        super::resource_words::resource_fix_lines(&kinds, |i| self.named(i))
+        // Edge `i` runs from lock `i` to the next (the cycle's order).
+        let by_task = |i: usize| {
+            (self.edges.entry(i).filter(|e| e.from == i))
+                .or_else(|| self.edges.entries().find(|e| e.from == i))
+                .is_some_and(|e| super::names::is_task(&e.thread))
+        };
+        super::wait_fix::resource_fix_lines(&kinds, by_task, |i| self.named(i))
     }
 
     /// The fix of a lock-order cycle through a CUDA stream's pseudo-lock

@@ -21,13 +21,15 @@ mod self_words;
 #[cfg(test)]
 mod tests;
 mod trace;
+mod wait_fix;
 
 pub(crate) use entries::{EdgeRuns, LockRuns};
 pub use entries::{Edges, Locks};
 pub use frames::program_frame;
-pub use resource_words::{resource_fix_lines, resource_words, ResourceWords};
+pub use resource_words::{resource_words, ResourceWords};
 pub(crate) use trace::user_frames_of;
 pub use trace::Backtrace;
+pub use wait_fix::resource_fix_lines;
 
 /// What a report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! How reports word a pipeline resource (a queue, a semaphore, a barrier, a
 //! joined thread), which no lock order fixes: how it is held and
-//! requested in an edge's lines, and the "fix:" that names the hold to
-//! release before the wait. One table for the runtime's reports and
-//! `lockgraph check`'s (which reads a lock's kind from its records).
+//! requested in an edge's lines and in the "fix:" that names the hold to
+//! release before the wait (`wait_fix.rs`). One table for the runtime's
+//! reports and `lockgraph check`'s (which reads a lock's kind from its
+//! records).
 
 use crate::LockKind;
 
@@ -64,31 +65,4 @@ pub fn resource_words(kind: LockKind) -> Option<ResourceWords> {
         },
         _ => return None,
     })
-}
-
-/// The "fix:" lines of a cycle through pipeline resources: for each lock
-/// `i` of `kinds` (the cycle's locks in order, each edge from one to the
-/// next) that is one, the hold of the lock before it to release before
-/// the wait; `named(i)`: how the lines name lock `i`. Empty when no
-/// resource is in the cycle.
-pub fn resource_fix_lines(kinds: &[LockKind], named: impl Fn(usize) -> String) -> Vec<String> {
-    let n = kinds.len();
-    let mut out = Vec::new();
-    for (i, &kind) in kinds.iter().enumerate() {
-        let Some(w) = resource_words(kind) else {
-            continue;
-        };
-        let (before, it) = (named((i + n - 1) % n), named(i));
-        out.push(format!(
-            "{} a thread holds {before} while {} {it}, and {}:",
-            if out.is_empty() { "fix:" } else { "    " },
-            w.waiting,
-            w.holders,
-        ));
-        out.push(format!(
-            "     release {before} before {} {it} (a {} is taken in no order: no lock order fixes this).",
-            w.the_wait, w.noun
-        ));
-    }
-    out
 }
