@@ -1,4 +1,5 @@
-//! The contention profile on controlled workloads: known waits and holds.
+//! The contention profile on controlled workloads: known waits and holds;
+//! the backpressure profile's fill level (`profile/queues.rs`).
 #![cfg(any(debug_assertions, feature = "track-in-release"))]
 
 use std::sync::{Arc, Barrier};
@@ -8,6 +9,9 @@ use std::time::Duration;
 use lockgraph::profile::{self, Advice};
 use lockgraph::{Mutex, RwLock};
 use lockgraph_testkit::{child, is_child};
+
+#[path = "profile/queues.rs"]
+mod queues;
 
 #[test]
 fn a_known_wait_is_measured_and_attributed() {

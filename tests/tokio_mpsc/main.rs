@@ -74,6 +74,8 @@ mod tracked {
             "tmpsc-cycle-stats",
             "\"producer\"",
             "\"consumer\"",
+            // A task waited, not a thread (found by an outside test).
+            "fix: a task holds L",
         ] {
             assert!(text.contains(s), "{s} missing:\n{text}");
         }
