@@ -114,16 +114,22 @@ fn notify_lines(
                 "its notifier holds a permit of {hold} when it notifies, and a permit holder {} before it gives its permit back",
                 takes(y)
             ),
-            format!("notify {cv} before the notifier acquires its permit of {hold}"),
+            format!("notify {cv} before the notifier acquires a permit of {hold}"),
         ),
-        // A lock (or the waiter's own hold, in a cycle of two).
-        _ => (
+        // A lock, or a resource the waiter holds too (a cycle of two).
+        (role, kind, _) => (
             format!(
                 "its notifier holds {}{} when it notifies",
                 if h == w { "it".to_string() } else { hold.clone() },
                 held(h)
             ),
-            format!("notify {cv} before the notifier takes {hold}"),
+            match kind {
+                LockKind::Semaphore | LockKind::AsyncSemaphore => {
+                    format!("notify {cv} before the notifier acquires a permit of {hold}")
+                }
+                _ if role => format!("notify {cv} where the notifier does not hold {hold}{}", held(h)),
+                _ => format!("notify {cv} before the notifier takes {hold}"),
+            },
         ),
     };
     out.push(format!(
@@ -207,8 +213,11 @@ mod tests {
         ));
         // The waiter holds the only permit across its wait.
         assert_eq!(
-            fix(&[Semaphore, Condvar], &[])[0],
-            "fix: a thread holds L1 `a` (a permit) across its wait on L2 `b`, and its notifier holds it (a permit) when it notifies:"
+            fix(&[Semaphore, Condvar], &[]),
+            [
+                "fix: a thread holds L1 `a` (a permit) across its wait on L2 `b`, and its notifier holds it (a permit) when it notifies:",
+                "     release L1 `a` before the wait on L2 `b`, or notify L2 `b` before the notifier acquires a permit of L1 `a` (a condvar is not a lock: no order of taking it fixes this).",
+            ]
         );
         // A thread's own pseudo-lock gives no notification's edge now;
         // a record of an older version may still hold one.
