@@ -92,8 +92,16 @@ fn a_consumer_that_notifies_per_item_then_takes_the_waiters_lock_is_reported() {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
     let notified = text.lines().find(|l| l.contains("while holding")).unwrap();
-    assert!(notified.contains("`pipe-cvq-jobs` as its consumer (taken at"), "{text}");
-    for wrong in ["Thread `pipe-cvq-consumer`", "sending into", "join", "one global order"] {
+    assert!(
+        notified.contains("`pipe-cvq-jobs` as its consumer (taken at"),
+        "{text}"
+    );
+    for wrong in [
+        "Thread `pipe-cvq-consumer`",
+        "sending into",
+        "join",
+        "one global order",
+    ] {
         assert!(!text.contains(wrong), "{wrong} in:\n{text}");
     }
 }

@@ -108,7 +108,8 @@ fn origin_lines(from: &FindingLock, to: &FindingLock, o: &EdgeOrigin) -> [String
             format!(
                 "while holding {}{} (taken at {})",
                 named(to),
-                lockgraph_core::resource_words(LockKind::from_name(&to.kind)).map_or("", |w| w.held),
+                lockgraph_core::resource_words(LockKind::from_name(&to.kind))
+                    .map_or("", |w| w.held),
                 site(&o.held_at)
             ),
         ];

@@ -856,7 +856,9 @@ fn a_cycle_through_a_condvar_is_told_about_the_wait_and_the_notifier() {
         d.path(),
         2,
         &[
-            edge("cv", "jobs").kind("from", "Condvar").kind("to", "Queue"),
+            edge("cv", "jobs")
+                .kind("from", "Condvar")
+                .kind("to", "Queue"),
             edge("jobs", "l2").kind("from", "Queue"),
         ],
     );

@@ -29,7 +29,13 @@ pub fn resource_fix_lines(
     }
     for (i, &kind) in kinds.iter().enumerate() {
         let before = (i + n - 1) % n;
-        let who = || if by_task(before) { "a task" } else { "a thread" };
+        let who = || {
+            if by_task(before) {
+                "a task"
+            } else {
+                "a thread"
+            }
+        };
         if kind == LockKind::Condvar {
             notify_lines(kinds, i, who(), &named, &mut out);
             continue;
@@ -150,9 +156,11 @@ mod tests {
     /// on, every edge a thread's but those listed in `tasks`.
     fn fix(kinds: &[LockKind], tasks: &[usize]) -> Vec<String> {
         let names = ["a", "b", "c", "d"];
-        resource_fix_lines(kinds, |i| tasks.contains(&i), |i| {
-            format!("L{} `{}`", i + 1, names[i])
-        })
+        resource_fix_lines(
+            kinds,
+            |i| tasks.contains(&i),
+            |i| format!("L{} `{}`", i + 1, names[i]),
+        )
     }
 
     /// The waiter holds `a` across its wait on `b`, and the notifier holds
