@@ -376,7 +376,7 @@ fn child(dir: &Path) {
         report.summary.classes,
         report.summary.edges,
         report.cycles().len(),
-        report.cycles().first().map_or(0, |c| c.locks.len()),
+        report.cycles().first().map_or(0, |c| c.lock_count()),
         report.findings.iter().map(|f| f.notes.len()).sum::<usize>(),
     );
 }

@@ -9,7 +9,10 @@
 //! in entries of baselines written before the runtime wrote it so: they
 //! are read in that form.
 //!
-//! A cycle entry also lists its locks' class ids, in cycle order. A
+//! A cycle entry also lists its locks' class ids, in cycle order: a run of
+//! locks of one class (a chain of per-object locks a process found at run
+//! time) once, as `{"class": ..., "count": 200000}`, as its key writes it
+//! once (`C * 200000`), so that neither grows with the chain. A
 //! baseline written by `lockgraph baseline` holds, for every component of
 //! the class graph, its reported cycle and enough further cycles to cover
 //! every edge of it that lies on a deadlock-capable cycle. A new cycle in a
@@ -53,8 +56,42 @@ pub struct BaselineEntry {
     /// The finding's stable key.
     pub key: String,
     /// For a cycle, its locks' stable keys in cycle order (from the file,
-    /// or else read from the key).
+    /// or else read from the key), a run of one class once.
     pub locks: Vec<String>,
+    /// How many consecutive locks each of `locks` stands for (a run), in
+    /// the same order; empty when each stands for one.
+    pub counts: Vec<u64>,
+}
+
+/// A run of `count` locks of the class `class` (a stable key) as a cycle's
+/// key writes it: the class, and ` * count` for two or more.
+pub fn run_key(class: &str, count: u64) -> String {
+    if count > 1 {
+        format!("{class} * {count}")
+    } else {
+        class.to_string()
+    }
+}
+
+/// A part of a cycle's key between ` -> `s read back: the class and how
+/// many locks of it in a row ([`run_key`]).
+fn split_run(part: &str) -> (&str, u64) {
+    part.rsplit_once(" * ")
+        .and_then(|(class, n)| {
+            let plain = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+            let n: u64 = n.parse().ok().filter(|_| plain)?;
+            (n > 1).then_some((class, n))
+        })
+        .unwrap_or((part, 1))
+}
+
+/// `counts` as an entry keeps them: empty when every run is one lock.
+fn runs_kept(counts: Vec<u64>) -> Vec<u64> {
+    if counts.iter().all(|&c| c == 1) {
+        Vec::new()
+    } else {
+        counts
+    }
 }
 
 impl BaselineEntry {
@@ -64,23 +101,64 @@ impl BaselineEntry {
             rule: Rule::Cycle,
             key: key.into(),
             locks,
+            counts: Vec::new(),
         }
+    }
+
+    /// A tolerated cycle through runs of locks (a stable key and how many
+    /// locks of it in a row), in cycle order.
+    pub fn cycle_of_runs(key: impl Into<String>, runs: Vec<(String, u64)>) -> BaselineEntry {
+        let (locks, counts) = runs.into_iter().unzip();
+        BaselineEntry {
+            rule: Rule::Cycle,
+            key: key.into(),
+            locks,
+            counts: runs_kept(counts),
+        }
+    }
+
+    /// How many locks in a row `locks[i]` stands for.
+    pub fn count(&self, i: usize) -> u64 {
+        self.counts.get(i).copied().unwrap_or(1)
+    }
+
+    /// Whether a lock of the entry stands for a run of two or more: a
+    /// cycle found at run time, which the class graph, whose cycles pass
+    /// each class once, never holds.
+    pub fn has_runs(&self) -> bool {
+        !self.counts.is_empty()
+    }
+
+    /// The locks as the key writes them ([`run_key`]).
+    fn spelled(&self) -> Vec<String> {
+        (self.locks.iter().enumerate())
+            .map(|(i, l)| run_key(l, self.count(i)))
+            .collect()
     }
 
     /// A tolerated finding known by its key only.
     pub fn key(key: impl Into<String>) -> Option<BaselineEntry> {
         let key = key.into();
         let rule = Rule::of_key(&key)?;
-        let locks = match rule {
-            // Class ids could hold " -> " themselves; baselines written by
-            // lockgraph list the locks, so this reading is for older ones.
+        let (locks, counts) = match rule {
+            // Class ids could hold " -> " (or end in " * 2") themselves;
+            // baselines written by lockgraph list the locks, so this
+            // reading is for older ones.
             Rule::Cycle => key["cycle:".len()..]
                 .split(" -> ")
-                .map(str::to_string)
-                .collect(),
-            Rule::OrderViolation => Vec::new(),
+                .map(|part| {
+                    let (class, n) = split_run(part);
+                    (class.to_string(), n)
+                })
+                .unzip(),
+            Rule::OrderViolation => (Vec::new(), Vec::new()),
         };
-        Some(BaselineEntry { rule, key, locks })
+        Some(BaselineEntry {
+            rule,
+            key,
+            locks,
+            counts: runs_kept(counts),
+        })
     }
 
     /// Whether the entry names an anonymous class (`anon`): one that no
@@ -92,7 +170,8 @@ impl BaselineEntry {
             .key
             .strip_prefix(self.rule.key_prefix())
             .unwrap_or(&self.key);
-        self.locks.iter().any(|l| l == "anon") || body.split(" -> ").any(|k| k == "anon")
+        self.locks.iter().any(|l| l == "anon")
+            || body.split(" -> ").any(|k| split_run(k).0 == "anon")
     }
 
     /// The entry with the dependency sites in its class ids in the
@@ -108,15 +187,15 @@ impl BaselineEntry {
             && self
                 .key
                 .strip_prefix(self.rule.key_prefix())
-                .is_some_and(|body| is_rotation(body, &self.locks));
+                .is_some_and(|body| is_rotation(body, &self.spelled()));
         for lock in &mut self.locks {
             if let Cow::Owned(id) = site_key::class_id(lock) {
                 *lock = id;
             }
         }
         if spelled_out {
-            rotate_to_first(&mut self.locks);
-            self.key = key_of_cycle(&self.locks);
+            rotate_to_first(&mut self.locks, &mut self.counts);
+            self.key = key_of_cycle(&self.spelled());
         } else if let Some(key) = portable_key(&self.key, self.rule.key_prefix()) {
             self.key = key;
         }
@@ -137,22 +216,28 @@ impl BaselineEntry {
         let Some(body) = key.strip_prefix(prefix) else {
             return true;
         };
-        let locks: Vec<String> = self
-            .locks
-            .iter()
-            .map(|l| site_key::class_id(l).into_owned())
+        let locks: Vec<String> = (self.locks.iter().enumerate())
+            .map(|(i, l)| run_key(&site_key::class_id(l), self.count(i)))
             .collect();
         is_rotation(body, &locks)
     }
 
-    /// The cycle's edges as pairs of stable keys (the last one closing it).
+    /// The cycle's edges as pairs of stable keys (the last one closing
+    /// it), each once: a run's edges between its own locks are one.
     pub fn cycle_edges(&self) -> impl Iterator<Item = (&str, &str)> {
         let n = self.locks.len();
-        (0..n).map(move |i| (self.locks[i].as_str(), self.locks[(i + 1) % n].as_str()))
+        (0..n).flat_map(move |i| {
+            let me = self.locks[i].as_str();
+            let inside = (self.count(i) > 1).then_some((me, me));
+            inside
+                .into_iter()
+                .chain([(me, self.locks[(i + 1) % n].as_str())])
+        })
     }
 }
 
-/// The key of a cycle through `locks`, as the check writes it.
+/// The key of a cycle through `locks` (as the key writes each,
+/// [`run_key`]), as the check writes it.
 fn key_of_cycle(locks: &[String]) -> String {
     format!("{}{}", Rule::Cycle.key_prefix(), locks.join(" -> "))
 }
@@ -162,12 +247,13 @@ fn key_of_cycle(locks: &[String]) -> String {
 fn portable_key(key: &str, prefix: &str) -> Option<String> {
     let body = key.strip_prefix(prefix)?;
     let mut changed = false;
-    let ids: Vec<Cow<'_, str>> = body
+    let ids: Vec<String> = body
         .split(" -> ")
-        .map(|id| {
+        .map(|part| {
+            let (id, n) = split_run(part);
             let id = site_key::class_id(id);
             changed |= matches!(id, Cow::Owned(_));
-            id
+            run_key(&id, n)
         })
         .collect();
     changed.then(|| format!("{prefix}{}", ids.join(" -> ")))
@@ -198,10 +284,14 @@ fn is_rotation(body: &str, locks: &[String]) -> bool {
         })
 }
 
-/// Rotates a cycle to start at the lock that sorts first.
-fn rotate_to_first(locks: &mut [String]) {
+/// Rotates a cycle to start at the lock that sorts first, its runs'
+/// counts (if any) along.
+fn rotate_to_first(locks: &mut [String], counts: &mut [u64]) {
     if let Some(first) = (0..locks.len()).min_by(|&a, &b| locks[a].cmp(&locks[b])) {
         locks.rotate_left(first);
+        if counts.len() == locks.len() {
+            counts.rotate_left(first);
+        }
     }
 }
 
@@ -215,7 +305,15 @@ pub struct Baseline {
 struct EntryFile {
     key: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    locks: Vec<String>,
+    locks: Vec<LockFile>,
+}
+
+/// A lock of a cycle entry in the file: its class, or a run of them.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum LockFile {
+    One(String),
+    Run { class: String, count: u64 },
 }
 
 #[derive(Serialize)]
@@ -268,7 +366,15 @@ impl Baseline {
             self.of_rule(rule)
                 .map(|e| EntryFile {
                     key: e.key.clone(),
-                    locks: e.locks.clone(),
+                    locks: (e.locks.iter().enumerate())
+                        .map(|(i, l)| match e.count(i) {
+                            1 => LockFile::One(l.clone()),
+                            count => LockFile::Run {
+                                class: l.clone(),
+                                count,
+                            },
+                        })
+                        .collect(),
                 })
                 .collect()
         };

@@ -329,7 +329,7 @@ impl<'de> Visitor<'de> for Entry<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let trail = self.trail;
-        let (mut key, mut locks): (Option<String>, Option<Vec<String>>) = (None, None);
+        let (mut key, mut locks): (Option<String>, Option<Vec<(String, u64)>>) = (None, None);
         while let Some(field) = map.next_key::<String>()? {
             match field.as_str() {
                 "key" => {
@@ -367,7 +367,7 @@ impl<'de> Visitor<'de> for Entry<'_> {
         let key = key.ok_or_else(|| de::Error::custom("missing field `key`"))?;
         let locks = locks.unwrap_or_default();
         Ok(if self.rule == Rule::Cycle && !locks.is_empty() {
-            let entry = BaselineEntry::cycle(key, locks);
+            let entry = BaselineEntry::cycle_of_runs(key, locks);
             if !entry.key_agrees_with_locks() {
                 return Err(de::Error::custom(format!(
                     "the entry's `key` ({}) and its `locks` ({}) name different cycles: the \
@@ -375,7 +375,7 @@ impl<'de> Visitor<'de> for Entry<'_> {
                      baselined; correct one of them, or write the baseline again with \
                      `lockgraph baseline`",
                     entry.key,
-                    entry.locks.join(" -> ")
+                    entry.spelled().join(" -> ")
                 )));
             }
             entry
@@ -389,19 +389,20 @@ impl<'de> Visitor<'de> for Entry<'_> {
     }
 }
 
-/// A cycle's `locks`: class keys.
+/// A cycle's `locks`: class keys, each a string, or a run of locks of one
+/// class, `{"class": ..., "count": 2}`.
 struct Locks<'t>(&'t Trail);
 
 impl<'de> DeserializeSeed<'de> for Locks<'_> {
-    type Value = Vec<String>;
+    type Value = Vec<(String, u64)>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 impl<'de> Visitor<'de> for Locks<'_> {
-    type Value = Vec<String>;
+    type Value = Vec<(String, u64)>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of class keys")
     }
@@ -409,12 +410,65 @@ impl<'de> Visitor<'de> for Locks<'_> {
         let mut out = Vec::new();
         loop {
             self.0.push(Step::Index(out.len()));
-            let lock = seq.next_element::<String>()?;
+            let lock = seq.next_element_seed(Lock(self.0))?;
             self.0.pop();
             match lock {
                 Some(l) => out.push(l),
                 None => return Ok(out),
             }
         }
+    }
+}
+
+/// One lock of a cycle's `locks`: a class key, or a run.
+struct Lock<'t>(&'t Trail);
+
+impl<'de> DeserializeSeed<'de> for Lock<'_> {
+    type Value = (String, u64);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Lock<'_> {
+    type Value = (String, u64);
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a class key (a string) or a run of locks (`{\"class\": ..., \"count\": 2}`)")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok((v.to_string(), 1))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut class, mut count): (Option<String>, Option<u64>) = (None, None);
+        while let Some(field) = map.next_key::<String>()? {
+            let seen = match field.as_str() {
+                "class" => class.is_some(),
+                "count" => count.is_some(),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            self.0.push(Step::Field(field.clone(), usize::from(seen)));
+            if seen {
+                return Err(de::Error::custom(format!("duplicate field `{field}`")));
+            }
+            if field == "class" {
+                class = Some(map.next_value()?);
+            } else {
+                let n: u64 = map.next_value()?;
+                if n == 0 {
+                    return Err(de::Error::custom(
+                        "a run of 0 locks (a count is 1 at least)",
+                    ));
+                }
+                count = Some(n);
+            }
+            self.0.pop();
+        }
+        let class = class.ok_or_else(|| de::Error::custom("missing field `class`"))?;
+        let count = count.ok_or_else(|| de::Error::custom("missing field `count`"))?;
+        Ok((class, count))
     }
 }

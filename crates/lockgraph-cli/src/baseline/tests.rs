@@ -112,7 +112,10 @@ fn positions_are_one_based_characters() {
     assert_eq!(at(text), Some((3, 48)));
     let e = Baseline::parse(p, text).unwrap_err().to_string();
     assert!(
-        e.ends_with("invalid type: integer `7`, expected a string (at `cycles[0].locks[1]`)"),
+        e.ends_with(
+            "invalid type: integer `7`, expected a class key (a string) or a run of locks \
+             (`{\"class\": ..., \"count\": 2}`) (at `cycles[0].locks[1]`)"
+        ),
         "{e}"
     );
     // A byte-order mark is not a column.

@@ -58,7 +58,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             .zip(&merged.runtime)
             .map(|(m, rt)| match m {
                 Some(i) => (shortest[i].key.clone(), true),
-                None => (runtime::key(merged, &rt.locks), false),
+                None => (runtime::key(merged, rt), false),
             })
             .collect();
         let (cycles, present) = match baseline {

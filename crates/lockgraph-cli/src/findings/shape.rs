@@ -10,7 +10,8 @@ use crate::cycles::FoundCycle;
 use crate::merge::{Merged, MergedEdge, Origin};
 use crate::order::{OrderSpec, Violation};
 use crate::report::{
-    Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, Kinds, LockId, OrderDetail, Rule,
+    lock_names, Detail, EdgeOrigin, Finding, FindingEdge, FindingLock, Kinds, LockId, OrderDetail,
+    Rule,
 };
 use crate::shown::ShowPath as _;
 
@@ -25,10 +26,12 @@ pub(crate) fn fingerprint(key: &str) -> String {
     format!("{h:016x}")
 }
 
-pub(super) fn lock(merged: &Merged, class: usize, i: usize) -> FindingLock {
+/// The run of `count` locks of class `class` from place `i` (from 0) on.
+pub(super) fn lock(merged: &Merged, class: usize, i: u64, count: u64) -> FindingLock {
     let c = &merged.classes[class];
     FindingLock {
-        id: LockId::of_index(i),
+        id: LockId::of_place(i),
+        count,
         class: Arc::clone(&c.class),
         name: c.name().map(Arc::from),
         kind: Arc::clone(&c.kind),
@@ -58,16 +61,19 @@ pub(super) fn origin(merged: &Merged, o: &Origin) -> EdgeOrigin {
     }
 }
 
+/// The run of `count` edges recorded as `e`, the first from the lock at
+/// place `from` to the one at place `to` (from 0).
 pub(super) fn edge(
     merged: &Merged,
     e: &MergedEdge,
-    from: usize,
-    to: usize,
+    (from, to): (u64, u64),
+    count: u64,
     closes: bool,
 ) -> FindingEdge {
     FindingEdge {
-        from: LockId::of_index(from),
-        to: LockId::of_index(to),
+        from: LockId::of_place(from),
+        to: LockId::of_place(to),
+        count,
         kinds: Kinds(e.kinds),
         closes_cycle: closes,
         recordings: e.recordings,
@@ -82,11 +88,7 @@ pub(super) fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
         .locks
         .iter()
         .enumerate()
-        .map(|(i, &l)| lock(merged, l, i))
-        .collect();
-    let names: Vec<String> = locks
-        .iter()
-        .map(|l| format!("{} {}", l.id, l.label()))
+        .map(|(i, &l)| lock(merged, l, i as u64, 1))
         .collect();
     Finding {
         rule: Rule::Cycle,
@@ -94,14 +96,17 @@ pub(super) fn cycle_finding(merged: &Merged, c: &FoundCycle) -> Finding {
         fingerprint: fingerprint(&c.key),
         message: format!(
             "Potential deadlock: lock-order cycle through {n} locks: {}, then back to L1.",
-            names.join(" -> ")
+            lock_names(&locks)
         ),
         locks,
         edges: c
             .edges
             .iter()
             .enumerate()
-            .map(|(i, &e)| edge(merged, &merged.edges[e], i, (i + 1) % n, i + 1 == n))
+            .map(|(i, &e)| {
+                let ends = (i as u64, ((i + 1) % n) as u64);
+                edge(merged, &merged.edges[e], ends, 1, i + 1 == n)
+            })
             .collect(),
         notes: c
             .notes
@@ -156,7 +161,7 @@ pub(super) fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation
         from_entry: chain.entries[v.from_entry].clone(),
         to_entry: chain.entries[v.to_entry].clone(),
     };
-    let (from, to) = (lock(merged, e.from, 0), lock(merged, e.to, 1));
+    let (from, to) = (lock(merged, e.from, 0, 1), lock(merged, e.to, 1, 1));
     Finding {
         rule: Rule::OrderViolation,
         key: v.key.clone(),
@@ -171,7 +176,7 @@ pub(super) fn violation_finding(merged: &Merged, spec: &OrderSpec, v: &Violation
             detail.from_entry
         ),
         locks: vec![from, to],
-        edges: vec![edge(merged, e, 0, 1, false)],
+        edges: vec![edge(merged, e, (0, 1), 1, false)],
         notes: Vec::new(),
         detail: Detail::OrderViolation(detail),
     }

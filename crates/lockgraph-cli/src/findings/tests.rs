@@ -94,8 +94,13 @@ fn a_cycle_found_at_run_time_by_many_processes_is_one_finding() {
     assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
     assert_eq!((r.summary.cycles, r.exit_code()), (1, 1));
     let f = &r.findings[0];
-    assert_eq!(f.key, format!("cycle:{ACCOUNT} -> {ACCOUNT}"));
+    // A run of two locks of one class, written once.
+    assert_eq!(f.key, format!("cycle:{ACCOUNT} * 2"));
     assert_eq!(f.processes(), 2);
+    let locks: Vec<(String, u64)> = (f.locks.iter())
+        .map(|l| (l.id.to_string(), l.count))
+        .collect();
+    assert_eq!(locks, [("L1".to_string(), 2)]);
     // From the edge whose sites sort first; the first process's closing
     // edge (its first) is the second.
     let held: Vec<&str> = (f.edges.iter())
@@ -165,5 +170,5 @@ fn a_baseline_tolerates_the_cycles_found_at_run_time_it_lists() {
     // Fixed: the entry is stale.
     let r = report(&merged(&[edge("a", "b")]), Some(&b));
     let summary = r.baseline.expect("a baseline summary");
-    assert_eq!(summary.stale, [format!("cycle:{ACCOUNT} -> {ACCOUNT}")]);
+    assert_eq!(summary.stale, [format!("cycle:{ACCOUNT} * 2")]);
 }

@@ -204,6 +204,15 @@ pub(super) fn present_cycles<'b>(
     baseline
         .of_rule(Rule::Cycle)
         .map(|entry| {
+            if entry.has_runs() {
+                // A run of one class: a cycle found at run time, which no
+                // cycle of the class graph is (found again by its key).
+                return Present {
+                    entry,
+                    present: false,
+                    component: None,
+                };
+            }
             let (first, present) = match index.cycle(&entry.locks, &mut budget) {
                 Search::Found(e) => (Some(e), true),
                 Search::Absent => (None, false),
@@ -262,8 +271,11 @@ pub(crate) fn baseline_entries(merged: &Merged, order: Option<&OrderSpec>) -> Ve
     }
     for (rt, of_graph) in merged.runtime.iter().zip(run_time) {
         if of_graph.is_none() {
-            let key = super::runtime::key(merged, &rt.locks);
-            out.push(BaselineEntry::cycle(key, stable(&rt.locks)));
+            let key = super::runtime::key(merged, rt);
+            let runs = (rt.class_runs().into_iter())
+                .map(|(l, n)| (merged.classes[l].stable_key().to_string(), n))
+                .collect();
+            out.push(BaselineEntry::cycle_of_runs(key, runs));
         }
     }
     if let Some(spec) = order {

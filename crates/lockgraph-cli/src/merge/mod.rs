@@ -22,6 +22,7 @@
 mod intern;
 mod kinds;
 mod merger;
+mod rotation;
 mod runtime;
 #[cfg(test)]
 mod tests;
@@ -278,7 +279,7 @@ pub struct Merged {
     /// Edge lines merged in all.
     pub recordings: u64,
     /// The cycles processes found at run time that their edge lines cannot
-    /// show (`cycle` lines), one per sequence of classes, sorted by it.
+    /// show (`cycle` lines), one per sequence of class runs, sorted by it.
     pub runtime: Vec<RuntimeCycle>,
 }
 

@@ -1,19 +1,35 @@
 //! Cycles the processes found at run time (`cycle` lines,
-//! `docs/record-format.md`): each line expanded to its locks and edges,
-//! turned to start where the check's own cycles start (the lock whose
-//! stable key sorts first, then by class id and sites, so that the same
-//! cycle seen from any of its locks reads alike), and merged with the
+//! `docs/record-format.md`): each line kept as the runs it writes (a chain
+//! of a million locks of one class is a few runs, never a million of
+//! anything), turned to start where the check's own cycles start (the lock
+//! whose stable key sorts first, then by class id and sites, so that the
+//! same cycle seen from any of its locks reads alike), and merged with the
 //! lines of the same cycle from every file: one [`RuntimeCycle`] per
-//! sequence of class ids, whose edges keep up to [`ORIGIN_CAP`] origins.
+//! sequence of class runs, whose edges keep up to [`ORIGIN_CAP`] origins.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use lockgraph_graph::EdgeKinds;
 
 use super::intern::FastMap;
+use super::rotation::least_rotation_of_runs;
 use super::*;
 use crate::reader::{ClassRef, CycleLevel, CycleLine, Str};
+
+/// A run of a cycle found at run time: `count` consecutive locks of one
+/// class whose edges (each from one of them to the next lock, the last to
+/// the first lock of the next run) were recorded alike.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RuntimeRun {
+    /// The locks' class: an index into [`Merged::classes`].
+    pub class: usize,
+    /// How many locks (and edges) the run holds: at least 1.
+    pub count: u64,
+    /// How each of its edges was recorded (`from`: its class; `to`: the
+    /// class of the next run, where its last edge leads; no gates).
+    pub edge: MergedEdge,
+}
 
 /// A lock-order cycle found at run time by one process or more.
 #[derive(Clone, Debug)]
@@ -21,13 +37,15 @@ use crate::reader::{ClassRef, CycleLevel, CycleLine, Str};
 pub struct RuntimeCycle {
     /// `Instance` when some process found these very locks in it.
     pub level: CycleLevel,
-    /// Class indices into [`Merged::classes`], in cycle order: from the
-    /// lock whose stable key sorts first.
-    pub locks: Vec<usize>,
-    /// Edge `i` runs from `locks[i]` to the next lock; no gates.
-    pub edges: Vec<MergedEdge>,
-    /// The edge whose request closed the cycle in the first line read.
-    pub closing: usize,
+    /// The cycle as runs, in cycle order, from the lock whose stable key
+    /// sorts first; two runs in a row differ in class or in how their edges
+    /// were recorded.
+    pub runs: Vec<RuntimeRun>,
+    /// How many locks (and edges) the cycle has: the runs' counts added up.
+    pub length: u64,
+    /// The edge (by its place in the cycle, from 0) whose request closed
+    /// the cycle in the first line read.
+    pub closing: u64,
     /// The files (processes) whose lines found it, indices into
     /// [`Merged::files`], sorted: in the order read.
     pub files: Vec<u32>,
@@ -35,48 +53,98 @@ pub struct RuntimeCycle {
     pub lines: u64,
 }
 
-/// The runtime's cycles read so far, one per sequence of class ids.
-#[derive(Default)]
-pub(super) struct RuntimeCycles {
-    by_key: FastMap<Box<[usize]>, usize>,
-    list: Vec<RuntimeCycle>,
+impl RuntimeCycle {
+    /// Its locks as the runs of one class each, in cycle order: what tells
+    /// one cycle from another (class indices and counts).
+    pub fn class_runs(&self) -> Vec<(usize, u64)> {
+        let mut out: Vec<(usize, u64)> = Vec::new();
+        for r in &self.runs {
+            match out.last_mut() {
+                Some(last) if last.0 == r.class => last.1 += r.count,
+                _ => out.push((r.class, r.count)),
+            }
+        }
+        out
+    }
+
+    /// Whether every lock of it is of one class.
+    pub fn one_class(&self) -> bool {
+        let first = self.runs.first().map(|r| r.class);
+        self.runs.iter().all(|r| Some(r.class) == first)
+    }
 }
 
-/// The rotation of a sequence of `n` tokens that is least in the order
-/// `cmp` compares tokens by (their indices): its start, the smallest such
-/// (the two-pointer minimum-rotation search, linear in `n`).
-pub(super) fn least_rotation(n: usize, cmp: impl Fn(usize, usize) -> Ordering) -> usize {
-    let (mut i, mut j, mut k) = (0, 1, 0);
-    while i < n && j < n && k < n {
-        match cmp((i + k) % n, (j + k) % n) {
-            Ordering::Equal => k += 1,
-            Ordering::Greater => {
-                i += k + 1;
-                if i == j {
-                    i += 1;
-                }
-                k = 0;
+/// Whether two runs' edges were recorded alike: their runs can be one.
+fn alike(a: &MergedEdge, b: &MergedEdge) -> bool {
+    a.kinds == b.kinds
+        && a.recordings == b.recordings
+        && a.origin_count() == b.origin_count()
+        && a.origins().zip(b.origins()).all(|(x, y)| x == y)
+}
+
+/// `runs` with each two in a row of one class whose edges were recorded
+/// alike made one.
+fn joined(runs: Vec<RuntimeRun>) -> Vec<RuntimeRun> {
+    let mut out: Vec<RuntimeRun> = Vec::with_capacity(runs.len());
+    for r in runs {
+        match out.last_mut() {
+            Some(last) if last.class == r.class && alike(&last.edge, &r.edge) => {
+                last.count += r.count;
+                last.edge.to = r.edge.to;
             }
-            Ordering::Less => {
-                j += k + 1;
-                if i == j {
-                    j += 1;
-                }
-                k = 0;
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// The runs of two lines of one cycle (the same class runs) as one: cut
+/// where either is cut, each piece's edges with the origins of both.
+fn merged_runs(mine: Vec<RuntimeRun>, other: Vec<RuntimeRun>) -> Vec<RuntimeRun> {
+    let mut out = Vec::with_capacity(mine.len() + other.len());
+    let mut theirs = other.into_iter().peekable();
+    let mut their_left = theirs.peek().map_or(0, |r| r.count);
+    for mut r in mine {
+        while r.count > 0 {
+            let Some(t) = theirs.peek() else {
+                // (The class runs were equal: the counts add up alike.)
+                out.push(r);
+                break;
+            };
+            let take = r.count.min(their_left);
+            let mut piece = r.clone();
+            piece.count = take;
+            piece.edge.kinds = piece.edge.kinds.union(t.edge.kinds);
+            piece.edge.recordings += t.edge.recordings;
+            for o in t.edge.origins() {
+                piece.edge.add_origin(*o);
+            }
+            out.push(piece);
+            r.count -= take;
+            their_left -= take;
+            if their_left == 0 {
+                theirs.next();
+                their_left = theirs.peek().map_or(0, |r| r.count);
             }
         }
     }
-    i.min(j).min(n.saturating_sub(1))
+    joined(out)
+}
+
+/// The runtime's cycles read so far, one per sequence of class runs.
+#[derive(Default)]
+pub(super) struct RuntimeCycles {
+    by_key: FastMap<Box<[(usize, u64)]>, usize>,
+    list: Vec<RuntimeCycle>,
 }
 
 impl RuntimeCycles {
-    /// Merges `c`, a cycle whose lines' locks are `locks` (class indices)
-    /// and edges `edges` (each from the lock of its index), turned already.
+    /// Merges `c`, a cycle turned already.
     fn add(&mut self, c: RuntimeCycle) {
-        match self.by_key.get(c.locks.as_slice()) {
+        let key = c.class_runs().into_boxed_slice();
+        match self.by_key.get(&key) {
             None => {
-                self.by_key
-                    .insert(c.locks.clone().into_boxed_slice(), self.list.len());
+                self.by_key.insert(key, self.list.len());
                 self.list.push(c);
             }
             Some(&i) => {
@@ -90,13 +158,7 @@ impl RuntimeCycles {
                         mine.files.insert(at, f);
                     }
                 }
-                for (e, other) in mine.edges.iter_mut().zip(c.edges) {
-                    e.kinds = e.kinds.union(other.kinds);
-                    e.recordings += other.recordings;
-                    for o in other.origins() {
-                        e.add_origin(*o);
-                    }
-                }
+                mine.runs = merged_runs(std::mem::take(&mut mine.runs), c.runs);
             }
         }
     }
@@ -112,10 +174,9 @@ impl RuntimeCycles {
         file_base: u32,
     ) {
         for mut c in other.list {
-            for l in &mut c.locks {
-                *l = classes[*l];
-            }
-            for e in &mut c.edges {
+            for r in &mut c.runs {
+                r.class = classes[r.class];
+                let e = &mut r.edge;
                 e.from = classes[e.from];
                 e.to = classes[e.to];
                 e.first = e.first.remapped(strings, stacks, file_base);
@@ -139,16 +200,16 @@ impl RuntimeCycles {
     ) -> Vec<RuntimeCycle> {
         let mut list = self.list;
         for c in &mut list {
-            for l in &mut c.locks {
-                *l = rank[*l];
+            for r in &mut c.runs {
+                r.class = rank[r.class];
+                r.edge.from = rank[r.edge.from];
+                r.edge.to = rank[r.edge.to];
+                order(&mut r.edge);
             }
-            for e in &mut c.edges {
-                e.from = rank[e.from];
-                e.to = rank[e.to];
-                order(e);
-            }
+            // Sorted, the origins of two runs may read alike now.
+            c.runs = joined(std::mem::take(&mut c.runs));
         }
-        list.sort_by(|a, b| a.locks.cmp(&b.locks));
+        list.sort_by_cached_key(RuntimeCycle::class_runs);
         list
     }
 }
@@ -174,8 +235,8 @@ impl Merger {
 
     fn add_cycle(&mut self, file: u32, c: &CycleLine, stacks: &HashMap<&str, &Vec<String>>) {
         let at = u32::try_from(c.line).unwrap_or(u32::MAX);
-        // The locks, one class index each.
-        let mut locks: Vec<usize> = Vec::new();
+        // The lock runs, a class index each.
+        let mut locks: Vec<(usize, u64)> = Vec::with_capacity(c.locks.len());
         for l in &c.locks {
             let class = ClassRef {
                 class: Str(l.class.as_str().into()),
@@ -183,17 +244,14 @@ impl Merger {
                 kind: Str(l.kind.as_str().into()),
                 site: l.site.as_deref().map(|s| Str(s.into())),
             };
-            let id = self.class_id(&class, file, at);
-            let count = usize::try_from(l.count).unwrap_or(usize::MAX);
-            locks.extend(std::iter::repeat_n(id, count));
+            locks.push((self.class_id(&class, file, at), l.count));
         }
-        // The edges' origins, one per run, and the run of each edge.
+        // The edge runs, an origin each.
         let exe = self.strings.id(&c.exe);
         let site =
             |m: &mut Merger, s: &Option<String>| s.as_ref().map_or(NO_STR, |s| m.strings.id(s));
-        let mut runs: Vec<(Origin, EdgeKinds)> = Vec::with_capacity(c.edges.len());
-        let mut run_of: Vec<u32> = Vec::with_capacity(locks.len());
-        for (r, e) in c.edges.iter().enumerate() {
+        let mut edges: Vec<(Origin, EdgeKinds, u64)> = Vec::with_capacity(c.edges.len());
+        for e in &c.edges {
             let frames: Vec<&String> = match (&e.stack, e.backtrace.is_empty()) {
                 (Some(key), true) => stacks
                     .get(key.as_str())
@@ -214,13 +272,36 @@ impl Merger {
                 request: e.request,
             };
             let kind = EdgeKinds::of(e.hold.to_graph(), e.request.to_graph());
-            runs.push((origin, kind));
-            let count = usize::try_from(e.count).unwrap_or(usize::MAX);
-            run_of.extend(std::iter::repeat_n(r as u32, count));
+            edges.push((origin, kind, e.count));
         }
-        let n = locks.len();
-        if n == 0 || run_of.len() != n {
-            // The reader checked both; nothing to merge otherwise.
+        // Segments: cut where a lock run or an edge run ends, each a class
+        // and an edge run (index into `edges`) for `count` locks.
+        let mut segments: Vec<(usize, usize, u64)> = Vec::new();
+        let (mut li, mut ei) = (0, 0);
+        let (mut l_left, mut e_left) = (
+            locks.first().map_or(0, |l| l.1),
+            edges.first().map_or(0, |e| e.2),
+        );
+        while li < locks.len() && ei < edges.len() {
+            let take = l_left.min(e_left);
+            if take > 0 {
+                segments.push((locks[li].0, ei, take));
+            }
+            l_left -= take;
+            e_left -= take;
+            if l_left == 0 {
+                li += 1;
+                l_left = locks.get(li).map_or(0, |l| l.1);
+            }
+            if e_left == 0 {
+                ei += 1;
+                e_left = edges.get(ei).map_or(0, |e| e.2);
+            }
+        }
+        let length: u64 = segments.iter().map(|s| s.2).sum();
+        if segments.is_empty() || li != locks.len() || ei != edges.len() {
+            // The reader checked that the counts agree; nothing to merge
+            // otherwise.
             return;
         }
         // Turned to start at the least of its rotations: by stable key, class
@@ -228,63 +309,51 @@ impl Merger {
         let strings = &self.strings.list;
         let text = |id: StrId| (id != NO_STR).then(|| &*strings[id as usize]);
         let classes = &self.classes;
-        let token = |i: usize| {
-            let class = &classes[locks[i]];
-            let o = &runs[run_of[i] as usize].0;
-            (
-                class.stable_key(),
-                &*class.class,
-                text(o.held_at),
-                text(o.requested_at),
-            )
-        };
-        let r = least_rotation(n, |a, b| token(a).cmp(&token(b)));
-        let turned: Vec<usize> = (0..n).map(|i| locks[(r + i) % n]).collect();
-        let edges: Vec<MergedEdge> = (0..n)
+        let tokens: Vec<_> = segments
+            .iter()
+            .map(|&(class, e, count)| {
+                let (o, _, _) = &edges[e];
+                let c = &classes[class];
+                let token = (
+                    c.stable_key(),
+                    &*c.class,
+                    text(o.held_at),
+                    text(o.requested_at),
+                );
+                (token, count)
+            })
+            .collect();
+        let start = least_rotation_of_runs(&tokens);
+        drop(tokens);
+        let r: u64 = segments[..start].iter().map(|s| s.2).sum();
+        segments.rotate_left(start);
+        let m = segments.len();
+        let runs: Vec<RuntimeRun> = (0..m)
             .map(|i| {
-                let (origin, kinds) = runs[run_of[(r + i) % n] as usize];
-                MergedEdge {
-                    from: turned[i],
-                    to: turned[(i + 1) % n],
-                    kinds,
-                    gates: Vec::new(),
-                    first: origin,
-                    more: Vec::new(),
-                    recordings: 1,
+                let (class, e, count) = segments[i];
+                let (origin, kinds, _) = edges[e];
+                RuntimeRun {
+                    class,
+                    count,
+                    edge: MergedEdge {
+                        from: class,
+                        to: segments[(i + 1) % m].0,
+                        kinds,
+                        gates: Vec::new(),
+                        first: origin,
+                        more: Vec::new(),
+                        recordings: 1,
+                    },
                 }
             })
             .collect();
         self.runtime.add(RuntimeCycle {
             level: c.level,
-            locks: turned,
-            edges,
-            closing: (n - r) % n,
+            runs: joined(runs),
+            length,
+            closing: (length - r) % length,
             files: vec![file],
             lines: 1,
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::least_rotation;
-
-    #[test]
-    fn the_least_rotation_is_found_and_the_first_of_equal_ones() {
-        let at = |s: &[u32]| least_rotation(s.len(), |a, b| s[a].cmp(&s[b]));
-        assert_eq!(at(&[3, 1, 2]), 1);
-        assert_eq!(at(&[2, 1, 2, 1, 1]), 3);
-        assert_eq!(at(&[5, 5, 5]), 0);
-        assert_eq!(at(&[1, 2, 1, 2]), 0);
-        assert_eq!(at(&[2, 1, 2, 1]), 1);
-        assert_eq!(at(&[7]), 0);
-        assert_eq!(at(&[]), 0);
-        // Against every rotation, by brute force.
-        let s = [3u32, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 1, 4, 1];
-        let n = s.len();
-        let best = (0..n)
-            .min_by_key(|&r| (0..n).map(|i| s[(r + i) % n]).collect::<Vec<_>>())
-            .unwrap();
-        assert_eq!(at(&s), best);
     }
 }

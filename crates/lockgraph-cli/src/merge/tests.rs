@@ -258,9 +258,12 @@ fn cycles_found_at_run_time_merge_alike_on_any_number_of_threads() {
     let view = |m: &Merged| -> Vec<String> {
         (m.runtime.iter())
             .map(|c| {
-                let classes: Vec<&str> = c.locks.iter().map(|&l| &*m.classes[l].class).collect();
-                let edges: Vec<String> = (c.edges.iter())
-                    .map(|e| {
+                let classes: Vec<(&str, u64)> = (c.runs.iter())
+                    .map(|r| (&*m.classes[r.class].class, r.count))
+                    .collect();
+                let edges: Vec<String> = (c.runs.iter())
+                    .map(|r| {
+                        let e = &r.edge;
                         let origins: Vec<String> = (e.origins())
                             .map(|o| {
                                 let frames = &m.stacks[o.backtrace as usize];
@@ -285,9 +288,11 @@ fn cycles_found_at_run_time_merge_alike_on_any_number_of_threads() {
     let (xy, accounts) = (&one.runtime[0], &one.runtime[1]);
     assert_eq!(accounts.files, [0, 1, 2, 3]);
     assert_eq!(accounts.lines, 4);
-    assert!(accounts.edges.iter().all(|e| e.origin_count() == 4));
-    assert_eq!(&*one.classes[xy.locks[0]].class, "name:x");
-    let frames = &one.stacks[xy.edges[xy.closing].origins().next().unwrap().backtrace as usize];
+    assert!(accounts.runs.iter().all(|r| r.edge.origin_count() == 4));
+    assert_eq!(accounts.length, 2);
+    assert_eq!(&*one.classes[xy.runs[0].class].class, "name:x");
+    let closing = &xy.runs[xy.closing as usize].edge;
+    let frames = &one.stacks[closing.origins().next().unwrap().backtrace as usize];
     assert_eq!(
         &**frames,
         [std::sync::Arc::from("bank::f (src/bank.rs:20)")]

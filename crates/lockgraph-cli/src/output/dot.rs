@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::escape;
-use crate::report::{Detail, FindingEdge, Report};
+use crate::report::{Detail, FindingEdge, Listed, LockId, Report};
 
 /// Escapes a string for a double-quoted DOT id or label: quotes and
 /// backslashes, newlines as DOT's `\n` line breaks, and every other control
@@ -37,6 +37,8 @@ struct DotEdge {
     violation: bool,
     /// Of a cycle found at run time.
     run_time: bool,
+    /// Into or out of a node counting the edges left out.
+    elided: bool,
 }
 
 /// One block per distinct recording: thread and process, then where the
@@ -61,6 +63,12 @@ fn edge_label(e: &FindingEdge) -> String {
         blocks.push("?".into());
     }
     let mut s = blocks.join("\n");
+    if e.count > 1 {
+        s.push_str(&format!(
+            "\n({} edges in a row, from {}, each recorded so)",
+            e.count, e.from
+        ));
+    }
     if e.recordings > 1 {
         s.push_str(&format!("\n({} recordings)", e.recordings));
     }
@@ -71,15 +79,42 @@ fn edge_label(e: &FindingEdge) -> String {
 pub(crate) fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     let mut nodes: BTreeMap<String, String> = BTreeMap::new();
     let mut edges: BTreeMap<(String, String), DotEdge> = BTreeMap::new();
-    for f in &report.findings {
-        for l in &f.locks {
-            nodes
-                .entry(l.class.to_string())
-                .or_insert_with(|| escape::t(&l.label()));
-        }
-        let class = |id| f.lock(id).map_or_else(String::new, |l| l.class.to_string());
-        for e in &f.edges {
-            let d = edges.entry((class(e.from), class(e.to))).or_default();
+    for (fi, f) in report.findings.iter().enumerate() {
+        let class = |nodes: &mut BTreeMap<String, String>, id| {
+            f.lock(id).map_or_else(String::new, |l| {
+                nodes
+                    .entry(l.class.to_string())
+                    .or_insert_with(|| escape::t(&l.label()));
+                l.class.to_string()
+            })
+        };
+        // The edges a bounded list shows (a long cycle's first and last
+        // ones and its closing edge); those between, of several runs, go
+        // through a node that counts them.
+        for l in f.listed_edges() {
+            let (p, e) = match l {
+                Listed::One(p, e) => (p, e),
+                Listed::Left { run: Some(_), .. } => continue,
+                Listed::Left { from, count, .. } => {
+                    let last = f.edge_at(from + count - 1).map(|e| e.to);
+                    let (a, b) = (LockId::of_place(from), last.unwrap_or(LockId(1)));
+                    let more = format!("lockgraph:more:{}:{}", fi + 1, a);
+                    let (a, b) = (class(&mut nodes, a), class(&mut nodes, b));
+                    nodes.insert(
+                        more.clone(),
+                        format!("... {count} more edges (see the text or JSON report)"),
+                    );
+                    for key in [(a, more.clone()), (more, b)] {
+                        let d = edges.entry(key).or_default();
+                        d.cycle = true;
+                        d.elided = true;
+                    }
+                    continue;
+                }
+            };
+            let (from, to) = f.edge_ends(e, p - u64::from(e.from.0 - 1));
+            let key = (class(&mut nodes, from), class(&mut nodes, to));
+            let d = edges.entry(key).or_default();
             if !d.cycle && !d.violation {
                 d.labels.push(edge_label(e));
             }
@@ -115,6 +150,9 @@ pub(crate) fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     }
     for ((from, to), d) in &edges {
         let mut attrs = vec![format!("label=\"{}\"", escape(&d.labels.join("\n")))];
+        if d.elided {
+            attrs.push("style=dotted".into());
+        }
         if d.cycle {
             attrs.push("color=red".into());
             if d.closing {
@@ -159,6 +197,12 @@ fn write_legend(w: &mut dyn Write, edges: &BTreeMap<(String, String), DotEdge>) 
             "a cycle found at run time: bold at the request that closed it there; a red \
              loop on one class: locks of that class (per-object locks) taken in orders that \
              close a cycle.",
+        );
+    }
+    if edges.values().any(|d| d.elided) {
+        lines.push(
+            "dotted: a long cycle's edges left out, counted in the box between (the text \
+             report lists its first and last ones, the JSON report every one).",
         );
     }
     if edges.values().any(|d| d.violation) {

@@ -14,7 +14,7 @@ use std::f64::consts::PI;
 use std::fmt::Write as _;
 
 use super::escape;
-use crate::report::{Finding, Rule};
+use crate::report::{Finding, LockId, Rule};
 
 /// At most this many locks are drawn; a longer cycle shows its first ones
 /// and a node saying how many more there are.
@@ -70,7 +70,7 @@ struct Node {
 /// Draws `f` as an `<svg>` element; `id` makes its marker ids unique in
 /// the page.
 pub(crate) fn svg(f: &Finding, id: usize) -> String {
-    let total = f.locks.len();
+    let total = usize::try_from(f.lock_count()).unwrap_or(usize::MAX);
     let (drawn, more) = if total > MAX_DRAWN {
         (MAX_DRAWN - 1, total - (MAX_DRAWN - 1))
     } else {
@@ -83,8 +83,11 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
         let angle = -PI / 2.0 + 2.0 * PI * i as f64 / slots as f64;
         let (x, y) = (radius * angle.cos(), radius * angle.sin());
         let (tag, label) = if i < drawn {
-            let l = &f.locks[i];
-            (l.id.to_string(), cut(&escape::t(&l.label()), MAX_LABEL))
+            let label = f.lock_at(i as u64).map_or_else(String::new, |l| l.label());
+            (
+                LockId::of_index(i).to_string(),
+                cut(&escape::t(&label), MAX_LABEL),
+            )
         } else {
             (
                 "…".to_string(),
@@ -102,8 +105,15 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
     let mut body = String::new();
     let violation = f.rule == Rule::OrderViolation;
     let several_processes = f.processes() > 1;
-    // Edges first, so that nodes are drawn over their ends.
-    for (i, e) in f.edges.iter().enumerate() {
+    // Edges first, so that nodes are drawn over their ends: those between
+    // drawn locks, and the one back to L1 (a run of edges is looked up at
+    // each place, never walked).
+    let places = (0..drawn.min(total)).chain((more > 0).then(|| total - 1));
+    for i in places {
+        let Some(at) = f.edge_at(i as u64) else {
+            continue;
+        };
+        let e = at.run;
         // Past the drawn locks, the cycle goes through the "more" node.
         let (a, c) = if more == 0 {
             (i, (i + 1) % slots)
@@ -145,7 +155,7 @@ pub(crate) fn svg(f: &Finding, id: usize) -> String {
         let _ = writeln!(
             body,
             r#"<path class="{class}" d="M{:.1},{:.1} Q{cx:.1},{cy:.1} {:.1},{:.1}" marker-end="url(#m{marker}{id})"><title>{} -&gt; {}</title></path>"#,
-            start.0, start.1, end.0, end.1, e.from, e.to
+            start.0, start.1, end.0, end.1, at.from, at.to
         );
         b.add(cx, cy);
         // The label at the arc's middle, just outside it.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::split_site;
-use crate::report::{EdgeOrigin, Finding, FindingEdge, Report, Rule};
+use crate::report::{EdgeOrigin, Finding, FindingEdge, Listed, Report, Rule};
 
 /// The schema URI written to `$schema`.
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -122,11 +122,37 @@ pub(crate) fn physical_location(site: &str, root: Option<&SourceRoot>) -> Value 
     loc
 }
 
+/// At most this many related locations per result: GitHub code scanning
+/// refuses a whole upload with a result of more than 1,000 locations, and
+/// shows 100.
+pub(crate) const MAX_RELATED: usize = 100;
+
+/// A result's message is cut past this many characters (the text and JSON
+/// reports have it whole).
+pub(crate) const MAX_MESSAGE: usize = 8_000;
+
+/// An edge run's words: `L1 -> L2`, or `L3 -> L4 (and the 199997 edges
+/// after it, recorded alike)`.
+fn edge_words(e: &FindingEdge) -> String {
+    match e.count {
+        1 => format!("{} -> {}", e.from, e.to),
+        2 => format!(
+            "{} -> {} (and the edge after it, recorded alike)",
+            e.from, e.to
+        ),
+        n => format!(
+            "{} -> {} (and the {} edges after it, recorded alike)",
+            e.from,
+            e.to,
+            n - 1
+        ),
+    }
+}
+
 fn describe_origin(e: &FindingEdge, o: &EdgeOrigin) -> String {
     format!(
-        "{} -> {}: {} (pid {}) held {} (taken at {}) and requested {} here",
-        e.from,
-        e.to,
+        "{}: {} (pid {}) held {} (taken at {}) and requested {} here",
+        edge_words(e),
         super::actor(&o.thread),
         o.pid,
         e.from,
@@ -144,27 +170,73 @@ fn edge_site(e: &FindingEdge) -> Option<&str> {
         .or_else(|| e.origins.iter().find_map(|o| o.held_at.as_deref()))
 }
 
-fn related(edges: &[FindingEdge], root: Option<&SourceRoot>) -> Vec<Value> {
+/// The sites of the edges' origins as related locations, at most
+/// [`MAX_RELATED`]: of the edges a bounded list shows (the first and last
+/// ones of a long cycle and its closing edge; a run of edges once); and how
+/// many more there were.
+fn related(f: &Finding, root: Option<&SourceRoot>) -> (Vec<Value>, usize) {
     let mut out = Vec::new();
-    for e in edges {
+    let mut left = 0;
+    let mut seen: Vec<*const FindingEdge> = Vec::new();
+    let runs = f.listed_edges().into_iter().filter_map(|l| match l {
+        Listed::One(_, e) => Some(e),
+        Listed::Left { .. } => None,
+    });
+    for e in runs {
+        if seen.contains(&std::ptr::from_ref(e)) {
+            continue;
+        }
+        seen.push(e);
         for o in &e.origins {
-            if let Some(site) = o.requested_at.as_deref() {
+            let requested = o
+                .requested_at
+                .as_deref()
+                .map(|site| (site, describe_origin(e, o)));
+            let held = o.held_at.as_deref().map(|site| {
+                let took = format!(
+                    "{}: {} took {} here",
+                    edge_words(e),
+                    super::actor(&o.thread),
+                    e.from
+                );
+                (site, took)
+            });
+            for (site, text) in requested.into_iter().chain(held) {
+                if out.len() == MAX_RELATED {
+                    left += 1;
+                    continue;
+                }
                 out.push(json!({
                     "id": out.len() + 1,
                     "physicalLocation": physical_location(site, root),
-                    "message": { "text": describe_origin(e, o) }
-                }));
-            }
-            if let Some(site) = o.held_at.as_deref() {
-                out.push(json!({
-                    "id": out.len() + 1,
-                    "physicalLocation": physical_location(site, root),
-                    "message": { "text": format!("{}: {} took {} here", e.from, super::actor(&o.thread), e.from) }
+                    "message": { "text": text }
                 }));
             }
         }
     }
-    out
+    // The edges not listed: their sites, counted.
+    let listed: usize = seen.len();
+    if f.edges.len() > listed {
+        left += f
+            .edges
+            .iter()
+            .filter(|e| !seen.contains(&std::ptr::from_ref(*e)))
+            .flat_map(|e| &e.origins)
+            .map(|o| usize::from(o.requested_at.is_some()) + usize::from(o.held_at.is_some()))
+            .sum::<usize>();
+    }
+    (out, left)
+}
+
+/// `text` cut to [`MAX_MESSAGE`] characters, saying so.
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MAX_MESSAGE) {
+        None => text,
+        Some((at, _)) => format!(
+            "{}... (cut at {MAX_MESSAGE} characters: the text and JSON reports have the whole finding)",
+            &text[..at]
+        ),
+    }
 }
 
 /// The sentences after the finding's message: how each edge was recorded.
@@ -172,17 +244,22 @@ fn details(f: &Finding) -> String {
     let mut text = String::new();
     match f.rule {
         Rule::Cycle => {
-            for e in &f.edges {
+            for l in f.listed_edges() {
+                let (p, e) = match l {
+                    Listed::One(p, e) => (p, e),
+                    Listed::Left { count, run, .. } => {
+                        let alike = if run.is_some() { " recorded alike" } else { "" };
+                        text.push_str(&format!(" ... {count} more edges{alike} ..."));
+                        continue;
+                    }
+                };
+                let (from, to) = f.edge_ends(e, p - u64::from(e.from.0 - 1));
                 if let Some(o) = e.origins.first() {
                     text.push_str(&format!(
-                        " {} -> {}: {} (pid {}) held {} at {} and requested {} at {}.",
-                        e.from,
-                        e.to,
+                        " {from} -> {to}: {} (pid {}) held {from} at {} and requested {to} at {}.",
                         super::actor(&o.thread),
                         o.pid,
-                        e.from,
                         o.held_at.as_deref().unwrap_or("an unknown site"),
-                        e.to,
                         o.requested_at.as_deref().unwrap_or("an unknown site")
                     ));
                 }
@@ -259,13 +336,22 @@ fn result(f: &Finding, root: Option<&SourceRoot>) -> Value {
              workspace's Cargo.toml.)",
         ),
     };
+    let (related, left) = related(f, root);
+    let left = match left {
+        0 => String::new(),
+        n => format!(
+            " ({n} more related locations are left out, past the first {MAX_RELATED}: the JSON \
+             report has every edge.)"
+        ),
+    };
+    let message = bounded(format!("{}{}{unplaced}", f.message, details(f)));
     json!({
         "ruleId": f.rule.id(),
         "ruleIndex": Rule::ALL.iter().position(|r| *r == f.rule).unwrap_or(0),
         "level": "error",
-        "message": { "text": format!("{}{}{unplaced}", f.message, details(f)) },
+        "message": { "text": format!("{message}{left}") },
         "locations": [{ "physicalLocation": location }],
-        "relatedLocations": related(&f.edges, root),
+        "relatedLocations": related,
         "partialFingerprints": { FINGERPRINT_KEY: f.fingerprint },
         "properties": { "key": f.key, "exact": f.exact() }
     })

@@ -8,6 +8,7 @@
 
 mod json;
 mod run_time;
+mod runs;
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use serde::Serialize;
 
 pub use crate::reader::{CycleLevel, HoldMode, RequestMode};
 pub use run_time::{RunTime, RunTimeProcess};
+pub use runs::EdgeAt;
+pub(crate) use runs::{lock_names, Listed};
 
 /// The version of the JSON structure.
 pub const REPORT_VERSION: u32 = 1;
@@ -109,12 +112,14 @@ pub struct Finding {
     pub fingerprint: String,
     /// One sentence saying what was found.
     pub message: String,
-    /// The locks, `L1`, `L2`, ...: for a cycle in cycle order; for a
-    /// violation the held lock, then the requested one.
+    /// The locks, `L1`, `L2`, ..., as runs ([`FindingLock::count`]): for a
+    /// cycle in cycle order; for a violation the held lock, then the
+    /// requested one.
     pub locks: Vec<FindingLock>,
-    /// The recorded edges: for a cycle, edge `i` runs from `locks[i]` to the
-    /// next lock and the last one returns to `L1`, closing it; for a
-    /// violation, the one offending edge.
+    /// The recorded edges, as runs ([`FindingEdge::count`]): for a cycle,
+    /// edge `i` runs from lock `i` to the next lock and the last one
+    /// returns to `L1`, closing it; for a violation, the one offending
+    /// edge.
     pub edges: Vec<FindingEdge>,
     /// What the reader should know about how it was found (a budget that
     /// ran out, the baselined cycles of the same component).
@@ -162,12 +167,17 @@ pub struct OrderDetail {
 pub struct LockId(pub u32);
 
 impl LockId {
-    /// The id of `locks[i]`.
+    /// The id of the lock at place `i` of the finding (from 0).
     pub fn of_index(i: usize) -> LockId {
         LockId(u32::try_from(i + 1).unwrap_or(u32::MAX))
     }
 
-    /// The index in [`Finding::locks`] of the lock with this id.
+    /// [`LockId::of_index`] of a place counted in a `u64`.
+    pub fn of_place(i: u64) -> LockId {
+        LockId(u32::try_from(i.saturating_add(1)).unwrap_or(u32::MAX))
+    }
+
+    /// The place of the lock with this id in the finding (from 0).
     pub fn index(self) -> usize {
         (self.0 as usize).saturating_sub(1)
     }
@@ -219,8 +229,12 @@ impl Serialize for Kinds {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FindingLock {
-    /// `L1`, `L2`, ... within the finding.
+    /// `L1`, `L2`, ... within the finding: for a run of locks, its first.
     pub id: LockId,
+    /// How many consecutive locks of the cycle, from `id` on, are of this
+    /// class: a run (a chain of per-object locks a process found at run
+    /// time is one run of a million, never a million locks); at least 1.
+    pub count: u64,
     /// The class id.
     pub class: Arc<str>,
     /// The name, for named classes.
@@ -235,10 +249,15 @@ pub struct FindingLock {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FindingEdge {
-    /// The held lock.
+    /// The held lock (of a run of edges, the first edge's).
     pub from: LockId,
-    /// The requested lock.
+    /// The requested lock (of a run of edges, the first edge's).
     pub to: LockId,
+    /// How many consecutive edges, from this one on, were recorded alike
+    /// between locks of the same two classes (edge `k` of the run from
+    /// lock `from + k` to the next); at least 1. The closing edge is a run
+    /// of its own.
+    pub count: u64,
     /// Every dependency kind recorded.
     pub kinds: Kinds,
     /// Whether this edge is the one reported as closing the cycle.
@@ -335,11 +354,6 @@ impl Finding {
             Detail::OrderViolation(o) => Some(o),
             Detail::Cycle { .. } => None,
         }
-    }
-
-    /// The lock with this id (`L1`, ...).
-    pub fn lock(&self, id: LockId) -> Option<&FindingLock> {
-        self.locks.get(id.index()).filter(|l| l.id == id)
     }
 
     /// How many processes recorded the edges shown: their origins' distinct

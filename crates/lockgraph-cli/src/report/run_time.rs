@@ -53,7 +53,7 @@ impl RunTime {
     /// Who found it and what it is, for a cycle through `locks` locks:
     /// "found at run time by process 4242 (`api`): these very locks, of
     /// one class, taken in both orders".
-    pub fn found(&self, locks: usize) -> String {
+    pub fn found(&self, locks: u64) -> String {
         let named: Vec<String> = self
             .processes
             .iter()

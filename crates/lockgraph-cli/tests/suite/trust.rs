@@ -333,7 +333,8 @@ fn a_bad_baseline_names_its_line_column_and_field() {
             wrong.into_bytes(),
             format!(
                 "wrong.json:{wrong_line}:{wrong_col}: invalid baseline: invalid type: integer `7`, \
-                 expected a string (at `cycles[0].locks[0]`)"
+                 expected a class key (a string) or a run of locks (`{{\"class\": ..., \"count\": \
+                 2}}`) (at `cycles[0].locks[0]`)"
             ),
         ),
         (
