@@ -182,6 +182,10 @@ impl BaselineEntry {
     /// lock that sorts first, key and locks, as the check names cycles: its
     /// key is then the one the check compares (it was counted as recorded
     /// again, by its locks, and did not tolerate the cycle, by its key).
+    /// Such a key's locks of one class in a row are made one run, as the
+    /// check writes them (`cycle:C -> C`, from before runs were written
+    /// once, reads `cycle:C * 2`); not anonymous ones, which may be
+    /// different classes.
     fn portable(mut self) -> BaselineEntry {
         let spelled_out = self.rule == Rule::Cycle
             && self
@@ -194,12 +198,33 @@ impl BaselineEntry {
             }
         }
         if spelled_out {
+            self.join_runs();
             rotate_to_first(&mut self.locks, &mut self.counts);
             self.key = key_of_cycle(&self.spelled());
         } else if let Some(key) = portable_key(&self.key, self.rule.key_prefix()) {
             self.key = key;
         }
         self
+    }
+
+    /// Makes each run of one class id in a row (not `anon`) one lock
+    /// with its count.
+    fn join_runs(&mut self) {
+        let joins = (self.locks.windows(2)).any(|w| w[0] == w[1] && w[0] != "anon");
+        if !joins {
+            return;
+        }
+        let mut runs: Vec<(String, u64)> = Vec::with_capacity(self.locks.len());
+        for (i, l) in self.locks.iter().enumerate() {
+            let n = self.count(i);
+            match runs.last_mut() {
+                Some((last, count)) if last == l && l != "anon" => *count += n,
+                _ => runs.push((l.clone(), n)),
+            }
+        }
+        let (locks, counts) = runs.into_iter().unzip();
+        self.locks = locks;
+        self.counts = runs_kept(counts);
     }
 
     /// Whether a cycle entry's key names the cycle its `locks` make (from

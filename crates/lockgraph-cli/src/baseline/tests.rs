@@ -383,3 +383,79 @@ fn an_entry_whose_key_and_locks_disagree_is_refused() {
     );
     assert!(entry.key_agrees_with_locks());
 }
+
+/// A cycle through a run of a million locks of one class (found at run
+/// time): its key and its `locks` write the run once, with its count, and
+/// read back the same; its edges are the run's own and the one out of it.
+#[test]
+fn a_run_of_locks_is_written_once_and_read_back() {
+    let node = "site:src/list.rs:3:9:app::Node";
+    let key = format!("cycle:name:head -> {node} * 1048576");
+    let entry = BaselineEntry::cycle_of_runs(
+        key.clone(),
+        vec![("name:head".to_string(), 1), (node.to_string(), 1 << 20)],
+    );
+    assert!(entry.has_runs());
+    let b = Baseline::new([entry]);
+    let json = b.to_json();
+    assert!(json.len() < 400, "{json}");
+    assert!(
+        json.contains(&format!(
+            "{{\n          \"class\": \"{node}\",\n          \"count\": 1048576\n        }}"
+        )),
+        "{json}"
+    );
+    let back = Baseline::parse(Path::new("b.json"), &json).unwrap();
+    assert_eq!(back, b);
+    assert!(back.contains(&key));
+    let edges = back.covered_edges();
+    assert_eq!(edges.len(), 3, "{edges:?}");
+    assert!(edges.contains(&(node, node)) && edges.contains(&(node, "name:head")));
+    // Read from its key alone, the same.
+    let from_key = BaselineEntry::key(key.clone()).unwrap();
+    assert_eq!((from_key.locks.len(), from_key.count(1)), (2, 1 << 20));
+    assert!(Baseline::new([from_key]).contains(&key));
+}
+
+/// A key of a cycle of one class written lock by lock, before runs were
+/// written once, reads as the check writes it now; anonymous locks, which
+/// may be two classes, stay apart.
+#[test]
+fn a_key_spelling_a_run_out_reads_as_the_run() {
+    let b = Baseline::new([
+        BaselineEntry::key("cycle:name:c -> name:c -> name:c -> name:d").unwrap(),
+        BaselineEntry::key("cycle:anon -> anon").unwrap(),
+    ]);
+    assert!(b.contains("cycle:name:c * 3 -> name:d"), "{b:?}");
+    assert!(b.contains("cycle:anon -> anon"));
+}
+
+#[test]
+fn a_bad_run_is_an_error_naming_it() {
+    let p = Path::new("b.json");
+    let entry = |locks: &str| {
+        format!(
+            "{{\"lockgraph_baseline\":1,\"cycles\":[{{\"key\":\"cycle:name:c * 3\",\"locks\":[{locks}]}}]}}"
+        )
+    };
+    for (locks, want) in [
+        (
+            "{\"class\":\"name:c\"}",
+            "b.json:1:70: invalid baseline: missing field `count` (at `cycles[0].locks[0]`)",
+        ),
+        (
+            "{\"class\":\"name:c\",\"count\":0}",
+            "b.json:1:96: invalid baseline: a run of 0 locks (a count is 1 at least) (at \
+             `cycles[0].locks[0].count`)",
+        ),
+        (
+            "{\"class\":\"name:c\",\"count\":2}",
+            "b.json:1:35: invalid baseline: the entry's `key` (cycle:name:c * 3) and its `locks` \
+             (name:c * 2) name different cycles",
+        ),
+    ] {
+        let e = Baseline::parse(p, &entry(locks)).unwrap_err().to_string();
+        assert!(e.starts_with(want), "{e}\nwanted {want}");
+    }
+    assert!(Baseline::parse(p, &entry("{\"class\":\"name:c\",\"count\":3}")).is_ok());
+}

@@ -7,6 +7,8 @@
 //! found at run time; this module: the report built from them.
 
 mod moved;
+#[cfg(test)]
+mod run_tests;
 mod runtime;
 mod shape;
 #[cfg(test)]

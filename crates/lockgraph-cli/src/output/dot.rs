@@ -29,6 +29,9 @@ fn escape(s: &str) -> String {
     out
 }
 
+/// At most this many labels (each a run's recordings) on one arrow.
+const LABELS: usize = 8;
+
 #[derive(Default)]
 struct DotEdge {
     labels: Vec<String>,
@@ -115,8 +118,11 @@ pub(crate) fn write(report: &Report, w: &mut dyn Write) -> io::Result<()> {
             let (from, to) = f.edge_ends(e, p - u64::from(e.from.0 - 1));
             let key = (class(&mut nodes, from), class(&mut nodes, to));
             let d = edges.entry(key).or_default();
-            if !d.cycle && !d.violation {
-                d.labels.push(edge_label(e));
+            // Each distinct recording once (a run's first and last edges
+            // are recorded alike), a few at most.
+            let label = edge_label(e);
+            if !d.labels.contains(&label) && d.labels.len() < LABELS {
+                d.labels.push(label);
             }
             match &f.detail {
                 Detail::Cycle { run_time, .. } => {

@@ -340,8 +340,8 @@ fn result(f: &Finding, root: Option<&SourceRoot>) -> Value {
     let left = match left {
         0 => String::new(),
         n => format!(
-            " ({n} more related locations are left out, past the first {MAX_RELATED}: the JSON \
-             report has every edge.)"
+            " ({n} more sites of its edges are left out of the related locations (at most \
+             {MAX_RELATED}, of the edges named here): the JSON report has every edge.)"
         ),
     };
     let message = bounded(format!("{}{}{unplaced}", f.message, details(f)));

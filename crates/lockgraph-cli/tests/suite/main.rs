@@ -8,6 +8,7 @@ mod hang;
 mod hang_notes;
 mod hostile;
 mod logic;
+mod long_cycles;
 mod portable;
 mod profile;
 mod records;
