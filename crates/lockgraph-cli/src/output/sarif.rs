@@ -5,8 +5,11 @@
 //! its location is the acquisition site (`requested_at`) of the edge that
 //! closes the cycle (for a violation, of the offending edge; with no site
 //! recorded, the next place [`primary_site`] finds), its related
-//! locations are the other edges' sites, and `partialFingerprints` holds a
-//! hash of the finding's stable key, so alerts survive unrelated changes.
+//! locations are the edges' sites (at most [`MAX_RELATED`], of the edges a
+//! long cycle's text lists too; its message is cut at [`MAX_MESSAGE`]
+//! characters: GitHub refuses a whole upload for one result of more than
+//! 1,000 locations), and `partialFingerprints` holds a hash of the
+//! finding's stable key, so alerts survive unrelated changes.
 
 use std::path::{Path, PathBuf};
 

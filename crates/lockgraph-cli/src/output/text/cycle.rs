@@ -17,6 +17,9 @@ use crate::report::{EdgeAt, EdgeOrigin, Finding, Listed, LockId, RunTime};
 /// The scenario table has a column for each of the first this many edges.
 const COLUMNS: u64 = 6;
 
+/// A key longer than this many characters is shown cut.
+const KEY_SHOWN: usize = 1_000;
+
 /// The head line, who found it and the notes.
 fn write_head(
     w: &mut dyn Write,
@@ -50,10 +53,21 @@ fn write_head(
             }
         )?,
     }
+    // A cycle of the class graph through many locks has a key as long
+    // (its classes, one by one): shown cut, whole in JSON and baselines.
+    let key = escape::text(&c.key);
+    let chars = key.chars().count();
+    let cut = if chars > KEY_SHOWN {
+        format!(
+            " ({chars} characters in all; `--format json` and `lockgraph baseline` have it whole)"
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         w,
-        "  key: {} (fingerprint {})",
-        escape::text(&c.key),
+        "  key: {}{cut} (fingerprint {})",
+        escape::cut(&key, KEY_SHOWN),
         c.fingerprint
     )?;
     if let Some(r) = run_time {
