@@ -130,8 +130,8 @@ pub(crate) fn physical_location(site: &str, root: Option<&SourceRoot>) -> Value 
 /// shows 100.
 pub(crate) const MAX_RELATED: usize = 100;
 
-/// A result's message is cut past this many characters (the text and JSON
-/// reports have it whole).
+/// A result's message is cut past this many characters (the JSON report
+/// has it whole).
 pub(crate) const MAX_MESSAGE: usize = 8_000;
 
 /// An edge run's words: `L1 -> L2`, or `L3 -> L4 (and the 199997 edges
@@ -236,7 +236,7 @@ fn bounded(text: String) -> String {
     match text.char_indices().nth(MAX_MESSAGE) {
         None => text,
         Some((at, _)) => format!(
-            "{}... (cut at {MAX_MESSAGE} characters: the text and JSON reports have the whole finding)",
+            "{}... (cut at {MAX_MESSAGE} characters: the JSON report has the whole finding)",
             &text[..at]
         ),
     }
@@ -402,6 +402,17 @@ mod tests {
         let r = SourceRoot::of(&d);
         assert_eq!((r.repo.as_path(), r.within.as_str()), (d.as_path(), ""));
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_long_message_is_cut_at_a_character_and_says_so() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = "é".repeat(MAX_MESSAGE + 5);
+        let cut = bounded(long);
+        assert!(cut.starts_with(&"é".repeat(MAX_MESSAGE)), "{cut}");
+        assert!(cut.ends_with(&format!(
+            "é... (cut at {MAX_MESSAGE} characters: the JSON report has the whole finding)"
+        )));
     }
 
     #[test]
