@@ -268,8 +268,7 @@ fn write_fix(w: &mut dyn Write, c: &Finding, run_time: Option<&RunTime>) -> io::
             .and_then(|e| e.origins.first())
             .is_some_and(|o| super::super::is_task(&o.thread))
     };
-    let resources =
-        lockgraph_core::resource_fix_lines(&kinds, by_task, |i| first_of(&c.locks[i]));
+    let resources = lockgraph_core::resource_fix_lines(&kinds, by_task, |i| first_of(&c.locks[i]));
     if !resources.is_empty() {
         for line in resources {
             writeln!(w, "  {line}")?;
