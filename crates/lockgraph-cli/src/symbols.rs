@@ -334,6 +334,10 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         let first = stacks[0].first().map(|f| f.to_string()).unwrap_or_default();
         assert!(first.contains("symbols::tests::here"), "{:?}", stacks[0]);
-        assert!(first.contains("symbols.rs:"), "{first}");
+        if cfg!(debug_assertions) {
+            // A build with debug information (the release profile has none:
+            // the symbol table's name alone).
+            assert!(first.contains("symbols.rs:"), "{first}");
+        }
     }
 }
