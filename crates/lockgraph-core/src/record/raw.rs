@@ -185,8 +185,16 @@ mod linux {
     }
 
     /// Lists the modules now (the record's start), so that the first
-    /// edge's line does not.
+    /// edge's line does not, and keeps the list's lock across `fork()`
+    /// (a child forked while another thread listed would find it held).
     pub(in crate::record) fn prime() {
+        static REGISTERED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        static HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+            prepare: || crate::fork::hold(MODULES.lock()),
+            child: crate::fork::nothing,
+        };
+        crate::fork::register(&REGISTERED, &HOOKS);
         let mut mods = MODULES.lock();
         if mods.is_empty() {
             *mods = list();
