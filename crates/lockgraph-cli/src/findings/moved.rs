@@ -5,6 +5,9 @@
 //! cycle comes back as new while its entry is no longer found. The
 //! finding then says which entry it was.
 
+/// Keys of this many classes or more are not compared.
+const MAX_CLASSES: usize = 64;
+
 /// A class id with the line and column of its site blanked
 /// (`site:src/a.rs:*:*:app::Model`); other ids as they are.
 fn loose(class: &str) -> String {
@@ -45,11 +48,17 @@ fn shape(key: &str) -> Option<Vec<String>> {
 /// The note for a new cycle `key` that one of the `stale` baseline keys
 /// names but for the lines and columns of its locks' sites.
 pub(super) fn moved_note(key: &str, stale: &[String]) -> Option<String> {
-    let mine = shape(key)?;
-    if !mine.iter().any(|c| c.starts_with("site:")) {
+    // Each shape is every rotation of a key: only short keys, and only
+    // stale ones of the same length, are compared.
+    let len = |k: &str| k.matches(" -> ").count();
+    if len(key) >= MAX_CLASSES || !key.contains("site:") {
         return None;
     }
-    let entry = stale.iter().find(|s| shape(s).as_ref() == Some(&mine))?;
+    let mine = shape(key)?;
+    let entry = stale
+        .iter()
+        .filter(|s| len(s) == len(key))
+        .find(|s| shape(s).as_ref() == Some(&mine))?;
     Some(format!(
         "the baseline's entry `{entry}`, no longer found, is this cycle but for the lines \
          where its locks are made: a lock made with `new` is classed by its constructor's \

@@ -334,7 +334,7 @@ fn result(f: &Finding, root: Option<&SourceRoot>) -> Value {
     let (location, unplaced) = match primary_site(f) {
         Some(site) => (physical_location(&site, root), ""),
         None => (
-            json!({ "artifactLocation": super::uri::artifact_location(NO_PLACE_FILE, None) }),
+            physical_location(NO_PLACE_FILE, root),
             " (The records give no source location for this finding: it is shown at the \
              workspace's Cargo.toml.)",
         ),

@@ -2,7 +2,7 @@
 //! JSON-lines file, for `lockgraph check` to merge across processes, and
 //! every cycle the runtime finds among locks of one class, which no edge
 //! line shows (`cycle.rs`). The format is documented in
-//! `docs/record-format.md` (version 3).
+//! `docs/record-format.md` (version 4).
 //!
 //! The file is created, with its header, the first time the process takes a
 //! lockgraph lock ([`start`], called when the lock path first looks at which
@@ -37,7 +37,8 @@ pub(crate) use stacks::before_abort;
 /// The record format version written (2: gates carry their mode; 3: an
 /// edge's hold may be `upgradable`, and a `read` request is a plain read,
 /// which waits for no upgradable read; 4: a `stack` line may be raw, its
-/// frames addresses in the files the process ran; `docs/record-format.md`).
+/// frames addresses in the files the process ran, and `cycle` lines give
+/// the cycles found within one class; `docs/record-format.md`).
 pub const RECORD_VERSION: u32 = 4;
 
 struct Recorder {

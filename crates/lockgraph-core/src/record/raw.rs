@@ -58,7 +58,22 @@ mod linux {
         mtime_ns: i128,
     }
 
-    static MODULES: Mutex<Vec<Module>> = Mutex::new(Vec::new());
+    /// The loaded modules, and the addresses found in none of them since
+    /// they were listed (a JIT's code, the vDSO, an unwinder's last 0):
+    /// those do not make them listed again.
+    struct Modules {
+        list: Vec<Module>,
+        unknown: Vec<usize>,
+    }
+
+    /// At most this many addresses in no module are remembered; past it
+    /// the memory starts over.
+    const MAX_UNKNOWN: usize = 256;
+
+    static MODULES: Mutex<Modules> = Mutex::new(Modules {
+        list: Vec::new(),
+        unknown: Vec::new(),
+    });
 
     /// The loaded modules, from `dl_iterate_phdr` (the main program, whose
     /// name it gives as empty, by `/proc/self/exe`'s path).
@@ -83,8 +98,9 @@ mod linux {
         // is valid for this call (`dl_iterate_phdr`'s contract).
         let (out, info) = unsafe { (&mut *data.cast::<Vec<Module>>(), &*info) };
         let bias = info.dlpi_addr as usize;
-        let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
-            &[]
+        // (`Elf64_Phdr` or `Elf32_Phdr`, as the target's pointers are.)
+        let phdrs = if info.dlpi_phdr.is_null() {
+            &[][..]
         } else {
             // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers of
             // the module, valid while it is loaded (for this call).
@@ -94,8 +110,10 @@ mod linux {
             .iter()
             .filter(|p| p.p_type == libc::PT_LOAD)
             .map(|p| {
-                let start = bias.wrapping_add(p.p_vaddr as usize);
-                (start, start.wrapping_add(p.p_memsz as usize))
+                #[allow(clippy::unnecessary_cast)]
+                let (vaddr, memsz) = (p.p_vaddr as usize, p.p_memsz as usize);
+                let start = bias.wrapping_add(vaddr);
+                (start, start.wrapping_add(memsz))
             })
             .collect();
         let name = if info.dlpi_name.is_null() {
@@ -144,17 +162,29 @@ mod linux {
     /// `{"type":"stack","stack":KEY,"pid":P,"modules":[...],"raw":[[m,a],...]}`.
     /// `None` when no address lies in a known module.
     pub(in crate::record) fn raw_stack_line(key: &str, pid: u32, ips: &[usize]) -> Option<String> {
-        let mut mods = MODULES.lock();
-        if ips.iter().any(|&ip| find(&mods, ip).is_none()) {
+        let mut guard = MODULES.lock();
+        let m = &mut *guard;
+        let new_unknown =
+            |m: &Modules, ip: usize| find(&m.list, ip).is_none() && !m.unknown.contains(&ip);
+        if ips.iter().any(|&ip| new_unknown(m, ip)) {
             // A library loaded since the list was made (or the first use):
-            // list them again. An address in none (a JIT's code, the vDSO)
+            // list them again, once per address in none. Such an address
             // is left out.
-            *mods = list();
+            m.list = list();
+            for &ip in ips {
+                if find(&m.list, ip).is_none() && !m.unknown.contains(&ip) {
+                    if m.unknown.len() >= MAX_UNKNOWN {
+                        m.unknown.clear();
+                    }
+                    m.unknown.push(ip);
+                }
+            }
         }
+        let mods = &m.list;
         let mut used: Vec<usize> = Vec::new();
         let mut raw = String::new();
         for &ip in ips {
-            let Some(m) = find(&mods, ip) else { continue };
+            let Some(m) = find(mods, ip) else { continue };
             let i = used.iter().position(|&u| u == m).unwrap_or_else(|| {
                 used.push(m);
                 used.len() - 1
@@ -196,8 +226,8 @@ mod linux {
         };
         crate::fork::register(&REGISTERED, &HOOKS);
         let mut mods = MODULES.lock();
-        if mods.is_empty() {
-            *mods = list();
+        if mods.list.is_empty() {
+            mods.list = list();
         }
     }
 

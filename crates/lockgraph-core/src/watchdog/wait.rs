@@ -33,7 +33,8 @@ pub(super) fn register(state: u8, e: RawEntry, limit: Option<Duration>) -> WaitG
         prev: None,
         serial: 0,
         start: Instant::now(),
-        loop_since: 0,
+        // Set to the loop's start in the slot below; now if there is none.
+        loop_since: now_ns(),
         captured: false,
         timed_id: limit.map(|l| (e.id, l)),
         untimed_id: (limit.is_none() && state != WAIT_RESOURCE)

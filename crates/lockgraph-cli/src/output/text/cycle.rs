@@ -38,9 +38,12 @@ fn write_head(
         None => writeln!(
             w,
             "lockgraph: potential deadlock: lock-order cycle through {n} locks, recorded by {}{} {}",
-            // The processes of the recordings shown (8 per edge at most):
-            // with more recordings than that, more processes may have.
-            if c.edges.iter().any(|e| e.recordings > e.origins.len() as u64) {
+            // The processes of the recordings shown (8 distinct ones per
+            // edge at most): with that many and more recordings, more
+            // processes may have. (A repeat of a shown one is not kept.)
+            if c.edges.iter().any(|e| {
+                e.origins.len() >= crate::merge::ORIGIN_CAP && e.recordings > e.origins.len() as u64
+            }) {
                 "at least "
             } else {
                 ""
