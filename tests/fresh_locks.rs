@@ -858,8 +858,9 @@ fn the_closing_request_between_locks_of_one_class_shows_its_own_stack() {
         .expect("a closing edge");
     let frames = closing.backtrace.as_ref().expect("a stack").user_frames(16);
     let here = format!("fresh_locks.rs:{closing_line})");
+    // (A release build has no line tables: no frame names its line.)
     assert!(
-        frames.iter().any(|f| f.ends_with(&here)),
+        !cfg!(debug_assertions) || frames.iter().any(|f| f.ends_with(&here)),
         "{here} not in {frames:#?}"
     );
     let text = found[0].to_string();
