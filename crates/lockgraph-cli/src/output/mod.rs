@@ -70,7 +70,7 @@ impl Format {
     }
 
     /// Writes `report` to `w` in this format. SARIF paths are made relative to
-    /// the repository that holds the current directory ([`sarif::SourceRoot`]).
+    /// the repository that holds the current directory (`sarif::SourceRoot`).
     pub fn write(self, report: &Report, w: &mut dyn Write) -> io::Result<()> {
         match self {
             Format::Text => text::write(report, w),
