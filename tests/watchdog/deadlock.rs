@@ -8,7 +8,7 @@ use std::time::Duration;
 use lockgraph::{Mutex, ReentrantMutex};
 use lockgraph_testkit::{child, is_child, spawn_named, END};
 
-use crate::{child_abba, crossing, run_child, site_line, start};
+use crate::{child_abba, crossing, ring_of_three, run_child, site_line, start};
 
 #[test]
 fn the_order_graphs_line_says_whether_the_cycle_was_reported() {
@@ -218,25 +218,7 @@ fn child_three_cycle() {
         return;
     }
     start(300);
-    let l: Vec<Arc<Mutex<()>>> = ["lock-1", "lock-2", "lock-3"]
-        .into_iter()
-        .map(|n| Arc::new(Mutex::named(n, ())))
-        .collect();
-    let barrier = Arc::new(Barrier::new(3));
-    let names = ["wd-1", "wd-2", "wd-3"];
-    let handles: Vec<_> = (0..3)
-        .map(|i| {
-            crossing(
-                names[i],
-                l[i].clone(),
-                l[(i + 1) % 3].clone(),
-                barrier.clone(),
-            )
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    ring_of_three(["lock-1", "lock-2", "lock-3"], ["wd-1", "wd-2", "wd-3"]);
 }
 
 #[test]

@@ -120,6 +120,30 @@ fn crossing_after<L: Lock>(
     })
 }
 
+/// Three threads `threads[i]`, each taking lock `locks[i]` and then the
+/// next one's (a ring), run to their end (a deadlock: until the watchdog's
+/// report ends the child).
+fn ring_of_three(locks: [&'static str; 3], threads: [&'static str; 3]) {
+    let l: Vec<Arc<Mutex<()>>> = locks
+        .into_iter()
+        .map(|n| Arc::new(Mutex::named(n, ())))
+        .collect();
+    let barrier = Arc::new(Barrier::new(3));
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            crossing(
+                threads[i],
+                l[i].clone(),
+                l[(i + 1) % 3].clone(),
+                barrier.clone(),
+            )
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
 /// The two-thread ABBA that `deadlock` and `order_graph` run.
 #[test]
 fn child_abba() {

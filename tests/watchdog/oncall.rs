@@ -11,7 +11,7 @@ use lockgraph_testkit::{child, is_child, spawn_named, END};
 use serde_json::Value;
 
 use crate::golden::assert_fits_schema;
-use crate::{crossing, first_report_line, run_child, site_line, start};
+use crate::{first_report_line, ring_of_three, run_child, site_line, start};
 
 /// Runs `child` with `LOCKGRAPH_DUMP_DIR` (and `env`) until its first
 /// report of `kind` (`LONG WAIT`, `DEADLOCK`); returns that report's text
@@ -153,25 +153,10 @@ fn child_ring_of_three() {
         return;
     }
     start(300);
-    let l: Vec<Arc<Mutex<()>>> = ["ring-1", "ring-2", "ring-3"]
-        .into_iter()
-        .map(|n| Arc::new(Mutex::named(n, ())))
-        .collect();
-    let barrier = Arc::new(Barrier::new(3));
-    let names = ["ring-a", "ring-b", "ring-c"];
-    let handles: Vec<_> = (0..3)
-        .map(|i| {
-            crossing(
-                names[i],
-                l[i].clone(),
-                l[(i + 1) % 3].clone(),
-                barrier.clone(),
-            )
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    ring_of_three(
+        ["ring-1", "ring-2", "ring-3"],
+        ["ring-a", "ring-b", "ring-c"],
+    );
 }
 
 /// Without the lock-order graph the advice's example order (from the

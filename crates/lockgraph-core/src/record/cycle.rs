@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::lines::{class_json, json_str, site_json, ClassDesc};
+use super::lines::{class_json, hold_word, json_str, request_word, site_json, ClassDesc};
 use super::Minters;
 use crate::class::Site;
 use crate::report::{Backtrace, Hold, Level, Request};
@@ -155,17 +155,10 @@ fn cycle_line(
         if i > 0 {
             s.push(',');
         }
-        let hold = match e.hold {
-            Hold::Exclusive => "exclusive",
-            Hold::Shared => "shared",
-            Hold::Upgradable => "upgradable",
-        };
-        let request = match e.request {
-            Request::Exclusive if e.upgradable_request => "upgradable",
-            Request::Exclusive => "exclusive",
-            Request::Read => "read",
-            Request::RecursiveRead => "recursive_read",
-        };
+        let (hold, request) = (
+            hold_word(e.hold),
+            request_word(e.request, e.upgradable_request),
+        );
         let _ = write!(
             s,
             "{{\"hold\":\"{hold}\",\"request\":\"{request}\",\"thread\":"

@@ -34,6 +34,26 @@ pub(crate) struct EdgeLine {
     pub(crate) backtrace: Option<Backtrace>,
 }
 
+/// A hold as records write it (`hold`).
+pub(super) fn hold_word(hold: Hold) -> &'static str {
+    match hold {
+        Hold::Exclusive => "exclusive",
+        Hold::Shared => "shared",
+        Hold::Upgradable => "upgradable",
+    }
+}
+
+/// A request as records write it (`request`); `upgradable`: an exclusive
+/// request that is an upgradable read's.
+pub(super) fn request_word(request: Request, upgradable: bool) -> &'static str {
+    match request {
+        Request::Exclusive if upgradable => "upgradable",
+        Request::Exclusive => "exclusive",
+        Request::Read => "read",
+        Request::RecursiveRead => "recursive_read",
+    }
+}
+
 /// The `stack` line of a resolved stack: `{"type":"stack","stack":KEY,"pid":P,"backtrace":[...]}`.
 pub(super) fn stack_line(key: &str, pid: u32, frames: &[String]) -> String {
     let mut s = String::with_capacity(256);
@@ -66,17 +86,10 @@ pub(super) fn format_line(
     class_json(&mut s, &e.from, minters.pid_of(e.from.instance, pid));
     s.push_str(",\"to\":");
     class_json(&mut s, &e.to, minters.pid_of(e.to.instance, pid));
-    let hold = match e.hold {
-        Hold::Exclusive => "exclusive",
-        Hold::Shared => "shared",
-        Hold::Upgradable => "upgradable",
-    };
-    let request = match e.request {
-        Request::Exclusive if e.upgradable_request => "upgradable",
-        Request::Exclusive => "exclusive",
-        Request::Read => "read",
-        Request::RecursiveRead => "recursive_read",
-    };
+    let (hold, request) = (
+        hold_word(e.hold),
+        request_word(e.request, e.upgradable_request),
+    );
     let _ = write!(
         s,
         ",\"hold\":\"{hold}\",\"request\":\"{request}\",\"gates\":["

@@ -88,8 +88,17 @@ pub(crate) fn adopt_order(
     held_at: Option<&str>,
 ) -> String {
     format!(
-        "what to do: adopt one lock order everywhere, {}; {who} breaks it: it asks for {asks} at {at} while holding {holding}{}: release it before that call, or take {asks} first",
+        "what to do: adopt one lock order everywhere, {}; {}",
         order.join(" before "),
+        breaks(who, asks, at, holding, held_at)
+    )
+}
+
+/// `who breaks it: ...`: the waiter against the order, what it asks for
+/// while holding what, and the two ways out.
+fn breaks(who: &str, asks: &str, at: &str, holding: &str, held_at: Option<&str>) -> String {
+    format!(
+        "{who} breaks it: it asks for {asks} at {at} while holding {holding}{}: release it before that call, or take {asks} first",
         taken(held_at)
     )
 }
@@ -108,9 +117,9 @@ pub(crate) fn adopt_order_example(
     held_at: Option<&str>,
 ) -> String {
     format!(
-        "what to do: adopt one lock order everywhere, for example {}; in that order {who} breaks it: it asks for {asks} at {at} while holding {holding}{}: release it before that call, or take {asks} first (the lock-order graph did not see which order the program set first: another order of these locks moves the change to another thread of the cycle)",
+        "what to do: adopt one lock order everywhere, for example {}; in that order {} (the lock-order graph did not see which order the program set first: another order of these locks moves the change to another thread of the cycle)",
         order.join(" before "),
-        taken(held_at)
+        breaks(who, asks, at, holding, held_at)
     )
 }
 
