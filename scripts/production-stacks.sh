@@ -20,11 +20,15 @@ for v in $(compgen -e); do
   case "$v" in RUST_BACKTRACE | RUST_LIB_BACKTRACE | LOCKGRAPH_*) unset "$v" ;; esac
 done
 
-cargo build -q --profile release-lines --features watchdog-in-release --example watchdog ||
+# LOCKGRAPH_STACKS_PROFILE names another profile with the same settings:
+# .ci/run gives its release profile line tables (CARGO_PROFILE_RELEASE_DEBUG)
+# and names it, so that this build reuses its release steps' artifacts.
+profile=${LOCKGRAPH_STACKS_PROFILE:-release-lines}
+cargo build -q --profile "$profile" --features watchdog-in-release --example watchdog ||
   { echo "production-stacks: the build failed"; exit 2; }
 target=$(cargo metadata --format-version 1 --no-deps |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-exe="$target/release-lines/examples/watchdog"
+exe="$target/$profile/examples/watchdog"
 
 set +e
 out=$(timeout 60 "$exe" 2>&1)
