@@ -327,6 +327,72 @@ fn a_recursive_read_is_a_potential_self_deadlock() {
     );
 }
 
+/// Two futures joined in one task take turns on one lock: the second asks
+/// while the first holds it across an await. lockgraph keeps holds per
+/// task, so the task asks for a lock it holds; that is a potential
+/// self-deadlock, not a certain one (it said "deadlock: ... It waits for
+/// itself and never wakes" on this correct code; found by an outside test),
+/// and its words say both cases. The same words for sequential code, the
+/// real self-deadlock (here cut short by a timeout).
+#[test]
+fn a_task_asking_for_an_async_lock_it_holds_is_a_potential_self_deadlock() {
+    let m = Arc::new(Mutex::named("joined-turns", 0));
+    let m1 = m.clone();
+    let reports = capture(|| {
+        current_thread().block_on(async move {
+            lockgraph::tokio::spawn_named("joiner", async move {
+                let first = async {
+                    let mut g = m1.lock().await;
+                    yield_now().await;
+                    yield_now().await;
+                    *g += 1;
+                };
+                let second = async {
+                    yield_now().await;
+                    *m1.lock().await += 1; // the first future holds it
+                };
+                tokio::join!(first, second);
+            })
+            .await
+            .unwrap();
+        })
+    });
+    assert_eq!(*m.try_lock().unwrap(), 2);
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert!(
+        matches!(reports[0].kind, ReportKind::SelfDeadlock { certain: false }),
+        "{}",
+        reports[0]
+    );
+    let text = reports[0].to_string();
+    assert!(
+        text.starts_with("lockgraph: potential deadlock: an async lock is requested by the task (or thread) that holds it\n")
+            && text.contains("\n  task:      task ")
+            && text.contains("it waits for itself and never wakes")
+            && text.contains("the request waits until that future drops its guard, and there is no deadlock"),
+        "{text}"
+    );
+
+    let s = Arc::new(Mutex::named("sequential-again", 0));
+    let reports = capture(|| {
+        current_thread().block_on(async move {
+            lockgraph::tokio::spawn_named("again", async move {
+                let _g = s.lock().await;
+                let again = tokio::time::timeout(Duration::from_millis(50), s.lock()).await;
+                assert!(again.is_err(), "a second lock of a held tokio Mutex waits");
+            })
+            .await
+            .unwrap();
+        })
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert!(
+        matches!(reports[0].kind, ReportKind::SelfDeadlock { certain: false }),
+        "{}",
+        reports[0]
+    );
+}
+
 /// A task holds async `a` and takes sync `b`; a thread holding `b`
 /// calls `a.blocking_lock()`: one cycle through both kinds of lock.
 #[test]

@@ -928,3 +928,61 @@ fn a_task_deadlock_under_load_is_reported() {
         ],
     );
 }
+
+/// Two futures joined in one task take turns on one lock: the first holds
+/// it across a sleep past the timeout while the second waits. lockgraph
+/// keeps holds per task, so the task waits for a lock it holds; that is
+/// no deadlock (the first future goes on and drops its guard), and the
+/// task watchdog said DEADLOCK ("this wait never ends"; found by an
+/// outside test). It is a long wait, whose advice says both cases.
+#[test]
+fn child_joined_futures_take_turns() {
+    if !is_child() {
+        return;
+    }
+    let rt = multi_thread();
+    rt.block_on(async {
+        let m = Arc::new(Mutex::named("wd-joined", 0));
+        let task = lockgraph::tokio::spawn_named("joiner", async move {
+            let first = async {
+                let mut g = m.lock().await;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                *g += 1;
+            };
+            let second = async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                *m.lock().await += 1; // waits for the first future's guard
+            };
+            tokio::join!(first, second);
+            *m.lock().await
+        });
+        assert_eq!(task.await.unwrap(), 2);
+    });
+    eprintln!("CHILD: joined futures finished");
+}
+
+#[test]
+fn futures_joined_in_one_task_taking_turns_are_a_long_wait_not_a_deadlock() {
+    let out = child!(child_joined_futures_take_turns)
+        .env("LOCKGRAPH_ON_CYCLE", "off")
+        .env("LOCKGRAPH_WATCHDOG", "500ms")
+        .deadline(Duration::from_secs(30))
+        .run_until(|_, err| {
+            err.contains("CHILD: joined futures finished") && has_report(err, "LONG WAIT: ")
+        });
+    assert!(
+        out.done,
+        "the child did not finish, or no long wait was reported:\n{}",
+        out.both()
+    );
+    let err = &out.stderr;
+    assert!(!err.contains("DEADLOCK"), "no deadlock here:\n{err}");
+    let report = task_report(err, "LONG WAIT: ", "the task still waits");
+    assert!(
+        report.contains("what to do: task ")
+            && report.contains(" for AsyncMutex `wd-joined`, which it holds itself (taken at tests/tokio/watchdog.rs:")
+            && report.contains("If that hold is this same future's (sequential code), it waits for itself and never wakes")
+            && report.contains("If a future joined with it in the task holds it (`join!`, `select!`, `join_all`: lockgraph sees one owner per task), the wait ends when that future drops its guard"),
+        "{report}"
+    );
+}

@@ -453,8 +453,17 @@ fn self_deadlock(
         .iter()
         .filter(|e| e.id == id)
         .find(|e| !(request == Request::RecursiveRead && e.hold == Hold::Shared))?;
-    let certain = e.hold == Hold::Exclusive
-        || (request == Request::Exclusive && !(read_then_upgradable && e.hold == Hold::Shared));
+    // An async lock asked for again by its holder waits for itself only if
+    // the guard is the requesting future's own (or the thread's, for a
+    // `blocking_lock`): futures joined in one task or `block_on` (`join!`,
+    // `select!`, `join_all`) are one owner here, and another one's guard
+    // is dropped when it goes on (found by an outside test: a correct
+    // `join!` of two futures taking turns was called certain).
+    let joined = matches!(target.kind(), LockKind::AsyncMutex | LockKind::AsyncRwLock);
+    let certain = !joined
+        && (e.hold == Hold::Exclusive
+            || (request == Request::Exclusive
+                && !(read_then_upgradable && e.hold == Hold::Shared)));
     Some(CycleReport {
         kind: ReportKind::SelfDeadlock { certain },
         level: Level::Instance,

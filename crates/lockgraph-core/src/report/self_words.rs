@@ -13,11 +13,14 @@ use crate::report::Request;
 /// in the words of the lock's kind: a lock, a `Once`, a bounded queue's
 /// consumer sending into it, a second permit, an async lock's task. A
 /// potential one with an exclusive request is an upgradable read asked on
-/// a read the thread holds.
+/// a read the thread holds. `joined`: an async lock asked for again by
+/// its holder, not both for read: potential, since another future of the
+/// task may hold the guard (`add_edges::self_deadlock`).
 pub(super) fn self_words(
     kind: LockKind,
     certain: bool,
     request: Request,
+    joined: bool,
 ) -> (&'static str, &'static str) {
     match kind {
         LockKind::Once => (
@@ -50,10 +53,16 @@ pub(super) fn self_words(
              which lockgraph cannot see: take permits that move with \
              `acquire_owned` on an `Arc<Semaphore>`, which are no task's holds.",
         ),
-        LockKind::AsyncMutex | LockKind::AsyncRwLock if certain => (
-            "deadlock: an async lock is requested by the task (or thread) that holds it",
-            "It waits for itself and never wakes: tokio's locks are not \
-             reentrant. Drop the first guard before locking again.",
+        LockKind::AsyncMutex | LockKind::AsyncRwLock if joined => (
+            "potential deadlock: an async lock is requested by the task (or thread) that holds it",
+            "If the guard it holds is the requesting code's own (sequential code in \
+             one future, or a `blocking_lock` on the thread that holds it), it \
+             waits for itself and never wakes: tokio's locks are not reentrant; \
+             drop the first guard before locking again. If another future polled \
+             by the same task (or `block_on`) holds it (futures joined by `join!`, \
+             `select!` or `join_all`: lockgraph keeps holds per task, not per \
+             future), the request waits until that future drops its guard, and \
+             there is no deadlock.",
         ),
         LockKind::AsyncRwLock => (
             "potential deadlock: an async RwLock is read-locked again by the task (or thread) that read-holds it",
@@ -111,7 +120,9 @@ impl CycleReport {
         let (Some(lock), Some(e)) = (self.locks.entry(0), self.edges.entry(0)) else {
             return Ok(());
         };
-        let (what, why) = self_words(lock.kind, certain, e.request);
+        let async_lock = matches!(lock.kind, LockKind::AsyncMutex | LockKind::AsyncRwLock);
+        let joined = async_lock && (e.hold != Hold::Shared || e.request == Request::Exclusive);
+        let (what, why) = self_words(lock.kind, certain, e.request, joined);
         writeln!(f, "lockgraph: {what}")?;
         writeln!(f, "  lock:      {} {}", lock.kind_label(), lock.label())?;
         if let (Some(_), Some(site)) = (lock.name, lock.created) {
@@ -137,7 +148,7 @@ impl CycleReport {
             ),
             // A potential self-deadlock of an exclusive request: an
             // upgradable read (`self_words`).
-            _ if !certain && e.request == Request::Exclusive => {
+            _ if !certain && !async_lock && e.request == Request::Exclusive => {
                 (hold_word(e.hold), "for an upgradable read")
             }
             _ => (hold_word(e.hold), request_word(e.request)),

@@ -325,7 +325,13 @@ impl View<'_> {
     }
 
     /// A wait-for cycle through `start` of nodes that can never go on:
-    /// each node waits for a lock held by the next.
+    /// each node waits for a lock held by the next. A task waiting for a
+    /// lock it holds itself is no cycle here: the hold may be another
+    /// future's of the task (`join!`, `select!`, `join_all` poll several in
+    /// one task, which lockgraph sees as one owner), whose guard is dropped
+    /// when that future goes on; such a wait is reported as a long wait
+    /// (`words::long_wait_advice` says both cases). A thread waiting for
+    /// itself is one.
     pub(super) fn cycle(&self, start: Node) -> Option<Vec<(Node, Step<'_>)>> {
         fn dfs<'v>(
             v: &'v View<'_>,
@@ -340,6 +346,9 @@ impl View<'_> {
             path.push((at, *step));
             for (h, _) in v.waits_for(step) {
                 if !v.stuck.contains(&h) {
+                    continue;
+                }
+                if h == start && at == start && matches!(start, Node::Task(_)) {
                     continue;
                 }
                 if h == start {

@@ -257,6 +257,12 @@ fn long_wait_advice(w: Option<&TaskWait>) -> String {
             "what to do: this read of {lock} is queued behind the write {o} asked for before it{at} (tokio's RwLock is fair), and that write waits for {them}: shorten their holds (a long await under the lock, or a wait of their own), or do not read the lock again while holding it"
         );
     }
+    if let Some(at) = (w.owner.starts_with("task "))
+        .then(|| held_at(w, lock.id))
+        .flatten()
+    {
+        return own_hold_advice(w, &at);
+    }
     if lock.kind == crate::class::LockKind::Queue {
         return queue_advice(w, &holders(&w.held_by));
     }
@@ -272,6 +278,33 @@ fn long_wait_advice(w: Option<&TaskWait>) -> String {
             if by.len() == 1 { "its" } else { "their" },
         ),
     }
+}
+
+/// A task's long wait for a lock (a queue, a semaphore) it holds itself,
+/// taken at `at`: the watchdog cannot tell whether the guard is the waiting
+/// future's own, a deadlock, or a joined future's, which ends the wait when
+/// it goes on (`View::cycle`), so the advice says both.
+fn own_hold_advice(w: &TaskWait, at: &str) -> String {
+    let lock = &w.lock_ref;
+    let asked = asked_at(w);
+    let (mine, theirs) = match lock.kind {
+        crate::class::LockKind::Queue => (
+            "a consumer of the full queue sends into it and never wakes: send from another task, or receive first",
+            "the wait ends when that future receives",
+        ),
+        crate::class::LockKind::AsyncSemaphore => (
+            "it waits for permits it keeps and may never wake: give the first permit back before asking again",
+            "the wait ends when that future gives its permit back",
+        ),
+        _ => (
+            "it waits for itself and never wakes (tokio's locks are not reentrant): drop the first guard before locking again",
+            "the wait ends when that future drops its guard: shorten that hold",
+        ),
+    };
+    format!(
+        "what to do: {} waits at {asked} for {lock}, which it holds itself (taken at {at}). If that hold is this same future's (sequential code), {mine}. If a future joined with it in the task holds it (`join!`, `select!`, `join_all`: lockgraph sees one owner per task), {theirs}",
+        w.owner
+    )
 }
 
 /// A long wait on a queue, worded for the operation that waits as the
