@@ -459,17 +459,26 @@ fn child_task_sync_lock_deadlock() {
             let _gb = b.lock(); // blocks the worker thread
         },
     ));
+    std::thread::sleep(Duration::from_secs(3));
+    eprintln!("{LATER}");
     let _ = thread.join(); // never returns
 }
+
+/// The line [`child_task_sync_lock_deadlock`] prints three seconds in.
+const LATER: &str = "CHILD: three seconds in";
 
 #[test]
 fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
     let start = Instant::now();
+    // Until the child's line three seconds in (six timeouts past the
+    // deadlock), the thread watchdog must not add a long wait of the worker thread,
+    // whose wait the DEADLOCK explains (it said "holds no lock" and
+    // "shorten `holds-sync-b`'s hold"; found by an outside test).
     let out = child!(child_task_sync_lock_deadlock)
         .env("LOCKGRAPH_ON_CYCLE", "off")
         .env("LOCKGRAPH_WATCHDOG", "500ms")
         .deadline(Duration::from_secs(30))
-        .run_until(|_, err| has_report(err, "DEADLOCK: "));
+        .run_until(|_, err| has_report(err, "DEADLOCK: ") && err.contains(LATER));
     assert!(
         out.done,
         "no task watchdog deadlock report:\n{}",
@@ -487,6 +496,10 @@ fn a_task_blocked_in_a_sync_lock_is_followed_into_a_deadlock() {
     ] {
         assert!(report.contains(name), "{name} missing:\n{err}");
     }
+    assert!(
+        !err.contains("lockgraph watchdog: LONG WAIT: thread `the-worker`"),
+        "{err}"
+    );
     assert!(
         start.elapsed() < Duration::from_secs(20),
         "{:?}",

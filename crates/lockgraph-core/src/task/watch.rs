@@ -306,6 +306,14 @@ impl Scan {
                             _ => None,
                         })
                         .collect();
+                    crate::watchdog::tasks::cover_sync_waits(cycle.iter().filter_map(|(_, s)| {
+                        match s {
+                            Step::Sync { thread, .. } => {
+                                thread.wait.as_ref().map(|w| (thread.key, w.serial))
+                            }
+                            Step::Async(_) => None,
+                        }
+                    }));
                     emit(TaskDeadlock {
                         cycle: cycle.iter().map(|(n, s)| view.describe(*n, s)).collect(),
                         deadlock: true,

@@ -6,6 +6,35 @@
 
 use super::*;
 
+/// The threads' sync waits (thread key, wait serial) that a task
+/// watchdog DEADLOCK report has covered (a task blocking its worker thread
+/// in a sync lock): the thread watchdog reports no long wait of theirs,
+/// which said "holds no lock" and "shorten the holder's hold" of a wait
+/// the DEADLOCK above had explained (found by an outside test). Bounded:
+/// emptied past [`COVERED_LIMIT`] waits.
+static COVERED: std::sync::Mutex<Option<HashSet<(u64, u64)>>> = std::sync::Mutex::new(None);
+
+/// How many covered waits [`COVERED`] keeps before it starts again.
+const COVERED_LIMIT: usize = 4096;
+
+/// Notes `waits` (thread key, wait serial) as covered by a task watchdog
+/// DEADLOCK report.
+pub(crate) fn cover_sync_waits(waits: impl IntoIterator<Item = (u64, u64)>) {
+    let mut c = COVERED.lock().unwrap_or_else(|e| e.into_inner());
+    let set = c.get_or_insert_with(HashSet::new);
+    if set.len() >= COVERED_LIMIT {
+        set.clear();
+    }
+    set.extend(waits);
+}
+
+/// Whether a task watchdog DEADLOCK report covered wait `serial` of thread
+/// `key`.
+pub(super) fn covered_by_task_deadlock(key: u64, serial: u64) -> bool {
+    let c = COVERED.lock().unwrap_or_else(|e| e.into_inner());
+    c.as_ref().is_some_and(|s| s.contains(&(key, serial)))
+}
+
 /// One thread's published state, as the task watchdog joins it with the
 /// async waits and holds.
 pub(crate) struct ThreadNow {

@@ -52,6 +52,11 @@ impl Watchdog {
             // reported once per loop (found by an outside test: a loop
             // of 300 ms tries against a holder asleep for a minute was
             // never reported).
+            // A thread's sync wait on a task watchdog DEADLOCK's cycle (a
+            // worker thread blocked by its task) was explained there.
+            if super::tasks::covered_by_task_deadlock(key.0, key.1) {
+                continue;
+            }
             let retry = retry_since(s, &w);
             let waited = now.saturating_sub(retry.unwrap_or(w.since));
             if waited <= timeout
