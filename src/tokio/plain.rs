@@ -88,6 +88,12 @@ impl<T: Default> Default for Mutex<T> {
     }
 }
 
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Mutex<T> {
+        Mutex::new(value)
+    }
+}
+
 /// tokio's `RwLock` (release build without tracking).
 #[repr(transparent)]
 pub struct RwLock<T: ?Sized>(tokio::sync::RwLock<T>);
@@ -154,6 +160,12 @@ impl<T: ?Sized> RwLock<T> {
 impl<T: Default> Default for RwLock<T> {
     fn default() -> RwLock<T> {
         RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    fn from(value: T) -> RwLock<T> {
+        RwLock::new(value)
     }
 }
 

@@ -26,6 +26,8 @@ fn current_thread() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+mod both;
+
 #[cfg(any(debug_assertions, feature = "track-in-release"))]
 mod tracked;
 
