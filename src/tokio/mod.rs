@@ -18,7 +18,12 @@
 //! same. See docs/async.md for what is tracked and what is not.
 //!
 //! In release builds without `track-in-release` the lock types are
-//! `repr(transparent)` newtypes of tokio's whose guards are tokio's own.
+//! `repr(transparent)` newtypes of tokio's whose guards are tokio's own,
+//! but for [`MutexGuard`] and [`SemaphorePermit`], `repr(transparent)`
+//! newtypes of tokio's whose `MutexGuard::mutex` and `semaphore()` return
+//! the lockgraph lock as in tracking builds. The owned guards' accessors
+//! return an `Arc` of the lockgraph lock in tracking builds and of tokio's
+//! lock in those release builds (see docs/async.md).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -82,12 +87,12 @@ pub use rwlock::{
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
-pub use plain::{Mutex, RwLock, Semaphore};
+pub use plain::{Mutex, MutexGuard, RwLock, Semaphore, SemaphorePermit};
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 pub use tokio::sync::{
-    MappedMutexGuard, MutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard,
-    OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit,
-    RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard, SemaphorePermit,
+    MappedMutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard, OwnedRwLockMappedWriteGuard,
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLockMappedWriteGuard,
+    RwLockReadGuard, RwLockWriteGuard,
 };
 
 pub use spawn::{instrument, instrument_named, spawn, spawn_named, Instrumented};

@@ -44,12 +44,14 @@ mod sizes;
 mod watchdog;
 
 /// Release builds without tracking: tokio's own types underneath, of the
-/// same size, with tokio's guards.
+/// same size, with tokio's guards, but for `MutexGuard` and
+/// `SemaphorePermit`: newtypes of tokio's of the same size, whose accessor
+/// gives the lockgraph lock (tests/tokio/both.rs).
 #[cfg(not(any(debug_assertions, feature = "track-in-release")))]
 #[test]
 fn release_types_are_tokios() {
     use std::any::TypeId;
-    use std::mem::size_of;
+    use std::mem::{align_of, size_of};
     assert_eq!(
         size_of::<Mutex<u64>>(),
         size_of::<tokio::sync::Mutex<u64>>()
@@ -60,16 +62,30 @@ fn release_types_are_tokios() {
     );
     assert_eq!(size_of::<Semaphore>(), size_of::<tokio::sync::Semaphore>());
     assert_eq!(
-        TypeId::of::<lockgraph::tokio::MutexGuard<'static, u64>>(),
-        TypeId::of::<tokio::sync::MutexGuard<'static, u64>>()
+        (
+            size_of::<lockgraph::tokio::MutexGuard<'static, u64>>(),
+            align_of::<lockgraph::tokio::MutexGuard<'static, u64>>()
+        ),
+        (
+            size_of::<tokio::sync::MutexGuard<'static, u64>>(),
+            align_of::<tokio::sync::MutexGuard<'static, u64>>()
+        )
+    );
+    assert_eq!(
+        size_of::<lockgraph::tokio::SemaphorePermit<'static>>(),
+        size_of::<tokio::sync::SemaphorePermit<'static>>()
     );
     assert_eq!(
         TypeId::of::<lockgraph::tokio::RwLockWriteGuard<'static, u64>>(),
         TypeId::of::<tokio::sync::RwLockWriteGuard<'static, u64>>()
     );
     assert_eq!(
-        TypeId::of::<lockgraph::tokio::SemaphorePermit<'static>>(),
-        TypeId::of::<tokio::sync::SemaphorePermit<'static>>()
+        TypeId::of::<lockgraph::tokio::MappedMutexGuard<'static, u64>>(),
+        TypeId::of::<tokio::sync::MappedMutexGuard<'static, u64>>()
+    );
+    assert_eq!(
+        TypeId::of::<lockgraph::tokio::OwnedMutexGuard<u64>>(),
+        TypeId::of::<tokio::sync::OwnedMutexGuard<u64>>()
     );
     let m = Mutex::named("release", 1);
     let g = current_thread().block_on(m.lock());
