@@ -208,9 +208,10 @@ pub(crate) fn send_to(report: impl Deliver, dispatch: tracing::Dispatch) {
     }
 }
 
-/// Waits until every report queued before this call was handed to the
-/// `tracing` subscriber or printed on stderr, or `timeout` passed; returns
-/// whether they all were. A report the watchdog is building (resolving its
+/// Waits, for at most `timeout` (a [`Duration`]; `Duration::MAX` for no
+/// limit), until every report queued before this call was handed to the
+/// `tracing` subscriber or printed on stderr; returns whether they all
+/// were. A report the watchdog is building (resolving its
 /// stacks) is waited for too, with what is queued while one is built:
 /// a call made while the watchdog finds one report after another may use
 /// its whole `timeout`.
@@ -222,11 +223,14 @@ pub(crate) fn send_to(report: impl Deliver, dispatch: tracing::Dispatch) {
 /// asserting on a subscriber's output) needs them out now.
 ///
 /// ```
+/// # // The example is the one `lockgraph::flush_reports` shows (this is
+/// # // its doc, re-exported): the path users of the `lockgraph` crate write.
+/// # use lockgraph_core as lockgraph;
 /// use std::time::Duration;
 ///
-/// assert!(lockgraph_core::flush_reports(Duration::from_secs(5)));
+/// assert!(lockgraph::flush_reports(Duration::from_secs(5)));
 /// // No limit.
-/// assert!(lockgraph_core::flush_reports(Duration::MAX));
+/// assert!(lockgraph::flush_reports(Duration::MAX));
 /// ```
 pub fn flush_reports(timeout: Duration) -> bool {
     if ON_REPORTER.try_with(|c| c.get()).unwrap_or(false) {
