@@ -253,7 +253,7 @@ impl RawMutex {
     /// The lock must be held by the current thread.
     #[inline]
     pub(crate) unsafe fn unlock_for_wait(&self) {
-        primitive::release(&self.meta, WaitMode::Lock);
+        primitive::release_for_wait(&self.meta);
         // SAFETY: the caller guarantees the lock is held by this thread.
         unsafe { self.inner.unlock() }
     }

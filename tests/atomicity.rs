@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::thread;
 
 use lockgraph::{
-    atomic_region, capture_atomicity, set_atomicity, Atomicity, Mutex, RwLock,
+    atomic_region, capture_atomicity, set_atomicity, Atomicity, Condvar, Mutex, RwLock,
     RwLockUpgradableReadGuard, Severity,
 };
 
@@ -274,6 +274,97 @@ fn a_recheck_inside_an_atomic_region_ends_that_locks_check() {
     *balance.lock() = 100;
     let flagged = capture_atomicity(|| withdraw(false));
     assert_eq!(flagged.len(), 1, "{flagged:#?}");
+}
+
+/// Another thread sets `ready` and notifies `cv`.
+fn set_and_notify<'scope>(
+    s: &'scope thread::Scope<'scope, '_>,
+    ready: &'scope Mutex<bool>,
+    cv: &'scope Condvar,
+) {
+    s.spawn(move || {
+        *ready.lock() = true;
+        cv.notify_all();
+    });
+}
+
+/// A condvar wait loop inside an `atomic_region` is the textbook way to
+/// wait for a condition under a lock: the wait's release of the mutex and
+/// its re-acquisition are no check and act, though the notifier always
+/// writes in between (found by an outside test: every region with a condvar
+/// wait was reported, on correct code). The predicate is tested again under
+/// the re-acquired guard, and the act is under that guard.
+#[test]
+fn a_condvar_wait_loop_in_an_atomic_region_is_not_judged() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let ready = Mutex::named("atom-condvar-ready", false);
+    let cv = Condvar::new();
+    let reports = capture_atomicity(|| {
+        atomic_region(|| {
+            thread::scope(|s| {
+                let mut g = ready.lock();
+                // Spawned while this thread holds the mutex: its write
+                // comes while this thread waits.
+                set_and_notify(s, &ready, &cv);
+                while !*g {
+                    cv.wait(&mut g);
+                }
+                *g = false; // the act, under the guard that re-checked
+            });
+        });
+        // The same with `wait_while` (in a region of its own: two guards of
+        // one mutex in one region are a check and an act).
+        atomic_region(|| {
+            thread::scope(|s| {
+                let mut g = ready.lock();
+                set_and_notify(s, &ready, &cv);
+                cv.wait_while(&mut g, |ready| !*ready);
+                *g = false;
+            });
+        })
+    });
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+/// The wait ends only the decision on its own mutex: a decision on another
+/// lock made before the wait and acted on after it is still judged.
+#[test]
+fn a_decision_on_another_lock_across_a_condvar_wait_is_judged() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let stock = Mutex::named("atom-condvar-stock", 20u32);
+    let go = Mutex::named("atom-condvar-go", false);
+    let cv = Condvar::new();
+    let reports = capture_atomicity(|| {
+        atomic_region(|| {
+            thread::scope(|s| {
+                let enough = *stock.lock() >= 15; // the check
+                let mut g = go.lock();
+                s.spawn(|| {
+                    *stock.lock() -= 5; // in between: the decision is stale
+                    *go.lock() = true;
+                    cv.notify_all();
+                });
+                while !*g {
+                    cv.wait(&mut g);
+                }
+                drop(g);
+                if enough {
+                    *stock.lock() -= 15; // the act
+                }
+            });
+        })
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let r = &reports[0];
+    assert_eq!(r.severity, Severity::Violation);
+    assert_eq!(r.lock.name, Some("atom-condvar-stock"));
+    assert!(r.explicit_region);
 }
 
 #[test]

@@ -674,6 +674,20 @@ pub fn release(meta: &LockMeta, mode: WaitMode) {
     }
 }
 
+/// Releases the mutex `meta`, exclusively held, for a condition variable's
+/// wait (in the wait's step before it sleeps, on the waiting thread): a
+/// [`release`] that the atomicity checker knows for a wait's, so that the
+/// re-acquisition when the wait returns ([`relock_after_wait`]) is not
+/// judged as the act of a check-then-act inside an `atomic_region`.
+#[inline]
+pub fn release_for_wait(meta: &LockMeta) {
+    if crate::atomicity::on() {
+        crate::atomicity::condvar_release(crate::state::atom_thread(), || meta.released());
+    } else {
+        meta.released();
+    }
+}
+
 /// Upgrades the thread's upgradable read of `meta` to exclusive, `p` being
 /// the upgrade's raw operations; until `deadline` when given. Whether it
 /// upgraded. The other held locks get their edges to `meta` first (an

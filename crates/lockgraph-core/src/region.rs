@@ -4,8 +4,11 @@
 /// Runs `f` as one atomic region for the atomicity checker: inside it, a
 /// release of any lock followed by an exclusive acquisition of the same lock
 /// is a check-then-act, whatever else happens in between (see the module
-/// docs of the facade, or `docs/loom.md`). Regions nest; the outermost one
-/// ends them. With the checker off, it only runs `f`.
+/// docs of the facade, or `docs/loom.md`); a condition variable's wait is
+/// not (its release of the mutex opens no check, so the re-acquisition
+/// when it returns is not judged: the wait loop re-checks its predicate
+/// under that guard). Regions nest; the outermost one ends them. With the
+/// checker off, it only runs `f`.
 ///
 /// ```
 /// let counter = lockgraph_core::LockMeta::new(

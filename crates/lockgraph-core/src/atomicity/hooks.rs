@@ -184,9 +184,33 @@ fn released_recording(
         t.pending.set(id);
         t.pending_site.set(site);
     }
-    if t.depth.get() > 0 {
+    // A condvar wait's release opens no check: its re-acquisition after the
+    // wait is where the program re-checks its predicate (the wait loop), not
+    // an act on a decision from before the wait.
+    if t.depth.get() > 0 && !t.condvar_wait.get() {
         open_explicit(id, hold, site);
     }
+}
+
+/// Runs `release`, a condition variable's wait releasing its mutex (the
+/// thread's last operation before it sleeps), marked as such: the release
+/// is recorded as a write like any exclusive release, but it opens no check
+/// inside an `atomic_region`, so the mutex's re-acquisition when the wait
+/// returns is not judged as an act on a decision made before the wait. A
+/// condvar wait is the way to wait for a condition under a lock, and the
+/// program tests its predicate again under the re-acquired guard (the wait
+/// loop, `wait_while`): the wait ends the decision made before it, and the
+/// guard's next release opens a fresh check, as usual.
+pub(crate) fn condvar_release(t: &AtomThread, release: impl FnOnce()) {
+    struct Clear<'a>(&'a AtomThread);
+    impl Drop for Clear<'_> {
+        fn drop(&mut self) {
+            self.0.condvar_wait.set(false);
+        }
+    }
+    t.condvar_wait.set(true);
+    let _clear = Clear(t);
+    release();
 }
 
 /// Ends the explicit check of `id` on this thread without judging it.

@@ -44,6 +44,10 @@
 //!   lock `L`, in any mode, opens a check that lasts until the closure
 //!   returns; the next exclusive acquisition of `L` inside the closure (a
 //!   `lock`, a `write`) is checked, whatever other locks were taken meanwhile.
+//!   A condition variable's wait is the exception: its release of the mutex
+//!   opens no check, so the re-acquisition when the wait returns is not
+//!   judged (the program re-checks its predicate under that guard: the wait
+//!   loop). See [`condvar_release`].
 //!
 //! The per-lock state (the last write and the clock of the last exclusive
 //! release) lives in a block that the lock's [`LockMeta`](crate::LockMeta) allocates on first
@@ -63,7 +67,9 @@ mod report;
 mod thread;
 
 pub(crate) use block::free;
-pub(crate) use hooks::{acquired, downgrading, enter_region, exit_region, recheck, released};
+pub(crate) use hooks::{
+    acquired, condvar_release, downgrading, enter_region, exit_region, recheck, released,
+};
 pub(crate) use mode::on;
 pub use mode::{atomicity, set_atomicity, Atomicity};
 pub use report::{capture_atomicity, AtomicityReport, Interleaving, Severity};

@@ -41,6 +41,10 @@ pub(crate) struct AtomThread {
     /// [`recheck`](crate::recheck) was called with a region open: the next
     /// acquisition is not judged (it re-checks under its own guard).
     pub(super) recheck: Cell<bool>,
+    /// A condition variable's wait is releasing its mutex
+    /// ([`condvar_release`](super::hooks::condvar_release)): the release
+    /// opens no check.
+    pub(super) condvar_wait: Cell<bool>,
 }
 
 impl AtomThread {
@@ -53,6 +57,7 @@ impl AtomThread {
             pending_site: Cell::new(None),
             depth: Cell::new(0),
             recheck: Cell::new(false),
+            condvar_wait: Cell::new(false),
         }
     }
 
