@@ -367,6 +367,43 @@ fn a_decision_on_another_lock_across_a_condvar_wait_is_judged() {
     assert!(r.explicit_region);
 }
 
+/// A worker thread of a pool runs a read-only job, then (another worker
+/// having written meanwhile) an unrelated write-only job: the implicit
+/// region opened by the first job's read is closed by the second job's
+/// write, and judged (an OS thread is one actor; the checker does not see
+/// jobs). `lockgraph::recheck()` at the start of each job ends it: the
+/// job's first acquisition is not judged (docs/loom.md, "Actors are
+/// threads").
+#[test]
+fn a_recheck_at_the_start_of_a_pool_job_ends_the_last_jobs_region() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    enable();
+    let map = RwLock::named("atom-pool-map", HashSet::new());
+    let worker = |boundary: bool| {
+        let jobs: [&dyn Fn(); 2] = [
+            &|| {
+                let _ = map.read().contains(&1); // job 1: a lookup
+                writer_inserts(&map, 2); // another worker's job
+            },
+            &|| map.write().clear(), // job 2: a reset
+        ];
+        for job in jobs {
+            if boundary {
+                lockgraph::recheck();
+            }
+            job();
+        }
+    };
+    // With the boundary first (a pair of sites is reported once).
+    let bounded = capture_atomicity(|| worker(true));
+    assert!(bounded.is_empty(), "{bounded:#?}");
+    let unbounded = capture_atomicity(|| worker(false));
+    assert_eq!(unbounded.len(), 1, "{unbounded:#?}");
+    assert!(!unbounded[0].explicit_region);
+}
+
 #[test]
 fn the_checker_can_be_read_back() {
     enable();
