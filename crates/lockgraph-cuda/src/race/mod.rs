@@ -13,11 +13,14 @@
 //! stream before it, and before the work enqueued after it.
 //!
 //! Layers, each importing only the ones above it: `report` (what a report
-//! says), `buffer` (one buffer's stored accesses), `state` (clocks, buffers,
-//! host-function places, the check), and this module (the API).
+//! says), `buffer` (one buffer's stored accesses), `sink` (where a race
+//! found inside a host function goes: the capture it was enqueued in),
+//! `state` (clocks, buffers, host-function places, the check), and this
+//! module (the API).
 
 mod buffer;
 mod report;
+mod sink;
 mod state;
 
 use std::panic::Location;
@@ -72,11 +75,20 @@ impl Buffer {
 
 /// Runs `f` and returns the races reported on this thread meanwhile, instead
 /// of applying the policy (lockgraph's `OnCycle`) to them: the core's
-/// [`capture_reports`](lockgraph_core::capture_reports) of [`RaceReport`].
+/// [`capture_reports`](lockgraph_core::capture_reports) of [`RaceReport`];
+/// then the races found, while it ran, inside host functions enqueued in it
+/// (on this thread, while it was the innermost capture here), though they
+/// are found on the back end's executor thread: a host function is this
+/// thread's stream work. A host function that runs after the capture
+/// returned (synchronize its stream inside the capture), or one whose
+/// executor thread has a capture of its own open, reports elsewhere.
 /// Captures nest; the innermost one gets the reports; the capture ends even
 /// when `f` panics.
 pub fn capture(f: impl FnOnce()) -> Vec<RaceReport> {
-    lockgraph_core::capture_reports::<RaceReport>(f)
+    let open = sink::open();
+    let mut reports = lockgraph_core::capture_reports::<RaceReport>(f);
+    reports.extend(open.close());
+    reports
 }
 
 /// Work of stream `actor` (named `stream`), enqueued at `site`, reads and

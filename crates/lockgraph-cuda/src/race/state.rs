@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::Location;
+use std::sync::Arc;
 
 use lockgraph_core::Site;
 use lockgraph_graph::vclock::{Epoch, VectorClock};
@@ -13,6 +14,7 @@ use parking_lot::Mutex;
 
 use super::buffer::{BufState, Pending};
 use super::report::{Access, RaceReport, Who as By};
+use super::sink::{self, Sink};
 
 /// The host's actor id; streams are 1, 2, ...
 pub(super) const HOST: usize = 0;
@@ -157,6 +159,10 @@ pub(crate) struct HostFnPlace {
     clock: VectorClock,
     stream: &'static str,
     site: &'static Location<'static>,
+    /// The capture innermost on the enqueuing thread when it was enqueued:
+    /// where the races its accesses find go when its executor thread has
+    /// no capture open ([`sink`]).
+    capture: Option<Arc<Sink>>,
 }
 
 /// A host function enqueued at `site` on stream `actor` (named `stream`).
@@ -166,6 +172,7 @@ pub(crate) fn enqueue_host_fn(
     site: &'static Location<'static>,
 ) -> HostFnPlace {
     enqueue(actor);
+    let capture = sink::innermost();
     with(|s| {
         s.host_fns += 1;
         s.seq += 1;
@@ -180,6 +187,7 @@ pub(crate) fn enqueue_host_fn(
             clock: c.clone(),
             stream,
             site,
+            capture,
         }
     })
 }
@@ -232,7 +240,8 @@ pub(super) fn access(
 ) {
     let thread = || std::thread::current().name().unwrap_or("?").to_string();
     // Who, and when: a stream's or the host's next tick, or the place of
-    // the host function running here.
+    // the host function running here (and the capture it was enqueued in).
+    let mut capture = None;
     let (by, kind, stamp) = match who {
         Who::Stream(actor, name) => (
             format!("stream `{name}`"),
@@ -240,19 +249,22 @@ pub(super) fn access(
             Err(actor),
         ),
         Who::Here => RUNNING.with(|r| match r.borrow().as_ref() {
-            Some(p) => (
-                format!(
-                    "the host fn enqueued at {} on stream `{}` (thread `{}`)",
-                    Site::from(p.site),
-                    p.stream,
-                    thread()
-                ),
-                By::HostFn {
-                    stream: p.stream.to_string(),
-                    site: p.site.into(),
-                },
-                Ok((p.epoch, p.clock.clone(), p.seq)),
-            ),
+            Some(p) => {
+                capture.clone_from(&p.capture);
+                (
+                    format!(
+                        "the host fn enqueued at {} on stream `{}` (thread `{}`)",
+                        Site::from(p.site),
+                        p.stream,
+                        thread()
+                    ),
+                    By::HostFn {
+                        stream: p.stream.to_string(),
+                        site: p.site.into(),
+                    },
+                    Ok((p.epoch, p.clock.clone(), p.seq)),
+                )
+            }
             None => (
                 format!("the host (thread `{}`)", thread()),
                 By::Host,
@@ -297,7 +309,18 @@ pub(super) fn access(
         }
         races
     });
+    // A host function's race goes to a capture open on this thread, if
+    // any (a test that captures inside the host function), else to the one
+    // it was enqueued in, if still open; else the policy applies here.
+    let capture = capture.filter(|_| !sink::open_here());
     for r in races {
+        let r = match &capture {
+            Some(c) => match Sink::offer(c, r) {
+                Some(r) => r,
+                None => continue,
+            },
+            None => r,
+        };
         lockgraph_core::emit_at(r, Some(site));
     }
 }

@@ -269,3 +269,65 @@ fn a_read_superseded_while_a_host_fn_is_pending_still_races_with_its_write() {
     assert_eq!(kept, 2);
     assert_eq!(state::stored(b.id), 2);
 }
+
+/// A race found inside a host function is found on the executor thread; it
+/// goes to the capture the host function was enqueued in (found by an
+/// outside test: a capture around the whole program got nothing, and the
+/// report was printed by the policy).
+#[test]
+fn a_race_found_in_a_host_fn_goes_to_the_capture_it_was_enqueued_in() {
+    let _serial = SERIAL.lock();
+    let ctx = Context::new(0).unwrap();
+    let (s, s2) = (
+        ctx.new_stream("cap-s").unwrap(),
+        ctx.new_stream("cap-s2").unwrap(),
+    );
+    // The host writes a buffer that a pending host fn reads: the race is
+    // found when the host fn's read arrives.
+    let b = Arc::new(Buffer::named("cap-b"));
+    let (go_tx, go) = channel::<()>();
+    let r = capture(|| {
+        let b2 = Arc::clone(&b);
+        s.launch_host_fn(HostFn::new(move || {
+            let _ = go.recv();
+            b2.host_read();
+        }))
+        .unwrap();
+        b.host_write(); // not ordered with the host fn's read
+        go_tx.send(()).unwrap();
+        s.synchronize().unwrap();
+    });
+    assert_eq!(r.len(), 1, "{r:?}");
+    let text = r[0].to_string();
+    for needle in ["the host (thread", "the host fn enqueued at", "`cap-b`"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    // A host fn on another stream reads what a copy writes, no event; its
+    // capture (an inner one) returned before it ran: the capture around it
+    // gets the race.
+    let (dev, host) = (
+        Buffer::named("cap-dev"),
+        Arc::new(Buffer::named("cap-host")),
+    );
+    let (go_tx, go) = channel::<()>();
+    let mut inner = Vec::new();
+    let outer = capture(|| {
+        inner = capture(|| {
+            s.copy(&host, &dev, || {}).unwrap();
+            let h2 = Arc::clone(&host);
+            s2.launch_host_fn(HostFn::new(move || {
+                let _ = go.recv();
+                h2.host_read();
+            }))
+            .unwrap();
+        });
+        go_tx.send(()).unwrap();
+        ctx.synchronize().unwrap();
+    });
+    assert!(inner.is_empty(), "{inner:?}");
+    assert_eq!(outer.len(), 1, "{outer:?}");
+    let text = outer[0].to_string();
+    for needle in ["on stream `cap-s2`", "stream `cap-s`", "`cap-host`"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
