@@ -37,6 +37,17 @@ fn certain(r: &CycleReport) -> bool {
     }
 }
 
+/// A report's host fn is said as its label is (`` host fn enqueued at ...
+/// on stream `s` ``), not quoted again as `` HostFn `...` ``, whose
+/// backticks nested the stream name's (found by an outside test).
+fn assert_no_nested_quotes(text: &str) {
+    assert!(!text.contains("``"), "nested quotes:\n{text}");
+    assert!(
+        !text.contains("`host fn enqueued"),
+        "nested quotes:\n{text}"
+    );
+}
+
 /// A host fn that holds the stream until `rx` fires (or 5 s pass).
 fn gate(ctx_stream: &lockgraph_cuda::sim::Stream) -> std::sync::mpsc::Sender<()> {
     let (tx, rx) = channel::<()>();
@@ -73,6 +84,12 @@ fn s1_lock_held_across_enqueue_and_sync_is_a_certain_cycle() {
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
+    assert_no_nested_quotes(&text);
+    let node = text
+        .lines()
+        .find(|l| l.contains("host fn enqueued at") && l.trim_start().starts_with('L'))
+        .unwrap_or_else(|| panic!("no host fn node:\n{text}"));
+    assert!(node.ends_with("on stream `s1-stream`"), "{node}");
 }
 
 #[test]
@@ -126,6 +143,7 @@ fn s1_undeclared_lock_is_learned_and_the_second_run_is_a_certain_cycle() {
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
+    assert_no_nested_quotes(&text);
 }
 
 #[test]

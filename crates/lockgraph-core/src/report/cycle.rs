@@ -61,13 +61,7 @@ impl CycleReport {
             let Some(lock) = self.locks.entry(i) else {
                 continue;
             };
-            write!(
-                f,
-                "    {:<width$} {} {}",
-                tag(i),
-                lock.kind_label(),
-                lock.label()
-            )?;
+            write!(f, "    {:<width$} {}", tag(i), lock.named(true))?;
             if let (Some(_), Some(site)) = (lock.name, lock.created) {
                 write!(f, " (created at {site})")?;
             }

@@ -63,15 +63,9 @@ impl CycleReport {
                 .map_or_else(String::new, |s| format!(" (at {s})"))
         };
         for (i, node) in self.locks.entries().enumerate() {
-            let label = node.label();
+            let named = node.named(false);
             let site = node.name.and(node.created);
-            writeln!(
-                f,
-                "    {:<4} {} {label}{}",
-                tag(i),
-                node.kind.name(),
-                at(&label, site)
-            )?;
+            writeln!(f, "    {:<4} {named}{}", tag(i), at(&named, site))?;
         }
         writeln!(f)?;
         writeln!(f, "  who waits for whom:")?;
@@ -143,7 +137,7 @@ impl CycleReport {
         let locks: Vec<String> = nodes
             .iter()
             .filter(|l| !device(l.kind))
-            .map(|l| format!("{} {}", l.kind_label(), l.label()))
+            .map(|l| l.named(true))
             .collect();
         if !locks.is_empty() {
             let (l, it) = if locks.len() == 1 {

@@ -119,6 +119,27 @@ impl LockInfo {
         }
     }
 
+    /// The name of a CUDA pseudo-lock (a stream's, a host function's) that
+    /// is a phrase with quoted names of its own (`` host fn enqueued at ...
+    /// on stream `s` ``): a report says it as is, without its kind and not
+    /// quoted again, as the watchdog does (quoted, the stream's name nested
+    /// its backticks in the label's: found by an outside test).
+    pub(crate) fn phrase(&self) -> Option<&'static str> {
+        self.name
+            .filter(|n| n.contains('`') && matches!(self.kind, LockKind::Stream | LockKind::HostFn))
+    }
+
+    /// The lock as a report's list of locks names it: its kind (with
+    /// [`kind_label`](Self::kind_label)'s type when `typed`) and its
+    /// [`label`](Self::label), or its [`phrase`](Self::phrase) alone.
+    pub(crate) fn named(&self, typed: bool) -> String {
+        match self.phrase() {
+            Some(p) => p.to_string(),
+            None if typed => format!("{} {}", self.kind_label(), self.label()),
+            None => format!("{} {}", self.kind.name(), self.label()),
+        }
+    }
+
     /// A short label: the name if any, else the creation site.
     pub fn label(&self) -> String {
         match (self.name, self.created) {
