@@ -84,6 +84,17 @@ fn child_slow_middle_stage() {
         assert!(c.full_share > 0.5, "{report:#?}");
     }
     print!("{report}");
+    // A queue is a pipeline resource, not a lock: the lock table has no
+    // row for it (a `Queue tprof-raw` row said `acquired 1`, the consumer
+    // taking up its role, for a queue that carried 40 items).
+    let locks = lockgraph::profile::report();
+    assert!(
+        locks
+            .classes
+            .iter()
+            .all(|c| !c.name.as_deref().unwrap_or("").starts_with("tprof-")),
+        "{locks}"
+    );
 }
 
 #[test]

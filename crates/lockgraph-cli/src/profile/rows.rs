@@ -79,7 +79,7 @@ impl Profile {
                 blocking_calls: c.blocking_calls,
                 blocking_ns: c.blocking_ns,
                 blocking_what: c.blocking_what.clone(),
-                advice: p.advice.iter().map(|a| a.to_string()).collect(),
+                advice: p.advice.iter().map(|a| a.describe(p.kind)).collect(),
             })
             .collect()
     }

@@ -32,7 +32,8 @@ pub struct Counters {
     pub hold_ns: u64,
     /// Longest sampled hold, nanoseconds.
     pub max_hold_ns: u64,
-    /// Threads that waited.
+    /// Threads that waited; for an async lock, tasks (and threads outside
+    /// a task), told apart up to 8,192.
     pub waiting_threads: u64,
     /// Blocking calls made while holding the class.
     pub blocking_calls: u64,

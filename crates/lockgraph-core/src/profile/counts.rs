@@ -2,7 +2,7 @@
 //! lock path, and their sum over threads ([`counters`]).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -325,6 +325,60 @@ fn with_stats(meta: &LockMeta, f: impl FnOnce(&Stats)) {
     });
 }
 
+/// The most waiters of one async class told apart ([`ASYNC_WAITERS`]): a
+/// class that more tasks than this waited for reads this many (the advice
+/// needs 3), and a service that spawns a task per request keeps at most
+/// this many ids (64 KiB) per class, however long it runs.
+pub(crate) const MAX_ASYNC_WAITERS: usize = 8192;
+
+/// Per async class (its [`stats_key`] and instance, as [`Entry`]'s): the
+/// owners that waited for it, by [`Owner::key`](crate::task::Owner):
+/// tasks, and the threads that waited outside a task (`blocking_lock`).
+/// A thread runs many tasks, and a task moves between threads, so the
+/// per-thread count of sync classes says nothing for these. Written only
+/// by an async acquisition that waited, while the profile is on.
+type Waiters = HashMap<(u64, u64), HashSet<u64>>;
+
+static ASYNC_WAITERS: LazyLock<crate::fork::Mutex<Waiters>> = LazyLock::new(|| {
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::fork::register(&REGISTERED, &WAITERS_FORK_HOOKS);
+    crate::fork::Mutex::new(HashMap::new())
+});
+
+/// [`ASYNC_WAITERS`] across `fork()`: held while forking; the child's
+/// profile starts from zero ([`fork_child`]), its waiters too.
+static WAITERS_FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || crate::fork::hold(ASYNC_WAITERS.lock()),
+    child: || ASYNC_WAITERS.lock().clear(),
+};
+
+/// Whether a kind's waiters are tasks (an async lock's), counted by
+/// owner in [`ASYNC_WAITERS`], rather than threads.
+pub(crate) fn waiters_are_tasks(kind: LockKind) -> bool {
+    matches!(
+        kind,
+        LockKind::AsyncMutex | LockKind::AsyncRwLock | LockKind::AsyncSemaphore
+    )
+}
+
+/// [`acquired`] of an async lock by `owner` (an [`Owner::key`](crate::task::Owner)):
+/// when it waited, `owner` is one of the class's waiters.
+pub(crate) fn acquired_by_owner(
+    meta: &LockMeta,
+    access: Access,
+    waited: Option<Duration>,
+    owner: u64,
+) {
+    acquired(meta, access, waited);
+    if waited.is_some() && waiters_are_tasks(meta.kind()) {
+        let mut all = ASYNC_WAITERS.lock();
+        let set = all.entry((key_of(meta), instance_of(meta))).or_default();
+        if set.len() < MAX_ASYNC_WAITERS {
+            set.insert(owner);
+        }
+    }
+}
+
 /// Records an acquisition; `waited` is the wait when the first attempt failed.
 pub(crate) fn acquired(meta: &LockMeta, access: Access, waited: Option<Duration>) {
     with_stats(meta, |s| {
@@ -423,6 +477,10 @@ pub(crate) fn blocked_holding(metas: &[(Class, LockKind, u64)], what: &'static s
 /// This process's counters, one entry per class, summed over threads.
 pub fn counters() -> Vec<Counters> {
     let pid = std::process::id();
+    // Taken before (not under) `ALL`'s lock, which the fork hooks take in
+    // their own order.
+    let waiters = ASYNC_WAITERS.lock().clone();
+    let mut async_waiters: HashMap<(String, &'static str), HashSet<u64>> = HashMap::new();
     let all = ALL.lock();
     // By class and kind: a `Mutex` and an `RwLock` named alike are one
     // class in the graph, but two rows here (one `Mutex` row hid the
@@ -430,6 +488,13 @@ pub fn counters() -> Vec<Counters> {
     let mut by_class: HashMap<(String, &'static str), Counters> = HashMap::new();
     for e in all.iter() {
         let (class, kind) = e.key;
+        if kind.is_role() {
+            // A queue's consumer, a barrier's party, a running thread:
+            // roles, not locks (the pipeline profile has them). Their row
+            // counted how often a role was taken up (`Queue jobs`,
+            // acquired 1, for a queue that carried 200 items).
+            continue;
+        }
         let s = &e.stats;
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         // An anonymous class is its lock: `anon:<pid>:<id>`, as records
@@ -461,6 +526,12 @@ pub fn counters() -> Vec<Counters> {
             blocking_ns: load(&s.blocking_ns),
             blocking_what: s.blocking_what.get().map(str::to_string),
         };
+        if waiters_are_tasks(kind) {
+            let row = async_waiters.entry((id.clone(), kind.name())).or_default();
+            if let Some(w) = waiters.get(&(e.skey, e.instance)) {
+                row.extend(w);
+            }
+        }
         // Read while its thread may update it: made consistent.
         let mine = mine.consistent();
         match by_class.get_mut(&(id.clone(), kind.name())) {
@@ -468,6 +539,14 @@ pub fn counters() -> Vec<Counters> {
             None => {
                 by_class.insert((id, kind.name()), mine);
             }
+        }
+    }
+    // An async class's waiters are the tasks (and threads outside a
+    // task) that waited, not the threads that ran them: eight tasks
+    // waiting on a current_thread runtime read 1.
+    for (row, w) in async_waiters {
+        if let Some(c) = by_class.get_mut(&row) {
+            c.waiting_threads = w.len().min(MAX_ASYNC_WAITERS) as u64;
         }
     }
     let mut out: Vec<Counters> = by_class.into_values().collect();

@@ -5,8 +5,9 @@
 //! time spent waiting (measured only when the first, non-blocking attempt
 //! failed, so an uncontended acquisition reads no clock), samples hold times
 //! (one acquisition in [`HOLD_SAMPLE`] per thread), splits reads from writes,
-//! counts the threads that waited, and the blocking calls made while the lock
-//! was held ([`crate::blocking`]).
+//! counts the threads that waited (the tasks, and threads outside a task,
+//! for async locks), and the blocking calls made while the lock was held
+//! ([`crate::blocking`]).
 //!
 //! Each thread writes its own counters (no shared cache line is written on the
 //! lock path); [`report`] adds them up.
@@ -22,7 +23,9 @@ use crate::features::{self, PROFILE};
 
 pub use class_counters::Counters;
 pub use counts::counters;
-pub(crate) use counts::{acquired, blocked_holding, held_for, sample_hold, upgraded, Access};
+pub(crate) use counts::{
+    acquired, acquired_by_owner, blocked_holding, held_for, sample_hold, upgraded, Access,
+};
 pub use file::PROFILE_VERSION;
 pub use report::{advise, report, Advice, ClassProfile, ProfileReport};
 

@@ -38,7 +38,10 @@ pub struct ClassProfile {
     pub mean_hold: Duration,
     /// Longest sampled hold time.
     pub max_hold: Duration,
-    /// Distinct threads that waited for this class.
+    /// Distinct threads that waited for this class; for an async lock
+    /// (`AsyncMutex`, `AsyncRwLock`, `AsyncSemaphore`), distinct tasks
+    /// (a thread outside a task, `blocking_lock`, counts as one), told
+    /// apart up to 8,192.
     pub waiting_threads: u64,
     /// Blocking calls (see [`crate::blocking`]) made while holding this class.
     pub blocking_calls: u64,
@@ -74,9 +77,10 @@ impl ClassProfile {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Advice {
-    /// Many threads wait on one class: split it into shards.
+    /// Many threads (tasks, for an async lock) wait on one class: split it
+    /// into shards.
     Shard {
-        /// Threads that waited.
+        /// Threads that waited (tasks, for an async lock).
         waiting_threads: u64,
         /// Share of acquisitions that waited.
         contention: f64,
@@ -108,14 +112,43 @@ pub enum Advice {
 }
 
 impl fmt::Display for Advice {
+    /// The advice for a sync lock, whose waiters are threads
+    /// ([`describe`](Advice::describe) words it for a given kind).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, "threads")
+    }
+}
+
+/// Who waits for a lock of `kind`: its waiters column counts them.
+fn waiters_word(kind: LockKind) -> &'static str {
+    if super::counts::waiters_are_tasks(kind) {
+        "tasks"
+    } else {
+        "threads"
+    }
+}
+
+impl Advice {
+    /// The advice for a lock of `kind`, in words: an async lock's waiters
+    /// are tasks ("8 tasks waited"), a sync lock's threads.
+    pub fn describe(&self, kind: LockKind) -> String {
+        struct For<'a>(&'a Advice, &'static str);
+        impl fmt::Display for For<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write(f, self.1)
+            }
+        }
+        For(self, waiters_word(kind)).to_string()
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, who: &str) -> fmt::Result {
         match self {
             Advice::Shard {
                 waiting_threads,
                 contention,
             } => write!(
                 f,
-                "shard it: {waiting_threads} threads waited and {:.0}% of acquisitions were \
+                "shard it: {waiting_threads} {who} waited and {:.0}% of acquisitions were \
                  contended; split the data over several locks (by key hash)",
                 contention * 100.0
             ),
@@ -125,7 +158,7 @@ impl fmt::Display for Advice {
             } => write!(
                 f,
                 "shrink the critical section: held {mean_hold:.1?} on average (max {max_hold:.1?}) \
-                 while other threads waited; compute outside the lock, hold it only to publish"
+                 while other {who} waited; compute outside the lock, hold it only to publish"
             ),
             Advice::WritersBlockReaders {
                 read_share,
@@ -352,6 +385,16 @@ impl fmt::Display for ProfileReport {
                 c.waiting_threads,
             )?;
         }
+        if self
+            .classes
+            .iter()
+            .any(|c| super::counts::waiters_are_tasks(c.kind))
+        {
+            writeln!(
+                f,
+                "  (waiters: the threads that waited; for an Async lock, the tasks, a thread's blocking_lock counting as one)"
+            )?;
+        }
         let advised: Vec<_> = self
             .classes
             .iter()
@@ -362,7 +405,13 @@ impl fmt::Display for ProfileReport {
             writeln!(f, "  advice:")?;
             for c in advised {
                 for a in &c.advice {
-                    writeln!(f, "    {} {}: {a}", c.kind.name(), c.label())?;
+                    writeln!(
+                        f,
+                        "    {} {}: {}",
+                        c.kind.name(),
+                        c.label(),
+                        a.describe(c.kind)
+                    )?;
                 }
             }
         }

@@ -93,7 +93,7 @@ pub fn acquired_now_by(
         if let Some((set, slot, token)) = pushed {
             let h = AsyncHold::new(set, slot, token);
             if crate::profile::on() {
-                profiled(meta, hold, None, &h);
+                profiled(owner, meta, hold, None, &h);
             }
             return h;
         }
@@ -177,22 +177,29 @@ fn hold_in(
         }
     };
     if crate::profile::on() {
-        profiled(meta, hold, waited, &h);
+        profiled(owner, meta, hold, waited, &h);
     }
     h
 }
 
-/// The contention profile's share of an acquisition: counted (with its
-/// wait), and one in `profile::HOLD_SAMPLE` per thread has its hold time
+/// The contention profile's share of an acquisition by `owner`: counted
+/// (with its wait, and `owner` as one of the class's waiters when it
+/// waited), and one in `profile::HOLD_SAMPLE` per thread has its hold time
 /// measured from now to the release.
 #[cold]
 #[inline(never)]
-fn profiled(meta: &LockMeta, hold: Hold, waited: Option<std::time::Duration>, h: &AsyncHold) {
+fn profiled(
+    owner: Owner,
+    meta: &LockMeta,
+    hold: Hold,
+    waited: Option<std::time::Duration>,
+    h: &AsyncHold,
+) {
     let access = match hold {
         Hold::Exclusive => crate::profile::Access::Write,
         Hold::Shared | Hold::Upgradable => crate::profile::Access::Read,
     };
-    crate::profile::acquired(meta, access, waited);
+    crate::profile::acquired_by_owner(meta, access, waited, owner.key());
     if let Some(set) = h.set() {
         if crate::profile::sample_hold() {
             let ns = sets::profile_epoch().elapsed().as_nanos() as u64;
