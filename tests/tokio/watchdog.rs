@@ -610,6 +610,13 @@ fn child_dump_lists_tasks() {
         let a1 = a.clone();
         let holder = lockgraph::tokio::spawn_named("dump-holder", async move {
             let _g = a1.lock().await;
+            // A read hold and a write hold, told apart in the dump.
+            let (read, write) = (
+                RwLock::named("dump-read", 0),
+                RwLock::named("dump-write", 0),
+            );
+            let _r = read.read().await;
+            let _w = write.write().await;
             held_tx.send(()).unwrap();
             tokio::time::sleep(Duration::from_secs(60)).await;
         });
@@ -645,13 +652,36 @@ fn a_dump_lists_the_tasks_async_locks() {
     } else {
         (&tasks[holder..], &tasks[waiter..holder])
     };
-    assert!(h.contains("holds AsyncMutex `dump-a`"), "{err}");
-    assert!(h.contains("(taken at tests/tokio/watchdog.rs:"), "{err}");
+    assert!(
+        h.contains("holds AsyncMutex `dump-a` (exclusive, taken at tests/tokio/watchdog.rs:"),
+        "{err}"
+    );
+    // How each is held, as the thread dump says it (they all read
+    // `holds AsyncRwLock `..` (taken at ...)`: outside test, async
+    // finding 7).
+    assert!(
+        h.contains("holds AsyncRwLock `dump-read` (shared, taken at tests/tokio/watchdog.rs:"),
+        "{err}"
+    );
+    assert!(
+        h.contains("holds AsyncRwLock `dump-write` (exclusive, taken at tests/tokio/watchdog.rs:"),
+        "{err}"
+    );
     assert!(w.contains("for AsyncMutex `dump-a`"), "{err}");
     assert!(w.contains("(asked at tests/tokio/watchdog.rs:"), "{err}");
     let json = &err[err.find("JSON").expect(err)..];
     assert!(json.contains("\"tasks\":[{\"owner\":"), "{json}");
     assert!(json.contains("\"waited_ms\":"), "{json}");
+    assert!(
+        json.contains("{\"lock\":\"AsyncRwLock `dump-read`\",\"hold\":\"shared\",\"taken_at\":"),
+        "{json}"
+    );
+    assert!(
+        json.contains(
+            "{\"lock\":\"AsyncRwLock `dump-write`\",\"hold\":\"exclusive\",\"taken_at\":"
+        ),
+        "{json}"
+    );
 }
 
 /// Many tasks, few locks, oversubscribed workers, nested acquisitions

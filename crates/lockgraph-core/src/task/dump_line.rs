@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::watch::{TaskDeadlock, TaskWait};
 use crate::record::json_str;
-use crate::watchdog::{json_async_wait, json_queue, json_taken};
+use crate::watchdog::{json_async_wait, json_holds, json_queue, json_taken};
 
 /// Writes `r` to the dump directory in force, if there is one.
 pub(super) fn write(r: &TaskDeadlock) {
@@ -62,7 +62,7 @@ impl TaskDeadlock {
 }
 
 /// `{"owner", "waits": {"lock", "asked_at", "waited_ms"}, "capacity",
-/// "queue", "holds": [{"lock", "taken_at"}], "held_by": [{"owner",
+/// "queue", "holds": [{"lock", "hold", "taken_at"}], "held_by": [{"owner",
 /// "taken_at"}], "queued_behind": {"owner", "asked_at"} or null}`: the
 /// dump's task entry, with the size of what it waits for and a queue's
 /// live ends where known (null otherwise), the holders of the lock waited
@@ -83,7 +83,7 @@ fn json_wait(s: &mut String, w: &TaskWait) {
     s.push_str(",\"queue\":");
     json_queue(s, w.queue.as_ref());
     s.push_str(",\"holds\":");
-    json_taken(s, "lock", &w.holds);
+    json_holds(s, &w.holds, w.hold_modes.iter().copied());
     s.push_str(",\"held_by\":");
     json_taken(s, "owner", &w.held_by);
     s.push_str(",\"queued_behind\":");
@@ -140,7 +140,7 @@ mod tests {
             line.contains("DEADLOCK: 2 tasks or threads wait for each other on AsyncMutex `a` and AsyncMutex `b`"),
             "{line}"
         );
-        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":\"src/app.rs:10:9\",\"waited_ms\":300},\"capacity\":null,\"queue\":null,\"holds\":[{\"lock\":\"AsyncMutex `b`\",\"taken_at\":\"src/app.rs:9:9\"}],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}],\"queued_behind\":null}"), "{line}");
+        assert!(line.contains("\"threads\":[],\"order\":null,\"tasks\":[{\"owner\":\"task 7\",\"waits\":{\"lock\":\"AsyncMutex `a`\",\"asked_at\":\"src/app.rs:10:9\",\"waited_ms\":300},\"capacity\":null,\"queue\":null,\"holds\":[{\"lock\":\"AsyncMutex `b`\",\"hold\":\"exclusive\",\"taken_at\":\"src/app.rs:9:9\"}],\"held_by\":[{\"owner\":\"task 5\",\"taken_at\":null}],\"queued_behind\":null}"), "{line}");
         let text = r.to_string();
         let lines: Vec<&str> = text.lines().collect();
         let field = |name: &str, value: &str| {

@@ -13,7 +13,7 @@ use super::names::task_label;
 use super::sets::{self, lock_text, Owner};
 use super::watch::{lock_label, owner_label, TaskWait, Wait};
 use crate::class::{Class, LockKind, Site};
-use crate::report::Request;
+use crate::report::{Hold, Request};
 use crate::watchdog::tasks::ThreadNow;
 use crate::watchdog::LockRef;
 
@@ -217,13 +217,14 @@ impl View<'_> {
     }
 
     /// What `n` holds: its async holds, and a thread's sync ones (a task
-    /// blocked in a sync wait: its thread's too), as (lock, where taken).
-    fn holds_of(&self, n: Node, step: &Step) -> Vec<(LockRef, Option<Site>)> {
-        let mut out: Vec<(LockRef, Option<Site>)> = self
+    /// blocked in a sync wait: its thread's too), as (lock, where taken,
+    /// mode).
+    fn holds_of(&self, n: Node, step: &Step) -> Vec<(LockRef, Option<Site>, Hold)> {
+        let mut out: Vec<(LockRef, Option<Site>, Hold)> = self
             .holds
             .iter()
             .filter(|h| self.node(h.owner) == n)
-            .map(|h| (h.lock.clone(), h.site.map(Site::from)))
+            .map(|h| (h.lock.clone(), h.site.map(Site::from), h.hold))
             .collect();
         let thread = match (n, step) {
             (_, Step::Sync { thread, .. }) => Some(*thread),
@@ -234,7 +235,7 @@ impl View<'_> {
             out.extend(
                 t.held
                     .iter()
-                    .map(|h| (LockRef::of(h.0, h.1, h.2), h.3.map(Site::from))),
+                    .map(|h| (LockRef::of(h.0, h.1, h.2), h.3.map(Site::from), h.4)),
             );
         }
         out
@@ -289,10 +290,11 @@ impl View<'_> {
             Step::Sync { .. } => (self.waits_for(step), None),
         };
         let held = self.holds_of(n, step);
-        let hold_ids = held.iter().map(|(l, _)| l.id).collect();
-        let hold_kinds = held.iter().map(|(l, _)| l.kind).collect();
+        let hold_ids = held.iter().map(|(l, ..)| l.id).collect();
+        let hold_kinds = held.iter().map(|(l, ..)| l.kind).collect();
+        let hold_modes = held.iter().map(|&(_, _, h)| h).collect();
         let holds = (held.into_iter())
-            .map(|(l, s)| (l.to_string(), s))
+            .map(|(l, s, _)| (l.to_string(), s))
             .collect();
         // The size its primitive published when a wait on it began.
         let capacity = (lock_ref.id != 0)
@@ -317,6 +319,7 @@ impl View<'_> {
             holds,
             hold_ids,
             hold_kinds,
+            hold_modes,
             held_by: (held_by.into_iter())
                 .map(|(o, s)| (self.label(o), s.map(Site::from)))
                 .collect(),

@@ -384,6 +384,9 @@ pub struct TaskWait {
     /// The kinds of the locks of [`holds`](Self::holds), in its order: a
     /// role (a queue's consumer) is no lock it can release.
     pub hold_kinds: Vec<LockKind>,
+    /// How each of [`holds`](Self::holds) is held, in its order
+    /// (exclusive, shared: an `AsyncRwLock` write or read).
+    pub hold_modes: Vec<crate::report::Hold>,
     /// Who holds the lock it waits for, and where they took it.
     pub held_by: Vec<(String, Option<Site>)>,
     /// For a read of a tokio `RwLock`: the writer it is queued behind (a
@@ -517,6 +520,11 @@ pub(crate) fn dump_tasks() -> Vec<crate::watchdog::TaskInfo> {
                     .iter()
                     .filter(|h| h.owner == o)
                     .map(|h| (h.lock.to_string(), h.site.map(Site::from)))
+                    .collect(),
+                hold_modes: holds
+                    .iter()
+                    .filter(|h| h.owner == o)
+                    .map(|h| (h.lock.kind, h.hold))
                     .collect(),
                 waits,
             }

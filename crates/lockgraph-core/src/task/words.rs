@@ -375,11 +375,10 @@ impl fmt::Display for TaskDeadlock {
             if let Some(fill) = w.fill() {
                 writeln!(f, "      {fill}")?;
             }
-            for (l, s) in &w.holds {
-                match s {
-                    Some(s) => writeln!(f, "    holds {l} (taken at {s})")?,
-                    None => writeln!(f, "    holds {l}")?,
-                }
+            for (i, (l, s)) in w.holds.iter().enumerate() {
+                let mode = (w.hold_kinds.get(i).zip(w.hold_modes.get(i)))
+                    .map(|(&k, &h)| crate::watchdog::async_hold_text(k, h));
+                crate::watchdog::write_hold(f, l, mode, s.as_ref())?;
             }
             if w.held_by.is_empty() {
                 writeln!(

@@ -347,13 +347,38 @@ fn json_task(s: &mut String, t: &TaskInfo) {
     s.push_str("{\"owner\":");
     crate::record::json_str(s, &t.owner);
     s.push_str(",\"holds\":");
-    json_taken(s, "lock", &t.holds);
+    json_holds(s, &t.holds, t.hold_modes.iter().map(|&(_, h)| h));
     s.push_str(",\"waits\":");
     match &t.waits {
         None => s.push_str("null"),
         Some((lock, site, waited)) => json_async_wait(s, lock, site, *waited),
     }
     s.push('}');
+}
+
+/// `[{"lock", "hold", "taken_at"}]`: a task's (or thread's) holds, each
+/// with its mode (`hold`, as the thread watchdog's `held[].hold`; left out
+/// where `modes` has none) and where it was taken.
+pub(crate) fn json_holds(
+    s: &mut String,
+    holds: &[(String, Option<Site>)],
+    mut modes: impl Iterator<Item = Hold>,
+) {
+    s.push('[');
+    for (i, (lock, site)) in holds.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"lock\":");
+        crate::record::json_str(s, lock);
+        if let Some(h) = modes.next() {
+            let _ = write!(s, ",\"hold\":\"{}\"", hold_mode_name(h));
+        }
+        s.push_str(",\"taken_at\":");
+        json_opt(s, site.as_ref().map(|x| x.to_string()).as_deref());
+        s.push('}');
+    }
+    s.push(']');
 }
 
 /// `[{"<key>", "taken_at"}]`: async holds (`key` "lock"), or a lock's

@@ -90,7 +90,7 @@ use dump_file::*;
 pub(crate) use dump_file::{append_report, unix_ms};
 #[allow(unused_imports)]
 use json::*;
-pub(crate) use json::{json_async_wait, json_queue, json_taken};
+pub(crate) use json::{json_async_wait, json_holds, json_queue, json_taken};
 use left::add_left_holders;
 pub use left::LeftHold;
 use members::add_also_deadlocked;
@@ -112,6 +112,7 @@ pub(crate) use slot::*;
 #[cfg(feature = "tracing-spans")]
 pub use spans::{layer, SpanLayer};
 pub use tasks::TaskInfo;
+pub(crate) use tasks::{async_hold_text, hold_mode_name, write_hold};
 pub use verdict::DumpDeadlock;
 pub use wait::WaitMode;
 pub(crate) use wait::*;

@@ -41,8 +41,14 @@ pub(crate) struct ThreadNow {
     /// The thread's key (as [`this_thread_key`] gives it to the thread).
     pub(crate) key: u64,
     pub(crate) name: String,
-    /// The sync locks it holds: id, class, kind, site taken.
-    pub(crate) held: Vec<(u64, Class, LockKind, Option<&'static Location<'static>>)>,
+    /// The sync locks it holds: id, class, kind, site taken, mode.
+    pub(crate) held: Vec<(
+        u64,
+        Class,
+        LockKind,
+        Option<&'static Location<'static>>,
+        Hold,
+    )>,
     /// Its wait for a sync lock (condvar waits, queues and other resources
     /// are not followed), if any.
     pub(crate) wait: Option<ThreadWait>,
@@ -81,7 +87,14 @@ pub(crate) fn threads_now() -> Vec<ThreadNow> {
             held: s
                 .held
                 .iter()
-                .map(|h| (h.id, h.class, h.kind, h.site))
+                .map(|h| {
+                    let hold = if h.upgradable {
+                        Hold::Upgradable
+                    } else {
+                        h.hold
+                    };
+                    (h.id, h.class, h.kind, h.site, hold)
+                })
                 .collect(),
             wait: s.wait.and_then(|w| match w.target {
                 t if t.unknown_waker() => None,
@@ -126,6 +139,10 @@ pub struct TaskInfo {
     /// The async locks it holds: the lock (kind, name or creation site,
     /// id) and where it took it.
     pub holds: Vec<(String, Option<Site>)>,
+    /// How each of [`holds`](Self::holds) is held, in its order: the
+    /// lock's kind and mode (an `AsyncRwLock` read is shared, a write
+    /// exclusive).
+    pub hold_modes: Vec<(LockKind, Hold)>,
     /// The async lock it waits for (registered while the watchdog is on),
     /// where it asked, and for how long.
     pub waits: Option<(String, Option<Site>, Duration)>,
@@ -140,13 +157,51 @@ impl fmt::Display for TaskInfo {
                 None => writeln!(f, "    waits {waited:.1?} for {lock}")?,
             }
         }
-        for (lock, site) in &self.holds {
-            match site {
-                Some(s) => writeln!(f, "    holds {lock} (taken at {s})")?,
-                None => writeln!(f, "    holds {lock}")?,
-            }
+        for (i, (lock, site)) in self.holds.iter().enumerate() {
+            let mode = self.hold_modes.get(i).map(|&(k, h)| async_hold_text(k, h));
+            write_hold(f, lock, mode, site.as_ref())?;
         }
         Ok(())
+    }
+}
+
+/// A task's (or thread's) hold in a dump or a task watchdog report:
+/// `    holds AsyncRwLock `m` (shared, taken at src/a.rs:3:5)`, its mode
+/// in the thread watchdog's words.
+pub(crate) fn write_hold(
+    f: &mut fmt::Formatter<'_>,
+    lock: &str,
+    mode: Option<&str>,
+    site: Option<&Site>,
+) -> fmt::Result {
+    match (mode, site) {
+        (Some(m), Some(s)) => writeln!(f, "    holds {lock} ({m}, taken at {s})"),
+        (Some(m), None) => writeln!(f, "    holds {lock} ({m})"),
+        (None, Some(s)) => writeln!(f, "    holds {lock} (taken at {s})"),
+        (None, None) => writeln!(f, "    holds {lock}"),
+    }
+}
+
+/// How a hold is held, as the JSON's `hold` says it (the thread
+/// watchdog's `held[].hold`): `exclusive`, `shared` or `upgradable read`.
+pub(crate) fn hold_mode_name(hold: Hold) -> &'static str {
+    match hold {
+        Hold::Exclusive => "exclusive",
+        Hold::Shared => "shared",
+        Hold::Upgradable => "upgradable read",
+    }
+}
+
+/// How a hold of a `kind` lock is held, as the text says it (the thread
+/// watchdog's words): a permit, a role by what it is, else its mode
+/// ([`hold_mode_name`]).
+pub(crate) fn async_hold_text(kind: LockKind, hold: Hold) -> &'static str {
+    match kind {
+        LockKind::Semaphore | LockKind::AsyncSemaphore => "a permit",
+        LockKind::Queue => "as its consumer",
+        LockKind::Barrier => "as a party on its way to the next wait",
+        LockKind::Thread => "running",
+        _ => hold_mode_name(hold),
     }
 }
 

@@ -117,7 +117,7 @@ pub(super) fn entry(id: u64, hold: Hold) -> u64 {
 
 /// The hold a slot's state `s` stands for.
 #[inline]
-fn hold_of(s: u64) -> Hold {
+pub(super) fn hold_of(s: u64) -> Hold {
     if s & (SHARED | DOWNGRADED) != 0 {
         Hold::Shared
     } else {

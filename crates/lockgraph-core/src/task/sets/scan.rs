@@ -5,7 +5,7 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::held_set::decode_class;
+use super::held_set::{decode_class, hold_of};
 use super::registry::REGISTRY;
 use super::{HeldSet, Owner};
 use crate::class::{Class, LockKind};
@@ -26,6 +26,8 @@ pub(crate) struct PubHold {
     pub(crate) owner: Owner,
     pub(crate) id: u64,
     pub(crate) site: Option<&'static Location<'static>>,
+    /// Exclusive, or shared (a read, a permit, a downgraded write).
+    pub(crate) hold: crate::report::Hold,
     /// The lock: its kind, name (or creation site) and id.
     pub(crate) lock: crate::watchdog::LockRef,
 }
@@ -65,6 +67,7 @@ pub(crate) fn all_holds() -> Vec<PubHold> {
                     owner: set.owner,
                     id,
                     site,
+                    hold: hold_of(s),
                     lock: crate::watchdog::LockRef::of(id, class, kind),
                 });
             }

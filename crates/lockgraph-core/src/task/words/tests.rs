@@ -41,6 +41,10 @@ pub(crate) fn wait(
             .collect(),
         hold_ids: holds.iter().map(|&(_, id)| id).collect(),
         hold_kinds: holds.iter().map(|_| LockKind::AsyncMutex).collect(),
+        hold_modes: holds
+            .iter()
+            .map(|_| crate::report::Hold::Exclusive)
+            .collect(),
         held_by: vec![(held_by.into(), None)],
         queued_behind: None,
     }
@@ -388,5 +392,45 @@ fn locks_are_named_without_instance_ids() {
     assert_eq!(
         lock_text(LockKind::AsyncMutex, Class::Anonymous, 9),
         "AsyncMutex #9"
+    );
+}
+
+/// A task's holds say how they are held, as the thread watchdog's do: an
+/// `AsyncRwLock` read is shared, a write exclusive, a permit a permit (they
+/// all read `holds AsyncRwLock `l` (taken at ...)`; outside test, async
+/// finding 7), in the text and in the JSON's `hold`.
+#[test]
+fn a_read_hold_and_a_write_hold_are_told_apart() {
+    let rw = |name, id| LockRef::of(id, Class::Named(name), LockKind::AsyncRwLock);
+    let mut w = wait("task 3", ("m", 1), &[], "task 4");
+    w.holds = vec![
+        (rw("r", 2).to_string(), site(7)),
+        (rw("w", 3).to_string(), site(8)),
+        (
+            LockRef::of(4, Class::Named("s"), LockKind::AsyncSemaphore).to_string(),
+            None,
+        ),
+    ];
+    w.hold_ids = vec![2, 3, 4];
+    w.hold_kinds = vec![
+        LockKind::AsyncRwLock,
+        LockKind::AsyncRwLock,
+        LockKind::AsyncSemaphore,
+    ];
+    w.hold_modes = vec![
+        crate::report::Hold::Shared,
+        crate::report::Hold::Exclusive,
+        crate::report::Hold::Shared,
+    ];
+    let r = report(false, vec![w]);
+    let text = r.to_string();
+    assert!(
+        text.contains("\n    holds AsyncRwLock `r` (shared, taken at src/app.rs:7:9)\n    holds AsyncRwLock `w` (exclusive, taken at src/app.rs:8:9)\n    holds AsyncSemaphore `s` (a permit)\n"),
+        "{text}"
+    );
+    let line = r.to_json();
+    assert!(
+        line.contains("\"holds\":[{\"lock\":\"AsyncRwLock `r`\",\"hold\":\"shared\",\"taken_at\":\"src/app.rs:7:9\"},{\"lock\":\"AsyncRwLock `w`\",\"hold\":\"exclusive\",\"taken_at\":\"src/app.rs:8:9\"},{\"lock\":\"AsyncSemaphore `s`\",\"hold\":\"shared\",\"taken_at\":null}]"),
+        "{line}"
     );
 }
