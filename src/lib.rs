@@ -155,6 +155,11 @@
 //!   may be taken off one of their stacks instead: that thread then misses
 //!   edges from the lock, and the sender keeps its read hold (edges from it
 //!   may be false), until that thread releases its own read guard.
+//! * `deadlock_detection`, `hardware-lock-elision`, `nightly`: parking_lot's
+//!   features that change no API, accepted (and changing nothing) so that
+//!   a `package = "lockgraph"` rename of a parking_lot dependency that names
+//!   them builds; [`deadlock`] is always there. parking_lot's `owning_ref`
+//!   feature is not offered.
 //!
 //! `--cfg loom` is not a feature but a compiler flag (above). The
 //! std-compatible locks (poisoning, `LockResult`) are in [`stdsync`], always
@@ -258,6 +263,7 @@ mod condvar;
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]
 #[path = "condvar_plain.rs"]
 mod condvar;
+pub mod deadlock;
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 pub mod mpsc;
 #[cfg(not(any(debug_assertions, feature = "track-in-release", loom)))]

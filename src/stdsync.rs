@@ -8,6 +8,12 @@
 //! std); it has the same `timed_out()`. std's `LockResult`, `PoisonError`,
 //! `TryLockError` and `TryLockResult` are re-exported here.
 //!
+//! The rest of `std::sync` is not here: keep `Arc`, `OnceLock`,
+//! `LazyLock` and the atomics from std (their initialisation waits are not
+//! tracked). The tracked `Once`, `Barrier` and `mpsc` queues are at the
+//! crate root ([`crate::Once`], [`crate::Barrier`], [`crate::mpsc`]), with
+//! parking_lot's `Once` API and std's `Barrier` and `mpsc` APIs.
+//!
 //! `RwLock` has one method std's lacks, parking_lot's `read_recursive`
 //! (a read that does not queue behind a waiting writer), which the report
 //! of a thread reading a lock it already read-holds advises.

@@ -151,3 +151,65 @@ fn named_locks_are_one_class_whatever_their_type() {
     });
     assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
 }
+
+/// Thread-local locks, each only ever taken by its own thread: with `new`
+/// they are one class (their site and type), so one thread's "scratch then
+/// global" and another's "global then scratch" are a class-level cycle,
+/// though no two threads ever share a scratch lock (found by an outside
+/// test). `const_new(RawMutex::INIT, ..)` gives each its own anonymous
+/// class: no cycle, while a real inversion on one of them is still found
+/// (README, "False alarms").
+#[test]
+fn thread_local_locks_of_their_own_class_are_no_class_level_cycle() {
+    use lock_api::RawMutex as _;
+    use lockgraph::RawMutex;
+    thread_local! {
+        static SHARED_CLASS: Mutex<u32> = const { Mutex::new(0) };
+        static OWN_CLASS: Mutex<u32> = const { Mutex::const_new(RawMutex::INIT, 0) };
+    }
+    let global = std::sync::Arc::new(Mutex::named("tls-global", 0u32));
+    // Another thread takes its scratch lock, then the global one; this
+    // thread (whose reports `capture` sees) the global one, then its own
+    // scratch lock.
+    let run = |own: bool| {
+        let g1 = global.clone();
+        std::thread::spawn(move || {
+            let take = |m: &Mutex<u32>| {
+                let _s = m.lock();
+                let _g = g1.lock();
+            };
+            if own {
+                OWN_CLASS.with(take);
+            } else {
+                SHARED_CLASS.with(take);
+            }
+        })
+        .join()
+        .unwrap();
+        capture(|| {
+            let _g = global.lock();
+            if own {
+                OWN_CLASS.with(|m| drop(m.lock()));
+            } else {
+                SHARED_CLASS.with(|m| drop(m.lock()));
+            }
+        })
+    };
+    let shared = run(false);
+    assert_eq!(cycles(&shared).len(), 1, "{shared:#?}");
+    assert_eq!(cycles(&shared)[0].level, Level::Class, "{}", shared[0]);
+    let own = run(true);
+    assert!(cycles(&own).is_empty(), "{own:#?}");
+    // One thread's own lock in both orders is still an inversion.
+    let reports = capture(|| {
+        OWN_CLASS.with(|m| {
+            {
+                let _s = m.lock();
+                let _g = global.lock();
+            }
+            let _g = global.lock();
+            let _s = m.lock();
+        })
+    });
+    assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
+}

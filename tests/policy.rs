@@ -494,3 +494,35 @@ fn a_subscriber_that_takes_lockgraph_locks_while_reporting_works() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(seen[0].contains("lock-order cycle"), "{}", seen[0]);
 }
+
+/// One lock taken, no cycle: a process whose policy variable is misspelt.
+#[test]
+fn child_no_cycle() {
+    if !is_child() {
+        return;
+    }
+    let a = Mutex::new(0);
+    *a.lock() += 1;
+    println!("CHILD-OK");
+}
+
+/// A misspelt `LOCKGRAPH_ON_CYCLE` is named at the first lock operation,
+/// as docs/environment.md says of the variables, not only by the first
+/// report (found by an outside test: a CI job with `pnaic` passed green,
+/// its cycles warned, and nothing said why until one was found).
+#[test]
+fn a_misspelt_policy_is_named_at_the_first_lock_operation() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    let out = run_child(child!(child_no_cycle), &[("LOCKGRAPH_ON_CYCLE", "pnaic")]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.success() && stdout.contains("CHILD-OK"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("lockgraph: LOCKGRAPH_ON_CYCLE: unknown lockgraph policy \"pnaic\""),
+        "{stderr}"
+    );
+}

@@ -17,6 +17,7 @@ use lockgraph::watchdog::{self, Config};
 use lockgraph::{Mutex, ReentrantMutex};
 use lockgraph_testkit::{is_child, spawn_named, Child, END};
 
+mod compat;
 mod condvar;
 mod deadlock;
 mod dump;

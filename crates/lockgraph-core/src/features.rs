@@ -320,6 +320,10 @@ fn settle() -> u8 {
     // The first lock use: a recording process writes its record file's
     // header now, even if it never records an edge (docs/record-format.md).
     crate::record::start();
+    // The policy too, so that a misspelt `LOCKGRAPH_ON_CYCLE` is named now,
+    // not by the first report (found by an outside test: a CI job's typo in
+    // `panic` showed only with the first cycle, which then only warned).
+    let _ = crate::policy::on_cycle();
     loop {
         let before = CHANGES.load(Ordering::SeqCst);
         let mut m = 0;
