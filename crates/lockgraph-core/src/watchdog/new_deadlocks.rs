@@ -35,7 +35,7 @@ const STACK_CALLS: u32 = 3;
 /// they captured, their holds). A cycle with a timed wait is left out: it
 /// ends when that wait gives up (parking_lot's `check_deadlock` leaves such
 /// waits out too). A deadlock whose waiters have not captured their stacks
-/// yet is held back for up to [`STACK_CALLS`] calls.
+/// yet is held back for up to three calls.
 ///
 /// Threads publish their holds and waits only while the watchdog is on
 /// ([`on`]): with it off, this finds nothing.
