@@ -20,13 +20,13 @@
 //! });
 //! ```
 //!
-//! lockgraph's detector is its [`watchdog`](crate::watchdog): threads
+//! lockgraph's detector is its [`watchdog`]: threads
 //! publish their holds and waits only while it is on, and it reports each
 //! deadlock itself, on stderr, with the locks, their sites and what to do
 //! (docs/watchdog.md). The first call of [`check_deadlock`] starts it, with
 //! [`Config::default`](crate::watchdog::Config) (a 5 s timeout for its
 //! long-wait reports), if nothing started it before: start it yourself
-//! first (`LOCKGRAPH_WATCHDOG`, or [`watchdog::start`](crate::watchdog::start))
+//! first (`LOCKGRAPH_WATCHDOG`, or [`watchdog::start`])
 //! to choose its settings. In a release build without tracking there is
 //! no watchdog, and [`check_deadlock`] returns nothing, as parking_lot's
 //! does without its feature.
