@@ -526,3 +526,73 @@ fn a_misspelt_policy_is_named_at_the_first_lock_operation() {
         "{stderr}"
     );
 }
+
+struct Account {
+    balance: Mutex<i64>,
+}
+
+impl Account {
+    fn new() -> Account {
+        Account {
+            balance: Mutex::new(100),
+        }
+    }
+}
+
+/// The naive transfer: the source's lock, then the destination's.
+fn transfer(from: &Account, to: &Account) {
+    let mut f = from.balance.lock();
+    let mut t = to.balance.lock();
+    *f -= 1;
+    *t += 1;
+}
+
+/// One buggy transfer over 16 accounts made by one constructor, called on
+/// many pairs: under `warn`, one report.
+#[test]
+fn child_naive_transfers() {
+    if !is_child() {
+        return;
+    }
+    use lockgraph::capture;
+    use std::time::Duration;
+    let accounts: Vec<Account> = (0..16).map(|_| Account::new()).collect();
+    let captured = capture(|| transfer(&accounts[0], &accounts[1]));
+    let captured_too = capture(|| transfer(&accounts[1], &accounts[0]));
+    // A capture still gets every cycle (here the first pair's).
+    assert_eq!(captured.len() + captured_too.len(), 1);
+    for i in 0..16 {
+        for j in 0..16 {
+            if i != j {
+                transfer(&accounts[i], &accounts[j]);
+            }
+        }
+    }
+    lockgraph::flush_reports(Duration::from_secs(5));
+    println!("CHILD-OK");
+}
+
+/// Per-object locks of one class taken in both orders by one function make
+/// a new instance-level cycle for each set of objects it meets, all fixed
+/// at the same two lines: under `warn` the first through those sites is
+/// delivered and the rest are not (found by an outside test: 211 reports,
+/// 7,280 lines of stderr for one bug over 16 accounts).
+#[test]
+fn one_class_cycles_through_the_same_sites_are_delivered_once() {
+    if !lockgraph::TRACKING {
+        return;
+    }
+    let out = run_child(
+        child!(child_naive_transfers),
+        &[("LOCKGRAPH_ON_CYCLE", "warn")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.success() && stdout.contains("CHILD-OK"),
+        "{stdout}\n{stderr}"
+    );
+    // The capture took the first cycle; of the many the loop closes, one
+    // is printed.
+    let reports = stderr.matches("lockgraph: potential deadlock").count();
+    assert_eq!(reports, 1, "{stderr}");
+}

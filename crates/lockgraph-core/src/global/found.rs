@@ -162,6 +162,25 @@ impl CycleFound {
         self.edges.push((o.clone(), 1));
     }
 
+    /// An instance-level cycle among locks of one class: its key of
+    /// [`repeats`](super::repeats) (the class and its edges' sites).
+    fn repeat_key(&self) -> Option<u64> {
+        if self.level != Level::Instance {
+            return None;
+        }
+        let [run] = self.locks.as_slice() else {
+            return None;
+        };
+        if run.len < 2 {
+            return None;
+        }
+        super::repeats::key(
+            run.kind,
+            run.identity?,
+            self.edges.iter().map(|(o, _)| (o.held_at, o.requested_at)),
+        )
+    }
+
     /// The cycle as the record's `cycle` line writes it: its runs of locks
     /// (each with the id of its first lock, which an anonymous class's id
     /// names) and of edges, as they are.
@@ -248,6 +267,26 @@ impl CycleFound {
 impl crate::policy::Report for Raised {
     fn event(&self, text: &str) -> bool {
         crate::policy::Report::event(self.get(), text)
+    }
+
+    /// The policy's, but for a one-class cycle through sites already
+    /// delivered under `warn`: dropped (`repeats`). Decided from the cycle
+    /// as found: nothing is built here, on the thread that closed it.
+    fn disposal(&self, policy: crate::policy::OnCycle) -> crate::policy::Disposal {
+        use crate::policy::{Disposal, OnCycle};
+        let repeat = || match &self.0 {
+            Inner::Found(c, _) => c
+                .repeat_key()
+                .is_some_and(super::repeats::already_delivered),
+            Inner::Ready(_) => false,
+        };
+        match policy {
+            OnCycle::Warn if repeat() => Disposal::Drop,
+            OnCycle::Warn => Disposal::Deliver,
+            OnCycle::Panic => Disposal::Panic,
+            OnCycle::Abort => Disposal::Abort("LOCKGRAPH_ON_CYCLE=abort"),
+            OnCycle::Off => Disposal::Drop,
+        }
     }
 
     fn captured_as() -> std::any::TypeId {

@@ -27,6 +27,7 @@ use crate::report::{Backtrace, CycleReport, EdgeInfo, Hold, Level, LockInfo, Rep
 mod add_edges;
 mod context;
 mod found;
+mod repeats;
 mod report;
 mod taken;
 pub(crate) mod young;
