@@ -16,14 +16,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+# LOCKGRAPH_STACKS_PROFILE names another profile with the same settings:
+# .ci/run gives its release profile line tables (CARGO_PROFILE_RELEASE_DEBUG)
+# and names it, so that this build reuses its release steps' artifacts.
+# Read before the program's variables are cleared below.
+profile=${LOCKGRAPH_STACKS_PROFILE:-release-lines}
 for v in $(compgen -e); do
   case "$v" in RUST_BACKTRACE | RUST_LIB_BACKTRACE | LOCKGRAPH_*) unset "$v" ;; esac
 done
 
-# LOCKGRAPH_STACKS_PROFILE names another profile with the same settings:
-# .ci/run gives its release profile line tables (CARGO_PROFILE_RELEASE_DEBUG)
-# and names it, so that this build reuses its release steps' artifacts.
-profile=${LOCKGRAPH_STACKS_PROFILE:-release-lines}
 cargo build -q --profile "$profile" --features watchdog-in-release --example watchdog ||
   { echo "production-stacks: the build failed"; exit 2; }
 target=$(cargo metadata --format-version 1 --no-deps |
