@@ -73,9 +73,9 @@ fn check_deadlock_returns_each_deadlock_once_with_its_threads_and_stacks() {
     assert!(threads.iter().all(|t| t.1 != 0), "{text}");
     assert_ne!(threads[0].1, threads[1].1, "{text}");
     // Each waiter's stack, with the line that asks (debug builds: an
-    // optimised build may inline the closure away).
-    assert!(threads.iter().all(|t| t.2 > 0), "{text}");
+    // optimised build without line tables resolves no frame of its own).
     if cfg!(debug_assertions) {
+        assert!(threads.iter().all(|t| t.2 > 0), "{text}");
         for name in ["compat-one", "compat-two"] {
             let line = site_line(&text, name);
             assert!(

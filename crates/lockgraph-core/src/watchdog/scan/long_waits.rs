@@ -46,17 +46,17 @@ impl Watchdog {
                 // and, with the abort action, abort on that.
                 continue;
             }
+            // A thread's sync wait on a task watchdog DEADLOCK's cycle (a
+            // worker thread blocked by its task) was explained there.
+            if super::tasks::covered_by_task_deadlock(key.0, key.1) {
+                continue;
+            }
             // A timed wait of a retry loop (the lock asked again within
             // the timeout of the last try's end) is long once the loop
             // has lasted the timeout, though each try is shorter, and is
             // reported once per loop (found by an outside test: a loop
             // of 300 ms tries against a holder asleep for a minute was
             // never reported).
-            // A thread's sync wait on a task watchdog DEADLOCK's cycle (a
-            // worker thread blocked by its task) was explained there.
-            if super::tasks::covered_by_task_deadlock(key.0, key.1) {
-                continue;
-            }
             let retry = retry_since(s, &w);
             let waited = now.saturating_sub(retry.unwrap_or(w.since));
             if waited <= timeout
