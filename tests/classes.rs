@@ -133,6 +133,15 @@ fn a_report_says_when_two_of_its_locks_are_fields_of_one_type_from_one_site() {
         text.contains("one site, many fields: L1, L2 are one class"),
         "{text}"
     );
+    // Both readings of one site's locks of one type, each with its way out
+    // (it said only "name them or create them on separate lines", which
+    // per-object locks made by one constructor cannot do; found by an
+    // outside test).
+    assert!(
+        text.contains("name them (`named`) or create them on separate lines")
+            && text.contains("(per-object locks: accounts, shards), take them in one global order, by id or by address"),
+        "{text}"
+    );
 }
 
 #[test]

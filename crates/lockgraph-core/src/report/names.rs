@@ -100,9 +100,12 @@ impl CycleReport {
             let tags = |v: &[usize]| v.iter().map(|&j| tag(j)).collect::<Vec<_>>().join(", ");
             if twins.len() > 1 {
                 notes.push(format!(
-                    "one site, many fields: {} are one class (made at {site} with one type: \
-                     fields of one #[derive(Default)], or a generic constructor); only their \
-                     instances tell them apart: name them (`named`) or create them on separate lines",
+                    "one site, many fields: {} are one class (made at {site} with one type); \
+                     only their instances tell them apart. If they are fields of one value (a \
+                     #[derive(Default)], a generic constructor), name them (`named`) or create \
+                     them on separate lines; if they are one field of different values \
+                     (per-object locks: accounts, shards), take them in one global order, by \
+                     id or by address",
                     tags(&twins)
                 ));
             } else if lock.site_classes > 1 {
