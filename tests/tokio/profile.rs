@@ -49,16 +49,20 @@ fn child_profiled() {
     );
 }
 
+/// The child's `PROFILE ...` line, from its marker on.
+fn profile_line(out: &lockgraph_testkit::Output) -> &str {
+    out.stdout
+        .lines()
+        .find_map(|l| l.find("PROFILE").map(|i| &l[i..]))
+        .unwrap_or_else(|| panic!("no profile:\n{}", out.both()))
+}
+
 #[test]
 fn async_acquisitions_are_profiled() {
     let out = child!(child_profiled)
         .deadline(Duration::from_secs(30))
         .run();
-    let line = out
-        .stdout
-        .lines()
-        .find_map(|l| l.find("PROFILE").map(|i| &l[i..]))
-        .unwrap_or_else(|| panic!("no profile:\n{}", out.both()));
+    let line = profile_line(&out);
     let field = |name: &str| -> u64 {
         line.split_whitespace()
             .find_map(|f| f.strip_prefix(&format!("{name}=")))
@@ -119,11 +123,7 @@ fn async_waiters_are_tasks() {
     let out = child!(child_tasks_waited)
         .deadline(Duration::from_secs(30))
         .run();
-    let line = out
-        .stdout
-        .lines()
-        .find_map(|l| l.find("PROFILE").map(|i| &l[i..]))
-        .unwrap_or_else(|| panic!("no profile:\n{}", out.both()));
+    let line = profile_line(&out);
     assert!(line.contains("waiters=8 "), "{line}\n{}", out.both());
     assert!(
         out.stdout

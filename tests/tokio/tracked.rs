@@ -300,6 +300,16 @@ fn a_try_lock_records_no_edge() {
     assert!(reports.is_empty(), "{reports:#?}");
 }
 
+/// `reports` is one potential (not certain) self-deadlock.
+fn assert_one_potential_self_deadlock(reports: &[CycleReport]) {
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert!(
+        matches!(reports[0].kind, ReportKind::SelfDeadlock { certain: false }),
+        "{}",
+        reports[0]
+    );
+}
+
 /// tokio's `RwLock` is fair: a second `read` in one task can queue
 /// behind a writer that waits for the first.
 #[test]
@@ -311,12 +321,7 @@ fn a_recursive_read_is_a_potential_self_deadlock() {
             let _r2 = l.read().await;
         })
     });
-    assert_eq!(reports.len(), 1, "{reports:#?}");
-    assert!(
-        matches!(reports[0].kind, ReportKind::SelfDeadlock { certain: false }),
-        "{}",
-        reports[0]
-    );
+    assert_one_potential_self_deadlock(&reports);
     // tokio's RwLock has no read_recursive: the advice is its own.
     let text = reports[0].to_string();
     // `block_on`'s own future is its thread's.
@@ -358,12 +363,7 @@ fn a_task_asking_for_an_async_lock_it_holds_is_a_potential_self_deadlock() {
         })
     });
     assert_eq!(*m.try_lock().unwrap(), 2);
-    assert_eq!(reports.len(), 1, "{reports:#?}");
-    assert!(
-        matches!(reports[0].kind, ReportKind::SelfDeadlock { certain: false }),
-        "{}",
-        reports[0]
-    );
+    assert_one_potential_self_deadlock(&reports);
     let text = reports[0].to_string();
     assert!(
         text.starts_with("lockgraph: potential deadlock: an async lock is requested by the task (or thread) that holds it\n")
@@ -385,12 +385,7 @@ fn a_task_asking_for_an_async_lock_it_holds_is_a_potential_self_deadlock() {
             .unwrap();
         })
     });
-    assert_eq!(reports.len(), 1, "{reports:#?}");
-    assert!(
-        matches!(reports[0].kind, ReportKind::SelfDeadlock { certain: false }),
-        "{}",
-        reports[0]
-    );
+    assert_one_potential_self_deadlock(&reports);
 }
 
 /// A task holds async `a` and takes sync `b`; a thread holding `b`

@@ -44,24 +44,15 @@ pub fn new_deadlocks() -> Vec<WatchdogReport> {
     let now = now_ns();
     let wall = std::time::SystemTime::now();
     let edges = wait_for_edges(&snaps);
-    let cycles = find_cycles(&edges, &wait_needs(&snaps));
-    let stuck = super::members::Stuck::of(&snaps, &edges);
-    let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
-    let mut covered: HashSet<usize> = HashSet::new();
+    let (groups, on_cycle) = super::verdict::deadlock_groups(&snaps, &edges);
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     let seen = seen.get_or_insert_with(Seen::default);
     if seen.returned.len() + seen.waiting_for_stacks.len() >= REMEMBERED {
         *seen = Seen::default();
     }
     let mut out = Vec::new();
-    for cycle in cycles {
-        if cycle.iter().all(|i| covered.contains(i)) {
-            continue;
-        }
-        let also = stuck.also_deadlocked(&snaps, &edges, &cycle);
-        covered.extend(cycle.iter().chain(&also).copied());
-        let waits: Vec<_> = cycle.iter().filter_map(|&i| snaps[i].wait).collect();
-        if waits.iter().any(|w| w.limit.is_some()) {
+    for (cycle, _) in groups {
+        if super::verdict::has_timed_wait(&snaps, &cycle) {
             continue;
         }
         let mut key: Key = cycle

@@ -82,20 +82,19 @@ pub struct DumpDeadlock {
     pub advice: String,
 }
 
-/// The deadlocks among `snaps`' threads at `now` (one per group of
-/// threads: a cycle whose threads an earlier one covers is left out), and
-/// who is on one.
-pub(super) fn dump_deadlocks(
+/// The deadlocks among `snaps`' threads, one per group of threads (a cycle
+/// whose threads an earlier one covers is left out): each cycle, started
+/// at its first thread by name, with the threads it holds besides (its
+/// DEADLOCK report's `also deadlocked`); and who is on a cycle.
+pub(super) fn deadlock_groups(
     snaps: &[Snap],
     edges: &[Vec<usize>],
-    now: u64,
-    wall: std::time::SystemTime,
-) -> (Vec<DumpDeadlock>, HashSet<usize>) {
+) -> (Vec<(Vec<usize>, Vec<usize>)>, HashSet<usize>) {
     let cycles = find_cycles(edges, &wait_needs(snaps));
     let stuck = super::members::Stuck::of(snaps, edges);
     let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
     let mut covered: HashSet<usize> = HashSet::new();
-    let mut out = Vec::new();
+    let mut groups = Vec::new();
     for mut cycle in cycles {
         if cycle.iter().all(|i| covered.contains(i)) {
             continue;
@@ -104,19 +103,38 @@ pub(super) fn dump_deadlocks(
             .min_by_key(|&k| (&snaps[cycle[k]].slot.name, snaps[cycle[k]].slot.key))
             .unwrap_or(0);
         cycle.rotate_left(first);
-        // Its threads: the cycle's, and those it holds besides (as its
-        // DEADLOCK report lists them).
         let also = stuck.also_deadlocked(snaps, edges, &cycle);
         covered.extend(cycle.iter().chain(&also).copied());
+        groups.push((cycle, also));
+    }
+    (groups, on_cycle)
+}
+
+/// Whether a wait of `cycle` is timed: the cycle ends when it gives up.
+pub(super) fn has_timed_wait(snaps: &[Snap], cycle: &[usize]) -> bool {
+    cycle
+        .iter()
+        .any(|&i| snaps[i].wait.is_some_and(|w| w.limit.is_some()))
+}
+
+/// The deadlocks among `snaps`' threads at `now` ([`deadlock_groups`]),
+/// and who is on one.
+pub(super) fn dump_deadlocks(
+    snaps: &[Snap],
+    edges: &[Vec<usize>],
+    now: u64,
+    wall: std::time::SystemTime,
+) -> (Vec<DumpDeadlock>, HashSet<usize>) {
+    let (groups, on_cycle) = deadlock_groups(snaps, edges);
+    let mut out = Vec::new();
+    for (cycle, also) in groups {
         let mut report = deadlock_report(snaps, &cycle, now, wall, Action::Report);
         add_blocked_peers(&mut report.threads, &cycle, snaps, edges, &on_cycle, now);
         add_waiting_now(&mut report.threads, snaps);
         out.push(DumpDeadlock {
             cycle: report.cycle.clone().unwrap_or_default(),
             threads: cycle.len() + also.len(),
-            timed: cycle
-                .iter()
-                .any(|&i| snaps[i].wait.is_some_and(|w| w.limit.is_some())),
+            timed: has_timed_wait(snaps, &cycle),
             advice: report.advice(),
         });
     }
