@@ -82,6 +82,10 @@ pub struct DumpDeadlock {
     pub advice: String,
 }
 
+/// A deadlock's cycle (indices into a scan's copy, each thread waiting for
+/// a lock the next holds) and the threads it holds besides.
+pub(super) type DeadlockGroup = (Vec<usize>, Vec<usize>);
+
 /// The deadlocks among `snaps`' threads, one per group of threads (a cycle
 /// whose threads an earlier one covers is left out): each cycle, started
 /// at its first thread by name, with the threads it holds besides (its
@@ -89,7 +93,7 @@ pub struct DumpDeadlock {
 pub(super) fn deadlock_groups(
     snaps: &[Snap],
     edges: &[Vec<usize>],
-) -> (Vec<(Vec<usize>, Vec<usize>)>, HashSet<usize>) {
+) -> (Vec<DeadlockGroup>, HashSet<usize>) {
     let cycles = find_cycles(edges, &wait_needs(snaps));
     let stuck = super::members::Stuck::of(snaps, edges);
     let on_cycle: HashSet<usize> = cycles.iter().flatten().copied().collect();
