@@ -7,7 +7,8 @@
 # it. With line tables only, function names carry no module path, so the
 # report must tell the program's frames from lockgraph's by their source
 # file (`report/frames.rs`): each waiter's stack must show the example's own
-# line, and no frame of lockgraph, lock_api or parking_lot.
+# line, and no frame of lockgraph, lock_api or parking_lot. Then the same
+# binary stripped: its report must say that it has no symbols.
 #
 #   bash scripts/production-stacks.sh     (one to three minutes on 2 cores: the build)
 #
@@ -88,3 +89,21 @@ sys.exit(1 if bad else 0)
 EOF
 echo "production-stacks: ok: an optimised build with line tables only reports the deadlock with each waiter's own line"
 grep -A1 'its stack while waiting:' <<<"$out" | grep -v -- '--' | sed 's/^/  /'
+
+# The same binary stripped (the `strip` tool, as `strip = true` would): no
+# frame can be named, and the report must say why in the text and in the
+# JSON written to the dump directory, not leave the stacks out in silence.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "$exe" "$work/watchdog-stripped"
+strip "$work/watchdog-stripped"
+set +e
+out=$(LOCKGRAPH_DUMP_DIR="$work/dumps" timeout 60 "$work/watchdog-stripped" 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 134 ] || fail "the stripped example exited with $rc, not 134 (the watchdog's abort)"
+grep -q 'no program frames could be resolved: this binary has no symbols' <<<"$out" ||
+  fail "the stripped binary's report does not say that it has no symbols"
+grep -qs '"reason":"no symbols: the binary was stripped"' "$work"/dumps/* ||
+  fail "the stripped binary's JSON report gives no reason for its empty stacks ($work/dumps: $(ls "$work/dumps" 2>&1))"
+echo "production-stacks: ok: the same binary stripped says, in text and JSON, that it has no symbols"

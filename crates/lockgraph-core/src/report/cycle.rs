@@ -226,11 +226,13 @@ impl CycleReport {
     pub(super) fn fmt_stacks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.edges.len();
         let mut header = false;
+        let mut captured = false;
         for i in (0..n).filter(|&i| shown(i, n)) {
             let Some(e) = self.edges.entry(i) else {
                 continue;
             };
             let Some(bt) = &e.backtrace else { continue };
+            captured = true;
             let frames = bt.user_frames(6);
             if frames.is_empty() {
                 continue;
@@ -257,6 +259,15 @@ impl CycleReport {
             )?;
             for frame in frames {
                 writeln!(f, "      {frame}")?;
+            }
+        }
+        if captured && !header {
+            // Stacks were captured and none named a frame of the program:
+            // say why where the binary is the cause (a stripped one).
+            let hint = super::DebugInfo::of_this_binary().no_frames_hint();
+            if !hint.is_empty() {
+                writeln!(f)?;
+                writeln!(f, "  stacks: no program frames could be resolved{hint}")?;
             }
         }
         Ok(())

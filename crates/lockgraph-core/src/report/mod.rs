@@ -10,6 +10,7 @@ pub use lockgraph_graph::{Hold, Request};
 use crate::class::{short_type_name, Class, LockKind, Site};
 
 mod cycle;
+mod debug_info;
 mod device;
 mod entries;
 mod fix;
@@ -23,6 +24,7 @@ mod tests;
 mod trace;
 mod wait_fix;
 
+pub(crate) use debug_info::DebugInfo;
 pub(crate) use entries::{EdgeRuns, LockRuns};
 pub use entries::{Edges, Locks};
 pub use frames::program_frame;

@@ -90,10 +90,10 @@ pub(crate) fn user_frames_of(ips: &[(usize, bool)], max: usize) -> Vec<String> {
 /// thread of lockgraph's leaves that lock held in the child.
 static RESOLVING: crate::fork::Mutex<()> = crate::fork::Mutex::new(());
 
-struct Resolving(#[allow(dead_code)] crate::fork::MutexGuard<'static, ()>);
+pub(super) struct Resolving(#[allow(dead_code)] crate::fork::MutexGuard<'static, ()>);
 
 impl Resolving {
-    fn enter() -> Resolving {
+    pub(super) fn enter() -> Resolving {
         static REGISTERED: std::sync::atomic::AtomicBool =
             std::sync::atomic::AtomicBool::new(false);
         crate::fork::register(&REGISTERED, &FORK_HOOKS);

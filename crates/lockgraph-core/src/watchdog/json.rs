@@ -183,7 +183,16 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
                 }
                 crate::record::json_str(s, fr);
             }
-            let _ = write!(s, "],\"truncated\":{truncated}}}");
+            let _ = write!(s, "],\"truncated\":{truncated}");
+            let reason = frames
+                .is_empty()
+                .then(|| crate::report::DebugInfo::of_this_binary().no_frames_reason())
+                .flatten();
+            if let Some(why) = reason {
+                s.push_str(",\"reason\":");
+                crate::record::json_str(s, why);
+            }
+            s.push('}');
         }
         Some(StackNow::Unavailable(why)) => {
             s.push_str("{\"source\":\"proc\",\"reason\":");

@@ -279,7 +279,7 @@ impl fmt::Display for ThreadInfo {
                     writeln!(
                         f,
                         "      (no program frames could be resolved{})",
-                        NO_FRAMES_HINT
+                        crate::report::DebugInfo::of_this_binary().no_frames_hint()
                     )?;
                 }
                 for fr in frames {
@@ -391,12 +391,3 @@ impl fmt::Display for Dump {
         writeln!(f, "-- end of lockgraph dump --")
     }
 }
-
-/// After "no program frames could be resolved" in an optimised build,
-/// whose stacks name no frame without line tables (said nowhere: found by
-/// an outside test); nothing in a debug build.
-const NO_FRAMES_HINT: &str = if cfg!(debug_assertions) {
-    ""
-} else {
-    ": an optimised build names frames only with line tables or symbols; `debug = \"line-tables-only\"` in its profile gives them (docs/watchdog.md, \"Running it in production\")"
-};
