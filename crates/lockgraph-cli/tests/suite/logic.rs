@@ -816,6 +816,28 @@ fn a_cycle_through_a_stream_is_told_to_release_the_lock_before_the_synchronize()
     assert!(!text.contains("one global order"), "{text}");
 }
 
+/// A host function's label quotes its stream's name (`` host fn enqueued
+/// at ... on stream `h2d` ``): the checker says it as is, as the runtime
+/// does, instead of quoting it again (found by an outside test: the text
+/// read `` HostFn `host fn enqueued at ... on stream `h2d`` ``).
+#[test]
+fn a_host_function_label_with_quoted_names_of_its_own_is_not_quoted_again() {
+    let d = tempdir();
+    let host_fn = "name:host fn enqueued at src/gpu.rs:21:10 on stream `h2d`";
+    write_file(d.path(), 1, &[edge("pool", host_fn).kind("to", "HostFn")]);
+    write_file(d.path(), 2, &[edge(host_fn, "pool").kind("from", "HostFn")]);
+    let r = check_dir(d.path());
+    assert_eq!(r.cycles().len(), 1);
+    let text = text_of(&r);
+    assert!(
+        text.contains("host fn enqueued at src/gpu.rs:21:10 on stream `h2d`"),
+        "{text}"
+    );
+    for nested in ["`host fn", "`h2d``", "HostFn `"] {
+        assert!(!text.contains(nested), "{nested} in:\n{text}");
+    }
+}
+
 /// A cycle through a queue recorded by two processes (a producer held
 /// `stats` across a send into `jobs`; the consumer took `stats` between
 /// receives) is told to release `stats` before the send, with the queue's

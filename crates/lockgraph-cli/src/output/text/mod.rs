@@ -36,6 +36,9 @@ fn named(id: LockId, l: &FindingLock) -> String {
 
 /// [`named`] with the name or site cut to `max` characters (escaped).
 fn named_within(id: LockId, l: &FindingLock, max: usize) -> String {
+    if let Some(p) = l.phrase() {
+        return format!("{id} {}", escape::cut(&t(p), max));
+    }
     match (&l.name, &l.site) {
         (Some(n), _) => format!("{id} `{}`", escape::cut(&t(n), max)),
         (None, Some(s)) => {
