@@ -222,3 +222,69 @@ fn thread_local_locks_of_their_own_class_are_no_class_level_cycle() {
     });
     assert_eq!(cycles(&reports).len(), 1, "{reports:#?}");
 }
+
+/// Per-object locks of one class (accounts in a `Vec`, made by one
+/// `Mutex::new`), taken in both orders: the report tells the two apart by
+/// instance wherever it names them, and its fix is an order of the objects
+/// (by id or address), not "always L2 `site` before L1 `site`", which
+/// named the same site twice (found by an outside test).
+#[test]
+fn a_same_class_inversion_names_each_instance_and_advises_an_order_of_the_objects() {
+    let accounts: Vec<Mutex<i64>> = (0..2).map(|_| Mutex::new(100)).collect();
+    let transfer = |from: &Mutex<i64>, to: &Mutex<i64>| {
+        let mut a = from.lock();
+        let mut b = to.lock();
+        *a -= 1;
+        *b += 1;
+    };
+    let reports = capture(|| {
+        transfer(&accounts[0], &accounts[1]);
+        transfer(&accounts[1], &accounts[0]);
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let r = found[0];
+    assert_eq!(r.level, Level::Instance);
+    let text = r.to_string();
+    let ids: Vec<u64> = r.locks.iter().map(|l| l.instance.unwrap()).collect();
+    // The table of how it deadlocks names both instances.
+    let table = text
+        .split("how it deadlocks")
+        .nth(1)
+        .expect("the table of how it deadlocks");
+    for id in &ids {
+        assert!(
+            table.contains(&format!("` #{id}")),
+            "#{id} missing in\n{text}"
+        );
+    }
+    assert!(
+        text.contains("fix: take the locks of this class in one order everywhere, by a key of what they guard")
+            && text.contains("(an id, or the lock's address: lower first)"),
+        "{text}"
+    );
+    assert!(!text.contains("for example always"), "{text}");
+}
+
+/// Two locks of different classes keep the example order in their fix.
+#[test]
+fn an_inversion_of_two_classes_keeps_the_example_order() {
+    let a = Mutex::named("classes-fix-a", ());
+    let b = Mutex::named("classes-fix-b", ());
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let text = found[0].to_string();
+    assert!(
+        text.contains("for example always L") && text.contains("`classes-fix-a` before L"),
+        "{text}"
+    );
+    assert!(!text.contains(" #"), "{text}");
+}

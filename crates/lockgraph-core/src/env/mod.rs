@@ -295,11 +295,19 @@ impl Kind {
         match self {
             Kind::Switch => "on or off".to_string(),
             Kind::SwitchOr(extra) => format!("on, off or {}", extra.join(", ")),
-            Kind::Choice { words, .. } => match words {
-                [] => String::new(),
-                [one] => (*one).to_string(),
-                [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-            },
+            Kind::Choice { words, aliases } => {
+                // An alias is accepted, so it is named too (`warn (=
+                // report)`: found by an outside test, which was told
+                // "report or abort" while the docs list `warn`).
+                let all: Vec<String> = (words.iter().map(|w| w.to_string()))
+                    .chain(aliases.iter().map(|(a, w)| format!("{a} (= {w})")))
+                    .collect();
+                match all.as_slice() {
+                    [] => String::new(),
+                    [one] => one.clone(),
+                    [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+                }
+            }
             Kind::DurationOrSwitch { .. } => {
                 "a duration with a unit (ns, us, ms, s, m), e.g. 5s or 750ms, or on or off"
                     .to_string()

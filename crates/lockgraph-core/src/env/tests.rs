@@ -26,7 +26,10 @@ fn a_switch_with_words_and_a_choice_with_aliases() {
     let k = WATCHDOG_ACTION.kind;
     assert_eq!(k.parse(" Abort"), Ok(Value::Word("abort")));
     assert_eq!(k.parse("warn"), Ok(Value::Word("report")));
-    assert_eq!(k.parse("explode").unwrap_err().expected, "report or abort");
+    assert_eq!(
+        k.parse("explode").unwrap_err().expected,
+        "report, abort or warn (= report)"
+    );
     assert_eq!(
         ON_CYCLE.kind.parse("x").unwrap_err().expected,
         "warn, panic, abort or off"

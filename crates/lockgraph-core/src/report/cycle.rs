@@ -21,7 +21,7 @@ const SHOWN_COLUMNS: usize = 6;
 impl CycleReport {
     /// Whether every lock of the cycle looks alike (kind, name, creation
     /// site, value type): one class, as far as the report can tell.
-    fn one_class(&self) -> bool {
+    pub(super) fn one_class(&self) -> bool {
         let key = |l: &LockInfo| (l.kind, l.name, l.created, l.value_type);
         let mut locks = self.locks.entries();
         let Some(first) = locks.next() else {

@@ -18,6 +18,21 @@ impl CycleReport {
         if !resources.is_empty() {
             return resources;
         }
+        if self.one_class() {
+            // Locks of one class (per-object locks, or fields of one
+            // value): no order of classes fixes it, and an example order
+            // of two instances says nothing of the others (the checker's
+            // advice for such a cycle found at run time is the same).
+            return vec![
+                "fix: take the locks of this class in one order everywhere, by a key of what they guard"
+                    .to_string(),
+                "     (an id, or the lock's address: lower first); if they are different fields of one value,"
+                    .to_string(),
+                "     name them apart (`named`, or one creation line each) and keep one order of the names;"
+                    .to_string(),
+                "     or stop holding one while requesting the next.".to_string(),
+            ];
+        }
         vec![
             format!(
                 "fix: take these locks in one global order everywhere (for example always {}),",

@@ -132,11 +132,22 @@ impl CycleReport {
                 .locks
                 .count_by_run(|l| l.kind == lock.kind && l.value_type == lock.value_type)
                 == 1;
-        match (lock.name, lock.created) {
+        let named = match (lock.name, lock.created) {
             (Some(n), _) => format!("{} `{n}`", tag(i)),
             (None, _) if unique_type => format!("{} `{}`", tag(i), lock.kind_label()),
             (None, Some(s)) => format!("{} `{}:{}`", tag(i), s.file, s.line),
-            (None, None) => tag(i),
+            (None, None) => return tag(i),
+        };
+        // Locks of one class read alike (`L1 `bank.rs:44``, `L2
+        // `bank.rs:44``): their instances tell them apart, as in the list
+        // of locks (found by an outside test: "always L2 `bank.rs:44`
+        // before L1 `bank.rs:44``" said nothing).
+        let class = |l: &super::LockInfo| (l.kind, l.name, l.created, l.value_type);
+        match lock.instance {
+            Some(inst) if self.locks.count_by_run(|l| class(l) == class(&lock)) > 1 => {
+                format!("{named} #{inst}")
+            }
+            _ => named,
         }
     }
 
