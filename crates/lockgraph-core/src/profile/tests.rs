@@ -120,6 +120,7 @@ fn long_holds_under_contention_mean_shrink() {
 fn read_mostly_rwlocks_that_wait_blame_the_writers() {
     let mut p = profile(LockKind::RwLock);
     p.reads = 950;
+    p.contended = 20;
     p.total_wait = Duration::from_millis(5);
     let a = advise(&p);
     assert!(
@@ -127,6 +128,65 @@ fn read_mostly_rwlocks_that_wait_blame_the_writers() {
         "{a:?}"
     );
     assert!(a[0].to_string().contains("95% reads"));
+    // A lock that seldom waits (writes already rare and short: an `Arc`
+    // swapped in) is not told to do what it does.
+    p.contended = 5;
+    p.acquisitions = 15_000;
+    assert!(advise(&p).is_empty(), "{:?}", advise(&p));
+}
+
+/// A semaphore's permits running out is the limit it sets: it is told to
+/// add permits where it can, never to shard its data or shrink a critical
+/// section, nor to move a blocking call out from under a permit (found by
+/// an outside test: the lesson's four GPU slots were told all three).
+#[test]
+fn a_semaphore_short_of_permits_is_told_about_permits_only() {
+    for kind in [LockKind::Semaphore, LockKind::AsyncSemaphore] {
+        let mut p = profile(kind);
+        p.contended = 640;
+        p.waiting_threads = 8;
+        p.mean_hold = Duration::from_millis(5);
+        p.total_wait = Duration::from_millis(1500);
+        p.blocking_calls = 30;
+        p.blocking_time = Duration::from_millis(150);
+        let a = advise(&p);
+        assert!(matches!(a[..], [Advice::PermitsRunOut { .. }]), "{a:?}");
+        let text = a[0].describe(kind);
+        assert!(
+            text.contains("waited for a permit (64% of acquisitions)")
+                && text.contains("add permits")
+                && text.contains("this is the limit at work"),
+            "{text}"
+        );
+        // A permit seldom waited for: nothing to say.
+        p.contended = 5;
+        assert!(advise(&p).is_empty(), "{:?}", advise(&p));
+    }
+}
+
+/// A share that is not all reads never shows as `100%` (11 writes among
+/// 12,822 acquisitions read as none; found by an outside test).
+#[test]
+fn the_read_share_is_not_rounded_to_all_or_none() {
+    let mut p = profile(LockKind::RwLock);
+    p.acquisitions = 12_822;
+    p.reads = 12_811;
+    let r = ProfileReport {
+        classes: vec![p.clone()],
+        ..ProfileReport::default()
+    };
+    let text = r.to_string();
+    assert!(text.contains(" 99.9%  "), "{text}");
+    assert!(!text.contains("100%"), "{text}");
+    for (reads, shown) in [(12_822, "100%"), (0, "0%"), (6_411, "50%"), (1, "0.1%")] {
+        p.reads = reads;
+        let text = ProfileReport {
+            classes: vec![p.clone()],
+            ..ProfileReport::default()
+        }
+        .to_string();
+        assert!(text.contains(&format!(" {shown}  ")), "{shown}: {text}");
+    }
 }
 
 #[test]
