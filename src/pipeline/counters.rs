@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use lockgraph_core::Class;
 
-use super::report::{self, PipelineReport, QueueProfile, StageProfile};
+use lockgraph_core::profile::pipeline::{
+    PipelineReport, PipelineSums, QueueSums, SideSums, StageSums,
+};
 
 /// A queue's own counters, kept only while the profile is on.
 #[derive(Default)]
@@ -300,82 +302,73 @@ pub(crate) fn register_queue(class: Class, bound: Option<usize>, stats: &Arc<Que
         bound,
         stats: stats.clone(),
     });
+    // The profile file's backpressure part, written at exit beside the
+    // records (`LOCKGRAPH_RECORD`), also when no lock is ever taken.
+    lockgraph_core::profile::pipeline::set_source(sums);
 }
 
 /// The backpressure profile so far (empty unless the profile was on while
 /// the queues were made and used).
 pub fn report() -> PipelineReport {
+    sums().report()
+}
+
+/// Nanoseconds of `d`, saturated.
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The sums the report is made of (and the profile file holds): per queue
+/// and side, the time blocked and the lifetimes of the threads (tasks)
+/// that used it; per stage, its workers' lifetimes and time blocked.
+fn sums() -> PipelineSums {
     let g = GLOBAL.lock();
     let now = Instant::now();
-    // Per thread: lifetime; per (queue, side): blocked time and the threads.
-    let mut side_time: HashMap<(usize, Side), (Duration, Duration, Vec<String>)> = HashMap::new();
-    let mut stages: BTreeMap<String, (usize, Duration, Duration, Duration)> = BTreeMap::new();
+    let mut sides: HashMap<(usize, Side), SideSums> = HashMap::new();
+    let mut stages: BTreeMap<String, StageSums> = BTreeMap::new();
     for t in &g.threads {
-        let life = t
+        let life = ns(t
             .end
             .lock()
             .unwrap_or(now)
-            .saturating_duration_since(t.start);
-        let sides = t.sides.lock();
-        let st = stages.entry(t.stage.clone()).or_default();
-        st.0 += 1;
-        st.1 += life;
-        for (&(key, side), &blocked) in sides.iter() {
-            let e = side_time.entry((key, side)).or_default();
-            e.0 += blocked;
-            e.1 += life;
-            if !e.2.contains(&t.stage) {
-                e.2.push(t.stage.clone());
+            .saturating_duration_since(t.start));
+        let used = t.sides.lock();
+        let st = stages.entry(t.stage.clone()).or_insert_with(|| StageSums {
+            name: t.stage.clone(),
+            ..StageSums::default()
+        });
+        st.workers += 1;
+        st.life_ns = st.life_ns.saturating_add(life);
+        for (&(key, side), &blocked) in used.iter() {
+            let blocked = ns(blocked);
+            let e = sides.entry((key, side)).or_default();
+            e.blocked_ns = e.blocked_ns.saturating_add(blocked);
+            e.life_ns = e.life_ns.saturating_add(life);
+            if !e.stages.contains(&t.stage) {
+                e.stages.push(t.stage.clone());
             }
             match side {
-                Side::Send => st.2 += blocked,
-                Side::Recv => st.3 += blocked,
+                Side::Send => st.full_ns = st.full_ns.saturating_add(blocked),
+                Side::Recv => st.empty_ns = st.empty_ns.saturating_add(blocked),
             }
         }
     }
-    let share = |a: Duration, b: Duration| {
-        if b.is_zero() {
-            0.0
-        } else {
-            (a.as_secs_f64() / b.as_secs_f64()).min(1.0)
-        }
-    };
-    let mut queues = Vec::new();
-    for q in &g.queues {
-        let sends = q.stats.sends.load(Ordering::Relaxed);
-        let fill_sum = q.stats.fill_sum.load(Ordering::Relaxed);
-        let k = key(&q.stats);
-        let (sb, sl, producers) = side_time.remove(&(k, Side::Send)).unwrap_or_default();
-        let (rb, rl, consumers) = side_time.remove(&(k, Side::Recv)).unwrap_or_default();
-        queues.push(QueueProfile {
-            name: q.label.clone(),
-            bound: q.bound,
-            mean_fill: if sends == 0 {
-                0.0
-            } else {
-                fill_sum as f64 / sends as f64
-            },
-            sends,
-            producers,
-            consumers,
-            full_share: share(sb, sl),
-            empty_share: share(rb, rl),
-        });
-    }
-    let stages: Vec<StageProfile> = stages
-        .into_iter()
-        .map(|(name, (threads, life, full, empty))| StageProfile {
-            name,
-            threads,
-            blocked_on_full: share(full, life),
-            blocked_on_empty: share(empty, life),
+    let queues = (g.queues.iter())
+        .map(|q| {
+            let k = key(&q.stats);
+            QueueSums {
+                name: q.label.clone(),
+                bound: q.bound.map(|b| b as u64),
+                sends: q.stats.sends.load(Ordering::Relaxed),
+                fill_sum: q.stats.fill_sum.load(Ordering::Relaxed),
+                send: sides.remove(&(k, Side::Send)).unwrap_or_default(),
+                recv: sides.remove(&(k, Side::Recv)).unwrap_or_default(),
+            }
         })
         .collect();
-    let advice = report::advise(&queues);
-    PipelineReport {
+    PipelineSums {
         queues,
-        stages,
-        advice,
+        stages: stages.into_values().collect(),
     }
 }
 

@@ -8,8 +8,7 @@
 //! `lockgraph::channel` and `lockgraph::tokio::mpsc` (per task: a task's
 //! stage is its name); read with [`report`].
 
-mod report;
-pub use report::{PipelineReport, QueueProfile, StageProfile};
+pub use lockgraph_core::profile::pipeline::{PipelineReport, QueueProfile, StageProfile};
 
 #[cfg(any(debug_assertions, feature = "track-in-release", loom))]
 mod counters;

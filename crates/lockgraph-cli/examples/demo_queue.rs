@@ -9,6 +9,13 @@
 //! Neither process sees a cycle (each has one edge, and neither hangs: the
 //! queue is never full); run both with `LOCKGRAPH_RECORD=<dir>` and
 //! `lockgraph check <dir>` finds `stats -> jobs -> stats`.
+//!
+//! `demo_queue pipeline`: no lockgraph lock, only a queue: a `loader`
+//! thread sends 40 items into the bounded queue `batches` (2 places), and
+//! a slow `trainer` thread receives them (2 ms each), so that the loader
+//! waits on a full queue most of its time: with `LOCKGRAPH_PROFILE=1` and
+//! `LOCKGRAPH_RECORD=<dir>`, the process's profile file holds the
+//! backpressure profile, for the tests of `lockgraph profile`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -17,6 +24,10 @@ use lockgraph::mpsc::sync_channel_named;
 use lockgraph::Mutex;
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("pipeline") {
+        pipeline();
+        return ExitCode::SUCCESS;
+    }
     let stats = Mutex::named("stats", 0u32);
     let (tx, rx) = sync_channel_named::<u32>("jobs", 4);
     match std::env::args().nth(1).as_deref() {
@@ -35,9 +46,32 @@ fn main() -> ExitCode {
             for _ in rx.iter() {}
         }
         _ => {
-            eprintln!("usage: demo_queue consumer|producer");
+            eprintln!("usage: demo_queue consumer|producer|pipeline");
             return ExitCode::from(2);
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `demo_queue pipeline`: a fast `loader`, a slow `trainer`, one queue.
+fn pipeline() {
+    let (tx, rx) = sync_channel_named::<u32>("batches", 2);
+    let loader = std::thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || {
+            for i in 0..40 {
+                tx.send(i).unwrap();
+            }
+        })
+        .unwrap();
+    let trainer = std::thread::Builder::new()
+        .name("trainer".into())
+        .spawn(move || {
+            for _ in rx.iter() {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+        .unwrap();
+    loader.join().unwrap();
+    trainer.join().unwrap();
 }

@@ -24,8 +24,8 @@ output instead, with exit 2.
 Record files come from running programs built with lockgraph (debug builds,
 or the `track-in-release` feature) with LOCKGRAPH_RECORD=<dir> set: each
 process writes its file when it first takes a lockgraph lock. With
-LOCKGRAPH_PROFILE=1 as well, each process also writes its contention profile
-there at exit.";
+LOCKGRAPH_PROFILE=1 as well, each process also writes its contention and
+backpressure profiles there at exit.";
 
 pub(crate) const TEST_HELP: &str = "\
 The records are kept in the record directory (--record-dir, by default
@@ -110,7 +110,7 @@ pub(crate) enum Command {
     Test {
         #[command(flatten)]
         report: ReportArgs,
-        /// Also set LOCKGRAPH_PROFILE=1 and print the run's merged contention profile
+        /// Also set LOCKGRAPH_PROFILE=1 and print the run's merged contention and backpressure profiles
         ///
         /// The profile is text, printed after the check: on standard output, or on standard
         /// error when the check is a json, sarif, dot or html report on standard output (also
@@ -156,9 +156,9 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5s")]
         timeout: String,
     },
-    /// Merges contention profiles (lockgraph-profile-*.json) and shows the hottest locks
+    /// Merges contention and backpressure profiles (lockgraph-profile-*.json): the hottest locks, the bottleneck stage
     Profile {
-        /// Output format: the table and advice, or JSON (the merged classes, hottest first)
+        /// Output format: the tables and advice, or JSON (the merged classes, hottest first, and the queues)
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
         /// Write the profile to FILE instead of standard output

@@ -1,4 +1,5 @@
-//! `lockgraph profile`: merges the contention profiles of many processes.
+//! `lockgraph profile`: merges the contention and backpressure profiles of
+//! many processes.
 //!
 //! With `LOCKGRAPH_RECORD=<dir>` and profiling on (`LOCKGRAPH_PROFILE=1`), each
 //! process writes `<dir>/lockgraph-profile-<pid>.json` at exit (format: the
@@ -13,13 +14,15 @@
 //! # Ok::<(), lockgraph_cli::Error>(())
 //! ```
 //!
-//! Cut in four: `types` (the files, the merged profile, the format, the
+//! Cut in five: `types` (the files, the merged profile, the format, the
 //! names of profile files), `parse` (reading and checking one file),
-//! `merge` (adding files' counters), `rows` (the merged profile as rows,
-//! text and JSON); this module lists the files and loads them.
+//! `merge` (adding files' counters), `pipeline` (a file's backpressure
+//! sums, read and added), `rows` (the merged profile as rows, text and
+//! JSON); this module lists the files and loads them.
 
 mod merge;
 mod parse;
+mod pipeline;
 mod rows;
 #[cfg(test)]
 mod tests;
@@ -35,7 +38,7 @@ use crate::shown::ShowPath as _;
 
 pub use merge::merge;
 pub use parse::{parse, read_file};
-pub use rows::Row;
+pub use rows::{PipelineRows, ProfileJson, QueueRow, Row, StageRow};
 pub use types::{
     is_profile_name, Profile, ProfileFile, ProfileFormat, FILE_PREFIX, FILE_SUFFIX, MAX_FILE_BYTES,
     PROFILE_VERSION,
@@ -78,7 +81,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Profile, Error> {
         warnings.push(format!(
             "no profile files ({FILE_PREFIX}*{FILE_SUFFIX}) in {}: a process writes one at \
              normal exit when LOCKGRAPH_RECORD is set and profiling is on (LOCKGRAPH_PROFILE=1), \
-             in builds with lock tracking (debug, or lockgraph's `track-in-release` feature)",
+             in builds with lock tracking (debug, or lockgraph's `track-in-release` feature), \
+             once it has taken a lockgraph lock or made a lockgraph queue; a process that \
+             leaves by `_exit` or a signal writes none",
             list.join(", ")
         ));
     }
@@ -90,7 +95,17 @@ pub fn load(paths: &[PathBuf]) -> Result<Profile, Error> {
         .len()
         + files.iter().filter(|f| f.pid == 0).count();
     let merged = merge(&files)?;
-    let report = ProfileReport::from_counters(merged.clone());
+    let pipeline = pipeline::merge(&files)?.map(|p| p.report());
+    let mut report = ProfileReport::from_counters(merged.clone());
+    if report.classes.is_empty() {
+        // Not the process's reasons (`lockgraph::profile::report()`'s):
+        // the files were read, or there were none.
+        report.empty_because = Some(if files.is_empty() {
+            "no profile file was read"
+        } else {
+            "the profile files hold no lock class"
+        });
+    }
     // The counters in the report's order (a class may have a row per kind).
     let mut by_class: HashMap<(String, String), Counters> = merged
         .into_iter()
@@ -106,6 +121,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Profile, Error> {
         processes,
         counters,
         report,
+        pipeline,
         warnings,
     })
 }

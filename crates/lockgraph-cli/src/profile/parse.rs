@@ -81,6 +81,10 @@ struct FileDe {
     #[serde(default)]
     exe: String,
     classes: Classes,
+    /// Absent in files of processes that counted no queue, and in files
+    /// written before it was added.
+    #[serde(default)]
+    pipeline: Option<serde_json::Value>,
 }
 
 /// The class entries; an entry's error names its index.
@@ -211,11 +215,16 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ProfileFile, Error> {
         }
     }
     let Object(file): Object<FileDe> = serde_json::from_slice(bytes).map_err(error)?;
+    let pipeline = match &file.pipeline {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(super::pipeline::sums(v).map_err(|msg| invalid(path, None, msg))?),
+    };
     Ok(ProfileFile {
         path: path.to_path_buf(),
         pid: file.pid,
         exe: file.exe,
         classes: file.classes.0,
+        pipeline,
     })
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use lockgraph_core::profile::pipeline::{PipelineReport, PipelineSums};
 use lockgraph_core::profile::{Counters, ProfileReport};
 
 use crate::error::Error;
@@ -31,6 +32,8 @@ pub struct ProfileFile {
     pub exe: String,
     /// One entry per class, as written.
     pub classes: Vec<Counters>,
+    /// The backpressure profile's sums, when the process counted a queue.
+    pub pipeline: Option<PipelineSums>,
 }
 
 /// The merged profile of many files.
@@ -45,6 +48,9 @@ pub struct Profile {
     pub counters: Vec<Counters>,
     /// The runtime's report of the merged counters (hottest first, with advice).
     pub report: ProfileReport,
+    /// The runtime's backpressure report of the files' queues, merged
+    /// (queues and stages of one name added up), when any file has one.
+    pub pipeline: Option<PipelineReport>,
     /// Warnings about the input as a whole (no profile files).
     pub warnings: Vec<String>,
 }
@@ -56,7 +62,8 @@ pub enum ProfileFormat {
     /// The runtime's table and advice, then a summary line.
     #[default]
     Text,
-    /// A JSON array of [`Row`](super::Row)s, hottest first.
+    /// A JSON object: `classes`, an array of [`Row`](super::Row)s, hottest
+    /// first; `pipeline`, the backpressure profile, or `null`.
     Json,
 }
 

@@ -322,6 +322,7 @@ fn profiles_of_two_machines_merge_a_dependency_lock_into_one_class() {
     let o = run_in(d.path(), &["profile", "--format", "json", "."]);
     assert_code(&o, 0);
     let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows["classes"].clone();
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
     assert_eq!(rows[0]["class"], MOKA_KEY);
     assert_eq!(rows[0]["acquisitions"], 42);

@@ -15,6 +15,7 @@
 mod class_counters;
 mod counts;
 mod file;
+pub mod pipeline;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -62,7 +63,7 @@ pub fn write_to_record_dir() -> Option<std::path::PathBuf> {
     let pid = std::process::id();
     let path = dir.join(format!("lockgraph-profile-{pid}.json"));
     let tmp = dir.join(format!(".lockgraph-profile-{pid}.json.tmp"));
-    let text = file::profile_json(pid, &counters());
+    let text = file::profile_json(pid, &counters(), pipeline::sums().as_ref());
     match std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
         Ok(()) => Some(path),
         Err(e) => {

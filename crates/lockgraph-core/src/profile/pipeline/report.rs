@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use lockgraph_core::__private::{cut, padded, width};
+use crate::table::{cut, padded, width};
 
 /// A queue's or stage's name in the tables is cut past this many
 /// characters (the advice names it whole).
@@ -61,21 +61,13 @@ pub struct PipelineReport {
 }
 
 /// A share that counts as "most of the time" for the advice.
-#[cfg_attr(
-    not(any(debug_assertions, feature = "track-in-release", loom)),
-    allow(dead_code)
-)]
 const STARVED: f64 = 0.3;
 
 /// The bottleneck rule: a stage whose input queue is often full (its
 /// producers blocked on it) and whose output queue is often empty (its
 /// consumers starved) is the bottleneck; a last stage whose input is often
 /// full, or a first stage whose output is often empty, is one too.
-#[cfg_attr(
-    not(any(debug_assertions, feature = "track-in-release", loom)),
-    allow(dead_code)
-)]
-pub(crate) fn advise(queues: &[QueueProfile]) -> Vec<String> {
+pub(super) fn advise(queues: &[QueueProfile]) -> Vec<String> {
     let pct = |x: f64| (x * 100.0).round() as u32;
     let names = |v: &[String]| {
         v.iter()
