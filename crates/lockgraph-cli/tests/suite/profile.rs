@@ -714,6 +714,7 @@ fn test_profile_sets_the_variable_and_prints_the_profile_after_the_check() {
     );
     let o = bin()
         .current_dir(d.path())
+        .env_remove("CARGO_TARGET_DIR")
         .args(["test", "--profile", "--", "sh", "-c", &copy])
         .env_remove("LOCKGRAPH_PROFILE")
         .output()
@@ -762,6 +763,7 @@ fn test_profile_sets_the_variable_and_prints_the_profile_after_the_check() {
     // Without --profile the variable is not set and no profile is printed.
     let o = bin()
         .current_dir(d.path())
+        .env_remove("CARGO_TARGET_DIR")
         .args([
             "test",
             "--allow-empty",
@@ -868,6 +870,7 @@ fn lockgraph_test_profile_prints_the_check_and_the_profile() {
     let d = tempdir();
     let o = bin()
         .current_dir(d.path())
+        .env_remove("CARGO_TARGET_DIR")
         .args(["test", "--profile", "--", demo(), "A", "B"])
         .env_remove("LOCKGRAPH_PROFILE")
         .env_remove("LOCKGRAPH_ON_CYCLE")
