@@ -13,7 +13,7 @@
 #   bash scripts/production-stacks.sh     (one to three minutes on 2 cores: the build)
 #
 # Exit status: 0 the report is as described; 1 it is not (the report is
-# printed); 2 the build failed.
+# printed); 2 the build failed, or the strip tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -93,6 +93,8 @@ grep -A1 'its stack while waiting:' <<<"$out" | grep -v -- '--' | sed 's/^/  /'
 # The same binary stripped (the `strip` tool, as `strip = true` would): no
 # frame can be named, and the report must say why in the text and in the
 # JSON written to the dump directory, not leave the stacks out in silence.
+command -v strip >/dev/null 2>&1 ||
+  { echo "production-stacks: the strip tool (binutils) is missing: the stripped-binary check cannot run"; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$exe" "$work/watchdog-stripped"

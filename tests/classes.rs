@@ -288,3 +288,26 @@ fn an_inversion_of_two_classes_keeps_the_example_order() {
     );
     assert!(!text.contains(" #"), "{text}");
 }
+
+/// Two anonymous locks (`const_new`: each a class of its own) look alike in
+/// a report, without a name or a site, but are two classes: their fix is
+/// an order of the two, not "the locks of this class" (found by a review).
+#[test]
+fn an_inversion_of_two_anonymous_locks_is_not_told_they_are_one_class() {
+    use lock_api::RawMutex as _;
+    let a: Mutex<()> = Mutex::const_new(lockgraph::RawMutex::INIT, ());
+    let b: Mutex<()> = Mutex::const_new(lockgraph::RawMutex::INIT, ());
+    let reports = capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    let found = cycles(&reports);
+    assert_eq!(found.len(), 1, "{reports:#?}");
+    let text = found[0].to_string();
+    assert!(text.contains("for example always L"), "{text}");
+    assert!(!text.contains("the locks of this class"), "{text}");
+}

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lockgraph_core::__private::{fork_hold, fork_register, ForkHooks, ForkMutex};
 use lockgraph_core::Class;
 
 use lockgraph_core::profile::pipeline::{
@@ -82,7 +83,10 @@ struct ThreadPart {
     sides: parking_lot::Mutex<HashMap<(usize, Side), Duration>>,
 }
 
-static GLOBAL: parking_lot::Mutex<Global> = parking_lot::Mutex::new(Global {
+/// The queues and parts: a fork-safe lock (std's, see the core's
+/// `fork.rs`), held across `fork()` by [`FORK_HOOKS`], since a forked
+/// child's exit hook reads it (the profile file).
+static GLOBAL: ForkMutex<Global> = ForkMutex::new(Global {
     queues: Vec::new(),
     threads: Vec::new(),
 });
@@ -138,8 +142,49 @@ impl MineShared {
 /// [`reset`] count each part was made in.
 const TASK_SHARDS: usize = 16;
 type TaskParts = BTreeMap<u64, (Arc<ThreadPart>, u64)>;
-static TASKS: [parking_lot::Mutex<TaskParts>; TASK_SHARDS] =
-    [const { parking_lot::Mutex::new(BTreeMap::new()) }; TASK_SHARDS];
+static TASKS: [ForkMutex<TaskParts>; TASK_SHARDS] =
+    [const { ForkMutex::new(BTreeMap::new()) }; TASK_SHARDS];
+
+static FORK_REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The counters across `fork()`: taken before it (in the order `op` takes
+/// them: the shards, then `GLOBAL`), so that no other thread is inside
+/// them; in the child, what the parent counted is forgotten, as the
+/// contention profile's counters are (found by a review: a forked child's
+/// profile file held its parent's sums, which `lockgraph profile` then
+/// counted twice).
+static FORK_HOOKS: ForkHooks = ForkHooks {
+    prepare: || {
+        for shard in &TASKS {
+            fork_hold(shard.lock());
+        }
+        fork_hold(GLOBAL.lock());
+    },
+    child: fork_child,
+};
+
+/// Registers [`FORK_HOOKS`] (once; a load after that).
+fn fork_safe() {
+    fork_register(&FORK_REGISTERED, &FORK_HOOKS);
+}
+
+/// In a forked child: the queues stay (the child has copies of them) with
+/// their counts at zero, and the parts of threads and tasks are forgotten
+/// (the forking thread makes a new one at its next operation: the epoch
+/// changes). The child's profile file counts only what it did.
+fn fork_child() {
+    let mut g = GLOBAL.lock();
+    g.threads.clear();
+    for q in &g.queues {
+        q.stats.sends.store(0, Ordering::Relaxed);
+        q.stats.fill_sum.store(0, Ordering::Relaxed);
+    }
+    drop(g);
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+    for shard in &TASKS {
+        shard.lock().clear();
+    }
+}
 
 /// An operation on queue `key`'s `side` by task `task` (`None`: not in a
 /// task, the thread's part), which waited `blocked` if it did; `stage`
@@ -168,6 +213,7 @@ pub(crate) fn op(
     let now = Instant::now();
     let mut shard = TASKS[(id as usize) % TASK_SHARDS].lock();
     let fresh = |stage| {
+        fork_safe();
         let part = Arc::new(ThreadPart {
             stage,
             start: now,
@@ -221,6 +267,7 @@ fn with_mine(f: impl FnOnce(&mut MineShared)) {
             *m = None;
         }
         let mine = m.get_or_insert_with(|| {
+            fork_safe();
             let part = Arc::new(ThreadPart {
                 stage: stage_of_current(),
                 start: Instant::now(),
@@ -297,6 +344,7 @@ pub(crate) fn register_queue(class: Class, bound: Option<usize>, stats: &Arc<Que
     if !lockgraph_core::profile::on() {
         return;
     }
+    fork_safe();
     GLOBAL.lock().queues.push(QueueEntry {
         label: label(class),
         bound,
@@ -366,10 +414,13 @@ fn sums() -> PipelineSums {
             }
         })
         .collect();
+    // Queues of one name (unnamed ones made at one site) are one row, as
+    // `lockgraph profile` adds them up across processes.
     PipelineSums {
         queues,
         stages: stages.into_values().collect(),
     }
+    .folded()
 }
 
 #[cfg(test)]

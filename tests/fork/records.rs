@@ -385,3 +385,81 @@ fn a_forked_childs_profile_counts_only_its_own_acquisitions() {
     assert_eq!(acquisitions(&child), "5");
     assert_eq!(acquisitions(&parent), "100");
 }
+
+#[test]
+fn child_queues_then_forks() {
+    if !is_child() {
+        return;
+    }
+    // Another thread keeps using a queue of its own across the fork.
+    let stop = Arc::new(AtomicBool::new(false));
+    let pump = {
+        let stop = Arc::clone(&stop);
+        let (tx, rx) = lockgraph::mpsc::sync_channel_named::<u32>("fork-pump", 1);
+        spawn_named("pump", move || {
+            while !stop.load(Ordering::Relaxed) {
+                tx.send(1).unwrap();
+                rx.recv().unwrap();
+            }
+        })
+    };
+    let (tx, rx) = lockgraph::mpsc::sync_channel_named::<u32>("fork-queue", 64);
+    for i in 0..40 {
+        tx.send(i).unwrap();
+    }
+    for _ in 0..40 {
+        rx.recv().unwrap();
+    }
+    let pid = fork(|| {
+        for i in 0..3 {
+            tx.send(i).unwrap();
+        }
+        for _ in 0..3 {
+            rx.recv().unwrap();
+        }
+        println!("CHILD {}", std::process::id());
+        // A normal exit: the exit hook the child inherited writes its
+        // profile, the backpressure part too.
+        std::process::exit(0)
+    });
+    assert_eq!(wait_for(pid, Duration::from_secs(30)), Some(0));
+    stop.store(true, Ordering::Relaxed);
+    pump.join().unwrap();
+    println!("PARENT {}", std::process::id());
+}
+
+/// A forked child's backpressure profile (in its own file, written at its
+/// exit) counts the sends it made after the fork, not its parent's again
+/// (found by a review: the child's file held its parent's 40 sends, which
+/// `lockgraph profile` added to the parent's), and the child exits while
+/// another thread of its parent was using a queue at the fork.
+#[test]
+fn a_forked_childs_backpressure_profile_counts_only_its_own_sends() {
+    if is_child() {
+        return;
+    }
+    let (out, files) = recording_files(
+        child!(child_queues_then_forks).env("LOCKGRAPH_PROFILE", "1"),
+        "pipeline",
+    );
+    assert!(out.success(), "{}", out.both());
+    let sends = |pid: &str| -> String {
+        let name = format!("lockgraph-profile-{pid}.json");
+        let (_, text) = files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no {name}: {files:?}"));
+        let at = text
+            .find("\"name\":\"fork-queue\"")
+            .unwrap_or_else(|| panic!("no fork-queue in {name}: {text}"));
+        text[at..]
+            .split("\"sends\":")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or_else(|| panic!("no sends: {text}"))
+            .to_string()
+    };
+    let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
+    assert_eq!(sends(&child), "3");
+    assert_eq!(sends(&parent), "40");
+}

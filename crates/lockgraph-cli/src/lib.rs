@@ -27,7 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`profile`] is `lockgraph profile`: contention profiles of many processes,
+//! [`profile`] is `lockgraph profile`: contention and backpressure profiles of many processes,
 //! merged with the runtime's own types.
 //!
 //! Inside, one module per step: `files` lists the inputs, `reader` parses

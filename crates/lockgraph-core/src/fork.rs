@@ -30,17 +30,19 @@ use std::time::{Duration, Instant};
 /// A lock of lockgraph's own: std's mutex, poisoning ignored (a panic under
 /// it leaves lockgraph's data usable). See the module docs for why not
 /// parking_lot's.
-pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
+pub struct Mutex<T>(std::sync::Mutex<T>);
 
 /// A guard of a [`Mutex`] (std's, so std's `Condvar` can wait with it).
-pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+pub type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
 
 impl<T> Mutex<T> {
-    pub(crate) const fn new(value: T) -> Mutex<T> {
+    /// A new, unlocked mutex of `value`.
+    pub const fn new(value: T) -> Mutex<T> {
         Mutex(std::sync::Mutex::new(value))
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+    /// Takes the lock, poisoning ignored.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -81,13 +83,13 @@ pub(crate) fn wait_until<'a, T>(
 /// What a module does around `fork()`. Each hook runs on the thread that
 /// calls `fork()`; `child` runs in the child process, where that thread is
 /// the only one.
-pub(crate) struct Hooks {
+pub struct Hooks {
     /// Before the fork: take the module's locks, giving each guard to
     /// [`hold`]. No other lock may be taken.
-    pub(crate) prepare: fn(),
+    pub prepare: fn(),
     /// After the fork, in the child, once the guards are dropped: forget
     /// the threads that did not follow.
-    pub(crate) child: fn(),
+    pub child: fn(),
 }
 
 /// A [`Hooks::child`] with nothing to forget.
@@ -99,7 +101,7 @@ thread_local! {
 }
 
 /// Keeps `guard` (a guard of a static [`Mutex`]) until the fork is over.
-pub(crate) fn hold<G: 'static>(guard: G) {
+pub fn hold<G: 'static>(guard: G) {
     let mut guard = Some(guard);
     let _ = HELD.try_with(|h| h.borrow_mut().push(Box::new(guard.take())));
     // No thread-local left (the thread is exiting): keep the lock for good
@@ -128,7 +130,7 @@ static PREPARED: AtomicU32 = AtomicU32::new(0);
 
 /// Registers `hooks`, once per `flag` (a module's own flag). A module
 /// registers before it first takes its locks.
-pub(crate) fn register(flag: &AtomicBool, hooks: &'static Hooks) {
+pub fn register(flag: &AtomicBool, hooks: &'static Hooks) {
     if flag.load(Ordering::Acquire) || flag.swap(true, Ordering::AcqRel) {
         return;
     }

@@ -113,6 +113,11 @@ pub mod environment {
 pub mod __private {
     pub use crate::features::lean_mode;
     pub use crate::features::quiet as features_off;
+    /// `fork()` hooks and the fork-safe mutex, for the facade's own
+    /// tables (the backpressure profile's counters): see `fork.rs`.
+    pub use crate::fork::{
+        hold as fork_hold, register as fork_register, Hooks as ForkHooks, Mutex as ForkMutex,
+    };
     pub use crate::primitive::{self, Blocking, Deadline, WaitMode};
     pub use crate::state::{clear_pending_site, set_pending_site};
     pub use crate::sync::thread_name;

@@ -103,21 +103,25 @@ fn string(o: &Map<String, Value>, at: &str, name: &str) -> Result<String, String
 }
 
 /// The files' backpressure sums added up, in file order (`None`: no file
-/// has any); a sum that overflows is an error naming the file and field.
+/// has any): every file is added to an empty sum, the first one too, so
+/// that queues of one name are one whichever file holds them (found by a
+/// review: a first file's same-named queues stayed apart, and the result
+/// depended on the order). A sum that overflows is an error naming the
+/// file and field.
 pub fn merge(files: &[ProfileFile]) -> Result<Option<PipelineSums>, Error> {
     let mut merged: Option<PipelineSums> = None;
     for f in files {
         let Some(p) = &f.pipeline else { continue };
-        match &mut merged {
-            None => merged = Some(p.clone()),
-            Some(m) => m.merge(p).map_err(|field| {
+        merged
+            .get_or_insert_with(PipelineSums::default)
+            .merge(p)
+            .map_err(|field| {
                 invalid(
                     &f.path,
                     None,
                     format!("`pipeline.{field}` overflows when added to the other files'"),
                 )
-            })?,
-        }
+            })?;
     }
     Ok(merged)
 }
@@ -140,6 +144,37 @@ mod tests {
         assert_eq!(p.stages[0].full_ns, 5);
         let unbounded = GOOD.replace("\"bound\":4", "\"bound\":null");
         assert_eq!(parsed(&unbounded).unwrap().queues[0].bound, None);
+    }
+
+    /// Queues of one name add up alike whichever file holds them, the first
+    /// one included (found by a review: the first file's stayed apart, so
+    /// the rows depended on the order of the files).
+    #[test]
+    fn queues_of_one_name_merge_alike_in_either_order() {
+        let file = |sends: [u64; 2]| {
+            let mut p = PipelineSums::default();
+            for n in sends {
+                p.queues.push(QueueSums {
+                    name: "queue at src/w.rs:3:9".to_string(),
+                    sends: n,
+                    ..QueueSums::default()
+                });
+            }
+            ProfileFile {
+                path: "p.json".into(),
+                pid: 1,
+                exe: String::new(),
+                classes: Vec::new(),
+                pipeline: Some(p),
+            }
+        };
+        let (a, b) = (file([1, 2]), file([10, 20]));
+        let sends = |files: &[ProfileFile]| -> Vec<u64> {
+            let m = merge(files).unwrap().unwrap();
+            m.queues.iter().map(|q| q.sends).collect()
+        };
+        assert_eq!(sends(&[a.clone(), b.clone()]), [33]);
+        assert_eq!(sends(&[b, a]), [33]);
     }
 
     #[test]

@@ -85,6 +85,39 @@ fn three_processes_make_one_cycle() {
     }
 }
 
+/// The raw stacks of a stripped executable (the `strip` tool) cannot be
+/// named, and the check says why, naming the file (found by a review: it
+/// said nothing).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stripped_binarys_raw_stacks_are_said_to_have_no_symbols() {
+    let d = tempdir();
+    let stripped = d.path().join("demo-stripped");
+    std::fs::copy(demo(), &stripped).unwrap();
+    let status = Command::new("strip").arg(&stripped).status();
+    let Ok(status) = status else {
+        panic!("the strip tool (binutils) is missing");
+    };
+    assert!(status.success());
+    let rec = d.path().join("rec");
+    for (a, b) in [("A", "B"), ("B", "A")] {
+        let out = Command::new(&stripped)
+            .args([a, b])
+            .env("LOCKGRAPH_RECORD", &rec)
+            .env_remove("LOCKGRAPH_ON_CYCLE")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let o = run_in(d.path(), &["check", "rec"]);
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("demo-stripped") && err.contains("it has no symbols and no debug information"),
+        "{err}"
+    );
+}
+
 /// A process writes each stack raw with its edge (addresses in the files
 /// it ran) and exits without resolving it; the check resolves it from the
 /// executable, once for all the files. A file rebuilt since is not read:

@@ -144,7 +144,7 @@ pub static PROFILE: Variable = var(
     "LOCKGRAPH_PROFILE",
     Kind::Switch,
     "off",
-    "Count acquisitions, contention, wait and hold times per lock class (`lockgraph::profile::report`).",
+    "Count acquisitions, contention, wait and hold times per lock class (`lockgraph::profile::report`), and the backpressure of queues made while it is on (`lockgraph::pipeline::report`); with `LOCKGRAPH_RECORD`, both are written to the record directory at exit.",
 );
 
 /// `LOCKGRAPH_ATOMICITY`: the check-then-act checker.

@@ -110,8 +110,8 @@ pub enum Advice {
         waiting_threads: u64,
         /// Share of acquisitions that waited.
         contention: f64,
-        /// Mean sampled time a permit was held.
-        mean_hold: Duration,
+        /// Mean sampled time a permit was held (`None`: no hold sampled).
+        mean_hold: Option<Duration>,
     },
     /// The lock was held across blocking calls: move the call out.
     MoveBlockingCallOut {
@@ -186,14 +186,25 @@ impl Advice {
                 waiting_threads,
                 contention,
                 mean_hold,
-            } => write!(
-                f,
-                "{waiting_threads} {who} waited for a permit ({:.0}% of acquisitions), each \
-                 permit held {mean_hold:.1?} on average: if what the permits guard can take \
-                 more at once, add permits; if not, this is the limit at work, and shorter work \
-                 under a permit serves more",
-                contention * 100.0
-            ),
+            } => {
+                let who = if *waiting_threads == 1 {
+                    who.strip_suffix('s').unwrap_or(who)
+                } else {
+                    who
+                };
+                write!(
+                    f,
+                    "{waiting_threads} {who} waited for a permit ({:.0}% of acquisitions)",
+                    contention * 100.0
+                )?;
+                if let Some(hold) = mean_hold {
+                    write!(f, ", each permit held {hold:.1?} on average")?;
+                }
+                f.write_str(
+                    ": if what the permits guard can take more at once, add permits; if not, \
+                     this is the limit at work, and shorter work under a permit serves more",
+                )
+            }
             Advice::MoveBlockingCallOut { calls, time, what } => write!(
                 f,
                 "held across {calls} blocking call{} such as `{what}` ({time:.1?} in total): \
@@ -215,7 +226,7 @@ pub fn advise(p: &ClassProfile) -> Vec<Advice> {
             out.push(Advice::PermitsRunOut {
                 waiting_threads: p.waiting_threads,
                 contention,
-                mean_hold: p.mean_hold,
+                mean_hold: (p.hold_samples > 0).then_some(p.mean_hold),
             });
         }
         return out;
@@ -289,7 +300,8 @@ impl ProfileReport {
 /// (found by an outside test).
 fn share(x: f64) -> String {
     let pct = 100.0 * x;
-    if x >= 1.0 || x <= 0.0 || (0.5..99.5).contains(&pct) {
+    // Not 0.5 itself: `{:.0}` rounds it to even, `0`.
+    if x >= 1.0 || x <= 0.0 || (pct > 0.5 && pct < 99.5) {
         format!("{pct:.0}%")
     } else if pct >= 99.5 {
         format!("{:.1}%", ((pct * 10.0).floor() / 10.0).min(99.9))

@@ -129,10 +129,23 @@ fn read_mostly_rwlocks_that_wait_blame_the_writers() {
     );
     assert!(a[0].to_string().contains("95% reads"));
     // A lock that seldom waits (writes already rare and short: an `Arc`
-    // swapped in) is not told to do what it does.
-    p.contended = 5;
+    // swapped in) is not told to do what it does: ten contended, but 0.1%
+    // of 15,000 acquisitions (95% reads, 5 ms of waiting)...
     p.acquisitions = 15_000;
+    p.reads = 14_250;
+    p.contended = 15;
     assert!(advise(&p).is_empty(), "{:?}", advise(&p));
+    // ... or 1.25% contended, but five waits only.
+    p.acquisitions = 400;
+    p.reads = 380;
+    p.contended = 5;
+    assert!(advise(&p).is_empty(), "{:?}", advise(&p));
+    // Ten waits in 400 (2.5%): told.
+    p.contended = 10;
+    assert!(matches!(
+        advise(&p)[..],
+        [Advice::WritersBlockReaders { .. }]
+    ));
 }
 
 /// A semaphore's permits running out is the limit it sets: it is told to
@@ -156,6 +169,16 @@ fn a_semaphore_short_of_permits_is_told_about_permits_only() {
             text.contains("waited for a permit (64% of acquisitions)")
                 && text.contains("add permits")
                 && text.contains("this is the limit at work"),
+            "{text}"
+        );
+        // No hold sampled: no mean hold quoted (it read 0.0ns); one
+        // waiter is one, not "1 threads".
+        p.hold_samples = 0;
+        p.waiting_threads = 1;
+        let text = advise(&p)[0].describe(kind);
+        assert!(!text.contains("held"), "{text}");
+        assert!(
+            text.starts_with("1 thread waited") || text.starts_with("1 task waited"),
             "{text}"
         );
         // A permit seldom waited for: nothing to say.
@@ -187,6 +210,15 @@ fn the_read_share_is_not_rounded_to_all_or_none() {
         .to_string();
         assert!(text.contains(&format!(" {shown}  ")), "{shown}: {text}");
     }
+    // Exactly 0.5%: not `0%` (`{:.0}` rounds it to even).
+    p.acquisitions = 200;
+    p.reads = 1;
+    let text = ProfileReport {
+        classes: vec![p],
+        ..ProfileReport::default()
+    }
+    .to_string();
+    assert!(text.contains(" 0.5%  "), "{text}");
 }
 
 #[test]

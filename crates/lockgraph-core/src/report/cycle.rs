@@ -20,13 +20,19 @@ const SHOWN_COLUMNS: usize = 6;
 
 impl CycleReport {
     /// Whether every lock of the cycle looks alike (kind, name, creation
-    /// site, value type): one class, as far as the report can tell.
+    /// site, value type) and that says its class: one class, as far as the
+    /// report can tell. Anonymous locks (`const_new`, each a class of its
+    /// own) have neither a name nor a site, so they look alike without
+    /// being one class (found by a review).
     pub(super) fn one_class(&self) -> bool {
         let key = |l: &LockInfo| (l.kind, l.name, l.created, l.value_type);
         let mut locks = self.locks.entries();
         let Some(first) = locks.next() else {
             return false;
         };
+        if first.name.is_none() && first.created.is_none() {
+            return false;
+        }
         let first = key(&first);
         locks.all(|l| key(&l) == first)
     }

@@ -27,17 +27,19 @@ impl DebugInfo {
     }
 
     /// The words after "no program frames could be resolved": why, and
-    /// what gives them. Nothing for a debug build with line tables (its
-    /// stack had only lockgraph's and the runtime's frames).
+    /// what gives them, where the binary is the cause. Nothing for one
+    /// with line tables: its stack had only lockgraph's and the runtime's
+    /// frames, and the advice to add line tables would be wrong (found by
+    /// a review).
     pub(crate) fn no_frames_hint(self) -> &'static str {
         match self {
             DebugInfo::Stripped => {
                 ": this binary has no symbols (it was stripped: `strip = true` in its profile, or the `strip` tool); keep them with `strip = false` (the default) and add `debug = \"line-tables-only\"` (docs/watchdog.md, \"Running it in production\")"
             }
-            DebugInfo::NoLines | DebugInfo::Lines if cfg!(debug_assertions) => "",
-            DebugInfo::NoLines | DebugInfo::Lines => {
-                ": an optimised build names frames only with line tables or symbols; `debug = \"line-tables-only\"` in its profile gives them (docs/watchdog.md, \"Running it in production\")"
+            DebugInfo::NoLines => {
+                ": this binary has no line tables (an optimised build names few frames without them); `debug = \"line-tables-only\"` in its profile gives them (docs/watchdog.md, \"Running it in production\")"
             }
+            DebugInfo::Lines => "",
         }
     }
 
@@ -46,10 +48,8 @@ impl DebugInfo {
     pub(crate) fn no_frames_reason(self) -> Option<&'static str> {
         match self {
             DebugInfo::Stripped => Some("no symbols: the binary was stripped"),
-            DebugInfo::NoLines if !cfg!(debug_assertions) => {
-                Some("no line tables: an optimised build without debug info")
-            }
-            _ => None,
+            DebugInfo::NoLines => Some("no line tables: the binary was built without debug info"),
+            DebugInfo::Lines => None,
         }
     }
 }
@@ -89,14 +89,24 @@ mod tests {
         assert_ne!(found, DebugInfo::Stripped);
         if cfg!(debug_assertions) {
             assert_eq!(found, DebugInfo::Lines);
-            assert_eq!(found.no_frames_hint(), "");
-            assert_eq!(found.no_frames_reason(), None);
         }
     }
 
     #[test]
     fn an_address_outside_every_function_names_nothing() {
         assert_eq!(probe(8), DebugInfo::Stripped);
+    }
+
+    #[test]
+    fn a_binary_with_line_tables_gets_no_hint_and_one_without_is_told_to_add_them() {
+        assert_eq!(DebugInfo::Lines.no_frames_hint(), "");
+        assert_eq!(DebugInfo::Lines.no_frames_reason(), None);
+        let hint = DebugInfo::NoLines.no_frames_hint();
+        assert!(
+            hint.contains("no line tables") && hint.contains("`debug = \"line-tables-only\"`"),
+            "{hint}"
+        );
+        assert!(DebugInfo::NoLines.no_frames_reason().is_some());
     }
 
     #[test]

@@ -87,7 +87,15 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
                 }
                 crate::record::json_str(s, fr);
             }
-            s.push_str("],\"queue\":");
+            s.push(']');
+            let reason = (w.stack_unresolved)
+                .then(|| crate::report::DebugInfo::of_this_binary().no_frames_reason())
+                .flatten();
+            if let Some(why) = reason {
+                s.push_str(",\"stack_reason\":");
+                crate::record::json_str(s, why);
+            }
+            s.push_str(",\"queue\":");
             json_queue(s, w.queue.as_ref());
             let _ = write!(s, ",\"no_consumer\":{},\"blocked_peers\":[", w.no_consumer);
             for (i, p) in w.blocked_peers.iter().enumerate() {

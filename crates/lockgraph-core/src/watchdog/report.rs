@@ -95,6 +95,11 @@ pub struct WaitInfo {
     /// Its own stack, captured once the wait exceeded the timeout (resolved,
     /// program frames only).
     pub stack: Vec<String>,
+    /// Whether its own stack was captured and no frame of it could be
+    /// named as the program's: a report then says so, and why where the
+    /// binary is the cause (a stripped one; found by a review: the section
+    /// was left out without a word).
+    pub stack_unresolved: bool,
     /// For a send into or a receive from a queue of `lockgraph::mpsc`: the
     /// queue's bound and live ends (its fill level follows from the wait: a
     /// blocked send finds it full, a blocked receive empty).

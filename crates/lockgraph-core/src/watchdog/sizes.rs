@@ -175,6 +175,7 @@ mod tests {
             site: None,
             waited: Duration::from_secs(3),
             stack: Vec::new(),
+            stack_unresolved: false,
             queue: None,
             blocked_peers: Vec::new(),
             no_consumer: false,

@@ -121,6 +121,18 @@ impl PipelineSums {
         }
     }
 
+    /// These sums with the queues (and stages) of one name added up into
+    /// one, in the order first seen: what [`merge`](Self::merge) makes of
+    /// them, so that one process's report and many processes' agree. On
+    /// an overflow, the sums as they are.
+    pub fn folded(self) -> PipelineSums {
+        let mut out = PipelineSums::default();
+        match out.merge(&self) {
+            Ok(()) => out,
+            Err(_) => self,
+        }
+    }
+
     /// Adds `other`'s sums (another process's) to these: a queue or a
     /// stage of a name already here is added to it (the larger bound kept,
     /// the stages joined), any other is appended. On an overflow nothing

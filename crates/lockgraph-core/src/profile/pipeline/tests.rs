@@ -104,3 +104,22 @@ fn an_overflowing_merge_names_the_field_and_changes_nothing() {
     assert_eq!(a.merge(&b).unwrap_err(), "queues[1].recv.life_ns");
     assert_eq!(a, before);
 }
+
+/// Queues of one name in one process's sums (unnamed ones made at one
+/// site) are one row once folded, as many processes' merge makes them.
+#[test]
+fn folded_sums_add_up_queues_of_one_name() {
+    let mut a = slow_preprocess(900, 800);
+    let mut twin = a.queues[0].clone();
+    twin.sends = 7;
+    a.queues.push(twin);
+    let folded = a.clone().folded();
+    assert_eq!(folded.queues.len(), 2, "{folded:?}");
+    assert_eq!(folded.queues[0].sends, 107);
+    assert_eq!(folded.queues[0].send.life_ns, 2_000 * MS);
+    // Folding is what merging into an empty sum does, and keeps the order.
+    let mut merged = PipelineSums::default();
+    merged.merge(&a).unwrap();
+    assert_eq!(merged, folded);
+    assert_eq!(folded.queues[1].name, "ready");
+}

@@ -163,11 +163,15 @@ pub(in crate::watchdog) fn thread_info(
                 None,
             ),
         };
-        let stack = if with_stack {
-            stack_of(&s.slot, w.serial).map_or_else(Vec::new, |bt| bt.user_frames(12))
+        let captured = if with_stack {
+            stack_of(&s.slot, w.serial)
         } else {
-            Vec::new()
+            None
         };
+        let stack = captured
+            .as_ref()
+            .map_or_else(Vec::new, |bt| bt.user_frames(12));
+        let stack_unresolved = captured.is_some() && stack.is_empty();
         let queue = match w.target {
             Target::Lock {
                 id,
@@ -192,6 +196,7 @@ pub(in crate::watchdog) fn thread_info(
             queue,
             blocked_peers: Vec::new(),
             no_consumer: false,
+            stack_unresolved,
             lock,
             request: mode
                 .filter(|&m| m != WaitMode::Condvar)

@@ -300,11 +300,15 @@ impl fmt::Display for ThreadInfo {
             )?,
         }
         if let Some(w) = &self.waiting {
+            let hint = crate::report::DebugInfo::of_this_binary().no_frames_hint();
             if !w.stack.is_empty() {
                 writeln!(f, "    its stack while waiting:")?;
                 for fr in &w.stack {
                     writeln!(f, "      {fr}")?;
                 }
+            } else if w.stack_unresolved && !hint.is_empty() {
+                writeln!(f, "    its stack while waiting:")?;
+                writeln!(f, "      (no program frames could be resolved{hint})")?;
             }
         }
         Ok(())
