@@ -37,6 +37,7 @@ use crate::error::Error;
 use crate::shown::ShowPath as _;
 
 mod fold;
+mod tail;
 
 /// Bad lines named per file; the rest are counted.
 const NAMED_BAD_LINES: usize = 3;
@@ -309,26 +310,68 @@ impl Reading<'_> {
         self.notes.skip(&self.file.path, line, why, limit);
     }
 
-    /// Reads the lines of the file, up to [`Limits::file_bytes`].
+    /// Reads the lines of the file: all of it, up to [`Limits::file_bytes`];
+    /// a larger file, its first line and its last bytes
+    /// ([`head_and_tail`](Self::head_and_tail)).
     fn lines(&mut self, limits: &Limits, buf: &mut Vec<u8>) -> io::Result<()> {
         let file = fs::File::open(&self.file.path)?;
         let size = file.metadata()?.len();
+        if size > limits.file_bytes {
+            return self.head_and_tail(file, size, limits, buf);
+        }
         let mut input = BufReader::with_capacity(1 << 16, file.take(limits.file_bytes));
-        let mut n = 0u64;
+        let (n, done, cut) = self.read_lines(&mut input, 0, u64::MAX, limits, buf)?;
+        if cut {
+            // The file grew past the limit while it was read: what was not
+            // read may hold reports.
+            self.notes.incomplete = true;
+            let rest = amount(size.saturating_sub(done).max(1));
+            let why = if n == 0 {
+                format!(
+                    "its first line runs past the {} limit for one file: nothing read, {rest} skipped",
+                    amount(limits.file_bytes)
+                )
+            } else {
+                format!(
+                    "read up to the {} limit for one file: lines 1 to {n} read, the {rest} after them skipped",
+                    amount(limits.file_bytes)
+                )
+            };
+            self.skip(None, why, Some("file_bytes"));
+        }
+        Ok(())
+    }
+
+    /// Reads the lines of `input`, numbered from `n + 1`, at most
+    /// `max_lines` of them: the last line's number, the bytes of the lines
+    /// read whole, and whether reading stopped at the input's limit with
+    /// more in the file.
+    fn read_lines(
+        &mut self,
+        input: &mut BufReader<io::Take<fs::File>>,
+        mut n: u64,
+        max_lines: u64,
+        limits: &Limits,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<(u64, u64, bool)> {
+        let first = n;
         // The bytes of the lines read whole.
         let mut done = 0u64;
         // The first bytes of a line over the limit.
         let mut head = Vec::new();
         let cut = loop {
-            let line = next_line(&mut input, buf, limits.line_bytes, (&mut head, HEAD_BYTES))?;
+            if n - first == max_lines {
+                break false;
+            }
+            let line = next_line(input, buf, limits.line_bytes, (&mut head, HEAD_BYTES))?;
             let (len, newline) = match line {
-                Line::End => break over_limit(&mut input)?,
+                Line::End => break over_limit(input)?,
                 Line::Text { newline } => (buf.len() as u64, newline),
                 Line::TooLong { len, newline } => (len, newline),
             };
             // A line without its newline ends what was read: at the
             // limit, it is the start of what is skipped.
-            if !newline && over_limit(&mut input)? {
+            if !newline && over_limit(input)? {
                 break true;
             }
             n += 1;
@@ -350,24 +393,7 @@ impl Reading<'_> {
                 *buf = Vec::new();
             }
         };
-        if cut {
-            // What was not read may hold reports.
-            self.notes.incomplete = true;
-            let rest = amount(size.saturating_sub(done).max(1));
-            let why = if n == 0 {
-                format!(
-                    "its first line runs past the {} limit for one file: nothing read, {rest} skipped",
-                    amount(limits.file_bytes)
-                )
-            } else {
-                format!(
-                    "read up to the {} limit for one file: lines 1 to {n} read, the {rest} after them skipped",
-                    amount(limits.file_bytes)
-                )
-            };
-            self.skip(None, why, Some("file_bytes"));
-        }
-        Ok(())
+        Ok((n, done, cut))
     }
 
     /// One line, newline excluded (`newline`: whether it had one).

@@ -4,14 +4,38 @@
 //!
 //! A call keeps the marker's latest value in memory (a short lock, no I/O
 //! while the watchdog runs); the watchdog thread appends the markers that
-//! changed to the process's file in the dump directory on each scan, so a
-//! process that hangs right after a call still has that value on disk one
-//! scan later. Without a running watchdog, each call appends its line
-//! itself. Without a dump directory, markers are kept for [`markers`] only.
+//! changed to the process's file in the dump directory at most every
+//! [`WRITE_PERIOD`], and always before it writes a report or a dump, so a
+//! process that hangs right after a call still has that value on disk
+//! within that period. Without a running watchdog, a call appends the
+//! markers that changed itself, at most every [`CALL_PERIOD`]. A marker
+//! that moves every step thus writes a line every 10 seconds, about 0.8 MB
+//! a day, not one per scan (10 a second, about 84 MB a day, which made a
+//! job's files grow past what `lockgraph hang` reads in three days; found
+//! by an outside test). Without a dump directory, markers are kept for
+//! [`markers`] only.
 
-use std::time::SystemTime;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
+
+/// The watchdog writes the markers that changed at most this often (and
+/// before each report and dump).
+pub(super) const WRITE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Without a running watchdog, a call writes them at most this often.
+const CALL_PERIOD: Duration = Duration::from_secs(1);
+
+/// When markers were last written: milliseconds since [`since`], plus one
+/// (0: never).
+static LAST_WRITE: AtomicU64 = AtomicU64::new(0);
+
+/// The process's clock origin for [`LAST_WRITE`].
+fn since() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
 
 struct Marker {
     name: String,
@@ -67,7 +91,7 @@ pub fn progress(name: &str, value: u64) {
         return;
     }
     drop(markers);
-    flush();
+    flush_due(CALL_PERIOD);
 }
 
 /// Every marker's latest value, in the order first seen.
@@ -79,7 +103,19 @@ pub fn markers() -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Appends the markers that changed since the last flush to the dump file.
+/// Appends the markers that changed to the dump file, unless markers
+/// were written less than `period` ago (they are then written later).
+pub(super) fn flush_due(period: Duration) {
+    let last = LAST_WRITE.load(Ordering::Relaxed);
+    let now = since().elapsed().as_millis() as u64 + 1;
+    if last != 0 && now.saturating_sub(last) < period.as_millis() as u64 {
+        return;
+    }
+    flush();
+}
+
+/// Appends the markers that changed since the last flush to the dump file
+/// (before a report or a dump: it then reads after the last step).
 pub(super) fn flush() {
     let Some(dir) = dump_dir() else { return };
     let mut lines = Vec::new();
@@ -99,6 +135,7 @@ pub(super) fn flush() {
         }
     }
     if !lines.is_empty() {
+        LAST_WRITE.store(since().elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
         append(&dir, &lines.join("\n"));
     }
 }

@@ -106,7 +106,7 @@ impl Watchdog {
             if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
                 self.answer_dump_request();
             }
-            progress::flush();
+            progress::flush_due(progress::WRITE_PERIOD);
             // A bug in a scan must not end the watching: say it once, and
             // scan again.
             let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.scan()));
@@ -135,6 +135,8 @@ impl Watchdog {
         let d = dump();
         let json = d.to_json();
         if let Some(dir) = &self.config.dump_dir {
+            // The markers first, as before a report.
+            progress::flush();
             append(dir, &json);
         }
         // Requests made since the signal was sent: a minute, or two scans
