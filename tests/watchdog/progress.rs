@@ -78,3 +78,47 @@ fn the_last_step_before_a_hang_is_in_the_file() {
     );
     assert!(l.len() <= 5, "{} lines: {l:#?}", l.len());
 }
+
+#[test]
+fn child_steps_into_an_unwritable_dump_dir() {
+    if !is_child() {
+        return;
+    }
+    // No watchdog: each call writes the markers (at most once a second).
+    for step in 1..=40u64 {
+        lockgraph::progress("step", step);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("STEPPED");
+}
+
+/// A dump directory that cannot be made is said once, not at every write
+/// (found by an outside test: a line at every scan, forever).
+#[test]
+fn an_unwritable_dump_dir_is_said_once() {
+    if is_child() {
+        return;
+    }
+    let file = std::env::temp_dir().join(format!("lockgraph-wd-notdir-{}", std::process::id()));
+    std::fs::write(&file, b"").unwrap();
+    let dir = file.join("dumps");
+    let (text, done) = run_child(
+        child!(child_steps_into_an_unwritable_dump_dir),
+        &[("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())],
+        Duration::from_secs(30),
+        |t| t.contains("STEPPED"),
+    );
+    let _ = std::fs::remove_file(&file);
+    assert!(done, "{text}");
+    let said: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("is not a directory"))
+        .collect();
+    assert_eq!(said.len(), 1, "{text}");
+    assert!(
+        said[0].ends_with(
+            "this process's reports go to stderr only until it can write there (said once)"
+        ),
+        "{text}"
+    );
+}

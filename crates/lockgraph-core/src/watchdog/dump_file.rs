@@ -124,18 +124,57 @@ pub(crate) fn append(dir: &Path, record: &str) {
     }
     text.push_str(record.trim_end());
     text.push('\n');
-    let written = std::fs::create_dir_all(dir).and_then(|()| {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)?;
-        // One write per call: whole lines, appended at the end.
-        f.write_all(text.as_bytes())
-    });
+    let written = std::fs::create_dir_all(dir)
+        .map_err(|e| (e, true))
+        .and_then(|()| {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .map_err(|e| (e, false))?;
+            // One write per call: whole lines, appended at the end.
+            f.write_all(text.as_bytes()).map_err(|e| (e, false))
+        });
+    let mut said = SAID.lock();
     match written {
-        Ok(()) => HEADER_FOR.store(pid, Ordering::Relaxed),
-        Err(e) => crate::stderr::line(&write_error(dir, &path, &e)),
+        Ok(()) => {
+            HEADER_FOR.store(pid, Ordering::Relaxed);
+            if said.take().is_some() {
+                crate::stderr::line(&format!("lockgraph: {} is written again", path.display()));
+            }
+        }
+        Err((e, creating)) => {
+            // Once per failure, not at every record (progress markers
+            // come every few seconds: an unwritable directory printed a
+            // line at every scan; found by an outside test).
+            let message = if creating {
+                create_error(dir, &e)
+            } else {
+                write_error(dir, &path, &e)
+            };
+            if said.as_deref() != Some(message.as_str()) {
+                crate::stderr::line(&format!(
+                    "{message}; this process's reports go to stderr only until it can write there (said once)"
+                ));
+                *said = Some(message);
+            }
+        }
     }
+}
+
+/// The last failure said of the dump directory (`None`: none, or it was
+/// written since).
+static SAID: Mutex<Option<String>> = Mutex::new(None);
+
+/// What a dump directory that cannot be created says.
+fn create_error(dir: &Path, e: &std::io::Error) -> String {
+    if dir.ancestors().any(|a| a.exists() && !a.is_dir()) {
+        return write_error(dir, &file_of(dir), e);
+    }
+    format!(
+        "lockgraph: cannot create the dump directory LOCKGRAPH_DUMP_DIR={}: {e}",
+        dir.display()
+    )
 }
 
 /// What a failed write of `path`, in the dump directory `dir`, says: a
@@ -150,7 +189,7 @@ fn write_error(dir: &Path, path: &Path, e: &std::io::Error) -> String {
             format!(" ({} is a file)", file.display())
         };
         return format!(
-            "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory{what}: this report is not written to disk (stderr only)",
+            "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory{what}",
             dir.display()
         );
     }
@@ -182,7 +221,7 @@ mod tests {
         assert_eq!(
             write_error(&file, &path, &e),
             format!(
-                "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory: this report is not written to disk (stderr only)",
+                "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory",
                 file.display()
             )
         );
@@ -192,7 +231,7 @@ mod tests {
         assert_eq!(
             write_error(&sub, &file_of(&sub), &e),
             format!(
-                "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory ({} is a file): this report is not written to disk (stderr only)",
+                "lockgraph: LOCKGRAPH_DUMP_DIR={} is not a directory ({} is a file)",
                 sub.display(),
                 file.display()
             )
