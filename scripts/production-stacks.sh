@@ -106,6 +106,13 @@ set -e
 [ "$rc" -eq 134 ] || fail "the stripped example exited with $rc, not 134 (the watchdog's abort)"
 grep -q 'no program frames could be resolved: this binary has no symbols' <<<"$out" ||
   fail "the stripped binary's report does not say that it has no symbols"
-grep -qs '"reason":"no symbols: the binary was stripped"' "$work"/dumps/* ||
+# Both threads wait: their own stacks (empty) are said so where they would
+# be, and neither is signalled for its current stack.
+grep -A1 'its stack while waiting:' <<<"$out" | grep -q 'this binary has no symbols' ||
+  fail "the stripped binary's waiters' stacks are not said to have no symbols"
+if grep -q 'now at (its current stack)' <<<"$out"; then
+  fail "the stripped binary's waiters were signalled for their current stacks"
+fi
+grep -qs 'reason":"no symbols: the binary was stripped"' "$work"/dumps/* ||
   fail "the stripped binary's JSON report gives no reason for its empty stacks ($work/dumps: $(ls "$work/dumps" 2>&1))"
 echo "production-stacks: ok: the same binary stripped says, in text and JSON, that it has no symbols"

@@ -215,7 +215,12 @@ pub(in crate::watchdog) fn thread_info(
             stack,
         }
     });
-    let own_stack = waiting.as_ref().is_some_and(|w| !w.stack.is_empty());
+    // Captured, even if no frame of it could be named (a stripped
+    // binary): the current stack would name none either, and the waiter
+    // is not signalled for it (found by an outside test).
+    let own_stack = waiting
+        .as_ref()
+        .is_some_and(|w| !w.stack.is_empty() || w.stack_unresolved);
     ThreadInfo {
         name: s.slot.name.clone(),
         tid: s.slot.tid,
