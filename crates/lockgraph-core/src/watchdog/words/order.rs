@@ -13,8 +13,8 @@ impl WatchdogReport {
     /// the cycle"); the other edges are the order, and the thread that
     /// waits as that last edge asks breaks it. Without that (the graph off,
     /// or it did not find this cycle) the report names an example order,
-    /// starting at the lock with the lowest id so that it does not change
-    /// from run to run with the threads' names, and the one thread whose
+    /// starting at the lock whose name sorts first so that it does not
+    /// change from run to run, and the one thread whose
     /// hold and request go against it (it waits for the order's first lock
     /// holding its last; every other thread of the cycle asks in order).
     pub(super) fn adopt_order_advice(&self, waits: &[&WaitInfo]) -> String {
@@ -35,7 +35,15 @@ impl WatchdogReport {
         // one that waits for its first lock (found by an outside test: the
         // advice named no thread, and "the other way" read oddly for a
         // cycle of three).
-        let k = closer.unwrap_or_else(|| (0..n).min_by_key(|&k| waits[k].lock.id).unwrap_or(0));
+        // The first lock by name (kind, then name or site), which runs of
+        // one program share; ids, which follow which lock was used first,
+        // do not (found by an outside test: two runs of one binary named
+        // two orders and two threads). Ids break ties.
+        let k = closer.unwrap_or_else(|| {
+            (0..n)
+                .min_by_key(|&k| (waits[k].lock.to_string(), waits[k].lock.id))
+                .unwrap_or(0)
+        });
         let (t, w, last) = (&ts[k], waits[k], before(k));
         let held = t.held.iter().find(|h| h.lock.id == last.id);
         let advise = if example {
