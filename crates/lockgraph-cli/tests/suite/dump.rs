@@ -582,3 +582,53 @@ fn a_process_with_the_variable_but_no_handler_yet_is_told_so() {
         "the sleeper was killed"
     );
 }
+
+/// A process in a mount namespace of its own (a container, a service with
+/// systemd's `PrivateTmp=yes`) has a `/tmp` the asker does not see: the
+/// asker reaches it through `/proc/<pid>/root` (found by an outside test:
+/// the dump went unseen, and the process's watchdog was blamed). Run where
+/// `unshare -m` may be used (root); said and skipped elsewhere.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_process_with_a_private_tmp_answers() {
+    let d = tempdir();
+    let tmp = d.path().join("private-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(d.path().join("barrier")).unwrap();
+    let can = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can {
+        eprintln!("a_process_with_a_private_tmp_answers: skipped (unshare -m is not allowed here)");
+        return;
+    }
+    // The worker's TMPDIR is a fresh tmpfs in its own mount namespace:
+    // the same path here is another, empty directory.
+    let script = format!(
+        "mount -t tmpfs tmpfs '{}' && exec '{}' --worker 0 '{}'",
+        tmp.display(),
+        hang_job(),
+        d.path().display()
+    );
+    let child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("LOCKGRAPH_WATCHDOG", "1s")
+        .env("LOCKGRAPH_DUMP_SIGNAL", "1")
+        .env("TMPDIR", &tmp)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _reaped = Reaped(child);
+    wait_for_handler(pid);
+    let o = dump(pid, &[]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("lockgraph dump (pid "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("`grads`"), "{}", stdout(&o));
+}

@@ -324,19 +324,27 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     if !has_handler_mark(pid) {
         return Err(AskDumpError::NotLockgraphs(pid));
     }
-    let tmp = tmp_dir_of(env.as_deref());
+    // Its temporary directory as this process reaches it (through
+    // `/proc/<pid>/root` from another mount namespace), and its pid as it
+    // knows it (in another PID namespace, not `pid`), which name the files.
+    let tmp = process::root_of(pid).join(
+        tmp_dir_of(env.as_deref())
+            .strip_prefix("/")
+            .unwrap_or(std::path::Path::new("tmp")),
+    );
+    let named = st.own_pid.unwrap_or(pid);
     static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let asker = format!(
         "{}-{}",
         std::process::id(),
         ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let path = tmp.join(super::answer::answer_name(pid, &asker));
+    let path = tmp.join(super::answer::answer_name(named, &asker));
     sweep_leftovers(&tmp);
     let asked = SystemTime::now();
     // An answer to an earlier request must not pass for this one.
     let _ = std::fs::remove_file(&path);
-    let _request = Request::create(tmp.join(super::answer::request_name(pid, &asker)))?;
+    let _request = Request::create(tmp.join(super::answer::request_name(named, &asker)))?;
     // SAFETY: kill with a positive pid signals that one process; SIGUSR2 is
     // caught there (checked above), so it does not end it.
     if unsafe { libc::kill(target, libc::SIGUSR2) } != 0 {

@@ -38,6 +38,9 @@ pub(super) struct Status {
     pub(super) catches_usr2: bool,
     pub(super) ignores_usr2: bool,
     pub(super) run: Run,
+    /// Its pid in its own PID namespace (the last of `NSpid:`), which names
+    /// its dump files; `None` when the kernel does not say (before 4.1).
+    pub(super) own_pid: Option<u32>,
 }
 
 /// SIGUSR2's bit in the `SigCgt:` and `SigIgn:` masks (signal 12 on Linux).
@@ -70,11 +73,16 @@ pub(super) fn parse_status(pid: u32, text: &str) -> Result<Status, AskDumpError>
         .map_err(|_| AskDumpError::Other(format!("no SigCgt in /proc/{pid}/status")))?;
     let ignored = u64::from_str_radix(field("SigIgn:"), 16)
         .map_err(|_| AskDumpError::Other(format!("no SigIgn in /proc/{pid}/status")))?;
+    let own_pid = field("NSpid:")
+        .split_whitespace()
+        .last()
+        .and_then(|p| p.parse().ok());
     Ok(Status {
         uid,
         catches_usr2: caught & USR2_BIT != 0,
         ignores_usr2: ignored & USR2_BIT != 0,
         run,
+        own_pid,
     })
 }
 
@@ -188,5 +196,19 @@ pub(super) fn stop_words(pid: u32, traced: bool) -> (&'static str, String) {
             "is stopped (state T: SIGSTOP, or Ctrl-Z in its terminal)",
             format!("resume it with `kill -CONT {pid}` and ask again"),
         )
+    }
+}
+
+/// The directory process `pid` sees as `/`, from this process: `/` when
+/// both are in one mount namespace, else `/proc/<pid>/root` (a container, a
+/// service with systemd's `PrivateTmp=yes`: its `/tmp` is not this one's;
+/// found by an outside test, where the dump went unseen and the process's
+/// watchdog was blamed). `/` when the namespaces cannot be read.
+#[cfg(target_os = "linux")]
+pub(super) fn root_of(pid: u32) -> std::path::PathBuf {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
+    match (ns("self"), ns(&pid.to_string())) {
+        (Some(mine), Some(theirs)) if mine != theirs => format!("/proc/{pid}/root").into(),
+        _ => "/".into(),
     }
 }

@@ -18,8 +18,15 @@ fn states_are_read_from_the_status_file() {
             catches_usr2: true,
             ignores_usr2: false,
             run: Run::Runs,
+            own_pid: None,
         }
     );
+    // In a PID namespace, the process knows itself by the last pid of
+    // `NSpid:` (its dump files are named so).
+    let nested = format!("{STATUS}NSpid:\t30905\t12\n");
+    assert_eq!(parse_status(30905, &nested).unwrap().own_pid, Some(12));
+    let flat = format!("{STATUS}NSpid:\t7\n");
+    assert_eq!(parse_status(7, &flat).unwrap().own_pid, Some(7));
     let run = |state: &str| {
         parse_status(7, &STATUS.replace("S (sleeping)", state))
             .unwrap()
