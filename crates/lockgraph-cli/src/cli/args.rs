@@ -143,7 +143,7 @@ pub(crate) enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
-    /// Asks a running process for a dump of every thread's locks, waits and stacks (like jstack)
+    /// Asks a running process for a dump of every thread's locks, waits and stacks (like jstack; threads with no lockgraph lock: their kernel state)
     #[command(after_help = DUMP_HELP)]
     Dump {
         /// The process to ask

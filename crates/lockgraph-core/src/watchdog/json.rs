@@ -163,23 +163,7 @@ pub(super) fn json_thread(s: &mut String, t: &ThreadInfo) {
         let _ = write!(s, ",\"held_ms\":{}}}", ms(h.held_for));
     }
     s.push_str("],\"now\":");
-    match &t.now {
-        None => s.push_str("null"),
-        Some(p) => {
-            s.push_str("{\"description\":");
-            crate::record::json_str(s, &p.describe());
-            s.push_str(",\"syscall_name\":");
-            json_opt(s, p.syscall_name().as_deref());
-            s.push_str(",\"state\":");
-            crate::record::json_str(s, &p.state);
-            s.push_str(",\"wchan\":");
-            crate::record::json_str(s, &p.wchan);
-            // The arguments only when asked for (LOCKGRAPH_WATCHDOG_VERBOSE).
-            s.push_str(",\"syscall\":");
-            json_opt(s, verbose().then_some(p.syscall.as_str()));
-            s.push('}');
-        }
-    }
+    json_now(s, t.now.as_ref());
     s.push_str(",\"stack_now\":");
     match &t.stack_now {
         None => s.push_str("null"),
@@ -301,6 +285,27 @@ impl WatchdogReport {
     }
 }
 
+/// What the kernel says a thread does, as JSON (`null` when not known).
+fn json_now(s: &mut String, now: Option<&ProcState>) {
+    match now {
+        None => s.push_str("null"),
+        Some(p) => {
+            s.push_str("{\"description\":");
+            crate::record::json_str(s, &p.describe());
+            s.push_str(",\"syscall_name\":");
+            json_opt(s, p.syscall_name().as_deref());
+            s.push_str(",\"state\":");
+            crate::record::json_str(s, &p.state);
+            s.push_str(",\"wchan\":");
+            crate::record::json_str(s, &p.wchan);
+            // The arguments only when asked for (LOCKGRAPH_WATCHDOG_VERBOSE).
+            s.push_str(",\"syscall\":");
+            json_opt(s, verbose().then_some(p.syscall.as_str()));
+            s.push('}');
+        }
+    }
+}
+
 impl Dump {
     /// The dump as one JSON object (a line of the dump directory's file, and
     /// what `lockgraph dump --pid` reads).
@@ -335,7 +340,19 @@ impl Dump {
             }
             json_task(&mut s, t);
         }
-        s.push_str("],\"deadlocks\":[");
+        s.push_str("],\"other_threads\":[");
+        for (i, t) in self.others.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "{{\"tid\":{},\"name\":", t.tid);
+            crate::record::json_str(&mut s, &t.name);
+            s.push_str(",\"now\":");
+            json_now(&mut s, t.now.as_ref());
+            s.push('}');
+        }
+        let _ = write!(s, "],\"other_threads_left_out\":{}", self.others_left_out);
+        s.push_str(",\"deadlocks\":[");
         for (i, d) in self.deadlocks.iter().enumerate() {
             if i > 0 {
                 s.push(',');

@@ -104,8 +104,8 @@ pub use progress::{markers, progress};
 use report::*;
 pub(crate) use report::{opt_site, ABORTS, REPORT_END};
 pub use report::{
-    Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, ProcState, StackNow, ThreadInfo,
-    WaitInfo, WatchdogKind, WatchdogReport,
+    Dump, HeldInfo, LockRef, OrderContext, OrderOrigin, OrderStep, OtherThread, ProcState,
+    StackNow, ThreadInfo, WaitInfo, WatchdogKind, WatchdogReport, OTHER_THREADS,
 };
 pub use scan::dump;
 use scan::*;

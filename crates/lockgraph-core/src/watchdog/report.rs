@@ -10,7 +10,7 @@ use super::*;
 mod collect;
 mod text;
 
-pub(super) use collect::thread_info;
+pub(super) use collect::{other_threads, thread_info};
 pub(crate) use text::opt_site;
 pub(super) use text::{hold_name, hold_text};
 
@@ -315,4 +315,30 @@ pub struct Dump {
     /// The deadlocks among these threads, as the watchdog sees them in the
     /// same copy (its DEADLOCK report says more: each thread's stack).
     pub deadlocks: Vec<super::verdict::DumpDeadlock>,
+    /// The process's other threads (Linux: `/proc/self/task`), which hold
+    /// and wait for no lockgraph lock: their names and what the kernel says
+    /// they do, no stack (they are not signalled: one in a system call could
+    /// see it fail with `EINTR`). At most [`OTHER_THREADS`]; the rest are
+    /// counted in [`others_left_out`](Self::others_left_out).
+    pub others: Vec<OtherThread>,
+    /// Other threads past [`OTHER_THREADS`], not listed.
+    pub others_left_out: usize,
+}
+
+/// The most [`Dump::others`] listed.
+pub const OTHER_THREADS: usize = 256;
+
+/// A thread of a [`Dump`] that holds and waits for no lockgraph lock (a
+/// thread stuck in a collective, a read, a loop: what a dump of a hung
+/// process is often asked for; found by an outside test, where such a
+/// process's dump said `0 threads`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OtherThread {
+    /// Its kernel thread id.
+    pub tid: u64,
+    /// Its name (`/proc/self/task/<tid>/comm`: at most 15 bytes).
+    pub name: String,
+    /// What the kernel says it does.
+    pub now: Option<ProcState>,
 }

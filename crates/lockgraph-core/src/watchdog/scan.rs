@@ -34,7 +34,11 @@ pub fn dump() -> Dump {
     add_peers(&mut threads, &idx, &snaps, &edges, &on_cycle, now);
     add_waiting_now(&mut threads, &snaps);
     add_left_holders(&mut threads, &snaps);
+    let listed: Vec<u64> = idx.iter().map(|&i| snaps[i].slot.tid).collect();
+    let (others, others_left_out) = super::report::other_threads(&listed);
     Dump {
+        others,
+        others_left_out,
         deadlocks,
         pid: std::process::id(),
         taken_at,

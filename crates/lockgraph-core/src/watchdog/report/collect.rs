@@ -42,7 +42,7 @@ fn ago(since: u64, now: u64) -> Duration {
     Duration::from_nanos(now.saturating_sub(since))
 }
 
-fn proc_state(tid: u64) -> Option<ProcState> {
+pub(in crate::watchdog) fn proc_state(tid: u64) -> Option<ProcState> {
     if !cfg!(target_os = "linux") || tid == 0 {
         return None;
     }
@@ -242,4 +242,37 @@ pub(in crate::watchdog) fn thread_info(
         .then(|| stack_now(s)),
         spans: spans::open_spans(s.slot.tid),
     }
+}
+
+/// The process's threads but `listed` and lockgraph's own
+/// ([`Dump::others`]): at most [`OTHER_THREADS`] of them, by tid, and how
+/// many more there are.
+pub(in crate::watchdog) fn other_threads(listed: &[u64]) -> (Vec<OtherThread>, usize) {
+    if !cfg!(target_os = "linux") {
+        return (Vec::new(), 0);
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (Vec::new(), 0);
+    };
+    let mut tids: Vec<u64> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|t| !listed.contains(t))
+        .collect();
+    tids.sort_unstable();
+    let left_out = tids.len().saturating_sub(OTHER_THREADS);
+    tids.truncate(OTHER_THREADS);
+    let others = tids
+        .into_iter()
+        .map(|tid| OtherThread {
+            tid,
+            name: std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                .map(|n| n.trim_end().to_string())
+                .unwrap_or_default(),
+            now: proc_state(tid),
+        })
+        // lockgraph's own (the watchdog, the reporter: `lockgraph-...`).
+        .filter(|t| !t.name.starts_with("lockgraph-"))
+        .collect();
+    (others, left_out)
 }

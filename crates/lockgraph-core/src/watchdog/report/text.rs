@@ -335,14 +335,26 @@ impl fmt::Display for WatchdogReport {
 
 impl fmt::Display for Dump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        let n = self.threads.len();
+        let others = self.others.len() + self.others_left_out;
+        write!(
             f,
-            "lockgraph dump (pid {}) at {}: {} thread{}",
+            "lockgraph dump (pid {}) at {}: {n} thread{}",
             self.pid,
             utc(self.taken_at),
-            self.threads.len(),
-            if self.threads.len() == 1 { "" } else { "s" }
+            if n == 1 { "" } else { "s" }
         )?;
+        if others > 0 {
+            // The threads of the process that hold and wait for no
+            // lockgraph lock: `0 threads` said nothing of a process whose
+            // threads were all stuck elsewhere (found by an outside test).
+            write!(
+                f,
+                " with lockgraph locks or waits, {others} other{}",
+                if others == 1 { "" } else { "s" }
+            )?;
+        }
+        writeln!(f)?;
         if !self.progress.is_empty() {
             let p: Vec<String> = self
                 .progress
@@ -390,6 +402,28 @@ impl fmt::Display for Dump {
             writeln!(f, "  async locks of {n} {who}:")?;
             for t in &self.tasks {
                 t.fmt(f)?;
+            }
+        }
+        if !self.others.is_empty() {
+            writeln!(
+                f,
+                "  other threads (no lockgraph lock held or waited for; not signalled for their stacks):"
+            )?;
+            for t in &self.others {
+                let now = t.now.as_ref().map_or_else(
+                    || "(no /proc state)".to_string(),
+                    |p| {
+                        if verbose() {
+                            format!("{} [{}]", p.describe(), p.raw())
+                        } else {
+                            p.describe()
+                        }
+                    },
+                );
+                writeln!(f, "    thread `{}` (tid {}): {now}", t.name, t.tid)?;
+            }
+            if self.others_left_out > 0 {
+                writeln!(f, "    ... and {} more", self.others_left_out)?;
             }
         }
         writeln!(f, "-- end of lockgraph dump --")
