@@ -41,6 +41,18 @@ fn abba_then(names: (&'static str, &'static str), then: impl FnOnce()) {
     while lockgraph::stats().class_edges < before + 2 {
         std::thread::sleep(Duration::from_millis(1));
     }
+    // Until both wait: the closing request has read the policy by then (an
+    // edge is in the graph before its cycle's policy is read, and a policy
+    // changed in between reported the cycle: seen once under load).
+    while watchdog::dump()
+        .threads
+        .iter()
+        .filter(|t| t.waiting.is_some())
+        .count()
+        < 2
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     then();
     a.join().unwrap();
     b.join().unwrap();

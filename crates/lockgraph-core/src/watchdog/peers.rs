@@ -90,7 +90,7 @@ pub(super) fn add_blocked_peers(
     add_peers(threads, idx, snaps, edges, on_cycle, now);
     if let Some(&i) = idx.first() {
         if !on_cycle.contains(&i) {
-            add_queue_holders(threads, idx, snaps, edges, now);
+            add_queue_holders(threads, idx, snaps, edges, on_cycle, now);
         }
     }
 }
@@ -144,6 +144,7 @@ fn add_queue_holders(
     idx: &[usize],
     snaps: &[Snap],
     edges: &[Vec<usize>],
+    on_cycle: &HashSet<usize>,
     now: u64,
 ) {
     let Some(&i) = idx.first() else {
@@ -167,7 +168,11 @@ fn add_queue_holders(
         for &k in &edges[j] {
             if !shown.contains(&k) {
                 shown.push(k);
-                threads.push(thread_info(&snaps[k], now, true, true));
+                let mut holder = thread_info(&snaps[k], now, true, true);
+                if let Some(w) = holder.waiting.as_mut() {
+                    w.deadlocked = on_cycle.contains(&k);
+                }
+                threads.push(holder);
             }
         }
     }

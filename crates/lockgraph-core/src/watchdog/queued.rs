@@ -66,6 +66,9 @@ impl WatchdogReport {
             .iter()
             .map(|(h, x)| {
                 let now = match &h.waiting {
+                    Some(hw) if hw.deadlocked => {
+                        format!("itself deadlocked, waiting for {}", hw.what())
+                    }
                     Some(hw) => format!("itself waiting for {}", hw.what()),
                     None => format!("now {}", h.now_words()),
                 };
@@ -87,7 +90,18 @@ impl WatchdogReport {
             .filter(|(h, _)| h.waiting.is_some())
             .map(|(h, _)| h.name.as_str())
             .collect();
-        let todo = if !waiting.is_empty() {
+        let deadlocked: Vec<String> = holders
+            .iter()
+            .filter(|(h, _)| h.waiting.as_ref().is_some_and(|hw| hw.deadlocked))
+            .map(|(h, _)| format!("`{}`", h.name))
+            .collect();
+        let todo = if !deadlocked.is_empty() {
+            format!(
+                "thread {} {} deadlocked (its DEADLOCK report): break that cycle, and this wait ends with it",
+                and_list(&deadlocked),
+                if deadlocked.len() == 1 { "is" } else { "are" }
+            )
+        } else if !waiting.is_empty() {
             let names: Vec<String> = waiting.iter().map(|n| format!("`{n}`")).collect();
             format!(
                 "follow the wait of thread {} (its own report, or `lockgraph::dump()`), and do not wait while holding {}",

@@ -100,6 +100,12 @@ pub struct WaitInfo {
     /// binary is the cause (a stripped one; found by a review: the section
     /// was left out without a word).
     pub stack_unresolved: bool,
+    /// Whether this wait is on a wait-for cycle: the thread is deadlocked.
+    /// Set for the holders a long wait's report names for a reader queued
+    /// behind a writer ([`WatchdogReport::advice`] then says to break that
+    /// deadlock; found by an outside test, where it said to follow their
+    /// waits); `false` elsewhere.
+    pub deadlocked: bool,
     /// For a send into or a receive from a queue of `lockgraph::mpsc`: the
     /// queue's bound and live ends (its fill level follows from the wait: a
     /// blocked send finds it full, a blocked receive empty).

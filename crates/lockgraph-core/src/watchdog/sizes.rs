@@ -176,6 +176,7 @@ mod tests {
             waited: Duration::from_secs(3),
             stack: Vec::new(),
             stack_unresolved: false,
+            deadlocked: false,
             queue: None,
             blocked_peers: Vec::new(),
             no_consumer: false,

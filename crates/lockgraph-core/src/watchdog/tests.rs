@@ -477,6 +477,7 @@ fn a_lock_waiter_caught_running_is_said_between_two_slices_of_its_wait() {
         waited: Duration::from_secs(1),
         stack: Vec::new(),
         stack_unresolved: false,
+        deadlocked: false,
         queue: None,
         blocked_peers: Vec::new(),
         no_consumer: false,

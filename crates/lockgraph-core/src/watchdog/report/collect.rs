@@ -197,6 +197,7 @@ pub(in crate::watchdog) fn thread_info(
             blocked_peers: Vec::new(),
             no_consumer: false,
             stack_unresolved,
+            deadlocked: false,
             lock,
             request: mode
                 .filter(|&m| m != WaitMode::Condvar)

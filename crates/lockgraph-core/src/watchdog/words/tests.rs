@@ -137,6 +137,7 @@ fn wait(l: LockRef, mode: Option<WaitMode>, line: u32, secs: u64) -> WaitInfo {
         waited: Duration::from_secs(secs),
         stack: Vec::new(),
         stack_unresolved: false,
+        deadlocked: false,
         queue: None,
         blocked_peers: Vec::new(),
         no_consumer: false,

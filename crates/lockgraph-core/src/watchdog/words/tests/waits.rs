@@ -65,6 +65,35 @@ fn read_recursive_is_advised_only_to_a_reader_that_holds_a_read_of_the_lock() {
     );
 }
 
+/// A reader queued behind a writer whose wait is for a deadlocked reader's
+/// hold: the advice says that holder is deadlocked and to break that cycle
+/// (it said to follow its wait, and never that it was the deadlock already
+/// reported; found by an outside test).
+#[test]
+fn a_queued_reader_behind_a_deadlocked_holder_is_told_so() {
+    let mut r = queued_reader(Vec::new());
+    let cache = lock("cache", 2);
+    let mut w = wait(cache.clone(), Some(WaitMode::Lock), 40, 2);
+    r.threads[2].waiting = Some(w.clone());
+    let blocked = r.advice();
+    assert!(
+        blocked.contains("itself waiting for Mutex `cache`"),
+        "{blocked}"
+    );
+    assert!(blocked.ends_with("follow the wait of thread `slow` (its own report, or `lockgraph::dump()`), and do not wait while holding RwLock `model`"), "{blocked}");
+    w.deadlocked = true;
+    r.threads[2].waiting = Some(w);
+    let deadlocked = r.advice();
+    assert!(
+        deadlocked.contains("itself deadlocked, waiting for Mutex `cache`"),
+        "{deadlocked}"
+    );
+    assert!(
+        deadlocked.ends_with(": thread `slow` is deadlocked (its DEADLOCK report): break that cycle, and this wait ends with it"),
+        "{deadlocked}"
+    );
+}
+
 /// A permit wait whose two holders are both blocked: either release ends
 /// it, so both are named (it named the first, "this one ends when it
 /// does").
