@@ -122,3 +122,62 @@ fn an_unwritable_dump_dir_is_said_once() {
         "{text}"
     );
 }
+
+#[test]
+fn child_steps_without_a_watchdog_then_stops() {
+    if !is_child() {
+        return;
+    }
+    // No watchdog (no lock is ever taken): calls write at most once a
+    // second, and what they held back is written by a thread of lockgraph's.
+    for step in 1..=50u64 {
+        lockgraph::progress("step", step);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("STEPPED");
+    for _ in 0..600 {
+        std::thread::sleep(Duration::from_millis(50));
+        eprintln!("tick");
+    }
+}
+
+/// Without a running watchdog, the last step of a process that stops
+/// calling reaches the file (found by a review: a call within a second of
+/// the last write wrote nothing, and nothing wrote it later).
+#[test]
+fn without_a_watchdog_the_last_step_still_reaches_the_file() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-wd-progress-nw-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let has_last = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .any(|t| t.contains("\"name\":\"step\",\"value\":50,"))
+    };
+    let (text, done) = run_child(
+        child!(child_steps_without_a_watchdog_then_stops),
+        &[
+            ("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap()),
+            ("LOCKGRAPH_WATCHDOG", "off"),
+        ],
+        Duration::from_secs(20),
+        |t| t.contains("STEPPED") && has_last(&dir),
+    );
+    let found = has_last(&dir);
+    let lines: usize = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|t| t.lines().count())
+        .sum();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(done && found, "{text}");
+    // Half a second of steps: a few writes, not fifty.
+    assert!(lines <= 5, "{lines} lines");
+}

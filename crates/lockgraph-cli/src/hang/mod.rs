@@ -68,8 +68,9 @@ pub struct Limits {
     /// over it is skipped (named, with the estimate), and counted as a
     /// line over [`Limits::line_bytes`] is. 256 MiB.
     pub parse_bytes: u64,
-    /// The most read of one file: the rest is skipped (said, with the last
-    /// line read). 256 MiB.
+    /// The most read of one file: a larger file's first and last halves of
+    /// it are read, the lines between counted and skipped (said, with the
+    /// lines read and skipped). 256 MiB.
     pub file_bytes: u64,
     /// The most one file may keep in memory (its reports, its threads'
     /// latest states, its markers, as estimated sizes): what does not fit

@@ -7,7 +7,9 @@
 //!
 //! Nothing grows with the size of the input: at most
 //! [`Limits::line_bytes`] of a line are held, at most [`Limits::file_bytes`]
-//! of a file are read, and what is kept is charged against
+//! of a file are read as lines (a larger file's first and last halves of
+//! it: `read/tail.rs`; the lines between are only counted), and what is
+//! kept is charged against
 //! [`Limits::kept_per_file`] and [`Limits::kept_total`] ([`super::keep`]).
 //! Each limit reached is said, with the file, the line and the limit.
 //!
@@ -15,7 +17,7 @@
 //! [`Limits::kept_total`] is reached still gives its process and its
 //! report counts, and a line skipped for its length or its parse still
 //! counts as the report its first bytes show ([`super::head`]). What may
-//! hold a report and was not read (the rest of a file past
+//! hold a report and was not read (the middle of a file over
 //! [`Limits::file_bytes`], a long line whose first bytes do not say, a
 //! record of an unknown version) makes the verdict incomplete
 //! ([`Notes::incomplete`]).
@@ -320,7 +322,7 @@ impl Reading<'_> {
             return self.head_and_tail(file, size, limits, buf);
         }
         let mut input = BufReader::with_capacity(1 << 16, file.take(limits.file_bytes));
-        let (n, done, cut) = self.read_lines(&mut input, 0, u64::MAX, limits, buf)?;
+        let (n, done, cut) = self.read_lines(&mut input, 0, limits, buf)?;
         if cut {
             // The file grew past the limit while it was read: what was not
             // read may hold reports.
@@ -342,27 +344,21 @@ impl Reading<'_> {
         Ok(())
     }
 
-    /// Reads the lines of `input`, numbered from `n + 1`, at most
-    /// `max_lines` of them: the last line's number, the bytes of the lines
-    /// read whole, and whether reading stopped at the input's limit with
-    /// more in the file.
+    /// Reads the lines of `input`, numbered from `n + 1`: the last line's
+    /// number, the bytes of the lines read whole, and whether reading
+    /// stopped at the input's limit with more in the file.
     fn read_lines(
         &mut self,
         input: &mut BufReader<io::Take<fs::File>>,
         mut n: u64,
-        max_lines: u64,
         limits: &Limits,
         buf: &mut Vec<u8>,
     ) -> io::Result<(u64, u64, bool)> {
-        let first = n;
         // The bytes of the lines read whole.
         let mut done = 0u64;
         // The first bytes of a line over the limit.
         let mut head = Vec::new();
         let cut = loop {
-            if n - first == max_lines {
-                break false;
-            }
             let line = next_line(input, buf, limits.line_bytes, (&mut head, HEAD_BYTES))?;
             let (len, newline) = match line {
                 Line::End => break over_limit(input)?,

@@ -8,7 +8,8 @@
 //! [`WRITE_PERIOD`], and always before it writes a report or a dump, so a
 //! process that hangs right after a call still has that value on disk
 //! within that period. Without a running watchdog, a call appends the
-//! markers that changed itself, at most every [`CALL_PERIOD`]. A marker
+//! markers that changed itself, at most every [`CALL_PERIOD`], and a
+//! thread of its own writes what calls held back within that period. A marker
 //! that moves every step thus writes a line every 10 seconds, about 0.8 MB
 //! a day, not one per scan (10 a second, about 84 MB a day, which made a
 //! job's files grow past what `lockgraph hang` reads in three days; found
@@ -92,6 +93,29 @@ pub fn progress(name: &str, value: u64) {
     }
     drop(markers);
     flush_due(CALL_PERIOD);
+    if dump_dir().is_some() {
+        flusher();
+    }
+}
+
+/// Without a running watchdog, a thread that writes what a call held back
+/// (a call within [`CALL_PERIOD`] of the last write writes nothing): the
+/// last values of a process that stops calling, a rank stuck in a
+/// collective, reach the file (found by a review: they never did). One per
+/// process (a forked child starts its own at its next call); it writes
+/// nothing while the watchdog runs, which writes the markers itself.
+fn flusher() {
+    static FOR_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let pid = std::process::id();
+    if FOR_PID.swap(pid, Ordering::Relaxed) == pid {
+        return;
+    }
+    let _ = crate::delivery::spawn("lockgraph-progress", || loop {
+        std::thread::sleep(CALL_PERIOD);
+        if !RUNNING.load(Ordering::Relaxed) {
+            flush_due(CALL_PERIOD);
+        }
+    });
 }
 
 /// Every marker's latest value, in the order first seen.

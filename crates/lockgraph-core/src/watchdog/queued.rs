@@ -97,7 +97,7 @@ impl WatchdogReport {
             .collect();
         let todo = if !deadlocked.is_empty() {
             format!(
-                "thread {} {} deadlocked (its DEADLOCK report): break that cycle, and this wait ends with it",
+                "thread {} {} deadlocked, on a wait-for cycle (the watchdog's DEADLOCK report, or `lockgraph::dump()`, shows it): break that cycle, and this wait ends with it",
                 and_list(&deadlocked),
                 if deadlocked.len() == 1 { "is" } else { "are" }
             )

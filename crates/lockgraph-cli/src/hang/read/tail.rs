@@ -26,7 +26,7 @@ impl Reading<'_> {
     ) -> io::Result<()> {
         let half = limits.file_bytes / 2;
         let mut input = BufReader::with_capacity(1 << 16, file.take(half));
-        let (first, head_len, _) = self.read_lines(&mut input, 0, u64::MAX, limits, buf)?;
+        let (first, head_len, _) = self.read_lines(&mut input, 0, limits, buf)?;
         let mut file = input.into_inner().into_inner();
         let tail_start = size.saturating_sub(limits.file_bytes - half).max(head_len);
         file.seek(SeekFrom::Start(head_len))?;
@@ -34,22 +34,34 @@ impl Reading<'_> {
         let mut input = BufReader::with_capacity(1 << 16, file.take(size - start));
         // Past `size`: written since the size was read, newer still; the
         // file as it was is what is read.
-        let (last, _, _) = self.read_lines(&mut input, first + between, u64::MAX, limits, buf)?;
+        let (last, _, _) = self.read_lines(&mut input, first + between, limits, buf)?;
         // What was skipped may hold reports.
         self.notes.incomplete = true;
-        let lines = match between {
-            0 => "no line".to_string(),
-            1 => format!("line {}", first + 1),
-            _ => format!("lines {} to {}", first + 1, first + between),
+        let span = |from: u64, to: u64| match to.saturating_sub(from) {
+            0 if to < from => "no line".to_string(),
+            0 => format!("line {from}"),
+            _ => format!("lines {from} to {to}"),
+        };
+        let head = if first == 0 {
+            "no whole line of its first half".to_string()
+        } else {
+            format!("its first {} ({})", amount(head_len), span(1, first))
+        };
+        let tail = if last == first + between {
+            "no whole line after them".to_string()
+        } else {
+            format!(
+                "its last {} ({})",
+                amount(size - start),
+                span(first + between + 1, last)
+            )
         };
         let why = format!(
-            "{} long, over the {} limit for one file: its first {} (lines 1 to {first}) and its last {} (lines {} to {last}) read, the {} between them ({lines}) skipped",
+            "{} long, over the {} limit for one file: {head} and {tail} read, the {} between them ({}) counted and skipped",
             amount(size),
             amount(limits.file_bytes),
-            amount(head_len),
-            amount(size - start),
-            first + between + 1,
             amount(start - head_len),
+            span(first + 1, first + between),
         );
         self.skip(None, why, Some("file_bytes"));
         Ok(())

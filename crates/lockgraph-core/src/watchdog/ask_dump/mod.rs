@@ -273,6 +273,35 @@ impl Request {
     }
 }
 
+/// The file system user id switched to another user's while it lives
+/// (Linux's `setfsuid`: this thread's file accesses only), when root asks
+/// another user's process.
+#[cfg(target_os = "linux")]
+struct AsUser(Option<libc::uid_t>);
+
+#[cfg(target_os = "linux")]
+impl AsUser {
+    fn switch(me: libc::uid_t, to: u32) -> AsUser {
+        if me != 0 || to == 0 {
+            return AsUser(None);
+        }
+        // SAFETY: setfsuid changes this thread's file system uid only; it
+        // returns the previous one, which `drop` restores.
+        let before = unsafe { libc::setfsuid(to) };
+        AsUser(u32::try_from(before).ok())
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for AsUser {
+    fn drop(&mut self) {
+        if let Some(before) = self.0 {
+            // SAFETY: as above: back to this thread's file system uid.
+            unsafe { libc::setfsuid(before) };
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 impl Drop for Request {
     fn drop(&mut self) {
@@ -324,6 +353,13 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     if !has_handler_mark(pid) {
         return Err(AskDumpError::NotLockgraphs(pid));
     }
+    // As the process's user when root asks another user's process: the
+    // request is made, and the answer read and removed, where that user
+    // may (root's rights would follow links the process planted, under its
+    // root, anywhere on the host), and the request is that user's (root's
+    // reads as nobody's inside a user namespace, and is not answered).
+    // Found by a review.
+    let _as_user = AsUser::switch(me, st.uid);
     // Its temporary directory as this process reaches it (through
     // `/proc/<pid>/root` from another mount namespace), and its pid as it
     // knows it (in another PID namespace, not `pid`), which name the files.
@@ -358,9 +394,12 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     // A wait past what an `Instant` holds is a wait without end.
     let end = crate::delivery::deadline_after(wait);
     loop {
-        let fresh = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t + Duration::from_secs(1) >= asked);
+        // A plain file (not a link, not a FIFO, which would block the read).
+        let fresh = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .and_then(|m| m.modified().ok())
+            .is_some_and(|t| t + Duration::from_secs(1) >= asked);
         if fresh {
             match std::fs::read_to_string(&path) {
                 Ok(text) if text.trim_end().ends_with('}') => {

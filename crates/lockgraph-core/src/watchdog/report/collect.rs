@@ -255,25 +255,31 @@ pub(in crate::watchdog) fn other_threads(listed: &[u64]) -> (Vec<OtherThread>, u
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return (Vec::new(), 0);
     };
-    let mut tids: Vec<u64> = dir
+    let mut named: Vec<(u64, String)> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .filter(|t| !listed.contains(t))
-        .collect();
-    tids.sort_unstable();
-    let left_out = tids.len().saturating_sub(OTHER_THREADS);
-    tids.truncate(OTHER_THREADS);
-    let others = tids
-        .into_iter()
-        .map(|tid| OtherThread {
-            tid,
-            name: std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+        .map(|tid| {
+            let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
                 .map(|n| n.trim_end().to_string())
-                .unwrap_or_default(),
+                .unwrap_or_default();
+            (tid, name)
+        })
+        // lockgraph's own (the watchdog, the reporter: `lockgraph-...`),
+        // left out before the list is cut, so that the count of the rest
+        // is right.
+        .filter(|(_, name)| !name.starts_with("lockgraph-"))
+        .collect();
+    named.sort_unstable();
+    let left_out = named.len().saturating_sub(OTHER_THREADS);
+    named.truncate(OTHER_THREADS);
+    let others = named
+        .into_iter()
+        .map(|(tid, name)| OtherThread {
+            tid,
+            name,
             now: proc_state(tid),
         })
-        // lockgraph's own (the watchdog, the reporter: `lockgraph-...`).
-        .filter(|t| !t.name.starts_with("lockgraph-"))
         .collect();
     (others, left_out)
 }

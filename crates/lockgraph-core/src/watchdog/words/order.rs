@@ -35,13 +35,17 @@ impl WatchdogReport {
         // one that waits for its first lock (found by an outside test: the
         // advice named no thread, and "the other way" read oddly for a
         // cycle of three).
-        // The first lock by name (kind, then name or site), which runs of
-        // one program share; ids, which follow which lock was used first,
-        // do not (found by an outside test: two runs of one binary named
-        // two orders and two threads). Ids break ties.
+        // The first lock by kind and name (or site), which runs of one
+        // program share; ids, which follow which lock was used first, do
+        // not (found by an outside test: two runs of one binary named two
+        // orders and two threads). Locks named alike (two accounts) by
+        // where they are asked for, then by id.
         let k = closer.unwrap_or_else(|| {
             (0..n)
-                .min_by_key(|&k| (waits[k].lock.to_string(), waits[k].lock.id))
+                .min_by_key(|&k| {
+                    let site = waits[k].site.map(|s| s.to_string()).unwrap_or_default();
+                    (waits[k].lock.to_string(), site, waits[k].lock.id)
+                })
                 .unwrap_or(0)
         });
         let (t, w, last) = (&ts[k], waits[k], before(k));

@@ -89,7 +89,7 @@ fn a_queued_reader_behind_a_deadlocked_holder_is_told_so() {
         "{deadlocked}"
     );
     assert!(
-        deadlocked.ends_with(": thread `slow` is deadlocked (its DEADLOCK report): break that cycle, and this wait ends with it"),
+        deadlocked.ends_with(": thread `slow` is deadlocked, on a wait-for cycle (the watchdog's DEADLOCK report, or `lockgraph::dump()`, shows it): break that cycle, and this wait ends with it"),
         "{deadlocked}"
     );
 }
