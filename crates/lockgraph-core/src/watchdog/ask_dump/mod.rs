@@ -273,6 +273,30 @@ impl Request {
     }
 }
 
+/// The answer at `path`, when it is a plain file (opened without following
+/// a link and without blocking: a FIFO put there would hang the asker)
+/// written since `asked`, and whole (it ends its JSON object).
+#[cfg(target_os = "linux")]
+fn read_answer(path: &std::path::Path, asked: SystemTime) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    if meta.modified().ok()? + Duration::from_secs(1) < asked {
+        return None;
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).ok()?;
+    text.trim_end().ends_with('}').then_some(text)
+}
+
 /// The file system user id switched to another user's while it lives
 /// (Linux's `setfsuid`: this thread's file accesses only), when root asks
 /// another user's process.
@@ -394,21 +418,10 @@ pub fn ask_for_dump(pid: u32, wait: Duration) -> Result<String, AskDumpError> {
     // A wait past what an `Instant` holds is a wait without end.
     let end = crate::delivery::deadline_after(wait);
     loop {
-        // A plain file (not a link, not a FIFO, which would block the read).
-        let fresh = std::fs::symlink_metadata(&path)
-            .ok()
-            .filter(|m| m.file_type().is_file())
-            .and_then(|m| m.modified().ok())
-            .is_some_and(|t| t + Duration::from_secs(1) >= asked);
-        if fresh {
-            match std::fs::read_to_string(&path) {
-                Ok(text) if text.trim_end().ends_with('}') => {
-                    // Read: the answer is this request's, no one else's.
-                    let _ = std::fs::remove_file(&path);
-                    return Ok(text);
-                }
-                _ => {}
-            }
+        if let Some(text) = read_answer(&path, asked) {
+            // Read: the answer is this request's, no one else's.
+            let _ = std::fs::remove_file(&path);
+            return Ok(text);
         }
         let now = match process::status(pid) {
             Ok(now) => now,

@@ -220,3 +220,40 @@ fn a_stopped_process_is_read_as_stopped() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// An answer is read only from a plain file written since the request: a
+/// FIFO or a link put in its place (by the process asked, which owns the
+/// directory) is not followed, and a FIFO does not block the asker (found
+/// by a review).
+#[cfg(target_os = "linux")]
+#[test]
+fn only_a_fresh_plain_answer_file_is_read() {
+    use std::time::SystemTime;
+    let dir = std::env::temp_dir().join(format!("lockgraph-answer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let asked = SystemTime::now();
+    let plain = dir.join("plain.json");
+    std::fs::write(&plain, "{\"kind\":\"dump\"}\n").unwrap();
+    assert_eq!(
+        super::read_answer(&plain, asked).as_deref(),
+        Some("{\"kind\":\"dump\"}\n")
+    );
+    // Cut short: not yet whole.
+    std::fs::write(&plain, "{\"kind\":").unwrap();
+    assert_eq!(super::read_answer(&plain, asked), None);
+    // Older than the request.
+    std::fs::write(&plain, "{}").unwrap();
+    let late = asked + Duration::from_secs(60);
+    assert_eq!(super::read_answer(&plain, late), None);
+    // A link to a plain file, and a FIFO (opened without blocking).
+    let link = dir.join("link.json");
+    std::os::unix::fs::symlink(&plain, &link).unwrap();
+    assert_eq!(super::read_answer(&link, asked), None);
+    let fifo = dir.join("fifo.json");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert_eq!(super::read_answer(&fifo, asked), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
