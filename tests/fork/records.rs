@@ -463,3 +463,59 @@ fn a_forked_childs_backpressure_profile_counts_only_its_own_sends() {
     assert_eq!(sends(&child), "3");
     assert_eq!(sends(&parent), "40");
 }
+
+#[test]
+fn child_forks_while_progress_is_marked() {
+    if !is_child() {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let stop = Arc::clone(&stop);
+        spawn_named("marker", move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                lockgraph::progress("busy", i);
+                i += 1;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    for _ in 0..20 {
+        let pid = fork(|| {
+            // The markers' lock, which the other thread takes at every
+            // call, and the dump file's, at the child's first write.
+            lockgraph::progress("child", 1);
+            std::process::exit(0)
+        });
+        assert_eq!(
+            wait_for(pid, Duration::from_secs(10)),
+            Some(0),
+            "a child hung"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    busy.join().unwrap();
+    println!("FORKED");
+}
+
+/// A child forked while another thread marks progress (the markers' lock
+/// taken at every call) can mark its own (found by a review: the markers'
+/// and the dump file's locks were not held across `fork()`, so a child
+/// could block on one left held).
+#[test]
+fn a_child_forked_while_progress_is_marked_can_mark_its_own() {
+    if is_child() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lockgraph-fork-markers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = child!(child_forks_while_progress_is_marked)
+        .env("LOCKGRAPH_DUMP_DIR", dir.to_str().unwrap())
+        .env("LOCKGRAPH_WATCHDOG", "off")
+        .deadline(Duration::from_secs(120))
+        .run();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.success(), "{}", out.both());
+    assert!(out.stdout.contains("FORKED"), "{}", out.both());
+}

@@ -120,7 +120,7 @@ fn release() {
 }
 
 /// Room for every module that registers (checked by a debug assertion).
-const MAX_MODULES: usize = 16;
+const MAX_MODULES: usize = 32;
 
 static TABLE: [AtomicPtr<Hooks>; MAX_MODULES] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_MODULES];

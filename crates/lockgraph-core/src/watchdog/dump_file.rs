@@ -114,6 +114,7 @@ fn process_line() -> String {
 /// file in `dir`, after the `process` line if this process has none yet.
 /// Failures are said on stderr (the report itself still goes out).
 pub(crate) fn append(dir: &Path, record: &str) {
+    fork_safe();
     let path = file_of(dir);
     let _writing = WRITING.lock();
     let pid = std::process::id();
@@ -165,6 +166,28 @@ pub(crate) fn append(dir: &Path, record: &str) {
 /// The last failure said of the dump directory (`None`: none, or it was
 /// written since).
 static SAID: Mutex<Option<String>> = Mutex::new(None);
+
+static FORK_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// The dump file's locks and the progress markers' across `fork()` (see
+/// `fork.rs`): a child forked while another thread wrote a line (the
+/// watchdog, the markers' own thread) would block at its first write
+/// (found by a review). No thread holds one of them while it waits for
+/// another lock of lockgraph's but [`SAID`] under [`WRITING`], taken in
+/// that order here too.
+static FORK_HOOKS: crate::fork::Hooks = crate::fork::Hooks {
+    prepare: || {
+        progress::hold_for_fork();
+        crate::fork::hold(WRITING.lock());
+        crate::fork::hold(SAID.lock());
+    },
+    child: crate::fork::nothing,
+};
+
+/// Registers [`FORK_HOOKS`] (once; a load after that).
+pub(super) fn fork_safe() {
+    crate::fork::register(&FORK_REGISTERED, &FORK_HOOKS);
+}
 
 /// What a dump directory that cannot be created says.
 fn create_error(dir: &Path, e: &std::io::Error) -> String {

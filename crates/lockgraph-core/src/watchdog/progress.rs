@@ -48,6 +48,11 @@ struct Marker {
 
 static MARKERS: Mutex<Vec<Marker>> = Mutex::new(Vec::new());
 
+/// [`MARKERS`] held across `fork()` (`dump_file.rs`'s hooks).
+pub(super) fn hold_for_fork() {
+    crate::fork::hold(MARKERS.lock());
+}
+
 /// The most markers kept: past it, a new name is ignored (said once).
 const MAX_MARKERS: usize = 64;
 
@@ -67,6 +72,7 @@ const MAX_MARKERS: usize = 64;
 /// ```
 pub fn progress(name: &str, value: u64) {
     let at = SystemTime::now();
+    super::dump_file::fork_safe();
     let mut markers = MARKERS.lock();
     if let Some(m) = markers.iter_mut().find(|m| m.name == name) {
         m.value = value;
