@@ -8,6 +8,18 @@
 
 use lockgraph::{capture, CycleReport, Level, Mutex, ReportKind, RwLock};
 
+/// What `a` then `b`, and then `b` then `a`, on this thread report.
+fn inverted<A, B>(a: &Mutex<A>, b: &Mutex<B>) -> Vec<CycleReport> {
+    capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let _b = b.lock();
+        let _a = a.lock();
+    })
+}
+
 fn cycles(reports: &[CycleReport]) -> Vec<&CycleReport> {
     reports
         .iter()
@@ -115,14 +127,7 @@ fn a_report_says_when_two_of_its_locks_are_fields_of_one_type_from_one_site() {
         second: Mutex<u16>,
     }
     let p = Pair::default();
-    let reports = capture(|| {
-        {
-            let _a = p.first.lock();
-            let _b = p.second.lock();
-        }
-        let _b = p.second.lock();
-        let _a = p.first.lock();
-    });
+    let reports = inverted(&p.first, &p.second);
     let found = cycles(&reports);
     assert_eq!(found.len(), 1, "{reports:#?}");
     let r = found[0];
@@ -271,14 +276,7 @@ fn a_same_class_inversion_names_each_instance_and_advises_an_order_of_the_object
 fn an_inversion_of_two_classes_keeps_the_example_order() {
     let a = Mutex::named("classes-fix-a", ());
     let b = Mutex::named("classes-fix-b", ());
-    let reports = capture(|| {
-        {
-            let _a = a.lock();
-            let _b = b.lock();
-        }
-        let _b = b.lock();
-        let _a = a.lock();
-    });
+    let reports = inverted(&a, &b);
     let found = cycles(&reports);
     assert_eq!(found.len(), 1, "{reports:#?}");
     let text = found[0].to_string();
@@ -297,14 +295,7 @@ fn an_inversion_of_two_anonymous_locks_is_not_told_they_are_one_class() {
     use lock_api::RawMutex as _;
     let a: Mutex<()> = Mutex::const_new(lockgraph::RawMutex::INIT, ());
     let b: Mutex<()> = Mutex::const_new(lockgraph::RawMutex::INIT, ());
-    let reports = capture(|| {
-        {
-            let _a = a.lock();
-            let _b = b.lock();
-        }
-        let _b = b.lock();
-        let _a = a.lock();
-    });
+    let reports = inverted(&a, &b);
     let found = cycles(&reports);
     assert_eq!(found.len(), 1, "{reports:#?}");
     let text = found[0].to_string();

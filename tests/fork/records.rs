@@ -352,6 +352,25 @@ fn child_profiles_then_forks() {
     println!("PARENT {}", std::process::id());
 }
 
+/// In process `pid`'s profile file among `files`, the number of the first
+/// `"field":` after `anchor` (a class's or a queue's entry), as text.
+fn profile_number(files: &[(String, String)], pid: &str, anchor: &str, field: &str) -> String {
+    let name = format!("lockgraph-profile-{pid}.json");
+    let (_, text) = files
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no {name}: {files:?}"));
+    let at = text
+        .find(anchor)
+        .unwrap_or_else(|| panic!("no {anchor} in {name}: {text}"));
+    text[at..]
+        .split(&format!("\"{field}\":"))
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or_else(|| panic!("no {field}: {text}"))
+        .to_string()
+}
+
 /// A forked child's profile (its own file, written at its exit) counts
 /// what the child did after the fork, not its parent's acquisitions again,
 /// which its parent's profile counts.
@@ -365,21 +384,13 @@ fn a_forked_childs_profile_counts_only_its_own_acquisitions() {
         "profile",
     );
     assert!(out.success(), "{}", out.both());
-    let acquisitions = |pid: &str| -> String {
-        let name = format!("lockgraph-profile-{pid}.json");
-        let (_, text) = files
-            .iter()
-            .find(|(n, _)| *n == name)
-            .unwrap_or_else(|| panic!("no {name}: {files:?}"));
-        let at = text
-            .find("\"class\":\"name:fork-profiled\"")
-            .unwrap_or_else(|| panic!("no fork-profiled in {name}: {text}"));
-        text[at..]
-            .split("\"acquisitions\":")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .unwrap_or_else(|| panic!("no acquisitions: {text}"))
-            .to_string()
+    let acquisitions = |pid: &str| {
+        profile_number(
+            &files,
+            pid,
+            "\"class\":\"name:fork-profiled\"",
+            "acquisitions",
+        )
     };
     let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
     assert_eq!(acquisitions(&child), "5");
@@ -443,22 +454,7 @@ fn a_forked_childs_backpressure_profile_counts_only_its_own_sends() {
         "pipeline",
     );
     assert!(out.success(), "{}", out.both());
-    let sends = |pid: &str| -> String {
-        let name = format!("lockgraph-profile-{pid}.json");
-        let (_, text) = files
-            .iter()
-            .find(|(n, _)| *n == name)
-            .unwrap_or_else(|| panic!("no {name}: {files:?}"));
-        let at = text
-            .find("\"name\":\"fork-queue\"")
-            .unwrap_or_else(|| panic!("no fork-queue in {name}: {text}"));
-        text[at..]
-            .split("\"sends\":")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .unwrap_or_else(|| panic!("no sends: {text}"))
-            .to_string()
-    };
+    let sends = |pid: &str| profile_number(&files, pid, "\"name\":\"fork-queue\"", "sends");
     let (child, parent) = (printed_pid(&out, "CHILD "), printed_pid(&out, "PARENT "));
     assert_eq!(sends(&child), "3");
     assert_eq!(sends(&parent), "40");

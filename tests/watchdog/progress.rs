@@ -10,6 +10,17 @@ use lockgraph_testkit::{child, is_child};
 
 use crate::run_child;
 
+/// The lines of every file in `dir` (the dump directory; none yet: none).
+fn lines(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
 #[test]
 fn child_steps_then_hangs() {
     if !is_child() {
@@ -39,15 +50,6 @@ fn the_last_step_before_a_hang_is_in_the_file() {
     }
     let dir = std::env::temp_dir().join(format!("lockgraph-wd-progress-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let lines = |dir: &std::path::Path| -> Vec<String> {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
-            .collect()
-    };
     let has = |l: &[String], needle: &str| l.iter().any(|x| x.contains(needle));
     let (text, _) = run_child(
         child!(child_steps_then_hangs),
@@ -152,12 +154,9 @@ fn without_a_watchdog_the_last_step_still_reaches_the_file() {
     let dir = std::env::temp_dir().join(format!("lockgraph-wd-progress-nw-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let has_last = |dir: &std::path::Path| {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .any(|t| t.contains("\"name\":\"step\",\"value\":50,"))
+        lines(dir)
+            .iter()
+            .any(|l| l.contains("\"name\":\"step\",\"value\":50,"))
     };
     let (text, done) = run_child(
         child!(child_steps_without_a_watchdog_then_stops),
@@ -169,13 +168,7 @@ fn without_a_watchdog_the_last_step_still_reaches_the_file() {
         |t| t.contains("STEPPED") && has_last(&dir),
     );
     let found = has_last(&dir);
-    let lines: usize = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .map(|t| t.lines().count())
-        .sum();
+    let lines = lines(&dir).len();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(done && found, "{text}");
     // Half a second of steps: a few writes, not fifty.

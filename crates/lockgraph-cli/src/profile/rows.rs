@@ -142,6 +142,14 @@ impl PipelineRows {
     }
 }
 
+/// `s` as the text format shows it: control characters and bidirectional
+/// overrides as escapes ([`escape::text`]), in place.
+fn shown(s: &mut String) {
+    if let std::borrow::Cow::Owned(safe) = escape::text(s) {
+        *s = safe;
+    }
+}
+
 impl Profile {
     /// The `--format json` object.
     pub fn json(&self) -> ProfileJson {
@@ -210,11 +218,6 @@ impl Profile {
     /// would drive the terminal or forge lines of the table.
     pub fn text_report(&self) -> ProfileReport {
         let mut report = self.report.clone();
-        let shown = |s: &mut String| {
-            if let std::borrow::Cow::Owned(safe) = escape::text(s) {
-                *s = safe;
-            }
-        };
         for c in &mut report.classes {
             shown(&mut c.class);
             c.name.iter_mut().for_each(shown);
@@ -233,11 +236,6 @@ impl Profile {
     /// advice (which quotes them) escaped, as [`Profile::text_report`]'s.
     pub fn text_pipeline(&self) -> Option<PipelineReport> {
         let mut report = self.pipeline.clone()?;
-        let shown = |s: &mut String| {
-            if let std::borrow::Cow::Owned(safe) = escape::text(s) {
-                *s = safe;
-            }
-        };
         for q in &mut report.queues {
             shown(&mut q.name);
             q.producers.iter_mut().for_each(shown);

@@ -25,7 +25,6 @@ impl CycleReport {
     /// own) have neither a name nor a site, so they look alike without
     /// being one class (found by a review).
     pub(super) fn one_class(&self) -> bool {
-        let key = |l: &LockInfo| (l.kind, l.name, l.created, l.value_type);
         let mut locks = self.locks.entries();
         let Some(first) = locks.next() else {
             return false;
@@ -33,8 +32,8 @@ impl CycleReport {
         if first.name.is_none() && first.created.is_none() {
             return false;
         }
-        let first = key(&first);
-        locks.all(|l| key(&l) == first)
+        let first = first.looks();
+        locks.all(|l| l.looks() == first)
     }
 
     pub(super) fn fmt_cycle(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -131,6 +131,20 @@ impl LockInfo {
             .filter(|n| n.contains('`') && matches!(self.kind, LockKind::Stream | LockKind::HostFn))
     }
 
+    /// What a report can tell of the lock's class: its kind, name,
+    /// creation site and value type (two locks with equal keys read alike;
+    /// an anonymous lock's key says nothing of its class).
+    pub(crate) fn looks(
+        &self,
+    ) -> (
+        LockKind,
+        Option<&'static str>,
+        Option<Site>,
+        Option<&'static str>,
+    ) {
+        (self.kind, self.name, self.created, self.value_type)
+    }
+
     /// The lock as a report's list of locks names it: its kind (with
     /// [`kind_label`](Self::kind_label)'s type when `typed`) and its
     /// [`label`](Self::label), or its [`phrase`](Self::phrase) alone.

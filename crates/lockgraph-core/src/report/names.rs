@@ -142,9 +142,9 @@ impl CycleReport {
         // `bank.rs:44``): their instances tell them apart, as in the list
         // of locks (found by an outside test: "always L2 `bank.rs:44`
         // before L1 `bank.rs:44``" said nothing).
-        let class = |l: &super::LockInfo| (l.kind, l.name, l.created, l.value_type);
+        let looks = lock.looks();
         match lock.instance {
-            Some(inst) if self.locks.count_by_run(|l| class(l) == class(&lock)) > 1 => {
+            Some(inst) if self.locks.count_by_run(|l| l.looks() == looks) > 1 => {
                 format!("{named} #{inst}")
             }
             _ => named,
